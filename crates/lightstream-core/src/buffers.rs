@@ -1,0 +1,155 @@
+//! 64-byte aligned memory and zero-copy slicing into minarrow buffers.
+//!
+//! Received bytes live in `SharedBuffer`s (reference counted, immutable). A
+//! column buffer that starts on a 64-byte boundary becomes a minarrow `Buffer`
+//! that points into the received bytes: no copy. One that does not (pyarrow
+//! pads to 8) is copied once into a fresh 64-byte aligned `Vec64`. Nothing here
+//! parses wire data; callers have already checked lengths and bounds.
+
+use minarrow::structs::shared_buffer::SharedBuffer;
+use minarrow::{Buffer, Vec64};
+
+/// The alignment Lightstream writes and prefers: 64 bytes (a cache line, an
+/// AVX-512 register). Readers accept 8-byte aligned producers too.
+pub const ALIGNMENT: usize = 64;
+
+/// `len` rounded up to a multiple of `align` (a power of two), or `None` on overflow.
+pub(crate) fn padded_len(len: usize, align: usize) -> Option<usize> {
+    debug_assert!(align.is_power_of_two());
+    len.checked_add(align - 1).map(|n| n & !(align - 1))
+}
+
+/// Copies `bytes` into a new 64-byte aligned buffer.
+///
+/// The one copy a shell makes when its bytes arrive somewhere it does not
+/// control (a JavaScript `ArrayBuffer`, a plain `Vec<u8>`).
+pub fn aligned_copy(bytes: &[u8]) -> SharedBuffer {
+    let mut v: Vec64<u8> = Vec64::with_capacity(bytes.len());
+    v.extend_from_slice(bytes);
+    SharedBuffer::from_vec64(v)
+}
+
+/// True when `bytes` starts on a 64-byte boundary.
+pub(crate) fn is_aligned(bytes: &[u8]) -> bool {
+    (bytes.as_ptr() as usize).is_multiple_of(ALIGNMENT)
+}
+
+/// A minarrow buffer of `T` over `bytes`, which holds exactly `n * size_of::<T>()`
+/// bytes. Zero-copy when `bytes` is 64-byte aligned, one copy otherwise.
+pub(crate) fn typed_buffer<T: bytemuck::Pod>(bytes: SharedBuffer) -> Buffer<T> {
+    let size = std::mem::size_of::<T>();
+    debug_assert!(size > 0 && bytes.len().is_multiple_of(size));
+    if bytes.is_empty() {
+        return Buffer::from_vec64(Vec64::new());
+    }
+    if is_aligned(bytes.as_slice()) {
+        // 64-byte aligned implies aligned for every primitive T, and the length
+        // is a whole number of elements, so minarrow takes the shared path.
+        return Buffer::from_shared(bytes);
+    }
+    Buffer::from_vec64(copy_to_vec64::<T>(bytes.as_slice()))
+}
+
+/// Copies `bytes` (a whole number of `T`s, any alignment) into an aligned `Vec64<T>`.
+pub(crate) fn copy_to_vec64<T: bytemuck::Pod>(bytes: &[u8]) -> Vec64<T> {
+    let size = std::mem::size_of::<T>();
+    let n = bytes.len() / size;
+    let mut v: Vec64<T> = Vec64::with_capacity(n);
+    // SAFETY: the capacity is `n` elements, so `n * size` bytes are writable at
+    // `as_mut_ptr()`; source and destination are distinct allocations; `T` is
+    // Pod, so any bytes form a valid `T`, and `set_len(n)` covers exactly the
+    // elements just written.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), v.as_mut_ptr() as *mut u8, n * size);
+        v.set_len(n);
+    }
+    v
+}
+
+/// Growable 64-byte aligned byte buffer used to assemble message bodies.
+#[derive(Default)]
+pub(crate) struct AlignedBytes {
+    inner: Vec64<u8>,
+}
+
+impl AlignedBytes {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        AlignedBytes {
+            inner: Vec64::with_capacity(n),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    pub(crate) fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.inner.extend_from_slice(bytes);
+    }
+
+    pub(crate) fn extend_zeros(&mut self, n: usize) {
+        let len = self.inner.len();
+        self.inner.resize(len + n, 0);
+    }
+
+    #[cfg_attr(not(any(feature = "lz4", feature = "zstd")), allow(dead_code))]
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.inner
+    }
+
+    pub(crate) fn freeze(self) -> SharedBuffer {
+        SharedBuffer::from_vec64(self.inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padded_len_rounds_up() {
+        assert_eq!(padded_len(0, 64), Some(0));
+        assert_eq!(padded_len(1, 64), Some(64));
+        assert_eq!(padded_len(64, 64), Some(64));
+        assert_eq!(padded_len(65, 8), Some(72));
+        assert_eq!(padded_len(usize::MAX, 8), None);
+    }
+
+    #[test]
+    fn aligned_slices_are_borrowed_and_misaligned_ones_copied() {
+        let shared = aligned_copy(&(0u8..=255).collect::<Vec<u8>>());
+        let aligned = shared.slice(64..128);
+        let b: Buffer<u64> = typed_buffer(aligned.clone());
+        assert_eq!(
+            b.as_slice().as_ptr() as *const u8,
+            aligned.as_slice().as_ptr()
+        );
+        assert!(b.is_shared());
+
+        let misaligned = shared.slice(8..24);
+        let c: Buffer<u64> = typed_buffer(misaligned.clone());
+        assert_ne!(
+            c.as_slice().as_ptr() as *const u8,
+            misaligned.as_slice().as_ptr()
+        );
+        assert_eq!(
+            c.as_slice(),
+            &[
+                u64::from_le_bytes([8, 9, 10, 11, 12, 13, 14, 15]),
+                u64::from_le_bytes([16, 17, 18, 19, 20, 21, 22, 23])
+            ]
+        );
+        assert_eq!(c.as_slice().as_ptr() as usize % 64, 0);
+
+        // Not even aligned for the element type: still copied, never misread.
+        let odd = shared.slice(3..11);
+        let d: Buffer<u32> = typed_buffer(odd);
+        assert_eq!(
+            d.as_slice(),
+            &[
+                u32::from_le_bytes([3, 4, 5, 6]),
+                u32::from_le_bytes([7, 8, 9, 10])
+            ]
+        );
+    }
+}

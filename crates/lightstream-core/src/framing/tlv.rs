@@ -1,0 +1,242 @@
+//! TLV framing: a one-byte tag, a four-byte length, then the value.
+//!
+//! Byte layout of one frame:
+//!
+//! ```text
+//! offset 0      1                5
+//!        +------+----------------+---------------------+
+//!        | tag  | length (u32 LE)| value (length bytes)|
+//!        +------+----------------+---------------------+
+//! ```
+//!
+//! The tag is the application's (0-255); the length counts value bytes only;
+//! there is no padding. Values are delivered in 64-byte aligned buffers, so an
+//! application that carries Arrow data inside TLV frames keeps the alignment
+//! guarantees. The decoder refuses a length above its configured maximum before
+//! allocating anything for it.
+
+use minarrow::structs::shared_buffer::SharedBuffer;
+
+use super::{Decoded, FrameDecoder, FrameEncoder};
+use crate::buffers::AlignedBytes;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Size of the tag + length header.
+pub const TLV_HEADER_LEN: usize = 5;
+
+/// One TLV frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlvFrame {
+    /// The application-defined tag.
+    pub tag: u8,
+    /// The value bytes, 64-byte aligned.
+    pub value: SharedBuffer,
+}
+
+/// Push decoder of TLV frames.
+pub struct TlvDecoder {
+    max_value_len: usize,
+    header: [u8; TLV_HEADER_LEN],
+    header_len: usize,
+    value: Option<(u8, usize, AlignedBytes)>,
+    offset: u64,
+    poisoned: bool,
+}
+
+impl TlvDecoder {
+    /// A decoder that refuses values longer than `max_value_len` bytes.
+    pub fn new(max_value_len: usize) -> Self {
+        TlvDecoder {
+            max_value_len,
+            header: [0; TLV_HEADER_LEN],
+            header_len: 0,
+            value: None,
+            offset: 0,
+            poisoned: false,
+        }
+    }
+
+    fn decode_inner(&mut self, input: &[u8]) -> Result<Decoded<TlvFrame>> {
+        let mut used = 0;
+        loop {
+            if let Some((tag, len, mut buf)) = self.value.take() {
+                let take = (len - buf.len()).min(input.len() - used);
+                buf.extend_from_slice(&input[used..used + take]);
+                used += take;
+                self.offset += take as u64;
+                if buf.len() == len {
+                    return Ok(Decoded::Frame {
+                        frame: TlvFrame {
+                            tag,
+                            value: buf.freeze(),
+                        },
+                        consumed: used,
+                    });
+                }
+                self.value = Some((tag, len, buf));
+                return Ok(Decoded::NeedMore);
+            }
+            let take = (TLV_HEADER_LEN - self.header_len).min(input.len() - used);
+            self.header[self.header_len..self.header_len + take]
+                .copy_from_slice(&input[used..used + take]);
+            self.header_len += take;
+            used += take;
+            self.offset += take as u64;
+            if self.header_len < TLV_HEADER_LEN {
+                return Ok(Decoded::NeedMore);
+            }
+            self.header_len = 0;
+            let tag = self.header[0];
+            let len = u32::from_le_bytes([
+                self.header[1],
+                self.header[2],
+                self.header[3],
+                self.header[4],
+            ]) as u64;
+            if len > self.max_value_len as u64 {
+                return Err(
+                    Error::limit("TLV value length", len, self.max_value_len as u64)
+                        .at_offset(self.offset - TLV_HEADER_LEN as u64),
+                );
+            }
+            let len = len as usize;
+            // Reserve what is already here, not what the header claims.
+            let reserve = len.min(input.len() - used).max(64);
+            self.value = Some((tag, len, AlignedBytes::with_capacity(reserve)));
+        }
+    }
+}
+
+impl Default for TlvDecoder {
+    /// Values up to 64 MiB.
+    fn default() -> Self {
+        TlvDecoder::new(64 << 20)
+    }
+}
+
+impl FrameDecoder for TlvDecoder {
+    type Frame = TlvFrame;
+
+    fn decode(&mut self, input: &[u8]) -> Result<Decoded<TlvFrame>> {
+        if self.poisoned {
+            return Err(Error::malformed("TLV decoder used after an earlier error"));
+        }
+        let r = self.decode_inner(input);
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    fn finish(&self) -> Result<()> {
+        if let Some((_, len, buf)) = &self.value {
+            return Err(Error::new(
+                ErrorKind::Truncated,
+                format!("TLV frame ended after {} of {} value bytes", buf.len(), len),
+            )
+            .at_offset(self.offset));
+        }
+        if self.header_len > 0 {
+            return Err(Error::new(
+                ErrorKind::Truncated,
+                format!(
+                    "TLV frame ended after {} of {} header bytes",
+                    self.header_len, TLV_HEADER_LEN
+                ),
+            )
+            .at_offset(self.offset));
+        }
+        Ok(())
+    }
+}
+
+/// Encoder of TLV frames: `(tag, value)`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TlvEncoder;
+
+impl FrameEncoder for TlvEncoder {
+    type Frame = (u8, &'static [u8]);
+
+    fn encode(&mut self, frame: &Self::Frame, out: &mut Vec<u8>) -> Result<()> {
+        encode_tlv(frame.0, frame.1, out)
+    }
+}
+
+/// Appends one TLV frame to `out`. Fails if `value` is longer than `u32::MAX`.
+pub fn encode_tlv(tag: u8, value: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let len = u32::try_from(value.len())
+        .map_err(|_| Error::limit("TLV value length", value.len() as u64, u32::MAX as u64))?;
+    out.reserve(TLV_HEADER_LEN + value.len());
+    out.push(tag);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_tlv(7, b"hello", &mut out).unwrap();
+        encode_tlv(0, b"", &mut out).unwrap();
+        encode_tlv(255, &[1u8; 300], &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn layout_is_tag_then_le_length_then_value() {
+        let mut out = Vec::new();
+        encode_tlv(7, b"hi", &mut out).unwrap();
+        assert_eq!(out, vec![7, 2, 0, 0, 0, b'h', b'i']);
+    }
+
+    #[test]
+    fn any_chunking_gives_the_same_frames() {
+        let bytes = sample();
+        for chunk in [1, 2, 5, 7, 64, 4096] {
+            let mut dec = TlvDecoder::default();
+            let mut frames = Vec::new();
+            for piece in bytes.chunks(chunk) {
+                let mut rest = piece;
+                while let Decoded::Frame { frame, consumed } = dec.decode(rest).unwrap() {
+                    frames.push(frame);
+                    rest = &rest[consumed..];
+                    if rest.is_empty() {
+                        break;
+                    }
+                }
+            }
+            dec.finish().unwrap();
+            assert_eq!(frames.len(), 3, "chunk {chunk}");
+            assert_eq!(frames[0].tag, 7);
+            assert_eq!(frames[0].value.as_slice(), b"hello");
+            assert_eq!(frames[1].value.as_slice(), b"");
+            assert_eq!(frames[2].tag, 255);
+            assert_eq!(frames[2].value.as_slice(), &[1u8; 300][..]);
+        }
+    }
+
+    #[test]
+    fn oversized_length_is_refused_before_allocating() {
+        let mut dec = TlvDecoder::new(1024);
+        let err = dec.decode(&[1, 0xff, 0xff, 0xff, 0xff]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::LimitExceeded);
+        assert!(err.to_string().contains("TLV value length is 4294967295"));
+        assert!(dec.decode(&[0]).is_err(), "poisoned after an error");
+    }
+
+    #[test]
+    fn truncation_is_reported() {
+        let bytes = sample();
+        let mut dec = TlvDecoder::default();
+        assert!(matches!(
+            dec.decode(&bytes[..8]).unwrap(),
+            Decoded::NeedMore
+        ));
+        let err = dec.finish().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Truncated);
+        assert!(err.message().contains("3 of 5 value bytes"));
+    }
+}

@@ -1,0 +1,265 @@
+//! Arrow IPC body compression: LZ4_FRAME and ZSTD, one buffer at a time.
+//!
+//! Each compressed buffer on the wire is an 8-byte little-endian signed
+//! uncompressed length followed by the codec's bytes; a length of -1 means the
+//! bytes that follow are stored raw. Declared lengths are checked against
+//! [`DecodeLimits`] before anything is allocated, and a buffer that inflates to
+//! more or fewer bytes than declared is an error (no compression bombs).
+
+use minarrow::structs::shared_buffer::SharedBuffer;
+
+use crate::buffers::AlignedBytes;
+use crate::error::{Error, ErrorKind, Result};
+use crate::fbs;
+
+/// Body compression codec for writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Compression {
+    /// Buffers are written as they are.
+    #[default]
+    None,
+    /// LZ4 frame format (needs the `lz4` feature).
+    Lz4Frame,
+    /// Zstandard (needs the `zstd` feature).
+    Zstd,
+}
+
+impl Compression {
+    pub(crate) fn from_fb(codec: fbs::CompressionType) -> Result<Compression> {
+        match codec {
+            fbs::CompressionType::LZ4_FRAME => Ok(Compression::Lz4Frame),
+            fbs::CompressionType::ZSTD => Ok(Compression::Zstd),
+            other => Err(Error::malformed(format!(
+                "unknown body compression codec {}",
+                other.0
+            ))),
+        }
+    }
+
+    pub(crate) fn to_fb(self) -> Option<fbs::CompressionType> {
+        match self {
+            Compression::None => None,
+            Compression::Lz4Frame => Some(fbs::CompressionType::LZ4_FRAME),
+            Compression::Zstd => Some(fbs::CompressionType::ZSTD),
+        }
+    }
+
+    /// Fails unless this build can use the codec.
+    pub(crate) fn check_available(self) -> Result<()> {
+        match self {
+            Compression::None => Ok(()),
+            Compression::Lz4Frame if cfg!(feature = "lz4") => Ok(()),
+            Compression::Zstd if cfg!(feature = "zstd") => Ok(()),
+            Compression::Lz4Frame => Err(Error::unsupported(
+                "LZ4_FRAME body compression needs lightstream-core's `lz4` feature",
+            )),
+            Compression::Zstd => Err(Error::unsupported(
+                "ZSTD body compression needs lightstream-core's `zstd` feature",
+            )),
+        }
+    }
+}
+
+#[cfg_attr(not(any(feature = "lz4", feature = "zstd")), allow(dead_code))]
+fn codec_error(codec: Compression, e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Compression, format!("{codec:?}: {e}"))
+}
+
+/// Decompresses one wire buffer. `budget` is what the message may still
+/// decompress to; it is reduced by what this buffer takes.
+pub(crate) fn decompress_buffer(
+    codec: Compression,
+    wire: &SharedBuffer,
+    budget: &mut usize,
+) -> Result<SharedBuffer> {
+    let bytes = wire.as_slice();
+    if bytes.is_empty() {
+        return Ok(SharedBuffer::new());
+    }
+    if bytes.len() < 8 {
+        return Err(Error::malformed(format!(
+            "compressed buffer of {} bytes is shorter than its 8-byte length prefix",
+            bytes.len()
+        )));
+    }
+    let declared = i64::from_le_bytes([
+        bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+    ]);
+    if declared == -1 {
+        return Ok(wire.slice(8..));
+    }
+    if declared < 0 {
+        return Err(Error::malformed(format!(
+            "compressed buffer declares a negative length ({declared})"
+        )));
+    }
+    if declared as u64 > *budget as u64 {
+        return Err(Error::limit(
+            "decompressed size of the message's buffers",
+            declared as u64,
+            *budget as u64,
+        ));
+    }
+    let declared = declared as usize;
+    *budget -= declared;
+    let out = decompress_into(codec, &bytes[8..], declared)?;
+    Ok(out.freeze())
+}
+
+#[cfg_attr(
+    not(any(feature = "lz4", feature = "zstd")),
+    allow(unused_variables, unused_mut)
+)]
+fn decompress_into(codec: Compression, input: &[u8], len: usize) -> Result<AlignedBytes> {
+    let mut out = AlignedBytes::with_capacity(len);
+    out.extend_zeros(len);
+    match codec {
+        Compression::None => return Err(Error::malformed("buffer compressed with no codec")),
+        #[cfg(feature = "lz4")]
+        Compression::Lz4Frame => {
+            use std::io::Read;
+            let mut dec = lz4_flex::frame::FrameDecoder::new(input);
+            let dst = out.as_mut_slice();
+            let mut filled = 0;
+            while filled < len {
+                let n = dec
+                    .read(&mut dst[filled..])
+                    .map_err(|e| codec_error(codec, e))?;
+                if n == 0 {
+                    return Err(codec_error(
+                        codec,
+                        format!("buffer inflates to {filled} bytes, {len} declared"),
+                    ));
+                }
+                filled += n;
+            }
+            let mut probe = [0u8; 1];
+            if dec.read(&mut probe).map_err(|e| codec_error(codec, e))? != 0 {
+                return Err(codec_error(
+                    codec,
+                    format!("buffer inflates to more than the {len} bytes declared"),
+                ));
+            }
+        }
+        #[cfg(feature = "zstd")]
+        Compression::Zstd => {
+            let n = zstd::bulk::decompress_to_buffer(input, out.as_mut_slice())
+                .map_err(|e| codec_error(codec, e))?;
+            if n != len {
+                return Err(codec_error(
+                    codec,
+                    format!("buffer inflates to {n} bytes, {len} declared"),
+                ));
+            }
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            other.check_available()?;
+        }
+    }
+    Ok(out)
+}
+
+/// Compresses one buffer into its wire form (length prefix included). Stores
+/// it raw (length -1) when compression would not make it smaller.
+pub(crate) fn compress_buffer(codec: Compression, input: &[u8]) -> Result<Vec<u8>> {
+    if input.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity(input.len() / 2 + 16);
+    out.extend_from_slice(&(input.len() as i64).to_le_bytes());
+    match codec {
+        Compression::None => return Err(Error::schema("compress_buffer with no codec")),
+        #[cfg(feature = "lz4")]
+        Compression::Lz4Frame => {
+            use std::io::Write;
+            let mut enc = lz4_flex::frame::FrameEncoder::new(out);
+            enc.write_all(input).map_err(|e| codec_error(codec, e))?;
+            out = enc.finish().map_err(|e| codec_error(codec, e))?;
+        }
+        #[cfg(feature = "zstd")]
+        Compression::Zstd => {
+            let compressed = zstd::bulk::compress(input, 1).map_err(|e| codec_error(codec, e))?;
+            out.extend_from_slice(&compressed);
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            other.check_available()?;
+        }
+    }
+    if out.len() >= input.len() + 8 {
+        out.clear();
+        out.extend_from_slice(&(-1i64).to_le_bytes());
+        out.extend_from_slice(input);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffers::aligned_copy;
+
+    fn roundtrip(codec: Compression) {
+        let data: Vec<u8> = (0..10_000u32)
+            .flat_map(|i| (i % 97).to_le_bytes())
+            .collect();
+        let wire = compress_buffer(codec, &data).unwrap();
+        assert!(
+            wire.len() < data.len(),
+            "{codec:?} should shrink repetitive data"
+        );
+        let mut budget = usize::MAX;
+        let back = decompress_buffer(codec, &aligned_copy(&wire), &mut budget).unwrap();
+        assert_eq!(back.as_slice(), &data[..]);
+        assert_eq!(budget, usize::MAX - data.len());
+    }
+
+    #[cfg(feature = "lz4")]
+    #[test]
+    fn lz4_roundtrip() {
+        roundtrip(Compression::Lz4Frame);
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_roundtrip() {
+        roundtrip(Compression::Zstd);
+    }
+
+    #[test]
+    fn raw_marker_is_passed_through() {
+        let mut wire = (-1i64).to_le_bytes().to_vec();
+        wire.extend_from_slice(b"abc");
+        let mut budget = 0;
+        let out = decompress_buffer(Compression::Zstd, &aligned_copy(&wire), &mut budget).unwrap();
+        assert_eq!(out.as_slice(), b"abc");
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn bomb_is_refused_before_allocating() {
+        let mut wire = (1i64 << 40).to_le_bytes().to_vec();
+        wire.extend_from_slice(&[0u8; 16]);
+        let mut budget = 1 << 20;
+        let err =
+            decompress_buffer(Compression::Zstd, &aligned_copy(&wire), &mut budget).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::LimitExceeded);
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn lying_length_is_an_error() {
+        let data = vec![7u8; 1000];
+        let mut wire = compress_buffer(Compression::Zstd, &data).unwrap();
+        wire[..8].copy_from_slice(&999i64.to_le_bytes());
+        let mut budget = usize::MAX;
+        let err =
+            decompress_buffer(Compression::Zstd, &aligned_copy(&wire), &mut budget).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Compression);
+        wire[..8].copy_from_slice(&1001i64.to_le_bytes());
+        let err =
+            decompress_buffer(Compression::Zstd, &aligned_copy(&wire), &mut budget).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Compression);
+    }
+}

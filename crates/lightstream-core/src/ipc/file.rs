@@ -1,0 +1,315 @@
+//! The IPC file format: `ARROW1`, padding, a stream, a footer that indexes
+//! the schema, dictionary blocks and record batch blocks, the footer length,
+//! and `ARROW1` again. Random access to any batch.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use flatbuffers::FlatBufferBuilder;
+use minarrow::Table;
+use minarrow::structs::shared_buffer::SharedBuffer;
+
+use super::ReadOptions;
+use super::schema::{FieldInfo, Schema, read_metadata, write_schema};
+use super::stream::{MessageState, check_version};
+use super::write::{EncodedMessage, Encoder, MessageKind, WriteOptions};
+use crate::error::{Error, Result};
+use crate::fbs;
+use crate::framing::ipc::{IpcFrame, message_at, parse_message, verifier_options};
+
+/// The magic bytes at both ends of an IPC file.
+pub const ARROW_MAGIC: &[u8; 6] = b"ARROW1";
+
+/// True when `prefix` starts like an IPC file (rather than a stream).
+pub fn is_ipc_file(prefix: &[u8]) -> bool {
+    prefix.starts_with(ARROW_MAGIC)
+}
+
+/// Where one message lies in the file.
+#[derive(Debug, Clone, Copy)]
+struct BlockInfo {
+    offset: usize,
+    body_len: usize,
+}
+
+/// Random-access reader of an in-memory (or memory-mapped) IPC file.
+pub struct IpcFileReader {
+    bytes: SharedBuffer,
+    state: MessageState,
+    batches: Vec<BlockInfo>,
+    metadata: BTreeMap<String, String>,
+}
+
+fn block(b: &fbs::Block, footer_start: usize, what: &str, i: usize) -> Result<BlockInfo> {
+    let (offset, meta, body) = (b.offset(), b.metaDataLength(), b.bodyLength());
+    let end = if offset >= 8 && meta >= 0 && body >= 0 {
+        (offset as u64)
+            .checked_add(meta as u64)
+            .and_then(|e| e.checked_add(body as u64))
+    } else {
+        None
+    };
+    match end {
+        Some(end) if end <= footer_start as u64 => Ok(BlockInfo {
+            offset: offset as usize,
+            body_len: body as usize,
+        }),
+        _ => Err(Error::malformed(format!(
+            "{what} block {i} (offset {offset}, metadata {meta}, body {body}) lies outside \
+             the file's {footer_start} bytes of messages"
+        ))),
+    }
+}
+
+impl IpcFileReader {
+    /// Opens an IPC file held in `bytes`: checks both magics, the footer and
+    /// every block against the file size, reads the schema and all
+    /// dictionaries.
+    pub fn new(bytes: SharedBuffer, options: ReadOptions) -> Result<Self> {
+        let len = bytes.len();
+        let data = bytes.as_slice();
+        if len < 8 + 10 || !data.starts_with(ARROW_MAGIC) || !data.ends_with(ARROW_MAGIC) {
+            return Err(Error::malformed(format!(
+                "not an Arrow IPC file: {len} bytes without ARROW1 at both ends"
+            )));
+        }
+        let fl = &data[len - 10..len - 6];
+        let footer_len = i32::from_le_bytes([fl[0], fl[1], fl[2], fl[3]]);
+        if footer_len <= 0 || footer_len as usize > len - 18 {
+            return Err(Error::malformed(format!(
+                "footer length {footer_len} does not fit a file of {len} bytes"
+            )));
+        }
+        let footer_start = len - 10 - footer_len as usize;
+        if footer_len as u64 > options.limits.max_metadata_bytes as u64 {
+            return Err(Error::limit(
+                "file footer length",
+                footer_len as u64,
+                options.limits.max_metadata_bytes as u64,
+            ));
+        }
+        let footer = flatbuffers::root_with_opts::<fbs::Footer>(
+            &verifier_options(&options.limits),
+            &data[footer_start..len - 10],
+        )
+        .map_err(|e| Error::malformed(format!("file footer is not a valid flatbuffer: {e}")))?;
+        check_version(footer.version())?;
+        let metadata = read_metadata(footer.custom_metadata(), &options.limits, "the footer")?;
+        let mut state = MessageState::new(options);
+        let schema = footer
+            .schema()
+            .ok_or_else(|| Error::malformed("file footer has no schema"))?;
+        state.set_schema(schema)?;
+
+        let mut batches = Vec::new();
+        for (i, b) in footer
+            .recordBatches()
+            .into_iter()
+            .flat_map(|v| v.iter())
+            .enumerate()
+        {
+            batches.push(block(b, footer_start, "record batch", i)?);
+        }
+        let dict_blocks: Vec<BlockInfo> = footer
+            .dictionaries()
+            .into_iter()
+            .flat_map(|v| v.iter())
+            .enumerate()
+            .map(|(i, b)| block(b, footer_start, "dictionary", i))
+            .collect::<Result<_>>()?;
+        let mut reader = IpcFileReader {
+            bytes,
+            state,
+            batches,
+            metadata,
+        };
+        for (i, b) in dict_blocks.iter().enumerate() {
+            reader
+                .load_dictionary(*b, i)
+                .map_err(|e| e.at_offset(b.offset as u64))?;
+        }
+        Ok(reader)
+    }
+
+    fn message(&self, b: BlockInfo, index: u64) -> Result<crate::framing::ipc::RawMessage> {
+        match message_at(&self.bytes, b.offset, index, self.state.limits())? {
+            Some((IpcFrame::Message(m), _)) if m.body.len() == b.body_len => Ok(m),
+            Some((IpcFrame::Message(m), _)) => Err(Error::malformed(format!(
+                "block says the body has {} bytes, its message says {}",
+                b.body_len,
+                m.body.len()
+            ))),
+            Some((IpcFrame::EndOfStream, _)) => {
+                Err(Error::malformed("block points at an end-of-stream marker"))
+            }
+            None => Err(Error::malformed(
+                "block's message runs past the end of the file",
+            )),
+        }
+    }
+
+    fn load_dictionary(&mut self, b: BlockInfo, i: usize) -> Result<()> {
+        let raw = self.message(b, i as u64)?;
+        let m = parse_message(&raw.metadata, self.state.limits())?;
+        check_version(m.version())?;
+        let batch = m.header_as_dictionary_batch().ok_or_else(|| {
+            Error::malformed(format!("dictionary block {i} is not a dictionary batch"))
+        })?;
+        if !batch.isDelta() && self.state.dicts.contains_key(&batch.id()) {
+            return Err(Error::unsupported(format!(
+                "dictionary {} is replaced inside an IPC file, which the format does not allow",
+                batch.id()
+            )));
+        }
+        self.state.dictionary(&m, &raw.body)
+    }
+
+    /// The (projected) schema.
+    pub fn schema(&self) -> &Arc<Schema> {
+        // Set in `new`, which fails otherwise.
+        self.state
+            .schema
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("IpcFileReader::new sets the schema"))
+    }
+
+    /// Every field of the file as Arrow describes it, supported or not.
+    pub fn fields(&self) -> &[FieldInfo] {
+        &self.state.infos
+    }
+
+    /// Footer custom metadata.
+    pub fn metadata(&self) -> &BTreeMap<String, String> {
+        &self.metadata
+    }
+
+    /// Number of record batches.
+    pub fn num_batches(&self) -> usize {
+        self.batches.len()
+    }
+
+    /// Decodes record batch `i`.
+    pub fn read_batch(&self, i: usize) -> Result<Table> {
+        let b = *self.batches.get(i).ok_or_else(|| {
+            Error::schema(format!(
+                "batch {i} requested but the file has {} batches",
+                self.batches.len()
+            ))
+        })?;
+        let run = || {
+            let raw = self.message(b, i as u64)?;
+            let m = parse_message(&raw.metadata, self.state.limits())?;
+            check_version(m.version())?;
+            self.state.record_batch(&m, &raw.body)
+        };
+        run().map_err(|e| e.at_offset(b.offset as u64))
+    }
+}
+
+/// Decodes every batch of an in-memory IPC file.
+pub fn read_file(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Schema>, Vec<Table>)> {
+    let reader = IpcFileReader::new(bytes, options)?;
+    let tables = (0..reader.num_batches())
+        .map(|i| reader.read_batch(i))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((reader.schema().clone(), tables))
+}
+
+/// Sans-IO encoder of the IPC file format.
+pub struct IpcFileEncoder {
+    inner: Encoder,
+    dictionaries: Vec<fbs::Block>,
+    batches: Vec<fbs::Block>,
+    begun: bool,
+}
+
+const MAGIC_PADDED: [u8; 8] = *b"ARROW1\0\0";
+
+impl IpcFileEncoder {
+    /// An encoder for tables of `schema`.
+    pub fn new(schema: Arc<Schema>, options: WriteOptions) -> Result<Self> {
+        let mut inner = Encoder::new(schema, options, MAGIC_PADDED.len())?;
+        inner.append_only_dictionaries = true;
+        Ok(IpcFileEncoder {
+            inner,
+            dictionaries: Vec::new(),
+            batches: Vec::new(),
+            begun: false,
+        })
+    }
+
+    /// The magic, its padding and the schema message; write it first.
+    pub fn begin(&mut self) -> Result<EncodedMessage<'static>> {
+        if self.begun {
+            return Err(Error::schema("IpcFileEncoder::begin called twice"));
+        }
+        self.begun = true;
+        let mut m = self.inner.schema_message()?;
+        m.prepend(&MAGIC_PADDED);
+        Ok(m)
+    }
+
+    /// Dictionary batches as needed (deltas only), then the record batch.
+    pub fn encode_table<'t>(&mut self, table: &'t Table) -> Result<Vec<EncodedMessage<'t>>> {
+        if !self.begun {
+            return Err(Error::schema("IpcFileEncoder::begin must come first"));
+        }
+        let mut offset = self.inner.position;
+        let mut out = Vec::new();
+        for (kind, m) in self.inner.encode_table(table)? {
+            let meta = i32::try_from(m.metadata_len())
+                .map_err(|_| Error::schema("message metadata too large for a file block"))?;
+            let b = fbs::Block::new(offset as i64, meta, m.body_len() as i64);
+            match kind {
+                MessageKind::Dictionary => self.dictionaries.push(b),
+                MessageKind::RecordBatch => self.batches.push(b),
+            }
+            offset += m.len();
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    /// The end-of-stream marker, the footer, its length and the closing magic.
+    pub fn finish(&mut self) -> Result<Vec<u8>> {
+        if !self.begun {
+            return Err(Error::schema("IpcFileEncoder::begin must come first"));
+        }
+        let mut out = self.inner.end_of_stream().to_vec();
+        let mut fbb = FlatBufferBuilder::with_capacity(1024);
+        let schema = write_schema(&mut fbb, &self.inner.schema)?;
+        let dictionaries = fbb.create_vector(&self.dictionaries);
+        let batches = fbb.create_vector(&self.batches);
+        let footer = fbs::Footer::create(
+            &mut fbb,
+            &fbs::FooterArgs {
+                version: fbs::MetadataVersion::V5,
+                schema: Some(schema),
+                dictionaries: Some(dictionaries),
+                recordBatches: Some(batches),
+                custom_metadata: None,
+            },
+        );
+        fbb.finish(footer, None);
+        let footer = fbb.finished_data();
+        out.extend_from_slice(footer);
+        let len = i32::try_from(footer.len()).map_err(|_| Error::schema("footer too large"))?;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(ARROW_MAGIC);
+        Ok(out)
+    }
+}
+
+/// Encodes `tables` as a complete IPC file.
+pub fn write_file(schema: &Schema, tables: &[Table], options: &WriteOptions) -> Result<Vec<u8>> {
+    let mut enc = IpcFileEncoder::new(Arc::new(schema.clone()), *options)?;
+    let mut out = Vec::new();
+    enc.begin()?.append_to(&mut out);
+    for t in tables {
+        for m in enc.encode_table(t)? {
+            m.append_to(&mut out);
+        }
+    }
+    out.extend_from_slice(&enc.finish()?);
+    Ok(out)
+}

@@ -1,0 +1,843 @@
+//! Record batches and dictionary batches -> minarrow columns.
+//!
+//! Every FieldNode, buffer offset and length, value offset, dictionary key and
+//! string is checked before use. Buffers are sliced out of the message body
+//! (zero-copy when 64-byte aligned, one copy otherwise); nothing is read past
+//! what the checks proved is there.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use flatbuffers::Vector;
+use minarrow::structs::shared_buffer::SharedBuffer;
+use minarrow::{
+    Array, ArrowType, Bitmask, BooleanArray, Buffer, CategoricalArray, DatetimeArray, DecimalArray,
+    Field, FieldArray, FloatArray, IntegerArray, NumericArray, StringArray, Table, TemporalArray,
+    TextArray, TimeUnit, Vec64,
+};
+
+use super::compression::{Compression, decompress_buffer};
+use super::schema::{DictionaryEncoding, Layout, WireSchema};
+use crate::buffers::typed_buffer;
+use crate::error::{Error, Result};
+use crate::fbs;
+use crate::limits::DecodeLimits;
+
+/// The values of one dictionary, as minarrow categoricals hold them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DictValues {
+    pub strings: Vec64<String>,
+    /// `Some` when some entries are null: `valid[i]` is false for those.
+    pub valid: Option<Vec<bool>>,
+}
+
+/// Dictionaries by id.
+pub(crate) type Dictionaries = HashMap<i64, Arc<DictValues>>;
+
+/// Cursor over the nodes and buffers of one `RecordBatch`.
+struct BatchCursor<'a> {
+    nodes: Option<Vector<'a, fbs::FieldNode>>,
+    buffers: Option<Vector<'a, fbs::Buffer>>,
+    variadic: Option<Vector<'a, i64>>,
+    body: &'a SharedBuffer,
+    compression: Option<Compression>,
+    budget: usize,
+    node_i: usize,
+    buffer_i: usize,
+    variadic_i: usize,
+}
+
+impl<'a> BatchCursor<'a> {
+    fn new(
+        batch: &fbs::RecordBatch<'a>,
+        body: &'a SharedBuffer,
+        limits: &DecodeLimits,
+    ) -> Result<Self> {
+        let compression = match batch.compression() {
+            None => None,
+            Some(c) => {
+                if c.method() != fbs::BodyCompressionMethod::BUFFER {
+                    return Err(Error::unsupported(format!(
+                        "body compression method {}",
+                        c.method().0
+                    )));
+                }
+                let codec = Compression::from_fb(c.codec())?;
+                codec.check_available()?;
+                Some(codec)
+            }
+        };
+        Ok(BatchCursor {
+            nodes: batch.nodes(),
+            buffers: batch.buffers(),
+            variadic: batch.variadicBufferCounts(),
+            body,
+            compression,
+            budget: limits.max_decompressed_bytes,
+            node_i: 0,
+            buffer_i: 0,
+            variadic_i: 0,
+        })
+    }
+
+    fn node_count(&self) -> usize {
+        self.nodes.map_or(0, |v| v.len())
+    }
+
+    fn buffer_count(&self) -> usize {
+        self.buffers.map_or(0, |v| v.len())
+    }
+
+    /// The next FieldNode as (length, null_count).
+    fn node(&mut self) -> Result<(usize, usize)> {
+        let i = self.node_i;
+        if i >= self.node_count() {
+            return Err(Error::malformed(format!(
+                "record batch has {} field nodes; the schema needs more",
+                self.node_count()
+            )));
+        }
+        self.node_i += 1;
+        let n = self
+            .nodes
+            .map(|v| v.get(i))
+            .ok_or_else(|| Error::malformed("no field nodes"))?;
+        let (len, nulls) = (n.length(), n.null_count());
+        if len < 0 || nulls < 0 || nulls > len {
+            return Err(Error::malformed(format!(
+                "field node {i} has length {len} and null count {nulls}"
+            )));
+        }
+        Ok((len as usize, nulls as usize))
+    }
+
+    /// The next buffer, bounds-checked and decompressed.
+    fn buffer(&mut self) -> Result<SharedBuffer> {
+        let i = self.buffer_i;
+        if i >= self.buffer_count() {
+            return Err(Error::malformed(format!(
+                "record batch has {} buffers; the schema needs more",
+                self.buffer_count()
+            )));
+        }
+        self.buffer_i += 1;
+        let b = self
+            .buffers
+            .map(|v| v.get(i))
+            .ok_or_else(|| Error::malformed("no buffers"))?;
+        let (offset, length) = (b.offset(), b.length());
+        let end = if offset >= 0 && length >= 0 {
+            (offset as u64).checked_add(length as u64)
+        } else {
+            None
+        };
+        match end {
+            Some(end) if end <= self.body.len() as u64 => {}
+            _ => {
+                return Err(Error::malformed(format!(
+                    "buffer {i} (offset {offset}, length {length}) lies outside the \
+                     {}-byte message body",
+                    self.body.len()
+                )));
+            }
+        }
+        let wire = self.body.slice(offset as usize..(offset + length) as usize);
+        match self.compression {
+            None => Ok(wire),
+            Some(codec) => decompress_buffer(codec, &wire, &mut self.budget)
+                .map_err(|e| Error::new(e.kind(), format!("buffer {i}: {}", e.message()))),
+        }
+    }
+
+    fn skip(&mut self, layout: Layout) -> Result<()> {
+        let mut buffers = layout.buffers;
+        for _ in 0..layout.variadic {
+            let i = self.variadic_i;
+            let count = self
+                .variadic
+                .filter(|v| i < v.len())
+                .map(|v| v.get(i))
+                .ok_or_else(|| {
+                    Error::malformed("record batch lacks a variadic buffer count the schema needs")
+                })?;
+            self.variadic_i += 1;
+            if count < 0 || count as u64 > self.buffer_count() as u64 {
+                return Err(Error::malformed(format!("variadic buffer count {count}")));
+            }
+            buffers += count as usize;
+        }
+        if self.node_i + layout.nodes > self.node_count()
+            || self.buffer_i + buffers > self.buffer_count()
+        {
+            return Err(Error::malformed(
+                "record batch has fewer field nodes or buffers than the schema needs",
+            ));
+        }
+        self.node_i += layout.nodes;
+        self.buffer_i += buffers;
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<()> {
+        if self.node_i != self.node_count() || self.buffer_i != self.buffer_count() {
+            return Err(Error::malformed(format!(
+                "record batch has {} field nodes and {} buffers, the schema describes {} and {}",
+                self.node_count(),
+                self.buffer_count(),
+                self.node_i,
+                self.buffer_i
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Number of set bits among the first `len` bits of `bytes` (which holds them all).
+pub(crate) fn count_set_bits(bytes: &[u8], len: usize) -> usize {
+    let full = len / 8;
+    let (words, tail) = bytes[..full].as_chunks::<8>();
+    let mut n: usize = words
+        .iter()
+        .map(|w| u64::from_le_bytes(*w).count_ones() as usize)
+        .sum();
+    n += tail.iter().map(|b| b.count_ones() as usize).sum::<usize>();
+    let rem = len % 8;
+    if rem != 0 {
+        n += (bytes[full] & ((1u8 << rem) - 1)).count_ones() as usize;
+    }
+    n
+}
+
+/// Bytes needed for `len` bits.
+fn bitmap_bytes(len: usize) -> usize {
+    len.div_ceil(8)
+}
+
+/// A bitmap of `len` bits from `buf`, checked for size.
+fn bitmap(buf: SharedBuffer, len: usize, what: &str) -> Result<Bitmask> {
+    let need = bitmap_bytes(len);
+    if buf.len() < need {
+        return Err(Error::malformed(format!(
+            "{what} bitmap has {} bytes; {len} rows need {need}",
+            buf.len()
+        )));
+    }
+    Ok(Bitmask::new(typed_buffer::<u8>(buf.slice(..need)), len))
+}
+
+/// The validity mask of a column and its null count.
+fn validity(buf: SharedBuffer, len: usize, node_nulls: usize) -> Result<(Option<Bitmask>, usize)> {
+    if node_nulls == 0 {
+        return Ok((None, 0));
+    }
+    if buf.is_empty() {
+        return Err(Error::malformed(format!(
+            "field node says {node_nulls} nulls but the validity bitmap is absent"
+        )));
+    }
+    let mask = bitmap(buf, len, "validity")?;
+    let nulls = len - count_set_bits(mask.as_bytes(), len);
+    Ok((Some(mask), nulls))
+}
+
+/// `len` values of `T` from `buf`.
+fn values<T: bytemuck::Pod>(buf: SharedBuffer, len: usize) -> Result<Buffer<T>> {
+    let size = std::mem::size_of::<T>();
+    let need = len
+        .checked_mul(size)
+        .ok_or_else(|| Error::malformed("value count overflows"))?;
+    if buf.len() < need {
+        return Err(Error::malformed(format!(
+            "values buffer has {} bytes; {len} values of {size} bytes need {need}",
+            buf.len()
+        )));
+    }
+    Ok(typed_buffer::<T>(buf.slice(..need)))
+}
+
+/// Offset integers of Utf8 (`u32`, for i32 on the wire) and LargeUtf8 (`u64`).
+pub(crate) trait OffsetInt: bytemuck::Pod + Ord + Copy + Default {
+    /// The largest value the signed wire type allows.
+    const MAX: u64;
+    fn to_u64(self) -> u64;
+    fn from_usize(v: usize) -> Option<Self>;
+}
+
+impl OffsetInt for u32 {
+    const MAX: u64 = i32::MAX as u64;
+    fn to_u64(self) -> u64 {
+        self as u64
+    }
+    fn from_usize(v: usize) -> Option<Self> {
+        u32::try_from(v)
+            .ok()
+            .filter(|&x| x as u64 <= <Self as OffsetInt>::MAX)
+    }
+}
+
+impl OffsetInt for u64 {
+    const MAX: u64 = i64::MAX as u64;
+    fn to_u64(self) -> u64 {
+        self
+    }
+    fn from_usize(v: usize) -> Option<Self> {
+        Some(v as u64).filter(|&x| x <= <Self as OffsetInt>::MAX)
+    }
+}
+
+fn is_char_boundary(data: &[u8], at: usize) -> bool {
+    // A UTF-8 continuation byte is 0b10xx_xxxx; anything else starts a char.
+    data.get(at).is_none_or(|&b| (b as i8) >= -0x40)
+}
+
+/// Offsets and data of a string column, validated: offsets in bounds and
+/// non-decreasing, every non-null value valid UTF-8. Null values that are not
+/// valid UTF-8 are replaced by empty strings (one copy, rare).
+fn strings<O: OffsetInt>(
+    offsets_buf: SharedBuffer,
+    data_buf: SharedBuffer,
+    len: usize,
+    mask: Option<&Bitmask>,
+) -> Result<(Buffer<O>, Buffer<u8>)> {
+    let offsets: Buffer<O> = if len == 0 && offsets_buf.is_empty() {
+        Buffer::from_vec64(Vec64::from_slice(&[O::default()]))
+    } else {
+        let n = len
+            .checked_add(1)
+            .ok_or_else(|| Error::malformed("row count overflows"))?;
+        values::<O>(offsets_buf, n)?
+    };
+    let o = offsets.as_slice();
+    let (first, last) = match (o.first(), o.last()) {
+        (Some(f), Some(l)) => (f.to_u64(), l.to_u64()),
+        _ => return Err(Error::malformed("string offsets are empty")),
+    };
+    let monotonic = o.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]));
+    if !monotonic || first > last || last > O::MAX || last > data_buf.len() as u64 {
+        return Err(Error::invalid(format!(
+            "string offsets are out of order or out of bounds (first {first}, last {last}, \
+             data buffer of {} bytes)",
+            data_buf.len()
+        )));
+    }
+    let data_all = data_buf.slice(..last as usize);
+    let data = data_all.as_slice();
+    let body = &data[first as usize..];
+    let valid_utf8 = simdutf8::basic::from_utf8(body).is_ok();
+    let boundaries = valid_utf8
+        && o.iter().fold(true, |ok, &x| {
+            ok & is_char_boundary(data, x.to_u64() as usize)
+        });
+    if boundaries {
+        return Ok((offsets, typed_buffer::<u8>(data_all)));
+    }
+    // Cold path: find the offending value; if only null slots are bad, blank them.
+    let mut new_offsets: Vec64<O> = Vec64::with_capacity(len + 1);
+    let mut new_data: Vec64<u8> = Vec64::with_capacity(body.len());
+    new_offsets.push(O::default());
+    for i in 0..len {
+        let (a, b) = (o[i].to_u64() as usize, o[i + 1].to_u64() as usize);
+        let s = &data[a..b];
+        let is_valid = mask.is_none_or(|m| m.get(i));
+        if simdutf8::basic::from_utf8(s).is_err() {
+            if is_valid {
+                return Err(Error::invalid(format!(
+                    "string at row {i} is not valid UTF-8"
+                )));
+            }
+        } else if is_valid {
+            new_data.extend_from_slice(s);
+        }
+        let end = O::from_usize(new_data.len())
+            .ok_or_else(|| Error::invalid("string data too large for its offset type"))?;
+        new_offsets.push(end);
+    }
+    Ok((
+        Buffer::from_vec64(new_offsets),
+        Buffer::from_vec64(new_data),
+    ))
+}
+
+/// Dictionary keys as minarrow's unsigned integers, checked against the dictionary.
+pub(crate) trait KeyInt: bytemuck::Pod + Copy + Default + minarrow::Integer {
+    fn to_u64(self) -> u64;
+}
+
+macro_rules! key_int {
+    ($($t:ty),*) => {$(
+        impl KeyInt for $t {
+            fn to_u64(self) -> u64 {
+                self as u64
+            }
+        }
+    )*};
+}
+key_int!(u8, u16, u32, u64);
+
+fn categorical<K: KeyInt>(
+    keys_buf: SharedBuffer,
+    len: usize,
+    mut mask: Option<Bitmask>,
+    mut nulls: usize,
+    dict: &DictValues,
+    enc: &DictionaryEncoding,
+) -> Result<(CategoricalArray<K>, usize)> {
+    let mut keys = values::<K>(keys_buf, len)?;
+    let dict_len = dict.strings.len() as u64;
+    // Signed keys can only address 0..2^(bits-1); a negative key read as
+    // unsigned lands above that bound and is caught with the out-of-range ones.
+    let bound = if enc.index_type.is_signed() {
+        dict_len.min(1u64 << (enc.index_type.byte_width() * 8 - 1))
+    } else {
+        dict_len
+    };
+    let k = keys.as_slice();
+    let max = k.iter().fold(0u64, |m, &x| m.max(x.to_u64()));
+    if len > 0 && max >= bound {
+        // Out-of-range keys are an error where the row is valid; under a null
+        // they are only garbage, which is zeroed in a copy.
+        let mut fixed: Vec64<K> = Vec64::with_capacity(len);
+        for (i, &key) in k.iter().enumerate() {
+            let valid = mask.as_ref().is_none_or(|m| m.get(i));
+            if key.to_u64() < bound {
+                fixed.push(key);
+            } else if valid {
+                let shown = if enc.index_type.is_signed() {
+                    signed_key(key.to_u64(), enc.index_type.byte_width()).to_string()
+                } else {
+                    key.to_u64().to_string()
+                };
+                return Err(Error::invalid(format!(
+                    "dictionary key {shown} at row {i} is out of range for a dictionary of \
+                     {dict_len} values (id {})",
+                    enc.id
+                )));
+            } else {
+                fixed.push(K::default());
+            }
+        }
+        keys = Buffer::from_vec64(fixed);
+    }
+    if let Some(valid) = &dict.valid {
+        let entry_valid = |key: K| valid.get(key.to_u64() as usize).copied().unwrap_or(true);
+        // Rows whose key points at a null dictionary entry are null.
+        let k = keys.as_slice();
+        let hits_null = k
+            .iter()
+            .enumerate()
+            .any(|(i, &key)| !entry_valid(key) && mask.as_ref().is_none_or(|m| m.get(i)));
+        if hits_null {
+            let mut m = Bitmask::new_set_all(len, true);
+            for (i, &key) in k.iter().enumerate() {
+                let row_valid = mask.as_ref().is_none_or(|mm| mm.get(i));
+                if !row_valid || !entry_valid(key) {
+                    m.set(i, false);
+                }
+            }
+            nulls = len - count_set_bits(m.as_bytes(), len);
+            mask = Some(m);
+        }
+    }
+    Ok((
+        CategoricalArray {
+            data: keys,
+            unique_values: dict.strings.clone(),
+            null_mask: mask,
+        },
+        nulls,
+    ))
+}
+
+fn signed_key(raw: u64, width: usize) -> i64 {
+    let shift = 64 - width * 8;
+    ((raw << shift) as i64) >> shift
+}
+
+fn temporal<T: bytemuck::Pod + minarrow::Integer>(
+    buf: SharedBuffer,
+    len: usize,
+    mask: Option<Bitmask>,
+    unit: TimeUnit,
+) -> Result<DatetimeArray<T>> {
+    Ok(DatetimeArray {
+        data: values::<T>(buf, len)?,
+        null_mask: mask,
+        time_unit: unit,
+    })
+}
+
+/// Decodes one supported column.
+fn read_column(
+    cur: &mut BatchCursor<'_>,
+    field: &Arc<Field>,
+    enc: Option<&DictionaryEncoding>,
+    dicts: &Dictionaries,
+    rows: usize,
+) -> Result<FieldArray> {
+    let (len, node_nulls) = cur.node()?;
+    if len != rows {
+        return Err(Error::malformed(format!(
+            "column has {len} rows but its record batch has {rows}"
+        )));
+    }
+    if field.dtype == ArrowType::Null {
+        return Ok(FieldArray {
+            field: field.clone(),
+            array: Array::Null,
+            null_count: len,
+        });
+    }
+    let (mask, nulls) = validity(cur.buffer()?, len, node_nulls)?;
+    let num = |a: NumericArray| Array::NumericArray(a);
+    let array =
+        match &field.dtype {
+            ArrowType::Boolean => {
+                let data = bitmap(cur.buffer()?, len, "boolean values")?;
+                Array::BooleanArray(Arc::new(BooleanArray::new(data, mask)))
+            }
+            ArrowType::Int8 => num(NumericArray::Int8(Arc::new(IntegerArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+            }))),
+            ArrowType::Int16 => num(NumericArray::Int16(Arc::new(IntegerArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+            }))),
+            ArrowType::Int32 => num(NumericArray::Int32(Arc::new(IntegerArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+            }))),
+            ArrowType::Int64 => num(NumericArray::Int64(Arc::new(IntegerArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+            }))),
+            ArrowType::UInt8 => num(NumericArray::UInt8(Arc::new(IntegerArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+            }))),
+            ArrowType::UInt16 => num(NumericArray::UInt16(Arc::new(IntegerArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+            }))),
+            ArrowType::UInt32 => num(NumericArray::UInt32(Arc::new(IntegerArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+            }))),
+            ArrowType::UInt64 => num(NumericArray::UInt64(Arc::new(IntegerArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+            }))),
+            ArrowType::Float32 => num(NumericArray::Float32(Arc::new(FloatArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+            }))),
+            ArrowType::Float64 => num(NumericArray::Float64(Arc::new(FloatArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+            }))),
+            ArrowType::Decimal32(p, s) => num(NumericArray::Decimal32(Arc::new(DecimalArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+                precision: *p,
+                scale: *s,
+            }))),
+            ArrowType::Decimal64(p, s) => num(NumericArray::Decimal64(Arc::new(DecimalArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+                precision: *p,
+                scale: *s,
+            }))),
+            ArrowType::Decimal128(p, s) => num(NumericArray::Decimal128(Arc::new(DecimalArray {
+                data: values(cur.buffer()?, len)?,
+                null_mask: mask,
+                precision: *p,
+                scale: *s,
+            }))),
+            ArrowType::String => {
+                let offsets = cur.buffer()?;
+                let (offsets, data) = strings::<u32>(offsets, cur.buffer()?, len, mask.as_ref())?;
+                Array::TextArray(TextArray::String32(Arc::new(StringArray {
+                    offsets,
+                    data,
+                    null_mask: mask,
+                })))
+            }
+            ArrowType::LargeString => {
+                let offsets = cur.buffer()?;
+                let (offsets, data) = strings::<u64>(offsets, cur.buffer()?, len, mask.as_ref())?;
+                Array::TextArray(TextArray::String64(Arc::new(StringArray {
+                    offsets,
+                    data,
+                    null_mask: mask,
+                })))
+            }
+            ArrowType::Date32 => Array::TemporalArray(TemporalArray::Datetime32(Arc::new(
+                temporal::<i32>(cur.buffer()?, len, mask, TimeUnit::Days)?,
+            ))),
+            ArrowType::Date64 => Array::TemporalArray(TemporalArray::Datetime64(Arc::new(
+                temporal::<i64>(cur.buffer()?, len, mask, TimeUnit::Milliseconds)?,
+            ))),
+            ArrowType::Time32(u) => Array::TemporalArray(TemporalArray::Datetime32(Arc::new(
+                temporal::<i32>(cur.buffer()?, len, mask, *u)?,
+            ))),
+            ArrowType::Time64(u) | ArrowType::Timestamp(u, _) | ArrowType::Duration64(u) => {
+                Array::TemporalArray(TemporalArray::Datetime64(Arc::new(temporal::<i64>(
+                    cur.buffer()?,
+                    len,
+                    mask,
+                    *u,
+                )?)))
+            }
+            ArrowType::Dictionary(_) => {
+                let enc =
+                    enc.ok_or_else(|| Error::malformed("dictionary field without encoding"))?;
+                let dict = dicts.get(&enc.id).ok_or_else(|| {
+                    Error::malformed(format!(
+                        "record batch uses dictionary id {} before any dictionary batch defined it",
+                        enc.id
+                    ))
+                })?;
+                let keys = cur.buffer()?;
+                let text = match enc.index_type.byte_width() {
+                    1 => {
+                        let (a, n) = categorical::<u8>(keys, len, mask, nulls, dict, enc)?;
+                        return Ok(field_array(
+                            field,
+                            Array::TextArray(TextArray::Categorical8(Arc::new(a))),
+                            n,
+                        ));
+                    }
+                    2 => {
+                        let (a, n) = categorical::<u16>(keys, len, mask, nulls, dict, enc)?;
+                        (TextArray::Categorical16(Arc::new(a)), n)
+                    }
+                    4 => {
+                        let (a, n) = categorical::<u32>(keys, len, mask, nulls, dict, enc)?;
+                        (TextArray::Categorical32(Arc::new(a)), n)
+                    }
+                    _ => {
+                        let (a, n) = categorical::<u64>(keys, len, mask, nulls, dict, enc)?;
+                        (TextArray::Categorical64(Arc::new(a)), n)
+                    }
+                };
+                return Ok(field_array(field, Array::TextArray(text.0), text.1));
+            }
+            other => {
+                return Err(Error::unsupported(format!(
+                    "minarrow type {other:?} cannot be read"
+                )));
+            }
+        };
+    Ok(field_array(field, array, nulls))
+}
+
+fn field_array(field: &Arc<Field>, array: Array, null_count: usize) -> FieldArray {
+    FieldArray {
+        field: field.clone(),
+        array,
+        null_count,
+    }
+}
+
+fn batch_rows(batch: &fbs::RecordBatch<'_>, limits: &DecodeLimits) -> Result<usize> {
+    let rows = batch.length();
+    if rows < 0 {
+        return Err(Error::malformed(format!(
+            "record batch length is negative ({rows})"
+        )));
+    }
+    if rows as u64 > limits.max_rows as u64 {
+        return Err(Error::limit(
+            "record batch length",
+            rows as u64,
+            limits.max_rows as u64,
+        ));
+    }
+    Ok(rows as usize)
+}
+
+/// Decodes a `RecordBatch` into a table of the `columns` (wire indices, in output order).
+pub(crate) fn read_record_batch(
+    batch: &fbs::RecordBatch<'_>,
+    body: &SharedBuffer,
+    schema: &WireSchema,
+    columns: &[usize],
+    dicts: &Dictionaries,
+    limits: &DecodeLimits,
+) -> Result<Table> {
+    let rows = batch_rows(batch, limits)?;
+    let mut cur = BatchCursor::new(batch, body, limits)?;
+    let mut decoded: Vec<Option<FieldArray>> = vec![None; schema.fields.len()];
+    let mut wanted = vec![false; schema.fields.len()];
+    for &c in columns {
+        if let Some(w) = wanted.get_mut(c) {
+            *w = true;
+        }
+    }
+    for (i, wf) in schema.fields.iter().enumerate() {
+        if !wanted[i] {
+            cur.skip(wf.layout)?;
+            continue;
+        }
+        let field = wf.field.as_ref().ok_or_else(|| {
+            Error::unsupported(format!(
+                "Arrow type {} has no minarrow equivalent",
+                wf.info.arrow_type
+            ))
+        });
+        let col = field
+            .and_then(|f| read_column(&mut cur, f, wf.dictionary.as_ref(), dicts, rows))
+            .map_err(|e| e.in_field(&wf.info.name, &wf.info.arrow_type))?;
+        decoded[i] = Some(col);
+    }
+    cur.finish()?;
+    let mut cols = Vec::with_capacity(columns.len());
+    for &c in columns {
+        let col = decoded
+            .get(c)
+            .and_then(|d| d.clone())
+            .ok_or_else(|| Error::schema(format!("projection names missing column {c}")))?;
+        cols.push(col);
+    }
+    Ok(Table {
+        cols,
+        n_rows: rows,
+        name: String::new(),
+        metadata: schema.metadata.clone(),
+    })
+}
+
+/// Applies a `DictionaryBatch` to `dicts`.
+pub(crate) fn read_dictionary_batch(
+    batch: &fbs::DictionaryBatch<'_>,
+    body: &SharedBuffer,
+    schema: &WireSchema,
+    dicts: &mut Dictionaries,
+    limits: &DecodeLimits,
+) -> Result<()> {
+    let id = batch.id();
+    let Some(wf) = schema.fields.iter().find(|f| f.dictionary_id == Some(id)) else {
+        return Err(Error::malformed(format!(
+            "dictionary batch for id {id}, which no field of the schema uses"
+        )));
+    };
+    let Some(enc) = schema
+        .fields
+        .iter()
+        .find_map(|f| f.dictionary.filter(|d| d.id == id))
+    else {
+        // Only unsupported fields use it: nothing to keep.
+        return Ok(());
+    };
+    let data = batch
+        .data()
+        .ok_or_else(|| Error::malformed(format!("dictionary batch {id} has no data")))?;
+    let rows = batch_rows(&data, limits)?;
+    let mut cur = BatchCursor::new(&data, body, limits)?;
+    let (len, node_nulls) = cur.node()?;
+    if len != rows {
+        return Err(Error::malformed(format!(
+            "dictionary {id} has {len} values but its batch says {rows}"
+        )));
+    }
+    let (mask, _) = validity(cur.buffer()?, len, node_nulls)?;
+    let offsets = cur.buffer()?;
+    let data_buf = cur.buffer()?;
+    cur.finish()?;
+    let (strings_vec, valid) = if enc.large_values {
+        let (o, d) = strings::<u64>(offsets, data_buf, len, mask.as_ref())?;
+        to_strings(o.as_slice(), d.as_slice(), mask.as_ref())?
+    } else {
+        let (o, d) = strings::<u32>(offsets, data_buf, len, mask.as_ref())?;
+        to_strings(o.as_slice(), d.as_slice(), mask.as_ref())?
+    };
+    let name = &wf.info.name;
+    let entry = if batch.isDelta() {
+        let old = dicts.get(&id).ok_or_else(|| {
+            Error::malformed(format!(
+                "delta dictionary for id {id} before its first dictionary"
+            ))
+        })?;
+        let mut merged = DictValues::clone(old);
+        let total = merged.strings.len() + strings_vec.len();
+        if total > limits.max_dictionary_values {
+            return Err(Error::limit(
+                &format!("dictionary {id} (field \"{name}\") value count"),
+                total as u64,
+                limits.max_dictionary_values as u64,
+            ));
+        }
+        let old_len = merged.strings.len();
+        merged.strings.extend(strings_vec);
+        match (&mut merged.valid, valid) {
+            (None, None) => {}
+            (Some(v), None) => v.resize(total, true),
+            (v, Some(new)) => {
+                let mut all = v.take().unwrap_or_else(|| vec![true; old_len]);
+                all.extend(new);
+                *v = Some(all);
+            }
+        }
+        merged
+    } else {
+        if strings_vec.len() > limits.max_dictionary_values {
+            return Err(Error::limit(
+                &format!("dictionary {id} (field \"{name}\") value count"),
+                strings_vec.len() as u64,
+                limits.max_dictionary_values as u64,
+            ));
+        }
+        DictValues {
+            strings: strings_vec,
+            valid,
+        }
+    };
+    dicts.insert(id, Arc::new(entry));
+    Ok(())
+}
+
+type StringsAndValidity = (Vec64<String>, Option<Vec<bool>>);
+
+fn to_strings<O: OffsetInt>(
+    o: &[O],
+    data: &[u8],
+    mask: Option<&Bitmask>,
+) -> Result<StringsAndValidity> {
+    let n = o.len().saturating_sub(1);
+    let mut out = Vec64::with_capacity(n);
+    for w in o.windows(2) {
+        let s = data
+            .get(w[0].to_u64() as usize..w[1].to_u64() as usize)
+            .ok_or_else(|| Error::malformed("dictionary string out of bounds"))?;
+        let s = simdutf8::basic::from_utf8(s)
+            .map_err(|_| Error::invalid("dictionary value is not valid UTF-8"))?;
+        out.push(s.to_string());
+    }
+    let valid = mask.map(|m| (0..n).map(|i| m.get(i)).collect());
+    Ok((out, valid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_bits_at_any_length() {
+        let bytes = [0xFFu8, 0x01, 0x80, 0xFF, 0, 0, 0, 0, 0xAA, 0x0F];
+        let slow = |len: usize| {
+            (0..len)
+                .filter(|&i| bytes[i / 8] >> (i % 8) & 1 == 1)
+                .count()
+        };
+        for len in 0..=80 {
+            assert_eq!(count_set_bits(&bytes, len), slow(len), "len {len}");
+        }
+    }
+
+    #[test]
+    fn signed_keys_sign_extend() {
+        assert_eq!(signed_key(0xFF, 1), -1);
+        assert_eq!(signed_key(0x7F, 1), 127);
+        assert_eq!(signed_key(0xFFFF_FFFE, 4), -2);
+    }
+}

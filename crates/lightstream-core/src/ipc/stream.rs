@@ -1,0 +1,320 @@
+//! The IPC stream format: a schema message, dictionary and record batches,
+//! then an end-of-stream marker (or just the end of the input).
+
+use std::sync::Arc;
+
+use minarrow::Table;
+use minarrow::structs::shared_buffer::SharedBuffer;
+
+use super::ReadOptions;
+use super::read::{Dictionaries, read_dictionary_batch, read_record_batch};
+use super::schema::{FieldInfo, Schema, WireSchema, read_schema};
+use super::write::{IpcStreamEncoder, WriteOptions};
+use crate::error::{Error, ErrorKind, Result};
+use crate::fbs;
+use crate::framing::ipc::{IpcFrame, IpcFrameDecoder, RawMessage, parse_message};
+use crate::framing::{Decoded, FrameDecoder};
+use crate::limits::DecodeLimits;
+
+/// What an [`IpcStreamDecoder`] hands back.
+#[derive(Debug, Clone)]
+pub enum StreamItem {
+    /// The stream's schema (projected, if a projection was asked for).
+    Schema(Arc<Schema>),
+    /// One record batch as a table.
+    Table(Table),
+    /// The end-of-stream marker.
+    End,
+}
+
+/// Message semantics shared by the stream decoder and the file reader:
+/// schema, dictionaries, projection.
+pub(crate) struct MessageState {
+    pub options: ReadOptions,
+    pub wire: Option<WireSchema>,
+    pub columns: Vec<usize>,
+    pub schema: Option<Arc<Schema>>,
+    pub infos: Vec<FieldInfo>,
+    pub dicts: Dictionaries,
+}
+
+pub(crate) fn check_version(v: fbs::MetadataVersion) -> Result<()> {
+    if v < fbs::MetadataVersion::V4 {
+        return Err(Error::unsupported(format!(
+            "metadata version V{} (written by Arrow before 0.8); V4 and V5 are supported",
+            v.0 + 1
+        )));
+    }
+    if v > fbs::MetadataVersion::V5 {
+        return Err(Error::unsupported(format!(
+            "metadata version {} is newer than this reader (V5)",
+            v.0
+        )));
+    }
+    Ok(())
+}
+
+impl MessageState {
+    pub fn new(options: ReadOptions) -> Self {
+        MessageState {
+            options,
+            wire: None,
+            columns: Vec::new(),
+            schema: None,
+            infos: Vec::new(),
+            dicts: Dictionaries::new(),
+        }
+    }
+
+    pub fn limits(&self) -> &DecodeLimits {
+        &self.options.limits
+    }
+
+    pub fn set_schema(&mut self, s: fbs::Schema<'_>) -> Result<Arc<Schema>> {
+        let ws = read_schema(s, &self.options.limits)?;
+        self.infos = ws.infos();
+        let columns: Vec<usize> = match &self.options.projection {
+            Some(p) => p.clone(),
+            None => (0..ws.fields.len()).collect(),
+        };
+        let schema = Arc::new(ws.select(Some(&columns))?);
+        self.columns = columns;
+        self.wire = Some(ws);
+        self.schema = Some(schema.clone());
+        Ok(schema)
+    }
+
+    fn wire(&self, what: &str) -> Result<&WireSchema> {
+        self.wire
+            .as_ref()
+            .ok_or_else(|| Error::malformed(format!("{what} before the schema message")))
+    }
+
+    pub fn dictionary(&mut self, m: &fbs::Message<'_>, body: &SharedBuffer) -> Result<()> {
+        let batch = m
+            .header_as_dictionary_batch()
+            .ok_or_else(|| Error::malformed("dictionary batch message without its header"))?;
+        let wire = self
+            .wire
+            .as_ref()
+            .ok_or_else(|| Error::malformed("a dictionary batch before the schema message"))?;
+        read_dictionary_batch(&batch, body, wire, &mut self.dicts, &self.options.limits)
+    }
+
+    pub fn record_batch(&self, m: &fbs::Message<'_>, body: &SharedBuffer) -> Result<Table> {
+        let batch = m
+            .header_as_record_batch()
+            .ok_or_else(|| Error::malformed("record batch message without its header"))?;
+        let wire = self.wire("a record batch")?;
+        read_record_batch(
+            &batch,
+            body,
+            wire,
+            &self.columns,
+            &self.dicts,
+            &self.options.limits,
+        )
+    }
+
+    /// Interprets one stream message.
+    fn handle(&mut self, raw: &RawMessage) -> Result<Option<StreamItem>> {
+        let m = parse_message(&raw.metadata, &self.options.limits)?;
+        check_version(m.version())?;
+        match m.header_type() {
+            fbs::MessageHeader::Schema => {
+                if self.wire.is_some() {
+                    return Err(Error::malformed("a second schema message in one stream"));
+                }
+                let s = m
+                    .header_as_schema()
+                    .ok_or_else(|| Error::malformed("schema message without its header"))?;
+                Ok(Some(StreamItem::Schema(self.set_schema(s)?)))
+            }
+            fbs::MessageHeader::DictionaryBatch => {
+                self.dictionary(&m, &raw.body)?;
+                Ok(None)
+            }
+            fbs::MessageHeader::RecordBatch => {
+                Ok(Some(StreamItem::Table(self.record_batch(&m, &raw.body)?)))
+            }
+            fbs::MessageHeader::Tensor | fbs::MessageHeader::SparseTensor => Err(
+                Error::unsupported("tensor messages are not part of a table stream"),
+            ),
+            other => Err(Error::malformed(format!(
+                "unknown message type {}",
+                other.0
+            ))),
+        }
+    }
+}
+
+/// Push decoder of the IPC stream format.
+///
+/// Push bytes as they arrive, in any chunking; each call hands back at most
+/// one [`StreamItem`] and says how many bytes it took. Dictionary batches are
+/// absorbed (replacements and deltas applied) and surface only through the
+/// tables that use them.
+pub struct IpcStreamDecoder {
+    frames: IpcFrameDecoder,
+    state: MessageState,
+    poisoned: bool,
+    ended: bool,
+}
+
+impl IpcStreamDecoder {
+    /// A decoder with `options` (limits and projection).
+    pub fn new(options: ReadOptions) -> Self {
+        IpcStreamDecoder {
+            frames: IpcFrameDecoder::new(options.limits),
+            state: MessageState::new(options),
+            poisoned: false,
+            ended: false,
+        }
+    }
+
+    /// The (projected) schema, once the schema message has been read.
+    pub fn schema(&self) -> Option<&Arc<Schema>> {
+        self.state.schema.as_ref()
+    }
+
+    /// Every field of the stream as Arrow describes it, supported or not
+    /// (empty until the schema message has been read).
+    pub fn fields(&self) -> &[FieldInfo] {
+        &self.state.infos
+    }
+
+    /// True once the end-of-stream marker was read.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes_consumed(&self) -> u64 {
+        self.frames.bytes_consumed()
+    }
+
+    /// Offers `input`; bodies are copied once into 64-byte aligned memory.
+    pub fn push(&mut self, input: &[u8]) -> Result<Decoded<StreamItem>> {
+        self.run(input, None)
+    }
+
+    /// Offers `input`; a message body that lies wholly inside it is sliced
+    /// out without a copy.
+    pub fn push_shared(&mut self, input: &SharedBuffer) -> Result<Decoded<StreamItem>> {
+        self.run(input.as_slice(), Some(input))
+    }
+
+    fn run(&mut self, input: &[u8], shared: Option<&SharedBuffer>) -> Result<Decoded<StreamItem>> {
+        if self.poisoned {
+            return Err(Error::malformed(
+                "IPC stream decoder used after an earlier error; start a new decoder",
+            ));
+        }
+        let r = self.run_inner(input, shared);
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    fn run_inner(
+        &mut self,
+        input: &[u8],
+        shared: Option<&SharedBuffer>,
+    ) -> Result<Decoded<StreamItem>> {
+        let mut used = 0;
+        while used < input.len() {
+            let step = match shared {
+                Some(sh) if used == 0 => self.frames.decode_shared(sh)?,
+                Some(sh) => self.frames.decode_shared(&sh.slice(used..))?,
+                None => self.frames.decode(&input[used..])?,
+            };
+            let Decoded::Frame { frame, consumed } = step else {
+                return Ok(Decoded::NeedMore);
+            };
+            used += consumed;
+            let item = match frame {
+                IpcFrame::EndOfStream => {
+                    if self.state.schema.is_none() {
+                        return Err(Error::malformed(
+                            "end-of-stream marker before the schema message",
+                        ));
+                    }
+                    self.ended = true;
+                    Some(StreamItem::End)
+                }
+                IpcFrame::Message(raw) => self
+                    .state
+                    .handle(&raw)
+                    .map_err(|e| e.at_message(raw.index).at_offset(raw.offset))?,
+            };
+            if let Some(item) = item {
+                return Ok(Decoded::Frame {
+                    frame: item,
+                    consumed: used,
+                });
+            }
+        }
+        Ok(Decoded::NeedMore)
+    }
+}
+
+impl FrameDecoder for IpcStreamDecoder {
+    type Frame = StreamItem;
+
+    fn decode(&mut self, input: &[u8]) -> Result<Decoded<StreamItem>> {
+        self.push(input)
+    }
+
+    fn finish(&self) -> Result<()> {
+        self.frames.finish()?;
+        if self.state.schema.is_none() {
+            return Err(Error::new(
+                ErrorKind::Truncated,
+                "input ended before the stream's schema message",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Decodes a whole in-memory IPC stream. Bodies are sliced out of `bytes`
+/// (zero-copy where they are 64-byte aligned).
+pub fn read_stream(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Schema>, Vec<Table>)> {
+    let mut dec = IpcStreamDecoder::new(options);
+    let mut rest = bytes;
+    let mut tables = Vec::new();
+    while !rest.is_empty() {
+        match dec.push_shared(&rest)? {
+            Decoded::Frame { frame, consumed } => {
+                rest = rest.slice(consumed..);
+                match frame {
+                    StreamItem::Schema(_) => {}
+                    StreamItem::Table(t) => tables.push(t),
+                    StreamItem::End => break,
+                }
+            }
+            Decoded::NeedMore => break,
+        }
+    }
+    dec.finish()?;
+    let schema = dec
+        .schema()
+        .cloned()
+        .ok_or_else(|| Error::new(ErrorKind::Truncated, "no schema message"))?;
+    Ok((schema, tables))
+}
+
+/// Encodes `tables` as a complete IPC stream (schema, batches, end-of-stream).
+pub fn write_stream(schema: &Schema, tables: &[Table], options: &WriteOptions) -> Result<Vec<u8>> {
+    let mut enc = IpcStreamEncoder::new(Arc::new(schema.clone()), *options)?;
+    let mut out = Vec::new();
+    enc.schema_message()?.append_to(&mut out);
+    for t in tables {
+        for m in enc.encode_table(t)? {
+            m.append_to(&mut out);
+        }
+    }
+    enc.end_of_stream().append_to(&mut out);
+    Ok(out)
+}

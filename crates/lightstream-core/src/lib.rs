@@ -1,0 +1,49 @@
+//! # lightstream-core
+//!
+//! The sans-IO Arrow IPC codec of Lightstream: bytes in, [`minarrow`] tables
+//! out; tables in, bytes out. It owns framing ([`framing`]: TLV and Arrow
+//! encapsulated messages), the IPC stream and file formats ([`ipc`]: schemas,
+//! record batches, dictionaries, body compression), 64-byte aligned zero-copy
+//! buffers ([`buffers`]) and the limits that keep hostile input bounded
+//! ([`DecodeLimits`]).
+//!
+//! It never performs I/O, spawns threads or reads a clock, so the same code
+//! runs under tokio, over a memory map and in a browser (`wasm32-unknown-unknown`).
+//! Shells own the I/O and push bytes in.
+//!
+//! ```
+//! use lightstream_core::{read_stream, write_stream, ReadOptions, Schema, WriteOptions};
+//! use lightstream_core::minarrow::{fa_i64, fa_str32, tbl};
+//!
+//! let table = tbl!("t", fa_i64!("id", 1, 2, 3), fa_str32!("name", "a", "b", "c"));
+//! let schema = Schema::from_table(&table);
+//! let bytes = write_stream(&schema, &[table.clone()], &WriteOptions::default()).unwrap();
+//! let (read_schema, tables) =
+//!     read_stream(lightstream_core::aligned_copy(&bytes), ReadOptions::default()).unwrap();
+//! assert_eq!(read_schema.fields.len(), 2);
+//! assert_eq!(tables[0].n_rows, 3);
+//! ```
+
+#![warn(missing_docs)]
+
+#[cfg(target_endian = "big")]
+compile_error!("lightstream-core supports little-endian targets only");
+
+pub mod buffers;
+pub mod error;
+mod fbs;
+pub mod framing;
+pub mod ipc;
+pub mod limits;
+
+pub use minarrow;
+
+pub use buffers::{ALIGNMENT, aligned_copy};
+pub use error::{Error, ErrorKind, Location, Result};
+pub use ipc::{
+    ARROW_MAGIC, Compression, DictionaryEncoding, EncodedMessage, FieldInfo, IndexType,
+    IpcFileEncoder, IpcFileReader, IpcStreamDecoder, IpcStreamEncoder, ReadOptions, Schema,
+    StreamItem, WriteOptions, is_ipc_file, read_file, read_stream, write_file, write_stream,
+};
+pub use limits::DecodeLimits;
+pub use minarrow::structs::shared_buffer::SharedBuffer;

@@ -1,0 +1,77 @@
+//! Limits on what untrusted input may make the decoder allocate or process.
+//!
+//! Every size, count and length read off the wire is compared with these
+//! before anything is allocated for it. The defaults are generous for real
+//! data and small enough that a hostile 16-byte header cannot make the decoder
+//! reserve gigabytes. Not a rate limiter: time and bandwidth belong to shells.
+
+/// Bounds applied while decoding Arrow IPC from untrusted bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest flatbuffer metadata of one message, in bytes.
+    pub max_metadata_bytes: usize,
+    /// Largest body of one message, in bytes (as sent, before decompression).
+    pub max_body_bytes: usize,
+    /// Most bytes all buffers of one message may decompress to.
+    pub max_decompressed_bytes: usize,
+    /// Most top-level fields (columns) in a schema.
+    pub max_columns: usize,
+    /// Most rows in one record batch or dictionary batch.
+    pub max_rows: usize,
+    /// Most bytes a body may reserve up front before its bytes arrive; beyond
+    /// this the receive buffer grows only as data actually comes in.
+    pub max_eager_reserve: usize,
+    /// Most key/value pairs of custom metadata on a schema, field or message.
+    pub max_metadata_entries: usize,
+    /// Most values a dictionary may hold after deltas are appended.
+    pub max_dictionary_values: usize,
+    /// Most flatbuffer tables the verifier may visit in one message.
+    pub max_flatbuffer_tables: usize,
+}
+
+/// `v` as `usize`, saturating on 32-bit targets such as wasm32.
+const fn sat(v: u64) -> usize {
+    if v > usize::MAX as u64 {
+        usize::MAX
+    } else {
+        v as usize
+    }
+}
+
+impl DecodeLimits {
+    /// The defaults: 64 MiB metadata, 2 GiB bodies, 4 GiB decompressed,
+    /// 10,000 columns, 2^31 - 1 rows, 16 MiB eager reserve (sizes saturate at
+    /// `usize::MAX` on 32-bit targets).
+    pub const DEFAULT: DecodeLimits = DecodeLimits {
+        max_metadata_bytes: 64 << 20,
+        max_body_bytes: sat(2 << 30),
+        max_decompressed_bytes: sat(4 << 30),
+        max_columns: 10_000,
+        max_rows: i32::MAX as usize,
+        max_eager_reserve: 16 << 20,
+        max_metadata_entries: 100_000,
+        max_dictionary_values: i32::MAX as usize,
+        max_flatbuffer_tables: 1_000_000,
+    };
+
+    /// Tight limits for small messages from peers you trust even less:
+    /// 1 MiB metadata, 64 MiB bodies and decompressed sizes, 1,000 columns,
+    /// 1,000,000 rows.
+    pub const STRICT: DecodeLimits = DecodeLimits {
+        max_metadata_bytes: 1 << 20,
+        max_body_bytes: 64 << 20,
+        max_decompressed_bytes: 64 << 20,
+        max_columns: 1_000,
+        max_rows: 1_000_000,
+        max_eager_reserve: 1 << 20,
+        max_metadata_entries: 1_000,
+        max_dictionary_values: 1_000_000,
+        max_flatbuffer_tables: 100_000,
+    };
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
