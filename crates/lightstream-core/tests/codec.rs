@@ -529,9 +529,7 @@ fn to_legacy(bytes: &[u8]) -> Vec<u8> {
         }
         let meta = &bytes[i + 8..i + 8 + len];
         let body_len = {
-            // bodyLength is the only thing needed: re-read it via the decoder.
-            let mut one = bytes[i..i + 8 + len].to_vec();
-            one.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]);
+            // Let the frame decoder read bodyLength out of the flatbuffer.
             let mut d = lightstream_core::framing::ipc::IpcFrameDecoder::new(Default::default());
             match lightstream_core::framing::FrameDecoder::decode(&mut d, &bytes[i..]).unwrap() {
                 Decoded::Frame {
@@ -642,8 +640,10 @@ fn a_hostile_header_cannot_make_the_decoder_allocate() {
 fn a_body_larger_than_the_limit_is_refused() {
     let (schema, table) = every_type();
     let bytes = write_stream(&schema, &[table], &WriteOptions::default()).unwrap();
-    let mut limits = lightstream_core::DecodeLimits::default();
-    limits.max_body_bytes = 64;
+    let limits = lightstream_core::DecodeLimits {
+        max_body_bytes: 64,
+        ..Default::default()
+    };
     let err = read_stream(
         aligned_copy(&bytes),
         ReadOptions {
@@ -810,7 +810,12 @@ fn dictionaries_are_sent_once_then_as_deltas_or_replacements() {
 #[test]
 fn projection_reads_a_subset_in_the_asked_order() {
     let (schema, table) = every_type();
-    let bytes = write_stream(&schema, &[table.clone()], &WriteOptions::default()).unwrap();
+    let bytes = write_stream(
+        &schema,
+        std::slice::from_ref(&table),
+        &WriteOptions::default(),
+    )
+    .unwrap();
     let (s, back) = read_stream(
         aligned_copy(&bytes),
         ReadOptions {
