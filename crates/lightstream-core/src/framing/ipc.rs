@@ -85,6 +85,12 @@ pub(crate) fn parse_prefix(bytes: &[u8], limits: &DecodeLimits) -> Result<Prefix
         )));
     }
     let len = len as usize;
+    if len > limits.max_metadata_bytes && size == 4 {
+        return Err(Error::malformed(format!(
+            "the input does not start with the 0xFFFFFFFF continuation marker, and read as a \
+             pre-0.15 metadata length it is {len} bytes: this does not look like Arrow IPC data"
+        )));
+    }
     if len > limits.max_metadata_bytes {
         return Err(Error::limit(
             "message metadata length",
@@ -105,13 +111,27 @@ pub(crate) fn verifier_options(limits: &DecodeLimits) -> flatbuffers::VerifierOp
     }
 }
 
+/// A flatbuffers verifier error on one line (its trace spans several).
+pub(crate) fn one_line(e: &impl std::fmt::Display) -> String {
+    e.to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Verifies a `Message` flatbuffer and returns it.
 pub(crate) fn parse_message<'a>(
     metadata: &'a [u8],
     limits: &DecodeLimits,
 ) -> Result<fbs::Message<'a>> {
-    flatbuffers::root_with_opts::<fbs::Message>(&verifier_options(limits), metadata)
-        .map_err(|e| Error::malformed(format!("message metadata is not a valid flatbuffer: {e}")))
+    flatbuffers::root_with_opts::<fbs::Message>(&verifier_options(limits), metadata).map_err(|e| {
+        Error::malformed(format!(
+            "message metadata is not a valid flatbuffer: {}",
+            one_line(&e)
+        ))
+    })
 }
 
 /// The body length a verified message declares, checked against the limits.

@@ -15,7 +15,7 @@ use super::stream::{MessageState, check_version};
 use super::write::{EncodedMessage, Encoder, MessageKind, WriteOptions};
 use crate::error::{Error, Result};
 use crate::fbs;
-use crate::framing::ipc::{IpcFrame, message_at, parse_message, verifier_options};
+use crate::framing::ipc::{IpcFrame, message_at, one_line, parse_message, verifier_options};
 
 /// The magic bytes at both ends of an IPC file.
 pub const ARROW_MAGIC: &[u8; 6] = b"ARROW1";
@@ -92,7 +92,12 @@ impl IpcFileReader {
             &verifier_options(&options.limits),
             &data[footer_start..len - 10],
         )
-        .map_err(|e| Error::malformed(format!("file footer is not a valid flatbuffer: {e}")))?;
+        .map_err(|e| {
+            Error::malformed(format!(
+                "file footer is not a valid flatbuffer: {}",
+                one_line(&e)
+            ))
+        })?;
         check_version(footer.version())?;
         let metadata = read_metadata(footer.custom_metadata(), &options.limits, "the footer")?;
         let mut state = MessageState::new(options);

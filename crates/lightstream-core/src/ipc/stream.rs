@@ -193,6 +193,20 @@ impl IpcStreamDecoder {
         self.frames.bytes_consumed()
     }
 
+    /// The input has ended: `Ok` if it ended on a message boundary after the
+    /// schema (with or without the end-of-stream marker), otherwise an error
+    /// of kind [`ErrorKind::Truncated`] saying how far the last message got.
+    pub fn finish(&self) -> Result<()> {
+        self.frames.finish()?;
+        if self.state.schema.is_none() {
+            return Err(Error::new(
+                ErrorKind::Truncated,
+                "input ended before the stream's schema message",
+            ));
+        }
+        Ok(())
+    }
+
     /// Offers `input`; bodies are copied once into 64-byte aligned memory.
     pub fn push(&mut self, input: &[u8]) -> Result<Decoded<StreamItem>> {
         self.run(input, None)
@@ -267,14 +281,7 @@ impl FrameDecoder for IpcStreamDecoder {
     }
 
     fn finish(&self) -> Result<()> {
-        self.frames.finish()?;
-        if self.state.schema.is_none() {
-            return Err(Error::new(
-                ErrorKind::Truncated,
-                "input ended before the stream's schema message",
-            ));
-        }
-        Ok(())
+        IpcStreamDecoder::finish(self)
     }
 }
 
