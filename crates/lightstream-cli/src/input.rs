@@ -1,0 +1,548 @@
+//! Reading Arrow IPC input (a path or stdin) into tables, one at a time.
+//!
+//! What it is for: the I/O half of every command that reads. It detects the
+//! format from the bytes (an IPC file starts with `ARROW1`), then drives the sans-IO
+//! codec: a file is read whole into 64-byte aligned memory and handed to
+//! `IpcFileReader` (zero-copy from there on); a stream is read in 64 KiB chunks and
+//! pushed through `IpcStreamDecoder`, so a stream of any length is decoded with
+//! bounded memory and a reader can stop after the first tables.
+//!
+//! It also handles columns whose Arrow type the codec cannot represent: depending on
+//! the caller it either refuses the input up front or reopens it with a projection
+//! that leaves those columns out, keeping their `FieldInfo` for display.
+//!
+//! What it is not: a decoder. Every byte is interpreted by `lightstream-core`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lightstream_core::framing::{Decoded, FrameDecoder};
+use lightstream_core::minarrow::{SharedBuffer, Table, Vec64};
+use lightstream_core::{
+    ErrorKind, FieldInfo, IpcFileReader, IpcStreamDecoder, ReadOptions, Schema, StreamItem,
+    is_ipc_file,
+};
+
+use crate::error::{CliError, CliResult, CoreContext, IoContext};
+
+/// Bytes asked of the source per read.
+const CHUNK: usize = 64 * 1024;
+
+/// The length of the `ARROW1` magic that marks an IPC file.
+const MAGIC_LEN: usize = 6;
+
+/// Where input comes from: `-` is stdin, anything else a path.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Stdin,
+    Path(PathBuf),
+}
+
+impl Source {
+    pub fn from_arg(arg: &Path) -> Self {
+        if arg.as_os_str() == "-" {
+            Source::Stdin
+        } else {
+            Source::Path(arg.to_path_buf())
+        }
+    }
+
+    /// How error messages name this source.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Stdin => "<stdin>".to_string(),
+            Source::Path(p) => p.display().to_string(),
+        }
+    }
+
+    /// Opens the source; also returns the file's size when it is known.
+    fn open(&self) -> CliResult<(Box<dyn Read>, Option<u64>)> {
+        match self {
+            Source::Stdin => Ok((Box::new(io::stdin().lock()), None)),
+            Source::Path(path) => {
+                let file = File::open(path).context(format_args!("cannot open {}", self.name()))?;
+                let meta = file
+                    .metadata()
+                    .context(format_args!("cannot open {}", self.name()))?;
+                if meta.is_dir() {
+                    return Err(CliError::msg(format!("{} is a directory", self.name())));
+                }
+                let size = meta.is_file().then_some(meta.len());
+                Ok((Box::new(file), size))
+            }
+        }
+    }
+}
+
+/// The two Arrow IPC formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Random-access file: `ARROW1`, messages, footer, `ARROW1`.
+    File,
+    /// A sequence of messages, read front to back.
+    Stream,
+}
+
+impl Format {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Format::File => "Arrow IPC file",
+            Format::Stream => "Arrow IPC stream",
+        }
+    }
+}
+
+/// What to do with columns whose type the codec cannot decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsupportedColumns {
+    /// Refuse the input, naming the first such column.
+    Reject,
+    /// Leave them out of the tables (they stay listed in `fields()`).
+    Skip,
+}
+
+/// Tables from an Arrow IPC file or stream, in order.
+pub struct TableReader {
+    name: String,
+    fields: Vec<FieldInfo>,
+    schema: Arc<Schema>,
+    /// Indices into `fields` of the columns the tables carry, when some were left out.
+    projection: Option<Vec<usize>>,
+    body: Body,
+}
+
+enum Body {
+    File { reader: IpcFileReader, next: usize },
+    Stream(StreamInput),
+}
+
+impl TableReader {
+    /// Opens `source`, detects its format and reads up to and including its schema.
+    pub fn open(source: &Source, unsupported: UnsupportedColumns) -> CliResult<TableReader> {
+        let name = source.name();
+        let (mut reader, size) = source.open()?;
+        let mut head = vec![0u8; CHUNK];
+        let filled = read_at_least(&mut reader, &mut head, MAGIC_LEN)
+            .context(format_args!("reading {name}"))?;
+        head.truncate(filled);
+        if head.is_empty() {
+            return Err(CliError::msg(format!(
+                "{name} is empty (expected an Arrow IPC file or stream)"
+            )));
+        }
+        if is_ipc_file(&head) {
+            let size_hint = size.and_then(|s| usize::try_from(s).ok()).unwrap_or(0);
+            let bytes = read_to_aligned(reader, &head, size_hint)
+                .context(format_args!("reading {name}"))?;
+            open_file(name, bytes, unsupported)
+        } else {
+            open_stream(name, reader, head, unsupported)
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn format(&self) -> Format {
+        match self.body {
+            Body::File { .. } => Format::File,
+            Body::Stream(_) => Format::Stream,
+        }
+    }
+
+    /// Every field of the input, including any the tables leave out.
+    pub fn fields(&self) -> &[FieldInfo] {
+        &self.fields
+    }
+
+    /// The schema of the tables this reader returns.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// For each column of the tables, its index in `fields()`.
+    pub fn field_indices(&self) -> Vec<usize> {
+        match &self.projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields.len()).collect(),
+        }
+    }
+
+    /// Fields left out of the tables because their type is not supported.
+    pub fn skipped(&self) -> impl Iterator<Item = &FieldInfo> {
+        let kept = self.field_indices();
+        self.fields
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| !kept.contains(i))
+            .map(|(_, f)| f)
+    }
+
+    /// The number of record batches, known up front for files only.
+    pub fn num_batches(&self) -> Option<usize> {
+        match &self.body {
+            Body::File { reader, .. } => Some(reader.num_batches()),
+            Body::Stream(_) => None,
+        }
+    }
+
+    /// Custom metadata of an IPC file's footer (empty for streams).
+    pub fn footer_metadata(&self) -> Option<&BTreeMap<String, String>> {
+        match &self.body {
+            Body::File { reader, .. } => Some(reader.metadata()),
+            Body::Stream(_) => None,
+        }
+    }
+
+    /// The next table, or `None` at the end of the input.
+    pub fn next_table(&mut self) -> CliResult<Option<Table>> {
+        match &mut self.body {
+            Body::File { reader, next } => {
+                if *next >= reader.num_batches() {
+                    return Ok(None);
+                }
+                let i = *next;
+                *next += 1;
+                let table = reader
+                    .read_batch(i)
+                    .context(format_args!("reading {} (batch {i})", self.name))?;
+                Ok(Some(table))
+            }
+            Body::Stream(input) => input.next_table(&self.name),
+        }
+    }
+}
+
+/// Reads into `buf` until at least `min` bytes are there or the source ends.
+fn read_at_least(reader: &mut dyn Read, buf: &mut [u8], min: usize) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < min.min(buf.len()) {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Reads the whole source (after `head`, already read) straight into 64-byte
+/// aligned memory, so the file reader can slice column buffers out of it without
+/// another copy.
+fn read_to_aligned(
+    mut reader: Box<dyn Read>,
+    head: &[u8],
+    size_hint: usize,
+) -> io::Result<SharedBuffer> {
+    // One byte more than the expected size, so the end is seen without growing.
+    let mut buf: Vec64<u8> = Vec64::with_capacity(size_hint.max(head.len()).saturating_add(1));
+    buf.extend_from_slice(head);
+    loop {
+        if buf.len() == buf.capacity() {
+            let grow = buf.len().max(CHUNK);
+            buf.reserve(grow);
+        }
+        let len = buf.len();
+        let cap = buf.capacity();
+        buf.resize(cap, 0);
+        match reader.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                break;
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(SharedBuffer::from_vec64(buf))
+}
+
+fn supported_indices(fields: &[FieldInfo]) -> Vec<usize> {
+    fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.supported)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn first_unsupported(fields: &[FieldInfo]) -> Option<&FieldInfo> {
+    fields.iter().find(|f| !f.supported)
+}
+
+fn unsupported_error(name: &str, field: &FieldInfo) -> CliError {
+    CliError::msg(format!(
+        "{name}: column {:?} has type {}, which lightstream cannot read yet",
+        field.name, field.arrow_type
+    ))
+}
+
+fn projected(projection: Vec<usize>) -> ReadOptions {
+    ReadOptions {
+        projection: Some(projection),
+        ..ReadOptions::default()
+    }
+}
+
+fn open_file(
+    name: String,
+    bytes: SharedBuffer,
+    unsupported: UnsupportedColumns,
+) -> CliResult<TableReader> {
+    let context = format!("reading {name}");
+    let (reader, projection) = match IpcFileReader::new(bytes.clone(), ReadOptions::default()) {
+        Ok(reader) => match first_unsupported(reader.fields()) {
+            None => (reader, None),
+            Some(field) if unsupported == UnsupportedColumns::Reject => {
+                return Err(unsupported_error(&name, field));
+            }
+            Some(_) => {
+                let projection = supported_indices(reader.fields());
+                let reader =
+                    IpcFileReader::new(bytes, projected(projection.clone())).context(&context)?;
+                (reader, Some(projection))
+            }
+        },
+        Err(err) if err.kind() == ErrorKind::Unsupported => {
+            // The reader refused the schema itself. The fields can still be listed
+            // from the stream-format schema message the file embeds after its magic.
+            let Some(fields) = fields_of_embedded_stream(&bytes) else {
+                return Err(CliError::core(context, err));
+            };
+            match first_unsupported(&fields) {
+                Some(field) if unsupported == UnsupportedColumns::Reject => {
+                    return Err(unsupported_error(&name, field));
+                }
+                Some(_) => {}
+                None => return Err(CliError::core(context, err)),
+            }
+            let projection = supported_indices(&fields);
+            let reader =
+                IpcFileReader::new(bytes, projected(projection.clone())).context(&context)?;
+            (reader, Some(projection))
+        }
+        Err(err) => return Err(CliError::core(context, err)),
+    };
+    let fields = reader.fields().to_vec();
+    let schema = reader.schema().clone();
+    Ok(TableReader {
+        name,
+        fields,
+        schema,
+        projection,
+        body: Body::File { reader, next: 0 },
+    })
+}
+
+/// The fields of the schema message that follows an IPC file's 8-byte magic and
+/// padding, as a stream decoder lists them (supported or not).
+fn fields_of_embedded_stream(bytes: &SharedBuffer) -> Option<Vec<FieldInfo>> {
+    let body = bytes.as_slice().get(8..)?;
+    let mut decoder = IpcStreamDecoder::new(ReadOptions::default());
+    let mut offset = 0;
+    while offset < body.len() {
+        match decoder.push(&body[offset..]) {
+            Ok(Decoded::Frame {
+                frame: StreamItem::Schema(_),
+                ..
+            })
+            | Err(_) => break,
+            Ok(Decoded::Frame { consumed, .. }) if consumed > 0 => offset += consumed,
+            Ok(_) => break,
+        }
+    }
+    let fields = decoder.fields();
+    (!fields.is_empty()).then(|| fields.to_vec())
+}
+
+fn open_stream(
+    name: String,
+    source: Box<dyn Read>,
+    head: Vec<u8>,
+    unsupported: UnsupportedColumns,
+) -> CliResult<TableReader> {
+    let end = head.len();
+    let mut input = StreamInput {
+        source,
+        decoder: IpcStreamDecoder::new(ReadOptions::default()),
+        // Everything read so far, kept until the schema is known, in case the
+        // stream has to be decoded again with a projection.
+        replay: Some(head.clone()),
+        chunk: head,
+        start: 0,
+        end,
+        done: false,
+    };
+    let mut projection: Option<Vec<usize>> = None;
+    loop {
+        let outcome = input.read_schema(&name);
+        // The fields of an unsupported column are known either because the schema
+        // arrived (and lists them) or because the decoder refused the schema.
+        let fields = input.decoder.fields().to_vec();
+        let retry = match &outcome {
+            Ok(_) => projection.is_none() && first_unsupported(&fields).is_some(),
+            Err(StreamOpenError::Core(err)) => {
+                err.kind() == ErrorKind::Unsupported
+                    && projection.is_none()
+                    && first_unsupported(&fields).is_some()
+            }
+            Err(StreamOpenError::Cli(_)) => false,
+        };
+        if retry {
+            if unsupported == UnsupportedColumns::Reject
+                && let Some(field) = first_unsupported(&fields)
+            {
+                return Err(unsupported_error(&name, field));
+            }
+            let keep = supported_indices(&fields);
+            input.restart(IpcStreamDecoder::new(projected(keep.clone())));
+            projection = Some(keep);
+            continue;
+        }
+        let schema = match outcome {
+            Ok(schema) => schema,
+            Err(StreamOpenError::Core(err)) => {
+                return Err(CliError::msg(format!("reading {name}: {err}")));
+            }
+            Err(StreamOpenError::Cli(err)) => return Err(err),
+        };
+        input.replay = None;
+        return Ok(TableReader {
+            name,
+            fields,
+            schema,
+            projection,
+            body: Body::Stream(input),
+        });
+    }
+}
+
+enum StreamOpenError {
+    Core(lightstream_core::Error),
+    Cli(CliError),
+}
+
+/// A stream source being pushed through the decoder chunk by chunk.
+struct StreamInput {
+    source: Box<dyn Read>,
+    decoder: IpcStreamDecoder,
+    replay: Option<Vec<u8>>,
+    /// The current chunk; `chunk[start..end]` has not been offered to the decoder yet.
+    chunk: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The end-of-stream marker was seen.
+    done: bool,
+}
+
+impl StreamInput {
+    /// Refills the chunk from the source. `Ok(false)` at the end of the source.
+    fn fill(&mut self, name: &str) -> CliResult<bool> {
+        if self.chunk.len() != CHUNK {
+            self.chunk.resize(CHUNK, 0);
+        }
+        loop {
+            match self.source.read(&mut self.chunk) {
+                Ok(n) => {
+                    self.start = 0;
+                    self.end = n;
+                    if let Some(replay) = &mut self.replay {
+                        replay.extend_from_slice(&self.chunk[..n]);
+                    }
+                    return Ok(n > 0);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(CliError::io(format_args!("reading {name}"), e)),
+            }
+        }
+    }
+
+    /// Offers the pending bytes to the decoder: the next item, or `None` when the
+    /// chunk is used up without one.
+    fn step(&mut self) -> lightstream_core::Result<Option<StreamItem>> {
+        match self.decoder.push(&self.chunk[self.start..self.end])? {
+            Decoded::Frame { frame, consumed } => {
+                self.start = (self.start + consumed).min(self.end);
+                Ok(Some(frame))
+            }
+            Decoded::NeedMore => {
+                self.start = self.end;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Feeds the decoder until the schema message has been decoded.
+    fn read_schema(&mut self, name: &str) -> Result<Arc<Schema>, StreamOpenError> {
+        loop {
+            if self.start == self.end {
+                if !self.fill(name).map_err(StreamOpenError::Cli)? {
+                    // finish() names what is missing (it is never Ok before a schema).
+                    FrameDecoder::finish(&self.decoder).map_err(StreamOpenError::Core)?;
+                    return Err(StreamOpenError::Cli(CliError::msg(format!(
+                        "reading {name}: the stream ended before its schema"
+                    ))));
+                }
+                continue;
+            }
+            match self.step().map_err(StreamOpenError::Core)? {
+                Some(StreamItem::Schema(schema)) => return Ok(schema),
+                Some(StreamItem::End) => {
+                    return Err(StreamOpenError::Cli(CliError::msg(format!(
+                        "reading {name}: the stream ended before its schema"
+                    ))));
+                }
+                Some(StreamItem::Table(_)) => {
+                    return Err(StreamOpenError::Cli(CliError::msg(format!(
+                        "reading {name}: a record batch came before the schema"
+                    ))));
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Starts decoding again from the first byte with a new decoder.
+    fn restart(&mut self, decoder: IpcStreamDecoder) {
+        let replay = self.replay.clone().unwrap_or_default();
+        self.decoder = decoder;
+        self.end = replay.len();
+        self.start = 0;
+        self.chunk = replay;
+    }
+
+    fn next_table(&mut self, name: &str) -> CliResult<Option<Table>> {
+        let context = || format!("reading {name}");
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if self.start == self.end {
+                if !self.fill(name)? {
+                    // The end-of-stream marker is optional; the input must end
+                    // on a message boundary.
+                    FrameDecoder::finish(&self.decoder).context(context())?;
+                    self.done = true;
+                    return Ok(None);
+                }
+                continue;
+            }
+            match self.step().context(context())? {
+                Some(StreamItem::Table(table)) => return Ok(Some(table)),
+                Some(StreamItem::End) => self.done = true,
+                Some(StreamItem::Schema(_)) => {
+                    return Err(CliError::msg(format!(
+                        "reading {name}: a second schema message in the stream"
+                    )));
+                }
+                None => {}
+            }
+        }
+    }
+}
