@@ -859,3 +859,44 @@ fn a_file_with_bad_footer_or_blocks_is_rejected_at_open() {
     short.extend_from_slice(&bytes[n - 2000.min(n - 64)..]);
     assert!(open(&short).is_err());
 }
+
+#[test]
+fn an_array_whose_unit_or_scale_disagrees_with_its_field_is_refused() {
+    let ts = Table {
+        cols: vec![col(
+            field("t", ArrowType::Timestamp(TimeUnit::Seconds, None), false),
+            Array::TemporalArray(TemporalArray::Datetime64(Arc::new(DatetimeArray {
+                data: Buffer::from(Vec64::from_slice(&[1i64])),
+                null_mask: None,
+                time_unit: TimeUnit::Milliseconds,
+            }))),
+            0,
+        )],
+        n_rows: 1,
+        name: String::new(),
+        metadata: BTreeMap::new(),
+    };
+    let err = write_stream(&Schema::from_table(&ts), &[ts], &WriteOptions::default()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Schema);
+    assert!(err.message().contains("Milliseconds"), "{err}");
+
+    let dec = Table {
+        cols: vec![col(
+            field("d", ArrowType::Decimal128(10, 4), false),
+            Array::NumericArray(NumericArray::Decimal128(Arc::new(DecimalArray {
+                data: Buffer::from(Vec64::from_slice(&[12345i128])),
+                null_mask: None,
+                precision: 10,
+                scale: 2,
+            }))),
+            0,
+        )],
+        n_rows: 1,
+        name: String::new(),
+        metadata: BTreeMap::new(),
+    };
+    let err =
+        write_stream(&Schema::from_table(&dec), &[dec], &WriteOptions::default()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Schema);
+    assert!(err.message().contains("Decimal(10, 2)"), "{err}");
+}

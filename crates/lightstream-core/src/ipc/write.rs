@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 use minarrow::{
-    Array, ArrowType, Bitmask, FieldArray, NumericArray, Table, TemporalArray, TextArray,
+    Array, ArrowType, Bitmask, FieldArray, NumericArray, Table, TemporalArray, TextArray, TimeUnit,
 };
 
 use super::compression::{Compression, compress_buffer};
@@ -324,32 +324,51 @@ fn write_column<'a>(
             (NumericArray::UInt64(a), ArrowType::UInt64) => fixed!(a),
             (NumericArray::Float32(a), ArrowType::Float32) => fixed!(a),
             (NumericArray::Float64(a), ArrowType::Float64) => fixed!(a),
-            (NumericArray::Decimal32(a), ArrowType::Decimal32(..)) => fixed!(a),
-            (NumericArray::Decimal64(a), ArrowType::Decimal64(..)) => fixed!(a),
-            (NumericArray::Decimal128(a), ArrowType::Decimal128(..)) => fixed!(a),
-            _ => return Err(mismatch(fa)),
-        },
-        (Array::TemporalArray(t), _) => match (t, dtype) {
-            (TemporalArray::Datetime32(a), ArrowType::Date32 | ArrowType::Time32(_)) => fixed!(a),
-            (
-                TemporalArray::Datetime64(a),
-                ArrowType::Date64
-                | ArrowType::Time64(_)
-                | ArrowType::Timestamp(..)
-                | ArrowType::Duration64(_),
-            ) => fixed!(a),
-            (TemporalArray::Datetime32(a), ArrowType::Duration32(_)) => {
-                // Arrow durations are 64-bit: widen.
-                let nulls = body.validity(a.null_mask.as_ref(), len)?;
-                let wide: Vec<u8> = a.data.as_slice()[..len]
-                    .iter()
-                    .flat_map(|&v| (v as i64).to_le_bytes())
-                    .collect();
-                body.buffer(Chunk::Owned(wide))?;
-                nulls
+            (NumericArray::Decimal32(a), ArrowType::Decimal32(p, s)) => {
+                check_decimal(fa, (a.precision, a.scale), (*p, *s))?;
+                fixed!(a)
+            }
+            (NumericArray::Decimal64(a), ArrowType::Decimal64(p, s)) => {
+                check_decimal(fa, (a.precision, a.scale), (*p, *s))?;
+                fixed!(a)
+            }
+            (NumericArray::Decimal128(a), ArrowType::Decimal128(p, s)) => {
+                check_decimal(fa, (a.precision, a.scale), (*p, *s))?;
+                fixed!(a)
             }
             _ => return Err(mismatch(fa)),
         },
+        (Array::TemporalArray(t), _) => {
+            let unit = match t {
+                TemporalArray::Datetime32(a) => a.time_unit,
+                TemporalArray::Datetime64(a) => a.time_unit,
+                TemporalArray::Null => return Err(mismatch(fa)),
+            };
+            check_unit(fa, unit)?;
+            match (t, dtype) {
+                (TemporalArray::Datetime32(a), ArrowType::Date32 | ArrowType::Time32(_)) => {
+                    fixed!(a)
+                }
+                (
+                    TemporalArray::Datetime64(a),
+                    ArrowType::Date64
+                    | ArrowType::Time64(_)
+                    | ArrowType::Timestamp(..)
+                    | ArrowType::Duration64(_),
+                ) => fixed!(a),
+                (TemporalArray::Datetime32(a), ArrowType::Duration32(_)) => {
+                    // Arrow durations are 64-bit: widen.
+                    let nulls = body.validity(a.null_mask.as_ref(), len)?;
+                    let wide: Vec<u8> = a.data.as_slice()[..len]
+                        .iter()
+                        .flat_map(|&v| (v as i64).to_le_bytes())
+                        .collect();
+                    body.buffer(Chunk::Owned(wide))?;
+                    nulls
+                }
+                _ => return Err(mismatch(fa)),
+            }
+        }
         (Array::TextArray(t), _) => match (t, dtype) {
             (TextArray::String32(a), ArrowType::String) => {
                 let nulls = body.validity(a.null_mask.as_ref(), len)?;
@@ -414,6 +433,39 @@ fn write_column<'a>(
         _ => return Err(mismatch(fa)),
     };
     body.nodes[nulls_pos] = fbs::FieldNode::new(len as i64, nulls as i64);
+    Ok(())
+}
+
+/// The array's time unit must be the one its field declares: writing it
+/// under another unit would silently change every value.
+fn check_unit(fa: &FieldArray, unit: TimeUnit) -> Result<()> {
+    let declared = match &fa.field.dtype {
+        ArrowType::Date32 => TimeUnit::Days,
+        ArrowType::Date64 => TimeUnit::Milliseconds,
+        ArrowType::Time32(u)
+        | ArrowType::Time64(u)
+        | ArrowType::Timestamp(u, _)
+        | ArrowType::Duration32(u)
+        | ArrowType::Duration64(u) => *u,
+        _ => return Err(mismatch(fa)),
+    };
+    if unit != declared {
+        return Err(Error::schema(format!(
+            "column \"{}\" is declared {:?} but its array holds {unit:?}",
+            fa.field.name, fa.field.dtype
+        )));
+    }
+    Ok(())
+}
+
+/// The array's precision and scale must be the ones its field declares.
+fn check_decimal(fa: &FieldArray, array: (u8, i8), declared: (u8, i8)) -> Result<()> {
+    if array != declared {
+        return Err(Error::schema(format!(
+            "column \"{}\" is declared Decimal({}, {}) but its array holds Decimal({}, {})",
+            fa.field.name, declared.0, declared.1, array.0, array.1
+        )));
+    }
     Ok(())
 }
 
