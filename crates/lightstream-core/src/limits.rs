@@ -12,7 +12,8 @@ pub struct DecodeLimits {
     pub max_metadata_bytes: usize,
     /// Largest body of one message, in bytes (as sent, before decompression).
     pub max_body_bytes: usize,
-    /// Most bytes all buffers of one message may decompress to.
+    /// Most bytes all buffers of one message may decompress to. Output is
+    /// allocated as it is produced, never from the declared sizes alone.
     pub max_decompressed_bytes: usize,
     /// Most top-level fields (columns) in a schema.
     pub max_columns: usize,
@@ -39,13 +40,13 @@ const fn sat(v: u64) -> usize {
 }
 
 impl DecodeLimits {
-    /// The defaults: 64 MiB metadata, 2 GiB bodies, 4 GiB decompressed,
+    /// The defaults: 64 MiB metadata, 2 GiB bodies, 1 GiB decompressed per message,
     /// 10,000 columns, 2^31 - 1 rows, 16 MiB eager reserve (sizes saturate at
     /// `usize::MAX` on 32-bit targets).
     pub const DEFAULT: DecodeLimits = DecodeLimits {
         max_metadata_bytes: 64 << 20,
         max_body_bytes: sat(2 << 30),
-        max_decompressed_bytes: sat(4 << 30),
+        max_decompressed_bytes: sat(1 << 30),
         max_columns: 10_000,
         max_rows: i32::MAX as usize,
         max_eager_reserve: 16 << 20,

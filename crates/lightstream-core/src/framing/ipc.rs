@@ -85,6 +85,12 @@ pub(crate) fn parse_prefix(bytes: &[u8], limits: &DecodeLimits) -> Result<Prefix
         )));
     }
     let len = len as usize;
+    if size == 4 && bytes[..4] == *b"ARRO" {
+        return Err(Error::malformed(
+            "this is an Arrow IPC file (it starts with ARROW1), not a stream: read it with \
+             IpcFileReader / read_file",
+        ));
+    }
     if len > limits.max_metadata_bytes && size == 4 {
         return Err(Error::malformed(format!(
             "the input does not start with the 0xFFFFFFFF continuation marker, and read as a \

@@ -66,11 +66,14 @@ fn codec_error(codec: Compression, e: impl std::fmt::Display) -> Error {
 }
 
 /// Decompresses one wire buffer. `budget` is what the message may still
-/// decompress to; it is reduced by what this buffer takes.
+/// decompress to; it is reduced by what this buffer takes. At most `eager`
+/// bytes are reserved before output actually appears, so a lying length prefix
+/// cannot make the decoder allocate what it claims.
 pub(crate) fn decompress_buffer(
     codec: Compression,
     wire: &SharedBuffer,
     budget: &mut usize,
+    eager: usize,
 ) -> Result<SharedBuffer> {
     let bytes = wire.as_slice();
     if bytes.is_empty() {
@@ -102,62 +105,81 @@ pub(crate) fn decompress_buffer(
     }
     let declared = declared as usize;
     *budget -= declared;
-    let out = decompress_into(codec, &bytes[8..], declared)?;
+    let out = decompress_into(codec, &bytes[8..], declared, eager)?;
     Ok(out.freeze())
 }
 
-#[cfg_attr(
-    not(any(feature = "lz4", feature = "zstd")),
-    allow(unused_variables, unused_mut)
-)]
-fn decompress_into(codec: Compression, input: &[u8], len: usize) -> Result<AlignedBytes> {
-    let mut out = AlignedBytes::with_capacity(len);
-    out.extend_zeros(len);
-    match codec {
-        Compression::None => return Err(Error::malformed("buffer compressed with no codec")),
-        #[cfg(feature = "lz4")]
-        Compression::Lz4Frame => {
-            use std::io::Read;
-            let mut dec = lz4_flex::frame::FrameDecoder::new(input);
-            let dst = out.as_mut_slice();
-            let mut filled = 0;
-            while filled < len {
-                let n = dec
-                    .read(&mut dst[filled..])
-                    .map_err(|e| codec_error(codec, e))?;
-                if n == 0 {
-                    return Err(codec_error(
-                        codec,
-                        format!("buffer inflates to {filled} bytes, {len} declared"),
-                    ));
-                }
-                filled += n;
+/// Reads exactly `len` bytes out of `reader`, growing the output only as
+/// bytes arrive, and fails if the reader yields fewer or more.
+#[cfg_attr(not(any(feature = "lz4", feature = "zstd")), allow(dead_code))]
+fn read_exactly(
+    codec: Compression,
+    mut reader: impl std::io::Read,
+    len: usize,
+    eager: usize,
+) -> Result<AlignedBytes> {
+    let mut out = AlignedBytes::with_capacity(len.min(eager));
+    while out.len() < len {
+        let filled = out.len();
+        let step = (len - filled).min(filled.max(64 << 10));
+        out.extend_zeros(step);
+        let mut at = filled;
+        while at < filled + step {
+            let n = match reader.read(&mut out.as_mut_slice()[at..filled + step]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(codec_error(codec, e)),
+            };
+            if n == 0 {
+                return Err(codec_error(
+                    codec,
+                    format!("buffer inflates to {at} bytes, {len} declared"),
+                ));
             }
-            let mut probe = [0u8; 1];
-            if dec.read(&mut probe).map_err(|e| codec_error(codec, e))? != 0 {
+            at += n;
+        }
+    }
+    let mut probe = [0u8; 1];
+    loop {
+        match reader.read(&mut probe) {
+            Ok(0) => return Ok(out),
+            Ok(_) => {
                 return Err(codec_error(
                     codec,
                     format!("buffer inflates to more than the {len} bytes declared"),
                 ));
             }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(codec_error(codec, e)),
+        }
+    }
+}
+
+#[cfg_attr(not(any(feature = "lz4", feature = "zstd")), allow(unused_variables))]
+fn decompress_into(
+    codec: Compression,
+    input: &[u8],
+    len: usize,
+    eager: usize,
+) -> Result<AlignedBytes> {
+    match codec {
+        Compression::None => Err(Error::malformed("buffer compressed with no codec")),
+        #[cfg(feature = "lz4")]
+        Compression::Lz4Frame => {
+            read_exactly(codec, lz4_flex::frame::FrameDecoder::new(input), len, eager)
         }
         #[cfg(feature = "zstd")]
         Compression::Zstd => {
-            let n = zstd::bulk::decompress_to_buffer(input, out.as_mut_slice())
+            let dec = zstd::stream::read::Decoder::with_buffer(input)
                 .map_err(|e| codec_error(codec, e))?;
-            if n != len {
-                return Err(codec_error(
-                    codec,
-                    format!("buffer inflates to {n} bytes, {len} declared"),
-                ));
-            }
+            read_exactly(codec, dec, len, eager)
         }
         #[allow(unreachable_patterns)]
         other => {
             other.check_available()?;
+            Err(Error::malformed("unreachable codec"))
         }
     }
-    Ok(out)
 }
 
 /// Compresses one buffer into its wire form (length prefix included). Stores
@@ -210,7 +232,7 @@ mod tests {
             "{codec:?} should shrink repetitive data"
         );
         let mut budget = usize::MAX;
-        let back = decompress_buffer(codec, &aligned_copy(&wire), &mut budget).unwrap();
+        let back = decompress_buffer(codec, &aligned_copy(&wire), &mut budget, 1 << 20).unwrap();
         assert_eq!(back.as_slice(), &data[..]);
         assert_eq!(budget, usize::MAX - data.len());
     }
@@ -232,8 +254,32 @@ mod tests {
         let mut wire = (-1i64).to_le_bytes().to_vec();
         wire.extend_from_slice(b"abc");
         let mut budget = 0;
-        let out = decompress_buffer(Compression::Zstd, &aligned_copy(&wire), &mut budget).unwrap();
+        let out = decompress_buffer(
+            Compression::Zstd,
+            &aligned_copy(&wire),
+            &mut budget,
+            1 << 20,
+        )
+        .unwrap();
         assert_eq!(out.as_slice(), b"abc");
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn a_lying_prefix_within_budget_reserves_only_what_arrives() {
+        let data = vec![3u8; 5000];
+        let mut wire = compress_buffer(Compression::Zstd, &data).unwrap();
+        wire[..8].copy_from_slice(&(4_000_000_000i64).to_le_bytes());
+        let mut budget = usize::MAX;
+        let err = decompress_buffer(
+            Compression::Zstd,
+            &aligned_copy(&wire),
+            &mut budget,
+            1 << 20,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Compression);
+        assert!(err.message().contains("inflates to 5000 bytes"), "{err}");
     }
 
     #[cfg(feature = "zstd")]
@@ -242,8 +288,13 @@ mod tests {
         let mut wire = (1i64 << 40).to_le_bytes().to_vec();
         wire.extend_from_slice(&[0u8; 16]);
         let mut budget = 1 << 20;
-        let err =
-            decompress_buffer(Compression::Zstd, &aligned_copy(&wire), &mut budget).unwrap_err();
+        let err = decompress_buffer(
+            Compression::Zstd,
+            &aligned_copy(&wire),
+            &mut budget,
+            1 << 20,
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::LimitExceeded);
     }
 
@@ -254,12 +305,22 @@ mod tests {
         let mut wire = compress_buffer(Compression::Zstd, &data).unwrap();
         wire[..8].copy_from_slice(&999i64.to_le_bytes());
         let mut budget = usize::MAX;
-        let err =
-            decompress_buffer(Compression::Zstd, &aligned_copy(&wire), &mut budget).unwrap_err();
+        let err = decompress_buffer(
+            Compression::Zstd,
+            &aligned_copy(&wire),
+            &mut budget,
+            1 << 20,
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Compression);
         wire[..8].copy_from_slice(&1001i64.to_le_bytes());
-        let err =
-            decompress_buffer(Compression::Zstd, &aligned_copy(&wire), &mut budget).unwrap_err();
+        let err = decompress_buffer(
+            Compression::Zstd,
+            &aligned_copy(&wire),
+            &mut budget,
+            1 << 20,
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Compression);
     }
 }

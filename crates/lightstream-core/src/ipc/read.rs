@@ -42,6 +42,7 @@ struct BatchCursor<'a> {
     body: &'a SharedBuffer,
     compression: Option<Compression>,
     budget: usize,
+    eager: usize,
     node_i: usize,
     buffer_i: usize,
     variadic_i: usize,
@@ -74,6 +75,7 @@ impl<'a> BatchCursor<'a> {
             body,
             compression,
             budget: limits.max_decompressed_bytes,
+            eager: limits.max_eager_reserve,
             node_i: 0,
             buffer_i: 0,
             variadic_i: 0,
@@ -144,7 +146,7 @@ impl<'a> BatchCursor<'a> {
         let wire = self.body.slice(offset as usize..(offset + length) as usize);
         match self.compression {
             None => Ok(wire),
-            Some(codec) => decompress_buffer(codec, &wire, &mut self.budget)
+            Some(codec) => decompress_buffer(codec, &wire, &mut self.budget, self.eager)
                 .map_err(|e| Error::new(e.kind(), format!("buffer {i}: {}", e.message()))),
         }
     }

@@ -590,7 +590,17 @@ fn type_name(f: &fbs::Field<'_>, depth: usize) -> Result<String> {
         for c in children(f) {
             let n = c.name().unwrap_or("");
             let t = match c.dictionary() {
-                Some(_) => format!("Dictionary<{}>", type_name(&c, depth + 1)?),
+                Some(d) => {
+                    let index = d
+                        .indexType()
+                        .and_then(|it| IndexType::from_parts(it.bitWidth(), it.is_signed()))
+                        .unwrap_or(IndexType::Int32);
+                    format!(
+                        "Dictionary<{}, {}>",
+                        index.name(),
+                        type_name(&c, depth + 1)?
+                    )
+                }
                 None => type_name(&c, depth + 1)?,
             };
             parts.push(if sep == ": " { format!("{n}: {t}") } else { t });
