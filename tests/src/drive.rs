@@ -1,0 +1,215 @@
+//! Driving the sans-IO decoders the way a shell would, for tests.
+//!
+//! [`decode_pushing`] feeds a byte slice to `IpcStreamDecoder::push` in fixed-size chunks,
+//! offering the rest of each chunk again after every frame, exactly as the push contract
+//! says; [`decode_push_shared`] does the same with `push_shared` over one `SharedBuffer`.
+//! [`diff_decodes`] compares two decode results (same tables, or errors of the same kind).
+//! Not a reader for production use: it collects everything in memory and panics on
+//! violations of the push contract (a frame claiming more bytes than offered, or no progress).
+
+use std::sync::Arc;
+
+use lightstream_core::framing::Decoded;
+use lightstream_core::minarrow::{SharedBuffer, Table};
+use lightstream_core::{Error, IpcStreamDecoder, ReadOptions, Result, Schema, StreamItem};
+
+use crate::compare::{diff_schemas, diff_tables};
+
+/// A field as `fields()` reports it: name, Arrow type, nullable, supported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSummary {
+    pub name: String,
+    pub arrow_type: String,
+    pub nullable: bool,
+    pub supported: bool,
+}
+
+impl FieldSummary {
+    pub fn of(infos: &[lightstream_core::FieldInfo]) -> Vec<FieldSummary> {
+        infos
+            .iter()
+            .map(|f| FieldSummary {
+                name: f.name.clone(),
+                arrow_type: f.arrow_type.clone(),
+                nullable: f.nullable,
+                supported: f.supported,
+            })
+            .collect()
+    }
+}
+
+/// What a push-driven decode produced.
+#[derive(Debug)]
+pub struct PushDecode {
+    pub schema: Arc<Schema>,
+    pub tables: Vec<Table>,
+    /// The decoder's `fields()` after the last byte.
+    pub fields: Vec<FieldSummary>,
+    /// Whether an end-of-stream marker was seen (else `finish()` vouched for the end).
+    pub saw_end: bool,
+}
+
+impl PushDecode {
+    /// The `(schema, tables)` pair `read_stream` returns.
+    pub fn into_pair(self) -> (Arc<Schema>, Vec<Table>) {
+        (self.schema, self.tables)
+    }
+}
+
+/// Most consecutive zero-byte frames tolerated before calling the decoder stuck.
+const MAX_STALLS: usize = 10_000;
+
+struct Collector {
+    schema: Option<Arc<Schema>>,
+    tables: Vec<Table>,
+    saw_end: bool,
+}
+
+impl Collector {
+    fn take(&mut self, item: StreamItem) {
+        match item {
+            StreamItem::Schema(s) => self.schema = Some(s),
+            StreamItem::Table(t) => self.tables.push(t),
+            StreamItem::End => self.saw_end = true,
+        }
+    }
+
+    fn finish(self, dec: &IpcStreamDecoder) -> Result<PushDecode> {
+        if !self.saw_end {
+            dec.finish()?;
+        }
+        let schema = match (self.schema, dec.schema()) {
+            (Some(s), _) => s,
+            (None, Some(s)) => s.clone(),
+            (None, None) => {
+                panic!("push contract: finish() accepted a stream that produced no schema")
+            }
+        };
+        Ok(PushDecode {
+            schema,
+            tables: self.tables,
+            fields: FieldSummary::of(dec.fields()),
+            saw_end: self.saw_end,
+        })
+    }
+}
+
+/// Decodes `bytes` by pushing `chunk`-byte pieces (the last may be shorter).
+/// Stops at the end-of-stream marker; without one, `finish()` decides.
+pub fn decode_pushing(bytes: &[u8], chunk: usize, options: ReadOptions) -> Result<PushDecode> {
+    let mut dec = IpcStreamDecoder::new(options);
+    let mut out = Collector {
+        schema: None,
+        tables: Vec::new(),
+        saw_end: false,
+    };
+    'chunks: for piece in bytes.chunks(chunk.max(1)) {
+        let mut rest = piece;
+        let mut stalls = 0;
+        loop {
+            match dec.push(rest)? {
+                Decoded::NeedMore => break,
+                Decoded::Frame { frame, consumed } => {
+                    assert!(
+                        consumed <= rest.len(),
+                        "push contract: a frame consumed {consumed} bytes of {} offered",
+                        rest.len()
+                    );
+                    rest = &rest[consumed..];
+                    stalls = if consumed == 0 { stalls + 1 } else { 0 };
+                    assert!(
+                        stalls < MAX_STALLS,
+                        "push contract: {MAX_STALLS} frames in a row consumed no bytes"
+                    );
+                    out.take(frame);
+                    if out.saw_end {
+                        break 'chunks;
+                    }
+                }
+            }
+        }
+    }
+    out.finish(&dec)
+}
+
+/// Decodes `bytes` with `push_shared`, offering the rest of the buffer after every frame.
+pub fn decode_push_shared(bytes: &SharedBuffer, options: ReadOptions) -> Result<PushDecode> {
+    let mut dec = IpcStreamDecoder::new(options);
+    let mut out = Collector {
+        schema: None,
+        tables: Vec::new(),
+        saw_end: false,
+    };
+    let mut pos = 0usize;
+    let mut stalls = 0;
+    loop {
+        let rest = bytes.slice(pos..);
+        match dec.push_shared(&rest)? {
+            Decoded::NeedMore => break,
+            Decoded::Frame { frame, consumed } => {
+                assert!(
+                    consumed <= rest.len(),
+                    "push contract: a frame consumed {consumed} bytes of {} offered",
+                    rest.len()
+                );
+                pos += consumed;
+                stalls = if consumed == 0 { stalls + 1 } else { 0 };
+                assert!(
+                    stalls < MAX_STALLS,
+                    "push contract: {MAX_STALLS} frames in a row consumed no bytes"
+                );
+                out.take(frame);
+                if out.saw_end {
+                    break;
+                }
+            }
+        }
+    }
+    out.finish(&dec)
+}
+
+/// Compares two decode results: equal schemas and tables, or errors of the same kind.
+pub fn diff_decodes(
+    actual: &Result<(Arc<Schema>, Vec<Table>), Error>,
+    expected: &Result<(Arc<Schema>, Vec<Table>), Error>,
+) -> std::result::Result<(), String> {
+    match (actual, expected) {
+        (Ok((sa, ta)), Ok((se, te))) => {
+            diff_schemas(sa, se).map_err(|d| format!("schemas differ: {d}"))?;
+            if ta.len() != te.len() {
+                return Err(format!("{} tables, expected {}", ta.len(), te.len()));
+            }
+            for (i, (a, e)) in ta.iter().zip(te).enumerate() {
+                diff_tables(a, e).map_err(|d| format!("table {i} differs: {d}"))?;
+            }
+            Ok(())
+        }
+        (Err(a), Err(e)) if a.kind() == e.kind() => Ok(()),
+        (Err(a), Err(e)) => Err(format!(
+            "error kind {:?} ({a}), expected {:?} ({e})",
+            a.kind(),
+            e.kind()
+        )),
+        (Ok((_, t)), Err(e)) => Err(format!(
+            "decoded {} tables, expected the error {e}",
+            t.len()
+        )),
+        (Err(a), Ok((_, t))) => Err(format!("error {a}, expected {} tables", t.len())),
+    }
+}
+
+/// A copy of `bytes` that starts `shift` bytes past a 64-byte boundary (1 misaligns
+/// every buffer), for checking that readers copy misaligned input rather than misread it.
+pub fn misaligned_copy(bytes: &[u8], shift: usize) -> SharedBuffer {
+    let mut padded = vec![0xAA; shift];
+    padded.extend_from_slice(bytes);
+    lightstream_core::aligned_copy(&padded).slice(shift..)
+}
+
+/// `ReadOptions::default()` with a projection.
+pub fn read_options(projection: Option<&[usize]>) -> ReadOptions {
+    ReadOptions {
+        projection: projection.map(<[usize]>::to_vec),
+        ..ReadOptions::default()
+    }
+}

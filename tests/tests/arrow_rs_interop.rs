@@ -1,0 +1,1224 @@
+//! Interop with arrow-rs (`arrow-ipc` 60), both ways.
+//!
+//! - arrow-rs -> Lightstream: RecordBatches of every supported type (all dictionary key
+//!   types, timestamps with time zones, decimals, nulls, metadata, a sliced batch) written
+//!   with `StreamWriter` / `FileWriter`, uncompressed, LZ4_FRAME and ZSTD, alignment 64
+//!   and 8, and with delta / resent dictionaries; read with `read_stream`, pushed in
+//!   chunks, and `read_file`; every value compared.
+//! - Lightstream -> arrow-rs: minarrow tables written with every `Compression` and
+//!   alignments 64 and 8, read with `StreamReader` / `FileReader` (validation on) and
+//!   with `StreamDecoder` over 64-byte aligned memory with `require_alignment(true)`,
+//!   where every buffer must be a zero-copy slice at a multiple of 64.
+//! - The messages Lightstream writes, parsed with arrow-rs's generated flatbuffer code:
+//!   bodies and buffers at multiples of the alignment, compression recorded, and exactly
+//!   the dictionary batches (replacement or delta) the table sequence calls for.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Date64Type, Decimal32Type, Decimal64Type, Decimal128Type, DurationMicrosecondType,
+    DurationMillisecondType, DurationNanosecondType, DurationSecondType, Float32Type, Float64Type,
+    Int8Type, Int16Type, Int32Type, Int64Type, Time32MillisecondType, Time32SecondType,
+    Time64MicrosecondType, Time64NanosecondType, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
+};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Date64Array, Decimal32Array, Decimal64Array,
+    Decimal128Array, DictionaryArray, DurationMicrosecondArray, DurationMillisecondArray,
+    DurationNanosecondArray, DurationSecondArray, Float32Array, Float64Array, Int8Array,
+    Int16Array, Int32Array, Int64Array, LargeStringArray, NullArray, RecordBatch, StringArray,
+    Time32MillisecondArray, Time32SecondArray, Time64MicrosecondArray, Time64NanosecondArray,
+    TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    TimestampSecondArray, UInt8Array, UInt16Array, UInt32Array, UInt64Array,
+};
+use arrow_buffer::{Buffer, MutableBuffer};
+use arrow_ipc::reader::{FileReader, StreamDecoder, StreamReader};
+use arrow_ipc::writer::{DictionaryHandling, FileWriter, IpcWriteOptions, StreamWriter};
+use arrow_ipc::{CompressionType, MessageHeader, MetadataVersion};
+use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit as ArrowUnit};
+use lightstream_core::minarrow::{Table, TimeUnit};
+use lightstream_core::{
+    Compression, IndexType, ReadOptions, Schema, WriteOptions, aligned_copy, read_file,
+    read_stream, write_file, write_stream,
+};
+use lightstream_tests::compare::Cell;
+use lightstream_tests::drive::decode_pushing;
+use lightstream_tests::interop::{
+    ColumnSpec, DICT_CHANGES, DICT_GROWTH, DICT_WORDS, Kind, Rng, all_types_specs, cell_to_json,
+    dictionary_tables, diff_against_doc, diff_docs, expect_doc, interop_all_types, random_in,
+};
+use serde_json::{Map, Value, json};
+
+// ------------------------------------------------------------------ arrow-rs data
+
+/// `n` optional values: the extremes first, then random ones in `lo..=hi`; nulls where
+/// `valid` says.
+fn ints(rng: &mut Rng, valid: &[bool], lo: i128, hi: i128, extremes: &[i128]) -> Vec<Option<i128>> {
+    valid
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let x = if i < extremes.len() {
+                extremes[i]
+            } else {
+                random_in(rng, lo, hi)
+            };
+            v.then_some(x)
+        })
+        .collect()
+}
+
+fn conv<T: TryFrom<i128>>(v: Vec<Option<i128>>) -> Vec<Option<T>>
+where
+    T::Error: std::fmt::Debug,
+{
+    v.into_iter()
+        .map(|x| x.map(|x| T::try_from(x).expect("value in range")))
+        .collect()
+}
+
+fn random_string(rng: &mut Rng) -> String {
+    const ALPHABET: [&str; 10] = ["a", "Z", " ", "9", "_", "é", "✓", "𝄞", "東", "\u{0}"];
+    let n = [0, 1, 4, 17][rng.below(4) as usize];
+    (0..n)
+        .map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize])
+        .collect()
+}
+
+fn dictionary_of<K: arrow_array::types::ArrowDictionaryKeyType>(
+    keys: Vec<Option<i128>>,
+    values: ArrayRef,
+) -> ArrayRef
+where
+    K::Native: TryFrom<i128>,
+    <K::Native as TryFrom<i128>>::Error: std::fmt::Debug,
+    arrow_array::PrimitiveArray<K>: From<Vec<Option<K::Native>>>,
+{
+    let keys = arrow_array::PrimitiveArray::<K>::from(conv::<K::Native>(keys));
+    Arc::new(DictionaryArray::<K>::try_new(keys, values).expect("dictionary"))
+}
+
+/// One arrow-rs column of `spec` with `n` rows (nulls at `null_rate`).
+fn arrow_column(
+    rng: &mut Rng,
+    spec: &ColumnSpec,
+    n: usize,
+    null_rate: f64,
+    words: &[String],
+) -> ArrayRef {
+    let valid: Vec<bool> = (0..n)
+        .map(|_| !spec.nullable || !rng.chance(null_rate))
+        .collect();
+    macro_rules! int_col {
+        ($arr:ty, $t:ty) => {{
+            let (lo, hi) = (<$t>::MIN as i128, <$t>::MAX as i128);
+            Arc::new(<$arr>::from(conv::<$t>(ints(
+                rng,
+                &valid,
+                lo,
+                hi,
+                &[lo, hi, 0, 1],
+            )))) as ArrayRef
+        }};
+    }
+    macro_rules! range_col {
+        ($arr:ty, $t:ty, $lo:expr, $hi:expr) => {{ Arc::new(<$arr>::from(conv::<$t>(ints(rng, &valid, $lo, $hi, &[])))) as ArrayRef }};
+    }
+    match &spec.kind {
+        Kind::Bool => {
+            let v: Vec<Option<bool>> = valid
+                .iter()
+                .map(|&ok| ok.then(|| rng.chance(0.5)))
+                .collect();
+            Arc::new(BooleanArray::from(v))
+        }
+        Kind::I8 => int_col!(Int8Array, i8),
+        Kind::I16 => int_col!(Int16Array, i16),
+        Kind::I32 => int_col!(Int32Array, i32),
+        Kind::I64 => int_col!(Int64Array, i64),
+        Kind::U8 => int_col!(UInt8Array, u8),
+        Kind::U16 => int_col!(UInt16Array, u16),
+        Kind::U32 => int_col!(UInt32Array, u32),
+        Kind::U64 => int_col!(UInt64Array, u64),
+        Kind::F32 => {
+            let special = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 1.5e-42];
+            let v: Vec<Option<f32>> = (0..n)
+                .map(|i| {
+                    let x = special
+                        .get(i)
+                        .copied()
+                        .unwrap_or_else(|| rng.next_u64() as f32 / 3.0);
+                    valid[i].then_some(x)
+                })
+                .collect();
+            Arc::new(Float32Array::from(v))
+        }
+        Kind::F64 => {
+            let special = [
+                f64::NAN,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                -0.0,
+                5e-324,
+                f64::MAX,
+            ];
+            let v: Vec<Option<f64>> = (0..n)
+                .map(|i| {
+                    let x = special
+                        .get(i)
+                        .copied()
+                        .unwrap_or_else(|| f64::from_bits(rng.next_u64() >> 2));
+                    valid[i].then_some(x)
+                })
+                .collect();
+            Arc::new(Float64Array::from(v))
+        }
+        Kind::Utf8 | Kind::LargeUtf8 => {
+            let v: Vec<Option<String>> = valid
+                .iter()
+                .map(|&ok| ok.then(|| random_string(rng)))
+                .collect();
+            if matches!(spec.kind, Kind::Utf8) {
+                Arc::new(StringArray::from(v))
+            } else {
+                Arc::new(LargeStringArray::from(v))
+            }
+        }
+        Kind::Dict { index, large, .. } => {
+            let keys = ints(rng, &valid, 0, words.len() as i128 - 1, &[]);
+            let values: ArrayRef = if *large {
+                Arc::new(LargeStringArray::from_iter_values(words))
+            } else {
+                Arc::new(StringArray::from_iter_values(words))
+            };
+            match index {
+                IndexType::Int8 => dictionary_of::<Int8Type>(keys, values),
+                IndexType::Int16 => dictionary_of::<Int16Type>(keys, values),
+                IndexType::Int32 => dictionary_of::<Int32Type>(keys, values),
+                IndexType::Int64 => dictionary_of::<Int64Type>(keys, values),
+                IndexType::UInt8 => dictionary_of::<UInt8Type>(keys, values),
+                IndexType::UInt16 => dictionary_of::<UInt16Type>(keys, values),
+                IndexType::UInt32 => dictionary_of::<UInt32Type>(keys, values),
+                IndexType::UInt64 => dictionary_of::<UInt64Type>(keys, values),
+            }
+        }
+        Kind::Date32 => range_col!(Date32Array, i32, -100_000, 100_000),
+        Kind::Date64 => {
+            let v: Vec<Option<i64>> = conv::<i64>(ints(rng, &valid, -100_000, 100_000, &[]))
+                .into_iter()
+                .map(|d| d.map(|d| d * 86_400_000))
+                .collect();
+            Arc::new(Date64Array::from(v))
+        }
+        Kind::Time32(TimeUnit::Seconds) => range_col!(Time32SecondArray, i32, 0, 86_399),
+        Kind::Time32(_) => range_col!(Time32MillisecondArray, i32, 0, 86_399_999),
+        Kind::Time64(TimeUnit::Microseconds) => {
+            range_col!(Time64MicrosecondArray, i64, 0, 86_399_999_999)
+        }
+        Kind::Time64(_) => range_col!(Time64NanosecondArray, i64, 0, 86_399_999_999_999),
+        Kind::Timestamp(u, tz) => {
+            let v = conv::<i64>(ints(rng, &valid, -(10i128.pow(17)), 10i128.pow(17), &[]));
+            match u {
+                TimeUnit::Seconds => Arc::new(TimestampSecondArray::from(v).with_timezone_opt(*tz)),
+                TimeUnit::Milliseconds => {
+                    Arc::new(TimestampMillisecondArray::from(v).with_timezone_opt(*tz))
+                }
+                TimeUnit::Microseconds => {
+                    Arc::new(TimestampMicrosecondArray::from(v).with_timezone_opt(*tz))
+                }
+                _ => Arc::new(TimestampNanosecondArray::from(v).with_timezone_opt(*tz)),
+            }
+        }
+        Kind::Duration(u) => {
+            let (lo, hi) = (i64::MIN as i128, i64::MAX as i128);
+            let v = conv::<i64>(ints(rng, &valid, lo, hi, &[lo, hi, 0, -1]));
+            match u {
+                TimeUnit::Seconds => Arc::new(DurationSecondArray::from(v)),
+                TimeUnit::Milliseconds => Arc::new(DurationMillisecondArray::from(v)),
+                TimeUnit::Microseconds => Arc::new(DurationMicrosecondArray::from(v)),
+                _ => Arc::new(DurationNanosecondArray::from(v)),
+            }
+        }
+        Kind::Dec32(p, s) | Kind::Dec64(p, s) | Kind::Dec128(p, s) => {
+            let top = 10i128.pow(u32::from(*p)) - 1;
+            let v = ints(rng, &valid, -top, top, &[top, -top, 0, 1, -1]);
+            match spec.kind {
+                Kind::Dec32(..) => Arc::new(
+                    Decimal32Array::from(conv::<i32>(v))
+                        .with_precision_and_scale(*p, *s)
+                        .unwrap(),
+                ),
+                Kind::Dec64(..) => Arc::new(
+                    Decimal64Array::from(conv::<i64>(v))
+                        .with_precision_and_scale(*p, *s)
+                        .unwrap(),
+                ),
+                _ => Arc::new(
+                    Decimal128Array::from(v)
+                        .with_precision_and_scale(*p, *s)
+                        .unwrap(),
+                ),
+            }
+        }
+        Kind::Null => Arc::new(NullArray::new(n)),
+    }
+}
+
+/// arrow-rs batches of every supported type: 9, 0, 37 and 130 rows (nulls from the third
+/// batch on), plus a slice of the last batch starting at row 3 (non-zero offsets).
+fn arrow_all_types() -> (SchemaRef, Vec<RecordBatch>) {
+    let specs = all_types_specs();
+    let mut rng = Rng::new(1234);
+    let words: Vec<Vec<String>> = specs
+        .iter()
+        .map(|_| {
+            let k = 3 + rng.below((DICT_WORDS.len() - 2) as u64) as usize;
+            DICT_WORDS[..k].iter().map(|s| s.to_string()).collect()
+        })
+        .collect();
+    let mut schema: Option<SchemaRef> = None;
+    let mut batches = Vec::new();
+    for (n, rate) in [(9usize, 0.0), (0, 0.0), (37, 0.2), (130, 0.5)] {
+        let cols: Vec<ArrayRef> = specs
+            .iter()
+            .zip(&words)
+            .map(|(s, w)| arrow_column(&mut rng, s, n, rate, w))
+            .collect();
+        let schema = schema
+            .get_or_insert_with(|| {
+                let fields: Vec<Field> = specs
+                    .iter()
+                    .zip(&cols)
+                    .map(|(s, c)| {
+                        let md: HashMap<String, String> = s
+                            .metadata
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect();
+                        let ordered = matches!(s.kind, Kind::Dict { ordered: true, .. });
+                        Field::new(s.name, c.data_type().clone(), s.nullable)
+                            .with_metadata(md)
+                            .with_dict_is_ordered(ordered)
+                    })
+                    .collect();
+                let md: HashMap<String, String> = [
+                    ("producer".to_string(), "arrow-rs".to_string()),
+                    ("unicode".to_string(), "héllo ✓".to_string()),
+                ]
+                .into();
+                Arc::new(ArrowSchema::new_with_metadata(fields, md))
+            })
+            .clone();
+        batches.push(RecordBatch::try_new(schema, cols).expect("record batch"));
+    }
+    let last = batches.last().unwrap().clone();
+    batches.push(last.slice(3, last.num_rows() - 10));
+    (schema.unwrap(), batches)
+}
+
+/// Dictionaries that grow (city), then are replaced (city), in arrow-rs batches.
+fn arrow_dictionary_batches() -> (SchemaRef, Vec<RecordBatch>) {
+    let schema = Arc::new(ArrowSchema::new(vec![
+        Field::new_dictionary("city", DataType::Int32, DataType::Utf8, true),
+        Field::new_dictionary("tag", DataType::UInt16, DataType::LargeUtf8, true),
+    ]));
+    let batch = |city: &[&str], ck: Vec<Option<i32>>, tag: &[&str], tk: Vec<Option<u16>>| {
+        let c = DictionaryArray::<Int32Type>::try_new(
+            Int32Array::from(ck),
+            Arc::new(StringArray::from_iter_values(city)),
+        )
+        .unwrap();
+        let t = DictionaryArray::<UInt16Type>::try_new(
+            UInt16Array::from(tk),
+            Arc::new(LargeStringArray::from_iter_values(tag)),
+        )
+        .unwrap();
+        RecordBatch::try_new(schema.clone(), vec![Arc::new(c), Arc::new(t)]).unwrap()
+    };
+    let batches = vec![
+        batch(
+            &["a", "b"],
+            vec![Some(0), None, Some(1)],
+            &["x"],
+            vec![Some(0), Some(0), None],
+        ),
+        batch(
+            &["a", "b", "c"],
+            vec![Some(2), Some(0)],
+            &["x", "y"],
+            vec![Some(1), Some(0)],
+        ),
+        batch(
+            &["a", "b", "c", "d"],
+            vec![Some(3), Some(3), None],
+            &["x", "y"],
+            vec![None, Some(1), Some(1)],
+        ),
+        batch(
+            &["q", "r"],
+            vec![Some(1), Some(0)],
+            &["x", "y", "zé"],
+            vec![Some(2), Some(2)],
+        ),
+    ];
+    (schema, batches)
+}
+
+// ------------------------------------------------------------------ arrow-rs -> cells / JSON
+
+fn unit_name(u: &ArrowUnit) -> &'static str {
+    match u {
+        ArrowUnit::Second => "s",
+        ArrowUnit::Millisecond => "ms",
+        ArrowUnit::Microsecond => "us",
+        ArrowUnit::Nanosecond => "ns",
+    }
+}
+
+/// An arrow-rs type named as pyarrow names it (the names the expectation JSON uses).
+fn arrow_type_name(field: &Field) -> String {
+    let dt = field.data_type();
+    match dt {
+        DataType::Null => "null".into(),
+        DataType::Boolean => "bool".into(),
+        DataType::Int8 => "int8".into(),
+        DataType::Int16 => "int16".into(),
+        DataType::Int32 => "int32".into(),
+        DataType::Int64 => "int64".into(),
+        DataType::UInt8 => "uint8".into(),
+        DataType::UInt16 => "uint16".into(),
+        DataType::UInt32 => "uint32".into(),
+        DataType::UInt64 => "uint64".into(),
+        DataType::Float32 => "float".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Utf8 => "string".into(),
+        DataType::LargeUtf8 => "large_string".into(),
+        DataType::Date32 => "date32[day]".into(),
+        DataType::Date64 => "date64[ms]".into(),
+        DataType::Time32(u) => format!("time32[{}]", unit_name(u)),
+        DataType::Time64(u) => format!("time64[{}]", unit_name(u)),
+        DataType::Duration(u) => format!("duration[{}]", unit_name(u)),
+        DataType::Timestamp(u, None) => format!("timestamp[{}]", unit_name(u)),
+        DataType::Timestamp(u, Some(tz)) => format!("timestamp[{}, tz={tz}]", unit_name(u)),
+        DataType::Decimal32(p, s) => format!("decimal32({p}, {s})"),
+        DataType::Decimal64(p, s) => format!("decimal64({p}, {s})"),
+        DataType::Decimal128(p, s) => format!("decimal128({p}, {s})"),
+        DataType::Dictionary(k, v) => format!(
+            "dictionary<values={}, indices={}, ordered={}>",
+            match v.as_ref() {
+                DataType::Utf8 => "string".to_string(),
+                DataType::LargeUtf8 => "large_string".to_string(),
+                other => format!("{other}"),
+            },
+            format!("{k}").to_lowercase(),
+            u8::from(field.dict_is_ordered().unwrap_or(false))
+        ),
+        other => format!("arrow-rs:{other}"),
+    }
+}
+
+fn arrow_cells(a: &dyn Array) -> Vec<Cell> {
+    let n = a.len();
+    macro_rules! prim {
+        ($t:ty, $f:expr) => {{
+            let p = a.as_primitive::<$t>();
+            (0..n)
+                .map(|i| {
+                    if p.is_null(i) {
+                        Cell::Null
+                    } else {
+                        $f(p.value(i))
+                    }
+                })
+                .collect()
+        }};
+    }
+    macro_rules! int {
+        ($t:ty) => {
+            prim!($t, |v| Cell::Int(i128::from(v)))
+        };
+    }
+    match a.data_type() {
+        DataType::Null => vec![Cell::Null; n],
+        DataType::Boolean => {
+            let b = a.as_boolean();
+            (0..n)
+                .map(|i| {
+                    if b.is_null(i) {
+                        Cell::Null
+                    } else {
+                        Cell::Bool(b.value(i))
+                    }
+                })
+                .collect()
+        }
+        DataType::Int8 => int!(Int8Type),
+        DataType::Int16 => int!(Int16Type),
+        DataType::Int32 => int!(Int32Type),
+        DataType::Int64 => int!(Int64Type),
+        DataType::UInt8 => int!(UInt8Type),
+        DataType::UInt16 => int!(UInt16Type),
+        DataType::UInt32 => int!(UInt32Type),
+        DataType::UInt64 => int!(UInt64Type),
+        DataType::Float32 => prim!(Float32Type, Cell::F32),
+        DataType::Float64 => prim!(Float64Type, Cell::F64),
+        DataType::Utf8 => {
+            let s = a.as_string::<i32>();
+            (0..n)
+                .map(|i| {
+                    if s.is_null(i) {
+                        Cell::Null
+                    } else {
+                        Cell::Str(s.value(i).to_string())
+                    }
+                })
+                .collect()
+        }
+        DataType::LargeUtf8 => {
+            let s = a.as_string::<i64>();
+            (0..n)
+                .map(|i| {
+                    if s.is_null(i) {
+                        Cell::Null
+                    } else {
+                        Cell::Str(s.value(i).to_string())
+                    }
+                })
+                .collect()
+        }
+        DataType::Dictionary(_, _) => {
+            let d = a.as_any_dictionary();
+            let values = arrow_cells(d.values().as_ref());
+            arrow_cells(d.keys())
+                .into_iter()
+                .map(|k| match k {
+                    Cell::Int(k) => usize::try_from(k)
+                        .ok()
+                        .and_then(|k| values.get(k).cloned())
+                        .unwrap_or(Cell::Str(format!("<key {k} out of range>"))),
+                    _ => Cell::Null,
+                })
+                .collect()
+        }
+        DataType::Date32 => int!(Date32Type),
+        DataType::Date64 => int!(Date64Type),
+        DataType::Time32(ArrowUnit::Second) => int!(Time32SecondType),
+        DataType::Time32(_) => int!(Time32MillisecondType),
+        DataType::Time64(ArrowUnit::Microsecond) => int!(Time64MicrosecondType),
+        DataType::Time64(_) => int!(Time64NanosecondType),
+        DataType::Timestamp(ArrowUnit::Second, _) => int!(TimestampSecondType),
+        DataType::Timestamp(ArrowUnit::Millisecond, _) => int!(TimestampMillisecondType),
+        DataType::Timestamp(ArrowUnit::Microsecond, _) => int!(TimestampMicrosecondType),
+        DataType::Timestamp(ArrowUnit::Nanosecond, _) => int!(TimestampNanosecondType),
+        DataType::Duration(ArrowUnit::Second) => int!(DurationSecondType),
+        DataType::Duration(ArrowUnit::Millisecond) => int!(DurationMillisecondType),
+        DataType::Duration(ArrowUnit::Microsecond) => int!(DurationMicrosecondType),
+        DataType::Duration(ArrowUnit::Nanosecond) => int!(DurationNanosecondType),
+        DataType::Decimal32(..) => int!(Decimal32Type),
+        DataType::Decimal64(..) => int!(Decimal64Type),
+        DataType::Decimal128(..) => prim!(Decimal128Type, Cell::Int),
+        other => panic!("arrow_cells does not cover {other}"),
+    }
+}
+
+fn string_map<'a>(md: impl Iterator<Item = (&'a String, &'a String)>) -> Value {
+    let sorted: BTreeMap<&String, &String> = md.collect();
+    Value::Object(
+        sorted
+            .into_iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect::<Map<String, Value>>(),
+    )
+}
+
+/// The expectation document of arrow-rs batches (see tests/python/ipc_expect.py).
+fn arrow_doc(
+    format: &str,
+    schema: &ArrowSchema,
+    batches: &[RecordBatch],
+    check_dictionaries: bool,
+) -> Value {
+    let types: Vec<String> = schema.fields().iter().map(|f| arrow_type_name(f)).collect();
+    let fields: Vec<Value> = schema
+        .fields()
+        .iter()
+        .zip(&types)
+        .map(|(f, t)| {
+            json!({
+                "name": f.name(),
+                "type": t,
+                "nullable": f.is_nullable(),
+                "metadata": string_map(f.metadata().iter()),
+            })
+        })
+        .collect();
+    let batches: Vec<Value> = batches
+        .iter()
+        .map(|b| {
+            let cols: Vec<Value> = b
+                .columns()
+                .iter()
+                .zip(&types)
+                .map(|(c, t)| {
+                    let mut entry = Map::new();
+                    let values: Vec<Value> = arrow_cells(c.as_ref())
+                        .iter()
+                        .map(|x| cell_to_json(t, x))
+                        .collect();
+                    entry.insert("values".into(), Value::Array(values));
+                    if let Some(d) = c.as_any_dictionary_opt() {
+                        let words: Vec<Value> = arrow_cells(d.values().as_ref())
+                            .into_iter()
+                            .map(|x| match x {
+                                Cell::Str(s) => Value::from(s),
+                                other => Value::from(other.to_string()),
+                            })
+                            .collect();
+                        entry.insert("dictionary".into(), Value::Array(words));
+                    }
+                    Value::Object(entry)
+                })
+                .collect();
+            json!({"num_rows": b.num_rows(), "columns": cols})
+        })
+        .collect();
+    json!({
+        "format": format,
+        "check_dictionaries": check_dictionaries,
+        "schema": {"metadata": string_map(schema.metadata().iter()), "fields": fields},
+        "batches": batches,
+    })
+}
+
+// ------------------------------------------------------------------ arrow-rs writers / readers
+
+fn arrow_options(
+    compression: Option<CompressionType>,
+    alignment: usize,
+    delta: bool,
+) -> IpcWriteOptions {
+    IpcWriteOptions::try_new(alignment, false, MetadataVersion::V5)
+        .unwrap()
+        .try_with_compression(compression)
+        .unwrap()
+        .with_dictionary_handling(if delta {
+            DictionaryHandling::Delta
+        } else {
+            DictionaryHandling::Resend
+        })
+}
+
+fn arrow_write_stream(
+    schema: &ArrowSchema,
+    batches: &[RecordBatch],
+    options: IpcWriteOptions,
+) -> Vec<u8> {
+    let mut w =
+        StreamWriter::try_new_with_options(Vec::new(), schema, options).expect("StreamWriter");
+    for b in batches {
+        w.write(b).expect("StreamWriter::write");
+    }
+    w.finish().unwrap();
+    w.into_inner().unwrap()
+}
+
+fn arrow_write_file(
+    schema: &ArrowSchema,
+    batches: &[RecordBatch],
+    options: IpcWriteOptions,
+) -> Vec<u8> {
+    let mut w = FileWriter::try_new_with_options(Vec::new(), schema, options).expect("FileWriter");
+    for b in batches {
+        w.write(b).expect("FileWriter::write");
+    }
+    w.finish().unwrap();
+    w.into_inner().unwrap()
+}
+
+fn arrow_read_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+    let r = StreamReader::try_new(Cursor::new(bytes), None)
+        .map_err(|e| format!("StreamReader: {e}"))?;
+    let schema = r.schema();
+    let batches = r
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("StreamReader: {e}"))?;
+    Ok((schema, batches))
+}
+
+fn arrow_read_file(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+    let r =
+        FileReader::try_new(Cursor::new(bytes), None).map_err(|e| format!("FileReader: {e}"))?;
+    let schema = r.schema();
+    let batches = r
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("FileReader: {e}"))?;
+    Ok((schema, batches))
+}
+
+fn compression_pairs() -> [(Compression, Option<CompressionType>, &'static str); 3] {
+    [
+        (Compression::None, None, "none"),
+        (
+            Compression::Lz4Frame,
+            Some(CompressionType::LZ4_FRAME),
+            "lz4",
+        ),
+        (Compression::Zstd, Some(CompressionType::ZSTD), "zstd"),
+    ]
+}
+
+fn finish(problems: Vec<String>, what: &str) {
+    assert!(
+        problems.is_empty(),
+        "{} problem(s) {what}:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+// ------------------------------------------------------------------ message walker
+
+/// One IPC message as arrow-rs's flatbuffer code reads it.
+#[derive(Debug)]
+struct Msg {
+    header: MessageHeader,
+    /// Absolute offset of the body in the input.
+    body_start: usize,
+    body_len: usize,
+    /// (offset, length) of each buffer in the body.
+    buffers: Vec<(i64, i64)>,
+    rows: i64,
+    /// (dictionary id, isDelta) of a dictionary batch.
+    dict: Option<(i64, bool)>,
+    codec: Option<CompressionType>,
+}
+
+/// Where the messages of an IPC file start: after the magic and its zero padding (to 8
+/// bytes as the format asks; arrow-rs pads to its alignment).
+fn file_messages_start(bytes: &[u8]) -> usize {
+    let mut pos = 8;
+    while bytes.get(pos..pos + 4) == Some(&[0u8; 4][..]) {
+        pos += 8;
+    }
+    pos
+}
+
+/// The messages of a stream starting at `start` (see [`file_messages_start`] for a file),
+/// up to end-of-stream.
+fn walk_messages(bytes: &[u8], start: usize) -> Result<Vec<Msg>, String> {
+    let mut pos = start;
+    let mut out = Vec::new();
+    loop {
+        let word = |at: usize| -> Result<u32, String> {
+            bytes
+                .get(at..at + 4)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+                .ok_or_else(|| format!("truncated at byte {at}"))
+        };
+        if word(pos)? != 0xFFFF_FFFF {
+            return Err(format!("no continuation marker at byte {pos}"));
+        }
+        let len = word(pos + 4)? as usize;
+        if len == 0 {
+            return Ok(out);
+        }
+        let meta = bytes
+            .get(pos + 8..pos + 8 + len)
+            .ok_or_else(|| format!("metadata at {pos} runs past the end"))?;
+        let msg = arrow_ipc::root_as_message(meta).map_err(|e| format!("message at {pos}: {e}"))?;
+        let body_start = pos + 8 + len;
+        let body_len = usize::try_from(msg.bodyLength()).map_err(|_| "negative body length")?;
+        let (rb, dict) = match msg.header_type() {
+            MessageHeader::RecordBatch => (msg.header_as_record_batch(), None),
+            MessageHeader::DictionaryBatch => {
+                let d = msg.header_as_dictionary_batch().unwrap();
+                (d.data(), Some((d.id(), d.isDelta())))
+            }
+            _ => (None, None),
+        };
+        let (buffers, rows, codec) = match rb {
+            Some(rb) => (
+                rb.buffers()
+                    .map(|v| v.iter().map(|b| (b.offset(), b.length())).collect())
+                    .unwrap_or_default(),
+                rb.length(),
+                rb.compression().map(|c| c.codec()),
+            ),
+            None => (Vec::new(), 0, None),
+        };
+        out.push(Msg {
+            header: msg.header_type(),
+            body_start,
+            body_len,
+            buffers,
+            rows,
+            dict,
+            codec,
+        });
+        pos = body_start + body_len;
+    }
+}
+
+/// Alignment and compression of every message Lightstream wrote.
+fn check_layout(
+    label: &str,
+    msgs: &[Msg],
+    alignment: usize,
+    codec: Option<CompressionType>,
+    problems: &mut Vec<String>,
+) {
+    for (i, m) in msgs.iter().enumerate() {
+        if !m.body_start.is_multiple_of(alignment) {
+            problems.push(format!(
+                "{label}: message {i} ({:?}) body starts at byte {}, not a multiple of {alignment}",
+                m.header, m.body_start
+            ));
+        }
+        if !m.body_len.is_multiple_of(8) {
+            problems.push(format!(
+                "{label}: message {i} body length {} is not a multiple of 8",
+                m.body_len
+            ));
+        }
+        for (k, &(off, len)) in m.buffers.iter().enumerate() {
+            if !(off as usize).is_multiple_of(alignment) {
+                problems.push(format!(
+                    "{label}: message {i} ({:?}) buffer {k} at body offset {off}, not a multiple of {alignment}",
+                    m.header
+                ));
+            }
+            if off < 0 || len < 0 || (off + len) as usize > m.body_len {
+                problems.push(format!(
+                    "{label}: message {i} buffer {k} ({off}, {len}) outside a body of {}",
+                    m.body_len
+                ));
+            }
+        }
+        if matches!(
+            m.header,
+            MessageHeader::RecordBatch | MessageHeader::DictionaryBatch
+        ) && m.codec != codec
+        {
+            problems.push(format!(
+                "{label}: message {i} compression {:?}, expected {codec:?}",
+                m.codec
+            ));
+        }
+    }
+}
+
+/// The dictionary batches sent before each record batch: (field index, isDelta, rows),
+/// sorted by field.
+fn dictionary_plan(msgs: &[Msg], schema: &Schema) -> Vec<Vec<(usize, bool, i64)>> {
+    let field_of = |id: i64| {
+        schema
+            .dictionaries
+            .iter()
+            .position(|d| d.as_ref().map(|d| d.id) == Some(id))
+            .unwrap_or(usize::MAX)
+    };
+    let mut plan = Vec::new();
+    let mut pending = Vec::new();
+    for m in msgs {
+        match (m.header, m.dict) {
+            (MessageHeader::DictionaryBatch, Some((id, delta))) => {
+                pending.push((field_of(id), delta, m.rows))
+            }
+            (MessageHeader::RecordBatch, _) => {
+                pending.sort();
+                plan.push(std::mem::take(&mut pending));
+            }
+            _ => {}
+        }
+    }
+    plan
+}
+
+// ------------------------------------------------------------------ aligned arrow buffers
+
+/// `bytes` in an arrow-rs `Buffer` whose first byte is 64-byte aligned.
+fn arrow_aligned(bytes: &[u8]) -> Buffer {
+    let mut mb = MutableBuffer::from_len_zeroed(bytes.len() + 64);
+    let pad = (64 - mb.as_ptr() as usize % 64) % 64;
+    mb.as_slice_mut()[pad..pad + bytes.len()].copy_from_slice(bytes);
+    let buf = Buffer::from(mb).slice_with_length(pad, bytes.len());
+    assert_eq!(buf.as_ptr() as usize % 64, 0);
+    buf
+}
+
+/// Every buffer of an array (values, offsets, validity, children) as (what, address, len).
+fn arrow_buffers(
+    a: &dyn Array,
+    path: &str,
+    out: &mut Vec<(String, usize, usize, bool)>,
+    zero_copy: bool,
+) {
+    let data = a.to_data();
+    for (k, b) in data.buffers().iter().enumerate() {
+        out.push((
+            format!("{path} buffer {k}"),
+            b.as_ptr() as usize,
+            b.len(),
+            zero_copy,
+        ));
+    }
+    if let Some(n) = data.nulls() {
+        out.push((
+            format!("{path} validity"),
+            n.buffer().as_ptr() as usize,
+            n.buffer().len(),
+            zero_copy,
+        ));
+    }
+    if let Some(d) = a.as_any_dictionary_opt() {
+        // A delta concatenates the dictionary into new memory: alignment only.
+        arrow_buffers(
+            d.values().as_ref(),
+            &format!("{path} dictionary"),
+            out,
+            false,
+        );
+    }
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn lightstream_reads_arrow_rs_streams_and_files() {
+    let (schema, batches) = arrow_all_types();
+    let mut problems = Vec::new();
+    for (_, codec, comp) in compression_pairs() {
+        for alignment in [64usize, 8] {
+            let options = arrow_options(codec, alignment, false);
+            let label = format!("arrow-rs all types, {comp}, alignment {alignment}");
+
+            let stream = arrow_write_stream(&schema, &batches, options.clone());
+            let doc = arrow_doc("stream", &schema, &batches, true);
+            match read_stream(aligned_copy(&stream), ReadOptions::default()) {
+                Ok((s, t)) => problems.extend(diff_against_doc(
+                    &format!("{label} [read_stream]"),
+                    &doc,
+                    &s,
+                    &t,
+                )),
+                Err(e) => problems.push(format!("{label} [read_stream]: {e}")),
+            }
+            match decode_pushing(&stream, 13, ReadOptions::default()) {
+                Ok(d) => {
+                    let (s, t) = d.into_pair();
+                    problems.extend(diff_against_doc(
+                        &format!("{label} [push 13]"),
+                        &doc,
+                        &s,
+                        &t,
+                    ));
+                }
+                Err(e) => problems.push(format!("{label} [push 13]: {e}")),
+            }
+
+            let file = arrow_write_file(&schema, &batches, options);
+            let doc = arrow_doc("file", &schema, &batches, true);
+            match read_file(aligned_copy(&file), ReadOptions::default()) {
+                Ok((s, t)) => problems.extend(diff_against_doc(
+                    &format!("{label} [read_file]"),
+                    &doc,
+                    &s,
+                    &t,
+                )),
+                Err(e) => problems.push(format!("{label} [read_file]: {e}")),
+            }
+        }
+    }
+    finish(problems, "reading arrow-rs output");
+}
+
+#[test]
+fn lightstream_reads_arrow_rs_dictionary_deltas_and_replacements() {
+    let (schema, batches) = arrow_dictionary_batches();
+    let mut problems = Vec::new();
+    for (_, codec, comp) in compression_pairs() {
+        for delta in [true, false] {
+            let label = format!("arrow-rs dictionaries, {comp}, delta {delta}");
+            let stream = arrow_write_stream(&schema, &batches, arrow_options(codec, 64, delta));
+            // The test must exercise what it says: deltas present exactly when asked for.
+            let msgs = walk_messages(&stream, 0).expect("arrow-rs stream parses");
+            let deltas = msgs
+                .iter()
+                .filter(|m| matches!(m.dict, Some((_, true))))
+                .count();
+            assert_eq!(
+                deltas > 0,
+                delta,
+                "{label}: arrow-rs wrote {deltas} delta dictionary batches"
+            );
+            let doc = arrow_doc("stream", &schema, &batches, true);
+            match read_stream(aligned_copy(&stream), ReadOptions::default()) {
+                Ok((s, t)) => problems.extend(diff_against_doc(&label, &doc, &s, &t)),
+                Err(e) => problems.push(format!("{label}: {e}")),
+            }
+            match decode_pushing(&stream, 5, ReadOptions::default()) {
+                Ok(d) => {
+                    let (s, t) = d.into_pair();
+                    problems.extend(diff_against_doc(&format!("{label} [push 5]"), &doc, &s, &t));
+                }
+                Err(e) => problems.push(format!("{label} [push 5]: {e}")),
+            }
+        }
+    }
+    // A file whose dictionaries only grow: arrow-rs writes deltas into it.
+    let growth = &batches[..3];
+    for (_, codec, comp) in compression_pairs() {
+        let label = format!("arrow-rs dictionary file, {comp}, deltas");
+        let file = arrow_write_file(&schema, growth, arrow_options(codec, 64, true));
+        let msgs = walk_messages(&file, file_messages_start(&file)).expect("arrow-rs file parses");
+        let deltas = msgs
+            .iter()
+            .filter(|m| matches!(m.dict, Some((_, true))))
+            .count();
+        assert!(
+            deltas > 0,
+            "{label}: arrow-rs wrote no delta dictionary batches"
+        );
+        // Per-batch dictionaries of a file depend on when a reader applies deltas.
+        let doc = arrow_doc("file", &schema, growth, false);
+        match read_file(aligned_copy(&file), ReadOptions::default()) {
+            Ok((s, t)) => problems.extend(diff_against_doc(&label, &doc, &s, &t)),
+            Err(e) => problems.push(format!("{label}: {e}")),
+        }
+    }
+    finish(problems, "reading arrow-rs dictionary streams and files");
+}
+
+/// Lightstream's test tables: all types, changing dictionaries (stream only), growing
+/// dictionaries (file too).
+fn lightstream_cases() -> Vec<(&'static str, Schema, Vec<Table>, bool)> {
+    let (s1, t1) = interop_all_types();
+    let (s2, t2) = dictionary_tables(&DICT_CHANGES);
+    let (s3, t3) = dictionary_tables(&DICT_GROWTH);
+    vec![
+        ("all_types", s1, t1, true),
+        ("dict_changes", s2, t2, false),
+        ("dict_growth", s3, t3, true),
+    ]
+}
+
+#[test]
+fn arrow_rs_reads_what_lightstream_writes() {
+    let mut problems = Vec::new();
+    for (name, schema, tables, file_ok) in lightstream_cases() {
+        for (compression, _, comp) in compression_pairs() {
+            for alignment in [64usize, 8] {
+                let options = WriteOptions {
+                    compression,
+                    alignment,
+                    ..WriteOptions::default()
+                };
+                let label = format!("{name}, {comp}, alignment {alignment}");
+                let stream = write_stream(&schema, &tables, &options).expect("write_stream");
+                let expected = expect_doc("stream", &schema, &tables, true).unwrap();
+                match arrow_read_stream(&stream) {
+                    Ok((s, b)) => problems.extend(diff_docs(
+                        &format!("{label} [StreamReader]"),
+                        &expected,
+                        &arrow_doc("stream", &s, &b, true),
+                    )),
+                    Err(e) => problems.push(format!("{label}: {e}")),
+                }
+                if file_ok {
+                    let file = write_file(&schema, &tables, &options).expect("write_file");
+                    // arrow-rs applies a file's deltas in footer order; compare values only.
+                    let expected = expect_doc("file", &schema, &tables, false).unwrap();
+                    match arrow_read_file(&file) {
+                        Ok((s, b)) => problems.extend(diff_docs(
+                            &format!("{label} [FileReader]"),
+                            &expected,
+                            &arrow_doc("file", &s, &b, false),
+                        )),
+                        Err(e) => problems.push(format!("{label}: {e}")),
+                    }
+                }
+            }
+        }
+    }
+    finish(problems, "reading Lightstream output with arrow-rs");
+}
+
+#[test]
+fn arrow_rs_stream_decoder_reads_lightstream_bytes_zero_copy() {
+    let mut problems = Vec::new();
+    for (name, schema, tables, _) in lightstream_cases() {
+        let stream =
+            write_stream(&schema, &tables, &WriteOptions::default()).expect("write_stream");
+        let input = arrow_aligned(&stream);
+        let (base, end) = (
+            input.as_ptr() as usize,
+            input.as_ptr() as usize + input.len(),
+        );
+        let mut decoder = StreamDecoder::new().with_require_alignment(true);
+        let mut rest = input.clone();
+        let mut batches = Vec::new();
+        let mut steps = 0;
+        while !rest.is_empty() && steps < 10_000 {
+            steps += 1;
+            match decoder.decode(&mut rest) {
+                Ok(Some(b)) => batches.push(b),
+                Ok(None) => {}
+                Err(e) => {
+                    problems.push(format!("{name}: StreamDecoder (require_alignment): {e}"));
+                    break;
+                }
+            }
+        }
+        if let Err(e) = decoder.finish() {
+            problems.push(format!("{name}: StreamDecoder::finish: {e}"));
+        }
+        let Some(arrow_schema) = decoder.schema() else {
+            problems.push(format!("{name}: StreamDecoder saw no schema"));
+            continue;
+        };
+        problems.extend(diff_docs(
+            &format!("{name} [StreamDecoder]"),
+            &expect_doc("stream", &schema, &tables, true).unwrap(),
+            &arrow_doc("stream", &arrow_schema, &batches, true),
+        ));
+        for (b, batch) in batches.iter().enumerate() {
+            for (c, col) in batch.columns().iter().enumerate() {
+                let mut bufs = Vec::new();
+                arrow_buffers(
+                    col.as_ref(),
+                    &format!("batch {b} column {}", arrow_schema.field(c).name()),
+                    &mut bufs,
+                    true,
+                );
+                for (what, addr, len, zero_copy) in bufs {
+                    if len == 0 {
+                        continue;
+                    }
+                    let inside = addr >= base && addr + len <= end;
+                    if !inside && zero_copy {
+                        problems.push(format!(
+                            "{name}: {what} is not a slice of the input (copied)"
+                        ));
+                    } else if inside && (addr - base) % 64 != 0 {
+                        problems.push(format!(
+                            "{name}: {what} at byte {} of the stream, not a multiple of 64",
+                            addr - base
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    finish(
+        problems,
+        "decoding Lightstream bytes zero-copy with arrow-rs",
+    );
+}
+
+#[test]
+fn lightstream_messages_are_aligned_and_send_only_needed_dictionaries() {
+    let mut problems = Vec::new();
+    for (name, schema, tables, file_ok) in lightstream_cases() {
+        for (compression, codec, comp) in compression_pairs() {
+            for alignment in [64usize, 8] {
+                let options = WriteOptions {
+                    compression,
+                    alignment,
+                    ..WriteOptions::default()
+                };
+                let label = format!("{name}, {comp}, alignment {alignment}");
+                let stream = write_stream(&schema, &tables, &options).expect("write_stream");
+                match walk_messages(&stream, 0) {
+                    Ok(msgs) => {
+                        check_layout(
+                            &format!("{label} stream"),
+                            &msgs,
+                            alignment,
+                            codec,
+                            &mut problems,
+                        );
+                        let n = msgs
+                            .iter()
+                            .filter(|m| m.header == MessageHeader::RecordBatch)
+                            .count();
+                        if n != tables.len() {
+                            problems.push(format!(
+                                "{label}: {n} record batches for {} tables",
+                                tables.len()
+                            ));
+                        }
+                    }
+                    Err(e) => problems.push(format!("{label} stream: {e}")),
+                }
+                if file_ok {
+                    let file = write_file(&schema, &tables, &options).expect("write_file");
+                    match walk_messages(&file, file_messages_start(&file)) {
+                        Ok(msgs) => check_layout(
+                            &format!("{label} file"),
+                            &msgs,
+                            alignment,
+                            codec,
+                            &mut problems,
+                        ),
+                        Err(e) => problems.push(format!("{label} file: {e}")),
+                    }
+                }
+            }
+        }
+    }
+
+    // Exactly the dictionary batches the table sequence needs.
+    // city (field 0): [a,b] -> [a,b,c,d] -> same -> [q,r] -> [q,r,s]
+    // tag  (field 1): [x]   -> [x,y]     -> [x,y,zé] -> same -> same
+    let (schema, tables) = dictionary_tables(&DICT_CHANGES);
+    let with_deltas = vec![
+        vec![(0, false, 2), (1, false, 1)],
+        vec![(0, true, 2), (1, true, 1)],
+        vec![(1, true, 1)],
+        vec![(0, false, 2)],
+        vec![(0, true, 1)],
+    ];
+    let without_deltas = vec![
+        vec![(0, false, 2), (1, false, 1)],
+        vec![(0, false, 4), (1, false, 2)],
+        vec![(1, false, 3)],
+        vec![(0, false, 2)],
+        vec![(0, false, 3)],
+    ];
+    for (allow, expected) in [(true, with_deltas), (false, without_deltas)] {
+        let options = WriteOptions {
+            allow_delta_dictionaries: allow,
+            ..WriteOptions::default()
+        };
+        let stream = write_stream(&schema, &tables, &options).expect("write_stream");
+        let plan = dictionary_plan(&walk_messages(&stream, 0).expect("parse"), &schema);
+        if plan != expected {
+            problems.push(format!(
+                "dictionary batches with allow_delta_dictionaries={allow}: (field, isDelta, rows) per table\n  got      {plan:?}\n  expected {expected:?}"
+            ));
+        }
+    }
+    // In a file: deltas only.
+    let (schema, tables) = dictionary_tables(&DICT_GROWTH);
+    let file = write_file(&schema, &tables, &WriteOptions::default()).expect("write_file");
+    let plan = dictionary_plan(
+        &walk_messages(&file, file_messages_start(&file)).expect("parse"),
+        &schema,
+    );
+    let expected = vec![
+        vec![(0, false, 2), (1, false, 1)],
+        vec![(0, true, 2), (1, true, 1)],
+        vec![(1, true, 1)],
+        vec![(0, true, 1)],
+    ];
+    if plan != expected {
+        problems.push(format!(
+            "file dictionary batches (field, isDelta, rows) per table\n  got      {plan:?}\n  expected {expected:?}"
+        ));
+    }
+    finish(problems, "in the layout of Lightstream's messages");
+}
