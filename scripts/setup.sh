@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# Installs what Lightstream's build and tests need on a fresh Debian machine and
+# skips everything that is already there, so running it twice installs nothing
+# the second time. scripts/test.sh and scripts/demo.sh run it first.
+#
+# Always (unless --minimal):
+#   - the Rust toolchain pinned in rust-toolchain.toml (with its targets and
+#     components), installing rustup itself if it is missing
+#   - gcc, clang and llvm from apt (clang builds the zstd C library for wasm32)
+#   - python3 with pyarrow (the reference implementation for interop tests)
+# With --minimal: only the Rust toolchain and the C compilers (enough to build
+# and run the CLI; used by scripts/demo.sh).
+#
+# Optional extras, installed only when asked for (nothing uses them yet; later
+# issues will): pass --with=LIST or set LIGHTSTREAM_SETUP_EXTRAS=LIST, where LIST
+# is a comma- or space-separated subset of
+#   wasm-bindgen   wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock
+#   browser        chromium + chromium-driver (headless browser tests)
+#   npm            node/npm and the npm packages in LIGHTSTREAM_NPM_PACKAGES
+#                  (default: "playwright-core apache-arrow"), into ./node_modules
+# or "all" for every one of them.
+#
+# flatc is not needed here: the generated flatbuffers code is committed
+# (scripts/gen-flatbuffers.sh regenerates it and fetches flatc itself).
+set -euo pipefail
+
+script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+repo=$(dirname "$(dirname "$script")")
+cd "$repo"
+
+usage() {
+  sed -n '2,/^set -euo/p' "$script" | sed -e '$d' -e 's/^# \{0,1\}//'
+  echo "Usage: bash scripts/setup.sh [--minimal] [--with=wasm-bindgen,browser,npm|all]"
+}
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- arguments --
+minimal=0
+extras="${LIGHTSTREAM_SETUP_EXTRAS:-}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --minimal) minimal=1 ;;
+    --with=*) extras="$extras ${1#--with=}" ;;
+    --with) [ $# -ge 2 ] || die "--with needs a value"; extras="$extras $2"; shift ;;
+    --all) extras="$extras all" ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+  shift
+done
+extras=$(printf '%s' "$extras" | tr ',' ' ')
+for e in $extras; do
+  case "$e" in
+    wasm-bindgen|browser|npm|all) ;;
+    *) die "unknown extra '$e' (expected wasm-bindgen, browser, npm or all)" ;;
+  esac
+done
+want_extra() {
+  local e
+  for e in $extras; do
+    case "$e" in all|"$1") return 0 ;; esac
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------------- apt --
+# Runs a command as root (directly, or through sudo when not root).
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif have sudo; then
+    sudo -n "$@"
+  else
+    die "need root (or sudo) to run: $*"
+  fi
+}
+
+apt_updated=0
+# apt_install PACKAGE...: installs the packages not installed yet; runs
+# `apt-get update` at most once per run, and only when something is missing.
+apt_install() {
+  local missing=() p
+  for p in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$p")
+    fi
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  have apt-get || die "apt-get not found; install by hand: ${missing[*]}"
+  if [ "$apt_updated" -eq 0 ]; then
+    say "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+    apt_updated=1
+  fi
+  say "apt-get install ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+}
+
+# need_cmd COMMAND PACKAGE: installs PACKAGE with apt when COMMAND is missing.
+need_cmd() {
+  if have "$1"; then return 0; fi
+  apt_install "$2"
+  have "$1" || die "'$1' still missing after installing $2"
+}
+
+# ----------------------------------------------------------- C compilers --
+setup_c_compilers() {
+  need_cmd cc gcc
+  # Rust links against libc; its headers and crt files come with libc6-dev.
+  apt_install libc6-dev
+  need_cmd clang clang
+  need_cmd llvm-ar llvm
+  say "C compilers: ok ($(clang --version | head -n 1))"
+}
+
+# --------------------------------------------------------------------- Rust --
+toolchain_file="$repo/rust-toolchain.toml"
+
+# toml_value KEY: the raw right-hand side of `KEY = ...` in rust-toolchain.toml.
+toml_value() {
+  sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*//p" "$toolchain_file" | head -n 1
+}
+# toml_list KEY: the strings of a one-line TOML array, one per line.
+toml_list() {
+  toml_value "$1" | tr -d '[]"' | tr ',' '\n' | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | sed '/^$/d'
+}
+
+setup_rustup() {
+  local cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+  case ":$PATH:" in *":$cargo_bin:"*) ;; *) export PATH="$cargo_bin:$PATH" ;; esac
+  if have rustup; then return 0; fi
+  say "installing rustup"
+  local arch
+  case "$(uname -m)" in
+    x86_64|amd64) arch=x86_64 ;;
+    aarch64|arm64) arch=aarch64 ;;
+    *) die "no rustup-init for $(uname -m); install rustup by hand" ;;
+  esac
+  need_cmd curl curl
+  apt_install ca-certificates
+  local tmp
+  tmp=$(mktemp -d)
+  curl --proto '=https' --tlsv1.2 -sSfL -o "$tmp/rustup-init" \
+    "https://static.rust-lang.org/rustup/dist/${arch}-unknown-linux-gnu/rustup-init"
+  chmod +x "$tmp/rustup-init"
+  "$tmp/rustup-init" -y --no-modify-path --profile minimal --default-toolchain none </dev/null >/dev/null
+  rm -rf "$tmp"
+  have rustup || die "rustup installed but not found in $cargo_bin"
+}
+
+setup_rust_toolchain() {
+  [ -f "$toolchain_file" ] || die "missing $toolchain_file"
+  local channel incomplete=0 t c installed
+  channel=$(toml_value channel | tr -d '"' | sed 's/[[:space:]]*$//')
+  [ -n "$channel" ] || die "no channel in rust-toolchain.toml"
+
+  if ! rustup toolchain list | grep -q "^${channel}-"; then
+    incomplete=1
+  else
+    installed=$(rustup target list --installed --toolchain "$channel" 2>/dev/null || true)
+    for t in $(toml_list targets); do
+      grep -qx "$t" <<<"$installed" || incomplete=1
+    done
+    installed=$(rustup component list --installed --toolchain "$channel" 2>/dev/null || true)
+    for c in $(toml_list components); do
+      grep -q "^${c}\(-\|$\)" <<<"$installed" || incomplete=1
+    done
+  fi
+
+  if [ "$incomplete" -eq 1 ]; then
+    # With no argument, `rustup toolchain install` reads rust-toolchain.toml in
+    # the current directory: channel, targets and components together.
+    say "installing Rust toolchain $channel (from rust-toolchain.toml)"
+    rustup toolchain install </dev/null
+  fi
+  say "Rust: ok ($(rustc --version))"
+}
+
+# ------------------------------------------------------------------ pyarrow --
+setup_pyarrow() {
+  need_cmd python3 python3
+  if python3 -c 'import pyarrow' >/dev/null 2>&1; then
+    say "pyarrow: ok ($(python3 -c 'import pyarrow; print(pyarrow.__version__)'))"
+    return 0
+  fi
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  say "pip install pyarrow"
+  if ! python3 -m pip install --quiet pyarrow </dev/null; then
+    # Debian's own python3 refuses pip installs into the system environment
+    # (PEP 668). Tests import pyarrow from that same python3, so install anyway.
+    say "retrying with --break-system-packages (externally managed python3)"
+    python3 -m pip install --quiet --break-system-packages pyarrow </dev/null
+  fi
+  python3 -c 'import pyarrow' || die "pyarrow installed but cannot be imported"
+  say "pyarrow: ok ($(python3 -c 'import pyarrow; print(pyarrow.__version__)'))"
+}
+
+# ------------------------------------------------- optional: wasm-bindgen --
+# wasm-bindgen-cli must match the wasm-bindgen crate exactly; take the version
+# from Cargo.lock. Never `--locked`: its lockfile pins crates missing here.
+setup_wasm_bindgen_cli() {
+  # `cargo metadata` writes Cargo.lock when it is missing.
+  if [ ! -f Cargo.lock ] && ! cargo metadata --format-version 1 >/dev/null; then
+    die "wasm-bindgen-cli: no Cargo.lock and cargo could not resolve the workspace"
+  fi
+  local version
+  version=$(awk '/^name = "wasm-bindgen"$/ { found = 1; next }
+                 found && /^version = / { gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+  if [ -z "$version" ]; then
+    say "wasm-bindgen-cli: skipped (no wasm-bindgen crate in Cargo.lock yet)"
+    return 0
+  fi
+  if have wasm-bindgen && [ "$(wasm-bindgen --version | awk '{print $2}')" = "$version" ]; then
+    say "wasm-bindgen-cli: ok ($version)"
+    return 0
+  fi
+  say "cargo install wasm-bindgen-cli $version (takes a few minutes)"
+  cargo install --quiet --force wasm-bindgen-cli --version "=$version" </dev/null
+  say "wasm-bindgen-cli: ok ($(wasm-bindgen --version))"
+}
+
+# ------------------------------------------------------ optional: browser --
+setup_browser() {
+  apt_install chromium chromium-driver
+  say "browser: ok (/usr/bin/chromium, /usr/bin/chromedriver)"
+}
+
+# ---------------------------------------------------------- optional: npm --
+# Never `npx playwright install`: it downloads browsers, which fails here;
+# playwright-core drives the apt chromium instead.
+setup_npm_packages() {
+  need_cmd node nodejs
+  need_cmd npm npm
+  local pkg missing=()
+  for pkg in ${LIGHTSTREAM_NPM_PACKAGES:-playwright-core apache-arrow}; do
+    [ -f "node_modules/$pkg/package.json" ] || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "npm install ${missing[*]}"
+    npm install --prefix "$repo" --no-save --no-package-lock --no-fund --no-audit \
+      --loglevel=error "${missing[@]}" </dev/null >/dev/null
+  fi
+  say "npm packages: ok"
+}
+
+# --------------------------------------------------------------------- main --
+setup_c_compilers
+setup_rustup
+setup_rust_toolchain
+if [ "$minimal" -eq 0 ]; then
+  setup_pyarrow
+  if [ ! -d "$repo/../shared/arrow-testing/data" ]; then
+    say "warning: ../shared/arrow-testing is missing; the conformance tests need it"
+  fi
+fi
+if want_extra wasm-bindgen; then setup_wasm_bindgen_cli; fi
+if want_extra browser; then setup_browser; fi
+if want_extra npm; then setup_npm_packages; fi
+say "done"
