@@ -83,6 +83,17 @@ impl AlignedBytes {
         self.inner.len()
     }
 
+    /// Before appending up to `additional` bytes: if they would not fit, makes
+    /// room for `total` bytes at once, so a body that outgrows its first
+    /// reservation is reallocated (and copied) at most once. Nothing is
+    /// reserved beyond the first reservation until bytes actually overflow it.
+    pub(crate) fn grow_for(&mut self, additional: usize, total: usize) {
+        let (cap, len) = (self.inner.capacity(), self.inner.len());
+        if cap - len < additional && total > len {
+            self.inner.reserve_exact((total - len).max(additional));
+        }
+    }
+
     pub(crate) fn extend_from_slice(&mut self, bytes: &[u8]) {
         self.inner.extend_from_slice(bytes);
     }

@@ -41,7 +41,7 @@ const fn sat(v: u64) -> usize {
 
 impl DecodeLimits {
     /// The defaults: 64 MiB metadata, 2 GiB bodies, 1 GiB decompressed per message,
-    /// 10,000 columns, 2^31 - 1 rows, 16 MiB eager reserve (sizes saturate at
+    /// 10,000 columns, 2^31 - 1 rows, 64 MiB eager reserve (sizes saturate at
     /// `usize::MAX` on 32-bit targets).
     pub const DEFAULT: DecodeLimits = DecodeLimits {
         max_metadata_bytes: 64 << 20,
@@ -49,7 +49,7 @@ impl DecodeLimits {
         max_decompressed_bytes: sat(1 << 30),
         max_columns: 10_000,
         max_rows: i32::MAX as usize,
-        max_eager_reserve: 16 << 20,
+        max_eager_reserve: 64 << 20,
         max_metadata_entries: 100_000,
         max_dictionary_values: i32::MAX as usize,
         max_flatbuffer_tables: 1_000_000,

@@ -471,7 +471,63 @@ fn misaligned_input_is_copied_once_and_read_correctly() {
         let p = a.data.as_slice().as_ptr() as *const u8;
         assert!(!range.contains(&p), "misaligned data must not be borrowed");
         assert_eq!(p as usize % 64, 0);
+        assert_relocated_once(&back[0]);
     }
+    // The push path relocates while it copies the body in: one copy, then
+    // every column is a slice of that copy.
+    for chunk in [3, 4096, bytes.len()] {
+        let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+        let mut got = None;
+        for piece in bytes.chunks(chunk) {
+            let mut rest = piece;
+            while let Decoded::Frame { frame, consumed } = dec.push(rest).unwrap() {
+                rest = &rest[consumed..];
+                if let StreamItem::Table(t) = frame {
+                    got = Some(t);
+                }
+                if rest.is_empty() {
+                    break;
+                }
+            }
+        }
+        let t = got.expect("a table");
+        assert_same(&t, &table);
+        assert_relocated_once(&t);
+    }
+}
+
+/// Every fixed-width column and string column is a slice of its message's
+/// (relocated) body, not a private copy, and starts 64-byte aligned.
+fn assert_relocated_once(t: &Table) {
+    let mut n = 0;
+    for c in &t.cols {
+        let (shared, ptr) = match &c.array {
+            Array::NumericArray(NumericArray::Int64(a)) => {
+                (a.data.is_shared(), a.data.as_slice().as_ptr() as usize)
+            }
+            Array::NumericArray(NumericArray::Int32(a)) => {
+                (a.data.is_shared(), a.data.as_slice().as_ptr() as usize)
+            }
+            Array::NumericArray(NumericArray::Float64(a)) => {
+                (a.data.is_shared(), a.data.as_slice().as_ptr() as usize)
+            }
+            Array::NumericArray(NumericArray::Decimal128(a)) => {
+                (a.data.is_shared(), a.data.as_slice().as_ptr() as usize)
+            }
+            Array::TemporalArray(TemporalArray::Datetime64(a)) => {
+                (a.data.is_shared(), a.data.as_slice().as_ptr() as usize)
+            }
+            Array::TextArray(TextArray::String32(a)) => (
+                a.offsets.is_shared() && a.data.is_shared(),
+                a.data.as_slice().as_ptr() as usize,
+            ),
+            _ => continue,
+        };
+        assert!(shared, "column {} was copied a second time", c.field.name);
+        assert_eq!(ptr % 64, 0, "column {}", c.field.name);
+        n += 1;
+    }
+    assert!(n >= 8);
 }
 
 /// Pushing the stream in any chunking gives the same tables; the copying path

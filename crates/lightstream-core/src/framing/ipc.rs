@@ -20,7 +20,7 @@
 use minarrow::structs::shared_buffer::SharedBuffer;
 
 use super::{Decoded, FrameDecoder};
-use crate::buffers::AlignedBytes;
+use crate::buffers::{ALIGNMENT, AlignedBytes, padded_len};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fbs;
 use crate::limits::DecodeLimits;
@@ -46,8 +46,13 @@ pub struct RawMessage {
     /// The `Message` flatbuffer (with any trailing padding).
     pub metadata: Vec<u8>,
     /// The body; starts 64-byte aligned unless it is a slice of caller input
-    /// that was not.
+    /// that was not. When the producer's buffers were not 64-byte aligned, the
+    /// body was relocated while it was copied in (each buffer moved to a
+    /// 64-byte boundary, `metadata`'s buffer offsets rewritten to match), so it
+    /// may be longer than the message declared.
     pub body: SharedBuffer,
+    /// The body length the message declares (its bytes on the wire).
+    pub declared_body_len: usize,
     /// Byte offset of the message's first prefix byte in the input.
     pub offset: u64,
     /// Zero-based index of the message in the input.
@@ -140,23 +145,129 @@ pub(crate) fn parse_message<'a>(
     })
 }
 
-/// The body length a verified message declares, checked against the limits.
-pub(crate) fn body_length(metadata: &[u8], limits: &DecodeLimits) -> Result<usize> {
-    let message = parse_message(metadata, limits)?;
-    let len = message.bodyLength();
-    if len < 0 {
-        return Err(Error::malformed(format!(
-            "message body length is negative ({len})"
-        )));
+/// Where the buffers of a body go when it is copied into aligned memory:
+/// each non-empty buffer moves to the next 64-byte boundary, in order, and
+/// the padding between them is dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Relocation {
+    /// `(source offset, length, destination offset)` of each non-empty buffer,
+    /// in increasing source order.
+    segments: Vec<(usize, usize, usize)>,
+    /// Length of the relocated body.
+    len: usize,
+}
+
+impl Relocation {
+    /// Copies the segments of `body` (the whole wire body) into place.
+    fn apply(&self, body: &[u8]) -> AlignedBytes {
+        let mut out = AlignedBytes::with_capacity(self.len);
+        for &(src, len, dst) in &self.segments {
+            out.extend_zeros(dst - out.len());
+            out.extend_from_slice(&body[src..src + len]);
+        }
+        out.extend_zeros(self.len - out.len());
+        out
     }
-    if len as u64 > limits.max_body_bytes as u64 {
-        return Err(Error::limit(
-            "message body length",
-            len as u64,
-            limits.max_body_bytes as u64,
-        ));
+}
+
+/// Reads a verified message's declared body length (checked against the
+/// limits) and, when the message is an uncompressed record or dictionary
+/// batch whose buffers would not land 64-byte aligned (the body starting
+/// `base` bytes past a 64-byte boundary), plans a relocation and rewrites the
+/// buffer offsets in `metadata` to their relocated places.
+///
+/// Unusual layouts (unsorted or overlapping buffers, buffers past the body)
+/// get no plan: the batch decoder checks them and copies per buffer.
+pub(crate) fn inspect(
+    metadata: &mut [u8],
+    base: usize,
+    limits: &DecodeLimits,
+) -> Result<(usize, Option<Relocation>)> {
+    let (body_len, planned) = {
+        let message = parse_message(metadata, limits)?;
+        let len = message.bodyLength();
+        if len < 0 {
+            return Err(Error::malformed(format!(
+                "message body length is negative ({len})"
+            )));
+        }
+        if len as u64 > limits.max_body_bytes as u64 {
+            return Err(Error::limit(
+                "message body length",
+                len as u64,
+                limits.max_body_bytes as u64,
+            ));
+        }
+        let body_len = len as usize;
+        let batch = match message.header_type() {
+            fbs::MessageHeader::RecordBatch => message.header_as_record_batch(),
+            fbs::MessageHeader::DictionaryBatch => {
+                message.header_as_dictionary_batch().and_then(|d| d.data())
+            }
+            _ => None,
+        };
+        let planned = batch
+            .filter(|b| b.compression().is_none())
+            .and_then(|b| b.buffers())
+            .and_then(|buffers| {
+                let at = buffers.bytes().as_ptr() as usize - metadata.as_ptr() as usize;
+                plan(
+                    buffers.iter().map(|b| (b.offset(), b.length())),
+                    body_len,
+                    base,
+                )
+                .map(|p| (p, at))
+            });
+        (body_len, planned)
+    };
+    let Some(((relocation, offsets), at)) = planned else {
+        return Ok((body_len, None));
+    };
+    // Each Buffer struct is 16 bytes: offset (i64 LE), then length.
+    for (i, dst) in offsets.into_iter().enumerate() {
+        let pos = at + 16 * i;
+        if let Some(slot) = metadata.get_mut(pos..pos + 8) {
+            slot.copy_from_slice(&(dst as i64).to_le_bytes());
+        }
     }
-    Ok(len as usize)
+    Ok((body_len, Some(relocation)))
+}
+
+/// The relocation of buffers `(offset, length)` within a body of `body_len`
+/// bytes starting `base` bytes past a 64-byte boundary, with every buffer's
+/// new offset; `None` when nothing needs to move or the layout is unusual.
+fn plan(
+    buffers: impl Iterator<Item = (i64, i64)>,
+    body_len: usize,
+    base: usize,
+) -> Option<(Relocation, Vec<usize>)> {
+    let mut segments = Vec::new();
+    let mut offsets = Vec::new();
+    let mut aligned = true;
+    let mut src_end = 0usize;
+    let mut dst = 0usize;
+    for (off, len) in buffers {
+        let (off, len) = (usize::try_from(off).ok()?, usize::try_from(len).ok()?);
+        if len == 0 {
+            offsets.push(dst);
+            continue;
+        }
+        let end = off.checked_add(len).filter(|&e| e <= body_len)?;
+        if off < src_end {
+            return None;
+        }
+        aligned &= (base + off).is_multiple_of(ALIGNMENT);
+        dst = padded_len(dst, ALIGNMENT)?;
+        segments.push((off, len, dst));
+        offsets.push(dst);
+        dst += len;
+        src_end = end;
+    }
+    if aligned {
+        return None;
+    }
+    let len = padded_len(dst, ALIGNMENT)?;
+    Some((Relocation { segments, len }, offsets))
 }
 
 /// Reads the whole message that starts at `offset` of `buf`, slicing its body
@@ -182,16 +293,21 @@ pub(crate) fn message_at(
         Some(end) if end <= rest.len() => end,
         _ => return Ok(None),
     };
-    let metadata = &rest[size..meta_end];
-    let body_len = body_length(metadata, limits)?;
+    let mut metadata = rest[size..meta_end].to_vec();
+    let base = (rest.as_ptr() as usize + meta_end) % ALIGNMENT;
+    let (body_len, relocation) = inspect(&mut metadata, base, limits)?;
     let body_end = match meta_end.checked_add(body_len) {
         Some(end) if end <= rest.len() => end,
         _ => return Ok(None),
     };
-    let body = buf.slice(offset + meta_end..offset + body_end);
+    let body = match relocation {
+        None => buf.slice(offset + meta_end..offset + body_end),
+        Some(r) => r.apply(&rest[meta_end..body_end]).freeze(),
+    };
     let frame = IpcFrame::Message(RawMessage {
-        metadata: metadata.to_vec(),
+        metadata,
         body,
+        declared_body_len: body_len,
         offset: offset as u64,
         index,
     });
@@ -200,8 +316,18 @@ pub(crate) fn message_at(
 
 enum State {
     Prefix,
-    Metadata { len: usize },
-    Body { len: usize, buf: AlignedBytes },
+    Metadata {
+        len: usize,
+    },
+    Body {
+        /// Body bytes on the wire.
+        len: usize,
+        /// Wire bytes received so far.
+        got: usize,
+        buf: AlignedBytes,
+        /// Where misaligned buffers go, and the next segment to fill.
+        relocation: Option<(Relocation, usize)>,
+    },
     Ended,
 }
 
@@ -271,10 +397,17 @@ impl IpcFrameDecoder {
         })
     }
 
-    fn emit(&mut self, metadata: Vec<u8>, body: SharedBuffer, used: usize) -> Decoded<IpcFrame> {
+    fn emit(
+        &mut self,
+        metadata: Vec<u8>,
+        body: SharedBuffer,
+        declared_body_len: usize,
+        used: usize,
+    ) -> Decoded<IpcFrame> {
         let frame = IpcFrame::Message(RawMessage {
             metadata,
             body,
+            declared_body_len,
             offset: self.message_start,
             index: self.index,
         });
@@ -374,34 +507,84 @@ impl IpcFrameDecoder {
                     if self.metadata.len() < len {
                         return Ok(Decoded::NeedMore);
                     }
-                    let body_len = body_length(&self.metadata, &self.limits)?;
+                    let (body_len, relocation) = inspect(&mut self.metadata, 0, &self.limits)?;
                     if body_len == 0 {
                         let metadata = std::mem::take(&mut self.metadata);
-                        return Ok(self.emit(metadata, SharedBuffer::new(), used));
+                        return Ok(self.emit(metadata, SharedBuffer::new(), 0, used));
                     }
-                    let reserve =
-                        body_len.min(self.limits.max_eager_reserve.max(input.len() - used));
+                    let target = relocation.as_ref().map_or(body_len, |r| r.len);
+                    let reserve = target.min(self.limits.max_eager_reserve.max(input.len() - used));
                     self.state = State::Body {
                         len: body_len,
+                        got: 0,
                         buf: AlignedBytes::with_capacity(reserve),
+                        relocation: relocation.map(|r| (r, 0)),
                     };
                 }
-                State::Body { len, buf } => {
-                    let take = (*len - buf.len()).min(available);
-                    buf.extend_from_slice(&input[used..used + take]);
+                State::Body {
+                    len,
+                    got,
+                    buf,
+                    relocation,
+                } => {
+                    let take = (*len - *got).min(available);
+                    let chunk = &input[used..used + take];
+                    match relocation {
+                        None => {
+                            buf.grow_for(chunk.len(), *len);
+                            buf.extend_from_slice(chunk);
+                        }
+                        Some((r, next)) => {
+                            // Padding between segments adds at most 63 bytes each.
+                            buf.grow_for(chunk.len() + 64 * r.segments.len(), r.len);
+                            scatter(r, next, buf, *got, chunk);
+                        }
+                    }
+                    *got += take;
                     used += take;
                     self.consumed += take as u64;
-                    if buf.len() < *len {
+                    if *got < *len {
                         return Ok(Decoded::NeedMore);
                     }
-                    let State::Body { buf, .. } = std::mem::replace(&mut self.state, State::Prefix)
+                    let State::Body {
+                        len,
+                        mut buf,
+                        relocation,
+                        ..
+                    } = std::mem::replace(&mut self.state, State::Prefix)
                     else {
                         return Err(Error::malformed("internal: body state lost"));
                     };
+                    if let Some((r, _)) = relocation {
+                        buf.extend_zeros(r.len - buf.len());
+                    }
                     let metadata = std::mem::take(&mut self.metadata);
-                    return Ok(self.emit(metadata, buf.freeze(), used));
+                    return Ok(self.emit(metadata, buf.freeze(), len, used));
                 }
             }
+        }
+    }
+}
+
+/// Copies `chunk`, the wire bytes of a body from offset `got` on, into `out`
+/// where the relocation puts them; bytes between buffers are dropped.
+fn scatter(r: &Relocation, next: &mut usize, out: &mut AlignedBytes, got: usize, chunk: &[u8]) {
+    let end = got + chunk.len();
+    while let Some(&(src, len, dst)) = r.segments.get(*next) {
+        if src >= end {
+            break;
+        }
+        let from = src.max(got);
+        let to = (src + len).min(end);
+        if from < to {
+            let at = dst + (from - src);
+            out.extend_zeros(at - out.len());
+            out.extend_from_slice(&chunk[from - got..to - got]);
+        }
+        if src + len <= end {
+            *next += 1;
+        } else {
+            break;
         }
     }
 }
@@ -429,10 +612,8 @@ impl FrameDecoder for IpcFrameDecoder {
                 self.metadata.len(),
                 len
             )),
-            State::Body { len, buf } => truncated(format!(
-                "input ended inside a message body ({} of {} bytes)",
-                buf.len(),
-                len
+            State::Body { len, got, .. } => truncated(format!(
+                "input ended inside a message body ({got} of {len} bytes)"
             )),
             _ => Ok(()),
         }
@@ -451,4 +632,53 @@ pub(crate) fn write_prefix(metadata_len: usize, out: &mut Vec<u8>) -> Result<()>
     out.extend_from_slice(&CONTINUATION_MARKER);
     out.extend_from_slice(&len.to_le_bytes());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_buffers_need_no_relocation() {
+        assert_eq!(plan([(0, 10), (64, 3), (128, 0)].into_iter(), 192, 0), None);
+        // The same offsets seen from a body that starts 8 bytes past a boundary.
+        assert!(plan([(0, 10), (64, 3)].into_iter(), 192, 8).is_some());
+    }
+
+    #[test]
+    fn misaligned_buffers_move_to_64_byte_boundaries() {
+        let (r, offsets) = plan(
+            [(0, 0), (0, 12), (16, 8), (24, 0), (24, 100)].into_iter(),
+            128,
+            0,
+        )
+        .expect("a plan");
+        assert_eq!(r.segments, vec![(0, 12, 0), (16, 8, 64), (24, 100, 128)]);
+        assert_eq!(offsets, vec![0, 0, 64, 72, 128]);
+        assert_eq!(r.len, 256);
+        let body: Vec<u8> = (0..128u8).collect();
+        let out = r.apply(&body).freeze();
+        assert_eq!(&out.as_slice()[..12], &body[..12]);
+        assert_eq!(&out.as_slice()[64..72], &body[16..24]);
+        assert_eq!(&out.as_slice()[128..228], &body[24..124]);
+        // Scattering any chunking of the wire body gives the same bytes.
+        for chunk in [1, 5, 16, 128] {
+            let mut buf = AlignedBytes::with_capacity(0);
+            let mut next = 0;
+            for (k, piece) in body.chunks(chunk).enumerate() {
+                scatter(&r, &mut next, &mut buf, k * chunk, piece);
+            }
+            buf.extend_zeros(r.len - buf.len());
+            assert_eq!(buf.freeze().as_slice(), out.as_slice(), "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn unusual_layouts_are_left_to_the_batch_decoder() {
+        // Overlapping, out of order, past the body, negative.
+        assert_eq!(plan([(8, 16), (16, 8)].into_iter(), 64, 0), None);
+        assert_eq!(plan([(32, 8), (8, 8)].into_iter(), 64, 0), None);
+        assert_eq!(plan([(8, 100)].into_iter(), 64, 0), None);
+        assert_eq!(plan([(-8, 8)].into_iter(), 64, 0), None);
+    }
 }

@@ -138,11 +138,10 @@ impl IpcFileReader {
 
     fn message(&self, b: BlockInfo, index: u64) -> Result<crate::framing::ipc::RawMessage> {
         match message_at(&self.bytes, b.offset, index, self.state.limits())? {
-            Some((IpcFrame::Message(m), _)) if m.body.len() == b.body_len => Ok(m),
+            Some((IpcFrame::Message(m), _)) if m.declared_body_len == b.body_len => Ok(m),
             Some((IpcFrame::Message(m), _)) => Err(Error::malformed(format!(
                 "block says the body has {} bytes, its message says {}",
-                b.body_len,
-                m.body.len()
+                b.body_len, m.declared_body_len
             ))),
             Some((IpcFrame::EndOfStream, _)) => {
                 Err(Error::malformed("block points at an end-of-stream marker"))

@@ -361,8 +361,9 @@ fn strings<O: OffsetInt>(
 }
 
 /// Dictionary keys as minarrow's unsigned integers, checked against the dictionary.
-pub(crate) trait KeyInt: bytemuck::Pod + Copy + Default + minarrow::Integer {
+pub(crate) trait KeyInt: bytemuck::Pod + Copy + Default + Ord + minarrow::Integer {
     fn to_u64(self) -> u64;
+    fn from_u64(v: u64) -> Option<Self>;
 }
 
 macro_rules! key_int {
@@ -371,8 +372,20 @@ macro_rules! key_int {
             fn to_u64(self) -> u64 {
                 self as u64
             }
+            fn from_u64(v: u64) -> Option<Self> {
+                <$t>::try_from(v).ok()
+            }
         }
     )*};
+}
+
+/// True when any key is `>= bound`. Branch-free in the keys' own width, so it
+/// vectorises; a bound above the type's range admits every key.
+pub(crate) fn any_key_at_or_above<K: KeyInt>(keys: &[K], bound: u64) -> bool {
+    match K::from_u64(bound) {
+        Some(b) => keys.iter().fold(false, |acc, &k| acc | (k >= b)),
+        None => false,
+    }
 }
 key_int!(u8, u16, u32, u64);
 
@@ -394,8 +407,7 @@ fn categorical<K: KeyInt>(
         dict_len
     };
     let k = keys.as_slice();
-    let max = k.iter().fold(0u64, |m, &x| m.max(x.to_u64()));
-    if len > 0 && max >= bound {
+    if any_key_at_or_above(k, bound) {
         // Out-of-range keys are an error where the row is valid; under a null
         // they are only garbage, which is zeroed in a copy.
         let mut fixed: Vec64<K> = Vec64::with_capacity(len);

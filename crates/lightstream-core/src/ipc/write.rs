@@ -18,7 +18,7 @@ use minarrow::{
 };
 
 use super::compression::{Compression, compress_buffer};
-use super::read::count_set_bits;
+use super::read::{KeyInt, any_key_at_or_above, count_set_bits};
 use super::schema::{DictionaryEncoding, Schema, write_schema};
 use crate::buffers::{ALIGNMENT, padded_len};
 use crate::error::{Error, Result};
@@ -510,7 +510,7 @@ fn write_strings<'a, O: WireOffset>(
     body.bytes(&data[..last as usize])
 }
 
-fn write_keys<'a, K: bytemuck::Pod + Copy + Into<u64>>(
+fn write_keys<'a, K: KeyInt + Into<u64>>(
     body: &mut BodyBuilder<'a>,
     keys: &'a [K],
     mask: Option<&'a Bitmask>,
@@ -537,8 +537,7 @@ fn write_keys<'a, K: bytemuck::Pod + Copy + Into<u64>>(
     } else {
         dict_len
     };
-    let max = keys.iter().fold(0u64, |m, &k| m.max(k.into()));
-    if len > 0 && max >= bound {
+    if any_key_at_or_above(keys, bound) {
         for (i, &k) in keys.iter().enumerate() {
             let valid = mask.is_none_or(|m| m.get(i));
             if valid && k.into() >= bound {
