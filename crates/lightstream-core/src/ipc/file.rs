@@ -307,13 +307,17 @@ impl IpcFileEncoder {
 /// Encodes `tables` as a complete IPC file.
 pub fn write_file(schema: &Schema, tables: &[Table], options: &WriteOptions) -> Result<Vec<u8>> {
     let mut enc = IpcFileEncoder::new(Arc::new(schema.clone()), *options)?;
-    let mut out = Vec::new();
-    enc.begin()?.append_to(&mut out);
+    // Encode first (messages borrow the tables), then size the output once.
+    let mut messages = vec![enc.begin()?];
     for t in tables {
-        for m in enc.encode_table(t)? {
-            m.append_to(&mut out);
-        }
+        messages.extend(enc.encode_table(t)?);
     }
-    out.extend_from_slice(&enc.finish()?);
+    let tail = enc.finish()?;
+    let total = messages.iter().map(EncodedMessage::len).sum::<usize>() + tail.len();
+    let mut out = Vec::with_capacity(total);
+    for m in &messages {
+        m.append_to(&mut out);
+    }
+    out.extend_from_slice(&tail);
     Ok(out)
 }

@@ -9,7 +9,7 @@ use minarrow::structs::shared_buffer::SharedBuffer;
 use super::ReadOptions;
 use super::read::{Dictionaries, read_dictionary_batch, read_record_batch};
 use super::schema::{FieldInfo, Schema, WireSchema, read_schema};
-use super::write::{IpcStreamEncoder, WriteOptions};
+use super::write::{EncodedMessage, IpcStreamEncoder, WriteOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fbs;
 use crate::framing::ipc::{IpcFrame, IpcFrameDecoder, RawMessage, parse_message};
@@ -315,13 +315,15 @@ pub fn read_stream(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Sch
 /// Encodes `tables` as a complete IPC stream (schema, batches, end-of-stream).
 pub fn write_stream(schema: &Schema, tables: &[Table], options: &WriteOptions) -> Result<Vec<u8>> {
     let mut enc = IpcStreamEncoder::new(Arc::new(schema.clone()), *options)?;
-    let mut out = Vec::new();
-    enc.schema_message()?.append_to(&mut out);
+    // Encode first (messages borrow the tables), then size the output once.
+    let mut messages = vec![enc.schema_message()?];
     for t in tables {
-        for m in enc.encode_table(t)? {
-            m.append_to(&mut out);
-        }
+        messages.extend(enc.encode_table(t)?);
     }
-    enc.end_of_stream().append_to(&mut out);
+    messages.push(enc.end_of_stream());
+    let mut out = Vec::with_capacity(messages.iter().map(EncodedMessage::len).sum());
+    for m in &messages {
+        m.append_to(&mut out);
+    }
     Ok(out)
 }
