@@ -30,6 +30,20 @@ pub struct DecodeLimits {
     pub max_flatbuffer_tables: usize,
 }
 
+use crate::error::{Error, Result};
+
+/// A length or count read off the wire as `i64` (`what` names it): an error
+/// unless it is non-negative and at most `limit`.
+pub(crate) fn wire_len(value: i64, what: &str, limit: usize) -> Result<usize> {
+    if value < 0 {
+        return Err(Error::malformed(format!("{what} is negative ({value})")));
+    }
+    if value as u64 > limit as u64 {
+        return Err(Error::limit(what, value as u64, limit as u64));
+    }
+    Ok(value as usize)
+}
+
 /// `v` as `usize`, saturating on 32-bit targets such as wasm32.
 const fn sat(v: u64) -> usize {
     if v > usize::MAX as u64 {

@@ -23,7 +23,7 @@ use super::{Decoded, FrameDecoder};
 use crate::buffers::{ALIGNMENT, AlignedBytes, padded_len};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fbs;
-use crate::limits::DecodeLimits;
+use crate::limits::{DecodeLimits, wire_len};
 
 /// The continuation marker that starts every modern encapsulated message.
 pub const CONTINUATION_MARKER: [u8; 4] = [0xFF; 4];
@@ -185,20 +185,11 @@ pub(crate) fn inspect(
 ) -> Result<(usize, Option<Relocation>)> {
     let (body_len, planned) = {
         let message = parse_message(metadata, limits)?;
-        let len = message.bodyLength();
-        if len < 0 {
-            return Err(Error::malformed(format!(
-                "message body length is negative ({len})"
-            )));
-        }
-        if len as u64 > limits.max_body_bytes as u64 {
-            return Err(Error::limit(
-                "message body length",
-                len as u64,
-                limits.max_body_bytes as u64,
-            ));
-        }
-        let body_len = len as usize;
+        let body_len = wire_len(
+            message.bodyLength(),
+            "message body length",
+            limits.max_body_bytes,
+        )?;
         let batch = match message.header_type() {
             fbs::MessageHeader::RecordBatch => message.header_as_record_batch(),
             fbs::MessageHeader::DictionaryBatch => {

@@ -21,7 +21,7 @@ use super::schema::{DictionaryEncoding, Layout, WireSchema};
 use crate::buffers::typed_buffer;
 use crate::error::{Error, Result};
 use crate::fbs;
-use crate::limits::DecodeLimits;
+use crate::limits::{DecodeLimits, wire_len};
 
 /// The values of one dictionary, as minarrow categoricals hold them.
 #[derive(Debug, Clone, Default)]
@@ -654,20 +654,7 @@ fn field_array(field: &Arc<Field>, array: Array, null_count: usize) -> FieldArra
 }
 
 fn batch_rows(batch: &fbs::RecordBatch<'_>, limits: &DecodeLimits) -> Result<usize> {
-    let rows = batch.length();
-    if rows < 0 {
-        return Err(Error::malformed(format!(
-            "record batch length is negative ({rows})"
-        )));
-    }
-    if rows as u64 > limits.max_rows as u64 {
-        return Err(Error::limit(
-            "record batch length",
-            rows as u64,
-            limits.max_rows as u64,
-        ));
-    }
-    Ok(rows as usize)
+    wire_len(batch.length(), "record batch length", limits.max_rows)
 }
 
 /// Decodes a `RecordBatch` into a table of the `columns` (wire indices, in output order).
