@@ -115,8 +115,11 @@ pub struct TableReader {
 }
 
 enum Body {
-    File { reader: IpcFileReader, next: usize },
-    Stream(StreamInput),
+    File {
+        reader: Box<IpcFileReader>,
+        next: usize,
+    },
+    Stream(Box<StreamInput>),
 }
 
 impl TableReader {
@@ -336,7 +339,10 @@ fn open_file(
         fields,
         schema,
         projection,
-        body: Body::File { reader, next: 0 },
+        body: Body::File {
+            reader: Box::new(reader),
+            next: 0,
+        },
     })
 }
 
@@ -418,7 +424,7 @@ fn open_stream(
             fields,
             schema,
             projection,
-            body: Body::Stream(input),
+            body: Body::Stream(Box::new(input)),
         });
     }
 }
