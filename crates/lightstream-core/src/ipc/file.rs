@@ -35,6 +35,7 @@ struct BlockInfo {
 /// Random-access reader of an in-memory (or memory-mapped) IPC file.
 pub struct IpcFileReader {
     bytes: SharedBuffer,
+    schema: Arc<Schema>,
     state: MessageState,
     batches: Vec<BlockInfo>,
     metadata: BTreeMap<String, String>,
@@ -104,7 +105,7 @@ impl IpcFileReader {
         let schema = footer
             .schema()
             .ok_or_else(|| Error::malformed("file footer has no schema"))?;
-        state.set_schema(schema)?;
+        let schema = state.set_schema(schema)?;
 
         let mut batches = Vec::new();
         for (i, b) in footer
@@ -124,6 +125,7 @@ impl IpcFileReader {
             .collect::<Result<_>>()?;
         let mut reader = IpcFileReader {
             bytes,
+            schema,
             state,
             batches,
             metadata,
@@ -170,11 +172,7 @@ impl IpcFileReader {
 
     /// The (projected) schema.
     pub fn schema(&self) -> &Arc<Schema> {
-        // Set in `new`, which fails otherwise.
-        self.state
-            .schema
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("IpcFileReader::new sets the schema"))
+        &self.schema
     }
 
     /// Every field of the file as Arrow describes it, supported or not.
