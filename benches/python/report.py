@@ -191,7 +191,7 @@ def main():
         w("")
         w("| encoder | time | throughput | ratio other / lightstream |")
         w("|---|---|---|---|")
-        w(f"| lightstream `IpcStreamEncoder`, `write_to` (vectored) into a `Vec` | {fmt_ms(ls_enc)} | {gbps(nbytes, ls_enc)} | 1.00x |")
+        w(f"| lightstream `write_stream` (encoder messages into one exactly-sized `Vec`) | {fmt_ms(ls_enc)} | {gbps(nbytes, ls_enc)} | 1.00x |")
         w(f"| arrow-rs `StreamWriter` into a `Vec` | {fmt_ms(ar_enc)} | {gbps(nbytes, ar_enc)} | {fmt_x(ratio(ar_enc, ls_enc))} |")
         w(f"| lightstream, into one reused `Vec` | {fmt_ms(ls_enc_r)} | {gbps(nbytes, ls_enc_r)} | {fmt_x(ratio(ls_enc_r, ls_enc))} |")
         w(f"| arrow-rs `StreamWriter`, into one reused `Vec` | {fmt_ms(ar_enc_r)} | {gbps(nbytes, ar_enc_r)} | {fmt_x(ratio(ar_enc_r, ls_enc))} |")

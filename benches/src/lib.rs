@@ -458,12 +458,11 @@ pub fn lightstream_push(bytes: &[u8], chunk: usize) -> Vec<Table> {
     tables
 }
 
-/// Lightstream's sans-IO encoder writing every message into a `Vec` with
-/// vectored writes (`EncodedMessage::write_to`).
+/// Lightstream's in-memory encode, `write_stream`: the sans-IO encoder's
+/// messages (which borrow the tables) copied into one exactly-sized `Vec`.
 pub fn lightstream_encode(schema: &Arc<Schema>, tables: &[Table]) -> Vec<u8> {
-    let mut out = Vec::new();
-    lightstream_encode_into(schema, tables, &mut out);
-    out
+    lightstream_core::write_stream(schema, tables, &WriteOptions::default())
+        .expect("lightstream write_stream")
 }
 
 /// [`lightstream_encode`] appending to `out` (a reused buffer: no allocation
