@@ -18,7 +18,7 @@ use minarrow::{
 };
 
 use super::compression::{Compression, compress_buffer};
-use super::read::{KeyInt, any_key_at_or_above, count_set_bits};
+use super::read::{KeyInt, OffsetInt, any_key_at_or_above, count_set_bits};
 use super::schema::{DictionaryEncoding, Schema, write_schema};
 use crate::buffers::{ALIGNMENT, padded_len};
 use crate::error::{Error, Result};
@@ -469,24 +469,7 @@ fn check_decimal(fa: &FieldArray, array: (u8, i8), declared: (u8, i8)) -> Result
     Ok(())
 }
 
-trait WireOffset: bytemuck::Pod + Copy {
-    fn as_u64(self) -> u64;
-    const LIMIT: u64;
-}
-impl WireOffset for u32 {
-    fn as_u64(self) -> u64 {
-        self as u64
-    }
-    const LIMIT: u64 = i32::MAX as u64;
-}
-impl WireOffset for u64 {
-    fn as_u64(self) -> u64 {
-        self
-    }
-    const LIMIT: u64 = i64::MAX as u64;
-}
-
-fn write_strings<'a, O: WireOffset>(
+fn write_strings<'a, O: OffsetInt>(
     body: &mut BodyBuilder<'a>,
     offsets: &'a [O],
     data: &'a [u8],
@@ -500,8 +483,8 @@ fn write_strings<'a, O: WireOffset>(
     let offsets = offsets
         .get(..len + 1)
         .ok_or_else(|| Error::schema(format!("string column \"{name}\" has too few offsets")))?;
-    let last = offsets[len].as_u64();
-    if last > O::LIMIT || last > data.len() as u64 {
+    let last = offsets[len].to_u64();
+    if last > O::MAX || last > data.len() as u64 {
         return Err(Error::schema(format!(
             "string column \"{name}\" has offsets past its data"
         )));
