@@ -108,6 +108,27 @@ impl AlignedBytes {
         &mut self.inner
     }
 
+    /// The capacity not yet written to; bytes written there become part of
+    /// the buffer through [`AlignedBytes::assume_written`].
+    pub(crate) fn spare_mut(&mut self) -> &mut [std::mem::MaybeUninit<u8>] {
+        self.inner.spare_capacity_mut()
+    }
+
+    /// Extends the length over `n` bytes of spare capacity.
+    ///
+    /// # Safety
+    /// The first `n` bytes of [`AlignedBytes::spare_mut`] must have been initialized.
+    pub(crate) unsafe fn assume_written(&mut self, n: usize) {
+        assert!(
+            n <= self.inner.capacity() - self.inner.len(),
+            "more bytes than spare capacity"
+        );
+        let len = self.inner.len();
+        // SAFETY: `len + n` is within the capacity (checked above) and the
+        // caller guarantees those `n` bytes were initialized.
+        unsafe { self.inner.set_len(len + n) };
+    }
+
     pub(crate) fn freeze(self) -> SharedBuffer {
         SharedBuffer::from_vec64(self.inner)
     }

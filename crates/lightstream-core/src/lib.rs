@@ -36,10 +36,12 @@ pub mod framing;
 pub mod ipc;
 pub mod limits;
 
+pub use bytes;
 pub use minarrow;
 
 pub use buffers::{ALIGNMENT, aligned_copy};
 pub use error::{Error, ErrorKind, Location, Result};
+pub use framing::ipc::BodySink;
 pub use ipc::{
     ARROW_MAGIC, Compression, DictionaryEncoding, EncodedMessage, FieldInfo, IndexType,
     IpcFileEncoder, IpcFileReader, IpcStreamDecoder, IpcStreamEncoder, ReadOptions, Schema,

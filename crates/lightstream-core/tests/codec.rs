@@ -956,3 +956,141 @@ fn an_array_whose_unit_or_scale_disagrees_with_its_field_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Schema);
     assert!(err.message().contains("Decimal(10, 2)"), "{err}");
 }
+
+/// Drives `dec` over `bytes` the way a shell does: message bodies are read
+/// straight into `body_sink()` in reads of at most `read` bytes, everything
+/// else is pushed from a small buffer. Returns the tables, how many bytes went
+/// through the sink, and the address ranges the sink offered.
+fn decode_through_sink(
+    dec: &mut IpcStreamDecoder,
+    bytes: &[u8],
+    read: usize,
+) -> (Vec<Table>, usize, Vec<std::ops::Range<usize>>) {
+    use lightstream_core::bytes::BufMut;
+    let (mut input, mut tables, mut via_sink, mut ranges) = (bytes, Vec::new(), 0, Vec::new());
+    let take = |item: Option<StreamItem>, tables: &mut Vec<Table>| {
+        if let Some(StreamItem::Table(t)) = item {
+            tables.push(t)
+        }
+    };
+    while !input.is_empty() {
+        if let Some(mut sink) = dec.body_sink() {
+            let chunk = sink.chunk_mut();
+            let n = chunk.len().min(read).min(input.len());
+            let start = chunk.as_mut_ptr() as usize;
+            ranges.push(start..start + chunk.len());
+            chunk[..n].copy_from_slice(&input[..n]);
+            // SAFETY: the first `n` bytes of the chunk were just written.
+            unsafe { sink.advance_mut(n) };
+            input = &input[n..];
+            via_sink += n;
+            take(dec.take_body().unwrap(), &mut tables);
+            continue;
+        }
+        let n = input.len().min(64);
+        match dec.push(&input[..n]).unwrap() {
+            Decoded::Frame { frame, consumed } => {
+                input = &input[consumed..];
+                take(Some(frame), &mut tables);
+            }
+            Decoded::NeedMore => input = &input[n..],
+        }
+    }
+    dec.finish().unwrap();
+    (tables, via_sink, ranges)
+}
+
+#[test]
+fn bodies_read_through_the_sink_decode_in_place() {
+    let (schema, table) = every_type();
+    for compression in [Compression::None, Compression::Zstd] {
+        let bytes = write_stream(
+            &schema,
+            &[table.clone(), table.clone()],
+            &options(compression, 64),
+        )
+        .unwrap();
+        for read in [1, 13, 100, 4096, usize::MAX] {
+            let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+            let (tables, via_sink, ranges) = decode_through_sink(&mut dec, &bytes, read);
+            assert_eq!(tables.len(), 2, "read {read}");
+            assert_same(&tables[0], &table);
+            assert_same(&tables[1], &table);
+            assert!(via_sink > 0, "no body went through the sink (read {read})");
+            if compression == Compression::None {
+                // The column is the memory the "socket read" wrote into.
+                let Array::NumericArray(NumericArray::Int64(a)) = &tables[1].cols[3].array else {
+                    panic!("column 3 is not int64")
+                };
+                let p = a.data.as_slice().as_ptr() as usize;
+                assert_eq!(p % 64, 0);
+                assert!(
+                    ranges.iter().any(|r| r.start <= p && p < r.end),
+                    "int64 column was copied after the read (read {read})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn misaligned_bodies_are_never_offered_a_sink_and_still_decode() {
+    let (schema, table) = every_type();
+    let bytes = write_stream(
+        &schema,
+        std::slice::from_ref(&table),
+        &options(Compression::None, 8),
+    )
+    .unwrap();
+    let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+    let (tables, via_sink, _) = decode_through_sink(&mut dec, &bytes, 4096);
+    assert_eq!(
+        via_sink, 0,
+        "an 8-aligned body must be relocated, not read in place"
+    );
+    assert_same(&tables[0], &table);
+}
+
+#[test]
+fn the_sink_reserves_no_more_than_the_eager_limit_before_bytes_arrive() {
+    use lightstream_core::bytes::BufMut;
+    let n = 100_000i64;
+    let values: Vec64<i64> = (0..n).collect();
+    let t = Table::new(
+        "t".to_string(),
+        Some(vec![col(
+            field("n", ArrowType::Int64, false),
+            Array::from_int64(IntegerArray::from_vec64(values, None)),
+            0,
+        )]),
+    );
+    let bytes = write_stream(&Schema::from_table(&t), &[t], &WriteOptions::default()).unwrap();
+    let limits = lightstream_core::DecodeLimits {
+        max_eager_reserve: 4096,
+        ..Default::default()
+    };
+    let mut dec = IpcStreamDecoder::new(ReadOptions {
+        limits,
+        ..Default::default()
+    });
+    // Push the schema message and the batch's prefix and metadata only.
+    let mut input = &bytes[..];
+    while dec.body_sink().is_none() {
+        match dec.push(&input[..1]).unwrap() {
+            Decoded::Frame { consumed, .. } => input = &input[consumed..],
+            Decoded::NeedMore => input = &input[1..],
+        }
+    }
+    let mut sink = dec.body_sink().unwrap();
+    assert_eq!(sink.remaining(), 800_000);
+    assert!(
+        sink.chunk_mut().len() <= 4096,
+        "reserved before bytes arrived"
+    );
+    let (mut tables, _, _) = decode_through_sink(&mut dec, input, usize::MAX);
+    let t = tables.pop().unwrap();
+    let Array::NumericArray(NumericArray::Int64(a)) = &t.cols[0].array else {
+        panic!("not int64")
+    };
+    assert_eq!(a.data.as_slice()[99_999], 99_999);
+}

@@ -534,26 +534,134 @@ impl IpcFrameDecoder {
                     *got += take;
                     used += take;
                     self.consumed += take as u64;
-                    if *got < *len {
-                        return Ok(Decoded::NeedMore);
-                    }
-                    let State::Body {
-                        len,
-                        mut buf,
-                        relocation,
-                        ..
-                    } = std::mem::replace(&mut self.state, State::Prefix)
-                    else {
-                        return Err(Error::malformed("internal: body state lost"));
-                    };
-                    if let Some((r, _)) = relocation {
-                        buf.extend_zeros(r.len - buf.len());
-                    }
-                    let metadata = std::mem::take(&mut self.metadata);
-                    return Ok(self.emit(metadata, buf.freeze(), len, used));
+                    return Ok(match self.take_completed_body() {
+                        Some(frame) => Decoded::Frame {
+                            frame,
+                            consumed: used,
+                        },
+                        None => Decoded::NeedMore,
+                    });
                 }
             }
         }
+    }
+
+    /// The message whose body just became complete, if it did; the decoder
+    /// then waits for the next message's prefix.
+    fn take_completed_body(&mut self) -> Option<IpcFrame> {
+        match &self.state {
+            State::Body { len, got, .. } if got >= len => {}
+            _ => return None,
+        }
+        let State::Body {
+            len,
+            mut buf,
+            relocation,
+            ..
+        } = std::mem::replace(&mut self.state, State::Prefix)
+        else {
+            return None;
+        };
+        if let Some((r, _)) = relocation {
+            buf.extend_zeros(r.len - buf.len());
+        }
+        let metadata = std::mem::take(&mut self.metadata);
+        match self.emit(metadata, buf.freeze(), len, 0) {
+            Decoded::Frame { frame, .. } => Some(frame),
+            Decoded::NeedMore => None,
+        }
+    }
+
+    /// While the decoder is receiving a message body whose bytes can stay
+    /// where they land (the producer's buffers are 64-byte aligned relative to
+    /// the body), a [`BodySink`] over the aligned memory that will hold it.
+    /// A shell reads from its socket or file straight into the sink (no copy
+    /// after the read), then calls [`IpcFrameDecoder::take_body`].
+    ///
+    /// `None` in every other state (prefix, metadata, a body that must be
+    /// relocated while it is copied in, after an error): offer bytes with
+    /// [`FrameDecoder::decode`] instead.
+    pub fn body_sink(&mut self) -> Option<BodySink<'_>> {
+        if self.poisoned {
+            return None;
+        }
+        match &mut self.state {
+            State::Body {
+                len,
+                got,
+                buf,
+                relocation: None,
+            } if *got < *len => Some(BodySink {
+                len: *len,
+                got,
+                buf,
+                consumed: &mut self.consumed,
+            }),
+            _ => None,
+        }
+    }
+
+    /// After bytes were written through [`IpcFrameDecoder::body_sink`]: the
+    /// message, once its body is complete.
+    pub fn take_body(&mut self) -> Option<IpcFrame> {
+        if self.poisoned {
+            return None;
+        }
+        self.take_completed_body()
+    }
+}
+
+/// Writable, 64-byte aligned memory for the rest of a message body, from
+/// [`IpcFrameDecoder::body_sink`] or [`crate::IpcStreamDecoder::body_sink`].
+///
+/// It implements [`bytes::BufMut`], so a shell fills it with its runtime's
+/// read-into-`BufMut` call (tokio's `AsyncReadExt::read_buf`, tokio-util's
+/// `poll_read_buf`). It never offers more room than the body still needs, so
+/// a read into it cannot swallow the next message. Room is reserved as in
+/// [`FrameDecoder::decode`]: at most [`DecodeLimits::max_eager_reserve`] before
+/// the body's bytes have actually arrived.
+pub struct BodySink<'a> {
+    len: usize,
+    got: &'a mut usize,
+    buf: &'a mut AlignedBytes,
+    consumed: &'a mut u64,
+}
+
+impl BodySink<'_> {
+    /// Body bytes still expected.
+    pub fn remaining(&self) -> usize {
+        self.len - *self.got
+    }
+}
+
+// SAFETY: `chunk_mut` hands out only spare capacity of the body buffer, cut
+// to the bytes the body still needs; `advance_mut(cnt)` is called, per the
+// trait's contract, only after the first `cnt` bytes of that chunk were
+// initialized, and `assume_written` refuses a `cnt` beyond the capacity.
+unsafe impl bytes::BufMut for BodySink<'_> {
+    fn remaining_mut(&self) -> usize {
+        self.remaining()
+    }
+
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        let cnt = cnt.min(self.remaining());
+        // SAFETY: the caller initialized the first `cnt` bytes of the chunk,
+        // which starts at the buffer's spare capacity.
+        unsafe { self.buf.assume_written(cnt) };
+        *self.got += cnt;
+        *self.consumed += cnt as u64;
+    }
+
+    fn chunk_mut(&mut self) -> &mut bytes::buf::UninitSlice {
+        let remaining = self.remaining();
+        if self.buf.spare_mut().is_empty() && remaining > 0 {
+            // Capacity runs out only after the first reservation was filled
+            // with real bytes; then room for the rest is made at once.
+            self.buf.grow_for(1, self.buf.len() + remaining);
+        }
+        let spare = self.buf.spare_mut();
+        let n = spare.len().min(remaining);
+        bytes::buf::UninitSlice::uninit(&mut spare[..n])
     }
 }
 

@@ -12,7 +12,7 @@ use super::schema::{FieldInfo, Schema, WireSchema, read_schema};
 use super::write::{EncodedMessage, IpcStreamEncoder, WriteOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fbs;
-use crate::framing::ipc::{IpcFrame, IpcFrameDecoder, RawMessage, parse_message};
+use crate::framing::ipc::{BodySink, IpcFrame, IpcFrameDecoder, RawMessage, parse_message};
 use crate::framing::{Decoded, FrameDecoder};
 use crate::limits::DecodeLimits;
 
@@ -247,22 +247,7 @@ impl IpcStreamDecoder {
                 return Ok(Decoded::NeedMore);
             };
             used += consumed;
-            let item = match frame {
-                IpcFrame::EndOfStream => {
-                    if self.state.schema.is_none() {
-                        return Err(Error::malformed(
-                            "end-of-stream marker before the schema message",
-                        ));
-                    }
-                    self.ended = true;
-                    Some(StreamItem::End)
-                }
-                IpcFrame::Message(raw) => self
-                    .state
-                    .handle(&raw)
-                    .map_err(|e| e.at_message(raw.index).at_offset(raw.offset))?,
-            };
-            if let Some(item) = item {
+            if let Some(item) = self.on_frame(frame)? {
                 return Ok(Decoded::Frame {
                     frame: item,
                     consumed: used,
@@ -270,6 +255,93 @@ impl IpcStreamDecoder {
             }
         }
         Ok(Decoded::NeedMore)
+    }
+
+    /// What one framed message means (`None` for a dictionary batch).
+    fn on_frame(&mut self, frame: IpcFrame) -> Result<Option<StreamItem>> {
+        match frame {
+            IpcFrame::EndOfStream => {
+                if self.state.schema.is_none() {
+                    return Err(Error::malformed(
+                        "end-of-stream marker before the schema message",
+                    ));
+                }
+                self.ended = true;
+                Ok(Some(StreamItem::End))
+            }
+            IpcFrame::Message(raw) => self
+                .state
+                .handle(&raw)
+                .map_err(|e| e.at_message(raw.index).at_offset(raw.offset)),
+        }
+    }
+
+    /// While a message body is arriving whose bytes can stay where they land,
+    /// aligned memory to read them into, so a shell's read from a socket or
+    /// file is the only copy. Write into it (it is a [`bytes::BufMut`]), then
+    /// call [`IpcStreamDecoder::take_body`]. `None` means: offer bytes with
+    /// [`IpcStreamDecoder::push`] (message prefixes and metadata, bodies that
+    /// must be relocated to 64-byte boundaries, and after an error).
+    ///
+    /// ```
+    /// use bytes::BufMut;
+    /// use lightstream_core::{IpcStreamDecoder, ReadOptions, Schema, StreamItem, WriteOptions};
+    /// use lightstream_core::framing::Decoded;
+    /// use lightstream_core::minarrow::{fa_i64, tbl};
+    ///
+    /// let table = tbl!("t", fa_i64!("n", 1, 2, 3));
+    /// let bytes = lightstream_core::write_stream(
+    ///     &Schema::from_table(&table), &[table], &WriteOptions::default()).unwrap();
+    /// let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+    /// let (mut input, mut tables) = (&bytes[..], Vec::new());
+    /// while !input.is_empty() {
+    ///     if let Some(mut sink) = dec.body_sink() {
+    ///         // A socket read would go here; this copies from `input` instead.
+    ///         let n = sink.remaining().min(input.len());
+    ///         sink.put_slice(&input[..n]);
+    ///         input = &input[n..];
+    ///         if let Some(StreamItem::Table(t)) = dec.take_body().unwrap() {
+    ///             tables.push(t);
+    ///         }
+    ///         continue;
+    ///     }
+    ///     // Prefixes and metadata: a few bytes at a time, as from a small buffer.
+    ///     let n = input.len().min(16);
+    ///     match dec.push(&input[..n]).unwrap() {
+    ///         Decoded::Frame { frame, consumed } => {
+    ///             input = &input[consumed..];
+    ///             if let StreamItem::Table(t) = frame { tables.push(t) }
+    ///         }
+    ///         Decoded::NeedMore => input = &input[n..],
+    ///     }
+    /// }
+    /// dec.finish().unwrap();
+    /// assert_eq!(tables[0].n_rows, 3);
+    /// ```
+    pub fn body_sink(&mut self) -> Option<BodySink<'_>> {
+        if self.poisoned {
+            return None;
+        }
+        self.frames.body_sink()
+    }
+
+    /// After bytes were written through [`IpcStreamDecoder::body_sink`]: the
+    /// item the message decodes to once its body is complete (`Ok(None)`
+    /// while it is not, and for dictionary batches, which are absorbed).
+    pub fn take_body(&mut self) -> Result<Option<StreamItem>> {
+        if self.poisoned {
+            return Err(Error::malformed(
+                "IPC stream decoder used after an earlier error; start a new decoder",
+            ));
+        }
+        let Some(frame) = self.frames.take_body() else {
+            return Ok(None);
+        };
+        let r = self.on_frame(frame);
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
     }
 }
 
