@@ -188,6 +188,13 @@ impl IpcStreamDecoder {
         self.ended
     }
 
+    /// True when every byte offered so far belongs to complete messages (no
+    /// message is half received). A message-framed transport (WebSocket)
+    /// checks this after each of its messages.
+    pub fn is_at_message_boundary(&self) -> bool {
+        self.frames.finish().is_ok()
+    }
+
     /// Bytes consumed so far.
     pub fn bytes_consumed(&self) -> u64 {
         self.frames.bytes_consumed()

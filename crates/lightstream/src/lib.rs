@@ -1,0 +1,70 @@
+//! # lightstream
+//!
+//! Streams Arrow tables between processes over TCP, Unix domain sockets,
+//! stdin/stdout, WebSocket and QUIC, on tokio. It is the native shell around
+//! [`lightstream_core`], the sans-IO codec, which it re-exports: tables are
+//! [`minarrow`] tables, column buffers are 64-byte aligned end to end.
+//!
+//! One API for every transport:
+//! - [`TableWriter`]: `write(&table)` per table, then `finish()`; the schema,
+//!   dictionaries and end-of-stream marker are sent for you.
+//! - [`TableReader`]: the schema, then a [`futures_core::Stream`] of
+//!   `Result<Table>`.
+//! - [`connect`] / [`bind`] + [`Listener::accept`] give a [`Connection`] for
+//!   any [`Endpoint`] URL; [`TableReader::from_async_read`],
+//!   [`TableWriter::from_async_write`] and [`Connection::from_io`] wrap any
+//!   tokio byte stream you already have.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> lightstream::Result<()> {
+//! use futures_util::StreamExt;
+//! use lightstream::minarrow::{fa_i64, tbl};
+//! use lightstream::{ClientOptions, Endpoint, ReadOptions, Schema, ServerOptions, WriteOptions};
+//!
+//! // Port 0: the system picks a free port; `local_url` says which.
+//! let listener = lightstream::bind(&"tcp://127.0.0.1:0".parse()?, &ServerOptions::default()).await?;
+//! let endpoint: Endpoint = listener.local_url().parse()?;
+//! let server = tokio::spawn(async move {
+//!     let table = tbl!("t", fa_i64!("n", 1, 2, 3));
+//!     let schema = std::sync::Arc::new(Schema::from_table(&table));
+//!     let conn = listener.accept().await?;
+//!     let mut w = conn.writer(schema, WriteOptions::default()).await?;
+//!     w.write(&table).await?;
+//!     w.finish().await?;
+//!     Ok::<(), lightstream::Error>(())
+//! });
+//! let conn = lightstream::connect(&endpoint, &ClientOptions::default()).await?;
+//! let mut reader = conn.reader(ReadOptions::default()).await?;
+//! assert_eq!(reader.schema().fields[0].name, "n");
+//! while let Some(table) = reader.next().await {
+//!     assert_eq!(table?.n_rows, 3);
+//! }
+//! server.await.expect("server task")?;
+//! # Ok(()) }
+//! ```
+//!
+//! Transports are features: `tcp`, `uds`, `stdio`, `websocket`, `quic` (all
+//! on by default), as are the core's `lz4` and `zstd` body compression.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod net;
+pub mod reader;
+pub mod writer;
+
+#[cfg(feature = "quic")]
+pub mod quic;
+#[cfg(feature = "websocket")]
+pub mod websocket;
+
+pub use error::{Error, Result};
+pub use net::{ClientOptions, Connection, Endpoint, Listener, ServerOptions, bind, connect};
+pub use reader::TableReader;
+pub use writer::TableWriter;
+
+pub use lightstream_core;
+pub use lightstream_core::{
+    Compression, DecodeLimits, ReadOptions, Schema, WriteOptions, minarrow,
+};

@@ -1,0 +1,571 @@
+//! Endpoints, listeners and connections: one way to reach every transport.
+//!
+//! An [`Endpoint`] is parsed from a URL (`tcp://host:port`, `unix:///path`,
+//! `ws://host:port/path`, `quic://host:port`, or `-` for stdin/stdout).
+//! [`connect`] reaches it as a client, [`bind`] listens on it as a server and
+//! hands out a [`Connection`] per client. A connection becomes a
+//! [`TableReader`] or a [`TableWriter`]; which side reads and which writes is
+//! the application's choice, not the transport's.
+//!
+//! Wire formats: TCP, Unix sockets and stdio carry the Arrow IPC stream
+//! format byte for byte (any Arrow IPC peer can talk to them); WebSocket
+//! carries one encapsulated IPC message per binary message
+//! (docs/websocket-protocol.md); QUIC carries one IPC stream per
+//! unidirectional QUIC stream.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use lightstream_core::{ReadOptions, Schema, WriteOptions};
+
+use crate::error::{Error, Result};
+use crate::reader::{BoxRead, TableReader};
+use crate::writer::{BoxWrite, Sink, TableWriter};
+
+/// Where tables go or come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `tcp://host:port`: the Arrow IPC stream format over TCP.
+    Tcp(String),
+    /// `unix:///path/to/socket`: the Arrow IPC stream format over a Unix domain socket.
+    Unix(PathBuf),
+    /// `ws://host:port/path`: one IPC message per binary WebSocket message.
+    WebSocket(String),
+    /// `quic://host:port`: one IPC stream per QUIC stream. The host also
+    /// names the server in its TLS certificate.
+    Quic(String),
+    /// `-`: the Arrow IPC stream format on stdin (reading) and stdout (writing).
+    Stdio,
+}
+
+impl FromStr for Endpoint {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Endpoint> {
+        if s == "-" {
+            return Ok(Endpoint::Stdio);
+        }
+        let bad = |why: &str| Error::Config(format!("bad endpoint URL {s:?}: {why}"));
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+            bad("expected tcp://host:port, unix:///path, ws://host:port/path, quic://host:port or -")
+        })?;
+        let authority = |rest: &str| -> Result<String> {
+            let hostport = rest.split('/').next().unwrap_or_default();
+            let (host, port) = hostport
+                .rsplit_once(':')
+                .ok_or_else(|| bad("missing :port"))?;
+            if host.is_empty() {
+                return Err(bad("missing host"));
+            }
+            port.parse::<u16>()
+                .map_err(|_| bad(&format!("port {port:?} is not a number from 0 to 65535")))?;
+            Ok(hostport.to_string())
+        };
+        match scheme {
+            "tcp" => {
+                let a = authority(rest)?;
+                if rest.len() > a.len() && rest[a.len()..] != *"/" {
+                    return Err(bad("a tcp URL has no path"));
+                }
+                Ok(Endpoint::Tcp(a))
+            }
+            "quic" => {
+                let a = authority(rest)?;
+                if rest.len() > a.len() && rest[a.len()..] != *"/" {
+                    return Err(bad("a quic URL has no path"));
+                }
+                Ok(Endpoint::Quic(a))
+            }
+            "unix" => {
+                if !rest.starts_with('/') || rest.len() < 2 {
+                    return Err(bad("expected an absolute path: unix:///path/to/socket"));
+                }
+                Ok(Endpoint::Unix(PathBuf::from(rest)))
+            }
+            "ws" => {
+                authority(rest)?;
+                Ok(Endpoint::WebSocket(s.to_string()))
+            }
+            "wss" => Err(bad(
+                "wss:// (TLS) is not supported yet; use ws:// or quic://",
+            )),
+            other => Err(bad(&format!(
+                "unknown scheme {other:?} (expected tcp, unix, ws or quic)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+            Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
+            Endpoint::WebSocket(u) => write!(f, "{u}"),
+            Endpoint::Quic(a) => write!(f, "quic://{a}"),
+            Endpoint::Stdio => write!(f, "-"),
+        }
+    }
+}
+
+/// Settings for [`connect`]. The default suits every transport but QUIC, which
+/// needs a TLS client configuration (see [`crate::quic`]).
+#[derive(Clone, Default)]
+pub struct ClientOptions {
+    /// TLS configuration of QUIC connections.
+    #[cfg(feature = "quic")]
+    pub quic: Option<quinn::ClientConfig>,
+}
+
+/// Settings for [`bind`]. QUIC needs a TLS server configuration (see
+/// [`crate::quic::server_config`]).
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    /// TLS configuration of the QUIC server.
+    #[cfg(feature = "quic")]
+    pub quic: Option<quinn::ServerConfig>,
+}
+
+/// One connected peer, not yet reading or writing tables.
+pub struct Connection {
+    inner: Inner,
+    peer: String,
+}
+
+enum Inner {
+    Bytes {
+        read: BoxRead,
+        write: BoxWrite,
+    },
+    /// A TCP connection whose WebSocket handshake (server side) is still to come.
+    #[cfg(feature = "websocket")]
+    WebSocketPending(tokio::net::TcpStream),
+    #[cfg(feature = "websocket")]
+    WebSocket(crate::websocket::BoxWebSocket),
+    #[cfg(feature = "quic")]
+    QuicIncoming(Box<quinn::Incoming>),
+    #[cfg(feature = "quic")]
+    Quic(crate::quic::QuicSession),
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A connection over any pair of byte streams (`peer` names it in errors).
+    pub fn from_io<R, W>(read: R, write: W, peer: impl Into<String>) -> Connection
+    where
+        R: tokio::io::AsyncRead + Send + Unpin + 'static,
+        W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        Connection {
+            inner: Inner::Bytes {
+                read: Box::new(read),
+                write: Box::new(write),
+            },
+            peer: peer.into(),
+        }
+    }
+
+    /// An existing TCP connection.
+    #[cfg(feature = "tcp")]
+    pub fn from_tcp(stream: tokio::net::TcpStream) -> Connection {
+        let peer = match stream.peer_addr() {
+            Ok(a) => format!("tcp {a}"),
+            Err(_) => "tcp peer".to_string(),
+        };
+        // Messages are written whole with vectored writes; Nagle would only
+        // hold back the last segment of each.
+        let _ = stream.set_nodelay(true);
+        let (r, w) = stream.into_split();
+        Connection::from_io(r, w, peer)
+    }
+
+    /// An existing Unix domain socket connection.
+    #[cfg(feature = "uds")]
+    pub fn from_unix(stream: tokio::net::UnixStream, path: &std::path::Path) -> Connection {
+        let (r, w) = stream.into_split();
+        Connection::from_io(r, w, format!("unix {}", path.display()))
+    }
+
+    /// This process's stdin (for reading) and stdout (for writing).
+    #[cfg(feature = "stdio")]
+    pub fn stdio() -> Connection {
+        Connection::from_io(tokio::io::stdin(), tokio::io::stdout(), "stdio")
+    }
+
+    #[cfg(feature = "websocket")]
+    pub(crate) fn websocket(ws: crate::websocket::BoxWebSocket, peer: String) -> Connection {
+        Connection {
+            inner: Inner::WebSocket(ws),
+            peer,
+        }
+    }
+
+    #[cfg(feature = "quic")]
+    pub(crate) fn quic(session: crate::quic::QuicSession) -> Connection {
+        let peer = session.peer().to_string();
+        Connection {
+            inner: Inner::Quic(session),
+            peer,
+        }
+    }
+
+    /// Who is at the other end, as errors name it (for example `tcp 127.0.0.1:50412`).
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// The QUIC session behind this connection (finishing the handshake
+    /// first), for opening or accepting several table streams on it.
+    #[cfg(feature = "quic")]
+    pub async fn into_quic(self) -> Result<crate::quic::QuicSession> {
+        match self.inner {
+            Inner::Quic(s) => Ok(s),
+            Inner::QuicIncoming(i) => crate::quic::QuicSession::accept(*i).await,
+            _ => Err(Error::Config(format!(
+                "{} is not a QUIC connection",
+                self.peer
+            ))),
+        }
+    }
+
+    /// Reads one Arrow IPC stream from the peer; returns once its schema has
+    /// arrived. On QUIC this accepts the next stream the peer opens.
+    pub async fn reader(self, options: ReadOptions) -> Result<TableReader> {
+        let peer = self.peer;
+        match self.inner {
+            Inner::Bytes { read, write } => {
+                drop(write);
+                TableReader::open(TableReader::bytes_source(read), peer, options, None).await
+            }
+            #[cfg(feature = "websocket")]
+            Inner::WebSocketPending(tcp) => {
+                let ws = crate::websocket::accept(tcp, &peer, Some(&options.limits)).await?;
+                crate::websocket::reader(ws, peer, options).await
+            }
+            #[cfg(feature = "websocket")]
+            Inner::WebSocket(ws) => crate::websocket::reader(ws, peer, options).await,
+            #[cfg(feature = "quic")]
+            Inner::QuicIncoming(i) => {
+                crate::quic::QuicSession::accept(*i)
+                    .await?
+                    .accept_reader(options)
+                    .await
+            }
+            #[cfg(feature = "quic")]
+            Inner::Quic(s) => s.accept_reader(options).await,
+        }
+    }
+
+    /// Writes one Arrow IPC stream of `schema` to the peer. On QUIC this
+    /// opens a new stream.
+    pub async fn writer(self, schema: Arc<Schema>, options: WriteOptions) -> Result<TableWriter> {
+        let peer = self.peer;
+        match self.inner {
+            Inner::Bytes { read, write } => {
+                drop(read);
+                TableWriter::new(Sink::Bytes(write), peer, schema, options, None)
+            }
+            #[cfg(feature = "websocket")]
+            Inner::WebSocketPending(tcp) => {
+                let ws = crate::websocket::accept(tcp, &peer, None).await?;
+                crate::websocket::writer(ws, peer, schema, options)
+            }
+            #[cfg(feature = "websocket")]
+            Inner::WebSocket(ws) => crate::websocket::writer(ws, peer, schema, options),
+            #[cfg(feature = "quic")]
+            Inner::QuicIncoming(i) => {
+                crate::quic::QuicSession::accept(*i)
+                    .await?
+                    .open_writer(schema, options)
+                    .await
+            }
+            #[cfg(feature = "quic")]
+            Inner::Quic(s) => s.open_writer(schema, options).await,
+        }
+    }
+}
+
+/// A server waiting for clients on an [`Endpoint`].
+pub struct Listener {
+    inner: ListenerInner,
+    local: String,
+}
+
+enum ListenerInner {
+    #[cfg(feature = "tcp")]
+    Tcp(tokio::net::TcpListener),
+    #[cfg(feature = "uds")]
+    Unix(tokio::net::UnixListener, PathBuf),
+    #[cfg(feature = "websocket")]
+    WebSocket(tokio::net::TcpListener),
+    #[cfg(feature = "quic")]
+    Quic(quinn::Endpoint),
+    #[cfg(feature = "stdio")]
+    Stdio(tokio::sync::Mutex<bool>),
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Listener {
+    /// Where the listener is, as a URL (with the port the system chose, if
+    /// the endpoint asked for port 0).
+    pub fn local_url(&self) -> &str {
+        &self.local
+    }
+
+    /// Waits for the next client. For WebSocket and QUIC the handshake
+    /// happens later, in [`Connection::reader`] / [`Connection::writer`], so a
+    /// slow client cannot hold up the accept loop. On stdio the one
+    /// "connection" is stdin/stdout; a second accept waits forever.
+    pub async fn accept(&self) -> Result<Connection> {
+        let ctx = || format!("accepting a connection on {}", self.local);
+        match &self.inner {
+            #[cfg(feature = "tcp")]
+            ListenerInner::Tcp(l) => {
+                let (s, _) = l.accept().await.map_err(|e| Error::io(ctx(), e))?;
+                Ok(Connection::from_tcp(s))
+            }
+            #[cfg(feature = "uds")]
+            ListenerInner::Unix(l, path) => {
+                let (s, _) = l.accept().await.map_err(|e| Error::io(ctx(), e))?;
+                Ok(Connection::from_unix(s, path))
+            }
+            #[cfg(feature = "websocket")]
+            ListenerInner::WebSocket(l) => {
+                let (s, addr) = l.accept().await.map_err(|e| Error::io(ctx(), e))?;
+                let _ = s.set_nodelay(true);
+                Ok(Connection {
+                    inner: Inner::WebSocketPending(s),
+                    peer: format!("ws {addr}"),
+                })
+            }
+            #[cfg(feature = "quic")]
+            ListenerInner::Quic(ep) => {
+                let incoming = ep.accept().await.ok_or_else(|| {
+                    Error::Protocol(format!("the QUIC endpoint {} was closed", self.local))
+                })?;
+                let peer = format!("quic {}", incoming.remote_address());
+                Ok(Connection {
+                    inner: Inner::QuicIncoming(Box::new(incoming)),
+                    peer,
+                })
+            }
+            #[cfg(feature = "stdio")]
+            ListenerInner::Stdio(taken) => {
+                let mut taken = taken.lock().await;
+                if *taken {
+                    std::future::pending::<()>().await;
+                }
+                *taken = true;
+                Ok(Connection::stdio())
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        #[cfg(feature = "uds")]
+        if let ListenerInner::Unix(_, path) = &self.inner {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(any(feature = "tcp", feature = "websocket", feature = "quic"))]
+async fn resolve(hostport: &str) -> Result<std::net::SocketAddr> {
+    let mut addrs = tokio::net::lookup_host(hostport)
+        .await
+        .map_err(|e| Error::io(format!("resolving {hostport}"), e))?;
+    addrs
+        .next()
+        .ok_or_else(|| Error::Config(format!("{hostport} resolved to no address")))
+}
+
+/// Listens on `endpoint`.
+///
+/// A Unix socket path that exists and is a socket is replaced (a server that
+/// died leaves its socket file behind); the file is removed when the
+/// listener is dropped. QUIC needs `options.quic`.
+pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listener> {
+    let _ = options;
+    let ctx = |what: &str| format!("listening on {endpoint}{what}");
+    match endpoint {
+        #[cfg(feature = "tcp")]
+        Endpoint::Tcp(a) => {
+            let l = tokio::net::TcpListener::bind(a.as_str())
+                .await
+                .map_err(|e| Error::io(ctx(""), e))?;
+            let local = l.local_addr().map_err(|e| Error::io(ctx(""), e))?;
+            Ok(Listener {
+                inner: ListenerInner::Tcp(l),
+                local: format!("tcp://{local}"),
+            })
+        }
+        #[cfg(feature = "uds")]
+        Endpoint::Unix(path) => {
+            use std::os::unix::fs::FileTypeExt;
+            if let Ok(meta) = std::fs::symlink_metadata(path)
+                && meta.file_type().is_socket()
+            {
+                let _ = std::fs::remove_file(path);
+            }
+            let l = tokio::net::UnixListener::bind(path).map_err(|e| Error::io(ctx(""), e))?;
+            Ok(Listener {
+                inner: ListenerInner::Unix(l, path.clone()),
+                local: format!("unix://{}", path.display()),
+            })
+        }
+        #[cfg(feature = "websocket")]
+        Endpoint::WebSocket(url) => {
+            let (hostport, path) = crate::websocket::split_url(url)?;
+            let l = tokio::net::TcpListener::bind(hostport.as_str())
+                .await
+                .map_err(|e| Error::io(ctx(""), e))?;
+            let local = l.local_addr().map_err(|e| Error::io(ctx(""), e))?;
+            Ok(Listener {
+                inner: ListenerInner::WebSocket(l),
+                local: format!("ws://{local}{path}"),
+            })
+        }
+        #[cfg(feature = "quic")]
+        Endpoint::Quic(a) => {
+            let config = options.quic.clone().ok_or_else(|| {
+                Error::Config(
+                    "a QUIC server needs a TLS certificate (ServerOptions::quic; \
+                     lightstream::quic::server_config or self_signed)"
+                        .into(),
+                )
+            })?;
+            let addr = resolve(a).await?;
+            let ep = quinn::Endpoint::server(config, addr).map_err(|e| Error::io(ctx(""), e))?;
+            let local = ep.local_addr().map_err(|e| Error::io(ctx(""), e))?;
+            Ok(Listener {
+                inner: ListenerInner::Quic(ep),
+                local: format!("quic://{local}"),
+            })
+        }
+        #[cfg(feature = "stdio")]
+        Endpoint::Stdio => Ok(Listener {
+            inner: ListenerInner::Stdio(tokio::sync::Mutex::new(false)),
+            local: "-".to_string(),
+        }),
+        #[allow(unreachable_patterns)]
+        other => Err(Error::Config(format!(
+            "{other}: this transport was not compiled in (see the crate's features)"
+        ))),
+    }
+}
+
+/// Connects to `endpoint`. QUIC needs `options.quic`
+/// ([`crate::quic::client_config`] and friends).
+pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Connection> {
+    let _ = options;
+    let ctx = || format!("connecting to {endpoint}");
+    match endpoint {
+        #[cfg(feature = "tcp")]
+        Endpoint::Tcp(a) => {
+            let s = tokio::net::TcpStream::connect(a.as_str())
+                .await
+                .map_err(|e| Error::io(ctx(), e))?;
+            Ok(Connection::from_tcp(s))
+        }
+        #[cfg(feature = "uds")]
+        Endpoint::Unix(path) => {
+            let s = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| Error::io(ctx(), e))?;
+            Ok(Connection::from_unix(s, path))
+        }
+        #[cfg(feature = "websocket")]
+        Endpoint::WebSocket(url) => crate::websocket::connect(url).await,
+        #[cfg(feature = "quic")]
+        Endpoint::Quic(a) => {
+            let config = options.quic.clone().ok_or_else(|| {
+                Error::Config(
+                    "a QUIC client needs a TLS configuration (ClientOptions::quic; \
+                     lightstream::quic::client_config_trusting or client_config_insecure)"
+                        .into(),
+                )
+            })?;
+            let addr = resolve(a).await?;
+            let host = a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let session = crate::quic::QuicSession::connect(addr, host, config).await?;
+            Ok(Connection::quic(session))
+        }
+        #[cfg(feature = "stdio")]
+        Endpoint::Stdio => Ok(Connection::stdio()),
+        #[allow(unreachable_patterns)]
+        other => Err(Error::Config(format!(
+            "{other}: this transport was not compiled in (see the crate's features)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_into_endpoints() {
+        let p = |s: &str| s.parse::<Endpoint>();
+        assert_eq!(
+            p("tcp://127.0.0.1:9000").unwrap(),
+            Endpoint::Tcp("127.0.0.1:9000".into())
+        );
+        assert_eq!(
+            p("tcp://[::1]:9000").unwrap(),
+            Endpoint::Tcp("[::1]:9000".into())
+        );
+        assert_eq!(
+            p("tcp://localhost:0/").unwrap(),
+            Endpoint::Tcp("localhost:0".into())
+        );
+        assert_eq!(
+            p("unix:///tmp/x.sock").unwrap(),
+            Endpoint::Unix("/tmp/x.sock".into())
+        );
+        assert_eq!(
+            p("ws://127.0.0.1:8080/tables").unwrap(),
+            Endpoint::WebSocket("ws://127.0.0.1:8080/tables".into())
+        );
+        assert_eq!(
+            p("quic://localhost:4433").unwrap(),
+            Endpoint::Quic("localhost:4433".into())
+        );
+        assert_eq!(p("-").unwrap(), Endpoint::Stdio);
+        for s in p("tcp://127.0.0.1:9000").iter() {
+            assert_eq!(s.to_string(), "tcp://127.0.0.1:9000");
+        }
+    }
+
+    #[test]
+    fn bad_urls_say_what_is_wrong() {
+        let e = |s: &str| s.parse::<Endpoint>().unwrap_err().to_string();
+        assert!(e("127.0.0.1:9000").contains("expected tcp://"));
+        assert!(e("tcp://127.0.0.1").contains("missing :port"));
+        assert!(e("tcp://127.0.0.1:99999").contains("port \"99999\""));
+        assert!(e("tcp://:80").contains("missing host"));
+        assert!(e("unix://relative").contains("absolute path"));
+        assert!(e("http://x:1").contains("unknown scheme \"http\""));
+        assert!(e("wss://x:1/").contains("not supported yet"));
+        assert!(e("tcp://x:1/path").contains("no path"));
+    }
+}

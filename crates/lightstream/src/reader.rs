@@ -1,0 +1,510 @@
+//! [`TableReader`]: a stream of tables from any transport.
+//!
+//! The reader drives the core's [`IpcStreamDecoder`]; it owns the I/O and
+//! nothing else. Byte transports (TCP, Unix sockets, stdin, QUIC streams, any
+//! `AsyncRead`) read message bodies straight into the decoder's 64-byte
+//! aligned [`lightstream_core::BodySink`], so the socket read is the only copy
+//! of column data; prefixes and metadata go through a small scratch buffer.
+//! Message transports (WebSocket) push each message's bytes, which copies each
+//! body once into aligned memory.
+//!
+//! Memory is bounded by one message (within [`lightstream_core::DecodeLimits`])
+//! plus the scratch buffer: the reader reads only when it is polled, so a
+//! slow consumer slows the peer down through the transport's own flow control.
+
+use std::any::Any;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use futures_core::Stream;
+use lightstream_core::framing::Decoded;
+use lightstream_core::minarrow::Table;
+use lightstream_core::{ErrorKind, IpcStreamDecoder, ReadOptions, Schema, StreamItem};
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::error::{Error, Result};
+
+/// Any byte source a reader can own.
+pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Size of the buffer that message prefixes and metadata are read into.
+const SCRATCH_BYTES: usize = 64 * 1024;
+
+#[cfg(feature = "websocket")]
+pub(crate) type BoxMessages = Box<
+    dyn Stream<
+            Item = std::result::Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Send
+        + Unpin,
+>;
+
+pub(crate) enum Source {
+    Bytes {
+        inner: BoxRead,
+        scratch: Box<[u8]>,
+        pos: usize,
+        end: usize,
+    },
+    #[cfg(feature = "websocket")]
+    Messages {
+        inner: BoxMessages,
+        pending: Option<tokio_tungstenite::tungstenite::Bytes>,
+        pos: usize,
+        count: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    Done,
+}
+
+/// A stream of [`Table`]s read from one Arrow IPC stream.
+///
+/// Created by [`crate::Connection::reader`], [`TableReader::from_async_read`]
+/// or a transport module. The schema message has been read by the time you
+/// hold one. Poll it as a [`futures_core::Stream`] (`while let Some(t) =
+/// reader.next().await`, with `futures::StreamExt`) or call
+/// [`TableReader::read_all`]. The stream ends after the end-of-stream marker;
+/// an input that stops before it is an error of kind
+/// [`ErrorKind::Truncated`] (see [`TableReader::set_require_end_marker`]).
+/// After an error the stream ends.
+pub struct TableReader {
+    source: Source,
+    decoder: IpcStreamDecoder,
+    schema: Arc<Schema>,
+    peer: String,
+    state: State,
+    require_end_marker: bool,
+    tables: u64,
+    rows: u64,
+    /// Keeps alive what the source depends on (a QUIC endpoint and connection).
+    _guard: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for TableReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableReader")
+            .field("peer", &self.peer)
+            .field("tables", &self.tables)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TableReader {
+    /// Reads an Arrow IPC stream from any byte source (a socket, a pipe, a
+    /// file, a QUIC stream). `peer` names it in errors (for example
+    /// `"tcp 127.0.0.1:9000"`). Returns once the schema message has arrived.
+    pub async fn from_async_read<R>(
+        inner: R,
+        peer: impl Into<String>,
+        options: ReadOptions,
+    ) -> Result<TableReader>
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        Self::open(
+            Self::bytes_source(Box::new(inner)),
+            peer.into(),
+            options,
+            None,
+        )
+        .await
+    }
+
+    pub(crate) fn bytes_source(inner: BoxRead) -> Source {
+        Source::Bytes {
+            inner,
+            scratch: vec![0u8; SCRATCH_BYTES].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+        }
+    }
+
+    #[cfg(feature = "websocket")]
+    pub(crate) fn messages_source(inner: BoxMessages) -> Source {
+        Source::Messages {
+            inner,
+            pending: None,
+            pos: 0,
+            count: 0,
+        }
+    }
+
+    pub(crate) async fn open(
+        source: Source,
+        peer: String,
+        options: ReadOptions,
+        guard: Option<Box<dyn Any + Send + Sync>>,
+    ) -> Result<TableReader> {
+        let mut reader = TableReader {
+            source,
+            decoder: IpcStreamDecoder::new(options),
+            schema: Arc::new(Schema::new(Vec::new(), Default::default())),
+            peer,
+            state: State::Open,
+            require_end_marker: true,
+            tables: 0,
+            rows: 0,
+            _guard: guard,
+        };
+        let first = std::future::poll_fn(|cx| reader.poll_item(cx)).await?;
+        match first {
+            Some(StreamItem::Schema(schema)) => reader.schema = schema,
+            // The decoder yields the schema first or fails; anything else is
+            // an input that ended before it.
+            _ => {
+                return Err(Error::Codec(lightstream_core::Error::new(
+                    ErrorKind::Truncated,
+                    format!("{} closed before sending a schema message", reader.peer),
+                )));
+            }
+        }
+        Ok(reader)
+    }
+
+    /// The stream's schema (projected, if [`ReadOptions::projection`] asked).
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// Who the tables come from, as errors name it.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Tables read so far.
+    pub fn tables_read(&self) -> u64 {
+        self.tables
+    }
+
+    /// Rows read so far.
+    pub fn rows_read(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes of the IPC stream consumed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.decoder.bytes_consumed()
+    }
+
+    /// Whether an input that ends without the end-of-stream marker is an
+    /// error (`true`, the default) or a clean end (`false`). Every Arrow
+    /// writer sends the marker when it finishes, so over a network its absence
+    /// means the writer stopped early: by default that is reported rather than
+    /// passed off as a complete (but short) stream. A stream that ends inside
+    /// a message is an error either way.
+    pub fn set_require_end_marker(&mut self, require: bool) {
+        self.require_end_marker = require;
+    }
+
+    /// Reads every remaining table.
+    pub async fn read_all(mut self) -> Result<Vec<Table>> {
+        let mut tables = Vec::new();
+        while let Some(t) = std::future::poll_fn(|cx| self.poll_table(cx)).await {
+            tables.push(t?);
+        }
+        Ok(tables)
+    }
+
+    fn poll_table(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Table>>> {
+        loop {
+            if self.state == State::Done {
+                return Poll::Ready(None);
+            }
+            match ready!(self.poll_item(cx)) {
+                Ok(Some(StreamItem::Table(t))) => {
+                    self.tables += 1;
+                    self.rows += t.n_rows as u64;
+                    return Poll::Ready(Some(Ok(t)));
+                }
+                Ok(Some(StreamItem::Schema(_))) => continue,
+                Ok(Some(StreamItem::End)) | Ok(None) => {
+                    self.state = State::Done;
+                    return Poll::Ready(None);
+                }
+                Err(e) => {
+                    self.state = State::Done;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+
+    /// The next item the decoder produces, `Ok(None)` at the end of the input.
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamItem>>> {
+        let TableReader {
+            source,
+            decoder,
+            peer,
+            require_end_marker,
+            tables,
+            ..
+        } = self;
+        let peer = peer.as_str();
+        let io_err = |e: std::io::Error| Error::io(format!("reading from {peer}"), e);
+        let at_end =
+            |decoder: &IpcStreamDecoder| end_of_input(decoder, peer, *require_end_marker, *tables);
+        match source {
+            Source::Bytes {
+                inner,
+                scratch,
+                pos,
+                end,
+            } => loop {
+                if *pos < *end {
+                    match decoder.push(&scratch[*pos..*end])? {
+                        Decoded::Frame { frame, consumed } => {
+                            *pos += consumed;
+                            return Poll::Ready(Ok(Some(frame)));
+                        }
+                        Decoded::NeedMore => *pos = *end,
+                    }
+                    continue;
+                }
+                if let Some(mut sink) = decoder.body_sink() {
+                    let n = ready!(tokio_util::io::poll_read_buf(
+                        Pin::new(&mut *inner),
+                        cx,
+                        &mut sink
+                    ))
+                    .map_err(io_err)?;
+                    if n == 0 {
+                        return Poll::Ready(at_end(decoder));
+                    }
+                    if let Some(item) = decoder.take_body()? {
+                        return Poll::Ready(Ok(Some(item)));
+                    }
+                    continue;
+                }
+                let mut buf = ReadBuf::new(scratch);
+                ready!(Pin::new(&mut *inner).poll_read(cx, &mut buf)).map_err(io_err)?;
+                let n = buf.filled().len();
+                if n == 0 {
+                    return Poll::Ready(at_end(decoder));
+                }
+                (*pos, *end) = (0, n);
+            },
+            #[cfg(feature = "websocket")]
+            Source::Messages {
+                inner,
+                pending,
+                pos,
+                count,
+            } => {
+                use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+                loop {
+                    if let Some(bytes) = pending {
+                        let step = decoder.push(&bytes[*pos..])?;
+                        let item = match step {
+                            Decoded::Frame { frame, consumed } => {
+                                *pos += consumed;
+                                Some(frame)
+                            }
+                            Decoded::NeedMore => {
+                                *pos = bytes.len();
+                                None
+                            }
+                        };
+                        if *pos == bytes.len() {
+                            *pending = None;
+                            if !decoder.is_at_message_boundary() {
+                                let detail = decoder.finish().err().map(|e| e.to_string());
+                                return Poll::Ready(Err(Error::Protocol(format!(
+                                    "WebSocket message {count} from {peer} ended inside an \
+                                     Arrow IPC message (each binary message must hold whole \
+                                     IPC messages): {}",
+                                    detail.unwrap_or_default()
+                                ))));
+                            }
+                        }
+                        match item {
+                            Some(item) => return Poll::Ready(Ok(Some(item))),
+                            None => continue,
+                        }
+                    }
+                    let next = ready!(Pin::new(&mut *inner).poll_next(cx));
+                    match next {
+                        None | Some(Ok(Message::Close(_))) => {
+                            return Poll::Ready(at_end(decoder));
+                        }
+                        Some(Ok(Message::Binary(b))) => {
+                            *count += 1;
+                            *pending = Some(b);
+                            *pos = 0;
+                        }
+                        Some(Ok(Message::Text(_))) => {
+                            return Poll::Ready(Err(Error::Protocol(format!(
+                                "WebSocket message {} from {peer} is a text message; Arrow \
+                                 IPC messages come in binary messages",
+                                *count + 1
+                            ))));
+                        }
+                        Some(Ok(_)) => continue, // ping, pong: tungstenite answers them
+                        Some(Err(WsError::Io(e))) => return Poll::Ready(Err(io_err(e))),
+                        Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                            return Poll::Ready(at_end(decoder));
+                        }
+                        Some(Err(e)) => {
+                            // A connection dropped without a closing handshake
+                            // is, for the IPC stream, the end of its input.
+                            if let WsError::Protocol(
+                                tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                            ) = e
+                            {
+                                return Poll::Ready(at_end(decoder));
+                            }
+                            return Poll::Ready(Err(Error::Protocol(format!(
+                                "WebSocket error from {peer}: {e}"
+                            ))));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The input ended: fine at a message boundary after the end marker (or
+/// without it, when that is allowed); a `Truncated` error otherwise.
+fn end_of_input(
+    decoder: &IpcStreamDecoder,
+    peer: &str,
+    require_end_marker: bool,
+    tables: u64,
+) -> Result<Option<StreamItem>> {
+    decoder.finish().map_err(|e| {
+        Error::Codec(lightstream_core::Error::new(
+            e.kind(),
+            format!("{peer} closed the connection early: {e}"),
+        ))
+    })?;
+    if require_end_marker && !decoder.is_ended() {
+        return Err(Error::Codec(lightstream_core::Error::new(
+            ErrorKind::Truncated,
+            format!(
+                "{peer} closed the connection after {tables} tables without the \
+                 end-of-stream marker: the writer stopped before finishing the stream"
+            ),
+        )));
+    }
+    Ok(None)
+}
+
+impl Stream for TableReader {
+    type Item = Result<Table>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Table>>> {
+        self.get_mut().poll_table(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use lightstream_core::minarrow::{fa_i64, fa_str32, tbl};
+    use lightstream_core::{WriteOptions, write_stream};
+
+    fn stream_bytes(n: usize) -> Vec<u8> {
+        let t = tbl!(
+            "t",
+            fa_i64!("id", 1, 2, 3),
+            fa_str32!("s", "a", "bb", "ccc")
+        );
+        let tables: Vec<Table> = (0..n).map(|_| t.clone()).collect();
+        write_stream(&Schema::from_table(&t), &tables, &WriteOptions::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_every_table_from_any_chunking() {
+        let bytes = stream_bytes(3);
+        for chunk in [1, 7, 100, 1 << 20] {
+            let (mut tx, rx) = tokio::io::duplex(chunk.max(64));
+            let b = bytes.clone();
+            let writer = tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                for piece in b.chunks(chunk) {
+                    tx.write_all(piece).await.unwrap();
+                }
+            });
+            let r = TableReader::from_async_read(rx, "duplex", ReadOptions::default())
+                .await
+                .unwrap();
+            assert_eq!(r.schema().fields.len(), 2);
+            let tables = r.read_all().await.unwrap();
+            assert_eq!(tables.len(), 3, "chunk {chunk}");
+            assert_eq!(tables[2].n_rows, 3);
+            writer.await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_cut_mid_message_is_truncated_and_one_without_its_marker_too() {
+        let bytes = stream_bytes(2);
+        // Cut inside the last record batch.
+        let cut = bytes.len() - 40;
+        let r = TableReader::from_async_read(
+            std::io::Cursor::new(bytes[..cut].to_vec()),
+            "cut",
+            ReadOptions::default(),
+        )
+        .await
+        .unwrap();
+        let mut r = r;
+        let mut results = Vec::new();
+        while let Some(t) = r.next().await {
+            results.push(t);
+        }
+        let err = results.pop().unwrap().unwrap_err();
+        assert_eq!(err.codec_kind(), Some(ErrorKind::Truncated), "{err}");
+        assert!(
+            err.to_string().contains("cut closed the connection early"),
+            "{err}"
+        );
+
+        // Cut exactly before the end-of-stream marker.
+        let no_marker = bytes[..bytes.len() - 8].to_vec();
+        let r = TableReader::from_async_read(
+            std::io::Cursor::new(no_marker.clone()),
+            "w",
+            ReadOptions::default(),
+        )
+        .await
+        .unwrap();
+        let err = r.read_all().await.unwrap_err();
+        assert_eq!(err.codec_kind(), Some(ErrorKind::Truncated));
+        assert!(
+            err.to_string().contains("without the end-of-stream marker"),
+            "{err}"
+        );
+
+        let mut r = TableReader::from_async_read(
+            std::io::Cursor::new(no_marker),
+            "w",
+            ReadOptions::default(),
+        )
+        .await
+        .unwrap();
+        r.set_require_end_marker(false);
+        assert_eq!(r.read_all().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_empty_input_has_no_schema() {
+        let err = TableReader::from_async_read(
+            std::io::Cursor::new(Vec::new()),
+            "nothing",
+            ReadOptions::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.codec_kind(), Some(ErrorKind::Truncated), "{err}");
+    }
+}

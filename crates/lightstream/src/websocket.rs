@@ -1,0 +1,137 @@
+//! WebSocket transport (tokio-tungstenite): one encapsulated Arrow IPC
+//! message per binary WebSocket message.
+//!
+//! The protocol is in docs/websocket-protocol.md; the browser transport speaks
+//! exactly the same one. In short: the writer sends the schema message, then
+//! dictionary and record batch messages, then the 8-byte end-of-stream
+//! marker, each in its own binary message, then closes the WebSocket. The
+//! reader accepts a binary message that holds several whole IPC messages,
+//! refuses one that ends inside an IPC message, refuses text messages, and
+//! treats a close (or a dropped connection) before the end marker as a
+//! truncated stream.
+//!
+//! Copies: tungstenite hands over each received message as one buffer, and
+//! the reader copies each body once into 64-byte aligned memory. A message
+//! must own its payload, so the writer assembles each IPC message once.
+
+use std::sync::Arc;
+
+use futures_util::{Sink, Stream};
+use lightstream_core::{DecodeLimits, ReadOptions, Schema, WriteOptions};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::error::{Error, Result};
+use crate::net::Connection;
+use crate::reader::TableReader;
+use crate::writer::{Sink as WriterSink, TableWriter, ws_error};
+
+/// A WebSocket of any underlying stream.
+pub(crate) trait WsDuplex:
+    Stream<Item = std::result::Result<Message, WsError>> + Sink<Message, Error = WsError> + Send + Unpin
+{
+}
+
+impl<T> WsDuplex for T where
+    T: Stream<Item = std::result::Result<Message, WsError>>
+        + Sink<Message, Error = WsError>
+        + Send
+        + Unpin
+{
+}
+
+pub(crate) type BoxWebSocket = Box<dyn WsDuplex>;
+
+/// The largest WebSocket message a reader with `limits` accepts: one IPC
+/// message at its largest (prefix, metadata, body).
+fn config(limits: &DecodeLimits) -> WebSocketConfig {
+    let max = limits
+        .max_metadata_bytes
+        .saturating_add(limits.max_body_bytes)
+        .saturating_add(16);
+    WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+/// `ws://host:port/path` as `("host:port", "/path")`.
+pub(crate) fn split_url(url: &str) -> Result<(String, String)> {
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| Error::Config(format!("{url:?} is not a ws:// URL")))?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    Ok((hostport.to_string(), path.to_string()))
+}
+
+/// A connection over an existing WebSocket (client or server side, any
+/// underlying stream), for [`Connection::reader`] / [`Connection::writer`].
+pub fn connection<S>(ws: WebSocketStream<S>, peer: impl Into<String>) -> Connection
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    Connection::websocket(Box::new(ws), peer.into())
+}
+
+pub(crate) async fn connect(url: &str) -> Result<Connection> {
+    let (ws, _response) = tokio_tungstenite::connect_async_with_config(
+        url,
+        Some(config(&DecodeLimits::DEFAULT)),
+        true,
+    )
+    .await
+    .map_err(|e| ws_error(format!("connecting to {url}"), e))?;
+    Ok(Connection::websocket(Box::new(ws), format!("ws {url}")))
+}
+
+/// The server side of the handshake on an accepted TCP connection.
+pub(crate) async fn accept(
+    tcp: tokio::net::TcpStream,
+    peer: &str,
+    limits: Option<&DecodeLimits>,
+) -> Result<BoxWebSocket> {
+    let limits = limits.copied().unwrap_or(DecodeLimits::DEFAULT);
+    let ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config(&limits)))
+        .await
+        .map_err(|e| ws_error(format!("WebSocket handshake with {peer}"), e))?;
+    Ok(Box::new(ws))
+}
+
+pub(crate) async fn reader(
+    ws: BoxWebSocket,
+    peer: String,
+    options: ReadOptions,
+) -> Result<TableReader> {
+    TableReader::open(TableReader::messages_source(ws), peer, options, None).await
+}
+
+pub(crate) fn writer(
+    ws: BoxWebSocket,
+    peer: String,
+    schema: Arc<Schema>,
+    options: WriteOptions,
+) -> Result<TableWriter> {
+    TableWriter::new(WriterSink::Messages(ws), peer, schema, options, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_address_and_path() {
+        assert_eq!(
+            split_url("ws://127.0.0.1:80/a/b").unwrap(),
+            ("127.0.0.1:80".to_string(), "/a/b".to_string())
+        );
+        assert_eq!(
+            split_url("ws://[::1]:80").unwrap(),
+            ("[::1]:80".to_string(), "/".to_string())
+        );
+        assert!(split_url("http://x").is_err());
+    }
+}
