@@ -847,3 +847,63 @@ fn a_slow_reader_holds_the_writer_back() {
         });
     }
 }
+
+// ---------------------------------------------------------------- zero copy
+
+#[test]
+fn bodies_arrive_in_place_over_tcp_and_misaligned_ones_are_moved_once() {
+    run("in place", async {
+        // Two columns of 2^20 + 1 rows: written 8-aligned, the second buffer
+        // starts 8 bytes past a 64-byte boundary and must be moved.
+        let one = numeric_table((1 << 20) + 1);
+        let mut cols = one.cols.clone();
+        let mut second = one.cols[0].clone();
+        second.field = Arc::new(Field {
+            name: "m".to_string(),
+            ..(*second.field).clone()
+        });
+        cols.push(second);
+        let table = Table::new("t".to_string(), Some(cols));
+        for (alignment, in_place_expected) in [(64, true), (8, false)] {
+            let dir = TempDir::new("in-place");
+            let (listener, endpoint, client) = listen(Transport::Tcp, dir.path()).await;
+            let t = table.clone();
+            let server = tokio::spawn(async move {
+                let conn = listener.accept().await?;
+                let options = WriteOptions {
+                    alignment,
+                    ..Default::default()
+                };
+                let mut w = conn
+                    .writer(Arc::new(Schema::from_table(&t)), options)
+                    .await?;
+                for _ in 0..4 {
+                    w.write(&t).await?;
+                }
+                w.finish().await
+            });
+            let conn = lightstream::connect(&endpoint, &client)
+                .await
+                .expect("connect");
+            let mut r = conn.reader(ReadOptions::default()).await.expect("reader");
+            let mut n = 0;
+            while let Some(got) = r.next().await {
+                assert_tables_equal(&got.expect("table"), &table, &format!("align {alignment}"));
+                n += 1;
+            }
+            assert_eq!(n, 4);
+            let (total, in_place) = (r.bytes_read(), r.bytes_read_in_place());
+            server.await.expect("task").expect("server");
+            if in_place_expected {
+                // Everything but prefixes, metadata and the first scratch
+                // read of each body landed where the columns now live.
+                assert!(
+                    in_place as f64 >= 0.99 * total as f64,
+                    "only {in_place} of {total} bytes were read in place"
+                );
+            } else {
+                assert_eq!(in_place, 0, "an 8-aligned body cannot be read in place");
+            }
+        }
+    });
+}

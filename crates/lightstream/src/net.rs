@@ -197,9 +197,15 @@ impl Connection {
     }
 
     /// This process's stdin (for reading) and stdout (for writing).
+    ///
+    /// tokio hands stdio to blocking threads one write at a time and has no
+    /// vectored writes, so stdout is buffered (1 MiB): the small pieces of a
+    /// message (prefix, metadata, padding) go out together, while buffers
+    /// larger than that bypass the buffer.
     #[cfg(feature = "stdio")]
     pub fn stdio() -> Connection {
-        Connection::from_io(tokio::io::stdin(), tokio::io::stdout(), "stdio")
+        let stdout = tokio::io::BufWriter::with_capacity(1 << 20, tokio::io::stdout());
+        Connection::from_io(tokio::io::stdin(), stdout, "stdio")
     }
 
     #[cfg(feature = "websocket")]

@@ -83,6 +83,7 @@ pub struct TableReader {
     require_end_marker: bool,
     tables: u64,
     rows: u64,
+    in_place: u64,
     /// Keeps alive what the source depends on (a QUIC endpoint and connection).
     _guard: Option<Box<dyn Any + Send + Sync>>,
 }
@@ -152,6 +153,7 @@ impl TableReader {
             require_end_marker: true,
             tables: 0,
             rows: 0,
+            in_place: 0,
             _guard: guard,
         };
         let first = std::future::poll_fn(|cx| reader.poll_item(cx)).await?;
@@ -192,6 +194,17 @@ impl TableReader {
     /// Bytes of the IPC stream consumed so far.
     pub fn bytes_read(&self) -> u64 {
         self.decoder.bytes_consumed()
+    }
+
+    /// Bytes that were read straight into the aligned memory their tables
+    /// use (message bodies read through the core's `BodySink`: no copy after
+    /// the read). The rest of [`TableReader::bytes_read`] went through a small
+    /// buffer and was copied once: prefixes, metadata, the first bytes of a
+    /// body that arrived with its metadata, bodies that had to be moved to
+    /// 64-byte boundaries (8-aligned producers such as pyarrow), and every
+    /// WebSocket message.
+    pub fn bytes_read_in_place(&self) -> u64 {
+        self.in_place
     }
 
     /// Whether an input that ends without the end-of-stream marker is an
@@ -245,6 +258,7 @@ impl TableReader {
             peer,
             require_end_marker,
             tables,
+            in_place,
             ..
         } = self;
         let peer = peer.as_str();
@@ -278,6 +292,7 @@ impl TableReader {
                     if n == 0 {
                         return Poll::Ready(at_end(decoder));
                     }
+                    *in_place += n as u64;
                     if let Some(item) = decoder.take_body()? {
                         return Poll::Ready(Ok(Some(item)));
                     }
