@@ -907,3 +907,91 @@ fn bodies_arrive_in_place_over_tcp_and_misaligned_ones_are_moved_once() {
         }
     });
 }
+
+#[test]
+fn a_quic_reader_that_stops_at_the_end_marker_reads_the_stream_to_its_end() {
+    // The peers below send the end-of-stream marker, wait until our reader
+    // has returned it (and been dropped), and only then end the transport.
+    // A dropped reader must still read on to that end: the QUIC writer then
+    // sees its stream acknowledged, not stopped, and the WebSocket peer gets
+    // its closing handshake answered.
+    let (schema, tables) = interop_all_types();
+    let bytes =
+        lightstream_core::write_stream(&schema, &tables, &WriteOptions::default()).expect("encode");
+    run("quic late FIN", async {
+        let dir = TempDir::new("late-fin");
+        let (listener, endpoint, client) = listen(Transport::Quic, dir.path()).await;
+        let b = bytes.clone();
+        let server = tokio::spawn(async move {
+            let session = listener.accept().await?.into_quic().await?;
+            let mut send = session.connection().open_uni().await.expect("open");
+            send.write_all(&b).await.expect("write");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            send.finish().expect("finish");
+            let stopped = send.stopped().await.expect("stopped");
+            session.closed().await;
+            Ok::<_, Error>(stopped)
+        });
+        let session = lightstream::connect(&endpoint, &client)
+            .await
+            .expect("connect")
+            .into_quic()
+            .await
+            .expect("session");
+        let r = session
+            .accept_reader(ReadOptions::default())
+            .await
+            .expect("stream");
+        assert_eq!(r.read_all().await.expect("read").len(), tables.len());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        session.close();
+        let stopped = within("server", 10, server)
+            .await
+            .expect("task")
+            .expect("server");
+        assert_eq!(
+            stopped, None,
+            "the reader stopped the stream instead of reading it to its end"
+        );
+    });
+}
+
+#[test]
+fn a_websocket_reader_that_stops_at_the_end_marker_answers_the_closing_handshake() {
+    let (schema, tables) = interop_all_types();
+    let bytes =
+        lightstream_core::write_stream(&schema, &tables, &WriteOptions::default()).expect("encode");
+    run("websocket late close", async {
+        use tokio_tungstenite::tungstenite::Message;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let msgs = messages_of(&bytes);
+        let server = tokio::spawn(async move {
+            let (sock, _) = l.accept().await.expect("accept");
+            let mut ws = tokio_tungstenite::accept_async(sock)
+                .await
+                .expect("handshake");
+            for m in msgs {
+                ws.send(Message::Binary(m.into())).await.expect("send");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            ws.close(None).await.expect("close");
+            // The answer to our Close: a Close frame (clean), not a reset.
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) => Ok(()),
+                Ok(Some(Err(tokio_tungstenite::tungstenite::Error::ConnectionClosed))) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        });
+        let ep: Endpoint = format!("ws://{addr}/").parse().expect("endpoint");
+        let got = read_from(&ep, ReadOptions::default()).await.expect("read");
+        assert_eq!(got.len(), tables.len());
+        let answer = within("server", 10, server).await.expect("task");
+        assert!(
+            answer.is_ok(),
+            "the closing handshake was not answered: {answer:?}"
+        );
+    });
+}

@@ -157,6 +157,9 @@ fn transport() -> Arc<quinn::TransportConfig> {
     t.stream_receive_window((8u32 << 20).into())
         .receive_window((32u32 << 20).into())
         .send_window(32 << 20)
+        // Keep-alives stop an idle connection (a writer pausing between
+        // tables) from timing out.
+        .keep_alive_interval(Some(std::time::Duration::from_secs(10)))
         .max_idle_timeout(Some(
             quinn::IdleTimeout::try_from(std::time::Duration::from_secs(30))
                 .unwrap_or_else(|_| quinn::VarInt::from_u32(30_000).into()),

@@ -61,8 +61,16 @@ pub(crate) enum Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Open,
+    /// The end-of-stream marker was read.
+    Ended,
+    /// An error, or the input ended.
     Done,
 }
+
+/// How long, and for how many bytes, a reader that saw the end-of-stream
+/// marker keeps reading in the background after it is dropped (see `Drop`).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+const LINGER_BYTES: usize = 1 << 20;
 
 /// A stream of [`Table`]s read from one Arrow IPC stream.
 ///
@@ -228,7 +236,7 @@ impl TableReader {
 
     fn poll_table(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Table>>> {
         loop {
-            if self.state == State::Done {
+            if self.state != State::Open {
                 return Poll::Ready(None);
             }
             match ready!(self.poll_item(cx)) {
@@ -238,7 +246,11 @@ impl TableReader {
                     return Poll::Ready(Some(Ok(t)));
                 }
                 Ok(Some(StreamItem::Schema(_))) => continue,
-                Ok(Some(StreamItem::End)) | Ok(None) => {
+                Ok(Some(StreamItem::End)) => {
+                    self.state = State::Ended;
+                    return Poll::Ready(None);
+                }
+                Ok(None) => {
                     self.state = State::Done;
                     return Poll::Ready(None);
                 }
@@ -410,6 +422,74 @@ fn end_of_input(
         )));
     }
     Ok(None)
+}
+
+impl Drop for TableReader {
+    /// A reader that read the end-of-stream marker reads on, in the
+    /// background, to the transport's own end (at most 5 s and 1 MiB): the
+    /// FIN of a TCP connection or QUIC stream, the closing handshake of a
+    /// WebSocket (which tungstenite answers while it reads). The writer then
+    /// sees a stream read to completion (a QUIC `finish` is acknowledged
+    /// rather than stopped; a WebSocket closes cleanly) instead of a peer
+    /// that hung up. A reader that failed, or is dropped early, closes at once.
+    fn drop(&mut self) {
+        if self.state != State::Ended {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let placeholder = Source::Bytes {
+            inner: Box::new(tokio::io::empty()),
+            scratch: Box::new([]),
+            pos: 0,
+            end: 0,
+        };
+        let source = std::mem::replace(&mut self.source, placeholder);
+        let guard = self._guard.take();
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(LINGER, drain(source)).await;
+            drop(guard);
+        });
+    }
+}
+
+/// Reads and discards what follows the end-of-stream marker, up to
+/// [`LINGER_BYTES`], until the transport ends.
+async fn drain(source: Source) {
+    match source {
+        Source::Bytes {
+            mut inner,
+            mut scratch,
+            ..
+        } => {
+            use tokio::io::AsyncReadExt;
+            let mut buf = [0u8; 4096];
+            let buf: &mut [u8] = if scratch.is_empty() {
+                &mut buf
+            } else {
+                &mut scratch
+            };
+            let mut seen = 0;
+            while seen < LINGER_BYTES {
+                match inner.read(buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen += n,
+                }
+            }
+        }
+        #[cfg(feature = "websocket")]
+        Source::Messages { mut inner, .. } => {
+            use futures_util::StreamExt;
+            let mut seen = 0;
+            while seen < LINGER_BYTES {
+                match inner.next().await {
+                    None | Some(Err(_)) => break,
+                    Some(Ok(m)) => seen += m.len(),
+                }
+            }
+        }
+    }
 }
 
 impl Stream for TableReader {

@@ -23,21 +23,12 @@ use crate::error::{Error, Result};
 /// Any byte sink a writer can own.
 pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
-#[cfg(feature = "websocket")]
-pub(crate) type BoxMessageSink = Box<
-    dyn futures_util::Sink<
-            tokio_tungstenite::tungstenite::Message,
-            Error = tokio_tungstenite::tungstenite::Error,
-        > + Send
-        + Unpin,
->;
-
 pub(crate) enum Sink {
     Bytes(BoxWrite),
     #[cfg(feature = "quic")]
     Quic(quinn::SendStream),
     #[cfg(feature = "websocket")]
-    Messages(BoxMessageSink),
+    Messages(crate::websocket::BoxWebSocket),
 }
 
 /// Writes one Arrow IPC stream: the schema, then tables (with their
@@ -191,8 +182,18 @@ impl TableWriter {
             }
             #[cfg(feature = "websocket")]
             Sink::Messages(s) => {
-                use futures_util::SinkExt;
+                use futures_util::{SinkExt, StreamExt};
                 s.close().await.map_err(|e| ws_error(ctx(), e))?;
+                // Complete the closing handshake: wait (briefly) for the
+                // peer's Close, discarding anything it still sends.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                    while let Some(Ok(m)) = s.next().await {
+                        if m.is_close() {
+                            break;
+                        }
+                    }
+                })
+                .await;
             }
         }
         Ok(self.bytes)
