@@ -2,7 +2,8 @@
 # Lightstream's test command (the one the README and .ci/run use). Installs
 # whatever is missing (scripts/setup.sh), then runs every check in order and
 # stops at the first failure, naming the step that failed:
-#   format, lint, all tests (unit, conformance, interop, CLI), the wasm32 build
+#   format, lint, all tests (unit, conformance, interop, transports, CLI), the
+#   runnable examples of every transport, the wasm32 build
 #   with and without default features, and compiling the benches.
 # Exits non-zero on any failure.
 set -euo pipefail
@@ -39,6 +40,10 @@ case ":$PATH:" in *":$cargo_bin:"*) ;; *) export PATH="$cargo_bin:$PATH" ;; esac
 step "format" cargo fmt --all --check
 step "lint (clippy)" cargo clippy --workspace --all-targets -- -D warnings
 step "tests (unit, conformance, interop, CLI)" cargo test --workspace
+# Every transport's example must run and check what it received.
+for example in tcp uds stdio websocket quic; do
+  step "example: $example" cargo run --quiet -p lightstream --example "$example"
+done
 step "wasm32 build (default features)" \
   cargo build -p lightstream-core --target wasm32-unknown-unknown
 step "wasm32 build (no default features)" \
