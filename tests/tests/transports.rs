@@ -995,3 +995,38 @@ fn a_websocket_reader_that_stops_at_the_end_marker_answers_the_closing_handshake
         );
     });
 }
+
+#[test]
+fn a_websocket_client_refuses_a_message_over_its_limits_before_buffering_it() {
+    run("ws limit", async {
+        let t = numeric_table(1 << 20); // an 8 MiB body
+        let bytes = lightstream_core::write_stream(
+            &Schema::from_table(&t),
+            std::slice::from_ref(&t),
+            &WriteOptions::default(),
+        )
+        .expect("encode");
+        let msgs = messages_of(&bytes);
+        let ep = raw_ws_server(
+            msgs.into_iter()
+                .map(|m| tokio_tungstenite::tungstenite::Message::Binary(m.into()))
+                .collect(),
+            false,
+        )
+        .await;
+        let options = ReadOptions {
+            limits: DecodeLimits {
+                max_metadata_bytes: 64 << 10,
+                max_body_bytes: 1 << 20,
+                ..DecodeLimits::DEFAULT
+            },
+            ..Default::default()
+        };
+        let err = within("read", 10, read_from(&ep, options))
+            .await
+            .expect_err("over the limit");
+        // Refused by the WebSocket layer, sized from the reader's limits.
+        assert!(matches!(err, Error::Protocol(_)), "{err}");
+        assert!(err.to_string().contains("too long"), "{err}");
+    });
+}

@@ -143,6 +143,9 @@ enum Inner {
     /// A TCP connection whose WebSocket handshake (server side) is still to come.
     #[cfg(feature = "websocket")]
     WebSocketPending(tokio::net::TcpStream),
+    /// A TCP connection to a `ws://` URL whose client handshake is still to come.
+    #[cfg(feature = "websocket")]
+    WebSocketClientPending(tokio::net::TcpStream, String),
     #[cfg(feature = "websocket")]
     WebSocket(crate::websocket::BoxWebSocket),
     #[cfg(feature = "quic")]
@@ -216,6 +219,14 @@ impl Connection {
         }
     }
 
+    #[cfg(feature = "websocket")]
+    pub(crate) fn websocket_client(tcp: tokio::net::TcpStream, url: String) -> Connection {
+        Connection {
+            peer: format!("ws {url}"),
+            inner: Inner::WebSocketClientPending(tcp, url),
+        }
+    }
+
     #[cfg(feature = "quic")]
     pub(crate) fn quic(session: crate::quic::QuicSession) -> Connection {
         let peer = session.peer().to_string();
@@ -259,6 +270,11 @@ impl Connection {
                 crate::websocket::reader(ws, peer, options).await
             }
             #[cfg(feature = "websocket")]
+            Inner::WebSocketClientPending(tcp, url) => {
+                let ws = crate::websocket::handshake(tcp, &url, Some(&options.limits)).await?;
+                crate::websocket::reader(ws, peer, options).await
+            }
+            #[cfg(feature = "websocket")]
             Inner::WebSocket(ws) => crate::websocket::reader(ws, peer, options).await,
             #[cfg(feature = "quic")]
             Inner::QuicIncoming(i) => {
@@ -284,6 +300,11 @@ impl Connection {
             #[cfg(feature = "websocket")]
             Inner::WebSocketPending(tcp) => {
                 let ws = crate::websocket::accept(tcp, &peer, None).await?;
+                crate::websocket::writer(ws, peer, schema, options)
+            }
+            #[cfg(feature = "websocket")]
+            Inner::WebSocketClientPending(tcp, url) => {
+                let ws = crate::websocket::handshake(tcp, &url, None).await?;
                 crate::websocket::writer(ws, peer, schema, options)
             }
             #[cfg(feature = "websocket")]

@@ -77,15 +77,29 @@ where
     Connection::websocket(Box::new(ws), peer.into())
 }
 
+/// Connects the TCP socket of a `ws://` URL; the WebSocket handshake waits
+/// for [`Connection::reader`] / [`Connection::writer`], which know the limits.
 pub(crate) async fn connect(url: &str) -> Result<Connection> {
-    let (ws, _response) = tokio_tungstenite::connect_async_with_config(
-        url,
-        Some(config(&DecodeLimits::DEFAULT)),
-        true,
-    )
-    .await
-    .map_err(|e| ws_error(format!("connecting to {url}"), e))?;
-    Ok(Connection::websocket(Box::new(ws), format!("ws {url}")))
+    let (hostport, _) = split_url(url)?;
+    let tcp = tokio::net::TcpStream::connect(hostport.as_str())
+        .await
+        .map_err(|e| Error::io(format!("connecting to {url}"), e))?;
+    let _ = tcp.set_nodelay(true);
+    Ok(Connection::websocket_client(tcp, url.to_string()))
+}
+
+/// The client side of the handshake on a connected TCP socket.
+pub(crate) async fn handshake(
+    tcp: tokio::net::TcpStream,
+    url: &str,
+    limits: Option<&DecodeLimits>,
+) -> Result<BoxWebSocket> {
+    let limits = limits.copied().unwrap_or(DecodeLimits::DEFAULT);
+    let (ws, _response) =
+        tokio_tungstenite::client_async_with_config(url, tcp, Some(config(&limits)))
+            .await
+            .map_err(|e| ws_error(format!("WebSocket handshake with {url}"), e))?;
+    Ok(Box::new(ws))
 }
 
 /// The server side of the handshake on an accepted TCP connection.
