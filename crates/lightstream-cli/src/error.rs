@@ -15,6 +15,13 @@ use std::io;
 pub enum CliError {
     /// A failure to report: printed as `lightstream: <message>`, exit code 1.
     Failed(String),
+    /// Arguments that parse but do not fit together (a `quic://` client without
+    /// `--insecure` or `--ca`): printed as `lightstream: <message>`, exit code 2,
+    /// like clap's own usage errors.
+    Usage(String),
+    /// Ctrl-C / SIGINT / SIGTERM stopped a transfer before it was complete:
+    /// `lightstream: interrupted`, exit code 130.
+    Interrupted,
     /// Whoever reads our stdout went away. Not an error for the user: exit quietly.
     BrokenPipe,
 }
@@ -39,12 +46,42 @@ impl CliError {
     pub fn core(context: impl fmt::Display, err: lightstream_core::Error) -> Self {
         CliError::Failed(format!("{context}: {err}"))
     }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError::Usage(message.into())
+    }
+
+    /// A failure of the network layer while doing `context` (e.g. "receiving from
+    /// tcp://127.0.0.1:9000"). Transport errors already say what was being done and
+    /// with whom (`reading from tcp 127.0.0.1:9000: Connection reset by peer`), so
+    /// they stand alone; codec errors (bad bytes) get the context in front.
+    ///
+    /// `stdio`: the transport is stdin/stdout, where a broken pipe is a reader of
+    /// our stdout going away (quiet), not a failure.
+    pub fn net(context: impl fmt::Display, err: lightstream::Error, stdio: bool) -> Self {
+        match err {
+            lightstream::Error::Io { source, .. }
+                if stdio && source.kind() == io::ErrorKind::BrokenPipe =>
+            {
+                CliError::BrokenPipe
+            }
+            lightstream::Error::Io {
+                context: inner,
+                source,
+            } => CliError::Failed(format!("{inner}: {}", plain_io_error(&source))),
+            lightstream::Error::Protocol(message) | lightstream::Error::Config(message) => {
+                CliError::Failed(without_os_error_codes(&message))
+            }
+            other => CliError::Failed(format!("{context}: {other}")),
+        }
+    }
 }
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Failed(message) => f.write_str(message),
+            CliError::Failed(message) | CliError::Usage(message) => f.write_str(message),
+            CliError::Interrupted => f.write_str("interrupted"),
             CliError::BrokenPipe => f.write_str("output closed"),
         }
     }
@@ -57,6 +94,27 @@ fn plain_io_error(err: &io::Error) -> String {
         Some(at) if text.ends_with(')') => text[..at].to_string(),
         _ => text,
     }
+}
+
+/// Drops every ` (os error N)` from a message that embeds I/O errors.
+fn without_os_error_codes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(" (os error ") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + " (os error ".len()..];
+        match tail.find(')') {
+            Some(end) if end > 0 && tail[..end].bytes().all(|b| b.is_ascii_digit()) => {
+                rest = &tail[end + 1..];
+            }
+            _ => {
+                out.push_str(" (os error ");
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `?` on I/O results with a context, for the common case.
@@ -89,6 +147,49 @@ mod tests {
     fn broken_pipe_is_quiet() {
         let err = CliError::io("writing", io::Error::from(io::ErrorKind::BrokenPipe));
         assert!(matches!(err, CliError::BrokenPipe));
+    }
+
+    #[test]
+    fn network_errors_read_as_one_sentence() {
+        let reset = lightstream::Error::io(
+            "reading from tcp 127.0.0.1:9",
+            io::Error::from_raw_os_error(104),
+        );
+        let text = CliError::net("receiving from tcp://127.0.0.1:9", reset, false).to_string();
+        assert!(text.starts_with("reading from tcp 127.0.0.1:9: "), "{text}");
+        assert!(!text.contains("os error"), "{text}");
+
+        let codec = lightstream::Error::Codec(lightstream_core::Error::new(
+            lightstream_core::ErrorKind::Truncated,
+            "the stream ended early",
+        ));
+        let text = CliError::net("receiving from tcp://h:1", codec, false).to_string();
+        assert!(text.starts_with("receiving from tcp://h:1: "), "{text}");
+        assert!(text.contains("the stream ended early"), "{text}");
+
+        // A closed stdout is quiet on stdio only; elsewhere it is the peer leaving.
+        let pipe = || lightstream::Error::io("writing to stdio", io::ErrorKind::BrokenPipe.into());
+        assert!(matches!(
+            CliError::net("sending", pipe(), true),
+            CliError::BrokenPipe
+        ));
+        assert!(matches!(
+            CliError::net("sending", pipe(), false),
+            CliError::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn os_error_codes_are_dropped_inside_messages() {
+        assert_eq!(
+            without_os_error_codes("reading a.pem: No such file (os error 2); again (os error 13)"),
+            "reading a.pem: No such file; again"
+        );
+        assert_eq!(
+            without_os_error_codes("plain (os error x)"),
+            "plain (os error x)"
+        );
+        assert_eq!(without_os_error_codes("cut (os error 2"), "cut (os error 2");
     }
 
     #[test]

@@ -1,20 +1,26 @@
-//! `lightstream`: inspect, print, convert and generate Arrow IPC files and streams.
+//! `lightstream`: inspect, print, convert and generate Arrow IPC files and streams,
+//! and stream them over TCP, Unix sockets, WebSocket, QUIC and stdio.
 //!
-//! What it is for: a thin native shell over `lightstream-core`. The codec does all
-//! decoding and encoding; this binary owns the I/O (paths, stdin, stdout), the
-//! argument parsing and the text output.
+//! What it is for: a thin native shell over `lightstream-core` (the codec does all
+//! decoding and encoding) and `lightstream` (the transports of `serve`, `recv`,
+//! `send` and `listen`); this binary owns the file and stdio I/O, the argument
+//! parsing and the text output.
 //!
 //! Failure policy: every error ends as one line on stderr (`lightstream: ...`) and
 //! exit code 1 (2 for a usage error). A closed stdout (`| head`) ends the program
-//! quietly with exit code 0. A panic would be a bug; the hook installed in `main`
-//! still reduces it to one line and exit code 101.
+//! quietly with exit code 0. A transfer stopped by Ctrl-C / SIGINT / SIGTERM ends
+//! with `lightstream: interrupted` and exit code 130 (`serve` without `--once` is
+//! meant to be stopped that way, and exits 0). A panic would be a bug; the hook
+//! installed in `main` still reduces it to one line and exit code 101.
 
 mod commands;
 mod error;
 mod example;
 mod format;
 mod input;
+mod network;
 mod output;
+mod progress;
 mod render;
 
 use std::io::{self, Write};
@@ -22,20 +28,25 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lightstream::Endpoint;
 use lightstream_core::Compression;
 
 use crate::commands::OutputOptions;
 use crate::error::{CliError, CliResult};
 use crate::input::Format;
+use crate::network::{ClientTls, ServerTls};
 
 #[derive(Parser)]
 #[command(
     name = "lightstream",
     version,
-    about = "Inspect, print, convert and generate Arrow IPC files and streams",
+    about = "Inspect, print, convert, generate and stream Arrow IPC files and streams",
     long_about = None,
     after_help = "Inputs and outputs may be `-` for stdin/stdout. An input's format (IPC file or \
-                  stream) is detected from its bytes."
+                  stream) is detected from its bytes.\n\n\
+                  URLs of serve, recv, send and listen: tcp://host:port, unix:///path/to/socket, \
+                  ws://host:port/path, quic://host:port, or `-` for stdin/stdout. Port 0 picks a \
+                  free port; serve and listen print `listening on <url>` on stderr once bound."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -79,17 +90,115 @@ enum Command {
         #[command(flatten)]
         out: OutputArgs,
     },
+    /// Listen and send an IPC file or stream to every client that connects, until
+    /// interrupted
+    Serve {
+        /// Where to listen: tcp://host:port, unix:///path, ws://host:port/path,
+        /// quic://host:port, or `-` (stdout)
+        #[arg(value_parser = parse_endpoint)]
+        url: Endpoint,
+        /// Arrow IPC file or stream to send (`-` for stdin; read once)
+        input: PathBuf,
+        /// Exit after the first client (its failure is then the command's failure)
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        compression: CompressionArgs,
+        #[command(flatten)]
+        tls: ServerTlsArgs,
+    },
+    /// Connect, receive one stream and write it as an IPC file or stream
+    Recv {
+        /// Where to connect: tcp://host:port, unix:///path, ws://host:port/path,
+        /// quic://host:port, or `-` (stdin)
+        #[arg(value_parser = parse_endpoint)]
+        url: Endpoint,
+        /// Output path (`-` for stdout)
+        output: PathBuf,
+        #[command(flatten)]
+        to: FormatArgs,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
+    },
+    /// Connect and send an IPC file or stream
+    Send {
+        /// Where to connect: tcp://host:port, unix:///path, ws://host:port/path,
+        /// quic://host:port, or `-` (stdout)
+        #[arg(value_parser = parse_endpoint)]
+        url: Endpoint,
+        /// Arrow IPC file or stream to send (`-` for stdin)
+        input: PathBuf,
+        #[command(flatten)]
+        compression: CompressionArgs,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
+    },
+    /// Listen, receive one stream from the first client, write it and exit
+    Listen {
+        /// Where to listen: tcp://host:port, unix:///path, ws://host:port/path,
+        /// quic://host:port, or `-` (stdin)
+        #[arg(value_parser = parse_endpoint)]
+        url: Endpoint,
+        /// Output path (`-` for stdout)
+        output: PathBuf,
+        #[command(flatten)]
+        to: FormatArgs,
+        #[command(flatten)]
+        tls: ServerTlsArgs,
+    },
 }
 
 #[derive(Args)]
 struct OutputArgs {
+    #[command(flatten)]
+    to: FormatArgs,
+    #[command(flatten)]
+    compression: CompressionArgs,
+}
+
+#[derive(Args)]
+struct FormatArgs {
     /// Output format (default: from the output's extension, `.arrow` = file,
     /// `.arrows` = stream; stream otherwise)
     #[arg(long, value_enum, value_name = "FORMAT")]
     to: Option<FormatArg>,
+}
+
+#[derive(Args)]
+struct CompressionArgs {
     /// Body compression of record batches
     #[arg(long, value_enum, value_name = "CODEC", default_value_t = CompressionArg::None)]
     compression: CompressionArg,
+}
+
+#[derive(Args)]
+struct ServerTlsArgs {
+    /// QUIC: the server's certificate chain (PEM). Without --cert and --key, a
+    /// self-signed certificate for localhost, 127.0.0.1 and ::1 is made
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// QUIC: the private key of --cert (PEM)
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ClientTlsArgs {
+    /// QUIC: accept any server certificate (encrypted, not authenticated: for
+    /// localhost and tests)
+    #[arg(long, conflicts_with = "ca")]
+    insecure: bool,
+    /// QUIC: trust the server certificate(s) in this PEM file
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+}
+
+/// A URL argument as an [`Endpoint`]; a bad one is a usage error that says why.
+fn parse_endpoint(arg: &str) -> Result<Endpoint, String> {
+    arg.parse::<Endpoint>().map_err(|e| match e {
+        lightstream::Error::Config(message) => message,
+        other => other.to_string(),
+    })
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -110,15 +219,45 @@ enum CompressionArg {
 impl OutputArgs {
     fn options(&self) -> OutputOptions {
         OutputOptions {
-            format: self.to.map(|f| match f {
-                FormatArg::Stream => Format::Stream,
-                FormatArg::File => Format::File,
-            }),
-            compression: match self.compression {
-                CompressionArg::None => Compression::None,
-                CompressionArg::Zstd => Compression::Zstd,
-                CompressionArg::Lz4 => Compression::Lz4Frame,
-            },
+            format: self.to.format(),
+            compression: self.compression.compression(),
+        }
+    }
+}
+
+impl FormatArgs {
+    fn format(&self) -> Option<Format> {
+        self.to.map(|f| match f {
+            FormatArg::Stream => Format::Stream,
+            FormatArg::File => Format::File,
+        })
+    }
+}
+
+impl CompressionArgs {
+    fn compression(&self) -> Compression {
+        match self.compression {
+            CompressionArg::None => Compression::None,
+            CompressionArg::Zstd => Compression::Zstd,
+            CompressionArg::Lz4 => Compression::Lz4Frame,
+        }
+    }
+}
+
+impl ServerTlsArgs {
+    fn tls(self) -> ServerTls {
+        ServerTls {
+            // clap makes --cert and --key require each other.
+            cert_key: self.cert.zip(self.key),
+        }
+    }
+}
+
+impl ClientTlsArgs {
+    fn tls(self) -> ClientTls {
+        ClientTls {
+            insecure: self.insecure,
+            ca: self.ca,
         }
     }
 }
@@ -131,6 +270,31 @@ fn run(cli: Cli) -> CliResult<()> {
             commands::convert(&input, &output, &out.options())
         }
         Command::Example { output, rows, out } => commands::example(&output, rows, &out.options()),
+        Command::Serve {
+            url,
+            input,
+            once,
+            compression,
+            tls,
+        } => network::serve(url, &input, once, compression.compression(), &tls.tls()),
+        Command::Recv {
+            url,
+            output,
+            to,
+            tls,
+        } => network::recv(url, &output, to.format(), &tls.tls()),
+        Command::Send {
+            url,
+            input,
+            compression,
+            tls,
+        } => network::send(url, &input, compression.compression(), &tls.tls()),
+        Command::Listen {
+            url,
+            output,
+            to,
+            tls,
+        } => network::listen(url, &output, to.format(), &tls.tls()),
     }
 }
 
@@ -145,6 +309,14 @@ fn main() -> ExitCode {
         Err(CliError::Failed(message)) => {
             let _ = writeln!(io::stderr(), "lightstream: {}", single_line(&message));
             ExitCode::FAILURE
+        }
+        Err(CliError::Usage(message)) => {
+            let _ = writeln!(io::stderr(), "lightstream: {}", single_line(&message));
+            ExitCode::from(2)
+        }
+        Err(CliError::Interrupted) => {
+            let _ = writeln!(io::stderr(), "lightstream: interrupted");
+            ExitCode::from(130)
         }
     }
 }
@@ -282,5 +454,126 @@ mod tests {
         let options = out.options();
         assert_eq!(options.format, Some(Format::File));
         assert!(matches!(options.compression, Compression::Lz4Frame));
+    }
+
+    #[test]
+    fn network_commands_parse_urls_and_flags() {
+        let cli = Cli::try_parse_from([
+            "lightstream",
+            "serve",
+            "tcp://127.0.0.1:0",
+            "data.arrow",
+            "--once",
+            "--compression",
+            "zstd",
+        ])
+        .expect("valid arguments");
+        let Command::Serve {
+            url,
+            input,
+            once,
+            compression,
+            tls,
+        } = cli.command
+        else {
+            panic!("serve expected");
+        };
+        assert_eq!(url, Endpoint::Tcp("127.0.0.1:0".into()));
+        assert_eq!(input, PathBuf::from("data.arrow"));
+        assert!(once);
+        assert!(matches!(compression.compression(), Compression::Zstd));
+        assert!(tls.tls().cert_key.is_none());
+
+        let cli = Cli::try_parse_from([
+            "lightstream",
+            "recv",
+            "quic://localhost:4433",
+            "-",
+            "--to",
+            "file",
+            "--ca",
+            "ca.pem",
+        ])
+        .expect("valid arguments");
+        let Command::Recv {
+            url,
+            output,
+            to,
+            tls,
+        } = cli.command
+        else {
+            panic!("recv expected");
+        };
+        assert_eq!(url, Endpoint::Quic("localhost:4433".into()));
+        assert_eq!(output, PathBuf::from("-"));
+        assert_eq!(to.format(), Some(Format::File));
+        let tls = tls.tls();
+        assert_eq!(tls.ca, Some(PathBuf::from("ca.pem")));
+        assert!(!tls.insecure);
+
+        let cli = Cli::try_parse_from([
+            "lightstream",
+            "listen",
+            "unix:///tmp/s.sock",
+            "out.arrows",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+        ])
+        .expect("valid arguments");
+        let Command::Listen { url, tls, .. } = cli.command else {
+            panic!("listen expected");
+        };
+        assert_eq!(url, Endpoint::Unix("/tmp/s.sock".into()));
+        assert_eq!(
+            tls.tls().cert_key,
+            Some((PathBuf::from("c.pem"), PathBuf::from("k.pem")))
+        );
+
+        let cli = Cli::try_parse_from(["lightstream", "send", "-", "-"]).expect("stdio both ways");
+        assert!(matches!(
+            cli.command,
+            Command::Send {
+                url: Endpoint::Stdio,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_network_arguments_are_usage_errors() {
+        let error = |args: &[&str]| {
+            let err = Cli::try_parse_from(args).err().expect("a usage error");
+            one_line(&err.render().to_string())
+        };
+        let line = error(&["lightstream", "recv", "http://x:1", "out"]);
+        assert!(line.contains("unknown scheme"), "{line}");
+        let line = error(&["lightstream", "recv", "tcp://x", "out"]);
+        assert!(line.contains("missing :port"), "{line}");
+        let line = error(&["lightstream", "serve", "quic://x:1", "f", "--cert", "c.pem"]);
+        assert!(line.contains("--key"), "{line}");
+        let line = error(&[
+            "lightstream",
+            "send",
+            "quic://x:1",
+            "f",
+            "--insecure",
+            "--ca",
+            "ca.pem",
+        ]);
+        assert!(line.contains("--ca"), "{line}");
+        let line = error(&[
+            "lightstream",
+            "recv",
+            "tcp://x:1",
+            "out",
+            "--compression",
+            "lz4",
+        ]);
+        assert!(
+            line.contains("--compression"),
+            "recv writes uncompressed: {line}"
+        );
     }
 }

@@ -1,0 +1,677 @@
+//! The network subcommands: `serve`, `recv`, `send`, `listen`.
+//!
+//! What it is for: moving Arrow tables between this process and a peer over any
+//! transport of the `lightstream` crate (TCP, Unix sockets, WebSocket, QUIC,
+//! stdio), with the same inputs and outputs as the file commands: tables are read
+//! with `input.rs` (format detected from the bytes) and written with `output.rs`
+//! (format from `--to` or the extension).
+//!
+//! How it runs: each command builds a multi-threaded tokio runtime and races its
+//! work against Ctrl-C / SIGINT / SIGTERM. The blocking file and stdin/stdout I/O
+//! of `input.rs` / `output.rs` runs on a thread of its own, connected to the async
+//! side by a bounded channel of tables, so a slow disk or pipe never stalls the
+//! runtime, memory stays bounded by a couple of tables, and a signal is always
+//! noticed. When a signal (or an error) abandons a transfer, its partly written
+//! output file is removed and a Unix socket file is unlinked as the listener drops.
+//!
+//! `serve` reads its input once into shared memory (`Arc`) and gives every client
+//! its own task; a client that fails or goes away costs one line on stderr.
+//!
+//! What it is not: a transport or a codec. Every byte on the wire comes from the
+//! `lightstream` crate.
+
+use std::future::Future;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lightstream::{ClientOptions, Connection, Endpoint, ServerOptions};
+use lightstream_core::minarrow::Table;
+use lightstream_core::{Compression, ReadOptions, Schema, WriteOptions};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{CliError, CliResult, IoContext};
+use crate::input::{self, Format, Source, UnsupportedColumns};
+use crate::output::{self, Target};
+use crate::progress::{self, Progress};
+
+/// Tables in flight between the network and the file/stdio thread.
+const CHANNEL_TABLES: usize = 2;
+
+/// How long an abandoned output waits for its thread to remove a partial file.
+const ABORT_WAIT: Duration = Duration::from_secs(2);
+
+/// The names of the self-signed certificate made when `--cert` is not given.
+const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// TLS material of a QUIC server (`serve`, `listen`).
+#[derive(Debug, Default, Clone)]
+pub struct ServerTls {
+    /// PEM certificate chain and its PEM private key.
+    pub cert_key: Option<(PathBuf, PathBuf)>,
+}
+
+/// How a QUIC client (`recv`, `send`) checks the server's certificate.
+#[derive(Debug, Default, Clone)]
+pub struct ClientTls {
+    /// Accept any certificate (encrypted, not authenticated).
+    pub insecure: bool,
+    /// Trust the certificates in this PEM file.
+    pub ca: Option<PathBuf>,
+}
+
+/// `serve`: listens on `endpoint` and sends `input`'s tables to every client.
+pub fn serve(
+    endpoint: Endpoint,
+    input: &Path,
+    once: bool,
+    compression: Compression,
+    tls: &ServerTls,
+) -> CliResult<()> {
+    let server = server_options(&endpoint, tls)?;
+    let served = Arc::new(Served::load(input, compression)?);
+    // stdio has exactly one client: this process's stdout.
+    let once = once || endpoint == Endpoint::Stdio;
+    let on_signal = if once {
+        Err(CliError::Interrupted)
+    } else {
+        Ok(())
+    };
+    run_until_signal(
+        async move {
+            let stdio = endpoint == Endpoint::Stdio;
+            let listener = bind(&endpoint, &server).await?;
+            if once {
+                let conn = accept(&listener).await?;
+                return served.send_to(conn, stdio).await;
+            }
+            loop {
+                let conn = match listener.accept().await {
+                    Ok(conn) => conn,
+                    // Out of file descriptors, a connection aborted before it was
+                    // accepted: say so and keep serving.
+                    Err(err @ lightstream::Error::Io { .. }) => {
+                        report(&CliError::net(listener.local_url(), err, false));
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                    Err(err) => return Err(CliError::net(listener.local_url(), err, false)),
+                };
+                let served = served.clone();
+                tokio::spawn(async move {
+                    let peer = conn.peer().to_string();
+                    if let Err(err) = served.send_to(conn, false).await {
+                        report(&CliError::msg(format!("client {peer} failed: {err}")));
+                    }
+                });
+            }
+        },
+        on_signal,
+    )
+}
+
+/// `recv`: connects to `endpoint`, receives one stream and writes it to `output`.
+pub fn recv(
+    endpoint: Endpoint,
+    output: &Path,
+    format: Option<Format>,
+    tls: &ClientTls,
+) -> CliResult<()> {
+    let client = client_options(&endpoint, tls)?;
+    let target = Target::from_arg(output);
+    run_until_signal(
+        async move {
+            let conn = lightstream::connect(&endpoint, &client)
+                .await
+                .map_err(|e| CliError::net(format!("connecting to {endpoint}"), e, false))?;
+            receive(conn, &endpoint, target, format).await
+        },
+        Err(CliError::Interrupted),
+    )
+}
+
+/// `send`: connects to `endpoint` and sends `input`'s tables.
+pub fn send(
+    endpoint: Endpoint,
+    input: &Path,
+    compression: Compression,
+    tls: &ClientTls,
+) -> CliResult<()> {
+    let client = client_options(&endpoint, tls)?;
+    let source = Source::from_arg(input);
+    run_until_signal(
+        async move {
+            let stdio = endpoint == Endpoint::Stdio;
+            let context = format!("sending to {endpoint}");
+            let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
+            // The input first: a missing or broken file is reported before any
+            // connection is made.
+            let mut input = InputThread::start(source);
+            let schema = input.schema().await?;
+            let conn = lightstream::connect(&endpoint, &client)
+                .await
+                .map_err(|e| CliError::net(format!("connecting to {endpoint}"), e, stdio))?;
+            let mut writer = conn
+                .writer(schema, write_options(compression))
+                .await
+                .map_err(net)?;
+            let mut progress = Progress::new("sent");
+            while let Some(table) = input.next().await? {
+                writer.write(&table).await.map_err(net)?;
+                progress.update(writer.rows_written(), writer.bytes_written());
+            }
+            let rows = writer.rows_written();
+            let bytes = writer.finish().await.map_err(net)?;
+            progress.finish(rows, bytes);
+            Ok(())
+        },
+        Err(CliError::Interrupted),
+    )
+}
+
+/// `listen`: listens on `endpoint`, receives one stream from the first client and
+/// writes it to `output`.
+pub fn listen(
+    endpoint: Endpoint,
+    output: &Path,
+    format: Option<Format>,
+    tls: &ServerTls,
+) -> CliResult<()> {
+    let server = server_options(&endpoint, tls)?;
+    let target = Target::from_arg(output);
+    run_until_signal(
+        async move {
+            let listener = bind(&endpoint, &server).await?;
+            let conn = accept(&listener).await?;
+            // The listener stays open (and a Unix socket file in place) until the
+            // stream is received; dropping it then removes the socket file.
+            let result = receive(conn, &endpoint, target, format).await;
+            drop(listener);
+            result
+        },
+        Err(CliError::Interrupted),
+    )
+}
+
+/// The tables `serve` sends, loaded once and shared by every client task.
+struct Served {
+    schema: Arc<Schema>,
+    tables: Vec<Table>,
+    options: WriteOptions,
+}
+
+impl Served {
+    fn load(input: &Path, compression: Compression) -> CliResult<Served> {
+        let mut reader =
+            input::TableReader::open(&Source::from_arg(input), UnsupportedColumns::Reject)?;
+        let schema = reader.schema().clone();
+        let mut tables = Vec::new();
+        while let Some(table) = reader.next_table()? {
+            tables.push(table);
+        }
+        Ok(Served {
+            schema,
+            tables,
+            options: write_options(compression),
+        })
+    }
+
+    /// Sends every table to one client, then the end of the stream.
+    async fn send_to(&self, conn: Connection, stdio: bool) -> CliResult<()> {
+        let peer = conn.peer().to_string();
+        let context = format!("sending to {peer}");
+        let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
+        let started = Instant::now();
+        let mut writer = conn
+            .writer(self.schema.clone(), self.options)
+            .await
+            .map_err(net)?;
+        for table in &self.tables {
+            writer.write(table).await.map_err(net)?;
+        }
+        let rows = writer.rows_written();
+        let bytes = writer.finish().await.map_err(net)?;
+        if progress::chatty() {
+            let line = progress::summary("sent", rows, bytes, started.elapsed());
+            let _ = writeln!(io::stderr(), "lightstream: {line} to {peer}");
+        }
+        Ok(())
+    }
+}
+
+fn write_options(compression: Compression) -> WriteOptions {
+    WriteOptions {
+        compression,
+        ..WriteOptions::default()
+    }
+}
+
+/// Binds and announces the listener: exactly one `listening on <url>` line on
+/// stderr, with the port the system chose for port 0 (scripts and tests read it).
+async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> CliResult<lightstream::Listener> {
+    let listener = lightstream::bind(endpoint, options)
+        .await
+        .map_err(|e| CliError::net(format!("listening on {endpoint}"), e, false))?;
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "listening on {}", listener.local_url());
+    let _ = stderr.flush();
+    Ok(listener)
+}
+
+async fn accept(listener: &lightstream::Listener) -> CliResult<Connection> {
+    listener
+        .accept()
+        .await
+        .map_err(|e| CliError::net(format!("accepting on {}", listener.local_url()), e, false))
+}
+
+/// Receives one stream from `conn` and writes it to `target`, table by table.
+async fn receive(
+    conn: Connection,
+    endpoint: &Endpoint,
+    target: Target,
+    format: Option<Format>,
+) -> CliResult<()> {
+    let stdio = *endpoint == Endpoint::Stdio;
+    let context = format!("receiving from {}", conn.peer());
+    let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
+    let mut reader = conn.reader(ReadOptions::default()).await.map_err(net)?;
+    let format = format.unwrap_or_else(|| target.default_format());
+    let mut output = OutputThread::start(target, format, reader.schema().clone());
+    let mut progress = Progress::new("received");
+    while let Some(table) = reader.next().await {
+        let table = table.map_err(net)?;
+        progress.update(reader.rows_read(), reader.bytes_read());
+        if !output.write(table).await {
+            // The output thread stopped (a write failed): its error says why.
+            return output.result().await;
+        }
+    }
+    output.finish().await?;
+    progress.finish(reader.rows_read(), reader.bytes_read());
+    Ok(())
+}
+
+/// A one-line report on stderr that does not stop the command.
+fn report(err: &CliError) {
+    let _ = writeln!(io::stderr(), "lightstream: {err}");
+}
+
+/// Runs `work` on a fresh multi-threaded runtime until it ends or a signal
+/// arrives; on a signal, `work` is dropped (its destructors clean up) and the
+/// result is `on_signal`.
+fn run_until_signal<F>(work: F, on_signal: CliResult<()>) -> CliResult<()>
+where
+    F: Future<Output = CliResult<()>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(async move {
+        let signal = interrupted();
+        tokio::select! {
+            result = work => result,
+            () = signal => on_signal,
+        }
+    });
+    // Client tasks still running (`serve`) are cancelled, not waited for.
+    runtime.shutdown_background();
+    result
+}
+
+/// Resolves on Ctrl-C / SIGINT or SIGTERM. The handlers are installed when this
+/// is called; if that fails, the signals keep their default effect (ending the
+/// process), which is the next best thing.
+fn interrupted() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let int = signal(SignalKind::interrupt()).ok();
+        let term = signal(SignalKind::terminate()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(int) => {},
+                () = wait(term) => {},
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// TLS for a QUIC server: `--cert`/`--key`, or a self-signed certificate for
+/// localhost (announced on stderr). `--cert` with another transport is a usage
+/// error rather than silently ignored.
+pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerOptions> {
+    let mut options = ServerOptions::default();
+    if !matches!(endpoint, Endpoint::Quic(_)) {
+        if tls.cert_key.is_some() {
+            return Err(CliError::usage(format!(
+                "--cert and --key apply to quic:// URLs only, not to {endpoint}"
+            )));
+        }
+        return Ok(options);
+    }
+    let config_error = |e: lightstream::Error| CliError::net("configuring TLS", e, false);
+    let (certs, key) = match &tls.cert_key {
+        Some((cert, key)) => (
+            lightstream::quic::load_certs(cert).map_err(config_error)?,
+            lightstream::quic::load_key(key).map_err(config_error)?,
+        ),
+        None => {
+            let _ = writeln!(
+                io::stderr(),
+                "lightstream: note: no --cert/--key given: using a self-signed certificate \
+                 for {} (clients need --insecure)",
+                SELF_SIGNED_NAMES.join(", ")
+            );
+            lightstream::quic::self_signed(&SELF_SIGNED_NAMES).map_err(config_error)?
+        }
+    };
+    options.quic = Some(lightstream::quic::server_config(certs, key).map_err(config_error)?);
+    Ok(options)
+}
+
+/// TLS for a QUIC client: `--insecure` or `--ca FILE`; one of them is required
+/// for quic:// and neither applies to other transports.
+pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientOptions> {
+    let mut options = ClientOptions::default();
+    if !matches!(endpoint, Endpoint::Quic(_)) {
+        if tls.insecure || tls.ca.is_some() {
+            return Err(CliError::usage(format!(
+                "--insecure and --ca apply to quic:// URLs only, not to {endpoint}"
+            )));
+        }
+        return Ok(options);
+    }
+    let config_error = |e: lightstream::Error| CliError::net("configuring TLS", e, false);
+    let config = match (&tls.ca, tls.insecure) {
+        (Some(_), true) => {
+            return Err(CliError::usage(
+                "--insecure and --ca exclude each other: trust the certificates in --ca, \
+                 or any certificate with --insecure",
+            ));
+        }
+        (Some(ca), false) => {
+            let roots = lightstream::quic::load_certs(ca).map_err(config_error)?;
+            lightstream::quic::client_config_trusting(&roots).map_err(config_error)?
+        }
+        (None, true) => lightstream::quic::client_config_insecure().map_err(config_error)?,
+        (None, false) => {
+            return Err(CliError::usage(format!(
+                "{endpoint} needs a way to check the server's certificate: --ca FILE (trust \
+                 the PEM certificates in FILE) or --insecure (accept any certificate, for \
+                 localhost and tests)"
+            )));
+        }
+    };
+    options.quic = Some(config);
+    Ok(options)
+}
+
+/// What the input thread hands to the async side.
+enum Incoming {
+    Schema(Arc<Schema>),
+    Table(Table),
+}
+
+/// `input.rs` on a thread of its own: reads a file or stdin (blocking) and hands
+/// the schema, then each table, through a bounded channel.
+struct InputThread {
+    rx: mpsc::Receiver<CliResult<Incoming>>,
+}
+
+impl InputThread {
+    fn start(source: Source) -> InputThread {
+        let (tx, rx) = mpsc::channel(CHANNEL_TABLES);
+        // Detached: if the async side gives up, the thread ends at its next
+        // send (or with the process, if it is blocked reading stdin).
+        std::thread::spawn(move || {
+            let mut reader = match input::TableReader::open(&source, UnsupportedColumns::Reject) {
+                Ok(reader) => reader,
+                Err(err) => {
+                    let _ = tx.blocking_send(Err(err));
+                    return;
+                }
+            };
+            if tx
+                .blocking_send(Ok(Incoming::Schema(reader.schema().clone())))
+                .is_err()
+            {
+                return;
+            }
+            loop {
+                let item = match reader.next_table() {
+                    Ok(Some(table)) => Ok(Incoming::Table(table)),
+                    Ok(None) => return,
+                    Err(err) => Err(err),
+                };
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        InputThread { rx }
+    }
+
+    async fn schema(&mut self) -> CliResult<Arc<Schema>> {
+        match self.rx.recv().await {
+            Some(Ok(Incoming::Schema(schema))) => Ok(schema),
+            Some(Err(err)) => Err(err),
+            Some(Ok(Incoming::Table(_))) | None => Err(CliError::msg(
+                "internal error: the input ended before its schema",
+            )),
+        }
+    }
+
+    /// The next table; `None` once the input has ended cleanly.
+    async fn next(&mut self) -> CliResult<Option<Table>> {
+        match self.rx.recv().await {
+            Some(Ok(Incoming::Table(table))) => Ok(Some(table)),
+            Some(Err(err)) => Err(err),
+            Some(Ok(Incoming::Schema(_))) => Err(CliError::msg(
+                "internal error: a second schema from the input",
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+enum Outgoing {
+    Table(Table),
+    Finish,
+}
+
+/// `output.rs` on a thread of its own: writes the tables it is handed to a file
+/// or stdout (blocking). Without an explicit finish (an error or a signal
+/// dropped it), the output is abandoned: a partial file is removed.
+struct OutputThread {
+    tx: Option<mpsc::Sender<Outgoing>>,
+    done: Option<oneshot::Receiver<CliResult<()>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl OutputThread {
+    fn start(target: Target, format: Format, schema: Arc<Schema>) -> OutputThread {
+        let (tx, mut rx) = mpsc::channel::<Outgoing>(CHANNEL_TABLES);
+        let (done_tx, done) = oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            let result = (|| {
+                let mut writer =
+                    output::TableWriter::create(&target, format, schema, WriteOptions::default())?;
+                while let Some(message) = rx.blocking_recv() {
+                    match message {
+                        Outgoing::Table(table) => writer.write(&table)?,
+                        Outgoing::Finish => return writer.finish(),
+                    }
+                }
+                // Abandoned: dropping the writer removes its temporary file.
+                Err(CliError::Interrupted)
+            })();
+            let _ = done_tx.send(result);
+        });
+        OutputThread {
+            tx: Some(tx),
+            done: Some(done),
+            thread: Some(thread),
+        }
+    }
+
+    /// Hands over one table; `false` if the thread has stopped (see `result`).
+    async fn write(&mut self, table: Table) -> bool {
+        match &self.tx {
+            Some(tx) => tx.send(Outgoing::Table(table)).await.is_ok(),
+            None => false,
+        }
+    }
+
+    /// Ends the output (end-of-stream marker or file footer, rename into place).
+    async fn finish(self) -> CliResult<()> {
+        if let Some(tx) = &self.tx {
+            // A failed send means the thread already stopped with an error.
+            let _ = tx.send(Outgoing::Finish).await;
+        }
+        self.result().await
+    }
+
+    /// How the thread ended.
+    async fn result(mut self) -> CliResult<()> {
+        self.tx = None;
+        match self.done.take() {
+            Some(done) => done.await.unwrap_or_else(|_| {
+                Err(CliError::msg(
+                    "internal error: the output thread ended early",
+                ))
+            }),
+            None => Err(CliError::msg(
+                "internal error: the output was already closed",
+            )),
+        }
+    }
+}
+
+impl Drop for OutputThread {
+    /// Abandoned (error, signal): tell the thread, and give it a moment to remove
+    /// a partial file before the process exits. A thread blocked writing to a
+    /// stalled stdout is not waited for beyond that.
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            let deadline = Instant::now() + ABORT_WAIT;
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(s: &str) -> Endpoint {
+        s.parse().expect("valid URL")
+    }
+
+    fn usage_message(r: CliResult<impl Sized>) -> String {
+        match r {
+            Err(CliError::Usage(m)) => m,
+            Err(other) => panic!("expected a usage error, got {other:?}"),
+            Ok(_) => panic!("expected a usage error, got Ok"),
+        }
+    }
+
+    #[test]
+    fn a_quic_client_must_choose_how_to_trust_the_server() {
+        let quic = endpoint("quic://127.0.0.1:4433");
+        let m = usage_message(client_options(&quic, &ClientTls::default()));
+        assert!(m.contains("--insecure") && m.contains("--ca"), "{m}");
+        assert!(m.contains("quic://127.0.0.1:4433"), "{m}");
+
+        let both = ClientTls {
+            insecure: true,
+            ca: Some("ca.pem".into()),
+        };
+        assert!(usage_message(client_options(&quic, &both)).contains("exclude each other"));
+
+        let insecure = ClientTls {
+            insecure: true,
+            ca: None,
+        };
+        let options = client_options(&quic, &insecure).expect("--insecure is enough");
+        assert!(options.quic.is_some());
+    }
+
+    #[test]
+    fn tls_flags_are_refused_where_they_do_not_apply() {
+        let tcp = endpoint("tcp://127.0.0.1:1");
+        let insecure = ClientTls {
+            insecure: true,
+            ca: None,
+        };
+        let m = usage_message(client_options(&tcp, &insecure));
+        assert!(m.contains("quic:// URLs only"), "{m}");
+        assert!(
+            client_options(&tcp, &ClientTls::default())
+                .expect("plain TCP needs no TLS")
+                .quic
+                .is_none()
+        );
+
+        let cert = ServerTls {
+            cert_key: Some(("c.pem".into(), "k.pem".into())),
+        };
+        let m = usage_message(server_options(&endpoint("ws://127.0.0.1:1/"), &cert));
+        assert!(m.contains("--cert"), "{m}");
+        assert!(
+            server_options(&endpoint("-"), &ServerTls::default())
+                .expect("stdio needs no TLS")
+                .quic
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn missing_certificate_files_are_named() {
+        let quic = endpoint("quic://127.0.0.1:0");
+        let cert = ServerTls {
+            cert_key: Some(("/nonexistent/c.pem".into(), "/nonexistent/k.pem".into())),
+        };
+        let Err(err) = server_options(&quic, &cert) else {
+            panic!("no such file");
+        };
+        assert!(err.to_string().contains("/nonexistent/c.pem"), "{err}");
+        let ca = ClientTls {
+            insecure: false,
+            ca: Some("/nonexistent/ca.pem".into()),
+        };
+        let Err(err) = client_options(&quic, &ca) else {
+            panic!("no such file");
+        };
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn a_self_signed_certificate_is_made_without_cert_and_key() {
+        let quic = endpoint("quic://127.0.0.1:0");
+        let options = server_options(&quic, &ServerTls::default()).expect("self-signed");
+        assert!(options.quic.is_some());
+    }
+}

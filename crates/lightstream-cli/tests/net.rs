@@ -1,0 +1,763 @@
+//! End-to-end tests of the network commands (`serve`, `recv`, `send`, `listen`)
+//! against the real binary, over loopback only (127.0.0.1, ::1, Unix sockets in a
+//! temporary directory) and stdio.
+//!
+//! Every wait is bounded: processes are waited for with a timeout and killed by
+//! a guard when a test fails, and ports come from the `listening on <url>` line
+//! that `serve` and `listen` print after binding to port 0.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use lightstream_core::minarrow::Table;
+use lightstream_core::{ReadOptions, aligned_copy, read_file, read_stream};
+
+/// The longest any one process may take before the test fails.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn test_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("lightstream-net")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create test directory");
+    dir
+}
+
+fn lightstream(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lightstream"));
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    cmd
+}
+
+fn python_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/python")
+        .join(name)
+}
+
+/// What a finished process left behind.
+struct Output {
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Output {
+    #[track_caller]
+    fn assert_success(&self) -> &Self {
+        assert!(
+            self.status.success(),
+            "exit {:?}, stderr: {}",
+            self.status.code(),
+            self.stderr
+        );
+        self
+    }
+
+    /// Failed with `code` and exactly one `lightstream: ...` line on stderr.
+    #[track_caller]
+    fn assert_one_line_error(&self, code: i32) -> &str {
+        assert_eq!(self.status.code(), Some(code), "stderr: {}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line expected, got: {:?}", self.stderr);
+        assert!(lines[0].starts_with("lightstream: "), "{}", lines[0]);
+        lines[0]
+    }
+}
+
+/// A running process whose stderr is read line by line as it comes. Killed on
+/// drop, so a failing test leaves no server behind.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: Vec<String>,
+    stderr_reader: Option<JoinHandle<()>>,
+    stdout_reader: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Proc {
+    /// Starts `cmd` with stderr captured; stdout is captured too unless
+    /// `capture_stdout` is false (then the caller takes `child.stdout`).
+    fn start(mut cmd: Command, capture_stdout: bool) -> Proc {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn process");
+        let stderr = child.stderr.take().expect("stderr pipe");
+        let (tx, lines) = mpsc::channel();
+        let stderr_reader = thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdout_reader = capture_stdout.then(|| {
+            let mut stdout = child.stdout.take().expect("stdout pipe");
+            thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = stdout.read_to_end(&mut bytes);
+                bytes
+            })
+        });
+        Proc {
+            child,
+            lines,
+            stderr: Vec::new(),
+            stderr_reader: Some(stderr_reader),
+            stdout_reader,
+        }
+    }
+
+    fn spawn(dir: &Path, args: &[&str]) -> Proc {
+        Proc::start(lightstream(dir, args), true)
+    }
+
+    /// Waits for the `listening on <url>` line and returns the URL.
+    fn url(&mut self) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let url = line.strip_prefix("listening on ").map(str::to_string);
+                    self.stderr.push(line);
+                    if let Some(url) = url {
+                        return url;
+                    }
+                }
+                Err(_) => panic!(
+                    "no `listening on` line within {TIMEOUT:?}; stderr so far: {:?}",
+                    self.stderr
+                ),
+            }
+        }
+    }
+
+    /// Waits for a stderr line containing `text` (bounded).
+    fn wait_for_line(&mut self, text: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.stderr.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no stderr line with {text:?} within {timeout:?}; stderr: {:?}",
+                    self.stderr
+                ),
+            }
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the process to exit (killing it and failing after `timeout`).
+    fn wait(mut self, timeout: Duration) -> Output {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if start.elapsed() > timeout {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let rest = self.collect_stderr();
+                panic!("the process did not exit within {timeout:?}; stderr: {rest}");
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        let stderr = self.collect_stderr();
+        let stdout = self
+            .stdout_reader
+            .take()
+            .map(|h| h.join().expect("stdout reader"))
+            .unwrap_or_default();
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Kills the process and returns its stderr.
+    fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.collect_stderr()
+    }
+
+    /// Every stderr line, once the process has exited (its pipe then closes).
+    fn collect_stderr(&mut self) -> String {
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        while let Ok(line) = self.lines.try_recv() {
+            self.stderr.push(line);
+        }
+        let mut text = self.stderr.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `lightstream args` to completion (bounded).
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Proc::spawn(dir, args).wait(TIMEOUT)
+}
+
+fn decode(path: &Path) -> Vec<Table> {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let bytes = aligned_copy(&bytes);
+    let result = if bytes.as_slice().starts_with(b"ARROW1") {
+        read_file(bytes, ReadOptions::default()).map(|(_, t)| t)
+    } else {
+        read_stream(bytes, ReadOptions::default()).map(|(_, t)| t)
+    };
+    result.unwrap_or_else(|e| panic!("decode {}: {e}", path.display()))
+}
+
+fn decode_schema_names(path: &Path) -> Vec<String> {
+    let bytes = aligned_copy(&fs::read(path).expect("read"));
+    let schema = if bytes.as_slice().starts_with(b"ARROW1") {
+        read_file(bytes, ReadOptions::default()).expect("decode").0
+    } else {
+        read_stream(bytes, ReadOptions::default())
+            .expect("decode")
+            .0
+    };
+    schema.fields.iter().map(|f| f.name.clone()).collect()
+}
+
+/// The stderr of a server that saw nothing unusual: one `listening on` line and
+/// at most the self-signed certificate note.
+#[track_caller]
+fn assert_quiet_server(stderr: &str) {
+    let listening = stderr
+        .lines()
+        .filter(|l| l.starts_with("listening on "))
+        .count();
+    assert_eq!(listening, 1, "{stderr}");
+    for line in stderr.lines() {
+        assert!(
+            line.starts_with("listening on ") || line.starts_with("lightstream: note: "),
+            "unexpected stderr line: {line}"
+        );
+    }
+}
+
+/// `example` inputs: a file, and a zstd-compressed stream of the same rows.
+fn make_inputs(dir: &Path, rows: usize) -> Vec<Table> {
+    let rows = rows.to_string();
+    run(dir, &["example", "data.arrow", "--rows", &rows]).assert_success();
+    run(
+        dir,
+        &[
+            "example",
+            "data-zstd.arrows",
+            "--rows",
+            &rows,
+            "--compression",
+            "zstd",
+        ],
+    )
+    .assert_success();
+    let tables = decode(&dir.join("data.arrow"));
+    assert_eq!(decode(&dir.join("data-zstd.arrows")), tables);
+    tables
+}
+
+/// (a) `serve --once` + `recv` and (b) `listen` + `send` over `bind_url`, with an
+/// uncompressed file and a zstd stream as input and zstd on the wire for the
+/// latter: the output decodes to exactly the input tables.
+fn round_trips(dir: &Path, bind_url: &str, server_flags: &[&str], client_flags: &[&str]) {
+    let expected = make_inputs(dir, 2500);
+    let schema = decode_schema_names(&dir.join("data.arrow"));
+    let cases: [(&str, &[&str]); 2] = [
+        ("data.arrow", &[]),
+        ("data-zstd.arrows", &["--compression", "zstd"]),
+    ];
+    for (input, compression) in cases {
+        // (a) serve --once, recv into a stream (by extension).
+        let mut args = vec!["serve", "--once", bind_url, input];
+        args.extend_from_slice(compression);
+        args.extend_from_slice(server_flags);
+        let mut server = Proc::spawn(dir, &args);
+        let url = server.url();
+        let mut args = vec!["recv", url.as_str(), "got.arrows"];
+        args.extend_from_slice(client_flags);
+        run(dir, &args).assert_success();
+        let served = server.wait(TIMEOUT);
+        served.assert_success();
+        assert_quiet_server(&served.stderr);
+        let got = dir.join("got.arrows");
+        assert!(!fs::read(&got).expect("output").starts_with(b"ARROW1"));
+        assert_eq!(decode(&got), expected, "serve+recv {bind_url} {input}");
+        assert_eq!(decode_schema_names(&got), schema);
+        fs::remove_file(&got).expect("remove output");
+
+        // (b) listen into a file (by extension), send.
+        let mut args = vec!["listen", bind_url, "got.arrow"];
+        args.extend_from_slice(server_flags);
+        let mut listener = Proc::spawn(dir, &args);
+        let url = listener.url();
+        let mut args = vec!["send", url.as_str(), input];
+        args.extend_from_slice(compression);
+        args.extend_from_slice(client_flags);
+        run(dir, &args).assert_success();
+        let listened = listener.wait(TIMEOUT);
+        listened.assert_success();
+        assert_quiet_server(&listened.stderr);
+        let got = dir.join("got.arrow");
+        assert!(fs::read(&got).expect("output").starts_with(b"ARROW1"));
+        assert_eq!(decode(&got), expected, "listen+send {bind_url} {input}");
+        fs::remove_file(&got).expect("remove output");
+    }
+}
+
+#[test]
+fn tcp_round_trips() {
+    let dir = test_dir("tcp");
+    round_trips(&dir, "tcp://127.0.0.1:0", &[], &[]);
+}
+
+#[test]
+fn unix_socket_round_trips() {
+    let dir = test_dir("unix");
+    let socket = dir.join("s.sock");
+    let url = format!("unix://{}", socket.display());
+    round_trips(&dir, &url, &[], &[]);
+    assert!(!socket.exists(), "the socket file is removed on exit");
+}
+
+#[test]
+fn websocket_round_trips() {
+    let dir = test_dir("ws");
+    round_trips(&dir, "ws://127.0.0.1:0/tables", &[], &[]);
+}
+
+#[test]
+fn quic_round_trips_with_a_self_signed_certificate() {
+    let dir = test_dir("quic-self-signed");
+    round_trips(&dir, "quic://127.0.0.1:0", &[], &["--insecure"]);
+}
+
+#[test]
+fn quic_round_trips_with_a_given_certificate_over_ipv6() {
+    let dir = test_dir("quic-cert");
+    write_certificate(&dir, "cert.pem", "key.pem");
+    round_trips(
+        &dir,
+        "quic://[::1]:0",
+        &["--cert", "cert.pem", "--key", "key.pem"],
+        &["--ca", "cert.pem"],
+    );
+
+    // A client that trusts another certificate refuses the server.
+    write_certificate(&dir, "other.pem", "other-key.pem");
+    let mut server = Proc::spawn(
+        &dir,
+        &[
+            "serve",
+            "--once",
+            "quic://127.0.0.1:0",
+            "data.arrow",
+            "--cert",
+            "cert.pem",
+            "--key",
+            "key.pem",
+        ],
+    );
+    let url = server.url();
+    let out = run(&dir, &["recv", &url, "never.arrows", "--ca", "other.pem"]);
+    let line = out.assert_one_line_error(1);
+    assert!(line.to_lowercase().contains("certificate"), "{line}");
+    assert!(!dir.join("never.arrows").exists());
+    drop(server.kill());
+}
+
+/// A self-signed certificate for localhost, 127.0.0.1 and ::1 as PEM files.
+fn write_certificate(dir: &Path, cert: &str, key: &str) {
+    let (certs, private_key) =
+        lightstream::quic::self_signed(&["localhost", "127.0.0.1", "::1"]).expect("certificate");
+    let mut pem = String::new();
+    for c in &certs {
+        pem.push_str(&pem_block("CERTIFICATE", c.as_ref()));
+    }
+    fs::write(dir.join(cert), pem).expect("write certificate");
+    fs::write(
+        dir.join(key),
+        pem_block("PRIVATE KEY", private_key.secret_der()),
+    )
+    .expect("write key");
+}
+
+fn pem_block(label: &str, der: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("ASCII"));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+#[test]
+fn pem_encoding_matches_base64() {
+    assert_eq!(
+        pem_block("X", b"Man"),
+        "-----BEGIN X-----\nTWFu\n-----END X-----\n"
+    );
+    assert!(pem_block("X", b"Ma").contains("\nTWE=\n"));
+    assert!(pem_block("X", b"M").contains("\nTQ==\n"));
+}
+
+// ------------------------------------------------------------------ stdio + pyarrow
+
+/// python3 and pyarrow are required (not optional): the stdio tests fail with a
+/// clear message without them.
+fn require_pyarrow() {
+    let out = Command::new("python3")
+        .args(["-c", "import pyarrow; print(pyarrow.__version__)"])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "python3 is required on PATH for the stdio/pyarrow tests ({e}); \
+                 install python3, then `python3 -m pip install pyarrow`"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "pyarrow is required for the stdio/pyarrow tests: run `python3 -m pip install pyarrow`\n\
+         python3 said: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn python(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg(python_script("stdio_peer.py"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// `stdio_peer.py summary PATH`: what pyarrow reads from a file or stream.
+fn pyarrow_summary(dir: &Path, path: &str) -> String {
+    let out = Proc::start(python(dir, &["summary", path]), true).wait(TIMEOUT);
+    out.assert_success();
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn stdio_recv_reads_a_stream_pyarrow_writes() {
+    require_pyarrow();
+    let dir = test_dir("stdio-recv");
+    // python3 stdio_peer.py write 5000 | lightstream recv - out.arrows
+    let mut writer = Proc::start(python(&dir, &["write", "5000"]), false);
+    let pipe = writer.child.stdout.take().expect("python stdout");
+    let mut recv = lightstream(&dir, &["recv", "-", "out.arrows"]);
+    recv.stdin(Stdio::from(pipe));
+    let received = Proc::start(recv, true).wait(TIMEOUT);
+    received.assert_success();
+    assert!(received.stderr.is_empty(), "{}", received.stderr);
+    let written = writer.wait(TIMEOUT);
+    written.assert_success();
+    let sent_summary = written.stderr.trim().to_string();
+    assert!(sent_summary.starts_with("rows=5000 "), "{sent_summary}");
+
+    // pyarrow reads back exactly what it wrote, and so does lightstream-core.
+    assert_eq!(pyarrow_summary(&dir, "out.arrows"), sent_summary);
+    let tables = decode(&dir.join("out.arrows"));
+    assert_eq!(tables.iter().map(|t| t.n_rows).sum::<usize>(), 5000);
+    assert_eq!(
+        decode_schema_names(&dir.join("out.arrows")),
+        ["id", "value", "name", "city", "flag", "ts", "day", "small"]
+    );
+}
+
+#[test]
+fn stdio_send_writes_a_stream_pyarrow_reads() {
+    require_pyarrow();
+    let dir = test_dir("stdio-send");
+    make_inputs(&dir, 3000);
+    let expected = pyarrow_summary(&dir, "data.arrow");
+    assert!(expected.starts_with("rows=3000 "), "{expected}");
+    for args in [
+        &["send", "-", "data.arrow"][..],
+        &["send", "-", "data-zstd.arrows", "--compression", "zstd"][..],
+    ] {
+        // lightstream send - data.arrow | python3 stdio_peer.py read
+        let mut sender = Proc::start(lightstream(&dir, args), false);
+        let pipe = sender.child.stdout.take().expect("lightstream stdout");
+        let mut reader = python(&dir, &["read"]);
+        reader.stdin(Stdio::from(pipe));
+        let read = Proc::start(reader, true).wait(TIMEOUT);
+        let sent = sender.wait(TIMEOUT);
+        sent.assert_success();
+        assert!(sent.stderr.is_empty(), "{args:?}: {}", sent.stderr);
+        read.assert_success();
+        let summary = String::from_utf8(read.stdout).expect("UTF-8");
+        assert_eq!(summary.trim(), expected, "{args:?}");
+    }
+}
+
+// ------------------------------------------------------------------ many clients
+
+/// 50 clients at once, in-process with the `lightstream` library, all receive the
+/// whole file from one `serve`; the server keeps running and stays quiet.
+fn fifty_clients(name: &str, bind_url: &str) {
+    let dir = test_dir(name);
+    let expected = make_inputs(&dir, 2000);
+    let mut server = Proc::spawn(&dir, &["serve", bind_url, "data.arrow"]);
+    let url = server.url();
+    let endpoint: lightstream::Endpoint = url.parse().expect("the announced URL parses");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let results = runtime.block_on(async {
+        let clients: Vec<_> = (0..50)
+            .map(|_| {
+                let endpoint = endpoint.clone();
+                tokio::spawn(async move {
+                    let work = async {
+                        let options = lightstream::ClientOptions::default();
+                        let conn = lightstream::connect(&endpoint, &options).await?;
+                        conn.reader(ReadOptions::default()).await?.read_all().await
+                    };
+                    tokio::time::timeout(TIMEOUT, work).await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for client in clients {
+            results.push(client.await);
+        }
+        results
+    });
+    for (i, result) in results.into_iter().enumerate() {
+        let tables = result
+            .expect("client task")
+            .unwrap_or_else(|_| panic!("client {i} timed out"))
+            .unwrap_or_else(|e| panic!("client {i}: {e}"));
+        assert_eq!(tables, expected, "client {i}");
+    }
+    assert!(server.is_running(), "serve keeps running between clients");
+    assert_quiet_server(&server.kill());
+}
+
+#[test]
+fn fifty_concurrent_clients_over_tcp() {
+    fifty_clients("many-tcp", "tcp://127.0.0.1:0");
+}
+
+#[test]
+fn fifty_concurrent_clients_over_websocket() {
+    fifty_clients("many-ws", "ws://127.0.0.1:0/tables");
+}
+
+// ------------------------------------------------------------------ faults
+
+/// A raw TCP peer on 127.0.0.1 that sends `bytes` to its first client and hangs up.
+fn one_shot_server(bytes: Vec<u8>) -> (String, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("tcp://{}", listener.local_addr().expect("address"));
+    let handle = thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let _ = conn.write_all(&bytes);
+        }
+    });
+    (url, handle)
+}
+
+#[track_caller]
+fn assert_no_output_left(dir: &Path, name: &str) {
+    assert!(!dir.join(name).exists(), "{name} was left behind");
+    let temps: Vec<String> = fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".lightstream-"))
+        .collect();
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+}
+
+#[test]
+fn recv_from_a_peer_sending_garbage_fails_in_one_line() {
+    let dir = test_dir("garbage");
+    let (url, peer) = one_shot_server(b"HTTP/1.1 400 Bad Request\r\n\r\n".repeat(40));
+    let out = run(&dir, &["recv", &url, "out.arrows"]);
+    let line = out.assert_one_line_error(1);
+    assert!(line.contains("127.0.0.1"), "names the peer: {line}");
+    assert!(line.contains("Arrow IPC"), "says what is wrong: {line}");
+    assert_no_output_left(&dir, "out.arrows");
+    peer.join().expect("peer thread");
+}
+
+#[test]
+fn recv_from_a_peer_that_hangs_up_mid_stream_fails_in_one_line() {
+    let dir = test_dir("truncated");
+    run(&dir, &["example", "data.arrows", "--rows", "3000"]).assert_success();
+    let stream = fs::read(dir.join("data.arrows")).expect("read");
+    let (url, peer) = one_shot_server(stream[..stream.len() / 2].to_vec());
+    let out = run(&dir, &["recv", &url, "out.arrow"]);
+    let line = out.assert_one_line_error(1);
+    assert!(
+        line.contains("closed the connection early") || line.contains("truncated"),
+        "{line}"
+    );
+    assert_no_output_left(&dir, "out.arrow");
+    peer.join().expect("peer thread");
+}
+
+#[test]
+fn a_quic_client_without_insecure_or_ca_is_a_usage_error() {
+    let dir = test_dir("quic-usage");
+    for args in [
+        &["recv", "quic://127.0.0.1:4433", "out.arrows"][..],
+        &["send", "quic://127.0.0.1:4433", "in.arrow"][..],
+    ] {
+        let out = run(&dir, args);
+        let line = out.assert_one_line_error(2);
+        assert!(
+            line.contains("--insecure") && line.contains("--ca"),
+            "{line}"
+        );
+    }
+    // And TLS flags where they mean nothing are refused rather than ignored.
+    let out = run(&dir, &["recv", "tcp://127.0.0.1:1", "o", "--insecure"]);
+    assert!(out.assert_one_line_error(2).contains("quic://"));
+}
+
+#[test]
+fn a_client_that_stalls_or_vanishes_does_not_affect_the_others() {
+    let dir = test_dir("vanish");
+    // Large enough that the server blocks on a client that does not read.
+    run(&dir, &["example", "big.arrows", "--rows", "150000"]).assert_success();
+    let expected = decode(&dir.join("big.arrows"));
+    let mut server = Proc::spawn(&dir, &["serve", "tcp://127.0.0.1:0", "big.arrows"]);
+    let url = server.url();
+    let addr = url.strip_prefix("tcp://").expect("tcp URL").to_string();
+
+    // A client that connects, reads a little and then stalls.
+    let mut stalled = std::net::TcpStream::connect(&addr).expect("connect");
+    stalled
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("read timeout");
+    let mut first = [0u8; 1000];
+    stalled.read_exact(&mut first).expect("first bytes");
+
+    // Meanwhile another client gets everything.
+    run(&dir, &["recv", &url, "got.arrows"]).assert_success();
+    assert_eq!(decode(&dir.join("got.arrows")), expected);
+
+    // The stalled client goes away with unread data: one line about it, and the
+    // server keeps serving.
+    drop(stalled);
+    let line = server.wait_for_line("lightstream: ", TIMEOUT);
+    assert!(line.contains("127.0.0.1"), "names the client: {line}");
+    assert!(line.contains("failed"), "{line}");
+    run(&dir, &["recv", &url, "again.arrows"]).assert_success();
+    assert_eq!(decode(&dir.join("again.arrows")), expected);
+    assert!(server.is_running());
+    let stderr = server.kill();
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+
+    // With --once, that client's failure is the command's failure.
+    let mut server = Proc::spawn(
+        &dir,
+        &["serve", "--once", "tcp://127.0.0.1:0", "big.arrows"],
+    );
+    let url = server.url();
+    let mut client = std::net::TcpStream::connect(url.strip_prefix("tcp://").expect("tcp URL"))
+        .expect("connect");
+    client.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    client.read_exact(&mut first).expect("first bytes");
+    drop(client);
+    let out = server.wait(TIMEOUT);
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(lines[1].starts_with("lightstream: "), "{}", lines[1]);
+}
+
+#[test]
+fn serve_ends_cleanly_on_sigterm_and_removes_its_socket() {
+    let dir = test_dir("sigterm");
+    run(&dir, &["example", "data.arrow", "--rows", "10"]).assert_success();
+    let socket = dir.join("s.sock");
+    let url = format!("unix://{}", socket.display());
+    let mut server = Proc::spawn(&dir, &["serve", &url, "data.arrow"]);
+    server.url();
+    assert!(socket.exists());
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = server.wait(TIMEOUT);
+    out.assert_success();
+    assert!(!socket.exists(), "the socket file is removed");
+
+    // listen interrupted before a client came: exit 130, one line.
+    let mut listener = Proc::spawn(&dir, &["listen", "tcp://127.0.0.1:0", "out.arrow"]);
+    listener.url();
+    let pid = listener.child.id().to_string();
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    let out = listener.wait(TIMEOUT);
+    assert_eq!(out.status.code(), Some(130), "{}", out.stderr);
+    assert!(
+        out.stderr.ends_with("lightstream: interrupted\n"),
+        "{}",
+        out.stderr
+    );
+    assert_no_output_left(&dir, "out.arrow");
+}
