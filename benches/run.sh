@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Runs every benchmark of issue 2 in one go and prints the results table:
 #   1. pyarrow writes its 8-aligned streams (benches/python/gen_and_time.py generate),
-#   2. criterion: decode and encode benches (cargo bench -p lightstream-benches),
-#      which also write Lightstream's and arrow-rs's streams to the data dir,
+#   2. criterion: decode, encode and transport benches (cargo bench -p
+#      lightstream-benches), which also write Lightstream's and arrow-rs's
+#      streams to the data dir,
 #   3. pyarrow times its decode of all three producers' bytes and its encode,
+#      and its IPC stream over a loopback TCP socket (benches/python/tcp_throughput.py),
 #   4. benches/python/report.py assembles the tables and checks the targets
 #      (also written to <data dir>/report.md).
 # Extra arguments go to criterion, e.g. `benches/run.sh decode_b` to filter.
 # Environment: LIGHTSTREAM_BENCH_BATCHES (default 16), LIGHTSTREAM_BENCH_DATA
-# (default target/bench-data), CRITERION_HOME (default target/criterion).
+# (default target/bench-data), CRITERION_HOME (default target/criterion),
+# LIGHTSTREAM_BENCH_TARGETS (default decode,encode,transport: which criterion
+# bench targets to run, with their pyarrow counterparts; e.g. `transport`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,19 +22,34 @@ LIGHTSTREAM_BENCH_RUN_START="$(date +%s)"
 export LIGHTSTREAM_BENCH_RUN_START
 mkdir -p "$LIGHTSTREAM_BENCH_DATA"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+targets="${LIGHTSTREAM_BENCH_TARGETS:-decode,encode,transport}"
+has() { [[ ",$targets," == *",$1,"* ]]; }
+bench_args=()
+for t in ${targets//,/ }; do
+  case "$t" in
+    decode | encode | transport) bench_args+=(--bench "$t") ;;
+    *) echo "LIGHTSTREAM_BENCH_TARGETS: unknown bench target $t (decode, encode, transport)" >&2; exit 2 ;;
+  esac
+done
+[[ ${#bench_args[@]} -gt 0 ]] || { echo "LIGHTSTREAM_BENCH_TARGETS names no bench target" >&2; exit 2; }
+codec=false
+if has decode || has encode; then codec=true; fi
+sections="$(if $codec; then printf codec,; fi)$(if has transport; then printf transport; fi)"
 
 # Compile first so the build does not overlap the timings.
-cargo bench -p lightstream-benches --no-run
+cargo bench -p lightstream-benches "${bench_args[@]}" --no-run
 load_start="$(load)"
 echo "load average at start: $load_start" >&2
-python3 benches/python/gen_and_time.py generate
+if $codec; then python3 benches/python/gen_and_time.py generate; fi
 # glibc malloc keeps freed memory (no mmap, no trim) so that every iteration of
 # a copying path does not pay the kernel for fresh pages again, and so that the
 # results do not depend on benchmark order (glibc's dynamic mmap threshold).
 # pyarrow's allocator (mimalloc) caches memory the same way. Run `cargo bench`
 # directly to see glibc's defaults (see benches/README.md).
 tunables="${LIGHTSTREAM_BENCH_GLIBC_TUNABLES-glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736}"
-GLIBC_TUNABLES="$tunables" cargo bench -p lightstream-benches -- "$@"
-python3 benches/python/gen_and_time.py time >/dev/null
+GLIBC_TUNABLES="$tunables" cargo bench -p lightstream-benches "${bench_args[@]}" -- "$@"
+if $codec; then python3 benches/python/gen_and_time.py time >/dev/null; fi
+if has transport; then python3 benches/python/tcp_throughput.py --reps 15 >/dev/null; fi
 load_end="$(load)"
-python3 benches/python/report.py --load-start "$load_start" --load-end "$load_end" --tunables "$tunables"
+python3 benches/python/report.py --load-start "$load_start" --load-end "$load_end" --tunables "$tunables" \
+  --sections "$sections"

@@ -532,6 +532,37 @@ pub fn arrow_buffer(bytes: &[u8]) -> ArrowBuffer {
     ArrowBuffer::from_slice_ref(bytes)
 }
 
+/// Bytes of the Arrow buffers of `tables` (values, plus a validity bitmap
+/// where there is one): the unit of the transport benches' throughput. For
+/// shape (a) this is 24 bytes per row. Fixed-width numeric columns only.
+pub fn buffer_bytes(tables: &[Table]) -> u64 {
+    let mut total = 0usize;
+    for t in tables {
+        for fa in &t.cols {
+            let (values, mask) = match &fa.array {
+                Array::NumericArray(NumericArray::Int64(x)) => {
+                    (size_of_val(x.data.as_slice()), x.null_mask.is_some())
+                }
+                Array::NumericArray(NumericArray::Int32(x)) => {
+                    (size_of_val(x.data.as_slice()), x.null_mask.is_some())
+                }
+                Array::NumericArray(NumericArray::Float64(x)) => {
+                    (size_of_val(x.data.as_slice()), x.null_mask.is_some())
+                }
+                Array::NumericArray(NumericArray::Float32(x)) => {
+                    (size_of_val(x.data.as_slice()), x.null_mask.is_some())
+                }
+                other => panic!(
+                    "buffer_bytes: fixed-width numeric columns only, not {:?}",
+                    other.arrow_type()
+                ),
+            };
+            total += values + if mask { t.n_rows.div_ceil(8) } else { 0 };
+        }
+    }
+    total as u64
+}
+
 // ---------------------------------------------------------------------------
 // Checksums: the same logical fold over minarrow tables and arrow-rs batches.
 // ---------------------------------------------------------------------------
