@@ -39,7 +39,13 @@ case ":$PATH:" in *":$cargo_bin:"*) ;; *) export PATH="$cargo_bin:$PATH" ;; esac
 
 step "format" cargo fmt --all --check
 step "lint (clippy)" cargo clippy --workspace --all-targets -- -D warnings
-step "tests (unit, conformance, interop, CLI)" cargo test --workspace
+# The native shell's transports are features: each must build (clippy-clean)
+# on its own, and so must the crate with none of them.
+for features in tcp uds stdio websocket quic ""; do
+  step "lightstream with only [${features:-no transport}]" \
+    cargo clippy -q -p lightstream --no-default-features ${features:+--features "$features"} -- -D warnings
+done
+step "tests (unit, conformance, interop, transports, CLI)" cargo test --workspace
 # Every transport's example must run and check what it received.
 for example in tcp uds stdio websocket quic; do
   step "example: $example" cargo run --quiet -p lightstream --example "$example"

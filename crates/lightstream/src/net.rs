@@ -361,6 +361,7 @@ impl Listener {
     /// slow client cannot hold up the accept loop. On stdio the one
     /// "connection" is stdin/stdout; a second accept waits forever.
     pub async fn accept(&self) -> Result<Connection> {
+        #[allow(unused_variables)]
         let ctx = || format!("accepting a connection on {}", self.local);
         match &self.inner {
             #[cfg(feature = "tcp")]
@@ -402,6 +403,11 @@ impl Listener {
                 *taken = true;
                 Ok(Connection::stdio())
             }
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::Config(format!(
+                "{}: no transport was compiled in (see the crate's features)",
+                self.local
+            ))),
         }
     }
 }
@@ -409,13 +415,14 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         #[cfg(feature = "uds")]
+        #[allow(irrefutable_let_patterns)]
         if let ListenerInner::Unix(_, path) = &self.inner {
             let _ = std::fs::remove_file(path);
         }
     }
 }
 
-#[cfg(any(feature = "tcp", feature = "websocket", feature = "quic"))]
+#[cfg(feature = "quic")]
 async fn resolve(hostport: &str) -> Result<std::net::SocketAddr> {
     let mut addrs = tokio::net::lookup_host(hostport)
         .await
@@ -432,6 +439,7 @@ async fn resolve(hostport: &str) -> Result<std::net::SocketAddr> {
 /// listener is dropped. QUIC needs `options.quic`.
 pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listener> {
     let _ = options;
+    #[allow(unused_variables)]
     let ctx = |what: &str| format!("listening on {endpoint}{what}");
     match endpoint {
         #[cfg(feature = "tcp")]
@@ -504,6 +512,7 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
 /// ([`crate::quic::client_config`] and friends).
 pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Connection> {
     let _ = options;
+    #[allow(unused_variables)]
     let ctx = || format!("connecting to {endpoint}");
     match endpoint {
         #[cfg(feature = "tcp")]
