@@ -218,8 +218,15 @@ setup_wasm_bindgen_cli() {
     say "wasm-bindgen-cli: ok ($version)"
     return 0
   fi
-  say "cargo install wasm-bindgen-cli $version (takes a few minutes)"
-  cargo install --quiet --force wasm-bindgen-cli --version "=$version" </dev/null
+  # Built with the stable toolchain: the pinned nightly's cargo resolves
+  # wasm-bindgen-cli's dependencies to versions this registry does not have
+  # (webpki-roots ^1.0.10, locked to 1.0.11); stable's cargo resolves them.
+  if ! rustup toolchain list | grep -q '^stable-'; then
+    say "installing the stable Rust toolchain (for cargo install wasm-bindgen-cli)"
+    rustup toolchain install stable --profile minimal </dev/null
+  fi
+  say "cargo +stable install wasm-bindgen-cli $version (takes a few minutes)"
+  (cd / && cargo +stable install --quiet --force wasm-bindgen-cli --version "=$version" </dev/null)
   say "wasm-bindgen-cli: ok ($(wasm-bindgen --version))"
 }
 

@@ -1,0 +1,559 @@
+//! One column of a decoded table as JavaScript sees it: its name, Arrow type
+//! and null count, single values (`get`, `isValid`), whole arrays (`toArray`:
+//! zero-copy typed-array views of wasm memory for fixed-width numbers), the
+//! validity bitmap and, for dictionary columns, the dictionary and its keys.
+//!
+//! Every index is checked against the column length and every slice access is
+//! bounds-checked, so bad indices become JS errors, never panics.
+
+use std::sync::Arc;
+
+use js_sys::{
+    Array as JsArray, BigInt64Array, BigUint64Array, Float32Array, Float64Array, Int8Array,
+    Int16Array, Int32Array, Uint8Array, Uint16Array, Uint32Array,
+};
+use lightstream_core::minarrow::{
+    Array, ArrowType, Bitmask, CategoricalArray, Field, FieldArray, Integer, NumericArray,
+    StringArray, TemporalArray, TextArray, TimeUnit,
+};
+use lightstream_core::{DictionaryEncoding, IndexType};
+use wasm_bindgen::prelude::*;
+
+/// One value of a column, before it becomes a JS value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// A null slot.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A JS number (integers up to 32 bits, floats).
+    Number(f64),
+    /// A signed 64-bit integer (JS BigInt).
+    I64(i64),
+    /// An unsigned 64-bit integer (JS BigInt).
+    U64(u64),
+    /// A 128-bit decimal's unscaled integer (JS BigInt).
+    I128(i128),
+    /// A string (utf8 or a dictionary value).
+    Str(String),
+}
+
+impl Cell {
+    /// The JS value: `null`, boolean, number, BigInt or string.
+    pub fn into_js(self) -> JsValue {
+        match self {
+            Cell::Null => JsValue::NULL,
+            Cell::Bool(b) => JsValue::from_bool(b),
+            Cell::Number(n) => JsValue::from_f64(n),
+            Cell::I64(v) => JsValue::from(v),
+            Cell::U64(v) => JsValue::from(v),
+            Cell::I128(v) => JsValue::from(v),
+            Cell::Str(s) => JsValue::from_str(&s),
+        }
+    }
+}
+
+/// A column of a decoded table (shares the table's buffers; no copy).
+#[wasm_bindgen]
+#[derive(Clone)]
+pub struct Column {
+    field: Arc<Field>,
+    array: Array,
+    null_count: usize,
+    len: usize,
+    dictionary: Option<DictionaryEncoding>,
+}
+
+fn err(msg: impl AsRef<str>) -> JsError {
+    JsError::new(msg.as_ref())
+}
+
+fn valid_bit(mask: &Option<Bitmask>, i: usize) -> bool {
+    mask.as_ref().is_none_or(|m| i < m.len() && m.get(i))
+}
+
+/// The Arrow name of a minarrow type (as Arrow and `FieldInfo::arrow_type`
+/// spell it), with the wire dictionary encoding when there is one.
+pub fn arrow_type_name(dtype: &ArrowType, dictionary: Option<&DictionaryEncoding>) -> String {
+    fn unit(u: &TimeUnit) -> &'static str {
+        match u {
+            TimeUnit::Seconds => "Second",
+            TimeUnit::Milliseconds => "Millisecond",
+            TimeUnit::Microseconds => "Microsecond",
+            TimeUnit::Nanoseconds => "Nanosecond",
+            TimeUnit::Days => "Day",
+        }
+    }
+    fn index(i: IndexType) -> &'static str {
+        match i {
+            IndexType::Int8 => "Int8",
+            IndexType::Int16 => "Int16",
+            IndexType::Int32 => "Int32",
+            IndexType::Int64 => "Int64",
+            IndexType::UInt8 => "UInt8",
+            IndexType::UInt16 => "UInt16",
+            IndexType::UInt32 => "UInt32",
+            IndexType::UInt64 => "UInt64",
+        }
+    }
+    #[allow(unreachable_patterns)]
+    match dtype {
+        ArrowType::Null => "Null".into(),
+        ArrowType::Boolean => "Boolean".into(),
+        ArrowType::Int8 => "Int8".into(),
+        ArrowType::Int16 => "Int16".into(),
+        ArrowType::Int32 => "Int32".into(),
+        ArrowType::Int64 => "Int64".into(),
+        ArrowType::UInt8 => "UInt8".into(),
+        ArrowType::UInt16 => "UInt16".into(),
+        ArrowType::UInt32 => "UInt32".into(),
+        ArrowType::UInt64 => "UInt64".into(),
+        ArrowType::Float32 => "Float32".into(),
+        ArrowType::Float64 => "Float64".into(),
+        ArrowType::Date32 => "Date32".into(),
+        ArrowType::Date64 => "Date64".into(),
+        ArrowType::Time32(u) => format!("Time32({})", unit(u)),
+        ArrowType::Time64(u) => format!("Time64({})", unit(u)),
+        ArrowType::Duration32(u) | ArrowType::Duration64(u) => format!("Duration({})", unit(u)),
+        ArrowType::Timestamp(u, Some(tz)) => format!("Timestamp({}, \"{tz}\")", unit(u)),
+        ArrowType::Timestamp(u, None) => format!("Timestamp({}, None)", unit(u)),
+        ArrowType::String => "Utf8".into(),
+        ArrowType::LargeString => "LargeUtf8".into(),
+        ArrowType::Utf8View => "Utf8View".into(),
+        ArrowType::Decimal32(p, s) => format!("Decimal32({p}, {s})"),
+        ArrowType::Decimal64(p, s) => format!("Decimal64({p}, {s})"),
+        ArrowType::Decimal128(p, s) => format!("Decimal128({p}, {s})"),
+        ArrowType::Dictionary(c) => {
+            let (key, values) = match dictionary {
+                Some(d) => (
+                    index(d.index_type),
+                    if d.large_values { "LargeUtf8" } else { "Utf8" },
+                ),
+                None => (index(IndexType::for_categorical(c)), "Utf8"),
+            };
+            format!("Dictionary<{key}, {values}>")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+fn string_at<O: Integer>(a: &StringArray<O>, i: usize) -> Result<Cell, String> {
+    if !valid_bit(&a.null_mask, i) {
+        return Ok(Cell::Null);
+    }
+    let offsets = a.offsets.as_slice();
+    let (Some(start), Some(end)) = (offsets.get(i), offsets.get(i + 1)) else {
+        return Err(format!("string offsets too short for row {i}"));
+    };
+    let (start, end) = (Integer::to_usize(*start), Integer::to_usize(*end));
+    let bytes = a
+        .data
+        .as_slice()
+        .get(start..end)
+        .ok_or_else(|| format!("string offsets {start}..{end} out of range at row {i}"))?;
+    std::str::from_utf8(bytes)
+        .map(|s| Cell::Str(s.to_owned()))
+        .map_err(|e| format!("invalid utf8 at row {i}: {e}"))
+}
+
+fn category_at<K: Integer>(a: &CategoricalArray<K>, i: usize) -> Result<Cell, String> {
+    if !valid_bit(&a.null_mask, i) {
+        return Ok(Cell::Null);
+    }
+    let key = Integer::to_usize(
+        *a.data
+            .as_slice()
+            .get(i)
+            .ok_or_else(|| format!("dictionary keys too short for row {i}"))?,
+    );
+    a.unique_values
+        .get(key)
+        .map(|s| Cell::Str(s.clone()))
+        .ok_or_else(|| format!("dictionary key {key} out of range at row {i}"))
+}
+
+/// A checked numeric value: null when masked, error when the buffer is short.
+macro_rules! num_at {
+    ($a:expr, $i:expr, $cell:expr) => {{
+        if !valid_bit(&$a.null_mask, $i) {
+            Ok(Cell::Null)
+        } else {
+            match $a.data.as_slice().get($i) {
+                Some(&v) => Ok($cell(v)),
+                None => Err(format!("column buffer too short for row {}", $i)),
+            }
+        }
+    }};
+}
+
+impl Column {
+    /// The column `fa` of a table with `n_rows` rows.
+    pub fn new(fa: &FieldArray, n_rows: usize, dictionary: Option<DictionaryEncoding>) -> Column {
+        Column {
+            field: fa.field.clone(),
+            array: fa.array.clone(),
+            null_count: fa.null_count,
+            len: n_rows,
+            dictionary,
+        }
+    }
+
+    /// The Arrow type name.
+    pub fn arrow_type(&self) -> String {
+        arrow_type_name(&self.field.dtype, self.dictionary.as_ref())
+    }
+
+    fn check(&self, i: usize) -> Result<(), String> {
+        if i < self.len {
+            Ok(())
+        } else {
+            Err(format!(
+                "row index {i} is out of range for column \"{}\" of length {}",
+                self.field.name, self.len
+            ))
+        }
+    }
+
+    /// Whether row `i` holds a value (error when out of range).
+    pub fn valid_at(&self, i: usize) -> Result<bool, String> {
+        self.check(i)?;
+        Ok(self.cell(i)? != Cell::Null)
+    }
+
+    /// The value of row `i` (error when out of range or the buffers are short).
+    #[allow(unreachable_patterns)]
+    pub fn cell(&self, i: usize) -> Result<Cell, String> {
+        self.check(i)?;
+        let f = |v: f64| Cell::Number(v);
+        match &self.array {
+            Array::Null => Ok(Cell::Null),
+            Array::BooleanArray(b) => {
+                if !valid_bit(&b.null_mask, i) {
+                    Ok(Cell::Null)
+                } else if i < b.data.len() {
+                    Ok(Cell::Bool(b.data.get(i)))
+                } else {
+                    Err(format!("boolean buffer too short for row {i}"))
+                }
+            }
+            Array::NumericArray(n) => match n {
+                NumericArray::Int8(a) => num_at!(a, i, |v: i8| f(v.into())),
+                NumericArray::Int16(a) => num_at!(a, i, |v: i16| f(v.into())),
+                NumericArray::Int32(a) => num_at!(a, i, |v: i32| f(v.into())),
+                NumericArray::Int64(a) => num_at!(a, i, Cell::I64),
+                NumericArray::UInt8(a) => num_at!(a, i, |v: u8| f(v.into())),
+                NumericArray::UInt16(a) => num_at!(a, i, |v: u16| f(v.into())),
+                NumericArray::UInt32(a) => num_at!(a, i, |v: u32| f(v.into())),
+                NumericArray::UInt64(a) => num_at!(a, i, Cell::U64),
+                NumericArray::Float32(a) => num_at!(a, i, |v: f32| f(v.into())),
+                NumericArray::Float64(a) => num_at!(a, i, f),
+                NumericArray::Decimal32(a) => num_at!(a, i, |v: i32| f(v.into())),
+                NumericArray::Decimal64(a) => num_at!(a, i, Cell::I64),
+                NumericArray::Decimal128(a) => num_at!(a, i, Cell::I128),
+                NumericArray::Null => Ok(Cell::Null),
+                _ => Err(self.unsupported()),
+            },
+            Array::TemporalArray(t) => match t {
+                TemporalArray::Datetime32(a) => num_at!(a, i, |v: i32| f(v.into())),
+                TemporalArray::Datetime64(a) => num_at!(a, i, Cell::I64),
+                TemporalArray::Null => Ok(Cell::Null),
+                _ => Err(self.unsupported()),
+            },
+            Array::TextArray(t) => match t {
+                TextArray::String32(a) => string_at(a, i),
+                TextArray::String64(a) => string_at(a, i),
+                TextArray::Categorical8(a) => category_at(a, i),
+                TextArray::Categorical16(a) => category_at(a, i),
+                TextArray::Categorical32(a) => category_at(a, i),
+                TextArray::Categorical64(a) => category_at(a, i),
+                TextArray::Null => Ok(Cell::Null),
+                _ => Err(self.unsupported()),
+            },
+            _ => Err(self.unsupported()),
+        }
+    }
+
+    fn unsupported(&self) -> String {
+        format!(
+            "column \"{}\" of type {} is not supported by lightstream-wasm",
+            self.field.name,
+            self.arrow_type()
+        )
+    }
+
+    /// The validity bitmap's bytes (LSB first), trimmed to the column length;
+    /// `None` when every row is valid.
+    pub fn validity_bytes(&self) -> Option<Vec<u8>> {
+        let mask = match &self.array {
+            Array::Null => {
+                return Some(vec![0; self.len.div_ceil(8)]);
+            }
+            other => other.null_mask()?,
+        };
+        let mut out = vec![0u8; self.len.div_ceil(8)];
+        for i in 0..self.len {
+            if i < mask.len()
+                && mask.get(i)
+                && let Some(b) = out.get_mut(i / 8)
+            {
+                *b |= 1 << (i % 8);
+            }
+        }
+        Some(out)
+    }
+
+    /// Every value as JS values, one per row (the non-view path of `toArray`).
+    fn cells_array(&self) -> Result<JsArray, String> {
+        let out = JsArray::new_with_length(u32::try_from(self.len).map_err(|e| e.to_string())?);
+        for i in 0..self.len {
+            out.set(i as u32, self.cell(i)?.into_js());
+        }
+        Ok(out)
+    }
+}
+
+/// A typed array over `slice[..len]`: a view of wasm memory, or a copy.
+macro_rules! typed {
+    ($ty:ty, $slice:expr, $len:expr, $copy:expr, $name:expr) => {{
+        let slice = $slice.get(..$len).ok_or_else(|| {
+            err(format!(
+                "column \"{}\" buffer is shorter than its length",
+                $name
+            ))
+        })?;
+        if $copy {
+            Ok(<$ty>::from(slice).into())
+        } else {
+            // SAFETY: `slice` lies in wasm linear memory (every Rust allocation
+            // does). The view stays valid while this column's buffer is alive
+            // (it is reference-counted: until the table and every Column taken
+            // from it are freed) and until wasm memory grows (growth detaches
+            // the old ArrayBuffer; the view then reads as empty, never as
+            // other data). Callers wanting a durable array pass `copy = true`.
+            Ok(unsafe { <$ty>::view(slice) }.into())
+        }
+    }};
+}
+
+#[wasm_bindgen]
+impl Column {
+    /// The field name.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.field.name.clone()
+    }
+
+    /// The Arrow type name, e.g. `Int32`, `Utf8`, `Timestamp(Microsecond, "UTC")`,
+    /// `Dictionary<Int32, Utf8>` (units of temporal types live here).
+    #[wasm_bindgen(getter = type)]
+    pub fn type_name(&self) -> String {
+        self.arrow_type()
+    }
+
+    /// Whether the field is nullable.
+    #[wasm_bindgen(getter)]
+    pub fn nullable(&self) -> bool {
+        self.field.nullable
+    }
+
+    /// Number of rows.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> usize {
+        self.len
+    }
+
+    /// Number of null rows.
+    #[wasm_bindgen(getter, js_name = nullCount)]
+    pub fn null_count(&self) -> usize {
+        self.null_count
+    }
+
+    /// Whether row `i` holds a value; throws when `i` is out of range.
+    #[wasm_bindgen(js_name = isValid)]
+    pub fn is_valid(&self, i: usize) -> Result<bool, JsError> {
+        self.valid_at(i).map_err(err)
+    }
+
+    /// The value of row `i` (`null` for nulls; 64-bit integers and decimals as
+    /// BigInt); throws when `i` is out of range.
+    pub fn get(&self, i: usize) -> Result<JsValue, JsError> {
+        self.cell(i).map(Cell::into_js).map_err(err)
+    }
+
+    /// The validity bitmap (a copy, LSB first), or `null` when no row is null.
+    pub fn validity(&self) -> Option<Uint8Array> {
+        self.validity_bytes().map(|b| Uint8Array::from(&b[..]))
+    }
+
+    /// The whole column. Fixed-width numbers (and temporal / decimal32/64
+    /// values) give a typed array that is a zero-copy VIEW of wasm memory:
+    /// valid until the table is freed or wasm memory grows; pass `copy = true`
+    /// for a detached copy. Null slots of a typed array hold unspecified
+    /// numbers (see `validity()` / `isValid`). 64-bit integers give
+    /// BigInt64Array / BigUint64Array. Booleans, strings, dictionaries and
+    /// decimal128 give a plain array (with `null` for nulls).
+    #[wasm_bindgen(js_name = toArray)]
+    #[allow(unreachable_patterns)]
+    pub fn to_array(&self, copy: Option<bool>) -> Result<JsValue, JsError> {
+        let copy = copy.unwrap_or(false);
+        let (len, name) = (self.len, &self.field.name);
+        match &self.array {
+            Array::NumericArray(n) => match n {
+                NumericArray::Int8(a) => typed!(Int8Array, a.data.as_slice(), len, copy, name),
+                NumericArray::Int16(a) => typed!(Int16Array, a.data.as_slice(), len, copy, name),
+                NumericArray::Int32(a) => typed!(Int32Array, a.data.as_slice(), len, copy, name),
+                NumericArray::Int64(a) => {
+                    typed!(BigInt64Array, a.data.as_slice(), len, copy, name)
+                }
+                NumericArray::UInt8(a) => typed!(Uint8Array, a.data.as_slice(), len, copy, name),
+                NumericArray::UInt16(a) => {
+                    typed!(Uint16Array, a.data.as_slice(), len, copy, name)
+                }
+                NumericArray::UInt32(a) => {
+                    typed!(Uint32Array, a.data.as_slice(), len, copy, name)
+                }
+                NumericArray::UInt64(a) => {
+                    typed!(BigUint64Array, a.data.as_slice(), len, copy, name)
+                }
+                NumericArray::Float32(a) => {
+                    typed!(Float32Array, a.data.as_slice(), len, copy, name)
+                }
+                NumericArray::Float64(a) => {
+                    typed!(Float64Array, a.data.as_slice(), len, copy, name)
+                }
+                NumericArray::Decimal32(a) => {
+                    typed!(Int32Array, a.data.as_slice(), len, copy, name)
+                }
+                NumericArray::Decimal64(a) => {
+                    typed!(BigInt64Array, a.data.as_slice(), len, copy, name)
+                }
+                _ => self.cells_array().map(Into::into).map_err(err),
+            },
+            Array::TemporalArray(t) => match t {
+                TemporalArray::Datetime32(a) => {
+                    typed!(Int32Array, a.data.as_slice(), len, copy, name)
+                }
+                TemporalArray::Datetime64(a) => {
+                    typed!(BigInt64Array, a.data.as_slice(), len, copy, name)
+                }
+                _ => self.cells_array().map(Into::into).map_err(err),
+            },
+            _ => self.cells_array().map(Into::into).map_err(err),
+        }
+    }
+
+    /// Dictionary columns: the dictionary values (array of strings).
+    pub fn dictionary(&self) -> Result<JsArray, JsError> {
+        let values = match &self.array {
+            Array::TextArray(TextArray::Categorical8(a)) => &a.unique_values,
+            Array::TextArray(TextArray::Categorical16(a)) => &a.unique_values,
+            Array::TextArray(TextArray::Categorical32(a)) => &a.unique_values,
+            Array::TextArray(TextArray::Categorical64(a)) => &a.unique_values,
+            _ => return Err(err(self.not_dictionary())),
+        };
+        Ok(values.iter().map(|s| JsValue::from_str(s)).collect())
+    }
+
+    /// Dictionary columns: the keys as a typed array (a view of wasm memory
+    /// like `toArray`, or a copy with `copy = true`); keys of null rows are
+    /// unspecified.
+    pub fn keys(&self, copy: Option<bool>) -> Result<JsValue, JsError> {
+        let copy = copy.unwrap_or(false);
+        let (len, name) = (self.len, &self.field.name);
+        match &self.array {
+            Array::TextArray(TextArray::Categorical8(a)) => {
+                typed!(Uint8Array, a.data.as_slice(), len, copy, name)
+            }
+            Array::TextArray(TextArray::Categorical16(a)) => {
+                typed!(Uint16Array, a.data.as_slice(), len, copy, name)
+            }
+            Array::TextArray(TextArray::Categorical32(a)) => {
+                typed!(Uint32Array, a.data.as_slice(), len, copy, name)
+            }
+            Array::TextArray(TextArray::Categorical64(a)) => {
+                typed!(BigUint64Array, a.data.as_slice(), len, copy, name)
+            }
+            _ => Err(err(self.not_dictionary())),
+        }
+    }
+
+    fn not_dictionary(&self) -> String {
+        format!(
+            "column \"{}\" ({}) is not dictionary-encoded",
+            self.field.name,
+            self.arrow_type()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lightstream_core::minarrow::{fa_bool, fa_i64, fa_str32_opt};
+
+    #[test]
+    fn cells_and_bounds() {
+        let c = Column::new(&fa_i64!("a", 1, -2, i64::MAX), 3, None);
+        assert_eq!(c.cell(1), Ok(Cell::I64(-2)));
+        assert_eq!(c.cell(2), Ok(Cell::I64(i64::MAX)));
+        assert!(c.cell(3).unwrap_err().contains("out of range"));
+        assert!(c.valid_at(usize::MAX).is_err());
+        assert_eq!(c.arrow_type(), "Int64");
+        assert_eq!(c.validity_bytes(), None);
+
+        let s = Column::new(
+            &fa_str32_opt!("s", Some("x"), None::<&str>, Some("zz")),
+            3,
+            None,
+        );
+        assert_eq!(s.cell(0), Ok(Cell::Str("x".into())));
+        assert_eq!(s.cell(1), Ok(Cell::Null));
+        assert_eq!(s.valid_at(1), Ok(false));
+        assert_eq!(s.validity_bytes(), Some(vec![0b101]));
+        assert_eq!(s.arrow_type(), "Utf8");
+
+        let b = Column::new(&fa_bool!("b", true, false), 2, None);
+        assert_eq!(b.cell(0), Ok(Cell::Bool(true)));
+        assert_eq!(b.cell(1), Ok(Cell::Bool(false)));
+        assert!(b.cell(2).is_err());
+    }
+
+    #[test]
+    fn a_table_longer_than_its_buffers_is_an_error_not_a_panic() {
+        let c = Column::new(&fa_i64!("a", 1, 2), 5, None);
+        assert!(c.cell(4).unwrap_err().contains("too short"));
+    }
+
+    #[test]
+    fn type_names() {
+        let d = DictionaryEncoding {
+            id: 0,
+            index_type: IndexType::Int32,
+            large_values: false,
+            ordered: false,
+        };
+        use lightstream_core::minarrow::ffi::arrow_dtype::CategoricalIndexType;
+        assert_eq!(
+            arrow_type_name(
+                &ArrowType::Dictionary(CategoricalIndexType::UInt32),
+                Some(&d)
+            ),
+            "Dictionary<Int32, Utf8>"
+        );
+        assert_eq!(
+            arrow_type_name(
+                &ArrowType::Timestamp(TimeUnit::Microseconds, Some("UTC".into())),
+                None
+            ),
+            "Timestamp(Microsecond, \"UTC\")"
+        );
+        assert_eq!(
+            arrow_type_name(&ArrowType::Time32(TimeUnit::Milliseconds), None),
+            "Time32(Millisecond)"
+        );
+        assert_eq!(
+            arrow_type_name(&ArrowType::Decimal128(38, 4), None),
+            "Decimal128(38, 4)"
+        );
+    }
+}
