@@ -20,6 +20,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, Result};
 
+/// How long a QUIC writer's `finish` waits for the peer's acknowledgement.
+#[cfg(feature = "quic")]
+const QUIC_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Any byte sink a writer can own.
 pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
@@ -170,14 +174,19 @@ impl TableWriter {
             Sink::Quic(s) => {
                 s.finish()
                     .map_err(|e| Error::Protocol(format!("{}: {e}", ctx())))?;
-                match s.stopped().await {
-                    Ok(None) => {}
-                    Ok(Some(code)) => {
+                // Wait (boundedly) for the peer to acknowledge every byte. A
+                // peer that read the whole stream and exited at once may never
+                // send its last ACK; then, as with TCP, the bytes were all sent
+                // and finish() succeeds after the wait.
+                match tokio::time::timeout(QUIC_ACK_WAIT, s.stopped()).await {
+                    Err(_elapsed) => {}
+                    Ok(Ok(None)) => {}
+                    Ok(Ok(Some(code))) => {
                         return Err(Error::Protocol(format!(
                             "{peer} stopped the QUIC stream (code {code}) before reading all of it"
                         )));
                     }
-                    Err(e) => return Err(Error::Protocol(format!("{}: {e}", ctx()))),
+                    Ok(Err(e)) => return Err(Error::Protocol(format!("{}: {e}", ctx()))),
                 }
             }
             #[cfg(feature = "websocket")]
