@@ -84,18 +84,6 @@ pub fn arrow_type_name(dtype: &ArrowType, dictionary: Option<&DictionaryEncoding
             TimeUnit::Days => "Day",
         }
     }
-    fn index(i: IndexType) -> &'static str {
-        match i {
-            IndexType::Int8 => "Int8",
-            IndexType::Int16 => "Int16",
-            IndexType::Int32 => "Int32",
-            IndexType::Int64 => "Int64",
-            IndexType::UInt8 => "UInt8",
-            IndexType::UInt16 => "UInt16",
-            IndexType::UInt32 => "UInt32",
-            IndexType::UInt64 => "UInt64",
-        }
-    }
     #[allow(unreachable_patterns)]
     match dtype {
         ArrowType::Null => "Null".into(),
@@ -126,10 +114,10 @@ pub fn arrow_type_name(dtype: &ArrowType, dictionary: Option<&DictionaryEncoding
         ArrowType::Dictionary(c) => {
             let (key, values) = match dictionary {
                 Some(d) => (
-                    index(d.index_type),
+                    d.index_type.name(),
                     if d.large_values { "LargeUtf8" } else { "Utf8" },
                 ),
-                None => (index(IndexType::for_categorical(c)), "Utf8"),
+                None => (IndexType::for_categorical(c).name(), "Utf8"),
             };
             format!("Dictionary<{key}, {values}>")
         }

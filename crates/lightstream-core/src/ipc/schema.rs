@@ -91,7 +91,8 @@ impl IndexType {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The index type as Arrow names it (`Int8` ... `UInt64`).
+    pub fn name(self) -> &'static str {
         match self {
             IndexType::Int8 => "Int8",
             IndexType::Int16 => "Int16",
