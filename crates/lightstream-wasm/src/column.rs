@@ -19,6 +19,8 @@ use lightstream_core::minarrow::{
 use lightstream_core::{DictionaryEncoding, IndexType};
 use wasm_bindgen::prelude::*;
 
+use crate::js;
+
 /// One value of a column, before it becomes a JS value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -66,6 +68,23 @@ pub struct Column {
 
 fn err(msg: impl AsRef<str>) -> JsError {
     JsError::new(msg.as_ref())
+}
+
+/// `copy` of `toArray(options)` / `keys(options)`: `{copy: true}`, or a bare
+/// boolean (the original signature), or nothing.
+fn copy_option(options: &JsValue) -> Result<bool, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(false);
+    }
+    if let Some(b) = options.as_bool() {
+        return Ok(b);
+    }
+    if options.is_object() {
+        let v = js_sys::Reflect::get(options, &JsValue::from_str("copy"))
+            .map_err(|_| err("toArray(options): cannot read options.copy"))?;
+        return Ok(v.is_truthy());
+    }
+    Err(err("toArray(options): expected { copy: boolean }"))
 }
 
 fn valid_bit(mask: &Option<Bitmask>, i: usize) -> bool {
@@ -290,6 +309,47 @@ impl Column {
         Some(out)
     }
 
+    /// The validity bitmap for the JS helpers: `null` when no row is null,
+    /// else a view of the column's own bitmap when it covers every row (valid
+    /// only until wasm memory changes: use it within the call) or a copy.
+    fn validity_js(&self) -> JsValue {
+        let mask = match &self.array {
+            Array::Null => None,
+            other => other.null_mask(),
+        };
+        if let Some(m) = mask
+            && m.len() >= self.len
+            && let Some(bytes) = m.bits.as_slice().get(..self.len.div_ceil(8))
+        {
+            // SAFETY: used only for the duration of one helper call, during
+            // which nothing allocates in wasm memory.
+            return unsafe { Uint8Array::view(bytes) }.into();
+        }
+        match self.validity_bytes() {
+            Some(b) => Uint8Array::from(&b[..]).into(),
+            None => JsValue::NULL,
+        }
+    }
+
+    /// Boolean columns: the values bitmap (LSB first), a copy.
+    fn bool_bits(&self) -> Option<Vec<u8>> {
+        let Array::BooleanArray(b) = &self.array else {
+            return None;
+        };
+        let mut out = vec![0u8; self.len.div_ceil(8)];
+        match b.data.bits.as_slice().get(..self.len.div_ceil(8)) {
+            Some(bytes) if b.data.len() >= self.len => out.copy_from_slice(bytes),
+            _ => {
+                for i in 0..self.len.min(b.data.len()) {
+                    if b.data.get(i) {
+                        out[i / 8] |= 1 << (i % 8);
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+
     /// Every value as JS values, one per row (the non-view path of `toArray`).
     fn cells_array(&self) -> Result<JsArray, String> {
         let out = JsArray::new_with_length(u32::try_from(self.len).map_err(|e| e.to_string())?);
@@ -298,6 +358,102 @@ impl Column {
         }
         Ok(out)
     }
+}
+
+/// Bytes of one run of strings handed to JavaScript at once: well under the
+/// longest string V8 can make (2^29 UTF-16 units), so one run is one decode.
+const STRING_RUN_BYTES: usize = 64 << 20;
+
+/// UTF-16 length of valid UTF-8: one unit per scalar value, two for those
+/// above U+FFFF (4-byte sequences).
+fn utf16_len(bytes: &[u8]) -> usize {
+    let continuation = bytes.iter().filter(|&&b| b & 0xC0 == 0x80).count();
+    let four_byte = bytes.iter().filter(|&&b| b >= 0xF0).count();
+    bytes.len() - continuation + four_byte
+}
+
+/// Every string of `a[..len]` as a JS array (nulls as `null`): the UTF-8 is
+/// decoded by one `TextDecoder` call per run of strings and each value is a
+/// slice of that text, so no value crosses the wasm boundary on its own.
+fn strings_to_js<O: Integer>(
+    a: &StringArray<O>,
+    len: usize,
+    validity: &JsValue,
+    name: &str,
+) -> Result<JsArray, String> {
+    let offsets = a.offsets.as_slice();
+    let data = a.data.as_slice();
+    let offsets = offsets
+        .get(..len + 1)
+        .ok_or_else(|| format!("column \"{name}\": string offsets are shorter than its length"))?;
+    let out = JsArray::new_with_length(u32::try_from(len).map_err(|e| e.to_string())?);
+    let mut row = 0;
+    let mut pos: Vec<u32> = Vec::new();
+    while row < len {
+        let start = Integer::to_usize(offsets[row]);
+        // The run: rows until STRING_RUN_BYTES of data (at least one row).
+        let mut end_row = row + 1;
+        while end_row < len
+            && Integer::to_usize(offsets[end_row + 1]).saturating_sub(start) <= STRING_RUN_BYTES
+        {
+            end_row += 1;
+        }
+        let end = Integer::to_usize(offsets[end_row]);
+        let bytes = data.get(start..end).ok_or_else(|| {
+            format!("column \"{name}\": string offsets {start}..{end} out of range")
+        })?;
+        pos.clear();
+        pos.reserve(end_row - row + 1);
+        pos.push(0);
+        if bytes.is_ascii() {
+            for o in &offsets[row + 1..=end_row] {
+                pos.push((Integer::to_usize(*o) - start) as u32);
+            }
+        } else {
+            let mut units = 0usize;
+            let mut prev = start;
+            for o in &offsets[row + 1..=end_row] {
+                let o = Integer::to_usize(*o);
+                let value = data
+                    .get(prev..o)
+                    .ok_or_else(|| format!("column \"{name}\": decreasing string offsets"))?;
+                units += utf16_len(value);
+                pos.push(units as u32);
+                prev = o;
+            }
+        }
+        // SAFETY: both views are read by the helper during this call only;
+        // nothing allocates in wasm memory meanwhile (the helper runs only
+        // JavaScript), so memory cannot grow and detach them.
+        unsafe {
+            js::ls_fill_strings(
+                &out,
+                row as u32,
+                &Uint8Array::view(bytes),
+                &Uint32Array::view(&pos),
+                validity,
+                row as u32,
+            );
+        }
+        row = end_row;
+    }
+    Ok(out)
+}
+
+/// `dict[keys[i]]` for every row, in JavaScript, with the dictionary's
+/// values decoded once.
+fn categories_to_js<K: Integer>(
+    a: &CategoricalArray<K>,
+    keys: JsValue,
+    validity: &JsValue,
+    len: usize,
+) -> JsArray {
+    let dict: JsArray = a
+        .unique_values
+        .iter()
+        .map(|s| JsValue::from_str(s))
+        .collect();
+    js::ls_take(&dict, &keys, validity, len as u32)
 }
 
 /// A typed array over `slice[..len]`: a view of wasm memory, or a copy.
@@ -382,10 +538,44 @@ impl Column {
     /// decimal128 give a plain array (with `null` for nulls).
     #[wasm_bindgen(js_name = toArray)]
     #[allow(unreachable_patterns)]
-    pub fn to_array(&self, copy: Option<bool>) -> Result<JsValue, JsError> {
-        let copy = copy.unwrap_or(false);
+    pub fn to_array(&self, options: JsValue) -> Result<JsValue, JsError> {
+        let copy = copy_option(&options)?;
         let (len, name) = (self.len, &self.field.name);
         match &self.array {
+            Array::BooleanArray(_) => {
+                let bits = self.bool_bits().unwrap_or_default();
+                Ok(js::ls_bools(
+                    &Uint8Array::from(&bits[..]),
+                    &self.validity_js(),
+                    len as u32,
+                )
+                .into())
+            }
+            Array::TextArray(t) => {
+                let validity = self.validity_js();
+                let r = match t {
+                    TextArray::String32(a) => strings_to_js(a, len, &validity, name),
+                    TextArray::String64(a) => strings_to_js(a, len, &validity, name),
+                    TextArray::Categorical8(a) => {
+                        let keys = self.keys(JsValue::FALSE)?;
+                        Ok(categories_to_js(a, keys, &validity, len))
+                    }
+                    TextArray::Categorical16(a) => {
+                        let keys = self.keys(JsValue::FALSE)?;
+                        Ok(categories_to_js(a, keys, &validity, len))
+                    }
+                    TextArray::Categorical32(a) => {
+                        let keys = self.keys(JsValue::FALSE)?;
+                        Ok(categories_to_js(a, keys, &validity, len))
+                    }
+                    TextArray::Categorical64(a) => {
+                        let keys = self.keys(JsValue::FALSE)?;
+                        Ok(categories_to_js(a, keys, &validity, len))
+                    }
+                    _ => self.cells_array(),
+                };
+                r.map(Into::into).map_err(err)
+            }
             Array::NumericArray(n) => match n {
                 NumericArray::Int8(a) => typed!(Int8Array, a.data.as_slice(), len, copy, name),
                 NumericArray::Int16(a) => typed!(Int16Array, a.data.as_slice(), len, copy, name),
@@ -430,6 +620,19 @@ impl Column {
         }
     }
 
+    /// Boolean columns: the values bitmap (LSB first, a copy).
+    pub fn bitmap(&self) -> Result<Uint8Array, JsError> {
+        self.bool_bits()
+            .map(|b| Uint8Array::from(&b[..]))
+            .ok_or_else(|| {
+                err(format!(
+                    "column \"{}\" ({}) is not boolean",
+                    self.field.name,
+                    self.arrow_type()
+                ))
+            })
+    }
+
     /// Dictionary columns: the dictionary values (array of strings).
     pub fn dictionary(&self) -> Result<JsArray, JsError> {
         let values = match &self.array {
@@ -445,8 +648,8 @@ impl Column {
     /// Dictionary columns: the keys as a typed array (a view of wasm memory
     /// like `toArray`, or a copy with `copy = true`); keys of null rows are
     /// unspecified.
-    pub fn keys(&self, copy: Option<bool>) -> Result<JsValue, JsError> {
-        let copy = copy.unwrap_or(false);
+    pub fn keys(&self, options: JsValue) -> Result<JsValue, JsError> {
+        let copy = copy_option(&options)?;
         let (len, name) = (self.len, &self.field.name);
         match &self.array {
             Array::TextArray(TextArray::Categorical8(a)) => {

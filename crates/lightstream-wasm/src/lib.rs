@@ -1,47 +1,86 @@
 //! # lightstream-wasm
 //!
-//! The browser shell of Lightstream: JavaScript hands over the bytes of an
-//! Arrow IPC stream or file, [`decode`] copies them once into 64-byte aligned
-//! wasm memory and decodes them with `lightstream-core` into [`Table`]s whose
-//! numeric columns JavaScript reads as zero-copy typed-array views
-//! ([`Column::to_array`]).
+//! The browser shell of Lightstream. Bytes of Arrow IPC streams and files
+//! reach wasm from JavaScript three ways, each copied exactly once into
+//! 64-byte aligned wasm memory and decoded there by `lightstream-core`:
 //!
-//! Modules: [`table`] (tables, schema objects, rows, re-encoding) and
-//! [`column`] (column values, typed arrays, validity). Every index coming from
-//! JavaScript is checked; bad input becomes a JS `Error`, never a panic.
+//! - [`decode`]: a whole stream or file already in a `Uint8Array` /
+//!   `ArrayBuffer` (e.g. from `fetch`);
+//! - [`stream::connect`]: a WebSocket speaking docs/websocket-protocol.md,
+//!   one IPC message per binary message;
+//! - [`stream::read_stream`] / [`decoder::StreamDecoder`]: chunks of any size.
+//!
+//! The resulting [`Table`]s' numeric columns are zero-copy typed-array views
+//! for JavaScript ([`Column::to_array`]); strings and dictionaries become JS
+//! strings in one pass.
+//!
+//! Modules: [`decoder`] (the one-copy push decoder), [`stream`] (WebSocket
+//! and `ReadableStream` sources), [`table`] (tables, schema objects, rows,
+//! re-encoding), [`column`] (values, typed arrays, validity) and `js`
+//! (small JavaScript helpers for building arrays of strings). Every index and
+//! option coming from JavaScript is checked; bad input becomes a JS `Error`,
+//! never a panic.
 
 pub mod column;
+pub mod decoder;
+mod js;
+pub mod stream;
 pub mod table;
 
 use std::sync::Arc;
 
-use lightstream_core::minarrow::Table as MTable;
-use lightstream_core::{ReadOptions, Schema, aligned_copy, is_ipc_file, read_file, read_stream};
+use js_sys::Uint8Array;
+use lightstream_core::minarrow::{Table as MTable, Vec64};
+use lightstream_core::{
+    ReadOptions, Schema, SharedBuffer, aligned_copy, is_ipc_file, read_file, read_stream,
+};
 use wasm_bindgen::prelude::*;
 
 pub use column::Column;
+pub use decoder::StreamDecoder;
 pub use lightstream_core;
+pub use stream::{TableStream, connect, read_stream as read_stream_js};
 pub use table::Table;
 
 /// Decodes a whole IPC stream or IPC file (detected by its `ARROW1` magic)
 /// into its schema and tables. The bytes are copied once into 64-byte aligned
 /// memory; the tables' buffers then point into that copy (no further copies).
 pub fn decode_tables(bytes: &[u8]) -> lightstream_core::Result<(Arc<Schema>, Vec<MTable>)> {
-    let shared = aligned_copy(bytes);
-    if is_ipc_file(bytes) {
+    decode_shared(aligned_copy(bytes))
+}
+
+/// Decodes a whole IPC stream or file that is already in aligned memory.
+pub fn decode_shared(shared: SharedBuffer) -> lightstream_core::Result<(Arc<Schema>, Vec<MTable>)> {
+    if is_ipc_file(shared.as_slice()) {
         read_file(shared, ReadOptions::default())
     } else {
         read_stream(shared, ReadOptions::default())
     }
 }
 
-/// `decode(bytes: Uint8Array): Table[]` — decodes an Arrow IPC stream or file.
+/// Copies a JS byte array straight into new 64-byte aligned wasm memory (one
+/// copy, no intermediate buffer).
+pub fn copy_from_js(bytes: &Uint8Array) -> SharedBuffer {
+    use decoder::Chunk;
+    let n = bytes.len();
+    let mut v: Vec64<u8> = Vec64::with_capacity(n);
+    bytes.copy_out(0, &mut v.spare_capacity_mut()[..n]);
+    // SAFETY: `copy_out` initialized the first `n` bytes of spare capacity.
+    unsafe { v.set_len(n) };
+    SharedBuffer::from_vec64(v)
+}
+
+/// `decode(bytes: Uint8Array | ArrayBuffer): Table[]` — decodes an Arrow IPC
+/// stream or file. The bytes are copied once into aligned wasm memory and
+/// the tables' buffers point into that copy.
 ///
 /// Throws an `Error` carrying the core's message on malformed, truncated or
 /// unsupported input (e.g. ZSTD-compressed bodies: this build has LZ4 only).
 #[wasm_bindgen]
-pub fn decode(bytes: &[u8]) -> Result<Vec<Table>, JsError> {
-    let (schema, tables) = decode_tables(bytes).map_err(|e| JsError::new(&e.to_string()))?;
+pub fn decode(bytes: JsValue) -> Result<Vec<Table>, JsError> {
+    let bytes = decoder::js_bytes(&bytes, "decode")?;
+    let (schema, tables) =
+        decode_shared(copy_from_js(&bytes)).map_err(|e| JsError::new(&e.to_string()))?;
     Ok(tables
         .into_iter()
         .map(|t| Table::new(schema.clone(), t))

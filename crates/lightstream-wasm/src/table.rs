@@ -34,6 +34,33 @@ pub enum ColumnKey {
     Name(String),
 }
 
+/// A schema's fields as JS objects `{name, type, nullable, metadata}`.
+pub fn fields_to_js(schema: &Schema) -> Result<JsArray, JsError> {
+    let out = JsArray::new();
+    for (i, f) in schema.fields.iter().enumerate() {
+        let dictionary = schema.dictionaries.get(i).copied().flatten();
+        let obj = Object::new();
+        set(&obj, "name", &JsValue::from_str(&f.name))?;
+        let ty = arrow_type_name(&f.dtype, dictionary.as_ref());
+        set(&obj, "type", &JsValue::from_str(&ty))?;
+        set(&obj, "nullable", &JsValue::from_bool(f.nullable))?;
+        set(&obj, "metadata", &metadata_to_js(&f.metadata)?.into())?;
+        out.push(&obj);
+    }
+    Ok(out)
+}
+
+/// Custom metadata as a plain JS object.
+pub fn metadata_to_js<'a>(
+    metadata: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<Object, JsError> {
+    let meta = Object::new();
+    for (k, v) in metadata {
+        set(&meta, k, &JsValue::from_str(v))?;
+    }
+    Ok(meta)
+}
+
 impl Table {
     /// Wraps a decoded table and the schema it was decoded with.
     pub fn new(schema: Arc<Schema>, table: MTable) -> Table {
@@ -106,33 +133,13 @@ impl Table {
     /// (`type` is the Arrow type name, `metadata` the field's custom metadata).
     #[wasm_bindgen(getter)]
     pub fn schema(&self) -> Result<JsArray, JsError> {
-        let out = JsArray::new();
-        for (i, fa) in self.table.cols.iter().enumerate() {
-            let f = &fa.field;
-            let dictionary = self.schema.dictionaries.get(i).copied().flatten();
-            let obj = Object::new();
-            set(&obj, "name", &JsValue::from_str(&f.name))?;
-            let ty = arrow_type_name(&f.dtype, dictionary.as_ref());
-            set(&obj, "type", &JsValue::from_str(&ty))?;
-            set(&obj, "nullable", &JsValue::from_bool(f.nullable))?;
-            let meta = Object::new();
-            for (k, v) in &f.metadata {
-                set(&meta, k, &JsValue::from_str(v))?;
-            }
-            set(&obj, "metadata", &meta)?;
-            out.push(&obj);
-        }
-        Ok(out)
+        fields_to_js(&self.schema)
     }
 
     /// The table's (schema-level) custom metadata as a plain object.
     #[wasm_bindgen(getter)]
     pub fn metadata(&self) -> Result<Object, JsError> {
-        let meta = Object::new();
-        for (k, v) in &self.table.metadata {
-            set(&meta, k, &JsValue::from_str(v))?;
-        }
-        Ok(meta)
+        metadata_to_js(&self.table.metadata)
     }
 
     /// A column by position (number) or name (string); throws when there is

@@ -84,7 +84,9 @@ fn wasm_buffer() -> JsValue {
 }
 
 fn only_table(bytes: &[u8]) -> Table {
-    let mut tables = decode(bytes).map_err(JsValue::from).expect("decode");
+    let mut tables = decode(Uint8Array::from(bytes).into())
+        .map_err(JsValue::from)
+        .expect("decode");
     assert_eq!(tables.len(), 1);
     tables.remove(0)
 }
@@ -100,7 +102,17 @@ fn get(c: &Column, i: usize) -> JsValue {
 }
 
 fn to_array(c: &Column, copy: Option<bool>) -> JsValue {
-    c.to_array(copy).map_err(JsValue::from).expect("toArray")
+    // Both forms of the argument: `{copy}` (documented) and a bare boolean.
+    let options = match copy {
+        None => JsValue::UNDEFINED,
+        Some(true) => {
+            let o = Object::new();
+            Reflect::set(&o, &"copy".into(), &JsValue::TRUE).unwrap();
+            o.into()
+        }
+        Some(false) => JsValue::FALSE,
+    };
+    c.to_array(options).map_err(JsValue::from).expect("toArray")
 }
 
 fn big(v: i64) -> JsValue {
@@ -224,7 +236,7 @@ fn check_sample(t: &Table) {
     assert!(a.get(2).is_null());
     let dict = c.dictionary().map_err(JsValue::from).expect("dictionary");
     let keys: Uint32Array = c
-        .keys(None)
+        .keys(JsValue::UNDEFINED)
         .map_err(JsValue::from)
         .expect("keys")
         .dyn_into()
@@ -238,7 +250,7 @@ fn check_sample(t: &Table) {
         assert_eq!(dict.get(keys.get_index(i)).as_string(), strings[i as usize]);
     }
     assert!(col(t, "utf8").dictionary().is_err());
-    assert!(col(t, "utf8").keys(None).is_err());
+    assert!(col(t, "utf8").keys(JsValue::UNDEFINED).is_err());
 
     // timestamp: BigInt64Array of the raw values, the unit in `type`.
     let c = col(t, "ts");
@@ -283,7 +295,9 @@ fn decodes_a_stream_and_reads_every_value() {
 fn decodes_a_file() {
     let (schema, t) = sample();
     let file = write_file(&schema, &[t.clone(), t], &WriteOptions::default()).expect("write_file");
-    let tables = decode(&file).map_err(JsValue::from).expect("decode file");
+    let tables = decode(Uint8Array::from(&file[..]).buffer().into())
+        .map_err(JsValue::from)
+        .expect("decode file");
     assert_eq!(tables.len(), 2);
     for t in &tables {
         check_sample(t);
@@ -389,7 +403,7 @@ fn bad_indices_are_errors_not_panics() {
 }
 
 fn decode_error(bytes: &[u8]) -> String {
-    let e = decode(bytes)
+    let e = decode(Uint8Array::from(bytes).into())
         .err()
         .map(JsValue::from)
         .expect("decode should fail");

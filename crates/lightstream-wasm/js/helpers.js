@@ -1,0 +1,53 @@
+// Small helpers that build JavaScript arrays on the JavaScript side of the
+// wasm boundary, where creating strings and array elements is cheap, from
+// views of wasm memory that crates/lightstream-wasm/src/js.rs hands over.
+// wasm-bindgen copies this file into its output (pkg/snippets/).
+
+// ignoreBOM: a value starting with U+FEFF must keep it (the default strips
+// it, which would shift every later string by one).
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+function valid(validity, row) {
+  return ((validity[row >>> 3] >>> (row & 7)) & 1) === 1;
+}
+
+// out[at + i] = the i-th string of a run: `bytes` is the run's UTF-8 data,
+// `pos` its n + 1 UTF-16 positions in the decoded text (one decode per run);
+// rows whose validity bit (from row `row0`) is clear become null.
+export function ls_fill_strings(out, at, bytes, pos, validity, row0) {
+  const text = utf8.decode(bytes);
+  const n = pos.length - 1;
+  if (validity === null) {
+    for (let i = 0; i < n; i++) out[at + i] = text.slice(pos[i], pos[i + 1]);
+  } else {
+    for (let i = 0; i < n; i++) {
+      out[at + i] = valid(validity, row0 + i) ? text.slice(pos[i], pos[i + 1]) : null;
+    }
+  }
+}
+
+// An array of `n` dictionary values: dict[keys[i]], or null for null rows
+// and for keys outside the dictionary (the decoder has already refused
+// those, so this only guards).
+export function ls_take(dict, keys, validity, n) {
+  const out = new Array(n);
+  const big = typeof keys[0] === 'bigint';
+  for (let i = 0; i < n; i++) {
+    if (validity !== null && !valid(validity, i)) {
+      out[i] = null;
+      continue;
+    }
+    const v = dict[big ? Number(keys[i]) : keys[i]];
+    out[i] = v === undefined ? null : v;
+  }
+  return out;
+}
+
+// An array of `n` booleans from an LSB-first bitmap, with nulls.
+export function ls_bools(bits, validity, n) {
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) {
+    out[i] = validity !== null && !valid(validity, i) ? null : valid(bits, i);
+  }
+  return out;
+}

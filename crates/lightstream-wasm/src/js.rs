@@ -1,0 +1,25 @@
+//! Imports of `js/helpers.js`: the loops that create JavaScript strings and
+//! array elements run in JavaScript (one call per column or per run of
+//! strings), not once per value across the wasm boundary.
+
+use js_sys::{Array, Uint8Array, Uint32Array};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/js/helpers.js")]
+extern "C" {
+    /// Fills `out[at..at + pos.length - 1]` with the strings of one run.
+    pub fn ls_fill_strings(
+        out: &Array,
+        at: u32,
+        bytes: &Uint8Array,
+        pos: &Uint32Array,
+        validity: &JsValue,
+        row0: u32,
+    );
+
+    /// `dict[keys[i]]` for `n` rows (null where invalid).
+    pub fn ls_take(dict: &Array, keys: &JsValue, validity: &JsValue, n: u32) -> Array;
+
+    /// Booleans from a bitmap (null where invalid).
+    pub fn ls_bools(bits: &Uint8Array, validity: &JsValue, n: u32) -> Array;
+}

@@ -1,0 +1,589 @@
+//! Tables arriving over time: a browser WebSocket ([`connect`]) or a
+//! `ReadableStream` of byte chunks ([`read_stream`]), both as a
+//! [`TableStream`] whose `next()` JavaScript awaits (the npm package makes it
+//! an async iterable).
+//!
+//! WebSocket: `binaryType = "arraybuffer"`; each binary message is one IPC
+//! message (docs/websocket-protocol.md) and is copied once into 64-byte
+//! aligned wasm memory by [`Pusher::push_message`] as it arrives. The browser
+//! WebSocket API cannot pause a sender, so messages are decoded as they come
+//! and the tables queue until JavaScript takes them; `maxBufferedBytes`
+//! bounds that queue (exceeding it fails the stream rather than growing
+//! memory without bound). After the end-of-stream marker the socket stays
+//! open until the server's Close frame arrives, which the browser answers:
+//! the clean close of the protocol.
+//!
+//! `ReadableStream`: chunks are read only when `next()` needs a table, so a
+//! slow consumer holds back the producer (the stream's own backpressure).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+
+use js_sys::{ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array};
+use lightstream_core::minarrow::Table as MTable;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use web_sys::{
+    BinaryType, CloseEvent, Event, MessageEvent, ReadableStreamDefaultReader, WebSocket,
+};
+
+use crate::decoder::{Pusher, limits};
+use crate::table::{Table, fields_to_js, metadata_to_js};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// Default of `maxBufferedBytes`: decoded bytes waiting for JavaScript.
+const DEFAULT_MAX_BUFFERED: f64 = 512.0 * 1024.0 * 1024.0;
+/// Default of `timeoutMs`: how long `connect` waits for the schema.
+const DEFAULT_TIMEOUT_MS: f64 = 30_000.0;
+
+type Handler<T> = Closure<dyn FnMut(T)>;
+
+/// The event handlers of a WebSocket source (dropped with the stream).
+struct WsHandlers {
+    _message: Handler<MessageEvent>,
+    _close: Handler<CloseEvent>,
+    _error: Handler<Event>,
+    _timeout: Option<(Closure<dyn FnMut()>, JsValue)>,
+}
+
+enum Source {
+    WebSocket {
+        ws: WebSocket,
+        url: String,
+        handlers: Option<WsHandlers>,
+        error_seen: bool,
+    },
+    Readable {
+        reader: ReadableStreamDefaultReader,
+        reading: bool,
+    },
+}
+
+struct Inner {
+    source: Source,
+    pusher: Pusher,
+    queue: VecDeque<(MTable, usize)>,
+    queued_bytes: usize,
+    max_buffered: usize,
+    /// A terminal error, reported once by `next()`.
+    error: Option<String>,
+    /// The stream is over (end marker consumed, closed, or failed).
+    finished: bool,
+    closed_by_user: bool,
+    waiters: Vec<Function>,
+    tables_read: u64,
+    rows_read: u64,
+}
+
+impl Inner {
+    fn new(source: Source, pusher: Pusher, max_buffered: usize) -> Inner {
+        Inner {
+            source,
+            pusher,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            max_buffered,
+            error: None,
+            finished: false,
+            closed_by_user: false,
+            waiters: Vec::new(),
+            tables_read: 0,
+            rows_read: 0,
+        }
+    }
+
+    /// Wakes every pending `next()` / `connect` so it looks at the state again.
+    fn wake(&mut self) {
+        for w in self.waiters.drain(..) {
+            let _ = w.call0(&JsValue::UNDEFINED);
+        }
+    }
+
+    fn fail(&mut self, message: String) {
+        if self.error.is_none() && !self.finished {
+            self.error = Some(message);
+        }
+        self.finished = true;
+        self.stop_source(1002, "lightstream: stream failed");
+        self.wake();
+    }
+
+    fn stop_source(&mut self, code: u16, reason: &str) {
+        match &mut self.source {
+            Source::WebSocket { ws, handlers, .. } => {
+                if ws.ready_state() <= WebSocket::OPEN {
+                    let _ = ws.close_with_code_and_reason(code, reason);
+                }
+                if let Some(h) = handlers.as_mut()
+                    && let Some((_, id)) = h._timeout.take()
+                {
+                    clear_timeout(&id);
+                }
+            }
+            Source::Readable { reader, .. } => {
+                let _ = reader.cancel();
+            }
+        }
+    }
+
+    /// Decoded tables of one WebSocket message (or chunk) join the queue.
+    fn accept(&mut self, tables: Vec<MTable>, message_bytes: usize) {
+        let n = tables.len().max(1);
+        for t in tables {
+            let bytes = message_bytes / n;
+            self.queued_bytes += bytes;
+            self.queue.push_back((t, bytes));
+        }
+        if self.queued_bytes > self.max_buffered {
+            let msg = format!(
+                "{} bytes of tables are waiting to be read, more than maxBufferedBytes ({}): \
+                 the consumer is too slow for this stream",
+                self.queued_bytes, self.max_buffered
+            );
+            self.fail(msg);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Table> {
+        let (t, bytes) = self.queue.pop_front()?;
+        self.queued_bytes -= bytes;
+        self.tables_read += 1;
+        self.rows_read += t.n_rows as u64;
+        let schema = self.pusher.schema()?.clone();
+        Some(Table::new(schema, t))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Source::WebSocket { ws, handlers, .. } = &mut self.source {
+            // The handlers die with this struct: unhook them first so the
+            // browser never calls a dropped closure.
+            ws.set_onmessage(None);
+            ws.set_onclose(None);
+            ws.set_onerror(None);
+            if let Some(h) = handlers.as_mut()
+                && let Some((_, id)) = h._timeout.take()
+            {
+                clear_timeout(&id);
+            }
+            if ws.ready_state() <= WebSocket::OPEN {
+                let _ = ws.close_with_code(1000);
+            }
+        }
+    }
+}
+
+/// A stream of tables (WebSocket or `ReadableStream`): await `next()` until
+/// `done`, or use `for await` through the npm package.
+#[wasm_bindgen]
+pub struct TableStream {
+    inner: Rc<RefCell<Inner>>,
+}
+
+fn iter_result(value: JsValue, done: bool) -> JsValue {
+    let obj = Object::new();
+    let _ = Reflect::set(&obj, &"value".into(), &value);
+    let _ = Reflect::set(&obj, &"done".into(), &JsValue::from_bool(done));
+    obj.into()
+}
+
+/// What a waiting `next()` should do after looking at the state.
+enum Step {
+    Ready(JsValue),
+    Failed(String),
+    Wait(Promise),
+    Read(ReadableStreamDefaultReader),
+}
+
+fn next_step(inner: &Rc<RefCell<Inner>>) -> Step {
+    let mut st = inner.borrow_mut();
+    if let Some(t) = st.pop() {
+        return Step::Ready(iter_result(t.into(), false));
+    }
+    if let Some(e) = st.error.take() {
+        return Step::Failed(e);
+    }
+    if st.finished || st.pusher.is_ended() {
+        st.finished = true;
+        return Step::Ready(iter_result(JsValue::UNDEFINED, true));
+    }
+    match &mut st.source {
+        Source::Readable { reader, reading } if !*reading => {
+            *reading = true;
+            Step::Read(reader.clone())
+        }
+        _ => {
+            let mut resolve = None;
+            let p = Promise::new(&mut |res, _rej| resolve = Some(res));
+            if let Some(r) = resolve {
+                st.waiters.push(r);
+            }
+            Step::Wait(p)
+        }
+    }
+}
+
+/// Reads one chunk of a `ReadableStream` source into the decoder.
+async fn read_chunk(inner: &Rc<RefCell<Inner>>, reader: ReadableStreamDefaultReader) {
+    let result = JsFuture::from(reader.read()).await;
+    let mut st = inner.borrow_mut();
+    if let Source::Readable { reading, .. } = &mut st.source {
+        *reading = false;
+    }
+    if st.finished {
+        st.wake();
+        return;
+    }
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = format!("the ReadableStream failed: {}", describe(&e));
+            st.fail(msg);
+            return;
+        }
+    };
+    let done = Reflect::get(&result, &"done".into())
+        .map(|d| d.is_truthy())
+        .unwrap_or(true);
+    if done {
+        match st.pusher.finish() {
+            Ok(()) => st.finished = true,
+            Err(e) => st.fail(e.to_string()),
+        }
+        st.wake();
+        return;
+    }
+    let value = Reflect::get(&result, &"value".into()).unwrap_or(JsValue::UNDEFINED);
+    let Some(chunk) = value.dyn_ref::<Uint8Array>() else {
+        st.fail("readStream: the ReadableStream gave a chunk that is not a Uint8Array".into());
+        return;
+    };
+    let mut out = Vec::new();
+    match st.pusher.push(chunk, &mut out) {
+        Ok(()) => {
+            let len = chunk.length() as usize;
+            st.accept(out, len);
+        }
+        Err(e) => st.fail(e.to_string()),
+    }
+    st.wake();
+}
+
+fn describe(e: &JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return String::from(err.message());
+    }
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// The next table: `{ value: Table, done: false }`, or `{ done: true }`.
+async fn next_item(inner: Rc<RefCell<Inner>>) -> Result<JsValue, JsValue> {
+    loop {
+        match next_step(&inner) {
+            Step::Ready(v) => return Ok(v),
+            Step::Failed(e) => return Err(js_sys::Error::new(&e).into()),
+            Step::Wait(p) => {
+                JsFuture::from(p).await?;
+            }
+            Step::Read(reader) => read_chunk(&inner, reader).await,
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl TableStream {
+    /// `Promise<{value: Table, done: false} | {value: undefined, done: true}>`.
+    pub fn next(&self) -> Promise {
+        future_to_promise(next_item(self.inner.clone()))
+    }
+
+    /// Closes the stream (what `break` out of `for await` calls).
+    #[wasm_bindgen(js_name = "return")]
+    pub fn return_(&self) -> Promise {
+        self.close();
+        Promise::resolve(&iter_result(JsValue::UNDEFINED, true))
+    }
+
+    /// Closes the WebSocket (code 1000) or cancels the ReadableStream; a
+    /// pending `next()` then resolves `{done: true}`. Idempotent.
+    pub fn close(&self) {
+        let mut st = self.inner.borrow_mut();
+        if !st.finished {
+            st.closed_by_user = true;
+            st.finished = true;
+        }
+        st.queue.clear();
+        st.queued_bytes = 0;
+        st.stop_source(1000, "");
+        st.wake();
+    }
+
+    /// The schema's fields (`null` until the schema message arrived).
+    #[wasm_bindgen(getter)]
+    pub fn schema(&self) -> Result<JsValue, JsError> {
+        match self.inner.borrow().pusher.schema() {
+            Some(s) => Ok(fields_to_js(s)?.into()),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
+    /// The schema's custom metadata.
+    #[wasm_bindgen(getter)]
+    pub fn metadata(&self) -> Result<Object, JsError> {
+        match self.inner.borrow().pusher.schema() {
+            Some(s) => metadata_to_js(&s.metadata),
+            None => Ok(Object::new()),
+        }
+    }
+
+    /// Tables handed out so far.
+    #[wasm_bindgen(getter, js_name = tablesRead)]
+    pub fn tables_read(&self) -> f64 {
+        self.inner.borrow().tables_read as f64
+    }
+
+    /// Rows handed out so far.
+    #[wasm_bindgen(getter, js_name = rowsRead)]
+    pub fn rows_read(&self) -> f64 {
+        self.inner.borrow().rows_read as f64
+    }
+
+    /// Bytes received so far.
+    #[wasm_bindgen(getter, js_name = bytesRead)]
+    pub fn bytes_read(&self) -> f64 {
+        self.inner.borrow().pusher.bytes() as f64
+    }
+}
+
+/// Reads a number option (`undefined` / `null` when absent).
+fn option_f64(options: &JsValue, key: &str) -> Result<Option<f64>, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(None);
+    }
+    let v = Reflect::get(options, &key.into()).map_err(|_| JsError::new("bad options object"))?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_f64()
+        .map(Some)
+        .ok_or_else(|| JsError::new(&format!("option {key} must be a number")))
+}
+
+fn buffered_limit(options: &JsValue) -> Result<usize, JsError> {
+    let v = option_f64(options, "maxBufferedBytes")?.unwrap_or(DEFAULT_MAX_BUFFERED);
+    if !(v.is_finite() && v >= 1.0) {
+        return Err(JsError::new(&format!(
+            "maxBufferedBytes must be a positive number, not {v}"
+        )));
+    }
+    Ok(v as usize)
+}
+
+fn on_message(weak: &Weak<RefCell<Inner>>, ev: MessageEvent) {
+    let Some(inner) = weak.upgrade() else { return };
+    let mut st = inner.borrow_mut();
+    if st.finished {
+        return;
+    }
+    let data = ev.data();
+    let Some(buf) = data.dyn_ref::<ArrayBuffer>() else {
+        let what = if data.is_string() {
+            "a text message"
+        } else {
+            "a non-binary message"
+        };
+        st.fail(format!(
+            "the server sent {what}; Lightstream streams are binary WebSocket messages"
+        ));
+        return;
+    };
+    let bytes = Uint8Array::new(buf);
+    let len = bytes.length() as usize;
+    let mut out = Vec::new();
+    let result = st.pusher.push_message(&bytes, &mut out);
+    match result {
+        Ok(()) => {
+            st.accept(out, len);
+            st.wake();
+        }
+        Err(e) => st.fail(e.to_string()),
+    }
+}
+
+fn on_close(weak: &Weak<RefCell<Inner>>, ev: CloseEvent) {
+    let Some(inner) = weak.upgrade() else { return };
+    let mut guard = inner.borrow_mut();
+    let st = &mut *guard;
+    let Source::WebSocket {
+        handlers,
+        url,
+        error_seen,
+        ..
+    } = &mut st.source
+    else {
+        return;
+    };
+    if let Some(h) = handlers.as_mut()
+        && let Some((_, id)) = h._timeout.take()
+    {
+        clear_timeout(&id);
+    }
+    if !st.finished && !st.pusher.is_ended() {
+        let (code, reason) = (ev.code(), ev.reason());
+        let bytes = st.pusher.bytes();
+        st.error = Some(if *error_seen && bytes == 0 {
+            format!("could not connect to {url} (WebSocket error, close code {code})")
+        } else {
+            let reason = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(", reason \"{reason}\"")
+            };
+            format!(
+                "the connection to {url} closed before the end-of-stream marker \
+                 (close code {code}{reason}, after {bytes} bytes)"
+            )
+        });
+    }
+    st.finished = true;
+    st.wake();
+}
+
+/// `connect(url, options?)`: opens a WebSocket and resolves to a
+/// [`TableStream`] once the schema message has arrived.
+#[wasm_bindgen]
+pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
+    let max_message = option_f64(&options, "maxMessageBytes")?;
+    let timeout = option_f64(&options, "timeoutMs")?.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if !(timeout.is_finite() && timeout >= 0.0) {
+        return Err(JsError::new(&format!(
+            "timeoutMs must be a non-negative number, not {timeout}"
+        )));
+    }
+    let limits = limits(max_message)?;
+    let max_buffered = buffered_limit(&options)?;
+    let ws = WebSocket::new(&url)
+        .map_err(|e| JsError::new(&format!("cannot connect to {url}: {}", describe(&e))))?;
+    ws.set_binary_type(BinaryType::Arraybuffer);
+    let inner = Rc::new(RefCell::new(Inner::new(
+        Source::WebSocket {
+            ws: ws.clone(),
+            url: url.clone(),
+            handlers: None,
+            error_seen: false,
+        },
+        Pusher::new(limits),
+        max_buffered,
+    )));
+
+    let weak = Rc::downgrade(&inner);
+    let message: Handler<MessageEvent> = Closure::new({
+        let weak = weak.clone();
+        move |ev: MessageEvent| on_message(&weak, ev)
+    });
+    let close: Handler<CloseEvent> = Closure::new({
+        let weak = weak.clone();
+        move |ev: CloseEvent| on_close(&weak, ev)
+    });
+    let error: Handler<Event> = Closure::new({
+        let weak = weak.clone();
+        move |_ev: Event| {
+            if let Some(inner) = weak.upgrade()
+                && let Source::WebSocket { error_seen, .. } = &mut inner.borrow_mut().source
+            {
+                // The browser gives no detail; the close event that always
+                // follows reports the failure.
+                *error_seen = true;
+            }
+        }
+    });
+    let timer: Closure<dyn FnMut()> = Closure::new({
+        let weak = weak.clone();
+        let url = url.clone();
+        move || {
+            if let Some(inner) = weak.upgrade() {
+                let mut st = inner.borrow_mut();
+                if st.pusher.schema().is_none() && !st.finished {
+                    st.fail(format!(
+                        "no schema from {url} within {timeout} ms (timeoutMs)"
+                    ));
+                }
+            }
+        }
+    });
+    ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(close.as_ref().unchecked_ref()));
+    ws.set_onerror(Some(error.as_ref().unchecked_ref()));
+    let timer_id = set_timeout(timer.as_ref().unchecked_ref(), timeout);
+    if let Source::WebSocket { handlers, .. } = &mut inner.borrow_mut().source {
+        *handlers = Some(WsHandlers {
+            _message: message,
+            _close: close,
+            _error: error,
+            _timeout: Some((timer, timer_id)),
+        });
+    }
+
+    Ok(future_to_promise(async move {
+        loop {
+            let wait = {
+                let mut st = inner.borrow_mut();
+                if st.pusher.schema().is_some() {
+                    if let Source::WebSocket { handlers, .. } = &mut st.source
+                        && let Some(h) = handlers.as_mut()
+                        && let Some((_, id)) = h._timeout.take()
+                    {
+                        clear_timeout(&id);
+                    }
+                    break;
+                }
+                if let Some(e) = st.error.take() {
+                    return Err(js_sys::Error::new(&e).into());
+                }
+                if st.finished {
+                    return Err(js_sys::Error::new(
+                        "the connection was closed before the schema arrived",
+                    )
+                    .into());
+                }
+                let mut resolve = None;
+                let p = Promise::new(&mut |res, _| resolve = Some(res));
+                if let Some(r) = resolve {
+                    st.waiters.push(r);
+                }
+                p
+            };
+            JsFuture::from(wait).await?;
+        }
+        Ok(TableStream { inner }.into())
+    }))
+}
+
+/// `readStream(readable)`: the tables of an IPC stream arriving as a
+/// `ReadableStream` of `Uint8Array` chunks (any sizes).
+#[wasm_bindgen(js_name = readStream)]
+pub fn read_stream(readable: web_sys::ReadableStream) -> Result<TableStream, JsError> {
+    let reader: ReadableStreamDefaultReader = readable
+        .get_reader()
+        .dyn_into()
+        .map_err(|_| JsError::new("readStream: could not get a default reader of the stream"))?;
+    Ok(TableStream {
+        inner: Rc::new(RefCell::new(Inner::new(
+            Source::Readable {
+                reader,
+                reading: false,
+            },
+            Pusher::new(limits(None)?),
+            usize::MAX,
+        ))),
+    })
+}
