@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the npm package from crates/lightstream-wasm:
+#   1. cargo build --release --target wasm32-unknown-unknown -p lightstream-wasm
+#   2. wasm-bindgen --target web  ->  npm/pkg/ (generated, not committed)
+#   3. with --pack: npm pack -> npm/lightstream-<version>.tgz (or --pack-dest DIR)
+# Needs the pinned toolchain and wasm-bindgen-cli of the same version as the
+# crate (bash scripts/setup.sh --with=wasm-bindgen installs both).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+pack=false
+dest="$here"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --pack) pack=true ;;
+    --pack-dest) pack=true; dest=$2; shift ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "npm/build.sh: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+cd "$repo"
+cargo build --quiet --release --target wasm32-unknown-unknown -p lightstream-wasm
+target_dir=${CARGO_TARGET_DIR:-$repo/target}
+wasm="$target_dir/wasm32-unknown-unknown/release/lightstream_wasm.wasm"
+[ -f "$wasm" ] || { echo "npm/build.sh: missing $wasm" >&2; exit 1; }
+rm -rf "$here/pkg"
+wasm-bindgen --target web --out-dir "$here/pkg" "$wasm"
+rm -f "$here/pkg/package.json" "$here/pkg/.gitignore"
+cp "$repo/LICENSE" "$repo/THIRD_PARTY_LICENSES" "$here/"
+echo "npm/build.sh: built $here/pkg ($(wc -c <"$here/pkg/lightstream_wasm_bg.wasm") bytes of wasm, $(gzip -9c "$here/pkg/lightstream_wasm_bg.wasm" | wc -c) gzipped)"
+
+if $pack; then
+  mkdir -p "$dest"
+  tarball=$(cd "$here" && npm pack --silent --pack-destination "$dest")
+  echo "npm/build.sh: packed $dest/$tarball"
+fi

@@ -1,0 +1,175 @@
+// Types of the `lightstream` npm package: Arrow IPC streams decoded in
+// WebAssembly into tables whose numeric columns are zero-copy typed-array
+// views of wasm memory. See README.md for usage.
+
+/** What `init` accepts: the .wasm's URL, its bytes, a Response or a compiled module. */
+export type InitInput =
+  | RequestInfo
+  | URL
+  | Response
+  | BufferSource
+  | WebAssembly.Module;
+
+/**
+ * Loads and instantiates the WebAssembly module (once; later calls return the
+ * same promise). Call it before anything else. Without an argument the .wasm
+ * is fetched from next to this module (`pkg/lightstream_wasm_bg.wasm`).
+ */
+export function init(input?: InitInput | Promise<InitInput>): Promise<void>;
+export default init;
+
+/** One field of a schema. `type` is Arrow's name of the type, e.g.
+ * `Int64`, `Utf8`, `Timestamp(Millisecond, "UTC")`, `Dictionary<Int32, Utf8>`. */
+export interface Field {
+  name: string;
+  type: string;
+  nullable: boolean;
+  metadata: Record<string, string>;
+}
+
+export interface ConnectOptions {
+  /** The largest WebSocket message (one IPC message) accepted, in bytes.
+   * Default 1 GiB (the core's `DecodeLimits::max_message_bytes`). */
+  maxMessageBytes?: number;
+  /** `connect` rejects when the schema has not arrived within this many
+   * milliseconds of the call. Default 30000. */
+  timeoutMs?: number;
+  /** The browser's WebSocket cannot pause a sender, so decoded tables wait
+   * until `next()` takes them. When more than this many bytes wait, the
+   * stream fails with an Error instead of growing. Default 512 MiB. */
+  maxBufferedBytes?: number;
+}
+
+/**
+ * A stream of tables: `for await (const table of stream)`. Errors (a closed
+ * connection before the end-of-stream marker, a malformed message, a
+ * WebSocket error) reject `next()` with an `Error` naming what went wrong;
+ * the stream is then finished. Tables already received stay valid.
+ */
+export interface TableStream extends AsyncIterableIterator<Table> {
+  /** The schema's fields (known once `connect` resolved; `null` for a
+   * `readStream` until its schema message has been read). */
+  readonly schema: Field[] | null;
+  /** The schema's custom metadata (empty until known). */
+  readonly metadata: Record<string, string>;
+  /** Tables handed out so far. */
+  readonly tablesRead: number;
+  /** Rows handed out so far. */
+  readonly rowsRead: number;
+  /** Bytes of IPC messages received so far (WebSocket payloads or chunks). */
+  readonly bytesRead: number;
+  /** The next table, or `{ done: true }` after the end-of-stream marker. */
+  next(): Promise<IteratorResult<Table, undefined>>;
+  /** Closes the stream (what `break` in `for await` calls). */
+  return(): Promise<IteratorResult<Table, undefined>>;
+  /** Closes the connection (WebSocket close code 1000) or cancels the
+   * readable; a pending `next()` resolves `{ done: true }`. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Opens a WebSocket to a Lightstream server (`lightstream serve ws://...`,
+ * or any peer following docs/websocket-protocol.md) and resolves once the
+ * schema message has arrived. Each binary message is copied once into 64-byte
+ * aligned wasm memory and decoded there. Rejects with an `Error` when the
+ * connection fails or the first message is not a valid schema.
+ */
+export function connect(url: string, options?: ConnectOptions): Promise<TableStream>;
+
+/** Decodes a whole Arrow IPC stream or IPC file (detected by its magic).
+ * The bytes are copied once into aligned wasm memory. Throws an `Error` on
+ * malformed, truncated or unsupported input. */
+export function decode(bytes: Uint8Array | ArrayBuffer): Table[];
+
+/** Decodes an IPC stream arriving as a `ReadableStream` of byte chunks of any
+ * size (e.g. `(await fetch(url)).body`). */
+export function readStream(readable: ReadableStream<Uint8Array>): TableStream;
+
+/**
+ * Push decoder for callers that receive the bytes themselves: `push` chunks of
+ * any size and get back the tables they completed.
+ */
+export class StreamDecoder {
+  constructor(maxMessageBytes?: number);
+  /** Tables completed by this chunk (often none). Throws on malformed input;
+   * the decoder is then unusable. */
+  push(chunk: Uint8Array | ArrayBuffer): Table[];
+  /** Throws unless the input so far ended cleanly (after the schema, on a
+   * message boundary). */
+  finish(): void;
+  readonly schema: Field[] | null;
+  readonly metadata: Record<string, string>;
+  /** True once the end-of-stream marker has been read. */
+  readonly ended: boolean;
+  readonly bytesRead: number;
+  free(): void;
+}
+
+/** Options of `Column.toArray` and `Column.keys`. */
+export interface ArrayOptions {
+  /** Return a detached copy instead of a view of wasm memory. */
+  copy?: boolean;
+}
+
+/** A decoded table (record batch). Call `free()` when done: the wasm memory
+ * of its columns is released and views taken from it become invalid. */
+export class Table {
+  readonly numRows: number;
+  readonly numColumns: number;
+  readonly schema: Field[];
+  readonly metadata: Record<string, string>;
+  /** A column by name or position; throws when there is none. */
+  column(nameOrIndex: string | number): Column;
+  columns(): Column[];
+  /** The first `limit` rows (all by default) as plain objects. */
+  toRows(limit?: number): Record<string, unknown>[];
+  /** The table as an Arrow IPC stream (for `tableFromIPC` of Apache Arrow JS,
+   * DuckDB-wasm, ...). */
+  toIPC(): Uint8Array;
+  free(): void;
+}
+
+/** Typed arrays `Column.toArray` returns for fixed-width columns. */
+export type NumericArray =
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array
+  | Float32Array
+  | Float64Array;
+
+/** One column of a table (shares the table's memory). */
+export class Column {
+  readonly name: string;
+  readonly type: string;
+  readonly nullable: boolean;
+  readonly length: number;
+  readonly nullCount: number;
+  /** Throws when `i` is out of range. */
+  isValid(i: number): boolean;
+  /** The value at `i` (`null` for a null): number, bigint (64-bit integers,
+   * 64-bit temporal values, decimal128's unscaled integer), boolean or string. */
+  get(i: number): number | bigint | boolean | string | null;
+  /**
+   * Every value. Fixed-width numbers and temporal values: a typed array that
+   * is a zero-copy VIEW of wasm memory, valid until the table is freed or
+   * wasm memory grows (any later decode may grow it), so read it at once or
+   * pass `{ copy: true }`; null slots hold unspecified numbers (see
+   * `validity()`). Booleans: `(boolean | null)[]`. Strings and dictionaries:
+   * `(string | null)[]`, decoded in one pass.
+   */
+  toArray(options?: ArrayOptions): NumericArray | (string | null)[] | (boolean | null)[] | (bigint | null)[];
+  /** The validity bitmap (copy, LSB first), or `null` when no value is null. */
+  validity(): Uint8Array | null;
+  /** Boolean columns: the values bitmap (copy, LSB first). */
+  bitmap(): Uint8Array;
+  /** Dictionary columns: the dictionary's values. */
+  dictionary(): string[];
+  /** Dictionary columns: the keys (a view like `toArray`, or a copy). */
+  keys(options?: ArrayOptions): Uint8Array | Uint16Array | Uint32Array | BigUint64Array;
+  free(): void;
+}
