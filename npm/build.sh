@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the npm package from crates/lightstream-wasm:
-#   1. cargo build --release --target wasm32-unknown-unknown -p lightstream-wasm
+#   1. cargo build --profile wasm-release --target wasm32-unknown-unknown -p lightstream-wasm
 #   2. wasm-bindgen --target web  ->  npm/pkg/ (generated, not committed)
 #   3. with --pack: npm pack -> npm/lightstream-<version>.tgz (or --pack-dest DIR)
 # Needs the pinned toolchain and wasm-bindgen-cli of the same version as the
@@ -22,9 +22,9 @@ while [ $# -gt 0 ]; do
 done
 
 cd "$repo"
-cargo build --quiet --release --target wasm32-unknown-unknown -p lightstream-wasm
+cargo build --quiet --profile wasm-release --target wasm32-unknown-unknown -p lightstream-wasm
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
-wasm="$target_dir/wasm32-unknown-unknown/release/lightstream_wasm.wasm"
+wasm="$target_dir/wasm32-unknown-unknown/wasm-release/lightstream_wasm.wasm"
 [ -f "$wasm" ] || { echo "npm/build.sh: missing $wasm" >&2; exit 1; }
 rm -rf "$here/pkg"
 wasm-bindgen --target web --out-dir "$here/pkg" "$wasm"

@@ -103,7 +103,10 @@ impl AlignedBytes {
         self.inner.resize(len + n, 0);
     }
 
-    #[cfg_attr(not(any(feature = "lz4", feature = "zstd")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "lz4", feature = "zstd", feature = "zstd-decode")),
+        allow(dead_code)
+    )]
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.inner
     }

@@ -75,7 +75,7 @@ pub fn copy_from_js(bytes: &Uint8Array) -> SharedBuffer {
 /// the tables' buffers point into that copy.
 ///
 /// Throws an `Error` carrying the core's message on malformed, truncated or
-/// unsupported input (e.g. ZSTD-compressed bodies: this build has LZ4 only).
+/// unsupported input.
 #[wasm_bindgen]
 pub fn decode(bytes: JsValue) -> Result<Vec<Table>, JsError> {
     let bytes = decoder::js_bytes(&bytes, "decode")?;

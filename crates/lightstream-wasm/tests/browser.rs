@@ -2,7 +2,7 @@
 //! by lightstream-core (stream and file formats) are decoded by `decode` and
 //! every value is read back through `Table` / `Column` as JavaScript sees
 //! them; numeric `toArray()` is a view of wasm memory, `toArray(true)` a copy;
-//! bad input (garbage, truncation, ZSTD bodies) gives a JS `Error`.
+//! bad input (garbage, truncation) gives a JS `Error`; pyarrow's ZSTD bodies decode.
 //!
 //! Run: `CHROMEDRIVER=/usr/bin/chromedriver cargo test -p lightstream-wasm --target wasm32-unknown-unknown`
 #![cfg(target_arch = "wasm32")]
@@ -426,13 +426,16 @@ fn garbage_and_truncated_input_are_errors() {
     assert!(!decode_error(&[]).is_empty());
 }
 
-/// A pyarrow-written stream with ZSTD bodies (100 int32s); this build has
-/// LZ4 only, so decoding must fail with the core's Unsupported error.
+/// A pyarrow-written stream with ZSTD bodies (int32 `x` = 0..100): the
+/// browser build decompresses them with the pure-Rust decoder (ruzstd).
 #[wasm_bindgen_test]
-fn zstd_bodies_are_unsupported() {
-    let msg = decode_error(include_bytes!("data/zstd.arrows"));
-    assert!(msg.contains("ZSTD"), "{msg}");
-    assert!(msg.to_lowercase().contains("unsupported"), "{msg}");
+fn zstd_bodies_from_pyarrow_decode() {
+    let t = only_table(include_bytes!("data/zstd.arrows"));
+    assert_eq!(t.num_rows(), 100);
+    let a: Int32Array = to_array(&col(&t, "x"), None)
+        .dyn_into()
+        .expect("Int32Array");
+    assert_eq!(a.to_vec(), (0..100).collect::<Vec<i32>>());
 }
 
 /// Decimals, a date and an all-null column: raw integers (BigInt where they

@@ -44,7 +44,15 @@ impl Compression {
         }
     }
 
-    /// Fails unless this build can use the codec.
+    /// Fails unless this build can decompress the codec.
+    pub(crate) fn check_decodable(self) -> Result<()> {
+        match self {
+            Compression::Zstd if cfg!(feature = "zstd-decode") => Ok(()),
+            other => other.check_available(),
+        }
+    }
+
+    /// Fails unless this build can use the codec both ways.
     pub(crate) fn check_available(self) -> Result<()> {
         match self {
             Compression::None => Ok(()),
@@ -60,7 +68,10 @@ impl Compression {
     }
 }
 
-#[cfg_attr(not(any(feature = "lz4", feature = "zstd")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "lz4", feature = "zstd", feature = "zstd-decode")),
+    allow(dead_code)
+)]
 fn codec_error(codec: Compression, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Compression, format!("{codec:?}: {e}"))
 }
@@ -111,7 +122,10 @@ pub(crate) fn decompress_buffer(
 
 /// Reads exactly `len` bytes out of `reader`, growing the output only as
 /// bytes arrive, and fails if the reader yields fewer or more.
-#[cfg_attr(not(any(feature = "lz4", feature = "zstd")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "lz4", feature = "zstd", feature = "zstd-decode")),
+    allow(dead_code)
+)]
 fn read_exactly(
     codec: Compression,
     mut reader: impl std::io::Read,
@@ -155,7 +169,10 @@ fn read_exactly(
     }
 }
 
-#[cfg_attr(not(any(feature = "lz4", feature = "zstd")), allow(unused_variables))]
+#[cfg_attr(
+    not(any(feature = "lz4", feature = "zstd", feature = "zstd-decode")),
+    allow(unused_variables)
+)]
 fn decompress_into(
     codec: Compression,
     input: &[u8],
@@ -174,9 +191,15 @@ fn decompress_into(
                 .map_err(|e| codec_error(codec, e))?;
             read_exactly(codec, dec, len, eager)
         }
+        #[cfg(all(feature = "zstd-decode", not(feature = "zstd")))]
+        Compression::Zstd => {
+            let dec = ruzstd::decoding::StreamingDecoder::new(input)
+                .map_err(|e| codec_error(codec, e))?;
+            read_exactly(codec, dec, len, eager)
+        }
         #[allow(unreachable_patterns)]
         other => {
-            other.check_available()?;
+            other.check_decodable()?;
             Err(Error::malformed("unreachable codec"))
         }
     }
@@ -222,6 +245,7 @@ mod tests {
     use super::*;
     use crate::buffers::aligned_copy;
 
+    #[cfg_attr(not(any(feature = "lz4", feature = "zstd")), allow(dead_code))]
     fn roundtrip(codec: Compression) {
         let data: Vec<u8> = (0..10_000u32)
             .flat_map(|i| (i % 97).to_le_bytes())
@@ -247,6 +271,45 @@ mod tests {
     #[test]
     fn zstd_roundtrip() {
         roundtrip(Compression::Zstd);
+    }
+
+    /// A frame the reference C library wrote (pyarrow's ZSTD codec), read by
+    /// whichever ZSTD decoder this build has (C `zstd` or pure-Rust ruzstd).
+    #[cfg(any(feature = "zstd", feature = "zstd-decode"))]
+    #[test]
+    fn zstd_frame_from_the_reference_library_decodes() {
+        let frame = [
+            0x28, 0xb5, 0x2f, 0xfd, 0x60, 0xfc, 0x07, 0xfd, 0x00, 0x00, 0xb8, 0x6c, 0x69, 0x67,
+            0x68, 0x74, 0x73, 0x74, 0x72, 0x65, 0x61, 0x6d, 0x20, 0x7a, 0x73, 0x74, 0x64, 0x20,
+            0x66, 0x72, 0x61, 0x6d, 0x65, 0x20, 0x01, 0x00, 0xc5, 0xa1, 0xfe, 0x6c, 0x02,
+        ];
+        let expected = b"lightstream zstd frame ".repeat(100);
+        let mut wire = (expected.len() as i64).to_le_bytes().to_vec();
+        wire.extend_from_slice(&frame);
+        let mut budget = usize::MAX;
+        let out = decompress_buffer(
+            Compression::Zstd,
+            &aligned_copy(&wire),
+            &mut budget,
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(out.as_slice(), &expected[..]);
+        // A cut frame is an error, not a short buffer.
+        let mut budget = usize::MAX;
+        let cut = aligned_copy(&wire[..wire.len() - 4]);
+        assert!(decompress_buffer(Compression::Zstd, &cut, &mut budget, 1 << 20).is_err());
+        // A frame that expands beyond the budget is refused.
+        let mut budget = 100;
+        assert!(
+            decompress_buffer(
+                Compression::Zstd,
+                &aligned_copy(&wire),
+                &mut budget,
+                1 << 20
+            )
+            .is_err()
+        );
     }
 
     #[test]

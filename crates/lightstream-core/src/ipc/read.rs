@@ -64,7 +64,7 @@ impl<'a> BatchCursor<'a> {
                     )));
                 }
                 let codec = Compression::from_fb(c.codec())?;
-                codec.check_available()?;
+                codec.check_decodable()?;
                 Some(codec)
             }
         };
