@@ -30,6 +30,8 @@ rm -rf "$here/pkg"
 wasm-bindgen --target web --out-dir "$here/pkg" "$wasm"
 rm -f "$here/pkg/package.json" "$here/pkg/.gitignore"
 cp "$repo/LICENSE" "$repo/THIRD_PARTY_LICENSES" "$here/"
+# The notices of the Rust crates compiled into the .wasm (it ships their code).
+python3 "$here/licenses.py" "$here/THIRD_PARTY_CRATES"
 echo "npm/build.sh: built $here/pkg ($(wc -c <"$here/pkg/lightstream_wasm_bg.wasm") bytes of wasm, $(gzip -9c "$here/pkg/lightstream_wasm_bg.wasm" | wc -c) gzipped)"
 
 if $pack; then
