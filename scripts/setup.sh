@@ -9,15 +9,17 @@
 #   - gcc, clang and llvm from apt (clang builds the zstd C library for wasm32)
 #   - python3 with pyarrow (the reference implementation for interop tests)
 # With --minimal: only the Rust toolchain and the C compilers (enough to build
-# and run the CLI; used by scripts/demo.sh).
+# and run the CLI; scripts/demo.sh adds --with=wasm-bindgen for the browser build).
 #
-# Optional extras, installed only when asked for (nothing uses them yet; later
-# issues will): pass --with=LIST or set LIGHTSTREAM_SETUP_EXTRAS=LIST, where LIST
+# Optional extras, installed only when asked for (scripts/test.sh asks for all
+# of them): pass --with=LIST or set LIGHTSTREAM_SETUP_EXTRAS=LIST, where LIST
 # is a comma- or space-separated subset of
-#   wasm-bindgen   wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock
+#   wasm-bindgen   wasm-bindgen-cli at exactly the wasm-bindgen version in
+#                  Cargo.lock (and python3, which npm/build.sh uses)
 #   browser        chromium + chromium-driver (headless browser tests)
 #   npm            node/npm and the npm packages in LIGHTSTREAM_NPM_PACKAGES
-#                  (default: "playwright-core apache-arrow"), into ./node_modules
+#                  (default: playwright-core@1.65.1 apache-arrow@21.2.0
+#                  @uwdata/flechette@2.7.0), into ./node_modules
 # or "all" for every one of them.
 #
 # flatc is not needed here: the generated flatbuffers code is committed
@@ -203,6 +205,8 @@ setup_pyarrow() {
 # wasm-bindgen-cli must match the wasm-bindgen crate exactly; take the version
 # from Cargo.lock. Never `--locked`: its lockfile pins crates missing here.
 setup_wasm_bindgen_cli() {
+  # npm/build.sh (which runs wasm-bindgen) writes the crates' notices with python3.
+  need_cmd python3 python3
   # `cargo metadata` writes Cargo.lock when it is missing.
   if [ ! -f Cargo.lock ] && ! cargo metadata --format-version 1 >/dev/null; then
     die "wasm-bindgen-cli: no Cargo.lock and cargo could not resolve the workspace"
@@ -237,14 +241,19 @@ setup_browser() {
 }
 
 # ---------------------------------------------------------- optional: npm --
+# Versions the browser tests and benches were written against.
+default_npm_packages="playwright-core@1.65.1 apache-arrow@21.2.0 @uwdata/flechette@2.7.0"
 # Never `npx playwright install`: it downloads browsers, which fails here;
 # playwright-core drives the apt chromium instead.
 setup_npm_packages() {
   need_cmd node nodejs
   need_cmd npm npm
   local pkg missing=()
-  for pkg in ${LIGHTSTREAM_NPM_PACKAGES:-playwright-core apache-arrow}; do
-    [ -f "node_modules/$pkg/package.json" ] || missing+=("$pkg")
+  for pkg in ${LIGHTSTREAM_NPM_PACKAGES:-$default_npm_packages}; do
+    # NAME@VERSION (NAME may be scoped: @scope/name@1.2.3).
+    local name=$pkg
+    [[ "$pkg" == ?*@* ]] && name=${pkg%@*}
+    [ -f "node_modules/$name/package.json" ] || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     say "npm install ${missing[*]}"

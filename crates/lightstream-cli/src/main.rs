@@ -14,6 +14,7 @@
 //! installed in `main` still reduces it to one line and exit code 101.
 
 mod commands;
+mod demo;
 mod error;
 mod example;
 mod format;
@@ -146,6 +147,9 @@ enum Command {
         #[command(flatten)]
         tls: ServerTlsArgs,
     },
+    /// Serve the browser demo on one port: the page, the npm package, and a
+    /// WebSocket stream of generated tables, until interrupted
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Args)]
@@ -295,6 +299,7 @@ fn run(cli: Cli) -> CliResult<()> {
             to,
             tls,
         } => network::listen(url, &output, to.format(), &tls.tls()),
+        Command::Demo(args) => demo::demo(args),
     }
 }
 

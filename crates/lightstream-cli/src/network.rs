@@ -296,14 +296,14 @@ async fn receive(
 }
 
 /// A one-line report on stderr that does not stop the command.
-fn report(err: &CliError) {
+pub(crate) fn report(err: &CliError) {
     let _ = writeln!(io::stderr(), "lightstream: {err}");
 }
 
 /// Runs `work` on a fresh multi-threaded runtime until it ends or a signal
 /// arrives; on a signal, `work` is dropped (its destructors clean up) and the
 /// result is `on_signal`.
-fn run_until_signal<F>(work: F, on_signal: CliResult<()>) -> CliResult<()>
+pub(crate) fn run_until_signal<F>(work: F, on_signal: CliResult<()>) -> CliResult<()>
 where
     F: Future<Output = CliResult<()>>,
 {
