@@ -378,7 +378,7 @@ fn utf16_len(bytes: &[u8]) -> usize {
 fn strings_to_js<O: Integer>(
     a: &StringArray<O>,
     len: usize,
-    validity: &JsValue,
+    validity: &dyn Fn() -> JsValue,
     name: &str,
 ) -> Result<JsArray, String> {
     let offsets = a.offsets.as_slice();
@@ -422,18 +422,15 @@ fn strings_to_js<O: Integer>(
                 prev = o;
             }
         }
-        // SAFETY: both views are read by the helper during this call only;
-        // nothing allocates in wasm memory meanwhile (the helper runs only
-        // JavaScript), so memory cannot grow and detach them.
+        // SAFETY: the three views are made right here, after every
+        // allocation of this run, and read by the helper during this call
+        // only; nothing allocates in wasm memory meanwhile (the helper runs
+        // only JavaScript), so memory cannot grow and detach them.
+        // (Validity first: when it is a copy, its allocation could grow memory.)
         unsafe {
-            js::ls_fill_strings(
-                &out,
-                row as u32,
-                &Uint8Array::view(bytes),
-                &Uint32Array::view(&pos),
-                validity,
-                row as u32,
-            );
+            let validity = validity();
+            let (bytes, pos) = (Uint8Array::view(bytes), Uint32Array::view(&pos));
+            js::ls_fill_strings(&out, row as u32, &bytes, &pos, &validity, row as u32);
         }
         row = end_row;
     }
@@ -441,19 +438,21 @@ fn strings_to_js<O: Integer>(
 }
 
 /// `dict[keys[i]]` for every row, in JavaScript, with the dictionary's
-/// values decoded once.
+/// values decoded once. `views` makes the keys and validity views; it runs
+/// after the dictionary array is built, right before the helper call, so no
+/// allocation can grow wasm memory (and detach the views) in between.
 fn categories_to_js<K: Integer>(
     a: &CategoricalArray<K>,
-    keys: JsValue,
-    validity: &JsValue,
     len: usize,
-) -> JsArray {
+    views: &dyn Fn() -> Result<(JsValue, JsValue), JsError>,
+) -> Result<JsArray, JsError> {
     let dict: JsArray = a
         .unique_values
         .iter()
         .map(|s| JsValue::from_str(s))
         .collect();
-    js::ls_take(&dict, &keys, validity, len as u32)
+    let (keys, validity) = views()?;
+    Ok(js::ls_take(&dict, &keys, &validity, len as u32))
 }
 
 /// A typed array over `slice[..len]`: a view of wasm memory, or a copy.
@@ -525,8 +524,11 @@ impl Column {
     }
 
     /// The validity bitmap (a copy, LSB first), or `null` when no row is null.
-    pub fn validity(&self) -> Option<Uint8Array> {
-        self.validity_bytes().map(|b| Uint8Array::from(&b[..]))
+    pub fn validity(&self) -> JsValue {
+        match self.validity_bytes() {
+            Some(b) => Uint8Array::from(&b[..]).into(),
+            None => JsValue::NULL,
+        }
     }
 
     /// The whole column. Fixed-width numbers (and temporal / decimal32/64
@@ -552,29 +554,23 @@ impl Column {
                 .into())
             }
             Array::TextArray(t) => {
-                let validity = self.validity_js();
-                let r = match t {
-                    TextArray::String32(a) => strings_to_js(a, len, &validity, name),
-                    TextArray::String64(a) => strings_to_js(a, len, &validity, name),
-                    TextArray::Categorical8(a) => {
-                        let keys = self.keys(JsValue::FALSE)?;
-                        Ok(categories_to_js(a, keys, &validity, len))
-                    }
-                    TextArray::Categorical16(a) => {
-                        let keys = self.keys(JsValue::FALSE)?;
-                        Ok(categories_to_js(a, keys, &validity, len))
-                    }
-                    TextArray::Categorical32(a) => {
-                        let keys = self.keys(JsValue::FALSE)?;
-                        Ok(categories_to_js(a, keys, &validity, len))
-                    }
-                    TextArray::Categorical64(a) => {
-                        let keys = self.keys(JsValue::FALSE)?;
-                        Ok(categories_to_js(a, keys, &validity, len))
-                    }
-                    _ => self.cells_array(),
+                let validity = || self.validity_js();
+                // Validity first: when it is a copy, its allocation could
+                // grow memory and detach a keys view made before it.
+                let views = || {
+                    let validity = self.validity_js();
+                    Ok((self.keys(JsValue::FALSE)?, validity))
                 };
-                r.map(Into::into).map_err(err)
+                let r = match t {
+                    TextArray::String32(a) => strings_to_js(a, len, &validity, name).map_err(err),
+                    TextArray::String64(a) => strings_to_js(a, len, &validity, name).map_err(err),
+                    TextArray::Categorical8(a) => categories_to_js(a, len, &views),
+                    TextArray::Categorical16(a) => categories_to_js(a, len, &views),
+                    TextArray::Categorical32(a) => categories_to_js(a, len, &views),
+                    TextArray::Categorical64(a) => categories_to_js(a, len, &views),
+                    _ => self.cells_array().map_err(err),
+                };
+                r.map(Into::into)
             }
             Array::NumericArray(n) => match n {
                 NumericArray::Int8(a) => typed!(Int8Array, a.data.as_slice(), len, copy, name),

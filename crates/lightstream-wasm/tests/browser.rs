@@ -175,13 +175,13 @@ fn check_sample(t: &Table) {
         .map(|i| c.is_valid(i).map_err(JsValue::from).expect("isValid"))
         .collect();
     assert_eq!(valid, [true, false, true, true]);
-    let bits = c.validity().expect("validity");
+    let bits: Uint8Array = c.validity().dyn_into().expect("validity");
     assert_eq!(bits.to_vec(), vec![0b1101]);
 
     // int64: BigInt64Array and BigInt values.
     let c = col(t, "i64");
     assert_eq!(c.null_count(), 0);
-    assert!(c.validity().is_none());
+    assert!(c.validity().is_null());
     let a: BigInt64Array = to_array(&c, None).dyn_into().expect("BigInt64Array");
     assert_eq!(a.to_vec(), vec![i64::MIN, 0, 5, i64::MAX]);
     assert_eq!(get(&c, 0), big(i64::MIN));
@@ -514,7 +514,13 @@ fn decimals_dates_and_null_columns() {
     let c = col(&t, "null");
     assert_eq!(c.type_name(), "Null");
     assert_eq!(c.null_count(), 3);
-    assert_eq!(c.validity().expect("validity").to_vec(), vec![0]);
+    assert_eq!(
+        c.validity()
+            .dyn_into::<Uint8Array>()
+            .expect("validity")
+            .to_vec(),
+        vec![0]
+    );
     let a: JsArray = to_array(&c, None).dyn_into().expect("Array");
     assert_eq!(a.length(), 3);
     assert!((0..3).all(|i| a.get(i).is_null()));

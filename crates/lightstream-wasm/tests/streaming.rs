@@ -302,3 +302,106 @@ async fn connect_to_a_refused_loopback_port_rejects_with_an_error() {
     Reflect::set(&bad, &"maxMessageBytes".into(), &JsValue::from_f64(0.5)).unwrap();
     assert!(connect("ws://127.0.0.1:9/".into(), bad.into()).is_err());
 }
+
+/// Regression: `toArray()` of a string or dictionary column with nulls used
+/// to read its validity through a view of wasm memory made before the
+/// function's own allocations; when those grew memory, the view detached and
+/// every row read as null. Grows memory on purpose during `toArray` (large
+/// columns in a fresh decode) and checks every value against `get(i)`.
+#[wasm_bindgen_test]
+fn to_array_survives_memory_growth_during_the_call() {
+    use lightstream_core::minarrow::ffi::arrow_dtype::CategoricalIndexType;
+    use lightstream_core::minarrow::{
+        Array, ArrowType, Bitmask, CategoricalArray, FieldArray, StringArray, TextArray, Vec64,
+    };
+    use std::sync::Arc;
+    let memory = || {
+        wasm_bindgen::memory()
+            .dyn_into::<js_sys::WebAssembly::Memory>()
+            .unwrap()
+            .buffer()
+            .dyn_into::<js_sys::ArrayBuffer>()
+            .unwrap()
+            .byte_length()
+    };
+    let mut grew = false;
+    for rows in [50_000usize, 200_000, 800_000] {
+        let text: Vec<String> = (0..rows).map(|i| format!("v{i}")).collect();
+        let text_valid: Vec<bool> = (0..rows).map(|i| i % 13 != 0).collect();
+        let keys: Vec64<u32> = (0..rows).map(|i| (i % 3) as u32).collect();
+        let keys_valid: Vec<bool> = (0..rows).map(|i| i % 7 != 0).collect();
+        let s = FieldArray::from_parts(
+            "s",
+            ArrowType::String,
+            Some(true),
+            None,
+            Array::TextArray(TextArray::String32(Arc::new(StringArray::from_vec(
+                text.iter().map(String::as_str).collect(),
+                Some(Bitmask::from_bools(&text_valid)),
+            )))),
+        );
+        let d = FieldArray::from_parts(
+            "d",
+            ArrowType::Dictionary(CategoricalIndexType::UInt32),
+            Some(true),
+            None,
+            Array::TextArray(TextArray::Categorical32(Arc::new(CategoricalArray::new(
+                keys,
+                Vec64::from(vec!["a".to_string(), "b".into(), "c".into()]),
+                Some(Bitmask::from_bools(&keys_valid)),
+            )))),
+        );
+        let t = MTable {
+            cols: vec![s, d],
+            n_rows: rows,
+            name: String::new(),
+            metadata: Default::default(),
+        };
+        let bytes = write_stream(
+            &Schema::from_table(&t),
+            std::slice::from_ref(&t),
+            &WriteOptions::default(),
+        )
+        .unwrap();
+        drop(t);
+        let mut tables = lightstream_wasm::decode(Uint8Array::from(&bytes[..]).into())
+            .map_err(JsValue::from)
+            .unwrap();
+        drop(bytes);
+        let table = tables.remove(0);
+        for name in ["s", "d"] {
+            let c = table.column(name.into()).map_err(JsValue::from).unwrap();
+            // Use up the allocator's free memory, so toArray's own
+            // allocations must grow it.
+            let mut hog: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..100_000 {
+                let m = memory();
+                hog.push(vec![1u8; 1 << 16]);
+                if memory() > m {
+                    break;
+                }
+            }
+            let before = memory();
+            let values: JsArray = c
+                .to_array(JsValue::UNDEFINED)
+                .map_err(JsValue::from)
+                .unwrap()
+                .dyn_into()
+                .unwrap();
+            grew |= memory() > before;
+            drop(hog);
+            let nulls = values.iter().filter(|v| v.is_null()).count();
+            assert_eq!(nulls, c.null_count(), "{name} with {rows} rows");
+            for i in (0..rows).step_by(997) {
+                assert_eq!(
+                    values.get(i as u32),
+                    c.get(i).map_err(JsValue::from).unwrap()
+                );
+            }
+        }
+    }
+    assert!(
+        grew,
+        "the test must grow wasm memory during toArray to mean anything"
+    );
+}
