@@ -290,7 +290,7 @@ async fn connect_to_a_refused_loopback_port_rejects_with_an_error() {
     let p: Promise = connect("ws://127.0.0.1:9/".into(), options.into())
         .map_err(JsValue::from)
         .unwrap();
-    let e = JsFuture::from(p).await.err().expect("must reject");
+    let e = JsFuture::from(p).await.expect_err("must reject");
     assert!(e.is_instance_of::<js_sys::Error>());
     let msg = js_sys::Error::from(e).message().as_string().unwrap();
     assert!(msg.contains("127.0.0.1:9"), "{msg}");
