@@ -14,7 +14,9 @@ dest="$here"
 while [ $# -gt 0 ]; do
   case "$1" in
     --pack) pack=true ;;
-    --pack-dest) pack=true; dest=$2; shift ;;
+    --pack-dest)
+      [ $# -ge 2 ] || { echo "npm/build.sh: --pack-dest needs a directory" >&2; exit 2; }
+      pack=true; mkdir -p "$2"; dest=$(cd "$2" && pwd); shift ;;
     -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "npm/build.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -35,7 +37,6 @@ python3 "$here/licenses.py" "$here/THIRD_PARTY_CRATES"
 echo "npm/build.sh: built $here/pkg ($(wc -c <"$here/pkg/lightstream_wasm_bg.wasm") bytes of wasm, $(gzip -9c "$here/pkg/lightstream_wasm_bg.wasm" | wc -c) gzipped)"
 
 if $pack; then
-  mkdir -p "$dest"
   tarball=$(cd "$here" && npm pack --silent --pack-destination "$dest")
   echo "npm/build.sh: packed $dest/$tarball"
 fi

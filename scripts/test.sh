@@ -5,7 +5,8 @@
 #   format, lint, all tests (unit, conformance, interop, transports, CLI), the
 #   runnable examples of every transport, the wasm32 build
 #   with and without default features, the browser crate's tests in headless
-#   Chrome and its release .wasm size, and compiling the benches.
+#   Chrome, the npm package (built, packed, its .wasm size), the browser end to
+#   end tests and the demo in headless Chromium, and compiling the benches.
 # Exits non-zero on any failure.
 set -euo pipefail
 
@@ -32,9 +33,10 @@ step() {
   printf '    ok (%ds)\n' "$((SECONDS - t0))"
 }
 
-# wasm-bindgen: the test runner of crates/lightstream-wasm; browser: chromium
-# + chromedriver for those tests (headless).
-step "setup (install what is missing)" bash scripts/setup.sh --with=wasm-bindgen,browser
+# wasm-bindgen: the test runner of crates/lightstream-wasm and npm/build.sh;
+# browser: chromium + chromedriver (headless); npm: node, playwright-core and
+# apache-arrow for the end-to-end pages.
+step "setup (install what is missing)" bash scripts/setup.sh --with=wasm-bindgen,browser,npm
 
 # setup.sh may have just installed rustup; make it visible to this shell.
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
@@ -63,21 +65,29 @@ step "wasm32 build (no default features)" \
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 step "wasm tests in headless Chrome (lightstream-wasm)" \
   cargo test -p lightstream-wasm --target wasm32-unknown-unknown
+# The workspace clippy above sees the browser crate's tests only natively,
+# where they are cfg'd out: lint them for wasm32 too.
+step "lint (clippy, lightstream-wasm on wasm32)" \
+  cargo clippy -p lightstream-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
 
-# wasm_release_size: builds the browser crate's release .wasm and prints its
-# size raw and gzipped, and after wasm-bindgen (which drops the debug info
-# that `[profile.release] debug = 1` puts in the raw file): what a page loads.
-wasm_release_size() {
-  cargo build -p lightstream-wasm --target wasm32-unknown-unknown --release || return
-  local wasm=target/wasm32-unknown-unknown/release/lightstream_wasm.wasm
-  local out=target/wasm-bindgen-size
-  [ -f "$wasm" ] || { echo "missing $wasm" >&2; return 1; }
-  printf '    %s: %d bytes, %d gzipped\n' "$wasm" "$(wc -c <"$wasm")" "$(gzip -9c "$wasm" | wc -c)"
-  wasm-bindgen --target web --out-dir "$out" "$wasm" || return
-  printf '    after wasm-bindgen (%s/lightstream_wasm_bg.wasm): %d bytes, %d gzipped\n' \
-    "$out" "$(wc -c <"$out/lightstream_wasm_bg.wasm")" "$(gzip -9c "$out/lightstream_wasm_bg.wasm" | wc -c)"
-}
-step "wasm release build + size (lightstream-wasm)" wasm_release_size
+# The browser build's ZSTD decoder (pure Rust) is only compiled when the C
+# zstd feature is off, which a workspace build never does: check it alone.
+step "lightstream-core with lz4 + zstd-decode (the browser's codecs)" \
+  cargo clippy -q -p lightstream-core --no-default-features --features lz4,zstd-decode --all-targets -- -D warnings
+step "compression tests with zstd-decode" \
+  cargo test -q -p lightstream-core --no-default-features --features lz4,zstd-decode --lib compression
+# The npm package: release .wasm (LTO profile wasm-release), wasm-bindgen,
+# npm pack; build.sh prints the .wasm size raw and gzipped.
+step "npm package (build + pack)" bash npm/build.sh --pack-dest target/npm
+tarball=$(ls -t target/npm/lightstream-*.tgz | head -n 1)
+# The pages use the debug CLI that `cargo test --workspace` built.
+export LIGHTSTREAM_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/lightstream"
+# The native server to the packed npm package in headless Chromium, every
+# value checked against Apache Arrow JS; faults; the demo page.
+LIGHTSTREAM_NPM_TARBALL="$tarball" \
+  step "browser end to end (serve ws:// -> npm package, vs apache-arrow)" node tests/browser/e2e.mjs
+step "demo page in headless Chromium" node tests/browser/demo.mjs
+step "demo script (--check)" bash scripts/demo.sh --check
 # `--bench '*'` compiles every [[bench]] target of the workspace and nothing
 # else: without it cargo also rebuilds each library's unit tests (and all their
 # dev-dependencies) in release mode, which doubles this step's time.

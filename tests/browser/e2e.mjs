@@ -1,0 +1,655 @@
+#!/usr/bin/env node
+// End-to-end browser test of Lightstream (issue 4): the native server
+// (`lightstream serve ws://...`) streams fixtures of every supported type to a
+// page in headless Debian Chromium that uses the packed npm tarball; every value
+// must equal what Apache Arrow JS decodes from the same bytes. Misbehaving
+// servers must make the iterator reject while the page keeps working.
+//
+//   node tests/browser/e2e.mjs          (README.md in this folder: what runs, env vars)
+//
+// Steps: pack (or take) the npm tarball and unpack it; write the fixtures with
+// pyarrow (make_fixtures.py); serve the page, the package, apache-arrow and the
+// fixtures over HTTP on 127.0.0.1; start one `lightstream serve` per fixture and
+// compression (none, lz4, zstd) and the fault server (fault-server.mjs); drive
+// the page (e2e.html + e2e-page.js) with playwright-core; print a summary.
+// Exits 0 when every check passed, 1 on a failed check, 2 on a setup error or
+// timeout. Child processes are always killed; every wait is bounded.
+
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Message } from 'apache-arrow';
+import { chromium } from 'playwright-core';
+
+import { FAULT_MODES, splitIpcStream, startFaultServer } from './fault-server.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const nodeModules = path.join(repo, 'node_modules');
+const env = process.env;
+
+const TEST_TIMEOUT_MS = Number(env.LIGHTSTREAM_E2E_TIMEOUT_MS ?? 170_000);
+const BUILD_TIMEOUT_MS = Number(env.LIGHTSTREAM_E2E_BUILD_TIMEOUT_MS ?? 900_000);
+const COMPRESSIONS = ['none', 'lz4', 'zstd'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const verbose = env.LIGHTSTREAM_E2E_VERBOSE === '1';
+const log = (...a) => console.log('e2e:', ...a);
+const debug = (...a) => verbose && console.log('e2e: [debug]', ...a);
+
+// ------------------------------------------------------------- cleanup --
+
+const children = new Set();
+const closers = [];
+let tmp = null;
+
+function killChildren(signal) {
+  for (const c of children) {
+    try {
+      c.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+let timedOut = false;
+let stopping = false; // a timeout or a signal: the browser is going away
+let cleaning = null;
+
+/** Closes the browser and the servers and kills the children (once; later calls wait for it). */
+function cleanup() {
+  cleaning ??= doCleanup();
+  return cleaning;
+}
+
+async function doCleanup() {
+  for (const close of closers.splice(0).reverse()) {
+    try {
+      await Promise.race([close(), new Promise((r) => setTimeout(r, 5000))]);
+    } catch {
+      // best effort
+    }
+  }
+  killChildren('SIGTERM');
+  const deadline = Date.now() + 3000;
+  while (children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  killChildren('SIGKILL');
+  if (tmp && env.LIGHTSTREAM_E2E_KEEP !== '1') {
+    try {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    } catch (e) {
+      console.error(`e2e: cannot remove ${tmp}: ${e.message}`);
+    }
+  }
+}
+
+process.on('exit', () => killChildren('SIGKILL'));
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    stopping = true;
+    console.error(`e2e: ${sig}, cleaning up`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+function fatal(msg) {
+  const e = new Error(msg);
+  e.fatal = true;
+  return e;
+}
+
+/** Runs a command to completion with a time bound; throws with its output on failure. */
+function run(cmd, args, { timeoutMs, cwd = repo } = {}) {
+  debug('run', cmd, args.join(' '));
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' });
+  if (r.error || r.status !== 0) {
+    const why = r.error ? r.error.message : `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}`;
+    throw fatal(`${cmd} ${args.join(' ')} failed: ${why}\n${(r.stdout ?? '').slice(-3000)}${(r.stderr ?? '').slice(-3000)}`);
+  }
+  return r.stdout;
+}
+
+// ------------------------------------------------------------ artifacts --
+
+function npmPackage() {
+  let tarball = env.LIGHTSTREAM_NPM_TARBALL;
+  if (tarball) {
+    tarball = path.resolve(tarball);
+    if (!fs.existsSync(tarball)) throw fatal(`LIGHTSTREAM_NPM_TARBALL=${tarball} does not exist`);
+  } else {
+    const dest = path.join(tmp, 'pack');
+    log('packing the npm package (bash npm/build.sh --pack-dest ...)');
+    run('bash', [path.join(repo, 'npm', 'build.sh'), '--pack-dest', dest], { timeoutMs: BUILD_TIMEOUT_MS });
+    const found = fs.readdirSync(dest).filter((f) => f.endsWith('.tgz'));
+    if (found.length !== 1) throw fatal(`npm/build.sh left ${found.length} tarballs in ${dest}`);
+    tarball = path.join(dest, found[0]);
+  }
+  const into = path.join(tmp, 'unpacked');
+  fs.mkdirSync(into, { recursive: true });
+  run('tar', ['-xzf', tarball, '-C', into], { timeoutMs: 60_000 });
+  const pkg = path.join(into, 'package');
+  const glue = path.join(pkg, 'pkg', 'lightstream_wasm.js');
+  for (const f of ['package.json', 'index.js', 'index.d.ts', 'pkg/lightstream_wasm_bg.wasm', 'pkg/lightstream_wasm.js']) {
+    if (!fs.existsSync(path.join(pkg, f))) throw fatal(`the npm tarball ${tarball} has no ${f}`);
+  }
+  const js = fs.readFileSync(glue, 'utf8');
+  for (const fn of ['connect', 'decode', 'readStream']) {
+    if (!new RegExp(`export function ${fn}\\b`).test(js)) {
+      throw fatal(`the npm package's pkg/lightstream_wasm.js exports no ${fn}() (is lightstream-wasm's ${fn} implemented?)`);
+    }
+  }
+  return { tarball, dir: pkg };
+}
+
+function lightstreamBinary() {
+  const bin = env.LIGHTSTREAM_BIN ? path.resolve(env.LIGHTSTREAM_BIN) : path.join(repo, 'target', 'release', 'lightstream');
+  if (!fs.existsSync(bin)) {
+    if (env.LIGHTSTREAM_BIN) throw fatal(`LIGHTSTREAM_BIN=${bin} does not exist`);
+    log('building the CLI (cargo build --release -p lightstream-cli)');
+    run('cargo', ['build', '--release', '-p', 'lightstream-cli'], { timeoutMs: BUILD_TIMEOUT_MS });
+  }
+  return bin;
+}
+
+function fixtures() {
+  const dir = path.join(tmp, 'fixtures');
+  const python = env.LIGHTSTREAM_PYTHON ?? 'python3';
+  run(python, [path.join(here, 'make_fixtures.py'), dir], { timeoutMs: 120_000 });
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  return { dir, cases: manifest.cases, pyarrow: manifest.pyarrow };
+}
+
+// ---------------------------------------------------------- HTTP server --
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.map': 'application/json',
+  '.ts': 'text/plain; charset=utf-8',
+};
+
+/**
+ * A static file server on 127.0.0.1. `files` maps exact paths to files;
+ * `dirs` maps path prefixes (ending in /) to [directory, allowed first path
+ * segments or null for any].
+ */
+async function startHttpServer(files, dirs) {
+  const resolveFile = (p) => {
+    if (Object.hasOwn(files, p)) return files[p];
+    for (const [prefix, [root, allowed]] of Object.entries(dirs)) {
+      if (!p.startsWith(prefix)) continue;
+      const rel = p.slice(prefix.length);
+      const candidate = path.resolve(root, rel);
+      if (!candidate.startsWith(root + path.sep)) return null;
+      if (allowed && !allowed.includes(rel.split('/')[0])) return null;
+      return candidate;
+    }
+    return null;
+  };
+  const server = http.createServer((req, res) => {
+    let file = null;
+    try {
+      file = resolveFile(decodeURIComponent(new URL(req.url, 'http://127.0.0.1').pathname));
+    } catch {
+      file = null;
+    }
+    if (!file || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      debug('404', req.url);
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end(`not found: ${req.url}`);
+      return;
+    }
+    const type = TYPES[path.extname(file)] ?? 'application/octet-stream';
+    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  closers.push(() => {
+    server.closeAllConnections();
+    return new Promise((r) => server.close(r));
+  });
+  return `http://127.0.0.1:${server.address().port}`;
+}
+
+// ----------------------------------------------------- lightstream serve --
+
+function startServe(bin, file, compression) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['serve', 'ws://127.0.0.1:0/', file, '--compression', compression], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.add(child);
+    let stderr = '';
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (!settled) {
+        settled = true;
+        reject(fatal(`lightstream serve ${path.basename(file)} printed no URL within 20 s: ${stderr}`));
+      }
+    }, 20_000);
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      const m = /listening on (ws:\/\/\S+)/.exec(stderr);
+      if (m && !settled) {
+        settled = true;
+        clearTimeout(timer);
+        resolve({ url: m[1], child, stderr: () => stderr });
+      }
+    });
+    child.on('error', (e) => {
+      if (!settled) {
+        settled = true;
+        clearTimeout(timer);
+        reject(fatal(`cannot start ${bin}: ${e.message}`));
+      }
+    });
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      if (!settled) {
+        settled = true;
+        clearTimeout(timer);
+        reject(fatal(`lightstream serve ${path.basename(file)} exited (${code ?? signal}) before listening: ${stderr}`));
+      }
+    });
+  });
+}
+
+// --------------------------------------------------------------- checks --
+
+const results = []; // { group, label, ok, detail, values, tables }
+const failures = [];
+
+/** Problems that differ only in table, column or row, as one line each (with
+ * a count and the columns concerned). */
+function collapse(problems) {
+  const groups = new Map();
+  for (const msg of problems) {
+    const key = msg
+      .replace(/^.*?\b(table|batch) \d+(: | \(toIPC\): )/, '$1 #$2')
+      .replace(/column \d+ "[^"]*" \(.*?\)(:)? /, 'column # ')
+      .replace(/row \d+:.*/s, 'row #');
+    const column = /column \d+ "([^"]*)"/.exec(msg)?.[1];
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { first: msg, n: 0, columns: new Set() }));
+    g.n++;
+    if (column !== undefined) g.columns.add(column);
+  }
+  return [...groups.values()].map(({ first, n, columns }) => {
+    if (n === 1) return first;
+    const cols = [...columns];
+    const names = cols.length > 1 ? `; columns ${cols.slice(0, 8).join(', ')}${cols.length > 8 ? ', ...' : ''}` : '';
+    return `${first}  [${n - 1} more like it${names}]`;
+  });
+}
+
+function record(group, label, rawProblems, extra = {}) {
+  if (stopping) return; // the browser is gone: what fails now says nothing
+  const problems = collapse(rawProblems);
+  const ok = problems.length === 0;
+  results.push({
+    group,
+    label,
+    ok,
+    values: extra.values ?? 0,
+    ipcValues: extra.ipcValues ?? 0,
+    tables: extra.tables ?? 0,
+    note: extra.note ?? '',
+  });
+  if (!ok) {
+    failures.push(`${group} ${label}:\n    ${problems.slice(0, 25).join('\n    ')}`);
+  }
+  const status = ok ? 'ok  ' : 'FAIL';
+  log(`${status} ${group} ${label}${extra.note ? ` (${extra.note})` : ''}`);
+}
+
+const ZSTD_UNSUPPORTED = (m) => /unsupported/i.test(m) && /zstd/i.test(m);
+
+function checkWsResult(fixture, compression, r) {
+  const p = [];
+  const w = r.wire;
+  const e = fixture.expect;
+  p.push(...w.problems.map((x) => `wire: ${x}`));
+  if (w.schema !== 1) p.push(`wire: ${w.schema} schema messages`);
+  if (w.eos !== 1) p.push(`wire: ${w.eos} end-of-stream markers`);
+  for (const k of ['recordBatches', 'dictionaryBatches', 'deltas', 'replacements']) {
+    if (e[k] !== undefined && w[k] !== e[k]) p.push(`wire: ${w[k]} ${k}, expected ${e[k]} (the fixture no longer covers what it should)`);
+  }
+  const wantCodec = { none: 'none', lz4: 'LZ4_FRAME', zstd: 'ZSTD' }[compression];
+  for (const [codec, n] of Object.entries(w.codecs)) {
+    if (codec !== wantCodec) p.push(`wire: ${n} batches with codec ${codec}, expected ${wantCodec} for --compression ${compression}`);
+  }
+  if (!r.rawClose.wasClean) p.push(`the server did not close the WebSocket cleanly (code ${r.rawClose.code})`);
+  if (r.rawClose.texts) p.push(`the server sent ${r.rawClose.texts} text messages`);
+  let note = '';
+  if (r.lsError) {
+    if (compression === 'zstd' && r.lsError.isError && r.lsError.name === 'Error' && ZSTD_UNSUPPORTED(r.lsError.message)) {
+      note = `ZSTD unsupported in this wasm build, rejected with: ${r.lsError.message}`;
+    } else {
+      p.push(`lightstream failed: ${r.lsError.name}: ${r.lsError.message}${r.lsError.at ? ` ${r.lsError.at}` : ''}`);
+    }
+  } else {
+    p.push(...r.mismatches);
+    p.push(...r.problems.map((x) => `lightstream API: ${x}`));
+    if (r.tables !== w.recordBatches) p.push(`lightstream gave ${r.tables} tables for ${w.recordBatches} record batches`);
+    if (r.rows !== fixture.rows) p.push(`lightstream gave ${r.rows} rows, the fixture has ${fixture.rows}`);
+    const c = r.counters;
+    if (c.tablesRead !== r.tables) p.push(`tablesRead ${c.tablesRead}, tables iterated ${r.tables}`);
+    if (c.rowsRead !== r.rows) p.push(`rowsRead ${c.rowsRead}, rows iterated ${r.rows}`);
+    if (c.bytesRead !== w.bytes) p.push(`bytesRead ${c.bytesRead}, WebSocket payload bytes ${w.bytes}`);
+    if (r.fieldsCompared !== fixture.columns) p.push(`compared ${r.fieldsCompared} schema fields of ${fixture.columns}`);
+    if (fixture.rows > 0 && r.valuesCompared === 0) p.push('no values compared');
+    if (fixture.rows > 0 && r.ipcValuesCompared !== r.valuesCompared) p.push(`toIPC() round trip compared ${r.ipcValuesCompared} values of ${r.valuesCompared}`);
+    note = `${r.tables} tables, ${r.valuesCompared} values (+${r.ipcValuesCompared} via toIPC)`;
+    if (r.referenceFrom !== 'same bytes') note += `; reference: ${r.referenceFrom}`;
+  }
+  note += `; wire: ${w.messages} msgs, ${w.dictionaryBatches} dict (${w.deltas} delta, ${w.replacements} repl)`;
+  record('ws', `${fixture.name} --compression ${compression}`, p, {
+    values: r.lsError ? 0 : r.valuesCompared,
+    ipcValues: r.lsError ? 0 : r.ipcValuesCompared,
+    tables: r.tables,
+    note,
+  });
+}
+
+function checkHttpResult(label, r, { expectZstd = false, isStream, wire }) {
+  const p = [];
+  if (wire) {
+    // What pyarrow wrote: the decoders must have had deltas and replacements to apply.
+    for (const [k, min] of Object.entries(wire)) {
+      if (!(r.wire?.[k] >= min)) p.push(`the fixture bytes hold ${r.wire?.[k]} ${k}, expected at least ${min}`);
+    }
+  }
+  const modes = Object.entries(r.modes);
+  if (modes.length !== (isStream ? 4 : 2)) p.push(`ran ${modes.length} modes`);
+  const notes = [];
+  for (const [mode, m] of modes) {
+    if (m.ok) {
+      notes.push(`${mode}: ${m.values}`);
+      continue;
+    }
+    if (expectZstd && m.error.isError && m.error.name === 'Error' && ZSTD_UNSUPPORTED(m.error.message)) {
+      notes.push(`${mode}: ZSTD unsupported`);
+      continue;
+    }
+    p.push(`${mode} failed: ${m.error.name}: ${m.error.message}${m.error.at ? ` ${m.error.at}` : ''}`);
+  }
+  p.push(...r.mismatches);
+  p.push(...r.problems.map((x) => `lightstream API: ${x}`));
+  if (r.wire) notes.push(`${r.wire.dictionaryBatches} dict (${r.wire.deltas} delta, ${r.wire.replacements} repl)`);
+  record('http', label, p, { values: r.valuesCompared, tables: r.tables, note: notes.join(', ') });
+}
+
+function checkFault(mode, r, expected) {
+  const p = [];
+  const err = r.connectError ?? r.iterError;
+  if (expected.where === 'connect') {
+    if (r.connected) p.push(`connect() resolved (then ${r.iterError ? `next() rejected: ${r.iterError.message}` : `${r.tables} tables, done=${r.done}`}); expected it to reject`);
+  } else {
+    if (!r.connected) p.push(`connect() rejected (${r.connectError?.message}); expected it to resolve and next() to reject`);
+    else if (!r.iterError) p.push(`iteration did not reject (${r.tables} tables, done=${r.done})`);
+    if (expected.tables !== undefined && r.tables !== expected.tables) p.push(`${r.tables} tables before the error, expected ${expected.tables}`);
+    if (r.iterError && r.afterError !== 'done') p.push(`next() after the error: ${r.afterError} (expected done: the stream is finished)`);
+  }
+  if (err) {
+    // JsError from the core arrives as a plain Error; a TypeError or the like is a bug of the glue.
+    if (!err.isError || err.name !== 'Error') p.push(`rejected with a ${err.name}, not a plain Error${err.at ? ` (${err.at})` : ''}`);
+    if (!err.message || !err.message.trim()) p.push('the error message is empty');
+    if (expected.message && !expected.message.test(err.message)) p.push(`message "${err.message}" does not match ${expected.message}`);
+  }
+  record('fault', mode, p, { note: err ? `${r.connectError ? 'connect' : 'next'}: ${err.message}` : 'no error' });
+}
+
+// ----------------------------------------------------------------- main --
+
+async function main() {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lightstream-e2e-'));
+  for (const dep of ['playwright-core', 'apache-arrow', 'flatbuffers', 'tslib', 'json-with-bigint']) {
+    if (!fs.existsSync(path.join(nodeModules, dep))) {
+      throw fatal(`node_modules/${dep} is missing: run bash scripts/setup.sh --with=npm`);
+    }
+  }
+  const pkg = npmPackage();
+  const bin = lightstreamBinary();
+
+  // From here on everything is bounded by the test deadline.
+  const watchdog = setTimeout(() => {
+    timedOut = true;
+    stopping = true;
+    console.error(`e2e: FAIL: the test did not finish within ${TEST_TIMEOUT_MS} ms`);
+    cleanup().finally(() => process.exit(2));
+  }, TEST_TIMEOUT_MS);
+
+  const fx = fixtures();
+  log(`package ${pkg.tarball}, binary ${bin}, pyarrow ${fx.pyarrow}, ${fx.cases.length} fixtures`);
+
+  const page_ = (f) => path.join(here, f);
+  const base = await startHttpServer(
+    {
+      '/': page_('e2e.html'),
+      '/e2e.html': page_('e2e.html'),
+      '/e2e-page.js': page_('e2e-page.js'),
+      '/lz4.js': page_('lz4.js'),
+    },
+    {
+      '/lightstream/': [pkg.dir, null],
+      '/arrow/': [path.join(nodeModules, 'apache-arrow'), null],
+      '/node_modules/': [nodeModules, ['flatbuffers', 'tslib', 'json-with-bigint']],
+      '/fixtures/': [fx.dir, null],
+    },
+  );
+  debug('http', base);
+
+  // One server per fixture and compression, started together.
+  const servers = {};
+  await Promise.all(
+    fx.cases.flatMap((c) =>
+      COMPRESSIONS.map(async (comp) => {
+        servers[`${c.name}/${comp}`] = await startServe(bin, path.join(fx.dir, c.file), comp);
+      }),
+    ),
+  );
+  log(`started ${Object.keys(servers).length} lightstream serve processes`);
+
+  // The fault server replays a real pyarrow stream (with deltas and replacements).
+  const faultBytes = fs.readFileSync(path.join(fx.dir, 'dictionaries.arrows'));
+  const messages = splitIpcStream(faultBytes, (fb) => Number(Message.decode(fb).bodyLength));
+  const kinds = messages.map((m) => (m.length === 8 ? 'eos' : Message.decode(m.subarray(8, 8 + m.readInt32LE(4)))));
+  const batchIdx = kinds.flatMap((k, i) => (k !== 'eos' && k.isRecordBatch() ? [i] : []));
+  const cutAfter = batchIdx[1] + 1; // schema, dictionaries and two record batches
+  const fault = await startFaultServer({ messages, cutAfter, log: debug });
+  closers.push(() => fault.close());
+
+  const browser = await chromium.launch({
+    executablePath: env.LIGHTSTREAM_CHROMIUM ?? '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+    timeout: 30_000,
+    // Our own handlers clean up (Playwright's would exit before the rest is killed).
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+  });
+  closers.push(() => browser.close());
+  const page = await browser.newPage();
+  page.setDefaultTimeout(30_000);
+  const pageErrors = [];
+  const consoleErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e?.stack ?? e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location()?.url ?? ''}`.trim());
+    debug('console', m.type(), m.text());
+  });
+  page.on('crash', () => pageErrors.push('the page crashed'));
+  await page.goto(`${base}/e2e.html`, { timeout: 30_000 });
+  try {
+    await page.waitForFunction(() => window.e2eReady === true || window.e2eInitError !== undefined, null, {
+      timeout: 20_000,
+    });
+  } catch (e) {
+    throw fatal(`the page did not load within 20 s: ${e.message}\n${pageErrors.join('\n')}\n${consoleErrors.join('\n')}`);
+  }
+  const initError = await page.evaluate(() => window.e2eInitError ?? null);
+  if (initError) throw fatal(`the page failed to load the package: ${initError}`);
+
+  const ev = (fn, arg) => page.evaluate(([f, a]) => window.e2e[f](a), [fn, arg]);
+  // A check whose page function threw (a bug of its own) fails, and the run goes on.
+  const guarded = async (group, label, fn) => {
+    try {
+      await fn();
+    } catch (e) {
+      record(group, label, [`threw: ${String(e.message).split('\n').slice(0, 4).join(' | ')}`]);
+    }
+  };
+
+  // 1. WebSocket: every fixture with every compression.
+  for (const c of fx.cases) {
+    for (const comp of COMPRESSIONS) {
+      const url = servers[`${c.name}/${comp}`].url;
+      const fallbackUrl = comp === 'zstd' ? servers[`${c.name}/none`].url : null;
+      await guarded('ws', `${c.name} --compression ${comp}`, async () => {
+        const r = await ev('wsCase', { url, label: `${c.name}/${comp}`, fallbackUrl });
+        checkWsResult(c, comp, r);
+      });
+    }
+  }
+
+  // 2. HTTP: decode(bytes) and readStream of the pyarrow-written bytes.
+  const httpCases = [
+    ...fx.cases.map((c) => ({
+      file: c.file,
+      label: c.name,
+      wire: c.name === 'dictionaries' ? { deltas: 1, replacements: 1 } : null,
+    })),
+    { file: 'all_types.lz4.arrows', label: 'all_types (pyarrow LZ4_FRAME)' },
+    { file: 'all_types.zstd.arrows', label: 'all_types (pyarrow ZSTD)', expectZstd: true, fallback: 'all_types.arrows' },
+    { file: 'all_types.file.arrow', label: 'all_types (IPC file)', isStream: false },
+    { file: 'dictionaries.arrows', label: 'dictionaries (readStream 1-byte chunks)', chunkSizes: [1] },
+  ];
+  for (const h of httpCases) {
+    const isStream = h.isStream ?? true;
+    await guarded('http', h.label, async () => {
+      const r = await ev('httpCase', {
+        url: `${base}/fixtures/${h.file}`,
+        label: h.label,
+        isStream,
+        fallbackUrl: h.fallback ? `${base}/fixtures/${h.fallback}` : null,
+        ...(h.chunkSizes ? { chunkSizes: h.chunkSizes } : {}),
+      });
+      checkHttpResult(h.label, r, { expectZstd: h.expectZstd, isStream, wire: h.wire });
+    });
+  }
+
+  // 3. Stopping early.
+  await guarded('api', 'break and close() mid-stream', async () => {
+    const r = await ev('earlyStop', { url: servers['big/none'].url });
+    const p = [];
+    if (r.breakTables !== 1) p.push(`break after ${r.breakTables} tables`);
+    if (r.afterBreak !== true) p.push('next() after break is not done');
+    if (r.afterClose !== true) p.push('next() after close() is not done');
+    record('api', 'break and close() mid-stream', p);
+  });
+
+  // 4. Faults, each followed by a good connect on the same page.
+  const good = fx.cases.find((c) => c.name === 'all_types');
+  const goodUrl = servers['all_types/none'].url;
+  const checkGood = async (after) => {
+    const p = [];
+    try {
+      const r = await ev('goodConnect', { url: goodUrl });
+      if (r.tables !== good.batches || r.rows !== good.rows) p.push(`got ${r.tables} tables / ${r.rows} rows, expected ${good.batches} / ${good.rows}`);
+    } catch (e) {
+      p.push(`failed: ${e.message}`);
+    }
+    record('fault', `  then a good connect works (after ${after})`, p);
+  };
+  const ended = /end-of-stream|early|closed|truncat|ended/i;
+  const expectations = {
+    garbage: { where: 'connect' },
+    'hostile-length': { where: 'connect' },
+    'close-before-schema': { where: 'connect' },
+    'schema-then-garbage': { where: 'next', tables: 0 },
+    text: { where: 'next', tables: 0 },
+    cut: { where: 'next', tables: 2, message: ended },
+    'cut-reset': { where: 'next', tables: 2, message: ended },
+    'cut-close': { where: 'next', tables: 2, message: ended },
+    'cut-inside': { where: 'next', tables: 2 },
+  };
+  for (const mode of FAULT_MODES) {
+    await guarded('fault', mode, async () => {
+      const r = await ev('faultCase', { url: fault.url(mode) });
+      checkFault(mode, r, expectations[mode]);
+    });
+    await checkGood(mode);
+  }
+  {
+    // The fault server's control case: its whole stream decodes.
+    const dict = fx.cases.find((c) => c.name === 'dictionaries');
+    const p = [];
+    try {
+      const r = await ev('goodConnect', { url: fault.url('good') });
+      if (r.tables !== dict.batches || r.rows !== dict.rows) p.push(`got ${r.tables} tables / ${r.rows} rows, expected ${dict.batches} / ${dict.rows}`);
+    } catch (e) {
+      p.push(`failed: ${e.message}`);
+    }
+    record('fault', 'control: the fault server replaying the whole stream', p);
+  }
+
+  record('page', 'no uncaught errors in the page', pageErrors);
+  clearTimeout(watchdog);
+  if (stopping) return 2;
+
+  // Summary.
+  const values = results.reduce((n, r) => n + r.values, 0);
+  const ipcValues = results.reduce((n, r) => n + r.ipcValues, 0);
+  const tables = results.reduce((n, r) => n + r.tables, 0);
+  const byGroup = {};
+  for (const r of results) {
+    const g = (byGroup[r.group] ??= { passed: 0, failed: 0, values: 0 });
+    r.ok ? g.passed++ : g.failed++;
+    g.values += r.values;
+  }
+  console.log('\nsummary:');
+  for (const [g, s] of Object.entries(byGroup)) {
+    console.log(`  ${g.padEnd(6)} ${s.passed} passed, ${s.failed} failed, ${s.values} values compared`);
+  }
+  console.log(`  ${values} Lightstream values compared with apache-arrow's, in ${tables} tables`);
+  console.log(`  ${ipcValues} more through Table.toIPC() (apache-arrow's decode of Lightstream's re-encoding)`);
+  console.log(`  ${consoleErrors.length} console errors in the page`);
+  if (failures.length) {
+    console.log('\nfailures:');
+    for (const f of failures) console.log(`  ${f}`);
+  }
+  const passed = results.filter((r) => r.ok).length;
+  console.log(`\n${passed} passed, ${results.length - passed} failed`);
+  return failures.length ? 1 : 0;
+}
+
+let code = 2;
+try {
+  code = await main();
+} catch (e) {
+  if (!stopping) console.error(`e2e: ${e.fatal ? 'setup failed' : 'error'}: ${e.fatal ? e.message : e.stack}`);
+  code = 2;
+}
+await cleanup();
+process.exit(timedOut ? 2 : code);
