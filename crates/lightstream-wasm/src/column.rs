@@ -352,9 +352,11 @@ impl Column {
 
     /// Every value as JS values, one per row (the non-view path of `toArray`).
     fn cells_array(&self) -> Result<JsArray, String> {
-        let out = JsArray::new_with_length(u32::try_from(self.len).map_err(|e| e.to_string())?);
+        u32::try_from(self.len).map_err(|e| e.to_string())?;
+        // Pushed, not preallocated: V8 makes a large `new Array(n)` slow.
+        let out = JsArray::new();
         for i in 0..self.len {
-            out.set(i as u32, self.cell(i)?.into_js());
+            out.push(&self.cell(i)?.into_js());
         }
         Ok(out)
     }
@@ -386,7 +388,8 @@ fn strings_to_js<O: Integer>(
     let offsets = offsets
         .get(..len + 1)
         .ok_or_else(|| format!("column \"{name}\": string offsets are shorter than its length"))?;
-    let out = JsArray::new_with_length(u32::try_from(len).map_err(|e| e.to_string())?);
+    u32::try_from(len).map_err(|e| e.to_string())?;
+    let out = JsArray::new();
     let mut row = 0;
     let mut pos: Vec<u32> = Vec::new();
     while row < len {
@@ -430,7 +433,7 @@ fn strings_to_js<O: Integer>(
         unsafe {
             let validity = validity();
             let (bytes, pos) = (Uint8Array::view(bytes), Uint32Array::view(&pos));
-            js::ls_fill_strings(&out, row as u32, &bytes, &pos, &validity, row as u32);
+            js::ls_fill_strings(&out, &bytes, &pos, &validity, row as u32);
         }
         row = end_row;
     }

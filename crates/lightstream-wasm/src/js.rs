@@ -7,10 +7,9 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/helpers.js")]
 extern "C" {
-    /// Fills `out[at..at + pos.length - 1]` with the strings of one run.
+    /// Appends the strings of one run to `out`.
     pub fn ls_fill_strings(
         out: &Array,
-        at: u32,
         bytes: &Uint8Array,
         pos: &Uint32Array,
         validity: &JsValue,
