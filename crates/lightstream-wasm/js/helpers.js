@@ -30,6 +30,31 @@ export function ls_fill_strings(out, bytes, pos, validity, row0) {
   }
 }
 
+// Appends a run of strings that mixes ASCII and other values, regrouped in
+// wasm (column.rs, SplitRun): the ASCII values' text, the other values' text
+// and one code per row: bit 30 set = null; else bit 31 says which text and
+// the low bits are the value's end position in it (values are consecutive
+// in their text). Decoded apart, ASCII values become one-byte strings.
+export function ls_fill_strings_split(out, asciiBytes, wideBytes, codes) {
+  const ascii = utf8.decode(asciiBytes);
+  const wide = utf8.decode(wideBytes);
+  let a = 0;
+  let w = 0;
+  for (let i = 0; i < codes.length; i++) {
+    const c = codes[i];
+    if (c & 0x40000000) {
+      out.push(null);
+    } else if (c & 0x80000000) {
+      const end = c & 0x3fffffff;
+      out.push(wide.slice(w, end));
+      w = end;
+    } else {
+      out.push(ascii.slice(a, c));
+      a = c;
+    }
+  }
+}
+
 // An array of `n` dictionary values: dict[keys[i]], or null for null rows
 // and for keys outside the dictionary (the decoder has already refused
 // those, so this only guards).

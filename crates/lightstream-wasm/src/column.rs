@@ -366,12 +366,74 @@ impl Column {
 /// longest string V8 can make (2^29 UTF-16 units), so one run is one decode.
 const STRING_RUN_BYTES: usize = 64 << 20;
 
-/// UTF-16 length of valid UTF-8: one unit per scalar value, two for those
-/// above U+FFFF (4-byte sequences).
-fn utf16_len(bytes: &[u8]) -> usize {
-    let continuation = bytes.iter().filter(|&&b| b & 0xC0 == 0x80).count();
-    let four_byte = bytes.iter().filter(|&&b| b >= 0xF0).count();
-    bytes.len() - continuation + four_byte
+/// A run of strings that mixes ASCII and other values, regrouped for
+/// JavaScript: the ASCII values' bytes and the others' bytes as two texts,
+/// and one code per row (see `js/helpers.js`, `ls_fill_strings_split`).
+/// Decoding the ASCII values on their own gives compact one-byte strings
+/// and a faster decode; one text with any non-ASCII character would make
+/// every value a two-byte string.
+#[derive(Default)]
+struct SplitRun {
+    ascii: Vec<u8>,
+    wide: Vec<u8>,
+    codes: Vec<u32>,
+}
+
+/// Code of a null row in `SplitRun::codes`.
+const SPLIT_NULL: u32 = 1 << 30;
+/// Flag of a row from the non-ASCII text in `SplitRun::codes`.
+const SPLIT_WIDE: u32 = 1 << 31;
+
+/// Fills `split` with rows `row..end_row`: each valid value's bytes go to
+/// one of the two texts and its code is its end position there (UTF-16
+/// units; well below 2^30 since a run is at most STRING_RUN_BYTES).
+fn mixed_run<O: Integer>(
+    a: &StringArray<O>,
+    offsets: &[O],
+    row: usize,
+    end_row: usize,
+    split: &mut SplitRun,
+    name: &str,
+) -> Result<(), String> {
+    let data = a.data.as_slice();
+    split.ascii.clear();
+    split.wide.clear();
+    split.codes.clear();
+    split.codes.reserve(end_row - row);
+    let run_bytes =
+        Integer::to_usize(offsets[end_row]).saturating_sub(Integer::to_usize(offsets[row]));
+    split.ascii.reserve(run_bytes);
+    split.wide.reserve(run_bytes);
+    let mut wide_units = 0usize;
+    for i in row..end_row {
+        if !valid_bit(&a.null_mask, i) {
+            split.codes.push(SPLIT_NULL);
+            continue;
+        }
+        let (s, e) = (
+            Integer::to_usize(offsets[i]),
+            Integer::to_usize(offsets[i + 1]),
+        );
+        let value = data
+            .get(s..e)
+            .ok_or_else(|| format!("column \"{name}\": string offsets {s}..{e} out of range"))?;
+        // One pass: UTF-16 units (one per non-continuation byte, two for
+        // 4-byte sequences) and whether any byte is non-ASCII.
+        let (mut units, mut high) = (0usize, 0u8);
+        for &b in value {
+            units += usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0);
+            high |= b;
+        }
+        if high < 0x80 {
+            split.ascii.extend_from_slice(value);
+            split.codes.push(split.ascii.len() as u32);
+        } else {
+            split.wide.extend_from_slice(value);
+            wide_units += units;
+            split.codes.push(wide_units as u32 | SPLIT_WIDE);
+        }
+    }
+    Ok(())
 }
 
 /// Every string of `a[..len]` as a JS array (nulls as `null`): the UTF-8 is
@@ -392,6 +454,7 @@ fn strings_to_js<O: Integer>(
     let out = JsArray::new();
     let mut row = 0;
     let mut pos: Vec<u32> = Vec::new();
+    let mut split = SplitRun::default();
     while row < len {
         let start = Integer::to_usize(offsets[row]);
         // The run: rows until STRING_RUN_BYTES of data (at least one row).
@@ -405,35 +468,42 @@ fn strings_to_js<O: Integer>(
         let bytes = data.get(start..end).ok_or_else(|| {
             format!("column \"{name}\": string offsets {start}..{end} out of range")
         })?;
-        pos.clear();
-        pos.reserve(end_row - row + 1);
-        pos.push(0);
+        if bytes.len() >= 1 << 29 {
+            return Err(format!(
+                "column \"{name}\": a value of {} bytes is longer than a JavaScript string can be",
+                bytes.len()
+            ));
+        }
         if bytes.is_ascii() {
+            // One text, one-byte (Latin-1) in V8; byte offsets are positions.
+            pos.clear();
+            pos.reserve(end_row - row + 1);
+            pos.push(0);
             for o in &offsets[row + 1..=end_row] {
-                pos.push((Integer::to_usize(*o) - start) as u32);
+                let p = Integer::to_usize(*o)
+                    .checked_sub(start)
+                    .ok_or_else(|| format!("column \"{name}\": decreasing string offsets"))?;
+                pos.push(p as u32);
+            }
+            // SAFETY: the three views are made right here, after every
+            // allocation of this run, and read by the helper during this
+            // call only; nothing allocates in wasm memory meanwhile (the
+            // helper runs only JavaScript), so memory cannot grow and detach
+            // them. (Validity first: as a copy, it allocates.)
+            unsafe {
+                let validity = validity();
+                let (bytes, pos) = (Uint8Array::view(bytes), Uint32Array::view(&pos));
+                js::ls_fill_strings(&out, &bytes, &pos, &validity, row as u32);
             }
         } else {
-            let mut units = 0usize;
-            let mut prev = start;
-            for o in &offsets[row + 1..=end_row] {
-                let o = Integer::to_usize(*o);
-                let value = data
-                    .get(prev..o)
-                    .ok_or_else(|| format!("column \"{name}\": decreasing string offsets"))?;
-                units += utf16_len(value);
-                pos.push(units as u32);
-                prev = o;
+            mixed_run(a, offsets, row, end_row, &mut split, name)?;
+            // SAFETY: as above; `split`'s buffers are complete.
+            unsafe {
+                let ascii = Uint8Array::view(&split.ascii);
+                let wide = Uint8Array::view(&split.wide);
+                let codes = Uint32Array::view(&split.codes);
+                js::ls_fill_strings_split(&out, &ascii, &wide, &codes);
             }
-        }
-        // SAFETY: the three views are made right here, after every
-        // allocation of this run, and read by the helper during this call
-        // only; nothing allocates in wasm memory meanwhile (the helper runs
-        // only JavaScript), so memory cannot grow and detach them.
-        // (Validity first: when it is a copy, its allocation could grow memory.)
-        unsafe {
-            let validity = validity();
-            let (bytes, pos) = (Uint8Array::view(bytes), Uint32Array::view(&pos));
-            js::ls_fill_strings(&out, &bytes, &pos, &validity, row as u32);
         }
         row = end_row;
     }

@@ -16,6 +16,14 @@ extern "C" {
         row0: u32,
     );
 
+    /// Appends a run regrouped by `SplitRun` (ASCII text, other text, codes).
+    pub fn ls_fill_strings_split(
+        out: &Array,
+        ascii: &Uint8Array,
+        wide: &Uint8Array,
+        codes: &Uint32Array,
+    );
+
     /// `dict[keys[i]]` for `n` rows (null where invalid).
     pub fn ls_take(dict: &Array, keys: &JsValue, validity: &JsValue, n: u32) -> Array;
 

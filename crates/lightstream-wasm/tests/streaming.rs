@@ -326,7 +326,16 @@ fn to_array_survives_memory_growth_during_the_call() {
     };
     let mut grew = false;
     for rows in [50_000usize, 200_000, 800_000] {
-        let text: Vec<String> = (0..rows).map(|i| format!("v{i}")).collect();
+        // Mixed ASCII and non-ASCII values (both string paths of toArray).
+        let text: Vec<String> = (0..rows)
+            .map(|i| {
+                if i % 5 == 0 {
+                    format!("é{i}")
+                } else {
+                    format!("v{i}")
+                }
+            })
+            .collect();
         let text_valid: Vec<bool> = (0..rows).map(|i| i % 13 != 0).collect();
         let keys: Vec64<u32> = (0..rows).map(|i| (i % 3) as u32).collect();
         let keys_valid: Vec<bool> = (0..rows).map(|i| i % 7 != 0).collect();
