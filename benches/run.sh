@@ -8,11 +8,18 @@
 #      and its IPC stream over a loopback TCP socket (benches/python/tcp_throughput.py),
 #   4. benches/python/report.py assembles the tables and checks the targets
 #      (also written to <data dir>/report.md).
+#   5. only with the `browser` target (not in the default list): builds the
+#      CLI and the npm package, then benches/web/run.mjs times Lightstream's
+#      wasm package beside Apache Arrow JS (and flechette) in headless Chromium
+#      (issue 4; report in <data dir>/browser.md, samples in browser.json).
 # Extra arguments go to criterion, e.g. `benches/run.sh decode_b` to filter.
 # Environment: LIGHTSTREAM_BENCH_BATCHES (default 16), LIGHTSTREAM_BENCH_DATA
 # (default target/bench-data), CRITERION_HOME (default target/criterion),
 # LIGHTSTREAM_BENCH_TARGETS (default decode,encode,transport: which criterion
-# bench targets to run, with their pyarrow counterparts; e.g. `transport`).
+# bench targets to run, with their pyarrow counterparts; e.g. `transport`;
+# `browser` adds the browser benchmarks: LIGHTSTREAM_BENCH_TARGETS=browser
+# runs them alone), LIGHTSTREAM_BROWSER_ARGS (arguments for run.mjs, e.g.
+# "--wait-load 0.5 --reps 11"; see `node benches/web/run.mjs --help`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -25,31 +32,46 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 targets="${LIGHTSTREAM_BENCH_TARGETS:-decode,encode,transport}"
 has() { [[ ",$targets," == *",$1,"* ]]; }
 bench_args=()
+browser=false
 for t in ${targets//,/ }; do
   case "$t" in
     decode | encode | transport) bench_args+=(--bench "$t") ;;
-    *) echo "LIGHTSTREAM_BENCH_TARGETS: unknown bench target $t (decode, encode, transport)" >&2; exit 2 ;;
+    # Not a criterion bench: never passed to cargo bench (see the end).
+    browser) browser=true ;;
+    *) echo "LIGHTSTREAM_BENCH_TARGETS: unknown bench target $t (decode, encode, transport, browser)" >&2; exit 2 ;;
   esac
 done
-[[ ${#bench_args[@]} -gt 0 ]] || { echo "LIGHTSTREAM_BENCH_TARGETS names no bench target" >&2; exit 2; }
+[[ ${#bench_args[@]} -gt 0 ]] || $browser || { echo "LIGHTSTREAM_BENCH_TARGETS names no bench target" >&2; exit 2; }
 codec=false
 if has decode || has encode; then codec=true; fi
 sections="$(if $codec; then printf codec,; fi)$(if has transport; then printf transport; fi)"
 
-# Compile first so the build does not overlap the timings.
-cargo bench -p lightstream-benches "${bench_args[@]}" --no-run
-load_start="$(load)"
-echo "load average at start: $load_start" >&2
-if $codec; then python3 benches/python/gen_and_time.py generate; fi
-# glibc malloc keeps freed memory (no mmap, no trim) so that every iteration of
-# a copying path does not pay the kernel for fresh pages again, and so that the
-# results do not depend on benchmark order (glibc's dynamic mmap threshold).
-# pyarrow's allocator (mimalloc) caches memory the same way. Run `cargo bench`
-# directly to see glibc's defaults (see benches/README.md).
-tunables="${LIGHTSTREAM_BENCH_GLIBC_TUNABLES-glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736}"
-GLIBC_TUNABLES="$tunables" cargo bench -p lightstream-benches "${bench_args[@]}" -- "$@"
-if $codec; then python3 benches/python/gen_and_time.py time >/dev/null; fi
-if has transport; then python3 benches/python/tcp_throughput.py --reps 15 >/dev/null; fi
-load_end="$(load)"
-python3 benches/python/report.py --load-start "$load_start" --load-end "$load_end" --tunables "$tunables" \
-  --sections "$sections"
+if [[ ${#bench_args[@]} -gt 0 ]]; then
+  # Compile first so the build does not overlap the timings.
+  cargo bench -p lightstream-benches "${bench_args[@]}" --no-run
+  load_start="$(load)"
+  echo "load average at start: $load_start" >&2
+  if $codec; then python3 benches/python/gen_and_time.py generate; fi
+  # glibc malloc keeps freed memory (no mmap, no trim) so that every iteration of
+  # a copying path does not pay the kernel for fresh pages again, and so that the
+  # results do not depend on benchmark order (glibc's dynamic mmap threshold).
+  # pyarrow's allocator (mimalloc) caches memory the same way. Run `cargo bench`
+  # directly to see glibc's defaults (see benches/README.md).
+  tunables="${LIGHTSTREAM_BENCH_GLIBC_TUNABLES-glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736}"
+  GLIBC_TUNABLES="$tunables" cargo bench -p lightstream-benches "${bench_args[@]}" -- "$@"
+  if $codec; then python3 benches/python/gen_and_time.py time >/dev/null; fi
+  if has transport; then python3 benches/python/tcp_throughput.py --reps 15 >/dev/null; fi
+  load_end="$(load)"
+  python3 benches/python/report.py --load-start "$load_start" --load-end "$load_end" --tunables "$tunables" \
+    --sections "$sections"
+fi
+
+if $browser; then
+  # Build the server and the npm package first so the builds do not overlap the
+  # timings; run.mjs generates its own (smaller) shape files, starts
+  # `lightstream serve` per shape and drives headless Chromium.
+  cargo build --release -p lightstream-cli
+  bash npm/build.sh
+  read -r -a browser_args <<<"${LIGHTSTREAM_BROWSER_ARGS:-}"
+  node benches/web/run.mjs "${browser_args[@]}"
+fi
