@@ -11,30 +11,30 @@ function valid(validity, row) {
   return ((validity[row >>> 3] >>> (row & 7)) & 1) === 1;
 }
 
-// The string and boolean builders grow their arrays with push; the
-// dictionary builder preallocates (each measured the faster for its loop).
+// The string and dictionary builders fill preallocated arrays (measured in
+// Chrome against push: strings ~15% and dictionaries ~2x faster).
 
-// Appends the strings of one run to `out`: `bytes` is the run's UTF-8 data,
+// Stores the strings of one run at out[row0...]: `bytes` is the run's UTF-8 data,
 // `pos` its n + 1 UTF-16 positions in the decoded text (one decode per run);
 // rows whose validity bit (from row `row0`) is clear become null.
 export function ls_fill_strings(out, bytes, pos, validity, row0) {
   const text = utf8.decode(bytes);
   const n = pos.length - 1;
   if (validity === null) {
-    for (let i = 0; i < n; i++) out.push(text.slice(pos[i], pos[i + 1]));
+    for (let i = 0; i < n; i++) out[row0 + i] = text.slice(pos[i], pos[i + 1]);
   } else {
     for (let i = 0; i < n; i++) {
-      out.push(valid(validity, row0 + i) ? text.slice(pos[i], pos[i + 1]) : null);
+      out[row0 + i] = valid(validity, row0 + i) ? text.slice(pos[i], pos[i + 1]) : null;
     }
   }
 }
 
-// Appends a run of strings that mixes ASCII and other values, regrouped in
+// Stores at out[row0...] a run of strings that mixes ASCII and other values, regrouped in
 // wasm (column.rs, SplitRun): the ASCII values' text, the other values' text
 // and one code per row: bit 30 set = null; else bit 31 says which text and
 // the low bits are the value's end position in it (values are consecutive
 // in their text). Decoded apart, ASCII values become one-byte strings.
-export function ls_fill_strings_split(out, asciiBytes, wideBytes, codes) {
+export function ls_fill_strings_split(out, row0, asciiBytes, wideBytes, codes) {
   const ascii = utf8.decode(asciiBytes);
   const wide = utf8.decode(wideBytes);
   let a = 0;
@@ -42,13 +42,13 @@ export function ls_fill_strings_split(out, asciiBytes, wideBytes, codes) {
   for (let i = 0; i < codes.length; i++) {
     const c = codes[i];
     if (c & 0x40000000) {
-      out.push(null);
+      out[row0 + i] = null;
     } else if (c & 0x80000000) {
       const end = c & 0x3fffffff;
-      out.push(wide.slice(w, end));
+      out[row0 + i] = wide.slice(w, end);
       w = end;
     } else {
-      out.push(ascii.slice(a, c));
+      out[row0 + i] = ascii.slice(a, c);
       a = c;
     }
   }

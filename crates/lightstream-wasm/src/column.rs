@@ -417,17 +417,16 @@ fn mixed_run<O: Integer>(
         let value = data
             .get(s..e)
             .ok_or_else(|| format!("column \"{name}\": string offsets {s}..{e} out of range"))?;
-        // One pass: UTF-16 units (one per non-continuation byte, two for
-        // 4-byte sequences) and whether any byte is non-ASCII.
-        let (mut units, mut high) = (0usize, 0u8);
-        for &b in value {
-            units += usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0);
-            high |= b;
-        }
-        if high < 0x80 {
+        if value.is_ascii() {
             split.ascii.extend_from_slice(value);
             split.codes.push(split.ascii.len() as u32);
         } else {
+            // UTF-16 units: one per non-continuation byte, two for 4-byte
+            // sequences (the core has validated the UTF-8).
+            let units: usize = value
+                .iter()
+                .map(|&b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
+                .sum();
             split.wide.extend_from_slice(value);
             wide_units += units;
             split.codes.push(wide_units as u32 | SPLIT_WIDE);
@@ -450,8 +449,7 @@ fn strings_to_js<O: Integer>(
     let offsets = offsets
         .get(..len + 1)
         .ok_or_else(|| format!("column \"{name}\": string offsets are shorter than its length"))?;
-    u32::try_from(len).map_err(|e| e.to_string())?;
-    let out = JsArray::new();
+    let out = JsArray::new_with_length(u32::try_from(len).map_err(|e| e.to_string())?);
     let mut row = 0;
     let mut pos: Vec<u32> = Vec::new();
     let mut split = SplitRun::default();
@@ -502,7 +500,7 @@ fn strings_to_js<O: Integer>(
                 let ascii = Uint8Array::view(&split.ascii);
                 let wide = Uint8Array::view(&split.wide);
                 let codes = Uint32Array::view(&split.codes);
-                js::ls_fill_strings_split(&out, &ascii, &wide, &codes);
+                js::ls_fill_strings_split(&out, row as u32, &ascii, &wide, &codes);
             }
         }
         row = end_row;

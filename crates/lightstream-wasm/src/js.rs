@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/helpers.js")]
 extern "C" {
-    /// Appends the strings of one run to `out`.
+    /// Stores the strings of one run at `out[row0..]`.
     pub fn ls_fill_strings(
         out: &Array,
         bytes: &Uint8Array,
@@ -16,9 +16,11 @@ extern "C" {
         row0: u32,
     );
 
-    /// Appends a run regrouped by `SplitRun` (ASCII text, other text, codes).
+    /// Stores at `out[row0..]` a run regrouped by `SplitRun` (ASCII text,
+    /// other text, codes).
     pub fn ls_fill_strings_split(
         out: &Array,
+        row0: u32,
         ascii: &Uint8Array,
         wide: &Uint8Array,
         codes: &Uint32Array,
