@@ -18,8 +18,8 @@
 #                  Cargo.lock (and python3, which npm/build.sh uses)
 #   browser        chromium + chromium-driver (headless browser tests)
 #   npm            node/npm and the npm packages in LIGHTSTREAM_NPM_PACKAGES
-#                  (default: playwright-core@1.65.1 apache-arrow@21.2.0
-#                  @uwdata/flechette@2.7.0), into ./node_modules
+#                  (default: playwright-core@1.65.1 apache-arrow@21.2.0),
+#                  into ./node_modules
 # or "all" for every one of them.
 #
 # flatc is not needed here: the generated flatbuffers code is committed
@@ -242,7 +242,9 @@ setup_browser() {
 
 # ---------------------------------------------------------- optional: npm --
 # Versions the browser tests and benches were written against.
-default_npm_packages="playwright-core@1.65.1 apache-arrow@21.2.0 @uwdata/flechette@2.7.0"
+# (@uwdata/flechette, an optional peer in the browser benches, is not here:
+# `npm install` of it fails on this registry; benches/README.md says how to add it.)
+default_npm_packages="playwright-core@1.65.1 apache-arrow@21.2.0"
 # Never `npx playwright install`: it downloads browsers, which fails here;
 # playwright-core drives the apt chromium instead.
 setup_npm_packages() {
