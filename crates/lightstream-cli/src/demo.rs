@@ -38,6 +38,7 @@
 //! What it is not: a general web server, or anything to expose beyond a
 //! trusted network (no TLS, no authentication).
 
+use crate::rng::XorShift;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -59,7 +60,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{MissedTickBehavior, timeout};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::error::{CliError, CliResult};
 use crate::network::{report, run_until_signal};
@@ -635,20 +635,6 @@ fn content_type(name: &str) -> &'static str {
 
 // -------------------------------------------------------------- WebSocket --
 
-/// The WebSocket limits the `lightstream` crate's own servers use (its
-/// `websocket` module): a writer reads only control frames and applies
-/// `DecodeLimits::DEFAULT`.
-fn ws_config() -> WebSocketConfig {
-    let limits = DecodeLimits::DEFAULT;
-    let max = limits
-        .max_metadata_bytes
-        .saturating_add(limits.max_body_bytes)
-        .saturating_add(16);
-    WebSocketConfig::default()
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
-}
-
 /// Sends generated tables to one WebSocket client until it goes away.
 async fn stream_ticks(tcp: TcpStream, peer: SocketAddr, site: &Site) -> Result<(), Failure> {
     let name = format!("ws {peer}");
@@ -658,7 +644,10 @@ async fn stream_ticks(tcp: TcpStream, peer: SocketAddr, site: &Site) -> Result<(
     let (tcp, watch) = twin(tcp).map_err(|e| io_failure("setting up the connection", e))?;
     let ws = timeout(
         HANDSHAKE_TIMEOUT,
-        tokio_tungstenite::accept_async_with_config(tcp, Some(ws_config())),
+        tokio_tungstenite::accept_async_with_config(
+            tcp,
+            Some(lightstream::websocket::config(&DecodeLimits::DEFAULT)),
+        ),
     )
     .await
     .map_err(|_| {
@@ -747,30 +736,6 @@ const VENUES: [&str; 6] = ["XNAS", "XNYS", "ARCX", "BATS", "EDGX", "IEXG"];
 
 /// Column indices, in schema order.
 const SYMBOL: usize = 2;
-
-/// Marsaglia's xorshift64 with a fixed seed: deterministic and tiny.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A value in `0..n` (`n > 0`).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// A value in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// The demo stream's schema.
 fn ticks_schema() -> Arc<Schema> {

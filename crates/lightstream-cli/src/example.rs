@@ -9,6 +9,7 @@
 //! What it is not: a benchmark data generator or a source of randomness (a tiny
 //! xorshift with a fixed seed is all it needs).
 
+use crate::rng::XorShift;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -60,26 +61,6 @@ const CITIES: [&str; 8] = [
 
 /// Column indices, in schema order.
 const CITY: usize = 2;
-
-/// Marsaglia's xorshift64 with a fixed seed: deterministic, tiny, good enough to
-/// make data look varied.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A value in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn fields() -> Vec<Arc<Field>> {
     let price_metadata = BTreeMap::from([("unit".to_string(), "EUR".to_string())]);

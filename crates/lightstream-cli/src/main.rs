@@ -23,6 +23,7 @@ mod network;
 mod output;
 mod progress;
 mod render;
+mod rng;
 
 use std::io::{self, Write};
 use std::path::PathBuf;

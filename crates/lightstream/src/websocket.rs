@@ -44,9 +44,11 @@ impl<T> WsDuplex for T where
 
 pub(crate) type BoxWebSocket = Box<dyn WsDuplex>;
 
-/// The largest WebSocket message a reader with `limits` accepts: one IPC
-/// message at its largest (prefix, metadata, body).
-fn config(limits: &DecodeLimits) -> WebSocketConfig {
+/// The WebSocket configuration of a peer that reads with `limits`: its
+/// largest message and frame are one IPC message at its largest (prefix,
+/// metadata, body). For servers that accept the handshake themselves before
+/// handing the socket to [`connection`].
+pub fn config(limits: &DecodeLimits) -> WebSocketConfig {
     let max = limits
         .max_metadata_bytes
         .saturating_add(limits.max_body_bytes)
