@@ -46,7 +46,7 @@ step "format" cargo fmt --all --check
 step "lint (clippy)" cargo clippy --workspace --all-targets -- -D warnings
 # The native shell's transports are features: each must build (clippy-clean)
 # on its own, and so must the crate with none of them.
-for features in tcp uds stdio websocket quic ""; do
+for features in tcp uds stdio websocket quic mmap ""; do
   step "lightstream with only [${features:-no transport}]" \
     cargo clippy -q -p lightstream --no-default-features ${features:+--features "$features"} -- -D warnings
 done

@@ -45,7 +45,8 @@
 //! ```
 //!
 //! Transports are features: `tcp`, `uds`, `stdio`, `websocket`, `quic` (all
-//! on by default), as are the core's `lz4` and `zstd` body compression.
+//! on by default), as are memory-mapped files (`mmap`: [`mmap::MmapFile`],
+//! [`mmap::MmapStream`]) and the core's `lz4` and `zstd` body compression.
 
 #![warn(missing_docs)]
 
@@ -54,6 +55,8 @@ pub mod net;
 pub mod reader;
 pub mod writer;
 
+#[cfg(feature = "mmap")]
+pub mod mmap;
 #[cfg(feature = "quic")]
 pub mod quic;
 #[cfg(feature = "websocket")]
