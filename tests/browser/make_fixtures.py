@@ -30,7 +30,6 @@ Extra files for the HTTP decode checks: all_types as an IPC file
 The data is deterministic (fixed seeds).
 """
 
-import decimal
 import json
 import os
 import random
@@ -39,136 +38,13 @@ import sys
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+# The type list and value generator are the interop tests' (tests/python).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from pyarrow_write import ALL_TYPES, make_column, random_string  # noqa: E402
+
 DICT_WORDS = ["paris", "tokyo", "", "lima", "zürich", "東京", "quito", "oslo", "𝄞 clef"]
 
 
-def int_range(t):
-    bits = t.bit_width
-    if pa.types.is_signed_integer(t):
-        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return 0, (1 << bits) - 1
-
-
-def random_string(rng):
-    alphabet = "abcXYZ 09_é✓𝄞\u00a0\"\\\n"
-    n = rng.choice([0, 1, 3, 8, 20])
-    return "".join(rng.choice(alphabet) for _ in range(n))
-
-
-def with_nulls(rng, values, rate, force_null):
-    out = [None if rate and rng.random() < rate else v for v in values]
-    # Every nullable column gets at least one null in every batch that has nulls at all.
-    if force_null and rate and out:
-        out[len(out) // 2] = None
-    return out
-
-
-def make_column(rng, name, t, n, rate, dictionaries):
-    """One pyarrow array of type t with n rows and null rate `rate`."""
-    nz = lambda vals: with_nulls(rng, vals, rate, True)  # noqa: E731
-    if pa.types.is_null(t):
-        return pa.nulls(n)
-    if pa.types.is_boolean(t):
-        return pa.array(nz([rng.random() < 0.5 for _ in range(n)]), t)
-    if pa.types.is_integer(t):
-        lo, hi = int_range(t)
-        extremes = [lo, hi, 0, 1, lo + 1, hi - 1, -1 if lo < 0 else 2]
-        vals = [extremes[i] if i < len(extremes) else rng.randint(lo, hi) for i in range(n)]
-        return pa.array(nz(vals), t)
-    if pa.types.is_floating(t):
-        specials = [float("nan"), float("inf"), float("-inf"), -0.0, 0.0, 1.5, 5e-324, 1e300, 0.1]
-        vals = [specials[i] if i < len(specials) else rng.uniform(-1e6, 1e6) for i in range(n)]
-        return pa.array(nz(vals), t)
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return pa.array(nz([random_string(rng) for _ in range(n)]), t)
-    if pa.types.is_dictionary(t):
-        dictionary = dictionaries[name]
-        idx = [rng.randrange(len(dictionary)) for _ in range(n)]
-        return pa.DictionaryArray.from_arrays(pa.array(nz(idx), t.index_type), dictionary)
-    if pa.types.is_date32(t):
-        vals = [rng.randint(-100000, 100000) for _ in range(n)]
-        return pa.array(nz(vals), pa.int32()).view(t)
-    if pa.types.is_date64(t):
-        vals = [rng.randint(-100000, 100000) * 86_400_000 for _ in range(n)]
-        return pa.array(nz(vals), pa.int64()).view(t)
-    if pa.types.is_time32(t):
-        top = 86_400 if t.unit == "s" else 86_400_000
-        return pa.array(nz([rng.randrange(top) for _ in range(n)]), pa.int32()).view(t)
-    if pa.types.is_time64(t):
-        top = 86_400_000_000 if t.unit == "us" else 86_400_000_000_000
-        return pa.array(nz([rng.randrange(top) for _ in range(n)]), pa.int64()).view(t)
-    if pa.types.is_timestamp(t):
-        # Beyond 2^53 on purpose: values JS numbers could not hold exactly.
-        extremes = [-(1 << 62), (1 << 62) + 12345, 0, -1, 9_007_199_254_740_993]
-        vals = [extremes[i] if i < len(extremes) else rng.randint(-(10**17), 10**17) for i in range(n)]
-        return pa.array(nz(vals), pa.int64()).view(t)
-    if pa.types.is_duration(t):
-        lo, hi = -(1 << 63), (1 << 63) - 1
-        extremes = [lo, hi, 0, -1]
-        vals = [extremes[i] if i < len(extremes) else rng.randint(lo, hi) for i in range(n)]
-        return pa.array(nz(vals), pa.int64()).view(t)
-    if pa.types.is_decimal(t):
-        top = 10**t.precision - 1
-        extremes = [top, -top, 0, 1, -1]
-        vals = [extremes[i] if i < len(extremes) else rng.randint(-top, top) for i in range(n)]
-        with decimal.localcontext() as ctx:
-            ctx.prec = 100
-            decs = [decimal.Decimal(v).scaleb(-t.scale) for v in vals]
-        return pa.array(nz(decs), t)
-    raise TypeError(f"no generator for {t}")
-
-
-# name, type, nullable, field metadata
-ALL_TYPES = [
-    ("bool", pa.bool_(), True, None),
-    ("int8", pa.int8(), True, None),
-    ("int16", pa.int16(), True, None),
-    ("int32", pa.int32(), True, {"unit": "metres", "note": "ünïcödé ✓"}),
-    ("int32_required", pa.int32(), False, None),
-    ("int64", pa.int64(), True, None),
-    ("uint8", pa.uint8(), True, None),
-    ("uint16", pa.uint16(), True, None),
-    ("uint32", pa.uint32(), True, None),
-    ("uint64", pa.uint64(), True, None),
-    ("float32", pa.float32(), True, None),
-    ("float64", pa.float64(), True, {"empty": ""}),
-    ("utf8", pa.string(), True, None),
-    ("utf8_all_null", pa.string(), True, None),
-    ("large_utf8", pa.large_string(), True, None),
-    ("dict_i8", pa.dictionary(pa.int8(), pa.string()), True, {"kind": "city"}),
-    ("dict_i16", pa.dictionary(pa.int16(), pa.string()), True, None),
-    ("dict_i32", pa.dictionary(pa.int32(), pa.string()), True, None),
-    ("dict_i64", pa.dictionary(pa.int64(), pa.string()), True, None),
-    ("dict_u8", pa.dictionary(pa.uint8(), pa.string()), True, None),
-    ("dict_u16", pa.dictionary(pa.uint16(), pa.string()), True, None),
-    ("dict_u32", pa.dictionary(pa.uint32(), pa.string()), True, None),
-    ("dict_u64", pa.dictionary(pa.uint64(), pa.string()), True, None),
-    ("dict_i32_large", pa.dictionary(pa.int32(), pa.large_string()), True, None),
-    ("date32", pa.date32(), True, None),
-    ("date64", pa.date64(), True, None),
-    ("time32_s", pa.time32("s"), True, None),
-    ("time32_ms", pa.time32("ms"), True, None),
-    ("time64_us", pa.time64("us"), True, None),
-    ("time64_ns", pa.time64("ns"), True, None),
-    ("ts_s", pa.timestamp("s"), True, None),
-    ("ts_ms", pa.timestamp("ms"), True, None),
-    ("ts_us", pa.timestamp("us"), True, None),
-    ("ts_ns", pa.timestamp("ns"), True, None),
-    ("ts_s_utc", pa.timestamp("s", tz="UTC"), True, None),
-    ("ts_ms_ny", pa.timestamp("ms", tz="America/New_York"), True, None),
-    ("ts_us_offset", pa.timestamp("us", tz="+05:30"), True, None),
-    ("ts_ns_paris", pa.timestamp("ns", tz="Europe/Paris"), True, None),
-    ("dur_s", pa.duration("s"), True, None),
-    ("dur_ms", pa.duration("ms"), True, None),
-    ("dur_us", pa.duration("us"), True, None),
-    ("dur_ns", pa.duration("ns"), True, None),
-    ("dec32", pa.decimal32(9, 2), True, None),
-    ("dec64", pa.decimal64(18, 4), True, None),
-    ("dec128", pa.decimal128(38, 10), True, None),
-    ("dec128_small", pa.decimal128(5, 0), True, None),
-    ("dec128_neg_scale", pa.decimal128(10, -2), True, None),
-    ("null", pa.null(), True, None),
-]
 
 BATCH_SIZES = [9, 37, 130, 1, 64]
 NULL_RATES = [0.0, 0.2, 0.5, 0.0, 0.1]  # the first batch has no validity buffers at all
@@ -193,7 +69,9 @@ def all_types():
             if name == "utf8_all_null":
                 cols.append(pa.nulls(n, t))
             else:
-                cols.append(make_column(rng, name, t, n, rate if nullable else 0.0, dictionaries))
+                cols.append(
+                    make_column(rng, name, t, n, rate if nullable else 0.0, dictionaries, True)
+                )
         batches.append(pa.record_batch(cols, schema=schema))
     # Every nullable column holds a null somewhere.
     for i, (name, _, nullable, _) in enumerate(ALL_TYPES):

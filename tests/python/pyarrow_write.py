@@ -46,56 +46,64 @@ def int_range(t):
 
 
 def random_string(rng):
-    alphabet = "abcXYZ 09_é✓𝄞\u00a0"
+    alphabet = "abcXYZ 09_é✓𝄞\u00a0\"\\\n"
     n = rng.choice([0, 1, 3, 8, 20])
     return "".join(rng.choice(alphabet) for _ in range(n))
 
 
-def with_nulls(rng, values, rate):
-    return [None if rate and rng.random() < rate else v for v in values]
+def with_nulls(rng, values, rate, force_null):
+    out = [None if rate and rng.random() < rate else v for v in values]
+    # Every nullable column gets at least one null in every batch that has nulls at all.
+    if force_null and rate and out:
+        out[len(out) // 2] = None
+    return out
 
 
-def make_column(rng, name, t, n, rate, dictionaries):
-    """One pyarrow array of type t with n rows; null rate `rate`."""
+def make_column(rng, name, t, n, rate, dictionaries, force_null=False):
+    """One pyarrow array of type t with n rows and null rate `rate`; with
+    `force_null`, every array that may hold nulls holds at least one."""
+    nz = lambda vals: with_nulls(rng, vals, rate, force_null)  # noqa: E731
     if pa.types.is_null(t):
         return pa.nulls(n)
     if pa.types.is_boolean(t):
-        return pa.array(with_nulls(rng, [rng.random() < 0.5 for _ in range(n)], rate), t)
+        return pa.array(nz([rng.random() < 0.5 for _ in range(n)]), t)
     if pa.types.is_integer(t):
         lo, hi = int_range(t)
-        extremes = [lo, hi, 0, 1, lo + 1, hi - 1]
+        extremes = [lo, hi, 0, 1, lo + 1, hi - 1, -1 if lo < 0 else 2]
         vals = [extremes[i] if i < len(extremes) else rng.randint(lo, hi) for i in range(n)]
-        return pa.array(with_nulls(rng, vals, rate), t)
+        return pa.array(nz(vals), t)
     if pa.types.is_floating(t):
-        specials = [float("nan"), float("inf"), float("-inf"), -0.0, 0.0, 1.5, 5e-324, 1e300]
+        specials = [float("nan"), float("inf"), float("-inf"), -0.0, 0.0, 1.5, 5e-324, 1e300, 0.1]
         vals = [specials[i] if i < len(specials) else rng.uniform(-1e6, 1e6) for i in range(n)]
-        return pa.array(with_nulls(rng, vals, rate), t)
+        return pa.array(nz(vals), t)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return pa.array(with_nulls(rng, [random_string(rng) for _ in range(n)], rate), t)
+        return pa.array(nz([random_string(rng) for _ in range(n)]), t)
     if pa.types.is_dictionary(t):
         dictionary = dictionaries[name]
         idx = [rng.randrange(len(dictionary)) for _ in range(n)]
-        indices = pa.array(with_nulls(rng, idx, rate), t.index_type)
-        return pa.DictionaryArray.from_arrays(indices, dictionary)
+        return pa.DictionaryArray.from_arrays(pa.array(nz(idx), t.index_type), dictionary)
     if pa.types.is_date32(t):
-        return pa.array(with_nulls(rng, [rng.randint(-100000, 100000) for _ in range(n)], rate), pa.int32()).view(t)
+        vals = [rng.randint(-100000, 100000) for _ in range(n)]
+        return pa.array(nz(vals), pa.int32()).view(t)
     if pa.types.is_date64(t):
         vals = [rng.randint(-100000, 100000) * 86_400_000 for _ in range(n)]
-        return pa.array(with_nulls(rng, vals, rate), pa.int64()).view(t)
+        return pa.array(nz(vals), pa.int64()).view(t)
     if pa.types.is_time32(t):
         top = 86_400 if t.unit == "s" else 86_400_000
-        return pa.array(with_nulls(rng, [rng.randrange(top) for _ in range(n)], rate), pa.int32()).view(t)
+        return pa.array(nz([rng.randrange(top) for _ in range(n)]), pa.int32()).view(t)
     if pa.types.is_time64(t):
         top = 86_400_000_000 if t.unit == "us" else 86_400_000_000_000
-        return pa.array(with_nulls(rng, [rng.randrange(top) for _ in range(n)], rate), pa.int64()).view(t)
+        return pa.array(nz([rng.randrange(top) for _ in range(n)]), pa.int64()).view(t)
     if pa.types.is_timestamp(t):
-        vals = [rng.randint(-(10**17), 10**17) for _ in range(n)]
-        return pa.array(with_nulls(rng, vals, rate), pa.int64()).view(t)
+        # Beyond 2^53 on purpose: values JS numbers could not hold exactly.
+        extremes = [-(1 << 62), (1 << 62) + 12345, 0, -1, 9_007_199_254_740_993]
+        vals = [extremes[i] if i < len(extremes) else rng.randint(-(10**17), 10**17) for i in range(n)]
+        return pa.array(nz(vals), pa.int64()).view(t)
     if pa.types.is_duration(t):
         lo, hi = -(1 << 63), (1 << 63) - 1
         extremes = [lo, hi, 0, -1]
         vals = [extremes[i] if i < len(extremes) else rng.randint(lo, hi) for i in range(n)]
-        return pa.array(with_nulls(rng, vals, rate), pa.int64()).view(t)
+        return pa.array(nz(vals), pa.int64()).view(t)
     if pa.types.is_decimal(t):
         top = 10**t.precision - 1
         extremes = [top, -top, 0, 1, -1]
@@ -103,7 +111,7 @@ def make_column(rng, name, t, n, rate, dictionaries):
         with decimal.localcontext() as ctx:
             ctx.prec = 100
             decs = [decimal.Decimal(v).scaleb(-t.scale) for v in vals]
-        return pa.array(with_nulls(rng, decs, rate), t)
+        return pa.array(nz(decs), t)
     raise TypeError(f"no generator for {t}")
 
 
@@ -154,6 +162,7 @@ ALL_TYPES = [
     ("dec32", pa.decimal32(9, 2), True, None),
     ("dec64", pa.decimal64(18, 4), True, None),
     ("dec128", pa.decimal128(38, 10), True, None),
+    ("dec128_small", pa.decimal128(5, 0), True, None),
     ("dec128_neg_scale", pa.decimal128(10, -2), True, None),
     ("null", pa.null(), True, None),
 ]
