@@ -1,11 +1,21 @@
 //! 64-byte aligned memory and zero-copy slicing into minarrow buffers.
 //!
 //! Received bytes live in `SharedBuffer`s (reference counted, immutable). A
-//! column buffer that starts on a 64-byte boundary becomes a minarrow `Buffer`
-//! that points into the received bytes: no copy. One that does not (pyarrow
-//! pads to 8) is copied once into a fresh 64-byte aligned `Vec64`. Nothing here
-//! parses wire data; callers have already checked lengths and bounds.
-
+//! column buffer becomes a minarrow `Buffer` that points into the received
+//! bytes (no copy) whenever minarrow can legally hold it there: its start is
+//! aligned for the element type (`align_of::<T>()`; 8 bytes for bitmaps,
+//! whose words minarrow reads as `u64`). Only a buffer that is not (a corrupt
+//! or unusual producer; `i128` decimals at an 8-byte boundary) is copied once
+//! into a fresh 64-byte aligned `Vec64`. Nothing here parses wire data;
+//! callers have already checked lengths and bounds.
+//!
+//! minarrow's own rule, read from its source (0.19): `Buffer`'s shared
+//! storage turns its bytes into a `&[T]` with `slice::from_raw_parts`, which
+//! needs `align_of::<T>()`; `Buffer::from_shared` copies anything not 64-byte
+//! aligned as a policy (with a warning), but `Buffer::from_shared_column`
+//! borrows without that policy. minarrow's SIMD kernels check for 64-byte
+//! alignment (`is_simd_aligned`) and take a scalar path otherwise; its
+//! bitmask kernels read mask bytes as aligned `u64` words.
 use minarrow::structs::shared_buffer::SharedBuffer;
 use minarrow::{Buffer, Vec64};
 
@@ -29,23 +39,38 @@ pub fn aligned_copy(bytes: &[u8]) -> SharedBuffer {
     SharedBuffer::from_vec64(v)
 }
 
-/// True when `bytes` starts on a 64-byte boundary.
-pub(crate) fn is_aligned(bytes: &[u8]) -> bool {
-    (bytes.as_ptr() as usize).is_multiple_of(ALIGNMENT)
-}
+/// Alignment minarrow needs to hold a bitmap's bytes in place: its bitmask
+/// kernels read them as `u64` words through aligned pointers.
+pub(crate) const BITMAP_ALIGNMENT: usize = std::mem::align_of::<u64>();
 
 /// A minarrow buffer of `T` over `bytes`, which holds exactly `n * size_of::<T>()`
-/// bytes. Zero-copy when `bytes` is 64-byte aligned, one copy otherwise.
+/// bytes. Zero-copy when `bytes` starts aligned for `T` (any Arrow producer's
+/// 8-byte aligned buffers, except `i128` ones); one copy otherwise.
 pub(crate) fn typed_buffer<T: bytemuck::Pod>(bytes: SharedBuffer) -> Buffer<T> {
+    borrow_or_copy::<T>(bytes, std::mem::align_of::<T>())
+}
+
+/// The bytes of a bitmap (validity or boolean values) as a minarrow buffer:
+/// zero-copy when they start on an 8-byte boundary, one copy otherwise.
+pub(crate) fn bitmap_buffer(bytes: SharedBuffer) -> Buffer<u8> {
+    borrow_or_copy::<u8>(bytes, BITMAP_ALIGNMENT)
+}
+
+/// Borrows `bytes` as `T`s when they start on an `align` boundary (at least
+/// `align_of::<T>()`), copies them into an aligned `Vec64` otherwise.
+fn borrow_or_copy<T: bytemuck::Pod>(bytes: SharedBuffer, align: usize) -> Buffer<T> {
     let size = std::mem::size_of::<T>();
     debug_assert!(size > 0 && bytes.len().is_multiple_of(size));
+    debug_assert!(align >= std::mem::align_of::<T>() && align.is_power_of_two());
     if bytes.is_empty() {
         return Buffer::from_vec64(Vec64::new());
     }
-    if is_aligned(bytes.as_slice()) {
-        // 64-byte aligned implies aligned for every primitive T, and the length
-        // is a whole number of elements, so minarrow takes the shared path.
-        return Buffer::from_shared(bytes);
+    if (bytes.as_slice().as_ptr() as usize).is_multiple_of(align) {
+        // Aligned for `T` and a whole number of elements: minarrow's shared
+        // storage reads it in place (`from_shared` would copy anything short
+        // of 64-byte alignment; `from_shared_column` keeps the view).
+        let n = bytes.len() / size;
+        return Buffer::from_shared_column(bytes, 0, n);
     }
     Buffer::from_vec64(copy_to_vec64::<T>(bytes.as_slice()))
 }
@@ -151,22 +176,21 @@ mod tests {
     }
 
     #[test]
-    fn aligned_slices_are_borrowed_and_misaligned_ones_copied() {
+    fn slices_aligned_for_their_type_are_borrowed_and_others_copied() {
         let shared = aligned_copy(&(0u8..=255).collect::<Vec<u8>>());
+        let at = |b: &SharedBuffer| b.as_slice().as_ptr();
+
+        // 64-byte aligned: borrowed.
         let aligned = shared.slice(64..128);
         let b: Buffer<u64> = typed_buffer(aligned.clone());
-        assert_eq!(
-            b.as_slice().as_ptr() as *const u8,
-            aligned.as_slice().as_ptr()
-        );
+        assert_eq!(b.as_slice().as_ptr() as *const u8, at(&aligned));
         assert!(b.is_shared());
 
-        let misaligned = shared.slice(8..24);
-        let c: Buffer<u64> = typed_buffer(misaligned.clone());
-        assert_ne!(
-            c.as_slice().as_ptr() as *const u8,
-            misaligned.as_slice().as_ptr()
-        );
+        // 8-byte aligned (pyarrow): borrowed too, values read in place.
+        let eight = shared.slice(8..24);
+        let c: Buffer<u64> = typed_buffer(eight.clone());
+        assert!(c.is_shared());
+        assert_eq!(c.as_slice().as_ptr() as *const u8, at(&eight));
         assert_eq!(
             c.as_slice(),
             &[
@@ -174,17 +198,48 @@ mod tests {
                 u64::from_le_bytes([16, 17, 18, 19, 20, 21, 22, 23])
             ]
         );
-        assert_eq!(c.as_slice().as_ptr() as usize % 64, 0);
-
-        // Not even aligned for the element type: still copied, never misread.
-        let odd = shared.slice(3..11);
-        let d: Buffer<u32> = typed_buffer(odd);
+        // 4-byte aligned is enough for u32, not for u64.
+        let four = shared.slice(4..12);
+        let d: Buffer<u32> = typed_buffer(four.clone());
+        assert!(d.is_shared());
+        let e: Buffer<u64> = typed_buffer(four.clone());
+        assert!(!e.is_shared());
         assert_eq!(
-            d.as_slice(),
+            e.as_slice(),
+            &[u64::from_le_bytes([4, 5, 6, 7, 8, 9, 10, 11])]
+        );
+        assert_eq!(e.as_slice().as_ptr() as usize % 64, 0);
+
+        // Not even aligned for the element type: copied, never misread.
+        let odd = shared.slice(3..11);
+        let f: Buffer<u32> = typed_buffer(odd);
+        assert!(!f.is_shared());
+        assert_eq!(
+            f.as_slice(),
             &[
                 u32::from_le_bytes([3, 4, 5, 6]),
                 u32::from_le_bytes([7, 8, 9, 10])
             ]
         );
+
+        // i128 needs its own alignment (16 on most targets): 8 is not enough there.
+        let wide = shared.slice(8..24);
+        let g: Buffer<i128> = typed_buffer(wide.clone());
+        assert_eq!(
+            g.is_shared(),
+            (at(&wide) as usize).is_multiple_of(std::mem::align_of::<i128>())
+        );
+        assert_eq!(
+            g.as_slice()[0].to_le_bytes().to_vec(),
+            (8u8..24).collect::<Vec<u8>>()
+        );
+
+        // Bitmaps: minarrow reads them as u64 words, so 8-byte aligned is borrowed
+        // and a bitmap at an odd byte is copied.
+        let m = bitmap_buffer(shared.slice(8..16));
+        assert!(m.is_shared());
+        let n = bitmap_buffer(shared.slice(1..9));
+        assert!(!n.is_shared());
+        assert_eq!(n.as_slice(), &(1u8..9).collect::<Vec<u8>>()[..]);
     }
 }

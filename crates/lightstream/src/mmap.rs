@@ -2,16 +2,59 @@
 //!
 //! [`MmapFile::open`] maps an IPC file read-only and checks its magics,
 //! footer and every block against the file size before any batch is read;
-//! [`MmapFile::read_batch`] then decodes any batch on demand. The tables
-//! borrow the mapping: a buffer that starts on a 64-byte boundary in the file
-//! (every buffer Lightstream writes) is used in place, and the mapping stays
-//! alive, reference counted, as long as any table or column points into it.
-//! A buffer that is only 8-byte aligned (pyarrow pads to 8) is copied once,
-//! when its batch is read, at memcpy speed: minarrow borrows only 64-byte
-//! aligned memory.
+//! [`MmapFile::read_batch`] then decodes any batch on demand: it verifies the
+//! batch's metadata where it lies in the map and checks every node, buffer
+//! offset and length (and, for strings and dictionaries, every offset, key
+//! and UTF-8 byte) before use. The mapping stays alive, reference counted, as
+//! long as any table or column points into it, so tables may outlive the
+//! `MmapFile`.
+//!
+//! # What is borrowed and what is copied
+//!
+//! A column buffer is used in place, pointing into the map, whenever minarrow
+//! can legally hold it there: when it starts aligned for its element type
+//! (`align_of::<T>()`: 1 for strings' bytes, 4 for `i32`/`f32`/Utf8 offsets,
+//! 8 for `i64`/`f64`/timestamps/LargeUtf8 offsets, 16 for `i128` decimals on
+//! x86-64 and aarch64) and, for validity and boolean bitmaps, on an 8-byte
+//! boundary (minarrow reads them as `u64` words). So every buffer of a
+//! Lightstream file (64-byte aligned) and of a pyarrow or arrow-rs file
+//! (8-byte aligned) is borrowed, except `Decimal128` values that are only
+//! 8-byte aligned. A buffer that is not aligned for its type is copied once,
+//! into 64-byte aligned memory, when its batch is read (eagerly, per buffer,
+//! at memcpy speed). Compressed buffers are decompressed into fresh memory.
+//! Dictionaries are decoded into minarrow's string dictionaries when the file
+//! is opened.
+//!
+//! Borrowed buffers keep the file's alignment: 64 bytes in Lightstream's
+//! files, possibly only 8 in others'. minarrow's SIMD kernels check for
+//! 64-byte alignment and take a scalar path without it; when that matters,
+//! [`MmapOptions::align_64`] copies each batch whose buffers are not all
+//! 64-byte aligned into 64-byte aligned memory as it is read (one copy of the
+//! batch's body, as the stream decoders do).
+//!
+//! # Metadata through `pread`
+//!
+//! [`MmapFile::read_batch`] reads the batch's message prefix and metadata (up
+//! to 2 KiB) with `pread` rather than through the map: the first touch of a
+//! page of a fresh map is a page fault (about 4.5 µs in the VM the benchmark
+//! ran in), one per batch, which cost more than decoding the batch. The
+//! column buffers are borrowed from the map. Both are the same file's bytes,
+//! checked the same way.
+//!
+//! # Advice
+//!
+//! [`MmapOptions::advice`] passes an `madvise` hint for the whole mapping when
+//! it is made, and [`MmapFile::advise_batch`] one for a single batch. They
+//! change timing, never results. None is given by default: on a warm page
+//! cache, summing a column of a 2.4 GB file (`benches/benches/mmap.rs`),
+//! `Sequential`, `WillNeed` and `HugePage` changed nothing measurable and
+//! `PopulateRead` was 2.5 times slower (it maps every page of every column).
+//! A scan of a fresh map pays one page fault per 64 KiB read (the kernel's
+//! fault-around), which is what separates it from the same values in memory.
 //!
 //! [`MmapStream::open`] maps an IPC stream file and yields its tables in
-//! order, with the same borrowing.
+//! order; it reads through the stream decoder, so a message whose buffers are
+//! not all 64-byte aligned is copied (relocated) once, the others borrowed.
 //!
 //! Bytes are never read past the end of the mapping: every offset and length
 //! from the file is checked against its size by the core. What a map cannot
@@ -41,8 +84,41 @@ fn in_file(e: lightstream_core::Error, what: String) -> Error {
     ))
 }
 
-/// Maps `path` read-only into a shared buffer that owns the mapping.
-fn map(path: &Path) -> Result<SharedBuffer> {
+/// Advice to the kernel about how a mapping will be read (`madvise`), re-exported
+/// from memmap2: see [`MmapOptions::advice`].
+#[cfg(unix)]
+pub use memmap2::Advice;
+
+/// How [`MmapFile::open_with`] maps and reads a file. The default is what
+/// [`MmapFile::open`] does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MmapOptions {
+    /// `madvise` advice for the whole mapping, given once right after it is
+    /// made (`None`, the default: none, the kernel's usual read-ahead and
+    /// fault-around). An advice the kernel refuses is ignored: it never changes
+    /// what is read. See the module docs for what helps a full scan.
+    #[cfg(unix)]
+    pub advice: Option<Advice>,
+    /// Copy each record batch whose buffers are not all 64-byte aligned (an
+    /// 8-byte aligned file, as pyarrow writes) into 64-byte aligned memory when
+    /// it is read, as the stream decoders do, instead of borrowing its buffers
+    /// from the map. For consumers that want every buffer 64-byte aligned
+    /// (minarrow's SIMD kernels take a scalar path otherwise). Off by default.
+    pub align_64: bool,
+}
+
+/// The mapping, owned by the shared buffer the tables borrow.
+struct MapOwner(Arc<Mmap>);
+
+impl AsRef<[u8]> for MapOwner {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Maps `path` read-only into a shared buffer that owns the mapping (and a
+/// handle on the mapping, for advice; `None` for an empty file).
+fn map(path: &Path) -> Result<(SharedBuffer, Option<Arc<Mmap>>, File)> {
     let what = || format!("memory-mapping {}", path.display());
     let file = File::open(path).map_err(|e| Error::io(what(), e))?;
     let meta = file.metadata().map_err(|e| Error::io(what(), e))?;
@@ -54,37 +130,99 @@ fn map(path: &Path) -> Result<SharedBuffer> {
     }
     if meta.len() == 0 {
         // An empty map is not allowed on every platform; nothing to decode.
-        return Ok(SharedBuffer::from_vec(Vec::new()));
+        return Ok((SharedBuffer::from_vec(Vec::new()), None, file));
     }
     // SAFETY: the mapping is read-only and private to this process. The
     // documented condition of use (see the module docs) is that the file is
     // not truncated or modified while mapped; the core never reads outside
     // the mapping's length.
-    let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(what(), e))?;
-    Ok(SharedBuffer::from_owner(mmap))
+    let mmap = Arc::new(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(what(), e))?);
+    Ok((
+        SharedBuffer::from_owner(MapOwner(mmap.clone())),
+        Some(mmap),
+        file,
+    ))
+}
+
+/// Maps the file at `path` read-only and returns its bytes as a
+/// [`SharedBuffer`] that owns the mapping: for handing a file to the core's
+/// readers ([`IpcFileReader::new`], [`lightstream_core::read_file`]) without
+/// reading it into memory. Tables decoded from it borrow the map and keep it
+/// alive. The same condition of use as every map (see the module docs): the
+/// file must not be truncated or modified while mapped.
+pub fn map_file(path: impl AsRef<Path>) -> Result<SharedBuffer> {
+    map(path.as_ref()).map(|(bytes, _, _)| bytes)
 }
 
 /// An Arrow IPC file, memory-mapped, with random access to its batches.
 pub struct MmapFile {
     path: PathBuf,
+    /// The file, for reading batch metadata with `pread` (see `read_batch`).
+    file: Option<File>,
     bytes: SharedBuffer,
+    map: Option<Arc<Mmap>>,
     reader: IpcFileReader,
 }
+
+/// Bytes of a batch's message read with `pread` before it is decoded: its
+/// prefix and metadata when they are this short (a few hundred bytes for a
+/// handful of columns). Longer metadata is read through the map.
+const HEAD_BYTES: usize = 2048;
 
 impl MmapFile {
     /// Maps and validates the IPC file at `path` (magics, footer, every
     /// block against the file size, schema and dictionaries). `options`
     /// carries the limits and an optional projection of columns.
     pub fn open(path: impl AsRef<Path>, options: ReadOptions) -> Result<MmapFile> {
+        MmapFile::open_with(path, options, MmapOptions::default())
+    }
+
+    /// [`MmapFile::open`] with mapping options: advice to the kernel, and
+    /// 64-byte alignment of every buffer at the cost of copies.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: ReadOptions,
+        mmap: MmapOptions,
+    ) -> Result<MmapFile> {
         let path = path.as_ref().to_path_buf();
-        let bytes = map(&path)?;
-        let reader = IpcFileReader::new(bytes.clone(), options)
+        let (bytes, map, file) = map(&path)?;
+        #[cfg(unix)]
+        if let (Some(advice), Some(m)) = (mmap.advice, &map) {
+            // Only a hint: an older kernel without this advice reads the same bytes.
+            let _ = m.advise(advice);
+        }
+        let mut reader = IpcFileReader::new(bytes.clone(), options)
             .map_err(|e| in_file(e, format!("reading the IPC file {}", path.display())))?;
+        reader.set_align_64(mmap.align_64);
         Ok(MmapFile {
             path,
+            file: Some(file),
             bytes,
+            map,
             reader,
         })
+    }
+
+    /// Where batch `i` lies in the file: the offset of its message and the
+    /// length of its metadata and body, as the footer's block says.
+    pub fn batch_range(&self, i: usize) -> Option<(usize, usize)> {
+        self.reader.batch_range(i)
+    }
+
+    /// Gives the kernel `advice` about the bytes of batch `i` (its metadata
+    /// and body), e.g. [`Advice::WillNeed`] ahead of reading it. A hint only;
+    /// an error is the kernel refusing it (or `i` out of range).
+    #[cfg(unix)]
+    pub fn advise_batch(&self, i: usize, advice: Advice) -> Result<()> {
+        let (Some(map), Some((offset, len))) = (&self.map, self.reader.batch_range(i)) else {
+            return Err(Error::Config(format!(
+                "batch {i} of {} ({} batches) cannot be advised",
+                self.path.display(),
+                self.num_batches()
+            )));
+        };
+        map.advise_range(advice, offset, len)
+            .map_err(|e| Error::io(format!("advising {}", self.path.display()), e))
     }
 
     /// The (projected) schema.
@@ -119,8 +257,15 @@ impl MmapFile {
 
     /// Decodes batch `i` (an error names the batch and the file when `i` is
     /// out of range or the batch is malformed).
+    ///
+    /// The batch's message metadata (a few hundred bytes) is read with
+    /// `pread` rather than through the map, which would take a page fault
+    /// per batch (several microseconds in a VM); its column buffers are
+    /// borrowed from the map. Both are the same file's bytes, checked the same.
     pub fn read_batch(&self, i: usize) -> Result<Table> {
-        self.reader.read_batch(i).map_err(|e| {
+        let mut head = [0u8; HEAD_BYTES];
+        let head = self.head(i, &mut head);
+        self.reader.read_batch_with_head(i, head).map_err(|e| {
             let what = format!(
                 "batch {i} of {} ({} batches)",
                 self.path.display(),
@@ -128,6 +273,26 @@ impl MmapFile {
             );
             in_file(e, what)
         })
+    }
+
+    /// The first bytes of batch `i`'s message, read with `pread` into `buf`
+    /// (empty when they cannot be: the reader then uses the map).
+    #[cfg(unix)]
+    fn head<'b>(&self, i: usize, buf: &'b mut [u8; HEAD_BYTES]) -> &'b [u8] {
+        use std::os::unix::fs::FileExt;
+        let (Some(file), Some((offset, len))) = (&self.file, self.reader.batch_range(i)) else {
+            return &[];
+        };
+        let n = len.min(HEAD_BYTES);
+        match file.read_exact_at(&mut buf[..n], offset as u64) {
+            Ok(()) => &buf[..n],
+            Err(_) => &[],
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn head<'b>(&self, _i: usize, _buf: &'b mut [u8; HEAD_BYTES]) -> &'b [u8] {
+        &[]
     }
 
     /// Every batch in order.
@@ -150,7 +315,7 @@ impl MmapStream {
     /// Maps the IPC stream file at `path` and reads up to its schema.
     pub fn open(path: impl AsRef<Path>, options: ReadOptions) -> Result<MmapStream> {
         let path = path.as_ref().to_path_buf();
-        let bytes = map(&path)?;
+        let (bytes, _, _) = map(&path)?;
         let mut stream = MmapStream {
             path,
             schema: Arc::new(Schema::new(Vec::new(), Default::default())),

@@ -1,16 +1,21 @@
 //! Memory-mapped IPC files and streams: values, zero-copy borrowing of the
-//! mapping (64-byte aligned files) and one copy otherwise (8-byte aligned,
-//! as pyarrow writes), projection, tables outliving the reader, and
-//! truncated or corrupted files as errors.
+//! mapping (64-byte aligned files, and 8-byte aligned ones as pyarrow writes:
+//! every buffer aligned for its type is borrowed), one copy of a buffer that
+//! is not aligned for its type, the `align_64` and advice options,
+//! projection, tables outliving the reader, and truncated or corrupted files
+//! as errors.
 #![cfg(feature = "mmap")]
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use lightstream::mmap::{MmapFile, MmapStream};
+use std::sync::Arc;
+
+use lightstream::mmap::{Advice, MmapFile, MmapOptions, MmapStream};
 use lightstream_core::minarrow::{
-    Array, NumericArray, Table, TextArray, fa_cat32, fa_f64, fa_i64, fa_str32, tbl,
+    Array, ArrowType, Buffer, DecimalArray, Field, FieldArray, NumericArray, Table, TextArray,
+    Vec64, fa_cat32, fa_f64, fa_i64, fa_str32, tbl,
 };
 use lightstream_core::{ReadOptions, Schema, WriteOptions, write_file, write_stream};
 
@@ -104,20 +109,168 @@ fn aligned_files_are_read_in_place_and_tables_outlive_the_reader() {
     }
 }
 
+/// True when all of `v` lies inside the mapped bytes.
+fn inside_all<T>(file: &MmapFile, v: &[T]) -> bool {
+    let map = file.bytes().as_slice().as_ptr_range();
+    let r = v.as_ptr_range();
+    let (start, end) = (r.start as *const u8, r.end as *const u8);
+    v.is_empty() || (map.contains(&start) && end <= map.end)
+}
+
 #[test]
-fn eight_byte_aligned_files_are_copied_once_with_equal_values() {
+fn eight_byte_aligned_files_are_borrowed_in_place_with_equal_values() {
     let path = write("eight.arrow", 8, false);
     let file = MmapFile::open(&path, ReadOptions::default()).unwrap();
-    let copied = (0..file.num_batches())
-        .map(|b| {
-            let t = file.read_batch(b).unwrap();
-            check(&t, b as i64);
-            !inside(&file, i64_column(&t, 0))
-        })
-        .filter(|&c| c)
-        .count();
-    // Some 8-aligned buffers land on 64-byte boundaries by chance; most not.
-    assert!(copied > 0);
+    let mut not_64 = 0;
+    for b in 0..file.num_batches() {
+        let t = file.read_batch(b).unwrap();
+        check(&t, b as i64);
+        let n = i64_column(&t, 0);
+        assert!(inside(&file, n), "batch {b}: the i64 column was copied");
+        not_64 += usize::from(!(n.as_ptr() as usize).is_multiple_of(64));
+        let Array::NumericArray(NumericArray::Float64(x)) = &t.cols[1].array else {
+            panic!("f64 expected")
+        };
+        assert!(inside_all(&file, x.data.as_slice()));
+        let Array::TextArray(TextArray::String32(s)) = &t.cols[2].array else {
+            panic!("utf8 expected")
+        };
+        assert!(inside_all(&file, s.data.as_slice()), "string bytes copied");
+        assert!(inside_all(&file, s.offsets.as_slice()), "offsets copied");
+    }
+    // The point of the test: buffers that are 8- but not 64-byte aligned.
+    assert!(
+        not_64 > 0,
+        "every buffer landed on a 64-byte boundary by chance"
+    );
+}
+
+#[test]
+fn align_64_copies_eight_byte_aligned_batches_into_aligned_memory() {
+    let path = write("eight64.arrow", 8, false);
+    let options = MmapOptions {
+        align_64: true,
+        ..MmapOptions::default()
+    };
+    let file = MmapFile::open_with(&path, ReadOptions::default(), options).unwrap();
+    for b in 0..file.num_batches() {
+        let t = file.read_batch(b).unwrap();
+        check(&t, b as i64);
+        let n = i64_column(&t, 0);
+        assert_eq!(n.as_ptr() as usize % 64, 0, "batch {b} not 64-byte aligned");
+    }
+    // A 64-byte aligned file needs no copy with the option either.
+    let path = write("aligned64.arrow", 64, false);
+    let file = MmapFile::open_with(&path, ReadOptions::default(), options).unwrap();
+    let t = file.read_batch(1).unwrap();
+    check(&t, 1);
+    assert!(inside(&file, i64_column(&t, 0)));
+}
+
+#[test]
+fn advice_changes_nothing_that_is_read() {
+    let path = write("advised.arrow", 8, false);
+    for advice in [
+        Advice::Sequential,
+        Advice::WillNeed,
+        Advice::Random,
+        Advice::Normal,
+    ] {
+        let options = MmapOptions {
+            advice: Some(advice),
+            ..MmapOptions::default()
+        };
+        let file = MmapFile::open_with(&path, ReadOptions::default(), options).unwrap();
+        for b in 0..file.num_batches() {
+            file.advise_batch(b, Advice::WillNeed).unwrap();
+            check(&file.read_batch(b).unwrap(), b as i64);
+        }
+        assert!(file.advise_batch(4, Advice::WillNeed).is_err());
+    }
+}
+
+/// A `Decimal128` column written with 8-byte alignment: its `i128` values
+/// need 16 (on x86-64 and aarch64), so a buffer at an odd multiple of 8 is
+/// copied (into aligned memory, values intact) and one at a multiple of 16
+/// borrowed.
+#[test]
+fn buffers_misaligned_for_their_type_are_copied_with_equal_values() {
+    let mut copied = 0;
+    for lead in 1..=4usize {
+        // `lead` i64 values in front shift the decimal buffer by 8 each.
+        let rows = lead;
+        let values: Vec<i128> = (0..rows as i128).map(|i| i * 1_000_000_007 - 5).collect();
+        let t = Table {
+            cols: vec![
+                FieldArray::new(
+                    Field::new("n", ArrowType::Int64, false, None),
+                    Array::from_int64(lightstream_core::minarrow::IntegerArray {
+                        data: Buffer::from_vec64(Vec64::from_slice(&vec![7i64; rows])),
+                        null_mask: None,
+                    }),
+                ),
+                FieldArray::new(
+                    Field::new("d", ArrowType::Decimal128(38, 2), false, None),
+                    Array::NumericArray(NumericArray::Decimal128(Arc::new(DecimalArray {
+                        data: Buffer::from_vec64(Vec64::from_slice(&values)),
+                        null_mask: None,
+                        precision: 38,
+                        scale: 2,
+                    }))),
+                ),
+            ],
+            n_rows: rows,
+            name: String::new(),
+            metadata: Default::default(),
+        };
+        let schema = Schema::from_table(&t);
+        let options = WriteOptions {
+            alignment: 8,
+            ..WriteOptions::default()
+        };
+        let bytes = write_file(&schema, &[t], &options).unwrap();
+        let path = temp_path("decimal.arrow");
+        std::fs::write(&path, bytes).unwrap();
+        let file = MmapFile::open(&path, ReadOptions::default()).unwrap();
+        let t = file.read_batch(0).unwrap();
+        let Array::NumericArray(NumericArray::Decimal128(d)) = &t.cols[1].array else {
+            panic!("decimal128 expected")
+        };
+        let got = d.data.as_slice();
+        assert_eq!(got, &values[..]);
+        assert_eq!(got.as_ptr() as usize % std::mem::align_of::<i128>(), 0);
+        let p = got.as_ptr() as *const u8;
+        if !file.bytes().as_slice().as_ptr_range().contains(&p) {
+            copied += 1;
+            assert_eq!(p as usize % 64, 0, "a copy is 64-byte aligned");
+        }
+    }
+    if std::mem::align_of::<i128>() > 8 {
+        assert!(
+            copied > 0,
+            "no decimal buffer landed at an odd multiple of 8"
+        );
+    }
+}
+
+#[test]
+fn corrupted_batch_metadata_is_an_error_at_read() {
+    let path = write("meta.arrow", 64, false);
+    let file = MmapFile::open(&path, ReadOptions::default()).unwrap();
+    let (offset, _) = file.batch_range(1).unwrap();
+    drop(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Scramble the flatbuffer of batch 1 (after its 8-byte prefix).
+    for b in &mut bytes[offset + 8..offset + 72] {
+        *b ^= 0x5A;
+    }
+    let p = temp_path("meta_bad.arrow");
+    std::fs::write(&p, &bytes).unwrap();
+    let file = MmapFile::open(&p, ReadOptions::default()).unwrap();
+    check(&file.read_batch(0).unwrap(), 0);
+    let e = file.read_batch(1).expect_err("scrambled metadata");
+    assert!(e.to_string().contains("batch 1"), "{e}");
+    check(&file.read_batch(2).unwrap(), 2);
 }
 
 #[test]
@@ -224,6 +377,10 @@ fn pyarrow_written_files_read_through_the_map() {
     );
     let file = MmapFile::open(&path, ReadOptions::default()).unwrap();
     assert_eq!(file.num_batches(), 4);
+    for t in file.batches() {
+        // pyarrow's 8-byte aligned buffers are used in place.
+        assert!(inside(&file, i64_column(&t.unwrap(), 0)));
+    }
     let mut next = 0i64;
     let mut nulls = 0;
     for t in file.batches() {

@@ -15,7 +15,11 @@ use super::stream::{MessageState, check_version};
 use super::write::{EncodedMessage, Encoder, MessageKind, WriteOptions};
 use crate::error::{Error, Result};
 use crate::fbs;
-use crate::framing::ipc::{IpcFrame, message_at, one_line, parse_message, verifier_options};
+use crate::framing::ipc::{
+    IpcFrame, Prefix, RawMessage, message_at, one_line, parse_message, parse_prefix,
+    verifier_options,
+};
+use crate::limits::{DecodeLimits, wire_len};
 
 /// The magic bytes at both ends of an IPC file.
 pub const ARROW_MAGIC: &[u8; 6] = b"ARROW1";
@@ -29,6 +33,7 @@ pub fn is_ipc_file(prefix: &[u8]) -> bool {
 #[derive(Debug, Clone, Copy)]
 struct BlockInfo {
     offset: usize,
+    meta_len: usize,
     body_len: usize,
 }
 
@@ -39,6 +44,7 @@ pub struct IpcFileReader {
     state: MessageState,
     batches: Vec<BlockInfo>,
     metadata: BTreeMap<String, String>,
+    align_64: bool,
 }
 
 fn block(b: &fbs::Block, footer_start: usize, what: &str, i: usize) -> Result<BlockInfo> {
@@ -53,6 +59,7 @@ fn block(b: &fbs::Block, footer_start: usize, what: &str, i: usize) -> Result<Bl
     match end {
         Some(end) if end <= footer_start as u64 => Ok(BlockInfo {
             offset: offset as usize,
+            meta_len: meta as usize,
             body_len: body as usize,
         }),
         _ => Err(Error::malformed(format!(
@@ -60,6 +67,62 @@ fn block(b: &fbs::Block, footer_start: usize, what: &str, i: usize) -> Result<Bl
              the file's {footer_start} bytes of messages"
         ))),
     }
+}
+
+/// The message a block points at, read where it lies: its metadata verified
+/// in place (no copy) and its body sliced out of the file (no relocation:
+/// minarrow borrows every buffer aligned for its type, see
+/// [`crate::buffers`]). The same checks as a stream's messages: prefix,
+/// metadata and body lengths against the limits, flatbuffer verification,
+/// metadata version, the body within the file, and the block's body length.
+///
+/// `head`, when given, is a copy of the file's bytes from the block's offset
+/// on (any length); the prefix and metadata are read from it when it holds
+/// them whole, and from `bytes` otherwise. Either way they are the same
+/// bytes, checked the same way.
+fn block_message<'a>(
+    bytes: &'a SharedBuffer,
+    head: &'a [u8],
+    b: BlockInfo,
+    limits: &DecodeLimits,
+) -> Result<(fbs::Message<'a>, SharedBuffer)> {
+    let rest = bytes.as_slice().get(b.offset..).unwrap_or(&[]);
+    // The copy is used only where it is a prefix of `rest`'s length.
+    let head = &head[..head.len().min(rest.len())];
+    let past_end = || Error::malformed("block's message runs past the end of the file");
+    if rest.len() < 4 {
+        return Err(past_end());
+    }
+    let src = if head.len() >= 8 { head } else { rest };
+    let (len, size) = match parse_prefix(src, limits)? {
+        Prefix::Metadata { len, size } => (len, size),
+        Prefix::EndOfStream { .. } => {
+            return Err(Error::malformed("block points at an end-of-stream marker"));
+        }
+        Prefix::NeedMore => return Err(past_end()),
+    };
+    let meta_end = size
+        .checked_add(len)
+        .filter(|&e| e <= rest.len())
+        .ok_or_else(past_end)?;
+    let metadata = match head.get(size..meta_end) {
+        Some(m) => m,
+        None => &rest[size..meta_end],
+    };
+    let m = parse_message(metadata, limits)?;
+    let body_len = wire_len(m.bodyLength(), "message body length", limits.max_body_bytes)?;
+    let body_end = meta_end
+        .checked_add(body_len)
+        .filter(|&e| e <= rest.len())
+        .ok_or_else(past_end)?;
+    if body_len != b.body_len {
+        return Err(Error::malformed(format!(
+            "block says the body has {} bytes, its message says {body_len}",
+            b.body_len
+        )));
+    }
+    check_version(m.version())?;
+    Ok((m, bytes.slice(b.offset + meta_end..b.offset + body_end)))
 }
 
 impl IpcFileReader {
@@ -129,6 +192,7 @@ impl IpcFileReader {
             state,
             batches,
             metadata,
+            align_64: false,
         };
         for (i, b) in dict_blocks.iter().enumerate() {
             reader
@@ -138,9 +202,16 @@ impl IpcFileReader {
         Ok(reader)
     }
 
-    fn message(&self, b: BlockInfo, index: u64) -> Result<crate::framing::ipc::RawMessage> {
-        match message_at(&self.bytes, b.offset, index, self.state.limits())? {
-            Some((IpcFrame::Message(m), _)) if m.declared_body_len == b.body_len => Ok(m),
+    /// The message a block points at as the stream decoders read it: a body
+    /// whose buffers are not all 64-byte aligned is copied into 64-byte
+    /// aligned memory, each buffer moved to a 64-byte boundary.
+    fn relocated_message(&self, b: BlockInfo, index: usize) -> Result<RawMessage> {
+        match message_at(&self.bytes, b.offset, index as u64, self.state.limits())? {
+            Some((IpcFrame::Message(m), _)) if m.declared_body_len == b.body_len => {
+                let v = parse_message(&m.metadata, self.state.limits())?.version();
+                check_version(v)?;
+                Ok(m)
+            }
             Some((IpcFrame::Message(m), _)) => Err(Error::malformed(format!(
                 "block says the body has {} bytes, its message says {}",
                 b.body_len, m.declared_body_len
@@ -155,9 +226,11 @@ impl IpcFileReader {
     }
 
     fn load_dictionary(&mut self, b: BlockInfo, i: usize) -> Result<()> {
-        let raw = self.message(b, i as u64)?;
-        let m = parse_message(&raw.metadata, self.state.limits())?;
-        check_version(m.version())?;
+        // A second handle on the bytes (a reference count) so that the
+        // message can borrow them while the state is updated.
+        let bytes = self.bytes.clone();
+        let limits = *self.state.limits();
+        let (m, body) = block_message(&bytes, &[], b, &limits)?;
         let batch = m.header_as_dictionary_batch().ok_or_else(|| {
             Error::malformed(format!("dictionary block {i} is not a dictionary batch"))
         })?;
@@ -167,7 +240,7 @@ impl IpcFileReader {
                 batch.id()
             )));
         }
-        self.state.dictionary(&m, &raw.body)
+        self.state.dictionary(&m, &body)
     }
 
     /// The (projected) schema.
@@ -190,8 +263,38 @@ impl IpcFileReader {
         self.batches.len()
     }
 
+    /// Whether [`IpcFileReader::read_batch`] makes every buffer 64-byte aligned.
+    ///
+    /// Off (the default): each buffer is borrowed from the file's bytes when
+    /// it starts aligned for its element type (every buffer of an 8-byte
+    /// aligned producer such as pyarrow, except `i128` decimals at an odd
+    /// multiple of 8), and copied otherwise. On: a batch whose buffers are
+    /// not all 64-byte aligned is copied into 64-byte aligned memory as it is
+    /// read, as the stream decoders do.
+    pub fn set_align_64(&mut self, on: bool) {
+        self.align_64 = on;
+    }
+
+    /// Where record batch `i` lies in the file: the offset of its message
+    /// and the length of its metadata and body together, as its block says.
+    pub fn batch_range(&self, i: usize) -> Option<(usize, usize)> {
+        self.batches
+            .get(i)
+            .map(|b| (b.offset, b.meta_len + b.body_len))
+    }
+
     /// Decodes record batch `i`.
     pub fn read_batch(&self, i: usize) -> Result<Table> {
+        self.read_batch_with_head(i, &[])
+    }
+
+    /// Decodes record batch `i`, reading its message prefix and metadata
+    /// from `head`, a copy of the file's bytes from the batch's offset (see
+    /// [`IpcFileReader::batch_range`]) on, when it holds them whole: a
+    /// memory-mapped reader reads them with `pread` to spare the map a page
+    /// fault. The body still comes from the reader's bytes; when `head` is
+    /// too short the metadata does too. The checks are the same either way.
+    pub fn read_batch_with_head(&self, i: usize, head: &[u8]) -> Result<Table> {
         let b = *self.batches.get(i).ok_or_else(|| {
             Error::schema(format!(
                 "batch {i} requested but the file has {} batches",
@@ -199,10 +302,13 @@ impl IpcFileReader {
             ))
         })?;
         let run = || {
-            let raw = self.message(b, i as u64)?;
-            let m = parse_message(&raw.metadata, self.state.limits())?;
-            check_version(m.version())?;
-            self.state.record_batch(&m, &raw.body)
+            if self.align_64 {
+                let raw = self.relocated_message(b, i)?;
+                let m = parse_message(&raw.metadata, self.state.limits())?;
+                return self.state.record_batch(&m, &raw.body);
+            }
+            let (m, body) = block_message(&self.bytes, head, b, self.state.limits())?;
+            self.state.record_batch(&m, &body)
         };
         run().map_err(|e| e.at_offset(b.offset as u64))
     }
@@ -318,4 +424,93 @@ pub fn write_file(schema: &Schema, tables: &[Table], options: &WriteOptions) -> 
     }
     out.extend_from_slice(&tail);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use minarrow::{Array, NumericArray, fa_f64, fa_i64, tbl};
+
+    use super::*;
+    use crate::buffers::aligned_copy;
+
+    fn file(alignment: usize) -> SharedBuffer {
+        let tables: Vec<Table> = (0..3i64)
+            .map(|b| tbl!("t", fa_i64!("n", b, b + 1), fa_f64!("x", 0.5, b as f64)))
+            .collect();
+        let schema = Schema::from_table(&tables[0]);
+        let options = WriteOptions {
+            alignment,
+            ..WriteOptions::default()
+        };
+        aligned_copy(&write_file(&schema, &tables, &options).unwrap())
+    }
+
+    fn first(t: &Table) -> &[i64] {
+        match &t.cols[0].array {
+            Array::NumericArray(NumericArray::Int64(a)) => a.data.as_slice(),
+            _ => panic!("i64 expected"),
+        }
+    }
+
+    #[test]
+    fn a_head_copy_reads_the_same_batch_as_the_bytes() {
+        let bytes = file(64);
+        let reader = IpcFileReader::new(bytes.clone(), ReadOptions::default()).unwrap();
+        for i in 0..reader.num_batches() {
+            let (offset, len) = reader.batch_range(i).unwrap();
+            let want = reader.read_batch(i).unwrap();
+            // Whole, longer than the message, too short for the metadata, tiny.
+            for n in [len, len + 100, 12, 3, 0] {
+                let end = (offset + n).min(bytes.len());
+                let head = &bytes.as_slice()[offset..end];
+                let got = reader.read_batch_with_head(i, head).unwrap();
+                assert_eq!(first(&got), first(&want), "batch {i}, head of {n}");
+                // The body is still the file's: zero-copy.
+                assert!(
+                    bytes
+                        .as_slice()
+                        .as_ptr_range()
+                        .contains(&(first(&got).as_ptr() as *const u8))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_head_of_other_bytes_is_checked_like_the_file() {
+        let bytes = file(64);
+        let reader = IpcFileReader::new(bytes.clone(), ReadOptions::default()).unwrap();
+        let (offset, len) = reader.batch_range(1).unwrap();
+        let mut head = bytes.as_slice()[offset..offset + len].to_vec();
+        for b in &mut head[8..40] {
+            *b = 0xEE;
+        }
+        assert!(reader.read_batch_with_head(1, &head).is_err());
+        // A continuation marker then garbage lengths.
+        let junk = [0xFFu8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3];
+        assert!(reader.read_batch_with_head(1, &junk).is_err());
+    }
+
+    #[test]
+    fn eight_byte_aligned_files_are_borrowed_unless_asked_for_64() {
+        let bytes = file(8);
+        let inside = |t: &Table| {
+            bytes
+                .as_slice()
+                .as_ptr_range()
+                .contains(&(first(t).as_ptr() as *const u8))
+        };
+        let mut reader = IpcFileReader::new(bytes.clone(), ReadOptions::default()).unwrap();
+        for i in 0..3 {
+            let t = reader.read_batch(i).unwrap();
+            assert_eq!(first(&t), &[i as i64, i as i64 + 1]);
+            assert!(inside(&t), "batch {i} copied");
+        }
+        reader.set_align_64(true);
+        for i in 0..3 {
+            let t = reader.read_batch(i).unwrap();
+            assert_eq!(first(&t), &[i as i64, i as i64 + 1]);
+            assert_eq!(first(&t).as_ptr() as usize % 64, 0);
+        }
+    }
 }

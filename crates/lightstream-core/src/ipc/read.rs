@@ -2,8 +2,8 @@
 //!
 //! Every FieldNode, buffer offset and length, value offset, dictionary key and
 //! string is checked before use. Buffers are sliced out of the message body
-//! (zero-copy when 64-byte aligned, one copy otherwise); nothing is read past
-//! what the checks proved is there.
+//! (zero-copy when aligned for their element type, one copy otherwise: see
+//! [`crate::buffers`]); nothing is read past what the checks proved is there.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,8 +17,8 @@ use minarrow::{
 };
 
 use super::compression::{Compression, decompress_buffer};
-use super::schema::{DictionaryEncoding, Layout, WireSchema};
-use crate::buffers::typed_buffer;
+use super::schema::{DictionaryEncoding, Layout, WireField, WireSchema};
+use crate::buffers::{bitmap_buffer, typed_buffer};
 use crate::error::{Error, Result};
 use crate::fbs;
 use crate::limits::{DecodeLimits, wire_len};
@@ -113,8 +113,32 @@ impl<'a> BatchCursor<'a> {
         Ok((len as usize, nulls as usize))
     }
 
+    /// Skips the next buffer, which the column does not use (a validity
+    /// bitmap without nulls), checking it as [`BatchCursor::buffer`] does:
+    /// bounds, and for a compressed body its decompression.
+    fn unused_buffer(&mut self) -> Result<()> {
+        if self.compression.is_some() {
+            return self.buffer().map(drop);
+        }
+        self.buffer_range().map(drop)
+    }
+
     /// The next buffer, bounds-checked and decompressed.
     fn buffer(&mut self) -> Result<SharedBuffer> {
+        let (offset, end) = self.buffer_range()?;
+        let wire = self.body.slice(offset..end);
+        match self.compression {
+            None => Ok(wire),
+            Some(codec) => {
+                let i = self.buffer_i - 1;
+                decompress_buffer(codec, &wire, &mut self.budget, self.eager)
+                    .map_err(|e| Error::new(e.kind(), format!("buffer {i}: {}", e.message())))
+            }
+        }
+    }
+
+    /// Where the next buffer lies in the body, checked against its size.
+    fn buffer_range(&mut self) -> Result<(usize, usize)> {
         let i = self.buffer_i;
         if i >= self.buffer_count() {
             return Err(Error::malformed(format!(
@@ -143,12 +167,7 @@ impl<'a> BatchCursor<'a> {
                 )));
             }
         }
-        let wire = self.body.slice(offset as usize..(offset + length) as usize);
-        match self.compression {
-            None => Ok(wire),
-            Some(codec) => decompress_buffer(codec, &wire, &mut self.budget, self.eager)
-                .map_err(|e| Error::new(e.kind(), format!("buffer {i}: {}", e.message()))),
-        }
+        Ok((offset as usize, (offset + length) as usize))
     }
 
     fn skip(&mut self, layout: Layout) -> Result<()> {
@@ -224,14 +243,20 @@ fn bitmap(buf: SharedBuffer, len: usize, what: &str) -> Result<Bitmask> {
             buf.len()
         )));
     }
-    Ok(Bitmask::new(typed_buffer::<u8>(buf.slice(..need)), len))
+    Ok(Bitmask::new(bitmap_buffer(exactly(buf, need)), len))
 }
 
-/// The validity mask of a column and its null count.
-fn validity(buf: SharedBuffer, len: usize, node_nulls: usize) -> Result<(Option<Bitmask>, usize)> {
+/// The validity mask of a column and its null count, from the cursor's next buffer.
+fn validity(
+    cur: &mut BatchCursor<'_>,
+    len: usize,
+    node_nulls: usize,
+) -> Result<(Option<Bitmask>, usize)> {
     if node_nulls == 0 {
+        cur.unused_buffer()?;
         return Ok((None, 0));
     }
+    let buf = cur.buffer()?;
     if buf.is_empty() {
         return Err(Error::malformed(format!(
             "field node says {node_nulls} nulls but the validity bitmap is absent"
@@ -254,7 +279,12 @@ fn values<T: bytemuck::Pod>(buf: SharedBuffer, len: usize) -> Result<Buffer<T>> 
             buf.len()
         )));
     }
-    Ok(typed_buffer::<T>(buf.slice(..need)))
+    Ok(typed_buffer::<T>(exactly(buf, need)))
+}
+
+/// The first `n` bytes of `buf` (which holds at least `n`).
+fn exactly(buf: SharedBuffer, n: usize) -> SharedBuffer {
+    if buf.len() == n { buf } else { buf.slice(..n) }
 }
 
 /// Offset integers of Utf8 (`u32`, for i32 on the wire) and LargeUtf8 (`u64`).
@@ -501,7 +531,7 @@ fn read_column(
             null_count: len,
         });
     }
-    let (mask, nulls) = validity(cur.buffer()?, len, node_nulls)?;
+    let (mask, nulls) = validity(cur, len, node_nulls)?;
     let num = |a: NumericArray| Array::NumericArray(a);
     let array =
         match &field.dtype {
@@ -668,38 +698,59 @@ pub(crate) fn read_record_batch(
 ) -> Result<Table> {
     let rows = batch_rows(batch, limits)?;
     let mut cur = BatchCursor::new(batch, body, limits)?;
-    let mut decoded: Vec<Option<FieldArray>> = vec![None; schema.fields.len()];
-    let mut wanted = vec![false; schema.fields.len()];
-    for &c in columns {
-        if let Some(w) = wanted.get_mut(c) {
-            *w = true;
-        }
-    }
-    for (i, wf) in schema.fields.iter().enumerate() {
-        if !wanted[i] {
-            cur.skip(wf.layout)?;
-            continue;
-        }
+    let decode = |cur: &mut BatchCursor<'_>, wf: &WireField| -> Result<FieldArray> {
         let field = wf.field.as_ref().ok_or_else(|| {
             Error::unsupported(format!(
                 "Arrow type {} has no minarrow equivalent",
                 wf.info.arrow_type
             ))
         });
-        let col = field
-            .and_then(|f| read_column(&mut cur, f, wf.dictionary.as_ref(), dicts, rows))
-            .map_err(|e| e.in_field(&wf.info.name, &wf.info.arrow_type))?;
-        decoded[i] = Some(col);
-    }
-    cur.finish()?;
-    let mut cols = Vec::with_capacity(columns.len());
-    for &c in columns {
-        let col = decoded
-            .get(c)
-            .and_then(|d| d.clone())
-            .ok_or_else(|| Error::schema(format!("projection names missing column {c}")))?;
-        cols.push(col);
-    }
+        field
+            .and_then(|f| read_column(cur, f, wf.dictionary.as_ref(), dicts, rows))
+            .map_err(|e| e.in_field(&wf.info.name, &wf.info.arrow_type))
+    };
+    let in_order = columns.windows(2).all(|w| w[0] < w[1])
+        && columns.last().is_none_or(|&c| c < schema.fields.len());
+    let cols = if in_order {
+        // Every column, or a projection in schema order: decode straight
+        // into the table, skipping the columns left out.
+        let mut cols = Vec::with_capacity(columns.len());
+        let mut wanted = columns.iter().copied().peekable();
+        for (i, wf) in schema.fields.iter().enumerate() {
+            if wanted.next_if_eq(&i).is_some() {
+                cols.push(decode(&mut cur, wf)?);
+            } else {
+                cur.skip(wf.layout)?;
+            }
+        }
+        cur.finish()?;
+        cols
+    } else {
+        let mut decoded: Vec<Option<FieldArray>> = vec![None; schema.fields.len()];
+        let mut wanted = vec![false; schema.fields.len()];
+        for &c in columns {
+            if let Some(w) = wanted.get_mut(c) {
+                *w = true;
+            }
+        }
+        for (i, wf) in schema.fields.iter().enumerate() {
+            if !wanted[i] {
+                cur.skip(wf.layout)?;
+                continue;
+            }
+            decoded[i] = Some(decode(&mut cur, wf)?);
+        }
+        cur.finish()?;
+        let mut cols = Vec::with_capacity(columns.len());
+        for &c in columns {
+            let col = decoded
+                .get(c)
+                .and_then(|d| d.clone())
+                .ok_or_else(|| Error::schema(format!("projection names missing column {c}")))?;
+            cols.push(col);
+        }
+        cols
+    };
     Ok(Table {
         cols,
         n_rows: rows,
@@ -741,7 +792,7 @@ pub(crate) fn read_dictionary_batch(
             "dictionary {id} has {len} values but its batch says {rows}"
         )));
     }
-    let (mask, _) = validity(cur.buffer()?, len, node_nulls)?;
+    let (mask, _) = validity(&mut cur, len, node_nulls)?;
     let offsets = cur.buffer()?;
     let data_buf = cur.buffer()?;
     cur.finish()?;
