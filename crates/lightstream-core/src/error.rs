@@ -1,7 +1,8 @@
 //! The one error type of the codec.
 //!
 //! Every failure says what was wrong ([`ErrorKind`] plus a sentence) and where
-//! ([`Location`]: message index, byte offset, field name, Arrow type), so a user
+//! ([`Location`]: message index, byte offset, line and column of a text
+//! input, field name, Arrow type), so a user
 //! looking at a bad stream knows which bytes to blame. Not for I/O errors of a
 //! transport: shells wrap those in their own types and keep this one for bytes.
 
@@ -56,6 +57,11 @@ pub struct Location {
     pub field: Option<String>,
     /// The field's Arrow type, as Arrow names it.
     pub arrow_type: Option<String>,
+    /// 1-based line of a text input (CSV: the physical line, line breaks
+    /// inside quoted fields counted, on which the offending field starts).
+    pub line: Option<u64>,
+    /// 1-based column of a text input (CSV: the field index in the record).
+    pub column: Option<u64>,
 }
 
 impl Location {
@@ -64,6 +70,8 @@ impl Location {
             && self.byte_offset.is_none()
             && self.field.is_none()
             && self.arrow_type.is_none()
+            && self.line.is_none()
+            && self.column.is_none()
     }
 }
 
@@ -72,7 +80,9 @@ impl Location {
 pub struct Error {
     kind: ErrorKind,
     message: String,
-    location: Location,
+    /// Boxed so that `Result<T, Error>` stays small (clippy's
+    /// `result_large_err`): the location holds six optional parts.
+    location: Box<Location>,
 }
 
 /// `Result` with the codec's [`Error`].
@@ -84,7 +94,7 @@ impl Error {
         Error {
             kind,
             message: message.into(),
-            location: Location::default(),
+            location: Box::default(),
         }
     }
 
@@ -138,6 +148,24 @@ impl Error {
         self
     }
 
+    /// Sets the 1-based line of a text input unless an inner layer already set it.
+    pub fn at_line(mut self, line: u64) -> Self {
+        self.location.line.get_or_insert(line);
+        self
+    }
+
+    /// Sets the 1-based column (field index) of a text input unless an inner
+    /// layer already set it.
+    pub fn at_column(mut self, column: u64) -> Self {
+        self.location.column.get_or_insert(column);
+        self
+    }
+
+    /// Sets the line and column of a text input (each unless already set).
+    pub fn at_cell(self, line: u64, column: u64) -> Self {
+        self.at_line(line).at_column(column)
+    }
+
     /// Sets the field name and its Arrow type unless an inner layer already set them.
     pub fn in_field(mut self, name: &str, arrow_type: impl fmt::Display) -> Self {
         if self.location.field.is_none() {
@@ -153,6 +181,12 @@ impl fmt::Display for Error {
         write!(f, "{}: {}", self.kind.label(), self.message)?;
         if !self.location.is_empty() {
             let mut parts: Vec<String> = Vec::new();
+            if let Some(l) = self.location.line {
+                parts.push(format!("line {l}"));
+            }
+            if let Some(c) = self.location.column {
+                parts.push(format!("column {c}"));
+            }
             if let Some(name) = &self.location.field {
                 match &self.location.arrow_type {
                     Some(t) => parts.push(format!("field \"{name}\" ({t})")),
@@ -205,6 +239,22 @@ mod tests {
              [field \"city\" (Dictionary<Int32, Utf8>), message 4, byte offset 1024]"
         );
         assert_eq!(e.kind(), ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn display_names_line_and_column() {
+        let e = Error::invalid("column \"price\": cannot read \"abc\" as double")
+            .at_cell(5, 2)
+            .in_field("price", "double");
+        assert_eq!(
+            e.to_string(),
+            "invalid data: column \"price\": cannot read \"abc\" as double \
+             [line 5, column 2, field \"price\" (double)]"
+        );
+        assert_eq!((e.location().line, e.location().column), (Some(5), Some(2)));
+        assert!(!e.to_string().contains('\n'));
+        let e = Error::invalid("x").at_line(3).at_line(9);
+        assert_eq!(e.to_string(), "invalid data: x [line 3]");
     }
 
     #[test]

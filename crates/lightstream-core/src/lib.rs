@@ -5,7 +5,8 @@
 //! encapsulated messages), the IPC stream and file formats ([`ipc`]: schemas,
 //! record batches, dictionaries, body compression), 64-byte aligned zero-copy
 //! buffers ([`buffers`]) and the limits that keep hostile input bounded
-//! ([`DecodeLimits`]).
+//! ([`DecodeLimits`]). With the `csv` feature (default), [`csv`] reads and
+//! writes CSV push-style into the same tables.
 //!
 //! It never performs I/O, spawns threads or reads a clock, so the same code
 //! runs under tokio, over a memory map and in a browser (`wasm32-unknown-unknown`).
@@ -30,6 +31,8 @@
 compile_error!("lightstream-core supports little-endian targets only");
 
 pub mod buffers;
+#[cfg(feature = "csv")]
+pub mod csv;
 pub mod error;
 mod fbs;
 pub mod framing;

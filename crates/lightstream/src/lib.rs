@@ -47,6 +47,8 @@
 //! Transports are features: `tcp`, `uds`, `stdio`, `websocket`, `quic` (all
 //! on by default), as are memory-mapped files (`mmap`: [`mmap::MmapFile`],
 //! [`mmap::MmapStream`]) and the core's `lz4` and `zstd` body compression.
+//! CSV files (`csv`: [`csv::CsvReader`], [`csv::CsvWriter`]) use the core's
+//! push-style CSV codec.
 
 #![warn(missing_docs)]
 
@@ -55,6 +57,8 @@ pub mod net;
 pub mod reader;
 pub mod writer;
 
+#[cfg(feature = "csv")]
+pub mod csv;
 #[cfg(feature = "mmap")]
 pub mod mmap;
 #[cfg(feature = "quic")]

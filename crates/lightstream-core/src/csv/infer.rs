@@ -1,0 +1,229 @@
+//! Column type inference for CSV: which Arrow type fits every non-null cell
+//! of a column in the first rows.
+//!
+//! The order of preference is pyarrow's: int64, bool, date32, time32[s],
+//! timestamp[s], timestamp[ns], float64, string; a column whose cells are all
+//! null becomes a nullable string column (pyarrow: `null`). Timestamps with a
+//! zone (`Z` or an offset) are `timestamp[.., tz=UTC]` and do not mix with
+//! zone-less ones (a mix is a string column, as in pyarrow). Only decides the
+//! type; converting cells is `reader.rs`.
+
+use minarrow::{ArrowType, TimeUnit};
+
+use super::text::{parse_date, parse_f64, parse_i64, parse_time, parse_timestamp};
+
+const INT: u16 = 1 << 0;
+const BOOL: u16 = 1 << 1;
+const DATE: u16 = 1 << 2;
+const TIME: u16 = 1 << 3;
+const TS_S: u16 = 1 << 4;
+const TS_NS: u16 = 1 << 5;
+const TSZ_S: u16 = 1 << 6;
+const TSZ_NS: u16 = 1 << 7;
+const FLOAT: u16 = 1 << 8;
+const ALL: u16 = (1 << 9) - 1;
+
+/// Candidate types of one column, narrowed cell by cell.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Inference {
+    candidates: u16,
+    seen_value: bool,
+}
+
+impl Inference {
+    pub(crate) fn new() -> Self {
+        Inference {
+            candidates: ALL,
+            seen_value: false,
+        }
+    }
+
+    /// Narrows by one non-null cell.
+    pub(crate) fn observe(&mut self, cell: &[u8], bools: &BoolValues) {
+        self.seen_value = true;
+        if self.candidates == 0 {
+            return;
+        }
+        self.candidates &= kinds_of(cell, bools, self.candidates);
+    }
+
+    /// The inferred type (and whether it came from an all-null column).
+    pub(crate) fn result(&self) -> (ArrowType, bool) {
+        if !self.seen_value {
+            return (ArrowType::String, true);
+        }
+        let c = self.candidates;
+        let t = if c & INT != 0 {
+            ArrowType::Int64
+        } else if c & BOOL != 0 {
+            ArrowType::Boolean
+        } else if c & DATE != 0 {
+            ArrowType::Date32
+        } else if c & TIME != 0 {
+            ArrowType::Time32(TimeUnit::Seconds)
+        } else if c & TS_S != 0 {
+            ArrowType::Timestamp(TimeUnit::Seconds, None)
+        } else if c & TS_NS != 0 {
+            ArrowType::Timestamp(TimeUnit::Nanoseconds, None)
+        } else if c & TSZ_S != 0 {
+            ArrowType::Timestamp(TimeUnit::Seconds, Some("UTC".to_string()))
+        } else if c & TSZ_NS != 0 {
+            ArrowType::Timestamp(TimeUnit::Nanoseconds, Some("UTC".to_string()))
+        } else if c & FLOAT != 0 {
+            ArrowType::Float64
+        } else {
+            ArrowType::String
+        };
+        (t, false)
+    }
+}
+
+/// The true / false spellings of boolean cells. Spellings of up to 7 bytes
+/// are also kept as one `u64` each (bytes and length), so that a cell is
+/// matched with a few integer compares.
+#[derive(Debug, Clone)]
+pub(crate) struct BoolValues {
+    truthy: Vec<Vec<u8>>,
+    falsy: Vec<Vec<u8>>,
+    short_true: Vec<u64>,
+    short_false: Vec<u64>,
+}
+
+/// A cell of at most 7 bytes as one integer: the bytes, then the length in the top byte.
+#[inline]
+fn short_key(b: &[u8]) -> Option<u64> {
+    if b.len() > 7 {
+        return None;
+    }
+    let mut k = (b.len() as u64) << 56;
+    for (i, &c) in b.iter().enumerate() {
+        k |= u64::from(c) << (8 * i);
+    }
+    Some(k)
+}
+
+impl BoolValues {
+    pub(crate) fn new(truthy: Vec<Vec<u8>>, falsy: Vec<Vec<u8>>) -> Self {
+        let keys = |v: &[Vec<u8>]| v.iter().filter_map(|t| short_key(t)).collect();
+        BoolValues {
+            short_true: keys(&truthy),
+            short_false: keys(&falsy),
+            truthy,
+            falsy,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn parse(&self, cell: &[u8]) -> Option<bool> {
+        if let Some(k) = short_key(cell) {
+            return if self.short_true.contains(&k) {
+                Some(true)
+            } else if self.short_false.contains(&k) {
+                Some(false)
+            } else {
+                None
+            };
+        }
+        if self.truthy.iter().any(|t| t == cell) {
+            Some(true)
+        } else if self.falsy.iter().any(|f| f == cell) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// The candidate kinds `cell` parses as, looking only at those still in `wanted`.
+fn kinds_of(cell: &[u8], bools: &BoolValues, wanted: u16) -> u16 {
+    let mut k = 0;
+    if wanted & BOOL != 0 && bools.parse(cell).is_some() {
+        k |= BOOL;
+    }
+    if wanted & (INT | FLOAT) != 0 && parse_i64(cell).is_some() {
+        return k | INT | FLOAT;
+    }
+    if wanted & (DATE | TS_S | TS_NS | TSZ_S | TSZ_NS) != 0 && cell.len() >= 10 {
+        if parse_date(cell).is_some() {
+            return k | DATE | TS_S | TS_NS;
+        }
+        if let Some(ts) = parse_timestamp(cell) {
+            return k | match (ts.has_zone, ts.has_fraction) {
+                (false, false) => TS_S | TS_NS,
+                (false, true) => TS_NS,
+                (true, false) => TSZ_S | TSZ_NS,
+                (true, true) => TSZ_NS,
+            };
+        }
+    }
+    if wanted & TIME != 0
+        && let Some(t) = parse_time(cell)
+        && !t.has_fraction
+    {
+        return k | TIME;
+    }
+    if wanted & FLOAT != 0 && parse_f64(cell).is_some() {
+        k |= FLOAT;
+    }
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn infer(cells: &[&str]) -> ArrowType {
+        let bools = BoolValues::new(
+            vec![
+                b"1".to_vec(),
+                b"true".to_vec(),
+                b"True".to_vec(),
+                b"TRUE".to_vec(),
+            ],
+            vec![
+                b"0".to_vec(),
+                b"false".to_vec(),
+                b"False".to_vec(),
+                b"FALSE".to_vec(),
+            ],
+        );
+        let mut inf = Inference::new();
+        for c in cells {
+            inf.observe(c.as_bytes(), &bools);
+        }
+        inf.result().0
+    }
+
+    #[test]
+    fn preference_order_is_pyarrows() {
+        assert_eq!(infer(&["1", "-2"]), ArrowType::Int64);
+        assert_eq!(infer(&["1", "2.5"]), ArrowType::Float64);
+        assert_eq!(infer(&["1", "x"]), ArrowType::String);
+        assert_eq!(infer(&["1", "true"]), ArrowType::Boolean);
+        assert_eq!(infer(&["0", "1"]), ArrowType::Int64);
+        assert_eq!(infer(&["True", "FALSE"]), ArrowType::Boolean);
+        assert_eq!(infer(&["tRUE"]), ArrowType::String);
+        assert_eq!(infer(&["2020-01-01"]), ArrowType::Date32);
+        assert_eq!(infer(&["12:34"]), ArrowType::Time32(TimeUnit::Seconds));
+        assert_eq!(infer(&["12:34:56.5"]), ArrowType::String);
+        assert_eq!(
+            infer(&["2020-01-01", "2020-01-01 12:00"]),
+            ArrowType::Timestamp(TimeUnit::Seconds, None)
+        );
+        assert_eq!(
+            infer(&["2020-01-01T12:00:00.5"]),
+            ArrowType::Timestamp(TimeUnit::Nanoseconds, None)
+        );
+        assert_eq!(
+            infer(&["2020-01-01T12:00:00Z", "2020-01-01T12:00:00+01:00"]),
+            ArrowType::Timestamp(TimeUnit::Seconds, Some("UTC".into()))
+        );
+        assert_eq!(
+            infer(&["2020-01-01T12:00:00Z", "2020-01-01T12:00:00"]),
+            ArrowType::String
+        );
+        assert_eq!(infer(&["inf", "1e5"]), ArrowType::Float64);
+        assert_eq!(infer(&["9223372036854775808"]), ArrowType::Float64);
+        assert_eq!(infer(&[]), ArrowType::String);
+    }
+}

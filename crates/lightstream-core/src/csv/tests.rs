@@ -1,0 +1,798 @@
+//! Unit tests of the CSV decoder and encoder: RFC 4180 quoting, chunking
+//! independence, inference, null tokens, bad-row policies, limits and the
+//! text form of every type. Interop with pyarrow lives in `tests/tests/csv_interop.rs`.
+
+use std::sync::Arc;
+
+use minarrow::ffi::arrow_dtype::CategoricalIndexType;
+use minarrow::{Array, ArrowType, Field, NumericArray, Table, TemporalArray, TextArray, TimeUnit};
+
+use super::*;
+use crate::error::ErrorKind;
+
+fn opts() -> CsvReadOptions {
+    CsvReadOptions::default()
+}
+
+/// Decodes `input` pushed in the given pieces.
+fn decode_pieces(pieces: &[&[u8]], o: CsvReadOptions) -> Result<(Arc<Schema>, Vec<Table>, u64)> {
+    let mut d = CsvDecoder::new(o)?;
+    let mut tables = Vec::new();
+    for p in pieces {
+        d.push(p)?;
+        while let Some(t) = d.next_table()? {
+            tables.push(t);
+        }
+    }
+    d.finish()?;
+    while let Some(t) = d.next_table()? {
+        tables.push(t);
+    }
+    Ok((
+        d.schema().cloned().expect("schema"),
+        tables,
+        d.skipped_rows(),
+    ))
+}
+
+/// Decodes whole, then at every split point and byte by byte: all identical.
+fn decode_all_splits(input: &[u8], o: CsvReadOptions) -> Result<(Arc<Schema>, Vec<Table>)> {
+    let whole = decode_pieces(&[input], o.clone());
+    for i in 0..=input.len() {
+        let split = decode_pieces(&[&input[..i], &input[i..]], o.clone());
+        assert_eq!(
+            format!("{split:?}"),
+            format!("{whole:?}"),
+            "split at {i} differs for {:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+    let bytes: Vec<&[u8]> = input.chunks(1).collect();
+    let bytewise = decode_pieces(&bytes, o);
+    assert_eq!(format!("{bytewise:?}"), format!("{whole:?}"));
+    whole.map(|(s, t, _)| (s, t))
+}
+
+fn strs(t: &Table, c: usize) -> Vec<Option<String>> {
+    let fa = &t.cols[c];
+    let Array::TextArray(TextArray::String32(a)) = &fa.array else {
+        panic!("not a string column: {:?}", fa.field.dtype)
+    };
+    (0..t.n_rows)
+        .map(|i| {
+            a.null_mask.as_ref().is_none_or(|m| m.get(i)).then(|| {
+                String::from_utf8(a.data[a.offsets[i] as usize..a.offsets[i + 1] as usize].to_vec())
+                    .unwrap()
+            })
+        })
+        .collect()
+}
+
+fn i64s(t: &Table, c: usize) -> Vec<Option<i64>> {
+    let fa = &t.cols[c];
+    let (data, mask): (&[i64], _) = match &fa.array {
+        Array::NumericArray(NumericArray::Int64(a)) => (&a.data, a.null_mask.as_ref()),
+        Array::TemporalArray(TemporalArray::Datetime64(a)) => (&a.data, a.null_mask.as_ref()),
+        _ => panic!("not an i64 column: {:?}", fa.field.dtype),
+    };
+    (0..t.n_rows)
+        .map(|i| mask.is_none_or(|m| m.get(i)).then(|| data[i]))
+        .collect()
+}
+
+fn i32s(t: &Table, c: usize) -> Vec<Option<i32>> {
+    let fa = &t.cols[c];
+    let Array::TemporalArray(TemporalArray::Datetime32(a)) = &fa.array else {
+        panic!("not an i32 temporal column: {:?}", fa.field.dtype)
+    };
+    (0..t.n_rows)
+        .map(|i| {
+            a.null_mask
+                .as_ref()
+                .is_none_or(|m| m.get(i))
+                .then(|| a.data[i])
+        })
+        .collect()
+}
+
+fn f64s(t: &Table, c: usize) -> Vec<Option<f64>> {
+    let fa = &t.cols[c];
+    let Array::NumericArray(NumericArray::Float64(a)) = &fa.array else {
+        panic!("not a f64 column: {:?}", fa.field.dtype)
+    };
+    (0..t.n_rows)
+        .map(|i| {
+            a.null_mask
+                .as_ref()
+                .is_none_or(|m| m.get(i))
+                .then(|| a.data[i])
+        })
+        .collect()
+}
+
+fn bools(t: &Table, c: usize) -> Vec<Option<bool>> {
+    let fa = &t.cols[c];
+    let Array::BooleanArray(a) = &fa.array else {
+        panic!("not a bool column: {:?}", fa.field.dtype)
+    };
+    (0..t.n_rows)
+        .map(|i| {
+            a.null_mask
+                .as_ref()
+                .is_none_or(|m| m.get(i))
+                .then(|| a.data.get(i))
+        })
+        .collect()
+}
+
+fn one_table(input: &[u8], o: CsvReadOptions) -> (Arc<Schema>, Table) {
+    let (s, mut t) = decode_all_splits(input, o).expect("decode");
+    assert_eq!(t.len(), 1, "expected one table");
+    (s, t.remove(0))
+}
+
+fn err(input: &[u8], o: CsvReadOptions) -> crate::Error {
+    decode_all_splits(input, o).expect_err("expected an error")
+}
+
+fn s(v: &str) -> Option<String> {
+    Some(v.to_string())
+}
+
+#[test]
+fn rfc4180_quoting() {
+    let input = b"a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n\"line1\nline2\",plain\r\n\"\",\"\"\"\"\n";
+    let (schema, t) = one_table(input, opts());
+    assert_eq!(schema.fields[0].name, "a");
+    assert_eq!(t.n_rows, 3);
+    assert_eq!(strs(&t, 0), vec![s("x,y"), s("line1\nline2"), s("")]);
+    assert_eq!(strs(&t, 1), vec![s("say \"hi\""), s("plain"), s("\"")]);
+}
+
+#[test]
+fn lf_crlf_cr_and_missing_final_newline() {
+    for input in [
+        &b"n\n1\n2"[..],
+        b"n\r\n1\r\n2\r\n",
+        b"n\r1\r2\r",
+        b"n\n\n1\n\n2\n\n",
+    ] {
+        let (schema, t) = one_table(input, opts());
+        assert_eq!(schema.fields[0].dtype, ArrowType::Int64);
+        assert_eq!(i64s(&t, 0), vec![Some(1), Some(2)], "{input:?}");
+    }
+}
+
+#[test]
+fn headerless_and_custom_delimiters() {
+    let o = CsvReadOptions {
+        has_header: false,
+        delimiter: b'\t',
+        ..opts()
+    };
+    let (schema, t) = one_table(b"1\tx,y\n2\tz\n", o);
+    assert_eq!(schema.fields[0].name, "f0");
+    assert_eq!(schema.fields[1].name, "f1");
+    assert_eq!(i64s(&t, 0), vec![Some(1), Some(2)]);
+    assert_eq!(strs(&t, 1), vec![s("x,y"), s("z")]);
+    let o = CsvReadOptions {
+        delimiter: b';',
+        ..opts()
+    };
+    let (_, t) = one_table(b"a;b\n1,5;\"p;q\"\n", o);
+    assert_eq!(strs(&t, 0), vec![s("1,5")]);
+    assert_eq!(strs(&t, 1), vec![s("p;q")]);
+}
+
+#[test]
+fn null_tokens() {
+    let (schema, t) = one_table(b"i,f,s\n1,NaN,NA\nNA,2.5,\n,nan,x\n", opts());
+    assert_eq!(schema.fields[0].dtype, ArrowType::Int64);
+    assert_eq!(schema.fields[1].dtype, ArrowType::Float64);
+    assert_eq!(i64s(&t, 0), vec![Some(1), None, None]);
+    assert_eq!(f64s(&t, 1), vec![None, Some(2.5), None]);
+    // Strings are not null by default (pyarrow's strings_can_be_null=False).
+    assert_eq!(strs(&t, 2), vec![s("NA"), s(""), s("x")]);
+    let o = CsvReadOptions {
+        strings_can_be_null: true,
+        null_values: vec!["-".into()],
+        ..opts()
+    };
+    let (_, t) = one_table(b"i,s\n-,-\n3,\n", o);
+    assert_eq!(i64s(&t, 0), vec![None, Some(3)]);
+    assert_eq!(strs(&t, 1), vec![None, s("")]);
+}
+
+#[test]
+fn inference_types_and_promotion() {
+    let input = b"i,f,b,d,ts,tsz,t,s,n,p\n\
+        1,1.5,true,2020-01-01,2020-01-01 12:00:00,2020-01-01T12:00:00Z,12:30,x,,1\n\
+        -2,2,False,1969-12-31,2020-01-01T00:00:00.5,2020-01-01T13:00:00+01:00,00:00:01,7,,2.5\n";
+    let (schema, t) = one_table(input, opts());
+    let types: Vec<ArrowType> = schema.fields.iter().map(|f| f.dtype.clone()).collect();
+    assert_eq!(
+        types,
+        vec![
+            ArrowType::Int64,
+            ArrowType::Float64,
+            ArrowType::Boolean,
+            ArrowType::Date32,
+            ArrowType::Timestamp(TimeUnit::Nanoseconds, None),
+            ArrowType::Timestamp(TimeUnit::Seconds, Some("UTC".into())),
+            ArrowType::Time32(TimeUnit::Seconds),
+            ArrowType::String,
+            ArrowType::String,
+            ArrowType::Float64,
+        ]
+    );
+    assert_eq!(i64s(&t, 0), vec![Some(1), Some(-2)]);
+    assert_eq!(f64s(&t, 1), vec![Some(1.5), Some(2.0)]);
+    assert_eq!(bools(&t, 2), vec![Some(true), Some(false)]);
+    assert_eq!(i32s(&t, 3), vec![Some(18262), Some(-1)]);
+    assert_eq!(
+        i64s(&t, 4),
+        vec![
+            Some(1_577_880_000_000_000_000),
+            Some(1_577_836_800_500_000_000)
+        ]
+    );
+    assert_eq!(i64s(&t, 5), vec![Some(1_577_880_000), Some(1_577_880_000)]);
+    assert_eq!(i32s(&t, 6), vec![Some(45_000), Some(1)]);
+    assert_eq!(strs(&t, 7), vec![s("x"), s("7")]);
+    // An all-null column is a nullable string column (pyarrow: null type).
+    assert_eq!(strs(&t, 8), vec![None, None]);
+    assert_eq!(f64s(&t, 9), vec![Some(1.0), Some(2.5)]);
+}
+
+#[test]
+fn int_then_text_is_string_within_infer_rows_and_bad_after() {
+    let (schema, t) = one_table(b"a\n1\nx\n", opts());
+    assert_eq!(schema.fields[0].dtype, ArrowType::String);
+    assert_eq!(strs(&t, 0), vec![s("1"), s("x")]);
+    // Past infer_rows the type is fixed: a later text is a bad row, as in pyarrow.
+    let o = CsvReadOptions {
+        infer_rows: 1,
+        ..opts()
+    };
+    let e = err(b"a\n1\nx\n", o);
+    assert_eq!(e.kind(), ErrorKind::InvalidData);
+    assert_eq!(
+        e.to_string(),
+        "invalid data: column \"a\": cannot read \"x\" as int64 [line 3, column 1, field \"a\" (int64)]"
+    );
+    assert_eq!((e.location().line, e.location().column), (Some(3), Some(1)));
+}
+
+#[test]
+fn given_schema_all_types() {
+    let fields = vec![
+        Field::new("i8", ArrowType::Int8, true, None),
+        Field::new("u16", ArrowType::UInt16, true, None),
+        Field::new("f32", ArrowType::Float32, true, None),
+        Field::new("ls", ArrowType::LargeString, true, None),
+        Field::new("d64", ArrowType::Date64, true, None),
+        Field::new("t64", ArrowType::Time64(TimeUnit::Microseconds), true, None),
+        Field::new(
+            "ts",
+            ArrowType::Timestamp(TimeUnit::Milliseconds, None),
+            true,
+            None,
+        ),
+        Field::new("dur", ArrowType::Duration64(TimeUnit::Seconds), true, None),
+        Field::new("dec", ArrowType::Decimal128(10, 2), true, None),
+        Field::new(
+            "cat",
+            ArrowType::Dictionary(CategoricalIndexType::UInt32),
+            true,
+            None,
+        ),
+    ];
+    let schema = Schema::new(
+        fields.into_iter().map(Arc::new).collect(),
+        Default::default(),
+    );
+    let o = CsvReadOptions {
+        schema: Some(schema.clone()),
+        ..opts()
+    };
+    let input = b"i8,u16,f32,ls,d64,t64,ts,dur,dec,cat\n\
+        -128,65535,0.1,hi,2020-01-02,01:00:00.000001,1970-01-01T00:00:01.5,-5,-1.25,b\n\
+        ,,,,,,,,,a\n\
+        127,0,1e3,,1970-01-01,00:00,1970-01-01,7,3,b\n";
+    let (got, t) = one_table(input, o);
+    assert_eq!(got.fields, schema.fields);
+    let text = write_csv(&got, std::slice::from_ref(&t), &CsvWriteOptions::default()).unwrap();
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        "i8,u16,f32,ls,d64,t64,ts,dur,dec,cat\n\
+         -128,65535,0.1,hi,2020-01-02,01:00:00.000001,1970-01-01T00:00:01.500,-5,-1.25,b\n\
+         ,,,\"\",,,,,,a\n\
+         127,0,1000.0,\"\",1970-01-01,00:00:00,1970-01-01T00:00:00,7,3.00,b\n"
+    );
+    let Array::TextArray(TextArray::Categorical32(c)) = &t.cols[9].array else {
+        panic!()
+    };
+    assert_eq!(
+        c.unique_values.to_vec(),
+        vec!["b".to_string(), "a".to_string()]
+    );
+    assert_eq!(&c.data[..], &[0, 1, 0]);
+}
+
+#[test]
+fn given_schema_header_must_match() {
+    let schema = Schema::new(
+        vec![Arc::new(Field::new("a", ArrowType::Int64, true, None))],
+        Default::default(),
+    );
+    let o = CsvReadOptions {
+        schema: Some(schema),
+        ..opts()
+    };
+    let e = err(b"b\n1\n", o);
+    assert_eq!(e.kind(), ErrorKind::Schema);
+    assert!(
+        e.message()
+            .contains("the header names \"b\" where the given schema has \"a\""),
+        "{e}"
+    );
+    assert_eq!((e.location().line, e.location().column), (Some(1), Some(1)));
+}
+
+#[test]
+fn bad_rows_error_policy_names_line_and_column() {
+    // The record on line 3 spans lines 3-4 (a quoted newline); the bad cell is on line 5.
+    let input = b"id,price,note\n1,2.5,x\n2,3,\"a\nb\"\n3,abc,y\n";
+    let schema = Schema::new(
+        vec![
+            Arc::new(Field::new("id", ArrowType::Int64, true, None)),
+            Arc::new(Field::new("price", ArrowType::Float64, true, None)),
+            Arc::new(Field::new("note", ArrowType::String, true, None)),
+        ],
+        Default::default(),
+    );
+    let o = CsvReadOptions {
+        schema: Some(schema),
+        ..opts()
+    };
+    let e = err(input, o.clone());
+    assert_eq!(
+        e.to_string(),
+        "invalid data: column \"price\": cannot read \"abc\" as double [line 5, column 2, field \"price\" (double)]"
+    );
+    assert_eq!((e.location().line, e.location().column), (Some(5), Some(2)));
+    assert_eq!(e.location().field.as_deref(), Some("price"));
+    // The rows before the bad one are delivered as a table before the error.
+    let mut d = CsvDecoder::new(o).unwrap();
+    assert!(d.push(input).is_err());
+    let t = d.next_table().unwrap().expect("rows before the error");
+    assert_eq!(i64s(&t, 0), vec![Some(1), Some(2)]);
+    assert!(d.push(b"more").is_err(), "a failed decoder stays failed");
+
+    let e = err(b"a,b\n1,2\n3\n", opts());
+    assert_eq!(
+        e.to_string(),
+        "invalid data: column \"b\": expected 2 fields, found 1: \"3\" [line 3, column 2, field \"b\" (int64)]"
+    );
+    let e = err(b"a,b\n1,2\n3,4,5\n", opts());
+    assert_eq!(
+        e.to_string(),
+        "invalid data: expected 2 fields, found 3: \"3,4,5\" [line 3, column 3]"
+    );
+}
+
+#[test]
+fn bad_rows_null_and_skip_policies() {
+    let input = b"a,b\n1,x\n2,3\nzz,4\n5\n6,7,8\n";
+    let schema = Schema::new(
+        vec![
+            Arc::new(Field::new("a", ArrowType::Int64, true, None)),
+            Arc::new(Field::new("b", ArrowType::Int64, true, None)),
+        ],
+        Default::default(),
+    );
+    let skip = CsvReadOptions {
+        schema: Some(schema.clone()),
+        bad_rows: BadRowPolicy::Skip,
+        ..opts()
+    };
+    let (_, t, skipped) = decode_pieces(&[input], skip).unwrap();
+    assert_eq!(skipped, 4);
+    assert_eq!(i64s(&t[0], 0), vec![Some(2)]);
+    assert_eq!(i64s(&t[0], 1), vec![Some(3)]);
+
+    let null = CsvReadOptions {
+        schema: Some(schema),
+        bad_rows: BadRowPolicy::Null,
+        ..opts()
+    };
+    // A row with too many fields is still an error under Null.
+    let e = decode_pieces(&[input], null.clone()).unwrap_err();
+    assert_eq!(
+        (e.location().line, e.location().column),
+        (Some(6), Some(3)),
+        "{e}"
+    );
+    let mut d = CsvDecoder::new(null).unwrap();
+    d.push(&input[..input.len() - 6]).unwrap();
+    d.finish().unwrap();
+    let t = d.next_table().unwrap().unwrap();
+    assert_eq!(i64s(&t, 0), vec![Some(1), Some(2), None, Some(5)]);
+    assert_eq!(i64s(&t, 1), vec![None, Some(3), Some(4), None]);
+    assert_eq!(d.nulled_cells(), 3);
+}
+
+#[test]
+fn null_policy_refuses_non_nullable_fields() {
+    let schema = Schema::new(
+        vec![
+            Arc::new(Field::new("a", ArrowType::Int64, true, None)),
+            Arc::new(Field::new("b", ArrowType::Int64, false, None)),
+        ],
+        Default::default(),
+    );
+    let null = CsvReadOptions {
+        schema: Some(schema),
+        bad_rows: BadRowPolicy::Null,
+        ..opts()
+    };
+    // The nullable column still takes nulls; the non-nullable one refuses.
+    let mut d = CsvDecoder::new(null.clone()).unwrap();
+    let e = d.push(b"a,b\n1,2\nx,3\n4,oops\n5,6\n").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidData);
+    assert_eq!(
+        (e.location().line, e.location().column),
+        (Some(4), Some(2)),
+        "{e}"
+    );
+    assert_eq!(e.location().field.as_deref(), Some("b"));
+    assert!(e.message().contains("cannot read \"oops\" as int64"), "{e}");
+    assert!(e.message().contains("not nullable"), "{e}");
+    // The rows before the bad one are delivered, with the nulled cell.
+    let t = d.next_table().unwrap().expect("rows before the error");
+    assert_eq!(i64s(&t, 0), vec![Some(1), None]);
+    assert_eq!(i64s(&t, 1), vec![Some(2), Some(3)]);
+    assert!(t.cols[1].array.null_mask().is_none() || t.cols[1].null_count == 0);
+    // A null token and a short row are refused too.
+    let e = err(b"a,b\n1,NA\n", null.clone());
+    assert_eq!(
+        (e.location().line, e.location().column),
+        (Some(2), Some(2)),
+        "{e}"
+    );
+    assert!(e.message().contains("non-nullable"), "{e}");
+    let e = err(b"a,b\n1,2\n3\n", null);
+    assert_eq!(
+        (e.location().line, e.location().column),
+        (Some(3), Some(2)),
+        "{e}"
+    );
+    assert!(e.message().contains("not nullable"), "{e}");
+}
+
+#[test]
+fn invalid_utf8_is_a_bad_cell() {
+    let e = err(b"a,b\n1,ok\n2,\xff\xfe\n", opts());
+    assert!(
+        e.to_string()
+            .starts_with("invalid data: column \"b\": invalid UTF-8"),
+        "{e}"
+    );
+    assert_eq!((e.location().line, e.location().column), (Some(3), Some(2)));
+    let o = CsvReadOptions {
+        bad_rows: BadRowPolicy::Null,
+        ..opts()
+    };
+    let (_, t) = one_table(b"a,b\n1,ok\n2,\xff\n", o);
+    assert_eq!(strs(&t, 1), vec![s("ok"), None]);
+}
+
+#[test]
+fn unterminated_quote_at_eof() {
+    let e = err(b"a,b\n1,\"open\nstill open", opts());
+    assert_eq!(e.kind(), ErrorKind::Truncated);
+    assert!(
+        e.message()
+            .starts_with("column \"b\": quoted field is not closed"),
+        "{e}"
+    );
+    assert_eq!((e.location().line, e.location().column), (Some(2), Some(2)));
+    // A closed quote followed by the end of input is fine.
+    let (_, t) = one_table(b"a\n\"x\"", opts());
+    assert_eq!(strs(&t, 0), vec![s("x")]);
+}
+
+#[test]
+fn limits() {
+    let mut o = opts();
+    o.limits.max_field_bytes = 4;
+    let e = err(b"a,b\n1,12345\n", o);
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded);
+    assert!(
+        e.message().starts_with("column \"b\": field is 5 bytes"),
+        "{e}"
+    );
+    assert_eq!((e.location().line, e.location().column), (Some(2), Some(2)));
+    let mut o = opts();
+    o.limits.max_row_bytes = 8;
+    let e = err(b"a\n123456789\n", o);
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded);
+    assert!(e.message().contains("max_row_bytes"), "{e}");
+    let mut o = opts();
+    o.limits.max_columns = 3;
+    let e = err(b"a,b,c,d\n", o);
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded);
+    assert!(e.message().contains("max_columns"), "{e}");
+    // A hostile endless quoted field stops at the row limit, not at the end of memory.
+    let mut o = opts();
+    o.limits.max_row_bytes = 1000;
+    let mut d = CsvDecoder::new(o).unwrap();
+    let chunk = vec![b'x'; 100];
+    d.push(b"a\n\"").unwrap();
+    let mut failed = false;
+    for _ in 0..100 {
+        if d.push(&chunk).is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed);
+}
+
+#[test]
+fn empty_input_header_only_and_bom() {
+    let (schema, tables) = decode_all_splits(b"", opts()).unwrap();
+    assert!(schema.fields.is_empty() && tables.is_empty());
+    let (schema, tables) = decode_all_splits(b"a,b\n", opts()).unwrap();
+    assert_eq!(schema.fields.len(), 2);
+    assert_eq!(schema.fields[1].dtype, ArrowType::String);
+    assert!(tables.is_empty());
+    let (schema, t) = one_table(b"\xEF\xBB\xBFa,b\n1,2\n", opts());
+    assert_eq!(schema.fields[0].name, "a");
+    assert_eq!(i64s(&t, 1), vec![Some(2)]);
+    // Only a whole BOM at the very start is stripped; a partial one is data.
+    let e = err(b"\xEF\xBBa\n1\n", opts());
+    assert!(
+        e.message().contains("header name is not valid UTF-8"),
+        "{e}"
+    );
+}
+
+#[test]
+fn batches_have_at_most_batch_size_rows() {
+    let mut input = b"n,s\n".to_vec();
+    for i in 0..1000 {
+        input.extend_from_slice(format!("{i},v{i}\n").as_bytes());
+    }
+    let o = CsvReadOptions {
+        batch_size: 300,
+        infer_rows: 50,
+        ..opts()
+    };
+    let (_, tables, _) = decode_pieces(&input.chunks(7).collect::<Vec<_>>(), o).unwrap();
+    let rows: Vec<usize> = tables.iter().map(|t| t.n_rows).collect();
+    assert_eq!(rows, vec![300, 300, 300, 100]);
+    assert_eq!(i64s(&tables[3], 0)[99], Some(999));
+    assert_eq!(strs(&tables[1], 1)[0], s("v300"));
+}
+
+#[test]
+fn writer_round_trips_and_quotes() {
+    let schema = Schema::new(
+        vec![
+            Arc::new(Field::new("i", ArrowType::Int64, true, None)),
+            Arc::new(Field::new("s", ArrowType::String, true, None)),
+            Arc::new(Field::new("f", ArrowType::Float64, true, None)),
+            Arc::new(Field::new("b", ArrowType::Boolean, true, None)),
+            Arc::new(Field::new(
+                "ts",
+                ArrowType::Timestamp(TimeUnit::Nanoseconds, Some("UTC".into())),
+                true,
+                None,
+            )),
+        ],
+        Default::default(),
+    );
+    let input = "i,s,f,b,ts\n1,\"a,b\",1e300,true,1969-12-31T23:59:59.999999999Z\n,\"q\"\"uote\",-0.1,,\n3,\"two\nlines\",inf,false,2020-01-01T00:00:00Z\n";
+    let o = CsvReadOptions {
+        schema: Some(schema.clone()),
+        ..opts()
+    };
+    let (_, t) = one_table(input.as_bytes(), o.clone());
+    let written = write_csv(
+        &schema,
+        &[t.clone(), t.clone()],
+        &CsvWriteOptions::default(),
+    )
+    .unwrap();
+    let expected_rows = "1,\"a,b\",1e300,true,1969-12-31T23:59:59.999999999Z\n,\"q\"\"uote\",-0.1,,\n3,\"two\nlines\",inf,false,2020-01-01T00:00:00Z\n";
+    assert_eq!(
+        String::from_utf8(written.clone()).unwrap(),
+        format!("i,s,f,b,ts\n{expected_rows}{expected_rows}")
+    );
+    let (_, back) = read_csv(&written, o).unwrap();
+    assert_eq!(back[0].n_rows, 6);
+    assert_eq!(
+        i64s(&back[0], 0),
+        vec![Some(1), None, Some(3), Some(1), None, Some(3)]
+    );
+    let o = CsvWriteOptions {
+        delimiter: b';',
+        header: false,
+        null: "NA".into(),
+        crlf: true,
+        ..CsvWriteOptions::default()
+    };
+    let w = write_csv(&schema, &[t], &o).unwrap();
+    assert!(
+        String::from_utf8(w)
+            .unwrap()
+            .starts_with("1;a,b;1e300;true;")
+    );
+}
+
+#[test]
+fn writer_single_column_nulls_and_refusals() {
+    let schema = Schema::new(
+        vec![Arc::new(Field::new("x", ArrowType::Float64, true, None))],
+        Default::default(),
+    );
+    let o = CsvReadOptions {
+        schema: Some(schema.clone()),
+        ..opts()
+    };
+    let (_, t) = one_table(b"x\n1.5\n\n\"\"\n", o.clone());
+    assert_eq!(f64s(&t, 0), vec![Some(1.5), None]);
+    let w = write_csv(&schema, &[t], &CsvWriteOptions::default()).unwrap();
+    assert_eq!(w, b"x\n1.5\n\"\"\n");
+    let bad = Schema::new(
+        vec![Arc::new(Field::new(
+            "iv",
+            ArrowType::Interval(minarrow::IntervalUnit::YearMonth),
+            true,
+            None,
+        ))],
+        Default::default(),
+    );
+    let e = CsvEncoder::new(&bad, CsvWriteOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    // A table whose column does not match the schema is refused.
+    let mut enc = CsvEncoder::new(&schema, CsvWriteOptions::default()).unwrap();
+    let wrong = minarrow::tbl!("t", minarrow::fa_i64!("x", 1));
+    let e = enc.encode_table(&wrong, &mut Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Schema);
+}
+
+/// Random documents (quoted and unquoted fields, doubled quotes, delimiters,
+/// CR / LF / CRLF inside quotes and as terminators, blank lines, non-ASCII
+/// text) read in random chunks give exactly the fields written, and a bad
+/// cell reports the line csv-core would count.
+#[test]
+fn random_documents_split_like_csv_core() {
+    let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let alphabet: [&str; 9] = ["a", "b", ",", "\"", "\n", "\r", "é", " ", "7"];
+    let schema = Schema::new(
+        (0..3)
+            .map(|i| Arc::new(Field::new(format!("f{i}"), ArrowType::String, true, None)))
+            .collect(),
+        Default::default(),
+    );
+    for doc in 0..300 {
+        let mut text = Vec::new();
+        let mut want: Vec<Vec<String>> = Vec::new();
+        let mut lines = Vec::new();
+        for _ in 0..next(40) + 1 {
+            if next(8) == 0 {
+                text.extend_from_slice(if next(2) == 0 { b"\n" } else { b"\r\n" });
+            }
+            // The line a row starts on: csv-core counts line feeds.
+            lines.push(1 + text.iter().filter(|&&b| b == b'\n').count() as u64);
+            let mut row = Vec::new();
+            for c in 0..3 {
+                let len = next(if doc % 2 == 0 { 4 } else { 12 });
+                let mut f = String::new();
+                for _ in 0..len {
+                    // Mostly plain text, so both paths are exercised.
+                    let k = if next(3) == 0 { next(9) } else { next(2) };
+                    f.push_str(alphabet[k as usize]);
+                }
+                if c == 0 && f.is_empty() {
+                    f.push('a'); // a lone empty first field could make a blank line
+                }
+                if c > 0 {
+                    text.push(b',');
+                }
+                let special = f.contains([',', '"', '\n', '\r']);
+                if special || next(10) == 0 {
+                    text.push(b'"');
+                    text.extend_from_slice(f.replace('"', "\"\"").as_bytes());
+                    text.push(b'"');
+                } else {
+                    text.extend_from_slice(f.as_bytes());
+                }
+                row.push(f);
+            }
+            match next(3) {
+                0 => text.extend_from_slice(b"\r\n"),
+                1 => text.push(b'\r'),
+                _ => text.push(b'\n'),
+            }
+            want.push(row);
+        }
+        let o = CsvReadOptions {
+            has_header: false,
+            schema: Some(schema.clone()),
+            ..opts()
+        };
+        // Whole, then in random pieces.
+        let mut cuts = vec![0, text.len()];
+        for _ in 0..next(6) {
+            cuts.push(next(text.len() as u64 + 1) as usize);
+        }
+        cuts.sort();
+        let pieces: Vec<&[u8]> = cuts.windows(2).map(|w| &text[w[0]..w[1]]).collect();
+        for p in [vec![&text[..]], pieces] {
+            let (_, tables, _) = decode_pieces(&p, o.clone()).unwrap();
+            let mut got: Vec<Vec<String>> = Vec::new();
+            for t in &tables {
+                let cols: Vec<_> = (0..3).map(|c| strs(t, c)).collect();
+                for r in 0..t.n_rows {
+                    got.push(cols.iter().map(|c| c[r].clone().unwrap()).collect());
+                }
+            }
+            assert_eq!(
+                got,
+                want,
+                "document {doc}: {:?}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        // Line numbers: make the last row's first field a bad int.
+        let bad: Vec<u8> = [&text[..], b"x,y,z\n"].concat();
+        let int_schema = Schema::new(
+            vec![
+                Arc::new(Field::new("f0", ArrowType::Int64, true, None)),
+                Arc::new(Field::new("f1", ArrowType::String, true, None)),
+                Arc::new(Field::new("f2", ArrowType::String, true, None)),
+            ],
+            Default::default(),
+        );
+        let o = CsvReadOptions {
+            has_header: false,
+            schema: Some(int_schema),
+            ..opts()
+        };
+        let e = decode_pieces(&[&bad], o).unwrap_err();
+        let expected = match want
+            .iter()
+            .position(|r| super::text::parse_i64(r[0].as_bytes()).is_none())
+        {
+            Some(row) => lines[row],
+            None => bad.iter().filter(|&&b| b == b'\n').count() as u64,
+        };
+        assert_eq!(e.location().line, Some(expected), "document {doc}: {e}");
+        assert_eq!(e.location().column, Some(1));
+        // A ragged last row: its line counts every line feed before it,
+        // quoted ones included.
+        let ragged: Vec<u8> = [&text[..], b"a,b,c,d\n"].concat();
+        let o = CsvReadOptions {
+            has_header: false,
+            schema: Some(schema.clone()),
+            ..opts()
+        };
+        let e = decode_pieces(
+            &[&ragged[..ragged.len() / 2], &ragged[ragged.len() / 2..]],
+            o,
+        )
+        .unwrap_err();
+        let expected = ragged.iter().filter(|&&b| b == b'\n').count() as u64;
+        assert_eq!(e.location().line, Some(expected), "document {doc}: {e}");
+        assert_eq!(e.location().column, Some(4));
+    }
+}

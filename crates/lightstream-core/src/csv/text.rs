@@ -1,0 +1,969 @@
+//! Text forms of CSV values: parsing one cell's bytes into an integer, float,
+//! boolean, date, time or timestamp, and formatting values back to text.
+//!
+//! Pure functions on byte slices, with no allocation on the parse side. Not the
+//! CSV tokenizer (that is `csv-core`), not type inference (`infer.rs`) and not
+//! column building (`reader.rs`).
+
+use std::io::Write as _;
+
+/// Trims ASCII spaces and tabs on both sides (pyarrow does this for numbers).
+pub(crate) fn trim_ws(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = b {
+        b = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = b {
+        b = rest;
+    }
+    b
+}
+
+/// The value of 8 ASCII digits (first digit most significant), `None` if any
+/// byte is not a digit. Three multiplies instead of eight (the usual SWAR trick).
+#[inline]
+fn eight_digits(c: &[u8; 8]) -> Option<u64> {
+    let v = u64::from_le_bytes(*c);
+    let x = v.wrapping_sub(0x3030_3030_3030_3030);
+    // Every byte in 0..=9: no borrow out of a byte (high nibble 0) and x + 6 < 16.
+    if (x | x.wrapping_add(0x0606_0606_0606_0606)) & 0xF0F0_F0F0_F0F0_F0F0 != 0 {
+        return None;
+    }
+    let x = (x.wrapping_mul(10) + (x >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let x = (x.wrapping_mul(100) + (x >> 16)) & 0x0000_FFFF_0000_FFFF;
+    Some((x.wrapping_mul(10_000) + (x >> 32)) & 0xFFFF_FFFF)
+}
+
+/// Accumulates the ASCII digits at the start of `b` into `m` (wrapping; the
+/// caller bounds the digit count). Returns how many digits there were.
+#[inline]
+fn take_digits(b: &[u8], m: &mut u64) -> usize {
+    let mut i = 0;
+    while let Some(c) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        match eight_digits(c) {
+            Some(v) => {
+                *m = m.wrapping_mul(100_000_000).wrapping_add(v);
+                i += 8;
+            }
+            None => break,
+        }
+    }
+    while let Some(&c) = b.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        *m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    i
+}
+
+/// A decimal integer: optional `-`, then ASCII digits; surrounding spaces and
+/// tabs are ignored. `None` when malformed or out of the `i64` range.
+pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
+    let b = trim_ws(b);
+    let (neg, digits) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    // Accumulate negatively so that i64::MIN parses.
+    let mut v: i64 = 0;
+    if digits.len() <= 19 {
+        // At most 19 digits fit in u64 without wrapping.
+        let mut m = 0u64;
+        if take_digits(digits, &mut m) != digits.len() {
+            return None;
+        }
+        return if neg {
+            0i64.checked_sub_unsigned(m)
+        } else {
+            i64::try_from(m).ok()
+        };
+    } else {
+        for &c in digits {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v.checked_mul(10)?.checked_sub(i64::from(d))?;
+        }
+    }
+    if neg { Some(v) } else { v.checked_neg() }
+}
+
+/// A decimal unsigned integer (ASCII digits, surrounding spaces and tabs ignored).
+pub(crate) fn parse_u64(b: &[u8]) -> Option<u64> {
+    let b = trim_ws(b);
+    if b.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(v)
+}
+
+/// A float as Rust's `f64::from_str` reads it (decimal or exponent notation,
+/// optional sign, `inf`, `infinity`, `nan` in any case), surrounding spaces
+/// and tabs ignored.
+pub(crate) fn parse_f64(b: &[u8]) -> Option<f64> {
+    let b = trim_ws(b);
+    if let Some(v) = exact_f64(b) {
+        return Some(v);
+    }
+    if b.is_empty() || b.len() > 800 || !b.is_ascii() {
+        return None;
+    }
+    std::str::from_utf8(b).ok()?.parse::<f64>().ok()
+}
+
+/// Exact powers of ten in `f64` (10^22 is the largest).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// 10^0 ..= 10^19, all of which fit in u64.
+const POW10_U64: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// The common case of [`parse_f64`] without `str` or the general algorithm:
+/// `[+-]digits[.digits][(e|E)[+-]digits]` with at most 19 significant digits
+/// and a decimal exponent within ±19, converted with a single rounding:
+/// - mantissa ≤ 2^53 and |exponent| ≤ 22: both exact in f64, one IEEE
+///   multiply or divide rounds (Clinger's fast path);
+/// - exponent ≥ 0: the product is exact in u128 (< 2^128) and `as f64` rounds once;
+/// - exponent < 0: the mantissa shifted to bit 127 divided by 10^k in u128
+///   gives a quotient of at least 63 bits; its lowest bit ORed with "remainder
+///   not zero" is a sticky bit, so `as f64` (round to nearest even) rounds the
+///   true quotient correctly, and the power-of-two scale is exact.
+///
+/// `None` hands the text to the standard library (other forms, more digits,
+/// larger exponents, and everything it rejects).
+fn exact_f64(b: &[u8]) -> Option<f64> {
+    let (neg, mut s) = match b {
+        [b'-', r @ ..] => (true, r),
+        [b'+', r @ ..] => (false, r),
+        _ => (false, b),
+    };
+    // Mantissa digits (leading zeros not counted), with the point.
+    let mut m: u64 = 0;
+    let mut i = s.iter().take_while(|&&c| c == b'0').count();
+    let n_int = take_digits(&s[i..], &mut m);
+    i += n_int;
+    let mut nd = n_int;
+    let mut any = i > 0;
+    let mut exp: i32 = 0;
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        let frac_start = i;
+        if n_int == 0 {
+            // No significant digit yet: zeros after the point only scale.
+            i += s[i..].iter().take_while(|&&c| c == b'0').count();
+        }
+        let n = take_digits(&s[i..], &mut m);
+        nd += n;
+        i += n;
+        any |= i > frac_start;
+        exp = -i32::try_from(i - frac_start).ok()?;
+    }
+    // Past 19 digits `m` may have wrapped: not ours.
+    if !any || nd > 19 {
+        return None;
+    }
+    s = &s[i..];
+    if let [b'e' | b'E', r @ ..] = s {
+        let (eneg, mut r) = match r {
+            [b'-', x @ ..] => (true, x),
+            [b'+', x @ ..] => (false, x),
+            _ => (false, r),
+        };
+        if r.is_empty() {
+            return None;
+        }
+        let mut e: i32 = 0;
+        while let [c @ b'0'..=b'9', x @ ..] = r {
+            if e > 100_000 {
+                return None;
+            }
+            e = e * 10 + i32::from(c - b'0');
+            r = x;
+        }
+        exp += if eneg { -e } else { e };
+        s = r;
+    }
+    if !s.is_empty() {
+        return None;
+    }
+    let v = if m == 0 {
+        0.0
+    } else if m <= 1 << 53 && (-22..=22).contains(&exp) {
+        let k = POW10[exp.unsigned_abs() as usize];
+        if exp >= 0 { m as f64 * k } else { m as f64 / k }
+    } else if (0..=19).contains(&exp) {
+        (u128::from(m) * u128::from(POW10_U64[exp as usize])) as f64
+    } else if (-19..0).contains(&exp) {
+        let shift = 64 + m.leading_zeros();
+        let num = u128::from(m) << shift;
+        let den = u128::from(POW10_U64[exp.unsigned_abs() as usize]);
+        let q = num / den;
+        let q = q | u128::from(num - q * den != 0);
+        // 2^-shift, shift in 64..=127: a normal f64, exact.
+        (q as f64) * f64::from_bits(u64::from(1023 - shift) << 52)
+    } else {
+        return None;
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// Same as [`parse_f64`], rounded once to `f32` by the standard library.
+pub(crate) fn parse_f32(b: &[u8]) -> Option<f32> {
+    let b = trim_ws(b);
+    if b.is_empty() || b.len() > 800 || !b.is_ascii() {
+        return None;
+    }
+    std::str::from_utf8(b).ok()?.parse::<f32>().ok()
+}
+
+/// A decimal number with `scale` digits after the point, as an unscaled i128
+/// (`"1.5"` at scale 2 is 150). More fraction digits than `scale` are refused
+/// unless they are zeros.
+pub(crate) fn parse_decimal(b: &[u8], scale: i8) -> Option<i128> {
+    let b = trim_ws(b);
+    let (neg, rest) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, b),
+    };
+    let (int, frac) = match rest.iter().position(|&c| c == b'.') {
+        Some(p) => (&rest[..p], &rest[p + 1..]),
+        None => (rest, &rest[rest.len()..]),
+    };
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for &c in int {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(i128::from(d))?;
+    }
+    let scale = i32::from(scale);
+    let mut used = 0i32;
+    for &c in frac {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        if used < scale {
+            v = v.checked_mul(10)?.checked_add(i128::from(d))?;
+            used += 1;
+        } else if d != 0 {
+            return None;
+        }
+    }
+    while used < scale {
+        v = v.checked_mul(10)?;
+        used += 1;
+    }
+    if scale < 0 {
+        let div = 10i128.checked_pow(scale.unsigned_abs())?;
+        if v % div != 0 {
+            return None;
+        }
+        v /= div;
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The (year, month, day) of a day count since 1970-01-01.
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn digits2(b: &[u8]) -> Option<u32> {
+    match b {
+        [a @ b'0'..=b'9', c @ b'0'..=b'9'] => Some(u32::from(a - b'0') * 10 + u32::from(c - b'0')),
+        _ => None,
+    }
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+/// Days in month `m` (1..=12) of year `y`; `None` for another month number.
+fn days_in_month(y: i64, m: u32) -> Option<u32> {
+    Some(match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(y) => 29,
+        2 => 28,
+        _ => return None,
+    })
+}
+
+/// `YYYY-MM-DD` (exactly) as days since the epoch; the day must exist.
+pub(crate) fn parse_date(b: &[u8]) -> Option<i32> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y = i64::from(digits2(&b[0..2])? * 100 + digits2(&b[2..4])?);
+    let m = digits2(&b[5..7])?;
+    let d = digits2(&b[8..10])?;
+    let max = days_in_month(y, m)?;
+    if d == 0 || d > max {
+        return None;
+    }
+    i32::try_from(days_from_civil(y, m, d)).ok()
+}
+
+/// A time of day: seconds since midnight, nanoseconds, and whether a
+/// fraction was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimeOfDay {
+    pub secs: u32,
+    pub nanos: u32,
+    pub has_fraction: bool,
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` (1 to 9 fraction digits).
+pub(crate) fn parse_time(b: &[u8]) -> Option<TimeOfDay> {
+    if b.len() < 5 || b[2] != b':' {
+        return None;
+    }
+    let h = digits2(&b[0..2])?;
+    let m = digits2(&b[3..5])?;
+    let mut secs = 0;
+    let mut nanos = 0;
+    let mut has_fraction = false;
+    let rest = &b[5..];
+    if !rest.is_empty() {
+        if rest.len() < 3 || rest[0] != b':' {
+            return None;
+        }
+        secs = digits2(&rest[1..3])?;
+        let rest = &rest[3..];
+        if !rest.is_empty() {
+            nanos = parse_fraction(rest)?;
+            has_fraction = true;
+        }
+    }
+    if h > 23 || m > 59 || secs > 59 {
+        return None;
+    }
+    Some(TimeOfDay {
+        secs: h * 3600 + m * 60 + secs,
+        nanos,
+        has_fraction,
+    })
+}
+
+/// `.` followed by 1..=9 digits, as nanoseconds.
+fn parse_fraction(b: &[u8]) -> Option<u32> {
+    let digits = b.strip_prefix(b".")?;
+    if digits.is_empty() || digits.len() > 9 {
+        return None;
+    }
+    let mut v = 0u32;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u32::from(d);
+    }
+    Some(v * 10u32.pow(9 - digits.len() as u32))
+}
+
+/// A parsed timestamp: seconds and nanoseconds since the epoch (UTC when a
+/// zone was written), and what the text contained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timestamp {
+    pub secs: i64,
+    pub nanos: u32,
+    pub has_fraction: bool,
+    pub has_zone: bool,
+}
+
+/// ISO 8601: `YYYY-MM-DD`, optionally followed by `T` or a space and
+/// `HH`, `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` (1..=9 digits), optionally followed
+/// by `Z` or an offset `+HH`, `+HHMM`, `+HH:MM` (or `-`). Offsets are applied:
+/// the result is UTC.
+pub(crate) fn parse_timestamp(b: &[u8]) -> Option<Timestamp> {
+    if b.len() < 10 {
+        return None;
+    }
+    // The common `YYYY-MM-DDTHH:MM:SS` (or a space for the T), without
+    // searching for a zone.
+    if let Ok(c) = <&[u8; 19]>::try_from(b)
+        && c[4] == b'-'
+        && c[7] == b'-'
+        && (c[10] == b'T' || c[10] == b' ')
+        && c[13] == b':'
+        && c[16] == b':'
+    {
+        const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+        let mut bad = false;
+        for i in DIGITS {
+            bad |= c[i].wrapping_sub(b'0') > 9;
+        }
+        if bad {
+            return None;
+        }
+        let d = |i: usize| u32::from(c[i] - b'0');
+        let y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+        let (m, day) = (d(5) * 10 + d(6), d(8) * 10 + d(9));
+        let (h, mi, s) = (d(11) * 10 + d(12), d(14) * 10 + d(15), d(17) * 10 + d(18));
+        if day == 0 || day > days_in_month(i64::from(y), m)? || h > 23 || mi > 59 || s > 59 {
+            return None;
+        }
+        let days = days_from_civil(i64::from(y), m, day);
+        return Some(Timestamp {
+            secs: days * 86_400 + i64::from(h * 3600 + mi * 60 + s),
+            nanos: 0,
+            has_fraction: false,
+            has_zone: false,
+        });
+    }
+    let days = i64::from(parse_date(&b[..10])?);
+    let rest = &b[10..];
+    if rest.is_empty() {
+        return Some(Timestamp {
+            secs: days * 86_400,
+            nanos: 0,
+            has_fraction: false,
+            has_zone: false,
+        });
+    }
+    if rest[0] != b'T' && rest[0] != b' ' {
+        return None;
+    }
+    let rest = &rest[1..];
+    // Split the zone off: 'Z' or the last '+'/'-'.
+    let (time, zone) = match rest
+        .iter()
+        .rposition(|&c| c == b'Z' || c == b'+' || c == b'-')
+    {
+        Some(p) => (&rest[..p], Some(&rest[p..])),
+        None => (rest, None),
+    };
+    let tod = if time.len() == 2 {
+        let h = digits2(time)?;
+        if h > 23 {
+            return None;
+        }
+        TimeOfDay {
+            secs: h * 3600,
+            nanos: 0,
+            has_fraction: false,
+        }
+    } else {
+        parse_time(time)?
+    };
+    let offset: i64 = match zone {
+        None => 0,
+        Some(b"Z") => 0,
+        Some(z) => {
+            let sign = if z[0] == b'-' { -1 } else { 1 };
+            let z = &z[1..];
+            let (h, m) = match z.len() {
+                2 => (digits2(z)?, 0),
+                4 => (digits2(&z[..2])?, digits2(&z[2..])?),
+                5 if z[2] == b':' => (digits2(&z[..2])?, digits2(&z[3..])?),
+                _ => return None,
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            sign * i64::from(h * 3600 + m * 60)
+        }
+    };
+    Some(Timestamp {
+        secs: days * 86_400 + i64::from(tod.secs) - offset,
+        nanos: tod.nanos,
+        has_fraction: tod.has_fraction,
+        has_zone: zone.is_some(),
+    })
+}
+
+/// Units per second for a unit given as the number of fraction digits.
+fn units_per_sec(digits: u32) -> i64 {
+    10i64.pow(digits)
+}
+
+/// `secs` + `nanos` in units with `digits` fraction digits (0, 3, 6, 9);
+/// `None` on overflow or when precision would be lost.
+pub(crate) fn to_units(secs: i64, nanos: u32, digits: u32) -> Option<i64> {
+    if digits == 0 {
+        return (nanos == 0).then_some(secs);
+    }
+    let div = 10u32.pow(9 - digits);
+    if !nanos.is_multiple_of(div) {
+        return None;
+    }
+    // In i128: near i64::MIN the seconds part alone can be out of range.
+    let v = i128::from(secs) * i128::from(units_per_sec(digits)) + i128::from(nanos / div);
+    i64::try_from(v).ok()
+}
+
+// ------------------------------------------------------------------ formatting
+
+/// Appends a signed integer in decimal.
+pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    write_u64(out, v.unsigned_abs());
+}
+
+/// "00" to "99", two bytes each.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+#[inline]
+fn pair(v: u64) -> [u8; 2] {
+    let i = (v % 100) as usize * 2;
+    [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
+}
+
+/// Appends an unsigned integer in decimal (two digits per division).
+pub(crate) fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while v >= 100 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&pair(v));
+        v /= 100;
+    }
+    if v >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&pair(v));
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends an i128 (decimal unscaled value) with `scale` digits after the point.
+pub(crate) fn write_decimal(out: &mut Vec<u8>, v: i128, scale: i8) {
+    let mut digits = v.unsigned_abs().to_string().into_bytes();
+    if v < 0 {
+        out.push(b'-');
+    }
+    if scale <= 0 {
+        out.extend_from_slice(&digits);
+        out.extend(std::iter::repeat_n(b'0', usize::from(scale.unsigned_abs())));
+        return;
+    }
+    let scale = scale as usize;
+    if digits.len() <= scale {
+        let mut padded = vec![b'0'; scale + 1 - digits.len()];
+        padded.extend_from_slice(&digits);
+        digits = padded;
+    }
+    let split = digits.len() - scale;
+    out.extend_from_slice(&digits[..split]);
+    out.push(b'.');
+    out.extend_from_slice(&digits[split..]);
+}
+
+/// Appends the shortest text that reads back as the same `f64` (`NaN`, `inf`, `-inf`
+/// for the special values; exponent notation for very large or small magnitudes).
+pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if !v.is_finite() {
+        out.extend_from_slice(if v.is_nan() {
+            b"NaN"
+        } else if v > 0.0 {
+            b"inf"
+        } else {
+            b"-inf"
+        });
+        return;
+    }
+    // ryu's digits are `{:?}`'s (both the shortest round trip, the closest
+    // one on ties), and so is its layout, except for magnitudes in
+    // [1e-5, 1e-4): ryu writes `0.00001`, `{:?}` writes `1e-5`.
+    let a = v.abs();
+    if (1e-5..1e-4).contains(&a) {
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{v:?}");
+        return;
+    }
+    let mut buf = ryu::Buffer::new();
+    out.extend_from_slice(buf.format_finite(v).as_bytes());
+}
+
+/// Appends the shortest text that reads back as the same `f32`.
+pub(crate) fn write_f32(out: &mut Vec<u8>, v: f32) {
+    let _ = write!(out, "{v:?}");
+}
+
+fn push2(out: &mut Vec<u8>, v: u32) {
+    out.push(b'0' + (v / 10 % 10) as u8);
+    out.push(b'0' + (v % 10) as u8);
+}
+
+/// Appends `YYYY-MM-DD` for a day count since the epoch (years outside
+/// 0000..=9999 are written with as many digits as they need and a sign if negative).
+pub(crate) fn write_date(out: &mut Vec<u8>, days: i64) {
+    let (y, m, d) = civil_from_days(days);
+    if (0..=9999).contains(&y) {
+        let y = y as u32;
+        push2(out, y / 100);
+        push2(out, y % 100);
+    } else {
+        write_i64(out, y);
+    }
+    out.push(b'-');
+    push2(out, m);
+    out.push(b'-');
+    push2(out, d);
+}
+
+/// Appends `HH:MM:SS` and, when `sub` (the sub-second part in units with
+/// `digits` fraction digits) is not zero, `.` and exactly `digits` digits.
+pub(crate) fn write_time_of_day(out: &mut Vec<u8>, secs_of_day: u32, sub: u64, digits: u32) {
+    push2(out, secs_of_day / 3600);
+    out.push(b':');
+    push2(out, secs_of_day / 60 % 60);
+    out.push(b':');
+    push2(out, secs_of_day % 60);
+    if sub != 0 && digits > 0 {
+        out.push(b'.');
+        let mut buf = [b'0'; 9];
+        let mut v = sub;
+        for i in (0..digits as usize).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        out.extend_from_slice(&buf[..digits as usize]);
+    }
+}
+
+/// Appends an ISO 8601 timestamp `YYYY-MM-DDTHH:MM:SS[.fff]` for `v` units
+/// (with `digits` fraction digits) since the epoch, and `Z` when `utc`.
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, v: i64, digits: u32, utc: bool) {
+    let per_sec = units_per_sec(digits);
+    let secs = v.div_euclid(per_sec);
+    let sub = v.rem_euclid(per_sec) as u64;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u32;
+    let (y, m, d) = civil_from_days(days);
+    if sub == 0 && (0..=9999).contains(&y) {
+        // The common whole-second case, built in place.
+        let y = y as u64;
+        let (h, mi, s) = (
+            u64::from(sod / 3600),
+            u64::from(sod / 60 % 60),
+            u64::from(sod % 60),
+        );
+        let [y1, y2] = pair(y / 100);
+        let [y3, y4] = pair(y);
+        let [m1, m2] = pair(u64::from(m));
+        let [d1, d2] = pair(u64::from(d));
+        let [h1, h2] = pair(h);
+        let [i1, i2] = pair(mi);
+        let [s1, s2] = pair(s);
+        out.extend_from_slice(&[
+            y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2, b'T', h1, h2, b':', i1, i2, b':', s1, s2,
+        ]);
+        if utc {
+            out.push(b'Z');
+        }
+        return;
+    }
+    write_date(out, days);
+    out.push(b'T');
+    write_time_of_day(out, sod, sub, digits);
+    if utc {
+        out.push(b'Z');
+    }
+}
+
+/// Fraction digits of a time unit (seconds 0, ms 3, us 6, ns 9).
+pub(crate) fn unit_digits(unit: &minarrow::TimeUnit) -> u32 {
+    match unit {
+        minarrow::TimeUnit::Seconds | minarrow::TimeUnit::Days => 0,
+        minarrow::TimeUnit::Milliseconds => 3,
+        minarrow::TimeUnit::Microseconds => 6,
+        minarrow::TimeUnit::Nanoseconds => 9,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_i64(b"42"), Some(42));
+        assert_eq!(parse_i64(b" -7\t"), Some(-7));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"+5"), None);
+        assert_eq!(parse_i64(b"1_000"), None);
+        assert_eq!(parse_i64(b"-"), None);
+        assert_eq!(parse_i64(b""), None);
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(parse_f64(b"1.5E+3"), Some(1500.0));
+        assert_eq!(parse_f64(b".5"), Some(0.5));
+        assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64(b"1d"), None);
+        for v in [0.1, -1e300, 5e-324, 1.0, 123456.789, f64::MAX] {
+            let mut s = Vec::new();
+            write_f64(&mut s, v);
+            assert_eq!(parse_f64(&s), Some(v), "{}", String::from_utf8_lossy(&s));
+        }
+    }
+
+    #[test]
+    fn exact_floats_match_std() {
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "-0.0",
+            "+.5",
+            "1.",
+            ".",
+            "1e",
+            "1e+",
+            "e5",
+            "1e-19",
+            "9999999999999999999",
+            "99999999999999999999",
+            "0.000000000000000000001",
+            "1.7976931348623157e308",
+            "4.9e-324",
+            "359.85884419903846",
+            "561.6358719485534",
+            "9007199254740993",
+            "9007199254740993e-19",
+            "18446744073709551615e19",
+            "123456789012345678.9e-19",
+            "0.1",
+            "1e22",
+            "1e23",
+            "-1.5E-7",
+            "00000.00001e00000",
+            "1_0",
+            "1..2",
+            "--1",
+            "inf",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Pseudo-random decimals of every length and exponent the fast path takes.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 20) as usize + 1;
+            let mant = format!("{:020}", x >> 3);
+            let mant = &mant[mant.len() - digits..];
+            let point = (x >> 40) as usize % (digits + 1);
+            let e = ((x >> 50) % 50) as i32 - 25;
+            let t = format!("{}.{}e{e}", &mant[..point], &mant[point..]);
+            texts.push(t);
+            texts.push(f64::from_bits(x).to_string());
+        }
+        for t in &texts {
+            let want = t.parse::<f64>().ok();
+            let got = parse_f64(t.as_bytes());
+            assert_eq!(
+                got.map(f64::to_bits),
+                want.map(f64::to_bits),
+                "{t}: {got:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn float_and_integer_text_match_std() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut specials = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            1e-4,
+            1e-5,
+            9.99e-5,
+            1.5e-5,
+            1e-6,
+            1e15,
+            1e16,
+            9999999999999998.0,
+            1e21,
+            1e22,
+            1e23,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            123456.789,
+            -1.5e-7,
+        ];
+        for _ in 0..300_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            specials.push(f64::from_bits(x));
+            specials.push((x >> 11) as f64 / (1u64 << (x % 60)) as f64);
+        }
+        let mut out = Vec::new();
+        for v in specials {
+            out.clear();
+            write_f64(&mut out, v);
+            let got = String::from_utf8_lossy(&out).into_owned();
+            let want = format!("{v:?}");
+            if got != want {
+                // An exact tie between two shortest texts (e.g. ...69.25 with
+                // 16 digits): ryu rounds the last digit to even, `{:?}` up.
+                // Same length, same layout, both read back as `v`.
+                assert_eq!(got.len(), want.len(), "{got} vs {want}");
+                assert_eq!(got.parse::<f64>().ok(), Some(v), "{got} vs {want}");
+                assert_eq!(
+                    got[..got.len() - 1],
+                    want[..want.len() - 1],
+                    "{got} vs {want}"
+                );
+            }
+        }
+        for v in [0, 1, 9, 10, 99, 100, 12345, -1, i64::MIN, i64::MAX, 1 << 40] {
+            out.clear();
+            write_i64(&mut out, v);
+            assert_eq!(String::from_utf8_lossy(&out), v.to_string());
+        }
+        out.clear();
+        write_u64(&mut out, u64::MAX);
+        assert_eq!(out, u64::MAX.to_string().as_bytes());
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(parse_decimal(b"1.5", 2), Some(150));
+        assert_eq!(parse_decimal(b"-0.01", 2), Some(-1));
+        assert_eq!(parse_decimal(b"1.501", 2), None);
+        assert_eq!(parse_decimal(b"1.500", 2), Some(150));
+        let mut s = Vec::new();
+        write_decimal(&mut s, -1, 2);
+        assert_eq!(s, b"-0.01");
+        s.clear();
+        write_decimal(&mut s, 12345, 2);
+        assert_eq!(s, b"123.45");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date(b"1970-01-01"), Some(0));
+        assert_eq!(parse_date(b"1969-12-31"), Some(-1));
+        assert_eq!(parse_date(b"2020-02-29"), Some(18321));
+        assert_eq!(parse_date(b"2019-02-29"), None);
+        assert_eq!(parse_date(b"2020-1-1"), None);
+        for d in [-700_000, -1, 0, 1, 18321, 2_932_896] {
+            let mut s = Vec::new();
+            write_date(&mut s, d);
+            assert_eq!(parse_date(&s).map(i64::from), Some(d));
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = parse_timestamp(b"2020-01-01T12:00:00+01:00").unwrap();
+        assert_eq!(t.secs, 1_577_876_400);
+        assert!(t.has_zone && !t.has_fraction);
+        let t = parse_timestamp(b"1970-01-01 00:00:01.5Z").unwrap();
+        assert_eq!((t.secs, t.nanos, t.has_fraction), (1, 500_000_000, true));
+        assert_eq!(
+            parse_timestamp(b"2020-01-01T12").unwrap().secs,
+            1_577_880_000
+        );
+        assert_eq!(
+            parse_timestamp(b"2020-01-01T12:00-0130").unwrap().secs,
+            1_577_885_400
+        );
+        assert!(parse_timestamp(b"2020-01-01X12:00").is_none());
+        assert!(parse_timestamp(b"2020-01-01T25:00").is_none());
+        assert!(parse_timestamp(b"2020-01-01T12:00:00.1234567890").is_none());
+        let mut s = Vec::new();
+        write_timestamp(&mut s, -1, 9, true);
+        assert_eq!(s, b"1969-12-31T23:59:59.999999999Z");
+        s.clear();
+        write_timestamp(&mut s, 1500, 3, false);
+        assert_eq!(s, b"1970-01-01T00:00:01.500");
+        s.clear();
+        write_timestamp(&mut s, 2000, 3, false);
+        assert_eq!(s, b"1970-01-01T00:00:02");
+        assert_eq!(to_units(1, 500_000_000, 3), Some(1500));
+        assert_eq!(to_units(1, 500_000_001, 3), None);
+        // i64::MIN nanoseconds: the seconds part alone overflows.
+        let t = parse_timestamp(b"1677-09-21T00:12:43.145224192Z").unwrap();
+        assert_eq!(to_units(t.secs, t.nanos, 9), Some(i64::MIN));
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time(b"12:34").unwrap().secs, 45240);
+        assert_eq!(parse_time(b"00:00:01.25").unwrap().nanos, 250_000_000);
+        assert!(parse_time(b"24:00").is_none());
+        assert!(parse_time(b"1:00").is_none());
+    }
+}

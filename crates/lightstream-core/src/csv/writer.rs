@@ -1,0 +1,505 @@
+//! The CSV encoder: [`Table`]s in, CSV bytes out, one table at a time with
+//! the header written once.
+//!
+//! Quoting follows RFC 4180 through `csv-core` (a field is quoted when it holds
+//! the delimiter, the quote, `\r` or `\n`; quotes inside are doubled). Every
+//! value is written in a form pyarrow's `read_csv` reads back to the same
+//! value given the column type (see `docs/csv.md`). Not a pretty-printer and
+//! not a reader; it refuses types with no text form (intervals, views).
+
+use std::sync::Arc;
+
+use csv_core::{QuoteStyle, Writer, WriterBuilder};
+use minarrow::{Array, ArrowType, Bitmask, NumericArray, Table, TemporalArray, TextArray};
+
+use super::CsvWriteOptions;
+use super::reader::type_name;
+use super::text::{
+    unit_digits, write_date, write_decimal, write_f32, write_f64, write_i64, write_time_of_day,
+    write_timestamp, write_u64,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ipc::Schema;
+
+/// Streaming CSV encoder for tables of one schema.
+#[derive(Debug)]
+pub struct CsvEncoder {
+    schema: Arc<Schema>,
+    options: CsvWriteOptions,
+    quoting: Writer,
+    header_written: bool,
+    scratch: Vec<u8>,
+}
+
+impl CsvEncoder {
+    /// An encoder for tables of `schema`. Fails when a field's type has no
+    /// CSV text form, or when the delimiter and quote are unusable.
+    pub fn new(schema: &Schema, options: CsvWriteOptions) -> Result<Self> {
+        if options.delimiter == options.quote {
+            return Err(Error::schema("the CSV delimiter and quote must differ"));
+        }
+        if matches!(options.delimiter, b'\r' | b'\n') || matches!(options.quote, b'\r' | b'\n') {
+            return Err(Error::schema(
+                "the CSV delimiter and quote cannot be a line break",
+            ));
+        }
+        for f in &schema.fields {
+            match &f.dtype {
+                ArrowType::Interval(_) | ArrowType::Utf8View | ArrowType::Duration32(_) => {
+                    return Err(Error::unsupported(format!(
+                        "CSV cannot write columns of type {}",
+                        type_name(&f.dtype)
+                    ))
+                    .in_field(&f.name, type_name(&f.dtype)));
+                }
+                _ => {}
+            }
+        }
+        let quoting = WriterBuilder::new()
+            .delimiter(options.delimiter)
+            .quote(options.quote)
+            .quote_style(QuoteStyle::Necessary)
+            .build();
+        Ok(CsvEncoder {
+            schema: Arc::new(schema.clone()),
+            options,
+            quoting,
+            header_written: false,
+            scratch: Vec::with_capacity(64),
+        })
+    }
+
+    /// The schema tables must have.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// Appends the CSV of `table` (and the header, before the first table) to `out`.
+    ///
+    /// Values are formatted straight into `out`; only text columns (and, with
+    /// an unusual delimiter or quote such as `.` or `1`, the others) are
+    /// scanned for bytes that need quoting, and a field that needs it is
+    /// rewritten quoted in place.
+    pub fn encode_table(&mut self, table: &Table, out: &mut Vec<u8>) -> Result<()> {
+        self.header(out);
+        let cols = self.columns(table)?;
+        let ncols = cols.len();
+        let (d, q) = (self.options.delimiter, self.options.quote);
+        let plain_needs_check = PLAIN_TEXT_BYTES.contains(&d) || PLAIN_TEXT_BYTES.contains(&q);
+        let check: Vec<bool> = cols
+            .iter()
+            .map(|c| c.is_text() || plain_needs_check)
+            .collect();
+        // The null text, quoted once if it needs it.
+        let mut null = Vec::new();
+        if self.options.null.is_empty() && ncols == 1 {
+            // A lone empty field would be a blank line, which readers skip.
+            null.extend_from_slice(&[q, q]);
+        } else {
+            let text = self.options.null.clone();
+            self.put(text.as_bytes(), false, &mut null);
+        }
+        let eol: &[u8] = if self.options.crlf { b"\r\n" } else { b"\n" };
+        for row in 0..table.n_rows {
+            for (c, col) in cols.iter().enumerate() {
+                if c > 0 {
+                    out.push(d);
+                }
+                let valid =
+                    !matches!(col.values, Values::Null) && col.valid.is_none_or(|m| m.get(row));
+                if !valid {
+                    out.extend_from_slice(&null);
+                    continue;
+                }
+                let start = out.len();
+                let force_quotes = col
+                    .format(row, out)
+                    .map_err(|what| self.value_error(c, row, what))?;
+                let field = &out[start..];
+                if force_quotes
+                    || (ncols == 1 && field.is_empty())
+                    || (check[c] && self.quoting.should_quote(field))
+                {
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(field);
+                    out.truncate(start);
+                    let scratch = std::mem::take(&mut self.scratch);
+                    self.put(&scratch, true, out);
+                    self.scratch = scratch;
+                }
+            }
+            out.extend_from_slice(eol);
+        }
+        Ok(())
+    }
+
+    /// Ends the document: writes the header if no table was written.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        self.header(out);
+        Ok(())
+    }
+
+    fn header(&mut self, out: &mut Vec<u8>) {
+        if self.header_written {
+            return;
+        }
+        self.header_written = true;
+        if !self.options.header || self.schema.fields.is_empty() {
+            return;
+        }
+        let schema = self.schema.clone();
+        let single = schema.fields.len() == 1;
+        for (i, f) in schema.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(self.options.delimiter);
+            }
+            self.put(f.name.as_bytes(), single && f.name.is_empty(), out);
+        }
+        self.terminate(out);
+    }
+
+    fn terminate(&self, out: &mut Vec<u8>) {
+        if self.options.crlf {
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.push(b'\n');
+        }
+    }
+
+    /// Writes one field, quoted (with doubled quotes) when it needs it or when forced.
+    fn put(&self, field: &[u8], force_quotes: bool, out: &mut Vec<u8>) {
+        if !force_quotes && !self.quoting.should_quote(field) {
+            out.extend_from_slice(field);
+            return;
+        }
+        let q = self.options.quote;
+        out.push(q);
+        let mut input = field;
+        while !input.is_empty() {
+            let start = out.len();
+            out.resize(start + 2 * input.len() + 2, 0);
+            let (_, nin, nout) = csv_core::quote(input, &mut out[start..], q, b'\\', true);
+            out.truncate(start + nout);
+            input = &input[nin..];
+        }
+        out.push(q);
+    }
+
+    fn value_error(&self, col: usize, row: usize, what: String) -> Error {
+        let f = &self.schema.fields[col];
+        Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "row {} (0-based in the table), column {} ({:?}): {what}",
+                row,
+                col + 1,
+                f.name
+            ),
+        )
+        .in_field(&f.name, type_name(&f.dtype))
+    }
+
+    fn columns<'t>(&self, table: &'t Table) -> Result<Vec<ColumnRef<'t>>> {
+        if table.cols.len() != self.schema.fields.len() {
+            return Err(Error::schema(format!(
+                "table has {} columns but the CSV encoder's schema has {}",
+                table.cols.len(),
+                self.schema.fields.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(table.cols.len());
+        for (fa, field) in table.cols.iter().zip(&self.schema.fields) {
+            let r = ColumnRef::new(&field.dtype, &fa.array, table.n_rows).ok_or_else(|| {
+                Error::schema(format!(
+                    "column {:?} holds {} data, not the schema's {}",
+                    field.name,
+                    type_name(&fa.field.dtype),
+                    type_name(&field.dtype)
+                ))
+                .in_field(&field.name, type_name(&field.dtype))
+            })?;
+            out.push(r);
+        }
+        Ok(out)
+    }
+}
+
+/// Every byte the text of a non-text value can hold (integers, floats with
+/// `inf` / `NaN` / exponents, booleans, dates, times, timestamps, decimals):
+/// with a delimiter and quote outside this set such values never need quotes.
+const PLAIN_TEXT_BYTES: &[u8] = b"0123456789+-.:eEinfNaTZtruls";
+
+/// One column's values, borrowed from the table, and how to write them.
+struct ColumnRef<'t> {
+    values: Values<'t>,
+    valid: Option<&'t Bitmask>,
+}
+
+enum Values<'t> {
+    Null,
+    Bool(&'t Bitmask),
+    I8(&'t [i8]),
+    I16(&'t [i16]),
+    I32(&'t [i32]),
+    I64(&'t [i64]),
+    U8(&'t [u8]),
+    U16(&'t [u16]),
+    U32(&'t [u32]),
+    U64(&'t [u64]),
+    F32(&'t [f32]),
+    F64(&'t [f64]),
+    Str32(&'t [u32], &'t [u8]),
+    Str64(&'t [u64], &'t [u8]),
+    Cat8(&'t [u8], &'t [String]),
+    Cat16(&'t [u16], &'t [String]),
+    Cat32(&'t [u32], &'t [String]),
+    Cat64(&'t [u64], &'t [String]),
+    Date32(&'t [i32]),
+    Date64(&'t [i64]),
+    Time32(&'t [i32], u32),
+    Time64(&'t [i64], u32),
+    Timestamp(&'t [i64], u32, bool),
+    Duration32(&'t [i32]),
+    Duration64(&'t [i64]),
+    Dec32(&'t [i32], i8),
+    Dec64(&'t [i64], i8),
+    Dec128(&'t [i128], i8),
+}
+
+impl<'t> ColumnRef<'t> {
+    /// `None` when the array does not hold `dtype` data or is shorter than `rows`.
+    fn new(dtype: &ArrowType, array: &'t Array, rows: usize) -> Option<Self> {
+        use ArrowType as T;
+        let (values, valid): (Values<'t>, Option<&'t Bitmask>) = match (dtype, array) {
+            (T::Null, Array::Null) => (Values::Null, None),
+            (T::Boolean, Array::BooleanArray(a)) => (Values::Bool(&a.data), a.null_mask.as_ref()),
+            (_, Array::NumericArray(n)) => match (dtype, n) {
+                (T::Int8, NumericArray::Int8(a)) => (Values::I8(&a.data), a.null_mask.as_ref()),
+                (T::Int16, NumericArray::Int16(a)) => (Values::I16(&a.data), a.null_mask.as_ref()),
+                (T::Int32, NumericArray::Int32(a)) => (Values::I32(&a.data), a.null_mask.as_ref()),
+                (T::Int64, NumericArray::Int64(a)) => (Values::I64(&a.data), a.null_mask.as_ref()),
+                (T::UInt8, NumericArray::UInt8(a)) => (Values::U8(&a.data), a.null_mask.as_ref()),
+                (T::UInt16, NumericArray::UInt16(a)) => {
+                    (Values::U16(&a.data), a.null_mask.as_ref())
+                }
+                (T::UInt32, NumericArray::UInt32(a)) => {
+                    (Values::U32(&a.data), a.null_mask.as_ref())
+                }
+                (T::UInt64, NumericArray::UInt64(a)) => {
+                    (Values::U64(&a.data), a.null_mask.as_ref())
+                }
+                (T::Float32, NumericArray::Float32(a)) => {
+                    (Values::F32(&a.data), a.null_mask.as_ref())
+                }
+                (T::Float64, NumericArray::Float64(a)) => {
+                    (Values::F64(&a.data), a.null_mask.as_ref())
+                }
+                (T::Decimal32(_, s), NumericArray::Decimal32(a)) => {
+                    (Values::Dec32(&a.data, *s), a.null_mask.as_ref())
+                }
+                (T::Decimal64(_, s), NumericArray::Decimal64(a)) => {
+                    (Values::Dec64(&a.data, *s), a.null_mask.as_ref())
+                }
+                (T::Decimal128(_, s), NumericArray::Decimal128(a)) => {
+                    (Values::Dec128(&a.data, *s), a.null_mask.as_ref())
+                }
+                _ => return None,
+            },
+            (_, Array::TextArray(t)) => match (dtype, t) {
+                (T::String, TextArray::String32(a)) => {
+                    (Values::Str32(&a.offsets, &a.data), a.null_mask.as_ref())
+                }
+                (T::LargeString, TextArray::String64(a)) => {
+                    (Values::Str64(&a.offsets, &a.data), a.null_mask.as_ref())
+                }
+                (T::Dictionary(_), TextArray::Categorical8(a)) => (
+                    Values::Cat8(&a.data, &a.unique_values),
+                    a.null_mask.as_ref(),
+                ),
+                (T::Dictionary(_), TextArray::Categorical16(a)) => (
+                    Values::Cat16(&a.data, &a.unique_values),
+                    a.null_mask.as_ref(),
+                ),
+                (T::Dictionary(_), TextArray::Categorical32(a)) => (
+                    Values::Cat32(&a.data, &a.unique_values),
+                    a.null_mask.as_ref(),
+                ),
+                (T::Dictionary(_), TextArray::Categorical64(a)) => (
+                    Values::Cat64(&a.data, &a.unique_values),
+                    a.null_mask.as_ref(),
+                ),
+                _ => return None,
+            },
+            (_, Array::TemporalArray(TemporalArray::Datetime32(a))) => {
+                let v: &'t [i32] = &a.data;
+                let values = match dtype {
+                    T::Date32 => Values::Date32(v),
+                    T::Time32(u) => Values::Time32(v, unit_digits(u)),
+                    T::Duration32(_) => Values::Duration32(v),
+                    _ => return None,
+                };
+                (values, a.null_mask.as_ref())
+            }
+            (_, Array::TemporalArray(TemporalArray::Datetime64(a))) => {
+                let v: &'t [i64] = &a.data;
+                let values = match dtype {
+                    T::Date64 => Values::Date64(v),
+                    T::Time64(u) => Values::Time64(v, unit_digits(u)),
+                    T::Timestamp(u, tz) => Values::Timestamp(v, unit_digits(u), tz.is_some()),
+                    T::Duration64(_) => Values::Duration64(v),
+                    _ => return None,
+                };
+                (values, a.null_mask.as_ref())
+            }
+            _ => return None,
+        };
+        let r = ColumnRef { values, valid };
+        (r.len().is_none_or(|n| n >= rows) && valid.is_none_or(|m| m.len() >= rows)).then_some(r)
+    }
+
+    /// Whether the values are text (strings, dictionaries), which can hold any byte.
+    fn is_text(&self) -> bool {
+        matches!(
+            self.values,
+            Values::Str32(..)
+                | Values::Str64(..)
+                | Values::Cat8(..)
+                | Values::Cat16(..)
+                | Values::Cat32(..)
+                | Values::Cat64(..)
+        )
+    }
+
+    /// Number of values, `None` for the null column.
+    fn len(&self) -> Option<usize> {
+        Some(match &self.values {
+            Values::Null => return None,
+            Values::Bool(b) => b.len(),
+            Values::I8(v) => v.len(),
+            Values::I16(v) => v.len(),
+            Values::I32(v) | Values::Date32(v) | Values::Time32(v, _) | Values::Duration32(v) => {
+                v.len()
+            }
+            Values::I64(v)
+            | Values::Date64(v)
+            | Values::Time64(v, _)
+            | Values::Timestamp(v, ..)
+            | Values::Duration64(v) => v.len(),
+            Values::U8(v) => v.len(),
+            Values::U16(v) => v.len(),
+            Values::U32(v) => v.len(),
+            Values::U64(v) => v.len(),
+            Values::F32(v) => v.len(),
+            Values::F64(v) => v.len(),
+            Values::Str32(o, _) => o.len().saturating_sub(1),
+            Values::Str64(o, _) => o.len().saturating_sub(1),
+            Values::Cat8(k, _) => k.len(),
+            Values::Cat16(k, _) => k.len(),
+            Values::Cat32(k, _) => k.len(),
+            Values::Cat64(k, _) => k.len(),
+            Values::Dec32(v, _) => v.len(),
+            Values::Dec64(v, _) => v.len(),
+            Values::Dec128(v, _) => v.len(),
+        })
+    }
+
+    /// Writes the text of the (valid) value at `row`; `Ok(true)` when it must
+    /// be quoted even without special bytes (an empty string, so that it
+    /// differs from an empty null).
+    fn format(&self, row: usize, out: &mut Vec<u8>) -> std::result::Result<bool, String> {
+        fn text(s: &[u8], a: usize, b: usize) -> std::result::Result<&[u8], String> {
+            s.get(a..b)
+                .ok_or_else(|| format!("string offsets {a}..{b} are out of bounds"))
+        }
+        fn cat<K: Copy + TryInto<usize>>(
+            k: K,
+            dict: &[String],
+        ) -> std::result::Result<&[u8], String> {
+            k.try_into()
+                .ok()
+                .and_then(|i: usize| dict.get(i))
+                .map(|s| s.as_bytes())
+                .ok_or_else(|| "dictionary key is out of range".to_string())
+        }
+        let s: &[u8] = match &self.values {
+            Values::Null => return Ok(false),
+            Values::Bool(b) => {
+                out.extend_from_slice(if b.get(row) { b"true" } else { b"false" });
+                return Ok(false);
+            }
+            Values::I8(v) => return num(out, i64::from(v[row])),
+            Values::I16(v) => return num(out, i64::from(v[row])),
+            Values::I32(v) | Values::Duration32(v) => return num(out, i64::from(v[row])),
+            Values::I64(v) | Values::Duration64(v) => return num(out, v[row]),
+            Values::U8(v) => return unum(out, u64::from(v[row])),
+            Values::U16(v) => return unum(out, u64::from(v[row])),
+            Values::U32(v) => return unum(out, u64::from(v[row])),
+            Values::U64(v) => return unum(out, v[row]),
+            Values::F32(v) => {
+                write_f32(out, v[row]);
+                return Ok(false);
+            }
+            Values::F64(v) => {
+                write_f64(out, v[row]);
+                return Ok(false);
+            }
+            Values::Str32(o, d) => text(d, o[row] as usize, o[row + 1] as usize)?,
+            Values::Str64(o, d) => {
+                let a = usize::try_from(o[row]).map_err(|e| e.to_string())?;
+                let b = usize::try_from(o[row + 1]).map_err(|e| e.to_string())?;
+                text(d, a, b)?
+            }
+            Values::Cat8(k, dict) => cat(k[row], dict)?,
+            Values::Cat16(k, dict) => cat(k[row], dict)?,
+            Values::Cat32(k, dict) => cat(k[row], dict)?,
+            Values::Cat64(k, dict) => cat(k[row], dict)?,
+            Values::Date32(v) => {
+                write_date(out, i64::from(v[row]));
+                return Ok(false);
+            }
+            Values::Date64(v) => {
+                write_date(out, v[row].div_euclid(86_400_000));
+                return Ok(false);
+            }
+            Values::Time32(v, digits) => return time(out, i64::from(v[row]), *digits),
+            Values::Time64(v, digits) => return time(out, v[row], *digits),
+            Values::Timestamp(v, digits, utc) => {
+                write_timestamp(out, v[row], *digits, *utc);
+                return Ok(false);
+            }
+            Values::Dec32(v, s) => {
+                write_decimal(out, i128::from(v[row]), *s);
+                return Ok(false);
+            }
+            Values::Dec64(v, s) => {
+                write_decimal(out, i128::from(v[row]), *s);
+                return Ok(false);
+            }
+            Values::Dec128(v, s) => {
+                write_decimal(out, v[row], *s);
+                return Ok(false);
+            }
+        };
+        out.extend_from_slice(s);
+        Ok(s.is_empty())
+    }
+}
+
+fn num(out: &mut Vec<u8>, v: i64) -> std::result::Result<bool, String> {
+    write_i64(out, v);
+    Ok(false)
+}
+
+fn unum(out: &mut Vec<u8>, v: u64) -> std::result::Result<bool, String> {
+    write_u64(out, v);
+    Ok(false)
+}
+
+fn time(out: &mut Vec<u8>, v: i64, digits: u32) -> std::result::Result<bool, String> {
+    let per_sec = 10i64.pow(digits);
+    if !(0..86_400 * per_sec).contains(&v) {
+        return Err(format!("time of day {v} is outside 00:00:00..24:00:00"));
+    }
+    write_time_of_day(out, (v / per_sec) as u32, (v % per_sec) as u64, digits);
+    Ok(false)
+}
