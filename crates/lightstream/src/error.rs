@@ -4,7 +4,8 @@
 //! keep the codec's own error, with its kind and location. Everything the
 //! transport adds (a failed connect, a reset socket, a WebSocket or QUIC
 //! protocol error, a bad certificate or URL, a timeout) names what was being
-//! done and with whom.
+//! done and with whom. Parquet files (`lightstream::parquet`, feature `parquet`)
+//! report [`Error::Parquet`], naming the file, row group and column.
 
 use std::fmt;
 
@@ -28,6 +29,11 @@ pub enum Error {
     Protocol(String),
     /// A setting was unusable: a URL, a certificate or key, a TLS configuration.
     Config(String),
+    /// A Parquet file could not be read or written: the message names the file
+    /// (when reading), the row group and column where known, and what failed
+    /// (a corrupt footer or page, a type minarrow cannot hold, a value that does
+    /// not fit the target type).
+    Parquet(String),
 }
 
 /// `Result` with the shell's [`Error`].
@@ -63,6 +69,7 @@ impl fmt::Display for Error {
             Error::Io { context, source } => write!(f, "I/O error while {context}: {source}"),
             Error::Protocol(m) => write!(f, "protocol error: {m}"),
             Error::Config(m) => write!(f, "configuration error: {m}"),
+            Error::Parquet(m) => write!(f, "parquet error: {m}"),
         }
     }
 }

@@ -46,9 +46,10 @@
 //!
 //! Transports are features: `tcp`, `uds`, `stdio`, `websocket`, `quic` (all
 //! on by default), as are memory-mapped files (`mmap`: [`mmap::MmapFile`],
-//! [`mmap::MmapStream`]) and the core's `lz4` and `zstd` body compression.
-//! CSV files (`csv`: [`csv::CsvReader`], [`csv::CsvWriter`]) use the core's
-//! push-style CSV codec.
+//! [`mmap::MmapStream`]), Parquet files (`parquet`: [`parquet::ParquetReader`],
+//! [`parquet::ParquetWriter`], with `snappy` and `zstd` pages) and the core's
+//! `lz4` and `zstd` body compression. CSV files (`csv`: [`csv::CsvReader`],
+//! [`csv::CsvWriter`]) use the core's push-style CSV codec.
 
 #![warn(missing_docs)]
 
@@ -61,6 +62,8 @@ pub mod writer;
 pub mod csv;
 #[cfg(feature = "mmap")]
 pub mod mmap;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 #[cfg(feature = "quic")]
 pub mod quic;
 #[cfg(feature = "websocket")]

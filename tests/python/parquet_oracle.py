@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""pyarrow as the oracle for Lightstream's Parquet reader and writer.
+
+Usage:
+  parquet_oracle.py write OUT_DIR    pyarrow writes Parquet files for Lightstream to read
+  parquet_oracle.py verify DIR       pyarrow reads Parquet files Lightstream wrote
+
+write: the ALL_TYPES table of pyarrow_write.py (same generator, same seed), minus the
+columns Parquet cannot hold (negative decimal scale), with timestamp[s] values kept
+within what Parquet's milliseconds can hold, is written with pyarrow's default
+settings, with use_dictionary=False, with compression zstd / snappy / none and with a
+small row_group_size; and a small table of timestamps as legacy INT96. Next to each file, `<case>.json` holds what pyarrow itself reads
+back (format: ipc_expect.py), one batch per non-empty row group, cast to the written
+schema: pyarrow restores timestamp[s], date64, time32[s] and dictionaries of large_string
+as timestamp[ms], date32, time32[ms] and dictionaries of string; the cast is checked to
+be exact. `manifest.json` lists the cases.
+
+verify: DIR/manifest.json lists {"name", "data", "expect", "compression",
+"row_groups", "dictionary"}. For every case: the ARROW:schema key must decode to the
+expected schema exactly; pq.read_table must give the expected types (except the
+coercions pyarrow applies to its own files too, listed in PYARROW_COERCES) and, after a
+cast to the expected schema, the expected values; the footer must show the expected
+codec on every column chunk, the expected number of row groups, and a dictionary page
+on string columns exactly when dictionary encoding was asked for. Prints every
+difference and exits 1 if there is any.
+"""
+
+import base64
+import json
+import os
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ipc_expect  # noqa: E402
+import pyarrow_write  # noqa: E402
+
+# Parquet has no negative decimal scale (pyarrow refuses to write one too).
+LEFT_OUT = {"dec128_neg_scale"}
+
+# What pyarrow's own read of a Parquet file gives for these written types.
+PYARROW_COERCES = {
+    "timestamp[s]": "timestamp[ms]",
+    "timestamp[s, tz=UTC]": "timestamp[ms, tz=UTC]",
+    "date64[ms]": "date32[day]",
+    "time32[s]": "time32[ms]",
+    "dictionary<values=large_string, indices=int32, ordered=0>": "dictionary<values=string, indices=int32, ordered=0>",
+}
+
+
+def parquet_table():
+    schema, batches = pyarrow_write.all_types_batches()
+    keep = [i for i, f in enumerate(schema) if f.name not in LEFT_OUT]
+    schema = pa.schema([schema.field(i) for i in keep], metadata=schema.metadata)
+    out = []
+    for b in batches:
+        cols = []
+        for i in keep:
+            col = b.column(i)
+            t = col.type
+            if pa.types.is_timestamp(t) and t.unit == "s":
+                # Seconds are stored as milliseconds: stay within +-2^63 ms.
+                vals = [None if v is None else v // 10_000 for v in col.cast(pa.int64()).to_pylist()]
+                col = pa.array(vals, pa.int64()).view(t)
+            cols.append(col)
+        out.append(pa.record_batch(cols, schema=schema))
+    return pa.Table.from_batches(out, schema=schema)
+
+
+def per_row_group(table, path):
+    """The table as one batch per non-empty row group of the file at `path`."""
+    md = pq.ParquetFile(path).metadata
+    batches, offset = [], 0
+    for i in range(md.num_row_groups):
+        n = md.row_group(i).num_rows
+        if n:
+            batches.append(table.slice(offset, n).combine_chunks().to_batches()[0])
+        offset += n
+    return batches
+
+
+def write(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    table = parquet_table()
+    cases = [
+        ("default", {}),
+        ("no_dictionary", {"use_dictionary": False}),
+        ("zstd", {"compression": "zstd"}),
+        ("snappy", {"compression": "snappy"}),
+        ("none", {"compression": "none"}),
+        ("small_row_groups", {"row_group_size": 37}),
+    ]
+    manifest = []
+    for name, opts in cases:
+        path = os.path.join(out_dir, name + ".parquet")
+        pq.write_table(table, path, **opts)
+        back = pq.read_table(path)
+        restored = back.cast(table.schema)
+        doc = ipc_expect.expect_json("parquet", table.schema, per_row_group(restored, path), False)
+        # The cast is exact: pyarrow's read equals what was written (NaN-aware).
+        written = ipc_expect.expect_json("parquet", table.schema, table.to_batches(), False)
+        diffs = ipc_expect.diff_docs(merged(written), merged(doc), name, False)
+        if diffs:
+            raise SystemExit(f"{name}: pyarrow does not read back its own file:\n" + "\n".join(diffs[:20]))
+        ipc_expect.write_json(os.path.join(out_dir, name + ".json"), doc)
+        manifest.append(
+            {
+                "name": name,
+                "data": name + ".parquet",
+                "expect": name + ".json",
+                "row_groups": pq.ParquetFile(path).metadata.num_row_groups,
+                "pyarrow_types": {f.name: str(f.type) for f in back.schema},
+            }
+        )
+    # Legacy INT96 timestamps (Impala / Spark): nanoseconds in 12 bytes.
+    ts = pa.table(
+        {
+            "ts_ns": pa.array([0, -1, 1_700_000_000_123_456_789, None, -(10**18)], pa.timestamp("ns")),
+            "ts_us_utc": pa.array([None, 1, -86_400_000_001, 10**15, 7], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    path = os.path.join(out_dir, "int96.parquet")
+    pq.write_table(ts, path, use_deprecated_int96_timestamps=True)
+    assert pq.ParquetFile(path).schema.column(0).physical_type == "INT96"
+    back = pq.read_table(path).cast(ts.schema)
+    if not back.equals(ts):
+        raise SystemExit("int96: pyarrow does not read back its own file")
+    doc = ipc_expect.expect_json("parquet", ts.schema, per_row_group(back, path), False)
+    ipc_expect.write_json(os.path.join(out_dir, "int96.json"), doc)
+    manifest.append({"name": "int96", "data": "int96.parquet", "expect": "int96.json", "row_groups": 1})
+    with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as f:
+        json.dump({"pyarrow": pa.__version__, "cases": manifest}, f, indent=1)
+    print(f"wrote {len(manifest)} Parquet files to {out_dir}")
+
+
+def merged(doc):
+    """The document with all its batches as one."""
+    batches = doc["batches"]
+    if not batches:
+        return dict(doc, batches=[])
+    cols = []
+    for c in range(len(batches[0]["columns"])):
+        cols.append({"values": [v for b in batches for v in b["columns"][c]["values"]]})
+    return dict(doc, batches=[{"num_rows": sum(b["num_rows"] for b in batches), "columns": cols}])
+
+
+def verify(dir_):
+    with open(os.path.join(dir_, "manifest.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    problems = []
+    for case in manifest["cases"]:
+        label = case["name"]
+        path = os.path.join(dir_, case["data"])
+        with open(os.path.join(dir_, case["expect"]), encoding="utf-8") as f:
+            expected = json.load(f)
+        pf = pq.ParquetFile(path)
+        md = pf.metadata
+        kv = md.metadata or {}
+        if b"ARROW:schema" not in kv:
+            problems.append(f"{label}: no ARROW:schema key")
+            continue
+        arrow_schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(kv[b"ARROW:schema"])))
+        if ipc_expect.schema_json(arrow_schema) != expected["schema"]:
+            problems.append(
+                f"{label}: ARROW:schema {ipc_expect.schema_json(arrow_schema)!r} != expected {expected['schema']!r}"
+            )
+        table = pq.read_table(path)
+        for f, ef in zip(table.schema, expected["schema"]["fields"]):
+            got, want = str(f.type), ef["type"]
+            if got != want and PYARROW_COERCES.get(want) != got:
+                problems.append(f"{label}: column {f.name}: pyarrow reads {got}, expected {want}")
+        table = table.cast(arrow_schema)
+        actual = ipc_expect.expect_json("parquet", table.schema, table.combine_chunks().to_batches(), False)
+        if table.num_rows == 0:
+            actual["batches"] = []
+        problems += ipc_expect.diff_docs(merged(expected), merged(actual), label, False)
+        if md.num_row_groups != case["row_groups"]:
+            problems.append(f"{label}: {md.num_row_groups} row groups, expected {case['row_groups']}")
+        want_codec = case["compression"].upper()
+        for r in range(md.num_row_groups):
+            rg = md.row_group(r)
+            for c in range(rg.num_columns):
+                col = rg.column(c)
+                if col.compression != want_codec:
+                    problems.append(f"{label}: row group {r} column {col.path_in_schema}: codec {col.compression}")
+                if col.physical_type == "BYTE_ARRAY" and col.num_values > 0:
+                    if col.has_dictionary_page != case["dictionary"]:
+                        problems.append(
+                            f"{label}: row group {r} column {col.path_in_schema}: dictionary page "
+                            f"{col.has_dictionary_page}, expected {case['dictionary']}"
+                        )
+        print(f"{label}: {md.num_row_groups} row groups, {table.num_rows} rows, {want_codec}")
+    for p in problems:
+        print(p)
+    if problems:
+        sys.exit(1)
+    print(f"verified {len(manifest['cases'])} files")
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in ("write", "verify"):
+        raise SystemExit(__doc__)
+    if sys.argv[1] == "write":
+        write(sys.argv[2])
+    else:
+        verify(sys.argv[2])
+
+
+if __name__ == "__main__":
+    main()
