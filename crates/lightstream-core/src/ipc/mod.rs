@@ -14,7 +14,7 @@ mod write;
 
 pub use compression::Compression;
 pub use file::{ARROW_MAGIC, IpcFileEncoder, IpcFileReader, is_ipc_file, read_file, write_file};
-pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema};
+pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema, arrow_type_name};
 pub use stream::{IpcStreamDecoder, StreamItem, read_stream, write_stream};
 pub use write::{EncodedMessage, IpcStreamEncoder, WriteOptions};
 

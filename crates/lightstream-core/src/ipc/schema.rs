@@ -258,6 +258,68 @@ pub struct FieldInfo {
     pub metadata: BTreeMap<String, String>,
 }
 
+impl FieldInfo {
+    /// The description of a field minarrow holds (`supported` is true), with
+    /// its type named as the decoder names the types it reads, e.g.
+    /// `Timestamp(Millisecond, "UTC")` or `Dictionary<UInt32, Utf8>`. For
+    /// readers of other formats (CSV, Parquet) that list fields the same way.
+    pub fn of(field: &Field, dictionary: Option<&DictionaryEncoding>) -> FieldInfo {
+        FieldInfo {
+            name: field.name.clone(),
+            arrow_type: arrow_type_name(&field.dtype, dictionary),
+            nullable: field.nullable,
+            supported: true,
+            metadata: field.metadata.clone(),
+        }
+    }
+}
+
+/// The Arrow name of a minarrow type, as [`FieldInfo::arrow_type`] spells it.
+pub fn arrow_type_name(dtype: &ArrowType, dictionary: Option<&DictionaryEncoding>) -> String {
+    let unit = |u: &TimeUnit| match u {
+        TimeUnit::Seconds => "Second",
+        TimeUnit::Milliseconds => "Millisecond",
+        TimeUnit::Microseconds => "Microsecond",
+        TimeUnit::Nanoseconds => "Nanosecond",
+        TimeUnit::Days => "Day",
+    };
+    match dtype {
+        ArrowType::Null => "Null".into(),
+        ArrowType::Boolean => "Boolean".into(),
+        ArrowType::Int8 => "Int8".into(),
+        ArrowType::Int16 => "Int16".into(),
+        ArrowType::Int32 => "Int32".into(),
+        ArrowType::Int64 => "Int64".into(),
+        ArrowType::UInt8 => "UInt8".into(),
+        ArrowType::UInt16 => "UInt16".into(),
+        ArrowType::UInt32 => "UInt32".into(),
+        ArrowType::UInt64 => "UInt64".into(),
+        ArrowType::Float32 => "Float32".into(),
+        ArrowType::Float64 => "Float64".into(),
+        ArrowType::String => "Utf8".into(),
+        ArrowType::LargeString => "LargeUtf8".into(),
+        ArrowType::Dictionary(c) => {
+            let (index, large) = match dictionary {
+                Some(d) => (d.index_type, d.large_values),
+                None => (IndexType::for_categorical(c), false),
+            };
+            let values = if large { "LargeUtf8" } else { "Utf8" };
+            format!("Dictionary<{}, {values}>", index.name())
+        }
+        ArrowType::Date32 => "Date32".into(),
+        ArrowType::Date64 => "Date64".into(),
+        ArrowType::Time32(u) => format!("Time32({})", unit(u)),
+        ArrowType::Time64(u) => format!("Time64({})", unit(u)),
+        ArrowType::Timestamp(u, Some(tz)) => format!("Timestamp({}, \"{tz}\")", unit(u)),
+        ArrowType::Timestamp(u, None) => format!("Timestamp({}, None)", unit(u)),
+        ArrowType::Duration32(u) | ArrowType::Duration64(u) => format!("Duration({})", unit(u)),
+        ArrowType::Decimal32(p, s) => format!("Decimal32({p}, {s})"),
+        ArrowType::Decimal64(p, s) => format!("Decimal64({p}, {s})"),
+        ArrowType::Decimal128(p, s) => format!("Decimal128({p}, {s})"),
+        other => format!("{other:?}"),
+    }
+}
+
 /// How many FieldNodes, buffers and variadic-count entries a field occupies
 /// in a record batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

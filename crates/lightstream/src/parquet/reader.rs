@@ -691,16 +691,22 @@ fn validity(defs: Option<&[i16]>, max_def: i16, n: usize) -> (Option<Bitmask>, u
     let Some(defs) = defs else {
         return (None, 0);
     };
-    let nulls = defs.iter().filter(|&&d| d != max_def).count();
+    // Eight levels to a byte, without a branch per row; the null count falls
+    // out of the same pass.
+    let mut bytes: Vec64<u8> = Vec64::with_capacity(n.div_ceil(8));
+    let mut valid = 0usize;
+    for chunk in defs.chunks(8) {
+        let mut b = 0u8;
+        for (j, &d) in chunk.iter().enumerate() {
+            b |= u8::from(d == max_def) << j;
+        }
+        valid += b.count_ones() as usize;
+        bytes.push(b);
+    }
+    bytes.resize(n.div_ceil(8), 0);
+    let nulls = n - valid.min(n);
     if nulls == 0 {
         return (None, 0);
-    }
-    let mut bytes: Vec64<u8> = Vec64::with_capacity(n.div_ceil(8));
-    bytes.resize(n.div_ceil(8), 0);
-    for (i, &d) in defs.iter().enumerate() {
-        if d == max_def {
-            bytes[i / 8] |= 1 << (i % 8);
-        }
     }
     (Some(Bitmask::new(Buffer::from_vec64(bytes), n)), nulls)
 }
@@ -732,6 +738,40 @@ fn spread<S, D: Copy + Default>(
             for v in vals {
                 out.push(f(v).ok_or_else(bad)?);
             }
+        }
+    }
+    Ok(out)
+}
+
+/// Spreads the non-null `vals` over `n` rows (default under nulls) with an
+/// infallible conversion: a straight copy when no row is null.
+fn spread_copy<S: Copy, D: Copy + Default>(
+    vals: &[S],
+    defs: Option<&[i16]>,
+    max_def: i16,
+    n: usize,
+    f: impl Fn(S) -> D,
+) -> Result<Vec64<D>> {
+    let short = || parquet_error("fewer values than rows");
+    let mut out: Vec64<D> = Vec64::with_capacity(n);
+    match defs {
+        Some(defs) if vals.len() != n => {
+            if defs.len() != n {
+                return Err(short());
+            }
+            out.resize(n, D::default());
+            let mut it = vals.iter();
+            for (o, &d) in out.iter_mut().zip(defs) {
+                if d == max_def {
+                    *o = f(*it.next().ok_or_else(short)?);
+                }
+            }
+        }
+        _ => {
+            if vals.len() != n {
+                return Err(short());
+            }
+            out.extend(vals.iter().map(|&v| f(v)));
         }
     }
     Ok(out)
@@ -857,6 +897,136 @@ fn int_array<S>(
     Ok(field_array(plan, array, nulls))
 }
 
+/// Whether `int_pre` leaves every stored value as it is (a plain integer, or
+/// a time already in the target's unit).
+fn int_is_identity(plan: &ColumnPlan) -> bool {
+    match &plan.decode {
+        Decode::Int => true,
+        Decode::Rescale { from } => {
+            target_unit(&plan.field.dtype).is_some_and(|to| factor(from) == factor(&to))
+        }
+        _ => false,
+    }
+}
+
+/// The fast path of [`int_array`] for an INT64 column whose target is 64 bits
+/// wide and needs no conversion: one straight copy (or bit-cast), no i128 and
+/// no per-value fallible conversion. `None` when the plan needs the general path.
+fn int64_direct(
+    plan: &ColumnPlan,
+    vals: &[i64],
+    defs: Option<&[i16]>,
+    n: usize,
+) -> Result<Option<FieldArray>> {
+    if !int_is_identity(plan) {
+        return Ok(None);
+    }
+    let md = plan.max_def;
+    let temporal = |unit: TimeUnit| -> Result<Array> {
+        Ok(Array::TemporalArray(TemporalArray::Datetime64(Arc::new(
+            DatetimeArray {
+                data: Buffer::from_vec64(spread_copy(vals, defs, md, n, |v| v)?),
+                null_mask: None,
+                time_unit: unit,
+            },
+        ))))
+    };
+    let mut array = match &plan.field.dtype {
+        ArrowType::Int64 => Array::NumericArray(NumericArray::Int64(Arc::new(IntegerArray {
+            data: Buffer::from_vec64(spread_copy(vals, defs, md, n, |v| v)?),
+            null_mask: None,
+        }))),
+        ArrowType::UInt64 => Array::NumericArray(NumericArray::UInt64(Arc::new(IntegerArray {
+            data: Buffer::from_vec64(spread_copy(vals, defs, md, n, |v| v as u64)?),
+            null_mask: None,
+        }))),
+        ArrowType::Decimal64(p, s) => {
+            Array::NumericArray(NumericArray::Decimal64(Arc::new(DecimalArray {
+                data: Buffer::from_vec64(spread_copy(vals, defs, md, n, |v| v)?),
+                null_mask: None,
+                precision: *p,
+                scale: *s,
+            })))
+        }
+        ArrowType::Date64 => temporal(TimeUnit::Milliseconds)?,
+        ArrowType::Time64(u) | ArrowType::Timestamp(u, _) | ArrowType::Duration64(u) => {
+            temporal(*u)?
+        }
+        _ => return Ok(None),
+    };
+    let (mask, nulls) = validity(defs, md, n);
+    set_mask(&mut array, mask);
+    Ok(Some(field_array(plan, array, nulls)))
+}
+
+/// [`int64_direct`] for INT32 columns with 32-bit targets.
+fn int32_direct(
+    plan: &ColumnPlan,
+    vals: &[i32],
+    defs: Option<&[i16]>,
+    n: usize,
+) -> Result<Option<FieldArray>> {
+    if !int_is_identity(plan) {
+        return Ok(None);
+    }
+    let md = plan.max_def;
+    let temporal = |unit: TimeUnit| -> Result<Array> {
+        Ok(Array::TemporalArray(TemporalArray::Datetime32(Arc::new(
+            DatetimeArray {
+                data: Buffer::from_vec64(spread_copy(vals, defs, md, n, |v| v)?),
+                null_mask: None,
+                time_unit: unit,
+            },
+        ))))
+    };
+    let mut array = match &plan.field.dtype {
+        ArrowType::Int32 => Array::NumericArray(NumericArray::Int32(Arc::new(IntegerArray {
+            data: Buffer::from_vec64(spread_copy(vals, defs, md, n, |v| v)?),
+            null_mask: None,
+        }))),
+        ArrowType::UInt32 => Array::NumericArray(NumericArray::UInt32(Arc::new(IntegerArray {
+            data: Buffer::from_vec64(spread_copy(vals, defs, md, n, |v| v as u32)?),
+            null_mask: None,
+        }))),
+        ArrowType::Decimal32(p, s) => {
+            Array::NumericArray(NumericArray::Decimal32(Arc::new(DecimalArray {
+                data: Buffer::from_vec64(spread_copy(vals, defs, md, n, |v| v)?),
+                null_mask: None,
+                precision: *p,
+                scale: *s,
+            })))
+        }
+        ArrowType::Date32 => temporal(TimeUnit::Days)?,
+        ArrowType::Time32(u) => temporal(*u)?,
+        _ => return Ok(None),
+    };
+    let (mask, nulls) = validity(defs, md, n);
+    set_mask(&mut array, mask);
+    Ok(Some(field_array(plan, array, nulls)))
+}
+
+/// Puts `mask` on an array just built (and so not yet shared) by the direct paths.
+fn set_mask(array: &mut Array, mask: Option<Bitmask>) {
+    macro_rules! put {
+        ($a:expr) => {
+            if let Some(a) = Arc::get_mut($a) {
+                a.null_mask = mask;
+            }
+        };
+    }
+    match array {
+        Array::NumericArray(NumericArray::Int64(a)) => put!(a),
+        Array::NumericArray(NumericArray::UInt64(a)) => put!(a),
+        Array::NumericArray(NumericArray::Int32(a)) => put!(a),
+        Array::NumericArray(NumericArray::UInt32(a)) => put!(a),
+        Array::NumericArray(NumericArray::Decimal64(a)) => put!(a),
+        Array::NumericArray(NumericArray::Decimal32(a)) => put!(a),
+        Array::TemporalArray(TemporalArray::Datetime64(a)) => put!(a),
+        Array::TemporalArray(TemporalArray::Datetime32(a)) => put!(a),
+        _ => {}
+    }
+}
+
 /// `pre` for an INT32 / INT64 column: reinterpretation of unsigned bit
 /// patterns and time-unit rescaling.
 fn int_pre(plan: &ColumnPlan, v: i64, src_bits: u32) -> Option<i128> {
@@ -937,6 +1107,9 @@ fn strings<O: Integer + Default>(
     ))
 }
 
+/// log2 of the slots of the categorical address cache (see [`categorical`]).
+const PTR_CACHE_BITS: u32 = 11;
+
 fn categorical<K: Integer + Default>(
     plan: &ColumnPlan,
     vals: &[ByteArray],
@@ -948,6 +1121,8 @@ fn categorical<K: Integer + Default>(
     let mut index: HashMap<&[u8], K> = HashMap::new();
     let mut unique: Vec64<String> = Vec64::new();
     let mut keys: Vec64<K> = Vec64::with_capacity(n);
+    // Length usize::MAX: no slice has it, so an empty slot never matches.
+    let mut cache: Vec<(u64, usize, K)> = vec![(0, usize::MAX, K::default()); 1 << PTR_CACHE_BITS];
     let mut it = vals.iter();
     for i in 0..n {
         let valid = match defs {
@@ -962,6 +1137,20 @@ fn categorical<K: Integer + Default>(
             .next()
             .ok_or_else(|| parquet_error("fewer values than rows"))?;
         let bytes = v.data();
+        // Values decoded from a dictionary page share that page's buffer, so a
+        // repeated value usually comes back at the same address: a small
+        // direct-mapped cache of (address, length) -> key skips hashing its
+        // bytes. Every value in `vals` stays alive (and unchanged) for the
+        // whole call, so equal address and length mean equal bytes; a miss
+        // falls through to the map, which checks and validates as before.
+        let addr = bytes.as_ptr() as usize as u64;
+        let slot = ((addr ^ bytes.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> (64 - PTR_CACHE_BITS)) as usize;
+        let cached = &mut cache[slot];
+        if cached.0 == addr && cached.1 == bytes.len() {
+            keys.push(cached.2);
+            continue;
+        }
         let key = match index.get(bytes) {
             Some(k) => *k,
             None => {
@@ -980,6 +1169,7 @@ fn categorical<K: Integer + Default>(
                 k
             }
         };
+        *cached = (addr, bytes.len(), key);
         keys.push(key);
     }
     Ok((
@@ -1040,12 +1230,18 @@ fn read_column(reader: &mut ColumnReader, plan: &ColumnPlan, n: usize) -> Result
         }
         ColumnReader::Int32ColumnReader(r) => {
             let (vals, defs) = read_values(r, md, n)?;
+            if let Some(a) = int32_direct(plan, &vals, defs.as_deref(), n)? {
+                return Ok(a);
+            }
             int_array(plan, &vals, defs.as_deref(), n, |v: &i32| {
                 int_pre(plan, i64::from(*v), 32)
             })
         }
         ColumnReader::Int64ColumnReader(r) => {
             let (vals, defs) = read_values(r, md, n)?;
+            if let Some(a) = int64_direct(plan, &vals, defs.as_deref(), n)? {
+                return Ok(a);
+            }
             int_array(plan, &vals, defs.as_deref(), n, |v: &i64| {
                 int_pre(plan, *v, 64)
             })

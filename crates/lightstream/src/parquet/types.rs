@@ -32,56 +32,9 @@ pub(crate) fn parquet_error(msg: impl Into<String>) -> Error {
     Error::Parquet(msg.into())
 }
 
-/// The minarrow time unit as Arrow names it in type descriptions.
-fn unit_name(u: &TimeUnit) -> &'static str {
-    match u {
-        TimeUnit::Seconds => "Second",
-        TimeUnit::Milliseconds => "Millisecond",
-        TimeUnit::Microseconds => "Microsecond",
-        TimeUnit::Nanoseconds => "Nanosecond",
-        TimeUnit::Days => "Day",
-    }
-}
-
-/// The Arrow name of a type, in the style of the core's `FieldInfo::arrow_type`.
+/// The Arrow name of a type, as the core's `FieldInfo::arrow_type` spells it.
 pub(crate) fn arrow_type_name(t: &ArrowType, dict: Option<&DictionaryEncoding>) -> String {
-    match t {
-        ArrowType::Null => "Null".into(),
-        ArrowType::Boolean => "Boolean".into(),
-        ArrowType::Int8 => "Int8".into(),
-        ArrowType::Int16 => "Int16".into(),
-        ArrowType::Int32 => "Int32".into(),
-        ArrowType::Int64 => "Int64".into(),
-        ArrowType::UInt8 => "UInt8".into(),
-        ArrowType::UInt16 => "UInt16".into(),
-        ArrowType::UInt32 => "UInt32".into(),
-        ArrowType::UInt64 => "UInt64".into(),
-        ArrowType::Float32 => "Float32".into(),
-        ArrowType::Float64 => "Float64".into(),
-        ArrowType::String => "Utf8".into(),
-        ArrowType::LargeString => "LargeUtf8".into(),
-        ArrowType::Dictionary(_) => match dict {
-            Some(d) => format!(
-                "Dictionary<{}, {}>",
-                d.index_type.name(),
-                if d.large_values { "LargeUtf8" } else { "Utf8" }
-            ),
-            None => "Dictionary<UInt32, Utf8>".into(),
-        },
-        ArrowType::Date32 => "Date32".into(),
-        ArrowType::Date64 => "Date64".into(),
-        ArrowType::Time32(u) => format!("Time32({})", unit_name(u)),
-        ArrowType::Time64(u) => format!("Time64({})", unit_name(u)),
-        ArrowType::Timestamp(u, Some(tz)) => format!("Timestamp({}, \"{tz}\")", unit_name(u)),
-        ArrowType::Timestamp(u, None) => format!("Timestamp({}, None)", unit_name(u)),
-        ArrowType::Duration32(u) | ArrowType::Duration64(u) => {
-            format!("Duration({})", unit_name(u))
-        }
-        ArrowType::Decimal32(p, s) => format!("Decimal32({p}, {s})"),
-        ArrowType::Decimal64(p, s) => format!("Decimal64({p}, {s})"),
-        ArrowType::Decimal128(p, s) => format!("Decimal128({p}, {s})"),
-        other => format!("{other:?}"),
-    }
+    lightstream_core::ipc::arrow_type_name(t, dict)
 }
 
 // ------------------------------------------------------------------ writing
