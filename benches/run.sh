@@ -8,7 +8,11 @@
 #      and its IPC stream over a loopback TCP socket (benches/python/tcp_throughput.py),
 #   4. benches/python/report.py assembles the tables and checks the targets
 #      (also written to <data dir>/report.md).
-#   5. only with the `browser` target (not in the default list): builds the
+#   5. only with the file targets `mmap`, `csv`, `parquet` (issue 5; not in the
+#      default list: the mmap files take 5 GB): their criterion benches and
+#      pyarrow's side (benches/python/{mmap,csv,parquet}_time.py), printed as
+#      they run (summarised by hand in benches/README.md, "Files").
+#   6. only with the `browser` target (not in the default list): builds the
 #      CLI and the npm package, then benches/web/run.mjs times Lightstream's
 #      wasm package beside Apache Arrow JS (and flechette) in headless Chromium
 #      (issue 4; report in <data dir>/browser.md, samples in browser.json).
@@ -35,10 +39,10 @@ bench_args=()
 browser=false
 for t in ${targets//,/ }; do
   case "$t" in
-    decode | encode | transport) bench_args+=(--bench "$t") ;;
+    decode | encode | transport | mmap | csv | parquet) bench_args+=(--bench "$t") ;;
     # Not a criterion bench: never passed to cargo bench (see the end).
     browser) browser=true ;;
-    *) echo "LIGHTSTREAM_BENCH_TARGETS: unknown bench target $t (decode, encode, transport, browser)" >&2; exit 2 ;;
+    *) echo "LIGHTSTREAM_BENCH_TARGETS: unknown bench target $t (decode, encode, transport, mmap, csv, parquet, browser)" >&2; exit 2 ;;
   esac
 done
 [[ ${#bench_args[@]} -gt 0 ]] || $browser || { echo "LIGHTSTREAM_BENCH_TARGETS names no bench target" >&2; exit 2; }
@@ -52,6 +56,7 @@ if [[ ${#bench_args[@]} -gt 0 ]]; then
   load_start="$(load)"
   echo "load average at start: $load_start" >&2
   if $codec; then python3 benches/python/gen_and_time.py generate; fi
+  if has mmap; then python3 benches/python/mmap_time.py generate; fi
   # glibc malloc keeps freed memory (no mmap, no trim) so that every iteration of
   # a copying path does not pay the kernel for fresh pages again, and so that the
   # results do not depend on benchmark order (glibc's dynamic mmap threshold).
@@ -61,9 +66,15 @@ if [[ ${#bench_args[@]} -gt 0 ]]; then
   GLIBC_TUNABLES="$tunables" cargo bench -p lightstream-benches "${bench_args[@]}" -- "$@"
   if $codec; then python3 benches/python/gen_and_time.py time >/dev/null; fi
   if has transport; then python3 benches/python/tcp_throughput.py --reps 15 >/dev/null; fi
+  # The file benches print their own results (parquet.rs runs parquet_time.py).
+  if has mmap; then python3 benches/python/mmap_time.py time; fi
+  if has csv; then python3 benches/python/csv_time.py; fi
   load_end="$(load)"
-  python3 benches/python/report.py --load-start "$load_start" --load-end "$load_end" --tunables "$tunables" \
-    --sections "$sections"
+  echo "load average at end: $load_end" >&2
+  if [[ -n "$sections" ]]; then
+    python3 benches/python/report.py --load-start "$load_start" --load-end "$load_end" --tunables "$tunables" \
+      --sections "$sections"
+  fi
 fi
 
 if $browser; then

@@ -44,9 +44,9 @@ case ":$PATH:" in *":$cargo_bin:"*) ;; *) export PATH="$cargo_bin:$PATH" ;; esac
 
 step "format" cargo fmt --all --check
 step "lint (clippy)" cargo clippy --workspace --all-targets -- -D warnings
-# The native shell's transports are features: each must build (clippy-clean)
+# The native shell's transports and file formats are features: each must build (clippy-clean)
 # on its own, and so must the crate with none of them.
-for features in tcp uds stdio websocket quic mmap ""; do
+for features in tcp uds stdio websocket quic mmap csv parquet ""; do
   step "lightstream with only [${features:-no transport}]" \
     cargo clippy -q -p lightstream --no-default-features ${features:+--features "$features"} -- -D warnings
 done
@@ -59,6 +59,8 @@ step "wasm32 build (default features)" \
   cargo build -p lightstream-core --target wasm32-unknown-unknown
 step "wasm32 build (no default features)" \
   cargo build -p lightstream-core --target wasm32-unknown-unknown --no-default-features
+step "wasm32 build (csv alone)" \
+  cargo build -p lightstream-core --target wasm32-unknown-unknown --no-default-features --features csv
 # The browser crate's wasm-bindgen tests, in headless Chrome (.cargo/config.toml
 # makes wasm-bindgen-test-runner the wasm32 runner; webdriver.json holds the
 # Chrome flags).

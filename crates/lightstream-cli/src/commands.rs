@@ -11,13 +11,11 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use lightstream_core::{Compression, WriteOptions};
-
 use crate::error::{CliResult, IoContext};
 use crate::example::{self, ExampleBatches};
 use crate::format::{align_for, write_value};
-use crate::input::{Format, Source, TableReader, UnsupportedColumns};
-use crate::output::{TableWriter, Target};
+use crate::input::{Format, InputOptions, Source, TableReader, UnsupportedColumns};
+use crate::output::{TableWriter, Target, WriteSettings};
 use crate::render::{DEFAULT_WINDOW, TextTable, write_aligned};
 
 /// Metadata values longer than this are shortened by `schema` unless `--full`.
@@ -36,8 +34,8 @@ fn note(message: &str) {
 
 /// `lightstream schema`: fields with their Arrow types, nullability and metadata,
 /// then the schema's metadata; for files also the number of record batches.
-pub fn schema(input: &Path, full: bool) -> CliResult<()> {
-    let reader = TableReader::open(&Source::from_arg(input), UnsupportedColumns::Skip)?;
+pub fn schema(input: &Path, from: &InputOptions, full: bool) -> CliResult<()> {
+    let reader = TableReader::open_with(&Source::from_arg(input), UnsupportedColumns::Skip, from)?;
     let mut out = stdout();
     let mut text = String::new();
     render_schema(&reader, full, &mut text);
@@ -51,6 +49,14 @@ fn render_schema(reader: &TableReader, full: bool, out: &mut String) {
     let _ = write!(out, "{}: {}", reader.name(), reader.format().describe());
     if let Some(n) = reader.num_batches() {
         let _ = write!(out, ", {n} record batch{}", if n == 1 { "" } else { "es" });
+    }
+    if let Some((groups, rows)) = reader.parquet_layout() {
+        let _ = write!(
+            out,
+            ", {groups} row group{}, {rows} row{}",
+            if groups == 1 { "" } else { "s" },
+            if rows == 1 { "" } else { "s" }
+        );
     }
     out.push('\n');
 
@@ -138,8 +144,9 @@ fn quoted(value: &str, full: bool) -> String {
 }
 
 /// `lightstream cat`: rows as an aligned text table, reading no further than needed.
-pub fn cat(input: &Path, limit: Option<usize>) -> CliResult<()> {
-    let mut reader = TableReader::open(&Source::from_arg(input), UnsupportedColumns::Skip)?;
+pub fn cat(input: &Path, from: &InputOptions, limit: Option<usize>) -> CliResult<()> {
+    let mut reader =
+        TableReader::open_with(&Source::from_arg(input), UnsupportedColumns::Skip, from)?;
     for field in reader.skipped() {
         note(&format!(
             "column {:?} is not shown: its type {} is not supported yet",
@@ -184,40 +191,61 @@ pub fn cat(input: &Path, limit: Option<usize>) -> CliResult<()> {
         }
     }
     let mut out = table_text.finish().context(STDOUT)?;
-    out.flush().context(STDOUT)
+    out.flush().context(STDOUT)?;
+    note_bad_rows(&reader);
+    Ok(())
+}
+
+/// Says on stderr how many CSV rows `--bad-rows skip|null` dropped or changed,
+/// so that nothing is lost silently.
+fn note_bad_rows(reader: &TableReader) {
+    let Some((skipped, nulled)) = reader.bad_row_counts() else {
+        return;
+    };
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    if skipped > 0 {
+        note(&format!(
+            "{}: skipped {skipped} row{} that did not convert (--bad-rows skip)",
+            reader.name(),
+            plural(skipped)
+        ));
+    }
+    if nulled > 0 {
+        note(&format!(
+            "{}: {nulled} cell{} that did not convert read as null (--bad-rows null)",
+            reader.name(),
+            plural(nulled)
+        ));
+    }
 }
 
 /// Output options shared by `convert` and `example`.
 pub struct OutputOptions {
     /// The format to write; `None` picks it from the output's extension.
     pub format: Option<Format>,
-    pub compression: Compression,
+    pub settings: WriteSettings,
 }
 
-impl OutputOptions {
-    fn write_options(&self) -> WriteOptions {
-        WriteOptions {
-            compression: self.compression,
-            ..WriteOptions::default()
-        }
-    }
-}
-
-/// `lightstream convert`: re-encodes tables as they are decoded.
-pub fn convert(input: &Path, output: &Path, options: &OutputOptions) -> CliResult<()> {
-    let mut reader = TableReader::open(&Source::from_arg(input), UnsupportedColumns::Reject)?;
+/// `lightstream convert`: re-encodes tables as they are decoded, in any
+/// direction between Arrow IPC file and stream, CSV and Parquet.
+pub fn convert(
+    input: &Path,
+    from: &InputOptions,
+    output: &Path,
+    options: &OutputOptions,
+) -> CliResult<()> {
+    let mut reader =
+        TableReader::open_with(&Source::from_arg(input), UnsupportedColumns::Reject, from)?;
     let target = Target::from_arg(output);
     let format = options.format.unwrap_or_else(|| target.default_format());
-    let mut writer = TableWriter::create(
-        &target,
-        format,
-        reader.schema().clone(),
-        options.write_options(),
-    )?;
+    let mut writer =
+        TableWriter::create(&target, format, reader.schema().clone(), &options.settings)?;
     while let Some(table) = reader.next_table()? {
         writer.write(&table)?;
     }
-    writer.finish()
+    writer.finish()?;
+    note_bad_rows(&reader);
+    Ok(())
 }
 
 /// `lightstream example`: writes the generated example table.
@@ -225,7 +253,7 @@ pub fn example(output: &Path, rows: usize, options: &OutputOptions) -> CliResult
     let target = Target::from_arg(output);
     let format = options.format.unwrap_or_else(|| target.default_format());
     let schema = example::schema(rows);
-    let mut writer = TableWriter::create(&target, format, schema.clone(), options.write_options())?;
+    let mut writer = TableWriter::create(&target, format, schema.clone(), &options.settings)?;
     for table in ExampleBatches::new(schema, rows) {
         writer.write(&table)?;
     }

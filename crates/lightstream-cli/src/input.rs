@@ -1,17 +1,27 @@
-//! Reading Arrow IPC input (a path or stdin) into tables, one at a time.
+//! Reading input (a path or stdin) into tables, one at a time: Arrow IPC files
+//! and streams, CSV and Parquet.
 //!
-//! What it is for: the I/O half of every command that reads. It detects the
-//! format from the bytes (an IPC file starts with `ARROW1`), then drives the sans-IO
-//! codec: a file is read whole into 64-byte aligned memory and handed to
-//! `IpcFileReader` (zero-copy from there on); a stream is read in 64 KiB chunks and
-//! pushed through `IpcStreamDecoder`, so a stream of any length is decoded with
-//! bounded memory and a reader can stop after the first tables.
+//! What it is for: the I/O half of every command that reads. The format is the
+//! one asked for (`--from`), else the path's extension (`.csv`, `.tsv`,
+//! `.parquet`, `.pq`), else the bytes (`PAR1` is Parquet, `ARROW1` an IPC file,
+//! anything else an IPC stream). Memory stays bounded by one batch (one row
+//! group for Parquet) whatever the size of the input:
+//! - an IPC file on disk is memory-mapped (`lightstream::mmap`) and its batches
+//!   borrow the map; an IPC file on stdin is read whole into 64-byte aligned
+//!   memory (a pipe cannot be mapped, and the file format needs its footer);
+//! - a stream is read in 64 KiB chunks and pushed through `IpcStreamDecoder`, so
+//!   a reader can also stop after the first tables;
+//! - CSV is pushed through the core's CSV decoder in 64 KiB chunks
+//!   (`lightstream::csv`);
+//! - Parquet is read row group by row group (`lightstream::parquet`); it needs a
+//!   file, since its footer comes last.
 //!
 //! It also handles columns whose Arrow type the codec cannot represent: depending on
 //! the caller it either refuses the input up front or reopens it with a projection
 //! that leaves those columns out, keeping their `FieldInfo` for display.
 //!
-//! What it is not: a decoder. Every byte is interpreted by `lightstream-core`.
+//! What it is not: a decoder. Every byte is interpreted by `lightstream-core` or
+//! the `lightstream` crate.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -19,6 +29,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use lightstream::csv::{BadRowPolicy, CsvReadOptions, CsvReader};
+use lightstream::parquet::{ParquetReadOptions, ParquetReader};
 use lightstream_core::framing::{Decoded, FrameDecoder};
 use lightstream_core::minarrow::{SharedBuffer, Table, Vec64};
 use lightstream_core::{
@@ -33,6 +45,9 @@ const CHUNK: usize = 64 * 1024;
 
 /// The length of the `ARROW1` magic that marks an IPC file.
 const MAGIC_LEN: usize = 6;
+
+/// The magic at both ends of a Parquet file.
+const PARQUET_MAGIC: &[u8] = b"PAR1";
 
 /// Where input comes from: `-` is stdin, anything else a path.
 #[derive(Debug, Clone)]
@@ -77,13 +92,17 @@ impl Source {
     }
 }
 
-/// The two Arrow IPC formats.
+/// The formats the CLI reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// Random-access file: `ARROW1`, messages, footer, `ARROW1`.
+    /// Arrow IPC random-access file: `ARROW1`, messages, footer, `ARROW1`.
     File,
-    /// A sequence of messages, read front to back.
+    /// Arrow IPC stream: a sequence of messages, read front to back.
     Stream,
+    /// Comma- (or otherwise) separated values, RFC 4180.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
 }
 
 impl Format {
@@ -91,8 +110,46 @@ impl Format {
         match self {
             Format::File => "Arrow IPC file",
             Format::Stream => "Arrow IPC stream",
+            Format::Csv => "CSV",
+            Format::Parquet => "Parquet file",
         }
     }
+
+    /// The format a file name's extension names, if any: `.arrow` and
+    /// `.feather` (the same format) are IPC files, `.arrows` a stream, `.csv`
+    /// and `.tsv` CSV, `.parquet` and `.pq` Parquet.
+    pub fn from_extension(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "arrow" | "feather" => Some(Format::File),
+            "arrows" => Some(Format::Stream),
+            "csv" | "tsv" => Some(Format::Csv),
+            "parquet" | "pq" => Some(Format::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// The delimiter a CSV path implies: a tab for `.tsv`, else a comma.
+pub fn delimiter_for(path: Option<&Path>) -> u8 {
+    let tsv = path
+        .and_then(|p| p.extension())
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    if tsv { b'\t' } else { b',' }
+}
+
+/// How to read an input beyond what its bytes say.
+#[derive(Debug, Clone, Default)]
+pub struct InputOptions {
+    /// The input's format; `None` detects it (extension, then bytes).
+    pub from: Option<Format>,
+    /// CSV: the field delimiter (default: a tab for `.tsv`, else a comma).
+    pub delimiter: Option<u8>,
+    /// CSV: the first line is data, not column names.
+    pub no_header: bool,
+    /// CSV: what to do with rows that do not convert.
+    pub bad_rows: BadRowPolicy,
 }
 
 /// What to do with columns whose type the codec cannot decode.
@@ -120,11 +177,32 @@ enum Body {
         next: usize,
     },
     Stream(Box<StreamInput>),
+    Csv(Box<CsvReader<Box<dyn Read>>>),
+    Parquet(Box<ParquetReader>),
 }
 
 impl TableReader {
     /// Opens `source`, detects its format and reads up to and including its schema.
     pub fn open(source: &Source, unsupported: UnsupportedColumns) -> CliResult<TableReader> {
+        Self::open_with(source, unsupported, &InputOptions::default())
+    }
+
+    /// [`TableReader::open`] with the format and CSV settings given.
+    pub fn open_with(
+        source: &Source,
+        unsupported: UnsupportedColumns,
+        options: &InputOptions,
+    ) -> CliResult<TableReader> {
+        let path = match source {
+            Source::Path(path) => Some(path.as_path()),
+            Source::Stdin => None,
+        };
+        let by_name = path.and_then(Format::from_extension);
+        match options.from.or(by_name) {
+            Some(Format::Csv) => return open_csv(source, path, options),
+            Some(Format::Parquet) => return open_parquet(source, unsupported),
+            _ => {}
+        }
         let name = source.name();
         let (mut reader, size) = source.open()?;
         let mut head = vec![0u8; CHUNK];
@@ -136,11 +214,29 @@ impl TableReader {
                 "{name} is empty (expected an Arrow IPC file or stream)"
             )));
         }
+        if options.from.is_none() && head.starts_with(PARQUET_MAGIC) {
+            return open_parquet(source, unsupported);
+        }
         if is_ipc_file(&head) {
-            let size_hint = size.and_then(|s| usize::try_from(s).ok()).unwrap_or(0);
-            let bytes = read_to_aligned(reader, &head, size_hint)
-                .context(format_args!("reading {name}"))?;
+            let bytes = match (path, size) {
+                // A regular file: map it, so that only the pages of the batches
+                // being read are ever in memory.
+                (Some(path), Some(_)) => {
+                    drop(reader);
+                    lightstream::mmap::map_file(path)
+                        .map_err(|e| CliError::net(format_args!("reading {name}"), e, false))?
+                }
+                _ => {
+                    let size_hint = size.and_then(|s| usize::try_from(s).ok()).unwrap_or(0);
+                    read_to_aligned(reader, &head, size_hint)
+                        .context(format_args!("reading {name}"))?
+                }
+            };
             open_file(name, bytes, unsupported)
+        } else if options.from == Some(Format::File) {
+            Err(CliError::msg(format!(
+                "{name} is not an Arrow IPC file (it does not start with ARROW1)"
+            )))
         } else {
             open_stream(name, reader, head, unsupported)
         }
@@ -154,6 +250,8 @@ impl TableReader {
         match self.body {
             Body::File { .. } => Format::File,
             Body::Stream(_) => Format::Stream,
+            Body::Csv(_) => Format::Csv,
+            Body::Parquet(_) => Format::Parquet,
         }
     }
 
@@ -185,11 +283,19 @@ impl TableReader {
             .map(|(_, f)| f)
     }
 
-    /// The number of record batches, known up front for files only.
+    /// The number of record batches, known up front for IPC files only.
     pub fn num_batches(&self) -> Option<usize> {
         match &self.body {
             Body::File { reader, .. } => Some(reader.num_batches()),
-            Body::Stream(_) => None,
+            _ => None,
+        }
+    }
+
+    /// A Parquet file's row groups and rows, from its footer.
+    pub fn parquet_layout(&self) -> Option<(usize, u64)> {
+        match &self.body {
+            Body::Parquet(reader) => Some((reader.num_row_groups(), reader.num_rows())),
+            _ => None,
         }
     }
 
@@ -197,7 +303,15 @@ impl TableReader {
     pub fn footer_metadata(&self) -> Option<&BTreeMap<String, String>> {
         match &self.body {
             Body::File { reader, .. } => Some(reader.metadata()),
-            Body::Stream(_) => None,
+            _ => None,
+        }
+    }
+
+    /// CSV rows dropped, or cells made null, under `--bad-rows skip|null`.
+    pub fn bad_row_counts(&self) -> Option<(u64, u64)> {
+        match &self.body {
+            Body::Csv(reader) => Some((reader.skipped_rows(), reader.nulled_cells())),
+            _ => None,
         }
     }
 
@@ -216,8 +330,101 @@ impl TableReader {
                 Ok(Some(table))
             }
             Body::Stream(input) => input.next_table(&self.name),
+            Body::Csv(reader) => reader
+                .next()
+                .transpose()
+                .map_err(|e| file_error(&self.name, e)),
+            Body::Parquet(reader) => reader
+                .next()
+                .transpose()
+                .map_err(|e| file_error(&self.name, e)),
         }
     }
+}
+
+/// An error of the `lightstream` crate while reading `name`; CSV and
+/// Parquet errors already name the file when it has a path.
+fn file_error(name: &str, err: lightstream::Error) -> CliError {
+    match err {
+        lightstream::Error::Parquet(message) => CliError::msg(message),
+        lightstream::Error::Codec(e) if e.message().starts_with(name) => {
+            CliError::msg(e.to_string())
+        }
+        other => CliError::net(format_args!("reading {name}"), other, false),
+    }
+}
+
+fn open_csv(
+    source: &Source,
+    path: Option<&Path>,
+    options: &InputOptions,
+) -> CliResult<TableReader> {
+    let name = source.name();
+    let (reader, _) = source.open()?;
+    let csv = CsvReadOptions {
+        delimiter: options.delimiter.unwrap_or_else(|| delimiter_for(path)),
+        has_header: !options.no_header,
+        bad_rows: options.bad_rows,
+        ..CsvReadOptions::default()
+    };
+    let reader = CsvReader::new(reader, csv).map_err(|e| file_error(&name, e))?;
+    let schema = reader.schema().clone();
+    let fields = schema_fields(&schema);
+    Ok(TableReader {
+        name,
+        fields,
+        schema,
+        projection: None,
+        body: Body::Csv(Box::new(reader)),
+    })
+}
+
+fn open_parquet(source: &Source, unsupported: UnsupportedColumns) -> CliResult<TableReader> {
+    let name = source.name();
+    let Source::Path(path) = source else {
+        return Err(CliError::msg(format!(
+            "{name}: Parquet is read from a file, not a pipe (its footer comes last)"
+        )));
+    };
+    let open = |options: ParquetReadOptions| {
+        ParquetReader::open(path, options).map_err(|e| file_error(&name, e))
+    };
+    // Every column, from the footer alone: the reader refuses a column
+    // minarrow cannot hold unless a projection leaves it out.
+    let fields = ParquetReader::fields_of(path, &ParquetReadOptions::default())
+        .map_err(|e| file_error(&name, e))?;
+    let (reader, projection) = match first_unsupported(&fields) {
+        None => (open(ParquetReadOptions::default())?, None),
+        Some(field) if unsupported == UnsupportedColumns::Reject => {
+            return Err(unsupported_error(&name, field));
+        }
+        Some(_) => {
+            let keep = supported_indices(&fields);
+            let reader = open(ParquetReadOptions {
+                projection: Some(keep.clone()),
+                ..ParquetReadOptions::default()
+            })?;
+            (reader, Some(keep))
+        }
+    };
+    let schema = reader.schema().clone();
+    Ok(TableReader {
+        name,
+        fields,
+        schema,
+        projection,
+        body: Body::Parquet(Box::new(reader)),
+    })
+}
+
+/// The `FieldInfo` of each field of a schema (all of them supported).
+fn schema_fields(schema: &Schema) -> Vec<FieldInfo> {
+    schema
+        .fields
+        .iter()
+        .zip(&schema.dictionaries)
+        .map(|(field, dictionary)| FieldInfo::of(field, dictionary.as_ref()))
+        .collect()
 }
 
 /// Reads into `buf` until at least `min` bytes are there or the source ends.

@@ -31,21 +31,26 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lightstream::Endpoint;
+use lightstream::csv::BadRowPolicy;
 use lightstream_core::Compression;
 
 use crate::commands::OutputOptions;
 use crate::error::{CliError, CliResult};
-use crate::input::Format;
+use crate::input::{Format, InputOptions};
 use crate::network::{ClientTls, ServerTls};
+use crate::output::{Codec, WriteSettings};
 
 #[derive(Parser)]
 #[command(
     name = "lightstream",
     version,
-    about = "Inspect, print, convert, generate and stream Arrow IPC files and streams",
+    about = "Inspect, print, convert, generate and stream Arrow IPC files and streams, CSV and \
+             Parquet",
     long_about = None,
-    after_help = "Inputs and outputs may be `-` for stdin/stdout. An input's format (IPC file or \
-                  stream) is detected from its bytes.\n\n\
+    after_help = "Inputs and outputs may be `-` for stdin/stdout. An input's format is --from, \
+                  else its extension (.arrow/.feather IPC file, .arrows IPC stream, .csv/.tsv \
+                  CSV, .parquet/.pq Parquet), else its bytes (Parquet, IPC file or IPC \
+                  stream).\n\n\
                   URLs of serve, recv, send and listen: tcp://host:port, unix:///path/to/socket, \
                   ws://host:port/path, quic://host:port, or `-` for stdin/stdout. Port 0 picks a \
                   free port; serve and listen print `listening on <url>` on stderr once bound."
@@ -59,26 +64,33 @@ struct Cli {
 enum Command {
     /// Print the schema: each field's name, Arrow type, nullability and metadata
     Schema {
-        /// Arrow IPC file or stream (`-` for stdin)
+        /// Arrow IPC file or stream, CSV or Parquet file (`-` for stdin)
         input: PathBuf,
+        #[command(flatten)]
+        from: InputArgs,
         /// Show long metadata values in full
         #[arg(long)]
         full: bool,
     },
     /// Print rows as an aligned text table
     Cat {
-        /// Arrow IPC file or stream (`-` for stdin)
+        /// Arrow IPC file or stream, CSV or Parquet file (`-` for stdin)
         input: PathBuf,
+        #[command(flatten)]
+        from: InputArgs,
         /// Stop after N rows (reads no further than needed)
         #[arg(long, short = 'n', value_name = "N")]
         limit: Option<usize>,
     },
-    /// Re-encode an IPC file or stream, as a file or stream, optionally compressed
+    /// Convert between Arrow IPC file and stream, CSV and Parquet, streaming
+    /// (memory stays bounded by a batch, or a row group for Parquet)
     Convert {
-        /// Arrow IPC file or stream (`-` for stdin)
+        /// Arrow IPC file or stream, CSV or Parquet file (`-` for stdin)
         input: PathBuf,
-        /// Output path (`-` for stdout)
+        /// Output path (`-` for stdout); its extension picks the format
         output: PathBuf,
+        #[command(flatten)]
+        from: InputArgs,
         #[command(flatten)]
         out: OutputArgs,
     },
@@ -163,17 +175,61 @@ struct OutputArgs {
 
 #[derive(Args)]
 struct FormatArgs {
-    /// Output format (default: from the output's extension, `.arrow` = file,
-    /// `.arrows` = stream; stream otherwise)
+    /// Output format (default: from the output's extension: `.arrow`/`.feather`
+    /// file, `.arrows` stream, `.csv`/`.tsv` csv, `.parquet`/`.pq` parquet;
+    /// stream otherwise)
     #[arg(long, value_enum, value_name = "FORMAT")]
     to: Option<FormatArg>,
 }
 
 #[derive(Args)]
 struct CompressionArgs {
-    /// Body compression of record batches
-    #[arg(long, value_enum, value_name = "CODEC", default_value_t = CompressionArg::None)]
-    compression: CompressionArg,
+    /// Compression: of record batch bodies for Arrow IPC (zstd, lz4; default
+    /// none), of pages for Parquet (zstd, snappy; default snappy)
+    #[arg(long, value_enum, value_name = "CODEC")]
+    compression: Option<CompressionArg>,
+}
+
+#[derive(Args)]
+struct InputArgs {
+    /// Input format (default: from the extension, else detected from the bytes)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    from: Option<FormatArg>,
+    /// CSV input: the field delimiter, one ASCII character or `tab` (default:
+    /// tab for .tsv, else comma)
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
+    /// CSV input: the first line is data, not column names (columns are named
+    /// f0, f1, ...)
+    #[arg(long)]
+    no_header: bool,
+    /// CSV input: what to do with a row that does not convert (a cell that does
+    /// not parse as its column's type, a ragged row): fail naming its line and
+    /// column, read the cell as null, or skip the row. Dropped rows and nulled
+    /// cells are counted on stderr
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = BadRowsArg::Error)]
+    bad_rows: BadRowsArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BadRowsArg {
+    Error,
+    Null,
+    Skip,
+}
+
+/// `--delimiter`: one ASCII character, or `tab` / `\t`.
+fn parse_delimiter(arg: &str) -> Result<u8, String> {
+    match arg {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ => match arg.as_bytes() {
+            [b] if b.is_ascii() && *b != b'\n' && *b != b'\r' && *b != b'"' => Ok(*b),
+            _ => Err(format!(
+                "{arg:?} is not a delimiter: give one ASCII character other than a quote \
+                 or a newline, or `tab`"
+            )),
+        },
+    }
 }
 
 #[derive(Args)]
@@ -212,6 +268,21 @@ enum FormatArg {
     Stream,
     /// Arrow IPC file format (random access, with footer)
     File,
+    /// CSV (RFC 4180)
+    Csv,
+    /// Apache Parquet
+    Parquet,
+}
+
+impl FormatArg {
+    fn format(self) -> Format {
+        match self {
+            FormatArg::Stream => Format::Stream,
+            FormatArg::File => Format::File,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Parquet => Format::Parquet,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -219,33 +290,55 @@ enum CompressionArg {
     None,
     Zstd,
     Lz4,
+    Snappy,
 }
 
 impl OutputArgs {
     fn options(&self) -> OutputOptions {
         OutputOptions {
             format: self.to.format(),
-            compression: self.compression.compression(),
+            settings: WriteSettings {
+                compression: self.compression.codec(),
+                delimiter: None,
+            },
         }
     }
 }
 
 impl FormatArgs {
     fn format(&self) -> Option<Format> {
-        self.to.map(|f| match f {
-            FormatArg::Stream => Format::Stream,
-            FormatArg::File => Format::File,
-        })
+        self.to.map(FormatArg::format)
+    }
+}
+
+impl InputArgs {
+    fn options(&self) -> InputOptions {
+        InputOptions {
+            from: self.from.map(FormatArg::format),
+            delimiter: self.delimiter,
+            no_header: self.no_header,
+            bad_rows: match self.bad_rows {
+                BadRowsArg::Error => BadRowPolicy::Error,
+                BadRowsArg::Null => BadRowPolicy::Null,
+                BadRowsArg::Skip => BadRowPolicy::Skip,
+            },
+        }
     }
 }
 
 impl CompressionArgs {
-    fn compression(&self) -> Compression {
-        match self.compression {
-            CompressionArg::None => Compression::None,
-            CompressionArg::Zstd => Compression::Zstd,
-            CompressionArg::Lz4 => Compression::Lz4Frame,
-        }
+    fn codec(&self) -> Option<Codec> {
+        self.compression.map(|c| match c {
+            CompressionArg::None => Codec::None,
+            CompressionArg::Zstd => Codec::Zstd,
+            CompressionArg::Lz4 => Codec::Lz4,
+            CompressionArg::Snappy => Codec::Snappy,
+        })
+    }
+
+    /// The body compression of an Arrow IPC stream (`serve`, `send`).
+    fn compression(&self) -> CliResult<Compression> {
+        self.codec().unwrap_or(Codec::None).ipc()
     }
 }
 
@@ -269,11 +362,14 @@ impl ClientTlsArgs {
 
 fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
-        Command::Schema { input, full } => commands::schema(&input, full),
-        Command::Cat { input, limit } => commands::cat(&input, limit),
-        Command::Convert { input, output, out } => {
-            commands::convert(&input, &output, &out.options())
-        }
+        Command::Schema { input, from, full } => commands::schema(&input, &from.options(), full),
+        Command::Cat { input, from, limit } => commands::cat(&input, &from.options(), limit),
+        Command::Convert {
+            input,
+            output,
+            from,
+            out,
+        } => commands::convert(&input, &from.options(), &output, &out.options()),
         Command::Example { output, rows, out } => commands::example(&output, rows, &out.options()),
         Command::Serve {
             url,
@@ -281,7 +377,7 @@ fn run(cli: Cli) -> CliResult<()> {
             once,
             compression,
             tls,
-        } => network::serve(url, &input, once, compression.compression(), &tls.tls()),
+        } => network::serve(url, &input, once, compression.compression()?, &tls.tls()),
         Command::Recv {
             url,
             output,
@@ -293,7 +389,7 @@ fn run(cli: Cli) -> CliResult<()> {
             input,
             compression,
             tls,
-        } => network::send(url, &input, compression.compression(), &tls.tls()),
+        } => network::send(url, &input, compression.compression()?, &tls.tls()),
         Command::Listen {
             url,
             output,
@@ -450,16 +546,44 @@ mod tests {
             "file",
             "--compression",
             "lz4",
+            "--from",
+            "csv",
+            "--delimiter",
+            "tab",
+            "--bad-rows",
+            "skip",
         ])
         .expect("valid arguments");
-        let Command::Convert { input, output, out } = cli.command else {
+        let Command::Convert {
+            input,
+            output,
+            from,
+            out,
+        } = cli.command
+        else {
             panic!("convert expected");
         };
         assert_eq!(input, PathBuf::from("-"));
         assert_eq!(output, PathBuf::from("-"));
         let options = out.options();
         assert_eq!(options.format, Some(Format::File));
-        assert!(matches!(options.compression, Compression::Lz4Frame));
+        assert_eq!(options.settings.compression, Some(Codec::Lz4));
+        let from = from.options();
+        assert_eq!(from.from, Some(Format::Csv));
+        assert_eq!(from.delimiter, Some(b'\t'));
+        assert!(!from.no_header);
+        assert_eq!(from.bad_rows, BadRowPolicy::Skip);
+    }
+
+    #[test]
+    fn delimiters() {
+        assert_eq!(parse_delimiter(";"), Ok(b';'));
+        assert_eq!(parse_delimiter("|"), Ok(b'|'));
+        assert_eq!(parse_delimiter("tab"), Ok(b'\t'));
+        assert_eq!(parse_delimiter("\t"), Ok(b'\t'));
+        for bad in ["", ";;", "\"", "\n", "é"] {
+            assert!(parse_delimiter(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -487,7 +611,7 @@ mod tests {
         assert_eq!(url, Endpoint::Tcp("127.0.0.1:0".into()));
         assert_eq!(input, PathBuf::from("data.arrow"));
         assert!(once);
-        assert!(matches!(compression.compression(), Compression::Zstd));
+        assert!(matches!(compression.compression(), Ok(Compression::Zstd)));
         assert!(tls.tls().cert_key.is_none());
 
         let cli = Cli::try_parse_from([

@@ -514,8 +514,12 @@ impl OutputThread {
         let (done_tx, done) = oneshot::channel();
         let thread = std::thread::spawn(move || {
             let result = (|| {
-                let mut writer =
-                    output::TableWriter::create(&target, format, schema, WriteOptions::default())?;
+                let mut writer = output::TableWriter::create(
+                    &target,
+                    format,
+                    schema,
+                    &output::WriteSettings::default(),
+                )?;
                 while let Some(message) = rx.blocking_recv() {
                     match message {
                         Outgoing::Table(table) => writer.write(&table)?,

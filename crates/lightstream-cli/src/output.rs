@@ -1,15 +1,20 @@
-//! Writing tables as an Arrow IPC file or stream to a path or stdout.
+//! Writing tables to a path or stdout: Arrow IPC file or stream, CSV, Parquet.
 //!
-//! What it is for: the I/O half of `convert` and `example`. The codec's encoders
-//! produce messages that borrow the tables' column buffers; each message is written
-//! straight into a buffered writer (`EncodedMessage::write_to`), table by table, so
-//! nothing accumulates in memory.
+//! What it is for: the I/O half of `convert`, `example`, `recv` and `listen`.
+//! Tables are written as they arrive and nothing accumulates in memory beyond
+//! one table, except for Parquet, which holds at most one row group:
+//! - IPC: the codec's encoders produce messages that borrow the tables' column
+//!   buffers; each message is written straight into a buffered writer
+//!   (`EncodedMessage::write_to`);
+//! - CSV: `lightstream::csv::CsvWriter` (the core's encoder);
+//! - Parquet: `lightstream::parquet::ParquetWriter`.
 //!
 //! A path is written through a temporary file next to it and renamed into place on
 //! success: a failed run leaves no half-written file behind, and converting a file
 //! onto itself does not destroy the input while it is still being read.
 //!
-//! What it is not: an encoder. Every byte comes from `lightstream-core`.
+//! What it is not: an encoder. Every byte comes from `lightstream-core` or the
+//! `lightstream` crate.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -17,11 +22,13 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use lightstream::csv::{CsvWriteOptions, CsvWriter};
+use lightstream::parquet::{ParquetCompression, ParquetWriteOptions, ParquetWriter};
 use lightstream_core::minarrow::Table;
-use lightstream_core::{IpcFileEncoder, IpcStreamEncoder, Schema, WriteOptions};
+use lightstream_core::{Compression, IpcFileEncoder, IpcStreamEncoder, Schema, WriteOptions};
 
 use crate::error::{CliError, CliResult, CoreContext, IoContext};
-use crate::input::Format;
+use crate::input::{Format, delimiter_for};
 
 /// Where output goes: `-` is stdout, anything else a path.
 #[derive(Debug, Clone)]
@@ -46,40 +53,98 @@ impl Target {
         }
     }
 
-    /// The format a path's extension asks for: `.arrow` (and `.feather`, the same
-    /// format) is a file, anything else (`.arrows`, stdout) a stream.
+    /// The format a path's extension asks for (see [`Format::from_extension`]);
+    /// an IPC stream for any other name and for stdout.
     pub fn default_format(&self) -> Format {
-        let Target::Path(path) = self else {
-            return Format::Stream;
-        };
-        match path.extension().and_then(|e| e.to_str()) {
-            Some(ext)
-                if ext.eq_ignore_ascii_case("arrow") || ext.eq_ignore_ascii_case("feather") =>
-            {
-                Format::File
-            }
-            _ => Format::Stream,
+        match self {
+            Target::Path(path) => Format::from_extension(path).unwrap_or(Format::Stream),
+            Target::Stdout => Format::Stream,
+        }
+    }
+
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Target::Path(path) => Some(path),
+            Target::Stdout => None,
         }
     }
 }
 
-/// A byte sink that is either stdout or a path being written via a temporary file.
+/// A compression codec as asked for on the command line; which ones a format
+/// takes is checked when the output is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    None,
+    Zstd,
+    Lz4,
+    Snappy,
+}
+
+impl Codec {
+    fn name(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Zstd => "zstd",
+            Codec::Lz4 => "lz4",
+            Codec::Snappy => "snappy",
+        }
+    }
+
+    /// The body compression of Arrow IPC record batches.
+    pub fn ipc(self) -> CliResult<Compression> {
+        match self {
+            Codec::None => Ok(Compression::None),
+            Codec::Zstd => Ok(Compression::Zstd),
+            Codec::Lz4 => Ok(Compression::Lz4Frame),
+            Codec::Snappy => Err(CliError::usage(
+                "--compression snappy is for Parquet output; Arrow IPC takes zstd, lz4 or none",
+            )),
+        }
+    }
+
+    /// The page compression of Parquet.
+    fn parquet(self) -> CliResult<ParquetCompression> {
+        match self {
+            Codec::None => Ok(ParquetCompression::None),
+            // Level 1, as pyarrow's default for zstd.
+            Codec::Zstd => Ok(ParquetCompression::Zstd(1)),
+            Codec::Snappy => Ok(ParquetCompression::Snappy),
+            Codec::Lz4 => Err(CliError::usage(
+                "--compression lz4 is for Arrow IPC output; Parquet takes zstd, snappy or none",
+            )),
+        }
+    }
+}
+
+/// How to write, per format. `compression: None` is each format's default:
+/// none for Arrow IPC, snappy for Parquet (as pyarrow).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteSettings {
+    pub compression: Option<Codec>,
+    /// CSV: the delimiter (default: a tab for `.tsv`, else a comma).
+    pub delimiter: Option<u8>,
+}
+
+type Buffered = BufWriter<Box<dyn Write + Send>>;
+
+/// A path being written via a temporary file (renamed into place by `commit`),
+/// or stdout.
 struct Sink {
-    writer: BufWriter<Box<dyn Write>>,
     name: String,
     /// (temporary file, final path) while a path is being written.
     rename: Option<(PathBuf, PathBuf)>,
 }
 
 impl Sink {
-    fn create(target: &Target) -> CliResult<Sink> {
+    fn create(target: &Target) -> CliResult<(Sink, Buffered)> {
         let name = target.name();
-        match target {
-            Target::Stdout => Ok(Sink {
-                writer: BufWriter::with_capacity(1 << 16, Box::new(io::stdout().lock())),
-                name,
-                rename: None,
-            }),
+        let file: Box<dyn Write + Send> = match target {
+            Target::Stdout => {
+                return Ok((
+                    Sink { name, rename: None },
+                    BufWriter::with_capacity(1 << 16, Box::new(io::stdout())),
+                ));
+            }
             Target::Path(path) => {
                 let context = || format!("cannot create {name}");
                 // Devices, pipes and the like are written in place.
@@ -91,20 +156,22 @@ impl Sink {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => true,
                     Err(e) => return Err(CliError::io(context(), e)),
                 };
-                let (file, rename) = if replaceable {
+                if replaceable {
                     let temp = temporary_path(path);
                     let file = File::create(&temp).context(context())?;
-                    (file, Some((temp, path.clone())))
-                } else {
-                    (File::create(path).context(context())?, None)
-                };
-                Ok(Sink {
-                    writer: BufWriter::with_capacity(1 << 16, Box::new(file)),
-                    name,
-                    rename,
-                })
+                    let sink = Sink {
+                        name,
+                        rename: Some((temp, path.clone())),
+                    };
+                    return Ok((sink, BufWriter::with_capacity(1 << 16, Box::new(file))));
+                }
+                Box::new(File::create(path).context(context())?)
             }
-        }
+        };
+        Ok((
+            Sink { name, rename: None },
+            BufWriter::with_capacity(1 << 16, file),
+        ))
     }
 
     fn context(&self) -> String {
@@ -112,8 +179,9 @@ impl Sink {
     }
 
     /// Flushes, and moves a temporary file into place.
-    fn commit(mut self) -> CliResult<()> {
-        self.writer.flush().context(self.context())?;
+    fn commit(mut self, mut writer: Buffered) -> CliResult<()> {
+        writer.flush().context(self.context())?;
+        drop(writer);
         if let Some((temp, path)) = self.rename.take()
             && let Err(e) = fs::rename(&temp, &path)
         {
@@ -143,16 +211,23 @@ fn temporary_path(path: &Path) -> PathBuf {
 }
 
 enum Encoder {
-    Stream(IpcStreamEncoder),
-    File(IpcFileEncoder),
+    Stream(Buffered, IpcStreamEncoder),
+    File(Buffered, IpcFileEncoder),
+    Csv(Box<CsvWriter<Buffered>>),
+    Parquet(Box<ParquetWriter<Buffered>>),
 }
 
-/// Encodes tables into an IPC file or stream as they are given.
+/// Writes tables in one of the four formats as they are given.
 pub struct TableWriter {
     sink: Sink,
     encoder: Encoder,
     /// Flush after every table (stdout: downstream sees each table as it is done).
     flush_each: bool,
+}
+
+/// An error of the `lightstream` crate while writing.
+fn write_error(context: &str, err: lightstream::Error) -> CliError {
+    CliError::net(context, err, false)
 }
 
 impl TableWriter {
@@ -161,25 +236,63 @@ impl TableWriter {
         target: &Target,
         format: Format,
         schema: Arc<Schema>,
-        options: WriteOptions,
+        settings: &WriteSettings,
     ) -> CliResult<TableWriter> {
-        let mut sink = Sink::create(target)?;
+        let codec = settings.compression;
+        if format == Format::Csv && codec.is_some_and(|c| c != Codec::None) {
+            return Err(CliError::usage(format!(
+                "--compression {}: CSV output is not compressed",
+                codec.map_or("none", Codec::name)
+            )));
+        }
+        let ipc = WriteOptions {
+            compression: match format {
+                Format::File | Format::Stream => codec.unwrap_or(Codec::None).ipc()?,
+                _ => Compression::None,
+            },
+            ..WriteOptions::default()
+        };
+        let parquet = match format {
+            Format::Parquet => Some(codec.unwrap_or(Codec::Snappy).parquet()?),
+            _ => None,
+        };
+        let (sink, mut writer) = Sink::create(target)?;
         let context = sink.context();
         let encoder = match format {
             Format::Stream => {
-                let mut encoder = IpcStreamEncoder::new(schema, options).context(&context)?;
+                let mut encoder = IpcStreamEncoder::new(schema, ipc).context(&context)?;
                 let message = encoder.schema_message().context(&context)?;
-                message.write_to(&mut sink.writer).context(&context)?;
-                Encoder::Stream(encoder)
+                message.write_to(&mut writer).context(&context)?;
+                Encoder::Stream(writer, encoder)
             }
             Format::File => {
-                let mut encoder = IpcFileEncoder::new(schema, options).context(&context)?;
+                let mut encoder = IpcFileEncoder::new(schema, ipc).context(&context)?;
                 let message = encoder.begin().context(&context)?;
-                message.write_to(&mut sink.writer).context(&context)?;
-                Encoder::File(encoder)
+                message.write_to(&mut writer).context(&context)?;
+                Encoder::File(writer, encoder)
+            }
+            Format::Csv => {
+                let options = CsvWriteOptions {
+                    delimiter: settings
+                        .delimiter
+                        .unwrap_or_else(|| delimiter_for(target.path())),
+                    ..CsvWriteOptions::default()
+                };
+                let csv = CsvWriter::new(writer, &schema, options)
+                    .map_err(|e| write_error(&context, e))?;
+                Encoder::Csv(Box::new(csv))
+            }
+            Format::Parquet => {
+                let options = ParquetWriteOptions {
+                    compression: parquet.unwrap_or(ParquetCompression::Snappy),
+                    ..ParquetWriteOptions::default()
+                };
+                let parquet = ParquetWriter::new(writer, &schema, options)
+                    .map_err(|e| write_error(&context, e))?;
+                Encoder::Parquet(Box::new(parquet))
             }
         };
-        let flush_each = matches!(target, Target::Stdout);
+        let flush_each = matches!(target, Target::Stdout) && format != Format::Parquet;
         Ok(TableWriter {
             sink,
             encoder,
@@ -190,34 +303,44 @@ impl TableWriter {
     /// Encodes one table (with any dictionary batches it needs) and writes it.
     pub fn write(&mut self, table: &Table) -> CliResult<()> {
         let context = self.sink.context();
-        let messages = match &mut self.encoder {
-            Encoder::Stream(encoder) => encoder.encode_table(table),
-            Encoder::File(encoder) => encoder.encode_table(table),
-        }
-        .context(&context)?;
-        for message in &messages {
-            message.write_to(&mut self.sink.writer).context(&context)?;
+        let (writer, messages) = match &mut self.encoder {
+            Encoder::Stream(writer, encoder) => (writer, encoder.encode_table(table)),
+            Encoder::File(writer, encoder) => (writer, encoder.encode_table(table)),
+            Encoder::Csv(csv) => {
+                return csv.write(table).map_err(|e| write_error(&context, e));
+            }
+            Encoder::Parquet(parquet) => {
+                return parquet.write(table).map_err(|e| write_error(&context, e));
+            }
+        };
+        for message in &messages.context(&context)? {
+            message.write_to(writer).context(&context)?;
         }
         if self.flush_each {
-            self.sink.writer.flush().context(&context)?;
+            writer.flush().context(&context)?;
         }
         Ok(())
     }
 
-    /// Ends the output (end-of-stream marker, or the file footer) and closes it.
-    pub fn finish(mut self) -> CliResult<()> {
+    /// Ends the output (end-of-stream marker, file footer, Parquet footer) and
+    /// closes it.
+    pub fn finish(self) -> CliResult<()> {
         let context = self.sink.context();
-        match &mut self.encoder {
-            Encoder::Stream(encoder) => {
+        let writer = match self.encoder {
+            Encoder::Stream(mut writer, mut encoder) => {
                 let message = encoder.end_of_stream();
-                message.write_to(&mut self.sink.writer).context(&context)?;
+                message.write_to(&mut writer).context(&context)?;
+                writer
             }
-            Encoder::File(encoder) => {
+            Encoder::File(mut writer, mut encoder) => {
                 let tail = encoder.finish().context(&context)?;
-                self.sink.writer.write_all(&tail).context(&context)?;
+                writer.write_all(&tail).context(&context)?;
+                writer
             }
-        }
-        self.sink.commit()
+            Encoder::Csv(csv) => csv.finish().map_err(|e| write_error(&context, e))?,
+            Encoder::Parquet(parquet) => parquet.finish().map_err(|e| write_error(&context, e))?,
+        };
+        self.sink.commit(writer)
     }
 }
 
@@ -232,6 +355,10 @@ mod tests {
         assert_eq!(t("dir/OUT.ARROW"), Format::File);
         assert_eq!(t("out.feather"), Format::File);
         assert_eq!(t("out.arrows"), Format::Stream);
+        assert_eq!(t("out.csv"), Format::Csv);
+        assert_eq!(t("out.TSV"), Format::Csv);
+        assert_eq!(t("out.parquet"), Format::Parquet);
+        assert_eq!(t("out.pq"), Format::Parquet);
         assert_eq!(t("out.bin"), Format::Stream);
         assert_eq!(t("out"), Format::Stream);
         assert_eq!(t("-"), Format::Stream);

@@ -1,0 +1,545 @@
+//! End-to-end tests of the file formats of the `lightstream` binary: `convert`
+//! in every direction between Arrow IPC file and stream, CSV and Parquet, and
+//! `schema` and `cat` on each, with the errors a user sees for bad input and
+//! bad option combinations, and the memory bound of a streaming convert.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lightstream_core::minarrow::Table;
+use lightstream_core::{ReadOptions, aligned_copy, read_file};
+
+/// A fresh, empty directory for one test.
+fn test_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("lightstream-cli-files")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create test directory");
+    dir
+}
+
+struct Output {
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Output {
+    fn stdout_text(&self) -> String {
+        String::from_utf8(self.stdout.clone()).expect("stdout is UTF-8")
+    }
+
+    #[track_caller]
+    fn assert_success(&self) -> &Self {
+        assert!(
+            self.status.success(),
+            "exit {:?}, stderr: {}",
+            self.status.code(),
+            self.stderr
+        );
+        assert!(self.stderr.is_empty(), "unexpected stderr: {}", self.stderr);
+        self
+    }
+
+    /// Failed with exit code `code` and exactly one `lightstream: ...` line on
+    /// stderr, and no panic; returns that line.
+    #[track_caller]
+    fn assert_error(&self, code: i32) -> &str {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "stdout: {} stderr: {}",
+            String::from_utf8_lossy(&self.stdout),
+            self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "stderr: {}", self.stderr);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line expected, got: {:?}", self.stderr);
+        assert!(lines[0].starts_with("lightstream: "), "{}", lines[0]);
+        lines[0]
+    }
+}
+
+fn run_in(dir: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lightstream"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lightstream");
+    let feeder = stdin.map(|bytes| {
+        let mut pipe = child.stdin.take().expect("stdin pipe");
+        thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        })
+    });
+    let out = child.wait_with_output().expect("wait for lightstream");
+    if let Some(feeder) = feeder {
+        feeder.join().expect("stdin feeder");
+    }
+    Output {
+        status: out.status,
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    run_in(dir, args, None)
+}
+
+fn decode_file(path: &Path) -> Vec<Table> {
+    let bytes = fs::read(path).expect("read output");
+    read_file(aligned_copy(&bytes), ReadOptions::default())
+        .expect("decode IPC file")
+        .1
+}
+
+fn text(dir: &Path, name: &str) -> String {
+    fs::read_to_string(dir.join(name)).expect("read text output")
+}
+
+#[test]
+fn convert_between_all_four_formats() {
+    let dir = test_dir("all-four");
+    run(&dir, &["example", "orig.arrow", "--rows", "1000"]).assert_success();
+    let original_cat = run(&dir, &["cat", "orig.arrow"])
+        .assert_success()
+        .stdout_text();
+    assert_eq!(original_cat.lines().count(), 2 + 1000);
+
+    // Arrow -> Parquet -> Arrow: every value and type comes back (ARROW:schema).
+    run(&dir, &["convert", "orig.arrow", "data.parquet"]).assert_success();
+    assert_eq!(&fs::read(dir.join("data.parquet")).unwrap()[..4], b"PAR1");
+    run(&dir, &["convert", "data.parquet", "back.arrow"]).assert_success();
+    let back = decode_file(&dir.join("back.arrow"));
+    assert_eq!(back.iter().map(|t| t.n_rows).sum::<usize>(), 1000);
+    let original = decode_file(&dir.join("orig.arrow"));
+    for (i, (a, b)) in original[0].cols.iter().zip(&back[0].cols).enumerate() {
+        assert_eq!(a.field.dtype, b.field.dtype, "column {i} type");
+        assert_eq!(a.field.name, b.field.name, "column {i} name");
+    }
+    let cat_back = run(&dir, &["cat", "back.arrow"])
+        .assert_success()
+        .stdout_text();
+    assert_eq!(cat_back, original_cat);
+    // `cat` reads the Parquet file itself, the same rows.
+    let cat_parquet = run(&dir, &["cat", "data.parquet"])
+        .assert_success()
+        .stdout_text();
+    assert_eq!(cat_parquet, original_cat);
+
+    // Arrow -> CSV, then CSV -> Arrow stream -> CSV gives the same values: CSV
+    // keeps every value it can spell. (Timestamps read back from CSV with a
+    // fraction are nanoseconds, as pyarrow infers them: more digits, same instant.)
+    run(&dir, &["convert", "orig.arrow", "a.csv"]).assert_success();
+    let csv = text(&dir, "a.csv");
+    assert_eq!(csv.lines().count(), 1 + 1000);
+    assert!(
+        csv.starts_with("id,name,city,price,"),
+        "header: {:?}",
+        csv.lines().next()
+    );
+    assert_eq!(
+        csv.lines().nth(1),
+        Some("1,Ken Johnson,Santiago,,268,true,2024-01-01T00:42:36.367Z,2024-01-01")
+    );
+    run(&dir, &["convert", "a.csv", "b.arrows"]).assert_success();
+    run(&dir, &["convert", "b.arrows", "b.csv"]).assert_success();
+    let b = text(&dir, "b.csv");
+    assert_same_text(
+        &b,
+        &nanosecond_fractions(&csv),
+        "a.csv -> b.arrows -> b.csv",
+    );
+    let csv = b;
+    // CSV -> Parquet -> CSV too.
+    run(&dir, &["convert", "a.csv", "c.parquet"]).assert_success();
+    run(&dir, &["convert", "c.parquet", "c.csv"]).assert_success();
+    assert_same_text(&text(&dir, "c.csv"), &csv, "a.csv -> c.parquet -> c.csv");
+    // Parquet -> CSV equals Arrow -> CSV.
+    run(&dir, &["convert", "data.parquet", "d.csv"]).assert_success();
+    assert_same_text(
+        &nanosecond_fractions(&text(&dir, "d.csv")),
+        &csv,
+        "data.parquet -> d.csv",
+    );
+    // .tsv: tab separated, read back with the delimiter the extension implies.
+    run(&dir, &["convert", "orig.arrow", "e.tsv"]).assert_success();
+    let tsv = text(&dir, "e.tsv");
+    assert!(tsv.lines().next().unwrap().starts_with("id\tname\tcity\t"));
+    run(&dir, &["convert", "e.tsv", "e.csv"]).assert_success();
+    assert_same_text(&text(&dir, "e.csv"), &csv, "e.tsv -> e.csv");
+}
+
+/// Compares two texts line by line; a failure shows the first differing line,
+/// not both texts whole.
+#[track_caller]
+fn assert_same_text(got: &str, want: &str, what: &str) {
+    for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+        assert_eq!(g, w, "{what}: line {}", i + 1);
+    }
+    assert_eq!(
+        got.lines().count(),
+        want.lines().count(),
+        "{what}: line count"
+    );
+}
+
+/// Every `...:SS.fffZ` timestamp cell with its fraction padded to nine digits.
+fn nanosecond_fractions(csv: &str) -> String {
+    let mut out = String::with_capacity(csv.len() * 2);
+    for line in csv.lines() {
+        let cells: Vec<String> = line
+            .split(',')
+            .map(|cell| match (cell.rfind('.'), cell.strip_suffix('Z')) {
+                (Some(dot), Some(body)) if cell.contains('T') => {
+                    let digits = &body[dot + 1..];
+                    format!("{}{:0<9}Z", &body[..=dot], digits)
+                }
+                _ => cell.to_string(),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn parquet_compression_choices() {
+    let dir = test_dir("parquet-codecs");
+    run(&dir, &["example", "orig.arrow", "--rows", "5000"]).assert_success();
+    let original_cat = run(&dir, &["cat", "orig.arrow"])
+        .assert_success()
+        .stdout_text();
+    let mut sizes = Vec::new();
+    for codec in ["none", "snappy", "zstd"] {
+        let name = format!("{codec}.parquet");
+        run(
+            &dir,
+            &["convert", "orig.arrow", &name, "--compression", codec],
+        )
+        .assert_success();
+        let cat = run(&dir, &["cat", &name]).assert_success().stdout_text();
+        assert_eq!(cat, original_cat, "{name}");
+        sizes.push(fs::metadata(dir.join(&name)).unwrap().len());
+        // And back to an IPC file compressed with each Arrow codec.
+        for arrow_codec in ["none", "zstd", "lz4"] {
+            let out = format!("{codec}-{arrow_codec}.arrow");
+            run(
+                &dir,
+                &["convert", &name, &out, "--compression", arrow_codec],
+            )
+            .assert_success();
+            let cat = run(&dir, &["cat", &out]).assert_success().stdout_text();
+            assert_eq!(cat, original_cat, "{out}");
+        }
+    }
+    assert!(
+        sizes[1] < sizes[0],
+        "snappy is smaller than none: {sizes:?}"
+    );
+    assert!(sizes[2] < sizes[0], "zstd is smaller than none: {sizes:?}");
+    // The default is snappy, like pyarrow.
+    run(&dir, &["convert", "orig.arrow", "default.parquet"]).assert_success();
+    assert_eq!(
+        fs::read(dir.join("default.parquet")).unwrap(),
+        fs::read(dir.join("snappy.parquet")).unwrap()
+    );
+}
+
+#[test]
+fn codecs_that_do_not_fit_the_format_are_usage_errors() {
+    let dir = test_dir("codec-mismatch");
+    run(&dir, &["example", "orig.arrow", "--rows", "10"]).assert_success();
+    let line = run(
+        &dir,
+        &["convert", "orig.arrow", "x.parquet", "--compression", "lz4"],
+    )
+    .assert_error(2)
+    .to_string();
+    assert!(line.contains("lz4") && line.contains("Parquet"), "{line}");
+    let line = run(
+        &dir,
+        &[
+            "convert",
+            "orig.arrow",
+            "x.arrows",
+            "--compression",
+            "snappy",
+        ],
+    )
+    .assert_error(2)
+    .to_string();
+    assert!(
+        line.contains("snappy") && line.contains("Arrow IPC"),
+        "{line}"
+    );
+    let line = run(
+        &dir,
+        &["convert", "orig.arrow", "x.csv", "--compression", "zstd"],
+    )
+    .assert_error(2)
+    .to_string();
+    assert!(line.contains("CSV"), "{line}");
+    // Nothing was left behind.
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["orig.arrow"]);
+}
+
+#[test]
+fn schema_of_each_format() {
+    let dir = test_dir("schema");
+    run(&dir, &["example", "orig.arrow", "--rows", "1000"]).assert_success();
+    run(&dir, &["convert", "orig.arrow", "x.parquet"]).assert_success();
+    run(&dir, &["convert", "orig.arrow", "x.csv"]).assert_success();
+
+    let parquet = run(&dir, &["schema", "x.parquet"])
+        .assert_success()
+        .stdout_text();
+    let first = parquet.lines().next().unwrap();
+    assert_eq!(first, "x.parquet: Parquet file, 1 row group, 1000 rows");
+    let arrow = run(&dir, &["schema", "orig.arrow"])
+        .assert_success()
+        .stdout_text();
+    // The same fields, types, nullability and metadata as the IPC file.
+    let body = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&parquet), body(&arrow));
+
+    let csv = run(&dir, &["schema", "x.csv"])
+        .assert_success()
+        .stdout_text();
+    assert!(csv.starts_with("x.csv: CSV\n"), "{csv}");
+    for (name, ty) in [
+        ("id", "Int64"),
+        ("name", "Utf8"),
+        ("city", "Utf8"),
+        ("price", "Float64"),
+    ] {
+        assert!(
+            csv.lines().any(|l| {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                cells.first() == Some(&name) && cells.get(1) == Some(&ty)
+            }),
+            "{name}: {ty} in {csv}"
+        );
+    }
+}
+
+#[test]
+fn csv_from_stdin_and_options() {
+    let dir = test_dir("csv-stdin");
+    let data = b"a;b;c\n1;x;true\n2;\"y;z\";false\n".to_vec();
+    let out = run_in(
+        &dir,
+        &["cat", "-", "--from", "csv", "--delimiter", ";"],
+        Some(data),
+    );
+    let cat = out.assert_success().stdout_text();
+    let lines: Vec<&str> = cat.lines().collect();
+    assert_eq!(lines.len(), 4, "{cat}");
+    assert!(lines[3].contains("y;z"), "{cat}");
+    assert!(
+        lines[2].contains("true") && lines[3].contains("false"),
+        "{cat}"
+    );
+
+    // Headerless: columns are f0, f1, ...
+    let out = run_in(
+        &dir,
+        &["convert", "-", "out.csv", "--from", "csv", "--no-header"],
+        Some(b"1,2\n3,4\n".to_vec()),
+    );
+    out.assert_success();
+    assert_eq!(text(&dir, "out.csv"), "f0,f1\n1,2\n3,4\n");
+
+    // Parquet cannot come from a pipe.
+    let line = run_in(
+        &dir,
+        &["cat", "-", "--from", "parquet"],
+        Some(b"PAR1".to_vec()),
+    )
+    .assert_error(1)
+    .to_string();
+    assert!(line.contains("Parquet") && line.contains("file"), "{line}");
+}
+
+#[test]
+fn bad_csv_rows_fail_or_follow_the_policy() {
+    let dir = test_dir("csv-bad-rows");
+    // The bad row comes after the rows that type inference looks at (10,000).
+    let mut csv = String::from("id,price\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("{i},{i}.5\n"));
+    }
+    csv.push_str("20000,not-a-number\n");
+    csv.push_str("20001,20001.5\n");
+    fs::write(dir.join("bad.csv"), &csv).unwrap();
+
+    // Default: an error naming the file, line and column; no output file.
+    let line = run(&dir, &["convert", "bad.csv", "out.arrow"])
+        .assert_error(1)
+        .to_string();
+    assert!(line.contains("bad.csv"), "{line}");
+    assert!(line.contains("20002"), "line number in {line}");
+    assert!(line.contains("price"), "column in {line}");
+    assert!(line.contains("not-a-number"), "offending text in {line}");
+    assert!(!dir.join("out.arrow").exists());
+
+    // skip: the row is dropped and counted on stderr.
+    let out = run(
+        &dir,
+        &["convert", "bad.csv", "skip.arrow", "--bad-rows", "skip"],
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("skipped 1 row"),
+        "stderr: {}",
+        out.stderr
+    );
+    let tables = decode_file(&dir.join("skip.arrow"));
+    assert_eq!(tables.iter().map(|t| t.n_rows).sum::<usize>(), 20_001);
+
+    // null: the cell is null and counted.
+    let out = run(
+        &dir,
+        &["convert", "bad.csv", "null.csv", "--bad-rows", "null"],
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("1 cell"), "stderr: {}", out.stderr);
+    let written = text(&dir, "null.csv");
+    assert!(
+        written.ends_with("\n20000,\n20001,20001.5\n"),
+        "{}",
+        &written[written.len() - 100..]
+    );
+}
+
+#[test]
+fn corrupt_and_truncated_inputs_are_one_line_errors() {
+    let dir = test_dir("corrupt");
+    run(&dir, &["example", "orig.arrow", "--rows", "2000"]).assert_success();
+    run(&dir, &["convert", "orig.arrow", "x.parquet"]).assert_success();
+    let parquet = fs::read(dir.join("x.parquet")).unwrap();
+    let arrow = fs::read(dir.join("orig.arrow")).unwrap();
+    for (source, ext) in [(&parquet, "parquet"), (&arrow, "arrow")] {
+        for cut in [
+            4,
+            8,
+            100,
+            source.len() / 2,
+            source.len() - 9,
+            source.len() - 1,
+        ] {
+            let name = format!("cut-{cut}.{ext}");
+            fs::write(dir.join(&name), &source[..cut]).unwrap();
+            for command in ["cat", "schema"] {
+                let out = run(&dir, &[command, &name]);
+                let line = out.assert_error(1);
+                assert!(line.contains(&name), "{command} {name}: {line}");
+            }
+            let out = run(&dir, &["convert", &name, "out.csv"]);
+            out.assert_error(1);
+            assert!(!dir.join("out.csv").exists());
+        }
+    }
+    // Garbage in the middle of a Parquet file: an error, never a panic.
+    let mut flipped = parquet.clone();
+    let mid = flipped.len() / 3;
+    for b in &mut flipped[mid..mid + 64] {
+        *b ^= 0x5a;
+    }
+    fs::write(dir.join("flipped.parquet"), &flipped).unwrap();
+    let out = run(&dir, &["convert", "flipped.parquet", "out.arrow"]);
+    // Data pages may survive a flip (it can land in a value); what must never
+    // happen is a crash or a half-written output.
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{:?} {}",
+        out.status,
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked") && !out.stderr.contains("internal error"));
+}
+
+/// The peak anonymous (heap) memory of `child` while it runs, in bytes, sampled
+/// from /proc every few milliseconds. File-backed pages of a memory map are
+/// page cache, not counted.
+#[cfg(target_os = "linux")]
+fn peak_anon_memory(child: &mut std::process::Child, timeout: Duration) -> (u64, ExitStatus) {
+    let status_path = format!("/proc/{}/status", child.id());
+    let started = Instant::now();
+    let mut peak = 0u64;
+    loop {
+        if let Ok(status) = fs::read_to_string(&status_path) {
+            for line in status.lines() {
+                if let Some(kb) = line.strip_prefix("RssAnon:") {
+                    let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                    peak = peak.max(kb * 1024);
+                }
+            }
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            return (peak, status);
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            panic!("lightstream did not finish within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Converting a file many times larger than one batch keeps memory at a few
+/// batches: the input is mapped (IPC file) or streamed (CSV, Parquet row group
+/// by row group), and the output written as it goes.
+#[cfg(target_os = "linux")]
+#[test]
+fn convert_memory_stays_bounded() {
+    let dir = test_dir("bounded");
+    // 1,500,000 rows of the example: about 84 MB as an IPC file, in 256-row batches.
+    run(&dir, &["example", "big.arrow", "--rows", "1500000"]).assert_success();
+    let size = fs::metadata(dir.join("big.arrow")).unwrap().len();
+    assert!(size > 80 << 20, "input is {size} bytes");
+    // A Parquet row group (up to 1,048,576 rows) is the largest unit held.
+    let limit = 40u64 << 20;
+    for (input, output) in [
+        ("big.arrow", "big.parquet"),
+        ("big.arrow", "big.csv"),
+        ("big.parquet", "big2.arrows"),
+        ("big.csv", "big3.arrow"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lightstream"))
+            .args(["convert", input, output])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let (peak, status) = peak_anon_memory(&mut child, Duration::from_secs(120));
+        assert!(status.success(), "{input} -> {output}: {status:?}");
+        let input_size = fs::metadata(dir.join(input)).unwrap().len();
+        eprintln!("{input} ({input_size} bytes) -> {output}: peak heap {peak} bytes");
+        assert!(
+            peak < limit,
+            "{input} ({input_size} bytes) -> {output}: peak heap {peak} bytes"
+        );
+    }
+}
