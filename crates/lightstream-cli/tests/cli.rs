@@ -4,122 +4,19 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lightstream_core::minarrow::Table;
-use lightstream_core::{ReadOptions, aligned_copy, read_file, read_stream};
+use lightstream_core::{ReadOptions, aligned_copy, read_stream};
+
+mod common;
+use common::{decode_file, decode_stream, lightstream, run, run_in};
 
 /// A fresh, empty directory for one test.
 fn test_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("lightstream-cli")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create test directory");
-    dir
-}
-
-struct Output {
-    status: ExitStatus,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Output {
-    fn stdout_text(&self) -> String {
-        String::from_utf8(self.stdout.clone()).expect("stdout is UTF-8")
-    }
-
-    #[track_caller]
-    fn assert_success(&self) -> &Self {
-        assert!(
-            self.status.success(),
-            "exit {:?}, stderr: {}",
-            self.status.code(),
-            self.stderr
-        );
-        assert!(self.stderr.is_empty(), "unexpected stderr: {}", self.stderr);
-        self
-    }
-
-    /// Failed with exactly one `lightstream: ...` line on stderr, and no panic.
-    #[track_caller]
-    fn assert_one_line_error(&self) -> &str {
-        assert!(
-            !self.status.success(),
-            "expected failure, stdout: {}",
-            self.stdout_text()
-        );
-        assert_eq!(self.status.code(), Some(1), "stderr: {}", self.stderr);
-        assert!(!self.stderr.contains("panicked"), "stderr: {}", self.stderr);
-        assert!(
-            !self.stderr.contains("RUST_BACKTRACE"),
-            "stderr: {}",
-            self.stderr
-        );
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "one line expected, got: {:?}", self.stderr);
-        assert!(lines[0].starts_with("lightstream: "), "{}", lines[0]);
-        lines[0]
-    }
-}
-
-fn lightstream() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lightstream"))
-}
-
-/// Runs the binary with `args` in `dir`, feeding `stdin` if given.
-fn run_in(dir: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> Output {
-    let mut child = lightstream()
-        .args(args)
-        .current_dir(dir)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lightstream");
-    // Feed stdin from another thread so a full stdout pipe cannot deadlock us.
-    let feeder = stdin.map(|bytes| {
-        let mut pipe = child.stdin.take().expect("stdin pipe");
-        // The child may stop reading early (`cat --limit`); a broken pipe is fine.
-        thread::spawn(move || {
-            let _ = pipe.write_all(&bytes);
-        })
-    });
-    let out = child.wait_with_output().expect("wait for lightstream");
-    if let Some(feeder) = feeder {
-        feeder.join().expect("stdin feeder");
-    }
-    Output {
-        status: out.status,
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    run_in(dir, args, None)
-}
-
-fn decode_file(path: &Path) -> Vec<Table> {
-    let bytes = fs::read(path).expect("read output");
-    read_file(aligned_copy(&bytes), ReadOptions::default())
-        .expect("decode IPC file")
-        .1
-}
-
-fn decode_stream(path: &Path) -> Vec<Table> {
-    let bytes = fs::read(path).expect("read output");
-    read_stream(aligned_copy(&bytes), ReadOptions::default())
-        .expect("decode IPC stream")
-        .1
+    common::test_dir("lightstream-cli", name)
 }
 
 /// The data lines of `cat` output (after the header and the rule).

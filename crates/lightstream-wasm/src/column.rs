@@ -12,11 +12,11 @@ use js_sys::{
     Array as JsArray, BigInt64Array, BigUint64Array, Float32Array, Float64Array, Int8Array,
     Int16Array, Int32Array, Uint8Array, Uint16Array, Uint32Array,
 };
+use lightstream_core::DictionaryEncoding;
 use lightstream_core::minarrow::{
-    Array, ArrowType, Bitmask, CategoricalArray, Field, FieldArray, Integer, NumericArray,
-    StringArray, TemporalArray, TextArray, TimeUnit,
+    Array, Bitmask, CategoricalArray, Field, FieldArray, Integer, NumericArray, StringArray,
+    TemporalArray, TextArray,
 };
-use lightstream_core::{DictionaryEncoding, IndexType};
 use wasm_bindgen::prelude::*;
 
 use crate::js;
@@ -92,57 +92,9 @@ fn valid_bit(mask: &Option<Bitmask>, i: usize) -> bool {
 }
 
 /// The Arrow name of a minarrow type (as Arrow and `FieldInfo::arrow_type`
-/// spell it), with the wire dictionary encoding when there is one.
-pub fn arrow_type_name(dtype: &ArrowType, dictionary: Option<&DictionaryEncoding>) -> String {
-    fn unit(u: &TimeUnit) -> &'static str {
-        match u {
-            TimeUnit::Seconds => "Second",
-            TimeUnit::Milliseconds => "Millisecond",
-            TimeUnit::Microseconds => "Microsecond",
-            TimeUnit::Nanoseconds => "Nanosecond",
-            TimeUnit::Days => "Day",
-        }
-    }
-    #[allow(unreachable_patterns)]
-    match dtype {
-        ArrowType::Null => "Null".into(),
-        ArrowType::Boolean => "Boolean".into(),
-        ArrowType::Int8 => "Int8".into(),
-        ArrowType::Int16 => "Int16".into(),
-        ArrowType::Int32 => "Int32".into(),
-        ArrowType::Int64 => "Int64".into(),
-        ArrowType::UInt8 => "UInt8".into(),
-        ArrowType::UInt16 => "UInt16".into(),
-        ArrowType::UInt32 => "UInt32".into(),
-        ArrowType::UInt64 => "UInt64".into(),
-        ArrowType::Float32 => "Float32".into(),
-        ArrowType::Float64 => "Float64".into(),
-        ArrowType::Date32 => "Date32".into(),
-        ArrowType::Date64 => "Date64".into(),
-        ArrowType::Time32(u) => format!("Time32({})", unit(u)),
-        ArrowType::Time64(u) => format!("Time64({})", unit(u)),
-        ArrowType::Duration32(u) | ArrowType::Duration64(u) => format!("Duration({})", unit(u)),
-        ArrowType::Timestamp(u, Some(tz)) => format!("Timestamp({}, \"{tz}\")", unit(u)),
-        ArrowType::Timestamp(u, None) => format!("Timestamp({}, None)", unit(u)),
-        ArrowType::String => "Utf8".into(),
-        ArrowType::LargeString => "LargeUtf8".into(),
-        ArrowType::Utf8View => "Utf8View".into(),
-        ArrowType::Decimal32(p, s) => format!("Decimal32({p}, {s})"),
-        ArrowType::Decimal64(p, s) => format!("Decimal64({p}, {s})"),
-        ArrowType::Decimal128(p, s) => format!("Decimal128({p}, {s})"),
-        ArrowType::Dictionary(c) => {
-            let (key, values) = match dictionary {
-                Some(d) => (
-                    d.index_type.name(),
-                    if d.large_values { "LargeUtf8" } else { "Utf8" },
-                ),
-                None => (IndexType::for_categorical(c).name(), "Utf8"),
-            };
-            format!("Dictionary<{key}, {values}>")
-        }
-        other => format!("{other:?}"),
-    }
-}
+/// spell it), with the wire dictionary encoding when there is one: the core's
+/// one namer, shared with the IPC decoder, the Parquet reader and the CLI.
+pub use lightstream_core::ipc::arrow_type_name;
 
 fn string_at<O: Integer>(a: &StringArray<O>, i: usize) -> Result<Cell, String> {
     if !valid_bit(&a.null_mask, i) {
@@ -747,6 +699,8 @@ impl Column {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lightstream_core::IndexType;
+    use lightstream_core::minarrow::{ArrowType, TimeUnit};
     use lightstream_core::minarrow::{fa_bool, fa_i64, fa_str32_opt};
 
     #[test]
