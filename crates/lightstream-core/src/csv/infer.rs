@@ -79,14 +79,25 @@ impl Inference {
 }
 
 /// The true / false spellings of boolean cells. Spellings of up to 7 bytes
-/// are also kept as one `u64` each (bytes and length), so that a cell is
-/// matched with a few integer compares.
+/// are also kept as one `u64` each (bytes and length) in a small
+/// open-addressed table, so that a short cell is usually matched with one
+/// multiply and one compare.
 #[derive(Debug, Clone)]
 pub(crate) struct BoolValues {
     truthy: Vec<Vec<u8>>,
     falsy: Vec<Vec<u8>>,
-    short_true: Vec<u64>,
-    short_false: Vec<u64>,
+    /// (key, value) slots, a power of two of them, at most half full;
+    /// [`NO_KEY`] marks an empty slot.
+    short: Vec<(u64, bool)>,
+}
+
+/// No short key has a length byte above 7.
+const NO_KEY: u64 = u64::MAX;
+
+/// The first slot to probe for `k` in a table of `mask + 1` slots.
+#[inline]
+fn slot(k: u64, mask: usize) -> usize {
+    (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask
 }
 
 /// A cell of at most 7 bytes as one integer: the bytes, then the length in the top byte.
@@ -95,19 +106,42 @@ fn short_key(b: &[u8]) -> Option<u64> {
     if b.len() > 7 {
         return None;
     }
-    let mut k = (b.len() as u64) << 56;
-    for (i, &c) in b.iter().enumerate() {
-        k |= u64::from(c) << (8 * i);
-    }
-    Some(k)
+    let n = b.len();
+    // Overlapping loads, ORed in place (a byte read twice lands on itself).
+    let v = match b {
+        [] => 0,
+        [a, ..] if n < 4 => {
+            let mid = u64::from(b[n / 2]) << (8 * (n / 2));
+            u64::from(*a) | mid | u64::from(b[n - 1]) << (8 * (n - 1))
+        }
+        _ => {
+            let lo = b.first_chunk::<4>().map_or(0, |c| u32::from_le_bytes(*c));
+            let hi = b.last_chunk::<4>().map_or(0, |c| u32::from_le_bytes(*c));
+            u64::from(lo) | u64::from(hi) << (8 * (n - 4))
+        }
+    };
+    Some(v | (n as u64) << 56)
 }
 
 impl BoolValues {
     pub(crate) fn new(truthy: Vec<Vec<u8>>, falsy: Vec<Vec<u8>>) -> Self {
-        let keys = |v: &[Vec<u8>]| v.iter().filter_map(|t| short_key(t)).collect();
+        let n = truthy.len() + falsy.len();
+        let mut short = vec![(NO_KEY, false); (2 * n).next_power_of_two().max(8)];
+        let mask = short.len() - 1;
+        // True spellings first: a spelling in both lists is true.
+        let spellings = truthy.iter().map(|t| (t, true));
+        for (t, value) in spellings.chain(falsy.iter().map(|f| (f, false))) {
+            let Some(k) = short_key(t) else { continue };
+            let mut i = slot(k, mask);
+            while short[i].0 != NO_KEY && short[i].0 != k {
+                i = (i + 1) & mask;
+            }
+            if short[i].0 == NO_KEY {
+                short[i] = (k, value);
+            }
+        }
         BoolValues {
-            short_true: keys(&truthy),
-            short_false: keys(&falsy),
+            short,
             truthy,
             falsy,
         }
@@ -116,13 +150,18 @@ impl BoolValues {
     #[inline]
     pub(crate) fn parse(&self, cell: &[u8]) -> Option<bool> {
         if let Some(k) = short_key(cell) {
-            return if self.short_true.contains(&k) {
-                Some(true)
-            } else if self.short_false.contains(&k) {
-                Some(false)
-            } else {
-                None
-            };
+            let mask = self.short.len() - 1;
+            let mut i = slot(k, mask);
+            loop {
+                let (key, value) = self.short[i];
+                if key == k {
+                    return Some(value);
+                }
+                if key == NO_KEY {
+                    return None;
+                }
+                i = (i + 1) & mask;
+            }
         }
         if self.truthy.iter().any(|t| t == cell) {
             Some(true)
@@ -171,6 +210,46 @@ fn kinds_of(cell: &[u8], bools: &BoolValues, wanted: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bool_spellings() {
+        let v = |l: &[&str]| l.iter().map(|s| s.as_bytes().to_vec()).collect();
+        let long_t = "yes-indeed";
+        let t: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+        let mut truthy: Vec<&str> = t.iter().map(String::as_str).collect();
+        truthy.extend(["", "both", long_t]);
+        let b = BoolValues::new(v(&truthy), v(&["f", "both", "F", "nope-long-one"]));
+        for s in &truthy {
+            assert_eq!(b.parse(s.as_bytes()), Some(true), "{s}");
+        }
+        for s in ["f", "F", "nope-long-one"] {
+            assert_eq!(b.parse(s.as_bytes()), Some(false), "{s}");
+        }
+        for s in ["t20", "x", "yes-indee", "both ", "ff", "\u{e9}"] {
+            assert_eq!(b.parse(s.as_bytes()), None, "{s}");
+        }
+        let none = BoolValues::new(Vec::new(), Vec::new());
+        assert_eq!(none.parse(b"true"), None);
+        assert_eq!(none.parse(b""), None);
+    }
+
+    #[test]
+    fn short_keys_are_bytes_then_length() {
+        let text = b"\xFFa1Tb0\x80z";
+        for n in 0..=8 {
+            for start in 0..=text.len() - n {
+                let b = &text[start..start + n];
+                let want = (n <= 7).then(|| {
+                    let mut k = (n as u64) << 56;
+                    for (i, &c) in b.iter().enumerate() {
+                        k |= u64::from(c) << (8 * i);
+                    }
+                    k
+                });
+                assert_eq!(short_key(b), want, "{b:?}");
+            }
+        }
+    }
 
     fn infer(cells: &[&str]) -> ArrowType {
         let bools = BoolValues::new(

@@ -126,10 +126,7 @@ impl CsvDecoder {
         if self.finished {
             return Err(Error::schema("push after finish"));
         }
-        let r = self
-            .tok
-            .feed(input, false, &mut self.sink)
-            .and_then(|()| self.sink.convert_pending());
+        let r = self.tok.feed(input, false, &mut self.sink);
         self.record_failure(r)
     }
 
@@ -196,14 +193,18 @@ impl CsvDecoder {
 /// One record: its unquoted field bytes, the end offset of each field, the
 /// number of separator bytes between fields (0 after csv-core unquoted the
 /// record into a buffer, 1 when the fields are read in place from the input,
-/// delimiters included), the physical line (1-based) of its last byte, and
-/// whether the bytes are known to be ASCII (so valid UTF-8).
+/// delimiters included), the physical line (1-based) of its last byte,
+/// whether the bytes are known to be ASCII (so valid UTF-8), and where they
+/// lie in the pushed chunk when read in place.
 struct Record<'a> {
     bytes: &'a [u8],
     ends: &'a [usize],
     sep: usize,
     last_line: u64,
     ascii: bool,
+    /// Where `bytes` starts in the chunk being fed, when read in place from it
+    /// (the batch queue then keeps offsets instead of a copy).
+    at: Option<usize>,
 }
 
 impl Record<'_> {
@@ -307,7 +308,20 @@ impl Tokenizer {
             && self.scan.field == 0
     }
 
+    /// Splits and queues the records of `input`, then converts the queued
+    /// rows (which may point into `input`, so they never outlive this call).
     fn feed_records(&mut self, input: &[u8], eof: bool, sink: &mut Sink) -> Result<()> {
+        match self.split_records(input, eof, sink) {
+            Ok(()) => sink.convert_pending(input),
+            Err(e) => {
+                // A spent decoder never converts them.
+                sink.drop_pending();
+                Err(e)
+            }
+        }
+    }
+
+    fn split_records(&mut self, input: &[u8], eof: bool, sink: &mut Sink) -> Result<()> {
         if !eof && input.is_empty() {
             // csv-core reads an empty input as the end of the input.
             return Ok(());
@@ -347,7 +361,7 @@ impl Tokenizer {
                         self.check_columns()?;
                         let line_after = self.line();
                         let ended_on_nl = pos > 0 && input[pos - 1] == b'\n';
-                        self.emit(sink, line_after - u64::from(ended_on_nl))?;
+                        self.emit(sink, input, line_after - u64::from(ended_on_nl))?;
                         self.scan.reset(line_after);
                         break;
                     }
@@ -424,8 +438,9 @@ impl Tokenizer {
                         sep: 0,
                         last_line,
                         ascii: self.quoted_bytes.is_ascii(),
+                        at: None,
                     };
-                    sink.record(&rec)?;
+                    sink.record(&rec, input)?;
                     self.fast_lines += newlines + u64::from(input[term] == b'\n');
                     self.fast_ends.clear();
                     start = term + 1;
@@ -451,8 +466,9 @@ impl Tokenizer {
                     sep: 1,
                     last_line: self.line(),
                     ascii: bits & HI == 0,
+                    at: Some(start),
                 };
-                sink.record(&rec)?;
+                sink.record(&rec, input)?;
                 self.fast_lines += u64::from(b == b'\n');
                 self.fast_ends.clear();
                 start = at + 1;
@@ -508,15 +524,16 @@ impl Tokenizer {
         }
     }
 
-    fn emit(&mut self, sink: &mut Sink, last_line: u64) -> Result<()> {
+    fn emit(&mut self, sink: &mut Sink, chunk: &[u8], last_line: u64) -> Result<()> {
         let rec = Record {
             bytes: &self.rec[..self.rec_len],
             ends: &self.ends[..self.ends_len],
             sep: 0,
             last_line,
             ascii: false,
+            at: None,
         };
-        let r = sink.record(&rec);
+        let r = sink.record(&rec, chunk);
         self.rec_len = 0;
         self.ends_len = 0;
         r
@@ -741,9 +758,10 @@ struct Sink {
     tables: VecDeque<Table>,
     skipped: u64,
     nulled: u64,
-    /// Rows waiting for column-at-a-time conversion: their bytes, each
-    /// cell's (start, end) in those bytes (row-major), and per row what
-    /// rebuilding its record needs.
+    /// Rows waiting for column-at-a-time conversion: the bytes of the rows
+    /// not read in place from the pushed chunk, each cell's (start, end) in
+    /// those bytes or in the chunk (row-major), and per row what rebuilding
+    /// its record needs. Converted at the end of every fed chunk at the latest.
     pend_bytes: Vec<u8>,
     pend_cells: Vec<(usize, usize)>,
     pend_rows: Vec<PendingRow>,
@@ -758,6 +776,8 @@ struct PendingRow {
     last_line: u64,
     /// The record's bytes are valid UTF-8 (known ASCII or validated).
     utf8_ok: bool,
+    /// Its cells are offsets into the chunk being fed, not into `pend_bytes`.
+    in_chunk: bool,
 }
 
 /// Most rows converted in one column-at-a-time batch.
@@ -853,7 +873,8 @@ impl Sink {
             .in_field(&name, ty)
     }
 
-    fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+    /// `chunk` is the input being fed (for records read in place from it).
+    fn record(&mut self, rec: &Record<'_>, chunk: &[u8]) -> Result<()> {
         // No field can be longer than the whole record.
         let fields = if rec.bytes.len() > self.limits.max_field_bytes {
             rec.ends.len()
@@ -900,7 +921,7 @@ impl Sink {
                 }
                 Ok(())
             }
-            Phase::Rows => self.append(rec),
+            Phase::Rows => self.append(rec, chunk),
         }
     }
 
@@ -1015,6 +1036,7 @@ impl Sink {
                 sep: 0,
                 last_line,
                 ascii: false,
+                at: None,
             };
             self.row(&rec)?;
             byte_base += rec_len;
@@ -1045,25 +1067,34 @@ impl Sink {
     /// the column type is dispatched once per column and batch instead of
     /// once per cell. A record with the wrong number of fields converts the
     /// queue and then goes through [`Self::row`], which applies the policy.
-    fn append(&mut self, rec: &Record<'_>) -> Result<()> {
+    fn append(&mut self, rec: &Record<'_>, chunk: &[u8]) -> Result<()> {
         let ncols = self.columns.len();
         if rec.ends.len() != ncols {
-            self.convert_pending()?;
+            self.convert_pending(chunk)?;
             return self.row(rec);
         }
         let utf8_ok =
             !self.needs_utf8 || rec.ascii || simdutf8::basic::from_utf8(rec.bytes).is_ok();
-        let base = self.pend_bytes.len();
-        self.pend_bytes.extend_from_slice(rec.bytes);
-        let mut start = 0;
-        for &end in rec.ends {
-            self.pend_cells.push((base + start, base + end));
-            start = end + rec.sep;
-        }
+        // Records read in place stay in the chunk; the others are copied.
+        let base = match rec.at {
+            Some(at) => at,
+            None => {
+                let base = self.pend_bytes.len();
+                self.pend_bytes.extend_from_slice(rec.bytes);
+                base
+            }
+        };
+        let mut start = base;
+        self.pend_cells.extend(rec.ends.iter().map(|&end| {
+            let cell = (start, base + end);
+            start = base + end + rec.sep;
+            cell
+        }));
         self.pend_rows.push(PendingRow {
             sep: rec.sep,
             last_line: rec.last_line,
             utf8_ok,
+            in_chunk: rec.at.is_some(),
         });
         self.pend_batch_bytes += rec.bytes.len() + 8 * ncols;
         if self.rows + self.pend_rows.len() >= self.batch_size
@@ -1072,7 +1103,7 @@ impl Sink {
             || self.pend_bytes.len() >= PENDING_BYTES
             || self.pend_cells.len() >= PENDING_CELLS
         {
-            self.convert_pending()?;
+            self.convert_pending(chunk)?;
         }
         Ok(())
     }
@@ -1081,7 +1112,9 @@ impl Sink {
     /// convert, the batch is rolled back and its rows go through
     /// [`Self::row`] one by one, so bad-row policies, counters, errors and
     /// the tables emitted are exactly those of row-at-a-time conversion.
-    fn convert_pending(&mut self) -> Result<()> {
+    ///
+    /// `chunk` is the input the in-place rows point into.
+    fn convert_pending(&mut self, chunk: &[u8]) -> Result<()> {
         let k = self.pend_rows.len();
         if k == 0 {
             return Ok(());
@@ -1091,6 +1124,7 @@ impl Sink {
         let mut ok = true;
         for (c, col) in self.columns.iter_mut().enumerate() {
             let cells = PendingCells {
+                chunk,
                 bytes: &self.pend_bytes,
                 cells: &self.pend_cells,
                 rows: &self.pend_rows,
@@ -1125,12 +1159,14 @@ impl Sink {
                 };
                 ends.clear();
                 ends.extend(cells.iter().map(|&(_, e)| e - first));
+                let src = if row.in_chunk { chunk } else { &bytes[..] };
                 let rec = Record {
-                    bytes: &bytes[first..last],
+                    bytes: &src[first..last],
                     ends: &ends,
                     sep: row.sep,
                     last_line: row.last_line,
                     ascii: row.utf8_ok,
+                    at: None,
                 };
                 if let Err(e) = self.row(&rec) {
                     result = Err(e);
@@ -1327,8 +1363,17 @@ impl Sink {
         self.batch_bytes = 0;
     }
 
+    /// Forgets the queued rows (the decoder failed).
+    fn drop_pending(&mut self) {
+        self.pend_bytes.clear();
+        self.pend_cells.clear();
+        self.pend_rows.clear();
+        self.pend_batch_bytes = 0;
+    }
+
     fn finish(&mut self) -> Result<()> {
-        self.convert_pending()?;
+        // Nothing points into a chunk any more: each feed converted its rows.
+        self.convert_pending(&[])?;
         match self.phase {
             Phase::Header => {
                 // No record at all.
@@ -2103,6 +2148,9 @@ impl Column {
 
 /// One column of the rows queued in [`Sink::append`].
 struct PendingCells<'a> {
+    /// The chunk being fed (rows read in place).
+    chunk: &'a [u8],
+    /// Copied rows.
     bytes: &'a [u8],
     cells: &'a [(usize, usize)],
     rows: &'a [PendingRow],
@@ -2118,7 +2166,10 @@ impl PendingCells<'_> {
             .skip(self.column)
             .step_by(self.ncols.max(1))
             .zip(self.rows)
-            .map(|(&(s, e), r)| (&self.bytes[s..e], r.utf8_ok))
+            .map(|(&(s, e), r)| {
+                let src = if r.in_chunk { self.chunk } else { self.bytes };
+                (&src[s..e], r.utf8_ok)
+            })
     }
 }
 

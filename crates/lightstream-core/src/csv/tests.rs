@@ -796,3 +796,44 @@ fn random_documents_split_like_csv_core() {
         assert_eq!(e.location().column, Some(4));
     }
 }
+
+#[test]
+fn queued_rows_in_place_and_copied_roll_back_alike_at_every_split() {
+    // In-place rows, simply quoted rows (copied) and a bad cell in one batch:
+    // the rollback rebuilds each row from the chunk or from the copy.
+    let input = b"a,b,c\n1,2.5,x\n2,\"3\",\"y,z\"\n3,bad,w\n\"4\",4.5,v\n5,5e1,\"u\"\n";
+    let schema = Schema::new(
+        vec![
+            Arc::new(Field::new("a", ArrowType::Int64, true, None)),
+            Arc::new(Field::new("b", ArrowType::Float64, true, None)),
+            Arc::new(Field::new("c", ArrowType::String, true, None)),
+        ],
+        Default::default(),
+    );
+    for policy in [BadRowPolicy::Skip, BadRowPolicy::Null, BadRowPolicy::Error] {
+        let o = CsvReadOptions {
+            schema: Some(schema.clone()),
+            bad_rows: policy,
+            ..opts()
+        };
+        let r = decode_all_splits(input, o);
+        match policy {
+            BadRowPolicy::Error => {
+                let e = r.unwrap_err();
+                assert_eq!((e.location().line, e.location().column), (Some(4), Some(2)));
+            }
+            _ => {
+                let (_, t) = r.unwrap();
+                let b: Vec<_> = t.iter().flat_map(|t| f64s(t, 1)).collect();
+                let c: Vec<_> = t.iter().flat_map(|t| strs(t, 2)).collect();
+                if policy == BadRowPolicy::Skip {
+                    assert_eq!(b, vec![Some(2.5), Some(3.0), Some(4.5), Some(50.0)]);
+                    assert_eq!(c, vec![s("x"), s("y,z"), s("v"), s("u")]);
+                } else {
+                    assert_eq!(b, vec![Some(2.5), Some(3.0), None, Some(4.5), Some(50.0)]);
+                    assert_eq!(c, vec![s("x"), s("y,z"), s("w"), s("v"), s("u")]);
+                }
+            }
+        }
+    }
+}

@@ -18,34 +18,57 @@ pub(crate) fn trim_ws(mut b: &[u8]) -> &[u8] {
     b
 }
 
-/// The value of 8 ASCII digits (first digit most significant), `None` if any
-/// byte is not a digit. Three multiplies instead of eight (the usual SWAR trick).
-#[inline]
-fn eight_digits(c: &[u8; 8]) -> Option<u64> {
-    let v = u64::from_le_bytes(*c);
-    let x = v.wrapping_sub(0x3030_3030_3030_3030);
-    // Every byte in 0..=9: no borrow out of a byte (high nibble 0) and x + 6 < 16.
-    if (x | x.wrapping_add(0x0606_0606_0606_0606)) & 0xF0F0_F0F0_F0F0_F0F0 != 0 {
-        return None;
+/// The leading ASCII digits of the 8 bytes in `w` (first byte least
+/// significant, as loaded little-endian): their value and how many there are.
+/// Bytes after the first non-digit are ignored.
+#[inline(always)]
+fn digit_run(w: u64) -> (u64, usize) {
+    let x = w.wrapping_sub(0x3030_3030_3030_3030);
+    // A byte is a digit when it is 0..=9 after the subtraction; borrows and
+    // carries only run upwards, past the first non-digit.
+    let bad = (x | x.wrapping_add(0x0606_0606_0606_0606)) & 0xF0F0_F0F0_F0F0_F0F0;
+    let n = (bad.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return (0, 0);
     }
+    // The n digits to the top bytes, zeros (leading zero digits) below.
+    let x = x << (8 * (8 - n));
     let x = (x.wrapping_mul(10) + (x >> 8)) & 0x00FF_00FF_00FF_00FF;
     let x = (x.wrapping_mul(100) + (x >> 16)) & 0x0000_FFFF_0000_FFFF;
-    Some((x.wrapping_mul(10_000) + (x >> 32)) & 0xFFFF_FFFF)
+    ((x.wrapping_mul(10_000) + (x >> 32)) & 0xFFFF_FFFF, n)
 }
 
 /// Accumulates the ASCII digits at the start of `b` into `m` (wrapping; the
 /// caller bounds the digit count). Returns how many digits there were.
-#[inline]
+///
+/// Eight bytes at a time; a run that ends inside 8 bytes is read from the
+/// same word, and a tail of 4 to 7 bytes at the end of `b` as the last 8
+/// bytes of `b` shifted down (when `b` has 8).
+#[inline(always)]
 fn take_digits(b: &[u8], m: &mut u64) -> usize {
     let mut i = 0;
     while let Some(c) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        match eight_digits(c) {
-            Some(v) => {
-                *m = m.wrapping_mul(100_000_000).wrapping_add(v);
-                i += 8;
-            }
-            None => break,
+        let w = u64::from_le_bytes(*c);
+        let x = w.wrapping_sub(0x3030_3030_3030_3030);
+        if (x | x.wrapping_add(0x0606_0606_0606_0606)) & 0xF0F0_F0F0_F0F0_F0F0 == 0 {
+            let x = (x.wrapping_mul(10) + (x >> 8)) & 0x00FF_00FF_00FF_00FF;
+            let x = (x.wrapping_mul(100) + (x >> 16)) & 0x0000_FFFF_0000_FFFF;
+            let v = (x.wrapping_mul(10_000) + (x >> 32)) & 0xFFFF_FFFF;
+            *m = m.wrapping_mul(100_000_000).wrapping_add(v);
+            i += 8;
+        } else {
+            let (v, n) = digit_run(w);
+            *m = m.wrapping_mul(POW10_U64[n]).wrapping_add(v);
+            return i + n;
         }
+    }
+    let rest = b.len() - i;
+    if rest >= 4
+        && let Some(c) = b.last_chunk::<8>()
+    {
+        let (v, n) = digit_run(u64::from_le_bytes(*c) >> (8 * (8 - rest)));
+        *m = m.wrapping_mul(POW10_U64[n]).wrapping_add(v);
+        return i + n;
     }
     while let Some(&c) = b.get(i) {
         let d = c.wrapping_sub(b'0');
