@@ -1,10 +1,11 @@
 // The `lightstream` npm package: a thin ES module over the wasm-bindgen
 // output in ./pkg (built by build.sh from crates/lightstream-wasm). Every
 // decode happens in WebAssembly; this file only loads the module once and
-// makes the wasm TableStream an async iterable.
+// makes the wasm TableStream an async iterable. CSV (decodeCsv, CsvDecoder)
+// goes through the same wasm module and gives the same Table objects.
 import wasmInit, * as wasm from './pkg/lightstream_wasm.js';
 
-export { Table, Column, StreamDecoder, TableStream } from './pkg/lightstream_wasm.js';
+export { Table, Column, StreamDecoder, TableStream, CsvDecoder } from './pkg/lightstream_wasm.js';
 
 let loading = null;
 
@@ -33,6 +34,11 @@ export function connect(url, options = {}) {
 /** Decodes a whole IPC stream or file (Uint8Array or ArrayBuffer). */
 export function decode(bytes) {
   return wasm.decode(bytes);
+}
+
+/** Decodes a whole CSV document (string, Uint8Array or ArrayBuffer) into tables. */
+export function decodeCsv(input, options) {
+  return wasm.decodeCsv(input, options);
 }
 
 /** Decodes an IPC stream from a ReadableStream of byte chunks. */

@@ -10,18 +10,23 @@
 //!   one IPC message per binary message;
 //! - [`stream::read_stream`] / [`decoder::StreamDecoder`]: chunks of any size.
 //!
+//! CSV text becomes the same tables through [`csv::decode_csv`]
+//! (`decodeCsv`) and [`csv::CsvDecoder`] (the core's push CSV codec).
+//!
 //! The resulting [`Table`]s' numeric columns are zero-copy typed-array views
 //! for JavaScript ([`Column::to_array`]); strings and dictionaries become JS
 //! strings in one pass.
 //!
-//! Modules: [`decoder`] (the one-copy push decoder), [`stream`] (WebSocket
-//! and `ReadableStream` sources), [`table`] (tables, schema objects, rows,
+//! Modules: [`csv`] (CSV documents and the CSV push decoder), [`decoder`]
+//! (the one-copy push decoder), [`stream`] (WebSocket and `ReadableStream`
+//! sources), [`table`] (tables, schema objects, rows,
 //! re-encoding), [`column`] (values, typed arrays, validity) and `js`
 //! (small JavaScript helpers for building arrays of strings). Every index and
 //! option coming from JavaScript is checked; bad input becomes a JS `Error`,
 //! never a panic.
 
 pub mod column;
+pub mod csv;
 pub mod decoder;
 mod js;
 pub mod stream;
@@ -37,6 +42,7 @@ use lightstream_core::{
 use wasm_bindgen::prelude::*;
 
 pub use column::Column;
+pub use csv::{CsvDecoder, decode_csv};
 pub use decoder::StreamDecoder;
 pub use lightstream_core;
 pub use stream::{TableStream, connect, read_stream as read_stream_js};
