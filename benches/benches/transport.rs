@@ -142,11 +142,13 @@ async fn setup_quic() -> lightstream::Result<(Listener, QuicSession, QuicSession
     let (certs, key) = lightstream::quic::self_signed(&["127.0.0.1", "localhost"])?;
     let server = ServerOptions {
         quic: Some(lightstream::quic::server_config(certs.clone(), key)?),
+        ..ServerOptions::default()
     };
     let l = lightstream::bind(&"quic://127.0.0.1:0".parse()?, &server).await?;
     let ep: Endpoint = l.local_url().parse()?;
     let client = ClientOptions {
         quic: Some(lightstream::quic::client_config_trusting(&certs)?),
+        ..ClientOptions::default()
     };
     let (s, c) = tokio::join!(
         async { l.accept().await?.into_quic().await },

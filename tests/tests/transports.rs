@@ -104,9 +104,11 @@ async fn listen(t: Transport, dir: &Path) -> (Listener, Endpoint, ClientOptions)
             let (certs, key) = lightstream::quic::self_signed(&["localhost"]).expect("cert");
             let server = ServerOptions {
                 quic: Some(lightstream::quic::server_config(certs.clone(), key).expect("server")),
+                ..ServerOptions::default()
             };
             let client = ClientOptions {
                 quic: Some(lightstream::quic::client_config_trusting(&certs).expect("client")),
+                ..ClientOptions::default()
             };
             ("quic://127.0.0.1:0".to_string(), server, client)
         }

@@ -1,5 +1,5 @@
 //! `lightstream`: inspect, print, convert and generate Arrow IPC files and streams,
-//! and stream them over TCP, Unix sockets, WebSocket, QUIC and stdio.
+//! and stream them over TCP, TLS, Unix sockets, WebSocket, QUIC and stdio.
 //!
 //! What it is for: a thin native shell over `lightstream-core` (the codec does all
 //! decoding and encoding) and `lightstream` (the transports of `serve`, `recv`,
@@ -51,9 +51,14 @@ use crate::output::{Codec, WriteSettings};
                   else its extension (.arrow/.feather IPC file, .arrows IPC stream, .csv/.tsv \
                   CSV, .parquet/.pq Parquet), else its bytes (Parquet, IPC file or IPC \
                   stream).\n\n\
-                  URLs of serve, recv, send and listen: tcp://host:port, unix:///path/to/socket, \
-                  ws://host:port/path, quic://host:port, or `-` for stdin/stdout. Port 0 picks a \
-                  free port; serve and listen print `listening on <url>` on stderr once bound."
+                  URLs of serve, recv, send and listen: tcp://host:port, tls://host:port, \
+                  unix:///path/to/socket, ws://host:port/path, wss://host:port/path, \
+                  quic://host:port, or `-` for stdin/stdout. Port 0 picks a free port; serve and \
+                  listen print `listening on <url>` on stderr once bound.\n\n\
+                  TLS (quic://, tls://, wss://): servers take --cert/--key (PEM), else make a \
+                  self-signed certificate for localhost; clients take --ca FILE (trust its PEM \
+                  certificates) or --insecure, else tls:// and wss:// trust the built-in webpki \
+                  roots and quic:// asks for one of the two."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -107,8 +112,8 @@ enum Command {
     /// Listen and send an IPC file or stream to every client that connects, until
     /// interrupted
     Serve {
-        /// Where to listen: tcp://host:port, unix:///path, ws://host:port/path,
-        /// quic://host:port, or `-` (stdout)
+        /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
+        /// ws://host:port/path, wss://host:port/path, quic://host:port, or `-` (stdout)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Arrow IPC file or stream to send (`-` for stdin; read once)
@@ -123,8 +128,8 @@ enum Command {
     },
     /// Connect, receive one stream and write it as an IPC file or stream
     Recv {
-        /// Where to connect: tcp://host:port, unix:///path, ws://host:port/path,
-        /// quic://host:port, or `-` (stdin)
+        /// Where to connect: tcp://host:port, tls://host:port, unix:///path,
+        /// ws://host:port/path, wss://host:port/path, quic://host:port, or `-` (stdin)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Output path (`-` for stdout)
@@ -136,8 +141,8 @@ enum Command {
     },
     /// Connect and send an IPC file or stream
     Send {
-        /// Where to connect: tcp://host:port, unix:///path, ws://host:port/path,
-        /// quic://host:port, or `-` (stdout)
+        /// Where to connect: tcp://host:port, tls://host:port, unix:///path,
+        /// ws://host:port/path, wss://host:port/path, quic://host:port, or `-` (stdout)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Arrow IPC file or stream to send (`-` for stdin)
@@ -149,8 +154,8 @@ enum Command {
     },
     /// Listen, receive one stream from the first client, write it and exit
     Listen {
-        /// Where to listen: tcp://host:port, unix:///path, ws://host:port/path,
-        /// quic://host:port, or `-` (stdin)
+        /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
+        /// ws://host:port/path, wss://host:port/path, quic://host:port, or `-` (stdin)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Output path (`-` for stdout)
@@ -234,22 +239,25 @@ fn parse_delimiter(arg: &str) -> Result<u8, String> {
 
 #[derive(Args)]
 struct ServerTlsArgs {
-    /// QUIC: the server's certificate chain (PEM). Without --cert and --key, a
-    /// self-signed certificate for localhost, 127.0.0.1 and ::1 is made
+    /// quic://, tls://, wss://: the server's certificate chain (PEM). Without
+    /// --cert and --key, a self-signed certificate for localhost, 127.0.0.1 and
+    /// ::1 is made
     #[arg(long, value_name = "FILE", requires = "key")]
     cert: Option<PathBuf>,
-    /// QUIC: the private key of --cert (PEM)
+    /// quic://, tls://, wss://: the private key of --cert (PEM)
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
 }
 
 #[derive(Args)]
 struct ClientTlsArgs {
-    /// QUIC: accept any server certificate (encrypted, not authenticated: for
-    /// localhost and tests)
+    /// quic://, tls://, wss://: accept any server certificate (encrypted, not
+    /// authenticated: for localhost and tests)
     #[arg(long, conflicts_with = "ca")]
     insecure: bool,
-    /// QUIC: trust the server certificate(s) in this PEM file
+    /// quic://, tls://, wss://: trust the CA or server certificate(s) in this PEM
+    /// file (without --ca or --insecure, tls:// and wss:// trust the built-in
+    /// webpki roots; quic:// needs one of the two)
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
 }
@@ -660,6 +668,37 @@ mod tests {
             tls.tls().cert_key,
             Some((PathBuf::from("c.pem"), PathBuf::from("k.pem")))
         );
+
+        for (url, want) in [
+            ("tls://127.0.0.1:0", Endpoint::Tls("127.0.0.1:0".into())),
+            (
+                "wss://localhost:0/t",
+                Endpoint::SecureWebSocket("wss://localhost:0/t".into()),
+            ),
+        ] {
+            let cli = Cli::try_parse_from([
+                "lightstream",
+                "serve",
+                url,
+                "f.arrows",
+                "--cert",
+                "c.pem",
+                "--key",
+                "k.pem",
+            ])
+            .expect("valid arguments");
+            let Command::Serve { url, tls, .. } = cli.command else {
+                panic!("serve expected");
+            };
+            assert_eq!(url, want);
+            assert!(tls.tls().cert_key.is_some());
+        }
+        let cli = Cli::try_parse_from(["lightstream", "send", "wss://h:1/", "-", "--insecure"])
+            .expect("valid arguments");
+        let Command::Send { tls, .. } = cli.command else {
+            panic!("send expected");
+        };
+        assert!(tls.tls().insecure);
 
         let cli = Cli::try_parse_from(["lightstream", "send", "-", "-"]).expect("stdio both ways");
         assert!(matches!(

@@ -1,8 +1,8 @@
 //! The network subcommands: `serve`, `recv`, `send`, `listen`.
 //!
 //! What it is for: moving Arrow tables between this process and a peer over any
-//! transport of the `lightstream` crate (TCP, Unix sockets, WebSocket, QUIC,
-//! stdio), with the same inputs and outputs as the file commands: tables are read
+//! transport of the `lightstream` crate (TCP, TLS, Unix sockets, WebSocket plain
+//! and over TLS, QUIC, stdio), with the same inputs and outputs as the file commands: tables are read
 //! with `input.rs` (format detected from the bytes) and written with `output.rs`
 //! (format from `--to` or the extension).
 //!
@@ -47,14 +47,16 @@ const ABORT_WAIT: Duration = Duration::from_secs(2);
 /// The names of the self-signed certificate made when `--cert` is not given.
 const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
-/// TLS material of a QUIC server (`serve`, `listen`).
+/// TLS material of a quic://, tls:// or wss:// server (`serve`, `listen`).
 #[derive(Debug, Default, Clone)]
 pub struct ServerTls {
     /// PEM certificate chain and its PEM private key.
     pub cert_key: Option<(PathBuf, PathBuf)>,
 }
 
-/// How a QUIC client (`recv`, `send`) checks the server's certificate.
+/// How a quic://, tls:// or wss:// client (`recv`, `send`) checks the server's
+/// certificate. Neither flag: tls:// and wss:// trust the webpki roots, quic://
+/// is a usage error (it has always required a choice).
 #[derive(Debug, Default, Clone)]
 pub struct ClientTls {
     /// Accept any certificate (encrypted, not authenticated).
@@ -355,15 +357,23 @@ fn interrupted() -> impl Future<Output = ()> {
     }
 }
 
-/// TLS for a QUIC server: `--cert`/`--key`, or a self-signed certificate for
-/// localhost (announced on stderr). `--cert` with another transport is a usage
-/// error rather than silently ignored.
+/// Whether `endpoint` runs over TLS (and so takes the TLS flags).
+fn uses_tls(endpoint: &Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::Quic(_) | Endpoint::Tls(_) | Endpoint::SecureWebSocket(_)
+    )
+}
+
+/// TLS for a quic://, tls:// or wss:// server: `--cert`/`--key`, or a self-signed
+/// certificate for localhost (announced on stderr). `--cert` with another
+/// transport is a usage error rather than silently ignored.
 pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerOptions> {
     let mut options = ServerOptions::default();
-    if !matches!(endpoint, Endpoint::Quic(_)) {
+    if !uses_tls(endpoint) {
         if tls.cert_key.is_some() {
             return Err(CliError::usage(format!(
-                "--cert and --key apply to quic:// URLs only, not to {endpoint}"
+                "--cert and --key apply to quic://, tls:// and wss:// URLs only, not to {endpoint}"
             )));
         }
         return Ok(options);
@@ -371,8 +381,8 @@ pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerO
     let config_error = |e: lightstream::Error| CliError::net("configuring TLS", e, false);
     let (certs, key) = match &tls.cert_key {
         Some((cert, key)) => (
-            lightstream::quic::load_certs(cert).map_err(config_error)?,
-            lightstream::quic::load_key(key).map_err(config_error)?,
+            lightstream::tls::load_certs(cert).map_err(config_error)?,
+            lightstream::tls::load_key(key).map_err(config_error)?,
         ),
         None => {
             let _ = writeln!(
@@ -381,27 +391,35 @@ pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerO
                  for {} (clients need --insecure)",
                 SELF_SIGNED_NAMES.join(", ")
             );
-            lightstream::quic::self_signed(&SELF_SIGNED_NAMES).map_err(config_error)?
+            lightstream::tls::self_signed(&SELF_SIGNED_NAMES).map_err(config_error)?
         }
     };
-    options.quic = Some(lightstream::quic::server_config(certs, key).map_err(config_error)?);
+    if matches!(endpoint, Endpoint::Quic(_)) {
+        options.quic = Some(lightstream::quic::server_config(certs, key).map_err(config_error)?);
+    } else {
+        options.tls = Some(lightstream::tls::server_config(certs, key).map_err(config_error)?);
+    }
     Ok(options)
 }
 
-/// TLS for a QUIC client: `--insecure` or `--ca FILE`; one of them is required
-/// for quic:// and neither applies to other transports.
+/// TLS for a quic://, tls:// or wss:// client: `--insecure` or `--ca FILE`.
+/// Without either, tls:// and wss:// trust the webpki roots (Mozilla's root
+/// certificates, built in) and quic:// is a usage error. Neither flag applies to
+/// other transports.
 pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientOptions> {
     let mut options = ClientOptions::default();
-    if !matches!(endpoint, Endpoint::Quic(_)) {
+    if !uses_tls(endpoint) {
         if tls.insecure || tls.ca.is_some() {
             return Err(CliError::usage(format!(
-                "--insecure and --ca apply to quic:// URLs only, not to {endpoint}"
+                "--insecure and --ca apply to quic://, tls:// and wss:// URLs only, not to \
+                 {endpoint}"
             )));
         }
         return Ok(options);
     }
     let config_error = |e: lightstream::Error| CliError::net("configuring TLS", e, false);
-    let config = match (&tls.ca, tls.insecure) {
+    let quic = matches!(endpoint, Endpoint::Quic(_));
+    match (&tls.ca, tls.insecure) {
         (Some(_), true) => {
             return Err(CliError::usage(
                 "--insecure and --ca exclude each other: trust the certificates in --ca, \
@@ -409,10 +427,26 @@ pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientO
             ));
         }
         (Some(ca), false) => {
-            let roots = lightstream::quic::load_certs(ca).map_err(config_error)?;
-            lightstream::quic::client_config_trusting(&roots).map_err(config_error)?
+            let roots = lightstream::tls::load_certs(ca).map_err(config_error)?;
+            if quic {
+                options.quic =
+                    Some(lightstream::quic::client_config_trusting(&roots).map_err(config_error)?);
+            } else {
+                options.tls =
+                    Some(lightstream::tls::client_config_trusting(&roots).map_err(config_error)?);
+            }
         }
-        (None, true) => lightstream::quic::client_config_insecure().map_err(config_error)?,
+        (None, true) => {
+            if quic {
+                options.quic =
+                    Some(lightstream::quic::client_config_insecure().map_err(config_error)?);
+            } else {
+                options.tls =
+                    Some(lightstream::tls::client_config_insecure().map_err(config_error)?);
+            }
+        }
+        // tls:// and wss:// trust the webpki roots (`tls: None`).
+        (None, false) if !quic => {}
         (None, false) => {
             return Err(CliError::usage(format!(
                 "{endpoint} needs a way to check the server's certificate: --ca FILE (trust \
@@ -420,8 +454,7 @@ pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientO
                  localhost and tests)"
             )));
         }
-    };
-    options.quic = Some(config);
+    }
     Ok(options)
 }
 
@@ -631,7 +664,7 @@ mod tests {
             ca: None,
         };
         let m = usage_message(client_options(&tcp, &insecure));
-        assert!(m.contains("quic:// URLs only"), "{m}");
+        assert!(m.contains("quic://, tls:// and wss:// URLs only"), "{m}");
         assert!(
             client_options(&tcp, &ClientTls::default())
                 .expect("plain TCP needs no TLS")
@@ -677,5 +710,63 @@ mod tests {
         let quic = endpoint("quic://127.0.0.1:0");
         let options = server_options(&quic, &ServerTls::default()).expect("self-signed");
         assert!(options.quic.is_some());
+        for url in ["tls://127.0.0.1:0", "wss://127.0.0.1:0/"] {
+            let options = server_options(&endpoint(url), &ServerTls::default()).expect(url);
+            assert!(options.tls.is_some() && options.quic.is_none(), "{url}");
+        }
+    }
+
+    #[test]
+    fn tls_and_wss_clients_trust_the_webpki_roots_by_default() {
+        for url in ["tls://127.0.0.1:4433", "wss://127.0.0.1:4433/t"] {
+            let e = endpoint(url);
+            let options = client_options(&e, &ClientTls::default()).expect(url);
+            assert!(options.tls.is_none() && options.quic.is_none(), "{url}");
+            let insecure = ClientTls {
+                insecure: true,
+                ca: None,
+            };
+            let options = client_options(&e, &insecure).expect(url);
+            assert!(options.tls.is_some() && options.quic.is_none(), "{url}");
+            let both = ClientTls {
+                insecure: true,
+                ca: Some("ca.pem".into()),
+            };
+            assert!(usage_message(client_options(&e, &both)).contains("exclude each other"));
+            let missing = ClientTls {
+                insecure: false,
+                ca: Some("/nonexistent/ca.pem".into()),
+            };
+            let Err(err) = client_options(&e, &missing) else {
+                panic!("no such file");
+            };
+            assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        }
+    }
+
+    #[test]
+    fn tls_flags_are_refused_on_plaintext_transports() {
+        let cert = ServerTls {
+            cert_key: Some(("c.pem".into(), "k.pem".into())),
+        };
+        let ca = ClientTls {
+            insecure: false,
+            ca: Some("ca.pem".into()),
+        };
+        for url in [
+            "tcp://127.0.0.1:1",
+            "ws://127.0.0.1:1/",
+            "unix:///tmp/x.sock",
+            "-",
+        ] {
+            let e = endpoint(url);
+            let m = usage_message(server_options(&e, &cert));
+            assert!(
+                m.contains("--cert and --key apply to quic://, tls:// and wss://"),
+                "{m}"
+            );
+            let m = usage_message(client_options(&e, &ca));
+            assert!(m.contains("--insecure and --ca apply to"), "{m}");
+        }
     }
 }

@@ -60,6 +60,7 @@ async fn main() -> lightstream::Result<()> {
     let (certs, key) = self_signed(&["localhost"])?;
     let server_options = ServerOptions {
         quic: Some(server_config(certs.clone(), key)?),
+        ..ServerOptions::default()
     };
     let listener = lightstream::bind(&"quic://localhost:0".parse()?, &server_options).await?;
     println!("listening on {}", listener.local_url());
@@ -86,6 +87,7 @@ async fn main() -> lightstream::Result<()> {
     // and tests only).
     let client_options = ClientOptions {
         quic: Some(client_config_trusting(&certs)?),
+        ..ClientOptions::default()
     };
     let endpoint: Endpoint = format!("quic://localhost:{port}").parse()?;
     let session = lightstream::connect(&endpoint, &client_options)

@@ -1,7 +1,7 @@
 //! # lightstream
 //!
-//! Streams Arrow tables between processes over TCP, Unix domain sockets,
-//! stdin/stdout, WebSocket and QUIC, on tokio. It is the native shell around
+//! Streams Arrow tables between processes over TCP, TLS, Unix domain sockets,
+//! stdin/stdout, WebSocket (plain and over TLS) and QUIC, on tokio. It is the native shell around
 //! [`lightstream_core`], the sans-IO codec, which it re-exports: tables are
 //! [`minarrow`] tables, column buffers are 64-byte aligned end to end.
 //!
@@ -44,8 +44,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Transports are features: `tcp`, `uds`, `stdio`, `websocket`, `quic` (all
-//! on by default), as are memory-mapped files (`mmap`: [`mmap::MmapFile`],
+//! Transports are features: `tcp`, `uds`, `stdio`, `websocket`, `quic` and
+//! `tls` (`tls://`, and `wss://` with `websocket`; see [`tls`]), all on by
+//! default, as are memory-mapped files (`mmap`: [`mmap::MmapFile`],
 //! [`mmap::MmapStream`]), Parquet files (`parquet`: [`parquet::ParquetReader`],
 //! [`parquet::ParquetWriter`], with `snappy` and `zstd` pages) and the core's
 //! `lz4` and `zstd` body compression. CSV files (`csv`: [`csv::CsvReader`],
@@ -66,6 +67,8 @@ pub mod mmap;
 pub mod parquet;
 #[cfg(feature = "quic")]
 pub mod quic;
+#[cfg(any(feature = "tls", feature = "quic"))]
+pub mod tls;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 

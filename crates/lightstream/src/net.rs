@@ -1,17 +1,18 @@
 //! Endpoints, listeners and connections: one way to reach every transport.
 //!
-//! An [`Endpoint`] is parsed from a URL (`tcp://host:port`, `unix:///path`,
-//! `ws://host:port/path`, `quic://host:port`, or `-` for stdin/stdout).
+//! An [`Endpoint`] is parsed from a URL (`tcp://host:port`, `tls://host:port`,
+//! `unix:///path`, `ws://host:port/path`, `wss://host:port/path`,
+//! `quic://host:port`, or `-` for stdin/stdout).
 //! [`connect`] reaches it as a client, [`bind`] listens on it as a server and
 //! hands out a [`Connection`] per client. A connection becomes a
 //! [`TableReader`] or a [`TableWriter`]; which side reads and which writes is
 //! the application's choice, not the transport's.
 //!
-//! Wire formats: TCP, Unix sockets and stdio carry the Arrow IPC stream
+//! Wire formats: TCP, TLS, Unix sockets and stdio carry the Arrow IPC stream
 //! format byte for byte (any Arrow IPC peer can talk to them); WebSocket
-//! carries one encapsulated IPC message per binary message
-//! (docs/websocket-protocol.md); QUIC carries one IPC stream per
-//! unidirectional QUIC stream.
+//! (`ws://`, and `wss://` over TLS) carries one encapsulated IPC message per
+//! binary message (docs/websocket-protocol.md); QUIC carries one IPC stream
+//! per unidirectional QUIC stream.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -30,10 +31,16 @@ use crate::writer::{BoxWrite, Sink, TableWriter};
 pub enum Endpoint {
     /// `tcp://host:port`: the Arrow IPC stream format over TCP.
     Tcp(String),
+    /// `tls://host:port`: the Arrow IPC stream format over TLS over TCP. The
+    /// host also names the server in its TLS certificate.
+    Tls(String),
     /// `unix:///path/to/socket`: the Arrow IPC stream format over a Unix domain socket.
     Unix(PathBuf),
     /// `ws://host:port/path`: one IPC message per binary WebSocket message.
     WebSocket(String),
+    /// `wss://host:port/path`: [`Endpoint::WebSocket`] over TLS. The host also
+    /// names the server in its TLS certificate.
+    SecureWebSocket(String),
     /// `quic://host:port`: one IPC stream per QUIC stream. The host also
     /// names the server in its TLS certificate.
     Quic(String),
@@ -50,7 +57,10 @@ impl FromStr for Endpoint {
         }
         let bad = |why: &str| Error::Config(format!("bad endpoint URL {s:?}: {why}"));
         let (scheme, rest) = s.split_once("://").ok_or_else(|| {
-            bad("expected tcp://host:port, unix:///path, ws://host:port/path, quic://host:port or -")
+            bad(
+                "expected tcp://host:port, tls://host:port, unix:///path, ws://host:port/path, \
+                 wss://host:port/path, quic://host:port or -",
+            )
         })?;
         let authority = |rest: &str| -> Result<String> {
             let hostport = rest.split('/').next().unwrap_or_default();
@@ -64,21 +74,16 @@ impl FromStr for Endpoint {
                 .map_err(|_| bad(&format!("port {port:?} is not a number from 0 to 65535")))?;
             Ok(hostport.to_string())
         };
+        let no_path = |a: String| -> Result<String> {
+            if rest.len() > a.len() && rest[a.len()..] != *"/" {
+                return Err(bad(&format!("a {scheme} URL has no path")));
+            }
+            Ok(a)
+        };
         match scheme {
-            "tcp" => {
-                let a = authority(rest)?;
-                if rest.len() > a.len() && rest[a.len()..] != *"/" {
-                    return Err(bad("a tcp URL has no path"));
-                }
-                Ok(Endpoint::Tcp(a))
-            }
-            "quic" => {
-                let a = authority(rest)?;
-                if rest.len() > a.len() && rest[a.len()..] != *"/" {
-                    return Err(bad("a quic URL has no path"));
-                }
-                Ok(Endpoint::Quic(a))
-            }
+            "tcp" => Ok(Endpoint::Tcp(no_path(authority(rest)?)?)),
+            "tls" => Ok(Endpoint::Tls(no_path(authority(rest)?)?)),
+            "quic" => Ok(Endpoint::Quic(no_path(authority(rest)?)?)),
             "unix" => {
                 if !rest.starts_with('/') || rest.len() < 2 {
                     return Err(bad("expected an absolute path: unix:///path/to/socket"));
@@ -89,11 +94,12 @@ impl FromStr for Endpoint {
                 authority(rest)?;
                 Ok(Endpoint::WebSocket(s.to_string()))
             }
-            "wss" => Err(bad(
-                "wss:// (TLS) is not supported yet; use ws:// or quic://",
-            )),
+            "wss" => {
+                authority(rest)?;
+                Ok(Endpoint::SecureWebSocket(s.to_string()))
+            }
             other => Err(bad(&format!(
-                "unknown scheme {other:?} (expected tcp, unix, ws or quic)"
+                "unknown scheme {other:?} (expected tcp, tls, unix, ws, wss or quic)"
             ))),
         }
     }
@@ -103,8 +109,9 @@ impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+            Endpoint::Tls(a) => write!(f, "tls://{a}"),
             Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
-            Endpoint::WebSocket(u) => write!(f, "{u}"),
+            Endpoint::WebSocket(u) | Endpoint::SecureWebSocket(u) => write!(f, "{u}"),
             Endpoint::Quic(a) => write!(f, "quic://{a}"),
             Endpoint::Stdio => write!(f, "-"),
         }
@@ -112,21 +119,54 @@ impl fmt::Display for Endpoint {
 }
 
 /// Settings for [`connect`]. The default suits every transport but QUIC, which
-/// needs a TLS client configuration (see [`crate::quic`]).
+/// needs a TLS client configuration (see [`crate::quic`]). Build it with
+/// `..ClientOptions::default()`: fields come with features.
 #[derive(Clone, Default)]
 pub struct ClientOptions {
     /// TLS configuration of QUIC connections.
     #[cfg(feature = "quic")]
     pub quic: Option<quinn::ClientConfig>,
+    /// TLS configuration of `tls://` and `wss://` connections; `None` trusts
+    /// the webpki roots ([`crate::tls::client_config`]). See [`crate::tls`].
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// How long the TLS handshake of a `tls://` or `wss://` connection may
+    /// take; `None`: [`crate::tls::DEFAULT_HANDSHAKE_TIMEOUT`] (10 s).
+    #[cfg(feature = "tls")]
+    pub handshake_timeout: Option<std::time::Duration>,
 }
 
-/// Settings for [`bind`]. QUIC needs a TLS server configuration (see
-/// [`crate::quic::server_config`]).
+/// Settings for [`bind`]. QUIC, `tls://` and `wss://` need a TLS server
+/// configuration ([`crate::quic::server_config`], [`crate::tls::server_config`]).
+/// Build it with `..ServerOptions::default()`: fields come with features.
 #[derive(Clone, Default)]
 pub struct ServerOptions {
     /// TLS configuration of the QUIC server.
     #[cfg(feature = "quic")]
     pub quic: Option<quinn::ServerConfig>,
+    /// TLS configuration of a `tls://` or `wss://` server (required there).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long each client's TLS handshake may take; `None`:
+    /// [`crate::tls::DEFAULT_HANDSHAKE_TIMEOUT`] (10 s). A client that takes
+    /// longer fails on its own connection.
+    #[cfg(feature = "tls")]
+    pub handshake_timeout: Option<std::time::Duration>,
+}
+
+/// A TCP connection whose server-side TLS handshake is still to come.
+#[cfg(feature = "tls")]
+struct TlsAccept {
+    tcp: tokio::net::TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    timeout: Option<std::time::Duration>,
+}
+
+#[cfg(feature = "tls")]
+impl TlsAccept {
+    async fn handshake(self, peer: &str) -> Result<crate::tls::ServerStream> {
+        crate::tls::accept(self.tcp, self.config, self.timeout, peer).await
+    }
 }
 
 /// One connected peer, not yet reading or writing tables.
@@ -148,6 +188,18 @@ enum Inner {
     WebSocketClientPending(tokio::net::TcpStream, String),
     #[cfg(feature = "websocket")]
     WebSocket(crate::websocket::BoxWebSocket),
+    /// A TLS connection (client side: the handshake is done).
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::ClientStream>),
+    /// An accepted TCP connection whose TLS handshake is still to come.
+    #[cfg(feature = "tls")]
+    TlsPending(TlsAccept),
+    /// An accepted TCP connection whose TLS and WebSocket handshakes are still to come.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    SecureWebSocketPending(TlsAccept),
+    /// A TLS connection to a `wss://` URL whose WebSocket handshake is still to come.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    SecureWebSocketClientPending(Box<crate::tls::ClientStream>, String),
     #[cfg(feature = "quic")]
     QuicIncoming(Box<quinn::Incoming>),
     #[cfg(feature = "quic")]
@@ -227,6 +279,17 @@ impl Connection {
         }
     }
 
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub(crate) fn secure_websocket_client(
+        tls: crate::tls::ClientStream,
+        url: String,
+    ) -> Connection {
+        Connection {
+            peer: format!("wss {url}"),
+            inner: Inner::SecureWebSocketClientPending(Box::new(tls), url),
+        }
+    }
+
     #[cfg(feature = "quic")]
     pub(crate) fn quic(session: crate::quic::QuicSession) -> Connection {
         let peer = session.peer().to_string();
@@ -276,6 +339,32 @@ impl Connection {
             }
             #[cfg(feature = "websocket")]
             Inner::WebSocket(ws) => crate::websocket::reader(ws, peer, options).await,
+            #[cfg(feature = "tls")]
+            Inner::Tls(tls) => {
+                TableReader::open(TableReader::bytes_source(tls), peer, options, None).await
+            }
+            #[cfg(feature = "tls")]
+            Inner::TlsPending(pending) => {
+                let tls = pending.handshake(&peer).await?;
+                TableReader::open(
+                    TableReader::bytes_source(Box::new(tls)),
+                    peer,
+                    options,
+                    None,
+                )
+                .await
+            }
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            Inner::SecureWebSocketPending(pending) => {
+                let tls = pending.handshake(&peer).await?;
+                let ws = crate::websocket::accept(tls, &peer, Some(&options.limits)).await?;
+                crate::websocket::reader(ws, peer, options).await
+            }
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            Inner::SecureWebSocketClientPending(tls, url) => {
+                let ws = crate::websocket::handshake(tls, &url, Some(&options.limits)).await?;
+                crate::websocket::reader(ws, peer, options).await
+            }
             #[cfg(feature = "quic")]
             Inner::QuicIncoming(i) => {
                 crate::quic::QuicSession::accept(*i)
@@ -309,6 +398,24 @@ impl Connection {
             }
             #[cfg(feature = "websocket")]
             Inner::WebSocket(ws) => crate::websocket::writer(ws, peer, schema, options),
+            #[cfg(feature = "tls")]
+            Inner::Tls(tls) => TableWriter::new(Sink::Bytes(tls), peer, schema, options, None),
+            #[cfg(feature = "tls")]
+            Inner::TlsPending(pending) => {
+                let tls = pending.handshake(&peer).await?;
+                TableWriter::new(Sink::Bytes(Box::new(tls)), peer, schema, options, None)
+            }
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            Inner::SecureWebSocketPending(pending) => {
+                let tls = pending.handshake(&peer).await?;
+                let ws = crate::websocket::accept(tls, &peer, None).await?;
+                crate::websocket::writer(ws, peer, schema, options)
+            }
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            Inner::SecureWebSocketClientPending(tls, url) => {
+                let ws = crate::websocket::handshake(tls, &url, None).await?;
+                crate::websocket::writer(ws, peer, schema, options)
+            }
             #[cfg(feature = "quic")]
             Inner::QuicIncoming(i) => {
                 crate::quic::QuicSession::accept(*i)
@@ -335,6 +442,18 @@ enum ListenerInner {
     Unix(tokio::net::UnixListener, PathBuf),
     #[cfg(feature = "websocket")]
     WebSocket(tokio::net::TcpListener),
+    #[cfg(feature = "tls")]
+    Tls(
+        tokio::net::TcpListener,
+        Arc<rustls::ServerConfig>,
+        Option<std::time::Duration>,
+    ),
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    SecureWebSocket(
+        tokio::net::TcpListener,
+        Arc<rustls::ServerConfig>,
+        Option<std::time::Duration>,
+    ),
     #[cfg(feature = "quic")]
     Quic(quinn::Endpoint),
     #[cfg(feature = "stdio")]
@@ -356,9 +475,10 @@ impl Listener {
         &self.local
     }
 
-    /// Waits for the next client. For WebSocket and QUIC the handshake
+    /// Waits for the next client. For TLS, WebSocket and QUIC the handshake
     /// happens later, in [`Connection::reader`] / [`Connection::writer`], so a
-    /// slow client cannot hold up the accept loop. On stdio the one
+    /// slow or failing client cannot hold up the accept loop: its handshake
+    /// error (or timeout) is that connection's error. On stdio the one
     /// "connection" is stdin/stdout; a second accept waits forever.
     pub async fn accept(&self) -> Result<Connection> {
         #[allow(unused_variables)]
@@ -381,6 +501,32 @@ impl Listener {
                 Ok(Connection {
                     inner: Inner::WebSocketPending(s),
                     peer: format!("ws {addr}"),
+                })
+            }
+            #[cfg(feature = "tls")]
+            ListenerInner::Tls(l, config, timeout) => {
+                let (tcp, addr) = l.accept().await.map_err(|e| Error::io(ctx(), e))?;
+                let _ = tcp.set_nodelay(true);
+                Ok(Connection {
+                    inner: Inner::TlsPending(TlsAccept {
+                        tcp,
+                        config: config.clone(),
+                        timeout: *timeout,
+                    }),
+                    peer: format!("tls {addr}"),
+                })
+            }
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            ListenerInner::SecureWebSocket(l, config, timeout) => {
+                let (tcp, addr) = l.accept().await.map_err(|e| Error::io(ctx(), e))?;
+                let _ = tcp.set_nodelay(true);
+                Ok(Connection {
+                    inner: Inner::SecureWebSocketPending(TlsAccept {
+                        tcp,
+                        config: config.clone(),
+                        timeout: *timeout,
+                    }),
+                    peer: format!("wss {addr}"),
                 })
             }
             #[cfg(feature = "quic")]
@@ -479,6 +625,31 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
                 local: format!("ws://{local}{path}"),
             })
         }
+        #[cfg(feature = "tls")]
+        Endpoint::Tls(a) => {
+            let config = server_tls(endpoint, options)?;
+            let l = tokio::net::TcpListener::bind(a.as_str())
+                .await
+                .map_err(|e| Error::io(ctx(""), e))?;
+            let local = l.local_addr().map_err(|e| Error::io(ctx(""), e))?;
+            Ok(Listener {
+                inner: ListenerInner::Tls(l, config, options.handshake_timeout),
+                local: format!("tls://{local}"),
+            })
+        }
+        #[cfg(all(feature = "websocket", feature = "tls"))]
+        Endpoint::SecureWebSocket(url) => {
+            let config = server_tls(endpoint, options)?;
+            let (hostport, path) = crate::websocket::split_url(url)?;
+            let l = tokio::net::TcpListener::bind(hostport.as_str())
+                .await
+                .map_err(|e| Error::io(ctx(""), e))?;
+            let local = l.local_addr().map_err(|e| Error::io(ctx(""), e))?;
+            Ok(Listener {
+                inner: ListenerInner::SecureWebSocket(l, config, options.handshake_timeout),
+                local: format!("wss://{local}{path}"),
+            })
+        }
         #[cfg(feature = "quic")]
         Endpoint::Quic(a) => {
             let config = options.quic.clone().ok_or_else(|| {
@@ -502,14 +673,42 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
             local: "-".to_string(),
         }),
         #[allow(unreachable_patterns)]
-        other => Err(Error::Config(format!(
-            "{other}: this transport was not compiled in (see the crate's features)"
-        ))),
+        other => Err(not_compiled_in(other)),
     }
 }
 
+/// The TLS configuration a `tls://` / `wss://` server must have.
+#[cfg(feature = "tls")]
+fn server_tls(endpoint: &Endpoint, options: &ServerOptions) -> Result<Arc<rustls::ServerConfig>> {
+    options.tls.clone().ok_or_else(|| {
+        Error::Config(format!(
+            "a {} server needs a TLS certificate (ServerOptions::tls; \
+             lightstream::tls::server_config with load_certs/load_key or self_signed)",
+            if matches!(endpoint, Endpoint::Tls(_)) {
+                "tls://"
+            } else {
+                "wss://"
+            }
+        ))
+    })
+}
+
+/// The error of an endpoint whose transport is not in this build.
+fn not_compiled_in(endpoint: &Endpoint) -> Error {
+    let what = match endpoint {
+        Endpoint::Tls(_) => "TLS was not compiled in (lightstream's `tls` feature)",
+        Endpoint::SecureWebSocket(_) => {
+            "WebSocket over TLS was not compiled in (lightstream's `websocket` and `tls` features)"
+        }
+        _ => "this transport was not compiled in (see the crate's features)",
+    };
+    Error::Config(format!("{endpoint}: {what}"))
+}
+
 /// Connects to `endpoint`. QUIC needs `options.quic`
-/// ([`crate::quic::client_config`] and friends).
+/// ([`crate::quic::client_config`] and friends). For `tls://` and `wss://`
+/// this runs the TLS handshake (an untrusted certificate fails here, naming
+/// the host and the reason); `options.tls` chooses whom to trust.
 pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Connection> {
     let _ = options;
     #[allow(unused_variables)]
@@ -529,8 +728,28 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
                 .map_err(|e| Error::io(ctx(), e))?;
             Ok(Connection::from_unix(s, path))
         }
+        #[cfg(feature = "tls")]
+        Endpoint::Tls(a) => {
+            let tls = crate::tls::connect(
+                a,
+                options.tls.as_ref(),
+                options.handshake_timeout,
+                &endpoint.to_string(),
+            )
+            .await?;
+            let peer = match tls.0.get_ref().0.peer_addr() {
+                Ok(addr) => format!("tls {addr}"),
+                Err(_) => format!("tls {a}"),
+            };
+            Ok(Connection {
+                inner: Inner::Tls(Box::new(tls)),
+                peer,
+            })
+        }
         #[cfg(feature = "websocket")]
         Endpoint::WebSocket(url) => crate::websocket::connect(url).await,
+        #[cfg(all(feature = "websocket", feature = "tls"))]
+        Endpoint::SecureWebSocket(url) => crate::websocket::connect_secure(url, options).await,
         #[cfg(feature = "quic")]
         Endpoint::Quic(a) => {
             let config = options.quic.clone().ok_or_else(|| {
@@ -549,9 +768,7 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
         #[cfg(feature = "stdio")]
         Endpoint::Stdio => Ok(Connection::stdio()),
         #[allow(unreachable_patterns)]
-        other => Err(Error::Config(format!(
-            "{other}: this transport was not compiled in (see the crate's features)"
-        ))),
+        other => Err(not_compiled_in(other)),
     }
 }
 
@@ -586,6 +803,16 @@ mod tests {
             p("quic://localhost:4433").unwrap(),
             Endpoint::Quic("localhost:4433".into())
         );
+        assert_eq!(
+            p("tls://localhost:4433/").unwrap(),
+            Endpoint::Tls("localhost:4433".into())
+        );
+        assert_eq!(
+            p("wss://[::1]:443/t").unwrap(),
+            Endpoint::SecureWebSocket("wss://[::1]:443/t".into())
+        );
+        assert_eq!(p("tls://[::1]:1").unwrap().to_string(), "tls://[::1]:1");
+        assert_eq!(p("wss://h:1/x").unwrap().to_string(), "wss://h:1/x");
         assert_eq!(p("-").unwrap(), Endpoint::Stdio);
         for s in p("tcp://127.0.0.1:9000").iter() {
             assert_eq!(s.to_string(), "tcp://127.0.0.1:9000");
@@ -601,7 +828,27 @@ mod tests {
         assert!(e("tcp://:80").contains("missing host"));
         assert!(e("unix://relative").contains("absolute path"));
         assert!(e("http://x:1").contains("unknown scheme \"http\""));
-        assert!(e("wss://x:1/").contains("not supported yet"));
-        assert!(e("tcp://x:1/path").contains("no path"));
+        assert!(e("wss://x/").contains("missing :port"));
+        assert!(e("tcp://x:1/path").contains("a tcp URL has no path"));
+        assert!(e("tls://x:1/path").contains("a tls URL has no path"));
+    }
+
+    /// Without the feature, tls:// and wss:// still parse, and say what is missing.
+    #[cfg(not(feature = "tls"))]
+    #[tokio::test]
+    async fn tls_endpoints_say_tls_was_not_compiled_in() {
+        for url in ["tls://127.0.0.1:1", "wss://127.0.0.1:1/"] {
+            let endpoint: Endpoint = url.parse().unwrap();
+            let e = connect(&endpoint, &ClientOptions::default())
+                .await
+                .unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{e}");
+            assert!(e.to_string().contains("not compiled in"), "{e}");
+            assert!(e.to_string().contains("`tls`"), "{e}");
+            let e = bind(&endpoint, &ServerOptions::default())
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("not compiled in"), "{e}");
+        }
     }
 }

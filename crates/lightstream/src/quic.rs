@@ -10,20 +10,22 @@
 //!
 //! TLS is QUIC's own (TLS 1.3, ALPN `lightstream`). Bring a rustls
 //! configuration, or use the helpers: [`server_config`] from a certificate
-//! and key (PEM files: [`load_certs`], [`load_key`]), [`self_signed`] for
-//! localhost, [`client_config_trusting`] to trust given certificates, and
-//! [`client_config_insecure`] to accept any certificate (testing only).
+//! and key (PEM files: [`load_certs`], [`load_key`], the same functions as
+//! [`crate::tls`]'s), [`self_signed`] for localhost, [`client_config_trusting`]
+//! to trust given certificates, and [`client_config_insecure`] to accept any
+//! certificate (testing only).
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use lightstream_core::{ReadOptions, Schema, WriteOptions};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::error::{Error, Result};
 use crate::reader::TableReader;
 use crate::writer::{Sink, TableWriter};
+
+pub use crate::tls::{load_certs, load_key, self_signed};
 
 /// The ALPN protocol name the helpers set on both sides.
 pub const ALPN: &[u8] = b"lightstream";
@@ -146,10 +148,6 @@ impl QuicSession {
     }
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     // Windows sized for a fast local link: large enough to keep a stream
@@ -167,55 +165,12 @@ fn transport() -> Arc<quinn::TransportConfig> {
     Arc::new(t)
 }
 
-/// A self-signed certificate and its key for `names` (e.g. `["localhost",
-/// "127.0.0.1"]`): for tests and local use only.
-pub fn self_signed(
-    names: &[&str],
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let certified = rcgen::generate_simple_self_signed(names)
-        .map_err(|e| Error::Config(format!("making a self-signed certificate: {e}")))?;
-    let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-    Ok((vec![certified.cert.der().clone()], key))
-}
-
-/// Reads every certificate in a PEM file.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    use rustls::pki_types::pem::PemObject;
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(|e| Error::Config(format!("reading certificates from {}: {e}", path.display())))?;
-    if certs.is_empty() {
-        return Err(Error::Config(format!(
-            "{} holds no PEM certificate",
-            path.display()
-        )));
-    }
-    Ok(certs)
-}
-
-/// Reads the private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    PrivateKeyDer::from_pem_file(path).map_err(|e| {
-        Error::Config(format!(
-            "reading a private key from {}: {e}",
-            path.display()
-        ))
-    })
-}
-
 /// A QUIC server configuration from a certificate chain and its key.
 pub fn server_config(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<quinn::ServerConfig> {
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| Error::Config(format!("TLS server configuration: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| Error::Config(format!("TLS server certificate or key: {e}")))?;
+    let mut tls = crate::tls::server_tls(certs, key, &[&rustls::version::TLS13])?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| Error::Config(format!("QUIC server configuration: {e}")))?;
@@ -240,78 +195,15 @@ pub fn client_config(mut tls: rustls::ClientConfig) -> Result<quinn::ClientConfi
 /// A QUIC client configuration that trusts exactly `roots` (for example the
 /// server's self-signed certificate, or a private CA).
 pub fn client_config_trusting(roots: &[CertificateDer<'static>]) -> Result<quinn::ClientConfig> {
-    let mut store = rustls::RootCertStore::empty();
-    for cert in roots {
-        store
-            .add(cert.clone())
-            .map_err(|e| Error::Config(format!("a trusted certificate is unusable: {e}")))?;
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| Error::Config(format!("TLS client configuration: {e}")))?
-        .with_root_certificates(store)
-        .with_no_client_auth();
-    client_config(tls)
+    client_config(crate::tls::client_tls_trusting(
+        roots,
+        &[&rustls::version::TLS13],
+    )?)
 }
 
 /// A QUIC client configuration that accepts any server certificate. The
 /// connection is still encrypted, but not authenticated: for localhost and
 /// tests only (the CLI's `--insecure`).
 pub fn client_config_insecure() -> Result<quinn::ClientConfig> {
-    let tls = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| Error::Config(format!("TLS client configuration: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-        .with_no_client_auth();
-    client_config(tls)
-}
-
-/// Accepts every certificate, but still checks that the server holds its key.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    client_config(crate::tls::client_tls_insecure(&[&rustls::version::TLS13])?)
 }

@@ -1,5 +1,6 @@
 //! WebSocket transport (tokio-tungstenite): one encapsulated Arrow IPC
-//! message per binary WebSocket message.
+//! message per binary WebSocket message, over TCP (`ws://`) or, with the
+//! `tls` feature, over TLS (`wss://`, rustls through [`crate::tls`]).
 //!
 //! The protocol is in docs/websocket-protocol.md; the browser transport speaks
 //! exactly the same one. In short: the writer sends the schema message, then
@@ -58,11 +59,12 @@ pub fn config(limits: &DecodeLimits) -> WebSocketConfig {
         .max_frame_size(Some(max))
 }
 
-/// `ws://host:port/path` as `("host:port", "/path")`.
+/// `ws://host:port/path` (or `wss://`) as `("host:port", "/path")`.
 pub(crate) fn split_url(url: &str) -> Result<(String, String)> {
     let rest = url
         .strip_prefix("ws://")
-        .ok_or_else(|| Error::Config(format!("{url:?} is not a ws:// URL")))?;
+        .or_else(|| url.strip_prefix("wss://"))
+        .ok_or_else(|| Error::Config(format!("{url:?} is not a ws:// or wss:// URL")))?;
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -90,12 +92,33 @@ pub(crate) async fn connect(url: &str) -> Result<Connection> {
     Ok(Connection::websocket_client(tcp, url.to_string()))
 }
 
-/// The client side of the handshake on a connected TCP socket.
-pub(crate) async fn handshake(
-    tcp: tokio::net::TcpStream,
+/// Connects the TCP socket of a `wss://` URL and runs the TLS handshake; the
+/// WebSocket handshake waits for [`Connection::reader`] / [`Connection::writer`].
+#[cfg(feature = "tls")]
+pub(crate) async fn connect_secure(
+    url: &str,
+    options: &crate::net::ClientOptions,
+) -> Result<Connection> {
+    let (hostport, _) = split_url(url)?;
+    let tls = crate::tls::connect(
+        &hostport,
+        options.tls.as_ref(),
+        options.handshake_timeout,
+        url,
+    )
+    .await?;
+    Ok(Connection::secure_websocket_client(tls, url.to_string()))
+}
+
+/// The client side of the handshake on a connected stream (TCP or TLS).
+pub(crate) async fn handshake<S>(
+    tcp: S,
     url: &str,
     limits: Option<&DecodeLimits>,
-) -> Result<BoxWebSocket> {
+) -> Result<BoxWebSocket>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     let limits = limits.copied().unwrap_or(DecodeLimits::DEFAULT);
     let (ws, _response) =
         tokio_tungstenite::client_async_with_config(url, tcp, Some(config(&limits)))
@@ -104,12 +127,15 @@ pub(crate) async fn handshake(
     Ok(Box::new(ws))
 }
 
-/// The server side of the handshake on an accepted TCP connection.
-pub(crate) async fn accept(
-    tcp: tokio::net::TcpStream,
+/// The server side of the handshake on an accepted connection (TCP or TLS).
+pub(crate) async fn accept<S>(
+    tcp: S,
     peer: &str,
     limits: Option<&DecodeLimits>,
-) -> Result<BoxWebSocket> {
+) -> Result<BoxWebSocket>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     let limits = limits.copied().unwrap_or(DecodeLimits::DEFAULT);
     let ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config(&limits)))
         .await
@@ -147,6 +173,10 @@ mod tests {
         assert_eq!(
             split_url("ws://[::1]:80").unwrap(),
             ("[::1]:80".to_string(), "/".to_string())
+        );
+        assert_eq!(
+            split_url("wss://localhost:443/t").unwrap(),
+            ("localhost:443".to_string(), "/t".to_string())
         );
         assert!(split_url("http://x").is_err());
     }
