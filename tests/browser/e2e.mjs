@@ -10,7 +10,8 @@
 // Steps: pack (or take) the npm tarball and unpack it; write the fixtures with
 // pyarrow (make_fixtures.py); serve the page, the package, apache-arrow and the
 // fixtures over HTTP on 127.0.0.1; start one `lightstream serve` per fixture and
-// compression (none, lz4, zstd) and the fault server (fault-server.mjs); drive
+// compression (none, lz4, zstd), one over wss:// (TLS, self-signed) and the
+// fault server (fault-server.mjs); drive
 // the page (e2e.html + e2e-page.js) with playwright-core; print a summary.
 // Exits 0 when every check passed, 1 on a failed check, 2 on a setup error or
 // timeout. Child processes are always killed; every wait is bounded.
@@ -44,6 +45,10 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // The wss:// check's server uses the self-signed certificate `serve` makes
+  // without --cert/--key; this browser profile is throwaway and only ever
+  // talks to 127.0.0.1.
+  '--ignore-certificate-errors',
 ];
 
 const verbose = env.LIGHTSTREAM_E2E_VERBOSE === '1';
@@ -233,9 +238,9 @@ async function startHttpServer(files, dirs) {
 
 // ----------------------------------------------------- lightstream serve --
 
-function startServe(bin, file, compression) {
+function startServe(bin, file, compression, scheme = 'ws') {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['serve', 'ws://127.0.0.1:0/', file, '--compression', compression], {
+    const child = spawn(bin, ['serve', `${scheme}://127.0.0.1:0/`, file, '--compression', compression], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     children.add(child);
@@ -250,7 +255,7 @@ function startServe(bin, file, compression) {
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d) => {
       stderr += d;
-      const m = /listening on (ws:\/\/\S+)/.exec(stderr);
+      const m = /listening on (wss?:\/\/\S+)/.exec(stderr);
       if (m && !settled) {
         settled = true;
         clearTimeout(timer);
@@ -325,7 +330,7 @@ function record(group, label, rawProblems, extra = {}) {
 
 const ZSTD_UNSUPPORTED = (m) => /unsupported/i.test(m) && /zstd/i.test(m);
 
-function checkWsResult(fixture, compression, r) {
+function checkWsResult(fixture, compression, r, label = `${fixture.name} --compression ${compression}`) {
   const p = [];
   const w = r.wire;
   const e = fixture.expect;
@@ -364,7 +369,7 @@ function checkWsResult(fixture, compression, r) {
     if (r.referenceFrom !== 'same bytes') note += `; reference: ${r.referenceFrom}`;
   }
   note += `; wire: ${w.messages} msgs, ${w.dictionaryBatches} dict (${w.deltas} delta, ${w.replacements} repl)`;
-  record('ws', `${fixture.name} --compression ${compression}`, p, {
+  record('ws', label, p, {
     values: r.lsError ? 0 : r.valuesCompared,
     ipcValues: r.lsError ? 0 : r.ipcValuesCompared,
     tables: r.tables,
@@ -469,6 +474,9 @@ async function main() {
       }),
     ),
   );
+  // And one over TLS (wss://, a self-signed certificate for 127.0.0.1).
+  const allTypes = fx.cases.find((c) => c.name === 'all_types');
+  servers['all_types/wss'] = await startServe(bin, path.join(fx.dir, allTypes.file), 'lz4', 'wss');
   log(`started ${Object.keys(servers).length} lightstream serve processes`);
 
   // The fault server replays a real pyarrow stream (with deltas and replacements).
@@ -532,6 +540,14 @@ async function main() {
       });
     }
   }
+
+  // 1b. The same over TLS: Chromium's own TLS stack as the client of `serve wss://`.
+  await guarded('ws', 'all_types over wss:// (TLS)', async () => {
+    const url = servers['all_types/wss'].url;
+    if (!url.startsWith('wss://')) throw new Error(`not a wss:// URL: ${url}`);
+    const r = await ev('wsCase', { url, label: 'all_types/wss', fallbackUrl: null });
+    checkWsResult(allTypes, 'lz4', r, `all_types over ${url} (TLS) --compression lz4`);
+  });
 
   // 2. HTTP: decode(bytes) and readStream of the pyarrow-written bytes.
   const httpCases = [
