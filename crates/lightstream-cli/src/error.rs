@@ -72,6 +72,8 @@ impl CliError {
             lightstream::Error::Protocol(message) | lightstream::Error::Config(message) => {
                 CliError::Failed(without_os_error_codes(&message))
             }
+            // Already names the peer, how long and what was being done.
+            timeout @ lightstream::Error::Timeout { .. } => CliError::Failed(timeout.to_string()),
             other => CliError::Failed(format!("{context}: {other}")),
         }
     }

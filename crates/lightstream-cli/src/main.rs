@@ -125,6 +125,10 @@ enum Command {
         compression: CompressionArgs,
         #[command(flatten)]
         tls: ServerTlsArgs,
+        /// Drop a client that takes no data for SECONDS (and one whose
+        /// handshake takes longer); 0: wait forever
+        #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_timeout)]
+        timeout: Timeout,
     },
     /// Connect, receive one stream and write it as an IPC file or stream
     Recv {
@@ -138,6 +142,10 @@ enum Command {
         to: FormatArgs,
         #[command(flatten)]
         tls: ClientTlsArgs,
+        /// Fail when no data arrives for SECONDS (also bounds the handshake and
+        /// the wait for the schema); default: wait forever
+        #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_timeout)]
+        timeout: Timeout,
     },
     /// Connect and send an IPC file or stream
     Send {
@@ -151,6 +159,10 @@ enum Command {
         compression: CompressionArgs,
         #[command(flatten)]
         tls: ClientTlsArgs,
+        /// Fail when the peer takes no data for SECONDS (also bounds the
+        /// handshake); default: wait forever
+        #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_timeout)]
+        timeout: Timeout,
     },
     /// Listen, receive one stream from the first client, write it and exit
     Listen {
@@ -164,6 +176,11 @@ enum Command {
         to: FormatArgs,
         #[command(flatten)]
         tls: ServerTlsArgs,
+        /// Fail when no data arrives for SECONDS once a client is connected
+        /// (also bounds its handshake and the wait for the schema); default:
+        /// wait forever
+        #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_timeout)]
+        timeout: Timeout,
     },
     /// Serve the browser demo on one port: the page, the npm package, and a
     /// WebSocket stream of generated tables, until interrupted
@@ -221,6 +238,25 @@ enum BadRowsArg {
     Error,
     Null,
     Skip,
+}
+
+/// `--timeout`: how long a peer may move no data; `None` waits forever.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Timeout(Option<std::time::Duration>);
+
+/// `--timeout SECONDS`: a non-negative number of seconds (fractions allowed, at
+/// most a day); 0 means no timeout.
+fn parse_timeout(arg: &str) -> Result<Timeout, String> {
+    let secs: f64 = arg
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && (0.0..=86_400.0).contains(s))
+        .ok_or_else(|| {
+            format!("{arg:?} is not a number of seconds from 0 (no timeout) to 86400")
+        })?;
+    Ok(Timeout(
+        (secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs)),
+    ))
 }
 
 /// `--delimiter`: one ASCII character, or `tab` / `\t`.
@@ -385,25 +421,42 @@ fn run(cli: Cli) -> CliResult<()> {
             once,
             compression,
             tls,
-        } => network::serve(url, &input, once, compression.compression()?, &tls.tls()),
+            timeout,
+        } => network::serve(
+            url,
+            &input,
+            once,
+            compression.compression()?,
+            &tls.tls(),
+            timeout.0,
+        ),
         Command::Recv {
             url,
             output,
             to,
             tls,
-        } => network::recv(url, &output, to.format(), &tls.tls()),
+            timeout,
+        } => network::recv(url, &output, to.format(), &tls.tls(), timeout.0),
         Command::Send {
             url,
             input,
             compression,
             tls,
-        } => network::send(url, &input, compression.compression()?, &tls.tls()),
+            timeout,
+        } => network::send(
+            url,
+            &input,
+            compression.compression()?,
+            &tls.tls(),
+            timeout.0,
+        ),
         Command::Listen {
             url,
             output,
             to,
             tls,
-        } => network::listen(url, &output, to.format(), &tls.tls()),
+            timeout,
+        } => network::listen(url, &output, to.format(), &tls.tls(), timeout.0),
         Command::Demo(args) => demo::demo(args),
     }
 }
@@ -612,6 +665,7 @@ mod tests {
             once,
             compression,
             tls,
+            timeout,
         } = cli.command
         else {
             panic!("serve expected");
@@ -621,6 +675,8 @@ mod tests {
         assert!(once);
         assert!(matches!(compression.compression(), Ok(Compression::Zstd)));
         assert!(tls.tls().cert_key.is_none());
+        // serve drops a client that takes no data for a minute unless told otherwise.
+        assert_eq!(timeout, Timeout(Some(std::time::Duration::from_secs(60))));
 
         let cli = Cli::try_parse_from([
             "lightstream",
@@ -638,10 +694,12 @@ mod tests {
             output,
             to,
             tls,
+            timeout,
         } = cli.command
         else {
             panic!("recv expected");
         };
+        assert_eq!(timeout, Timeout(None));
         assert_eq!(url, Endpoint::Quic("localhost:4433".into()));
         assert_eq!(output, PathBuf::from("-"));
         assert_eq!(to.format(), Some(Format::File));
@@ -722,6 +780,17 @@ mod tests {
         assert!(line.contains("missing :port"), "{line}");
         let line = error(&["lightstream", "serve", "quic://x:1", "f", "--cert", "c.pem"]);
         assert!(line.contains("--key"), "{line}");
+        for bad in ["-1", "abc", "inf", "90000"] {
+            let flag = format!("--timeout={bad}");
+            let line = error(&["lightstream", "recv", "tcp://x:1", "out", &flag]);
+            assert!(line.contains("is not a number of seconds"), "{bad}: {line}");
+        }
+        let ok = |arg: &str| parse_timeout(arg).expect("valid");
+        assert_eq!(ok("0"), Timeout(None));
+        assert_eq!(
+            ok("2.5"),
+            Timeout(Some(std::time::Duration::from_millis(2500)))
+        );
         let line = error(&[
             "lightstream",
             "send",

@@ -72,9 +72,10 @@ pub fn serve(
     once: bool,
     compression: Compression,
     tls: &ServerTls,
+    timeout: Option<Duration>,
 ) -> CliResult<()> {
     let server = server_options(&endpoint, tls)?;
-    let served = Arc::new(Served::load(input, compression)?);
+    let served = Arc::new(Served::load(input, compression, timeout)?);
     // stdio has exactly one client: this process's stdout.
     let once = once || endpoint == Endpoint::Stdio;
     let on_signal = if once {
@@ -121,6 +122,7 @@ pub fn recv(
     output: &Path,
     format: Option<Format>,
     tls: &ClientTls,
+    timeout: Option<Duration>,
 ) -> CliResult<()> {
     let client = client_options(&endpoint, tls)?;
     let target = Target::from_arg(output);
@@ -129,7 +131,7 @@ pub fn recv(
             let conn = lightstream::connect(&endpoint, &client)
                 .await
                 .map_err(|e| CliError::net(format!("connecting to {endpoint}"), e, false))?;
-            receive(conn, &endpoint, target, format).await
+            receive(conn, &endpoint, target, format, timeout).await
         },
         Err(CliError::Interrupted),
     )
@@ -141,6 +143,7 @@ pub fn send(
     input: &Path,
     compression: Compression,
     tls: &ClientTls,
+    timeout: Option<Duration>,
 ) -> CliResult<()> {
     let client = client_options(&endpoint, tls)?;
     let source = Source::from_arg(input);
@@ -156,10 +159,14 @@ pub fn send(
             let conn = lightstream::connect(&endpoint, &client)
                 .await
                 .map_err(|e| CliError::net(format!("connecting to {endpoint}"), e, stdio))?;
-            let mut writer = conn
-                .writer(schema, write_options(compression))
-                .await
-                .map_err(net)?;
+            let mut writer = bounded(
+                timeout,
+                &context,
+                conn.writer(schema, write_options(compression)),
+            )
+            .await?
+            .map_err(net)?;
+            writer.set_write_timeout(timeout);
             let mut progress = Progress::new("sent");
             while let Some(table) = input.next().await? {
                 writer.write(&table).await.map_err(net)?;
@@ -181,6 +188,7 @@ pub fn listen(
     output: &Path,
     format: Option<Format>,
     tls: &ServerTls,
+    timeout: Option<Duration>,
 ) -> CliResult<()> {
     let server = server_options(&endpoint, tls)?;
     let target = Target::from_arg(output);
@@ -190,7 +198,7 @@ pub fn listen(
             let conn = accept(&listener).await?;
             // The listener stays open (and a Unix socket file in place) until the
             // stream is received; dropping it then removes the socket file.
-            let result = receive(conn, &endpoint, target, format).await;
+            let result = receive(conn, &endpoint, target, format, timeout).await;
             drop(listener);
             result
         },
@@ -203,10 +211,17 @@ struct Served {
     schema: Arc<Schema>,
     tables: Vec<Table>,
     options: WriteOptions,
+    /// `--timeout`: a client that takes no data (or does not finish its
+    /// handshake) for this long is dropped.
+    timeout: Option<Duration>,
 }
 
 impl Served {
-    fn load(input: &Path, compression: Compression) -> CliResult<Served> {
+    fn load(
+        input: &Path,
+        compression: Compression,
+        timeout: Option<Duration>,
+    ) -> CliResult<Served> {
         let mut reader =
             input::TableReader::open(&Source::from_arg(input), UnsupportedColumns::Reject)?;
         let schema = reader.schema().clone();
@@ -218,6 +233,7 @@ impl Served {
             schema,
             tables,
             options: write_options(compression),
+            timeout,
         })
     }
 
@@ -227,10 +243,14 @@ impl Served {
         let context = format!("sending to {peer}");
         let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
         let started = Instant::now();
-        let mut writer = conn
-            .writer(self.schema.clone(), self.options)
-            .await
-            .map_err(net)?;
+        let mut writer = bounded(
+            self.timeout,
+            &context,
+            conn.writer(self.schema.clone(), self.options),
+        )
+        .await?
+        .map_err(net)?;
+        writer.set_write_timeout(self.timeout);
         for table in &self.tables {
             writer.write(table).await.map_err(net)?;
         }
@@ -241,6 +261,25 @@ impl Served {
             let _ = writeln!(io::stderr(), "lightstream: {line} to {peer}");
         }
         Ok(())
+    }
+}
+
+/// `f`, or an error naming `context` when `--timeout` is set and `f` (a
+/// handshake, the wait for the schema) takes longer.
+async fn bounded<T>(
+    timeout: Option<Duration>,
+    context: &str,
+    f: impl Future<Output = T>,
+) -> CliResult<T> {
+    match timeout {
+        None => Ok(f.await),
+        Some(limit) => tokio::time::timeout(limit, f).await.map_err(|_| {
+            CliError::msg(format!(
+                "{context}: the connection was not ready (handshake, schema) within {} s \
+                 (--timeout)",
+                limit.as_secs_f64()
+            ))
+        }),
     }
 }
 
@@ -276,11 +315,15 @@ async fn receive(
     endpoint: &Endpoint,
     target: Target,
     format: Option<Format>,
+    timeout: Option<Duration>,
 ) -> CliResult<()> {
     let stdio = *endpoint == Endpoint::Stdio;
     let context = format!("receiving from {}", conn.peer());
     let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
-    let mut reader = conn.reader(ReadOptions::default()).await.map_err(net)?;
+    let mut reader = bounded(timeout, &context, conn.reader(ReadOptions::default()))
+        .await?
+        .map_err(net)?;
+    reader.set_idle_timeout(timeout);
     let format = format.unwrap_or_else(|| target.default_format());
     let mut output = OutputThread::start(target, format, reader.schema().clone());
     let mut progress = Progress::new("received");

@@ -58,6 +58,8 @@ async fn main() -> lightstream::Result<()> {
     // serve quic://...` does without --cert/--key). For a real certificate:
     // lightstream::quic::load_certs(path) and load_key(path).
     let (certs, key) = self_signed(&["localhost"])?;
+    // `..default()`: the options have more fields when other features (tls) are on.
+    #[allow(clippy::needless_update)]
     let server_options = ServerOptions {
         quic: Some(server_config(certs.clone(), key)?),
         ..ServerOptions::default()
@@ -85,6 +87,7 @@ async fn main() -> lightstream::Result<()> {
     // `--insecure` corresponds to lightstream::quic::client_config_insecure(),
     // which accepts any certificate (encrypted but unauthenticated: localhost
     // and tests only).
+    #[allow(clippy::needless_update)]
     let client_options = ClientOptions {
         quic: Some(client_config_trusting(&certs)?),
         ..ClientOptions::default()

@@ -8,6 +8,7 @@
 //! report [`Error::Parquet`], naming the file, row group and column.
 
 use std::fmt;
+use std::time::Duration;
 
 /// Everything that can go wrong while streaming tables.
 #[derive(Debug)]
@@ -34,6 +35,23 @@ pub enum Error {
     /// (a corrupt footer or page, a type minarrow cannot hold, a value that does
     /// not fit the target type).
     Parquet(String),
+    /// Nothing moved for `after`: no byte arrived while a reader waited
+    /// ([`crate::TableReader::set_idle_timeout`]), or the peer accepted no
+    /// byte while a writer waited ([`crate::TableWriter::set_write_timeout`]).
+    /// Displays as "`stalled` for `after` while `context`", for example "no
+    /// data from tcp 127.0.0.1:9000 for 300 ms while reading the body of
+    /// message 3 (4096 of 65536 bytes)".
+    Timeout {
+        /// Who stalled: "no data from PEER" (reading) or "PEER took no data"
+        /// (writing).
+        stalled: String,
+        /// How long nothing moved.
+        after: Duration,
+        /// What was being done: "reading the body of message 3 (4096 of
+        /// 65536 bytes)", "waiting for the next message (after 2 tables)",
+        /// "writing table 5".
+        context: String,
+    },
 }
 
 /// `Result` with the shell's [`Error`].
@@ -56,6 +74,11 @@ impl Error {
         }
     }
 
+    /// Whether this is an idle or write timeout ([`Error::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
     /// The codec's error kind, when this is a codec error.
     pub fn codec_kind(&self) -> Option<lightstream_core::ErrorKind> {
         self.as_codec().map(lightstream_core::Error::kind)
@@ -70,6 +93,30 @@ impl fmt::Display for Error {
             Error::Protocol(m) => write!(f, "protocol error: {m}"),
             Error::Config(m) => write!(f, "configuration error: {m}"),
             Error::Parquet(m) => write!(f, "parquet error: {m}"),
+            Error::Timeout {
+                stalled,
+                after,
+                context,
+            } => write!(f, "{stalled} for {} while {context}", Millis(*after)),
+        }
+    }
+}
+
+/// A duration as people write it: "300 ms", "5 s", "1.5 s".
+struct Millis(Duration);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms < 1000 {
+            if ms == 0 {
+                return write!(f, "{} µs", self.0.as_micros());
+            }
+            write!(f, "{ms} ms")
+        } else if ms % 1000 == 0 {
+            write!(f, "{} s", ms / 1000)
+        } else {
+            write!(f, "{} s", self.0.as_secs_f64())
         }
     }
 }
@@ -105,5 +152,25 @@ mod tests {
             "I/O error while reading from tcp 127.0.0.1:9: connection reset"
         );
         assert!(e.codec_kind().is_none());
+    }
+
+    #[test]
+    fn timeouts_say_who_stalled_for_how_long_and_during_what() {
+        let e = Error::Timeout {
+            stalled: "no data from tcp 127.0.0.1:9".into(),
+            after: Duration::from_millis(300),
+            context: "reading the body of message 2 (10 of 80 bytes)".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no data from tcp 127.0.0.1:9 for 300 ms while reading the body of message 2 \
+             (10 of 80 bytes)"
+        );
+        assert!(e.is_timeout());
+        let d = |ms| Millis(Duration::from_millis(ms)).to_string();
+        assert_eq!(
+            (d(5000), d(1500), d(1)),
+            ("5 s".into(), "1.5 s".into(), "1 ms".into())
+        );
     }
 }

@@ -11,11 +11,15 @@
 //! Memory is bounded by one message (within [`lightstream_core::DecodeLimits`])
 //! plus the scratch buffer: the reader reads only when it is polled, so a
 //! slow consumer slows the peer down through the transport's own flow control.
+//!
+//! A peer that stops sending leaves the reader waiting, as a socket read
+//! would; [`TableReader::set_idle_timeout`] bounds that wait.
 
 use std::any::Any;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use futures_core::Stream;
 use lightstream_core::framing::Decoded;
@@ -82,6 +86,11 @@ const LINGER_BYTES: usize = 1 << 20;
 /// an input that stops before it is an error of kind
 /// [`ErrorKind::Truncated`] (see [`TableReader::set_require_end_marker`]).
 /// After an error the stream ends.
+///
+/// A peer that goes quiet (a stalled or vanished process, a half-open
+/// connection) leaves the reader waiting for as long as the transport keeps
+/// the connection up, which for TCP can be forever. Set an idle timeout with
+/// [`TableReader::set_idle_timeout`] to end the wait with [`Error::Timeout`].
 pub struct TableReader {
     source: Source,
     decoder: IpcStreamDecoder,
@@ -92,6 +101,10 @@ pub struct TableReader {
     tables: u64,
     rows: u64,
     in_place: u64,
+    /// Reads (bytes, or WebSocket messages) that returned something: the
+    /// idle timer restarts whenever this moves.
+    arrivals: u64,
+    idle: Idle,
     /// Keeps alive what the source depends on (a QUIC endpoint and connection).
     _guard: Option<Box<dyn Any + Send + Sync>>,
 }
@@ -104,6 +117,18 @@ impl std::fmt::Debug for TableReader {
             .field("rows", &self.rows)
             .finish_non_exhaustive()
     }
+}
+
+/// The idle timeout's state: the timer runs only while the reader waits.
+#[derive(Default)]
+struct Idle {
+    after: Option<Duration>,
+    /// Allocated on the first wait, then reset for every later one.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The timer measures the current wait (false after an item was returned).
+    armed: bool,
+    /// `arrivals` when the timer was last (re)started.
+    mark: u64,
 }
 
 impl TableReader {
@@ -162,6 +187,8 @@ impl TableReader {
             tables: 0,
             rows: 0,
             in_place: 0,
+            arrivals: 0,
+            idle: Idle::default(),
             _guard: guard,
         };
         let first = std::future::poll_fn(|cx| reader.poll_item(cx)).await?;
@@ -225,6 +252,31 @@ impl TableReader {
         self.require_end_marker = require;
     }
 
+    /// Ends a wait for the peer that lasts longer than `timeout` (`None`, the
+    /// default: wait as long as the transport does). The timer runs only
+    /// while the reader is polled and waiting for bytes, between messages or
+    /// in the middle of one; every read that returns bytes (every WebSocket
+    /// message) starts it again, and time the application spends between
+    /// polls does not count. When it expires, the stream yields
+    /// [`Error::Timeout`] ("no data from PEER for 300 ms while reading the
+    /// body of message 3 (4096 of 65536 bytes)") and ends; dropping the reader
+    /// then closes the connection. Tables read before are unaffected.
+    ///
+    /// The reader exists only once the schema message has arrived, so bound
+    /// that first wait (and a WebSocket or QUIC handshake) with
+    /// `tokio::time::timeout` around [`crate::Connection::reader`] (or
+    /// [`TableReader::from_async_read`]); dropping the future closes the
+    /// connection. Needs a tokio runtime with the time driver enabled.
+    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
+        self.idle.after = timeout;
+        self.idle.armed = false;
+    }
+
+    /// The idle timeout (see [`TableReader::set_idle_timeout`]).
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle.after
+    }
+
     /// Reads every remaining table.
     pub async fn read_all(mut self) -> Result<Vec<Table>> {
         let mut tables = Vec::new();
@@ -262,8 +314,69 @@ impl TableReader {
         }
     }
 
-    /// The next item the decoder produces, `Ok(None)` at the end of the input.
+    /// The next item the decoder produces, `Ok(None)` at the end of the
+    /// input, or the idle timeout's error.
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamItem>>> {
+        let polled = self.poll_source(cx);
+        let Some(after) = self.idle.after else {
+            return polled;
+        };
+        if polled.is_ready() {
+            self.idle.armed = false;
+            return polled;
+        }
+        let idle = &mut self.idle;
+        let deadline = tokio::time::Instant::now() + after;
+        let timer = idle
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !idle.armed || idle.mark != self.arrivals {
+            timer.as_mut().reset(deadline);
+            idle.armed = true;
+            idle.mark = self.arrivals;
+        }
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        idle.armed = false;
+        Poll::Ready(Err(Error::Timeout {
+            stalled: format!("no data from {}", self.peer),
+            after,
+            context: self.waiting_for(),
+        }))
+    }
+
+    /// What the reader is waiting for, for a timeout's message.
+    fn waiting_for(&self) -> String {
+        if self.decoder.schema().is_none() {
+            return "waiting for the schema message".to_string();
+        }
+        let Err(e) = self.decoder.finish() else {
+            return format!(
+                "waiting for the next message (after {} tables)",
+                self.tables
+            );
+        };
+        let index = e.location().message_index;
+        let message = match index {
+            Some(i) => format!("message {i}"),
+            None => "a message".to_string(),
+        };
+        let parts = [
+            ("input ended inside a message prefix ", "prefix"),
+            ("input ended inside message metadata ", "metadata"),
+            ("input ended inside a message body ", "body"),
+        ];
+        for (prefix, part) in parts {
+            if let Some(rest) = e.message().strip_prefix(prefix) {
+                return format!("reading the {part} of {message} {rest}");
+            }
+        }
+        format!("reading {message} ({})", e.message())
+    }
+
+    /// The next item from the transport, without the idle timeout.
+    fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamItem>>> {
         let TableReader {
             source,
             decoder,
@@ -271,6 +384,7 @@ impl TableReader {
             require_end_marker,
             tables,
             in_place,
+            arrivals,
             ..
         } = self;
         let peer = peer.as_str();
@@ -304,6 +418,7 @@ impl TableReader {
                     if n == 0 {
                         return Poll::Ready(at_end(decoder));
                     }
+                    *arrivals += 1;
                     *in_place += n as u64;
                     if let Some(item) = decoder.take_body()? {
                         return Poll::Ready(Ok(Some(item)));
@@ -316,6 +431,7 @@ impl TableReader {
                 if n == 0 {
                     return Poll::Ready(at_end(decoder));
                 }
+                *arrivals += 1;
                 (*pos, *end) = (0, n);
             },
             #[cfg(feature = "websocket")]
@@ -357,6 +473,7 @@ impl TableReader {
                         }
                     }
                     let next = ready!(Pin::new(&mut *inner).poll_next(cx));
+                    *arrivals += 1;
                     match next {
                         None | Some(Ok(Message::Close(_))) => {
                             return Poll::Ready(at_end(decoder));

@@ -8,11 +8,14 @@
 //! message it travels in.
 //!
 //! Every write waits for the transport to accept the bytes, so a slow reader
-//! slows the writer down and nothing queues up in memory.
+//! slows the writer down and nothing queues up in memory. A reader that stops
+//! reading altogether stops the writer; [`TableWriter::set_write_timeout`]
+//! bounds that wait.
 
 use std::any::Any;
 use std::io::IoSlice;
 use std::sync::Arc;
+use std::time::Duration;
 
 use lightstream_core::minarrow::Table;
 use lightstream_core::{EncodedMessage, IpcStreamEncoder, Schema, WriteOptions};
@@ -44,6 +47,12 @@ pub(crate) enum Sink {
 /// by `finish` for a stream without tables). Dropping a writer without
 /// `finish` leaves the stream without its end marker, which readers report
 /// as a truncated stream.
+///
+/// A peer that stops reading stops the writer (backpressure: nothing queues
+/// up in memory), for as long as the transport keeps the connection up. Set a
+/// write timeout with [`TableWriter::set_write_timeout`] to end the wait with
+/// [`Error::Timeout`]. After a write failed (timeout or transport error) the
+/// stream may end inside a message, so every later `write` or `finish` fails.
 pub struct TableWriter {
     sink: Sink,
     encoder: IpcStreamEncoder,
@@ -52,6 +61,9 @@ pub struct TableWriter {
     tables: u64,
     rows: u64,
     bytes: u64,
+    write_timeout: Option<Duration>,
+    /// A write failed part-way: the stream cannot go on.
+    broken: bool,
     _guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
@@ -101,6 +113,8 @@ impl TableWriter {
             tables: 0,
             rows: 0,
             bytes: 0,
+            write_timeout: None,
+            broken: false,
             _guard: guard,
         })
     }
@@ -130,11 +144,56 @@ impl TableWriter {
         self.bytes
     }
 
+    /// Fails a write when the peer accepts no byte for `timeout` (`None`, the
+    /// default: wait as long as the transport does). The timer measures each
+    /// wait for the transport to take more bytes: on byte transports (TCP,
+    /// Unix sockets, pipes, stdout, QUIC streams) every write call that
+    /// returns restarts it, so a slow reader that keeps reading never trips
+    /// it; on WebSocket it bounds the sending of each whole message (one IPC
+    /// message: a record batch, dictionary or the schema), since tungstenite
+    /// does not report partial progress. It also bounds `finish`'s flush,
+    /// shutdown and WebSocket Close. When it expires, `write` or `finish`
+    /// returns [`Error::Timeout`] ("tcp 127.0.0.1:9000 took no data for 2 s
+    /// while writing table 7"); the writer is then unusable (the peer holds
+    /// part of a message) and dropping it closes the connection. Needs a
+    /// tokio runtime with the time driver enabled.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.write_timeout = timeout;
+    }
+
+    /// The write timeout (see [`TableWriter::set_write_timeout`]).
+    pub fn write_timeout(&self) -> Option<Duration> {
+        self.write_timeout
+    }
+
+    /// Sends one message; the writer is broken if that does not complete.
+    async fn send_message(
+        &mut self,
+        m: &EncodedMessage<'_>,
+        doing: impl Fn() -> String,
+    ) -> Result<()> {
+        if self.broken {
+            return Err(Error::io(
+                format!("writing to {}", self.peer),
+                std::io::Error::other(
+                    "an earlier write failed part-way through a message, so the stream cannot go on",
+                ),
+            ));
+        }
+        // Broken until the message is all out: an error, or a future
+        // dropped part-way (a caller's own timeout), leaves half a message.
+        self.broken = true;
+        send(&mut self.sink, &self.peer, m, self.write_timeout, doing).await?;
+        self.broken = false;
+        self.bytes += m.len() as u64;
+        Ok(())
+    }
+
     async fn send_schema(&mut self) -> Result<()> {
         if !self.schema_sent {
             let m = self.encoder.schema_message()?;
-            send(&mut self.sink, &self.peer, &m).await?;
-            self.bytes += m.len() as u64;
+            self.send_message(&m, || "writing the schema message".to_string())
+                .await?;
             self.schema_sent = true;
         }
         Ok(())
@@ -145,9 +204,10 @@ impl TableWriter {
     pub async fn write(&mut self, table: &Table) -> Result<()> {
         self.send_schema().await?;
         let messages = self.encoder.encode_table(table)?;
+        let n = self.tables + 1;
         for m in &messages {
-            send(&mut self.sink, &self.peer, m).await?;
-            self.bytes += m.len() as u64;
+            self.send_message(m, || format!("writing table {n}"))
+                .await?;
         }
         self.tables += 1;
         self.rows += table.n_rows as u64;
@@ -161,14 +221,26 @@ impl TableWriter {
     pub async fn finish(mut self) -> Result<u64> {
         self.send_schema().await?;
         let end = self.encoder.end_of_stream();
-        send(&mut self.sink, &self.peer, &end).await?;
-        self.bytes += end.len() as u64;
+        self.send_message(&end, || "writing the end-of-stream marker".to_string())
+            .await?;
         let peer = &self.peer;
         let ctx = || format!("closing the stream to {peer}");
+        let limit = self.write_timeout;
+        let stalled = |after| Error::Timeout {
+            stalled: format!("{peer} took no data"),
+            after,
+            context: "closing the stream".to_string(),
+        };
         match &mut self.sink {
             Sink::Bytes(w) => {
-                w.flush().await.map_err(|e| Error::io(ctx(), e))?;
-                w.shutdown().await.map_err(|e| Error::io(ctx(), e))?;
+                bounded(limit, w.flush())
+                    .await
+                    .map_err(stalled)?
+                    .map_err(|e| Error::io(ctx(), e))?;
+                bounded(limit, w.shutdown())
+                    .await
+                    .map_err(stalled)?
+                    .map_err(|e| Error::io(ctx(), e))?;
             }
             #[cfg(feature = "quic")]
             Sink::Quic(s) => {
@@ -192,7 +264,10 @@ impl TableWriter {
             #[cfg(feature = "websocket")]
             Sink::Messages(s) => {
                 use futures_util::{SinkExt, StreamExt};
-                s.close().await.map_err(|e| ws_error(ctx(), e))?;
+                bounded(limit, s.close())
+                    .await
+                    .map_err(stalled)?
+                    .map_err(|e| ws_error(ctx(), e))?;
                 // Complete the closing handshake: wait (briefly) for the
                 // peer's Close, discarding anything it still sends.
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
@@ -209,26 +284,53 @@ impl TableWriter {
     }
 }
 
-/// Sends one encoded message over `sink`.
-async fn send(sink: &mut Sink, peer: &str, m: &EncodedMessage<'_>) -> Result<()> {
+/// `f`, failing with the limit when one is set and `f` takes longer.
+async fn bounded<T>(limit: Option<Duration>, f: impl Future<Output = T>) -> Result<T, Duration> {
+    match limit {
+        None => Ok(f.await),
+        Some(after) => tokio::time::timeout(after, f).await.map_err(|_| after),
+    }
+}
+
+/// Why a message could not be sent.
+enum SendError {
+    Io(std::io::Error),
+    /// No progress for this long.
+    Stalled(Duration),
+}
+
+/// Sends one encoded message over `sink`; `doing` says what for a timeout.
+async fn send(
+    sink: &mut Sink,
+    peer: &str,
+    m: &EncodedMessage<'_>,
+    limit: Option<Duration>,
+    doing: impl Fn() -> String,
+) -> Result<()> {
     let ctx = || format!("writing to {peer}");
-    match sink {
-        Sink::Bytes(w) => write_all_vectored(w, m)
-            .await
-            .map_err(|e| Error::io(ctx(), e)),
+    let sent = match sink {
+        Sink::Bytes(w) => write_all_vectored(w, m, limit).await,
         #[cfg(feature = "quic")]
-        Sink::Quic(s) => write_all_vectored(s, m)
-            .await
-            .map_err(|e| Error::io(ctx(), e)),
+        Sink::Quic(s) => write_all_vectored(s, m, limit).await,
         #[cfg(feature = "websocket")]
         Sink::Messages(s) => {
             use futures_util::SinkExt;
             let payload = tokio_tungstenite::tungstenite::Bytes::from(m.to_vec());
-            s.send(tokio_tungstenite::tungstenite::Message::Binary(payload))
-                .await
-                .map_err(|e| ws_error(ctx(), e))
+            let message = tokio_tungstenite::tungstenite::Message::Binary(payload);
+            match bounded(limit, s.send(message)).await {
+                Ok(sent) => return sent.map_err(|e| ws_error(ctx(), e)),
+                Err(after) => Err(SendError::Stalled(after)),
+            }
         }
-    }
+    };
+    sent.map_err(|e| match e {
+        SendError::Io(e) => Error::io(ctx(), e),
+        SendError::Stalled(after) => Error::Timeout {
+            stalled: format!("{peer} took no data"),
+            after,
+            context: doing(),
+        },
+    })
 }
 
 #[cfg(feature = "websocket")]
@@ -241,8 +343,13 @@ pub(crate) fn ws_error(context: String, e: tokio_tungstenite::tungstenite::Error
 
 /// Writes every byte of `m` with vectored writes whose slices borrow the
 /// message's buffers (falls back to one slice per call where the sink does
-/// not do vectored writes).
-async fn write_all_vectored<W>(w: &mut W, m: &EncodedMessage<'_>) -> std::io::Result<()>
+/// not do vectored writes). With a `limit`, each write call that takes no
+/// byte for that long fails the message.
+async fn write_all_vectored<W>(
+    w: &mut W,
+    m: &EncodedMessage<'_>,
+    limit: Option<Duration>,
+) -> Result<(), SendError>
 where
     W: AsyncWrite + Unpin + ?Sized,
 {
@@ -251,16 +358,22 @@ where
     IoSlice::advance_slices(&mut bufs, 0);
     let vectored = w.is_write_vectored();
     while !bufs.is_empty() {
-        let n = if vectored {
-            w.write_vectored(bufs).await?
-        } else {
-            w.write(&bufs[0]).await?
+        let call = async {
+            if vectored {
+                w.write_vectored(bufs).await
+            } else {
+                w.write(&bufs[0]).await
+            }
         };
+        let n = bounded(limit, call)
+            .await
+            .map_err(SendError::Stalled)?
+            .map_err(SendError::Io)?;
         if n == 0 {
-            return Err(std::io::Error::new(
+            return Err(SendError::Io(std::io::Error::new(
                 std::io::ErrorKind::WriteZero,
                 "the connection accepted no more bytes",
-            ));
+            )));
         }
         IoSlice::advance_slices(&mut bufs, n);
     }

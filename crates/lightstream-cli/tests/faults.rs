@@ -1,0 +1,558 @@
+//! Faults against the real `lightstream serve`, over loopback only.
+//!
+//! - 1,000 connections opened and dropped without a byte (TCP, WebSocket):
+//!   the server keeps serving, a healthy `recv` then gets the whole stream,
+//!   and the server's file descriptors return to their baseline.
+//! - A client that connects and never reads does not stop other clients.
+//! - Memory: one slow client and many fast ones share one server; the
+//!   server's resident memory is sampled from /proc/PID/status. A small
+//!   version asserts a bound; `peak_server_memory_with_a_slow_client_and_many_fast_ones`
+//!   (ignored; `cargo test --release -p lightstream-cli --test faults -- --ignored
+//!   --nocapture`, sizes from `LIGHTSTREAM_MEM_ROWS` and
+//!   `LIGHTSTREAM_MEM_CLIENTS`) prints the numbers for a large file.
+//!
+//! Every wait is bounded, and servers are killed when a test ends.
+
+#![cfg(target_os = "linux")]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use lightstream_core::minarrow::Table;
+use lightstream_core::{ReadOptions, aligned_copy, read_file, read_stream};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn test_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("lightstream-faults")
+        .join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create test directory");
+    dir
+}
+
+fn lightstream(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lightstream"));
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `lightstream args` to completion (bounded) and expects success.
+#[track_caller]
+fn run_ok(dir: &Path, args: &[&str]) {
+    let mut child = lightstream(dir, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lightstream {args:?} did not finish within {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr);
+    assert!(status.success(), "lightstream {args:?}: {status}: {stderr}");
+}
+
+/// A running `lightstream serve`, its stderr read line by line; killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    lines: mpsc::Receiver<String>,
+    _stderr: JoinHandle<()>,
+}
+
+impl Server {
+    fn start(dir: &Path, url: &str, file: &str) -> Server {
+        Server::start_with(dir, url, file, &[])
+    }
+
+    fn start_with(dir: &Path, url: &str, file: &str, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", url, file];
+        args.extend_from_slice(extra);
+        let mut child = lightstream(dir, &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            url: String::new(),
+            lines,
+            _stderr: reader,
+        };
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match server.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("listening on ") {
+                        server.url = url.to_string();
+                        return server;
+                    }
+                }
+                Err(_) => panic!("serve printed no `listening on` line"),
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// host:port of a tcp:// or ws:// URL.
+    fn addr(&self) -> String {
+        let rest = self.url.split_once("://").expect("URL").1;
+        rest.split('/').next().expect("authority").to_string()
+    }
+
+    /// The stderr lines so far.
+    fn stderr_lines(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
+    fn open_fds(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("/proc/PID/fd")
+            .count()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn decode(path: &Path) -> Vec<Table> {
+    let bytes = aligned_copy(&fs::read(path).expect("read"));
+    if bytes.as_slice().starts_with(b"ARROW1") {
+        read_file(bytes, ReadOptions::default()).expect("decode").1
+    } else {
+        read_stream(bytes, ReadOptions::default())
+            .expect("decode")
+            .1
+    }
+}
+
+/// Waits (bounded) until `f` holds.
+#[track_caller]
+fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn thousand_empty_connections(name: &str, bind: &str) {
+    let dir = test_dir(name);
+    run_ok(&dir, &["example", "data.arrow", "--rows", "20000"]);
+    let expected = decode(&dir.join("data.arrow"));
+    let mut server = Server::start(&dir, bind, "data.arrow");
+    let addr = server.addr();
+    let baseline = server.open_fds();
+    for i in 0..1000 {
+        let s = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        drop(s);
+    }
+    assert!(server.is_running(), "serve survives empty connections");
+    let got = dir.join("got.arrows");
+    run_ok(&dir, &["recv", &server.url, "got.arrows"]);
+    assert_eq!(
+        decode(&got),
+        expected,
+        "{bind}: a healthy client after 1000 empty ones"
+    );
+    // Each empty connection's task ends and closes its socket.
+    eventually(
+        "descriptors back to baseline",
+        Duration::from_secs(10),
+        || server.open_fds() <= baseline,
+    );
+    let lines = server.stderr_lines();
+    // Empty connections cost at most one line each, naming the client.
+    assert!(lines.len() <= 1000, "{} lines", lines.len());
+    for line in &lines {
+        assert!(
+            line.starts_with("lightstream: client ") && line.contains("127.0.0.1"),
+            "{line}"
+        );
+    }
+    assert!(server.is_running());
+}
+
+#[test]
+fn serve_over_tcp_survives_a_thousand_empty_connections() {
+    thousand_empty_connections("thousand-tcp", "tcp://127.0.0.1:0");
+}
+
+#[test]
+fn serve_over_websocket_survives_a_thousand_empty_connections() {
+    thousand_empty_connections("thousand-ws", "ws://127.0.0.1:0/t");
+}
+
+/// A client that connects (WebSocket: and completes its handshake) and then
+/// never reads a byte. Dropping it disconnects.
+struct Stalled {
+    _stream: TcpStream,
+}
+
+fn stalled_client(url: &str, addr: &str) -> Stalled {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    if url.starts_with("ws://") {
+        use std::io::Write;
+        let request = format!(
+            "GET /t HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).expect("handshake");
+        // Read the 101 response only (the server then starts sending).
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("read timeout");
+        let mut response = Vec::new();
+        let mut byte = [0u8; 1];
+        while !response.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).expect("handshake response");
+            response.push(byte[0]);
+        }
+        assert!(response.starts_with(b"HTTP/1.1 101"), "{response:?}");
+    }
+    Stalled { _stream: stream }
+}
+
+fn a_client_that_never_reads(name: &str, bind: &str) {
+    let dir = test_dir(name);
+    // About 20 MB: more than socket buffers hold, so serve blocks on it.
+    run_ok(&dir, &["example", "big.arrows", "--rows", "300000"]);
+    let expected = decode(&dir.join("big.arrows"));
+    let mut server = Server::start(&dir, bind, "big.arrows");
+    let stalled = stalled_client(&server.url, &server.addr());
+    // Three clients at once, while the stalled one holds its connection.
+    let url = server.url.clone();
+    let clients: Vec<_> = (0..3)
+        .map(|i| {
+            let (dir, url) = (dir.clone(), url.clone());
+            thread::spawn(move || {
+                let out = format!("got-{i}.arrows");
+                run_ok(&dir, &["recv", &url, &out]);
+                dir.join(out)
+            })
+        })
+        .collect();
+    for c in clients {
+        let got = c.join().expect("client");
+        assert_eq!(decode(&got), expected, "{bind}");
+    }
+    assert!(server.is_running());
+    drop(stalled);
+    // Its task then fails (one line) and the server keeps going.
+    run_ok(&dir, &["recv", &url, "again.arrows"]);
+    assert_eq!(decode(&dir.join("again.arrows")), expected);
+    assert!(server.is_running());
+}
+
+#[test]
+fn a_tcp_client_that_never_reads_does_not_stop_the_others() {
+    a_client_that_never_reads("never-reads-tcp", "tcp://127.0.0.1:0");
+}
+
+#[test]
+fn a_websocket_client_that_never_reads_does_not_stop_the_others() {
+    a_client_that_never_reads("never-reads-ws", "ws://127.0.0.1:0/t");
+}
+
+#[test]
+fn serve_drops_a_client_that_takes_no_data_for_its_timeout() {
+    let dir = test_dir("serve-timeout");
+    run_ok(&dir, &["example", "big.arrows", "--rows", "300000"]);
+    let expected = decode(&dir.join("big.arrows"));
+    let server = Server::start_with(&dir, "tcp://127.0.0.1:0", "big.arrows", &["--timeout", "1"]);
+    let baseline = server.open_fds();
+    let stalled = stalled_client(&server.url, &server.addr());
+    // serve gives up on it after a second without progress, says so in one
+    // line, and closes its socket.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let line = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match server.lines.recv_timeout(left) {
+            Ok(line) if line.contains("failed") => break line,
+            Ok(_) => {}
+            Err(_) => panic!("serve reported no failed client within 20 s"),
+        }
+    };
+    assert!(
+        line.contains("took no data for 1 s while writing table"),
+        "{line}"
+    );
+    eventually("the stalled client's socket is closed", TIMEOUT, || {
+        server.open_fds() <= baseline
+    });
+    drop(stalled);
+    run_ok(&dir, &["recv", &server.url, "after.arrows"]);
+    assert_eq!(decode(&dir.join("after.arrows")), expected);
+}
+
+#[test]
+fn recv_with_a_timeout_ends_when_the_peer_goes_quiet_mid_message() {
+    use std::io::Write;
+    let dir = test_dir("recv-timeout");
+    run_ok(&dir, &["example", "small.arrows", "--rows", "1000"]);
+    let bytes = fs::read(dir.join("small.arrows")).expect("read stream");
+    // Everything but the end of the last record batch, then silence.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (quiet_tx, quiet_rx) = mpsc::channel::<()>();
+    let peer = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.write_all(&bytes[..bytes.len() - 100]).expect("write");
+        // Holds the connection open until the test ends.
+        let _ = quiet_rx.recv_timeout(TIMEOUT);
+    });
+    let started = Instant::now();
+    let out = lightstream(
+        &dir,
+        &[
+            "recv",
+            &format!("tcp://{addr}"),
+            "out.arrows",
+            "--timeout",
+            "0.5",
+        ],
+    )
+    .output()
+    .expect("run recv");
+    let elapsed = started.elapsed();
+    drop(quiet_tx);
+    peer.join().expect("peer");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no data from tcp") && stderr.contains("for 500 ms while reading"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    // Bounded: far less than the 60 s a hung reader would be killed at.
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    assert!(
+        !dir.join("out.arrows").exists(),
+        "a partial output was left behind"
+    );
+}
+
+// ------------------------------------------------------------------ memory
+
+/// Memory figures of a process from /proc/PID/status, in KiB.
+#[derive(Debug, Default, Clone, Copy)]
+struct Mem {
+    hwm: u64,
+    rss: u64,
+    anon: u64,
+    file: u64,
+}
+
+fn mem_of(pid: u32) -> Option<Mem> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Some(Mem {
+        hwm: field("VmHWM:"),
+        rss: field("VmRSS:"),
+        anon: field("RssAnon:"),
+        file: field("RssFile:"),
+    })
+}
+
+/// Samples `pid` every 10 ms until `stop`; returns the peaks.
+fn sampler(pid: u32, stop: Arc<AtomicBool>) -> JoinHandle<Mem> {
+    thread::spawn(move || {
+        let mut peak = Mem::default();
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(m) = mem_of(pid) {
+                peak.hwm = peak.hwm.max(m.hwm);
+                peak.rss = peak.rss.max(m.rss);
+                peak.anon = peak.anon.max(m.anon);
+                peak.file = peak.file.max(m.file);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        peak
+    })
+}
+
+/// Reads everything from a tcp:// server, `chunk` bytes at a time with
+/// `pause` between reads, until the end or `stop`; returns the byte count.
+fn raw_client(
+    addr: String,
+    chunk: usize,
+    pause: Duration,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<u64> {
+    thread::spawn(move || {
+        let mut s = TcpStream::connect(&addr).expect("connect");
+        s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+        let mut buf = vec![0u8; chunk];
+        let mut total = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n as u64,
+            }
+            if !pause.is_zero() {
+                thread::sleep(pause);
+            }
+        }
+        total
+    })
+}
+
+struct MemReport {
+    file_bytes: u64,
+    idle: Mem,
+    peak: Mem,
+    fast_bytes: Vec<u64>,
+    slow_bytes: u64,
+}
+
+/// `serve` of a generated `rows`-row stream (`ext`: "arrows" is read into the
+/// heap, "arrow" is memory-mapped), one client reading 1 KiB every 10 ms and
+/// `fast` clients reading as fast as they can, all at once.
+fn measure(name: &str, rows: usize, ext: &str, fast: usize) -> MemReport {
+    let dir = test_dir(name);
+    let file = format!("data.{ext}");
+    run_ok(&dir, &["example", &file, "--rows", &rows.to_string()]);
+    let file_bytes = fs::metadata(dir.join(&file)).expect("size").len();
+    let server = Server::start(&dir, "tcp://127.0.0.1:0", &file);
+    let idle = mem_of(server.pid()).expect("status");
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampling = sampler(server.pid(), stop.clone());
+    let addr = server.addr();
+    let never = Arc::new(AtomicBool::new(false));
+    let slow = raw_client(addr.clone(), 1024, Duration::from_millis(10), stop.clone());
+    thread::sleep(Duration::from_millis(200));
+    let fast: Vec<_> = (0..fast)
+        .map(|_| raw_client(addr.clone(), 256 * 1024, Duration::ZERO, never.clone()))
+        .collect();
+    let fast_bytes: Vec<u64> = fast
+        .into_iter()
+        .map(|c| c.join().expect("fast client"))
+        .collect();
+    // The slow client is still reading: one more sample, then it goes.
+    thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let peak = sampling.join().expect("sampler");
+    let slow_bytes = slow.join().expect("slow client");
+    drop(server);
+    MemReport {
+        file_bytes,
+        idle,
+        peak,
+        fast_bytes,
+        slow_bytes,
+    }
+}
+
+fn print(r: &MemReport, label: &str) {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let n = r.fast_bytes.len() as f64 + 1.0;
+    eprintln!(
+        "{label}: file {:.1} MiB; server idle RSS {:.1} MiB (anon {:.1}, file {:.1}); \
+         peak with 1 slow + {} fast clients: VmHWM {:.1} MiB, RSS {:.1}, RssAnon {:.1}, \
+         RssFile {:.1}; RssAnon growth per client {:.2} MiB; slow client read {} KiB",
+        r.file_bytes as f64 / 1048576.0,
+        mib(r.idle.rss),
+        mib(r.idle.anon),
+        mib(r.idle.file),
+        r.fast_bytes.len(),
+        mib(r.peak.hwm),
+        mib(r.peak.rss),
+        mib(r.peak.anon),
+        mib(r.peak.file),
+        mib(r.peak.anon.saturating_sub(r.idle.anon)) / n,
+        r.slow_bytes / 1024,
+    );
+}
+
+#[test]
+fn a_slow_client_and_many_fast_ones_cost_the_server_little_memory() {
+    // An 11 MB stream, read into the server's heap (the ignored measurement
+    // below runs a release build at scale).
+    let r = measure("mem-small", 200_000, "arrows", 8);
+    print(&r, "small");
+    // Every fast client got the whole stream (serve re-encodes the file, so
+    // compare the clients with each other), the slow one a small part.
+    let whole = r.fast_bytes[0];
+    assert!(whole > r.file_bytes / 2, "{whole} of {}", r.file_bytes);
+    for (i, b) in r.fast_bytes.iter().enumerate() {
+        assert_eq!(*b, whole, "fast client {i} got the whole stream");
+    }
+    assert!(r.slow_bytes < whole, "the slow client is still reading");
+    // The server holds the file once; the clients add little on top.
+    let growth = r.peak.anon.saturating_sub(r.idle.anon) * 1024;
+    assert!(
+        growth < 64 << 20,
+        "the server's anonymous memory grew by {growth} bytes for 9 clients"
+    );
+}
+
+/// The measurement for the report: a large file, many fast clients.
+#[test]
+#[ignore = "a measurement (a few GB of loopback traffic): cargo test --release -p lightstream-cli --test faults -- --ignored --nocapture"]
+fn peak_server_memory_with_a_slow_client_and_many_fast_ones() {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let rows = env("LIGHTSTREAM_MEM_ROWS", 4_000_000);
+    let clients = env("LIGHTSTREAM_MEM_CLIENTS", 30);
+    for ext in ["arrows", "arrow"] {
+        let r = measure(&format!("mem-{ext}"), rows, ext, clients);
+        print(&r, &format!("{rows} rows as .{ext}"));
+        for b in &r.fast_bytes {
+            assert_eq!(*b, r.fast_bytes[0]);
+        }
+    }
+}
