@@ -84,10 +84,16 @@ impl CsvDecoder {
                     .map_err(|e| e.in_field(&f.name, type_name(&f.dtype)))?;
             }
         }
-        let rdr = ReaderBuilder::new()
+        let mut rdr = ReaderBuilder::new()
             .delimiter(options.delimiter)
             .quote(options.quote)
             .build();
+        // The tokenizer strips a leading BOM itself, even one split across
+        // pushes. csv-core would strip another at the start of its first
+        // input, so a second BOM (text) vanished or not depending on the
+        // chunking. A read with no room for output marks csv-core as started
+        // without consuming or changing anything.
+        let _ = rdr.read_record(b"\0", &mut [], &mut []);
         let mut special = [false; 256];
         for b in [options.delimiter, options.quote, b'\r', b'\n'] {
             special[usize::from(b)] = true;
@@ -221,6 +227,23 @@ impl Record<'_> {
         &self.bytes[self.start(i)..self.ends[i]]
     }
 
+    /// Whether every field is valid UTF-8, from one check of the whole
+    /// record. A valid record is not enough on its own: its fields may be
+    /// joined back to back (`sep` 0, after unquoting) or split at a delimiter
+    /// byte above 0x7f, so one character can straddle two fields that are
+    /// each invalid ("\xc3" and "\xbc" joined read as "ü"). So every field
+    /// must also start and end on a character boundary.
+    fn fields_are_utf8(&self) -> bool {
+        if self.ascii {
+            return true;
+        }
+        if simdutf8::basic::from_utf8(self.bytes).is_err() {
+            return false;
+        }
+        let boundary = |at: usize| self.bytes.get(at).is_none_or(|&b| b & 0xc0 != 0x80);
+        (0..self.ends.len()).all(|i| boundary(self.start(i)) && boundary(self.ends[i]))
+    }
+
     /// The physical line on which field `i` starts: the last line minus the
     /// line breaks from that field to the end of the record.
     fn line_of(&self, i: usize) -> u64 {
@@ -254,8 +277,8 @@ struct Tokenizer {
     quoted_ends: Vec<usize>,
     /// Line feeds consumed by the in-place path (csv-core counts its own).
     fast_lines: u64,
-    /// Whether csv-core has read any input (it strips a BOM on its first read,
-    /// so the first record always goes through it).
+    /// Whether csv-core has read any input (the first record always goes
+    /// through it).
     core_started: bool,
     rec: Vec<u8>,
     rec_len: usize,
@@ -1073,8 +1096,7 @@ impl Sink {
             self.convert_pending(chunk)?;
             return self.row(rec);
         }
-        let utf8_ok =
-            !self.needs_utf8 || rec.ascii || simdutf8::basic::from_utf8(rec.bytes).is_ok();
+        let utf8_ok = !self.needs_utf8 || rec.fields_are_utf8();
         // Records read in place stay in the chunk; the others are copied.
         let base = match rec.at {
             Some(at) => at,
@@ -1210,8 +1232,7 @@ impl Sink {
             self.flush();
             return Err(e);
         }
-        let utf8_ok =
-            !self.needs_utf8 || rec.ascii || simdutf8::basic::from_utf8(rec.bytes).is_ok();
+        let utf8_ok = !self.needs_utf8 || rec.fields_are_utf8();
         let mut start = 0;
         for i in 0..ncols {
             let cell: &[u8] = if i < n {

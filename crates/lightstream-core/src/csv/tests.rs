@@ -837,3 +837,90 @@ fn queued_rows_in_place_and_copied_roll_back_alike_at_every_split() {
         }
     }
 }
+
+/// Fuzz regression (crates/fuzz `csv`, minimised input `00 00 00 2c 0a c3 2c bc`):
+/// the record `\xc3,\xbc` is valid UTF-8 once its fields are joined back to
+/// back ("ü"), but each field alone is not. UTF-8 was checked once per record
+/// on the joined fields, so both string cells were accepted and the table held
+/// invalid UTF-8. Every field must be valid on its own, in every path (in place,
+/// csv-core, quoted, a delimiter byte above 0x7f) and under every policy.
+#[test]
+fn a_character_split_across_fields_is_invalid_utf8() {
+    for input in [
+        &b",\n\xc3,\xbc"[..],
+        b",\n\xc3,\xbc\n",
+        b"a,b\n\"\xc3\",\"\xbc\"\n",
+        b"a,b\nx,y\n\xc3,\xbc\nz,w\n",
+    ] {
+        let e = err(input, opts());
+        assert_eq!(e.kind(), ErrorKind::InvalidData, "{input:?}: {e}");
+        assert!(e.to_string().contains("UTF-8"), "{input:?}: {e}");
+        // Nulled or skipped, never kept.
+        for policy in [BadRowPolicy::Null, BadRowPolicy::Skip] {
+            let o = CsvReadOptions {
+                bad_rows: policy,
+                ..opts()
+            };
+            let (_, tables) = decode_all_splits(input, o).unwrap();
+            for t in &tables {
+                for c in 0..t.cols.len() {
+                    if !matches!(t.cols[c].array, Array::TextArray(TextArray::String32(_))) {
+                        continue;
+                    }
+                    // `strs` fails on invalid UTF-8.
+                    for v in strs(t, c).into_iter().flatten() {
+                        assert!(!v.contains('\u{fffd}'), "{input:?}: {v:?}");
+                    }
+                }
+            }
+        }
+    }
+    // A delimiter byte that is a UTF-8 continuation byte splits "ü" (c3 bc).
+    let o = CsvReadOptions {
+        delimiter: 0xbc,
+        has_header: false,
+        ..opts()
+    };
+    let e = err(b"a\xc3\xbcb\n", o);
+    assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+}
+
+/// Fuzz regression (crates/fuzz `csv`, round trip): an input starting with two
+/// byte order marks reads as a first column named "\u{feff}..." (the first BOM
+/// is dropped, the second is text). Two bugs: (1) pushed whole, csv-core dropped
+/// the second BOM too (it strips one at the start of its first input, after the
+/// tokenizer had stripped the first), so the name depended on the chunking;
+/// (2) written back unquoted, the name became the document's leading BOM and was
+/// dropped on reading, so the header no longer matched the schema. The writer
+/// now quotes a document's first field when it starts with a BOM, header name
+/// or (without a header) first cell.
+#[test]
+fn a_leading_byte_order_mark_in_the_first_field_survives_a_round_trip() {
+    let (schema, tables) =
+        decode_all_splits(b"\xef\xbb\xbf\xef\xbb\xbfa,b\n1,2\n", opts()).unwrap();
+    assert_eq!(schema.fields[0].name, "\u{feff}a");
+    let text = write_csv(&schema, &tables, &CsvWriteOptions::default()).unwrap();
+    assert_eq!(text, b"\"\xef\xbb\xbfa\",b\n1,2\n");
+    let again = CsvReadOptions {
+        schema: Some((*schema).clone()),
+        ..opts()
+    };
+    let (schema2, _) = read_csv(&text, again).unwrap();
+    assert_eq!(schema2.fields[0].name, "\u{feff}a");
+
+    // Without a header: the first cell of the first row.
+    let headerless = CsvReadOptions {
+        has_header: false,
+        ..opts()
+    };
+    let (schema, tables) =
+        decode_all_splits(b"\xef\xbb\xbf\xef\xbb\xbfx,1\ny,2\n", headerless.clone()).unwrap();
+    let write = CsvWriteOptions {
+        header: false,
+        ..CsvWriteOptions::default()
+    };
+    let text = write_csv(&schema, &tables, &write).unwrap();
+    assert_eq!(text, b"\"\xef\xbb\xbfx\",1\ny,2\n");
+    let (_, back) = read_csv(&text, headerless).unwrap();
+    assert_eq!(strs(&back[0], 0), vec![s("\u{feff}x"), s("y")]);
+}

@@ -28,8 +28,15 @@ pub struct CsvEncoder {
     options: CsvWriteOptions,
     quoting: Writer,
     header_written: bool,
+    /// Whether any byte of the document has been written: a first field that
+    /// starts with a UTF-8 byte order mark is quoted, since readers drop a
+    /// BOM at the very start of a document.
+    started: bool,
     scratch: Vec<u8>,
 }
+
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 impl CsvEncoder {
     /// An encoder for tables of `schema`. Fails when a field's type has no
@@ -65,6 +72,7 @@ impl CsvEncoder {
             options,
             quoting,
             header_written: false,
+            started: false,
             scratch: Vec::with_capacity(64),
         })
     }
@@ -116,8 +124,10 @@ impl CsvEncoder {
                     .format(row, out)
                     .map_err(|what| self.value_error(c, row, what))?;
                 let field = &out[start..];
+                let first_of_document = !self.started && row == 0 && c == 0;
                 if force_quotes
                     || (ncols == 1 && field.is_empty())
+                    || (first_of_document && field.starts_with(BOM))
                     || (check[c] && self.quoting.should_quote(field))
                 {
                     self.scratch.clear();
@@ -129,6 +139,7 @@ impl CsvEncoder {
                 }
             }
             out.extend_from_slice(eol);
+            self.started = true;
         }
         Ok(())
     }
@@ -153,9 +164,11 @@ impl CsvEncoder {
             if i > 0 {
                 out.push(self.options.delimiter);
             }
-            self.put(f.name.as_bytes(), single && f.name.is_empty(), out);
+            let bom = i == 0 && f.name.as_bytes().starts_with(BOM);
+            self.put(f.name.as_bytes(), bom || (single && f.name.is_empty()), out);
         }
         self.terminate(out);
+        self.started = true;
     }
 
     fn terminate(&self, out: &mut Vec<u8>) {
