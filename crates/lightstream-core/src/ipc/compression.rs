@@ -108,16 +108,43 @@ pub(crate) fn decompress_buffer(
         )));
     }
     if declared as u64 > *budget as u64 {
-        return Err(Error::limit(
-            "decompressed size of the message's buffers",
-            declared as u64,
-            *budget as u64,
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "{codec:?} buffer declares {declared} decompressed bytes, more than the {} \
+                 left of the message's max_decompressed_bytes (see DecodeLimits)",
+                *budget
+            ),
         ));
     }
     let declared = declared as usize;
     *budget -= declared;
     let out = decompress_into(codec, &bytes[8..], declared, eager)?;
     Ok(out.freeze())
+}
+
+/// Fuzzing entry point, not part of the API: decompresses one wire buffer
+/// (8-byte length prefix, then the codec's bytes) exactly as a record batch
+/// body's buffer is decompressed, with `max_decompressed` as the message's
+/// remaining budget and `eager` as [`crate::DecodeLimits::max_eager_reserve`].
+/// Exists so that `crates/fuzz` can reach the codecs with arbitrary bytes
+/// without building a whole message around them; may change at any time.
+#[doc(hidden)]
+pub fn fuzz_decompress_buffer(
+    codec: Compression,
+    wire: &[u8],
+    max_decompressed: usize,
+    eager: usize,
+) -> Result<SharedBuffer> {
+    let mut budget = max_decompressed;
+    let out = decompress_buffer(
+        codec,
+        &crate::buffers::aligned_copy(wire),
+        &mut budget,
+        eager,
+    )?;
+    debug_assert!(budget <= max_decompressed);
+    Ok(out)
 }
 
 /// Reads exactly `len` bytes out of `reader`, growing the output only as

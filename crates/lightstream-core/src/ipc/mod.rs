@@ -13,6 +13,8 @@ mod stream;
 mod write;
 
 pub use compression::Compression;
+#[doc(hidden)]
+pub use compression::fuzz_decompress_buffer;
 pub use file::{ARROW_MAGIC, IpcFileEncoder, IpcFileReader, is_ipc_file, read_file, write_file};
 pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema, arrow_type_name};
 pub use stream::{IpcStreamDecoder, StreamItem, read_stream, write_stream};
