@@ -1158,3 +1158,29 @@ fn invalid_utf8_is_an_error_naming_the_row() {
         );
     }
 }
+
+/// Fuzz regression (crates/fuzz `parquet`, libFuzzer timeout): a 1,618-byte
+/// file whose first page header has a binary where parquet-format puts the
+/// `DictionaryPageHeader` struct (field 7). The parquet crate reads known
+/// fields by id whatever their wire type, so it parsed the string as a struct
+/// of nested sets and spent minutes skipping them. The page-header check now
+/// refuses a known field with the wrong type before the crate reads the chunk.
+#[test]
+fn a_page_header_field_of_the_wrong_type_is_refused_before_the_crate_spins() {
+    let bytes = Bytes::from_static(include_bytes!("data/fuzz-parquet-page-header-hang.parquet"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result =
+            ParquetReader::from_bytes(bytes, "hang.parquet", ParquetReadOptions::default())
+                .and_then(|r| r.collect::<Result<Vec<_>, _>>());
+        let _ = tx.send(result.map(|t| t.len()));
+    });
+    let result = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the reader must finish, not spin");
+    let message = result.expect_err("a corrupt page header").to_string();
+    assert!(
+        message.contains("hang.parquet: row group 0, column \"city\": page 0 at byte 4: field 7 of a PageHeader has Thrift type 8, where parquet-format has a DictionaryPageHeader struct"),
+        "{message}"
+    );
+}

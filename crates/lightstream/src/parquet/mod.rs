@@ -16,6 +16,7 @@
 //! minarrow does not hold; encryption; bloom filters; predicate push-down.
 //! See docs/parquet.md for the type mapping and the design.
 
+mod pages;
 mod reader;
 mod types;
 mod writer;

@@ -32,9 +32,10 @@ use parquet::basic::Repetition;
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::{ByteArray, DataType, Int96};
 use parquet::file::properties::ReaderProperties;
-use parquet::file::reader::{ChunkReader, FileReader};
+use parquet::file::reader::{ChunkReader, FileReader, Length};
 use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
 
+use super::pages;
 use super::types::{
     ARROW_SCHEMA_KEY, ArrowSchemaHint, ColumnPlan, Decode, arrow_type_name, decode_arrow_schema,
     describe_column, hinted_decode, native_type, parquet_error, refuse_column,
@@ -52,6 +53,12 @@ pub struct ParquetReadOptions {
     /// Restore Arrow types from the `ARROW:schema` footer key when it is
     /// present and consistent with the Parquet schema (default on).
     pub use_arrow_schema: bool,
+    /// Largest uncompressed size a page (data or dictionary) may declare
+    /// (default 256 MiB). The parquet crate reserves a page's declared size
+    /// before decompressing it, so every page header of a column chunk is
+    /// checked against this before the chunk is read; a page above it is an
+    /// [`Error::Parquet`] naming the row group, column and page.
+    pub max_page_bytes: usize,
 }
 
 impl Default for ParquetReadOptions {
@@ -60,6 +67,7 @@ impl Default for ParquetReadOptions {
             projection: None,
             batch_size: 64 * 1024,
             use_arrow_schema: true,
+            max_page_bytes: 256 << 20,
         }
     }
 }
@@ -74,7 +82,10 @@ struct Cursor {
 /// Reads a Parquet file as minarrow tables: [`Iterator`] of `Result<Table>`.
 pub struct ParquetReader<R: ChunkReader + 'static = File> {
     label: String,
-    file: SerializedFileReader<R>,
+    file: SerializedFileReader<Shared<R>>,
+    /// The same bytes the crate reads, for the page-header check.
+    source: Arc<R>,
+    max_page_bytes: usize,
     schema: Arc<Schema>,
     fields: Vec<FieldInfo>,
     plans: Vec<ColumnPlan>,
@@ -82,6 +93,27 @@ pub struct ParquetReader<R: ChunkReader + 'static = File> {
     next_row_group: usize,
     cursor: Option<Cursor>,
     done: bool,
+}
+
+/// The caller's reader, shared by the parquet crate and [`pages::check_chunk`].
+struct Shared<R>(Arc<R>);
+
+impl<R: ChunkReader> Length for Shared<R> {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+}
+
+impl<R: ChunkReader> ChunkReader for Shared<R> {
+    type T = R::T;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<R::T> {
+        self.0.get_read(start)
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.0.get_bytes(start, length)
+    }
 }
 
 /// Runs `f`, turning a panic inside the parquet crate into an error.
@@ -123,7 +155,7 @@ impl ParquetReader<File> {
         let path = path.as_ref();
         let label = path.display().to_string();
         let file = File::open(path).map_err(|e| Error::io(format!("opening {label}"), e))?;
-        let file = open_footer(file, &label)?;
+        let (file, _) = open_footer(file, &label)?;
         let options = ParquetReadOptions {
             projection: Some(Vec::new()),
             ..options.clone()
@@ -136,9 +168,11 @@ impl ParquetReader<File> {
 fn open_footer<R: ChunkReader + 'static>(
     reader: R,
     label: &str,
-) -> Result<SerializedFileReader<R>> {
+) -> Result<(SerializedFileReader<Shared<R>>, Arc<R>)> {
     let len = reader.len();
     check_envelope(&reader, len, label)?;
+    let source = Arc::new(reader);
+    let reader = Shared(Arc::clone(&source));
     let file = guarded(
         || format!("{label}: reading the footer"),
         || {
@@ -155,7 +189,7 @@ fn open_footer<R: ChunkReader + 'static>(
         },
     )?;
     check_metadata(&file, len, label)?;
-    Ok(file)
+    Ok((file, source))
 }
 
 impl ParquetReader<Bytes> {
@@ -182,7 +216,7 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
         if options.batch_size == 0 {
             return Err(parquet_error("batch_size must be at least 1"));
         }
-        let file = open_footer(reader, &label)?;
+        let (file, source) = open_footer(reader, &label)?;
         let (fields, plans) = plan_columns(&file, &label, &options)?;
         let metadata = {
             let fm = file.metadata().file_metadata();
@@ -209,6 +243,8 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
         Ok(ParquetReader {
             label,
             file,
+            source,
+            max_page_bytes: options.max_page_bytes,
             schema: Arc::new(schema),
             fields,
             plans,
@@ -267,6 +303,24 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
             .sum();
         let mut readers = Vec::with_capacity(self.plans.len());
         for plan in &self.plans {
+            // Page sizes first: the crate reserves what a page header declares.
+            let chunk = self.file.metadata().row_group(i).column(plan.leaf);
+            let start = chunk
+                .dictionary_page_offset()
+                .unwrap_or_else(|| chunk.data_page_offset());
+            // check_metadata vouched for a non-negative range inside the file.
+            pages::check_chunk(
+                &*self.source,
+                start as u64,
+                chunk.compressed_size() as u64,
+                self.max_page_bytes,
+            )
+            .map_err(|m| {
+                parquet_error(format!(
+                    "{label}: row group {i}, column \"{}\": {m}",
+                    plan.field.name
+                ))
+            })?;
             let file = &self.file;
             let reader = guarded(
                 || format!("{label}: row group {i}, column \"{}\"", plan.field.name),
