@@ -20,6 +20,8 @@
 #   npm            node/npm and the npm packages in LIGHTSTREAM_NPM_PACKAGES
 #                  (default: playwright-core@1.65.1 apache-arrow@21.2.0),
 #                  into ./node_modules
+#   cargo-fuzz     cargo-fuzz 0.13.2 (`cargo install --locked`), for
+#                  scripts/fuzz.sh
 # or "all" for every one of them.
 #
 # flatc is not needed here: the generated flatbuffers code is committed
@@ -32,7 +34,7 @@ cd "$repo"
 
 usage() {
   sed -n '2,/^set -euo/p' "$script" | sed -e '$d' -e 's/^# \{0,1\}//'
-  echo "Usage: bash scripts/setup.sh [--minimal] [--with=wasm-bindgen,browser,npm|all]"
+  echo "Usage: bash scripts/setup.sh [--minimal] [--with=wasm-bindgen,browser,npm,cargo-fuzz|all]"
 }
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -56,8 +58,8 @@ done
 extras=$(printf '%s' "$extras" | tr ',' ' ')
 for e in $extras; do
   case "$e" in
-    wasm-bindgen|browser|npm|all) ;;
-    *) die "unknown extra '$e' (expected wasm-bindgen, browser, npm or all)" ;;
+    wasm-bindgen|browser|npm|cargo-fuzz|all) ;;
+    *) die "unknown extra '$e' (expected wasm-bindgen, browser, npm, cargo-fuzz or all)" ;;
   esac
 done
 want_extra() {
@@ -265,6 +267,20 @@ setup_npm_packages() {
   say "npm packages: ok"
 }
 
+# --------------------------------------------------- optional: cargo-fuzz --
+# The libFuzzer driver for crates/fuzz (scripts/fuzz.sh). It builds with the
+# pinned nightly toolchain (run from the repository, so rust-toolchain.toml
+# applies); --locked uses the versions cargo-fuzz was released with.
+setup_cargo_fuzz() {
+  if cargo fuzz --version >/dev/null 2>&1; then
+    say "cargo-fuzz: ok ($(cargo fuzz --version))"
+    return 0
+  fi
+  say "cargo install cargo-fuzz 0.13.2 --locked (takes a few minutes)"
+  cargo install --quiet --locked cargo-fuzz --version 0.13.2 </dev/null
+  say "cargo-fuzz: ok ($(cargo fuzz --version))"
+}
+
 # --------------------------------------------------------------------- main --
 setup_c_compilers
 setup_rustup
@@ -278,4 +294,5 @@ fi
 if want_extra wasm-bindgen; then setup_wasm_bindgen_cli; fi
 if want_extra browser; then setup_browser; fi
 if want_extra npm; then setup_npm_packages; fi
+if want_extra cargo-fuzz; then setup_cargo_fuzz; fi
 say "done"

@@ -6,7 +6,8 @@
 #   runnable examples of every transport, the wasm32 build
 #   with and without default features, the browser crate's tests in headless
 #   Chrome, the npm package (built, packed, its .wasm size), the browser end to
-#   end tests and the demo in headless Chromium, and compiling the benches.
+#   end tests and the demo in headless Chromium, and a short run of every fuzz
+#   target.
 # Exits non-zero on any failure.
 set -euo pipefail
 
@@ -35,18 +36,20 @@ step() {
 
 # wasm-bindgen: the test runner of crates/lightstream-wasm and npm/build.sh;
 # browser: chromium + chromedriver (headless); npm: node, playwright-core and
-# apache-arrow for the end-to-end pages.
-step "setup (install what is missing)" bash scripts/setup.sh --with=wasm-bindgen,browser,npm
+# apache-arrow for the end-to-end pages; cargo-fuzz: scripts/fuzz.sh.
+step "setup (install what is missing)" bash scripts/setup.sh --with=wasm-bindgen,browser,npm,cargo-fuzz
 
 # setup.sh may have just installed rustup; make it visible to this shell.
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 case ":$PATH:" in *":$cargo_bin:"*) ;; *) export PATH="$cargo_bin:$PATH" ;; esac
 
 step "format" cargo fmt --all --check
+# crates/fuzz is its own workspace, which `cargo fmt --all` does not reach.
+step "format (fuzz crate)" cargo fmt --manifest-path crates/fuzz/Cargo.toml --check
 step "lint (clippy)" cargo clippy --workspace --all-targets -- -D warnings
 # The native shell's transports and file formats are features: each must build (clippy-clean)
 # on its own, and so must the crate with none of them.
-for features in tcp uds stdio websocket quic mmap csv parquet ""; do
+for features in tcp uds stdio websocket quic tls "websocket tls" mmap csv parquet ""; do
   step "lightstream with only [${features:-no transport}]" \
     cargo clippy -q -p lightstream --no-default-features ${features:+--features "$features"} -- -D warnings
 done
@@ -90,10 +93,14 @@ LIGHTSTREAM_NPM_TARBALL="$tarball" \
   step "browser end to end (serve ws:// -> npm package, vs apache-arrow)" node tests/browser/e2e.mjs
 step "demo page in headless Chromium" node tests/browser/demo.mjs
 step "demo script (--check)" bash scripts/demo.sh --check
-# `--bench '*'` compiles every [[bench]] target of the workspace and nothing
-# else: without it cargo also rebuilds each library's unit tests (and all their
-# dev-dependencies) in release mode, which doubles this step's time.
-step "benches compile" cargo bench --workspace --bench '*' --no-run
+# Every fuzz target (crates/fuzz, cargo-fuzz with libFuzzer) for a short bounded
+# run on seeds built from ../shared/arrow-testing and our own writers: a crash,
+# hang, leak or OOM fails the step and names the input. The long run is
+# `bash scripts/fuzz.sh --seconds 600` (docs/reliability-and-security.md).
+step "lint (clippy, fuzz crate)" cargo clippy --manifest-path crates/fuzz/Cargo.toml --all-targets -- -D warnings
+step "fuzz every decoder (short run)" bash scripts/fuzz.sh --seconds "${LIGHTSTREAM_FUZZ_SECONDS:-20}"
+# The benches are type-checked by the workspace clippy above (--all-targets
+# includes every [[bench]]); building them optimised is `benches/run.sh`'s job.
 
 printf '\nlightstream: all checks passed (%dm%02ds)\n' \
   "$(((SECONDS - started) / 60))" "$(((SECONDS - started) % 60))"

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Fuzzes every decoder with cargo-fuzz (libFuzzer): the targets of crates/fuzz.
+#
+#   bash scripts/fuzz.sh [--seconds N] [--build-only] [TARGET...]
+#
+# Targets (default: all): ipc_stream ipc_file tlv ws_message csv parquet decompress.
+# Each runs for N seconds (default 20, or LIGHTSTREAM_FUZZ_SECONDS), one at a
+# time, in one libFuzzer process. Long mode, to look for new bugs rather than
+# regressions: `bash scripts/fuzz.sh --seconds 600` (the corpus grows between
+# runs; it lives in the target directory and is never committed).
+#
+# Steps: installs cargo-fuzz if missing (scripts/setup.sh --with=cargo-fuzz),
+# builds every target once (release, AddressSanitizer, debug assertions),
+# writes the seed corpora under $CARGO_TARGET_DIR/fuzz-corpus/<target>/ (our
+# own writers' output from the `seeds` binary, plus Arrow's IPC conformance
+# files and past fuzzer finds from ../shared/arrow-testing, files up to 1 MiB),
+# then runs each target with -max_total_time=N, -rss_limit_mb=2048,
+# -malloc_limit_mb=1024 and -timeout=10. Prints each target's final coverage
+# (cov, ft), corpus size and exec/s. Exits non-zero on the first target that
+# crashes, leaks, runs out of memory or times out, naming the target and the
+# input that did it (under $CARGO_TARGET_DIR/fuzz-artifacts/<target>/); rerun it
+# with `cargo fuzz run --fuzz-dir crates/fuzz TARGET FILE`.
+#
+# Env: CARGO_TARGET_DIR (default ./target), LIGHTSTREAM_FUZZ_SECONDS,
+# LIGHTSTREAM_ARROW_TESTING (default ../shared/arrow-testing).
+set -euo pipefail
+
+script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+repo=$(dirname "$(dirname "$script")")
+cd "$repo"
+
+all_targets="ipc_stream ipc_file tlv ws_message csv parquet decompress"
+seconds="${LIGHTSTREAM_FUZZ_SECONDS:-20}"
+build_only=0
+targets=()
+
+usage() {
+  sed -n '2,/^set -euo/p' "$script" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+say() { printf 'fuzz: %s\n' "$*"; }
+die() { printf 'fuzz: error: %s\n' "$*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) [ $# -ge 2 ] || die "--seconds needs a value"; seconds=$2; shift ;;
+    --seconds=*) seconds=${1#--seconds=} ;;
+    --build-only) build_only=1 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) usage >&2; die "unknown option: $1" ;;
+    *)
+      case " $all_targets " in
+        *" $1 "*) targets+=("$1") ;;
+        *) die "unknown target '$1' (expected one of: $all_targets)" ;;
+      esac
+      ;;
+  esac
+  shift
+done
+case "$seconds" in ''|*[!0-9]*) die "--seconds needs a whole number, got '$seconds'" ;; esac
+[ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"$all_targets"
+
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+case ":$PATH:" in *":$cargo_bin:"*) ;; *) export PATH="$cargo_bin:$PATH" ;; esac
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  bash scripts/setup.sh --minimal --with=cargo-fuzz
+fi
+
+target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+case "$target_dir" in /*) ;; *) target_dir="$repo/$target_dir" ;; esac
+export CARGO_TARGET_DIR="$target_dir"
+corpus_root="$target_dir/fuzz-corpus"
+artifacts_root="$target_dir/fuzz-artifacts"
+testing="${LIGHTSTREAM_ARROW_TESTING:-$repo/../shared/arrow-testing}"
+triple=$(rustc -vV | sed -n 's/^host: //p')
+bin_dir="$target_dir/$triple/release"
+
+# ------------------------------------------------------------------ build --
+started=$(date +%s)
+say "building the fuzz targets (cargo fuzz build, AddressSanitizer, debug assertions)"
+cargo fuzz build --fuzz-dir crates/fuzz
+say "built in $(( $(date +%s) - started )) s"
+[ "$build_only" -eq 0 ] || exit 0
+
+# ------------------------------------------------------------------ seeds --
+# Files up to 1 MiB from the conformance corpus (streams get their target's
+# option byte from the seeds binary; files are used as they are).
+small_files() { # DIR PATTERN
+  [ -d "$1" ] || return 0
+  find "$1" -type f -name "$2" -size -1025k | sort
+}
+streams=()
+files=()
+if [ -d "$testing/data" ]; then
+  mapfile -t streams < <(
+    small_files "$testing/data/arrow-ipc-stream/integration" '*.stream'
+    find "$testing/data/arrow-ipc-stream" -maxdepth 1 -type f -size -1025k | sort
+  )
+  mapfile -t files < <(
+    small_files "$testing/data/arrow-ipc-stream/integration" '*.arrow_file'
+    find "$testing/data/arrow-ipc-file" -maxdepth 1 -type f -size -1025k 2>/dev/null | sort
+  )
+else
+  say "warning: $testing/data is missing; seeding from our own files only"
+fi
+mkdir -p "$corpus_root"
+"$bin_dir/seeds" "$corpus_root" --streams "${streams[@]}" --files "${files[@]}"
+
+# -------------------------------------------------------------------- run --
+# One libFuzzer process at a time (-jobs/-workers default to 1), niced: CI
+# machines and shared development boxes have few cores.
+failed=()
+for t in "${targets[@]}"; do
+  corpus="$corpus_root/$t"
+  artifacts="$artifacts_root/$t"
+  mkdir -p "$corpus" "$artifacts"
+  log="$artifacts_root/$t.log"
+  seeds=$(find "$corpus" -type f | wc -l)
+  say "$t: $seeds inputs in the corpus, running for $seconds s"
+  set +e
+  nice "$bin_dir/$t" "$corpus" \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
+    -max_len=1048576 -print_final_stats=1 -artifact_prefix="$artifacts/" \
+    >"$log" 2>&1
+  rc=$?
+  set -e
+  last=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
+  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
+  ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+  corp=$(sed -n 's/.* corp: \([0-9]*\/[^ ]*\).*/\1/p' <<<"$last")
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+  say "$t: cov ${cov:-?} ft ${ft:-?} corpus ${corp:-?} execs ${execs:-?} (${rate:-?}/s)"
+  if [ "$rc" -ne 0 ]; then
+    crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
+    grep -E 'ERROR: |panicked at|SUMMARY: ' "$log" | head -n 5 >&2 || true
+    say "$t FAILED (exit $rc): input ${crash:-unknown}; log $log" >&2
+    failed+=("$t")
+    break
+  fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  die "target ${failed[*]} failed; reproduce with: cargo fuzz run --fuzz-dir crates/fuzz ${failed[0]} <input>"
+fi
+say "all ${#targets[@]} targets ran ${seconds} s each without a failure"
