@@ -164,6 +164,27 @@ struct TlsAccept {
 
 #[cfg(feature = "tls")]
 impl TlsAccept {
+    /// Accepts the next TCP connection of a `tls://` or `wss://` listener (its
+    /// handshake comes later) and the client's address.
+    async fn next(
+        l: &tokio::net::TcpListener,
+        config: &Arc<rustls::ServerConfig>,
+        timeout: Option<std::time::Duration>,
+        ctx: impl Fn() -> String,
+    ) -> Result<(TlsAccept, std::net::SocketAddr)> {
+        let (tcp, addr) = l.accept().await.map_err(|e| Error::io(ctx(), e))?;
+        let _ = tcp.set_nodelay(true);
+        let config = config.clone();
+        Ok((
+            TlsAccept {
+                tcp,
+                config,
+                timeout,
+            },
+            addr,
+        ))
+    }
+
     async fn handshake(self, peer: &str) -> Result<crate::tls::ServerStream> {
         crate::tls::accept(self.tcp, self.config, self.timeout, peer).await
     }
@@ -505,27 +526,17 @@ impl Listener {
             }
             #[cfg(feature = "tls")]
             ListenerInner::Tls(l, config, timeout) => {
-                let (tcp, addr) = l.accept().await.map_err(|e| Error::io(ctx(), e))?;
-                let _ = tcp.set_nodelay(true);
+                let (pending, addr) = TlsAccept::next(l, config, *timeout, ctx).await?;
                 Ok(Connection {
-                    inner: Inner::TlsPending(TlsAccept {
-                        tcp,
-                        config: config.clone(),
-                        timeout: *timeout,
-                    }),
+                    inner: Inner::TlsPending(pending),
                     peer: format!("tls {addr}"),
                 })
             }
             #[cfg(all(feature = "websocket", feature = "tls"))]
             ListenerInner::SecureWebSocket(l, config, timeout) => {
-                let (tcp, addr) = l.accept().await.map_err(|e| Error::io(ctx(), e))?;
-                let _ = tcp.set_nodelay(true);
+                let (pending, addr) = TlsAccept::next(l, config, *timeout, ctx).await?;
                 Ok(Connection {
-                    inner: Inner::SecureWebSocketPending(TlsAccept {
-                        tcp,
-                        config: config.clone(),
-                        timeout: *timeout,
-                    }),
+                    inner: Inner::SecureWebSocketPending(pending),
                     peer: format!("wss {addr}"),
                 })
             }
