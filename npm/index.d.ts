@@ -13,7 +13,8 @@ export type InitInput =
 /**
  * Loads and instantiates the WebAssembly module (once; later calls return the
  * same promise). Call it before anything else. Without an argument the .wasm
- * is fetched from next to this module (`pkg/lightstream_wasm_bg.wasm`).
+ * next to this module (`pkg/lightstream_wasm_bg.wasm`) is fetched in a
+ * browser and read from disk in Node.js.
  */
 export function init(input?: InitInput | Promise<InitInput>): Promise<void>;
 export default init;
@@ -27,10 +28,15 @@ export interface Field {
   metadata: Record<string, string>;
 }
 
-export interface ConnectOptions {
-  /** The largest WebSocket message (one IPC message) accepted, in bytes.
-   * Default 1 GiB (the core's `DecodeLimits::max_message_bytes`). */
+/** Limits of `decode`, `readStream` and `connect` on untrusted bytes. */
+export interface DecodeOptions {
+  /** Caps one IPC message's metadata and, separately, its body, in bytes
+   * (a larger message fails with an `Error`). Default: no metadata cap
+   * beyond the core's 64 MiB, and bodies up to 1 GiB. */
   maxMessageBytes?: number;
+}
+
+export interface ConnectOptions extends DecodeOptions {
   /** `connect` rejects when the schema has not arrived within this many
    * milliseconds of the call. Default 30000. */
   timeoutMs?: number;
@@ -79,11 +85,14 @@ export function connect(url: string, options?: ConnectOptions): Promise<TableStr
 /** Decodes a whole Arrow IPC stream or IPC file (detected by its magic).
  * The bytes are copied once into aligned wasm memory. Throws an `Error` on
  * malformed, truncated or unsupported input. */
-export function decode(bytes: Uint8Array | ArrayBuffer): Table[];
+export function decode(bytes: Uint8Array | ArrayBuffer, options?: DecodeOptions): Table[];
 
 /** Decodes an IPC stream arriving as a `ReadableStream` of byte chunks of any
  * size (e.g. `(await fetch(url)).body`). */
-export function readStream(readable: ReadableStream<Uint8Array>): TableStream;
+export function readStream(
+  readable: ReadableStream<Uint8Array>,
+  options?: DecodeOptions,
+): TableStream;
 
 /**
  * Push decoder for callers that receive the bytes themselves: `push` chunks of

@@ -9,11 +9,24 @@ export { Table, Column, StreamDecoder, TableStream, CsvDecoder } from './pkg/lig
 
 let loading = null;
 
+// Node.js has no fetch for file: URLs: read the .wasm next to this module.
+const isNode = typeof process !== 'undefined' && process.versions != null &&
+  process.versions.node != null && typeof window === 'undefined';
+
+async function defaultInput() {
+  const url = new URL('./pkg/lightstream_wasm_bg.wasm', import.meta.url);
+  if (isNode && url.protocol === 'file:') {
+    const fs = await import('node:fs/promises');
+    return fs.readFile(url);
+  }
+  return url;
+}
+
 /** Loads the WebAssembly module once; see index.d.ts. */
 export function init(input) {
   if (loading === null) {
-    const options = input === undefined ? undefined : { module_or_path: input };
-    loading = wasmInit(options).then(() => undefined, (e) => {
+    const source = input === undefined ? defaultInput() : Promise.resolve(input);
+    loading = source.then((s) => wasmInit({ module_or_path: s })).then(() => undefined, (e) => {
       loading = null;
       throw e;
     });
@@ -32,8 +45,8 @@ export function connect(url, options = {}) {
 }
 
 /** Decodes a whole IPC stream or file (Uint8Array or ArrayBuffer). */
-export function decode(bytes) {
-  return wasm.decode(bytes);
+export function decode(bytes, options = {}) {
+  return wasm.decode(bytes, options ?? {});
 }
 
 /** Decodes a whole CSV document (string, Uint8Array or ArrayBuffer) into tables. */
@@ -42,6 +55,6 @@ export function decodeCsv(input, options) {
 }
 
 /** Decodes an IPC stream from a ReadableStream of byte chunks. */
-export function readStream(readable) {
-  return wasm.readStream(readable);
+export function readStream(readable, options = {}) {
+  return wasm.readStream(readable, options ?? {});
 }

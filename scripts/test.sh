@@ -85,6 +85,10 @@ step "compression tests with zstd-decode" \
 # npm pack; build.sh prints the .wasm size raw and gzipped.
 step "npm package (build + pack)" bash npm/build.sh --pack-dest target/npm
 tarball=$(ls -t target/npm/lightstream-*.tgz | head -n 1)
+# `npm test` of the package: index.d.ts type-checked against a file that uses
+# every declared name, and the Node.js tests (init from disk, decode options,
+# every declared export present at run time).
+step "npm test (types, Node.js)" bash npm/test.sh
 # The pages use the debug CLI that `cargo test --workspace` built.
 export LIGHTSTREAM_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/lightstream"
 # The native server to the packed npm package in headless Chromium, every

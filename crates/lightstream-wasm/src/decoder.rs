@@ -13,7 +13,7 @@
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-use js_sys::{ArrayBuffer, Object, Uint8Array};
+use js_sys::{ArrayBuffer, Object, Reflect, Uint8Array};
 use lightstream_core::bytes::BufMut;
 use lightstream_core::framing::Decoded;
 use lightstream_core::minarrow::Table as MTable;
@@ -231,8 +231,9 @@ impl Pusher {
     }
 }
 
-/// Limits for a browser decoder: the core's defaults, with one message's body
-/// capped at `max_message_bytes` when given.
+/// Limits for a browser decoder: the core's defaults, with one message's
+/// metadata and its body each capped at `max_message_bytes` when given, and
+/// the body at 1 GiB when not.
 pub fn limits(max_message_bytes: Option<f64>) -> std::result::Result<DecodeLimits, JsError> {
     let mut limits = DecodeLimits::default();
     if let Some(max) = max_message_bytes {
@@ -247,6 +248,30 @@ pub fn limits(max_message_bytes: Option<f64>) -> std::result::Result<DecodeLimit
         limits.max_body_bytes = limits.max_body_bytes.min(1 << 30);
     }
     Ok(limits)
+}
+
+/// One numeric option of a JS options object (`undefined`/`null` options or
+/// value: `None`); any other non-number is an error naming the key.
+pub(crate) fn option_f64(
+    options: &JsValue,
+    key: &str,
+) -> std::result::Result<Option<f64>, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(None);
+    }
+    let v = Reflect::get(options, &key.into()).map_err(|_| JsError::new("bad options object"))?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_f64()
+        .map(Some)
+        .ok_or_else(|| JsError::new(&format!("option {key} must be a number")))
+}
+
+/// The limits an options object's `maxMessageBytes` asks for (see [`limits`]);
+/// `connect`, `decode` and `readStream` all read it this way.
+pub fn options_limits(options: &JsValue) -> std::result::Result<DecodeLimits, JsError> {
+    limits(option_f64(options, "maxMessageBytes")?)
 }
 
 /// The bytes of a JS `Uint8Array` or `ArrayBuffer` argument (no copy).

@@ -52,15 +52,18 @@ pub use table::Table;
 /// into its schema and tables. The bytes are copied once into 64-byte aligned
 /// memory; the tables' buffers then point into that copy (no further copies).
 pub fn decode_tables(bytes: &[u8]) -> lightstream_core::Result<(Arc<Schema>, Vec<MTable>)> {
-    decode_shared(aligned_copy(bytes))
+    decode_shared(aligned_copy(bytes), ReadOptions::default())
 }
 
 /// Decodes a whole IPC stream or file that is already in aligned memory.
-pub fn decode_shared(shared: SharedBuffer) -> lightstream_core::Result<(Arc<Schema>, Vec<MTable>)> {
+pub fn decode_shared(
+    shared: SharedBuffer,
+    options: ReadOptions,
+) -> lightstream_core::Result<(Arc<Schema>, Vec<MTable>)> {
     if is_ipc_file(shared.as_slice()) {
-        read_file(shared, ReadOptions::default())
+        read_file(shared, options)
     } else {
-        read_stream(shared, ReadOptions::default())
+        read_stream(shared, options)
     }
 }
 
@@ -76,17 +79,23 @@ pub fn copy_from_js(bytes: &Uint8Array) -> SharedBuffer {
     SharedBuffer::from_vec64(v)
 }
 
-/// `decode(bytes: Uint8Array | ArrayBuffer): Table[]` — decodes an Arrow IPC
+/// `decode(bytes: Uint8Array | ArrayBuffer, options?): Table[]` — decodes an Arrow IPC
 /// stream or file. The bytes are copied once into aligned wasm memory and
-/// the tables' buffers point into that copy.
+/// the tables' buffers point into that copy. `options.maxMessageBytes` caps
+/// one message's metadata and its body, as for `connect` (default: bodies
+/// up to 1 GiB).
 ///
 /// Throws an `Error` carrying the core's message on malformed, truncated or
 /// unsupported input.
 #[wasm_bindgen]
-pub fn decode(bytes: JsValue) -> Result<Vec<Table>, JsError> {
+pub fn decode(bytes: JsValue, options: JsValue) -> Result<Vec<Table>, JsError> {
     let bytes = decoder::js_bytes(&bytes, "decode")?;
+    let options = ReadOptions {
+        limits: decoder::options_limits(&options)?,
+        ..ReadOptions::default()
+    };
     let (schema, tables) =
-        decode_shared(copy_from_js(&bytes)).map_err(|e| JsError::new(&e.to_string()))?;
+        decode_shared(copy_from_js(&bytes), options).map_err(|e| JsError::new(&e.to_string()))?;
     Ok(tables
         .into_iter()
         .map(|t| Table::new(schema.clone(), t))

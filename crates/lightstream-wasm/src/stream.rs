@@ -28,7 +28,7 @@ use web_sys::{
     BinaryType, CloseEvent, Event, MessageEvent, ReadableStreamDefaultReader, WebSocket,
 };
 
-use crate::decoder::{Pusher, limits};
+use crate::decoder::{Pusher, option_f64, options_limits};
 use crate::table::{Table, fields_to_js, metadata_to_js};
 
 #[wasm_bindgen]
@@ -365,19 +365,6 @@ impl TableStream {
 }
 
 /// Reads a number option (`undefined` / `null` when absent).
-fn option_f64(options: &JsValue, key: &str) -> Result<Option<f64>, JsError> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(None);
-    }
-    let v = Reflect::get(options, &key.into()).map_err(|_| JsError::new("bad options object"))?;
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    v.as_f64()
-        .map(Some)
-        .ok_or_else(|| JsError::new(&format!("option {key} must be a number")))
-}
-
 fn buffered_limit(options: &JsValue) -> Result<usize, JsError> {
     let v = option_f64(options, "maxBufferedBytes")?.unwrap_or(DEFAULT_MAX_BUFFERED);
     if !(v.is_finite() && v >= 1.0) {
@@ -462,14 +449,13 @@ fn on_close(weak: &Weak<RefCell<Inner>>, ev: CloseEvent) {
 /// [`TableStream`] once the schema message has arrived.
 #[wasm_bindgen]
 pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
-    let max_message = option_f64(&options, "maxMessageBytes")?;
     let timeout = option_f64(&options, "timeoutMs")?.unwrap_or(DEFAULT_TIMEOUT_MS);
     if !(timeout.is_finite() && timeout >= 0.0) {
         return Err(JsError::new(&format!(
             "timeoutMs must be a non-negative number, not {timeout}"
         )));
     }
-    let limits = limits(max_message)?;
+    let limits = options_limits(&options)?;
     let max_buffered = buffered_limit(&options)?;
     let ws = WebSocket::new(&url)
         .map_err(|e| JsError::new(&format!("cannot connect to {url}: {}", describe(&e))))?;
@@ -568,10 +554,15 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
     }))
 }
 
-/// `readStream(readable)`: the tables of an IPC stream arriving as a
-/// `ReadableStream` of `Uint8Array` chunks (any sizes).
+/// `readStream(readable, options?)`: the tables of an IPC stream arriving as
+/// a `ReadableStream` of `Uint8Array` chunks (any sizes). `options.maxMessageBytes`
+/// caps one message's metadata and body, as for `connect`.
 #[wasm_bindgen(js_name = readStream)]
-pub fn read_stream(readable: web_sys::ReadableStream) -> Result<TableStream, JsError> {
+pub fn read_stream(
+    readable: web_sys::ReadableStream,
+    options: JsValue,
+) -> Result<TableStream, JsError> {
+    let limits = options_limits(&options)?;
     let reader: ReadableStreamDefaultReader = readable
         .get_reader()
         .dyn_into()
@@ -582,7 +573,7 @@ pub fn read_stream(readable: web_sys::ReadableStream) -> Result<TableStream, JsE
                 reader,
                 reading: false,
             },
-            Pusher::new(limits(None)?),
+            Pusher::new(limits),
             usize::MAX,
         ))),
     })

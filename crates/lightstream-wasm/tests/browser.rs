@@ -84,7 +84,7 @@ fn wasm_buffer() -> JsValue {
 }
 
 fn only_table(bytes: &[u8]) -> Table {
-    let mut tables = decode(Uint8Array::from(bytes).into())
+    let mut tables = decode(Uint8Array::from(bytes).into(), JsValue::UNDEFINED)
         .map_err(JsValue::from)
         .expect("decode");
     assert_eq!(tables.len(), 1);
@@ -295,9 +295,12 @@ fn decodes_a_stream_and_reads_every_value() {
 fn decodes_a_file() {
     let (schema, t) = sample();
     let file = write_file(&schema, &[t.clone(), t], &WriteOptions::default()).expect("write_file");
-    let tables = decode(Uint8Array::from(&file[..]).buffer().into())
-        .map_err(JsValue::from)
-        .expect("decode file");
+    let tables = decode(
+        Uint8Array::from(&file[..]).buffer().into(),
+        JsValue::UNDEFINED,
+    )
+    .map_err(JsValue::from)
+    .expect("decode file");
     assert_eq!(tables.len(), 2);
     for t in &tables {
         check_sample(t);
@@ -403,7 +406,7 @@ fn bad_indices_are_errors_not_panics() {
 }
 
 fn decode_error(bytes: &[u8]) -> String {
-    let e = decode(Uint8Array::from(bytes).into())
+    let e = decode(Uint8Array::from(bytes).into(), JsValue::UNDEFINED)
         .err()
         .map(JsValue::from)
         .expect("decode should fail");

@@ -221,7 +221,7 @@ async fn read_stream_yields_every_table_in_order() {
             ..WriteOptions::default()
         });
         for step in [3usize, 100, 4096] {
-            let s = read_stream_js(readable(&bytes, step))
+            let s = read_stream_js(readable(&bytes, step), JsValue::UNDEFINED)
                 .map_err(JsValue::from)
                 .unwrap();
             assert!(s.schema().unwrap().is_null());
@@ -244,9 +244,12 @@ async fn read_stream_yields_every_table_in_order() {
 #[wasm_bindgen_test]
 async fn read_stream_rejects_truncated_and_garbage_input() {
     let bytes = stream(&WriteOptions::default());
-    let s = read_stream_js(readable(&bytes[..bytes.len() - 100], 50))
-        .map_err(JsValue::from)
-        .unwrap();
+    let s = read_stream_js(
+        readable(&bytes[..bytes.len() - 100], 50),
+        JsValue::UNDEFINED,
+    )
+    .map_err(JsValue::from)
+    .unwrap();
     let mut got = 0;
     let err = loop {
         match next(&s).await {
@@ -260,9 +263,12 @@ async fn read_stream_rejects_truncated_and_garbage_input() {
     // After the error the stream is finished.
     assert!(next(&s).await.unwrap().is_none());
 
-    let s = read_stream_js(readable(b"this is not an Arrow IPC stream at all", 7))
-        .map_err(JsValue::from)
-        .unwrap();
+    let s = read_stream_js(
+        readable(b"this is not an Arrow IPC stream at all", 7),
+        JsValue::UNDEFINED,
+    )
+    .map_err(JsValue::from)
+    .unwrap();
     let e = next(&s).await.err().expect("garbage must reject");
     let msg = js_sys::Error::from(e).message().as_string().unwrap();
     assert!(!msg.is_empty());
@@ -271,7 +277,7 @@ async fn read_stream_rejects_truncated_and_garbage_input() {
 #[wasm_bindgen_test]
 async fn read_stream_close_ends_iteration() {
     let bytes = stream(&WriteOptions::default());
-    let s = read_stream_js(readable(&bytes, 64))
+    let s = read_stream_js(readable(&bytes, 64), JsValue::UNDEFINED)
         .map_err(JsValue::from)
         .unwrap();
     assert!(next(&s).await.unwrap().is_some());
@@ -373,9 +379,10 @@ fn to_array_survives_memory_growth_during_the_call() {
         )
         .unwrap();
         drop(t);
-        let mut tables = lightstream_wasm::decode(Uint8Array::from(&bytes[..]).into())
-            .map_err(JsValue::from)
-            .unwrap();
+        let mut tables =
+            lightstream_wasm::decode(Uint8Array::from(&bytes[..]).into(), JsValue::UNDEFINED)
+                .map_err(JsValue::from)
+                .unwrap();
         drop(bytes);
         let table = tables.remove(0);
         for name in ["s", "d"] {
