@@ -18,6 +18,7 @@ mod demo;
 mod error;
 mod example;
 mod format;
+mod heap;
 mod input;
 mod network;
 mod output;
@@ -193,6 +194,10 @@ struct OutputArgs {
     to: FormatArgs,
     #[command(flatten)]
     compression: CompressionArgs,
+    /// Parquet output: the most rows in one row group (default 1048576, as
+    /// pyarrow). Writing holds one row group of encoded pages in memory
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    row_group_rows: Option<u64>,
 }
 
 #[derive(Args)]
@@ -344,6 +349,9 @@ impl OutputArgs {
             settings: WriteSettings {
                 compression: self.compression.codec(),
                 delimiter: None,
+                row_group_rows: self
+                    .row_group_rows
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             },
         }
     }
@@ -462,6 +470,7 @@ fn run(cli: Cli) -> CliResult<()> {
 }
 
 fn main() -> ExitCode {
+    heap::return_large_blocks_to_the_system();
     install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

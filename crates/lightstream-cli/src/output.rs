@@ -123,6 +123,8 @@ pub struct WriteSettings {
     pub compression: Option<Codec>,
     /// CSV: the delimiter (default: a tab for `.tsv`, else a comma).
     pub delimiter: Option<u8>,
+    /// Parquet: the most rows in one row group (default: the writer's).
+    pub row_group_rows: Option<usize>,
 }
 
 type Buffered = BufWriter<Box<dyn Write + Send>>;
@@ -245,6 +247,11 @@ impl TableWriter {
                 codec.map_or("none", Codec::name)
             )));
         }
+        if format != Format::Parquet && settings.row_group_rows.is_some() {
+            return Err(CliError::usage(
+                "--row-group-rows: only Parquet output has row groups",
+            ));
+        }
         let ipc = WriteOptions {
             compression: match format {
                 Format::File | Format::Stream => codec.unwrap_or(Codec::None).ipc()?,
@@ -283,9 +290,11 @@ impl TableWriter {
                 Encoder::Csv(Box::new(csv))
             }
             Format::Parquet => {
+                let defaults = ParquetWriteOptions::default();
                 let options = ParquetWriteOptions {
                     compression: parquet.unwrap_or(ParquetCompression::Snappy),
-                    ..ParquetWriteOptions::default()
+                    row_group_rows: settings.row_group_rows.unwrap_or(defaults.row_group_rows),
+                    ..defaults
                 };
                 let parquet = ParquetWriter::new(writer, &schema, options)
                     .map_err(|e| write_error(&context, e))?;
