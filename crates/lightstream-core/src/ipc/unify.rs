@@ -46,7 +46,8 @@ impl UnifiedDictionary {
     /// Adds the values of one column's dictionary (those not yet present, in
     /// order) and says where each now lies: `None` when value `i` is at
     /// unified key `i` for every `i` (the column's keys need no rewriting),
-    /// otherwise the unified key of each of the column's keys.
+    /// otherwise the unified key of each of the column's values, in order
+    /// (what each of its keys becomes).
     fn add(&mut self, values: &[String]) -> Option<Vec<u64>> {
         // The common case (a dictionary kept or grown) is decided by comparing,
         // without hashing: only values past the common prefix are looked up.
