@@ -993,23 +993,23 @@ fn lightstream_reads_arrow_rs_dictionary_deltas_and_replacements() {
     finish(problems, "reading arrow-rs dictionary streams and files");
 }
 
-/// Lightstream's test tables: all types, changing dictionaries (stream only), growing
-/// dictionaries (file too).
-fn lightstream_cases() -> Vec<(&'static str, Schema, Vec<Table>, bool)> {
+/// Lightstream's test tables: all types, changing dictionaries (a file unifies them into
+/// one per field grown by deltas), growing dictionaries.
+fn lightstream_cases() -> Vec<(&'static str, Schema, Vec<Table>)> {
     let (s1, t1) = interop_all_types();
     let (s2, t2) = dictionary_tables(&DICT_CHANGES);
     let (s3, t3) = dictionary_tables(&DICT_GROWTH);
     vec![
-        ("all_types", s1, t1, true),
-        ("dict_changes", s2, t2, false),
-        ("dict_growth", s3, t3, true),
+        ("all_types", s1, t1),
+        ("dict_changes", s2, t2),
+        ("dict_growth", s3, t3),
     ]
 }
 
 #[test]
 fn arrow_rs_reads_what_lightstream_writes() {
     let mut problems = Vec::new();
-    for (name, schema, tables, file_ok) in lightstream_cases() {
+    for (name, schema, tables) in lightstream_cases() {
         for (compression, _, comp) in compression_pairs() {
             for alignment in [64usize, 8] {
                 let options = WriteOptions {
@@ -1028,18 +1028,17 @@ fn arrow_rs_reads_what_lightstream_writes() {
                     )),
                     Err(e) => problems.push(format!("{label}: {e}")),
                 }
-                if file_ok {
-                    let file = write_file(&schema, &tables, &options).expect("write_file");
-                    // arrow-rs applies a file's deltas in footer order; compare values only.
-                    let expected = expect_doc("file", &schema, &tables, false).unwrap();
-                    match arrow_read_file(&file) {
-                        Ok((s, b)) => problems.extend(diff_docs(
-                            &format!("{label} [FileReader]"),
-                            &expected,
-                            &arrow_doc("file", &s, &b, false),
-                        )),
-                        Err(e) => problems.push(format!("{label}: {e}")),
-                    }
+                let file = write_file(&schema, &tables, &options).expect("write_file");
+                // arrow-rs applies a file's deltas in footer order, and a file unifies
+                // changing dictionaries; compare values only.
+                let expected = expect_doc("file", &schema, &tables, false).unwrap();
+                match arrow_read_file(&file) {
+                    Ok((s, b)) => problems.extend(diff_docs(
+                        &format!("{label} [FileReader]"),
+                        &expected,
+                        &arrow_doc("file", &s, &b, false),
+                    )),
+                    Err(e) => problems.push(format!("{label}: {e}")),
                 }
             }
         }
@@ -1050,7 +1049,7 @@ fn arrow_rs_reads_what_lightstream_writes() {
 #[test]
 fn arrow_rs_stream_decoder_reads_lightstream_bytes_zero_copy() {
     let mut problems = Vec::new();
-    for (name, schema, tables, _) in lightstream_cases() {
+    for (name, schema, tables) in lightstream_cases() {
         let stream =
             write_stream(&schema, &tables, &WriteOptions::default()).expect("write_stream");
         let input = arrow_aligned(&stream);
@@ -1122,7 +1121,7 @@ fn arrow_rs_stream_decoder_reads_lightstream_bytes_zero_copy() {
 #[test]
 fn lightstream_messages_are_aligned_and_send_only_needed_dictionaries() {
     let mut problems = Vec::new();
-    for (name, schema, tables, file_ok) in lightstream_cases() {
+    for (name, schema, tables) in lightstream_cases() {
         for (compression, codec, comp) in compression_pairs() {
             for alignment in [64usize, 8] {
                 let options = WriteOptions {
@@ -1154,18 +1153,16 @@ fn lightstream_messages_are_aligned_and_send_only_needed_dictionaries() {
                     }
                     Err(e) => problems.push(format!("{label} stream: {e}")),
                 }
-                if file_ok {
-                    let file = write_file(&schema, &tables, &options).expect("write_file");
-                    match walk_messages(&file, file_messages_start(&file)) {
-                        Ok(msgs) => check_layout(
-                            &format!("{label} file"),
-                            &msgs,
-                            alignment,
-                            codec,
-                            &mut problems,
-                        ),
-                        Err(e) => problems.push(format!("{label} file: {e}")),
-                    }
+                let file = write_file(&schema, &tables, &options).expect("write_file");
+                match walk_messages(&file, file_messages_start(&file)) {
+                    Ok(msgs) => check_layout(
+                        &format!("{label} file"),
+                        &msgs,
+                        alignment,
+                        codec,
+                        &mut problems,
+                    ),
+                    Err(e) => problems.push(format!("{label} file: {e}")),
                 }
             }
         }
@@ -1219,6 +1216,34 @@ fn lightstream_messages_are_aligned_and_send_only_needed_dictionaries() {
         problems.push(format!(
             "file dictionary batches (field, isDelta, rows) per table\n  got      {plan:?}\n  expected {expected:?}"
         ));
+    }
+    // Replaced dictionaries in a file (or a stream asked to unify): one dictionary per
+    // field, grown by deltas of only the values new to it. city [q,r] after [a,b,c,d]
+    // sends q and r; [q,r,s] then sends s.
+    let (schema, tables) = dictionary_tables(&DICT_CHANGES);
+    let unified = vec![
+        vec![(0, false, 2), (1, false, 1)],
+        vec![(0, true, 2), (1, true, 1)],
+        vec![(1, true, 1)],
+        vec![(0, true, 2)],
+        vec![(0, true, 1)],
+    ];
+    let file = write_file(&schema, &tables, &WriteOptions::default()).expect("write_file");
+    let unify = WriteOptions {
+        unify_dictionaries: true,
+        ..WriteOptions::default()
+    };
+    let stream = write_stream(&schema, &tables, &unify).expect("write_stream");
+    for (what, msgs) in [
+        ("file", walk_messages(&file, file_messages_start(&file))),
+        ("unified stream", walk_messages(&stream, 0)),
+    ] {
+        let plan = dictionary_plan(&msgs.expect("parse"), &schema);
+        if plan != unified {
+            problems.push(format!(
+                "{what} of replaced dictionaries: (field, isDelta, rows) per table\n  got      {plan:?}\n  expected {unified:?}"
+            ));
+        }
     }
     finish(problems, "in the layout of Lightstream's messages");
 }

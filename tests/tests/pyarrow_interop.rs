@@ -641,26 +641,20 @@ fn pyarrow_reads_what_lightstream_writes() {
         "none",
     ));
 
-    // A replaced dictionary cannot go into an IPC file: the writer must say so.
-    match write_file(&dict_schema, &dict_tables, &WriteOptions::default()) {
-        Err(e) => assert!(
-            matches!(e.kind(), ErrorKind::Schema | ErrorKind::Unsupported),
-            "write_file with a replaced dictionary failed with an unexpected kind: {e}"
-        ),
-        Ok(bytes) => {
-            // If the writer found a valid way to store it, pyarrow must read it back.
-            let doc = expect_doc("file", &dict_schema, &dict_tables, false).unwrap();
-            manifest.push(write_case(
-                dir.path(),
-                "dict_changes.file",
-                "file",
-                &bytes,
-                &doc,
-                64,
-                "none",
-            ));
-        }
-    }
+    // A replaced dictionary cannot go into an IPC file as it is: the writer unifies the
+    // dictionaries (the values, not the dictionaries, must come back).
+    let bytes = write_file(&dict_schema, &dict_tables, &WriteOptions::default())
+        .unwrap_or_else(|e| panic!("write_file with a replaced dictionary: {e}"));
+    let doc = expect_doc("file", &dict_schema, &dict_tables, false).unwrap();
+    manifest.push(write_case(
+        dir.path(),
+        "dict_changes.file",
+        "file",
+        &bytes,
+        &doc,
+        64,
+        "none",
+    ));
 
     std::fs::write(
         dir.path().join("manifest.json"),
@@ -735,4 +729,48 @@ fn pyarrow_reads_what_lightstream_reencodes_from_pyarrow() {
         report.contains(&format!("{} case(s) verified", out.len())),
         "pyarrow_verify.py did not verify every case:\n{report}"
     );
+}
+
+/// pyarrow writes a stream whose batches were dictionary-encoded one by one
+/// (`dictionary_encode()` per batch: a replacement dictionary with every batch), which
+/// pyarrow's own file writer refuses. Lightstream's file writer unifies the dictionaries
+/// into one per field that grows by deltas; pyarrow opens the file, `validate(full=True)`
+/// passes and every value equals the original (`tests/python/dict_per_batch.py`). A stream
+/// written with `unify_dictionaries` is checked the same way. The CLI's `convert` is
+/// checked against the same script in `crates/lightstream-cli/tests/files.rs`.
+#[test]
+fn per_batch_dictionaries_become_a_file_pyarrow_reads() {
+    let dir = TempDir::new("dict-per-batch");
+    let stream = dir.path().join("per_batch.arrows");
+    let expect = dir.path().join("expect.json");
+    let arg = |s: &'static str| std::ffi::OsStr::new(s);
+    run_python(
+        "dict_per_batch.py",
+        &[arg("write"), os(&stream), os(&expect)],
+    );
+    let bytes = std::fs::read(&stream).unwrap();
+    let (schema, tables) = read_stream(aligned(&bytes), ReadOptions::default()).unwrap();
+    let zstd_8 = WriteOptions {
+        compression: Compression::Zstd,
+        alignment: 8,
+        ..WriteOptions::default()
+    };
+    let unify = WriteOptions {
+        unify_dictionaries: true,
+        ..WriteOptions::default()
+    };
+    for (name, bytes) in [
+        (
+            "file.arrow",
+            write_file(&schema, &tables, &WriteOptions::default()),
+        ),
+        ("file_zstd_8.arrow", write_file(&schema, &tables, &zstd_8)),
+        ("unified.arrows", write_stream(&schema, &tables, &unify)),
+    ] {
+        let bytes = bytes.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = run_python("dict_per_batch.py", &[arg("check"), os(&path), os(&expect)]);
+        assert!(out.contains("ok: 7 batches, 19 rows"), "{name}: {out}");
+    }
 }

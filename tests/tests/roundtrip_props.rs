@@ -8,7 +8,7 @@
 //! metadata. Streams of several tables whose dictionaries are replaced or grow (deltas)
 //! must read back table by table. Case counts are modest so the suite stays fast.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use lightstream_core::minarrow::ffi::arrow_dtype::CategoricalIndexType;
@@ -469,27 +469,40 @@ fn check_pair(
     Ok(())
 }
 
-/// Whether every dictionary column only keeps (or, with `allow_growth`, grows) its values
-/// from table to table: what the file format can hold without replacing a dictionary.
+/// Whether the IPC file writer can hold `tables`. It unifies each dictionary column's
+/// dictionaries into one that only grows (replaced dictionaries included), so it can
+/// unless the unified dictionary outgrows the column's key type, or, with `allow_growth`
+/// off (no deltas), grows at all after the first table.
 fn dictionaries_fit_file(tables: &[Vec<ColSpec>], allow_growth: bool) -> bool {
-    tables.windows(2).all(|w| {
-        w[0].iter()
-            .zip(&w[1])
-            .all(|(a, b)| match (&a.data, &b.data) {
-                (ColData::Dict { values: va, .. }, ColData::Dict { values: vb, .. }) => {
-                    if allow_growth {
-                        vb.starts_with(va)
-                    } else {
-                        vb == va
-                    }
-                }
-                _ => true,
-            })
+    let Some(first) = tables.first() else {
+        return true;
+    };
+    (0..first.len()).all(|c| {
+        let mut unified: BTreeSet<&str> = BTreeSet::new();
+        let mut capacity = u128::MAX;
+        for (t, table) in tables.iter().enumerate() {
+            let (ColData::Dict { values, .. }, ArrowType::Dictionary(width)) =
+                (&table[c].data, &table[c].field.dtype)
+            else {
+                return true;
+            };
+            capacity = match width {
+                CategoricalIndexType::UInt8 => 1 << 8,
+                CategoricalIndexType::UInt16 => 1 << 16,
+                _ => u128::MAX,
+            };
+            let before = unified.len();
+            unified.extend(values.iter().map(String::as_str));
+            if t > 0 && !allow_growth && unified.len() > before {
+                return false;
+            }
+        }
+        unified.len() as u128 <= capacity
     })
 }
 
 /// `write_file`, which must succeed when `must_work`; otherwise it may refuse with
-/// `ErrorKind::Schema` (the file format cannot replace dictionaries), giving `None`.
+/// `ErrorKind::Schema` (see [`dictionaries_fit_file`]), giving `None`.
 fn write_file_checked(
     schema: &Schema,
     tables: &[Table],
@@ -848,9 +861,10 @@ proptest! {
                     &tables,
                     decode_pushing(&stream, 64, read_options(None)).map(|d| d.into_pair()),
                 )?;
-                // The file format forbids replacing a dictionary (and growth is a
-                // replacement when deltas are not allowed): the writer must refuse then,
-                // and what it writes must read back exactly.
+                // The file format cannot replace a dictionary: the writer unifies them
+                // into one that grows by deltas, so it must write every sequence when
+                // deltas are allowed and, without deltas, those whose dictionaries never
+                // grow; what it writes must read back value for value.
                 let file = write_file_checked(
                     &schema,
                     &tables,

@@ -389,6 +389,57 @@ fn corrupt_and_truncated_inputs_are_one_line_errors() {
     assert!(!out.stderr.contains("panicked") && !out.stderr.contains("internal error"));
 }
 
+/// Runs `tests/python/dict_per_batch.py` with `args` in `dir` (python3 and pyarrow
+/// required, as for the other pyarrow tests); returns its stdout.
+fn dict_per_batch_py(dir: &Path, args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/dict_per_batch.py");
+    let out = Command::new("python3")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg(&script)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("python3 is required for this test ({e})"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "dict_per_batch.py {args:?} failed (pyarrow is required: python3 -m pip install \
+         pyarrow):\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A stream whose batches were dictionary-encoded one by one (pyarrow's
+/// `dictionary_encode()` per batch: a replacement dictionary each time) converts to an
+/// IPC file: the dictionaries are unified into one per field grown by deltas, and
+/// pyarrow reads the file valid with every original value. Only a unified dictionary
+/// too large for its key type is an error, naming the column, key type and count.
+#[test]
+fn convert_unifies_per_batch_dictionaries_into_a_file() {
+    let dir = test_dir("dict-per-batch");
+    dict_per_batch_py(&dir, &["write", "s.arrows", "expect.json"]);
+    run(&dir, &["convert", "s.arrows", "s.arrow"]).assert_success();
+    let out = dict_per_batch_py(&dir, &["check", "s.arrow", "expect.json"]);
+    assert!(out.contains("ok: 7 batches, 19 rows"), "{out}");
+    // From stdin, as a stream decoded chunk by chunk.
+    let stream = fs::read(dir.join("s.arrows")).unwrap();
+    run_in(&dir, &["convert", "-", "t.arrow"], Some(stream)).assert_success();
+    let out = dict_per_batch_py(&dir, &["check", "t.arrow", "expect.json"]);
+    assert!(out.contains("ok: 7 batches, 19 rows"), "{out}");
+
+    // int8 keys, two batches of 100 distinct values each.
+    dict_per_batch_py(&dir, &["overflow", "o.arrows"]);
+    let out = run(&dir, &["convert", "o.arrows", "o.arrow"]);
+    let line = out.assert_one_line_error();
+    for part in ["\"tag\"", "Int8", "200 values", "(128)"] {
+        assert!(line.contains(part), "{part} missing from: {line}");
+    }
+    assert!(!dir.join("o.arrow").exists());
+    // A stream may replace dictionaries: the same input converts to a stream.
+    run(&dir, &["convert", "o.arrows", "o2.arrows"]).assert_success();
+}
+
 /// The peak anonymous (heap) memory of `child` while it runs, in bytes, sampled
 /// from /proc every few milliseconds. File-backed pages of a memory map are
 /// page cache, not counted.

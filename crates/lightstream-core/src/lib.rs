@@ -46,9 +46,10 @@ pub use buffers::{ALIGNMENT, aligned_copy};
 pub use error::{Error, ErrorKind, Location, Result};
 pub use framing::ipc::BodySink;
 pub use ipc::{
-    ARROW_MAGIC, Compression, DictionaryEncoding, EncodedMessage, FieldInfo, IndexType,
-    IpcFileEncoder, IpcFileReader, IpcStreamDecoder, IpcStreamEncoder, ReadOptions, Schema,
-    StreamItem, WriteOptions, is_ipc_file, read_file, read_stream, write_file, write_stream,
+    ARROW_MAGIC, Compression, DictionaryEncoding, DictionaryUnifier, EncodedMessage, FieldInfo,
+    IndexType, IpcFileEncoder, IpcFileReader, IpcStreamDecoder, IpcStreamEncoder, ReadOptions,
+    Schema, StreamItem, WriteOptions, is_ipc_file, read_file, read_stream, unify_dictionaries,
+    write_file, write_stream,
 };
 pub use limits::DecodeLimits;
 pub use minarrow::structs::shared_buffer::SharedBuffer;

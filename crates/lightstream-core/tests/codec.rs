@@ -14,9 +14,9 @@ use lightstream_core::minarrow::{
     TextArray, TimeUnit, Vec64,
 };
 use lightstream_core::{
-    Compression, DictionaryEncoding, ErrorKind, IndexType, IpcFileReader, IpcStreamDecoder,
-    IpcStreamEncoder, ReadOptions, Schema, StreamItem, WriteOptions, aligned_copy, read_file,
-    read_stream, write_file, write_stream,
+    Compression, DictionaryEncoding, ErrorKind, IndexType, IpcFileEncoder, IpcFileReader,
+    IpcStreamDecoder, IpcStreamEncoder, ReadOptions, Schema, StreamItem, WriteOptions,
+    aligned_copy, read_file, read_stream, write_file, write_stream,
 };
 
 fn field(name: &str, dtype: ArrowType, nullable: bool) -> Arc<Field> {
@@ -852,15 +852,22 @@ fn dictionaries_are_sent_once_then_as_deltas_or_replacements() {
     assert_eq!(cells(&back[2]), ["c", "c", "a"]);
     assert_eq!(cells(&back[3]), ["z"]);
 
-    // Files allow deltas but not replacements.
-    let err = write_file(&schema, &tables, &WriteOptions::default()).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Schema);
-    let bytes = write_file(&schema, &tables[..3], &WriteOptions::default()).unwrap();
+    // Files allow deltas but not replacements: the replaced dictionary is unified
+    // (z appended as a delta, its key rewritten), the values stay.
+    let mut enc = IpcFileEncoder::new(schema.clone(), WriteOptions::default()).unwrap();
+    enc.begin().unwrap();
+    let counts: Vec<usize> = tables
+        .iter()
+        .map(|t| enc.encode_table(t).unwrap().len())
+        .collect();
+    assert_eq!(counts, [2, 1, 2, 2]);
+    let bytes = write_file(&schema, &tables, &WriteOptions::default()).unwrap();
     let reader = IpcFileReader::new(aligned_copy(&bytes), ReadOptions::default()).unwrap();
-    assert_eq!(reader.num_batches(), 3);
+    assert_eq!(reader.num_batches(), 4);
+    assert_eq!(cells(&reader.read_batch(3).unwrap()), ["z"]);
     assert_eq!(cells(&reader.read_batch(2).unwrap()), ["c", "c", "a"]);
     assert_eq!(cells(&reader.read_batch(0).unwrap()), ["a", "b", "b"]);
-    assert!(reader.read_batch(3).is_err());
+    assert!(reader.read_batch(4).is_err());
 }
 
 #[test]

@@ -39,8 +39,9 @@ pub(crate) enum Sink {
 }
 
 /// Writes one Arrow IPC stream: the schema, then tables (with their
-/// dictionaries, as replacements or deltas where they changed), then the
-/// end-of-stream marker on [`TableWriter::finish`].
+/// dictionaries, as replacements or deltas where they changed, or only
+/// deltas with [`WriteOptions::unify_dictionaries`]), then the end-of-stream
+/// marker on [`TableWriter::finish`].
 ///
 /// Created by [`crate::Connection::writer`], [`TableWriter::from_async_write`]
 /// or a transport module. The schema message is sent with the first table (or

@@ -336,8 +336,7 @@ const MAGIC_PADDED: [u8; 8] = *b"ARROW1\0\0";
 impl IpcFileEncoder {
     /// An encoder for tables of `schema`.
     pub fn new(schema: Arc<Schema>, options: WriteOptions) -> Result<Self> {
-        let mut inner = Encoder::new(schema, options, MAGIC_PADDED.len())?;
-        inner.append_only_dictionaries = true;
+        let inner = Encoder::new(schema, options, MAGIC_PADDED.len(), true)?;
         Ok(IpcFileEncoder {
             inner,
             dictionaries: Vec::new(),
@@ -357,7 +356,11 @@ impl IpcFileEncoder {
         Ok(m)
     }
 
-    /// Dictionary batches as needed (deltas only), then the record batch.
+    /// Dictionary batches as needed, then the record batch. The file format
+    /// cannot replace a dictionary, so dictionaries are unified (see
+    /// [`crate::DictionaryUnifier`]): a table whose dictionary differs from
+    /// the ones before has its keys rewritten and sends only its new values,
+    /// as a delta. On an error the encoder is as it was.
     pub fn encode_table<'t>(&mut self, table: &'t Table) -> Result<Vec<EncodedMessage<'t>>> {
         if !self.begun {
             return Err(Error::schema("IpcFileEncoder::begin must come first"));

@@ -10,6 +10,7 @@ mod file;
 mod read;
 mod schema;
 mod stream;
+mod unify;
 mod write;
 
 pub use compression::Compression;
@@ -18,6 +19,7 @@ pub use compression::fuzz_decompress_buffer;
 pub use file::{ARROW_MAGIC, IpcFileEncoder, IpcFileReader, is_ipc_file, read_file, write_file};
 pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema, arrow_type_name};
 pub use stream::{IpcStreamDecoder, StreamItem, read_stream, write_stream};
+pub use unify::{DictionaryUnifier, unify_dictionaries};
 pub use write::{EncodedMessage, IpcStreamEncoder, WriteOptions};
 
 use crate::limits::DecodeLimits;

@@ -6,7 +6,10 @@
 //! vectored write. Every buffer is padded to the configured alignment (64 by
 //! default) and the metadata is padded so that each body starts aligned in the
 //! output. Dictionaries are tracked per id across tables: unchanged ones are
-//! not resent, grown ones go out as deltas, changed ones as replacements.
+//! not resent, grown ones go out as deltas, changed ones as replacements, or,
+//! where dictionaries may only grow (the IPC file format, or a stream with
+//! [`WriteOptions::unify_dictionaries`]), unified by a [`DictionaryUnifier`]
+//! and sent as deltas of only their new values.
 
 use std::collections::HashMap;
 use std::io::{IoSlice, Write};
@@ -20,6 +23,7 @@ use minarrow::{
 use super::compression::{Compression, compress_buffer};
 use super::read::{KeyInt, OffsetInt, any_key_at_or_above, count_set_bits};
 use super::schema::{DictionaryEncoding, Schema, write_schema};
+use super::unify::{DictionaryUnifier, RemappedKeys};
 use crate::buffers::{ALIGNMENT, padded_len};
 use crate::error::{Error, Result};
 use crate::fbs;
@@ -33,8 +37,16 @@ pub struct WriteOptions {
     /// Alignment of every body buffer and of each message body in the output:
     /// 64 (default) or 8 (what pyarrow writes); any power of two from 8 up.
     pub alignment: usize,
-    /// Send grown dictionaries as deltas (otherwise as replacements).
+    /// Send grown dictionaries as deltas (otherwise as replacements; an IPC
+    /// file, which cannot replace a dictionary, then refuses to grow one).
     pub allow_delta_dictionaries: bool,
+    /// Streams: keep one dictionary per id that only grows (see
+    /// [`DictionaryUnifier`]): each table's dictionary values are added to it,
+    /// its keys rewritten to address it, and only new values are sent, as
+    /// deltas. Off (the default), a table whose dictionary changed sends it
+    /// as a replacement, which the stream format allows. IPC files always
+    /// unify (the file format cannot replace a dictionary).
+    pub unify_dictionaries: bool,
 }
 
 impl Default for WriteOptions {
@@ -43,6 +55,7 @@ impl Default for WriteOptions {
             compression: Compression::None,
             alignment: ALIGNMENT,
             allow_delta_dictionaries: true,
+            unify_dictionaries: false,
         }
     }
 }
@@ -53,6 +66,8 @@ static ZEROS: [u8; 64] = [0; 64];
 enum Chunk<'a> {
     Borrowed(&'a [u8]),
     Owned(Vec<u8>),
+    /// Dictionary keys rewritten by a [`DictionaryUnifier`].
+    Keys(RemappedKeys),
     Zeros(usize),
 }
 
@@ -61,6 +76,7 @@ impl Chunk<'_> {
         match self {
             Chunk::Borrowed(b) => b,
             Chunk::Owned(v) => v,
+            Chunk::Keys(k) => k.as_bytes(),
             Chunk::Zeros(n) => &ZEROS[..*n],
         }
     }
@@ -213,19 +229,12 @@ impl<'a> BodyBuilder<'a> {
             self.buffer(Chunk::Owned(Vec::new()))?;
             return Ok(0);
         };
-        let need = len.div_ceil(8);
-        let bytes = mask.as_bytes();
-        if bytes.len() < need || mask.len() < len {
-            return Err(Error::schema(format!(
-                "null mask holds {} bits for {len} rows",
-                mask.len()
-            )));
-        }
+        let bytes = mask_bits(mask, len)?;
         let nulls = len - count_set_bits(bytes, len);
         if nulls == 0 {
             self.buffer(Chunk::Owned(Vec::new()))?;
         } else {
-            self.bytes(&bytes[..need])?;
+            self.bytes(bytes)?;
         }
         Ok(nulls)
     }
@@ -259,24 +268,43 @@ impl<'a> BodyBuilder<'a> {
     }
 }
 
+/// The bytes of `mask` that hold its first `len` bits, checked to be there.
+pub(crate) fn mask_bits(mask: &Bitmask, len: usize) -> Result<&[u8]> {
+    let need = len.div_ceil(8);
+    match mask.as_bytes().get(..need) {
+        Some(bytes) if mask.len() >= len => Ok(bytes),
+        _ => Err(Error::schema(format!(
+            "null mask holds {} bits for {len} rows",
+            mask.len()
+        ))),
+    }
+}
+
+/// Whether row `i` is valid under mask bits from [`mask_bits`] (`None`: no mask).
+pub(crate) fn row_valid(bits: Option<&[u8]>, i: usize) -> bool {
+    bits.is_none_or(|b| b.get(i / 8).is_some_and(|x| x >> (i % 8) & 1 == 1))
+}
+
 fn pod_bytes<T: bytemuck::Pod>(s: &[T]) -> &[u8] {
     bytemuck::cast_slice(s)
 }
 
-fn mismatch(fa: &FieldArray) -> Error {
+pub(crate) fn mismatch(fa: &FieldArray) -> Error {
     Error::schema(format!(
         "column \"{}\" is declared {:?} but holds a different kind of array",
         fa.field.name, fa.field.dtype
     ))
 }
 
-/// Adds one column's node and buffers.
+/// Adds one column's node and buffers. A dictionary column's keys are
+/// `remapped` when given (a [`DictionaryUnifier`] rewrote them), else its own.
 fn write_column<'a>(
     body: &mut BodyBuilder<'a>,
     fa: &'a FieldArray,
     rows: usize,
     dict_len: Option<usize>,
     enc: Option<&DictionaryEncoding>,
+    remapped: Option<RemappedKeys>,
 ) -> Result<()> {
     if fa.field.dtype == ArrowType::Null {
         if !matches!(fa.array, Array::Null) {
@@ -394,7 +422,7 @@ fn write_column<'a>(
             }
             (TextArray::Categorical8(a), ArrowType::Dictionary(_)) => write_keys(
                 body,
-                a.data.as_slice(),
+                Keys::new(a.data.as_slice(), remapped),
                 a.null_mask.as_ref(),
                 len,
                 dict_len,
@@ -403,7 +431,7 @@ fn write_column<'a>(
             )?,
             (TextArray::Categorical16(a), ArrowType::Dictionary(_)) => write_keys(
                 body,
-                a.data.as_slice(),
+                Keys::new(a.data.as_slice(), remapped),
                 a.null_mask.as_ref(),
                 len,
                 dict_len,
@@ -412,7 +440,7 @@ fn write_column<'a>(
             )?,
             (TextArray::Categorical32(a), ArrowType::Dictionary(_)) => write_keys(
                 body,
-                a.data.as_slice(),
+                Keys::new(a.data.as_slice(), remapped),
                 a.null_mask.as_ref(),
                 len,
                 dict_len,
@@ -421,7 +449,7 @@ fn write_column<'a>(
             )?,
             (TextArray::Categorical64(a), ArrowType::Dictionary(_)) => write_keys(
                 body,
-                a.data.as_slice(),
+                Keys::new(a.data.as_slice(), remapped),
                 a.null_mask.as_ref(),
                 len,
                 dict_len,
@@ -493,19 +521,8 @@ fn write_strings<'a, O: OffsetInt>(
     body.bytes(&data[..last as usize])
 }
 
-fn write_keys<'a, K: KeyInt + Into<u64>>(
-    body: &mut BodyBuilder<'a>,
-    keys: &'a [K],
-    mask: Option<&'a Bitmask>,
-    len: usize,
-    dict_len: Option<usize>,
-    enc: Option<&DictionaryEncoding>,
-    fa: &FieldArray,
-) -> Result<usize> {
-    let (dict_len, enc) = match (dict_len, enc) {
-        (Some(d), Some(e)) => (d as u64, e),
-        _ => return Err(mismatch(fa)),
-    };
+/// The keys of a dictionary column must be as wide as its encoding declares.
+pub(crate) fn check_key_width<K>(fa: &FieldArray, enc: &DictionaryEncoding) -> Result<()> {
     if enc.index_type.byte_width() != std::mem::size_of::<K>() {
         return Err(Error::schema(format!(
             "column \"{}\" holds {}-byte keys but its dictionary encoding declares {:?}",
@@ -514,23 +531,78 @@ fn write_keys<'a, K: KeyInt + Into<u64>>(
             enc.index_type
         )));
     }
+    Ok(())
+}
+
+/// Key `key` of valid row `row` does not address a dictionary of `dict_len` values.
+pub(crate) fn key_out_of_range(
+    fa: &FieldArray,
+    key: u64,
+    row: usize,
+    dict_len: usize,
+    enc: &DictionaryEncoding,
+) -> Error {
+    Error::schema(format!(
+        "column \"{}\": key {key} at row {row} does not address its dictionary of \
+         {dict_len} values as {:?}",
+        fa.field.name, enc.index_type
+    ))
+}
+
+/// The keys a dictionary column is written with.
+enum Keys<'a, K> {
+    /// The column's own, borrowed, checked against its dictionary.
+    Own(&'a [K]),
+    /// Rewritten (and checked) by a [`DictionaryUnifier`], row for row.
+    Remapped(RemappedKeys),
+}
+
+impl<'a, K> Keys<'a, K> {
+    fn new(own: &'a [K], remapped: Option<RemappedKeys>) -> Self {
+        match remapped {
+            Some(r) => Keys::Remapped(r),
+            None => Keys::Own(own),
+        }
+    }
+}
+
+fn write_keys<'a, K: KeyInt>(
+    body: &mut BodyBuilder<'a>,
+    keys: Keys<'a, K>,
+    mask: Option<&'a Bitmask>,
+    len: usize,
+    dict_len: Option<usize>,
+    enc: Option<&DictionaryEncoding>,
+    fa: &FieldArray,
+) -> Result<usize> {
+    let (dict_len, enc) = match (dict_len, enc) {
+        (Some(d), Some(e)) => (d, e),
+        _ => return Err(mismatch(fa)),
+    };
+    check_key_width::<K>(fa, enc)?;
+    let keys = match keys {
+        Keys::Own(keys) => keys,
+        Keys::Remapped(remapped) => {
+            if remapped.as_bytes().len() != len * std::mem::size_of::<K>() {
+                return Err(mismatch(fa));
+            }
+            let nulls = body.validity(mask, len)?;
+            body.buffer(Chunk::Keys(remapped))?;
+            return Ok(nulls);
+        }
+    };
     let keys = keys.get(..len).ok_or_else(|| mismatch(fa))?;
     let bound = if enc.index_type.is_signed() {
-        dict_len.min(1u64 << (enc.index_type.byte_width() * 8 - 1))
+        (dict_len as u64).min(1u64 << (enc.index_type.byte_width() * 8 - 1))
     } else {
-        dict_len
+        dict_len as u64
     };
     if any_key_at_or_above(keys, bound) {
+        let bits = mask.map(|m| mask_bits(m, len)).transpose()?;
         for (i, &k) in keys.iter().enumerate() {
-            let valid = mask.is_none_or(|m| m.get(i));
-            if valid && k.into() >= bound {
-                return Err(Error::schema(format!(
-                    "column \"{}\": key {} at row {i} does not address its dictionary of \
-                     {dict_len} values as {:?}",
-                    fa.field.name,
-                    k.into(),
-                    enc.index_type
-                )));
+            let valid = row_valid(bits, i);
+            if valid && k.to_u64() >= bound {
+                return Err(key_out_of_range(fa, k.to_u64(), i, dict_len, enc));
             }
         }
     }
@@ -540,7 +612,7 @@ fn write_keys<'a, K: KeyInt + Into<u64>>(
 }
 
 /// The dictionary values (and for categoricals only) of a column.
-fn dictionary_values(fa: &FieldArray) -> Option<&[String]> {
+pub(crate) fn dictionary_values(fa: &FieldArray) -> Option<&[String]> {
     match &fa.array {
         Array::TextArray(TextArray::Categorical8(a)) => Some(&a.unique_values),
         Array::TextArray(TextArray::Categorical16(a)) => Some(&a.unique_values),
@@ -557,20 +629,47 @@ pub(crate) enum MessageKind {
     RecordBatch,
 }
 
+/// How an encoder sends dictionaries from table to table.
+enum Dictionaries {
+    /// Each table's dictionaries as they are: unchanged ones are not resent,
+    /// grown ones go out as deltas (when allowed), changed ones as
+    /// replacements. `sent` holds the values last sent, by id.
+    AsGiven { sent: HashMap<i64, Vec<String>> },
+    /// One dictionary per id that only grows; `sent` is how many of its
+    /// values have gone out, by id.
+    Unified {
+        unifier: DictionaryUnifier,
+        sent: HashMap<i64, usize>,
+    },
+}
+
+/// What sending one table's dictionaries changes, applied once the whole
+/// table has been encoded (so that a table that fails leaves no trace).
+enum Sent {
+    Values(i64, Vec<String>),
+    Len(i64, usize),
+}
+
 /// The state shared by the stream and file encoders.
 pub(crate) struct Encoder {
     pub schema: Arc<Schema>,
     pub options: WriteOptions,
-    /// Dictionary values last sent, by id.
-    sent: HashMap<i64, Vec<String>>,
+    dictionaries: Dictionaries,
     /// Bytes written so far (where the next message starts).
     pub position: usize,
-    /// Dictionaries may only grow (the file format).
-    pub append_only_dictionaries: bool,
+    /// Dictionaries may only grow (the file format): they are unified, and
+    /// grow only by deltas.
+    append_only: bool,
 }
 
 impl Encoder {
-    pub fn new(schema: Arc<Schema>, options: WriteOptions, position: usize) -> Result<Encoder> {
+    /// `append_only`: the output cannot replace a dictionary (an IPC file).
+    pub fn new(
+        schema: Arc<Schema>,
+        options: WriteOptions,
+        position: usize,
+        append_only: bool,
+    ) -> Result<Encoder> {
         if options.alignment < 8 || !options.alignment.is_power_of_two() {
             return Err(Error::schema(format!(
                 "alignment must be a power of two of at least 8, not {}",
@@ -579,24 +678,36 @@ impl Encoder {
         }
         options.compression.check_available()?;
         schema.check_consistent()?;
+        let dictionaries = if append_only || options.unify_dictionaries {
+            Dictionaries::Unified {
+                unifier: DictionaryUnifier::new(schema.clone())?,
+                sent: HashMap::new(),
+            }
+        } else {
+            Dictionaries::AsGiven {
+                sent: HashMap::new(),
+            }
+        };
         Ok(Encoder {
             schema,
             options,
-            sent: HashMap::new(),
+            dictionaries,
             position,
-            append_only_dictionaries: false,
+            append_only,
         })
     }
 
-    /// Frames flatbuffer `metadata` and `body` as one message at the current position.
+    /// Frames flatbuffer `metadata` and `body` as one message at `position`
+    /// (which it advances).
     fn frame<'a>(
-        &mut self,
+        position: &mut usize,
+        alignment: usize,
         metadata: &[u8],
         body: Vec<Chunk<'a>>,
         body_len: usize,
     ) -> Result<EncodedMessage<'a>> {
-        let start = self.position + 8 + metadata.len();
-        let padded = padded_len(start, self.options.alignment)
+        let start = *position + 8 + metadata.len();
+        let padded = padded_len(start, alignment)
             .ok_or_else(|| Error::schema("stream position overflows"))?;
         let pad = padded - start;
         let mut head = Vec::with_capacity(8 + metadata.len() + pad);
@@ -608,7 +719,7 @@ impl Encoder {
             body,
             body_len,
         };
-        self.position += m.len();
+        *position += m.len();
         Ok(m)
     }
 
@@ -640,26 +751,34 @@ impl Encoder {
             |fbb| Ok(write_schema(fbb, &schema)?.as_union_value()),
             0,
         )?;
-        self.frame(&meta, Vec::new(), 0)
+        Self::frame(
+            &mut self.position,
+            self.options.alignment,
+            &meta,
+            Vec::new(),
+            0,
+        )
     }
 
-    fn dictionary_message(
-        &mut self,
+    /// A dictionary batch of `values` at `position` (which it advances).
+    fn dictionary_message<S: AsRef<str>>(
+        options: &WriteOptions,
+        position: &mut usize,
         enc: &DictionaryEncoding,
-        values: &[String],
+        values: &[S],
         is_delta: bool,
     ) -> Result<EncodedMessage<'static>> {
-        let mut body = BodyBuilder::new(&self.options);
+        let mut body = BodyBuilder::new(options);
         let n = values.len();
         body.node(n, 0);
         body.buffer(Chunk::Owned(Vec::new()))?;
-        let total: usize = values.iter().map(|s| s.len()).sum();
+        let total: usize = values.iter().map(|s| s.as_ref().len()).sum();
         let mut data = Vec::with_capacity(total);
         if enc.large_values {
             let mut offsets = Vec::with_capacity((n + 1) * 8);
             offsets.extend_from_slice(&0i64.to_le_bytes());
             for s in values {
-                data.extend_from_slice(s.as_bytes());
+                data.extend_from_slice(s.as_ref().as_bytes());
                 offsets.extend_from_slice(&(data.len() as i64).to_le_bytes());
             }
             body.buffer(Chunk::Owned(offsets))?;
@@ -673,7 +792,7 @@ impl Encoder {
             let mut offsets = Vec::with_capacity((n + 1) * 4);
             offsets.extend_from_slice(&0i32.to_le_bytes());
             for s in values {
-                data.extend_from_slice(s.as_bytes());
+                data.extend_from_slice(s.as_ref().as_bytes());
                 offsets.extend_from_slice(&(data.len() as i32).to_le_bytes());
             }
             body.buffer(Chunk::Owned(offsets))?;
@@ -698,95 +817,162 @@ impl Encoder {
         )?;
         let body_len = body.len;
         let chunks = std::mem::take(&mut body.chunks);
-        self.frame(&meta, chunks, body_len)
+        Self::frame(position, options.alignment, &meta, chunks, body_len)
     }
 
-    /// The dictionary messages `table` needs before its record batch.
-    fn dictionaries(&mut self, table: &Table) -> Result<Vec<EncodedMessage<'static>>> {
+    /// The dictionary messages `table` needs before its record batch, and
+    /// what sending them changes.
+    fn dictionaries(
+        &mut self,
+        table: &Table,
+        sent_now: &mut Vec<Sent>,
+    ) -> Result<Vec<EncodedMessage<'static>>> {
+        let Encoder {
+            schema,
+            options,
+            dictionaries,
+            position,
+            append_only,
+        } = self;
         let mut out = Vec::new();
-        let schema = self.schema.clone();
-        let mut seen: HashMap<i64, (&str, &[String])> = HashMap::new();
-        for (i, fa) in table.cols.iter().enumerate() {
-            let Some(enc) = schema.dictionary(i) else {
-                continue;
-            };
-            let values = dictionary_values(fa).ok_or_else(|| mismatch(fa))?;
-            if let Some((other, prev)) = seen.get(&enc.id) {
-                if *prev != values {
-                    return Err(Error::schema(format!(
-                        "columns \"{other}\" and \"{}\" share dictionary id {} but hold \
-                         different dictionaries",
-                        fa.field.name, enc.id
-                    )));
+        match dictionaries {
+            Dictionaries::Unified { unifier, sent } => {
+                let mut done: Vec<i64> = Vec::new();
+                for (i, fa) in table.cols.iter().enumerate() {
+                    let Some(enc) = schema.dictionary(i) else {
+                        continue;
+                    };
+                    if done.contains(&enc.id) {
+                        continue;
+                    }
+                    done.push(enc.id);
+                    let values = unifier.values(enc.id);
+                    let (from, is_delta) = match sent.get(&enc.id) {
+                        None => (0, false),
+                        Some(&n) if n >= values.len() => continue,
+                        Some(&n) if options.allow_delta_dictionaries => (n, true),
+                        Some(&n) if *append_only => {
+                            return Err(Error::schema(format!(
+                                "column \"{}\": its dictionary (id {}) grows from {n} to {} \
+                                 values, and an IPC file can only grow a dictionary with a \
+                                 delta, which WriteOptions::allow_delta_dictionaries turns off",
+                                fa.field.name,
+                                enc.id,
+                                values.len()
+                            )));
+                        }
+                        Some(_) => (0, false),
+                    };
+                    out.push(Self::dictionary_message(
+                        options,
+                        position,
+                        enc,
+                        &values[from..],
+                        is_delta,
+                    )?);
+                    sent_now.push(Sent::Len(enc.id, values.len()));
                 }
-                continue;
             }
-            seen.insert(enc.id, (&fa.field.name, values));
-            let message = match self.sent.get(&enc.id) {
-                None => Some(self.dictionary_message(enc, values, false)?),
-                Some(prev) if prev.as_slice() == values => None,
-                Some(prev)
-                    if self.options.allow_delta_dictionaries
-                        && values.len() > prev.len()
-                        && values.starts_with(prev) =>
-                {
-                    let from = prev.len();
-                    Some(self.dictionary_message(enc, &values[from..], true)?)
+            Dictionaries::AsGiven { sent } => {
+                let mut seen: HashMap<i64, (&str, &[String])> = HashMap::new();
+                for (i, fa) in table.cols.iter().enumerate() {
+                    let Some(enc) = schema.dictionary(i) else {
+                        continue;
+                    };
+                    let values = dictionary_values(fa).ok_or_else(|| mismatch(fa))?;
+                    if let Some((other, prev)) = seen.get(&enc.id) {
+                        if *prev != values {
+                            return Err(Error::schema(format!(
+                                "columns \"{other}\" and \"{}\" share dictionary id {} but hold \
+                                 different dictionaries",
+                                fa.field.name, enc.id
+                            )));
+                        }
+                        continue;
+                    }
+                    seen.insert(enc.id, (&fa.field.name, values));
+                    let message = match sent.get(&enc.id) {
+                        None => Some(Self::dictionary_message(
+                            options, position, enc, values, false,
+                        )?),
+                        Some(prev) if prev.as_slice() == values => None,
+                        Some(prev)
+                            if options.allow_delta_dictionaries
+                                && values.len() > prev.len()
+                                && values.starts_with(prev) =>
+                        {
+                            let from = prev.len();
+                            Some(Self::dictionary_message(
+                                options,
+                                position,
+                                enc,
+                                &values[from..],
+                                true,
+                            )?)
+                        }
+                        Some(_) => Some(Self::dictionary_message(
+                            options, position, enc, values, false,
+                        )?),
+                    };
+                    if let Some(m) = message {
+                        out.push(m);
+                        sent_now.push(Sent::Values(enc.id, values.to_vec()));
+                    }
                 }
-                Some(_) if self.append_only_dictionaries => {
-                    return Err(Error::schema(format!(
-                        "column \"{}\" replaces dictionary {}; the IPC file format only \
-                         allows dictionaries to grow (write a stream instead)",
-                        fa.field.name, enc.id
-                    )));
-                }
-                Some(_) => Some(self.dictionary_message(enc, values, false)?),
-            };
-            if let Some(m) = message {
-                out.push(m);
-                self.sent.insert(enc.id, values.to_vec());
             }
         }
         Ok(out)
     }
 
-    fn check_table(&self, table: &Table) -> Result<()> {
-        let fields = &self.schema.fields;
-        if table.cols.len() != fields.len() {
-            return Err(Error::schema(format!(
-                "table has {} columns, the schema {}",
-                table.cols.len(),
-                fields.len()
-            )));
-        }
-        for (fa, f) in table.cols.iter().zip(fields) {
-            if fa.field.dtype != f.dtype {
-                return Err(Error::schema(format!(
-                    "column \"{}\" is {:?}, the schema says {:?}",
-                    fa.field.name, fa.field.dtype, f.dtype
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// Dictionary batches (as needed) and the record batch of `table`.
+    /// Dictionary batches (as needed) and the record batch of `table`. On an
+    /// error the encoder is left as it was before the call.
     pub fn encode_table<'t>(
         &mut self,
         table: &'t Table,
     ) -> Result<Vec<(MessageKind, EncodedMessage<'t>)>> {
-        self.check_table(table)?;
+        let start = self.position;
+        let mut sent_now = Vec::new();
+        let result = self.encode_table_at(table, &mut sent_now);
+        if result.is_err() {
+            self.position = start;
+            return result;
+        }
+        for s in sent_now {
+            match (&mut self.dictionaries, s) {
+                (Dictionaries::AsGiven { sent }, Sent::Values(id, values)) => {
+                    sent.insert(id, values);
+                }
+                (Dictionaries::Unified { sent, .. }, Sent::Len(id, len)) => {
+                    sent.insert(id, len);
+                }
+                _ => {}
+            }
+        }
+        result
+    }
+
+    fn encode_table_at<'t>(
+        &mut self,
+        table: &'t Table,
+        sent_now: &mut Vec<Sent>,
+    ) -> Result<Vec<(MessageKind, EncodedMessage<'t>)>> {
+        check_table(&self.schema, table)?;
+        let mut remapped = match &mut self.dictionaries {
+            Dictionaries::Unified { unifier, .. } => unifier.unify_keys(table)?,
+            Dictionaries::AsGiven { .. } => Vec::new(),
+        };
         let mut out: Vec<(MessageKind, EncodedMessage<'t>)> = self
-            .dictionaries(table)?
+            .dictionaries(table, sent_now)?
             .into_iter()
             .map(|m| (MessageKind::Dictionary, m))
             .collect();
         let rows = table.n_rows;
         let mut body = BodyBuilder::new(&self.options);
-        let schema = self.schema.clone();
         for (i, fa) in table.cols.iter().enumerate() {
             let dict_len = dictionary_values(fa).map(<[String]>::len);
-            write_column(&mut body, fa, rows, dict_len, schema.dictionary(i))?;
+            let keys = remapped.get_mut(i).and_then(Option::take);
+            let enc = self.schema.dictionary(i);
+            write_column(&mut body, fa, rows, dict_len, enc, keys)?;
         }
         let meta = Self::message_bytes(
             fbs::MessageHeader::RecordBatch,
@@ -794,7 +980,13 @@ impl Encoder {
             body.len,
         )?;
         let body_len = body.len;
-        let m = self.frame(&meta, body.chunks, body_len)?;
+        let m = Self::frame(
+            &mut self.position,
+            self.options.alignment,
+            &meta,
+            body.chunks,
+            body_len,
+        )?;
         out.push((MessageKind::RecordBatch, m));
         Ok(out)
     }
@@ -803,6 +995,27 @@ impl Encoder {
         self.position += END_OF_STREAM.len();
         EncodedMessage::raw(END_OF_STREAM.to_vec())
     }
+}
+
+/// `table` must have the schema's columns, each of the schema's type.
+pub(crate) fn check_table(schema: &Schema, table: &Table) -> Result<()> {
+    let fields = &schema.fields;
+    if table.cols.len() != fields.len() {
+        return Err(Error::schema(format!(
+            "table has {} columns, the schema {}",
+            table.cols.len(),
+            fields.len()
+        )));
+    }
+    for (fa, f) in table.cols.iter().zip(fields) {
+        if fa.field.dtype != f.dtype {
+            return Err(Error::schema(format!(
+                "column \"{}\" is {:?}, the schema says {:?}",
+                fa.field.name, fa.field.dtype, f.dtype
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Sans-IO encoder of the IPC stream format.
@@ -830,7 +1043,7 @@ impl IpcStreamEncoder {
     /// An encoder for tables of `schema`.
     pub fn new(schema: Arc<Schema>, options: WriteOptions) -> Result<Self> {
         Ok(IpcStreamEncoder {
-            inner: Encoder::new(schema, options, 0)?,
+            inner: Encoder::new(schema, options, 0, false)?,
         })
     }
 
@@ -844,7 +1057,9 @@ impl IpcStreamEncoder {
         self.inner.schema_message()
     }
 
-    /// Dictionary batches as needed (replacement or delta), then the record batch.
+    /// Dictionary batches as needed (replacement or delta, or with
+    /// [`WriteOptions::unify_dictionaries`] deltas only), then the record
+    /// batch. On an error the encoder is as it was: the next table can follow.
     pub fn encode_table<'t>(&mut self, table: &'t Table) -> Result<Vec<EncodedMessage<'t>>> {
         Ok(self
             .inner
