@@ -24,6 +24,9 @@ use crate::limits::{DecodeLimits, wire_len};
 /// The magic bytes at both ends of an IPC file.
 pub const ARROW_MAGIC: &[u8; 6] = b"ARROW1";
 
+/// The magic and its padding, where a file's first message starts.
+const ARROW_MAGIC_PADDED: [u8; 8] = *b"ARROW1\0\0";
+
 /// True when `prefix` starts like an IPC file (rather than a stream).
 pub fn is_ipc_file(prefix: &[u8]) -> bool {
     prefix.starts_with(ARROW_MAGIC)
@@ -125,6 +128,32 @@ fn block_message<'a>(
     Ok((m, bytes.slice(b.offset + meta_end..b.offset + body_end)))
 }
 
+/// Checks the version of a file's metadata. What counts is each message's
+/// own version, checked as it is read; the footer's is only a hint. Arrow
+/// C++ before 0.15 wrote some footers without it (so it reads as
+/// flatbuffers' default, V1) around V4 messages, so a footer older than V4
+/// defers to the schema message the file starts with (offset 8): a file
+/// really written before Arrow 0.8 is still refused there, even when it has
+/// no batch. A footer newer than V5 is refused outright: its layout may have
+/// changed.
+fn check_file_version(
+    bytes: &SharedBuffer,
+    footer: fbs::MetadataVersion,
+    limits: &DecodeLimits,
+) -> Result<()> {
+    if footer >= fbs::MetadataVersion::V4 {
+        return check_version(footer);
+    }
+    let first = BlockInfo {
+        offset: ARROW_MAGIC_PADDED.len(),
+        meta_len: 0,
+        body_len: 0,
+    };
+    block_message(bytes, &[], first, limits)
+        .map(drop)
+        .map_err(|e| e.at_message(0).at_offset(first.offset as u64))
+}
+
 impl IpcFileReader {
     /// Opens an IPC file held in `bytes`: checks both magics, the footer and
     /// every block against the file size, reads the schema and all
@@ -162,7 +191,7 @@ impl IpcFileReader {
                 one_line(&e)
             ))
         })?;
-        check_version(footer.version())?;
+        check_file_version(&bytes, footer.version(), &options.limits)?;
         let metadata = read_metadata(footer.custom_metadata(), &options.limits, "the footer")?;
         let mut state = MessageState::new(options);
         let schema = footer
@@ -331,12 +360,10 @@ pub struct IpcFileEncoder {
     begun: bool,
 }
 
-const MAGIC_PADDED: [u8; 8] = *b"ARROW1\0\0";
-
 impl IpcFileEncoder {
     /// An encoder for tables of `schema`.
     pub fn new(schema: Arc<Schema>, options: WriteOptions) -> Result<Self> {
-        let mut inner = Encoder::new(schema, options, MAGIC_PADDED.len())?;
+        let mut inner = Encoder::new(schema, options, ARROW_MAGIC_PADDED.len())?;
         inner.append_only_dictionaries = true;
         Ok(IpcFileEncoder {
             inner,
@@ -353,7 +380,7 @@ impl IpcFileEncoder {
         }
         self.begun = true;
         let mut m = self.inner.schema_message()?;
-        m.prepend(&MAGIC_PADDED);
+        m.prepend(&ARROW_MAGIC_PADDED);
         Ok(m)
     }
 
@@ -489,6 +516,100 @@ mod tests {
         // A continuation marker then garbage lengths.
         let junk = [0xFFu8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3];
         assert!(reader.read_batch_with_head(1, &junk).is_err());
+    }
+
+    /// `file` with its footer built again with version `v` (V1, the
+    /// flatbuffers default, is left out of the footer as Arrow 0.14 did).
+    fn with_footer_version(file: &SharedBuffer, v: fbs::MetadataVersion) -> SharedBuffer {
+        let data = file.as_slice();
+        let len = data.len();
+        let footer_len = i32::from_le_bytes(data[len - 10..len - 6].try_into().unwrap()) as usize;
+        let footer_start = len - 10 - footer_len;
+        let old = flatbuffers::root::<fbs::Footer>(&data[footer_start..len - 10]).unwrap();
+        let blocks = |v: Option<flatbuffers::Vector<'_, fbs::Block>>| -> Vec<fbs::Block> {
+            v.into_iter().flat_map(|v| v.iter().copied()).collect()
+        };
+        let (dicts, batches) = (blocks(old.dictionaries()), blocks(old.recordBatches()));
+        let schema = {
+            let reader = IpcFileReader::new(file.clone(), ReadOptions::default()).unwrap();
+            Schema::clone(reader.schema())
+        };
+        let mut fbb = FlatBufferBuilder::new();
+        let schema = write_schema(&mut fbb, &schema).unwrap();
+        let (dicts, batches) = (fbb.create_vector(&dicts), fbb.create_vector(&batches));
+        let footer = fbs::Footer::create(
+            &mut fbb,
+            &fbs::FooterArgs {
+                version: v,
+                schema: Some(schema),
+                dictionaries: Some(dicts),
+                recordBatches: Some(batches),
+                custom_metadata: None,
+            },
+        );
+        fbb.finish(footer, None);
+        let mut out = data[..footer_start].to_vec();
+        out.extend_from_slice(fbb.finished_data());
+        out.extend_from_slice(&(fbb.finished_data().len() as i32).to_le_bytes());
+        out.extend_from_slice(ARROW_MAGIC);
+        aligned_copy(&out)
+    }
+
+    /// `file` with the version of the message at `offset` set to `v` in place.
+    fn with_message_version(file: &SharedBuffer, offset: usize, v: i16) -> SharedBuffer {
+        let mut data = file.as_slice().to_vec();
+        let len = i32::from_le_bytes(data[offset + 4..offset + 8].try_into().unwrap()) as usize;
+        let at = {
+            let meta = &data[offset + 8..offset + 8 + len];
+            let m = flatbuffers::root::<fbs::Message>(meta).unwrap();
+            let field = m._tab.vtable().get(fbs::Message::VT_VERSION) as usize;
+            assert_ne!(field, 0, "the writer stores the version explicitly");
+            offset + 8 + m._tab.loc() + field
+        };
+        data[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        aligned_copy(&data)
+    }
+
+    #[test]
+    fn a_footer_without_a_version_defers_to_the_messages() {
+        // Arrow C++ 0.14 wrote such files: no footer version (V1), V4 messages.
+        let bytes = with_footer_version(&file(64), fbs::MetadataVersion::V1);
+        let reader = IpcFileReader::new(bytes, ReadOptions::default()).unwrap();
+        for i in 0..3 {
+            assert_eq!(
+                first(&reader.read_batch(i).unwrap()),
+                &[i as i64, i as i64 + 1]
+            );
+        }
+        // A footer newer than this reader is still refused.
+        let newer = with_footer_version(&file(64), fbs::MetadataVersion(5));
+        let e = IpcFileReader::new(newer, ReadOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), crate::ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn messages_older_than_v4_are_refused_whatever_the_footer_says() {
+        // The schema message (offset 8) says V3, the footer says nothing.
+        let old = with_message_version(&file(64), 8, fbs::MetadataVersion::V3.0);
+        let bytes = with_footer_version(&old, fbs::MetadataVersion::V1);
+        let e = IpcFileReader::new(bytes, ReadOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), crate::ErrorKind::Unsupported);
+        assert!(e.message().contains("metadata version V3"), "{e}");
+        assert_eq!(e.location().byte_offset, Some(8));
+        // A V5 footer around a V3 record batch: the batch is refused.
+        let bytes = file(64);
+        let reader = IpcFileReader::new(bytes.clone(), ReadOptions::default()).unwrap();
+        let (offset, _) = reader.batch_range(1).unwrap();
+        let old = with_message_version(&bytes, offset, fbs::MetadataVersion::V3.0);
+        let reader = IpcFileReader::new(old, ReadOptions::default()).unwrap();
+        assert!(reader.read_batch(0).is_ok());
+        let e = reader.read_batch(1).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Unsupported);
+        assert!(e.message().contains("metadata version V3"), "{e}");
     }
 
     #[test]
