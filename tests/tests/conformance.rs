@@ -3,8 +3,10 @@
 //! Every case of the producers `cpp-21.0.0`, `2.0.0-compression`, `4.0.0-shareddict` and
 //! `1.0.0-bigendian` (from the shared corpus), and `0.14.1`, `0.17.1` and `1.0.0-littleendian`
 //! (vendored in `tests/data/arrow-testing-legacy`; `generated_decimal256` left out) is read
-//! as a stream (`read_stream`, `IpcStreamDecoder::push_shared`) and as a file (`IpcFileReader`, `read_file`), from 64-byte aligned memory and (stream
-//! and file again) from a buffer one byte off, and checked against its integration JSON:
+//! as a stream (`read_stream`, `IpcStreamDecoder::push_shared`) and as a file
+//! (`IpcFileReader`, `read_file`), from 64-byte aligned memory, (stream and file again)
+//! from a buffer one byte off, with `ReadOptions::align_64`, and from a byte slice
+//! (`read_ipc`), and checked against its integration JSON:
 //! - every field of a type minarrow holds: schema (names, types, nullability, metadata,
 //!   dictionary encodings) and every value, nulls included, must equal the JSON;
 //! - otherwise the error must be `Unsupported` and name an unsupported field and its Arrow
@@ -21,7 +23,8 @@ use std::sync::{Arc, OnceLock};
 
 use lightstream_core::minarrow::{Field, Table};
 use lightstream_core::{
-    Error, ErrorKind, IpcFileReader, Schema, aligned_copy, read_file, read_stream,
+    Error, ErrorKind, IpcFileReader, ReadOptions, Schema, aligned_copy, read_file, read_ipc,
+    read_stream,
 };
 use lightstream_tests::compare::{column_cells, describe_dictionary, diff_cells, diff_fields};
 use lightstream_tests::corpus::{IntegrationCase, integration_cases, producer_cases};
@@ -241,6 +244,25 @@ fn read_paths(
             read_options(projection),
         ),
     ));
+    let align_64 = || ReadOptions {
+        align_64: true,
+        ..read_options(projection)
+    };
+    out.push((
+        "read_stream with align_64",
+        read_stream(stream.clone(), align_64()),
+    ));
+    out.push((
+        "read_file with align_64",
+        read_file(file.clone(), align_64()),
+    ));
+    for (source, bytes) in [
+        ("read_ipc of the stream", stream),
+        ("read_ipc of the file", file),
+    ] {
+        let read = read_ipc(bytes.as_slice(), read_options(projection));
+        out.push((source, read.map(|r| (r.schema, r.tables))));
+    }
     out
 }
 

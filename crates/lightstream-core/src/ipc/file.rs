@@ -3,7 +3,9 @@
 //! and `ARROW1` again. Random access to any batch.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use flatbuffers::FlatBufferBuilder;
 use minarrow::Table;
@@ -13,10 +15,11 @@ use super::ReadOptions;
 use super::schema::{FieldInfo, Schema, read_metadata, write_schema};
 use super::stream::{MessageState, check_version};
 use super::write::{EncodedMessage, Encoder, MessageKind, WriteOptions};
+use crate::buffers::Tally;
 use crate::error::{Error, Result};
 use crate::fbs;
 use crate::framing::ipc::{
-    IpcFrame, Prefix, RawMessage, message_at, one_line, parse_message, parse_prefix,
+    IpcFrame, MessageSource, Prefix, RawMessage, message_at, one_line, parse_message, parse_prefix,
     verifier_options,
 };
 use crate::limits::{DecodeLimits, wire_len};
@@ -48,6 +51,10 @@ pub struct IpcFileReader {
     batches: Vec<BlockInfo>,
     metadata: BTreeMap<String, String>,
     align_64: bool,
+    /// Record batch buffer bytes borrowed from `bytes`.
+    borrowed: AtomicU64,
+    /// Bytes copied: relocated bodies and buffers not aligned for their type.
+    copied: AtomicU64,
 }
 
 fn block(b: &fbs::Block, footer_start: usize, what: &str, i: usize) -> Result<BlockInfo> {
@@ -81,15 +88,16 @@ fn block(b: &fbs::Block, footer_start: usize, what: &str, i: usize) -> Result<Bl
 ///
 /// `head`, when given, is a copy of the file's bytes from the block's offset
 /// on (any length); the prefix and metadata are read from it when it holds
-/// them whole, and from `bytes` otherwise. Either way they are the same
-/// bytes, checked the same way.
+/// them whole, and from `data` otherwise. Either way they are the same
+/// bytes, checked the same way. Returns the message and where its body lies
+/// in `data`.
 fn block_message<'a>(
-    bytes: &'a SharedBuffer,
+    data: &'a [u8],
     head: &'a [u8],
     b: BlockInfo,
     limits: &DecodeLimits,
-) -> Result<(fbs::Message<'a>, SharedBuffer)> {
-    let rest = bytes.as_slice().get(b.offset..).unwrap_or(&[]);
+) -> Result<(fbs::Message<'a>, Range<usize>)> {
+    let rest = data.get(b.offset..).unwrap_or(&[]);
     // The copy is used only where it is a prefix of `rest`'s length.
     let head = &head[..head.len().min(rest.len())];
     let past_end = || Error::malformed("block's message runs past the end of the file");
@@ -125,7 +133,55 @@ fn block_message<'a>(
         )));
     }
     check_version(m.version())?;
-    Ok((m, bytes.slice(b.offset + meta_end..b.offset + body_end)))
+    Ok((m, b.offset + meta_end..b.offset + body_end))
+}
+
+/// The message a block points at, with its metadata copied and its body
+/// where `source` puts it (sliced out of shared bytes, or copied into 64-byte
+/// aligned memory: see [`MessageSource`]), checked as [`block_message`]
+/// checks it. Returns the message and the body bytes copied.
+fn block_frame(
+    source: MessageSource<'_>,
+    b: BlockInfo,
+    index: usize,
+    limits: &DecodeLimits,
+) -> Result<(RawMessage, usize)> {
+    match message_at(source, b.offset, index as u64, limits)? {
+        Some((IpcFrame::Message(m), _, copied)) if m.declared_body_len == b.body_len => {
+            check_version(parse_message(&m.metadata, limits)?.version())?;
+            Ok((m, copied))
+        }
+        Some((IpcFrame::Message(m), _, _)) => Err(Error::malformed(format!(
+            "block says the body has {} bytes, its message says {}",
+            b.body_len, m.declared_body_len
+        ))),
+        Some((IpcFrame::EndOfStream, _, _)) => {
+            Err(Error::malformed("block points at an end-of-stream marker"))
+        }
+        None => Err(Error::malformed(
+            "block's message runs past the end of the file",
+        )),
+    }
+}
+
+/// Applies dictionary block `i`'s message to `state`: a dictionary batch, and
+/// not a replacement (the file format allows only deltas).
+fn apply_dictionary(
+    state: &mut MessageState,
+    m: &fbs::Message<'_>,
+    body: &SharedBuffer,
+    i: usize,
+) -> Result<()> {
+    let batch = m.header_as_dictionary_batch().ok_or_else(|| {
+        Error::malformed(format!("dictionary block {i} is not a dictionary batch"))
+    })?;
+    if !batch.isDelta() && state.dicts.contains_key(&batch.id()) {
+        return Err(Error::unsupported(format!(
+            "dictionary {} is replaced inside an IPC file, which the format does not allow",
+            batch.id()
+        )));
+    }
+    state.dictionary(m, body)
 }
 
 /// Checks the version of a file's metadata. What counts is each message's
@@ -137,7 +193,7 @@ fn block_message<'a>(
 /// no batch. A footer newer than V5 is refused outright: its layout may have
 /// changed.
 fn check_file_version(
-    bytes: &SharedBuffer,
+    data: &[u8],
     footer: fbs::MetadataVersion,
     limits: &DecodeLimits,
 ) -> Result<()> {
@@ -149,81 +205,98 @@ fn check_file_version(
         meta_len: 0,
         body_len: 0,
     };
-    block_message(bytes, &[], first, limits)
+    block_message(data, &[], first, limits)
         .map(drop)
         .map_err(|e| e.at_message(0).at_offset(first.offset as u64))
+}
+
+/// What a file's footer says, checked against the file: the schema (read into
+/// the message state), the blocks of dictionaries and record batches, and the
+/// footer's custom metadata.
+struct Footer {
+    state: MessageState,
+    schema: Arc<Schema>,
+    dictionaries: Vec<BlockInfo>,
+    batches: Vec<BlockInfo>,
+    metadata: BTreeMap<String, String>,
+}
+
+/// Checks both magics, the footer and every block against the file size,
+/// and reads the schema.
+fn read_footer(data: &[u8], options: ReadOptions) -> Result<Footer> {
+    let len = data.len();
+    if len < 8 + 10 || !data.starts_with(ARROW_MAGIC) || !data.ends_with(ARROW_MAGIC) {
+        return Err(Error::malformed(format!(
+            "not an Arrow IPC file: {len} bytes without ARROW1 at both ends"
+        )));
+    }
+    let fl = &data[len - 10..len - 6];
+    let footer_len = i32::from_le_bytes([fl[0], fl[1], fl[2], fl[3]]);
+    if footer_len <= 0 || footer_len as usize > len - 18 {
+        return Err(Error::malformed(format!(
+            "footer length {footer_len} does not fit a file of {len} bytes"
+        )));
+    }
+    let footer_start = len - 10 - footer_len as usize;
+    if footer_len as u64 > options.limits.max_metadata_bytes as u64 {
+        return Err(Error::limit(
+            "file footer length",
+            footer_len as u64,
+            options.limits.max_metadata_bytes as u64,
+        ));
+    }
+    let footer = flatbuffers::root_with_opts::<fbs::Footer>(
+        &verifier_options(&options.limits),
+        &data[footer_start..len - 10],
+    )
+    .map_err(|e| {
+        Error::malformed(format!(
+            "file footer is not a valid flatbuffer: {}",
+            one_line(&e)
+        ))
+    })?;
+    check_file_version(data, footer.version(), &options.limits)?;
+    let metadata = read_metadata(footer.custom_metadata(), &options.limits, "the footer")?;
+    let mut state = MessageState::new(options);
+    let schema = footer
+        .schema()
+        .ok_or_else(|| Error::malformed("file footer has no schema"))?;
+    let schema = state.set_schema(schema)?;
+    let blocks = |v: Option<flatbuffers::Vector<'_, fbs::Block>>, what: &str| {
+        v.into_iter()
+            .flat_map(|v| v.iter())
+            .enumerate()
+            .map(|(i, b)| block(b, footer_start, what, i))
+            .collect::<Result<Vec<_>>>()
+    };
+    Ok(Footer {
+        batches: blocks(footer.recordBatches(), "record batch")?,
+        dictionaries: blocks(footer.dictionaries(), "dictionary")?,
+        state,
+        schema,
+        metadata,
+    })
 }
 
 impl IpcFileReader {
     /// Opens an IPC file held in `bytes`: checks both magics, the footer and
     /// every block against the file size, reads the schema and all
-    /// dictionaries.
+    /// dictionaries. [`ReadOptions::align_64`] sets
+    /// [`IpcFileReader::set_align_64`].
     pub fn new(bytes: SharedBuffer, options: ReadOptions) -> Result<Self> {
-        let len = bytes.len();
-        let data = bytes.as_slice();
-        if len < 8 + 10 || !data.starts_with(ARROW_MAGIC) || !data.ends_with(ARROW_MAGIC) {
-            return Err(Error::malformed(format!(
-                "not an Arrow IPC file: {len} bytes without ARROW1 at both ends"
-            )));
-        }
-        let fl = &data[len - 10..len - 6];
-        let footer_len = i32::from_le_bytes([fl[0], fl[1], fl[2], fl[3]]);
-        if footer_len <= 0 || footer_len as usize > len - 18 {
-            return Err(Error::malformed(format!(
-                "footer length {footer_len} does not fit a file of {len} bytes"
-            )));
-        }
-        let footer_start = len - 10 - footer_len as usize;
-        if footer_len as u64 > options.limits.max_metadata_bytes as u64 {
-            return Err(Error::limit(
-                "file footer length",
-                footer_len as u64,
-                options.limits.max_metadata_bytes as u64,
-            ));
-        }
-        let footer = flatbuffers::root_with_opts::<fbs::Footer>(
-            &verifier_options(&options.limits),
-            &data[footer_start..len - 10],
-        )
-        .map_err(|e| {
-            Error::malformed(format!(
-                "file footer is not a valid flatbuffer: {}",
-                one_line(&e)
-            ))
-        })?;
-        check_file_version(&bytes, footer.version(), &options.limits)?;
-        let metadata = read_metadata(footer.custom_metadata(), &options.limits, "the footer")?;
-        let mut state = MessageState::new(options);
-        let schema = footer
-            .schema()
-            .ok_or_else(|| Error::malformed("file footer has no schema"))?;
-        let schema = state.set_schema(schema)?;
-
-        let mut batches = Vec::new();
-        for (i, b) in footer
-            .recordBatches()
-            .into_iter()
-            .flat_map(|v| v.iter())
-            .enumerate()
-        {
-            batches.push(block(b, footer_start, "record batch", i)?);
-        }
-        let dict_blocks: Vec<BlockInfo> = footer
-            .dictionaries()
-            .into_iter()
-            .flat_map(|v| v.iter())
-            .enumerate()
-            .map(|(i, b)| block(b, footer_start, "dictionary", i))
-            .collect::<Result<_>>()?;
+        let align_64 = options.align_64;
+        let footer = read_footer(bytes.as_slice(), options)?;
         let mut reader = IpcFileReader {
             bytes,
-            schema,
-            state,
-            batches,
-            metadata,
-            align_64: false,
+            schema: footer.schema,
+            state: footer.state,
+            batches: footer.batches,
+            metadata: footer.metadata,
+            align_64,
+            borrowed: AtomicU64::new(0),
+            copied: AtomicU64::new(0),
         };
-        for (i, b) in dict_blocks.iter().enumerate() {
+        for (i, b) in footer.dictionaries.iter().enumerate() {
             reader
                 .load_dictionary(*b, i)
                 .map_err(|e| e.at_offset(b.offset as u64))?;
@@ -231,45 +304,10 @@ impl IpcFileReader {
         Ok(reader)
     }
 
-    /// The message a block points at as the stream decoders read it: a body
-    /// whose buffers are not all 64-byte aligned is copied into 64-byte
-    /// aligned memory, each buffer moved to a 64-byte boundary.
-    fn relocated_message(&self, b: BlockInfo, index: usize) -> Result<RawMessage> {
-        match message_at(&self.bytes, b.offset, index as u64, self.state.limits())? {
-            Some((IpcFrame::Message(m), _)) if m.declared_body_len == b.body_len => {
-                let v = parse_message(&m.metadata, self.state.limits())?.version();
-                check_version(v)?;
-                Ok(m)
-            }
-            Some((IpcFrame::Message(m), _)) => Err(Error::malformed(format!(
-                "block says the body has {} bytes, its message says {}",
-                b.body_len, m.declared_body_len
-            ))),
-            Some((IpcFrame::EndOfStream, _)) => {
-                Err(Error::malformed("block points at an end-of-stream marker"))
-            }
-            None => Err(Error::malformed(
-                "block's message runs past the end of the file",
-            )),
-        }
-    }
-
     fn load_dictionary(&mut self, b: BlockInfo, i: usize) -> Result<()> {
-        // A second handle on the bytes (a reference count) so that the
-        // message can borrow them while the state is updated.
-        let bytes = self.bytes.clone();
         let limits = *self.state.limits();
-        let (m, body) = block_message(&bytes, &[], b, &limits)?;
-        let batch = m.header_as_dictionary_batch().ok_or_else(|| {
-            Error::malformed(format!("dictionary block {i} is not a dictionary batch"))
-        })?;
-        if !batch.isDelta() && self.state.dicts.contains_key(&batch.id()) {
-            return Err(Error::unsupported(format!(
-                "dictionary {} is replaced inside an IPC file, which the format does not allow",
-                batch.id()
-            )));
-        }
-        self.state.dictionary(&m, &body)
+        let (m, body) = block_message(self.bytes.as_slice(), &[], b, &limits)?;
+        apply_dictionary(&mut self.state, &m, &self.bytes.slice(body), i)
     }
 
     /// The (projected) schema.
@@ -292,16 +330,32 @@ impl IpcFileReader {
         self.batches.len()
     }
 
-    /// Whether [`IpcFileReader::read_batch`] makes every buffer 64-byte aligned.
+    /// Whether [`IpcFileReader::read_batch`] makes every buffer 64-byte
+    /// aligned (initially [`ReadOptions::align_64`]).
     ///
     /// Off (the default): each buffer is borrowed from the file's bytes when
     /// it starts aligned for its element type (every buffer of an 8-byte
     /// aligned producer such as pyarrow, except `i128` decimals at an odd
     /// multiple of 8), and copied otherwise. On: a batch whose buffers are
     /// not all 64-byte aligned is copied into 64-byte aligned memory as it is
-    /// read, as the stream decoders do.
+    /// read, each buffer moved to a 64-byte boundary.
     pub fn set_align_64(&mut self, on: bool) {
         self.align_64 = on;
+    }
+
+    /// Bytes of column buffers that the batches read so far use in place, in
+    /// the file's bytes (no copy). A batch read twice counts twice.
+    pub fn bytes_borrowed(&self) -> u64 {
+        self.borrowed.load(Ordering::Relaxed)
+    }
+
+    /// Bytes copied by the batches read so far: bodies copied into 64-byte
+    /// aligned memory under [`IpcFileReader::set_align_64`], and single
+    /// buffers copied because they were not aligned for their type (or
+    /// repaired under nulls). Dictionaries (decoded into minarrow's strings
+    /// when the file is opened) and decompressed buffers are not counted.
+    pub fn bytes_copied(&self) -> u64 {
+        self.copied.load(Ordering::Relaxed)
     }
 
     /// Where record batch `i` lies in the file: the offset of its message
@@ -330,17 +384,60 @@ impl IpcFileReader {
                 self.batches.len()
             ))
         })?;
+        let limits = self.state.limits();
+        let tally = Tally::over(self.bytes.as_slice());
         let run = || {
             if self.align_64 {
-                let raw = self.relocated_message(b, i)?;
-                let m = parse_message(&raw.metadata, self.state.limits())?;
-                return self.state.record_batch(&m, &raw.body);
+                let source = MessageSource::Shared {
+                    buf: &self.bytes,
+                    align_64: true,
+                };
+                let (raw, copied) = block_frame(source, b, i, limits)?;
+                tally.copy(copied);
+                let m = parse_message(&raw.metadata, limits)?;
+                return self.state.record_batch(&m, &raw.body, &tally);
             }
-            let (m, body) = block_message(&self.bytes, head, b, self.state.limits())?;
-            self.state.record_batch(&m, &body)
+            let (m, body) = block_message(self.bytes.as_slice(), head, b, limits)?;
+            self.state.record_batch(&m, &self.bytes.slice(body), &tally)
         };
-        run().map_err(|e| e.at_offset(b.offset as u64))
+        let table = run().map_err(|e| e.at_offset(b.offset as u64))?;
+        self.borrowed.fetch_add(tally.borrowed(), Ordering::Relaxed);
+        self.copied.fetch_add(tally.copied(), Ordering::Relaxed);
+        Ok(table)
     }
+}
+
+/// Decodes every batch of an IPC file held in `data`, copying each message
+/// body once into 64-byte aligned memory (each buffer moved to a 64-byte
+/// boundary), as [`super::IpcStreamDecoder::push`] does. Returns the schema,
+/// the tables and the bytes copied.
+pub(crate) fn read_file_slice(
+    data: &[u8],
+    options: ReadOptions,
+) -> Result<(Arc<Schema>, Vec<Table>, u64)> {
+    let mut footer = read_footer(data, options)?;
+    let limits = *footer.state.limits();
+    let tally = Tally::default();
+    for (i, b) in footer.dictionaries.iter().enumerate() {
+        let mut read = || -> Result<()> {
+            let (raw, copied) = block_frame(MessageSource::Slice(data), *b, i, &limits)?;
+            tally.copy(copied);
+            let m = parse_message(&raw.metadata, &limits)?;
+            apply_dictionary(&mut footer.state, &m, &raw.body, i)
+        };
+        read().map_err(|e| e.at_offset(b.offset as u64))?;
+    }
+    let mut tables = Vec::with_capacity(footer.batches.len());
+    for (i, b) in footer.batches.iter().enumerate() {
+        let read = || -> Result<Table> {
+            let (raw, copied) = block_frame(MessageSource::Slice(data), *b, i, &limits)?;
+            tally.copy(copied);
+            let m = parse_message(&raw.metadata, &limits)?;
+            footer.state.record_batch(&m, &raw.body, &tally)
+        };
+        tables.push(read().map_err(|e| e.at_offset(b.offset as u64))?);
+    }
+    Ok((footer.schema, tables, tally.copied()))
 }
 
 /// Decodes every batch of an in-memory IPC file.
