@@ -102,7 +102,8 @@ impl Tally {
     /// mask the decoder made): it is no longer borrowed.
     pub(crate) fn unused(&self, old: &[u8]) {
         if self.in_input(old) {
-            self.borrowed.set(self.borrowed.get() - old.len() as u64);
+            self.borrowed
+                .set(self.borrowed.get().saturating_sub(old.len() as u64));
         }
     }
 

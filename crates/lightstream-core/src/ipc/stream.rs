@@ -260,13 +260,17 @@ impl IpcStreamDecoder {
         Ok(())
     }
 
-    /// Offers `input`; bodies are copied once into 64-byte aligned memory.
+    /// Offers `input`; bodies are copied once into 64-byte aligned memory,
+    /// each buffer moved to a 64-byte boundary as it is copied.
     pub fn push(&mut self, input: &[u8]) -> Result<Decoded<StreamItem>> {
         self.run(input, None)
     }
 
-    /// Offers `input`; a message body that lies wholly inside it is sliced
-    /// out without a copy.
+    /// Offers `input`; a message that lies wholly inside it keeps its body
+    /// there, and its buffers aligned for their type are borrowed (see
+    /// [`IpcStreamDecoder`]; [`ReadOptions::align_64`] copies instead when
+    /// they are not all 64-byte aligned). A message split across calls is
+    /// assembled in a copy, as with [`IpcStreamDecoder::push`].
     pub fn push_shared(&mut self, input: &SharedBuffer) -> Result<Decoded<StreamItem>> {
         self.run(input.as_slice(), Some(input))
     }
