@@ -434,6 +434,18 @@ pub fn lightstream_read_stream(bytes: &SharedBuffer) -> Vec<Table> {
         .1
 }
 
+/// `read_stream` with `ReadOptions::align_64`: messages whose buffers are not
+/// all 64-byte aligned are copied to 64-byte boundaries.
+pub fn lightstream_read_stream_align_64(bytes: &SharedBuffer) -> Vec<Table> {
+    let options = ReadOptions {
+        align_64: true,
+        ..ReadOptions::default()
+    };
+    read_stream(bytes.clone(), options)
+        .expect("lightstream read_stream align_64")
+        .1
+}
+
 /// Lightstream's copying push path: `bytes` offered in `chunk`-byte pieces,
 /// as a socket would deliver them.
 pub fn lightstream_push(bytes: &[u8], chunk: usize) -> Vec<Table> {

@@ -1,7 +1,8 @@
 //! Where Apache Arrow's `arrow-testing` corpus is, and what is in it.
 //!
 //! The corpus lives beside the repository (`../shared/arrow-testing`, as CI clones it) or
-//! wherever `LIGHTSTREAM_ARROW_TESTING` points. When it cannot be found every function here
+//! wherever `LIGHTSTREAM_ARROW_TESTING` points; the producers it lacks (older Arrow
+//! versions, [`LEGACY_PRODUCERS`]) are vendored under `tests/data/arrow-testing-legacy`. When it cannot be found every function here
 //! panics with a message naming the paths it tried: conformance tests must fail, not skip.
 //! Not a reader of the files' contents: see [`crate::integration_json`] for the JSON.
 
@@ -19,6 +20,23 @@ pub const INTEGRATION_PRODUCERS: [&str; 4] = [
     "4.0.0-shareddict",
     "1.0.0-bigendian",
 ];
+
+/// Integration producers too old for the shared corpus, vendored in this repository under
+/// [`legacy_arrow_testing_dir`] (see its README): Arrow C++ 0.14.1 (legacy 4-byte message
+/// prefixes, V4 metadata, some footers without a version), 0.17.1 and 1.0.0 little-endian.
+pub const LEGACY_PRODUCERS: [&str; 3] = ["0.14.1", "0.17.1", "1.0.0-littleendian"];
+
+/// The vendored part of `arrow-testing` (`tests/data/arrow-testing-legacy`, laid out as the
+/// corpus is: `data/arrow-ipc-stream/integration/<producer>/`).
+///
+/// # Panics
+/// When it is missing from the checkout.
+pub fn legacy_arrow_testing_dir() -> PathBuf {
+    check_corpus_dir(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/arrow-testing-legacy"),
+        "vendored in this repository",
+    )
+}
 
 /// The root of the corpus (the directory holding `data/`).
 ///
@@ -115,7 +133,12 @@ impl IntegrationCase {
 /// # Panics
 /// When the producer directory is missing, empty, or a case lacks one of its three files.
 pub fn producer_cases(producer: &str) -> Vec<IntegrationCase> {
-    let dir = arrow_testing_dir()
+    let root = if LEGACY_PRODUCERS.contains(&producer) {
+        legacy_arrow_testing_dir()
+    } else {
+        arrow_testing_dir()
+    };
+    let dir = root
         .join("data/arrow-ipc-stream/integration")
         .join(producer);
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
@@ -158,10 +181,11 @@ pub fn producer_cases(producer: &str) -> Vec<IntegrationCase> {
     cases
 }
 
-/// Every gold case of every producer in [`INTEGRATION_PRODUCERS`].
+/// Every gold case of every producer in [`INTEGRATION_PRODUCERS`] and [`LEGACY_PRODUCERS`].
 pub fn integration_cases() -> Vec<IntegrationCase> {
     INTEGRATION_PRODUCERS
         .iter()
+        .chain(&LEGACY_PRODUCERS)
         .flat_map(|p| producer_cases(p))
         .collect()
 }

@@ -4,13 +4,17 @@
 //! offering the rest of each chunk again after every frame, exactly as the push contract
 //! says; [`decode_push_shared`] does the same with `push_shared` over one `SharedBuffer`.
 //! [`diff_decodes`] compares two decode results (same tables, or errors of the same kind).
+//! [`column_buffers`] lists the memory every column of a table uses, to check what a
+//! decoder borrowed from its input and what it copied.
 //! Not a reader for production use: it collects everything in memory and panics on
 //! violations of the push contract (a frame claiming more bytes than offered, or no progress).
 
 use std::sync::Arc;
 
 use lightstream_core::framing::Decoded;
-use lightstream_core::minarrow::{SharedBuffer, Table};
+use lightstream_core::minarrow::{
+    Array, Bitmask, NumericArray, SharedBuffer, Table, TemporalArray, TextArray,
+};
 use lightstream_core::{Error, IpcStreamDecoder, ReadOptions, Result, Schema, StreamItem};
 
 use crate::compare::{diff_schemas, diff_tables};
@@ -47,6 +51,10 @@ pub struct PushDecode {
     pub fields: Vec<FieldSummary>,
     /// Whether an end-of-stream marker was seen (else `finish()` vouched for the end).
     pub saw_end: bool,
+    /// The decoder's `bytes_borrowed()` after the last byte.
+    pub bytes_borrowed: u64,
+    /// The decoder's `bytes_copied()` after the last byte.
+    pub bytes_copied: u64,
 }
 
 impl PushDecode {
@@ -90,6 +98,8 @@ impl Collector {
             tables: self.tables,
             fields: FieldSummary::of(dec.fields()),
             saw_end: self.saw_end,
+            bytes_borrowed: dec.bytes_borrowed(),
+            bytes_copied: dec.bytes_copied(),
         })
     }
 }
@@ -212,4 +222,117 @@ pub fn read_options(projection: Option<&[usize]>) -> ReadOptions {
         projection: projection.map(<[usize]>::to_vec),
         ..ReadOptions::default()
     }
+}
+
+/// One piece of memory a column of a decoded table uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColumnBuffer {
+    /// Index of the column in the table.
+    pub column: usize,
+    /// Which buffer: `validity`, `values`, `offsets`, `data` or `keys`.
+    pub what: &'static str,
+    /// Whether it holds `i128` decimals (which need 16-byte alignment to be borrowed).
+    pub decimal128: bool,
+    /// Address of its first byte.
+    pub start: usize,
+    /// Its length in bytes.
+    pub len: usize,
+}
+
+impl ColumnBuffer {
+    /// Whether it lies wholly inside `input`.
+    pub fn inside(&self, input: &[u8]) -> bool {
+        let at = input.as_ptr() as usize;
+        at <= self.start && self.start + self.len <= at + input.len()
+    }
+}
+
+/// Every non-empty buffer the columns of `t` use (validity and boolean bitmaps, values,
+/// string offsets and data, dictionary keys; not the dictionaries' strings, which minarrow
+/// holds as `String`s), for checking where a decoder left them.
+pub fn column_buffers(t: &Table) -> Vec<ColumnBuffer> {
+    let mut out = Vec::new();
+    for (column, c) in t.cols.iter().enumerate() {
+        let mut push = |what: &'static str, decimal128: bool, start: usize, len: usize| {
+            if len > 0 {
+                out.push(ColumnBuffer {
+                    column,
+                    what,
+                    decimal128,
+                    start,
+                    len,
+                });
+            }
+        };
+        macro_rules! slice {
+            ($what:expr, $v:expr) => {{
+                let v = $v;
+                push($what, false, v.as_ptr() as usize, std::mem::size_of_val(v));
+            }};
+        }
+        macro_rules! values {
+            ($a:expr) => {{
+                slice!("values", $a.data.as_slice());
+                $a.null_mask.as_ref()
+            }};
+        }
+        let validity: Option<&Bitmask> = match &c.array {
+            Array::Null => None,
+            Array::BooleanArray(a) => {
+                slice!("values", a.data.as_bytes());
+                a.null_mask.as_ref()
+            }
+            Array::NumericArray(n) => match n {
+                NumericArray::Int8(a) => values!(a),
+                NumericArray::Int16(a) => values!(a),
+                NumericArray::Int32(a) => values!(a),
+                NumericArray::Int64(a) => values!(a),
+                NumericArray::UInt8(a) => values!(a),
+                NumericArray::UInt16(a) => values!(a),
+                NumericArray::UInt32(a) => values!(a),
+                NumericArray::UInt64(a) => values!(a),
+                NumericArray::Float32(a) => values!(a),
+                NumericArray::Float64(a) => values!(a),
+                NumericArray::Decimal32(a) => values!(a),
+                NumericArray::Decimal64(a) => values!(a),
+                NumericArray::Decimal128(a) => {
+                    let v = a.data.as_slice();
+                    push(
+                        "values",
+                        true,
+                        v.as_ptr() as usize,
+                        std::mem::size_of_val(v),
+                    );
+                    a.null_mask.as_ref()
+                }
+                NumericArray::Null => None,
+            },
+            Array::TextArray(t) => match t {
+                TextArray::String32(a) => {
+                    slice!("offsets", a.offsets.as_slice());
+                    slice!("data", a.data.as_slice());
+                    a.null_mask.as_ref()
+                }
+                TextArray::String64(a) => {
+                    slice!("offsets", a.offsets.as_slice());
+                    slice!("data", a.data.as_slice());
+                    a.null_mask.as_ref()
+                }
+                TextArray::Categorical8(a) => values!(a),
+                TextArray::Categorical16(a) => values!(a),
+                TextArray::Categorical32(a) => values!(a),
+                TextArray::Categorical64(a) => values!(a),
+                TextArray::Null => None,
+            },
+            Array::TemporalArray(t) => match t {
+                TemporalArray::Datetime32(a) => values!(a),
+                TemporalArray::Datetime64(a) => values!(a),
+                TemporalArray::Null => None,
+            },
+        };
+        if let Some(m) = validity {
+            slice!("validity", m.as_bytes());
+        }
+    }
+    out
 }

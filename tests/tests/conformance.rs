@@ -1,9 +1,12 @@
 //! Conformance against Apache Arrow's gold integration files (`../shared/arrow-testing`).
 //!
 //! Every case of the producers `cpp-21.0.0`, `2.0.0-compression`, `4.0.0-shareddict` and
-//! `1.0.0-bigendian` is read as a stream (`read_stream`, `IpcStreamDecoder::push_shared`)
-//! and as a file (`IpcFileReader`, `read_file`), from 64-byte aligned memory and (stream
-//! and file again) from a buffer one byte off, and checked against its integration JSON:
+//! `1.0.0-bigendian` (from the shared corpus), and `0.14.1`, `0.17.1` and `1.0.0-littleendian`
+//! (vendored in `tests/data/arrow-testing-legacy`; `generated_decimal256` left out) is read
+//! as a stream (`read_stream`, `IpcStreamDecoder::push_shared`) and as a file
+//! (`IpcFileReader`, `read_file`), from 64-byte aligned memory, (stream and file again)
+//! from a buffer one byte off, with `ReadOptions::align_64`, and from a byte slice
+//! (`read_ipc`), and checked against its integration JSON:
 //! - every field of a type minarrow holds: schema (names, types, nullability, metadata,
 //!   dictionary encodings) and every value, nulls included, must equal the JSON;
 //! - otherwise the error must be `Unsupported` and name an unsupported field and its Arrow
@@ -20,7 +23,8 @@ use std::sync::{Arc, OnceLock};
 
 use lightstream_core::minarrow::{Field, Table};
 use lightstream_core::{
-    Error, ErrorKind, IpcFileReader, Schema, aligned_copy, read_file, read_stream,
+    Error, ErrorKind, IpcFileReader, ReadOptions, Schema, aligned_copy, read_file, read_ipc,
+    read_stream,
 };
 use lightstream_tests::compare::{column_cells, describe_dictionary, diff_cells, diff_fields};
 use lightstream_tests::corpus::{IntegrationCase, integration_cases, producer_cases};
@@ -56,6 +60,13 @@ const EXPECTED_FULL: &[(&str, &str)] = &[
     ("1.0.0-bigendian", "generated_dictionary_unsigned"),
     ("1.0.0-bigendian", "generated_null"),
     ("1.0.0-bigendian", "generated_null_trivial"),
+    ("0.14.1", "generated_datetime"),
+    ("0.14.1", "generated_decimal"),
+    ("1.0.0-littleendian", "generated_datetime"),
+    ("1.0.0-littleendian", "generated_decimal"),
+    ("1.0.0-littleendian", "generated_dictionary_unsigned"),
+    ("1.0.0-littleendian", "generated_null"),
+    ("1.0.0-littleendian", "generated_null_trivial"),
 ];
 
 /// Cases with some unsupported fields: the full read must fail `Unsupported`, and the read
@@ -103,6 +114,57 @@ const EXPECTED_PROJECTED: &[(&str, &str, &[usize])] = &[
             0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 24, 25,
         ],
     ),
+    ("0.14.1", "generated_dictionary", &[0, 1]),
+    ("0.14.1", "generated_interval", &[0, 1, 2, 3]),
+    ("0.14.1", "generated_primitive", PRIMITIVE_SUPPORTED),
+    (
+        "0.14.1",
+        "generated_primitive_no_batches",
+        PRIMITIVE_SUPPORTED,
+    ),
+    (
+        "0.14.1",
+        "generated_primitive_zerolength",
+        PRIMITIVE_SUPPORTED,
+    ),
+    (
+        "1.0.0-littleendian",
+        "generated_primitive",
+        PRIMITIVE_SUPPORTED,
+    ),
+    (
+        "1.0.0-littleendian",
+        "generated_primitive_no_batches",
+        PRIMITIVE_SUPPORTED,
+    ),
+    (
+        "1.0.0-littleendian",
+        "generated_primitive_zerolength",
+        PRIMITIVE_SUPPORTED,
+    ),
+    (
+        "1.0.0-littleendian",
+        "generated_custom_metadata",
+        &[0, 1, 2],
+    ),
+    ("1.0.0-littleendian", "generated_dictionary", &[0, 1]),
+    (
+        "1.0.0-littleendian",
+        "generated_duplicate_fieldnames",
+        &[0, 1],
+    ),
+    ("1.0.0-littleendian", "generated_extension", &[1]),
+    ("1.0.0-littleendian", "generated_interval", &[0, 1, 2, 3]),
+    (
+        "1.0.0-littleendian",
+        "generated_primitive_large_offsets",
+        &[2, 3],
+    ),
+];
+
+/// The fields of `generated_primitive*` minarrow holds (Binary and FixedSizeBinary are not).
+const PRIMITIVE_SUPPORTED: &[usize] = &[
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 24, 25,
 ];
 
 /// How one read of one case turned out (all read paths must agree).
@@ -182,6 +244,25 @@ fn read_paths(
             read_options(projection),
         ),
     ));
+    let align_64 = || ReadOptions {
+        align_64: true,
+        ..read_options(projection)
+    };
+    out.push((
+        "read_stream with align_64",
+        read_stream(stream.clone(), align_64()),
+    ));
+    out.push((
+        "read_file with align_64",
+        read_file(file.clone(), align_64()),
+    ));
+    for (source, bytes) in [
+        ("read_ipc of the stream", stream),
+        ("read_ipc of the file", file),
+    ] {
+        let read = read_ipc(bytes.as_slice(), read_options(projection));
+        out.push((source, read.map(|r| (r.schema, r.tables))));
+    }
     out
 }
 
@@ -625,6 +706,23 @@ fn gold_4_0_0_shareddict() {
 #[test]
 fn gold_1_0_0_bigendian() {
     assert_producer_clean("1.0.0-bigendian");
+}
+
+/// Arrow C++ 0.14.1: pre-0.15 message prefixes (no continuation marker), V4 metadata, and
+/// footers that leave the version out (read as V1) in three of its files.
+#[test]
+fn gold_0_14_1() {
+    assert_producer_clean("0.14.1");
+}
+
+#[test]
+fn gold_0_17_1() {
+    assert_producer_clean("0.17.1");
+}
+
+#[test]
+fn gold_1_0_0_littleendian() {
+    assert_producer_clean("1.0.0-littleendian");
 }
 
 /// Prints what became of every case and pins the classification and outcomes.

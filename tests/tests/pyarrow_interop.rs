@@ -5,7 +5,10 @@
 //!   replacement and deltas, uncompressed / ZSTD / LZ4_FRAME) plus the expected values as
 //!   JSON; Lightstream reads each with `read_stream` / `read_file`, from aligned and from
 //!   misaligned memory, with `IpcStreamDecoder::push` in small chunks, with `push_shared`
-//!   and with `IpcFileReader` in random order, and every value is compared.
+//!   and with `IpcFileReader` in random order, and every value is compared. Streams read
+//!   from shared memory (`read_stream`, `push_shared`) must be read in place: every
+//!   buffer borrowed from the input except `Decimal128` values not 16-byte aligned there,
+//!   with `bytes_borrowed` / `bytes_copied` saying exactly that.
 //! - Lightstream -> pyarrow: minarrow tables of every supported type are written with every
 //!   `Compression` and alignments 64 and 8; `tests/python/pyarrow_verify.py` opens each
 //!   with pyarrow, runs `validate(full=True)`, compares schema and values with the JSON
@@ -22,7 +25,7 @@ use lightstream_core::{
     Compression, ErrorKind, IpcFileEncoder, IpcFileReader, IpcStreamEncoder, ReadOptions, Schema,
     WriteOptions, aligned_copy, is_ipc_file, read_file, read_stream, write_file, write_stream,
 };
-use lightstream_tests::drive::{decode_push_shared, decode_pushing};
+use lightstream_tests::drive::{column_buffers, decode_push_shared, decode_pushing};
 use lightstream_tests::interop::{
     DICT_CHANGES, DICT_GROWTH, TempDir, dictionary_tables, diff_against_doc, expect_doc,
     interop_all_types, os, read_json, run_python, write_case,
@@ -172,13 +175,57 @@ fn check_stream(
             Err(e) => record(problems, label, &how, doc, Err(e)),
         }
     }
-    record(
-        problems,
-        label,
-        "push_shared",
-        doc,
-        decode_push_shared(&aligned(bytes), opts.clone()).map(|d| d.into_pair()),
-    );
+    // Read in place: pyarrow pads to 8, so every buffer is borrowed from the input but
+    // Decimal128 values at an odd multiple of 8 (i128 needs 16), which alone are copied.
+    let input = aligned(bytes);
+    let compressed = !label.contains(".none.");
+    if let Ok((_, tables)) = read_stream(input.clone(), opts.clone()) {
+        let (_, _, misplaced) = placement(input.as_slice(), &tables, compressed);
+        if !misplaced.is_empty() {
+            problems.push(format!(
+                "{label} [read_stream aligned]: copied {misplaced:?}"
+            ));
+        }
+    }
+    match decode_push_shared(&input, opts.clone()) {
+        Ok(d) => {
+            let (inside, copied, misplaced) = placement(input.as_slice(), &d.tables, compressed);
+            if !misplaced.is_empty() {
+                problems.push(format!("{label} [push_shared]: copied {misplaced:?}"));
+            }
+            if (d.bytes_borrowed, d.bytes_copied) != (inside, copied) {
+                problems.push(format!(
+                    "{label} [push_shared]: counters say {} bytes borrowed and {} copied; the \
+                     tables hold {inside} bytes in the input, and {copied} of Decimal128 outside",
+                    d.bytes_borrowed, d.bytes_copied
+                ));
+            }
+            record(problems, label, "push_shared", doc, Ok(d.into_pair()));
+        }
+        Err(e) => record(problems, label, "push_shared", doc, Err(e)),
+    }
+}
+
+/// Where the buffers of tables decoded from `input` lie: bytes inside `input`, bytes of
+/// Decimal128 values outside it (copied: not 16-byte aligned there), and the other
+/// buffers outside it, which an uncompressed stream must not have (a validity mask
+/// made for keys that point at null dictionary entries aside). Compressed buffers are
+/// decompressed into new memory: neither borrowed nor copied.
+fn placement(input: &[u8], tables: &[Table], compressed: bool) -> (u64, u64, Vec<String>) {
+    let (mut inside, mut copied, mut misplaced) = (0, 0, Vec::new());
+    for (i, t) in tables.iter().enumerate() {
+        for b in column_buffers(t) {
+            if b.inside(input) {
+                inside += b.len as u64;
+            } else if compressed {
+            } else if b.decimal128 {
+                copied += b.len as u64;
+            } else if b.what != "validity" {
+                misplaced.push(format!("table {i} column {} {}", b.column, b.what));
+            }
+        }
+    }
+    (inside, copied, misplaced)
 }
 
 fn check_file(

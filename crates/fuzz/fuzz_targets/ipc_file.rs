@@ -1,10 +1,10 @@
 //! The IPC file reader: `IpcFileReader::new`, every batch by `read_batch` and
 //! `read_batch_with_head` (with and without `set_align_64`), one past the end,
-//! and `read_file`.
+//! `read_file`, and `read_ipc` (each body copied from the slice).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lightstream_core::{IpcFileReader, ReadOptions, aligned_copy, read_file};
+use lightstream_core::{IpcFileReader, ReadOptions, aligned_copy, read_file, read_ipc};
 use lightstream_fuzz::check_table;
 
 fn read_batches(reader: &IpcFileReader, data: &[u8]) {
@@ -37,6 +37,11 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok((_, tables)) = read_file(bytes, ReadOptions::default()) {
         for t in &tables {
+            check_table(t);
+        }
+    }
+    if let Ok(read) = read_ipc(data, ReadOptions::default()) {
+        for t in &read.tables {
             check_table(t);
         }
     }

@@ -1,11 +1,12 @@
 //! The IPC stream push decoder: `push` in the chunking the input's first bytes
-//! choose, then `push_shared` over the whole payload. Every table is read to
+//! choose, then `push_shared` over the whole payload (buffers borrowed, and
+//! with `align_64`), then `read_ipc` of the payload. Every table is read to
 //! its last value; `finish` is called at the end.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use lightstream_core::framing::Decoded;
-use lightstream_core::{IpcStreamDecoder, ReadOptions, StreamItem, aligned_copy};
+use lightstream_core::{IpcStreamDecoder, ReadOptions, StreamItem, aligned_copy, read_ipc};
 use lightstream_fuzz::{Chunks, check_table};
 
 fn take(item: StreamItem) {
@@ -40,9 +41,12 @@ fn push_all(pieces: &[&[u8]]) {
 }
 
 /// `push_shared` over one buffer holding the whole payload.
-fn push_shared(payload: &[u8]) {
+fn push_shared(payload: &[u8], align_64: bool) {
     let shared = aligned_copy(payload);
-    let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+    let mut dec = IpcStreamDecoder::new(ReadOptions {
+        align_64,
+        ..ReadOptions::default()
+    });
     let mut at = 0;
     let mut stalls = 0;
     while at < payload.len() {
@@ -66,5 +70,11 @@ fuzz_target!(|data: &[u8]| {
     let (mut chunks, payload) = Chunks::split(data);
     let pieces = chunks.pieces(payload);
     push_all(&pieces);
-    push_shared(payload);
+    push_shared(payload, false);
+    push_shared(payload, true);
+    if let Ok(read) = read_ipc(payload, ReadOptions::default()) {
+        for t in &read.tables {
+            check_table(t);
+        }
+    }
 });

@@ -16,6 +16,12 @@
 //! borrows without that policy. minarrow's SIMD kernels check for 64-byte
 //! alignment (`is_simd_aligned`) and take a scalar path otherwise; its
 //! bitmask kernels read mask bytes as aligned `u64` words.
+//!
+//! A `Tally` counts, as a batch is decoded, the bytes of buffers borrowed
+//! from the caller's memory and those copied, for the readers' counters.
+use std::cell::Cell;
+use std::ops::Range;
+
 use minarrow::structs::shared_buffer::SharedBuffer;
 use minarrow::{Buffer, Vec64};
 
@@ -43,22 +49,88 @@ pub fn aligned_copy(bytes: &[u8]) -> SharedBuffer {
 /// kernels read them as `u64` words through aligned pointers.
 pub(crate) const BITMAP_ALIGNMENT: usize = std::mem::align_of::<u64>();
 
+/// Bytes of column buffers, counted while batches are decoded: those the
+/// tables hold in place in the caller's memory (`input`), and those copied.
+///
+/// Only buffers that lie in `input` count as borrowed: a body the decoder
+/// copied, or a decompressed buffer, is the decoder's own memory.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Address range of the caller's memory; empty when there is none.
+    input: Range<usize>,
+    borrowed: Cell<u64>,
+    copied: Cell<u64>,
+}
+
+impl Tally {
+    /// A tally of buffers borrowed from `input`.
+    pub(crate) fn over(input: &[u8]) -> Tally {
+        let start = input.as_ptr() as usize;
+        Tally {
+            input: start..start + input.len(),
+            ..Tally::default()
+        }
+    }
+
+    /// Bytes of buffers held in place in the caller's memory.
+    pub(crate) fn borrowed(&self) -> u64 {
+        self.borrowed.get()
+    }
+
+    /// Bytes of buffers copied.
+    pub(crate) fn copied(&self) -> u64 {
+        self.copied.get()
+    }
+
+    fn in_input(&self, bytes: &[u8]) -> bool {
+        let start = bytes.as_ptr() as usize;
+        self.input.start <= start && start + bytes.len() <= self.input.end
+    }
+
+    fn borrow(&self, bytes: &[u8]) {
+        if self.in_input(bytes) {
+            self.borrowed.set(self.borrowed.get() + bytes.len() as u64);
+        }
+    }
+
+    /// `n` bytes were copied.
+    pub(crate) fn copy(&self, n: usize) {
+        self.copied.set(self.copied.get() + n as u64);
+    }
+
+    /// A buffer taken earlier (`old`) is not used after all (replaced by a
+    /// mask the decoder made): it is no longer borrowed.
+    pub(crate) fn unused(&self, old: &[u8]) {
+        if self.in_input(old) {
+            self.borrowed
+                .set(self.borrowed.get().saturating_sub(old.len() as u64));
+        }
+    }
+
+    /// A buffer taken earlier (`old`) was replaced by a copy of `n` bytes
+    /// (values repaired under nulls): it is no longer borrowed.
+    pub(crate) fn replace(&self, old: &[u8], n: usize) {
+        self.unused(old);
+        self.copy(n);
+    }
+}
+
 /// A minarrow buffer of `T` over `bytes`, which holds exactly `n * size_of::<T>()`
 /// bytes. Zero-copy when `bytes` starts aligned for `T` (any Arrow producer's
 /// 8-byte aligned buffers, except `i128` ones); one copy otherwise.
-pub(crate) fn typed_buffer<T: bytemuck::Pod>(bytes: SharedBuffer) -> Buffer<T> {
-    borrow_or_copy::<T>(bytes, std::mem::align_of::<T>())
+pub(crate) fn typed_buffer<T: bytemuck::Pod>(bytes: SharedBuffer, tally: &Tally) -> Buffer<T> {
+    borrow_or_copy::<T>(bytes, std::mem::align_of::<T>(), tally)
 }
 
 /// The bytes of a bitmap (validity or boolean values) as a minarrow buffer:
 /// zero-copy when they start on an 8-byte boundary, one copy otherwise.
-pub(crate) fn bitmap_buffer(bytes: SharedBuffer) -> Buffer<u8> {
-    borrow_or_copy::<u8>(bytes, BITMAP_ALIGNMENT)
+pub(crate) fn bitmap_buffer(bytes: SharedBuffer, tally: &Tally) -> Buffer<u8> {
+    borrow_or_copy::<u8>(bytes, BITMAP_ALIGNMENT, tally)
 }
 
 /// Borrows `bytes` as `T`s when they start on an `align` boundary (at least
 /// `align_of::<T>()`), copies them into an aligned `Vec64` otherwise.
-fn borrow_or_copy<T: bytemuck::Pod>(bytes: SharedBuffer, align: usize) -> Buffer<T> {
+fn borrow_or_copy<T: bytemuck::Pod>(bytes: SharedBuffer, align: usize, tally: &Tally) -> Buffer<T> {
     let size = std::mem::size_of::<T>();
     debug_assert!(size > 0 && bytes.len().is_multiple_of(size));
     debug_assert!(align >= std::mem::align_of::<T>() && align.is_power_of_two());
@@ -69,9 +141,11 @@ fn borrow_or_copy<T: bytemuck::Pod>(bytes: SharedBuffer, align: usize) -> Buffer
         // Aligned for `T` and a whole number of elements: minarrow's shared
         // storage reads it in place (`from_shared` would copy anything short
         // of 64-byte alignment; `from_shared_column` keeps the view).
+        tally.borrow(bytes.as_slice());
         let n = bytes.len() / size;
         return Buffer::from_shared_column(bytes, 0, n);
     }
+    tally.copy(bytes.len());
     Buffer::from_vec64(copy_to_vec64::<T>(bytes.as_slice()))
 }
 
@@ -179,16 +253,17 @@ mod tests {
     fn slices_aligned_for_their_type_are_borrowed_and_others_copied() {
         let shared = aligned_copy(&(0u8..=255).collect::<Vec<u8>>());
         let at = |b: &SharedBuffer| b.as_slice().as_ptr();
+        let tally = Tally::over(shared.as_slice());
 
         // 64-byte aligned: borrowed.
         let aligned = shared.slice(64..128);
-        let b: Buffer<u64> = typed_buffer(aligned.clone());
+        let b: Buffer<u64> = typed_buffer(aligned.clone(), &tally);
         assert_eq!(b.as_slice().as_ptr() as *const u8, at(&aligned));
         assert!(b.is_shared());
 
         // 8-byte aligned (pyarrow): borrowed too, values read in place.
         let eight = shared.slice(8..24);
-        let c: Buffer<u64> = typed_buffer(eight.clone());
+        let c: Buffer<u64> = typed_buffer(eight.clone(), &tally);
         assert!(c.is_shared());
         assert_eq!(c.as_slice().as_ptr() as *const u8, at(&eight));
         assert_eq!(
@@ -200,9 +275,9 @@ mod tests {
         );
         // 4-byte aligned is enough for u32, not for u64.
         let four = shared.slice(4..12);
-        let d: Buffer<u32> = typed_buffer(four.clone());
+        let d: Buffer<u32> = typed_buffer(four.clone(), &tally);
         assert!(d.is_shared());
-        let e: Buffer<u64> = typed_buffer(four.clone());
+        let e: Buffer<u64> = typed_buffer(four.clone(), &tally);
         assert!(!e.is_shared());
         assert_eq!(
             e.as_slice(),
@@ -212,7 +287,7 @@ mod tests {
 
         // Not even aligned for the element type: copied, never misread.
         let odd = shared.slice(3..11);
-        let f: Buffer<u32> = typed_buffer(odd);
+        let f: Buffer<u32> = typed_buffer(odd, &tally);
         assert!(!f.is_shared());
         assert_eq!(
             f.as_slice(),
@@ -224,7 +299,7 @@ mod tests {
 
         // i128 needs its own alignment (16 on most targets): 8 is not enough there.
         let wide = shared.slice(8..24);
-        let g: Buffer<i128> = typed_buffer(wide.clone());
+        let g: Buffer<i128> = typed_buffer(wide.clone(), &tally);
         assert_eq!(
             g.is_shared(),
             (at(&wide) as usize).is_multiple_of(std::mem::align_of::<i128>())
@@ -236,10 +311,26 @@ mod tests {
 
         // Bitmaps: minarrow reads them as u64 words, so 8-byte aligned is borrowed
         // and a bitmap at an odd byte is copied.
-        let m = bitmap_buffer(shared.slice(8..16));
+        let m = bitmap_buffer(shared.slice(8..16), &tally);
         assert!(m.is_shared());
-        let n = bitmap_buffer(shared.slice(1..9));
+        let n = bitmap_buffer(shared.slice(1..9), &tally);
         assert!(!n.is_shared());
         assert_eq!(n.as_slice(), &(1u8..9).collect::<Vec<u8>>()[..]);
+
+        // Borrowed: 64 + 16 + 8 (u32 at 4) + 8 (bitmap at 8); copied: 8 (u64 at 4)
+        // + 8 (u32 at 3) + 8 (bitmap at 1); the i128 at 8 one or the other.
+        let wide_len = 16;
+        let (kept, moved) = if g.is_shared() {
+            (wide_len, 0)
+        } else {
+            (0, wide_len)
+        };
+        assert_eq!(tally.borrowed(), 64 + 16 + 8 + 8 + kept);
+        assert_eq!(tally.copied(), 8 + 8 + 8 + moved);
+        // Nothing counts as borrowed from memory that is not the caller's.
+        let other = aligned_copy(&[0u8; 64]);
+        let none = Tally::over(&[]);
+        let _: Buffer<u64> = typed_buffer(other.slice(0..64), &none);
+        assert_eq!((none.borrowed(), none.copied()), (0, 0));
     }
 }

@@ -13,17 +13,23 @@
 //! Shells own the I/O and push bytes in.
 //!
 //! ```
-//! use lightstream_core::{read_stream, write_stream, ReadOptions, Schema, WriteOptions};
+//! use lightstream_core::{read_ipc, write_stream, ReadOptions, Schema, WriteOptions};
 //! use lightstream_core::minarrow::{fa_i64, fa_str32, tbl};
 //!
 //! let table = tbl!("t", fa_i64!("id", 1, 2, 3), fa_str32!("name", "a", "b", "c"));
 //! let schema = Schema::from_table(&table);
-//! let bytes = write_stream(&schema, &[table.clone()], &WriteOptions::default()).unwrap();
-//! let (read_schema, tables) =
-//!     read_stream(lightstream_core::aligned_copy(&bytes), ReadOptions::default()).unwrap();
-//! assert_eq!(read_schema.fields.len(), 2);
-//! assert_eq!(tables[0].n_rows, 3);
+//! let bytes: Vec<u8> = write_stream(&schema, &[table], &WriteOptions::default()).unwrap();
+//! // From a byte slice: each message body is copied once, into 64-byte aligned memory.
+//! let read = read_ipc(&bytes, ReadOptions::default()).unwrap();
+//! assert_eq!(read.schema.fields.len(), 2);
+//! assert_eq!(read.tables[0].n_rows, 3);
 //! ```
+//!
+//! Bytes already in a [`SharedBuffer`] (a memory map, a receive buffer) are
+//! read where they lie by [`read_stream`], [`read_file`] and
+//! [`IpcStreamDecoder::push_shared`]: every buffer aligned for its type is
+//! borrowed, and [`IpcStreamDecoder::bytes_borrowed`] /
+//! [`IpcStreamDecoder::bytes_copied`] say what was.
 
 #![warn(missing_docs)]
 
@@ -44,12 +50,13 @@ pub use minarrow;
 
 pub use buffers::{ALIGNMENT, aligned_copy};
 pub use error::{Error, ErrorKind, Location, Result};
+pub use framing::Decoded;
 pub use framing::ipc::BodySink;
 pub use ipc::{
     ARROW_MAGIC, Compression, DictionaryEncoding, DictionaryUnifier, EncodedMessage, FieldInfo,
-    IndexType, IpcFileEncoder, IpcFileReader, IpcStreamDecoder, IpcStreamEncoder, ReadOptions,
-    Schema, StreamItem, WriteOptions, is_ipc_file, read_file, read_stream, unify_dictionaries,
-    write_file, write_stream,
+    IndexType, IpcFileEncoder, IpcFileReader, IpcStreamDecoder, IpcStreamEncoder, IpcTables,
+    ReadOptions, Schema, StreamItem, WriteOptions, is_ipc_file, read_file, read_ipc, read_stream,
+    unify_dictionaries, write_file, write_stream,
 };
 pub use limits::DecodeLimits;
 pub use minarrow::structs::shared_buffer::SharedBuffer;

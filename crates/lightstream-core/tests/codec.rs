@@ -447,10 +447,11 @@ fn aligned_input_is_decoded_without_a_copy() {
     assert!(checked >= 8, "checked {checked} columns");
 }
 
-/// 8-aligned input (what pyarrow writes) placed at an odd address is copied
-/// once into 64-aligned memory and read correctly.
+/// 8-aligned input (what pyarrow writes) is read in place where its buffers
+/// are aligned for their type, copied buffer by buffer where they are not (an
+/// odd address), relocated in one copy with `align_64`, and read correctly.
 #[test]
-fn misaligned_input_is_copied_once_and_read_correctly() {
+fn misaligned_input_is_borrowed_or_copied_once_and_read_correctly() {
     let (schema, table) = every_type();
     let bytes = write_stream(
         &schema,
@@ -458,6 +459,12 @@ fn misaligned_input_is_copied_once_and_read_correctly() {
         &options(Compression::None, 8),
     )
     .unwrap();
+    let i64_data = |t: &Table| {
+        let Array::NumericArray(NumericArray::Int64(a)) = &t.cols[3].array else {
+            panic!("column 3 is i64")
+        };
+        a.data.as_slice().as_ptr() as *const u8
+    };
     for shift in [1usize, 3, 8, 24] {
         let mut padded = vec![0u8; shift];
         padded.extend_from_slice(&bytes);
@@ -465,12 +472,23 @@ fn misaligned_input_is_copied_once_and_read_correctly() {
         let range = shared.as_slice().as_ptr_range();
         let (_, back) = read_stream(shared.clone(), ReadOptions::default()).unwrap();
         assert_same(&back[0], &table);
-        let Array::NumericArray(NumericArray::Int64(a)) = &back[0].cols[3].array else {
-            panic!("column 3 is i64")
+        let p = i64_data(&back[0]);
+        if shift % 8 == 0 {
+            assert!(
+                range.contains(&p),
+                "8-aligned data is borrowed (shift {shift})"
+            );
+        } else {
+            assert!(!range.contains(&p), "misaligned data must not be borrowed");
+            assert_eq!(p as usize % 64, 0);
+        }
+        let align_64 = ReadOptions {
+            align_64: true,
+            ..ReadOptions::default()
         };
-        let p = a.data.as_slice().as_ptr() as *const u8;
-        assert!(!range.contains(&p), "misaligned data must not be borrowed");
-        assert_eq!(p as usize % 64, 0);
+        let (_, back) = read_stream(shared.clone(), align_64).unwrap();
+        assert_same(&back[0], &table);
+        assert!(!range.contains(&i64_data(&back[0])));
         assert_relocated_once(&back[0]);
     }
     // The push path relocates while it copies the body in: one copy, then
@@ -704,7 +722,7 @@ fn a_body_larger_than_the_limit_is_refused() {
         aligned_copy(&bytes),
         ReadOptions {
             limits,
-            projection: None,
+            ..ReadOptions::default()
         },
     )
     .unwrap_err();
@@ -1100,4 +1118,249 @@ fn the_sink_reserves_no_more_than_the_eager_limit_before_bytes_arrive() {
         panic!("not int64")
     };
     assert_eq!(a.data.as_slice()[99_999], 99_999);
+}
+
+/// Two batches of a known layout: per batch, the buffers the tables use are an
+/// i64 column with nulls (1 validity byte, 40 value bytes), an i32 column without
+/// (20 value bytes; its absent validity buffer is not used), a Utf8 column with nulls
+/// (1 + 24 offset bytes + 7 data bytes) and a boolean column (1 byte): 94 bytes.
+fn known_layout() -> (Schema, Vec<Table>) {
+    let v = [true, false, true, true, false];
+    let t = Table {
+        cols: vec![
+            col(
+                field("a", ArrowType::Int64, true),
+                Array::NumericArray(NumericArray::Int64(Arc::new(IntegerArray {
+                    data: Buffer::from(Vec64::from_slice(&[1i64, 2, 3, 4, 5])),
+                    null_mask: mask(&v),
+                }))),
+                2,
+            ),
+            col(
+                field("b", ArrowType::Int32, false),
+                Array::NumericArray(NumericArray::Int32(Arc::new(IntegerArray {
+                    data: Buffer::from(Vec64::from_slice(&[10i32, 20, 30, 40, 50])),
+                    null_mask: None,
+                }))),
+                0,
+            ),
+            col(
+                field("c", ArrowType::String, true),
+                Array::TextArray(TextArray::String32(Arc::new(strings32(
+                    &["a", "bb", "", "ccc", "d"],
+                    Some(&v),
+                )))),
+                2,
+            ),
+            col(
+                field("d", ArrowType::Boolean, false),
+                Array::BooleanArray(Arc::new(BooleanArray::new(Bitmask::from_bools(&v), None))),
+                0,
+            ),
+        ],
+        n_rows: 5,
+        name: String::new(),
+        metadata: BTreeMap::new(),
+    };
+    (Schema::from_table(&t), vec![t.clone(), t])
+}
+
+/// Bytes of the column buffers one `known_layout` batch uses.
+const KNOWN_LAYOUT_BUFFER_BYTES: u64 = (1 + 40) + 20 + (1 + 24 + 7) + 1;
+
+/// Sum of the declared body lengths of the messages in `bytes` (a stream).
+fn body_bytes(bytes: &[u8]) -> u64 {
+    use lightstream_core::framing::FrameDecoder;
+    use lightstream_core::framing::ipc::{IpcFrame, IpcFrameDecoder};
+    IpcFrameDecoder::new(Default::default())
+        .decode_all(bytes)
+        .unwrap()
+        .into_iter()
+        .map(|f| match f {
+            IpcFrame::Message(m) => m.declared_body_len as u64,
+            IpcFrame::EndOfStream => 0,
+        })
+        .sum()
+}
+
+/// Every fixed-width and string buffer of `t` starts 64-byte aligned and lies outside `input`.
+fn assert_all_copied_to_64(t: &Table, input: &[u8]) {
+    let range = input.as_ptr_range();
+    for c in &t.cols {
+        let ptrs: Vec<*const u8> = match &c.array {
+            Array::NumericArray(NumericArray::Int64(a)) => vec![a.data.as_slice().as_ptr().cast()],
+            Array::NumericArray(NumericArray::Int32(a)) => vec![a.data.as_slice().as_ptr().cast()],
+            Array::TextArray(TextArray::String32(a)) => vec![
+                a.offsets.as_slice().as_ptr().cast(),
+                a.data.as_slice().as_ptr(),
+            ],
+            Array::BooleanArray(a) => vec![a.data.as_bytes().as_ptr()],
+            other => panic!("unexpected column {other:?}"),
+        };
+        for p in ptrs {
+            assert!(!range.contains(&p), "column {} borrowed", c.field.name);
+            assert_eq!(p as usize % 64, 0, "column {}", c.field.name);
+        }
+    }
+}
+
+fn push_shared_all(
+    dec: &mut IpcStreamDecoder,
+    bytes: &lightstream_core::SharedBuffer,
+) -> Vec<Table> {
+    let mut tables = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        match dec.push_shared(&bytes.slice(at..)).unwrap() {
+            Decoded::Frame { frame, consumed } => {
+                at += consumed;
+                if let StreamItem::Table(t) = frame {
+                    tables.push(t);
+                }
+            }
+            Decoded::NeedMore => break,
+        }
+    }
+    dec.finish().unwrap();
+    tables
+}
+
+/// The counters on a layout known byte for byte: an 8-byte aligned stream (as pyarrow
+/// writes) offered as shared memory is borrowed whole, not one byte copied; pushed as
+/// `&[u8]`, or read with `align_64`, each body is copied exactly once, 64-byte aligned.
+#[test]
+fn counters_say_what_was_borrowed_and_what_copied() {
+    let (schema, tables) = known_layout();
+    let bytes = write_stream(&schema, &tables, &options(Compression::None, 8)).unwrap();
+    let bodies = body_bytes(&bytes);
+    // Per batch: 8 + 40 (a), 0 + 24 (b), 8 + 24 + 8 (c), 0 + 8 (d), each padded to 8.
+    assert_eq!(bodies, 2 * 120, "the writer's 8-byte layout changed");
+    let shared = aligned_copy(&bytes);
+
+    let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+    let got = push_shared_all(&mut dec, &shared);
+    assert_same(&got[1], &tables[1]);
+    assert_eq!(dec.bytes_borrowed(), 2 * KNOWN_LAYOUT_BUFFER_BYTES);
+    assert_eq!(dec.bytes_copied(), 0);
+    let (_, got) = read_stream(shared.clone(), ReadOptions::default()).unwrap();
+    assert_same(&got[0], &tables[0]);
+
+    let align_64 = ReadOptions {
+        align_64: true,
+        ..ReadOptions::default()
+    };
+    let mut dec = IpcStreamDecoder::new(align_64.clone());
+    let got = push_shared_all(&mut dec, &shared);
+    assert_same(&got[0], &tables[0]);
+    got.iter()
+        .for_each(|t| assert_all_copied_to_64(t, shared.as_slice()));
+    assert_eq!((dec.bytes_borrowed(), dec.bytes_copied()), (0, bodies));
+
+    let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+    let mut rest = &bytes[..];
+    while let Decoded::Frame { consumed, .. } = dec.push(rest).unwrap() {
+        rest = &rest[consumed..];
+    }
+    assert_eq!((dec.bytes_borrowed(), dec.bytes_copied()), (0, bodies));
+
+    // The same batches in an 8-byte aligned file.
+    let file = aligned_copy(&write_file(&schema, &tables, &options(Compression::None, 8)).unwrap());
+    let mut reader = IpcFileReader::new(file.clone(), ReadOptions::default()).unwrap();
+    assert_same(&reader.read_batch(1).unwrap(), &tables[1]);
+    assert_eq!(
+        (reader.bytes_borrowed(), reader.bytes_copied()),
+        (KNOWN_LAYOUT_BUFFER_BYTES, 0)
+    );
+    reader.set_align_64(true);
+    let t = reader.read_batch(0).unwrap();
+    assert_same(&t, &tables[0]);
+    assert_all_copied_to_64(&t, file.as_slice());
+    assert_eq!(
+        (reader.bytes_borrowed(), reader.bytes_copied()),
+        (KNOWN_LAYOUT_BUFFER_BYTES, 120)
+    );
+    let reader = IpcFileReader::new(file.clone(), align_64).unwrap();
+    reader.read_batch(1).unwrap();
+    assert_eq!((reader.bytes_borrowed(), reader.bytes_copied()), (0, 120));
+}
+
+/// `read_ipc` copies a `&[u8]` exactly once: the bodies, into 64-byte aligned memory.
+#[test]
+fn read_ipc_copies_each_body_once() {
+    let (schema, tables) = known_layout();
+    let stream = write_stream(&schema, &tables, &options(Compression::None, 8)).unwrap();
+    let read = lightstream_core::read_ipc(&stream, ReadOptions::default()).unwrap();
+    assert_eq!(read.bytes_copied, body_bytes(&stream));
+    assert_eq!(*read.schema, schema);
+    for (got, want) in read.tables.iter().zip(&tables) {
+        assert_same(got, want);
+        assert_all_copied_to_64(got, &stream);
+    }
+    let file = write_file(&schema, &tables, &options(Compression::None, 8)).unwrap();
+    let read = lightstream_core::read_ipc(&file, ReadOptions::default()).unwrap();
+    assert_eq!(read.bytes_copied, 2 * 120);
+    assert_eq!(read.tables.len(), 2);
+    for (got, want) in read.tables.iter().zip(&tables) {
+        assert_same(got, want);
+        assert_all_copied_to_64(got, &file);
+    }
+}
+
+/// A Decimal128 buffer is borrowed only where it is 16-byte aligned (what `i128`
+/// needs); at an odd multiple of 8 it alone is copied, and the counters say so.
+#[test]
+fn only_decimal128_at_an_odd_multiple_of_8_is_copied() {
+    let t = Table {
+        cols: vec![
+            col(
+                field("n", ArrowType::Int64, false),
+                Array::NumericArray(NumericArray::Int64(Arc::new(IntegerArray {
+                    data: Buffer::from(Vec64::from_slice(&[7i64])),
+                    null_mask: None,
+                }))),
+                0,
+            ),
+            col(
+                field("d", ArrowType::Decimal128(38, 2), false),
+                Array::NumericArray(NumericArray::Decimal128(Arc::new(DecimalArray {
+                    data: Buffer::from(Vec64::from_slice(&[-123_456_789_012_345i128])),
+                    null_mask: None,
+                    precision: 38,
+                    scale: 2,
+                }))),
+                0,
+            ),
+        ],
+        n_rows: 1,
+        name: String::new(),
+        metadata: BTreeMap::new(),
+    };
+    let schema = Schema::from_table(&t);
+    let bytes = write_stream(
+        &schema,
+        std::slice::from_ref(&t),
+        &options(Compression::None, 8),
+    )
+    .unwrap();
+    // Offsets in the body: n at 0 (8 bytes), d at 8 (16 bytes). Shifting the input by
+    // 8 bytes puts d on a 16-byte boundary in one of the two placements, not the other.
+    let mut seen = Vec::new();
+    for shift in [0usize, 8] {
+        let mut padded = vec![0u8; shift];
+        padded.extend_from_slice(&bytes);
+        let shared = aligned_copy(&padded).slice(shift..);
+        let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+        let got = push_shared_all(&mut dec, &shared);
+        assert_same(&got[0], &t);
+        let counts = (dec.bytes_borrowed(), dec.bytes_copied());
+        assert!(
+            counts == (8 + 16, 0) || counts == (8, 16),
+            "shift {shift}: {counts:?}"
+        );
+        seen.push(counts);
+    }
+    assert_ne!(
+        seen[0], seen[1],
+        "one placement borrows the decimals, the other copies them"
+    );
 }

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use js_sys::Uint8Array;
 use lightstream_core::minarrow::{Table as MTable, Vec64};
 use lightstream_core::{
-    ReadOptions, Schema, SharedBuffer, aligned_copy, is_ipc_file, read_file, read_stream,
+    ReadOptions, Schema, SharedBuffer, is_ipc_file, read_file, read_ipc, read_stream,
 };
 use wasm_bindgen::prelude::*;
 
@@ -49,10 +49,12 @@ pub use stream::{TableStream, connect, read_stream as read_stream_js};
 pub use table::Table;
 
 /// Decodes a whole IPC stream or IPC file (detected by its `ARROW1` magic)
-/// into its schema and tables. The bytes are copied once into 64-byte aligned
-/// memory; the tables' buffers then point into that copy (no further copies).
+/// into its schema and tables with [`lightstream_core::read_ipc`]: each
+/// message body is copied once into 64-byte aligned memory (each buffer moved
+/// to a 64-byte boundary) and the tables' buffers point into those copies.
 pub fn decode_tables(bytes: &[u8]) -> lightstream_core::Result<(Arc<Schema>, Vec<MTable>)> {
-    decode_shared(aligned_copy(bytes), ReadOptions::default())
+    let read = read_ipc(bytes, ReadOptions::default())?;
+    Ok((read.schema, read.tables))
 }
 
 /// Decodes a whole IPC stream or file that is already in aligned memory.

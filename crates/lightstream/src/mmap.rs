@@ -28,9 +28,11 @@
 //! Borrowed buffers keep the file's alignment: 64 bytes in Lightstream's
 //! files, possibly only 8 in others'. minarrow's SIMD kernels check for
 //! 64-byte alignment and take a scalar path without it; when that matters,
-//! [`MmapOptions::align_64`] copies each batch whose buffers are not all
-//! 64-byte aligned into 64-byte aligned memory as it is read (one copy of the
-//! batch's body, as the stream decoders do).
+//! [`ReadOptions::align_64`] (or [`MmapOptions::align_64`]) copies each batch
+//! whose buffers are not all 64-byte aligned into 64-byte aligned memory as
+//! it is read (one copy of the batch's body, each buffer moved to a 64-byte
+//! boundary). [`MmapFile::bytes_borrowed`] and [`MmapFile::bytes_copied`]
+//! say which happened.
 //!
 //! # Metadata through `pread`
 //!
@@ -53,8 +55,8 @@
 //! fault-around), which is what separates it from the same values in memory.
 //!
 //! [`MmapStream::open`] maps an IPC stream file and yields its tables in
-//! order; it reads through the stream decoder, so a message whose buffers are
-//! not all 64-byte aligned is copied (relocated) once, the others borrowed.
+//! order, through the stream decoder's `push_shared`: buffers are borrowed
+//! from the map and copied exactly as for a file (above), `align_64` included.
 //!
 //! Bytes are never read past the end of the mapping: every offset and length
 //! from the file is checked against its size by the core. What a map cannot
@@ -101,9 +103,10 @@ pub struct MmapOptions {
     pub advice: Option<Advice>,
     /// Copy each record batch whose buffers are not all 64-byte aligned (an
     /// 8-byte aligned file, as pyarrow writes) into 64-byte aligned memory when
-    /// it is read, as the stream decoders do, instead of borrowing its buffers
-    /// from the map. For consumers that want every buffer 64-byte aligned
-    /// (minarrow's SIMD kernels take a scalar path otherwise). Off by default.
+    /// it is read, instead of borrowing its buffers from the map. For
+    /// consumers that want every buffer 64-byte aligned (minarrow's SIMD
+    /// kernels take a scalar path otherwise). Off by default; the same as
+    /// [`ReadOptions::align_64`], and either turns it on.
     pub align_64: bool,
 }
 
@@ -193,7 +196,9 @@ impl MmapFile {
         }
         let mut reader = IpcFileReader::new(bytes.clone(), options)
             .map_err(|e| in_file(e, format!("reading the IPC file {}", path.display())))?;
-        reader.set_align_64(mmap.align_64);
+        if mmap.align_64 {
+            reader.set_align_64(true);
+        }
         Ok(MmapFile {
             path,
             file: Some(file),
@@ -253,6 +258,19 @@ impl MmapFile {
     /// The mapped bytes (shared; cloning does not copy).
     pub fn bytes(&self) -> &SharedBuffer {
         &self.bytes
+    }
+
+    /// Bytes of column buffers the batches read so far use in place, in the
+    /// map (see [`IpcFileReader::bytes_borrowed`]).
+    pub fn bytes_borrowed(&self) -> u64 {
+        self.reader.bytes_borrowed()
+    }
+
+    /// Bytes the batches read so far were copied: bodies moved to 64-byte
+    /// boundaries for `align_64`, buffers not aligned for their type (see
+    /// [`IpcFileReader::bytes_copied`]).
+    pub fn bytes_copied(&self) -> u64 {
+        self.reader.bytes_copied()
     }
 
     /// Decodes batch `i` (an error names the batch and the file when `i` is
@@ -339,6 +357,19 @@ impl MmapStream {
     /// The (projected) schema.
     pub fn schema(&self) -> &Arc<Schema> {
         &self.schema
+    }
+
+    /// Bytes of column buffers the tables read so far use in place, in the
+    /// map (see [`IpcStreamDecoder::bytes_borrowed`]).
+    pub fn bytes_borrowed(&self) -> u64 {
+        self.decoder.bytes_borrowed()
+    }
+
+    /// Bytes copied for the tables read so far: bodies moved to 64-byte
+    /// boundaries for [`ReadOptions::align_64`], buffers not aligned for their
+    /// type (see [`IpcStreamDecoder::bytes_copied`]).
+    pub fn bytes_copied(&self) -> u64 {
+        self.decoder.bytes_copied()
     }
 
     fn error(&self, e: lightstream_core::Error) -> Error {

@@ -400,3 +400,68 @@ fn pyarrow_written_files_read_through_the_map() {
     assert_eq!(next, 1000);
     assert_eq!(nulls, (0..1000).filter(|i| i % 7 == 0).count());
 }
+
+/// A stream pyarrow wrote (8-byte aligned), mapped: its buffers are borrowed from the
+/// map, none copied; `ReadOptions::align_64` copies each body once into 64-byte
+/// aligned memory instead. Values as pyarrow wrote them either way.
+#[test]
+fn mapped_pyarrow_streams_are_borrowed_unless_align_64() {
+    let path = temp_path("pyarrow.arrows");
+    let script = "import sys, pyarrow as pa\n\
+                  t = pa.table({'n': pa.array(range(1000), pa.int64()), \
+                  's': pa.array([None if i % 7 == 0 else f'v{i}' for i in range(1000)])})\n\
+                  with pa.ipc.new_stream(sys.argv[1], t.schema) as w:\n\
+                  \x20   for b in t.to_batches(max_chunksize=300): w.write_batch(b)\n";
+    let status = Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .status()
+        .expect("python3 with pyarrow (scripts/setup.sh installs it)");
+    assert!(
+        status.success(),
+        "pyarrow failed to write {}",
+        path.display()
+    );
+    let values = |tables: &[Table]| -> Vec<i64> {
+        tables
+            .iter()
+            .flat_map(|t| i64_column(t, 0).to_vec())
+            .collect()
+    };
+    let mut stream = MmapStream::open(&path, ReadOptions::default()).unwrap();
+    let tables: Vec<Table> = stream.by_ref().map(|t| t.unwrap()).collect();
+    assert_eq!(values(&tables), (0..1000).collect::<Vec<i64>>());
+    // Per batch of r rows: 8 r value bytes, and for the strings a validity bitmap,
+    // 4 (r + 1) offset bytes and the text: every byte borrowed.
+    let text: u64 = (0..1000u64)
+        .filter(|i| i % 7 != 0)
+        .map(|i| format!("v{i}").len() as u64)
+        .sum();
+    let rows = [300u64, 300, 300, 100];
+    let expected: u64 = rows
+        .iter()
+        .map(|r| 8 * r + r.div_ceil(8) + 4 * (r + 1))
+        .sum::<u64>()
+        + text;
+    assert_eq!(
+        (stream.bytes_borrowed(), stream.bytes_copied()),
+        (expected, 0)
+    );
+
+    let align_64 = ReadOptions {
+        align_64: true,
+        ..ReadOptions::default()
+    };
+    let mut stream = MmapStream::open(&path, align_64).unwrap();
+    let tables: Vec<Table> = stream.by_ref().map(|t| t.unwrap()).collect();
+    assert_eq!(values(&tables), (0..1000).collect::<Vec<i64>>());
+    for t in &tables {
+        assert_eq!(i64_column(t, 0).as_ptr() as usize % 64, 0);
+    }
+    assert_eq!(stream.bytes_borrowed(), 0);
+    assert!(
+        stream.bytes_copied() >= expected,
+        "{}",
+        stream.bytes_copied()
+    );
+}

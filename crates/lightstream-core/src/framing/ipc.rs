@@ -13,14 +13,18 @@
 //! flatbuffer, so this layer verifies the flatbuffer and reads `bodyLength`;
 //! what the message means is [`crate::ipc`]'s business.
 //!
-//! Bodies are delivered as `SharedBuffer`s that start 64-byte aligned: either
-//! a slice of the caller's own shared input (zero-copy) or one copy into a
-//! fresh aligned buffer.
+//! Bodies are delivered as `SharedBuffer`s. A message that lies wholly inside
+//! shared input ([`IpcFrameDecoder::decode_shared`]) keeps its body where it
+//! is, a slice of the caller's memory: the batch decoder then borrows every
+//! buffer aligned for its type (see [`crate::buffers`]). Any other body is
+//! copied once into fresh 64-byte aligned memory, each buffer moved to a
+//! 64-byte boundary as it is copied; [`IpcFrameDecoder::set_align_64`] makes
+//! shared input take that copy too when its buffers are not 64-byte aligned.
 
 use minarrow::structs::shared_buffer::SharedBuffer;
 
 use super::{Decoded, FrameDecoder};
-use crate::buffers::{ALIGNMENT, AlignedBytes, padded_len};
+use crate::buffers::{ALIGNMENT, AlignedBytes, aligned_copy, padded_len};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fbs;
 use crate::limits::{DecodeLimits, wire_len};
@@ -45,11 +49,11 @@ pub enum IpcFrame {
 pub struct RawMessage {
     /// The `Message` flatbuffer (with any trailing padding).
     pub metadata: Vec<u8>,
-    /// The body; starts 64-byte aligned unless it is a slice of caller input
-    /// that was not. When the producer's buffers were not 64-byte aligned, the
-    /// body was relocated while it was copied in (each buffer moved to a
-    /// 64-byte boundary, `metadata`'s buffer offsets rewritten to match), so it
-    /// may be longer than the message declared.
+    /// The body: a slice of the caller's shared input as it lies, or a copy
+    /// in 64-byte aligned memory. When a copied body's buffers were not
+    /// 64-byte aligned, they were relocated while it was copied in (each
+    /// buffer moved to a 64-byte boundary, `metadata`'s buffer offsets
+    /// rewritten to match), so it may be longer than the message declared.
     pub body: SharedBuffer,
     /// The body length the message declares (its bytes on the wire).
     pub declared_body_len: usize,
@@ -171,16 +175,17 @@ impl Relocation {
 }
 
 /// Reads a verified message's declared body length (checked against the
-/// limits) and, when the message is an uncompressed record or dictionary
-/// batch whose buffers would not land 64-byte aligned (the body starting
-/// `base` bytes past a 64-byte boundary), plans a relocation and rewrites the
-/// buffer offsets in `metadata` to their relocated places.
+/// limits) and, when `base` is given and the message is an uncompressed
+/// record or dictionary batch whose buffers would not land 64-byte aligned
+/// (the body starting `base` bytes past a 64-byte boundary), plans a
+/// relocation and rewrites the buffer offsets in `metadata` to their
+/// relocated places.
 ///
 /// Unusual layouts (unsorted or overlapping buffers, buffers past the body)
 /// get no plan: the batch decoder checks them and copies per buffer.
 pub(crate) fn inspect(
     metadata: &mut [u8],
-    base: usize,
+    base: Option<usize>,
     limits: &DecodeLimits,
 ) -> Result<(usize, Option<Relocation>)> {
     let (body_len, planned) = {
@@ -197,7 +202,8 @@ pub(crate) fn inspect(
             }
             _ => None,
         };
-        let planned = batch
+        let planned = base
+            .and(batch)
             .filter(|b| b.compression().is_none())
             .and_then(|b| b.buffers())
             .and_then(|buffers| {
@@ -205,7 +211,7 @@ pub(crate) fn inspect(
                 plan(
                     buffers.iter().map(|b| (b.offset(), b.length())),
                     body_len,
-                    base,
+                    base.unwrap_or(0),
                 )
                 .map(|p| (p, at))
             });
@@ -261,23 +267,49 @@ fn plan(
     Some((Relocation { segments, len }, offsets))
 }
 
-/// Reads the whole message that starts at `offset` of `buf`, slicing its body
-/// out of `buf` (zero-copy). Returns the frame and the offset just past it, or
-/// `None` if `buf` ends before the message does.
+/// Bytes holding whole messages, and what may become of their bodies.
+#[derive(Clone, Copy)]
+pub(crate) enum MessageSource<'a> {
+    /// The caller's shared memory: a body is sliced out as it lies, or, with
+    /// `align_64` and buffers not all 64-byte aligned, copied and relocated.
+    Shared {
+        /// The bytes.
+        buf: &'a SharedBuffer,
+        /// Copy bodies whose buffers are not all 64-byte aligned.
+        align_64: bool,
+    },
+    /// Bytes the tables cannot point into: every body is copied once into
+    /// 64-byte aligned memory, each buffer moved to a 64-byte boundary.
+    Slice(&'a [u8]),
+}
+
+impl MessageSource<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            MessageSource::Shared { buf, .. } => buf.as_slice(),
+            MessageSource::Slice(bytes) => bytes,
+        }
+    }
+}
+
+/// Reads the whole message that starts at `offset` of `input` (see [`MessageSource`]
+/// for where its body goes). Returns the frame, the offset just past it and
+/// the body bytes copied, or `None` if `input` ends before the message does.
 pub(crate) fn message_at(
-    buf: &SharedBuffer,
+    input: MessageSource<'_>,
     offset: usize,
     index: u64,
     limits: &DecodeLimits,
-) -> Result<Option<(IpcFrame, usize)>> {
-    let bytes = buf.as_slice();
-    let rest = bytes.get(offset..).unwrap_or(&[]);
+) -> Result<Option<(IpcFrame, usize, usize)>> {
+    let rest = input.bytes().get(offset..).unwrap_or(&[]);
     if rest.len() < 4 {
         return Ok(None);
     }
     let (len, size) = match parse_prefix(rest, limits)? {
         Prefix::NeedMore => return Ok(None),
-        Prefix::EndOfStream { size } => return Ok(Some((IpcFrame::EndOfStream, offset + size))),
+        Prefix::EndOfStream { size } => {
+            return Ok(Some((IpcFrame::EndOfStream, offset + size, 0)));
+        }
         Prefix::Metadata { len, size } => (len, size),
     };
     let meta_end = match size.checked_add(len) {
@@ -285,15 +317,27 @@ pub(crate) fn message_at(
         _ => return Ok(None),
     };
     let mut metadata = rest[size..meta_end].to_vec();
-    let base = (rest.as_ptr() as usize + meta_end) % ALIGNMENT;
+    // Where the body would start relative to a 64-byte boundary: as it lies,
+    // or at the start of a fresh aligned buffer. `None`: it stays as it lies.
+    let base = match input {
+        MessageSource::Shared {
+            align_64: false, ..
+        } => None,
+        MessageSource::Shared { .. } => Some((rest.as_ptr() as usize + meta_end) % ALIGNMENT),
+        MessageSource::Slice(_) => Some(0),
+    };
     let (body_len, relocation) = inspect(&mut metadata, base, limits)?;
     let body_end = match meta_end.checked_add(body_len) {
         Some(end) if end <= rest.len() => end,
         _ => return Ok(None),
     };
-    let body = match relocation {
-        None => buf.slice(offset + meta_end..offset + body_end),
-        Some(r) => r.apply(&rest[meta_end..body_end]).freeze(),
+    let wire = &rest[meta_end..body_end];
+    let (body, copied) = match (relocation, input) {
+        (Some(r), _) => (r.apply(wire).freeze(), body_len),
+        (None, MessageSource::Shared { buf, .. }) => {
+            (buf.slice(offset + meta_end..offset + body_end), 0)
+        }
+        (None, MessageSource::Slice(_)) => (aligned_copy(wire), body_len),
     };
     let frame = IpcFrame::Message(RawMessage {
         metadata,
@@ -302,7 +346,7 @@ pub(crate) fn message_at(
         offset: offset as u64,
         index,
     });
-    Ok(Some((frame, offset + body_end)))
+    Ok(Some((frame, offset + body_end, copied)))
 }
 
 enum State {
@@ -325,6 +369,8 @@ enum State {
 /// Push decoder of encapsulated IPC messages.
 pub struct IpcFrameDecoder {
     limits: DecodeLimits,
+    align_64: bool,
+    copied: u64,
     state: State,
     prefix: [u8; 8],
     prefix_len: usize,
@@ -340,6 +386,8 @@ impl IpcFrameDecoder {
     pub fn new(limits: DecodeLimits) -> Self {
         IpcFrameDecoder {
             limits,
+            align_64: false,
+            copied: 0,
             state: State::Prefix,
             prefix: [0; 8],
             prefix_len: 0,
@@ -354,6 +402,24 @@ impl IpcFrameDecoder {
     /// Total bytes consumed so far.
     pub fn bytes_consumed(&self) -> u64 {
         self.consumed
+    }
+
+    /// Whether [`IpcFrameDecoder::decode_shared`] copies a body whose buffers
+    /// are not all 64-byte aligned into 64-byte aligned memory (each buffer
+    /// moved to a 64-byte boundary) instead of slicing it out of the input.
+    /// Off by default. Bodies offered through [`FrameDecoder::decode`] are
+    /// copied, and so relocated, either way.
+    pub fn set_align_64(&mut self, on: bool) {
+        self.align_64 = on;
+    }
+
+    /// Message body bytes copied so far: every body byte offered through
+    /// [`FrameDecoder::decode`] (or through `decode_shared` when its message
+    /// was not wholly inside one input), and the bodies `set_align_64`
+    /// relocated. Bytes written through [`IpcFrameDecoder::body_sink`] are not
+    /// copies (the shell's read put them in place).
+    pub fn bytes_copied(&self) -> u64 {
+        self.copied
     }
 
     /// Number of messages completed so far (the end-of-stream marker excluded).
@@ -433,11 +499,19 @@ impl IpcFrameDecoder {
                         self.message_start = self.consumed;
                         // Fast path: the whole message is inside shared input.
                         if let Some(sh) = shared
-                            && let Some((frame, end)) =
-                                message_at(sh, used, self.index, &self.limits)?
+                            && let Some((frame, end, copied)) = message_at(
+                                MessageSource::Shared {
+                                    buf: sh,
+                                    align_64: self.align_64,
+                                },
+                                used,
+                                self.index,
+                                &self.limits,
+                            )?
                         {
                             let n = end - used;
                             self.consumed += n as u64;
+                            self.copied += copied as u64;
                             used = end;
                             return Ok(match frame {
                                 IpcFrame::EndOfStream => {
@@ -498,7 +572,8 @@ impl IpcFrameDecoder {
                     if self.metadata.len() < len {
                         return Ok(Decoded::NeedMore);
                     }
-                    let (body_len, relocation) = inspect(&mut self.metadata, 0, &self.limits)?;
+                    let (body_len, relocation) =
+                        inspect(&mut self.metadata, Some(0), &self.limits)?;
                     if body_len == 0 {
                         let metadata = std::mem::take(&mut self.metadata);
                         return Ok(self.emit(metadata, SharedBuffer::new(), 0, used));
@@ -534,6 +609,7 @@ impl IpcFrameDecoder {
                     *got += take;
                     used += take;
                     self.consumed += take as u64;
+                    self.copied += take as u64;
                     return Ok(match self.take_completed_body() {
                         Some(frame) => Decoded::Frame {
                             frame,

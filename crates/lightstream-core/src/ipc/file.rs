@@ -3,7 +3,9 @@
 //! and `ARROW1` again. Random access to any batch.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use flatbuffers::FlatBufferBuilder;
 use minarrow::Table;
@@ -13,16 +15,20 @@ use super::ReadOptions;
 use super::schema::{FieldInfo, Schema, read_metadata, write_schema};
 use super::stream::{MessageState, check_version};
 use super::write::{EncodedMessage, Encoder, MessageKind, WriteOptions};
+use crate::buffers::Tally;
 use crate::error::{Error, Result};
 use crate::fbs;
 use crate::framing::ipc::{
-    IpcFrame, Prefix, RawMessage, message_at, one_line, parse_message, parse_prefix,
+    IpcFrame, MessageSource, Prefix, RawMessage, message_at, one_line, parse_message, parse_prefix,
     verifier_options,
 };
 use crate::limits::{DecodeLimits, wire_len};
 
 /// The magic bytes at both ends of an IPC file.
 pub const ARROW_MAGIC: &[u8; 6] = b"ARROW1";
+
+/// The magic and its padding, where a file's first message starts.
+const ARROW_MAGIC_PADDED: [u8; 8] = *b"ARROW1\0\0";
 
 /// True when `prefix` starts like an IPC file (rather than a stream).
 pub fn is_ipc_file(prefix: &[u8]) -> bool {
@@ -45,6 +51,10 @@ pub struct IpcFileReader {
     batches: Vec<BlockInfo>,
     metadata: BTreeMap<String, String>,
     align_64: bool,
+    /// Record batch buffer bytes borrowed from `bytes`.
+    borrowed: AtomicU64,
+    /// Bytes copied: relocated bodies and buffers not aligned for their type.
+    copied: AtomicU64,
 }
 
 fn block(b: &fbs::Block, footer_start: usize, what: &str, i: usize) -> Result<BlockInfo> {
@@ -78,15 +88,16 @@ fn block(b: &fbs::Block, footer_start: usize, what: &str, i: usize) -> Result<Bl
 ///
 /// `head`, when given, is a copy of the file's bytes from the block's offset
 /// on (any length); the prefix and metadata are read from it when it holds
-/// them whole, and from `bytes` otherwise. Either way they are the same
-/// bytes, checked the same way.
+/// them whole, and from `data` otherwise. Either way they are the same
+/// bytes, checked the same way. Returns the message and where its body lies
+/// in `data`.
 fn block_message<'a>(
-    bytes: &'a SharedBuffer,
+    data: &'a [u8],
     head: &'a [u8],
     b: BlockInfo,
     limits: &DecodeLimits,
-) -> Result<(fbs::Message<'a>, SharedBuffer)> {
-    let rest = bytes.as_slice().get(b.offset..).unwrap_or(&[]);
+) -> Result<(fbs::Message<'a>, Range<usize>)> {
+    let rest = data.get(b.offset..).unwrap_or(&[]);
     // The copy is used only where it is a prefix of `rest`'s length.
     let head = &head[..head.len().min(rest.len())];
     let past_end = || Error::malformed("block's message runs past the end of the file");
@@ -122,79 +133,170 @@ fn block_message<'a>(
         )));
     }
     check_version(m.version())?;
-    Ok((m, bytes.slice(b.offset + meta_end..b.offset + body_end)))
+    Ok((m, b.offset + meta_end..b.offset + body_end))
+}
+
+/// The message a block points at, with its metadata copied and its body
+/// where `source` puts it (sliced out of shared bytes, or copied into 64-byte
+/// aligned memory: see [`MessageSource`]), checked as [`block_message`]
+/// checks it. Returns the message and the body bytes copied.
+fn block_frame(
+    source: MessageSource<'_>,
+    b: BlockInfo,
+    index: usize,
+    limits: &DecodeLimits,
+) -> Result<(RawMessage, usize)> {
+    match message_at(source, b.offset, index as u64, limits)? {
+        Some((IpcFrame::Message(m), _, copied)) if m.declared_body_len == b.body_len => {
+            check_version(parse_message(&m.metadata, limits)?.version())?;
+            Ok((m, copied))
+        }
+        Some((IpcFrame::Message(m), _, _)) => Err(Error::malformed(format!(
+            "block says the body has {} bytes, its message says {}",
+            b.body_len, m.declared_body_len
+        ))),
+        Some((IpcFrame::EndOfStream, _, _)) => {
+            Err(Error::malformed("block points at an end-of-stream marker"))
+        }
+        None => Err(Error::malformed(
+            "block's message runs past the end of the file",
+        )),
+    }
+}
+
+/// Applies dictionary block `i`'s message to `state`: a dictionary batch, and
+/// not a replacement (the file format allows only deltas).
+fn apply_dictionary(
+    state: &mut MessageState,
+    m: &fbs::Message<'_>,
+    body: &SharedBuffer,
+    i: usize,
+) -> Result<()> {
+    let batch = m.header_as_dictionary_batch().ok_or_else(|| {
+        Error::malformed(format!("dictionary block {i} is not a dictionary batch"))
+    })?;
+    if !batch.isDelta() && state.dicts.contains_key(&batch.id()) {
+        return Err(Error::unsupported(format!(
+            "dictionary {} is replaced inside an IPC file, which the format does not allow",
+            batch.id()
+        )));
+    }
+    state.dictionary(m, body)
+}
+
+/// Checks the version of a file's metadata. What counts is each message's
+/// own version, checked as it is read; the footer's is only a hint. Arrow
+/// C++ before 0.15 wrote some footers without it (so it reads as
+/// flatbuffers' default, V1) around V4 messages, so a footer older than V4
+/// defers to the schema message the file starts with (offset 8): a file
+/// really written before Arrow 0.8 is still refused there, even when it has
+/// no batch. A footer newer than V5 is refused outright: its layout may have
+/// changed.
+fn check_file_version(
+    data: &[u8],
+    footer: fbs::MetadataVersion,
+    limits: &DecodeLimits,
+) -> Result<()> {
+    if footer >= fbs::MetadataVersion::V4 {
+        return check_version(footer);
+    }
+    let first = BlockInfo {
+        offset: ARROW_MAGIC_PADDED.len(),
+        meta_len: 0,
+        body_len: 0,
+    };
+    block_message(data, &[], first, limits)
+        .map(drop)
+        .map_err(|e| e.at_message(0).at_offset(first.offset as u64))
+}
+
+/// What a file's footer says, checked against the file: the schema (read into
+/// the message state), the blocks of dictionaries and record batches, and the
+/// footer's custom metadata.
+struct Footer {
+    state: MessageState,
+    schema: Arc<Schema>,
+    dictionaries: Vec<BlockInfo>,
+    batches: Vec<BlockInfo>,
+    metadata: BTreeMap<String, String>,
+}
+
+/// Checks both magics, the footer and every block against the file size,
+/// and reads the schema.
+fn read_footer(data: &[u8], options: ReadOptions) -> Result<Footer> {
+    let len = data.len();
+    if len < 8 + 10 || !data.starts_with(ARROW_MAGIC) || !data.ends_with(ARROW_MAGIC) {
+        return Err(Error::malformed(format!(
+            "not an Arrow IPC file: {len} bytes without ARROW1 at both ends"
+        )));
+    }
+    let fl = &data[len - 10..len - 6];
+    let footer_len = i32::from_le_bytes([fl[0], fl[1], fl[2], fl[3]]);
+    if footer_len <= 0 || footer_len as usize > len - 18 {
+        return Err(Error::malformed(format!(
+            "footer length {footer_len} does not fit a file of {len} bytes"
+        )));
+    }
+    let footer_start = len - 10 - footer_len as usize;
+    if footer_len as u64 > options.limits.max_metadata_bytes as u64 {
+        return Err(Error::limit(
+            "file footer length",
+            footer_len as u64,
+            options.limits.max_metadata_bytes as u64,
+        ));
+    }
+    let footer = flatbuffers::root_with_opts::<fbs::Footer>(
+        &verifier_options(&options.limits),
+        &data[footer_start..len - 10],
+    )
+    .map_err(|e| {
+        Error::malformed(format!(
+            "file footer is not a valid flatbuffer: {}",
+            one_line(&e)
+        ))
+    })?;
+    check_file_version(data, footer.version(), &options.limits)?;
+    let metadata = read_metadata(footer.custom_metadata(), &options.limits, "the footer")?;
+    let mut state = MessageState::new(options);
+    let schema = footer
+        .schema()
+        .ok_or_else(|| Error::malformed("file footer has no schema"))?;
+    let schema = state.set_schema(schema)?;
+    let blocks = |v: Option<flatbuffers::Vector<'_, fbs::Block>>, what: &str| {
+        v.into_iter()
+            .flat_map(|v| v.iter())
+            .enumerate()
+            .map(|(i, b)| block(b, footer_start, what, i))
+            .collect::<Result<Vec<_>>>()
+    };
+    Ok(Footer {
+        batches: blocks(footer.recordBatches(), "record batch")?,
+        dictionaries: blocks(footer.dictionaries(), "dictionary")?,
+        state,
+        schema,
+        metadata,
+    })
 }
 
 impl IpcFileReader {
     /// Opens an IPC file held in `bytes`: checks both magics, the footer and
     /// every block against the file size, reads the schema and all
-    /// dictionaries.
+    /// dictionaries. [`ReadOptions::align_64`] sets
+    /// [`IpcFileReader::set_align_64`].
     pub fn new(bytes: SharedBuffer, options: ReadOptions) -> Result<Self> {
-        let len = bytes.len();
-        let data = bytes.as_slice();
-        if len < 8 + 10 || !data.starts_with(ARROW_MAGIC) || !data.ends_with(ARROW_MAGIC) {
-            return Err(Error::malformed(format!(
-                "not an Arrow IPC file: {len} bytes without ARROW1 at both ends"
-            )));
-        }
-        let fl = &data[len - 10..len - 6];
-        let footer_len = i32::from_le_bytes([fl[0], fl[1], fl[2], fl[3]]);
-        if footer_len <= 0 || footer_len as usize > len - 18 {
-            return Err(Error::malformed(format!(
-                "footer length {footer_len} does not fit a file of {len} bytes"
-            )));
-        }
-        let footer_start = len - 10 - footer_len as usize;
-        if footer_len as u64 > options.limits.max_metadata_bytes as u64 {
-            return Err(Error::limit(
-                "file footer length",
-                footer_len as u64,
-                options.limits.max_metadata_bytes as u64,
-            ));
-        }
-        let footer = flatbuffers::root_with_opts::<fbs::Footer>(
-            &verifier_options(&options.limits),
-            &data[footer_start..len - 10],
-        )
-        .map_err(|e| {
-            Error::malformed(format!(
-                "file footer is not a valid flatbuffer: {}",
-                one_line(&e)
-            ))
-        })?;
-        check_version(footer.version())?;
-        let metadata = read_metadata(footer.custom_metadata(), &options.limits, "the footer")?;
-        let mut state = MessageState::new(options);
-        let schema = footer
-            .schema()
-            .ok_or_else(|| Error::malformed("file footer has no schema"))?;
-        let schema = state.set_schema(schema)?;
-
-        let mut batches = Vec::new();
-        for (i, b) in footer
-            .recordBatches()
-            .into_iter()
-            .flat_map(|v| v.iter())
-            .enumerate()
-        {
-            batches.push(block(b, footer_start, "record batch", i)?);
-        }
-        let dict_blocks: Vec<BlockInfo> = footer
-            .dictionaries()
-            .into_iter()
-            .flat_map(|v| v.iter())
-            .enumerate()
-            .map(|(i, b)| block(b, footer_start, "dictionary", i))
-            .collect::<Result<_>>()?;
+        let align_64 = options.align_64;
+        let footer = read_footer(bytes.as_slice(), options)?;
         let mut reader = IpcFileReader {
             bytes,
-            schema,
-            state,
-            batches,
-            metadata,
-            align_64: false,
+            schema: footer.schema,
+            state: footer.state,
+            batches: footer.batches,
+            metadata: footer.metadata,
+            align_64,
+            borrowed: AtomicU64::new(0),
+            copied: AtomicU64::new(0),
         };
-        for (i, b) in dict_blocks.iter().enumerate() {
+        for (i, b) in footer.dictionaries.iter().enumerate() {
             reader
                 .load_dictionary(*b, i)
                 .map_err(|e| e.at_offset(b.offset as u64))?;
@@ -202,45 +304,10 @@ impl IpcFileReader {
         Ok(reader)
     }
 
-    /// The message a block points at as the stream decoders read it: a body
-    /// whose buffers are not all 64-byte aligned is copied into 64-byte
-    /// aligned memory, each buffer moved to a 64-byte boundary.
-    fn relocated_message(&self, b: BlockInfo, index: usize) -> Result<RawMessage> {
-        match message_at(&self.bytes, b.offset, index as u64, self.state.limits())? {
-            Some((IpcFrame::Message(m), _)) if m.declared_body_len == b.body_len => {
-                let v = parse_message(&m.metadata, self.state.limits())?.version();
-                check_version(v)?;
-                Ok(m)
-            }
-            Some((IpcFrame::Message(m), _)) => Err(Error::malformed(format!(
-                "block says the body has {} bytes, its message says {}",
-                b.body_len, m.declared_body_len
-            ))),
-            Some((IpcFrame::EndOfStream, _)) => {
-                Err(Error::malformed("block points at an end-of-stream marker"))
-            }
-            None => Err(Error::malformed(
-                "block's message runs past the end of the file",
-            )),
-        }
-    }
-
     fn load_dictionary(&mut self, b: BlockInfo, i: usize) -> Result<()> {
-        // A second handle on the bytes (a reference count) so that the
-        // message can borrow them while the state is updated.
-        let bytes = self.bytes.clone();
         let limits = *self.state.limits();
-        let (m, body) = block_message(&bytes, &[], b, &limits)?;
-        let batch = m.header_as_dictionary_batch().ok_or_else(|| {
-            Error::malformed(format!("dictionary block {i} is not a dictionary batch"))
-        })?;
-        if !batch.isDelta() && self.state.dicts.contains_key(&batch.id()) {
-            return Err(Error::unsupported(format!(
-                "dictionary {} is replaced inside an IPC file, which the format does not allow",
-                batch.id()
-            )));
-        }
-        self.state.dictionary(&m, &body)
+        let (m, body) = block_message(self.bytes.as_slice(), &[], b, &limits)?;
+        apply_dictionary(&mut self.state, &m, &self.bytes.slice(body), i)
     }
 
     /// The (projected) schema.
@@ -263,16 +330,32 @@ impl IpcFileReader {
         self.batches.len()
     }
 
-    /// Whether [`IpcFileReader::read_batch`] makes every buffer 64-byte aligned.
+    /// Whether [`IpcFileReader::read_batch`] makes every buffer 64-byte
+    /// aligned (initially [`ReadOptions::align_64`]).
     ///
     /// Off (the default): each buffer is borrowed from the file's bytes when
     /// it starts aligned for its element type (every buffer of an 8-byte
     /// aligned producer such as pyarrow, except `i128` decimals at an odd
     /// multiple of 8), and copied otherwise. On: a batch whose buffers are
     /// not all 64-byte aligned is copied into 64-byte aligned memory as it is
-    /// read, as the stream decoders do.
+    /// read, each buffer moved to a 64-byte boundary.
     pub fn set_align_64(&mut self, on: bool) {
         self.align_64 = on;
+    }
+
+    /// Bytes of column buffers that the batches read so far use in place, in
+    /// the file's bytes (no copy). A batch read twice counts twice.
+    pub fn bytes_borrowed(&self) -> u64 {
+        self.borrowed.load(Ordering::Relaxed)
+    }
+
+    /// Bytes copied by the batches read so far: bodies copied into 64-byte
+    /// aligned memory under [`IpcFileReader::set_align_64`], and single
+    /// buffers copied because they were not aligned for their type (or
+    /// repaired under nulls). Dictionaries (decoded into minarrow's strings
+    /// when the file is opened) and decompressed buffers are not counted.
+    pub fn bytes_copied(&self) -> u64 {
+        self.copied.load(Ordering::Relaxed)
     }
 
     /// Where record batch `i` lies in the file: the offset of its message
@@ -301,17 +384,60 @@ impl IpcFileReader {
                 self.batches.len()
             ))
         })?;
+        let limits = self.state.limits();
+        let tally = Tally::over(self.bytes.as_slice());
         let run = || {
             if self.align_64 {
-                let raw = self.relocated_message(b, i)?;
-                let m = parse_message(&raw.metadata, self.state.limits())?;
-                return self.state.record_batch(&m, &raw.body);
+                let source = MessageSource::Shared {
+                    buf: &self.bytes,
+                    align_64: true,
+                };
+                let (raw, copied) = block_frame(source, b, i, limits)?;
+                tally.copy(copied);
+                let m = parse_message(&raw.metadata, limits)?;
+                return self.state.record_batch(&m, &raw.body, &tally);
             }
-            let (m, body) = block_message(&self.bytes, head, b, self.state.limits())?;
-            self.state.record_batch(&m, &body)
+            let (m, body) = block_message(self.bytes.as_slice(), head, b, limits)?;
+            self.state.record_batch(&m, &self.bytes.slice(body), &tally)
         };
-        run().map_err(|e| e.at_offset(b.offset as u64))
+        let table = run().map_err(|e| e.at_offset(b.offset as u64))?;
+        self.borrowed.fetch_add(tally.borrowed(), Ordering::Relaxed);
+        self.copied.fetch_add(tally.copied(), Ordering::Relaxed);
+        Ok(table)
     }
+}
+
+/// Decodes every batch of an IPC file held in `data`, copying each message
+/// body once into 64-byte aligned memory (each buffer moved to a 64-byte
+/// boundary), as [`super::IpcStreamDecoder::push`] does. Returns the schema,
+/// the tables and the bytes copied.
+pub(crate) fn read_file_slice(
+    data: &[u8],
+    options: ReadOptions,
+) -> Result<(Arc<Schema>, Vec<Table>, u64)> {
+    let mut footer = read_footer(data, options)?;
+    let limits = *footer.state.limits();
+    let tally = Tally::default();
+    for (i, b) in footer.dictionaries.iter().enumerate() {
+        let mut read = || -> Result<()> {
+            let (raw, copied) = block_frame(MessageSource::Slice(data), *b, i, &limits)?;
+            tally.copy(copied);
+            let m = parse_message(&raw.metadata, &limits)?;
+            apply_dictionary(&mut footer.state, &m, &raw.body, i)
+        };
+        read().map_err(|e| e.at_offset(b.offset as u64))?;
+    }
+    let mut tables = Vec::with_capacity(footer.batches.len());
+    for (i, b) in footer.batches.iter().enumerate() {
+        let read = || -> Result<Table> {
+            let (raw, copied) = block_frame(MessageSource::Slice(data), *b, i, &limits)?;
+            tally.copy(copied);
+            let m = parse_message(&raw.metadata, &limits)?;
+            footer.state.record_batch(&m, &raw.body, &tally)
+        };
+        tables.push(read().map_err(|e| e.at_offset(b.offset as u64))?);
+    }
+    Ok((footer.schema, tables, tally.copied()))
 }
 
 /// Decodes every batch of an in-memory IPC file.
@@ -331,12 +457,10 @@ pub struct IpcFileEncoder {
     begun: bool,
 }
 
-const MAGIC_PADDED: [u8; 8] = *b"ARROW1\0\0";
-
 impl IpcFileEncoder {
     /// An encoder for tables of `schema`.
     pub fn new(schema: Arc<Schema>, options: WriteOptions) -> Result<Self> {
-        let inner = Encoder::new(schema, options, MAGIC_PADDED.len(), true)?;
+        let inner = Encoder::new(schema, options, ARROW_MAGIC_PADDED.len(), true)?;
         Ok(IpcFileEncoder {
             inner,
             dictionaries: Vec::new(),
@@ -352,7 +476,7 @@ impl IpcFileEncoder {
         }
         self.begun = true;
         let mut m = self.inner.schema_message()?;
-        m.prepend(&MAGIC_PADDED);
+        m.prepend(&ARROW_MAGIC_PADDED);
         Ok(m)
     }
 
@@ -492,6 +616,100 @@ mod tests {
         // A continuation marker then garbage lengths.
         let junk = [0xFFu8, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3];
         assert!(reader.read_batch_with_head(1, &junk).is_err());
+    }
+
+    /// `file` with its footer built again with version `v` (V1, the
+    /// flatbuffers default, is left out of the footer as Arrow 0.14 did).
+    fn with_footer_version(file: &SharedBuffer, v: fbs::MetadataVersion) -> SharedBuffer {
+        let data = file.as_slice();
+        let len = data.len();
+        let footer_len = i32::from_le_bytes(data[len - 10..len - 6].try_into().unwrap()) as usize;
+        let footer_start = len - 10 - footer_len;
+        let old = flatbuffers::root::<fbs::Footer>(&data[footer_start..len - 10]).unwrap();
+        let blocks = |v: Option<flatbuffers::Vector<'_, fbs::Block>>| -> Vec<fbs::Block> {
+            v.into_iter().flat_map(|v| v.iter().copied()).collect()
+        };
+        let (dicts, batches) = (blocks(old.dictionaries()), blocks(old.recordBatches()));
+        let schema = {
+            let reader = IpcFileReader::new(file.clone(), ReadOptions::default()).unwrap();
+            Schema::clone(reader.schema())
+        };
+        let mut fbb = FlatBufferBuilder::new();
+        let schema = write_schema(&mut fbb, &schema).unwrap();
+        let (dicts, batches) = (fbb.create_vector(&dicts), fbb.create_vector(&batches));
+        let footer = fbs::Footer::create(
+            &mut fbb,
+            &fbs::FooterArgs {
+                version: v,
+                schema: Some(schema),
+                dictionaries: Some(dicts),
+                recordBatches: Some(batches),
+                custom_metadata: None,
+            },
+        );
+        fbb.finish(footer, None);
+        let mut out = data[..footer_start].to_vec();
+        out.extend_from_slice(fbb.finished_data());
+        out.extend_from_slice(&(fbb.finished_data().len() as i32).to_le_bytes());
+        out.extend_from_slice(ARROW_MAGIC);
+        aligned_copy(&out)
+    }
+
+    /// `file` with the version of the message at `offset` set to `v` in place.
+    fn with_message_version(file: &SharedBuffer, offset: usize, v: i16) -> SharedBuffer {
+        let mut data = file.as_slice().to_vec();
+        let len = i32::from_le_bytes(data[offset + 4..offset + 8].try_into().unwrap()) as usize;
+        let at = {
+            let meta = &data[offset + 8..offset + 8 + len];
+            let m = flatbuffers::root::<fbs::Message>(meta).unwrap();
+            let field = m._tab.vtable().get(fbs::Message::VT_VERSION) as usize;
+            assert_ne!(field, 0, "the writer stores the version explicitly");
+            offset + 8 + m._tab.loc() + field
+        };
+        data[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        aligned_copy(&data)
+    }
+
+    #[test]
+    fn a_footer_without_a_version_defers_to_the_messages() {
+        // Arrow C++ 0.14 wrote such files: no footer version (V1), V4 messages.
+        let bytes = with_footer_version(&file(64), fbs::MetadataVersion::V1);
+        let reader = IpcFileReader::new(bytes, ReadOptions::default()).unwrap();
+        for i in 0..3 {
+            assert_eq!(
+                first(&reader.read_batch(i).unwrap()),
+                &[i as i64, i as i64 + 1]
+            );
+        }
+        // A footer newer than this reader is still refused.
+        let newer = with_footer_version(&file(64), fbs::MetadataVersion(5));
+        let e = IpcFileReader::new(newer, ReadOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), crate::ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn messages_older_than_v4_are_refused_whatever_the_footer_says() {
+        // The schema message (offset 8) says V3, the footer says nothing.
+        let old = with_message_version(&file(64), 8, fbs::MetadataVersion::V3.0);
+        let bytes = with_footer_version(&old, fbs::MetadataVersion::V1);
+        let e = IpcFileReader::new(bytes, ReadOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), crate::ErrorKind::Unsupported);
+        assert!(e.message().contains("metadata version V3"), "{e}");
+        assert_eq!(e.location().byte_offset, Some(8));
+        // A V5 footer around a V3 record batch: the batch is refused.
+        let bytes = file(64);
+        let reader = IpcFileReader::new(bytes.clone(), ReadOptions::default()).unwrap();
+        let (offset, _) = reader.batch_range(1).unwrap();
+        let old = with_message_version(&bytes, offset, fbs::MetadataVersion::V3.0);
+        let reader = IpcFileReader::new(old, ReadOptions::default()).unwrap();
+        assert!(reader.read_batch(0).is_ok());
+        let e = reader.read_batch(1).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Unsupported);
+        assert!(e.message().contains("metadata version V3"), "{e}");
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub use stream::{IpcStreamDecoder, StreamItem, read_stream, write_stream};
 pub use unify::{DictionaryUnifier, unify_dictionaries};
 pub use write::{EncodedMessage, IpcStreamEncoder, WriteOptions};
 
+use std::sync::Arc;
+
+use minarrow::Table;
+
+use crate::error::Result;
 use crate::limits::DecodeLimits;
 
 /// Options for reading IPC streams and files.
@@ -32,4 +37,63 @@ pub struct ReadOptions {
     /// Read only these columns (schema indices), in this order. Columns left
     /// out may be of types minarrow cannot hold.
     pub projection: Option<Vec<usize>>,
+    /// Make every buffer of in-memory input 64-byte aligned (off by default).
+    ///
+    /// Off, readers over a [`minarrow::SharedBuffer`] (`read_stream`,
+    /// [`IpcStreamDecoder::push_shared`], [`IpcFileReader`], `read_file`,
+    /// memory maps) borrow every buffer aligned for its element type, which
+    /// for an 8-byte aligned producer (pyarrow) leaves buffers only 8-byte
+    /// aligned. On, a message whose buffers are not all 64-byte aligned is
+    /// copied into 64-byte aligned memory as it is read, each buffer moved to
+    /// a 64-byte boundary, for consumers that want SIMD alignment (minarrow's
+    /// kernels take a scalar path otherwise). Input offered as `&[u8]` is
+    /// copied, and so aligned to 64, either way.
+    pub align_64: bool,
+}
+
+/// What [`read_ipc`] read.
+#[derive(Debug, Clone)]
+pub struct IpcTables {
+    /// The (projected) schema.
+    pub schema: Arc<Schema>,
+    /// Every record batch, in order.
+    pub tables: Vec<Table>,
+    /// Message body bytes copied: each body once, and nothing else (metadata
+    /// aside, which is always read into a small buffer).
+    pub bytes_copied: u64,
+}
+
+/// Decodes a whole IPC stream or file (told apart by the file's `ARROW1`
+/// magic) held in a byte slice, with exactly one copy: each message body is
+/// copied once into 64-byte aligned memory, each buffer moved to a 64-byte
+/// boundary as it is copied, and the tables point into those copies. This is
+/// the way from a `Vec<u8>` or `&[u8]` you do not own as a [`SharedBuffer`];
+/// `read_stream(aligned_copy(&bytes))` would copy twice for producers that
+/// pad to 8 (the whole input, then each body to 64-byte boundaries).
+///
+/// Bytes already in a [`SharedBuffer`] (a memory map, a network buffer) are
+/// better read where they lie: [`read_stream`], [`read_file`].
+///
+/// [`SharedBuffer`]: minarrow::SharedBuffer
+///
+/// ```
+/// use lightstream_core::{read_ipc, write_file, ReadOptions, Schema, WriteOptions};
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let bytes = write_file(&Schema::from_table(&table), &[table], &WriteOptions::default()).unwrap();
+/// let read = read_ipc(&bytes, ReadOptions::default()).unwrap();
+/// assert_eq!(read.tables[0].n_rows, 3);
+/// ```
+pub fn read_ipc(bytes: &[u8], options: ReadOptions) -> Result<IpcTables> {
+    let (schema, tables, bytes_copied) = if is_ipc_file(bytes) {
+        file::read_file_slice(bytes, options)?
+    } else {
+        stream::read_stream_slice(bytes, options)?
+    };
+    Ok(IpcTables {
+        schema,
+        tables,
+        bytes_copied,
+    })
 }

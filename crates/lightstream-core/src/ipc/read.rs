@@ -18,7 +18,7 @@ use minarrow::{
 
 use super::compression::{Compression, decompress_buffer};
 use super::schema::{DictionaryEncoding, Layout, WireField, WireSchema};
-use crate::buffers::{bitmap_buffer, typed_buffer};
+use crate::buffers::{Tally, bitmap_buffer, typed_buffer};
 use crate::error::{Error, Result};
 use crate::fbs;
 use crate::limits::{DecodeLimits, wire_len};
@@ -40,6 +40,8 @@ struct BatchCursor<'a> {
     buffers: Option<Vector<'a, fbs::Buffer>>,
     variadic: Option<Vector<'a, i64>>,
     body: &'a SharedBuffer,
+    /// Counts the buffers borrowed from the caller's memory and those copied.
+    tally: &'a Tally,
     compression: Option<Compression>,
     budget: usize,
     eager: usize,
@@ -53,6 +55,7 @@ impl<'a> BatchCursor<'a> {
         batch: &fbs::RecordBatch<'a>,
         body: &'a SharedBuffer,
         limits: &DecodeLimits,
+        tally: &'a Tally,
     ) -> Result<Self> {
         let compression = match batch.compression() {
             None => None,
@@ -73,6 +76,7 @@ impl<'a> BatchCursor<'a> {
             buffers: batch.buffers(),
             variadic: batch.variadicBufferCounts(),
             body,
+            tally,
             compression,
             budget: limits.max_decompressed_bytes,
             eager: limits.max_eager_reserve,
@@ -235,7 +239,7 @@ fn bitmap_bytes(len: usize) -> usize {
 }
 
 /// A bitmap of `len` bits from `buf`, checked for size.
-fn bitmap(buf: SharedBuffer, len: usize, what: &str) -> Result<Bitmask> {
+fn bitmap(buf: SharedBuffer, len: usize, what: &str, tally: &Tally) -> Result<Bitmask> {
     let need = bitmap_bytes(len);
     if buf.len() < need {
         return Err(Error::malformed(format!(
@@ -243,7 +247,7 @@ fn bitmap(buf: SharedBuffer, len: usize, what: &str) -> Result<Bitmask> {
             buf.len()
         )));
     }
-    Ok(Bitmask::new(bitmap_buffer(exactly(buf, need)), len))
+    Ok(Bitmask::new(bitmap_buffer(exactly(buf, need), tally), len))
 }
 
 /// The validity mask of a column and its null count, from the cursor's next buffer.
@@ -262,13 +266,13 @@ fn validity(
             "field node says {node_nulls} nulls but the validity bitmap is absent"
         )));
     }
-    let mask = bitmap(buf, len, "validity")?;
+    let mask = bitmap(buf, len, "validity", cur.tally)?;
     let nulls = len - count_set_bits(mask.as_bytes(), len);
     Ok((Some(mask), nulls))
 }
 
 /// `len` values of `T` from `buf`.
-fn values<T: bytemuck::Pod>(buf: SharedBuffer, len: usize) -> Result<Buffer<T>> {
+fn values<T: bytemuck::Pod>(buf: SharedBuffer, len: usize, tally: &Tally) -> Result<Buffer<T>> {
     let size = std::mem::size_of::<T>();
     let need = len
         .checked_mul(size)
@@ -279,7 +283,7 @@ fn values<T: bytemuck::Pod>(buf: SharedBuffer, len: usize) -> Result<Buffer<T>> 
             buf.len()
         )));
     }
-    Ok(typed_buffer::<T>(exactly(buf, need)))
+    Ok(typed_buffer::<T>(exactly(buf, need), tally))
 }
 
 /// The first `n` bytes of `buf` (which holds at least `n`).
@@ -330,6 +334,7 @@ fn strings<O: OffsetInt>(
     data_buf: SharedBuffer,
     len: usize,
     mask: Option<&Bitmask>,
+    tally: &Tally,
 ) -> Result<(Buffer<O>, Buffer<u8>)> {
     let offsets: Buffer<O> = if len == 0 && offsets_buf.is_empty() {
         Buffer::from_vec64(Vec64::from_slice(&[O::default()]))
@@ -337,7 +342,7 @@ fn strings<O: OffsetInt>(
         let n = len
             .checked_add(1)
             .ok_or_else(|| Error::malformed("row count overflows"))?;
-        values::<O>(offsets_buf, n)?
+        values::<O>(offsets_buf, n, tally)?
     };
     let o = offsets.as_slice();
     let (first, last) = match (o.first(), o.last()) {
@@ -361,7 +366,7 @@ fn strings<O: OffsetInt>(
             ok & is_char_boundary(data, x.to_u64() as usize)
         });
     if boundaries {
-        return Ok((offsets, typed_buffer::<u8>(data_all)));
+        return Ok((offsets, typed_buffer::<u8>(data_all, tally)));
     }
     // Cold path: find the offending value; if only null slots are bad, blank them.
     let mut new_offsets: Vec64<O> = Vec64::with_capacity(len + 1);
@@ -384,6 +389,12 @@ fn strings<O: OffsetInt>(
             .ok_or_else(|| Error::invalid("string data too large for its offset type"))?;
         new_offsets.push(end);
     }
+    // The values are rebuilt: the offsets taken above are not used, the data not borrowed.
+    tally.replace(
+        bytemuck::cast_slice(offsets.as_slice()),
+        new_offsets.len() * std::mem::size_of::<O>(),
+    );
+    tally.copy(new_data.len());
     Ok((
         Buffer::from_vec64(new_offsets),
         Buffer::from_vec64(new_data),
@@ -426,8 +437,9 @@ fn categorical<K: KeyInt>(
     mut nulls: usize,
     dict: &DictValues,
     enc: &DictionaryEncoding,
+    tally: &Tally,
 ) -> Result<(CategoricalArray<K>, usize)> {
-    let mut keys = values::<K>(keys_buf, len)?;
+    let mut keys = values::<K>(keys_buf, len, tally)?;
     let dict_len = dict.strings.len() as u64;
     // Signed keys can only address 0..2^(bits-1); a negative key read as
     // unsigned lands above that bound and is caught with the out-of-range ones.
@@ -460,6 +472,10 @@ fn categorical<K: KeyInt>(
                 fixed.push(K::default());
             }
         }
+        tally.replace(
+            bytemuck::cast_slice(k),
+            fixed.len() * std::mem::size_of::<K>(),
+        );
         keys = Buffer::from_vec64(fixed);
     }
     if let Some(valid) = &dict.valid {
@@ -479,6 +495,9 @@ fn categorical<K: KeyInt>(
                 }
             }
             nulls = len - count_set_bits(m.as_bytes(), len);
+            if let Some(old) = &mask {
+                tally.unused(old.as_bytes());
+            }
             mask = Some(m);
         }
     }
@@ -502,9 +521,10 @@ fn temporal<T: bytemuck::Pod + minarrow::Integer>(
     len: usize,
     mask: Option<Bitmask>,
     unit: TimeUnit,
+    tally: &Tally,
 ) -> Result<DatetimeArray<T>> {
     Ok(DatetimeArray {
-        data: values::<T>(buf, len)?,
+        data: values::<T>(buf, len, tally)?,
         null_mask: mask,
         time_unit: unit,
     })
@@ -536,70 +556,71 @@ fn read_column(
     let array =
         match &field.dtype {
             ArrowType::Boolean => {
-                let data = bitmap(cur.buffer()?, len, "boolean values")?;
+                let data = bitmap(cur.buffer()?, len, "boolean values", cur.tally)?;
                 Array::BooleanArray(Arc::new(BooleanArray::new(data, mask)))
             }
             ArrowType::Int8 => num(NumericArray::Int8(Arc::new(IntegerArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
             }))),
             ArrowType::Int16 => num(NumericArray::Int16(Arc::new(IntegerArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
             }))),
             ArrowType::Int32 => num(NumericArray::Int32(Arc::new(IntegerArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
             }))),
             ArrowType::Int64 => num(NumericArray::Int64(Arc::new(IntegerArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
             }))),
             ArrowType::UInt8 => num(NumericArray::UInt8(Arc::new(IntegerArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
             }))),
             ArrowType::UInt16 => num(NumericArray::UInt16(Arc::new(IntegerArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
             }))),
             ArrowType::UInt32 => num(NumericArray::UInt32(Arc::new(IntegerArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
             }))),
             ArrowType::UInt64 => num(NumericArray::UInt64(Arc::new(IntegerArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
             }))),
             ArrowType::Float32 => num(NumericArray::Float32(Arc::new(FloatArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
             }))),
             ArrowType::Float64 => num(NumericArray::Float64(Arc::new(FloatArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
             }))),
             ArrowType::Decimal32(p, s) => num(NumericArray::Decimal32(Arc::new(DecimalArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
                 precision: *p,
                 scale: *s,
             }))),
             ArrowType::Decimal64(p, s) => num(NumericArray::Decimal64(Arc::new(DecimalArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
                 precision: *p,
                 scale: *s,
             }))),
             ArrowType::Decimal128(p, s) => num(NumericArray::Decimal128(Arc::new(DecimalArray {
-                data: values(cur.buffer()?, len)?,
+                data: values(cur.buffer()?, len, cur.tally)?,
                 null_mask: mask,
                 precision: *p,
                 scale: *s,
             }))),
             ArrowType::String => {
                 let offsets = cur.buffer()?;
-                let (offsets, data) = strings::<u32>(offsets, cur.buffer()?, len, mask.as_ref())?;
+                let (offsets, data) =
+                    strings::<u32>(offsets, cur.buffer()?, len, mask.as_ref(), cur.tally)?;
                 Array::TextArray(TextArray::String32(Arc::new(StringArray {
                     offsets,
                     data,
@@ -608,7 +629,8 @@ fn read_column(
             }
             ArrowType::LargeString => {
                 let offsets = cur.buffer()?;
-                let (offsets, data) = strings::<u64>(offsets, cur.buffer()?, len, mask.as_ref())?;
+                let (offsets, data) =
+                    strings::<u64>(offsets, cur.buffer()?, len, mask.as_ref(), cur.tally)?;
                 Array::TextArray(TextArray::String64(Arc::new(StringArray {
                     offsets,
                     data,
@@ -616,13 +638,13 @@ fn read_column(
                 })))
             }
             ArrowType::Date32 => Array::TemporalArray(TemporalArray::Datetime32(Arc::new(
-                temporal::<i32>(cur.buffer()?, len, mask, TimeUnit::Days)?,
+                temporal::<i32>(cur.buffer()?, len, mask, TimeUnit::Days, cur.tally)?,
             ))),
             ArrowType::Date64 => Array::TemporalArray(TemporalArray::Datetime64(Arc::new(
-                temporal::<i64>(cur.buffer()?, len, mask, TimeUnit::Milliseconds)?,
+                temporal::<i64>(cur.buffer()?, len, mask, TimeUnit::Milliseconds, cur.tally)?,
             ))),
             ArrowType::Time32(u) => Array::TemporalArray(TemporalArray::Datetime32(Arc::new(
-                temporal::<i32>(cur.buffer()?, len, mask, *u)?,
+                temporal::<i32>(cur.buffer()?, len, mask, *u, cur.tally)?,
             ))),
             ArrowType::Time64(u) | ArrowType::Timestamp(u, _) | ArrowType::Duration64(u) => {
                 Array::TemporalArray(TemporalArray::Datetime64(Arc::new(temporal::<i64>(
@@ -630,6 +652,7 @@ fn read_column(
                     len,
                     mask,
                     *u,
+                    cur.tally,
                 )?)))
             }
             ArrowType::Dictionary(_) => {
@@ -644,7 +667,8 @@ fn read_column(
                 let keys = cur.buffer()?;
                 let text = match enc.index_type.byte_width() {
                     1 => {
-                        let (a, n) = categorical::<u8>(keys, len, mask, nulls, dict, enc)?;
+                        let (a, n) =
+                            categorical::<u8>(keys, len, mask, nulls, dict, enc, cur.tally)?;
                         return Ok(field_array(
                             field,
                             Array::TextArray(TextArray::Categorical8(Arc::new(a))),
@@ -652,15 +676,18 @@ fn read_column(
                         ));
                     }
                     2 => {
-                        let (a, n) = categorical::<u16>(keys, len, mask, nulls, dict, enc)?;
+                        let (a, n) =
+                            categorical::<u16>(keys, len, mask, nulls, dict, enc, cur.tally)?;
                         (TextArray::Categorical16(Arc::new(a)), n)
                     }
                     4 => {
-                        let (a, n) = categorical::<u32>(keys, len, mask, nulls, dict, enc)?;
+                        let (a, n) =
+                            categorical::<u32>(keys, len, mask, nulls, dict, enc, cur.tally)?;
                         (TextArray::Categorical32(Arc::new(a)), n)
                     }
                     _ => {
-                        let (a, n) = categorical::<u64>(keys, len, mask, nulls, dict, enc)?;
+                        let (a, n) =
+                            categorical::<u64>(keys, len, mask, nulls, dict, enc, cur.tally)?;
                         (TextArray::Categorical64(Arc::new(a)), n)
                     }
                 };
@@ -687,7 +714,8 @@ fn batch_rows(batch: &fbs::RecordBatch<'_>, limits: &DecodeLimits) -> Result<usi
     wire_len(batch.length(), "record batch length", limits.max_rows)
 }
 
-/// Decodes a `RecordBatch` into a table of the `columns` (wire indices, in output order).
+/// Decodes a `RecordBatch` into a table of the `columns` (wire indices, in
+/// output order), counting in `tally` the buffers it borrows and copies.
 pub(crate) fn read_record_batch(
     batch: &fbs::RecordBatch<'_>,
     body: &SharedBuffer,
@@ -695,9 +723,10 @@ pub(crate) fn read_record_batch(
     columns: &[usize],
     dicts: &Dictionaries,
     limits: &DecodeLimits,
+    tally: &Tally,
 ) -> Result<Table> {
     let rows = batch_rows(batch, limits)?;
-    let mut cur = BatchCursor::new(batch, body, limits)?;
+    let mut cur = BatchCursor::new(batch, body, limits, tally)?;
     let decode = |cur: &mut BatchCursor<'_>, wf: &WireField| -> Result<FieldArray> {
         let field = wf.field.as_ref().ok_or_else(|| {
             Error::unsupported(format!(
@@ -785,7 +814,9 @@ pub(crate) fn read_dictionary_batch(
         .data()
         .ok_or_else(|| Error::malformed(format!("dictionary batch {id} has no data")))?;
     let rows = batch_rows(&data, limits)?;
-    let mut cur = BatchCursor::new(&data, body, limits)?;
+    // Dictionary values become minarrow's strings (always new memory): not counted.
+    let tally = Tally::default();
+    let mut cur = BatchCursor::new(&data, body, limits, &tally)?;
     let (len, node_nulls) = cur.node()?;
     if len != rows {
         return Err(Error::malformed(format!(
@@ -797,10 +828,10 @@ pub(crate) fn read_dictionary_batch(
     let data_buf = cur.buffer()?;
     cur.finish()?;
     let (strings_vec, valid) = if enc.large_values {
-        let (o, d) = strings::<u64>(offsets, data_buf, len, mask.as_ref())?;
+        let (o, d) = strings::<u64>(offsets, data_buf, len, mask.as_ref(), &tally)?;
         to_strings(o.as_slice(), d.as_slice(), mask.as_ref())?
     } else {
-        let (o, d) = strings::<u32>(offsets, data_buf, len, mask.as_ref())?;
+        let (o, d) = strings::<u32>(offsets, data_buf, len, mask.as_ref(), &tally)?;
         to_strings(o.as_slice(), d.as_slice(), mask.as_ref())?
     };
     let name = &wf.info.name;

@@ -10,6 +10,7 @@ use super::ReadOptions;
 use super::read::{Dictionaries, read_dictionary_batch, read_record_batch};
 use super::schema::{FieldInfo, Schema, WireSchema, read_schema};
 use super::write::{EncodedMessage, IpcStreamEncoder, WriteOptions};
+use crate::buffers::Tally;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fbs;
 use crate::framing::ipc::{BodySink, IpcFrame, IpcFrameDecoder, RawMessage, parse_message};
@@ -101,7 +102,12 @@ impl MessageState {
         read_dictionary_batch(&batch, body, wire, &mut self.dicts, &self.options.limits)
     }
 
-    pub fn record_batch(&self, m: &fbs::Message<'_>, body: &SharedBuffer) -> Result<Table> {
+    pub fn record_batch(
+        &self,
+        m: &fbs::Message<'_>,
+        body: &SharedBuffer,
+        tally: &Tally,
+    ) -> Result<Table> {
         let batch = m
             .header_as_record_batch()
             .ok_or_else(|| Error::malformed("record batch message without its header"))?;
@@ -113,11 +119,13 @@ impl MessageState {
             &self.columns,
             &self.dicts,
             &self.options.limits,
+            tally,
         )
     }
 
-    /// Interprets one stream message.
-    fn handle(&mut self, raw: &RawMessage) -> Result<Option<StreamItem>> {
+    /// Interprets one stream message, counting in `tally` the buffers its
+    /// table borrows and copies.
+    fn handle(&mut self, raw: &RawMessage, tally: &Tally) -> Result<Option<StreamItem>> {
         let m = parse_message(&raw.metadata, &self.options.limits)?;
         check_version(m.version())?;
         match m.header_type() {
@@ -134,9 +142,9 @@ impl MessageState {
                 self.dictionary(&m, &raw.body)?;
                 Ok(None)
             }
-            fbs::MessageHeader::RecordBatch => {
-                Ok(Some(StreamItem::Table(self.record_batch(&m, &raw.body)?)))
-            }
+            fbs::MessageHeader::RecordBatch => Ok(Some(StreamItem::Table(
+                self.record_batch(&m, &raw.body, tally)?,
+            ))),
             fbs::MessageHeader::Tensor | fbs::MessageHeader::SparseTensor => Err(
                 Error::unsupported("tensor messages are not part of a table stream"),
             ),
@@ -154,22 +162,60 @@ impl MessageState {
 /// one [`StreamItem`] and says how many bytes it took. Dictionary batches are
 /// absorbed (replacements and deltas applied) and surface only through the
 /// tables that use them.
+///
+/// Where table buffers come from: with [`IpcStreamDecoder::push_shared`], a
+/// message that lies wholly inside the offered buffer stays there, and each of
+/// its buffers aligned for its type is borrowed (see [`crate::buffers`]; every
+/// buffer of a 64- or 8-byte aligned producer such as pyarrow, except
+/// `Decimal128` values at an odd multiple of 8); [`ReadOptions::align_64`]
+/// copies such messages into 64-byte aligned memory instead. Bytes offered
+/// with [`IpcStreamDecoder::push`] are copied once, each buffer moved to a
+/// 64-byte boundary. [`IpcStreamDecoder::bytes_borrowed`] and
+/// [`IpcStreamDecoder::bytes_copied`] say which happened.
 pub struct IpcStreamDecoder {
     frames: IpcFrameDecoder,
     state: MessageState,
     poisoned: bool,
     ended: bool,
+    /// Record batch buffer bytes borrowed from `push_shared` input.
+    borrowed: u64,
+    /// Record batch buffer bytes copied one by one (not aligned for their type).
+    buffers_copied: u64,
 }
 
 impl IpcStreamDecoder {
     /// A decoder with `options` (limits and projection).
     pub fn new(options: ReadOptions) -> Self {
+        let mut frames = IpcFrameDecoder::new(options.limits);
+        frames.set_align_64(options.align_64);
         IpcStreamDecoder {
-            frames: IpcFrameDecoder::new(options.limits),
+            frames,
             state: MessageState::new(options),
             poisoned: false,
             ended: false,
+            borrowed: 0,
+            buffers_copied: 0,
         }
+    }
+
+    /// Bytes of column buffers that the tables read so far use in place, in
+    /// the memory of the [`SharedBuffer`]s given to
+    /// [`IpcStreamDecoder::push_shared`] (no copy).
+    pub fn bytes_borrowed(&self) -> u64 {
+        self.borrowed
+    }
+
+    /// Bytes the decoder copied so far to make tables: every message body
+    /// offered through [`IpcStreamDecoder::push`] (or through `push_shared`
+    /// when its message was split across calls), bodies copied to 64-byte
+    /// boundaries for [`ReadOptions::align_64`], and single buffers copied
+    /// because they were not aligned for their type (or repaired under
+    /// nulls). Not counted: metadata (always read into a small buffer),
+    /// decompressed buffers, dictionary values (decoded into minarrow's
+    /// strings) and body bytes written through
+    /// [`IpcStreamDecoder::body_sink`] (put in place by the shell's read).
+    pub fn bytes_copied(&self) -> u64 {
+        self.frames.bytes_copied() + self.buffers_copied
     }
 
     /// The (projected) schema, once the schema message has been read.
@@ -214,13 +260,17 @@ impl IpcStreamDecoder {
         Ok(())
     }
 
-    /// Offers `input`; bodies are copied once into 64-byte aligned memory.
+    /// Offers `input`; bodies are copied once into 64-byte aligned memory,
+    /// each buffer moved to a 64-byte boundary as it is copied.
     pub fn push(&mut self, input: &[u8]) -> Result<Decoded<StreamItem>> {
         self.run(input, None)
     }
 
-    /// Offers `input`; a message body that lies wholly inside it is sliced
-    /// out without a copy.
+    /// Offers `input`; a message that lies wholly inside it keeps its body
+    /// there, and its buffers aligned for their type are borrowed (see
+    /// [`IpcStreamDecoder`]; [`ReadOptions::align_64`] copies instead when
+    /// they are not all 64-byte aligned). A message split across calls is
+    /// assembled in a copy, as with [`IpcStreamDecoder::push`].
     pub fn push_shared(&mut self, input: &SharedBuffer) -> Result<Decoded<StreamItem>> {
         self.run(input.as_slice(), Some(input))
     }
@@ -254,7 +304,12 @@ impl IpcStreamDecoder {
                 return Ok(Decoded::NeedMore);
             };
             used += consumed;
-            if let Some(item) = self.on_frame(frame)? {
+            // Buffers count as borrowed when they lie in the caller's buffer.
+            let tally = match shared {
+                Some(_) => Tally::over(input),
+                None => Tally::default(),
+            };
+            if let Some(item) = self.on_frame(frame, &tally)? {
                 return Ok(Decoded::Frame {
                     frame: item,
                     consumed: used,
@@ -265,7 +320,7 @@ impl IpcStreamDecoder {
     }
 
     /// What one framed message means (`None` for a dictionary batch).
-    fn on_frame(&mut self, frame: IpcFrame) -> Result<Option<StreamItem>> {
+    fn on_frame(&mut self, frame: IpcFrame, tally: &Tally) -> Result<Option<StreamItem>> {
         match frame {
             IpcFrame::EndOfStream => {
                 if self.state.schema.is_none() {
@@ -276,10 +331,15 @@ impl IpcStreamDecoder {
                 self.ended = true;
                 Ok(Some(StreamItem::End))
             }
-            IpcFrame::Message(raw) => self
-                .state
-                .handle(&raw)
-                .map_err(|e| e.at_message(raw.index).at_offset(raw.offset)),
+            IpcFrame::Message(raw) => {
+                let item = self
+                    .state
+                    .handle(&raw, tally)
+                    .map_err(|e| e.at_message(raw.index).at_offset(raw.offset))?;
+                self.borrowed += tally.borrowed();
+                self.buffers_copied += tally.copied();
+                Ok(item)
+            }
         }
     }
 
@@ -344,7 +404,7 @@ impl IpcStreamDecoder {
         let Some(frame) = self.frames.take_body() else {
             return Ok(None);
         };
-        let r = self.on_frame(frame);
+        let r = self.on_frame(frame, &Tally::default());
         if r.is_err() {
             self.poisoned = true;
         }
@@ -364,16 +424,42 @@ impl FrameDecoder for IpcStreamDecoder {
     }
 }
 
-/// Decodes a whole in-memory IPC stream. Bodies are sliced out of `bytes`
-/// (zero-copy where they are 64-byte aligned).
+/// Decodes a whole in-memory IPC stream. Bodies stay in `bytes`, and every
+/// buffer aligned for its type is borrowed (zero-copy), only others copied;
+/// [`ReadOptions::align_64`] copies bodies whose buffers are not 64-byte
+/// aligned instead (see [`IpcStreamDecoder`]). From a `&[u8]`, use
+/// [`crate::read_ipc`]: it copies each body exactly once.
 pub fn read_stream(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Schema>, Vec<Table>)> {
     let mut dec = IpcStreamDecoder::new(options);
-    let mut rest = bytes;
+    read_all(&mut dec, bytes.len(), |dec, at| {
+        dec.push_shared(&bytes.slice(at..))
+    })
+}
+
+/// Decodes a whole IPC stream held in `bytes` with [`IpcStreamDecoder::push`]
+/// (each body copied once). Returns the schema, the tables and the bytes copied.
+pub(crate) fn read_stream_slice(
+    bytes: &[u8],
+    options: ReadOptions,
+) -> Result<(Arc<Schema>, Vec<Table>, u64)> {
+    let mut dec = IpcStreamDecoder::new(options);
+    let (schema, tables) = read_all(&mut dec, bytes.len(), |dec, at| dec.push(&bytes[at..]))?;
+    Ok((schema, tables, dec.bytes_copied()))
+}
+
+/// Drives `dec` over a whole input of `len` bytes, `push(dec, at)` offering
+/// it from offset `at` on, up to its end or its end-of-stream marker.
+fn read_all(
+    dec: &mut IpcStreamDecoder,
+    len: usize,
+    mut push: impl FnMut(&mut IpcStreamDecoder, usize) -> Result<Decoded<StreamItem>>,
+) -> Result<(Arc<Schema>, Vec<Table>)> {
+    let mut at = 0;
     let mut tables = Vec::new();
-    while !rest.is_empty() {
-        match dec.push_shared(&rest)? {
+    while at < len {
+        match push(dec, at)? {
             Decoded::Frame { frame, consumed } => {
-                rest = rest.slice(consumed..);
+                at += consumed;
                 match frame {
                     StreamItem::Schema(_) => {}
                     StreamItem::Table(t) => tables.push(t),
