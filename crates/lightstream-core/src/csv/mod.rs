@@ -44,15 +44,15 @@ pub use writer::CsvEncoder;
 /// How the reader tells a null from text in string (and dictionary)
 /// columns: whether quoting counts.
 ///
-/// Writers that keep the two apart (Lightstream's, pyarrow's, Polars',
-/// DuckDB's) write a null as an empty unquoted field and an empty string as
-/// `""`; in a one-column file a null row is an empty line. Non-string
+/// Writers that keep the two apart (Lightstream's, pyarrow's, Polars') write
+/// a null as an empty unquoted field and an empty string as `""`; in a
+/// one-column file a null row is an empty line. Non-string
 /// columns are the same under both rules: a field equal to a null token is
 /// null whether quoted or not (pyarrow's `quoted_strings_can_be_null`), so
 /// `""` in an int64 column is null.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StringNulls {
-    /// Quoting counts (default; how Polars and DuckDB read): in a string
+    /// Quoting counts (default; how Polars reads): in a string
     /// column an empty unquoted field is null, a quoted field is always text
     /// (`""` is the empty string, `"NA"` the text `NA`), and with
     /// [`CsvReadOptions::strings_can_be_null`] an unquoted null token is null
