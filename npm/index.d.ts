@@ -134,9 +134,18 @@ export interface CsvOptions {
   trueValues?: string[];
   /** Cells that read as `false` in a boolean column. Default `0`, `False`, `FALSE`, `false`. */
   falseValues?: string[];
-  /** Whether string columns honour `nullValues`. Default `false`: an empty
-   * cell in a string column is `""` and `NA` is the text `NA`. */
+  /** Whether string columns honour `nullValues`. Default `false`: `NA` in a
+   * string column is the text `NA`. With `stringNulls: 'unquoted'` only
+   * unquoted cells can match. */
   stringsCanBeNull?: boolean;
+  /** How a null differs from an empty string in a string column. Default
+   * `'unquoted'`: an empty unquoted cell is null, a quoted cell is text (`""`
+   * is the empty string), and in a one-column file an empty line is a null row
+   * (as pyarrow, Polars and Lightstream write them). `'quoting-ignored'`: the
+   * earlier reading and pyarrow's `read_csv` defaults: every empty string cell
+   * is `""` (with `stringsCanBeNull`, every null token is null, quoted or not)
+   * and blank lines are skipped. */
+  stringNulls?: 'unquoted' | 'quoting-ignored';
   /** Most rows per table (a positive whole number). Default 65536. */
   batchSize?: number;
   /** Rows used to infer the column types (a positive whole number). Default

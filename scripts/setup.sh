@@ -8,6 +8,7 @@
 #     components), installing rustup itself if it is missing
 #   - gcc, clang and llvm from apt (clang builds the zstd C library for wasm32)
 #   - python3 with pyarrow (the reference implementation for interop tests)
+#     and polars (a second one, for CSV)
 # With --minimal: only the Rust toolchain and the C compilers (enough to build
 # and run the CLI; scripts/demo.sh adds --with=wasm-bindgen for the browser build).
 #
@@ -184,23 +185,25 @@ setup_rust_toolchain() {
   say "Rust: ok ($(rustc --version))"
 }
 
-# ------------------------------------------------------------------ pyarrow --
-setup_pyarrow() {
+# ------------------------------------------------------- pyarrow, polars --
+# The Python packages the interop tests use as oracles (pip, one at a time).
+setup_python_package() {
+  local pkg=$1
   need_cmd python3 python3
-  if python3 -c 'import pyarrow' >/dev/null 2>&1; then
-    say "pyarrow: ok ($(python3 -c 'import pyarrow; print(pyarrow.__version__)'))"
+  if python3 -c "import $pkg" >/dev/null 2>&1; then
+    say "$pkg: ok ($(python3 -c "import $pkg; print($pkg.__version__)"))"
     return 0
   fi
   python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-  say "pip install pyarrow"
-  if ! python3 -m pip install --quiet pyarrow </dev/null; then
+  say "pip install $pkg"
+  if ! python3 -m pip install --quiet "$pkg" </dev/null; then
     # Debian's own python3 refuses pip installs into the system environment
-    # (PEP 668). Tests import pyarrow from that same python3, so install anyway.
+    # (PEP 668). Tests import the package from that same python3, so install anyway.
     say "retrying with --break-system-packages (externally managed python3)"
-    python3 -m pip install --quiet --break-system-packages pyarrow </dev/null
+    python3 -m pip install --quiet --break-system-packages "$pkg" </dev/null
   fi
-  python3 -c 'import pyarrow' || die "pyarrow installed but cannot be imported"
-  say "pyarrow: ok ($(python3 -c 'import pyarrow; print(pyarrow.__version__)'))"
+  python3 -c "import $pkg" || die "$pkg installed but cannot be imported"
+  say "$pkg: ok ($(python3 -c "import $pkg; print($pkg.__version__)"))"
 }
 
 # ------------------------------------------------- optional: wasm-bindgen --
@@ -286,7 +289,8 @@ setup_c_compilers
 setup_rustup
 setup_rust_toolchain
 if [ "$minimal" -eq 0 ]; then
-  setup_pyarrow
+  setup_python_package pyarrow
+  setup_python_package polars
   if [ ! -d "$repo/../shared/arrow-testing/data" ]; then
     say "warning: ../shared/arrow-testing is missing; the conformance tests need it"
   fi

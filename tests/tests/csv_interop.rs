@@ -3,14 +3,20 @@
 //!     equal to what pyarrow's own read_csv gives for the same file;
 //! (b) we write a CSV of many types, pyarrow reads it with explicit column
 //!     types: every cell equal to ours;
-//! (c) type inference on tricky columns: our types against pyarrow's.
+//! (c) type inference on tricky columns: our types against pyarrow's;
+//! (d) null strings and empty strings in one column (issue 13), both ways, with
+//!     pyarrow and with Polars (tests/python/csv_nulls.py), one-column files too.
+//!
+//! pyarrow reads with `strings_can_be_null=True, quoted_strings_can_be_null=False`
+//! throughout: the reading of its own writer's nulls and empty strings, and ours.
 
 use std::sync::Arc;
 
 use lightstream_core::Schema;
 use lightstream_core::csv::{CsvReadOptions, CsvWriteOptions, read_csv, write_csv};
 use lightstream_core::minarrow::ffi::arrow_dtype::CategoricalIndexType;
-use lightstream_core::minarrow::{ArrowType, Field, TimeUnit};
+use lightstream_core::minarrow::{ArrowType, Field, Table, TimeUnit};
+use lightstream_tests::compare::column_values_as_json;
 use lightstream_tests::interop::{
     TempDir, diff_docs, expect_doc, field_type_name, os, read_json, run_python,
 };
@@ -223,4 +229,82 @@ ints,floats,big,bool01,bools,dates,date_ts,ts_frac,ts_zone,ts_mixed,times,text,s
         ours["batches"][0]["columns"][n - 1]["values"],
         serde_json::json!([null, null, null])
     );
+}
+
+/// Each column's values over all tables, as `{"name": [values]}` (null: null).
+fn columns_json(schema: &Schema, tables: &[Table]) -> serde_json::Value {
+    let mut cols = serde_json::Map::new();
+    for (c, f) in schema.fields.iter().enumerate() {
+        let mut values = Vec::new();
+        for t in tables {
+            values.extend(column_values_as_json(&t.cols[c], t.n_rows).unwrap());
+        }
+        cols.insert(f.name.clone(), serde_json::Value::Array(values));
+    }
+    serde_json::Value::Object(cols)
+}
+
+/// Issue 13: `['a', null, '', 'b']` came back from CSV as `['a', '', '', 'b']`.
+/// pyarrow and Polars write a null string as an empty unquoted field (in a
+/// one-column file an empty line) and an empty string as `""`: we read theirs
+/// with the default options (whole and in small chunks), and they read ours
+/// (pyarrow with `strings_can_be_null=True, quoted_strings_can_be_null=False,
+/// ignore_empty_lines=False`, Polars with its defaults), nulls, empty strings
+/// and null-like text (`NA`, `null`) in the same column, first and last rows
+/// null, two columns and one.
+#[test]
+fn nulls_and_empty_strings_round_trip_with_pyarrow_and_polars() {
+    for lib in ["pyarrow", "polars"] {
+        let dir = TempDir::new(&format!("csv-nulls-{lib}"));
+        run_python(
+            "csv_nulls.py",
+            &[os("write".as_ref()), os(lib.as_ref()), os(dir.path())],
+        );
+        let want = read_json(&dir.path().join("want.json"));
+        let mut written = Vec::new();
+        for name in ["two", "one"] {
+            let theirs = std::fs::read(dir.path().join(format!("{name}.csv"))).unwrap();
+            let (schema, tables) = read_csv(&theirs, CsvReadOptions::default())
+                .unwrap_or_else(|e| panic!("read {lib}'s {name}.csv: {e}"));
+            assert_eq!(
+                columns_json(&schema, &tables),
+                want[name],
+                "we read {lib}'s {name}.csv:\n{}",
+                String::from_utf8_lossy(&theirs)
+            );
+            for chunk in 1..=3 {
+                let mut d =
+                    lightstream_core::csv::CsvDecoder::new(CsvReadOptions::default()).unwrap();
+                let mut got = Vec::new();
+                for piece in theirs.chunks(chunk) {
+                    d.push(piece).unwrap();
+                    got.extend(std::iter::from_fn(|| d.next_table().unwrap()));
+                }
+                d.finish().unwrap();
+                got.extend(std::iter::from_fn(|| d.next_table().unwrap()));
+                assert_eq!(got, tables, "{lib} {name}.csv in chunks of {chunk} bytes");
+            }
+
+            let ours = write_csv(&schema, &tables, &CsvWriteOptions::default()).unwrap();
+            if name == "one" {
+                // A null row is an empty line, as both libraries write it.
+                assert!(ours.starts_with(b"s\n\na\n\"\"\n\n"), "{ours:?}");
+            }
+            std::fs::write(dir.path().join(format!("ours-{name}.csv")), &ours).unwrap();
+            written.push((name, ours));
+        }
+        run_python(
+            "csv_nulls.py",
+            &[os("read".as_ref()), os(lib.as_ref()), os(dir.path())],
+        );
+        let read = read_json(&dir.path().join(format!("read-by-{lib}.json")));
+        for (name, ours) in written {
+            assert_eq!(
+                read[name],
+                want[name],
+                "{lib} reads our {name}.csv:\n{}",
+                String::from_utf8_lossy(&ours)
+            );
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The CSV push decoder: options from the first two bytes (bad-row policy,
-//! header, delimiter, inferred or given schema, small batches), the rest
+//! header, delimiter, string nulls, inferred or given schema, small batches), the rest
 //! pushed in the chunking the next bytes choose. Every table is read to its
 //! last value, then written back with `CsvEncoder`, which must not fail or
 //! panic, and the text it writes must read back under the same schema.
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use libfuzzer_sys::fuzz_target;
 use lightstream_core::Schema;
 use lightstream_core::csv::{
-    BadRowPolicy, CsvDecoder, CsvEncoder, CsvReadOptions, CsvWriteOptions, read_csv,
+    BadRowPolicy, CsvDecoder, CsvEncoder, CsvReadOptions, CsvWriteOptions, StringNulls, read_csv,
 };
 use lightstream_core::minarrow::{ArrowType, Field, Table, TimeUnit};
 use lightstream_fuzz::{Chunks, check_table};
@@ -81,6 +81,11 @@ fuzz_target!(|data: &[u8]| {
         has_header: a & 4 == 0,
         delimiter: b",;\t|"[usize::from(a >> 3) & 3],
         strings_can_be_null: a & 32 != 0,
+        string_nulls: if b & 0x40 != 0 {
+            StringNulls::QuotingIgnored
+        } else {
+            StringNulls::Unquoted
+        },
         batch_size: if a & 64 != 0 { 3 } else { 65_536 },
         infer_rows: if a & 128 != 0 { 2 } else { 10_000 },
         ..CsvReadOptions::default()

@@ -29,7 +29,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lightstream::csv::{BadRowPolicy, CsvReadOptions, CsvReader};
+use lightstream::csv::{BadRowPolicy, CsvReadOptions, CsvReader, StringNulls};
 use lightstream::parquet::{ParquetReadOptions, ParquetReader};
 use lightstream_core::framing::{Decoded, FrameDecoder};
 use lightstream_core::minarrow::{SharedBuffer, Table, Vec64};
@@ -150,6 +150,8 @@ pub struct InputOptions {
     pub no_header: bool,
     /// CSV: what to do with rows that do not convert.
     pub bad_rows: BadRowPolicy,
+    /// CSV: whether quoting tells a null from an empty string.
+    pub string_nulls: StringNulls,
 }
 
 /// What to do with columns whose type the codec cannot decode.
@@ -365,6 +367,7 @@ fn open_csv(
         delimiter: options.delimiter.unwrap_or_else(|| delimiter_for(path)),
         has_header: !options.no_header,
         bad_rows: options.bad_rows,
+        string_nulls: options.string_nulls,
         ..CsvReadOptions::default()
     };
     let reader = CsvReader::new(reader, csv).map_err(|e| file_error(&name, e))?;

@@ -32,7 +32,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lightstream::Endpoint;
-use lightstream::csv::BadRowPolicy;
+use lightstream::csv::{BadRowPolicy, StringNulls};
 use lightstream_core::Compression;
 
 use crate::commands::OutputOptions;
@@ -236,6 +236,14 @@ struct InputArgs {
     /// cells are counted on stderr
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = BadRowsArg::Error)]
     bad_rows: BadRowsArg,
+    /// CSV input: how a null differs from an empty string in a text column.
+    /// `unquoted`: an empty unquoted field is null and `""` the empty string,
+    /// and in a one-column file an empty line is a null row (how Lightstream,
+    /// pyarrow and Polars write them). `quoting-ignored`: the earlier reading
+    /// (pyarrow's read_csv defaults): every empty text field is an empty
+    /// string and blank lines are skipped
+    #[arg(long, value_enum, value_name = "RULE", default_value_t = StringNullsArg::Unquoted)]
+    string_nulls: StringNullsArg,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -243,6 +251,12 @@ enum BadRowsArg {
     Error,
     Null,
     Skip,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StringNullsArg {
+    Unquoted,
+    QuotingIgnored,
 }
 
 /// `--timeout`: how long a peer may move no data; `None` waits forever.
@@ -373,6 +387,10 @@ impl InputArgs {
                 BadRowsArg::Error => BadRowPolicy::Error,
                 BadRowsArg::Null => BadRowPolicy::Null,
                 BadRowsArg::Skip => BadRowPolicy::Skip,
+            },
+            string_nulls: match self.string_nulls {
+                StringNullsArg::Unquoted => StringNulls::Unquoted,
+                StringNullsArg::QuotingIgnored => StringNulls::QuotingIgnored,
             },
         }
     }
@@ -622,6 +640,8 @@ mod tests {
             "tab",
             "--bad-rows",
             "skip",
+            "--string-nulls",
+            "quoting-ignored",
         ])
         .expect("valid arguments");
         let Command::Convert {
@@ -643,6 +663,7 @@ mod tests {
         assert_eq!(from.delimiter, Some(b'\t'));
         assert!(!from.no_header);
         assert_eq!(from.bad_rows, BadRowPolicy::Skip);
+        assert_eq!(from.string_nulls, StringNulls::QuotingIgnored);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use js_sys::{Array as JsArray, ArrayBuffer, Object, Uint8Array};
-use lightstream_core::csv::{BadRowPolicy, CsvDecoder as CoreDecoder, CsvReadOptions};
+use lightstream_core::csv::{BadRowPolicy, CsvDecoder as CoreDecoder, CsvReadOptions, StringNulls};
 use lightstream_core::minarrow::Table as MTable;
 use lightstream_core::{Error, Schema};
 use wasm_bindgen::prelude::*;
@@ -25,7 +25,7 @@ const STEP: usize = 1 << 20;
 
 /// The option names `decodeCsv` and `new CsvDecoder` accept (for messages).
 const KNOWN: &str = "delimiter, quote, header, nullValues, trueValues, falseValues, \
-                     stringsCanBeNull, batchSize, inferRows, badRows";
+                     stringsCanBeNull, stringNulls, batchSize, inferRows, badRows";
 
 /// CSV input as JavaScript gave it.
 pub enum Input {
@@ -177,6 +177,13 @@ pub fn read_options(options: &JsValue, what: &str) -> Result<CsvReadOptions, JsE
             "trueValues" => o.true_values = strings_option(&v, key, what)?,
             "falseValues" => o.false_values = strings_option(&v, key, what)?,
             "stringsCanBeNull" => o.strings_can_be_null = bool_option(&v, key, what)?,
+            "stringNulls" => {
+                o.string_nulls = match v.as_string().as_deref() {
+                    Some("unquoted") => StringNulls::Unquoted,
+                    Some("quoting-ignored") => StringNulls::QuotingIgnored,
+                    _ => return Err(bad(what, key, "'unquoted' or 'quoting-ignored'", &v)),
+                }
+            }
             "batchSize" => o.batch_size = count_option(&v, key, what)?,
             "inferRows" => o.infer_rows = count_option(&v, key, what)?,
             "badRows" => {

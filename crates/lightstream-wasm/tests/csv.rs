@@ -137,17 +137,13 @@ fn check(t: &Table) {
     );
     assert_eq!(get(&c, 2).as_string().as_deref(), Some("say \"hi\" ✓"));
 
-    // Strings do not take null tokens by default (pyarrow's default).
+    // Strings do not take null tokens by default (pyarrow's default); an
+    // empty unquoted field is null (stringNulls: 'unquoted').
     let c = col(t, "note");
-    assert_eq!(c.null_count(), 0);
+    assert_eq!(c.null_count(), 2);
     assert_eq!(
         strings(&c),
-        [
-            Some("x".into()),
-            Some("".into()),
-            Some("NA".into()),
-            Some("".into())
-        ]
+        [Some("x".into()), None, Some("NA".into()), None]
     );
 }
 
@@ -192,6 +188,44 @@ fn options_change_the_reading() {
         get(&col(&tables[0], "b"), 0).as_string().as_deref(),
         Some("x,y")
     );
+}
+
+#[wasm_bindgen_test]
+fn string_nulls_tell_a_null_from_an_empty_string() {
+    let some = |s: &str| Some(s.to_string());
+    // An empty unquoted field is null, `""` the empty string (as pyarrow and
+    // Polars write them); a quoted token stays text.
+    let text = "s,i\na,1\n,2\n\"\",3\n\"NA\",4\nNA,5\n";
+    let t = &decode(text.into(), opts(&[("stringsCanBeNull", JsValue::TRUE)]))[0];
+    assert_eq!(
+        strings(&col(t, "s")),
+        [some("a"), None, some(""), some("NA"), None]
+    );
+    // One column: an empty line is a null row, chunked or not.
+    let one = "s\na\n\n\"\"\n\n";
+    let t = &decode(one.into(), JsValue::UNDEFINED)[0];
+    assert_eq!(strings(&col(t, "s")), [some("a"), None, some(""), None]);
+    let mut dec = CsvDecoder::new(JsValue::UNDEFINED)
+        .map_err(JsValue::from)
+        .unwrap();
+    let mut tables = Vec::new();
+    for piece in ["s\na\r", "\n\r\n", "\"\"\r\n\r\n"] {
+        tables.extend(dec.push(piece.into()).map_err(JsValue::from).unwrap());
+    }
+    tables.extend(dec.finish().map_err(JsValue::from).unwrap());
+    assert_eq!(
+        strings(&col(&tables[0], "s")),
+        [some("a"), None, some(""), None]
+    );
+    // The earlier reading: quoting not seen, blank lines skipped.
+    let old = || opts(&[("stringNulls", "quoting-ignored".into())]);
+    let t = &decode(text.into(), old())[0];
+    assert_eq!(
+        strings(&col(t, "s")),
+        [some("a"), some(""), some(""), some("NA"), some("NA")]
+    );
+    let t = &decode(one.into(), old())[0];
+    assert_eq!(strings(&col(t, "s")), [some("a"), some("")]);
 }
 
 #[wasm_bindgen_test]
@@ -338,6 +372,8 @@ fn wrong_arguments_and_options_are_errors() {
             opts(&[("stringsCanBeNull", JsValue::from_f64(1.0))]),
             "stringsCanBeNull",
         ),
+        (opts(&[("stringNulls", "never".into())]), "stringNulls"),
+        (opts(&[("stringNulls", JsValue::TRUE)]), "stringNulls"),
         (
             opts(&[("hasHeader", JsValue::TRUE)]),
             "unknown option \"hasHeader\"",

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use lightstream_core::Schema;
 pub use lightstream_core::csv::{
     BadRowPolicy, CsvLimits, CsvReadOptions, CsvWriteOptions, DEFAULT_FALSE_VALUES,
-    DEFAULT_NULL_VALUES, DEFAULT_TRUE_VALUES,
+    DEFAULT_NULL_VALUES, DEFAULT_TRUE_VALUES, StringNulls,
 };
 use lightstream_core::csv::{CsvDecoder, CsvEncoder};
 use lightstream_core::minarrow::Table;

@@ -41,6 +41,34 @@ use minarrow::Table;
 pub use reader::CsvDecoder;
 pub use writer::CsvEncoder;
 
+/// How the reader tells a null from text in string (and dictionary)
+/// columns: whether quoting counts.
+///
+/// Writers that keep the two apart (Lightstream's, pyarrow's, Polars') write
+/// a null as an empty unquoted field and an empty string as `""`; in a
+/// one-column file a null row is an empty line. Non-string
+/// columns are the same under both rules: a field equal to a null token is
+/// null whether quoted or not (pyarrow's `quoted_strings_can_be_null`), so
+/// `""` in an int64 column is null.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StringNulls {
+    /// Quoting counts (default; how Polars reads): in a string
+    /// column an empty unquoted field is null, a quoted field is always text
+    /// (`""` is the empty string, `"NA"` the text `NA`), and with
+    /// [`CsvReadOptions::strings_can_be_null`] an unquoted null token is null
+    /// too (pyarrow's `quoted_strings_can_be_null=False`). In a file of one
+    /// column an empty line is a row with an empty unquoted field (null),
+    /// not a blank line to skip. Lossless for what Lightstream and pyarrow write.
+    #[default]
+    Unquoted,
+    /// Quoting is not seen (Lightstream's earlier reading, and pyarrow
+    /// `read_csv`'s defaults): without `strings_can_be_null` no string cell
+    /// is null (empty fields, quoted or not, are the empty string); with it,
+    /// every field equal to a null token is null, quoted or not, `""`
+    /// included. Blank lines are skipped in every file.
+    QuotingIgnored,
+}
+
 /// What the decoder does with a row it cannot convert: a cell that does not
 /// parse as its column's type, invalid UTF-8, or a row with the wrong number of fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,8 +144,13 @@ pub struct CsvReadOptions {
     /// Cells that read as `false` in a boolean column (default [`DEFAULT_FALSE_VALUES`]).
     pub false_values: Vec<String>,
     /// Whether string (and dictionary) columns honour `null_values` (default
-    /// false, like pyarrow: an empty cell in a string column is an empty string).
+    /// false, like pyarrow: `NA` in a string column is the text `NA`). Under
+    /// [`StringNulls::Unquoted`] only unquoted fields can match.
     pub strings_can_be_null: bool,
+    /// Whether quoting tells a null from text in string columns (default
+    /// [`StringNulls::Unquoted`]: an empty unquoted field is null, `""` is
+    /// the empty string).
+    pub string_nulls: StringNulls,
     /// Most rows per table (default 65 536). Tables can be shorter: the last
     /// one, the one cut by [`CsvLimits::max_batch_bytes`], and the one emitted
     /// just before an error.
@@ -146,6 +179,7 @@ impl Default for CsvReadOptions {
             true_values: strings(DEFAULT_TRUE_VALUES),
             false_values: strings(DEFAULT_FALSE_VALUES),
             strings_can_be_null: false,
+            string_nulls: StringNulls::Unquoted,
             batch_size: 65_536,
             schema: None,
             infer_rows: 10_000,
@@ -161,11 +195,13 @@ pub struct CsvWriteOptions {
     /// Field delimiter (default `,`).
     pub delimiter: u8,
     /// Quote character (default `"`). Fields are quoted only when they need it
-    /// (they contain the delimiter, the quote, `\r` or `\n`, or are an empty string).
+    /// (they contain the delimiter, the quote, `\r` or `\n`, or are an empty
+    /// string, or a string equal to a non-empty `null`).
     pub quote: u8,
     /// Write a header record with the column names (default true).
     pub header: bool,
-    /// Text written for a null cell (default empty, as pyarrow writes it).
+    /// Text written for a null cell, unquoted (default empty, as pyarrow
+    /// writes it; in a one-column file a null row is then an empty line).
     pub null: String,
     /// Record terminator: `\n` (default, as pyarrow) or `\r\n` when true.
     pub crlf: bool,

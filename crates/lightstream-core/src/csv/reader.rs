@@ -7,8 +7,10 @@
 //! header, buffers the first rows for type inference, converts each cell
 //! straight into the column's `Vec64` buffer and cuts tables of at most
 //! `batch_size` rows. It holds at most one record, the inference rows and one
-//! table in progress, all bounded by [`CsvLimits`]. Not a file reader: shells
-//! own the I/O (see `lightstream::csv::CsvReader`).
+//! table in progress, all bounded by [`CsvLimits`]. Every path notes which
+//! fields were quoted, since under [`StringNulls::Unquoted`] that tells a null
+//! from an empty string. Not a file reader: shells own the I/O (see
+//! `lightstream::csv::CsvReader`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use super::text::{
     parse_date, parse_decimal, parse_f32, parse_f64, parse_i64, parse_time, parse_timestamp,
     parse_u64, to_units, unit_digits,
 };
-use super::{BadRowPolicy, CsvLimits, CsvReadOptions};
+use super::{BadRowPolicy, CsvLimits, CsvReadOptions, StringNulls};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::Schema;
 
@@ -106,6 +108,8 @@ impl CsvDecoder {
             fast_ends: Vec::with_capacity(64.min(limits.max_columns + 1)),
             quoted_bytes: Vec::new(),
             quoted_ends: Vec::new(),
+            quoted_fields: Vec::new(),
+            after_cr: false,
             fast_lines: 0,
             core_started: false,
             rec: vec![0; 4096.min(limits.max_row_bytes + 1)],
@@ -200,11 +204,13 @@ impl CsvDecoder {
 /// number of separator bytes between fields (0 after csv-core unquoted the
 /// record into a buffer, 1 when the fields are read in place from the input,
 /// delimiters included), the physical line (1-based) of its last byte,
-/// whether the bytes are known to be ASCII (so valid UTF-8), and where they
-/// lie in the pushed chunk when read in place.
+/// whether the bytes are known to be ASCII (so valid UTF-8), where they
+/// lie in the pushed chunk when read in place, and which fields were quoted.
 struct Record<'a> {
     bytes: &'a [u8],
     ends: &'a [usize],
+    /// Indices of the fields that were quoted in the input, ascending.
+    quoted: &'a [usize],
     sep: usize,
     last_line: u64,
     ascii: bool,
@@ -225,6 +231,10 @@ impl Record<'_> {
 
     fn field(&self, i: usize) -> &[u8] {
         &self.bytes[self.start(i)..self.ends[i]]
+    }
+
+    fn is_quoted(&self, i: usize) -> bool {
+        self.quoted.binary_search(&i).is_ok()
     }
 
     /// Whether every field is valid UTF-8, from one check of the whole
@@ -272,9 +282,14 @@ struct Tokenizer {
     quote: u8,
     /// Field ends of the record being split in place.
     fast_ends: Vec<usize>,
-    /// A record with simply quoted fields, unquoted (fields back to back).
+    /// A record with simply quoted fields, unquoted (fields back to back),
+    /// and the indices of its quoted fields.
     quoted_bytes: Vec<u8>,
     quoted_ends: Vec<usize>,
+    quoted_fields: Vec<usize>,
+    /// Whether the last record (or blank line) ended with a CR, so that an
+    /// LF right after it is the rest of a CRLF, not an empty line.
+    after_cr: bool,
     /// Line feeds consumed by the in-place path (csv-core counts its own).
     fast_lines: u64,
     /// Whether csv-core has read any input (the first record always goes
@@ -331,6 +346,42 @@ impl Tokenizer {
             && self.scan.field == 0
     }
 
+    /// Consumes the line breaks at `pos`, where a record would start (see
+    /// [`Self::line_break`]); returns where the next record starts.
+    fn line_breaks(&mut self, input: &[u8], mut pos: usize, sink: &mut Sink) -> Result<usize> {
+        while let Some(&b @ (b'\n' | b'\r')) = input.get(pos) {
+            self.line_break(b, input, sink)?;
+            pos += 1;
+        }
+        Ok(pos)
+    }
+
+    /// A CR or LF where a record would start: the LF of the CRLF that ended
+    /// the last record, or an empty line. An empty line is skipped (as
+    /// csv-core and pyarrow skip blank lines), except in a file of one column
+    /// read with [`StringNulls::Unquoted`], where it is that column's only
+    /// way to write a null: a record of one empty unquoted field. Both
+    /// splitting paths come here, so they agree; csv-core never sees a line
+    /// break at the start of a record.
+    fn line_break(&mut self, b: u8, chunk: &[u8], sink: &mut Sink) -> Result<()> {
+        let crlf_tail = b == b'\n' && self.after_cr;
+        self.after_cr = b == b'\r';
+        if !crlf_tail && sink.empty_line_is_record() {
+            let rec = Record {
+                bytes: &[],
+                ends: &[0],
+                quoted: &[],
+                sep: 0,
+                last_line: self.line(),
+                ascii: true,
+                at: None,
+            };
+            sink.record(&rec, chunk)?;
+        }
+        self.fast_lines += u64::from(b == b'\n');
+        Ok(())
+    }
+
     /// Splits and queues the records of `input`, then converts the queued
     /// rows (which may point into `input`, so they never outlive this call).
     fn feed_records(&mut self, input: &[u8], eof: bool, sink: &mut Sink) -> Result<()> {
@@ -354,8 +405,11 @@ impl Tokenizer {
         }
         let mut pos = 0;
         loop {
-            if self.core_started && self.at_record_start() {
-                pos = self.fast_records(input, pos, sink)?;
+            if self.at_record_start() {
+                pos = self.line_breaks(input, pos, sink)?;
+                if self.core_started {
+                    pos = self.fast_records(input, pos, sink)?;
+                }
                 if pos == input.len() && !eof {
                     return Ok(());
                 }
@@ -382,8 +436,12 @@ impl Tokenizer {
                     ReadRecordResult::OutputEndsFull => self.grow_ends()?,
                     ReadRecordResult::Record => {
                         self.check_columns()?;
+                        // The rest of the record, for which fields were quoted.
+                        self.scan.advance(&input[rec_start..pos]);
                         let line_after = self.line();
-                        let ended_on_nl = pos > 0 && input[pos - 1] == b'\n';
+                        let last = (pos > rec_start).then(|| input[pos - 1]);
+                        self.after_cr = last == Some(b'\r');
+                        let ended_on_nl = last == Some(b'\n');
                         self.emit(sink, input, line_after - u64::from(ended_on_nl))?;
                         self.scan.reset(line_after);
                         break;
@@ -458,6 +516,7 @@ impl Tokenizer {
                     let rec = Record {
                         bytes: &self.quoted_bytes,
                         ends: &self.quoted_ends,
+                        quoted: &self.quoted_fields,
                         sep: 0,
                         last_line,
                         ascii: self.quoted_bytes.is_ascii(),
@@ -465,6 +524,7 @@ impl Tokenizer {
                     };
                     sink.record(&rec, input)?;
                     self.fast_lines += newlines + u64::from(input[term] == b'\n');
+                    self.after_cr = input[term] == b'\r';
                     self.fast_ends.clear();
                     start = term + 1;
                     i = start;
@@ -473,8 +533,8 @@ impl Tokenizer {
                 }
                 // CR or LF.
                 if at == start {
-                    // A blank line (or the LF of a CRLF).
-                    self.fast_lines += u64::from(b == b'\n');
+                    // An empty line (or the LF of a CRLF).
+                    self.line_break(b, input, sink)?;
                     start = at + 1;
                     continue;
                 }
@@ -486,6 +546,7 @@ impl Tokenizer {
                 let rec = Record {
                     bytes: &input[start..at],
                     ends: &self.fast_ends,
+                    quoted: &[],
                     sep: 1,
                     last_line: self.line(),
                     ascii: bits & HI == 0,
@@ -493,6 +554,7 @@ impl Tokenizer {
                 };
                 sink.record(&rec, input)?;
                 self.fast_lines += u64::from(b == b'\n');
+                self.after_cr = b == b'\r';
                 self.fast_ends.clear();
                 start = at + 1;
                 bits = w;
@@ -516,10 +578,15 @@ impl Tokenizer {
     fn quoted_record(&mut self, input: &[u8], start: usize) -> Option<(usize, u64)> {
         self.quoted_bytes.clear();
         self.quoted_ends.clear();
+        self.quoted_fields.clear();
         let mut newlines = 0u64;
         let mut p = start;
         loop {
-            let (field, after) = if input.get(p) == Some(&self.quote) {
+            let quoted = input.get(p) == Some(&self.quote);
+            if quoted {
+                self.quoted_fields.push(self.quoted_ends.len());
+            }
+            let (field, after) = if quoted {
                 let body = p + 1;
                 let close = body + input.get(body..)?.iter().position(|&b| b == self.quote)?;
                 let field = &input[body..close];
@@ -551,6 +618,7 @@ impl Tokenizer {
         let rec = Record {
             bytes: &self.rec[..self.rec_len],
             ends: &self.ends[..self.ends_len],
+            quoted: &self.scan.quoted,
             sep: 0,
             last_line,
             ascii: false,
@@ -629,9 +697,10 @@ impl Tokenizer {
     }
 }
 
-/// Follows the quoting of the record that is still open at the end of a
-/// pushed chunk, so that a quote left open at the end of the input is an
-/// error rather than silently closed (csv-core prefers "a parse over no parse").
+/// Follows the quoting of a record csv-core reads (which may span pushed
+/// chunks): so that a quote left open at the end of the input is an error
+/// rather than silently closed (csv-core prefers "a parse over no parse"),
+/// and to note which fields were quoted (csv-core does not say).
 #[derive(Debug, Clone)]
 struct QuoteScan {
     quote: u8,
@@ -640,6 +709,8 @@ struct QuoteScan {
     field: usize,
     line: u64,
     open_line: u64,
+    /// Indices of the record's fields that start with a quote, ascending.
+    quoted: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -659,6 +730,7 @@ impl QuoteScan {
             field: 0,
             line: 1,
             open_line: 1,
+            quoted: Vec::new(),
         }
     }
 
@@ -666,6 +738,7 @@ impl QuoteScan {
         self.state = ScanState::FieldStart;
         self.field = 0;
         self.line = line;
+        self.quoted.clear();
     }
 
     fn in_quotes(&self) -> bool {
@@ -681,6 +754,7 @@ impl QuoteScan {
                 ScanState::QuoteInQuoted if b == self.quote => ScanState::Quoted,
                 ScanState::FieldStart if b == self.quote => {
                     self.open_line = self.line;
+                    self.quoted.push(self.field);
                     ScanState::Quoted
                 }
                 _ if b == self.delimiter => {
@@ -709,8 +783,10 @@ enum Phase {
     Rows,
 }
 
-/// Null tokens, with a quick reject on length and first byte.
-struct NullTokens {
+/// Null tokens, with a quick reject on length and first byte (the writer
+/// uses them too, to quote strings a reader would take for a null).
+#[derive(Debug)]
+pub(crate) struct NullTokens {
     tokens: Vec<Vec<u8>>,
     lengths: u64,
     first: [bool; 256],
@@ -718,7 +794,7 @@ struct NullTokens {
 }
 
 impl NullTokens {
-    fn new(values: &[String]) -> Self {
+    pub(crate) fn new(values: &[String]) -> Self {
         let mut n = NullTokens {
             tokens: Vec::new(),
             lengths: 0,
@@ -740,7 +816,7 @@ impl NullTokens {
     }
 
     #[inline]
-    fn is_null(&self, cell: &[u8]) -> bool {
+    pub(crate) fn is_null(&self, cell: &[u8]) -> bool {
         match cell.first() {
             None => self.empty,
             Some(&f) => {
@@ -766,8 +842,10 @@ struct Sink {
     infer_rows: usize,
     infer_bytes: Vec<u8>,
     infer_ends: Vec<usize>,
-    /// (number of fields, last line) per buffered record.
-    infer_records: Vec<(usize, u64)>,
+    /// The quoted fields' indices of every buffered record, back to back.
+    infer_quoted: Vec<usize>,
+    /// (number of fields, number of quoted fields, last line) per buffered record.
+    infer_records: Vec<(usize, usize, u64)>,
     columns: Vec<Column>,
     rows: usize,
     batch_bytes: usize,
@@ -776,6 +854,7 @@ struct Sink {
     nulls: NullTokens,
     bools: BoolValues,
     strings_can_be_null: bool,
+    string_nulls: StringNulls,
     policy: BadRowPolicy,
     limits: CsvLimits,
     tables: VecDeque<Table>,
@@ -787,6 +866,8 @@ struct Sink {
     /// its record needs. Converted at the end of every fed chunk at the latest.
     pend_bytes: Vec<u8>,
     pend_cells: Vec<(usize, usize)>,
+    /// The quoted fields' indices of the queued rows, back to back.
+    pend_quoted: Vec<usize>,
     pend_rows: Vec<PendingRow>,
     /// `batch_bytes` of the pending rows.
     pend_batch_bytes: usize,
@@ -801,6 +882,9 @@ struct PendingRow {
     utf8_ok: bool,
     /// Its cells are offsets into the chunk being fed, not into `pend_bytes`.
     in_chunk: bool,
+    /// Its quoted fields: `pend_quoted[quoted_start..quoted_end]`.
+    quoted_start: usize,
+    quoted_end: usize,
 }
 
 /// Most rows converted in one column-at-a-time batch.
@@ -836,6 +920,7 @@ impl Sink {
             infer_rows: o.infer_rows,
             infer_bytes: Vec::new(),
             infer_ends: Vec::new(),
+            infer_quoted: Vec::new(),
             infer_records: Vec::new(),
             columns: Vec::new(),
             rows: 0,
@@ -845,6 +930,7 @@ impl Sink {
             nulls: NullTokens::new(&o.null_values),
             bools,
             strings_can_be_null: o.strings_can_be_null,
+            string_nulls: o.string_nulls,
             policy: o.bad_rows,
             limits: o.limits,
             tables: VecDeque::new(),
@@ -852,6 +938,7 @@ impl Sink {
             nulled: 0,
             pend_bytes: Vec::new(),
             pend_cells: Vec::new(),
+            pend_quoted: Vec::new(),
             pend_rows: Vec::new(),
             pend_batch_bytes: 0,
         };
@@ -887,6 +974,14 @@ impl Sink {
             return Some(n.len());
         }
         self.infer_records.first().map(|r| r.0)
+    }
+
+    /// Whether an empty line is a record (of one empty unquoted field) rather
+    /// than a blank line to skip: in a file of one column (known from the
+    /// header, the given schema or the first record) under
+    /// [`StringNulls::Unquoted`].
+    fn empty_line_is_record(&self) -> bool {
+        self.string_nulls == StringNulls::Unquoted && self.ncols() == Some(1)
     }
 
     fn error_at(&self, rec: &Record<'_>, col: usize, kind: ErrorKind, what: &str) -> Error {
@@ -936,9 +1031,14 @@ impl Sink {
                     }
                     debug_assert_eq!(self.infer_bytes.len(), base + len);
                 }
-                self.infer_records.push((rec.ends.len(), rec.last_line));
+                self.infer_quoted.extend_from_slice(rec.quoted);
+                self.infer_records
+                    .push((rec.ends.len(), rec.quoted.len(), rec.last_line));
+                // The text, and 8 bytes per field and quoted field noted.
+                let held =
+                    self.infer_bytes.len() + 8 * (self.infer_ends.len() + self.infer_quoted.len());
                 if self.infer_records.len() >= self.infer_rows
-                    || self.infer_bytes.len() >= self.limits.max_infer_bytes
+                    || held >= self.limits.max_infer_bytes
                 {
                     self.resolve()?;
                 }
@@ -1004,7 +1104,7 @@ impl Sink {
         let mut inference = vec![Inference::new(); ncols];
         let mut start_end = 0;
         let mut base = 0;
-        for &(n, _) in &self.infer_records {
+        for &(n, _, _) in &self.infer_records {
             let ends = &self.infer_ends[start_end..start_end + n];
             if n == ncols {
                 let mut s = base;
@@ -1044,11 +1144,13 @@ impl Sink {
         // Replay the buffered rows.
         let bytes = std::mem::take(&mut self.infer_bytes);
         let all_ends = std::mem::take(&mut self.infer_ends);
+        let all_quoted = std::mem::take(&mut self.infer_quoted);
         let records = std::mem::take(&mut self.infer_records);
         let mut start_end = 0;
+        let mut start_quoted = 0;
         let mut byte_base = 0;
         let mut ends_buf: Vec<usize> = Vec::new();
-        for (n, last_line) in records {
+        for (n, nquoted, last_line) in records {
             let ends = &all_ends[start_end..start_end + n];
             let rec_len = ends.last().copied().unwrap_or(0);
             ends_buf.clear();
@@ -1056,6 +1158,7 @@ impl Sink {
             let rec = Record {
                 bytes: &bytes[byte_base..byte_base + rec_len],
                 ends: &ends_buf,
+                quoted: &all_quoted[start_quoted..start_quoted + nquoted],
                 sep: 0,
                 last_line,
                 ascii: false,
@@ -1064,6 +1167,7 @@ impl Sink {
             self.row(&rec)?;
             byte_base += rec_len;
             start_end += n;
+            start_quoted += nquoted;
         }
         Ok(())
     }
@@ -1075,7 +1179,11 @@ impl Sink {
             .enumerate()
             .map(|(i, f)| {
                 let all_null = all_null.get(i).copied().unwrap_or(false);
-                Column::new(f.clone(), self.strings_can_be_null || all_null)
+                Column::new(
+                    f.clone(),
+                    self.strings_can_be_null || all_null,
+                    self.string_nulls,
+                )
             })
             .collect();
         self.needs_utf8 = self.columns.iter().any(Column::is_text);
@@ -1112,11 +1220,15 @@ impl Sink {
             start = base + end + rec.sep;
             cell
         }));
+        let quoted_start = self.pend_quoted.len();
+        self.pend_quoted.extend_from_slice(rec.quoted);
         self.pend_rows.push(PendingRow {
             sep: rec.sep,
             last_line: rec.last_line,
             utf8_ok,
             in_chunk: rec.at.is_some(),
+            quoted_start,
+            quoted_end: self.pend_quoted.len(),
         });
         self.pend_batch_bytes += rec.bytes.len() + 8 * ncols;
         if self.rows + self.pend_rows.len() >= self.batch_size
@@ -1149,6 +1261,7 @@ impl Sink {
                 chunk,
                 bytes: &self.pend_bytes,
                 cells: &self.pend_cells,
+                quoted: &self.pend_quoted,
                 rows: &self.pend_rows,
                 column: c,
                 ncols,
@@ -1160,6 +1273,7 @@ impl Sink {
         }
         let bytes = std::mem::take(&mut self.pend_bytes);
         let cells = std::mem::take(&mut self.pend_cells);
+        let quoted = std::mem::take(&mut self.pend_quoted);
         let rows = std::mem::take(&mut self.pend_rows);
         let pend_batch_bytes = std::mem::take(&mut self.pend_batch_bytes);
         let mut result = Ok(());
@@ -1185,6 +1299,7 @@ impl Sink {
                 let rec = Record {
                     bytes: &src[first..last],
                     ends: &ends,
+                    quoted: &quoted[row.quoted_start..row.quoted_end],
                     sep: row.sep,
                     last_line: row.last_line,
                     ascii: row.utf8_ok,
@@ -1199,9 +1314,11 @@ impl Sink {
         // Keep the allocations for the next batch.
         self.pend_bytes = bytes;
         self.pend_cells = cells;
+        self.pend_quoted = quoted;
         self.pend_rows = rows;
         self.pend_bytes.clear();
         self.pend_cells.clear();
+        self.pend_quoted.clear();
         self.pend_rows.clear();
         result
     }
@@ -1255,7 +1372,10 @@ impl Sink {
                 continue;
             };
             let col = &mut self.columns[i];
-            let res = if col.null_aware && self.nulls.is_null(cell) {
+            let res = if col
+                .null_rule
+                .is_null(cell, &self.nulls, || rec.is_quoted(i))
+            {
                 col.push_null()
             } else {
                 col.push(cell, utf8_ok, &self.bools)
@@ -1388,6 +1508,7 @@ impl Sink {
     fn drop_pending(&mut self) {
         self.pend_bytes.clear();
         self.pend_cells.clear();
+        self.pend_quoted.clear();
         self.pend_rows.clear();
         self.pend_batch_bytes = 0;
     }
@@ -1580,8 +1701,33 @@ struct Column {
     len: usize,
     /// Validity, built from the first null on (`None`: every value is valid).
     valid: Option<Bits>,
-    /// Whether null tokens apply (always for non-text columns).
-    null_aware: bool,
+    /// Which cells are null.
+    null_rule: NullRule,
+}
+
+/// Which cells of a column read as null: the one rule for every conversion
+/// path (column at a time and row at a time).
+#[derive(Debug, Clone, Copy)]
+struct NullRule {
+    /// Whether null tokens apply (always in non-text columns; in text columns
+    /// with `strings_can_be_null`, or when inference saw only nulls).
+    tokens: bool,
+    /// A text column read with [`StringNulls::Unquoted`]: a quoted field is
+    /// always text, an empty unquoted one always null.
+    quoting: bool,
+}
+
+impl NullRule {
+    /// Whether `cell` is null; `quoted` says whether its field was quoted
+    /// (asked only when it matters: an empty cell or a null token).
+    #[inline]
+    fn is_null(self, cell: &[u8], tokens: &NullTokens, quoted: impl FnOnce() -> bool) -> bool {
+        if self.quoting {
+            (cell.is_empty() || (self.tokens && tokens.is_null(cell))) && !quoted()
+        } else {
+            self.tokens && tokens.is_null(cell)
+        }
+    }
 }
 
 fn new_offsets<T: Default>() -> Vec64<T> {
@@ -1607,7 +1753,7 @@ impl Column {
         }
     }
 
-    fn new(field: Arc<Field>, text_nullable: bool) -> Self {
+    fn new(field: Arc<Field>, text_nullable: bool, string_nulls: StringNulls) -> Self {
         let values = match &field.dtype {
             ArrowType::Null => Values::Null(0),
             ArrowType::Boolean => Values::Bool(Bits::default()),
@@ -1662,7 +1808,10 @@ impl Column {
             values,
             len: 0,
             valid: None,
-            null_aware: !is_text || text_nullable,
+            null_rule: NullRule {
+                tokens: !is_text || text_nullable,
+                quoting: is_text && string_nulls == StringNulls::Unquoted,
+            },
         }
     }
 
@@ -1871,22 +2020,18 @@ impl Column {
             values,
             len,
             valid,
-            null_aware,
+            null_rule,
         } = self;
-        let (aware, nullable) = (*null_aware, field.nullable);
+        let (rule, nullable) = (*null_rule, field.nullable);
         let fast = match values {
-            Values::I64(v) => Some(fill(
-                v, valid, len, aware, nullable, nulls, cells, parse_i64,
-            )),
-            Values::F64(v) => Some(fill(
-                v, valid, len, aware, nullable, nulls, cells, parse_f64,
-            )),
+            Values::I64(v) => Some(fill(v, valid, len, rule, nullable, nulls, cells, parse_i64)),
+            Values::F64(v) => Some(fill(v, valid, len, rule, nullable, nulls, cells, parse_f64)),
             Values::Date32(v) => Some(fill(
-                v, valid, len, aware, nullable, nulls, cells, parse_date,
+                v, valid, len, rule, nullable, nulls, cells, parse_date,
             )),
             Values::Timestamp(v, digits, zoned) => {
                 let (digits, zoned) = (*digits, *zoned);
-                Some(fill(v, valid, len, aware, nullable, nulls, cells, |cell| {
+                Some(fill(v, valid, len, rule, nullable, nulls, cells, |cell| {
                     let t = parse_timestamp(cell)?;
                     if t.has_zone != zoned && !(cell.len() == 10 && !zoned) {
                         return None;
@@ -1895,8 +2040,8 @@ impl Column {
                 }))
             }
             Values::Bool(b) => Some((|| {
-                for (cell, _) in cells.iter() {
-                    if aware && nulls.is_null(cell) {
+                for (r, (cell, _)) in cells.iter().enumerate() {
+                    if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
                         if !nullable {
                             return Err(CellError::UnexpectedNull);
                         }
@@ -1913,8 +2058,8 @@ impl Column {
                 Ok(())
             })()),
             Values::Str32 { offsets, data } => Some((|| {
-                for (cell, utf8_ok) in cells.iter() {
-                    if aware && nulls.is_null(cell) {
+                for (r, (cell, utf8_ok)) in cells.iter().enumerate() {
+                    if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
                         if !nullable {
                             return Err(CellError::UnexpectedNull);
                         }
@@ -1943,8 +2088,8 @@ impl Column {
             return r;
         }
         // Other types: the per-cell conversion.
-        for (cell, utf8_ok) in cells.iter() {
-            if self.null_aware && nulls.is_null(cell) {
+        for (r, (cell, utf8_ok)) in cells.iter().enumerate() {
+            if self.null_rule.is_null(cell, nulls, || cells.is_quoted(r)) {
                 self.push_null()?;
             } else {
                 self.push(cell, utf8_ok, bools)?;
@@ -2174,6 +2319,8 @@ struct PendingCells<'a> {
     /// Copied rows.
     bytes: &'a [u8],
     cells: &'a [(usize, usize)],
+    /// Quoted fields of the rows (see [`PendingRow::quoted_start`]).
+    quoted: &'a [usize],
     rows: &'a [PendingRow],
     column: usize,
     ncols: usize,
@@ -2192,24 +2339,33 @@ impl PendingCells<'_> {
                 (&src[s..e], r.utf8_ok)
             })
     }
+
+    /// Whether row `row`'s cell in this column was quoted.
+    fn is_quoted(&self, row: usize) -> bool {
+        self.rows.get(row).is_some_and(|r| {
+            self.quoted[r.quoted_start..r.quoted_end]
+                .binary_search(&self.column)
+                .is_ok()
+        })
+    }
 }
 
-/// The column-at-a-time loop for fixed-width values: null tokens (refused in
-/// a non-nullable field), else `parse`.
+/// The column-at-a-time loop for fixed-width values: nulls (refused in a
+/// non-nullable field), else `parse`.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn fill<T: Default>(
     v: &mut Vec64<T>,
     valid: &mut Option<Bits>,
     len: &mut usize,
-    aware: bool,
+    rule: NullRule,
     nullable: bool,
     nulls: &NullTokens,
     cells: &PendingCells<'_>,
     parse: impl Fn(&[u8]) -> Option<T>,
 ) -> Result<(), CellError> {
-    for (cell, _) in cells.iter() {
-        if aware && nulls.is_null(cell) {
+    for (r, (cell, _)) in cells.iter().enumerate() {
+        if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
             if !nullable {
                 return Err(CellError::UnexpectedNull);
             }

@@ -151,16 +151,67 @@ fn rfc4180_quoting() {
 
 #[test]
 fn lf_crlf_cr_and_missing_final_newline() {
-    for input in [
-        &b"n\n1\n2"[..],
-        b"n\r\n1\r\n2\r\n",
-        b"n\r1\r2\r",
-        b"n\n\n1\n\n2\n\n",
-    ] {
+    for input in [&b"n\n1\n2"[..], b"n\r\n1\r\n2\r\n", b"n\r1\r2\r"] {
         let (schema, t) = one_table(input, opts());
         assert_eq!(schema.fields[0].dtype, ArrowType::Int64);
         assert_eq!(i64s(&t, 0), vec![Some(1), Some(2)], "{input:?}");
     }
+    // Blank lines in a file of several columns are skipped (pyarrow too).
+    let (_, t) = one_table(b"\n\na,b\n\n1,2\r\n\r\n\r3,4\n\n", opts());
+    assert_eq!(i64s(&t, 0), vec![Some(1), Some(3)]);
+}
+
+/// In a file of one column an empty line is a null row (what pyarrow, Polars
+/// and Lightstream write for a null there), in every line-end style and at
+/// every split point; before the header (and, without one, before the first
+/// record, which tells the column count) empty lines are skipped.
+/// `StringNulls::QuotingIgnored` skips them all, as before.
+#[test]
+fn one_column_empty_lines_are_null_rows() {
+    for input in [
+        &b"n\n\n1\n\n2\n\n"[..],
+        b"\n\nn\r\n\r\n1\r\n\r\n2\r\n\r\n",
+        b"n\r\r1\r\r2\r\r",
+    ] {
+        let (schema, t) = one_table(input, opts());
+        assert_eq!(schema.fields[0].dtype, ArrowType::Int64);
+        assert_eq!(
+            i64s(&t, 0),
+            vec![None, Some(1), None, Some(2), None],
+            "{input:?}"
+        );
+        let old = CsvReadOptions {
+            string_nulls: StringNulls::QuotingIgnored,
+            ..opts()
+        };
+        let (_, t) = one_table(input, old);
+        assert_eq!(i64s(&t, 0), vec![Some(1), Some(2)], "{input:?}");
+    }
+    // Strings: an empty line is null, `""` the empty string (a pyarrow file).
+    let (_, t) = one_table(b"\"s\"\n\"a\"\n\n\"\"\n\"b\"\n", opts());
+    assert_eq!(strs(&t, 0), vec![s("a"), None, s(""), s("b")]);
+    // Only empty lines: all-null rows (an all-null column reads as string).
+    let (schema, t) = one_table(b"s\n\n\n", opts());
+    assert_eq!(schema.fields[0].dtype, ArrowType::String);
+    assert_eq!(strs(&t, 0), vec![None, None]);
+    // Headerless: the first record tells that there is one column.
+    let headerless = CsvReadOptions {
+        has_header: false,
+        ..opts()
+    };
+    let (_, t) = one_table(b"\n\nx\n\ny\n", headerless.clone());
+    assert_eq!(strs(&t, 0), vec![s("x"), None, s("y")]);
+    // ... unless a given schema says so from the start.
+    let schema = Schema::new(
+        vec![Arc::new(Field::new("s", ArrowType::String, true, None))],
+        Default::default(),
+    );
+    let given = CsvReadOptions {
+        schema: Some(schema),
+        ..headerless
+    };
+    let (_, t) = one_table(b"\n\"\"\nx\n\n", given);
+    assert_eq!(strs(&t, 0), vec![None, s(""), s("x"), None]);
 }
 
 #[test]
@@ -191,16 +242,204 @@ fn null_tokens() {
     assert_eq!(schema.fields[1].dtype, ArrowType::Float64);
     assert_eq!(i64s(&t, 0), vec![Some(1), None, None]);
     assert_eq!(f64s(&t, 1), vec![None, Some(2.5), None]);
-    // Strings are not null by default (pyarrow's strings_can_be_null=False).
-    assert_eq!(strs(&t, 2), vec![s("NA"), s(""), s("x")]);
+    // Null tokens do not apply to strings by default (pyarrow's
+    // strings_can_be_null=False); an empty unquoted field is null.
+    assert_eq!(strs(&t, 2), vec![s("NA"), None, s("x")]);
     let o = CsvReadOptions {
         strings_can_be_null: true,
         null_values: vec!["-".into()],
         ..opts()
     };
-    let (_, t) = one_table(b"i,s\n-,-\n3,\n", o);
-    assert_eq!(i64s(&t, 0), vec![None, Some(3)]);
-    assert_eq!(strs(&t, 1), vec![None, s("")]);
+    let (_, t) = one_table(b"i,s\n-,-\n3,\n\"-\",\"-\"\n", o.clone());
+    // A quoted token is null in other columns (pyarrow's
+    // quoted_strings_can_be_null), text in a string column.
+    assert_eq!(i64s(&t, 0), vec![None, Some(3), None]);
+    assert_eq!(strs(&t, 1), vec![None, None, s("-")]);
+    // The earlier reading: quoting not seen.
+    let old = CsvReadOptions {
+        string_nulls: StringNulls::QuotingIgnored,
+        ..o
+    };
+    let (_, t) = one_table(b"i,s\n-,-\n3,\n\"-\",\"-\"\n", old);
+    assert_eq!(i64s(&t, 0), vec![None, Some(3), None]);
+    assert_eq!(strs(&t, 1), vec![None, s(""), None]);
+    let old = CsvReadOptions {
+        string_nulls: StringNulls::QuotingIgnored,
+        ..opts()
+    };
+    let (_, t) = one_table(b"i,f,s\n1,NaN,NA\nNA,2.5,\n,nan,x\n", old);
+    assert_eq!(strs(&t, 2), vec![s("NA"), s(""), s("x")]);
+}
+
+/// Issue 13: a string column holding nulls and empty strings side by side
+/// (pyarrow writes a null as an empty unquoted field and an empty string as
+/// `""`) keeps them apart on every path: inferred (the rows are replayed after
+/// inference) and given types (converted a column at a time), in place and
+/// through csv-core (doubled quotes), after a bad-row rollback, for string,
+/// large_string and dictionary columns, at every split point.
+#[test]
+fn nulls_and_empty_strings_stay_apart() {
+    let input = b"s,i,t\n\"a\",1,x\n,,\n\"\",\"\",\"\"\n\"q\"\"\",4,\n\"\",5,\"\"\n";
+    let want_s = vec![s("a"), None, s(""), s("q\""), s("")];
+    let want_t = vec![s("x"), None, s(""), None, s("")];
+    let (schema, t) = one_table(input, opts());
+    assert_eq!(schema.fields[1].dtype, ArrowType::Int64);
+    assert_eq!(strs(&t, 0), want_s);
+    // `""` in a non-string column is null (pyarrow's quoted_strings_can_be_null).
+    assert_eq!(i64s(&t, 1), vec![Some(1), None, None, Some(4), Some(5)]);
+    assert_eq!(strs(&t, 2), want_t);
+    for dtype in [
+        ArrowType::String,
+        ArrowType::LargeString,
+        ArrowType::Dictionary(CategoricalIndexType::UInt32),
+    ] {
+        let schema = Schema::new(
+            vec![
+                Arc::new(Field::new("s", dtype.clone(), true, None)),
+                Arc::new(Field::new("i", ArrowType::Int64, true, None)),
+                Arc::new(Field::new("t", ArrowType::String, true, None)),
+            ],
+            Default::default(),
+        );
+        let o = CsvReadOptions {
+            schema: Some(schema.clone()),
+            ..opts()
+        };
+        let (_, t) = one_table(input, o);
+        let text = write_csv(
+            &schema,
+            std::slice::from_ref(&t),
+            &CsvWriteOptions::default(),
+        );
+        assert_eq!(
+            String::from_utf8(text.unwrap()).unwrap(),
+            "s,i,t\na,1,x\n,,\n\"\",,\"\"\n\"q\"\"\",4,\n\"\",5,\"\"\n",
+            "{dtype:?}"
+        );
+        assert_eq!(strs(&t, 2), want_t);
+    }
+    // A bad cell rolls the batch back and redoes it row by row.
+    let schema = Schema::new(
+        vec![
+            Arc::new(Field::new("s", ArrowType::String, true, None)),
+            Arc::new(Field::new("i", ArrowType::Int64, true, None)),
+        ],
+        Default::default(),
+    );
+    let o = CsvReadOptions {
+        schema: Some(schema),
+        bad_rows: BadRowPolicy::Null,
+        ..opts()
+    };
+    let (_, t) = one_table(b"s,i\n\"\",1\n,2\n\"\",x\n,3\n", o);
+    assert_eq!(strs(&t, 0), vec![s(""), None, s(""), None]);
+    assert_eq!(i64s(&t, 1), vec![Some(1), Some(2), None, Some(3)]);
+    // The writer quotes strings a reader could take for a null: the empty
+    // string and null tokens; a null in one column is an empty line.
+    let schema = Schema::new(
+        vec![Arc::new(Field::new("s", ArrowType::String, true, None))],
+        Default::default(),
+    );
+    let o = CsvReadOptions {
+        schema: Some(schema.clone()),
+        strings_can_be_null: true,
+        ..opts()
+    };
+    let (_, t) = one_table(b"s\n\"NA\"\n\n\"\"\n\"nan\"\nNULL\nx\n", o);
+    assert_eq!(
+        strs(&t, 0),
+        vec![s("NA"), None, s(""), s("nan"), None, s("x")]
+    );
+    let text = write_csv(
+        &schema,
+        std::slice::from_ref(&t),
+        &CsvWriteOptions::default(),
+    );
+    assert_eq!(text.unwrap(), b"s\n\"NA\"\n\n\"\"\n\"nan\"\n\nx\n");
+}
+
+/// Random string columns with nulls, empty strings, null tokens and text
+/// needing quotes, written by our writer and read back: the same values, for
+/// one column and two, with LF and CRLF, the default and a token null text.
+#[test]
+fn writer_and_reader_round_trip_nulls_and_empty_strings() {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let pool = [
+        "", "a", "NA", "null", " ", "x,y", "q\"", "l\nf", "c\r", "\"\"",
+    ];
+    for doc in 0..40 {
+        let ncols = 1 + (doc % 2);
+        let rows = 1 + next(12) as usize;
+        let cols: Vec<Vec<Option<&str>>> = (0..ncols)
+            .map(|_| {
+                (0..rows)
+                    .map(|_| match next(4) {
+                        0 => None,
+                        _ => Some(pool[next(pool.len() as u64) as usize]),
+                    })
+                    .collect()
+            })
+            .collect();
+        let schema = Schema::new(
+            (0..ncols)
+                .map(|c| Arc::new(Field::new(format!("c{c}"), ArrowType::String, true, None)))
+                .collect(),
+            Default::default(),
+        );
+        let table = Table {
+            cols: cols
+                .iter()
+                .zip(&schema.fields)
+                .map(|(v, f)| {
+                    let valid: Vec<bool> = v.iter().map(Option::is_some).collect();
+                    let a = minarrow::StringArray::<u32>::from_vec(
+                        v.iter().map(|x| x.unwrap_or("")).collect(),
+                        Some(minarrow::Bitmask::from_bools(&valid)),
+                    );
+                    minarrow::FieldArray::new_arc(
+                        f.clone(),
+                        Array::TextArray(TextArray::String32(Arc::new(a))),
+                    )
+                })
+                .collect(),
+            n_rows: rows,
+            name: String::new(),
+            metadata: Default::default(),
+        };
+        // A null written as a token reads back with strings_can_be_null;
+        // strings equal to a token (`NA`, `null`) are quoted, so stay text.
+        let (null, strings_can_be_null) = if doc % 4 >= 2 {
+            ("NA".to_string(), true)
+        } else {
+            (String::new(), false)
+        };
+        let w = CsvWriteOptions {
+            null,
+            crlf: doc % 3 == 0,
+            ..CsvWriteOptions::default()
+        };
+        let text = write_csv(&schema, std::slice::from_ref(&table), &w).unwrap();
+        let o = CsvReadOptions {
+            schema: Some(schema.clone()),
+            strings_can_be_null,
+            ..opts()
+        };
+        let (_, back) = decode_all_splits(&text, o).unwrap();
+        let got: Vec<Vec<Option<String>>> = (0..ncols)
+            .map(|c| back.iter().flat_map(|t| strs(t, c)).collect())
+            .collect();
+        let want: Vec<Vec<Option<String>>> = cols
+            .iter()
+            .map(|v| v.iter().map(|x| x.map(str::to_string)).collect())
+            .collect();
+        assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&text));
+    }
 }
 
 #[test]
@@ -298,7 +537,7 @@ fn given_schema_all_types() {
     let input = b"i8,u16,f32,ls,d64,t64,ts,dur,dec,cat\n\
         -128,65535,0.1,hi,2020-01-02,01:00:00.000001,1970-01-01T00:00:01.5,-5,-1.25,b\n\
         ,,,,,,,,,a\n\
-        127,0,1e3,,1970-01-01,00:00,1970-01-01,7,3,b\n";
+        127,0,1e3,\"\",1970-01-01,00:00,1970-01-01,7,3,b\n";
     let (got, t) = one_table(input, o);
     assert_eq!(got.fields, schema.fields);
     let text = write_csv(&got, std::slice::from_ref(&t), &CsvWriteOptions::default()).unwrap();
@@ -306,7 +545,7 @@ fn given_schema_all_types() {
         String::from_utf8(text).unwrap(),
         "i8,u16,f32,ls,d64,t64,ts,dur,dec,cat\n\
          -128,65535,0.1,hi,2020-01-02,01:00:00.000001,1970-01-01T00:00:01.500,-5,-1.25,b\n\
-         ,,,\"\",,,,,,a\n\
+         ,,,,,,,,,a\n\
          127,0,1000.0,\"\",1970-01-01,00:00:00,1970-01-01T00:00:00,7,3.00,b\n"
     );
     let Array::TextArray(TextArray::Categorical32(c)) = &t.cols[9].array else {
@@ -641,10 +880,19 @@ fn writer_single_column_nulls_and_refusals() {
         schema: Some(schema.clone()),
         ..opts()
     };
+    // An empty line is a null row, and so is `""` (a null token, quoted).
     let (_, t) = one_table(b"x\n1.5\n\n\"\"\n", o.clone());
-    assert_eq!(f64s(&t, 0), vec![Some(1.5), None]);
-    let w = write_csv(&schema, &[t], &CsvWriteOptions::default()).unwrap();
-    assert_eq!(w, b"x\n1.5\n\"\"\n");
+    assert_eq!(f64s(&t, 0), vec![Some(1.5), None, None]);
+    // A null is written as an empty line (as pyarrow and Polars do) and read back.
+    let w = write_csv(
+        &schema,
+        std::slice::from_ref(&t),
+        &CsvWriteOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(w, b"x\n1.5\n\n\n");
+    let (_, back) = one_table(&w, o.clone());
+    assert_eq!(back, t);
     let bad = Schema::new(
         vec![Arc::new(Field::new(
             "iv",
@@ -665,8 +913,10 @@ fn writer_single_column_nulls_and_refusals() {
 
 /// Random documents (quoted and unquoted fields, doubled quotes, delimiters,
 /// CR / LF / CRLF inside quotes and as terminators, blank lines, non-ASCII
-/// text) read in random chunks give exactly the fields written, and a bad
-/// cell reports the line csv-core would count.
+/// text) read in random chunks give exactly the fields written (an empty
+/// unquoted field null, a quoted one the empty string, so every path must
+/// know which fields were quoted), and a bad cell reports the line csv-core
+/// would count.
 #[test]
 fn random_documents_split_like_csv_core() {
     let mut x: u64 = 0x1234_5678_9ABC_DEF1;
@@ -685,7 +935,7 @@ fn random_documents_split_like_csv_core() {
     );
     for doc in 0..300 {
         let mut text = Vec::new();
-        let mut want: Vec<Vec<String>> = Vec::new();
+        let mut want: Vec<Vec<Option<String>>> = Vec::new();
         let mut lines = Vec::new();
         for _ in 0..next(40) + 1 {
             if next(8) == 0 {
@@ -702,21 +952,19 @@ fn random_documents_split_like_csv_core() {
                     let k = if next(3) == 0 { next(9) } else { next(2) };
                     f.push_str(alphabet[k as usize]);
                 }
-                if c == 0 && f.is_empty() {
-                    f.push('a'); // a lone empty first field could make a blank line
-                }
                 if c > 0 {
                     text.push(b',');
                 }
                 let special = f.contains([',', '"', '\n', '\r']);
-                if special || next(10) == 0 {
+                if special || next(10) == 0 || (f.is_empty() && next(2) == 0) {
                     text.push(b'"');
                     text.extend_from_slice(f.replace('"', "\"\"").as_bytes());
                     text.push(b'"');
+                    row.push(Some(f));
                 } else {
                     text.extend_from_slice(f.as_bytes());
+                    row.push((!f.is_empty()).then_some(f));
                 }
-                row.push(f);
             }
             match next(3) {
                 0 => text.extend_from_slice(b"\r\n"),
@@ -739,11 +987,11 @@ fn random_documents_split_like_csv_core() {
         let pieces: Vec<&[u8]> = cuts.windows(2).map(|w| &text[w[0]..w[1]]).collect();
         for p in [vec![&text[..]], pieces] {
             let (_, tables, _) = decode_pieces(&p, o.clone()).unwrap();
-            let mut got: Vec<Vec<String>> = Vec::new();
+            let mut got: Vec<Vec<Option<String>>> = Vec::new();
             for t in &tables {
                 let cols: Vec<_> = (0..3).map(|c| strs(t, c)).collect();
                 for r in 0..t.n_rows {
-                    got.push(cols.iter().map(|c| c[r].clone().unwrap()).collect());
+                    got.push(cols.iter().map(|c| c[r].clone()).collect());
                 }
             }
             assert_eq!(
@@ -769,10 +1017,11 @@ fn random_documents_split_like_csv_core() {
             ..opts()
         };
         let e = decode_pieces(&[&bad], o).unwrap_err();
-        let expected = match want
-            .iter()
-            .position(|r| super::text::parse_i64(r[0].as_bytes()).is_none())
-        {
+        // An empty first field, quoted or not, is a null int (a null token).
+        let expected = match want.iter().position(|r| {
+            let f = r[0].as_deref().unwrap_or("");
+            !f.is_empty() && super::text::parse_i64(f.as_bytes()).is_none()
+        }) {
             Some(row) => lines[row],
             None => bad.iter().filter(|&&b| b == b'\n').count() as u64,
         };

@@ -2,22 +2,27 @@
 //! the header written once.
 //!
 //! Quoting follows RFC 4180 through `csv-core` (a field is quoted when it holds
-//! the delimiter, the quote, `\r` or `\n`; quotes inside are doubled). Every
-//! value is written in a form pyarrow's `read_csv` reads back to the same
-//! value given the column type (see `docs/csv.md`). Not a pretty-printer and
-//! not a reader; it refuses types with no text form (intervals, views).
+//! the delimiter, the quote, `\r` or `\n`; quotes inside are doubled). A null
+//! is the `null` text unquoted (by default nothing: an empty field, and in a
+//! one-column file an empty line) and a string that could be taken for one
+//! (the empty string, the `null` text, pyarrow's default null tokens such as
+//! `NA`) is quoted, so a reader that lets quoting count
+//! ([`super::StringNulls::Unquoted`]) tells them apart. Every value is written
+//! in a form pyarrow's `read_csv` reads back to the same value given the
+//! column type (see `docs/csv.md`). Not a pretty-printer and not a reader; it
+//! refuses types with no text form (intervals, views).
 
 use std::sync::Arc;
 
 use csv_core::{QuoteStyle, Writer, WriterBuilder};
 use minarrow::{Array, ArrowType, Bitmask, NumericArray, Table, TemporalArray, TextArray};
 
-use super::CsvWriteOptions;
-use super::reader::type_name;
+use super::reader::{NullTokens, type_name};
 use super::text::{
     unit_digits, write_date, write_decimal, write_f32, write_f64, write_i64, write_time_of_day,
     write_timestamp, write_u64,
 };
+use super::{CsvWriteOptions, DEFAULT_NULL_VALUES};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::Schema;
 
@@ -27,6 +32,9 @@ pub struct CsvEncoder {
     schema: Arc<Schema>,
     options: CsvWriteOptions,
     quoting: Writer,
+    /// Texts a reader may take for a null ([`DEFAULT_NULL_VALUES`] and the
+    /// `null` option): string values equal to one are quoted.
+    null_like: NullTokens,
     header_written: bool,
     /// Whether any byte of the document has been written: a first field that
     /// starts with a UTF-8 byte order mark is quoted, since readers drop a
@@ -67,8 +75,12 @@ impl CsvEncoder {
             .quote(options.quote)
             .quote_style(QuoteStyle::Necessary)
             .build();
+        let mut null_like: Vec<String> =
+            DEFAULT_NULL_VALUES.iter().map(|s| s.to_string()).collect();
+        null_like.push(options.null.clone());
         Ok(CsvEncoder {
             schema: Arc::new(schema.clone()),
+            null_like: NullTokens::new(&null_like),
             options,
             quoting,
             header_written: false,
@@ -98,15 +110,13 @@ impl CsvEncoder {
             .iter()
             .map(|c| c.is_text() || plain_needs_check)
             .collect();
-        // The null text, quoted once if it needs it.
+        // The null text, quoted once if it needs it. An empty one in a
+        // one-column file makes an empty line: that is how pyarrow, Polars
+        // and we write a null there, and how Polars and we read it back
+        // (pyarrow skips it unless `ignore_empty_lines=False`).
         let mut null = Vec::new();
-        if self.options.null.is_empty() && ncols == 1 {
-            // A lone empty field would be a blank line, which readers skip.
-            null.extend_from_slice(&[q, q]);
-        } else {
-            let text = self.options.null.clone();
-            self.put(text.as_bytes(), false, &mut null);
-        }
+        let null_text = self.options.null.clone();
+        self.put(null_text.as_bytes(), false, &mut null);
         let eol: &[u8] = if self.options.crlf { b"\r\n" } else { b"\n" };
         for row in 0..table.n_rows {
             for (c, col) in cols.iter().enumerate() {
@@ -129,6 +139,8 @@ impl CsvEncoder {
                     || (ncols == 1 && field.is_empty())
                     || (first_of_document && field.starts_with(BOM))
                     || (check[c] && self.quoting.should_quote(field))
+                    // A string that reads as a null unquoted.
+                    || (col.is_text() && self.null_like.is_null(field))
                 {
                     self.scratch.clear();
                     self.scratch.extend_from_slice(field);
