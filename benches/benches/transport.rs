@@ -145,7 +145,7 @@ async fn setup_quic() -> lightstream::Result<(Listener, QuicSession, QuicSession
         ..ServerOptions::default()
     };
     let l = lightstream::bind(&"quic://127.0.0.1:0".parse()?, &server).await?;
-    let ep: Endpoint = l.local_url().parse()?;
+    let ep: Endpoint = l.local_url().clone();
     let client = ClientOptions {
         quic: Some(lightstream::quic::client_config_trusting(&certs)?),
         ..ClientOptions::default()

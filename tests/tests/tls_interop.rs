@@ -83,7 +83,7 @@ async fn listen(pki: &Pki) -> (Listener, u16) {
     let listener = lightstream::bind(&"tls://127.0.0.1:0".parse().expect("url"), &options)
         .await
         .expect("bind");
-    let port = match listener.local_url().parse::<Endpoint>().expect("local url") {
+    let port = match listener.local_url().clone() {
         Endpoint::Tls(a) => a.rsplit_once(':').expect("port").1.parse().expect("port"),
         other => panic!("not a tls endpoint: {other}"),
     };

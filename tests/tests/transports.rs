@@ -115,7 +115,7 @@ async fn listen(t: Transport, dir: &Path) -> (Listener, Endpoint, ClientOptions)
     };
     let endpoint: Endpoint = url.parse().expect("endpoint");
     let listener = lightstream::bind(&endpoint, &server).await.expect("bind");
-    let mut reach: Endpoint = listener.local_url().parse().expect("local url");
+    let mut reach: Endpoint = listener.local_url().clone();
     if let Endpoint::Quic(addr) = &reach {
         // The certificate names localhost.
         reach = Endpoint::Quic(addr.replace("127.0.0.1", "localhost"));

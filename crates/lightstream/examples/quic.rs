@@ -68,6 +68,7 @@ async fn main() -> lightstream::Result<()> {
     println!("listening on {}", listener.local_url());
     let port = listener
         .local_url()
+        .to_string()
         .rsplit_once(':')
         .map(|(_, p)| p.to_string());
     let port = port.expect("a URL with a port");

@@ -24,7 +24,7 @@
 //!
 //! // Port 0: the system picks a free port; `local_url` says which.
 //! let listener = lightstream::bind(&"tcp://127.0.0.1:0".parse()?, &ServerOptions::default()).await?;
-//! let endpoint: Endpoint = listener.local_url().parse()?;
+//! let endpoint: Endpoint = listener.local_url().clone();
 //! let server = tokio::spawn(async move {
 //!     let table = tbl!("t", fa_i64!("n", 1, 2, 3));
 //!     let schema = std::sync::Arc::new(Schema::from_table(&table));

@@ -283,7 +283,29 @@ impl MmapFile {
     pub fn read_batch(&self, i: usize) -> Result<Table> {
         let mut head = [0u8; HEAD_BYTES];
         let head = self.head(i, &mut head);
-        self.reader.read_batch_with_head(i, head).map_err(|e| {
+        let read = self.reader.read_batch_with_head(i, head);
+        self.in_this_file(read, i)
+    }
+
+    /// The index in [`MmapFile::fields`] of each named column, in the order
+    /// given (see [`IpcFileReader::column_indices`]).
+    pub fn column_indices<S: AsRef<str>>(&self, names: &[S]) -> Result<Vec<usize>> {
+        self.reader.column_indices(names).map_err(Error::Codec)
+    }
+
+    /// Decodes batch `i` with only `columns` (indices into
+    /// [`MmapFile::fields`], in the order wanted), whatever projection the
+    /// file was opened with: the pages of the other columns are not touched.
+    pub fn read_batch_columns(&self, i: usize, columns: &[usize]) -> Result<Table> {
+        let mut head = [0u8; HEAD_BYTES];
+        let head = self.head(i, &mut head);
+        let read = self.reader.read_batch_columns_with_head(i, head, columns);
+        self.in_this_file(read, i)
+    }
+
+    /// An error of batch `i` names the batch and the file.
+    fn in_this_file(&self, read: lightstream_core::Result<Table>, i: usize) -> Result<Table> {
+        read.map_err(|e| {
             let what = format!(
                 "batch {i} of {} ({} batches)",
                 self.path.display(),

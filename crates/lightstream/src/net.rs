@@ -453,7 +453,7 @@ impl Connection {
 /// A server waiting for clients on an [`Endpoint`].
 pub struct Listener {
     inner: ListenerInner,
-    local: String,
+    local: Endpoint,
 }
 
 enum ListenerInner {
@@ -490,9 +490,11 @@ impl fmt::Debug for Listener {
 }
 
 impl Listener {
-    /// Where the listener is, as a URL (with the port the system chose, if
-    /// the endpoint asked for port 0).
-    pub fn local_url(&self) -> &str {
+    /// Where the listener is (with the port the system chose, if the
+    /// endpoint asked for port 0): an [`Endpoint`] a client can
+    /// [`connect`] to (for a wildcard address such as `0.0.0.0`, connect to
+    /// a real one), and its URL through `Display`.
+    pub fn local_url(&self) -> &Endpoint {
         &self.local
     }
 
@@ -607,7 +609,7 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
             let local = l.local_addr().map_err(|e| Error::io(ctx(""), e))?;
             Ok(Listener {
                 inner: ListenerInner::Tcp(l),
-                local: format!("tcp://{local}"),
+                local: Endpoint::Tcp(local.to_string()),
             })
         }
         #[cfg(feature = "uds")]
@@ -621,7 +623,7 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
             let l = tokio::net::UnixListener::bind(path).map_err(|e| Error::io(ctx(""), e))?;
             Ok(Listener {
                 inner: ListenerInner::Unix(l, path.clone()),
-                local: format!("unix://{}", path.display()),
+                local: Endpoint::Unix(path.clone()),
             })
         }
         #[cfg(feature = "websocket")]
@@ -633,7 +635,7 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
             let local = l.local_addr().map_err(|e| Error::io(ctx(""), e))?;
             Ok(Listener {
                 inner: ListenerInner::WebSocket(l),
-                local: format!("ws://{local}{path}"),
+                local: Endpoint::WebSocket(format!("ws://{local}{path}")),
             })
         }
         #[cfg(feature = "tls")]
@@ -645,7 +647,7 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
             let local = l.local_addr().map_err(|e| Error::io(ctx(""), e))?;
             Ok(Listener {
                 inner: ListenerInner::Tls(l, config, options.handshake_timeout),
-                local: format!("tls://{local}"),
+                local: Endpoint::Tls(local.to_string()),
             })
         }
         #[cfg(all(feature = "websocket", feature = "tls"))]
@@ -658,7 +660,7 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
             let local = l.local_addr().map_err(|e| Error::io(ctx(""), e))?;
             Ok(Listener {
                 inner: ListenerInner::SecureWebSocket(l, config, options.handshake_timeout),
-                local: format!("wss://{local}{path}"),
+                local: Endpoint::SecureWebSocket(format!("wss://{local}{path}")),
             })
         }
         #[cfg(feature = "quic")]
@@ -675,13 +677,13 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
             let local = ep.local_addr().map_err(|e| Error::io(ctx(""), e))?;
             Ok(Listener {
                 inner: ListenerInner::Quic(ep),
-                local: format!("quic://{local}"),
+                local: Endpoint::Quic(local.to_string()),
             })
         }
         #[cfg(feature = "stdio")]
         Endpoint::Stdio => Ok(Listener {
             inner: ListenerInner::Stdio(tokio::sync::Mutex::new(false)),
-            local: "-".to_string(),
+            local: Endpoint::Stdio,
         }),
         #[allow(unreachable_patterns)]
         other => Err(not_compiled_in(other)),

@@ -983,7 +983,7 @@ async fn serve(
     let listener = lightstream::bind(&url.parse().expect("url"), &server)
         .await
         .expect("bind");
-    let endpoint: Endpoint = listener.local_url().parse().expect("local url");
+    let endpoint: Endpoint = listener.local_url().clone();
     let outcomes = Arc::new(Outcomes::default());
     let recorded = outcomes.clone();
     let accept_loop = tokio::spawn(async move {

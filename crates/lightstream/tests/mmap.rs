@@ -293,6 +293,37 @@ fn a_projection_reads_only_the_chosen_columns() {
     assert_eq!(i64_column(&t, 1), &[100, 101, 102]);
 }
 
+/// Columns chosen by name, batch by batch, whatever the file was opened with;
+/// the pages of the columns left out are not needed.
+#[test]
+fn columns_are_chosen_by_name_per_batch() {
+    let path = write("by-name.arrow", 8, false);
+    let options = ReadOptions {
+        projection: Some(vec![2]),
+        ..ReadOptions::default()
+    };
+    let file = MmapFile::open(&path, options).unwrap();
+    let wanted = file.column_indices(&["d", "n"]).unwrap();
+    assert_eq!(wanted, [3, 0]);
+    let t = file.read_batch_columns(2, &wanted).unwrap();
+    let names: Vec<&str> = t.cols.iter().map(|c| c.field.name.as_str()).collect();
+    assert_eq!(names, ["d", "n"]);
+    assert_eq!(i64_column(&t, 1), &[200, 201, 202]);
+    assert!(inside(&file, i64_column(&t, 1)));
+    let Array::TextArray(TextArray::Categorical32(d)) = &t.cols[0].array else {
+        panic!("dictionary expected")
+    };
+    assert_eq!(d.get_str(1), Some("green"));
+    // The projection of the open is untouched.
+    assert_eq!(file.read_batch(2).unwrap().cols[0].field.name, "s");
+
+    let missing = file.column_indices(&["n", "price"]).unwrap_err();
+    assert!(missing.to_string().contains("\"price\""), "{missing}");
+    assert_eq!(missing.codec_kind(), Some(lightstream_core::ErrorKind::Schema));
+    assert!(file.read_batch_columns(0, &[7]).is_err());
+    assert!(file.read_batch_columns(9, &[0]).unwrap_err().to_string().contains("batch 9"));
+}
+
 #[test]
 fn truncated_corrupted_and_missing_files_are_errors() {
     let path = write("whole.arrow", 64, false);

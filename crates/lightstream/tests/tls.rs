@@ -110,7 +110,7 @@ async fn bind(url: &str, options: &ServerOptions) -> (Listener, Endpoint) {
     let listener = lightstream::bind(&url.parse().unwrap(), options)
         .await
         .unwrap();
-    let endpoint: Endpoint = listener.local_url().parse().unwrap();
+    let endpoint: Endpoint = listener.local_url().clone();
     (listener, endpoint)
 }
 
@@ -154,6 +154,7 @@ async fn round_trip(scheme: &'static str) {
     assert!(
         listener
             .local_url()
+            .to_string()
             .starts_with(&format!("{scheme}://127.0.0.1:")),
         "{}",
         listener.local_url()

@@ -378,6 +378,55 @@ impl IpcFileReader {
     /// fault. The body still comes from the reader's bytes; when `head` is
     /// too short the metadata does too. The checks are the same either way.
     pub fn read_batch_with_head(&self, i: usize, head: &[u8]) -> Result<Table> {
+        self.read_batch_inner(i, head, &self.state.columns)
+    }
+
+    /// The index in [`IpcFileReader::fields`] of each named column, in the
+    /// order given, for [`IpcFileReader::read_batch_columns`]. A name the file
+    /// does not have is an error of kind [`ErrorKind::Schema`] naming it.
+    ///
+    /// [`ErrorKind::Schema`]: crate::ErrorKind::Schema
+    pub fn column_indices<S: AsRef<str>>(&self, names: &[S]) -> Result<Vec<usize>> {
+        self.state.column_indices(names)
+    }
+
+    /// Decodes record batch `i` with only `columns` (indices into
+    /// [`IpcFileReader::fields`], in the order the table should have them),
+    /// whatever projection the reader was opened with: the buffers of the
+    /// other columns are not touched. Each column must be of a type minarrow
+    /// holds.
+    ///
+    /// ```
+    /// use lightstream_core::minarrow::{fa_i64, fa_str32, tbl};
+    /// use lightstream_core::{IpcFileReader, ReadOptions, Schema, WriteOptions, aligned_copy};
+    ///
+    /// let t = tbl!("t", fa_i64!("id", 1, 2), fa_str32!("name", "a", "b"));
+    /// let file = lightstream_core::write_file(&Schema::from_table(&t), &[t], &WriteOptions::default())?;
+    /// let reader = IpcFileReader::new(aligned_copy(&file), ReadOptions::default())?;
+    /// let names = reader.column_indices(&["name"])?;
+    /// let only_names = reader.read_batch_columns(0, &names)?;
+    /// assert_eq!(only_names.cols.len(), 1);
+    /// assert_eq!(only_names.cols[0].field.name, "name");
+    /// # Ok::<(), lightstream_core::Error>(())
+    /// ```
+    pub fn read_batch_columns(&self, i: usize, columns: &[usize]) -> Result<Table> {
+        self.state.check_columns(columns)?;
+        self.read_batch_inner(i, &[], columns)
+    }
+
+    /// [`IpcFileReader::read_batch_columns`] with the batch's head as in
+    /// [`IpcFileReader::read_batch_with_head`].
+    pub fn read_batch_columns_with_head(
+        &self,
+        i: usize,
+        head: &[u8],
+        columns: &[usize],
+    ) -> Result<Table> {
+        self.state.check_columns(columns)?;
+        self.read_batch_inner(i, head, columns)
+    }
+
+    fn read_batch_inner(&self, i: usize, head: &[u8], columns: &[usize]) -> Result<Table> {
         let b = *self.batches.get(i).ok_or_else(|| {
             Error::schema(format!(
                 "batch {i} requested but the file has {} batches",
@@ -395,10 +444,13 @@ impl IpcFileReader {
                 let (raw, copied) = block_frame(source, b, i, limits)?;
                 tally.copy(copied);
                 let m = parse_message(&raw.metadata, limits)?;
-                return self.state.record_batch(&m, &raw.body, &tally);
+                return self
+                    .state
+                    .record_batch_columns(&m, &raw.body, &tally, columns);
             }
             let (m, body) = block_message(self.bytes.as_slice(), head, b, limits)?;
-            self.state.record_batch(&m, &self.bytes.slice(body), &tally)
+            self.state
+                .record_batch_columns(&m, &self.bytes.slice(body), &tally, columns)
         };
         let table = run().map_err(|e| e.at_offset(b.offset as u64))?;
         self.borrowed.fetch_add(tally.borrowed(), Ordering::Relaxed);

@@ -108,6 +108,18 @@ impl MessageState {
         body: &SharedBuffer,
         tally: &Tally,
     ) -> Result<Table> {
+        self.record_batch_columns(m, body, tally, &self.columns)
+    }
+
+    /// [`MessageState::record_batch`] with only `columns` (indices into the
+    /// wire schema), whatever projection the state was opened with.
+    pub fn record_batch_columns(
+        &self,
+        m: &fbs::Message<'_>,
+        body: &SharedBuffer,
+        tally: &Tally,
+        columns: &[usize],
+    ) -> Result<Table> {
         let batch = m
             .header_as_record_batch()
             .ok_or_else(|| Error::malformed("record batch message without its header"))?;
@@ -116,11 +128,47 @@ impl MessageState {
             &batch,
             body,
             wire,
-            &self.columns,
+            columns,
             &self.dicts,
             &self.options.limits,
             tally,
         )
+    }
+
+    /// Checks `columns` (indices into the wire schema: in range, of types
+    /// minarrow holds) for a per-call projection.
+    pub fn check_columns(&self, columns: &[usize]) -> Result<()> {
+        self.wire("a projection")?.select(Some(columns)).map(|_| ())
+    }
+
+    /// The index in the wire schema of each of `names`, in the order given.
+    pub fn column_indices<S: AsRef<str>>(&self, names: &[S]) -> Result<Vec<usize>> {
+        names
+            .iter()
+            .map(|name| {
+                let name = name.as_ref();
+                self.infos
+                    .iter()
+                    .position(|f| f.name == name)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = self
+                            .infos
+                            .iter()
+                            .take(20)
+                            .map(|f| f.name.as_str())
+                            .collect();
+                        let more = if self.infos.len() > known.len() {
+                            ", ..."
+                        } else {
+                            ""
+                        };
+                        Error::schema(format!(
+                            "no column named {name:?} (the columns are {}{more})",
+                            known.join(", ")
+                        ))
+                    })
+            })
+            .collect()
     }
 
     /// Interprets one stream message, counting in `tally` the buffers its
