@@ -35,6 +35,14 @@ pub enum Error {
     /// (a corrupt footer or page, a type minarrow cannot hold, a value that does
     /// not fit the target type).
     Parquet(String),
+    /// The peer closed the connection without sending a single byte: before
+    /// the TLS or WebSocket handshake, or before the first byte of the
+    /// stream. Port probes and health checks do this; a server that takes one
+    /// client (`lightstream listen`) skips such connections.
+    EmptyConnection {
+        /// Who connected, as other errors name it ("tcp 127.0.0.1:9000").
+        peer: String,
+    },
     /// Nothing moved for `after`: no byte arrived while a reader waited
     /// ([`crate::TableReader::set_idle_timeout`]), or the peer accepted no
     /// byte while a writer waited ([`crate::TableWriter::set_write_timeout`]).
@@ -93,6 +101,9 @@ impl fmt::Display for Error {
             Error::Protocol(m) => write!(f, "protocol error: {m}"),
             Error::Config(m) => write!(f, "configuration error: {m}"),
             Error::Parquet(m) => write!(f, "parquet error: {m}"),
+            Error::EmptyConnection { peer } => {
+                write!(f, "{peer} closed the connection without sending anything")
+            }
             Error::Timeout {
                 stalled,
                 after,

@@ -190,6 +190,18 @@ impl TlsAccept {
     }
 }
 
+/// Whether an accepted TCP connection ends (or is reset) before its first
+/// byte: waits for that byte, which the handshake that follows needs anyway,
+/// and leaves it in the socket.
+#[cfg(any(feature = "websocket", feature = "tls"))]
+pub(crate) async fn closed_before_any_byte(tcp: &tokio::net::TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    match tcp.peek(&mut first).await {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
 /// One connected peer, not yet reading or writing tables.
 pub struct Connection {
     inner: Inner,
@@ -350,6 +362,9 @@ impl Connection {
             }
             #[cfg(feature = "websocket")]
             Inner::WebSocketPending(tcp) => {
+                if closed_before_any_byte(&tcp).await {
+                    return Err(Error::EmptyConnection { peer });
+                }
                 let ws = crate::websocket::accept(tcp, &peer, Some(&options.limits)).await?;
                 crate::websocket::reader(ws, peer, options).await
             }
@@ -409,6 +424,9 @@ impl Connection {
             }
             #[cfg(feature = "websocket")]
             Inner::WebSocketPending(tcp) => {
+                if closed_before_any_byte(&tcp).await {
+                    return Err(Error::EmptyConnection { peer });
+                }
                 let ws = crate::websocket::accept(tcp, &peer, None).await?;
                 crate::websocket::writer(ws, peer, schema, options)
             }

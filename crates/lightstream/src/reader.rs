@@ -191,7 +191,18 @@ impl TableReader {
             idle: Idle::default(),
             _guard: guard,
         };
-        let first = std::future::poll_fn(|cx| reader.poll_item(cx)).await?;
+        let first = std::future::poll_fn(|cx| reader.poll_item(cx)).await;
+        // Not a byte (nor a WebSocket message) arrived: a probe, not a stream.
+        let empty = || Error::EmptyConnection {
+            peer: reader.peer.clone(),
+        };
+        let first = match first {
+            Err(e) if reader.arrivals == 0 && e.codec_kind() == Some(ErrorKind::Truncated) => {
+                return Err(empty());
+            }
+            Ok(None) if reader.arrivals == 0 => return Err(empty()),
+            other => other?,
+        };
         match first {
             Some(StreamItem::Schema(schema)) => reader.schema = schema,
             // The decoder yields the schema first or fails; anything else is
@@ -209,6 +220,12 @@ impl TableReader {
     /// The stream's schema (projected, if [`ReadOptions::projection`] asked).
     pub fn schema(&self) -> &Arc<Schema> {
         &self.schema
+    }
+
+    /// Every field of the stream as Arrow describes it, supported or not
+    /// (with [`lightstream_core::Projection::Supported`], what was left out).
+    pub fn fields(&self) -> &[lightstream_core::FieldInfo] {
+        self.decoder.fields()
     }
 
     /// Who the tables come from, as errors name it.
@@ -717,6 +734,9 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(err.codec_kind(), Some(ErrorKind::Truncated), "{err}");
+        assert!(
+            matches!(&err, Error::EmptyConnection { peer } if peer == "nothing"),
+            "{err}"
+        );
     }
 }

@@ -286,11 +286,21 @@ mod transport {
         timeout: Option<Duration>,
         peer: &str,
     ) -> Result<ServerStream> {
-        let handshake = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
+        let handshake = async {
+            if crate::net::closed_before_any_byte(&tcp).await {
+                return Err(Error::EmptyConnection {
+                    peer: peer.to_string(),
+                });
+            }
+            tokio_rustls::TlsAcceptor::from(config)
+                .accept(tcp)
+                .await
+                .map_err(|e| handshake_error(peer, e, Side::Server))
+        };
         let timeout = timeout.unwrap_or(super::DEFAULT_HANDSHAKE_TIMEOUT);
         match tokio::time::timeout(timeout, handshake).await {
             Ok(Ok(stream)) => Ok(TlsIo(stream)),
-            Ok(Err(e)) => Err(handshake_error(peer, e, Side::Server)),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(timed_out(peer, timeout)),
         }
     }
