@@ -219,7 +219,7 @@ pub fn misaligned_copy(bytes: &[u8], shift: usize) -> SharedBuffer {
 /// `ReadOptions::default()` with a projection.
 pub fn read_options(projection: Option<&[usize]>) -> ReadOptions {
     ReadOptions {
-        projection: projection.map(<[usize]>::to_vec),
+        projection: projection.map(|p| p.to_vec().into()),
         ..ReadOptions::default()
     }
 }

@@ -22,8 +22,9 @@ use std::sync::Arc;
 
 use lightstream_core::minarrow::{SharedBuffer, Table};
 use lightstream_core::{
-    Compression, ErrorKind, IpcFileEncoder, IpcFileReader, IpcStreamEncoder, ReadOptions, Schema,
-    WriteOptions, aligned_copy, is_ipc_file, read_file, read_stream, write_file, write_stream,
+    Compression, ErrorKind, IpcFileEncoder, IpcFileReader, IpcStreamEncoder, Projection,
+    ReadOptions, Schema, WriteOptions, aligned_copy, is_ipc_file, read_file, read_stream,
+    write_file, write_stream,
 };
 use lightstream_tests::drive::{column_buffers, decode_push_shared, decode_pushing};
 use lightstream_tests::interop::{
@@ -327,7 +328,7 @@ fn lightstream_reads_what_pyarrow_writes() {
             })
             .unwrap_or_default();
         let opts = ReadOptions {
-            projection: projection.clone(),
+            projection: projection.clone().map(Projection::Indices),
             ..ReadOptions::default()
         };
         match format {
@@ -734,7 +735,7 @@ fn pyarrow_reads_what_lightstream_reencodes_from_pyarrow() {
         let opts = ReadOptions {
             projection: case
                 .get("projection")
-                .map(|p| serde_json::from_value(p.clone()).unwrap()),
+                .map(|p| Projection::Indices(serde_json::from_value(p.clone()).unwrap())),
             ..ReadOptions::default()
         };
         let options = WriteOptions {

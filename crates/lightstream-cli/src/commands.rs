@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use crate::error::{CliResult, IoContext};
+use lightstream_core::FieldInfo;
+
+use crate::error::{CliError, CliResult, IoContext};
 use crate::example::{self, ExampleBatches};
 use crate::format::{align_for, write_value};
-use crate::input::{Format, InputOptions, Source, TableReader, UnsupportedColumns};
+use crate::input::{Columns, Format, InputOptions, Source, TableReader};
 use crate::output::{TableWriter, Target, WriteSettings};
 use crate::render::{DEFAULT_WINDOW, TextTable, write_aligned};
 
@@ -35,7 +37,7 @@ fn note(message: &str) {
 /// `lightstream schema`: fields with their Arrow types, nullability and metadata,
 /// then the schema's metadata; for files also the number of record batches.
 pub fn schema(input: &Path, from: &InputOptions, full: bool) -> CliResult<()> {
-    let reader = TableReader::open_with(&Source::from_arg(input), UnsupportedColumns::Skip, from)?;
+    let reader = TableReader::open_with(&Source::from_arg(input), &Columns::Supported, from)?;
     let mut out = stdout();
     let mut text = String::new();
     render_schema(&reader, full, &mut text);
@@ -144,14 +146,40 @@ fn quoted(value: &str, full: bool) -> String {
 }
 
 /// `lightstream cat`: rows as an aligned text table, reading no further than needed.
-pub fn cat(input: &Path, from: &InputOptions, limit: Option<usize>) -> CliResult<()> {
-    let mut reader =
-        TableReader::open_with(&Source::from_arg(input), UnsupportedColumns::Skip, from)?;
-    for field in reader.skipped() {
-        note(&format!(
-            "column {:?} is not shown: its type {} is not supported yet",
-            field.name, field.arrow_type
-        ));
+pub fn cat(
+    input: &Path,
+    from: &InputOptions,
+    columns: &Columns,
+    limit: Option<usize>,
+) -> CliResult<()> {
+    let mut reader = TableReader::open_with(&Source::from_arg(input), columns, from)?;
+    if reader.schema().fields.is_empty() {
+        // Rows of no columns would print as blank lines.
+        let types: Vec<String> = reader
+            .fields()
+            .iter()
+            .map(|f| format!("{:?} ({})", f.name, f.arrow_type))
+            .collect();
+        return Err(CliError::msg(format!(
+            "{}: nothing to show: {}",
+            reader.name(),
+            if types.is_empty() {
+                "it has no columns".to_string()
+            } else {
+                format!(
+                    "no column has a type lightstream can read yet: {}",
+                    types.join(", ")
+                )
+            }
+        )));
+    }
+    if *columns == Columns::Supported {
+        for field in reader.skipped() {
+            note(&format!(
+                "column {:?} is not shown: its type {} is not supported yet",
+                field.name, field.arrow_type
+            ));
+        }
     }
     let columns = reader
         .schema()
@@ -219,6 +247,24 @@ fn note_bad_rows(reader: &TableReader) {
     }
 }
 
+/// Names on stderr each column `--skip-unsupported` leaves out, so that
+/// nothing is dropped silently.
+pub fn note_left_out<'a>(
+    name: &str,
+    columns: &Columns,
+    skipped: impl Iterator<Item = &'a FieldInfo>,
+) {
+    if *columns != Columns::Supported {
+        return;
+    }
+    for field in skipped {
+        note(&format!(
+            "{name}: column {:?} ({}) is left out (--skip-unsupported)",
+            field.name, field.arrow_type
+        ));
+    }
+}
+
 /// Output options shared by `convert` and `example`.
 pub struct OutputOptions {
     /// The format to write; `None` picks it from the output's extension.
@@ -231,11 +277,12 @@ pub struct OutputOptions {
 pub fn convert(
     input: &Path,
     from: &InputOptions,
+    columns: &Columns,
     output: &Path,
     options: &OutputOptions,
 ) -> CliResult<()> {
-    let mut reader =
-        TableReader::open_with(&Source::from_arg(input), UnsupportedColumns::Reject, from)?;
+    let mut reader = TableReader::open_with(&Source::from_arg(input), columns, from)?;
+    note_left_out(reader.name(), columns, reader.skipped());
     let target = Target::from_arg(output);
     let format = options.format.unwrap_or_else(|| target.default_format());
     let mut writer =

@@ -16,9 +16,11 @@
 //! - Parquet is read row group by row group (`lightstream::parquet`); it needs a
 //!   file, since its footer comes last.
 //!
-//! It also handles columns whose Arrow type the codec cannot represent: depending on
-//! the caller it either refuses the input up front or reopens it with a projection
-//! that leaves those columns out, keeping their `FieldInfo` for display.
+//! It also chooses columns ([`Columns`]): every column (a type the codec cannot
+//! represent refuses the input up front, naming the column), only the supported
+//! ones (the others left out, their `FieldInfo` kept for display and notes), or
+//! the ones named (`--columns`). IPC and Parquet readers decode only the chosen
+//! columns; CSV, which has to parse every field anyway, selects them after.
 //!
 //! What it is not: a decoder. Every byte is interpreted by `lightstream-core` or
 //! the `lightstream` crate.
@@ -34,7 +36,7 @@ use lightstream::parquet::{ParquetReadOptions, ParquetReader};
 use lightstream_core::framing::{Decoded, FrameDecoder};
 use lightstream_core::minarrow::{SharedBuffer, Table, Vec64};
 use lightstream_core::{
-    ErrorKind, FieldInfo, IpcFileReader, IpcStreamDecoder, ReadOptions, Schema, StreamItem,
+    FieldInfo, IpcFileReader, IpcStreamDecoder, Projection, ReadOptions, Schema, StreamItem,
     is_ipc_file,
 };
 
@@ -154,13 +156,59 @@ pub struct InputOptions {
     pub string_nulls: StringNulls,
 }
 
-/// What to do with columns whose type the codec cannot decode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnsupportedColumns {
-    /// Refuse the input, naming the first such column.
-    Reject,
-    /// Leave them out of the tables (they stay listed in `fields()`).
-    Skip,
+/// Which columns the tables carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Columns {
+    /// Every column; one whose type the codec cannot decode refuses the input,
+    /// naming it.
+    All,
+    /// The columns the codec can decode; the others are left out (they stay
+    /// listed in `fields()`, and `skipped()` names them).
+    Supported,
+    /// These columns, in this order (`--columns`); a name the input does not
+    /// have, or one whose type the codec cannot decode, is an error.
+    Named(Vec<String>),
+}
+
+impl Columns {
+    /// The projection the codec's readers take for this choice (`None`: all).
+    pub fn projection(&self) -> Option<Projection> {
+        match self {
+            Columns::All => None,
+            Columns::Supported => Some(Projection::Supported),
+            Columns::Named(names) => Some(Projection::Names(names.clone())),
+        }
+    }
+
+    /// The indices into `fields` of the columns to keep (`None`: all of them,
+    /// as they are), or an error naming what cannot be kept.
+    pub fn choose(&self, name: &str, fields: &[FieldInfo]) -> CliResult<Option<Vec<usize>>> {
+        match self {
+            Columns::All => match first_unsupported(fields) {
+                Some(field) => Err(unsupported_error(name, field)),
+                None => Ok(None),
+            },
+            Columns::Supported => Ok(first_unsupported(fields).map(|_| supported_indices(fields))),
+            Columns::Named(names) => {
+                let mut keep = Vec::with_capacity(names.len());
+                for wanted in names {
+                    let Some(i) = fields.iter().position(|f| &f.name == wanted) else {
+                        let known: Vec<String> =
+                            fields.iter().map(|f| format!("{:?}", f.name)).collect();
+                        return Err(CliError::msg(format!(
+                            "{name}: no column named {wanted:?} (--columns); its columns are {}",
+                            known.join(", ")
+                        )));
+                    };
+                    if !fields[i].supported {
+                        return Err(unsupported_error(name, &fields[i]));
+                    }
+                    keep.push(i);
+                }
+                Ok(Some(keep))
+            }
+        }
+    }
 }
 
 /// Tables from an Arrow IPC file or stream, in order.
@@ -177,6 +225,8 @@ enum Body {
     File {
         reader: Box<IpcFileReader>,
         next: usize,
+        /// Columns to read when they differ from the reader's own projection.
+        columns: Option<Vec<usize>>,
     },
     Stream(Box<StreamInput>),
     Csv(Box<CsvReader<Box<dyn Read>>>),
@@ -185,14 +235,14 @@ enum Body {
 
 impl TableReader {
     /// Opens `source`, detects its format and reads up to and including its schema.
-    pub fn open(source: &Source, unsupported: UnsupportedColumns) -> CliResult<TableReader> {
-        Self::open_with(source, unsupported, &InputOptions::default())
+    pub fn open(source: &Source, columns: &Columns) -> CliResult<TableReader> {
+        Self::open_with(source, columns, &InputOptions::default())
     }
 
     /// [`TableReader::open`] with the format and CSV settings given.
     pub fn open_with(
         source: &Source,
-        unsupported: UnsupportedColumns,
+        columns: &Columns,
         options: &InputOptions,
     ) -> CliResult<TableReader> {
         let path = match source {
@@ -201,8 +251,8 @@ impl TableReader {
         };
         let by_name = path.and_then(Format::from_extension);
         match options.from.or(by_name) {
-            Some(Format::Csv) => return open_csv(source, path, options),
-            Some(Format::Parquet) => return open_parquet(source, unsupported),
+            Some(Format::Csv) => return open_csv(source, path, options, columns),
+            Some(Format::Parquet) => return open_parquet(source, columns),
             _ => {}
         }
         let name = source.name();
@@ -217,7 +267,7 @@ impl TableReader {
             )));
         }
         if options.from.is_none() && head.starts_with(PARQUET_MAGIC) {
-            return open_parquet(source, unsupported);
+            return open_parquet(source, columns);
         }
         if is_ipc_file(&head) {
             let bytes = match (path, size) {
@@ -234,13 +284,13 @@ impl TableReader {
                         .context(format_args!("reading {name}"))?
                 }
             };
-            open_file(name, bytes, unsupported)
+            open_file(name, bytes, columns)
         } else if options.from == Some(Format::File) {
             Err(CliError::msg(format!(
                 "{name} is not an Arrow IPC file (it does not start with ARROW1)"
             )))
         } else {
-            open_stream(name, reader, head, unsupported)
+            open_stream(name, reader, head, columns)
         }
     }
 
@@ -320,22 +370,40 @@ impl TableReader {
     /// The next table, or `None` at the end of the input.
     pub fn next_table(&mut self) -> CliResult<Option<Table>> {
         match &mut self.body {
-            Body::File { reader, next } => {
+            Body::File {
+                reader,
+                next,
+                columns,
+            } => {
                 if *next >= reader.num_batches() {
                     return Ok(None);
                 }
                 let i = *next;
                 *next += 1;
-                let table = reader
-                    .read_batch(i)
-                    .context(format_args!("reading {} (batch {i})", self.name))?;
+                let table = match columns {
+                    Some(columns) => reader.read_batch_columns(i, columns),
+                    None => reader.read_batch(i),
+                };
+                let table = table.context(format_args!("reading {} (batch {i})", self.name))?;
                 Ok(Some(table))
             }
             Body::Stream(input) => input.next_table(&self.name),
-            Body::Csv(reader) => reader
-                .next()
-                .transpose()
-                .map_err(|e| file_error(&self.name, e)),
+            Body::Csv(reader) => {
+                let table = reader
+                    .next()
+                    .transpose()
+                    .map_err(|e| file_error(&self.name, e))?;
+                // CSV parses every field; the chosen columns are picked after.
+                Ok(match (table, &self.projection) {
+                    (Some(mut table), Some(keep)) => {
+                        let mut cols = std::mem::take(&mut table.cols);
+                        table.cols = keep.iter().map(|&i| cols[i].clone()).collect();
+                        cols.clear();
+                        Some(table)
+                    }
+                    (table, _) => table,
+                })
+            }
             Body::Parquet(reader) => reader
                 .next()
                 .transpose()
@@ -360,6 +428,7 @@ fn open_csv(
     source: &Source,
     path: Option<&Path>,
     options: &InputOptions,
+    columns: &Columns,
 ) -> CliResult<TableReader> {
     let name = source.name();
     let (reader, _) = source.open()?;
@@ -371,18 +440,27 @@ fn open_csv(
         ..CsvReadOptions::default()
     };
     let reader = CsvReader::new(reader, csv).map_err(|e| file_error(&name, e))?;
-    let schema = reader.schema().clone();
-    let fields = schema_fields(&schema);
+    let fields = schema_fields(reader.schema());
+    let projection = columns.choose(&name, &fields)?;
+    let schema = match &projection {
+        Some(keep) => Arc::new(
+            reader
+                .schema()
+                .project(keep)
+                .context(format!("reading {name}"))?,
+        ),
+        None => reader.schema().clone(),
+    };
     Ok(TableReader {
         name,
         fields,
         schema,
-        projection: None,
+        projection,
         body: Body::Csv(Box::new(reader)),
     })
 }
 
-fn open_parquet(source: &Source, unsupported: UnsupportedColumns) -> CliResult<TableReader> {
+fn open_parquet(source: &Source, columns: &Columns) -> CliResult<TableReader> {
     let name = source.name();
     let Source::Path(path) = source else {
         return Err(CliError::msg(format!(
@@ -396,20 +474,11 @@ fn open_parquet(source: &Source, unsupported: UnsupportedColumns) -> CliResult<T
     // minarrow cannot hold unless a projection leaves it out.
     let fields = ParquetReader::fields_of(path, &ParquetReadOptions::default())
         .map_err(|e| file_error(&name, e))?;
-    let (reader, projection) = match first_unsupported(&fields) {
-        None => (open(ParquetReadOptions::default())?, None),
-        Some(field) if unsupported == UnsupportedColumns::Reject => {
-            return Err(unsupported_error(&name, field));
-        }
-        Some(_) => {
-            let keep = supported_indices(&fields);
-            let reader = open(ParquetReadOptions {
-                projection: Some(keep.clone()),
-                ..ParquetReadOptions::default()
-            })?;
-            (reader, Some(keep))
-        }
-    };
+    let projection = columns.choose(&name, &fields)?;
+    let reader = open(ParquetReadOptions {
+        projection: projection.clone(),
+        ..ParquetReadOptions::default()
+    })?;
     let schema = reader.schema().clone();
     Ok(TableReader {
         name,
@@ -491,59 +560,36 @@ fn first_unsupported(fields: &[FieldInfo]) -> Option<&FieldInfo> {
 
 fn unsupported_error(name: &str, field: &FieldInfo) -> CliError {
     CliError::msg(format!(
-        "{name}: column {:?} has type {}, which lightstream cannot read yet",
+        "{name}: column {:?} has type {}, which lightstream cannot read yet \
+         (--skip-unsupported leaves such columns out, --columns picks columns)",
         field.name, field.arrow_type
     ))
 }
 
-fn projected(projection: Vec<usize>) -> ReadOptions {
-    ReadOptions {
-        projection: Some(projection),
-        ..ReadOptions::default()
-    }
-}
-
-fn open_file(
-    name: String,
-    bytes: SharedBuffer,
-    unsupported: UnsupportedColumns,
-) -> CliResult<TableReader> {
+fn open_file(name: String, bytes: SharedBuffer, columns: &Columns) -> CliResult<TableReader> {
     let context = format!("reading {name}");
-    let (reader, projection) = match IpcFileReader::new(bytes.clone(), ReadOptions::default()) {
-        Ok(reader) => match first_unsupported(reader.fields()) {
-            None => (reader, None),
-            Some(field) if unsupported == UnsupportedColumns::Reject => {
-                return Err(unsupported_error(&name, field));
-            }
-            Some(_) => {
-                let projection = supported_indices(reader.fields());
-                let reader =
-                    IpcFileReader::new(bytes, projected(projection.clone())).context(&context)?;
-                (reader, Some(projection))
-            }
-        },
-        Err(err) if err.kind() == ErrorKind::Unsupported => {
-            // The reader refused the schema itself. The fields can still be listed
-            // from the stream-format schema message the file embeds after its magic.
-            let Some(fields) = fields_of_embedded_stream(&bytes) else {
-                return Err(CliError::core(context, err));
-            };
-            match first_unsupported(&fields) {
-                Some(field) if unsupported == UnsupportedColumns::Reject => {
-                    return Err(unsupported_error(&name, field));
-                }
-                Some(_) => {}
-                None => return Err(CliError::core(context, err)),
-            }
-            let projection = supported_indices(&fields);
-            let reader =
-                IpcFileReader::new(bytes, projected(projection.clone())).context(&context)?;
-            (reader, Some(projection))
-        }
-        Err(err) => return Err(CliError::core(context, err)),
+    // Open with every supported column, which lists all fields whatever their
+    // types; other choices read batch by batch with `read_batch_columns`.
+    let supported = ReadOptions {
+        projection: Some(Projection::Supported),
+        ..ReadOptions::default()
     };
+    let reader = IpcFileReader::new(bytes, supported).context(&context)?;
     let fields = reader.fields().to_vec();
-    let schema = reader.schema().clone();
+    let projection = columns.choose(&name, &fields)?;
+    let opened = supported_indices(&fields);
+    let (schema, columns) = match &projection {
+        Some(keep) if *keep != opened => {
+            // Positions in the opened (supported) schema of the columns kept.
+            let at: Vec<usize> = keep
+                .iter()
+                .filter_map(|i| opened.iter().position(|o| o == i))
+                .collect();
+            let schema = Arc::new(reader.schema().project(&at).context(&context)?);
+            (schema, Some(keep.clone()))
+        }
+        _ => (reader.schema().clone(), None),
+    };
     Ok(TableReader {
         name,
         fields,
@@ -552,91 +598,56 @@ fn open_file(
         body: Body::File {
             reader: Box::new(reader),
             next: 0,
+            columns,
         },
     })
-}
-
-/// The fields of the schema message that follows an IPC file's 8-byte magic and
-/// padding, as a stream decoder lists them (supported or not).
-fn fields_of_embedded_stream(bytes: &SharedBuffer) -> Option<Vec<FieldInfo>> {
-    let body = bytes.as_slice().get(8..)?;
-    let mut decoder = IpcStreamDecoder::new(ReadOptions::default());
-    let mut offset = 0;
-    while offset < body.len() {
-        match decoder.push(&body[offset..]) {
-            Ok(Decoded::Frame {
-                frame: StreamItem::Schema(_),
-                ..
-            })
-            | Err(_) => break,
-            Ok(Decoded::Frame { consumed, .. }) if consumed > 0 => offset += consumed,
-            Ok(_) => break,
-        }
-    }
-    let fields = decoder.fields();
-    (!fields.is_empty()).then(|| fields.to_vec())
 }
 
 fn open_stream(
     name: String,
     source: Box<dyn Read>,
     head: Vec<u8>,
-    unsupported: UnsupportedColumns,
+    columns: &Columns,
 ) -> CliResult<TableReader> {
     let end = head.len();
+    // The decoder resolves the choice when the schema arrives; with "all" it
+    // keeps the supported columns so that every field is still listed, and the
+    // choice below refuses an unsupported one by name.
+    let options = ReadOptions {
+        projection: Some(columns.projection().unwrap_or(Projection::Supported)),
+        ..ReadOptions::default()
+    };
     let mut input = StreamInput {
         source,
-        decoder: IpcStreamDecoder::new(ReadOptions::default()),
-        // Everything read so far, kept until the schema is known, in case the
-        // stream has to be decoded again with a projection.
-        replay: Some(head.clone()),
+        decoder: IpcStreamDecoder::new(options),
         chunk: head,
         start: 0,
         end,
         done: false,
     };
-    let mut projection: Option<Vec<usize>> = None;
-    loop {
-        let outcome = input.read_schema(&name);
-        // The fields of an unsupported column are known either because the schema
-        // arrived (and lists them) or because the decoder refused the schema.
-        let fields = input.decoder.fields().to_vec();
-        let retry = match &outcome {
-            Ok(_) => projection.is_none() && first_unsupported(&fields).is_some(),
-            Err(StreamOpenError::Core(err)) => {
-                err.kind() == ErrorKind::Unsupported
-                    && projection.is_none()
-                    && first_unsupported(&fields).is_some()
-            }
-            Err(StreamOpenError::Cli(_)) => false,
-        };
-        if retry {
-            if unsupported == UnsupportedColumns::Reject
-                && let Some(field) = first_unsupported(&fields)
-            {
-                return Err(unsupported_error(&name, field));
-            }
-            let keep = supported_indices(&fields);
-            input.restart(IpcStreamDecoder::new(projected(keep.clone())));
-            projection = Some(keep);
-            continue;
+    let outcome = input.read_schema(&name);
+    // The fields are known once the schema message was read, even when the
+    // decoder then refused the projection.
+    let fields = input.decoder.fields().to_vec();
+    let projection = if fields.is_empty() {
+        None
+    } else {
+        columns.choose(&name, &fields)?
+    };
+    let schema = match outcome {
+        Ok(schema) => schema,
+        Err(StreamOpenError::Core(err)) => {
+            return Err(CliError::msg(format!("reading {name}: {err}")));
         }
-        let schema = match outcome {
-            Ok(schema) => schema,
-            Err(StreamOpenError::Core(err)) => {
-                return Err(CliError::msg(format!("reading {name}: {err}")));
-            }
-            Err(StreamOpenError::Cli(err)) => return Err(err),
-        };
-        input.replay = None;
-        return Ok(TableReader {
-            name,
-            fields,
-            schema,
-            projection,
-            body: Body::Stream(Box::new(input)),
-        });
-    }
+        Err(StreamOpenError::Cli(err)) => return Err(err),
+    };
+    Ok(TableReader {
+        name,
+        fields,
+        schema,
+        projection,
+        body: Body::Stream(Box::new(input)),
+    })
 }
 
 enum StreamOpenError {
@@ -648,7 +659,6 @@ enum StreamOpenError {
 struct StreamInput {
     source: Box<dyn Read>,
     decoder: IpcStreamDecoder,
-    replay: Option<Vec<u8>>,
     /// The current chunk; `chunk[start..end]` has not been offered to the decoder yet.
     chunk: Vec<u8>,
     start: usize,
@@ -668,9 +678,6 @@ impl StreamInput {
                 Ok(n) => {
                     self.start = 0;
                     self.end = n;
-                    if let Some(replay) = &mut self.replay {
-                        replay.extend_from_slice(&self.chunk[..n]);
-                    }
                     return Ok(n > 0);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -722,15 +729,6 @@ impl StreamInput {
                 None => {}
             }
         }
-    }
-
-    /// Starts decoding again from the first byte with a new decoder.
-    fn restart(&mut self, decoder: IpcStreamDecoder) {
-        let replay = self.replay.clone().unwrap_or_default();
-        self.decoder = decoder;
-        self.end = replay.len();
-        self.start = 0;
-        self.chunk = replay;
     }
 
     fn next_table(&mut self, name: &str) -> CliResult<Option<Table>> {

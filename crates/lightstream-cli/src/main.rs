@@ -37,7 +37,7 @@ use lightstream_core::Compression;
 
 use crate::commands::OutputOptions;
 use crate::error::{CliError, CliResult};
-use crate::input::{Format, InputOptions};
+use crate::input::{Columns, Format, InputOptions};
 use crate::network::{ClientTls, ServerTls};
 use crate::output::{Codec, WriteSettings};
 
@@ -87,6 +87,11 @@ enum Command {
         /// Stop after N rows (reads no further than needed)
         #[arg(long, short = 'n', value_name = "N")]
         limit: Option<usize>,
+        /// Show only these columns, in this order (comma-separated names);
+        /// default: every column lightstream can read (the others are named
+        /// on stderr)
+        #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+        columns: Option<Vec<String>>,
     },
     /// Convert between Arrow IPC file and stream, CSV and Parquet, streaming
     /// (memory stays bounded by a batch, or a row group for Parquet)
@@ -99,6 +104,8 @@ enum Command {
         from: InputArgs,
         #[command(flatten)]
         out: OutputArgs,
+        #[command(flatten)]
+        columns: ColumnArgs,
     },
     /// Write a generated example table (8 columns of common types)
     Example {
@@ -142,6 +149,8 @@ enum Command {
         #[command(flatten)]
         to: FormatArgs,
         #[command(flatten)]
+        columns: ColumnArgs,
+        #[command(flatten)]
         tls: ClientTlsArgs,
         /// Fail when no data arrives for SECONDS (also bounds the handshake and
         /// the wait for the schema); default: wait forever
@@ -176,6 +185,8 @@ enum Command {
         #[command(flatten)]
         to: FormatArgs,
         #[command(flatten)]
+        columns: ColumnArgs,
+        #[command(flatten)]
         tls: ServerTlsArgs,
         /// Fail when no data arrives for SECONDS once a client is connected
         /// (also bounds its handshake and the wait for the schema); default:
@@ -198,6 +209,36 @@ struct OutputArgs {
     /// pyarrow). Writing holds one row group of encoded pages in memory
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     row_group_rows: Option<u64>,
+}
+
+/// Which columns `convert`, `recv` and `listen` write. By default every
+/// column, and a column whose type lightstream cannot read yet is an error
+/// naming it.
+#[derive(Args)]
+struct ColumnArgs {
+    /// Keep only these columns, in this order (comma-separated names, or the
+    /// option repeated)
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        conflicts_with = "skip_unsupported"
+    )]
+    columns: Option<Vec<String>>,
+    /// Leave out the columns whose type lightstream cannot read yet (each is
+    /// named on stderr) instead of refusing the input
+    #[arg(long)]
+    skip_unsupported: bool,
+}
+
+impl ColumnArgs {
+    fn columns(self) -> Columns {
+        match (self.columns, self.skip_unsupported) {
+            (Some(names), _) => Columns::Named(names),
+            (None, true) => Columns::Supported,
+            (None, false) => Columns::All,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -433,13 +474,28 @@ impl ClientTlsArgs {
 fn run(cli: Cli) -> CliResult<()> {
     match cli.command {
         Command::Schema { input, from, full } => commands::schema(&input, &from.options(), full),
-        Command::Cat { input, from, limit } => commands::cat(&input, &from.options(), limit),
+        Command::Cat {
+            input,
+            from,
+            limit,
+            columns,
+        } => {
+            let columns = columns.map_or(Columns::Supported, Columns::Named);
+            commands::cat(&input, &from.options(), &columns, limit)
+        }
         Command::Convert {
             input,
             output,
             from,
             out,
-        } => commands::convert(&input, &from.options(), &output, &out.options()),
+            columns,
+        } => commands::convert(
+            &input,
+            &from.options(),
+            &columns.columns(),
+            &output,
+            &out.options(),
+        ),
         Command::Example { output, rows, out } => commands::example(&output, rows, &out.options()),
         Command::Serve {
             url,
@@ -460,9 +516,17 @@ fn run(cli: Cli) -> CliResult<()> {
             url,
             output,
             to,
+            columns,
             tls,
             timeout,
-        } => network::recv(url, &output, to.format(), &tls.tls(), timeout.0),
+        } => network::recv(
+            url,
+            &output,
+            to.format(),
+            &columns.columns(),
+            &tls.tls(),
+            timeout.0,
+        ),
         Command::Send {
             url,
             input,
@@ -480,9 +544,17 @@ fn run(cli: Cli) -> CliResult<()> {
             url,
             output,
             to,
+            columns,
             tls,
             timeout,
-        } => network::listen(url, &output, to.format(), &tls.tls(), timeout.0),
+        } => network::listen(
+            url,
+            &output,
+            to.format(),
+            &columns.columns(),
+            &tls.tls(),
+            timeout.0,
+        ),
         Command::Demo(args) => demo::demo(args),
     }
 }
@@ -649,12 +721,14 @@ mod tests {
             output,
             from,
             out,
+            columns,
         } = cli.command
         else {
             panic!("convert expected");
         };
         assert_eq!(input, PathBuf::from("-"));
         assert_eq!(output, PathBuf::from("-"));
+        assert_eq!(columns.columns(), Columns::All);
         let options = out.options();
         assert_eq!(options.format, Some(Format::File));
         assert_eq!(options.settings.compression, Some(Codec::Lz4));
@@ -725,6 +799,7 @@ mod tests {
             to,
             tls,
             timeout,
+            ..
         } = cli.command
         else {
             panic!("recv expected");

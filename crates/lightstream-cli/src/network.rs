@@ -30,11 +30,12 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use lightstream::{ClientOptions, Connection, Endpoint, ServerOptions};
 use lightstream_core::minarrow::Table;
-use lightstream_core::{Compression, ReadOptions, Schema, WriteOptions};
+use lightstream_core::{Compression, Projection, ReadOptions, Schema, WriteOptions};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::commands;
 use crate::error::{CliError, CliResult, IoContext};
-use crate::input::{self, Format, Source, UnsupportedColumns};
+use crate::input::{self, Columns, Format, Source};
 use crate::output::{self, Target};
 use crate::progress::{self, Progress};
 
@@ -88,8 +89,15 @@ pub fn serve(
             let stdio = endpoint == Endpoint::Stdio;
             let listener = bind(&endpoint, &server).await?;
             if once {
-                let conn = accept(&listener).await?;
-                return served.send_to(conn, stdio).await;
+                // A connection that ends before its handshake (a port probe) is
+                // not the one client, where the transport can tell (ws, wss,
+                // tls); plain TCP and Unix sockets cannot tell before writing.
+                loop {
+                    let conn = accept(&listener).await?;
+                    if served.send_to(conn, stdio).await? {
+                        return Ok(());
+                    }
+                }
             }
             loop {
                 let conn = match listener.accept().await {
@@ -106,7 +114,7 @@ pub fn serve(
                 let served = served.clone();
                 tokio::spawn(async move {
                     let peer = conn.peer().to_string();
-                    if let Err(err) = served.send_to(conn, false).await {
+                    if let Err(err) = served.send_to(conn, false).await.map(drop) {
                         report(&CliError::msg(format!("client {peer} failed: {err}")));
                     }
                 });
@@ -121,6 +129,7 @@ pub fn recv(
     endpoint: Endpoint,
     output: &Path,
     format: Option<Format>,
+    columns: &Columns,
     tls: &ClientTls,
     timeout: Option<Duration>,
 ) -> CliResult<()> {
@@ -131,7 +140,19 @@ pub fn recv(
             let conn = lightstream::connect(&endpoint, &client)
                 .await
                 .map_err(|e| CliError::net(format!("connecting to {endpoint}"), e, false))?;
-            receive(conn, &endpoint, target, format, timeout).await
+            let reader = open_reader(conn, &endpoint, columns, timeout)
+                .await?
+                .ok_or_else(|| {
+                    CliError::msg(if endpoint == Endpoint::Stdio {
+                        "reading stdin: it ended before the first byte of a stream".to_string()
+                    } else {
+                        format!(
+                            "receiving from {endpoint}: the server closed the connection \
+                             without sending anything"
+                        )
+                    })
+                })?;
+            receive(reader, &endpoint, target, format).await
         },
         Err(CliError::Interrupted),
     )
@@ -187,6 +208,7 @@ pub fn listen(
     endpoint: Endpoint,
     output: &Path,
     format: Option<Format>,
+    columns: &Columns,
     tls: &ServerTls,
     timeout: Option<Duration>,
 ) -> CliResult<()> {
@@ -195,10 +217,22 @@ pub fn listen(
     run_until_signal(
         async move {
             let listener = bind(&endpoint, &server).await?;
-            let conn = accept(&listener).await?;
+            // A connection that closes before its first byte (a port probe, a
+            // health check) is not the one client: say so and wait for the next.
+            let reader = loop {
+                let conn = accept(&listener).await?;
+                let peer = conn.peer().to_string();
+                match open_reader(conn, &endpoint, columns, timeout).await? {
+                    Some(reader) => break reader,
+                    None => report(&CliError::msg(format!(
+                        "{peer} closed the connection without sending anything; not counted \
+                         as the client"
+                    ))),
+                }
+            };
             // The listener stays open (and a Unix socket file in place) until the
             // stream is received; dropping it then removes the socket file.
-            let result = receive(conn, &endpoint, target, format, timeout).await;
+            let result = receive(reader, &endpoint, target, format).await;
             drop(listener);
             result
         },
@@ -222,8 +256,7 @@ impl Served {
         compression: Compression,
         timeout: Option<Duration>,
     ) -> CliResult<Served> {
-        let mut reader =
-            input::TableReader::open(&Source::from_arg(input), UnsupportedColumns::Reject)?;
+        let mut reader = input::TableReader::open(&Source::from_arg(input), &Columns::All)?;
         let schema = reader.schema().clone();
         let mut tables = Vec::new();
         while let Some(table) = reader.next_table()? {
@@ -237,19 +270,29 @@ impl Served {
         })
     }
 
-    /// Sends every table to one client, then the end of the stream.
-    async fn send_to(&self, conn: Connection, stdio: bool) -> CliResult<()> {
+    /// Sends every table to one client, then the end of the stream. `false`
+    /// (after a line on stderr): the client closed the connection before its
+    /// handshake.
+    async fn send_to(&self, conn: Connection, stdio: bool) -> CliResult<bool> {
         let peer = conn.peer().to_string();
         let context = format!("sending to {peer}");
         let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
         let started = Instant::now();
-        let mut writer = bounded(
+        let writer = bounded(
             self.timeout,
             &context,
             conn.writer(self.schema.clone(), self.options),
         )
-        .await?
-        .map_err(net)?;
+        .await?;
+        let mut writer = match writer {
+            Err(lightstream::Error::EmptyConnection { .. }) => {
+                report(&CliError::msg(format!(
+                    "client {peer} closed the connection without sending anything"
+                )));
+                return Ok(false);
+            }
+            w => w.map_err(net)?,
+        };
         writer.set_write_timeout(self.timeout);
         for table in &self.tables {
             writer.write(table).await.map_err(net)?;
@@ -260,7 +303,7 @@ impl Served {
             let line = progress::summary("sent", rows, bytes, started.elapsed());
             let _ = writeln!(io::stderr(), "lightstream: {line} to {peer}");
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -309,21 +352,56 @@ async fn accept(listener: &lightstream::Listener) -> CliResult<Connection> {
         .map_err(|e| CliError::net(format!("accepting on {}", listener.local_url()), e, false))
 }
 
-/// Receives one stream from `conn` and writes it to `target`, table by table.
-async fn receive(
+/// Opens the stream `conn` sends, up to its schema, keeping `columns`.
+/// `None`: the peer closed the connection before its first byte.
+async fn open_reader(
     conn: Connection,
+    endpoint: &Endpoint,
+    columns: &Columns,
+    timeout: Option<Duration>,
+) -> CliResult<Option<lightstream::TableReader>> {
+    let stdio = *endpoint == Endpoint::Stdio;
+    let peer = conn.peer().to_string();
+    let context = format!("receiving from {peer}");
+    // "All" decodes the supported columns so that an unsupported one is
+    // refused below by name, as for files.
+    let options = ReadOptions {
+        projection: Some(columns.projection().unwrap_or(Projection::Supported)),
+        ..ReadOptions::default()
+    };
+    let reader = match bounded(timeout, &context, conn.reader(options)).await? {
+        Ok(reader) => reader,
+        Err(lightstream::Error::EmptyConnection { .. }) => return Ok(None),
+        Err(err) => return Err(CliError::net(&context, err, stdio)),
+    };
+    columns.choose(&peer, reader.fields())?;
+    commands::note_left_out(&peer, columns, {
+        let kept: Vec<&str> = reader
+            .schema()
+            .fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        reader
+            .fields()
+            .iter()
+            .filter(move |f| !kept.contains(&f.name.as_str()))
+    });
+    let mut reader = reader;
+    reader.set_idle_timeout(timeout);
+    Ok(Some(reader))
+}
+
+/// Receives the stream of `reader` and writes it to `target`, table by table.
+async fn receive(
+    mut reader: lightstream::TableReader,
     endpoint: &Endpoint,
     target: Target,
     format: Option<Format>,
-    timeout: Option<Duration>,
 ) -> CliResult<()> {
     let stdio = *endpoint == Endpoint::Stdio;
-    let context = format!("receiving from {}", conn.peer());
+    let context = format!("receiving from {}", reader.peer());
     let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
-    let mut reader = bounded(timeout, &context, conn.reader(ReadOptions::default()))
-        .await?
-        .map_err(net)?;
-    reader.set_idle_timeout(timeout);
     let format = format.unwrap_or_else(|| target.default_format());
     let mut output = OutputThread::start(target, format, reader.schema().clone());
     let mut progress = Progress::new("received");
@@ -519,7 +597,7 @@ impl InputThread {
         // Detached: if the async side gives up, the thread ends at its next
         // send (or with the process, if it is blocked reading stdin).
         std::thread::spawn(move || {
-            let mut reader = match input::TableReader::open(&source, UnsupportedColumns::Reject) {
+            let mut reader = match input::TableReader::open(&source, &Columns::All) {
                 Ok(reader) => reader,
                 Err(err) => {
                     let _ = tx.blocking_send(Err(err));

@@ -687,3 +687,136 @@ fn convert_memory_stays_bounded() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// Writes, with pyarrow, `mixed.arrows` and `mixed.arrow` (columns a: int64,
+/// l: list<int32>, which lightstream cannot read yet, s: utf8) and
+/// `lists.arrows` (only the list column).
+fn write_mixed_inputs(dir: &Path) {
+    let script = "import pyarrow as pa\n\
+        t = pa.table({'a': pa.array([1, 2, 3]), 'l': pa.array([[1], [2, 3], None], pa.list_(pa.int32())), 's': ['x', None, 'z']})\n\
+        w = pa.ipc.new_stream('mixed.arrows', t.schema); w.write_table(t); w.close()\n\
+        w = pa.ipc.new_file('mixed.arrow', t.schema); w.write_table(t); w.close()\n\
+        l = t.select(['l'])\n\
+        w = pa.ipc.new_stream('lists.arrows', l.schema); w.write_table(l); w.close()\n";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("python3 with pyarrow is required for this test ({e})"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn column_names(tables: &[Table]) -> Vec<String> {
+    tables[0]
+        .cols
+        .iter()
+        .map(|c| c.field.name.clone())
+        .collect()
+}
+
+/// `convert` takes the same column choice as `cat`, but only when asked and
+/// loudly: by default a column it cannot read refuses the input (naming it
+/// and the flags); `--skip-unsupported` leaves such columns out, naming each
+/// on stderr; `--columns` picks columns by name, in order, from every format.
+#[test]
+fn convert_chooses_columns_by_name_or_skips_unsupported_ones() {
+    let dir = test_dir("columns");
+    write_mixed_inputs(&dir);
+    for input in ["mixed.arrows", "mixed.arrow"] {
+        let out = run(&dir, &["convert", input, "out.arrow"]);
+        let line = out.assert_one_line_error();
+        assert!(
+            line.contains("\"l\"") && line.contains("List<Int32>"),
+            "{line}"
+        );
+        assert!(
+            line.contains("--skip-unsupported") && line.contains("--columns"),
+            "{line}"
+        );
+
+        let out = run(
+            &dir,
+            &["convert", input, "skip.arrow", "--skip-unsupported"],
+        );
+        assert!(out.status.success(), "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("column \"l\" (List<Int32>) is left out (--skip-unsupported)"),
+            "{}",
+            out.stderr
+        );
+        let skipped = decode_file(&dir.join("skip.arrow"));
+        assert_eq!(column_names(&skipped), ["a", "s"]);
+
+        run(
+            &dir,
+            &["convert", input, "named.arrows", "--columns", "s,a"],
+        )
+        .assert_success();
+        let named = decode_stream(&dir.join("named.arrows"));
+        assert_eq!(column_names(&named), ["s", "a"]);
+        let Array::TextArray(TextArray::String32(s)) = &named[0].cols[0].array else {
+            panic!("utf8 expected")
+        };
+        assert_eq!((s.get_str(0), s.get_str(2)), (Some("x"), Some("z")));
+        assert_eq!(named[0].cols[0].array.null_count(), 1);
+
+        let line = run(&dir, &["convert", input, "x.arrow", "--columns", "a,price"])
+            .assert_one_line_error()
+            .to_string();
+        assert!(line.contains("no column named \"price\""), "{line}");
+        let line = run(&dir, &["convert", input, "x.arrow", "--columns", "l"])
+            .assert_one_line_error()
+            .to_string();
+        assert!(line.contains("\"l\""), "{line}");
+        let out = run(
+            &dir,
+            &[
+                "convert",
+                input,
+                "x.arrow",
+                "--columns",
+                "a",
+                "--skip-unsupported",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    }
+    // CSV and Parquet pick by name too.
+    run(&dir, &["convert", "skip.arrow", "skip.csv"]).assert_success();
+    run(&dir, &["convert", "skip.arrow", "skip.parquet"]).assert_success();
+    for input in ["skip.csv", "skip.parquet"] {
+        run(&dir, &["convert", input, "picked.arrow", "--columns", "s"]).assert_success();
+        assert_eq!(
+            column_names(&decode_file(&dir.join("picked.arrow"))),
+            ["s"],
+            "{input}"
+        );
+    }
+}
+
+/// `cat` of a stream none of whose columns it can read says so, instead of
+/// printing a blank line per row; `cat --columns` shows the columns named.
+#[test]
+fn cat_says_when_there_is_nothing_to_show() {
+    let dir = test_dir("nothing-to-show");
+    write_mixed_inputs(&dir);
+    let out = run(&dir, &["cat", "lists.arrows"]);
+    let line = out.assert_error(1).to_string();
+    assert!(line.contains("nothing to show"), "{line}");
+    assert!(line.contains("\"l\" (List<Int32>)"), "{line}");
+    assert!(
+        out.stdout.iter().all(|b| *b != b'\n'),
+        "no blank rows printed"
+    );
+
+    let out = run(&dir, &["cat", "mixed.arrows", "--columns", "s"]);
+    out.assert_success();
+    assert_eq!(out.stdout_text().lines().count(), 2 + 3);
+    let text = out.stdout_text();
+    assert_eq!(text.lines().next().map(str::trim), Some("s"), "{text}");
+}

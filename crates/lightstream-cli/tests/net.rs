@@ -761,3 +761,112 @@ fn serve_ends_cleanly_on_sigterm_and_removes_its_socket() {
     );
     assert_no_output_left(&dir, "out.arrow");
 }
+
+// ------------------------------------------------- empty connections, columns
+
+/// `host:port` of a `scheme://host:port/...` URL.
+fn host_port(url: &str) -> &str {
+    let rest = url.split_once("://").expect("a URL").1;
+    rest.split('/').next().expect("an authority")
+}
+
+/// A port probe or health check (connect, close without a byte) is not the
+/// one client of `listen`, nor of `serve --once` where the transport can tell
+/// (ws, tls: before the handshake): the real client that follows is served.
+#[test]
+fn a_connection_that_sends_nothing_is_not_the_client() {
+    let dir = test_dir("probe");
+    let expected = make_inputs(&dir, 300);
+    for (bind, server_flags, client_flags) in [
+        ("tcp://127.0.0.1:0", &[][..], &[][..]),
+        ("ws://127.0.0.1:0/t", &[], &[]),
+        ("tls://127.0.0.1:0", &[], &["--insecure"][..]),
+        ("wss://127.0.0.1:0/t", &[], &["--insecure"]),
+    ] {
+        // listen + send, after two probes.
+        let mut args = vec!["listen", bind, "got.arrow"];
+        args.extend_from_slice(server_flags);
+        let mut listener = Proc::spawn(&dir, &args);
+        let url = listener.url();
+        for _ in 0..2 {
+            drop(std::net::TcpStream::connect(host_port(&url)).expect("probe connects"));
+        }
+        listener.wait_for_line("without sending anything", TIMEOUT);
+        let mut args = vec!["send", url.as_str(), "data.arrow"];
+        args.extend_from_slice(client_flags);
+        run(&dir, &args).assert_success();
+        let out = listener.wait(TIMEOUT);
+        out.assert_success();
+        assert_eq!(decode(&dir.join("got.arrow")), expected, "listen {bind}");
+        fs::remove_file(dir.join("got.arrow")).expect("remove output");
+
+        // serve --once + recv, after a probe (not for plain TCP: a server that
+        // only writes cannot tell a probe from a client before it writes).
+        if bind.starts_with("tcp") {
+            continue;
+        }
+        let mut args = vec!["serve", "--once", bind, "data.arrow"];
+        args.extend_from_slice(server_flags);
+        let mut server = Proc::spawn(&dir, &args);
+        let url = server.url();
+        drop(std::net::TcpStream::connect(host_port(&url)).expect("probe connects"));
+        server.wait_for_line("without sending anything", TIMEOUT);
+        let mut args = vec!["recv", url.as_str(), "got.arrows"];
+        args.extend_from_slice(client_flags);
+        run(&dir, &args).assert_success();
+        server.wait(TIMEOUT).assert_success();
+        assert_eq!(decode(&dir.join("got.arrows")), expected, "serve {bind}");
+        fs::remove_file(dir.join("got.arrows")).expect("remove output");
+    }
+}
+
+/// `recv` keeps the columns asked for, by name or all it can read, from a
+/// stream with a column it cannot read (a pyarrow list), and names what it
+/// leaves out; without a choice it refuses the stream, naming the column.
+#[test]
+fn recv_chooses_columns_of_a_stream_it_cannot_read_whole() {
+    require_pyarrow();
+    let dir = test_dir("recv-columns");
+    let script = "import pyarrow as pa, sys\n\
+        t = pa.table({'a': pa.array([1, 2, 3]), 'l': pa.array([[1], [2, 3], None], pa.list_(pa.int32())), 's': ['x', None, 'z']})\n\
+        w = pa.ipc.new_stream(sys.argv[1], t.schema); w.write_table(t); w.close()\n";
+    let out = Command::new("python3")
+        .args(["-c", script, "mixed.arrows"])
+        .current_dir(&dir)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = fs::read(dir.join("mixed.arrows")).expect("read");
+
+    let (url, peer) = one_shot_server(bytes.clone());
+    let line = run(&dir, &["recv", &url, "out.arrows"])
+        .assert_one_line_error(1)
+        .to_string();
+    assert!(
+        line.contains("\"l\"") && line.contains("--skip-unsupported"),
+        "{line}"
+    );
+    peer.join().expect("peer");
+
+    let (url, peer) = one_shot_server(bytes.clone());
+    let out = run(&dir, &["recv", &url, "skip.arrow", "--skip-unsupported"]);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("column \"l\" (List<Int32>) is left out"),
+        "{}",
+        out.stderr
+    );
+    peer.join().expect("peer");
+    assert_eq!(decode_schema_names(&dir.join("skip.arrow")), ["a", "s"]);
+
+    let (url, peer) = one_shot_server(bytes);
+    run(&dir, &["recv", &url, "named.arrow", "--columns", "s,a"]).assert_success();
+    peer.join().expect("peer");
+    assert_eq!(decode_schema_names(&dir.join("named.arrow")), ["s", "a"]);
+    assert_eq!(decode(&dir.join("named.arrow"))[0].n_rows, 3);
+}

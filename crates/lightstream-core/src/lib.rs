@@ -55,8 +55,8 @@ pub use framing::ipc::BodySink;
 pub use ipc::{
     ARROW_MAGIC, Compression, DictionaryEncoding, DictionaryUnifier, EncodedMessage, FieldInfo,
     IndexType, IpcFileEncoder, IpcFileReader, IpcStreamDecoder, IpcStreamEncoder, IpcTables,
-    ReadOptions, Schema, StreamItem, WriteOptions, is_ipc_file, read_file, read_ipc, read_stream,
-    unify_dictionaries, write_file, write_stream,
+    Projection, ReadOptions, Schema, StreamItem, WriteOptions, is_ipc_file, read_file, read_ipc,
+    read_stream, unify_dictionaries, write_file, write_stream,
 };
 pub use limits::DecodeLimits;
 pub use minarrow::structs::shared_buffer::SharedBuffer;

@@ -900,7 +900,7 @@ fn projection_reads_a_subset_in_the_asked_order() {
     let (s, back) = read_stream(
         aligned_copy(&bytes),
         ReadOptions {
-            projection: Some(vec![13, 3]),
+            projection: Some(vec![13, 3].into()),
             ..Default::default()
         },
     )
@@ -913,7 +913,7 @@ fn projection_reads_a_subset_in_the_asked_order() {
     let err = read_stream(
         aligned_copy(&bytes),
         ReadOptions {
-            projection: Some(vec![99]),
+            projection: Some(vec![99].into()),
             ..Default::default()
         },
     )

@@ -81,3 +81,28 @@ pub use lightstream_core;
 pub use lightstream_core::{
     Compression, DecodeLimits, ReadOptions, Schema, WriteOptions, minarrow,
 };
+
+/// The Rust examples of the README and of docs/ run as this crate's doctests
+/// (`cargo test --doc -p lightstream`), so they cannot drift from the code.
+/// API listings there are fenced `rust,ignore`; examples that need a network
+/// peer are `no_run` (compiled, not run).
+#[cfg(all(
+    doctest,
+    feature = "tcp",
+    feature = "mmap",
+    feature = "csv",
+    feature = "parquet",
+    feature = "tls"
+))]
+mod docs_examples {
+    #[doc = include_str!("../../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../../docs/core-api.md")]
+    struct CoreApi;
+    #[doc = include_str!("../../../docs/native-api.md")]
+    struct NativeApi;
+    #[doc = include_str!("../../../docs/csv.md")]
+    struct Csv;
+    #[doc = include_str!("../../../docs/parquet.md")]
+    struct Parquet;
+}

@@ -277,7 +277,7 @@ fn corrupted_batch_metadata_is_an_error_at_read() {
 fn a_projection_reads_only_the_chosen_columns() {
     let path = write("projected.arrow", 64, false);
     let options = ReadOptions {
-        projection: Some(vec![3, 0]),
+        projection: Some(vec![3, 0].into()),
         ..ReadOptions::default()
     };
     let file = MmapFile::open(&path, options).unwrap();
@@ -299,7 +299,7 @@ fn a_projection_reads_only_the_chosen_columns() {
 fn columns_are_chosen_by_name_per_batch() {
     let path = write("by-name.arrow", 8, false);
     let options = ReadOptions {
-        projection: Some(vec![2]),
+        projection: Some(vec![2].into()),
         ..ReadOptions::default()
     };
     let file = MmapFile::open(&path, options).unwrap();
@@ -319,9 +319,17 @@ fn columns_are_chosen_by_name_per_batch() {
 
     let missing = file.column_indices(&["n", "price"]).unwrap_err();
     assert!(missing.to_string().contains("\"price\""), "{missing}");
-    assert_eq!(missing.codec_kind(), Some(lightstream_core::ErrorKind::Schema));
+    assert_eq!(
+        missing.codec_kind(),
+        Some(lightstream_core::ErrorKind::Schema)
+    );
     assert!(file.read_batch_columns(0, &[7]).is_err());
-    assert!(file.read_batch_columns(9, &[0]).unwrap_err().to_string().contains("batch 9"));
+    assert!(
+        file.read_batch_columns(9, &[0])
+            .unwrap_err()
+            .to_string()
+            .contains("batch 9")
+    );
 }
 
 #[test]

@@ -34,9 +34,11 @@ use crate::limits::DecodeLimits;
 pub struct ReadOptions {
     /// Bounds on what untrusted input may make the decoder do.
     pub limits: DecodeLimits,
-    /// Read only these columns (schema indices), in this order. Columns left
-    /// out may be of types minarrow cannot hold.
-    pub projection: Option<Vec<usize>>,
+    /// Read only these columns (`None`: all of them, and a column of a type
+    /// minarrow cannot hold is an error of kind `Unsupported`). Columns left
+    /// out may be of types minarrow cannot hold. A `Vec<usize>` converts into
+    /// [`Projection::Indices`].
+    pub projection: Option<Projection>,
     /// Make every buffer of in-memory input 64-byte aligned (off by default).
     ///
     /// Off, readers over a [`minarrow::SharedBuffer`] (`read_stream`,
@@ -49,6 +51,27 @@ pub struct ReadOptions {
     /// kernels take a scalar path otherwise). Input offered as `&[u8]` is
     /// copied, and so aligned to 64, either way.
     pub align_64: bool,
+}
+
+/// Which columns a reader decodes, resolved against the schema when it
+/// arrives (so a stream's columns can be chosen before its first byte).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Projection {
+    /// These columns (indices into the schema), in this order.
+    Indices(Vec<usize>),
+    /// The columns with these names, in this order; a name the schema does
+    /// not have is an error of kind `Schema` naming it (with the first of
+    /// equal names taken).
+    Names(Vec<String>),
+    /// Every column of a type minarrow holds, in schema order; the others are
+    /// left out (see [`IpcStreamDecoder::fields`] for what they were).
+    Supported,
+}
+
+impl From<Vec<usize>> for Projection {
+    fn from(columns: Vec<usize>) -> Self {
+        Projection::Indices(columns)
+    }
 }
 
 /// What [`read_ipc`] read.

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use minarrow::Table;
 use minarrow::structs::shared_buffer::SharedBuffer;
 
-use super::ReadOptions;
 use super::read::{Dictionaries, read_dictionary_batch, read_record_batch};
 use super::schema::{FieldInfo, Schema, WireSchema, read_schema};
 use super::write::{EncodedMessage, IpcStreamEncoder, WriteOptions};
+use super::{Projection, ReadOptions};
 use crate::buffers::Tally;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fbs;
@@ -75,8 +75,16 @@ impl MessageState {
         let ws = read_schema(s, &self.options.limits)?;
         self.infos = ws.infos();
         let columns: Vec<usize> = match &self.options.projection {
-            Some(p) => p.clone(),
             None => (0..ws.fields.len()).collect(),
+            Some(Projection::Indices(p)) => p.clone(),
+            Some(Projection::Names(names)) => self.column_indices(names)?,
+            Some(Projection::Supported) => self
+                .infos
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.supported)
+                .map(|(i, _)| i)
+                .collect(),
         };
         let schema = Arc::new(ws.select(Some(&columns))?);
         self.columns = columns;

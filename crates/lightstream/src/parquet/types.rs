@@ -16,7 +16,8 @@ use std::sync::Arc;
 use base64::Engine;
 use lightstream_core::minarrow::{ArrowType, Field, TimeUnit};
 use lightstream_core::{
-    DictionaryEncoding, IpcStreamDecoder, IpcStreamEncoder, ReadOptions, Schema, WriteOptions,
+    DictionaryEncoding, IpcStreamDecoder, IpcStreamEncoder, Projection, ReadOptions, Schema,
+    WriteOptions,
 };
 use parquet::basic::{
     ConvertedType, LogicalType, Repetition, TimeUnit as PqTimeUnit, Type as PhysicalType,
@@ -174,23 +175,15 @@ pub(crate) fn decode_arrow_schema(value: &str) -> Option<ArrowSchemaHint> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(value.trim())
         .ok()?;
-    // First pass: every field's description, supported or not.
-    let infos = {
-        let mut d = IpcStreamDecoder::new(ReadOptions {
-            projection: Some(Vec::new()),
-            ..ReadOptions::default()
-        });
-        d.push(&bytes).ok()?;
-        d.schema()?;
-        d.fields().to_vec()
-    };
-    let supported: Vec<usize> = (0..infos.len()).filter(|&i| infos[i].supported).collect();
+    // One pass: the columns minarrow holds, and every field's description.
     let mut d = IpcStreamDecoder::new(ReadOptions {
-        projection: Some(supported.clone()),
+        projection: Some(Projection::Supported),
         ..ReadOptions::default()
     });
     d.push(&bytes).ok()?;
     let schema = d.schema()?.clone();
+    let infos = d.fields();
+    let supported: Vec<usize> = (0..infos.len()).filter(|&i| infos[i].supported).collect();
     let mut fields = vec![None; infos.len()];
     for (k, &i) in supported.iter().enumerate() {
         fields[i] = Some((schema.fields[k].clone(), schema.dictionaries[k]));
