@@ -255,17 +255,19 @@ default_npm_packages="playwright-core@1.65.1 apache-arrow@21.2.0 typescript@5.9.
 setup_npm_packages() {
   need_cmd node nodejs
   need_cmd npm npm
-  local pkg missing=()
-  for pkg in ${LIGHTSTREAM_NPM_PACKAGES:-$default_npm_packages}; do
+  local pkg missing=() all=(${LIGHTSTREAM_NPM_PACKAGES:-$default_npm_packages})
+  for pkg in "${all[@]}"; do
     # NAME@VERSION (NAME may be scoped: @scope/name@1.2.3).
     local name=$pkg
     [[ "$pkg" == ?*@* ]] && name=${pkg%@*}
     [ -f "node_modules/$name/package.json" ] || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
-    say "npm install ${missing[*]}"
+    # Every package in one command: `npm install --no-save` of a few removes
+    # the others (they are "extraneous" without a package.json).
+    say "npm install ${all[*]} (missing: ${missing[*]})"
     npm install --prefix "$repo" --no-save --no-package-lock --no-fund --no-audit \
-      --loglevel=error "${missing[@]}" </dev/null >/dev/null
+      --loglevel=error "${all[@]}" </dev/null >/dev/null
   fi
   say "npm packages: ok"
 }
