@@ -137,6 +137,8 @@ enum Command {
         /// handshake takes longer); 0: wait forever
         #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_timeout)]
         timeout: Timeout,
+        #[command(flatten)]
+        rate: MinRateArgs,
     },
     /// Connect, receive one stream and write it as an IPC file or stream
     Recv {
@@ -156,6 +158,8 @@ enum Command {
         /// the wait for the schema); default: wait forever
         #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_timeout)]
         timeout: Timeout,
+        #[command(flatten)]
+        rate: MinRateArgs,
     },
     /// Connect and send an IPC file or stream
     Send {
@@ -173,6 +177,8 @@ enum Command {
         /// handshake); default: wait forever
         #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_timeout)]
         timeout: Timeout,
+        #[command(flatten)]
+        rate: MinRateArgs,
     },
     /// Listen, receive one stream from the first client, write it and exit
     Listen {
@@ -193,6 +199,8 @@ enum Command {
         /// wait forever
         #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_timeout)]
         timeout: Timeout,
+        #[command(flatten)]
+        rate: MinRateArgs,
     },
     /// Serve the browser demo on one port: the page, the npm package, and a
     /// WebSocket stream of generated tables, until interrupted
@@ -300,7 +308,27 @@ enum StringNullsArg {
     QuotingIgnored,
 }
 
-/// `--timeout`: how long a peer may move no data; `None` waits forever.
+/// `--min-rate`: see [`network::Patience`].
+#[derive(Args)]
+struct MinRateArgs {
+    /// With --timeout: a message still arriving (or being taken by the peer)
+    /// gets more time than --timeout while it moves at least BYTES per second
+    /// on average; 0: every message must complete within --timeout
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    min_rate: u64,
+}
+
+impl MinRateArgs {
+    fn with(self, timeout: Timeout) -> network::Patience {
+        network::Patience {
+            timeout: timeout.0,
+            min_rate: Some(self.min_rate).filter(|&r| r > 0),
+        }
+    }
+}
+
+/// `--timeout`: how long a peer may take for one whole IPC message (and a
+/// handshake); `None` waits forever.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Timeout(Option<std::time::Duration>);
 
@@ -504,13 +532,14 @@ fn run(cli: Cli) -> CliResult<()> {
             compression,
             tls,
             timeout,
+            rate,
         } => network::serve(
             url,
             &input,
             once,
             compression.compression()?,
             &tls.tls(),
-            timeout.0,
+            rate.with(timeout),
         ),
         Command::Recv {
             url,
@@ -519,13 +548,14 @@ fn run(cli: Cli) -> CliResult<()> {
             columns,
             tls,
             timeout,
+            rate,
         } => network::recv(
             url,
             &output,
             to.format(),
             &columns.columns(),
             &tls.tls(),
-            timeout.0,
+            rate.with(timeout),
         ),
         Command::Send {
             url,
@@ -533,12 +563,13 @@ fn run(cli: Cli) -> CliResult<()> {
             compression,
             tls,
             timeout,
+            rate,
         } => network::send(
             url,
             &input,
             compression.compression()?,
             &tls.tls(),
-            timeout.0,
+            rate.with(timeout),
         ),
         Command::Listen {
             url,
@@ -547,13 +578,14 @@ fn run(cli: Cli) -> CliResult<()> {
             columns,
             tls,
             timeout,
+            rate,
         } => network::listen(
             url,
             &output,
             to.format(),
             &columns.columns(),
             &tls.tls(),
-            timeout.0,
+            rate.with(timeout),
         ),
         Command::Demo(args) => demo::demo(args),
     }
@@ -770,6 +802,7 @@ mod tests {
             compression,
             tls,
             timeout,
+            rate,
         } = cli.command
         else {
             panic!("serve expected");
@@ -781,6 +814,9 @@ mod tests {
         assert!(tls.tls().cert_key.is_none());
         // serve drops a client that takes no data for a minute unless told otherwise.
         assert_eq!(timeout, Timeout(Some(std::time::Duration::from_secs(60))));
+        // ... or that takes a message at under 16 KiB/s once the minute is up.
+        let patience = rate.with(timeout);
+        assert_eq!(patience.min_rate, Some(16 * 1024));
 
         let cli = Cli::try_parse_from([
             "lightstream",

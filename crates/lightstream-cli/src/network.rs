@@ -66,6 +66,15 @@ pub struct ClientTls {
     pub ca: Option<PathBuf>,
 }
 
+/// `--timeout` and `--min-rate` of the network commands: how long a peer may
+/// take for one whole IPC message (and a handshake, and the schema), and the
+/// rate at which a message still arriving (or being taken) earns more time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Patience {
+    pub timeout: Option<Duration>,
+    pub min_rate: Option<u64>,
+}
+
 /// `serve`: listens on `endpoint` and sends `input`'s tables to every client.
 pub fn serve(
     endpoint: Endpoint,
@@ -73,10 +82,10 @@ pub fn serve(
     once: bool,
     compression: Compression,
     tls: &ServerTls,
-    timeout: Option<Duration>,
+    patience: Patience,
 ) -> CliResult<()> {
     let server = server_options(&endpoint, tls)?;
-    let served = Arc::new(Served::load(input, compression, timeout)?);
+    let served = Arc::new(Served::load(input, compression, patience)?);
     // stdio has exactly one client: this process's stdout.
     let once = once || endpoint == Endpoint::Stdio;
     let on_signal = if once {
@@ -131,7 +140,7 @@ pub fn recv(
     format: Option<Format>,
     columns: &Columns,
     tls: &ClientTls,
-    timeout: Option<Duration>,
+    patience: Patience,
 ) -> CliResult<()> {
     let client = client_options(&endpoint, tls)?;
     let target = Target::from_arg(output);
@@ -140,7 +149,7 @@ pub fn recv(
             let conn = lightstream::connect(&endpoint, &client)
                 .await
                 .map_err(|e| CliError::net(format!("connecting to {endpoint}"), e, false))?;
-            let reader = open_reader(conn, &endpoint, columns, timeout)
+            let reader = open_reader(conn, &endpoint, columns, patience)
                 .await?
                 .ok_or_else(|| {
                     CliError::msg(if endpoint == Endpoint::Stdio {
@@ -164,7 +173,7 @@ pub fn send(
     input: &Path,
     compression: Compression,
     tls: &ClientTls,
-    timeout: Option<Duration>,
+    patience: Patience,
 ) -> CliResult<()> {
     let client = client_options(&endpoint, tls)?;
     let source = Source::from_arg(input);
@@ -181,13 +190,14 @@ pub fn send(
                 .await
                 .map_err(|e| CliError::net(format!("connecting to {endpoint}"), e, stdio))?;
             let mut writer = bounded(
-                timeout,
+                patience.timeout,
                 &context,
                 conn.writer(schema, write_options(compression)),
             )
             .await?
             .map_err(net)?;
-            writer.set_write_timeout(timeout);
+            writer.set_write_timeout(patience.timeout);
+            writer.set_min_rate(patience.min_rate);
             let mut progress = Progress::new("sent");
             while let Some(table) = input.next().await? {
                 writer.write(&table).await.map_err(net)?;
@@ -210,7 +220,7 @@ pub fn listen(
     format: Option<Format>,
     columns: &Columns,
     tls: &ServerTls,
-    timeout: Option<Duration>,
+    patience: Patience,
 ) -> CliResult<()> {
     let server = server_options(&endpoint, tls)?;
     let target = Target::from_arg(output);
@@ -222,7 +232,7 @@ pub fn listen(
             let reader = loop {
                 let conn = accept(&listener).await?;
                 let peer = conn.peer().to_string();
-                match open_reader(conn, &endpoint, columns, timeout).await? {
+                match open_reader(conn, &endpoint, columns, patience).await? {
                     Some(reader) => break reader,
                     None => report(&CliError::msg(format!(
                         "{peer} closed the connection without sending anything; not counted \
@@ -245,17 +255,13 @@ struct Served {
     schema: Arc<Schema>,
     tables: Vec<Table>,
     options: WriteOptions,
-    /// `--timeout`: a client that takes no data (or does not finish its
-    /// handshake) for this long is dropped.
-    timeout: Option<Duration>,
+    /// `--timeout` and `--min-rate`: a client that takes no whole message
+    /// (or does not finish its handshake) in time is dropped.
+    patience: Patience,
 }
 
 impl Served {
-    fn load(
-        input: &Path,
-        compression: Compression,
-        timeout: Option<Duration>,
-    ) -> CliResult<Served> {
+    fn load(input: &Path, compression: Compression, patience: Patience) -> CliResult<Served> {
         let mut reader = input::TableReader::open(&Source::from_arg(input), &Columns::All)?;
         let schema = reader.schema().clone();
         let mut tables = Vec::new();
@@ -266,7 +272,7 @@ impl Served {
             schema,
             tables,
             options: write_options(compression),
-            timeout,
+            patience,
         })
     }
 
@@ -279,7 +285,7 @@ impl Served {
         let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
         let started = Instant::now();
         let writer = bounded(
-            self.timeout,
+            self.patience.timeout,
             &context,
             conn.writer(self.schema.clone(), self.options),
         )
@@ -293,7 +299,8 @@ impl Served {
             }
             w => w.map_err(net)?,
         };
-        writer.set_write_timeout(self.timeout);
+        writer.set_write_timeout(self.patience.timeout);
+        writer.set_min_rate(self.patience.min_rate);
         for table in &self.tables {
             writer.write(table).await.map_err(net)?;
         }
@@ -358,7 +365,7 @@ async fn open_reader(
     conn: Connection,
     endpoint: &Endpoint,
     columns: &Columns,
-    timeout: Option<Duration>,
+    patience: Patience,
 ) -> CliResult<Option<lightstream::TableReader>> {
     let stdio = *endpoint == Endpoint::Stdio;
     let peer = conn.peer().to_string();
@@ -369,7 +376,7 @@ async fn open_reader(
         projection: Some(columns.projection().unwrap_or(Projection::Supported)),
         ..ReadOptions::default()
     };
-    let reader = match bounded(timeout, &context, conn.reader(options)).await? {
+    let reader = match bounded(patience.timeout, &context, conn.reader(options)).await? {
         Ok(reader) => reader,
         Err(lightstream::Error::EmptyConnection { .. }) => return Ok(None),
         Err(err) => return Err(CliError::net(&context, err, stdio)),
@@ -388,7 +395,8 @@ async fn open_reader(
             .filter(move |f| !kept.contains(&f.name.as_str()))
     });
     let mut reader = reader;
-    reader.set_idle_timeout(timeout);
+    reader.set_idle_timeout(patience.timeout);
+    reader.set_min_rate(patience.min_rate);
     Ok(Some(reader))
 }
 

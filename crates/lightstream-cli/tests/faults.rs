@@ -317,8 +317,11 @@ fn serve_drops_a_client_that_takes_no_data_for_its_timeout() {
             Err(_) => panic!("serve reported no failed client within 20 s"),
         }
     };
+    // A message not all taken within the second, plus what the bytes the
+    // socket buffers took earn at the default --min-rate: "took no data for
+    // 1 s" or "took N of M bytes for 1.5 s".
     assert!(
-        line.contains("took no data for 1 s while writing table"),
+        line.contains(" took ") && line.contains(" s while writing table"),
         "{line}"
     );
     eventually("the stalled client's socket is closed", TIMEOUT, || {
@@ -373,6 +376,158 @@ fn recv_with_a_timeout_ends_when_the_peer_goes_quiet_mid_message() {
     assert!(
         !dir.join("out.arrows").exists(),
         "a partial output was left behind"
+    );
+}
+
+// ------------------------------------------------------- hostile pacing
+
+/// The first IPC message (the schema) of a generated stream, and the rest.
+fn schema_then_rest(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    run_ok(dir, &["example", "paced.arrows", "--rows", "2000"]);
+    let bytes = fs::read(dir.join("paced.arrows")).expect("read stream");
+    assert_eq!(&bytes[..4], &[0xff; 4], "continuation marker");
+    let meta = u32::from_le_bytes(bytes[4..8].try_into().expect("length")) as usize;
+    let (schema, rest) = bytes.split_at(8 + meta);
+    (schema.to_vec(), rest.to_vec())
+}
+
+/// Runs `recv URL out.arrows --timeout 1` (bounded), returning its stderr
+/// and how long it took; it must fail.
+fn recv_fails_in_time(dir: &Path, url: &str) -> (String, Duration) {
+    let started = Instant::now();
+    let out = lightstream(dir, &["recv", url, "out.arrows", "--timeout", "1"])
+        .output()
+        .expect("run recv");
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    (stderr, elapsed)
+}
+
+/// A server that sends the schema, then drips the stream one byte every
+/// 100 ms, never completes a message: `recv --timeout 1` ends after about a
+/// second (the drip is far under the default --min-rate), where a timer
+/// restarted by every byte would wait forever.
+#[test]
+fn a_byte_drip_does_not_hold_recv_open() {
+    use std::io::Write;
+    let dir = test_dir("drip-tcp");
+    let (schema, rest) = schema_then_rest(&dir);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let peer = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.write_all(&schema).expect("schema");
+        // At most 20 s of dripping, or until the test is done.
+        for b in rest.iter().take(200) {
+            if s.write_all(&[*b]).is_err()
+                || stop_rx.recv_timeout(Duration::from_millis(100)).is_ok()
+            {
+                break;
+            }
+        }
+    });
+    let (stderr, elapsed) = recv_fails_in_time(&dir, &format!("tcp://{addr}"));
+    drop(stop_tx);
+    peer.join().expect("peer");
+    assert!(
+        stderr.contains("no complete IPC message from tcp")
+            && stderr.contains("under the minimum rate of 16384 bytes/s"),
+        "{stderr}"
+    );
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+}
+
+/// A WebSocket server that sends the schema, then only pings (every 300 ms),
+/// or one data frame dripped a byte at a time: neither is a message, so
+/// `recv --timeout 1` ends after about a second, with a message that says so
+/// (it does not claim that no data came).
+#[test]
+fn pings_and_dripped_frames_do_not_hold_a_websocket_recv_open() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = test_dir("drip-ws");
+    let (schema, _) = schema_then_rest(&dir);
+    for drip in [false, true] {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let schema = schema.clone();
+        let peer = rt.spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut ws = tokio_tungstenite::accept_async(tcp)
+                .await
+                .expect("handshake");
+            ws.send(Message::binary(schema)).await.expect("schema");
+            if drip {
+                // A binary frame declaring 1,000 bytes, sent a byte at a time.
+                let mut tcp = ws.into_inner();
+                let _ = tcp.write_all(&[0x82, 126, 0x03, 0xe8]).await;
+                for _ in 0..200 {
+                    if tcp.write_all(&[0]).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            } else {
+                for _ in 0..60 {
+                    if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    while let Ok(Some(_)) =
+                        tokio::time::timeout(Duration::from_millis(1), ws.next()).await
+                    {
+                    }
+                }
+            }
+        });
+        let (stderr, elapsed) = recv_fails_in_time(&dir, &format!("ws://{addr}/"));
+        peer.abort();
+        assert!(
+            stderr.contains("no complete WebSocket message from ws"),
+            "drip {drip}: {stderr}"
+        );
+        assert!(
+            elapsed < Duration::from_secs(10),
+            "drip {drip}: took {elapsed:?}"
+        );
+    }
+}
+
+/// A client that takes one byte every 100 ms does not hold `serve`: with
+/// `--timeout 1` its first message that is not all taken in time drops it,
+/// with one line saying how much it took.
+#[test]
+fn serve_drops_a_client_that_drains_a_byte_at_a_time() {
+    let dir = test_dir("drain-drip");
+    run_ok(&dir, &["example", "big.arrows", "--rows", "500000"]);
+    let mut server =
+        Server::start_with(&dir, "tcp://127.0.0.1:0", "big.arrows", &["--timeout", "1"]);
+    let addr = server.url.trim_start_matches("tcp://").to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Small receive buffer so the server's writes block early.
+    let client = raw_client(addr, 1, Duration::from_millis(100), stop.clone());
+    let started = Instant::now();
+    let line = loop {
+        let left = Duration::from_secs(30).saturating_sub(started.elapsed());
+        match server.lines.recv_timeout(left) {
+            Ok(line) if line.contains("failed") => break line,
+            Ok(_) => continue,
+            Err(_) => panic!("the dripping client was not dropped within 30 s"),
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    let _ = client.join();
+    assert!(line.contains("took") && line.contains("bytes"), "{line}");
+    assert!(
+        line.contains("(--timeout)") || line.contains("for 1"),
+        "{line}"
     );
 }
 

@@ -101,9 +101,11 @@ pub struct TableReader {
     tables: u64,
     rows: u64,
     in_place: u64,
-    /// Reads (bytes, or WebSocket messages) that returned something: the
-    /// idle timer restarts whenever this moves.
+    /// Reads (bytes, or WebSocket messages) that returned something.
     arrivals: u64,
+    /// Bytes of IPC stream received (WebSocket: binary payloads only), for
+    /// the idle timeout's minimum rate.
+    received: u64,
     idle: Idle,
     /// Keeps alive what the source depends on (a QUIC endpoint and connection).
     _guard: Option<Box<dyn Any + Send + Sync>>,
@@ -119,16 +121,25 @@ impl std::fmt::Debug for TableReader {
     }
 }
 
-/// The idle timeout's state: the timer runs only while the reader waits.
+/// The idle timeout's state. Progress is a completed IPC message, not a
+/// byte or a ping: the wait for the next one starts when the reader is first
+/// polled after an item (time the application spends between polls does not
+/// count) or when a message completes without one (a dictionary batch).
 #[derive(Default)]
 struct Idle {
     after: Option<Duration>,
+    /// Bytes per second the in-flight message must average to be given more
+    /// time than `after`.
+    min_rate: Option<u64>,
     /// Allocated on the first wait, then reset for every later one.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// The timer measures the current wait (false after an item was returned).
+    /// A wait is being measured (false after an item was returned).
     armed: bool,
-    /// `arrivals` when the timer was last (re)started.
+    /// `messages_decoded` when the current wait began.
     mark: u64,
+    /// When the current wait began, and `received` then.
+    since: Option<tokio::time::Instant>,
+    received_at_start: u64,
 }
 
 impl TableReader {
@@ -188,6 +199,7 @@ impl TableReader {
             rows: 0,
             in_place: 0,
             arrivals: 0,
+            received: 0,
             idle: Idle::default(),
             _guard: guard,
         };
@@ -269,15 +281,21 @@ impl TableReader {
         self.require_end_marker = require;
     }
 
-    /// Ends a wait for the peer that lasts longer than `timeout` (`None`, the
-    /// default: wait as long as the transport does). The timer runs only
-    /// while the reader is polled and waiting for bytes, between messages or
-    /// in the middle of one; every read that returns bytes (every WebSocket
-    /// message) starts it again, and time the application spends between
-    /// polls does not count. When it expires, the stream yields
-    /// [`Error::Timeout`] ("no data from PEER for 300 ms while reading the
-    /// body of message 3 (4096 of 65536 bytes)") and ends; dropping the reader
-    /// then closes the connection. Tables read before are unaffected.
+    /// Ends the stream when no IPC message completes for `timeout` (`None`,
+    /// the default: wait as long as the transport does). Progress is a whole
+    /// IPC message (schema, dictionary or record batch), on every transport:
+    /// bytes that trickle in without completing one, and WebSocket pings,
+    /// do not restart the timer, so a peer cannot hold the reader with a
+    /// drip. A message that is still arriving gets more time only under
+    /// [`TableReader::set_min_rate`]. The timer runs only while the reader is
+    /// polled and waiting; time the application spends between polls does
+    /// not count. When it expires, the stream yields [`Error::Timeout`] ("no
+    /// complete IPC message from PEER for 1 s while reading the body of
+    /// message 3 (4096 of 65536 bytes)"; "no data from PEER ..." when not a
+    /// byte came) and ends; dropping the reader then closes the connection.
+    /// Tables read before are unaffected. Over WebSocket a message is seen
+    /// only once it is whole, so `timeout` must cover the largest message at
+    /// the slowest link.
     ///
     /// The reader exists only once the schema message has arrived, so bound
     /// that first wait (and a WebSocket or QUIC handshake) with
@@ -292,6 +310,18 @@ impl TableReader {
     /// The idle timeout (see [`TableReader::set_idle_timeout`]).
     pub fn idle_timeout(&self) -> Option<Duration> {
         self.idle.after
+    }
+
+    /// With an idle timeout `T`, lets a large message take longer than `T`
+    /// while it arrives at `bytes_per_second` or faster on average: the
+    /// message (or the wait for it) may last `T + received / bytes_per_second`,
+    /// where `received` counts the bytes that arrived since the wait began.
+    /// A peer that drips slower is cut off after about `T`; one that keeps
+    /// the rate can hold a message for at most
+    /// `T + DecodeLimits::max_body_bytes / bytes_per_second`. `None` (the
+    /// default): every message must complete within `T`.
+    pub fn set_min_rate(&mut self, bytes_per_second: Option<u64>) {
+        self.idle.min_rate = bytes_per_second.filter(|&r| r > 0);
     }
 
     /// Reads every remaining table.
@@ -342,23 +372,50 @@ impl TableReader {
             self.idle.armed = false;
             return polled;
         }
+        let done = self.decoder.messages_decoded();
+        let now = tokio::time::Instant::now();
         let idle = &mut self.idle;
-        let deadline = tokio::time::Instant::now() + after;
-        let timer = idle
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if !idle.armed || idle.mark != self.arrivals {
-            timer.as_mut().reset(deadline);
+        if !idle.armed || idle.mark != done {
+            // A new wait: after an item, or a message completed without one.
             idle.armed = true;
-            idle.mark = self.arrivals;
+            idle.mark = done;
+            idle.since = Some(now);
+            idle.received_at_start = self.received;
         }
-        if timer.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
+        let since = idle.since.unwrap_or(now);
+        let got = self.received - idle.received_at_start;
+        let allowed = after
+            + idle.min_rate.map_or(Duration::ZERO, |rate| {
+                Duration::from_secs_f64(got as f64 / rate as f64)
+            });
+        let deadline = since + allowed;
+        if now < deadline {
+            let timer = idle
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
         }
         idle.armed = false;
+        let peer = &self.peer;
+        // A WebSocket message is seen only once whole: bytes may be arriving.
+        let whole_messages = !matches!(self.source, Source::Bytes { .. });
+        let stalled = match (got, idle.min_rate) {
+            (0, _) if whole_messages => format!("no complete WebSocket message from {peer}"),
+            (0, _) => format!("no data from {peer}"),
+            (got, None) => format!("no complete IPC message from {peer} ({got} bytes arrived)"),
+            (got, Some(rate)) => format!(
+                "no complete IPC message from {peer} ({got} bytes arrived, under the minimum \
+                 rate of {rate} bytes/s)"
+            ),
+        };
         Poll::Ready(Err(Error::Timeout {
-            stalled: format!("no data from {}", self.peer),
-            after,
+            stalled,
+            after: allowed,
             context: self.waiting_for(),
         }))
     }
@@ -402,6 +459,7 @@ impl TableReader {
             tables,
             in_place,
             arrivals,
+            received,
             ..
         } = self;
         let peer = peer.as_str();
@@ -436,6 +494,7 @@ impl TableReader {
                         return Poll::Ready(at_end(decoder));
                     }
                     *arrivals += 1;
+                    *received += n as u64;
                     *in_place += n as u64;
                     if let Some(item) = decoder.take_body()? {
                         return Poll::Ready(Ok(Some(item)));
@@ -449,6 +508,7 @@ impl TableReader {
                     return Poll::Ready(at_end(decoder));
                 }
                 *arrivals += 1;
+                *received += n as u64;
                 (*pos, *end) = (0, n);
             },
             #[cfg(feature = "websocket")]
@@ -497,6 +557,7 @@ impl TableReader {
                         }
                         Some(Ok(Message::Binary(b))) => {
                             *count += 1;
+                            *received += b.len() as u64;
                             *pending = Some(b);
                             *pos = 0;
                         }

@@ -63,6 +63,9 @@ pub struct TableWriter {
     rows: u64,
     bytes: u64,
     write_timeout: Option<Duration>,
+    /// Bytes per second a message must average to get more than the write
+    /// timeout (see [`TableWriter::set_min_rate`]).
+    min_rate: Option<u64>,
     /// A write failed part-way: the stream cannot go on.
     broken: bool,
     _guard: Option<Box<dyn Any + Send + Sync>>,
@@ -115,6 +118,7 @@ impl TableWriter {
             rows: 0,
             bytes: 0,
             write_timeout: None,
+            min_rate: None,
             broken: false,
             _guard: guard,
         })
@@ -145,19 +149,18 @@ impl TableWriter {
         self.bytes
     }
 
-    /// Fails a write when the peer accepts no byte for `timeout` (`None`, the
-    /// default: wait as long as the transport does). The timer measures each
-    /// wait for the transport to take more bytes: on byte transports (TCP,
-    /// Unix sockets, pipes, stdout, QUIC streams) every write call that
-    /// returns restarts it, so a slow reader that keeps reading never trips
-    /// it; on WebSocket it bounds the sending of each whole message (one IPC
-    /// message: a record batch, dictionary or the schema), since tungstenite
-    /// does not report partial progress. It also bounds `finish`'s flush,
+    /// Fails a write when the peer does not take a whole IPC message (the
+    /// schema, a dictionary or a record batch) within `timeout` (`None`, the
+    /// default: wait as long as the transport does). Progress is a whole
+    /// message on every transport, so a reader that drains a byte now and
+    /// then cannot hold the writer; a large message gets more time only
+    /// under [`TableWriter::set_min_rate`]. It also bounds `finish`'s flush,
     /// shutdown and WebSocket Close. When it expires, `write` or `finish`
     /// returns [`Error::Timeout`] ("tcp 127.0.0.1:9000 took no data for 2 s
-    /// while writing table 7"); the writer is then unusable (the peer holds
-    /// part of a message) and dropping it closes the connection. Needs a
-    /// tokio runtime with the time driver enabled.
+    /// while writing table 7"; "took 4096 of 65536 bytes in 2 s ..." when it
+    /// took some); the writer is then unusable (the peer holds part of a
+    /// message) and dropping it closes the connection. Needs a tokio runtime
+    /// with the time driver enabled.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
         self.write_timeout = timeout;
     }
@@ -165,6 +168,16 @@ impl TableWriter {
     /// The write timeout (see [`TableWriter::set_write_timeout`]).
     pub fn write_timeout(&self) -> Option<Duration> {
         self.write_timeout
+    }
+
+    /// With a write timeout `T`, lets a message take longer than `T` while
+    /// the peer takes it at `bytes_per_second` or faster on average: sending
+    /// may last `T + taken / bytes_per_second` (`taken`: the message's bytes
+    /// the peer took so far; on WebSocket, which reports no partial progress,
+    /// the message's whole length). `None` (the default): every message must
+    /// go out within `T`.
+    pub fn set_min_rate(&mut self, bytes_per_second: Option<u64>) {
+        self.min_rate = bytes_per_second.filter(|&r| r > 0);
     }
 
     /// Sends one message; the writer is broken if that does not complete.
@@ -184,7 +197,11 @@ impl TableWriter {
         // Broken until the message is all out: an error, or a future
         // dropped part-way (a caller's own timeout), leaves half a message.
         self.broken = true;
-        send(&mut self.sink, &self.peer, m, self.write_timeout, doing).await?;
+        let limit = self.write_timeout.map(|after| Limit {
+            after,
+            min_rate: self.min_rate,
+        });
+        send(&mut self.sink, &self.peer, m, limit, doing).await?;
         self.broken = false;
         self.bytes += m.len() as u64;
         Ok(())
@@ -293,11 +310,29 @@ async fn bounded<T>(limit: Option<Duration>, f: impl Future<Output = T>) -> Resu
     }
 }
 
+/// How long sending one message may take: `after`, plus the time the bytes
+/// taken so far earn at `min_rate`.
+#[derive(Clone, Copy)]
+struct Limit {
+    after: Duration,
+    min_rate: Option<u64>,
+}
+
+impl Limit {
+    fn allowed(&self, taken: u64) -> Duration {
+        self.after
+            + self.min_rate.map_or(Duration::ZERO, |rate| {
+                Duration::from_secs_f64(taken as f64 / rate as f64)
+            })
+    }
+}
+
 /// Why a message could not be sent.
 enum SendError {
     Io(std::io::Error),
-    /// No progress for this long.
-    Stalled(Duration),
+    /// The message was not all taken: how long it took, and how many bytes
+    /// the peer took.
+    Stalled(Duration, u64),
 }
 
 /// Sends one encoded message over `sink`; `doing` says what for a timeout.
@@ -305,7 +340,7 @@ async fn send(
     sink: &mut Sink,
     peer: &str,
     m: &EncodedMessage<'_>,
-    limit: Option<Duration>,
+    limit: Option<Limit>,
     doing: impl Fn() -> String,
 ) -> Result<()> {
     let ctx = || format!("writing to {peer}");
@@ -318,16 +353,24 @@ async fn send(
             use futures_util::SinkExt;
             let payload = tokio_tungstenite::tungstenite::Bytes::from(m.to_vec());
             let message = tokio_tungstenite::tungstenite::Message::Binary(payload);
-            match bounded(limit, s.send(message)).await {
+            // tungstenite reports no partial progress: the whole message
+            // earns its time up front.
+            let len = m.len() as u64;
+            match bounded(limit.map(|l| l.allowed(len)), s.send(message)).await {
                 Ok(sent) => return sent.map_err(|e| ws_error(ctx(), e)),
-                Err(after) => Err(SendError::Stalled(after)),
+                Err(after) => Err(SendError::Stalled(after, 0)),
             }
         }
     };
     sent.map_err(|e| match e {
         SendError::Io(e) => Error::io(ctx(), e),
-        SendError::Stalled(after) => Error::Timeout {
+        SendError::Stalled(after, 0) => Error::Timeout {
             stalled: format!("{peer} took no data"),
+            after,
+            context: doing(),
+        },
+        SendError::Stalled(after, taken) => Error::Timeout {
+            stalled: format!("{peer} took {taken} of {} bytes", m.len()),
             after,
             context: doing(),
         },
@@ -344,12 +387,12 @@ pub(crate) fn ws_error(context: String, e: tokio_tungstenite::tungstenite::Error
 
 /// Writes every byte of `m` with vectored writes whose slices borrow the
 /// message's buffers (falls back to one slice per call where the sink does
-/// not do vectored writes). With a `limit`, each write call that takes no
-/// byte for that long fails the message.
+/// not do vectored writes). With a `limit`, the message fails when it is not
+/// all taken by `limit.allowed(bytes taken so far)` after it started.
 async fn write_all_vectored<W>(
     w: &mut W,
     m: &EncodedMessage<'_>,
-    limit: Option<Duration>,
+    limit: Option<Limit>,
 ) -> Result<(), SendError>
 where
     W: AsyncWrite + Unpin + ?Sized,
@@ -358,7 +401,12 @@ where
     let mut bufs: &mut [IoSlice<'_>] = &mut slices;
     IoSlice::advance_slices(&mut bufs, 0);
     let vectored = w.is_write_vectored();
+    let started = tokio::time::Instant::now();
+    let mut taken = 0u64;
     while !bufs.is_empty() {
+        let left = limit.map(|l| {
+            (started + l.allowed(taken)).saturating_duration_since(tokio::time::Instant::now())
+        });
         let call = async {
             if vectored {
                 w.write_vectored(bufs).await
@@ -366,10 +414,12 @@ where
                 w.write(&bufs[0]).await
             }
         };
-        let n = bounded(limit, call)
+        let allowed = limit.map(|l| l.allowed(taken));
+        let n = bounded(left, call)
             .await
-            .map_err(SendError::Stalled)?
+            .map_err(|_| SendError::Stalled(allowed.unwrap_or_default(), taken))?
             .map_err(SendError::Io)?;
+        taken += n as u64;
         if n == 0 {
             return Err(SendError::Io(std::io::Error::new(
                 std::io::ErrorKind::WriteZero,

@@ -302,6 +302,13 @@ impl IpcStreamDecoder {
         self.frames.bytes_consumed()
     }
 
+    /// IPC messages completed so far (schema, dictionary and record batches;
+    /// the end-of-stream marker excluded): what a shell's idle timeout counts
+    /// as progress, since dictionary batches complete without an item.
+    pub fn messages_decoded(&self) -> u64 {
+        self.frames.messages_decoded()
+    }
+
     /// The input has ended: `Ok` if it ended on a message boundary after the
     /// schema (with or without the end-of-stream marker), otherwise an error
     /// of kind [`ErrorKind::Truncated`] saying how far the last message got.
