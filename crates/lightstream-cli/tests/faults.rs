@@ -507,8 +507,7 @@ fn pings_and_dripped_frames_do_not_hold_a_websocket_recv_open() {
 fn serve_drops_a_client_that_drains_a_byte_at_a_time() {
     let dir = test_dir("drain-drip");
     run_ok(&dir, &["example", "big.arrows", "--rows", "500000"]);
-    let mut server =
-        Server::start_with(&dir, "tcp://127.0.0.1:0", "big.arrows", &["--timeout", "1"]);
+    let server = Server::start_with(&dir, "tcp://127.0.0.1:0", "big.arrows", &["--timeout", "1"]);
     let addr = server.url.trim_start_matches("tcp://").to_string();
     let stop = Arc::new(AtomicBool::new(false));
     // Small receive buffer so the server's writes block early.
