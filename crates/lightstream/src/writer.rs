@@ -265,20 +265,43 @@ impl TableWriter {
             #[cfg(feature = "websocket")]
             Sink::Messages(s) => {
                 use futures_util::{SinkExt, StreamExt};
+                use tokio_tungstenite::tungstenite::{Error as WsError, Message};
                 bounded(limit, s.close())
                     .await
                     .map_err(stalled)?
                     .map_err(|e| ws_error(ctx(), e))?;
                 // Complete the closing handshake: wait (briefly) for the
-                // peer's Close, discarding anything it still sends.
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                    while let Some(Ok(m)) = s.next().await {
-                        if m.is_close() {
-                            break;
+                // peer's Close. A writer reads only control frames (its
+                // WebSocket reads at most WRITE_ONLY_READ_BYTES a frame): a
+                // data message or a larger frame is a peer that broke the
+                // protocol, reported here and not buffered.
+                let waited = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                    loop {
+                        match s.next().await {
+                            None | Some(Ok(Message::Close(_))) => return Ok(()),
+                            Some(Ok(Message::Binary(_) | Message::Text(_))) => {
+                                return Err(Error::Protocol(format!(
+                                    "{peer} sent a data message to a stream that only \
+                                     writes; dropped"
+                                )));
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(WsError::Capacity(e))) => {
+                                return Err(Error::Protocol(format!(
+                                    "{peer} sent a WebSocket frame a stream that only writes \
+                                     does not read ({e}; it reads control frames of at most \
+                                     {} bytes); dropped",
+                                    crate::websocket::WRITE_ONLY_READ_BYTES
+                                )));
+                            }
+                            Some(Err(_)) => return Ok(()),
                         }
                     }
                 })
                 .await;
+                if let Ok(Err(e)) = waited {
+                    return Err(e);
+                }
             }
         }
         Ok(self.bytes)
@@ -317,11 +340,20 @@ async fn send(
         Sink::Messages(s) => {
             use futures_util::SinkExt;
             let payload = tokio_tungstenite::tungstenite::Bytes::from(m.to_vec());
-            let message = tokio_tungstenite::tungstenite::Message::Binary(payload);
-            match bounded(limit, s.send(message)).await {
-                Ok(sent) => return sent.map_err(|e| ws_error(ctx(), e)),
-                Err(after) => Err(SendError::Stalled(after)),
+            let mut sent = Ok(());
+            // One frame at a time, each bounded by the write timeout: a
+            // fragmented message makes progress frame by frame.
+            for frame in crate::websocket::frames(payload) {
+                match bounded(limit, s.send(frame)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(ws_error(ctx(), e)),
+                    Err(after) => {
+                        sent = Err(SendError::Stalled(after));
+                        break;
+                    }
+                }
             }
+            sent
         }
     };
     sent.map_err(|e| match e {
