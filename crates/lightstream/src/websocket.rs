@@ -12,8 +12,9 @@
 //! truncated stream.
 //!
 //! Copies: tungstenite hands over each received message as one buffer, and
-//! the reader copies each body once into 64-byte aligned memory. A message
-//! must own its payload, so the writer assembles each IPC message once.
+//! the reader copies each body once into 64-byte aligned memory. A frame
+//! must own its payload, so the writer assembles each IPC message once, one
+//! frame of at most [`WRITE_FRAME_BYTES`] at a time.
 
 use std::sync::Arc;
 
@@ -96,32 +97,20 @@ pub fn write_only_config() -> WebSocketConfig {
         .max_frame_size(Some(WRITE_ONLY_READ_BYTES))
 }
 
-/// The frames of one IPC message (`payload`): one binary message when it fits
-/// in [`WRITE_FRAME_BYTES`], else a fragmented one whose frames share
-/// `payload`'s memory.
-pub(crate) fn frames(payload: Bytes) -> impl Iterator<Item = Message> {
-    let len = payload.len();
-    let whole = (len <= WRITE_FRAME_BYTES).then(|| Message::Binary(payload.clone()));
-    let parts = if whole.is_some() {
-        0
+/// One frame of an IPC message sent in frames of at most
+/// [`WRITE_FRAME_BYTES`]: the whole message as one binary message when it is
+/// both the `first` and the `last` frame, else a fragment (a binary frame
+/// with FIN = 0 first, continuation frames after, FIN = 1 on the `last`).
+pub(crate) fn frame(payload: Vec<u8>, first: bool, last: bool) -> Message {
+    if first && last {
+        return Message::Binary(Bytes::from(payload));
+    }
+    let opcode = if first {
+        OpCode::Data(OpData::Binary)
     } else {
-        len.div_ceil(WRITE_FRAME_BYTES)
+        OpCode::Data(OpData::Continue)
     };
-    let fragments = (0..parts).map(move |i| {
-        let start = i * WRITE_FRAME_BYTES;
-        let end = (start + WRITE_FRAME_BYTES).min(len);
-        let opcode = if i == 0 {
-            OpCode::Data(OpData::Binary)
-        } else {
-            OpCode::Data(OpData::Continue)
-        };
-        Message::Frame(Frame::message(
-            payload.slice(start..end),
-            opcode,
-            end == len,
-        ))
-    });
-    whole.into_iter().chain(fragments)
+    Message::Frame(Frame::message(payload, opcode, last))
 }
 
 /// `ws://host:port/path` (or `wss://`) as `("host:port", "/path")`.

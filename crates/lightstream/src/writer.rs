@@ -3,9 +3,9 @@
 //! The writer drives the core's [`IpcStreamEncoder`]. On byte transports each
 //! encoded message goes out with vectored writes whose slices borrow the
 //! table's own buffers: column data is never copied into a frame first (the
-//! kernel's copy into the socket is the only one). A WebSocket message must
+//! kernel's copy into the socket is the only one). A WebSocket frame must
 //! own its payload, so there each IPC message is assembled once into the
-//! message it travels in.
+//! frames (at most 1 MiB each) it travels in, one frame at a time.
 //!
 //! Every write waits for the transport to accept the bytes, so a slow reader
 //! slows the writer down and nothing queues up in memory. A reader that stops
@@ -338,22 +338,46 @@ async fn send(
         Sink::Quic(s) => write_all_vectored(s, m, limit).await,
         #[cfg(feature = "websocket")]
         Sink::Messages(s) => {
+            use crate::websocket::{WRITE_FRAME_BYTES, frame};
             use futures_util::SinkExt;
-            let payload = tokio_tungstenite::tungstenite::Bytes::from(m.to_vec());
-            let mut sent = Ok(());
-            // One frame at a time, each bounded by the write timeout: a
-            // fragmented message makes progress frame by frame.
-            for frame in crate::websocket::frames(payload) {
-                match bounded(limit, s.send(frame)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return Err(ws_error(ctx(), e)),
-                    Err(after) => {
-                        sent = Err(SendError::Stalled(after));
-                        break;
+            // Frames of at most WRITE_FRAME_BYTES, each assembled from the
+            // message's slices just before it is sent: a writer holds one
+            // frame, never a whole message (a peer that stops reading costs
+            // at most a frame here and one in tungstenite's send buffer).
+            // Each frame is bounded by the write timeout on its own.
+            let total = m.len();
+            let capacity = total.min(WRITE_FRAME_BYTES);
+            let mut payload = Vec::with_capacity(capacity);
+            let (mut done, mut first) = (0, true);
+            let slices = m.io_slices();
+            let mut pieces = slices.iter().map(|s| &s[..]).filter(|s| !s.is_empty());
+            let mut piece: &[u8] = pieces.next().unwrap_or_default();
+            loop {
+                while payload.len() < WRITE_FRAME_BYTES && !piece.is_empty() {
+                    let take = piece.len().min(WRITE_FRAME_BYTES - payload.len());
+                    payload.extend_from_slice(&piece[..take]);
+                    piece = &piece[take..];
+                    if piece.is_empty() {
+                        piece = pieces.next().unwrap_or_default();
                     }
                 }
+                done += payload.len();
+                let last = done >= total;
+                let next = if last {
+                    std::mem::take(&mut payload)
+                } else {
+                    std::mem::replace(&mut payload, Vec::with_capacity(capacity))
+                };
+                match bounded(limit, s.send(frame(next, first, last))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(ws_error(ctx(), e)),
+                    Err(after) => break Err(SendError::Stalled(after)),
+                }
+                if last {
+                    break Ok(());
+                }
+                first = false;
             }
-            sent
         }
     };
     sent.map_err(|e| match e {

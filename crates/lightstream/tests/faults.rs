@@ -23,7 +23,8 @@
 //!   by data, to our reader, our writer and from a server to our client: a
 //!   clear protocol error, the heap grows by far less than the declared
 //!   length. A 40 MB message crosses in frames of at most 1 MiB, to our
-//!   reader and to plain tungstenite with a 1 MiB frame limit.
+//!   reader and to plain tungstenite with a 1 MiB frame limit; a WebSocket
+//!   peer that never reads costs the writer a frame or two, not a message.
 //!
 //! Pass criteria are outcomes and memory bounds; the only times are generous
 //! upper bounds ("ended within 5 s"). Tests run one at a time (one lock), so
@@ -1683,5 +1684,43 @@ fn our_writer_fragments_a_large_message_for_a_plain_websocket_peer() {
         assert_eq!(tables.len(), 1);
         check(&tables[0], 5, LARGE_ROWS);
         assert_eq!(tables[0].cols[0].array, big.cols[0].array);
+    });
+}
+
+#[test]
+fn a_websocket_peer_that_never_reads_costs_a_frame_not_a_message() {
+    run("never reads, large messages", async {
+        let dir = temp_dir("never-reads-large");
+        // 16 MiB tables: one IPC message is 16 frames.
+        let big = table(0, 16 * BIG_ROWS);
+        let (l, ep, client) = raw_listener(Transport::WebSocket, &dir).await;
+        let peer = tokio::spawn(async move {
+            let p = l.accept().await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop(p);
+        });
+        let mut w = our_writer(&ep, &client).await;
+        let baseline = heap_baseline();
+        let blocked = tokio::time::timeout(Duration::from_millis(500), async {
+            for _ in 0..4 {
+                w.write(&big).await?;
+            }
+            Ok::<_, Error>(())
+        })
+        .await;
+        assert!(
+            blocked.is_err(),
+            "64 MiB to a peer that never reads must block"
+        );
+        let growth = heap_growth(baseline);
+        eprintln!(
+            "blocked with 16 MiB messages: heap growth {} KiB",
+            growth >> 10
+        );
+        // A frame being assembled and one in tungstenite's send buffer, not
+        // a 16 MiB message (nor its copy in the send buffer).
+        assert!(growth < 6 << 20, "the heap grew by {growth} bytes");
+        drop(w);
+        peer.abort();
     });
 }
