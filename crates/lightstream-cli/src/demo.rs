@@ -55,7 +55,7 @@ use lightstream_core::minarrow::{
     FloatArray, IntegerArray, NumericArray, StringArray, Table, TemporalArray, TextArray, TimeUnit,
     Vec64,
 };
-use lightstream_core::{DecodeLimits, IndexType, Schema, WriteOptions};
+use lightstream_core::{IndexType, Schema, WriteOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -646,7 +646,8 @@ async fn stream_ticks(tcp: TcpStream, peer: SocketAddr, site: &Site) -> Result<(
         HANDSHAKE_TIMEOUT,
         tokio_tungstenite::accept_async_with_config(
             tcp,
-            Some(lightstream::websocket::config(&DecodeLimits::DEFAULT)),
+            // The stream only writes: it reads control frames, nothing larger.
+            Some(lightstream::websocket::write_only_config()),
         ),
     )
     .await
@@ -700,7 +701,13 @@ async fn stream_ticks(tcp: TcpStream, peer: SocketAddr, site: &Site) -> Result<(
     // listens (end-of-stream marker, Close); if it is gone, that is no failure.
     let rows = writer.rows_written();
     let bytes = writer.bytes_written();
-    let _ = timeout(FINISH_TIMEOUT, writer.finish()).await;
+    // A client that sent data (or a frame header declaring more than a
+    // control frame) is dropped with one line; a client already gone is not.
+    if let Ok(Err(err @ lightstream::Error::Protocol(_))) =
+        timeout(FINISH_TIMEOUT, writer.finish()).await
+    {
+        return Err(fail(err.to_string()));
+    }
     if progress::chatty() {
         let line = progress::summary("sent", rows, bytes, started.elapsed());
         let _ = writeln!(io::stderr(), "lightstream: {line} to {name}");

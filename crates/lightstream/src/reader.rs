@@ -570,6 +570,14 @@ impl TableReader {
                         }
                         Some(Ok(_)) => continue, // ping, pong: tungstenite answers them
                         Some(Err(WsError::Io(e))) => return Poll::Ready(Err(io_err(e))),
+                        Some(Err(WsError::Capacity(e))) => {
+                            return Poll::Ready(Err(Error::Protocol(format!(
+                                "WebSocket frame or message from {peer} is too large ({e}): \
+                                 a frame may hold at most DecodeLimits::max_eager_reserve \
+                                 bytes (larger messages come fragmented), a message one IPC \
+                                 message"
+                            ))));
+                        }
                         Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
                             return Poll::Ready(at_end(decoder));
                         }

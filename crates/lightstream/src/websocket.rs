@@ -12,8 +12,9 @@
 //! truncated stream.
 //!
 //! Copies: tungstenite hands over each received message as one buffer, and
-//! the reader copies each body once into 64-byte aligned memory. A message
-//! must own its payload, so the writer assembles each IPC message once.
+//! the reader copies each body once into 64-byte aligned memory. A frame
+//! must own its payload, so the writer assembles each IPC message once, one
+//! frame of at most [`WRITE_FRAME_BYTES`] at a time.
 
 use std::sync::Arc;
 
@@ -22,7 +23,9 @@ use lightstream_core::{DecodeLimits, ReadOptions, Schema, WriteOptions};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 
 use crate::error::{Error, Result};
 use crate::net::Connection;
@@ -45,18 +48,69 @@ impl<T> WsDuplex for T where
 
 pub(crate) type BoxWebSocket = Box<dyn WsDuplex>;
 
+/// The largest frame a writer sends. An IPC message larger than this goes out
+/// as one fragmented WebSocket message (a binary frame with `fin = 0`,
+/// continuation frames, the last with `fin = 1`), so that a reader never has
+/// to accept a frame larger than [`DecodeLimits::STRICT`]'s
+/// `max_eager_reserve`; every WebSocket peer (browsers included) reassembles
+/// fragmented messages. Smaller frames also keep tungstenite's send buffer
+/// (it copies each frame once) at this size instead of a whole message.
+pub const WRITE_FRAME_BYTES: usize = 1 << 20;
+
+/// What an endpoint that only writes reads from its peer: control frames
+/// (ping, pong, close; at most 125 bytes each), so the frame and message
+/// limit of [`write_only_config`].
+pub const WRITE_ONLY_READ_BYTES: usize = 64 << 10;
+
 /// The WebSocket configuration of a peer that reads with `limits`: its
-/// largest message and frame are one IPC message at its largest (prefix,
-/// metadata, body). For servers that accept the handshake themselves before
-/// handing the socket to [`connection`].
+/// largest message is one IPC message at its largest (prefix, metadata,
+/// body); its largest frame is `limits.max_eager_reserve` (at least
+/// [`WRITE_ONLY_READ_BYTES`]), because tungstenite reserves a frame's whole
+/// declared length as soon as its header arrives. A larger message must come
+/// in several frames; its memory then grows only with the bytes received.
+/// For servers that accept the handshake themselves before handing the
+/// socket to [`connection`] and read from it.
 pub fn config(limits: &DecodeLimits) -> WebSocketConfig {
-    let max = limits
+    let message = limits
         .max_metadata_bytes
         .saturating_add(limits.max_body_bytes)
         .saturating_add(16);
+    let frame = limits
+        .max_eager_reserve
+        .max(WRITE_ONLY_READ_BYTES)
+        .min(message);
     WebSocketConfig::default()
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
+        .max_message_size(Some(message))
+        .max_frame_size(Some(frame))
+}
+
+/// The WebSocket configuration of a peer that only writes (a
+/// [`TableWriter`] over WebSocket): it reads only control frames, so frames
+/// and messages of at most [`WRITE_ONLY_READ_BYTES`]. A data message from the
+/// peer ends the connection ([`TableWriter::finish`] reports it). For
+/// servers that accept the handshake themselves before handing the socket to
+/// [`connection`] and write to it.
+pub fn write_only_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(WRITE_ONLY_READ_BYTES)
+        .max_message_size(Some(WRITE_ONLY_READ_BYTES))
+        .max_frame_size(Some(WRITE_ONLY_READ_BYTES))
+}
+
+/// One frame of an IPC message sent in frames of at most
+/// [`WRITE_FRAME_BYTES`]: the whole message as one binary message when it is
+/// both the `first` and the `last` frame, else a fragment (a binary frame
+/// with FIN = 0 first, continuation frames after, FIN = 1 on the `last`).
+pub(crate) fn frame(payload: Vec<u8>, first: bool, last: bool) -> Message {
+    if first && last {
+        return Message::Binary(Bytes::from(payload));
+    }
+    let opcode = if first {
+        OpCode::Data(OpData::Binary)
+    } else {
+        OpCode::Data(OpData::Continue)
+    };
+    Message::Frame(Frame::message(payload, opcode, last))
 }
 
 /// `ws://host:port/path` (or `wss://`) as `("host:port", "/path")`.
@@ -111,6 +165,7 @@ pub(crate) async fn connect_secure(
 }
 
 /// The client side of the handshake on a connected stream (TCP or TLS).
+/// `limits`: the peer reads with them; `None`: it only writes.
 pub(crate) async fn handshake<S>(
     tcp: S,
     url: &str,
@@ -119,15 +174,15 @@ pub(crate) async fn handshake<S>(
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let limits = limits.copied().unwrap_or(DecodeLimits::DEFAULT);
-    let (ws, _response) =
-        tokio_tungstenite::client_async_with_config(url, tcp, Some(config(&limits)))
-            .await
-            .map_err(|e| ws_error(format!("WebSocket handshake with {url}"), e))?;
+    let config = limits.map_or_else(write_only_config, config);
+    let (ws, _response) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
+        .await
+        .map_err(|e| ws_error(format!("WebSocket handshake with {url}"), e))?;
     Ok(Box::new(ws))
 }
 
 /// The server side of the handshake on an accepted connection (TCP or TLS).
+/// `limits`: the peer reads with them; `None`: it only writes.
 pub(crate) async fn accept<S>(
     tcp: S,
     peer: &str,
@@ -136,8 +191,8 @@ pub(crate) async fn accept<S>(
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let limits = limits.copied().unwrap_or(DecodeLimits::DEFAULT);
-    let ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config(&limits)))
+    let config = limits.map_or_else(write_only_config, config);
+    let ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config))
         .await
         .map_err(|e| ws_error(format!("WebSocket handshake with {peer}"), e))?;
     Ok(Box::new(ws))

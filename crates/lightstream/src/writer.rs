@@ -3,9 +3,9 @@
 //! The writer drives the core's [`IpcStreamEncoder`]. On byte transports each
 //! encoded message goes out with vectored writes whose slices borrow the
 //! table's own buffers: column data is never copied into a frame first (the
-//! kernel's copy into the socket is the only one). A WebSocket message must
+//! kernel's copy into the socket is the only one). A WebSocket frame must
 //! own its payload, so there each IPC message is assembled once into the
-//! message it travels in.
+//! frames (at most 1 MiB each) it travels in, one frame at a time.
 //!
 //! Every write waits for the transport to accept the bytes, so a slow reader
 //! slows the writer down and nothing queues up in memory. A reader that stops
@@ -173,9 +173,8 @@ impl TableWriter {
     /// With a write timeout `T`, lets a message take longer than `T` while
     /// the peer takes it at `bytes_per_second` or faster on average: sending
     /// may last `T + taken / bytes_per_second` (`taken`: the message's bytes
-    /// the peer took so far; on WebSocket, which reports no partial progress,
-    /// the message's whole length). `None` (the default): every message must
-    /// go out within `T`.
+    /// the peer took so far; on WebSocket, those of the frames it took).
+    /// `None` (the default): every message must go out within `T`.
     pub fn set_min_rate(&mut self, bytes_per_second: Option<u64>) {
         self.min_rate = bytes_per_second.filter(|&r| r > 0);
     }
@@ -282,20 +281,43 @@ impl TableWriter {
             #[cfg(feature = "websocket")]
             Sink::Messages(s) => {
                 use futures_util::{SinkExt, StreamExt};
+                use tokio_tungstenite::tungstenite::{Error as WsError, Message};
                 bounded(limit, s.close())
                     .await
                     .map_err(stalled)?
                     .map_err(|e| ws_error(ctx(), e))?;
                 // Complete the closing handshake: wait (briefly) for the
-                // peer's Close, discarding anything it still sends.
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                    while let Some(Ok(m)) = s.next().await {
-                        if m.is_close() {
-                            break;
+                // peer's Close. A writer reads only control frames (its
+                // WebSocket reads at most WRITE_ONLY_READ_BYTES a frame): a
+                // data message or a larger frame is a peer that broke the
+                // protocol, reported here and not buffered.
+                let waited = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                    loop {
+                        match s.next().await {
+                            None | Some(Ok(Message::Close(_))) => return Ok(()),
+                            Some(Ok(Message::Binary(_) | Message::Text(_))) => {
+                                return Err(Error::Protocol(format!(
+                                    "{peer} sent a data message to a stream that only \
+                                     writes; dropped"
+                                )));
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(WsError::Capacity(e))) => {
+                                return Err(Error::Protocol(format!(
+                                    "{peer} sent a WebSocket frame a stream that only writes \
+                                     does not read ({e}; it reads control frames of at most \
+                                     {} bytes); dropped",
+                                    crate::websocket::WRITE_ONLY_READ_BYTES
+                                )));
+                            }
+                            Some(Err(_)) => return Ok(()),
                         }
                     }
                 })
                 .await;
+                if let Ok(Err(e)) = waited {
+                    return Err(e);
+                }
             }
         }
         Ok(self.bytes)
@@ -350,15 +372,52 @@ async fn send(
         Sink::Quic(s) => write_all_vectored(s, m, limit).await,
         #[cfg(feature = "websocket")]
         Sink::Messages(s) => {
+            use crate::websocket::{WRITE_FRAME_BYTES, frame};
             use futures_util::SinkExt;
-            let payload = tokio_tungstenite::tungstenite::Bytes::from(m.to_vec());
-            let message = tokio_tungstenite::tungstenite::Message::Binary(payload);
-            // tungstenite reports no partial progress: the whole message
-            // earns its time up front.
-            let len = m.len() as u64;
-            match bounded(limit.map(|l| l.allowed(len)), s.send(message)).await {
-                Ok(sent) => return sent.map_err(|e| ws_error(ctx(), e)),
-                Err(after) => Err(SendError::Stalled(after, 0)),
+            // Frames of at most WRITE_FRAME_BYTES, each assembled from the
+            // message's slices just before it is sent: a writer holds one
+            // frame, never a whole message (a peer that stops reading costs
+            // at most a frame here and one in tungstenite's send buffer).
+            // The message is bounded as a whole (see `Limit`), with the
+            // frames the peer took so far earning time at the minimum rate.
+            let total = m.len();
+            let started = tokio::time::Instant::now();
+            let mut taken = 0u64;
+            let capacity = total.min(WRITE_FRAME_BYTES);
+            let mut payload = Vec::with_capacity(capacity);
+            let (mut done, mut first) = (0, true);
+            let slices = m.io_slices();
+            let mut pieces = slices.iter().map(|s| &s[..]).filter(|s| !s.is_empty());
+            let mut piece: &[u8] = pieces.next().unwrap_or_default();
+            loop {
+                while payload.len() < WRITE_FRAME_BYTES && !piece.is_empty() {
+                    let take = piece.len().min(WRITE_FRAME_BYTES - payload.len());
+                    payload.extend_from_slice(&piece[..take]);
+                    piece = &piece[take..];
+                    if piece.is_empty() {
+                        piece = pieces.next().unwrap_or_default();
+                    }
+                }
+                done += payload.len();
+                let last = done >= total;
+                let allowed = limit.map(|l| l.allowed(taken));
+                let left = allowed
+                    .map(|a| (started + a).saturating_duration_since(tokio::time::Instant::now()));
+                let frame_len = payload.len() as u64;
+                let next = if last {
+                    std::mem::take(&mut payload)
+                } else {
+                    std::mem::replace(&mut payload, Vec::with_capacity(capacity))
+                };
+                match bounded(left, s.send(frame(next, first, last))).await {
+                    Ok(Ok(())) => taken += frame_len,
+                    Ok(Err(e)) => return Err(ws_error(ctx(), e)),
+                    Err(_) => break Err(SendError::Stalled(allowed.unwrap_or_default(), taken)),
+                }
+                if last {
+                    break Ok(());
+                }
+                first = false;
             }
         }
     };

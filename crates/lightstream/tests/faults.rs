@@ -19,6 +19,12 @@
 //!   baseline, and a healthy client still gets every table; and it keeps
 //!   serving healthy clients while one client never reads. These two also
 //!   run over TLS (`tls://`); the raw peers cover the other transports.
+//! - A WebSocket frame header declaring 2 GiB (issue 14), alone and followed
+//!   by data, to our reader, our writer and from a server to our client: a
+//!   clear protocol error, the heap grows by far less than the declared
+//!   length. A 40 MB message crosses in frames of at most 1 MiB, to our
+//!   reader and to plain tungstenite with a 1 MiB frame limit; a WebSocket
+//!   peer that never reads costs the writer a frame or two, not a message.
 //!
 //! Pass criteria are outcomes and memory bounds; the only times are generous
 //! upper bounds ("ended within 5 s"). Tests run one at a time (one lock), so
@@ -1387,5 +1393,345 @@ fn pipes_to_and_from_a_child_process_fail_cleanly() {
             _ => panic!("{err}"),
         }
         let _ = c.wait().await;
+    });
+}
+
+// ------------------------------------------------- hostile WebSocket frame headers
+
+/// A masked binary frame header declaring 2^31 bytes: what a hostile client
+/// sends after the handshake (issue 14, item 1).
+const HUGE_FRAME_FROM_CLIENT: [u8; 14] = [0x82, 0xFF, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0];
+/// The same from a server (servers do not mask).
+const HUGE_FRAME_FROM_SERVER: [u8; 10] = [0x82, 0x7F, 0, 0, 0, 0, 0x80, 0, 0, 0];
+
+/// Bytes sent after the header when the test sends data too.
+const TRAILING_DATA: usize = 4 << 20;
+
+/// At most this much heap for one hostile connection: twice the default
+/// `max_eager_reserve` (64 MiB).
+const HOSTILE_HEAP_BOUND: usize = 2 * (64 << 20);
+
+/// Reads an HTTP head (up to the blank line) from `s`.
+async fn read_head(s: &mut tokio::net::TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut byte).await.expect("read head");
+        assert!(n == 1, "connection closed inside the HTTP head: {head:?}");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Writes `bytes` then, with `data`, [`TRAILING_DATA`] zero bytes, ignoring
+/// errors (the other side may close first).
+async fn send_hostile(s: &mut tokio::net::TcpStream, header: &[u8], data: bool) {
+    let _ = s.write_all(header).await;
+    if data {
+        let chunk = vec![0u8; 64 << 10];
+        for _ in 0..TRAILING_DATA / chunk.len() {
+            if s.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// A raw client: the WebSocket handshake by hand with `addr`, then the
+/// 2 GiB header (and data).
+async fn hostile_client(addr: &str, data: bool) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "GET /t HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).await.expect("request");
+    let head = read_head(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    send_hostile(&mut s, &HUGE_FRAME_FROM_CLIENT, data).await;
+    s
+}
+
+/// A lightstream ws:// server whose one connection is read (`reads`) or
+/// written to; the outcome of that connection.
+async fn one_ws_connection(
+    reads: bool,
+) -> (String, tokio::task::JoinHandle<lightstream::Result<()>>) {
+    let listener = lightstream::bind(
+        &"ws://127.0.0.1:0/t".parse().expect("url"),
+        &ServerOptions::default(),
+    )
+    .await
+    .expect("bind");
+    let addr = listener.local_url().to_string();
+    let addr = addr
+        .trim_start_matches("ws://")
+        .trim_end_matches("/t")
+        .to_string();
+    let task = tokio::spawn(async move {
+        let conn = listener.accept().await.expect("accept");
+        if reads {
+            receive(conn, None).await
+        } else {
+            send(conn, &[table(0, ROWS)], None).await
+        }
+    });
+    (addr, task)
+}
+
+#[test]
+fn a_websocket_frame_header_declaring_2_gib_is_refused_by_our_reader() {
+    run("2 GiB frame header to our reader", async {
+        for data in [false, true] {
+            let (addr, server) = one_ws_connection(true).await;
+            let base = heap_baseline();
+            let client = hostile_client(&addr, data).await;
+            let outcome = within("the reader refuses the frame", 10, server)
+                .await
+                .expect("task");
+            let grown = heap_growth(base);
+            drop(client);
+            let err = outcome.expect_err("a 2 GiB frame is refused");
+            assert!(
+                matches!(&err, Error::Protocol(m) if m.contains("too long")),
+                "data {data}: {err}"
+            );
+            eprintln!("data {data}: {err}; heap grew {grown} bytes");
+            assert!(
+                grown < HOSTILE_HEAP_BOUND,
+                "data {data}: heap grew {grown} bytes"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_websocket_frame_header_declaring_2_gib_ends_our_writer() {
+    run("2 GiB frame header to our writer", async {
+        for data in [false, true] {
+            let (addr, server) = one_ws_connection(false).await;
+            let base = heap_baseline();
+            let mut client = hostile_client(&addr, data).await;
+            // Read what the writer sends until it closes the connection.
+            let reader = tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 << 10];
+                while matches!(client.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+            let outcome = within("the writer ends", 10, server).await.expect("task");
+            let grown = heap_growth(base);
+            reader.abort();
+            let err = outcome.expect_err("a peer that sends data to a writer is dropped");
+            assert!(
+                matches!(&err, Error::Protocol(m) if m.contains("only writes")),
+                "data {data}: {err}"
+            );
+            eprintln!("data {data}: {err}; heap grew {grown} bytes");
+            assert!(
+                grown < HOSTILE_HEAP_BOUND,
+                "data {data}: heap grew {grown} bytes"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_websocket_server_declaring_a_2_gib_frame_is_refused_by_our_client() {
+    run("2 GiB frame header from a server", async {
+        for data in [false, true] {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = l.local_addr().expect("addr");
+            let server = tokio::spawn(async move {
+                let (mut s, _) = l.accept().await.expect("accept");
+                let head = read_head(&mut s).await;
+                let key = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("sec-websocket-key")
+                            .then(|| value.trim().to_string())
+                    })
+                    .expect("key");
+                let accept =
+                    tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+                let response = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+                );
+                s.write_all(response.as_bytes()).await.expect("response");
+                send_hostile(&mut s, &HUGE_FRAME_FROM_SERVER, data).await;
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            });
+            let base = heap_baseline();
+            let endpoint: Endpoint = format!("ws://{addr}/t").parse().expect("url");
+            let outcome = within("the client refuses the frame", 10, async {
+                let conn = lightstream::connect(&endpoint, &ClientOptions::default()).await?;
+                receive(conn, None).await
+            })
+            .await;
+            let grown = heap_growth(base);
+            server.abort();
+            let err = outcome.expect_err("a 2 GiB frame is refused");
+            assert!(
+                matches!(&err, Error::Protocol(m) if m.contains("too long")),
+                "data {data}: {err}"
+            );
+            eprintln!("data {data}: {err}; heap grew {grown} bytes");
+            assert!(
+                grown < HOSTILE_HEAP_BOUND,
+                "data {data}: heap grew {grown} bytes"
+            );
+        }
+    });
+}
+
+/// 40 MB in one table: one IPC message larger than the write frame size.
+const LARGE_ROWS: usize = 5_000_000;
+
+#[test]
+fn a_message_larger_than_a_frame_crosses_websocket_fragmented() {
+    run("a 40 MB message over WebSocket", async {
+        // A reader with a 1 MiB max_eager_reserve takes frames of at most
+        // 1 MiB: the 40 MB message arrives only if the writer fragments it.
+        let listener = lightstream::bind(
+            &"ws://127.0.0.1:0/t".parse().expect("url"),
+            &ServerOptions::default(),
+        )
+        .await
+        .expect("bind");
+        let endpoint = listener.local_url().clone();
+        let server = tokio::spawn(async move {
+            let conn = listener.accept().await.expect("accept");
+            let options = ReadOptions {
+                limits: lightstream_core::DecodeLimits {
+                    max_eager_reserve: 1 << 20,
+                    ..lightstream_core::DecodeLimits::DEFAULT
+                },
+                ..ReadOptions::default()
+            };
+            let mut r = conn.reader(options).await?;
+            let mut tables = Vec::new();
+            while let Some(t) = r.next().await {
+                tables.push(t?);
+            }
+            Ok::<_, Error>(tables)
+        });
+        let conn = lightstream::connect(&endpoint, &ClientOptions::default())
+            .await
+            .expect("connect");
+        let mut w = conn
+            .writer(schema(), WriteOptions::default())
+            .await
+            .expect("writer");
+        let big = table(3, LARGE_ROWS);
+        within("the writer sends 40 MB", 30, async {
+            w.write(&big).await.expect("write");
+            w.finish().await.expect("finish");
+        })
+        .await;
+        let tables = within("the reader gets 40 MB", 30, server)
+            .await
+            .expect("task")
+            .expect("read");
+        assert_eq!(tables.len(), 1);
+        check(&tables[0], 3, LARGE_ROWS);
+        assert_eq!(tables[0].cols[0].array, big.cols[0].array);
+    });
+}
+
+#[test]
+fn our_writer_fragments_a_large_message_for_a_plain_websocket_peer() {
+    run("a 40 MB message to tungstenite", async {
+        // tungstenite itself, with a 1 MiB frame limit, on the other side.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (s, _) = l.accept().await.expect("accept");
+            let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .max_frame_size(Some(1 << 20))
+                .max_message_size(Some(64 << 20));
+            let mut ws = tokio_tungstenite::accept_async_with_config(s, Some(config))
+                .await
+                .expect("handshake");
+            let mut messages = Vec::new();
+            while let Some(m) = ws.next().await {
+                match m.expect("a message within the frame limit") {
+                    Message::Binary(b) => messages.push(b),
+                    Message::Close(_) => break,
+                    _ => {}
+                }
+            }
+            messages
+        });
+        let endpoint: Endpoint = format!("ws://{addr}/t").parse().expect("url");
+        let conn = lightstream::connect(&endpoint, &ClientOptions::default())
+            .await
+            .expect("connect");
+        let mut w = conn
+            .writer(schema(), WriteOptions::default())
+            .await
+            .expect("writer");
+        let big = table(5, LARGE_ROWS);
+        within("the writer sends 40 MB", 30, async {
+            w.write(&big).await.expect("write");
+            w.finish().await.expect("finish");
+        })
+        .await;
+        let messages = within("tungstenite gets 40 MB", 30, server)
+            .await
+            .expect("task");
+        // Schema, record batch, end marker: one IPC message per WebSocket message.
+        assert_eq!(messages.len(), 3);
+        assert!(messages[1].len() > LARGE_ROWS * 8, "{}", messages[1].len());
+        let bytes: Vec<u8> = messages.concat();
+        let (_, tables) = lightstream_core::read_stream(
+            lightstream_core::aligned_copy(&bytes),
+            ReadOptions::default(),
+        )
+        .expect("decode");
+        assert_eq!(tables.len(), 1);
+        check(&tables[0], 5, LARGE_ROWS);
+        assert_eq!(tables[0].cols[0].array, big.cols[0].array);
+    });
+}
+
+#[test]
+fn a_websocket_peer_that_never_reads_costs_a_frame_not_a_message() {
+    run("never reads, large messages", async {
+        let dir = temp_dir("never-reads-large");
+        // 16 MiB tables: one IPC message is 16 frames.
+        let big = table(0, 16 * BIG_ROWS);
+        let (l, ep, client) = raw_listener(Transport::WebSocket, &dir).await;
+        let peer = tokio::spawn(async move {
+            let p = l.accept().await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop(p);
+        });
+        let mut w = our_writer(&ep, &client).await;
+        let baseline = heap_baseline();
+        let blocked = tokio::time::timeout(Duration::from_millis(500), async {
+            for _ in 0..4 {
+                w.write(&big).await?;
+            }
+            Ok::<_, Error>(())
+        })
+        .await;
+        assert!(
+            blocked.is_err(),
+            "64 MiB to a peer that never reads must block"
+        );
+        let growth = heap_growth(baseline);
+        eprintln!(
+            "blocked with 16 MiB messages: heap growth {} KiB",
+            growth >> 10
+        );
+        // A frame being assembled and one in tungstenite's send buffer, not
+        // a 16 MiB message (nor its copy in the send buffer).
+        assert!(growth < 6 << 20, "the heap grew by {growth} bytes");
+        drop(w);
+        peer.abort();
     });
 }
