@@ -307,7 +307,8 @@ impl Connection {
     #[cfg(feature = "websocket")]
     pub(crate) fn websocket_client(tcp: tokio::net::TcpStream, url: String) -> Connection {
         Connection {
-            peer: format!("ws {url}"),
+            // The URL says the scheme already ("ws://...", not "ws ws://...").
+            peer: url.clone(),
             inner: Inner::WebSocketClientPending(tcp, url),
         }
     }
@@ -318,7 +319,7 @@ impl Connection {
         url: String,
     ) -> Connection {
         Connection {
-            peer: format!("wss {url}"),
+            peer: url.clone(),
             inner: Inner::SecureWebSocketClientPending(Box::new(tls), url),
         }
     }

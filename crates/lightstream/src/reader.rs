@@ -612,7 +612,9 @@ fn end_of_input(
     decoder.finish().map_err(|e| {
         Error::Codec(lightstream_core::Error::new(
             e.kind(),
-            format!("{peer} closed the connection early: {e}"),
+            // The kind is this error's too: its message only, not "truncated
+            // input: ... truncated input: ...".
+            format!("{peer} closed the connection early: {}", e.message()),
         ))
     })?;
     if require_end_marker && !decoder.is_ended() {
@@ -764,6 +766,12 @@ mod tests {
         assert_eq!(err.codec_kind(), Some(ErrorKind::Truncated), "{err}");
         assert!(
             err.to_string().contains("cut closed the connection early"),
+            "{err}"
+        );
+        // The kind is said once, not once per layer.
+        assert_eq!(
+            err.to_string().matches("truncated input").count(),
+            1,
             "{err}"
         );
 
