@@ -591,6 +591,9 @@ fn run(cli: Cli) -> CliResult<()> {
     }
 }
 
+#[global_allocator]
+static ALLOCATOR: heap::RecycleOneLargeBlock = heap::RecycleOneLargeBlock;
+
 fn main() -> ExitCode {
     heap::return_large_blocks_to_the_system();
     install_panic_hook();
