@@ -31,8 +31,10 @@ pub(crate) struct DictValues {
     pub valid: Option<Vec<bool>>,
 }
 
-/// Dictionaries by id.
-pub(crate) type Dictionaries = HashMap<i64, Arc<DictValues>>;
+/// Dictionaries by id, owned by the decoder's state: a delta is appended in
+/// place. Each record batch's categoricals get their own copy of the values
+/// (minarrow 0.19's `CategoricalArray` owns its `Vec64<String>`).
+pub(crate) type Dictionaries = HashMap<i64, DictValues>;
 
 /// Cursor over the nodes and buffers of one `RecordBatch`.
 struct BatchCursor<'a> {
@@ -835,14 +837,14 @@ pub(crate) fn read_dictionary_batch(
         to_strings(o.as_slice(), d.as_slice(), mask.as_ref())?
     };
     let name = &wf.info.name;
-    let entry = if batch.isDelta() {
-        let old = dicts.get(&id).ok_or_else(|| {
+    if batch.isDelta() {
+        let old = dicts.get_mut(&id).ok_or_else(|| {
             Error::malformed(format!(
                 "delta dictionary for id {id} before its first dictionary"
             ))
         })?;
-        let mut merged = DictValues::clone(old);
-        let total = merged.strings.len() + strings_vec.len();
+        let old_len = old.strings.len();
+        let total = old_len + strings_vec.len();
         if total > limits.max_dictionary_values {
             return Err(Error::limit(
                 &format!("dictionary {id} (field \"{name}\") value count"),
@@ -850,9 +852,10 @@ pub(crate) fn read_dictionary_batch(
                 limits.max_dictionary_values as u64,
             ));
         }
-        let old_len = merged.strings.len();
-        merged.strings.extend(strings_vec);
-        match (&mut merged.valid, valid) {
+        // Appended in place: a delta costs its own values, not the whole
+        // dictionary again (issue 14, item 3).
+        old.strings.extend(strings_vec);
+        match (&mut old.valid, valid) {
             (None, None) => {}
             (Some(v), None) => v.resize(total, true),
             (v, Some(new)) => {
@@ -861,7 +864,6 @@ pub(crate) fn read_dictionary_batch(
                 *v = Some(all);
             }
         }
-        merged
     } else {
         if strings_vec.len() > limits.max_dictionary_values {
             return Err(Error::limit(
@@ -870,12 +872,14 @@ pub(crate) fn read_dictionary_batch(
                 limits.max_dictionary_values as u64,
             ));
         }
-        DictValues {
-            strings: strings_vec,
-            valid,
-        }
-    };
-    dicts.insert(id, Arc::new(entry));
+        dicts.insert(
+            id,
+            DictValues {
+                strings: strings_vec,
+                valid,
+            },
+        );
+    }
     Ok(())
 }
 
