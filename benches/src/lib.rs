@@ -888,6 +888,181 @@ pub fn pyarrow_bytes(shape: Shape, want: Checksum) -> Option<Vec<u8>> {
     None
 }
 
+// ---------------------------------------------------------------------------
+// Dictionary deltas (issue 14, item 3).
+// ---------------------------------------------------------------------------
+
+/// Dictionary value `i` of the delta streams: 13 bytes for every `i` below 10^7.
+pub fn delta_value(i: usize) -> String {
+    format!("value-{i:07}")
+}
+
+/// Where each message of an IPC stream lies: `(start, end)` byte ranges.
+fn message_ranges(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let word = |p: usize| u32::from_le_bytes(bytes[p..p + 4].try_into().expect("4 bytes"));
+        assert_eq!(word(at), 0xFFFF_FFFF, "continuation marker at {at}");
+        let meta_len = word(at + 4) as usize;
+        if meta_len == 0 {
+            break;
+        }
+        let meta = &bytes[at + 8..at + 8 + meta_len];
+        let body = arrow_ipc::root_as_message(meta)
+            .expect("arrow-rs message")
+            .bodyLength() as usize;
+        let end = at + 8 + meta_len + body;
+        out.push((at, end));
+        at = end;
+    }
+    out
+}
+
+/// An IPC stream of `n` one-row record batches of one column,
+/// `dictionary<int32, utf8>`, where batch `i` has key `i` and is preceded by a
+/// delta dictionary batch adding [`delta_value`]`(i)` (batch 0 by the first,
+/// non-delta, dictionary batch): the shape of the issue's repro.
+///
+/// Built in time linear in `n`: arrow-rs writes the first two batches (with
+/// `DictionaryHandling::Delta`), and the messages of batch 1 are repeated with
+/// the value and the key patched in (every value has the same length, so
+/// every message keeps its size and layout).
+pub fn dictionary_delta_stream(n: usize) -> Vec<u8> {
+    use arrow_array::{DictionaryArray, StringArray as ArrowStringArray};
+    use arrow_ipc::writer::{DictionaryHandling, IpcWriteOptions};
+    assert!((2..10_000_000).contains(&n), "n = {n}");
+    let field = arrow_schema::Field::new(
+        "city",
+        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        false,
+    );
+    let schema = Arc::new(arrow_schema::Schema::new(vec![field]));
+    let batch = |i: usize| {
+        let values = ArrowStringArray::from_iter_values((0..=i).map(delta_value));
+        let keys = arrow_array::Int32Array::from(vec![i as i32]);
+        let dict = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values))
+            .expect("dictionary array");
+        RecordBatch::try_new(schema.clone(), vec![Arc::new(dict)]).expect("batch")
+    };
+    let options = IpcWriteOptions::default().with_dictionary_handling(DictionaryHandling::Delta);
+    let mut template = Vec::new();
+    {
+        let mut w = StreamWriter::try_new_with_options(&mut template, &schema, options)
+            .expect("arrow-rs StreamWriter");
+        w.write(&batch(0)).expect("batch 0");
+        w.write(&batch(1)).expect("batch 1");
+        w.finish().expect("finish");
+    }
+    let msgs = message_ranges(&template);
+    // schema, dictionary, batch 0, delta, batch 1.
+    assert_eq!(msgs.len(), 5, "arrow-rs wrote {} messages", msgs.len());
+    let (delta, rb) = (msgs[3], msgs[4]);
+    let delta_msg = &template[delta.0..delta.1];
+    let rb_msg = &template[rb.0..rb.1];
+    let needle = delta_value(1);
+    let value_at = delta_msg
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .expect("the delta's value");
+    // The key is the first 4 bytes of the record batch's body (no validity).
+    let rb_meta_len = u32::from_le_bytes(rb_msg[4..8].try_into().expect("4 bytes")) as usize;
+    let key_at = 8 + rb_meta_len;
+    assert_eq!(
+        rb_msg[key_at..key_at + 4],
+        1i32.to_le_bytes(),
+        "key of batch 1"
+    );
+    let mut out = Vec::with_capacity(msgs[2].1 + n * (delta_msg.len() + rb_msg.len()) + 8);
+    out.extend_from_slice(&template[..msgs[2].1]);
+    for i in 1..n {
+        let at = out.len();
+        out.extend_from_slice(delta_msg);
+        out[at + value_at..at + value_at + needle.len()].copy_from_slice(delta_value(i).as_bytes());
+        let at = out.len();
+        out.extend_from_slice(rb_msg);
+        out[at + key_at..at + key_at + 4].copy_from_slice(&(i as i32).to_le_bytes());
+    }
+    out.extend_from_slice(&template[msgs[4].1..]);
+    out
+}
+
+/// Decodes a delta stream with Lightstream's `IpcStreamDecoder` (zero-copy
+/// `push_shared`), dropping each table as `convert` does; checks every
+/// batch's key and value. `compact`: `ReadOptions::compact_dictionaries`.
+/// Returns the number of batches.
+pub fn lightstream_delta_decode(bytes: &SharedBuffer, compact: bool) -> usize {
+    let mut dec = IpcStreamDecoder::new(ReadOptions {
+        compact_dictionaries: compact,
+        ..ReadOptions::default()
+    });
+    let (mut at, mut n) = (0, 0);
+    while at < bytes.len() {
+        match dec
+            .push_shared(&bytes.slice(at..))
+            .expect("lightstream decode")
+        {
+            Decoded::Frame { frame, consumed } => {
+                at += consumed;
+                match frame {
+                    StreamItem::Table(t) => {
+                        let Array::TextArray(TextArray::Categorical32(c)) = &t.cols[0].array else {
+                            panic!("batch {n}: not a dictionary<int32> column")
+                        };
+                        let key = c.data.as_slice()[0] as usize;
+                        assert_eq!(key, if compact && n > 0 { 0 } else { n }, "batch {n}: key");
+                        assert_eq!(c.unique_values[key], delta_value(n), "batch {n}: value");
+                        n += 1;
+                    }
+                    StreamItem::End => break,
+                    StreamItem::Schema(_) => {}
+                }
+            }
+            Decoded::NeedMore => break,
+        }
+    }
+    dec.finish().expect("lightstream finish");
+    n
+}
+
+fn check_arrow_delta_batch(b: &RecordBatch, n: usize) {
+    let d = b.column(0).as_dictionary::<Int32Type>();
+    let key = d.keys().value(0) as usize;
+    assert_eq!(key, n, "batch {n}: key");
+    assert_eq!(
+        d.values().as_string::<i32>().value(key),
+        delta_value(n),
+        "batch {n}: value"
+    );
+}
+
+/// arrow-rs `StreamDecoder` over a delta stream, dropping each batch; checks
+/// every batch. Returns the number of batches.
+pub fn arrow_delta_decoder(bytes: &ArrowBuffer) -> usize {
+    let mut dec = StreamDecoder::new();
+    let mut buf = bytes.clone();
+    let mut n = 0;
+    while !buf.is_empty() {
+        if let Some(b) = dec.decode(&mut buf).expect("arrow-rs StreamDecoder") {
+            check_arrow_delta_batch(&b, n);
+            n += 1;
+        }
+    }
+    dec.finish().expect("arrow-rs StreamDecoder finish");
+    n
+}
+
+/// arrow-rs `StreamReader` over a delta stream, dropping each batch; checks
+/// every batch. Returns the number of batches.
+pub fn arrow_delta_reader(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    for b in StreamReader::try_new(Cursor::new(bytes), None).expect("arrow-rs StreamReader") {
+        check_arrow_delta_batch(&b.expect("arrow-rs StreamReader batch"), n);
+        n += 1;
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -919,6 +919,18 @@ fn lightstream_reads_arrow_rs_streams_and_files() {
                 }
                 Err(e) => problems.push(format!("{label} [push 13]: {e}")),
             }
+            // Every dictionary case (null entries, signed keys, garbage keys
+            // under nulls) read with compact dictionaries: the same values.
+            let values_only = arrow_doc("stream", &schema, &batches, false);
+            match read_stream(aligned_copy(&stream), compact()) {
+                Ok((s, t)) => problems.extend(diff_against_doc(
+                    &format!("{label} [compact]"),
+                    &values_only,
+                    &s,
+                    &t,
+                )),
+                Err(e) => problems.push(format!("{label} [compact]: {e}")),
+            }
 
             let file = arrow_write_file(&schema, &batches, options);
             let doc = arrow_doc("file", &schema, &batches, true);
@@ -967,6 +979,18 @@ fn lightstream_reads_arrow_rs_dictionary_deltas_and_replacements() {
                 }
                 Err(e) => problems.push(format!("{label} [push 5]: {e}")),
             }
+            // Batches with fewer rows than dictionary values hold only the
+            // values they use: the same values as arrow-rs reads, row by row.
+            let values_only = arrow_doc("stream", &schema, &batches, false);
+            match read_stream(aligned_copy(&stream), compact()) {
+                Ok((s, t)) => problems.extend(diff_against_doc(
+                    &format!("{label} [compact]"),
+                    &values_only,
+                    &s,
+                    &t,
+                )),
+                Err(e) => problems.push(format!("{label} [compact]: {e}")),
+            }
         }
     }
     // A file whose dictionaries only grow: arrow-rs writes deltas into it.
@@ -989,8 +1013,24 @@ fn lightstream_reads_arrow_rs_dictionary_deltas_and_replacements() {
             Ok((s, t)) => problems.extend(diff_against_doc(&label, &doc, &s, &t)),
             Err(e) => problems.push(format!("{label}: {e}")),
         }
+        match read_file(aligned_copy(&file), compact()) {
+            Ok((s, t)) => problems.extend(diff_against_doc(
+                &format!("{label} [compact]"),
+                &doc,
+                &s,
+                &t,
+            )),
+            Err(e) => problems.push(format!("{label} [compact]: {e}")),
+        }
     }
     finish(problems, "reading arrow-rs dictionary streams and files");
+}
+
+fn compact() -> ReadOptions {
+    ReadOptions {
+        compact_dictionaries: true,
+        ..ReadOptions::default()
+    }
 }
 
 /// Lightstream's test tables: all types, changing dictionaries (a file unifies them into

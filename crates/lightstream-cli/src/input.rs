@@ -572,6 +572,9 @@ fn open_file(name: String, bytes: SharedBuffer, columns: &Columns) -> CliResult<
     // types; other choices read batch by batch with `read_batch_columns`.
     let supported = ReadOptions {
         projection: Some(Projection::Supported),
+        // Each batch holds only the dictionary values it uses: batches cost
+        // their rows, not their dictionary (issue 14, item 3).
+        compact_dictionaries: true,
         ..ReadOptions::default()
     };
     let reader = IpcFileReader::new(bytes, supported).context(&context)?;
@@ -615,6 +618,7 @@ fn open_stream(
     // choice below refuses an unsupported one by name.
     let options = ReadOptions {
         projection: Some(columns.projection().unwrap_or(Projection::Supported)),
+        compact_dictionaries: true,
         ..ReadOptions::default()
     };
     let mut input = StreamInput {

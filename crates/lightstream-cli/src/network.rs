@@ -374,6 +374,8 @@ async fn open_reader(
     // refused below by name, as for files.
     let options = ReadOptions {
         projection: Some(columns.projection().unwrap_or(Projection::Supported)),
+        // As for files and streams read from disk (input.rs).
+        compact_dictionaries: true,
         ..ReadOptions::default()
     };
     let reader = match bounded(patience.timeout, &context, conn.reader(options)).await? {

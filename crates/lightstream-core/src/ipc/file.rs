@@ -315,6 +315,13 @@ impl IpcFileReader {
         &self.schema
     }
 
+    /// The values of dictionary `id` (every dictionary block applied): the
+    /// whole dictionary, where a batch with fewer rows than dictionary values
+    /// holds only the values it uses.
+    pub fn dictionary(&self, id: i64) -> Option<&[String]> {
+        self.state.dicts.get(&id).map(|d| d.strings.as_slice())
+    }
+
     /// Every field of the file as Arrow describes it, supported or not.
     pub fn fields(&self) -> &[FieldInfo] {
         &self.state.infos

@@ -51,6 +51,20 @@ pub struct ReadOptions {
     /// kernels take a scalar path otherwise). Input offered as `&[u8]` is
     /// copied, and so aligned to 64, either way.
     pub align_64: bool,
+    /// Give a record batch with fewer rows than its dictionary has values
+    /// only the values its rows use, in dictionary order, its keys rewritten
+    /// to address them (off by default: every batch holds the whole
+    /// dictionary as it stands, as arrow-rs and pyarrow give it).
+    ///
+    /// A minarrow 0.19 `CategoricalArray` owns its `Vec64<String>`, so the
+    /// whole dictionary is copied into every batch: N small batches over a
+    /// dictionary of D values cost N x D string copies (a stream of one-row
+    /// batches that each add a delta, quadratic in N; or a few bytes of
+    /// record batch making the decoder copy a dictionary of a million
+    /// values). On, a batch costs O(rows log rows) whatever the dictionary's
+    /// size. [`IpcStreamDecoder::dictionary`] and [`IpcFileReader::dictionary`]
+    /// still give the whole dictionary. The `lightstream` CLI turns it on.
+    pub compact_dictionaries: bool,
 }
 
 /// Which columns a reader decodes, resolved against the schema when it

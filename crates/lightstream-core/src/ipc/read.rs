@@ -16,6 +16,7 @@ use minarrow::{
     TextArray, TimeUnit, Vec64,
 };
 
+use super::ReadOptions;
 use super::compression::{Compression, decompress_buffer};
 use super::schema::{DictionaryEncoding, Layout, WireField, WireSchema};
 use crate::buffers::{Tally, bitmap_buffer, typed_buffer};
@@ -31,8 +32,10 @@ pub(crate) struct DictValues {
     pub valid: Option<Vec<bool>>,
 }
 
-/// Dictionaries by id.
-pub(crate) type Dictionaries = HashMap<i64, Arc<DictValues>>;
+/// Dictionaries by id, owned by the decoder's state: a delta is appended in
+/// place. Each record batch's categoricals get their own copy of the values
+/// (minarrow 0.19's `CategoricalArray` owns its `Vec64<String>`).
+pub(crate) type Dictionaries = HashMap<i64, DictValues>;
 
 /// Cursor over the nodes and buffers of one `RecordBatch`.
 struct BatchCursor<'a> {
@@ -48,6 +51,8 @@ struct BatchCursor<'a> {
     node_i: usize,
     buffer_i: usize,
     variadic_i: usize,
+    /// `ReadOptions::compact_dictionaries` (set by `read_record_batch`).
+    compact_dictionaries: bool,
 }
 
 impl<'a> BatchCursor<'a> {
@@ -83,6 +88,7 @@ impl<'a> BatchCursor<'a> {
             node_i: 0,
             buffer_i: 0,
             variadic_i: 0,
+            compact_dictionaries: false,
         })
     }
 
@@ -437,8 +443,9 @@ fn categorical<K: KeyInt>(
     mut nulls: usize,
     dict: &DictValues,
     enc: &DictionaryEncoding,
-    tally: &Tally,
+    cur: &BatchCursor<'_>,
 ) -> Result<(CategoricalArray<K>, usize)> {
+    let tally = cur.tally;
     let mut keys = values::<K>(keys_buf, len, tally)?;
     let dict_len = dict.strings.len() as u64;
     // Signed keys can only address 0..2^(bits-1); a negative key read as
@@ -501,6 +508,24 @@ fn categorical<K: KeyInt>(
             mask = Some(m);
         }
     }
+    if cur.compact_dictionaries && dict.strings.len() > len {
+        // `ReadOptions::compact_dictionaries`, and more dictionary values than
+        // rows: the batch gets only the values its rows use (see
+        // `used_values`), so it costs its rows, not the whole dictionary again.
+        let (used_keys, used) = used_values(keys.as_slice(), mask.as_ref(), &dict.strings)?;
+        tally.replace(
+            bytemuck::cast_slice(keys.as_slice()),
+            used_keys.len() * std::mem::size_of::<K>(),
+        );
+        return Ok((
+            CategoricalArray {
+                data: Buffer::from_vec64(used_keys),
+                unique_values: used,
+                null_mask: mask,
+            },
+            nulls,
+        ));
+    }
     Ok((
         CategoricalArray {
             data: keys,
@@ -509,6 +534,50 @@ fn categorical<K: KeyInt>(
         },
         nulls,
     ))
+}
+
+/// The dictionary values the valid rows of `keys` use, in dictionary order,
+/// and the keys rewritten to address them (0 under a null). minarrow 0.19's
+/// `CategoricalArray` owns its `Vec64<String>`, so handing every batch the
+/// whole dictionary would copy it per batch: quadratic for a stream of small
+/// batches that each add a delta, and a batch of a few bytes could make the
+/// decoder copy a dictionary of millions of values. This costs O(rows log rows).
+/// Every key of a valid row must be in range (checked by the caller).
+fn used_values<K: KeyInt>(
+    keys: &[K],
+    mask: Option<&Bitmask>,
+    strings: &[String],
+) -> Result<(Vec64<K>, Vec64<String>)> {
+    let valid = |i: usize| mask.is_none_or(|m| m.get(i));
+    let mut used: Vec<K> = keys
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| valid(i))
+        .map(|(_, &k)| k)
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    let mut values = Vec64::with_capacity(used.len());
+    for k in &used {
+        let s = strings
+            .get(KeyInt::to_u64(*k) as usize)
+            .ok_or_else(|| Error::malformed("dictionary key out of range"))?;
+        values.push(s.clone());
+    }
+    let mut rewritten = Vec64::with_capacity(keys.len());
+    for (i, &k) in keys.iter().enumerate() {
+        // A key's rank among the used keys is at most the key: it fits `K`.
+        let rank = if valid(i) {
+            used.binary_search(&k).unwrap_or_else(|at| at)
+        } else {
+            0
+        };
+        rewritten.push(
+            K::from_u64(rank as u64)
+                .ok_or_else(|| Error::malformed("dictionary key out of range"))?,
+        );
+    }
+    Ok((rewritten, values))
 }
 
 fn signed_key(raw: u64, width: usize) -> i64 {
@@ -667,8 +736,7 @@ fn read_column(
                 let keys = cur.buffer()?;
                 let text = match enc.index_type.byte_width() {
                     1 => {
-                        let (a, n) =
-                            categorical::<u8>(keys, len, mask, nulls, dict, enc, cur.tally)?;
+                        let (a, n) = categorical::<u8>(keys, len, mask, nulls, dict, enc, cur)?;
                         return Ok(field_array(
                             field,
                             Array::TextArray(TextArray::Categorical8(Arc::new(a))),
@@ -676,18 +744,15 @@ fn read_column(
                         ));
                     }
                     2 => {
-                        let (a, n) =
-                            categorical::<u16>(keys, len, mask, nulls, dict, enc, cur.tally)?;
+                        let (a, n) = categorical::<u16>(keys, len, mask, nulls, dict, enc, cur)?;
                         (TextArray::Categorical16(Arc::new(a)), n)
                     }
                     4 => {
-                        let (a, n) =
-                            categorical::<u32>(keys, len, mask, nulls, dict, enc, cur.tally)?;
+                        let (a, n) = categorical::<u32>(keys, len, mask, nulls, dict, enc, cur)?;
                         (TextArray::Categorical32(Arc::new(a)), n)
                     }
                     _ => {
-                        let (a, n) =
-                            categorical::<u64>(keys, len, mask, nulls, dict, enc, cur.tally)?;
+                        let (a, n) = categorical::<u64>(keys, len, mask, nulls, dict, enc, cur)?;
                         (TextArray::Categorical64(Arc::new(a)), n)
                     }
                 };
@@ -722,11 +787,13 @@ pub(crate) fn read_record_batch(
     schema: &WireSchema,
     columns: &[usize],
     dicts: &Dictionaries,
-    limits: &DecodeLimits,
+    options: &ReadOptions,
     tally: &Tally,
 ) -> Result<Table> {
+    let limits = &options.limits;
     let rows = batch_rows(batch, limits)?;
     let mut cur = BatchCursor::new(batch, body, limits, tally)?;
+    cur.compact_dictionaries = options.compact_dictionaries;
     let decode = |cur: &mut BatchCursor<'_>, wf: &WireField| -> Result<FieldArray> {
         let field = wf.field.as_ref().ok_or_else(|| {
             Error::unsupported(format!(
@@ -835,14 +902,14 @@ pub(crate) fn read_dictionary_batch(
         to_strings(o.as_slice(), d.as_slice(), mask.as_ref())?
     };
     let name = &wf.info.name;
-    let entry = if batch.isDelta() {
-        let old = dicts.get(&id).ok_or_else(|| {
+    if batch.isDelta() {
+        let old = dicts.get_mut(&id).ok_or_else(|| {
             Error::malformed(format!(
                 "delta dictionary for id {id} before its first dictionary"
             ))
         })?;
-        let mut merged = DictValues::clone(old);
-        let total = merged.strings.len() + strings_vec.len();
+        let old_len = old.strings.len();
+        let total = old_len + strings_vec.len();
         if total > limits.max_dictionary_values {
             return Err(Error::limit(
                 &format!("dictionary {id} (field \"{name}\") value count"),
@@ -850,9 +917,10 @@ pub(crate) fn read_dictionary_batch(
                 limits.max_dictionary_values as u64,
             ));
         }
-        let old_len = merged.strings.len();
-        merged.strings.extend(strings_vec);
-        match (&mut merged.valid, valid) {
+        // Appended in place: a delta costs its own values, not the whole
+        // dictionary again (issue 14, item 3).
+        old.strings.extend(strings_vec);
+        match (&mut old.valid, valid) {
             (None, None) => {}
             (Some(v), None) => v.resize(total, true),
             (v, Some(new)) => {
@@ -861,7 +929,6 @@ pub(crate) fn read_dictionary_batch(
                 *v = Some(all);
             }
         }
-        merged
     } else {
         if strings_vec.len() > limits.max_dictionary_values {
             return Err(Error::limit(
@@ -870,12 +937,14 @@ pub(crate) fn read_dictionary_batch(
                 limits.max_dictionary_values as u64,
             ));
         }
-        DictValues {
-            strings: strings_vec,
-            valid,
-        }
-    };
-    dicts.insert(id, Arc::new(entry));
+        dicts.insert(
+            id,
+            DictValues {
+                strings: strings_vec,
+                valid,
+            },
+        );
+    }
     Ok(())
 }
 

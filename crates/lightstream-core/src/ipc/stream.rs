@@ -138,7 +138,7 @@ impl MessageState {
             wire,
             columns,
             &self.dicts,
-            &self.options.limits,
+            &self.options,
             tally,
         )
     }
@@ -277,6 +277,13 @@ impl IpcStreamDecoder {
     /// The (projected) schema, once the schema message has been read.
     pub fn schema(&self) -> Option<&Arc<Schema>> {
         self.state.schema.as_ref()
+    }
+
+    /// The values of dictionary `id` as they stand (after every delta read so
+    /// far): the whole dictionary, where a decoded batch with fewer rows than
+    /// dictionary values holds only the values it uses.
+    pub fn dictionary(&self, id: i64) -> Option<&[String]> {
+        self.state.dicts.get(&id).map(|d| d.strings.as_slice())
     }
 
     /// Every field of the stream as Arrow describes it, supported or not

@@ -633,7 +633,8 @@ pub(crate) enum MessageKind {
 enum Dictionaries {
     /// Each table's dictionaries as they are: unchanged ones are not resent,
     /// grown ones go out as deltas (when allowed), changed ones as
-    /// replacements. `sent` holds the values last sent, by id.
+    /// replacements. `sent` holds the values last sent, by id (a delta
+    /// appends to them: it costs its own values, not the whole dictionary).
     AsGiven { sent: HashMap<i64, Vec<String>> },
     /// One dictionary per id that only grows; `sent` is how many of its
     /// values have gone out, by id.
@@ -646,7 +647,10 @@ enum Dictionaries {
 /// What sending one table's dictionaries changes, applied once the whole
 /// table has been encoded (so that a table that fails leaves no trace).
 enum Sent {
+    /// A whole dictionary went out (the first one, or a replacement).
     Values(i64, Vec<String>),
+    /// These values were appended to the dictionary last sent, as a delta.
+    Appended(i64, Vec<String>),
     Len(i64, usize),
 }
 
@@ -891,32 +895,25 @@ impl Encoder {
                         continue;
                     }
                     seen.insert(enc.id, (&fa.field.name, values));
-                    let message = match sent.get(&enc.id) {
-                        None => Some(Self::dictionary_message(
-                            options, position, enc, values, false,
-                        )?),
-                        Some(prev) if prev.as_slice() == values => None,
+                    match sent.get(&enc.id) {
+                        Some(prev) if prev.as_slice() == values => {}
                         Some(prev)
                             if options.allow_delta_dictionaries
                                 && values.len() > prev.len()
                                 && values.starts_with(prev) =>
                         {
-                            let from = prev.len();
-                            Some(Self::dictionary_message(
-                                options,
-                                position,
-                                enc,
-                                &values[from..],
-                                true,
-                            )?)
+                            let new = &values[prev.len()..];
+                            out.push(Self::dictionary_message(options, position, enc, new, true)?);
+                            // Only the new values are kept: N deltas cost the
+                            // values they add, not N copies of the dictionary.
+                            sent_now.push(Sent::Appended(enc.id, new.to_vec()));
                         }
-                        Some(_) => Some(Self::dictionary_message(
-                            options, position, enc, values, false,
-                        )?),
-                    };
-                    if let Some(m) = message {
-                        out.push(m);
-                        sent_now.push(Sent::Values(enc.id, values.to_vec()));
+                        _ => {
+                            out.push(Self::dictionary_message(
+                                options, position, enc, values, false,
+                            )?);
+                            sent_now.push(Sent::Values(enc.id, values.to_vec()));
+                        }
                     }
                 }
             }
@@ -941,6 +938,9 @@ impl Encoder {
             match (&mut self.dictionaries, s) {
                 (Dictionaries::AsGiven { sent }, Sent::Values(id, values)) => {
                     sent.insert(id, values);
+                }
+                (Dictionaries::AsGiven { sent }, Sent::Appended(id, values)) => {
+                    sent.entry(id).or_default().extend(values);
                 }
                 (Dictionaries::Unified { sent, .. }, Sent::Len(id, len)) => {
                     sent.insert(id, len);
