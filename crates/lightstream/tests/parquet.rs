@@ -1184,3 +1184,63 @@ fn a_page_header_field_of_the_wrong_type_is_refused_before_the_crate_spins() {
         "{message}"
     );
 }
+
+/// Fuzz regression (crates/fuzz `parquet`, issue 14 item 5): a 679-byte file
+/// whose footer gives a schema element a `num_children` of 7473493082427811,
+/// which the parquet crate truncates to 879,284,643 and reserves a `Vec` of
+/// that many nodes for (7 GB) before reading any of them, so under a memory
+/// limit the process aborted ("memory allocation of 7034277144 bytes
+/// failed"). The footer walk now refuses the count before the crate parses
+/// the footer (an in-range count above the elements that follow is refused
+/// too: parquet::footer's unit tests).
+#[test]
+fn a_footer_declaring_879_million_children_is_refused_before_the_crate_reserves_them() {
+    const CHILD: &str = "LIGHTSTREAM_PARQUET_FOOTER_CHILD";
+    let bytes = Bytes::from_static(include_bytes!(
+        "data/fuzz-parquet-footer-7gb-reserve.parquet"
+    ));
+    let message =
+        match ParquetReader::from_bytes(bytes, "7gb.parquet", ParquetReadOptions::default()) {
+            Ok(_) => panic!("a footer declaring 879,284,643 children opened"),
+            Err(e) => e.to_string(),
+        };
+    if std::env::var_os(CHILD).is_some() {
+        println!("refused: {message}");
+        return;
+    }
+    assert_eq!(
+        message,
+        "parquet error: 7gb.parquet: footer: field 5 of a SchemaElement holds \
+         7473493082427811, which does not fit an i32 (the parquet crate would truncate it to \
+         879284643)"
+    );
+    // The same in a child process limited to 2 GB of address space, where
+    // the 7 GB reservation aborted the whole process.
+    #[cfg(target_os = "linux")]
+    {
+        let exe = std::env::current_exe().expect("the test binary");
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(r#"ulimit -v 2000000 && exec "$0" --exact "$1" --nocapture --test-threads=1"#)
+            .arg(exe)
+            .arg(
+                "a_footer_declaring_879_million_children_is_refused_before_the_crate_reserves_them",
+            )
+            .env(CHILD, "1")
+            .output()
+            .expect("running the test binary under ulimit -v");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "under ulimit -v 2000000: {:?}\n{stdout}\n{stderr}",
+            out.status
+        );
+        assert!(
+            stdout.contains(
+                "refused: parquet error: 7gb.parquet: footer: field 5 of a SchemaElement"
+            ),
+            "{stdout}\n{stderr}"
+        );
+    }
+}

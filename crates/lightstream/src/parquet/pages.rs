@@ -11,99 +11,21 @@
 //!
 //! Only fields 1 to 3 of `PageHeader` are used (`type`, `uncompressed_page_size`,
 //! `compressed_page_size`); everything else is skipped without allocating,
-//! whatever its size.
+//! whatever its size. The walk itself is thrift.rs, shared with the footer
+//! check (footer.rs).
 //!
 //! [`ParquetReadOptions::max_page_bytes`]: super::ParquetReadOptions::max_page_bytes
 
-use std::io::Read;
-
 use parquet::file::reader::ChunkReader;
 
+use super::thrift::{Shape, Visit, Walker};
+
 /// Deepest nesting of Thrift structs accepted in a page header (parquet-format
-/// nests two: PageHeader, DataPageHeader, Statistics; room is left for
+/// nests three: PageHeader, DataPageHeader, Statistics; room is left for
 /// fields added later).
 const MAX_DEPTH: usize = 8;
 /// Largest page header accepted (statistics included), in bytes.
 const MAX_HEADER_BYTES: u64 = 16 << 20;
-
-/// The structs of a page header, as parquet-format defines them. The
-/// parquet crate reads a field it knows by its id whatever its wire type says,
-/// so a known field with another type would be parsed differently there than
-/// here (fuzzing found a 1.6 KB file whose page header's field 7, a binary
-/// where a `DictionaryPageHeader` belongs, made the crate spin for minutes in
-/// nested sets read out of the string): every known field's type is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    PageHeader,
-    DataPageHeader,
-    IndexPageHeader,
-    DictionaryPageHeader,
-    DataPageHeaderV2,
-    Statistics,
-    /// A struct in a field parquet-format does not define: skipped by type.
-    Unknown,
-}
-
-/// The wire type a known field must have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Want {
-    I32,
-    I64,
-    Binary,
-    Bool,
-    Struct(Shape),
-}
-
-impl Shape {
-    fn field(self, id: i64) -> Option<Want> {
-        use Want::*;
-        match (self, id) {
-            (Shape::PageHeader, 1..=4) => Some(I32),
-            (Shape::PageHeader, 5) => Some(Struct(Shape::DataPageHeader)),
-            (Shape::PageHeader, 6) => Some(Struct(Shape::IndexPageHeader)),
-            (Shape::PageHeader, 7) => Some(Struct(Shape::DictionaryPageHeader)),
-            (Shape::PageHeader, 8) => Some(Struct(Shape::DataPageHeaderV2)),
-            (Shape::DataPageHeader, 1..=4) => Some(I32),
-            (Shape::DataPageHeader, 5) => Some(Struct(Shape::Statistics)),
-            (Shape::DictionaryPageHeader, 1 | 2) => Some(I32),
-            (Shape::DictionaryPageHeader, 3) => Some(Bool),
-            (Shape::DataPageHeaderV2, 1..=6) => Some(I32),
-            (Shape::DataPageHeaderV2, 7) => Some(Bool),
-            (Shape::DataPageHeaderV2, 8) => Some(Struct(Shape::Statistics)),
-            (Shape::Statistics, 1 | 2 | 5 | 6) => Some(Binary),
-            (Shape::Statistics, 3 | 4) => Some(I64),
-            (Shape::Statistics, 7 | 8) => Some(Bool),
-            _ => None,
-        }
-    }
-}
-
-impl Want {
-    /// Whether compact type `t` is this type.
-    fn check(self, t: u8, shape: Shape, id: i64) -> Result<(), String> {
-        let ok = match self {
-            Want::I32 => t == 5,
-            Want::I64 => t == 6,
-            Want::Binary => t == 8,
-            Want::Bool => matches!(t, 1 | 2),
-            Want::Struct(_) => t == 12,
-        };
-        if ok {
-            Ok(())
-        } else {
-            let want = match self {
-                Want::I32 => "an i32".to_string(),
-                Want::I64 => "an i64".to_string(),
-                Want::Binary => "a binary".to_string(),
-                Want::Bool => "a bool".to_string(),
-                Want::Struct(s) => format!("a {s:?} struct"),
-            };
-            Err(format!(
-                "field {id} of a {shape:?} has Thrift type {t}, where parquet-format has {want}"
-            ))
-        }
-    }
-}
 
 /// The sizes a page header declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,181 +50,44 @@ impl PageSizes {
     }
 }
 
-/// A reader that counts what it has read and refuses to read past `limit`.
-struct Counted<R> {
-    inner: R,
-    read: u64,
-    limit: u64,
+/// Fields 1 to 3 of a `PageHeader`, as the walk meets them.
+#[derive(Default)]
+struct Sizes {
+    kind: Option<i32>,
+    uncompressed: Option<i32>,
+    compressed: Option<i32>,
 }
 
-impl<R: Read> Counted<R> {
-    fn byte(&mut self) -> Result<u8, String> {
-        let mut b = [0u8; 1];
-        self.bytes(&mut b)?;
-        Ok(b[0])
-    }
-
-    fn bytes(&mut self, out: &mut [u8]) -> Result<(), String> {
-        if self.read + out.len() as u64 > self.limit {
-            return Err(format!(
-                "page header runs past {} bytes (the end of the column chunk or the \
-                 {MAX_HEADER_BYTES}-byte header limit)",
-                self.limit
-            ));
+impl Visit for Sizes {
+    fn i32(&mut self, shape: Shape, id: i16, value: i32) -> Result<(), String> {
+        match (shape, id) {
+            (Shape::PageHeader, 1) => self.kind = Some(value),
+            (Shape::PageHeader, 2) => self.uncompressed = Some(value),
+            (Shape::PageHeader, 3) => self.compressed = Some(value),
+            _ => {}
         }
-        self.inner
-            .read_exact(out)
-            .map_err(|e| format!("reading a page header: {e}"))?;
-        self.read += out.len() as u64;
         Ok(())
     }
+}
 
-    fn skip(&mut self, n: u64) -> Result<(), String> {
-        if self.read + n > self.limit {
-            return Err(format!(
-                "a page header field of {n} bytes runs past the column chunk"
-            ));
-        }
-        let copied = std::io::copy(&mut (&mut self.inner).take(n), &mut std::io::sink())
-            .map_err(|e| format!("reading a page header: {e}"))?;
-        if copied != n {
-            return Err("the file ends inside a page header".into());
-        }
-        self.read += n;
-        Ok(())
-    }
-
-    fn varint(&mut self) -> Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..70).step_by(7) {
-            let b = self.byte()?;
-            if shift == 63 && b > 1 {
-                return Err("a varint in a page header overflows 64 bits".into());
-            }
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err("a varint in a page header is too long".into())
-    }
-
-    fn zigzag(&mut self) -> Result<i64, String> {
-        let v = self.varint()?;
-        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
-    }
-
-    fn i32(&mut self) -> Result<i32, String> {
-        let v = self.zigzag()?;
-        i32::try_from(v).map_err(|_| format!("page header field {v} does not fit 32 bits"))
-    }
-
-    /// Skips one value of compact type `t`.
-    fn skip_value(&mut self, t: u8, depth: usize) -> Result<(), String> {
-        if depth > MAX_DEPTH {
-            return Err("page header nests too deeply".into());
-        }
-        match t {
-            1 | 2 => Ok(()), // bool in a field header
-            3 => self.skip(1),
-            4..=6 => self.varint().map(drop),
-            7 => self.skip(8),
-            8 => {
-                let n = self.varint()?;
-                self.skip(n)
-            }
-            // parquet-format's PageHeader and the structs inside it (data,
-            // index, dictionary and v2 page headers, Statistics) hold no list,
-            // set or map; no writer puts one there. The parquet crate skips
-            // containers in a way that disagrees with the compact protocol
-            // (fuzzing found a 1.6 KB file of nested lists that keeps it busy
-            // for minutes), so a page header with one is refused here.
-            9..=11 => Err(format!(
-                "a page header holds a Thrift {} (parquet-format page headers have none)",
-                match t {
-                    9 => "list",
-                    10 => "set",
-                    _ => "map",
-                }
-            )),
-            12 => self.skip_struct(Shape::Unknown, depth + 1),
-            13 => self.skip(16),
-            other => Err(format!("unknown Thrift type {other} in a page header")),
-        }
-    }
-
-    /// Skips a struct of `shape`, checking the wire type of every field that
-    /// parquet-format defines for it.
-    fn skip_struct(&mut self, shape: Shape, depth: usize) -> Result<(), String> {
-        if depth > MAX_DEPTH {
-            return Err("page header nests too deeply".into());
-        }
-        let mut id: i64 = 0;
-        loop {
-            let h = self.byte()?;
-            if h == 0 {
-                return Ok(());
-            }
-            id = self.field_id(h, id)?;
-            let t = h & 0x0f;
-            match shape.field(id) {
-                Some(want) => {
-                    want.check(t, shape, id)?;
-                    match want {
-                        Want::Struct(inner) => self.skip_struct(inner, depth + 1)?,
-                        _ => self.skip_value(t, depth)?,
-                    }
-                }
-                None => self.skip_value(t, depth)?,
-            }
-        }
-    }
-
-    /// The id of the field whose header byte is `h` (`last`: the previous id).
-    fn field_id(&mut self, h: u8, last: i64) -> Result<i64, String> {
-        let delta = i64::from(h >> 4);
-        if delta == 0 {
-            self.zigzag() // long form
-        } else {
-            Ok(last + delta)
-        }
-    }
-
-    /// Reads a `PageHeader`, keeping fields 1 to 3.
-    fn page_header(&mut self) -> Result<PageSizes, String> {
-        let (mut kind, mut uncompressed, mut compressed) = (None, None, None);
-        let mut id: i64 = 0;
-        loop {
-            let h = self.byte()?;
-            if h == 0 {
-                break;
-            }
-            id = self.field_id(h, id)?;
-            let t = h & 0x0f;
-            let shape = Shape::PageHeader;
-            match shape.field(id) {
-                Some(want) => {
-                    want.check(t, shape, id)?;
-                    match (id, want) {
-                        (1, _) => kind = Some(self.i32()?),
-                        (2, _) => uncompressed = Some(self.i32()?),
-                        (3, _) => compressed = Some(self.i32()?),
-                        (_, Want::Struct(inner)) => self.skip_struct(inner, 2)?,
-                        _ => self.skip_value(t, 1)?,
-                    }
-                }
-                None => self.skip_value(t, 1)?,
-            }
-        }
-        match (kind, uncompressed, compressed) {
-            (Some(kind), Some(uncompressed), Some(compressed)) => Ok(PageSizes {
-                kind,
-                uncompressed,
-                compressed,
-                header_len: self.read,
-            }),
-            _ => Err("a page header lacks its type or sizes".into()),
-        }
+/// Reads the `PageHeader` at the start of `input` (at most `limit` bytes),
+/// keeping fields 1 to 3.
+fn page_header(input: impl std::io::Read, limit: u64) -> Result<PageSizes, String> {
+    let mut walker = Walker::new(input, limit, "page header", MAX_DEPTH, None);
+    let mut sizes = Sizes::default();
+    walker.walk_struct(Shape::PageHeader, 1, &mut sizes)?;
+    match sizes {
+        Sizes {
+            kind: Some(kind),
+            uncompressed: Some(uncompressed),
+            compressed: Some(compressed),
+        } => Ok(PageSizes {
+            kind,
+            uncompressed,
+            compressed,
+            header_len: walker.read,
+        }),
+        _ => Err("a page header lacks its type or sizes".into()),
     }
 }
 
@@ -322,13 +107,7 @@ pub(crate) fn check_chunk<R: ChunkReader>(
         let input = reader
             .get_read(at)
             .map_err(|e| format!("page {page} at byte {at}: {e}"))?;
-        let mut r = Counted {
-            inner: input,
-            read: 0,
-            limit: (end - at).min(MAX_HEADER_BYTES),
-        };
-        let h = r
-            .page_header()
+        let h = page_header(input, (end - at).min(MAX_HEADER_BYTES))
             .map_err(|e| format!("page {page} at byte {at}: {e}"))?;
         if h.uncompressed < 0 || h.compressed < 0 {
             return Err(format!(

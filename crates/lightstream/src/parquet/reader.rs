@@ -2,7 +2,7 @@
 //! group at a time.
 //!
 //! The footer is parsed by the parquet crate (after our own checks of its
-//! length against the file), then every column chunk's byte range and counts
+//! length against the file and a walk of what it declares, footer.rs), then every column chunk's byte range and counts
 //! are checked against the file before any page is read. Values come from the
 //! crate's low-level `ColumnReader` (`read_records`), `batch_size` rows at a
 //! time, and are copied once into 64-byte aligned minarrow buffers.
@@ -35,11 +35,11 @@ use parquet::file::properties::ReaderProperties;
 use parquet::file::reader::{ChunkReader, FileReader, Length};
 use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
 
-use super::pages;
 use super::types::{
     ARROW_SCHEMA_KEY, ArrowSchemaHint, ColumnPlan, Decode, arrow_type_name, decode_arrow_schema,
     describe_column, hinted_decode, native_type, parquet_error, refuse_column,
 };
+use super::{footer, pages};
 use crate::error::{Error, Result};
 
 /// Options of a [`ParquetReader`].
@@ -164,13 +164,17 @@ impl ParquetReader<File> {
     }
 }
 
-/// Checks the envelope, parses the footer (guarded) and checks the metadata.
+/// Checks the envelope, walks the footer, parses it (guarded) and checks the
+/// metadata.
 fn open_footer<R: ChunkReader + 'static>(
     reader: R,
     label: &str,
 ) -> Result<(SerializedFileReader<Shared<R>>, Arc<R>)> {
     let len = reader.len();
-    check_envelope(&reader, len, label)?;
+    let footer_len = check_envelope(&reader, len, label)?;
+    // What the footer declares, before the crate reserves it.
+    footer::check(&reader, len - 8 - footer_len, footer_len)
+        .map_err(|m| parquet_error(format!("{label}: footer: {m}")))?;
     let source = Arc::new(reader);
     let reader = Shared(Arc::clone(&source));
     let file = guarded(
@@ -438,8 +442,8 @@ impl<R: ChunkReader + 'static> Iterator for ParquetReader<R> {
 // ------------------------------------------------------------------ checks
 
 /// Magic at both ends and a footer length that fits the file, before the
-/// parquet crate reads anything.
-fn check_envelope<R: ChunkReader>(reader: &R, len: u64, label: &str) -> Result<()> {
+/// parquet crate reads anything; returns the footer length.
+fn check_envelope<R: ChunkReader>(reader: &R, len: u64, label: &str) -> Result<u64> {
     let fail = |what: String| parquet_error(format!("{label}: not a Parquet file: {what}"));
     if len < 12 {
         return Err(fail(format!(
@@ -467,7 +471,7 @@ fn check_envelope<R: ChunkReader>(reader: &R, len: u64, label: &str) -> Result<(
             len - 12
         )));
     }
-    Ok(())
+    Ok(footer)
 }
 
 /// Row counts and column-chunk ranges against the file size and the schema.
