@@ -154,6 +154,13 @@ pub struct InputOptions {
     pub bad_rows: BadRowPolicy,
     /// CSV: whether quoting tells a null from an empty string.
     pub string_nulls: StringNulls,
+    /// Arrow IPC: each batch gets only the dictionary values it uses
+    /// (`ReadOptions::compact_dictionaries`), so a batch costs its rows, not
+    /// its dictionary (issue 14, item 3). On for the commands that consume
+    /// batches one by one (`cat`, `convert`, `schema`); off where the tables
+    /// are sent on (`serve`, `send`), since a compacted batch goes out with a
+    /// replacement dictionary instead of the input's deltas.
+    pub compact_dictionaries: bool,
 }
 
 /// Which columns the tables carry.
@@ -284,13 +291,13 @@ impl TableReader {
                         .context(format_args!("reading {name}"))?
                 }
             };
-            open_file(name, bytes, columns)
+            open_file(name, bytes, columns, options.compact_dictionaries)
         } else if options.from == Some(Format::File) {
             Err(CliError::msg(format!(
                 "{name} is not an Arrow IPC file (it does not start with ARROW1)"
             )))
         } else {
-            open_stream(name, reader, head, columns)
+            open_stream(name, reader, head, columns, options.compact_dictionaries)
         }
     }
 
@@ -566,15 +573,18 @@ fn unsupported_error(name: &str, field: &FieldInfo) -> CliError {
     ))
 }
 
-fn open_file(name: String, bytes: SharedBuffer, columns: &Columns) -> CliResult<TableReader> {
+fn open_file(
+    name: String,
+    bytes: SharedBuffer,
+    columns: &Columns,
+    compact_dictionaries: bool,
+) -> CliResult<TableReader> {
     let context = format!("reading {name}");
     // Open with every supported column, which lists all fields whatever their
     // types; other choices read batch by batch with `read_batch_columns`.
     let supported = ReadOptions {
         projection: Some(Projection::Supported),
-        // Each batch holds only the dictionary values it uses: batches cost
-        // their rows, not their dictionary (issue 14, item 3).
-        compact_dictionaries: true,
+        compact_dictionaries,
         ..ReadOptions::default()
     };
     let reader = IpcFileReader::new(bytes, supported).context(&context)?;
@@ -611,6 +621,7 @@ fn open_stream(
     source: Box<dyn Read>,
     head: Vec<u8>,
     columns: &Columns,
+    compact_dictionaries: bool,
 ) -> CliResult<TableReader> {
     let end = head.len();
     // The decoder resolves the choice when the schema arrives; with "all" it
@@ -618,7 +629,7 @@ fn open_stream(
     // choice below refuses an unsupported one by name.
     let options = ReadOptions {
         projection: Some(columns.projection().unwrap_or(Projection::Supported)),
-        compact_dictionaries: true,
+        compact_dictionaries,
         ..ReadOptions::default()
     };
     let mut input = StreamInput {

@@ -461,6 +461,8 @@ impl InputArgs {
                 StringNullsArg::Unquoted => StringNulls::Unquoted,
                 StringNullsArg::QuotingIgnored => StringNulls::QuotingIgnored,
             },
+            // schema, cat and convert consume batches one by one.
+            compact_dictionaries: true,
         }
     }
 }

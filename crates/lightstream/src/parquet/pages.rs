@@ -147,21 +147,7 @@ mod tests {
     use super::*;
     use lightstream_core::bytes::Bytes;
 
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(b);
-                return;
-            }
-            out.push(b | 0x80);
-        }
-    }
-
-    fn zz(v: i64) -> u64 {
-        ((v << 1) ^ (v >> 63)) as u64
-    }
+    use crate::parquet::thrift::test_encoding::{varint, zz};
 
     /// A page header as parquet-format defines it: fields 1-3, then a data
     /// page header (field 5) with its four i32s, statistics (a binary max and

@@ -488,3 +488,26 @@ impl<R: Read> Walker<R> {
         }
     }
 }
+
+/// Thrift compact-protocol encoding helpers for the tests of the walker's
+/// callers (hand-built page headers and footers).
+#[cfg(test)]
+pub(crate) mod test_encoding {
+    /// `v` as a ULEB128 varint.
+    pub fn varint(mut v: u64, out: &mut Vec<u8>) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    /// `v` zigzag-encoded, as compact-protocol integers are.
+    pub fn zz(v: i64) -> u64 {
+        ((v << 1) ^ (v >> 63)) as u64
+    }
+}
