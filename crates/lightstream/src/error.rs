@@ -43,6 +43,18 @@ pub enum Error {
         /// Who connected, as other errors name it ("tcp 127.0.0.1:9000").
         peer: String,
     },
+    /// A WebSocket upgrade request that could not be accepted (a bad or
+    /// missing key, another version, no `Connection: Upgrade`, HTTP/1.0, not
+    /// a GET, a head over 16 KiB). The peer was answered with `status` and
+    /// `reason` before the connection closed.
+    Upgrade {
+        /// Who asked ("ws 127.0.0.1:50412").
+        peer: String,
+        /// The HTTP status sent: 400, 405, 426 or 431.
+        status: u16,
+        /// What was wrong, as the response body says it.
+        reason: String,
+    },
     /// Nothing moved for `after`: no byte arrived while a reader waited
     /// ([`crate::TableReader::set_idle_timeout`]), or the peer accepted no
     /// byte while a writer waited ([`crate::TableWriter::set_write_timeout`]).
@@ -101,6 +113,14 @@ impl fmt::Display for Error {
             Error::Protocol(m) => write!(f, "protocol error: {m}"),
             Error::Config(m) => write!(f, "configuration error: {m}"),
             Error::Parquet(m) => write!(f, "parquet error: {m}"),
+            Error::Upgrade {
+                peer,
+                status,
+                reason,
+            } => write!(
+                f,
+                "refused the WebSocket upgrade of {peer} with HTTP {status}: {reason}"
+            ),
             Error::EmptyConnection { peer } => {
                 write!(f, "{peer} closed the connection without sending anything")
             }

@@ -70,6 +70,8 @@ pub mod quic;
 #[cfg(any(feature = "tls", feature = "quic"))]
 pub mod tls;
 #[cfg(feature = "websocket")]
+mod upgrade;
+#[cfg(feature = "websocket")]
 pub mod websocket;
 
 pub use error::{Error, Result};

@@ -192,6 +192,8 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let config = limits.map_or_else(write_only_config, config);
+    // A request that cannot be upgraded gets its HTTP status here.
+    let tcp = crate::upgrade::check(tcp, peer).await?;
     let ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config))
         .await
         .map_err(|e| ws_error(format!("WebSocket handshake with {peer}"), e))?;

@@ -1735,3 +1735,126 @@ fn a_websocket_peer_that_never_reads_costs_a_frame_not_a_message() {
         peer.abort();
     });
 }
+
+/// A request that cannot become a WebSocket gets an HTTP status with a
+/// reason, not a closed socket: 400 (bad key, HTTP/1.0, not HTTP), 405 (not a
+/// GET), 426 (no upgrade headers, another version); the server side reports
+/// `Error::Upgrade` with the same status, and a good upgrade still works.
+#[test]
+fn a_bad_websocket_upgrade_gets_an_http_status() {
+    run("bad upgrades", async {
+        let endpoint: Endpoint = "ws://127.0.0.1:0/t".parse().expect("url");
+        let listener = lightstream::bind(&endpoint, &ServerOptions::default())
+            .await
+            .expect("bind");
+        let url = listener.local_url().to_string();
+        let addr = url
+            .trim_start_matches("ws://")
+            .trim_end_matches("/t")
+            .to_string();
+        let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+        let cases: [(String, u16, &str); 7] = [
+            (
+                "GET /t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n".to_string(),
+                400,
+                "Sec-WebSocket-Key",
+            ),
+            (
+                "GET /t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: abc\r\n\r\n".to_string(),
+                400,
+                "Sec-WebSocket-Key",
+            ),
+            (
+                format!(
+                    "GET /t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n{key}\r\n\r\n"
+                ),
+                426,
+                "Sec-WebSocket-Version: 13",
+            ),
+            (
+                format!(
+                    "GET /t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n{key}\r\n\r\n"
+                ),
+                426,
+                "Upgrade: websocket",
+            ),
+            (
+                format!(
+                    "GET /t HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n{key}\r\n\r\n"
+                ),
+                400,
+                "HTTP/1.1",
+            ),
+            (
+                format!(
+                    "POST /t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n{key}\r\n\r\n"
+                ),
+                405,
+                "Allow: GET",
+            ),
+            (
+                "\u{1}\u{2} not HTTP at all\r\n\r\n".to_string(),
+                400,
+                "malformed",
+            ),
+        ];
+        for (request, status, says) in cases {
+            let server = async {
+                let conn = listener.accept().await.expect("accept");
+                conn.reader(ReadOptions::default()).await
+            };
+            let client = async {
+                let mut tcp = tokio::net::TcpStream::connect(addr.as_str())
+                    .await
+                    .expect("connect");
+                tcp.write_all(request.as_bytes()).await.expect("request");
+                let mut response = String::new();
+                let _ = tcp.read_to_string(&mut response).await;
+                response
+            };
+            let (served, response) = within("one bad upgrade", 10, async {
+                tokio::join!(server, client)
+            })
+            .await;
+            assert!(
+                response.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{request:?}: {response:?}"
+            );
+            assert!(response.contains(says), "{request:?}: {response:?}");
+            match served {
+                Err(Error::Upgrade { status: s, .. }) => assert_eq!(s, status, "{request:?}"),
+                Err(other) => panic!("{request:?}: {other}"),
+                Ok(_) => panic!("{request:?}: accepted"),
+            }
+        }
+        // A good upgrade still goes through the check and reads a table.
+        let server = async {
+            let conn = listener.accept().await.expect("accept");
+            conn.reader(ReadOptions::default())
+                .await
+                .expect("reader")
+                .read_all()
+                .await
+                .expect("tables")
+        };
+        let client = async {
+            let conn = lightstream::connect(&url.parse().expect("url"), &ClientOptions::default())
+                .await
+                .expect("connect");
+            let t = table(0, 10);
+            let mut w = conn
+                .writer(
+                    Arc::new(lightstream::Schema::from_table(&t)),
+                    Default::default(),
+                )
+                .await
+                .expect("writer");
+            w.write(&t).await.expect("write");
+            w.finish().await.expect("finish");
+        };
+        let (tables, ()) =
+            within("a good upgrade", 10, async { tokio::join!(server, client) }).await;
+        assert_eq!(tables.len(), 1);
+        assert_eq!(tables[0].n_rows, 10);
+    });
+}

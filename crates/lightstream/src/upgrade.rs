@@ -1,0 +1,281 @@
+//! The server side of a WebSocket upgrade, before tungstenite: the request
+//! head is read (bounded in size) and checked, so that a request that cannot
+//! become a WebSocket gets an HTTP status with a reason (400, 405, 426, 431)
+//! rather than a closed socket; a good one is handed to tungstenite with the
+//! bytes already read replayed in front of the stream.
+//!
+//! What it is not: an HTTP server. It answers only refusals; the `101
+//! Switching Protocols` response and everything after it are tungstenite's.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use crate::error::{Error, Result};
+
+/// The largest request head read (as the demo's HTTP server).
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Why an upgrade request is refused: the status, its reason phrase, a
+/// header to add, and what was wrong.
+struct Refusal {
+    status: u16,
+    phrase: &'static str,
+    header: Option<&'static str>,
+    reason: &'static str,
+}
+
+const fn refuse(status: u16, phrase: &'static str, reason: &'static str) -> Refusal {
+    Refusal {
+        status,
+        phrase,
+        header: None,
+        reason,
+    }
+}
+
+/// Reads the request head from `stream`; answers a request that cannot be
+/// upgraded with its status and returns [`Error::Upgrade`]; otherwise returns
+/// the stream with the head replayed in front of it.
+pub(crate) async fn check<S>(mut stream: S, peer: &str) -> Result<Replay<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let verdict = loop {
+        if let Some(end) = head_end(&head) {
+            break judge(&head[..end]);
+        }
+        if head.len() >= MAX_HEAD {
+            break Err(refuse(
+                431,
+                "Request Header Fields Too Large",
+                "the request head is larger than 16 KiB",
+            ));
+        }
+        let n = stream.read(&mut chunk).await.map_err(|e| {
+            Error::io(
+                format!("reading the WebSocket upgrade request of {peer}"),
+                e,
+            )
+        })?;
+        if n == 0 {
+            return Err(Error::Upgrade {
+                peer: peer.to_string(),
+                status: 400,
+                reason: "the connection closed inside the request head".to_string(),
+            });
+        }
+        head.extend_from_slice(&chunk[..n]);
+    };
+    match verdict {
+        Ok(()) => Ok(Replay {
+            head,
+            at: 0,
+            inner: stream,
+        }),
+        Err(r) => {
+            let body = format!("{}\n", r.reason);
+            let extra = r.header.map_or(String::new(), |h| format!("{h}\r\n"));
+            let response = format!(
+                "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+                r.status,
+                r.phrase,
+                body.len()
+            );
+            // Best effort: the peer may be gone already.
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            Err(Error::Upgrade {
+                peer: peer.to_string(),
+                status: r.status,
+                reason: r.reason.to_string(),
+            })
+        }
+    }
+}
+
+/// Where the head ends (after its blank line), if it has.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+}
+
+/// Whether a request head asks for a WebSocket the way RFC 6455 section 4.2.1
+/// says, and what to answer when it does not.
+fn judge(head: &[u8]) -> std::result::Result<(), Refusal> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) | Err(_) => {
+            return Err(refuse(400, "Bad Request", "malformed HTTP request head"));
+        }
+    }
+    if request.method != Some("GET") {
+        return Err(Refusal {
+            header: Some("Allow: GET"),
+            ..refuse(
+                405,
+                "Method Not Allowed",
+                "a WebSocket upgrade is a GET request",
+            )
+        });
+    }
+    if request.version != Some(1) {
+        return Err(refuse(
+            400,
+            "Bad Request",
+            "a WebSocket upgrade needs HTTP/1.1",
+        ));
+    }
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::trim)
+    };
+    let upgrade_required = Refusal {
+        header: Some("Upgrade: websocket"),
+        ..refuse(
+            426,
+            "Upgrade Required",
+            "this endpoint speaks WebSocket only (Upgrade: websocket, Connection: Upgrade)",
+        )
+    };
+    if !header("Upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        return Err(upgrade_required);
+    }
+    let connection_upgrade = header("Connection").is_some_and(|v| {
+        v.split(',')
+            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+    });
+    if !connection_upgrade {
+        return Err(upgrade_required);
+    }
+    if header("Sec-WebSocket-Version") != Some("13") {
+        return Err(Refusal {
+            header: Some("Sec-WebSocket-Version: 13"),
+            ..refuse(
+                426,
+                "Upgrade Required",
+                "only WebSocket version 13 is spoken",
+            )
+        });
+    }
+    // The key is 16 random bytes in base64: 22 characters and "==".
+    let key_ok = header("Sec-WebSocket-Key").is_some_and(|k| {
+        k.len() == 24
+            && k.ends_with("==")
+            && k.bytes()
+                .take(22)
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    });
+    if !key_ok {
+        return Err(refuse(
+            400,
+            "Bad Request",
+            "missing or malformed Sec-WebSocket-Key",
+        ));
+    }
+    Ok(())
+}
+
+/// A stream whose first bytes are the request head already read.
+pub(crate) struct Replay<S> {
+    head: Vec<u8>,
+    at: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.at < this.head.len() {
+            let n = (this.head.len() - this.at).min(buf.remaining());
+            buf.put_slice(&this.head[this.at..this.at + n]);
+            this.at += n;
+            if this.at == this.head.len() {
+                this.head = Vec::new();
+                this.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(lines: &[&str]) -> Vec<u8> {
+        let mut r = lines.join("\r\n");
+        r.push_str("\r\n\r\n");
+        r.into_bytes()
+    }
+
+    const GOOD: [&str; 6] = [
+        "GET /t HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Upgrade: websocket",
+        "Connection: keep-alive, Upgrade",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    ];
+
+    fn status_of(lines: &[&str]) -> u16 {
+        judge(&request(lines)).err().map_or(101, |r| r.status)
+    }
+
+    #[test]
+    fn each_broken_part_of_an_upgrade_gets_its_status() {
+        assert_eq!(status_of(&GOOD), 101);
+        let with = |i: usize, line: &'static str| {
+            let mut l = GOOD.to_vec();
+            l[i] = line;
+            l
+        };
+        assert_eq!(status_of(&with(0, "POST /t HTTP/1.1")), 405);
+        assert_eq!(status_of(&with(0, "GET /t HTTP/1.0")), 400);
+        assert_eq!(status_of(&with(2, "X-No: upgrade")), 426);
+        assert_eq!(status_of(&with(3, "X-No: connection")), 426);
+        assert_eq!(status_of(&with(4, "Sec-WebSocket-Version: 8")), 426);
+        assert_eq!(status_of(&with(5, "X-No: key")), 400);
+        assert_eq!(status_of(&with(5, "Sec-WebSocket-Key: short")), 400);
+        assert_eq!(
+            judge(b"\x00\x01 not http\r\n\r\n").err().map(|r| r.status),
+            Some(400)
+        );
+    }
+}
