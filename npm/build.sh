@@ -2,7 +2,7 @@
 # Builds the npm package from crates/lightstream-wasm:
 #   1. cargo build --profile wasm-release --target wasm32-unknown-unknown -p lightstream-wasm
 #   2. wasm-bindgen --target web  ->  npm/pkg/ (generated, not committed)
-#   3. with --pack: npm pack -> npm/lightstream-<version>.tgz (or --pack-dest DIR)
+#   3. with --pack: npm pack -> npm/lightstream-arrow-<version>.tgz (or --pack-dest DIR)
 # Needs the pinned toolchain and wasm-bindgen-cli of the same version as the
 # crate (bash scripts/setup.sh --with=wasm-bindgen installs both).
 set -euo pipefail

@@ -1,4 +1,4 @@
-// Types of the `lightstream` npm package: Arrow IPC streams (and CSV)
+// Types of the `lightstream-arrow` npm package: Arrow IPC streams (and CSV)
 // decoded in WebAssembly into tables whose numeric columns are zero-copy
 // typed-array views of wasm memory. See README.md for usage.
 

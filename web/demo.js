@@ -1,6 +1,6 @@
 // The Lightstream demo page: connects to a WebSocket that streams Arrow tables
 // (`lightstream demo` serves one at /stream, next to this page), decodes them
-// with the `lightstream` npm package (WebAssembly) and shows the schema, the
+// with the `lightstream-arrow` npm package (WebAssembly) and shows the schema, the
 // newest rows and the throughput, live.
 //
 // Rendering is throttled to animation frames: tables are counted as they

@@ -15,7 +15,7 @@
 // on `window.bench` (DevTools Runtime.evaluate) and computes the medians;
 // everything here returns raw samples (milliseconds from performance.now()).
 
-import init, * as ls from 'lightstream';
+import init, * as ls from 'lightstream-arrow';
 import * as arrow from 'apache-arrow';
 
 const statusEl = document.getElementById('status');

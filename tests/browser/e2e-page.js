@@ -1,5 +1,5 @@
 // The page side of the browser end-to-end test (driven by tests/browser/e2e.mjs
-// through Playwright's page.evaluate). It imports the packed `lightstream` npm
+// through Playwright's page.evaluate). It imports the packed `lightstream-arrow` npm
 // package and Apache Arrow JS (`apache-arrow`, resolved by the import map in
 // e2e.html) and compares, value by value, what Lightstream decodes with what
 // Apache Arrow JS decodes from the very same bytes.
@@ -25,7 +25,7 @@
 // types, because its get() converts those lossily (timestamps to float
 // milliseconds, decimals through a helper that misreads negative 64-bit ones).
 
-import init, { connect, decode, readStream } from 'lightstream';
+import init, { connect, decode, readStream } from 'lightstream-arrow';
 import {
   CompressionType,
   DateUnit,
