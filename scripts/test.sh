@@ -3,7 +3,8 @@
 # whatever is missing (scripts/setup.sh), then runs every check in order and
 # stops at the first failure, naming the step that failed:
 #   format, lint, all tests (unit, conformance, interop, transports, CLI), the
-#   runnable examples of every transport, the wasm32 build
+#   runnable examples of every transport, the README's quick starts built in a
+#   new project outside the repository, the wasm32 build
 #   with and without default features, the browser crate's tests in headless
 #   Chrome, the npm package (built, packed, its .wasm size), the browser end to
 #   end tests and the demo in headless Chromium, and a short run of every fuzz
@@ -58,6 +59,10 @@ step "tests (unit, conformance, interop, transports, CLI)" cargo test --workspac
 for example in tcp uds stdio websocket quic; do
   step "example: $example" cargo run --quiet -p lightstream --example "$example"
 done
+# The README's Rust quick starts in a new project outside the workspace
+# (dependency lines and rust-toolchain.toml as the README gives them; versions
+# resolved afresh; no warning from our crates).
+step "README quick starts in a project outside the repository" bash scripts/outside.sh
 step "wasm32 build (default features)" \
   cargo build -p lightstream-core --target wasm32-unknown-unknown
 step "wasm32 build (no default features)" \
@@ -84,7 +89,7 @@ step "compression tests with zstd-decode" \
 # The npm package: release .wasm (LTO profile wasm-release), wasm-bindgen,
 # npm pack; build.sh prints the .wasm size raw and gzipped.
 step "npm package (build + pack)" bash npm/build.sh --pack-dest target/npm
-tarball=$(ls -t target/npm/lightstream-*.tgz | head -n 1)
+tarball=$(ls -t target/npm/lightstream-arrow-*.tgz | head -n 1)
 # `npm test` of the package: index.d.ts type-checked against a file that uses
 # every declared name, and the Node.js tests (init from disk, decode options,
 # every declared export present at run time).

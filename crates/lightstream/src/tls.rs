@@ -33,6 +33,14 @@ use crate::error::{Error, Result};
 pub const DEFAULT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The crypto provider of every configuration built here: ring.
+///
+/// rustls 0.23.48 deprecated `ring::default_provider` because ring has no
+/// post-quantum key exchange (rustls offers the X25519MLKEM768 hybrid only
+/// with aws-lc-rs). We keep ring on purpose: it is what quinn uses here, and it
+/// needs no CMake/NASM build as aws-lc-sys does. The `allow` keeps that
+/// deprecation out of every downstream build; docs/native-api.md (TLS) says
+/// which key exchanges are offered.
+#[allow(deprecated)]
 pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
