@@ -77,3 +77,14 @@ test('maxMessageBytes bounds decode and readStream', async () => {
     for await (const t of lightstream.readStream(stream, { maxMessageBytes: 1024 })) t.free();
   }, /limit|exceed/i);
 });
+
+test('an IPC file given to readStream names the JavaScript call that reads it', async () => {
+  await lightstream.init();
+  const [table] = lightstream.decodeCsv('n\n1\n');
+  const file = new Uint8Array([...new TextEncoder().encode('ARROW1\0\0'), ...table.toIPC()]);
+  table.free();
+  const stream = new ReadableStream({ start(c) { c.enqueue(file); c.close(); } });
+  await assert.rejects(async () => {
+    for await (const t of lightstream.readStream(stream)) t.free();
+  }, (e) => /Arrow IPC file/.test(e.message) && /decode\(\)/.test(e.message) && !/IpcFileReader \//.test(e.message));
+});

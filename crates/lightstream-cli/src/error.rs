@@ -74,6 +74,17 @@ impl CliError {
             }
             // Already names the peer, how long and what was being done.
             timeout @ lightstream::Error::Timeout { .. } => CliError::Failed(timeout.to_string()),
+            // The library's hint names its API; the command line has flags.
+            lightstream::Error::Tls {
+                peer,
+                problem: lightstream::TlsProblem::UntrustedCertificate,
+                detail,
+            } => CliError::Failed(format!(
+                "TLS handshake with {peer} failed: {detail} (the server's certificate is not \
+                 signed by a trusted CA: pass that CA with --ca PEM, or --insecure to accept \
+                 any certificate)"
+            )),
+            tls @ lightstream::Error::Tls { .. } => CliError::Failed(tls.to_string()),
             other => CliError::Failed(format!("{context}: {other}")),
         }
     }
@@ -90,7 +101,7 @@ impl fmt::Display for CliError {
 }
 
 /// `No such file or directory` rather than `No such file or directory (os error 2)`.
-fn plain_io_error(err: &io::Error) -> String {
+pub fn plain_io_error(err: &io::Error) -> String {
     let text = err.to_string();
     match text.rfind(" (os error ") {
         Some(at) if text.ends_with(')') => text[..at].to_string(),

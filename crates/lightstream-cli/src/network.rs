@@ -343,9 +343,17 @@ fn write_options(compression: Compression) -> WriteOptions {
 /// Binds and announces the listener: exactly one `listening on <url>` line on
 /// stderr, with the port the system chose for port 0 (scripts and tests read it).
 async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> CliResult<lightstream::Listener> {
+    // A failure must not read like the announcement: scripts wait for a line
+    // starting "listening on", so it says "cannot listen on".
     let listener = lightstream::bind(endpoint, options)
         .await
-        .map_err(|e| CliError::net(format!("listening on {endpoint}"), e, false))?;
+        .map_err(|e| match e {
+            lightstream::Error::Io { source, .. } => CliError::Failed(format!(
+                "cannot listen on {endpoint}: {}",
+                crate::error::plain_io_error(&source)
+            )),
+            e => CliError::net(format!("cannot listen on {endpoint}"), e, false),
+        })?;
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "listening on {}", listener.local_url());
     let _ = stderr.flush();

@@ -870,3 +870,29 @@ fn recv_chooses_columns_of_a_stream_it_cannot_read_whole() {
     assert_eq!(decode_schema_names(&dir.join("named.arrow")), ["s", "a"]);
     assert_eq!(decode(&dir.join("named.arrow"))[0].n_rows, 3);
 }
+
+#[test]
+fn a_port_in_use_says_cannot_listen_not_listening() {
+    // Scripts wait for a stderr line starting "listening on": a failed bind
+    // must not produce one.
+    let dir = test_dir("port-in-use");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("tcp://{}", taken.local_addr().expect("addr"));
+    run(&dir, &["example", "data.arrows", "--rows", "3"]).assert_success();
+    for args in [
+        vec!["serve", url.as_str(), "data.arrows"],
+        vec!["listen", url.as_str(), "out.arrows"],
+    ] {
+        let out = run(&dir, &args);
+        let line = out.assert_one_line_error(1);
+        assert!(
+            line.starts_with(&format!("lightstream: cannot listen on {url}: ")),
+            "{line}"
+        );
+        assert!(
+            line.to_lowercase().contains("address already in use"),
+            "{line}"
+        );
+        assert!(!line.contains("listening on"), "{line}");
+    }
+}

@@ -248,6 +248,10 @@ fn an_untrusted_server_fails_on_one_line_and_serve_keeps_serving() {
         );
         assert!(line.contains("UnknownIssuer"), "{line}");
         assert!(line.contains("--ca"), "{line}");
+        assert!(
+            !line.contains("ClientOptions"),
+            "library API in a CLI message: {line}"
+        );
         assert!(!dir.join("got.arrows").exists());
         // The server reports that client and goes on serving.
         let report = server.line_with("failed");

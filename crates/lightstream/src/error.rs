@@ -55,6 +55,20 @@ pub enum Error {
         /// What was wrong, as the response body says it.
         reason: String,
     },
+    /// A TLS handshake (`tls://`, `wss://`) failed for a reason rustls named,
+    /// or the peer closed the connection during it. Displays as "TLS
+    /// handshake with PEER failed: DETAIL (hint)".
+    Tls {
+        /// Who: "127.0.0.1:4433" on the client side, "tls 127.0.0.1:50412"
+        /// on the server side.
+        peer: String,
+        /// What went wrong, for callers that explain it in their own terms
+        /// (the CLI names its flags).
+        problem: TlsProblem,
+        /// rustls' own words ("invalid peer certificate: UnknownIssuer"), or
+        /// what happened to the connection.
+        detail: String,
+    },
     /// Nothing moved for `after`: no byte arrived while a reader waited
     /// ([`crate::TableReader::set_idle_timeout`]), or the peer accepted no
     /// byte while a writer waited ([`crate::TableWriter::set_write_timeout`]).
@@ -72,6 +86,51 @@ pub enum Error {
         /// "writing table 5".
         context: String,
     },
+}
+
+/// Why a TLS handshake failed ([`Error::Tls`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsProblem {
+    /// The server's certificate is not signed by a CA the client trusts.
+    UntrustedCertificate,
+    /// The server's certificate does not hold `host`, the name connected to.
+    WrongName {
+        /// The name (or address) the client connected to.
+        host: String,
+    },
+    /// The peer does not seem to speak TLS: a message that is not TLS, or a
+    /// close before the handshake finished.
+    NotTls,
+    /// The client refused this server's certificate (seen by the server).
+    CertificateRefused,
+    /// Anything else rustls refused.
+    Other,
+}
+
+impl TlsProblem {
+    /// What to do about it, in the library's terms (empty for `Other`).
+    pub fn hint(&self) -> String {
+        match self {
+            TlsProblem::UntrustedCertificate => {
+                " (the server's certificate is not signed by a trusted CA: trust its CA with \
+                 ClientOptions::tls = tls::client_config_trusting(..))"
+                    .to_string()
+            }
+            TlsProblem::WrongName { host } => format!(
+                " (connect with a name the certificate holds, not {host}, or give the server a \
+                 certificate for {host})"
+            ),
+            TlsProblem::NotTls => {
+                " (is the peer speaking TLS? a plaintext client or server on the other end?)"
+                    .to_string()
+            }
+            TlsProblem::CertificateRefused => {
+                " (the client does not trust this server's certificate)".to_string()
+            }
+            TlsProblem::Other => String::new(),
+        }
+    }
 }
 
 /// `Result` with the shell's [`Error`].
@@ -124,6 +183,15 @@ impl fmt::Display for Error {
             Error::EmptyConnection { peer } => {
                 write!(f, "{peer} closed the connection without sending anything")
             }
+            Error::Tls {
+                peer,
+                problem,
+                detail,
+            } => write!(
+                f,
+                "TLS handshake with {peer} failed: {detail}{}",
+                problem.hint()
+            ),
             Error::Timeout {
                 stalled,
                 after,
@@ -165,6 +233,18 @@ impl std::error::Error for Error {
 impl From<lightstream_core::Error> for Error {
     fn from(e: lightstream_core::Error) -> Self {
         Error::Codec(e)
+    }
+}
+
+/// So that `?` works on the application's own file and socket calls in a
+/// function returning [`Result`]. The error carries no context (Lightstream's
+/// own I/O errors always name what they were doing and with which peer).
+impl From<std::io::Error> for Error {
+    fn from(source: std::io::Error) -> Self {
+        Error::Io {
+            context: "I/O".to_string(),
+            source,
+        }
     }
 }
 

@@ -74,14 +74,15 @@ mod upgrade;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, TlsProblem};
 pub use net::{ClientOptions, Connection, Endpoint, Listener, ServerOptions, bind, connect};
 pub use reader::TableReader;
 pub use writer::TableWriter;
 
 pub use lightstream_core;
 pub use lightstream_core::{
-    Compression, DecodeLimits, ReadOptions, Schema, WriteOptions, minarrow,
+    Compression, DecodeLimits, ReadOptions, Schema, WriteOptions, minarrow, read_ipc, write_file,
+    write_stream,
 };
 
 /// The Rust examples of the README and of docs/ run as this crate's doctests

@@ -618,7 +618,7 @@ async fn resolve(hostport: &str) -> Result<std::net::SocketAddr> {
 pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listener> {
     let _ = options;
     #[allow(unused_variables)]
-    let ctx = |what: &str| format!("listening on {endpoint}{what}");
+    let ctx = |what: &str| format!("binding {endpoint}{what}");
     match endpoint {
         #[cfg(feature = "tcp")]
         Endpoint::Tcp(a) => {

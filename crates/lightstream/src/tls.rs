@@ -192,7 +192,7 @@ mod transport {
     use tokio::net::TcpStream;
 
     use super::{client_tls_insecure, client_tls_trusting, provider, server_tls};
-    use crate::error::{Error, Result};
+    use crate::error::{Error, Result, TlsProblem};
 
     /// A client's TLS connection.
     pub(crate) type ClientStream = TlsIo<tokio_rustls::client::TlsStream<TcpStream>>;
@@ -282,7 +282,7 @@ mod transport {
         match tokio::time::timeout(timeout, handshake).await {
             Ok(Ok(stream)) => Ok(TlsIo(stream)),
             Ok(Err(e)) => Err(handshake_error(hostport, e, Side::Client)),
-            Err(_) => Err(timed_out(hostport, timeout)),
+            Err(_) => Err(timed_out(hostport, timeout, Side::Client)),
         }
     }
 
@@ -309,7 +309,7 @@ mod transport {
         match tokio::time::timeout(timeout, handshake).await {
             Ok(Ok(stream)) => Ok(TlsIo(stream)),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(timed_out(peer, timeout)),
+            Err(_) => Err(timed_out(peer, timeout, Side::Server)),
         }
     }
 
@@ -374,26 +374,41 @@ mod transport {
         Server,
     }
 
-    fn timed_out(peer: &str, timeout: Duration) -> Error {
+    /// No handshake in time. A server that is silent is usually a Lightstream
+    /// server that has accepted but not yet called `reader` / `writer` (where
+    /// its handshake runs), not one that speaks something else.
+    fn timed_out(peer: &str, timeout: Duration, side: Side) -> Error {
+        let hint = match side {
+            Side::Client => {
+                "the server sent nothing: a Lightstream server answers once it has called \
+                 accept and then reader or writer on the connection; or it is not a TLS server"
+            }
+            Side::Server => "the client sent no TLS hello: is the peer speaking TLS?",
+        };
         Error::io(
             format!("TLS handshake with {peer}"),
             std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!(
-                    "no TLS handshake within {:.1} s (is the peer speaking TLS?)",
+                    "no TLS handshake within {:.1} s ({hint})",
                     timeout.as_secs_f64()
                 ),
             ),
         )
     }
 
-    /// A failed handshake: what rustls refused, and a hint at the usual cause.
+    /// A failed handshake: what rustls refused, and why as a [`TlsProblem`].
     fn handshake_error(peer: &str, e: std::io::Error, side: Side) -> Error {
+        let tls_error = |problem, detail: String| Error::Tls {
+            peer: peer.to_string(),
+            problem,
+            detail,
+        };
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            return Error::Protocol(format!(
-                "TLS handshake with {peer} failed: the connection closed before the handshake \
-                 finished (is the peer speaking TLS?)"
-            ));
+            return tls_error(
+                TlsProblem::NotTls,
+                "the connection closed before the handshake finished".to_string(),
+            );
         }
         let Some(tls) = e
             .get_ref()
@@ -401,30 +416,21 @@ mod transport {
         else {
             return Error::io(format!("TLS handshake with {peer}"), e);
         };
-        let hint = match (tls, side) {
+        let problem = match (tls, side) {
             (
                 rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
                 Side::Client,
-            ) => " (the server's certificate is not signed by a trusted CA: pass the CA with \
-                  --ca / ClientOptions::tls)"
-                .to_string(),
+            ) => TlsProblem::UntrustedCertificate,
             (
                 rustls::Error::InvalidCertificate(
                     rustls::CertificateError::NotValidForName
                     | rustls::CertificateError::NotValidForNameContext { .. },
                 ),
                 Side::Client,
-            ) => {
-                let host = peer.rsplit_once(':').map_or(peer, |(h, _)| h);
-                format!(
-                    " (connect with a name the certificate holds, not {host}, or give the \
-                     server a certificate for {host})"
-                )
-            }
-            (rustls::Error::InvalidMessage(_), _) => {
-                " (is the peer speaking TLS? a plaintext client or server on the other end?)"
-                    .to_string()
-            }
+            ) => TlsProblem::WrongName {
+                host: peer.rsplit_once(':').map_or(peer, |(h, _)| h).to_string(),
+            },
+            (rustls::Error::InvalidMessage(_), _) => TlsProblem::NotTls,
             (
                 rustls::Error::AlertReceived(
                     rustls::AlertDescription::UnknownCA
@@ -432,10 +438,10 @@ mod transport {
                     | rustls::AlertDescription::CertificateUnknown,
                 ),
                 Side::Server,
-            ) => " (the client does not trust this server's certificate)".to_string(),
-            _ => String::new(),
+            ) => TlsProblem::CertificateRefused,
+            _ => TlsProblem::Other,
         };
-        Error::Protocol(format!("TLS handshake with {peer} failed: {tls}{hint}"))
+        tls_error(problem, tls.to_string())
     }
 }
 

@@ -17,7 +17,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use lightstream::minarrow::{Table, fa_bool, fa_f64, fa_i64, fa_str32, tbl};
 use lightstream::{
-    ClientOptions, Endpoint, Error, Listener, ReadOptions, Schema, ServerOptions, WriteOptions,
+    ClientOptions, Endpoint, Error, Listener, ReadOptions, Schema, ServerOptions, TlsProblem,
+    WriteOptions,
 };
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -235,21 +236,46 @@ async fn an_untrusted_certificate_fails_naming_host_and_reason() {
 
         // The webpki roots (ClientOptions::tls: None) do not hold the test CA.
         let server = serve_one(listener.clone());
-        let m = error_text(
-            bounded(
-                "connect",
-                lightstream::connect(&endpoint, &ClientOptions::default()),
-            )
-            .await,
+        let Err(err) = bounded(
+            "connect",
+            lightstream::connect(&endpoint, &ClientOptions::default()),
+        )
+        .await
+        else {
+            panic!("an untrusted certificate was accepted");
+        };
+        // Typed: the problem is data, not text to parse.
+        assert!(
+            matches!(&err, lightstream::Error::Tls { peer, problem: TlsProblem::UntrustedCertificate, .. }
+                if *peer == format!("127.0.0.1:{port}")),
+            "{err:?}"
         );
+        let m = err.to_string();
         assert!(
             m.contains(&format!("TLS handshake with 127.0.0.1:{port} failed")),
             "{m}"
         );
         assert!(m.contains("invalid peer certificate: UnknownIssuer"), "{m}");
-        assert!(m.contains("--ca / ClientOptions::tls"), "{m}");
+        assert!(
+            m.contains("ClientOptions::tls = tls::client_config_trusting"),
+            "{m}"
+        );
         // The server sees the client's refusal on that connection only.
-        let m = error_text(bounded("server", server).await.unwrap());
+        let err = bounded("server", server)
+            .await
+            .unwrap()
+            .expect_err("the server saw no refusal");
+        assert!(
+            matches!(
+                &err,
+                lightstream::Error::Tls {
+                    problem: TlsProblem::CertificateRefused,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let m = err.to_string();
         assert!(m.contains("TLS handshake with"), "{m}");
         assert!(m.contains("UnknownCA"), "{m}");
 

@@ -96,8 +96,8 @@ pub(crate) fn parse_prefix(bytes: &[u8], limits: &DecodeLimits) -> Result<Prefix
     let len = len as usize;
     if size == 4 && bytes[..4] == *b"ARRO" {
         return Err(Error::malformed(
-            "this is an Arrow IPC file (it starts with ARROW1), not a stream: read it with \
-             IpcFileReader / read_file",
+            "this is an Arrow IPC file (it starts with ARROW1), not a stream: read it whole \
+             as a file (Rust: read_ipc or IpcFileReader; JavaScript: decode())",
         ));
     }
     if len > limits.max_metadata_bytes && size == 4 {
