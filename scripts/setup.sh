@@ -23,6 +23,8 @@
 #                  into ./node_modules
 #   cargo-fuzz     cargo-fuzz 0.13.2 (`cargo install --locked`), for
 #                  scripts/fuzz.sh
+#   wasm-pack      wasm-pack 0.15.1 (`cargo +stable install`), which runs the
+#                  browser crate's tests (`wasm-pack test --headless --chrome`)
 # or "all" for every one of them.
 #
 # flatc is not needed here: the generated flatbuffers code is committed
@@ -35,7 +37,7 @@ cd "$repo"
 
 usage() {
   sed -n '2,/^set -euo/p' "$script" | sed -e '$d' -e 's/^# \{0,1\}//'
-  echo "Usage: bash scripts/setup.sh [--minimal] [--with=wasm-bindgen,browser,npm,cargo-fuzz|all]"
+  echo "Usage: bash scripts/setup.sh [--minimal] [--with=wasm-bindgen,browser,npm,cargo-fuzz,wasm-pack|all]"
 }
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -59,8 +61,8 @@ done
 extras=$(printf '%s' "$extras" | tr ',' ' ')
 for e in $extras; do
   case "$e" in
-    wasm-bindgen|browser|npm|cargo-fuzz|all) ;;
-    *) die "unknown extra '$e' (expected wasm-bindgen, browser, npm, cargo-fuzz or all)" ;;
+    wasm-bindgen|browser|npm|cargo-fuzz|wasm-pack|all) ;;
+    *) die "unknown extra '$e' (expected wasm-bindgen, browser, npm, cargo-fuzz, wasm-pack or all)" ;;
   esac
 done
 want_extra() {
@@ -286,6 +288,27 @@ setup_cargo_fuzz() {
   say "cargo-fuzz: ok ($(cargo fuzz --version))"
 }
 
+# ---------------------------------------------------- optional: wasm-pack --
+# The test driver wasm developers expect (`wasm-pack test --headless --chrome
+# crates/lightstream-wasm`). Used with `--mode no-install` and
+# `--chromedriver`, so it never downloads a tool of its own: it runs the
+# wasm-bindgen-test-runner installed above, and Debian's chromedriver. Built
+# with the stable toolchain, not --locked (its lock file pins versions this
+# registry may lack), as TOOLCHAIN.md says.
+setup_wasm_pack() {
+  if have wasm-pack && [ "$(wasm-pack --version | awk '{print $2}')" = "0.15.1" ]; then
+    say "wasm-pack: ok (0.15.1)"
+    return 0
+  fi
+  if ! rustup toolchain list | grep -q '^stable-'; then
+    say "installing the stable Rust toolchain (for cargo install wasm-pack)"
+    rustup toolchain install stable --profile minimal </dev/null
+  fi
+  say "cargo +stable install wasm-pack 0.15.1 (takes a few minutes)"
+  (cd / && cargo +stable install --quiet --force wasm-pack --version 0.15.1 </dev/null)
+  say "wasm-pack: ok ($(wasm-pack --version))"
+}
+
 # --------------------------------------------------------------------- main --
 setup_c_compilers
 setup_rustup
@@ -301,4 +324,5 @@ if want_extra wasm-bindgen; then setup_wasm_bindgen_cli; fi
 if want_extra browser; then setup_browser; fi
 if want_extra npm; then setup_npm_packages; fi
 if want_extra cargo-fuzz; then setup_cargo_fuzz; fi
+if want_extra wasm-pack; then setup_wasm_pack; fi
 say "done"

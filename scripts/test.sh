@@ -38,7 +38,7 @@ step() {
 # wasm-bindgen: the test runner of crates/lightstream-wasm and npm/build.sh;
 # browser: chromium + chromedriver (headless); npm: node, playwright-core and
 # apache-arrow for the end-to-end pages; cargo-fuzz: scripts/fuzz.sh.
-step "setup (install what is missing)" bash scripts/setup.sh --with=wasm-bindgen,browser,npm,cargo-fuzz
+step "setup (install what is missing)" bash scripts/setup.sh --with=wasm-bindgen,browser,npm,cargo-fuzz,wasm-pack
 
 # setup.sh may have just installed rustup; make it visible to this shell.
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
@@ -69,12 +69,15 @@ step "wasm32 build (no default features)" \
   cargo build -p lightstream-core --target wasm32-unknown-unknown --no-default-features
 step "wasm32 build (csv alone)" \
   cargo build -p lightstream-core --target wasm32-unknown-unknown --no-default-features --features csv
-# The browser crate's wasm-bindgen tests, in headless Chrome (.cargo/config.toml
-# makes wasm-bindgen-test-runner the wasm32 runner; webdriver.json holds the
-# Chrome flags).
+# The browser crate's wasm-bindgen tests, in headless Chrome, run the way wasm
+# developers run them: wasm-pack test (it drives `cargo test --target
+# wasm32-unknown-unknown` with wasm-bindgen-test-runner, which
+# .cargo/config.toml also names, so plain cargo test runs the same tests;
+# webdriver.json holds the Chrome flags). --mode no-install and --chromedriver:
+# nothing is downloaded.
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
-step "wasm tests in headless Chrome (lightstream-wasm)" \
-  cargo test -p lightstream-wasm --target wasm32-unknown-unknown
+step "wasm tests in headless Chrome (wasm-pack test, lightstream-wasm)" \
+  wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install crates/lightstream-wasm
 # The workspace clippy above sees the browser crate's tests only natively,
 # where they are cfg'd out: lint them for wasm32 too.
 step "lint (clippy, lightstream-wasm on wasm32)" \
