@@ -18,21 +18,13 @@ import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { CHROMIUM, CHROMIUM_ARGS } from './harness.mjs';
+
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(repo, 'target');
 const bin = process.env.LIGHTSTREAM_BIN ?? path.join(targetDir, 'release', 'lightstream');
 const WAIT_MS = 30_000;
 const WATCHDOG_MS = 120_000;
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const log = (...args) => console.log('demo.mjs:', ...args);
 
@@ -91,7 +83,7 @@ async function main() {
   const url = await startServer();
   log(`server at ${url}`);
 
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   const problems = [];
   try {
     const page = await browser.newPage();

@@ -16,10 +16,7 @@
 // Exits 0 when every check passed, 1 on a failed check, 2 on a setup error or
 // timeout. Child processes are always killed; every wait is bounded.
 
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,257 +24,40 @@ import { Message } from 'apache-arrow';
 import { chromium } from 'playwright-core';
 
 import { FAULT_MODES, splitIpcStream, startFaultServer } from './fault-server.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, createSession, fatal, nodeModules } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..', '..');
-const nodeModules = path.join(repo, 'node_modules');
 const env = process.env;
 
 const TEST_TIMEOUT_MS = Number(env.LIGHTSTREAM_E2E_TIMEOUT_MS ?? 170_000);
 const BUILD_TIMEOUT_MS = Number(env.LIGHTSTREAM_E2E_BUILD_TIMEOUT_MS ?? 900_000);
 const COMPRESSIONS = ['none', 'lz4', 'zstd'];
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // The wss:// check's server uses the self-signed certificate `serve` makes
-  // without --cert/--key; this browser profile is throwaway and only ever
-  // talks to 127.0.0.1.
-  '--ignore-certificate-errors',
-];
 
-const verbose = env.LIGHTSTREAM_E2E_VERBOSE === '1';
+let session = null; // created in main (it makes the temporary folder)
 const log = (...a) => console.log('e2e:', ...a);
-const debug = (...a) => verbose && console.log('e2e: [debug]', ...a);
-
-// ------------------------------------------------------------- cleanup --
-
-const children = new Set();
-const closers = [];
-let tmp = null;
-
-function killChildren(signal) {
-  for (const c of children) {
-    try {
-      c.kill(signal);
-    } catch {
-      // already gone
-    }
-  }
-}
-
+const debug = (...a) => session?.debug(...a);
 let timedOut = false;
-let stopping = false; // a timeout or a signal: the browser is going away
-let cleaning = null;
-
-/** Closes the browser and the servers and kills the children (once; later calls wait for it). */
-function cleanup() {
-  cleaning ??= doCleanup();
-  return cleaning;
-}
-
-async function doCleanup() {
-  for (const close of closers.splice(0).reverse()) {
-    try {
-      await Promise.race([close(), new Promise((r) => setTimeout(r, 5000))]);
-    } catch {
-      // best effort
-    }
-  }
-  killChildren('SIGTERM');
-  const deadline = Date.now() + 3000;
-  while (children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  killChildren('SIGKILL');
-  if (tmp && env.LIGHTSTREAM_E2E_KEEP !== '1') {
-    try {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    } catch (e) {
-      console.error(`e2e: cannot remove ${tmp}: ${e.message}`);
-    }
-  }
-}
-
-process.on('exit', () => killChildren('SIGKILL'));
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    stopping = true;
-    console.error(`e2e: ${sig}, cleaning up`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
-
-function fatal(msg) {
-  const e = new Error(msg);
-  e.fatal = true;
-  return e;
-}
-
-/** Runs a command to completion with a time bound; throws with its output on failure. */
-function run(cmd, args, { timeoutMs, cwd = repo } = {}) {
-  debug('run', cmd, args.join(' '));
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' });
-  if (r.error || r.status !== 0) {
-    const why = r.error ? r.error.message : `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}`;
-    throw fatal(`${cmd} ${args.join(' ')} failed: ${why}\n${(r.stdout ?? '').slice(-3000)}${(r.stderr ?? '').slice(-3000)}`);
-  }
-  return r.stdout;
-}
+const stopping = () => session?.stopping ?? false;
 
 // ------------------------------------------------------------ artifacts --
 
 function npmPackage() {
-  let tarball = env.LIGHTSTREAM_NPM_TARBALL;
-  if (tarball) {
-    tarball = path.resolve(tarball);
-    if (!fs.existsSync(tarball)) throw fatal(`LIGHTSTREAM_NPM_TARBALL=${tarball} does not exist`);
-  } else {
-    const dest = path.join(tmp, 'pack');
-    log('packing the npm package (bash npm/build.sh --pack-dest ...)');
-    run('bash', [path.join(repo, 'npm', 'build.sh'), '--pack-dest', dest], { timeoutMs: BUILD_TIMEOUT_MS });
-    const found = fs.readdirSync(dest).filter((f) => f.endsWith('.tgz'));
-    if (found.length !== 1) throw fatal(`npm/build.sh left ${found.length} tarballs in ${dest}`);
-    tarball = path.join(dest, found[0]);
-  }
-  const into = path.join(tmp, 'unpacked');
-  fs.mkdirSync(into, { recursive: true });
-  run('tar', ['-xzf', tarball, '-C', into], { timeoutMs: 60_000 });
-  const pkg = path.join(into, 'package');
-  const glue = path.join(pkg, 'pkg', 'lightstream_wasm.js');
-  for (const f of ['package.json', 'index.js', 'index.d.ts', 'pkg/lightstream_wasm_bg.wasm', 'pkg/lightstream_wasm.js']) {
-    if (!fs.existsSync(path.join(pkg, f))) throw fatal(`the npm tarball ${tarball} has no ${f}`);
-  }
-  const js = fs.readFileSync(glue, 'utf8');
+  const pkg = session.npmPackage({ buildTimeoutMs: BUILD_TIMEOUT_MS });
+  const js = fs.readFileSync(path.join(pkg.dir, 'pkg', 'lightstream_wasm.js'), 'utf8');
   for (const fn of ['connect', 'decode', 'readStream']) {
     if (!new RegExp(`export function ${fn}\\b`).test(js)) {
       throw fatal(`the npm package's pkg/lightstream_wasm.js exports no ${fn}() (is lightstream-wasm's ${fn} implemented?)`);
     }
   }
-  return { tarball, dir: pkg };
-}
-
-function lightstreamBinary() {
-  const bin = env.LIGHTSTREAM_BIN ? path.resolve(env.LIGHTSTREAM_BIN) : path.join(repo, 'target', 'release', 'lightstream');
-  if (!fs.existsSync(bin)) {
-    if (env.LIGHTSTREAM_BIN) throw fatal(`LIGHTSTREAM_BIN=${bin} does not exist`);
-    log('building the CLI (cargo build --release -p lightstream-cli)');
-    run('cargo', ['build', '--release', '-p', 'lightstream-cli'], { timeoutMs: BUILD_TIMEOUT_MS });
-  }
-  return bin;
+  return pkg;
 }
 
 function fixtures() {
-  const dir = path.join(tmp, 'fixtures');
+  const dir = path.join(session.tmp, 'fixtures');
   const python = env.LIGHTSTREAM_PYTHON ?? 'python3';
-  run(python, [path.join(here, 'make_fixtures.py'), dir], { timeoutMs: 120_000 });
+  session.run(python, [path.join(here, 'make_fixtures.py'), dir], { timeoutMs: 120_000 });
   const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   return { dir, cases: manifest.cases, pyarrow: manifest.pyarrow };
-}
-
-// ---------------------------------------------------------- HTTP server --
-
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.json': 'application/json',
-  '.wasm': 'application/wasm',
-  '.map': 'application/json',
-  '.ts': 'text/plain; charset=utf-8',
-};
-
-/**
- * A static file server on 127.0.0.1. `files` maps exact paths to files;
- * `dirs` maps path prefixes (ending in /) to [directory, allowed first path
- * segments or null for any].
- */
-async function startHttpServer(files, dirs) {
-  const resolveFile = (p) => {
-    if (Object.hasOwn(files, p)) return files[p];
-    for (const [prefix, [root, allowed]] of Object.entries(dirs)) {
-      if (!p.startsWith(prefix)) continue;
-      const rel = p.slice(prefix.length);
-      const candidate = path.resolve(root, rel);
-      if (!candidate.startsWith(root + path.sep)) return null;
-      if (allowed && !allowed.includes(rel.split('/')[0])) return null;
-      return candidate;
-    }
-    return null;
-  };
-  const server = http.createServer((req, res) => {
-    let file = null;
-    try {
-      file = resolveFile(decodeURIComponent(new URL(req.url, 'http://127.0.0.1').pathname));
-    } catch {
-      file = null;
-    }
-    if (!file || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      debug('404', req.url);
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end(`not found: ${req.url}`);
-      return;
-    }
-    const type = TYPES[path.extname(file)] ?? 'application/octet-stream';
-    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
-    fs.createReadStream(file).pipe(res);
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  closers.push(() => {
-    server.closeAllConnections();
-    return new Promise((r) => server.close(r));
-  });
-  return `http://127.0.0.1:${server.address().port}`;
-}
-
-// ----------------------------------------------------- lightstream serve --
-
-function startServe(bin, file, compression, scheme = 'ws') {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['serve', `${scheme}://127.0.0.1:0/`, file, '--compression', compression], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.add(child);
-    let stderr = '';
-    let settled = false;
-    const timer = setTimeout(() => {
-      if (!settled) {
-        settled = true;
-        reject(fatal(`lightstream serve ${path.basename(file)} printed no URL within 20 s: ${stderr}`));
-      }
-    }, 20_000);
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      const m = /listening on (wss?:\/\/\S+)/.exec(stderr);
-      if (m && !settled) {
-        settled = true;
-        clearTimeout(timer);
-        resolve({ url: m[1], child, stderr: () => stderr });
-      }
-    });
-    child.on('error', (e) => {
-      if (!settled) {
-        settled = true;
-        clearTimeout(timer);
-        reject(fatal(`cannot start ${bin}: ${e.message}`));
-      }
-    });
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      if (!settled) {
-        settled = true;
-        clearTimeout(timer);
-        reject(fatal(`lightstream serve ${path.basename(file)} exited (${code ?? signal}) before listening: ${stderr}`));
-      }
-    });
-  });
 }
 
 // --------------------------------------------------------------- checks --
@@ -309,7 +89,7 @@ function collapse(problems) {
 }
 
 function record(group, label, rawProblems, extra = {}) {
-  if (stopping) return; // the browser is gone: what fails now says nothing
+  if (stopping()) return; // the browser is gone: what fails now says nothing
   const problems = collapse(rawProblems);
   const ok = problems.length === 0;
   results.push({
@@ -428,28 +208,28 @@ function checkFault(mode, r, expected) {
 // ----------------------------------------------------------------- main --
 
 async function main() {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lightstream-e2e-'));
+  session = createSession({ name: 'e2e', keep: env.LIGHTSTREAM_E2E_KEEP === '1', verbose: env.LIGHTSTREAM_E2E_VERBOSE === '1' });
   for (const dep of ['playwright-core', 'apache-arrow', 'flatbuffers', 'tslib', 'json-with-bigint']) {
     if (!fs.existsSync(path.join(nodeModules, dep))) {
       throw fatal(`node_modules/${dep} is missing: run bash scripts/setup.sh --with=npm`);
     }
   }
   const pkg = npmPackage();
-  const bin = lightstreamBinary();
+  const bin = session.lightstreamBinary({ buildTimeoutMs: BUILD_TIMEOUT_MS });
 
   // From here on everything is bounded by the test deadline.
   const watchdog = setTimeout(() => {
     timedOut = true;
-    stopping = true;
+    session.stopping = true;
     console.error(`e2e: FAIL: the test did not finish within ${TEST_TIMEOUT_MS} ms`);
-    cleanup().finally(() => process.exit(2));
+    session.cleanup().finally(() => process.exit(2));
   }, TEST_TIMEOUT_MS);
 
   const fx = fixtures();
   log(`package ${pkg.tarball}, binary ${bin}, pyarrow ${fx.pyarrow}, ${fx.cases.length} fixtures`);
 
   const page_ = (f) => path.join(here, f);
-  const base = await startHttpServer(
+  const base = await session.startHttpServer(
     {
       '/': page_('e2e.html'),
       '/e2e.html': page_('e2e.html'),
@@ -470,13 +250,13 @@ async function main() {
   await Promise.all(
     fx.cases.flatMap((c) =>
       COMPRESSIONS.map(async (comp) => {
-        servers[`${c.name}/${comp}`] = await startServe(bin, path.join(fx.dir, c.file), comp);
+        servers[`${c.name}/${comp}`] = await session.startServe(bin, path.join(fx.dir, c.file), ['--compression', comp]);
       }),
     ),
   );
   // And one over TLS (wss://, a self-signed certificate for 127.0.0.1).
   const allTypes = fx.cases.find((c) => c.name === 'all_types');
-  servers['all_types/wss'] = await startServe(bin, path.join(fx.dir, allTypes.file), 'lz4', 'wss');
+  servers['all_types/wss'] = await session.startServe(bin, path.join(fx.dir, allTypes.file), ['--compression', 'lz4'], 'wss');
   log(`started ${Object.keys(servers).length} lightstream serve processes`);
 
   // The fault server replays a real pyarrow stream (with deltas and replacements).
@@ -486,18 +266,21 @@ async function main() {
   const batchIdx = kinds.flatMap((k, i) => (k !== 'eos' && k.isRecordBatch() ? [i] : []));
   const cutAfter = batchIdx[1] + 1; // schema, dictionaries and two record batches
   const fault = await startFaultServer({ messages, cutAfter, log: debug });
-  closers.push(() => fault.close());
+  session.onCleanup(() => fault.close());
 
   const browser = await chromium.launch({
-    executablePath: env.LIGHTSTREAM_CHROMIUM ?? '/usr/bin/chromium',
-    args: CHROMIUM_ARGS,
+    executablePath: CHROMIUM,
+    // The wss:// check's server uses the self-signed certificate `serve` makes
+    // without --cert/--key; this browser profile is throwaway and only ever
+    // talks to 127.0.0.1.
+    args: [...CHROMIUM_ARGS, '--ignore-certificate-errors'],
     timeout: 30_000,
     // Our own handlers clean up (Playwright's would exit before the rest is killed).
     handleSIGINT: false,
     handleSIGTERM: false,
     handleSIGHUP: false,
   });
-  closers.push(() => browser.close());
+  session.onCleanup(() => browser.close());
   const page = await browser.newPage();
   page.setDefaultTimeout(30_000);
   const pageErrors = [];
@@ -632,7 +415,7 @@ async function main() {
 
   record('page', 'no uncaught errors in the page', pageErrors);
   clearTimeout(watchdog);
-  if (stopping) return 2;
+  if (stopping()) return 2;
 
   // Summary.
   const values = results.reduce((n, r) => n + r.values, 0);
@@ -664,8 +447,8 @@ let code = 2;
 try {
   code = await main();
 } catch (e) {
-  if (!stopping) console.error(`e2e: ${e.fatal ? 'setup failed' : 'error'}: ${e.fatal ? e.message : e.stack}`);
+  if (!stopping()) console.error(`e2e: ${e.fatal ? 'setup failed' : 'error'}: ${e.fatal ? e.message : e.stack}`);
   code = 2;
 }
-await cleanup();
+await session?.cleanup();
 process.exit(timedOut ? 2 : code);

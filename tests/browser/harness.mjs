@@ -1,0 +1,256 @@
+// What the browser tests share (e2e.mjs, snippets.mjs, demo.mjs): a session that
+// owns every child process and server it starts and always stops them (also on
+// a failure, a timeout or Ctrl-C), the packed npm tarball unpacked, the CLI
+// binary, a static HTTP server on 127.0.0.1, `lightstream serve` started on a
+// free port, and headless Chromium's flags. It holds no test logic: each driver
+// decides what to check and how to report it.
+
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const nodeModules = path.join(repo, 'node_modules');
+
+/** Headless Chromium's flags for every test (127.0.0.1 only, nothing in the background). */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export const CHROMIUM = process.env.LIGHTSTREAM_CHROMIUM ?? '/usr/bin/chromium';
+
+/** MIME types of the static server (`.wasm` must be application/wasm). */
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.map': 'application/json',
+  '.ts': 'text/plain; charset=utf-8',
+  '.csv': 'text/csv; charset=utf-8',
+};
+
+/** An error that means "the test could not be set up" (exit 2), not "a check failed". */
+export function fatal(msg) {
+  const e = new Error(msg);
+  e.fatal = true;
+  return e;
+}
+
+/**
+ * One test run: `name` prefixes log lines and the temporary folder, `keep`
+ * leaves that folder behind, `verbose` turns `debug` on. Signals clean up and
+ * exit 130; `session.stopping` is then true (a timeout may set it too).
+ */
+export function createSession({ name, keep = false, verbose = false }) {
+  const children = new Set();
+  const closers = [];
+  let cleaning = null;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `lightstream-${name}-`));
+
+  const session = {
+    tmp,
+    stopping: false,
+    log: (...a) => console.log(`${name}:`, ...a),
+    debug: (...a) => verbose && console.log(`${name}: [debug]`, ...a),
+    /** Runs `close` (async) at cleanup, before the children are killed. */
+    onCleanup: (close) => closers.push(close),
+    cleanup: () => (cleaning ??= doCleanup()),
+    run,
+    spawnChild,
+    npmPackage,
+    lightstreamBinary,
+    startHttpServer,
+    startServe,
+  };
+
+  function killChildren(signal) {
+    for (const c of children) {
+      try {
+        c.kill(signal);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  async function doCleanup() {
+    for (const close of closers.splice(0).reverse()) {
+      try {
+        await Promise.race([close(), new Promise((r) => setTimeout(r, 5000))]);
+      } catch {
+        // best effort
+      }
+    }
+    killChildren('SIGTERM');
+    const deadline = Date.now() + 3000;
+    while (children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    killChildren('SIGKILL');
+    if (!keep) {
+      try {
+        fs.rmSync(tmp, { recursive: true, force: true });
+      } catch (e) {
+        console.error(`${name}: cannot remove ${tmp}: ${e.message}`);
+      }
+    }
+  }
+
+  process.on('exit', () => killChildren('SIGKILL'));
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      session.stopping = true;
+      console.error(`${name}: ${sig}, cleaning up`);
+      session.cleanup().finally(() => process.exit(130));
+    });
+  }
+
+  /** Spawns a child that cleanup kills (it leaves the set when it exits). */
+  function spawnChild(cmd, args, options) {
+    const child = spawn(cmd, args, options);
+    children.add(child);
+    child.on('exit', () => children.delete(child));
+    return child;
+  }
+
+  /** Runs a command to completion with a time bound; throws with its output on failure. */
+  function run(cmd, args, { timeoutMs, cwd = repo, env } = {}) {
+    session.debug('run', cmd, args.join(' '));
+    const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' });
+    if (r.error || r.status !== 0) {
+      const why = r.error ? r.error.message : `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}`;
+      throw fatal(`${cmd} ${args.join(' ')} failed: ${why}\n${(r.stdout ?? '').slice(-3000)}${(r.stderr ?? '').slice(-3000)}`);
+    }
+    return r.stdout;
+  }
+
+  /**
+   * The npm package, unpacked into `into` (default: <tmp>/unpacked):
+   * LIGHTSTREAM_NPM_TARBALL, else one packed now with npm/build.sh. Returns
+   * { tarball, dir } (dir: the package's root, with package.json).
+   */
+  function npmPackage({ buildTimeoutMs, into = path.join(tmp, 'unpacked') }) {
+    let tarball = process.env.LIGHTSTREAM_NPM_TARBALL;
+    if (tarball) {
+      tarball = path.resolve(tarball);
+      if (!fs.existsSync(tarball)) throw fatal(`LIGHTSTREAM_NPM_TARBALL=${tarball} does not exist`);
+    } else {
+      const dest = path.join(tmp, 'pack');
+      session.log('packing the npm package (bash npm/build.sh --pack-dest ...)');
+      run('bash', [path.join(repo, 'npm', 'build.sh'), '--pack-dest', dest], { timeoutMs: buildTimeoutMs });
+      const found = fs.readdirSync(dest).filter((f) => f.endsWith('.tgz'));
+      if (found.length !== 1) throw fatal(`npm/build.sh left ${found.length} tarballs in ${dest}`);
+      tarball = path.join(dest, found[0]);
+    }
+    fs.mkdirSync(into, { recursive: true });
+    run('tar', ['-xzf', tarball, '-C', into], { timeoutMs: 60_000 });
+    const pkg = path.join(into, 'package');
+    for (const f of ['package.json', 'index.js', 'index.d.ts', 'pkg/lightstream_wasm_bg.wasm', 'pkg/lightstream_wasm.js']) {
+      if (!fs.existsSync(path.join(pkg, f))) throw fatal(`the npm tarball ${tarball} has no ${f}`);
+    }
+    return { tarball, dir: pkg };
+  }
+
+  /** LIGHTSTREAM_BIN, else target/release/lightstream (built when missing). */
+  function lightstreamBinary({ buildTimeoutMs }) {
+    const bin = process.env.LIGHTSTREAM_BIN ? path.resolve(process.env.LIGHTSTREAM_BIN) : path.join(repo, 'target', 'release', 'lightstream');
+    if (!fs.existsSync(bin)) {
+      if (process.env.LIGHTSTREAM_BIN) throw fatal(`LIGHTSTREAM_BIN=${bin} does not exist`);
+      session.log('building the CLI (cargo build --release -p lightstream-cli)');
+      run('cargo', ['build', '--release', '-p', 'lightstream-cli'], { timeoutMs: buildTimeoutMs });
+    }
+    return bin;
+  }
+
+  /**
+   * A static file server on 127.0.0.1; resolves to its base URL. `files` maps
+   * exact paths to files; `dirs` maps path prefixes (ending in /) to
+   * [directory, allowed first path segments or null for any].
+   */
+  async function startHttpServer(files, dirs) {
+    const resolveFile = (p) => {
+      if (Object.hasOwn(files, p)) return files[p];
+      for (const [prefix, [root, allowed]] of Object.entries(dirs)) {
+        if (!p.startsWith(prefix)) continue;
+        const rel = p.slice(prefix.length);
+        const candidate = path.resolve(root, rel);
+        if (!candidate.startsWith(root + path.sep)) return null;
+        if (allowed && !allowed.includes(rel.split('/')[0])) return null;
+        return candidate;
+      }
+      return null;
+    };
+    const server = http.createServer((req, res) => {
+      let file = null;
+      try {
+        file = resolveFile(decodeURIComponent(new URL(req.url, 'http://127.0.0.1').pathname));
+      } catch {
+        file = null;
+      }
+      if (!file || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+        session.debug('404', req.url);
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end(`not found: ${req.url}`);
+        return;
+      }
+      const type = TYPES[path.extname(file)] ?? 'application/octet-stream';
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+      fs.createReadStream(file).pipe(res);
+    });
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    closers.push(() => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    });
+    return `http://127.0.0.1:${server.address().port}`;
+  }
+
+  /**
+   * `lightstream serve <scheme>://127.0.0.1:0/ FILE [args...]`; resolves to
+   * { url, child, stderr() } once it printed `listening on <url>` (20 s bound).
+   */
+  function startServe(bin, file, args = [], scheme = 'ws') {
+    return new Promise((resolve, reject) => {
+      const child = spawnChild(bin, ['serve', `${scheme}://127.0.0.1:0/`, file, ...args], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      let settled = false;
+      const settle = (f, v) => {
+        if (!settled) {
+          settled = true;
+          clearTimeout(timer);
+          f(v);
+        }
+      };
+      const timer = setTimeout(() => {
+        settle(reject, fatal(`lightstream serve ${path.basename(file)} printed no URL within 20 s: ${stderr}`));
+      }, 20_000);
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        const m = /listening on (wss?:\/\/\S+)/.exec(stderr);
+        if (m) settle(resolve, { url: m[1], child, stderr: () => stderr });
+      });
+      child.on('error', (e) => settle(reject, fatal(`cannot start ${bin}: ${e.message}`)));
+      child.on('exit', (code, signal) => {
+        settle(reject, fatal(`lightstream serve ${path.basename(file)} exited (${code ?? signal}) before listening: ${stderr}`));
+      });
+    });
+  }
+
+  return session;
+}
