@@ -6,9 +6,9 @@
 #   runnable examples of every transport, the README's quick starts built in a
 #   new project outside the repository, the wasm32 build
 #   with and without default features, the browser crate's tests in headless
-#   Chrome, the npm package (built, packed, its .wasm size), the browser end to
-#   end tests and the demo in headless Chromium, and a short run of every fuzz
-#   target.
+#   Chrome, the npm package (built, packed, its .wasm size), every documented
+#   shell and JavaScript snippet run as written, the browser end to end tests
+#   and the demo in headless Chromium, and a short run of every fuzz target.
 # Exits non-zero on any failure.
 set -euo pipefail
 
@@ -99,6 +99,17 @@ tarball=$(ls -t target/npm/lightstream-arrow-*.tgz | head -n 1)
 step "npm test (types, Node.js)" bash npm/test.sh
 # The pages use the debug CLI that `cargo test --workspace` built.
 export LIGHTSTREAM_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/lightstream"
+# Every documented snippet as the docs give it (tests/snippets; a block under
+# `<!-- not run: reason -->` is skipped): the shell blocks of README.md,
+# npm/README.md and docs/ in one walk-through with this CLI on PATH (servers in
+# the background, outputs checked with `lightstream cat`), and that every doc
+# with Rust blocks is a doctest of crates/lightstream (run by cargo test above);
+# the JavaScript blocks of README.md and npm/README.md against `lightstream
+# serve` and a static server, in headless Chromium and in Node.js.
+LIGHTSTREAM_NPM_TARBALL="$tarball" \
+  step "doc snippets: shell walk-through, Rust blocks included" bash tests/snippets/walkthrough.sh
+LIGHTSTREAM_NPM_TARBALL="$tarball" \
+  step "doc snippets: JavaScript in Chromium and Node.js" node tests/snippets/run-js.mjs
 # The native server to the packed npm package in headless Chromium, every
 # value checked against Apache Arrow JS; faults; the demo page.
 LIGHTSTREAM_NPM_TARBALL="$tarball" \
