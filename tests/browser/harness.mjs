@@ -242,7 +242,7 @@ export function createSession({ name, keep = false, verbose = false }) {
       child.stderr.setEncoding('utf8');
       child.stderr.on('data', (d) => {
         stderr += d;
-        const m = /listening on (wss?:\/\/\S+)/.exec(stderr);
+        const m = /listening on (wss?:\/\/\S+)\r?\n/.exec(stderr); // a whole line: the URL may still be on its way
         if (m) settle(resolve, { url: m[1], child, stderr: () => stderr });
       });
       child.on('error', (e) => settle(reject, fatal(`cannot start ${bin}: ${e.message}`)));

@@ -73,7 +73,9 @@ __serve() {
   "$@" 2>"$log" &
   __pids+=($!) __kinds+=("$kind") __logs+=("$log") __cmds+=("$*")
   for ((i = 0; i < 200; i++)); do
-    url=$(grep -o -m 1 'listening on [^ ]*' "$log" | cut -d' ' -f3 || true)
+    url=''
+    # A whole line only (the URL may still be on its way).
+    [ -n "$(tail -c 1 "$log")" ] || url=$(grep -o -m 1 'listening on [^ ]*' "$log" | cut -d' ' -f3 || true)
     if [ -n "$url" ]; then
       [ "$var" = - ] || printf -v "$var" '%s' "$(sed -E 's#^.*:([0-9]+)/?$#\1#' <<<"$url")"
       return 0
