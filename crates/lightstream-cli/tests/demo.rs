@@ -20,6 +20,8 @@ use lightstream::minarrow::{Array, ArrowType, NumericArray, Table, TextArray, Ti
 use lightstream::{ClientOptions, Endpoint, ReadOptions};
 use tokio_tungstenite::tungstenite::Message;
 
+mod common;
+
 /// The longest any one wait may take before the test fails.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -727,28 +729,12 @@ fn start_demo(name: &str, args: &[&str]) -> (Demo, PathBuf) {
 
 /// A WebSocket upgrade request for `/stream` with this `Host`.
 fn upgrade_request(host: &str) -> Vec<u8> {
-    format!(
-        "GET /stream HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .into_bytes()
+    common::upgrade_request(host, "/stream")
 }
 
-/// Sends an upgrade request and reads the response head; the socket stays
-/// open (and unread) for as long as the returned stream lives.
+/// An upgrade whose socket stays open and unread.
 fn upgrade_and_hold(addr: &str) -> (TcpStream, String) {
-    let mut tcp = TcpStream::connect(addr).expect("connect");
-    tcp.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    tcp.write_all(&upgrade_request(addr)).expect("request");
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match tcp.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            other => panic!("no response head ({other:?}): {head:?}"),
-        }
-    }
-    (tcp, String::from_utf8_lossy(&head).into_owned())
+    common::upgrade_and_hold(addr, "/stream", TIMEOUT)
 }
 
 #[test]
