@@ -894,3 +894,38 @@ fn streams_at_their_limit_leave_the_page_servable_and_get_503() {
     drop(silent);
     assert_tidy(&demo.kill());
 }
+
+#[test]
+fn an_upgrade_that_cannot_be_accepted_gets_a_status() {
+    let (demo, _dir) = start_demo("bad-upgrade", &[]);
+    let addr = demo.addr.clone();
+    let good = String::from_utf8(upgrade_request(&addr)).expect("text");
+    for (request, status, header) in [
+        (good.replace("GET ", "POST "), 405, ("Allow", "GET")),
+        (
+            good.replace("Connection: Upgrade\r\n", ""),
+            426,
+            ("Upgrade", "websocket"),
+        ),
+        (
+            good.replace("Version: 13", "Version: 8"),
+            426,
+            ("Sec-WebSocket-Version", "13"),
+        ),
+        (
+            good.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
+            400,
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ),
+    ] {
+        let r = exchange(&addr, request.as_bytes()).expect("a response");
+        assert_eq!(r.status, status, "{request:?}: {}", r.text());
+        assert_eq!(r.header(header.0), Some(header.1), "{request:?}");
+        assert!(
+            r.text().contains("WebSocket upgrade refused"),
+            "{}",
+            r.text()
+        );
+    }
+    assert_tidy(&demo.kill());
+}

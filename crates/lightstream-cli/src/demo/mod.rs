@@ -297,11 +297,7 @@ async fn connection(
         },
         () = tokio::time::sleep(HEAD_TIMEOUT) => {
             drop(conn);
-            let _ = timeout(LINGER_TIME, async {
-                spare.write_all(REQUEST_TIMEOUT.as_bytes()).await?;
-                spare.shutdown().await
-            })
-            .await;
+            let _ = timeout(LINGER_TIME, spare.write_all(REQUEST_TIMEOUT.as_bytes())).await;
             linger(&mut spare).await;
             return Err(fail(format!("no complete request head within {HEAD_TIMEOUT:?}")));
         }
@@ -328,9 +324,12 @@ async fn connection(
     stream::stream_ticks(upgraded, spare, peer, &site).await
 }
 
-/// Reads (and drops) what the client still sends, briefly, so that closing
-/// does not reset the connection before the client has read the answer.
+/// Ends the sending side (hyper does not always: not after refusing a
+/// request that asked for an upgrade), then reads (and drops) what the
+/// client still sends, briefly, so that closing does not reset the
+/// connection before the client has read the answer.
 async fn linger(tcp: &mut TcpStream) {
+    let _ = tcp.shutdown().await;
     let mut sink = [0u8; 4096];
     let mut drained = 0;
     let _ = timeout(LINGER_TIME, async {
