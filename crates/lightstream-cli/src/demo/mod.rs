@@ -146,12 +146,11 @@ pub fn demo(args: DemoArgs) -> CliResult<()> {
     let listen = args.listen;
     run_until_signal(
         async move {
-            let listener = TcpListener::bind(listen.as_str())
-                .await
-                .map_err(|e| CliError::io(format!("listening on {listen}"), e))?;
-            let local = listener
-                .local_addr()
-                .map_err(|e| CliError::io(format!("listening on {listen}"), e))?;
+            // A failure must not read like the announcement (scripts wait for
+            // a line starting "listening on"), as `serve` says it.
+            let cannot = |e| CliError::io(format!("cannot listen on {listen}"), e);
+            let listener = TcpListener::bind(listen.as_str()).await.map_err(cannot)?;
+            let local = listener.local_addr().map_err(cannot)?;
             let site = Arc::new(Site {
                 web,
                 npm,
