@@ -215,14 +215,7 @@ impl Iterator for ExampleBatches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::write_value;
-
-    fn cell(table: &Table, col: usize, row: usize) -> String {
-        let mut out = String::new();
-        let c = &table.cols[col];
-        write_value(&mut out, &c.array, &c.field.dtype, row);
-        out
-    }
+    use crate::format::cell;
 
     #[test]
     fn batches_of_256_rows() {

@@ -71,6 +71,15 @@ pub fn write_value(out: &mut String, array: &Array, dtype: &ArrowType, row: usiz
     }
 }
 
+/// One cell of `table` as text (for tests that check generated tables).
+#[cfg(test)]
+pub(crate) fn cell(table: &lightstream_core::minarrow::Table, col: usize, row: usize) -> String {
+    let mut out = String::new();
+    let c = &table.cols[col];
+    write_value(&mut out, &c.array, &c.field.dtype, row);
+    out
+}
+
 /// Whether a cell holds a value, is null, or lies outside the column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cell {

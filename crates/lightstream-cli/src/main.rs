@@ -140,6 +140,13 @@ enum Command {
         timeout: Timeout,
         #[command(flatten)]
         rate: MinRateArgs,
+        /// Clients served at once. One more is turned away at once: ws:// and
+        /// wss:// answer 503 with Retry-After, other transports close the
+        /// connection; one line on stderr each. A client that stops reading
+        /// keeps its slot until --timeout drops it
+        #[arg(long, value_name = "N", default_value_t = 128,
+              value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        max_clients: u32,
     },
     /// Connect, receive one stream and write it as an IPC file or stream, CSV
     /// or Parquet
@@ -560,10 +567,11 @@ fn run(cli: Cli) -> CliResult<()> {
             tls,
             timeout,
             rate,
+            max_clients,
         } => network::serve(
             url,
             &input,
-            once,
+            network::Admission { once, max_clients },
             compression.compression(),
             &tls.tls(),
             rate.with(timeout),
@@ -833,10 +841,13 @@ mod tests {
             tls,
             timeout,
             rate,
+            max_clients,
         } = cli.command
         else {
             panic!("serve expected");
         };
+        // At most 128 clients at once unless told otherwise.
+        assert_eq!(max_clients, 128);
         assert_eq!(url, Endpoint::Tcp("127.0.0.1:0".into()));
         assert_eq!(input, PathBuf::from("data.arrow"));
         assert!(once);

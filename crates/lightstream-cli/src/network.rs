@@ -15,7 +15,10 @@
 //! output file is removed and a Unix socket file is unlinked as the listener drops.
 //!
 //! `serve` reads its input once into shared memory (`Arc`) and gives every client
-//! its own task; a client that fails or goes away costs one line on stderr.
+//! its own task; a client that fails or goes away costs one line on stderr. At
+//! most `--max-clients` clients are served at once; one more is turned away at
+//! once with one line (ws:// and wss:// answer `503` with `Retry-After`, other
+//! transports close the connection).
 //!
 //! What it is not: a transport or a codec. Every byte on the wire comes from the
 //! `lightstream` crate.
@@ -31,7 +34,7 @@ use futures_util::StreamExt;
 use lightstream::{ClientOptions, Connection, Endpoint, ServerOptions};
 use lightstream_core::minarrow::Table;
 use lightstream_core::{Compression, Projection, ReadOptions, Schema, WriteOptions};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::commands;
 use crate::error::{CliError, CliResult, IoContext};
@@ -75,15 +78,32 @@ pub struct Patience {
     pub min_rate: Option<u64>,
 }
 
+/// How many clients `serve` takes: one (`--once`), or up to `max_clients` at
+/// once (`--max-clients`).
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    pub once: bool,
+    pub max_clients: u32,
+}
+
+/// What a client turned away by `serve` is told to wait (ws://, wss://).
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Clients being turned away at once (a ws:// or wss:// one is answered
+/// after its request head, within `TURN_AWAY_TIMEOUT`); beyond this the
+/// connection just closes.
+const TURNING_AWAY: usize = 16;
+const TURN_AWAY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// `serve`: listens on `endpoint` and sends `input`'s tables to every client.
 pub fn serve(
     endpoint: Endpoint,
     input: &Path,
-    once: bool,
+    admission: Admission,
     compression: Compression,
     tls: &ServerTls,
     patience: Patience,
 ) -> CliResult<()> {
+    let Admission { once, max_clients } = admission;
     let server = server_options(&endpoint, tls)?;
     let served = Arc::new(Served::load(input, compression, patience)?);
     // stdio has exactly one client: this process's stdout.
@@ -108,6 +128,8 @@ pub fn serve(
                     }
                 }
             }
+            let clients = Arc::new(Semaphore::new(max_clients as usize));
+            let turning_away = Arc::new(Semaphore::new(TURNING_AWAY));
             loop {
                 let conn = match listener.accept().await {
                     Ok(conn) => conn,
@@ -120,12 +142,27 @@ pub fn serve(
                     }
                     Err(err) => return Err(CliError::net(listener.local_url(), err, false)),
                 };
+                let peer = conn.peer().to_string();
+                let Ok(slot) = clients.clone().try_acquire_owned() else {
+                    let reason = format!("busy: {max_clients} clients already (--max-clients)");
+                    report(&CliError::msg(format!(
+                        "client {peer} turned away: {reason}"
+                    )));
+                    if let Ok(turning) = turning_away.clone().try_acquire_owned() {
+                        tokio::spawn(async move {
+                            let turn_away = conn.turn_away(RETRY_AFTER, &reason);
+                            let _ = tokio::time::timeout(TURN_AWAY_TIMEOUT, turn_away).await;
+                            drop(turning);
+                        });
+                    }
+                    continue;
+                };
                 let served = served.clone();
                 tokio::spawn(async move {
-                    let peer = conn.peer().to_string();
                     if let Err(err) = served.send_to(conn, false).await.map(drop) {
                         report(&CliError::msg(format!("client {peer} failed: {err}")));
                     }
+                    drop(slot);
                 });
             }
         },

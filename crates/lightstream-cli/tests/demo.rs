@@ -20,6 +20,8 @@ use lightstream::minarrow::{Array, ArrowType, NumericArray, Table, TextArray, Ti
 use lightstream::{ClientOptions, Endpoint, ReadOptions};
 use tokio_tungstenite::tungstenite::Message;
 
+mod common;
+
 /// The longest any one wait may take before the test fails.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -708,4 +710,222 @@ fn a_missing_directory_or_a_bad_option_is_one_line() {
     let (code, stderr) = run(&["--listen", "not an address", "--web", ".", "--npm", "."]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("not an address"), "{stderr}");
+}
+
+/// A demo serving the repository's page and a stand-in npm package, with `args`.
+fn start_demo(name: &str, args: &[&str]) -> (Demo, PathBuf) {
+    let dir = test_dir(name);
+    let npm = fake_npm(&dir);
+    let web = web_dir();
+    let mut all = vec![
+        "--web",
+        web.to_str().expect("path"),
+        "--npm",
+        npm.to_str().expect("path"),
+    ];
+    all.extend_from_slice(args);
+    (Demo::start(&dir, &all), dir)
+}
+
+/// A WebSocket upgrade request for `/stream` with this `Host`.
+fn upgrade_request(host: &str) -> Vec<u8> {
+    common::upgrade_request(host, "/stream")
+}
+
+/// An upgrade whose socket stays open and unread.
+fn upgrade_and_hold(addr: &str) -> (TcpStream, String) {
+    common::upgrade_and_hold(addr, "/stream", TIMEOUT)
+}
+
+#[test]
+fn a_crlf_before_the_request_line_is_ignored() {
+    let (demo, _dir) = start_demo("crlf", &[]);
+    let addr = demo.addr.clone();
+    // RFC 9112 section 2.2: at least one empty line before the request line
+    // is to be ignored (the hand-written parser answered 400).
+    let request = format!("\r\nGET /web/style.css HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let r = exchange(&addr, request.as_bytes()).expect("a response");
+    let css = fs::read(web_dir().join("style.css")).expect("web/style.css");
+    assert_file(&r, "text/css; charset=utf-8", &css);
+    assert_tidy(&demo.kill());
+}
+
+#[test]
+fn a_host_that_is_not_this_server_gets_421() {
+    let (demo, _dir) = start_demo("host", &["--allow-host", "demo.example"]);
+    let addr = demo.addr.clone();
+    let port = addr.rsplit_once(':').expect("port").1.to_string();
+    let page = fs::read(web_dir().join("index.html")).expect("web/index.html");
+    let with_host = |host: &str, target: &str| {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        exchange(&addr, request.as_bytes()).expect("a response")
+    };
+    // The listening address, loopback names with the port, --allow-host.
+    for host in [
+        addr.clone(),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        "demo.example".to_string(),
+        format!("Demo.Example:{port}"),
+    ] {
+        assert_file(&with_host(&host, "/"), "text/html; charset=utf-8", &page);
+    }
+    // A DNS-rebinding page sends its own name; another port is another origin.
+    for host in [
+        format!("rebind.example:{port}"),
+        "localhost".to_string(),
+        format!("localhost:{}", port.parse::<u16>().expect("port") ^ 1),
+        "127.0.0.1".to_string(),
+    ] {
+        for target in ["/", "/npm/index.js"] {
+            let r = with_host(&host, target);
+            assert_eq!(r.status, 421, "{host} {target}: {}", r.text());
+            assert!(r.text().contains("--allow-host"), "{}", r.text());
+            assert!(!r.text().contains("export const"), "{}", r.text());
+        }
+    }
+    // The stream too: no 101 for a wrong Host.
+    let r =
+        exchange(&addr, &upgrade_request(&format!("rebind.example:{port}"))).expect("a response");
+    assert_eq!(r.status, 421, "{}", r.text());
+    // Two Host headers: 400.
+    let request = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nHost: {addr}\r\n\r\n");
+    assert_eq!(
+        exchange(&addr, request.as_bytes())
+            .expect("a response")
+            .status,
+        400
+    );
+    assert_tidy(&demo.kill());
+}
+
+#[test]
+fn streams_at_their_limit_leave_the_page_servable_and_get_503() {
+    let (mut demo, _dir) = start_demo(
+        "admission",
+        &[
+            "--max-streams",
+            "4",
+            "--batch-rows",
+            "10",
+            "--interval-ms",
+            "20",
+        ],
+    );
+    let addr = demo.addr.clone();
+    let rt = runtime();
+    // Two clients that keep reading, two that never read: every stream slot.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let addr = addr.clone();
+            let mut stopped = stopped.clone();
+            rt.spawn(async move {
+                let url = format!("ws://{addr}/stream");
+                let (mut ws, _) = tokio_tungstenite::connect_async(url)
+                    .await
+                    .expect("handshake");
+                let mut tables = 0usize;
+                loop {
+                    tokio::select! {
+                        _ = stopped.changed() => return tables,
+                        m = ws.next() => match m {
+                            Some(Ok(Message::Binary(_))) => tables += 1,
+                            Some(Ok(_)) => {}
+                            other => panic!("the stream ended: {other:?}"),
+                        },
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        let (tcp, head) = upgrade_and_hold(&addr);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        silent.push(tcp);
+    }
+    // The readers got their slots too (each has a table in hand).
+    let started = Instant::now();
+    loop {
+        let (tcp, head) = upgrade_and_hold(&addr);
+        if head.starts_with("HTTP/1.1 503") {
+            drop(tcp);
+            break;
+        }
+        // A reader had not connected yet: this one took its slot; let go.
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        drop(tcp);
+        assert!(started.elapsed() < TIMEOUT, "never 503");
+        thread::sleep(Duration::from_millis(20));
+    }
+
+    // The page and the package are still served, at once.
+    let page = fs::read(web_dir().join("index.html")).expect("web/index.html");
+    assert_file(&get(&addr, "/"), "text/html; charset=utf-8", &page);
+    assert_file(
+        &get(&addr, "/npm/pkg/lightstream_wasm_bg.wasm"),
+        "application/wasm",
+        WASM,
+    );
+    // One more stream: 503 with Retry-After and a reason, and the connection closes.
+    let busy = exchange(&addr, &upgrade_request(&addr)).expect("a response");
+    assert_eq!(busy.status, 503, "{}", busy.text());
+    assert_eq!(busy.header("Retry-After"), Some("5"));
+    assert!(busy.text().contains("--max-streams"), "{}", busy.text());
+    assert!(demo.is_running());
+
+    // A client that leaves gives its slot back.
+    let _ = stop.send(true);
+    for reader in readers {
+        let tables = rt.block_on(reader).expect("reader");
+        assert!(tables > 0, "a reader read nothing");
+    }
+    let started = Instant::now();
+    loop {
+        let (_tcp, head) = upgrade_and_hold(&addr);
+        if head.starts_with("HTTP/1.1 101") {
+            break;
+        }
+        assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+        assert!(started.elapsed() < TIMEOUT, "the slots never came back");
+        thread::sleep(Duration::from_millis(20));
+    }
+    drop(silent);
+    assert_tidy(&demo.kill());
+}
+
+#[test]
+fn an_upgrade_that_cannot_be_accepted_gets_a_status() {
+    let (demo, _dir) = start_demo("bad-upgrade", &[]);
+    let addr = demo.addr.clone();
+    let good = String::from_utf8(upgrade_request(&addr)).expect("text");
+    for (request, status, header) in [
+        (good.replace("GET ", "POST "), 405, ("Allow", "GET")),
+        (
+            good.replace("Connection: Upgrade\r\n", ""),
+            426,
+            ("Upgrade", "websocket"),
+        ),
+        (
+            good.replace("Version: 13", "Version: 8"),
+            426,
+            ("Sec-WebSocket-Version", "13"),
+        ),
+        (
+            good.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
+            400,
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ),
+    ] {
+        let r = exchange(&addr, request.as_bytes()).expect("a response");
+        assert_eq!(r.status, status, "{request:?}: {}", r.text());
+        assert_eq!(r.header(header.0), Some(header.1), "{request:?}");
+        assert!(
+            r.text().contains("WebSocket upgrade refused"),
+            "{}",
+            r.text()
+        );
+    }
+    assert_tidy(&demo.kill());
 }

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use lightstream_core::minarrow::Table;
 use lightstream_core::{ReadOptions, aligned_copy, read_file, read_stream};
 
+mod common;
+
 /// The longest any one process may take before the test fails.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -723,6 +725,106 @@ fn a_client_that_stalls_or_vanishes_does_not_affect_the_others() {
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(lines.len(), 2, "{}", out.stderr);
     assert!(lines[1].starts_with("lightstream: "), "{}", lines[1]);
+}
+
+#[test]
+fn serve_at_max_clients_turns_one_more_away_until_a_slot_frees() {
+    let dir = test_dir("max-clients");
+    // Large enough that the server blocks on clients that stop reading.
+    run(&dir, &["example", "big.arrows", "--rows", "300000"]).assert_success();
+    let expected = decode(&dir.join("big.arrows"));
+    let mut server = Proc::spawn(
+        &dir,
+        &[
+            "serve",
+            "ws://127.0.0.1:0/t",
+            "big.arrows",
+            "--max-clients",
+            "2",
+        ],
+    );
+    let url = server.url();
+    let addr = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.strip_suffix("/t"))
+        .expect("ws URL")
+        .to_string();
+
+    // Both slots: a client that reads a little and stalls, one that never reads.
+    let (mut stalled, head) = common::upgrade_and_hold(&addr, "/t", TIMEOUT);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut first = [0u8; 1000];
+    stalled.read_exact(&mut first).expect("first bytes");
+    let (silent, head) = common::upgrade_and_hold(&addr, "/t", TIMEOUT);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+
+    // One more: 503 with Retry-After and a reason, and the connection closes.
+    let (mut third, head) = common::upgrade_and_hold(&addr, "/t", TIMEOUT);
+    assert!(
+        head.starts_with("HTTP/1.1 503 Service Unavailable"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nRetry-After: 5\r\n"), "{head}");
+    let mut body = String::new();
+    third
+        .read_to_string(&mut body)
+        .expect("the body, then the close");
+    assert!(body.contains("--max-clients"), "{body}");
+    let line = server.wait_for_line("turned away", TIMEOUT);
+    assert!(line.contains("2 clients already"), "{line}");
+    // A real client is told the same, in one line.
+    let out = run(&dir, &["recv", &url, "busy.arrows"]);
+    assert!(
+        out.assert_one_line_error(1).contains("503"),
+        "{}",
+        out.stderr
+    );
+
+    // Clients that leave give their slots back.
+    drop(stalled);
+    drop(silent);
+    let started = Instant::now();
+    loop {
+        let out = run(&dir, &["recv", &url, "got.arrows"]);
+        if out.status.success() {
+            break;
+        }
+        assert!(out.stderr.contains("503"), "{}", out.stderr);
+        assert!(started.elapsed() < TIMEOUT, "the slots never came back");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(decode(&dir.join("got.arrows")), expected);
+    assert!(server.is_running());
+    drop(server);
+
+    // Over TCP there is nothing to answer with: the connection closes at
+    // once (no bytes, end of stream), with one line.
+    let mut server = Proc::spawn(
+        &dir,
+        &[
+            "serve",
+            "tcp://127.0.0.1:0",
+            "big.arrows",
+            "--max-clients",
+            "1",
+        ],
+    );
+    let url = server.url();
+    let addr = url.strip_prefix("tcp://").expect("tcp URL");
+    let mut stalled = std::net::TcpStream::connect(addr).expect("connect");
+    stalled.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    stalled.read_exact(&mut first).expect("first bytes");
+    let mut over = std::net::TcpStream::connect(addr).expect("connect");
+    over.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut rest = Vec::new();
+    let _ = over.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty(),
+        "{} bytes to a client over the limit",
+        rest.len()
+    );
+    let line = server.wait_for_line("turned away", TIMEOUT);
+    assert!(line.contains("1 clients already (--max-clients)"), "{line}");
 }
 
 #[test]

@@ -23,6 +23,8 @@ use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+mod common;
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A masked binary frame header declaring 2^31 bytes (a client's).
@@ -181,18 +183,6 @@ fn authority(url: &str) -> String {
     rest.split('/').next().expect("authority").to_string()
 }
 
-fn read_head(s: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            other => panic!("no HTTP head ({other:?}): {head:?}"),
-        }
-    }
-    String::from_utf8_lossy(&head).into_owned()
-}
-
 /// Sends the header, and with `data` 4 MiB more, ignoring write errors (the
 /// other side may close first).
 fn send_hostile(s: &mut TcpStream, header: &[u8], data: bool) {
@@ -218,7 +208,7 @@ fn hostile_client(addr: &str, path: &str, data: bool) -> JoinHandle<()> {
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
     s.write_all(request.as_bytes()).expect("request");
-    let head = read_head(&mut s);
+    let head = common::read_head(&mut s);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     let mut reader = s.try_clone().expect("clone");
     let drain = thread::spawn(move || {
@@ -334,7 +324,7 @@ fn recv_refuses_a_server_that_declares_a_2_gib_frame() {
         let server = thread::spawn(move || {
             let (mut s, _) = l.accept().expect("accept");
             s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-            let head = read_head(&mut s);
+            let head = common::read_head(&mut s);
             let key = head
                 .lines()
                 .find_map(|l| {

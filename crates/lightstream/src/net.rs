@@ -333,6 +333,30 @@ impl Connection {
         }
     }
 
+    /// Turns this client away, for a server at its limit of clients: a
+    /// `ws://` or `wss://` client gets `503 Service Unavailable` with
+    /// `Retry-After` (`retry_after` in whole seconds) and `reason` once its
+    /// upgrade request has arrived (after the TLS handshake for `wss://`);
+    /// any other connection is closed at once. Bound it with a timeout: it
+    /// waits for the client's request head.
+    pub async fn turn_away(self, retry_after: std::time::Duration, reason: &str) -> Result<()> {
+        match self.inner {
+            #[cfg(feature = "websocket")]
+            Inner::WebSocketPending(tcp) => {
+                crate::upgrade::busy(tcp, &self.peer, retry_after, reason).await
+            }
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            Inner::SecureWebSocketPending(pending) => {
+                let tls = pending.handshake(&self.peer).await?;
+                crate::upgrade::busy(tls, &self.peer, retry_after, reason).await
+            }
+            _ => {
+                let _ = (retry_after, reason);
+                Ok(())
+            }
+        }
+    }
+
     /// Who is at the other end, as errors name it (for example `tcp 127.0.0.1:50412`).
     pub fn peer(&self) -> &str {
         &self.peer

@@ -4,6 +4,9 @@
 //! rather than a closed socket; a good one is handed to tungstenite with the
 //! bytes already read replayed in front of the stream.
 //!
+//! A server at its limit of clients turns an upgrade away with `503` and
+//! `Retry-After` ([`busy`], through `Connection::turn_away`).
+//!
 //! What it is not: an HTTP server. It answers only refusals; the `101
 //! Switching Protocols` response and everything after it are tungstenite's.
 
@@ -43,18 +46,71 @@ pub(crate) async fn check<S>(mut stream: S, peer: &str) -> Result<Replay<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let verdict = match read_head(&mut stream, peer).await? {
+        Ok((head, end)) => judge(&head[..end]).map(|()| head),
+        Err(refusal) => Err(refusal),
+    };
+    match verdict {
+        Ok(head) => Ok(Replay {
+            head,
+            at: 0,
+            inner: stream,
+        }),
+        Err(r) => {
+            let extra = r.header.map_or(String::new(), |h| format!("{h}\r\n"));
+            answer(&mut stream, r.status, r.phrase, &extra, r.reason).await;
+            Err(Error::Upgrade {
+                peer: peer.to_string(),
+                status: r.status,
+                reason: r.reason.to_string(),
+            })
+        }
+    }
+}
+
+/// Turns an upgrade request away for now (a server at its limit of
+/// clients): once the request head has arrived (whatever it says; reading
+/// it first keeps the close from resetting the connection before the client
+/// read the answer), answers `503 Service Unavailable` with `Retry-After`
+/// (whole seconds, at least 1) and `reason`.
+pub(crate) async fn busy<S>(
+    mut stream: S,
+    peer: &str,
+    retry_after: std::time::Duration,
+    reason: &str,
+) -> Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _head = read_head(&mut stream, peer).await?;
+    let seconds = retry_after.as_secs().max(1);
+    let extra = format!("Retry-After: {seconds}\r\n");
+    answer(&mut stream, 503, "Service Unavailable", &extra, reason).await;
+    Ok(())
+}
+
+/// Reads until the request head is complete: the bytes read (the head and
+/// whatever followed it) and where the head ends, or the refusal of a head
+/// over [`MAX_HEAD`].
+async fn read_head<S>(
+    stream: &mut S,
+    peer: &str,
+) -> Result<std::result::Result<(Vec<u8>, usize), Refusal>>
+where
+    S: AsyncRead + Unpin,
+{
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    let verdict = loop {
+    loop {
         if let Some(end) = head_end(&head) {
-            break judge(&head[..end]);
+            return Ok(Ok((head, end)));
         }
         if head.len() >= MAX_HEAD {
-            break Err(refuse(
+            return Ok(Err(refuse(
                 431,
                 "Request Header Fields Too Large",
                 "the request head is larger than 16 KiB",
-            ));
+            )));
         }
         let n = stream.read(&mut chunk).await.map_err(|e| {
             Error::io(
@@ -70,33 +126,24 @@ where
             });
         }
         head.extend_from_slice(&chunk[..n]);
-    };
-    match verdict {
-        Ok(()) => Ok(Replay {
-            head,
-            at: 0,
-            inner: stream,
-        }),
-        Err(r) => {
-            let body = format!("{}\n", r.reason);
-            let extra = r.header.map_or(String::new(), |h| format!("{h}\r\n"));
-            let response = format!(
-                "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
-                r.status,
-                r.phrase,
-                body.len()
-            );
-            // Best effort: the peer may be gone already.
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
-            Err(Error::Upgrade {
-                peer: peer.to_string(),
-                status: r.status,
-                reason: r.reason.to_string(),
-            })
-        }
     }
+}
+
+/// Writes a refusal (`extra`: header lines, each ending in CRLF; the body is
+/// `reason` and a newline) and closes the sending side. Best effort: the
+/// peer may be gone already.
+async fn answer<S>(stream: &mut S, status: u16, phrase: &str, extra: &str, reason: &str)
+where
+    S: AsyncWrite + Unpin,
+{
+    let body = format!("{reason}\n");
+    let response = format!(
+        "HTTP/1.1 {status} {phrase}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Where the head ends (after its blank line), if it has.

@@ -1858,3 +1858,94 @@ fn a_bad_websocket_upgrade_gets_an_http_status() {
         assert_eq!(tables[0].n_rows, 10);
     });
 }
+
+/// A server at its limit turns a client away with `Connection::turn_away`:
+/// a WebSocket client gets 503 with Retry-After and the reason (after its
+/// request head, so the close does not reset the answer away), a TCP client
+/// a closed connection.
+#[test]
+fn a_client_turned_away_gets_503_with_retry_after() {
+    async fn turn_away(listener: &lightstream::Listener) -> lightstream::Result<()> {
+        let conn = listener.accept().await.expect("accept");
+        let retry_after = std::time::Duration::from_millis(2500);
+        conn.turn_away(retry_after, "busy: come back later").await
+    }
+    run("turned away", async {
+        let endpoint: Endpoint = "ws://127.0.0.1:0/t".parse().expect("url");
+        let listener = lightstream::bind(&endpoint, &ServerOptions::default())
+            .await
+            .expect("bind");
+        let url = listener.local_url().to_string();
+        let server = turn_away(&listener);
+        let client = async {
+            let err = lightstream::connect(&url.parse().expect("url"), &ClientOptions::default())
+                .await
+                .expect("connect")
+                .reader(ReadOptions::default())
+                .await
+                .expect_err("turned away");
+            err.to_string()
+        };
+        let (turned, said) = within("a turned-away client", 10, async {
+            tokio::join!(server, client)
+        })
+        .await;
+        turned.expect("turned away");
+        assert!(said.contains("503"), "{said}");
+        // The raw answer: status, Retry-After in whole seconds, the reason.
+        let server = turn_away(&listener);
+        let client = async {
+            let addr = url.trim_start_matches("ws://").trim_end_matches("/t");
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let request = format!(
+                "GET /t HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            );
+            tcp.write_all(request.as_bytes()).await.expect("request");
+            let mut response = String::new();
+            let _ = tcp.read_to_string(&mut response).await;
+            response
+        };
+        let (turned, response) = within("a raw turned-away client", 10, async {
+            tokio::join!(server, client)
+        })
+        .await;
+        turned.expect("turned away");
+        assert!(
+            response.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{response}"
+        );
+        assert!(response.contains("\r\nRetry-After: 2\r\n"), "{response}");
+        assert!(
+            response.ends_with("\r\n\r\nbusy: come back later\n"),
+            "{response}"
+        );
+
+        // TCP: closed at once, nothing sent.
+        let endpoint: Endpoint = "tcp://127.0.0.1:0".parse().expect("url");
+        let listener = lightstream::bind(&endpoint, &ServerOptions::default())
+            .await
+            .expect("bind");
+        let addr = listener.local_url().to_string();
+        let addr = addr.trim_start_matches("tcp://").to_string();
+        let server = async {
+            let conn = listener.accept().await.expect("accept");
+            conn.turn_away(std::time::Duration::from_secs(5), "busy")
+                .await
+        };
+        let client = async {
+            let mut tcp = tokio::net::TcpStream::connect(addr.as_str())
+                .await
+                .expect("connect");
+            let mut rest = Vec::new();
+            let _ = tcp.read_to_end(&mut rest).await;
+            rest
+        };
+        let (turned, rest) = within("a turned-away TCP client", 10, async {
+            tokio::join!(server, client)
+        })
+        .await;
+        turned.expect("turned away");
+        assert!(rest.is_empty(), "{rest:?}");
+    });
+}

@@ -1,15 +1,18 @@
 //! Helpers shared by the end-to-end tests of the `lightstream` binary
-//! (`cli.rs`, `files.rs`): a fresh directory per test, running the built
-//! binary with optional stdin, and checking what a user sees.
+//! (`cli.rs`, `files.rs`, `net.rs`, `demo.rs`): a fresh directory per test,
+//! running the built binary with optional stdin, checking what a user sees,
+//! and a raw WebSocket upgrade.
 
 // Each test binary uses its own subset.
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
+use std::time::Duration;
 
 use lightstream_core::minarrow::Table;
 use lightstream_core::{ReadOptions, aligned_copy, read_file, read_stream};
@@ -130,4 +133,39 @@ pub fn decode_stream(path: &Path) -> Vec<Table> {
     read_stream(aligned_copy(&bytes), ReadOptions::default())
         .expect("decode IPC stream")
         .1
+}
+
+/// A WebSocket upgrade request for `path` on `host`.
+pub fn upgrade_request(host: &str, path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Sends an upgrade request for `path` to `addr` and reads the response head
+/// (reads bounded by `timeout`); the socket stays open, and unread after the
+/// head, for as long as the returned stream lives.
+pub fn upgrade_and_hold(addr: &str, path: &str, timeout: Duration) -> (TcpStream, String) {
+    let mut tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(timeout)).expect("timeout");
+    tcp.write_all(&upgrade_request(addr, path))
+        .expect("request");
+    let head = read_head(&mut tcp);
+    (tcp, head)
+}
+
+/// Reads an HTTP head (request or response) byte by byte, so that nothing
+/// after it is consumed; panics if the stream ends or fails first.
+pub fn read_head(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            other => panic!("no HTTP head ({other:?}): {head:?}"),
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
 }
