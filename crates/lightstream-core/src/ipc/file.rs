@@ -12,7 +12,8 @@ use minarrow::Table;
 use minarrow::structs::shared_buffer::SharedBuffer;
 
 use super::ReadOptions;
-use super::schema::{FieldInfo, Schema, read_metadata, write_schema};
+use super::schema::{FieldInfo, Schema, read_metadata};
+use super::schema_write::write_schema;
 use super::stream::{MessageState, check_version};
 use super::write::{EncodedMessage, Encoder, MessageKind, WriteOptions};
 use crate::buffers::Tally;

@@ -27,12 +27,13 @@ use std::sync::Arc;
 
 use minarrow::{Array, Buffer, CategoricalArray, FieldArray, Table, TextArray, Vec64};
 
-use super::read::KeyInt;
-use super::schema::{DictionaryEncoding, IndexType, Schema, arrow_type_name};
-use super::write::{
+use super::body::{
     check_key_width, check_table, dictionary_values, key_out_of_range, mask_bits, mismatch,
     row_valid,
 };
+use super::buffer_types::KeyInt;
+use super::schema::{DictionaryEncoding, IndexType, Schema};
+use crate::display::arrow_type_name;
 use crate::error::{Error, Result};
 
 /// One unified dictionary: its values in first-seen order and where each one is.
