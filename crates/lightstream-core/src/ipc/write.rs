@@ -179,8 +179,10 @@ enum Sent {
     Len(i64, usize),
 }
 
-/// The state shared by the stream and file encoders.
-pub(crate) struct Encoder {
+/// Encodes the messages of one stream or file (schema, dictionaries, record
+/// batches): the state shared by the stream and file encoders, the write-side
+/// counterpart of the decoders' message state.
+pub(crate) struct MessageEncoder {
     pub schema: Arc<Schema>,
     pub options: WriteOptions,
     dictionaries: Dictionaries,
@@ -191,14 +193,14 @@ pub(crate) struct Encoder {
     append_only: bool,
 }
 
-impl Encoder {
+impl MessageEncoder {
     /// `append_only`: the output cannot replace a dictionary (an IPC file).
     pub fn new(
         schema: Arc<Schema>,
         options: WriteOptions,
         position: usize,
         append_only: bool,
-    ) -> Result<Encoder> {
+    ) -> Result<MessageEncoder> {
         if options.alignment < 8 || !options.alignment.is_power_of_two() {
             return Err(Error::schema(format!(
                 "alignment must be a power of two of at least 8, not {}",
@@ -217,7 +219,7 @@ impl Encoder {
                 sent: HashMap::new(),
             }
         };
-        Ok(Encoder {
+        Ok(MessageEncoder {
             schema,
             options,
             dictionaries,
@@ -356,7 +358,7 @@ impl Encoder {
         table: &Table,
         sent_now: &mut Vec<Sent>,
     ) -> Result<Vec<EncodedMessage<'static>>> {
-        let Encoder {
+        let MessageEncoder {
             schema,
             options,
             dictionaries,
@@ -540,14 +542,14 @@ impl Encoder {
 /// assert_eq!(out.len() % 8, 0);
 /// ```
 pub struct IpcStreamEncoder {
-    inner: Encoder,
+    inner: MessageEncoder,
 }
 
 impl IpcStreamEncoder {
     /// An encoder for tables of `schema`.
     pub fn new(schema: Arc<Schema>, options: WriteOptions) -> Result<Self> {
         Ok(IpcStreamEncoder {
-            inner: Encoder::new(schema, options, 0, false)?,
+            inner: MessageEncoder::new(schema, options, 0, false)?,
         })
     }
 
