@@ -4,7 +4,7 @@
 //!
 //! Pure functions on byte slices, with no allocation on the parse side. Not the
 //! CSV tokenizer (that is `csv-core`), not type inference (`infer.rs`) and not
-//! column building (`reader.rs`).
+//! column building (`builders.rs`).
 
 use std::io::Write as _;
 

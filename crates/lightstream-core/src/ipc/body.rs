@@ -9,10 +9,9 @@ use minarrow::{
     Array, ArrowType, Bitmask, FieldArray, NumericArray, Table, TemporalArray, TextArray, TimeUnit,
 };
 
-use super::buffer_types::{KeyInt, OffsetInt, any_key_at_or_above, count_set_bits};
+use super::buffer_types::{KeyInt, OffsetInt, RemappedKeys, any_key_at_or_above, count_set_bits};
 use super::compression::{Compression, compress_buffer};
 use super::schema::{DictionaryEncoding, Schema};
-use super::unify::RemappedKeys;
 use crate::buffers::padded_len;
 use crate::error::{Error, Result};
 use crate::fbs;

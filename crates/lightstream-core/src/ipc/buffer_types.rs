@@ -1,7 +1,10 @@
 //! Element types of Arrow buffers that both the batch reader (`read.rs`) and
-//! the writer (`write.rs`, `unify.rs`) handle: string offsets ([`OffsetInt`]),
-//! dictionary keys ([`KeyInt`]) and validity bit counts. No reading or
-//! writing here, only what the two directions agree on.
+//! the writer (`write.rs`, `body.rs`, `unify.rs`) handle: string offsets
+//! ([`OffsetInt`]), dictionary keys ([`KeyInt`], and [`RemappedKeys`], keys
+//! the unifier rewrote for the body to send) and validity bit counts. No
+//! reading or writing here, only what the two directions agree on.
+
+use minarrow::Vec64;
 
 /// Number of set bits among the first `len` bits of `bytes` (which holds them all).
 pub(crate) fn count_set_bits(bytes: &[u8], len: usize) -> usize {
@@ -77,3 +80,24 @@ pub(crate) fn any_key_at_or_above<K: KeyInt>(keys: &[K], bound: u64) -> bool {
     }
 }
 key_int!(u8, u16, u32, u64);
+
+/// Keys rewritten to address a unified dictionary, in the column's own key width.
+#[derive(Debug)]
+pub(crate) enum RemappedKeys {
+    U8(Vec64<u8>),
+    U16(Vec64<u16>),
+    U32(Vec64<u32>),
+    U64(Vec64<u64>),
+}
+
+impl RemappedKeys {
+    /// The keys as little-endian bytes, as the IPC body holds them.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            RemappedKeys::U8(v) => v,
+            RemappedKeys::U16(v) => bytemuck::cast_slice(v),
+            RemappedKeys::U32(v) => bytemuck::cast_slice(v),
+            RemappedKeys::U64(v) => bytemuck::cast_slice(v),
+        }
+    }
+}
