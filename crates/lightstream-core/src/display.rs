@@ -127,9 +127,15 @@ pub fn pyarrow_type_name(dtype: &ArrowType, dictionary: Option<&DictionaryEncodi
         ArrowType::Duration32(u) | ArrowType::Duration64(u) => format!("duration[{}]", unit(u)),
         ArrowType::Timestamp(u, None) => format!("timestamp[{}]", unit(u)),
         ArrowType::Timestamp(u, Some(tz)) => format!("timestamp[{}, tz={tz}]", unit(u)),
-        ArrowType::Decimal32(p, s) => format!("decimal32({p}, {s})"),
-        ArrowType::Decimal64(p, s) => format!("decimal64({p}, {s})"),
-        ArrowType::Decimal128(p, s) => format!("decimal128({p}, {s})"),
+        ArrowType::Decimal32(p, s) | ArrowType::Decimal64(p, s) | ArrowType::Decimal128(p, s) => {
+            // One format for the three widths: a smaller .wasm than three.
+            let bits = match dtype {
+                ArrowType::Decimal32(..) => 32,
+                ArrowType::Decimal64(..) => 64,
+                _ => 128,
+            };
+            format!("decimal{bits}({p}, {s})")
+        }
         ArrowType::Dictionary(c) => {
             let (index, large, ordered) = match dictionary {
                 Some(d) => (d.index_type, d.large_values, d.ordered),
