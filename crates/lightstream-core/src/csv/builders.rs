@@ -34,7 +34,7 @@ pub(super) enum CellError {
     TooLong,
 }
 
-/// A row waiting in [`TableAssembler::append`]'s batch.
+/// A row waiting in [`TableAssembler::append`](super::rows::TableAssembler)'s batch.
 #[derive(Clone, Copy)]
 pub(super) struct PendingRow {
     pub(super) sep: usize,
@@ -742,7 +742,7 @@ impl Column {
     }
 }
 
-/// One column of the rows queued in [`TableAssembler::append`].
+/// One column of the rows queued in [`TableAssembler::append`](super::rows::TableAssembler).
 pub(super) struct PendingCells<'a> {
     /// The chunk being fed (rows read in place).
     pub(super) chunk: &'a [u8],

@@ -22,7 +22,7 @@ static ZEROS: [u8; 64] = [0; 64];
 pub(super) enum Chunk<'a> {
     Borrowed(&'a [u8]),
     Owned(Vec<u8>),
-    /// Dictionary keys rewritten by a [`DictionaryUnifier`].
+    /// Dictionary keys rewritten by a [`DictionaryUnifier`](crate::ipc::DictionaryUnifier).
     Keys(RemappedKeys),
     Zeros(usize),
 }
@@ -166,7 +166,7 @@ pub(crate) fn mismatch(fa: &FieldArray) -> Error {
 }
 
 /// Adds one column's node and buffers. A dictionary column's keys are
-/// `remapped` when given (a [`DictionaryUnifier`] rewrote them), else its own.
+/// `remapped` when given (a [`DictionaryUnifier`](crate::ipc::DictionaryUnifier) rewrote them), else its own.
 pub(super) fn write_column<'a>(
     body: &mut BodyBuilder<'a>,
     fa: &'a FieldArray,
@@ -422,7 +422,7 @@ pub(crate) fn key_out_of_range(
 enum Keys<'a, K> {
     /// The column's own, borrowed, checked against its dictionary.
     Own(&'a [K]),
-    /// Rewritten (and checked) by a [`DictionaryUnifier`], row for row.
+    /// Rewritten (and checked) by a [`DictionaryUnifier`](crate::ipc::DictionaryUnifier), row for row.
     Remapped(RemappedKeys),
 }
 
