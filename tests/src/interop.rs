@@ -8,7 +8,7 @@
 //!   per column, the logical values), written from minarrow tables ([`expect_doc`]) and
 //!   compared with decoded tables ([`diff_against_doc`]) or with the document of what
 //!   another implementation read ([`diff_docs`]). Types are named as pyarrow prints them
-//!   ([`type_name`]), so both sides compare plain strings.
+//!   ([`pyarrow_type_name`], the core's), so both sides compare plain strings.
 //! - [`interop_all_types`] / [`dictionary_tables`]: minarrow tables covering every type
 //!   Lightstream supports, nulls, metadata, several batches, and dictionaries that grow
 //!   ([`DICT_GROWTH`]) or also get replaced ([`DICT_CHANGES`]).
@@ -22,12 +22,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use lightstream_core::display::{pyarrow_index_name, pyarrow_type_name};
 use lightstream_core::minarrow::ffi::arrow_dtype::CategoricalIndexType;
 use lightstream_core::minarrow::{
     Array, ArrowType, Bitmask, BooleanArray, CategoricalArray, DatetimeArray, DecimalArray, Field,
     FieldArray, FloatArray, IntegerArray, StringArray, Table, TextArray, TimeUnit, Vec64,
 };
-use lightstream_core::{DictionaryEncoding, IndexType, Schema};
+use lightstream_core::{IndexType, Schema};
 use serde_json::{Map, Value, json};
 
 use crate::compare::{Cell, column_cells};
@@ -124,33 +125,6 @@ pub fn run_python(script: &str, args: &[&OsStr]) -> String {
 
 // ------------------------------------------------------------------ type names
 
-/// The unit as Arrow writes it in type names: `s`, `ms`, `us`, `ns`.
-pub fn unit_name(u: &TimeUnit) -> &'static str {
-    match u {
-        TimeUnit::Seconds => "s",
-        TimeUnit::Milliseconds => "ms",
-        TimeUnit::Microseconds => "us",
-        TimeUnit::Nanoseconds => "ns",
-        TimeUnit::Days => "day",
-    }
-}
-
-/// The index type as pyarrow names it (`int8`, `uint32`, ...).
-pub fn index_name(t: &IndexType) -> &'static str {
-    #[allow(unreachable_patterns)]
-    match t {
-        IndexType::Int8 => "int8",
-        IndexType::Int16 => "int16",
-        IndexType::Int32 => "int32",
-        IndexType::Int64 => "int64",
-        IndexType::UInt8 => "uint8",
-        IndexType::UInt16 => "uint16",
-        IndexType::UInt32 => "uint32",
-        IndexType::UInt64 => "uint64",
-        _ => "unknown-index-type",
-    }
-}
-
 /// Bits of a dictionary index type.
 pub fn index_bits(t: &IndexType) -> u32 {
     #[allow(unreachable_patterns)]
@@ -170,52 +144,6 @@ pub fn categorical_bits(t: &CategoricalIndexType) -> u32 {
         CategoricalIndexType::UInt16 => 16,
         CategoricalIndexType::UInt32 => 32,
         CategoricalIndexType::UInt64 => 64,
-    }
-}
-
-/// The Arrow type of a Lightstream field, named exactly as pyarrow's `str(type)`.
-pub fn type_name(dtype: &ArrowType, dict: Option<&DictionaryEncoding>) -> String {
-    match dtype {
-        ArrowType::Null => "null".into(),
-        ArrowType::Boolean => "bool".into(),
-        ArrowType::Int8 => "int8".into(),
-        ArrowType::Int16 => "int16".into(),
-        ArrowType::Int32 => "int32".into(),
-        ArrowType::Int64 => "int64".into(),
-        ArrowType::UInt8 => "uint8".into(),
-        ArrowType::UInt16 => "uint16".into(),
-        ArrowType::UInt32 => "uint32".into(),
-        ArrowType::UInt64 => "uint64".into(),
-        ArrowType::Float32 => "float".into(),
-        ArrowType::Float64 => "double".into(),
-        ArrowType::String => "string".into(),
-        ArrowType::LargeString => "large_string".into(),
-        ArrowType::Date32 => "date32[day]".into(),
-        ArrowType::Date64 => "date64[ms]".into(),
-        ArrowType::Time32(u) => format!("time32[{}]", unit_name(u)),
-        ArrowType::Time64(u) => format!("time64[{}]", unit_name(u)),
-        ArrowType::Duration32(u) | ArrowType::Duration64(u) => {
-            format!("duration[{}]", unit_name(u))
-        }
-        ArrowType::Timestamp(u, None) => format!("timestamp[{}]", unit_name(u)),
-        ArrowType::Timestamp(u, Some(tz)) => format!("timestamp[{}, tz={tz}]", unit_name(u)),
-        ArrowType::Decimal32(p, s) => format!("decimal32({p}, {s})"),
-        ArrowType::Decimal64(p, s) => format!("decimal64({p}, {s})"),
-        ArrowType::Decimal128(p, s) => format!("decimal128({p}, {s})"),
-        ArrowType::Dictionary(_) => match dict {
-            Some(d) => format!(
-                "dictionary<values={}, indices={}, ordered={}>",
-                if d.large_values {
-                    "large_string"
-                } else {
-                    "string"
-                },
-                index_name(&d.index_type),
-                u8::from(d.ordered)
-            ),
-            None => "dictionary<without a DictionaryEncoding>".into(),
-        },
-        other => format!("unsupported:{other:?}"),
     }
 }
 
@@ -323,7 +251,7 @@ fn metadata_json(md: &BTreeMap<String, String>) -> Value {
 /// The pyarrow type name of field `i` of `schema`.
 pub fn field_type_name(schema: &Schema, i: usize) -> String {
     let dict = schema.dictionaries.get(i).and_then(Option::as_ref);
-    type_name(&schema.fields[i].dtype, dict)
+    pyarrow_type_name(&schema.fields[i].dtype, dict)
 }
 
 /// The expectation document of `tables` written with `schema` (see ipc_expect.py).
@@ -478,7 +406,7 @@ fn diff_against_doc_inner(
         {
             out.push(format!(
                 "{at}: minarrow key type {k:?} does not have the width of the wire index type {}",
-                index_name(&d.index_type)
+                pyarrow_index_name(d.index_type)
             ));
         }
         types.push(ety.to_string());

@@ -3,7 +3,8 @@
 //! What it is for: turning one cell of a decoded `minarrow` column into a string
 //! (dates as `YYYY-MM-DD`, timestamps as ISO 8601 with the precision of their unit,
 //! decimals with their scale applied, ...). The pure functions (`format_date`,
-//! `format_timestamp`, `format_decimal`, ...) are the tested core; `write_value`
+//! `format_timestamp`, `format_decimal`, ...) wrap the core's one set of value
+//! formatters (`lightstream_core::display`, in its ISO style); `write_value`
 //! dispatches on the column's array and Arrow type.
 //!
 //! What it is not: a parser, a time-zone database or a locale-aware formatter.
@@ -15,6 +16,7 @@
 
 use std::fmt::Write as _;
 
+use lightstream_core::display::{self, ValueStyle};
 use minarrow::{
     Array, ArrowType, Bitmask, CategoricalArray, DatetimeArray, DecimalArray, FloatArray, Integer,
     IntegerArray, NumericArray, StringArray, TemporalArray, TextArray, TimeUnit,
@@ -25,8 +27,6 @@ pub const NULL: &str = "null";
 
 /// Printed when a row index lies outside a column's buffers (a malformed table).
 const MISSING: &str = "?";
-
-const SECONDS_PER_DAY: i128 = 86_400;
 
 /// How a column's text lines up in a table: numbers to the right, everything else left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,7 +236,7 @@ fn write_temporal(out: &mut String, t: &TemporalArray, dtype: &ArrowType, row: u
         ArrowType::Time32(unit) | ArrowType::Time64(unit) => format_time(value, *unit),
         ArrowType::Duration32(unit) | ArrowType::Duration64(unit) => format_duration(value, *unit),
         // Intervals and anything unexpected: the raw count with the array's unit.
-        _ => format!("{value} {}", unit_suffix(unit_of_array)),
+        _ => format!("{value} {}", display::unit_suffix(unit_of_array)),
     };
     out.push_str(&text);
 }
@@ -301,112 +301,31 @@ fn float_text(value: f64, finite: bool, abs: f64, plain: String, sci: String) ->
     }
 }
 
+/// Runs one of the core's byte writers (`lightstream_core::display`, the one
+/// set of value formatters) and returns its text.
+fn text_of(write: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut out = Vec::with_capacity(32);
+    write(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A decimal's unscaled integer `value` with `scale` applied:
 /// `(12345, 2)` -> `123.45`, `(-5, 3)` -> `-0.005`, `(12, -2)` -> `1200`.
 pub fn format_decimal(value: i128, scale: i8) -> String {
-    let digits = value.unsigned_abs().to_string();
-    let sign = if value < 0 { "-" } else { "" };
-    if scale <= 0 {
-        if value == 0 {
-            return "0".to_string();
-        }
-        let zeros = "0".repeat(usize::from(scale.unsigned_abs()));
-        return format!("{sign}{digits}{zeros}");
-    }
-    let scale = usize::from(scale.unsigned_abs());
-    let padded = if digits.len() <= scale {
-        format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
-    } else {
-        digits
-    };
-    let (int_part, frac_part) = padded.split_at(padded.len() - scale);
-    format!("{sign}{int_part}.{frac_part}")
+    text_of(|out| display::write_decimal(out, value, scale))
 }
 
-/// Units per second and digits after the decimal point for a time unit.
-fn unit_scale(unit: TimeUnit) -> (i128, usize) {
-    match unit {
-        TimeUnit::Seconds => (1, 0),
-        TimeUnit::Milliseconds => (1_000, 3),
-        TimeUnit::Microseconds => (1_000_000, 6),
-        TimeUnit::Nanoseconds => (1_000_000_000, 9),
-        // A day count: one unit is 86,400 seconds; handled by the callers.
-        TimeUnit::Days => (1, 0),
-    }
-}
-
-fn unit_suffix(unit: TimeUnit) -> &'static str {
-    match unit {
-        TimeUnit::Seconds => "s",
-        TimeUnit::Milliseconds => "ms",
-        TimeUnit::Microseconds => "us",
-        TimeUnit::Nanoseconds => "ns",
-        TimeUnit::Days => "d",
-    }
-}
-
-/// Splits a count of `unit` since the epoch into whole seconds and the sub-second
-/// remainder (both floored, so instants before 1970 print correctly).
-fn split_seconds(value: i128, unit: TimeUnit) -> (i128, i128) {
-    if unit == TimeUnit::Days {
-        return (value * SECONDS_PER_DAY, 0);
-    }
-    let (per_second, _) = unit_scale(unit);
-    (value.div_euclid(per_second), value.rem_euclid(per_second))
-}
-
-/// Year, month (1-12) and day (1-31) of the proleptic Gregorian calendar for a
-/// count of days since 1970-01-01 (days-from-civil inverted, by 400-year eras).
-fn civil_from_days(days: i128) -> (i128, u32, u32) {
-    let z = days + 719_468; // days since 0000-03-01
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i128::from(month <= 2);
-    // month is in 1..=12 and day in 1..=31 by construction.
-    (year, month as u32, day as u32)
-}
-
-/// ISO 8601 year: four digits for 0000-9999, else signed and expanded.
-fn push_year(out: &mut String, year: i128) {
-    if (0..=9999).contains(&year) {
-        let _ = write!(out, "{year:04}");
-    } else {
-        let _ = write!(out, "{year:+05}");
-    }
-}
-
-fn push_date(out: &mut String, days: i128) {
-    let (year, month, day) = civil_from_days(days);
-    push_year(out, year);
-    let _ = write!(out, "-{month:02}-{day:02}");
-}
-
-fn push_clock(out: &mut String, seconds_of_day: i128, fraction: i128, digits: usize) {
-    let h = seconds_of_day / 3_600;
-    let m = seconds_of_day / 60 % 60;
-    let s = seconds_of_day % 60;
-    let _ = write!(out, "{h:02}:{m:02}:{s:02}");
-    if digits > 0 {
-        let _ = write!(out, ".{fraction:0digits$}");
-    }
-}
-
-/// A date (`YYYY-MM-DD`) from days (`Date32`) or milliseconds (`Date64`) since the epoch.
+/// A date (`YYYY-MM-DD`, ISO 8601 expanded years outside 0000-9999) from days
+/// (`Date32`) or milliseconds (`Date64`) since the epoch.
 pub fn format_date(value: i64, unit: TimeUnit) -> String {
-    let (seconds, _) = split_seconds(i128::from(value), unit);
-    let mut out = String::with_capacity(10);
-    push_date(&mut out, seconds.div_euclid(SECONDS_PER_DAY));
-    out
+    let days = match unit {
+        TimeUnit::Days => value,
+        TimeUnit::Seconds => value.div_euclid(86_400),
+        TimeUnit::Milliseconds => value.div_euclid(86_400_000),
+        TimeUnit::Microseconds => value.div_euclid(86_400_000_000),
+        TimeUnit::Nanoseconds => value.div_euclid(86_400_000_000_000),
+    };
+    text_of(|out| display::write_date(out, days, ValueStyle::Iso))
 }
 
 /// An ISO 8601 timestamp with as many fraction digits as the unit has.
@@ -415,127 +334,20 @@ pub fn format_date(value: i64, unit: TimeUnit) -> String {
 /// - a fixed offset (`+05:30`, `-0800`): converted to that offset, `...+05:30`
 /// - another zone name: the UTC instant plus the name, `...Z[Europe/Paris]`
 pub fn format_timestamp(value: i64, unit: TimeUnit, tz: Option<&str>) -> String {
-    let (_, digits) = unit_scale(unit);
-    let (mut seconds, fraction) = split_seconds(i128::from(value), unit);
-    let zone = tz.map(Zone::parse);
-    if let Some(Zone::Offset {
-        seconds: offset, ..
-    }) = &zone
-    {
-        seconds += i128::from(*offset);
-    }
-    let mut out = String::with_capacity(32);
-    push_date(&mut out, seconds.div_euclid(SECONDS_PER_DAY));
-    out.push('T');
-    push_clock(
-        &mut out,
-        seconds.rem_euclid(SECONDS_PER_DAY),
-        fraction,
-        digits,
-    );
-    match zone {
-        None => {}
-        Some(Zone::Utc) => out.push('Z'),
-        Some(Zone::Offset { text, .. }) => out.push_str(&text),
-        Some(Zone::Named(name)) => {
-            let _ = write!(out, "Z[{name}]");
-        }
-    }
-    out
+    let digits = display::unit_digits(&unit);
+    text_of(|out| display::write_timestamp(out, value, digits, tz, ValueStyle::Iso))
 }
 
 /// A time of day (`HH:MM:SS` plus the unit's fraction digits). Values outside one
 /// day are not valid times; they print as the raw count with the unit.
 pub fn format_time(value: i64, unit: TimeUnit) -> String {
-    let (per_second, digits) = unit_scale(unit);
-    let value = i128::from(value);
-    if unit == TimeUnit::Days || !(0..SECONDS_PER_DAY * per_second).contains(&value) {
-        return format!("{value}{}", unit_suffix(unit));
-    }
-    let mut out = String::with_capacity(18);
-    push_clock(&mut out, value / per_second, value % per_second, digits);
-    out
+    text_of(|out| display::write_time(out, value, unit))
 }
 
 /// A duration as `[-][Nd ]HH:MM:SS` plus the unit's fraction digits,
 /// e.g. `1d 02:03:04.500` or `-00:00:00.250`.
 pub fn format_duration(value: i64, unit: TimeUnit) -> String {
-    let (per_second, digits) = unit_scale(unit);
-    let magnitude = i128::from(value).abs();
-    let (seconds, fraction) = if unit == TimeUnit::Days {
-        (magnitude * SECONDS_PER_DAY, 0)
-    } else {
-        (magnitude / per_second, magnitude % per_second)
-    };
-    let mut out = String::with_capacity(24);
-    if value < 0 {
-        out.push('-');
-    }
-    let days = seconds / SECONDS_PER_DAY;
-    if days > 0 {
-        let _ = write!(out, "{days}d ");
-    }
-    push_clock(&mut out, seconds % SECONDS_PER_DAY, fraction, digits);
-    out
-}
-
-/// How a timestamp's zone string is rendered.
-#[derive(Debug, PartialEq, Eq)]
-enum Zone<'a> {
-    Utc,
-    /// A fixed offset east of UTC, and its normalised `+HH:MM` text.
-    Offset {
-        seconds: i32,
-        text: String,
-    },
-    Named(&'a str),
-}
-
-impl<'a> Zone<'a> {
-    fn parse(tz: &'a str) -> Zone<'a> {
-        if ["UTC", "Etc/UTC", "Z"]
-            .iter()
-            .any(|u| tz.eq_ignore_ascii_case(u))
-        {
-            return Zone::Utc;
-        }
-        match parse_offset(tz) {
-            Some(seconds) => {
-                let sign = if seconds < 0 { '-' } else { '+' };
-                let minutes = seconds.unsigned_abs() / 60;
-                Zone::Offset {
-                    seconds,
-                    text: format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60),
-                }
-            }
-            None => Zone::Named(tz),
-        }
-    }
-}
-
-/// `+HH:MM`, `-HH:MM`, `+HHMM` or `+HH` as seconds east of UTC.
-fn parse_offset(tz: &str) -> Option<i32> {
-    let (sign, rest) = match tz.as_bytes().first()? {
-        b'+' => (1, &tz[1..]),
-        b'-' => (-1, &tz[1..]),
-        _ => return None,
-    };
-    let digits: String = rest.chars().filter(|c| *c != ':').collect();
-    if !digits.bytes().all(|b| b.is_ascii_digit()) || rest.len() > 5 {
-        return None;
-    }
-    let (hours, minutes) = match digits.len() {
-        2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (
-            digits[..2].parse::<i32>().ok()?,
-            digits[2..].parse::<i32>().ok()?,
-        ),
-        _ => return None,
-    };
-    if hours > 23 || minutes > 59 {
-        return None;
-    }
-    Some(sign * (hours * 3_600 + minutes * 60))
+    text_of(|out| display::write_duration(out, value, unit))
 }
 
 #[cfg(test)]
@@ -717,17 +529,6 @@ mod tests {
         assert_eq!(f64::NAN.float_text(), "NaN");
         assert_eq!(f64::INFINITY.float_text(), "inf");
         assert_eq!(f32::NEG_INFINITY.float_text(), "-inf");
-    }
-
-    #[test]
-    fn offsets_parse_strictly() {
-        assert_eq!(parse_offset("+05:30"), Some(19_800));
-        assert_eq!(parse_offset("-0800"), Some(-28_800));
-        assert_eq!(parse_offset("+01"), Some(3_600));
-        assert_eq!(parse_offset("+5:30"), None);
-        assert_eq!(parse_offset("+24:00"), None);
-        assert_eq!(parse_offset("Europe/Paris"), None);
-        assert_eq!(parse_offset("+"), None);
     }
 
     fn text(array: &Array, dtype: &ArrowType, row: usize) -> String {

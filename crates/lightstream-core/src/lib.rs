@@ -39,6 +39,7 @@ compile_error!("lightstream-core supports little-endian targets only");
 pub mod buffers;
 #[cfg(feature = "csv")]
 pub mod csv;
+pub mod display;
 pub mod error;
 mod fbs;
 pub mod framing;

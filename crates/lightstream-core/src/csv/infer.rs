@@ -6,7 +6,7 @@
 //! null becomes a nullable string column (pyarrow: `null`). Timestamps with a
 //! zone (`Z` or an offset) are `timestamp[.., tz=UTC]` and do not mix with
 //! zone-less ones (a mix is a string column, as in pyarrow). Only decides the
-//! type; converting cells is `reader.rs`.
+//! type; converting cells is `builders.rs`.
 
 use minarrow::{ArrowType, TimeUnit};
 

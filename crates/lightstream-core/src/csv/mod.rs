@@ -25,11 +25,15 @@
 //! assert_eq!(text, b"id,name\n1,ada\n2,\"grace, hopper\"\n");
 //! ```
 
+mod builders;
 mod infer;
+mod nulls;
 mod reader;
+mod rows;
 #[cfg(test)]
 mod tests;
 mod text;
+mod tokenizer;
 mod writer;
 
 use std::sync::Arc;

@@ -1,9 +1,10 @@
 //! Text forms of CSV values: parsing one cell's bytes into an integer, float,
-//! boolean, date, time or timestamp, and formatting values back to text.
+//! boolean, date, time or timestamp, and formatting floats back to text (the
+//! other values are written by `crate::display`, shared with the CLI).
 //!
 //! Pure functions on byte slices, with no allocation on the parse side. Not the
 //! CSV tokenizer (that is `csv-core`), not type inference (`infer.rs`) and not
-//! column building (`reader.rs`).
+//! column building (`builders.rs`).
 
 use std::io::Write as _;
 
@@ -328,20 +329,6 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The (year, month, day) of a day count since 1970-01-01.
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 fn digits2(b: &[u8]) -> Option<u32> {
     match b {
         [a @ b'0'..=b'9', c @ b'0'..=b'9'] => Some(u32::from(a - b'0') * 10 + u32::from(c - b'0')),
@@ -570,74 +557,6 @@ pub(crate) fn to_units(secs: i64, nanos: u32, digits: u32) -> Option<i64> {
 
 // ------------------------------------------------------------------ formatting
 
-/// Appends a signed integer in decimal.
-pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
-    if v < 0 {
-        out.push(b'-');
-    }
-    write_u64(out, v.unsigned_abs());
-}
-
-/// "00" to "99", two bytes each.
-const DIGIT_PAIRS: [u8; 200] = {
-    let mut t = [0u8; 200];
-    let mut i = 0;
-    while i < 100 {
-        t[2 * i] = b'0' + (i / 10) as u8;
-        t[2 * i + 1] = b'0' + (i % 10) as u8;
-        i += 1;
-    }
-    t
-};
-
-#[inline]
-fn pair(v: u64) -> [u8; 2] {
-    let i = (v % 100) as usize * 2;
-    [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
-}
-
-/// Appends an unsigned integer in decimal (two digits per division).
-pub(crate) fn write_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    while v >= 100 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&pair(v));
-        v /= 100;
-    }
-    if v >= 10 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&pair(v));
-    } else {
-        i -= 1;
-        buf[i] = b'0' + v as u8;
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
-/// Appends an i128 (decimal unscaled value) with `scale` digits after the point.
-pub(crate) fn write_decimal(out: &mut Vec<u8>, v: i128, scale: i8) {
-    let mut digits = v.unsigned_abs().to_string().into_bytes();
-    if v < 0 {
-        out.push(b'-');
-    }
-    if scale <= 0 {
-        out.extend_from_slice(&digits);
-        out.extend(std::iter::repeat_n(b'0', usize::from(scale.unsigned_abs())));
-        return;
-    }
-    let scale = scale as usize;
-    if digits.len() <= scale {
-        let mut padded = vec![b'0'; scale + 1 - digits.len()];
-        padded.extend_from_slice(&digits);
-        digits = padded;
-    }
-    let split = digits.len() - scale;
-    out.extend_from_slice(&digits[..split]);
-    out.push(b'.');
-    out.extend_from_slice(&digits[split..]);
-}
-
 /// Appends the shortest text that reads back as the same `f64` (`NaN`, `inf`, `-inf`
 /// for the special values; exponent notation for very large or small magnitudes).
 pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
@@ -669,101 +588,12 @@ pub(crate) fn write_f32(out: &mut Vec<u8>, v: f32) {
     let _ = write!(out, "{v:?}");
 }
 
-fn push2(out: &mut Vec<u8>, v: u32) {
-    out.push(b'0' + (v / 10 % 10) as u8);
-    out.push(b'0' + (v % 10) as u8);
-}
-
-/// Appends `YYYY-MM-DD` for a day count since the epoch (years outside
-/// 0000..=9999 are written with as many digits as they need and a sign if negative).
-pub(crate) fn write_date(out: &mut Vec<u8>, days: i64) {
-    let (y, m, d) = civil_from_days(days);
-    if (0..=9999).contains(&y) {
-        let y = y as u32;
-        push2(out, y / 100);
-        push2(out, y % 100);
-    } else {
-        write_i64(out, y);
-    }
-    out.push(b'-');
-    push2(out, m);
-    out.push(b'-');
-    push2(out, d);
-}
-
-/// Appends `HH:MM:SS` and, when `sub` (the sub-second part in units with
-/// `digits` fraction digits) is not zero, `.` and exactly `digits` digits.
-pub(crate) fn write_time_of_day(out: &mut Vec<u8>, secs_of_day: u32, sub: u64, digits: u32) {
-    push2(out, secs_of_day / 3600);
-    out.push(b':');
-    push2(out, secs_of_day / 60 % 60);
-    out.push(b':');
-    push2(out, secs_of_day % 60);
-    if sub != 0 && digits > 0 {
-        out.push(b'.');
-        let mut buf = [b'0'; 9];
-        let mut v = sub;
-        for i in (0..digits as usize).rev() {
-            buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-        out.extend_from_slice(&buf[..digits as usize]);
-    }
-}
-
-/// Appends an ISO 8601 timestamp `YYYY-MM-DDTHH:MM:SS[.fff]` for `v` units
-/// (with `digits` fraction digits) since the epoch, and `Z` when `utc`.
-pub(crate) fn write_timestamp(out: &mut Vec<u8>, v: i64, digits: u32, utc: bool) {
-    let per_sec = units_per_sec(digits);
-    let secs = v.div_euclid(per_sec);
-    let sub = v.rem_euclid(per_sec) as u64;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400) as u32;
-    let (y, m, d) = civil_from_days(days);
-    if sub == 0 && (0..=9999).contains(&y) {
-        // The common whole-second case, built in place.
-        let y = y as u64;
-        let (h, mi, s) = (
-            u64::from(sod / 3600),
-            u64::from(sod / 60 % 60),
-            u64::from(sod % 60),
-        );
-        let [y1, y2] = pair(y / 100);
-        let [y3, y4] = pair(y);
-        let [m1, m2] = pair(u64::from(m));
-        let [d1, d2] = pair(u64::from(d));
-        let [h1, h2] = pair(h);
-        let [i1, i2] = pair(mi);
-        let [s1, s2] = pair(s);
-        out.extend_from_slice(&[
-            y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2, b'T', h1, h2, b':', i1, i2, b':', s1, s2,
-        ]);
-        if utc {
-            out.push(b'Z');
-        }
-        return;
-    }
-    write_date(out, days);
-    out.push(b'T');
-    write_time_of_day(out, sod, sub, digits);
-    if utc {
-        out.push(b'Z');
-    }
-}
-
-/// Fraction digits of a time unit (seconds 0, ms 3, us 6, ns 9).
-pub(crate) fn unit_digits(unit: &minarrow::TimeUnit) -> u32 {
-    match unit {
-        minarrow::TimeUnit::Seconds | minarrow::TimeUnit::Days => 0,
-        minarrow::TimeUnit::Milliseconds => 3,
-        minarrow::TimeUnit::Microseconds => 6,
-        minarrow::TimeUnit::Nanoseconds => 9,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::display::{
+        ValueStyle, write_date, write_decimal, write_i64, write_timestamp, write_u64,
+    };
 
     #[test]
     fn integers() {
@@ -943,7 +773,7 @@ mod tests {
         assert_eq!(parse_date(b"2020-1-1"), None);
         for d in [-700_000, -1, 0, 1, 18321, 2_932_896] {
             let mut s = Vec::new();
-            write_date(&mut s, d);
+            write_date(&mut s, d, ValueStyle::Pyarrow);
             assert_eq!(parse_date(&s).map(i64::from), Some(d));
         }
     }
@@ -967,13 +797,13 @@ mod tests {
         assert!(parse_timestamp(b"2020-01-01T25:00").is_none());
         assert!(parse_timestamp(b"2020-01-01T12:00:00.1234567890").is_none());
         let mut s = Vec::new();
-        write_timestamp(&mut s, -1, 9, true);
+        write_timestamp(&mut s, -1, 9, Some("UTC"), ValueStyle::Pyarrow);
         assert_eq!(s, b"1969-12-31T23:59:59.999999999Z");
         s.clear();
-        write_timestamp(&mut s, 1500, 3, false);
+        write_timestamp(&mut s, 1500, 3, None, ValueStyle::Pyarrow);
         assert_eq!(s, b"1970-01-01T00:00:01.500");
         s.clear();
-        write_timestamp(&mut s, 2000, 3, false);
+        write_timestamp(&mut s, 2000, 3, None, ValueStyle::Pyarrow);
         assert_eq!(s, b"1970-01-01T00:00:02");
         assert_eq!(to_units(1, 500_000_000, 3), Some(1500));
         assert_eq!(to_units(1, 500_000_001, 3), None);

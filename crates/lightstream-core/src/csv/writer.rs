@@ -17,12 +17,13 @@ use std::sync::Arc;
 use csv_core::{QuoteStyle, Writer, WriterBuilder};
 use minarrow::{Array, ArrowType, Bitmask, NumericArray, Table, TemporalArray, TextArray};
 
-use super::reader::{NullTokens, type_name};
-use super::text::{
-    unit_digits, write_date, write_decimal, write_f32, write_f64, write_i64, write_time_of_day,
-    write_timestamp, write_u64,
-};
+use super::nulls::NullTokens;
+use super::text::{write_f32, write_f64};
 use super::{CsvWriteOptions, DEFAULT_NULL_VALUES};
+use crate::display::{
+    ValueStyle, pyarrow_type_name, unit_digits, write_date, write_decimal, write_i64,
+    write_time_of_day, write_timestamp, write_u64,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::Schema;
 
@@ -63,9 +64,9 @@ impl CsvEncoder {
                 ArrowType::Interval(_) | ArrowType::Utf8View | ArrowType::Duration32(_) => {
                     return Err(Error::unsupported(format!(
                         "CSV cannot write columns of type {}",
-                        type_name(&f.dtype)
+                        pyarrow_type_name(&f.dtype, None)
                     ))
-                    .in_field(&f.name, type_name(&f.dtype)));
+                    .in_field(&f.name, pyarrow_type_name(&f.dtype, None)));
                 }
                 _ => {}
             }
@@ -221,7 +222,7 @@ impl CsvEncoder {
                 f.name
             ),
         )
-        .in_field(&f.name, type_name(&f.dtype))
+        .in_field(&f.name, pyarrow_type_name(&f.dtype, None))
     }
 
     fn columns<'t>(&self, table: &'t Table) -> Result<Vec<ColumnRef<'t>>> {
@@ -238,10 +239,10 @@ impl CsvEncoder {
                 Error::schema(format!(
                     "column {:?} holds {} data, not the schema's {}",
                     field.name,
-                    type_name(&fa.field.dtype),
-                    type_name(&field.dtype)
+                    pyarrow_type_name(&fa.field.dtype, None),
+                    pyarrow_type_name(&field.dtype, None)
                 ))
-                .in_field(&field.name, type_name(&field.dtype))
+                .in_field(&field.name, pyarrow_type_name(&field.dtype, None))
             })?;
             out.push(r);
         }
@@ -283,6 +284,7 @@ enum Values<'t> {
     Date64(&'t [i64]),
     Time32(&'t [i32], u32),
     Time64(&'t [i64], u32),
+    /// Values, fraction digits, and whether the column has a time zone.
     Timestamp(&'t [i64], u32, bool),
     Duration32(&'t [i32]),
     Duration64(&'t [i64]),
@@ -479,17 +481,19 @@ impl<'t> ColumnRef<'t> {
             Values::Cat32(k, dict) => cat(k[row], dict)?,
             Values::Cat64(k, dict) => cat(k[row], dict)?,
             Values::Date32(v) => {
-                write_date(out, i64::from(v[row]));
+                write_date(out, i64::from(v[row]), ValueStyle::Pyarrow);
                 return Ok(false);
             }
             Values::Date64(v) => {
-                write_date(out, v[row].div_euclid(86_400_000));
+                write_date(out, v[row].div_euclid(86_400_000), ValueStyle::Pyarrow);
                 return Ok(false);
             }
             Values::Time32(v, digits) => return time(out, i64::from(v[row]), *digits),
             Values::Time64(v, digits) => return time(out, v[row], *digits),
-            Values::Timestamp(v, digits, utc) => {
-                write_timestamp(out, v[row], *digits, *utc);
+            Values::Timestamp(v, digits, zoned) => {
+                // pyarrow writes the UTC instant with a `Z` whatever the zone.
+                let tz = zoned.then_some("UTC");
+                write_timestamp(out, v[row], *digits, tz, ValueStyle::Pyarrow);
                 return Ok(false);
             }
             Values::Dec32(v, s) => {
@@ -525,6 +529,12 @@ fn time(out: &mut Vec<u8>, v: i64, digits: u32) -> std::result::Result<bool, Str
     if !(0..86_400 * per_sec).contains(&v) {
         return Err(format!("time of day {v} is outside 00:00:00..24:00:00"));
     }
-    write_time_of_day(out, (v / per_sec) as u32, (v % per_sec) as u64, digits);
+    write_time_of_day(
+        out,
+        (v / per_sec) as u32,
+        (v % per_sec) as u64,
+        digits,
+        ValueStyle::Pyarrow,
+    );
     Ok(false)
 }

@@ -12,9 +12,10 @@ use minarrow::Table;
 use minarrow::structs::shared_buffer::SharedBuffer;
 
 use super::ReadOptions;
-use super::schema::{FieldInfo, Schema, read_metadata, write_schema};
+use super::schema::{FieldInfo, Schema, read_metadata};
+use super::schema_write::write_schema;
 use super::stream::{MessageState, check_version};
-use super::write::{EncodedMessage, Encoder, MessageKind, WriteOptions};
+use super::write::{EncodedMessage, MessageEncoder, MessageKind, WriteOptions};
 use crate::buffers::Tally;
 use crate::error::{Error, Result};
 use crate::fbs;
@@ -510,7 +511,7 @@ pub fn read_file(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Schem
 
 /// Sans-IO encoder of the IPC file format.
 pub struct IpcFileEncoder {
-    inner: Encoder,
+    inner: MessageEncoder,
     dictionaries: Vec<fbs::Block>,
     batches: Vec<fbs::Block>,
     begun: bool,
@@ -519,7 +520,7 @@ pub struct IpcFileEncoder {
 impl IpcFileEncoder {
     /// An encoder for tables of `schema`.
     pub fn new(schema: Arc<Schema>, options: WriteOptions) -> Result<Self> {
-        let inner = Encoder::new(schema, options, ARROW_MAGIC_PADDED.len(), true)?;
+        let inner = MessageEncoder::new(schema, options, ARROW_MAGIC_PADDED.len(), true)?;
         Ok(IpcFileEncoder {
             inner,
             dictionaries: Vec::new(),

@@ -5,19 +5,23 @@
 //! the encoder side turns tables into messages that borrow the tables' buffers
 //! ([`IpcStreamEncoder`], [`IpcFileEncoder`]).
 
+mod body;
+mod buffer_types;
 mod compression;
 mod file;
 mod read;
 mod schema;
+mod schema_write;
 mod stream;
 mod unify;
 mod write;
 
+pub use crate::display::arrow_type_name;
 pub use compression::Compression;
 #[doc(hidden)]
 pub use compression::fuzz_decompress_buffer;
 pub use file::{ARROW_MAGIC, IpcFileEncoder, IpcFileReader, is_ipc_file, read_file, write_file};
-pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema, arrow_type_name};
+pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema};
 pub use stream::{IpcStreamDecoder, StreamItem, read_stream, write_stream};
 pub use unify::{DictionaryUnifier, unify_dictionaries};
 pub use write::{EncodedMessage, IpcStreamEncoder, WriteOptions};

@@ -17,6 +17,7 @@ use minarrow::{
 };
 
 use super::ReadOptions;
+use super::buffer_types::{KeyInt, OffsetInt, any_key_at_or_above, count_set_bits};
 use super::compression::{Compression, decompress_buffer};
 use super::schema::{DictionaryEncoding, Layout, WireField, WireSchema};
 use crate::buffers::{Tally, bitmap_buffer, typed_buffer};
@@ -223,22 +224,6 @@ impl<'a> BatchCursor<'a> {
     }
 }
 
-/// Number of set bits among the first `len` bits of `bytes` (which holds them all).
-pub(crate) fn count_set_bits(bytes: &[u8], len: usize) -> usize {
-    let full = len / 8;
-    let (words, tail) = bytes[..full].as_chunks::<8>();
-    let mut n: usize = words
-        .iter()
-        .map(|w| u64::from_le_bytes(*w).count_ones() as usize)
-        .sum();
-    n += tail.iter().map(|b| b.count_ones() as usize).sum::<usize>();
-    let rem = len % 8;
-    if rem != 0 {
-        n += (bytes[full] & ((1u8 << rem) - 1)).count_ones() as usize;
-    }
-    n
-}
-
 /// Bytes needed for `len` bits.
 fn bitmap_bytes(len: usize) -> usize {
     len.div_ceil(8)
@@ -295,36 +280,6 @@ fn values<T: bytemuck::Pod>(buf: SharedBuffer, len: usize, tally: &Tally) -> Res
 /// The first `n` bytes of `buf` (which holds at least `n`).
 fn exactly(buf: SharedBuffer, n: usize) -> SharedBuffer {
     if buf.len() == n { buf } else { buf.slice(..n) }
-}
-
-/// Offset integers of Utf8 (`u32`, for i32 on the wire) and LargeUtf8 (`u64`).
-pub(crate) trait OffsetInt: bytemuck::Pod + Ord + Copy + Default {
-    /// The largest value the signed wire type allows.
-    const MAX: u64;
-    fn to_u64(self) -> u64;
-    fn from_usize(v: usize) -> Option<Self>;
-}
-
-impl OffsetInt for u32 {
-    const MAX: u64 = i32::MAX as u64;
-    fn to_u64(self) -> u64 {
-        self as u64
-    }
-    fn from_usize(v: usize) -> Option<Self> {
-        u32::try_from(v)
-            .ok()
-            .filter(|&x| x as u64 <= <Self as OffsetInt>::MAX)
-    }
-}
-
-impl OffsetInt for u64 {
-    const MAX: u64 = i64::MAX as u64;
-    fn to_u64(self) -> u64 {
-        self
-    }
-    fn from_usize(v: usize) -> Option<Self> {
-        Some(v as u64).filter(|&x| x <= <Self as OffsetInt>::MAX)
-    }
 }
 
 fn is_char_boundary(data: &[u8], at: usize) -> bool {
@@ -406,35 +361,6 @@ fn strings<O: OffsetInt>(
         Buffer::from_vec64(new_data),
     ))
 }
-
-/// Dictionary keys as minarrow's unsigned integers, checked against the dictionary.
-pub(crate) trait KeyInt: bytemuck::Pod + Copy + Default + Ord + minarrow::Integer {
-    fn to_u64(self) -> u64;
-    fn from_u64(v: u64) -> Option<Self>;
-}
-
-macro_rules! key_int {
-    ($($t:ty),*) => {$(
-        impl KeyInt for $t {
-            fn to_u64(self) -> u64 {
-                self as u64
-            }
-            fn from_u64(v: u64) -> Option<Self> {
-                <$t>::try_from(v).ok()
-            }
-        }
-    )*};
-}
-
-/// True when any key is `>= bound`. Branch-free in the keys' own width, so it
-/// vectorises; a bound above the type's range admits every key.
-pub(crate) fn any_key_at_or_above<K: KeyInt>(keys: &[K], bound: u64) -> bool {
-    match K::from_u64(bound) {
-        Some(b) => keys.iter().fold(false, |acc, &k| acc | (k >= b)),
-        None => false,
-    }
-}
-key_int!(u8, u16, u32, u64);
 
 fn categorical<K: KeyInt>(
     keys_buf: SharedBuffer,

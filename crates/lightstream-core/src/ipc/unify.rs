@@ -27,12 +27,13 @@ use std::sync::Arc;
 
 use minarrow::{Array, Buffer, CategoricalArray, FieldArray, Table, TextArray, Vec64};
 
-use super::read::KeyInt;
-use super::schema::{DictionaryEncoding, IndexType, Schema, arrow_type_name};
-use super::write::{
+use super::body::{
     check_key_width, check_table, dictionary_values, key_out_of_range, mask_bits, mismatch,
     row_valid,
 };
+use super::buffer_types::{KeyInt, RemappedKeys};
+use super::schema::{DictionaryEncoding, IndexType, Schema};
+use crate::display::arrow_type_name;
 use crate::error::{Error, Result};
 
 /// One unified dictionary: its values in first-seen order and where each one is.
@@ -88,27 +89,6 @@ impl UnifiedDictionary {
             for v in self.values.drain(len..) {
                 self.index.remove(&*v);
             }
-        }
-    }
-}
-
-/// Keys rewritten to address a unified dictionary, in the column's own key width.
-#[derive(Debug)]
-pub(crate) enum RemappedKeys {
-    U8(Vec64<u8>),
-    U16(Vec64<u16>),
-    U32(Vec64<u32>),
-    U64(Vec64<u64>),
-}
-
-impl RemappedKeys {
-    /// The keys as little-endian bytes, as the IPC body holds them.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        match self {
-            RemappedKeys::U8(v) => v,
-            RemappedKeys::U16(v) => bytemuck::cast_slice(v),
-            RemappedKeys::U32(v) => bytemuck::cast_slice(v),
-            RemappedKeys::U64(v) => bytemuck::cast_slice(v),
         }
     }
 }

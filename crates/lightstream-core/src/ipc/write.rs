@@ -16,14 +16,13 @@ use std::io::{IoSlice, Write};
 use std::sync::Arc;
 
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
-use minarrow::{
-    Array, ArrowType, Bitmask, FieldArray, NumericArray, Table, TemporalArray, TextArray, TimeUnit,
-};
+use minarrow::Table;
 
-use super::compression::{Compression, compress_buffer};
-use super::read::{KeyInt, OffsetInt, any_key_at_or_above, count_set_bits};
-use super::schema::{DictionaryEncoding, Schema, write_schema};
-use super::unify::{DictionaryUnifier, RemappedKeys};
+use super::body::{BodyBuilder, Chunk, check_table, dictionary_values, mismatch, write_column};
+use super::compression::Compression;
+use super::schema::{DictionaryEncoding, Schema};
+use super::schema_write::write_schema;
+use super::unify::DictionaryUnifier;
 use crate::buffers::{ALIGNMENT, padded_len};
 use crate::error::{Error, Result};
 use crate::fbs;
@@ -56,28 +55,6 @@ impl Default for WriteOptions {
             alignment: ALIGNMENT,
             allow_delta_dictionaries: true,
             unify_dictionaries: false,
-        }
-    }
-}
-
-static ZEROS: [u8; 64] = [0; 64];
-
-#[derive(Debug)]
-enum Chunk<'a> {
-    Borrowed(&'a [u8]),
-    Owned(Vec<u8>),
-    /// Dictionary keys rewritten by a [`DictionaryUnifier`].
-    Keys(RemappedKeys),
-    Zeros(usize),
-}
-
-impl Chunk<'_> {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Chunk::Borrowed(b) => b,
-            Chunk::Owned(v) => v,
-            Chunk::Keys(k) => k.as_bytes(),
-            Chunk::Zeros(n) => &ZEROS[..*n],
         }
     }
 }
@@ -170,458 +147,6 @@ impl<'a> EncodedMessage<'a> {
     }
 }
 
-/// Collects the nodes and buffers of one record batch.
-struct BodyBuilder<'a> {
-    nodes: Vec<fbs::FieldNode>,
-    buffers: Vec<fbs::Buffer>,
-    chunks: Vec<Chunk<'a>>,
-    len: usize,
-    alignment: usize,
-    compression: Compression,
-}
-
-impl<'a> BodyBuilder<'a> {
-    fn new(options: &WriteOptions) -> Self {
-        BodyBuilder {
-            nodes: Vec::new(),
-            buffers: Vec::new(),
-            chunks: Vec::new(),
-            len: 0,
-            alignment: options.alignment,
-            compression: options.compression,
-        }
-    }
-
-    fn node(&mut self, len: usize, nulls: usize) {
-        self.nodes
-            .push(fbs::FieldNode::new(len as i64, nulls as i64));
-    }
-
-    fn buffer(&mut self, chunk: Chunk<'a>) -> Result<()> {
-        let chunk = match self.compression {
-            Compression::None => chunk,
-            codec => Chunk::Owned(compress_buffer(codec, chunk.bytes())?),
-        };
-        let n = chunk.bytes().len();
-        self.buffers
-            .push(fbs::Buffer::new(self.len as i64, n as i64));
-        let padded = padded_len(n, self.alignment)
-            .ok_or_else(|| Error::schema("buffer length overflows"))?;
-        if n > 0 {
-            self.chunks.push(chunk);
-        }
-        let mut pad = padded - n;
-        while pad > 0 {
-            let z = pad.min(ZEROS.len());
-            self.chunks.push(Chunk::Zeros(z));
-            pad -= z;
-        }
-        self.len += padded;
-        Ok(())
-    }
-
-    fn bytes(&mut self, b: &'a [u8]) -> Result<()> {
-        self.buffer(Chunk::Borrowed(b))
-    }
-
-    fn validity(&mut self, mask: Option<&'a Bitmask>, len: usize) -> Result<usize> {
-        let Some(mask) = mask else {
-            self.buffer(Chunk::Owned(Vec::new()))?;
-            return Ok(0);
-        };
-        let bytes = mask_bits(mask, len)?;
-        let nulls = len - count_set_bits(bytes, len);
-        if nulls == 0 {
-            self.buffer(Chunk::Owned(Vec::new()))?;
-        } else {
-            self.bytes(bytes)?;
-        }
-        Ok(nulls)
-    }
-
-    fn build<'b>(
-        &self,
-        fbb: &mut FlatBufferBuilder<'b>,
-        rows: usize,
-    ) -> WIPOffset<fbs::RecordBatch<'b>> {
-        let nodes = fbb.create_vector(&self.nodes);
-        let buffers = fbb.create_vector(&self.buffers);
-        let compression = self.compression.to_fb().map(|codec| {
-            fbs::BodyCompression::create(
-                fbb,
-                &fbs::BodyCompressionArgs {
-                    codec,
-                    method: fbs::BodyCompressionMethod::BUFFER,
-                },
-            )
-        });
-        fbs::RecordBatch::create(
-            fbb,
-            &fbs::RecordBatchArgs {
-                length: rows as i64,
-                nodes: Some(nodes),
-                buffers: Some(buffers),
-                compression,
-                variadicBufferCounts: None,
-            },
-        )
-    }
-}
-
-/// The bytes of `mask` that hold its first `len` bits, checked to be there.
-pub(crate) fn mask_bits(mask: &Bitmask, len: usize) -> Result<&[u8]> {
-    let need = len.div_ceil(8);
-    match mask.as_bytes().get(..need) {
-        Some(bytes) if mask.len() >= len => Ok(bytes),
-        _ => Err(Error::schema(format!(
-            "null mask holds {} bits for {len} rows",
-            mask.len()
-        ))),
-    }
-}
-
-/// Whether row `i` is valid under mask bits from [`mask_bits`] (`None`: no mask).
-pub(crate) fn row_valid(bits: Option<&[u8]>, i: usize) -> bool {
-    bits.is_none_or(|b| b.get(i / 8).is_some_and(|x| x >> (i % 8) & 1 == 1))
-}
-
-fn pod_bytes<T: bytemuck::Pod>(s: &[T]) -> &[u8] {
-    bytemuck::cast_slice(s)
-}
-
-pub(crate) fn mismatch(fa: &FieldArray) -> Error {
-    Error::schema(format!(
-        "column \"{}\" is declared {:?} but holds a different kind of array",
-        fa.field.name, fa.field.dtype
-    ))
-}
-
-/// Adds one column's node and buffers. A dictionary column's keys are
-/// `remapped` when given (a [`DictionaryUnifier`] rewrote them), else its own.
-fn write_column<'a>(
-    body: &mut BodyBuilder<'a>,
-    fa: &'a FieldArray,
-    rows: usize,
-    dict_len: Option<usize>,
-    enc: Option<&DictionaryEncoding>,
-    remapped: Option<RemappedKeys>,
-) -> Result<()> {
-    if fa.field.dtype == ArrowType::Null {
-        if !matches!(fa.array, Array::Null) {
-            return Err(mismatch(fa));
-        }
-        body.node(rows, rows);
-        return Ok(());
-    }
-    let len = fa.array.len();
-    if len != rows {
-        return Err(Error::schema(format!(
-            "column \"{}\" has {len} rows, the table has {rows}",
-            fa.field.name
-        )));
-    }
-    macro_rules! fixed {
-        ($arr:expr) => {{
-            let nulls = body.validity($arr.null_mask.as_ref(), len)?;
-            body.bytes(pod_bytes(&$arr.data.as_slice()[..len]))?;
-            nulls
-        }};
-    }
-    let nulls_pos = body.nodes.len();
-    body.node(len, 0);
-    let dtype = &fa.field.dtype;
-    let nulls = match (&fa.array, dtype) {
-        (Array::BooleanArray(a), ArrowType::Boolean) => {
-            let nulls = body.validity(a.null_mask.as_ref(), len)?;
-            let bits = a.data.as_bytes();
-            let need = len.div_ceil(8);
-            if bits.len() < need {
-                return Err(Error::schema("boolean array holds fewer bits than rows"));
-            }
-            body.bytes(&bits[..need])?;
-            nulls
-        }
-        (Array::NumericArray(n), _) => match (n, dtype) {
-            (NumericArray::Int8(a), ArrowType::Int8) => fixed!(a),
-            (NumericArray::Int16(a), ArrowType::Int16) => fixed!(a),
-            (NumericArray::Int32(a), ArrowType::Int32) => fixed!(a),
-            (NumericArray::Int64(a), ArrowType::Int64) => fixed!(a),
-            (NumericArray::UInt8(a), ArrowType::UInt8) => fixed!(a),
-            (NumericArray::UInt16(a), ArrowType::UInt16) => fixed!(a),
-            (NumericArray::UInt32(a), ArrowType::UInt32) => fixed!(a),
-            (NumericArray::UInt64(a), ArrowType::UInt64) => fixed!(a),
-            (NumericArray::Float32(a), ArrowType::Float32) => fixed!(a),
-            (NumericArray::Float64(a), ArrowType::Float64) => fixed!(a),
-            (NumericArray::Decimal32(a), ArrowType::Decimal32(p, s)) => {
-                check_decimal(fa, (a.precision, a.scale), (*p, *s))?;
-                fixed!(a)
-            }
-            (NumericArray::Decimal64(a), ArrowType::Decimal64(p, s)) => {
-                check_decimal(fa, (a.precision, a.scale), (*p, *s))?;
-                fixed!(a)
-            }
-            (NumericArray::Decimal128(a), ArrowType::Decimal128(p, s)) => {
-                check_decimal(fa, (a.precision, a.scale), (*p, *s))?;
-                fixed!(a)
-            }
-            _ => return Err(mismatch(fa)),
-        },
-        (Array::TemporalArray(t), _) => {
-            let unit = match t {
-                TemporalArray::Datetime32(a) => a.time_unit,
-                TemporalArray::Datetime64(a) => a.time_unit,
-                TemporalArray::Null => return Err(mismatch(fa)),
-            };
-            check_unit(fa, unit)?;
-            match (t, dtype) {
-                (TemporalArray::Datetime32(a), ArrowType::Date32 | ArrowType::Time32(_)) => {
-                    fixed!(a)
-                }
-                (
-                    TemporalArray::Datetime64(a),
-                    ArrowType::Date64
-                    | ArrowType::Time64(_)
-                    | ArrowType::Timestamp(..)
-                    | ArrowType::Duration64(_),
-                ) => fixed!(a),
-                (TemporalArray::Datetime32(a), ArrowType::Duration32(_)) => {
-                    // Arrow durations are 64-bit: widen.
-                    let nulls = body.validity(a.null_mask.as_ref(), len)?;
-                    let wide: Vec<u8> = a.data.as_slice()[..len]
-                        .iter()
-                        .flat_map(|&v| (v as i64).to_le_bytes())
-                        .collect();
-                    body.buffer(Chunk::Owned(wide))?;
-                    nulls
-                }
-                _ => return Err(mismatch(fa)),
-            }
-        }
-        (Array::TextArray(t), _) => match (t, dtype) {
-            (TextArray::String32(a), ArrowType::String) => {
-                let nulls = body.validity(a.null_mask.as_ref(), len)?;
-                write_strings(
-                    body,
-                    a.offsets.as_slice(),
-                    a.data.as_slice(),
-                    len,
-                    &fa.field.name,
-                )?;
-                nulls
-            }
-            (TextArray::String64(a), ArrowType::LargeString) => {
-                let nulls = body.validity(a.null_mask.as_ref(), len)?;
-                write_strings(
-                    body,
-                    a.offsets.as_slice(),
-                    a.data.as_slice(),
-                    len,
-                    &fa.field.name,
-                )?;
-                nulls
-            }
-            (TextArray::Categorical8(a), ArrowType::Dictionary(_)) => write_keys(
-                body,
-                Keys::new(a.data.as_slice(), remapped),
-                a.null_mask.as_ref(),
-                len,
-                dict_len,
-                enc,
-                fa,
-            )?,
-            (TextArray::Categorical16(a), ArrowType::Dictionary(_)) => write_keys(
-                body,
-                Keys::new(a.data.as_slice(), remapped),
-                a.null_mask.as_ref(),
-                len,
-                dict_len,
-                enc,
-                fa,
-            )?,
-            (TextArray::Categorical32(a), ArrowType::Dictionary(_)) => write_keys(
-                body,
-                Keys::new(a.data.as_slice(), remapped),
-                a.null_mask.as_ref(),
-                len,
-                dict_len,
-                enc,
-                fa,
-            )?,
-            (TextArray::Categorical64(a), ArrowType::Dictionary(_)) => write_keys(
-                body,
-                Keys::new(a.data.as_slice(), remapped),
-                a.null_mask.as_ref(),
-                len,
-                dict_len,
-                enc,
-                fa,
-            )?,
-            _ => return Err(mismatch(fa)),
-        },
-        _ => return Err(mismatch(fa)),
-    };
-    body.nodes[nulls_pos] = fbs::FieldNode::new(len as i64, nulls as i64);
-    Ok(())
-}
-
-/// The array's time unit must be the one its field declares: writing it
-/// under another unit would silently change every value.
-fn check_unit(fa: &FieldArray, unit: TimeUnit) -> Result<()> {
-    let declared = match &fa.field.dtype {
-        ArrowType::Date32 => TimeUnit::Days,
-        ArrowType::Date64 => TimeUnit::Milliseconds,
-        ArrowType::Time32(u)
-        | ArrowType::Time64(u)
-        | ArrowType::Timestamp(u, _)
-        | ArrowType::Duration32(u)
-        | ArrowType::Duration64(u) => *u,
-        _ => return Err(mismatch(fa)),
-    };
-    if unit != declared {
-        return Err(Error::schema(format!(
-            "column \"{}\" is declared {:?} but its array holds {unit:?}",
-            fa.field.name, fa.field.dtype
-        )));
-    }
-    Ok(())
-}
-
-/// The array's precision and scale must be the ones its field declares.
-fn check_decimal(fa: &FieldArray, array: (u8, i8), declared: (u8, i8)) -> Result<()> {
-    if array != declared {
-        return Err(Error::schema(format!(
-            "column \"{}\" is declared Decimal({}, {}) but its array holds Decimal({}, {})",
-            fa.field.name, declared.0, declared.1, array.0, array.1
-        )));
-    }
-    Ok(())
-}
-
-fn write_strings<'a, O: OffsetInt>(
-    body: &mut BodyBuilder<'a>,
-    offsets: &'a [O],
-    data: &'a [u8],
-    len: usize,
-    name: &str,
-) -> Result<()> {
-    if len == 0 && offsets.is_empty() {
-        body.buffer(Chunk::Owned(vec![0u8; std::mem::size_of::<O>()]))?;
-        return body.buffer(Chunk::Owned(Vec::new()));
-    }
-    let offsets = offsets
-        .get(..len + 1)
-        .ok_or_else(|| Error::schema(format!("string column \"{name}\" has too few offsets")))?;
-    let last = offsets[len].to_u64();
-    if last > O::MAX || last > data.len() as u64 {
-        return Err(Error::schema(format!(
-            "string column \"{name}\" has offsets past its data"
-        )));
-    }
-    body.bytes(pod_bytes(offsets))?;
-    body.bytes(&data[..last as usize])
-}
-
-/// The keys of a dictionary column must be as wide as its encoding declares.
-pub(crate) fn check_key_width<K>(fa: &FieldArray, enc: &DictionaryEncoding) -> Result<()> {
-    if enc.index_type.byte_width() != std::mem::size_of::<K>() {
-        return Err(Error::schema(format!(
-            "column \"{}\" holds {}-byte keys but its dictionary encoding declares {:?}",
-            fa.field.name,
-            std::mem::size_of::<K>(),
-            enc.index_type
-        )));
-    }
-    Ok(())
-}
-
-/// Key `key` of valid row `row` does not address a dictionary of `dict_len` values.
-pub(crate) fn key_out_of_range(
-    fa: &FieldArray,
-    key: u64,
-    row: usize,
-    dict_len: usize,
-    enc: &DictionaryEncoding,
-) -> Error {
-    Error::schema(format!(
-        "column \"{}\": key {key} at row {row} does not address its dictionary of \
-         {dict_len} values as {:?}",
-        fa.field.name, enc.index_type
-    ))
-}
-
-/// The keys a dictionary column is written with.
-enum Keys<'a, K> {
-    /// The column's own, borrowed, checked against its dictionary.
-    Own(&'a [K]),
-    /// Rewritten (and checked) by a [`DictionaryUnifier`], row for row.
-    Remapped(RemappedKeys),
-}
-
-impl<'a, K> Keys<'a, K> {
-    fn new(own: &'a [K], remapped: Option<RemappedKeys>) -> Self {
-        match remapped {
-            Some(r) => Keys::Remapped(r),
-            None => Keys::Own(own),
-        }
-    }
-}
-
-fn write_keys<'a, K: KeyInt>(
-    body: &mut BodyBuilder<'a>,
-    keys: Keys<'a, K>,
-    mask: Option<&'a Bitmask>,
-    len: usize,
-    dict_len: Option<usize>,
-    enc: Option<&DictionaryEncoding>,
-    fa: &FieldArray,
-) -> Result<usize> {
-    let (dict_len, enc) = match (dict_len, enc) {
-        (Some(d), Some(e)) => (d, e),
-        _ => return Err(mismatch(fa)),
-    };
-    check_key_width::<K>(fa, enc)?;
-    let keys = match keys {
-        Keys::Own(keys) => keys,
-        Keys::Remapped(remapped) => {
-            if remapped.as_bytes().len() != len * std::mem::size_of::<K>() {
-                return Err(mismatch(fa));
-            }
-            let nulls = body.validity(mask, len)?;
-            body.buffer(Chunk::Keys(remapped))?;
-            return Ok(nulls);
-        }
-    };
-    let keys = keys.get(..len).ok_or_else(|| mismatch(fa))?;
-    let bound = if enc.index_type.is_signed() {
-        (dict_len as u64).min(1u64 << (enc.index_type.byte_width() * 8 - 1))
-    } else {
-        dict_len as u64
-    };
-    if any_key_at_or_above(keys, bound) {
-        let bits = mask.map(|m| mask_bits(m, len)).transpose()?;
-        for (i, &k) in keys.iter().enumerate() {
-            let valid = row_valid(bits, i);
-            if valid && k.to_u64() >= bound {
-                return Err(key_out_of_range(fa, k.to_u64(), i, dict_len, enc));
-            }
-        }
-    }
-    let nulls = body.validity(mask, len)?;
-    body.bytes(pod_bytes(keys))?;
-    Ok(nulls)
-}
-
-/// The dictionary values (and for categoricals only) of a column.
-pub(crate) fn dictionary_values(fa: &FieldArray) -> Option<&[String]> {
-    match &fa.array {
-        Array::TextArray(TextArray::Categorical8(a)) => Some(&a.unique_values),
-        Array::TextArray(TextArray::Categorical16(a)) => Some(&a.unique_values),
-        Array::TextArray(TextArray::Categorical32(a)) => Some(&a.unique_values),
-        Array::TextArray(TextArray::Categorical64(a)) => Some(&a.unique_values),
-        _ => None,
-    }
-}
-
 /// What kind of message an encoder produced (the file format records blocks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MessageKind {
@@ -654,8 +179,10 @@ enum Sent {
     Len(i64, usize),
 }
 
-/// The state shared by the stream and file encoders.
-pub(crate) struct Encoder {
+/// Encodes the messages of one stream or file (schema, dictionaries, record
+/// batches): the state shared by the stream and file encoders, the write-side
+/// counterpart of the decoders' message state.
+pub(crate) struct MessageEncoder {
     pub schema: Arc<Schema>,
     pub options: WriteOptions,
     dictionaries: Dictionaries,
@@ -666,14 +193,14 @@ pub(crate) struct Encoder {
     append_only: bool,
 }
 
-impl Encoder {
+impl MessageEncoder {
     /// `append_only`: the output cannot replace a dictionary (an IPC file).
     pub fn new(
         schema: Arc<Schema>,
         options: WriteOptions,
         position: usize,
         append_only: bool,
-    ) -> Result<Encoder> {
+    ) -> Result<MessageEncoder> {
         if options.alignment < 8 || !options.alignment.is_power_of_two() {
             return Err(Error::schema(format!(
                 "alignment must be a power of two of at least 8, not {}",
@@ -692,7 +219,7 @@ impl Encoder {
                 sent: HashMap::new(),
             }
         };
-        Ok(Encoder {
+        Ok(MessageEncoder {
             schema,
             options,
             dictionaries,
@@ -772,7 +299,7 @@ impl Encoder {
         values: &[S],
         is_delta: bool,
     ) -> Result<EncodedMessage<'static>> {
-        let mut body = BodyBuilder::new(options);
+        let mut body = BodyBuilder::new(options.alignment, options.compression);
         let n = values.len();
         body.node(n, 0);
         body.buffer(Chunk::Owned(Vec::new()))?;
@@ -831,7 +358,7 @@ impl Encoder {
         table: &Table,
         sent_now: &mut Vec<Sent>,
     ) -> Result<Vec<EncodedMessage<'static>>> {
-        let Encoder {
+        let MessageEncoder {
             schema,
             options,
             dictionaries,
@@ -967,7 +494,7 @@ impl Encoder {
             .map(|m| (MessageKind::Dictionary, m))
             .collect();
         let rows = table.n_rows;
-        let mut body = BodyBuilder::new(&self.options);
+        let mut body = BodyBuilder::new(self.options.alignment, self.options.compression);
         for (i, fa) in table.cols.iter().enumerate() {
             let dict_len = dictionary_values(fa).map(<[String]>::len);
             let keys = remapped.get_mut(i).and_then(Option::take);
@@ -997,27 +524,6 @@ impl Encoder {
     }
 }
 
-/// `table` must have the schema's columns, each of the schema's type.
-pub(crate) fn check_table(schema: &Schema, table: &Table) -> Result<()> {
-    let fields = &schema.fields;
-    if table.cols.len() != fields.len() {
-        return Err(Error::schema(format!(
-            "table has {} columns, the schema {}",
-            table.cols.len(),
-            fields.len()
-        )));
-    }
-    for (fa, f) in table.cols.iter().zip(fields) {
-        if fa.field.dtype != f.dtype {
-            return Err(Error::schema(format!(
-                "column \"{}\" is {:?}, the schema says {:?}",
-                fa.field.name, fa.field.dtype, f.dtype
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Sans-IO encoder of the IPC stream format.
 ///
 /// ```
@@ -1036,14 +542,14 @@ pub(crate) fn check_table(schema: &Schema, table: &Table) -> Result<()> {
 /// assert_eq!(out.len() % 8, 0);
 /// ```
 pub struct IpcStreamEncoder {
-    inner: Encoder,
+    inner: MessageEncoder,
 }
 
 impl IpcStreamEncoder {
     /// An encoder for tables of `schema`.
     pub fn new(schema: Arc<Schema>, options: WriteOptions) -> Result<Self> {
         Ok(IpcStreamEncoder {
-            inner: Encoder::new(schema, options, 0, false)?,
+            inner: MessageEncoder::new(schema, options, 0, false)?,
         })
     }
 

@@ -16,8 +16,10 @@
 //! minarrow does not hold; encryption; bloom filters; predicate push-down.
 //! See docs/parquet.md for the type mapping and the design.
 
+mod decode;
 mod footer;
 mod pages;
+mod plan;
 mod reader;
 mod thrift;
 mod types;

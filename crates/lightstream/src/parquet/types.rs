@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine;
+use lightstream_core::display::arrow_type_name;
 use lightstream_core::minarrow::{ArrowType, Field, TimeUnit};
 use lightstream_core::{
     DictionaryEncoding, IpcStreamDecoder, IpcStreamEncoder, Projection, ReadOptions, Schema,
@@ -31,11 +32,6 @@ pub const ARROW_SCHEMA_KEY: &str = "ARROW:schema";
 
 pub(crate) fn parquet_error(msg: impl Into<String>) -> Error {
     Error::Parquet(msg.into())
-}
-
-/// The Arrow name of a type, as the core's `FieldInfo::arrow_type` spells it.
-pub(crate) fn arrow_type_name(t: &ArrowType, dict: Option<&DictionaryEncoding>) -> String {
-    lightstream_core::ipc::arrow_type_name(t, dict)
 }
 
 // ------------------------------------------------------------------ writing

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use lightstream_core::Schema;
 use lightstream_core::bytes::Bytes;
+use lightstream_core::display::arrow_type_name;
 use lightstream_core::minarrow::{
     Array, ArrowType, Bitmask, CategoricalArray, FieldArray, Integer, NumericArray, StringArray,
     Table, TemporalArray, TextArray, TimeUnit,
@@ -31,8 +32,7 @@ use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedW
 use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor, Type};
 
 use super::types::{
-    ARROW_SCHEMA_KEY, arrow_type_name, decimal_bytes, encode_arrow_schema, parquet_error,
-    parquet_type,
+    ARROW_SCHEMA_KEY, decimal_bytes, encode_arrow_schema, parquet_error, parquet_type,
 };
 use crate::error::Result;
 

@@ -1,0 +1,823 @@
+//! Column builders: one cell's text -> the value in a column's `Vec64`
+//! buffer (with its validity bit), a column at a time over the queued rows
+//! ([`Column::push_cells`], with fast loops for the common types) or a cell
+//! at a time ([`Column::push`]), rolled back by [`Column::truncate`] and
+//! moved out as a minarrow column by [`Column::finish`]. Not the splitting
+//! of records (`tokenizer.rs`) or what to do with a bad cell (`rows.rs`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use minarrow::ffi::arrow_dtype::CategoricalIndexType;
+use minarrow::{
+    Array, ArrowType, Bitmask, BooleanArray, CategoricalArray, DatetimeArray, DecimalArray, Field,
+    FieldArray, FloatArray, IntegerArray, NumericArray, StringArray, TemporalArray, TextArray,
+    TimeUnit, Vec64,
+};
+
+use super::StringNulls;
+use super::infer::BoolValues;
+use super::nulls::{NullRule, NullTokens};
+use super::text::{
+    parse_date, parse_decimal, parse_f32, parse_f64, parse_i64, parse_time, parse_timestamp,
+    parse_u64, to_units,
+};
+use crate::display::{pyarrow_type_name, unit_digits};
+use crate::error::{Error, Result};
+
+/// Why a cell did not convert (the caller words the error).
+pub(super) enum CellError {
+    Unparsable,
+    InvalidUtf8,
+    UnexpectedNull,
+    DictionaryFull,
+    TooLong,
+}
+
+/// A row waiting in [`TableAssembler::append`](super::rows::TableAssembler)'s batch.
+#[derive(Clone, Copy)]
+pub(super) struct PendingRow {
+    pub(super) sep: usize,
+    pub(super) last_line: u64,
+    /// The record's bytes are valid UTF-8 (known ASCII or validated).
+    pub(super) utf8_ok: bool,
+    /// Its cells are offsets into the chunk being fed, not into `pend_bytes`.
+    pub(super) in_chunk: bool,
+    /// Its quoted fields: `pend_quoted[quoted_start..quoted_end]`.
+    pub(super) quoted_start: usize,
+    pub(super) quoted_end: usize,
+}
+
+/// Bit-packed booleans (values or validity) being built.
+#[derive(Default)]
+struct Bits {
+    bytes: Vec64<u8>,
+    len: usize,
+}
+
+impl Bits {
+    /// `len` set bits.
+    fn ones(len: usize) -> Self {
+        let mut bytes = Vec64::with_capacity(len.div_ceil(8) + 8);
+        bytes.extend(std::iter::repeat_n(0xFFu8, len / 8));
+        if len % 8 != 0 {
+            bytes.push((1u8 << (len % 8)) - 1);
+        }
+        Bits { bytes, len }
+    }
+
+    #[inline]
+    fn push(&mut self, v: bool) {
+        if self.len % 8 == 0 {
+            self.bytes.push(0);
+        }
+        if v && let Some(last) = self.bytes.last_mut() {
+            *last |= 1 << (self.len % 8);
+        }
+        self.len += 1;
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        self.bytes.truncate(len.div_ceil(8));
+        if len % 8 != 0
+            && let Some(last) = self.bytes.last_mut()
+        {
+            *last &= (1u8 << (len % 8)) - 1;
+        }
+        self.len = len;
+    }
+
+    fn count_ones(&self) -> usize {
+        self.bytes.iter().map(|b| b.count_ones() as usize).sum()
+    }
+
+    fn take(&mut self) -> Bitmask {
+        let len = self.len;
+        self.len = 0;
+        Bitmask::new(std::mem::take(&mut self.bytes), len)
+    }
+}
+
+enum Values {
+    Null(usize),
+    Bool(Bits),
+    I8(Vec64<i8>),
+    I16(Vec64<i16>),
+    I32(Vec64<i32>),
+    I64(Vec64<i64>),
+    U8(Vec64<u8>),
+    U16(Vec64<u16>),
+    U32(Vec64<u32>),
+    U64(Vec64<u64>),
+    F32(Vec64<f32>),
+    F64(Vec64<f64>),
+    Str32 {
+        offsets: Vec64<u32>,
+        data: Vec64<u8>,
+    },
+    Str64 {
+        offsets: Vec64<u64>,
+        data: Vec64<u8>,
+    },
+    Date32(Vec64<i32>),
+    Date64(Vec64<i64>),
+    /// Time32 (s or ms): fraction digits of the unit.
+    Time32(Vec64<i32>, u32),
+    /// Time64 (us or ns).
+    Time64(Vec64<i64>, u32),
+    /// Timestamp: fraction digits, and whether the column has a time zone.
+    Timestamp(Vec64<i64>, u32, bool),
+    Duration(Vec64<i64>),
+    Dec32(Vec64<i32>, u8, i8),
+    Dec64(Vec64<i64>, u8, i8),
+    Dec128(Vec64<i128>, u8, i8),
+    Dict {
+        keys: Vec64<u64>,
+        values: Vec64<String>,
+        index: HashMap<Box<str>, u64>,
+        max: u64,
+    },
+}
+
+pub(super) struct Column {
+    pub(super) field: Arc<Field>,
+    values: Values,
+    /// Values pushed so far (nulls included).
+    len: usize,
+    /// Validity, built from the first null on (`None`: every value is valid).
+    valid: Option<Bits>,
+    /// Which cells are null.
+    pub(super) null_rule: NullRule,
+}
+fn new_offsets<T: Default>() -> Vec64<T> {
+    let mut v = Vec64::new();
+    v.push(T::default());
+    v
+}
+
+impl Column {
+    pub(super) fn check_type(t: &ArrowType) -> Result<()> {
+        match t {
+            ArrowType::Interval(_) | ArrowType::Utf8View | ArrowType::Duration32(_) => {
+                Err(Error::unsupported(format!(
+                    "CSV cannot read columns of type {}",
+                    pyarrow_type_name(t, None)
+                )))
+            }
+            ArrowType::Timestamp(TimeUnit::Days, _)
+            | ArrowType::Time32(TimeUnit::Days | TimeUnit::Microseconds | TimeUnit::Nanoseconds)
+            | ArrowType::Time64(TimeUnit::Days | TimeUnit::Seconds | TimeUnit::Milliseconds)
+            | ArrowType::Duration64(TimeUnit::Days) => Err(Error::unsupported(format!(
+                "{} is not a valid Arrow type",
+                pyarrow_type_name(t, None)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn new(field: Arc<Field>, text_nullable: bool, string_nulls: StringNulls) -> Self {
+        let values = match &field.dtype {
+            ArrowType::Null => Values::Null(0),
+            ArrowType::Boolean => Values::Bool(Bits::default()),
+            ArrowType::Int8 => Values::I8(Vec64::new()),
+            ArrowType::Int16 => Values::I16(Vec64::new()),
+            ArrowType::Int32 => Values::I32(Vec64::new()),
+            ArrowType::Int64 => Values::I64(Vec64::new()),
+            ArrowType::UInt8 => Values::U8(Vec64::new()),
+            ArrowType::UInt16 => Values::U16(Vec64::new()),
+            ArrowType::UInt32 => Values::U32(Vec64::new()),
+            ArrowType::UInt64 => Values::U64(Vec64::new()),
+            ArrowType::Float32 => Values::F32(Vec64::new()),
+            ArrowType::Float64 => Values::F64(Vec64::new()),
+            ArrowType::LargeString => Values::Str64 {
+                offsets: new_offsets(),
+                data: Vec64::new(),
+            },
+            ArrowType::Date32 => Values::Date32(Vec64::new()),
+            ArrowType::Date64 => Values::Date64(Vec64::new()),
+            ArrowType::Time32(u) => Values::Time32(Vec64::new(), unit_digits(u)),
+            ArrowType::Time64(u) => Values::Time64(Vec64::new(), unit_digits(u)),
+            ArrowType::Timestamp(u, tz) => {
+                Values::Timestamp(Vec64::new(), unit_digits(u), tz.is_some())
+            }
+            ArrowType::Duration64(_) => Values::Duration(Vec64::new()),
+            ArrowType::Decimal32(p, s) => Values::Dec32(Vec64::new(), *p, *s),
+            ArrowType::Decimal64(p, s) => Values::Dec64(Vec64::new(), *p, *s),
+            ArrowType::Decimal128(p, s) => Values::Dec128(Vec64::new(), *p, *s),
+            ArrowType::Dictionary(k) => Values::Dict {
+                keys: Vec64::new(),
+                values: Vec64::new(),
+                index: HashMap::new(),
+                max: match k {
+                    CategoricalIndexType::UInt8 => u64::from(u8::MAX) + 1,
+                    CategoricalIndexType::UInt16 => u64::from(u16::MAX) + 1,
+                    CategoricalIndexType::UInt32 => u64::from(u32::MAX) + 1,
+                    CategoricalIndexType::UInt64 => u64::MAX,
+                },
+            },
+            // String, and anything check_type let through.
+            _ => Values::Str32 {
+                offsets: new_offsets(),
+                data: Vec64::new(),
+            },
+        };
+        let is_text = matches!(
+            values,
+            Values::Str32 { .. } | Values::Str64 { .. } | Values::Dict { .. }
+        );
+        Column {
+            field,
+            values,
+            len: 0,
+            valid: None,
+            null_rule: NullRule {
+                tokens: !is_text || text_nullable,
+                quoting: is_text && string_nulls == StringNulls::Unquoted,
+            },
+        }
+    }
+
+    /// Room for `n` more values in the common buffers, so that a table fills
+    /// without regrowing them (bounded by the caller).
+    pub(super) fn reserve(&mut self, n: usize) {
+        match &mut self.values {
+            Values::I32(v) | Values::Date32(v) | Values::Time32(v, _) | Values::Dec32(v, ..) => {
+                v.reserve(n)
+            }
+            Values::I64(v)
+            | Values::Date64(v)
+            | Values::Time64(v, _)
+            | Values::Timestamp(v, ..)
+            | Values::Duration(v)
+            | Values::Dec64(v, ..) => v.reserve(n),
+            Values::F64(v) => v.reserve(n),
+            Values::Str32 { offsets, .. } => offsets.reserve(n),
+            _ => {}
+        }
+    }
+
+    pub(super) fn is_text(&self) -> bool {
+        matches!(
+            self.values,
+            Values::Str32 { .. } | Values::Str64 { .. } | Values::Dict { .. }
+        )
+    }
+
+    pub(super) fn push_null(&mut self) -> Result<(), CellError> {
+        if !self.field.nullable {
+            return Err(CellError::UnexpectedNull);
+        }
+        self.push_null_unchecked();
+        Ok(())
+    }
+
+    /// Appends a null (a zero value under a cleared validity bit).
+    pub(super) fn push_null_unchecked(&mut self) {
+        match &mut self.values {
+            Values::Null(n) => *n += 1,
+            Values::Bool(b) => b.push(false),
+            Values::I8(v) => v.push(0),
+            Values::I16(v) => v.push(0),
+            Values::I32(v) | Values::Date32(v) | Values::Time32(v, _) | Values::Dec32(v, ..) => {
+                v.push(0)
+            }
+            Values::I64(v)
+            | Values::Date64(v)
+            | Values::Time64(v, _)
+            | Values::Timestamp(v, ..)
+            | Values::Duration(v)
+            | Values::Dec64(v, ..) => v.push(0),
+            Values::U8(v) => v.push(0),
+            Values::U16(v) => v.push(0),
+            Values::U32(v) => v.push(0),
+            Values::U64(v) => v.push(0),
+            Values::F32(v) => v.push(0.0),
+            Values::F64(v) => v.push(0.0),
+            Values::Dec128(v, ..) => v.push(0),
+            Values::Str32 { offsets, data } => {
+                // data.len() fits: it did when the last value was pushed.
+                let last = offsets.last().copied().unwrap_or(0);
+                debug_assert_eq!(last as usize, data.len());
+                offsets.push(last);
+            }
+            Values::Str64 { offsets, .. } => {
+                let last = offsets.last().copied().unwrap_or(0);
+                offsets.push(last);
+            }
+            Values::Dict { keys, .. } => keys.push(0),
+        }
+        let len = self.len;
+        self.valid
+            .get_or_insert_with(|| Bits::ones(len))
+            .push(false);
+        self.len += 1;
+    }
+
+    /// Converts one non-null cell.
+    #[inline]
+    pub(super) fn push(
+        &mut self,
+        cell: &[u8],
+        utf8_ok: bool,
+        bools: &BoolValues,
+    ) -> Result<(), CellError> {
+        use CellError::Unparsable as U;
+        fn int<T: TryFrom<i64>>(cell: &[u8]) -> Result<T, CellError> {
+            parse_i64(cell)
+                .and_then(|v| T::try_from(v).ok())
+                .ok_or(CellError::Unparsable)
+        }
+        fn uint<T: TryFrom<u64>>(cell: &[u8]) -> Result<T, CellError> {
+            parse_u64(cell)
+                .and_then(|v| T::try_from(v).ok())
+                .ok_or(CellError::Unparsable)
+        }
+        fn fits(v: i128, precision: u8) -> bool {
+            10i128
+                .checked_pow(u32::from(precision))
+                .is_none_or(|lim| v.unsigned_abs() < lim.unsigned_abs())
+        }
+        match &mut self.values {
+            Values::Null(_) => return Err(U),
+            Values::Bool(b) => b.push(bools.parse(cell).ok_or(U)?),
+            Values::I8(v) => v.push(int(cell)?),
+            Values::I16(v) => v.push(int(cell)?),
+            Values::I32(v) => v.push(int(cell)?),
+            Values::I64(v) => v.push(parse_i64(cell).ok_or(U)?),
+            Values::U8(v) => v.push(uint(cell)?),
+            Values::U16(v) => v.push(uint(cell)?),
+            Values::U32(v) => v.push(uint(cell)?),
+            Values::U64(v) => v.push(parse_u64(cell).ok_or(U)?),
+            Values::F32(v) => v.push(parse_f32(cell).ok_or(U)?),
+            Values::F64(v) => v.push(parse_f64(cell).ok_or(U)?),
+            Values::Str32 { offsets, data } => {
+                if !utf8_ok && simdutf8::basic::from_utf8(cell).is_err() {
+                    return Err(CellError::InvalidUtf8);
+                }
+                let end = u32::try_from(data.len() + cell.len()).map_err(|_| CellError::TooLong)?;
+                data.extend_from_slice(cell);
+                offsets.push(end);
+            }
+            Values::Str64 { offsets, data } => {
+                if !utf8_ok && simdutf8::basic::from_utf8(cell).is_err() {
+                    return Err(CellError::InvalidUtf8);
+                }
+                data.extend_from_slice(cell);
+                offsets.push(data.len() as u64);
+            }
+            Values::Date32(v) => v.push(parse_date(cell).ok_or(U)?),
+            Values::Date64(v) => {
+                let d = parse_date(cell).ok_or(U)?;
+                v.push(i64::from(d) * 86_400_000);
+            }
+            Values::Time32(v, digits) => {
+                let t = parse_time(cell).ok_or(U)?;
+                let x = to_units(i64::from(t.secs), t.nanos, *digits).ok_or(U)?;
+                v.push(i32::try_from(x).map_err(|_| U)?);
+            }
+            Values::Time64(v, digits) => {
+                let t = parse_time(cell).ok_or(U)?;
+                v.push(to_units(i64::from(t.secs), t.nanos, *digits).ok_or(U)?);
+            }
+            Values::Timestamp(v, digits, zoned) => {
+                let t = parse_timestamp(cell).ok_or(U)?;
+                // A zone-less text in a zoned column (or the reverse) is refused, as in pyarrow.
+                if t.has_zone != *zoned && !(cell.len() == 10 && !*zoned) {
+                    return Err(U);
+                }
+                v.push(to_units(t.secs, t.nanos, *digits).ok_or(U)?);
+            }
+            Values::Duration(v) => v.push(parse_i64(cell).ok_or(U)?),
+            Values::Dec32(v, p, s) => {
+                let x = parse_decimal(cell, *s).filter(|&x| fits(x, *p)).ok_or(U)?;
+                v.push(i32::try_from(x).map_err(|_| U)?);
+            }
+            Values::Dec64(v, p, s) => {
+                let x = parse_decimal(cell, *s).filter(|&x| fits(x, *p)).ok_or(U)?;
+                v.push(i64::try_from(x).map_err(|_| U)?);
+            }
+            Values::Dec128(v, p, s) => {
+                let x = parse_decimal(cell, *s).filter(|&x| fits(x, *p)).ok_or(U)?;
+                v.push(x);
+            }
+            Values::Dict {
+                keys,
+                values,
+                index,
+                max,
+            } => {
+                let s = if utf8_ok {
+                    std::str::from_utf8(cell).map_err(|_| CellError::InvalidUtf8)?
+                } else {
+                    simdutf8::basic::from_utf8(cell).map_err(|_| CellError::InvalidUtf8)?
+                };
+                let key = match index.get(s) {
+                    Some(&k) => k,
+                    None => {
+                        let k = values.len() as u64;
+                        if k >= *max {
+                            return Err(CellError::DictionaryFull);
+                        }
+                        index.insert(s.into(), k);
+                        values.push(s.to_string());
+                        k
+                    }
+                };
+                keys.push(key);
+            }
+        }
+        if let Some(v) = &mut self.valid {
+            v.push(true);
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Converts column `cells.column` of the queued rows. `Err` at the first
+    /// cell that does not convert (the caller rolls the batch back); null
+    /// tokens are honoured as in [`Self::push_null`].
+    pub(super) fn push_cells(
+        &mut self,
+        cells: &PendingCells<'_>,
+        nulls: &NullTokens,
+        bools: &BoolValues,
+    ) -> Result<(), CellError> {
+        let Column {
+            field,
+            values,
+            len,
+            valid,
+            null_rule,
+        } = self;
+        let (rule, nullable) = (*null_rule, field.nullable);
+        let fast = match values {
+            Values::I64(v) => Some(fill(v, valid, len, rule, nullable, nulls, cells, parse_i64)),
+            Values::F64(v) => Some(fill(v, valid, len, rule, nullable, nulls, cells, parse_f64)),
+            Values::Date32(v) => Some(fill(
+                v, valid, len, rule, nullable, nulls, cells, parse_date,
+            )),
+            Values::Timestamp(v, digits, zoned) => {
+                let (digits, zoned) = (*digits, *zoned);
+                Some(fill(v, valid, len, rule, nullable, nulls, cells, |cell| {
+                    let t = parse_timestamp(cell)?;
+                    if t.has_zone != zoned && !(cell.len() == 10 && !zoned) {
+                        return None;
+                    }
+                    to_units(t.secs, t.nanos, digits)
+                }))
+            }
+            Values::Bool(b) => Some((|| {
+                for (r, (cell, _)) in cells.iter().enumerate() {
+                    if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
+                        if !nullable {
+                            return Err(CellError::UnexpectedNull);
+                        }
+                        b.push(false);
+                        valid.get_or_insert_with(|| Bits::ones(*len)).push(false);
+                    } else {
+                        b.push(bools.parse(cell).ok_or(CellError::Unparsable)?);
+                        if let Some(m) = valid {
+                            m.push(true);
+                        }
+                    }
+                    *len += 1;
+                }
+                Ok(())
+            })()),
+            Values::Str32 { offsets, data } => Some((|| {
+                for (r, (cell, utf8_ok)) in cells.iter().enumerate() {
+                    if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
+                        if !nullable {
+                            return Err(CellError::UnexpectedNull);
+                        }
+                        let last = offsets.last().copied().unwrap_or(0);
+                        offsets.push(last);
+                        valid.get_or_insert_with(|| Bits::ones(*len)).push(false);
+                    } else {
+                        if !utf8_ok && simdutf8::basic::from_utf8(cell).is_err() {
+                            return Err(CellError::InvalidUtf8);
+                        }
+                        let end = u32::try_from(data.len() + cell.len())
+                            .map_err(|_| CellError::TooLong)?;
+                        data.extend_from_slice(cell);
+                        offsets.push(end);
+                        if let Some(m) = valid {
+                            m.push(true);
+                        }
+                    }
+                    *len += 1;
+                }
+                Ok(())
+            })()),
+            _ => None,
+        };
+        if let Some(r) = fast {
+            return r;
+        }
+        // Other types: the per-cell conversion.
+        for (r, (cell, utf8_ok)) in cells.iter().enumerate() {
+            if self.null_rule.is_null(cell, nulls, || cells.is_quoted(r)) {
+                self.push_null()?;
+            } else {
+                self.push(cell, utf8_ok, bools)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops values after the first `len` (rolling back a partly converted row).
+    pub(super) fn truncate(&mut self, len: usize) {
+        match &mut self.values {
+            Values::Null(n) => *n = (*n).min(len),
+            Values::Bool(b) => b.truncate(len),
+            Values::I8(v) => v.truncate(len),
+            Values::I16(v) => v.truncate(len),
+            Values::I32(v) | Values::Date32(v) | Values::Time32(v, _) | Values::Dec32(v, ..) => {
+                v.truncate(len)
+            }
+            Values::I64(v)
+            | Values::Date64(v)
+            | Values::Time64(v, _)
+            | Values::Timestamp(v, ..)
+            | Values::Duration(v)
+            | Values::Dec64(v, ..) => v.truncate(len),
+            Values::U8(v) => v.truncate(len),
+            Values::U16(v) => v.truncate(len),
+            Values::U32(v) => v.truncate(len),
+            Values::U64(v) => v.truncate(len),
+            Values::F32(v) => v.truncate(len),
+            Values::F64(v) => v.truncate(len),
+            Values::Dec128(v, ..) => v.truncate(len),
+            Values::Str32 { offsets, data } => {
+                if offsets.len() > len + 1 {
+                    offsets.truncate(len + 1);
+                    data.truncate(offsets.last().copied().unwrap_or(0) as usize);
+                }
+            }
+            Values::Str64 { offsets, data } => {
+                if offsets.len() > len + 1 {
+                    offsets.truncate(len + 1);
+                    data.truncate(offsets.last().copied().unwrap_or(0) as usize);
+                }
+            }
+            Values::Dict { keys, .. } => keys.truncate(len),
+        }
+        if let Some(v) = &mut self.valid {
+            v.truncate(len);
+        }
+        self.len = self.len.min(len);
+    }
+
+    /// Moves the built values out as a column, leaving the builder empty.
+    pub(super) fn finish(&mut self) -> FieldArray {
+        let len = self.len;
+        self.len = 0;
+        let (mask, nulls) = match self.valid.take() {
+            Some(mut v) => {
+                let nulls = len - v.count_ones();
+                ((nulls > 0).then(|| v.take()), nulls)
+            }
+            None => (None, 0),
+        };
+        let num = |a: NumericArray| Array::NumericArray(a);
+        let tmp = |a: TemporalArray| Array::TemporalArray(a);
+        let array = match &mut self.values {
+            Values::Null(n) => {
+                *n = 0;
+                Array::Null
+            }
+            Values::Bool(b) => Array::BooleanArray(Arc::new(BooleanArray::new(b.take(), mask))),
+            Values::I8(v) => num(NumericArray::Int8(Arc::new(IntegerArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+            }))),
+            Values::I16(v) => num(NumericArray::Int16(Arc::new(IntegerArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+            }))),
+            Values::I32(v) => num(NumericArray::Int32(Arc::new(IntegerArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+            }))),
+            Values::I64(v) => num(NumericArray::Int64(Arc::new(IntegerArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+            }))),
+            Values::U8(v) => num(NumericArray::UInt8(Arc::new(IntegerArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+            }))),
+            Values::U16(v) => num(NumericArray::UInt16(Arc::new(IntegerArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+            }))),
+            Values::U32(v) => num(NumericArray::UInt32(Arc::new(IntegerArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+            }))),
+            Values::U64(v) => num(NumericArray::UInt64(Arc::new(IntegerArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+            }))),
+            Values::F32(v) => num(NumericArray::Float32(Arc::new(FloatArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+            }))),
+            Values::F64(v) => num(NumericArray::Float64(Arc::new(FloatArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+            }))),
+            Values::Str32 { offsets, data } => {
+                let offsets = std::mem::replace(offsets, new_offsets());
+                Array::TextArray(TextArray::String32(Arc::new(StringArray {
+                    offsets: offsets.into(),
+                    data: std::mem::take(data).into(),
+                    null_mask: mask,
+                })))
+            }
+            Values::Str64 { offsets, data } => {
+                let offsets = std::mem::replace(offsets, new_offsets());
+                Array::TextArray(TextArray::String64(Arc::new(StringArray {
+                    offsets: offsets.into(),
+                    data: std::mem::take(data).into(),
+                    null_mask: mask,
+                })))
+            }
+            Values::Date32(v) => tmp(TemporalArray::Datetime32(Arc::new(DatetimeArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+                time_unit: TimeUnit::Days,
+            }))),
+            Values::Date64(v) => tmp(TemporalArray::Datetime64(Arc::new(DatetimeArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+                time_unit: TimeUnit::Milliseconds,
+            }))),
+            Values::Time32(v, _) => tmp(TemporalArray::Datetime32(Arc::new(DatetimeArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+                time_unit: field_unit(&self.field.dtype),
+            }))),
+            Values::Time64(v, _) | Values::Timestamp(v, ..) | Values::Duration(v) => {
+                tmp(TemporalArray::Datetime64(Arc::new(DatetimeArray {
+                    data: std::mem::take(v).into(),
+                    null_mask: mask,
+                    time_unit: field_unit(&self.field.dtype),
+                })))
+            }
+            Values::Dec32(v, p, s) => num(NumericArray::Decimal32(Arc::new(DecimalArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+                precision: *p,
+                scale: *s,
+            }))),
+            Values::Dec64(v, p, s) => num(NumericArray::Decimal64(Arc::new(DecimalArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+                precision: *p,
+                scale: *s,
+            }))),
+            Values::Dec128(v, p, s) => num(NumericArray::Decimal128(Arc::new(DecimalArray {
+                data: std::mem::take(v).into(),
+                null_mask: mask,
+                precision: *p,
+                scale: *s,
+            }))),
+            Values::Dict {
+                keys,
+                values,
+                index,
+                ..
+            } => {
+                let keys = std::mem::take(keys);
+                let unique_values = std::mem::take(values);
+                index.clear();
+                let text = match &self.field.dtype {
+                    ArrowType::Dictionary(CategoricalIndexType::UInt8) => {
+                        TextArray::Categorical8(Arc::new(CategoricalArray {
+                            data: keys.iter().map(|&k| k as u8).collect::<Vec64<u8>>().into(),
+                            unique_values,
+                            null_mask: mask,
+                        }))
+                    }
+                    ArrowType::Dictionary(CategoricalIndexType::UInt16) => {
+                        TextArray::Categorical16(Arc::new(CategoricalArray {
+                            data: keys
+                                .iter()
+                                .map(|&k| k as u16)
+                                .collect::<Vec64<u16>>()
+                                .into(),
+                            unique_values,
+                            null_mask: mask,
+                        }))
+                    }
+                    ArrowType::Dictionary(CategoricalIndexType::UInt32) => {
+                        TextArray::Categorical32(Arc::new(CategoricalArray {
+                            data: keys
+                                .iter()
+                                .map(|&k| k as u32)
+                                .collect::<Vec64<u32>>()
+                                .into(),
+                            unique_values,
+                            null_mask: mask,
+                        }))
+                    }
+                    _ => TextArray::Categorical64(Arc::new(CategoricalArray {
+                        data: keys.into(),
+                        unique_values,
+                        null_mask: mask,
+                    })),
+                };
+                Array::TextArray(text)
+            }
+        };
+        FieldArray {
+            field: self.field.clone(),
+            array,
+            null_count: nulls,
+        }
+    }
+}
+
+/// One column of the rows queued in [`TableAssembler::append`](super::rows::TableAssembler).
+pub(super) struct PendingCells<'a> {
+    /// The chunk being fed (rows read in place).
+    pub(super) chunk: &'a [u8],
+    /// Copied rows.
+    pub(super) bytes: &'a [u8],
+    pub(super) cells: &'a [(usize, usize)],
+    /// Quoted fields of the rows (see [`PendingRow::quoted_start`]).
+    pub(super) quoted: &'a [usize],
+    pub(super) rows: &'a [PendingRow],
+    pub(super) column: usize,
+    pub(super) ncols: usize,
+}
+
+impl PendingCells<'_> {
+    /// Each row's cell in this column, with whether its row is valid UTF-8.
+    fn iter(&self) -> impl Iterator<Item = (&[u8], bool)> + '_ {
+        self.cells
+            .iter()
+            .skip(self.column)
+            .step_by(self.ncols.max(1))
+            .zip(self.rows)
+            .map(|(&(s, e), r)| {
+                let src = if r.in_chunk { self.chunk } else { self.bytes };
+                (&src[s..e], r.utf8_ok)
+            })
+    }
+
+    /// Whether row `row`'s cell in this column was quoted.
+    fn is_quoted(&self, row: usize) -> bool {
+        self.rows.get(row).is_some_and(|r| {
+            self.quoted[r.quoted_start..r.quoted_end]
+                .binary_search(&self.column)
+                .is_ok()
+        })
+    }
+}
+
+/// The column-at-a-time loop for fixed-width values: nulls (refused in a
+/// non-nullable field), else `parse`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn fill<T: Default>(
+    v: &mut Vec64<T>,
+    valid: &mut Option<Bits>,
+    len: &mut usize,
+    rule: NullRule,
+    nullable: bool,
+    nulls: &NullTokens,
+    cells: &PendingCells<'_>,
+    parse: impl Fn(&[u8]) -> Option<T>,
+) -> Result<(), CellError> {
+    for (r, (cell, _)) in cells.iter().enumerate() {
+        if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
+            if !nullable {
+                return Err(CellError::UnexpectedNull);
+            }
+            v.push(T::default());
+            valid.get_or_insert_with(|| Bits::ones(*len)).push(false);
+        } else {
+            v.push(parse(cell).ok_or(CellError::Unparsable)?);
+            if let Some(m) = valid {
+                m.push(true);
+            }
+        }
+        *len += 1;
+    }
+    Ok(())
+}
+
+fn field_unit(t: &ArrowType) -> TimeUnit {
+    match t {
+        ArrowType::Time32(u)
+        | ArrowType::Time64(u)
+        | ArrowType::Timestamp(u, _)
+        | ArrowType::Duration64(u) => *u,
+        _ => TimeUnit::Milliseconds,
+    }
+}
