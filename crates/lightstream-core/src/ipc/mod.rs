@@ -6,6 +6,7 @@
 //! ([`IpcStreamEncoder`], [`IpcFileEncoder`]).
 
 mod compression;
+mod drive;
 mod file;
 mod read;
 mod schema;
@@ -16,6 +17,10 @@ mod write;
 pub use compression::Compression;
 #[doc(hidden)]
 pub use compression::fuzz_decompress_buffer;
+pub use drive::{
+    ByteInput, DriveError, IpcStreamDriver, Pending, ReadInput, ReadTarget, SCRATCH_BYTES,
+    SharedInput, SliceInput,
+};
 pub use file::{ARROW_MAGIC, IpcFileEncoder, IpcFileReader, is_ipc_file, read_file, write_file};
 pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema, arrow_type_name};
 pub use stream::{IpcStreamDecoder, StreamItem, read_stream, write_stream};
