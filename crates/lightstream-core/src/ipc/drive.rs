@@ -474,42 +474,29 @@ impl IpcStreamDriver {
             }
             // 3. A read: into the body's aligned memory, or the scratch buffer.
             let wanted = self.decoder.progress().bytes_wanted();
-            let (n, in_place) = match self.decoder.body_sink() {
-                Some(sink) => {
-                    let mut target = ReadTarget {
-                        wanted: sink.remaining(),
-                        place: Place::Body(sink),
-                        written: 0,
-                    };
-                    let r = input.poll_read(cx, &mut target);
-                    let n = target.written;
-                    match r {
-                        Poll::Ready(Ok(())) => (n, true),
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(DriveError::Input(e))),
-                        Poll::Pending if n == 0 => return Poll::Pending,
-                        // Bytes written before Pending are kept.
-                        Poll::Pending => (n, true),
-                    }
-                }
-                None => {
-                    let mut target = ReadTarget {
-                        place: Place::Scratch {
-                            buf: &mut self.scratch,
-                            size: self.scratch_size,
-                        },
-                        written: 0,
-                        wanted,
-                    };
-                    let r = input.poll_read(cx, &mut target);
-                    let n = target.written;
-                    match r {
-                        Poll::Ready(Ok(())) => (n, false),
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(DriveError::Input(e))),
-                        Poll::Pending if n == 0 => return Poll::Pending,
-                        Poll::Pending => (n, false),
-                    }
-                }
+            let mut target = match self.decoder.body_sink() {
+                Some(sink) => ReadTarget {
+                    wanted: sink.remaining(),
+                    place: Place::Body(sink),
+                    written: 0,
+                },
+                None => ReadTarget {
+                    place: Place::Scratch {
+                        buf: &mut self.scratch,
+                        size: self.scratch_size,
+                    },
+                    written: 0,
+                    wanted,
+                },
             };
+            let polled = input.poll_read(cx, &mut target);
+            let (n, in_place) = (target.written, target.is_body());
+            match polled {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(DriveError::Input(e))),
+                Poll::Pending if n == 0 => return Poll::Pending,
+                // Bytes written before `Pending` are kept.
+                Poll::Ready(Ok(())) | Poll::Pending => {}
+            }
             if n == 0 {
                 return Poll::Ready(Ok(None));
             }
