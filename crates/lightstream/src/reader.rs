@@ -454,7 +454,9 @@ impl TableReader {
             peer,
             require_end_marker,
             tables,
+            #[cfg(feature = "websocket")]
             arrivals,
+            #[cfg(feature = "websocket")]
             received,
             ..
         } = self;
