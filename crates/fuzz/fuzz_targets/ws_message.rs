@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 use libfuzzer_sys::fuzz_target;
 use lightstream_core::bytes::BufMut;
 use lightstream_core::{
-    ByteInput, DriveError, IpcStreamDriver, ReadOptions, ReadTarget, SliceInput, StreamItem,
+    ByteInput, IpcStreamDriver, MessageError, ReadOptions, ReadTarget, SliceInput, StreamItem,
 };
 use lightstream_fuzz::check_table;
 
@@ -56,7 +56,7 @@ impl ByteInput for Copying<'_> {
 fn message<I: ByteInput<Error = Infallible>>(
     driver: &mut IpcStreamDriver,
     input: &mut I,
-) -> Result<(), DriveError<Infallible>> {
+) -> Result<(), MessageError> {
     while let Some(item) = driver.next_in_message(input)? {
         if let StreamItem::Table(t) = item {
             check_table(&t);

@@ -21,7 +21,7 @@ use js_sys::{ArrayBuffer, Object, Reflect, Uint8Array};
 use lightstream_core::bytes::BufMut;
 use lightstream_core::minarrow::Table as MTable;
 use lightstream_core::{
-    ByteInput, DecodeLimits, DriveError, Error, ErrorKind, IpcStreamDriver, ReadOptions,
+    ByteInput, DecodeLimits, Error, ErrorKind, IpcStreamDriver, MessageError, ReadOptions,
     ReadTarget, Result, Schema, StreamItem,
 };
 use wasm_bindgen::prelude::*;
@@ -168,13 +168,13 @@ impl Pusher {
             match self.driver.next_in_message(&mut input) {
                 Ok(Some(item)) => on_item(item, out),
                 Ok(None) => return Ok(()),
-                Err(split @ DriveError::SplitMessage { .. }) => {
+                Err(MessageError::Decode(e)) => return Err(e),
+                Err(split) => {
                     return Err(Error::new(
                         ErrorKind::Malformed,
                         format!("WebSocket {split}"),
                     ));
                 }
-                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -184,7 +184,7 @@ impl Pusher {
     pub fn push<C: Chunk + ?Sized>(&mut self, chunk: &C, out: &mut Vec<MTable>) -> Result<()> {
         self.bytes += chunk.len() as u64;
         let mut input = ChunkInput::new(chunk);
-        while let Some(item) = self.driver.next_item(&mut input)? {
+        while let Some(item) = self.driver.next_in_memory(&mut input)? {
             on_item(item, out);
         }
         Ok(())

@@ -399,14 +399,14 @@ impl MmapStream {
 
     /// The next item of the stream; `None` at the end of the bytes.
     fn step(&mut self) -> Result<Option<StreamItem>> {
-        match self.driver.next_item(&mut self.input) {
+        match self.driver.next_in_memory(&mut self.input) {
             Ok(Some(item)) => Ok(Some(item)),
             Ok(None) => {
                 let finished = self.driver.decoder().finish();
                 finished.map_err(|e| self.error(e))?;
                 Ok(None)
             }
-            Err(e) => Err(self.error(e.into())),
+            Err(e) => Err(self.error(e)),
         }
     }
 }

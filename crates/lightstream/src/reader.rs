@@ -468,7 +468,7 @@ impl TableReader {
             Source::Bytes { inner } => match ready!(driver.poll_next(cx, &mut AsyncInput(inner))) {
                 Ok(Some(item)) => Poll::Ready(Ok(Some(item))),
                 Ok(None) => Poll::Ready(at_end(driver.decoder())),
-                Err(e) => Poll::Ready(Err(drive_error(e, peer, io_err))),
+                Err(e) => Poll::Ready(Err(drive_error(e, io_err))),
             },
             #[cfg(feature = "websocket")]
             Source::Messages {
@@ -486,13 +486,7 @@ impl TableReader {
                         match next {
                             Ok(Some(item)) => return Poll::Ready(Ok(Some(item))),
                             Ok(None) => *pending = None,
-                            Err(e) => {
-                                return Poll::Ready(Err(drive_error(
-                                    e,
-                                    peer,
-                                    |never| match never {},
-                                )));
-                            }
+                            Err(e) => return Poll::Ready(Err(message_error(e, peer))),
                         }
                         continue;
                     }
@@ -564,13 +558,21 @@ impl ByteInput for AsyncInput<'_> {
     }
 }
 
-/// A driver error as the reader reports it: a transport message that split
-/// an IPC message is the peer breaking the protocol; the rest are the codec's.
-fn drive_error<E>(e: DriveError<E>, peer: &str, input: impl FnOnce(E) -> Error) -> Error {
+/// A driver error as the reader reports it; `input` maps the input's own.
+fn drive_error<E>(e: DriveError<E>, input: impl FnOnce(E) -> Error) -> Error {
     match e {
         DriveError::Decode(e) => Error::Codec(e),
         DriveError::Input(e) => input(e),
-        DriveError::SplitMessage {
+    }
+}
+
+/// A WebSocket message's error: one that split an IPC message is the peer
+/// breaking the protocol; the rest are the codec's.
+#[cfg(feature = "websocket")]
+fn message_error(e: lightstream_core::MessageError, peer: &str) -> Error {
+    match e {
+        lightstream_core::MessageError::Decode(e) => Error::Codec(e),
+        lightstream_core::MessageError::Split {
             transport_message,
             ipc_message,
             progress,

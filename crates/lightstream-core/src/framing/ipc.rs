@@ -419,13 +419,16 @@ impl Progress {
 }
 
 impl std::fmt::Display for Progress {
-    /// The part of a message in flight, e.g. "the body (4096 of 65536 bytes)".
+    /// The part of a message in flight, e.g. "a message body (4096 of 65536
+    /// bytes)".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Progress::Idle => f.write_str("no message (between messages)"),
-            Progress::Prefix { got } => write!(f, "the prefix ({got} bytes of it)"),
-            Progress::Metadata { got, len } => write!(f, "the metadata ({got} of {len} bytes)"),
-            Progress::Body { got, len } => write!(f, "the body ({got} of {len} bytes)"),
+            Progress::Prefix { got } => write!(f, "a message prefix ({got} bytes of it)"),
+            Progress::Metadata { got, len } => {
+                write!(f, "message metadata ({got} of {len} bytes)")
+            }
+            Progress::Body { got, len } => write!(f, "a message body ({got} of {len} bytes)"),
             Progress::Ended => f.write_str("nothing (after the end-of-stream marker)"),
         }
     }
@@ -863,16 +866,8 @@ impl FrameDecoder for IpcFrameDecoder {
                 .at_offset(self.message_start))
         };
         match self.progress() {
-            Progress::Prefix { got } => truncated(format!(
-                "input ended inside a message prefix ({got} bytes of it)"
-            )),
-            Progress::Metadata { got, len } => truncated(format!(
-                "input ended inside message metadata ({got} of {len} bytes)"
-            )),
-            Progress::Body { got, len } => truncated(format!(
-                "input ended inside a message body ({got} of {len} bytes)"
-            )),
             Progress::Idle | Progress::Ended => Ok(()),
+            inside => truncated(format!("input ended inside {inside}")),
         }
     }
 }

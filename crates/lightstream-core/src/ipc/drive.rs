@@ -23,7 +23,7 @@
 //! (WebSocket; Flight and HTTP chunks later), [`IpcStreamDriver::next_in_message`]:
 //! a transport message holds whole IPC messages (one, as Lightstream's writers
 //! send, or several); one that ends inside an IPC message is a
-//! [`DriveError::SplitMessage`]; an empty one is ignored.
+//! [`MessageError::Split`]; an empty one is ignored.
 //!
 //! What it is not: I/O. It never blocks or waits: an input that must wait
 //! (a socket) returns `Poll::Pending` from [`ByteInput::poll_read`], and the
@@ -42,7 +42,7 @@ use minarrow::structs::shared_buffer::SharedBuffer;
 
 use super::stream::{IpcStreamDecoder, StreamItem};
 use super::{ReadOptions, Schema};
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Result};
 use crate::framing::Decoded;
 use crate::framing::ipc::{BodySink, Progress};
 
@@ -312,16 +312,6 @@ pub enum DriveError<E> {
     Decode(Error),
     /// The input failed to read.
     Input(E),
-    /// A transport message ended inside an IPC message
-    /// ([`IpcStreamDriver::next_in_message`]).
-    SplitMessage {
-        /// 1-based number of the transport message.
-        transport_message: u64,
-        /// 0-based index of the IPC message it cut.
-        ipc_message: u64,
-        /// How far that IPC message had got.
-        progress: Progress,
-    },
 }
 
 impl<E> From<Error> for DriveError<E> {
@@ -335,15 +325,6 @@ impl<E: fmt::Display> fmt::Display for DriveError<E> {
         match self {
             DriveError::Decode(e) => e.fmt(f),
             DriveError::Input(e) => e.fmt(f),
-            DriveError::SplitMessage {
-                transport_message,
-                ipc_message,
-                progress,
-            } => write!(
-                f,
-                "message {transport_message} ended inside an Arrow IPC message (in {progress} \
-                 of IPC message {ipc_message}); each message must hold whole IPC messages"
-            ),
         }
     }
 }
@@ -351,18 +332,57 @@ impl<E: fmt::Display> fmt::Display for DriveError<E> {
 impl<E: fmt::Debug + fmt::Display> std::error::Error for DriveError<E> {}
 
 impl From<DriveError<Infallible>> for Error {
-    /// An in-memory input cannot fail to read; a split message is malformed
-    /// input.
+    /// An in-memory input cannot fail to read.
     fn from(e: DriveError<Infallible>) -> Error {
         match e {
             DriveError::Decode(e) => e,
             DriveError::Input(never) => match never {},
-            split @ DriveError::SplitMessage { ipc_message, .. } => {
-                Error::new(ErrorKind::Malformed, split.to_string()).at_message(ipc_message)
-            }
         }
     }
 }
+
+/// What stopped [`IpcStreamDriver::next_in_message`]: bytes that are not
+/// a valid IPC stream, or a transport message that ended inside an IPC
+/// message.
+#[derive(Debug)]
+pub enum MessageError {
+    /// The bytes are not a valid IPC stream (or exceed the limits).
+    Decode(Error),
+    /// The transport message ended inside an IPC message.
+    Split {
+        /// 1-based number of the transport message.
+        transport_message: u64,
+        /// 0-based index of the IPC message it cut.
+        ipc_message: u64,
+        /// How far that IPC message had got.
+        progress: Progress,
+    },
+}
+
+impl From<Error> for MessageError {
+    fn from(e: Error) -> Self {
+        MessageError::Decode(e)
+    }
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageError::Decode(e) => e.fmt(f),
+            MessageError::Split {
+                transport_message,
+                ipc_message,
+                progress,
+            } => write!(
+                f,
+                "message {transport_message} ended inside an Arrow IPC message (IPC message \
+                 {ipc_message}, in {progress}); each message must hold whole IPC messages"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MessageError {}
 
 /// A whole stream: its schema and every table.
 pub type SchemaAndTables = (Arc<Schema>, Vec<Table>);
@@ -437,38 +457,43 @@ impl IpcStreamDriver {
 
     /// The next item of the stream from `input`, or `Ok(None)` when the
     /// input has ended (call [`IpcStreamDecoder::finish`] to check how).
-    pub fn poll_next<I: ByteInput + ?Sized>(
+    ///
+    /// Inputs are taken as trait objects: every input with the same error
+    /// type shares one copy of the loop (a smaller `.wasm`); the dispatch
+    /// costs a few calls per read, not per byte.
+    #[inline(never)]
+    pub fn poll_next<E>(
         &mut self,
         cx: &mut Context<'_>,
-        input: &mut I,
-    ) -> Poll<Result<Option<StreamItem>, DriveError<I::Error>>> {
+        input: &mut dyn ByteInput<Error = E>,
+    ) -> Poll<Result<Option<StreamItem>, DriveError<E>>> {
         loop {
-            // 1. Bytes read into the scratch buffer earlier.
-            if self.pos < self.end {
-                match self.decoder.push(&self.scratch[self.pos..self.end])? {
-                    Decoded::Frame { frame, consumed } => {
-                        self.pos += consumed;
-                        return Poll::Ready(Ok(Some(frame)));
+            // 1. Bytes read into the scratch buffer earlier, else 2. bytes the
+            // input holds in memory, decoded where they lie.
+            let (step, offered, from_scratch) = if self.pos < self.end {
+                let b = &self.scratch[self.pos..self.end];
+                (self.decoder.push(b)?, b.len(), true)
+            } else {
+                match input.pending() {
+                    Pending::Slice(b) if !b.is_empty() => (self.decoder.push(b)?, b.len(), false),
+                    Pending::Shared(b) if !b.is_empty() => {
+                        (self.decoder.push_shared(&b)?, b.len(), false)
                     }
-                    Decoded::NeedMore => self.pos = self.end,
+                    _ => (Decoded::NeedMore, 0, false),
                 }
-                continue;
-            }
-            // 2. Bytes the input holds in memory, decoded where they lie.
-            let step = match input.pending() {
-                Pending::Slice(b) if !b.is_empty() => Some((self.decoder.push(b)?, b.len())),
-                Pending::Shared(b) if !b.is_empty() => {
-                    Some((self.decoder.push_shared(&b)?, b.len()))
-                }
-                _ => None,
             };
-            if let Some((step, len)) = step {
-                match step {
-                    Decoded::Frame { frame, consumed } => {
-                        input.consume(consumed);
-                        return Poll::Ready(Ok(Some(frame)));
-                    }
-                    Decoded::NeedMore => input.consume(len),
+            if offered > 0 {
+                let used = match &step {
+                    Decoded::Frame { consumed, .. } => *consumed,
+                    Decoded::NeedMore => offered,
+                };
+                if from_scratch {
+                    self.pos += used;
+                } else {
+                    input.consume(used);
+                }
+                if let Decoded::Frame { frame, .. } = step {
+                    return Poll::Ready(Ok(Some(frame)));
                 }
                 continue;
             }
@@ -516,10 +541,10 @@ impl IpcStreamDriver {
     /// [`IpcStreamDriver::poll_next`] for an input that never waits (memory,
     /// a blocking reader, a JavaScript array). An input that returns
     /// `Poll::Pending` anyway is an error of kind [`ErrorKind::Io`].
-    pub fn next_item<I: ByteInput + ?Sized>(
+    pub fn next_item<E>(
         &mut self,
-        input: &mut I,
-    ) -> Result<Option<StreamItem>, DriveError<I::Error>> {
+        input: &mut dyn ByteInput<Error = E>,
+    ) -> Result<Option<StreamItem>, DriveError<E>> {
         let mut cx = Context::from_waker(Waker::noop());
         match self.poll_next(&mut cx, input) {
             Poll::Ready(r) => r,
@@ -530,23 +555,33 @@ impl IpcStreamDriver {
         }
     }
 
-    /// The next item of one transport message (a WebSocket binary message;
-    /// Flight data and HTTP chunks later) that must hold whole IPC messages:
-    /// `Ok(None)` once the message is used up, and then
-    /// [`DriveError::SplitMessage`] if it ended inside an IPC message. An
-    /// empty message is used up at once (ignored). Call it again with the
-    /// rest of the same message after each item.
-    pub fn next_in_message<I: ByteInput + ?Sized>(
+    /// [`IpcStreamDriver::next_item`] for an input that cannot fail to
+    /// read (memory, a JavaScript array): the decoder's errors only. Not
+    /// generic, so every shell shares one copy.
+    pub fn next_in_memory(
         &mut self,
-        input: &mut I,
-    ) -> Result<Option<StreamItem>, DriveError<I::Error>> {
-        if let Some(item) = self.next_item(input)? {
+        input: &mut dyn ByteInput<Error = Infallible>,
+    ) -> Result<Option<StreamItem>> {
+        self.next_item(input).map_err(Error::from)
+    }
+
+    /// The next item of one transport message (a WebSocket binary message;
+    /// Flight data and HTTP chunks later; its bytes in memory) that must hold
+    /// whole IPC messages: `Ok(None)` once the message is used up, and then
+    /// [`MessageError::Split`] if it ended inside an IPC message. An empty
+    /// message is used up at once (ignored). Call it again with the rest of
+    /// the same message after each item.
+    pub fn next_in_message(
+        &mut self,
+        input: &mut dyn ByteInput<Error = Infallible>,
+    ) -> Result<Option<StreamItem>, MessageError> {
+        if let Some(item) = self.next_in_memory(input)? {
             return Ok(Some(item));
         }
         self.transport_messages += 1;
         let progress = self.decoder.progress();
         if !progress.is_at_boundary() {
-            return Err(DriveError::SplitMessage {
+            return Err(MessageError::Split {
                 transport_message: self.transport_messages,
                 ipc_message: self.decoder.messages_decoded(),
                 progress,
@@ -558,12 +593,12 @@ impl IpcStreamDriver {
     /// Decodes a whole input: the schema and every table up to the input's
     /// end or its end-of-stream marker, which must be a message boundary
     /// after the schema.
-    pub fn read_all<I: ByteInput + ?Sized>(
+    pub fn read_all(
         &mut self,
-        input: &mut I,
-    ) -> Result<SchemaAndTables, DriveError<I::Error>> {
+        input: &mut dyn ByteInput<Error = Infallible>,
+    ) -> Result<SchemaAndTables> {
         let mut tables = Vec::new();
-        while let Some(item) = self.next_item(input)? {
+        while let Some(item) = self.next_in_memory(input)? {
             match item {
                 StreamItem::Schema(_) => {}
                 StreamItem::Table(t) => tables.push(t),
@@ -632,7 +667,13 @@ mod tests {
                         step,
                     },
                 };
-                let (_, got) = d.read_all(&mut input).unwrap();
+                let mut got = Vec::new();
+                while let Some(item) = d.next_item(&mut input).unwrap() {
+                    if let StreamItem::Table(t) = item {
+                        got.push(t);
+                    }
+                }
+                d.decoder().finish().unwrap();
                 assert_eq!(got, want, "alignment {alignment}, step {step}");
                 assert_eq!(d.bytes_read(), bytes.len() as u64);
                 if alignment == 64 && step > 64 {
@@ -685,7 +726,7 @@ mod tests {
             }
         };
         match e {
-            DriveError::SplitMessage {
+            MessageError::Split {
                 transport_message: 2,
                 ipc_message: 1,
                 progress: Progress::Body { got, len },

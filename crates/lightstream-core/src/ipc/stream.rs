@@ -511,7 +511,7 @@ impl FrameDecoder for IpcStreamDecoder {
 /// [`crate::read_ipc`]: it copies each body exactly once.
 pub fn read_stream(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Schema>, Vec<Table>)> {
     let mut driver = IpcStreamDriver::new(options);
-    Ok(driver.read_all(&mut SharedInput::new(bytes, 0))?)
+    driver.read_all(&mut SharedInput::new(bytes, 0))
 }
 
 /// Decodes a whole IPC stream held in `bytes` (each body copied once).
