@@ -28,12 +28,19 @@ export interface Field {
   metadata: Record<string, string>;
 }
 
-/** Limits of `decode`, `readStream` and `connect` on untrusted bytes. */
+/** Options of `decode`, `readStream`, `connect` and `StreamDecoder`. */
 export interface DecodeOptions {
   /** Caps one IPC message's metadata and, separately, its body, in bytes
    * (a larger message fails with an `Error`). Default: no metadata cap
    * beyond the core's 64 MiB, and bodies up to 1 GiB. */
   maxMessageBytes?: number;
+  /** Give each table only the dictionary values its rows use (in dictionary
+   * order, its keys rewritten to match), instead of the whole dictionary as
+   * it stands. Values read are the same; `column.dictionary()` is smaller.
+   * Turn it on for many small batches over a growing dictionary (a live feed
+   * whose batches each add a delta): otherwise every table copies the whole
+   * dictionary, N batches costing N times its size. Default `false`. */
+  compactDictionaries?: boolean;
 }
 
 export interface ConnectOptions extends DecodeOptions {
@@ -99,7 +106,8 @@ export function readStream(
  * any size and get back the tables they completed.
  */
 export class StreamDecoder {
-  constructor(maxMessageBytes?: number);
+  /** `options`, or (as before) the `maxMessageBytes` number alone. */
+  constructor(options?: DecodeOptions | number);
   /** Tables completed by this chunk (often none). Throws on malformed input;
    * the decoder is then unusable. */
   push(chunk: Uint8Array | ArrayBuffer): Table[];

@@ -23,22 +23,21 @@ use arrow_buffer::Buffer as ArrowBuffer;
 use arrow_ipc::reader::{StreamDecoder, StreamReader};
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::DataType;
-use lightstream_core::framing::Decoded;
 use lightstream_core::minarrow::ffi::arrow_dtype::CategoricalIndexType;
 use lightstream_core::minarrow::{
     Array, ArrowType, Bitmask, BooleanArray, Buffer, CategoricalArray, Field, FieldArray,
     FloatArray, IntegerArray, NumericArray, StringArray, Table, TextArray, Vec64,
 };
 use lightstream_core::{
-    DictionaryEncoding, IndexType, IpcStreamDecoder, IpcStreamEncoder, ReadOptions, Schema,
-    SharedBuffer, StreamItem, WriteOptions, read_stream, write_stream,
+    DictionaryEncoding, IndexType, IpcStreamDriver, IpcStreamEncoder, ReadOptions, Schema,
+    SharedBuffer, SharedInput, SliceInput, StreamItem, WriteOptions, read_stream, write_stream,
 };
 
 /// Rows per record batch unless `LIGHTSTREAM_BENCH_ROWS` says otherwise.
 pub const DEFAULT_ROWS: usize = 1_000_000;
 /// Record batches per stream unless `LIGHTSTREAM_BENCH_BATCHES` says otherwise.
 pub const DEFAULT_BATCHES: usize = 16;
-/// Chunk size of the copying network path (`IpcStreamDecoder::push`).
+/// Chunk size of the copying network path (slices through `IpcStreamDriver`).
 pub const PUSH_CHUNK: usize = 64 * 1024;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -447,25 +446,21 @@ pub fn lightstream_read_stream_align_64(bytes: &SharedBuffer) -> Vec<Table> {
 }
 
 /// Lightstream's copying push path: `bytes` offered in `chunk`-byte pieces,
-/// as a socket would deliver them.
+/// as a socket would deliver them, through the core's `IpcStreamDriver`.
 pub fn lightstream_push(bytes: &[u8], chunk: usize) -> Vec<Table> {
-    let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+    let mut driver = IpcStreamDriver::new(ReadOptions::default());
     let mut tables = Vec::new();
     for piece in bytes.chunks(chunk) {
-        let mut rest = piece;
-        while !rest.is_empty() {
-            match dec.push(rest).expect("lightstream push") {
-                Decoded::Frame { frame, consumed } => {
-                    rest = &rest[consumed..];
-                    if let StreamItem::Table(t) = frame {
-                        tables.push(t);
-                    }
-                }
-                Decoded::NeedMore => break,
+        let mut input = SliceInput::new(piece, 0);
+        while let Some(item) = driver.next_item(&mut input).expect("lightstream push") {
+            if let StreamItem::Table(t) = item {
+                tables.push(t);
             }
         }
     }
-    dec.finish()
+    driver
+        .decoder()
+        .finish()
         .expect("lightstream push: stream ended mid-message");
     tables
 }
@@ -987,41 +982,33 @@ pub fn dictionary_delta_stream(n: usize) -> Vec<u8> {
     out
 }
 
-/// Decodes a delta stream with Lightstream's `IpcStreamDecoder` (zero-copy
-/// `push_shared`), dropping each table as `convert` does; checks every
+/// Decodes a delta stream with Lightstream's `IpcStreamDriver` (zero-copy,
+/// over shared memory), dropping each table as `convert` does; checks every
 /// batch's key and value. `compact`: `ReadOptions::compact_dictionaries`.
 /// Returns the number of batches.
 pub fn lightstream_delta_decode(bytes: &SharedBuffer, compact: bool) -> usize {
-    let mut dec = IpcStreamDecoder::new(ReadOptions {
+    let mut driver = IpcStreamDriver::new(ReadOptions {
         compact_dictionaries: compact,
         ..ReadOptions::default()
     });
-    let (mut at, mut n) = (0, 0);
-    while at < bytes.len() {
-        match dec
-            .push_shared(&bytes.slice(at..))
-            .expect("lightstream decode")
-        {
-            Decoded::Frame { frame, consumed } => {
-                at += consumed;
-                match frame {
-                    StreamItem::Table(t) => {
-                        let Array::TextArray(TextArray::Categorical32(c)) = &t.cols[0].array else {
-                            panic!("batch {n}: not a dictionary<int32> column")
-                        };
-                        let key = c.data.as_slice()[0] as usize;
-                        assert_eq!(key, if compact && n > 0 { 0 } else { n }, "batch {n}: key");
-                        assert_eq!(c.unique_values[key], delta_value(n), "batch {n}: value");
-                        n += 1;
-                    }
-                    StreamItem::End => break,
-                    StreamItem::Schema(_) => {}
-                }
+    let mut input = SharedInput::new(bytes.clone(), 0);
+    let mut n = 0;
+    while let Some(item) = driver.next_item(&mut input).expect("lightstream decode") {
+        match item {
+            StreamItem::Table(t) => {
+                let Array::TextArray(TextArray::Categorical32(c)) = &t.cols[0].array else {
+                    panic!("batch {n}: not a dictionary<int32> column")
+                };
+                let key = c.data.as_slice()[0] as usize;
+                assert_eq!(key, if compact && n > 0 { 0 } else { n }, "batch {n}: key");
+                assert_eq!(c.unique_values[key], delta_value(n), "batch {n}: value");
+                n += 1;
             }
-            Decoded::NeedMore => break,
+            StreamItem::End => break,
+            StreamItem::Schema(_) => {}
         }
     }
-    dec.finish().expect("lightstream finish");
+    driver.decoder().finish().expect("lightstream finish");
     n
 }
 

@@ -28,7 +28,8 @@ export async function useEverything(url: string, bytes: Uint8Array, body: Readab
   const tables: Table[] = decode(bytes, limits).concat(decode(bytes.buffer as ArrayBuffer));
   for await (const t of readStream(body, limits)) t.free();
   const dec = new StreamDecoder(1 << 20);
-  const pushed: Table[] = dec.push(bytes);
+  const compact = new StreamDecoder({ maxMessageBytes: 1 << 20, compactDictionaries: true });
+  const pushed: Table[] = dec.push(bytes).concat(compact.push(bytes), decode(bytes, { compactDictionaries: true }));
   dec.finish();
   const csv: CsvOptions = { delimiter: ';', header: true, badRows: 'null' };
   const fromCsv: Table[] = decodeCsv('a;b\n1;2\n', csv);

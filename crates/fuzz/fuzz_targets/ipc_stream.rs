@@ -1,12 +1,14 @@
-//! The IPC stream push decoder: `push` in the chunking the input's first bytes
-//! choose, then `push_shared` over the whole payload (buffers borrowed, and
-//! with `align_64`), then `read_ipc` of the payload. Every table is read to
-//! its last value; `finish` is called at the end.
+//! The IPC stream decoder through the core's driver, as every shell runs it:
+//! slices offered in the chunking the input's first bytes choose, then the
+//! whole payload as shared memory (buffers borrowed, and with `align_64`),
+//! then `read_ipc` of the payload. Every table is read to its last value;
+//! `finish` is called at the end.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lightstream_core::framing::Decoded;
-use lightstream_core::{IpcStreamDecoder, ReadOptions, StreamItem, aligned_copy, read_ipc};
+use lightstream_core::{
+    IpcStreamDriver, ReadOptions, SharedInput, SliceInput, StreamItem, aligned_copy, read_ipc,
+};
 use lightstream_fuzz::{Chunks, check_table};
 
 fn take(item: StreamItem) {
@@ -15,57 +17,44 @@ fn take(item: StreamItem) {
     }
 }
 
-/// Pushes `pieces` in order, offering the rest of a piece again after each frame.
+/// Offers `pieces` in order, each as a slice input read to its end.
 fn push_all(pieces: &[&[u8]]) {
-    let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+    let mut driver = IpcStreamDriver::new(ReadOptions::default());
     for piece in pieces {
-        let mut rest = *piece;
-        while !rest.is_empty() {
-            match dec.push(rest) {
-                Ok(Decoded::Frame { frame, consumed }) => {
-                    assert!(consumed <= rest.len(), "consumed more than offered");
-                    rest = &rest[consumed..];
-                    take(frame);
-                }
-                Ok(Decoded::NeedMore) => rest = &[],
+        let mut input = SliceInput::new(piece, 0);
+        loop {
+            match driver.next_item(&mut input) {
+                Ok(Some(item)) => take(item),
+                Ok(None) => break,
                 Err(_) => {
                     // Poisoned: later calls must fail too, never panic.
-                    assert!(dec.push(b"\xff\xff\xff\xff").is_err());
+                    let mut more = SliceInput::new(b"\xff\xff\xff\xff", 0);
+                    assert!(driver.next_item(&mut more).is_err());
                     return;
                 }
             }
         }
+        assert!(input.is_used_up(), "the driver stopped inside a piece");
     }
-    let _ = dec.finish();
-    let _ = dec.fields();
+    let _ = driver.decoder().finish();
+    let _ = driver.decoder().fields();
 }
 
-/// `push_shared` over one buffer holding the whole payload.
+/// One shared buffer holding the whole payload.
 fn push_shared(payload: &[u8], align_64: bool) {
-    let shared = aligned_copy(payload);
-    let mut dec = IpcStreamDecoder::new(ReadOptions {
+    let mut driver = IpcStreamDriver::new(ReadOptions {
         align_64,
         ..ReadOptions::default()
     });
-    let mut at = 0;
-    let mut stalls = 0;
-    while at < payload.len() {
-        match dec.push_shared(&shared.slice(at..)) {
-            Ok(Decoded::Frame { frame, consumed }) => {
-                if consumed == 0 {
-                    stalls += 1;
-                    assert!(stalls < 100_000, "push_shared makes no progress");
-                }
-                at += consumed;
-                take(frame);
-            }
-            Ok(Decoded::NeedMore) => break,
-            Err(_) => return,
-        }
+    let mut input = SharedInput::new(aligned_copy(payload), 0);
+    let mut items = 0usize;
+    while let Ok(Some(item)) = driver.next_item(&mut input) {
+        items += 1;
+        assert!(items <= payload.len() + 1, "the driver makes no progress");
+        take(item);
     }
-    let _ = dec.finish();
+    let _ = driver.decoder().finish();
 }
-
 fuzz_target!(|data: &[u8]| {
     let (mut chunks, payload) = Chunks::split(data);
     let pieces = chunks.pieces(payload);

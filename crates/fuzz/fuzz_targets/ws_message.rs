@@ -1,74 +1,65 @@
 //! The WebSocket message path: one encapsulated IPC message per binary
 //! WebSocket message. The input after its first byte is a sequence of
 //! messages, each a 2-byte little-endian length and that many bytes (the last
-//! one takes what is left). Each message is fed to one `IpcStreamDecoder`
-//! whole and must leave it at a message boundary, as both shells require:
+//! one takes what is left). Each message goes through the core's one rule,
+//! `IpcStreamDriver::next_in_message`, as every shell's does:
 //!
-//! - native (`lightstream::TableReader` over WebSocket): `push` of the whole
-//!   message, offering the rest again after each item;
-//! - browser (`lightstream-wasm`'s `Pusher::push_message`): prefixes and
-//!   metadata through `push`, bodies written into `body_sink` and collected
-//!   with `take_body`.
+//! - native (`lightstream::TableReader` over WebSocket): the message as a
+//!   `SliceInput`, decoded where it lies;
+//! - browser (`lightstream-wasm`'s `Pusher::push_message`): the message copied
+//!   out in pieces where the driver asks (bodies into the body sink, the rest
+//!   into its scratch buffer), as `ChunkInput` does from a JavaScript array.
 //!
-//! The first byte picks the path (and, for the browser path, the size of the
-//! pieces written into the body sink).
+//! The first byte picks the input (and, for the copying input, the most it
+//! copies per read).
 #![no_main]
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
 
 use libfuzzer_sys::fuzz_target;
 use lightstream_core::bytes::BufMut;
-use lightstream_core::framing::Decoded;
-use lightstream_core::{IpcStreamDecoder, ReadOptions, Result, StreamItem};
+use lightstream_core::{
+    ByteInput, IpcStreamDriver, MessageError, ReadOptions, ReadTarget, SliceInput, StreamItem,
+};
 use lightstream_fuzz::check_table;
 
-fn take(item: StreamItem) {
-    if let StreamItem::Table(t) = item {
-        check_table(&t);
+/// The browser's input: copies at most `step` bytes (and at most what the
+/// driver wants) per read.
+struct Copying<'a> {
+    bytes: &'a [u8],
+    step: usize,
+}
+
+impl ByteInput for Copying<'_> {
+    type Error = Infallible;
+
+    fn poll_read(
+        &mut self,
+        _cx: &mut Context<'_>,
+        target: &mut ReadTarget<'_>,
+    ) -> Poll<Result<(), Infallible>> {
+        let n = self
+            .bytes
+            .len()
+            .min(self.step)
+            .min(target.wanted().max(1))
+            .min(target.remaining_mut());
+        assert!(n > 0 || self.bytes.is_empty(), "a read target with no room");
+        target.put_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Poll::Ready(Ok(()))
     }
 }
 
-/// The native shell: `push` the whole message.
-fn native(dec: &mut IpcStreamDecoder, message: &[u8]) -> Result<()> {
-    let mut rest = message;
-    while !rest.is_empty() {
-        match dec.push(rest)? {
-            Decoded::Frame { frame, consumed } => {
-                rest = &rest[consumed..];
-                take(frame);
-            }
-            Decoded::NeedMore => rest = &[],
-        }
-    }
-    Ok(())
-}
-
-/// The browser shell: bodies through the sink, the rest through `push`.
-fn browser(dec: &mut IpcStreamDecoder, message: &[u8], step: usize) -> Result<()> {
-    let mut rest = message;
-    while !rest.is_empty() {
-        if let Some(mut sink) = dec.body_sink() {
-            let n = sink.remaining_mut().min(rest.len()).min(step);
-            assert!(n > 0, "a body sink with no room");
-            sink.put_slice(&rest[..n]);
-            rest = &rest[n..];
-            if let Some(item) = dec.take_body()? {
-                take(item);
-            }
-            continue;
-        }
-        // Like `Pusher`: a bounded piece through a scratch copy, offering its
-        // rest again after each item.
-        let n = rest.len().min(step.max(8));
-        let piece = rest[..n].to_vec();
-        rest = &rest[n..];
-        let mut used = 0;
-        while used < n {
-            match dec.push(&piece[used..])? {
-                Decoded::Frame { frame, consumed } => {
-                    used += consumed;
-                    take(frame);
-                }
-                Decoded::NeedMore => break,
-            }
+/// Every item of one transport message; `Err` stops the stream, as the shells do.
+fn message<I: ByteInput<Error = Infallible>>(
+    driver: &mut IpcStreamDriver,
+    input: &mut I,
+) -> Result<(), MessageError> {
+    while let Some(item) = driver.next_in_message(input)? {
+        if let StreamItem::Table(t) = item {
+            check_table(&t);
         }
     }
     Ok(())
@@ -79,29 +70,27 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let step = 1usize << (mode >> 4); // 1 .. 32 KiB pieces
-    let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+    let mut driver = IpcStreamDriver::new(ReadOptions::default());
     while !input.is_empty() {
-        let message = match input {
+        let bytes = match input {
             [a, b, rest @ ..] => {
                 let len = usize::from(u16::from_le_bytes([*a, *b])).min(rest.len());
-                let (message, after) = rest.split_at(len);
+                let (bytes, after) = rest.split_at(len);
                 input = after;
-                message
+                bytes
             }
             _ => std::mem::take(&mut input),
         };
-        if message.is_empty() {
-            continue; // both shells refuse an empty message before decoding
-        }
         let r = if mode & 1 == 0 {
-            native(&mut dec, message)
+            message(&mut driver, &mut SliceInput::new(bytes, 0))
         } else {
-            browser(&mut dec, message, step)
+            message(&mut driver, &mut Copying { bytes, step })
         };
-        if r.is_err() || !dec.is_at_message_boundary() {
+        if r.is_err() {
             return; // the shells stop the stream here
         }
+        assert!(driver.decoder().is_at_message_boundary());
     }
-    let _ = dec.finish();
-    let _ = dec.is_ended();
+    let _ = driver.decoder().finish();
+    let _ = driver.decoder().is_ended();
 });

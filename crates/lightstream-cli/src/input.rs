@@ -9,8 +9,9 @@
 //! - an IPC file on disk is memory-mapped (`lightstream::mmap`) and its batches
 //!   borrow the map; an IPC file on stdin is read whole into 64-byte aligned
 //!   memory (a pipe cannot be mapped, and the file format needs its footer);
-//! - a stream is read in 64 KiB chunks and pushed through `IpcStreamDecoder`, so
-//!   a reader can also stop after the first tables;
+//! - a stream is read through the core's `IpcStreamDriver` (message bodies
+//!   straight into 64-byte aligned memory, prefixes and metadata through a
+//!   64 KiB scratch buffer), so a reader can also stop after the first tables;
 //! - CSV is pushed through the core's CSV decoder in 64 KiB chunks
 //!   (`lightstream::csv`);
 //! - Parquet is read row group by row group (`lightstream::parquet`); it needs a
@@ -33,11 +34,12 @@ use std::sync::Arc;
 
 use lightstream::csv::{BadRowPolicy, CsvReadOptions, CsvReader, StringNulls};
 use lightstream::parquet::{ParquetReadOptions, ParquetReader};
-use lightstream_core::framing::{Decoded, FrameDecoder};
+use std::task::{Context, Poll};
+
 use lightstream_core::minarrow::{SharedBuffer, Table, Vec64};
 use lightstream_core::{
-    FieldInfo, IpcFileReader, IpcStreamDecoder, Projection, ReadOptions, Schema, StreamItem,
-    is_ipc_file,
+    ByteInput, DriveError, FieldInfo, IpcFileReader, IpcStreamDriver, Pending, Projection,
+    ReadOptions, ReadTarget, Schema, StreamItem, is_ipc_file,
 };
 
 use crate::error::{CliError, CliResult, CoreContext, IoContext};
@@ -399,7 +401,7 @@ impl TableReader {
                 let table = reader
                     .next()
                     .transpose()
-                    .map_err(|e| file_error(&self.name, e))?;
+                    .map_err(|e| file_error(&self.name, e, Naming::Cli))?;
                 // CSV parses every field; the chosen columns are picked after.
                 Ok(match (table, &self.projection) {
                     (Some(mut table), Some(keep)) => {
@@ -414,19 +416,25 @@ impl TableReader {
             Body::Parquet(reader) => reader
                 .next()
                 .transpose()
-                .map_err(|e| file_error(&self.name, e)),
+                .map_err(|e| file_error(&self.name, e, Naming::Reader)),
         }
     }
 }
 
-/// An error of the `lightstream` crate while reading `name`; CSV and
-/// Parquet errors already name the file when it has a path.
-fn file_error(name: &str, err: lightstream::Error) -> CliError {
+/// Who names the input in a reader's errors.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    /// The reader was given the path and names it (Parquet, by its label).
+    Reader,
+    /// The reader was given bytes only (CSV from a `Read`): the CLI names it.
+    Cli,
+}
+
+/// An error of the `lightstream` crate while reading `name`.
+fn file_error(name: &str, err: lightstream::Error, naming: Naming) -> CliError {
     match err {
         lightstream::Error::Parquet(message) => CliError::msg(message),
-        lightstream::Error::Codec(e) if e.message().starts_with(name) => {
-            CliError::msg(e.to_string())
-        }
+        lightstream::Error::Codec(e) if naming == Naming::Reader => CliError::msg(e.to_string()),
         other => CliError::net(format_args!("reading {name}"), other, false),
     }
 }
@@ -446,7 +454,7 @@ fn open_csv(
         string_nulls: options.string_nulls,
         ..CsvReadOptions::default()
     };
-    let reader = CsvReader::new(reader, csv).map_err(|e| file_error(&name, e))?;
+    let reader = CsvReader::new(reader, csv).map_err(|e| file_error(&name, e, Naming::Cli))?;
     let fields = schema_fields(reader.schema());
     let projection = columns.choose(&name, &fields)?;
     let schema = match &projection {
@@ -475,12 +483,12 @@ fn open_parquet(source: &Source, columns: &Columns) -> CliResult<TableReader> {
         )));
     };
     let open = |options: ParquetReadOptions| {
-        ParquetReader::open(path, options).map_err(|e| file_error(&name, e))
+        ParquetReader::open(path, options).map_err(|e| file_error(&name, e, Naming::Reader))
     };
     // Every column, from the footer alone: the reader refuses a column
     // minarrow cannot hold unless a projection leaves it out.
     let fields = ParquetReader::fields_of(path, &ParquetReadOptions::default())
-        .map_err(|e| file_error(&name, e))?;
+        .map_err(|e| file_error(&name, e, Naming::Reader))?;
     let projection = columns.choose(&name, &fields)?;
     let reader = open(ParquetReadOptions {
         projection: projection.clone(),
@@ -623,7 +631,6 @@ fn open_stream(
     columns: &Columns,
     compact_dictionaries: bool,
 ) -> CliResult<TableReader> {
-    let end = head.len();
     // The decoder resolves the choice when the schema arrives; with "all" it
     // keeps the supported columns so that every field is still listed, and the
     // choice below refuses an unsupported one by name.
@@ -633,29 +640,24 @@ fn open_stream(
         ..ReadOptions::default()
     };
     let mut input = StreamInput {
-        source,
-        decoder: IpcStreamDecoder::new(options),
-        chunk: head,
-        start: 0,
-        end,
+        source: HeadThenRead {
+            head,
+            at: 0,
+            reader: source,
+        },
+        driver: IpcStreamDriver::new(options),
         done: false,
     };
     let outcome = input.read_schema(&name);
     // The fields are known once the schema message was read, even when the
     // decoder then refused the projection.
-    let fields = input.decoder.fields().to_vec();
+    let fields = input.driver.decoder().fields().to_vec();
     let projection = if fields.is_empty() {
         None
     } else {
         columns.choose(&name, &fields)?
     };
-    let schema = match outcome {
-        Ok(schema) => schema,
-        Err(StreamOpenError::Core(err)) => {
-            return Err(CliError::msg(format!("reading {name}: {err}")));
-        }
-        Err(StreamOpenError::Cli(err)) => return Err(err),
-    };
+    let schema = outcome?;
     Ok(TableReader {
         name,
         fields,
@@ -665,104 +667,79 @@ fn open_stream(
     })
 }
 
-enum StreamOpenError {
-    Core(lightstream_core::Error),
-    Cli(CliError),
+/// The stream's input: the bytes already read to detect the format, then
+/// the rest of the source.
+struct HeadThenRead {
+    head: Vec<u8>,
+    at: usize,
+    reader: Box<dyn Read>,
 }
 
-/// A stream source being pushed through the decoder chunk by chunk.
+impl ByteInput for HeadThenRead {
+    type Error = io::Error;
+
+    fn pending(&self) -> Pending<'_> {
+        Pending::Slice(self.head.get(self.at..).unwrap_or(&[]))
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at += n;
+    }
+
+    fn poll_read(
+        &mut self,
+        _cx: &mut Context<'_>,
+        target: &mut ReadTarget<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Ready(target.read_from(&mut self.reader).map(|_| ()))
+    }
+}
+
+/// A stream source read through the core's driver.
 struct StreamInput {
-    source: Box<dyn Read>,
-    decoder: IpcStreamDecoder,
-    /// The current chunk; `chunk[start..end]` has not been offered to the decoder yet.
-    chunk: Vec<u8>,
-    start: usize,
-    end: usize,
+    source: HeadThenRead,
+    driver: IpcStreamDriver,
     /// The end-of-stream marker was seen.
     done: bool,
 }
 
 impl StreamInput {
-    /// Refills the chunk from the source. `Ok(false)` at the end of the source.
-    fn fill(&mut self, name: &str) -> CliResult<bool> {
-        if self.chunk.len() != CHUNK {
-            self.chunk.resize(CHUNK, 0);
-        }
-        loop {
-            match self.source.read(&mut self.chunk) {
-                Ok(n) => {
-                    self.start = 0;
-                    self.end = n;
-                    return Ok(n > 0);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(CliError::io(format_args!("reading {name}"), e)),
-            }
-        }
-    }
-
-    /// Offers the pending bytes to the decoder: the next item, or `None` when the
-    /// chunk is used up without one.
-    fn step(&mut self) -> lightstream_core::Result<Option<StreamItem>> {
-        match self.decoder.push(&self.chunk[self.start..self.end])? {
-            Decoded::Frame { frame, consumed } => {
-                self.start = (self.start + consumed).min(self.end);
-                Ok(Some(frame))
-            }
-            Decoded::NeedMore => {
-                self.start = self.end;
-                Ok(None)
-            }
-        }
+    /// The next item, or `None` at the end of the source.
+    fn step(&mut self, name: &str) -> CliResult<Option<StreamItem>> {
+        self.driver
+            .next_item(&mut self.source)
+            .map_err(|e| match e {
+                DriveError::Input(e) => CliError::io(format_args!("reading {name}"), e),
+                DriveError::Decode(e) => CliError::core(format_args!("reading {name}"), e),
+            })
     }
 
     /// Feeds the decoder until the schema message has been decoded.
-    fn read_schema(&mut self, name: &str) -> Result<Arc<Schema>, StreamOpenError> {
-        loop {
-            if self.start == self.end {
-                if !self.fill(name).map_err(StreamOpenError::Cli)? {
-                    // finish() names what is missing (it is never Ok before a schema).
-                    FrameDecoder::finish(&self.decoder).map_err(StreamOpenError::Core)?;
-                    return Err(StreamOpenError::Cli(CliError::msg(format!(
-                        "reading {name}: the stream ended before its schema"
-                    ))));
-                }
-                continue;
+    fn read_schema(&mut self, name: &str) -> CliResult<Arc<Schema>> {
+        match self.step(name)? {
+            Some(StreamItem::Schema(schema)) => Ok(schema),
+            None => {
+                // finish() names what is missing (it is never Ok before a schema).
+                self.driver
+                    .decoder()
+                    .finish()
+                    .context(format_args!("reading {name}"))?;
+                Err(CliError::msg(format!(
+                    "reading {name}: the stream ended before its schema"
+                )))
             }
-            match self.step().map_err(StreamOpenError::Core)? {
-                Some(StreamItem::Schema(schema)) => return Ok(schema),
-                Some(StreamItem::End) => {
-                    return Err(StreamOpenError::Cli(CliError::msg(format!(
-                        "reading {name}: the stream ended before its schema"
-                    ))));
-                }
-                Some(StreamItem::Table(_)) => {
-                    return Err(StreamOpenError::Cli(CliError::msg(format!(
-                        "reading {name}: a record batch came before the schema"
-                    ))));
-                }
-                None => {}
-            }
+            Some(StreamItem::End) => Err(CliError::msg(format!(
+                "reading {name}: the stream ended before its schema"
+            ))),
+            Some(StreamItem::Table(_)) => Err(CliError::msg(format!(
+                "reading {name}: a record batch came before the schema"
+            ))),
         }
     }
 
     fn next_table(&mut self, name: &str) -> CliResult<Option<Table>> {
-        let context = || format!("reading {name}");
-        loop {
-            if self.done {
-                return Ok(None);
-            }
-            if self.start == self.end {
-                if !self.fill(name)? {
-                    // The end-of-stream marker is optional; the input must end
-                    // on a message boundary.
-                    FrameDecoder::finish(&self.decoder).context(context())?;
-                    self.done = true;
-                    return Ok(None);
-                }
-                continue;
-            }
-            match self.step().context(context())? {
+        while !self.done {
+            match self.step(name)? {
                 Some(StreamItem::Table(table)) => return Ok(Some(table)),
                 Some(StreamItem::End) => self.done = true,
                 Some(StreamItem::Schema(_)) => {
@@ -770,8 +747,85 @@ impl StreamInput {
                         "reading {name}: a second schema message in the stream"
                     )));
                 }
-                None => {}
+                None => {
+                    // The end-of-stream marker is optional; the input must end
+                    // on a message boundary.
+                    self.driver
+                        .decoder()
+                        .finish()
+                        .context(format_args!("reading {name}"))?;
+                    self.done = true;
+                }
             }
         }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lightstream_core::minarrow::{Array, FieldArray, IntegerArray};
+    use lightstream_core::{WriteOptions, write_stream};
+
+    #[test]
+    fn stream_bodies_are_read_into_place_not_copied_after_the_read() {
+        // Two batches of 100,000 i64s (800 KB bodies), 64-byte aligned as
+        // Lightstream writes them.
+        let tables: Vec<Table> = (0..2i64)
+            .map(|b| {
+                let values: Vec64<i64> = (0..100_000).map(|i| i * 3 + b).collect();
+                let column = FieldArray::from_arr(
+                    "n",
+                    Array::from_int64(IntegerArray::from_vec64(values, None)),
+                );
+                Table::new("t", Some(vec![column]))
+            })
+            .collect();
+        let bytes = write_stream(
+            &Schema::from_table(&tables[0]),
+            &tables,
+            &WriteOptions::default(),
+        )
+        .unwrap();
+        let path = std::env::temp_dir().join(format!(
+            "lightstream-cli-input-{}.arrows",
+            std::process::id()
+        ));
+        std::fs::write(&path, &bytes).unwrap();
+        let mut reader = TableReader::open(&Source::Path(path.clone()), &Columns::All).unwrap();
+        let mut got = Vec::new();
+        while let Some(t) = reader.next_table().unwrap() {
+            got.push(t);
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(got.len(), 2);
+        for (g, t) in got.iter().zip(&tables) {
+            assert!(
+                g.n_rows == t.n_rows && g.cols[0].array == t.cols[0].array,
+                "values differ"
+            );
+        }
+        let Body::Stream(input) = &reader.body else {
+            panic!("read as a stream");
+        };
+        // At most one 64 KiB read per message went through a buffer and was
+        // copied (the head read to detect the format, then the scratch read
+        // that brought each message's prefix and metadata with the start of
+        // its body); every other body byte was read straight into the
+        // decoder's aligned memory. Before the driver, every body byte was
+        // read into a 64 KiB chunk and then copied again (1.6 MB here).
+        let body_bytes = 2 * 800_000;
+        let copied = input.driver.decoder().bytes_copied();
+        let in_place = input.driver.bytes_read_in_place();
+        let buffered = 3 * CHUNK as u64;
+        assert!(
+            copied <= buffered,
+            "{copied} body bytes copied after the read"
+        );
+        assert!(
+            in_place >= body_bytes - buffered,
+            "only {in_place} of {body_bytes} body bytes read in place"
+        );
     }
 }

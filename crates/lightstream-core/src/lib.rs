@@ -52,12 +52,13 @@ pub use minarrow;
 pub use buffers::{ALIGNMENT, aligned_copy};
 pub use error::{Error, ErrorKind, Location, Result};
 pub use framing::Decoded;
-pub use framing::ipc::BodySink;
+pub use framing::ipc::{BodySink, Progress};
 pub use ipc::{
-    ARROW_MAGIC, Compression, DictionaryEncoding, DictionaryUnifier, EncodedMessage, FieldInfo,
-    IndexType, IpcFileEncoder, IpcFileReader, IpcStreamDecoder, IpcStreamEncoder, IpcTables,
-    Projection, ReadOptions, Schema, StreamItem, WriteOptions, is_ipc_file, read_file, read_ipc,
-    read_stream, unify_dictionaries, write_file, write_stream,
+    ARROW_MAGIC, ByteInput, Compression, DictionaryEncoding, DictionaryUnifier, DriveError,
+    EncodedMessage, FieldInfo, IndexType, IpcFileEncoder, IpcFileReader, IpcStreamDecoder,
+    IpcStreamDriver, IpcStreamEncoder, IpcTables, MessageError, Pending, Projection, ReadInput,
+    ReadOptions, ReadTarget, Schema, SharedInput, SliceInput, StreamItem, WriteOptions,
+    is_ipc_file, read_file, read_ipc, read_stream, unify_dictionaries, write_file, write_stream,
 };
 pub use limits::DecodeLimits;
 pub use minarrow::structs::shared_buffer::SharedBuffer;

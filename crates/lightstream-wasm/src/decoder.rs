@@ -1,24 +1,28 @@
 //! Incremental decoding of an IPC stream whose bytes arrive in JavaScript
 //! memory (WebSocket messages, `ReadableStream` chunks, `push` calls).
 //!
-//! [`Pusher`] copies every byte exactly once out of its source: message
-//! bodies go straight into the core decoder's 64-byte aligned body buffer
-//! (through [`lightstream_core::BodySink`]), so the columns of the decoded
-//! tables live where the bytes were copied to. Only message prefixes and
+//! [`Pusher`] hands each chunk to the core's `IpcStreamDriver` as a
+//! [`ChunkInput`], which copies bytes out of JavaScript where the driver
+//! asks: message bodies straight into the decoder's 64-byte aligned body
+//! buffer (through [`lightstream_core::BodySink`]), so the columns of the
+//! decoded tables live where the bytes were copied to; message prefixes and
 //! metadata (and bodies that must be relocated because the producer padded
-//! them to 8 bytes only) pass through a small scratch buffer first.
+//! them to 8 bytes only) through the driver's small scratch buffer. A
+//! WebSocket message goes through the driver's one-message rule.
 //!
 //! [`StreamDecoder`] is the push decoder JavaScript can drive itself.
 
+use std::convert::Infallible;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use js_sys::{ArrayBuffer, Object, Reflect, Uint8Array};
 use lightstream_core::bytes::BufMut;
-use lightstream_core::framing::Decoded;
 use lightstream_core::minarrow::Table as MTable;
 use lightstream_core::{
-    DecodeLimits, Error, ErrorKind, IpcStreamDecoder, ReadOptions, Result, Schema, StreamItem,
+    ByteInput, DecodeLimits, Error, ErrorKind, IpcStreamDriver, MessageError, ReadOptions,
+    ReadTarget, Result, Schema, StreamItem,
 };
 use wasm_bindgen::prelude::*;
 
@@ -66,43 +70,71 @@ impl Chunk for Uint8Array {
     }
 }
 
-/// Largest piece of non-body bytes copied through the scratch buffer at once.
+/// Size of the driver's scratch buffer: the largest piece of non-body bytes
+/// (or of a body to relocate) copied out of JavaScript at once.
 const SCRATCH_STEP: usize = 256 * 1024;
 
-/// The IPC stream decoder plus the one-copy feeding of JS bytes into it.
+/// A [`Chunk`] as the driver's input: each read copies out, in one call, at
+/// most what the driver wants next (the rest of a prefix, the metadata, or
+/// the body), so no body byte that could go in place passes the scratch.
+pub struct ChunkInput<'a, C: ?Sized> {
+    chunk: &'a C,
+    at: usize,
+}
+
+impl<'a, C: Chunk + ?Sized> ChunkInput<'a, C> {
+    /// The whole of `chunk`.
+    pub fn new(chunk: &'a C) -> Self {
+        ChunkInput { chunk, at: 0 }
+    }
+}
+
+impl<C: Chunk + ?Sized> ByteInput for ChunkInput<'_, C> {
+    type Error = Infallible;
+
+    fn poll_read(
+        &mut self,
+        _cx: &mut Context<'_>,
+        target: &mut ReadTarget<'_>,
+    ) -> Poll<std::result::Result<(), Infallible>> {
+        let left = self.chunk.len() - self.at;
+        let wanted = target.wanted().max(1);
+        let dst = target.chunk_mut();
+        let n = dst.len().min(left).min(wanted);
+        // SAFETY: only initialized bytes are written through this view
+        // (`copy_out` initializes all `n` of them).
+        let dst = unsafe { &mut dst[..n].as_uninit_slice_mut()[..] };
+        self.chunk.copy_out(self.at, dst);
+        // SAFETY: `copy_out` initialized the first `n` bytes of the chunk.
+        unsafe { target.advance_mut(n) };
+        self.at += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The core's stream driver plus the one-copy feeding of JS bytes into it.
 pub struct Pusher {
-    dec: IpcStreamDecoder,
-    scratch: Vec<u8>,
-    schema: Option<Arc<Schema>>,
+    driver: IpcStreamDriver,
     bytes: u64,
-    messages: u64,
-    ended: bool,
 }
 
 impl Pusher {
-    /// A decoder with the given limits.
-    pub fn new(limits: DecodeLimits) -> Pusher {
+    /// A decoder with the given options (limits, compact dictionaries).
+    pub fn new(options: ReadOptions) -> Pusher {
         Pusher {
-            dec: IpcStreamDecoder::new(ReadOptions {
-                limits,
-                ..ReadOptions::default()
-            }),
-            scratch: Vec::new(),
-            schema: None,
+            driver: IpcStreamDriver::with_scratch(options, SCRATCH_STEP),
             bytes: 0,
-            messages: 0,
-            ended: false,
         }
     }
 
     /// The stream's schema, once its schema message has been decoded.
     pub fn schema(&self) -> Option<&Arc<Schema>> {
-        self.schema.as_ref()
+        self.driver.decoder().schema()
     }
 
     /// True once the end-of-stream marker was decoded.
     pub fn is_ended(&self) -> bool {
-        self.ended
+        self.driver.decoder().is_ended()
     }
 
     /// Bytes offered so far.
@@ -113,8 +145,8 @@ impl Pusher {
     /// The input has ended: `Ok` only after the end-of-stream marker (a stream
     /// without it is treated as truncated, as the native reader does).
     pub fn finish(&self) -> Result<()> {
-        self.dec.finish()?;
-        if !self.ended {
+        self.driver.decoder().finish()?;
+        if !self.is_ended() {
             return Err(Error::new(
                 ErrorKind::Truncated,
                 "the stream ended without its end-of-stream marker",
@@ -123,111 +155,46 @@ impl Pusher {
         Ok(())
     }
 
-    /// Decodes the bytes of one WebSocket message, which must hold exactly
-    /// one whole IPC message (docs/websocket-protocol.md).
+    /// Decodes the bytes of one WebSocket message, which must hold whole IPC
+    /// messages (docs/websocket-protocol.md); an empty one is ignored.
     pub fn push_message<C: Chunk + ?Sized>(
         &mut self,
         message: &C,
         out: &mut Vec<MTable>,
     ) -> Result<()> {
-        self.messages += 1;
-        if message.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Malformed,
-                format!(
-                    "WebSocket message {} is empty (each message carries one IPC message)",
-                    self.messages
-                ),
-            ));
+        self.bytes += message.len() as u64;
+        let mut input = ChunkInput::new(message);
+        loop {
+            match self.driver.next_in_message(&mut input) {
+                Ok(Some(item)) => on_item(item, out),
+                Ok(None) => return Ok(()),
+                Err(MessageError::Decode(e)) => return Err(e),
+                Err(split) => {
+                    return Err(Error::new(
+                        ErrorKind::Malformed,
+                        format!("WebSocket {split}"),
+                    ));
+                }
+            }
         }
-        self.push(message, out)?;
-        if !self.dec.is_at_message_boundary() {
-            return Err(Error::new(
-                ErrorKind::Malformed,
-                format!(
-                    "WebSocket message {} ends inside an IPC message (each WebSocket \
-                 message must carry exactly one whole IPC message)",
-                    self.messages
-                ),
-            ));
-        }
-        Ok(())
     }
 
     /// Decodes the next `chunk` of the stream (any chunking); completed
     /// tables are appended to `out`.
     pub fn push<C: Chunk + ?Sized>(&mut self, chunk: &C, out: &mut Vec<MTable>) -> Result<()> {
-        let len = chunk.len();
-        self.bytes += len as u64;
-        let mut at = 0;
-        while at < len {
-            if let Some(mut sink) = self.dec.body_sink() {
-                let dst = sink.chunk_mut();
-                let n = dst.len().min(len - at);
-                // SAFETY: `UninitSlice` is a view of `n`+ writable bytes;
-                // viewing it as `MaybeUninit<u8>` only allows writing them.
-                let dst = unsafe {
-                    std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<MaybeUninit<u8>>(), n)
-                };
-                chunk.copy_out(at, dst);
-                // SAFETY: `copy_out` initialized all `n` bytes just above.
-                unsafe { sink.advance_mut(n) };
-                at += n;
-                if let Some(item) = self.dec.take_body()? {
-                    self.on_item(item, out);
-                }
-                continue;
-            }
-            let n = self.scratch_len(chunk, at);
-            self.scratch.clear();
-            self.scratch.reserve(n);
-            chunk.copy_out(at, &mut self.scratch.spare_capacity_mut()[..n]);
-            // SAFETY: `copy_out` initialized the first `n` spare bytes.
-            unsafe { self.scratch.set_len(n) };
-            at += n;
-            let mut used = 0;
-            while used < n {
-                match self.dec.push(&self.scratch[used..n])? {
-                    Decoded::Frame { frame, consumed } => {
-                        used += consumed;
-                        let item = frame;
-                        self.on_item(item, out);
-                    }
-                    Decoded::NeedMore => break,
-                }
-            }
+        self.bytes += chunk.len() as u64;
+        let mut input = ChunkInput::new(chunk);
+        while let Some(item) = self.driver.next_in_memory(&mut input)? {
+            on_item(item, out);
         }
         Ok(())
     }
+}
 
-    /// How many bytes at `at` to copy through the scratch buffer: at a
-    /// message boundary just the message's prefix and metadata (read from its
-    /// length field), so the body can go straight into aligned memory.
-    fn scratch_len<C: Chunk + ?Sized>(&self, chunk: &C, at: usize) -> usize {
-        let left = chunk.len() - at;
-        if !self.dec.is_at_message_boundary() || left < 8 {
-            return left.min(SCRATCH_STEP);
-        }
-        let mut head = [MaybeUninit::<u8>::uninit(); 8];
-        chunk.copy_out(at, &mut head);
-        // SAFETY: `copy_out` initialized all 8 bytes.
-        let head: [u8; 8] = unsafe { std::mem::transmute(head) };
-        let word = |i: usize| i32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
-        let prefix = if word(0) == -1 {
-            8 + word(4).max(0) as usize
-        } else {
-            // Legacy framing (before Arrow 0.15): the length alone.
-            4 + word(0).max(0) as usize
-        };
-        prefix.min(left).min(SCRATCH_STEP.max(8))
-    }
-
-    fn on_item(&mut self, item: StreamItem, out: &mut Vec<MTable>) {
-        match item {
-            StreamItem::Schema(s) => self.schema = Some(s),
-            StreamItem::Table(t) => out.push(t),
-            StreamItem::End => self.ended = true,
-        }
+/// Tables join `out`; the schema and the end marker stay in the decoder.
+fn on_item(item: StreamItem, out: &mut Vec<MTable>) {
+    if let StreamItem::Table(t) = item {
+        out.push(t);
     }
 }
 
@@ -250,12 +217,15 @@ pub fn limits(max_message_bytes: Option<f64>) -> std::result::Result<DecodeLimit
     Ok(limits)
 }
 
-/// One numeric option of a JS options object (`undefined`/`null` options or
-/// value: `None`); any other non-number is an error naming the key.
-pub(crate) fn option_f64(
+/// One option of a JS options object, converted by `convert`
+/// (`undefined`/`null` options or value: `None`); a value `convert` refuses
+/// is an error naming the key and the type it must have.
+fn option<T>(
     options: &JsValue,
     key: &str,
-) -> std::result::Result<Option<f64>, JsError> {
+    convert: fn(&JsValue) -> Option<T>,
+    type_name: &str,
+) -> std::result::Result<Option<T>, JsError> {
     if options.is_undefined() || options.is_null() {
         return Ok(None);
     }
@@ -263,15 +233,38 @@ pub(crate) fn option_f64(
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
-    v.as_f64()
+    convert(&v)
         .map(Some)
-        .ok_or_else(|| JsError::new(&format!("option {key} must be a number")))
+        .ok_or_else(|| JsError::new(&format!("option {key} must be a {type_name}")))
 }
 
-/// The limits an options object's `maxMessageBytes` asks for (see [`limits`]);
-/// `connect`, `decode` and `readStream` all read it this way.
-pub fn options_limits(options: &JsValue) -> std::result::Result<DecodeLimits, JsError> {
-    limits(option_f64(options, "maxMessageBytes")?)
+/// One numeric option of a JS options object (see [`option`]).
+pub(crate) fn option_f64(
+    options: &JsValue,
+    key: &str,
+) -> std::result::Result<Option<f64>, JsError> {
+    option(options, key, JsValue::as_f64, "number")
+}
+
+/// One boolean option of a JS options object (see [`option`]).
+pub(crate) fn option_bool(
+    options: &JsValue,
+    key: &str,
+) -> std::result::Result<Option<bool>, JsError> {
+    option(options, key, JsValue::as_bool, "boolean")
+}
+
+/// The read options an options object asks for: `maxMessageBytes` (see
+/// [`limits`]) and `compactDictionaries` (`ReadOptions::compact_dictionaries`:
+/// each table gets only the dictionary values its rows use, so N small
+/// batches over a growing dictionary cost their rows, not N copies of it).
+/// `connect`, `decode`, `readStream` and `StreamDecoder` all read them this way.
+pub fn options_read(options: &JsValue) -> std::result::Result<ReadOptions, JsError> {
+    Ok(ReadOptions {
+        limits: limits(option_f64(options, "maxMessageBytes")?)?,
+        compact_dictionaries: option_bool(options, "compactDictionaries")?.unwrap_or(false),
+        ..ReadOptions::default()
+    })
 }
 
 /// The bytes of a JS `Uint8Array` or `ArrayBuffer` argument (no copy).
@@ -292,7 +285,9 @@ pub fn js_error(e: &Error) -> JsError {
     JsError::new(&e.to_string())
 }
 
-/// `new StreamDecoder(maxMessageBytes?)`: an IPC stream push decoder.
+/// `new StreamDecoder(options?)`: an IPC stream push decoder; `options` is
+/// `{ maxMessageBytes?, compactDictionaries? }` (or, as before, the
+/// `maxMessageBytes` number alone).
 #[wasm_bindgen]
 pub struct StreamDecoder {
     pusher: Pusher,
@@ -302,9 +297,16 @@ pub struct StreamDecoder {
 impl StreamDecoder {
     /// A decoder; `maxMessageBytes` caps one message's body (default 1 GiB).
     #[wasm_bindgen(constructor)]
-    pub fn new(max_message_bytes: Option<f64>) -> std::result::Result<StreamDecoder, JsError> {
+    pub fn new(options: JsValue) -> std::result::Result<StreamDecoder, JsError> {
+        let options = match options.as_f64() {
+            Some(max) => ReadOptions {
+                limits: limits(Some(max))?,
+                ..ReadOptions::default()
+            },
+            None => options_read(&options)?,
+        };
         Ok(StreamDecoder {
-            pusher: Pusher::new(limits(max_message_bytes)?),
+            pusher: Pusher::new(options),
         })
     }
 
@@ -363,7 +365,7 @@ impl StreamDecoder {
 mod tests {
     use super::*;
     use lightstream_core::minarrow::{fa_cat32, fa_i64, fa_str32, tbl};
-    use lightstream_core::{Compression, WriteOptions, write_stream};
+    use lightstream_core::{Compression, IpcStreamDecoder, WriteOptions, write_stream};
 
     fn stream(options: &WriteOptions) -> Vec<u8> {
         let tables: Vec<MTable> = (0..3)
@@ -398,7 +400,7 @@ mod tests {
         for options in all_options() {
             let bytes = stream(&options);
             for step in [1, 3, 8, 63, 64, 100, 4096, bytes.len()] {
-                let mut p = Pusher::new(DecodeLimits::default());
+                let mut p = Pusher::new(ReadOptions::default());
                 let mut out = Vec::new();
                 for c in bytes.chunks(step) {
                     p.push(c, &mut out).unwrap();
@@ -417,7 +419,7 @@ mod tests {
         // With 64-byte padding each body goes through the sink: the decoded
         // column buffers are 64-byte aligned.
         let bytes = stream(&WriteOptions::default());
-        let mut p = Pusher::new(DecodeLimits::default());
+        let mut p = Pusher::new(ReadOptions::default());
         let mut out = Vec::new();
         p.push(&bytes[..], &mut out).unwrap();
         for t in &out {
@@ -451,7 +453,7 @@ mod tests {
         let bytes = stream(&WriteOptions::default());
         let msgs = messages(&bytes);
         assert!(msgs.len() >= 5);
-        let mut p = Pusher::new(DecodeLimits::default());
+        let mut p = Pusher::new(ReadOptions::default());
         let mut out = Vec::new();
         for m in &msgs {
             p.push_message(*m, &mut out).unwrap();
@@ -459,22 +461,81 @@ mod tests {
         assert!(p.is_ended());
         assert_eq!(out.len(), 3);
 
-        let mut p = Pusher::new(DecodeLimits::default());
+        let mut p = Pusher::new(ReadOptions::default());
         let first = msgs[0];
         let e = p
             .push_message(&first[..first.len() - 8], &mut Vec::new())
             .unwrap_err();
-        assert!(e.to_string().contains("ends inside an IPC message"), "{e}");
-        let e = Pusher::new(DecodeLimits::default())
-            .push_message(&[][..], &mut Vec::new())
-            .unwrap_err();
-        assert!(e.to_string().contains("empty"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("WebSocket message 1 ended inside an Arrow IPC message"),
+            "{e}"
+        );
+        // An empty message carries no IPC message: ignored, as the native
+        // reader does (docs/websocket-protocol.md, one rule in the core).
+        let mut p = Pusher::new(ReadOptions::default());
+        let mut out = Vec::new();
+        p.push_message(&[][..], &mut out).unwrap();
+        for m in &msgs {
+            p.push_message(*m, &mut out).unwrap();
+        }
+        assert_eq!(out.len(), 3);
+    }
+
+    /// `n` one-row tables, each dictionary-encoding its own value, written
+    /// with the encoder's dictionary unification: one dictionary that grows
+    /// by a one-value delta per batch (a live feed).
+    fn delta_stream(n: usize) -> Vec<u8> {
+        let tables: Vec<MTable> = (0..n)
+            .map(|i| {
+                let value = format!("value-{i}");
+                tbl!("t", fa_cat32!("city", value.as_str()))
+            })
+            .collect();
+        let options = WriteOptions {
+            unify_dictionaries: true,
+            ..WriteOptions::default()
+        };
+        write_stream(&Schema::from_table(&tables[0]), &tables, &options).unwrap()
+    }
+
+    /// The dictionary values of table `t`'s only column, and its one key.
+    fn dictionary_of(t: &MTable) -> (Vec<String>, usize) {
+        use lightstream_core::minarrow::{Array, TextArray};
+        let Array::TextArray(TextArray::Categorical32(c)) = &t.cols[0].array else {
+            panic!("a dictionary<uint32> column expected");
+        };
+        (c.unique_values.to_vec(), c.data.as_slice()[0] as usize)
+    }
+
+    #[test]
+    fn compact_dictionaries_give_each_table_only_its_values() {
+        let bytes = delta_stream(50);
+        for compact in [false, true] {
+            let mut p = Pusher::new(ReadOptions {
+                compact_dictionaries: compact,
+                ..ReadOptions::default()
+            });
+            let mut out = Vec::new();
+            for c in bytes.chunks(100) {
+                p.push(c, &mut out).unwrap();
+            }
+            p.finish().unwrap();
+            assert_eq!(out.len(), 50);
+            for (i, t) in out.iter().enumerate() {
+                let (values, key) = dictionary_of(t);
+                assert_eq!(values[key], format!("value-{i}"), "table {i}");
+                // Compact: the one value the row uses; otherwise the whole
+                // dictionary as it stands after table i's delta.
+                assert_eq!(values.len(), if compact { 1 } else { i + 1 }, "table {i}");
+            }
+        }
     }
 
     #[test]
     fn a_stream_without_its_end_marker_is_truncated() {
         let bytes = stream(&WriteOptions::default());
-        let mut p = Pusher::new(DecodeLimits::default());
+        let mut p = Pusher::new(ReadOptions::default());
         p.push(&bytes[..bytes.len() - 8], &mut Vec::new()).unwrap();
         let e = p.finish().unwrap_err();
         assert_eq!(e.kind(), lightstream_core::ErrorKind::Truncated);
@@ -487,9 +548,12 @@ mod tests {
             max_body_bytes: 16,
             ..DecodeLimits::default()
         };
-        let e = Pusher::new(limits)
-            .push(&bytes[..], &mut Vec::new())
-            .unwrap_err();
+        let e = Pusher::new(ReadOptions {
+            limits,
+            ..ReadOptions::default()
+        })
+        .push(&bytes[..], &mut Vec::new())
+        .unwrap_err();
         assert!(!e.to_string().is_empty());
     }
 }

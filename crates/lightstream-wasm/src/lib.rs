@@ -85,17 +85,15 @@ pub fn copy_from_js(bytes: &Uint8Array) -> SharedBuffer {
 /// stream or file. The bytes are copied once into aligned wasm memory and
 /// the tables' buffers point into that copy. `options.maxMessageBytes` caps
 /// one message's metadata and its body, as for `connect` (default: bodies
-/// up to 1 GiB).
+/// up to 1 GiB); `options.compactDictionaries` gives each table only the
+/// dictionary values its rows use (see [`decoder::options_read`]).
 ///
 /// Throws an `Error` carrying the core's message on malformed, truncated or
 /// unsupported input.
 #[wasm_bindgen]
 pub fn decode(bytes: JsValue, options: JsValue) -> Result<Vec<Table>, JsError> {
     let bytes = decoder::js_bytes(&bytes, "decode")?;
-    let options = ReadOptions {
-        limits: decoder::options_limits(&options)?,
-        ..ReadOptions::default()
-    };
+    let options = decoder::options_read(&options)?;
     let (schema, tables) =
         decode_shared(copy_from_js(&bytes), options).map_err(|e| JsError::new(&e.to_string()))?;
     Ok(tables

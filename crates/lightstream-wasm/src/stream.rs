@@ -28,7 +28,7 @@ use web_sys::{
     BinaryType, CloseEvent, Event, MessageEvent, ReadableStreamDefaultReader, WebSocket,
 };
 
-use crate::decoder::{Pusher, option_f64, options_limits};
+use crate::decoder::{Pusher, option_f64, options_read};
 use crate::table::{Table, fields_to_js, metadata_to_js};
 
 #[wasm_bindgen]
@@ -446,7 +446,9 @@ fn on_close(weak: &Weak<RefCell<Inner>>, ev: CloseEvent) {
 }
 
 /// `connect(url, options?)`: opens a WebSocket and resolves to a
-/// [`TableStream`] once the schema message has arrived.
+/// [`TableStream`] once the schema message has arrived. `options`:
+/// `maxMessageBytes`, `compactDictionaries` (see
+/// [`crate::decoder::options_read`]), `timeoutMs`, `maxBufferedBytes`.
 #[wasm_bindgen]
 pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
     let timeout = option_f64(&options, "timeoutMs")?.unwrap_or(DEFAULT_TIMEOUT_MS);
@@ -455,7 +457,7 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
             "timeoutMs must be a non-negative number, not {timeout}"
         )));
     }
-    let limits = options_limits(&options)?;
+    let read_options = options_read(&options)?;
     let max_buffered = buffered_limit(&options)?;
     let ws = WebSocket::new(&url)
         .map_err(|e| JsError::new(&format!("cannot connect to {url}: {}", describe(&e))))?;
@@ -467,7 +469,7 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
             handlers: None,
             error_seen: false,
         },
-        Pusher::new(limits),
+        Pusher::new(read_options),
         max_buffered,
     )));
 
@@ -555,14 +557,14 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
 }
 
 /// `readStream(readable, options?)`: the tables of an IPC stream arriving as
-/// a `ReadableStream` of `Uint8Array` chunks (any sizes). `options.maxMessageBytes`
-/// caps one message's metadata and body, as for `connect`.
+/// a `ReadableStream` of `Uint8Array` chunks (any sizes). `options` as for
+/// `connect`: `maxMessageBytes`, `compactDictionaries`.
 #[wasm_bindgen(js_name = readStream)]
 pub fn read_stream(
     readable: web_sys::ReadableStream,
     options: JsValue,
 ) -> Result<TableStream, JsError> {
-    let limits = options_limits(&options)?;
+    let read_options = options_read(&options)?;
     let reader: ReadableStreamDefaultReader = readable
         .get_reader()
         .dyn_into()
@@ -573,7 +575,7 @@ pub fn read_stream(
                 reader,
                 reading: false,
             },
-            Pusher::new(limits),
+            Pusher::new(read_options),
             usize::MAX,
         ))),
     })

@@ -10,10 +10,11 @@
 
 use js_sys::{Array as JsArray, Function, Object, Promise, Reflect, Uint8Array};
 use lightstream_core::minarrow::{
-    Table as MTable, fa_bool_opt, fa_cat32_opt, fa_i64, fa_str32_opt, fa_str64_opt, tbl,
+    Array, CategoricalArray, FieldArray, Table as MTable, Vec64, fa_bool_opt, fa_cat32_opt, fa_i64,
+    fa_str32_opt, fa_str64_opt, tbl,
 };
 use lightstream_core::{Compression, Schema, WriteOptions, write_stream};
-use lightstream_wasm::{StreamDecoder, Table, connect, read_stream_js};
+use lightstream_wasm::{StreamDecoder, Table, connect, decode, read_stream_js};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -125,7 +126,9 @@ fn stream_decoder_takes_any_chunking_with_every_layout() {
                 ..WriteOptions::default()
             });
             for step in [1usize, 5, 64, 1000, bytes.len()] {
-                let mut dec = StreamDecoder::new(None).map_err(JsValue::from).unwrap();
+                let mut dec = StreamDecoder::new(JsValue::UNDEFINED)
+                    .map_err(JsValue::from)
+                    .unwrap();
                 assert!(dec.schema().unwrap().is_null());
                 let mut got = Vec::new();
                 for chunk in bytes.chunks(step) {
@@ -154,7 +157,9 @@ fn stream_decoder_takes_any_chunking_with_every_layout() {
 
 #[wasm_bindgen_test]
 fn stream_decoder_errors_are_js_errors() {
-    let mut dec = StreamDecoder::new(None).map_err(JsValue::from).unwrap();
+    let mut dec = StreamDecoder::new(JsValue::UNDEFINED)
+        .map_err(JsValue::from)
+        .unwrap();
     let e = dec
         .push(Uint8Array::from(&b"\xff\xff\xff\xff\x10\0\0\0garbage garbage!"[..]).into())
         .err()
@@ -162,11 +167,15 @@ fn stream_decoder_errors_are_js_errors() {
         .expect("garbage must fail");
     assert!(e.is_instance_of::<js_sys::Error>());
     // Not bytes at all.
-    let mut dec = StreamDecoder::new(None).map_err(JsValue::from).unwrap();
+    let mut dec = StreamDecoder::new(JsValue::UNDEFINED)
+        .map_err(JsValue::from)
+        .unwrap();
     assert!(dec.push(JsValue::from_str("text")).is_err());
     // A truncated stream fails at finish.
     let bytes = stream(&WriteOptions::default());
-    let mut dec = StreamDecoder::new(None).map_err(JsValue::from).unwrap();
+    let mut dec = StreamDecoder::new(JsValue::UNDEFINED)
+        .map_err(JsValue::from)
+        .unwrap();
     dec.push(Uint8Array::from(&bytes[..bytes.len() - 8]).into())
         .map_err(JsValue::from)
         .unwrap();
@@ -174,8 +183,8 @@ fn stream_decoder_errors_are_js_errors() {
     let msg = js_sys::Error::from(e).message().as_string().unwrap();
     assert!(msg.contains("end-of-stream"), "{msg}");
     // A limit on the message size.
-    assert!(StreamDecoder::new(Some(-1.0)).is_err());
-    let mut dec = StreamDecoder::new(Some(64.0))
+    assert!(StreamDecoder::new(JsValue::from(-1.0)).is_err());
+    let mut dec = StreamDecoder::new(JsValue::from(64.0))
         .map_err(JsValue::from)
         .unwrap();
     assert!(dec.push(Uint8Array::from(&bytes[..]).into()).is_err());
@@ -420,4 +429,68 @@ fn to_array_survives_memory_growth_during_the_call() {
         grew,
         "the test must grow wasm memory during toArray to mean anything"
     );
+}
+
+/// `n` one-row tables; table `i` holds the dictionary `value-0..=i` and key
+/// `i`: written with deltas, each batch adds one value (a live feed).
+fn delta_stream(n: usize) -> Vec<u8> {
+    let all: Vec<String> = (0..n).map(|i| format!("value-{i}")).collect();
+    let tables: Vec<MTable> = (0..n)
+        .map(|i| {
+            let dict = Vec64::from(all[..=i].to_vec());
+            let array = CategoricalArray::<u32>::new(Vec64::from_slice(&[i as u32]), dict, None);
+            let column = FieldArray::from_arr("city", Array::from_categorical32(array));
+            MTable::new("t", Some(vec![column]))
+        })
+        .collect();
+    write_stream(
+        &Schema::from_table(&tables[0]),
+        &tables,
+        &WriteOptions::default(),
+    )
+    .expect("write_stream")
+}
+
+#[wasm_bindgen_test]
+fn compact_dictionaries_is_an_option_of_decode_and_stream_decoder() {
+    let bytes = delta_stream(20);
+    for compact in [false, true] {
+        let options = Object::new();
+        Reflect::set(
+            &options,
+            &"compactDictionaries".into(),
+            &JsValue::from(compact),
+        )
+        .unwrap();
+        let decoded = decode(Uint8Array::from(&bytes[..]).into(), options.clone().into())
+            .map_err(JsValue::from)
+            .unwrap();
+        let mut dec = StreamDecoder::new(options.into())
+            .map_err(JsValue::from)
+            .unwrap();
+        let pushed = dec
+            .push(Uint8Array::from(&bytes[..]).into())
+            .map_err(JsValue::from)
+            .unwrap();
+        for tables in [decoded, pushed] {
+            assert_eq!(tables.len(), 20);
+            for (i, t) in tables.iter().enumerate() {
+                let city = t.column("city".into()).map_err(JsValue::from).unwrap();
+                let dict = city.dictionary().map_err(JsValue::from).unwrap();
+                // Compact: the one value the row uses; otherwise the whole
+                // dictionary as it stands after table i's delta.
+                assert_eq!(dict.length() as usize, if compact { 1 } else { i + 1 });
+                let values: JsArray = city
+                    .to_array(JsValue::UNDEFINED)
+                    .map_err(JsValue::from)
+                    .unwrap()
+                    .dyn_into()
+                    .unwrap();
+                assert_eq!(values.get(0).as_string(), Some(format!("value-{i}")));
+            }
+        }
+    }
+    let bad = Object::new();
+    Reflect::set(&bad, &"compactDictionaries".into(), &JsValue::from(1)).unwrap();
+    assert!(StreamDecoder::new(bad.into()).is_err());
 }

@@ -55,7 +55,8 @@
 //! fault-around), which is what separates it from the same values in memory.
 //!
 //! [`MmapStream::open`] maps an IPC stream file and yields its tables in
-//! order, through the stream decoder's `push_shared`: buffers are borrowed
+//! order, through the core's `IpcStreamDriver` over the map (the decoder's
+//! `push_shared`): buffers are borrowed
 //! from the map and copied exactly as for a file (above), `align_64` included.
 //!
 //! Bytes are never read past the end of the mapping: every offset and length
@@ -68,10 +69,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lightstream_core::framing::Decoded;
 use lightstream_core::minarrow::Table;
 use lightstream_core::{
-    FieldInfo, IpcFileReader, IpcStreamDecoder, ReadOptions, Schema, SharedBuffer, StreamItem,
+    FieldInfo, IpcFileReader, IpcStreamDriver, ReadOptions, Schema, SharedBuffer, SharedInput,
+    StreamItem,
 };
 use memmap2::Mmap;
 
@@ -345,9 +346,8 @@ impl MmapFile {
 pub struct MmapStream {
     path: PathBuf,
     schema: Arc<Schema>,
-    bytes: SharedBuffer,
-    at: usize,
-    decoder: IpcStreamDecoder,
+    input: SharedInput,
+    driver: IpcStreamDriver,
     done: bool,
 }
 
@@ -359,9 +359,8 @@ impl MmapStream {
         let mut stream = MmapStream {
             path,
             schema: Arc::new(Schema::new(Vec::new(), Default::default())),
-            bytes,
-            at: 0,
-            decoder: IpcStreamDecoder::new(options),
+            input: SharedInput::new(bytes, 0),
+            driver: IpcStreamDriver::new(options),
             done: false,
         };
         match stream.step()? {
@@ -382,16 +381,16 @@ impl MmapStream {
     }
 
     /// Bytes of column buffers the tables read so far use in place, in the
-    /// map (see [`IpcStreamDecoder::bytes_borrowed`]).
+    /// map (see [`lightstream_core::IpcStreamDecoder::bytes_borrowed`]).
     pub fn bytes_borrowed(&self) -> u64 {
-        self.decoder.bytes_borrowed()
+        self.driver.decoder().bytes_borrowed()
     }
 
     /// Bytes copied for the tables read so far: bodies moved to 64-byte
     /// boundaries for [`ReadOptions::align_64`], buffers not aligned for their
-    /// type (see [`IpcStreamDecoder::bytes_copied`]).
+    /// type (see [`lightstream_core::IpcStreamDecoder::bytes_copied`]).
     pub fn bytes_copied(&self) -> u64 {
-        self.decoder.bytes_copied()
+        self.driver.decoder().bytes_copied()
     }
 
     fn error(&self, e: lightstream_core::Error) -> Error {
@@ -400,18 +399,15 @@ impl MmapStream {
 
     /// The next item of the stream; `None` at the end of the bytes.
     fn step(&mut self) -> Result<Option<StreamItem>> {
-        while self.at < self.bytes.len() {
-            let rest = self.bytes.slice(self.at..);
-            match self.decoder.push_shared(&rest).map_err(|e| self.error(e))? {
-                Decoded::Frame { frame, consumed } => {
-                    self.at += consumed;
-                    return Ok(Some(frame));
-                }
-                Decoded::NeedMore => self.at = self.bytes.len(),
+        match self.driver.next_in_memory(&mut self.input) {
+            Ok(Some(item)) => Ok(Some(item)),
+            Ok(None) => {
+                let finished = self.driver.decoder().finish();
+                finished.map_err(|e| self.error(e))?;
+                Ok(None)
             }
+            Err(e) => Err(self.error(e)),
         }
-        self.decoder.finish().map_err(|e| self.error(e))?;
-        Ok(None)
     }
 }
 

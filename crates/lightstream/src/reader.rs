@@ -1,11 +1,13 @@
 //! [`TableReader`]: a stream of tables from any transport.
 //!
-//! The reader drives the core's [`IpcStreamDecoder`]; it owns the I/O and
-//! nothing else. Byte transports (TCP, Unix sockets, stdin, QUIC streams, any
-//! `AsyncRead`) read message bodies straight into the decoder's 64-byte
-//! aligned [`lightstream_core::BodySink`], so the socket read is the only copy
-//! of column data; prefixes and metadata go through a small scratch buffer.
-//! Message transports (WebSocket) push each message's bytes, which copies each
+//! The reader owns the I/O and nothing else: the core's [`IpcStreamDriver`]
+//! feeds its [`lightstream_core::IpcStreamDecoder`]. Byte transports (TCP,
+//! Unix sockets, stdin, QUIC streams, any `AsyncRead`) are read where the
+//! driver says: message bodies straight into the decoder's 64-byte aligned
+//! [`lightstream_core::BodySink`], so the socket read is the only copy of
+//! column data; prefixes and metadata through the driver's small scratch
+//! buffer. Message transports (WebSocket) hand each message to the driver's
+//! one-message rule ([`IpcStreamDriver::next_in_message`]), which copies each
 //! body once into aligned memory.
 //!
 //! Memory is bounded by one message (within [`lightstream_core::DecodeLimits`])
@@ -22,18 +24,17 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_core::Stream;
-use lightstream_core::framing::Decoded;
 use lightstream_core::minarrow::Table;
-use lightstream_core::{ErrorKind, IpcStreamDecoder, ReadOptions, Schema, StreamItem};
-use tokio::io::{AsyncRead, ReadBuf};
+use lightstream_core::{
+    ByteInput, DriveError, ErrorKind, IpcStreamDecoder, IpcStreamDriver, Progress, ReadOptions,
+    ReadTarget, Schema, StreamItem,
+};
+use tokio::io::AsyncRead;
 
 use crate::error::{Error, Result};
 
 /// Any byte source a reader can own.
 pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
-
-/// Size of the buffer that message prefixes and metadata are read into.
-const SCRATCH_BYTES: usize = 64 * 1024;
 
 #[cfg(feature = "websocket")]
 pub(crate) type BoxMessages = Box<
@@ -49,9 +50,6 @@ pub(crate) type BoxMessages = Box<
 pub(crate) enum Source {
     Bytes {
         inner: BoxRead,
-        scratch: Box<[u8]>,
-        pos: usize,
-        end: usize,
     },
     #[cfg(feature = "websocket")]
     Messages {
@@ -93,18 +91,16 @@ const LINGER_BYTES: usize = 1 << 20;
 /// [`TableReader::set_idle_timeout`] to end the wait with [`Error::Timeout`].
 pub struct TableReader {
     source: Source,
-    decoder: IpcStreamDecoder,
+    driver: IpcStreamDriver,
     schema: Arc<Schema>,
     peer: String,
     state: State,
     require_end_marker: bool,
     tables: u64,
     rows: u64,
-    in_place: u64,
-    /// Reads (bytes, or WebSocket messages) that returned something.
+    /// WebSocket messages that arrived (byte reads: the driver counts them).
     arrivals: u64,
-    /// Bytes of IPC stream received (WebSocket: binary payloads only), for
-    /// the idle timeout's minimum rate.
+    /// WebSocket binary payload bytes received (byte reads: the driver's).
     received: u64,
     idle: Idle,
     /// Keeps alive what the source depends on (a QUIC endpoint and connection).
@@ -164,12 +160,7 @@ impl TableReader {
     }
 
     pub(crate) fn bytes_source(inner: BoxRead) -> Source {
-        Source::Bytes {
-            inner,
-            scratch: vec![0u8; SCRATCH_BYTES].into_boxed_slice(),
-            pos: 0,
-            end: 0,
-        }
+        Source::Bytes { inner }
     }
 
     #[cfg(feature = "websocket")]
@@ -190,14 +181,13 @@ impl TableReader {
     ) -> Result<TableReader> {
         let mut reader = TableReader {
             source,
-            decoder: IpcStreamDecoder::new(options),
+            driver: IpcStreamDriver::new(options),
             schema: Arc::new(Schema::new(Vec::new(), Default::default())),
             peer,
             state: State::Open,
             require_end_marker: true,
             tables: 0,
             rows: 0,
-            in_place: 0,
             arrivals: 0,
             received: 0,
             idle: Idle::default(),
@@ -209,10 +199,10 @@ impl TableReader {
             peer: reader.peer.clone(),
         };
         let first = match first {
-            Err(e) if reader.arrivals == 0 && e.codec_kind() == Some(ErrorKind::Truncated) => {
+            Err(e) if reader.arrivals() == 0 && e.codec_kind() == Some(ErrorKind::Truncated) => {
                 return Err(empty());
             }
-            Ok(None) if reader.arrivals == 0 => return Err(empty()),
+            Ok(None) if reader.arrivals() == 0 => return Err(empty()),
             other => other?,
         };
         match first {
@@ -237,7 +227,7 @@ impl TableReader {
     /// Every field of the stream as Arrow describes it, supported or not
     /// (with [`lightstream_core::Projection::Supported`], what was left out).
     pub fn fields(&self) -> &[lightstream_core::FieldInfo] {
-        self.decoder.fields()
+        self.driver.decoder().fields()
     }
 
     /// Who the tables come from, as errors name it.
@@ -257,7 +247,7 @@ impl TableReader {
 
     /// Bytes of the IPC stream consumed so far.
     pub fn bytes_read(&self) -> u64 {
-        self.decoder.bytes_consumed()
+        self.driver.decoder().bytes_consumed()
     }
 
     /// Bytes that were read straight into the aligned memory their tables
@@ -268,7 +258,18 @@ impl TableReader {
     /// 64-byte boundaries (8-aligned producers such as pyarrow), and every
     /// WebSocket message.
     pub fn bytes_read_in_place(&self) -> u64 {
-        self.in_place
+        self.driver.bytes_read_in_place()
+    }
+
+    /// Reads of bytes, or WebSocket messages, that brought something.
+    fn arrivals(&self) -> u64 {
+        self.arrivals + self.driver.reads()
+    }
+
+    /// Bytes of IPC stream received (WebSocket: binary payloads only), for
+    /// the idle timeout's minimum rate.
+    fn received(&self) -> u64 {
+        self.received + self.driver.bytes_read()
     }
 
     /// Whether an input that ends without the end-of-stream marker is an
@@ -372,7 +373,8 @@ impl TableReader {
             self.idle.armed = false;
             return polled;
         }
-        let done = self.decoder.messages_decoded();
+        let done = self.driver.decoder().messages_decoded();
+        let received = self.received();
         let now = tokio::time::Instant::now();
         let idle = &mut self.idle;
         if !idle.armed || idle.mark != done {
@@ -380,10 +382,10 @@ impl TableReader {
             idle.armed = true;
             idle.mark = done;
             idle.since = Some(now);
-            idle.received_at_start = self.received;
+            idle.received_at_start = received;
         }
         let since = idle.since.unwrap_or(now);
-        let got = self.received - idle.received_at_start;
+        let got = received - idle.received_at_start;
         let allowed = after
             + idle.min_rate.map_or(Duration::ZERO, |rate| {
                 Duration::from_secs_f64(got as f64 / rate as f64)
@@ -422,43 +424,39 @@ impl TableReader {
 
     /// What the reader is waiting for, for a timeout's message.
     fn waiting_for(&self) -> String {
-        if self.decoder.schema().is_none() {
+        let decoder = self.driver.decoder();
+        if decoder.schema().is_none() {
             return "waiting for the schema message".to_string();
         }
-        let Err(e) = self.decoder.finish() else {
-            return format!(
+        let message = decoder.messages_decoded();
+        match decoder.progress() {
+            Progress::Idle | Progress::Ended => format!(
                 "waiting for the next message (after {} tables)",
                 self.tables
-            );
-        };
-        let index = e.location().message_index;
-        let message = match index {
-            Some(i) => format!("message {i}"),
-            None => "a message".to_string(),
-        };
-        let parts = [
-            ("input ended inside a message prefix ", "prefix"),
-            ("input ended inside message metadata ", "metadata"),
-            ("input ended inside a message body ", "body"),
-        ];
-        for (prefix, part) in parts {
-            if let Some(rest) = e.message().strip_prefix(prefix) {
-                return format!("reading the {part} of {message} {rest}");
+            ),
+            Progress::Prefix { got } => {
+                format!("reading the prefix of message {message} ({got} bytes of it)")
+            }
+            Progress::Metadata { got, len } => {
+                format!("reading the metadata of message {message} ({got} of {len} bytes)")
+            }
+            Progress::Body { got, len } => {
+                format!("reading the body of message {message} ({got} of {len} bytes)")
             }
         }
-        format!("reading {message} ({})", e.message())
     }
 
     /// The next item from the transport, without the idle timeout.
     fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamItem>>> {
         let TableReader {
             source,
-            decoder,
+            driver,
             peer,
             require_end_marker,
             tables,
-            in_place,
+            #[cfg(feature = "websocket")]
             arrivals,
+            #[cfg(feature = "websocket")]
             received,
             ..
         } = self;
@@ -467,49 +465,10 @@ impl TableReader {
         let at_end =
             |decoder: &IpcStreamDecoder| end_of_input(decoder, peer, *require_end_marker, *tables);
         match source {
-            Source::Bytes {
-                inner,
-                scratch,
-                pos,
-                end,
-            } => loop {
-                if *pos < *end {
-                    match decoder.push(&scratch[*pos..*end])? {
-                        Decoded::Frame { frame, consumed } => {
-                            *pos += consumed;
-                            return Poll::Ready(Ok(Some(frame)));
-                        }
-                        Decoded::NeedMore => *pos = *end,
-                    }
-                    continue;
-                }
-                if let Some(mut sink) = decoder.body_sink() {
-                    let n = ready!(tokio_util::io::poll_read_buf(
-                        Pin::new(&mut *inner),
-                        cx,
-                        &mut sink
-                    ))
-                    .map_err(io_err)?;
-                    if n == 0 {
-                        return Poll::Ready(at_end(decoder));
-                    }
-                    *arrivals += 1;
-                    *received += n as u64;
-                    *in_place += n as u64;
-                    if let Some(item) = decoder.take_body()? {
-                        return Poll::Ready(Ok(Some(item)));
-                    }
-                    continue;
-                }
-                let mut buf = ReadBuf::new(scratch);
-                ready!(Pin::new(&mut *inner).poll_read(cx, &mut buf)).map_err(io_err)?;
-                let n = buf.filled().len();
-                if n == 0 {
-                    return Poll::Ready(at_end(decoder));
-                }
-                *arrivals += 1;
-                *received += n as u64;
-                (*pos, *end) = (0, n);
+            Source::Bytes { inner } => match ready!(driver.poll_next(cx, &mut AsyncInput(inner))) {
+                Ok(Some(item)) => Poll::Ready(Ok(Some(item))),
+                Ok(None) => Poll::Ready(at_end(driver.decoder())),
+                Err(e) => Poll::Ready(Err(drive_error(e, io_err))),
             },
             #[cfg(feature = "websocket")]
             Source::Messages {
@@ -521,39 +480,21 @@ impl TableReader {
                 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
                 loop {
                     if let Some(bytes) = pending {
-                        let step = decoder.push(&bytes[*pos..])?;
-                        let item = match step {
-                            Decoded::Frame { frame, consumed } => {
-                                *pos += consumed;
-                                Some(frame)
-                            }
-                            Decoded::NeedMore => {
-                                *pos = bytes.len();
-                                None
-                            }
-                        };
-                        if *pos == bytes.len() {
-                            *pending = None;
-                            if !decoder.is_at_message_boundary() {
-                                let detail = decoder.finish().err().map(|e| e.to_string());
-                                return Poll::Ready(Err(Error::Protocol(format!(
-                                    "WebSocket message {count} from {peer} ended inside an \
-                                     Arrow IPC message (each binary message must hold whole \
-                                     IPC messages): {}",
-                                    detail.unwrap_or_default()
-                                ))));
-                            }
+                        let mut input = lightstream_core::SliceInput::new(bytes, *pos);
+                        let next = driver.next_in_message(&mut input);
+                        *pos = input.position();
+                        match next {
+                            Ok(Some(item)) => return Poll::Ready(Ok(Some(item))),
+                            Ok(None) => *pending = None,
+                            Err(e) => return Poll::Ready(Err(message_error(e, peer))),
                         }
-                        match item {
-                            Some(item) => return Poll::Ready(Ok(Some(item))),
-                            None => continue,
-                        }
+                        continue;
                     }
                     let next = ready!(Pin::new(&mut *inner).poll_next(cx));
                     *arrivals += 1;
                     match next {
                         None | Some(Ok(Message::Close(_))) => {
-                            return Poll::Ready(at_end(decoder));
+                            return Poll::Ready(at_end(driver.decoder()));
                         }
                         Some(Ok(Message::Binary(b))) => {
                             *count += 1;
@@ -579,7 +520,7 @@ impl TableReader {
                             ))));
                         }
                         Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
-                            return Poll::Ready(at_end(decoder));
+                            return Poll::Ready(at_end(driver.decoder()));
                         }
                         Some(Err(e)) => {
                             // A connection dropped without a closing handshake
@@ -588,7 +529,7 @@ impl TableReader {
                                 tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
                             ) = e
                             {
-                                return Poll::Ready(at_end(decoder));
+                                return Poll::Ready(at_end(driver.decoder()));
                             }
                             return Poll::Ready(Err(Error::Protocol(format!(
                                 "WebSocket error from {peer}: {e}"
@@ -598,6 +539,48 @@ impl TableReader {
                 }
             }
         }
+    }
+}
+
+/// An `AsyncRead` as the driver's input: `poll_read_buf` into the place the
+/// driver chose (a body's aligned memory, or its scratch buffer).
+struct AsyncInput<'a>(&'a mut BoxRead);
+
+impl ByteInput for AsyncInput<'_> {
+    type Error = std::io::Error;
+
+    fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        target: &mut ReadTarget<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        tokio_util::io::poll_read_buf(Pin::new(&mut *self.0), cx, target).map_ok(|_| ())
+    }
+}
+
+/// A driver error as the reader reports it; `input` maps the input's own.
+fn drive_error<E>(e: DriveError<E>, input: impl FnOnce(E) -> Error) -> Error {
+    match e {
+        DriveError::Decode(e) => Error::Codec(e),
+        DriveError::Input(e) => input(e),
+    }
+}
+
+/// A WebSocket message's error: one that split an IPC message is the peer
+/// breaking the protocol; the rest are the codec's.
+#[cfg(feature = "websocket")]
+fn message_error(e: lightstream_core::MessageError, peer: &str) -> Error {
+    match e {
+        lightstream_core::MessageError::Decode(e) => Error::Codec(e),
+        lightstream_core::MessageError::Split {
+            transport_message,
+            ipc_message,
+            progress,
+        } => Error::Protocol(format!(
+            "WebSocket message {transport_message} from {peer} ended inside an Arrow IPC \
+             message (each binary message must hold whole IPC messages): it stopped in \
+             {progress} of IPC message {ipc_message}"
+        )),
     }
 }
 
@@ -646,9 +629,6 @@ impl Drop for TableReader {
         };
         let placeholder = Source::Bytes {
             inner: Box::new(tokio::io::empty()),
-            scratch: Box::new([]),
-            pos: 0,
-            end: 0,
         };
         let source = std::mem::replace(&mut self.source, placeholder);
         let guard = self._guard.take();
@@ -663,21 +643,12 @@ impl Drop for TableReader {
 /// [`LINGER_BYTES`], until the transport ends.
 async fn drain(source: Source) {
     match source {
-        Source::Bytes {
-            mut inner,
-            mut scratch,
-            ..
-        } => {
+        Source::Bytes { mut inner } => {
             use tokio::io::AsyncReadExt;
             let mut buf = [0u8; 4096];
-            let buf: &mut [u8] = if scratch.is_empty() {
-                &mut buf
-            } else {
-                &mut scratch
-            };
             let mut seen = 0;
             while seen < LINGER_BYTES {
-                match inner.read(buf).await {
+                match inner.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => seen += n,
                 }

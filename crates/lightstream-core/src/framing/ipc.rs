@@ -366,6 +366,74 @@ enum State {
     Ended,
 }
 
+/// How far a decoder is into the message it is receiving: what a shell shows
+/// in a timeout ("reading the body of message 3 (4096 of 65536 bytes)") and
+/// checks at the end of a transport message, without parsing error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Between messages: every byte offered so far belongs to complete ones.
+    Idle,
+    /// Inside a message's prefix: `got` of its 4 or 8 bytes.
+    Prefix {
+        /// Prefix bytes received.
+        got: usize,
+    },
+    /// Inside a message's metadata (the `Message` flatbuffer).
+    Metadata {
+        /// Metadata bytes received.
+        got: usize,
+        /// Metadata bytes the prefix declared.
+        len: usize,
+    },
+    /// Inside a message's body.
+    Body {
+        /// Body bytes received.
+        got: usize,
+        /// Body bytes the metadata declared.
+        len: usize,
+    },
+    /// After the end-of-stream marker.
+    Ended,
+}
+
+impl Progress {
+    /// True between messages and after the end-of-stream marker: no message
+    /// is half received.
+    pub fn is_at_boundary(self) -> bool {
+        matches!(self, Progress::Idle | Progress::Ended)
+    }
+
+    /// Bytes the decoder needs before it can take a body in place or
+    /// complete a message: the rest of a prefix (at most 8 bytes), of the
+    /// metadata, or of the body. Zero after the end-of-stream marker.
+    pub fn bytes_wanted(self) -> usize {
+        match self {
+            Progress::Idle => 8,
+            Progress::Prefix { got } => 8usize.saturating_sub(got).max(1),
+            Progress::Metadata { got, len } | Progress::Body { got, len } => {
+                len.saturating_sub(got).max(1)
+            }
+            Progress::Ended => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Progress {
+    /// The part of a message in flight, e.g. "a message body (4096 of 65536
+    /// bytes)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Progress::Idle => f.write_str("no message (between messages)"),
+            Progress::Prefix { got } => write!(f, "a message prefix ({got} bytes of it)"),
+            Progress::Metadata { got, len } => {
+                write!(f, "message metadata ({got} of {len} bytes)")
+            }
+            Progress::Body { got, len } => write!(f, "a message body ({got} of {len} bytes)"),
+            Progress::Ended => f.write_str("nothing (after the end-of-stream marker)"),
+        }
+    }
+}
+
 /// Push decoder of encapsulated IPC messages.
 pub struct IpcFrameDecoder {
     limits: DecodeLimits,
@@ -430,6 +498,26 @@ impl IpcFrameDecoder {
     /// True once the end-of-stream marker was read.
     pub fn is_ended(&self) -> bool {
         matches!(self.state, State::Ended)
+    }
+
+    /// How far the decoder is into the message it is receiving (that
+    /// message's index is [`IpcFrameDecoder::messages_decoded`]).
+    pub fn progress(&self) -> Progress {
+        match &self.state {
+            State::Prefix if self.prefix_len == 0 => Progress::Idle,
+            State::Prefix => Progress::Prefix {
+                got: self.prefix_len,
+            },
+            State::Metadata { len } => Progress::Metadata {
+                got: self.metadata.len(),
+                len: *len,
+            },
+            State::Body { len, got, .. } => Progress::Body {
+                got: *got,
+                len: *len,
+            },
+            State::Ended => Progress::Ended,
+        }
     }
 
     /// Like [`FrameDecoder::decode`], but zero-copy: when a message lies wholly
@@ -777,20 +865,9 @@ impl FrameDecoder for IpcFrameDecoder {
                 .at_message(self.index)
                 .at_offset(self.message_start))
         };
-        match &self.state {
-            State::Prefix if self.prefix_len > 0 => truncated(format!(
-                "input ended inside a message prefix ({} bytes of it)",
-                self.prefix_len
-            )),
-            State::Metadata { len } => truncated(format!(
-                "input ended inside message metadata ({} of {} bytes)",
-                self.metadata.len(),
-                len
-            )),
-            State::Body { len, got, .. } => truncated(format!(
-                "input ended inside a message body ({got} of {len} bytes)"
-            )),
-            _ => Ok(()),
+        match self.progress() {
+            Progress::Idle | Progress::Ended => Ok(()),
+            inside => truncated(format!("input ended inside {inside}")),
         }
     }
 }

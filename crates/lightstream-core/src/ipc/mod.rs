@@ -8,6 +8,7 @@
 mod body;
 mod buffer_types;
 mod compression;
+mod drive;
 mod file;
 mod read;
 mod schema;
@@ -20,6 +21,10 @@ pub use crate::display::arrow_type_name;
 pub use compression::Compression;
 #[doc(hidden)]
 pub use compression::fuzz_decompress_buffer;
+pub use drive::{
+    ByteInput, DriveError, IpcStreamDriver, MessageError, Pending, ReadInput, ReadTarget,
+    SCRATCH_BYTES, SharedInput, SliceInput,
+};
 pub use file::{ARROW_MAGIC, IpcFileEncoder, IpcFileReader, is_ipc_file, read_file, write_file};
 pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema};
 pub use stream::{IpcStreamDecoder, StreamItem, read_stream, write_stream};

@@ -475,18 +475,19 @@ fn used_values<K: KeyInt>(
     strings: &[String],
 ) -> Result<(Vec64<K>, Vec64<String>)> {
     let valid = |i: usize| mask.is_none_or(|m| m.get(i));
-    let mut used: Vec<K> = keys
+    // Widened to u64: one sort for every key width (a smaller `.wasm`).
+    let mut used: Vec<u64> = keys
         .iter()
         .enumerate()
         .filter(|&(i, _)| valid(i))
-        .map(|(_, &k)| k)
+        .map(|(_, &k)| k.to_u64())
         .collect();
     used.sort_unstable();
     used.dedup();
     let mut values = Vec64::with_capacity(used.len());
-    for k in &used {
+    for &k in &used {
         let s = strings
-            .get(KeyInt::to_u64(*k) as usize)
+            .get(k as usize)
             .ok_or_else(|| Error::malformed("dictionary key out of range"))?;
         values.push(s.clone());
     }
@@ -494,7 +495,7 @@ fn used_values<K: KeyInt>(
     for (i, &k) in keys.iter().enumerate() {
         // A key's rank among the used keys is at most the key: it fits `K`.
         let rank = if valid(i) {
-            used.binary_search(&k).unwrap_or_else(|at| at)
+            used.binary_search(&k.to_u64()).unwrap_or_else(|at| at)
         } else {
             0
         };

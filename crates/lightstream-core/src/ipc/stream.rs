@@ -6,6 +6,7 @@ use std::sync::Arc;
 use minarrow::Table;
 use minarrow::structs::shared_buffer::SharedBuffer;
 
+use super::drive::{IpcStreamDriver, SharedInput, SliceInput};
 use super::read::{Dictionaries, read_dictionary_batch, read_record_batch};
 use super::schema::{FieldInfo, Schema, WireSchema, read_schema};
 use super::write::{EncodedMessage, IpcStreamEncoder, WriteOptions};
@@ -13,7 +14,9 @@ use super::{Projection, ReadOptions};
 use crate::buffers::Tally;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fbs;
-use crate::framing::ipc::{BodySink, IpcFrame, IpcFrameDecoder, RawMessage, parse_message};
+use crate::framing::ipc::{
+    BodySink, IpcFrame, IpcFrameDecoder, Progress, RawMessage, parse_message,
+};
 use crate::framing::{Decoded, FrameDecoder};
 use crate::limits::DecodeLimits;
 
@@ -299,9 +302,16 @@ impl IpcStreamDecoder {
 
     /// True when every byte offered so far belongs to complete messages (no
     /// message is half received). A message-framed transport (WebSocket)
-    /// checks this after each of its messages.
+    /// checks this after each of its messages (see
+    /// [`crate::IpcStreamDriver::next_in_message`]).
     pub fn is_at_message_boundary(&self) -> bool {
-        self.frames.finish().is_ok()
+        self.frames.progress().is_at_boundary()
+    }
+
+    /// How far the decoder is into the message it is receiving, whose index
+    /// is [`IpcStreamDecoder::messages_decoded`].
+    pub fn progress(&self) -> Progress {
+        self.frames.progress()
     }
 
     /// Bytes consumed so far.
@@ -500,51 +510,19 @@ impl FrameDecoder for IpcStreamDecoder {
 /// aligned instead (see [`IpcStreamDecoder`]). From a `&[u8]`, use
 /// [`crate::read_ipc`]: it copies each body exactly once.
 pub fn read_stream(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Schema>, Vec<Table>)> {
-    let mut dec = IpcStreamDecoder::new(options);
-    read_all(&mut dec, bytes.len(), |dec, at| {
-        dec.push_shared(&bytes.slice(at..))
-    })
+    let mut driver = IpcStreamDriver::new(options);
+    driver.read_all(&mut SharedInput::new(bytes, 0))
 }
 
-/// Decodes a whole IPC stream held in `bytes` with [`IpcStreamDecoder::push`]
-/// (each body copied once). Returns the schema, the tables and the bytes copied.
+/// Decodes a whole IPC stream held in `bytes` (each body copied once).
+/// Returns the schema, the tables and the bytes copied.
 pub(crate) fn read_stream_slice(
     bytes: &[u8],
     options: ReadOptions,
 ) -> Result<(Arc<Schema>, Vec<Table>, u64)> {
-    let mut dec = IpcStreamDecoder::new(options);
-    let (schema, tables) = read_all(&mut dec, bytes.len(), |dec, at| dec.push(&bytes[at..]))?;
-    Ok((schema, tables, dec.bytes_copied()))
-}
-
-/// Drives `dec` over a whole input of `len` bytes, `push(dec, at)` offering
-/// it from offset `at` on, up to its end or its end-of-stream marker.
-fn read_all(
-    dec: &mut IpcStreamDecoder,
-    len: usize,
-    mut push: impl FnMut(&mut IpcStreamDecoder, usize) -> Result<Decoded<StreamItem>>,
-) -> Result<(Arc<Schema>, Vec<Table>)> {
-    let mut at = 0;
-    let mut tables = Vec::new();
-    while at < len {
-        match push(dec, at)? {
-            Decoded::Frame { frame, consumed } => {
-                at += consumed;
-                match frame {
-                    StreamItem::Schema(_) => {}
-                    StreamItem::Table(t) => tables.push(t),
-                    StreamItem::End => break,
-                }
-            }
-            Decoded::NeedMore => break,
-        }
-    }
-    dec.finish()?;
-    let schema = dec
-        .schema()
-        .cloned()
-        .ok_or_else(|| Error::new(ErrorKind::Truncated, "no schema message"))?;
-    Ok((schema, tables))
+    let mut driver = IpcStreamDriver::new(options);
+    let (schema, tables) = driver.read_all(&mut SliceInput::new(bytes, 0))?;
+    Ok((schema, tables, driver.decoder().bytes_copied()))
 }
 
 /// Encodes `tables` as a complete IPC stream (schema, batches, end-of-stream).
