@@ -195,6 +195,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Appends a signed integer in decimal.
+#[inline]
 pub fn write_i64(out: &mut Vec<u8>, v: i64) {
     if v < 0 {
         out.push(b'-');
@@ -221,6 +222,7 @@ fn pair(v: u64) -> [u8; 2] {
 }
 
 /// Appends an unsigned integer in decimal (two digits per division).
+#[inline]
 pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
@@ -242,6 +244,7 @@ pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
 /// Appends a decimal's unscaled integer `v` with `scale` applied (the same
 /// in both styles): `(12345, 2)` -> `123.45`, `(-5, 3)` -> `-0.005`,
 /// `(12, -2)` -> `1200`, `(0, -3)` -> `0`.
+#[inline]
 pub fn write_decimal(out: &mut Vec<u8>, v: i128, scale: i8) {
     let mut digits = v.unsigned_abs().to_string().into_bytes();
     if v < 0 {
@@ -273,6 +276,7 @@ fn push2(out: &mut Vec<u8>, v: u32) {
 
 /// Appends `YYYY-MM-DD` for a day count since the epoch; years outside
 /// 0000..=9999 as the style says.
+#[inline]
 pub fn write_date(out: &mut Vec<u8>, days: i64, style: ValueStyle) {
     let (y, m, d) = civil_from_days(days);
     if (0..=9999).contains(&y) {
@@ -304,6 +308,7 @@ pub fn write_date(out: &mut Vec<u8>, days: i64, style: ValueStyle) {
 /// Appends `HH:MM:SS` and the fraction `sub` (the sub-second part, in units
 /// with `digits` fraction digits) as exactly `digits` digits: always under
 /// [`ValueStyle::Iso`], only when `sub` is not zero under [`ValueStyle::Pyarrow`].
+#[inline]
 pub fn write_time_of_day(
     out: &mut Vec<u8>,
     secs_of_day: u32,
@@ -340,6 +345,7 @@ fn units_per_sec(digits: u32) -> i64 {
 /// Appends an ISO 8601 timestamp `YYYY-MM-DDTHH:MM:SS[.fff]` for `v` units
 /// (with `digits` fraction digits) since the epoch, in a column whose time
 /// zone is `tz` (see [`ValueStyle`] for what each style does with it).
+#[inline]
 pub fn write_timestamp(
     out: &mut Vec<u8>,
     v: i64,

@@ -439,6 +439,9 @@ impl Column {
     /// Converts column `cells.column` of the queued rows. `Err` at the first
     /// cell that does not convert (the caller rolls the batch back); null
     /// tokens are honoured as in [`Self::push_null`].
+    // Inlined into `TableAssembler::convert_pending` (another module), as
+    // it was when both lived in one file: about 1% of a CSV read.
+    #[inline]
     pub(super) fn push_cells(
         &mut self,
         cells: &PendingCells<'_>,

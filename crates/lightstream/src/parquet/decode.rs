@@ -399,28 +399,39 @@ fn int_direct<S: StoredInt>(
         return Ok(None);
     };
     let md = plan.max_def;
-    let copy = || spread_copy(vals, defs, md, n, |v| v).map(Buffer::from_vec64);
-    let (null_mask, nulls) = validity(defs, md, n);
-    let array = match target {
-        DirectTarget::Signed => Array::NumericArray(S::signed(IntegerArray {
-            data: copy()?,
-            null_mask,
-        })),
-        DirectTarget::Unsigned => Array::NumericArray(S::unsigned(IntegerArray {
-            data: Buffer::from_vec64(spread_copy(vals, defs, md, n, S::to_unsigned)?),
-            null_mask,
-        })),
-        DirectTarget::Decimal(precision, scale) => Array::NumericArray(S::decimal(DecimalArray {
-            data: copy()?,
-            null_mask,
-            precision,
-            scale,
-        })),
-        DirectTarget::Temporal(time_unit) => Array::TemporalArray(S::temporal(DatetimeArray {
-            data: copy()?,
-            null_mask,
-            time_unit,
-        })),
+    // One spread_copy call per element type (a closure called from several
+    // arms kept the no-null case from compiling to a plain copy: 2.5% more
+    // instructions on a whole read), and the values before the mask, as the
+    // two near-copies had it (callgrind: the same count as they had).
+    let (array, nulls) = if let DirectTarget::Unsigned = target {
+        let data = Buffer::from_vec64(spread_copy(vals, defs, md, n, S::to_unsigned)?);
+        let (null_mask, nulls) = validity(defs, md, n);
+        let array = IntegerArray { data, null_mask };
+        (Array::NumericArray(S::unsigned(array)), nulls)
+    } else {
+        // Signed, decimal and temporal targets hold the stored values as they are.
+        let data = Buffer::from_vec64(spread_copy(vals, defs, md, n, |v| v)?);
+        let (null_mask, nulls) = validity(defs, md, n);
+        let array = match target {
+            DirectTarget::Decimal(precision, scale) => {
+                Array::NumericArray(S::decimal(DecimalArray {
+                    data,
+                    null_mask,
+                    precision,
+                    scale,
+                }))
+            }
+            DirectTarget::Temporal(time_unit) => Array::TemporalArray(S::temporal(DatetimeArray {
+                data,
+                null_mask,
+                time_unit,
+            })),
+            // (Unsigned took the branch above.)
+            DirectTarget::Signed | DirectTarget::Unsigned => {
+                Array::NumericArray(S::signed(IntegerArray { data, null_mask }))
+            }
+        };
+        (array, nulls)
     };
     Ok(Some(field_array(plan, array, nulls)))
 }
