@@ -43,7 +43,8 @@ use crate::connection::{Acceptor, Connection, Link, Listener, Pending};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::reader::{Input, MessageStream, Violation};
-use crate::transport::{tcp, upgrade};
+use crate::transport::tcp;
+use crate::transport::upgrade;
 use crate::writer::{Limit, MessageSink, SendError, SinkFuture, bounded, closing, closing_stalled};
 
 /// A WebSocket of any underlying stream.
