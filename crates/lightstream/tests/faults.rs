@@ -1643,15 +1643,20 @@ fn a_websocket_server_declaring_a_2_gib_frame_is_refused_by_our_client() {
 }
 
 /// Issue 14, item 6: a peer that breaks the protocol is told why, with a
-/// Close status code, before our reader drops it: 1009 for a frame over
-/// the limit, 1002 for a malformed frame or a binary message that ends
-/// inside an IPC message, 1003 for a text message.
+/// Close status code, before our reader drops it: 1009 for a frame or an
+/// IPC message over the limits, 1002 for a malformed frame, a binary message
+/// that ends inside an IPC message or one that is not Arrow IPC, 1003 for a
+/// text message.
 #[test]
 fn a_websocket_peer_that_breaks_the_protocol_gets_a_close_code_from_our_reader() {
     run("close codes from our reader", async {
         let msgs = messages(1, ROWS);
         let half = &msgs[0][..msgs[0].len() / 2];
-        let cases: [(&str, Vec<u8>, u16, &str); 4] = [
+        // An IPC prefix declaring 2 GiB of metadata (over DecodeLimits), and
+        // a whole message whose 8 bytes of metadata are no flatbuffer.
+        let over_limit = [0xFF, 0xFF, 0xFF, 0xFF, 0xF8, 0xFF, 0xFF, 0x7F];
+        let garbage = [0xFF, 0xFF, 0xFF, 0xFF, 8, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1];
+        let cases: [(&str, Vec<u8>, u16, &str); 6] = [
             (
                 "2 GiB frame",
                 HUGE_FRAME_FROM_CLIENT.to_vec(),
@@ -1670,6 +1675,18 @@ fn a_websocket_peer_that_breaks_the_protocol_gets_a_close_code_from_our_reader()
                 masked_frame(0x82, half),
                 1002,
                 "ended inside an Arrow IPC",
+            ),
+            (
+                "2 GiB metadata",
+                masked_frame(0x82, &over_limit),
+                1009,
+                "limit exceeded",
+            ),
+            (
+                "no flatbuffer",
+                masked_frame(0x82, &garbage),
+                1002,
+                "malformed",
             ),
         ];
         for (what, bytes, code, says) in cases {
