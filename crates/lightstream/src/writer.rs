@@ -12,9 +12,9 @@
 //! reading altogether stops the writer; [`TableWriter::set_write_timeout`]
 //! bounds that wait.
 //!
-//! The seam: a transport hands the writer a [`MessageSink`] ("send this
+//! The seam: a transport hands the writer a `MessageSink` ("send this
 //! encoded message", "finish"), and nothing else; byte transports share
-//! [`ByteSink`], QUIC and WebSocket bring their own (in `transport/`).
+//! `ByteSink`, QUIC and WebSocket bring their own (in `transport/`).
 
 use std::future::Future;
 use std::io::IoSlice;

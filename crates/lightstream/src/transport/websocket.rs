@@ -100,11 +100,12 @@ pub fn config(limits: &DecodeLimits) -> WebSocketConfig {
 }
 
 /// The WebSocket configuration of a peer that only writes (a
-/// [`TableWriter`] over WebSocket): it reads only control frames, so frames
-/// and messages of at most [`WRITE_ONLY_READ_BYTES`]. A data message from the
-/// peer ends the connection ([`TableWriter::finish`] reports it). For
-/// servers that accept the handshake themselves before handing the socket to
-/// [`connection`] and write to it.
+/// [`TableWriter`](crate::TableWriter) over WebSocket): it reads only
+/// control frames, so frames and messages of at most
+/// [`WRITE_ONLY_READ_BYTES`]. A data message from the peer ends the
+/// connection ([`TableWriter::finish`](crate::TableWriter::finish) reports
+/// it). For servers that accept the handshake themselves before handing the
+/// socket to [`connection`] and write to it.
 pub fn write_only_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(WRITE_ONLY_READ_BYTES)
