@@ -55,9 +55,12 @@
 #![warn(missing_docs)]
 
 pub mod error;
-pub mod net;
 pub mod reader;
 pub mod writer;
+
+mod connection;
+mod endpoint;
+mod transport;
 
 #[cfg(feature = "csv")]
 pub mod csv;
@@ -66,17 +69,17 @@ pub mod mmap;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 #[cfg(feature = "quic")]
-pub mod quic;
+pub use transport::quic;
 #[cfg(any(feature = "tls", feature = "quic"))]
-pub mod tls;
+pub use transport::tls;
 #[cfg(feature = "websocket")]
-mod upgrade;
-#[cfg(feature = "websocket")]
-pub mod websocket;
+pub use transport::websocket;
 
+pub use connection::{Connection, Listener};
+pub use endpoint::Endpoint;
 pub use error::{Error, Result, TlsProblem};
-pub use net::{ClientOptions, Connection, Endpoint, Listener, ServerOptions, bind, connect};
 pub use reader::TableReader;
+pub use transport::{ClientOptions, ServerOptions, bind, connect};
 pub use writer::TableWriter;
 
 pub use lightstream_core;

@@ -16,13 +16,19 @@
 //!
 //! A peer that stops sending leaves the reader waiting, as a socket read
 //! would; [`TableReader::set_idle_timeout`] bounds that wait.
+//!
+//! The seam: a transport hands the reader an `Input`, a byte stream or a
+//! `MessageStream`, and nothing else; the reader never learns which
+//! transport it reads. When a message's payload breaks the rules, the
+//! reader tells the transport why (`Violation`) so that the transport can
+//! tell its peer (a WebSocket Close status code) before it is dropped.
 
-use std::any::Any;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_core::Stream;
 use lightstream_core::minarrow::Table;
 use lightstream_core::{
@@ -36,27 +42,80 @@ use crate::error::{Error, Result};
 /// Any byte source a reader can own.
 pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 
-#[cfg(feature = "websocket")]
-pub(crate) type BoxMessages = Box<
-    dyn Stream<
-            Item = std::result::Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Send
-        + Unpin,
->;
+/// What a transport hands a reader: bytes in any chunking (TCP, TLS, Unix
+/// sockets, stdin, QUIC streams, any `AsyncRead`), or whole messages of a
+/// message transport (WebSocket). The reader knows nothing else of the
+/// transport; whatever the transport needs kept alive (a QUIC connection,
+/// the send half of a WebSocket) lives inside these values.
+pub(crate) enum Input {
+    Bytes(BoxRead),
+    // Only WebSocket delivers messages today.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    Messages(Box<dyn MessageStream>),
+}
 
-pub(crate) enum Source {
+/// A transport that carries whole messages, each holding one or more whole
+/// IPC messages (WebSocket; later gRPC/Flight and HTTP chunks).
+///
+/// The transport answers its own control traffic (WebSocket pings and the
+/// closing handshake), turns its own errors into [`Error`] (telling its
+/// peer first, where its protocol has a way to say why), and ends the stream
+/// (`None`) when the peer closes or the connection drops: whether that was
+/// too early is the reader's to say.
+pub(crate) trait MessageStream: Send + Unpin {
+    /// The next message's payload, `None` at the transport's end.
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>>;
+
+    /// The reader refuses what arrived and will drop the stream: tell the
+    /// peer why, best effort and bounded in time (a WebSocket Close frame
+    /// with a status code). `reason` is short and for people.
+    fn poll_refuse(&mut self, cx: &mut Context<'_>, why: Violation, reason: &str) -> Poll<()>;
+
+    /// What one message is called in errors ("WebSocket message").
+    fn unit(&self) -> &'static str;
+}
+
+/// Why a reader refuses what a message transport delivered, for the
+/// transport to tell its peer (a WebSocket maps it to a Close status code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Violation {
+    /// What the protocol does not allow: a message that ends inside an IPC
+    /// message, bytes that are not Arrow IPC, a malformed transport frame.
+    Protocol,
+    /// A message, frame or IPC message over the reader's limits.
+    TooLarge,
+    /// Data the reader does not take: a text message, or valid Arrow of a
+    /// type the reader cannot hold.
+    Unsupported,
+    /// Well-framed contents that contradict themselves (bad UTF-8, an
+    /// out-of-range dictionary key, a buffer that does not decompress).
+    InvalidData,
+}
+
+impl Violation {
+    /// The violation a codec error found in a message's payload is.
+    fn of(kind: ErrorKind) -> Violation {
+        match kind {
+            ErrorKind::LimitExceeded => Violation::TooLarge,
+            ErrorKind::Unsupported => Violation::Unsupported,
+            ErrorKind::InvalidData | ErrorKind::Compression => Violation::InvalidData,
+            _ => Violation::Protocol,
+        }
+    }
+}
+
+enum Source {
     Bytes {
         inner: BoxRead,
     },
-    #[cfg(feature = "websocket")]
     Messages {
-        inner: BoxMessages,
-        pending: Option<tokio_tungstenite::tungstenite::Bytes>,
+        inner: Box<dyn MessageStream>,
+        pending: Option<Bytes>,
         pos: usize,
         count: u64,
+        /// What was refused (the peer is being told), and the error the
+        /// reader returns once it has been.
+        refusing: Option<(Violation, String, Error)>,
     },
 }
 
@@ -103,8 +162,6 @@ pub struct TableReader {
     /// WebSocket binary payload bytes received (byte reads: the driver's).
     received: u64,
     idle: Idle,
-    /// Keeps alive what the source depends on (a QUIC endpoint and connection).
-    _guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for TableReader {
@@ -150,35 +207,26 @@ impl TableReader {
     where
         R: AsyncRead + Send + Unpin + 'static,
     {
-        Self::open(
-            Self::bytes_source(Box::new(inner)),
-            peer.into(),
-            options,
-            None,
-        )
-        .await
+        Self::open(Input::Bytes(Box::new(inner)), peer.into(), options).await
     }
 
-    pub(crate) fn bytes_source(inner: BoxRead) -> Source {
-        Source::Bytes { inner }
-    }
-
-    #[cfg(feature = "websocket")]
-    pub(crate) fn messages_source(inner: BoxMessages) -> Source {
-        Source::Messages {
-            inner,
-            pending: None,
-            pos: 0,
-            count: 0,
-        }
-    }
-
+    /// Reads one Arrow IPC stream from what a transport delivers; returns
+    /// once the schema message has arrived.
     pub(crate) async fn open(
-        source: Source,
+        input: Input,
         peer: String,
         options: ReadOptions,
-        guard: Option<Box<dyn Any + Send + Sync>>,
     ) -> Result<TableReader> {
+        let source = match input {
+            Input::Bytes(inner) => Source::Bytes { inner },
+            Input::Messages(inner) => Source::Messages {
+                inner,
+                pending: None,
+                pos: 0,
+                count: 0,
+                refusing: None,
+            },
+        };
         let mut reader = TableReader {
             source,
             driver: IpcStreamDriver::new(options),
@@ -191,7 +239,6 @@ impl TableReader {
             arrivals: 0,
             received: 0,
             idle: Idle::default(),
-            _guard: guard,
         };
         let first = std::future::poll_fn(|cx| reader.poll_item(cx)).await;
         // Not a byte (nor a WebSocket message) arrived: a probe, not a stream.
@@ -405,10 +452,17 @@ impl TableReader {
         idle.armed = false;
         let peer = &self.peer;
         // A WebSocket message is seen only once whole: bytes may be arriving.
-        let whole_messages = !matches!(self.source, Source::Bytes { .. });
+        // A transport message (WebSocket) is seen only once whole: bytes
+        // may be arriving.
+        let whole_messages = match &self.source {
+            Source::Bytes { .. } => None,
+            Source::Messages { inner, .. } => Some(inner.unit()),
+        };
         let stalled = match (got, idle.min_rate) {
-            (0, _) if whole_messages => format!("no complete WebSocket message from {peer}"),
-            (0, _) => format!("no data from {peer}"),
+            (0, _) => match whole_messages {
+                Some(unit) => format!("no complete {unit} from {peer}"),
+                None => format!("no data from {peer}"),
+            },
             (got, None) => format!("no complete IPC message from {peer} ({got} bytes arrived)"),
             (got, Some(rate)) => format!(
                 "no complete IPC message from {peer} ({got} bytes arrived, under the minimum \
@@ -454,9 +508,7 @@ impl TableReader {
             peer,
             require_end_marker,
             tables,
-            #[cfg(feature = "websocket")]
             arrivals,
-            #[cfg(feature = "websocket")]
             received,
             ..
         } = self;
@@ -470,74 +522,46 @@ impl TableReader {
                 Ok(None) => Poll::Ready(at_end(driver.decoder())),
                 Err(e) => Poll::Ready(Err(drive_error(e, io_err))),
             },
-            #[cfg(feature = "websocket")]
             Source::Messages {
                 inner,
                 pending,
                 pos,
                 count,
-            } => {
-                use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-                loop {
-                    if let Some(bytes) = pending {
-                        let mut input = lightstream_core::SliceInput::new(bytes, *pos);
-                        let next = driver.next_in_message(&mut input);
-                        *pos = input.position();
-                        match next {
-                            Ok(Some(item)) => return Poll::Ready(Ok(Some(item))),
-                            Ok(None) => *pending = None,
-                            Err(e) => return Poll::Ready(Err(message_error(e, peer))),
-                        }
-                        continue;
+                refusing,
+            } => loop {
+                if let Some((why, reason, _)) = refusing {
+                    ready!(inner.poll_refuse(cx, *why, reason));
+                    if let Some((_, _, error)) = refusing.take() {
+                        return Poll::Ready(Err(error));
                     }
-                    let next = ready!(Pin::new(&mut *inner).poll_next(cx));
-                    *arrivals += 1;
-                    match next {
-                        None | Some(Ok(Message::Close(_))) => {
-                            return Poll::Ready(at_end(driver.decoder()));
-                        }
-                        Some(Ok(Message::Binary(b))) => {
-                            *count += 1;
-                            *received += b.len() as u64;
-                            *pending = Some(b);
-                            *pos = 0;
-                        }
-                        Some(Ok(Message::Text(_))) => {
-                            return Poll::Ready(Err(Error::Protocol(format!(
-                                "WebSocket message {} from {peer} is a text message; Arrow \
-                                 IPC messages come in binary messages",
-                                *count + 1
-                            ))));
-                        }
-                        Some(Ok(_)) => continue, // ping, pong: tungstenite answers them
-                        Some(Err(WsError::Io(e))) => return Poll::Ready(Err(io_err(e))),
-                        Some(Err(WsError::Capacity(e))) => {
-                            return Poll::Ready(Err(Error::Protocol(format!(
-                                "WebSocket frame or message from {peer} is too large ({e}): \
-                                 a frame may hold at most DecodeLimits::max_eager_reserve \
-                                 bytes (larger messages come fragmented), a message one IPC \
-                                 message"
-                            ))));
-                        }
-                        Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
-                            return Poll::Ready(at_end(driver.decoder()));
-                        }
-                        Some(Err(e)) => {
-                            // A connection dropped without a closing handshake
-                            // is, for the IPC stream, the end of its input.
-                            if let WsError::Protocol(
-                                tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-                            ) = e
-                            {
-                                return Poll::Ready(at_end(driver.decoder()));
-                            }
-                            return Poll::Ready(Err(Error::Protocol(format!(
-                                "WebSocket error from {peer}: {e}"
-                            ))));
-                        }
-                    }
+                    continue;
                 }
-            }
+                if let Some(bytes) = pending {
+                    let mut input = lightstream_core::SliceInput::new(bytes, *pos);
+                    let next = driver.next_in_message(&mut input);
+                    *pos = input.position();
+                    match next {
+                        Ok(Some(item)) => return Poll::Ready(Ok(Some(item))),
+                        Ok(None) => *pending = None,
+                        // The peer is told why before the error is returned.
+                        Err(e) => *refusing = Some(refusal(e, inner.unit(), peer)),
+                    }
+                    continue;
+                }
+                let next = ready!(inner.poll_message(cx));
+                *arrivals += 1;
+                match next {
+                    None => return Poll::Ready(at_end(driver.decoder())),
+                    Some(Ok(b)) => {
+                        *count += 1;
+                        *received += b.len() as u64;
+                        *pending = Some(b);
+                        *pos = 0;
+                    }
+                    // The transport told its peer already.
+                    Some(Err(e)) => return Poll::Ready(Err(e)),
+                }
+            },
         }
     }
 }
@@ -566,21 +590,33 @@ fn drive_error<E>(e: DriveError<E>, input: impl FnOnce(E) -> Error) -> Error {
     }
 }
 
-/// A WebSocket message's error: one that split an IPC message is the peer
-/// breaking the protocol; the rest are the codec's.
-#[cfg(feature = "websocket")]
-fn message_error(e: lightstream_core::MessageError, peer: &str) -> Error {
+/// What a transport message's error makes the reader refuse: one that
+/// split an IPC message is the peer breaking the protocol; the rest are the
+/// codec's. The violation and a short reason for the peer, and the error.
+fn refusal(
+    e: lightstream_core::MessageError,
+    unit: &str,
+    peer: &str,
+) -> (Violation, String, Error) {
     match e {
-        lightstream_core::MessageError::Decode(e) => Error::Codec(e),
+        lightstream_core::MessageError::Decode(e) => (
+            Violation::of(e.kind()),
+            e.message().to_string(),
+            Error::Codec(e),
+        ),
         lightstream_core::MessageError::Split {
             transport_message,
             ipc_message,
             progress,
-        } => Error::Protocol(format!(
-            "WebSocket message {transport_message} from {peer} ended inside an Arrow IPC \
-             message (each binary message must hold whole IPC messages): it stopped in \
-             {progress} of IPC message {ipc_message}"
-        )),
+        } => (
+            Violation::Protocol,
+            format!("{unit} {transport_message} ended inside an Arrow IPC message"),
+            Error::Protocol(format!(
+                "{unit} {transport_message} from {peer} ended inside an Arrow IPC message \
+                 (each binary message must hold whole IPC messages): it stopped in \
+                 {progress} of IPC message {ipc_message}"
+            )),
+        ),
     }
 }
 
@@ -631,10 +667,8 @@ impl Drop for TableReader {
             inner: Box::new(tokio::io::empty()),
         };
         let source = std::mem::replace(&mut self.source, placeholder);
-        let guard = self._guard.take();
         runtime.spawn(async move {
             let _ = tokio::time::timeout(LINGER, drain(source)).await;
-            drop(guard);
         });
     }
 }
@@ -654,12 +688,10 @@ async fn drain(source: Source) {
                 }
             }
         }
-        #[cfg(feature = "websocket")]
         Source::Messages { mut inner, .. } => {
-            use futures_util::StreamExt;
             let mut seen = 0;
             while seen < LINGER_BYTES {
-                match inner.next().await {
+                match std::future::poll_fn(|cx| inner.poll_message(cx)).await {
                     None | Some(Err(_)) => break,
                     Some(Ok(m)) => seen += m.len(),
                 }

@@ -11,9 +11,14 @@
 //! slows the writer down and nothing queues up in memory. A reader that stops
 //! reading altogether stops the writer; [`TableWriter::set_write_timeout`]
 //! bounds that wait.
+//!
+//! The seam: a transport hands the writer a `MessageSink` ("send this
+//! encoded message", "finish"), and nothing else; byte transports share
+//! `ByteSink`, QUIC and WebSocket bring their own (in `transport/`).
 
-use std::any::Any;
+use std::future::Future;
 use std::io::IoSlice;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,19 +28,76 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, Result};
 
-/// How long a QUIC writer's `finish` waits for the peer's acknowledgement.
-#[cfg(feature = "quic")]
-const QUIC_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// A boxed future of a [`MessageSink`] (dyn-compatible async).
+pub(crate) type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Any byte sink a writer can own.
-pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+/// Where a writer's encoded messages go: one implementation per kind of
+/// transport. Byte transports share [`ByteSink`]; QUIC adds its
+/// acknowledgement wait to `finish`; WebSocket frames each message.
+pub(crate) trait MessageSink: Send {
+    /// Sends all of one encoded IPC message, failing with
+    /// [`SendError::Stalled`] when `limit` runs out first.
+    fn send<'a>(
+        &'a mut self,
+        message: &'a EncodedMessage<'_>,
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, Result<(), SendError>>;
 
-pub(crate) enum Sink {
-    Bytes(BoxWrite),
-    #[cfg(feature = "quic")]
-    Quic(quinn::SendStream),
-    #[cfg(feature = "websocket")]
-    Messages(crate::websocket::BoxWebSocket),
+    /// Closes the sending side after the end-of-stream marker (TCP: flush
+    /// and shut down; QUIC: finish and wait for the acknowledgement;
+    /// WebSocket: the closing handshake), each step bounded by `limit`.
+    /// `peer` names the other end in errors.
+    fn finish<'a>(
+        &'a mut self,
+        peer: &'a str,
+        limit: Option<Duration>,
+    ) -> SinkFuture<'a, Result<()>>;
+}
+
+/// The sink of every byte transport: vectored writes whose slices borrow the
+/// table's buffers, then flush and shutdown.
+pub(crate) struct ByteSink<W>(pub(crate) W);
+
+impl<W: AsyncWrite + Send + Unpin> MessageSink for ByteSink<W> {
+    fn send<'a>(
+        &'a mut self,
+        message: &'a EncodedMessage<'_>,
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, Result<(), SendError>> {
+        Box::pin(write_all_vectored(&mut self.0, message, limit))
+    }
+
+    fn finish<'a>(
+        &'a mut self,
+        peer: &'a str,
+        limit: Option<Duration>,
+    ) -> SinkFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let w = &mut self.0;
+            bounded(limit, w.flush())
+                .await
+                .map_err(|after| closing_stalled(peer, after))?
+                .map_err(|e| Error::io(closing(peer), e))?;
+            bounded(limit, w.shutdown())
+                .await
+                .map_err(|after| closing_stalled(peer, after))?
+                .map_err(|e| Error::io(closing(peer), e))
+        })
+    }
+}
+
+/// What `finish` is doing, for its errors.
+pub(crate) fn closing(peer: &str) -> String {
+    format!("closing the stream to {peer}")
+}
+
+/// `finish` ran out of time: the peer took no data while the stream closed.
+pub(crate) fn closing_stalled(peer: &str, after: Duration) -> Error {
+    Error::Timeout {
+        stalled: format!("{peer} took no data"),
+        after,
+        context: "closing the stream".to_string(),
+    }
 }
 
 /// Writes one Arrow IPC stream: the schema, then tables (with their
@@ -55,7 +117,7 @@ pub(crate) enum Sink {
 /// [`Error::Timeout`]. After a write failed (timeout or transport error) the
 /// stream may end inside a message, so every later `write` or `finish` fails.
 pub struct TableWriter {
-    sink: Sink,
+    sink: Box<dyn MessageSink>,
     encoder: IpcStreamEncoder,
     peer: String,
     schema_sent: bool,
@@ -68,7 +130,6 @@ pub struct TableWriter {
     min_rate: Option<u64>,
     /// A write failed part-way: the stream cannot go on.
     broken: bool,
-    _guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for TableWriter {
@@ -93,21 +154,15 @@ impl TableWriter {
     where
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        Self::new(
-            Sink::Bytes(Box::new(inner)),
-            peer.into(),
-            schema,
-            options,
-            None,
-        )
+        Self::new(Box::new(ByteSink(inner)), peer.into(), schema, options)
     }
 
+    /// Writes one Arrow IPC stream of `schema` into what a transport built.
     pub(crate) fn new(
-        sink: Sink,
+        sink: Box<dyn MessageSink>,
         peer: String,
         schema: Arc<Schema>,
         options: WriteOptions,
-        guard: Option<Box<dyn Any + Send + Sync>>,
     ) -> Result<TableWriter> {
         Ok(TableWriter {
             sink,
@@ -120,7 +175,6 @@ impl TableWriter {
             write_timeout: None,
             min_rate: None,
             broken: false,
-            _guard: guard,
         })
     }
 
@@ -200,7 +254,21 @@ impl TableWriter {
             after,
             min_rate: self.min_rate,
         });
-        send(&mut self.sink, &self.peer, m, limit, doing).await?;
+        let peer = &self.peer;
+        self.sink.send(m, limit).await.map_err(|e| match e {
+            SendError::Io(e) => Error::io(format!("writing to {peer}"), e),
+            SendError::Failed(e) => e,
+            SendError::Stalled(after, 0) => Error::Timeout {
+                stalled: format!("{peer} took no data"),
+                after,
+                context: doing(),
+            },
+            SendError::Stalled(after, taken) => Error::Timeout {
+                stalled: format!("{peer} took {taken} of {} bytes", m.len()),
+                after,
+                context: doing(),
+            },
+        })?;
         self.broken = false;
         self.bytes += m.len() as u64;
         Ok(())
@@ -240,92 +308,16 @@ impl TableWriter {
         let end = self.encoder.end_of_stream();
         self.send_message(&end, || "writing the end-of-stream marker".to_string())
             .await?;
-        let peer = &self.peer;
-        let ctx = || format!("closing the stream to {peer}");
-        let limit = self.write_timeout;
-        let stalled = |after| Error::Timeout {
-            stalled: format!("{peer} took no data"),
-            after,
-            context: "closing the stream".to_string(),
-        };
-        match &mut self.sink {
-            Sink::Bytes(w) => {
-                bounded(limit, w.flush())
-                    .await
-                    .map_err(stalled)?
-                    .map_err(|e| Error::io(ctx(), e))?;
-                bounded(limit, w.shutdown())
-                    .await
-                    .map_err(stalled)?
-                    .map_err(|e| Error::io(ctx(), e))?;
-            }
-            #[cfg(feature = "quic")]
-            Sink::Quic(s) => {
-                s.finish()
-                    .map_err(|e| Error::Protocol(format!("{}: {e}", ctx())))?;
-                // Wait (boundedly) for the peer to acknowledge every byte. A
-                // peer that read the whole stream and exited at once may never
-                // send its last ACK; then, as with TCP, the bytes were all sent
-                // and finish() succeeds after the wait.
-                match tokio::time::timeout(QUIC_ACK_WAIT, s.stopped()).await {
-                    Err(_elapsed) => {}
-                    Ok(Ok(None)) => {}
-                    Ok(Ok(Some(code))) => {
-                        return Err(Error::Protocol(format!(
-                            "{peer} stopped the QUIC stream (code {code}) before reading all of it"
-                        )));
-                    }
-                    Ok(Err(e)) => return Err(Error::Protocol(format!("{}: {e}", ctx()))),
-                }
-            }
-            #[cfg(feature = "websocket")]
-            Sink::Messages(s) => {
-                use futures_util::{SinkExt, StreamExt};
-                use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-                bounded(limit, s.close())
-                    .await
-                    .map_err(stalled)?
-                    .map_err(|e| ws_error(ctx(), e))?;
-                // Complete the closing handshake: wait (briefly) for the
-                // peer's Close. A writer reads only control frames (its
-                // WebSocket reads at most WRITE_ONLY_READ_BYTES a frame): a
-                // data message or a larger frame is a peer that broke the
-                // protocol, reported here and not buffered.
-                let waited = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                    loop {
-                        match s.next().await {
-                            None | Some(Ok(Message::Close(_))) => return Ok(()),
-                            Some(Ok(Message::Binary(_) | Message::Text(_))) => {
-                                return Err(Error::Protocol(format!(
-                                    "{peer} sent a data message to a stream that only \
-                                     writes; dropped"
-                                )));
-                            }
-                            Some(Ok(_)) => {}
-                            Some(Err(WsError::Capacity(e))) => {
-                                return Err(Error::Protocol(format!(
-                                    "{peer} sent a WebSocket frame a stream that only writes \
-                                     does not read ({e}; it reads control frames of at most \
-                                     {} bytes); dropped",
-                                    crate::websocket::WRITE_ONLY_READ_BYTES
-                                )));
-                            }
-                            Some(Err(_)) => return Ok(()),
-                        }
-                    }
-                })
-                .await;
-                if let Ok(Err(e)) = waited {
-                    return Err(e);
-                }
-            }
-        }
+        self.sink.finish(&self.peer, self.write_timeout).await?;
         Ok(self.bytes)
     }
 }
 
 /// `f`, failing with the limit when one is set and `f` takes longer.
-async fn bounded<T>(limit: Option<Duration>, f: impl Future<Output = T>) -> Result<T, Duration> {
+pub(crate) async fn bounded<T>(
+    limit: Option<Duration>,
+    f: impl Future<Output = T>,
+) -> Result<T, Duration> {
     match limit {
         None => Ok(f.await),
         Some(after) => tokio::time::timeout(after, f).await.map_err(|_| after),
@@ -335,13 +327,14 @@ async fn bounded<T>(limit: Option<Duration>, f: impl Future<Output = T>) -> Resu
 /// How long sending one message may take: `after`, plus the time the bytes
 /// taken so far earn at `min_rate`.
 #[derive(Clone, Copy)]
-struct Limit {
+pub(crate) struct Limit {
     after: Duration,
     min_rate: Option<u64>,
 }
 
 impl Limit {
-    fn allowed(&self, taken: u64) -> Duration {
+    /// How long the message may take once the peer took `taken` bytes of it.
+    pub(crate) fn allowed(&self, taken: u64) -> Duration {
         self.after
             + self.min_rate.map_or(Duration::ZERO, |rate| {
                 Duration::from_secs_f64(taken as f64 / rate as f64)
@@ -350,105 +343,21 @@ impl Limit {
 }
 
 /// Why a message could not be sent.
-enum SendError {
+pub(crate) enum SendError {
     Io(std::io::Error),
     /// The message was not all taken: how long it took, and how many bytes
     /// the peer took.
     Stalled(Duration, u64),
-}
-
-/// Sends one encoded message over `sink`; `doing` says what for a timeout.
-async fn send(
-    sink: &mut Sink,
-    peer: &str,
-    m: &EncodedMessage<'_>,
-    limit: Option<Limit>,
-    doing: impl Fn() -> String,
-) -> Result<()> {
-    let ctx = || format!("writing to {peer}");
-    let sent = match sink {
-        Sink::Bytes(w) => write_all_vectored(w, m, limit).await,
-        #[cfg(feature = "quic")]
-        Sink::Quic(s) => write_all_vectored(s, m, limit).await,
-        #[cfg(feature = "websocket")]
-        Sink::Messages(s) => {
-            use crate::websocket::{WRITE_FRAME_BYTES, frame};
-            use futures_util::SinkExt;
-            // Frames of at most WRITE_FRAME_BYTES, each assembled from the
-            // message's slices just before it is sent: a writer holds one
-            // frame, never a whole message (a peer that stops reading costs
-            // at most a frame here and one in tungstenite's send buffer).
-            // The message is bounded as a whole (see `Limit`), with the
-            // frames the peer took so far earning time at the minimum rate.
-            let total = m.len();
-            let started = tokio::time::Instant::now();
-            let mut taken = 0u64;
-            let capacity = total.min(WRITE_FRAME_BYTES);
-            let mut payload = Vec::with_capacity(capacity);
-            let (mut done, mut first) = (0, true);
-            let slices = m.io_slices();
-            let mut pieces = slices.iter().map(|s| &s[..]).filter(|s| !s.is_empty());
-            let mut piece: &[u8] = pieces.next().unwrap_or_default();
-            loop {
-                while payload.len() < WRITE_FRAME_BYTES && !piece.is_empty() {
-                    let take = piece.len().min(WRITE_FRAME_BYTES - payload.len());
-                    payload.extend_from_slice(&piece[..take]);
-                    piece = &piece[take..];
-                    if piece.is_empty() {
-                        piece = pieces.next().unwrap_or_default();
-                    }
-                }
-                done += payload.len();
-                let last = done >= total;
-                let allowed = limit.map(|l| l.allowed(taken));
-                let left = allowed
-                    .map(|a| (started + a).saturating_duration_since(tokio::time::Instant::now()));
-                let frame_len = payload.len() as u64;
-                let next = if last {
-                    std::mem::take(&mut payload)
-                } else {
-                    std::mem::replace(&mut payload, Vec::with_capacity(capacity))
-                };
-                match bounded(left, s.send(frame(next, first, last))).await {
-                    Ok(Ok(())) => taken += frame_len,
-                    Ok(Err(e)) => return Err(ws_error(ctx(), e)),
-                    Err(_) => break Err(SendError::Stalled(allowed.unwrap_or_default(), taken)),
-                }
-                if last {
-                    break Ok(());
-                }
-                first = false;
-            }
-        }
-    };
-    sent.map_err(|e| match e {
-        SendError::Io(e) => Error::io(ctx(), e),
-        SendError::Stalled(after, 0) => Error::Timeout {
-            stalled: format!("{peer} took no data"),
-            after,
-            context: doing(),
-        },
-        SendError::Stalled(after, taken) => Error::Timeout {
-            stalled: format!("{peer} took {taken} of {} bytes", m.len()),
-            after,
-            context: doing(),
-        },
-    })
-}
-
-#[cfg(feature = "websocket")]
-pub(crate) fn ws_error(context: String, e: tokio_tungstenite::tungstenite::Error) -> Error {
-    match e {
-        tokio_tungstenite::tungstenite::Error::Io(e) => Error::io(context, e),
-        e => Error::Protocol(format!("WebSocket error while {context}: {e}")),
-    }
+    /// The transport failed otherwise, with its own error.
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    Failed(Error),
 }
 
 /// Writes every byte of `m` with vectored writes whose slices borrow the
 /// message's buffers (falls back to one slice per call where the sink does
 /// not do vectored writes). With a `limit`, the message fails when it is not
 /// all taken by `limit.allowed(bytes taken so far)` after it started.
-async fn write_all_vectored<W>(
+pub(crate) async fn write_all_vectored<W>(
     w: &mut W,
     m: &EncodedMessage<'_>,
     limit: Option<Limit>,

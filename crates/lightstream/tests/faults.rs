@@ -1440,6 +1440,13 @@ async fn send_hostile(s: &mut tokio::net::TcpStream, header: &[u8], data: bool) 
 /// A raw client: the WebSocket handshake by hand with `addr`, then the
 /// 2 GiB header (and data).
 async fn hostile_client(addr: &str, data: bool) -> tokio::net::TcpStream {
+    let mut s = raw_ws_client(addr).await;
+    send_hostile(&mut s, &HUGE_FRAME_FROM_CLIENT, data).await;
+    s
+}
+
+/// A raw client after the WebSocket handshake (by hand) with `addr`.
+async fn raw_ws_client(addr: &str) -> tokio::net::TcpStream {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let request = format!(
         "GET /t HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -1448,8 +1455,73 @@ async fn hostile_client(addr: &str, data: bool) -> tokio::net::TcpStream {
     s.write_all(request.as_bytes()).await.expect("request");
     let head = read_head(&mut s).await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    send_hostile(&mut s, &HUGE_FRAME_FROM_CLIENT, data).await;
     s
+}
+
+/// A raw server: the next client of `l`, after the WebSocket handshake by
+/// hand.
+async fn raw_ws_server(l: &tokio::net::TcpListener) -> tokio::net::TcpStream {
+    let (mut s, _) = l.accept().await.expect("accept");
+    let head = read_head(&mut s).await;
+    let key = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| value.trim().to_string())
+        })
+        .expect("key");
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    s.write_all(response.as_bytes()).await.expect("response");
+    s
+}
+
+/// A client frame by hand: `first` (FIN, RSV bits, opcode), then the
+/// payload masked with the key 0 (so sent as is).
+fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![first];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&u16::try_from(n).expect("short payload").to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&[0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Reads frames from `s` (masked or not) until a Close frame; its status
+/// code (`None`: a Close without one, or the connection ended first).
+async fn close_code(s: &mut tokio::net::TcpStream) -> Option<u16> {
+    loop {
+        let mut head = [0u8; 2];
+        s.read_exact(&mut head).await.ok()?;
+        let len = match head[1] & 0x7F {
+            126 => u64::from(s.read_u16().await.ok()?),
+            127 => s.read_u64().await.ok()?,
+            n => u64::from(n),
+        };
+        let mut mask = [0u8; 4];
+        if head[1] & 0x80 != 0 {
+            s.read_exact(&mut mask).await.ok()?;
+        }
+        assert!(len <= 16 << 20, "a frame of {len} bytes");
+        let mut payload = vec![0u8; len as usize];
+        s.read_exact(&mut payload).await.ok()?;
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= mask[i % 4];
+        }
+        if head[0] & 0x0F == 0x8 {
+            let code = payload.get(..2)?;
+            return Some(u16::from_be_bytes([code[0], code[1]]));
+        }
+    }
 }
 
 /// A lightstream ws:// server whose one connection is read (`reads`) or
@@ -1543,23 +1615,7 @@ fn a_websocket_server_declaring_a_2_gib_frame_is_refused_by_our_client() {
                 .expect("bind");
             let addr = l.local_addr().expect("addr");
             let server = tokio::spawn(async move {
-                let (mut s, _) = l.accept().await.expect("accept");
-                let head = read_head(&mut s).await;
-                let key = head
-                    .lines()
-                    .find_map(|l| {
-                        let (name, value) = l.split_once(':')?;
-                        name.eq_ignore_ascii_case("sec-websocket-key")
-                            .then(|| value.trim().to_string())
-                    })
-                    .expect("key");
-                let accept =
-                    tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-                let response = format!(
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-                     Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-                );
-                s.write_all(response.as_bytes()).await.expect("response");
+                let mut s = raw_ws_server(&l).await;
                 send_hostile(&mut s, &HUGE_FRAME_FROM_SERVER, data).await;
                 tokio::time::sleep(Duration::from_secs(10)).await;
             });
@@ -1583,6 +1639,138 @@ fn a_websocket_server_declaring_a_2_gib_frame_is_refused_by_our_client() {
                 "data {data}: heap grew {grown} bytes"
             );
         }
+    });
+}
+
+/// Issue 14, item 6: a peer that breaks the protocol is told why, with a
+/// Close status code, before our reader drops it: 1009 for a frame or an
+/// IPC message over the limits, 1002 for a malformed frame, a binary message
+/// that ends inside an IPC message or one that is not Arrow IPC, 1003 for a
+/// text message.
+#[test]
+fn a_websocket_peer_that_breaks_the_protocol_gets_a_close_code_from_our_reader() {
+    run("close codes from our reader", async {
+        let msgs = messages(1, ROWS);
+        let half = &msgs[0][..msgs[0].len() / 2];
+        // An IPC prefix declaring 2 GiB of metadata (over DecodeLimits), and
+        // a whole message whose 8 bytes of metadata are no flatbuffer.
+        let over_limit = [0xFF, 0xFF, 0xFF, 0xFF, 0xF8, 0xFF, 0xFF, 0x7F];
+        let garbage = [0xFF, 0xFF, 0xFF, 0xFF, 8, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1];
+        let cases: [(&str, Vec<u8>, u16, &str); 6] = [
+            (
+                "2 GiB frame",
+                HUGE_FRAME_FROM_CLIENT.to_vec(),
+                1009,
+                "too long",
+            ),
+            (
+                "reserved bit",
+                masked_frame(0xC2, &[0]),
+                1002,
+                "WebSocket error from",
+            ),
+            ("text", masked_frame(0x81, b"hello"), 1003, "text message"),
+            (
+                "half a schema",
+                masked_frame(0x82, half),
+                1002,
+                "ended inside an Arrow IPC",
+            ),
+            (
+                "2 GiB metadata",
+                masked_frame(0x82, &over_limit),
+                1009,
+                "limit exceeded",
+            ),
+            (
+                "no flatbuffer",
+                masked_frame(0x82, &garbage),
+                1002,
+                "malformed",
+            ),
+        ];
+        for (what, bytes, code, says) in cases {
+            let (addr, server) = one_ws_connection(true).await;
+            let mut client = raw_ws_client(&addr).await;
+            client.write_all(&bytes).await.expect("send");
+            let got = within(what, 10, close_code(&mut client)).await;
+            let err = within(what, 10, server)
+                .await
+                .expect("task")
+                .expect_err(what);
+            assert!(err.to_string().contains(says), "{what}: {err}");
+            assert_eq!(got, Some(code), "{what}: {err}");
+        }
+    });
+}
+
+/// Issue 14, item 6: a peer that sends data to a stream that only writes
+/// gets Close 1008 (policy) before our writer drops it.
+#[test]
+fn a_websocket_peer_that_sends_data_to_our_writer_gets_close_1008() {
+    run("close code from our writer", async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr").to_string();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = l.accept().await.expect("accept");
+            let config = lightstream::websocket::write_only_config();
+            let ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config))
+                .await
+                .expect("handshake");
+            // The client's data has arrived (and tokio knows) before our
+            // writer starts, as the demo hands its sockets over.
+            ws.get_ref().readable().await.expect("readable");
+            let conn = lightstream::websocket::connection(ws, "raw client");
+            let mut w = conn.writer(schema(), WriteOptions::default()).await?;
+            w.write(&table(0, ROWS)).await?;
+            w.finish().await.map(drop)
+        });
+        let mut client = raw_ws_client(&addr).await;
+        client
+            .write_all(&masked_frame(0x82, b"data"))
+            .await
+            .expect("send");
+        let got = within("the writer's Close", 10, close_code(&mut client)).await;
+        let err = within("the writer ends", 10, server)
+            .await
+            .expect("task")
+            .expect_err("data to a writer");
+        assert!(
+            matches!(&err, Error::Protocol(m) if m.contains("only writes")),
+            "{err}"
+        );
+        assert_eq!(got, Some(1008), "{err}");
+    });
+}
+
+/// Issue 14, item 6, client side: our client refuses a 2 GiB frame from a
+/// server with Close 1009.
+#[test]
+fn a_websocket_server_declaring_a_2_gib_frame_gets_close_1009_from_our_client() {
+    run("close code from our client", async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let mut s = raw_ws_server(&l).await;
+            s.write_all(&HUGE_FRAME_FROM_SERVER).await.expect("header");
+            close_code(&mut s).await
+        });
+        let endpoint: Endpoint = format!("ws://{addr}/t").parse().expect("url");
+        let err = within("the client refuses the frame", 10, async {
+            let conn = lightstream::connect(&endpoint, &ClientOptions::default()).await?;
+            receive(conn, None).await
+        })
+        .await
+        .expect_err("a 2 GiB frame is refused");
+        assert!(err.to_string().contains("too long"), "{err}");
+        let got = within("the client's Close", 10, server)
+            .await
+            .expect("task");
+        assert_eq!(got, Some(1009), "{err}");
     });
 }
 

@@ -3,7 +3,8 @@
 //!
 //! `tls://host:port` carries the Arrow IPC stream format byte for byte over
 //! TLS over TCP; `wss://host:port/path` is the WebSocket protocol
-//! (docs/websocket-protocol.md) over TLS. Both go through
+//! (docs/websocket-protocol.md) over TLS (the `websocket` module runs it over
+//! the TLS streams made here). Both go through
 //! [`crate::connect`] / [`crate::bind`] like every other endpoint:
 //!
 //! - a server needs [`crate::ServerOptions::tls`]: [`server_config`] from a
@@ -189,10 +190,15 @@ mod transport {
 
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-    use tokio::net::TcpStream;
+    use tokio::net::{TcpListener, TcpStream};
 
     use super::{client_tls_insecure, client_tls_trusting, provider, server_tls};
+    use crate::connection::{Acceptor, Connection, Link, Listener, Pending, Whole};
+    use crate::endpoint::Endpoint;
     use crate::error::{Error, Result, TlsProblem};
+    use crate::reader::Input;
+    use crate::transport::tcp;
+    use crate::writer::MessageSink;
 
     /// A client's TLS connection.
     pub(crate) type ClientStream = TlsIo<tokio_rustls::client::TlsStream<TcpStream>>;
@@ -260,9 +266,117 @@ mod transport {
         })
     }
 
+    /// Connects to a `tls://` endpoint (the TLS handshake included).
+    pub(crate) async fn connect(
+        hostport: &str,
+        endpoint: &Endpoint,
+        config: &Option<Arc<rustls::ClientConfig>>,
+        timeout: Option<Duration>,
+    ) -> Result<Connection> {
+        let tls = client_stream(hostport, config.as_ref(), timeout, &endpoint.to_string()).await?;
+        let peer = match tls.0.get_ref().0.peer_addr() {
+            Ok(addr) => format!("tls {addr}"),
+            Err(_) => format!("tls {hostport}"),
+        };
+        Ok(Connection::new(Whole(tls), peer))
+    }
+
+    /// Listens on a `tls://` endpoint; each client's handshake waits for its
+    /// [`Connection::reader`] / [`Connection::writer`].
+    pub(crate) async fn bind(
+        hostport: &str,
+        endpoint: &Endpoint,
+        config: &Option<Arc<rustls::ServerConfig>>,
+        timeout: Option<Duration>,
+    ) -> Result<Listener> {
+        let side = ServerSide::new(endpoint, config, timeout)?;
+        let (listener, local) = tcp::listen(hostport, endpoint).await?;
+        let acceptor = TlsAcceptor { listener, side };
+        Ok(Listener::new(acceptor, Endpoint::Tls(local.to_string())))
+    }
+
+    /// What a `tls://` or `wss://` server needs for each client's handshake.
+    #[derive(Clone)]
+    pub(crate) struct ServerSide {
+        config: Arc<rustls::ServerConfig>,
+        timeout: Option<Duration>,
+    }
+
+    impl ServerSide {
+        /// The server's settings; without a configuration, an error naming
+        /// the scheme of `endpoint`.
+        pub(crate) fn new(
+            endpoint: &Endpoint,
+            config: &Option<Arc<rustls::ServerConfig>>,
+            timeout: Option<Duration>,
+        ) -> Result<ServerSide> {
+            let config = config.clone().ok_or_else(|| {
+                Error::Config(format!(
+                    "a {} server needs a TLS certificate (ServerOptions::tls; \
+                     lightstream::tls::server_config with load_certs/load_key or self_signed)",
+                    if matches!(endpoint, Endpoint::Tls(_)) {
+                        "tls://"
+                    } else {
+                        "wss://"
+                    }
+                ))
+            })?;
+            Ok(ServerSide { config, timeout })
+        }
+
+        /// Runs the server's handshake on `tcp`; `peer` names the client.
+        pub(crate) async fn handshake(&self, tcp: TcpStream, peer: &str) -> Result<ServerStream> {
+            server_stream(tcp, self.config.clone(), self.timeout, peer).await
+        }
+    }
+
+    struct TlsAcceptor {
+        listener: TcpListener,
+        side: ServerSide,
+    }
+
+    impl Acceptor for TlsAcceptor {
+        fn accept<'a>(&'a self, local: &'a Endpoint) -> Pending<'a, Connection> {
+            Box::pin(async move {
+                let (tcp, addr) = tcp::accept(&self.listener, local).await?;
+                let pending = TlsPending {
+                    tcp,
+                    side: self.side.clone(),
+                };
+                Ok(Connection::new(pending, format!("tls {addr}")))
+            })
+        }
+    }
+
+    /// An accepted TCP connection whose TLS handshake is still to come.
+    struct TlsPending {
+        tcp: TcpStream,
+        side: ServerSide,
+    }
+
+    impl Link for TlsPending {
+        fn input(
+            self: Box<Self>,
+            peer: String,
+            limits: lightstream_core::DecodeLimits,
+        ) -> Pending<'static, Input> {
+            Box::pin(async move {
+                let tls = self.side.handshake(self.tcp, &peer).await?;
+                Box::new(Whole(tls)).input(peer, limits).await
+            })
+        }
+
+        fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
+            Box::pin(async move {
+                let tls = self.side.handshake(self.tcp, &peer).await?;
+                Box::new(Whole(tls)).sink(peer).await
+            })
+        }
+    }
+
     /// Connects TCP to `hostport` and runs the client's TLS handshake (at most
     /// `timeout`).
-    pub(crate) async fn connect(
+    pub(crate) async fn client_stream(
         hostport: &str,
         config: Option<&Arc<rustls::ClientConfig>>,
         timeout: Option<Duration>,
@@ -288,14 +402,14 @@ mod transport {
 
     /// Runs the server's TLS handshake on an accepted TCP connection (at most
     /// `timeout`); `peer` names the client in errors.
-    pub(crate) async fn accept(
+    pub(crate) async fn server_stream(
         tcp: TcpStream,
         config: Arc<rustls::ServerConfig>,
         timeout: Option<Duration>,
         peer: &str,
     ) -> Result<ServerStream> {
         let handshake = async {
-            if crate::net::closed_before_any_byte(&tcp).await {
+            if tcp::closed_before_any_byte(&tcp).await {
                 return Err(Error::EmptyConnection {
                     peer: peer.to_string(),
                 });

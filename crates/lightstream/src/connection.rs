@@ -1,0 +1,231 @@
+//! [`Connection`] and [`Listener`]: one connected peer, and a server handing
+//! them out, whatever the transport.
+//!
+//! A connection becomes a [`TableReader`] or a [`TableWriter`]; which side
+//! reads and which writes is the application's choice, not the transport's.
+//! Behind both types is the seam every transport implements (in
+//! `transport/`): a [`Link`] turns one peer into a reader's [`Input`] or a
+//! writer's [`MessageSink`] (running any handshake first), an [`Acceptor`]
+//! hands out the next peer. Nothing here knows a transport by name, so a
+//! new transport is a new module in `transport/` plus one line where URLs
+//! are dispatched.
+//!
+//! Wire formats: TCP, TLS, Unix sockets and stdio carry the Arrow IPC stream
+//! format byte for byte (any Arrow IPC peer can talk to them); WebSocket
+//! (`ws://`, and `wss://` over TLS) carries one encapsulated IPC message per
+//! binary message (docs/websocket-protocol.md); QUIC carries one IPC stream
+//! per unidirectional QUIC stream.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lightstream_core::{DecodeLimits, ReadOptions, Schema, WriteOptions};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::endpoint::Endpoint;
+use crate::error::Result;
+use crate::reader::{Input, TableReader};
+use crate::writer::{ByteSink, MessageSink, TableWriter};
+
+/// A boxed future of the seam's traits (dyn-compatible async).
+pub(crate) type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// One connected peer as its transport holds it, handshake maybe still to
+/// come. `Any` lets a transport take back its own link
+/// ([`Connection::into_quic`]).
+pub(crate) trait Link: Any + Send {
+    /// What a reader reads from the peer; `peer` names it in errors, and
+    /// `limits` are the reader's (a WebSocket sizes its frames by them).
+    fn input(self: Box<Self>, peer: String, limits: DecodeLimits) -> Pending<'static, Input>;
+
+    /// Where a writer's messages go.
+    fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>>;
+
+    /// Turns the peer away (a server at its limit of clients). Closing the
+    /// connection is all most transports can say; a WebSocket answers the
+    /// upgrade request with `503` and `Retry-After`.
+    fn turn_away(
+        self: Box<Self>,
+        peer: String,
+        retry_after: Duration,
+        reason: String,
+    ) -> Pending<'static, ()> {
+        let _ = (peer, retry_after, reason);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// A listening transport: the next peer, and what to call it.
+pub(crate) trait Acceptor: Send + Sync {
+    /// Waits for the next peer; `local` names the listener in errors.
+    fn accept<'a>(&'a self, local: &'a Endpoint) -> Pending<'a, Connection>;
+}
+
+/// One connected peer, not yet reading or writing tables.
+pub struct Connection {
+    link: Box<dyn Link>,
+    peer: String,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A peer on two byte streams: the read half for a reader, the write half
+/// for a writer (the other is dropped).
+struct Halves<R, W> {
+    read: R,
+    write: W,
+}
+
+impl<R, W> Link for Halves<R, W>
+where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    fn input(self: Box<Self>, _: String, _: DecodeLimits) -> Pending<'static, Input> {
+        Box::pin(std::future::ready(Ok(Input::Bytes(Box::new(self.read)))))
+    }
+
+    fn sink(self: Box<Self>, _: String) -> Pending<'static, Box<dyn MessageSink>> {
+        Box::pin(std::future::ready(Ok(
+            Box::new(ByteSink(self.write)) as Box<dyn MessageSink>
+        )))
+    }
+}
+
+/// A peer on one two-way byte stream (a TLS connection), used whole by
+/// whichever side it becomes.
+#[cfg(feature = "tls")]
+pub(crate) struct Whole<S>(pub(crate) S);
+
+#[cfg(feature = "tls")]
+impl<S> Link for Whole<S>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    fn input(self: Box<Self>, _: String, _: DecodeLimits) -> Pending<'static, Input> {
+        Box::pin(std::future::ready(Ok(Input::Bytes(Box::new(self.0)))))
+    }
+
+    fn sink(self: Box<Self>, _: String) -> Pending<'static, Box<dyn MessageSink>> {
+        Box::pin(std::future::ready(Ok(
+            Box::new(ByteSink(self.0)) as Box<dyn MessageSink>
+        )))
+    }
+}
+
+impl Connection {
+    /// A connection over what a transport holds.
+    pub(crate) fn new(link: impl Link, peer: impl Into<String>) -> Connection {
+        Connection {
+            link: Box::new(link),
+            peer: peer.into(),
+        }
+    }
+
+    /// A connection over any pair of byte streams (`peer` names it in errors).
+    pub fn from_io<R, W>(read: R, write: W, peer: impl Into<String>) -> Connection
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        Connection::new(Halves { read, write }, peer)
+    }
+
+    /// Who is at the other end, as errors name it (for example `tcp 127.0.0.1:50412`).
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// The transport's own link, for the transport that made it.
+    #[cfg(feature = "quic")]
+    pub(crate) fn into_link(self) -> (Box<dyn Any + Send>, String) {
+        (self.link, self.peer)
+    }
+
+    /// Turns this client away, for a server at its limit of clients: a
+    /// `ws://` or `wss://` client gets `503 Service Unavailable` with
+    /// `Retry-After` (`retry_after` in whole seconds) and `reason` once its
+    /// upgrade request has arrived (after the TLS handshake for `wss://`);
+    /// any other connection is closed at once. Bound it with a timeout: it
+    /// waits for the client's request head.
+    pub async fn turn_away(self, retry_after: Duration, reason: &str) -> Result<()> {
+        let Connection { link, peer } = self;
+        link.turn_away(peer, retry_after, reason.to_string()).await
+    }
+
+    /// Reads one Arrow IPC stream from the peer; returns once its schema has
+    /// arrived. On QUIC this accepts the next stream the peer opens.
+    pub async fn reader(self, options: ReadOptions) -> Result<TableReader> {
+        let input = self.link.input(self.peer.clone(), options.limits).await?;
+        TableReader::open(input, self.peer, options).await
+    }
+
+    /// Writes one Arrow IPC stream of `schema` to the peer. On QUIC this
+    /// opens a new stream.
+    pub async fn writer(self, schema: Arc<Schema>, options: WriteOptions) -> Result<TableWriter> {
+        let sink = self.link.sink(self.peer.clone()).await?;
+        TableWriter::new(sink, self.peer, schema, options)
+    }
+}
+
+/// A server waiting for clients on an [`Endpoint`].
+pub struct Listener {
+    acceptor: Box<dyn Acceptor>,
+    local: Endpoint,
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Listener {
+    /// A listener at `local` over what a transport bound.
+    #[cfg_attr(
+        not(any(
+            feature = "tcp",
+            feature = "uds",
+            feature = "stdio",
+            feature = "websocket",
+            feature = "tls",
+            feature = "quic"
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) fn new(acceptor: impl Acceptor + 'static, local: Endpoint) -> Listener {
+        Listener {
+            acceptor: Box::new(acceptor),
+            local,
+        }
+    }
+
+    /// Where the listener is (with the port the system chose, if the
+    /// endpoint asked for port 0): an [`Endpoint`] a client can
+    /// [`crate::connect`] to (for a wildcard address such as `0.0.0.0`,
+    /// connect to a real one), and its URL through `Display`.
+    pub fn local_url(&self) -> &Endpoint {
+        &self.local
+    }
+
+    /// Waits for the next client. For TLS, WebSocket and QUIC the handshake
+    /// happens later, in [`Connection::reader`] / [`Connection::writer`], so a
+    /// slow or failing client cannot hold up the accept loop: its handshake
+    /// error (or timeout) is that connection's error. On stdio the one
+    /// "connection" is stdin/stdout; a second accept waits forever.
+    pub async fn accept(&self) -> Result<Connection> {
+        self.acceptor.accept(&self.local).await
+    }
+}

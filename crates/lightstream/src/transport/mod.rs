@@ -1,0 +1,168 @@
+//! The transports, one module each, and where URLs are dispatched to them.
+//!
+//! Each module builds the seam of [`crate::connection`] from its own types:
+//! a `Link` per connected peer (which becomes a reader's byte stream or
+//! message stream, or a writer's message sink) and an `Acceptor` per
+//! listener. [`connect`] and [`bind`] below are one line per scheme; adding
+//! a transport is adding a module here plus that line (and its
+//! [`Endpoint`] variant). Library types of a transport (tokio-tungstenite,
+//! quinn) appear only inside its module.
+//!
+//! Dependencies point one way: this module -> the transports ->
+//! connection, reader, writer -> the core. No transport imports this module
+//! or another transport's internals, except that `tls` and `websocket`
+//! build on `tcp`, `websocket` on `tls` (for `wss://`) and `quic` on `tls`'s
+//! certificate helpers.
+
+#[cfg(feature = "tls")]
+use std::sync::Arc;
+
+use crate::connection::{Connection, Listener};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+
+#[cfg(feature = "quic")]
+pub mod quic;
+#[cfg(feature = "stdio")]
+pub(crate) mod stdio;
+#[cfg(any(feature = "tcp", feature = "tls", feature = "websocket"))]
+pub(crate) mod tcp;
+#[cfg(any(feature = "tls", feature = "quic"))]
+pub mod tls;
+#[cfg(feature = "uds")]
+pub(crate) mod uds;
+#[cfg(feature = "websocket")]
+mod upgrade;
+#[cfg(feature = "websocket")]
+pub mod websocket;
+
+/// Settings for [`connect`]. The default suits every transport but QUIC, which
+/// needs a TLS client configuration (see [`crate::quic`]). Build it with
+/// `..ClientOptions::default()`: fields come with features.
+#[derive(Clone, Default)]
+pub struct ClientOptions {
+    /// TLS configuration of QUIC connections.
+    #[cfg(feature = "quic")]
+    pub quic: Option<quic::ClientConfig>,
+    /// TLS configuration of `tls://` and `wss://` connections; `None` trusts
+    /// the webpki roots ([`crate::tls::client_config`]). See [`crate::tls`].
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// How long the TLS handshake of a `tls://` or `wss://` connection may
+    /// take; `None`: [`crate::tls::DEFAULT_HANDSHAKE_TIMEOUT`] (10 s).
+    #[cfg(feature = "tls")]
+    pub handshake_timeout: Option<std::time::Duration>,
+}
+
+/// Settings for [`bind`]. QUIC, `tls://` and `wss://` need a TLS server
+/// configuration ([`crate::quic::server_config`], [`crate::tls::server_config`]).
+/// Build it with `..ServerOptions::default()`: fields come with features.
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    /// TLS configuration of the QUIC server.
+    #[cfg(feature = "quic")]
+    pub quic: Option<quic::ServerConfig>,
+    /// TLS configuration of a `tls://` or `wss://` server (required there).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long each client's TLS handshake may take; `None`:
+    /// [`crate::tls::DEFAULT_HANDSHAKE_TIMEOUT`] (10 s). A client that takes
+    /// longer fails on its own connection.
+    #[cfg(feature = "tls")]
+    pub handshake_timeout: Option<std::time::Duration>,
+}
+
+/// Listens on `endpoint`.
+///
+/// A Unix socket path that exists and is a socket is replaced (a server that
+/// died leaves its socket file behind); the file is removed when the
+/// listener is dropped. QUIC needs `options.quic`.
+pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listener> {
+    let _ = options;
+    match endpoint {
+        #[cfg(feature = "tcp")]
+        Endpoint::Tcp(a) => tcp::bind(a, endpoint).await,
+        #[cfg(feature = "uds")]
+        Endpoint::Unix(path) => uds::bind(path, endpoint),
+        #[cfg(feature = "tls")]
+        Endpoint::Tls(a) => tls::bind(a, endpoint, &options.tls, options.handshake_timeout).await,
+        #[cfg(feature = "websocket")]
+        Endpoint::WebSocket(url) => websocket::bind(url, endpoint).await,
+        #[cfg(all(feature = "websocket", feature = "tls"))]
+        Endpoint::SecureWebSocket(url) => {
+            websocket::bind_secure(url, endpoint, &options.tls, options.handshake_timeout).await
+        }
+        #[cfg(feature = "quic")]
+        Endpoint::Quic(a) => quic::bind(a, endpoint, &options.quic).await,
+        #[cfg(feature = "stdio")]
+        Endpoint::Stdio => Ok(stdio::bind()),
+        #[allow(unreachable_patterns)]
+        other => Err(not_compiled_in(other)),
+    }
+}
+
+/// Connects to `endpoint`. QUIC needs `options.quic`
+/// ([`crate::quic::client_config`] and friends). For `tls://` and `wss://`
+/// this runs the TLS handshake (an untrusted certificate fails here, naming
+/// the host and the reason); `options.tls` chooses whom to trust.
+pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Connection> {
+    let _ = options;
+    match endpoint {
+        #[cfg(feature = "tcp")]
+        Endpoint::Tcp(a) => tcp::connect(a, endpoint).await,
+        #[cfg(feature = "uds")]
+        Endpoint::Unix(path) => uds::connect(path, endpoint).await,
+        #[cfg(feature = "tls")]
+        Endpoint::Tls(a) => {
+            tls::connect(a, endpoint, &options.tls, options.handshake_timeout).await
+        }
+        #[cfg(feature = "websocket")]
+        Endpoint::WebSocket(url) => websocket::connect(url).await,
+        #[cfg(all(feature = "websocket", feature = "tls"))]
+        Endpoint::SecureWebSocket(url) => {
+            websocket::connect_secure(url, &options.tls, options.handshake_timeout).await
+        }
+        #[cfg(feature = "quic")]
+        Endpoint::Quic(a) => quic::connect(a, &options.quic).await,
+        #[cfg(feature = "stdio")]
+        Endpoint::Stdio => Ok(Connection::stdio()),
+        #[allow(unreachable_patterns)]
+        other => Err(not_compiled_in(other)),
+    }
+}
+
+/// The error of an endpoint whose transport is not in this build.
+#[allow(dead_code)]
+fn not_compiled_in(endpoint: &Endpoint) -> Error {
+    let what = match endpoint {
+        Endpoint::Tls(_) => "TLS was not compiled in (lightstream's `tls` feature)",
+        Endpoint::SecureWebSocket(_) => {
+            "WebSocket over TLS was not compiled in (lightstream's `websocket` and `tls` features)"
+        }
+        _ => "this transport was not compiled in (see the crate's features)",
+    };
+    Error::Config(format!("{endpoint}: {what}"))
+}
+
+/// Without the feature, tls:// and wss:// still parse, and say what is missing.
+#[cfg(all(test, not(feature = "tls")))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tls_endpoints_say_tls_was_not_compiled_in() {
+        for url in ["tls://127.0.0.1:1", "wss://127.0.0.1:1/"] {
+            let endpoint: Endpoint = url.parse().unwrap();
+            let e = connect(&endpoint, &ClientOptions::default())
+                .await
+                .unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{e}");
+            assert!(e.to_string().contains("not compiled in"), "{e}");
+            assert!(e.to_string().contains("`tls`"), "{e}");
+            let e = bind(&endpoint, &ServerOptions::default())
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("not compiled in"), "{e}");
+        }
+    }
+}
