@@ -18,6 +18,7 @@ use crate::example::{self, ExampleBatches};
 use crate::format::{align_for, write_value};
 use crate::input::{Columns, Format, InputOptions, Source, TableReader};
 use crate::output::{TableWriter, Target, WriteSettings};
+use crate::progress::Progress;
 use crate::render::{DEFAULT_WINDOW, TextTable, write_aligned};
 
 /// Metadata values longer than this are shortened by `schema` unless `--full`.
@@ -287,10 +288,16 @@ pub fn convert(
     let format = options.format.unwrap_or_else(|| target.default_format());
     let mut writer =
         TableWriter::create(&target, format, reader.schema().clone(), &options.settings)?;
+    // On a terminal: rows so far, the share of the input read and the time left.
+    let mut progress = Progress::new("converted");
+    let mut rows = 0u64;
     while let Some(table) = reader.next_table()? {
+        rows += table.n_rows as u64;
         writer.write(&table)?;
+        progress.update_done(rows, None, reader.done());
     }
     writer.finish()?;
+    progress.finish_done(rows, None);
     note_bad_rows(&reader);
     Ok(())
 }

@@ -31,6 +31,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use lightstream::csv::{BadRowPolicy, CsvReadOptions, CsvReader, StringNulls};
 use lightstream::parquet::{ParquetReadOptions, ParquetReader};
@@ -228,6 +229,52 @@ pub struct TableReader {
     /// Indices into `fields` of the columns the tables carry, when some were left out.
     projection: Option<Vec<usize>>,
     body: Body,
+    /// How far through its input the reader is.
+    meter: Meter,
+}
+
+/// What progress lines need to say how far a reader got: bytes taken from a
+/// stream or CSV source of known size, batches of an IPC file, rows of a
+/// Parquet file.
+#[derive(Default)]
+struct Meter {
+    /// Bytes taken from the source so far (streams and CSV).
+    read: Option<Arc<AtomicU64>>,
+    /// The source's size, when it is a regular file.
+    size: Option<u64>,
+    /// Rows handed out so far.
+    rows: u64,
+}
+
+/// A reader that counts the bytes taken from it (for [`Meter`]).
+struct Counted {
+    inner: Box<dyn Read>,
+    read: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// `reader`, counting what is taken from it, with a meter for a source of `size`.
+fn counted(reader: Box<dyn Read>, size: Option<u64>) -> (Box<dyn Read>, Meter) {
+    let read = Arc::new(AtomicU64::new(0));
+    let meter = Meter {
+        read: Some(read.clone()),
+        size,
+        rows: 0,
+    };
+    (
+        Box::new(Counted {
+            inner: reader,
+            read,
+        }),
+        meter,
+    )
 }
 
 enum Body {
@@ -265,7 +312,8 @@ impl TableReader {
             _ => {}
         }
         let name = source.name();
-        let (mut reader, size) = source.open()?;
+        let (reader, size) = source.open()?;
+        let (mut reader, meter) = counted(reader, size);
         let mut head = vec![0u8; CHUNK];
         let filled = read_at_least(&mut reader, &mut head, MAGIC_LEN)
             .context(format_args!("reading {name}"))?;
@@ -299,7 +347,10 @@ impl TableReader {
                 "{name} is not an Arrow IPC file (it does not start with ARROW1)"
             )))
         } else {
-            open_stream(name, reader, head, columns, options.compact_dictionaries)
+            let mut stream =
+                open_stream(name, reader, head, columns, options.compact_dictionaries)?;
+            stream.meter = meter;
+            Ok(stream)
         }
     }
 
@@ -378,6 +429,30 @@ impl TableReader {
 
     /// The next table, or `None` at the end of the input.
     pub fn next_table(&mut self) -> CliResult<Option<Table>> {
+        let table = self.next_table_unmetered()?;
+        if let Some(table) = &table {
+            self.meter.rows += table.n_rows as u64;
+        }
+        Ok(table)
+    }
+
+    /// How much of the input has been read, from 0 to 1, when that is known:
+    /// batches of an IPC file, rows of a Parquet file, bytes of a stream or
+    /// CSV file (not of a pipe).
+    pub fn done(&self) -> Option<f64> {
+        let fraction =
+            |part: u64, whole: u64| (whole > 0).then(|| (part as f64 / whole as f64).min(1.0));
+        match &self.body {
+            Body::File { reader, next, .. } => fraction(*next as u64, reader.num_batches() as u64),
+            Body::Parquet(reader) => fraction(self.meter.rows, reader.num_rows()),
+            Body::Stream(_) | Body::Csv(_) => fraction(
+                self.meter.read.as_ref()?.load(Ordering::Relaxed),
+                self.meter.size?,
+            ),
+        }
+    }
+
+    fn next_table_unmetered(&mut self) -> CliResult<Option<Table>> {
         match &mut self.body {
             Body::File {
                 reader,
@@ -446,7 +521,8 @@ fn open_csv(
     columns: &Columns,
 ) -> CliResult<TableReader> {
     let name = source.name();
-    let (reader, _) = source.open()?;
+    let (reader, size) = source.open()?;
+    let (reader, meter) = counted(reader, size);
     let csv = CsvReadOptions {
         delimiter: options.delimiter.unwrap_or_else(|| delimiter_for(path)),
         has_header: !options.no_header,
@@ -472,6 +548,7 @@ fn open_csv(
         schema,
         projection,
         body: Body::Csv(Box::new(reader)),
+        meter,
     })
 }
 
@@ -501,6 +578,7 @@ fn open_parquet(source: &Source, columns: &Columns) -> CliResult<TableReader> {
         schema,
         projection,
         body: Body::Parquet(Box::new(reader)),
+        meter: Meter::default(),
     })
 }
 
@@ -621,6 +699,7 @@ fn open_file(
             next: 0,
             columns,
         },
+        meter: Meter::default(),
     })
 }
 
@@ -664,6 +743,7 @@ fn open_stream(
         schema,
         projection,
         body: Body::Stream(Box::new(input)),
+        meter: Meter::default(),
     })
 }
 

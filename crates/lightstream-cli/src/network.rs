@@ -236,9 +236,9 @@ pub fn send(
             writer.set_write_timeout(patience.timeout);
             writer.set_min_rate(patience.min_rate);
             let mut progress = Progress::new("sent");
-            while let Some(table) = input.next().await? {
+            while let Some((table, done)) = input.next().await? {
                 writer.write(&table).await.map_err(net)?;
-                progress.update(writer.rows_written(), writer.bytes_written());
+                progress.update_done(writer.rows_written(), Some(writer.bytes_written()), done);
             }
             let rows = writer.rows_written();
             let bytes = writer.finish().await.map_err(net)?;
@@ -302,9 +302,16 @@ impl Served {
         let mut reader = input::TableReader::open(&Source::from_arg(input), &Columns::All)?;
         let schema = reader.schema().clone();
         let mut tables = Vec::new();
+        // Every table is read before the first client is served: on a
+        // terminal, say how far that got (a live feed on stdin shows rows).
+        let mut progress = Progress::new("loaded");
+        let mut rows = 0u64;
         while let Some(table) = reader.next_table()? {
+            rows += table.n_rows as u64;
             tables.push(table);
+            progress.update_done(rows, None, reader.done());
         }
+        progress.finish_done(rows, None);
         Ok(Served {
             schema,
             tables,
@@ -637,7 +644,9 @@ pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientO
 /// What the input thread hands to the async side.
 enum Incoming {
     Schema(Arc<Schema>),
-    Table(Table),
+    /// A table, and how much of the input has been read after it (0 to 1),
+    /// when that is known.
+    Table(Table, Option<f64>),
 }
 
 /// `input.rs` on a thread of its own: reads a file or stdin (blocking) and hands
@@ -667,7 +676,7 @@ impl InputThread {
             }
             loop {
                 let item = match reader.next_table() {
-                    Ok(Some(table)) => Ok(Incoming::Table(table)),
+                    Ok(Some(table)) => Ok(Incoming::Table(table, reader.done())),
                     Ok(None) => return,
                     Err(err) => Err(err),
                 };
@@ -684,16 +693,17 @@ impl InputThread {
         match self.rx.recv().await {
             Some(Ok(Incoming::Schema(schema))) => Ok(schema),
             Some(Err(err)) => Err(err),
-            Some(Ok(Incoming::Table(_))) | None => Err(CliError::msg(
+            Some(Ok(Incoming::Table(..))) | None => Err(CliError::msg(
                 "internal error: the input ended before its schema",
             )),
         }
     }
 
-    /// The next table; `None` once the input has ended cleanly.
-    async fn next(&mut self) -> CliResult<Option<Table>> {
+    /// The next table and the share of the input read so far (when known);
+    /// `None` once the input has ended cleanly.
+    async fn next(&mut self) -> CliResult<Option<(Table, Option<f64>)>> {
         match self.rx.recv().await {
-            Some(Ok(Incoming::Table(table))) => Ok(Some(table)),
+            Some(Ok(Incoming::Table(table, done))) => Ok(Some((table, done))),
             Some(Err(err)) => Err(err),
             Some(Ok(Incoming::Schema(_))) => Err(CliError::msg(
                 "internal error: a second schema from the input",

@@ -820,3 +820,36 @@ fn cat_says_when_there_is_nothing_to_show() {
     let text = out.stdout_text();
     assert_eq!(text.lines().next().map(str::trim), Some("s"), "{text}");
 }
+
+/// `convert` on a terminal (a pseudo-terminal from util-linux's `script`)
+/// shows rows and the share of the input done, and ends with the total; with
+/// stderr a pipe it stays silent.
+#[test]
+fn convert_shows_progress_on_a_terminal_only() {
+    let dir = test_dir("progress");
+    run(&dir, &["example", "in.arrows", "--rows", "3000"]).assert_success();
+    let bin = env!("CARGO_BIN_EXE_lightstream");
+    let command = format!("{bin} convert in.arrows out.arrow");
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script(1)");
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    // The first update comes after the first table; the input is a stream file
+    // of known size, so it has a percentage.
+    assert!(shown.contains("\rconverted "), "{shown:?}");
+    assert!(shown.contains('%'), "{shown:?}");
+    assert!(shown.contains("converted 3000 rows in "), "{shown:?}");
+    let rows: usize = decode_file(&dir.join("out.arrow"))
+        .iter()
+        .map(|t| t.n_rows)
+        .sum();
+    assert_eq!(rows, 3000);
+
+    let quiet = run(&dir, &["convert", "in.arrows", "out2.arrow"]);
+    quiet.assert_success();
+    assert_eq!(quiet.stderr, "", "no progress into a pipe");
+}
