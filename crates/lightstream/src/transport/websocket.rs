@@ -229,7 +229,13 @@ pub(crate) async fn bind_secure(
 #[cfg(feature = "tls")]
 type TlsSide = crate::transport::tls::ServerSide;
 #[cfg(not(feature = "tls"))]
-type TlsSide = std::convert::Infallible;
+type TlsSide = NoTls;
+
+/// No TLS side can exist without the `tls` feature. Not `Copy` (unlike
+/// `Infallible`), so `tls.clone()` reads the same in both builds.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+enum NoTls {}
 
 struct WsAcceptor {
     listener: TcpListener,
