@@ -104,7 +104,8 @@ impl Violation {
     }
 }
 
-enum Source {
+/// The reader's [`Input`] and what reading it needs kept between polls.
+enum InputState {
     Bytes {
         inner: BoxRead,
     },
@@ -149,7 +150,7 @@ const LINGER_BYTES: usize = 1 << 20;
 /// the connection up, which for TCP can be forever. Set an idle timeout with
 /// [`TableReader::set_idle_timeout`] to end the wait with [`Error::Timeout`].
 pub struct TableReader {
-    source: Source,
+    source: InputState,
     driver: IpcStreamDriver,
     schema: Arc<Schema>,
     peer: String,
@@ -218,8 +219,8 @@ impl TableReader {
         options: ReadOptions,
     ) -> Result<TableReader> {
         let source = match input {
-            Input::Bytes(inner) => Source::Bytes { inner },
-            Input::Messages(inner) => Source::Messages {
+            Input::Bytes(inner) => InputState::Bytes { inner },
+            Input::Messages(inner) => InputState::Messages {
                 inner,
                 pending: None,
                 pos: 0,
@@ -455,8 +456,8 @@ impl TableReader {
         // A transport message (WebSocket) is seen only once whole: bytes
         // may be arriving.
         let whole_messages = match &self.source {
-            Source::Bytes { .. } => None,
-            Source::Messages { inner, .. } => Some(inner.unit()),
+            InputState::Bytes { .. } => None,
+            InputState::Messages { inner, .. } => Some(inner.unit()),
         };
         let stalled = match (got, idle.min_rate) {
             (0, _) => match whole_messages {
@@ -517,12 +518,14 @@ impl TableReader {
         let at_end =
             |decoder: &IpcStreamDecoder| end_of_input(decoder, peer, *require_end_marker, *tables);
         match source {
-            Source::Bytes { inner } => match ready!(driver.poll_next(cx, &mut AsyncInput(inner))) {
-                Ok(Some(item)) => Poll::Ready(Ok(Some(item))),
-                Ok(None) => Poll::Ready(at_end(driver.decoder())),
-                Err(e) => Poll::Ready(Err(drive_error(e, io_err))),
-            },
-            Source::Messages {
+            InputState::Bytes { inner } => {
+                match ready!(driver.poll_next(cx, &mut AsyncInput(inner))) {
+                    Ok(Some(item)) => Poll::Ready(Ok(Some(item))),
+                    Ok(None) => Poll::Ready(at_end(driver.decoder())),
+                    Err(e) => Poll::Ready(Err(drive_error(e, io_err))),
+                }
+            }
+            InputState::Messages {
                 inner,
                 pending,
                 pos,
@@ -663,7 +666,7 @@ impl Drop for TableReader {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let placeholder = Source::Bytes {
+        let placeholder = InputState::Bytes {
             inner: Box::new(tokio::io::empty()),
         };
         let source = std::mem::replace(&mut self.source, placeholder);
@@ -675,9 +678,9 @@ impl Drop for TableReader {
 
 /// Reads and discards what follows the end-of-stream marker, up to
 /// [`LINGER_BYTES`], until the transport ends.
-async fn drain(source: Source) {
+async fn drain(source: InputState) {
     match source {
-        Source::Bytes { mut inner } => {
+        InputState::Bytes { mut inner } => {
             use tokio::io::AsyncReadExt;
             let mut buf = [0u8; 4096];
             let mut seen = 0;
@@ -688,7 +691,7 @@ async fn drain(source: Source) {
                 }
             }
         }
-        Source::Messages { mut inner, .. } => {
+        InputState::Messages { mut inner, .. } => {
             let mut seen = 0;
             while seen < LINGER_BYTES {
                 match std::future::poll_fn(|cx| inner.poll_message(cx)).await {
