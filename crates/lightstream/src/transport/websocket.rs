@@ -241,6 +241,8 @@ impl Acceptor for WsAcceptor {
         Box::pin(async move {
             let (tcp, addr) = tcp::accept(&self.listener, local).await?;
             let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+            // Without `tls`, `TlsSide` is `Infallible` (Copy): the clone is a copy.
+            #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
             let pending = ServerPending {
                 tcp,
                 tls: self.tls.clone(),
