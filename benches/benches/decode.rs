@@ -24,7 +24,7 @@ use lightstream_core::minarrow::Table;
 use lightstream_core::{Schema, SharedBuffer, aligned_copy};
 
 /// One producer's stream of one shape, in the memory each decoder reads.
-struct Source {
+struct ProducerStream {
     /// `lightstream64`, `pyarrow8` or `arrowrs64`.
     label: &'static str,
     /// 64-byte aligned copy (`aligned_copy`) for Lightstream and `StreamReader`.
@@ -33,9 +33,9 @@ struct Source {
     arrow: ArrowBuffer,
 }
 
-impl Source {
-    fn new(label: &'static str, bytes: Vec<u8>) -> Source {
-        Source {
+impl ProducerStream {
+    fn new(label: &'static str, bytes: Vec<u8>) -> ProducerStream {
+        ProducerStream {
             label,
             shared: aligned_copy(&bytes),
             arrow: arrow_buffer(&bytes),
@@ -44,7 +44,7 @@ impl Source {
 }
 
 /// Runs each decoder once on `s` and checks it produced the generated data.
-fn verify(shape: Shape, s: &Source, want: lightstream_benches::Checksum) {
+fn verify(shape: Shape, s: &ProducerStream, want: lightstream_benches::Checksum) {
     let what = |decoder: &str| format!("shape {} / {} / {decoder}", shape.name(), s.label);
     let tables = lightstream_read_stream(&s.shared);
     assert_checksum(&what("read_stream"), checksum_tables(&tables), want);
@@ -106,7 +106,7 @@ fn scaling(c: &mut Criterion, tables: &[Table], schema: &Schema) {
     let mut g = c.benchmark_group("decode_scaling_a");
     g.sampling_mode(SamplingMode::Flat);
     for (id, bytes) in &cases {
-        let s = Source::new("scaling", bytes.clone());
+        let s = ProducerStream::new("scaling", bytes.clone());
         let want = checksum_tables(&lightstream_read_stream(&s.shared));
         assert_checksum(
             &format!("scaling {id} / StreamDecoder"),
@@ -155,11 +155,11 @@ fn decode(c: &mut Criterion) {
         }
         drop(tables);
 
-        let mut sources = vec![Source::new("lightstream64", ours)];
+        let mut sources = vec![ProducerStream::new("lightstream64", ours)];
         if let Some(py) = pyarrow_bytes(shape, want) {
-            sources.push(Source::new("pyarrow8", py));
+            sources.push(ProducerStream::new("pyarrow8", py));
         }
-        sources.push(Source::new("arrowrs64", arrow_bytes));
+        sources.push(ProducerStream::new("arrowrs64", arrow_bytes));
         for s in &sources {
             verify(shape, s, want);
         }

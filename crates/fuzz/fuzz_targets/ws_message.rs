@@ -6,7 +6,7 @@
 //!
 //! - native (`lightstream::TableReader` over WebSocket): the message as a
 //!   `SliceInput`, decoded where it lies;
-//! - browser (`lightstream-wasm`'s `Pusher::push_message`): the message copied
+//! - browser (`lightstream-wasm`'s `ChunkDecoder::push_message`): the message copied
 //!   out in pieces where the driver asks (bodies into the body sink, the rest
 //!   into its scratch buffer), as `ChunkInput` does from a JavaScript array.
 //!

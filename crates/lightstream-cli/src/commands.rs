@@ -16,8 +16,8 @@ use lightstream_core::FieldInfo;
 use crate::error::{CliError, CliResult, IoContext};
 use crate::example::{self, ExampleBatches};
 use crate::format::{align_for, write_value};
-use crate::input::{Columns, Format, InputOptions, Source, TableReader};
-use crate::output::{TableWriter, Target, WriteSettings};
+use crate::input::{Columns, Format, Input, InputOptions, InputReader};
+use crate::output::{OutputWriter, Target, WriteSettings};
 use crate::progress::Progress;
 use crate::render::{DEFAULT_WINDOW, TextTable, write_aligned};
 
@@ -38,7 +38,7 @@ fn note(message: &str) {
 /// `lightstream schema`: fields with their Arrow types, nullability and metadata,
 /// then the schema's metadata; for files also the number of record batches.
 pub fn schema(input: &Path, from: &InputOptions, full: bool) -> CliResult<()> {
-    let reader = TableReader::open_with(&Source::from_arg(input), &Columns::Supported, from)?;
+    let reader = InputReader::open_with(&Input::from_arg(input), &Columns::Supported, from)?;
     let mut out = stdout();
     let mut text = String::new();
     render_schema(&reader, full, &mut text);
@@ -46,7 +46,7 @@ pub fn schema(input: &Path, from: &InputOptions, full: bool) -> CliResult<()> {
     out.flush().context(STDOUT)
 }
 
-fn render_schema(reader: &TableReader, full: bool, out: &mut String) {
+fn render_schema(reader: &InputReader, full: bool, out: &mut String) {
     use std::fmt::Write as _;
     let schema = reader.schema();
     let _ = write!(out, "{}: {}", reader.name(), reader.format().describe());
@@ -153,7 +153,7 @@ pub fn cat(
     columns: &Columns,
     limit: Option<usize>,
 ) -> CliResult<()> {
-    let mut reader = TableReader::open_with(&Source::from_arg(input), columns, from)?;
+    let mut reader = InputReader::open_with(&Input::from_arg(input), columns, from)?;
     if reader.schema().fields.is_empty() {
         // Rows of no columns would print as blank lines.
         let types: Vec<String> = reader
@@ -227,7 +227,7 @@ pub fn cat(
 
 /// Says on stderr how many CSV rows `--bad-rows skip|null` dropped or changed,
 /// so that nothing is lost silently.
-fn note_bad_rows(reader: &TableReader) {
+fn note_bad_rows(reader: &InputReader) {
     let Some((skipped, nulled)) = reader.bad_row_counts() else {
         return;
     };
@@ -282,12 +282,12 @@ pub fn convert(
     output: &Path,
     options: &OutputOptions,
 ) -> CliResult<()> {
-    let mut reader = TableReader::open_with(&Source::from_arg(input), columns, from)?;
+    let mut reader = InputReader::open_with(&Input::from_arg(input), columns, from)?;
     note_left_out(reader.name(), columns, reader.skipped());
     let target = Target::from_arg(output);
     let format = options.format.unwrap_or_else(|| target.default_format());
     let mut writer =
-        TableWriter::create(&target, format, reader.schema().clone(), &options.settings)?;
+        OutputWriter::create(&target, format, reader.schema().clone(), &options.settings)?;
     // On a terminal: rows so far, the share of the input read and the time left.
     let mut progress = Progress::new("converted");
     let mut rows = 0u64;
@@ -307,7 +307,7 @@ pub fn example(output: &Path, rows: usize, options: &OutputOptions) -> CliResult
     let target = Target::from_arg(output);
     let format = options.format.unwrap_or_else(|| target.default_format());
     let schema = example::schema(rows);
-    let mut writer = TableWriter::create(&target, format, schema.clone(), &options.settings)?;
+    let mut writer = OutputWriter::create(&target, format, schema.clone(), &options.settings)?;
     for table in ExampleBatches::new(schema, rows) {
         writer.write(&table)?;
     }

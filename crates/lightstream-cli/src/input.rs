@@ -54,35 +54,35 @@ const MAGIC_LEN: usize = 6;
 /// The magic at both ends of a Parquet file.
 const PARQUET_MAGIC: &[u8] = b"PAR1";
 
-/// Where input comes from: `-` is stdin, anything else a path.
+/// The command's input argument: `-` is stdin, anything else a path.
 #[derive(Debug, Clone)]
-pub enum Source {
+pub enum Input {
     Stdin,
     Path(PathBuf),
 }
 
-impl Source {
+impl Input {
     pub fn from_arg(arg: &Path) -> Self {
         if arg.as_os_str() == "-" {
-            Source::Stdin
+            Input::Stdin
         } else {
-            Source::Path(arg.to_path_buf())
+            Input::Path(arg.to_path_buf())
         }
     }
 
     /// How error messages name this source.
     pub fn name(&self) -> String {
         match self {
-            Source::Stdin => "<stdin>".to_string(),
-            Source::Path(p) => p.display().to_string(),
+            Input::Stdin => "<stdin>".to_string(),
+            Input::Path(p) => p.display().to_string(),
         }
     }
 
     /// Opens the source; also returns the file's size when it is known.
     fn open(&self) -> CliResult<(Box<dyn Read>, Option<u64>)> {
         match self {
-            Source::Stdin => Ok((Box::new(io::stdin().lock()), None)),
-            Source::Path(path) => {
+            Input::Stdin => Ok((Box::new(io::stdin().lock()), None)),
+            Input::Path(path) => {
                 let file = File::open(path).context(format_args!("cannot open {}", self.name()))?;
                 let meta = file
                     .metadata()
@@ -221,8 +221,10 @@ impl Columns {
     }
 }
 
-/// Tables from an Arrow IPC file or stream, in order.
-pub struct TableReader {
+/// Tables from the command's input (an Arrow IPC file or stream, CSV or
+/// Parquet), in order. Not `lightstream::TableReader`, which reads one IPC
+/// stream from a peer.
+pub struct InputReader {
     name: String,
     fields: Vec<FieldInfo>,
     schema: Arc<Schema>,
@@ -289,21 +291,21 @@ enum Body {
     Parquet(Box<ParquetReader>),
 }
 
-impl TableReader {
+impl InputReader {
     /// Opens `source`, detects its format and reads up to and including its schema.
-    pub fn open(source: &Source, columns: &Columns) -> CliResult<TableReader> {
+    pub fn open(source: &Input, columns: &Columns) -> CliResult<InputReader> {
         Self::open_with(source, columns, &InputOptions::default())
     }
 
-    /// [`TableReader::open`] with the format and CSV settings given.
+    /// [`InputReader::open`] with the format and CSV settings given.
     pub fn open_with(
-        source: &Source,
+        source: &Input,
         columns: &Columns,
         options: &InputOptions,
-    ) -> CliResult<TableReader> {
+    ) -> CliResult<InputReader> {
         let path = match source {
-            Source::Path(path) => Some(path.as_path()),
-            Source::Stdin => None,
+            Input::Path(path) => Some(path.as_path()),
+            Input::Stdin => None,
         };
         let by_name = path.and_then(Format::from_extension);
         match options.from.or(by_name) {
@@ -515,11 +517,11 @@ fn file_error(name: &str, err: lightstream::Error, naming: Naming) -> CliError {
 }
 
 fn open_csv(
-    source: &Source,
+    source: &Input,
     path: Option<&Path>,
     options: &InputOptions,
     columns: &Columns,
-) -> CliResult<TableReader> {
+) -> CliResult<InputReader> {
     let name = source.name();
     let (reader, size) = source.open()?;
     let (reader, meter) = counted(reader, size);
@@ -542,7 +544,7 @@ fn open_csv(
         ),
         None => reader.schema().clone(),
     };
-    Ok(TableReader {
+    Ok(InputReader {
         name,
         fields,
         schema,
@@ -552,9 +554,9 @@ fn open_csv(
     })
 }
 
-fn open_parquet(source: &Source, columns: &Columns) -> CliResult<TableReader> {
+fn open_parquet(source: &Input, columns: &Columns) -> CliResult<InputReader> {
     let name = source.name();
-    let Source::Path(path) = source else {
+    let Input::Path(path) = source else {
         return Err(CliError::msg(format!(
             "{name}: Parquet is read from a file, not a pipe (its footer comes last)"
         )));
@@ -572,7 +574,7 @@ fn open_parquet(source: &Source, columns: &Columns) -> CliResult<TableReader> {
         ..ParquetReadOptions::default()
     })?;
     let schema = reader.schema().clone();
-    Ok(TableReader {
+    Ok(InputReader {
         name,
         fields,
         schema,
@@ -664,7 +666,7 @@ fn open_file(
     bytes: SharedBuffer,
     columns: &Columns,
     compact_dictionaries: bool,
-) -> CliResult<TableReader> {
+) -> CliResult<InputReader> {
     let context = format!("reading {name}");
     // Open with every supported column, which lists all fields whatever their
     // types; other choices read batch by batch with `read_batch_columns`.
@@ -689,7 +691,7 @@ fn open_file(
         }
         _ => (reader.schema().clone(), None),
     };
-    Ok(TableReader {
+    Ok(InputReader {
         name,
         fields,
         schema,
@@ -709,7 +711,7 @@ fn open_stream(
     head: Vec<u8>,
     columns: &Columns,
     compact_dictionaries: bool,
-) -> CliResult<TableReader> {
+) -> CliResult<InputReader> {
     // The decoder resolves the choice when the schema arrives; with "all" it
     // keeps the supported columns so that every field is still listed, and the
     // choice below refuses an unsupported one by name.
@@ -737,7 +739,7 @@ fn open_stream(
         columns.choose(&name, &fields)?
     };
     let schema = outcome?;
-    Ok(TableReader {
+    Ok(InputReader {
         name,
         fields,
         schema,
@@ -873,7 +875,7 @@ mod tests {
             std::process::id()
         ));
         std::fs::write(&path, &bytes).unwrap();
-        let mut reader = TableReader::open(&Source::Path(path.clone()), &Columns::All).unwrap();
+        let mut reader = InputReader::open(&Input::Path(path.clone()), &Columns::All).unwrap();
         let mut got = Vec::new();
         while let Some(t) = reader.next_table().unwrap() {
             got.push(t);

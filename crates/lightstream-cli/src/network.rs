@@ -38,7 +38,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::commands;
 use crate::error::{CliError, CliResult, IoContext};
-use crate::input::{self, Columns, Format, Source};
+use crate::input::{self, Columns, Format, Input};
 use crate::output::{self, Target};
 use crate::progress::{self, Progress};
 
@@ -213,7 +213,7 @@ pub fn send(
     patience: Patience,
 ) -> CliResult<()> {
     let client = client_options(&endpoint, tls)?;
-    let source = Source::from_arg(input);
+    let source = Input::from_arg(input);
     run_until_signal(
         async move {
             let stdio = endpoint == Endpoint::Stdio;
@@ -299,7 +299,7 @@ struct Served {
 
 impl Served {
     fn load(input: &Path, compression: Compression, patience: Patience) -> CliResult<Served> {
-        let mut reader = input::TableReader::open(&Source::from_arg(input), &Columns::All)?;
+        let mut reader = input::InputReader::open(&Input::from_arg(input), &Columns::All)?;
         let schema = reader.schema().clone();
         let mut tables = Vec::new();
         // Every table is read before the first client is served: on a
@@ -656,12 +656,12 @@ struct InputThread {
 }
 
 impl InputThread {
-    fn start(source: Source) -> InputThread {
+    fn start(source: Input) -> InputThread {
         let (tx, rx) = mpsc::channel(CHANNEL_TABLES);
         // Detached: if the async side gives up, the thread ends at its next
         // send (or with the process, if it is blocked reading stdin).
         std::thread::spawn(move || {
-            let mut reader = match input::TableReader::open(&source, &Columns::All) {
+            let mut reader = match input::InputReader::open(&source, &Columns::All) {
                 Ok(reader) => reader,
                 Err(err) => {
                     let _ = tx.blocking_send(Err(err));
@@ -733,7 +733,7 @@ impl OutputThread {
         let (done_tx, done) = oneshot::channel();
         let thread = std::thread::spawn(move || {
             let result = (|| {
-                let mut writer = output::TableWriter::create(
+                let mut writer = output::OutputWriter::create(
                     &target,
                     format,
                     schema,

@@ -131,19 +131,19 @@ type Buffered = BufWriter<Box<dyn Write + Send>>;
 
 /// A path being written via a temporary file (renamed into place by `commit`),
 /// or stdout.
-struct Sink {
+struct AtomicOutput {
     name: String,
     /// (temporary file, final path) while a path is being written.
     rename: Option<(PathBuf, PathBuf)>,
 }
 
-impl Sink {
-    fn create(target: &Target) -> CliResult<(Sink, Buffered)> {
+impl AtomicOutput {
+    fn create(target: &Target) -> CliResult<(AtomicOutput, Buffered)> {
         let name = target.name();
         let file: Box<dyn Write + Send> = match target {
             Target::Stdout => {
                 return Ok((
-                    Sink { name, rename: None },
+                    AtomicOutput { name, rename: None },
                     BufWriter::with_capacity(1 << 16, Box::new(io::stdout())),
                 ));
             }
@@ -161,7 +161,7 @@ impl Sink {
                 if replaceable {
                     let temp = temporary_path(path);
                     let file = File::create(&temp).context(context())?;
-                    let sink = Sink {
+                    let sink = AtomicOutput {
                         name,
                         rename: Some((temp, path.clone())),
                     };
@@ -171,7 +171,7 @@ impl Sink {
             }
         };
         Ok((
-            Sink { name, rename: None },
+            AtomicOutput { name, rename: None },
             BufWriter::with_capacity(1 << 16, file),
         ))
     }
@@ -194,7 +194,7 @@ impl Sink {
     }
 }
 
-impl Drop for Sink {
+impl Drop for AtomicOutput {
     fn drop(&mut self) {
         // Not committed: remove the partial temporary file.
         if let Some((temp, _)) = self.rename.take() {
@@ -212,17 +212,19 @@ fn temporary_path(path: &Path) -> PathBuf {
     path.with_file_name(file_name)
 }
 
-enum Encoder {
+/// The encoder of the output format, over the buffered output.
+enum FormatEncoder {
     Stream(Buffered, IpcStreamEncoder),
     File(Buffered, IpcFileEncoder),
     Csv(Box<CsvWriter<Buffered>>),
     Parquet(Box<ParquetWriter<Buffered>>),
 }
 
-/// Writes tables in one of the four formats as they are given.
-pub struct TableWriter {
-    sink: Sink,
-    encoder: Encoder,
+/// Writes tables in one of the four formats as they are given. Not
+/// `lightstream::TableWriter`, which sends one IPC stream to a peer.
+pub struct OutputWriter {
+    sink: AtomicOutput,
+    encoder: FormatEncoder,
     /// Flush after every table (stdout: downstream sees each table as it is done).
     flush_each: bool,
 }
@@ -232,14 +234,14 @@ fn write_error(context: &str, err: lightstream::Error) -> CliError {
     CliError::net(context, err, false)
 }
 
-impl TableWriter {
+impl OutputWriter {
     /// Starts the output: writes the schema (and, for a file, the magic).
     pub fn create(
         target: &Target,
         format: Format,
         schema: Arc<Schema>,
         settings: &WriteSettings,
-    ) -> CliResult<TableWriter> {
+    ) -> CliResult<OutputWriter> {
         let codec = settings.compression;
         if format == Format::Csv && codec.is_some_and(|c| c != Codec::None) {
             return Err(CliError::usage(format!(
@@ -263,20 +265,20 @@ impl TableWriter {
             Format::Parquet => Some(codec.unwrap_or(Codec::Snappy).parquet()?),
             _ => None,
         };
-        let (sink, mut writer) = Sink::create(target)?;
+        let (sink, mut writer) = AtomicOutput::create(target)?;
         let context = sink.context();
         let encoder = match format {
             Format::Stream => {
                 let mut encoder = IpcStreamEncoder::new(schema, ipc).context(&context)?;
                 let message = encoder.schema_message().context(&context)?;
                 message.write_to(&mut writer).context(&context)?;
-                Encoder::Stream(writer, encoder)
+                FormatEncoder::Stream(writer, encoder)
             }
             Format::File => {
                 let mut encoder = IpcFileEncoder::new(schema, ipc).context(&context)?;
                 let message = encoder.begin().context(&context)?;
                 message.write_to(&mut writer).context(&context)?;
-                Encoder::File(writer, encoder)
+                FormatEncoder::File(writer, encoder)
             }
             Format::Csv => {
                 let options = CsvWriteOptions {
@@ -287,7 +289,7 @@ impl TableWriter {
                 };
                 let csv = CsvWriter::new(writer, &schema, options)
                     .map_err(|e| write_error(&context, e))?;
-                Encoder::Csv(Box::new(csv))
+                FormatEncoder::Csv(Box::new(csv))
             }
             Format::Parquet => {
                 let defaults = ParquetWriteOptions::default();
@@ -298,11 +300,11 @@ impl TableWriter {
                 };
                 let parquet = ParquetWriter::new(writer, &schema, options)
                     .map_err(|e| write_error(&context, e))?;
-                Encoder::Parquet(Box::new(parquet))
+                FormatEncoder::Parquet(Box::new(parquet))
             }
         };
         let flush_each = matches!(target, Target::Stdout) && format != Format::Parquet;
-        Ok(TableWriter {
+        Ok(OutputWriter {
             sink,
             encoder,
             flush_each,
@@ -313,12 +315,12 @@ impl TableWriter {
     pub fn write(&mut self, table: &Table) -> CliResult<()> {
         let context = self.sink.context();
         let (writer, messages) = match &mut self.encoder {
-            Encoder::Stream(writer, encoder) => (writer, encoder.encode_table(table)),
-            Encoder::File(writer, encoder) => (writer, encoder.encode_table(table)),
-            Encoder::Csv(csv) => {
+            FormatEncoder::Stream(writer, encoder) => (writer, encoder.encode_table(table)),
+            FormatEncoder::File(writer, encoder) => (writer, encoder.encode_table(table)),
+            FormatEncoder::Csv(csv) => {
                 return csv.write(table).map_err(|e| write_error(&context, e));
             }
-            Encoder::Parquet(parquet) => {
+            FormatEncoder::Parquet(parquet) => {
                 return parquet.write(table).map_err(|e| write_error(&context, e));
             }
         };
@@ -336,18 +338,20 @@ impl TableWriter {
     pub fn finish(self) -> CliResult<()> {
         let context = self.sink.context();
         let writer = match self.encoder {
-            Encoder::Stream(mut writer, mut encoder) => {
+            FormatEncoder::Stream(mut writer, mut encoder) => {
                 let message = encoder.end_of_stream();
                 message.write_to(&mut writer).context(&context)?;
                 writer
             }
-            Encoder::File(mut writer, mut encoder) => {
+            FormatEncoder::File(mut writer, mut encoder) => {
                 let tail = encoder.finish().context(&context)?;
                 writer.write_all(&tail).context(&context)?;
                 writer
             }
-            Encoder::Csv(csv) => csv.finish().map_err(|e| write_error(&context, e))?,
-            Encoder::Parquet(parquet) => parquet.finish().map_err(|e| write_error(&context, e))?,
+            FormatEncoder::Csv(csv) => csv.finish().map_err(|e| write_error(&context, e))?,
+            FormatEncoder::Parquet(parquet) => {
+                parquet.finish().map_err(|e| write_error(&context, e))?
+            }
         };
         self.sink.commit(writer)
     }

@@ -32,6 +32,21 @@
 //! [`IpcStreamDecoder::bytes_copied`] say what was.
 
 #![warn(missing_docs)]
+// Nothing that came off the wire may panic the codec: no unwrap, expect or
+// panic outside tests (an invariant the code cannot express is written down
+// where it is relied on). Here rather than in Cargo.toml: a crate that inherits
+// `[workspace.lints]` cannot add lints of its own there, and tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 #[cfg(target_endian = "big")]
 compile_error!("lightstream-core supports little-endian targets only");

@@ -1,7 +1,7 @@
 //! Incremental decoding of an IPC stream whose bytes arrive in JavaScript
 //! memory (WebSocket messages, `ReadableStream` chunks, `push` calls).
 //!
-//! [`Pusher`] hands each chunk to the core's `IpcStreamDriver` as a
+//! [`ChunkDecoder`] hands each chunk to the core's `IpcStreamDriver` as a
 //! [`ChunkInput`], which copies bytes out of JavaScript where the driver
 //! asks: message bodies straight into the decoder's 64-byte aligned body
 //! buffer (through [`lightstream_core::BodySink`]), so the columns of the
@@ -112,16 +112,17 @@ impl<C: Chunk + ?Sized> ByteInput for ChunkInput<'_, C> {
     }
 }
 
-/// The core's stream driver plus the one-copy feeding of JS bytes into it.
-pub struct Pusher {
+/// Decodes an IPC stream from chunks in JavaScript memory: the core's stream
+/// driver plus the one-copy feeding of JS bytes into it.
+pub struct ChunkDecoder {
     driver: IpcStreamDriver,
     bytes: u64,
 }
 
-impl Pusher {
+impl ChunkDecoder {
     /// A decoder with the given options (limits, compact dictionaries).
-    pub fn new(options: ReadOptions) -> Pusher {
-        Pusher {
+    pub fn new(options: ReadOptions) -> ChunkDecoder {
+        ChunkDecoder {
             driver: IpcStreamDriver::with_scratch(options, SCRATCH_STEP),
             bytes: 0,
         }
@@ -290,7 +291,7 @@ pub fn js_error(e: &Error) -> JsError {
 /// `maxMessageBytes` number alone).
 #[wasm_bindgen]
 pub struct StreamDecoder {
-    pusher: Pusher,
+    decoder: ChunkDecoder,
 }
 
 #[wasm_bindgen]
@@ -306,7 +307,7 @@ impl StreamDecoder {
             None => options_read(&options)?,
         };
         Ok(StreamDecoder {
-            pusher: Pusher::new(options),
+            decoder: ChunkDecoder::new(options),
         })
     }
 
@@ -315,10 +316,10 @@ impl StreamDecoder {
     pub fn push(&mut self, chunk: JsValue) -> std::result::Result<Vec<Table>, JsError> {
         let bytes = js_bytes(&chunk, "StreamDecoder.push")?;
         let mut out = Vec::new();
-        self.pusher
+        self.decoder
             .push(&bytes, &mut out)
             .map_err(|e| js_error(&e))?;
-        let schema = self.pusher.schema().cloned();
+        let schema = self.decoder.schema().cloned();
         Ok(match schema {
             Some(s) => out.into_iter().map(|t| Table::new(s.clone(), t)).collect(),
             None => Vec::new(),
@@ -327,13 +328,13 @@ impl StreamDecoder {
 
     /// Throws unless the input ended cleanly after the end-of-stream marker.
     pub fn finish(&self) -> std::result::Result<(), JsError> {
-        self.pusher.finish().map_err(|e| js_error(&e))
+        self.decoder.finish().map_err(|e| js_error(&e))
     }
 
     /// The schema's fields, or `null` before the schema message.
     #[wasm_bindgen(getter)]
     pub fn schema(&self) -> std::result::Result<JsValue, JsError> {
-        match self.pusher.schema() {
+        match self.decoder.schema() {
             Some(s) => Ok(fields_to_js(s)?.into()),
             None => Ok(JsValue::NULL),
         }
@@ -342,7 +343,7 @@ impl StreamDecoder {
     /// The schema's custom metadata (empty before the schema message).
     #[wasm_bindgen(getter)]
     pub fn metadata(&self) -> std::result::Result<Object, JsError> {
-        match self.pusher.schema() {
+        match self.decoder.schema() {
             Some(s) => metadata_to_js(&s.metadata),
             None => Ok(Object::new()),
         }
@@ -351,13 +352,13 @@ impl StreamDecoder {
     /// True once the end-of-stream marker has been read.
     #[wasm_bindgen(getter)]
     pub fn ended(&self) -> bool {
-        self.pusher.is_ended()
+        self.decoder.is_ended()
     }
 
     /// Bytes offered so far.
     #[wasm_bindgen(getter, js_name = bytesRead)]
     pub fn bytes_read(&self) -> f64 {
-        self.pusher.bytes() as f64
+        self.decoder.bytes() as f64
     }
 }
 
@@ -400,7 +401,7 @@ mod tests {
         for options in all_options() {
             let bytes = stream(&options);
             for step in [1, 3, 8, 63, 64, 100, 4096, bytes.len()] {
-                let mut p = Pusher::new(ReadOptions::default());
+                let mut p = ChunkDecoder::new(ReadOptions::default());
                 let mut out = Vec::new();
                 for c in bytes.chunks(step) {
                     p.push(c, &mut out).unwrap();
@@ -419,7 +420,7 @@ mod tests {
         // With 64-byte padding each body goes through the sink: the decoded
         // column buffers are 64-byte aligned.
         let bytes = stream(&WriteOptions::default());
-        let mut p = Pusher::new(ReadOptions::default());
+        let mut p = ChunkDecoder::new(ReadOptions::default());
         let mut out = Vec::new();
         p.push(&bytes[..], &mut out).unwrap();
         for t in &out {
@@ -453,7 +454,7 @@ mod tests {
         let bytes = stream(&WriteOptions::default());
         let msgs = messages(&bytes);
         assert!(msgs.len() >= 5);
-        let mut p = Pusher::new(ReadOptions::default());
+        let mut p = ChunkDecoder::new(ReadOptions::default());
         let mut out = Vec::new();
         for m in &msgs {
             p.push_message(*m, &mut out).unwrap();
@@ -461,7 +462,7 @@ mod tests {
         assert!(p.is_ended());
         assert_eq!(out.len(), 3);
 
-        let mut p = Pusher::new(ReadOptions::default());
+        let mut p = ChunkDecoder::new(ReadOptions::default());
         let first = msgs[0];
         let e = p
             .push_message(&first[..first.len() - 8], &mut Vec::new())
@@ -473,7 +474,7 @@ mod tests {
         );
         // An empty message carries no IPC message: ignored, as the native
         // reader does (docs/websocket-protocol.md, one rule in the core).
-        let mut p = Pusher::new(ReadOptions::default());
+        let mut p = ChunkDecoder::new(ReadOptions::default());
         let mut out = Vec::new();
         p.push_message(&[][..], &mut out).unwrap();
         for m in &msgs {
@@ -512,7 +513,7 @@ mod tests {
     fn compact_dictionaries_give_each_table_only_its_values() {
         let bytes = delta_stream(50);
         for compact in [false, true] {
-            let mut p = Pusher::new(ReadOptions {
+            let mut p = ChunkDecoder::new(ReadOptions {
                 compact_dictionaries: compact,
                 ..ReadOptions::default()
             });
@@ -535,7 +536,7 @@ mod tests {
     #[test]
     fn a_stream_without_its_end_marker_is_truncated() {
         let bytes = stream(&WriteOptions::default());
-        let mut p = Pusher::new(ReadOptions::default());
+        let mut p = ChunkDecoder::new(ReadOptions::default());
         p.push(&bytes[..bytes.len() - 8], &mut Vec::new()).unwrap();
         let e = p.finish().unwrap_err();
         assert_eq!(e.kind(), lightstream_core::ErrorKind::Truncated);
@@ -548,7 +549,7 @@ mod tests {
             max_body_bytes: 16,
             ..DecodeLimits::default()
         };
-        let e = Pusher::new(ReadOptions {
+        let e = ChunkDecoder::new(ReadOptions {
             limits,
             ..ReadOptions::default()
         })

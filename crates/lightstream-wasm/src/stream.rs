@@ -5,7 +5,7 @@
 //!
 //! WebSocket: `binaryType = "arraybuffer"`; each binary message is one IPC
 //! message (docs/websocket-protocol.md) and is copied once into 64-byte
-//! aligned wasm memory by [`Pusher::push_message`] as it arrives. The browser
+//! aligned wasm memory by [`ChunkDecoder::push_message`] as it arrives. The browser
 //! WebSocket API cannot pause a sender, so messages are decoded as they come
 //! and the tables queue until JavaScript takes them; `maxBufferedBytes`
 //! bounds that queue (exceeding it fails the stream rather than growing
@@ -28,7 +28,7 @@ use web_sys::{
     BinaryType, CloseEvent, Event, MessageEvent, ReadableStreamDefaultReader, WebSocket,
 };
 
-use crate::decoder::{Pusher, option_f64, options_read};
+use crate::decoder::{ChunkDecoder, option_f64, options_read};
 use crate::table::{Table, fields_to_js, metadata_to_js};
 
 #[wasm_bindgen]
@@ -54,7 +54,9 @@ struct WsHandlers {
     _timeout: Option<(Closure<dyn FnMut()>, JsValue)>,
 }
 
-enum Source {
+/// Where a [`TableStream`]'s bytes come from: a browser WebSocket or the
+/// reader of a `ReadableStream`.
+enum JsSource {
     WebSocket {
         ws: WebSocket,
         url: String,
@@ -67,9 +69,11 @@ enum Source {
     },
 }
 
-struct Inner {
-    source: Source,
-    pusher: Pusher,
+/// The state of one [`TableStream`], shared with its event handlers and
+/// pending `next()` calls.
+struct StreamState {
+    source: JsSource,
+    decoder: ChunkDecoder,
     queue: VecDeque<(MTable, usize)>,
     queued_bytes: usize,
     max_buffered: usize,
@@ -83,11 +87,11 @@ struct Inner {
     rows_read: u64,
 }
 
-impl Inner {
-    fn new(source: Source, pusher: Pusher, max_buffered: usize) -> Inner {
-        Inner {
+impl StreamState {
+    fn new(source: JsSource, decoder: ChunkDecoder, max_buffered: usize) -> StreamState {
+        StreamState {
             source,
-            pusher,
+            decoder,
             queue: VecDeque::new(),
             queued_bytes: 0,
             max_buffered,
@@ -118,7 +122,7 @@ impl Inner {
 
     fn stop_source(&mut self, code: u16, reason: &str) {
         match &mut self.source {
-            Source::WebSocket { ws, handlers, .. } => {
+            JsSource::WebSocket { ws, handlers, .. } => {
                 if ws.ready_state() <= WebSocket::OPEN {
                     let _ = ws.close_with_code_and_reason(code, reason);
                 }
@@ -128,7 +132,7 @@ impl Inner {
                     clear_timeout(&id);
                 }
             }
-            Source::Readable { reader, .. } => {
+            JsSource::Readable { reader, .. } => {
                 let _ = reader.cancel();
             }
         }
@@ -157,14 +161,14 @@ impl Inner {
         self.queued_bytes -= bytes;
         self.tables_read += 1;
         self.rows_read += t.n_rows as u64;
-        let schema = self.pusher.schema()?.clone();
+        let schema = self.decoder.schema()?.clone();
         Some(Table::new(schema, t))
     }
 }
 
-impl Drop for Inner {
+impl Drop for StreamState {
     fn drop(&mut self) {
-        if let Source::WebSocket { ws, handlers, .. } = &mut self.source {
+        if let JsSource::WebSocket { ws, handlers, .. } = &mut self.source {
             // The handlers die with this struct: unhook them first so the
             // browser never calls a dropped closure.
             ws.set_onmessage(None);
@@ -186,7 +190,7 @@ impl Drop for Inner {
 /// `done`, or use `for await` through the npm package.
 #[wasm_bindgen]
 pub struct TableStream {
-    inner: Rc<RefCell<Inner>>,
+    inner: Rc<RefCell<StreamState>>,
 }
 
 fn iter_result(value: JsValue, done: bool) -> JsValue {
@@ -204,7 +208,7 @@ enum Step {
     Read(ReadableStreamDefaultReader),
 }
 
-fn next_step(inner: &Rc<RefCell<Inner>>) -> Step {
+fn next_step(inner: &Rc<RefCell<StreamState>>) -> Step {
     let mut st = inner.borrow_mut();
     if let Some(t) = st.pop() {
         return Step::Ready(iter_result(t.into(), false));
@@ -212,12 +216,12 @@ fn next_step(inner: &Rc<RefCell<Inner>>) -> Step {
     if let Some(e) = st.error.take() {
         return Step::Failed(e);
     }
-    if st.finished || st.pusher.is_ended() {
+    if st.finished || st.decoder.is_ended() {
         st.finished = true;
         return Step::Ready(iter_result(JsValue::UNDEFINED, true));
     }
     match &mut st.source {
-        Source::Readable { reader, reading } if !*reading => {
+        JsSource::Readable { reader, reading } if !*reading => {
             *reading = true;
             Step::Read(reader.clone())
         }
@@ -233,10 +237,10 @@ fn next_step(inner: &Rc<RefCell<Inner>>) -> Step {
 }
 
 /// Reads one chunk of a `ReadableStream` source into the decoder.
-async fn read_chunk(inner: &Rc<RefCell<Inner>>, reader: ReadableStreamDefaultReader) {
+async fn read_chunk(inner: &Rc<RefCell<StreamState>>, reader: ReadableStreamDefaultReader) {
     let result = JsFuture::from(reader.read()).await;
     let mut st = inner.borrow_mut();
-    if let Source::Readable { reading, .. } = &mut st.source {
+    if let JsSource::Readable { reading, .. } = &mut st.source {
         *reading = false;
     }
     if st.finished {
@@ -255,7 +259,7 @@ async fn read_chunk(inner: &Rc<RefCell<Inner>>, reader: ReadableStreamDefaultRea
         .map(|d| d.is_truthy())
         .unwrap_or(true);
     if done {
-        match st.pusher.finish() {
+        match st.decoder.finish() {
             Ok(()) => st.finished = true,
             Err(e) => st.fail(e.to_string()),
         }
@@ -268,7 +272,7 @@ async fn read_chunk(inner: &Rc<RefCell<Inner>>, reader: ReadableStreamDefaultRea
         return;
     };
     let mut out = Vec::new();
-    match st.pusher.push(chunk, &mut out) {
+    match st.decoder.push(chunk, &mut out) {
         Ok(()) => {
             let len = chunk.length() as usize;
             st.accept(out, len);
@@ -286,7 +290,7 @@ fn describe(e: &JsValue) -> String {
 }
 
 /// The next table: `{ value: Table, done: false }`, or `{ done: true }`.
-async fn next_item(inner: Rc<RefCell<Inner>>) -> Result<JsValue, JsValue> {
+async fn next_item(inner: Rc<RefCell<StreamState>>) -> Result<JsValue, JsValue> {
     loop {
         match next_step(&inner) {
             Step::Ready(v) => return Ok(v),
@@ -330,7 +334,7 @@ impl TableStream {
     /// The schema's fields (`null` until the schema message arrived).
     #[wasm_bindgen(getter)]
     pub fn schema(&self) -> Result<JsValue, JsError> {
-        match self.inner.borrow().pusher.schema() {
+        match self.inner.borrow().decoder.schema() {
             Some(s) => Ok(fields_to_js(s)?.into()),
             None => Ok(JsValue::NULL),
         }
@@ -339,7 +343,7 @@ impl TableStream {
     /// The schema's custom metadata.
     #[wasm_bindgen(getter)]
     pub fn metadata(&self) -> Result<Object, JsError> {
-        match self.inner.borrow().pusher.schema() {
+        match self.inner.borrow().decoder.schema() {
             Some(s) => metadata_to_js(&s.metadata),
             None => Ok(Object::new()),
         }
@@ -360,7 +364,7 @@ impl TableStream {
     /// Bytes received so far.
     #[wasm_bindgen(getter, js_name = bytesRead)]
     pub fn bytes_read(&self) -> f64 {
-        self.inner.borrow().pusher.bytes() as f64
+        self.inner.borrow().decoder.bytes() as f64
     }
 }
 
@@ -375,7 +379,7 @@ fn buffered_limit(options: &JsValue) -> Result<usize, JsError> {
     Ok(v as usize)
 }
 
-fn on_message(weak: &Weak<RefCell<Inner>>, ev: MessageEvent) {
+fn on_message(weak: &Weak<RefCell<StreamState>>, ev: MessageEvent) {
     let Some(inner) = weak.upgrade() else { return };
     let mut st = inner.borrow_mut();
     if st.finished {
@@ -396,7 +400,7 @@ fn on_message(weak: &Weak<RefCell<Inner>>, ev: MessageEvent) {
     let bytes = Uint8Array::new(buf);
     let len = bytes.length() as usize;
     let mut out = Vec::new();
-    let result = st.pusher.push_message(&bytes, &mut out);
+    let result = st.decoder.push_message(&bytes, &mut out);
     match result {
         Ok(()) => {
             st.accept(out, len);
@@ -406,11 +410,11 @@ fn on_message(weak: &Weak<RefCell<Inner>>, ev: MessageEvent) {
     }
 }
 
-fn on_close(weak: &Weak<RefCell<Inner>>, ev: CloseEvent) {
+fn on_close(weak: &Weak<RefCell<StreamState>>, ev: CloseEvent) {
     let Some(inner) = weak.upgrade() else { return };
     let mut guard = inner.borrow_mut();
     let st = &mut *guard;
-    let Source::WebSocket {
+    let JsSource::WebSocket {
         handlers,
         url,
         error_seen,
@@ -424,9 +428,9 @@ fn on_close(weak: &Weak<RefCell<Inner>>, ev: CloseEvent) {
     {
         clear_timeout(&id);
     }
-    if !st.finished && !st.pusher.is_ended() {
+    if !st.finished && !st.decoder.is_ended() {
         let (code, reason) = (ev.code(), ev.reason());
-        let bytes = st.pusher.bytes();
+        let bytes = st.decoder.bytes();
         st.error = Some(if *error_seen && bytes == 0 {
             format!("could not connect to {url} (WebSocket error, close code {code})")
         } else {
@@ -462,14 +466,14 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
     let ws = WebSocket::new(&url)
         .map_err(|e| JsError::new(&format!("cannot connect to {url}: {}", describe(&e))))?;
     ws.set_binary_type(BinaryType::Arraybuffer);
-    let inner = Rc::new(RefCell::new(Inner::new(
-        Source::WebSocket {
+    let inner = Rc::new(RefCell::new(StreamState::new(
+        JsSource::WebSocket {
             ws: ws.clone(),
             url: url.clone(),
             handlers: None,
             error_seen: false,
         },
-        Pusher::new(read_options),
+        ChunkDecoder::new(read_options),
         max_buffered,
     )));
 
@@ -486,7 +490,7 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
         let weak = weak.clone();
         move |_ev: Event| {
             if let Some(inner) = weak.upgrade()
-                && let Source::WebSocket { error_seen, .. } = &mut inner.borrow_mut().source
+                && let JsSource::WebSocket { error_seen, .. } = &mut inner.borrow_mut().source
             {
                 // The browser gives no detail; the close event that always
                 // follows reports the failure.
@@ -500,7 +504,7 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
         move || {
             if let Some(inner) = weak.upgrade() {
                 let mut st = inner.borrow_mut();
-                if st.pusher.schema().is_none() && !st.finished {
+                if st.decoder.schema().is_none() && !st.finished {
                     st.fail(format!(
                         "no schema from {url} within {timeout} ms (timeoutMs)"
                     ));
@@ -512,7 +516,7 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
     ws.set_onclose(Some(close.as_ref().unchecked_ref()));
     ws.set_onerror(Some(error.as_ref().unchecked_ref()));
     let timer_id = set_timeout(timer.as_ref().unchecked_ref(), timeout);
-    if let Source::WebSocket { handlers, .. } = &mut inner.borrow_mut().source {
+    if let JsSource::WebSocket { handlers, .. } = &mut inner.borrow_mut().source {
         *handlers = Some(WsHandlers {
             _message: message,
             _close: close,
@@ -525,8 +529,8 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
         loop {
             let wait = {
                 let mut st = inner.borrow_mut();
-                if st.pusher.schema().is_some() {
-                    if let Source::WebSocket { handlers, .. } = &mut st.source
+                if st.decoder.schema().is_some() {
+                    if let JsSource::WebSocket { handlers, .. } = &mut st.source
                         && let Some(h) = handlers.as_mut()
                         && let Some((_, id)) = h._timeout.take()
                     {
@@ -570,12 +574,12 @@ pub fn read_stream(
         .dyn_into()
         .map_err(|_| JsError::new("readStream: could not get a default reader of the stream"))?;
     Ok(TableStream {
-        inner: Rc::new(RefCell::new(Inner::new(
-            Source::Readable {
+        inner: Rc::new(RefCell::new(StreamState::new(
+            JsSource::Readable {
                 reader,
                 reading: false,
             },
-            Pusher::new(read_options),
+            ChunkDecoder::new(read_options),
             usize::MAX,
         ))),
     })

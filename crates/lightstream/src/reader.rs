@@ -104,12 +104,13 @@ impl Violation {
     }
 }
 
-enum Source {
+/// The reader's [`Input`] and what reading it needs kept between polls.
+enum InputState {
     Bytes {
-        inner: BoxRead,
+        read: BoxRead,
     },
     Messages {
-        inner: Box<dyn MessageStream>,
+        messages: Box<dyn MessageStream>,
         pending: Option<Bytes>,
         pos: usize,
         count: u64,
@@ -149,7 +150,7 @@ const LINGER_BYTES: usize = 1 << 20;
 /// the connection up, which for TCP can be forever. Set an idle timeout with
 /// [`TableReader::set_idle_timeout`] to end the wait with [`Error::Timeout`].
 pub struct TableReader {
-    source: Source,
+    input: InputState,
     driver: IpcStreamDriver,
     schema: Arc<Schema>,
     peer: String,
@@ -217,10 +218,10 @@ impl TableReader {
         peer: String,
         options: ReadOptions,
     ) -> Result<TableReader> {
-        let source = match input {
-            Input::Bytes(inner) => Source::Bytes { inner },
-            Input::Messages(inner) => Source::Messages {
-                inner,
+        let input = match input {
+            Input::Bytes(read) => InputState::Bytes { read },
+            Input::Messages(messages) => InputState::Messages {
+                messages,
                 pending: None,
                 pos: 0,
                 count: 0,
@@ -228,7 +229,7 @@ impl TableReader {
             },
         };
         let mut reader = TableReader {
-            source,
+            input,
             driver: IpcStreamDriver::new(options),
             schema: Arc::new(Schema::new(Vec::new(), Default::default())),
             peer,
@@ -412,7 +413,7 @@ impl TableReader {
     /// The next item the decoder produces, `Ok(None)` at the end of the
     /// input, or the idle timeout's error.
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamItem>>> {
-        let polled = self.poll_source(cx);
+        let polled = self.poll_input(cx);
         let Some(after) = self.idle.after else {
             return polled;
         };
@@ -454,9 +455,9 @@ impl TableReader {
         // A WebSocket message is seen only once whole: bytes may be arriving.
         // A transport message (WebSocket) is seen only once whole: bytes
         // may be arriving.
-        let whole_messages = match &self.source {
-            Source::Bytes { .. } => None,
-            Source::Messages { inner, .. } => Some(inner.unit()),
+        let whole_messages = match &self.input {
+            InputState::Bytes { .. } => None,
+            InputState::Messages { messages, .. } => Some(messages.unit()),
         };
         let stalled = match (got, idle.min_rate) {
             (0, _) => match whole_messages {
@@ -501,9 +502,9 @@ impl TableReader {
     }
 
     /// The next item from the transport, without the idle timeout.
-    fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamItem>>> {
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamItem>>> {
         let TableReader {
-            source,
+            input,
             driver,
             peer,
             require_end_marker,
@@ -516,21 +517,23 @@ impl TableReader {
         let io_err = |e: std::io::Error| Error::io(format!("reading from {peer}"), e);
         let at_end =
             |decoder: &IpcStreamDecoder| end_of_input(decoder, peer, *require_end_marker, *tables);
-        match source {
-            Source::Bytes { inner } => match ready!(driver.poll_next(cx, &mut AsyncInput(inner))) {
-                Ok(Some(item)) => Poll::Ready(Ok(Some(item))),
-                Ok(None) => Poll::Ready(at_end(driver.decoder())),
-                Err(e) => Poll::Ready(Err(drive_error(e, io_err))),
-            },
-            Source::Messages {
-                inner,
+        match input {
+            InputState::Bytes { read } => {
+                match ready!(driver.poll_next(cx, &mut AsyncInput(read))) {
+                    Ok(Some(item)) => Poll::Ready(Ok(Some(item))),
+                    Ok(None) => Poll::Ready(at_end(driver.decoder())),
+                    Err(e) => Poll::Ready(Err(drive_error(e, io_err))),
+                }
+            }
+            InputState::Messages {
+                messages,
                 pending,
                 pos,
                 count,
                 refusing,
             } => loop {
                 if let Some((why, reason, _)) = refusing {
-                    ready!(inner.poll_refuse(cx, *why, reason));
+                    ready!(messages.poll_refuse(cx, *why, reason));
                     if let Some((_, _, error)) = refusing.take() {
                         return Poll::Ready(Err(error));
                     }
@@ -544,11 +547,11 @@ impl TableReader {
                         Ok(Some(item)) => return Poll::Ready(Ok(Some(item))),
                         Ok(None) => *pending = None,
                         // The peer is told why before the error is returned.
-                        Err(e) => *refusing = Some(refusal(e, inner.unit(), peer)),
+                        Err(e) => *refusing = Some(refusal(e, messages.unit(), peer)),
                     }
                     continue;
                 }
-                let next = ready!(inner.poll_message(cx));
+                let next = ready!(messages.poll_message(cx));
                 *arrivals += 1;
                 match next {
                     None => return Poll::Ready(at_end(driver.decoder())),
@@ -663,35 +666,35 @@ impl Drop for TableReader {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let placeholder = Source::Bytes {
-            inner: Box::new(tokio::io::empty()),
+        let placeholder = InputState::Bytes {
+            read: Box::new(tokio::io::empty()),
         };
-        let source = std::mem::replace(&mut self.source, placeholder);
+        let input = std::mem::replace(&mut self.input, placeholder);
         runtime.spawn(async move {
-            let _ = tokio::time::timeout(LINGER, drain(source)).await;
+            let _ = tokio::time::timeout(LINGER, drain(input)).await;
         });
     }
 }
 
 /// Reads and discards what follows the end-of-stream marker, up to
 /// [`LINGER_BYTES`], until the transport ends.
-async fn drain(source: Source) {
-    match source {
-        Source::Bytes { mut inner } => {
+async fn drain(input: InputState) {
+    match input {
+        InputState::Bytes { mut read } => {
             use tokio::io::AsyncReadExt;
             let mut buf = [0u8; 4096];
             let mut seen = 0;
             while seen < LINGER_BYTES {
-                match inner.read(&mut buf).await {
+                match read.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => seen += n,
                 }
             }
         }
-        Source::Messages { mut inner, .. } => {
+        InputState::Messages { mut messages, .. } => {
             let mut seen = 0;
             while seen < LINGER_BYTES {
-                match std::future::poll_fn(|cx| inner.poll_message(cx)).await {
+                match std::future::poll_fn(|cx| messages.poll_message(cx)).await {
                     None | Some(Err(_)) => break,
                     Some(Ok(m)) => seen += m.len(),
                 }

@@ -14,7 +14,7 @@ use minarrow::structs::shared_buffer::SharedBuffer;
 use super::ReadOptions;
 use super::schema::{FieldInfo, Schema, read_metadata};
 use super::schema_write::write_schema;
-use super::stream::{MessageState, check_version};
+use super::stream::{MessageDecoder, check_version};
 use super::write::{EncodedMessage, MessageEncoder, MessageKind, WriteOptions};
 use crate::buffers::Tally;
 use crate::error::{Error, Result};
@@ -48,7 +48,7 @@ struct BlockInfo {
 pub struct IpcFileReader {
     bytes: SharedBuffer,
     schema: Arc<Schema>,
-    state: MessageState,
+    state: MessageDecoder,
     batches: Vec<BlockInfo>,
     metadata: BTreeMap<String, String>,
     align_64: bool,
@@ -168,7 +168,7 @@ fn block_frame(
 /// Applies dictionary block `i`'s message to `state`: a dictionary batch, and
 /// not a replacement (the file format allows only deltas).
 fn apply_dictionary(
-    state: &mut MessageState,
+    state: &mut MessageDecoder,
     m: &fbs::Message<'_>,
     body: &SharedBuffer,
     i: usize,
@@ -212,10 +212,10 @@ fn check_file_version(
 }
 
 /// What a file's footer says, checked against the file: the schema (read into
-/// the message state), the blocks of dictionaries and record batches, and the
+/// the message decoder), the blocks of dictionaries and record batches, and the
 /// footer's custom metadata.
 struct Footer {
-    state: MessageState,
+    state: MessageDecoder,
     schema: Arc<Schema>,
     dictionaries: Vec<BlockInfo>,
     batches: Vec<BlockInfo>,
@@ -258,7 +258,7 @@ fn read_footer(data: &[u8], options: ReadOptions) -> Result<Footer> {
     })?;
     check_file_version(data, footer.version(), &options.limits)?;
     let metadata = read_metadata(footer.custom_metadata(), &options.limits, "the footer")?;
-    let mut state = MessageState::new(options);
+    let mut state = MessageDecoder::new(options);
     let schema = footer
         .schema()
         .ok_or_else(|| Error::malformed("file footer has no schema"))?;

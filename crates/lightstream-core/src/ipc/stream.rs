@@ -31,9 +31,10 @@ pub enum StreamItem {
     End,
 }
 
-/// Message semantics shared by the stream decoder and the file reader:
-/// schema, dictionaries, projection.
-pub(crate) struct MessageState {
+/// Decodes the messages of one stream or file (schema, dictionaries, record
+/// batches, with the projection): the state shared by the stream decoder and
+/// the file reader, the read-side counterpart of `MessageEncoder`.
+pub(crate) struct MessageDecoder {
     pub options: ReadOptions,
     pub wire: Option<WireSchema>,
     pub columns: Vec<usize>,
@@ -58,9 +59,9 @@ pub(crate) fn check_version(v: fbs::MetadataVersion) -> Result<()> {
     Ok(())
 }
 
-impl MessageState {
+impl MessageDecoder {
     pub fn new(options: ReadOptions) -> Self {
-        MessageState {
+        MessageDecoder {
             options,
             wire: None,
             columns: Vec::new(),
@@ -122,7 +123,7 @@ impl MessageState {
         self.record_batch_columns(m, body, tally, &self.columns)
     }
 
-    /// [`MessageState::record_batch`] with only `columns` (indices into the
+    /// [`MessageDecoder::record_batch`] with only `columns` (indices into the
     /// wire schema), whatever projection the state was opened with.
     pub fn record_batch_columns(
         &self,
@@ -233,7 +234,7 @@ impl MessageState {
 /// [`IpcStreamDecoder::bytes_copied`] say which happened.
 pub struct IpcStreamDecoder {
     frames: IpcFrameDecoder,
-    state: MessageState,
+    state: MessageDecoder,
     poisoned: bool,
     ended: bool,
     /// Record batch buffer bytes borrowed from `push_shared` input.
@@ -249,7 +250,7 @@ impl IpcStreamDecoder {
         frames.set_align_64(options.align_64);
         IpcStreamDecoder {
             frames,
-            state: MessageState::new(options),
+            state: MessageDecoder::new(options),
             poisoned: false,
             ended: false,
             borrowed: 0,

@@ -181,7 +181,7 @@ enum Sent {
 
 /// Encodes the messages of one stream or file (schema, dictionaries, record
 /// batches): the state shared by the stream and file encoders, the write-side
-/// counterpart of the decoders' message state.
+/// counterpart of `MessageDecoder`.
 pub(crate) struct MessageEncoder {
     pub schema: Arc<Schema>,
     pub options: WriteOptions,
