@@ -8,7 +8,8 @@
 #   bash scripts/demo.sh           build, then serve on 127.0.0.1:$LIGHTSTREAM_DEMO_PORT
 #                                  (default 8080; a free port if that one is busy)
 #   bash scripts/demo.sh --check   build, start the server on a free port, fetch the
-#                                  page, the package and the .wasm, stop (for CI)
+#                                  page, the package and the .wasm, stop (for CI;
+#                                  with LIGHTSTREAM_BIN set, that CLI is used as is)
 #   bash scripts/demo.sh --tour    the command-line tour: generate, inspect, print and
 #                                  convert a table in a temporary directory
 set -euo pipefail
@@ -34,10 +35,17 @@ fi
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 case ":$PATH:" in *":$cargo_bin:"*) ;; *) export PATH="$cargo_bin:$PATH" ;; esac
 
-echo "demo: building the lightstream CLI (release)"
-cargo build --release --quiet -p lightstream-cli
-bin="${CARGO_TARGET_DIR:-$repo/target}/release/lightstream"
-[ -x "$bin" ] || { echo "demo: error: $bin was not built" >&2; exit 1; }
+if [ "$mode" = check ] && [ -n "${LIGHTSTREAM_BIN:-}" ] && [ -x "${LIGHTSTREAM_BIN}" ]; then
+  # scripts/test.sh has built the CLI already (debug): --check only needs it
+  # to serve, so it does not build a second, release one.
+  bin=$LIGHTSTREAM_BIN
+  echo "demo: using the CLI at $bin (LIGHTSTREAM_BIN)"
+else
+  echo "demo: building the lightstream CLI (release)"
+  cargo build --release --quiet -p lightstream-cli
+  bin="${CARGO_TARGET_DIR:-$repo/target}/release/lightstream"
+  [ -x "$bin" ] || { echo "demo: error: $bin was not built" >&2; exit 1; }
+fi
 
 # ------------------------------------------------------------------- tour --
 if [ "$mode" = tour ]; then
