@@ -32,6 +32,10 @@
 //! [`IpcStreamDecoder::bytes_copied`] say what was.
 
 #![warn(missing_docs)]
+// "Available on crate feature X only" on feature-gated items (docs.rs and
+// `RUSTDOCFLAGS="--cfg docsrs" cargo doc`). On this nightly `doc_cfg` derives
+// the badge from each item's `#[cfg]` (it absorbed `doc_auto_cfg`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(target_endian = "big")]
 compile_error!("lightstream-core supports little-endian targets only");

@@ -53,6 +53,10 @@
 //! [`csv::CsvWriter`]) use the core's push-style CSV codec.
 
 #![warn(missing_docs)]
+// "Available on crate feature X only" on feature-gated items (docs.rs and
+// `RUSTDOCFLAGS="--cfg docsrs" cargo doc`). On this nightly `doc_cfg` derives
+// the badge from each item's `#[cfg]` (it absorbed `doc_auto_cfg`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod error;
 pub mod reader;
