@@ -387,7 +387,42 @@ impl std::error::Error for MessageError {}
 /// A whole stream: its schema and every table.
 pub type SchemaAndTables = (Arc<Schema>, Vec<Table>);
 
-/// Drives an [`IpcStreamDecoder`] from a [`ByteInput`]: see the module docs.
+/// Drives an [`IpcStreamDecoder`] from a [`ByteInput`]: the one loop every
+/// shell feeds its bytes through. It decides where each byte goes (decoded
+/// where it lies, read straight into a body's aligned memory, or through a
+/// small scratch buffer); [the core API guide] has the whole story.
+///
+/// A blocking reader (here a `Cursor`; a file, a pipe, stdin alike) read item
+/// by item:
+///
+/// ```
+/// use std::io::Cursor;
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{DriveError, IpcStreamDriver, ReadInput, ReadOptions, StreamItem};
+/// use lightstream_core::{write_stream, Schema, WriteOptions};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let schema = Schema::from_table(&table);
+/// let bytes = write_stream(&schema, &[table.clone(), table], &WriteOptions::default())?;
+///
+/// let mut driver = IpcStreamDriver::new(ReadOptions::default());
+/// let mut input = ReadInput { inner: Cursor::new(bytes) };
+/// let mut rows = 0;
+/// loop {
+///     match driver.next_item(&mut input) {
+///         Ok(Some(StreamItem::Table(t))) => rows += t.n_rows,
+///         Ok(Some(StreamItem::Schema(_))) => {}
+///         Ok(Some(StreamItem::End)) | Ok(None) => break,
+///         Err(DriveError::Decode(e)) => return Err(e.into()),
+///         Err(DriveError::Input(io)) => return Err(io.into()),
+///     }
+/// }
+/// assert_eq!(rows, 6);
+/// assert_eq!(driver.decoder().messages_decoded(), 3); // the schema and 2 batches
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [the core API guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/core-api.md#driving-the-decoder-from-a-transport
 pub struct IpcStreamDriver {
     decoder: IpcStreamDecoder,
     scratch: Vec<u8>,
