@@ -20,6 +20,25 @@
 //! copied once into fresh 64-byte aligned memory, each buffer moved to a
 //! 64-byte boundary as it is copied; [`IpcFrameDecoder::set_align_64`] makes
 //! shared input take that copy too when its buffers are not 64-byte aligned.
+//!
+//! Most code wants tables, from [`crate::IpcStreamDecoder`]; this layer is for
+//! code that routes or counts messages without decoding them:
+//!
+//! ```
+//! use lightstream_core::framing::ipc::{IpcFrame, IpcFrameDecoder};
+//! use lightstream_core::framing::FrameDecoder;
+//! use lightstream_core::minarrow::{fa_i64, tbl};
+//! use lightstream_core::{write_stream, DecodeLimits, Schema, WriteOptions};
+//!
+//! let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+//! let bytes = write_stream(&Schema::from_table(&table), &[table], &WriteOptions::default())?;
+//! let frames = IpcFrameDecoder::new(DecodeLimits::default()).decode_all(&bytes)?;
+//! // The schema message (no body), one record batch, the end-of-stream marker.
+//! let IpcFrame::Message(batch) = &frames[1] else { panic!("a message") };
+//! assert_eq!((batch.index, batch.body.len() % 64), (1, 0));
+//! assert!(matches!(frames[2], IpcFrame::EndOfStream));
+//! # Ok::<(), lightstream_core::Error>(())
+//! ```
 
 use minarrow::structs::shared_buffer::SharedBuffer;
 
