@@ -388,6 +388,24 @@ enum State {
 /// How far a decoder is into the message it is receiving: what a shell shows
 /// in a timeout ("reading the body of message 3 (4096 of 65536 bytes)") and
 /// checks at the end of a transport message, without parsing error text.
+///
+/// ```
+/// use lightstream_core::framing::ipc::Progress;
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{write_stream, IpcStreamDecoder, ReadOptions, Schema};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let bytes = write_stream(&Schema::from_table(&table), &[table], &Default::default())?;
+/// let mut decoder = IpcStreamDecoder::new(ReadOptions::default());
+/// let mut input = &bytes[..bytes.len() - 20]; // the connection stalls here
+/// while let lightstream_core::Decoded::Frame { consumed, .. } = decoder.push(input)? {
+///     input = &input[consumed..];
+/// }
+/// let progress = decoder.progress();
+/// assert_eq!(progress, Progress::Body { got: 52, len: 64 });
+/// assert_eq!((progress.is_at_boundary(), progress.bytes_wanted()), (false, 12));
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
     /// Between messages: every byte offered so far belongs to complete ones.

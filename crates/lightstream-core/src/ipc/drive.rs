@@ -69,6 +69,22 @@ pub enum Pending<'a> {
 /// Where an [`IpcStreamDriver`] gets its bytes: in memory ([`ByteInput::pending`]
 /// and [`ByteInput::consume`]) or read on demand ([`ByteInput::poll_read`]),
 /// or both (in-memory bytes are offered first).
+///
+/// The inputs here cover memory ([`SliceInput`], [`SharedInput`]) and blocking
+/// readers ([`ReadInput`]); a shell implements it for its own source.
+///
+/// ```
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{write_stream, IpcStreamDriver, ReadOptions, Schema, SliceInput};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let bytes = write_stream(&Schema::from_table(&table), &[table], &Default::default())?;
+/// let mut input = SliceInput::new(&bytes, 0);
+/// let (schema, tables) = IpcStreamDriver::new(ReadOptions::default()).read_all(&mut input)?;
+/// assert_eq!((schema.fields[0].name.as_str(), tables[0].n_rows), ("id", 3));
+/// assert!(input.is_used_up());
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 pub trait ByteInput {
     /// What a read of the input can fail with (`Infallible` for memory).
     type Error;
