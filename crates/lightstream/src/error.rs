@@ -29,6 +29,25 @@ use std::fmt;
 use std::time::Duration;
 
 /// Everything that can go wrong while streaming tables.
+///
+/// Match on the variant to decide what to do; `Display` says what was being
+/// done and with whom.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> lightstream::Result<()> {
+/// use lightstream::{ClientOptions, Error};
+///
+/// let url = "unix:///nonexistent/lightstream.sock".parse()?;
+/// match lightstream::connect(&url, &ClientOptions::default()).await {
+///     Err(Error::Io { context, source }) => {
+///         assert!(context.contains("/nonexistent/lightstream.sock"), "{context}");
+///         assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+///     }
+///     other => panic!("expected an I/O error, got {other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
