@@ -175,6 +175,23 @@ fn map(path: &Path) -> Result<(SharedBuffer, Option<Arc<Mmap>>, File)> {
 /// reading it into memory. Tables decoded from it borrow the map and keep it
 /// alive. The same condition of use as every map (see the module docs): the
 /// file must not be truncated or modified while mapped.
+///
+/// ```
+/// use lightstream::lightstream_core::IpcFileReader;
+/// use lightstream::minarrow::{fa_i64, tbl};
+/// use lightstream::{mmap, write_file, ReadOptions, Schema, WriteOptions};
+///
+/// let path = std::env::temp_dir().join(format!("ls-doc-map-{}.arrow", std::process::id()));
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let bytes = write_file(&Schema::from_table(&table), &[table], &WriteOptions::default())?;
+/// std::fs::write(&path, bytes).expect("a temporary file");
+///
+/// let reader = IpcFileReader::new(mmap::map_file(&path)?, ReadOptions::default())?;
+/// assert_eq!(reader.read_batch(0)?.n_rows, 3);
+/// assert!(reader.bytes_borrowed() > 0); // the column points into the map
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), lightstream::Error>(())
+/// ```
 pub fn map_file(path: impl AsRef<Path>) -> Result<SharedBuffer> {
     map(path.as_ref()).map(|(bytes, _, _)| bytes)
 }
