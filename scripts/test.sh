@@ -2,7 +2,8 @@
 # Lightstream's test command (the one the README and .ci/run use). Installs
 # whatever is missing (scripts/setup.sh), then runs every check in order and
 # stops at the first failure, naming the step that failed:
-#   format, lint, all tests (unit, conformance, interop, transports, CLI), the
+#   format, lint, the API docs (rustdoc), all tests (unit, conformance, interop,
+#   transports, CLI, doc examples), the
 #   runnable examples of every transport, the README's quick starts built in a
 #   new project outside the repository, the wasm32 build
 #   with and without default features, the browser crate's tests in headless
@@ -54,6 +55,10 @@ for features in tcp uds stdio websocket quic tls "websocket tls" mmap csv parque
   step "lightstream with only [${features:-no transport}]" \
     cargo clippy -q -p lightstream --no-default-features ${features:+--features "$features"} -- -D warnings
 done
+# The API docs as docs.rs builds them: every rustdoc warning an error, no link
+# rendered as literal brackets, feature badges (scripts/doc.sh). Their
+# examples run with the doc tests of the next step.
+step "API docs (rustdoc, links, feature badges)" bash scripts/doc.sh
 step "tests (unit, conformance, interop, transports, CLI)" cargo test --workspace
 # Every transport's example must run and check what it received.
 for example in tcp uds stdio websocket quic; do

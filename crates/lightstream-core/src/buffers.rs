@@ -19,6 +19,23 @@
 //!
 //! A `Tally` counts, as a batch is decoded, the bytes of buffers borrowed
 //! from the caller's memory and those copied, for the readers' counters.
+//!
+//! What that means for a reader: a table read from bytes already in a
+//! [`SharedBuffer`] points into them.
+//!
+//! ```
+//! use lightstream_core::minarrow::{fa_i64, tbl};
+//! use lightstream_core::{aligned_copy, read_stream, write_stream, ReadOptions, Schema};
+//!
+//! let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+//! let bytes = write_stream(&Schema::from_table(&table), &[table], &Default::default())?;
+//! let shared = aligned_copy(&bytes); // or a memory map, a receive buffer
+//! let (_, tables) = read_stream(shared.clone(), ReadOptions::default())?;
+//! let ids = tables[0].cols[0].array.num().i64();
+//! let received = shared.as_slice().as_ptr_range();
+//! assert!(received.contains(&ids.data.as_slice().as_ptr().cast())); // no copy
+//! # Ok::<(), lightstream_core::Error>(())
+//! ```
 use std::cell::Cell;
 use std::ops::Range;
 
@@ -39,6 +56,14 @@ pub(crate) fn padded_len(len: usize, align: usize) -> Option<usize> {
 ///
 /// The one copy a shell makes when its bytes arrive somewhere it does not
 /// control (a JavaScript `ArrayBuffer`, a plain `Vec<u8>`).
+///
+/// ```
+/// use lightstream_core::{aligned_copy, ALIGNMENT};
+///
+/// let buf = aligned_copy(&[1, 2, 3]);
+/// assert_eq!(buf.as_slice(), [1, 2, 3]);
+/// assert_eq!(buf.as_slice().as_ptr() as usize % ALIGNMENT, 0);
+/// ```
 pub fn aligned_copy(bytes: &[u8]) -> SharedBuffer {
     let mut v: Vec64<u8> = Vec64::with_capacity(bytes.len());
     v.extend_from_slice(bytes);

@@ -17,6 +17,23 @@
 //! table view differ on purpose), time-zone rules.
 //!
 //! [`FieldInfo::arrow_type`]: crate::ipc::FieldInfo::arrow_type
+//!
+//! ```
+//! use lightstream_core::display::{arrow_type_name, pyarrow_type_name};
+//! use lightstream_core::display::{write_timestamp, ValueStyle};
+//! use lightstream_core::minarrow::{ArrowType, TimeUnit};
+//!
+//! let ts = ArrowType::Timestamp(TimeUnit::Milliseconds, Some("UTC".into()));
+//! assert_eq!(arrow_type_name(&ts, None), r#"Timestamp(Millisecond, "UTC")"#);
+//! assert_eq!(pyarrow_type_name(&ts, None), "timestamp[ms, tz=UTC]");
+//!
+//! // A UTC column, in each style: fraction digits only when not zero, or always.
+//! let (mut csv, mut iso) = (Vec::new(), Vec::new());
+//! write_timestamp(&mut csv, 1_500, 3, Some("UTC"), ValueStyle::Pyarrow);
+//! write_timestamp(&mut iso, 1_000, 3, Some("UTC"), ValueStyle::Iso);
+//! assert_eq!(csv, b"1970-01-01T00:00:01.500Z");
+//! assert_eq!(iso, b"1970-01-01T00:00:01.000Z");
+//! ```
 
 use minarrow::{ArrowType, TimeUnit};
 

@@ -5,6 +5,23 @@
 //! input, field name, Arrow type), so a user
 //! looking at a bad stream knows which bytes to blame. Not for I/O errors of a
 //! transport: shells wrap those in their own types and keep this one for bytes.
+//!
+//! ```
+//! use lightstream_core::minarrow::{fa_i64, tbl};
+//! use lightstream_core::{read_ipc, write_stream, ErrorKind, ReadOptions, Schema};
+//!
+//! let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+//! let bytes = write_stream(&Schema::from_table(&table), &[table], &Default::default())?;
+//! // The stream cut off inside its record batch.
+//! let err = read_ipc(&bytes[..bytes.len() - 20], ReadOptions::default()).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Truncated);
+//! assert_eq!(err.location().message_index, Some(1)); // the batch after the schema
+//! assert_eq!(
+//!     err.to_string(),
+//!     "truncated input: input ended inside a message body (52 of 64 bytes) [message 1, byte offset 128]"
+//! );
+//! # Ok::<(), lightstream_core::Error>(())
+//! ```
 
 use std::fmt;
 
@@ -76,6 +93,22 @@ impl Location {
 }
 
 /// The error type of `lightstream-core`.
+///
+/// A kind to match on, a sentence, and where it happened; layers add what
+/// they know as the error passes through them.
+///
+/// ```
+/// use lightstream_core::{Error, ErrorKind};
+///
+/// let err = Error::new(ErrorKind::InvalidData, r#"cannot read "abc" as double"#)
+///     .at_cell(5, 2)
+///     .in_field("price", "double");
+/// assert_eq!(err.location().line, Some(5));
+/// assert_eq!(
+///     err.to_string(),
+///     r#"invalid data: cannot read "abc" as double [line 5, column 2, field "price" (double)]"#
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     kind: ErrorKind,

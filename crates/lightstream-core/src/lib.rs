@@ -30,6 +30,26 @@
 //! [`IpcStreamDecoder::push_shared`]: every buffer aligned for its type is
 //! borrowed, and [`IpcStreamDecoder::bytes_borrowed`] /
 //! [`IpcStreamDecoder::bytes_copied`] say what was.
+//!
+//! ## Where to start
+//!
+//! | you have | use |
+//! |---|---|
+//! | a whole stream or file in memory | [`read_ipc`] (a `&[u8]`); [`read_stream`], [`read_file`] (a [`SharedBuffer`], zero-copy) |
+//! | tables to send or store | [`write_stream`], [`write_file`]; table by table: [`IpcStreamEncoder`], [`IpcFileEncoder`] |
+//! | bytes arriving in pieces | [`IpcStreamDecoder::push`]; from a reader or a shell's input: [`IpcStreamDriver`] |
+//! | a large file, read in any order | [`IpcFileReader`] (batches and columns on demand) |
+//! | CSV | [`csv::CsvDecoder`], [`csv::CsvEncoder`], [`csv::read_csv`] |
+//! | untrusted input | [`DecodeLimits`] in [`ReadOptions`]; each failure is an [`Error`] with an [`ErrorKind`] and a [`Location`] |
+//! | a framing of your own | [`framing::FrameDecoder`], [`framing::tlv`] |
+//!
+//! Each of them has a runnable example. The long story (each type's
+//! contract, dictionaries, how Arrow types map to minarrow, what is borrowed
+//! and what is copied) is in [the core API guide]; the native shell, with its
+//! transports and files, is the [`lightstream`] crate.
+//!
+//! [the core API guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/core-api.md
+//! [`lightstream`]: https://docs.rs/lightstream
 
 #![warn(missing_docs)]
 // Nothing that came off the wire may panic the codec: no unwrap, expect or
@@ -47,6 +67,10 @@
         clippy::unimplemented
     )
 )]
+// "Available on crate feature X only" on feature-gated items (docs.rs and
+// `RUSTDOCFLAGS="--cfg docsrs" cargo doc`). On this nightly `doc_cfg` derives
+// the badge from each item's `#[cfg]` (it absorbed `doc_auto_cfg`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(target_endian = "big")]
 compile_error!("lightstream-core supports little-endian targets only");

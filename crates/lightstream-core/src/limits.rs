@@ -4,8 +4,35 @@
 //! before anything is allocated for it. The defaults are generous for real
 //! data and small enough that a hostile 16-byte header cannot make the decoder
 //! reserve gigabytes. Not a rate limiter: time and bandwidth belong to shells.
+//!
+//! ```
+//! use lightstream_core::minarrow::{fa_i64, tbl};
+//! use lightstream_core::{read_ipc, write_stream, DecodeLimits, ErrorKind, ReadOptions, Schema};
+//!
+//! let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+//! let bytes = write_stream(&Schema::from_table(&table), &[table], &Default::default())?;
+//! let strict = DecodeLimits { max_rows: 2, ..DecodeLimits::default() };
+//! let err = read_ipc(&bytes, ReadOptions { limits: strict, ..Default::default() }).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::LimitExceeded);
+//! # Ok::<(), lightstream_core::Error>(())
+//! ```
 
 /// Bounds applied while decoding Arrow IPC from untrusted bytes.
+///
+/// Start from the defaults and tighten what your peers never need:
+///
+/// ```
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{read_ipc, write_stream, DecodeLimits, ReadOptions, Schema};
+///
+/// // A service whose messages are small: no body over 1 MiB, at most 64 columns.
+/// let limits = DecodeLimits { max_body_bytes: 1 << 20, max_columns: 64, ..Default::default() };
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let bytes = write_stream(&Schema::from_table(&table), &[table], &Default::default())?;
+/// let read = read_ipc(&bytes, ReadOptions { limits, ..ReadOptions::default() })?;
+/// assert_eq!(read.tables[0].n_rows, 3);
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeLimits {
     /// Largest flatbuffer metadata of one message, in bytes.

@@ -20,7 +20,7 @@
 //! Modules: [`csv`] (CSV documents and the CSV push decoder), [`decoder`]
 //! (the one-copy push decoder), [`stream`] (WebSocket and `ReadableStream`
 //! sources), [`table`] (tables, schema objects, rows,
-//! re-encoding), [`column`] (values, typed arrays, validity) and `js`
+//! re-encoding), [`column`](mod@column) (values, typed arrays, validity) and `js`
 //! (small JavaScript helpers for building arrays of strings). Every index and
 //! option coming from JavaScript is checked; bad input becomes a JS `Error`,
 //! never a panic.

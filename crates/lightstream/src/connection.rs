@@ -66,6 +66,32 @@ pub(crate) trait Acceptor: Send + Sync {
 }
 
 /// One connected peer, not yet reading or writing tables.
+///
+/// From [`crate::connect`] or [`Listener::accept`] (see the crate example),
+/// or over byte streams you already have with [`Connection::from_io`].
+/// Either side may read or write:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> lightstream::Result<()> {
+/// use lightstream::minarrow::{fa_str32, tbl};
+/// use lightstream::{Connection, ReadOptions, Schema, WriteOptions};
+///
+/// let (a, b) = tokio::io::duplex(64 * 1024);
+/// let (a_read, a_write) = tokio::io::split(a);
+/// let (b_read, b_write) = tokio::io::split(b);
+/// let client = Connection::from_io(a_read, a_write, "a");
+/// let server = Connection::from_io(b_read, b_write, "b");
+///
+/// // Here the server is the one that reads.
+/// let table = tbl!("t", fa_str32!("msg", "hello"));
+/// let mut w = client.writer(Schema::from_table(&table).into(), WriteOptions::default()).await?;
+/// w.write(&table).await?;
+/// w.finish().await?;
+/// let tables = server.reader(ReadOptions::default()).await?.read_all().await?;
+/// assert_eq!(tables[0].cols, table.cols);
+/// # Ok(()) }
+/// ```
 pub struct Connection {
     link: Box<dyn Link>,
     peer: String,
@@ -179,6 +205,39 @@ impl Connection {
 }
 
 /// A server waiting for clients on an [`Endpoint`].
+///
+/// Each accepted [`Connection`] is independent: serve it on its own task so
+/// that a slow client holds up no one else.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> lightstream::Result<()> {
+/// use lightstream::minarrow::{fa_i64, tbl};
+/// use lightstream::{ClientOptions, ReadOptions, Schema, ServerOptions, WriteOptions};
+///
+/// let dir = std::env::temp_dir().join(format!("lightstream-doc-listener-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).expect("a temporary directory");
+/// let url = format!("unix://{}", dir.join("tables.sock").display()).parse()?;
+/// let listener = lightstream::bind(&url, &ServerOptions::default()).await?;
+/// tokio::spawn(async move {
+///     while let Ok(conn) = listener.accept().await {
+///         tokio::spawn(async move {
+///             let table = tbl!("t", fa_i64!("n", 1, 2));
+///             let schema = Schema::from_table(&table).into();
+///             let mut w = conn.writer(schema, WriteOptions::default()).await?;
+///             w.write(&table).await?;
+///             w.finish().await
+///         });
+///     }
+/// });
+/// for _ in 0..2 {
+///     let conn = lightstream::connect(&url, &ClientOptions::default()).await?;
+///     let tables = conn.reader(ReadOptions::default()).await?.read_all().await?;
+///     assert_eq!(tables[0].n_rows, 2);
+/// }
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok(()) }
+/// ```
 pub struct Listener {
     acceptor: Box<dyn Acceptor>,
     local: Endpoint,

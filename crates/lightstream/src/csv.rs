@@ -8,6 +8,25 @@
 //! file size) and writes the encoder's bytes. Not async: CSV files are read
 //! from disk or pipes, where blocking reads are the simple, fast path; wrap
 //! it in `tokio::task::spawn_blocking` to use it from async code.
+//!
+//! CSV in, an Arrow IPC stream out (the same tables a peer would receive):
+//!
+//! ```
+//! use lightstream::csv::{CsvReadOptions, CsvReader};
+//! use lightstream::{read_ipc, write_stream, ReadOptions, WriteOptions};
+//!
+//! let text = "city,temp\nOslo,-3.5\nLima,19\n";
+//! let reader = CsvReader::new(text.as_bytes(), CsvReadOptions::default())?;
+//! let schema = reader.schema().clone();
+//! let tables = reader.collect::<lightstream::Result<Vec<_>>>()?;
+//! let ipc = write_stream(&schema, &tables, &WriteOptions::default())?;
+//! assert_eq!(read_ipc(&ipc, ReadOptions::default())?.tables[0].n_rows, 2);
+//! # Ok::<(), lightstream::Error>(())
+//! ```
+//!
+//! Files, type inference and every difference from pyarrow:
+//! [the native API guide](https://github.com/lightstream-rs/lightstream/blob/main/docs/native-api.md#csv-files-lightstreamcsv-feature-csv)
+//! and [the CSV guide](https://github.com/lightstream-rs/lightstream/blob/main/docs/csv.md).
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -33,6 +52,22 @@ const CHUNK: usize = 64 * 1024;
 /// The schema is known when the reader is created (it reads ahead until the
 /// decoder has inferred it). Iterating yields `Result<Table>`; after an error
 /// (which comes after every table completed before the bad row) it yields `None`.
+///
+/// ```
+/// use lightstream::csv::{CsvReadOptions, CsvReader};
+///
+/// let text = "id,ok\n1,true\n2,false\n3,maybe\n";
+/// let options = CsvReadOptions { batch_size: 1, infer_rows: 1, ..Default::default() };
+/// let mut reader = CsvReader::new(text.as_bytes(), options)?;
+/// assert_eq!(reader.schema().fields[1].name, "ok");
+/// assert_eq!(reader.next().transpose()?.map(|t| t.n_rows), Some(1));
+/// assert_eq!(reader.next().transpose()?.map(|t| t.n_rows), Some(1));
+/// // `maybe` is not a boolean: the error names the line and column, then the reader ends.
+/// let err = reader.next().expect("an error").unwrap_err();
+/// assert!(err.to_string().contains("line 4, column 2"), "{err}");
+/// assert!(reader.next().is_none());
+/// # Ok::<(), lightstream::Error>(())
+/// ```
 pub struct CsvReader<R: Read> {
     source: R,
     decoder: CsvDecoder,
@@ -201,6 +236,20 @@ fn name_file(e: lightstream_core::Error, path: Option<&Path>) -> Error {
 }
 
 /// Writes tables as CSV to a byte sink: the header once, then each table's rows.
+///
+/// ```
+/// use lightstream::csv::{CsvWriteOptions, CsvWriter};
+/// use lightstream::minarrow::{fa_f64, fa_str32, tbl};
+/// use lightstream::Schema;
+///
+/// let table = tbl!("t", fa_str32!("city", "Oslo", "Lima"), fa_f64!("temp", -3.5, 19.0));
+/// let options = CsvWriteOptions { delimiter: b'\t', ..Default::default() };
+/// let mut writer = CsvWriter::new(Vec::new(), &Schema::from_table(&table), options)?;
+/// writer.write(&table)?;
+/// let bytes = writer.finish()?;
+/// assert_eq!(String::from_utf8(bytes).unwrap(), "city\ttemp\nOslo\t-3.5\nLima\t19.0\n");
+/// # Ok::<(), lightstream::Error>(())
+/// ```
 pub struct CsvWriter<W: Write> {
     sink: W,
     encoder: CsvEncoder,

@@ -13,6 +13,21 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 
 /// Where tables go or come from.
+///
+/// ```
+/// use lightstream::Endpoint;
+///
+/// let e: Endpoint = "tcp://127.0.0.1:9000".parse()?;
+/// assert_eq!(e, Endpoint::Tcp("127.0.0.1:9000".into()));
+/// assert_eq!(e.to_string(), "tcp://127.0.0.1:9000");
+/// assert_eq!("-".parse::<Endpoint>()?, Endpoint::Stdio);
+/// let unix: Endpoint = "unix:///run/feed.sock".parse()?;
+/// assert!(matches!(unix, Endpoint::Unix(path) if path.ends_with("feed.sock")));
+/// // A bad URL is an error that says what is wrong with it.
+/// let err = "tcp://no-port".parse::<Endpoint>().unwrap_err();
+/// assert!(err.to_string().contains("tcp://no-port"));
+/// # Ok::<(), lightstream::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Endpoint {

@@ -6,11 +6,48 @@
 //! protocol error, a bad certificate or URL, a timeout) names what was being
 //! done and with whom. Parquet files (`lightstream::parquet`, feature `parquet`)
 //! report [`Error::Parquet`], naming the file, row group and column.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use lightstream::{Error, ReadOptions, TableReader};
+//! use lightstream::lightstream_core::ErrorKind;
+//!
+//! // Bytes that are not Arrow IPC: the codec's error, with its kind and location.
+//! let junk = std::io::Cursor::new(b"GET / HTTP/1.1\r\n\r\n".to_vec());
+//! let err = TableReader::from_async_read(junk, "tcp 127.0.0.1:9000", ReadOptions::default())
+//!     .await
+//!     .unwrap_err();
+//! assert!(matches!(err, Error::Codec(_)));
+//! assert_eq!(err.codec_kind(), Some(ErrorKind::Malformed));
+//! assert!(!err.is_timeout());
+//! assert!(err.to_string().ends_with("does not look like Arrow IPC data [message 0, byte offset 0]"));
+//! # }
+//! ```
 
 use std::fmt;
 use std::time::Duration;
 
 /// Everything that can go wrong while streaming tables.
+///
+/// Match on the variant to decide what to do; `Display` says what was being
+/// done and with whom.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> lightstream::Result<()> {
+/// use lightstream::{ClientOptions, Error};
+///
+/// let url = "unix:///nonexistent/lightstream.sock".parse()?;
+/// match lightstream::connect(&url, &ClientOptions::default()).await {
+///     Err(Error::Io { context, source }) => {
+///         assert!(context.contains("/nonexistent/lightstream.sock"), "{context}");
+///         assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+///     }
+///     other => panic!("expected an I/O error, got {other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

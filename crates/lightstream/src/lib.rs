@@ -51,8 +51,33 @@
 //! [`parquet::ParquetWriter`], with `snappy` and `zstd` pages) and the core's
 //! `lz4` and `zstd` body compression. CSV files (`csv`: [`csv::CsvReader`],
 //! [`csv::CsvWriter`]) use the core's push-style CSV codec.
+//!
+//! ## Where to start
+//!
+//! | you want to | use |
+//! |---|---|
+//! | serve or fetch tables by URL | [`bind`] + [`Listener::accept`], [`connect`]; then [`Connection::writer`] / [`Connection::reader`] |
+//! | stream over a socket or pipe you already have | [`TableReader::from_async_read`], [`TableWriter::from_async_write`], [`Connection::from_io`] |
+//! | name a transport | [`Endpoint`]: `tcp://`, `tls://`, `unix://`, `ws://`, `wss://`, `quic://`, `-` |
+//! | bound a silent or slow peer | [`TableReader::set_idle_timeout`], [`TableWriter::set_write_timeout`] |
+//! | several streams on one connection | [`quic::QuicSession`] |
+//! | certificates | [`tls`] (`tls://`, `wss://`, and the helpers QUIC shares) |
+//! | read big Arrow files without loading them | [`mmap::MmapFile`], [`mmap::MmapStream`] |
+//! | Parquet or CSV files | [`parquet`], [`csv`] |
+//! | bytes in memory, no I/O | the core's [`read_ipc`], [`write_stream`], [`write_file`] (and all of [`lightstream_core`]) |
+//! | handle failures | [`Error`]: the codec's error with its location, or what the transport was doing |
+//!
+//! Each module and main type has a runnable example. The long story (every
+//! type's contract, timeouts and faults, what is copied on each transport) is
+//! in [the native API guide]; `examples/` holds a program per transport.
+//!
+//! [the native API guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/native-api.md
 
 #![warn(missing_docs)]
+// "Available on crate feature X only" on feature-gated items (docs.rs and
+// `RUSTDOCFLAGS="--cfg docsrs" cargo doc`). On this nightly `doc_cfg` derives
+// the badge from each item's `#[cfg]` (it absorbed `doc_auto_cfg`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod error;
 pub mod reader;

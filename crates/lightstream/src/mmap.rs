@@ -59,6 +59,27 @@
 //! `push_shared`): buffers are borrowed
 //! from the map and copied exactly as for a file (above), `align_64` included.
 //!
+//! ```
+//! use lightstream::minarrow::{fa_i64, tbl};
+//! use lightstream::mmap::MmapFile;
+//! use lightstream::{write_file, ReadOptions, Schema, WriteOptions};
+//!
+//! let path = std::env::temp_dir().join(format!("lightstream-doc-{}.arrow", std::process::id()));
+//! let batches: Vec<_> = (0..4).map(|i| tbl!("t", fa_i64!("n", i, i * 10))).collect();
+//! let bytes = write_file(&Schema::from_table(&batches[0]), &batches, &WriteOptions::default())?;
+//! std::fs::write(&path, bytes).expect("a temporary file");
+//!
+//! let file = MmapFile::open(&path, ReadOptions::default())?;
+//! let third = file.read_batch(2)?; // no other batch is read
+//! drop(file); // the table keeps the mapping alive
+//! assert_eq!(third.cols[0].array.num().i64().data.as_slice(), [2, 20]);
+//! # std::fs::remove_file(&path).ok();
+//! # Ok::<(), lightstream::Error>(())
+//! ```
+//!
+//! [The native API guide](https://github.com/lightstream-rs/lightstream/blob/main/docs/native-api.md#memory-mapped-files-lightstreammmap-feature-mmap)
+//! has the rest: projections, `advise_batch`, the counters.
+//!
 //! Bytes are never read past the end of the mapping: every offset and length
 //! from the file is checked against its size by the core. What a map cannot
 //! protect against is another process truncating or rewriting the file while
@@ -154,11 +175,50 @@ fn map(path: &Path) -> Result<(SharedBuffer, Option<Arc<Mmap>>, File)> {
 /// reading it into memory. Tables decoded from it borrow the map and keep it
 /// alive. The same condition of use as every map (see the module docs): the
 /// file must not be truncated or modified while mapped.
+///
+/// ```
+/// use lightstream::lightstream_core::IpcFileReader;
+/// use lightstream::minarrow::{fa_i64, tbl};
+/// use lightstream::{mmap, write_file, ReadOptions, Schema, WriteOptions};
+///
+/// let path = std::env::temp_dir().join(format!("ls-doc-map-{}.arrow", std::process::id()));
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let bytes = write_file(&Schema::from_table(&table), &[table], &WriteOptions::default())?;
+/// std::fs::write(&path, bytes).expect("a temporary file");
+///
+/// let reader = IpcFileReader::new(mmap::map_file(&path)?, ReadOptions::default())?;
+/// assert_eq!(reader.read_batch(0)?.n_rows, 3);
+/// assert!(reader.bytes_borrowed() > 0); // the column points into the map
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), lightstream::Error>(())
+/// ```
 pub fn map_file(path: impl AsRef<Path>) -> Result<SharedBuffer> {
     map(path.as_ref()).map(|(bytes, _, _)| bytes)
 }
 
 /// An Arrow IPC file, memory-mapped, with random access to its batches.
+///
+/// Only the columns asked for are decoded, and their buffers are borrowed
+/// from the map:
+///
+/// ```
+/// use lightstream::minarrow::{fa_f64, fa_i64, tbl};
+/// use lightstream::mmap::MmapFile;
+/// use lightstream::{write_file, ReadOptions, Schema, WriteOptions};
+///
+/// let path = std::env::temp_dir().join(format!("lightstream-doc-px-{}.arrow", std::process::id()));
+/// let table = tbl!("t", fa_i64!("ts", 1, 2), fa_f64!("px", 1.5, 2.5));
+/// let bytes = write_file(&Schema::from_table(&table), &[table], &WriteOptions::default())?;
+/// std::fs::write(&path, bytes).expect("a temporary file");
+///
+/// let file = MmapFile::open(&path, ReadOptions::default())?;
+/// let px = file.column_indices(&["px"])?;
+/// let narrow = file.read_batch_columns(0, &px)?;
+/// assert_eq!(narrow.cols[0].array.num().f64().data.as_slice(), [1.5, 2.5]);
+/// assert_eq!((file.bytes_borrowed(), file.bytes_copied()), (16, 0));
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), lightstream::Error>(())
+/// ```
 pub struct MmapFile {
     path: PathBuf,
     /// The file, for reading batch metadata with `pread` (see `read_batch`).
@@ -343,6 +403,24 @@ impl MmapFile {
 }
 
 /// An Arrow IPC stream file, memory-mapped, read from start to end.
+///
+/// ```
+/// use lightstream::minarrow::{fa_i64, tbl};
+/// use lightstream::mmap::MmapStream;
+/// use lightstream::{write_stream, ReadOptions, Schema, WriteOptions};
+///
+/// let path = std::env::temp_dir().join(format!("lightstream-doc-{}.arrows", std::process::id()));
+/// let tables: Vec<_> = (0..3).map(|i| tbl!("t", fa_i64!("n", i, i + 1))).collect();
+/// let bytes = write_stream(&Schema::from_table(&tables[0]), &tables, &WriteOptions::default())?;
+/// std::fs::write(&path, bytes).expect("a temporary file");
+///
+/// let stream = MmapStream::open(&path, ReadOptions::default())?;
+/// assert_eq!(stream.schema().fields[0].name, "n");
+/// let rows: usize = stream.map(|t| t.map(|t| t.n_rows)).sum::<lightstream::Result<usize>>()?;
+/// assert_eq!(rows, 6);
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), lightstream::Error>(())
+/// ```
 pub struct MmapStream {
     path: PathBuf,
     schema: Arc<Schema>,

@@ -22,6 +22,27 @@
 //! transport it reads. When a message's payload breaks the rules, the
 //! reader tells the transport why (`Violation`) so that the transport can
 //! tell its peer (a WebSocket Close status code) before it is dropped.
+//!
+//! Any tokio byte source will do; here an IPC stream already in memory:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> lightstream::Result<()> {
+//! use lightstream::minarrow::{fa_i64, tbl};
+//! use lightstream::{ReadOptions, Schema, TableReader};
+//!
+//! let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+//! let bytes = lightstream::write_stream(&Schema::from_table(&table), &[table], &Default::default())?;
+//! let input = std::io::Cursor::new(bytes);
+//! let reader = TableReader::from_async_read(input, "memory", ReadOptions::default()).await?;
+//! assert_eq!(reader.schema().fields[0].name, "id");
+//! let tables = reader.read_all().await?;
+//! assert_eq!(tables[0].n_rows, 3);
+//! # Ok(()) }
+//! ```
+//!
+//! [The native API guide](https://github.com/lightstream-rs/lightstream/blob/main/docs/native-api.md#tablereader)
+//! has the rest: timeouts, counters, what is copied per transport.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -149,6 +170,37 @@ const LINGER_BYTES: usize = 1 << 20;
 /// connection) leaves the reader waiting for as long as the transport keeps
 /// the connection up, which for TCP can be forever. Set an idle timeout with
 /// [`TableReader::set_idle_timeout`] to end the wait with [`Error::Timeout`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> lightstream::Result<()> {
+/// use std::time::Duration;
+/// use futures_util::StreamExt;
+/// use lightstream::minarrow::{fa_i64, tbl};
+/// use lightstream::{Connection, ReadOptions, Schema, TableReader, WriteOptions};
+///
+/// // Two ends of an in-memory pipe; a socket behaves the same.
+/// let (near, far) = tokio::io::duplex(64 * 1024);
+/// let (far_read, far_write) = tokio::io::split(far);
+/// let writer = tokio::spawn(async move {
+///     let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+///     let conn = Connection::from_io(far_read, far_write, "peer");
+///     let mut w = conn.writer(Schema::from_table(&table).into(), WriteOptions::default()).await?;
+///     for _ in 0..2 {
+///         w.write(&table).await?;
+///     }
+///     w.finish().await
+/// });
+/// let mut reader = TableReader::from_async_read(near, "pipe", ReadOptions::default()).await?;
+/// // A peer silent for 30 s ends the stream with `Error::Timeout`.
+/// reader.set_idle_timeout(Some(Duration::from_secs(30)));
+/// while let Some(table) = reader.next().await {
+///     assert_eq!(table?.n_rows, 3);
+/// }
+/// assert_eq!((reader.tables_read(), reader.rows_read()), (2, 6));
+/// writer.await.expect("writer task")?;
+/// # Ok(()) }
+/// ```
 pub struct TableReader {
     input: InputState,
     driver: IpcStreamDriver,

@@ -15,6 +15,32 @@
 //! The seam: a transport hands the writer a `MessageSink` ("send this
 //! encoded message", "finish"), and nothing else; byte transports share
 //! `ByteSink`, QUIC and WebSocket bring their own (in `transport/`).
+//!
+//! On byte transports the output is the plain Arrow IPC stream format, so any
+//! Arrow reader reads it (here the core's [`lightstream_core::read_ipc`]):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> lightstream::Result<()> {
+//! use tokio::io::AsyncReadExt;
+//! use lightstream::minarrow::{fa_i64, tbl};
+//! use lightstream::{ReadOptions, Schema, TableWriter};
+//!
+//! let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+//! let (pipe_in, mut pipe_out) = tokio::io::duplex(1 << 20);
+//! let schema = Schema::from_table(&table).into();
+//! let mut writer = TableWriter::from_async_write(pipe_in, "pipe", schema, Default::default())?;
+//! writer.write(&table).await?;
+//! let sent = writer.finish().await?; // the end-of-stream marker, and the byte count
+//! let mut bytes = Vec::new();
+//! pipe_out.read_to_end(&mut bytes).await.expect("reading the pipe");
+//! assert_eq!(bytes.len() as u64, sent);
+//! assert_eq!(lightstream::read_ipc(&bytes, ReadOptions::default())?.tables[0].cols, table.cols);
+//! # Ok(()) }
+//! ```
+//!
+//! [The native API guide](https://github.com/lightstream-rs/lightstream/blob/main/docs/native-api.md#tablewriter)
+//! has the rest: timeouts, counters, what is copied per transport.
 
 use std::future::Future;
 use std::io::IoSlice;
@@ -116,6 +142,30 @@ pub(crate) fn closing_stalled(peer: &str, after: Duration) -> Error {
 /// write timeout with [`TableWriter::set_write_timeout`] to end the wait with
 /// [`Error::Timeout`]. After a write failed (timeout or transport error) the
 /// stream may end inside a message, so every later `write` or `finish` fails.
+///
+/// A peer that takes nothing, with a write timeout:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> lightstream::Result<()> {
+/// use std::time::Duration;
+/// use lightstream::minarrow::{fa_i64, tbl};
+/// use lightstream::{Schema, TableWriter};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let (pipe_in, _never_read) = tokio::io::duplex(64); // room for 64 bytes, then full
+/// let schema = Schema::from_table(&table).into();
+/// let mut writer = TableWriter::from_async_write(pipe_in, "slow peer", schema, Default::default())?;
+/// writer.set_write_timeout(Some(Duration::from_millis(50)));
+/// let err = writer.write(&table).await.unwrap_err();
+/// assert!(err.is_timeout());
+/// assert_eq!(
+///     err.to_string(),
+///     "slow peer took 64 of 128 bytes for 50 ms while writing the schema message"
+/// );
+/// assert!(writer.write(&table).await.is_err()); // the stream is broken from here on
+/// # Ok(()) }
+/// ```
 pub struct TableWriter {
     sink: Box<dyn MessageSink>,
     encoder: IpcStreamEncoder,

@@ -6,7 +6,7 @@
 //! doubled quotes, delimiters and line breaks inside quoted fields, LF / CRLF /
 //! CR line ends); both give the same fields and line numbers. The column types come from a given schema or are inferred
 //! from the first rows, with pyarrow's `read_csv` as the reference for what
-//! is inferred and how text maps to values; `docs/csv.md` lists the rules and
+//! is inferred and how text maps to values; [the CSV guide] lists the rules and
 //! every difference from pyarrow.
 //!
 //! Like the rest of the core this module never performs I/O: a shell reads a
@@ -24,6 +24,8 @@
 //! let text = write_csv(&schema, &tables, &CsvWriteOptions::default()).unwrap();
 //! assert_eq!(text, b"id,name\n1,ada\n2,\"grace, hopper\"\n");
 //! ```
+//!
+//! [the CSV guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/csv.md
 
 mod builders;
 mod infer;
@@ -131,6 +133,24 @@ pub const DEFAULT_TRUE_VALUES: &[&str] = &["1", "True", "TRUE", "true"];
 pub const DEFAULT_FALSE_VALUES: &[&str] = &["0", "False", "FALSE", "false"];
 
 /// How to read CSV. `Default` matches pyarrow's `read_csv` defaults where it can.
+///
+/// ```
+/// use lightstream_core::csv::{read_csv, BadRowPolicy, CsvReadOptions};
+/// use lightstream_core::minarrow::ArrowType;
+///
+/// let text = b"ts;px\n1;1.5\n2;oops\n3;NA\n";
+/// let options = CsvReadOptions {
+///     delimiter: b';',
+///     infer_rows: 1, // types from the first row only
+///     bad_rows: BadRowPolicy::Null,
+///     ..Default::default()
+/// };
+/// let (schema, tables) = read_csv(text, options)?;
+/// assert_eq!(schema.fields[1].dtype, ArrowType::Float64);
+/// // `oops` does not parse as a double and became null; `NA` is a null token.
+/// assert_eq!((tables[0].n_rows, tables[0].cols[1].null_count), (3, 2));
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct CsvReadOptions {
     /// Field delimiter (default `,`).

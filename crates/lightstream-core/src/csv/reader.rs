@@ -28,6 +28,27 @@ use crate::ipc::Schema;
 /// the same error. Tables completed before the error stay available, and
 /// the rows before a bad row (with [`BadRowPolicy::Error`](super::BadRowPolicy::Error)) are emitted as one
 /// last, shorter table so that everything before the error is delivered.
+///
+/// ```
+/// use lightstream_core::csv::{CsvDecoder, CsvReadOptions};
+///
+/// let text = b"id,name\n1,ada\n2,grace\n3,\"lin\nus\"\n";
+/// let mut decoder = CsvDecoder::new(CsvReadOptions { batch_size: 2, ..Default::default() })?;
+/// let mut tables = Vec::new();
+/// for chunk in text.chunks(5) {
+///     decoder.push(chunk)?;
+///     while let Some(t) = decoder.next_table()? {
+///         tables.push(t);
+///     }
+/// }
+/// decoder.finish()?;
+/// while let Some(t) = decoder.next_table()? {
+///     tables.push(t);
+/// }
+/// assert_eq!(tables.iter().map(|t| t.n_rows).collect::<Vec<_>>(), [2, 1]);
+/// assert_eq!(decoder.schema().expect("known after the first rows").fields[1].name, "name");
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 pub struct CsvDecoder {
     tok: Tokenizer,
     assembler: TableAssembler,

@@ -28,6 +28,28 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::Schema;
 
 /// Streaming CSV encoder for tables of one schema.
+///
+/// The header goes out with the first table; each table's rows are appended
+/// to the caller's buffer, ready to write wherever it goes.
+///
+/// ```
+/// use lightstream_core::csv::{CsvEncoder, CsvWriteOptions};
+/// use lightstream_core::minarrow::{fa_f64_opt, fa_str32, tbl};
+/// use lightstream_core::Schema;
+///
+/// let a = tbl!("t", fa_str32!("sym", "x", "a,b"), fa_f64_opt!("px", Some(1.5), None::<f64>));
+/// let b = tbl!("t", fa_str32!("sym", "", "y"), fa_f64_opt!("px", Some(2.0), Some(-0.5)));
+/// let options = CsvWriteOptions { crlf: true, ..Default::default() };
+/// let mut encoder = CsvEncoder::new(&Schema::from_table(&a), options)?;
+/// let mut out = Vec::new();
+/// for table in [&a, &b] {
+///     encoder.encode_table(table, &mut out)?;
+/// }
+/// encoder.finish(&mut out)?;
+/// // Quoted only where needed; a null is empty, an empty string is `""`.
+/// assert_eq!(out, b"sym,px\r\nx,1.5\r\n\"a,b\",\r\n\"\",2.0\r\ny,-0.5\r\n");
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct CsvEncoder {
     schema: Arc<Schema>,

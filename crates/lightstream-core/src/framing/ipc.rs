@@ -20,6 +20,25 @@
 //! copied once into fresh 64-byte aligned memory, each buffer moved to a
 //! 64-byte boundary as it is copied; [`IpcFrameDecoder::set_align_64`] makes
 //! shared input take that copy too when its buffers are not 64-byte aligned.
+//!
+//! Most code wants tables, from [`crate::IpcStreamDecoder`]; this layer is for
+//! code that routes or counts messages without decoding them:
+//!
+//! ```
+//! use lightstream_core::framing::ipc::{IpcFrame, IpcFrameDecoder};
+//! use lightstream_core::framing::FrameDecoder;
+//! use lightstream_core::minarrow::{fa_i64, tbl};
+//! use lightstream_core::{write_stream, DecodeLimits, Schema, WriteOptions};
+//!
+//! let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+//! let bytes = write_stream(&Schema::from_table(&table), &[table], &WriteOptions::default())?;
+//! let frames = IpcFrameDecoder::new(DecodeLimits::default()).decode_all(&bytes)?;
+//! // The schema message (no body), one record batch, the end-of-stream marker.
+//! let IpcFrame::Message(batch) = &frames[1] else { panic!("a message") };
+//! assert_eq!((batch.index, batch.body.len() % 64), (1, 0));
+//! assert!(matches!(frames[2], IpcFrame::EndOfStream));
+//! # Ok::<(), lightstream_core::Error>(())
+//! ```
 
 use minarrow::structs::shared_buffer::SharedBuffer;
 
@@ -369,6 +388,24 @@ enum State {
 /// How far a decoder is into the message it is receiving: what a shell shows
 /// in a timeout ("reading the body of message 3 (4096 of 65536 bytes)") and
 /// checks at the end of a transport message, without parsing error text.
+///
+/// ```
+/// use lightstream_core::framing::ipc::Progress;
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{write_stream, IpcStreamDecoder, ReadOptions, Schema};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let bytes = write_stream(&Schema::from_table(&table), &[table], &Default::default())?;
+/// let mut decoder = IpcStreamDecoder::new(ReadOptions::default());
+/// let mut input = &bytes[..bytes.len() - 20]; // the connection stalls here
+/// while let lightstream_core::Decoded::Frame { consumed, .. } = decoder.push(input)? {
+///     input = &input[consumed..];
+/// }
+/// let progress = decoder.progress();
+/// assert_eq!(progress, Progress::Body { got: 52, len: 64 });
+/// assert_eq!((progress.is_at_boundary(), progress.bytes_wanted()), (false, 12));
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
     /// Between messages: every byte offered so far belongs to complete ones.

@@ -9,6 +9,27 @@
 //! Two framings live here: [`tlv`] (tag, length, value) and [`ipc`] (Arrow's
 //! encapsulated IPC messages). Turning IPC messages into tables is
 //! [`crate::ipc`]'s job, not this module's.
+//!
+//! Code written against the traits works with any framing; here with TLV,
+//! with a frame split across two pushes:
+//!
+//! ```
+//! use lightstream_core::framing::tlv::{TlvDecoder, TlvEncoder};
+//! use lightstream_core::framing::{Decoded, FrameDecoder, FrameEncoder};
+//!
+//! let mut bytes = Vec::new();
+//! TlvEncoder.encode(&(1, b"hello"), &mut bytes)?;
+//! TlvEncoder.encode(&(2, b"world!"), &mut bytes)?;
+//!
+//! let mut decoder = TlvDecoder::new(1 << 20);
+//! let (first, rest) = bytes.split_at(8); // the first frame is 10 bytes
+//! assert!(matches!(decoder.decode(first)?, Decoded::NeedMore));
+//! let Decoded::Frame { frame, consumed } = decoder.decode(rest)? else { panic!("frame 1") };
+//! assert_eq!((frame.tag, frame.value.as_slice()), (1, &b"hello"[..]));
+//! let frames = decoder.decode_all(&rest[consumed..])?; // the rest, then `finish`
+//! assert_eq!(frames[0].value.as_slice(), b"world!");
+//! # Ok::<(), lightstream_core::Error>(())
+//! ```
 
 pub mod ipc;
 pub mod tlv;

@@ -14,6 +14,26 @@
 //! application that carries Arrow data inside TLV frames keeps the alignment
 //! guarantees. The decoder refuses a length above its configured maximum before
 //! allocating anything for it.
+//!
+//! ```
+//! use lightstream_core::framing::tlv::{encode_tlv, TlvDecoder};
+//! use lightstream_core::framing::FrameDecoder;
+//! use lightstream_core::ErrorKind;
+//!
+//! let mut bytes = Vec::new();
+//! encode_tlv(7, b"abc", &mut bytes)?;
+//! assert_eq!(bytes, [7, 3, 0, 0, 0, b'a', b'b', b'c']);
+//! let frames = TlvDecoder::new(16).decode_all(&bytes)?;
+//! assert_eq!((frames[0].tag, frames[0].value.as_slice()), (7, &b"abc"[..]));
+//!
+//! // A length over the decoder's maximum is refused before anything is allocated.
+//! let err = TlvDecoder::new(2).decode_all(&bytes).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::LimitExceeded);
+//! // So is an input that stops inside a frame, at `finish`.
+//! let err = TlvDecoder::new(16).decode_all(&bytes[..6]).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Truncated);
+//! # Ok::<(), lightstream_core::Error>(())
+//! ```
 
 use minarrow::structs::shared_buffer::SharedBuffer;
 

@@ -69,6 +69,22 @@ pub enum Pending<'a> {
 /// Where an [`IpcStreamDriver`] gets its bytes: in memory ([`ByteInput::pending`]
 /// and [`ByteInput::consume`]) or read on demand ([`ByteInput::poll_read`]),
 /// or both (in-memory bytes are offered first).
+///
+/// The inputs here cover memory ([`SliceInput`], [`SharedInput`]) and blocking
+/// readers ([`ReadInput`]); a shell implements it for its own source.
+///
+/// ```
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{write_stream, IpcStreamDriver, ReadOptions, Schema, SliceInput};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let bytes = write_stream(&Schema::from_table(&table), &[table], &Default::default())?;
+/// let mut input = SliceInput::new(&bytes, 0);
+/// let (schema, tables) = IpcStreamDriver::new(ReadOptions::default()).read_all(&mut input)?;
+/// assert_eq!((schema.fields[0].name.as_str(), tables[0].n_rows), ("id", 3));
+/// assert!(input.is_used_up());
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 pub trait ByteInput {
     /// What a read of the input can fail with (`Infallible` for memory).
     type Error;
@@ -387,7 +403,42 @@ impl std::error::Error for MessageError {}
 /// A whole stream: its schema and every table.
 pub type SchemaAndTables = (Arc<Schema>, Vec<Table>);
 
-/// Drives an [`IpcStreamDecoder`] from a [`ByteInput`]: see the module docs.
+/// Drives an [`IpcStreamDecoder`] from a [`ByteInput`]: the one loop every
+/// shell feeds its bytes through. It decides where each byte goes (decoded
+/// where it lies, read straight into a body's aligned memory, or through a
+/// small scratch buffer); [the core API guide] has the whole story.
+///
+/// A blocking reader (here a `Cursor`; a file, a pipe, stdin alike) read item
+/// by item:
+///
+/// ```
+/// use std::io::Cursor;
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{DriveError, IpcStreamDriver, ReadInput, ReadOptions, StreamItem};
+/// use lightstream_core::{write_stream, Schema, WriteOptions};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let schema = Schema::from_table(&table);
+/// let bytes = write_stream(&schema, &[table.clone(), table], &WriteOptions::default())?;
+///
+/// let mut driver = IpcStreamDriver::new(ReadOptions::default());
+/// let mut input = ReadInput { inner: Cursor::new(bytes) };
+/// let mut rows = 0;
+/// loop {
+///     match driver.next_item(&mut input) {
+///         Ok(Some(StreamItem::Table(t))) => rows += t.n_rows,
+///         Ok(Some(StreamItem::Schema(_))) => {}
+///         Ok(Some(StreamItem::End)) | Ok(None) => break,
+///         Err(DriveError::Decode(e)) => return Err(e.into()),
+///         Err(DriveError::Input(io)) => return Err(io.into()),
+///     }
+/// }
+/// assert_eq!(rows, 6);
+/// assert_eq!(driver.decoder().messages_decoded(), 3); // the schema and 2 batches
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [the core API guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/core-api.md#driving-the-decoder-from-a-transport
 pub struct IpcStreamDriver {
     decoder: IpcStreamDecoder,
     scratch: Vec<u8>,

@@ -45,6 +45,29 @@ struct BlockInfo {
 }
 
 /// Random-access reader of an in-memory (or memory-mapped) IPC file.
+///
+/// The footer is read once; any batch, or some of its columns, can then be
+/// decoded in any order, with each buffer aligned for its type borrowed from
+/// `bytes`.
+///
+/// ```
+/// use lightstream_core::minarrow::{fa_f64, fa_i64, tbl};
+/// use lightstream_core::{aligned_copy, write_file, IpcFileReader, ReadOptions, Schema};
+///
+/// let batches: Vec<_> =
+///     (0..3).map(|i| tbl!("t", fa_i64!("ts", i, i + 10), fa_f64!("px", 1.5, 2.5))).collect();
+/// let bytes = write_file(&Schema::from_table(&batches[0]), &batches, &Default::default())?;
+///
+/// let file = IpcFileReader::new(aligned_copy(&bytes), ReadOptions::default())?;
+/// assert_eq!(file.num_batches(), 3);
+/// let last = file.read_batch(2)?;
+/// assert_eq!(last.cols[0].array.num().i64().data.as_slice(), [2, 12]);
+/// let px = file.column_indices(&["px"])?;
+/// let narrow = file.read_batch_columns(0, &px)?;
+/// assert_eq!((narrow.cols.len(), narrow.cols[0].field.name.as_str()), (1, "px"));
+/// assert!(file.bytes_borrowed() > 0); // read in place, not copied
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 pub struct IpcFileReader {
     bytes: SharedBuffer,
     schema: Arc<Schema>,
@@ -500,7 +523,19 @@ pub(crate) fn read_file_slice(
     Ok((footer.schema, tables, tally.copied()))
 }
 
-/// Decodes every batch of an in-memory IPC file.
+/// Decodes every batch of an in-memory IPC file./// [`IpcFileReader`] reads one batch at a time.
+///
+/// ```
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{aligned_copy, read_file, write_file, ReadOptions, Schema, WriteOptions};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let schema = Schema::from_table(&table);
+/// let bytes = write_file(&schema, &[table.clone()], &WriteOptions::default())?;
+/// let (_schema, tables) = read_file(aligned_copy(&bytes), ReadOptions::default())?;
+/// assert_eq!(tables[0].cols, table.cols);
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 pub fn read_file(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Schema>, Vec<Table>)> {
     let reader = IpcFileReader::new(bytes, options)?;
     let tables = (0..reader.num_batches())
@@ -510,6 +545,31 @@ pub fn read_file(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Schem
 }
 
 /// Sans-IO encoder of the IPC file format.
+///
+/// Messages go out as they are encoded, so a file can be written table by
+/// table to any sink; the footer (the index of every block) comes last.
+///
+/// ```
+/// use std::sync::Arc;
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{is_ipc_file, read_ipc, IpcFileEncoder, ReadOptions, Schema};
+/// use lightstream_core::WriteOptions;
+///
+/// let tables = [tbl!("t", fa_i64!("n", 1, 2)), tbl!("t", fa_i64!("n", 3))];
+/// let schema = Arc::new(Schema::from_table(&tables[0]));
+/// let mut enc = IpcFileEncoder::new(schema, WriteOptions::default())?;
+/// let mut out = Vec::new();
+/// enc.begin()?.write_to(&mut out).expect("writing to a Vec");
+/// for t in &tables {
+///     for message in enc.encode_table(t)? {
+///         message.write_to(&mut out).expect("writing to a Vec");
+///     }
+/// }
+/// out.extend(enc.finish()?);
+/// assert!(is_ipc_file(&out) && out.ends_with(b"ARROW1"));
+/// assert_eq!(read_ipc(&out, ReadOptions::default())?.tables[1].n_rows, 1);
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 pub struct IpcFileEncoder {
     inner: MessageEncoder,
     dictionaries: Vec<fbs::Block>,
@@ -595,7 +655,17 @@ impl IpcFileEncoder {
     }
 }
 
-/// Encodes `tables` as a complete IPC file.
+/// Encodes `tables` as a complete IPC file./// [`IpcFileEncoder`] writes one table at a time.
+///
+/// ```
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{is_ipc_file, write_file, Schema, WriteOptions};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let bytes = write_file(&Schema::from_table(&table), &[table], &WriteOptions::default())?;
+/// assert!(is_ipc_file(&bytes));
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 pub fn write_file(schema: &Schema, tables: &[Table], options: &WriteOptions) -> Result<Vec<u8>> {
     let mut enc = IpcFileEncoder::new(Arc::new(schema.clone()), *options)?;
     // Encode first (messages borrow the tables), then size the output once.

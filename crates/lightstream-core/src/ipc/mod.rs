@@ -4,6 +4,32 @@
 //! turns messages into minarrow tables ([`IpcStreamDecoder`], [`IpcFileReader`]);
 //! the encoder side turns tables into messages that borrow the tables' buffers
 //! ([`IpcStreamEncoder`], [`IpcFileEncoder`]).
+//!
+//! Everything here is also re-exported at the crate root. The two formats
+//! hold the same tables: a stream is read front to back as it arrives, a file
+//! (`ARROW1` at both ends, a footer indexing every batch) is read in any
+//! order. [`read_ipc`] tells them apart.
+//!
+//! ```
+//! use lightstream_core::minarrow::{fa_i64, tbl};
+//! use lightstream_core::ipc::{is_ipc_file, read_ipc, write_file, write_stream};
+//! use lightstream_core::ipc::{ReadOptions, Schema, WriteOptions};
+//!
+//! let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+//! let schema = Schema::from_table(&table);
+//! let stream = write_stream(&schema, &[table.clone()], &WriteOptions::default())?;
+//! let file = write_file(&schema, &[table.clone()], &WriteOptions::default())?;
+//! assert!(!is_ipc_file(&stream) && is_ipc_file(&file));
+//! for bytes in [&stream, &file] {
+//!     assert_eq!(read_ipc(bytes, ReadOptions::default())?.tables[0].cols, table.cols);
+//! }
+//! # Ok::<(), lightstream_core::Error>(())
+//! ```
+//!
+//! The long story (dictionaries, the decoder driver, how Arrow types map to
+//! minarrow, what is borrowed and what is copied) is in [the core API guide].
+//!
+//! [the core API guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/core-api.md
 
 mod body;
 mod buffer_types;
@@ -39,6 +65,24 @@ use crate::error::Result;
 use crate::limits::DecodeLimits;
 
 /// Options for reading IPC streams and files.
+///
+/// ```
+/// use lightstream_core::minarrow::{fa_f64, fa_i64, fa_str32, tbl};
+/// use lightstream_core::{read_ipc, write_stream, DecodeLimits, Projection, ReadOptions, Schema};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2), fa_str32!("sym", "a", "b"), fa_f64!("px", 1.5, 2.5));
+/// let bytes = write_stream(&Schema::from_table(&table), &[table], &Default::default())?;
+/// let options = ReadOptions {
+///     // Only these columns are decoded, in this order.
+///     projection: Some(Projection::Names(vec!["px".into(), "id".into()])),
+///     limits: DecodeLimits { max_rows: 1_000, ..DecodeLimits::default() },
+///     ..ReadOptions::default()
+/// };
+/// let read = read_ipc(&bytes, options)?;
+/// let names: Vec<_> = read.schema.fields.iter().map(|f| f.name.as_str()).collect();
+/// assert_eq!(names, ["px", "id"]);
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadOptions {
     /// Bounds on what untrusted input may make the decoder do.

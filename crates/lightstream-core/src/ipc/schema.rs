@@ -121,6 +121,24 @@ pub struct DictionaryEncoding {
 }
 
 /// A schema: minarrow fields, schema metadata, and per-field dictionary encoding.
+///
+/// Usually taken from a table; dictionary (categorical) columns get their
+/// wire encoding here.
+///
+/// ```
+/// use lightstream_core::minarrow::{fa_cat32, fa_i64, tbl};
+/// use lightstream_core::{IndexType, Schema};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2), fa_cat32!("city", "paris", "oslo"));
+/// let schema = Schema::from_table(&table);
+/// assert_eq!(schema.fields[1].name, "city");
+/// assert!(schema.dictionary(0).is_none());
+/// let city = schema.dictionary(1).expect("a dictionary column");
+/// assert_eq!((city.id, city.index_type), (0, IndexType::UInt32));
+/// let narrow = schema.project(&[1])?;
+/// assert_eq!(narrow.fields.len(), 1);
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schema {
     /// The fields (columns), in order.

@@ -232,6 +232,34 @@ impl MessageDecoder {
 /// with [`IpcStreamDecoder::push`] are copied once, each buffer moved to a
 /// 64-byte boundary. [`IpcStreamDecoder::bytes_borrowed`] and
 /// [`IpcStreamDecoder::bytes_copied`] say which happened.
+///
+/// Bytes arriving a few at a time (a socket, a browser message): offer them
+/// until every one is taken, collecting what comes out.
+///
+/// ```
+/// use lightstream_core::framing::Decoded;
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{IpcStreamDecoder, ReadOptions, Schema, StreamItem, WriteOptions};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let schema = Schema::from_table(&table);
+/// let bytes = lightstream_core::write_stream(&schema, &[table], &WriteOptions::default())?;
+///
+/// let mut decoder = IpcStreamDecoder::new(ReadOptions::default());
+/// let mut items = Vec::new();
+/// for mut chunk in bytes.chunks(7) {
+///     while let Decoded::Frame { frame, consumed } = decoder.push(chunk)? {
+///         items.push(frame);
+///         chunk = &chunk[consumed..];
+///     }
+/// }
+/// decoder.finish()?; // the input ended on a message boundary
+/// assert!(matches!(&items[0], StreamItem::Schema(s) if s.fields[0].name == "id"));
+/// let StreamItem::Table(t) = &items[1] else { panic!("expected a table") };
+/// assert_eq!(t.cols[0].array.num().i64().data.as_slice(), [1, 2, 3]);
+/// assert!(matches!(items[2], StreamItem::End));
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 pub struct IpcStreamDecoder {
     frames: IpcFrameDecoder,
     state: MessageDecoder,
@@ -510,6 +538,19 @@ impl FrameDecoder for IpcStreamDecoder {
 /// [`ReadOptions::align_64`] copies bodies whose buffers are not 64-byte
 /// aligned instead (see [`IpcStreamDecoder`]). From a `&[u8]`, use
 /// [`crate::read_ipc`]: it copies each body exactly once.
+///
+/// ```
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{aligned_copy, read_stream, write_stream, ReadOptions, Schema};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let bytes = write_stream(&Schema::from_table(&table), &[table.clone()], &Default::default())?;
+/// // A memory map or a receive buffer would already be a SharedBuffer.
+/// let (schema, tables) = read_stream(aligned_copy(&bytes), ReadOptions::default())?;
+/// assert_eq!(schema.fields[0].name, "id");
+/// assert_eq!(tables[0].cols, table.cols); // the same columns (IPC has no table name)
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 pub fn read_stream(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Schema>, Vec<Table>)> {
     let mut driver = IpcStreamDriver::new(options);
     driver.read_all(&mut SharedInput::new(bytes, 0))
@@ -527,6 +568,20 @@ pub(crate) fn read_stream_slice(
 }
 
 /// Encodes `tables` as a complete IPC stream (schema, batches, end-of-stream).
+/// The incremental form is [`crate::IpcStreamEncoder`].
+///
+/// ```
+/// use lightstream_core::minarrow::{fa_f64, fa_str32, tbl};
+/// use lightstream_core::{read_ipc, write_stream, ReadOptions, Schema, WriteOptions};
+///
+/// let a = tbl!("t", fa_str32!("sym", "x", "y"), fa_f64!("px", 1.5, 2.5));
+/// let b = tbl!("t", fa_str32!("sym", "z"), fa_f64!("px", 3.5));
+/// let bytes = write_stream(&Schema::from_table(&a), &[a, b], &WriteOptions::default())?;
+/// assert!(!lightstream_core::is_ipc_file(&bytes));
+/// let read = read_ipc(&bytes, ReadOptions::default())?;
+/// assert_eq!(read.tables.iter().map(|t| t.n_rows).collect::<Vec<_>>(), [2, 1]);
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 pub fn write_stream(schema: &Schema, tables: &[Table], options: &WriteOptions) -> Result<Vec<u8>> {
     let mut enc = IpcStreamEncoder::new(Arc::new(schema.clone()), *options)?;
     // Encode first (messages borrow the tables), then size the output once.

@@ -100,7 +100,13 @@ fn key_capacity(t: IndexType) -> u64 {
 }
 
 /// Keeps one dictionary per dictionary id that only grows, and rewrites each
-/// table's dictionary keys into it (see the [module docs](self)).
+/// table's dictionary keys into it: known values keep their unified key, new
+/// ones are appended, null rows stay null.
+///
+/// For tables whose dictionaries were built batch by batch (pandas chunks,
+/// `dictionary_encode()` per batch, the CSV and Parquet readers): an IPC file
+/// cannot replace a dictionary, only grow it. Cost and the stream/file rules
+/// are in [the core API guide](https://github.com/lightstream-rs/lightstream/blob/main/docs/core-api.md#dictionaries).
 ///
 /// ```
 /// use std::sync::Arc;

@@ -29,6 +29,22 @@ use crate::fbs;
 use crate::framing::ipc::{END_OF_STREAM, write_prefix};
 
 /// Options for writing IPC streams and files.
+///
+/// ```
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+/// use lightstream_core::{read_ipc, write_stream, Compression, ReadOptions, Schema, WriteOptions};
+///
+/// let table = tbl!("t", fa_i64!("n", @slice &[7i64; 4096][..]));
+/// let schema = Schema::from_table(&table);
+/// let plain = write_stream(&schema, &[table.clone()], &WriteOptions::default())?;
+/// // Zstd bodies, 8-byte alignment as pyarrow writes (the `zstd` feature, on by default).
+/// let options =
+///     WriteOptions { compression: Compression::Zstd, alignment: 8, ..Default::default() };
+/// let small = write_stream(&schema, &[table.clone()], &options)?;
+/// assert!(small.len() < plain.len() / 10);
+/// assert_eq!(read_ipc(&small, ReadOptions::default())?.tables[0].cols, table.cols);
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteOptions {
     /// Body compression.

@@ -73,6 +73,28 @@ struct Cursor {
 }
 
 /// Reads a Parquet file as minarrow tables: [`Iterator`] of `Result<Table>`.
+///
+/// ```
+/// use lightstream::minarrow::{fa_i64, fa_str32, tbl};
+/// use lightstream::parquet::{ParquetReadOptions, ParquetReader, ParquetWriter};
+/// use lightstream::Schema;
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3), fa_str32!("name", "a", "b", "c"));
+/// let schema = Schema::from_table(&table);
+/// let mut writer = ParquetWriter::new(Vec::new(), &schema, Default::default())?;
+/// writer.write(&table)?;
+/// let bytes = writer.finish()?;
+///
+/// // Only `name`, two rows per table.
+/// let options =
+///     ParquetReadOptions { projection: Some(vec![1]), batch_size: 2, ..Default::default() };
+/// let reader = ParquetReader::from_bytes(bytes.into(), "memory", options)?;
+/// assert_eq!(reader.num_rows(), 3);
+/// let tables = reader.collect::<lightstream::Result<Vec<_>>>()?;
+/// assert_eq!(tables.iter().map(|t| t.n_rows).collect::<Vec<_>>(), [2, 1]);
+/// assert_eq!(tables[0].cols[0].field.name, "name");
+/// # Ok::<(), lightstream::Error>(())
+/// ```
 pub struct ParquetReader<R: ChunkReader + 'static = File> {
     label: String,
     file: SerializedFileReader<Shared<R>>,

@@ -77,6 +77,19 @@ pub struct ServerOptions {
 /// A Unix socket path that exists and is a socket is replaced (a server that
 /// died leaves its socket file behind); the file is removed when the
 /// listener is dropped. QUIC needs `options.quic`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> lightstream::Result<()> {
+/// use lightstream::ServerOptions;
+///
+/// // Port 0: the system picks a free port, and `local_url` says which.
+/// let any_port = "tcp://127.0.0.1:0".parse()?;
+/// let listener = lightstream::bind(&any_port, &ServerOptions::default()).await?;
+/// let url = listener.local_url().to_string();
+/// assert!(url.starts_with("tcp://127.0.0.1:") && !url.ends_with(":0"), "{url}");
+/// # Ok(()) }
+/// ```
 pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listener> {
     let _ = options;
     match endpoint {
@@ -105,6 +118,28 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
 /// ([`crate::quic::client_config`] and friends). For `tls://` and `wss://`
 /// this runs the TLS handshake (an untrusted certificate fails here, naming
 /// the host and the reason); `options.tls` chooses whom to trust.
+///
+/// A stream with no tables still carries its schema:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> lightstream::Result<()> {
+/// use lightstream::minarrow::{fa_i64, tbl};
+/// use lightstream::{ClientOptions, ReadOptions, Schema, ServerOptions, WriteOptions};
+///
+/// let any_port = "tcp://127.0.0.1:0".parse()?;
+/// let listener = lightstream::bind(&any_port, &ServerOptions::default()).await?;
+/// let url = listener.local_url().clone();
+/// tokio::spawn(async move {
+///     let schema = Schema::from_table(&tbl!("t", fa_i64!("id", 1))).into();
+///     listener.accept().await?.writer(schema, WriteOptions::default()).await?.finish().await
+/// });
+/// let conn = lightstream::connect(&url, &ClientOptions::default()).await?;
+/// let reader = conn.reader(ReadOptions::default()).await?;
+/// assert_eq!(reader.schema().fields[0].name, "id");
+/// assert!(reader.read_all().await?.is_empty());
+/// # Ok(()) }
+/// ```
 pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Connection> {
     let _ = options;
     match endpoint {

@@ -19,6 +19,39 @@
 //! alive; a stream written is a message sink whose `finish` is QUIC's own
 //! (finish the stream, then wait for the peer's acknowledgement). quinn's
 //! types appear in this module only.
+//!
+//! Through [`crate::connect`] / [`crate::bind`] a QUIC connection is one
+//! table stream, like any other transport:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> lightstream::Result<()> {
+//! use lightstream::minarrow::{fa_i64, tbl};
+//! use lightstream::{quic, ClientOptions, ReadOptions, Schema, ServerOptions, WriteOptions};
+//!
+//! let (certs, key) = quic::self_signed(&["127.0.0.1"])?;
+//! let quic = Some(quic::server_config(certs.clone(), key)?);
+//! let server = ServerOptions { quic, ..Default::default() };
+//! let listener = lightstream::bind(&"quic://127.0.0.1:0".parse()?, &server).await?;
+//! let url = listener.local_url().clone();
+//! let serving = tokio::spawn(async move {
+//!     let table = tbl!("t", fa_i64!("n", 1, 2, 3));
+//!     let conn = listener.accept().await?;
+//!     let mut w = conn.writer(Schema::from_table(&table).into(), WriteOptions::default()).await?;
+//!     w.write(&table).await?;
+//!     w.finish().await // waits until the client acknowledged every byte
+//! });
+//! let quic = Some(quic::client_config_trusting(&certs)?);
+//! let client = ClientOptions { quic, ..Default::default() };
+//! let conn = lightstream::connect(&url, &client).await?;
+//! let tables = conn.reader(ReadOptions::default()).await?.read_all().await?;
+//! assert_eq!(tables[0].n_rows, 3);
+//! serving.await.expect("server task")?;
+//! # Ok(()) }
+//! ```
+//!
+//! Several streams on one connection: [`QuicSession`]. `examples/quic.rs`
+//! runs both ends with two streams at once.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -50,6 +83,50 @@ const ACK_WAIT: Duration = Duration::from_secs(5);
 pub const ALPN: &[u8] = b"lightstream";
 
 /// One QUIC connection, carrying any number of table streams. Cheap to clone.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> lightstream::Result<()> {
+/// use lightstream::minarrow::{fa_i64, tbl};
+/// use lightstream::{quic, ClientOptions, ReadOptions, Schema, ServerOptions, WriteOptions};
+///
+/// let (certs, key) = quic::self_signed(&["127.0.0.1"])?;
+/// let quic = Some(quic::server_config(certs.clone(), key)?);
+/// let server = ServerOptions { quic, ..Default::default() };
+/// let listener = lightstream::bind(&"quic://127.0.0.1:0".parse()?, &server).await?;
+/// let url = listener.local_url().clone();
+/// let serving = tokio::spawn(async move {
+///     let session = listener.accept().await?.into_quic().await?;
+///     // Two table streams at once; each is flow-controlled on its own.
+///     let send = |id: i64| {
+///         let session = session.clone();
+///         async move {
+///             let table = tbl!("t", fa_i64!("stream", id));
+///             let schema = Schema::from_table(&table).into();
+///             let mut w = session.open_writer(schema, WriteOptions::default()).await?;
+///             w.write(&table).await?;
+///             w.finish().await
+///         }
+///     };
+///     tokio::try_join!(send(1), send(2))?;
+///     session.closed().await; // until the client is done
+///     Ok::<_, lightstream::Error>(())
+/// });
+///
+/// let quic = Some(quic::client_config_trusting(&certs)?);
+/// let client = ClientOptions { quic, ..Default::default() };
+/// let session = lightstream::connect(&url, &client).await?.into_quic().await?;
+/// let mut ids = Vec::new();
+/// for _ in 0..2 {
+///     let tables = session.accept_reader(ReadOptions::default()).await?.read_all().await?;
+///     ids.push(tables[0].cols[0].array.num().i64().data[0]);
+/// }
+/// ids.sort(); // the streams may come in either order
+/// assert_eq!(ids, [1, 2]);
+/// session.close();
+/// serving.await.expect("server task")?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct QuicSession {
     conn: quinn::Connection,

@@ -20,6 +20,29 @@
 //! The certificate helpers ([`self_signed`], [`load_certs`], [`load_key`]) are
 //! shared with QUIC and also come with the `quic` feature alone; the
 //! configurations and transports need the `tls` feature.
+//!
+//! A client that does not trust the server's certificate gets a typed error
+//! saying so (a full `tls://` round trip is in [the native API guide]):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> lightstream::Result<()> {
+//! use lightstream::{tls, ClientOptions, Error, ServerOptions, TlsProblem};
+//!
+//! let (certs, key) = tls::self_signed(&["127.0.0.1"])?;
+//! let server = ServerOptions { tls: Some(tls::server_config(certs, key)?), ..Default::default() };
+//! let listener = lightstream::bind(&"tls://127.0.0.1:0".parse()?, &server).await?;
+//! let url = listener.local_url().clone();
+//! // The server's handshake runs in `reader`/`writer`: serve in a task of its own.
+//! tokio::spawn(async move { listener.accept().await?.reader(Default::default()).await });
+//!
+//! // `ClientOptions::default()` trusts the webpki roots, which did not sign this certificate.
+//! let err = lightstream::connect(&url, &ClientOptions::default()).await.unwrap_err();
+//! assert!(matches!(err, Error::Tls { problem: TlsProblem::UntrustedCertificate, .. }), "{err}");
+//! # Ok(()) }
+//! ```
+//!
+//! [the native API guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/native-api.md#tls-lightstreamtls-feature-tls
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! message per binary WebSocket message, over TCP (`ws://`) or, with the
 //! `tls` feature, over TLS (`wss://`, rustls through [`crate::tls`]).
 //!
-//! The protocol is in docs/websocket-protocol.md; the browser transport speaks
+//! The protocol is in docs/websocket-protocol.md (linked below); the browser transport speaks
 //! exactly the same one. In short: the writer sends the schema message, then
 //! dictionary and record batch messages, then the 8-byte end-of-stream
 //! marker, each in its own binary message, then closes the WebSocket. The
@@ -23,6 +23,37 @@
 //! Arrow type the reader cannot hold, 1007 inconsistent data, 1009 too
 //! large, 1008 data sent to a stream that only writes). tokio-tungstenite's
 //! types appear in this module only.
+//!
+//! `ws://` goes through [`crate::connect`] / [`crate::bind`] like every
+//! other endpoint; a browser reads the same stream with the npm package.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> lightstream::Result<()> {
+//! use lightstream::minarrow::{fa_i64, tbl};
+//! use lightstream::{ClientOptions, ReadOptions, Schema, ServerOptions, WriteOptions};
+//!
+//! let url = "ws://127.0.0.1:0/tables".parse()?;
+//! let listener = lightstream::bind(&url, &ServerOptions::default()).await?;
+//! let url = listener.local_url().clone();
+//! let serving = tokio::spawn(async move {
+//!     let table = tbl!("t", fa_i64!("n", 1, 2, 3));
+//!     let conn = listener.accept().await?;
+//!     let mut w = conn.writer(Schema::from_table(&table).into(), WriteOptions::default()).await?;
+//!     w.write(&table).await?;
+//!     w.finish().await
+//! });
+//! let conn = lightstream::connect(&url, &ClientOptions::default()).await?;
+//! let mut reader = conn.reader(ReadOptions::default()).await?;
+//! reader.set_require_end_marker(true);
+//! let tables = reader.read_all().await?;
+//! assert_eq!(tables[0].n_rows, 3);
+//! serving.await.expect("server task")?;
+//! # Ok(()) }
+//! ```
+//!
+//! [The WebSocket protocol](https://github.com/lightstream-rs/lightstream/blob/main/docs/websocket-protocol.md)
+//! says what each message holds and which Close codes mean what.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
