@@ -7,13 +7,20 @@
 //! [`FrameEncoder`] appends one frame's bytes to an output buffer.
 //!
 //! Two framings live here: [`tlv`] (tag, length, value) and [`ipc`] (Arrow's
-//! encapsulated IPC messages). Turning IPC messages into tables is
-//! [`crate::ipc`]'s job, not this module's.
+//! encapsulated IPC messages); an application brings its own by
+//! implementing the two traits. One loop drives every decoder from an input,
+//! [`FrameDriver`] (the native shell's `lightstream::framed` runs it over a
+//! socket). Turning IPC messages into tables is [`crate::ipc`]'s job, not
+//! this module's.
 
 pub mod ipc;
 pub mod tlv;
 
+use minarrow::structs::shared_buffer::SharedBuffer;
+
 use crate::error::Result;
+pub use crate::ipc::FrameDriver;
+use ipc::BodySink;
 
 /// What a [`FrameDecoder`] made of the bytes it was offered.
 #[derive(Debug)]
@@ -52,6 +59,17 @@ impl<F> Decoded<F> {
 }
 
 /// A push decoder of frames from bytes.
+///
+/// Only [`FrameDecoder::decode`] and [`FrameDecoder::finish`] are required.
+/// The other methods let a decoder say more to the [`FrameDriver`] that feeds
+/// it (a frame that borrows shared input, memory to read a body straight
+/// into, how many bytes it needs next); their defaults suit any decoder that
+/// copies what it is offered.
+///
+/// A decoder fed from the network must check every length it reads against
+/// a limit before it reserves memory for it, and reserve no more than the
+/// bytes that have arrived (as [`tlv::TlvDecoder`] does): the length came
+/// from the peer.
 pub trait FrameDecoder {
     /// What one frame decodes to.
     type Frame;
@@ -63,6 +81,33 @@ pub trait FrameDecoder {
     /// The input has ended: `Ok` if it ended on a frame boundary, otherwise a
     /// [`crate::ErrorKind::Truncated`] error saying how far the last frame got.
     fn finish(&self) -> Result<()>;
+
+    /// Like [`FrameDecoder::decode`], for input in shared memory that a frame
+    /// may keep pointing into instead of copying it (the IPC decoders do).
+    /// The default decodes the bytes as a slice.
+    fn decode_shared(&mut self, input: &SharedBuffer) -> Result<Decoded<Self::Frame>> {
+        self.decode(input.as_slice())
+    }
+
+    /// While the rest of a frame can be read straight into its final,
+    /// aligned memory: that memory (then [`FrameDecoder::take_body`]). `None`
+    /// (the default): offer bytes with [`FrameDecoder::decode`].
+    fn body_sink(&mut self) -> Option<BodySink<'_>> {
+        None
+    }
+
+    /// After bytes were written through [`FrameDecoder::body_sink`]: the
+    /// frame once it is complete, `Ok(None)` before. The default has none.
+    fn take_body(&mut self) -> Result<Option<Self::Frame>> {
+        Ok(None)
+    }
+
+    /// Bytes the decoder needs next (at least 1), a hint for inputs whose
+    /// every read is a copy they size; `usize::MAX` (the default): no hint,
+    /// offer what there is.
+    fn bytes_wanted(&self) -> usize {
+        usize::MAX
+    }
 
     /// Decodes every frame in `input`, which must end on a frame boundary.
     fn decode_all(&mut self, mut input: &[u8]) -> Result<Vec<Self::Frame>> {
@@ -81,11 +126,12 @@ pub trait FrameDecoder {
     }
 }
 
-/// An encoder of frames into bytes.
-pub trait FrameEncoder {
-    /// What one frame is made from.
-    type Frame: ?Sized;
-
-    /// Appends the bytes of `frame` to `out`.
-    fn encode(&mut self, frame: &Self::Frame, out: &mut Vec<u8>) -> Result<()>;
+/// An encoder of `Item`s into frames of bytes.
+///
+/// Like tokio-util's `Encoder<Item>`, the item is a type parameter, so an
+/// encoder can take borrowed items (`&[u8]`, `(u8, &[u8])`) and several
+/// kinds of them.
+pub trait FrameEncoder<Item> {
+    /// Appends the bytes of one frame holding `item` to `out`.
+    fn encode(&mut self, item: Item, out: &mut Vec<u8>) -> Result<()>;
 }

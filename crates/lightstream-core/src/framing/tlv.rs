@@ -148,17 +148,28 @@ impl FrameDecoder for TlvDecoder {
         }
         Ok(())
     }
+
+    fn bytes_wanted(&self) -> usize {
+        match &self.value {
+            Some((_, len, buf)) => (len - buf.len()).max(1),
+            None => TLV_HEADER_LEN - self.header_len,
+        }
+    }
 }
 
-/// Encoder of TLV frames: `(tag, value)`.
+/// Encoder of TLV frames, from `(tag, value)` or a [`TlvFrame`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TlvEncoder;
 
-impl FrameEncoder for TlvEncoder {
-    type Frame = (u8, &'static [u8]);
+impl FrameEncoder<(u8, &[u8])> for TlvEncoder {
+    fn encode(&mut self, (tag, value): (u8, &[u8]), out: &mut Vec<u8>) -> Result<()> {
+        encode_tlv(tag, value, out)
+    }
+}
 
-    fn encode(&mut self, frame: &Self::Frame, out: &mut Vec<u8>) -> Result<()> {
-        encode_tlv(frame.0, frame.1, out)
+impl FrameEncoder<&TlvFrame> for TlvEncoder {
+    fn encode(&mut self, frame: &TlvFrame, out: &mut Vec<u8>) -> Result<()> {
+        encode_tlv(frame.tag, frame.value.as_slice(), out)
     }
 }
 
