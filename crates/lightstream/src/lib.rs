@@ -55,6 +55,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod framed;
 pub mod reader;
 pub mod writer;
 

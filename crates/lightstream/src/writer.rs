@@ -28,6 +28,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, Result};
 
+/// Any byte sink a writer can own.
+pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// A boxed future of a [`MessageSink`] (dyn-compatible async).
 pub(crate) type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
