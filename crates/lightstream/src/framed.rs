@@ -20,21 +20,38 @@
 //! frames ends cleanly (`None`); one that ends inside a frame yields
 //! [`Error::Framing`] of kind `Truncated`. Every error names the peer.
 //!
-//! What it is not: Arrow IPC. Tables go through [`crate::TableReader`] and
-//! [`crate::TableWriter`]; a message transport (WebSocket) has no byte
+//! Arrow tables in TLV frames: [`Connection::tlv_reader`] and
+//! [`Connection::tlv_writer`] carry an Arrow IPC stream with one
+//! encapsulated IPC message per TLV frame of tag [`TLV_IPC_MESSAGE`]
+//! (docs/native-api.md, "Custom framing"), for peers that frame everything
+//! they exchange in TLV. They are a [`crate::TableReader`] and
+//! [`crate::TableWriter`] like any other: the TLV frames are a message
+//! transport of the seam, as WebSocket messages are.
+//!
+//! What it is not: a transport. A message transport (WebSocket) has no byte
 //! stream to frame.
 
+use std::io::IoSlice;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
+use bytes::Bytes;
 use futures_core::Stream;
-use lightstream_core::FrameDriver;
+use lightstream_core::framing::tlv::{TlvDecoder, TlvFrame, tlv_header};
 use lightstream_core::framing::{FrameDecoder, FrameEncoder};
+use lightstream_core::{
+    EncodedMessage, FrameDriver, ReadOptions, Schema, SharedBuffer, WriteOptions,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::reader::{AsyncInput, drive_error};
+use crate::reader::{AsyncInput, Input, MessageStream, TableReader, Violation, drive_error};
+use crate::writer::{
+    ByteSink, Limit, MessageSink, SendError, SinkFuture, TableWriter, write_all_slices,
+};
 
 pub use crate::reader::BoxRead;
 pub use crate::writer::BoxWrite;
@@ -381,5 +398,114 @@ impl Connection {
             FramedByteStream::new(read, decoder, buffer_bytes).with_peer(peer.clone()),
             FramedSink::new(write, encoder, buffer_bytes).with_peer(peer),
         ))
+    }
+}
+
+/// The TLV tag of a frame holding one encapsulated Arrow IPC message (as the
+/// IPC stream format has it: continuation marker, length, metadata, body;
+/// the end-of-stream marker is a frame of its own). Other tags are refused.
+pub const TLV_IPC_MESSAGE: u8 = 1;
+
+/// Read buffer of a TLV reader: what one read of the socket may bring.
+const TLV_READ_BYTES: usize = 64 * 1024;
+
+impl Connection {
+    /// Reads one Arrow IPC stream sent as TLV frames, one IPC message per
+    /// frame of tag [`TLV_IPC_MESSAGE`]; returns once its schema has
+    /// arrived. A frame is refused before anything is reserved for it when
+    /// its declared length is over one IPC message at `options.limits`'
+    /// largest, and a frame that holds anything but whole IPC messages is an
+    /// error ([`Error::Protocol`]), as for a WebSocket message. Any
+    /// transport that is one byte stream (see [`Connection::into_framed`]).
+    pub async fn tlv_reader(self, options: ReadOptions) -> Result<TableReader> {
+        let (read, _, peer) = self.into_byte_stream().await?;
+        let decoder = TlvDecoder::new(options.limits.max_message_bytes());
+        let frames = FramedByteStream::new(read, decoder, TLV_READ_BYTES).with_peer(peer.clone());
+        TableReader::open(
+            Input::Messages(Box::new(TlvMessages(frames))),
+            peer,
+            options,
+        )
+        .await
+    }
+
+    /// Writes one Arrow IPC stream of `schema` as TLV frames, one IPC message
+    /// per frame of tag [`TLV_IPC_MESSAGE`] (its header and the message go
+    /// out in one vectored write; column data is not copied). Any transport
+    /// that is one byte stream (see [`Connection::into_framed`]).
+    pub async fn tlv_writer(
+        self,
+        schema: Arc<Schema>,
+        options: WriteOptions,
+    ) -> Result<TableWriter> {
+        let (_, write, peer) = self.into_byte_stream().await?;
+        TableWriter::new(Box::new(TlvSink(ByteSink(write))), peer, schema, options)
+    }
+}
+
+/// TLV frames as the reader's message stream: each frame's value is one
+/// message.
+struct TlvMessages(FramedByteStream<BoxRead, TlvDecoder>);
+
+/// A TLV value as the payload type of message streams (no copy).
+struct Value(SharedBuffer);
+
+impl AsRef<[u8]> for Value {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+impl MessageStream for TlvMessages {
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
+        let TlvFrame { tag, value } = match ready!(self.0.poll_frame(cx)) {
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+            None => return Poll::Ready(None),
+        };
+        if tag != TLV_IPC_MESSAGE {
+            return Poll::Ready(Some(Err(Error::Protocol(format!(
+                "{} sent a TLV frame of tag {tag}; Arrow IPC messages come in frames of tag \
+                 {TLV_IPC_MESSAGE}",
+                self.0.peer()
+            )))));
+        }
+        Poll::Ready(Some(Ok(Bytes::from_owner(Value(value)))))
+    }
+
+    /// TLV has no way to tell the peer why: the connection just closes.
+    fn poll_refuse(&mut self, _: &mut Context<'_>, _: Violation, _: &str) -> Poll<()> {
+        Poll::Ready(())
+    }
+
+    fn unit(&self) -> &'static str {
+        "TLV frame"
+    }
+}
+
+/// A byte stream's sink that puts each IPC message in a TLV frame.
+struct TlvSink(ByteSink<BoxWrite>);
+
+impl MessageSink for TlvSink {
+    fn send<'a>(
+        &'a mut self,
+        message: &'a EncodedMessage<'_>,
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, Result<(), SendError>> {
+        Box::pin(async move {
+            let header = tlv_header(TLV_IPC_MESSAGE, message.len())
+                .map_err(|e| SendError::Failed(Error::Codec(e)))?;
+            let mut slices = vec![IoSlice::new(&header)];
+            slices.extend(message.io_slices());
+            write_all_slices(&mut self.0.0, slices, limit).await
+        })
+    }
+
+    fn finish<'a>(
+        &'a mut self,
+        peer: &'a str,
+        limit: Option<Duration>,
+    ) -> SinkFuture<'a, Result<()>> {
+        self.0.finish(peer, limit)
     }
 }

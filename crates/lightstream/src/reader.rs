@@ -49,13 +49,12 @@ pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 /// the send half of a WebSocket) lives inside these values.
 pub(crate) enum Input {
     Bytes(BoxRead),
-    // Only WebSocket delivers messages today.
-    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
     Messages(Box<dyn MessageStream>),
 }
 
 /// A transport that carries whole messages, each holding one or more whole
-/// IPC messages (WebSocket; later gRPC/Flight and HTTP chunks).
+/// IPC messages (WebSocket, TLV frames over a byte stream; later
+/// gRPC/Flight and HTTP chunks).
 ///
 /// The transport answers its own control traffic (WebSocket pings and the
 /// closing handshake), turns its own errors into [`Error`] (telling its

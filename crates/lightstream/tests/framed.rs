@@ -429,3 +429,150 @@ async fn a_sink_writes_when_its_buffer_fills_and_on_flush() {
         .unwrap();
     assert_eq!(TlvDecoder::default().decode_all(&got).unwrap().len(), 3);
 }
+
+/// Two tables; [`columns`] is what travels (IPC does not carry the name).
+fn tables() -> Vec<lightstream::minarrow::Table> {
+    use lightstream::minarrow::{fa_i64, fa_str32, tbl};
+    vec![
+        tbl!("t", fa_i64!("n", 1, 2, 3), fa_str32!("s", "a", "bb", "ccc")),
+        tbl!("t", fa_i64!("n", 4), fa_str32!("s", "dddd")),
+    ]
+}
+
+/// The columns and row counts of `tables`.
+fn columns(
+    tables: &[lightstream::minarrow::Table],
+) -> Vec<(usize, Vec<lightstream::minarrow::FieldArray>)> {
+    tables.iter().map(|t| (t.n_rows, t.cols.clone())).collect()
+}
+
+#[tokio::test]
+async fn tables_travel_in_tlv_frames_one_ipc_message_each() {
+    let listener = lightstream::bind(
+        &"tcp://127.0.0.1:0".parse().unwrap(),
+        &ServerOptions::default(),
+    )
+    .await
+    .unwrap();
+    let endpoint = listener.local_url().clone();
+    let server = tokio::spawn(async move {
+        let conn = listener.accept().await.unwrap();
+        let schema = std::sync::Arc::new(lightstream::Schema::from_table(&tables()[0]));
+        let mut w = conn.tlv_writer(schema, Default::default()).await.unwrap();
+        for t in tables() {
+            w.write(&t).await.unwrap();
+        }
+        w.finish().await.unwrap()
+    });
+    // Read raw: every frame is tag 1 and holds exactly one IPC message.
+    let s = tokio::net::TcpStream::connect(endpoint.to_string().trim_start_matches("tcp://"))
+        .await
+        .unwrap();
+    let frames: Vec<TlvFrame> = FramedByteStream::new(s, TlvDecoder::new(1 << 20), 4096)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let sent = bounded("server", server).await.unwrap();
+    // Schema, two record batches, the end-of-stream marker.
+    assert_eq!(frames.len(), 4);
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.tag == lightstream::framed::TLV_IPC_MESSAGE)
+    );
+    assert_eq!(
+        sent,
+        frames.iter().map(|f| f.value.len() as u64).sum::<u64>(),
+        "the writer counts IPC bytes, not TLV headers"
+    );
+    assert_eq!(
+        frames[3].value.as_slice(),
+        [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]
+    );
+    let mut stream = Vec::new();
+    for f in &frames {
+        let mut d = core::IpcStreamDecoder::new(Default::default());
+        if !stream.is_empty() {
+            // Each frame is one message of the stream so far.
+            let _ = d.push(&stream).unwrap();
+        }
+        assert!(d.is_at_message_boundary());
+        stream.extend_from_slice(f.value.as_slice());
+    }
+    let (_, got) = core::read_stream(core::aligned_copy(&stream), Default::default()).unwrap();
+    assert_eq!(columns(&got), columns(&tables()));
+
+    // And the other way: the same frames, read by a TLV reader.
+    let mut wire = Vec::new();
+    for f in &frames {
+        TlvEncoder.encode(f, &mut wire).unwrap();
+    }
+    let got = read_tlv(wire, Default::default()).await.unwrap();
+    assert_eq!(columns(&got), columns(&tables()));
+}
+
+/// Tables read by a TLV reader from `wire` (over an in-memory duplex).
+async fn read_tlv(
+    wire: Vec<u8>,
+    options: lightstream::ReadOptions,
+) -> lightstream::Result<Vec<lightstream::minarrow::Table>> {
+    let (mut a, b) = tokio::io::duplex(4096);
+    let writer = tokio::spawn(async move {
+        let _ = a.write_all(&wire).await;
+    });
+    let conn = lightstream::Connection::from_io(b, tokio::io::sink(), "duplex");
+    let r = bounded("read", async {
+        conn.tlv_reader(options).await?.read_all().await
+    })
+    .await;
+    bounded("write", writer).await.unwrap();
+    r
+}
+
+#[tokio::test]
+async fn tlv_readers_refuse_other_tags_split_messages_and_oversized_frames() {
+    let t = &tables()[0];
+    let ipc = lightstream::write_stream(
+        &lightstream::Schema::from_table(t),
+        std::slice::from_ref(t),
+        &Default::default(),
+    )
+    .unwrap();
+    // The schema message is the first frame; its length from its prefix.
+    let schema_len = 8 + u32::from_le_bytes(ipc[4..8].try_into().unwrap()) as usize;
+    let mut schema_frame = Vec::new();
+    core::framing::tlv::encode_tlv(1, &ipc[..schema_len], &mut schema_frame).unwrap();
+
+    let mut wrong_tag = schema_frame.clone();
+    core::framing::tlv::encode_tlv(9, &ipc[schema_len..], &mut wrong_tag).unwrap();
+    let e = read_tlv(wrong_tag, Default::default()).await.unwrap_err();
+    assert!(matches!(e, Error::Protocol(_)), "{e}");
+    assert!(
+        e.to_string().contains("duplex sent a TLV frame of tag 9"),
+        "{e}"
+    );
+
+    // The record batch cut in two frames.
+    let mut split = schema_frame.clone();
+    let cut = schema_len + 20;
+    core::framing::tlv::encode_tlv(1, &ipc[schema_len..cut], &mut split).unwrap();
+    core::framing::tlv::encode_tlv(1, &ipc[cut..], &mut split).unwrap();
+    let e = read_tlv(split, Default::default()).await.unwrap_err();
+    assert!(matches!(e, Error::Protocol(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("TLV frame 2 from duplex ended inside an Arrow IPC message"),
+        "{e}"
+    );
+
+    // A frame declaring more than one IPC message at the limits' largest.
+    let mut huge = schema_frame;
+    huge.extend_from_slice(&[1, 0xff, 0xff, 0xff, 0x7f]);
+    let options = lightstream::ReadOptions {
+        limits: core::DecodeLimits::STRICT,
+        ..Default::default()
+    };
+    let e = read_tlv(huge, options).await.unwrap_err();
+    assert_eq!(e.codec_kind(), Some(ErrorKind::LimitExceeded), "{e}");
+    assert!(e.to_string().contains("framing error from duplex"), "{e}");
+}

@@ -175,13 +175,21 @@ impl FrameEncoder<&TlvFrame> for TlvEncoder {
 
 /// Appends one TLV frame to `out`. Fails if `value` is longer than `u32::MAX`.
 pub fn encode_tlv(tag: u8, value: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    let len = u32::try_from(value.len())
-        .map_err(|_| Error::limit("TLV value length", value.len() as u64, u32::MAX as u64))?;
+    let header = tlv_header(tag, value.len())?;
     out.reserve(TLV_HEADER_LEN + value.len());
-    out.push(tag);
-    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&header);
     out.extend_from_slice(value);
     Ok(())
+}
+
+/// The header of a frame whose value is `value_len` bytes, for a shell that
+/// writes the value from where it lies (a vectored write) instead of copying
+/// it after the header. Fails if `value_len` is over `u32::MAX`.
+pub fn tlv_header(tag: u8, value_len: usize) -> Result<[u8; TLV_HEADER_LEN]> {
+    let len = u32::try_from(value_len)
+        .map_err(|_| Error::limit("TLV value length", value_len as u64, u32::MAX as u64))?;
+    let [a, b, c, d] = len.to_le_bytes();
+    Ok([tag, a, b, c, d])
 }
 
 #[cfg(test)]
