@@ -548,6 +548,82 @@ fn stdio_send_writes_a_stream_pyarrow_reads() {
     }
 }
 
+/// `send - --framing tlv | stdio_peer.py read-tlv`: pyarrow finds one IPC
+/// message per TLV frame of tag 1 and reads the stream they make.
+#[test]
+fn stdio_send_in_tlv_frames_is_read_by_pyarrow_frame_by_frame() {
+    require_pyarrow();
+    let dir = test_dir("stdio-send-tlv");
+    make_inputs(&dir, 3000);
+    let expected = pyarrow_summary(&dir, "data.arrow");
+    let mut sender = Proc::start(
+        lightstream(&dir, &["send", "-", "data.arrow", "--framing", "tlv"]),
+        false,
+    );
+    let pipe = sender.child.stdout.take().expect("lightstream stdout");
+    let mut reader = python(&dir, &["read-tlv"]);
+    reader.stdin(Stdio::from(pipe));
+    let read = Proc::start(reader, true).wait(TIMEOUT);
+    let sent = sender.wait(TIMEOUT);
+    sent.assert_success();
+    read.assert_success();
+    let summary = String::from_utf8(read.stdout).expect("UTF-8");
+    assert_eq!(summary.trim(), expected);
+}
+
+/// `stdio_peer.py write-tlv | recv - --framing tlv`: pyarrow's messages, one
+/// per TLV frame, are read as the stream pyarrow wrote.
+#[test]
+fn stdio_recv_in_tlv_frames_reads_messages_pyarrow_writes() {
+    require_pyarrow();
+    let dir = test_dir("stdio-recv-tlv");
+    let mut writer = Proc::start(python(&dir, &["write-tlv", "5000"]), false);
+    let pipe = writer.child.stdout.take().expect("python stdout");
+    let mut recv = lightstream(&dir, &["recv", "-", "out.arrows", "--framing", "tlv"]);
+    recv.stdin(Stdio::from(pipe));
+    let received = Proc::start(recv, true).wait(TIMEOUT);
+    received.assert_success();
+    assert!(received.stderr.is_empty(), "{}", received.stderr);
+    let written = writer.wait(TIMEOUT);
+    written.assert_success();
+    let sent_summary = written.stderr.trim().to_string();
+    assert!(sent_summary.starts_with("rows=5000 "), "{sent_summary}");
+    assert_eq!(pyarrow_summary(&dir, "out.arrows"), sent_summary);
+
+    // The plain stream given to a TLV reader: its continuation marker reads
+    // as a TLV header declaring ~3 GB, refused before anything is reserved.
+    let mut recv = lightstream(&dir, &["recv", "-", "out2.arrows", "--framing", "tlv"]);
+    recv.stdin(Stdio::from(
+        fs::File::open(dir.join("out.arrows")).expect("stream"),
+    ));
+    let out = Proc::start(recv, true).wait(TIMEOUT);
+    let line = out.assert_one_line_error(1);
+    assert!(
+        line.contains("framing error from stdio: limit exceeded: TLV value length is"),
+        "{line}"
+    );
+}
+
+#[test]
+fn tcp_and_unix_round_trips_in_tlv_frames() {
+    let dir = test_dir("tcp-tlv");
+    let tlv = ["--framing", "tlv"];
+    round_trips(&dir, "tcp://127.0.0.1:0", &tlv, &tlv);
+    let dir = test_dir("unix-tlv");
+    let url = format!("unix://{}", dir.join("s.sock").display());
+    round_trips(&dir, &url, &tlv, &tlv);
+}
+
+#[test]
+fn tlv_framing_on_a_websocket_or_quic_url_is_a_usage_error() {
+    let dir = test_dir("tlv-usage");
+    for url in ["ws://127.0.0.1:1/x", "quic://127.0.0.1:1"] {
+        let out = run(&dir, &["recv", url, "out.arrows", "--framing", "tlv"]);
+        let line = out.assert_one_line_error(2);
+        assert!(line.contains("--framing tlv applies to tcp://"), "{line}");
+    }
+}
+
 // ------------------------------------------------------------------ many clients
 
 /// 50 clients at once, in-process with the `lightstream` library, all receive the

@@ -461,6 +461,11 @@ impl MessageStream for TlvMessages {
         let TlvFrame { tag, value } = match ready!(self.0.poll_frame(cx)) {
             Some(Ok(frame)) => frame,
             Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+            // Not a byte came (a port probe): what the byte transports say.
+            None if self.0.bytes_read() == 0 => {
+                let peer = self.0.peer().to_string();
+                return Poll::Ready(Some(Err(Error::EmptyConnection { peer })));
+            }
             None => return Poll::Ready(None),
         };
         if tag != TLV_IPC_MESSAGE {
