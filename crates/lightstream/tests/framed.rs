@@ -575,4 +575,11 @@ async fn tlv_readers_refuse_other_tags_split_messages_and_oversized_frames() {
     let e = read_tlv(huge, options).await.unwrap_err();
     assert_eq!(e.codec_kind(), Some(ErrorKind::LimitExceeded), "{e}");
     assert!(e.to_string().contains("framing error from duplex"), "{e}");
+
+    // Nothing at all (a port probe) is what it is on the byte transports.
+    let e = read_tlv(Vec::new(), Default::default()).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::EmptyConnection { peer } if peer == "duplex"),
+        "{e}"
+    );
 }
