@@ -20,6 +20,7 @@ use minarrow::structs::shared_buffer::SharedBuffer;
 
 use crate::error::Result;
 pub use crate::ipc::FrameDriver;
+use crate::ipc::SliceInput;
 use ipc::BodySink;
 
 /// What a [`FrameDecoder`] made of the bytes it was offered.
@@ -109,20 +110,47 @@ pub trait FrameDecoder {
         usize::MAX
     }
 
-    /// Decodes every frame in `input`, which must end on a frame boundary.
-    fn decode_all(&mut self, mut input: &[u8]) -> Result<Vec<Self::Frame>> {
+    /// Decodes every frame in `input`, which must end on a frame boundary
+    /// (through [`FrameDriver`], the one loop).
+    fn decode_all(&mut self, input: &[u8]) -> Result<Vec<Self::Frame>> {
+        let mut driver = FrameDriver::with_decoder(self, 0);
+        let mut input = SliceInput::new(input, 0);
         let mut frames = Vec::new();
-        while !input.is_empty() {
-            match self.decode(input)? {
-                Decoded::Frame { frame, consumed } => {
-                    frames.push(frame);
-                    input = &input[consumed..];
-                }
-                Decoded::NeedMore => break,
-            }
+        while let Some(frame) = driver.next_in_memory(&mut input)? {
+            frames.push(frame);
         }
-        self.finish()?;
+        driver.decoder().finish()?;
         Ok(frames)
+    }
+}
+
+/// A decoder borrowed is a decoder (so a [`FrameDriver`] can drive one it
+/// does not own).
+impl<D: FrameDecoder + ?Sized> FrameDecoder for &mut D {
+    type Frame = D::Frame;
+
+    fn decode(&mut self, input: &[u8]) -> Result<Decoded<D::Frame>> {
+        (**self).decode(input)
+    }
+
+    fn finish(&self) -> Result<()> {
+        (**self).finish()
+    }
+
+    fn decode_shared(&mut self, input: &SharedBuffer) -> Result<Decoded<D::Frame>> {
+        (**self).decode_shared(input)
+    }
+
+    fn body_sink(&mut self) -> Option<BodySink<'_>> {
+        (**self).body_sink()
+    }
+
+    fn take_body(&mut self) -> Result<Option<D::Frame>> {
+        (**self).take_body()
+    }
+
+    fn bytes_wanted(&self) -> usize {
+        (**self).bytes_wanted()
     }
 }
 
