@@ -18,7 +18,7 @@ pub mod tlv;
 
 use minarrow::structs::shared_buffer::SharedBuffer;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 pub use crate::ipc::FrameDriver;
 use crate::ipc::SliceInput;
 use ipc::BodySink;
@@ -116,7 +116,7 @@ pub trait FrameDecoder {
         let mut driver = FrameDriver::with_decoder(self, 0);
         let mut input = SliceInput::new(input, 0);
         let mut frames = Vec::new();
-        while let Some(frame) = driver.next_in_memory(&mut input)? {
+        while let Some(frame) = driver.next_item(&mut input).map_err(Error::from)? {
             frames.push(frame);
         }
         driver.decoder().finish()?;

@@ -560,19 +560,22 @@ impl<D: FrameDecoder> FrameDriver<D> {
             ))),
         }
     }
+}
 
-    /// [`IpcStreamDriver::next_item`] for an input that cannot fail to
-    /// read (memory, a JavaScript array): the decoder's errors only. Not
-    /// generic, so every shell shares one copy.
+/// The IPC stream's driver. Its methods are not generic, so that every
+/// shell shares the one copy compiled in this crate (a generic method is
+/// compiled again in each crate that calls it: a larger `.wasm`).
+impl IpcStreamDriver {
+    /// [`FrameDriver::next_item`] for an input that cannot fail to read
+    /// (memory, a JavaScript array): the decoder's errors only. (Another
+    /// decoder's driver: `next_item(input).map_err(Error::from)`.)
     pub fn next_in_memory(
         &mut self,
         input: &mut dyn ByteInput<Error = Infallible>,
-    ) -> Result<Option<D::Frame>> {
+    ) -> Result<Option<StreamItem>> {
         self.next_item(input).map_err(Error::from)
     }
-}
 
-impl IpcStreamDriver {
     /// A driver of a new decoder with `options`, with a 64 KiB scratch buffer.
     pub fn new(options: ReadOptions) -> Self {
         Self::with_scratch(options, SCRATCH_BYTES)
@@ -739,8 +742,8 @@ mod tests {
         // In memory, and a declared length over the limit.
         let mut d = FrameDriver::with_decoder(TlvDecoder::new(10), 8);
         let mut input = SliceInput::new(&bytes, 0);
-        assert!(d.next_in_memory(&mut input).unwrap().is_some());
-        let e = d.next_in_memory(&mut input).unwrap_err();
+        assert!(d.next_item(&mut input).unwrap().is_some());
+        let e = Error::from(d.next_item(&mut input).unwrap_err());
         assert_eq!(e.kind(), ErrorKind::LimitExceeded);
     }
 
