@@ -8,6 +8,11 @@ Usage:
                              validate(full=True) every batch, print the summary
   stdio_peer.py summary PATH read the Arrow IPC file or stream at PATH the same way,
                              print the summary
+  stdio_peer.py write-tlv ROWS  as `write`, each IPC message (end-of-stream marker
+                             included) in a TLV frame of tag 1 (`--framing tlv`)
+  stdio_peer.py read-tlv     read TLV frames from stdin: each must be tag 1 and hold
+                             exactly one IPC message (pyarrow's MessageReader); then
+                             read their concatenation as a stream, print the summary
 
 The summary is one line: `rows=N schema=<sha256> data=<sha256>`. The schema digest
 covers field names, types, nullability and field/schema metadata; the data digest
@@ -18,6 +23,7 @@ The data is deterministic, with nulls, and uses only types Lightstream holds.
 
 import datetime
 import hashlib
+import struct
 import sys
 
 import pyarrow as pa
@@ -77,6 +83,32 @@ def summary(schema, batches):
     return "rows=%d schema=%s data=%s" % (rows, s.hexdigest(), d.hexdigest())
 
 
+TLV_IPC_MESSAGE = 1
+END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+def tlv(value):
+    return struct.pack("<BI", TLV_IPC_MESSAGE, len(value)) + value
+
+
+def read_tlv_frames(f):
+    """The values of the TLV frames in `f`, checking each tag."""
+    values = []
+    while True:
+        header = f.read(5)
+        if not header:
+            return values
+        if len(header) < 5:
+            raise ValueError("input ended inside a TLV header")
+        tag, length = struct.unpack("<BI", header)
+        if tag != TLV_IPC_MESSAGE:
+            raise ValueError("TLV tag %d, expected %d" % (tag, TLV_IPC_MESSAGE))
+        value = f.read(length)
+        if len(value) < length:
+            raise ValueError("input ended inside a TLV value")
+        values.append(value)
+
+
 def read_all(reader):
     return reader.schema, [reader.get_batch(i) for i in range(reader.num_record_batches)]
 
@@ -92,6 +124,32 @@ def main(argv):
         print(summary(table.schema, batches), file=sys.stderr)
     elif len(argv) == 2 and argv[1] == "read":
         reader = ipc.open_stream(sys.stdin.buffer)
+        batches = list(reader)
+        print(summary(reader.schema, batches))
+    elif len(argv) == 3 and argv[1] == "write-tlv":
+        table = make_table(int(argv[2]))
+        batches = table.to_batches(max_chunksize=max(1, (table.num_rows + 4) // 5))
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, table.schema) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
+        # pyarrow's own split of its stream into encapsulated messages.
+        for message in ipc.MessageReader.open_stream(sink.getvalue()):
+            sys.stdout.buffer.write(tlv(message.serialize().to_pybytes()))
+        sys.stdout.buffer.write(tlv(END_OF_STREAM))
+        sys.stdout.buffer.flush()
+        print(summary(table.schema, batches), file=sys.stderr)
+    elif len(argv) == 2 and argv[1] == "read-tlv":
+        values = read_tlv_frames(sys.stdin.buffer)
+        if not values or values[-1] != END_OF_STREAM:
+            raise ValueError("the last TLV frame is not the end-of-stream marker")
+        for value in values[:-1]:
+            # Exactly one message per frame: it parses, and nothing is left.
+            source = pa.BufferReader(value)
+            ipc.read_message(source)
+            if source.tell() != len(value):
+                raise ValueError("a TLV frame holds more than one IPC message")
+        reader = ipc.open_stream(pa.BufferReader(b"".join(values)))
         batches = list(reader)
         print(summary(reader.schema, batches))
     elif len(argv) == 3 and argv[1] == "summary":

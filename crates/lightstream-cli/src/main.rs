@@ -140,6 +140,8 @@ enum Command {
         timeout: Timeout,
         #[command(flatten)]
         rate: MinRateArgs,
+        #[command(flatten)]
+        framing: FramingArgs,
         /// Clients served at once. One more is turned away at once: ws:// and
         /// wss:// answer 503 with Retry-After, other transports close the
         /// connection; one line on stderr each. A client that stops reading
@@ -169,6 +171,8 @@ enum Command {
         timeout: Timeout,
         #[command(flatten)]
         rate: MinRateArgs,
+        #[command(flatten)]
+        framing: FramingArgs,
     },
     /// Connect and send an IPC file or stream, CSV or Parquet file (as an Arrow
     /// IPC stream)
@@ -189,6 +193,8 @@ enum Command {
         timeout: Timeout,
         #[command(flatten)]
         rate: MinRateArgs,
+        #[command(flatten)]
+        framing: FramingArgs,
     },
     /// Listen, receive one stream from the first client, write it (IPC file or
     /// stream, CSV or Parquet) and exit
@@ -212,6 +218,8 @@ enum Command {
         timeout: Timeout,
         #[command(flatten)]
         rate: MinRateArgs,
+        #[command(flatten)]
+        framing: FramingArgs,
     },
     /// Serve the browser demo on one port: the page, the npm package, and a
     /// WebSocket stream of generated tables, until interrupted
@@ -275,6 +283,31 @@ struct CompressionArgs {
     /// none), of pages for Parquet (zstd, snappy; default snappy)
     #[arg(long, value_enum, value_name = "CODEC")]
     compression: Option<CompressionArg>,
+}
+
+/// `--framing` of the network commands.
+#[derive(Args)]
+struct FramingArgs {
+    /// How the stream travels on tcp://, tls://, unix:// and `-`: `ipc`, the
+    /// Arrow IPC stream format byte for byte; `tlv`, one IPC message per TLV
+    /// frame of tag 1 (docs/native-api.md)
+    #[arg(long, value_enum, value_name = "FRAMING", default_value_t = FramingArg::Ipc)]
+    framing: FramingArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FramingArg {
+    Ipc,
+    Tlv,
+}
+
+impl FramingArgs {
+    fn framing(&self) -> network::Framing {
+        match self.framing {
+            FramingArg::Ipc => network::Framing::Ipc,
+            FramingArg::Tlv => network::Framing::Tlv,
+        }
+    }
 }
 
 /// `--compression` of `serve` and `send`: what goes on the wire is an Arrow
@@ -568,6 +601,7 @@ fn run(cli: Cli) -> CliResult<()> {
             timeout,
             rate,
             max_clients,
+            framing,
         } => network::serve(
             url,
             &input,
@@ -575,6 +609,7 @@ fn run(cli: Cli) -> CliResult<()> {
             compression.compression(),
             &tls.tls(),
             rate.with(timeout),
+            framing.framing(),
         ),
         Command::Recv {
             url,
@@ -584,6 +619,7 @@ fn run(cli: Cli) -> CliResult<()> {
             tls,
             timeout,
             rate,
+            framing,
         } => network::recv(
             url,
             &output,
@@ -591,6 +627,7 @@ fn run(cli: Cli) -> CliResult<()> {
             &columns.columns(),
             &tls.tls(),
             rate.with(timeout),
+            framing.framing(),
         ),
         Command::Send {
             url,
@@ -599,12 +636,14 @@ fn run(cli: Cli) -> CliResult<()> {
             tls,
             timeout,
             rate,
+            framing,
         } => network::send(
             url,
             &input,
             compression.compression(),
             &tls.tls(),
             rate.with(timeout),
+            framing.framing(),
         ),
         Command::Listen {
             url,
@@ -614,6 +653,7 @@ fn run(cli: Cli) -> CliResult<()> {
             tls,
             timeout,
             rate,
+            framing,
         } => network::listen(
             url,
             &output,
@@ -621,6 +661,7 @@ fn run(cli: Cli) -> CliResult<()> {
             &columns.columns(),
             &tls.tls(),
             rate.with(timeout),
+            framing.framing(),
         ),
         Command::Demo(args) => demo::demo(args),
     }
@@ -842,12 +883,15 @@ mod tests {
             timeout,
             rate,
             max_clients,
+            framing,
         } = cli.command
         else {
             panic!("serve expected");
         };
         // At most 128 clients at once unless told otherwise.
         assert_eq!(max_clients, 128);
+        // The Arrow IPC stream format byte for byte unless told otherwise.
+        assert_eq!(framing.framing(), network::Framing::Ipc);
         assert_eq!(url, Endpoint::Tcp("127.0.0.1:0".into()));
         assert_eq!(input, PathBuf::from("data.arrow"));
         assert!(once);

@@ -20,6 +20,10 @@
 //! once with one line (ws:// and wss:// answer `503` with `Retry-After`, other
 //! transports close the connection).
 //!
+//! `--framing tlv` carries the stream in TLV frames (one IPC message per frame,
+//! the library's `Connection::tlv_reader` / `tlv_writer`) on the byte
+//! transports (tcp, tls, unix, stdio).
+//!
 //! What it is not: a transport or a codec. Every byte on the wire comes from the
 //! `lightstream` crate.
 
@@ -31,7 +35,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use lightstream::{ClientOptions, Connection, Endpoint, ServerOptions};
+use lightstream::{ClientOptions, Connection, Endpoint, ServerOptions, TableReader, TableWriter};
 use lightstream_core::minarrow::Table;
 use lightstream_core::{Compression, Projection, ReadOptions, Schema, WriteOptions};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -78,6 +82,59 @@ pub struct Patience {
     pub min_rate: Option<u64>,
 }
 
+/// `--framing`: how the Arrow IPC stream travels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Framing {
+    /// The Arrow IPC stream format, byte for byte (what any Arrow peer reads).
+    #[default]
+    Ipc,
+    /// One IPC message per TLV frame of tag 1 (docs/native-api.md), on the
+    /// byte transports only.
+    Tlv,
+}
+
+impl Framing {
+    /// A usage error for `--framing tlv` on a transport that carries
+    /// messages or streams of its own.
+    fn check(self, endpoint: &Endpoint) -> CliResult<()> {
+        let framed_already = matches!(
+            endpoint,
+            Endpoint::WebSocket(_) | Endpoint::SecureWebSocket(_) | Endpoint::Quic(_)
+        );
+        if self == Framing::Tlv && framed_already {
+            return Err(CliError::usage(format!(
+                "--framing tlv applies to tcp://, tls://, unix:// and `-` only, not to \
+                 {endpoint}: its transport already carries IPC messages in messages or \
+                 streams of its own"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn reader(
+        self,
+        conn: Connection,
+        options: ReadOptions,
+    ) -> lightstream::Result<TableReader> {
+        match self {
+            Framing::Ipc => conn.reader(options).await,
+            Framing::Tlv => conn.tlv_reader(options).await,
+        }
+    }
+
+    async fn writer(
+        self,
+        conn: Connection,
+        schema: Arc<Schema>,
+        options: WriteOptions,
+    ) -> lightstream::Result<TableWriter> {
+        match self {
+            Framing::Ipc => conn.writer(schema, options).await,
+            Framing::Tlv => conn.tlv_writer(schema, options).await,
+        }
+    }
+}
+
 /// How many clients `serve` takes: one (`--once`), or up to `max_clients` at
 /// once (`--max-clients`).
 #[derive(Debug, Clone, Copy)]
@@ -102,10 +159,12 @@ pub fn serve(
     compression: Compression,
     tls: &ServerTls,
     patience: Patience,
+    framing: Framing,
 ) -> CliResult<()> {
     let Admission { once, max_clients } = admission;
+    framing.check(&endpoint)?;
     let server = server_options(&endpoint, tls)?;
-    let served = Arc::new(Served::load(input, compression, patience)?);
+    let served = Arc::new(Served::load(input, compression, patience, framing)?);
     // stdio has exactly one client: this process's stdout.
     let once = once || endpoint == Endpoint::Stdio;
     let on_signal = if once {
@@ -178,7 +237,9 @@ pub fn recv(
     columns: &Columns,
     tls: &ClientTls,
     patience: Patience,
+    framing: Framing,
 ) -> CliResult<()> {
+    framing.check(&endpoint)?;
     let client = client_options(&endpoint, tls)?;
     let target = Target::from_arg(output);
     run_until_signal(
@@ -186,7 +247,7 @@ pub fn recv(
             let conn = lightstream::connect(&endpoint, &client)
                 .await
                 .map_err(|e| CliError::net(format!("connecting to {endpoint}"), e, false))?;
-            let reader = open_reader(conn, &endpoint, columns, patience)
+            let reader = open_reader(conn, &endpoint, columns, patience, framing)
                 .await?
                 .ok_or_else(|| {
                     CliError::msg(if endpoint == Endpoint::Stdio {
@@ -211,7 +272,9 @@ pub fn send(
     compression: Compression,
     tls: &ClientTls,
     patience: Patience,
+    framing: Framing,
 ) -> CliResult<()> {
+    framing.check(&endpoint)?;
     let client = client_options(&endpoint, tls)?;
     let source = Input::from_arg(input);
     run_until_signal(
@@ -229,7 +292,7 @@ pub fn send(
             let mut writer = bounded(
                 patience.timeout,
                 &context,
-                conn.writer(schema, write_options(compression)),
+                framing.writer(conn, schema, write_options(compression)),
             )
             .await?
             .map_err(net)?;
@@ -258,7 +321,9 @@ pub fn listen(
     columns: &Columns,
     tls: &ServerTls,
     patience: Patience,
+    framing: Framing,
 ) -> CliResult<()> {
+    framing.check(&endpoint)?;
     let server = server_options(&endpoint, tls)?;
     let target = Target::from_arg(output);
     run_until_signal(
@@ -269,7 +334,7 @@ pub fn listen(
             let reader = loop {
                 let conn = accept(&listener).await?;
                 let peer = conn.peer().to_string();
-                match open_reader(conn, &endpoint, columns, patience).await? {
+                match open_reader(conn, &endpoint, columns, patience, framing).await? {
                     Some(reader) => break reader,
                     None => report(&CliError::msg(format!(
                         "{peer} closed the connection without sending anything; not counted \
@@ -295,10 +360,16 @@ struct Served {
     /// `--timeout` and `--min-rate`: a client that takes no whole message
     /// (or does not finish its handshake) in time is dropped.
     patience: Patience,
+    framing: Framing,
 }
 
 impl Served {
-    fn load(input: &Path, compression: Compression, patience: Patience) -> CliResult<Served> {
+    fn load(
+        input: &Path,
+        compression: Compression,
+        patience: Patience,
+        framing: Framing,
+    ) -> CliResult<Served> {
         let mut reader = input::InputReader::open(&Input::from_arg(input), &Columns::All)?;
         let schema = reader.schema().clone();
         let mut tables = Vec::new();
@@ -317,6 +388,7 @@ impl Served {
             tables,
             options: write_options(compression),
             patience,
+            framing,
         })
     }
 
@@ -331,7 +403,7 @@ impl Served {
         let writer = bounded(
             self.patience.timeout,
             &context,
-            conn.writer(self.schema.clone(), self.options),
+            self.framing.writer(conn, self.schema.clone(), self.options),
         )
         .await?;
         let mut writer = match writer {
@@ -418,6 +490,7 @@ async fn open_reader(
     endpoint: &Endpoint,
     columns: &Columns,
     patience: Patience,
+    framing: Framing,
 ) -> CliResult<Option<lightstream::TableReader>> {
     let stdio = *endpoint == Endpoint::Stdio;
     let peer = conn.peer().to_string();
@@ -430,7 +503,7 @@ async fn open_reader(
         compact_dictionaries: true,
         ..ReadOptions::default()
     };
-    let reader = match bounded(patience.timeout, &context, conn.reader(options)).await? {
+    let reader = match bounded(patience.timeout, &context, framing.reader(conn, options)).await? {
         Ok(reader) => reader,
         Err(lightstream::Error::EmptyConnection { .. }) => return Ok(None),
         Err(err) => return Err(CliError::net(&context, err, stdio)),

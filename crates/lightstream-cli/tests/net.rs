@@ -495,14 +495,14 @@ fn pyarrow_summary(dir: &Path, path: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn stdio_recv_reads_a_stream_pyarrow_writes() {
-    require_pyarrow();
-    let dir = test_dir("stdio-recv");
-    // python3 stdio_peer.py write 5000 | lightstream recv - out.arrows
-    let mut writer = Proc::start(python(&dir, &["write", "5000"]), false);
+/// `python3 stdio_peer.py <writer> 5000 | lightstream recv - out.arrows <flags>`:
+/// the receiver succeeds quietly and pyarrow reads back exactly what it wrote.
+fn pyarrow_writes_lightstream_receives(dir: &Path, writer: &str, flags: &[&str]) {
+    let mut writer = Proc::start(python(dir, &[writer, "5000"]), false);
     let pipe = writer.child.stdout.take().expect("python stdout");
-    let mut recv = lightstream(&dir, &["recv", "-", "out.arrows"]);
+    let mut args = vec!["recv", "-", "out.arrows"];
+    args.extend_from_slice(flags);
+    let mut recv = lightstream(dir, &args);
     recv.stdin(Stdio::from(pipe));
     let received = Proc::start(recv, true).wait(TIMEOUT);
     received.assert_success();
@@ -511,9 +511,34 @@ fn stdio_recv_reads_a_stream_pyarrow_writes() {
     written.assert_success();
     let sent_summary = written.stderr.trim().to_string();
     assert!(sent_summary.starts_with("rows=5000 "), "{sent_summary}");
+    assert_eq!(pyarrow_summary(dir, "out.arrows"), sent_summary);
+}
 
-    // pyarrow reads back exactly what it wrote, and so does lightstream-core.
-    assert_eq!(pyarrow_summary(&dir, "out.arrows"), sent_summary);
+/// `lightstream <args> | python3 stdio_peer.py <reader>`: what pyarrow read.
+fn lightstream_sends_pyarrow_reads(dir: &Path, args: &[&str], reader: &str) -> String {
+    let mut sender = Proc::start(lightstream(dir, args), false);
+    let pipe = sender.child.stdout.take().expect("lightstream stdout");
+    let mut python = python(dir, &[reader]);
+    python.stdin(Stdio::from(pipe));
+    let read = Proc::start(python, true).wait(TIMEOUT);
+    let sent = sender.wait(TIMEOUT);
+    sent.assert_success();
+    assert!(sent.stderr.is_empty(), "{args:?}: {}", sent.stderr);
+    read.assert_success();
+    String::from_utf8(read.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn stdio_recv_reads_a_stream_pyarrow_writes() {
+    require_pyarrow();
+    let dir = test_dir("stdio-recv");
+    // python3 stdio_peer.py write 5000 | lightstream recv - out.arrows
+    pyarrow_writes_lightstream_receives(&dir, "write", &[]);
+
+    // pyarrow reads back exactly what it wrote (above), and so does lightstream-core.
     let tables = decode(&dir.join("out.arrows"));
     assert_eq!(tables.iter().map(|t| t.n_rows).sum::<usize>(), 5000);
     assert_eq!(
@@ -534,17 +559,65 @@ fn stdio_send_writes_a_stream_pyarrow_reads() {
         &["send", "-", "data-zstd.arrows", "--compression", "zstd"][..],
     ] {
         // lightstream send - data.arrow | python3 stdio_peer.py read
-        let mut sender = Proc::start(lightstream(&dir, args), false);
-        let pipe = sender.child.stdout.take().expect("lightstream stdout");
-        let mut reader = python(&dir, &["read"]);
-        reader.stdin(Stdio::from(pipe));
-        let read = Proc::start(reader, true).wait(TIMEOUT);
-        let sent = sender.wait(TIMEOUT);
-        sent.assert_success();
-        assert!(sent.stderr.is_empty(), "{args:?}: {}", sent.stderr);
-        read.assert_success();
-        let summary = String::from_utf8(read.stdout).expect("UTF-8");
-        assert_eq!(summary.trim(), expected, "{args:?}");
+        let summary = lightstream_sends_pyarrow_reads(&dir, args, "read");
+        assert_eq!(summary, expected, "{args:?}");
+    }
+}
+
+/// `send - --framing tlv | stdio_peer.py read-tlv`: pyarrow finds one IPC
+/// message per TLV frame of tag 1 and reads the stream they make.
+#[test]
+fn stdio_send_in_tlv_frames_is_read_by_pyarrow_frame_by_frame() {
+    require_pyarrow();
+    let dir = test_dir("stdio-send-tlv");
+    make_inputs(&dir, 3000);
+    let expected = pyarrow_summary(&dir, "data.arrow");
+    let args = ["send", "-", "data.arrow", "--framing", "tlv"];
+    assert_eq!(
+        lightstream_sends_pyarrow_reads(&dir, &args, "read-tlv"),
+        expected
+    );
+}
+
+/// `stdio_peer.py write-tlv | recv - --framing tlv`: pyarrow's messages, one
+/// per TLV frame, are read as the stream pyarrow wrote.
+#[test]
+fn stdio_recv_in_tlv_frames_reads_messages_pyarrow_writes() {
+    require_pyarrow();
+    let dir = test_dir("stdio-recv-tlv");
+    pyarrow_writes_lightstream_receives(&dir, "write-tlv", &["--framing", "tlv"]);
+
+    // The plain stream given to a TLV reader: its continuation marker reads
+    // as a TLV header declaring ~3 GB, refused before anything is reserved.
+    let mut recv = lightstream(&dir, &["recv", "-", "out2.arrows", "--framing", "tlv"]);
+    recv.stdin(Stdio::from(
+        fs::File::open(dir.join("out.arrows")).expect("stream"),
+    ));
+    let out = Proc::start(recv, true).wait(TIMEOUT);
+    let line = out.assert_one_line_error(1);
+    assert!(
+        line.contains("framing error from stdio: limit exceeded: TLV value length is"),
+        "{line}"
+    );
+}
+
+#[test]
+fn tcp_and_unix_round_trips_in_tlv_frames() {
+    let dir = test_dir("tcp-tlv");
+    let tlv = ["--framing", "tlv"];
+    round_trips(&dir, "tcp://127.0.0.1:0", &tlv, &tlv);
+    let dir = test_dir("unix-tlv");
+    let url = format!("unix://{}", dir.join("s.sock").display());
+    round_trips(&dir, &url, &tlv, &tlv);
+}
+
+#[test]
+fn tlv_framing_on_a_websocket_or_quic_url_is_a_usage_error() {
+    let dir = test_dir("tlv-usage");
+    for url in ["ws://127.0.0.1:1/x", "quic://127.0.0.1:1"] {
+        let out = run(&dir, &["recv", url, "out.arrows", "--framing", "tlv"]);
+        let line = out.assert_one_line_error(2);
+        assert!(line.contains("--framing tlv applies to tcp://"), "{line}");
     }
 }
 

@@ -110,6 +110,16 @@ impl DecodeLimits {
         max_dictionary_values: 1_000_000,
         max_flatbuffer_tables: 100_000,
     };
+
+    /// The largest encapsulated IPC message these limits let through, in
+    /// bytes: prefix, metadata and body. What a transport that carries one
+    /// IPC message per message of its own (WebSocket, TLV frames) takes as
+    /// its largest message.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_metadata_bytes
+            .saturating_add(self.max_body_bytes)
+            .saturating_add(16)
+    }
 }
 
 impl Default for DecodeLimits {

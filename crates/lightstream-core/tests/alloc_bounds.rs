@@ -28,8 +28,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// `LARGEST` is process-wide: the tests that read it take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_claimed_body_is_not_reserved_up_front() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let table = tbl!("t", fa_i64!("x", 1, 2, 3));
     let schema = lightstream_core::Schema::from_table(&table);
     let bytes = write_stream(&schema, &[table], &WriteOptions::default()).unwrap();
@@ -66,4 +70,52 @@ fn a_claimed_body_is_not_reserved_up_front() {
     let err = lightstream_core::framing::FrameDecoder::finish(&dec).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Truncated);
     assert!(err.message().contains("100 of 1900000000 bytes"), "{err}");
+}
+
+/// A TLV stream read through the one driver loop (as `lightstream::framed`
+/// reads a socket): returns the driver's error and the largest allocation
+/// made while it ran.
+fn drive_tlv_to_its_error(bytes: &[u8], max_value: usize) -> (lightstream_core::Error, usize) {
+    use lightstream_core::framing::FrameDecoder;
+    use lightstream_core::framing::tlv::TlvDecoder;
+    use lightstream_core::{DriveError, FrameDriver, ReadInput};
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut driver = FrameDriver::with_decoder(TlvDecoder::new(max_value), 64 * 1024);
+    let mut input = ReadInput { inner: bytes };
+    LARGEST.store(0, Ordering::Relaxed);
+    let e = loop {
+        match driver.next_item(&mut input) {
+            Ok(Some(_)) => {}
+            Ok(None) => break driver.decoder().finish().unwrap_err(),
+            Err(DriveError::Decode(e)) => break e,
+            Err(DriveError::Input(e)) => panic!("{e}"),
+        }
+    };
+    (e, LARGEST.load(Ordering::Relaxed))
+}
+
+#[test]
+fn a_tlv_frame_declaring_4_gib_is_refused_before_anything_is_reserved() {
+    let mut bytes = vec![1, 0xff, 0xff, 0xff, 0xff];
+    bytes.extend_from_slice(&[0; 1000]);
+    let (e, largest) = drive_tlv_to_its_error(&bytes, 64 << 20);
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
+    assert!(
+        e.message().contains("TLV value length is 4294967295"),
+        "{e}"
+    );
+    // The driver's 64 KiB scratch buffer is the largest allocation.
+    assert!(largest <= 64 * 1024, "largest allocation {largest} bytes");
+}
+
+#[test]
+fn a_truncated_tlv_frame_grows_memory_only_with_the_bytes_that_came() {
+    // 64 MiB declared (within the limit), 1000 bytes sent, then the end.
+    let mut bytes = vec![1];
+    bytes.extend_from_slice(&(64u32 << 20).to_le_bytes());
+    bytes.extend_from_slice(&[7; 1000]);
+    let (e, largest) = drive_tlv_to_its_error(&bytes, 128 << 20);
+    assert_eq!(e.kind(), ErrorKind::Truncated, "{e}");
+    assert!(e.message().contains("1000 of 67108864 value bytes"), "{e}");
+    assert!(largest <= 64 * 1024, "largest allocation {largest} bytes");
 }

@@ -27,9 +27,9 @@ use lightstream_core::{DecodeLimits, ReadOptions, Schema, WriteOptions};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::endpoint::Endpoint;
-use crate::error::Result;
-use crate::reader::{Input, TableReader};
-use crate::writer::{ByteSink, MessageSink, TableWriter};
+use crate::error::{Error, Result};
+use crate::reader::{BoxRead, Input, TableReader};
+use crate::writer::{BoxWrite, ByteSink, MessageSink, TableWriter};
 
 /// A boxed future of the seam's traits (dyn-compatible async).
 pub(crate) type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
@@ -44,6 +44,17 @@ pub(crate) trait Link: Any + Send {
 
     /// Where a writer's messages go.
     fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>>;
+
+    /// Both directions as plain bytes, for a framing of the application's
+    /// own (`crate::framed`), running any handshake first. Only transports
+    /// that are one byte stream have them; the default says so.
+    fn byte_stream(self: Box<Self>, peer: String) -> Pending<'static, (BoxRead, BoxWrite)> {
+        Box::pin(std::future::ready(Err(Error::Config(format!(
+            "{peer} is not one byte stream (a WebSocket carries messages; QUIC, many \
+             streams: open one with Connection::into_quic and frame that), so it cannot \
+             carry a framing of your own"
+        )))))
+    }
 
     /// Turns the peer away (a server at its limit of clients). Closing the
     /// connection is all most transports can say; a WebSocket answers the
@@ -126,6 +137,13 @@ where
             Box::new(ByteSink(self.write)) as Box<dyn MessageSink>
         )))
     }
+
+    fn byte_stream(self: Box<Self>, _: String) -> Pending<'static, (BoxRead, BoxWrite)> {
+        Box::pin(std::future::ready(Ok((
+            Box::new(self.read) as BoxRead,
+            Box::new(self.write) as BoxWrite,
+        ))))
+    }
 }
 
 /// A peer on one two-way byte stream (a TLS connection), used whole by
@@ -146,6 +164,14 @@ where
         Box::pin(std::future::ready(Ok(
             Box::new(ByteSink(self.0)) as Box<dyn MessageSink>
         )))
+    }
+
+    fn byte_stream(self: Box<Self>, _: String) -> Pending<'static, (BoxRead, BoxWrite)> {
+        let (read, write) = tokio::io::split(self.0);
+        Box::pin(std::future::ready(Ok((
+            Box::new(read) as BoxRead,
+            Box::new(write) as BoxWrite,
+        ))))
     }
 }
 
@@ -187,6 +213,13 @@ impl Connection {
     pub async fn turn_away(self, retry_after: Duration, reason: &str) -> Result<()> {
         let Connection { link, peer } = self;
         link.turn_away(peer, retry_after, reason.to_string()).await
+    }
+
+    /// Both directions as plain bytes and the peer's name, for
+    /// `crate::framed` (any handshake is run first).
+    pub(crate) async fn into_byte_stream(self) -> Result<(BoxRead, BoxWrite, String)> {
+        let (read, write) = self.link.byte_stream(self.peer.clone()).await?;
+        Ok((read, write, self.peer))
     }
 
     /// Reads one Arrow IPC stream from the peer; returns once its schema has

@@ -54,6 +54,17 @@ pub enum Error {
     /// The bytes were not a valid Arrow IPC stream, broke a decode limit, or
     /// ended in the middle of a message (kind [`lightstream_core::ErrorKind::Truncated`]).
     Codec(lightstream_core::Error),
+    /// Bytes from `peer` broke the application's framing ([`crate::framed`]):
+    /// the frame decoder's error, with its kind and location. A peer that
+    /// closed the connection inside a frame is kind
+    /// [`lightstream_core::ErrorKind::Truncated`]; a frame whose declared
+    /// length is over the decoder's limit, `LimitExceeded`.
+    Framing {
+        /// Who sent the bytes ("tcp 127.0.0.1:9000").
+        peer: String,
+        /// The decoder's error.
+        source: lightstream_core::Error,
+    },
     /// The transport failed while `context` (for example "reading from tcp 127.0.0.1:9000").
     Io {
         /// What was being done, and with which peer.
@@ -185,7 +196,7 @@ impl Error {
     /// The codec's error, when this is one.
     pub fn as_codec(&self) -> Option<&lightstream_core::Error> {
         match self {
-            Error::Codec(e) => Some(e),
+            Error::Codec(e) | Error::Framing { source: e, .. } => Some(e),
             _ => None,
         }
     }
@@ -205,6 +216,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Codec(e) => write!(f, "{e}"),
+            Error::Framing { peer, source } => write!(f, "framing error from {peer}: {source}"),
             Error::Io { context, source } => write!(f, "I/O error while {context}: {source}"),
             Error::Protocol(m) => write!(f, "protocol error: {m}"),
             Error::Config(m) => write!(f, "configuration error: {m}"),
@@ -260,7 +272,7 @@ impl fmt::Display for Millis {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Codec(e) => Some(e),
+            Error::Codec(e) | Error::Framing { source: e, .. } => Some(e),
             Error::Io { source, .. } => Some(source),
             _ => None,
         }

@@ -61,7 +61,7 @@ use tokio::io::AsyncRead;
 use crate::error::{Error, Result};
 
 /// Any byte source a reader can own.
-pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 
 /// What a transport hands a reader: bytes in any chunking (TCP, TLS, Unix
 /// sockets, stdin, QUIC streams, any `AsyncRead`), or whole messages of a
@@ -70,13 +70,12 @@ pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 /// the send half of a WebSocket) lives inside these values.
 pub(crate) enum Input {
     Bytes(BoxRead),
-    // Only WebSocket delivers messages today.
-    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
     Messages(Box<dyn MessageStream>),
 }
 
 /// A transport that carries whole messages, each holding one or more whole
-/// IPC messages (WebSocket; later gRPC/Flight and HTTP chunks).
+/// IPC messages (WebSocket, TLV frames over a byte stream; later
+/// gRPC/Flight and HTTP chunks).
 ///
 /// The transport answers its own control traffic (WebSocket pings and the
 /// closing handshake), turns its own errors into [`Error`] (telling its
@@ -623,9 +622,9 @@ impl TableReader {
 
 /// An `AsyncRead` as the driver's input: `poll_read_buf` into the place the
 /// driver chose (a body's aligned memory, or its scratch buffer).
-struct AsyncInput<'a>(&'a mut BoxRead);
+pub(crate) struct AsyncInput<'a, R: ?Sized>(pub(crate) &'a mut R);
 
-impl ByteInput for AsyncInput<'_> {
+impl<R: AsyncRead + Unpin + ?Sized> ByteInput for AsyncInput<'_, R> {
     type Error = std::io::Error;
 
     fn poll_read(
@@ -638,7 +637,7 @@ impl ByteInput for AsyncInput<'_> {
 }
 
 /// A driver error as the reader reports it; `input` maps the input's own.
-fn drive_error<E>(e: DriveError<E>, input: impl FnOnce(E) -> Error) -> Error {
+pub(crate) fn drive_error<E>(e: DriveError<E>, input: impl FnOnce(E) -> Error) -> Error {
     match e {
         DriveError::Decode(e) => Error::Codec(e),
         DriveError::Input(e) => input(e),

@@ -54,6 +54,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, Result};
 
+/// Any byte sink a writer can own.
+pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// A boxed future of a [`MessageSink`] (dyn-compatible async).
 pub(crate) type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -399,7 +402,6 @@ pub(crate) enum SendError {
     /// the peer took.
     Stalled(Duration, u64),
     /// The transport failed otherwise, with its own error.
-    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
     Failed(Error),
 }
 
@@ -415,7 +417,18 @@ pub(crate) async fn write_all_vectored<W>(
 where
     W: AsyncWrite + Unpin + ?Sized,
 {
-    let mut slices = m.io_slices();
+    write_all_slices(w, m.io_slices(), limit).await
+}
+
+/// [`write_all_vectored`] of any slices (a message after a header of its own).
+pub(crate) async fn write_all_slices<W>(
+    w: &mut W,
+    mut slices: Vec<IoSlice<'_>>,
+    limit: Option<Limit>,
+) -> Result<(), SendError>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
     let mut bufs: &mut [IoSlice<'_>] = &mut slices;
     IoSlice::advance_slices(&mut bufs, 0);
     let vectored = w.is_write_vectored();

@@ -907,6 +907,22 @@ impl FrameDecoder for IpcFrameDecoder {
             inside => truncated(format!("input ended inside {inside}")),
         }
     }
+
+    fn decode_shared(&mut self, input: &SharedBuffer) -> Result<Decoded<IpcFrame>> {
+        IpcFrameDecoder::decode_shared(self, input)
+    }
+
+    fn body_sink(&mut self) -> Option<BodySink<'_>> {
+        IpcFrameDecoder::body_sink(self)
+    }
+
+    fn take_body(&mut self) -> Result<Option<IpcFrame>> {
+        Ok(IpcFrameDecoder::take_body(self))
+    }
+
+    fn bytes_wanted(&self) -> usize {
+        self.progress().bytes_wanted()
+    }
 }
 
 /// Writes the prefix of a message whose metadata (padding included) is

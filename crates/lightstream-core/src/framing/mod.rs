@@ -7,8 +7,11 @@
 //! [`FrameEncoder`] appends one frame's bytes to an output buffer.
 //!
 //! Two framings live here: [`tlv`] (tag, length, value) and [`ipc`] (Arrow's
-//! encapsulated IPC messages). Turning IPC messages into tables is
-//! [`crate::ipc`]'s job, not this module's.
+//! encapsulated IPC messages); an application brings its own by
+//! implementing the two traits. One loop drives every decoder from an input,
+//! [`FrameDriver`] (the native shell's `lightstream::framed` runs it over a
+//! socket). Turning IPC messages into tables is [`crate::ipc`]'s job, not
+//! this module's.
 //!
 //! Code written against the traits works with any framing; here with TLV,
 //! with a frame split across two pushes:
@@ -18,8 +21,8 @@
 //! use lightstream_core::framing::{Decoded, FrameDecoder, FrameEncoder};
 //!
 //! let mut bytes = Vec::new();
-//! TlvEncoder.encode(&(1, b"hello"), &mut bytes)?;
-//! TlvEncoder.encode(&(2, b"world!"), &mut bytes)?;
+//! TlvEncoder.encode((1, &b"hello"[..]), &mut bytes)?;
+//! TlvEncoder.encode((2, &b"world!"[..]), &mut bytes)?;
 //!
 //! let mut decoder = TlvDecoder::new(1 << 20);
 //! let (first, rest) = bytes.split_at(8); // the first frame is 10 bytes
@@ -34,7 +37,12 @@
 pub mod ipc;
 pub mod tlv;
 
-use crate::error::Result;
+use minarrow::structs::shared_buffer::SharedBuffer;
+
+use crate::error::{Error, Result};
+pub use crate::ipc::FrameDriver;
+use crate::ipc::SliceInput;
+use ipc::BodySink;
 
 /// What a [`FrameDecoder`] made of the bytes it was offered.
 #[derive(Debug)]
@@ -73,6 +81,17 @@ impl<F> Decoded<F> {
 }
 
 /// A push decoder of frames from bytes.
+///
+/// Only [`FrameDecoder::decode`] and [`FrameDecoder::finish`] are required.
+/// The other methods let a decoder say more to the [`FrameDriver`] that feeds
+/// it (a frame that borrows shared input, memory to read a body straight
+/// into, how many bytes it needs next); their defaults suit any decoder that
+/// copies what it is offered.
+///
+/// A decoder fed from the network must check every length it reads against
+/// a limit before it reserves memory for it, and reserve no more than the
+/// bytes that have arrived (as [`tlv::TlvDecoder`] does): the length came
+/// from the peer.
 pub trait FrameDecoder {
     /// What one frame decodes to.
     type Frame;
@@ -85,28 +104,83 @@ pub trait FrameDecoder {
     /// [`crate::ErrorKind::Truncated`] error saying how far the last frame got.
     fn finish(&self) -> Result<()>;
 
-    /// Decodes every frame in `input`, which must end on a frame boundary.
-    fn decode_all(&mut self, mut input: &[u8]) -> Result<Vec<Self::Frame>> {
+    /// Like [`FrameDecoder::decode`], for input in shared memory that a frame
+    /// may keep pointing into instead of copying it (the IPC decoders do).
+    /// The default decodes the bytes as a slice.
+    fn decode_shared(&mut self, input: &SharedBuffer) -> Result<Decoded<Self::Frame>> {
+        self.decode(input.as_slice())
+    }
+
+    /// While the rest of a frame can be read straight into its final,
+    /// aligned memory: that memory (then [`FrameDecoder::take_body`]). `None`
+    /// (the default): offer bytes with [`FrameDecoder::decode`].
+    fn body_sink(&mut self) -> Option<BodySink<'_>> {
+        None
+    }
+
+    /// After bytes were written through [`FrameDecoder::body_sink`]: the
+    /// frame once it is complete, `Ok(None)` before. The default has none.
+    fn take_body(&mut self) -> Result<Option<Self::Frame>> {
+        Ok(None)
+    }
+
+    /// Bytes the decoder needs next (at least 1), a hint for inputs whose
+    /// every read is a copy they size; `usize::MAX` (the default): no hint,
+    /// offer what there is.
+    fn bytes_wanted(&self) -> usize {
+        usize::MAX
+    }
+
+    /// Decodes every frame in `input`, which must end on a frame boundary
+    /// (through [`FrameDriver`], the one loop).
+    fn decode_all(&mut self, input: &[u8]) -> Result<Vec<Self::Frame>> {
+        let mut driver = FrameDriver::with_decoder(self, 0);
+        let mut input = SliceInput::new(input, 0);
         let mut frames = Vec::new();
-        while !input.is_empty() {
-            match self.decode(input)? {
-                Decoded::Frame { frame, consumed } => {
-                    frames.push(frame);
-                    input = &input[consumed..];
-                }
-                Decoded::NeedMore => break,
-            }
+        while let Some(frame) = driver.next_item(&mut input).map_err(Error::from)? {
+            frames.push(frame);
         }
-        self.finish()?;
+        driver.decoder().finish()?;
         Ok(frames)
     }
 }
 
-/// An encoder of frames into bytes.
-pub trait FrameEncoder {
-    /// What one frame is made from.
-    type Frame: ?Sized;
+/// A decoder borrowed is a decoder (so a [`FrameDriver`] can drive one it
+/// does not own).
+impl<D: FrameDecoder + ?Sized> FrameDecoder for &mut D {
+    type Frame = D::Frame;
 
-    /// Appends the bytes of `frame` to `out`.
-    fn encode(&mut self, frame: &Self::Frame, out: &mut Vec<u8>) -> Result<()>;
+    fn decode(&mut self, input: &[u8]) -> Result<Decoded<D::Frame>> {
+        (**self).decode(input)
+    }
+
+    fn finish(&self) -> Result<()> {
+        (**self).finish()
+    }
+
+    fn decode_shared(&mut self, input: &SharedBuffer) -> Result<Decoded<D::Frame>> {
+        (**self).decode_shared(input)
+    }
+
+    fn body_sink(&mut self) -> Option<BodySink<'_>> {
+        (**self).body_sink()
+    }
+
+    fn take_body(&mut self) -> Result<Option<D::Frame>> {
+        (**self).take_body()
+    }
+
+    fn bytes_wanted(&self) -> usize {
+        (**self).bytes_wanted()
+    }
+}
+
+/// An encoder of `Item`s into frames of bytes.
+///
+/// Like tokio-util's `Encoder<Item>`, the item is a type parameter, so an
+/// encoder can take borrowed items (`&[u8]`, `(u8, &[u8])`) and several
+/// kinds of them.
+pub trait FrameEncoder<Item> {
+    /// Appends the bytes of one frame holding `item` to `out`.
+    fn encode(&mut self, item: Item, out: &mut Vec<u8>) -> Result<()>;
 }

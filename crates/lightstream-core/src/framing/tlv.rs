@@ -168,29 +168,48 @@ impl FrameDecoder for TlvDecoder {
         }
         Ok(())
     }
+
+    fn bytes_wanted(&self) -> usize {
+        match &self.value {
+            Some((_, len, buf)) => (len - buf.len()).max(1),
+            None => TLV_HEADER_LEN - self.header_len,
+        }
+    }
 }
 
-/// Encoder of TLV frames: `(tag, value)`.
+/// Encoder of TLV frames, from `(tag, value)` or a [`TlvFrame`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TlvEncoder;
 
-impl FrameEncoder for TlvEncoder {
-    type Frame = (u8, &'static [u8]);
+impl FrameEncoder<(u8, &[u8])> for TlvEncoder {
+    fn encode(&mut self, (tag, value): (u8, &[u8]), out: &mut Vec<u8>) -> Result<()> {
+        encode_tlv(tag, value, out)
+    }
+}
 
-    fn encode(&mut self, frame: &Self::Frame, out: &mut Vec<u8>) -> Result<()> {
-        encode_tlv(frame.0, frame.1, out)
+impl FrameEncoder<&TlvFrame> for TlvEncoder {
+    fn encode(&mut self, frame: &TlvFrame, out: &mut Vec<u8>) -> Result<()> {
+        encode_tlv(frame.tag, frame.value.as_slice(), out)
     }
 }
 
 /// Appends one TLV frame to `out`. Fails if `value` is longer than `u32::MAX`.
 pub fn encode_tlv(tag: u8, value: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    let len = u32::try_from(value.len())
-        .map_err(|_| Error::limit("TLV value length", value.len() as u64, u32::MAX as u64))?;
+    let header = tlv_header(tag, value.len())?;
     out.reserve(TLV_HEADER_LEN + value.len());
-    out.push(tag);
-    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&header);
     out.extend_from_slice(value);
     Ok(())
+}
+
+/// The header of a frame whose value is `value_len` bytes, for a shell that
+/// writes the value from where it lies (a vectored write) instead of copying
+/// it after the header. Fails if `value_len` is over `u32::MAX`.
+pub fn tlv_header(tag: u8, value_len: usize) -> Result<[u8; TLV_HEADER_LEN]> {
+    let len = u32::try_from(value_len)
+        .map_err(|_| Error::limit("TLV value length", value_len as u64, u32::MAX as u64))?;
+    let [a, b, c, d] = len.to_le_bytes();
+    Ok([tag, a, b, c, d])
 }
 
 #[cfg(test)]

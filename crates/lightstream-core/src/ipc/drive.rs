@@ -1,23 +1,27 @@
-//! [`IpcStreamDriver`]: the one loop that feeds an [`IpcStreamDecoder`] from
-//! an input, for every shell.
+//! [`FrameDriver`]: the one loop that feeds a [`FrameDecoder`] from an
+//! input, for every shell and every framing; [`IpcStreamDriver`] is that loop
+//! over an [`IpcStreamDecoder`], with the IPC stream's own rules.
 //!
 //! What it is for: a shell has bytes somewhere (a socket it reads, a
 //! JavaScript array it copies out of, a slice or a shared buffer already in
 //! memory). It wraps them in a [`ByteInput`] and asks the driver for the next
-//! [`StreamItem`]. The driver decides where each byte goes, by the decoder's
-//! state and what the input is:
+//! frame (a [`StreamItem`] of an IPC stream; a TLV frame; an application's
+//! own). The driver decides where each byte goes, by the decoder's state and
+//! what the input is:
 //!
 //! | decoder wants          | input holds bytes in memory ([`Pending`]) | input must be read ([`ByteInput::poll_read`]) |
 //! |------------------------|-------------------------------------------|-----------------------------------------------|
-//! | a body that can stay where it lands | decoded where they lie (`push`, or `push_shared`: borrowed) | read straight into the body's aligned memory ([`crate::BodySink`]): the read is the only copy |
-//! | a prefix, metadata, a body to relocate | same                  | read into a small scratch buffer, then pushed |
+//! | a body that can stay where it lands | decoded where they lie (`decode`, or `decode_shared`: borrowed) | read straight into the body's aligned memory ([`crate::BodySink`]): the read is the only copy |
+//! | a prefix, metadata, a body to relocate; anything a decoder without a body sink wants | same | read into the scratch buffer, then decoded |
 //!
 //! Bytes in the scratch buffer are offered first, then the input's pending
 //! bytes, then the input is read; a read that brings nothing is the end of
 //! the input (`Ok(None)`). Reads into the scratch buffer may fill it;
 //! [`ReadTarget::wanted`] says how much the decoder needs before a body can
 //! go in place, for inputs where each read is a copy the input chooses the
-//! size of (a JavaScript array).
+//! size of (a JavaScript array). The driver's own memory is the scratch
+//! buffer, fixed at construction; a frame's memory is the decoder's, which
+//! checks declared lengths against its limits (see [`FrameDecoder`]).
 //!
 //! One rule for transports that carry IPC messages in messages of their own
 //! (WebSocket; Flight and HTTP chunks later), [`IpcStreamDriver::next_in_message`]:
@@ -43,8 +47,8 @@ use minarrow::structs::shared_buffer::SharedBuffer;
 use super::stream::{IpcStreamDecoder, StreamItem};
 use super::{ReadOptions, Schema};
 use crate::error::{Error, ErrorKind, Result};
-use crate::framing::Decoded;
 use crate::framing::ipc::{BodySink, Progress};
+use crate::framing::{Decoded, FrameDecoder};
 
 /// Size of the scratch buffer that prefixes, metadata and bodies to relocate
 /// are read into (allocated on the first read that needs it).
@@ -234,7 +238,8 @@ impl ReadTarget<'_> {
     /// (after which a body may go in place), or of the body. An input whose
     /// every read is a copy it sizes (a JavaScript array) copies at most this
     /// much, so that no body byte passes through the scratch buffer that
-    /// could have gone in place; a socket reads what it has.
+    /// could have gone in place; a socket reads what it has. `usize::MAX`
+    /// when the decoder gives no hint ([`FrameDecoder::bytes_wanted`]).
     pub fn wanted(&self) -> usize {
         self.wanted
     }
@@ -403,8 +408,10 @@ impl std::error::Error for MessageError {}
 /// A whole stream: its schema and every table.
 pub type SchemaAndTables = (Arc<Schema>, Vec<Table>);
 
-/// Drives an [`IpcStreamDecoder`] from a [`ByteInput`]: the one loop every
-/// shell feeds its bytes through. It decides where each byte goes (decoded
+/// The driver of an Arrow IPC stream: [`FrameDriver`] over an
+/// [`IpcStreamDecoder`], plus the stream's rules (typed progress, one IPC
+/// message per transport message, reading a whole stream). It is the one loop
+/// every shell feeds its bytes through. It decides where each byte goes (decoded
 /// where it lies, read straight into a body's aligned memory, or through a
 /// small scratch buffer); [the core API guide] has the whole story.
 ///
@@ -439,8 +446,11 @@ pub type SchemaAndTables = (Arc<Schema>, Vec<Table>);
 /// ```
 ///
 /// [the core API guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/core-api.md#driving-the-decoder-from-a-transport
-pub struct IpcStreamDriver {
-    decoder: IpcStreamDecoder,
+pub type IpcStreamDriver = FrameDriver<IpcStreamDecoder>;
+
+/// Drives a [`FrameDecoder`] from a [`ByteInput`]: see the module docs.
+pub struct FrameDriver<D> {
+    decoder: D,
     scratch: Vec<u8>,
     scratch_size: usize,
     /// `scratch[pos..end]` was read but not yet offered to the decoder.
@@ -452,17 +462,13 @@ pub struct IpcStreamDriver {
     transport_messages: u64,
 }
 
-impl IpcStreamDriver {
-    /// A driver of a new decoder with `options`, with a 64 KiB scratch buffer.
-    pub fn new(options: ReadOptions) -> Self {
-        Self::with_scratch(options, SCRATCH_BYTES)
-    }
-
-    /// A driver whose scratch buffer (for reads of prefixes, metadata and
-    /// bodies to relocate) holds `scratch_bytes` (at least 8).
-    pub fn with_scratch(options: ReadOptions, scratch_bytes: usize) -> Self {
-        IpcStreamDriver {
-            decoder: IpcStreamDecoder::new(options),
+impl<D: FrameDecoder> FrameDriver<D> {
+    /// A driver of `decoder` whose scratch buffer (what reads go into when
+    /// the decoder has no [`BodySink`] open) holds `scratch_bytes` (at least
+    /// 8), allocated on the first read.
+    pub fn with_decoder(decoder: D, scratch_bytes: usize) -> Self {
+        FrameDriver {
+            decoder,
             scratch: Vec::new(),
             scratch_size: scratch_bytes.max(8),
             pos: 0,
@@ -474,14 +480,19 @@ impl IpcStreamDriver {
         }
     }
 
-    /// The decoder (schema, fields, dictionaries, counters).
-    pub fn decoder(&self) -> &IpcStreamDecoder {
+    /// The decoder (for an IPC stream: schema, fields, dictionaries, counters).
+    pub fn decoder(&self) -> &D {
         &self.decoder
     }
 
-    /// How far the decoder is into the message it is receiving.
-    pub fn progress(&self) -> Progress {
-        self.decoder.progress()
+    /// The decoder, to change its settings between frames.
+    pub fn decoder_mut(&mut self) -> &mut D {
+        &mut self.decoder
+    }
+
+    /// The decoder; bytes read but not yet decoded are dropped.
+    pub fn into_decoder(self) -> D {
+        self.decoder
     }
 
     /// Reads of the input that brought bytes.
@@ -501,13 +512,8 @@ impl IpcStreamDriver {
         self.in_place
     }
 
-    /// Transport messages used up by [`IpcStreamDriver::next_in_message`].
-    pub fn transport_messages(&self) -> u64 {
-        self.transport_messages
-    }
-
-    /// The next item of the stream from `input`, or `Ok(None)` when the
-    /// input has ended (call [`IpcStreamDecoder::finish`] to check how).
+    /// The next frame (for an IPC stream, item) from `input`, or `Ok(None)`
+    /// when the input has ended (call [`FrameDecoder::finish`] to check how).
     ///
     /// Inputs are taken as trait objects: every input with the same error
     /// type shares one copy of the loop (a smaller `.wasm`); the dispatch
@@ -517,18 +523,18 @@ impl IpcStreamDriver {
         &mut self,
         cx: &mut Context<'_>,
         input: &mut dyn ByteInput<Error = E>,
-    ) -> Poll<Result<Option<StreamItem>, DriveError<E>>> {
+    ) -> Poll<Result<Option<D::Frame>, DriveError<E>>> {
         loop {
             // 1. Bytes read into the scratch buffer earlier, else 2. bytes the
             // input holds in memory, decoded where they lie.
             let (step, offered, from_scratch) = if self.pos < self.end {
                 let b = &self.scratch[self.pos..self.end];
-                (self.decoder.push(b)?, b.len(), true)
+                (self.decoder.decode(b)?, b.len(), true)
             } else {
                 match input.pending() {
-                    Pending::Slice(b) if !b.is_empty() => (self.decoder.push(b)?, b.len(), false),
+                    Pending::Slice(b) if !b.is_empty() => (self.decoder.decode(b)?, b.len(), false),
                     Pending::Shared(b) if !b.is_empty() => {
-                        (self.decoder.push_shared(&b)?, b.len(), false)
+                        (self.decoder.decode_shared(&b)?, b.len(), false)
                     }
                     _ => (Decoded::NeedMore, 0, false),
                 }
@@ -549,7 +555,7 @@ impl IpcStreamDriver {
                 continue;
             }
             // 3. A read: into the body's aligned memory, or the scratch buffer.
-            let wanted = self.decoder.progress().bytes_wanted();
+            let wanted = self.decoder.bytes_wanted();
             let mut target = match self.decoder.body_sink() {
                 Some(sink) => ReadTarget {
                     wanted: sink.remaining(),
@@ -595,7 +601,7 @@ impl IpcStreamDriver {
     pub fn next_item<E>(
         &mut self,
         input: &mut dyn ByteInput<Error = E>,
-    ) -> Result<Option<StreamItem>, DriveError<E>> {
+    ) -> Result<Option<D::Frame>, DriveError<E>> {
         let mut cx = Context::from_waker(Waker::noop());
         match self.poll_next(&mut cx, input) {
             Poll::Ready(r) => r,
@@ -605,15 +611,41 @@ impl IpcStreamDriver {
             ))),
         }
     }
+}
 
-    /// [`IpcStreamDriver::next_item`] for an input that cannot fail to
-    /// read (memory, a JavaScript array): the decoder's errors only. Not
-    /// generic, so every shell shares one copy.
+/// The IPC stream's driver. Its methods are not generic, so that every
+/// shell shares the one copy compiled in this crate (a generic method is
+/// compiled again in each crate that calls it: a larger `.wasm`).
+impl IpcStreamDriver {
+    /// [`FrameDriver::next_item`] for an input that cannot fail to read
+    /// (memory, a JavaScript array): the decoder's errors only. (Another
+    /// decoder's driver: `next_item(input).map_err(Error::from)`.)
     pub fn next_in_memory(
         &mut self,
         input: &mut dyn ByteInput<Error = Infallible>,
     ) -> Result<Option<StreamItem>> {
         self.next_item(input).map_err(Error::from)
+    }
+
+    /// A driver of a new decoder with `options`, with a 64 KiB scratch buffer.
+    pub fn new(options: ReadOptions) -> Self {
+        Self::with_scratch(options, SCRATCH_BYTES)
+    }
+
+    /// A driver whose scratch buffer (for reads of prefixes, metadata and
+    /// bodies to relocate) holds `scratch_bytes` (at least 8).
+    pub fn with_scratch(options: ReadOptions, scratch_bytes: usize) -> Self {
+        Self::with_decoder(IpcStreamDecoder::new(options), scratch_bytes)
+    }
+
+    /// How far the decoder is into the message it is receiving.
+    pub fn progress(&self) -> Progress {
+        self.decoder.progress()
+    }
+
+    /// Transport messages used up by [`IpcStreamDriver::next_in_message`].
+    pub fn transport_messages(&self) -> u64 {
+        self.transport_messages
     }
 
     /// The next item of one transport message (a WebSocket binary message;
@@ -733,6 +765,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn any_frame_decoder_runs_through_the_same_loop() {
+        use crate::framing::FrameEncoder;
+        use crate::framing::tlv::{TlvDecoder, TlvEncoder};
+        let mut bytes = Vec::new();
+        TlvEncoder.encode((1, &b"hello"[..]), &mut bytes).unwrap();
+        TlvEncoder.encode((2, &[7u8; 300][..]), &mut bytes).unwrap();
+        for (step, scratch) in [(1, 8), (7, 100), (1 << 20, 64 * 1024)] {
+            let mut d = FrameDriver::with_decoder(TlvDecoder::new(1024), scratch);
+            let mut input = ReadInput {
+                inner: Trickle {
+                    bytes: &bytes,
+                    step,
+                },
+            };
+            let mut got = Vec::new();
+            while let Some(frame) = d.next_item(&mut input).unwrap() {
+                got.push((frame.tag, frame.value.len()));
+            }
+            d.decoder().finish().unwrap();
+            assert_eq!(got, [(1, 5), (2, 300)], "step {step}");
+            assert_eq!(d.bytes_read(), bytes.len() as u64);
+        }
+        // In memory, and a declared length over the limit.
+        let mut d = FrameDriver::with_decoder(TlvDecoder::new(10), 8);
+        let mut input = SliceInput::new(&bytes, 0);
+        assert!(d.next_item(&mut input).unwrap().is_some());
+        let e = Error::from(d.next_item(&mut input).unwrap_err());
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded);
     }
 
     #[test]

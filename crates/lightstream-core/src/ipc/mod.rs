@@ -48,8 +48,8 @@ pub use compression::Compression;
 #[doc(hidden)]
 pub use compression::fuzz_decompress_buffer;
 pub use drive::{
-    ByteInput, DriveError, IpcStreamDriver, MessageError, Pending, ReadInput, ReadTarget,
-    SCRATCH_BYTES, SharedInput, SliceInput,
+    ByteInput, DriveError, FrameDriver, IpcStreamDriver, MessageError, Pending, ReadInput,
+    ReadTarget, SCRATCH_BYTES, SharedInput, SliceInput,
 };
 pub use file::{ARROW_MAGIC, IpcFileEncoder, IpcFileReader, is_ipc_file, read_file, write_file};
 pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema};

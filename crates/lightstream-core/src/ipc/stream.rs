@@ -531,6 +531,22 @@ impl FrameDecoder for IpcStreamDecoder {
     fn finish(&self) -> Result<()> {
         IpcStreamDecoder::finish(self)
     }
+
+    fn decode_shared(&mut self, input: &SharedBuffer) -> Result<Decoded<StreamItem>> {
+        self.push_shared(input)
+    }
+
+    fn body_sink(&mut self) -> Option<BodySink<'_>> {
+        IpcStreamDecoder::body_sink(self)
+    }
+
+    fn take_body(&mut self) -> Result<Option<StreamItem>> {
+        IpcStreamDecoder::take_body(self)
+    }
+
+    fn bytes_wanted(&self) -> usize {
+        self.progress().bytes_wanted()
+    }
 }
 
 /// Decodes a whole in-memory IPC stream. Bodies stay in `bytes`, and every

@@ -395,6 +395,16 @@ mod transport {
                 Box::new(Whole(tls)).sink(peer).await
             })
         }
+
+        fn byte_stream(
+            self: Box<Self>,
+            peer: String,
+        ) -> Pending<'static, (crate::reader::BoxRead, crate::writer::BoxWrite)> {
+            Box::pin(async move {
+                let tls = self.side.handshake(self.tcp, &peer).await?;
+                Box::new(Whole(tls)).byte_stream(peer).await
+            })
+        }
     }
 
     /// Connects TCP to `hostport` and runs the client's TLS handshake (at most

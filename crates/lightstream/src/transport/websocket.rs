@@ -117,10 +117,7 @@ pub const WRITE_ONLY_READ_BYTES: usize = 64 << 10;
 /// For servers that accept the handshake themselves before handing the
 /// socket to [`connection`] and read from it.
 pub fn config(limits: &DecodeLimits) -> WebSocketConfig {
-    let message = limits
-        .max_metadata_bytes
-        .saturating_add(limits.max_body_bytes)
-        .saturating_add(16);
+    let message = limits.max_message_bytes();
     let frame = limits
         .max_eager_reserve
         .max(WRITE_ONLY_READ_BYTES)
