@@ -11,9 +11,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=${1:-$(mktemp -d -t lightstream-outside-XXXXXX)}
 mkdir -p "$dir"
-# Build artefacts go next to the workspace's, so dependencies whose version and
-# features match are not compiled twice.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}/outside"
+# The workspace's own target directory: dependencies whose version, features
+# and flags match what the workspace built are not compiled again (cargo keys
+# every artefact by all of those, so nothing is mixed up).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 
 python3 - "$repo" "$dir" <<'PY'
 import pathlib, re, sys
