@@ -69,6 +69,14 @@ pub async fn raw_ws_client(addr: &str, path: &str) -> TcpStream {
 pub async fn raw_ws_server(l: &TcpListener) -> TcpStream {
     let (mut s, _) = l.accept().await.expect("accept");
     let head = read_head(&mut s).await;
+    s.write_all(&switching_protocols(&head))
+        .await
+        .expect("response");
+    s
+}
+
+/// The `101 Switching Protocols` answer to the upgrade request `head`.
+pub fn switching_protocols(head: &str) -> Vec<u8> {
     let key = head
         .lines()
         .find_map(|l| {
@@ -78,12 +86,11 @@ pub async fn raw_ws_server(l: &TcpListener) -> TcpStream {
         })
         .expect("key");
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let response = format!(
+    format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    s.write_all(response.as_bytes()).await.expect("response");
-    s
+    )
+    .into_bytes()
 }
 
 /// A client frame by hand: `first` (FIN, RSV bits, opcode), then the payload masked
@@ -133,10 +140,10 @@ pub async fn close_code(s: &mut TcpStream) -> Option<u16> {
 /// The same peers over std's blocking sockets.
 pub mod blocking {
     use std::io::{Read, Write};
-    use std::net::TcpStream;
+    use std::net::{TcpListener, TcpStream};
     use std::time::Duration;
 
-    use super::{TRAILING_DATA, upgrade_request};
+    use super::{TRAILING_DATA, switching_protocols, upgrade_request};
 
     /// Reads an HTTP head (request or response) byte by byte, so that nothing after
     /// it is consumed; panics if the stream ends or fails first.
@@ -162,6 +169,16 @@ pub mod blocking {
             .expect("request");
         let head = read_head(&mut tcp);
         (tcp, head)
+    }
+
+    /// A raw server: the next client of `l`, after the WebSocket handshake by
+    /// hand (reads bounded by `timeout`).
+    pub fn raw_ws_server(l: &TcpListener, timeout: Duration) -> TcpStream {
+        let (mut s, _) = l.accept().expect("accept");
+        s.set_read_timeout(Some(timeout)).expect("timeout");
+        let head = read_head(&mut s);
+        s.write_all(&switching_protocols(&head)).expect("response");
+        s
     }
 
     /// Writes `header` then, with `data`, [`TRAILING_DATA`] zero bytes, ignoring
