@@ -12,14 +12,8 @@
 //! Pass criteria are outcomes; the only times are generous upper bounds
 //! ("ended within 5 s"). Shared helpers: `common/mod.rs`.
 
-#![cfg(all(
-    target_os = "linux",
-    feature = "tcp",
-    feature = "uds",
-    feature = "websocket",
-    feature = "quic",
-    feature = "tls"
-))]
+// The transports' features: `required-features` in Cargo.toml.
+#![cfg(target_os = "linux")]
 
 mod common;
 
@@ -49,9 +43,7 @@ fn a_peer_killed_mid_message_ends_the_read_after_the_tables_before_it() {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 p.kill();
             });
-            let mut r = within("reader", 5, our_reader(&ep, &client))
-                .await
-                .expect("reader");
+            let mut r = reader_within(&ep, &client).await;
             for i in 0..2 {
                 let got = within("table", 5, r.next()).await;
                 check(&got.expect("a table").expect("intact"), i, ROWS);
@@ -85,16 +77,10 @@ fn a_peer_that_ends_sending_without_the_end_marker_is_truncated() {
                 // Half-open: still there until the reader has gone.
                 p.closed(gone).await;
             });
-            let r = within("reader", 5, our_reader(&ep, &client))
-                .await
-                .expect("reader");
+            let r = reader_within(&ep, &client).await;
             let mut r = r;
             for i in 0..2 {
-                check(
-                    &within("table", 5, r.next()).await.expect("t").expect("t"),
-                    i,
-                    ROWS,
-                );
+                next_table_is(&mut r, i, ROWS).await;
             }
             let err = within("error", 5, r.next())
                 .await
@@ -123,14 +109,8 @@ fn a_peer_that_ends_sending_without_the_end_marker_is_truncated() {
                 p.end_sending().await;
                 tokio::time::sleep(Duration::from_secs(30)).await;
             });
-            let mut r = within("reader", 5, our_reader(&ep, &client))
-                .await
-                .expect("reader");
-            check(
-                &within("table", 5, r.next()).await.expect("t").expect("t"),
-                0,
-                ROWS,
-            );
+            let mut r = reader_within(&ep, &client).await;
+            next_table_is(&mut r, 0, ROWS).await;
             let err = within("error", 5, r.next())
                 .await
                 .expect("error")
@@ -163,16 +143,10 @@ fn the_idle_timeout_ends_a_read_from_a_peer_gone_quiet() {
                     // Then nothing, until the reader goes away.
                     p.closed(gone).await;
                 });
-                let mut r = within("reader", 5, our_reader(&ep, &client))
-                    .await
-                    .expect("reader");
+                let mut r = reader_within(&ep, &client).await;
                 assert_eq!(r.idle_timeout(), None, "no timeout by default");
                 r.set_idle_timeout(Some(after));
-                check(
-                    &within("table", 5, r.next()).await.expect("t").expect("t"),
-                    0,
-                    ROWS,
-                );
+                next_table_is(&mut r, 0, ROWS).await;
                 let err = within("the timeout", 5, r.next())
                     .await
                     .expect("an error")
@@ -228,14 +202,8 @@ fn without_an_idle_timeout_a_quiet_peer_leaves_the_read_pending() {
                 p.send_half(&msgs[2]).await;
                 p.closed(gone).await;
             });
-            let mut r = within("reader", 5, our_reader(&ep, &client))
-                .await
-                .expect("reader");
-            check(
-                &within("table", 5, r.next()).await.expect("t").expect("t"),
-                0,
-                ROWS,
-            );
+            let mut r = reader_within(&ep, &client).await;
+            next_table_is(&mut r, 0, ROWS).await;
             let pending = tokio::time::timeout(Duration::from_millis(500), r.next()).await;
             assert!(pending.is_err(), "{t:?}: the read should still wait");
             drop(r);

@@ -10,14 +10,8 @@
 //! descriptor counts; the only times are generous upper bounds. Shared
 //! helpers: `common/mod.rs`.
 
-#![cfg(all(
-    target_os = "linux",
-    feature = "tcp",
-    feature = "uds",
-    feature = "websocket",
-    feature = "quic",
-    feature = "tls"
-))]
+// The transports' features: `required-features` in Cargo.toml.
+#![cfg(target_os = "linux")]
 
 mod common;
 

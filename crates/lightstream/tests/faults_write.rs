@@ -9,14 +9,8 @@
 //! Pass criteria are outcomes and memory bounds; the only times are generous
 //! upper bounds. Shared helpers: `common/mod.rs`.
 
-#![cfg(all(
-    target_os = "linux",
-    feature = "tcp",
-    feature = "uds",
-    feature = "websocket",
-    feature = "quic",
-    feature = "tls"
-))]
+// The transports' features: `required-features` in Cargo.toml.
+#![cfg(target_os = "linux")]
 
 mod common;
 

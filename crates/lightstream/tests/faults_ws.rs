@@ -9,14 +9,8 @@
 //! Pass criteria are outcomes and memory bounds; the only times are generous
 //! upper bounds. Shared helpers: `common/mod.rs`.
 
-#![cfg(all(
-    target_os = "linux",
-    feature = "tcp",
-    feature = "uds",
-    feature = "websocket",
-    feature = "quic",
-    feature = "tls"
-))]
+// The transports' features: `required-features` in Cargo.toml.
+#![cfg(target_os = "linux")]
 
 mod common;
 
@@ -25,7 +19,7 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::StreamExt;
-use lightstream::{ClientOptions, Endpoint, Error, ReadOptions, ServerOptions, WriteOptions};
+use lightstream::{ClientOptions, Endpoint, Error, ReadOptions, ServerOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -60,13 +54,7 @@ fn a_message_larger_than_a_frame_crosses_websocket_fragmented() {
             }
             Ok::<_, Error>(tables)
         });
-        let conn = lightstream::connect(&endpoint, &ClientOptions::default())
-            .await
-            .expect("connect");
-        let mut w = conn
-            .writer(schema(), WriteOptions::default())
-            .await
-            .expect("writer");
+        let mut w = our_writer(&endpoint, &ClientOptions::default()).await;
         let big = table(3, LARGE_ROWS);
         within("the writer sends 40 MB", 30, async {
             w.write(&big).await.expect("write");
@@ -110,13 +98,7 @@ fn our_writer_fragments_a_large_message_for_a_plain_websocket_peer() {
             messages
         });
         let endpoint: Endpoint = format!("ws://{addr}/t").parse().expect("url");
-        let conn = lightstream::connect(&endpoint, &ClientOptions::default())
-            .await
-            .expect("connect");
-        let mut w = conn
-            .writer(schema(), WriteOptions::default())
-            .await
-            .expect("writer");
+        let mut w = our_writer(&endpoint, &ClientOptions::default()).await;
         let big = table(5, LARGE_ROWS);
         within("the writer sends 40 MB", 30, async {
             w.write(&big).await.expect("write");

@@ -424,6 +424,22 @@ pub async fn our_reader(
     conn.reader(ReadOptions::default()).await
 }
 
+/// [`our_reader`], bounded (5 s), which must succeed.
+pub async fn reader_within(endpoint: &Endpoint, client: &ClientOptions) -> TableReader {
+    within("reader", 5, our_reader(endpoint, client))
+        .await
+        .expect("reader")
+}
+
+/// The next item of `r` (bounded, 5 s) is table `i` of `rows` rows ([`check`]).
+pub async fn next_table_is(r: &mut TableReader, i: usize, rows: usize) {
+    check(
+        &within("table", 5, r.next()).await.expect("t").expect("t"),
+        i,
+        rows,
+    );
+}
+
 /// A documented error for a peer that went away: the stream was cut
 /// (`Truncated`) or the transport reported it (`Io`).
 #[track_caller]
