@@ -598,6 +598,7 @@ pub fn dictionary_tables(steps: &[DictStep]) -> (Schema, Vec<Table>) {
 }
 
 /// One table of [`dictionary_tables`].
+#[derive(Clone, Copy)]
 pub struct DictStep {
     pub city_words: &'static [&'static str],
     pub tag_words: &'static [&'static str],
@@ -644,24 +645,9 @@ pub const DICT_CHANGES: [DictStep; 5] = [
 /// Dictionaries that only grow (valid in the IPC file format): the first three steps of
 /// [`DICT_CHANGES`] plus a fourth that extends city to `[a, b, c, d, e]`.
 pub const DICT_GROWTH: [DictStep; 4] = [
-    DictStep {
-        city_words: &["a", "b"],
-        tag_words: &["x"],
-        city_keys: &[Some(0), Some(1), None, Some(1)],
-        tag_keys: &[Some(0), Some(0), Some(0), None],
-    },
-    DictStep {
-        city_words: &["a", "b", "c", "d"],
-        tag_words: &["x", "y"],
-        city_keys: &[Some(3), Some(2), Some(1), Some(0), None],
-        tag_keys: &[Some(1), Some(0), Some(1), None, Some(1)],
-    },
-    DictStep {
-        city_words: &["a", "b", "c", "d"],
-        tag_words: &["x", "y", "zé"],
-        city_keys: &[Some(2), Some(3)],
-        tag_keys: &[Some(2), Some(2)],
-    },
+    DICT_CHANGES[0],
+    DICT_CHANGES[1],
+    DICT_CHANGES[2],
     DictStep {
         city_words: &["a", "b", "c", "d", "e"],
         tag_words: &["x", "y", "zé"],
