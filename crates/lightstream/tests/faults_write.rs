@@ -77,15 +77,7 @@ fn a_peer_that_never_reads_blocks_the_writer_without_growing_memory() {
         for t in ALL {
             // Without a write timeout: the writer waits (and holds nothing).
             let (l, ep, client) = raw_listener(t, &dir).await;
-            let peer = tokio::spawn(async move {
-                let mut p = l.accept().await;
-                if let RawPeer::Quic { conn, recv, .. } = &mut p {
-                    // Take the stream, then never read it.
-                    *recv = Some(conn.accept_uni().await.expect("stream"));
-                }
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                drop(p);
-            });
+            let peer = never_reading_peer(l);
             let mut w = our_writer(&ep, &client).await;
             assert_eq!(w.write_timeout(), None, "no timeout by default");
             let baseline = heap_baseline();
@@ -112,14 +104,7 @@ fn a_peer_that_never_reads_blocks_the_writer_without_growing_memory() {
 
             // With one: the write fails with the timeout.
             let (l, ep, client) = raw_listener(t, &dir).await;
-            let peer = tokio::spawn(async move {
-                let mut p = l.accept().await;
-                if let RawPeer::Quic { conn, recv, .. } = &mut p {
-                    *recv = Some(conn.accept_uni().await.expect("stream"));
-                }
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                drop(p);
-            });
+            let peer = never_reading_peer(l);
             let mut w = our_writer(&ep, &client).await;
             w.set_write_timeout(Some(Duration::from_millis(300)));
             let baseline = heap_baseline();

@@ -130,11 +130,7 @@ fn a_websocket_peer_that_never_reads_costs_a_frame_not_a_message() {
         // 16 MiB tables: one IPC message is 16 frames.
         let big = table(0, 16 * BIG_ROWS);
         let (l, ep, client) = raw_listener(Transport::WebSocket, &dir).await;
-        let peer = tokio::spawn(async move {
-            let p = l.accept().await;
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            drop(p);
-        });
+        let peer = never_reading_peer(l);
         let mut w = our_writer(&ep, &client).await;
         let baseline = heap_baseline();
         let blocked = tokio::time::timeout(Duration::from_millis(500), async {

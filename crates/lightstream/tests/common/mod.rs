@@ -465,24 +465,44 @@ pub async fn our_writer(endpoint: &Endpoint, client: &ClientOptions) -> TableWri
 /// Tables of 1 MiB (131072 int64 values).
 pub const BIG_ROWS: usize = 1 << 17;
 
+/// `handshake` bounded by `timeout` (30 s without one): a handshake that
+/// takes longer is `Error::Timeout`, as a stalled transfer would be.
+async fn handshake_within<T>(
+    timeout: Option<Duration>,
+    handshake: impl Future<Output = lightstream::Result<T>>,
+) -> lightstream::Result<T> {
+    let limit = timeout.unwrap_or(Duration::from_secs(30));
+    match tokio::time::timeout(limit, handshake).await {
+        Ok(done) => done,
+        Err(_) => Err(Error::Timeout {
+            stalled: "handshake".into(),
+            after: limit,
+            context: "accepting".into(),
+        }),
+    }
+}
+
+/// A peer on `l` that accepts (a QUIC peer also takes the stream) and then
+/// never reads, for a minute.
+pub fn never_reading_peer(l: RawListener) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut p = l.accept().await;
+        if let RawPeer::Quic { conn, recv, .. } = &mut p {
+            // Take the stream, then never read it.
+            *recv = Some(conn.accept_uni().await.expect("stream"));
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(p);
+    })
+}
+
 pub async fn send(
     conn: Connection,
     tables: &[Table],
     timeout: Option<Duration>,
 ) -> lightstream::Result<()> {
     // The handshakes (WebSocket, QUIC) are bounded too.
-    let limit = timeout.unwrap_or(Duration::from_secs(30));
-    let mut w =
-        match tokio::time::timeout(limit, conn.writer(schema(), WriteOptions::default())).await {
-            Ok(w) => w?,
-            Err(_) => {
-                return Err(Error::Timeout {
-                    stalled: "handshake".into(),
-                    after: limit,
-                    context: "accepting".into(),
-                });
-            }
-        };
+    let mut w = handshake_within(timeout, conn.writer(schema(), WriteOptions::default())).await?;
     w.set_write_timeout(timeout);
     for t in tables {
         w.write(t).await?;
@@ -492,17 +512,7 @@ pub async fn send(
 }
 
 pub async fn receive(conn: Connection, timeout: Option<Duration>) -> lightstream::Result<()> {
-    let limit = timeout.unwrap_or(Duration::from_secs(30));
-    let mut r = match tokio::time::timeout(limit, conn.reader(ReadOptions::default())).await {
-        Ok(r) => r?,
-        Err(_) => {
-            return Err(Error::Timeout {
-                stalled: "handshake".into(),
-                after: limit,
-                context: "accepting".into(),
-            });
-        }
-    };
+    let mut r = handshake_within(timeout, conn.reader(ReadOptions::default())).await?;
     r.set_idle_timeout(timeout);
     while let Some(t) = r.next().await {
         t?;
