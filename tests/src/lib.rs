@@ -10,14 +10,21 @@
 //! - [`drive`]: pushes bytes through `IpcStreamDecoder` in chunks the way a shell would.
 //! - [`interop`]: scratch dirs, running the pyarrow scripts in `tests/python`, the
 //!   expected-values JSON shared with them, and minarrow tables of every supported type.
+//! - [`harness`]: bounded tokio runs, per-test directories and small int64 tables for the
+//!   network tests (also used by `crates/lightstream/tests` and the CLI's tests).
+//! - [`pki`]: a test CA and a server certificate it signed, as PEM files.
+//! - [`raw_ws`]: WebSocket peers written by hand (handshakes, frames, hostile headers).
 //!
 //! Not a test harness: the tests themselves live in `tests/tests/*.rs`.
 
 pub mod compare;
 pub mod corpus;
 pub mod drive;
+pub mod harness;
 pub mod integration_json;
 pub mod interop;
+pub mod pki;
+pub mod raw_ws;
 
 pub use compare::{
     Cell, assert_tables_equal, column_cells, column_values_as_json, diff_fields, diff_schemas,

@@ -14,63 +14,36 @@
 //! 30 s), so nothing can hang CI.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use lightstream::{Endpoint, Listener, ReadOptions, ServerOptions, WriteOptions};
+use lightstream_tests::harness::{self, run_bounded};
 use lightstream_tests::interop::{
     DICT_GROWTH, TempDir, dictionary_tables, diff_docs, expect_doc, interop_all_types, os,
     read_json, run_python,
 };
+use lightstream_tests::pki::{Pki, new_ca};
 use lightstream_tests::{assert_tables_equal, diff_schemas};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
+/// The whole of one test.
 const LIMIT: Duration = Duration::from_secs(60);
+/// One step of a test (the Python peer's sockets time out after 30 s).
+const STEP_SECS: u64 = 30;
 
 fn run<F: Future<Output = ()>>(what: &str, f: F) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
-        if tokio::time::timeout(LIMIT, f).await.is_err() {
-            panic!("{what}: did not finish within {LIMIT:?}");
-        }
-    });
+    run_bounded(what, LIMIT, f)
 }
 
-/// PEM files of a test CA and of a server certificate it signed.
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    harness::within(what, STEP_SECS, f).await
 }
 
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("CA")
-}
-
+/// A test CA and a server certificate for `localhost` and 127.0.0.1, in `dir`.
 fn pki(dir: &Path) -> Pki {
-    let issuer = ca("lightstream interop CA");
-    let key = KeyPair::generate().expect("server key");
-    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("server params");
-    let cert = params.signed_by(&key, &issuer).expect("server certificate");
-    let pki = Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-    };
-    std::fs::write(&pki.ca, issuer.pem()).expect("write CA");
-    std::fs::write(&pki.cert, cert.pem()).expect("write certificate");
-    std::fs::write(&pki.key, key.serialize_pem()).expect("write key");
-    pki
+    lightstream_tests::pki::pki(dir, "lightstream interop CA", &["localhost", "127.0.0.1"])
 }
 
 async fn listen(pki: &Pki) -> (Listener, u16) {
@@ -88,13 +61,6 @@ async fn listen(pki: &Pki) -> (Listener, u16) {
         other => panic!("not a tls endpoint: {other}"),
     };
     (listener, port)
-}
-
-async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(Duration::from_secs(30), f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: no result within 30 s"),
-    }
 }
 
 #[test]
@@ -214,7 +180,7 @@ fn python_ssl_refuses_a_certificate_from_another_ca() {
     let served = pki(dir.path());
     // Python trusts a different CA than the one that signed the server's certificate.
     let other = dir.path().join("other-ca.pem");
-    std::fs::write(&other, ca("some other CA").pem()).expect("write other CA");
+    std::fs::write(&other, new_ca("some other CA").pem()).expect("write other CA");
     let (schema, _) = interop_all_types();
     run("untrusted", async {
         let (listener, port) = listen(&served).await;

@@ -24,12 +24,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use lightstream::minarrow::{Array, ArrowType, Field, FieldArray, IntegerArray, Table, Vec64};
+use lightstream::minarrow::{Field, Table};
 use lightstream::{
     ClientOptions, Compression, Connection, Endpoint, Error, Listener, ReadOptions, Schema,
     ServerOptions, TableReader, TableWriter, WriteOptions,
 };
 use lightstream_core::{DecodeLimits, ErrorKind};
+use lightstream_tests::harness::{int64_table, run_bounded, within};
 use lightstream_tests::interop::{
     DICT_CHANGES, DICT_GROWTH, TempDir, dictionary_tables, diff_docs, expect_doc,
     interop_all_types, os, read_json, run_python,
@@ -41,23 +42,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs `f` on a fresh multi-threaded runtime, failing after [`LIMIT`].
 fn run<F: Future<Output = ()>>(what: &str, f: F) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
-        if tokio::time::timeout(LIMIT, f).await.is_err() {
-            panic!("{what}: did not finish within {LIMIT:?}");
-        }
-    });
-}
-
-async fn within<T>(what: &str, secs: u64, f: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(Duration::from_secs(secs), f).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: no result within {secs} s"),
-    }
+    run_bounded(what, LIMIT, f)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -552,21 +537,9 @@ fn garbage_is_refused_as_not_arrow() {
     });
 }
 
+/// `rows` int64 values `0..rows` (table 0 of [`int64_table`]).
 fn numeric_table(rows: usize) -> Table {
-    let v: Vec64<i64> = (0..rows as i64).collect();
-    Table::new(
-        "t".to_string(),
-        Some(vec![FieldArray {
-            field: Arc::new(Field {
-                name: "n".to_string(),
-                dtype: ArrowType::Int64,
-                nullable: false,
-                metadata: Default::default(),
-            }),
-            array: Array::from_int64(IntegerArray::from_vec64(v, None)),
-            null_count: 0,
-        }]),
-    )
+    int64_table(0, rows)
 }
 
 #[test]

@@ -7,12 +7,11 @@
 //! `listening on http://...` line the demo prints after binding to port 0.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
+use std::process::{Command, Stdio};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -21,6 +20,7 @@ use lightstream::{ClientOptions, Endpoint, ReadOptions};
 use tokio_tungstenite::tungstenite::Message;
 
 mod common;
+use common::Proc;
 
 /// The longest any one wait may take before the test fails.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,12 +31,7 @@ const WASM: &[u8] = b"\0asm\x01\0\0\0 not really a module";
 const SECRET: &str = "TOP-SECRET-lightstream-demo-test";
 
 fn test_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("lightstream-demo")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create test directory");
-    dir
+    common::test_dir("lightstream-demo", name)
 }
 
 /// The repository's demo page.
@@ -65,112 +60,36 @@ fn fake_npm(dir: &Path) -> PathBuf {
 
 /// A running `lightstream demo`, killed on drop.
 struct Demo {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Vec<String>,
-    reader: Option<JoinHandle<()>>,
+    proc: Proc,
     /// `127.0.0.1:PORT`
     addr: String,
 }
 
 impl Demo {
     fn start(dir: &Path, args: &[&str]) -> Demo {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lightstream"))
-            .arg("demo")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lightstream demo");
-        let stderr = child.stderr.take().expect("stderr pipe");
-        let (tx, lines) = mpsc::channel();
-        let reader = thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut demo = Demo {
-            child,
-            lines,
-            stderr: Vec::new(),
-            reader: Some(reader),
-            addr: String::new(),
-        };
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match demo.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let addr = line
-                        .strip_prefix("listening on http://")
-                        .and_then(|rest| rest.strip_suffix('/'))
-                        .map(str::to_string);
-                    demo.stderr.push(line);
-                    if let Some(addr) = addr {
-                        demo.addr = addr;
-                        return demo;
-                    }
-                }
-                Err(_) => panic!(
-                    "no `listening on` line within {TIMEOUT:?}; stderr: {:?}",
-                    demo.stderr
-                ),
-            }
-        }
+        let mut all = vec!["demo", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut proc = Proc::spawn(dir, &all);
+        let url = proc.url();
+        let addr = url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("not an http://HOST:PORT/ URL: {url}"))
+            .to_string();
+        Demo { proc, addr }
     }
 
     fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.proc.is_running()
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit; returns its code and stderr.
-    fn terminate(mut self) -> (Option<i32>, String) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(start.elapsed() < TIMEOUT, "demo did not exit on SIGTERM");
-            thread::sleep(Duration::from_millis(10));
-        };
-        (status.code(), self.collect_stderr())
+    fn terminate(self) -> (Option<i32>, String) {
+        self.proc.terminate(TIMEOUT)
     }
 
-    fn kill(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.collect_stderr()
-    }
-
-    fn collect_stderr(&mut self) -> String {
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        while let Ok(line) = self.lines.try_recv() {
-            self.stderr.push(line);
-        }
-        self.stderr.join("\n")
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    fn kill(self) -> String {
+        self.proc.kill()
     }
 }
 

@@ -15,40 +15,29 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+use common::{Proc, decode, lightstream_in};
+
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use lightstream_core::minarrow::Table;
-use lightstream_core::{ReadOptions, aligned_copy, read_file, read_stream};
-
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn test_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("lightstream-faults")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create test directory");
-    dir
-}
-
-fn lightstream(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lightstream"));
-    cmd.args(args).current_dir(dir).stdin(Stdio::null());
-    cmd
+    common::test_dir("lightstream-faults", name)
 }
 
 /// Runs `lightstream args` to completion (bounded) and expects success.
 #[track_caller]
 fn run_ok(dir: &Path, args: &[&str]) {
-    let mut child = lightstream(dir, args)
+    let mut child = lightstream_in(dir, args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -74,12 +63,10 @@ fn run_ok(dir: &Path, args: &[&str]) {
     assert!(status.success(), "lightstream {args:?}: {status}: {stderr}");
 }
 
-/// A running `lightstream serve`, its stderr read line by line; killed on drop.
+/// A running `lightstream serve` and the URL it listens on; killed on drop.
 struct Server {
-    child: Child,
+    proc: Proc,
     url: String,
-    lines: mpsc::Receiver<String>,
-    _stderr: JoinHandle<()>,
 }
 
 impl Server {
@@ -90,48 +77,17 @@ impl Server {
     fn start_with(dir: &Path, url: &str, file: &str, extra: &[&str]) -> Server {
         let mut args = vec!["serve", url, file];
         args.extend_from_slice(extra);
-        let mut child = lightstream(dir, &args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        let reader = thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Server {
-            child,
-            url: String::new(),
-            lines,
-            _stderr: reader,
-        };
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match server.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(url) = line.strip_prefix("listening on ") {
-                        server.url = url.to_string();
-                        return server;
-                    }
-                }
-                Err(_) => panic!("serve printed no `listening on` line"),
-            }
-        }
+        let mut proc = Proc::spawn(dir, &args);
+        let url = proc.url();
+        Server { proc, url }
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.child.id()
     }
 
     fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.proc.is_running()
     }
 
     /// host:port of a tcp:// or ws:// URL.
@@ -140,33 +96,15 @@ impl Server {
         rest.split('/').next().expect("authority").to_string()
     }
 
-    /// The stderr lines so far.
-    fn stderr_lines(&self) -> Vec<String> {
-        self.lines.try_iter().collect()
+    /// The stderr lines since the last look.
+    fn stderr_lines(&mut self) -> Vec<String> {
+        self.proc.new_lines()
     }
 
     fn open_fds(&self) -> usize {
         fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .expect("/proc/PID/fd")
             .count()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn decode(path: &Path) -> Vec<Table> {
-    let bytes = aligned_copy(&fs::read(path).expect("read"));
-    if bytes.as_slice().starts_with(b"ARROW1") {
-        read_file(bytes, ReadOptions::default()).expect("decode").1
-    } else {
-        read_stream(bytes, ReadOptions::default())
-            .expect("decode")
-            .1
     }
 }
 
@@ -234,27 +172,15 @@ struct Stalled {
 }
 
 fn stalled_client(url: &str, addr: &str) -> Stalled {
-    let mut stream = TcpStream::connect(addr).expect("connect");
     if url.starts_with("ws://") {
-        use std::io::Write;
-        let request = format!(
-            "GET /t HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).expect("handshake");
         // Read the 101 response only (the server then starts sending).
-        stream
-            .set_read_timeout(Some(TIMEOUT))
-            .expect("read timeout");
-        let mut response = Vec::new();
-        let mut byte = [0u8; 1];
-        while !response.ends_with(b"\r\n\r\n") {
-            stream.read_exact(&mut byte).expect("handshake response");
-            response.push(byte[0]);
-        }
-        assert!(response.starts_with(b"HTTP/1.1 101"), "{response:?}");
+        let (stream, head) = common::upgrade_and_hold(addr, "/t", TIMEOUT);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head:?}");
+        Stalled { _stream: stream }
+    } else {
+        let stream = TcpStream::connect(addr).expect("connect");
+        Stalled { _stream: stream }
     }
-    Stalled { _stream: stream }
 }
 
 fn a_client_that_never_reads(name: &str, bind: &str) {
@@ -303,20 +229,13 @@ fn serve_drops_a_client_that_takes_no_data_for_its_timeout() {
     let dir = test_dir("serve-timeout");
     run_ok(&dir, &["example", "big.arrows", "--rows", "300000"]);
     let expected = decode(&dir.join("big.arrows"));
-    let server = Server::start_with(&dir, "tcp://127.0.0.1:0", "big.arrows", &["--timeout", "1"]);
+    let mut server =
+        Server::start_with(&dir, "tcp://127.0.0.1:0", "big.arrows", &["--timeout", "1"]);
     let baseline = server.open_fds();
     let stalled = stalled_client(&server.url, &server.addr());
     // serve gives up on it after a second without progress, says so in one
     // line, and closes its socket.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let line = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match server.lines.recv_timeout(left) {
-            Ok(line) if line.contains("failed") => break line,
-            Ok(_) => {}
-            Err(_) => panic!("serve reported no failed client within 20 s"),
-        }
-    };
+    let line = server.proc.wait_for_line("failed", Duration::from_secs(20));
     // A message not all taken within the second, plus what the bytes the
     // socket buffers took earn at the default --min-rate: "took no data for
     // 1 s" or "took N of M bytes for 1.5 s".
@@ -349,7 +268,7 @@ fn recv_with_a_timeout_ends_when_the_peer_goes_quiet_mid_message() {
         let _ = quiet_rx.recv_timeout(TIMEOUT);
     });
     let started = Instant::now();
-    let out = lightstream(
+    let out = lightstream_in(
         &dir,
         &[
             "recv",
@@ -395,7 +314,7 @@ fn schema_then_rest(dir: &Path) -> (Vec<u8>, Vec<u8>) {
 /// and how long it took; it must fail.
 fn recv_fails_in_time(dir: &Path, url: &str) -> (String, Duration) {
     let started = Instant::now();
-    let out = lightstream(dir, &["recv", url, "out.arrows", "--timeout", "1"])
+    let out = lightstream_in(dir, &["recv", url, "out.arrows", "--timeout", "1"])
         .output()
         .expect("run recv");
     let elapsed = started.elapsed();
@@ -507,20 +426,13 @@ fn pings_and_dripped_frames_do_not_hold_a_websocket_recv_open() {
 fn serve_drops_a_client_that_drains_a_byte_at_a_time() {
     let dir = test_dir("drain-drip");
     run_ok(&dir, &["example", "big.arrows", "--rows", "500000"]);
-    let server = Server::start_with(&dir, "tcp://127.0.0.1:0", "big.arrows", &["--timeout", "1"]);
+    let mut server =
+        Server::start_with(&dir, "tcp://127.0.0.1:0", "big.arrows", &["--timeout", "1"]);
     let addr = server.url.trim_start_matches("tcp://").to_string();
     let stop = Arc::new(AtomicBool::new(false));
     // Small receive buffer so the server's writes block early.
     let client = raw_client(addr, 1, Duration::from_millis(100), stop.clone());
-    let started = Instant::now();
-    let line = loop {
-        let left = Duration::from_secs(30).saturating_sub(started.elapsed());
-        match server.lines.recv_timeout(left) {
-            Ok(line) if line.contains("failed") => break line,
-            Ok(_) => continue,
-            Err(_) => panic!("the dripping client was not dropped within 30 s"),
-        }
-    };
+    let line = server.proc.wait_for_line("failed", Duration::from_secs(30));
     stop.store(true, Ordering::Relaxed);
     let _ = client.join();
     assert!(line.contains("took") && line.contains("bytes"), "{line}");

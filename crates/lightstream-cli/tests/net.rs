@@ -7,11 +7,10 @@
 //! that `serve` and `listen` print after binding to port 0.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -19,23 +18,13 @@ use lightstream_core::minarrow::Table;
 use lightstream_core::{ReadOptions, aligned_copy, read_file, read_stream};
 
 mod common;
+use common::{Output, Proc, decode, lightstream_in};
 
 /// The longest any one process may take before the test fails.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn test_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("lightstream-net")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create test directory");
-    dir
-}
-
-fn lightstream(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lightstream"));
-    cmd.args(args).current_dir(dir).stdin(Stdio::null());
-    cmd
+    common::test_dir("lightstream-net", name)
 }
 
 fn python_script(name: &str) -> PathBuf {
@@ -44,203 +33,9 @@ fn python_script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// What a finished process left behind.
-struct Output {
-    status: ExitStatus,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-impl Output {
-    #[track_caller]
-    fn assert_success(&self) -> &Self {
-        assert!(
-            self.status.success(),
-            "exit {:?}, stderr: {}",
-            self.status.code(),
-            self.stderr
-        );
-        self
-    }
-
-    /// Failed with `code` and exactly one `lightstream: ...` line on stderr.
-    #[track_caller]
-    fn assert_one_line_error(&self, code: i32) -> &str {
-        assert_eq!(self.status.code(), Some(code), "stderr: {}", self.stderr);
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "one line expected, got: {:?}", self.stderr);
-        assert!(lines[0].starts_with("lightstream: "), "{}", lines[0]);
-        lines[0]
-    }
-}
-
-/// A running process whose stderr is read line by line as it comes. Killed on
-/// drop, so a failing test leaves no server behind.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Vec<String>,
-    stderr_reader: Option<JoinHandle<()>>,
-    stdout_reader: Option<JoinHandle<Vec<u8>>>,
-}
-
-impl Proc {
-    /// Starts `cmd` with stderr captured; stdout is captured too unless
-    /// `capture_stdout` is false (then the caller takes `child.stdout`).
-    fn start(mut cmd: Command, capture_stdout: bool) -> Proc {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn process");
-        let stderr = child.stderr.take().expect("stderr pipe");
-        let (tx, lines) = mpsc::channel();
-        let stderr_reader = thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdout_reader = capture_stdout.then(|| {
-            let mut stdout = child.stdout.take().expect("stdout pipe");
-            thread::spawn(move || {
-                let mut bytes = Vec::new();
-                let _ = stdout.read_to_end(&mut bytes);
-                bytes
-            })
-        });
-        Proc {
-            child,
-            lines,
-            stderr: Vec::new(),
-            stderr_reader: Some(stderr_reader),
-            stdout_reader,
-        }
-    }
-
-    fn spawn(dir: &Path, args: &[&str]) -> Proc {
-        Proc::start(lightstream(dir, args), true)
-    }
-
-    /// Waits for the `listening on <url>` line and returns the URL.
-    fn url(&mut self) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let url = line.strip_prefix("listening on ").map(str::to_string);
-                    self.stderr.push(line);
-                    if let Some(url) = url {
-                        return url;
-                    }
-                }
-                Err(_) => panic!(
-                    "no `listening on` line within {TIMEOUT:?}; stderr so far: {:?}",
-                    self.stderr
-                ),
-            }
-        }
-    }
-
-    /// Waits for a stderr line containing `text` (bounded).
-    fn wait_for_line(&mut self, text: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.stderr.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "no stderr line with {text:?} within {timeout:?}; stderr: {:?}",
-                    self.stderr
-                ),
-            }
-        }
-    }
-
-    fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Waits for the process to exit (killing it and failing after `timeout`).
-    fn wait(mut self, timeout: Duration) -> Output {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if start.elapsed() > timeout {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                let rest = self.collect_stderr();
-                panic!("the process did not exit within {timeout:?}; stderr: {rest}");
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
-        let stderr = self.collect_stderr();
-        let stdout = self
-            .stdout_reader
-            .take()
-            .map(|h| h.join().expect("stdout reader"))
-            .unwrap_or_default();
-        Output {
-            status,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// Kills the process and returns its stderr.
-    fn kill(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.collect_stderr()
-    }
-
-    /// Every stderr line, once the process has exited (its pipe then closes).
-    fn collect_stderr(&mut self) -> String {
-        if let Some(reader) = self.stderr_reader.take() {
-            let _ = reader.join();
-        }
-        while let Ok(line) = self.lines.try_recv() {
-            self.stderr.push(line);
-        }
-        let mut text = self.stderr.join("\n");
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// Runs `lightstream args` to completion (bounded).
 fn run(dir: &Path, args: &[&str]) -> Output {
     Proc::spawn(dir, args).wait(TIMEOUT)
-}
-
-fn decode(path: &Path) -> Vec<Table> {
-    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let bytes = aligned_copy(&bytes);
-    let result = if bytes.as_slice().starts_with(b"ARROW1") {
-        read_file(bytes, ReadOptions::default()).map(|(_, t)| t)
-    } else {
-        read_stream(bytes, ReadOptions::default()).map(|(_, t)| t)
-    };
-    result.unwrap_or_else(|e| panic!("decode {}: {e}", path.display()))
 }
 
 fn decode_schema_names(path: &Path) -> Vec<String> {
@@ -275,7 +70,7 @@ fn assert_quiet_server(stderr: &str) {
 /// `example` inputs: a file, and a zstd-compressed stream of the same rows.
 fn make_inputs(dir: &Path, rows: usize) -> Vec<Table> {
     let rows = rows.to_string();
-    run(dir, &["example", "data.arrow", "--rows", &rows]).assert_success();
+    run(dir, &["example", "data.arrow", "--rows", &rows]).assert_exit_ok();
     run(
         dir,
         &[
@@ -287,7 +82,7 @@ fn make_inputs(dir: &Path, rows: usize) -> Vec<Table> {
             "zstd",
         ],
     )
-    .assert_success();
+    .assert_exit_ok();
     let tables = decode(&dir.join("data.arrow"));
     assert_eq!(decode(&dir.join("data-zstd.arrows")), tables);
     tables
@@ -312,9 +107,9 @@ fn round_trips(dir: &Path, bind_url: &str, server_flags: &[&str], client_flags: 
         let url = server.url();
         let mut args = vec!["recv", url.as_str(), "got.arrows"];
         args.extend_from_slice(client_flags);
-        run(dir, &args).assert_success();
+        run(dir, &args).assert_exit_ok();
         let served = server.wait(TIMEOUT);
-        served.assert_success();
+        served.assert_exit_ok();
         assert_quiet_server(&served.stderr);
         let got = dir.join("got.arrows");
         assert!(!fs::read(&got).expect("output").starts_with(b"ARROW1"));
@@ -330,9 +125,9 @@ fn round_trips(dir: &Path, bind_url: &str, server_flags: &[&str], client_flags: 
         let mut args = vec!["send", url.as_str(), input];
         args.extend_from_slice(compression);
         args.extend_from_slice(client_flags);
-        run(dir, &args).assert_success();
+        run(dir, &args).assert_exit_ok();
         let listened = listener.wait(TIMEOUT);
-        listened.assert_success();
+        listened.assert_exit_ok();
         assert_quiet_server(&listened.stderr);
         let got = dir.join("got.arrow");
         assert!(fs::read(&got).expect("output").starts_with(b"ARROW1"));
@@ -396,7 +191,7 @@ fn quic_round_trips_with_a_given_certificate_over_ipv6() {
     );
     let url = server.url();
     let out = run(&dir, &["recv", &url, "never.arrows", "--ca", "other.pem"]);
-    let line = out.assert_one_line_error(1);
+    let line = out.assert_error(1);
     assert!(line.to_lowercase().contains("certificate"), "{line}");
     assert!(!dir.join("never.arrows").exists());
     drop(server.kill());
@@ -488,7 +283,7 @@ fn python(dir: &Path, args: &[&str]) -> Command {
 /// `stdio_peer.py summary PATH`: what pyarrow reads from a file or stream.
 fn pyarrow_summary(dir: &Path, path: &str) -> String {
     let out = Proc::start(python(dir, &["summary", path]), true).wait(TIMEOUT);
-    out.assert_success();
+    out.assert_exit_ok();
     String::from_utf8(out.stdout)
         .expect("UTF-8")
         .trim()
@@ -502,13 +297,13 @@ fn pyarrow_writes_lightstream_receives(dir: &Path, writer: &str, flags: &[&str])
     let pipe = writer.child.stdout.take().expect("python stdout");
     let mut args = vec!["recv", "-", "out.arrows"];
     args.extend_from_slice(flags);
-    let mut recv = lightstream(dir, &args);
+    let mut recv = lightstream_in(dir, &args);
     recv.stdin(Stdio::from(pipe));
     let received = Proc::start(recv, true).wait(TIMEOUT);
-    received.assert_success();
+    received.assert_exit_ok();
     assert!(received.stderr.is_empty(), "{}", received.stderr);
     let written = writer.wait(TIMEOUT);
-    written.assert_success();
+    written.assert_exit_ok();
     let sent_summary = written.stderr.trim().to_string();
     assert!(sent_summary.starts_with("rows=5000 "), "{sent_summary}");
     assert_eq!(pyarrow_summary(dir, "out.arrows"), sent_summary);
@@ -516,15 +311,15 @@ fn pyarrow_writes_lightstream_receives(dir: &Path, writer: &str, flags: &[&str])
 
 /// `lightstream <args> | python3 stdio_peer.py <reader>`: what pyarrow read.
 fn lightstream_sends_pyarrow_reads(dir: &Path, args: &[&str], reader: &str) -> String {
-    let mut sender = Proc::start(lightstream(dir, args), false);
+    let mut sender = Proc::start(lightstream_in(dir, args), false);
     let pipe = sender.child.stdout.take().expect("lightstream stdout");
     let mut python = python(dir, &[reader]);
     python.stdin(Stdio::from(pipe));
     let read = Proc::start(python, true).wait(TIMEOUT);
     let sent = sender.wait(TIMEOUT);
-    sent.assert_success();
+    sent.assert_exit_ok();
     assert!(sent.stderr.is_empty(), "{args:?}: {}", sent.stderr);
-    read.assert_success();
+    read.assert_exit_ok();
     String::from_utf8(read.stdout)
         .expect("UTF-8")
         .trim()
@@ -589,12 +384,12 @@ fn stdio_recv_in_tlv_frames_reads_messages_pyarrow_writes() {
 
     // The plain stream given to a TLV reader: its continuation marker reads
     // as a TLV header declaring ~3 GB, refused before anything is reserved.
-    let mut recv = lightstream(&dir, &["recv", "-", "out2.arrows", "--framing", "tlv"]);
+    let mut recv = lightstream_in(&dir, &["recv", "-", "out2.arrows", "--framing", "tlv"]);
     recv.stdin(Stdio::from(
         fs::File::open(dir.join("out.arrows")).expect("stream"),
     ));
     let out = Proc::start(recv, true).wait(TIMEOUT);
-    let line = out.assert_one_line_error(1);
+    let line = out.assert_error(1);
     assert!(
         line.contains("framing error from stdio: limit exceeded: TLV value length is"),
         "{line}"
@@ -616,7 +411,7 @@ fn tlv_framing_on_a_websocket_or_quic_url_is_a_usage_error() {
     let dir = test_dir("tlv-usage");
     for url in ["ws://127.0.0.1:1/x", "quic://127.0.0.1:1"] {
         let out = run(&dir, &["recv", url, "out.arrows", "--framing", "tlv"]);
-        let line = out.assert_one_line_error(2);
+        let line = out.assert_error(2);
         assert!(line.contains("--framing tlv applies to tcp://"), "{line}");
     }
 }
@@ -706,7 +501,7 @@ fn recv_from_a_peer_sending_garbage_fails_in_one_line() {
     let dir = test_dir("garbage");
     let (url, peer) = one_shot_server(b"HTTP/1.1 400 Bad Request\r\n\r\n".repeat(40));
     let out = run(&dir, &["recv", &url, "out.arrows"]);
-    let line = out.assert_one_line_error(1);
+    let line = out.assert_error(1);
     assert!(line.contains("127.0.0.1"), "names the peer: {line}");
     assert!(line.contains("Arrow IPC"), "says what is wrong: {line}");
     assert_no_output_left(&dir, "out.arrows");
@@ -716,11 +511,11 @@ fn recv_from_a_peer_sending_garbage_fails_in_one_line() {
 #[test]
 fn recv_from_a_peer_that_hangs_up_mid_stream_fails_in_one_line() {
     let dir = test_dir("truncated");
-    run(&dir, &["example", "data.arrows", "--rows", "3000"]).assert_success();
+    run(&dir, &["example", "data.arrows", "--rows", "3000"]).assert_exit_ok();
     let stream = fs::read(dir.join("data.arrows")).expect("read");
     let (url, peer) = one_shot_server(stream[..stream.len() / 2].to_vec());
     let out = run(&dir, &["recv", &url, "out.arrow"]);
-    let line = out.assert_one_line_error(1);
+    let line = out.assert_error(1);
     assert!(
         line.contains("closed the connection early") || line.contains("truncated"),
         "{line}"
@@ -737,7 +532,7 @@ fn a_quic_client_without_insecure_or_ca_is_a_usage_error() {
         &["send", "quic://127.0.0.1:4433", "in.arrow"][..],
     ] {
         let out = run(&dir, args);
-        let line = out.assert_one_line_error(2);
+        let line = out.assert_error(2);
         assert!(
             line.contains("--insecure") && line.contains("--ca"),
             "{line}"
@@ -745,14 +540,14 @@ fn a_quic_client_without_insecure_or_ca_is_a_usage_error() {
     }
     // And TLS flags where they mean nothing are refused rather than ignored.
     let out = run(&dir, &["recv", "tcp://127.0.0.1:1", "o", "--insecure"]);
-    assert!(out.assert_one_line_error(2).contains("quic://"));
+    assert!(out.assert_error(2).contains("quic://"));
 }
 
 #[test]
 fn a_client_that_stalls_or_vanishes_does_not_affect_the_others() {
     let dir = test_dir("vanish");
     // Large enough that the server blocks on a client that does not read.
-    run(&dir, &["example", "big.arrows", "--rows", "150000"]).assert_success();
+    run(&dir, &["example", "big.arrows", "--rows", "150000"]).assert_exit_ok();
     let expected = decode(&dir.join("big.arrows"));
     let mut server = Proc::spawn(&dir, &["serve", "tcp://127.0.0.1:0", "big.arrows"]);
     let url = server.url();
@@ -767,7 +562,7 @@ fn a_client_that_stalls_or_vanishes_does_not_affect_the_others() {
     stalled.read_exact(&mut first).expect("first bytes");
 
     // Meanwhile another client gets everything.
-    run(&dir, &["recv", &url, "got.arrows"]).assert_success();
+    run(&dir, &["recv", &url, "got.arrows"]).assert_exit_ok();
     assert_eq!(decode(&dir.join("got.arrows")), expected);
 
     // The stalled client goes away with unread data: one line about it, and the
@@ -776,7 +571,7 @@ fn a_client_that_stalls_or_vanishes_does_not_affect_the_others() {
     let line = server.wait_for_line("lightstream: ", TIMEOUT);
     assert!(line.contains("127.0.0.1"), "names the client: {line}");
     assert!(line.contains("failed"), "{line}");
-    run(&dir, &["recv", &url, "again.arrows"]).assert_success();
+    run(&dir, &["recv", &url, "again.arrows"]).assert_exit_ok();
     assert_eq!(decode(&dir.join("again.arrows")), expected);
     assert!(server.is_running());
     let stderr = server.kill();
@@ -804,7 +599,7 @@ fn a_client_that_stalls_or_vanishes_does_not_affect_the_others() {
 fn serve_at_max_clients_turns_one_more_away_until_a_slot_frees() {
     let dir = test_dir("max-clients");
     // Large enough that the server blocks on clients that stop reading.
-    run(&dir, &["example", "big.arrows", "--rows", "300000"]).assert_success();
+    run(&dir, &["example", "big.arrows", "--rows", "300000"]).assert_exit_ok();
     let expected = decode(&dir.join("big.arrows"));
     let mut server = Proc::spawn(
         &dir,
@@ -847,11 +642,7 @@ fn serve_at_max_clients_turns_one_more_away_until_a_slot_frees() {
     assert!(line.contains("2 clients already"), "{line}");
     // A real client is told the same, in one line.
     let out = run(&dir, &["recv", &url, "busy.arrows"]);
-    assert!(
-        out.assert_one_line_error(1).contains("503"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.assert_error(1).contains("503"), "{}", out.stderr);
 
     // Clients that leave give their slots back.
     drop(stalled);
@@ -903,20 +694,15 @@ fn serve_at_max_clients_turns_one_more_away_until_a_slot_frees() {
 #[test]
 fn serve_ends_cleanly_on_sigterm_and_removes_its_socket() {
     let dir = test_dir("sigterm");
-    run(&dir, &["example", "data.arrow", "--rows", "10"]).assert_success();
+    run(&dir, &["example", "data.arrow", "--rows", "10"]).assert_exit_ok();
     let socket = dir.join("s.sock");
     let url = format!("unix://{}", socket.display());
     let mut server = Proc::spawn(&dir, &["serve", &url, "data.arrow"]);
     server.url();
     assert!(socket.exists());
-    let pid = server.child.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    server.sigterm();
     let out = server.wait(TIMEOUT);
-    out.assert_success();
+    out.assert_exit_ok();
     assert!(!socket.exists(), "the socket file is removed");
 
     // listen interrupted before a client came: exit 130, one line.
@@ -969,9 +755,9 @@ fn a_connection_that_sends_nothing_is_not_the_client() {
         listener.wait_for_line("without sending anything", TIMEOUT);
         let mut args = vec!["send", url.as_str(), "data.arrow"];
         args.extend_from_slice(client_flags);
-        run(&dir, &args).assert_success();
+        run(&dir, &args).assert_exit_ok();
         let out = listener.wait(TIMEOUT);
-        out.assert_success();
+        out.assert_exit_ok();
         assert_eq!(decode(&dir.join("got.arrow")), expected, "listen {bind}");
         fs::remove_file(dir.join("got.arrow")).expect("remove output");
 
@@ -988,8 +774,8 @@ fn a_connection_that_sends_nothing_is_not_the_client() {
         server.wait_for_line("without sending anything", TIMEOUT);
         let mut args = vec!["recv", url.as_str(), "got.arrows"];
         args.extend_from_slice(client_flags);
-        run(&dir, &args).assert_success();
-        server.wait(TIMEOUT).assert_success();
+        run(&dir, &args).assert_exit_ok();
+        server.wait(TIMEOUT).assert_exit_ok();
         assert_eq!(decode(&dir.join("got.arrows")), expected, "serve {bind}");
         fs::remove_file(dir.join("got.arrows")).expect("remove output");
     }
@@ -1019,7 +805,7 @@ fn recv_chooses_columns_of_a_stream_it_cannot_read_whole() {
 
     let (url, peer) = one_shot_server(bytes.clone());
     let line = run(&dir, &["recv", &url, "out.arrows"])
-        .assert_one_line_error(1)
+        .assert_error(1)
         .to_string();
     assert!(
         line.contains("\"l\"") && line.contains("--skip-unsupported"),
@@ -1040,7 +826,7 @@ fn recv_chooses_columns_of_a_stream_it_cannot_read_whole() {
     assert_eq!(decode_schema_names(&dir.join("skip.arrow")), ["a", "s"]);
 
     let (url, peer) = one_shot_server(bytes);
-    run(&dir, &["recv", &url, "named.arrow", "--columns", "s,a"]).assert_success();
+    run(&dir, &["recv", &url, "named.arrow", "--columns", "s,a"]).assert_exit_ok();
     peer.join().expect("peer");
     assert_eq!(decode_schema_names(&dir.join("named.arrow")), ["s", "a"]);
     assert_eq!(decode(&dir.join("named.arrow"))[0].n_rows, 3);
@@ -1053,13 +839,13 @@ fn a_port_in_use_says_cannot_listen_not_listening() {
     let dir = test_dir("port-in-use");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("tcp://{}", taken.local_addr().expect("addr"));
-    run(&dir, &["example", "data.arrows", "--rows", "3"]).assert_success();
+    run(&dir, &["example", "data.arrows", "--rows", "3"]).assert_exit_ok();
     for args in [
         vec!["serve", url.as_str(), "data.arrows"],
         vec!["listen", url.as_str(), "out.arrows"],
     ] {
         let out = run(&dir, &args);
-        let line = out.assert_one_line_error(1);
+        let line = out.assert_error(1);
         assert!(
             line.starts_with(&format!("lightstream: cannot listen on {url}: ")),
             "{line}"

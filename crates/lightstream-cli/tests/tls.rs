@@ -6,168 +6,27 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use common::{Output, decode_stream, lightstream, test_dir};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use common::{Output, Proc, decode_stream, test_dir};
+use lightstream_tests::pki::Pki;
 
 /// The longest any one process may take.
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// PEM files: a test CA, and a server certificate for localhost and
 /// 127.0.0.1 signed by it.
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
 fn pki(dir: &Path) -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "lightstream CLI test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let params =
-        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    let cert = params.signed_by(&key, &ca).unwrap();
-    let pki = Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-    };
-    std::fs::write(&pki.ca, ca.pem()).unwrap();
-    std::fs::write(&pki.cert, cert.pem()).unwrap();
-    std::fs::write(&pki.key, key.serialize_pem()).unwrap();
-    pki
+    lightstream_tests::pki::pki(dir, "lightstream CLI test CA", &["localhost", "127.0.0.1"])
 }
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
 
-/// A running `lightstream` whose stderr is read line by line; killed on drop.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stdout: Option<thread::JoinHandle<Vec<u8>>>,
-}
-
-impl Proc {
-    fn spawn(dir: &Path, args: &[&str]) -> Proc {
-        let mut child = lightstream()
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn lightstream");
-        let stderr = child.stderr.take().expect("stderr pipe");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut out = child.stdout.take().expect("stdout pipe");
-        let stdout = Some(thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = out.read_to_end(&mut bytes);
-            bytes
-        }));
-        Proc {
-            child,
-            lines,
-            seen: Vec::new(),
-            stdout,
-        }
-    }
-
-    /// The next stderr line containing `text` (bounded).
-    fn line_with(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no stderr line with {text:?}; stderr: {:?}", self.seen),
-            }
-        }
-    }
-
-    /// The URL of the `listening on <url>` line.
-    fn url(&mut self) -> String {
-        let line = self.line_with("listening on ");
-        line.trim_start_matches("listening on ").to_string()
-    }
-
-    fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Waits for the exit (bounded) and returns what the process printed.
-    fn wait(mut self) -> Output {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(
-                start.elapsed() < TIMEOUT,
-                "the process did not exit within {TIMEOUT:?}; stderr: {:?}",
-                self.seen
-            );
-            thread::sleep(Duration::from_millis(10));
-        };
-        // The pipe closes with the process: the reader thread ends.
-        while let Ok(line) = self.lines.recv_timeout(TIMEOUT) {
-            self.seen.push(line);
-        }
-        let stdout = self
-            .stdout
-            .take()
-            .map(|h| h.join().unwrap())
-            .unwrap_or_default();
-        let mut stderr = self.seen.join("\n");
-        if !stderr.is_empty() {
-            stderr.push('\n');
-        }
-        Output {
-            status,
-            stdout,
-            stderr,
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Proc::spawn(dir, args).wait()
+    Proc::spawn(dir, args).wait(TIMEOUT)
 }
 
 /// serve + recv and listen + send over `scheme`, trusting the test CA.
@@ -194,7 +53,7 @@ fn both_directions(scheme: &str) {
     )
     .assert_success();
     assert_eq!(decode_stream(&dir.join("got.arrows")), want);
-    let out = server.wait();
+    let out = server.wait(TIMEOUT);
     assert!(out.status.success(), "{}", out.stderr);
     assert!(!out.stderr.contains("self-signed"), "{}", out.stderr);
 
@@ -205,7 +64,7 @@ fn both_directions(scheme: &str) {
     );
     let url = listener.url();
     run(&dir, &["send", &url, "data.arrows", "--ca", path(&pki.ca)]).assert_success();
-    let out = listener.wait();
+    let out = listener.wait(TIMEOUT);
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(decode_stream(&dir.join("sent.arrows")), want);
 }

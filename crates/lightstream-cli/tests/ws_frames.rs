@@ -14,36 +14,28 @@
 #![cfg(target_os = "linux")]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
+use common::Proc;
+use lightstream_tests::raw_ws::blocking::{raw_ws_server, send_hostile};
+use lightstream_tests::raw_ws::{HUGE_FRAME_FROM_CLIENT, HUGE_FRAME_FROM_SERVER};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A masked binary frame header declaring 2^31 bytes (a client's).
-const HUGE_FRAME_FROM_CLIENT: [u8; 14] = [0x82, 0xFF, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0];
-/// The same from a server (servers do not mask).
-const HUGE_FRAME_FROM_SERVER: [u8; 10] = [0x82, 0x7F, 0, 0, 0, 0, 0x80, 0, 0, 0];
-/// Data sent after the header.
-const TRAILING_DATA: usize = 4 << 20;
 /// Growth of RssAnon allowed for one hostile connection, in KiB: twice the
 /// default `max_eager_reserve`.
 const ANON_BOUND_KIB: u64 = 2 * 64 * 1024;
 
 fn test_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("lightstream-ws-frames")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create test directory");
-    dir
+    common::test_dir("lightstream-ws-frames", name)
 }
 
 /// `lightstream args` under `ulimit -v 1500000` (bash execs the binary, so
@@ -61,12 +53,10 @@ fn limited(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// A running lightstream process, its stderr read line by line and its
-/// RssAnon sampled every 5 ms; killed on drop.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
+/// A running lightstream process (`limited`), its stderr read line by line
+/// and its RssAnon sampled every 5 ms; killed on drop.
+struct Sampled {
+    proc: Proc,
     stop: Arc<AtomicBool>,
     peak_anon: Option<JoinHandle<u64>>,
     baseline_anon: u64,
@@ -80,21 +70,11 @@ fn anon_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-impl Proc {
-    fn spawn(dir: &Path, args: &[&str]) -> Proc {
-        let mut child = limited(dir, args).spawn().expect("spawn");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+impl Sampled {
+    fn spawn(dir: &Path, args: &[&str]) -> Sampled {
+        let proc = Proc::start(limited(dir, args), true);
         let stop = Arc::new(AtomicBool::new(false));
-        let (pid, halt) = (child.id(), stop.clone());
+        let (pid, halt) = (proc.child.id(), stop.clone());
         let peak_anon = thread::spawn(move || {
             let mut peak = 0;
             while !halt.load(Ordering::Relaxed) {
@@ -106,10 +86,8 @@ impl Proc {
             }
             peak
         });
-        Proc {
-            child,
-            lines,
-            seen: Vec::new(),
+        Sampled {
+            proc,
             stop,
             peak_anon: Some(peak_anon),
             baseline_anon: 0,
@@ -119,46 +97,23 @@ impl Proc {
     /// Waits for a stderr line containing `needle`; returns it.
     #[track_caller]
     fn line_with(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "no line with {needle:?} within {TIMEOUT:?}: {:?}",
-                    self.seen
-                ),
-            }
-        }
+        self.proc.wait_for_line(needle, TIMEOUT)
     }
 
     /// The URL of its `listening on` line; RssAnon from then on is the baseline.
     fn listening(&mut self) -> String {
-        let line = self.line_with("listening on ");
-        let url = line.trim_start_matches("listening on ").to_string();
-        self.baseline_anon = anon_kib(self.child.id()).expect("RssAnon");
+        let url = self.proc.url();
+        self.baseline_anon = anon_kib(self.proc.child.id()).expect("RssAnon");
         url
     }
 
     fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.proc.is_running()
     }
 
     /// Waits (bounded) for the exit.
     fn exit(&mut self) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(start.elapsed() < TIMEOUT, "no exit within {TIMEOUT:?}");
-            thread::sleep(Duration::from_millis(10));
-        }
+        self.proc.exit(TIMEOUT)
     }
 
     /// How far RssAnon rose above the baseline, in KiB (sampling stops).
@@ -169,11 +124,10 @@ impl Proc {
     }
 }
 
-impl Drop for Proc {
+impl Drop for Sampled {
     fn drop(&mut self) {
+        // The process itself is killed by `Proc`'s drop.
         self.stop.store(true, Ordering::Relaxed);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -183,32 +137,11 @@ fn authority(url: &str) -> String {
     rest.split('/').next().expect("authority").to_string()
 }
 
-/// Sends the header, and with `data` 4 MiB more, ignoring write errors (the
-/// other side may close first).
-fn send_hostile(s: &mut TcpStream, header: &[u8], data: bool) {
-    let _ = s.write_all(header);
-    if data {
-        let chunk = vec![0u8; 64 << 10];
-        for _ in 0..TRAILING_DATA / chunk.len() {
-            if s.write_all(&chunk).is_err() {
-                break;
-            }
-        }
-    }
-}
-
 /// Completes a client handshake with `addr` by hand and sends the header;
 /// then reads (and drops) whatever comes back until the server closes.
 fn hostile_client(addr: &str, path: &str, data: bool) -> JoinHandle<()> {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let (mut s, head) = common::upgrade_and_hold(addr, path, TIMEOUT);
     s.set_write_timeout(Some(TIMEOUT)).expect("timeout");
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    );
-    s.write_all(request.as_bytes()).expect("request");
-    let head = common::read_head(&mut s);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     let mut reader = s.try_clone().expect("clone");
     let drain = thread::spawn(move || {
@@ -220,7 +153,7 @@ fn hostile_client(addr: &str, path: &str, data: bool) -> JoinHandle<()> {
 }
 
 #[track_caller]
-fn assert_bounded(p: &mut Proc, what: &str) {
+fn assert_bounded(p: &mut Sampled, what: &str) {
     let grown = p.anon_growth();
     eprintln!("{what}: RssAnon grew {grown} KiB");
     assert!(grown < ANON_BOUND_KIB, "{what}: RssAnon grew {grown} KiB");
@@ -243,7 +176,7 @@ fn serve_drops_a_client_that_declares_a_2_gib_frame() {
     let dir = test_dir("serve");
     example(&dir);
     for data in [false, true] {
-        let mut serve = Proc::spawn(&dir, &["serve", "ws://127.0.0.1:0/t", "data.arrows"]);
+        let mut serve = Sampled::spawn(&dir, &["serve", "ws://127.0.0.1:0/t", "data.arrows"]);
         let addr = authority(&serve.listening());
         let drain = hostile_client(&addr, "/t", data);
         let line = serve.line_with("failed");
@@ -275,7 +208,7 @@ fn demo_drops_a_client_that_declares_a_2_gib_frame() {
     fs::write(npm.join("index.js"), "export const x = 1;\n").expect("write");
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
     for data in [false, true] {
-        let mut demo = Proc::spawn(
+        let mut demo = Sampled::spawn(
             &dir,
             &[
                 "demo",
@@ -303,7 +236,7 @@ fn demo_drops_a_client_that_declares_a_2_gib_frame() {
 fn listen_refuses_a_client_that_declares_a_2_gib_frame() {
     let dir = test_dir("listen");
     for data in [false, true] {
-        let mut listen = Proc::spawn(&dir, &["listen", "ws://127.0.0.1:0/t", "got.arrows"]);
+        let mut listen = Sampled::spawn(&dir, &["listen", "ws://127.0.0.1:0/t", "got.arrows"]);
         let addr = authority(&listen.listening());
         let drain = hostile_client(&addr, "/t", data);
         let status = listen.exit();
@@ -322,30 +255,13 @@ fn recv_refuses_a_server_that_declares_a_2_gib_frame() {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
         let server = thread::spawn(move || {
-            let (mut s, _) = l.accept().expect("accept");
-            s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-            let head = common::read_head(&mut s);
-            let key = head
-                .lines()
-                .find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("sec-websocket-key")
-                        .then(|| value.trim().to_string())
-                })
-                .expect("key");
-            let accept =
-                tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-            let response = format!(
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-                 Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-            );
-            s.write_all(response.as_bytes()).expect("response");
+            let mut s = raw_ws_server(&l, TIMEOUT);
             send_hostile(&mut s, &HUGE_FRAME_FROM_SERVER, data);
             // Hold the connection until the client goes.
             let mut buf = [0u8; 4096];
             while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
         });
-        let mut recv = Proc::spawn(&dir, &["recv", &format!("ws://{addr}/t"), "got.arrows"]);
+        let mut recv = Sampled::spawn(&dir, &["recv", &format!("ws://{addr}/t"), "got.arrows"]);
         let status = recv.exit();
         assert_eq!(status.code(), Some(1), "an error, not an abort: {status}");
         let line = recv.line_with("too large");

@@ -20,60 +20,24 @@ use lightstream::{
     ClientOptions, Endpoint, Error, Listener, ReadOptions, Schema, ServerOptions, TlsProblem,
     WriteOptions,
 };
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use lightstream_tests::harness::within;
+use lightstream_tests::pki::{Pki, new_ca};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The longest any one step may take.
-const STEP: Duration = Duration::from_secs(10);
+/// The longest any one step may take, in seconds.
+const STEP_SECS: u64 = 10;
 
 async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(STEP, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took longer than {STEP:?}"))
+    within(what, STEP_SECS, f).await
 }
 
 fn test_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("lightstream-tls")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A CA, and PEM files of it and of a server certificate it signed.
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn new_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    lightstream_tests::test_dir!("lightstream-tls", name)
 }
 
 /// A CA and a server certificate for `names`, signed by it, as PEM files in `dir`.
 fn pki(dir: &Path, names: &[&str]) -> Pki {
-    let ca = new_ca("lightstream test CA");
-    let key = KeyPair::generate().unwrap();
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let mut params = CertificateParams::new(names).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "lightstream test server");
-    let cert = params.signed_by(&key, &ca).unwrap();
-    let pki = Pki {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-    };
-    std::fs::write(&pki.ca, ca.pem()).unwrap();
-    std::fs::write(&pki.cert, cert.pem()).unwrap();
-    std::fs::write(&pki.key, key.serialize_pem()).unwrap();
-    pki
+    lightstream_tests::pki::pki(dir, "lightstream test CA", names)
 }
 
 fn server_options(pki: &Pki) -> ServerOptions {
