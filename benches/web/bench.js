@@ -37,7 +37,7 @@ const FLECHETTE_OPTIONS = { useBigInt: true };
 // imports), to see whether this build has `connect` yet.
 let wasmPkg = null;
 try {
-  wasmPkg = await import('lightstream/pkg/lightstream_wasm.js');
+  wasmPkg = await import('lightstream-arrow/pkg/lightstream_wasm.js');
 } catch {
   wasmPkg = null;
 }
