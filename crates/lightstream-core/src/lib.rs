@@ -72,6 +72,12 @@
 // the badge from each item's `#[cfg]` (it absorbed `doc_auto_cfg`).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// With both `zstd` and `zstd-decode` (a workspace build unifies the native
+// shell's `zstd` with the browser's `zstd-decode`), the C library decodes and
+// ruzstd goes unused; this tells the unused-dependency lint that is intended.
+#[cfg(all(feature = "zstd-decode", feature = "zstd"))]
+use ruzstd as _;
+
 #[cfg(target_endian = "big")]
 compile_error!("lightstream-core supports little-endian targets only");
 
