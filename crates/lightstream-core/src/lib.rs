@@ -100,7 +100,7 @@ pub use framing::Decoded;
 pub use framing::ipc::{BodySink, Progress};
 pub use ipc::{
     ARROW_MAGIC, ByteInput, Compression, DictionaryEncoding, DictionaryUnifier, DriveError,
-    EncodedMessage, FieldInfo, FrameDriver, IndexType, IpcFileEncoder, IpcFileReader,
+    EncodedMessage, FieldInfo, FrameDriver, IndexType, IpcFileEncoder, IpcFileReader, IpcMessage,
     IpcStreamDecoder, IpcStreamDriver, IpcStreamEncoder, IpcTables, MessageError, MessageInfo,
     MessageKind, Pending, Projection, ReadInput, ReadOptions, ReadTarget, Schema, SharedInput,
     SliceInput, StreamItem, WriteOptions, inspect_message, is_ipc_file, read_file, read_ipc,

@@ -506,6 +506,30 @@ impl MessageSink for TlvSink {
         })
     }
 
+    fn send_shared<'a>(
+        &'a mut self,
+        messages: &'a [Bytes],
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, Result<(), SendError>> {
+        Box::pin(async move {
+            let headers = messages
+                .iter()
+                .map(|m| tlv_header(TLV_IPC_MESSAGE, m.len()))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| SendError::Failed(Error::Codec(e)))?;
+            let slices = headers
+                .iter()
+                .zip(messages)
+                .flat_map(|(h, m)| [IoSlice::new(h), IoSlice::new(m)])
+                .collect();
+            write_all_slices(&mut self.0.0, slices, limit).await
+        })
+    }
+
+    fn abort<'a>(&'a mut self, peer: &'a str, reason: &'a str) -> SinkFuture<'a, ()> {
+        self.0.abort(peer, reason)
+    }
+
     fn finish<'a>(
         &'a mut self,
         peer: &'a str,

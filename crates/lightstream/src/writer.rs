@@ -48,6 +48,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use lightstream_core::minarrow::Table;
 use lightstream_core::{EncodedMessage, IpcStreamEncoder, Schema, WriteOptions};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -71,6 +72,25 @@ pub(crate) trait MessageSink: Send {
         message: &'a EncodedMessage<'_>,
         limit: Option<Limit>,
     ) -> SinkFuture<'a, Result<(), SendError>>;
+
+    /// Sends whole messages already encoded into shared bytes (a hub's: one
+    /// encoding for every subscriber), in order, failing with
+    /// [`SendError::Stalled`] when `limit` runs out first. Nothing is copied
+    /// per peer: byte transports write them with vectored writes, a
+    /// WebSocket sends each as one message whose frames slice the shared
+    /// bytes, QUIC hands them to quinn as they are.
+    fn send_shared<'a>(
+        &'a mut self,
+        messages: &'a [Bytes],
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, Result<(), SendError>>;
+
+    /// Ends the stream without its end-of-stream marker, telling the peer
+    /// why where the transport can (a WebSocket's Close frame carries status
+    /// 1008 and `reason`; a byte stream just shuts down, between two
+    /// messages, so the peer reads a stream that stopped at a message
+    /// boundary, never half a message). Bounded by a short wait.
+    fn abort<'a>(&'a mut self, peer: &'a str, reason: &'a str) -> SinkFuture<'a, ()>;
 
     /// Closes the sending side after the end-of-stream marker (TCP: flush
     /// and shut down; QUIC: finish and wait for the acknowledgement;
@@ -96,6 +116,20 @@ impl<W: AsyncWrite + Send + Unpin> MessageSink for ByteSink<W> {
         Box::pin(write_all_vectored(&mut self.0, message, limit))
     }
 
+    fn send_shared<'a>(
+        &'a mut self,
+        messages: &'a [Bytes],
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, Result<(), SendError>> {
+        Box::pin(write_all_shared(&mut self.0, messages, limit))
+    }
+
+    fn abort<'a>(&'a mut self, _: &'a str, _: &'a str) -> SinkFuture<'a, ()> {
+        Box::pin(async move {
+            let _ = tokio::time::timeout(ABORT_WAIT, self.0.shutdown()).await;
+        })
+    }
+
     fn finish<'a>(
         &'a mut self,
         peer: &'a str,
@@ -114,6 +148,10 @@ impl<W: AsyncWrite + Send + Unpin> MessageSink for ByteSink<W> {
         })
     }
 }
+
+/// How long [`MessageSink::abort`] waits for the transport to take its
+/// goodbye (a shutdown, a Close frame) from a peer that may not be reading.
+pub(crate) const ABORT_WAIT: Duration = Duration::from_secs(1);
 
 /// What `finish` is doing, for its errors.
 pub(crate) fn closing(peer: &str) -> String {
@@ -421,6 +459,19 @@ where
 }
 
 /// [`write_all_vectored`] of any slices (a message after a header of its own).
+/// Writes whole shared messages with vectored writes (see
+/// [`write_all_slices`]).
+pub(crate) async fn write_all_shared<W>(
+    w: &mut W,
+    messages: &[Bytes],
+    limit: Option<Limit>,
+) -> Result<(), SendError>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    write_all_slices(w, messages.iter().map(|m| IoSlice::new(m)).collect(), limit).await
+}
+
 pub(crate) async fn write_all_slices<W>(
     w: &mut W,
     mut slices: Vec<IoSlice<'_>>,

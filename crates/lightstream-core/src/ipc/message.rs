@@ -81,6 +81,64 @@ impl MessageInfo {
     }
 }
 
+/// One whole encapsulated IPC message in shared bytes, classified: what a
+/// forwarder holds. Cloning shares the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpcMessage {
+    info: MessageInfo,
+    bytes: bytes::Bytes,
+}
+
+impl IpcMessage {
+    /// Classifies `bytes` (one whole message, see [`inspect_message`]).
+    pub fn new(bytes: bytes::Bytes, limits: &DecodeLimits) -> Result<IpcMessage> {
+        let info = inspect_message(&bytes, limits)?;
+        Ok(IpcMessage { info, bytes })
+    }
+
+    /// The end-of-stream marker (`0xFFFFFFFF 00000000`).
+    pub fn end_of_stream() -> IpcMessage {
+        IpcMessage {
+            info: MessageInfo {
+                kind: MessageKind::EndOfStream,
+                head_len: 8,
+                body_len: 0,
+            },
+            bytes: bytes::Bytes::from_static(&crate::framing::ipc::END_OF_STREAM),
+        }
+    }
+
+    /// What the message carries.
+    pub fn kind(&self) -> MessageKind {
+        self.info.kind
+    }
+
+    /// Its kind and the lengths of its parts.
+    pub fn info(&self) -> &MessageInfo {
+        &self.info
+    }
+
+    /// The whole message as it goes on the wire.
+    pub fn bytes(&self) -> &bytes::Bytes {
+        &self.bytes
+    }
+
+    /// The message's bytes, for sending.
+    pub fn into_bytes(self) -> bytes::Bytes {
+        self.bytes
+    }
+
+    /// Bytes on the wire.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Never true for a classified message.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
 /// Classifies `bytes`, which must hold exactly one whole encapsulated message
 /// (prefix, metadata, body) or the end-of-stream marker, checking the prefix,
 /// the metadata flatbuffer and every declared length against `limits` and
@@ -215,6 +273,8 @@ mod tests {
         // The end marker with bytes after it.
         let e = inspect_message(&[&m[2][..], &[0; 4][..]].concat(), &limits).unwrap_err();
         assert!(e.message().contains("end-of-stream marker"), "{e}");
+        let eos = IpcMessage::end_of_stream();
+        assert_eq!(IpcMessage::new(eos.bytes().clone(), &limits).unwrap(), eos);
         // Legacy four-byte end marker.
         assert_eq!(
             inspect_message(&[0; 4], &limits).unwrap().kind,

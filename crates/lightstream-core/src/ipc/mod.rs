@@ -53,7 +53,7 @@ pub use drive::{
     ReadTarget, SCRATCH_BYTES, SharedInput, SliceInput,
 };
 pub use file::{ARROW_MAGIC, IpcFileEncoder, IpcFileReader, is_ipc_file, read_file, write_file};
-pub use message::{MessageInfo, MessageKind, inspect_message};
+pub use message::{IpcMessage, MessageInfo, MessageKind, inspect_message};
 pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema};
 pub use stream::{IpcStreamDecoder, StreamItem, read_stream, write_stream};
 pub use unify::{DictionaryUnifier, unify_dictionaries};

@@ -59,6 +59,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use lightstream_core::{DecodeLimits, EncodedMessage, ReadOptions, Schema, WriteOptions};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, ReadBuf};
@@ -68,7 +69,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::reader::{Input, TableReader};
 use crate::writer::{
-    Limit, MessageSink, SendError, SinkFuture, TableWriter, closing, write_all_vectored,
+    Limit, MessageSink, SendError, SinkFuture, TableWriter, bounded, closing, write_all_vectored,
 };
 
 pub use crate::transport::tls::{load_certs, load_key, self_signed};
@@ -264,6 +265,10 @@ impl AsyncRead for QuicRecv {
     }
 }
 
+/// The application error code a stream is reset with when the sender gave
+/// up on a reader that fell too far behind (a hub's `disconnect` policy).
+pub const LAGGED_CODE: u32 = 0x4c53; // "LS"
+
 /// A stream being written, with the session it needs alive.
 struct QuicSink {
     stream: quinn::SendStream,
@@ -277,6 +282,32 @@ impl MessageSink for QuicSink {
         limit: Option<Limit>,
     ) -> SinkFuture<'a, Result<(), SendError>> {
         Box::pin(write_all_vectored(&mut self.stream, message, limit))
+    }
+
+    fn send_shared<'a>(
+        &'a mut self,
+        messages: &'a [Bytes],
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, Result<(), SendError>> {
+        Box::pin(async move {
+            // quinn takes `Bytes` as they are: the shared messages are
+            // queued on the stream without a copy.
+            let mut chunks = messages.to_vec();
+            let total: usize = messages.iter().map(Bytes::len).sum();
+            let allowed = limit.map(|l| l.allowed(total as u64));
+            match bounded(allowed, self.stream.write_all_chunks(&mut chunks)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(SendError::Io(e.into())),
+                Err(after) => Err(SendError::Stalled(after, 0)),
+            }
+        })
+    }
+
+    /// Resets the stream: the peer's read fails with the reset code
+    /// [`LAGGED_CODE`] instead of seeing a clean end.
+    fn abort<'a>(&'a mut self, _: &'a str, _: &'a str) -> SinkFuture<'a, ()> {
+        let _ = self.stream.reset(quinn::VarInt::from_u32(LAGGED_CODE));
+        Box::pin(std::future::ready(()))
     }
 
     /// Finishes the stream and waits (boundedly) for the peer to acknowledge

@@ -76,7 +76,9 @@ use crate::error::{Error, Result};
 use crate::reader::{Input, MessageStream, Violation};
 use crate::transport::tcp;
 use crate::transport::upgrade;
-use crate::writer::{Limit, MessageSink, SendError, SinkFuture, bounded, closing, closing_stalled};
+use crate::writer::{
+    ABORT_WAIT, Limit, MessageSink, SendError, SinkFuture, bounded, closing, closing_stalled,
+};
 
 /// A WebSocket of any underlying stream.
 pub(crate) trait WsDuplex:
@@ -677,6 +679,71 @@ impl MessageSink for WsSink {
                 }
                 first = false;
             }
+        })
+    }
+
+    /// Each message is one WebSocket message whose frames (at most
+    /// [`WRITE_FRAME_BYTES`]) are slices of the shared bytes: every
+    /// subscriber of a hub sends the same payload, none copies it.
+    fn send_shared<'a>(
+        &'a mut self,
+        messages: &'a [Bytes],
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, Result<(), SendError>> {
+        Box::pin(async move {
+            let WsSink { ws: s, peer } = self;
+            let started = tokio::time::Instant::now();
+            let mut taken = 0u64;
+            for m in messages {
+                let mut at = 0;
+                loop {
+                    let end = m.len().min(at + WRITE_FRAME_BYTES);
+                    let (first, last) = (at == 0, end == m.len());
+                    let payload = m.slice(at..end);
+                    let next = if first && last {
+                        Message::Binary(payload)
+                    } else {
+                        let opcode = if first {
+                            OpCode::Data(OpData::Binary)
+                        } else {
+                            OpCode::Data(OpData::Continue)
+                        };
+                        Message::Frame(Frame::message(payload, opcode, last))
+                    };
+                    let allowed = limit.map(|l| l.allowed(taken));
+                    let left = allowed.map(|a| {
+                        (started + a).saturating_duration_since(tokio::time::Instant::now())
+                    });
+                    match bounded(left, s.send(next)).await {
+                        Ok(Ok(())) => taken += (end - at) as u64,
+                        Ok(Err(WsError::Io(e))) => return Err(SendError::Io(e)),
+                        Ok(Err(e)) => {
+                            return Err(SendError::Failed(ws_error(
+                                format!("writing to {peer}"),
+                                e,
+                            )));
+                        }
+                        Err(_) => {
+                            return Err(SendError::Stalled(allowed.unwrap_or_default(), taken));
+                        }
+                    }
+                    if last {
+                        break;
+                    }
+                    at = end;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// A Close frame with status 1008 (policy) and `reason`, without waiting
+    /// for the peer's: a peer that stopped reading may never answer.
+    fn abort<'a>(&'a mut self, _: &'a str, reason: &'a str) -> SinkFuture<'a, ()> {
+        Box::pin(async move {
+            let frame = close_frame(CloseCode::Policy, reason);
+            let _ =
+                tokio::time::timeout(ABORT_WAIT, self.ws.send(Message::Close(Some(frame)))).await;
         })
     }
 
