@@ -222,6 +222,13 @@ impl Connection {
         Ok((read, write, self.peer))
     }
 
+    /// The peer's message sink and its name (any handshake run first), for
+    /// senders of already-encoded messages (`crate::hub`).
+    pub(crate) async fn into_sink(self) -> Result<(Box<dyn MessageSink>, String)> {
+        let sink = self.link.sink(self.peer.clone()).await?;
+        Ok((sink, self.peer))
+    }
+
     /// Reads one Arrow IPC stream from the peer; returns once its schema has
     /// arrived. On QUIC this accepts the next stream the peer opens.
     pub async fn reader(self, options: ReadOptions) -> Result<TableReader> {

@@ -117,6 +117,18 @@ pub enum Error {
         /// what happened to the connection.
         detail: String,
     },
+    /// A hub subscriber fell more than its `max_lag` behind the feed and
+    /// was disconnected (`hub::SlowPolicy::Disconnect`).
+    Lagged {
+        /// Who fell behind.
+        peer: String,
+        /// Bytes that were waiting for it.
+        queued: u64,
+        /// Its limit.
+        max_lag: u64,
+    },
+    /// A hub refused a published message.
+    Feed(FeedProblem),
     /// Nothing moved for `after`: no byte arrived while a reader waited
     /// ([`crate::TableReader::set_idle_timeout`]), or the peer accepted no
     /// byte while a writer waited ([`crate::TableWriter::set_write_timeout`]).
@@ -134,6 +146,21 @@ pub enum Error {
         /// "writing table 5".
         context: String,
     },
+}
+
+/// Why a hub refused a published message ([`Error::Feed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FeedProblem {
+    /// A dictionary batch, record batch or end marker with no stream open
+    /// (before the schema, or after the end marker).
+    NotOpen {
+        /// What was published.
+        kind: lightstream_core::MessageKind,
+    },
+    /// A new schema while a stream is open, on a hub that refuses them
+    /// (`hub::SchemaChange::Refuse`).
+    SchemaChanged,
 }
 
 /// Why a TLS handshake failed ([`Error::Tls`]).
@@ -246,6 +273,25 @@ impl fmt::Display for Error {
                 after,
                 context,
             } => write!(f, "{stalled} for {} while {context}", Millis(*after)),
+            Error::Lagged {
+                peer,
+                queued,
+                max_lag,
+            } => write!(
+                f,
+                "{peer} fell {queued} bytes behind the feed, past its limit of {max_lag} \
+                 (slow policy: disconnect)"
+            ),
+            Error::Feed(FeedProblem::NotOpen { kind }) => write!(
+                f,
+                "no stream is open to publish {kind:?} to (publish the schema first; after \
+                 the end marker, a schema starts the next stream)"
+            ),
+            Error::Feed(FeedProblem::SchemaChanged) => write!(
+                f,
+                "the feed's schema changed and this hub refuses new schemas while a stream \
+                 is open (SchemaChange::Refuse)"
+            ),
         }
     }
 }

@@ -81,6 +81,7 @@
 
 pub mod error;
 pub mod framed;
+pub mod hub;
 pub mod reader;
 pub mod writer;
 
@@ -103,7 +104,7 @@ pub use transport::websocket;
 
 pub use connection::{Connection, Listener};
 pub use endpoint::Endpoint;
-pub use error::{Error, Result, TlsProblem};
+pub use error::{Error, FeedProblem, Result, TlsProblem};
 pub use reader::TableReader;
 pub use transport::{ClientOptions, ServerOptions, bind, connect};
 pub use writer::TableWriter;

@@ -424,6 +424,14 @@ pub(crate) struct Limit {
 }
 
 impl Limit {
+    /// Waits of at most `after` for the peer to take the first byte.
+    pub(crate) fn after(after: Duration) -> Limit {
+        Limit {
+            after,
+            min_rate: None,
+        }
+    }
+
     /// How long the message may take once the peer took `taken` bytes of it.
     pub(crate) fn allowed(&self, taken: u64) -> Duration {
         self.after
