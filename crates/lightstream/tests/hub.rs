@@ -408,3 +408,63 @@ async fn websocket_and_tcp_subscribers_share_one_feed() {
     })
     .await;
 }
+
+/// One feed to a subscriber on every other transport at once: Unix socket,
+/// TLS, wss and a QUIC stream (TCP and ws are above).
+#[cfg(all(feature = "uds", feature = "tls", feature = "quic"))]
+#[allow(clippy::needless_update)]
+#[tokio::test]
+async fn every_transport_subscribes_to_the_same_feed() {
+    within("every transport", 30, async {
+        let hub = Hub::new(HubOptions::default());
+        let (certs, key) = lightstream::tls::self_signed(&["localhost", "127.0.0.1"]).unwrap();
+        let server = ServerOptions {
+            tls: Some(lightstream::tls::server_config(certs.clone(), key.clone_key()).unwrap()),
+            quic: Some(lightstream::quic::server_config(certs.clone(), key).unwrap()),
+            ..ServerOptions::default()
+        };
+        let client = ClientOptions {
+            tls: Some(lightstream::tls::client_config_trusting(&certs).unwrap()),
+            quic: Some(lightstream::quic::client_config_trusting(&certs).unwrap()),
+            ..ClientOptions::default()
+        };
+        let dir = std::env::temp_dir().join(format!("lightstream-hub-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("feed.sock");
+        let _ = std::fs::remove_file(&sock);
+        let urls = [
+            format!("unix://{}", sock.display()),
+            "tls://127.0.0.1:0".to_string(),
+            "wss://127.0.0.1:0/feed".to_string(),
+            "quic://127.0.0.1:0".to_string(),
+        ];
+        let mut readers = Vec::new();
+        for url in &urls {
+            let listener = lightstream::bind(&url.parse().unwrap(), &server)
+                .await
+                .unwrap();
+            let at = listener.local_url().clone();
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                while let Ok(conn) = listener.accept().await {
+                    tokio::spawn(hub.clone().subscribe(conn, SubscribeOptions::default()));
+                }
+            });
+            let conn = lightstream::connect(&at, &client).await.unwrap();
+            readers.push(tokio::spawn(async move {
+                conn.reader(ReadOptions::default()).await?.read_all().await
+            }));
+        }
+        hub.wait_for_subscribers(urls.len()).await;
+        let (_, tables) = dict_feed();
+        publish_cycle(&hub, 12).await;
+        let expect: Vec<_> = (0..12)
+            .map(|i| tables[i % tables.len()].cols.clone())
+            .collect();
+        for (url, r) in urls.iter().zip(readers) {
+            assert_eq!(cols(&r.await.unwrap().unwrap()), expect, "{url}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}
