@@ -7,7 +7,7 @@
 //! [`lightstream_core::BodySink`], so the socket read is the only copy of
 //! column data; prefixes and metadata through the driver's small scratch
 //! buffer. Message transports (WebSocket) hand each message to the driver's
-//! one-message rule ([`IpcStreamDriver::next_in_message`]), which copies each
+//! one-message rule ([`lightstream_core::FrameDriver::next_in_message`]), which copies each
 //! body once into aligned memory.
 //!
 //! Memory is bounded by one message (within [`lightstream_core::DecodeLimits`])
