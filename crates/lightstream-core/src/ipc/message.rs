@@ -470,6 +470,14 @@ fn dictionary_ids(field: fbs::Field<'_>, ids: &mut HashSet<i64>) {
 /// transport message with [`crate::FrameDriver::next_in_message`]).
 pub type IpcMessageDriver = crate::FrameDriver<IpcMessageDecoder>;
 
+impl IpcMessageDriver {
+    /// A driver of a new [`IpcMessageDecoder`] bounded by `limits`, with a
+    /// 64 KiB scratch buffer.
+    pub fn new(limits: DecodeLimits) -> Self {
+        Self::with_decoder(IpcMessageDecoder::new(limits), super::SCRATCH_BYTES)
+    }
+}
+
 impl MessageProgress for IpcMessageDecoder {
     fn progress(&self) -> Progress {
         IpcMessageDecoder::progress(self)
