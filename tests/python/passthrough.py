@@ -11,10 +11,11 @@ Usage:
       Reads both with pyarrow: same schema, batches equal one by one (each
       validated in full), and the same dictionary deltas and replacements.
       Prints one JSON line and exits 1 on any difference.
-  passthrough.py merged SCHEMA_AND_MERGED_STREAM WANT_JSON
-      Reads a stream (schema, one merged dictionary batch, record batches) and
-      checks the decoded columns against WANT_JSON (a list of lists of values
-      per batch, first column).
+  passthrough.py merged EXPECTED_STREAM GOT_STREAM
+      GOT_STREAM is a late joiner's stream: the schema, one non-delta
+      dictionary batch per dictionary (merged), the last record batch of
+      EXPECTED_STREAM. Its one batch must equal EXPECTED_STREAM's last, and it
+      must hold no dictionary delta.
 """
 
 import json
@@ -119,12 +120,15 @@ def check(expected, got):
     sys.exit(1 if problems else 0)
 
 
-def merged(path, want_json):
-    want = json.loads(want_json)
-    _, bs, st = read(path)
-    got = [b.column(0).to_pylist() for b in bs]
-    ok = got == want and st.num_dictionary_deltas == 0
-    print(json.dumps({"got": got, "deltas": st.num_dictionary_deltas}))
+def merged(expected, got):
+    _, want, _ = read(expected)
+    _, bs, st = read(got)
+    ok = len(bs) == 1 and bs[0].equals(want[-1]) and st.num_dictionary_deltas == 0
+    print(json.dumps({
+        "ok": ok,
+        "deltas": st.num_dictionary_deltas,
+        "got": {n: bs[0].column(n).to_pylist() for n in ("city", "tag")} if bs else None,
+    }))
     sys.exit(0 if ok else 1)
 
 

@@ -104,8 +104,8 @@ pub use ipc::{
     IpcMessageDecoder, IpcMessageDriver, IpcStreamDecoder, IpcStreamDriver, IpcStreamEncoder,
     IpcTables, MessageError, MessageInfo, MessageKind, MessageProgress, Pending, Projection,
     ReadInput, ReadOptions, ReadTarget, Schema, SharedInput, SliceInput, StreamItem, WriteOptions,
-    inspect_message, is_ipc_file, read_file, read_ipc, read_stream, unify_dictionaries, write_file,
-    write_stream,
+    inspect_message, is_ipc_file, merge_dictionaries, read_file, read_ipc, read_stream,
+    unify_dictionaries, write_file, write_stream,
 };
 pub use limits::DecodeLimits;
 pub use minarrow::structs::shared_buffer::SharedBuffer;

@@ -36,6 +36,7 @@ mod buffer_types;
 mod compression;
 mod drive;
 mod file;
+mod merge;
 mod message;
 mod read;
 mod schema;
@@ -53,6 +54,7 @@ pub use drive::{
     ReadInput, ReadTarget, SCRATCH_BYTES, SharedInput, SliceInput,
 };
 pub use file::{ARROW_MAGIC, IpcFileEncoder, IpcFileReader, is_ipc_file, read_file, write_file};
+pub use merge::merge_dictionaries;
 pub use message::{
     IpcMessage, IpcMessageDecoder, IpcMessageDriver, MessageInfo, MessageKind, inspect_message,
 };
