@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use lightstream_core::framing::FrameDecoder;
 use lightstream_core::{
@@ -16,20 +15,7 @@ use lightstream_core::{
 };
 
 fn python(dir: &Path, args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/passthrough.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("python3 (with pyarrow) on PATH");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "passthrough.py {args:?}: {stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    lightstream_tests::harness::python_script(dir, "passthrough.py", args)
 }
 
 #[test]

@@ -8,7 +8,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -24,20 +23,7 @@ fn test_dir(name: &str) -> PathBuf {
 }
 
 fn python(dir: &Path, args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/passthrough.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("python3 (with pyarrow) on PATH");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "passthrough.py {args:?}: {stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    lightstream_tests::harness::python_script(dir, "passthrough.py", args)
 }
 
 /// pyarrow's stream, written into `dir/in.arrows`.
