@@ -103,3 +103,25 @@ pub fn check_int64_table(t: &Table, i: usize, rows: usize) {
         other => panic!("table {i}: unexpected column {other:?}"),
     }
 }
+
+/// Runs `python3 tests/python/<script> args...` in `dir` (python3 with
+/// pyarrow is required) and returns its stdout; fails the test, with what
+/// the script printed, when it exits non-zero.
+pub fn python_script(dir: &std::path::Path, script: &str, args: &[&str]) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    let out = std::process::Command::new("python3")
+        .arg(path)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("python3 (with pyarrow) on PATH");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{script} {args:?}: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

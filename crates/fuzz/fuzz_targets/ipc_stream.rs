@@ -2,12 +2,17 @@
 //! slices offered in the chunking the input's first bytes choose, then the
 //! whole payload as shared memory (buffers borrowed, and with `align_64`),
 //! then `read_ipc` of the payload. Every table is read to its last value;
-//! `finish` is called at the end.
+//! `finish` is called at the end. The same pieces through the message
+//! driver (`IpcMessageDriver`, what a relay forwards): every message it
+//! yields classifies again from its own bytes, and the messages joined are
+//! read back as the same messages.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use lightstream_core::framing::FrameDecoder;
 use lightstream_core::{
-    IpcStreamDriver, ReadOptions, SharedInput, SliceInput, StreamItem, aligned_copy, read_ipc,
+    DecodeLimits, IpcMessage, IpcMessageDecoder, IpcMessageDriver, IpcStreamDriver, ReadOptions,
+    SharedInput, SliceInput, StreamItem, aligned_copy, read_ipc,
 };
 use lightstream_fuzz::{Chunks, check_table};
 
@@ -55,10 +60,42 @@ fn push_shared(payload: &[u8], align_64: bool) {
     }
     let _ = driver.decoder().finish();
 }
+/// Offers `pieces` to the message driver; what it yields must be whole,
+/// valid messages that read back as themselves.
+fn messages(pieces: &[&[u8]]) {
+    let limits = DecodeLimits::default();
+    let mut driver = IpcMessageDriver::new(limits);
+    let mut got: Vec<IpcMessage> = Vec::new();
+    for piece in pieces {
+        let mut input = SliceInput::new(piece, 0);
+        loop {
+            match driver.next_item(&mut input) {
+                Ok(Some(m)) => {
+                    let again = IpcMessage::new(m.bytes().clone(), &limits)
+                        .expect("a yielded message classifies again");
+                    assert_eq!(again.kind(), m.kind());
+                    got.push(m);
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+    if driver.decoder().finish().is_err() {
+        return;
+    }
+    let joined: Vec<u8> = got.iter().flat_map(|m| m.bytes().to_vec()).collect();
+    let back = IpcMessageDecoder::new(limits)
+        .decode_all(&joined)
+        .expect("forwarded messages read back");
+    assert!(back == got, "forwarded messages changed");
+}
+
 fuzz_target!(|data: &[u8]| {
     let (mut chunks, payload) = Chunks::split(data);
     let pieces = chunks.pieces(payload);
     push_all(&pieces);
+    messages(&pieces);
     push_shared(payload, false);
     push_shared(payload, true);
     if let Ok(read) = read_ipc(payload, ReadOptions::default()) {

@@ -783,7 +783,8 @@ fn a_connection_that_sends_nothing_is_not_the_client() {
 
 /// `recv` keeps the columns asked for, by name or all it can read, from a
 /// stream with a column it cannot read (a pyarrow list), and names what it
-/// leaves out; without a choice it refuses the stream, naming the column.
+/// leaves out; without a choice it refuses the stream, naming the column,
+/// unless it writes an IPC stream (then it copies the stream as it came).
 #[test]
 fn recv_chooses_columns_of_a_stream_it_cannot_read_whole() {
     require_pyarrow();
@@ -803,8 +804,15 @@ fn recv_chooses_columns_of_a_stream_it_cannot_read_whole() {
     );
     let bytes = fs::read(dir.join("mixed.arrows")).expect("read");
 
+    // Into an IPC stream with every column: copied without decoding.
     let (url, peer) = one_shot_server(bytes.clone());
-    let line = run(&dir, &["recv", &url, "out.arrows"])
+    run(&dir, &["recv", &url, "copy.arrows"]).assert_exit_ok();
+    peer.join().expect("peer");
+    assert!(fs::read(dir.join("copy.arrows")).expect("copy") == bytes);
+
+    // Into a file, which needs the values: refused, naming the column.
+    let (url, peer) = one_shot_server(bytes.clone());
+    let line = run(&dir, &["recv", &url, "out.arrow"])
         .assert_error(1)
         .to_string();
     assert!(

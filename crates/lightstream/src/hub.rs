@@ -80,6 +80,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use lightstream_core::ipc::merge_dictionaries;
 use lightstream_core::minarrow::Table;
 use lightstream_core::{
     DecodeLimits, IpcMessage, IpcStreamEncoder, MessageKind, Schema, WriteOptions,
@@ -88,7 +89,7 @@ use tokio::sync::Notify;
 
 use crate::connection::Connection;
 use crate::error::{Error, FeedProblem, Result};
-use crate::writer::{ABORT_WAIT, Limit, MessageSink, SendError};
+use crate::writer::{ABORT_WAIT, Limit, MessageSink};
 
 /// How a hub keeps its feed.
 #[derive(Debug, Clone)]
@@ -325,13 +326,11 @@ impl Dictionaries {
 }
 
 /// One non-delta dictionary batch holding `batches`' values, or `None`
-/// when the core cannot merge them (the batches are then sent in order).
-fn merge(
-    _schema: &IpcMessage,
-    _batches: &[IpcMessage],
-    _limits: &DecodeLimits,
-) -> Option<IpcMessage> {
-    None
+/// when the core cannot merge them (a value type it does not decode, or
+/// batches it refuses): the batches are then sent in order, which is as
+/// valid, only longer.
+fn merge(schema: &IpcMessage, batches: &[IpcMessage], limits: &DecodeLimits) -> Option<IpcMessage> {
+    merge_dictionaries(schema, batches, limits).ok().flatten()
 }
 
 /// One subscriber's queue and counters, shared by its task and the publisher.
@@ -634,7 +633,7 @@ impl Hub {
             hub: &self,
             s: s.clone(),
         };
-        let limit = s.options.write_timeout.map(Limit::after);
+        let limit = Limit::new(s.options.write_timeout, None);
         let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH_MESSAGES);
         loop {
             let waiting = pin!(s.ready.notified());
@@ -671,7 +670,7 @@ impl Hub {
                         }
                     }
                 };
-                sent.map_err(|e| send_error(e, &s.peer, size))?;
+                sent.map_err(|e| e.into_error(&s.peer, size, || "sending the feed".to_string()))?;
                 s.bytes_sent.fetch_add(size as u64, Ordering::Relaxed);
                 s.messages_sent
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -880,22 +879,6 @@ impl Drop for Leave<'_> {
             .subscribers
             .retain(|s| !Arc::ptr_eq(s, &self.s));
         self.hub.shared.changed.notify_waiters();
-    }
-}
-
-fn send_error(e: SendError, peer: &str, size: usize) -> Error {
-    match e {
-        SendError::Io(e) => Error::io(format!("writing to {peer}"), e),
-        SendError::Failed(e) => e,
-        SendError::Stalled(after, taken) => Error::Timeout {
-            stalled: if taken == 0 {
-                format!("{peer} took no data")
-            } else {
-                format!("{peer} took {taken} of {size} bytes")
-            },
-            after,
-            context: "sending the feed".to_string(),
-        },
     }
 }
 

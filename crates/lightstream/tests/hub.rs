@@ -468,3 +468,59 @@ async fn every_transport_subscribes_to_the_same_feed() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_late_joiner_gets_one_full_dictionary_batch_per_dictionary() {
+    use lightstream::lightstream_core::framing::FrameDecoder;
+    use lightstream::lightstream_core::{IpcMessageDecoder, MessageKind};
+    within("merged dictionaries", 20, async {
+        let (schema, tables) = dict_feed();
+        let hub = Hub::new(HubOptions::default());
+        let mut p = hub.publisher(schema, WriteOptions::default()).unwrap();
+        // city: [a, b] then a delta [c, d]; tag: [x] then deltas [y], [zé].
+        for t in &tables[..3] {
+            p.write(t).await.unwrap();
+        }
+        let (_, mut client) = pipe(&hub, SubscribeOptions::default(), 1 << 20);
+        hub.wait_for_subscribers(1).await;
+        p.write(&tables[3]).await.unwrap();
+        p.finish().await.unwrap();
+        let mut bytes = Vec::new();
+        client.read_to_end(&mut bytes).await.unwrap();
+        let messages = IpcMessageDecoder::new(Default::default())
+            .decode_all(&bytes)
+            .unwrap();
+        let kinds: Vec<MessageKind> = messages.iter().map(|m| m.kind()).collect();
+        assert_eq!(
+            &kinds[..3],
+            &[
+                MessageKind::Schema,
+                MessageKind::DictionaryBatch {
+                    id: 0,
+                    delta: false
+                },
+                MessageKind::DictionaryBatch {
+                    id: 1,
+                    delta: false
+                },
+            ]
+        );
+        // Table 3 replaces city's dictionary; its batch follows.
+        assert_eq!(
+            &kinds[3..],
+            &[
+                MessageKind::DictionaryBatch {
+                    id: 0,
+                    delta: false
+                },
+                MessageKind::RecordBatch { rows: 3 },
+                MessageKind::EndOfStream,
+            ]
+        );
+        let got = lightstream::read_ipc(&bytes, ReadOptions::default())
+            .unwrap()
+            .tables;
+        assert_eq!(cols(&got), cols(&tables[3..4]));
+    })
+    .await;
+}

@@ -308,7 +308,7 @@ impl MessageEncoder {
     }
 
     /// A dictionary batch of `values` at `position` (which it advances).
-    fn dictionary_message<S: AsRef<str>>(
+    pub(crate) fn dictionary_message<S: AsRef<str>>(
         options: &WriteOptions,
         position: &mut usize,
         enc: &DictionaryEncoding,
