@@ -22,7 +22,11 @@
 //! yet sent; the join snapshot does not count). Then its [`SlowPolicy`]
 //! applies: `Disconnect` (the default) ends its stream between two messages
 //! (a WebSocket gets Close status 1008 with the reason, QUIC a stream reset,
-//! a byte stream is shut down) and its `serve` returns [`Error::Lagged`];
+//! a byte stream is shut down) and its `subscribe` returns [`Error::Lagged`];
+//! a write already under way gets a second to finish, and a peer that takes
+//! nothing in that time is cut off where its transport stopped (its reader
+//! reports a truncated stream: whole tables, then a typed error, never the
+//! end marker);
 //! `Skip` drops the tables queued for it and goes on from the newest, first
 //! re-sending in full every dictionary whose messages it lost, so what it
 //! reads stays one valid stream; `Block` makes the publisher wait (lossless,
