@@ -16,7 +16,7 @@ use lightstream_core::FieldInfo;
 use crate::error::{CliError, CliResult, IoContext};
 use crate::example::{self, ExampleBatches};
 use crate::format::{align_for, write_value};
-use crate::input::{Columns, Format, Input, InputOptions, InputReader};
+use crate::input::{Columns, Format, Input, InputOptions, InputReader, MessageInput, Opened};
 use crate::output::{OutputWriter, Target, WriteSettings};
 use crate::progress::Progress;
 use crate::render::{DEFAULT_WINDOW, TextTable, write_aligned};
@@ -273,8 +273,17 @@ pub struct OutputOptions {
     pub settings: WriteSettings,
 }
 
+/// Whether a copy to `format` with `columns` and `settings` touches no
+/// value: an IPC stream out, every column, no compression asked for. Then an
+/// IPC stream in is copied message by message (any Arrow type passes).
+pub fn copies_messages(format: Format, columns: &Columns, settings: &WriteSettings) -> bool {
+    format == Format::Stream && *columns == Columns::All && settings.compression.is_none()
+}
+
 /// `lightstream convert`: re-encodes tables as they are decoded, in any
-/// direction between Arrow IPC file and stream, CSV and Parquet.
+/// direction between Arrow IPC file and stream, CSV and Parquet; an IPC
+/// stream to an IPC stream with every column and no `--compression` is
+/// copied message by message instead, without decoding a value.
 pub fn convert(
     input: &Path,
     from: &InputOptions,
@@ -282,10 +291,18 @@ pub fn convert(
     output: &Path,
     options: &OutputOptions,
 ) -> CliResult<()> {
-    let mut reader = InputReader::open_with(&Input::from_arg(input), columns, from)?;
-    note_left_out(reader.name(), columns, reader.skipped());
+    let source = Input::from_arg(input);
     let target = Target::from_arg(output);
     let format = options.format.unwrap_or_else(|| target.default_format());
+    let mut reader = if copies_messages(format, columns, &options.settings) {
+        match InputReader::open_for_copy(&source, from)? {
+            Opened::Messages(messages) => return copy_messages(*messages, &target),
+            Opened::Tables(reader) => reader,
+        }
+    } else {
+        InputReader::open_with(&source, columns, from)?
+    };
+    note_left_out(reader.name(), columns, reader.skipped());
     let mut writer =
         OutputWriter::create(&target, format, reader.schema().clone(), &options.settings)?;
     // On a terminal: rows so far, the share of the input read and the time left.
@@ -299,6 +316,19 @@ pub fn convert(
     writer.finish()?;
     progress.finish_done(rows, None);
     note_bad_rows(&reader);
+    Ok(())
+}
+
+/// `convert` of an IPC stream to an IPC stream: every message as it came.
+fn copy_messages(mut input: MessageInput, target: &Target) -> CliResult<()> {
+    let mut writer = OutputWriter::create_copy(target, input.schema())?;
+    let mut progress = Progress::new("converted");
+    while let Some(message) = input.next_message()? {
+        writer.write_message(&message)?;
+        progress.update_done(input.rows(), None, input.done());
+    }
+    writer.finish()?;
+    progress.finish_done(input.rows(), None);
     Ok(())
 }
 

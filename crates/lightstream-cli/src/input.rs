@@ -12,6 +12,9 @@
 //! - a stream is read through the core's `IpcStreamDriver` (message bodies
 //!   straight into 64-byte aligned memory, prefixes and metadata through a
 //!   64 KiB scratch buffer), so a reader can also stop after the first tables;
+//!   for a copy that touches no value ([`InputReader::open_for_copy`]) it is
+//!   read as whole messages instead (the core's `IpcMessageDriver`, the same
+//!   loop), of any Arrow type;
 //! - CSV is pushed through the core's CSV decoder in 64 KiB chunks
 //!   (`lightstream::csv`);
 //! - Parquet is read row group by row group (`lightstream::parquet`); it needs a
@@ -37,10 +40,12 @@ use lightstream::csv::{BadRowPolicy, CsvReadOptions, CsvReader, StringNulls};
 use lightstream::parquet::{ParquetReadOptions, ParquetReader};
 use std::task::{Context, Poll};
 
+use lightstream_core::framing::FrameDecoder;
 use lightstream_core::minarrow::{SharedBuffer, Table, Vec64};
 use lightstream_core::{
-    ByteInput, DriveError, FieldInfo, IpcFileReader, IpcStreamDriver, Pending, Projection,
-    ReadOptions, ReadTarget, Schema, StreamItem, is_ipc_file,
+    ByteInput, DecodeLimits, DriveError, FieldInfo, FrameDriver, IpcFileReader, IpcMessage,
+    IpcMessageDriver, IpcStreamDriver, MessageKind, Pending, Projection, ReadOptions, ReadTarget,
+    Schema, StreamItem, is_ipc_file,
 };
 
 use crate::error::{CliError, CliResult, CoreContext, IoContext};
@@ -286,7 +291,7 @@ enum Body {
         /// Columns to read when they differ from the reader's own projection.
         columns: Option<Vec<usize>>,
     },
-    Stream(Box<StreamInput>),
+    Stream(Box<StreamInput<IpcStreamDriver>>),
     Csv(Box<CsvReader<Box<dyn Read>>>),
     Parquet(Box<ParquetReader>),
 }
@@ -303,14 +308,37 @@ impl InputReader {
         columns: &Columns,
         options: &InputOptions,
     ) -> CliResult<InputReader> {
+        match Self::open_any(source, columns, options, false)? {
+            Opened::Tables(reader) => Ok(reader),
+            Opened::Messages(_) => Err(CliError::msg(
+                "internal error: messages opened where tables were asked for",
+            )),
+        }
+    }
+
+    /// Opens `source` for a copy to an IPC stream that touches no value
+    /// (every column, no format or compression change): an IPC stream is
+    /// read as whole messages, of any Arrow type; any other input as tables.
+    pub fn open_for_copy(source: &Input, options: &InputOptions) -> CliResult<Opened> {
+        Self::open_any(source, &Columns::All, options, true)
+    }
+
+    fn open_any(
+        source: &Input,
+        columns: &Columns,
+        options: &InputOptions,
+        copy: bool,
+    ) -> CliResult<Opened> {
         let path = match source {
             Input::Path(path) => Some(path.as_path()),
             Input::Stdin => None,
         };
         let by_name = path.and_then(Format::from_extension);
         match options.from.or(by_name) {
-            Some(Format::Csv) => return open_csv(source, path, options, columns),
-            Some(Format::Parquet) => return open_parquet(source, columns),
+            Some(Format::Csv) => {
+                return open_csv(source, path, options, columns).map(Opened::Tables);
+            }
+            Some(Format::Parquet) => return open_parquet(source, columns).map(Opened::Tables),
             _ => {}
         }
         let name = source.name();
@@ -326,7 +354,7 @@ impl InputReader {
             )));
         }
         if options.from.is_none() && head.starts_with(PARQUET_MAGIC) {
-            return open_parquet(source, columns);
+            return open_parquet(source, columns).map(Opened::Tables);
         }
         if is_ipc_file(&head) {
             let bytes = match (path, size) {
@@ -343,16 +371,33 @@ impl InputReader {
                         .context(format_args!("reading {name}"))?
                 }
             };
-            open_file(name, bytes, columns, options.compact_dictionaries)
+            open_file(name, bytes, columns, options.compact_dictionaries).map(Opened::Tables)
         } else if options.from == Some(Format::File) {
             Err(CliError::msg(format!(
                 "{name} is not an Arrow IPC file (it does not start with ARROW1)"
             )))
+        } else if copy {
+            let mut input = StreamInput {
+                source: HeadThenRead {
+                    head,
+                    at: 0,
+                    reader,
+                },
+                driver: IpcMessageDriver::new(DecodeLimits::default()),
+                done: false,
+            };
+            let schema = input.read_schema_message(&name)?;
+            Ok(Opened::Messages(Box::new(MessageInput {
+                name,
+                input,
+                schema,
+                meter,
+            })))
         } else {
             let mut stream =
                 open_stream(name, reader, head, columns, options.compact_dictionaries)?;
             stream.meter = meter;
-            Ok(stream)
+            Ok(Opened::Tables(stream))
         }
     }
 
@@ -777,17 +822,77 @@ impl ByteInput for HeadThenRead {
     }
 }
 
-/// A stream source read through the core's driver.
-struct StreamInput {
+/// What [`InputReader::open_for_copy`] opened.
+pub enum Opened {
+    /// Tables (any input but an IPC stream).
+    Tables(InputReader),
+    /// The whole messages of an IPC stream.
+    Messages(Box<MessageInput>),
+}
+
+/// An IPC stream read as whole messages (bytes as they came), for a copy
+/// that touches no value.
+pub struct MessageInput {
+    name: String,
+    input: StreamInput<IpcMessageDriver>,
+    schema: IpcMessage,
+    meter: Meter,
+}
+
+impl MessageInput {
+    /// The stream's schema message.
+    pub fn schema(&self) -> &IpcMessage {
+        &self.schema
+    }
+
+    /// The next dictionary or record batch message, or `None` at the end of
+    /// the stream (its end-of-stream marker, or the end of the input on a
+    /// message boundary).
+    pub fn next_message(&mut self) -> CliResult<Option<IpcMessage>> {
+        let input = &mut self.input;
+        while !input.done {
+            match input.step(&self.name)? {
+                Some(m) if m.kind() == MessageKind::EndOfStream => input.done = true,
+                Some(m) => {
+                    if let MessageKind::RecordBatch { rows } = m.kind() {
+                        self.meter.rows += rows;
+                    }
+                    return Ok(Some(m));
+                }
+                None => input.end(&self.name)?,
+            }
+        }
+        Ok(None)
+    }
+
+    /// How much of the input has been read, from 0 to 1, when known (a
+    /// regular file).
+    pub fn done(&self) -> Option<f64> {
+        let (read, size) = (
+            self.meter.read.as_ref()?.load(Ordering::Relaxed),
+            self.meter.size?,
+        );
+        (size > 0).then(|| (read as f64 / size as f64).min(1.0))
+    }
+
+    /// Rows of the record batches read so far, as their messages declare.
+    pub fn rows(&self) -> u64 {
+        self.meter.rows
+    }
+}
+
+/// A stream source read through the core's one driver, as tables
+/// (`IpcStreamDriver`) or as whole messages (`IpcMessageDriver`).
+struct StreamInput<Driver> {
     source: HeadThenRead,
-    driver: IpcStreamDriver,
+    driver: Driver,
     /// The end-of-stream marker was seen.
     done: bool,
 }
 
-impl StreamInput {
+impl<D: FrameDecoder> StreamInput<FrameDriver<D>> {
     /// The next item, or `None` at the end of the source.
-    fn step(&mut self, name: &str) -> CliResult<Option<StreamItem>> {
+    fn step(&mut self, name: &str) -> CliResult<Option<D::Frame>> {
         self.driver
             .next_item(&mut self.source)
             .map_err(|e| match e {
@@ -796,6 +901,39 @@ impl StreamInput {
             })
     }
 
+    /// The source ended: the end-of-stream marker is optional, but the
+    /// input must end on a message boundary after the schema.
+    fn end(&mut self, name: &str) -> CliResult<()> {
+        self.driver
+            .decoder()
+            .finish()
+            .context(format_args!("reading {name}"))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl StreamInput<IpcMessageDriver> {
+    /// Feeds the decoder until the schema message has arrived.
+    fn read_schema_message(&mut self, name: &str) -> CliResult<IpcMessage> {
+        match self.step(name)? {
+            // The decoder refuses anything but the schema first.
+            Some(m) if m.kind() == MessageKind::Schema => Ok(m),
+            Some(_) => Err(CliError::msg(format!(
+                "reading {name}: the stream ended before its schema"
+            ))),
+            None => {
+                // finish() names what is missing (it is never Ok before a schema).
+                self.end(name)?;
+                Err(CliError::msg(format!(
+                    "reading {name}: the stream ended before its schema"
+                )))
+            }
+        }
+    }
+}
+
+impl StreamInput<IpcStreamDriver> {
     /// Feeds the decoder until the schema message has been decoded.
     fn read_schema(&mut self, name: &str) -> CliResult<Arc<Schema>> {
         match self.step(name)? {
@@ -829,15 +967,7 @@ impl StreamInput {
                         "reading {name}: a second schema message in the stream"
                     )));
                 }
-                None => {
-                    // The end-of-stream marker is optional; the input must end
-                    // on a message boundary.
-                    self.driver
-                        .decoder()
-                        .finish()
-                        .context(format_args!("reading {name}"))?;
-                    self.done = true;
-                }
+                None => self.end(name)?,
             }
         }
         Ok(None)

@@ -95,7 +95,9 @@ enum Command {
         columns: Option<Vec<String>>,
     },
     /// Convert between Arrow IPC file and stream, CSV and Parquet, streaming
-    /// (memory stays bounded by a batch, or a row group for Parquet)
+    /// (memory stays bounded by a batch, or a row group for Parquet). An IPC
+    /// stream to an IPC stream (every column, no --compression) is copied
+    /// message by message without decoding, so it carries any Arrow type
     Convert {
         /// Arrow IPC file or stream, CSV or Parquet file (`-` for stdin)
         input: PathBuf,
@@ -152,7 +154,8 @@ enum Command {
         max_clients: u32,
     },
     /// Connect, receive one stream and write it as an IPC file or stream, CSV
-    /// or Parquet
+    /// or Parquet. Written as an IPC stream with every column, it is copied
+    /// message by message without decoding (any Arrow type passes)
     Recv {
         /// Where to connect: tcp://host:port, tls://host:port, unix:///path,
         /// ws://host:port/path, wss://host:port/path, quic://host:port, or `-` (stdin)
@@ -198,7 +201,9 @@ enum Command {
         framing: FramingArgs,
     },
     /// Listen, receive one stream from the first client, write it (IPC file or
-    /// stream, CSV or Parquet) and exit
+    /// stream, CSV or Parquet) and exit. Written as an IPC stream with every
+    /// column, it is copied message by message without decoding (any Arrow
+    /// type passes)
     Listen {
         /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
         /// ws://host:port/path, wss://host:port/path, quic://host:port, or `-` (stdin)

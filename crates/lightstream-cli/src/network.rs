@@ -20,6 +20,12 @@
 //! once with one line (ws:// and wss:// answer `503` with `Retry-After`, other
 //! transports close the connection).
 //!
+//! `recv` and `listen` writing an IPC stream with every column copy the
+//! stream message by message (`lightstream::MessageReader`): no value is
+//! decoded, so any valid Arrow stream passes (lists, structs, maps, views,
+//! dictionaries with deltas and replacements). Another output format, or
+//! `--columns`/`--skip-unsupported`, decodes tables.
+//!
 //! `--framing tlv` carries the stream in TLV frames (one IPC message per frame,
 //! the library's `Connection::tlv_reader` / `tlv_writer`) on the byte
 //! transports (tcp, tls, unix, stdio).
@@ -34,7 +40,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use lightstream::{ClientOptions, Connection, Endpoint, ServerOptions, TableReader, TableWriter};
+use lightstream::{
+    ClientOptions, Connection, Endpoint, MessageReader, ServerOptions, TableReader, TableWriter,
+};
 use lightstream_core::minarrow::Table;
 use lightstream_core::{Compression, Projection, ReadOptions, Schema, WriteOptions};
 use tokio::sync::Semaphore;
@@ -241,7 +249,8 @@ pub fn recv(
             let conn = lightstream::connect(&endpoint, &client)
                 .await
                 .map_err(|e| CliError::net(format!("connecting to {endpoint}"), e, false))?;
-            let reader = open_reader(conn, &endpoint, columns, patience, framing)
+            let copy = copies(framing, format, columns, &target);
+            let reader = open_reader(conn, &endpoint, columns, patience, framing, copy)
                 .await?
                 .ok_or_else(|| {
                     CliError::msg(if endpoint == Endpoint::Stdio {
@@ -325,10 +334,11 @@ pub fn listen(
             let listener = bind(&endpoint, &server).await?;
             // A connection that closes before its first byte (a port probe, a
             // health check) is not the one client: say so and wait for the next.
+            let copy = copies(framing, format, columns, &target);
             let reader = loop {
                 let conn = accept(&listener).await?;
                 let peer = conn.peer().to_string();
-                match open_reader(conn, &endpoint, columns, patience, framing).await? {
+                match open_reader(conn, &endpoint, columns, patience, framing, copy).await? {
                     Some(reader) => break reader,
                     None => report(&CliError::msg(format!(
                         "{peer} closed the connection without sending anything; not counted \
@@ -477,18 +487,47 @@ async fn accept(listener: &lightstream::Listener) -> CliResult<Connection> {
         .map_err(|e| CliError::net(format!("accepting on {}", listener.local_url()), e, false))
 }
 
-/// Opens the stream `conn` sends, up to its schema, keeping `columns`.
-/// `None`: the peer closed the connection before its first byte.
+/// Whether `recv`/`listen` copy the stream message by message: an IPC
+/// stream out with every column (see [`commands::copies_messages`]), in the
+/// IPC framing.
+fn copies(framing: Framing, format: Option<Format>, columns: &Columns, target: &Target) -> bool {
+    let format = format.unwrap_or_else(|| target.default_format());
+    framing == Framing::Ipc
+        && commands::copies_messages(format, columns, &crate::output::WriteSettings::default())
+}
+
+/// What `recv` and `listen` read: tables, or the whole messages of a stream
+/// copied without decoding.
+enum Receiving {
+    Tables(TableReader),
+    Messages(MessageReader),
+}
+
+/// Opens the stream `conn` sends, up to its schema, keeping `columns` (or,
+/// with `copy`, as whole messages). `None`: the peer closed the connection
+/// before its first byte.
 async fn open_reader(
     conn: Connection,
     endpoint: &Endpoint,
     columns: &Columns,
     patience: Patience,
     framing: Framing,
-) -> CliResult<Option<lightstream::TableReader>> {
+    copy: bool,
+) -> CliResult<Option<Receiving>> {
     let stdio = *endpoint == Endpoint::Stdio;
     let peer = conn.peer().to_string();
     let context = format!("receiving from {peer}");
+    if copy {
+        let opening = conn.message_reader(lightstream_core::DecodeLimits::default());
+        let mut reader = match bounded(patience.timeout, &context, opening).await? {
+            Ok(reader) => reader,
+            Err(lightstream::Error::EmptyConnection { .. }) => return Ok(None),
+            Err(err) => return Err(CliError::net(&context, err, stdio)),
+        };
+        reader.set_idle_timeout(patience.timeout);
+        reader.set_min_rate(patience.min_rate);
+        return Ok(Some(Receiving::Messages(reader)));
+    }
     // "All" decodes the supported columns so that an unsupported one is
     // refused below by name, as for files.
     let options = ReadOptions {
@@ -518,16 +557,21 @@ async fn open_reader(
     let mut reader = reader;
     reader.set_idle_timeout(patience.timeout);
     reader.set_min_rate(patience.min_rate);
-    Ok(Some(reader))
+    Ok(Some(Receiving::Tables(reader)))
 }
 
-/// Receives the stream of `reader` and writes it to `target`, table by table.
+/// Receives the stream of `reader` and writes it to `target`, table by
+/// table or message by message.
 async fn receive(
-    mut reader: lightstream::TableReader,
+    reader: Receiving,
     endpoint: &Endpoint,
     target: Target,
     format: Option<Format>,
 ) -> CliResult<()> {
+    let mut reader = match reader {
+        Receiving::Tables(reader) => reader,
+        Receiving::Messages(reader) => return receive_messages(reader, endpoint, target).await,
+    };
     let stdio = *endpoint == Endpoint::Stdio;
     let context = format!("receiving from {}", reader.peer());
     let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
@@ -544,6 +588,33 @@ async fn receive(
     }
     output.finish().await?;
     progress.finish(reader.rows_read(), reader.bytes_read());
+    Ok(())
+}
+
+/// Receives the stream of `reader` and writes it to `target` as it came.
+async fn receive_messages(
+    mut reader: MessageReader,
+    endpoint: &Endpoint,
+    target: Target,
+) -> CliResult<()> {
+    let stdio = *endpoint == Endpoint::Stdio;
+    let context = format!("receiving from {}", reader.peer());
+    let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
+    let mut output = OutputThread::start_copy(target, reader.schema().clone());
+    let mut progress = Progress::new("received");
+    let mut rows = 0u64;
+    while let Some(message) = reader.next().await {
+        let message = message.map_err(net)?;
+        if let lightstream_core::MessageKind::RecordBatch { rows: n } = message.kind() {
+            rows += n;
+        }
+        progress.update(rows, reader.bytes_read());
+        if !output.write_message(message).await {
+            return output.result().await;
+        }
+    }
+    output.finish().await?;
+    progress.finish(rows, reader.bytes_read());
     Ok(())
 }
 

@@ -6,6 +6,9 @@
 //! - IPC: the codec's encoders produce messages that borrow the tables' column
 //!   buffers; each message is written straight into a buffered writer
 //!   (`EncodedMessage::write_to`);
+//! - IPC stream, copied: whole messages read from an IPC stream
+//!   (`IpcMessage`, of any Arrow type) are written as they came, bytes
+//!   unchanged ([`OutputWriter::create_copy`]);
 //! - CSV: `lightstream::csv::CsvWriter` (the core's encoder);
 //! - Parquet: `lightstream::parquet::ParquetWriter`.
 //!
@@ -25,7 +28,9 @@ use std::sync::Arc;
 use lightstream::csv::{CsvWriteOptions, CsvWriter};
 use lightstream::parquet::{ParquetCompression, ParquetWriteOptions, ParquetWriter};
 use lightstream_core::minarrow::Table;
-use lightstream_core::{Compression, IpcFileEncoder, IpcStreamEncoder, Schema, WriteOptions};
+use lightstream_core::{
+    Compression, IpcFileEncoder, IpcMessage, IpcStreamEncoder, Schema, WriteOptions,
+};
 
 use crate::error::{CliError, CliResult, CoreContext, IoContext};
 use crate::input::{Format, delimiter_for};
@@ -215,6 +220,8 @@ fn temporary_path(path: &Path) -> PathBuf {
 /// The encoder of the output format, over the buffered output.
 enum FormatEncoder {
     Stream(Buffered, IpcStreamEncoder),
+    /// An IPC stream copied message by message.
+    Copy(Buffered),
     File(Buffered, IpcFileEncoder),
     Csv(Box<CsvWriter<Buffered>>),
     Parquet(Box<ParquetWriter<Buffered>>),
@@ -311,10 +318,49 @@ impl OutputWriter {
         })
     }
 
+    /// Starts an IPC stream copied from another message by message (see
+    /// [`OutputWriter::write_message`]): writes its schema message.
+    pub fn create_copy(target: &Target, schema: &IpcMessage) -> CliResult<OutputWriter> {
+        let (sink, mut writer) = AtomicOutput::create(target)?;
+        writer.write_all(schema.bytes()).context(sink.context())?;
+        Ok(OutputWriter {
+            sink,
+            encoder: FormatEncoder::Copy(writer),
+            flush_each: matches!(target, Target::Stdout),
+        })
+    }
+
+    /// Writes one message of a copied stream as it came (a dictionary or
+    /// record batch; the end-of-stream marker is `finish`'s).
+    pub fn write_message(&mut self, message: &IpcMessage) -> CliResult<()> {
+        let context = self.sink.context();
+        let FormatEncoder::Copy(writer) = &mut self.encoder else {
+            return Err(CliError::msg(
+                "internal error: a message written to an output of tables",
+            ));
+        };
+        writer.write_all(message.bytes()).context(&context)?;
+        // Downstream sees each record batch as it is done.
+        if self.flush_each
+            && matches!(
+                message.kind(),
+                lightstream_core::MessageKind::RecordBatch { .. }
+            )
+        {
+            writer.flush().context(&context)?;
+        }
+        Ok(())
+    }
+
     /// Encodes one table (with any dictionary batches it needs) and writes it.
     pub fn write(&mut self, table: &Table) -> CliResult<()> {
         let context = self.sink.context();
         let (writer, messages) = match &mut self.encoder {
+            FormatEncoder::Copy(_) => {
+                return Err(CliError::msg(
+                    "internal error: a table written to a copied stream",
+                ));
+            }
             FormatEncoder::Stream(writer, encoder) => (writer, encoder.encode_table(table)),
             FormatEncoder::File(writer, encoder) => (writer, encoder.encode_table(table)),
             FormatEncoder::Csv(csv) => {
@@ -338,6 +384,11 @@ impl OutputWriter {
     pub fn finish(self) -> CliResult<()> {
         let context = self.sink.context();
         let writer = match self.encoder {
+            FormatEncoder::Copy(mut writer) => {
+                let end = IpcMessage::end_of_stream();
+                writer.write_all(end.bytes()).context(&context)?;
+                writer
+            }
             FormatEncoder::Stream(mut writer, mut encoder) => {
                 let message = encoder.end_of_stream();
                 message.write_to(&mut writer).context(&context)?;

@@ -1,8 +1,9 @@
 //! The blocking side of the network commands, on threads of their own.
 //!
 //! `InputThread` reads a file or stdin with `input.rs` and hands the schema,
-//! then each table, to the async side; `OutputThread` takes tables from it and
-//! writes them with `output.rs`. Each is connected by a bounded channel of
+//! then each table, to the async side; `OutputThread` takes tables (or the
+//! whole messages of a stream copied without decoding) from it and writes
+//! them with `output.rs`. Each is connected by a bounded channel of
 //! `CHANNEL_TABLES` tables, so a slow disk or pipe never stalls the runtime and
 //! memory stays bounded by a couple of tables.
 
@@ -10,8 +11,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lightstream_core::Schema;
 use lightstream_core::minarrow::Table;
+use lightstream_core::{IpcMessage, Schema};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{CliError, CliResult};
@@ -98,6 +99,7 @@ impl InputThread {
 
 enum Outgoing {
     Table(Table),
+    Message(IpcMessage),
     Finish,
 }
 
@@ -112,19 +114,30 @@ pub(crate) struct OutputThread {
 
 impl OutputThread {
     pub(crate) fn start(target: Target, format: Format, schema: Arc<Schema>) -> OutputThread {
+        Self::start_with(move || {
+            output::OutputWriter::create(&target, format, schema, &output::WriteSettings::default())
+        })
+    }
+
+    /// An IPC stream copied message by message, starting with `schema`
+    /// (see [`output::OutputWriter::create_copy`]); hand it messages with
+    /// [`OutputThread::write_message`].
+    pub(crate) fn start_copy(target: Target, schema: IpcMessage) -> OutputThread {
+        Self::start_with(move || output::OutputWriter::create_copy(&target, &schema))
+    }
+
+    fn start_with(
+        create: impl FnOnce() -> CliResult<output::OutputWriter> + Send + 'static,
+    ) -> OutputThread {
         let (tx, mut rx) = mpsc::channel::<Outgoing>(CHANNEL_TABLES);
         let (done_tx, done) = oneshot::channel();
         let thread = std::thread::spawn(move || {
             let result = (|| {
-                let mut writer = output::OutputWriter::create(
-                    &target,
-                    format,
-                    schema,
-                    &output::WriteSettings::default(),
-                )?;
+                let mut writer = create()?;
                 while let Some(message) = rx.blocking_recv() {
                     match message {
                         Outgoing::Table(table) => writer.write(&table)?,
+                        Outgoing::Message(m) => writer.write_message(&m)?,
                         Outgoing::Finish => return writer.finish(),
                     }
                 }
@@ -142,8 +155,17 @@ impl OutputThread {
 
     /// Hands over one table; `false` if the thread has stopped (see `result`).
     pub(crate) async fn write(&mut self, table: Table) -> bool {
+        self.hand_over(Outgoing::Table(table)).await
+    }
+
+    /// Hands over one message of a copied stream; `false` as for `write`.
+    pub(crate) async fn write_message(&mut self, message: IpcMessage) -> bool {
+        self.hand_over(Outgoing::Message(message)).await
+    }
+
+    async fn hand_over(&mut self, item: Outgoing) -> bool {
         match &self.tx {
-            Some(tx) => tx.send(Outgoing::Table(table)).await.is_ok(),
+            Some(tx) => tx.send(item).await.is_ok(),
             None => false,
         }
     }

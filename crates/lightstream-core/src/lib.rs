@@ -101,10 +101,11 @@ pub use framing::ipc::{BodySink, Progress};
 pub use ipc::{
     ARROW_MAGIC, ByteInput, Compression, DictionaryEncoding, DictionaryUnifier, DriveError,
     EncodedMessage, FieldInfo, FrameDriver, IndexType, IpcFileEncoder, IpcFileReader, IpcMessage,
-    IpcStreamDecoder, IpcStreamDriver, IpcStreamEncoder, IpcTables, MessageError, MessageInfo,
-    MessageKind, Pending, Projection, ReadInput, ReadOptions, ReadTarget, Schema, SharedInput,
-    SliceInput, StreamItem, WriteOptions, inspect_message, is_ipc_file, read_file, read_ipc,
-    read_stream, unify_dictionaries, write_file, write_stream,
+    IpcMessageDecoder, IpcMessageDriver, IpcStreamDecoder, IpcStreamDriver, IpcStreamEncoder,
+    IpcTables, MessageError, MessageInfo, MessageKind, MessageProgress, Pending, Projection,
+    ReadInput, ReadOptions, ReadTarget, Schema, SharedInput, SliceInput, StreamItem, WriteOptions,
+    inspect_message, is_ipc_file, read_file, read_ipc, read_stream, unify_dictionaries, write_file,
+    write_stream,
 };
 pub use limits::DecodeLimits;
 pub use minarrow::structs::shared_buffer::SharedBuffer;

@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lightstream_core::{DecodeLimits, ReadOptions, Schema, WriteOptions};
+
+use crate::messages::{MessageReader, MessageWriter};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::endpoint::Endpoint;
@@ -241,6 +243,22 @@ impl Connection {
     pub async fn writer(self, schema: Arc<Schema>, options: WriteOptions) -> Result<TableWriter> {
         let sink = self.link.sink(self.peer.clone()).await?;
         TableWriter::new(sink, self.peer, schema, options)
+    }
+
+    /// Reads one Arrow IPC stream from the peer as whole messages, without
+    /// decoding their values (see [`MessageReader`]); returns once its
+    /// schema has arrived. On QUIC this accepts the next stream the peer
+    /// opens.
+    pub async fn message_reader(self, limits: DecodeLimits) -> Result<MessageReader> {
+        let input = self.link.input(self.peer.clone(), limits).await?;
+        MessageReader::open(input, self.peer, limits).await
+    }
+
+    /// Writes one Arrow IPC stream to the peer from whole messages (see
+    /// [`MessageWriter`]). On QUIC this opens a new stream.
+    pub async fn message_writer(self) -> Result<MessageWriter> {
+        let sink = self.link.sink(self.peer.clone()).await?;
+        Ok(MessageWriter::new(sink, self.peer))
     }
 }
 

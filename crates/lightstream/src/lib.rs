@@ -60,6 +60,7 @@
 //! | stream over a socket or pipe you already have | [`TableReader::from_async_read`], [`TableWriter::from_async_write`], [`Connection::from_io`] |
 //! | name a transport | [`Endpoint`]: `tcp://`, `tls://`, `unix://`, `ws://`, `wss://`, `quic://`, `-` |
 //! | bound a silent or slow peer | [`TableReader::set_idle_timeout`], [`TableWriter::set_write_timeout`] |
+//! | forward a stream of any Arrow types without decoding it | [`Connection::message_reader`], [`Connection::message_writer`] ([`MessageReader`], [`MessageWriter`]) |
 //! | several streams on one connection | [`quic::QuicSession`] |
 //! | certificates | [`tls`] (`tls://`, `wss://`, and the helpers QUIC shares) |
 //! | read big Arrow files without loading them | [`mmap::MmapFile`], [`mmap::MmapStream`] |
@@ -82,6 +83,7 @@
 pub mod error;
 pub mod framed;
 pub mod hub;
+pub mod messages;
 pub mod reader;
 pub mod writer;
 
@@ -105,6 +107,7 @@ pub use transport::websocket;
 pub use connection::{Connection, Listener};
 pub use endpoint::Endpoint;
 pub use error::{Error, FeedProblem, Result, TlsProblem};
+pub use messages::{MessageReader, MessageWriter};
 pub use reader::TableReader;
 pub use transport::{ClientOptions, ServerOptions, bind, connect};
 pub use writer::TableWriter;

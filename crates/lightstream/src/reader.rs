@@ -7,7 +7,7 @@
 //! [`lightstream_core::BodySink`], so the socket read is the only copy of
 //! column data; prefixes and metadata through the driver's small scratch
 //! buffer. Message transports (WebSocket) hand each message to the driver's
-//! one-message rule ([`IpcStreamDriver::next_in_message`]), which copies each
+//! one-message rule ([`lightstream_core::FrameDriver::next_in_message`]), which copies each
 //! body once into aligned memory.
 //!
 //! Memory is bounded by one message (within [`lightstream_core::DecodeLimits`])
@@ -51,10 +51,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
+use lightstream_core::framing::FrameDecoder;
 use lightstream_core::minarrow::Table;
 use lightstream_core::{
-    ByteInput, DriveError, ErrorKind, IpcStreamDecoder, IpcStreamDriver, Progress, ReadOptions,
-    ReadTarget, Schema, StreamItem,
+    ByteInput, DriveError, ErrorKind, FrameDriver, IpcStreamDecoder, IpcStreamDriver,
+    MessageProgress, Progress, ReadOptions, ReadTarget, Schema, StreamItem,
 };
 use tokio::io::AsyncRead;
 
@@ -141,7 +142,7 @@ enum InputState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(crate) enum State {
     Open,
     /// The end-of-stream marker was read.
     Ended,
@@ -201,14 +202,24 @@ const LINGER_BYTES: usize = 1 << 20;
 /// # Ok(()) }
 /// ```
 pub struct TableReader {
-    input: InputState,
-    driver: IpcStreamDriver,
+    feed: Feed<IpcStreamDecoder>,
     schema: Arc<Schema>,
-    peer: String,
-    state: State,
-    require_end_marker: bool,
-    tables: u64,
     rows: u64,
+}
+
+/// What a reader reads with: a transport's [`Input`] through the one driver
+/// ([`FrameDriver`]) of a decoder of IPC messages, with the idle timeout and
+/// the rules for the input's end. [`TableReader`] runs it over the decoder
+/// of tables, [`crate::MessageReader`] over the decoder of whole messages.
+pub(crate) struct Feed<D> {
+    input: InputState,
+    pub(crate) driver: FrameDriver<D>,
+    pub(crate) peer: String,
+    pub(crate) state: State,
+    require_end_marker: bool,
+    /// Items handed out (tables, messages), named in errors as `items_name`.
+    pub(crate) items: u64,
+    items_name: &'static str,
     /// WebSocket messages that arrived (byte reads: the driver counts them).
     arrivals: u64,
     /// WebSocket binary payload bytes received (byte reads: the driver's).
@@ -219,8 +230,8 @@ pub struct TableReader {
 impl std::fmt::Debug for TableReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TableReader")
-            .field("peer", &self.peer)
-            .field("tables", &self.tables)
+            .field("peer", &self.feed.peer)
+            .field("tables", &self.feed.items)
             .field("rows", &self.rows)
             .finish_non_exhaustive()
     }
@@ -269,53 +280,18 @@ impl TableReader {
         peer: String,
         options: ReadOptions,
     ) -> Result<TableReader> {
-        let input = match input {
-            Input::Bytes(read) => InputState::Bytes { read },
-            Input::Messages(messages) => InputState::Messages {
-                messages,
-                pending: None,
-                pos: 0,
-                count: 0,
-                refusing: None,
-            },
-        };
-        let mut reader = TableReader {
-            input,
-            driver: IpcStreamDriver::new(options),
-            schema: Arc::new(Schema::new(Vec::new(), Default::default())),
-            peer,
-            state: State::Open,
-            require_end_marker: true,
-            tables: 0,
-            rows: 0,
-            arrivals: 0,
-            received: 0,
-            idle: Idle::default(),
-        };
-        let first = std::future::poll_fn(|cx| reader.poll_item(cx)).await;
-        // Not a byte (nor a WebSocket message) arrived: a probe, not a stream.
-        let empty = || Error::EmptyConnection {
-            peer: reader.peer.clone(),
-        };
-        let first = match first {
-            Err(e) if reader.arrivals() == 0 && e.codec_kind() == Some(ErrorKind::Truncated) => {
-                return Err(empty());
-            }
-            Ok(None) if reader.arrivals() == 0 => return Err(empty()),
-            other => other?,
-        };
-        match first {
-            Some(StreamItem::Schema(schema)) => reader.schema = schema,
+        let mut feed = Feed::new(input, peer, IpcStreamDriver::new(options), "tables");
+        let schema = match feed.first().await? {
+            StreamItem::Schema(schema) => schema,
             // The decoder yields the schema first or fails; anything else is
             // an input that ended before it.
-            _ => {
-                return Err(Error::Codec(lightstream_core::Error::new(
-                    ErrorKind::Truncated,
-                    format!("{} closed before sending a schema message", reader.peer),
-                )));
-            }
-        }
-        Ok(reader)
+            _ => return Err(feed.no_schema()),
+        };
+        Ok(TableReader {
+            feed,
+            schema,
+            rows: 0,
+        })
     }
 
     /// The stream's schema (projected, if [`ReadOptions::projection`] asked).
@@ -326,17 +302,17 @@ impl TableReader {
     /// Every field of the stream as Arrow describes it, supported or not
     /// (with [`lightstream_core::Projection::Supported`], what was left out).
     pub fn fields(&self) -> &[lightstream_core::FieldInfo] {
-        self.driver.decoder().fields()
+        self.feed.driver.decoder().fields()
     }
 
     /// Who the tables come from, as errors name it.
     pub fn peer(&self) -> &str {
-        &self.peer
+        &self.feed.peer
     }
 
     /// Tables read so far.
     pub fn tables_read(&self) -> u64 {
-        self.tables
+        self.feed.items
     }
 
     /// Rows read so far.
@@ -346,7 +322,7 @@ impl TableReader {
 
     /// Bytes of the IPC stream consumed so far.
     pub fn bytes_read(&self) -> u64 {
-        self.driver.decoder().bytes_consumed()
+        self.feed.driver.decoder().bytes_consumed()
     }
 
     /// Bytes that were read straight into the aligned memory their tables
@@ -357,18 +333,7 @@ impl TableReader {
     /// 64-byte boundaries (8-aligned producers such as pyarrow), and every
     /// WebSocket message.
     pub fn bytes_read_in_place(&self) -> u64 {
-        self.driver.bytes_read_in_place()
-    }
-
-    /// Reads of bytes, or WebSocket messages, that brought something.
-    fn arrivals(&self) -> u64 {
-        self.arrivals + self.driver.reads()
-    }
-
-    /// Bytes of IPC stream received (WebSocket: binary payloads only), for
-    /// the idle timeout's minimum rate.
-    fn received(&self) -> u64 {
-        self.received + self.driver.bytes_read()
+        self.feed.driver.bytes_read_in_place()
     }
 
     /// Whether an input that ends without the end-of-stream marker is an
@@ -378,7 +343,7 @@ impl TableReader {
     /// passed off as a complete (but short) stream. A stream that ends inside
     /// a message is an error either way.
     pub fn set_require_end_marker(&mut self, require: bool) {
-        self.require_end_marker = require;
+        self.feed.set_require_end_marker(require);
     }
 
     /// Ends the stream when no IPC message completes for `timeout` (`None`,
@@ -403,13 +368,12 @@ impl TableReader {
     /// [`TableReader::from_async_read`]); dropping the future closes the
     /// connection. Needs a tokio runtime with the time driver enabled.
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
-        self.idle.after = timeout;
-        self.idle.armed = false;
+        self.feed.set_idle_timeout(timeout);
     }
 
     /// The idle timeout (see [`TableReader::set_idle_timeout`]).
     pub fn idle_timeout(&self) -> Option<Duration> {
-        self.idle.after
+        self.feed.idle_timeout()
     }
 
     /// With an idle timeout `T`, lets a large message take longer than `T`
@@ -421,7 +385,7 @@ impl TableReader {
     /// `T + DecodeLimits::max_body_bytes / bytes_per_second`. `None` (the
     /// default): every message must complete within `T`.
     pub fn set_min_rate(&mut self, bytes_per_second: Option<u64>) {
-        self.idle.min_rate = bytes_per_second.filter(|&r| r > 0);
+        self.feed.set_min_rate(bytes_per_second);
     }
 
     /// Reads every remaining table.
@@ -434,36 +398,136 @@ impl TableReader {
     }
 
     fn poll_table(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Table>>> {
+        let feed = &mut self.feed;
         loop {
-            if self.state != State::Open {
-                return Poll::Ready(None);
-            }
-            match ready!(self.poll_item(cx)) {
-                Ok(Some(StreamItem::Table(t))) => {
-                    self.tables += 1;
+            match ready!(feed.poll_next(cx)) {
+                Some(Ok(StreamItem::Table(t))) => {
+                    feed.items += 1;
                     self.rows += t.n_rows as u64;
                     return Poll::Ready(Some(Ok(t)));
                 }
-                Ok(Some(StreamItem::Schema(_))) => continue,
-                Ok(Some(StreamItem::End)) => {
-                    self.state = State::Ended;
+                Some(Ok(StreamItem::Schema(_))) => continue,
+                Some(Ok(StreamItem::End)) => {
+                    feed.state = State::Ended;
                     return Poll::Ready(None);
                 }
-                Ok(None) => {
-                    self.state = State::Done;
-                    return Poll::Ready(None);
-                }
-                Err(e) => {
-                    self.state = State::Done;
-                    return Poll::Ready(Some(Err(e)));
-                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+}
+
+impl<D: FrameDecoder + MessageProgress> Feed<D> {
+    /// A feed of `input` through `driver`; `items_name` names what it hands
+    /// out in errors ("after 3 tables").
+    pub(crate) fn new(
+        input: Input,
+        peer: String,
+        driver: FrameDriver<D>,
+        items_name: &'static str,
+    ) -> Feed<D> {
+        let input = match input {
+            Input::Bytes(read) => InputState::Bytes { read },
+            Input::Messages(messages) => InputState::Messages {
+                messages,
+                pending: None,
+                pos: 0,
+                count: 0,
+                refusing: None,
+            },
+        };
+        Feed {
+            input,
+            driver,
+            peer,
+            state: State::Open,
+            require_end_marker: true,
+            items: 0,
+            items_name,
+            arrivals: 0,
+            received: 0,
+            idle: Idle::default(),
+        }
+    }
+
+    /// The first item (the schema's), or [`Error::EmptyConnection`] when not
+    /// a byte (nor a WebSocket message) arrived: a probe, not a stream.
+    pub(crate) async fn first(&mut self) -> Result<D::Frame> {
+        let first = std::future::poll_fn(|cx| self.poll_item(cx)).await;
+        let empty = || Error::EmptyConnection {
+            peer: self.peer.clone(),
+        };
+        match first {
+            Err(e) if self.arrivals() == 0 && e.codec_kind() == Some(ErrorKind::Truncated) => {
+                Err(empty())
+            }
+            Ok(None) if self.arrivals() == 0 => Err(empty()),
+            Ok(None) => Err(self.no_schema()),
+            Ok(Some(item)) => Ok(item),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The input ended before the schema message.
+    pub(crate) fn no_schema(&self) -> Error {
+        Error::Codec(lightstream_core::Error::new(
+            ErrorKind::Truncated,
+            format!("{} closed before sending a schema message", self.peer),
+        ))
+    }
+
+    pub(crate) fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
+        self.idle.after = timeout;
+        self.idle.armed = false;
+    }
+
+    pub(crate) fn idle_timeout(&self) -> Option<Duration> {
+        self.idle.after
+    }
+
+    pub(crate) fn set_min_rate(&mut self, bytes_per_second: Option<u64>) {
+        self.idle.min_rate = bytes_per_second.filter(|&r| r > 0);
+    }
+
+    pub(crate) fn set_require_end_marker(&mut self, require: bool) {
+        self.require_end_marker = require;
+    }
+
+    /// Reads of bytes, or WebSocket messages, that brought something.
+    fn arrivals(&self) -> u64 {
+        self.arrivals + self.driver.reads()
+    }
+
+    /// Bytes of IPC stream received (WebSocket: binary payloads only), for
+    /// the idle timeout's minimum rate.
+    fn received(&self) -> u64 {
+        self.received + self.driver.bytes_read()
+    }
+
+    /// The next item while the stream is open: `None` once it ended (the
+    /// caller sets [`State::Ended`] when an item is the end marker) or
+    /// failed, and after the input ended.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<D::Frame>>> {
+        if self.state != State::Open {
+            return Poll::Ready(None);
+        }
+        match ready!(self.poll_item(cx)) {
+            Ok(Some(item)) => Poll::Ready(Some(Ok(item))),
+            Ok(None) => {
+                self.state = State::Done;
+                Poll::Ready(None)
+            }
+            Err(e) => {
+                self.state = State::Done;
+                Poll::Ready(Some(Err(e)))
             }
         }
     }
 
     /// The next item the decoder produces, `Ok(None)` at the end of the
     /// input, or the idle timeout's error.
-    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamItem>>> {
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<D::Frame>>> {
         let polled = self.poll_input(cx);
         let Some(after) = self.idle.after else {
             return polled;
@@ -531,14 +595,15 @@ impl TableReader {
     /// What the reader is waiting for, for a timeout's message.
     fn waiting_for(&self) -> String {
         let decoder = self.driver.decoder();
-        if decoder.schema().is_none() {
+        let message = decoder.messages_decoded();
+        // The schema is message 0: until it is whole, that is the wait.
+        if message == 0 {
             return "waiting for the schema message".to_string();
         }
-        let message = decoder.messages_decoded();
         match decoder.progress() {
             Progress::Idle | Progress::Ended => format!(
-                "waiting for the next message (after {} tables)",
-                self.tables
+                "waiting for the next message (after {} {})",
+                self.items, self.items_name
             ),
             Progress::Prefix { got } => {
                 format!("reading the prefix of message {message} ({got} bytes of it)")
@@ -553,21 +618,23 @@ impl TableReader {
     }
 
     /// The next item from the transport, without the idle timeout.
-    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamItem>>> {
-        let TableReader {
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<D::Frame>>> {
+        let Feed {
             input,
             driver,
             peer,
             require_end_marker,
-            tables,
+            items,
+            items_name,
             arrivals,
             received,
             ..
         } = self;
         let peer = peer.as_str();
         let io_err = |e: std::io::Error| Error::io(format!("reading from {peer}"), e);
-        let at_end =
-            |decoder: &IpcStreamDecoder| end_of_input(decoder, peer, *require_end_marker, *tables);
+        let at_end = |decoder: &D| {
+            end_of_input(decoder, peer, *require_end_marker, *items, items_name).map(|()| None)
+        };
         match input {
             InputState::Bytes { read } => {
                 match ready!(driver.poll_next(cx, &mut AsyncInput(read))) {
@@ -676,12 +743,13 @@ fn refusal(
 
 /// The input ended: fine at a message boundary after the end marker (or
 /// without it, when that is allowed); a `Truncated` error otherwise.
-fn end_of_input(
-    decoder: &IpcStreamDecoder,
+fn end_of_input<D: FrameDecoder + MessageProgress>(
+    decoder: &D,
     peer: &str,
     require_end_marker: bool,
-    tables: u64,
-) -> Result<Option<StreamItem>> {
+    items: u64,
+    items_name: &str,
+) -> Result<()> {
     decoder.finish().map_err(|e| {
         Error::Codec(lightstream_core::Error::new(
             e.kind(),
@@ -694,15 +762,15 @@ fn end_of_input(
         return Err(Error::Codec(lightstream_core::Error::new(
             ErrorKind::Truncated,
             format!(
-                "{peer} closed the connection after {tables} tables without the \
+                "{peer} closed the connection after {items} {items_name} without the \
                  end-of-stream marker: the writer stopped before finishing the stream"
             ),
         )));
     }
-    Ok(None)
+    Ok(())
 }
 
-impl Drop for TableReader {
+impl<D> Drop for Feed<D> {
     /// A reader that read the end-of-stream marker reads on, in the
     /// background, to the transport's own end (at most 5 s and 1 MiB): the
     /// FIN of a TCP connection or QUIC stream, the closing handshake of a

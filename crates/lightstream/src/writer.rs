@@ -331,35 +331,17 @@ impl TableWriter {
         doing: impl Fn() -> String,
     ) -> Result<()> {
         if self.broken {
-            return Err(Error::io(
-                format!("writing to {}", self.peer),
-                std::io::Error::other(
-                    "an earlier write failed part-way through a message, so the stream cannot go on",
-                ),
-            ));
+            return Err(broken_stream(&self.peer));
         }
         // Broken until the message is all out: an error, or a future
         // dropped part-way (a caller's own timeout), leaves half a message.
         self.broken = true;
-        let limit = self.write_timeout.map(|after| Limit {
-            after,
-            min_rate: self.min_rate,
-        });
+        let limit = Limit::new(self.write_timeout, self.min_rate);
         let peer = &self.peer;
-        self.sink.send(m, limit).await.map_err(|e| match e {
-            SendError::Io(e) => Error::io(format!("writing to {peer}"), e),
-            SendError::Failed(e) => e,
-            SendError::Stalled(after, 0) => Error::Timeout {
-                stalled: format!("{peer} took no data"),
-                after,
-                context: doing(),
-            },
-            SendError::Stalled(after, taken) => Error::Timeout {
-                stalled: format!("{peer} took {taken} of {} bytes", m.len()),
-                after,
-                context: doing(),
-            },
-        })?;
+        self.sink
+            .send(m, limit)
+            .await
+            .map_err(|e| e.into_error(peer, m.len(), doing))?;
         self.broken = false;
         self.bytes += m.len() as u64;
         Ok(())
@@ -432,6 +414,12 @@ impl Limit {
         }
     }
 
+    /// The limit of a write timeout `after` (none without one), earning
+    /// more time at `min_rate`.
+    pub(crate) fn new(after: Option<Duration>, min_rate: Option<u64>) -> Option<Limit> {
+        after.map(|after| Limit { after, min_rate })
+    }
+
     /// How long the message may take once the peer took `taken` bytes of it.
     pub(crate) fn allowed(&self, taken: u64) -> Duration {
         self.after
@@ -449,6 +437,37 @@ pub(crate) enum SendError {
     Stalled(Duration, u64),
     /// The transport failed otherwise, with its own error.
     Failed(Error),
+}
+
+impl SendError {
+    /// The error a writer reports for a message of `len` bytes to `peer`
+    /// that did not go out while `doing()`.
+    pub(crate) fn into_error(self, peer: &str, len: usize, doing: impl Fn() -> String) -> Error {
+        match self {
+            SendError::Io(e) => Error::io(format!("writing to {peer}"), e),
+            SendError::Failed(e) => e,
+            SendError::Stalled(after, 0) => Error::Timeout {
+                stalled: format!("{peer} took no data"),
+                after,
+                context: doing(),
+            },
+            SendError::Stalled(after, taken) => Error::Timeout {
+                stalled: format!("{peer} took {taken} of {len} bytes"),
+                after,
+                context: doing(),
+            },
+        }
+    }
+}
+
+/// A writer's error after an earlier write failed part-way.
+pub(crate) fn broken_stream(peer: &str) -> Error {
+    Error::io(
+        format!("writing to {peer}"),
+        std::io::Error::other(
+            "an earlier write failed part-way through a message, so the stream cannot go on",
+        ),
+    )
 }
 
 /// Writes every byte of `m` with vectored writes whose slices borrow the

@@ -475,6 +475,8 @@ impl std::fmt::Display for Progress {
 pub struct IpcFrameDecoder {
     limits: DecodeLimits,
     align_64: bool,
+    /// Bodies keep their wire layout: no buffer is moved (forwarding).
+    keep_layout: bool,
     copied: u64,
     state: State,
     prefix: [u8; 8],
@@ -492,6 +494,7 @@ impl IpcFrameDecoder {
         IpcFrameDecoder {
             limits,
             align_64: false,
+            keep_layout: false,
             copied: 0,
             state: State::Prefix,
             prefix: [0; 8],
@@ -516,6 +519,17 @@ impl IpcFrameDecoder {
     /// copied, and so relocated, either way.
     pub fn set_align_64(&mut self, on: bool) {
         self.align_64 = on;
+    }
+
+    /// Whether bodies keep the layout they have on the wire (off by
+    /// default): on, no buffer is ever moved to a 64-byte boundary (neither
+    /// for [`IpcFrameDecoder::set_align_64`] nor while a body is copied in),
+    /// so every body and its metadata are byte for byte what the producer
+    /// sent. For code that forwards messages rather than decoding them
+    /// ([`crate::ipc::IpcMessageDecoder`]); a body copied in still lands in
+    /// 64-byte aligned memory.
+    pub fn set_keep_layout(&mut self, on: bool) {
+        self.keep_layout = on;
     }
 
     /// Message body bytes copied so far: every body byte offered through
@@ -627,7 +641,7 @@ impl IpcFrameDecoder {
                             && let Some((frame, end, copied)) = message_at(
                                 MessageSource::Shared {
                                     buf: sh,
-                                    align_64: self.align_64,
+                                    align_64: self.align_64 && !self.keep_layout,
                                 },
                                 used,
                                 self.index,
@@ -697,8 +711,8 @@ impl IpcFrameDecoder {
                     if self.metadata.len() < len {
                         return Ok(Decoded::NeedMore);
                     }
-                    let (body_len, relocation) =
-                        inspect(&mut self.metadata, Some(0), &self.limits)?;
+                    let base = (!self.keep_layout).then_some(0);
+                    let (body_len, relocation) = inspect(&mut self.metadata, base, &self.limits)?;
                     if body_len == 0 {
                         let metadata = std::mem::take(&mut self.metadata);
                         return Ok(self.emit(metadata, SharedBuffer::new(), 0, used));

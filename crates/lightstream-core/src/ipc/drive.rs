@@ -24,7 +24,7 @@
 //! checks declared lengths against its limits (see [`FrameDecoder`]).
 //!
 //! One rule for transports that carry IPC messages in messages of their own
-//! (WebSocket; Flight and HTTP chunks later), [`IpcStreamDriver::next_in_message`]:
+//! (WebSocket; Flight and HTTP chunks later), [`FrameDriver::next_in_message`]:
 //! a transport message holds whole IPC messages (one, as Lightstream's writers
 //! send, or several); one that ends inside an IPC message is a
 //! [`MessageError::Split`]; an empty one is ignored.
@@ -32,7 +32,7 @@
 //! What it is not: I/O. It never blocks or waits: an input that must wait
 //! (a socket) returns `Poll::Pending` from [`ByteInput::poll_read`], and the
 //! shell's runtime polls again. Typed progress for timeouts and errors comes
-//! from [`IpcStreamDriver::progress`], never from error text.
+//! from [`FrameDriver::progress`], never from error text.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -362,7 +362,7 @@ impl From<DriveError<Infallible>> for Error {
     }
 }
 
-/// What stopped [`IpcStreamDriver::next_in_message`]: bytes that are not
+/// What stopped [`FrameDriver::next_in_message`]: bytes that are not
 /// a valid IPC stream, or a transport message that ended inside an IPC
 /// message.
 #[derive(Debug)]
@@ -613,6 +613,74 @@ impl<D: FrameDecoder> FrameDriver<D> {
     }
 }
 
+/// What the driver's one-message rule and a shell's timeouts need to know
+/// of a decoder of encapsulated IPC messages, whatever it makes of them
+/// (tables: [`IpcStreamDecoder`]; the messages themselves:
+/// [`crate::ipc::IpcMessageDecoder`]).
+pub trait MessageProgress {
+    /// How far the decoder is into the message it is receiving.
+    fn progress(&self) -> Progress;
+
+    /// IPC messages completed so far (the end-of-stream marker excluded).
+    fn messages_decoded(&self) -> u64;
+
+    /// True once the end-of-stream marker was read.
+    fn is_ended(&self) -> bool;
+}
+
+impl MessageProgress for IpcStreamDecoder {
+    fn progress(&self) -> Progress {
+        IpcStreamDecoder::progress(self)
+    }
+
+    fn messages_decoded(&self) -> u64 {
+        IpcStreamDecoder::messages_decoded(self)
+    }
+
+    fn is_ended(&self) -> bool {
+        IpcStreamDecoder::is_ended(self)
+    }
+}
+
+/// The rules of IPC messages carried in transport messages, for every
+/// decoder of IPC messages.
+impl<D: FrameDecoder + MessageProgress> FrameDriver<D> {
+    /// How far the decoder is into the message it is receiving.
+    pub fn progress(&self) -> Progress {
+        self.decoder.progress()
+    }
+
+    /// Transport messages used up by [`FrameDriver::next_in_message`].
+    pub fn transport_messages(&self) -> u64 {
+        self.transport_messages
+    }
+
+    /// The next item of one transport message (a WebSocket binary message;
+    /// Flight data and HTTP chunks later; its bytes in memory) that must hold
+    /// whole IPC messages: `Ok(None)` once the message is used up, and then
+    /// [`MessageError::Split`] if it ended inside an IPC message. An empty
+    /// message is used up at once (ignored). Call it again with the rest of
+    /// the same message after each item.
+    pub fn next_in_message(
+        &mut self,
+        input: &mut dyn ByteInput<Error = Infallible>,
+    ) -> Result<Option<D::Frame>, MessageError> {
+        if let Some(item) = self.next_item(input).map_err(Error::from)? {
+            return Ok(Some(item));
+        }
+        self.transport_messages += 1;
+        let progress = self.decoder.progress();
+        if !progress.is_at_boundary() {
+            return Err(MessageError::Split {
+                transport_message: self.transport_messages,
+                ipc_message: self.decoder.messages_decoded(),
+                progress,
+            });
+        }
+        Ok(None)
+    }
+}
+
 /// The IPC stream's driver. Its methods are not generic, so that every
 /// shell shares the one copy compiled in this crate (a generic method is
 /// compiled again in each crate that calls it: a larger `.wasm`).
@@ -636,41 +704,6 @@ impl IpcStreamDriver {
     /// bodies to relocate) holds `scratch_bytes` (at least 8).
     pub fn with_scratch(options: ReadOptions, scratch_bytes: usize) -> Self {
         Self::with_decoder(IpcStreamDecoder::new(options), scratch_bytes)
-    }
-
-    /// How far the decoder is into the message it is receiving.
-    pub fn progress(&self) -> Progress {
-        self.decoder.progress()
-    }
-
-    /// Transport messages used up by [`IpcStreamDriver::next_in_message`].
-    pub fn transport_messages(&self) -> u64 {
-        self.transport_messages
-    }
-
-    /// The next item of one transport message (a WebSocket binary message;
-    /// Flight data and HTTP chunks later; its bytes in memory) that must hold
-    /// whole IPC messages: `Ok(None)` once the message is used up, and then
-    /// [`MessageError::Split`] if it ended inside an IPC message. An empty
-    /// message is used up at once (ignored). Call it again with the rest of
-    /// the same message after each item.
-    pub fn next_in_message(
-        &mut self,
-        input: &mut dyn ByteInput<Error = Infallible>,
-    ) -> Result<Option<StreamItem>, MessageError> {
-        if let Some(item) = self.next_in_memory(input)? {
-            return Ok(Some(item));
-        }
-        self.transport_messages += 1;
-        let progress = self.decoder.progress();
-        if !progress.is_at_boundary() {
-            return Err(MessageError::Split {
-                transport_message: self.transport_messages,
-                ipc_message: self.decoder.messages_decoded(),
-                progress,
-            });
-        }
-        Ok(None)
     }
 
     /// Decodes a whole input: the schema and every table up to the input's

@@ -49,11 +49,13 @@ pub use compression::Compression;
 #[doc(hidden)]
 pub use compression::fuzz_decompress_buffer;
 pub use drive::{
-    ByteInput, DriveError, FrameDriver, IpcStreamDriver, MessageError, Pending, ReadInput,
-    ReadTarget, SCRATCH_BYTES, SharedInput, SliceInput,
+    ByteInput, DriveError, FrameDriver, IpcStreamDriver, MessageError, MessageProgress, Pending,
+    ReadInput, ReadTarget, SCRATCH_BYTES, SharedInput, SliceInput,
 };
 pub use file::{ARROW_MAGIC, IpcFileEncoder, IpcFileReader, is_ipc_file, read_file, write_file};
-pub use message::{IpcMessage, MessageInfo, MessageKind, inspect_message};
+pub use message::{
+    IpcMessage, IpcMessageDecoder, IpcMessageDriver, MessageInfo, MessageKind, inspect_message,
+};
 pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema};
 pub use stream::{IpcStreamDecoder, StreamItem, read_stream, write_stream};
 pub use unify::{DictionaryUnifier, unify_dictionaries};

@@ -332,7 +332,7 @@ impl IpcStreamDecoder {
     /// True when every byte offered so far belongs to complete messages (no
     /// message is half received). A message-framed transport (WebSocket)
     /// checks this after each of its messages (see
-    /// [`crate::IpcStreamDriver::next_in_message`]).
+    /// [`crate::FrameDriver::next_in_message`]).
     pub fn is_at_message_boundary(&self) -> bool {
         self.frames.progress().is_at_boundary()
     }
