@@ -23,7 +23,6 @@
 //!
 //! What it is not: the generator (`ticks.rs`) or the HTTP side (`http.rs`).
 
-use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -40,7 +39,6 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use super::ticks::Ticks;
 use super::{Failure, fail};
 use crate::error::{CliError, CliResult};
-use crate::progress;
 
 /// How long a WebSocket client may take no data before it is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -138,15 +136,7 @@ pub(super) async fn subscribe(
     let started = Instant::now();
     match hub.subscribe_until(conn, options, closing).await {
         Ok(stats) => {
-            if progress::chatty() {
-                let _ = writeln!(
-                    io::stderr(),
-                    "lightstream: sent {} tables ({} bytes) in {:.1} s to {name}",
-                    stats.tables_sent,
-                    stats.bytes_sent,
-                    started.elapsed().as_secs_f64()
-                );
-            }
+            crate::feed::say_sent(&stats, started.elapsed());
             Ok(())
         }
         // A client that sent data (or a frame header declaring more than a
