@@ -18,6 +18,9 @@
 //! (`input.rs` on a thread, each table encoded once by the hub's publisher),
 //! so its columns must be ones lightstream reads.
 //!
+//! How it starts: it listens at once; a client that connects before the
+//! source's schema has arrived gets it when it comes.
+//!
 //! How it ends: the feed is one stream. When it ends (its end-of-stream
 //! marker, or the input ends), every client gets the end marker after the
 //! last whole message read, no more clients are taken, and the command waits
@@ -134,9 +137,9 @@ pub fn relay(
     };
     run_until_signal(
         async move {
-            // The source first: a missing file or a refused upstream is
-            // reported before anything listens.
-            let upstream = Upstream::open(&source, client.as_ref()).await?;
+            // Listening first: clients may connect before the source has
+            // sent its schema (pyarrow writes it with the first batch); they
+            // get it when it comes.
             let listener = bind(&listen, &server).await?;
             let hub = Hub::new(HubOptions {
                 replay_tables: options.replay,
@@ -157,8 +160,14 @@ pub fn relay(
                     .await
                 }
             };
+            let feeding = async {
+                Upstream::open(&source, client.as_ref())
+                    .await?
+                    .publish(&hub)
+                    .await
+            };
             let fed = tokio::select! {
-                fed = upstream.publish(&hub) => fed,
+                fed = feeding => fed,
                 // The listener failed for good.
                 accepted = accepting => accepted,
             };
