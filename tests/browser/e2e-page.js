@@ -612,6 +612,87 @@ async function wsCase({ url, label, timeoutMs = 20000, fallbackUrl = null, ipc =
   return out;
 }
 
+// ------------------------------------------------------------ live feed --
+
+/** The first `messages` messages of a WebSocket session that does not end, then close. */
+function collectFirst(url, messages, ms) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    const msgs = [];
+    const timer = setTimeout(() => {
+      ws.close();
+      reject(new Error(`raw WebSocket to ${url}: ${msgs.length} of ${messages} messages within ${ms} ms`));
+    }, ms);
+    ws.onmessage = (e) => {
+      if (typeof e.data !== 'string') msgs.push(new Uint8Array(e.data));
+      if (msgs.length === messages) {
+        clearTimeout(timer);
+        ws.close();
+        resolve(msgs);
+      }
+    };
+    ws.onclose = () => {
+      clearTimeout(timer);
+      if (msgs.length < messages) reject(new Error(`raw WebSocket to ${url}: closed after ${msgs.length} messages`));
+    };
+  });
+}
+
+/** Normal-form rows of tables (as takeTable leaves them) by the Int64 `seq` in column 0. */
+function rowsBySeq(tables, into) {
+  for (const { norm } of tables) {
+    for (let i = 0; i < norm.numRows; i++) {
+      into[norm.columns[0].values[i]] = JSON.stringify(norm.columns.map((c) => c.values[i]));
+    }
+  }
+  return into;
+}
+
+/**
+ * One page's view of a live feed that never ends (`lightstream demo`): the
+ * first `messages` messages of a raw session (a late joiner's stream: schema,
+ * dictionaries as they stand, replay window, live tables) decoded by
+ * Lightstream's decode() and by Apache Arrow JS and compared value by value,
+ * and `tables` tables of a connect() session of the npm package. Returns the
+ * comparison, the first sequence number of each session and every row by
+ * sequence number (normal form), for the driver to compare across pages.
+ */
+async function feedCase({ url, label, messages = 40, tables = 20, timeoutMs = 20000 }) {
+  const out = newResult({ label, url });
+  const [msgs, live] = await Promise.all([
+    collectFirst(url, messages, timeoutMs),
+    (async () => {
+      const got = [];
+      const stream = await withTimeout(connect(url, { timeoutMs }), timeoutMs + 2000, `connect(${url})`);
+      try {
+        while (got.length < tables) {
+          const r = await withTimeout(stream.next(), timeoutMs, `next() on ${url}`);
+          if (r.done) throw new Error(`the feed ended after ${got.length} tables`);
+          got.push(takeTable(r.value, `${label} live table ${got.length}`, out, { ipc: false }));
+        }
+      } finally {
+        stream.close();
+      }
+      return got;
+    })(),
+  ]);
+  out.wire = analyseWire(msgs);
+  // Whole messages were taken: with the end-of-stream marker they are a stream.
+  const bytes = concat([...msgs, new Uint8Array([255, 255, 255, 255, 0, 0, 0, 0])]);
+  const ref = arrowDecode(bytes);
+  const decoded = decode(bytes);
+  if (decoded.length === 0) out.mismatches.push(`${label}: no table in the first ${messages} messages`);
+  else compareSchema(label, decoded[0].schema, decoded[0].metadata, ref.schema, out);
+  const lsTables = decoded.map((t, k) => takeTable(t, `${label} table ${k}`, out, { ipc: true }));
+  compareAll(label, lsTables, ref, out);
+  out.firstSeq = lsTables[0]?.norm.columns[0].values[0] ?? null;
+  out.liveFirstSeq = live[0]?.norm.columns[0].values[0] ?? null;
+  out.bySeq = rowsBySeq(lsTables, {});
+  out.liveBySeq = rowsBySeq(live, {});
+  return out;
+}
+
 // ------------------------------------------------------------------- HTTP --
 
 /**
@@ -756,7 +837,7 @@ async function earlyStop({ url, timeoutMs = 15000 }) {
 
 // ------------------------------------------------------------------- boot --
 
-window.e2e = { wsCase, httpCase, faultCase, goodConnect, earlyStop };
+window.e2e = { wsCase, httpCase, faultCase, goodConnect, earlyStop, feedCase };
 init().then(
   () => {
     window.e2eReady = true;

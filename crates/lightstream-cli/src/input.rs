@@ -102,6 +102,28 @@ impl Input {
     }
 }
 
+/// The format of the file at `path` as [`InputReader::open`] would read it
+/// (its extension for CSV and Parquet, else its first bytes: Parquet, IPC
+/// file, else IPC stream), without reading past them.
+pub fn file_format(path: &Path) -> CliResult<Format> {
+    if let Some(f @ (Format::Csv | Format::Parquet)) = Format::from_extension(path) {
+        return Ok(f);
+    }
+    let source = Input::Path(path.to_path_buf());
+    let (mut reader, _) = source.open()?;
+    let mut head = vec![0u8; MAGIC_LEN];
+    let filled = read_at_least(&mut reader, &mut head, MAGIC_LEN)
+        .context(format_args!("reading {}", source.name()))?;
+    head.truncate(filled);
+    Ok(if head.starts_with(PARQUET_MAGIC) {
+        Format::Parquet
+    } else if is_ipc_file(&head) {
+        Format::File
+    } else {
+        Format::Stream
+    })
+}
+
 /// The formats the CLI reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

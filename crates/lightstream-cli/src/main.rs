@@ -17,6 +17,7 @@ mod commands;
 mod demo;
 mod error;
 mod example;
+mod feed;
 mod format;
 mod heap;
 mod input;
@@ -121,15 +122,19 @@ enum Command {
         out: OutputArgs,
     },
     /// Listen and send an IPC file or stream, CSV or Parquet file (as an Arrow
-    /// IPC stream) to every client that connects, until interrupted
+    /// IPC stream) to every client that connects, until interrupted; with `-`,
+    /// standard input is a live feed (see `relay`)
     Serve {
         /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
         /// ws://host:port/path, wss://host:port/path, quic://host:port, or `-` (stdout)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
-        /// Arrow IPC file or stream, CSV or Parquet file to send (`-` for
-        /// stdin; read once)
+        /// Arrow IPC file or stream, CSV or Parquet file to send whole to each
+        /// client; `-`: an IPC stream on stdin as a live feed (every message to
+        /// every client connected; ends when stdin ends; `relay - URL`)
         input: PathBuf,
+        #[command(flatten)]
+        feed: FeedArgs,
         /// Exit after the first client (its failure is then the command's failure)
         #[arg(long)]
         once: bool,
@@ -149,6 +154,37 @@ enum Command {
         /// wss:// answer 503 with Retry-After, other transports close the
         /// connection; one line on stderr each. A client that stops reading
         /// keeps its slot until --timeout drops it
+        #[arg(long, value_name = "N", default_value_t = 128,
+              value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        max_clients: u32,
+    },
+    /// Fan one live Arrow IPC stream out to every client of a listening URL:
+    /// each message read once and shared (never decoded: any Arrow type
+    /// passes); late clients get the schema, the dictionaries as they stand,
+    /// --replay tables, then live data; ends when the source ends
+    Relay {
+        /// Where the feed comes from: tcp://, tls://, unix://, ws://, wss://,
+        /// quic:// (connects as a client), an IPC stream file (or an IPC file,
+        /// CSV or Parquet file: read as tables), or `-` (an IPC stream on stdin)
+        #[arg(value_parser = feed::Source::from_arg)]
+        source: feed::Source,
+        /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
+        /// ws://host:port/path, wss://host:port/path, quic://host:port
+        #[arg(value_parser = parse_endpoint)]
+        url: Endpoint,
+        #[command(flatten)]
+        feed: FeedArgs,
+        #[command(flatten)]
+        tls: ServerTlsArgs,
+        #[command(flatten)]
+        upstream_tls: ClientTlsArgs,
+        /// Drop a client that takes no data for SECONDS (and one whose
+        /// handshake takes longer; with --slow block, the longest one client
+        /// holds the feed back); 0: wait forever
+        #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_timeout)]
+        timeout: Timeout,
+        /// Clients served at once; one more is turned away at once (ws:// and
+        /// wss:// answer 503 with Retry-After, other transports close)
         #[arg(long, value_name = "N", default_value_t = 128,
               value_parser = clap::value_parser!(u32).range(1..=65_536))]
         max_clients: u32,
@@ -230,6 +266,76 @@ enum Command {
     /// Serve the browser demo on one port: the page, the npm package, and a
     /// WebSocket stream of generated tables, until interrupted
     Demo(demo::DemoArgs),
+}
+
+/// The terms of a live feed (`serve URL -`, `relay`), each client's.
+#[derive(Args)]
+struct FeedArgs {
+    /// Live feed: what happens to a client more than --max-lag behind:
+    /// `disconnect` (its stream ends between two messages; one line on
+    /// stderr), `skip` (the tables queued for it are dropped and missed
+    /// dictionaries re-sent: it goes on from the newest) or `block` (the feed
+    /// waits for it: lossless, each write bounded by --timeout) [default:
+    /// disconnect]
+    #[arg(long, value_name = "POLICY", value_parser = parse_slow)]
+    slow: Option<lightstream::hub::SlowPolicy>,
+    /// Live feed: bytes of messages that may wait for one client (suffix K, M
+    /// or G for KiB, MiB, GiB) [default: 16M]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    max_lag: Option<usize>,
+    /// Live feed: tables a client that connects late first receives from
+    /// before it joined (with their dictionaries) [default: 0]
+    #[arg(long, value_name = "N")]
+    replay: Option<usize>,
+}
+
+impl FeedArgs {
+    fn given(&self) -> bool {
+        self.slow.is_some() || self.max_lag.is_some() || self.replay.is_some()
+    }
+
+    fn options(&self, max_clients: u32, timeout: Timeout) -> feed::FeedOptions {
+        let defaults = lightstream::hub::SubscribeOptions::default();
+        feed::FeedOptions {
+            policy: self.slow.unwrap_or(defaults.policy),
+            max_lag: self.max_lag.unwrap_or(defaults.max_lag),
+            replay: self.replay.unwrap_or(0),
+            max_clients,
+            timeout: timeout.0,
+        }
+    }
+}
+
+/// `--slow`: a slow-subscriber policy.
+fn parse_slow(arg: &str) -> Result<lightstream::hub::SlowPolicy, String> {
+    arg.parse().map_err(|e| match e {
+        lightstream::Error::Config(message) => message,
+        other => other.to_string(),
+    })
+}
+
+/// A number of bytes: digits with an optional suffix K, M or G (KiB, MiB,
+/// GiB; `KiB`, `MB`... and lower case are read the same), at most 1 TiB.
+fn parse_size(arg: &str) -> Result<usize, String> {
+    let bad = || format!("{arg:?} is not a size: a number of bytes, or with K, M or G (e.g. 16M)");
+    let text = arg.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(bad()),
+    };
+    number
+        .checked_mul(1 << shift)
+        .filter(|&n| n <= 1 << 40)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| format!("{arg:?} is more than 1 TiB"))
 }
 
 #[derive(Args)]
@@ -390,11 +496,13 @@ struct MinRateArgs {
     /// With --timeout: a message still arriving (or being taken by the peer)
     /// gets more time than --timeout while it moves at least BYTES per second
     /// on average; 0: every message must complete within --timeout
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = MinRateArgs::DEFAULT)]
     min_rate: u64,
 }
 
 impl MinRateArgs {
+    const DEFAULT: u64 = 16 * 1024;
+
     fn with(self, timeout: Timeout) -> network::Patience {
         network::Patience {
             timeout: timeout.0,
@@ -601,6 +709,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Serve {
             url,
             input,
+            feed,
             once,
             compression,
             tls,
@@ -608,14 +717,58 @@ fn run(cli: Cli) -> CliResult<()> {
             rate,
             max_clients,
             framing,
-        } => network::serve(
+        } => {
+            if input.as_os_str() != "-" {
+                if feed.given() {
+                    return Err(CliError::usage(
+                        "--slow, --max-lag and --replay apply to a live feed (`serve URL -`, \
+                         `relay`), not to a file sent whole to each client",
+                    ));
+                }
+                return network::serve(
+                    url,
+                    &input,
+                    network::Admission { once, max_clients },
+                    compression.compression(),
+                    &tls.tls(),
+                    rate.with(timeout),
+                    framing.framing(),
+                );
+            }
+            let refused = [
+                (once, "--once"),
+                (compression.compression.is_some(), "--compression"),
+                (framing.framing() != network::Framing::Ipc, "--framing tlv"),
+                (rate.min_rate != MinRateArgs::DEFAULT, "--min-rate"),
+            ];
+            if let Some((_, flag)) = refused.iter().find(|(given, _)| *given) {
+                return Err(CliError::usage(format!(
+                    "{flag} does not apply to a live feed (`serve URL -`): its messages go \
+                     to every client as they come"
+                )));
+            }
+            feed::relay(
+                feed::Source::Stdin,
+                url,
+                feed.options(max_clients, timeout),
+                &tls.tls(),
+                &ClientTls::default(),
+            )
+        }
+        Command::Relay {
+            source,
             url,
-            &input,
-            network::Admission { once, max_clients },
-            compression.compression(),
+            feed,
+            tls,
+            upstream_tls,
+            timeout,
+            max_clients,
+        } => feed::relay(
+            source,
+            url,
+            feed.options(max_clients, timeout),
             &tls.tls(),
-            rate.with(timeout),
-            framing.framing(),
+            &upstream_tls.tls(),
         ),
         Command::Recv {
             url,

@@ -190,45 +190,71 @@ pub fn serve(
                 }
             }
             let clients = Arc::new(Semaphore::new(max_clients as usize));
-            let turning_away = Arc::new(Semaphore::new(TURNING_AWAY));
-            loop {
-                let conn = match listener.accept().await {
-                    Ok(conn) => conn,
-                    // Out of file descriptors, a connection aborted before it was
-                    // accepted: say so and keep serving.
-                    Err(err @ lightstream::Error::Io { .. }) => {
-                        report(&CliError::net(listener.local_url(), err, false));
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                    Err(err) => return Err(CliError::net(listener.local_url(), err, false)),
-                };
-                let peer = conn.peer().to_string();
-                let Ok(slot) = clients.clone().try_acquire_owned() else {
-                    let reason = format!("busy: {max_clients} clients already (--max-clients)");
-                    report(&CliError::msg(format!(
-                        "client {peer} turned away: {reason}"
-                    )));
-                    if let Ok(turning) = turning_away.clone().try_acquire_owned() {
-                        tokio::spawn(async move {
-                            let turn_away = conn.turn_away(RETRY_AFTER, &reason);
-                            let _ = tokio::time::timeout(TURN_AWAY_TIMEOUT, turn_away).await;
-                            drop(turning);
-                        });
-                    }
-                    continue;
-                };
+            accept_clients(&listener, clients, max_clients, |conn| {
                 let served = served.clone();
-                tokio::spawn(async move {
+                async move {
+                    let peer = conn.peer().to_string();
                     if let Err(err) = served.send_to(conn, false).await.map(drop) {
                         report(&CliError::msg(format!("client {peer} failed: {err}")));
                     }
-                    drop(slot);
-                });
-            }
+                }
+            })
+            .await
         },
         on_signal,
     )
+}
+
+/// Accepts clients on `listener` until it fails for good: each is served by
+/// `serve_one` on a task of its own holding one of `clients`' permits (the
+/// `--max-clients` of `serve` and the live feeds; a caller waits for every
+/// permit to know that every client is done). With none left, one more is
+/// turned away at once with one line on stderr (ws:// and wss:// answer
+/// `503` with `Retry-After`, other transports close the connection).
+pub(crate) async fn accept_clients<F, Fut>(
+    listener: &lightstream::Listener,
+    clients: Arc<Semaphore>,
+    max_clients: u32,
+    serve_one: F,
+) -> CliResult<()>
+where
+    F: Fn(Connection) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let turning_away = Arc::new(Semaphore::new(TURNING_AWAY));
+    loop {
+        let conn = match listener.accept().await {
+            Ok(conn) => conn,
+            // Out of file descriptors, a connection aborted before it was
+            // accepted: say so and keep serving.
+            Err(err @ lightstream::Error::Io { .. }) => {
+                report(&CliError::net(listener.local_url(), err, false));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(err) => return Err(CliError::net(listener.local_url(), err, false)),
+        };
+        let peer = conn.peer().to_string();
+        let Ok(slot) = clients.clone().try_acquire_owned() else {
+            let reason = format!("busy: {max_clients} clients already (--max-clients)");
+            report(&CliError::msg(format!(
+                "client {peer} turned away: {reason}"
+            )));
+            if let Ok(turning) = turning_away.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    let turn_away = conn.turn_away(RETRY_AFTER, &reason);
+                    let _ = tokio::time::timeout(TURN_AWAY_TIMEOUT, turn_away).await;
+                    drop(turning);
+                });
+            }
+            continue;
+        };
+        let serving = serve_one(conn);
+        tokio::spawn(async move {
+            serving.await;
+            drop(slot);
+        });
+    }
 }
 
 /// `recv`: connects to `endpoint`, receives one stream and writes it to `output`.
@@ -462,7 +488,10 @@ fn write_options(compression: Compression) -> WriteOptions {
 
 /// Binds and announces the listener: exactly one `listening on <url>` line on
 /// stderr, with the port the system chose for port 0 (scripts and tests read it).
-async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> CliResult<lightstream::Listener> {
+pub(crate) async fn bind(
+    endpoint: &Endpoint,
+    options: &ServerOptions,
+) -> CliResult<lightstream::Listener> {
     // A failure must not read like the announcement: scripts wait for a line
     // starting "listening on", so it says "cannot listen on".
     let listener = lightstream::bind(endpoint, options)

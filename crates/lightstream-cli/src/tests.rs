@@ -99,6 +99,7 @@ fn network_commands_parse_urls_and_flags() {
     let Command::Serve {
         url,
         input,
+        feed,
         once,
         compression,
         tls,
@@ -112,6 +113,7 @@ fn network_commands_parse_urls_and_flags() {
     };
     // At most 128 clients at once unless told otherwise.
     assert_eq!(max_clients, 128);
+    assert!(!feed.given());
     // The Arrow IPC stream format byte for byte unless told otherwise.
     assert_eq!(framing.framing(), network::Framing::Ipc);
     assert_eq!(url, Endpoint::Tcp("127.0.0.1:0".into()));
@@ -276,5 +278,53 @@ fn bad_network_arguments_are_usage_errors() {
     assert!(
         line.contains("--compression"),
         "recv writes uncompressed: {line}"
+    );
+}
+
+#[test]
+fn sizes_take_k_m_g_suffixes() {
+    assert_eq!(parse_size("0"), Ok(0));
+    assert_eq!(parse_size("4096"), Ok(4096));
+    assert_eq!(parse_size("64K"), Ok(64 << 10));
+    assert_eq!(parse_size("16M"), Ok(16 << 20));
+    assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+    assert_eq!(parse_size("2g"), Ok(2 << 30));
+    for bad in ["", "M", "1.5M", "-1", "12X", "16 Mo"] {
+        assert!(parse_size(bad).is_err(), "{bad:?}");
+    }
+    assert!(parse_size("2048G").unwrap_err().contains("1 TiB"));
+}
+
+#[test]
+fn relay_and_a_live_serve_take_the_feed_options() {
+    let cli = Cli::try_parse_from([
+        "lightstream",
+        "relay",
+        "tcp://127.0.0.1:9000",
+        "ws://127.0.0.1:0/",
+        "--slow",
+        "skip",
+        "--max-lag",
+        "1M",
+        "--replay",
+        "3",
+    ])
+    .expect("valid arguments");
+    let Command::Relay {
+        source, url, feed, ..
+    } = cli.command
+    else {
+        panic!("relay expected");
+    };
+    assert!(matches!(source, crate::feed::Source::Url(_)));
+    assert_eq!(url.to_string(), "ws://127.0.0.1:0/");
+    let options = feed.options(7, Timeout(None));
+    assert_eq!(options.policy, lightstream::hub::SlowPolicy::Skip);
+    assert_eq!(
+        (options.max_lag, options.replay, options.max_clients),
+        (1 << 20, 3, 7)
+    );
+    assert!(
+        Cli::try_parse_from(["lightstream", "relay", "-", "tcp://h:1", "--slow", "drop"]).is_err()
     );
 }

@@ -505,18 +505,25 @@ fn websocket_clients_receive_an_endless_table_and_may_leave() {
     assert_eq!(first, 12);
     assert!(last > first, "the dictionary grew: {first} -> {last}");
 
-    // The first client left; another one is served from the start.
+    // The first client left; another one joins the same feed mid-stream
+    // (one feed: it does not start again), sequence numbers counting on.
     let (tables, _) =
         within(&rt, read_tables(&addr, 3), "3 tables in time").expect("a good stream");
-    assert_eq!(int64s(&tables[0], 0)[0], 1);
+    let seqs: Vec<i64> = tables.iter().flat_map(|t| int64s(t, 0)).collect();
+    assert!(seqs[0] > 12_000, "joined at {}", seqs[0]);
+    assert_eq!((seqs[0] - 1) % 100, 0, "a whole table: {}", seqs[0]);
+    assert_eq!(seqs, (seqs[0]..seqs[0] + 300).collect::<Vec<i64>>());
+    // Its dictionary is the feed's (sent whole on joining), not a new one.
+    assert!(dictionary_len(&tables[0], 2) >= last);
 
-    // Several at once.
+    // Several at once, on one feed: the same values under the same numbers.
     let clients: Vec<_> = (0..5)
         .map(|_| {
             let addr = addr.clone();
             rt.spawn(async move { tokio::time::timeout(TIMEOUT, read_tables(&addr, 10)).await })
         })
         .collect();
+    let mut by_first_seq: std::collections::BTreeMap<i64, Table> = Default::default();
     for client in clients {
         let (tables, _) = rt
             .block_on(client)
@@ -524,7 +531,59 @@ fn websocket_clients_receive_an_endless_table_and_may_leave() {
             .expect("in time")
             .expect("a good stream");
         assert_eq!(tables.len(), 10);
+        for table in tables {
+            let first = int64s(&table, 0)[0];
+            match by_first_seq.get(&first) {
+                Some(seen) => assert_eq!(seen.cols, table.cols, "table from seq {first}"),
+                None => drop(by_first_seq.insert(first, table)),
+            }
+        }
     }
+    assert!(demo.is_running());
+    assert_tidy(&demo.kill());
+}
+
+#[test]
+fn pages_opened_at_different_times_share_one_feed() {
+    let (mut demo, _dir) = start_demo("ws-late", &["--batch-rows", "50", "--interval-ms", "20"]);
+    let addr = demo.addr.clone();
+    let rt = runtime();
+    let (early, late) = within(
+        &rt,
+        async {
+            let early = tokio::spawn({
+                let addr = addr.clone();
+                async move { read_tables(&addr, 40).await }
+            });
+            // The late page opens once the feed has gone on for a while.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let late = read_tables(&addr, 15).await;
+            (early.await.expect("early task"), late)
+        },
+        "both pages in time",
+    );
+    let (early, _) = early.expect("a good stream");
+    let (late, _) = late.expect("a good stream");
+    let first = |tables: &[Table]| int64s(&tables[0], 0)[0];
+    assert_eq!(first(&early), 1, "the first page starts the feed");
+    assert!(
+        first(&late) > first(&early),
+        "the late page joins mid-stream: {} vs {}",
+        first(&late),
+        first(&early)
+    );
+    // Both pages saw the tables from the late one's first on: the same
+    // values (the dictionary column included: the late page got it whole on
+    // joining, the early one as deltas).
+    let mut shared = 0;
+    for table in &late {
+        let seq = int64s(table, 0)[0];
+        if let Some(same) = early.iter().find(|t| int64s(t, 0)[0] == seq) {
+            assert_eq!(same.cols, table.cols, "the table from seq {seq}");
+            shared += 1;
+        }
+    }
+    assert!(shared >= 5, "{shared} tables in common");
     assert!(demo.is_running());
     assert_tidy(&demo.kill());
 }

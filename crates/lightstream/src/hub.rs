@@ -74,6 +74,7 @@
 //! has the model, the CLI recipes and the numbers.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -618,8 +619,22 @@ impl Hub {
         connection: Connection,
         options: SubscribeOptions,
     ) -> Result<SubscriberStats> {
+        self.subscribe_until(connection, options, std::future::pending())
+            .await
+    }
+
+    /// [`Hub::subscribe`], and when `leave` resolves (the peer asked to go:
+    /// a WebSocket client that sent its Close) the subscriber's stream ends
+    /// after the message being sent, with the end-of-stream marker and a
+    /// clean close (the WebSocket closing handshake), `Ok`.
+    pub async fn subscribe_until(
+        self,
+        connection: Connection,
+        options: SubscribeOptions,
+        leave: impl Future<Output = ()>,
+    ) -> Result<SubscriberStats> {
         let (sink, peer) = connection.into_sink().await?;
-        self.subscribe_sink(sink, peer, options).await
+        self.subscribe_sink(sink, peer, options, leave).await
     }
 
     pub(crate) async fn subscribe_sink(
@@ -627,7 +642,10 @@ impl Hub {
         mut sink: Box<dyn MessageSink>,
         peer: String,
         options: SubscribeOptions,
+        leave: impl Future<Output = ()>,
     ) -> Result<SubscriberStats> {
+        let mut leave = pin!(leave);
+        let mut leaving = false;
         let s = self.join(peer, options);
         let _leave = Leave {
             hub: &self,
@@ -645,13 +663,21 @@ impl Hub {
                     Some(take(&mut q, &mut batch))
                 }
             };
-            let Some((live, tables, end)) = taken else {
+            let Some((live, tables, mut end)) = taken else {
                 let e = s.lagged_error();
                 sink.abort(&s.peer, &e.to_string()).await;
                 return Err(e);
             };
+            if leaving && !end {
+                // What was taken goes out first (whole messages), then the end.
+                batch.push(IpcMessage::end_of_stream().into_bytes());
+                end = true;
+            }
             if batch.is_empty() && !end {
-                waiting.await;
+                tokio::select! {
+                    () = waiting => {}
+                    () = &mut leave, if !leaving => leaving = true,
+                }
                 continue;
             }
             if !batch.is_empty() {
@@ -685,6 +711,9 @@ impl Hub {
             if end {
                 sink.finish(&s.peer, s.options.write_timeout).await?;
                 return Ok(s.stats());
+            }
+            if !leaving && resolved(leave.as_mut()) {
+                leaving = true;
             }
         }
     }
@@ -857,6 +886,12 @@ fn take(q: &mut Queue, batch: &mut Vec<Bytes>) -> (usize, u64, bool) {
         end = true;
     }
     (live, tables, end)
+}
+
+/// Whether `f` has resolved, polled once without waiting.
+fn resolved<F: Future>(f: std::pin::Pin<&mut F>) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    f.poll(&mut cx).is_ready()
 }
 
 /// Takes a subscriber off the hub when its task ends, however it ends (a

@@ -3,10 +3,12 @@
 //! What it is for: showing the whole path from a native writer to a browser in
 //! one command. One TCP port serves both
 //! - a WebSocket (any path, e.g. `ws://127.0.0.1:8080/stream`) on which every
-//!   client receives a generated, continuously updating table of market
-//!   ticks (`ticks.rs`), through the `lightstream` crate's WebSocket
-//!   transport and `TableWriter` (`stream.rs`), so the bytes on the wire are
-//!   exactly docs/websocket-protocol.md; and
+//!   client subscribes to ONE live feed: a generated, continuously updating
+//!   table of market ticks (`ticks.rs`) published once to a
+//!   `lightstream::hub::Hub` and sent to every open page through the
+//!   `lightstream` crate's WebSocket transport (`stream.rs`), so two tabs
+//!   show the same sequence numbers, a page opened later joins mid-stream,
+//!   and the bytes on the wire are exactly docs/websocket-protocol.md; and
 //! - the demo page and the npm package (`http.rs`): `/` is
 //!   `web/index.html`, `/web/<path>` comes from `--web`, `/npm/<path>` from
 //!   `--npm` (`index.js`, `pkg/...`).
@@ -28,7 +30,8 @@
 //!   every stream slot taken it gets `503` with `Retry-After` and a reason.
 //! - Time: the head must arrive within 5 s of the first byte (else `408`; a
 //!   connection that sends nothing within 5 s is closed quietly), the answer
-//!   must be taken within 30 s, each table of a stream within 30 s.
+//!   must be taken within 30 s; a stream that takes no data for 30 s is
+//!   dropped.
 //! - `Host` must name this server (`http.rs`), against DNS rebinding.
 //!
 //! What it is not: a general web server, or anything to expose beyond a
@@ -88,11 +91,13 @@ pub struct DemoArgs {
     /// `bash npm/build.sh`)
     #[arg(long, value_name = "DIR", default_value = "npm")]
     npm: PathBuf,
-    /// Rows per table sent to each WebSocket client
+    /// Rows per table of the feed
     #[arg(long, value_name = "N", default_value_t = 2000,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     batch_rows: u32,
-    /// Milliseconds between tables (0: as fast as the client reads)
+    /// Milliseconds between tables of the feed; a page that falls more than
+    /// 4 MiB behind skips to the newest tables (0: as fast as the slowest
+    /// page reads, nothing skipped)
     #[arg(long, value_name = "MS", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     interval_ms: u64,
@@ -120,7 +125,8 @@ struct Site {
     /// Canonical paths of the two roots.
     web: PathBuf,
     npm: PathBuf,
-    batch_rows: usize,
+    /// The one live feed every stream subscribes to.
+    hub: lightstream::hub::Hub,
     interval: Duration,
     /// The `Host` values a request may carry.
     hosts: http::Hosts,
@@ -151,11 +157,13 @@ pub fn demo(args: DemoArgs) -> CliResult<()> {
             let cannot = |e| CliError::io(format!("cannot listen on {listen}"), e);
             let listener = TcpListener::bind(listen.as_str()).await.map_err(cannot)?;
             let local = listener.local_addr().map_err(cannot)?;
+            let interval = Duration::from_millis(args.interval_ms);
+            let hub = stream::feed();
             let site = Arc::new(Site {
                 web,
                 npm,
-                batch_rows: args.batch_rows as usize,
-                interval: Duration::from_millis(args.interval_ms),
+                hub: hub.clone(),
+                interval,
                 hosts: http::Hosts::new(local, &args.allow_hosts),
                 streams: Arc::new(Semaphore::new(args.max_streams as usize)),
                 max_streams: args.max_streams,
@@ -165,7 +173,11 @@ pub fn demo(args: DemoArgs) -> CliResult<()> {
                 let _ = writeln!(stderr, "listening on http://{local}/");
                 let _ = stderr.flush();
             }
-            serve(listener, site, args.max_requests as usize).await
+            let generator = stream::publish_ticks(hub, args.batch_rows as usize, interval);
+            tokio::select! {
+                served = serve(listener, site, args.max_requests as usize) => served,
+                published = generator => published,
+            }
         },
         Ok(()),
     )
@@ -320,7 +332,7 @@ async fn connection(
     let upgraded = upgrade
         .await
         .map_err(|e| fail(format!("WebSocket upgrade: {e}")))?;
-    stream::stream_ticks(upgraded, spare, peer, &site).await
+    stream::subscribe(upgraded, spare, peer, site.hub.clone(), site.interval).await
 }
 
 /// Ends the sending side (hyper does not always: not after refusing a

@@ -1,53 +1,103 @@
-//! The demo's stream: generated tables to one WebSocket client, over the
-//! connection hyper upgraded, until the client goes away.
+//! The demo's live feed: one generator publishing to a [`Hub`], and every
+//! WebSocket client (every open page) subscribed to it.
 //!
-//! What it is for: handing the upgraded socket to the library's WebSocket
-//! transport (`lightstream::websocket::connection` over tokio-tungstenite,
-//! with the library's write-only limits: the client may send control frames
-//! of at most 64 KiB, anything else ends its stream with one line) and
-//! pacing the tables.
+//! What it is for: the one tick generator task ([`publish_ticks`]: a table
+//! every `--interval-ms`, each encoded once whatever the number of pages)
+//! and handing each upgraded socket to the library's WebSocket transport
+//! (`lightstream::websocket::connection` over tokio-tungstenite, with the
+//! library's write-only limits: the client may send control frames of at
+//! most 64 KiB, anything else ends its stream with one line) and to
+//! [`Hub::subscribe_until`] ([`subscribe`]). Every page sees the same rows
+//! under the same sequence numbers; a page opened later joins mid-stream
+//! (the schema, the `symbol` dictionary as it stands, the last
+//! [`REPLAY_TABLES`] tables, then live tables).
 //!
-//! Flow control: a batch goes out every `--interval-ms` (or back to back with
-//! 0); each write waits until the socket took the bytes, so a slow client
-//! slows its own stream down and nothing queues up in memory. A client that
-//! reads nothing for 30 s is dropped. A client that closes (or sends anything
-//! at all: the stream is one-way) gets the end-of-stream marker and a Close.
+//! Flow control: with `--interval-ms` above 0 the feed goes on at its pace
+//! and a page more than [`MAX_LAG`] behind skips to the newest tables (the
+//! hub re-sends the dictionary it missed: its stream stays valid); with 0 the
+//! feed goes as fast as the slowest page reads (lossless: the hub's `block`
+//! policy). Nobody watching: the generator waits for the first page. A page
+//! that takes nothing for 30 s is dropped. A client that closes (or sends
+//! anything at all: the stream is one-way) gets the end-of-stream marker and
+//! a Close.
 //!
 //! What it is not: the generator (`ticks.rs`) or the HTTP side (`http.rs`).
 
-use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures_util::FutureExt;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use lightstream::hub::{Hub, HubOptions, SlowPolicy, SubscribeOptions};
 use lightstream_core::WriteOptions;
 use tokio::net::TcpStream;
-use tokio::time::{MissedTickBehavior, timeout};
+use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::ticks::Ticks;
-use super::{Failure, Site, fail};
-use crate::error::CliError;
-use crate::progress;
+use super::{Failure, fail};
+use crate::error::{CliError, CliResult};
 
-/// How long one table to a WebSocket client may take to send.
+/// How long a WebSocket client may take no data before it is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long ending a WebSocket stream (marker, Close, the peer's Close) may take.
-const FINISH_TIMEOUT: Duration = Duration::from_secs(6);
+/// Tables a page opened later receives from before it joined, so that it
+/// shows rows at once (half a second of the default feed).
+pub(super) const REPLAY_TABLES: usize = 5;
+/// Bytes a page may fall behind before it skips to the newest tables (about
+/// 40 tables of the default 2,000 rows).
+pub(super) const MAX_LAG: usize = 4 << 20;
 
-/// Sends generated tables to one WebSocket client until it goes away.
+/// The demo's hub: a replay window of [`REPLAY_TABLES`].
+pub(super) fn feed() -> Hub {
+    Hub::new(HubOptions {
+        replay_tables: REPLAY_TABLES,
+        ..HubOptions::default()
+    })
+}
+
+/// The one generator: a table of `rows` ticks every `interval` (back to
+/// back with zero) while at least one page watches; runs until the demo ends.
+pub(super) async fn publish_ticks(hub: Hub, rows: usize, interval: Duration) -> CliResult<()> {
+    let mut ticks = Ticks::new(rows, interval);
+    let mut publisher = hub
+        .publisher(ticks.schema.clone(), WriteOptions::default())
+        .map_err(|e| CliError::net("starting the demo feed", e, false))?;
+    let mut ticker = (!interval.is_zero()).then(|| {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        ticker
+    });
+    loop {
+        hub.wait_for_subscribers(1).await;
+        match &mut ticker {
+            Some(ticker) => {
+                ticker.tick().await;
+            }
+            // Without subscribers under `block`, publishing never waits:
+            // let the other tasks run.
+            None => tokio::task::yield_now().await,
+        }
+        let table = ticks.next_table(now_ms());
+        publisher
+            .write(&table)
+            .await
+            .map_err(|e| CliError::net("publishing the demo feed", e, false))?;
+    }
+}
+
+/// Subscribes one WebSocket client to the feed until it goes away.
 /// `upgraded`: the connection after the `101`; `watch`: a second handle on
 /// the same socket, which tells when the client closes (or sends anything,
-/// which on this one-way stream means it is done) while the writer owns the
-/// WebSocket.
-pub(super) async fn stream_ticks(
+/// which on this one-way stream means it is done) while the hub writes to
+/// the WebSocket.
+pub(super) async fn subscribe(
     upgraded: Upgraded,
     watch: TcpStream,
     peer: SocketAddr,
-    site: &Site,
+    hub: Hub,
+    interval: Duration,
 ) -> Result<(), Failure> {
     let name = format!("ws {peer}");
     // The socket itself (so that `watch` sees what it sees) and what hyper
@@ -66,65 +116,37 @@ pub(super) async fn stream_ticks(
     )
     .await;
     let conn = lightstream::websocket::connection(ws, name.clone());
-    let net = |e: lightstream::Error| {
-        fail(CliError::net(format!("sending to {name}"), e, false).to_string())
+    let options = SubscribeOptions {
+        policy: if interval.is_zero() {
+            SlowPolicy::Block
+        } else {
+            SlowPolicy::Skip
+        },
+        max_lag: MAX_LAG,
+        write_timeout: Some(WRITE_TIMEOUT),
     };
-
-    let started = Instant::now();
-    let mut ticks = Ticks::new(site.batch_rows, site.interval);
-    let mut writer = conn
-        .writer(ticks.schema.clone(), WriteOptions::default())
-        .await
-        .map_err(net)?;
-    let mut probe = [0u8; 1];
+    let left = AtomicBool::new(false);
     let closing = async {
         if !early {
+            let mut probe = [0u8; 1];
             let _ = watch.peek(&mut probe).await;
         }
+        left.store(true, Ordering::Relaxed);
     };
-    tokio::pin!(closing);
-    let mut ticker = (!site.interval.is_zero()).then(|| {
-        let mut ticker = tokio::time::interval(site.interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        ticker
-    });
-    loop {
-        match &mut ticker {
-            Some(ticker) => {
-                tokio::select! {
-                    biased;
-                    _ = &mut closing => break,
-                    _ = ticker.tick() => {}
-                }
-            }
-            None => {
-                if closing.as_mut().now_or_never().is_some() {
-                    break;
-                }
-            }
+    let started = Instant::now();
+    match hub.subscribe_until(conn, options, closing).await {
+        Ok(stats) => {
+            crate::feed::say_sent(&stats, started.elapsed());
+            Ok(())
         }
-        let table = ticks.next_table(now_ms());
-        timeout(WRITE_TIMEOUT, writer.write(&table))
-            .await
-            .map_err(|_| fail(format!("{name} read nothing for {WRITE_TIMEOUT:?}")))?
-            .map_err(net)?;
+        // A client that sent data (or a frame header declaring more than a
+        // control frame) is dropped with one line; a client already gone
+        // (the socket failed after it closed) is not.
+        Err(lightstream::Error::Io { .. }) if left.load(Ordering::Relaxed) => Ok(()),
+        Err(e) => Err(fail(
+            CliError::net(format!("sending to {name}"), e, false).to_string(),
+        )),
     }
-    // The client closed or is closing: end the stream properly if it still
-    // listens (end-of-stream marker, Close); if it is gone, that is no failure.
-    let rows = writer.rows_written();
-    let bytes = writer.bytes_written();
-    // A client that sent data (or a frame header declaring more than a
-    // control frame) is dropped with one line; a client already gone is not.
-    if let Ok(Err(err @ lightstream::Error::Protocol(_))) =
-        timeout(FINISH_TIMEOUT, writer.finish()).await
-    {
-        return Err(fail(err.to_string()));
-    }
-    if progress::chatty() {
-        let line = progress::summary("sent", rows, bytes, started.elapsed());
-        let _ = writeln!(io::stderr(), "lightstream: {line} to {name}");
-    }
-    Ok(())
 }
 
 fn now_ms() -> i64 {

@@ -1,12 +1,13 @@
 //! The demo's generated table: a continuously updating table of market
-//! ticks, one generator per WebSocket client.
+//! ticks, one generator for the demo's one live feed (`stream.rs`).
 //!
-//! Columns: `seq` (Int64, one sequence across all batches of a client),
+//! Columns: `seq` (Int64, one sequence across all batches of the feed),
 //! `time` (Timestamp(ms, UTC), wall clock), `symbol` (dictionary of strings;
 //! now and then a new symbol appears, so dictionary deltas flow), `price`
 //! (Float64, a random walk per symbol), `qty` (Int32), `buy` (Boolean) and
 //! `venue` (Utf8, about one in ten null). Values come from a fixed-seed
-//! xorshift, so every client sees the same sequence (only `time` differs).
+//! xorshift, so every run of the demo makes the same rows (only `time`
+//! differs).
 //!
 //! What it is not: I/O. `stream.rs` sends what this makes.
 
@@ -68,7 +69,7 @@ fn ticks_schema() -> Arc<Schema> {
     Arc::new(schema)
 }
 
-/// The generator of one client's stream.
+/// The generator of the feed.
 pub(super) struct Ticks {
     pub(super) schema: Arc<Schema>,
     rows: usize,
