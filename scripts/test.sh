@@ -61,7 +61,7 @@ done
 step "API docs (rustdoc, links, feature badges)" bash scripts/doc.sh
 step "tests (unit, conformance, interop, transports, CLI)" cargo test --workspace
 # Every transport's example must run and check what it received.
-for example in tcp uds stdio websocket quic framed; do
+for example in tcp uds stdio websocket quic framed hub; do
   step "example: $example" cargo run --quiet -p lightstream --example "$example"
 done
 # The README's Rust quick starts in a new project outside the workspace

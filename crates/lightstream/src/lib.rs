@@ -141,4 +141,6 @@ mod docs_examples {
     struct Csv;
     #[doc = include_str!("../../../docs/parquet.md")]
     struct Parquet;
+    #[doc = include_str!("../../../docs/live-feeds.md")]
+    struct LiveFeeds;
 }
