@@ -12,7 +12,12 @@
 #      default list: the mmap files take 5 GB): their criterion benches and
 #      pyarrow's side (benches/python/{mmap,csv,parquet}_time.py), printed as
 #      they run (summarised by hand in benches/README.md, "Files").
-#   6. only with the `browser` target (not in the default list): builds the
+#   6. only with the `fanout` target (issue 17; not in the default list: it
+#      opens 1,000 loopback connections and takes a few minutes): one feed to
+#      1..1,000 subscribers, hub vs one writer per client vs raw broadcast
+#      (benches/benches/fanout.rs; table in <data dir>/fanout.md, summarised
+#      by hand in benches/README.md, "Fan-out").
+#   7. only with the `browser` target (not in the default list): builds the
 #      CLI and the npm package, then benches/web/run.mjs times Lightstream's
 #      wasm package beside Apache Arrow JS (and flechette) in headless Chromium
 #      (issue 4; report in <data dir>/browser.md, samples in browser.json).
@@ -39,10 +44,10 @@ bench_args=()
 browser=false
 for t in ${targets//,/ }; do
   case "$t" in
-    decode | encode | transport | mmap | csv | parquet) bench_args+=(--bench "$t") ;;
+    decode | encode | transport | mmap | csv | parquet | fanout) bench_args+=(--bench "$t") ;;
     # Not a criterion bench: never passed to cargo bench (see the end).
     browser) browser=true ;;
-    *) echo "LIGHTSTREAM_BENCH_TARGETS: unknown bench target $t (decode, encode, transport, mmap, csv, parquet, browser)" >&2; exit 2 ;;
+    *) echo "LIGHTSTREAM_BENCH_TARGETS: unknown bench target $t (decode, encode, transport, mmap, csv, parquet, fanout, browser)" >&2; exit 2 ;;
   esac
 done
 [[ ${#bench_args[@]} -gt 0 ]] || $browser || { echo "LIGHTSTREAM_BENCH_TARGETS names no bench target" >&2; exit 2; }
