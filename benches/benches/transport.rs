@@ -561,10 +561,14 @@ fn lightstream_copy(pair: StdPair, wire: Wire, input: &Input, collect: bool) -> 
                         tokio_tungstenite::accept_async_with_config(w.tcp(), Some(ws_config()))
                             .await
                             .expect("handshake");
-                    lightstream::websocket::connection(ws, "bench")
-                        .writer(schema, WriteOptions::default())
-                        .await
-                        .expect("writer")
+                    lightstream::websocket::connection(
+                        ws,
+                        lightstream::websocket::Role::Server,
+                        "bench",
+                    )
+                    .writer(schema, WriteOptions::default())
+                    .await
+                    .expect("writer")
                 }
             };
             for t in tables.iter() {
@@ -587,10 +591,14 @@ fn lightstream_copy(pair: StdPair, wire: Wire, input: &Input, collect: bool) -> 
                     )
                     .await
                     .expect("handshake");
-                    lightstream::websocket::connection(ws, "bench")
-                        .reader(ReadOptions::default())
-                        .await
-                        .expect("reader")
+                    lightstream::websocket::connection(
+                        ws,
+                        lightstream::websocket::Role::Client,
+                        "bench",
+                    )
+                    .reader(ReadOptions::default())
+                    .await
+                    .expect("reader")
                 }
             };
             let mut seen = Seen { tables: 0, rows: 0 };

@@ -227,7 +227,11 @@ fn a_websocket_peer_that_sends_data_to_our_writer_gets_close_1008() {
             // The client's data has arrived (and tokio knows) before our
             // writer starts, as the demo hands its sockets over.
             ws.get_ref().readable().await.expect("readable");
-            let conn = lightstream::websocket::connection(ws, "raw client");
+            let conn = lightstream::websocket::connection(
+                ws,
+                lightstream::websocket::Role::Server,
+                "raw client",
+            );
             let mut w = conn.writer(schema(), WriteOptions::default()).await?;
             w.write(&table(0, ROWS)).await?;
             w.finish().await.map(drop)

@@ -524,3 +524,97 @@ async fn a_late_joiner_gets_one_full_dictionary_batch_per_dictionary() {
     })
     .await;
 }
+
+/// Reads one WebSocket frame a server sent: (fin, opcode, payload). Checks
+/// the frame is unmasked, as RFC 6455 requires of a server.
+async fn server_frame(s: &mut tokio::net::TcpStream) -> (bool, u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).await.unwrap();
+    assert_eq!(h[1] & 0x80, 0, "a server's frames are unmasked");
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).await.unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).await.unwrap();
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await.unwrap();
+    (h[0] & 0x80 != 0, h[0] & 0x0f, payload)
+}
+
+#[cfg(feature = "websocket")]
+#[tokio::test]
+async fn a_websocket_subscriber_gets_each_message_as_one_binary_message_in_frames_of_1_mib() {
+    use lightstream::lightstream_core::IpcMessage;
+    use lightstream_tests::raw_ws::raw_ws_client;
+    within("raw websocket frames", 30, async {
+        let hub = Hub::new(HubOptions::default());
+        let listener = lightstream::bind(
+            &"ws://127.0.0.1:0/feed".parse().unwrap(),
+            &ServerOptions::default(),
+        )
+        .await
+        .unwrap();
+        let addr = listener.local_url().to_string();
+        let addr = addr
+            .trim_start_matches("ws://")
+            .trim_end_matches("/feed")
+            .to_string();
+        let server_hub = hub.clone();
+        tokio::spawn(async move {
+            let conn = listener.accept().await.unwrap();
+            server_hub
+                .subscribe(conn, SubscribeOptions::default())
+                .await
+        });
+        let mut s = raw_ws_client(&addr, "/feed").await;
+        hub.wait_for_subscribers(1).await;
+        // Messages of every header size: under 126 bytes (the end marker),
+        // under 64 KiB (the schema, a small table), and 3.2 MB (three frames).
+        let big = int64_table(0, 400_000);
+        let small = int64_table(1, 10);
+        let limits = Default::default();
+        let encoded: Vec<IpcMessage> = {
+            let mut e = lightstream::lightstream_core::IpcStreamEncoder::new(
+                Schema::from_table(&big).into(),
+                WriteOptions::default(),
+            )
+            .unwrap();
+            let mut out = vec![e.schema_message().unwrap().to_vec()];
+            for t in [&small, &big, &small] {
+                out.extend(e.encode_table(t).unwrap().iter().map(|m| m.to_vec()));
+            }
+            out.push(e.end_of_stream().to_vec());
+            out.into_iter()
+                .map(|b| IpcMessage::new(b.into(), &limits).unwrap())
+                .collect()
+        };
+        for m in &encoded {
+            hub.publish(m.clone()).await.unwrap();
+        }
+        for m in &encoded {
+            let mut message = Vec::new();
+            let mut frames = Vec::new();
+            loop {
+                let (fin, opcode, payload) = server_frame(&mut s).await;
+                assert_eq!(opcode, if frames.is_empty() { 2 } else { 0 });
+                frames.push(payload.len());
+                message.extend_from_slice(&payload);
+                if fin {
+                    break;
+                }
+            }
+            assert_eq!(&message[..], &m.bytes()[..]);
+            assert!(frames.iter().all(|&n| n <= 1 << 20), "{frames:?}");
+            assert_eq!(frames.len(), m.len().div_ceil(1 << 20).max(1), "{frames:?}");
+        }
+    })
+    .await;
+}

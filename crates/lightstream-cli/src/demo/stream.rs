@@ -115,7 +115,7 @@ pub(super) async fn subscribe(
         Some(lightstream::websocket::write_only_config()),
     )
     .await;
-    let conn = lightstream::websocket::connection(ws, name.clone());
+    let conn = lightstream::websocket::connection(ws, Role::Server, name.clone());
     let options = SubscribeOptions {
         policy: if interval.is_zero() {
             SlowPolicy::Block

@@ -55,6 +55,7 @@
 //! [The WebSocket protocol](https://github.com/lightstream-rs/lightstream/blob/main/docs/websocket-protocol.md)
 //! says what each message holds and which Close codes mean what.
 
+use std::io::IoSlice;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -65,6 +66,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
+pub use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data as OpData, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -78,20 +80,26 @@ use crate::transport::tcp;
 use crate::transport::upgrade;
 use crate::writer::{
     ABORT_WAIT, Limit, MessageSink, SendError, SinkFuture, bounded, closing, closing_stalled,
+    write_all_slices,
 };
 
 /// A WebSocket of any underlying stream.
 pub(crate) trait WsDuplex:
     Stream<Item = std::result::Result<Message, WsError>> + Sink<Message, Error = WsError> + Send + Unpin
 {
+    /// The stream under the WebSocket, for a server's data frames written
+    /// by [`WsSink::send_shared`] itself (see there); only between whole
+    /// messages, with tungstenite's own buffer flushed.
+    fn under(&mut self) -> &mut (dyn AsyncWrite + Send + Unpin);
 }
 
-impl<T> WsDuplex for T where
-    T: Stream<Item = std::result::Result<Message, WsError>>
-        + Sink<Message, Error = WsError>
-        + Send
-        + Unpin
+impl<S> WsDuplex for WebSocketStream<S>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
 {
+    fn under(&mut self) -> &mut (dyn AsyncWrite + Send + Unpin) {
+        self.get_mut()
+    }
 }
 
 pub(crate) type BoxWebSocket = Box<dyn WsDuplex>;
@@ -172,13 +180,23 @@ fn split_url(url: &str) -> Result<(String, String)> {
     Ok((hostport.to_string(), path.to_string()))
 }
 
-/// A connection over an existing WebSocket (client or server side, any
-/// underlying stream), for [`Connection::reader`] / [`Connection::writer`].
-pub fn connection<S>(ws: WebSocketStream<S>, peer: impl Into<String>) -> Connection
+/// A connection over an existing WebSocket (any underlying stream), for
+/// [`Connection::reader`] / [`Connection::writer`] / a hub subscription.
+/// `role` is the one the WebSocket was made with: on the server side
+/// (`Role::Server`: an upgrade your HTTP server accepted) a hub writes its
+/// shared messages' frames itself, unmasked, without tungstenite copying
+/// them; on the client side tungstenite masks and writes every frame.
+pub fn connection<S>(ws: WebSocketStream<S>, role: Role, peer: impl Into<String>) -> Connection
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    Connection::new(Open(Box::new(ws)), peer)
+    Connection::new(
+        Open {
+            ws: Box::new(ws),
+            server: role == Role::Server,
+        },
+        peer,
+    )
 }
 
 /// Any stream a WebSocket runs over (TCP, TLS).
@@ -323,7 +341,7 @@ impl Link for ServerPending {
     }
 
     fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
-        Box::pin(async move { Ok(sink(self.open(&peer, None).await?, peer)) })
+        Box::pin(async move { Ok(sink(self.open(&peer, None).await?, peer, true)) })
     }
 
     /// `503 Service Unavailable` with `Retry-After`, once the upgrade
@@ -364,20 +382,29 @@ impl Link for ClientPending {
     }
 
     fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
-        Box::pin(async move { Ok(sink(handshake(self.io, &self.url, None).await?, peer)) })
+        Box::pin(async move {
+            Ok(sink(
+                handshake(self.io, &self.url, None).await?,
+                peer,
+                false,
+            ))
+        })
     }
 }
 
 /// A WebSocket whose handshake is done ([`connection`]).
-struct Open(BoxWebSocket);
+struct Open {
+    ws: BoxWebSocket,
+    server: bool,
+}
 
 impl Link for Open {
     fn input(self: Box<Self>, peer: String, _: DecodeLimits) -> Pending<'static, Input> {
-        Box::pin(std::future::ready(Ok(messages(self.0, peer))))
+        Box::pin(std::future::ready(Ok(messages(self.ws, peer))))
     }
 
     fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
-        Box::pin(std::future::ready(Ok(sink(self.0, peer))))
+        Box::pin(std::future::ready(Ok(sink(self.ws, peer, self.server))))
     }
 }
 
@@ -614,13 +641,36 @@ impl MessageStream for WsMessages {
 // ------------------------------------------------------------- writing --
 
 /// The writer's side: a WebSocket (both halves) as a message sink.
-fn sink(ws: BoxWebSocket, peer: String) -> Box<dyn MessageSink> {
-    Box::new(WsSink { ws, peer })
+/// `server`: this end accepted the WebSocket, so its frames go unmasked
+/// (RFC 6455 5.1) and [`WsSink::send_shared`] may write them itself.
+fn sink(ws: BoxWebSocket, peer: String, server: bool) -> Box<dyn MessageSink> {
+    Box::new(WsSink { ws, peer, server })
 }
 
 struct WsSink {
     ws: BoxWebSocket,
     peer: String,
+    server: bool,
+}
+
+/// The header of an unmasked data frame of `len` payload bytes: the first
+/// frame of a binary message or a continuation, `fin` on the last.
+fn data_frame_header(len: usize, first: bool, fin: bool) -> ([u8; 10], usize) {
+    let mut h = [0u8; 10];
+    h[0] = u8::from(fin) << 7 | if first { 0x2 } else { 0x0 };
+    let n = if len < 126 {
+        h[1] = len as u8;
+        2
+    } else if let Ok(len) = u16::try_from(len) {
+        h[1] = 126;
+        h[2..4].copy_from_slice(&len.to_be_bytes());
+        4
+    } else {
+        h[1] = 127;
+        h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    (h, n)
 }
 
 impl MessageSink for WsSink {
@@ -636,7 +686,7 @@ impl MessageSink for WsSink {
         limit: Option<Limit>,
     ) -> SinkFuture<'a, Result<(), SendError>> {
         Box::pin(async move {
-            let WsSink { ws: s, peer } = self;
+            let WsSink { ws: s, peer, .. } = self;
             let total = m.len();
             let started = tokio::time::Instant::now();
             let mut taken = 0u64;
@@ -685,13 +735,53 @@ impl MessageSink for WsSink {
     /// Each message is one WebSocket message whose frames (at most
     /// [`WRITE_FRAME_BYTES`]) are slices of the shared bytes: every
     /// subscriber of a hub sends the same payload, none copies it.
+    ///
+    /// On the server side the frames are written here, not by tungstenite:
+    /// each frame's header and a slice of the shared bytes go to the socket
+    /// in one vectored write, so not even tungstenite's write buffer holds a
+    /// copy per subscriber. (A client must mask its frames, which is a copy:
+    /// there tungstenite writes them.)
     fn send_shared<'a>(
         &'a mut self,
         messages: &'a [Bytes],
         limit: Option<Limit>,
     ) -> SinkFuture<'a, Result<(), SendError>> {
+        if self.server {
+            return Box::pin(async move {
+                let WsSink { ws: s, peer, .. } = self;
+                // Nothing of tungstenite's may be left half-written.
+                s.flush().await.map_err(|e| match e {
+                    WsError::Io(e) => SendError::Io(e),
+                    e => SendError::Failed(ws_error(format!("writing to {peer}"), e)),
+                })?;
+                let mut headers = Vec::new();
+                let mut frames = Vec::new();
+                for m in messages {
+                    let mut at = 0;
+                    loop {
+                        let end = m.len().min(at + WRITE_FRAME_BYTES);
+                        headers.push(data_frame_header(end - at, at == 0, end == m.len()));
+                        frames.push(&m[at..end]);
+                        if end == m.len() {
+                            break;
+                        }
+                        at = end;
+                    }
+                }
+                let slices = headers
+                    .iter()
+                    .zip(&frames)
+                    .flat_map(|((h, n), f)| [IoSlice::new(&h[..*n]), IoSlice::new(f)])
+                    .collect();
+                let w = s.under();
+                write_all_slices(w, slices, limit).await?;
+                tokio::io::AsyncWriteExt::flush(w)
+                    .await
+                    .map_err(SendError::Io)
+            });
+        }
         Box::pin(async move {
-            let WsSink { ws: s, peer } = self;
+            let WsSink { ws: s, peer, .. } = self;
             let started = tokio::time::Instant::now();
             let mut taken = 0u64;
             for m in messages {
