@@ -328,19 +328,48 @@ fn a_feed_cut_in_the_middle_of_a_message_ends_every_subscriber_cleanly() {
     assert_eq!((start, count), (0, 5));
 }
 
-#[test]
-fn a_second_stream_on_stdin_ends_the_feed_at_the_first_end_marker() {
-    let mut feed = Feed::start("two-streams", &["--replay", "3"]);
-    let mut sub = feed.connect("got.arrows", &[]);
+/// A producer that ends its stream and writes another into the same pipe
+/// (`command`: `next`, another schema; `restart`, the same again).
+fn streams_one_after_another(name: &str, command: &str) {
+    let mut feed = Feed::start(name, &["--replay", "3"]);
+    let mut early = feed.connect("early.arrows", &[]);
     feed.say("tables 3");
-    sub.wait_for_line("schema", TIMEOUT);
-    feed.say("next");
+    early.wait_for_line("schema", TIMEOUT);
+    feed.say(command);
+    feed.say("tables 2");
+    // The early subscriber has the first stream whole with its end marker,
+    // and its connection closed (exit 0 after the marker).
+    ended(early);
+    // One that joins once the next stream began gets it, its replay window
+    // (the 2 tables so far) first. One that connected between the streams
+    // got the finished first stream (its last 3 tables and the marker):
+    // then try again.
+    let second = first_seq(3, 50).to_string();
+    let late = loop {
+        let mut sub = feed.connect("late.arrows", &[]);
+        let line = sub.wait_for_line("batch ", TIMEOUT);
+        if line.split(' ').nth(1) == Some(second.as_str()) {
+            break sub;
+        }
+        ended(sub);
+    };
     feed.say("tables 2");
     let (out, dir) = feed.finish("end");
     assert!(out.status.success(), "{}", out.stderr);
-    ended(sub);
-    // The first stream, whole and ended; the second is not forwarded.
-    assert_eq!(dir.check("got.arrows", "prefix-of-suffix"), (0, 3));
+    assert!(!out.stderr.contains("lightstream:"), "{}", out.stderr);
+    assert_eq!(dir.check("early.arrows", "prefix-of-suffix"), (0, 3));
+    ended(late);
+    assert_eq!(dir.check("late.arrows", "suffix"), (3, 4));
+}
+
+#[test]
+fn a_schema_change_on_stdin_ends_every_stream_and_starts_the_next() {
+    streams_one_after_another("two-schemas", "next");
+}
+
+#[test]
+fn a_producer_that_restarts_with_the_same_schema_starts_a_new_stream() {
+    streams_one_after_another("restart", "restart");
 }
 
 #[test]
