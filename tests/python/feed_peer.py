@@ -13,7 +13,7 @@ Usage:
                    producer that restarted)
         end        the end-of-stream marker, then exit
       Columns: seq (int64, counting rows over every stream), list<int64>,
-      struct, map, and a dictionary column whose dictionary grows by deltas
+      struct, map, large_string, and a dictionary column whose dictionary grows by deltas
       and is replaced every P-th table (4)
       (IpcWriteOptions(emit_dictionary_deltas=True)). R rows a table (50).
   feed_peer.py subscribe SOURCE OUT [--paced] [--gate] [--rcvbuf BYTES]
@@ -82,6 +82,7 @@ def table(k, seq0, rows, period):
         pa.array([[seq0, j] for j in range(rows)], pa.list_(pa.int64())),
         pa.array([{"a": j, "b": f"s{k}.{j}"} for j in range(rows)], schema.field("struct").type),
         pa.array([[("k", j)] for j in range(rows)], pa.map_(pa.string(), pa.int64())),
+        pa.array([f"text {seq0 + j}" for j in range(rows)], pa.large_string()),
         city,
     ]
     return pa.record_batch(cols, schema=schema)
@@ -93,6 +94,7 @@ def schema_of(generation):
         ("list", pa.list_(pa.int64())),
         ("struct", pa.struct([("a", pa.int32()), ("b", pa.string())])),
         ("map", pa.map_(pa.string(), pa.int64())),
+        ("text", pa.large_string()),
         ("city", pa.dictionary(pa.int32(), pa.string())),
     ]
     if generation > 0:

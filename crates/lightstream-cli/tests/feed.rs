@@ -568,3 +568,56 @@ fn a_subscriber_that_does_not_read_holds_a_blocking_feed_at_most_timeout() {
     assert_eq!(dir.check("healthy.arrows", "suffix"), (0, 50));
     dir.cut_short("stalled.arrows", stalled, 50);
 }
+
+/// `lightstream recv URL -` piped into a pyarrow subscriber writing `out`:
+/// (recv, subscriber).
+fn recv_into_pyarrow(dir: &Path, url: &str, out: &str) -> (Proc, Proc) {
+    let mut recv = Proc::start(common::lightstream_in(dir, &["recv", url, "-"]), false);
+    let stdout = recv.child.stdout.take().expect("recv stdout");
+    let mut cmd = python(dir, &["subscribe", "-", out]);
+    cmd.stdin(Stdio::from(stdout));
+    (recv, Proc::start(cmd, true))
+}
+
+#[test]
+fn a_relay_chain_carries_any_arrow_stream_to_websocket_subscribers_and_ends_with_it() {
+    // producer | serve tcp:// -  ->  relay tcp:// ws://  ->  recv ws:// - | pyarrow
+    // (list, struct, map, large_string and dictionary columns, with deltas
+    // and replacements: types the relay never decodes).
+    let mut feed = Feed::start("relay-chain", &["--replay", "3"]);
+    let upstream = format!("tcp://{}", feed.addr);
+    let args = ["relay", &upstream, "ws://127.0.0.1:0/", "--replay", "3"];
+    let mut relay = Proc::spawn(&feed.dir, &args);
+    let ws = relay.url();
+    let (first_recv, mut first) = recv_into_pyarrow(&feed.dir, &ws, "first.arrows");
+    // Both joined before the third table (the first two are in both replay
+    // windows): the whole feed.
+    feed.say("tables 2");
+    first.wait_for_line("schema", TIMEOUT);
+    feed.say("tables 5");
+    // A late joiner, once the relay has published the seventh table: the
+    // last 3 from its replay window, then the rest.
+    first.wait_for_line(&format!("batch {} ", first_seq(6, 50)), TIMEOUT);
+    let (late_recv, mut late) = recv_into_pyarrow(&feed.dir, &ws, "late.arrows");
+    late.wait_for_line("schema", TIMEOUT);
+    feed.say("tables 3");
+    // The upstream ends: the relay's clients get the end marker, and the
+    // relay ends, as cleanly as the feed.
+    let (out, dir) = feed.finish("end");
+    assert!(out.status.success(), "{}", out.stderr);
+    let relayed = relay.wait(TIMEOUT);
+    assert!(relayed.status.success(), "{}", relayed.stderr);
+    assert!(
+        !relayed.stderr.contains("lightstream:"),
+        "{}",
+        relayed.stderr
+    );
+    for recv in [first_recv, late_recv] {
+        let out = recv.wait(TIMEOUT);
+        assert!(out.status.success(), "{}", out.stderr);
+    }
+    ended(first);
+    ended(late);
+    assert_eq!(dir.check("first.arrows", "suffix"), (0, 10));
+    assert_eq!(dir.check("late.arrows", "suffix"), (4, 6));
+}
