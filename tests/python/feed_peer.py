@@ -5,7 +5,8 @@ Usage:
   feed_peer.py produce TEE_FILE [--rows R] [--period P]
       Writes Arrow IPC streams to stdout (and the same bytes to TEE_FILE):
       the schema at once, then obeys one command per line on stdin:
-        tables N   N more tables (flushed; "emitted K" on stderr after each)
+        tables N [MS]  N more tables (flushed; "emitted K" on stderr after
+                   each), MS milliseconds apart
         cut        half of the next table's messages, then exit (no end marker)
         next       end this stream (its end marker) and start one of another
                    schema (an `extra` int8 column more)
@@ -117,7 +118,9 @@ def produce(tee_path, rows, period):
         if not cmd:
             continue
         if cmd[0] == "tables":
+            pause = int(cmd[2]) / 1000 if len(cmd) > 2 else 0
             for _ in range(int(cmd[1])):
+                time.sleep(pause)
                 batch = table(k, seq, rows, period)
                 if generation > 0:
                     extra = pa.array([generation] * rows, pa.int8())

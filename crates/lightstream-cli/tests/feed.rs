@@ -55,14 +55,28 @@ impl Producer {
 
     /// Tells the producer `command`; with `tables N`, waits until it wrote them.
     fn say(&mut self, command: &str) {
+        self.tell(command);
+        if let Some(n) = command.strip_prefix("tables ") {
+            self.wait_emitted(
+                n.split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("a count"),
+            );
+        }
+    }
+
+    /// Tells the producer `command` and goes on.
+    fn tell(&mut self, command: &str) {
         let control = self.control.as_mut().expect("producer running");
         writeln!(control, "{command}").expect("tell the producer");
         control.flush().expect("tell the producer");
-        if let Some(n) = command.strip_prefix("tables ") {
-            let n: usize = n.parse().expect("a count");
-            for _ in 0..n {
-                self.proc.wait_for_line("emitted", TIMEOUT);
-            }
+    }
+
+    /// Waits until the producer wrote `n` more tables.
+    fn wait_emitted(&mut self, n: usize) {
+        for _ in 0..n {
+            self.proc.wait_for_line("emitted", TIMEOUT);
         }
     }
 
@@ -309,6 +323,42 @@ fn late_joiners_get_schema_dictionaries_replay_and_live_tables() {
         let (start, count) = dir.check(&name, "suffix");
         assert_eq!(start, emitted_before - 3, "{name}");
         assert_eq!(count, 3 + (emitted + 4 - emitted_before), "{name}");
+    }
+}
+
+#[test]
+fn late_joiners_at_any_moment_of_a_running_feed_get_a_suffix_of_it() {
+    let mut feed = Feed::start("joiners-anytime", &[]);
+    feed.say("tables 1");
+    // The producer writes on (a table every 10 ms, the dictionary replaced
+    // every fourth and grown by deltas in between) while subscribers join
+    // wherever the machine lets them: in the middle of a table's messages
+    // too. No replay window: each gets the dictionaries as they stand.
+    feed.producer.tell("tables 60 10");
+    let mut rng = 0x2545_F491_4F6C_DD1D_u64;
+    let mut subs = Vec::new();
+    for i in 0..5 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(rng % 120));
+        subs.push((
+            format!("any{i}.arrows"),
+            feed.connect(&format!("any{i}.arrows"), &[]),
+        ));
+    }
+    for (_, sub) in &mut subs {
+        sub.wait_for_line("schema", TIMEOUT);
+    }
+    feed.producer.wait_emitted(60);
+    // Every one of them has joined: at least these two tables are theirs.
+    feed.say("tables 2");
+    let (out, dir) = feed.finish("end");
+    assert!(out.status.success(), "{}", out.stderr);
+    for (name, sub) in subs {
+        ended(sub);
+        let (start, count) = dir.check(&name, "suffix");
+        assert_eq!(start + count, 63, "{name}");
     }
 }
 
