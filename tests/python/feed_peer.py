@@ -2,27 +2,44 @@
 """pyarrow's side of the live feed tests (`lightstream serve URL -`, `relay`).
 
 Usage:
-  feed_peer.py produce TEE_FILE
-      Writes an Arrow IPC stream to stdout (and the same bytes to TEE_FILE):
+  feed_peer.py produce TEE_FILE [--rows R] [--period P]
+      Writes Arrow IPC streams to stdout (and the same bytes to TEE_FILE):
       the schema at once, then obeys one command per line on stdin:
-        tables N   N more tables (flushed; "emitted K" on stderr after each)
+        tables N [MS]  N more tables (flushed; "emitted K" on stderr after
+                   each), MS milliseconds apart
         cut        half of the next table's messages, then exit (no end marker)
-        next       end this stream and start one of another schema
+        next       end this stream (its end marker) and start one of another
+                   schema (an `extra` int8 column more)
+        restart    end this stream and start one of the same schema (a
+                   producer that restarted)
         end        the end-of-stream marker, then exit
-      Columns: seq (int64, counting rows), list<int64>, struct, map, and a
-      dictionary column whose dictionary grows by deltas and is replaced
-      every fourth table (IpcWriteOptions(emit_dictionary_deltas=True)).
-  feed_peer.py subscribe HOST:PORT OUT [--slow]
-      Connects over TCP and reads the stream with pyarrow, validating every
-      batch in full; prints "schema" and then "batch FIRST_SEQ" per batch on
-      stderr; writes what it read to OUT as a stream. --slow reads 1 KiB every
-      10 ms. Prints "end N" (or "error MESSAGE", exit 3).
+      Columns: seq (int64, counting rows over every stream), list<int64>,
+      struct, map, large_string, and a dictionary column whose dictionary grows by deltas
+      and is replaced every P-th table (4)
+      (IpcWriteOptions(emit_dictionary_deltas=True)). R rows a table (50).
+  feed_peer.py subscribe SOURCE OUT [--paced] [--gate] [--rcvbuf BYTES]
+      SOURCE: HOST:PORT (a TCP connection), unix:PATH (a Unix socket) or `-`
+      (standard input, e.g. what `lightstream recv ws://... -` writes). Reads the stream with pyarrow,
+      validating every batch in full, and writes what it read to OUT as a
+      stream. On stderr: "schema", then "batch FIRST_SEQ BYTES T" per batch
+      (BYTES: stream bytes read so far; T: time.monotonic(), one clock for
+      every process of the machine), then "end N" (exit 0) once the stream's
+      end-of-stream marker was read, or "error MESSAGE" (exit 3) when the
+      read failed or the stream stopped without its marker (pyarrow alone
+      takes a stream cut at a message boundary for a whole one).
+        --paced    reads 1 KiB every 10 ms
+        --gate     after the schema, reads nothing until a line (or the end)
+                   arrives on stdin: a subscriber that does not read
+        --rcvbuf   SO_RCVBUF, set before connecting, so that the kernel does
+                   not absorb megabytes for a subscriber that does not read
   feed_peer.py check FEED GOT MODE
       GOT must validate and equal FEED's batches from the one whose first seq
       is GOT's first: MODE `suffix` (contiguous to FEED's end), `prefix-of-
       suffix` (contiguous, may stop early) or `gaps` (in order, tables may be
-      missing). Values compare decoded (dictionaries as their values). Prints
-      JSON {"start": index in FEED, "count": n}; exit 1 on any difference.
+      missing). FEED may hold several streams back to back: their tables are
+      one sequence. Values compare decoded (dictionaries as their values).
+      Prints JSON {"start": index in FEED, "count": n, "indices": [index in
+      FEED of each table]}; exit 1 on any difference.
 """
 
 import json
@@ -32,8 +49,6 @@ import time
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
-
-ROWS = 50
 
 
 class Tee:
@@ -54,19 +69,21 @@ class Tee:
         self.flush()
 
 
-def table(k, seq0, schema):
-    """Table k: its dictionary grows with k, and is replaced every fourth."""
-    generation = k // 4
-    words = [f"g{generation}w{i}" for i in range(2 + k % 4)]
+def table(k, seq0, rows, period):
+    """Table k: its dictionary grows with k, and is replaced every `period`."""
+    schema = schema_of(0)
+    generation = k // period
+    words = [f"g{generation}w{i}" for i in range(2 + k % period)]
     city = pa.DictionaryArray.from_arrays(
-        pa.array([(seq0 + j) % len(words) for j in range(ROWS)], pa.int32()),
+        pa.array([(seq0 + j) % len(words) for j in range(rows)], pa.int32()),
         pa.array(words, pa.string()),
     )
     cols = [
-        pa.array(range(seq0, seq0 + ROWS), pa.int64()),
-        pa.array([[seq0, j] for j in range(ROWS)], pa.list_(pa.int64())),
-        pa.array([{"a": j, "b": f"s{k}.{j}"} for j in range(ROWS)], schema.field("struct").type),
-        pa.array([[("k", j)] for j in range(ROWS)], pa.map_(pa.string(), pa.int64())),
+        pa.array(range(seq0, seq0 + rows), pa.int64()),
+        pa.array([[seq0, j] for j in range(rows)], pa.list_(pa.int64())),
+        pa.array([{"a": j, "b": f"s{k}.{j}"} for j in range(rows)], schema.field("struct").type),
+        pa.array([[("k", j)] for j in range(rows)], pa.map_(pa.string(), pa.int64())),
+        pa.array([f"text {seq0 + j}" for j in range(rows)], pa.large_string()),
         city,
     ]
     return pa.record_batch(cols, schema=schema)
@@ -78,6 +95,7 @@ def schema_of(generation):
         ("list", pa.list_(pa.int64())),
         ("struct", pa.struct([("a", pa.int32()), ("b", pa.string())])),
         ("map", pa.map_(pa.string(), pa.int64())),
+        ("text", pa.large_string()),
         ("city", pa.dictionary(pa.int32(), pa.string())),
     ]
     if generation > 0:
@@ -85,7 +103,7 @@ def schema_of(generation):
     return pa.schema(fields)
 
 
-def produce(tee_path):
+def produce(tee_path, rows, period):
     out = sys.stdout.buffer
     tee = open(tee_path, "wb")
     sink = Tee(out, tee)
@@ -100,22 +118,23 @@ def produce(tee_path):
         if not cmd:
             continue
         if cmd[0] == "tables":
+            pause = int(cmd[2]) / 1000 if len(cmd) > 2 else 0
             for _ in range(int(cmd[1])):
-                batch = table(k, seq, schema_of(0))
+                time.sleep(pause)
+                batch = table(k, seq, rows, period)
                 if generation > 0:
-                    batch = pa.record_batch(
-                        list(batch.columns) + [pa.array([generation] * ROWS, pa.int8())], schema=schema
-                    )
+                    extra = pa.array([generation] * rows, pa.int8())
+                    batch = pa.record_batch(list(batch.columns) + [extra], schema=schema)
                 writer.write_batch(batch)
                 sink.flush()
-                k, seq = k + 1, seq + ROWS
+                k, seq = k + 1, seq + rows
                 print(f"emitted {k}", file=sys.stderr, flush=True)
         elif cmd[0] == "cut":
             # The next table's messages, cut in the middle of the last one.
             buf = pa.BufferOutputStream()
             w = ipc.new_stream(buf, schema, options=options)
             head = buf.getvalue().size
-            w.write_batch(table(k, seq, schema))
+            w.write_batch(table(k, seq, rows, period))
             data = buf.getvalue().to_pybytes()[head:]
             half = data[: len(data) - 40]
             out.write(half)
@@ -123,10 +142,11 @@ def produce(tee_path):
             out.flush()
             tee.close()
             return
-        elif cmd[0] == "next":
+        elif cmd[0] in ("next", "restart"):
             writer.close()
-            generation += 1
-            schema = schema_of(generation)
+            if cmd[0] == "next":
+                generation += 1
+                schema = schema_of(generation)
             writer = ipc.new_stream(sink, schema, options=options)
             sink.flush()
         elif cmd[0] == "end":
@@ -137,36 +157,78 @@ def produce(tee_path):
     tee.close()
 
 
-class SlowReader:
-    """1 KiB every 10 ms."""
+class Tap:
+    """What pyarrow reads from: whole reads (pyarrow takes a short read for
+    the end of the input), counted, remembering whether the input ended.
+    Paced, it takes at most 1 KiB from the input every 10 ms (however small
+    pyarrow's reads are); else nothing beyond what pyarrow asked for."""
 
-    def __init__(self, f):
-        self.f = f
+    def __init__(self, recv, paced):
+        self.recv = recv
+        self.paced = paced
         self.closed = False
+        self.count = 0
+        self.ended = False
+        self.buf = bytearray()
+        self.next_at = time.monotonic()
 
     def read(self, n=-1):
-        time.sleep(0.01)
-        return self.f.read(min(n, 1024) if n and n > 0 else 1024)
+        while (n < 0 or len(self.buf) < n) and not self.ended:
+            if self.paced:
+                wait = self.next_at - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                self.next_at = max(self.next_at, time.monotonic() - 0.01) + 0.01
+                want = 1024
+            else:
+                want = (1 << 16) if n < 0 else n - len(self.buf)
+            chunk = self.recv(want)
+            if not chunk:
+                self.ended = True
+            self.buf += chunk
+        take = len(self.buf) if n < 0 else min(n, len(self.buf))
+        out = bytes(self.buf[:take])
+        del self.buf[:take]
+        self.count += len(out)
+        return out
 
     def readable(self):
         return True
 
 
-def subscribe(addr, out_path, slow):
-    host, port = addr.rsplit(":", 1)
-    sock = socket.create_connection((host, int(port)), timeout=20)
-    f = sock.makefile("rb")
-    source = pa.PythonFile(SlowReader(f), mode="r") if slow else f
+def subscribe(source, out_path, paced, gate, rcvbuf):
+    if source == "-":
+        recv = sys.stdin.buffer.read
+    else:
+        if source.startswith("unix:"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            address = source[len("unix:") :]
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            host, port = source.rsplit(":", 1)
+            address = (host, int(port))
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(20)
+        sock.connect(address)
+        # Straight from the socket: nothing read ahead of what pyarrow asks.
+        recv = sock.recv if (paced or gate) else sock.makefile("rb").read
+    tap = Tap(recv, paced)
     n = 0
     try:
-        reader = ipc.open_stream(source)
+        reader = ipc.open_stream(pa.PythonFile(tap, mode="r"))
         print("schema", file=sys.stderr, flush=True)
+        if gate:
+            sys.stdin.readline()
         with ipc.new_stream(out_path, reader.schema) as w:
             for batch in reader:
                 batch.validate(full=True)
                 w.write_batch(batch)
                 n += 1
-                print(f"batch {batch.column(0)[0].as_py()}", file=sys.stderr, flush=True)
+                first = batch.column(0)[0].as_py()
+                print(f"batch {first} {tap.count} {time.monotonic():.6f}", file=sys.stderr, flush=True)
+        if tap.ended:
+            raise EOFError(f"the stream stopped after {n} batches without its end-of-stream marker")
     except Exception as e:  # the server dropped us: what was read stays in OUT
         print(f"error {e}", file=sys.stderr, flush=True)
         sys.exit(3)
@@ -174,13 +236,16 @@ def subscribe(addr, out_path, slow):
 
 
 def batches(path):
+    """Every batch of every stream in `path`, in order."""
+    out = []
     with pa.OSFile(path, "rb") as f:
-        reader = ipc.open_stream(f)
-        out = []
-        for b in reader:
-            b.validate(full=True)
-            out.append(b.to_pylist())
-        return out
+        size = f.size()
+        while True:
+            for b in ipc.open_stream(f):
+                b.validate(full=True)
+                out.append(b.to_pylist())
+            if f.tell() >= size:
+                return out
 
 
 def check(feed_path, got_path, mode):
@@ -188,6 +253,7 @@ def check(feed_path, got_path, mode):
     got = batches(got_path)
     problems = []
     start = None
+    indices = []
     if got:
         firsts = [b[0]["seq"] for b in feed]
         if got[0][0]["seq"] not in firsts:
@@ -202,21 +268,29 @@ def check(feed_path, got_path, mode):
                 if at >= len(feed) or feed[at] != b:
                     problems.append(f"table {i} (seq {b[0]['seq']}) differs from the feed's")
                     break
+                indices.append(at)
                 at += 1
             if mode == "suffix" and at != len(feed):
                 problems.append(f"stops at feed table {at} of {len(feed)}")
     elif mode == "suffix":
         problems.append("no table")
-    print(json.dumps({"start": start, "count": len(got), "feed": len(feed), "problems": problems}))
+    result = {"start": start, "count": len(got), "feed": len(feed), "indices": indices}
+    print(json.dumps({**result, "problems": problems}))
     sys.exit(1 if problems else 0)
+
+
+def option(name, default):
+    args = sys.argv
+    return int(args[args.index(name) + 1]) if name in args else default
 
 
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "produce":
-        produce(sys.argv[2])
+        produce(sys.argv[2], option("--rows", 50), option("--period", 4))
     elif cmd == "subscribe":
-        subscribe(sys.argv[2], sys.argv[3], "--slow" in sys.argv[4:])
+        flags = sys.argv[4:]
+        subscribe(sys.argv[2], sys.argv[3], "--paced" in flags, "--gate" in flags, option("--rcvbuf", 0))
     elif cmd == "check":
         check(sys.argv[2], sys.argv[3], sys.argv[4])
     else:

@@ -21,15 +21,21 @@
 //! How it starts: it listens at once; a client that connects before the
 //! source's schema has arrived gets it when it comes.
 //!
-//! How it ends: the feed is one stream. When it ends (its end-of-stream
-//! marker, or the input ends), every client gets the end marker after the
-//! last whole message read, no more clients are taken, and the command waits
-//! up to [`DRAIN`] for them to read what they have queued. An input that
-//! breaks off (standard input closed in the middle of a message, an upstream
-//! gone) is reported and ends the command with code 1, after the clients got
-//! every whole message read and the end marker: what they hold is a valid
-//! stream. Anything after the input's end-of-stream marker is not read (a
-//! second stream on standard input is not forwarded).
+//! Streams one after another: an input may hold several streams back to
+//! back (a producer that changed its schema, or restarted, writing on into
+//! the same pipe). At each end-of-stream marker every connected client gets
+//! the marker and its connection closes; the next stream's schema starts a
+//! new stream, which clients that connect later join (even when the schema
+//! is the same: a new stream has its own dictionaries). A client that
+//! connects between the two gets the finished stream, marker included.
+//!
+//! How it ends: when the input ends, every client gets the end marker after
+//! the last whole message read, no more clients are taken, and the command
+//! waits up to [`DRAIN`] for them to read what they have queued. An input
+//! that breaks off (standard input closed in the middle of a message, an
+//! upstream gone) is reported and ends the command with code 1, after the
+//! clients got every whole message read and the end marker: what they hold
+//! is a valid stream.
 //!
 //! What it is not: the hub (the library's) or the per-client replay of a
 //! file (`serve URL FILE`, network.rs).
@@ -276,22 +282,39 @@ impl Upstream {
         match self {
             Upstream::Messages(mut reader) => {
                 let context = format!("reading {}", reader.peer());
-                hub.publish(reader.schema().clone())
-                    .await
-                    .map_err(publish_error)?;
                 let mut failed = None;
-                while let Some(message) = reader.next().await {
-                    match message {
-                        Ok(m) => hub.publish(m).await.map_err(publish_error)?,
+                loop {
+                    // A schema after the first ends every subscriber's
+                    // stream (they have its end marker) and starts the one
+                    // later subscribers join (`SchemaChange::EndStreams`).
+                    hub.publish(reader.schema().clone())
+                        .await
+                        .map_err(publish_error)?;
+                    while let Some(message) = reader.next().await {
+                        match message {
+                            Ok(m) => hub.publish(m).await.map_err(publish_error)?,
+                            Err(e) => {
+                                failed = Some(CliError::net(&context, e, false));
+                                break;
+                            }
+                        }
+                    }
+                    hub.publish(IpcMessage::end_of_stream())
+                        .await
+                        .map_err(publish_error)?;
+                    if failed.is_some() {
+                        break;
+                    }
+                    // Another stream may follow on the same input.
+                    match reader.next_stream().await {
+                        Ok(true) => {}
+                        Ok(false) => break,
                         Err(e) => {
                             failed = Some(CliError::net(&context, e, false));
                             break;
                         }
                     }
                 }
-                hub.publish(IpcMessage::end_of_stream())
-                    .await
-                    .map_err(publish_error)?;
                 failed.map_or(Ok(()), Err)
             }
             Upstream::Tables(mut tables, schema) => {

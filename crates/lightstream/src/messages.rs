@@ -68,6 +68,8 @@ use crate::writer::{ByteSink, Limit, MessageSink, broken_stream};
 /// [`MessageWriter`] sends its own on `finish`). An input that stops before
 /// the marker is an error of kind [`ErrorKind::Truncated`] (see
 /// [`MessageReader::set_require_end_marker`]). After an error the stream ends.
+/// Another stream may follow on the same input (a producer that writes
+/// several back to back): [`MessageReader::next_stream`] goes on to it.
 ///
 /// Memory: one message at a time (within the limits) plus a small scratch
 /// buffer; a message body is read straight into aligned memory, then copied
@@ -170,6 +172,50 @@ impl MessageReader {
     /// arrives at `bytes_per_second`; see [`crate::TableReader::set_min_rate`].
     pub fn set_min_rate(&mut self, bytes_per_second: Option<u64>) {
         self.feed.set_min_rate(bytes_per_second);
+    }
+
+    /// Goes on to the next stream of the same input once this one has
+    /// ended at its end-of-stream marker (the stream returned `None`): for a
+    /// producer that writes several streams back to back (a schema change,
+    /// a restart). `Ok(true)` once the next stream's schema message has
+    /// arrived: [`MessageReader::schema`] is now its schema and the reader
+    /// yields its messages, checked as a new reader would check them (its
+    /// own dictionaries; nothing of the last stream is kept). `Ok(false)`
+    /// when the input ended right after the marker, or the stream ended
+    /// otherwise (an error, an input that stopped without the marker):
+    /// nothing follows. A next stream that breaks off before its schema is
+    /// an error of kind [`ErrorKind::Truncated`], one that does not start
+    /// with its schema [`ErrorKind::Malformed`]. Called while the stream is
+    /// still open, it is an error of kind [`ErrorKind::Schema`] (read its
+    /// messages to its end first). Counters go on across streams.
+    pub async fn next_stream(&mut self) -> Result<bool> {
+        match self.feed.state {
+            State::Ended => {}
+            State::Done => return Ok(false),
+            State::Open => {
+                return Err(Error::Codec(lightstream_core::Error::new(
+                    ErrorKind::Schema,
+                    format!(
+                        "the stream from {} has not ended yet: read its messages to its \
+                         end-of-stream marker before going on to the next stream",
+                        self.feed.peer
+                    ),
+                )));
+            }
+        }
+        self.feed.driver.decoder_mut().set_streams_follow(true);
+        self.feed.state = State::Open;
+        match std::future::poll_fn(|cx| self.feed.poll_next(cx)).await {
+            // The decoder yields the next stream's schema first or fails.
+            Some(Ok(schema)) if schema.kind() == MessageKind::Schema => {
+                self.bytes += schema.len() as u64;
+                self.schema = schema;
+                Ok(true)
+            }
+            Some(Ok(_)) => Err(self.feed.no_schema()),
+            Some(Err(e)) => Err(e),
+            None => Ok(false),
+        }
     }
 
     /// Reads every remaining message (not the end-of-stream marker).
@@ -480,6 +526,63 @@ mod tests {
         huge.extend_from_slice(&[0; 64]);
         let e = read(huge, DecodeLimits::default()).await.unwrap_err();
         assert_eq!(e.codec_kind(), Some(ErrorKind::LimitExceeded), "{e}");
+    }
+
+    #[tokio::test]
+    async fn streams_that_follow_one_another_are_read_one_after_the_other() {
+        let first = stream();
+        let t = tbl!("u", fa_i64!("n", 7));
+        let second = write_stream(&Schema::from_table(&t), &[t], &WriteOptions::default()).unwrap();
+        let open = |bytes: Vec<u8>| {
+            MessageReader::from_async_read(
+                std::io::Cursor::new(bytes),
+                "memory",
+                DecodeLimits::default(),
+            )
+        };
+        let kinds = async |r: &mut MessageReader| {
+            let mut kinds = Vec::new();
+            while let Some(m) = r.next().await {
+                kinds.push(m.map(|m| m.kind()));
+            }
+            kinds
+        };
+        let mut r = open([first.clone(), second.clone()].concat())
+            .await
+            .unwrap();
+        // Not before this stream has ended.
+        let e = r.next_stream().await.unwrap_err();
+        assert_eq!(e.codec_kind(), Some(ErrorKind::Schema), "{e}");
+        let first_schema = r.schema().clone();
+        assert_eq!(kinds(&mut r).await.len(), 4);
+        assert!(r.next_stream().await.unwrap());
+        assert_ne!(r.schema(), &first_schema);
+        assert_eq!(&r.schema().bytes()[..], &second[..r.schema().len()]);
+        let rest: Vec<_> = kinds(&mut r)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rest, [MessageKind::RecordBatch { rows: 1 }]);
+        // The input ended right after the second stream's marker.
+        assert!(!r.next_stream().await.unwrap());
+        assert_eq!(r.messages_read(), 5);
+        assert_eq!(r.bytes_read(), (first.len() + second.len() - 16) as u64);
+        // A next stream that breaks off before its schema is whole, and
+        // one that does not start with a schema.
+        for (next, kind) in [
+            (second[..5].to_vec(), ErrorKind::Truncated),
+            (first[first_schema.len()..].to_vec(), ErrorKind::Malformed),
+        ] {
+            let mut r = open([first.clone(), next].concat()).await.unwrap();
+            kinds(&mut r).await;
+            let e = r.next_stream().await.unwrap_err();
+            assert_eq!(e.codec_kind(), Some(kind), "{e}");
+        }
+        // A stream that stopped without its marker: nothing follows it.
+        let mut r = open(first[..first.len() - 8].to_vec()).await.unwrap();
+        assert!(kinds(&mut r).await.last().unwrap().is_err());
+        assert!(!r.next_stream().await.unwrap());
     }
 
     #[tokio::test]

@@ -35,6 +35,13 @@ async fn read_all(client: DuplexStream) -> lightstream::Result<Vec<Table>> {
         .await
 }
 
+/// A subscriber on a pipe, once it is the hub's `n`th, reading every table.
+async fn joined_reader(hub: &Hub, n: usize) -> JoinHandle<lightstream::Result<Vec<Table>>> {
+    let (_, client) = pipe(hub, SubscribeOptions::default(), 1 << 20);
+    hub.wait_for_subscribers(n).await;
+    tokio::spawn(read_all(client))
+}
+
 fn dict_feed() -> (Arc<Schema>, Vec<Table>) {
     let (schema, tables) = dictionary_tables(&DICT_CHANGES);
     (Arc::new(schema), tables)
@@ -312,18 +319,14 @@ async fn a_new_schema_ends_every_stream_and_starts_the_next() {
         let mut p = hub
             .publisher(Schema::from_table(&first).into(), WriteOptions::default())
             .unwrap();
-        let (_, client) = pipe(&hub, SubscribeOptions::default(), 1 << 20);
-        hub.wait_for_subscribers(1).await;
-        let old = tokio::spawn(read_all(client));
+        let old = joined_reader(&hub, 1).await;
         p.write(&first).await.unwrap();
         let (schema, tables) = dict_feed();
         let mut q = hub.publisher(schema, WriteOptions::default()).unwrap();
         q.write(&tables[0]).await.unwrap();
         // The old subscriber's stream ended cleanly after the old table.
         assert_eq!(cols(&old.await.unwrap().unwrap()), cols(&[first]));
-        let (_, client) = pipe(&hub, SubscribeOptions::default(), 1 << 20);
-        hub.wait_for_subscribers(1).await;
-        let new = tokio::spawn(read_all(client));
+        let new = joined_reader(&hub, 1).await;
         q.write(&tables[1]).await.unwrap();
         q.finish().await.unwrap();
         assert_eq!(cols(&new.await.unwrap().unwrap()), cols(&tables[1..2]));
@@ -332,6 +335,37 @@ async fn a_new_schema_ends_every_stream_and_starts_the_next() {
             p.write(&int64_table(1, 1)).await,
             Err(Error::Feed(FeedProblem::NotOpen { .. }))
         ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_same_schema_goes_on_with_an_open_stream_and_starts_a_new_one_after_its_end() {
+    within("same schema", 20, async {
+        let hub = Hub::new(HubOptions::default());
+        let t: Vec<Table> = (0..4).map(|i| int64_table(i, 3)).collect();
+        let schema: Arc<Schema> = Schema::from_table(&t[0]).into();
+        let first = joined_reader(&hub, 1).await;
+        let mut p = hub
+            .publisher(schema.clone(), WriteOptions::default())
+            .unwrap();
+        p.write(&t[0]).await.unwrap();
+        // A publisher that reconnects in the middle of the stream: its
+        // schema message is the open stream's, which goes on.
+        let mut again = hub
+            .publisher(schema.clone(), WriteOptions::default())
+            .unwrap();
+        again.write(&t[1]).await.unwrap();
+        again.finish().await.unwrap();
+        assert_eq!(cols(&first.await.unwrap().unwrap()), cols(&t[..2]));
+        // After the end marker the same schema starts a new stream.
+        hub.wait_until_empty().await;
+        let mut restarted = hub.publisher(schema, WriteOptions::default()).unwrap();
+        restarted.write(&t[2]).await.unwrap();
+        let late = joined_reader(&hub, 1).await;
+        restarted.write(&t[3]).await.unwrap();
+        restarted.finish().await.unwrap();
+        assert_eq!(cols(&late.await.unwrap().unwrap()), cols(&t[3..]));
     })
     .await;
 }

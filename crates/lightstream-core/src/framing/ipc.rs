@@ -551,6 +551,16 @@ impl IpcFrameDecoder {
         matches!(self.state, State::Ended)
     }
 
+    /// After the end-of-stream marker, takes the bytes that follow as the
+    /// next stream's messages (instead of refusing them). Counters and
+    /// offsets go on across streams. Does nothing before the marker.
+    pub fn next_stream(&mut self) {
+        if self.is_ended() {
+            self.state = State::Prefix;
+            self.prefix_len = 0;
+        }
+    }
+
     /// How far the decoder is into the message it is receiving (that
     /// message's index is [`IpcFrameDecoder::messages_decoded`]).
     pub fn progress(&self) -> Progress {

@@ -13,7 +13,8 @@
 //! [`IpcMessageDecoder`] cuts a byte stream into such messages (a
 //! [`FrameDecoder`] for the one driver, [`crate::FrameDriver`]), checking the
 //! stream's order on the way: the schema first, dictionary batches for ids
-//! the schema declares, nothing after the end marker.
+//! the schema declares, nothing after the end marker (or, when streams may
+//! follow one another, a whole new stream).
 //!
 //! What it is not: a decoder of values. A message that classifies may still
 //! hold buffers a decoder would refuse (bad UTF-8, keys out of range).
@@ -291,8 +292,9 @@ fn check_buffers(batch: Option<fbs::RecordBatch<'_>>, body_len: usize) -> Result
 /// the limits ([`inspect_message`]), and the stream's order: the schema
 /// first and once, dictionary batches only for ids the schema declares
 /// (nested fields included) with a delta only after its id's first
-/// dictionary, nothing after the end-of-stream marker. Not checked: the
-/// values (a record batch body is never read).
+/// dictionary, nothing after the end-of-stream marker (unless
+/// [`IpcMessageDecoder::set_streams_follow`]: then another whole stream).
+/// Not checked: the values (a record batch body is never read).
 ///
 /// ```
 /// use lightstream_core::framing::FrameDecoder;
@@ -317,6 +319,8 @@ pub struct IpcMessageDecoder {
     dictionary_ids: Option<HashSet<i64>>,
     /// Ids whose first (non-delta) dictionary has arrived.
     dictionaries_seen: HashSet<i64>,
+    /// Bytes after an end-of-stream marker start the next stream.
+    streams_follow: bool,
     poisoned: bool,
 }
 
@@ -330,8 +334,23 @@ impl IpcMessageDecoder {
             limits,
             dictionary_ids: None,
             dictionaries_seen: HashSet::new(),
+            streams_follow: false,
             poisoned: false,
         }
+    }
+
+    /// Whether another stream may follow the end-of-stream marker on the
+    /// same input (off by default: bytes after the marker are malformed).
+    /// On, the first byte after a marker starts a new stream, checked as a
+    /// new decoder would check it: its schema first, its own dictionaries
+    /// (the previous stream's schema and dictionaries are forgotten). Until
+    /// that byte the decoder is ended ([`IpcMessageDecoder::is_ended`]), so
+    /// an input that ends right after a marker ends cleanly; one that ends
+    /// inside the next stream is truncated as any stream is. For a producer
+    /// that writes several streams back to back (a schema change, a
+    /// restart) into one pipe.
+    pub fn set_streams_follow(&mut self, on: bool) {
+        self.streams_follow = on;
     }
 
     /// True once the schema message has arrived.
@@ -361,12 +380,19 @@ impl IpcMessageDecoder {
 
     fn guarded(
         &mut self,
+        offered: usize,
         step: impl FnOnce(&mut IpcFrameDecoder) -> Result<Decoded<IpcFrame>>,
     ) -> Result<Decoded<IpcMessage>> {
         if self.poisoned {
             return Err(Error::malformed(
                 "IPC message decoder used after an earlier error; start a new decoder",
             ));
+        }
+        if offered > 0 && self.streams_follow && self.frames.is_ended() {
+            // The next stream's first byte: its order is checked afresh.
+            self.frames.next_stream();
+            self.dictionary_ids = None;
+            self.dictionaries_seen.clear();
         }
         let r = step(&mut self.frames).and_then(|d| match d {
             Decoded::Frame { frame, consumed } => Ok(Decoded::Frame {
@@ -496,7 +522,7 @@ impl FrameDecoder for IpcMessageDecoder {
     type Frame = IpcMessage;
 
     fn decode(&mut self, input: &[u8]) -> Result<Decoded<IpcMessage>> {
-        self.guarded(|frames| frames.decode(input))
+        self.guarded(input.len(), |frames| frames.decode(input))
     }
 
     /// The input has ended: `Ok` on a message boundary after the schema,
@@ -513,7 +539,7 @@ impl FrameDecoder for IpcMessageDecoder {
     }
 
     fn decode_shared(&mut self, input: &SharedBuffer) -> Result<Decoded<IpcMessage>> {
-        self.guarded(|frames| frames.decode_shared(input))
+        self.guarded(input.len(), |frames| frames.decode_shared(input))
     }
 
     fn body_sink(&mut self) -> Option<BodySink<'_>> {
@@ -524,7 +550,7 @@ impl FrameDecoder for IpcMessageDecoder {
     }
 
     fn take_body(&mut self) -> Result<Option<IpcMessage>> {
-        match self.guarded(|frames| {
+        match self.guarded(0, |frames| {
             Ok(match frames.take_body() {
                 Some(frame) => Decoded::Frame { frame, consumed: 0 },
                 None => Decoded::NeedMore,
@@ -573,6 +599,15 @@ mod tests {
     /// Decodes `bytes` into messages through the one driver, `step` bytes
     /// per read.
     fn decode(bytes: &[u8], step: usize) -> Result<Vec<IpcMessage>> {
+        decode_with(IpcMessageDecoder::new(DecodeLimits::default()), bytes, step)
+    }
+
+    /// [`decode`] with `decoder`.
+    fn decode_with(
+        decoder: IpcMessageDecoder,
+        bytes: &[u8],
+        step: usize,
+    ) -> Result<Vec<IpcMessage>> {
         struct Trickle<'a>(&'a [u8], usize);
         impl std::io::Read for Trickle<'_> {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -582,8 +617,7 @@ mod tests {
                 Ok(n)
             }
         }
-        let mut d =
-            IpcMessageDriver::with_decoder(IpcMessageDecoder::new(DecodeLimits::default()), 100);
+        let mut d = IpcMessageDriver::with_decoder(decoder, 100);
         let mut input = ReadInput {
             inner: Trickle(bytes, step),
         };
@@ -737,6 +771,66 @@ mod tests {
         // A dictionary id the schema does not declare.
         let e = inspect_with_id(&messages, 7);
         assert!(e.message().contains("id 7, which no field"), "{e}");
+    }
+
+    #[test]
+    fn streams_that_follow_one_another_are_each_checked_afresh() {
+        let first = dictionary_stream(64);
+        let t = tbl!("u", fa_i64!("n", 1, 2), fa_cat32!("other", "a", "b"));
+        let options = WriteOptions::default();
+        let second = crate::write_stream(&Schema::from_table(&t), &[t], &options).unwrap();
+        let both = [first.clone(), second.clone()].concat();
+        let following = |bytes: &[u8], step| {
+            let mut d = IpcMessageDecoder::new(DecodeLimits::default());
+            d.set_streams_follow(true);
+            decode_with(d, bytes, step)
+        };
+        // By default, bytes after the marker are malformed.
+        let e = decode(&both, 1 << 20).unwrap_err();
+        assert!(
+            e.message().contains("bytes follow the end-of-stream"),
+            "{e}"
+        );
+        // Streams may follow: every message of both, as each alone gives
+        // them, byte for byte.
+        let kinds = |m: Vec<IpcMessage>| m.iter().map(|m| m.kind()).collect::<Vec<_>>();
+        let mut expected = kinds(decode(&first, 1 << 20).unwrap());
+        expected.extend(kinds(decode(&second, 1 << 20).unwrap()));
+        assert_eq!(expected.len(), 10);
+        for step in [1, 7, 64, 1 << 20] {
+            let messages = following(&both, step).unwrap();
+            let joined: Vec<u8> = messages.iter().flat_map(|m| m.bytes().to_vec()).collect();
+            assert_eq!(kinds(messages), expected, "step {step}");
+            assert!(joined == both, "step {step}: bytes changed");
+        }
+        // An input that ends right after a marker ends cleanly; one that
+        // ends inside the next stream, or before its schema, does not.
+        assert_eq!(following(&first, 1 << 20).unwrap().len(), 6);
+        for cut in [first.len() + 5, first.len() + 4] {
+            let e = following(&both[..cut], 3).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Truncated, "cut at {cut}: {e}");
+        }
+        // The next stream knows nothing of the last one's schema and
+        // dictionaries: a delta before its own first dictionary, a record
+        // batch before its schema, a second schema without a marker between.
+        let m: Vec<Vec<u8>> = decode(&first, 1 << 20)
+            .unwrap()
+            .iter()
+            .map(|m| m.bytes().to_vec())
+            .collect();
+        for (next, says) in [
+            (
+                [m[0].clone(), m[3].clone()].concat(),
+                "delta dictionary for id 0 before",
+            ),
+            (m[2].clone(), "record batch before the schema"),
+        ] {
+            let e = following(&[first.clone(), next].concat(), 1 << 20).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Malformed, "{e}");
+            assert!(e.message().contains(says), "{e}");
+        }
+        let e = following(&[m[0].clone(), m[0].clone()].concat(), 1 << 20).unwrap_err();
+        assert!(e.message().contains("second schema"), "{e}");
     }
 
     /// The stream with its first dictionary batch re-encoded under `id`.
