@@ -109,6 +109,8 @@ pub struct FeedOptions {
     pub policy: SlowPolicy,
     pub max_lag: usize,
     pub replay: usize,
+    /// Clients to wait for before the source is read.
+    pub wait_for: usize,
     pub max_clients: u32,
     /// How long a client may take no data (with `block`: how long it may
     /// hold the feed back); `None`: forever.
@@ -167,6 +169,7 @@ pub fn relay(
                 }
             };
             let feeding = async {
+                hub.wait_for_subscribers(options.wait_for).await;
                 Upstream::open(&source, client.as_ref())
                     .await?
                     .publish(&hub)

@@ -287,11 +287,18 @@ struct FeedArgs {
     /// before it joined (with their dictionaries) [default: 0]
     #[arg(long, value_name = "N")]
     replay: Option<usize>,
+    /// Live feed: wait until N clients are connected before reading the
+    /// source (a file relayed to a known audience, a test) [default: 0]
+    #[arg(long, value_name = "N")]
+    wait_for: Option<usize>,
 }
 
 impl FeedArgs {
     fn given(&self) -> bool {
-        self.slow.is_some() || self.max_lag.is_some() || self.replay.is_some()
+        self.slow.is_some()
+            || self.max_lag.is_some()
+            || self.replay.is_some()
+            || self.wait_for.is_some()
     }
 
     fn options(&self, max_clients: u32, timeout: Timeout) -> feed::FeedOptions {
@@ -300,6 +307,7 @@ impl FeedArgs {
             policy: self.slow.unwrap_or(defaults.policy),
             max_lag: self.max_lag.unwrap_or(defaults.max_lag),
             replay: self.replay.unwrap_or(0),
+            wait_for: self.wait_for.unwrap_or(0),
             max_clients,
             timeout: timeout.0,
         }

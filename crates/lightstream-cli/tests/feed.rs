@@ -671,3 +671,64 @@ fn a_relay_chain_carries_any_arrow_stream_to_websocket_subscribers_and_ends_with
     assert_eq!(dir.check("first.arrows", "suffix"), (0, 10));
     assert_eq!(dir.check("late.arrows", "suffix"), (4, 6));
 }
+
+#[test]
+fn a_relay_of_files_waits_for_its_audience_and_carries_every_table() {
+    // feed.arrows: pyarrow's stream (list, struct, map, large_string and a
+    // dictionary with deltas and replacements), written whole first, then
+    // relayed message by message to two subscribers that were both there
+    // before the file was read (--wait-for 2).
+    let dir = common::test_dir("lightstream-feed", "relay-files");
+    let mut producer = Producer::start(&dir, &[]);
+    // It writes feed.arrows too; what goes to its stdout is not needed.
+    let mut stdout = producer.proc.child.stdout.take().expect("producer stdout");
+    let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    producer.say("tables 6");
+    producer.finish("end");
+    let args = [
+        "relay",
+        "feed.arrows",
+        "tcp://127.0.0.1:0",
+        "--wait-for",
+        "2",
+    ];
+    let mut relay = Proc::spawn(&dir, &args);
+    let addr = relay.url().trim_start_matches("tcp://").to_string();
+    let first = subscriber(&dir, &addr, "first.arrows", &[]);
+    let second = subscriber(&dir, &addr, "second.arrows", &[]);
+    let out = relay.wait(TIMEOUT);
+    assert!(out.status.success(), "{}", out.stderr);
+    ended(first);
+    ended(second);
+    let feed = FeedDir(dir.clone());
+    assert_eq!(feed.check("first.arrows", "suffix"), (0, 6));
+    assert_eq!(feed.check("second.arrows", "suffix"), (0, 6));
+
+    // An IPC file goes through the table path (decoded, each table encoded
+    // once by the hub): `lightstream example`'s file, relayed to `recv`.
+    let example = common::lightstream_in(&dir, &["example", "ex.arrow", "--rows", "3000"])
+        .output()
+        .expect("example");
+    assert!(example.status.success());
+    let args = ["relay", "ex.arrow", "tcp://127.0.0.1:0", "--wait-for", "1"];
+    let mut relay = Proc::spawn(&dir, &args);
+    let url = relay.url();
+    let recv = Proc::spawn(&dir, &["recv", &url, "got.arrows"]);
+    let out = relay.wait(TIMEOUT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let out = recv.wait(TIMEOUT);
+    assert!(out.status.success(), "{}", out.stderr);
+    let same = Command::new("python3")
+        .current_dir(&dir)
+        .args([
+            "-c",
+            "import pyarrow.ipc as ipc\n\
+             a = ipc.open_file('ex.arrow').read_all()\n\
+             b = ipc.open_stream('got.arrows').read_all()\n\
+             print('rows', b.num_rows, 'equal', a.equals(b))",
+        ])
+        .output()
+        .expect("python3 with pyarrow");
+    let same = String::from_utf8_lossy(&same.stdout);
+    assert!(same.contains("rows 3000 equal True"), "{same}");
+}

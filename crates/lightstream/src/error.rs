@@ -122,7 +122,8 @@ pub enum Error {
     Lagged {
         /// Who fell behind.
         peer: String,
-        /// Bytes that were waiting for it.
+        /// Bytes that would have been waiting for it with the message that
+        /// went past the limit.
         queued: u64,
         /// Its limit.
         max_lag: u64,

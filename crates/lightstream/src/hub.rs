@@ -556,7 +556,8 @@ impl Hub {
                     // Room was made before the lock was taken.
                     SlowPolicy::Block => {}
                     SlowPolicy::Disconnect => {
-                        q.state = QueueState::Lagged(q.live_bytes as u64);
+                        // What it would have had queued with this message.
+                        q.state = QueueState::Lagged((q.live_bytes + m.len()) as u64);
                         q.items.clear();
                         q.live_bytes = 0;
                         stats.lagged += 1;

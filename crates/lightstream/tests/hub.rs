@@ -156,7 +156,8 @@ async fn disconnect_ends_a_subscriber_that_stops_reading_and_no_one_else() {
                 max_lag,
             }) => {
                 assert_eq!((peer.as_str(), max_lag), ("pipe", 4096));
-                assert!(queued > 0 && queued <= 4096, "{queued}");
+                // Past the limit with the message that did not fit, by at most one table.
+                assert!(queued > 4096 && queued < 4096 + 2048, "{queued}");
             }
             other => panic!("expected Lagged, got {other:?}"),
         }
