@@ -685,6 +685,7 @@ fn a_relay_of_files_waits_for_its_audience_and_carries_every_table() {
     let drain = std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     producer.say("tables 6");
     producer.finish("end");
+    drain.join().expect("drain").expect("the producer's stdout");
     let args = [
         "relay",
         "feed.arrows",
