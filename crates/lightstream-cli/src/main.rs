@@ -13,6 +13,7 @@
 //! meant to be stopped that way, and exits 0). A panic would be a bug; the hook
 //! installed in `main` still reduces it to one line and exit code 101.
 
+mod access;
 mod commands;
 mod demo;
 mod error;

@@ -93,6 +93,8 @@ mod transport;
 
 #[cfg(feature = "csv")]
 pub mod csv;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "mmap")]
 pub mod mmap;
 #[cfg(feature = "parquet")]
