@@ -127,7 +127,8 @@ enum Command {
     /// standard input is a live feed (see `relay`)
     Serve {
         /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
-        /// ws://host:port/path, wss://host:port/path, quic://host:port, or `-` (stdout)
+        /// ws://host:port/path, wss://host:port/path, quic://host:port,
+        /// http(s)://host:port/path, or `-` (stdout)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Arrow IPC file or stream, CSV or Parquet file to send whole to each
@@ -170,7 +171,8 @@ enum Command {
         #[arg(value_parser = feed::Source::from_arg)]
         source: feed::Source,
         /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
-        /// ws://host:port/path, wss://host:port/path, quic://host:port
+        /// ws://host:port/path, wss://host:port/path, quic://host:port,
+        /// http(s)://host:port/path
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         #[command(flatten)]
@@ -195,7 +197,8 @@ enum Command {
     /// message by message without decoding (any Arrow type passes)
     Recv {
         /// Where to connect: tcp://host:port, tls://host:port, unix:///path,
-        /// ws://host:port/path, wss://host:port/path, quic://host:port, or `-` (stdin)
+        /// ws://host:port/path, wss://host:port/path, quic://host:port,
+        /// http(s)://host:port/path, or `-` (stdin)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Output path (`-` for stdout)
@@ -219,7 +222,8 @@ enum Command {
     /// IPC stream)
     Send {
         /// Where to connect: tcp://host:port, tls://host:port, unix:///path,
-        /// ws://host:port/path, wss://host:port/path, quic://host:port, or `-` (stdout)
+        /// ws://host:port/path, wss://host:port/path, quic://host:port,
+        /// http(s)://host:port/path, or `-` (stdout)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Arrow IPC file or stream, CSV or Parquet file to send (`-` for stdin)
@@ -243,7 +247,8 @@ enum Command {
     /// type passes)
     Listen {
         /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
-        /// ws://host:port/path, wss://host:port/path, quic://host:port, or `-` (stdin)
+        /// ws://host:port/path, wss://host:port/path, quic://host:port,
+        /// http(s)://host:port/path, or `-` (stdin)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Output path (`-` for stdout)
@@ -556,25 +561,28 @@ fn parse_delimiter(arg: &str) -> Result<u8, String> {
 
 #[derive(Args)]
 struct ServerTlsArgs {
-    /// quic://, tls://, wss://: the server's certificate chain (PEM). Without
-    /// --cert and --key, a self-signed certificate for localhost, 127.0.0.1 and
-    /// ::1 is made
+    /// quic://, tls://, wss://, https://: the server's certificate chain
+    /// (PEM). Without --cert and --key, a self-signed certificate for
+    /// localhost, 127.0.0.1 and ::1 is made
     #[arg(long, value_name = "FILE", requires = "key")]
     cert: Option<PathBuf>,
-    /// quic://, tls://, wss://: the private key of --cert (PEM)
+    /// quic://, tls://, wss://, https://: the private key of --cert (PEM)
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
+    #[command(flatten)]
+    access: access::AccessArgs,
 }
 
 #[derive(Args)]
 struct ClientTlsArgs {
-    /// quic://, tls://, wss://: accept any server certificate (encrypted, not
-    /// authenticated: for localhost and tests)
+    /// quic://, tls://, wss://, https://: accept any server certificate
+    /// (encrypted, not authenticated: for localhost and tests)
     #[arg(long, conflicts_with = "ca")]
     insecure: bool,
-    /// quic://, tls://, wss://: trust the CA or server certificate(s) in this PEM
-    /// file (without --ca or --insecure, tls:// and wss:// trust the built-in
-    /// webpki roots; quic:// needs one of the two)
+    /// quic://, tls://, wss://, https://: trust the CA or server
+    /// certificate(s) in this PEM file (without --ca or --insecure, tls://,
+    /// wss:// and https:// trust the built-in webpki roots; quic:// needs one
+    /// of the two)
     #[arg(long, value_name = "FILE")]
     ca: Option<PathBuf>,
 }
@@ -672,11 +680,17 @@ impl CompressionArgs {
 }
 
 impl ServerTlsArgs {
-    fn tls(self) -> ServerTls {
-        ServerTls {
+    fn tls(self) -> CliResult<ServerTls> {
+        let access = if self.access.given() {
+            Some(self.access.access(&[])?)
+        } else {
+            None
+        };
+        Ok(ServerTls {
             // clap makes --cert and --key require each other.
             cert_key: self.cert.zip(self.key),
-        }
+            access,
+        })
     }
 }
 
@@ -739,7 +753,7 @@ fn run(cli: Cli) -> CliResult<()> {
                     &input,
                     network::Admission { once, max_clients },
                     compression.compression(),
-                    &tls.tls(),
+                    &tls.tls()?,
                     rate.with(timeout),
                     framing.framing(),
                 );
@@ -760,7 +774,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 feed::Source::Stdin,
                 url,
                 feed.options(max_clients, timeout),
-                &tls.tls(),
+                &tls.tls()?,
                 &ClientTls::default(),
             )
         }
@@ -776,7 +790,7 @@ fn run(cli: Cli) -> CliResult<()> {
             source,
             url,
             feed.options(max_clients, timeout),
-            &tls.tls(),
+            &tls.tls()?,
             &upstream_tls.tls(),
         ),
         Command::Recv {
@@ -827,7 +841,7 @@ fn run(cli: Cli) -> CliResult<()> {
             &output,
             to.format(),
             &columns.columns(),
-            &tls.tls(),
+            &tls.tls()?,
             rate.with(timeout),
             framing.framing(),
         ),

@@ -2,7 +2,7 @@
 //!
 //! What it is for: moving Arrow tables between this process and a peer over any
 //! transport of the `lightstream` crate (TCP, TLS, Unix sockets, WebSocket plain
-//! and over TLS, QUIC, stdio), with the same inputs and outputs as the file commands: tables are read
+//! and over TLS, QUIC, HTTP and HTTPS, stdio), with the same inputs and outputs as the file commands: tables are read
 //! with `input.rs` (format detected from the bytes) and written with `output.rs`
 //! (format from `--to` or the extension).
 //!
@@ -17,8 +17,10 @@
 //! `serve` reads its input once into shared memory (`Arc`) and gives every client
 //! its own task; a client that fails or goes away costs one line on stderr. At
 //! most `--max-clients` clients are served at once; one more is turned away at
-//! once with one line (ws:// and wss:// answer `503` with `Retry-After`, other
-//! transports close the connection).
+//! once with one line (ws://, wss://, http:// and https:// answer `503` with
+//! `Retry-After`, other transports close the connection). Over http(s):// a
+//! client reads with GET (`serve`, `recv`) and writes with POST (`send`,
+//! `listen`).
 //!
 //! `recv` and `listen` writing an IPC stream with every column copy the
 //! stream message by message (`lightstream::MessageReader`): no value is
@@ -57,11 +59,14 @@ use crate::threads::{InputThread, OutputThread};
 /// The names of the self-signed certificate made when `--cert` is not given.
 const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
-/// TLS material of a quic://, tls:// or wss:// server (`serve`, `listen`).
+/// TLS material of a quic://, tls://, wss:// or https:// server (`serve`,
+/// `listen`), and who may open a stream on an http(s):// one.
 #[derive(Debug, Default, Clone)]
 pub struct ServerTls {
     /// PEM certificate chain and its PEM private key.
     pub cert_key: Option<(PathBuf, PathBuf)>,
+    /// `--allow-origin`, `--token-file` (`access.rs`); `None`: not given.
+    pub access: Option<lightstream::http::Access>,
 }
 
 /// How a quic://, tls:// or wss:// client (`recv`, `send`) checks the server's
@@ -153,6 +158,11 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 const TURNING_AWAY: usize = 16;
 const TURN_AWAY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a server that is done (`serve --once`, `listen`) lets the
+/// transport finish what it owes its client (an HTTP answer, the end of a
+/// response body) before the process exits.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
 /// `serve`: listens on `endpoint` and sends `input`'s tables to every client.
 pub fn serve(
     endpoint: Endpoint,
@@ -185,6 +195,8 @@ pub fn serve(
                 loop {
                     let conn = accept(&listener).await?;
                     if served.send_to(conn, stdio).await? {
+                        // HTTP: the end of the response may still be on its way.
+                        let _ = listener.close(CLOSE_GRACE).await;
                         return Ok(());
                     }
                 }
@@ -375,7 +387,8 @@ pub fn listen(
             // The listener stays open (and a Unix socket file in place) until the
             // stream is received; dropping it then removes the socket file.
             let result = receive(reader, &endpoint, target, format).await;
-            drop(listener);
+            // HTTP: the answer to the POST goes out before the process ends.
+            let _ = listener.close(CLOSE_GRACE).await;
             result
         },
         Err(CliError::Interrupted),
@@ -711,8 +724,13 @@ fn interrupted() -> impl Future<Output = ()> {
 fn uses_tls(endpoint: &Endpoint) -> bool {
     matches!(
         endpoint,
-        Endpoint::Quic(_) | Endpoint::Tls(_) | Endpoint::SecureWebSocket(_)
+        Endpoint::Quic(_) | Endpoint::Tls(_) | Endpoint::SecureWebSocket(_) | Endpoint::Https(_)
     )
+}
+
+/// Whether `endpoint` is an HTTP server's (and so takes the access flags).
+fn is_http(endpoint: &Endpoint) -> bool {
+    matches!(endpoint, Endpoint::Http(_) | Endpoint::Https(_))
 }
 
 /// TLS for a quic://, tls:// or wss:// server: `--cert`/`--key`, or a self-signed
@@ -720,10 +738,21 @@ fn uses_tls(endpoint: &Endpoint) -> bool {
 /// transport is a usage error rather than silently ignored.
 pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerOptions> {
     let mut options = ServerOptions::default();
+    match &tls.access {
+        Some(access) if is_http(endpoint) => options.access = access.clone(),
+        Some(_) => {
+            return Err(CliError::usage(format!(
+                "--allow-origin and --token-file apply to http:// and https:// URLs only, \
+                 not to {endpoint}"
+            )));
+        }
+        None => {}
+    }
     if !uses_tls(endpoint) {
         if tls.cert_key.is_some() {
             return Err(CliError::usage(format!(
-                "--cert and --key apply to quic://, tls:// and wss:// URLs only, not to {endpoint}"
+                "--cert and --key apply to quic://, tls://, wss:// and https:// URLs only, \
+                 not to {endpoint}"
             )));
         }
         return Ok(options);
@@ -761,8 +790,8 @@ pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientO
     if !uses_tls(endpoint) {
         if tls.insecure || tls.ca.is_some() {
             return Err(CliError::usage(format!(
-                "--insecure and --ca apply to quic://, tls:// and wss:// URLs only, not to \
-                 {endpoint}"
+                "--insecure and --ca apply to quic://, tls://, wss:// and https:// URLs only, \
+                 not to {endpoint}"
             )));
         }
         return Ok(options);
@@ -853,7 +882,10 @@ mod tests {
             ca: None,
         };
         let m = usage_message(client_options(&tcp, &insecure));
-        assert!(m.contains("quic://, tls:// and wss:// URLs only"), "{m}");
+        assert!(
+            m.contains("quic://, tls://, wss:// and https:// URLs only"),
+            "{m}"
+        );
         assert!(
             client_options(&tcp, &ClientTls::default())
                 .expect("plain TCP needs no TLS")
@@ -863,6 +895,7 @@ mod tests {
 
         let cert = ServerTls {
             cert_key: Some(("c.pem".into(), "k.pem".into())),
+            access: None,
         };
         let m = usage_message(server_options(&endpoint("ws://127.0.0.1:1/"), &cert));
         assert!(m.contains("--cert"), "{m}");
@@ -879,6 +912,7 @@ mod tests {
         let quic = endpoint("quic://127.0.0.1:0");
         let cert = ServerTls {
             cert_key: Some(("/nonexistent/c.pem".into(), "/nonexistent/k.pem".into())),
+            access: None,
         };
         let Err(err) = server_options(&quic, &cert) else {
             panic!("no such file");
@@ -899,7 +933,11 @@ mod tests {
         let quic = endpoint("quic://127.0.0.1:0");
         let options = server_options(&quic, &ServerTls::default()).expect("self-signed");
         assert!(options.quic.is_some());
-        for url in ["tls://127.0.0.1:0", "wss://127.0.0.1:0/"] {
+        for url in [
+            "tls://127.0.0.1:0",
+            "wss://127.0.0.1:0/",
+            "https://127.0.0.1:0/t",
+        ] {
             let options = server_options(&endpoint(url), &ServerTls::default()).expect(url);
             assert!(options.tls.is_some() && options.quic.is_none(), "{url}");
         }
@@ -907,7 +945,11 @@ mod tests {
 
     #[test]
     fn tls_and_wss_clients_trust_the_webpki_roots_by_default() {
-        for url in ["tls://127.0.0.1:4433", "wss://127.0.0.1:4433/t"] {
+        for url in [
+            "tls://127.0.0.1:4433",
+            "wss://127.0.0.1:4433/t",
+            "https://127.0.0.1:4433/t",
+        ] {
             let e = endpoint(url);
             let options = client_options(&e, &ClientTls::default()).expect(url);
             assert!(options.tls.is_none() && options.quic.is_none(), "{url}");
@@ -934,9 +976,28 @@ mod tests {
     }
 
     #[test]
+    fn access_flags_apply_to_http_servers_only() {
+        let access = ServerTls {
+            cert_key: None,
+            access: Some(lightstream::http::Access::public()),
+        };
+        let options = server_options(&endpoint("http://127.0.0.1:0/t"), &access).expect("http");
+        assert!(matches!(
+            options.access.origins,
+            lightstream::http::Origins::Any
+        ));
+        let m = usage_message(server_options(&endpoint("tcp://127.0.0.1:0"), &access));
+        assert!(
+            m.contains("--allow-origin and --token-file apply to http://"),
+            "{m}"
+        );
+    }
+
+    #[test]
     fn tls_flags_are_refused_on_plaintext_transports() {
         let cert = ServerTls {
             cert_key: Some(("c.pem".into(), "k.pem".into())),
+            access: None,
         };
         let ca = ClientTls {
             insecure: false,
@@ -945,13 +1006,14 @@ mod tests {
         for url in [
             "tcp://127.0.0.1:1",
             "ws://127.0.0.1:1/",
+            "http://127.0.0.1:1/",
             "unix:///tmp/x.sock",
             "-",
         ] {
             let e = endpoint(url);
             let m = usage_message(server_options(&e, &cert));
             assert!(
-                m.contains("--cert and --key apply to quic://, tls:// and wss://"),
+                m.contains("--cert and --key apply to quic://, tls://, wss:// and https://"),
                 "{m}"
             );
             let m = usage_message(client_options(&e, &ca));

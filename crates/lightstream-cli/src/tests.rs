@@ -120,7 +120,7 @@ fn network_commands_parse_urls_and_flags() {
     assert_eq!(input, PathBuf::from("data.arrow"));
     assert!(once);
     assert!(matches!(compression.compression(), Compression::Zstd));
-    assert!(tls.tls().cert_key.is_none());
+    assert!(tls.tls().unwrap().cert_key.is_none());
     // serve drops a client that takes no data for a minute unless told otherwise.
     assert_eq!(timeout, Timeout(Some(std::time::Duration::from_secs(60))));
     // ... or that takes a message at under 16 KiB/s once the minute is up.
@@ -173,7 +173,7 @@ fn network_commands_parse_urls_and_flags() {
     };
     assert_eq!(url, Endpoint::Unix("/tmp/s.sock".into()));
     assert_eq!(
-        tls.tls().cert_key,
+        tls.tls().unwrap().cert_key,
         Some((PathBuf::from("c.pem"), PathBuf::from("k.pem")))
     );
 
@@ -199,7 +199,7 @@ fn network_commands_parse_urls_and_flags() {
             panic!("serve expected");
         };
         assert_eq!(url, want);
-        assert!(tls.tls().cert_key.is_some());
+        assert!(tls.tls().unwrap().cert_key.is_some());
     }
     let cli = Cli::try_parse_from(["lightstream", "send", "wss://h:1/", "-", "--insecure"])
         .expect("valid arguments");
@@ -224,7 +224,7 @@ fn bad_network_arguments_are_usage_errors() {
         let err = Cli::try_parse_from(args).err().expect("a usage error");
         one_line(&err.render().to_string())
     };
-    let line = error(&["lightstream", "recv", "http://x:1", "out"]);
+    let line = error(&["lightstream", "recv", "ftp://x:1", "out"]);
     assert!(line.contains("unknown scheme"), "{line}");
     let line = error(&["lightstream", "recv", "tcp://x", "out"]);
     assert!(line.contains("missing :port"), "{line}");

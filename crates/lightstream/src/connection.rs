@@ -14,7 +14,8 @@
 //! format byte for byte (any Arrow IPC peer can talk to them); WebSocket
 //! (`ws://`, and `wss://` over TLS) carries one encapsulated IPC message per
 //! binary message (docs/websocket-protocol.md); QUIC carries one IPC stream
-//! per unidirectional QUIC stream.
+//! per unidirectional QUIC stream; HTTP (`http://`, `https://`) carries the
+//! stream format byte for byte as a response (GET) or request (POST) body.
 
 use std::any::Any;
 use std::fmt;
@@ -58,6 +59,12 @@ pub(crate) trait Link: Any + Send {
         )))))
     }
 
+    /// The options a writer to this peer uses, from the application's: an
+    /// HTTP response compresses only with a codec the client asked for.
+    fn write_options(&mut self, options: WriteOptions) -> WriteOptions {
+        options
+    }
+
     /// Turns the peer away (a server at its limit of clients). Closing the
     /// connection is all most transports can say; a WebSocket answers the
     /// upgrade request with `503` and `Retry-After`.
@@ -76,6 +83,14 @@ pub(crate) trait Link: Any + Send {
 pub(crate) trait Acceptor: Send + Sync {
     /// Waits for the next peer; `local` names the listener in errors.
     fn accept<'a>(&'a self, local: &'a Endpoint) -> Pending<'a, Connection>;
+
+    /// Stops accepting and lets what the transport still owes its peers go
+    /// out, for at most `grace` (HTTP: the answers and response bodies in
+    /// flight). Most transports owe nothing once a writer has finished.
+    fn close(&self, grace: Duration) -> Pending<'_, ()> {
+        let _ = grace;
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// One connected peer, not yet reading or writing tables.
@@ -186,6 +201,15 @@ impl Connection {
         }
     }
 
+    /// A connection over a link a transport boxed already.
+    #[cfg(feature = "http")]
+    pub(crate) fn from_link(link: Box<dyn Link>, peer: impl Into<String>) -> Connection {
+        Connection {
+            link,
+            peer: peer.into(),
+        }
+    }
+
     /// A connection over any pair of byte streams (`peer` names it in errors).
     pub fn from_io<R, W>(read: R, write: W, peer: impl Into<String>) -> Connection
     where
@@ -240,7 +264,12 @@ impl Connection {
 
     /// Writes one Arrow IPC stream of `schema` to the peer. On QUIC this
     /// opens a new stream.
-    pub async fn writer(self, schema: Arc<Schema>, options: WriteOptions) -> Result<TableWriter> {
+    pub async fn writer(
+        mut self,
+        schema: Arc<Schema>,
+        options: WriteOptions,
+    ) -> Result<TableWriter> {
+        let options = self.link.write_options(options);
         let sink = self.link.sink(self.peer.clone()).await?;
         TableWriter::new(sink, self.peer, schema, options)
     }
@@ -344,5 +373,14 @@ impl Listener {
     /// "connection" is stdin/stdout; a second accept waits forever.
     pub async fn accept(&self) -> Result<Connection> {
         self.acceptor.accept(&self.local).await
+    }
+
+    /// Stops listening, letting what the server still owes its clients go
+    /// out for at most `grace`: on `http://` and `https://`, the answers to
+    /// POSTs and the ends of response bodies that hyper has not written yet
+    /// (a process that exits right after its last stream would cut them
+    /// off). On other transports this is dropping the listener.
+    pub async fn close(self, grace: Duration) -> Result<()> {
+        self.acceptor.close(grace).await
     }
 }

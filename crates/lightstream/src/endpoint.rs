@@ -1,7 +1,8 @@
 //! [`Endpoint`]: where tables go or come from, parsed from a URL
 //! (`tcp://host:port`, `tls://host:port`, `unix:///path`,
-//! `ws://host:port/path`, `wss://host:port/path`, `quic://host:port`, or `-`
-//! for stdin/stdout).
+//! `ws://host:port/path`, `wss://host:port/path`, `quic://host:port`,
+//! `http://host[:port]/path`, `https://host[:port]/path`, or `-` for
+//! stdin/stdout).
 //!
 //! What it is not: a connection. [`crate::connect`] and [`crate::bind`]
 //! (in `transport`) dispatch an endpoint to its transport's module.
@@ -46,6 +47,14 @@ pub enum Endpoint {
     /// `quic://host:port`: one IPC stream per QUIC stream. The host also
     /// names the server in its TLS certificate.
     Quic(String),
+    /// `http://host[:port]/path[?query]`: the Arrow IPC stream format as the
+    /// body of an HTTP response (a client reads with `GET`) or request (a
+    /// client writes with `POST`); port 80 when not given. docs/http.md.
+    Http(String),
+    /// `https://host[:port]/path[?query]`: [`Endpoint::Http`] over TLS; port
+    /// 443 when not given. The host also names the server in its TLS
+    /// certificate.
+    Https(String),
     /// `-`: the Arrow IPC stream format on stdin (reading) and stdout (writing).
     Stdio,
 }
@@ -61,7 +70,7 @@ impl FromStr for Endpoint {
         let (scheme, rest) = s.split_once("://").ok_or_else(|| {
             bad(
                 "expected tcp://host:port, tls://host:port, unix:///path, ws://host:port/path, \
-                 wss://host:port/path, quic://host:port or -",
+                 wss://host:port/path, quic://host:port, http(s)://host[:port]/path or -",
             )
         })?;
         let authority = |rest: &str| -> Result<String> {
@@ -100,8 +109,22 @@ impl FromStr for Endpoint {
                 authority(rest)?;
                 Ok(Endpoint::SecureWebSocket(s.to_string()))
             }
+            "http" | "https" => {
+                // The port may be left out (80, 443); a host is required.
+                let hostport = rest.split(['/', '?']).next().unwrap_or_default();
+                if hostport.contains(':') && !hostport.ends_with(']') {
+                    authority(hostport)?;
+                } else if hostport.is_empty() || hostport == "[]" {
+                    return Err(bad("missing host"));
+                }
+                if scheme == "http" {
+                    Ok(Endpoint::Http(s.to_string()))
+                } else {
+                    Ok(Endpoint::Https(s.to_string()))
+                }
+            }
             other => Err(bad(&format!(
-                "unknown scheme {other:?} (expected tcp, tls, unix, ws, wss or quic)"
+                "unknown scheme {other:?} (expected tcp, tls, unix, ws, wss, quic, http or https)"
             ))),
         }
     }
@@ -113,7 +136,10 @@ impl fmt::Display for Endpoint {
             Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
             Endpoint::Tls(a) => write!(f, "tls://{a}"),
             Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
-            Endpoint::WebSocket(u) | Endpoint::SecureWebSocket(u) => write!(f, "{u}"),
+            Endpoint::WebSocket(u)
+            | Endpoint::SecureWebSocket(u)
+            | Endpoint::Http(u)
+            | Endpoint::Https(u) => write!(f, "{u}"),
             Endpoint::Quic(a) => write!(f, "quic://{a}"),
             Endpoint::Stdio => write!(f, "-"),
         }
@@ -162,6 +188,15 @@ mod tests {
         assert_eq!(p("tls://[::1]:1").unwrap().to_string(), "tls://[::1]:1");
         assert_eq!(p("wss://h:1/x").unwrap().to_string(), "wss://h:1/x");
         assert_eq!(p("-").unwrap(), Endpoint::Stdio);
+        assert_eq!(
+            p("http://127.0.0.1:8080/t.arrows?x=1").unwrap(),
+            Endpoint::Http("http://127.0.0.1:8080/t.arrows?x=1".into())
+        );
+        assert_eq!(
+            p("https://example.com/t").unwrap(),
+            Endpoint::Https("https://example.com/t".into())
+        );
+        assert_eq!(p("http://[::1]/t").unwrap().to_string(), "http://[::1]/t");
         for s in p("tcp://127.0.0.1:9000").iter() {
             assert_eq!(s.to_string(), "tcp://127.0.0.1:9000");
         }
@@ -175,7 +210,10 @@ mod tests {
         assert!(e("tcp://127.0.0.1:99999").contains("port \"99999\""));
         assert!(e("tcp://:80").contains("missing host"));
         assert!(e("unix://relative").contains("absolute path"));
-        assert!(e("http://x:1").contains("unknown scheme \"http\""));
+        assert!(e("ftp://x:1").contains("unknown scheme \"ftp\""));
+        assert!(e("http:///path").contains("missing host"));
+        assert!(e("http://x:port/").contains("port \"port\""));
+        assert!(e("https://:443/").contains("missing host"));
         assert!(e("wss://x/").contains("missing :port"));
         assert!(e("tcp://x:1/path").contains("a tcp URL has no path"));
         assert!(e("tls://x:1/path").contains("a tls URL has no path"));

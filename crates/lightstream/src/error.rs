@@ -117,6 +117,14 @@ pub enum Error {
         /// what happened to the connection.
         detail: String,
     },
+    /// An HTTP server answered a request of an `http://` or `https://`
+    /// client with something other than an Arrow stream (docs/http.md).
+    Http {
+        /// The URL asked ("http://127.0.0.1:8080/t.arrows").
+        peer: String,
+        /// What came back instead.
+        problem: HttpProblem,
+    },
     /// A hub subscriber fell more than its `max_lag` behind the feed and
     /// was disconnected (`hub::SlowPolicy::Disconnect`).
     Lagged {
@@ -162,6 +170,26 @@ pub enum FeedProblem {
     /// A new schema while a stream is open, on a hub that refuses them
     /// (`hub::SchemaChange::Refuse`).
     SchemaChanged,
+}
+
+/// What an HTTP server answered instead of an Arrow stream ([`Error::Http`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HttpProblem {
+    /// A status other than 2xx (401 and 403 for a refused token or origin,
+    /// 404 for another path, 503 for a server at its limit of clients).
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the response body (at most 512 bytes, as text).
+        excerpt: String,
+    },
+    /// A 2xx response whose `Content-Type` is not
+    /// `application/vnd.apache.arrow.stream` (`None`: no `Content-Type`).
+    ContentType {
+        /// The `Content-Type` that came.
+        found: Option<String>,
+    },
 }
 
 /// Why a TLS handshake failed ([`Error::Tls`]).
@@ -274,6 +302,26 @@ impl fmt::Display for Error {
                 after,
                 context,
             } => write!(f, "{stalled} for {} while {context}", Millis(*after)),
+            Error::Http {
+                peer,
+                problem: HttpProblem::Status { status, excerpt },
+            } => {
+                write!(f, "{peer} answered HTTP {status}")?;
+                if !excerpt.is_empty() {
+                    write!(f, ": {excerpt}")?;
+                }
+                Ok(())
+            }
+            Error::Http {
+                peer,
+                problem: HttpProblem::ContentType { found },
+            } => write!(
+                f,
+                "{peer} answered with Content-Type {}, not an Arrow stream                  (application/vnd.apache.arrow.stream)",
+                found
+                    .as_deref()
+                    .map_or("(none)".to_string(), |t| format!("{t:?}"))
+            ),
             Error::Lagged {
                 peer,
                 queued,

@@ -108,9 +108,11 @@ pub use transport::websocket;
 
 pub use connection::{Connection, Listener};
 pub use endpoint::Endpoint;
-pub use error::{Error, FeedProblem, Result, TlsProblem};
+pub use error::{Error, FeedProblem, HttpProblem, Result, TlsProblem};
 pub use messages::{MessageReader, MessageWriter};
 pub use reader::TableReader;
+#[cfg(feature = "http")]
+pub use transport::http::HttpVersion;
 pub use transport::{ClientOptions, ServerOptions, bind, connect};
 pub use writer::TableWriter;
 

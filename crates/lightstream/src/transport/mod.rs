@@ -21,6 +21,8 @@ use crate::connection::{Connection, Listener};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 
+#[cfg(feature = "http")]
+pub(crate) mod http;
 #[cfg(feature = "quic")]
 pub mod quic;
 #[cfg(feature = "stdio")]
@@ -52,6 +54,14 @@ pub struct ClientOptions {
     /// take; `None`: [`crate::tls::DEFAULT_HANDSHAKE_TIMEOUT`] (10 s).
     #[cfg(feature = "tls")]
     pub handshake_timeout: Option<std::time::Duration>,
+    /// The HTTP version of `http://` and `https://` connections (default:
+    /// HTTP/1.1, or HTTP/2 over TLS when the server offers it).
+    #[cfg(feature = "http")]
+    pub http_version: http::HttpVersion,
+    /// A bearer token sent with `http://` and `https://` requests
+    /// (`Authorization: Bearer <token>`).
+    #[cfg(feature = "http")]
+    pub bearer_token: Option<String>,
 }
 
 /// Settings for [`bind`]. QUIC, `tls://` and `wss://` need a TLS server
@@ -70,6 +80,11 @@ pub struct ServerOptions {
     /// longer fails on its own connection.
     #[cfg(feature = "tls")]
     pub handshake_timeout: Option<std::time::Duration>,
+    /// Who may open a stream on an `http://` or `https://` server (Origin
+    /// allow-list, bearer token); the default lets in every client without
+    /// an `Origin` and pages of the server's own origin.
+    #[cfg(feature = "http")]
+    pub access: crate::http::Access,
 }
 
 /// Listens on `endpoint`.
@@ -107,6 +122,23 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
         }
         #[cfg(feature = "quic")]
         Endpoint::Quic(a) => quic::bind(a, endpoint, &options.quic).await,
+        #[cfg(feature = "http")]
+        Endpoint::Http(url) => {
+            http::bind(
+                url,
+                endpoint,
+                options.access.clone(),
+                #[cfg(feature = "tls")]
+                None,
+            )
+            .await
+        }
+        #[cfg(all(feature = "http", feature = "tls"))]
+        Endpoint::Https(url) => {
+            let side = tls::ServerSide::new(endpoint, &options.tls, options.handshake_timeout)?
+                .with_alpn(&[b"h2", b"http/1.1"]);
+            http::bind(url, endpoint, options.access.clone(), Some(side)).await
+        }
         #[cfg(feature = "stdio")]
         Endpoint::Stdio => Ok(stdio::bind()),
         #[allow(unreachable_patterns)]
@@ -159,6 +191,20 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
         }
         #[cfg(feature = "quic")]
         Endpoint::Quic(a) => quic::connect(a, &options.quic).await,
+        #[cfg(feature = "http")]
+        Endpoint::Http(url) | Endpoint::Https(url) => {
+            let settings = http::ClientSettings {
+                version: options.http_version,
+                bearer_token: options.bearer_token.clone(),
+            };
+            http::connect(
+                url,
+                settings,
+                #[cfg(feature = "tls")]
+                (&options.tls, options.handshake_timeout),
+            )
+            .await
+        }
         #[cfg(feature = "stdio")]
         Endpoint::Stdio => Ok(Connection::stdio()),
         #[allow(unreachable_patterns)]
@@ -174,6 +220,8 @@ fn not_compiled_in(endpoint: &Endpoint) -> Error {
         Endpoint::SecureWebSocket(_) => {
             "WebSocket over TLS was not compiled in (lightstream's `websocket` and `tls` features)"
         }
+        Endpoint::Http(_) => "HTTP was not compiled in (lightstream's `http` feature)",
+        Endpoint::Https(_) => "HTTPS was not compiled in (lightstream's `http` and `tls` features)",
         _ => "this transport was not compiled in (see the crate's features)",
     };
     Error::Config(format!("{endpoint}: {what}"))

@@ -337,14 +337,24 @@ mod transport {
                 Error::Config(format!(
                     "a {} server needs a TLS certificate (ServerOptions::tls; \
                      lightstream::tls::server_config with load_certs/load_key or self_signed)",
-                    if matches!(endpoint, Endpoint::Tls(_)) {
-                        "tls://"
-                    } else {
-                        "wss://"
+                    match endpoint {
+                        Endpoint::Tls(_) => "tls://",
+                        Endpoint::Https(_) => "https://",
+                        _ => "wss://",
                     }
                 ))
             })?;
             Ok(ServerSide { config, timeout })
+        }
+
+        /// The same server offering `protocols` by ALPN (`https://`: h2 and
+        /// http/1.1).
+        #[cfg(feature = "http")]
+        pub(crate) fn with_alpn(mut self, protocols: &[&[u8]]) -> ServerSide {
+            let mut config = self.config.as_ref().clone();
+            config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+            self.config = Arc::new(config);
+            self
         }
 
         /// Runs the server's handshake on `tcp`; `peer` names the client.
