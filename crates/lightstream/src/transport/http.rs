@@ -762,17 +762,7 @@ struct ServedGet {
 
 impl Link for ServedGet {
     fn input(self: Box<Self>, peer: String, _: DecodeLimits) -> Pending<'static, Input> {
-        let mut refused = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "this server reads Arrow streams: POST one",
-        );
-        refused
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        let _ = self.respond.send(refused);
-        Box::pin(std::future::ready(Err(Error::Protocol(format!(
-            "{peer} asks for a stream (GET): write to it, or have the client POST one"
-        )))))
+        wrong_direction(self.respond, &peer, "GET", "POST")
     }
 
     fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
@@ -804,24 +794,51 @@ impl Link for ServedGet {
         }
     }
 
-    fn turn_away(
-        self: Box<Self>,
-        _: String,
-        retry_after: Duration,
-        reason: String,
-    ) -> Pending<'static, ()> {
-        let _ = self.respond.send(busy(retry_after, &reason));
-        Box::pin(std::future::ready(Ok(())))
+    fn turn_away(self: Box<Self>, _: String, after: Duration, why: String) -> Pending<'static, ()> {
+        busy(self.respond, after, &why)
     }
 }
 
-/// `503 Service Unavailable` with `Retry-After` (whole seconds).
-fn busy(retry_after: Duration, reason: &str) -> Response<BoxBody> {
+/// The application read from a GET or wrote to a POST: the client gets
+/// `405` naming the method this server takes (`allowed`), the application
+/// an error.
+fn wrong_direction<T: Send + 'static>(
+    respond: oneshot::Sender<Response<BoxBody>>,
+    peer: &str,
+    method: &str,
+    allowed: &'static str,
+) -> Pending<'static, T> {
+    let mut refused = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("this server takes {allowed} here, not {method}"),
+    );
+    refused
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allowed));
+    let _ = respond.send(refused);
+    let error = Error::Protocol(format!(
+        "{peer}: a {method} request {} (the application used it the other way)",
+        if method == "GET" {
+            "asks for a stream: write to it"
+        } else {
+            "carries a stream: read it"
+        }
+    ));
+    Box::pin(std::future::ready(Err(error)))
+}
+
+/// Answers `503 Service Unavailable` with `Retry-After` (whole seconds).
+fn busy(
+    respond: oneshot::Sender<Response<BoxBody>>,
+    retry_after: Duration,
+    reason: &str,
+) -> Pending<'static, ()> {
     let mut response = text(StatusCode::SERVICE_UNAVAILABLE, reason);
     if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
-    response
+    let _ = respond.send(response);
+    Box::pin(std::future::ready(Ok(())))
 }
 
 /// A POST waiting for the application's reader.
@@ -837,27 +854,11 @@ impl Link for ServedPost {
     }
 
     fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
-        let mut refused = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "this server sends Arrow streams: GET one",
-        );
-        refused
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET"));
-        let _ = self.respond.send(refused);
-        Box::pin(std::future::ready(Err(Error::Protocol(format!(
-            "{peer} sends a stream (POST): read it, or have the client GET one"
-        )))))
+        wrong_direction(self.respond, &peer, "POST", "GET")
     }
 
-    fn turn_away(
-        self: Box<Self>,
-        _: String,
-        retry_after: Duration,
-        reason: String,
-    ) -> Pending<'static, ()> {
-        let _ = self.respond.send(busy(retry_after, &reason));
-        Box::pin(std::future::ready(Ok(())))
+    fn turn_away(self: Box<Self>, _: String, after: Duration, why: String) -> Pending<'static, ()> {
+        busy(self.respond, after, &why)
     }
 }
 

@@ -1,0 +1,259 @@
+//! End-to-end tests of the network commands over `http://` against the real
+//! binary and clients nobody here wrote: pyarrow through urllib and
+//! requests, curl (HTTP/1.1 and h2c), and a raw Python HTTP server that
+//! dies mid-response. Loopback only; every wait is bounded.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+mod common;
+use common::{Proc, run};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn test_dir(name: &str) -> PathBuf {
+    common::test_dir("lightstream-http", name)
+}
+
+/// Runs python3 with `script` and `args`; its stdout, trimmed. Fails the
+/// test with stderr when it fails.
+#[track_caller]
+fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 on PATH");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// curl with `args`: (status line code, body bytes written to stdout).
+fn curl(args: &[&str]) -> (String, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl on PATH");
+    let mut body = out.stdout;
+    let split = body.iter().rposition(|&b| b == b'\n').unwrap_or(0);
+    let code = String::from_utf8_lossy(&body[split + 1..]).to_string();
+    body.truncate(split);
+    (code, body)
+}
+
+/// pyarrow's reading of an IPC file or stream, as `rows|sum of column 0|names`.
+const SUMMARY: &str = r#"
+import sys, pyarrow as pa, pyarrow.compute as pc
+def summary(t):
+    return f"{t.num_rows}|{pc.sum(t.column(0)).as_py()}|{','.join(t.schema.names)}"
+"#;
+
+#[test]
+fn pyarrow_urllib_requests_and_curl_read_serve_http() {
+    let dir = test_dir("pyarrow");
+    run(&dir, &["example", "t.arrows", "--rows", "20000"]).assert_success();
+    let mut serve = Proc::spawn(
+        &dir,
+        &[
+            "serve",
+            "http://127.0.0.1:0/t.arrows",
+            "t.arrows",
+            "--compression",
+            "zstd",
+        ],
+    );
+    let url = serve.url();
+    let file = dir.join("t.arrows");
+    let expected = python(
+        &format!(
+            "{SUMMARY}\nprint(summary(pa.ipc.open_stream(open(sys.argv[1], 'rb')).read_all()))"
+        ),
+        &[file.to_str().unwrap()],
+    );
+    assert!(expected.starts_with("20000|"), "{expected}");
+
+    // pyarrow over urllib and over requests (streamed, not buffered whole).
+    let urllib = python(
+        &format!(
+            "{SUMMARY}\nimport urllib.request\n\
+             r = urllib.request.urlopen(sys.argv[1])\n\
+             assert r.headers['Content-Type'] == 'application/vnd.apache.arrow.stream', r.headers\n\
+             print(summary(pa.ipc.open_stream(r).read_all()))"
+        ),
+        &[&url],
+    );
+    assert_eq!(urllib, expected);
+    let requests = python(
+        &format!(
+            "{SUMMARY}\nimport requests\n\
+             r = requests.get(sys.argv[1], stream=True, headers={{'Accept': \
+             'application/vnd.apache.arrow.stream; codecs=\"zstd, lz4\"'}})\n\
+             r.raise_for_status()\n\
+             assert r.headers['Content-Type'].endswith('codecs=zstd'), r.headers\n\
+             print(summary(pa.ipc.open_stream(r.raw).read_all()))"
+        ),
+        &[&url],
+    );
+    assert_eq!(requests, expected);
+
+    // curl, HTTP/1.1 and h2c; pyarrow validates what it saved.
+    for (name, extra) in [
+        ("h1.arrows", "--http1.1"),
+        ("h2.arrows", "--http2-prior-knowledge"),
+    ] {
+        let saved = dir.join(name);
+        let (code, _) = curl(&[extra, "-o", saved.to_str().unwrap(), &url]);
+        assert_eq!(code, "200", "{name}");
+        let got = python(
+            &format!(
+                "{SUMMARY}\nt = pa.ipc.open_stream(open(sys.argv[1], 'rb')).read_all()\nt.validate(full=True)\nprint(summary(t))"
+            ),
+            &[saved.to_str().unwrap()],
+        );
+        assert_eq!(got, expected, "{name}");
+    }
+
+    // Other paths and methods.
+    assert_eq!(curl(&["-o", "/dev/null", &format!("{url}x")]).0, "404");
+    assert_eq!(curl(&["-o", "/dev/null", "-X", "PUT", &url]).0, "405");
+    serve.kill();
+}
+
+#[test]
+fn tokens_and_origins_are_checked_before_streaming() {
+    let dir = test_dir("access");
+    run(&dir, &["example", "t.arrows", "--rows", "10"]).assert_success();
+    std::fs::write(dir.join("tokens"), "# one token\nsecret-1\n").unwrap();
+    let mut serve = Proc::spawn(
+        &dir,
+        &[
+            "serve",
+            "http://127.0.0.1:0/t",
+            "t.arrows",
+            "--token-file",
+            "tokens",
+            "--allow-origin",
+            "https://app.example",
+        ],
+    );
+    let url = serve.url();
+    let (code, body) = curl(&[&url]);
+    assert_eq!(code, "401");
+    assert!(String::from_utf8_lossy(&body).contains("Bearer"));
+    assert_eq!(curl(&["-H", "Authorization: Bearer wrong", &url]).0, "401");
+    let good = "Authorization: Bearer secret-1";
+    let (code, body) = curl(&["-H", good, "-H", "Origin: https://evil.example", &url]);
+    assert_eq!(code, "403", "{}", String::from_utf8_lossy(&body));
+    let (code, body) = curl(&["-H", good, "-H", "Origin: https://app.example", &url]);
+    assert_eq!(code, "200");
+    assert!(body.len() > 8 && body.ends_with(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]));
+    // Without Origin (curl, pyarrow) and with the token: streamed.
+    assert_eq!(curl(&["-H", good, "-o", "/dev/null", &url]).0, "200");
+    // recv reports the refusal with its status.
+    let out = run(&dir, &["recv", &url, "out.arrows"]);
+    let line = out.assert_error(1);
+    assert!(line.contains("HTTP 401"), "{line}");
+    serve.kill();
+}
+
+#[test]
+fn listen_http_takes_one_post_from_curl_and_from_send() {
+    let dir = test_dir("post");
+    run(&dir, &["example", "t.arrows", "--rows", "5000"]).assert_success();
+    let file = dir.join("t.arrows");
+    let mut listen = Proc::spawn(&dir, &["listen", "http://127.0.0.1:0/in", "got.arrows"]);
+    let url = listen.url();
+    let (code, _) = curl(&[
+        "--data-binary",
+        &format!("@{}", file.display()),
+        "-H",
+        "Content-Type: application/vnd.apache.arrow.stream",
+        &url,
+    ]);
+    assert_eq!(code, "200");
+    listen.wait(TIMEOUT).assert_exit_ok();
+    assert_eq!(
+        std::fs::read(dir.join("got.arrows")).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+
+    let mut listen = Proc::spawn(&dir, &["listen", "http://127.0.0.1:0/in", "got2.arrows"]);
+    let url = listen.url();
+    run(&dir, &["send", &url, "t.arrows"]).assert_success();
+    listen.wait(TIMEOUT).assert_exit_ok();
+    let expected = python(
+        &format!(
+            "{SUMMARY}\nprint(summary(pa.ipc.open_stream(open(sys.argv[1], 'rb')).read_all()))"
+        ),
+        &[file.to_str().unwrap()],
+    );
+    let got = python(
+        &format!(
+            "{SUMMARY}\nprint(summary(pa.ipc.open_stream(open(sys.argv[1], 'rb')).read_all()))"
+        ),
+        &[dir.join("got2.arrows").to_str().unwrap()],
+    );
+    assert_eq!(got, expected);
+}
+
+/// A Python HTTP server that answers one GET with the first `cut` bytes of
+/// an Arrow stream in one chunk, then closes the connection without the
+/// last chunk (a server that died mid-response). Prints its port.
+const DYING_SERVER: &str = r#"
+import socket, sys
+data = open(sys.argv[1], 'rb').read()[: int(sys.argv[2])]
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+c.recv(65536)
+c.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/vnd.apache.arrow.stream\r\n'
+          b'Transfer-Encoding: chunked\r\n\r\n' + b'%x\r\n' % len(data) + data + b'\r\n')
+c.close()
+"#;
+
+#[test]
+fn a_server_that_dies_mid_response_is_a_truncated_stream_for_recv() {
+    let dir = test_dir("truncated");
+    run(&dir, &["example", "t.arrows", "--rows", "3000"]).assert_success();
+    let file = dir.join("t.arrows");
+    // Message boundaries, from pyarrow: the cut lands after whole messages
+    // (a stream that looks complete but for its end marker) and inside one.
+    let ends = python(
+        "import sys, pyarrow as pa\n\
+         r = pa.ipc.MessageReader.open_stream(open(sys.argv[1], 'rb'))\n\
+         pos = 0; ends = []\n\
+         for m in r:\n    pos += len(m.serialize()); ends.append(pos)\n\
+         print(' '.join(map(str, ends)))",
+        &[file.to_str().unwrap()],
+    );
+    let ends: Vec<usize> = ends.split(' ').map(|n| n.parse().unwrap()).collect();
+    assert!(ends.len() >= 2, "{ends:?}");
+    for cut in [ends[1], ends[1] + 100] {
+        let mut server = Command::new("python3");
+        server.args(["-c", DYING_SERVER, file.to_str().unwrap(), &cut.to_string()]);
+        server.stdout(std::process::Stdio::piped());
+        let mut child = server.spawn().expect("python3");
+        let mut port = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut port,
+        )
+        .unwrap();
+        let url = format!("http://127.0.0.1:{}/t", port.trim());
+        let out = run(&dir, &["recv", &url, "out.arrows"]);
+        let line = out.assert_error(1).to_string();
+        assert!(
+            line.contains("without the end-of-stream marker")
+                || line.contains("closed the connection early"),
+            "cut at {cut}: {line}"
+        );
+        let _ = child.wait();
+    }
+}
