@@ -91,6 +91,8 @@ mod connection;
 mod endpoint;
 mod transport;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 #[cfg(feature = "csv")]
 pub mod csv;
 #[cfg(feature = "http")]

@@ -32,7 +32,7 @@ pub mod tls;
 #[cfg(feature = "uds")]
 pub(crate) mod uds;
 #[cfg(feature = "websocket")]
-mod upgrade;
+pub(crate) mod upgrade;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 
@@ -52,6 +52,10 @@ pub struct ClientOptions {
     /// take; `None`: [`crate::tls::DEFAULT_HANDSHAKE_TIMEOUT`] (10 s).
     #[cfg(feature = "tls")]
     pub handshake_timeout: Option<std::time::Duration>,
+    /// A bearer token sent as `Authorization: Bearer <token>` by the
+    /// clients of servers that ask for one (`ws://`, `wss://`; see
+    /// `lightstream::http::Access`). `None` (the default): no token.
+    pub token: Option<String>,
 }
 
 /// Settings for [`bind`]. QUIC, `tls://` and `wss://` need a TLS server
@@ -152,10 +156,11 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
             tls::connect(a, endpoint, &options.tls, options.handshake_timeout).await
         }
         #[cfg(feature = "websocket")]
-        Endpoint::WebSocket(url) => websocket::connect(url).await,
+        Endpoint::WebSocket(url) => websocket::connect(url, options.token.as_deref()).await,
         #[cfg(all(feature = "websocket", feature = "tls"))]
         Endpoint::SecureWebSocket(url) => {
-            websocket::connect_secure(url, &options.tls, options.handshake_timeout).await
+            let token = options.token.as_deref();
+            websocket::connect_secure(url, &options.tls, options.handshake_timeout, token).await
         }
         #[cfg(feature = "quic")]
         Endpoint::Quic(a) => quic::connect(a, &options.quic).await,
