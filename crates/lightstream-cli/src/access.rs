@@ -32,8 +32,6 @@ pub struct AccessArgs {
     pub token_file: Option<PathBuf>,
 }
 
-// Wired into `demo` (and `serve`/`relay`) by the commits that follow.
-#[allow(dead_code)]
 impl AccessArgs {
     /// The policy the flags say; `own` are the server's own origins, added
     /// to an `--allow-origin` list (a list does not trust `Host`, so the
@@ -72,7 +70,6 @@ impl AccessArgs {
 
 /// An `--allow-origin` value as browsers send it: `scheme://host[:port]`,
 /// no path.
-#[allow(dead_code)]
 fn origin(o: &str) -> CliResult<String> {
     let o = o.trim_end_matches('/');
     let rest = o

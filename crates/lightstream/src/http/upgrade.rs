@@ -186,7 +186,7 @@ pub(crate) fn accept_head<R: Default>(
             (426, _) => RefusedKind::NotUpgrade,
             _ => RefusedKind::BadRequest,
         };
-        Refused::new(kind, r.reason)
+        Refused::new(kind, format!("WebSocket upgrade refused: {}", r.reason))
     })?;
     let granted = access.check_head(uri, headers)?;
     let key = header(SEC_WEBSOCKET_KEY.as_str()).unwrap_or_default();
