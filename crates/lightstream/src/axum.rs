@@ -1,5 +1,6 @@
 //! axum integration (feature `axum`): the [`ArrowWebSocket`] extractor, a
-//! Lightstream WebSocket on any route of your `Router`, and `IntoResponse`
+//! Lightstream WebSocket on any route of your `Router`, the [`Granted`]
+//! extractor (the same checks for an HTTP route), and `IntoResponse`
 //! for [`ArrowBody`] (an Arrow IPC stream as the response) and
 //! [`Refused`] (the status of a refused request).
 //!
@@ -42,7 +43,7 @@ use http::request::Parts;
 use lightstream_core::DecodeLimits;
 
 use crate::connection::Connection;
-use crate::http::{Access, ArrowBody, Refused, Upgrading};
+use crate::http::{Access, ArrowBody, Granted, Refused, Upgrading};
 
 /// A WebSocket upgrade request that [`Access`] let in: the handler decides
 /// what the [`Connection`] is for ([`ArrowWebSocket::on_upgrade`]). The
@@ -119,6 +120,23 @@ impl ArrowWebSocket {
             }
         });
         response
+    }
+}
+
+/// `Granted` as an extractor: the request passed the [`Access`] policy of
+/// its extension (origin, token), for the HTTP routes of a stream
+/// (`async fn table(_: Granted) -> ArrowBody`); the rejection is the
+/// [`Refused`] answer.
+impl<S: Send + Sync> FromRequestParts<S> for Granted {
+    type Rejection = Refused;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let access = parts
+            .extensions
+            .get::<Access>()
+            .cloned()
+            .unwrap_or_default();
+        access.check(parts)
     }
 }
 

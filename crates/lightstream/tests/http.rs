@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Extension, Router};
+use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use lightstream::axum::ArrowWebSocket;
-use lightstream::http::{Access, ArrowBody, Origins, TokenCheck, websocket_upgrade};
+use lightstream::http::{Access, ArrowBody, Granted, Origins, TokenCheck, websocket_upgrade};
 use lightstream::hub::{Hub, HubOptions, SubscribeOptions};
 use lightstream::minarrow::Table;
 use lightstream::{ClientOptions, Endpoint, ReadOptions, Schema, TableReader, WriteOptions};
@@ -65,12 +66,21 @@ async fn axum_server(hub: Hub) -> SocketAddr {
         )
         .route(
             "/private",
-            get(subscribe(hub.clone())).layer(Extension(private)),
+            get(subscribe(hub.clone())).layer(Extension(private.clone())),
         )
         .route("/default", get(subscribe(hub.clone())))
         .route(
             "/feed.arrows",
             get(move || async move { ArrowBody::subscribe(&feed, SubscribeOptions::default()) }),
+        )
+        .route(
+            "/private.arrows",
+            get(|_: Granted| async {
+                let schema = Arc::new(Schema::from_table(&int64_table(0, 4)));
+                let tables = futures_util::stream::iter((0..2).map(|i| Ok(int64_table(i, 4))));
+                ArrowBody::tables(schema, tables, WriteOptions::default()).unwrap()
+            })
+            .layer(Extension(private.clone())),
         )
         .route(
             "/table.arrows",
@@ -202,15 +212,24 @@ async fn tokens_ride_in_a_subprotocol_or_a_header_and_are_never_echoed() {
 /// GET `path` with hyper's client: the status, content type and the body's
 /// bytes (or the error that broke it).
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, Result<Bytes, hyper::Error>) {
+    http_get_with(addr, path, &[]).await
+}
+
+async fn http_get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Result<Bytes, hyper::Error>) {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
         .await
         .unwrap();
     tokio::spawn(conn);
-    let request = hyper::Request::get(path)
-        .header("host", addr.to_string())
-        .body(Full::<Bytes>::default())
-        .unwrap();
+    let mut request = hyper::Request::get(path).header("host", addr.to_string());
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request.body(Full::<Bytes>::default()).unwrap();
     let response = send.send_request(request).await.unwrap();
     let status = response.status().as_u16();
     let ct = response
@@ -243,6 +262,20 @@ async fn arrow_bodies_from_tables_and_from_a_hub_over_http() {
         .await
         .unwrap();
         check_tables(&tables, 3);
+        // An HTTP route behind the token: 401 without, the stream with it.
+        let (status, _, _) = http_get(addr, "/private.arrows").await;
+        assert_eq!(status, 401);
+        let bearer = format!("Bearer {TOKEN}");
+        let (status, _, body) =
+            http_get_with(addr, "/private.arrows", &[("authorization", &bearer)]).await;
+        assert_eq!(status, 200);
+        let read = lightstream::read_ipc(&body.unwrap(), ReadOptions::default()).unwrap();
+        check_tables(&read.tables, 2);
+        let evil = [
+            ("origin", "https://evil.example"),
+            ("authorization", &bearer),
+        ];
+        assert_eq!(http_get_with(addr, "/private.arrows", &evil).await.0, 403);
         let (status, _, body) = http_get(addr, "/feed.arrows").await;
         assert_eq!(status, 200);
         let read = lightstream::read_ipc(&body.unwrap(), ReadOptions::default()).unwrap();
@@ -301,6 +334,71 @@ async fn a_plain_hyper_server_routes_refuses_and_upgrades() {
         let (status, _, _) = http_get(addr, "/feed").await;
         assert_eq!(status, 426);
         check_tables(&read_ws(addr, "/feed", None).await.unwrap(), 2);
+    })
+    .await;
+}
+
+/// A client that reads slowly holds the producer back: the tables stream
+/// behind an `ArrowBody` is never more than a few tables (the socket
+/// buffers) ahead of what the client has read, never the whole stream.
+#[tokio::test]
+async fn a_slow_http_client_holds_the_producer_back() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    within("backpressure", 60, async {
+        const TABLES: usize = 400;
+        const ROWS: usize = 128 << 10; // 1 MiB per table
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let counter = pulled.clone();
+        let app = Router::new().route(
+            "/big.arrows",
+            get(move || async move {
+                let schema = Arc::new(Schema::from_table(&int64_table(0, 1)));
+                let tables = futures_util::stream::iter(0..TABLES).map(move |i| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    Ok(int64_table(i, ROWS))
+                });
+                ArrowBody::tables(schema, tables, WriteOptions::default()).unwrap()
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let request = hyper::Request::get("/big.arrows")
+            .header("host", addr.to_string())
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let body = send.send_request(request).await.unwrap().into_body();
+        // Read the body as a byte stream, table by table, yielding between
+        // reads so the server may run ahead as far as it can.
+        let bytes = body
+            .into_data_stream()
+            .map(|r| r.map_err(std::io::Error::other));
+        let read = tokio_util::io::StreamReader::new(bytes);
+        let mut reader = TableReader::from_async_read(read, "slow client", ReadOptions::default())
+            .await
+            .unwrap();
+        let (mut n, mut most_ahead) = (0, 0);
+        while let Some(t) = reader.next().await {
+            check_int64_table(&t.unwrap(), n, ROWS);
+            n += 1;
+            for _ in 0..50 {
+                tokio::task::yield_now().await;
+            }
+            most_ahead = most_ahead.max(pulled.load(Ordering::SeqCst) - n);
+        }
+        assert_eq!(n, TABLES);
+        // Loopback socket buffers hold a few MiB: a handful of 1 MiB tables.
+        assert!(
+            most_ahead <= 32,
+            "the producer ran {most_ahead} tables ahead"
+        );
+        println!("backpressure: the producer ran at most {most_ahead} tables ahead");
     })
     .await;
 }
