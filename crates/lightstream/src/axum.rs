@@ -62,15 +62,20 @@ impl std::fmt::Debug for ArrowWebSocket {
     }
 }
 
+/// The request's [`Access`] extension, or the default policy.
+fn access_of(parts: &Parts) -> Access {
+    parts
+        .extensions
+        .get::<Access>()
+        .cloned()
+        .unwrap_or_default()
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ArrowWebSocket {
     type Rejection = Refused;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let access = parts
-            .extensions
-            .get::<Access>()
-            .cloned()
-            .unwrap_or_default();
+        let access = access_of(parts);
         let response = crate::http::upgrade::accept_head(
             &parts.method,
             parts.version,
@@ -131,12 +136,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Granted {
     type Rejection = Refused;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let access = parts
-            .extensions
-            .get::<Access>()
-            .cloned()
-            .unwrap_or_default();
-        access.check(parts)
+        access_of(parts).check(parts)
     }
 }
 
