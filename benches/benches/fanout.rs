@@ -394,9 +394,12 @@ async fn serve(spec: Spec) {
                                     tcp.shutdown().await.expect("raw shutdown");
                                 }
                                 Transport::WebSocket => {
-                                    let mut ws = tokio_tungstenite::accept_async(tcp)
-                                        .await
-                                        .expect("handshake");
+                                    let mut ws = tokio_tungstenite::accept_hdr_async(
+                                        tcp,
+                                        lightstream::websocket::answer_subprotocol,
+                                    )
+                                    .await
+                                    .expect("handshake");
                                     ready();
                                     go.wait_for(|g| *g).await.expect("start");
                                     for m in messages.iter() {

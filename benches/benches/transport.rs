@@ -557,10 +557,13 @@ fn lightstream_copy(pair: StdPair, wire: Wire, input: &Input, collect: bool) -> 
                 )
                 .expect("writer"),
                 Wire::WebSocket => {
-                    let ws =
-                        tokio_tungstenite::accept_async_with_config(w.tcp(), Some(ws_config()))
-                            .await
-                            .expect("handshake");
+                    let ws = tokio_tungstenite::accept_hdr_async_with_config(
+                        w.tcp(),
+                        lightstream::websocket::answer_subprotocol,
+                        Some(ws_config()),
+                    )
+                    .await
+                    .expect("handshake");
                     lightstream::websocket::connection(
                         ws,
                         lightstream::websocket::Role::Server,

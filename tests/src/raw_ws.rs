@@ -86,9 +86,22 @@ pub fn switching_protocols(head: &str) -> Vec<u8> {
         })
         .expect("key");
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    // Our clients offer the Lightstream subprotocol, and fail a handshake
+    // that does not answer it.
+    let offered = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(name, value)| {
+            name.eq_ignore_ascii_case("sec-websocket-protocol")
+                && value.split(',').any(|p| p.trim() == "lightstream.arrow.v1")
+        })
+    });
+    let protocol = if offered {
+        "Sec-WebSocket-Protocol: lightstream.arrow.v1\r\n"
+    } else {
+        ""
+    };
     format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+         Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{protocol}\r\n"
     )
     .into_bytes()
 }

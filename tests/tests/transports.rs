@@ -580,7 +580,10 @@ async fn raw_ws_server(
     let addr = l.local_addr().expect("addr");
     tokio::spawn(async move {
         let (s, _) = l.accept().await.expect("accept");
-        let mut ws = tokio_tungstenite::accept_async(s).await.expect("handshake");
+        let mut ws =
+            tokio_tungstenite::accept_hdr_async(s, lightstream::websocket::answer_subprotocol)
+                .await
+                .expect("handshake");
         for m in messages {
             if ws.send(m).await.is_err() {
                 return;
@@ -945,9 +948,12 @@ fn a_websocket_reader_that_stops_at_the_end_marker_answers_the_closing_handshake
         let msgs = messages_of(&bytes);
         let server = tokio::spawn(async move {
             let (sock, _) = l.accept().await.expect("accept");
-            let mut ws = tokio_tungstenite::accept_async(sock)
-                .await
-                .expect("handshake");
+            let mut ws = tokio_tungstenite::accept_hdr_async(
+                sock,
+                lightstream::websocket::answer_subprotocol,
+            )
+            .await
+            .expect("handshake");
             for m in msgs {
                 ws.send(Message::Binary(m.into())).await.expect("send");
             }

@@ -909,3 +909,72 @@ fn an_upgrade_that_cannot_be_accepted_gets_a_status() {
     }
     assert_tidy(&demo.kill());
 }
+
+/// `demo --allow-origin --token-file`: a page of another site gets 403 and
+/// no upgrade (cross-site WebSocket hijacking), the demo's own page and a
+/// listed one need the token (401 without, 401 wrong), and the right token
+/// (as a browser sends it, in a subprotocol) upgrades with an answer that
+/// names only `lightstream.arrow.v1`.
+#[test]
+fn allow_origin_and_token_file_guard_the_feed() {
+    let dir = test_dir("access-files");
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, "# demo tokens\nc2VjcmV0LXRva2Vu\n").expect("token file");
+    let tokens = tokens.to_str().expect("path").to_string();
+    let (demo, _dir) = start_demo(
+        "access",
+        &[
+            "--allow-origin",
+            "https://app.example",
+            "--token-file",
+            &tokens,
+        ],
+    );
+    let addr = demo.addr.clone();
+    let good = String::from_utf8(upgrade_request(&addr)).expect("text");
+    let with = |headers: &str| good.replacen("\r\n\r\n", &format!("\r\n{headers}\r\n\r\n"), 1);
+    let ours = "Sec-WebSocket-Protocol: lightstream.arrow.v1";
+    let right = format!("{ours}, lightstream.token.c2VjcmV0LXRva2Vu");
+    let own = format!("Origin: http://{addr}");
+    for (request, status) in [
+        (
+            with(&format!("Origin: https://evil.example\r\n{right}")),
+            403,
+        ),
+        (with(&format!("{own}\r\n{ours}")), 401),
+        (
+            with(&format!("{own}\r\n{ours}, lightstream.token.d3Jvbmc")),
+            401,
+        ),
+        (with(&format!("Origin: https://app.example\r\n{ours}")), 401),
+    ] {
+        let r = exchange(&addr, request.as_bytes()).expect("a response");
+        assert_eq!(r.status, status, "{request:?}: {}", r.text());
+    }
+    for origin in [own.as_str(), "Origin: https://app.example"] {
+        let mut tcp = TcpStream::connect(&addr).expect("connect");
+        tcp.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+        let request = with(&format!("{origin}\r\n{right}"));
+        tcp.write_all(request.as_bytes()).expect("request");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).expect("head") == 1 {
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).expect("text");
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let protocols: Vec<&str> = head
+            .lines()
+            .filter(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("sec-websocket-protocol:")
+            })
+            .collect();
+        assert_eq!(
+            protocols,
+            ["sec-websocket-protocol: lightstream.arrow.v1"],
+            "{head}"
+        );
+    }
+    assert_tidy(&demo.kill());
+}

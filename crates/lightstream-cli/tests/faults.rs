@@ -379,9 +379,12 @@ fn pings_and_dripped_frames_do_not_hold_a_websocket_recv_open() {
         let schema = schema.clone();
         let peer = rt.spawn(async move {
             let (tcp, _) = listener.accept().await.expect("accept");
-            let mut ws = tokio_tungstenite::accept_async(tcp)
-                .await
-                .expect("handshake");
+            let mut ws = tokio_tungstenite::accept_hdr_async(
+                tcp,
+                lightstream::websocket::answer_subprotocol,
+            )
+            .await
+            .expect("handshake");
             ws.send(Message::binary(schema)).await.expect("schema");
             if drip {
                 // A binary frame declaring 1,000 bytes, sent a byte at a time.

@@ -62,6 +62,7 @@
 //! | bound a silent or slow peer | [`TableReader::set_idle_timeout`], [`TableWriter::set_write_timeout`] |
 //! | forward a stream of any Arrow types without decoding it | [`Connection::message_reader`], [`Connection::message_writer`] ([`MessageReader`], [`MessageWriter`]) |
 //! | several streams on one connection | [`quic::QuicSession`] |
+//! | serve streams from your axum or hyper server | [`http`] ([`http::ArrowBody`], [`http::websocket_upgrade`], [`http::Access`]), [`axum`] |
 //! | certificates | [`tls`] (`tls://`, `wss://`, and the helpers QUIC shares) |
 //! | read big Arrow files without loading them | [`mmap::MmapFile`], [`mmap::MmapStream`] |
 //! | Parquet or CSV files | [`parquet`], [`csv`] |
@@ -91,6 +92,8 @@ mod connection;
 mod endpoint;
 mod transport;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 #[cfg(feature = "csv")]
 pub mod csv;
 #[cfg(feature = "http")]
@@ -147,4 +150,11 @@ mod docs_examples {
     struct Parquet;
     #[doc = include_str!("../../../docs/live-feeds.md")]
     struct LiveFeeds;
+}
+
+/// docs/web-server.md: its examples need the `axum` feature.
+#[cfg(all(doctest, feature = "axum"))]
+mod web_server_docs {
+    #[doc = include_str!("../../../docs/web-server.md")]
+    struct WebServer;
 }

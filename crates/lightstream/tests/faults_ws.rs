@@ -84,9 +84,13 @@ fn our_writer_fragments_a_large_message_for_a_plain_websocket_peer() {
             let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
                 .max_frame_size(Some(1 << 20))
                 .max_message_size(Some(64 << 20));
-            let mut ws = tokio_tungstenite::accept_async_with_config(s, Some(config))
-                .await
-                .expect("handshake");
+            let mut ws = tokio_tungstenite::accept_hdr_async_with_config(
+                s,
+                lightstream::websocket::answer_subprotocol,
+                Some(config),
+            )
+            .await
+            .expect("handshake");
             let mut messages = Vec::new();
             while let Some(m) = ws.next().await {
                 match m.expect("a message within the frame limit") {

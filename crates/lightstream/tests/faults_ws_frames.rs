@@ -221,9 +221,13 @@ fn a_websocket_peer_that_sends_data_to_our_writer_gets_close_1008() {
         let server = tokio::spawn(async move {
             let (tcp, _) = l.accept().await.expect("accept");
             let config = lightstream::websocket::write_only_config();
-            let ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config))
-                .await
-                .expect("handshake");
+            let ws = tokio_tungstenite::accept_hdr_async_with_config(
+                tcp,
+                lightstream::websocket::answer_subprotocol,
+                Some(config),
+            )
+            .await
+            .expect("handshake");
             // The client's data has arrived (and tokio knows) before our
             // writer starts, as the demo hands its sockets over.
             ws.get_ref().readable().await.expect("readable");

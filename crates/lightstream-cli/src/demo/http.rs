@@ -4,8 +4,9 @@
 //! itself is `mod.rs`'s): the `Host` check, the routes (`/` and
 //! `/web/<path>` from `--web`, `/npm/<path>` from `--npm`), the files
 //! (tower-http's `ServeFile`: HEAD, ranges, conditional requests, streamed
-//! bodies, MIME types) and the WebSocket upgrade (checked and answered with
-//! `101` by tungstenite's handshake code, or refused with a status).
+//! bodies, MIME types) and the WebSocket upgrade (checked, with the access
+//! policy of `--allow-origin` / `--token-file`, and answered with `101` by
+//! `lightstream::http::websocket_upgrade`, or refused with a status).
 //!
 //! The rules a path must pass before a file is opened: it is percent-decoded
 //! strictly, and one with `.` / `..` segments, backslashes, NUL or control
@@ -29,8 +30,6 @@ use hyper::header::{self, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::OwnedSemaphorePermit;
-use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
-use tokio_tungstenite::tungstenite::handshake::server::create_response;
 use tower_http::services::fs::{ServeFile, ServeFileSystemResponseBody};
 
 use super::Site;
@@ -122,15 +121,17 @@ pub(super) async fn respond(
 /// and makes the `101` response; a request it refuses gets the status its
 /// error calls for; with every stream slot taken, `503` and `Retry-After`.
 fn upgrade(req: &mut Request<Incoming>, site: &Site, handoff: &Handoff) -> Response<Body> {
-    let mut head = Request::new(());
-    *head.method_mut() = req.method().clone();
-    *head.uri_mut() = req.uri().clone();
-    *head.version_mut() = req.version();
-    *head.headers_mut() = req.headers().clone();
-    let switching = match create_response(&head) {
-        Ok(r) => r,
-        Err(err) => return upgrade_refusal(&err),
-    };
+    // The upgrade checks and the access policy (--allow-origin,
+    // --token-file) are the library's, as on any hyper server.
+    let (switching, upgrading) =
+        match lightstream::http::websocket_upgrade::<_, Full<Bytes>>(req, &site.access, "demo") {
+            Ok(accepted) => accepted,
+            Err(refused) => {
+                let mut r = refused.response::<Full<Bytes>>().map(Either::Left);
+                common_headers(&mut r);
+                return r;
+            }
+        };
     let Ok(slot) = site.streams.clone().try_acquire_owned() else {
         let mut r = answer(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -143,40 +144,10 @@ fn upgrade(req: &mut Request<Incoming>, site: &Site, handoff: &Handoff) -> Respo
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         return r;
     };
-    let pending = hyper::upgrade::on(req);
     if let Ok(mut upgrade) = handoff.upgrade.lock() {
-        *upgrade = Some((pending, slot));
+        *upgrade = Some((upgrading.into_hyper(), slot));
     }
-    let (parts, ()) = switching.into_parts();
-    Response::from_parts(parts, Either::Left(Full::new(Bytes::new())))
-}
-
-/// The status of an upgrade request tungstenite refuses (as the library's
-/// `ws://` servers answer them: 405, 426 with what is needed, else 400).
-fn upgrade_refusal(err: &WsError) -> Response<Body> {
-    let (status, header) = match err {
-        WsError::Protocol(ProtocolError::WrongHttpMethod) => {
-            (StatusCode::METHOD_NOT_ALLOWED, Some((header::ALLOW, "GET")))
-        }
-        WsError::Protocol(
-            ProtocolError::MissingConnectionUpgradeHeader
-            | ProtocolError::MissingUpgradeWebSocketHeader,
-        ) => (
-            StatusCode::UPGRADE_REQUIRED,
-            Some((header::UPGRADE, "websocket")),
-        ),
-        WsError::Protocol(ProtocolError::MissingSecWebSocketVersionHeader) => (
-            StatusCode::UPGRADE_REQUIRED,
-            Some((header::SEC_WEBSOCKET_VERSION, "13")),
-        ),
-        _ => (StatusCode::BAD_REQUEST, None),
-    };
-    let mut r = answer(status, &format!("WebSocket upgrade refused: {err}\n"));
-    if let Some((name, value)) = header {
-        r.headers_mut()
-            .insert(name, HeaderValue::from_static(value));
-    }
-    r
+    switching.map(Either::Left)
 }
 
 /// A short plain-text answer.
@@ -334,6 +305,15 @@ impl Hosts {
             new
         });
         Hosts { allowed }
+    }
+
+    /// The origins of pages this server serves: `http://` and each name
+    /// with its port (`port`, the listening one, for a name allowed on any).
+    pub(super) fn origins(&self, port: u16) -> Vec<String> {
+        self.allowed
+            .iter()
+            .map(|(name, p)| format!("http://{name}:{}", p.unwrap_or(port)))
+            .collect()
     }
 
     /// Whether `host` (a `Host` header's value) names this server.

@@ -33,9 +33,14 @@
 //!   must be taken within 30 s; a stream that takes no data for 30 s is
 //!   dropped.
 //! - `Host` must name this server (`http.rs`), against DNS rebinding.
+//! - Who may open the feed: `lightstream::http::websocket_upgrade` with the
+//!   `Access` of `--allow-origin` / `--token-file` (`crate::access`): by
+//!   default only the demo's own page (`Origin` equal to `http://` + Host),
+//!   and clients that send no `Origin`; with a token file, only clients
+//!   that send a token (a browser as the subprotocol `lightstream.token.T`).
 //!
 //! What it is not: a general web server, or anything to expose beyond a
-//! trusted network (no TLS, no authentication).
+//! trusted network (no TLS).
 
 mod http;
 mod stream;
@@ -57,6 +62,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
+use crate::access::AccessArgs;
 use crate::error::{CliError, CliResult};
 use crate::network::{report, run_until_signal};
 
@@ -118,6 +124,8 @@ pub struct DemoArgs {
     /// page cannot read the demo
     #[arg(long = "allow-host", value_name = "NAME")]
     allow_hosts: Vec<String>,
+    #[command(flatten)]
+    access: AccessArgs,
 }
 
 /// What every connection needs to know.
@@ -130,6 +138,8 @@ struct Site {
     interval: Duration,
     /// The `Host` values a request may carry.
     hosts: http::Hosts,
+    /// Who may open the feed (`--allow-origin`, `--token-file`).
+    access: lightstream::http::Access,
     /// Stream slots (`--max-streams`).
     streams: Arc<Semaphore>,
     max_streams: u32,
@@ -159,12 +169,17 @@ pub fn demo(args: DemoArgs) -> CliResult<()> {
             let local = listener.local_addr().map_err(cannot)?;
             let interval = Duration::from_millis(args.interval_ms);
             let hub = stream::feed();
+            let hosts = http::Hosts::new(local, &args.allow_hosts);
+            // A list of origins does not trust Host: the demo's own page
+            // (by every name it answers to) joins it.
+            let access = args.access.access(&hosts.origins(local.port()))?;
             let site = Arc::new(Site {
                 web,
                 npm,
                 hub: hub.clone(),
                 interval,
-                hosts: http::Hosts::new(local, &args.allow_hosts),
+                hosts,
+                access,
                 streams: Arc::new(Semaphore::new(args.max_streams as usize)),
                 max_streams: args.max_streams,
             });

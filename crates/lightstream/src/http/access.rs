@@ -12,7 +12,7 @@ use http::header::{
     UPGRADE, WWW_AUTHENTICATE,
 };
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
 
 use super::{SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
 use crate::error::{Error, Result};
@@ -177,14 +177,16 @@ pub enum RefusedKind {
     /// The client offered subprotocols but not [`SUBPROTOCOL`] (or none
     /// with [`Access::require_subprotocol`]): 400.
     Subprotocol,
+    /// An upgrade request with a method other than GET: 405 with `Allow: GET`.
+    Method,
     /// Not a WebSocket upgrade request where one was needed: 426 with
     /// `Upgrade: websocket`.
     NotUpgrade,
     /// A WebSocket version other than 13: 426 with
     /// `Sec-WebSocket-Version: 13`.
     Version,
-    /// A malformed upgrade (a missing or bad `Sec-WebSocket-Key`, not a
-    /// GET, no upgradable connection): 400.
+    /// A malformed upgrade (a missing or bad `Sec-WebSocket-Key`, not
+    /// HTTP/1.1): 400.
     BadRequest,
 }
 
@@ -203,6 +205,7 @@ impl Refused {
             RefusedKind::MissingToken | RefusedKind::BadToken => StatusCode::UNAUTHORIZED,
             RefusedKind::Subprotocol | RefusedKind::BadRequest => StatusCode::BAD_REQUEST,
             RefusedKind::NotUpgrade | RefusedKind::Version => StatusCode::UPGRADE_REQUIRED,
+            RefusedKind::Method => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -234,6 +237,9 @@ impl Refused {
             RefusedKind::Version => {
                 h.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
             }
+            RefusedKind::Method => {
+                h.insert(http::header::ALLOW, HeaderValue::from_static("GET"));
+            }
             _ => {}
         }
         r
@@ -260,8 +266,16 @@ impl Access {
     /// Checks a request's head: its `Origin`, then its token, then (on a
     /// WebSocket upgrade) the subprotocols it offers.
     pub fn check(&self, request: &Parts) -> Result<Granted, Refused> {
-        let headers = &request.headers;
-        let origin = self.check_origin(request)?;
+        self.check_head(&request.uri, &request.headers)
+    }
+
+    /// [`Access::check`] of a whole request (its head).
+    pub fn check_request<B>(&self, request: &http::Request<B>) -> Result<Granted, Refused> {
+        self.check_head(request.uri(), request.headers())
+    }
+
+    pub(crate) fn check_head(&self, uri: &Uri, headers: &HeaderMap) -> Result<Granted, Refused> {
+        let origin = self.check_origin(uri, headers)?;
         let offered = offered_subprotocols(headers);
         if let Some(check) = &self.token {
             let token = bearer(headers).or_else(|| {
@@ -301,8 +315,8 @@ impl Access {
         })
     }
 
-    fn check_origin(&self, request: &Parts) -> Result<Option<String>, Refused> {
-        let Some(origin) = request.headers.get(ORIGIN) else {
+    fn check_origin(&self, uri: &Uri, headers: &HeaderMap) -> Result<Option<String>, Refused> {
+        let Some(origin) = headers.get(ORIGIN) else {
             return Ok(None);
         };
         let origin = origin.to_str().unwrap_or("").trim().to_string();
@@ -312,11 +326,10 @@ impl Access {
                 .iter()
                 .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(&origin)),
             Origins::SameOrigin => {
-                let host = request
-                    .headers
+                let host = headers
                     .get(HOST)
                     .and_then(|h| h.to_str().ok())
-                    .or_else(|| request.uri.authority().map(|a| a.as_str()));
+                    .or_else(|| uri.authority().map(|a| a.as_str()));
                 host.is_some_and(|host| {
                     ["http://", "https://"].iter().any(|scheme| {
                         origin.len() == scheme.len() + host.len()

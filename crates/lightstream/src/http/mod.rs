@@ -31,9 +31,13 @@
 
 mod access;
 mod body;
+#[cfg(feature = "websocket")]
+pub(crate) mod upgrade;
 
 pub use access::{Access, Granted, Origins, Refused, RefusedKind, TokenCheck};
-pub use body::ArrowBody;
+pub use body::{ArrowBody, CHUNK_BYTES};
+#[cfg(feature = "websocket")]
+pub use upgrade::{Upgrading, websocket_upgrade};
 // The `http://` transport's listener (transport/http.rs) builds on it.
 #[allow(unused_imports)]
 pub(crate) use body::channel;
@@ -46,6 +50,11 @@ pub const CONTENT_TYPE: &str = "application/vnd.apache.arrow.stream";
 
 /// The WebSocket subprotocol of docs/websocket-protocol.md. A client offers
 /// it in `Sec-WebSocket-Protocol`; the server answers with it (and only it).
+#[cfg(feature = "websocket")]
+pub use crate::transport::websocket::SUBPROTOCOL;
+/// The WebSocket subprotocol of docs/websocket-protocol.md. A client offers
+/// it in `Sec-WebSocket-Protocol`; the server answers with it (and only it).
+#[cfg(not(feature = "websocket"))]
 pub const SUBPROTOCOL: &str = "lightstream.arrow.v1";
 
 /// The prefix of the second subprotocol a browser offers to carry a bearer

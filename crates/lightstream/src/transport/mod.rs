@@ -34,7 +34,7 @@ pub mod tls;
 #[cfg(feature = "uds")]
 pub(crate) mod uds;
 #[cfg(feature = "websocket")]
-mod upgrade;
+pub(crate) mod upgrade;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 
@@ -58,10 +58,11 @@ pub struct ClientOptions {
     /// HTTP/1.1, or HTTP/2 over TLS when the server offers it).
     #[cfg(feature = "http")]
     pub http_version: http::HttpVersion,
-    /// A bearer token sent with `http://` and `https://` requests
-    /// (`Authorization: Bearer <token>`).
-    #[cfg(feature = "http")]
-    pub bearer_token: Option<String>,
+    /// A bearer token sent as `Authorization: Bearer <token>` by the
+    /// clients of servers that ask for one (`ws://`, `wss://`, `http://`,
+    /// `https://`; see `lightstream::http::Access`). `None` (the default):
+    /// no token.
+    pub token: Option<String>,
 }
 
 /// Settings for [`bind`]. QUIC, `tls://` and `wss://` need a TLS server
@@ -184,10 +185,11 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
             tls::connect(a, endpoint, &options.tls, options.handshake_timeout).await
         }
         #[cfg(feature = "websocket")]
-        Endpoint::WebSocket(url) => websocket::connect(url).await,
+        Endpoint::WebSocket(url) => websocket::connect(url, options.token.as_deref()).await,
         #[cfg(all(feature = "websocket", feature = "tls"))]
         Endpoint::SecureWebSocket(url) => {
-            websocket::connect_secure(url, &options.tls, options.handshake_timeout).await
+            let token = options.token.as_deref();
+            websocket::connect_secure(url, &options.tls, options.handshake_timeout, token).await
         }
         #[cfg(feature = "quic")]
         Endpoint::Quic(a) => quic::connect(a, &options.quic).await,
@@ -195,7 +197,7 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
         Endpoint::Http(url) | Endpoint::Https(url) => {
             let settings = http::ClientSettings {
                 version: options.http_version,
-                bearer_token: options.bearer_token.clone(),
+                bearer_token: options.token.clone(),
             };
             http::connect(
                 url,

@@ -23,11 +23,11 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// Why an upgrade request is refused: the status, its reason phrase, a
 /// header to add, and what was wrong.
-struct Refusal {
-    status: u16,
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
     phrase: &'static str,
-    header: Option<&'static str>,
-    reason: &'static str,
+    pub(crate) header: Option<&'static str>,
+    pub(crate) reason: &'static str,
 }
 
 const fn refuse(status: u16, phrase: &'static str, reason: &'static str) -> Refusal {
@@ -165,7 +165,27 @@ fn judge(head: &[u8]) -> std::result::Result<(), Refusal> {
             return Err(refuse(400, "Bad Request", "malformed HTTP request head"));
         }
     }
-    if request.method != Some("GET") {
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::trim)
+    };
+    judge_request(request.method, request.version == Some(1), &header)
+}
+
+/// RFC 6455 section 4.2.1 on a parsed request: its method, whether it is
+/// HTTP/1.1, and its headers by name (any case; the value of the first one,
+/// trimmed). Shared by our own listener ([`check`]) and the upgrade of a
+/// hyper request (`lightstream::http::websocket_upgrade`).
+pub(crate) fn judge_request<'h>(
+    method: Option<&str>,
+    http11: bool,
+    header: &dyn Fn(&str) -> Option<&'h str>,
+) -> std::result::Result<(), Refusal> {
+    if method != Some("GET") {
         return Err(Refusal {
             header: Some("Allow: GET"),
             ..refuse(
@@ -175,21 +195,13 @@ fn judge(head: &[u8]) -> std::result::Result<(), Refusal> {
             )
         });
     }
-    if request.version != Some(1) {
+    if !http11 {
         return Err(refuse(
             400,
             "Bad Request",
             "a WebSocket upgrade needs HTTP/1.1",
         ));
     }
-    let header = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .and_then(|h| std::str::from_utf8(h.value).ok())
-            .map(str::trim)
-    };
     let upgrade_required = Refusal {
         header: Some("Upgrade: websocket"),
         ..refuse(

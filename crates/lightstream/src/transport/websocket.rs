@@ -65,7 +65,10 @@ use lightstream_core::{DecodeLimits, EncodedMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::handshake;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 pub use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data as OpData, OpCode};
@@ -82,6 +85,10 @@ use crate::writer::{
     ABORT_WAIT, Limit, MessageSink, SendError, SinkFuture, bounded, closing, closing_stalled,
     write_all_slices,
 };
+
+/// The subprotocol of docs/websocket-protocol.md, offered by our client and
+/// answered by our servers (also `lightstream::http::SUBPROTOCOL`).
+pub const SUBPROTOCOL: &str = "lightstream.arrow.v1";
 
 /// A WebSocket of any underlying stream.
 pub(crate) trait WsDuplex:
@@ -206,13 +213,13 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// Connects the TCP socket of a `ws://` URL; the WebSocket handshake waits
 /// for [`Connection::reader`] / [`Connection::writer`], which know the limits.
-pub(crate) async fn connect(url: &str) -> Result<Connection> {
+pub(crate) async fn connect(url: &str, token: Option<&str>) -> Result<Connection> {
     let (hostport, _) = split_url(url)?;
     let tcp = TcpStream::connect(hostport.as_str())
         .await
         .map_err(|e| Error::io(format!("connecting to {url}"), e))?;
     let _ = tcp.set_nodelay(true);
-    Ok(client(Box::new(tcp), url))
+    Ok(client(Box::new(tcp), url, token))
 }
 
 /// Connects the TCP socket of a `wss://` URL and runs the TLS handshake; the
@@ -222,20 +229,22 @@ pub(crate) async fn connect_secure(
     url: &str,
     config: &Option<std::sync::Arc<rustls::ClientConfig>>,
     timeout: Option<Duration>,
+    token: Option<&str>,
 ) -> Result<Connection> {
     let (hostport, _) = split_url(url)?;
     let tls =
         crate::transport::tls::client_stream(&hostport, config.as_ref(), timeout, url).await?;
-    Ok(client(Box::new(tls), url))
+    Ok(client(Box::new(tls), url, token))
 }
 
 /// A client connection whose WebSocket handshake is still to come.
-fn client(io: Box<dyn Io>, url: &str) -> Connection {
+fn client(io: Box<dyn Io>, url: &str, token: Option<&str>) -> Connection {
     // The URL says the scheme already ("ws://...", not "ws ws://...").
     Connection::new(
         ClientPending {
             io,
             url: url.to_string(),
+            token: token.map(str::to_string),
         },
         url,
     )
@@ -371,12 +380,16 @@ impl Link for ServerPending {
 struct ClientPending {
     io: Box<dyn Io>,
     url: String,
+    /// Sent as `Authorization: Bearer` (see [`ClientOptions::token`]).
+    ///
+    /// [`ClientOptions::token`]: crate::ClientOptions::token
+    token: Option<String>,
 }
 
 impl Link for ClientPending {
     fn input(self: Box<Self>, peer: String, limits: DecodeLimits) -> Pending<'static, Input> {
         Box::pin(async move {
-            let ws = handshake(self.io, &self.url, Some(&limits)).await?;
+            let ws = handshake(self.io, &self.url, self.token.as_deref(), Some(&limits)).await?;
             Ok(messages(ws, peer))
         })
     }
@@ -384,7 +397,7 @@ impl Link for ClientPending {
     fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
         Box::pin(async move {
             Ok(sink(
-                handshake(self.io, &self.url, None).await?,
+                handshake(self.io, &self.url, self.token.as_deref(), None).await?,
                 peer,
                 false,
             ))
@@ -408,14 +421,36 @@ impl Link for Open {
     }
 }
 
-/// The client side of the handshake on a connected stream (TCP or TLS).
-/// `limits`: the peer reads with them; `None`: it only writes.
-async fn handshake<S>(tcp: S, url: &str, limits: Option<&DecodeLimits>) -> Result<BoxWebSocket>
+/// The client side of the handshake on a connected stream (TCP or TLS),
+/// offering the subprotocol [`SUBPROTOCOL`] (tungstenite then requires the
+/// server to answer with it, as browsers do) and sending `token` as
+/// `Authorization: Bearer`. `limits`: the peer reads with them; `None`: it
+/// only writes.
+async fn handshake<S>(
+    tcp: S,
+    url: &str,
+    token: Option<&str>,
+    limits: Option<&DecodeLimits>,
+) -> Result<BoxWebSocket>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let config = limits.map_or_else(write_only_config, config);
-    let (ws, _response) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| ws_error(format!("WebSocket handshake with {url}"), e))?;
+    let headers = request.headers_mut();
+    headers.insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    if let Some(token) = token {
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            Error::Config("an access token must be printable ASCII without line breaks".into())
+        })?;
+        headers.insert("Authorization", bearer);
+    }
+    let (ws, _response) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config))
         .await
         .map_err(|e| ws_error(format!("WebSocket handshake with {url}"), e))?;
     Ok(Box::new(ws))
@@ -430,10 +465,36 @@ where
     let config = limits.map_or_else(write_only_config, config);
     // A request that cannot be upgraded gets its HTTP status here.
     let tcp = upgrade::check(tcp, peer).await?;
-    let ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config))
+    let ws = tokio_tungstenite::accept_hdr_async_with_config(tcp, answer_subprotocol, Some(config))
         .await
         .map_err(|e| ws_error(format!("WebSocket handshake with {peer}"), e))?;
     Ok(Box::new(ws))
+}
+
+/// For a server that accepts WebSockets with tungstenite itself
+/// (`tokio_tungstenite::accept_hdr_async(stream, answer_subprotocol)`): the
+/// answer names [`SUBPROTOCOL`] when the client offered it, as our clients
+/// do (a browser, and tungstenite, fail a handshake that offered
+/// subprotocols and got none back); others it offered stay unanswered.
+#[allow(clippy::result_large_err)] // tungstenite's callback signature
+pub fn answer_subprotocol(
+    request: &handshake::server::Request,
+    mut response: handshake::server::Response,
+) -> std::result::Result<handshake::server::Response, handshake::server::ErrorResponse> {
+    let offered = request
+        .headers()
+        .get_all("Sec-WebSocket-Protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == SUBPROTOCOL);
+    if offered {
+        response.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+    }
+    Ok(response)
 }
 
 /// A tungstenite error while `context`: I/O errors stay I/O errors.

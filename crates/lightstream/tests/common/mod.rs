@@ -242,7 +242,14 @@ impl RawListener {
             RawListener::Unix(l) => RawPeer::Unix(l.accept().await.expect("accept").0),
             RawListener::WebSocket(l) => {
                 let (s, _) = l.accept().await.expect("accept");
-                RawPeer::WebSocket(tokio_tungstenite::accept_async(s).await.expect("handshake"))
+                RawPeer::WebSocket(
+                    tokio_tungstenite::accept_hdr_async(
+                        s,
+                        lightstream::websocket::answer_subprotocol,
+                    )
+                    .await
+                    .expect("handshake"),
+                )
             }
             RawListener::Quic(ep) => {
                 let conn = ep
