@@ -165,18 +165,24 @@ fn a_websocket_peer_that_never_reads_costs_a_frame_not_a_message() {
 /// reason, not a closed socket: 400 (bad key, HTTP/1.0, not HTTP), 405 (not a
 /// GET), 426 (no upgrade headers, another version); the server side reports
 /// `Error::Upgrade` with the same status, and a good upgrade still works.
+/// A `ws://` listener on loopback and its `host:port`, for raw requests.
+async fn ws_listener() -> (lightstream::Listener, String) {
+    let endpoint: Endpoint = "ws://127.0.0.1:0/t".parse().expect("url");
+    let listener = lightstream::bind(&endpoint, &ServerOptions::default())
+        .await
+        .expect("bind");
+    let url = listener.local_url().to_string();
+    let addr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/t")
+        .to_string();
+    (listener, addr)
+}
+
 #[test]
 fn a_bad_websocket_upgrade_gets_an_http_status() {
     run("bad upgrades", async {
-        let endpoint: Endpoint = "ws://127.0.0.1:0/t".parse().expect("url");
-        let listener = lightstream::bind(&endpoint, &ServerOptions::default())
-            .await
-            .expect("bind");
-        let url = listener.local_url().to_string();
-        let addr = url
-            .trim_start_matches("ws://")
-            .trim_end_matches("/t")
-            .to_string();
+        let (listener, addr) = ws_listener().await;
         let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
         let cases: [(String, u16, &str); 7] = [
             (
@@ -263,6 +269,7 @@ fn a_bad_websocket_upgrade_gets_an_http_status() {
                 .expect("tables")
         };
         let client = async {
+            let url = format!("ws://{addr}/t");
             let conn = lightstream::connect(&url.parse().expect("url"), &ClientOptions::default())
                 .await
                 .expect("connect");
@@ -372,5 +379,67 @@ fn a_client_turned_away_gets_503_with_retry_after() {
         .await;
         turned.expect("turned away");
         assert!(rest.is_empty(), "{rest:?}");
+    });
+}
+
+#[test]
+fn the_listener_answers_the_lightstream_subprotocol_and_never_the_token() {
+    run("subprotocol answers", async {
+        let (listener, addr) = ws_listener().await;
+        // What a browser sends: the protocol, then the token (in one header,
+        // or in two headers), or another application's protocol, or nothing.
+        let cases: [(&str, Option<&str>); 4] = [
+            (
+                "Sec-WebSocket-Protocol: lightstream.arrow.v1, lightstream.token.s3cr3t\r\n",
+                Some("lightstream.arrow.v1"),
+            ),
+            (
+                "Sec-WebSocket-Protocol: lightstream.token.s3cr3t\r\nSec-WebSocket-Protocol: lightstream.arrow.v1\r\n",
+                Some("lightstream.arrow.v1"),
+            ),
+            ("Sec-WebSocket-Protocol: chat\r\n", None),
+            ("", None),
+        ];
+        for (offer, answer) in cases {
+            let request = format!(
+                "GET /t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{offer}\r\n"
+            );
+            let server = async {
+                let conn = listener.accept().await.expect("accept");
+                conn.reader(ReadOptions::default()).await.map(drop)
+            };
+            let client = async {
+                let mut tcp = tokio::net::TcpStream::connect(addr.as_str())
+                    .await
+                    .expect("connect");
+                tcp.write_all(request.as_bytes()).await.expect("request");
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && tcp.read_exact(&mut byte).await.is_ok() {
+                    head.push(byte[0]);
+                }
+                String::from_utf8_lossy(&head).to_lowercase()
+            };
+            let (_, head) = within("one upgrade", 10, async {
+                tokio::select! {
+                    head = client => (None::<()>, head),
+                    _ = server => panic!("the server finished before the client read the answer"),
+                }
+            })
+            .await;
+            assert!(head.starts_with("http/1.1 101"), "{offer:?}: {head}");
+            let chosen: Vec<&str> = head
+                .lines()
+                .filter_map(|l| l.strip_prefix("sec-websocket-protocol:"))
+                .map(str::trim)
+                .collect();
+            assert_eq!(
+                chosen,
+                answer.into_iter().collect::<Vec<_>>(),
+                "{offer:?}: {head}"
+            );
+            assert!(!head.contains("s3cr3t"), "the token was echoed: {head}");
+        }
     });
 }
