@@ -44,6 +44,13 @@ export interface DecodeOptions {
 }
 
 export interface ConnectOptions extends DecodeOptions {
+  /** A bearer token for a server that asks for one. Browsers cannot set
+   * WebSocket headers, so it travels as a second subprotocol,
+   * `lightstream.token.<token>`, after `lightstream.arrow.v1` (the server
+   * answers with `lightstream.arrow.v1` only). Only letters, digits and
+   * ``!#$%&'*+-.^_`|~`` (base64url without `=` padding qualifies); anything
+   * else rejects with `kind: 'Token'` before connecting. */
+  token?: string;
   /** `connect` rejects when the schema has not arrived within this many
    * milliseconds of the call. Default 30000. */
   timeoutMs?: number;
@@ -52,6 +59,73 @@ export interface ConnectOptions extends DecodeOptions {
    * stream fails with an Error instead of growing. Default 512 MiB. */
   maxBufferedBytes?: number;
 }
+
+/** What an error of this package is about (its `kind` property): the core
+ * decoder's kinds (`Malformed`, `Unsupported`, `LimitExceeded`, `InvalidData`,
+ * `Truncated`, `Compression`, `Schema`), and `Truncated` too for a
+ * connection closed or a body cut before the end-of-stream marker; `Connect`
+ * (no connection: refused, unreachable, or the server refused the handshake,
+ * e.g. a wrong Origin or token), `Protocol` (a text message, a wrong
+ * subprotocol), `Timeout`, `Aborted` (your `AbortSignal`), `Token` (a token
+ * that cannot be sent), `Http` (a non-2xx answer), `ContentType` (a 2xx that
+ * is not an Arrow stream). */
+export type ErrorKind =
+  | 'Malformed' | 'Unsupported' | 'LimitExceeded' | 'InvalidData' | 'Truncated'
+  | 'Compression' | 'Schema' | 'Io'
+  | 'Connect' | 'Protocol' | 'Timeout' | 'Aborted' | 'Token' | 'Http' | 'ContentType';
+
+/** An `Error` of `connect`, `openStream` and a `TableStream`'s `next()`. */
+export interface LightstreamError extends Error {
+  kind: ErrorKind;
+}
+
+/** `openStream`'s error for an answer that is not a 2xx Arrow stream. */
+export class HttpError extends Error {
+  readonly name: 'HttpError';
+  /** `Http`: a non-2xx status; `ContentType`: a 2xx that is not an Arrow
+   * stream; `Truncated`: a 2xx without a body. */
+  readonly kind: 'Http' | 'ContentType' | 'Truncated';
+  readonly url: string;
+  readonly status: number;
+  readonly statusText: string;
+  /** The answer's `Content-Type` (`null` when it had none). */
+  readonly contentType: string | null;
+  /** The start (at most 1 KiB) of a refusal's body: the server's reason. */
+  readonly detail: string;
+}
+
+/** `application/vnd.apache.arrow.stream`, the IANA media type of an Arrow IPC stream. */
+export const ARROW_STREAM_TYPE: 'application/vnd.apache.arrow.stream';
+
+/** Options of `openStream`. */
+export interface OpenStreamOptions extends DecodeOptions {
+  /** Sent as `Authorization: Bearer <token>`; the same characters as
+   * `ConnectOptions.token` (anything else rejects with `kind: 'Token'`). */
+  token?: string;
+  /** Aborts the request and the body (the stream then rejects with `kind: 'Aborted'`). */
+  signal?: AbortSignal;
+  /** More request headers. Without an `Accept` of yours the request says
+   * `Accept: application/vnd.apache.arrow.stream; codecs="zstd, lz4"`, the
+   * IPC body codecs this package decodes (the Arrow-over-HTTP convention). */
+  headers?: HeadersInit;
+  /** Refuse a 2xx answer whose media type is not
+   * `application/vnd.apache.arrow.stream` (default `true`). */
+  checkContentType?: boolean;
+  /** The `fetch` to use (default `globalThis.fetch`). */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Fetches `url` and reads the Arrow IPC stream of its body as it downloads
+ * (`readStream(response.body)`, so a slow reader holds the server back).
+ * Rejects with an `HttpError` for a non-2xx status (with the start of the
+ * server's reason) or a wrong `Content-Type`, and with a `LightstreamError`
+ * (`Connect`, `Aborted`, `Token`) when there is no answer. A body cut before
+ * the end-of-stream marker (a server that failed mid-stream) makes `next()`
+ * reject with `kind: 'Truncated'`, never a short table list that looks
+ * complete.
+ */
+export function openStream(url: string | URL, options?: OpenStreamOptions): Promise<TableStream>;
 
 /**
  * A stream of tables: `for await (const table of stream)`. Errors (a closed
@@ -83,9 +157,12 @@ export interface TableStream extends AsyncIterableIterator<Table> {
 /**
  * Opens a WebSocket to a Lightstream server (`lightstream serve ws://...`,
  * or any peer following docs/websocket-protocol.md) and resolves once the
- * schema message has arrived. Each binary message is copied once into 64-byte
- * aligned wasm memory and decoded there. Rejects with an `Error` when the
- * connection fails or the first message is not a valid schema.
+ * schema message has arrived. It offers the subprotocol `lightstream.arrow.v1`
+ * (and `lightstream.token.<token>` with `options.token`) and requires the
+ * server to answer `lightstream.arrow.v1`. Each binary message is copied once
+ * into 64-byte aligned wasm memory and decoded there. Rejects with a
+ * `LightstreamError` when the connection fails or is refused, the options are
+ * bad, or the first message is not a valid schema.
  */
 export function connect(url: string, options?: ConnectOptions): Promise<TableStream>;
 

@@ -3,7 +3,9 @@
 // decode happens in WebAssembly; this file only loads the module once, makes
 // the wasm TableStream an async iterable, and turns a call made before
 // `init()` into an error that says so. CSV (decodeCsv, CsvDecoder) goes
-// through the same wasm module and gives the same Table objects.
+// through the same wasm module and gives the same Table objects. `openStream`
+// is `fetch` (token as `Authorization: Bearer`, status and Content-Type
+// checked) handing the body to the wasm `readStream`.
 import wasmInit, * as wasm from './pkg/lightstream_wasm.js';
 
 export { Table, Column, TableStream } from './pkg/lightstream_wasm.js';
@@ -70,10 +72,101 @@ wasm.TableStream.prototype[Symbol.asyncIterator] = function () {
   return this;
 };
 
-/** Opens a WebSocket to a Lightstream server; resolves once the schema arrived. */
+/** Opens a WebSocket to a Lightstream server (offering the subprotocol
+ * `lightstream.arrow.v1`, and `lightstream.token.<token>` with a token);
+ * resolves once the schema arrived. Bad options reject too. */
 export function connect(url, options = {}) {
   if (!ready) return Promise.reject(needInitError('connect()'));
-  return wasm.connect(String(url), options ?? {});
+  try {
+    return wasm.connect(String(url), options ?? {});
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** The media type of an Arrow IPC stream (IANA). */
+export const ARROW_STREAM_TYPE = 'application/vnd.apache.arrow.stream';
+
+/** A response that is not a 2xx Arrow stream; see index.d.ts. */
+export class HttpError extends Error {
+  constructor(message, { kind, url, status, statusText, contentType, detail }) {
+    super(message);
+    this.name = 'HttpError';
+    this.kind = kind;
+    this.url = url;
+    this.status = status;
+    this.statusText = statusText;
+    this.contentType = contentType;
+    this.detail = detail;
+  }
+}
+
+/** At most `max` bytes of a refused response's body, as text (the server's
+ * one-line reason); the rest is cancelled, never read. */
+async function bodySnippet(response, max = 1024) {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const parts = [];
+  let n = 0;
+  try {
+    while (n < max) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      n += value.length;
+    }
+  } catch {
+    // the reason is best effort
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  const all = new Uint8Array(Math.min(n, max));
+  let at = 0;
+  for (const p of parts) {
+    const take = Math.min(p.length, all.length - at);
+    all.set(p.subarray(0, take), at);
+    at += take;
+  }
+  return new TextDecoder().decode(all).trim();
+}
+
+/** Fetches an Arrow IPC stream over HTTP and reads it as it downloads; see index.d.ts. */
+export async function openStream(url, options = {}) {
+  if (!ready) throw needInitError('openStream()');
+  const { token, signal, headers: extra, fetch: fetchFn, checkContentType = true, ...decodeOptions } = options ?? {};
+  const headers = new Headers(extra);
+  // The Arrow-over-HTTP convention (apache/arrow-experiments, http/): the IPC
+  // body codecs this client decodes, for a server that compresses buffers.
+  if (!headers.has('accept')) headers.set('accept', `${ARROW_STREAM_TYPE}; codecs="zstd, lz4"`);
+  if (token !== undefined && token !== null) headers.set('authorization', `Bearer ${wasm.checkToken(token)}`);
+  const target = String(url);
+  let response;
+  try {
+    response = await (fetchFn ?? globalThis.fetch)(target, { headers, signal });
+  } catch (e) {
+    const aborted = e?.name === 'AbortError';
+    const err = new Error(`${aborted ? 'fetch of' : 'could not fetch'} ${target}${aborted ? ' was aborted' : ''}: ${e?.message ?? e}`);
+    err.kind = aborted ? 'Aborted' : 'Connect';
+    err.cause = e;
+    throw err;
+  }
+  const contentType = response.headers.get('content-type');
+  const info = { url: target, status: response.status, statusText: response.statusText, contentType };
+  if (!response.ok) {
+    const detail = await bodySnippet(response);
+    throw new HttpError(`${target} answered ${response.status} ${response.statusText}${detail ? `: ${detail}` : ''}`,
+      { ...info, kind: 'Http', detail });
+  }
+  const mediaType = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  if (checkContentType && mediaType !== ARROW_STREAM_TYPE) {
+    response.body?.cancel().catch(() => {});
+    throw new HttpError(`${target} answered Content-Type ${contentType === null ? '(none)' : `"${contentType}"`}, not ${ARROW_STREAM_TYPE} ` +
+      '(pass checkContentType: false to read it anyway)', { ...info, kind: 'ContentType', detail: '' });
+  }
+  if (!response.body) {
+    throw new HttpError(`${target} answered ${response.status} without a body`, { ...info, kind: 'Truncated', detail: '' });
+  }
+  return wasm.readStream(response.body, decodeOptions);
 }
 
 /** Decodes a whole IPC stream or file (Uint8Array or ArrayBuffer). */

@@ -14,6 +14,7 @@ test('every entry point says init() is missing', async () => {
   assert.throws(() => new lightstream.StreamDecoder(), { message: /new StreamDecoder\(\)/ });
   assert.throws(() => new lightstream.CsvDecoder(), namesInit);
   await assert.rejects(lightstream.connect('ws://127.0.0.1:9/'), namesInit);
+  await assert.rejects(lightstream.openStream('http://127.0.0.1:9/'), namesInit);
 });
 
 test('after init() the same calls work', async () => {

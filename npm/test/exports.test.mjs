@@ -27,8 +27,11 @@ test('every declared function and class exists, with every declared member', () 
   assert.ok(names.size >= 8, `only ${names.size} declarations found`);
   for (const [name, { kind, members }] of names) {
     assert.equal(typeof lightstream[name], 'function', `${kind} ${name} is not exported`);
+    // An Error subclass sets its fields on the instance.
+    const probe = lightstream[name].prototype instanceof Error ? new lightstream[name]('probe', {}) : null;
     for (const member of members) {
-      assert.ok(member in lightstream[name].prototype, `${name}.${member} is declared but missing`);
+      assert.ok(member in lightstream[name].prototype || (probe !== null && member in probe),
+        `${name}.${member} is declared but missing`);
     }
   }
   assert.equal(lightstream.default, lightstream.init);
@@ -87,4 +90,53 @@ test('an IPC file given to readStream names the JavaScript call that reads it', 
   await assert.rejects(async () => {
     for await (const t of lightstream.readStream(stream)) t.free();
   }, (e) => /Arrow IPC file/.test(e.message) && /decode\(\)/.test(e.message) && !/IpcFileReader \//.test(e.message));
+});
+
+test('openStream checks the token, the status and the Content-Type before reading', async () => {
+  await lightstream.init();
+  const [table] = lightstream.decodeCsv('n\n1\n2\n');
+  const bytes = table.toIPC();
+  table.free();
+  const seen = [];
+  // A fetch of our own: what openStream asks for, and the answers it must refuse.
+  const answer = (status, type, body) => async (url, init) => {
+    seen.push({ url, headers: Object.fromEntries(new Headers(init.headers)) });
+    return new Response(body, { status, headers: type ? { 'content-type': type } : {} });
+  };
+  const stream = await lightstream.openStream('http://x/t', {
+    token: 'abc-_.DEF', fetch: answer(200, 'application/vnd.apache.arrow.stream', bytes),
+  });
+  const rows = [];
+  for await (const t of stream) rows.push(...t.toRows().map((r) => r.n));
+  assert.deepEqual(rows, [1n, 2n]);
+  assert.equal(seen[0].headers.authorization, 'Bearer abc-_.DEF');
+  assert.equal(seen[0].headers.accept, 'application/vnd.apache.arrow.stream; codecs="zstd, lz4"');
+
+  await assert.rejects(lightstream.openStream('http://x/t', { fetch: answer(401, 'text/plain', 'bad token\n') }),
+    (e) => e instanceof lightstream.HttpError && e.kind === 'Http' && e.status === 401 && e.detail === 'bad token' &&
+      /401/.test(e.message));
+  await assert.rejects(lightstream.openStream('http://x/t', { fetch: answer(200, 'text/html', '<html>') }),
+    (e) => e instanceof lightstream.HttpError && e.kind === 'ContentType' && e.contentType === 'text/html');
+  // A media type with parameters (codecs=...) is the same media type.
+  const withCodecs = await lightstream.openStream('http://x/t', {
+    fetch: answer(200, 'Application/Vnd.Apache.Arrow.Stream; codecs=lz4', bytes),
+  });
+  for await (const t of withCodecs) t.free();
+  await assert.rejects(lightstream.openStream('http://x/t', { token: 'has space', fetch: answer(200, null, bytes) }),
+    (e) => e.kind === 'Token' && !/has space/.test(e.message));
+  assert.equal(seen.length, 4, 'a bad token must fail before the request');
+  await assert.rejects(lightstream.openStream('http://x/t', { fetch: async () => { throw new TypeError('fetch failed'); } }),
+    (e) => e.kind === 'Connect' && /http:\/\/x\/t/.test(e.message));
+
+  // A body cut before the end-of-stream marker rejects as truncated.
+  const cut = await lightstream.openStream('http://x/t', {
+    fetch: answer(200, 'application/vnd.apache.arrow.stream', bytes.slice(0, bytes.length - 8)),
+  });
+  await assert.rejects(async () => { for await (const t of cut) t.free(); }, (e) => e.kind === 'Truncated');
+});
+
+test('connect rejects a token that cannot be a subprotocol, without repeating it', async () => {
+  await lightstream.init();
+  await assert.rejects(lightstream.connect('ws://127.0.0.1:9/', { token: 'a b' }),
+    (e) => e.kind === 'Token' && /character 2/.test(e.message) && !/a b/.test(e.message));
 });

@@ -2,8 +2,9 @@
 // declares, the way the README does, so a declaration that stops matching
 // its documented use fails the build. Never run.
 import init, {
-  init as initNamed, connect, decode, decodeCsv, readStream,
+  init as initNamed, connect, decode, decodeCsv, readStream, openStream, HttpError, ARROW_STREAM_TYPE,
   StreamDecoder, CsvDecoder, Table, Column,
+  type ErrorKind, type LightstreamError, type OpenStreamOptions,
   type InitInput, type Field, type ConnectOptions, type DecodeOptions, type TableStream,
   type CsvOptions, type ArrayOptions, type NumericArray,
 } from '../index.js';
@@ -12,7 +13,18 @@ export async function useEverything(url: string, bytes: Uint8Array, body: Readab
   const input: InitInput = new URL('./pkg/lightstream_wasm_bg.wasm', import.meta.url);
   await init(input);
   await initNamed();
-  const options: ConnectOptions = { maxMessageBytes: 1 << 20, timeoutMs: 1000, maxBufferedBytes: 1 << 24 };
+  const options: ConnectOptions = { maxMessageBytes: 1 << 20, timeoutMs: 1000, maxBufferedBytes: 1 << 24, token: 'abc' };
+  const open: OpenStreamOptions = { token: 'abc', signal: new AbortController().signal, headers: { 'x-a': 'b' }, checkContentType: true };
+  try {
+    for await (const t of await openStream(new URL(url), open)) t.free();
+  } catch (e) {
+    if (e instanceof HttpError) {
+      const why: [number, string, string | null, string, 'Http' | 'ContentType' | 'Truncated'] = [e.status, e.statusText, e.contentType, e.detail, e.kind];
+      void why;
+    }
+    const kind: ErrorKind = (e as LightstreamError).kind;
+    void [kind, ARROW_STREAM_TYPE satisfies string];
+  }
   const stream: TableStream = await connect(url, options);
   const fields: Field[] | null = stream.schema;
   for await (const table of stream) {

@@ -15,6 +15,12 @@
 //!
 //! `ReadableStream`: chunks are read only when `next()` needs a table, so a
 //! slow consumer holds back the producer (the stream's own backpressure).
+//!
+//! `connect` offers the subprotocol [`SUBPROTOCOL`] and, with a token, a
+//! second one [`TOKEN_PREFIX`]`<token>` (a browser cannot set WebSocket
+//! headers); the server must answer [`SUBPROTOCOL`]. Every error `next()` or
+//! `connect` rejects with is an `Error` whose `kind` says what failed (see
+//! [`Failure`]).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -44,6 +50,96 @@ const DEFAULT_MAX_BUFFERED: f64 = 512.0 * 1024.0 * 1024.0;
 /// Default of `timeoutMs`: how long `connect` waits for the schema.
 const DEFAULT_TIMEOUT_MS: f64 = 30_000.0;
 
+/// The WebSocket subprotocol of docs/websocket-protocol.md, offered by
+/// `connect` and required in the server's answer.
+pub const SUBPROTOCOL: &str = "lightstream.arrow.v1";
+/// A bearer token travels as the subprotocol `lightstream.token.<token>`
+/// (the server never echoes it).
+pub const TOKEN_PREFIX: &str = "lightstream.token.";
+
+/// Checks a bearer token before it goes on the wire: non-empty, at most 4 KiB,
+/// and only the characters a subprotocol name (an RFC 9110 `token`) may hold,
+/// so that the same token works in `Sec-WebSocket-Protocol` and in
+/// `Authorization: Bearer` (base64url, hex and JWTs qualify). The message
+/// names the first bad position, never the token.
+pub fn check_token(token: &str) -> Result<(), String> {
+    const MAX: usize = 4096;
+    if token.is_empty() {
+        return Err("the token is empty".into());
+    }
+    if token.len() > MAX {
+        return Err(format!(
+            "the token is {} bytes long, more than {MAX}",
+            token.len()
+        ));
+    }
+    let is_tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    match token.chars().position(|c| !is_tchar(c)) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "character {} of the token is not allowed: a token may hold only \
+             letters, digits and !#$%&'*+-.^_`|~ (base64url qualifies)",
+            i + 1
+        )),
+    }
+}
+
+/// `checkToken(token)`: the token itself when [`check_token`] accepts it,
+/// else an `Error` with `kind: "Token"` (the npm package's `openStream` checks
+/// its `token` option with it, so both transports accept the same tokens).
+#[wasm_bindgen(js_name = checkToken)]
+pub fn check_token_js(token: JsValue) -> Result<String, JsValue> {
+    let Some(t) = token.as_string() else {
+        return Err(Failure::new("Token", "option token must be a string").to_js());
+    };
+    check_token(&t).map_err(|e| Failure::new("Token", format!("option token: {e}")).to_js())?;
+    Ok(t)
+}
+
+/// What went wrong with a stream: the message and a `kind` JavaScript can
+/// branch on: the core's [`lightstream_core::ErrorKind`] name for a decoding
+/// error (`Malformed`, `Truncated`, `LimitExceeded`, ...), `Truncated` too
+/// when the source ended or failed before the end-of-stream marker,
+/// `Connect`, `Protocol` (a text message, a wrong subprotocol), `Timeout`,
+/// `Aborted` (the `ReadableStream` was aborted), `Token`, `LimitExceeded`
+/// (`maxBufferedBytes`).
+pub struct Failure {
+    message: String,
+    kind: &'static str,
+}
+
+impl Failure {
+    fn new(kind: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            kind,
+        }
+    }
+
+    /// A core error, its kind kept.
+    fn core(e: &lightstream_core::Error) -> Failure {
+        use lightstream_core::ErrorKind as K;
+        let kind = match e.kind() {
+            K::Malformed => "Malformed",
+            K::Unsupported => "Unsupported",
+            K::LimitExceeded => "LimitExceeded",
+            K::InvalidData => "InvalidData",
+            K::Truncated => "Truncated",
+            K::Compression => "Compression",
+            K::Schema => "Schema",
+            _ => "Io",
+        };
+        Failure::new(kind, e.to_string())
+    }
+
+    /// A JS `Error` with this message and a `kind` property.
+    fn to_js(&self) -> JsValue {
+        let err = js_sys::Error::new(&self.message);
+        let _ = Reflect::set(&err, &"kind".into(), &self.kind.into());
+        err.into()
+    }
+}
+
 type Handler<T> = Closure<dyn FnMut(T)>;
 
 /// The event handlers of a WebSocket source (dropped with the stream).
@@ -51,6 +147,7 @@ struct WsHandlers {
     _message: Handler<MessageEvent>,
     _close: Handler<CloseEvent>,
     _error: Handler<Event>,
+    _open: Handler<Event>,
     _timeout: Option<(Closure<dyn FnMut()>, JsValue)>,
 }
 
@@ -78,7 +175,7 @@ struct StreamState {
     queued_bytes: usize,
     max_buffered: usize,
     /// A terminal error, reported once by `next()`.
-    error: Option<String>,
+    error: Option<Failure>,
     /// The stream is over (end marker consumed, closed, or failed).
     finished: bool,
     closed_by_user: bool,
@@ -111,9 +208,9 @@ impl StreamState {
         }
     }
 
-    fn fail(&mut self, message: String) {
+    fn fail(&mut self, failure: Failure) {
         if self.error.is_none() && !self.finished {
-            self.error = Some(message);
+            self.error = Some(failure);
         }
         self.finished = true;
         self.stop_source(1002, "lightstream: stream failed");
@@ -152,7 +249,7 @@ impl StreamState {
                  the consumer is too slow for this stream",
                 self.queued_bytes, self.max_buffered
             );
-            self.fail(msg);
+            self.fail(Failure::new("LimitExceeded", msg));
         }
     }
 
@@ -174,6 +271,7 @@ impl Drop for StreamState {
             ws.set_onmessage(None);
             ws.set_onclose(None);
             ws.set_onerror(None);
+            ws.set_onopen(None);
             if let Some(h) = handlers.as_mut()
                 && let Some((_, id)) = h._timeout.take()
             {
@@ -203,7 +301,7 @@ fn iter_result(value: JsValue, done: bool) -> JsValue {
 /// What a waiting `next()` should do after looking at the state.
 enum Step {
     Ready(JsValue),
-    Failed(String),
+    Failed(Failure),
     Wait(Promise),
     Read(ReadableStreamDefaultReader),
 }
@@ -250,8 +348,21 @@ async fn read_chunk(inner: &Rc<RefCell<StreamState>>, reader: ReadableStreamDefa
     let result = match result {
         Ok(r) => r,
         Err(e) => {
-            let msg = format!("the ReadableStream failed: {}", describe(&e));
-            st.fail(msg);
+            // A body cut by the network (a server that died or aborted the
+            // response) errors the stream: bytes are missing.
+            let aborted = e
+                .dyn_ref::<js_sys::Error>()
+                .is_some_and(|e| e.name() == "AbortError");
+            let kind = if aborted { "Aborted" } else { "Truncated" };
+            let bytes = st.decoder.bytes();
+            st.fail(Failure::new(
+                kind,
+                format!(
+                    "the ReadableStream failed after {bytes} bytes, before the end-of-stream \
+                     marker: {}",
+                    describe(&e)
+                ),
+            ));
             return;
         }
     };
@@ -261,14 +372,17 @@ async fn read_chunk(inner: &Rc<RefCell<StreamState>>, reader: ReadableStreamDefa
     if done {
         match st.decoder.finish() {
             Ok(()) => st.finished = true,
-            Err(e) => st.fail(e.to_string()),
+            Err(e) => st.fail(Failure::core(&e)),
         }
         st.wake();
         return;
     }
     let value = Reflect::get(&result, &"value".into()).unwrap_or(JsValue::UNDEFINED);
     let Some(chunk) = value.dyn_ref::<Uint8Array>() else {
-        st.fail("readStream: the ReadableStream gave a chunk that is not a Uint8Array".into());
+        st.fail(Failure::new(
+            "Protocol",
+            "readStream: the ReadableStream gave a chunk that is not a Uint8Array",
+        ));
         return;
     };
     let mut out = Vec::new();
@@ -277,7 +391,7 @@ async fn read_chunk(inner: &Rc<RefCell<StreamState>>, reader: ReadableStreamDefa
             let len = chunk.length() as usize;
             st.accept(out, len);
         }
-        Err(e) => st.fail(e.to_string()),
+        Err(e) => st.fail(Failure::core(&e)),
     }
     st.wake();
 }
@@ -294,7 +408,7 @@ async fn next_item(inner: Rc<RefCell<StreamState>>) -> Result<JsValue, JsValue> 
     loop {
         match next_step(&inner) {
             Step::Ready(v) => return Ok(v),
-            Step::Failed(e) => return Err(js_sys::Error::new(&e).into()),
+            Step::Failed(e) => return Err(e.to_js()),
             Step::Wait(p) => {
                 JsFuture::from(p).await?;
             }
@@ -392,8 +506,9 @@ fn on_message(weak: &Weak<RefCell<StreamState>>, ev: MessageEvent) {
         } else {
             "a non-binary message"
         };
-        st.fail(format!(
-            "the server sent {what}; Lightstream streams are binary WebSocket messages"
+        st.fail(Failure::new(
+            "Protocol",
+            format!("the server sent {what}; Lightstream streams are binary WebSocket messages"),
         ));
         return;
     };
@@ -406,7 +521,7 @@ fn on_message(weak: &Weak<RefCell<StreamState>>, ev: MessageEvent) {
             st.accept(out, len);
             st.wake();
         }
-        Err(e) => st.fail(e.to_string()),
+        Err(e) => st.fail(Failure::core(&e)),
     }
 }
 
@@ -432,16 +547,26 @@ fn on_close(weak: &Weak<RefCell<StreamState>>, ev: CloseEvent) {
         let (code, reason) = (ev.code(), ev.reason());
         let bytes = st.decoder.bytes();
         st.error = Some(if *error_seen && bytes == 0 {
-            format!("could not connect to {url} (WebSocket error, close code {code})")
+            Failure::new(
+                "Connect",
+                format!(
+                    "could not connect to {url} (WebSocket error, close code {code}; \
+                     the server may have refused the request, e.g. its Origin or token, \
+                     or not answered the subprotocol {SUBPROTOCOL})"
+                ),
+            )
         } else {
             let reason = if reason.is_empty() {
                 String::new()
             } else {
                 format!(", reason \"{reason}\"")
             };
-            format!(
-                "the connection to {url} closed before the end-of-stream marker \
-                 (close code {code}{reason}, after {bytes} bytes)"
+            Failure::new(
+                "Truncated",
+                format!(
+                    "the connection to {url} closed before the end-of-stream marker \
+                     (close code {code}{reason}, after {bytes} bytes)"
+                ),
             )
         });
     }
@@ -449,22 +574,65 @@ fn on_close(weak: &Weak<RefCell<StreamState>>, ev: CloseEvent) {
     st.wake();
 }
 
-/// `connect(url, options?)`: opens a WebSocket and resolves to a
+/// The subprotocols `connect` offers: [`SUBPROTOCOL`], then the token's.
+fn subprotocols(options: &JsValue) -> Result<js_sys::Array, JsValue> {
+    let protocols = js_sys::Array::of1(&SUBPROTOCOL.into());
+    let token = match Reflect::get(options, &"token".into()) {
+        Ok(t) if !(t.is_undefined() || t.is_null()) => t,
+        _ => return Ok(protocols),
+    };
+    let token = check_token_js(token)?;
+    protocols.push(&format!("{TOKEN_PREFIX}{token}").into());
+    Ok(protocols)
+}
+
+/// Checks the subprotocol the server chose once the WebSocket is open.
+/// Browsers already fail a handshake whose answer names a subprotocol that was
+/// not offered, or (Chromium) none at all; this catches the rest.
+fn on_open(weak: &Weak<RefCell<StreamState>>) {
+    let Some(inner) = weak.upgrade() else { return };
+    let mut st = inner.borrow_mut();
+    let JsSource::WebSocket { ws, url, .. } = &st.source else {
+        return;
+    };
+    let chosen = ws.protocol();
+    if chosen != SUBPROTOCOL {
+        let msg = format!(
+            "{url} answered the subprotocol \"{chosen}\", not {SUBPROTOCOL}: \
+             it is not a Lightstream server of this protocol version"
+        );
+        st.fail(Failure::new("Protocol", msg));
+    }
+}
+
+/// `connect(url, options?)`: opens a WebSocket offering [`SUBPROTOCOL`] (and
+/// `options.token` as [`TOKEN_PREFIX`]`<token>`) and resolves to a
 /// [`TableStream`] once the schema message has arrived. `options`:
 /// `maxMessageBytes`, `compactDictionaries` (see
-/// [`crate::decoder::options_read`]), `timeoutMs`, `maxBufferedBytes`.
+/// [`crate::decoder::options_read`]), `timeoutMs`, `maxBufferedBytes`, `token`.
 #[wasm_bindgen]
-pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
+pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
     let timeout = option_f64(&options, "timeoutMs")?.unwrap_or(DEFAULT_TIMEOUT_MS);
     if !(timeout.is_finite() && timeout >= 0.0) {
         return Err(JsError::new(&format!(
             "timeoutMs must be a non-negative number, not {timeout}"
-        )));
+        ))
+        .into());
     }
     let read_options = options_read(&options)?;
     let max_buffered = buffered_limit(&options)?;
-    let ws = WebSocket::new(&url)
-        .map_err(|e| JsError::new(&format!("cannot connect to {url}: {}", describe(&e))))?;
+    let protocols = if options.is_object() {
+        subprotocols(&options)?
+    } else {
+        js_sys::Array::of1(&SUBPROTOCOL.into())
+    };
+    let ws = WebSocket::new_with_str_sequence(&url, &protocols).map_err(|e| {
+        Failure::new(
+            "Connect",
+            format!("cannot connect to {url}: {}", describe(&e)),
+        )
+        .to_js()
+    })?;
     ws.set_binary_type(BinaryType::Arraybuffer);
     let inner = Rc::new(RefCell::new(StreamState::new(
         JsSource::WebSocket {
@@ -498,6 +666,10 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
             }
         }
     });
+    let open: Handler<Event> = Closure::new({
+        let weak = weak.clone();
+        move |_ev: Event| on_open(&weak)
+    });
     let timer: Closure<dyn FnMut()> = Closure::new({
         let weak = weak.clone();
         let url = url.clone();
@@ -505,8 +677,9 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
             if let Some(inner) = weak.upgrade() {
                 let mut st = inner.borrow_mut();
                 if st.decoder.schema().is_none() && !st.finished {
-                    st.fail(format!(
-                        "no schema from {url} within {timeout} ms (timeoutMs)"
+                    st.fail(Failure::new(
+                        "Timeout",
+                        format!("no schema from {url} within {timeout} ms (timeoutMs)"),
                     ));
                 }
             }
@@ -515,12 +688,14 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
     ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(close.as_ref().unchecked_ref()));
     ws.set_onerror(Some(error.as_ref().unchecked_ref()));
+    ws.set_onopen(Some(open.as_ref().unchecked_ref()));
     let timer_id = set_timeout(timer.as_ref().unchecked_ref(), timeout);
     if let JsSource::WebSocket { handlers, .. } = &mut inner.borrow_mut().source {
         *handlers = Some(WsHandlers {
             _message: message,
             _close: close,
             _error: error,
+            _open: open,
             _timeout: Some((timer, timer_id)),
         });
     }
@@ -539,13 +714,14 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsError> {
                     break;
                 }
                 if let Some(e) = st.error.take() {
-                    return Err(js_sys::Error::new(&e).into());
+                    return Err(e.to_js());
                 }
                 if st.finished {
-                    return Err(js_sys::Error::new(
+                    return Err(Failure::new(
+                        "Truncated",
                         "the connection was closed before the schema arrived",
                     )
-                    .into());
+                    .to_js());
                 }
                 let mut resolve = None;
                 let p = Promise::new(&mut |res, _| resolve = Some(res));
@@ -583,4 +759,29 @@ pub fn read_stream(
             usize::MAX,
         ))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_token;
+
+    #[test]
+    fn tokens_are_subprotocol_token_characters() {
+        for good in ["a", "abc-DEF_123", "eyJ0.eyJ1.c2ln", "x!#$%&'*+-.^_`|~"] {
+            assert_eq!(check_token(good), Ok(()), "{good:?}");
+        }
+        let long = "a".repeat(4097);
+        for (bad, says) in [
+            ("", "empty"),
+            ("a b", "character 2"),
+            ("a,b", "character 2"),
+            ("tok=", "character 4"),
+            ("é", "character 1"),
+            ("a\r\nb", "character 2"),
+            (long.as_str(), "4097 bytes"),
+        ] {
+            let e = check_token(bad).expect_err(bad);
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
 }

@@ -302,11 +302,10 @@ async fn connect_to_a_refused_loopback_port_rejects_with_an_error() {
     // connection, and connect() must reject rather than hang.
     let options = Object::new();
     Reflect::set(&options, &"timeoutMs".into(), &JsValue::from_f64(10_000.0)).unwrap();
-    let p: Promise = connect("ws://127.0.0.1:9/".into(), options.into())
-        .map_err(JsValue::from)
-        .unwrap();
+    let p: Promise = connect("ws://127.0.0.1:9/".into(), options.into()).unwrap();
     let e = JsFuture::from(p).await.expect_err("must reject");
     assert!(e.is_instance_of::<js_sys::Error>());
+    assert_eq!(prop(&e, "kind").as_string().as_deref(), Some("Connect"));
     let msg = js_sys::Error::from(e).message().as_string().unwrap();
     assert!(msg.contains("127.0.0.1:9"), "{msg}");
 
@@ -493,4 +492,48 @@ fn compact_dictionaries_is_an_option_of_decode_and_stream_decoder() {
     let bad = Object::new();
     Reflect::set(&bad, &"compactDictionaries".into(), &JsValue::from(1)).unwrap();
     assert!(StreamDecoder::new(bad.into()).is_err());
+}
+
+#[wasm_bindgen_test]
+fn a_token_that_cannot_be_a_subprotocol_is_refused_before_connecting() {
+    for bad in ["", "has space", "comma,separated", "caf\u{e9}", "a\"b"] {
+        let options = Object::new();
+        Reflect::set(&options, &"token".into(), &bad.into()).unwrap();
+        let e = connect("ws://127.0.0.1:9/".into(), options.into()).expect_err(bad);
+        assert_eq!(
+            prop(&e, "kind").as_string().as_deref(),
+            Some("Token"),
+            "{bad:?}"
+        );
+        let msg = js_sys::Error::from(e).message().as_string().unwrap();
+        assert!(msg.contains("token"), "{msg}");
+        if !bad.is_empty() {
+            assert!(!msg.contains(bad), "the message repeats the token: {msg}");
+        }
+    }
+    let options = Object::new();
+    Reflect::set(&options, &"token".into(), &JsValue::from_f64(42.0)).unwrap();
+    assert!(connect("ws://127.0.0.1:9/".into(), options.into()).is_err());
+    // base64url (and a JWT's dots) go through.
+    let good = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.Zm9vYmFy-_~";
+    assert_eq!(
+        lightstream_wasm::stream::check_token_js(good.into()).unwrap(),
+        good
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_read_stream_that_ends_early_rejects_as_truncated() {
+    let bytes = stream(&WriteOptions::default());
+    let s = read_stream_js(readable(&bytes[..bytes.len() - 8], 64), JsValue::UNDEFINED)
+        .map_err(JsValue::from)
+        .unwrap();
+    let e = loop {
+        match next(&s).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("a stream without its end-of-stream marker ended cleanly"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(prop(&e, "kind").as_string().as_deref(), Some("Truncated"));
 }
