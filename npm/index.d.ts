@@ -104,9 +104,13 @@ export interface OpenStreamOptions extends DecodeOptions {
   token?: string;
   /** Aborts the request and the body (the stream then rejects with `kind: 'Aborted'`). */
   signal?: AbortSignal;
-  /** More request headers. Without an `Accept` of yours the request says
-   * `Accept: application/vnd.apache.arrow.stream; codecs="zstd, lz4"`, the
-   * IPC body codecs this package decodes (the Arrow-over-HTTP convention). */
+  /** Ask the server to compress the IPC bodies with one of these codecs
+   * (in order of preference): `Accept: application/vnd.apache.arrow.stream;
+   * codecs="zstd, lz4"`, the Arrow-over-HTTP convention. Both decode here.
+   * Default: none asked for (`Accept: application/vnd.apache.arrow.stream`);
+   * on a fast network uncompressed is fastest. */
+  codecs?: ('zstd' | 'lz4')[];
+  /** More request headers (an `Accept` of yours replaces the one above). */
   headers?: HeadersInit;
   /** Refuse a 2xx answer whose media type is not
    * `application/vnd.apache.arrow.stream` (default `true`). */

@@ -130,14 +130,26 @@ async function bodySnippet(response, max = 1024) {
   return new TextDecoder().decode(all).trim();
 }
 
+/** The `Accept` of `openStream`: the Arrow media type, with the IPC body
+ * codecs asked for in its `codecs` parameter (the Arrow-over-HTTP
+ * convention of apache/arrow-experiments, http/), in order of preference. */
+function acceptHeader(codecs) {
+  if (codecs === undefined || codecs === null) return ARROW_STREAM_TYPE;
+  const known = ['zstd', 'lz4'];
+  if (!Array.isArray(codecs) || codecs.some((c) => !known.includes(c))) {
+    const err = new Error(`openStream: option codecs must be an array of ${known.map((c) => `'${c}'`).join(' and ')}`);
+    err.kind = 'Schema';
+    throw err;
+  }
+  return codecs.length === 0 ? ARROW_STREAM_TYPE : `${ARROW_STREAM_TYPE}; codecs="${codecs.join(', ')}"`;
+}
+
 /** Fetches an Arrow IPC stream over HTTP and reads it as it downloads; see index.d.ts. */
 export async function openStream(url, options = {}) {
   if (!ready) throw needInitError('openStream()');
-  const { token, signal, headers: extra, fetch: fetchFn, checkContentType = true, ...decodeOptions } = options ?? {};
+  const { token, signal, headers: extra, fetch: fetchFn, checkContentType = true, codecs, ...decodeOptions } = options ?? {};
   const headers = new Headers(extra);
-  // The Arrow-over-HTTP convention (apache/arrow-experiments, http/): the IPC
-  // body codecs this client decodes, for a server that compresses buffers.
-  if (!headers.has('accept')) headers.set('accept', `${ARROW_STREAM_TYPE}; codecs="zstd, lz4"`);
+  if (!headers.has('accept')) headers.set('accept', acceptHeader(codecs));
   if (token !== undefined && token !== null) headers.set('authorization', `Bearer ${wasm.checkToken(token)}`);
   const target = String(url);
   let response;

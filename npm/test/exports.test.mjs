@@ -110,7 +110,11 @@ test('openStream checks the token, the status and the Content-Type before readin
   for await (const t of stream) rows.push(...t.toRows().map((r) => r.n));
   assert.deepEqual(rows, [1n, 2n]);
   assert.equal(seen[0].headers.authorization, 'Bearer abc-_.DEF');
-  assert.equal(seen[0].headers.accept, 'application/vnd.apache.arrow.stream; codecs="zstd, lz4"');
+  assert.equal(seen[0].headers.accept, 'application/vnd.apache.arrow.stream');
+  const lz4 = await lightstream.openStream('http://x/t', { codecs: ['lz4', 'zstd'], fetch: answer(200, 'application/vnd.apache.arrow.stream', bytes) });
+  lz4.close();
+  assert.equal(seen[1].headers.accept, 'application/vnd.apache.arrow.stream; codecs="lz4, zstd"');
+  await assert.rejects(lightstream.openStream('http://x/t', { codecs: ['gzip'] }), /codecs/);
 
   await assert.rejects(lightstream.openStream('http://x/t', { fetch: answer(401, 'text/plain', 'bad token\n') }),
     (e) => e instanceof lightstream.HttpError && e.kind === 'Http' && e.status === 401 && e.detail === 'bad token' &&
@@ -124,7 +128,7 @@ test('openStream checks the token, the status and the Content-Type before readin
   for await (const t of withCodecs) t.free();
   await assert.rejects(lightstream.openStream('http://x/t', { token: 'has space', fetch: answer(200, null, bytes) }),
     (e) => e.kind === 'Token' && !/has space/.test(e.message));
-  assert.equal(seen.length, 4, 'a bad token must fail before the request');
+  assert.equal(seen.length, 5, 'a bad token must fail before the request');
   await assert.rejects(lightstream.openStream('http://x/t', { fetch: async () => { throw new TypeError('fetch failed'); } }),
     (e) => e.kind === 'Connect' && /http:\/\/x\/t/.test(e.message));
 
