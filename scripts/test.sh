@@ -119,6 +119,11 @@ LIGHTSTREAM_NPM_TARBALL="$tarball" \
 # value checked against Apache Arrow JS; faults; the demo page.
 LIGHTSTREAM_NPM_TARBALL="$tarball" \
   step "browser end to end (serve ws:// -> npm package, vs apache-arrow)" node tests/browser/e2e.mjs
+# Issue 18's browser side: the package reads a web server's streams over HTTP
+# (openStream) and WebSocket (connect with the subprotocol and a token), values
+# against Apache Arrow JS; another origin, a missing or wrong token, a cut body.
+LIGHTSTREAM_NPM_TARBALL="$tarball" \
+  step "browser and web server (openStream, tokens, Origin)" node tests/browser/web.mjs
 step "demo page in headless Chromium" node tests/browser/demo.mjs
 step "demo script (--check)" bash scripts/demo.sh --check
 # Every fuzz target (crates/fuzz, cargo-fuzz with libFuzzer) for a short bounded

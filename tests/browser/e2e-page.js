@@ -25,7 +25,7 @@
 // types, because its get() converts those lossily (timestamps to float
 // milliseconds, decimals through a helper that misreads negative 64-bit ones).
 
-import init, { connect, decode, readStream } from 'lightstream-arrow';
+import init, { connect, decode, readStream, openStream, HttpError } from 'lightstream-arrow';
 import {
   CompressionType,
   DateUnit,
@@ -64,6 +64,7 @@ function errorInfo(e) {
     isError: e instanceof Error,
     name: e?.name ?? typeof e,
     message: e instanceof Error ? e.message : String(e),
+    kind: e?.kind, // what the package's errors are about (ErrorKind in index.d.ts)
     // Where a bug of the test page (not an error of Lightstream's) was thrown.
     at: e instanceof Error && !(e.name === 'Error') ? String(e.stack).split('\n').slice(1, 3).join(' ').trim() : undefined,
   };
@@ -762,6 +763,20 @@ async function httpCase({ url, label, isStream = true, fallbackUrl = null, chunk
 
 // ----------------------------------------------------------------- faults --
 
+/** Reads `stream` to its end (at most 1000 tables), counting and freeing the
+ * tables in `out.tables` and setting `out.done`; throws what `next()` throws. */
+async function drain(stream, out, timeoutMs, url) {
+  for (let k = 0; k < 1000; k++) {
+    const r = await withTimeout(stream.next(), timeoutMs, `next() on ${url}`);
+    if (r.done) {
+      out.done = true;
+      return;
+    }
+    out.tables++;
+    r.value.free();
+  }
+}
+
 /** Connects to a misbehaving server and reports where (and how) it failed. */
 async function faultCase({ url, timeoutMs = 8000 }) {
   const out = { url, connected: false, tables: 0, connectError: null, iterError: null, done: false };
@@ -775,15 +790,7 @@ async function faultCase({ url, timeoutMs = 8000 }) {
     return out;
   }
   try {
-    for (let k = 0; k < 1000; k++) {
-      const r = await withTimeout(stream.next(), timeoutMs, `next() on ${url}`);
-      if (r.done) {
-        out.done = true;
-        break;
-      }
-      out.tables++;
-      r.value.free();
-    }
+    await drain(stream, out, timeoutMs, url);
   } catch (e) {
     out.iterError = errorInfo(e);
     // After the error the stream is finished: next() resolves done (or rejects again), never hangs.
@@ -835,9 +842,68 @@ async function earlyStop({ url, timeoutMs = 15000 }) {
   return out;
 }
 
+// --------------------------------------------- web servers (tests/browser/web.mjs) --
+
+/** Apache Arrow JS's decode of what `RecordBatchReader.from(fetch(...))` reads
+ * from `url` (with `headers`), the reference of the cases below. */
+async function arrowFromFetch(url, headers = {}) {
+  const reader = await RecordBatchReader.from(fetch(url, { headers }));
+  await reader.open();
+  const schema = reader.schema;
+  const batches = [];
+  for await (const b of reader) {
+    if (b.constructor.name === '_InternalEmptyPlaceholderRecordBatch') continue;
+    batches.push(b);
+  }
+  return { schema, batches };
+}
+
+/**
+ * One stream read by the package from `url`: `openStream(url, { token })`
+ * (`via: 'http'`) or `connect(url, { token })` (`via: 'ws'`), every value
+ * compared with Apache Arrow JS's read of `refUrl` (fetched with the token as
+ * a bearer header). Returns the comparison, or the error the package gave.
+ */
+async function streamCase({ via, url, refUrl, token, label, timeoutMs = 20000 }) {
+  const out = newResult({ label, url, error: null });
+  const ref = await arrowFromFetch(refUrl, token ? { authorization: `Bearer ${token}` } : {});
+  const lsTables = [];
+  try {
+    const options = token === undefined ? {} : { token };
+    const stream = await withTimeout(via === 'ws' ? connect(url, options) : openStream(url, options), timeoutMs, `open ${url}`);
+    for (;;) {
+      const r = await withTimeout(stream.next(), timeoutMs, `next() of ${url}`);
+      if (r.done) break;
+      lsTables.push(takeTable(r.value, `${label} table ${lsTables.length}`, out, { ipc: false }));
+    }
+    compareSchema(label, stream.schema, stream.metadata, ref.schema, out);
+    compareAll(label, lsTables, ref, out);
+  } catch (e) {
+    out.error = errorInfo(e);
+  }
+  return out;
+}
+
+/** Opens `url` (`via` as above) and reports how it failed: the error's class,
+ * kind, HTTP status and message, and the tables read before it. */
+async function refusalCase({ via, url, token, timeoutMs = 15000 }) {
+  const out = { url, opened: false, tables: 0, done: false, error: null };
+  let stream;
+  try {
+    const options = token === undefined ? {} : { token };
+    stream = await withTimeout(via === 'ws' ? connect(url, options) : openStream(url, options), timeoutMs, `open ${url}`);
+    out.opened = true;
+    await drain(stream, out, timeoutMs, url);
+  } catch (e) {
+    out.error = { ...errorInfo(e), httpError: e instanceof HttpError, status: e?.status ?? null, detail: e?.detail ?? null };
+  }
+  stream?.close();
+  return out;
+}
+
 // ------------------------------------------------------------------- boot --
 
-window.e2e = { wsCase, httpCase, faultCase, goodConnect, earlyStop, feedCase };
+window.e2e = { wsCase, httpCase, faultCase, goodConnect, earlyStop, feedCase, streamCase, refusalCase };
 init().then(
   () => {
     window.e2eReady = true;

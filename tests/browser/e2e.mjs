@@ -201,6 +201,8 @@ function checkFault(mode, r, expected) {
     if (!err.isError || err.name !== 'Error') p.push(`rejected with a ${err.name}, not a plain Error${err.at ? ` (${err.at})` : ''}`);
     if (!err.message || !err.message.trim()) p.push('the error message is empty');
     if (expected.message && !expected.message.test(err.message)) p.push(`message "${err.message}" does not match ${expected.message}`);
+    if (typeof err.kind !== 'string' || !err.kind) p.push(`the error has no kind (${err.kind})`);
+    if (expected.kind && err.kind !== expected.kind) p.push(`kind ${err.kind}, expected ${expected.kind}`);
   }
   record('fault', mode, p, { note: err ? `${r.connectError ? 'connect' : 'next'}: ${err.message}` : 'no error' });
 }
@@ -387,11 +389,13 @@ async function main() {
     'hostile-length': { where: 'connect' },
     'close-before-schema': { where: 'connect' },
     'schema-then-garbage': { where: 'next', tables: 0 },
-    text: { where: 'next', tables: 0 },
-    cut: { where: 'next', tables: 2, message: ended },
-    'cut-reset': { where: 'next', tables: 2, message: ended },
-    'cut-close': { where: 'next', tables: 2, message: ended },
+    text: { where: 'next', tables: 0, kind: 'Protocol' },
+    cut: { where: 'next', tables: 2, message: ended, kind: 'Truncated' },
+    'cut-reset': { where: 'next', tables: 2, message: ended, kind: 'Truncated' },
+    'cut-close': { where: 'next', tables: 2, message: ended, kind: 'Truncated' },
     'cut-inside': { where: 'next', tables: 2 },
+    // Chromium fails a handshake that offered subprotocols and got none back.
+    'no-subprotocol': { where: 'connect', message: /could not connect/, kind: 'Connect' },
   };
   for (const mode of FAULT_MODES) {
     await guarded('fault', mode, async () => {

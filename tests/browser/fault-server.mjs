@@ -16,6 +16,13 @@
 //   /cut-inside           the same, then the first half of the next IPC message
 //                         as one whole WebSocket message, then a Close frame
 //   /good                 the whole stream and a Close frame (the control case)
+//   /no-subprotocol       the whole stream, but the 101 names no subprotocol
+//                         though the client offered lightstream.arrow.v1 (a
+//                         server older than the subprotocol: the browser must
+//                         fail the handshake)
+//
+// Every other mode answers `Sec-WebSocket-Protocol: lightstream.arrow.v1` when
+// the client offered it, as the Lightstream servers do.
 //
 // Every connection is destroyed after `lingerMs` at the latest.
 
@@ -34,6 +41,7 @@ export const FAULT_MODES = [
   'cut-reset',
   'cut-close',
   'cut-inside',
+  'no-subprotocol',
 ];
 
 function frame(opcode, payload) {
@@ -55,14 +63,21 @@ function frame(opcode, payload) {
   return Buffer.concat([head, payload]);
 }
 
-const binary = (b) => frame(0x2, b);
+/** A binary message in one unmasked server frame. */
+export const binary = (b) => frame(0x2, b);
 const text = (s) => frame(0x1, Buffer.from(s, 'utf8'));
-const close = (code) => {
+/** A Close frame (with a status code when given). */
+export const close = (code) => {
   if (code === undefined) return frame(0x8, Buffer.alloc(0));
   const b = Buffer.alloc(2);
   b.writeUInt16BE(code, 0);
   return frame(0x8, b);
 };
+
+/** Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455, section 4.2.2). */
+export function acceptKey(key) {
+  return crypto.createHash('sha1').update(key + GUID).digest('base64');
+}
 
 function junk(n) {
   const b = Buffer.alloc(n);
@@ -101,12 +116,16 @@ export async function startFaultServer({ messages, cutAfter, lingerMs = 4000, lo
         socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
         return;
       }
-      const accept = crypto.createHash('sha1').update(key + GUID).digest('base64');
+      const accept = acceptKey(key);
+      const mode = path.replace(/^\/+/, '').replace(/[?#].*$/, '');
+      const offered = /^sec-websocket-protocol:(.*)$/gim;
+      const protocols = [...request.matchAll(offered)].flatMap((m) => m[1].split(',').map((p) => p.trim()));
+      const answer = protocols.includes('lightstream.arrow.v1') && mode !== 'no-subprotocol'
+        ? 'Sec-WebSocket-Protocol: lightstream.arrow.v1\r\n' : '';
       socket.write(
         'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-          `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+          `Sec-WebSocket-Accept: ${accept}\r\n${answer}\r\n`,
       );
-      const mode = path.replace(/^\/+/, '').replace(/[?#].*$/, '');
       log(`fault server: ${mode}`);
       play(socket, mode);
     });
@@ -158,6 +177,7 @@ export async function startFaultServer({ messages, cutAfter, lingerMs = 4000, lo
         }
         break;
       case 'good':
+      case 'no-subprotocol':
         for (const m of messages) socket.write(binary(m));
         socket.write(close());
         socket.end();

@@ -39,6 +39,7 @@ const TYPES = {
   '.map': 'application/json',
   '.ts': 'text/plain; charset=utf-8',
   '.csv': 'text/csv; charset=utf-8',
+  '.arrows': 'application/vnd.apache.arrow.stream',
 };
 
 /** An error that means "the test could not be set up" (exit 2), not "a check failed". */
@@ -175,9 +176,11 @@ export function createSession({ name, keep = false, verbose = false }) {
   /**
    * A static file server on 127.0.0.1; resolves to its base URL. `files` maps
    * exact paths to files; `dirs` maps path prefixes (ending in /) to
-   * [directory, allowed first path segments or null for any].
+   * [directory, allowed first path segments or null for any]. `routes`
+   * (optional): `handle(req, res)` answers a request first when it returns
+   * true; `upgrade(req, socket, head)` takes WebSocket upgrades.
    */
-  async function startHttpServer(files, dirs) {
+  async function startHttpServer(files, dirs, routes = {}) {
     const resolveFile = (p) => {
       if (Object.hasOwn(files, p)) return files[p];
       for (const [prefix, [root, allowed]] of Object.entries(dirs)) {
@@ -191,6 +194,7 @@ export function createSession({ name, keep = false, verbose = false }) {
       return null;
     };
     const server = http.createServer((req, res) => {
+      if (routes.handle?.(req, res)) return;
       let file = null;
       try {
         file = resolveFile(decodeURIComponent(new URL(req.url, 'http://127.0.0.1').pathname));
@@ -207,6 +211,8 @@ export function createSession({ name, keep = false, verbose = false }) {
       res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
       fs.createReadStream(file).pipe(res);
     });
+    if (routes.upgrade) server.on('upgrade', routes.upgrade);
+    else server.on('upgrade', (req, socket) => socket.destroy());
     await new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', resolve);

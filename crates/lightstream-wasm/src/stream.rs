@@ -230,7 +230,14 @@ impl StreamState {
                 }
             }
             JsSource::Readable { reader, .. } => {
-                let _ = reader.cancel();
+                // On a stream that already failed (a body cut by the network)
+                // `cancel()` rejects with that failure, which `next()` has
+                // reported: await it here, or the page sees an uncaught
+                // rejection.
+                let cancelled = JsFuture::from(reader.cancel());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let _ = cancelled.await;
+                });
             }
         }
     }
