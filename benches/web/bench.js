@@ -247,7 +247,12 @@ async function runFlechette(url, o) {
 async function runLightstream(url, o, keep) {
   const t0 = now();
   const s = await ls.connect(url, { timeoutMs: o.timeoutMs });
-  const tSchema = now();
+  return consumeLightstream(s, t0, now(), keep);
+}
+
+/** Iterates a Lightstream TableStream `s` opened at `t0` (schema known at
+ * `tSchema`), touching and freeing (or keeping) every table. */
+async function consumeLightstream(s, t0, tSchema, keep) {
   let rows = 0;
   let batches = 0;
   let touch = 0;
@@ -278,6 +283,33 @@ async function runLightstream(url, o, keep) {
   return { ms: t1 - t0, schemaMs: tSchema - t0, firstMs, bodyMs, bytes, rows, batches, touch };
 }
 
+/** Lightstream over HTTP: `openStream(url)` (fetch + readStream of the body,
+ * read as tables are asked for), every table touched and freed. `schemaMs` is
+ * when the response headers arrived. */
+async function runFetchLightstream(url, o) {
+  const t0 = now();
+  const s = await ls.openStream(url, { checkContentType: false });
+  return consumeLightstream(s, t0, now(), false);
+}
+
+/** Apache Arrow JS over HTTP: `RecordBatchReader.from(fetch(url))`, every
+ * batch touched as it is read (its streaming reader, no table built). */
+async function runFetchArrow(url, o) {
+  const t0 = now();
+  const res = await fetch(url);
+  const bytes = Number(res.headers.get('content-length')) || null;
+  const reader = await arrow.RecordBatchReader.from(res);
+  let rows = 0;
+  let batches = 0;
+  let touch = 0;
+  for await (const b of reader) {
+    rows += b.numRows;
+    touch += b.getChildAt(0).length;
+    batches += 1;
+  }
+  return { ms: now() - t0, bytes, rows, batches, touch };
+}
+
 const E2E = {
   raw: (url, o) => withHandlerTime(() => runRaw(url, o)),
   raw_copy: (url, o) => withHandlerTime(() => runRawCopy(url, o)),
@@ -285,9 +317,14 @@ const E2E = {
   lightstream_keep: (url, o) => withHandlerTime(() => runLightstream(url, o, true)),
   arrow: (url, o) => withHandlerTime(() => runArrow(url, o)),
   flechette: (url, o) => withHandlerTime(() => runFlechette(url, o)),
+  // The same stream over HTTP (`o.httpUrl`) instead of the WebSocket `url`.
+  fetch_lightstream: (url, o) => runFetchLightstream(o.httpUrl, o),
+  fetch_arrow: (url, o) => runFetchArrow(o.httpUrl, o),
 };
 
-function e2eAvailable(v) {
+function e2eAvailable(v, o) {
+  if (v.startsWith('fetch_') && !o.httpUrl) return false;
+  if (v === 'fetch_lightstream') return typeof ls.openStream === 'function';
   if (v === 'flechette') return flechette !== null;
   if (v.startsWith('lightstream')) return hasConnect();
   return v in E2E;
@@ -304,8 +341,8 @@ function hasConnect() {
  */
 async function e2e(url, opts) {
   const o = { reps: 7, timeoutMs: 120000, variants: Object.keys(E2E), ...opts };
-  const variants = o.variants.filter(e2eAvailable);
-  const skipped = o.variants.filter((v) => !e2eAvailable(v));
+  const variants = o.variants.filter((v) => e2eAvailable(v, o));
+  const skipped = o.variants.filter((v) => !e2eAvailable(v, o));
   const samples = Object.fromEntries(variants.map((v) => [v, []]));
   const warmup = {};
   for (const v of variants) {

@@ -20,7 +20,7 @@
 //
 // Usage: node benches/web/run.mjs [--shapes a,b,c] [--reps 11] [--mat-reps 5]
 //          [--batches 8] [--rows 1000000] [--npm-dir npm] [--skip e2e,materialise,splits]
-//          [--variants raw,raw_copy,lightstream,lightstream_keep,arrow,flechette]
+//          [--variants raw,raw_copy,lightstream,lightstream_keep,arrow,flechette,fetch_lightstream,fetch_arrow]
 //          [--wait-load 0.5 --wait-max 2400] [--out FILE] [--driver cdp|playwright]
 // Driver: by default this script talks to Chromium itself over the DevTools
 // protocol on a pipe (--remote-debugging-pipe), enabling only the Runtime
@@ -61,7 +61,7 @@ function parseArgs(argv) {
     waitMax: 2400,
     out: null,
     chromium: '/usr/bin/chromium',
-    variants: ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'arrow', 'flechette'],
+    variants: ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_arrow'],
     driver: 'cdp',
   };
   const val = (i) => {
@@ -488,6 +488,8 @@ const NAMES = {
   lightstream_keep: 'Lightstream `connect()`, all tables kept',
   arrow: 'Apache Arrow JS: collect messages, `tableFromIPC`',
   flechette: 'flechette: collect messages, `tableFromIPC`',
+  fetch_lightstream: 'HTTP: Lightstream `openStream()` (fetch + readStream), tables freed as they arrive',
+  fetch_arrow: 'HTTP: Apache Arrow JS `RecordBatchReader.from(fetch())`, batches as they arrive',
 };
 const LIB_NAMES = { lightstream: 'Lightstream', arrow: 'Apache Arrow JS', flechette: 'flechette' };
 
@@ -550,7 +552,9 @@ function report(result) {
     L.push(`#### End to end over WebSocket (127.0.0.1): connect to every table usable; median of ${meta.reps} runs`);
     L.push('');
     L.push('MB/s of WebSocket payload (10^6 bytes per second; the IPC messages, Lightstream-written, 64-byte aligned). '
-      + 'Ratios are throughput over Apache Arrow JS (above 1: faster than Arrow JS).');
+      + 'Ratios are throughput over Apache Arrow JS (above 1: faster than Arrow JS). '
+      + 'The HTTP rows fetch the pyarrow-written file of the same tables from the static server (8-byte aligned buffers, '
+      + 'which Lightstream moves to 64-byte boundaries as it copies them) and compare with Apache Arrow JS over HTTP.');
     L.push('');
     L.push('| shape | case | median ms (min-max) | MB/s | / Arrow JS | / raw receive | split (medians) |');
     L.push('|---|---|---|---|---|---|---|');
@@ -558,7 +562,7 @@ function report(result) {
       const s = e.summary;
       const arrowMbps = s.arrow?.mbps;
       const rawMbps = s.raw?.mbps;
-      for (const v of ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'arrow', 'flechette']) {
+      for (const v of ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_arrow']) {
         const r = s[v];
         if (!r) continue;
         let split = '';
@@ -566,9 +570,11 @@ function report(result) {
         if (r.schemaMs !== undefined) split = `schema at ${fmtMs(r.schemaMs)}, first table at ${fmtMs(r.firstMs)}, loop body ${fmtMs(r.bodyMs)} ms`;
         if (r.handlerMs !== undefined) split += `${split ? '; ' : ''}in onmessage ${fmtMs(r.handlerMs)} ms`;
         if (!r.rowsOk) split += ` **rows ${r.rowsSeen}**`;
-        const bold = v === 'lightstream' ? '**' : '';
+        const bold = v === 'lightstream' || v === 'fetch_lightstream' ? '**' : '';
+        // The HTTP rows compare with Arrow JS over HTTP.
+        const reference = v.startsWith('fetch_') ? s.fetch_arrow?.mbps : arrowMbps;
         L.push(`| (${shape}) ${(r.bytes / 1e6).toFixed(0)} MB | ${NAMES[v]} | ${fmtMs(r.medianMs)} (${fmtMs(r.minMs)}-${fmtMs(r.maxMs)}) | ${bold}${fmt(r.mbps, 0)}${bold} | `
-          + `${v === 'arrow' ? '' : `${bold}${ratio(r.mbps, arrowMbps)}${bold}`} | ${v === 'raw' ? '' : ratio(r.mbps, rawMbps)} | ${split} |`);
+          + `${v === 'arrow' || v === 'fetch_arrow' ? '' : `${bold}${ratio(r.mbps, reference)}${bold}`} | ${v === 'raw' ? '' : ratio(r.mbps, rawMbps)} | ${split} |`);
       }
       if (e.skipped?.length) L.push(`| (${shape}) | skipped: ${e.skipped.join(', ')} | | | | | |`);
     }
@@ -757,7 +763,7 @@ async function main() {
         await freshPage();
         log(`shape ${shape}: end to end against ${srv.url}`);
         try {
-          const res = await bounded(page.evaluate(([url, opts]) => window.bench.e2e(url, opts), [srv.url, { reps: o.reps, timeoutMs: 120000, variants: o.variants }]),
+          const res = await bounded(page.evaluate(([url, opts]) => window.bench.e2e(url, opts), [srv.url, { reps: o.reps, timeoutMs: 120000, variants: o.variants, httpUrl: `/data/shape_${shape}.pyarrow.arrows` }]),
             40 * 60 * 1000, `e2e shape ${shape}`);
           result.e2e[shape] = { url: srv.url, skipped: res.skipped, summary: summariseE2E(res, expectRows), samples: res.samples, warmup: res.warmup };
           for (const [v, s] of Object.entries(result.e2e[shape].summary)) {
