@@ -132,7 +132,7 @@ function receiveAll(url, timeoutMs, onData = null) {
     const msgs = [];
     let bytes = 0;
     let finished = false;
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, ['lightstream.arrow.v1']); // as every Lightstream client offers it
     ws.binaryType = 'arraybuffer';
     const finish = (err, sawEnd) => {
       if (finished) return;

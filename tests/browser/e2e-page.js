@@ -467,7 +467,7 @@ function takeTable(table, where, out, { ipc }) {
 /** Every message of one WebSocket session, raw, until the server closes it. */
 function collectRaw(url, ms) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, ['lightstream.arrow.v1']); // as every Lightstream client offers it
     ws.binaryType = 'arraybuffer';
     const msgs = [];
     let texts = 0;
@@ -618,7 +618,7 @@ async function wsCase({ url, label, timeoutMs = 20000, fallbackUrl = null, ipc =
 /** The first `messages` messages of a WebSocket session that does not end, then close. */
 function collectFirst(url, messages, ms) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, ['lightstream.arrow.v1']); // as every Lightstream client offers it
     ws.binaryType = 'arraybuffer';
     const msgs = [];
     const timer = setTimeout(() => {
