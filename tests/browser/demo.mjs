@@ -41,26 +41,32 @@ const log = (...args) => console.log('demo.mjs:', ...args);
 let server = null;
 const serverStderr = [];
 
-/** Starts the demo and resolves with its URL (from `listening on ...`). */
-function startServer() {
+/** Every demo started, stopped at the end. */
+const servers = [];
+
+/** Starts the demo (with `extra` arguments) and resolves with its URL (from
+ * `listening on ...`). */
+function startServer(extra = []) {
   return new Promise((resolve, reject) => {
-    server = spawn(
+    const child = spawn(
       bin,
       // Small tables often: the feed moves on while the pages read it.
       ['demo', '--listen', '127.0.0.1:0', '--web', path.join(repo, 'web'), '--npm', path.join(repo, 'npm'),
-        '--batch-rows', '200', '--interval-ms', '50'],
+        '--batch-rows', '200', '--interval-ms', '50', ...extra],
       { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] },
     );
+    server = child;
+    servers.push(child);
     const timer = setTimeout(() => reject(new Error(`no "listening on" line within ${WAIT_MS} ms`)), WAIT_MS);
-    server.on('error', (e) => {
+    child.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
     });
-    server.on('exit', (code, signal) => {
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
       reject(new Error(`the demo exited early (code ${code}, signal ${signal}): ${serverStderr.join(' | ')}`));
     });
-    createInterface({ input: server.stderr }).on('line', (line) => {
+    createInterface({ input: child.stderr }).on('line', (line) => {
       serverStderr.push(line);
       const m = /^listening on (http:\/\/\S+)$/.exec(line);
       if (m) {
@@ -71,18 +77,23 @@ function startServer() {
   });
 }
 
-/** Stops the demo (SIGTERM, then SIGKILL after 5 s); resolves once it exited. */
+/** Stops every demo (SIGTERM, then SIGKILL after 5 s); resolves once they exited. */
 function stopServer() {
-  if (!server || server.exitCode !== null || server.signalCode !== null) return Promise.resolve();
-  const child = server;
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
+  return Promise.all(
+    servers
+      .filter((child) => child.exitCode === null && child.signalCode === null)
+      .map(
+        (child) =>
+          new Promise((resolve) => {
+            const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
+            child.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+  );
 }
 
 async function main() {
@@ -166,7 +177,7 @@ async function main() {
     );
     log('a second demo page on the same feed: ok');
 
-    await severalPages(browser, url.replace(/^http:/, 'ws:') + 'stream', problems);
+    await severalPages(browser, problems);
 
     if (problems.length > 0) throw new Error(problems.join('\n'));
   } finally {
@@ -175,7 +186,7 @@ async function main() {
 }
 
 /** Check 2: two test pages opened at different times on the one feed. */
-async function severalPages(browser, wsUrl, problems) {
+async function severalPages(browser, problems) {
   for (const dep of ['apache-arrow', 'flatbuffers', 'tslib', 'json-with-bigint']) {
     if (!existsSync(path.join(nodeModules, dep))) throw new Error(`node_modules/${dep} is missing: run bash scripts/setup.sh --with=npm`);
   }
@@ -195,6 +206,10 @@ async function severalPages(browser, wsUrl, problems) {
         '/node_modules/': [nodeModules, ['flatbuffers', 'tslib', 'json-with-bigint']],
       },
     );
+    // The test pages come from another origin than the demo's own, so this
+    // demo allows it (--allow-origin; without it the upgrade gets 403).
+    const feedUrl = await startServer(['--allow-origin', new URL(base).origin]);
+    const wsUrl = feedUrl.replace(/^http:/, 'ws:') + 'stream';
     const open = async (label) => {
       const page = await browser.newPage();
       page.on('pageerror', (e) => problems.push(`${label}: page error: ${e.message}`));
@@ -240,7 +255,7 @@ async function severalPages(browser, wsUrl, problems) {
 
 const watchdog = setTimeout(() => {
   console.error(`demo.mjs: FAILED: no result within ${WATCHDOG_MS} ms`);
-  if (server) server.kill('SIGKILL');
+  for (const child of servers) child.kill('SIGKILL');
   process.exit(1);
 }, WATCHDOG_MS);
 
