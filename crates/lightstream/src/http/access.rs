@@ -315,7 +315,11 @@ impl Access {
         })
     }
 
-    fn check_origin(&self, uri: &Uri, headers: &HeaderMap) -> Result<Option<String>, Refused> {
+    pub(crate) fn check_origin(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Option<String>, Refused> {
         let Some(origin) = headers.get(ORIGIN) else {
             return Ok(None);
         };
@@ -385,6 +389,51 @@ pub(crate) fn header_has(headers: &HeaderMap, header: http::HeaderName, token: &
 /// `Upgrade: websocket` (the request asks for a WebSocket).
 pub(crate) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     header_has(headers, UPGRADE, "websocket")
+}
+
+impl Access {
+    /// The answer to a CORS preflight (`OPTIONS` with
+    /// `Access-Control-Request-Method`) from a page this policy lets in:
+    /// `204` allowing `GET` and `POST` with the `Authorization` and
+    /// `Content-Type` headers (so a page can send its bearer token), for 10
+    /// minutes; a page of a refused origin gets the refusal (`403`). The
+    /// token is not checked here: a browser never sends it with a preflight.
+    pub fn preflight<B: Default + From<String>>(&self, request: &Parts) -> http::Response<B> {
+        match self.check_origin(&request.uri, &request.headers) {
+            Err(refused) => refused.response(),
+            Ok(origin) => {
+                let mut response = http::Response::new(B::default());
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                let h = response.headers_mut();
+                h.insert(
+                    http::header::ACCESS_CONTROL_ALLOW_METHODS,
+                    http::HeaderValue::from_static("GET, POST"),
+                );
+                h.insert(
+                    http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    http::HeaderValue::from_static("authorization, content-type"),
+                );
+                h.insert(
+                    http::header::ACCESS_CONTROL_MAX_AGE,
+                    http::HeaderValue::from_static("600"),
+                );
+                allow_origin(h, origin.as_deref());
+                response
+            }
+        }
+    }
+}
+
+/// Lets the page of `origin` (a request's `Origin` that [`Access`] let in,
+/// [`Granted::origin`]) read the response: `Access-Control-Allow-Origin`
+/// naming it, and `Vary: Origin` for caches. Nothing without an origin (not
+/// a browser's cross-origin request). Answers to pages of other origins need
+/// it, refusals included (a page reads the `401` instead of a network error).
+pub fn allow_origin(headers: &mut HeaderMap, origin: Option<&str>) {
+    if let Some(value) = origin.and_then(|o| http::HeaderValue::from_str(o).ok()) {
+        headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        headers.append(http::header::VARY, http::HeaderValue::from_static("origin"));
+    }
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ mod body;
 #[cfg(feature = "websocket")]
 pub(crate) mod upgrade;
 
-pub use access::{Access, Granted, Origins, Refused, RefusedKind, TokenCheck};
+pub use access::{Access, Granted, Origins, Refused, RefusedKind, TokenCheck, allow_origin};
 pub use body::{ArrowBody, CHUNK_BYTES};
 #[cfg(feature = "websocket")]
 pub use upgrade::{Upgrading, websocket_upgrade};

@@ -48,7 +48,9 @@ use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use crate::connection::{Acceptor, Connection, Link, Listener, Pending};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, HttpProblem, Result};
-use crate::http::{Access, CONTENT_TYPE, channel, content_type, negotiate_compression};
+use crate::http::{
+    Access, CONTENT_TYPE, allow_origin, channel, content_type, negotiate_compression,
+};
 use crate::reader::Input;
 use crate::transport::tcp;
 use crate::writer::{Limit, MessageSink, SendError, SinkFuture};
@@ -700,6 +702,14 @@ async fn answer(request: Request<Incoming>, shared: &Shared, peer: &str) -> Resp
         return text(StatusCode::NOT_FOUND, "no Arrow stream here");
     }
     let method = request.method().clone();
+    if method == Method::OPTIONS {
+        // A page of another origin asks first (its token is a header).
+        let (parts, _) = request.into_parts();
+        return shared
+            .access
+            .preflight::<Full<Bytes>>(&parts)
+            .map(|b| b.map_err(|never| match never {}).boxed_unsync());
+    }
     if method != Method::GET && method != Method::POST {
         let mut refused = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -711,6 +721,26 @@ async fn answer(request: Request<Incoming>, shared: &Shared, peer: &str) -> Resp
         return refused;
     }
     let (parts, body) = request.into_parts();
+    // A page of an origin the policy lets in may read the answer, whatever
+    // it is (a refused token's 401 too).
+    let origin = shared
+        .access
+        .check_origin(&parts.uri, &parts.headers)
+        .ok()
+        .flatten();
+    let mut response = respond_to(parts, body, method, shared, peer).await;
+    allow_origin(response.headers_mut(), origin.as_deref());
+    response
+}
+
+/// [`answer`] once the path and method are known to be ours.
+async fn respond_to(
+    parts: http::request::Parts,
+    body: Incoming,
+    method: Method,
+    shared: &Shared,
+    peer: &str,
+) -> Response<BoxBody> {
     if let Err(refused) = shared.access.check(&parts) {
         return refused
             .response::<Full<Bytes>>()
