@@ -257,3 +257,87 @@ fn a_server_that_dies_mid_response_is_a_truncated_stream_for_recv() {
         let _ = child.wait();
     }
 }
+
+/// `serve ws://` takes the same access flags as `serve http://`: a page of a
+/// foreign origin gets 403 before any upgrade (cross-site WebSocket
+/// hijacking), a missing token 401; `recv --token-file` sends the token (as
+/// the subprotocol `lightstream.token.<t>` over ws://, as `Authorization:
+/// Bearer` over http://) and gets the stream.
+#[test]
+fn serve_ws_checks_origin_and_token_and_recv_sends_its_token() {
+    let dir = test_dir("ws-access");
+    run(&dir, &["example", "t.arrows", "--rows", "100"]).assert_success();
+    std::fs::write(dir.join("tokens"), "# one token\nsecret-1\n").unwrap();
+    std::fs::write(dir.join("mine"), "secret-1\n").unwrap();
+    std::fs::write(dir.join("wrong"), "secret-2\n").unwrap();
+    let flags = [
+        "--token-file",
+        "tokens",
+        "--allow-origin",
+        "https://app.example",
+    ];
+    for scheme in ["ws", "http"] {
+        let listen = format!("{scheme}://127.0.0.1:0/t");
+        let mut args = vec!["serve", listen.as_str(), "t.arrows"];
+        args.extend(flags);
+        let mut serve = Proc::spawn(&dir, &args);
+        let url = serve.url();
+        let http_url = url.replacen("ws://", "http://", 1);
+        let upgrade = [
+            "-H",
+            "Connection: Upgrade",
+            "-H",
+            "Upgrade: websocket",
+            "-H",
+            "Sec-WebSocket-Version: 13",
+            "-H",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ];
+        let mut evil = upgrade.to_vec();
+        evil.extend([
+            "-H",
+            "Origin: https://evil.example",
+            "-H",
+            "Authorization: Bearer secret-1",
+            http_url.as_str(),
+        ]);
+        assert_eq!(curl(&evil).0, "403", "{scheme}");
+        let mut anonymous = upgrade.to_vec();
+        anonymous.extend(["-H", "Origin: https://app.example", http_url.as_str()]);
+        let (code, body) = curl(&anonymous);
+        assert_eq!(code, "401", "{scheme}: {}", String::from_utf8_lossy(&body));
+        for (token, ok) in [(None, false), (Some("wrong"), false), (Some("mine"), true)] {
+            let out_file = format!("out-{scheme}-{}.arrows", token.unwrap_or("none"));
+            let mut args = vec!["recv", url.as_str(), out_file.as_str()];
+            if let Some(t) = token {
+                args.extend(["--token-file", t]);
+            }
+            let out = run(&dir, &args);
+            if ok {
+                out.assert_success();
+                assert_eq!(
+                    std::fs::read(dir.join(&out_file)).unwrap(),
+                    std::fs::read(dir.join("t.arrows")).unwrap(),
+                    "{scheme}"
+                );
+            } else {
+                let line = out.assert_error(1);
+                assert!(line.contains("401"), "{scheme} {token:?}: {line}");
+            }
+        }
+        serve.kill();
+    }
+    // A client token where none can be sent is a usage error.
+    let out = run(
+        &dir,
+        &[
+            "recv",
+            "tcp://127.0.0.1:1",
+            "x.arrows",
+            "--token-file",
+            "mine",
+        ],
+    );
+    let line = out.assert_error(2);
+    assert!(line.contains("--token-file applies to ws://"), "{line}");
+}

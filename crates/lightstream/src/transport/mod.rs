@@ -58,8 +58,10 @@ pub struct ClientOptions {
     /// HTTP/1.1, or HTTP/2 over TLS when the server offers it).
     #[cfg(feature = "http")]
     pub http_version: http::HttpVersion,
-    /// A bearer token sent with `http://` and `https://` requests
-    /// (`Authorization: Bearer <token>`).
+    /// A bearer token: sent with `http://` and `https://` requests as
+    /// `Authorization: Bearer <token>`, and on `ws://` and `wss://` as the
+    /// subprotocol `lightstream.token.<token>` after `lightstream.arrow.v1`
+    /// (what a browser can send; the server answers `lightstream.arrow.v1`).
     #[cfg(feature = "http")]
     pub bearer_token: Option<String>,
 }
@@ -80,9 +82,12 @@ pub struct ServerOptions {
     /// longer fails on its own connection.
     #[cfg(feature = "tls")]
     pub handshake_timeout: Option<std::time::Duration>,
-    /// Who may open a stream on an `http://` or `https://` server (Origin
-    /// allow-list, bearer token); the default lets in every client without
-    /// an `Origin` and pages of the server's own origin.
+    /// Who may open a stream on an `http://`, `https://`, `ws://` or
+    /// `wss://` server (Origin allow-list, bearer token, the WebSocket
+    /// subprotocol), checked on the request head: a refused request gets
+    /// its HTTP status (403, 401, 400) and no stream or upgrade. The default
+    /// lets in every client without an `Origin` and pages of the server's
+    /// own origin.
     #[cfg(feature = "http")]
     pub access: crate::http::Access,
 }
@@ -115,10 +120,14 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
         #[cfg(feature = "tls")]
         Endpoint::Tls(a) => tls::bind(a, endpoint, &options.tls, options.handshake_timeout).await,
         #[cfg(feature = "websocket")]
-        Endpoint::WebSocket(url) => websocket::bind(url, endpoint).await,
+        Endpoint::WebSocket(url) => {
+            websocket::bind(url, endpoint, upgrade::Gate::new(options)).await
+        }
         #[cfg(all(feature = "websocket", feature = "tls"))]
         Endpoint::SecureWebSocket(url) => {
-            websocket::bind_secure(url, endpoint, &options.tls, options.handshake_timeout).await
+            let gate = upgrade::Gate::new(options);
+            let timeout = options.handshake_timeout;
+            websocket::bind_secure(url, endpoint, &options.tls, timeout, gate).await
         }
         #[cfg(feature = "quic")]
         Endpoint::Quic(a) => quic::bind(a, endpoint, &options.quic).await,
@@ -184,10 +193,11 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
             tls::connect(a, endpoint, &options.tls, options.handshake_timeout).await
         }
         #[cfg(feature = "websocket")]
-        Endpoint::WebSocket(url) => websocket::connect(url).await,
+        Endpoint::WebSocket(url) => websocket::connect(url, ws_token(options)).await,
         #[cfg(all(feature = "websocket", feature = "tls"))]
         Endpoint::SecureWebSocket(url) => {
-            websocket::connect_secure(url, &options.tls, options.handshake_timeout).await
+            let timeout = options.handshake_timeout;
+            websocket::connect_secure(url, &options.tls, timeout, ws_token(options)).await
         }
         #[cfg(feature = "quic")]
         Endpoint::Quic(a) => quic::connect(a, &options.quic).await,
@@ -210,6 +220,16 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
         #[allow(unreachable_patterns)]
         other => Err(not_compiled_in(other)),
     }
+}
+
+/// The token a WebSocket client offers (only with the `http` feature).
+#[cfg(feature = "websocket")]
+fn ws_token(options: &ClientOptions) -> Option<String> {
+    let _ = options;
+    #[cfg(feature = "http")]
+    return options.bearer_token.clone();
+    #[cfg(not(feature = "http"))]
+    None
 }
 
 /// The error of an endpoint whose transport is not in this build.

@@ -4,12 +4,19 @@
 //! rather than a closed socket; a good one is handed to tungstenite with the
 //! bytes already read replayed in front of the stream.
 //!
+//! With the `http` feature the request is also checked against the
+//! listener's [`Access`](crate::http::Access) ([`Gate`]: `Origin`, bearer
+//! token, subprotocol), refused with `403` or `401` before any upgrade, and
+//! a client that offered the Lightstream subprotocol gets it named in the
+//! `101` answer.
+//!
 //! A server at its limit of clients turns an upgrade away with `503` and
 //! `Retry-After` ([`busy`], through `Connection::turn_away`).
 //!
 //! What it is not: an HTTP server. It answers only refusals; the `101
 //! Switching Protocols` response and everything after it are tungstenite's.
 
+use std::borrow::Cow;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -21,48 +28,135 @@ use crate::error::{Error, Result};
 /// The largest request head read (as the demo's HTTP server).
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Why an upgrade request is refused: the status, its reason phrase, a
-/// header to add, and what was wrong.
+/// Why an upgrade request is refused: the status, its reason phrase,
+/// header lines to add (each ending in CRLF), and what was wrong.
 struct Refusal {
     status: u16,
     phrase: &'static str,
-    header: Option<&'static str>,
-    reason: &'static str,
+    headers: String,
+    reason: Cow<'static, str>,
 }
 
 const fn refuse(status: u16, phrase: &'static str, reason: &'static str) -> Refusal {
     Refusal {
         status,
         phrase,
-        header: None,
-        reason,
+        headers: String::new(),
+        reason: Cow::Borrowed(reason),
     }
 }
 
+impl Refusal {
+    /// `self` with the header line `header` (no CRLF).
+    fn with(mut self, header: &str) -> Refusal {
+        self.headers.push_str(header);
+        self.headers.push_str("\r\n");
+        self
+    }
+}
+
+/// Who may upgrade: the listener's [`Access`](crate::http::Access) with the
+/// `http` feature ([`crate::ServerOptions::access`]); anyone without it.
+#[derive(Clone, Default)]
+pub(crate) struct Gate {
+    #[cfg(feature = "http")]
+    access: crate::http::Access,
+}
+
+impl Gate {
+    /// The gate of a listener built with `options`.
+    pub(crate) fn new(options: &crate::ServerOptions) -> Gate {
+        let _ = options;
+        Gate {
+            #[cfg(feature = "http")]
+            access: options.access.clone(),
+        }
+    }
+
+    /// Whether `request` (an upgrade RFC 6455 accepts) may upgrade: the
+    /// subprotocol to name in the `101` answer (`None`: name none), or the
+    /// refusal [`Access::check`](crate::http::Access::check) gave.
+    #[cfg(feature = "http")]
+    fn admit(
+        &self,
+        request: &httparse::Request<'_, '_>,
+    ) -> std::result::Result<Option<&'static str>, Refusal> {
+        let mut builder = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(request.path.unwrap_or("/"));
+        for h in request.headers.iter() {
+            builder = builder.header(h.name, h.value);
+        }
+        let Ok(request) = builder.body(()) else {
+            return Err(refuse(400, "Bad Request", "malformed HTTP request head"));
+        };
+        let (parts, ()) = request.into_parts();
+        match self.access.check(&parts) {
+            Ok(granted) => Ok(granted.subprotocol.then_some(crate::http::SUBPROTOCOL)),
+            Err(refused) => {
+                let response = refused.response::<String>();
+                let status = response.status();
+                let mut refusal = Refusal {
+                    status: status.as_u16(),
+                    phrase: status.canonical_reason().unwrap_or("Refused"),
+                    headers: String::new(),
+                    reason: Cow::Owned(refused.detail),
+                };
+                for (name, value) in response.headers() {
+                    if name != http::header::CONTENT_TYPE
+                        && let Ok(value) = value.to_str()
+                    {
+                        refusal = refusal.with(&format!("{name}: {value}"));
+                    }
+                }
+                Err(refusal)
+            }
+        }
+    }
+
+    #[cfg(not(feature = "http"))]
+    fn admit(
+        &self,
+        _: &httparse::Request<'_, '_>,
+    ) -> std::result::Result<Option<&'static str>, Refusal> {
+        Ok(None)
+    }
+}
+
+/// An upgrade request that passed [`check`]: the stream with the head
+/// replayed in front of it, and the subprotocol the `101` answer names.
+pub(crate) struct Admitted<S> {
+    pub(crate) stream: Replay<S>,
+    pub(crate) subprotocol: Option<&'static str>,
+}
+
 /// Reads the request head from `stream`; answers a request that cannot be
-/// upgraded with its status and returns [`Error::Upgrade`]; otherwise returns
-/// the stream with the head replayed in front of it.
-pub(crate) async fn check<S>(mut stream: S, peer: &str) -> Result<Replay<S>>
+/// upgraded, or that `gate` refuses, with its status and returns
+/// [`Error::Upgrade`]; otherwise returns the stream with the head replayed
+/// in front of it.
+pub(crate) async fn check<S>(mut stream: S, peer: &str, gate: &Gate) -> Result<Admitted<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let verdict = match read_head(&mut stream, peer).await? {
-        Ok((head, end)) => judge(&head[..end]).map(|()| head),
+        Ok((head, end)) => judge(&head[..end], gate).map(|sub| (head, sub)),
         Err(refusal) => Err(refusal),
     };
     match verdict {
-        Ok(head) => Ok(Replay {
-            head,
-            at: 0,
-            inner: stream,
+        Ok((head, subprotocol)) => Ok(Admitted {
+            stream: Replay {
+                head,
+                at: 0,
+                inner: stream,
+            },
+            subprotocol,
         }),
         Err(r) => {
-            let extra = r.header.map_or(String::new(), |h| format!("{h}\r\n"));
-            answer(&mut stream, r.status, r.phrase, &extra, r.reason).await;
+            answer(&mut stream, r.status, r.phrase, &r.headers, &r.reason).await;
             Err(Error::Upgrade {
                 peer: peer.to_string(),
                 status: r.status,
-                reason: r.reason.to_string(),
+                reason: r.reason.into_owned(),
             })
         }
     }
@@ -155,8 +249,9 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
 }
 
 /// Whether a request head asks for a WebSocket the way RFC 6455 section 4.2.1
-/// says, and what to answer when it does not.
-fn judge(head: &[u8]) -> std::result::Result<(), Refusal> {
+/// says and `gate` lets it in (the subprotocol to answer with), and what to
+/// answer when not.
+fn judge(head: &[u8], gate: &Gate) -> std::result::Result<Option<&'static str>, Refusal> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(head) {
@@ -166,14 +261,12 @@ fn judge(head: &[u8]) -> std::result::Result<(), Refusal> {
         }
     }
     if request.method != Some("GET") {
-        return Err(Refusal {
-            header: Some("Allow: GET"),
-            ..refuse(
-                405,
-                "Method Not Allowed",
-                "a WebSocket upgrade is a GET request",
-            )
-        });
+        return Err(refuse(
+            405,
+            "Method Not Allowed",
+            "a WebSocket upgrade is a GET request",
+        )
+        .with("Allow: GET"));
     }
     if request.version != Some(1) {
         return Err(refuse(
@@ -190,33 +283,31 @@ fn judge(head: &[u8]) -> std::result::Result<(), Refusal> {
             .and_then(|h| std::str::from_utf8(h.value).ok())
             .map(str::trim)
     };
-    let upgrade_required = Refusal {
-        header: Some("Upgrade: websocket"),
-        ..refuse(
+    let upgrade_required = || {
+        refuse(
             426,
             "Upgrade Required",
             "this endpoint speaks WebSocket only (Upgrade: websocket, Connection: Upgrade)",
         )
+        .with("Upgrade: websocket")
     };
     if !header("Upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
-        return Err(upgrade_required);
+        return Err(upgrade_required());
     }
     let connection_upgrade = header("Connection").is_some_and(|v| {
         v.split(',')
             .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
     });
     if !connection_upgrade {
-        return Err(upgrade_required);
+        return Err(upgrade_required());
     }
     if header("Sec-WebSocket-Version") != Some("13") {
-        return Err(Refusal {
-            header: Some("Sec-WebSocket-Version: 13"),
-            ..refuse(
-                426,
-                "Upgrade Required",
-                "only WebSocket version 13 is spoken",
-            )
-        });
+        return Err(refuse(
+            426,
+            "Upgrade Required",
+            "only WebSocket version 13 is spoken",
+        )
+        .with("Sec-WebSocket-Version: 13"));
     }
     // The key is 16 random bytes in base64: 22 characters and "==".
     let key_ok = header("Sec-WebSocket-Key").is_some_and(|k| {
@@ -233,7 +324,7 @@ fn judge(head: &[u8]) -> std::result::Result<(), Refusal> {
             "missing or malformed Sec-WebSocket-Key",
         ));
     }
-    Ok(())
+    gate.admit(&request)
 }
 
 /// A stream whose first bytes are the request head already read.
@@ -302,7 +393,9 @@ mod tests {
     ];
 
     fn status_of(lines: &[&str]) -> u16 {
-        judge(&request(lines)).err().map_or(101, |r| r.status)
+        judge(&request(lines), &Gate::default())
+            .err()
+            .map_or(101, |r| r.status)
     }
 
     #[test]
@@ -321,7 +414,9 @@ mod tests {
         assert_eq!(status_of(&with(5, "X-No: key")), 400);
         assert_eq!(status_of(&with(5, "Sec-WebSocket-Key: short")), 400);
         assert_eq!(
-            judge(b"\x00\x01 not http\r\n\r\n").err().map(|r| r.status),
+            judge(b"\x00\x01 not http\r\n\r\n", &Gate::default())
+                .err()
+                .map(|r| r.status),
             Some(400)
         );
     }

@@ -77,7 +77,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::reader::{Input, MessageStream, Violation};
 use crate::transport::tcp;
-use crate::transport::upgrade;
+use crate::transport::upgrade::{self, Gate};
 use crate::writer::{
     ABORT_WAIT, Limit, MessageSink, SendError, SinkFuture, bounded, closing, closing_stalled,
     write_all_slices,
@@ -206,13 +206,15 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// Connects the TCP socket of a `ws://` URL; the WebSocket handshake waits
 /// for [`Connection::reader`] / [`Connection::writer`], which know the limits.
-pub(crate) async fn connect(url: &str) -> Result<Connection> {
+/// With `token`, the handshake offers the subprotocols
+/// `lightstream.arrow.v1` and `lightstream.token.<token>`.
+pub(crate) async fn connect(url: &str, token: Option<String>) -> Result<Connection> {
     let (hostport, _) = split_url(url)?;
     let tcp = TcpStream::connect(hostport.as_str())
         .await
         .map_err(|e| Error::io(format!("connecting to {url}"), e))?;
     let _ = tcp.set_nodelay(true);
-    Ok(client(Box::new(tcp), url))
+    Ok(client(Box::new(tcp), url, token))
 }
 
 /// Connects the TCP socket of a `wss://` URL and runs the TLS handshake; the
@@ -222,32 +224,36 @@ pub(crate) async fn connect_secure(
     url: &str,
     config: &Option<std::sync::Arc<rustls::ClientConfig>>,
     timeout: Option<Duration>,
+    token: Option<String>,
 ) -> Result<Connection> {
     let (hostport, _) = split_url(url)?;
     let tls =
         crate::transport::tls::client_stream(&hostport, config.as_ref(), timeout, url).await?;
-    Ok(client(Box::new(tls), url))
+    Ok(client(Box::new(tls), url, token))
 }
 
 /// A client connection whose WebSocket handshake is still to come.
-fn client(io: Box<dyn Io>, url: &str) -> Connection {
+fn client(io: Box<dyn Io>, url: &str, token: Option<String>) -> Connection {
     // The URL says the scheme already ("ws://...", not "ws ws://...").
     Connection::new(
         ClientPending {
             io,
             url: url.to_string(),
+            token,
         },
         url,
     )
 }
 
-/// Listens on a `ws://` URL (any path: the request's is not checked).
-pub(crate) async fn bind(url: &str, endpoint: &Endpoint) -> Result<Listener> {
+/// Listens on a `ws://` URL (any path: the request's is not checked; its
+/// head is, against `gate`: see `upgrade.rs`).
+pub(crate) async fn bind(url: &str, endpoint: &Endpoint, gate: Gate) -> Result<Listener> {
     let (hostport, path) = split_url(url)?;
     let (listener, local) = tcp::listen(&hostport, endpoint).await?;
     let acceptor = WsAcceptor {
         listener,
         tls: None,
+        gate,
     };
     let local = Endpoint::WebSocket(format!("ws://{local}{path}"));
     Ok(Listener::new(acceptor, local))
@@ -261,6 +267,7 @@ pub(crate) async fn bind_secure(
     endpoint: &Endpoint,
     config: &Option<std::sync::Arc<rustls::ServerConfig>>,
     timeout: Option<Duration>,
+    gate: Gate,
 ) -> Result<Listener> {
     let side = crate::transport::tls::ServerSide::new(endpoint, config, timeout)?;
     let (hostport, path) = split_url(url)?;
@@ -268,6 +275,7 @@ pub(crate) async fn bind_secure(
     let acceptor = WsAcceptor {
         listener,
         tls: Some(side),
+        gate,
     };
     let local = Endpoint::SecureWebSocket(format!("wss://{local}{path}"));
     Ok(Listener::new(acceptor, local))
@@ -288,6 +296,7 @@ enum NoTls {}
 struct WsAcceptor {
     listener: TcpListener,
     tls: Option<TlsSide>,
+    gate: Gate,
 }
 
 impl Acceptor for WsAcceptor {
@@ -298,6 +307,7 @@ impl Acceptor for WsAcceptor {
             let pending = ServerPending {
                 tcp,
                 tls: self.tls.clone(),
+                gate: self.gate.clone(),
             };
             Ok(Connection::new(pending, format!("{scheme} {addr}")))
         })
@@ -309,6 +319,7 @@ impl Acceptor for WsAcceptor {
 struct ServerPending {
     tcp: TcpStream,
     tls: Option<TlsSide>,
+    gate: Gate,
 }
 
 impl ServerPending {
@@ -322,10 +333,13 @@ impl ServerPending {
                         peer: peer.to_string(),
                     });
                 }
-                accept(self.tcp, peer, limits).await
+                accept(self.tcp, peer, limits, &self.gate).await
             }
             #[cfg(feature = "tls")]
-            Some(side) => accept(side.handshake(self.tcp, peer).await?, peer, limits).await,
+            Some(side) => {
+                let tls = side.handshake(self.tcp, peer).await?;
+                accept(tls, peer, limits, &self.gate).await
+            }
             #[cfg(not(feature = "tls"))]
             Some(never) => match never {},
         }
@@ -371,12 +385,14 @@ impl Link for ServerPending {
 struct ClientPending {
     io: Box<dyn Io>,
     url: String,
+    /// Offered as the subprotocol `lightstream.token.<token>`.
+    token: Option<String>,
 }
 
 impl Link for ClientPending {
     fn input(self: Box<Self>, peer: String, limits: DecodeLimits) -> Pending<'static, Input> {
         Box::pin(async move {
-            let ws = handshake(self.io, &self.url, Some(&limits)).await?;
+            let ws = handshake(self.io, &self.url, self.token, Some(&limits)).await?;
             Ok(messages(ws, peer))
         })
     }
@@ -384,7 +400,7 @@ impl Link for ClientPending {
     fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
         Box::pin(async move {
             Ok(sink(
-                handshake(self.io, &self.url, None).await?,
+                handshake(self.io, &self.url, self.token, None).await?,
                 peer,
                 false,
             ))
@@ -409,28 +425,96 @@ impl Link for Open {
 }
 
 /// The client side of the handshake on a connected stream (TCP or TLS).
-/// `limits`: the peer reads with them; `None`: it only writes.
-async fn handshake<S>(tcp: S, url: &str, limits: Option<&DecodeLimits>) -> Result<BoxWebSocket>
+/// `token`: offered as a subprotocol, after `lightstream.arrow.v1` (the
+/// server must then answer with that one). `limits`: the peer reads with
+/// them; `None`: it only writes.
+async fn handshake<S>(
+    tcp: S,
+    url: &str,
+    token: Option<String>,
+    limits: Option<&DecodeLimits>,
+) -> Result<BoxWebSocket>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
     let config = limits.map_or_else(write_only_config, config);
-    let (ws, _response) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config))
+    let failed = |e| ws_error(format!("WebSocket handshake with {url}"), e);
+    let request = offer_token(url.into_client_request().map_err(failed)?, token, url)?;
+    let (ws, _response) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config))
         .await
-        .map_err(|e| ws_error(format!("WebSocket handshake with {url}"), e))?;
+        .map_err(failed)?;
     Ok(Box::new(ws))
+}
+
+/// A client's upgrade request offering `lightstream.arrow.v1` and
+/// `lightstream.token.<token>` (with a token; as it is without).
+#[cfg(feature = "http")]
+fn offer_token(
+    mut request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    token: Option<String>,
+    url: &str,
+) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+    use crate::http::{SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+    if let Some(token) = token {
+        let offer = format!("{SUBPROTOCOL}, {TOKEN_SUBPROTOCOL_PREFIX}{token}");
+        let offer = HeaderValue::from_str(&offer).map_err(|_| {
+            Error::Config(format!(
+                "the token for {url} has characters a WebSocket subprotocol cannot carry"
+            ))
+        })?;
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", offer);
+    }
+    Ok(request)
+}
+
+/// Without the `http` feature there is no token to offer
+/// (`ClientOptions::bearer_token`).
+#[cfg(not(feature = "http"))]
+fn offer_token(
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    _: Option<String>,
+    _: &str,
+) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+    Ok(request)
 }
 
 /// The server side of the handshake on an accepted connection (TCP or TLS).
 /// `limits`: the peer reads with them; `None`: it only writes.
-async fn accept<S>(tcp: S, peer: &str, limits: Option<&DecodeLimits>) -> Result<BoxWebSocket>
+async fn accept<S>(
+    tcp: S,
+    peer: &str,
+    limits: Option<&DecodeLimits>,
+    gate: &Gate,
+) -> Result<BoxWebSocket>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    use tokio_tungstenite::tungstenite::handshake::server::{
+        ErrorResponse, Request as Asked, Response as Answer,
+    };
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
     let config = limits.map_or_else(write_only_config, config);
-    // A request that cannot be upgraded gets its HTTP status here.
-    let tcp = upgrade::check(tcp, peer).await?;
-    let ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config))
+    // A request that cannot be upgraded, or may not, gets its HTTP status here.
+    let admitted = upgrade::check(tcp, peer, gate).await?;
+    let subprotocol = admitted.subprotocol;
+    // The signature is tungstenite's `Callback`.
+    #[allow(clippy::result_large_err)]
+    let name = move |_: &Asked, mut answer: Answer| -> std::result::Result<Answer, ErrorResponse> {
+        if let Some(p) = subprotocol {
+            answer
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(p));
+        }
+        Ok(answer)
+    };
+    let ws = tokio_tungstenite::accept_hdr_async_with_config(admitted.stream, name, Some(config))
         .await
         .map_err(|e| ws_error(format!("WebSocket handshake with {peer}"), e))?;
     Ok(Box::new(ws))
