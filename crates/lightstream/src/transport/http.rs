@@ -64,7 +64,8 @@ pub enum HttpVersion {
     /// HTTP/1.1 only.
     Http1,
     /// HTTP/2 only: with prior knowledge (h2c) over `http://`, by ALPN over
-    /// `https://`.
+    /// `https://` (a server that does not agree to `h2` is an error at
+    /// connect).
     Http2,
 }
 
@@ -163,6 +164,13 @@ pub(crate) async fn connect(
             )
             .await?;
             let h2 = stream.0.get_ref().1.alpn_protocol() == Some(b"h2");
+            if settings.version == HttpVersion::Http2 && !h2 {
+                // HTTP/2 only: a server that did not agree to it by ALPN
+                // would get HTTP/2 frames it does not expect.
+                return Err(Error::Protocol(format!(
+                    "{url}: the server did not agree to HTTP/2 by ALPN (HTTP/2 only was asked for)"
+                )));
+            }
             (Box::new(stream), h2)
         }
         #[cfg(not(feature = "tls"))]
