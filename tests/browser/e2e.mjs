@@ -247,18 +247,21 @@ async function main() {
   );
   debug('http', base);
 
-  // One server per fixture and compression, started together.
+  // One server per fixture and compression, started together. The pages come
+  // from another port of 127.0.0.1: another origin, which the servers must
+  // allow (by default they let in only pages of their own origin).
+  const allow = ['--allow-origin', base];
   const servers = {};
   await Promise.all(
     fx.cases.flatMap((c) =>
       COMPRESSIONS.map(async (comp) => {
-        servers[`${c.name}/${comp}`] = await session.startServe(bin, path.join(fx.dir, c.file), ['--compression', comp]);
+        servers[`${c.name}/${comp}`] = await session.startServe(bin, path.join(fx.dir, c.file), ['--compression', comp, ...allow]);
       }),
     ),
   );
   // And one over TLS (wss://, a self-signed certificate for 127.0.0.1).
   const allTypes = fx.cases.find((c) => c.name === 'all_types');
-  servers['all_types/wss'] = await session.startServe(bin, path.join(fx.dir, allTypes.file), ['--compression', 'lz4'], 'wss');
+  servers['all_types/wss'] = await session.startServe(bin, path.join(fx.dir, allTypes.file), ['--compression', 'lz4', ...allow], 'wss');
   log(`started ${Object.keys(servers).length} lightstream serve processes`);
 
   // The fault server replays a real pyarrow stream (with deltas and replacements).

@@ -1,7 +1,8 @@
 //! The native transports end to end, on loopback only.
 //!
-//! - Every transport (TCP over IPv4 and IPv6, Unix sockets, WebSocket, QUIC, an
-//!   OS pipe as stdio uses) carries every supported type, dictionaries with
+//! - Every transport (TCP over IPv4 and IPv6, Unix sockets, WebSocket, QUIC,
+//!   HTTP/1.1, h2c and HTTPS with HTTP/2 by ALPN (GET when the server sends,
+//!   POST when the client sends), an OS pipe as stdio uses) carries every supported type, dictionaries with
 //!   replacements and deltas, compressed and 8-aligned bodies, in both
 //!   directions (the server sends; the client sends), and what arrives equals
 //!   what was sent.
@@ -26,8 +27,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use lightstream::minarrow::{Field, Table};
 use lightstream::{
-    ClientOptions, Compression, Connection, Endpoint, Error, Listener, ReadOptions, Schema,
-    ServerOptions, TableReader, TableWriter, WriteOptions,
+    ClientOptions, Compression, Connection, Endpoint, Error, HttpVersion, Listener, ReadOptions,
+    Schema, ServerOptions, TableReader, TableWriter, WriteOptions,
 };
 use lightstream_core::{DecodeLimits, ErrorKind};
 use lightstream_tests::harness::{int64_table, run_bounded, within};
@@ -52,14 +53,24 @@ enum Transport {
     Unix,
     WebSocket,
     Quic,
+    /// `http://`, HTTP/1.1.
+    Http,
+    /// `http://`, HTTP/2 with prior knowledge.
+    H2c,
+    /// `https://` (self-signed), the client offering only `h2` by ALPN: the
+    /// handshake fails unless the server negotiates HTTP/2.
+    Https2,
 }
 
-const ALL: [Transport; 5] = [
+const ALL: [Transport; 8] = [
     Transport::Tcp,
     Transport::Tcp6,
     Transport::Unix,
     Transport::WebSocket,
     Transport::Quic,
+    Transport::Http,
+    Transport::H2c,
+    Transport::Https2,
 ];
 
 /// A listener for `t` on loopback and what a client needs to reach it.
@@ -96,6 +107,32 @@ async fn listen(t: Transport, dir: &Path) -> (Listener, Endpoint, ClientOptions)
                 ..ClientOptions::default()
             };
             ("quic://127.0.0.1:0".to_string(), server, client)
+        }
+        Transport::Http => (
+            "http://127.0.0.1:0/tables".to_string(),
+            ServerOptions::default(),
+            ClientOptions::default(),
+        ),
+        Transport::H2c => (
+            "http://127.0.0.1:0/tables".to_string(),
+            ServerOptions::default(),
+            ClientOptions {
+                http_version: HttpVersion::Http2,
+                ..ClientOptions::default()
+            },
+        ),
+        Transport::Https2 => {
+            let (certs, key) = lightstream::tls::self_signed(&["127.0.0.1"]).expect("cert");
+            let server = ServerOptions {
+                tls: Some(lightstream::tls::server_config(certs.clone(), key).expect("server")),
+                ..ServerOptions::default()
+            };
+            let client = ClientOptions {
+                tls: Some(lightstream::tls::client_config_trusting(&certs).expect("client")),
+                http_version: HttpVersion::Http2,
+                ..ClientOptions::default()
+            };
+            ("https://127.0.0.1:0/tables".to_string(), server, client)
         }
     };
     let endpoint: Endpoint = url.parse().expect("endpoint");
@@ -218,6 +255,49 @@ fn every_transport_carries_every_type_both_ways() {
                 }
             }
         }
+    });
+}
+
+/// HTTP/2 only over `https://` is HTTP/2 by ALPN or an error: a TLS server
+/// that offers no ALPN protocol (`tls://`) is refused before any request,
+/// so `Transport::Https2` above really ran HTTP/2.
+#[test]
+fn https_with_http2_only_needs_the_server_to_agree_by_alpn() {
+    run("h2 by ALPN", async {
+        let (certs, key) = lightstream::tls::self_signed(&["127.0.0.1"]).expect("cert");
+        let server = ServerOptions {
+            tls: Some(lightstream::tls::server_config(certs.clone(), key).expect("server")),
+            ..ServerOptions::default()
+        };
+        let listener = lightstream::bind(&"tls://127.0.0.1:0".parse().expect("url"), &server)
+            .await
+            .expect("bind");
+        let Endpoint::Tls(addr) = listener.local_url().clone() else {
+            panic!("not tls")
+        };
+        let served = tokio::spawn(async move {
+            let conn = listener.accept().await?;
+            conn.writer(
+                Arc::new(Schema::from_table(&int64_table(0, 1))),
+                WriteOptions::default(),
+            )
+            .await
+            .map(drop)
+        });
+        let client = ClientOptions {
+            tls: Some(lightstream::tls::client_config_trusting(&certs).expect("client")),
+            http_version: HttpVersion::Http2,
+            ..ClientOptions::default()
+        };
+        let url: Endpoint = format!("https://{addr}/t").parse().expect("url");
+        let Err(e) = within("connect", 10, lightstream::connect(&url, &client)).await else {
+            panic!("connected to a server without h2")
+        };
+        assert!(
+            e.to_string().contains("did not agree to HTTP/2 by ALPN"),
+            "{e}"
+        );
+        served.abort();
     });
 }
 

@@ -1,7 +1,8 @@
 //! `--allow-origin` and `--token-file`: who may open a stream on a
 //! browser-facing server command (`serve`, `relay` and `demo` over
 //! `ws://`, `wss://`, `http://`, `https://`), as one
-//! [`lightstream::http::Access`].
+//! [`lightstream::http::Access`]; and `--token-file` of the clients
+//! (`recv`, `send`): the token they send.
 //!
 //! What it is for: the flags, their help text and their defaults, shared by
 //! every command that takes them. What it is not: the check itself (the
@@ -73,6 +74,39 @@ impl AccessArgs {
     }
 }
 
+/// `--token-file` of a client command.
+#[derive(Args, Clone, Debug, Default)]
+pub struct TokenArg {
+    /// ws://, wss://, http://, https://: send the bearer token in FILE (its
+    /// first line that is not empty or a `#` comment): `Authorization:
+    /// Bearer TOKEN` over HTTP, the subprotocol `lightstream.token.TOKEN`
+    /// over WebSocket
+    #[arg(long = "token-file", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl TokenArg {
+    /// The token of the file, checked as a server checks its tokens
+    /// (characters a browser could send); `None` without the flag.
+    pub fn token(&self) -> CliResult<Option<String>> {
+        let Some(path) = &self.token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::io(format!("reading the token file {}", path.display()), e))?;
+        let token = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .unwrap_or_default();
+        TokenCheck::tokens([token]).map_err(|e| {
+            let e = lightstream::Error::Config(format!("token file {}: {e}", path.display()));
+            CliError::net("--token-file", e, false)
+        })?;
+        Ok(Some(token.to_string()))
+    }
+}
+
 /// An `--allow-origin` value as browsers send it: `scheme://host[:port]`,
 /// no path.
 fn origin(o: &str) -> CliResult<String> {
@@ -118,6 +152,20 @@ mod tests {
         assert!(args(&["app.example.com"]).access(&own).is_err());
         assert!(args(&["https://a.example/path"]).access(&own).is_err());
         assert!(args(&["*", "https://a.example"]).access(&own).is_err());
+    }
+
+    #[test]
+    fn a_client_takes_the_first_token_of_its_file() {
+        let path = std::env::temp_dir().join(format!("ls-client-token-{}", std::process::id()));
+        std::fs::write(&path, "# mine\n\n  abc-DEF_1  \nsecond\n").unwrap();
+        let arg = TokenArg {
+            token_file: Some(path.clone()),
+        };
+        assert_eq!(arg.token().unwrap().as_deref(), Some("abc-DEF_1"));
+        std::fs::write(&path, "has space\n").unwrap();
+        assert!(arg.token().is_err());
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(TokenArg::default().token().unwrap(), None);
     }
 
     #[test]

@@ -209,6 +209,8 @@ enum Command {
         columns: ColumnArgs,
         #[command(flatten)]
         tls: ClientTlsArgs,
+        #[command(flatten)]
+        token: access::TokenArg,
         /// Fail when no data arrives for SECONDS (also bounds the handshake and
         /// the wait for the schema); default: wait forever
         #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_timeout)]
@@ -232,6 +234,8 @@ enum Command {
         compression: StreamCompressionArgs,
         #[command(flatten)]
         tls: ClientTlsArgs,
+        #[command(flatten)]
+        token: access::TokenArg,
         /// Fail when the peer takes no data for SECONDS (also bounds the
         /// handshake); default: wait forever
         #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = parse_timeout)]
@@ -699,7 +703,16 @@ impl ClientTlsArgs {
         ClientTls {
             insecure: self.insecure,
             ca: self.ca,
+            token: None,
         }
+    }
+
+    /// With the bearer token of `--token-file` (`recv`, `send`).
+    fn with_token(self, token: &access::TokenArg) -> CliResult<ClientTls> {
+        Ok(ClientTls {
+            token: token.token()?,
+            ..self.tls()
+        })
     }
 }
 
@@ -799,6 +812,7 @@ fn run(cli: Cli) -> CliResult<()> {
             to,
             columns,
             tls,
+            token,
             timeout,
             rate,
             framing,
@@ -807,7 +821,7 @@ fn run(cli: Cli) -> CliResult<()> {
             &output,
             to.format(),
             &columns.columns(),
-            &tls.tls(),
+            &tls.with_token(&token)?,
             rate.with(timeout),
             framing.framing(),
         ),
@@ -816,6 +830,7 @@ fn run(cli: Cli) -> CliResult<()> {
             input,
             compression,
             tls,
+            token,
             timeout,
             rate,
             framing,
@@ -823,7 +838,7 @@ fn run(cli: Cli) -> CliResult<()> {
             url,
             &input,
             compression.compression(),
-            &tls.tls(),
+            &tls.with_token(&token)?,
             rate.with(timeout),
             framing.framing(),
         ),

@@ -78,6 +78,8 @@ pub struct ClientTls {
     pub insecure: bool,
     /// Trust the certificates in this PEM file.
     pub ca: Option<PathBuf>,
+    /// `--token-file` of `recv`/`send`: the bearer token to send.
+    pub token: Option<String>,
 }
 
 /// `--timeout` and `--min-rate` of the network commands: how long a peer may
@@ -728,9 +730,16 @@ fn uses_tls(endpoint: &Endpoint) -> bool {
     )
 }
 
-/// Whether `endpoint` is an HTTP server's (and so takes the access flags).
-fn is_http(endpoint: &Endpoint) -> bool {
-    matches!(endpoint, Endpoint::Http(_) | Endpoint::Https(_))
+/// Whether `endpoint` is one a browser can open (and so takes the access
+/// flags and a client token).
+fn browser_facing(endpoint: &Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::Http(_)
+            | Endpoint::Https(_)
+            | Endpoint::WebSocket(_)
+            | Endpoint::SecureWebSocket(_)
+    )
 }
 
 /// TLS for a quic://, tls:// or wss:// server: `--cert`/`--key`, or a self-signed
@@ -739,11 +748,11 @@ fn is_http(endpoint: &Endpoint) -> bool {
 pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerOptions> {
     let mut options = ServerOptions::default();
     match &tls.access {
-        Some(access) if is_http(endpoint) => options.access = access.clone(),
+        Some(access) if browser_facing(endpoint) => options.access = access.clone(),
         Some(_) => {
             return Err(CliError::usage(format!(
-                "--allow-origin and --token-file apply to http:// and https:// URLs only, \
-                 not to {endpoint}"
+                "--allow-origin and --token-file apply to ws://, wss://, http:// and https:// \
+                 URLs only, not to {endpoint}"
             )));
         }
         None => {}
@@ -787,6 +796,15 @@ pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerO
 /// other transports.
 pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientOptions> {
     let mut options = ClientOptions::default();
+    if let Some(token) = &tls.token {
+        if !browser_facing(endpoint) {
+            return Err(CliError::usage(format!(
+                "--token-file applies to ws://, wss://, http:// and https:// URLs only, \
+                 not to {endpoint}"
+            )));
+        }
+        options.token = Some(token.clone());
+    }
     if !uses_tls(endpoint) {
         if tls.insecure || tls.ca.is_some() {
             return Err(CliError::usage(format!(
@@ -863,12 +881,14 @@ mod tests {
         let both = ClientTls {
             insecure: true,
             ca: Some("ca.pem".into()),
+            ..ClientTls::default()
         };
         assert!(usage_message(client_options(&quic, &both)).contains("exclude each other"));
 
         let insecure = ClientTls {
             insecure: true,
             ca: None,
+            ..ClientTls::default()
         };
         let options = client_options(&quic, &insecure).expect("--insecure is enough");
         assert!(options.quic.is_some());
@@ -880,6 +900,7 @@ mod tests {
         let insecure = ClientTls {
             insecure: true,
             ca: None,
+            ..ClientTls::default()
         };
         let m = usage_message(client_options(&tcp, &insecure));
         assert!(
@@ -921,6 +942,7 @@ mod tests {
         let ca = ClientTls {
             insecure: false,
             ca: Some("/nonexistent/ca.pem".into()),
+            ..ClientTls::default()
         };
         let Err(err) = client_options(&quic, &ca) else {
             panic!("no such file");
@@ -956,17 +978,20 @@ mod tests {
             let insecure = ClientTls {
                 insecure: true,
                 ca: None,
+                ..ClientTls::default()
             };
             let options = client_options(&e, &insecure).expect(url);
             assert!(options.tls.is_some() && options.quic.is_none(), "{url}");
             let both = ClientTls {
                 insecure: true,
                 ca: Some("ca.pem".into()),
+                ..ClientTls::default()
             };
             assert!(usage_message(client_options(&e, &both)).contains("exclude each other"));
             let missing = ClientTls {
                 insecure: false,
                 ca: Some("/nonexistent/ca.pem".into()),
+                ..ClientTls::default()
             };
             let Err(err) = client_options(&e, &missing) else {
                 panic!("no such file");
@@ -976,7 +1001,25 @@ mod tests {
     }
 
     #[test]
-    fn access_flags_apply_to_http_servers_only() {
+    fn a_client_token_goes_to_browser_facing_urls_only() {
+        let token = ClientTls {
+            token: Some("t0k".to_string()),
+            ..ClientTls::default()
+        };
+        for url in [
+            "ws://127.0.0.1:1/",
+            "wss://127.0.0.1:1/",
+            "http://127.0.0.1:1/",
+        ] {
+            let options = client_options(&endpoint(url), &token).expect(url);
+            assert_eq!(options.token.as_deref(), Some("t0k"), "{url}");
+        }
+        let m = usage_message(client_options(&endpoint("tcp://127.0.0.1:1"), &token));
+        assert!(m.contains("--token-file applies to ws://"), "{m}");
+    }
+
+    #[test]
+    fn access_flags_apply_to_browser_facing_servers_only() {
         let access = ServerTls {
             cert_key: None,
             access: Some(lightstream::http::Access::public()),
@@ -988,9 +1031,16 @@ mod tests {
         ));
         let m = usage_message(server_options(&endpoint("tcp://127.0.0.1:0"), &access));
         assert!(
-            m.contains("--allow-origin and --token-file apply to http://"),
+            m.contains("--allow-origin and --token-file apply to ws://, wss://, http://"),
             "{m}"
         );
+        for url in ["ws://127.0.0.1:0/t", "wss://127.0.0.1:0/t"] {
+            let options = server_options(&endpoint(url), &access).expect(url);
+            assert!(matches!(
+                options.access.origins,
+                lightstream::http::Origins::Any
+            ));
+        }
     }
 
     #[test]
@@ -1002,6 +1052,7 @@ mod tests {
         let ca = ClientTls {
             insecure: false,
             ca: Some("ca.pem".into()),
+            ..ClientTls::default()
         };
         for url in [
             "tcp://127.0.0.1:1",

@@ -16,7 +16,7 @@
 #![cfg(target_os = "linux")]
 
 mod common;
-use common::{Proc, decode, lightstream_in};
+use common::{Mem, Proc, decode, lightstream_in, mem_of, sampler};
 
 use std::fs;
 use std::io::Read;
@@ -446,49 +446,6 @@ fn serve_drops_a_client_that_drains_a_byte_at_a_time() {
 }
 
 // ------------------------------------------------------------------ memory
-
-/// Memory figures of a process from /proc/PID/status, in KiB.
-#[derive(Debug, Default, Clone, Copy)]
-struct Mem {
-    hwm: u64,
-    rss: u64,
-    anon: u64,
-    file: u64,
-}
-
-fn mem_of(pid: u32) -> Option<Mem> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    Some(Mem {
-        hwm: field("VmHWM:"),
-        rss: field("VmRSS:"),
-        anon: field("RssAnon:"),
-        file: field("RssFile:"),
-    })
-}
-
-/// Samples `pid` every 10 ms until `stop`; returns the peaks.
-fn sampler(pid: u32, stop: Arc<AtomicBool>) -> JoinHandle<Mem> {
-    thread::spawn(move || {
-        let mut peak = Mem::default();
-        while !stop.load(Ordering::Relaxed) {
-            if let Some(m) = mem_of(pid) {
-                peak.hwm = peak.hwm.max(m.hwm);
-                peak.rss = peak.rss.max(m.rss);
-                peak.anon = peak.anon.max(m.anon);
-                peak.file = peak.file.max(m.file);
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        peak
-    })
-}
 
 /// Reads everything from a tcp:// server, `chunk` bytes at a time with
 /// `pause` between reads, until the end or `stop`; returns the byte count.

@@ -257,3 +257,138 @@ fn a_server_that_dies_mid_response_is_a_truncated_stream_for_recv() {
         let _ = child.wait();
     }
 }
+
+/// `serve ws://` takes the same access flags as `serve http://`: a page of a
+/// foreign origin gets 403 before any upgrade (cross-site WebSocket
+/// hijacking), a missing token 401; `recv --token-file` sends the token (as
+/// the subprotocol `lightstream.token.<t>` over ws://, as `Authorization:
+/// Bearer` over http://) and gets the stream.
+#[test]
+fn serve_ws_checks_origin_and_token_and_recv_sends_its_token() {
+    let dir = test_dir("ws-access");
+    run(&dir, &["example", "t.arrows", "--rows", "100"]).assert_success();
+    std::fs::write(dir.join("tokens"), "# one token\nsecret-1\n").unwrap();
+    std::fs::write(dir.join("mine"), "secret-1\n").unwrap();
+    std::fs::write(dir.join("wrong"), "secret-2\n").unwrap();
+    let flags = [
+        "--token-file",
+        "tokens",
+        "--allow-origin",
+        "https://app.example",
+    ];
+    for scheme in ["ws", "http"] {
+        let listen = format!("{scheme}://127.0.0.1:0/t");
+        let mut args = vec!["serve", listen.as_str(), "t.arrows"];
+        args.extend(flags);
+        let mut serve = Proc::spawn(&dir, &args);
+        let url = serve.url();
+        let http_url = url.replacen("ws://", "http://", 1);
+        let upgrade = [
+            "-H",
+            "Connection: Upgrade",
+            "-H",
+            "Upgrade: websocket",
+            "-H",
+            "Sec-WebSocket-Version: 13",
+            "-H",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ];
+        let mut evil = upgrade.to_vec();
+        evil.extend([
+            "-H",
+            "Origin: https://evil.example",
+            "-H",
+            "Authorization: Bearer secret-1",
+            http_url.as_str(),
+        ]);
+        assert_eq!(curl(&evil).0, "403", "{scheme}");
+        let mut anonymous = upgrade.to_vec();
+        anonymous.extend(["-H", "Origin: https://app.example", http_url.as_str()]);
+        let (code, body) = curl(&anonymous);
+        assert_eq!(code, "401", "{scheme}: {}", String::from_utf8_lossy(&body));
+        for (token, ok) in [(None, false), (Some("wrong"), false), (Some("mine"), true)] {
+            let out_file = format!("out-{scheme}-{}.arrows", token.unwrap_or("none"));
+            let mut args = vec!["recv", url.as_str(), out_file.as_str()];
+            if let Some(t) = token {
+                args.extend(["--token-file", t]);
+            }
+            let out = run(&dir, &args);
+            if ok {
+                out.assert_success();
+                assert_eq!(
+                    std::fs::read(dir.join(&out_file)).unwrap(),
+                    std::fs::read(dir.join("t.arrows")).unwrap(),
+                    "{scheme}"
+                );
+            } else {
+                let line = out.assert_error(1);
+                assert!(line.contains("401"), "{scheme} {token:?}: {line}");
+            }
+        }
+        serve.kill();
+    }
+    // A client token where none can be sent is a usage error.
+    let out = run(
+        &dir,
+        &[
+            "recv",
+            "tcp://127.0.0.1:1",
+            "x.arrows",
+            "--token-file",
+            "mine",
+        ],
+    );
+    let line = out.assert_error(2);
+    assert!(line.contains("--token-file applies to ws://"), "{line}");
+}
+
+/// Backpressure: a client that reads slowly (curl `--limit-rate 1280k`: 64
+/// KiB every 50 ms) from `serve http://` of a ~160 MB stream keeps the
+/// server's anonymous memory (RssAnon; the file is memory-mapped, so its pages
+/// are RssFile) flat, over HTTP/1.1 and over HTTP/2 (h2c): the body is
+/// produced only as hyper polls it, so what the server holds is a message or
+/// two and hyper's send buffer, not the file. The client hangs up after 2 s,
+/// having read a few MiB; without backpressure the server would have queued
+/// the rest of the file in that time.
+#[test]
+fn a_slow_http_client_keeps_the_servers_memory_flat() {
+    let dir = test_dir("backpressure");
+    run(&dir, &["example", "big.arrows", "--rows", "3000000"]).assert_success();
+    let size = std::fs::metadata(dir.join("big.arrows")).unwrap().len();
+    let mut serve = Proc::spawn(&dir, &["serve", "http://127.0.0.1:0/t", "big.arrows"]);
+    let url = serve.url();
+    let pid = serve.child.id();
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let before = common::mem_of(pid).expect("status");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampling = common::sampler(pid, stop.clone());
+        let out = Command::new("curl")
+            .args(["-sS", version, "--limit-rate", "1280k", "--max-time", "2"])
+            .args(["-o", "/dev/null", "-w", "%{size_download}", &url])
+            .output()
+            .expect("curl on PATH");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let peak = sampling.join().expect("sampler");
+        // curl exits 28 at --max-time: it hung up mid-stream, as meant.
+        assert_eq!(out.status.code(), Some(28), "{version}: {out:?}");
+        let read: u64 = String::from_utf8_lossy(&out.stdout).parse().expect("size");
+        let growth_kib = peak.anon.saturating_sub(before.anon);
+        eprintln!(
+            "{version}: read {:.1} MiB of {:.1} MiB in 2 s; server RssAnon {:.1} MiB before, \
+             peak {:.1} MiB, growth {:.2} MiB",
+            read as f64 / 1048576.0,
+            size as f64 / 1048576.0,
+            before.anon as f64 / 1024.0,
+            peak.anon as f64 / 1024.0,
+            growth_kib as f64 / 1024.0
+        );
+        assert!(read > 1 << 20 && read < size / 4, "{version}: read {read}");
+        // A few MiB (hyper's buffers, HTTP/2 flow control windows, one
+        // 14 KB message in flight), nowhere near the 160 MB file (an unbounded queue: 155 MiB).
+        assert!(
+            growth_kib < 8 * 1024,
+            "{version}: RssAnon grew {growth_kib} KiB"
+        );
+    }
+    serve.kill();
+}

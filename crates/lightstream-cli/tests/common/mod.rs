@@ -15,7 +15,8 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -354,4 +355,49 @@ impl Drop for Proc {
             let _ = self.child.wait();
         }
     }
+}
+
+// ------------------------------------------------------------------ memory
+
+/// Memory figures of a process from /proc/PID/status, in KiB.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Mem {
+    pub hwm: u64,
+    pub rss: u64,
+    pub anon: u64,
+    pub file: u64,
+}
+
+pub fn mem_of(pid: u32) -> Option<Mem> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Some(Mem {
+        hwm: field("VmHWM:"),
+        rss: field("VmRSS:"),
+        anon: field("RssAnon:"),
+        file: field("RssFile:"),
+    })
+}
+
+/// Samples `pid` every 10 ms until `stop`; returns the peaks.
+pub fn sampler(pid: u32, stop: Arc<AtomicBool>) -> JoinHandle<Mem> {
+    thread::spawn(move || {
+        let mut peak = Mem::default();
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(m) = mem_of(pid) {
+                peak.hwm = peak.hwm.max(m.hwm);
+                peak.rss = peak.rss.max(m.rss);
+                peak.anon = peak.anon.max(m.anon);
+                peak.file = peak.file.max(m.file);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        peak
+    })
 }

@@ -66,7 +66,8 @@ pub enum HttpVersion {
     /// HTTP/1.1 only.
     Http1,
     /// HTTP/2 only: with prior knowledge (h2c) over `http://`, by ALPN over
-    /// `https://`.
+    /// `https://` (a server that does not agree to `h2` is an error at
+    /// connect).
     Http2,
 }
 
@@ -134,7 +135,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 #[derive(Clone, Default)]
 pub(crate) struct ClientSettings {
     pub(crate) version: HttpVersion,
-    pub(crate) bearer_token: Option<String>,
+    pub(crate) token: Option<String>,
 }
 
 /// Connects to an `http://` or `https://` URL (TCP, and the TLS handshake
@@ -165,6 +166,13 @@ pub(crate) async fn connect(
             )
             .await?;
             let h2 = stream.0.get_ref().1.alpn_protocol() == Some(b"h2");
+            if settings.version == HttpVersion::Http2 && !h2 {
+                // HTTP/2 only: a server that did not agree to it by ALPN
+                // would get HTTP/2 frames it does not expect.
+                return Err(Error::Protocol(format!(
+                    "{url}: the server did not agree to HTTP/2 by ALPN (HTTP/2 only was asked for)"
+                )));
+            }
             (Box::new(stream), h2)
         }
         #[cfg(not(feature = "tls"))]
@@ -183,7 +191,7 @@ pub(crate) async fn connect(
         h2,
         target,
         url: url.to_string(),
-        token: settings.bearer_token,
+        token: settings.token,
     };
     Ok(Connection::new(link, url))
 }

@@ -81,9 +81,12 @@ pub struct ServerOptions {
     /// longer fails on its own connection.
     #[cfg(feature = "tls")]
     pub handshake_timeout: Option<std::time::Duration>,
-    /// Who may open a stream on an `http://` or `https://` server (Origin
-    /// allow-list, bearer token); the default lets in every client without
-    /// an `Origin` and pages of the server's own origin.
+    /// Who may open a stream on an `http://`, `https://`, `ws://` or
+    /// `wss://` server (Origin allow-list, bearer token, the WebSocket
+    /// subprotocol), checked on the request head: a refused request gets
+    /// its HTTP status (403, 401, 400) and no stream or upgrade. The default
+    /// lets in every client without an `Origin` and pages of the server's
+    /// own origin.
     #[cfg(feature = "http")]
     pub access: crate::http::Access,
 }
@@ -116,10 +119,14 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
         #[cfg(feature = "tls")]
         Endpoint::Tls(a) => tls::bind(a, endpoint, &options.tls, options.handshake_timeout).await,
         #[cfg(feature = "websocket")]
-        Endpoint::WebSocket(url) => websocket::bind(url, endpoint).await,
+        Endpoint::WebSocket(url) => {
+            websocket::bind(url, endpoint, upgrade::Gate::new(options)).await
+        }
         #[cfg(all(feature = "websocket", feature = "tls"))]
         Endpoint::SecureWebSocket(url) => {
-            websocket::bind_secure(url, endpoint, &options.tls, options.handshake_timeout).await
+            let gate = upgrade::Gate::new(options);
+            let timeout = options.handshake_timeout;
+            websocket::bind_secure(url, endpoint, &options.tls, timeout, gate).await
         }
         #[cfg(feature = "quic")]
         Endpoint::Quic(a) => quic::bind(a, endpoint, &options.quic).await,
@@ -197,7 +204,7 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
         Endpoint::Http(url) | Endpoint::Https(url) => {
             let settings = http::ClientSettings {
                 version: options.http_version,
-                bearer_token: options.token.clone(),
+                token: options.token.clone(),
             };
             http::connect(
                 url,

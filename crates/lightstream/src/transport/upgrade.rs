@@ -4,12 +4,19 @@
 //! rather than a closed socket; a good one is handed to tungstenite with the
 //! bytes already read replayed in front of the stream.
 //!
+//! With the `http` feature the request is also checked against the
+//! listener's [`Access`](crate::http::Access) ([`Gate`]: `Origin`, bearer
+//! token, subprotocol), refused with `403` or `401` before any upgrade, and
+//! a client that offered the Lightstream subprotocol gets it named in the
+//! `101` answer.
+//!
 //! A server at its limit of clients turns an upgrade away with `503` and
 //! `Retry-After` ([`busy`], through `Connection::turn_away`).
 //!
 //! What it is not: an HTTP server. It answers only refusals; the `101
 //! Switching Protocols` response and everything after it are tungstenite's.
 
+use std::borrow::Cow;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -22,12 +29,14 @@ use crate::error::{Error, Result};
 const MAX_HEAD: usize = 16 * 1024;
 
 /// Why an upgrade request is refused: the status, its reason phrase, a
-/// header to add, and what was wrong.
+/// header to add, more header lines (each ending in CRLF: an `Access`
+/// refusal's), and what was wrong.
 pub(crate) struct Refusal {
     pub(crate) status: u16,
     phrase: &'static str,
     pub(crate) header: Option<&'static str>,
-    pub(crate) reason: &'static str,
+    extra: String,
+    pub(crate) reason: Cow<'static, str>,
 }
 
 const fn refuse(status: u16, phrase: &'static str, reason: &'static str) -> Refusal {
@@ -35,34 +44,130 @@ const fn refuse(status: u16, phrase: &'static str, reason: &'static str) -> Refu
         status,
         phrase,
         header: None,
-        reason,
+        extra: String::new(),
+        reason: Cow::Borrowed(reason),
     }
 }
 
+impl Refusal {
+    /// Every header line to add, each ending in CRLF.
+    fn header_lines(&self) -> String {
+        let mut lines = self.header.map_or(String::new(), |h| format!("{h}\r\n"));
+        lines.push_str(&self.extra);
+        lines
+    }
+}
+
+/// Who may upgrade: the listener's [`Access`](crate::http::Access) with the
+/// `http` feature ([`crate::ServerOptions::access`]); anyone without it.
+#[derive(Clone, Default)]
+pub(crate) struct Gate {
+    #[cfg(feature = "http")]
+    access: crate::http::Access,
+}
+
+impl Gate {
+    /// The gate of a listener built with `options`.
+    pub(crate) fn new(options: &crate::ServerOptions) -> Gate {
+        let _ = options;
+        Gate {
+            #[cfg(feature = "http")]
+            access: options.access.clone(),
+        }
+    }
+
+    /// Whether `request` (an upgrade RFC 6455 accepts) may upgrade: the
+    /// subprotocol to name in the `101` answer (`None`: name none), or the
+    /// refusal [`Access::check`](crate::http::Access::check) gave.
+    #[cfg(feature = "http")]
+    fn admit(
+        &self,
+        request: &httparse::Request<'_, '_>,
+    ) -> std::result::Result<Option<&'static str>, Refusal> {
+        let mut builder = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(request.path.unwrap_or("/"));
+        for h in request.headers.iter() {
+            builder = builder.header(h.name, h.value);
+        }
+        let Ok(request) = builder.body(()) else {
+            return Err(refuse(400, "Bad Request", "malformed HTTP request head"));
+        };
+        let (parts, ()) = request.into_parts();
+        match self.access.check(&parts) {
+            Ok(granted) => Ok(granted.subprotocol.then_some(crate::http::SUBPROTOCOL)),
+            Err(refused) => {
+                let response = refused.response::<String>();
+                let status = response.status();
+                let mut extra = String::new();
+                for (name, value) in response.headers() {
+                    if name != http::header::CONTENT_TYPE
+                        && let Ok(value) = value.to_str()
+                    {
+                        extra.push_str(&format!("{name}: {value}\r\n"));
+                    }
+                }
+                Err(Refusal {
+                    status: status.as_u16(),
+                    phrase: status.canonical_reason().unwrap_or("Refused"),
+                    header: None,
+                    extra,
+                    reason: Cow::Owned(refused.detail),
+                })
+            }
+        }
+    }
+
+    #[cfg(not(feature = "http"))]
+    fn admit(
+        &self,
+        _: &httparse::Request<'_, '_>,
+    ) -> std::result::Result<Option<&'static str>, Refusal> {
+        Ok(None)
+    }
+}
+
+/// An upgrade request that passed [`check`]: the stream with the head
+/// replayed in front of it, and the subprotocol the `101` answer names.
+pub(crate) struct Admitted<S> {
+    pub(crate) stream: Replay<S>,
+    pub(crate) subprotocol: Option<&'static str>,
+}
+
 /// Reads the request head from `stream`; answers a request that cannot be
-/// upgraded with its status and returns [`Error::Upgrade`]; otherwise returns
-/// the stream with the head replayed in front of it.
-pub(crate) async fn check<S>(mut stream: S, peer: &str) -> Result<Replay<S>>
+/// upgraded, or that `gate` refuses, with its status and returns
+/// [`Error::Upgrade`]; otherwise returns the stream with the head replayed
+/// in front of it.
+pub(crate) async fn check<S>(mut stream: S, peer: &str, gate: &Gate) -> Result<Admitted<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let verdict = match read_head(&mut stream, peer).await? {
-        Ok((head, end)) => judge(&head[..end]).map(|()| head),
+        Ok((head, end)) => judge(&head[..end], gate).map(|sub| (head, sub)),
         Err(refusal) => Err(refusal),
     };
     match verdict {
-        Ok(head) => Ok(Replay {
-            head,
-            at: 0,
-            inner: stream,
+        Ok((head, subprotocol)) => Ok(Admitted {
+            stream: Replay {
+                head,
+                at: 0,
+                inner: stream,
+            },
+            subprotocol,
         }),
         Err(r) => {
-            let extra = r.header.map_or(String::new(), |h| format!("{h}\r\n"));
-            answer(&mut stream, r.status, r.phrase, &extra, r.reason).await;
+            answer(
+                &mut stream,
+                r.status,
+                r.phrase,
+                &r.header_lines(),
+                &r.reason,
+            )
+            .await;
             Err(Error::Upgrade {
                 peer: peer.to_string(),
                 status: r.status,
-                reason: r.reason.to_string(),
+                reason: r.reason.into_owned(),
             })
         }
     }
@@ -156,7 +261,7 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
 
 /// Whether a request head asks for a WebSocket the way RFC 6455 section 4.2.1
 /// says, and what to answer when it does not.
-fn judge(head: &[u8]) -> std::result::Result<(), Refusal> {
+fn judge(head: &[u8], gate: &Gate) -> std::result::Result<Option<&'static str>, Refusal> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(head) {
@@ -173,7 +278,8 @@ fn judge(head: &[u8]) -> std::result::Result<(), Refusal> {
             .and_then(|h| std::str::from_utf8(h.value).ok())
             .map(str::trim)
     };
-    judge_request(request.method, request.version == Some(1), &header)
+    judge_request(request.method, request.version == Some(1), &header)?;
+    gate.admit(&request)
 }
 
 /// RFC 6455 section 4.2.1 on a parsed request: its method, whether it is
@@ -314,7 +420,9 @@ mod tests {
     ];
 
     fn status_of(lines: &[&str]) -> u16 {
-        judge(&request(lines)).err().map_or(101, |r| r.status)
+        judge(&request(lines), &Gate::default())
+            .err()
+            .map_or(101, |r| r.status)
     }
 
     #[test]
@@ -333,7 +441,9 @@ mod tests {
         assert_eq!(status_of(&with(5, "X-No: key")), 400);
         assert_eq!(status_of(&with(5, "Sec-WebSocket-Key: short")), 400);
         assert_eq!(
-            judge(b"\x00\x01 not http\r\n\r\n").err().map(|r| r.status),
+            judge(b"\x00\x01 not http\r\n\r\n", &Gate::default())
+                .err()
+                .map(|r| r.status),
             Some(400)
         );
     }

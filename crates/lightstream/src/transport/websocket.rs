@@ -65,7 +65,6 @@ use lightstream_core::{DecodeLimits, EncodedMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -80,7 +79,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::reader::{Input, MessageStream, Violation};
 use crate::transport::tcp;
-use crate::transport::upgrade;
+use crate::transport::upgrade::{self, Gate};
 use crate::writer::{
     ABORT_WAIT, Limit, MessageSink, SendError, SinkFuture, bounded, closing, closing_stalled,
     write_all_slices,
@@ -250,13 +249,15 @@ fn client(io: Box<dyn Io>, url: &str, token: Option<&str>) -> Connection {
     )
 }
 
-/// Listens on a `ws://` URL (any path: the request's is not checked).
-pub(crate) async fn bind(url: &str, endpoint: &Endpoint) -> Result<Listener> {
+/// Listens on a `ws://` URL (any path: the request's is not checked; its
+/// head is, against `gate`: see `upgrade.rs`).
+pub(crate) async fn bind(url: &str, endpoint: &Endpoint, gate: Gate) -> Result<Listener> {
     let (hostport, path) = split_url(url)?;
     let (listener, local) = tcp::listen(&hostport, endpoint).await?;
     let acceptor = WsAcceptor {
         listener,
         tls: None,
+        gate,
     };
     let local = Endpoint::WebSocket(format!("ws://{local}{path}"));
     Ok(Listener::new(acceptor, local))
@@ -270,6 +271,7 @@ pub(crate) async fn bind_secure(
     endpoint: &Endpoint,
     config: &Option<std::sync::Arc<rustls::ServerConfig>>,
     timeout: Option<Duration>,
+    gate: Gate,
 ) -> Result<Listener> {
     let side = crate::transport::tls::ServerSide::new(endpoint, config, timeout)?;
     let (hostport, path) = split_url(url)?;
@@ -277,6 +279,7 @@ pub(crate) async fn bind_secure(
     let acceptor = WsAcceptor {
         listener,
         tls: Some(side),
+        gate,
     };
     let local = Endpoint::SecureWebSocket(format!("wss://{local}{path}"));
     Ok(Listener::new(acceptor, local))
@@ -297,6 +300,7 @@ enum NoTls {}
 struct WsAcceptor {
     listener: TcpListener,
     tls: Option<TlsSide>,
+    gate: Gate,
 }
 
 impl Acceptor for WsAcceptor {
@@ -307,6 +311,7 @@ impl Acceptor for WsAcceptor {
             let pending = ServerPending {
                 tcp,
                 tls: self.tls.clone(),
+                gate: self.gate.clone(),
             };
             Ok(Connection::new(pending, format!("{scheme} {addr}")))
         })
@@ -318,6 +323,7 @@ impl Acceptor for WsAcceptor {
 struct ServerPending {
     tcp: TcpStream,
     tls: Option<TlsSide>,
+    gate: Gate,
 }
 
 impl ServerPending {
@@ -331,10 +337,13 @@ impl ServerPending {
                         peer: peer.to_string(),
                     });
                 }
-                accept(self.tcp, peer, limits).await
+                accept(self.tcp, peer, limits, &self.gate).await
             }
             #[cfg(feature = "tls")]
-            Some(side) => accept(side.handshake(self.tcp, peer).await?, peer, limits).await,
+            Some(side) => {
+                let tls = side.handshake(self.tcp, peer).await?;
+                accept(tls, peer, limits, &self.gate).await
+            }
             #[cfg(not(feature = "tls"))]
             Some(never) => match never {},
         }
@@ -435,6 +444,8 @@ async fn handshake<S>(
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
     let config = limits.map_or_else(write_only_config, config);
     let mut request = url
         .into_client_request()
@@ -458,14 +469,35 @@ where
 
 /// The server side of the handshake on an accepted connection (TCP or TLS).
 /// `limits`: the peer reads with them; `None`: it only writes.
-async fn accept<S>(tcp: S, peer: &str, limits: Option<&DecodeLimits>) -> Result<BoxWebSocket>
+async fn accept<S>(
+    tcp: S,
+    peer: &str,
+    limits: Option<&DecodeLimits>,
+    gate: &Gate,
+) -> Result<BoxWebSocket>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    use tokio_tungstenite::tungstenite::handshake::server::{
+        ErrorResponse, Request as Asked, Response as Answer,
+    };
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
     let config = limits.map_or_else(write_only_config, config);
-    // A request that cannot be upgraded gets its HTTP status here.
-    let tcp = upgrade::check(tcp, peer).await?;
-    let ws = tokio_tungstenite::accept_hdr_async_with_config(tcp, answer_subprotocol, Some(config))
+    // A request that cannot be upgraded, or may not, gets its HTTP status here.
+    let admitted = upgrade::check(tcp, peer, gate).await?;
+    let subprotocol = admitted.subprotocol;
+    // The signature is tungstenite's `Callback`.
+    #[allow(clippy::result_large_err)]
+    let name = move |_: &Asked, mut answer: Answer| -> std::result::Result<Answer, ErrorResponse> {
+        if let Some(p) = subprotocol {
+            answer
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(p));
+        }
+        Ok(answer)
+    };
+    let ws = tokio_tungstenite::accept_hdr_async_with_config(admitted.stream, name, Some(config))
         .await
         .map_err(|e| ws_error(format!("WebSocket handshake with {peer}"), e))?;
     Ok(Box::new(ws))
