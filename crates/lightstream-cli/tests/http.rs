@@ -160,6 +160,66 @@ fn tokens_and_origins_are_checked_before_streaming() {
     let out = run(&dir, &["recv", &url, "out.arrows"]);
     let line = out.assert_error(1);
     assert!(line.contains("HTTP 401"), "{line}");
+
+    // CORS: the allowed page's preflight (its token is a header) gets 204
+    // with what it may send; its answers, a refusal too, name it; a foreign
+    // page gets neither.
+    let headers = |args: &[&str]| -> (String, String) {
+        let mut all = vec!["-D", "-", "-o", "/dev/null"];
+        all.extend_from_slice(args);
+        let (code, head) = curl(&all);
+        (code, String::from_utf8_lossy(&head).to_lowercase())
+    };
+    let preflight = [
+        "-X",
+        "OPTIONS",
+        "-H",
+        "Access-Control-Request-Method: GET",
+        "-H",
+        "Access-Control-Request-Headers: authorization",
+    ];
+    let (code, head) =
+        headers(&[&preflight[..], &["-H", "Origin: https://app.example", &url]].concat());
+    assert_eq!(code, "204", "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: https://app.example"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-headers: authorization"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-methods: get, post"),
+        "{head}"
+    );
+    let (code, head) = headers(
+        &[
+            &preflight[..],
+            &["-H", "Origin: https://evil.example", &url],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, "403", "{head}");
+    assert!(!head.contains("access-control-allow-origin"), "{head}");
+    let (code, head) = headers(&["-H", "Origin: https://app.example", &url]);
+    assert_eq!(code, "401", "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: https://app.example"),
+        "{head}"
+    );
+    assert!(head.contains("vary: origin"), "{head}");
+    let (code, head) = headers(&["-H", good, "-H", "Origin: https://app.example", &url]);
+    assert_eq!(code, "200", "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: https://app.example"),
+        "{head}"
+    );
+    let (_, head) = headers(&["-H", good, &url]);
+    assert!(
+        !head.contains("access-control-allow-origin"),
+        "no Origin, no CORS: {head}"
+    );
     serve.kill();
 }
 
