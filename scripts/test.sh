@@ -119,11 +119,15 @@ LIGHTSTREAM_NPM_TARBALL="$tarball" \
 # value checked against Apache Arrow JS; faults; the demo page.
 LIGHTSTREAM_NPM_TARBALL="$tarball" \
   step "browser end to end (serve ws:// -> npm package, vs apache-arrow)" node tests/browser/e2e.mjs
-# Issue 18's browser side: the package reads a web server's streams over HTTP
-# (openStream) and WebSocket (connect with the subprotocol and a token), values
-# against Apache Arrow JS; another origin, a missing or wrong token, a cut body.
+# Issue 18's browser side: the package reads our web servers' streams (serve
+# http:// with openStream, serve ws:// with connect, its subprotocol and a
+# token, examples/axum.rs's /feed and /table.arrows), values against Apache
+# Arrow JS; another origin, a missing or wrong token, a 404, a cut body. The
+# axum example is built once here; web.mjs finds it in target/debug/examples.
+step "axum example (build, for the browser step)" \
+  cargo build -p lightstream --features axum --example axum
 LIGHTSTREAM_NPM_TARBALL="$tarball" \
-  step "browser and web server (openStream, tokens, Origin)" node tests/browser/web.mjs
+  step "browser and our web servers (openStream, connect, tokens, Origin, axum)" node tests/browser/web.mjs
 step "demo page in headless Chromium" node tests/browser/demo.mjs
 step "demo script (--check)" bash scripts/demo.sh --check
 # Every fuzz target (crates/fuzz, cargo-fuzz with libFuzzer) for a short bounded

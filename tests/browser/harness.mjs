@@ -1,8 +1,9 @@
 // What the browser tests share (e2e.mjs, snippets.mjs, demo.mjs): a session that
 // owns every child process and server it starts and always stops them (also on
 // a failure, a timeout or Ctrl-C), the packed npm tarball unpacked, the CLI
-// binary, a static HTTP server on 127.0.0.1, `lightstream serve` started on a
-// free port, and headless Chromium's flags. It holds no test logic: each driver
+// binary and the axum example, a static HTTP server on 127.0.0.1, `lightstream
+// serve` (or any server that prints `listening on <url>`) started on a free
+// port, and headless Chromium's flags. It holds no test logic: each driver
 // decides what to check and how to report it.
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -74,6 +75,8 @@ export function createSession({ name, keep = false, verbose = false }) {
     lightstreamBinary,
     startHttpServer,
     startServe,
+    startListening,
+    axumExample,
   };
 
   function killChildren(signal) {
@@ -174,6 +177,23 @@ export function createSession({ name, keep = false, verbose = false }) {
   }
 
   /**
+   * `examples/axum.rs` built: LIGHTSTREAM_AXUM_EXAMPLE, else
+   * <target>/debug/examples/axum (scripts/test.sh builds it once; built here
+   * with `cargo build -p lightstream --features axum --example axum` when missing).
+   */
+  function axumExample({ buildTimeoutMs }) {
+    const given = process.env.LIGHTSTREAM_AXUM_EXAMPLE;
+    const target = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(repo, 'target');
+    const bin = given ? path.resolve(given) : path.join(target, 'debug', 'examples', 'axum');
+    if (!fs.existsSync(bin)) {
+      if (given) throw fatal(`LIGHTSTREAM_AXUM_EXAMPLE=${bin} does not exist`);
+      session.log('building the axum example (cargo build -p lightstream --features axum --example axum)');
+      run('cargo', ['build', '-p', 'lightstream', '--features', 'axum', '--example', 'axum'], { timeoutMs: buildTimeoutMs });
+    }
+    return bin;
+  }
+
+  /**
    * A static file server on 127.0.0.1; resolves to its base URL. `files` maps
    * exact paths to files; `dirs` maps path prefixes (ending in /) to
    * [directory, allowed first path segments or null for any]. `routes`
@@ -225,14 +245,21 @@ export function createSession({ name, keep = false, verbose = false }) {
   }
 
   /**
-   * `lightstream serve <scheme>://127.0.0.1:0/ FILE [args...]`; resolves to
-   * { url, child, stderr() } once it printed `listening on <url>` (20 s bound).
+   * `lightstream serve <scheme>://127.0.0.1:0<urlPath> FILE [args...]`; resolves
+   * to { url, child, stderr() } once it printed `listening on <url>` (20 s bound).
    */
-  function startServe(bin, file, args = [], scheme = 'ws') {
+  function startServe(bin, file, args = [], scheme = 'ws', urlPath = '/') {
+    return startListening(bin, ['serve', `${scheme}://127.0.0.1:0${urlPath}`, file, ...args], `lightstream serve ${path.basename(file)}`);
+  }
+
+  /**
+   * Runs `cmd args` (a server: `lightstream serve`, `examples/axum.rs`) until
+   * it printed a whole line `listening on <url>` on stderr (20 s bound);
+   * resolves to { url, child, stderr() }. `label` names it in errors.
+   */
+  function startListening(cmd, args, label = path.basename(cmd)) {
     return new Promise((resolve, reject) => {
-      const child = spawnChild(bin, ['serve', `${scheme}://127.0.0.1:0/`, file, ...args], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const child = spawnChild(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       let settled = false;
       const settle = (f, v) => {
@@ -243,17 +270,17 @@ export function createSession({ name, keep = false, verbose = false }) {
         }
       };
       const timer = setTimeout(() => {
-        settle(reject, fatal(`lightstream serve ${path.basename(file)} printed no URL within 20 s: ${stderr}`));
+        settle(reject, fatal(`${label} printed no URL within 20 s: ${stderr}`));
       }, 20_000);
       child.stderr.setEncoding('utf8');
       child.stderr.on('data', (d) => {
         stderr += d;
-        const m = /listening on (wss?:\/\/\S+)\r?\n/.exec(stderr); // a whole line: the URL may still be on its way
+        const m = /listening on ((?:ws|wss|http|https):\/\/\S+)\r?\n/.exec(stderr); // a whole line: the URL may still be on its way
         if (m) settle(resolve, { url: m[1], child, stderr: () => stderr });
       });
-      child.on('error', (e) => settle(reject, fatal(`cannot start ${bin}: ${e.message}`)));
+      child.on('error', (e) => settle(reject, fatal(`cannot start ${cmd}: ${e.message}`)));
       child.on('exit', (code, signal) => {
-        settle(reject, fatal(`lightstream serve ${path.basename(file)} exited (${code ?? signal}) before listening: ${stderr}`));
+        settle(reject, fatal(`${label} exited (${code ?? signal}) before listening: ${stderr}`));
       });
     });
   }

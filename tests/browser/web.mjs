@@ -1,40 +1,48 @@
 #!/usr/bin/env node
-// The browser side of issue 18 in headless Chromium: the packed npm package
-// reads Arrow streams from a web server, over HTTP (`openStream` = fetch +
-// readStream) and over WebSocket (`connect` with the subprotocol and a token),
-// every value compared with Apache Arrow JS's `RecordBatchReader.from(fetch(...))`
-// of the same stream; the server's policy holds: a page on another origin is
-// refused, a missing or wrong token is refused, the right one works; a body cut
-// mid-stream rejects as truncated; a non-2xx or non-Arrow answer is an HttpError.
+// The browser side of issue 18 in headless Chromium, against our own servers:
+// the packed npm package reads Arrow streams from `lightstream serve http://`
+// (`openStream` = fetch + readStream, its token in `Authorization`, so the
+// browser asks a CORS preflight first), `lightstream serve ws://` (`connect`
+// with the subprotocol and the token) and `examples/axum.rs` (`/feed`, a hub
+// subscription over WebSocket, and `/table.arrows`), every value compared with
+// Apache Arrow JS's `RecordBatchReader.from(fetch(...))`; the servers' policy
+// holds: a page on another origin is refused, a missing or wrong token is
+// refused, the right one works, the axum app without `--allow-origin` refuses
+// the test page (403 before the upgrade); a 404 is an HttpError the page can
+// read. What a browser cannot see (the status of a refused WebSocket
+// handshake, the subprotocol answered) is asked of the same servers from Node.
+// Two answers our servers never give on purpose, a body cut mid-stream and a
+// 200 that is not Arrow, come from a stand-in (web-server.mjs).
 //
 //   node tests/browser/web.mjs      (README.md in this folder: env vars as e2e.mjs)
 //
-// The server: web-server.mjs's routes on the page's own origin (the policy
-// `lightstream::http::Access` has by default, docs/web-server.md). It stands in
-// for `lightstream serve http://` and `examples/axum.rs` until those serve the
-// test page; the checks are written against what the page sees, so they hold
-// for either. A second static server on another port serves the same page: a
-// page on a disallowed origin. Exits 0 when every check passed, 1 on a failed
-// check, 2 on a setup error or timeout.
+// The test page is served by the harness's static server (one origin), a
+// second static server serves it on another port (a disallowed origin).
+// Exits 0 when every check passed, 1 on a failed check, 2 on a setup error or
+// timeout.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { Message } from 'apache-arrow';
 import { chromium } from 'playwright-core';
 
-import { splitIpcStream } from './fault-server.mjs';
 import { CHROMIUM, CHROMIUM_ARGS, createSession, fatal, nodeModules } from './harness.mjs';
-import { ARROW_STREAM, SUBPROTOCOL, TOKEN_PREFIX, arrowRoutes } from './web-server.mjs';
+import { ARROW_STREAM, faultRoutes } from './web-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const env = process.env;
 const TEST_TIMEOUT_MS = Number(env.LIGHTSTREAM_E2E_TIMEOUT_MS ?? 120_000);
 const BUILD_TIMEOUT_MS = Number(env.LIGHTSTREAM_E2E_BUILD_TIMEOUT_MS ?? 900_000);
+const SUBPROTOCOL = 'lightstream.arrow.v1';
+const TOKEN_PREFIX = 'lightstream.token.';
 // base64url, as a token file would hold it.
 const TOKEN = 'dGhpcy1pcy10aGUtdG9rZW4_Zm9yLXRoZS10ZXN0';
 const STREAMS = ['all_types', 'dictionaries', 'big'];
+// examples/axum.rs: 5 one-row tables (seq, price) on /feed and /table.arrows.
+const AXUM_TABLES = { rows: 5, columns: 2 };
 
 let session = null;
 let timedOut = false;
@@ -74,6 +82,43 @@ function refusalProblems(r, want) {
   return p;
 }
 
+/**
+ * What a server answers a request from Node (`ws://` URLs: a WebSocket
+ * upgrade offering `protocols`): { status, protocol, allowOrigin }. The
+ * connection is dropped once the head is in.
+ */
+function probe(url, { origin, protocols = [], authorization } = {}) {
+  const ws = url.startsWith('ws');
+  const headers = {};
+  if (origin) headers.origin = origin;
+  if (authorization) headers.authorization = authorization;
+  if (ws) {
+    Object.assign(headers, {
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': crypto.randomBytes(16).toString('base64'),
+    });
+    if (protocols.length) headers['sec-websocket-protocol'] = protocols.join(', ');
+  }
+  return new Promise((resolve, reject) => {
+    const req = http.request(url.replace(/^ws/, 'http'), { headers, timeout: 10_000 });
+    const answer = (res, socket) => {
+      resolve({
+        status: res.statusCode,
+        protocol: res.headers['sec-websocket-protocol'] ?? null,
+        allowOrigin: res.headers['access-control-allow-origin'] ?? null,
+      });
+      socket.destroy();
+    };
+    req.on('upgrade', (res, socket) => answer(res, socket));
+    req.on('response', (res) => answer(res, res.socket));
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within 10 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function openPage(browser, url, pageErrors) {
   const page = await browser.newPage();
   page.setDefaultTimeout(30_000);
@@ -92,6 +137,8 @@ async function main() {
     if (!fs.existsSync(path.join(nodeModules, dep))) throw fatal(`node_modules/${dep} is missing: run bash scripts/setup.sh --with=npm`);
   }
   const pkg = session.npmPackage({ buildTimeoutMs: BUILD_TIMEOUT_MS });
+  const bin = session.lightstreamBinary({ buildTimeoutMs: BUILD_TIMEOUT_MS });
+  const axum = session.axumExample({ buildTimeoutMs: BUILD_TIMEOUT_MS });
   const watchdog = setTimeout(() => {
     timedOut = true;
     session.stopping = true;
@@ -103,11 +150,10 @@ async function main() {
   session.run(env.LIGHTSTREAM_PYTHON ?? 'python3', [path.join(here, 'make_fixtures.py'), fixtures], { timeoutMs: 120_000 });
   const manifest = JSON.parse(fs.readFileSync(path.join(fixtures, 'manifest.json'), 'utf8'));
   const cases = Object.fromEntries(manifest.cases.map((c) => [c.name, c]));
-  const streams = {};
-  for (const name of STREAMS) {
-    const bytes = fs.readFileSync(path.join(fixtures, cases[name].file));
-    streams[name] = { bytes, messages: splitIpcStream(bytes, (fb) => Number(Message.decode(fb).bodyLength)) };
-  }
+  const fixture = (name) => path.join(fixtures, cases[name].file);
+  const streams = Object.fromEntries(STREAMS.map((name) => [name, { bytes: fs.readFileSync(fixture(name)) }]));
+  const tokenFile = path.join(session.tmp, 'tokens');
+  fs.writeFileSync(tokenFile, `# the test's token\n${TOKEN}\n`);
 
   const page_ = (f) => path.join(here, f);
   const files = { '/e2e.html': page_('e2e.html'), '/e2e-page.js': page_('e2e-page.js'), '/lz4.js': page_('lz4.js') };
@@ -116,11 +162,25 @@ async function main() {
     '/arrow/': [path.join(nodeModules, 'apache-arrow'), null],
     '/node_modules/': [nodeModules, ['flatbuffers', 'tslib', 'json-with-bigint']],
   };
-  const routes = arrowRoutes({ streams, token: TOKEN, log: session.debug });
-  const base = await session.startHttpServer(files, dirs, routes);
+  const faults = faultRoutes({ streams });
+  const base = await session.startHttpServer(files, dirs, faults);
   const otherOrigin = await session.startHttpServer(files, dirs);
-  const wsBase = base.replace(/^http/, 'ws');
-  log(`package ${pkg.tarball}; server ${base} (stand-in, web-server.mjs); a disallowed origin ${otherOrigin}`);
+
+  // Our servers, all at once: serve http:// and ws:// of each fixture with
+  // the page's origin allowed and a token required; the axum example with
+  // and without --allow-origin.
+  const policy = ['--allow-origin', base, '--token-file', tokenFile];
+  const [httpServers, wsServers, axumAllowing, axumDefault] = await Promise.all([
+    Promise.all(STREAMS.map((name) => session.startServe(bin, fixture(name), policy, 'http', '/t.arrows'))),
+    Promise.all(STREAMS.map((name) => session.startServe(bin, fixture(name), policy, 'ws'))),
+    session.startListening(axum, ['--serve', '--allow-origin', base], 'examples/axum.rs --allow-origin'),
+    session.startListening(axum, ['--serve'], 'examples/axum.rs'),
+  ]);
+  const httpUrl = Object.fromEntries(STREAMS.map((name, i) => [name, httpServers[i].url]));
+  const wsUrl = Object.fromEntries(STREAMS.map((name, i) => [name, wsServers[i].url]));
+  const axumBase = axumAllowing.url.replace(/\/$/, '');
+  const axumRefusing = axumDefault.url.replace(/\/$/, '');
+  log(`package ${pkg.tarball}; page ${base}, another origin ${otherOrigin}; lightstream serve ${httpUrl.all_types} ${wsUrl.all_types} ...; axum ${axumBase} (allows the page), ${axumRefusing} (default)`);
 
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -140,68 +200,87 @@ async function main() {
       record(label, [`threw: ${String(e.message).split('\n').slice(0, 4).join(' | ')}`]);
     }
   };
-  const seenSince = (n) => routes.seen.slice(n);
-
-  // 1. The right token: every value against Apache Arrow JS, over HTTP and WebSocket.
-  for (const name of STREAMS) {
-    await guarded(`http ${name}: openStream(url, { token }) = Apache Arrow JS`, async () => {
-      const n = routes.seen.length;
-      const r = await ev('streamCase', { via: 'http', url: `${base}/streams/${name}.arrows`, refUrl: `${base}/streams/${name}.arrows`, token: TOKEN, label: name });
-      const p = streamProblems(r, cases[name]);
-      const sent = seenSince(n).find((s) => s.accept !== `${ARROW_STREAM}` || s.authorization !== `Bearer ${TOKEN}`);
-      // The reference fetch of Apache Arrow JS sends its own Accept; look at openStream's request.
-      const ours = seenSince(n).filter((s) => s.accept === ARROW_STREAM);
-      if (ours.length !== 1) p.push(`openStream sent ${ours.length} requests with Accept: ${ARROW_STREAM} (saw ${JSON.stringify(sent)})`);
-      else if (ours[0].authorization !== `Bearer ${TOKEN}`) p.push(`openStream sent Authorization ${ours[0].authorization}`);
-      record(`http ${name}: openStream(url, { token }) = Apache Arrow JS`, p, `${r.tables} tables, ${r.valuesCompared} values`);
+  const good = async (label, arg, want) =>
+    guarded(label, async () => {
+      const r = await ev('streamCase', { ...arg, label });
+      record(label, streamProblems(r, want), `${r.tables} tables, ${r.valuesCompared} values`);
     });
-    await guarded(`ws ${name}: connect(url, { token }) = Apache Arrow JS`, async () => {
-      const n = routes.seen.length;
-      const r = await ev('streamCase', { via: 'ws', url: `${wsBase}/feed/${name}`, refUrl: `${base}/streams/${name}.arrows`, token: TOKEN, label: name });
-      const p = streamProblems(r, cases[name]);
-      const upgrades = seenSince(n).filter((s) => s.protocols);
-      const want = [SUBPROTOCOL, `${TOKEN_PREFIX}${TOKEN}`];
-      if (upgrades.length !== 1 || JSON.stringify(upgrades[0].protocols) !== JSON.stringify(want)) {
-        p.push(`the browser offered ${JSON.stringify(upgrades.map((u) => u.protocols))}, expected ${JSON.stringify(want)}`);
-      }
-      record(`ws ${name}: connect(url, { token }) = Apache Arrow JS`, p, `${r.tables} tables, ${r.valuesCompared} values`);
-    });
-  }
-
-  // 2. A missing or wrong token is refused, on both transports.
-  const refusals = [
-    ['http, no token', { via: 'http', url: `${base}/streams/all_types.arrows` }, { kind: 'Http', httpError: true, status: 401 }],
-    ['http, wrong token', { via: 'http', url: `${base}/streams/all_types.arrows`, token: 'wrong-token' }, { kind: 'Http', httpError: true, status: 401 }],
-    ['ws, no token', { via: 'ws', url: `${wsBase}/feed/all_types` }, { kind: 'Connect' }],
-    ['ws, wrong token', { via: 'ws', url: `${wsBase}/feed/all_types`, token: 'wrong-token' }, { kind: 'Connect' }],
-    // 3. Answers that are not a whole Arrow stream.
-    ['http, 404', { via: 'http', url: `${base}/streams/nothing.arrows`, token: TOKEN }, { kind: 'Http', httpError: true, status: 404 }],
-    ['http, not an Arrow stream (text/plain)', { via: 'http', url: `${base}/page.txt` }, { kind: 'ContentType', httpError: true, status: 200 }],
-    ['http, body cut mid-stream', { via: 'http', url: `${base}/cut/big.arrows`, token: TOKEN }, { kind: 'Truncated', httpError: false, opened: true, maxTables: cases.big.batches - 1 }],
-  ];
-  for (const [label, arg, want] of refusals) {
-    await guarded(label, async () => {
-      const r = await ev('refusalCase', arg);
+  const refused = async (label, evaluate, arg, want) =>
+    guarded(label, async () => {
+      const r = await evaluate('refusalCase', arg);
       record(`refused: ${label}`, refusalProblems(r, want), r.error ? `${r.error.kind}: ${r.error.message.slice(0, 120)}` : '');
     });
-  }
-
-  // 4. A page on another origin, with the right token: refused on both transports.
-  const evOther = await openPage(browser, `${otherOrigin}/e2e.html`, pageErrors);
-  for (const via of ['ws', 'http']) {
-    const label = `refused: a page on ${otherOrigin} (${via}, right token)`;
-    await guarded(label, async () => {
-      const n = routes.seen.length;
-      const url = via === 'ws' ? `${wsBase}/feed/all_types` : `${base}/streams/all_types.arrows`;
-      const r = await evOther('refusalCase', { via, url, token: TOKEN });
-      // HTTP: the browser's CORS check refuses the cross-origin read first (a
-      // TypeError from fetch: kind Connect) after the server's 403 to its preflight.
-      const p = refusalProblems(r, { kind: 'Connect', opened: false });
-      const saw = seenSince(n);
-      if (!saw.some((s) => s.origin === otherOrigin)) p.push(`the server never saw Origin ${otherOrigin} (${JSON.stringify(saw)})`);
-      record(label, p, r.error ? `${r.error.kind}: ${r.error.message.slice(0, 120)}` : '');
+  /** A probe from Node: the answer has `want`'s status (and fields). */
+  const answers = async (label, url, ask, want) =>
+    guarded(label, async () => {
+      const got = await probe(url, ask);
+      const p = Object.entries(want)
+        .filter(([k, v]) => got[k] !== v)
+        .map(([k, v]) => `${k} ${JSON.stringify(got[k])}, expected ${JSON.stringify(v)}`);
+      record(`server: ${label}`, p);
     });
+
+  // 1. The right token: every value against Apache Arrow JS (its reference
+  // read is RecordBatchReader.from(fetch) of the serve http:// of the fixture).
+  for (const name of STREAMS) {
+    const refUrl = httpUrl[name];
+    await good(`serve http:// ${name}: openStream(url, { token }) = Apache Arrow JS`, { via: 'http', url: httpUrl[name], refUrl, token: TOKEN }, cases[name]);
+    await good(`serve ws:// ${name}: connect(url, { token }) = Apache Arrow JS`, { via: 'ws', url: wsUrl[name], refUrl, token: TOKEN }, cases[name]);
   }
+  // openStream sends the token and asks for an Arrow stream (seen by the stand-in).
+  await guarded('openStream sends Accept and Authorization', async () => {
+    const n = faults.seen.length;
+    await ev('refusalCase', { via: 'http', url: `${base}/cut/all_types.arrows`, token: TOKEN });
+    const sent = faults.seen.slice(n);
+    const p = [];
+    if (sent.length !== 1) p.push(`${sent.length} requests, expected 1`);
+    else {
+      if (sent[0].accept !== ARROW_STREAM) p.push(`Accept: ${sent[0].accept}`);
+      if (sent[0].authorization !== `Bearer ${TOKEN}`) p.push(`Authorization: ${sent[0].authorization}`);
+    }
+    record('openStream sends Accept and Authorization', p);
+  });
+
+  // 2. A missing or wrong token is refused, on both transports; the 401 of
+  // the WebSocket handshake (the page only sees a failed connect) from Node.
+  const all = { http: httpUrl.all_types, ws: wsUrl.all_types };
+  const origin = base;
+  await refused('serve http://, no token', ev, { via: 'http', url: all.http }, { kind: 'Http', httpError: true, status: 401 });
+  await refused('serve http://, wrong token', ev, { via: 'http', url: all.http, token: 'wrong-token' }, { kind: 'Http', httpError: true, status: 401 });
+  await refused('serve ws://, no token', ev, { via: 'ws', url: all.ws }, { kind: 'Connect', opened: false });
+  await refused('serve ws://, wrong token', ev, { via: 'ws', url: all.ws, token: 'wrong-token' }, { kind: 'Connect', opened: false });
+  await answers('serve ws://, no token: 401', all.ws, { origin, protocols: [SUBPROTOCOL] }, { status: 401 });
+  await answers('serve ws://, wrong token: 401', all.ws, { origin, protocols: [SUBPROTOCOL, `${TOKEN_PREFIX}wrong-token`] }, { status: 401 });
+  await answers('serve ws://, right token: 101 naming lightstream.arrow.v1 alone', all.ws, { origin, protocols: [SUBPROTOCOL, `${TOKEN_PREFIX}${TOKEN}`] }, { status: 101, protocol: SUBPROTOCOL });
+
+  // 3. Answers that are not a whole Arrow stream: a wrong path of our server
+  // (readable: it names the page's origin); the stand-in's text and cut body.
+  const notFound = all.http.replace(/\/t\.arrows$/, '/nothing.arrows');
+  await refused('serve http://, a 404 path', ev, { via: 'http', url: notFound, token: TOKEN }, { kind: 'Http', httpError: true, status: 404 });
+  await refused('stand-in: not an Arrow stream (text/plain)', ev, { via: 'http', url: `${base}/page.txt` }, { kind: 'ContentType', httpError: true, status: 200 });
+  await refused('stand-in: body cut mid-stream', ev, { via: 'http', url: `${base}/cut/big.arrows`, token: TOKEN }, { kind: 'Truncated', httpError: false, opened: true, maxTables: cases.big.batches - 1 });
+
+  // 4. A page on another origin, with the right token: refused on both
+  // transports (HTTP: the preflight's 403 carries no CORS header, so fetch
+  // fails: kind Connect); the 403s from Node.
+  const evOther = await openPage(browser, `${otherOrigin}/e2e.html`, pageErrors);
+  await refused(`serve ws://, a page on ${otherOrigin} (right token)`, evOther, { via: 'ws', url: all.ws, token: TOKEN }, { kind: 'Connect', opened: false });
+  await refused(`serve http://, a page on ${otherOrigin} (right token)`, evOther, { via: 'http', url: all.http, token: TOKEN }, { kind: 'Connect', opened: false });
+  const other = { origin: otherOrigin, protocols: [SUBPROTOCOL, `${TOKEN_PREFIX}${TOKEN}`] };
+  await answers('serve ws://, another origin: 403', all.ws, other, { status: 403 });
+  await answers('serve http://, another origin: 403 without CORS', all.http, { origin: otherOrigin, authorization: `Bearer ${TOKEN}` }, { status: 403, allowOrigin: null });
+
+  // 5. examples/axum.rs: /feed (a hub subscription) and /table.arrows, values
+  // against Apache Arrow JS's read of /table.arrows (the same 5 tables); the
+  // app without --allow-origin refuses the page (403 before the upgrade).
+  const table = `${axumBase}/table.arrows`;
+  await good('axum /table.arrows: openStream(url) = Apache Arrow JS', { via: 'http', url: table, refUrl: table }, AXUM_TABLES);
+  await good('axum /feed: connect(url) = Apache Arrow JS', { via: 'ws', url: `${axumBase.replace(/^http/, 'ws')}/feed`, refUrl: table }, AXUM_TABLES);
+  const refusingFeed = `${axumRefusing.replace(/^http/, 'ws')}/feed`;
+  await refused('axum without --allow-origin: /feed', ev, { via: 'ws', url: refusingFeed }, { kind: 'Connect', opened: false });
+  await refused('axum without --allow-origin: /table.arrows', ev, { via: 'http', url: `${axumRefusing}/table.arrows` }, { kind: 'Connect', opened: false });
+  await answers('axum without --allow-origin: /feed 403', refusingFeed, { origin, protocols: [SUBPROTOCOL] }, { status: 403 });
+  await answers('axum --allow-origin: /feed 101', `${axumBase.replace(/^http/, 'ws')}/feed`, { origin, protocols: [SUBPROTOCOL] }, { status: 101, protocol: SUBPROTOCOL });
 
   record('no uncaught errors in the pages', pageErrors);
   clearTimeout(watchdog);

@@ -156,6 +156,52 @@ fn tokens_and_origins_are_checked_before_streaming() {
     assert!(body.len() > 8 && body.ends_with(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]));
     // Without Origin (curl, pyarrow) and with the token: streamed.
     assert_eq!(curl(&["-H", good, "-o", "/dev/null", &url]).0, "200");
+    // A page of an allowed origin may read a wrong path's 404 (and ask its
+    // preflight on any path): its browser shows it the 404, not a CORS failure.
+    let wrong = format!("{}/nothing", url.trim_end_matches("/t"));
+    let allowed = "Origin: https://app.example";
+    let allows = |head: &[u8]| {
+        String::from_utf8_lossy(head)
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin: https://app.example\r\n")
+    };
+    let (code, head) = curl(&["-D", "-", "-o", "/dev/null", "-H", allowed, &wrong]);
+    assert_eq!(code, "404");
+    assert!(allows(&head), "{}", String::from_utf8_lossy(&head));
+    let preflight = [
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-X",
+        "OPTIONS",
+        "-H",
+        allowed,
+        "-H",
+        "Access-Control-Request-Method: GET",
+        "-H",
+        "Access-Control-Request-Headers: authorization",
+        &wrong,
+    ];
+    let (code, head) = curl(&preflight);
+    assert_eq!(code, "204");
+    assert!(allows(&head), "{}", String::from_utf8_lossy(&head));
+    // Not for a page of another origin.
+    let (code, head) = curl(&[
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-H",
+        "Origin: https://evil.example",
+        &wrong,
+    ]);
+    assert_eq!(code, "404");
+    assert!(
+        !String::from_utf8_lossy(&head)
+            .to_ascii_lowercase()
+            .contains("access-control")
+    );
     // recv reports the refusal with its status.
     let out = run(&dir, &["recv", &url, "out.arrows"]);
     let line = out.assert_error(1);

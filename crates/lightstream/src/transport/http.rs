@@ -706,19 +706,27 @@ async fn serve_connection<S: Io + 'static>(io: S, shared: Arc<Shared>, peer: Str
 /// The answer to one request: refused, or a connection handed to the
 /// application and the answer it makes.
 async fn answer(request: Request<Incoming>, shared: &Shared, peer: &str) -> Response<BoxBody> {
-    if request.uri().path() != shared.path {
-        return text(StatusCode::NOT_FOUND, "no Arrow stream here");
-    }
     let method = request.method().clone();
     if method == Method::OPTIONS {
-        // A page of another origin asks first (its token is a header).
+        // A page of another origin asks first (its token is a header), on
+        // any path: then it can read the 404 of a wrong one.
         let (parts, _) = request.into_parts();
         return shared
             .access
             .preflight::<Full<Bytes>>(&parts)
             .map(|b| b.map_err(|never| match never {}).boxed_unsync());
     }
-    if method != Method::GET && method != Method::POST {
+    let (parts, body) = request.into_parts();
+    // A page of an origin the policy lets in may read the answer, whatever
+    // it is (a 404, a refused token's 401 too).
+    let origin = shared
+        .access
+        .check_origin(&parts.uri, &parts.headers)
+        .ok()
+        .flatten();
+    let mut response = if parts.uri.path() != shared.path {
+        text(StatusCode::NOT_FOUND, "no Arrow stream here")
+    } else if method != Method::GET && method != Method::POST {
         let mut refused = text(
             StatusCode::METHOD_NOT_ALLOWED,
             "GET reads the Arrow stream, POST sends one",
@@ -726,17 +734,10 @@ async fn answer(request: Request<Incoming>, shared: &Shared, peer: &str) -> Resp
         refused
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-        return refused;
-    }
-    let (parts, body) = request.into_parts();
-    // A page of an origin the policy lets in may read the answer, whatever
-    // it is (a refused token's 401 too).
-    let origin = shared
-        .access
-        .check_origin(&parts.uri, &parts.headers)
-        .ok()
-        .flatten();
-    let mut response = respond_to(parts, body, method, shared, peer).await;
+        refused
+    } else {
+        respond_to(parts, body, method, shared, peer).await
+    };
     allow_origin(response.headers_mut(), origin.as_deref());
     response
 }
