@@ -276,10 +276,16 @@ async function main() {
   const table = `${axumBase}/table.arrows`;
   await good('axum /table.arrows: openStream(url) = Apache Arrow JS', { via: 'http', url: table, refUrl: table }, AXUM_TABLES);
   await good('axum /feed: connect(url) = Apache Arrow JS', { via: 'ws', url: `${axumBase.replace(/^http/, 'ws')}/feed`, refUrl: table }, AXUM_TABLES);
+  // The default policy lets in pages of the server's own host on any port
+  // (Origins::SameHost), so the refused page is one of another host: the
+  // same test page under the name `localhost` (the servers are on 127.0.0.1).
   const refusingFeed = `${axumRefusing.replace(/^http/, 'ws')}/feed`;
-  await refused('axum without --allow-origin: /feed', ev, { via: 'ws', url: refusingFeed }, { kind: 'Connect', opened: false });
-  await refused('axum without --allow-origin: /table.arrows', ev, { via: 'http', url: `${axumRefusing}/table.arrows` }, { kind: 'Connect', opened: false });
-  await answers('axum without --allow-origin: /feed 403', refusingFeed, { origin, protocols: [SUBPROTOCOL] }, { status: 403 });
+  const otherHost = base.replace('//127.0.0.1:', '//localhost:');
+  const evHost = await openPage(browser, `${otherHost}/e2e.html`, pageErrors);
+  await refused('axum without --allow-origin: /feed from another host', evHost, { via: 'ws', url: refusingFeed }, { kind: 'Connect', opened: false });
+  await refused('axum without --allow-origin: /table.arrows from another host', evHost, { via: 'http', url: `${axumRefusing}/table.arrows` }, { kind: 'Connect', opened: false });
+  await answers('axum without --allow-origin: /feed 403 to another host', refusingFeed, { origin: new URL(otherHost).origin, protocols: [SUBPROTOCOL] }, { status: 403 });
+  await answers('axum without --allow-origin: /feed 101 to its own host, another port', refusingFeed, { origin, protocols: [SUBPROTOCOL] }, { status: 101, protocol: SUBPROTOCOL });
   await answers('axum --allow-origin: /feed 101', `${axumBase.replace(/^http/, 'ws')}/feed`, { origin, protocols: [SUBPROTOCOL] }, { status: 101, protocol: SUBPROTOCOL });
 
   record('no uncaught errors in the pages', pageErrors);

@@ -62,7 +62,7 @@ const CHECKS = {
     }
     return [...p, ...streamCounters(r.vars?.stream, x)];
   },
-  'npm/README.md # Usage # 2': (r, x) => {
+  'npm/README.md # Other sources of bytes # 1': (r, x) => {
     const tables = r.vars?.tables;
     const p = [];
     if (!Array.isArray(tables)) return [`tables is ${JSON.stringify(tables)}, not an array`];

@@ -21,7 +21,7 @@ pub struct AccessArgs {
     /// ws://, wss://, http://, https://: let pages of this origin
     /// (`https://app.example.com`) connect; repeat for more; `*` for any
     /// page. Without it, a browser page may connect only from the server's
-    /// own origin (`Origin` equal to `http(s)://` + `Host`); clients that
+    /// own host (`Origin` naming the host of `Host`, any port); clients that
     /// send no `Origin` (curl, pyarrow, `lightstream recv`) always may
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
@@ -51,7 +51,7 @@ impl AccessArgs {
             }
             Origins::Any
         } else if self.allow_origin.is_empty() {
-            Origins::SameOrigin
+            Origins::SameHost
         } else {
             let mut list = Vec::new();
             for o in &self.allow_origin {
@@ -135,9 +135,9 @@ mod tests {
     }
 
     #[test]
-    fn origins_default_to_same_origin_and_lists_add_our_own() {
+    fn origins_default_to_same_host_and_lists_add_our_own() {
         let own = ["http://127.0.0.1:8080".to_string()];
-        assert_eq!(args(&[]).access(&own).unwrap().origins, Origins::SameOrigin);
+        assert_eq!(args(&[]).access(&own).unwrap().origins, Origins::SameHost);
         assert_eq!(args(&["*"]).access(&own).unwrap().origins, Origins::Any);
         assert_eq!(
             args(&["https://App.example.com/"])

@@ -6,7 +6,7 @@
 //!
 //! The checks are [`crate::http`]'s: the [`Access`] policy comes from a
 //! request extension (`.layer(axum::Extension(access))`), and is
-//! [`Access::default`] (same origin only, no token) without one. Not here:
+//! [`Access::default`] (pages of the same host only, no token) without one. Not here:
 //! axum's own `WebSocket` type (its socket is not a tungstenite stream we
 //! could write frames to ourselves), routing, state.
 //!

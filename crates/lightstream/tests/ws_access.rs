@@ -160,8 +160,8 @@ fn a_ws_listener_refuses_foreign_origins_and_bad_tokens_before_the_upgrade() {
     });
 }
 
-/// The default policy (same origin) on `ws://`: a page of the server's own
-/// origin upgrades, a page of another site (another host, another port) does
+/// The default policy (same host) on `ws://`: a page of the server's own
+/// host upgrades, on any port; a page of another site (another host) does
 /// not; a client that offers no subprotocol gets none named.
 #[test]
 fn a_ws_listener_lets_in_its_own_origin_by_default() {
@@ -184,7 +184,9 @@ fn a_ws_listener_lets_in_its_own_origin_by_default() {
             ),
             (None, None, 101, None),
             (Some("https://evil.example"), None, 403, None),
-            (Some("http://127.0.0.1:1"), None, 403, None),
+            (Some("http://127.0.0.1:1"), None, 101, None),
+            (Some("http://localhost:1"), None, 403, None),
+            (Some("http://127.0.0.1.evil.example"), None, 403, None),
         ];
         for (origin, protocols, status, named) in cases {
             let (served, (answered, protocol)) = within("one upgrade", 10, async {

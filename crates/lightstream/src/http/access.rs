@@ -28,12 +28,18 @@ use crate::error::{Error, Result};
 /// `scheme://host[:port]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Origins {
-    /// The default: `Origin` must be `http://<Host>` or `https://<Host>`,
-    /// the page this server itself served. A page on any other site is
-    /// refused. (A server on localhost without a token is still open to
-    /// DNS rebinding, where a hostile name resolves to 127.0.0.1 and is
-    /// then "same origin": give it a token or a list.)
+    /// The default: `Origin` must name the host of `Host` (`http` or
+    /// `https`, any port): a page of this machine name, such as a
+    /// development server on another port next to `lightstream serve`.
+    /// A page of any other site is refused, which is what stops
+    /// cross-site WebSocket hijacking. (A server on localhost without a
+    /// token is still open to DNS rebinding, where a hostile name resolves
+    /// to 127.0.0.1 and is then "the same host": give it a token or a
+    /// list.)
     #[default]
+    SameHost,
+    /// `Origin` must be exactly `http://<Host>` or `https://<Host>`, the
+    /// page this server itself served (port included).
     SameOrigin,
     /// Exactly these origins (`"https://app.example.com"`); the `Host`
     /// header is not trusted, so list your own pages' origin too.
@@ -106,6 +112,28 @@ impl TokenCheck {
     /// Whether `token` is good.
     pub fn check(&self, token: &str) -> bool {
         (self.0)(token)
+    }
+}
+
+/// The host of an authority (`host[:port]`, `[v6]:port`), without its port.
+/// Anything after the host that is not `:digits` makes the whole an
+/// (unequal) host, so `example.com:8080.evil.example` is not `example.com`.
+fn host_part(authority: &str) -> &str {
+    let (host, rest) = if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => authority.split_at(end + 1),
+            None => return authority,
+        }
+    } else {
+        match authority.rfind(':') {
+            Some(at) => authority.split_at(at),
+            None => return authority,
+        }
+    };
+    match rest.strip_prefix(':') {
+        Some(port) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ if rest.is_empty() => host,
+        _ => authority,
     }
 }
 
@@ -329,18 +357,25 @@ impl Access {
             Origins::List(list) => list
                 .iter()
                 .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(&origin)),
-            Origins::SameOrigin => {
+            Origins::SameOrigin | Origins::SameHost => {
                 let host = headers
                     .get(HOST)
                     .and_then(|h| h.to_str().ok())
                     .or_else(|| uri.authority().map(|a| a.as_str()));
-                host.is_some_and(|host| {
-                    ["http://", "https://"].iter().any(|scheme| {
-                        origin.len() == scheme.len() + host.len()
-                            && origin[..scheme.len()].eq_ignore_ascii_case(scheme)
-                            && origin[scheme.len()..].eq_ignore_ascii_case(host)
-                    })
-                })
+                let page = ["http://", "https://"].iter().find_map(|scheme| {
+                    (origin.len() > scheme.len()
+                        && origin[..scheme.len()].eq_ignore_ascii_case(scheme))
+                    .then(|| &origin[scheme.len()..])
+                });
+                match (host, page) {
+                    (Some(host), Some(page)) if self.origins == Origins::SameOrigin => {
+                        page.eq_ignore_ascii_case(host)
+                    }
+                    (Some(host), Some(page)) => {
+                        host_part(page).eq_ignore_ascii_case(host_part(host))
+                    }
+                    _ => false,
+                }
             }
         };
         if allowed {
@@ -463,19 +498,28 @@ mod tests {
     }
 
     #[test]
-    fn same_origin_by_default_and_no_origin_is_not_a_browser() {
+    fn same_host_by_default_and_no_origin_is_not_a_browser() {
         let a = Access::default();
+        assert_eq!(a.origins, Origins::SameHost);
         assert_eq!(a.check(&ws(&[])).unwrap(), Granted::default());
         let g = a
             .check(&ws(&[("origin", "http://example.com:8080")]))
             .unwrap();
         assert_eq!(g.origin.as_deref(), Some("http://example.com:8080"));
-        a.check(&ws(&[("origin", "HTTPS://Example.com:8080")]))
-            .unwrap();
+        // The same host on any port, either scheme: a page next to the server.
+        for same in [
+            "HTTPS://Example.com:8080",
+            "http://example.com",
+            "http://example.com:5173",
+        ] {
+            a.check(&ws(&[("origin", same)])).unwrap();
+        }
         for evil in [
             "https://evil.example",
-            "http://example.com",
             "http://example.com:8080.evil.example",
+            "http://example.com.evil.example:8080",
+            "http://evil.example:8080",
+            "http://example.com:80x",
             "null",
         ] {
             assert_eq!(
@@ -487,6 +531,27 @@ mod tests {
         // No Host at all: nothing to be the same as.
         let no_host = parts(&[("origin", "http://example.com")]);
         assert_eq!(kind(a.check(&no_host)), RefusedKind::Origin);
+        // IPv6 hosts keep their brackets.
+        assert_eq!(host_part("[::1]:8080"), "[::1]");
+        assert_eq!(host_part("[::1]"), "[::1]");
+        assert_eq!(host_part("127.0.0.1:9"), "127.0.0.1");
+    }
+
+    #[test]
+    fn same_origin_is_exact_port_included() {
+        let a = Access {
+            origins: Origins::SameOrigin,
+            ..Access::default()
+        };
+        a.check(&ws(&[("origin", "HTTPS://Example.com:8080")]))
+            .unwrap();
+        for other in ["http://example.com", "http://example.com:5173"] {
+            assert_eq!(
+                kind(a.check(&ws(&[("origin", other)]))),
+                RefusedKind::Origin,
+                "{other}"
+            );
+        }
     }
 
     #[test]

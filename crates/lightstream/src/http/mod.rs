@@ -3,7 +3,7 @@
 //! its own routes.
 //!
 //! - [`Access`]: who may open a stream. An `Origin` allow-list (secure by
-//!   default: [`Origins::SameOrigin`]), an optional bearer token
+//!   default: [`Origins::SameHost`]), an optional bearer token
 //!   ([`TokenCheck`]: `Authorization: Bearer` on HTTP, the subprotocol
 //!   `lightstream.token.<token>` on a browser's WebSocket) and the
 //!   [`SUBPROTOCOL`] check. A refusal ([`Refused`]) is an ordinary HTTP

@@ -86,7 +86,7 @@ pub struct ServerOptions {
     /// subprotocol), checked on the request head: a refused request gets
     /// its HTTP status (403, 401, 400) and no stream or upgrade. The default
     /// lets in every client without an `Origin` and pages of the server's
-    /// own origin.
+    /// own host, on any port (`http::Origins::SameHost`).
     #[cfg(feature = "http")]
     pub access: crate::http::Access,
 }
