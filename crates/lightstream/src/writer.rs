@@ -478,6 +478,27 @@ where
 }
 
 /// [`write_all_vectored`] of any slices (a message after a header of its own).
+/// Appends a message's next bytes to `out` until it holds `size` bytes or
+/// the message ends: `piece` is the rest of the current slice, `pieces` the
+/// slices after it (a message's `io_slices`, empty ones skipped). For sinks
+/// that must own their payload (a WebSocket frame, an HTTP body chunk):
+/// their one copy, a chunk at a time.
+pub(crate) fn fill_from<'a>(
+    out: &mut Vec<u8>,
+    size: usize,
+    piece: &mut &'a [u8],
+    pieces: &mut impl Iterator<Item = &'a [u8]>,
+) {
+    while out.len() < size && !piece.is_empty() {
+        let n = piece.len().min(size - out.len());
+        out.extend_from_slice(&piece[..n]);
+        *piece = &piece[n..];
+        if piece.is_empty() {
+            *piece = pieces.next().unwrap_or_default();
+        }
+    }
+}
+
 /// Writes whole shared messages with vectored writes (see
 /// [`write_all_slices`]).
 pub(crate) async fn write_all_shared<W>(

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::hub::{Hub, SubscribeOptions};
-use crate::writer::{Limit, MessageSink, SendError, SinkFuture, TableWriter, bounded};
+use crate::writer::{Limit, MessageSink, SendError, SinkFuture, TableWriter, bounded, fill_from};
 
 /// The largest piece of an IPC message a body hands hyper at once: a large
 /// record batch goes out in pieces of this size, each copied once from the
@@ -232,14 +232,7 @@ impl MessageSink for BodySink {
                 let permit = self.slot(limit, started, taken).await?;
                 let size = (total - taken as usize).min(CHUNK_BYTES);
                 let mut chunk = Vec::with_capacity(size);
-                while chunk.len() < size {
-                    let n = piece.len().min(size - chunk.len());
-                    chunk.extend_from_slice(&piece[..n]);
-                    piece = &piece[n..];
-                    if piece.is_empty() {
-                        piece = pieces.next().unwrap_or_default();
-                    }
-                }
+                fill_from(&mut chunk, size, &mut piece, &mut pieces);
                 permit.send(Piece::Data(Bytes::from(chunk)));
                 taken += size as u64;
             }

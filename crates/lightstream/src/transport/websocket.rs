@@ -82,7 +82,7 @@ use crate::transport::tcp;
 use crate::transport::upgrade::{self, Gate};
 use crate::writer::{
     ABORT_WAIT, Limit, MessageSink, SendError, SinkFuture, bounded, closing, closing_stalled,
-    write_all_slices,
+    fill_from, write_all_slices,
 };
 
 /// The subprotocol of docs/websocket-protocol.md, offered by our client and
@@ -790,14 +790,7 @@ impl MessageSink for WsSink {
             let mut pieces = slices.iter().map(|s| &s[..]).filter(|s| !s.is_empty());
             let mut piece: &[u8] = pieces.next().unwrap_or_default();
             loop {
-                while payload.len() < WRITE_FRAME_BYTES && !piece.is_empty() {
-                    let take = piece.len().min(WRITE_FRAME_BYTES - payload.len());
-                    payload.extend_from_slice(&piece[..take]);
-                    piece = &piece[take..];
-                    if piece.is_empty() {
-                        piece = pieces.next().unwrap_or_default();
-                    }
-                }
+                fill_from(&mut payload, WRITE_FRAME_BYTES, &mut piece, &mut pieces);
                 done += payload.len();
                 let last = done >= total;
                 let allowed = limit.map(|l| l.allowed(taken));
