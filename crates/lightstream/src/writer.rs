@@ -483,6 +483,7 @@ where
 /// slices after it (a message's `io_slices`, empty ones skipped). For sinks
 /// that must own their payload (a WebSocket frame, an HTTP body chunk):
 /// their one copy, a chunk at a time.
+#[cfg(any(feature = "websocket", feature = "http"))]
 pub(crate) fn fill_from<'a>(
     out: &mut Vec<u8>,
     size: usize,
