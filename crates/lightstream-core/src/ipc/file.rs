@@ -11,11 +11,11 @@ use flatbuffers::FlatBufferBuilder;
 use minarrow::Table;
 use minarrow::structs::shared_buffer::SharedBuffer;
 
-use super::ReadOptions;
 use super::schema::{FieldInfo, Schema, read_metadata};
 use super::schema_write::write_schema;
 use super::stream::{MessageDecoder, check_version};
 use super::write::{EncodedMessage, MessageEncoder, MessageKind, WriteOptions};
+use super::{IpcTables, ReadOptions};
 use crate::buffers::Tally;
 use crate::error::{Error, Result};
 use crate::fbs;
@@ -309,7 +309,10 @@ impl IpcFileReader {
     /// [`IpcFileReader::set_align_64`].
     pub fn new(bytes: SharedBuffer, options: ReadOptions) -> Result<Self> {
         let align_64 = options.align_64;
-        let footer = read_footer(bytes.as_slice(), options)?;
+        let mut footer = read_footer(bytes.as_slice(), options)?;
+        // `read_batch_columns` may ask for any supported column, whatever the
+        // projection: every dictionary a supported field uses is kept.
+        footer.state.wanted_dictionaries = None;
         let mut reader = IpcFileReader {
             bytes,
             schema: footer.schema,
@@ -349,6 +352,13 @@ impl IpcFileReader {
     /// Every field of the file as Arrow describes it, supported or not.
     pub fn fields(&self) -> &[FieldInfo] {
         &self.state.infos
+    }
+
+    /// The fields left out because minarrow cannot hold them (with
+    /// [`ReadOptions::skip_unsupported`] or [`crate::Projection::Supported`]),
+    /// in schema order, with their Arrow type names.
+    pub fn skipped(&self) -> &[FieldInfo] {
+        &self.state.skipped
     }
 
     /// Footer custom metadata.
@@ -492,12 +502,8 @@ impl IpcFileReader {
 
 /// Decodes every batch of an IPC file held in `data`, copying each message
 /// body once into 64-byte aligned memory (each buffer moved to a 64-byte
-/// boundary), as [`super::IpcStreamDecoder::push`] does. Returns the schema,
-/// the tables and the bytes copied.
-pub(crate) fn read_file_slice(
-    data: &[u8],
-    options: ReadOptions,
-) -> Result<(Arc<Schema>, Vec<Table>, u64)> {
+/// boundary), as [`super::IpcStreamDecoder::push`] does.
+pub(crate) fn read_file_slice(data: &[u8], options: ReadOptions) -> Result<IpcTables> {
     let mut footer = read_footer(data, options)?;
     let limits = *footer.state.limits();
     let tally = Tally::default();
@@ -520,7 +526,12 @@ pub(crate) fn read_file_slice(
         };
         tables.push(read().map_err(|e| e.at_offset(b.offset as u64))?);
     }
-    Ok((footer.schema, tables, tally.copied()))
+    Ok(IpcTables {
+        schema: footer.schema,
+        tables,
+        skipped: footer.state.skipped,
+        bytes_copied: tally.copied(),
+    })
 }
 
 /// Decodes every batch of an in-memory IPC file./// [`IpcFileReader`] reads one batch at a time.

@@ -41,6 +41,7 @@ use std::collections::HashSet;
 use minarrow::structs::shared_buffer::SharedBuffer;
 
 use super::drive::MessageProgress;
+use super::schema::dictionary_ids;
 use super::stream::check_version;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fbs;
@@ -476,17 +477,6 @@ impl IpcMessageDecoder {
             MessageKind::EndOfStream => {}
         }
         Ok(message)
-    }
-}
-
-/// Adds the dictionary ids of `field` and of its children, at any depth
-/// (the flatbuffer verifier bounds the depth).
-fn dictionary_ids(field: fbs::Field<'_>, ids: &mut HashSet<i64>) {
-    if let Some(d) = field.dictionary() {
-        ids.insert(d.id());
-    }
-    if let Some(children) = field.children() {
-        children.iter().for_each(|c| dictionary_ids(c, ids));
     }
 }
 

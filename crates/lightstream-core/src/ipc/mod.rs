@@ -45,6 +45,9 @@ mod stream;
 mod unify;
 mod write;
 
+#[cfg(test)]
+mod skip_tests;
+
 pub use crate::display::arrow_type_name;
 pub use compression::Compression;
 #[doc(hidden)]
@@ -94,10 +97,21 @@ pub struct ReadOptions {
     /// Bounds on what untrusted input may make the decoder do.
     pub limits: DecodeLimits,
     /// Read only these columns (`None`: all of them, and a column of a type
-    /// minarrow cannot hold is an error of kind `Unsupported`). Columns left
-    /// out may be of types minarrow cannot hold. A `Vec<usize>` converts into
-    /// [`Projection::Indices`].
+    /// minarrow cannot hold is an error of kind `Unsupported`, unless
+    /// [`ReadOptions::skip_unsupported`]). Columns left out may be of types
+    /// minarrow cannot hold: their buffers are neither read nor
+    /// decompressed, and their dictionary batches are not decoded. A
+    /// `Vec<usize>` converts into [`Projection::Indices`].
     pub projection: Option<Projection>,
+    /// Leave out, instead of failing on, the columns (of the projection, or
+    /// of the schema when there is none) whose Arrow type minarrow cannot
+    /// hold: lists, structs, maps, unions, binary, views, run-end encoded,
+    /// dictionaries of non-strings, ... (off by default). Their field nodes
+    /// and buffers are skipped by walking the type tree (every count
+    /// checked), and `skipped()` on the decoder or reader (or
+    /// [`IpcTables::skipped`]) names them with their Arrow types. With no
+    /// projection this is [`Projection::Supported`].
+    pub skip_unsupported: bool,
     /// Make every buffer of in-memory input 64-byte aligned (off by default).
     ///
     /// Off, readers over a [`minarrow::SharedBuffer`] (`read_stream`,
@@ -137,7 +151,8 @@ pub enum Projection {
     /// equal names taken).
     Names(Vec<String>),
     /// Every column of a type minarrow holds, in schema order; the others are
-    /// left out (see [`IpcStreamDecoder::fields`] for what they were).
+    /// left out: the same as no projection with
+    /// [`ReadOptions::skip_unsupported`] (and `skipped()` names them).
     Supported,
 }
 
@@ -154,6 +169,10 @@ pub struct IpcTables {
     pub schema: Arc<Schema>,
     /// Every record batch, in order.
     pub tables: Vec<Table>,
+    /// The fields left out because minarrow cannot hold them (with
+    /// [`ReadOptions::skip_unsupported`] or [`Projection::Supported`]), in
+    /// schema order.
+    pub skipped: Vec<FieldInfo>,
     /// Message body bytes copied: each body once, and nothing else (metadata
     /// aside, which is always read into a small buffer).
     pub bytes_copied: u64,
@@ -182,14 +201,9 @@ pub struct IpcTables {
 /// assert_eq!(read.tables[0].n_rows, 3);
 /// ```
 pub fn read_ipc(bytes: &[u8], options: ReadOptions) -> Result<IpcTables> {
-    let (schema, tables, bytes_copied) = if is_ipc_file(bytes) {
-        file::read_file_slice(bytes, options)?
+    if is_ipc_file(bytes) {
+        file::read_file_slice(bytes, options)
     } else {
-        stream::read_stream_slice(bytes, options)?
-    };
-    Ok(IpcTables {
-        schema,
-        tables,
-        bytes_copied,
-    })
+        stream::read_stream_slice(bytes, options)
+    }
 }

@@ -5,7 +5,7 @@
 //! (zero-copy when aligned for their element type, one copy otherwise: see
 //! [`crate::buffers`]); nothing is read past what the checks proved is there.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use flatbuffers::Vector;
@@ -181,6 +181,13 @@ impl<'a> BatchCursor<'a> {
         Ok((offset as usize, (offset + length) as usize))
     }
 
+    /// Steps over the field nodes and buffers of a column that is not
+    /// decoded (left out by the projection, or of a type minarrow cannot
+    /// hold): its buffers are neither sliced nor decompressed. `layout` comes
+    /// from walking the field's type tree (`schema::layout`); each of its
+    /// view arrays adds the count of variadic data buffers the batch gives.
+    /// Every count is checked against what the batch has, so a hostile count
+    /// is an error, never an overflow or an allocation.
     fn skip(&mut self, layout: Layout) -> Result<()> {
         let mut buffers = layout.buffers;
         for _ in 0..layout.variadic {
@@ -193,17 +200,28 @@ impl<'a> BatchCursor<'a> {
                     Error::malformed("record batch lacks a variadic buffer count the schema needs")
                 })?;
             self.variadic_i += 1;
-            if count < 0 || count as u64 > self.buffer_count() as u64 {
-                return Err(Error::malformed(format!("variadic buffer count {count}")));
-            }
-            buffers += count as usize;
+            buffers = usize::try_from(count)
+                .ok()
+                .and_then(|n| buffers.checked_add(n))
+                .filter(|&n| n <= self.buffer_count())
+                .ok_or_else(|| {
+                    Error::malformed(format!(
+                        "variadic buffer count {count} (entry {i}) is more than the record \
+                         batch's {} buffers",
+                        self.buffer_count()
+                    ))
+                })?;
         }
-        if self.node_i + layout.nodes > self.node_count()
-            || self.buffer_i + buffers > self.buffer_count()
+        let nodes_end = self.node_i.checked_add(layout.nodes);
+        let buffers_end = self.buffer_i.checked_add(buffers);
+        if nodes_end.is_none_or(|n| n > self.node_count())
+            || buffers_end.is_none_or(|b| b > self.buffer_count())
         {
-            return Err(Error::malformed(
-                "record batch has fewer field nodes or buffers than the schema needs",
-            ));
+            return Err(Error::malformed(format!(
+                "record batch has {} field nodes and {} buffers, fewer than the schema needs",
+                self.node_count(),
+                self.buffer_count()
+            )));
         }
         self.node_i += layout.nodes;
         self.buffer_i += buffers;
@@ -782,20 +800,30 @@ pub(crate) fn read_record_batch(
     })
 }
 
-/// Applies a `DictionaryBatch` to `dicts`.
+/// Applies a `DictionaryBatch` to `dicts`, unless `wanted` (the ids of the
+/// columns read; `None`: all) leaves its id out: then it is skipped undecoded.
 pub(crate) fn read_dictionary_batch(
     batch: &fbs::DictionaryBatch<'_>,
     body: &SharedBuffer,
     schema: &WireSchema,
     dicts: &mut Dictionaries,
+    wanted: Option<&HashSet<i64>>,
     limits: &DecodeLimits,
 ) -> Result<()> {
     let id = batch.id();
-    let Some(wf) = schema.fields.iter().find(|f| f.dictionary_id == Some(id)) else {
+    let Some(wf) = schema
+        .fields
+        .iter()
+        .find(|f| f.dictionary_ids.contains(&id))
+    else {
         return Err(Error::malformed(format!(
             "dictionary batch for id {id}, which no field of the schema uses"
         )));
     };
+    if wanted.is_some_and(|w| !w.contains(&id)) {
+        // Only columns that are not read use it: not decoded (nor decompressed).
+        return Ok(());
+    }
     let Some(enc) = schema
         .fields
         .iter()

@@ -6,7 +6,7 @@
 //! their wire layout is remembered so a projection can skip them. Writing
 //! the flatbuffer back is `schema_write.rs`; naming types is `crate::display`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use flatbuffers::{ForwardsUOffset, Vector};
@@ -310,8 +310,10 @@ pub(crate) struct WireField {
     /// `Some` when minarrow can hold the field.
     pub field: Option<Arc<Field>>,
     pub dictionary: Option<DictionaryEncoding>,
-    /// Dictionary id of an unsupported dictionary-encoded field (to skip its batches).
-    pub dictionary_id: Option<i64>,
+    /// Every dictionary id in the field's type tree, its own and its
+    /// children's: the dictionary batches that belong to it (applied only
+    /// when the field is decoded, skipped otherwise).
+    pub dictionary_ids: Vec<i64>,
 }
 
 /// The decoded `Schema` message.
@@ -349,7 +351,8 @@ impl WireSchema {
             let Some(field) = &wf.field else {
                 return Err(Error::unsupported(format!(
                     "Arrow type {} of field \"{}\" (column {c}) has no minarrow equivalent; \
-                     leave it out with ReadOptions::projection",
+                     read the other columns with ReadOptions::skip_unsupported or leave it \
+                     out with ReadOptions::projection",
                     wf.info.arrow_type, wf.info.name
                 ))
                 .in_field(&wf.info.name, &wf.info.arrow_type));
@@ -438,7 +441,7 @@ fn read_field(f: fbs::Field<'_>, limits: &DecodeLimits) -> Result<WireField> {
     let value_type = type_name(&f, 0)?;
     let layout_value = layout(&f, 0)?;
 
-    let (arrow_type, layout, field_type, dictionary, dictionary_id) = match f.dictionary() {
+    let (arrow_type, layout, field_type, dictionary) = match f.dictionary() {
         Some(d) => {
             let index_type = match d.indexType() {
                 None => IndexType::Int32,
@@ -473,13 +476,16 @@ fn read_field(f: fbs::Field<'_>, limits: &DecodeLimits) -> Result<WireField> {
                         large_values,
                         ordered: d.isOrdered(),
                     }),
-                    Some(d.id()),
                 ),
-                None => (arrow_type, layout, None, None, Some(d.id())),
+                None => (arrow_type, layout, None, None),
             }
         }
-        None => (value_type, layout_value, supported_type(&f)?, None, None),
+        None => (value_type, layout_value, supported_type(&f)?, None),
     };
+    let mut ids = HashSet::new();
+    dictionary_ids(f, &mut ids);
+    let mut dictionary_ids: Vec<i64> = ids.into_iter().collect();
+    dictionary_ids.sort_unstable();
     let supported = field_type.is_some();
     let field = field_type.map(|dtype| {
         Arc::new(Field {
@@ -500,7 +506,7 @@ fn read_field(f: fbs::Field<'_>, limits: &DecodeLimits) -> Result<WireField> {
         layout,
         field,
         dictionary,
-        dictionary_id,
+        dictionary_ids,
     })
 }
 
@@ -604,6 +610,17 @@ fn decimal_params(precision: i32, scale: i32) -> Result<(u8, i8)> {
         .ok_or_else(|| Error::malformed(format!("decimal precision {precision}")))?;
     let s = i8::try_from(scale).map_err(|_| Error::malformed(format!("decimal scale {scale}")))?;
     Ok((p, s))
+}
+
+/// Adds the dictionary ids of `field` and of its children, at any depth
+/// (the flatbuffer verifier bounds the depth).
+pub(crate) fn dictionary_ids(field: fbs::Field<'_>, ids: &mut HashSet<i64>) {
+    if let Some(d) = field.dictionary() {
+        ids.insert(d.id());
+    }
+    if let Some(children) = field.children() {
+        children.iter().for_each(|c| dictionary_ids(c, ids));
+    }
 }
 
 const MAX_NESTING: usize = 64;

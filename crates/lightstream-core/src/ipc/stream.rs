@@ -1,6 +1,7 @@
 //! The IPC stream format: a schema message, dictionary and record batches,
 //! then an end-of-stream marker (or just the end of the input).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use minarrow::Table;
@@ -10,7 +11,7 @@ use super::drive::{IpcStreamDriver, SharedInput, SliceInput};
 use super::read::{Dictionaries, read_dictionary_batch, read_record_batch};
 use super::schema::{FieldInfo, Schema, WireSchema, read_schema};
 use super::write::{EncodedMessage, IpcStreamEncoder, WriteOptions};
-use super::{Projection, ReadOptions};
+use super::{IpcTables, Projection, ReadOptions};
 use crate::buffers::Tally;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fbs;
@@ -40,7 +41,13 @@ pub(crate) struct MessageDecoder {
     pub columns: Vec<usize>,
     pub schema: Option<Arc<Schema>>,
     pub infos: Vec<FieldInfo>,
+    /// The fields left out because minarrow cannot hold them.
+    pub skipped: Vec<FieldInfo>,
     pub dicts: Dictionaries,
+    /// The dictionary ids whose batches are decoded: those of the columns
+    /// read (`None`: every dictionary a supported field uses, for the file
+    /// reader, whose per-call projections may ask for any column).
+    pub wanted_dictionaries: Option<HashSet<i64>>,
 }
 
 pub(crate) fn check_version(v: fbs::MetadataVersion) -> Result<()> {
@@ -67,7 +74,9 @@ impl MessageDecoder {
             columns: Vec::new(),
             schema: None,
             infos: Vec::new(),
+            skipped: Vec::new(),
             dicts: Dictionaries::new(),
+            wanted_dictionaries: None,
         }
     }
 
@@ -78,19 +87,42 @@ impl MessageDecoder {
     pub fn set_schema(&mut self, s: fbs::Schema<'_>) -> Result<Arc<Schema>> {
         let ws = read_schema(s, &self.options.limits)?;
         self.infos = ws.infos();
-        let columns: Vec<usize> = match &self.options.projection {
+        let mut skip_unsupported = self.options.skip_unsupported;
+        let mut columns: Vec<usize> = match &self.options.projection {
             None => (0..ws.fields.len()).collect(),
             Some(Projection::Indices(p)) => p.clone(),
             Some(Projection::Names(names)) => self.column_indices(names)?,
-            Some(Projection::Supported) => self
-                .infos
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| f.supported)
-                .map(|(i, _)| i)
-                .collect(),
+            Some(Projection::Supported) => {
+                skip_unsupported = true;
+                (0..ws.fields.len()).collect()
+            }
         };
+        self.skipped.clear();
+        if skip_unsupported {
+            let mut dropped: Vec<usize> = Vec::new();
+            // An index out of range stays, for `select` to refuse by name.
+            columns.retain(|&c| {
+                let keep = self.infos.get(c).is_none_or(|f| f.supported);
+                if !keep {
+                    dropped.push(c);
+                }
+                keep
+            });
+            dropped.sort_unstable();
+            dropped.dedup();
+            self.skipped = dropped
+                .iter()
+                .filter_map(|&c| self.infos.get(c).cloned())
+                .collect();
+        }
         let schema = Arc::new(ws.select(Some(&columns))?);
+        self.wanted_dictionaries = Some(
+            columns
+                .iter()
+                .filter_map(|&c| ws.fields.get(c))
+                .flat_map(|f| f.dictionary_ids.iter().copied())
+                .collect(),
+        );
         self.columns = columns;
         self.wire = Some(ws);
         self.schema = Some(schema.clone());
@@ -111,7 +143,14 @@ impl MessageDecoder {
             .wire
             .as_ref()
             .ok_or_else(|| Error::malformed("a dictionary batch before the schema message"))?;
-        read_dictionary_batch(&batch, body, wire, &mut self.dicts, &self.options.limits)
+        read_dictionary_batch(
+            &batch,
+            body,
+            wire,
+            &mut self.dicts,
+            self.wanted_dictionaries.as_ref(),
+            &self.options.limits,
+        )
     }
 
     pub fn record_batch(
@@ -313,9 +352,26 @@ impl IpcStreamDecoder {
 
     /// The values of dictionary `id` as they stand (after every delta read so
     /// far): the whole dictionary, where a decoded batch with fewer rows than
-    /// dictionary values holds only the values it uses.
+    /// dictionary values holds only the values it uses. `None` for the
+    /// dictionary of a column the projection leaves out (its batches are
+    /// skipped, not decoded).
     pub fn dictionary(&self, id: i64) -> Option<&[String]> {
         self.state.dicts.get(&id).map(|d| d.strings.as_slice())
+    }
+
+    /// The fields left out because minarrow cannot hold them (with
+    /// [`ReadOptions::skip_unsupported`] or [`Projection::Supported`]), in
+    /// schema order, with their Arrow type names (empty before the schema
+    /// message, and when nothing was skipped).
+    ///
+    /// ```
+    /// use lightstream_core::{IpcStreamDecoder, ReadOptions};
+    ///
+    /// let decoder = IpcStreamDecoder::new(ReadOptions { skip_unsupported: true, ..Default::default() });
+    /// assert!(decoder.skipped().is_empty()); // nothing read yet
+    /// ```
+    pub fn skipped(&self) -> &[FieldInfo] {
+        &self.state.skipped
     }
 
     /// Every field of the stream as Arrow describes it, supported or not
@@ -574,13 +630,15 @@ pub fn read_stream(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Sch
 
 /// Decodes a whole IPC stream held in `bytes` (each body copied once).
 /// Returns the schema, the tables and the bytes copied.
-pub(crate) fn read_stream_slice(
-    bytes: &[u8],
-    options: ReadOptions,
-) -> Result<(Arc<Schema>, Vec<Table>, u64)> {
+pub(crate) fn read_stream_slice(bytes: &[u8], options: ReadOptions) -> Result<IpcTables> {
     let mut driver = IpcStreamDriver::new(options);
     let (schema, tables) = driver.read_all(&mut SliceInput::new(bytes, 0))?;
-    Ok((schema, tables, driver.decoder().bytes_copied()))
+    Ok(IpcTables {
+        schema,
+        tables,
+        skipped: driver.decoder().skipped().to_vec(),
+        bytes_copied: driver.decoder().bytes_copied(),
+    })
 }
 
 /// Encodes `tables` as a complete IPC stream (schema, batches, end-of-stream).
