@@ -49,6 +49,8 @@ pub struct PushDecode {
     pub tables: Vec<Table>,
     /// The decoder's `fields()` after the last byte.
     pub fields: Vec<FieldSummary>,
+    /// The decoder's `skipped()` after the last byte.
+    pub skipped: Vec<lightstream_core::FieldInfo>,
     /// Whether an end-of-stream marker was seen (else `finish()` vouched for the end).
     pub saw_end: bool,
     /// The decoder's `bytes_borrowed()` after the last byte.
@@ -97,6 +99,7 @@ impl Collector {
             schema,
             tables: self.tables,
             fields: FieldSummary::of(dec.fields()),
+            skipped: dec.skipped().to_vec(),
             saw_end: self.saw_end,
             bytes_borrowed: dec.bytes_borrowed(),
             bytes_copied: dec.bytes_copied(),
