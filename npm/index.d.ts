@@ -41,6 +41,23 @@ export interface DecodeOptions {
    * whose batches each add a delta): otherwise every table copies the whole
    * dictionary, N batches costing N times its size. Default `false`. */
   compactDictionaries?: boolean;
+  /** Read only these columns (by name), in this order; the others' buffers
+   * are not read and their dictionaries not decoded. A name the stream does
+   * not have is an error of kind `Schema`. */
+  columns?: string[];
+  /** Leave out, instead of failing on, the columns of types this package
+   * cannot decode (lists, structs, maps, unions, binary, views, run-end
+   * encoded, Float16, ...); `skipped` names them. Without it (and without
+   * `columns` leaving them out) such a column is an error of kind
+   * `Unsupported` naming it. Default `false`. */
+  skipUnsupported?: boolean;
+}
+
+/** A column left out by `skipUnsupported`: its name and Arrow type (as
+ * errors name it, e.g. `List<Int32>`). */
+export interface SkippedField {
+  name: string;
+  type: string;
 }
 
 export interface ConnectOptions extends DecodeOptions {
@@ -141,6 +158,8 @@ export interface TableStream extends AsyncIterableIterator<Table> {
   /** The schema's fields (known once `connect` resolved; `null` for a
    * `readStream` until its schema message has been read). */
   readonly schema: Field[] | null;
+  /** The columns `skipUnsupported` left out (empty until the schema is known). */
+  readonly skipped: SkippedField[];
   /** The schema's custom metadata (empty until known). */
   readonly metadata: Record<string, string>;
   /** Tables handed out so far. */
@@ -172,8 +191,12 @@ export function connect(url: string, options?: ConnectOptions): Promise<TableStr
 
 /** Decodes a whole Arrow IPC stream or IPC file (detected by its magic).
  * The bytes are copied once into aligned wasm memory. Throws an `Error` on
- * malformed, truncated or unsupported input. */
-export function decode(bytes: Uint8Array | ArrayBuffer, options?: DecodeOptions): Table[];
+ * malformed, truncated or unsupported input. The array's `skipped` names the
+ * columns `skipUnsupported` left out. */
+export function decode(
+  bytes: Uint8Array | ArrayBuffer,
+  options?: DecodeOptions,
+): Table[] & { skipped: SkippedField[] };
 
 /** Decodes an IPC stream arriving as a `ReadableStream` of byte chunks of any
  * size (e.g. `(await fetch(url)).body`). */
@@ -196,6 +219,8 @@ export class StreamDecoder {
    * message boundary). */
   finish(): void;
   readonly schema: Field[] | null;
+  /** The columns `skipUnsupported` left out (empty until the schema is known). */
+  readonly skipped: SkippedField[];
   readonly metadata: Record<string, string>;
   /** True once the end-of-stream marker has been read. */
   readonly ended: boolean;

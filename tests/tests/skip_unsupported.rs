@@ -4,7 +4,7 @@
 //! map, binary, large binary, fixed-size binary, binary/string view, dictionary of
 //! binary, list of dictionary strings, sparse/dense union, run-end encoded and float16
 //! columns (`tests/python/unsupported_oracle.py`). Every read path
-//! (`read_ipc`, `read_stream`, the push decoder fed in small chunks, `IpcFileReader`,
+//! (`read_ipc`, `read_ipc_shared`, `read_stream`, the push decoder fed in small chunks, `IpcFileReader`,
 //! `read_file`) must:
 //! - with `ReadOptions::skip_unsupported`, give exactly the supported columns with
 //!   pyarrow's values, and name the others (with their Arrow types) in `skipped()`;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 use lightstream_core::minarrow::Table;
 use lightstream_core::{
     ErrorKind, FieldInfo, IpcFileReader, Projection, ReadOptions, Result, Schema, aligned_copy,
-    read_file, read_ipc, read_stream,
+    read_file, read_ipc, read_ipc_shared, read_stream,
 };
 use lightstream_tests::drive::decode_pushing;
 use lightstream_tests::interop::{TempDir, diff_against_doc, os, read_json, run_python};
@@ -56,6 +56,10 @@ fn read_all_ways(
         read_ipc(bytes, o()).map(|r| (r.schema, r.tables, r.skipped)),
     )];
     let shared = aligned_copy(bytes);
+    out.push((
+        "read_ipc_shared",
+        read_ipc_shared(shared.clone(), o()).map(|r| (r.schema, r.tables, r.skipped)),
+    ));
     if file {
         out.push((
             "IpcFileReader",

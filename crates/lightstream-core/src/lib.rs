@@ -35,7 +35,7 @@
 //!
 //! | you have | use |
 //! |---|---|
-//! | a whole stream or file in memory | [`read_ipc`] (a `&[u8]`); [`read_stream`], [`read_file`] (a [`SharedBuffer`], zero-copy) |
+//! | a whole stream or file in memory | [`read_ipc`] (a `&[u8]`); [`read_ipc_shared`], [`read_stream`], [`read_file`] (a [`SharedBuffer`], zero-copy) |
 //! | tables to send or store | [`write_stream`], [`write_file`]; table by table: [`IpcStreamEncoder`], [`IpcFileEncoder`] |
 //! | bytes arriving in pieces | [`IpcStreamDecoder::push`]; from a reader or a shell's input: [`IpcStreamDriver`] |
 //! | a large file, read in any order | [`IpcFileReader`] (batches and columns on demand) |
@@ -104,8 +104,8 @@ pub use ipc::{
     IpcMessageDecoder, IpcMessageDriver, IpcStreamDecoder, IpcStreamDriver, IpcStreamEncoder,
     IpcTables, MessageError, MessageInfo, MessageKind, MessageProgress, Pending, Projection,
     ReadInput, ReadOptions, ReadTarget, Schema, SharedInput, SliceInput, StreamItem, WriteOptions,
-    inspect_message, is_ipc_file, merge_dictionaries, read_file, read_ipc, read_stream,
-    unify_dictionaries, write_file, write_stream,
+    inspect_message, is_ipc_file, merge_dictionaries, read_file, read_ipc, read_ipc_shared,
+    read_stream, unify_dictionaries, write_file, write_stream,
 };
 pub use limits::DecodeLimits;
 pub use minarrow::structs::shared_buffer::SharedBuffer;

@@ -17,12 +17,12 @@ use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use js_sys::{ArrayBuffer, Object, Reflect, Uint8Array};
+use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
 use lightstream_core::bytes::BufMut;
 use lightstream_core::minarrow::Table as MTable;
 use lightstream_core::{
-    ByteInput, DecodeLimits, Error, ErrorKind, IpcStreamDriver, MessageError, ReadOptions,
-    ReadTarget, Result, Schema, StreamItem,
+    ByteInput, DecodeLimits, Error, ErrorKind, FieldInfo, IpcStreamDriver, MessageError,
+    Projection, ReadOptions, ReadTarget, Result, Schema, StreamItem,
 };
 use wasm_bindgen::prelude::*;
 
@@ -131,6 +131,11 @@ impl ChunkDecoder {
     /// The stream's schema, once its schema message has been decoded.
     pub fn schema(&self) -> Option<&Arc<Schema>> {
         self.driver.decoder().schema()
+    }
+
+    /// The fields left out because they cannot be decoded (`skipUnsupported`).
+    pub fn skipped(&self) -> &[FieldInfo] {
+        self.driver.decoder().skipped()
     }
 
     /// True once the end-of-stream marker was decoded.
@@ -256,16 +261,48 @@ pub(crate) fn option_bool(
 }
 
 /// The read options an options object asks for: `maxMessageBytes` (see
-/// [`limits`]) and `compactDictionaries` (`ReadOptions::compact_dictionaries`:
+/// [`limits`]), `compactDictionaries` (`ReadOptions::compact_dictionaries`:
 /// each table gets only the dictionary values its rows use, so N small
-/// batches over a growing dictionary cost their rows, not N copies of it).
-/// `connect`, `decode`, `readStream` and `StreamDecoder` all read them this way.
+/// batches over a growing dictionary cost their rows, not N copies of it),
+/// `columns` (an array of column names: `ReadOptions::projection`, in the
+/// order given; the other columns' buffers are not read, their dictionaries
+/// not decoded) and `skipUnsupported` (`ReadOptions::skip_unsupported`:
+/// columns of types the package cannot decode are left out and named by
+/// `skipped`). `connect`, `decode`, `readStream` and `StreamDecoder` all
+/// read them this way.
 pub fn options_read(options: &JsValue) -> std::result::Result<ReadOptions, JsError> {
     Ok(ReadOptions {
         limits: limits(option_f64(options, "maxMessageBytes")?)?,
         compact_dictionaries: option_bool(options, "compactDictionaries")?.unwrap_or(false),
+        projection: option(options, "columns", string_array, "array of strings")?
+            .map(Projection::Names),
+        skip_unsupported: option_bool(options, "skipUnsupported")?.unwrap_or(false),
         ..ReadOptions::default()
     })
+}
+
+/// A JS array of strings (anything else: `None`).
+fn string_array(v: &JsValue) -> Option<Vec<String>> {
+    let a = v.dyn_ref::<Array>()?;
+    a.iter().map(|s| s.as_string()).collect()
+}
+
+/// The fields a decoder skipped, as JavaScript sees them: `[{name, type}]`,
+/// `type` the Arrow type as the error messages name it (e.g. `List<Int32>`).
+pub fn skipped_to_js(skipped: &[FieldInfo]) -> std::result::Result<Array, JsError> {
+    let out = Array::new();
+    for f in skipped {
+        let o = Object::new();
+        let set = |k: &str, v: &str| {
+            Reflect::set(&o, &k.into(), &v.into())
+                .map(drop)
+                .map_err(|_| JsError::new("cannot build the skipped list"))
+        };
+        set("name", &f.name)?;
+        set("type", &f.arrow_type)?;
+        out.push(&o);
+    }
+    Ok(out)
 }
 
 /// The bytes of a JS `Uint8Array` or `ArrayBuffer` argument (no copy).
@@ -283,12 +320,27 @@ pub fn js_bytes(value: &JsValue, what: &str) -> std::result::Result<Uint8Array, 
 
 /// The error JavaScript sees for a core error.
 pub fn js_error(e: &Error) -> JsError {
-    JsError::new(&e.to_string())
+    JsError::new(&error_message(e))
+}
+
+/// The message of a core error for JavaScript: the core's, with the read
+/// options it suggests (for a column of a type minarrow cannot hold) named
+/// as this package's options are.
+pub fn error_message(e: &Error) -> String {
+    let text = e.to_string();
+    if e.kind() != ErrorKind::Unsupported {
+        return text;
+    }
+    text.replace(
+        "ReadOptions::skip_unsupported",
+        "the option { skipUnsupported: true }",
+    )
+    .replace("ReadOptions::projection", "the option { columns: [...] }")
 }
 
 /// `new StreamDecoder(options?)`: an IPC stream push decoder; `options` is
-/// `{ maxMessageBytes?, compactDictionaries? }` (or, as before, the
-/// `maxMessageBytes` number alone).
+/// `{ maxMessageBytes?, compactDictionaries?, columns?, skipUnsupported? }`
+/// (see [`options_read`]; or, as before, the `maxMessageBytes` number alone).
 #[wasm_bindgen]
 pub struct StreamDecoder {
     decoder: ChunkDecoder,
@@ -353,6 +405,13 @@ impl StreamDecoder {
     #[wasm_bindgen(getter)]
     pub fn ended(&self) -> bool {
         self.decoder.is_ended()
+    }
+
+    /// The columns left out by `skipUnsupported`, `[{name, type}]` (empty
+    /// before the schema message and when nothing was skipped).
+    #[wasm_bindgen(getter)]
+    pub fn skipped(&self) -> std::result::Result<Array, JsError> {
+        skipped_to_js(self.decoder.skipped())
     }
 
     /// Bytes offered so far.

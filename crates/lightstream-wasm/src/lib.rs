@@ -34,11 +34,9 @@ pub mod table;
 
 use std::sync::Arc;
 
-use js_sys::Uint8Array;
+use js_sys::{Array, Reflect, Uint8Array};
 use lightstream_core::minarrow::{Table as MTable, Vec64};
-use lightstream_core::{
-    ReadOptions, Schema, SharedBuffer, is_ipc_file, read_file, read_ipc, read_stream,
-};
+use lightstream_core::{ReadOptions, Schema, SharedBuffer, read_ipc, read_ipc_shared};
 use wasm_bindgen::prelude::*;
 
 pub use column::Column;
@@ -62,11 +60,8 @@ pub fn decode_shared(
     shared: SharedBuffer,
     options: ReadOptions,
 ) -> lightstream_core::Result<(Arc<Schema>, Vec<MTable>)> {
-    if is_ipc_file(shared.as_slice()) {
-        read_file(shared, options)
-    } else {
-        read_stream(shared, options)
-    }
+    let read = read_ipc_shared(shared, options)?;
+    Ok((read.schema, read.tables))
 }
 
 /// Copies a JS byte array straight into new 64-byte aligned wasm memory (one
@@ -86,20 +81,43 @@ pub fn copy_from_js(bytes: &Uint8Array) -> SharedBuffer {
 /// the tables' buffers point into that copy. `options.maxMessageBytes` caps
 /// one message's metadata and its body, as for `connect` (default: bodies
 /// up to 1 GiB); `options.compactDictionaries` gives each table only the
-/// dictionary values its rows use (see [`decoder::options_read`]).
+/// dictionary values its rows use; `options.columns` reads only the named
+/// columns; `options.skipUnsupported` leaves out the columns the package
+/// cannot decode (see [`decoder::options_read`]), and the array's `skipped`
+/// property names them (`[{name, type}]`).
 ///
 /// Throws an `Error` carrying the core's message on malformed, truncated or
 /// unsupported input.
-#[wasm_bindgen]
+#[wasm_bindgen(js_name = decode, unchecked_return_type = "Table[]")]
+pub fn decode_js(bytes: JsValue, options: JsValue) -> Result<Array, JsError> {
+    let (tables, skipped) = decode_read(&bytes, &options)?;
+    let out: Array = tables.into_iter().map(JsValue::from).collect();
+    let skipped: JsValue = decoder::skipped_to_js(&skipped)?.into();
+    Reflect::set(&out, &"skipped".into(), &skipped)
+        .map_err(|_| JsError::new("decode: cannot set skipped"))?;
+    Ok(out)
+}
+
+/// [`decode_js`] for Rust callers: the tables without the `skipped` list.
 pub fn decode(bytes: JsValue, options: JsValue) -> Result<Vec<Table>, JsError> {
-    let bytes = decoder::js_bytes(&bytes, "decode")?;
-    let options = decoder::options_read(&options)?;
-    let (schema, tables) =
-        decode_shared(copy_from_js(&bytes), options).map_err(|e| JsError::new(&e.to_string()))?;
-    Ok(tables
+    decode_read(&bytes, &options).map(|(tables, _)| tables)
+}
+
+/// The tables of `decode` and the fields it skipped.
+fn decode_read(
+    bytes: &JsValue,
+    options: &JsValue,
+) -> Result<(Vec<Table>, Vec<lightstream_core::FieldInfo>), JsError> {
+    let bytes = decoder::js_bytes(bytes, "decode")?;
+    let options = decoder::options_read(options)?;
+    let read = read_ipc_shared(copy_from_js(&bytes), options).map_err(|e| decoder::js_error(&e))?;
+    let schema = read.schema;
+    let tables = read
+        .tables
         .into_iter()
         .map(|t| Table::new(schema.clone(), t))
-        .collect())
+        .collect();
+    Ok((tables, read.skipped))
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use web_sys::{
     BinaryType, CloseEvent, Event, MessageEvent, ReadableStreamDefaultReader, WebSocket,
 };
 
-use crate::decoder::{ChunkDecoder, option_f64, options_read};
+use crate::decoder::{ChunkDecoder, error_message, option_f64, options_read, skipped_to_js};
 use crate::table::{Table, fields_to_js, metadata_to_js};
 
 #[wasm_bindgen]
@@ -129,7 +129,7 @@ impl Failure {
             K::Schema => "Schema",
             _ => "Io",
         };
-        Failure::new(kind, e.to_string())
+        Failure::new(kind, error_message(e))
     }
 
     /// A JS `Error` with this message and a `kind` property.
@@ -450,6 +450,13 @@ impl TableStream {
         st.queued_bytes = 0;
         st.stop_source(1000, "");
         st.wake();
+    }
+
+    /// The columns left out by `skipUnsupported`, `[{name, type}]` (empty
+    /// until the schema message arrived, and when nothing was skipped).
+    #[wasm_bindgen(getter)]
+    pub fn skipped(&self) -> Result<js_sys::Array, JsError> {
+        skipped_to_js(self.inner.borrow().decoder.skipped())
     }
 
     /// The schema's fields (`null` until the schema message arrived).

@@ -528,3 +528,80 @@ fn decimals_dates_and_null_columns() {
     assert_eq!(a.length(), 3);
     assert!((0..3).all(|i| a.get(i).is_null()));
 }
+
+/// The options object `{ key: value, ... }`.
+fn options(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&o, &JsValue::from_str(k), v).expect("set option");
+    }
+    o.into()
+}
+
+/// A pyarrow stream (ZSTD bodies) whose `l` (list<int32>) and `sv`
+/// (string_view) columns the package cannot decode, around `x` (int32
+/// 10, 20, 30) and `s` (string): without options it fails naming `l` and the
+/// option that reads the rest; `skipUnsupported` reads `x` and `s` and names
+/// the others in `skipped`; `columns` reads just those named, in that order.
+#[wasm_bindgen_test]
+fn unsupported_columns_are_skipped_or_projected_away() {
+    let bytes: &[u8] = include_bytes!("data/unsupported.zstd.arrows");
+    let e = decode_error(bytes);
+    assert!(
+        e.contains("\"l\"") && e.contains("List<Int32>") && e.contains("skipUnsupported"),
+        "{e}"
+    );
+
+    let skip = options(&[("skipUnsupported", JsValue::TRUE)]);
+    let out = lightstream_wasm::decode_js(Uint8Array::from(bytes).into(), skip.clone())
+        .map_err(JsValue::from)
+        .expect("decode with skipUnsupported");
+    assert_eq!(out.length(), 1);
+    let skipped: JsArray = Reflect::get(&out, &"skipped".into())
+        .expect("skipped")
+        .dyn_into()
+        .expect("an array");
+    let described: Vec<(String, String)> = skipped
+        .iter()
+        .map(|f| {
+            let get = |k: &str| Reflect::get(&f, &k.into()).unwrap().as_string().unwrap();
+            (get("name"), get("type"))
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("l".to_string(), "List<Int32>".to_string()),
+            ("sv".to_string(), "Utf8View".to_string())
+        ]
+    );
+    let tables = decode(Uint8Array::from(bytes).into(), skip.clone())
+        .map_err(JsValue::from)
+        .expect("decode");
+    let t = &tables[0];
+    assert_eq!(t.num_columns(), 2);
+    let x: Int32Array = to_array(&col(t, "x"), None).dyn_into().expect("Int32Array");
+    assert_eq!(x.to_vec(), [10, 20, 30]);
+
+    // The push decoder, with a projection by name in the order given.
+    let columns: JsValue = ["s", "x"]
+        .iter()
+        .map(|s| JsValue::from_str(s))
+        .collect::<JsArray>()
+        .into();
+    let mut d = lightstream_wasm::StreamDecoder::new(options(&[("columns", columns)]))
+        .map_err(JsValue::from)
+        .expect("StreamDecoder");
+    let tables = d
+        .push(Uint8Array::from(bytes).into())
+        .map_err(JsValue::from)
+        .expect("push");
+    assert_eq!(tables[0].num_columns(), 2);
+    let first = tables[0].column_at(0).expect("column 0");
+    assert_eq!(first.name(), "s");
+    assert_eq!(d.skipped().map_err(JsValue::from).unwrap().length(), 0);
+
+    // A bad `columns` option is a clear error.
+    let bad = options(&[("columns", JsValue::from_str("x"))]);
+    assert!(lightstream_wasm::StreamDecoder::new(bad).is_err());
+}

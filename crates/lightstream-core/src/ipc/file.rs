@@ -548,11 +548,22 @@ pub(crate) fn read_file_slice(data: &[u8], options: ReadOptions) -> Result<IpcTa
 /// # Ok::<(), lightstream_core::Error>(())
 /// ```
 pub fn read_file(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Schema>, Vec<Table>)> {
+    let read = read_file_tables(bytes, options)?;
+    Ok((read.schema, read.tables))
+}
+
+/// Every batch of the file in `bytes`, through an [`IpcFileReader`].
+pub(crate) fn read_file_tables(bytes: SharedBuffer, options: ReadOptions) -> Result<IpcTables> {
     let reader = IpcFileReader::new(bytes, options)?;
     let tables = (0..reader.num_batches())
         .map(|i| reader.read_batch(i))
         .collect::<Result<Vec<_>>>()?;
-    Ok((reader.schema().clone(), tables))
+    Ok(IpcTables {
+        schema: reader.schema().clone(),
+        tables,
+        skipped: reader.state.skipped.clone(),
+        bytes_copied: reader.bytes_copied(),
+    })
 }
 
 /// Sans-IO encoder of the IPC file format.

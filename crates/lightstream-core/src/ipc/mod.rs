@@ -204,6 +204,31 @@ pub fn read_ipc(bytes: &[u8], options: ReadOptions) -> Result<IpcTables> {
     if is_ipc_file(bytes) {
         file::read_file_slice(bytes, options)
     } else {
-        stream::read_stream_slice(bytes, options)
+        stream::read_stream_input(&mut SliceInput::new(bytes, 0), options)
+    }
+}
+
+/// [`read_ipc`] for bytes already in a [`SharedBuffer`] (a memory map, a
+/// buffer the bytes were received or copied into): a stream is read as by
+/// [`read_stream`], a file as by [`read_file`], so buffers aligned for their
+/// type are borrowed, not copied; the result says what was skipped too.
+///
+/// [`SharedBuffer`]: minarrow::SharedBuffer
+///
+/// ```
+/// use lightstream_core::{aligned_copy, read_ipc_shared, write_stream, ReadOptions, Schema};
+/// use lightstream_core::minarrow::{fa_i64, tbl};
+///
+/// let table = tbl!("t", fa_i64!("id", 1, 2, 3));
+/// let bytes = write_stream(&Schema::from_table(&table), &[table], &Default::default())?;
+/// let read = read_ipc_shared(aligned_copy(&bytes), ReadOptions::default())?;
+/// assert_eq!((read.tables[0].n_rows, read.bytes_copied), (3, 0));
+/// # Ok::<(), lightstream_core::Error>(())
+/// ```
+pub fn read_ipc_shared(bytes: minarrow::SharedBuffer, options: ReadOptions) -> Result<IpcTables> {
+    if is_ipc_file(bytes.as_slice()) {
+        file::read_file_tables(bytes, options)
+    } else {
+        stream::read_stream_input(&mut SharedInput::new(bytes, 0), options)
     }
 }

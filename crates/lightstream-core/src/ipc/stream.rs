@@ -7,7 +7,9 @@ use std::sync::Arc;
 use minarrow::Table;
 use minarrow::structs::shared_buffer::SharedBuffer;
 
-use super::drive::{IpcStreamDriver, SharedInput, SliceInput};
+use std::convert::Infallible;
+
+use super::drive::{ByteInput, IpcStreamDriver, SharedInput};
 use super::read::{Dictionaries, read_dictionary_batch, read_record_batch};
 use super::schema::{FieldInfo, Schema, WireSchema, read_schema};
 use super::write::{EncodedMessage, IpcStreamEncoder, WriteOptions};
@@ -624,15 +626,18 @@ impl FrameDecoder for IpcStreamDecoder {
 /// # Ok::<(), lightstream_core::Error>(())
 /// ```
 pub fn read_stream(bytes: SharedBuffer, options: ReadOptions) -> Result<(Arc<Schema>, Vec<Table>)> {
-    let mut driver = IpcStreamDriver::new(options);
-    driver.read_all(&mut SharedInput::new(bytes, 0))
+    let read = read_stream_input(&mut SharedInput::new(bytes, 0), options)?;
+    Ok((read.schema, read.tables))
 }
 
-/// Decodes a whole IPC stream held in `bytes` (each body copied once).
-/// Returns the schema, the tables and the bytes copied.
-pub(crate) fn read_stream_slice(bytes: &[u8], options: ReadOptions) -> Result<IpcTables> {
+/// Decodes a whole IPC stream from `input` (a slice: each body copied once;
+/// a shared buffer: bodies borrowed where aligned).
+pub(crate) fn read_stream_input(
+    input: &mut dyn ByteInput<Error = Infallible>,
+    options: ReadOptions,
+) -> Result<IpcTables> {
     let mut driver = IpcStreamDriver::new(options);
-    let (schema, tables) = driver.read_all(&mut SliceInput::new(bytes, 0))?;
+    let (schema, tables) = driver.read_all(input)?;
     Ok(IpcTables {
         schema,
         tables,
