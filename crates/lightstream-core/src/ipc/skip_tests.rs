@@ -160,9 +160,17 @@ struct Batch<'a> {
     variadic: Option<&'a [i64]>,
 }
 
+/// Whether [`record_batch`] marks the batch's buffers LZ4-compressed.
+#[derive(Clone, Copy, PartialEq)]
+enum Body {
+    Plain,
+    Lz4,
+}
+
 fn record_batch<'b>(
     fbb: &mut FlatBufferBuilder<'b>,
     b: &Batch<'_>,
+    body: Body,
 ) -> WIPOffset<fbs::RecordBatch<'b>> {
     let nodes: Vec<_> = b
         .nodes
@@ -177,22 +185,35 @@ fn record_batch<'b>(
     let nodes = fbb.create_vector(&nodes);
     let buffers = fbb.create_vector(&buffers);
     let variadic = b.variadic.map(|v| fbb.create_vector(v));
+    let compression = (body == Body::Lz4).then(|| {
+        fbs::BodyCompression::create(
+            fbb,
+            &fbs::BodyCompressionArgs {
+                codec: fbs::CompressionType::LZ4_FRAME,
+                method: fbs::BodyCompressionMethod::BUFFER,
+            },
+        )
+    });
     fbs::RecordBatch::create(
         fbb,
         &fbs::RecordBatchArgs {
             length: b.rows,
             nodes: Some(nodes),
             buffers: Some(buffers),
-            compression: None,
+            compression,
             variadicBufferCounts: variadic,
         },
     )
 }
 
 fn batch(b: &Batch<'_>, body: &[u8]) -> Vec<u8> {
+    batch_with(b, body, Body::Plain)
+}
+
+fn batch_with(b: &Batch<'_>, body: &[u8], compression: Body) -> Vec<u8> {
     frame(
         fbs::MessageHeader::RecordBatch,
-        |fbb| record_batch(fbb, b).as_union_value(),
+        |fbb| record_batch(fbb, b, compression).as_union_value(),
         body,
     )
 }
@@ -201,7 +222,7 @@ fn dictionary(id: i64, b: &Batch<'_>, body: &[u8]) -> Vec<u8> {
     frame(
         fbs::MessageHeader::DictionaryBatch,
         |fbb| {
-            let data = record_batch(fbb, b);
+            let data = record_batch(fbb, b, Body::Plain);
             fbs::DictionaryBatch::create(
                 fbb,
                 &fbs::DictionaryBatchArgs {
@@ -479,4 +500,28 @@ fn dictionaries_of_columns_not_read_are_not_decoded() {
     assert_eq!(n_values(&bytes, skipping()).unwrap(), [3, 4]);
     let read = read_ipc(&bytes, skipping()).unwrap();
     assert_eq!(read.skipped[0].arrow_type, "List<Dictionary<Int32, Utf8>>");
+}
+
+#[test]
+fn compressed_buffers_of_skipped_columns_are_not_decompressed() {
+    // `v`'s buffers are not LZ4 frames (decompressing them fails); `n`'s
+    // values are stored raw (length prefix -1), as the format allows.
+    let mut body = Vec::new();
+    body.extend(1_000i64.to_le_bytes()); // v views: claims 1000 bytes, then junk
+    body.extend([0xAB; 24]);
+    body.extend(50i64.to_le_bytes()); // v data buffer: junk as well
+    body.extend([0xCD; 8]);
+    body.extend((-1i64).to_le_bytes()); // n values, uncompressed
+    body.extend(i64s(&[7, 9]));
+    let b = Batch {
+        rows: 2,
+        nodes: &[(2, 0), (2, 0)],
+        buffers: &[(0, 0), (0, 32), (32, 16), (48, 0), (48, 24)],
+        variadic: Some(&[1]),
+    };
+    let bytes = stream(&[
+        schema(&[f("v", Ty::Utf8View), f("n", Ty::Int64)]),
+        batch_with(&b, &body, Body::Lz4),
+    ]);
+    assert_eq!(n_values(&bytes, skipping()).unwrap(), [7, 9]);
 }
