@@ -3,7 +3,10 @@
 #
 #   bash scripts/fuzz.sh [--seconds N] [--build-only] [TARGET...]
 #
-# Targets (default: all): ipc_stream ipc_file tlv ws_message csv parquet decompress.
+# Targets (default: all): ipc_stream ipc_file tlv ws_message csv parquet decompress
+# browser_decode (the browser build of the core: LZ4 and the pure-Rust ZSTD
+# decoder, through the wasm crate's entry points; built alone with
+# `--no-default-features --features browser`, see crates/fuzz/Cargo.toml).
 # Each runs for N seconds (default 20, or LIGHTSTREAM_FUZZ_SECONDS), one at a
 # time, in one libFuzzer process. Long mode, to look for new bugs rather than
 # regressions: `bash scripts/fuzz.sh --seconds 600` (the corpus grows between
@@ -29,7 +32,7 @@ script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[
 repo=$(dirname "$(dirname "$script")")
 cd "$repo"
 
-all_targets="ipc_stream ipc_file tlv ws_message csv parquet decompress"
+all_targets="ipc_stream ipc_file tlv ws_message csv parquet decompress browser_decode"
 seconds="${LIGHTSTREAM_FUZZ_SECONDS:-20}"
 build_only=0
 targets=()
@@ -78,6 +81,10 @@ bin_dir="$target_dir/$triple/release"
 started=$(date +%s)
 say "building the fuzz targets (cargo fuzz build, AddressSanitizer, debug assertions)"
 cargo fuzz build --fuzz-dir crates/fuzz
+case " ${targets[*]} " in
+  *" browser_decode "*)
+    cargo fuzz build --fuzz-dir crates/fuzz --no-default-features --features browser browser_decode ;;
+esac
 say "built in $(( $(date +%s) - started )) s"
 [ "$build_only" -eq 0 ] || exit 0
 

@@ -15,42 +15,12 @@
 #![no_main]
 
 use std::convert::Infallible;
-use std::task::{Context, Poll};
 
 use libfuzzer_sys::fuzz_target;
-use lightstream_core::bytes::BufMut;
 use lightstream_core::{
-    ByteInput, IpcStreamDriver, MessageError, ReadOptions, ReadTarget, SliceInput, StreamItem,
+    ByteInput, IpcStreamDriver, MessageError, ReadOptions, SliceInput, StreamItem,
 };
-use lightstream_fuzz::check_table;
-
-/// The browser's input: copies at most `step` bytes (and at most what the
-/// driver wants) per read.
-struct Copying<'a> {
-    bytes: &'a [u8],
-    step: usize,
-}
-
-impl ByteInput for Copying<'_> {
-    type Error = Infallible;
-
-    fn poll_read(
-        &mut self,
-        _cx: &mut Context<'_>,
-        target: &mut ReadTarget<'_>,
-    ) -> Poll<Result<(), Infallible>> {
-        let n = self
-            .bytes
-            .len()
-            .min(self.step)
-            .min(target.wanted().max(1))
-            .min(target.remaining_mut());
-        assert!(n > 0 || self.bytes.is_empty(), "a read target with no room");
-        target.put_slice(&self.bytes[..n]);
-        self.bytes = &self.bytes[n..];
-        Poll::Ready(Ok(()))
-    }
-}
+use lightstream_fuzz::{Copying, check_table};
 
 /// Every item of one transport message; `Err` stops the stream, as the shells do.
 fn message<I: ByteInput<Error = Infallible>>(

@@ -2,14 +2,50 @@
 //!
 //! - [`Chunks`]: splits a fuzz input into a chunking plan (taken from its first
 //!   bytes) and the payload, so one input exercises one particular chunking.
+//! - [`Copying`]: the browser's byte input (`lightstream-wasm`'s `ChunkInput`),
+//!   which copies out at most what the driver asks for per read.
 //! - [`check_table`]: reads every value of every column of a decoded table and
 //!   panics if a column is malformed (lengths, null masks, offsets, UTF-8,
 //!   dictionary keys). A decoder must refuse such input with an error; handing
 //!   back a table that breaks on first use is a bug the fuzzer should report.
 
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
+use lightstream_core::bytes::BufMut;
 use lightstream_core::minarrow::{
     Array, Bitmask, FieldArray, Integer, NumericArray, Table, TemporalArray, TextArray,
 };
+use lightstream_core::{ByteInput, ReadTarget};
+
+/// The browser's input: copies at most `step` bytes (and at most what the
+/// driver wants) per read, as `lightstream-wasm`'s `ChunkInput` copies out of
+/// a JavaScript array.
+pub struct Copying<'a> {
+    pub bytes: &'a [u8],
+    pub step: usize,
+}
+
+impl ByteInput for Copying<'_> {
+    type Error = Infallible;
+
+    fn poll_read(
+        &mut self,
+        _cx: &mut Context<'_>,
+        target: &mut ReadTarget<'_>,
+    ) -> Poll<Result<(), Infallible>> {
+        let n = self
+            .bytes
+            .len()
+            .min(self.step)
+            .min(target.wanted().max(1))
+            .min(target.remaining_mut());
+        assert!(n > 0 || self.bytes.is_empty(), "a read target with no room");
+        target.put_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Poll::Ready(Ok(()))
+    }
+}
 
 /// A chunking plan read from the first bytes of a fuzz input.
 pub struct Chunks {

@@ -47,6 +47,11 @@ fn tables() -> Vec<(&'static str, Table)> {
     vec![("plain", plain), ("small", small), ("dict", cat)]
 }
 
+/// browser_decode's option bytes for seeds (see its doc comment): skip
+/// unsupported columns in 64-byte chunks; the same with a projection and
+/// compact dictionaries in 1-byte chunks.
+const BROWSER_FLAGS: [u8; 2] = [0x61, 0x07];
+
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     let d = dir.join(target);
     std::fs::create_dir_all(&d).expect("create the corpus directory");
@@ -80,6 +85,15 @@ fn main() {
             .map(|p| p.to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("-");
+        // browser_decode: streams and files alike (decode() tells them apart),
+        // read with skipUnsupported (most conformance files hold types the
+        // browser cannot decode), with a projection too, in 64-byte chunks.
+        for flags in BROWSER_FLAGS {
+            let mut seed = vec![flags, 0x10];
+            seed.extend_from_slice(&bytes);
+            write(dir, "browser_decode", &format!("{name}-{flags}"), &seed);
+            n += 1;
+        }
         match kind {
             "--streams" => {
                 let mut seed = vec![0u8];
@@ -144,6 +158,19 @@ fn main() {
             let file = write_file(&schema, &two, &options).expect("write a file");
             write(dir, "ipc_file", &format!("{name}-{cname}"), &file);
             n += 5;
+            for (what, bytes) in [("stream", &stream), ("file", &file)] {
+                for flags in BROWSER_FLAGS {
+                    let mut seed = vec![flags, 0x10];
+                    seed.extend_from_slice(bytes);
+                    write(
+                        dir,
+                        "browser_decode",
+                        &format!("{name}-{cname}-{what}-{flags}"),
+                        &seed,
+                    );
+                    n += 1;
+                }
+            }
         }
         // parquet: every codec, with and without dictionaries, 1 or 2 row groups.
         for (cname, compression) in [
