@@ -5,7 +5,7 @@
 //! (zero-copy when aligned for their element type, one copy otherwise: see
 //! [`crate::buffers`]); nothing is read past what the checks proved is there.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use flatbuffers::Vector;
@@ -807,7 +807,7 @@ pub(crate) fn read_dictionary_batch(
     body: &SharedBuffer,
     schema: &WireSchema,
     dicts: &mut Dictionaries,
-    wanted: Option<&HashSet<i64>>,
+    wanted: Option<&[i64]>,
     limits: &DecodeLimits,
 ) -> Result<()> {
     let id = batch.id();

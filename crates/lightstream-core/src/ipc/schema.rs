@@ -6,7 +6,7 @@
 //! their wire layout is remembered so a projection can skip them. Writing
 //! the flatbuffer back is `schema_write.rs`; naming types is `crate::display`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use flatbuffers::{ForwardsUOffset, Vector};
@@ -482,10 +482,8 @@ fn read_field(f: fbs::Field<'_>, limits: &DecodeLimits) -> Result<WireField> {
         }
         None => (value_type, layout_value, supported_type(&f)?, None),
     };
-    let mut ids = HashSet::new();
-    dictionary_ids(f, &mut ids);
-    let mut dictionary_ids: Vec<i64> = ids.into_iter().collect();
-    dictionary_ids.sort_unstable();
+    let mut dictionary_ids = Vec::new();
+    self::dictionary_ids(f, &mut dictionary_ids);
     let supported = field_type.is_some();
     let field = field_type.map(|dtype| {
         Arc::new(Field {
@@ -614,9 +612,9 @@ fn decimal_params(precision: i32, scale: i32) -> Result<(u8, i8)> {
 
 /// Adds the dictionary ids of `field` and of its children, at any depth
 /// (the flatbuffer verifier bounds the depth).
-pub(crate) fn dictionary_ids(field: fbs::Field<'_>, ids: &mut HashSet<i64>) {
+pub(crate) fn dictionary_ids(field: fbs::Field<'_>, ids: &mut impl Extend<i64>) {
     if let Some(d) = field.dictionary() {
-        ids.insert(d.id());
+        ids.extend([d.id()]);
     }
     if let Some(children) = field.children() {
         children.iter().for_each(|c| dictionary_ids(c, ids));

@@ -1,7 +1,6 @@
 //! The IPC stream format: a schema message, dictionary and record batches,
 //! then an end-of-stream marker (or just the end of the input).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use minarrow::Table;
@@ -49,7 +48,7 @@ pub(crate) struct MessageDecoder {
     /// The dictionary ids whose batches are decoded: those of the columns
     /// read (`None`: every dictionary a supported field uses, for the file
     /// reader, whose per-call projections may ask for any column).
-    pub wanted_dictionaries: Option<HashSet<i64>>,
+    pub wanted_dictionaries: Option<Vec<i64>>,
 }
 
 pub(crate) fn check_version(v: fbs::MetadataVersion) -> Result<()> {
@@ -101,20 +100,24 @@ impl MessageDecoder {
         };
         self.skipped.clear();
         if skip_unsupported {
-            let mut dropped: Vec<usize> = Vec::new();
+            let mut dropped = vec![false; self.infos.len()];
             // An index out of range stays, for `select` to refuse by name.
-            columns.retain(|&c| {
-                let keep = self.infos.get(c).is_none_or(|f| f.supported);
-                if !keep {
-                    dropped.push(c);
+            columns.retain(|&c| match self.infos.get(c) {
+                Some(f) if !f.supported => {
+                    if let Some(d) = dropped.get_mut(c) {
+                        *d = true;
+                    }
+                    false
                 }
-                keep
+                _ => true,
             });
-            dropped.sort_unstable();
-            dropped.dedup();
-            self.skipped = dropped
+            // In schema order, each once.
+            self.skipped = self
+                .infos
                 .iter()
-                .filter_map(|&c| self.infos.get(c).cloned())
+                .zip(&dropped)
+                .filter(|(_, d)| **d)
+                .map(|(f, _)| f.clone())
                 .collect();
         }
         let schema = Arc::new(ws.select(Some(&columns))?);
@@ -150,7 +153,7 @@ impl MessageDecoder {
             body,
             wire,
             &mut self.dicts,
-            self.wanted_dictionaries.as_ref(),
+            self.wanted_dictionaries.as_deref(),
             &self.options.limits,
         )
     }
