@@ -320,22 +320,7 @@ pub fn js_bytes(value: &JsValue, what: &str) -> std::result::Result<Uint8Array, 
 
 /// The error JavaScript sees for a core error.
 pub fn js_error(e: &Error) -> JsError {
-    JsError::new(&error_message(e))
-}
-
-/// The message of a core error for JavaScript: the core's, with the read
-/// options it suggests (for a column of a type minarrow cannot hold) named
-/// as this package's options are.
-pub fn error_message(e: &Error) -> String {
-    let text = e.to_string();
-    if e.kind() != ErrorKind::Unsupported {
-        return text;
-    }
-    text.replace(
-        "ReadOptions::skip_unsupported",
-        "the option { skipUnsupported: true }",
-    )
-    .replace("ReadOptions::projection", "the option { columns: [...] }")
+    JsError::new(&e.to_string())
 }
 
 /// `new StreamDecoder(options?)`: an IPC stream push decoder; `options` is

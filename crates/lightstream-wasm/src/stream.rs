@@ -34,7 +34,7 @@ use web_sys::{
     BinaryType, CloseEvent, Event, MessageEvent, ReadableStreamDefaultReader, WebSocket,
 };
 
-use crate::decoder::{ChunkDecoder, error_message, option_f64, options_read, skipped_to_js};
+use crate::decoder::{ChunkDecoder, option_f64, options_read, skipped_to_js};
 use crate::table::{Table, fields_to_js, metadata_to_js};
 
 #[wasm_bindgen]
@@ -129,7 +129,7 @@ impl Failure {
             K::Schema => "Schema",
             _ => "Io",
         };
-        Failure::new(kind, error_message(e))
+        Failure::new(kind, e.to_string())
     }
 
     /// A JS `Error` with this message and a `kind` property.

@@ -312,7 +312,7 @@ impl IpcFileReader {
         let mut footer = read_footer(bytes.as_slice(), options)?;
         // `read_batch_columns` may ask for any supported column, whatever the
         // projection: every dictionary a supported field uses is kept.
-        footer.state.wanted_dictionaries = None;
+        footer.state.all_dictionaries = true;
         let mut reader = IpcFileReader {
             bytes,
             schema: footer.schema,

@@ -800,14 +800,15 @@ pub(crate) fn read_record_batch(
     })
 }
 
-/// Applies a `DictionaryBatch` to `dicts`, unless `wanted` (the ids of the
-/// columns read; `None`: all) leaves its id out: then it is skipped undecoded.
+/// Applies a `DictionaryBatch` to `dicts`; one that is not `wanted` (only
+/// columns not read use it) is checked to belong to the schema and skipped
+/// undecoded.
 pub(crate) fn read_dictionary_batch(
     batch: &fbs::DictionaryBatch<'_>,
     body: &SharedBuffer,
     schema: &WireSchema,
     dicts: &mut Dictionaries,
-    wanted: Option<&[i64]>,
+    wanted: bool,
     limits: &DecodeLimits,
 ) -> Result<()> {
     let id = batch.id();
@@ -820,7 +821,7 @@ pub(crate) fn read_dictionary_batch(
             "dictionary batch for id {id}, which no field of the schema uses"
         )));
     };
-    if wanted.is_some_and(|w| !w.contains(&id)) {
+    if !wanted {
         // Only columns that are not read use it: not decoded (nor decompressed).
         return Ok(());
     }

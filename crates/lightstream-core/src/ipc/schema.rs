@@ -351,8 +351,9 @@ impl WireSchema {
             let Some(field) = &wf.field else {
                 return Err(Error::unsupported(format!(
                     "Arrow type {} of field \"{}\" (column {c}) has no minarrow equivalent; \
-                     read the other columns with ReadOptions::skip_unsupported or leave it \
-                     out with ReadOptions::projection",
+                     read the other columns with ReadOptions::skip_unsupported \
+                     (skipUnsupported in JavaScript) or leave it out with \
+                     ReadOptions::projection (columns)",
                     wf.info.arrow_type, wf.info.name
                 ))
                 .in_field(&wf.info.name, &wf.info.arrow_type));

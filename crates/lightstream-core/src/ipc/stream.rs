@@ -45,10 +45,10 @@ pub(crate) struct MessageDecoder {
     /// The fields left out because minarrow cannot hold them.
     pub skipped: Vec<FieldInfo>,
     pub dicts: Dictionaries,
-    /// The dictionary ids whose batches are decoded: those of the columns
-    /// read (`None`: every dictionary a supported field uses, for the file
-    /// reader, whose per-call projections may ask for any column).
-    pub wanted_dictionaries: Option<Vec<i64>>,
+    /// Decode the dictionary batches of every supported field, not only
+    /// those of the columns read: for the file reader, whose per-call
+    /// projections may ask for any column.
+    pub all_dictionaries: bool,
 }
 
 pub(crate) fn check_version(v: fbs::MetadataVersion) -> Result<()> {
@@ -77,7 +77,7 @@ impl MessageDecoder {
             infos: Vec::new(),
             skipped: Vec::new(),
             dicts: Dictionaries::new(),
-            wanted_dictionaries: None,
+            all_dictionaries: false,
         }
     }
 
@@ -121,13 +121,6 @@ impl MessageDecoder {
                 .collect();
         }
         let schema = Arc::new(ws.select(Some(&columns))?);
-        self.wanted_dictionaries = Some(
-            columns
-                .iter()
-                .filter_map(|&c| ws.fields.get(c))
-                .flat_map(|f| f.dictionary_ids.iter().copied())
-                .collect(),
-        );
         self.columns = columns;
         self.wire = Some(ws);
         self.schema = Some(schema.clone());
@@ -148,12 +141,20 @@ impl MessageDecoder {
             .wire
             .as_ref()
             .ok_or_else(|| Error::malformed("a dictionary batch before the schema message"))?;
+        // Only the columns read need it (or any, for the file reader).
+        let id = batch.id();
+        let wanted = self.all_dictionaries
+            || self
+                .columns
+                .iter()
+                .filter_map(|&c| wire.fields.get(c))
+                .any(|f| f.dictionary_ids.contains(&id));
         read_dictionary_batch(
             &batch,
             body,
             wire,
             &mut self.dicts,
-            self.wanted_dictionaries.as_deref(),
+            wanted,
             &self.options.limits,
         )
     }
