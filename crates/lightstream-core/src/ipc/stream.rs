@@ -1,12 +1,11 @@
 //! The IPC stream format: a schema message, dictionary and record batches,
 //! then an end-of-stream marker (or just the end of the input).
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use minarrow::Table;
 use minarrow::structs::shared_buffer::SharedBuffer;
-
-use std::convert::Infallible;
 
 use super::drive::{ByteInput, IpcStreamDriver, SharedInput};
 use super::read::{Dictionaries, read_dictionary_batch, read_record_batch};
