@@ -15,6 +15,6 @@ tsc="$repo/node_modules/typescript/bin/tsc"
   exit 1
 }
 node "$tsc" --noEmit --strict --target es2022 --module nodenext --moduleResolution nodenext \
-  --lib es2022,dom,dom.iterable,dom.asynciterable --skipLibCheck false "$here/test/types.ts"
+  --lib es2022,esnext.disposable,dom,dom.iterable,dom.asynciterable --skipLibCheck false "$here/test/types.ts"
 echo "npm/test.sh: index.d.ts type-checks"
 node --test "$here/test/"
