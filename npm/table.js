@@ -8,7 +8,8 @@
 //
 // PARTS (internal format, also in ARCHITECTURE.md; structured-cloneable):
 //   { fields: [{name, type, nullable, metadata}], metadata: {k: v}, numRows,
-//     columns: [column], ipc?: Uint8Array }
+//     columns: [column], schema: Uint8Array, schemaColumns?: number[],
+//     wire?: Uint8Array[] }
 // column, by `kind` (every one has `length`, `nullCount` and `validity`:
 // an LSB-first Uint8Array bitmap, or null when no row is null):
 //   'fixed'   values: typed array of `length` (Int8..Float64, BigInt64 for
@@ -24,8 +25,13 @@
 //             {offsets, data, ascii} like 'utf8'
 //   'null'    (no buffers beyond validity)
 //   'unsupported' (a type the browser build cannot read; reading it throws)
-// `ipc`, when present, is the IPC stream the table came in as (schema,
-// dictionaries, one batch, end marker) and `toIPC()` hands it on unchanged.
+// `schema` is the schema as an IPC stream of no batches (what wasm
+// `encodeParts` re-reads to encode; `schemaColumns`: the positions in it of
+// the columns present, after `select`). `wire`, present for a table read
+// with `keepIpc: true` straight off a WebSocket, is the messages it came in
+// as: the schema, every dictionary batch so far and its record batch (the
+// WebSocket messages' own bytes, shared between the tables of a stream but
+// the last); `toIPC()` hands them on with an end marker, nothing re-encoded.
 //
 // A Table is a list of batches (record batches with the same schema); each
 // Column is a list of chunks {p: column part, off, len}: slices and
@@ -458,7 +464,7 @@ export class Table {
     const n = parts.numRows;
     const chunks = parts.columns.map((p) => ({ p, off: 0, len: n }));
     return new Table(parts.fields, parts.metadata ?? {}, [{ numRows: n, chunks }], conversions(options, 'Table.fromParts'),
-      parts.ipc instanceof Uint8Array ? parts.ipc : undefined,
+      Array.isArray(parts.wire) ? parts.wire : undefined,
       parts.schema === undefined ? undefined : { ipc: parts.schema, columns: parts.schemaColumns ?? null });
   }
 
@@ -608,7 +614,9 @@ export class Table {
       this.#batches.length === 1 ? this.#ipc : undefined, this.#schemaIpc));
   }
 
-  /** Whether `toIPC()` hands on the bytes the table arrived as. */
+  /** Whether `toIPC()` hands on the bytes the table arrived as (a table read
+   * with `keepIpc: true` straight off a WebSocket; not after slice, select
+   * or concat of several). */
   get hasWireBytes() { return this.#ipc !== undefined; }
 
   /** The table as an Arrow IPC stream (for Apache Arrow JS `tableFromIPC`,
@@ -617,7 +625,7 @@ export class Table {
    * (by the wasm module, which must be loaded) with one record batch per
    * batch of the table. */
   toIPC() {
-    if (this.#ipc !== undefined) return this.#ipc;
+    if (this.#ipc !== undefined) return wireStream(this.#ipc);
     return wasm.encodeParts(this.toParts());
   }
 
@@ -670,6 +678,24 @@ function ownPart(c) {
   return out;
 }
 
+// The end-of-stream marker: continuation token, zero metadata length.
+const EOS = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0);
+
+// The messages a table came in as, one after another, then the end marker:
+// an IPC stream of the bytes as received.
+function wireStream(messages) {
+  let n = EOS.length;
+  for (const m of messages) n += m.byteLength;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const m of messages) {
+    out.set(m instanceof Uint8Array ? m : new Uint8Array(m), at);
+    at += m.byteLength;
+  }
+  out.set(EOS, at);
+  return out;
+}
+
 if (hasDispose) {
   Table.prototype[Symbol.dispose] = Table.prototype.free;
   Column.prototype[Symbol.dispose] = Column.prototype.free;
@@ -687,7 +713,14 @@ export function transferList(parts) {
     }
     if (x instanceof ArrayBuffer) { seen.add(x); return; }
     if (Array.isArray(x)) { for (const y of x) visit(y); return; }
-    for (const k of Object.keys(x)) if (k !== 'fields' && k !== 'metadata') visit(x[k]);
+    for (const k of Object.keys(x)) {
+      if (k === 'fields' || k === 'metadata') continue;
+      // Of the wire messages only the record batch is this table's own: the
+      // schema and dictionaries are shared with the stream's other tables
+      // (moving them would detach theirs), so they are copied.
+      if (k === 'wire' && Array.isArray(x[k])) visit(x[k][x[k].length - 1]);
+      else visit(x[k]);
+    }
   };
   visit(parts);
   return [...seen];

@@ -440,6 +440,7 @@ function newResult(fields) {
     ...fields,
     valuesCompared: 0, // Lightstream's values against Apache Arrow JS's
     ipcValuesCompared: 0, // Apache Arrow JS's decode of Table.toIPC() against its decode of the wire
+    wireValuesCompared: 0, // the same for keepIpc tables, whose toIPC() is the received bytes
     fieldsCompared: 0,
     tables: 0,
     rows: 0,
@@ -633,7 +634,53 @@ async function wsCase({ url, label, timeoutMs = 20000, fallbackUrl = null, ipc =
   }
   compareSchema(label, out.schema, out.metadata, ref.schema, out);
   compareAll(label, lsTables, ref, out);
+  if (ipc && out.referenceFrom === 'same bytes') await keepIpcCase(url, label, raw.msgs, ref, out, timeoutMs);
   return out;
+}
+
+/** The IPC stream each table of a batch is handed on as with `keepIpc`: the
+ * messages as received (schema, every dictionary batch before it, its record
+ * batch) and the end marker. */
+function expectedWire(msgs) {
+  const out = [];
+  const before = [];
+  for (const m of msgs) {
+    const metaLen = new DataView(m.buffer, m.byteOffset, m.byteLength).getInt32(4, true);
+    if (metaLen === 0) break;
+    const msg = Message.decode(m.subarray(8, 8 + metaLen));
+    if (msg.isRecordBatch()) out.push(concat([...before, m, Uint8Array.of(255, 255, 255, 255, 0, 0, 0, 0)]));
+    else before.push(m);
+  }
+  return out;
+}
+
+/** `connect(url, { keepIpc: true })`: every table's toIPC() is the bytes it
+ * came in as, byte for byte (nothing re-encoded), and Apache Arrow JS reads
+ * the same values from it as from the whole stream. */
+async function keepIpcCase(url, label, msgs, ref, out, timeoutMs) {
+  const want = expectedWire(msgs);
+  const stream = await withTimeout(connect(url, { timeoutMs, keepIpc: true }), timeoutMs + 2000, `connect(${url}, keepIpc)`);
+  let b = 0;
+  for (;;) {
+    const r = await withTimeout(stream.next(), timeoutMs, `next() on ${url} (keepIpc)`);
+    if (r.done) break;
+    const where = `${label} table ${b} (keepIpc)`;
+    const t = r.value;
+    if (!t.hasWireBytes) out.problems.push(`${where}: hasWireBytes is false`);
+    const bytes = t.toIPC();
+    const w = want[b];
+    if (w === undefined || w.length !== bytes.length || w.some((x, i) => x !== bytes[i])) {
+      out.problems.push(`${where}: toIPC() (${bytes.length} bytes) is not the ${w?.length} bytes received`);
+    } else {
+      out.wireTables = (out.wireTables ?? 0) + 1;
+    }
+    const back = arrowDecode(bytes);
+    if (back.batches.length !== 1 || b >= ref.batches.length) out.problems.push(`${where}: toIPC() decodes to ${back.batches.length} batches`);
+    else compareTables(where, arrowBatch(back.batches[0]), arrowBatch(ref.batches[b]), out, 'wireValuesCompared');
+    if (t.slice(0).hasWireBytes) out.problems.push(`${where}: a slice claims the wire bytes`);
+    b++;
+  }
+  if (b !== want.length) out.problems.push(`${label} (keepIpc): ${b} tables, ${want.length} record batches received`);
 }
 
 // ------------------------------------------------------------ live feed --

@@ -17,6 +17,8 @@ use crate::column::{Column, arrow_type_name};
 pub struct Table {
     schema: Arc<Schema>,
     table: MTable,
+    /// The received messages `toIPC` hands on (`keepIpc`), as a JS array.
+    wire: Option<JsValue>,
 }
 
 pub(crate) fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
@@ -64,12 +66,22 @@ pub fn metadata_to_js<'a>(
 impl Table {
     /// Wraps a decoded table and the schema it was decoded with.
     pub fn new(schema: Arc<Schema>, table: MTable) -> Table {
-        Table { schema, table }
+        Table {
+            schema,
+            table,
+            wire: None,
+        }
+    }
+
+    /// The same table with the wire messages it arrived in (see `keepIpc`).
+    pub fn with_wire(mut self, wire: Option<JsValue>) -> Table {
+        self.wire = wire;
+        self
     }
 
     /// The schema and the minarrow table (what `exportParts` consumes).
-    pub fn into_parts(self) -> (Arc<Schema>, MTable) {
-        (self.schema, self.table)
+    pub fn into_parts(self) -> (Arc<Schema>, MTable, Option<JsValue>) {
+        (self.schema, self.table, self.wire)
     }
 
     /// The underlying minarrow table.
