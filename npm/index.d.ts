@@ -55,6 +55,12 @@ export interface ConnectOptions extends DecodeOptions {
   /** `connect` rejects when the schema has not arrived within this many
    * milliseconds of the call. Default 30000. */
   timeoutMs?: number;
+  /** Keep, with each table, the WebSocket messages it came in as (the
+   * schema, every dictionary batch so far, its record batch: the messages'
+   * own bytes, not copies) so that `toIPC()` hands them on unchanged instead
+   * of re-encoding. Each table then keeps its batch's wire bytes alive too:
+   * about twice the memory of an uncompressed stream. Default `false`. */
+  keepIpc?: boolean;
   /** The browser's WebSocket cannot pause a sender, so decoded tables wait
    * until `next()` takes them. When more than this many bytes wait, the
    * stream fails with an Error instead of growing. Default 512 MiB. */

@@ -14,7 +14,7 @@ export async function useEverything(url: string, bytes: Uint8Array, body: Readab
   const input: InitInput = new URL('./pkg/lightstream_wasm_bg.wasm', import.meta.url);
   await init(input);
   await initNamed();
-  const options: ConnectOptions = { maxMessageBytes: 1 << 20, timeoutMs: 1000, maxBufferedBytes: 1 << 24, token: 'abc' };
+  const options: ConnectOptions = { maxMessageBytes: 1 << 20, timeoutMs: 1000, maxBufferedBytes: 1 << 24, token: 'abc', keepIpc: true };
   const open: OpenStreamOptions = { token: 'abc', signal: new AbortController().signal, headers: { 'x-a': 'b' }, checkContentType: true, codecs: ['lz4'] };
   try {
     for await (const t of await openStream(new URL(url), open)) t.free();
