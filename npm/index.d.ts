@@ -194,7 +194,7 @@ export class TableStream<S extends SchemaType = SchemaType> implements AsyncIter
  * `LightstreamError` when the connection fails or is refused, the options are
  * bad, or the first message is not a valid schema.
  */
-export function connect<S extends SchemaType = SchemaType>(url: string, options?: ConnectOptions): Promise<TableStream<S>>;
+export function connect<S extends SchemaType = SchemaType>(url: string, options?: ConnectOptions): Promise<TableStream<S> & { readonly schema: Field[] }>;
 
 /** Decodes a whole Arrow IPC stream or IPC file (detected by its magic).
  * The bytes are copied once into aligned wasm memory. Throws an `Error` on
@@ -202,9 +202,10 @@ export function connect<S extends SchemaType = SchemaType>(url: string, options?
 export function decode<S extends SchemaType = SchemaType>(bytes: Uint8Array | ArrayBuffer, options?: DecodeOptions): Table<S>[];
 
 /** Decodes an IPC stream arriving as a `ReadableStream` of byte chunks of any
- * size (e.g. `(await fetch(url)).body`). */
+ * size (e.g. `(await fetch(url)).body`; a `null` body throws an `Error` with
+ * `kind: 'Truncated'`). */
 export function readStream<S extends SchemaType = SchemaType>(
-  readable: ReadableStream<Uint8Array>,
+  readable: ReadableStream<Uint8Array> | null,
   options?: DecodeOptions,
 ): TableStream<S>;
 
@@ -388,16 +389,21 @@ export type SchemaType = Record<string, TypeTag>;
 type DateTag = 'Date32' | 'Date64' | 'Timestamp';
 type BigTag = 'Int64' | 'UInt64' | 'Decimal64' | 'Date64' | 'Timestamp' | 'Time64' | 'Duration';
 
-/** What `get` returns for a valid value of type `T` under conversions `O`. */
-export type ValueOf<T extends TypeTag, O = {}> =
+/** What `get` returns for a valid value of type `T` under conversions `O`
+ * (`any` for a column of a table without a static schema, as Apache Arrow
+ * JS types an untyped table). */
+export type ValueOf<T extends TypeTag, O = {}> = [TypeTag] extends [T] ? any : ValueOfTag<T, O>;
+type ValueOfTag<T extends TypeTag, O> =
   T extends DateTag
     ? O extends { useDate: true } ? Date : O extends { useDate: 'ms' } ? number
     : T extends BigTag ? (O extends { useBigInt: false } ? number : TypeMap[T]['value']) : TypeMap[T]['value']
   : T extends BigTag | 'Decimal128' ? (O extends { useBigInt: false } ? number : TypeMap[T]['value'])
   : TypeMap[T]['value'];
 
-/** What `toArray(options)` returns for a column of type `T`. */
-export type ArrayOf<T extends TypeTag, O = {}> =
+/** What `toArray(options)` returns for a column of type `T` (without a
+ * static schema: `NumericArray | any[]`). */
+export type ArrayOf<T extends TypeTag, O = {}> = [TypeTag] extends [T] ? NumericArray | any[] : ArrayOfTag<T, O>;
+type ArrayOfTag<T extends TypeTag, O> =
   T extends DateTag
     ? O extends { useDate: true } ? (Date | null)[] : O extends { useDate: 'ms' } ? Float64Array
     : T extends BigTag ? (O extends { useBigInt: false } ? Float64Array : TypeMap[T]['array']) : TypeMap[T]['array']

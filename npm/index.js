@@ -244,6 +244,11 @@ export function decodeCsv(input, options) {
 /** Decodes an IPC stream from a ReadableStream of byte chunks. */
 export function readStream(readable, options = {}) {
   needInit('readStream()');
+  if (readable === null) {
+    const err = new Error('readStream: no body to read (a fetch Response without one, e.g. of a HEAD request or a 204)');
+    err.kind = 'Truncated';
+    throw err;
+  }
   const defaults = conversions(options, 'readStream');
   return new TableStream(wasmSource(wasm.readStream(readable, options ?? {})), defaults);
 }
