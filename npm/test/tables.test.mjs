@@ -244,3 +244,28 @@ test('a stream collects into one table; Symbol.dispose closes it', async () => {
     assert.equal(typeof t[Symbol.dispose], 'function');
   }
 });
+
+test('encoding forged parts is a typed error, never a panic', () => {
+  const { bytes } = threeBatches();
+  const [t] = ls.decode(bytes);
+  const good = t.toParts()[0];
+  const col = (name) => good.fields.findIndex((f) => f.name === name);
+  const forge = (name, change) => {
+    const columns = good.columns.map((c, i) => (i === col(name) ? { ...c, ...change } : c));
+    return ls.Table.fromParts({ ...good, columns });
+  };
+  const bad = [
+    ['name', { offsets: Uint32Array.of(0, 5, 2, 9, 9) }, /out of order or past the data/],
+    ['name', { offsets: Uint32Array.of(0, 1, 2, 3, 99999) }, /out of order or past the data/],
+    ['name', { data: new Uint8Array(16).fill(0xff) }, /invalid UTF-8/],
+    ['kind', { keys: Int8Array.of(0, 1, 0, 120) }, /dictionary key out of range at row 3/],
+    ['id', { values: Int32Array.of(1, 2) }, /holds 8 bytes, not 4 values/],
+    ['flag', { validity: new Uint8Array(0) }, /bitmap "validity" is shorter than 4 bits/],
+  ];
+  for (const [name, change, message] of bad) {
+    assert.throws(() => forge(name, change).toIPC(), { kind: 'InvalidData', message }, `${name}: ${JSON.stringify(Object.keys(change))}`);
+  }
+  assert.throws(() => ls.Table.fromParts({ ...good, schema: Uint8Array.of(1, 2, 3) }).toIPC(), { kind: 'Schema' });
+  // and the unforged parts encode
+  assert.equal(arrow.tableFromIPC(ls.Table.fromParts(good).toIPC()).numRows, 4);
+});
