@@ -113,11 +113,20 @@ function i128(values, j) {
   return (BigInt.asIntN(64, values[2 * j + 1]) << 64n) | BigInt.asUintN(64, values[2 * j]);
 }
 
+// The most milliseconds a Date holds either side of the epoch.
+const MAX_DATE_MS = 8.64e15;
+
 // One value of a fixed-width column after the conversions `c`.
 function convertFixed(p, v, c, name, row) {
   if (p.epoch !== undefined && c.useDate !== false) {
     const ms = epochMs(v, p.epoch);
-    return c.useDate === 'ms' ? ms : new Date(ms);
+    if (c.useDate === 'ms') return ms;
+    if (!(Math.abs(ms) <= MAX_DATE_MS)) {
+      throw lsError('InvalidData', `column "${name}" row ${row}: ${v} (${p.epoch}) is beyond the dates a JavaScript Date holds ` +
+        "(±8.64e15 ms); read it with useDate: 'ms' or false");
+    }
+    // The millisecond the instant falls in (a Date would truncate toward 0).
+    return new Date(Math.floor(ms));
   }
   if (typeof v === 'bigint' && !c.useBigInt) return bigToNumber(v, name, row);
   return v;
@@ -158,6 +167,12 @@ function countNulls(validity, off, len) {
 }
 
 // ---------------------------------------------------------------- Column
+
+// The typed array of a dictionary's keys by the index type in its name.
+const KEY_ARRAYS = {
+  Int8: Int8Array, Int16: Int16Array, Int32: Int32Array, Int64: BigInt64Array,
+  UInt8: Uint8Array, UInt16: Uint16Array, UInt32: Uint32Array, UInt64: BigUint64Array,
+};
 
 /** One column of a table: one chunk per record batch, owned by the page. */
 export class Column {
@@ -379,16 +394,16 @@ export class Column {
   }
 
   #dictChunks() {
-    if (this.#chunks.length === 0 || this.#chunks.some((ch) => ch.p.kind !== 'dict')) {
-      throw lsError('Schema', `column "${this.name}" (${this.type}) is not dictionary-encoded`);
-    }
+    const isDict = this.#chunks.length === 0 ? this.type.startsWith('Dictionary<') : this.#chunks.every((ch) => ch.p.kind === 'dict');
+    if (!isDict) throw lsError('Schema', `column "${this.name}" (${this.type}) is not dictionary-encoded`);
     return this.#chunks;
   }
 
   /** Dictionary columns: the dictionary's values (of the first batch; each
    * batch of a multi-batch column may have its own, see `keys()`). */
   dictionary() {
-    return dictValues(this.#dictChunks()[0].p).slice();
+    const chunks = this.#dictChunks();
+    return chunks.length === 0 ? [] : dictValues(chunks[0].p).slice();
   }
 
   /** Dictionary columns: the keys, a typed array of the schema's index type
@@ -397,6 +412,7 @@ export class Column {
   keys(options) {
     const chunks = this.#dictChunks();
     const copy = options === true || (typeof options === 'object' && options !== null && options.copy === true);
+    if (chunks.length === 0) return new (KEY_ARRAYS[/^Dictionary<(\w+),/.exec(this.type)?.[1]] ?? Int32Array)(0);
     if (chunks.length === 1) {
       const ch = chunks[0];
       const k = ch.off === 0 && ch.len === ch.p.keys.length ? ch.p.keys : ch.p.keys.subarray(ch.off, ch.off + ch.len);
@@ -561,6 +577,11 @@ export class Table {
         });
       }
       at += batch.numRows;
+    }
+    // An empty slice keeps a batch of no rows, so its columns keep their kind.
+    if (batches.length === 0 && this.#batches.length > 0) {
+      const first = this.#batches[0];
+      batches.push({ numRows: 0, chunks: first.chunks.map((c) => ({ p: c.p, off: c.off, len: 0 })) });
     }
     return new Table(this.#fields, this.#metadata, batches, this.#defaults, undefined, this.#schemaIpc);
   }

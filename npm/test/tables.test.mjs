@@ -269,3 +269,24 @@ test('encoding forged parts is a typed error, never a panic', () => {
   // and the unforged parts encode
   assert.equal(arrow.tableFromIPC(ls.Table.fromParts(good).toIPC()).numRows, 4);
 });
+
+test('dates before the epoch fall in their millisecond; dates no Date holds are an error; an empty slice keeps its columns', () => {
+  const ts = BigInt64Array.of(-1n, -1_500n, 9_000_000_000_000_000_000n);
+  const ref = new arrow.Table({ t: arrow.makeData({ type: new arrow.TimestampMicrosecond(), length: 3, data: ts }) });
+  const [t] = ls.decode(arrow.tableToIPC(ref, 'stream'));
+  const col = t.column('t');
+  assert.equal(col.get(0, { useDate: true }).toISOString(), '1969-12-31T23:59:59.999Z');
+  assert.equal(col.get(1, { useDate: 'ms' }), -1.5);
+  assert.equal(col.get(1, { useDate: true }).getTime(), -2);
+  assert.equal(col.get(2, { useDate: 'ms' }), 9e15);
+  assert.throws(() => col.get(2, { useDate: true }), { kind: 'InvalidData', message: /column "t" row 2: .* beyond the dates a JavaScript Date holds/ });
+  const { bytes } = threeBatches();
+  const none = ls.Table.concat(ls.decode(bytes)).slice(5, 5);
+  assert.equal(none.numRows, 0);
+  assert.deepEqual(none.column('kind').dictionary(), ls.decode(bytes)[0].column('kind').dictionary());
+  assert.ok(none.column('kind').keys() instanceof Int8Array);
+  assert.deepEqual(none.column('name').toArray(), []);
+  const empty = ls.Table.empty(none.schema);
+  assert.ok(empty.column('kind').keys() instanceof Int8Array);
+  assert.deepEqual(empty.column('kind').dictionary(), []);
+});

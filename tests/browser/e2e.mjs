@@ -172,7 +172,7 @@ function checkHttpResult(label, r, { expectZstd = false, isStream, wire }) {
     }
   }
   const modes = Object.entries(r.modes);
-  if (modes.length !== (isStream ? 4 : 2)) p.push(`ran ${modes.length} modes`);
+  if (modes.length !== (isStream ? 6 : 3)) p.push(`ran ${modes.length} modes`);
   const notes = [];
   for (const [mode, m] of modes) {
     if (m.ok) {
@@ -188,6 +188,7 @@ function checkHttpResult(label, r, { expectZstd = false, isStream, wire }) {
   p.push(...r.mismatches);
   p.push(...r.problems.map((x) => `lightstream API: ${x}`));
   if (r.wire) notes.push(`${r.wire.dictionaryBatches} dict (${r.wire.deltas} delta, ${r.wire.replacements} repl)`);
+  if (r.conversionsCompared) notes.push(`${r.conversionsCompared} useDate/useBigInt values`);
   record('http', label, p, { values: r.valuesCompared, tables: r.tables, note: notes.join(', ') });
 }
 
