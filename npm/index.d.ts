@@ -324,8 +324,10 @@ export class CsvDecoder {
 export interface Conversions {
   /** Date32, Date64 and Timestamp values: `false` (default) the stored
    * number in the type's unit (days, ms, s/ms/us/ns; BigInt for 64-bit);
-   * `true` a `Date`; `'ms'` epoch milliseconds as a number (fractional
-   * below a millisecond). Time, Duration and other types are unchanged. */
+   * `true` a `Date` (of the millisecond the instant falls in; beyond the
+   * ±8.64e15 ms a Date holds, an `Error` with `kind: 'InvalidData'`);
+   * `'ms'` epoch milliseconds as a number (fractional below a millisecond).
+   * Time, Duration and other types are unchanged. */
   useDate?: boolean | 'ms';
   /** 64-bit integers (Int64, UInt64, Decimal64/128's unscaled integer, and
    * 64-bit temporal values when `useDate` is false): `true` (default for
