@@ -33,6 +33,7 @@ function wasmSource(ws) {
     },
     close() { ws.close(); },
     get schema() { return ws.schema; },
+    get skipped() { return ws.skipped ?? []; },
     get metadata() { return ws.metadata; },
     get tablesRead() { return ws.tablesRead; },
     get rowsRead() { return ws.rowsRead; },
@@ -66,6 +67,7 @@ export class StreamDecoder {
   push(chunk) { return ownAll(this.#dec.push(chunk), this.#defaults); }
   finish() { this.#dec.finish(); }
   get schema() { return this.#dec.schema; }
+  get skipped() { return this.#dec.skipped ?? []; }
   get metadata() { return this.#dec.metadata; }
   get ended() { return this.#dec.ended; }
   get bytesRead() { return this.#dec.bytesRead; }
@@ -232,7 +234,11 @@ export async function openStream(url, options = {}) {
 export function decode(bytes, options = {}) {
   needInit('decode()');
   const defaults = conversions(options, 'decode');
-  return ownAll(wasm.decode(bytes, options ?? {}), defaults);
+  const decoded = wasm.decode(bytes, options ?? {});
+  const tables = ownAll(decoded, defaults);
+  // The columns `skipUnsupported` left out, on the array as wasm gives it.
+  if (decoded.skipped !== undefined) tables.skipped = decoded.skipped;
+  return tables;
 }
 
 /** Decodes a whole CSV document (string, Uint8Array or ArrayBuffer) into tables. */
