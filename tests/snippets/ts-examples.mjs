@@ -15,10 +15,13 @@ const out = path.resolve(process.argv[2] ?? path.join(repo, 'target', 'npm-examp
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
 const pkg = path.relative(out, path.join(repo, 'npm', 'index.js')).split(path.sep).join('/');
-// What a `not run` block takes from the page around it.
-const context = [
-  '/** @type {any} */ const conn = null; // a DuckDB-wasm connection',
-];
+// What a `not run` block may take from the page around it (declared only for
+// a block that uses the name without declaring it).
+const context = {
+  conn: '/** @type {any} */ const conn = null; // a DuckDB-wasm connection',
+  bytes: '/** @type {Uint8Array} */ const bytes = new Uint8Array(0); // an IPC stream',
+  url: "const url = 'ws://127.0.0.1:9000/';",
+};
 let n = 0;
 for (const file of ['npm/README.md', 'README.md']) {
   for (const b of readBlocks(repo, file)) {
@@ -32,9 +35,12 @@ for (const file of ['npm/README.md', 'README.md']) {
       continue;
     }
     let src = lines.join('\n').replace(/(['"])(?:\.\/node_modules\/)?lightstream-arrow(?:\/index\.js)?\1/g, `'${pkg.startsWith('.') ? pkg : `./${pkg}`}'`);
-    if (!/^\s*import\b/m.test(src)) src = `import { connect } from '${pkg}';\n${src}`;
+    if (!/^\s*import\b/m.test(src)) src = `import { init, connect, decode, readStream, openStream, Table } from '${pkg}';\n${src}`;
+    const given = Object.entries(context)
+      .filter(([k]) => new RegExp(`\\b${k}\\b`).test(src) && !new RegExp(`(const|let|var)\\s+${k}\\b`).test(src))
+      .map(([, v]) => v);
     const name = `${path.basename(file, '.md')}-${b.firstLine}.mjs`;
-    fs.writeFileSync(path.join(out, name), `// @ts-check\n// ${file}:${b.firstLine}\n${context.join('\n')}\n${src}\nexport {};\n`);
+    fs.writeFileSync(path.join(out, name), `// @ts-check\n// ${file}:${b.firstLine}\n${given.join('\n')}\n${src}\nexport {};\n`);
     console.log(path.join(out, name));
     n++;
   }
