@@ -1,14 +1,45 @@
 // The `lightstream-arrow` npm package: a thin ES module over the wasm-bindgen
 // output in ./pkg (built by build.sh from crates/lightstream-wasm). Every
-// decode happens in WebAssembly; this file only loads the module once, makes
-// the wasm TableStream an async iterable, and turns a call made before
-// `init()` into an error that says so. CSV (decodeCsv, CsvDecoder) goes
-// through the same wasm module and gives the same Table objects. `openStream`
-// is `fetch` (token as `Authorization: Bearer`, status and Content-Type
-// checked) handing the body to the wasm `readStream`.
+// decode happens in WebAssembly; this file loads the module once, turns each
+// decoded wasm table into a `Table` the page owns (wasm `exportParts` copies
+// its buffers out once and frees it; npm/table.js wraps them), wraps the wasm
+// streams as sources of a `TableStream` (npm/stream.js), and turns a call
+// made before `init()` into an error that says so. CSV (decodeCsv,
+// CsvDecoder) goes through the same wasm module and gives the same Table
+// objects. `openStream` is `fetch` (token as `Authorization: Bearer`, status
+// and Content-Type checked) handing the body to the wasm `readStream`.
 import wasmInit, * as wasm from './pkg/lightstream_wasm.js';
+import { Table, conversions } from './table.js';
+import { TableStream } from './stream.js';
 
-export { Table, Column, TableStream } from './pkg/lightstream_wasm.js';
+export { Table, Column, transferList, collectTables } from './table.js';
+export { TableStream } from './stream.js';
+
+/** A page-owned Table of a wasm table (which is freed). */
+function own(wasmTable, defaults) {
+  return Table.fromParts(wasm.exportParts(wasmTable), defaults);
+}
+
+function ownAll(wasmTables, defaults) {
+  return wasmTables.map((t) => own(t, defaults));
+}
+
+/** The wasm TableStream as a TableStream source: tables become parts. */
+function wasmSource(ws) {
+  return {
+    async next() {
+      const r = await ws.next();
+      return r.done ? { done: true, value: undefined } : { done: false, value: wasm.exportParts(r.value) };
+    },
+    close() { ws.close(); },
+    get schema() { return ws.schema; },
+    get skipped() { return ws.skipped ?? []; },
+    get metadata() { return ws.metadata; },
+    get tablesRead() { return ws.tablesRead; },
+    get rowsRead() { return ws.rowsRead; },
+    get bytesRead() { return ws.bytesRead; },
+  };
+}
 
 let loading = null;
 let ready = false;
@@ -25,19 +56,39 @@ function needInitError(what) {
 }
 
 /** Decodes an IPC stream from chunks you push; see index.d.ts. */
-export class StreamDecoder extends wasm.StreamDecoder {
-  constructor(...args) {
+export class StreamDecoder {
+  #dec;
+  #defaults;
+  constructor(options) {
     needInit('new StreamDecoder()');
-    super(...args);
+    this.#defaults = typeof options === 'object' ? conversions(options, 'StreamDecoder') : {};
+    this.#dec = new wasm.StreamDecoder(options);
   }
+  push(chunk) { return ownAll(this.#dec.push(chunk), this.#defaults); }
+  finish() { this.#dec.finish(); }
+  get schema() { return this.#dec.schema; }
+  get skipped() { return this.#dec.skipped ?? []; }
+  get metadata() { return this.#dec.metadata; }
+  get ended() { return this.#dec.ended; }
+  get bytesRead() { return this.#dec.bytesRead; }
+  free() { this.#dec.free(); }
 }
 
 /** Decodes CSV text from chunks you push; see index.d.ts. */
-export class CsvDecoder extends wasm.CsvDecoder {
-  constructor(...args) {
+export class CsvDecoder {
+  #dec;
+  constructor(options) {
     needInit('new CsvDecoder()');
-    super(...args);
+    this.#dec = new wasm.CsvDecoder(options);
   }
+  push(chunk) { return ownAll(this.#dec.push(chunk)); }
+  finish() { return ownAll(this.#dec.finish()); }
+  takeTables() { return ownAll(this.#dec.takeTables()); }
+  get schema() { return this.#dec.schema; }
+  get skippedRows() { return this.#dec.skippedRows; }
+  get nulledCells() { return this.#dec.nulledCells; }
+  get finished() { return this.#dec.finished; }
+  free() { this.#dec.free(); }
 }
 
 // Node.js has no fetch for file: URLs: read the .wasm next to this module.
@@ -68,17 +119,14 @@ export function init(input) {
 }
 export default init;
 
-wasm.TableStream.prototype[Symbol.asyncIterator] = function () {
-  return this;
-};
-
 /** Opens a WebSocket to a Lightstream server (offering the subprotocol
  * `lightstream.arrow.v1`, and `lightstream.token.<token>` with a token);
  * resolves once the schema arrived. Bad options reject too. */
 export function connect(url, options = {}) {
   if (!ready) return Promise.reject(needInitError('connect()'));
   try {
-    return wasm.connect(String(url), options ?? {});
+    const defaults = conversions(options, 'connect');
+    return wasm.connect(String(url), options ?? {}).then((ws) => new TableStream(wasmSource(ws), defaults));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -178,23 +226,35 @@ export async function openStream(url, options = {}) {
   if (!response.body) {
     throw new HttpError(`${target} answered ${response.status} without a body`, { ...info, kind: 'Truncated', detail: '' });
   }
-  return wasm.readStream(response.body, decodeOptions);
+  const defaults = conversions(decodeOptions, 'openStream');
+  return new TableStream(wasmSource(wasm.readStream(response.body, decodeOptions)), defaults);
 }
 
 /** Decodes a whole IPC stream or file (Uint8Array or ArrayBuffer). */
 export function decode(bytes, options = {}) {
   needInit('decode()');
-  return wasm.decode(bytes, options ?? {});
+  const defaults = conversions(options, 'decode');
+  const decoded = wasm.decode(bytes, options ?? {});
+  const tables = ownAll(decoded, defaults);
+  // The columns `skipUnsupported` left out, on the array as wasm gives it.
+  if (decoded.skipped !== undefined) tables.skipped = decoded.skipped;
+  return tables;
 }
 
 /** Decodes a whole CSV document (string, Uint8Array or ArrayBuffer) into tables. */
 export function decodeCsv(input, options) {
   needInit('decodeCsv()');
-  return wasm.decodeCsv(input, options);
+  return ownAll(wasm.decodeCsv(input, options));
 }
 
 /** Decodes an IPC stream from a ReadableStream of byte chunks. */
 export function readStream(readable, options = {}) {
   needInit('readStream()');
-  return wasm.readStream(readable, options ?? {});
+  if (readable === null) {
+    const err = new Error('readStream: no body to read (a fetch Response without one, e.g. of a HEAD request or a 204)');
+    err.kind = 'Truncated';
+    throw err;
+  }
+  const defaults = conversions(options, 'readStream');
+  return new TableStream(wasmSource(wasm.readStream(readable, options ?? {})), defaults);
 }

@@ -17,15 +17,15 @@
 //                              ±Infinity spelled as String spells them)
 //   "s:<text>"                 Utf8, LargeUtf8 and dictionary values
 // Lightstream's values come from Column.get(i) (cross-checked against isValid,
-// toArray() as a view and as a copy, validity(), nullCount, toRows(), and
-// dictionary()/keys()). Apache Arrow JS's come from Vector.get(i) for booleans,
+// toArray() taken first and as a copy, validity(), nullCount, toRows() and its
+// JSON, and dictionary()/keys()). Apache Arrow JS's come from Vector.get(i) for booleans,
 // integers, floats and strings; for dictionaries from its decoded dictionary
 // vector at its decoded key (Vector.get throws for 64-bit keys in Arrow JS 21);
 // and from the decoded value buffer (`data.values`) for temporal and decimal
 // types, because its get() converts those lossily (timestamps to float
 // milliseconds, decimals through a helper that misreads negative 64-bit ones).
 
-import init, { connect, decode, readStream, openStream, HttpError } from 'lightstream-arrow';
+import init, { connect, decode, readStream, openStream, HttpError, Table } from 'lightstream-arrow';
 import {
   CompressionType,
   DateUnit,
@@ -182,10 +182,32 @@ function lightstreamTable(table, where) {
   const schema = table.schema;
   if (table.numColumns !== schema.length) problem(`numColumns ${table.numColumns} != schema length ${schema.length}`);
   let undefinedValidity = false;
-  const rows = table.toRows();
+  const viewEarly = table.columns().map((c) => c.toArray());
+  const rows = table.toRows({ useBigInt: true });
   if (rows.length !== n) problem(`toRows() gave ${rows.length} rows, numRows is ${n}`);
-  const firstRows = table.toRows(2);
+  const firstRows = table.toRows({ limit: 2, useBigInt: true });
   if (firstRows.length !== Math.min(2, n)) problem(`toRows(2) gave ${firstRows.length} rows`);
+  // toRows() without options: 64-bit values as numbers, so JSON.stringify takes
+  // them; one beyond ±(2^53 - 1) is an InvalidData error, never a rounded number.
+  let jsonRows = null;
+  try {
+    jsonRows = JSON.parse(JSON.stringify(table.toRows()));
+  } catch (e) {
+    const big = rows.some((r) => Object.values(r).some((v) => typeof v === 'bigint' &&
+      (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER))));
+    if (e.kind !== 'InvalidData' || !big) problem(`toRows() failed: ${e.kind} ${e.message}`);
+  }
+  if (jsonRows !== null) {
+    for (let i = 0; i < n; i++) {
+      for (const [k, v] of Object.entries(rows[i])) {
+        const want = typeof v === 'bigint' ? Number(v) : v;
+        if (!(Object.is(jsonRows[i][k], want) || (typeof want === 'number' && !Number.isFinite(want) && jsonRows[i][k] === null))) {
+          problem(`row ${i} "${k}": JSON of toRows() has ${jsonRows[i][k]}, get() ${String(v)}`);
+          break;
+        }
+      }
+    }
+  }
   for (let j = 0; j < table.numColumns; j++) {
     const col = table.column(j);
     const byName = table.column(schema[j].name);
@@ -210,9 +232,10 @@ function lightstreamTable(table, where) {
     const isDict = col.type.startsWith('Dictionary<');
     const dict = isDict ? col.dictionary() : null;
     const keys = isDict ? col.keys({ copy: true }) : null;
-    // A view of wasm memory is valid until memory grows: read it at once, before
-    // any other call into wasm.
-    const view = col.toArray();
+    // The page owns the arrays: toArray() taken before every other call (and a
+    // free(), now a no-op) still holds every value (nothing detaches).
+    const view = viewEarly[j];
+    col.free();
     const viewLength = view.length;
     const viewIsTyped = ArrayBuffer.isView(view);
     const viewValues = viewIsTyped ? Array.from(view) : view;
@@ -417,6 +440,7 @@ function newResult(fields) {
     ...fields,
     valuesCompared: 0, // Lightstream's values against Apache Arrow JS's
     ipcValuesCompared: 0, // Apache Arrow JS's decode of Table.toIPC() against its decode of the wire
+    wireValuesCompared: 0, // the same for keepIpc tables, whose toIPC() is the received bytes
     fieldsCompared: 0,
     tables: 0,
     rows: 0,
@@ -610,7 +634,53 @@ async function wsCase({ url, label, timeoutMs = 20000, fallbackUrl = null, ipc =
   }
   compareSchema(label, out.schema, out.metadata, ref.schema, out);
   compareAll(label, lsTables, ref, out);
+  if (ipc && out.referenceFrom === 'same bytes') await keepIpcCase(url, label, raw.msgs, ref, out, timeoutMs);
   return out;
+}
+
+/** The IPC stream each table of a batch is handed on as with `keepIpc`: the
+ * messages as received (schema, every dictionary batch before it, its record
+ * batch) and the end marker. */
+function expectedWire(msgs) {
+  const out = [];
+  const before = [];
+  for (const m of msgs) {
+    const metaLen = new DataView(m.buffer, m.byteOffset, m.byteLength).getInt32(4, true);
+    if (metaLen === 0) break;
+    const msg = Message.decode(m.subarray(8, 8 + metaLen));
+    if (msg.isRecordBatch()) out.push(concat([...before, m, Uint8Array.of(255, 255, 255, 255, 0, 0, 0, 0)]));
+    else before.push(m);
+  }
+  return out;
+}
+
+/** `connect(url, { keepIpc: true })`: every table's toIPC() is the bytes it
+ * came in as, byte for byte (nothing re-encoded), and Apache Arrow JS reads
+ * the same values from it as from the whole stream. */
+async function keepIpcCase(url, label, msgs, ref, out, timeoutMs) {
+  const want = expectedWire(msgs);
+  const stream = await withTimeout(connect(url, { timeoutMs, keepIpc: true }), timeoutMs + 2000, `connect(${url}, keepIpc)`);
+  let b = 0;
+  for (;;) {
+    const r = await withTimeout(stream.next(), timeoutMs, `next() on ${url} (keepIpc)`);
+    if (r.done) break;
+    const where = `${label} table ${b} (keepIpc)`;
+    const t = r.value;
+    if (!t.hasWireBytes) out.problems.push(`${where}: hasWireBytes is false`);
+    const bytes = t.toIPC();
+    const w = want[b];
+    if (w === undefined || w.length !== bytes.length || w.some((x, i) => x !== bytes[i])) {
+      out.problems.push(`${where}: toIPC() (${bytes.length} bytes) is not the ${w?.length} bytes received`);
+    } else {
+      out.wireTables = (out.wireTables ?? 0) + 1;
+    }
+    const back = arrowDecode(bytes);
+    if (back.batches.length !== 1 || b >= ref.batches.length) out.problems.push(`${where}: toIPC() decodes to ${back.batches.length} batches`);
+    else compareTables(where, arrowBatch(back.batches[0]), arrowBatch(ref.batches[b]), out, 'wireValuesCompared');
+    if (t.slice(0).hasWireBytes) out.problems.push(`${where}: a slice claims the wire bytes`);
+    b++;
+  }
+  if (b !== want.length) out.problems.push(`${label} (keepIpc): ${b} tables, ${want.length} record batches received`);
 }
 
 // ------------------------------------------------------------ live feed --
@@ -742,6 +812,26 @@ async function httpCase({ url, label, isStream = true, fallbackUrl = null, chunk
   await run('decode(ArrayBuffer)', async (take) => {
     for (const t of decode(bytes.slice().buffer)) take(t);
   });
+  // Every batch as one table, cut back into the batches by slice() (views
+  // that start anywhere in the buffers, bitmaps at any bit), each compared
+  // value by value; with the conversions checked against Apache Arrow JS.
+  await run('Table.concat + slice', async (take) => {
+    const tables = decode(bytes);
+    if (tables.length === 0) return {};
+    const all = Table.concat(tables);
+    if (all.numBatches !== tables.length) throw new Error(`concat: ${all.numBatches} batches of ${tables.length}`);
+    if (ref) conversions(label, all, ref, out);
+    // Each batch as two chunks, its first row and the rest (a view one row
+    // in: every buffer read at an offset, every bitmap off a byte boundary);
+    // then slice() takes the batches back out of the whole.
+    const split = Table.concat(tables.flatMap((t) => [t.slice(0, 1), t.slice(1)]));
+    let from = 0;
+    for (const t of tables) {
+      take(split.slice(from, from + t.numRows));
+      from += t.numRows;
+    }
+    return { schema: all.schema, metadata: all.metadata };
+  });
   if (isStream) {
     const iterate = async (stream, take) => {
       for (;;) {
@@ -757,8 +847,64 @@ async function httpCase({ url, label, isStream = true, fallbackUrl = null, chunk
     });
     await run(`readStream(chunks of ${chunkSizes.join('/')} bytes)`, async (take) =>
       iterate(readStream(chunkedStream(bytes, chunkSizes)), take));
+    await run('readStream().collect()', async (take) => {
+      const stream = readStream(chunkedStream(bytes, [4096]));
+      const all = await stream.collect();
+      for (const b of all.batches()) take(b);
+      return { schema: stream.schema, metadata: stream.metadata };
+    });
   }
   return out;
+}
+
+/** useDate / useBigInt against Apache Arrow JS's get() on every row of `all`
+ * (its dates and timestamps are epoch milliseconds, its 64-bit integers
+ * BigInt), and toRows() through JSON. */
+function conversions(label, all, ref, out) {
+  const problems = [];
+  const refCols = ref.schema.fields.map((_, j) => ref.batches.map((b) => b.getChildAt(j)));
+  all.columns().forEach((col, j) => {
+    const date = /^(Date32|Date64|Timestamp)/.test(col.type);
+    const big = /^(Int64|UInt64)$/.test(col.type);
+    if (!date && !big) return;
+    let i = 0;
+    let reported = 0;
+    const bad = (msg) => {
+      if (reported++ < MAX_PER_COLUMN) problems.push(`column "${col.name}" (${col.type}) ${msg}`);
+    };
+    for (const vec of refCols[j]) {
+      for (let k = 0; k < vec.length; k++, i++) {
+        if (!vec.isValid(k)) continue;
+        out.conversionsCompared = (out.conversionsCompared ?? 0) + 1;
+        if (big) {
+          // Apache Arrow JS: a BigInt; a number where it is exact, else InvalidData
+          const want = vec.get(k);
+          const beyond = want > BigInt(Number.MAX_SAFE_INTEGER) || want < -BigInt(Number.MAX_SAFE_INTEGER);
+          try {
+            const got = col.get(i, { useBigInt: false });
+            if (beyond || got !== Number(want)) bad(`row ${i}: useBigInt: false gave ${got}, apache-arrow ${want}`);
+          } catch (e) {
+            if (!(beyond && e.kind === 'InvalidData' && e.message.includes(`row ${i}`))) bad(`row ${i}: ${e.kind} ${e.message}`);
+          }
+          continue;
+        }
+        // Dates: epoch milliseconds from Apache Arrow JS's stored value and
+        // its type's unit (its get() refuses values beyond 2^53 ms).
+        const t = vec.type;
+        const raw = Number(vec.data[0].values[k]);
+        const want = t.typeId === Type.Date ? (t.unit === DateUnit.DAY ? raw * 86400000 : raw) : raw * [1000, 1, 1e-3, 1e-6][t.unit];
+        const got = col.get(i, { useDate: 'ms' });
+        if (!(Math.abs(got - want) <= Math.max(1e-3, Math.abs(want) * 1e-12))) bad(`row ${i}: useDate 'ms' gave ${got}, apache-arrow's value is ${want} ms`);
+        try {
+          const d = col.get(i, { useDate: true });
+          if (!(d instanceof Date) || d.getTime() !== Math.floor(got) || Math.abs(want) > 8.64e15) bad(`row ${i}: useDate: true gave ${d}`);
+        } catch (e) {
+          if (!(Math.abs(want) > 8.64e15 && e.kind === 'InvalidData')) bad(`row ${i}: useDate: true threw ${e.kind} ${e.message}`);
+        }
+      }
+    }
+  });
+  out.problems.push(...problems.map((p) => `${label} conversions: ${p}`));
 }
 
 // ----------------------------------------------------------------- faults --
