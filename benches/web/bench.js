@@ -366,6 +366,133 @@ async function e2e(url, opts) {
 }
 
 // ---------------------------------------------------------------------------
+// The main thread while streaming (issue 19): is the page still responsive?
+// ---------------------------------------------------------------------------
+
+/**
+ * An animation the page keeps running (a box moved every frame, as a page's
+ * own animation would): `stop(t0, t1)` gives the requestAnimationFrame
+ * callbacks between t0 and t1 and how many 60 Hz frames that window had. A
+ * frame interval of `dt` ms spans round(dt / 16.7) frame slots, of which one
+ * was drawn: the rest were dropped (the main thread was busy).
+ */
+function startAnimation() {
+  let box = document.getElementById('anim');
+  if (!box) {
+    box = document.createElement('div');
+    box.id = 'anim';
+    box.style.cssText = 'position:absolute;left:0;top:0;width:20px;height:20px;background:#36c;will-change:transform';
+    document.body.appendChild(box);
+  }
+  const stamps = [];
+  let running = true;
+  const frame = (ts) => {
+    if (!running) return;
+    stamps.push(ts);
+    box.style.transform = `translateX(${(stamps.length * 4) % 400}px)`;
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+  return {
+    stop(t0, t1) {
+      running = false;
+      const slot = 1000 / 60;
+      const inWindow = stamps.filter((t) => t >= t0 && t <= t1);
+      let dropped = 0;
+      let longestGap = 0;
+      let prev = t0;
+      for (const t of [...inWindow, t1]) {
+        const dt = t - prev;
+        longestGap = Math.max(longestGap, dt);
+        dropped += Math.max(0, Math.round(dt / slot) - 1);
+        prev = t;
+      }
+      const frames = inWindow.length;
+      return {
+        frames,
+        droppedFrames: dropped,
+        // Frames drawn out of every 60 frame slots.
+        framesPer60: frames + dropped > 0 ? (60 * frames) / (frames + dropped) : null,
+        longestFrameGapMs: longestGap,
+      };
+    },
+  };
+}
+
+/** Long Tasks API: main-thread tasks over 50 ms while it runs. */
+function startLongTasks() {
+  const entries = [];
+  let obs = null;
+  try {
+    obs = new PerformanceObserver((list) => entries.push(...list.getEntries()));
+    obs.observe({ type: 'longtask' });
+  } catch {
+    obs = null;
+  }
+  return {
+    async stop(t0, t1) {
+      // Entries are delivered after the task ends: give the observer a turn.
+      await new Promise((r) => setTimeout(r, 50));
+      if (obs) {
+        entries.push(...obs.takeRecords());
+        obs.disconnect();
+      }
+      const inWindow = entries.filter((e) => e.startTime < t1 && e.startTime + e.duration > t0);
+      return {
+        longTaskApi: obs !== null,
+        longTasks: inWindow.length,
+        longTaskMs: inWindow.reduce((a, e) => a + e.duration, 0),
+        longestLongTaskMs: inWindow.reduce((a, e) => Math.max(a, e.duration), 0),
+      };
+    },
+  };
+}
+
+/**
+ * The main thread while streaming: for each variant (`idle` is a pause of
+ * `idleMs` with nothing streaming, the baseline), `reps` rounds, the order
+ * rotated every round; an animation runs throughout. Each run is bracketed by
+ * `performance.mark('lsmt:<variant>:<round>:start' / ':end')`, so a trace the
+ * runner records over the whole call (CDP Tracing) can sum the main thread's
+ * tasks inside each run. Returns, per run, the time, the animation's frames
+ * and the Long Tasks API's view.
+ */
+async function mainThread(url, opts) {
+  const o = { reps: 3, timeoutMs: 120000, variants: ['idle', 'lightstream', 'arrow'], idleMs: 1000, ...opts };
+  const runners = { idle: () => new Promise((r) => setTimeout(() => r({}), o.idleMs)), ...E2E };
+  const variants = o.variants.filter((v) => v === 'idle' || e2eAvailable(v, o));
+  const skipped = o.variants.filter((v) => !variants.includes(v));
+  const samples = Object.fromEntries(variants.map((v) => [v, []]));
+  // One unrecorded warm-up of each (the wasm and Arrow JS code paths compiled).
+  for (const v of variants) {
+    await withTimeout(runners[v](url, o), o.timeoutMs + 5000, `main thread ${v}`);
+    await settle();
+  }
+  for (let r = 0; r < o.reps; r++) {
+    for (const v of rotate(variants, r)) {
+      status(`main thread ${url}: round ${r + 1}/${o.reps}: ${v}`);
+      const anim = startAnimation();
+      const lt = startLongTasks();
+      // Two frames of the animation before the run starts.
+      await new Promise((res) => requestAnimationFrame(() => requestAnimationFrame(res)));
+      performance.mark(`lsmt:${v}:${r}:start`);
+      const t0 = now();
+      const res = await withTimeout(runners[v](url, o), o.timeoutMs + 5000, `main thread ${v}`);
+      const t1 = now();
+      performance.mark(`lsmt:${v}:${r}:end`);
+      const frames = anim.stop(t0, t1);
+      const long = await lt.stop(t0, t1);
+      samples[v].push({
+        round: r, ms: t1 - t0, bytes: res.bytes ?? null, rows: res.rows ?? null, ...frames, ...long,
+      });
+      await settle();
+    }
+  }
+  status('idle');
+  return { variants, skipped, samples };
+}
+
+// ---------------------------------------------------------------------------
 // Column materialisation per record batch
 // ---------------------------------------------------------------------------
 
@@ -654,7 +781,7 @@ function info() {
 
 try {
   await init();
-  window.bench = { info, e2e, materialise, stringSplits };
+  window.bench = { info, e2e, materialise, stringSplits, mainThread };
   window.benchReady = true;
   status('ready');
 } catch (e) {
