@@ -42,6 +42,14 @@ try {
   wasmPkg = null;
 }
 
+// Whether this build of the package has the Worker path (npm/worker.js).
+let hasWorker = false;
+try {
+  hasWorker = typeof Worker === 'function' && (await fetch(import.meta.resolve('lightstream-arrow/worker.js'), { method: 'HEAD' })).ok;
+} catch {
+  hasWorker = false;
+}
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
@@ -244,9 +252,9 @@ async function runFlechette(url, o) {
  * `firstMs` (first table), `bodyMs` (time in the loop body; the rest is
  * waiting for the network and the decoder).
  */
-async function runLightstream(url, o, keep) {
+async function runLightstream(url, o, keep, worker = false) {
   const t0 = now();
-  const s = await ls.connect(url, { timeoutMs: o.timeoutMs });
+  const s = await ls.connect(url, { timeoutMs: o.timeoutMs, ...(worker ? { worker: true } : {}) });
   return consumeLightstream(s, t0, now(), keep);
 }
 
@@ -286,9 +294,9 @@ async function consumeLightstream(s, t0, tSchema, keep) {
 /** Lightstream over HTTP: `openStream(url)` (fetch + readStream of the body,
  * read as tables are asked for), every table touched and freed. `schemaMs` is
  * when the response headers arrived. */
-async function runFetchLightstream(url, o) {
+async function runFetchLightstream(url, o, worker = false) {
   const t0 = now();
-  const s = await ls.openStream(url, { checkContentType: false });
+  const s = await ls.openStream(url, { checkContentType: false, ...(worker ? { worker: true } : {}) });
   return consumeLightstream(s, t0, now(), false);
 }
 
@@ -315,15 +323,20 @@ const E2E = {
   raw_copy: (url, o) => withHandlerTime(() => runRawCopy(url, o)),
   lightstream: (url, o) => withHandlerTime(() => runLightstream(url, o, false)),
   lightstream_keep: (url, o) => withHandlerTime(() => runLightstream(url, o, true)),
+  // The same in a Worker (`{ worker: true }`): the WebSocket, the decode and
+  // exportParts run there, the tables' buffers are moved to the page.
+  lightstream_worker: (url, o) => withHandlerTime(() => runLightstream(url, o, false, true)),
   arrow: (url, o) => withHandlerTime(() => runArrow(url, o)),
   flechette: (url, o) => withHandlerTime(() => runFlechette(url, o)),
   // The same stream over HTTP (`o.httpUrl`) instead of the WebSocket `url`.
   fetch_lightstream: (url, o) => runFetchLightstream(o.httpUrl, o),
   fetch_arrow: (url, o) => runFetchArrow(o.httpUrl, o),
+  fetch_lightstream_worker: (url, o) => runFetchLightstream(o.httpUrl, o, true),
 };
 
 function e2eAvailable(v, o) {
   if (v.startsWith('fetch_') && !o.httpUrl) return false;
+  if (v.endsWith('_worker')) return hasWorker;
   if (v === 'fetch_lightstream') return typeof ls.openStream === 'function';
   if (v === 'flechette') return flechette !== null;
   if (v.startsWith('lightstream')) return hasConnect();
@@ -772,6 +785,7 @@ function info() {
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
     gc: typeof globalThis.gc === 'function',
     connect: hasConnect(),
+    worker: hasWorker,
     readStream: typeof wasmPkg?.readStream === 'function',
     flechette: flechette !== null,
     flechetteError,

@@ -20,8 +20,9 @@
 //
 // Usage: node benches/web/run.mjs [--shapes a,b,c] [--reps 11] [--mat-reps 5]
 //          [--batches 8] [--rows 1000000] [--npm-dir npm] [--skip e2e,main,materialise,splits] [--main-reps 5]
-//          [--variants raw,raw_copy,lightstream,lightstream_keep,arrow,flechette,fetch_lightstream,fetch_arrow]
-//          [--main-variants idle,lightstream,arrow]
+//          [--variants raw,raw_copy,lightstream,lightstream_keep,lightstream_worker,arrow,flechette,
+//                      fetch_lightstream,fetch_lightstream_worker,fetch_arrow]
+//          [--main-variants idle,lightstream,lightstream_worker,arrow]
 //          [--wait-load 0.5 --wait-max 2400] [--out FILE] [--driver cdp|playwright]
 // Driver: by default this script talks to Chromium itself over the DevTools
 // protocol on a pipe (--remote-debugging-pipe), enabling only the Runtime
@@ -55,7 +56,7 @@ function parseArgs(argv) {
     matReps: 5,
     numericReps: 3,
     mainReps: 5,
-    mainVariants: ['idle', 'lightstream', 'arrow'],
+    mainVariants: ['idle', 'lightstream', 'lightstream_worker', 'arrow'],
     batches: 8,
     rows: 1_000_000,
     smallRows: 1000,
@@ -65,7 +66,7 @@ function parseArgs(argv) {
     waitMax: 2400,
     out: null,
     chromium: '/usr/bin/chromium',
-    variants: ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_arrow'],
+    variants: ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'lightstream_worker', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_lightstream_worker', 'fetch_arrow'],
     driver: 'cdp',
   };
   const val = (i) => {
@@ -596,10 +597,12 @@ const NAMES = {
   raw_copy: 'plain WebSocket + one copy of each message into a reused buffer',
   lightstream: 'Lightstream `connect()`, tables freed as they arrive',
   lightstream_keep: 'Lightstream `connect()`, all tables kept',
+  lightstream_worker: 'Lightstream `connect(url, { worker: true })`: decoded in a Worker, tables moved to the page',
   arrow: 'Apache Arrow JS: collect messages, `tableFromIPC`',
   flechette: 'flechette: collect messages, `tableFromIPC`',
   fetch_lightstream: 'HTTP: Lightstream `openStream()` (fetch + readStream), tables freed as they arrive',
   fetch_arrow: 'HTTP: Apache Arrow JS `RecordBatchReader.from(fetch())`, batches as they arrive',
+  fetch_lightstream_worker: 'HTTP: Lightstream `openStream(url, { worker: true })`, tables moved from a Worker',
 };
 const LIB_NAMES = { lightstream: 'Lightstream', arrow: 'Apache Arrow JS', flechette: 'flechette' };
 
@@ -692,7 +695,7 @@ function report(result) {
       const s = e.summary;
       const arrowMbps = s.arrow?.mbps;
       const rawMbps = s.raw?.mbps;
-      for (const v of ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_arrow']) {
+      for (const v of ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'lightstream_worker', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_lightstream_worker', 'fetch_arrow']) {
         const r = s[v];
         if (!r) continue;
         let split = '';
@@ -700,7 +703,7 @@ function report(result) {
         if (r.schemaMs !== undefined) split = `schema at ${fmtMs(r.schemaMs)}, first table at ${fmtMs(r.firstMs)}, loop body ${fmtMs(r.bodyMs)} ms`;
         if (r.handlerMs !== undefined) split += `${split ? '; ' : ''}in onmessage ${fmtMs(r.handlerMs)} ms`;
         if (!r.rowsOk) split += ` **rows ${r.rowsSeen}**`;
-        const bold = v === 'lightstream' || v === 'fetch_lightstream' ? '**' : '';
+        const bold = ['lightstream', 'lightstream_worker', 'fetch_lightstream', 'fetch_lightstream_worker'].includes(v) ? '**' : '';
         // The HTTP rows compare with Arrow JS over HTTP.
         const reference = v.startsWith('fetch_') ? s.fetch_arrow?.mbps : arrowMbps;
         L.push(`| (${shape}) ${(r.bytes / 1e6).toFixed(0)} MB | ${NAMES[v]} | ${fmtMs(r.medianMs)} (${fmtMs(r.minMs)}-${fmtMs(r.maxMs)}) | ${bold}${fmt(r.mbps, 0)}${bold} | `
@@ -801,14 +804,17 @@ function targets(result) {
   const T = [];
   const verdict = (ok) => (ok === null ? 'not measured' : ok ? '**met**' : '**not met**');
   for (const [shape, e] of Object.entries(result.e2e ?? {})) {
-    const l = e.summary.lightstream;
     const a = e.summary.arrow;
-    T.push({
-      target: `(${shape}) end-to-end WebSocket throughput >= Apache Arrow JS`,
-      measured: l && a ? `${fmt(l.mbps, 0)} vs ${fmt(a.mbps, 0)} MB/s = ${ratio(l.mbps, a.mbps)}` : 'n/a',
-      verdict: verdict(l && a ? l.mbps >= a.mbps : null),
-      ok: l && a ? l.mbps >= a.mbps : null,
-    });
+    for (const v of ['lightstream', 'lightstream_worker']) {
+      const l = e.summary[v];
+      if (!l && v !== 'lightstream') continue;
+      T.push({
+        target: `(${shape}) ${v === 'lightstream' ? '' : `${v}: `}end-to-end WebSocket throughput >= Apache Arrow JS`,
+        measured: l && a ? `${fmt(l.mbps, 0)} vs ${fmt(a.mbps, 0)} MB/s = ${ratio(l.mbps, a.mbps)}` : 'n/a',
+        verdict: verdict(l && a ? l.mbps >= a.mbps : null),
+        ok: l && a ? l.mbps >= a.mbps : null,
+      });
+    }
   }
   for (const [shape, e] of Object.entries(result.main ?? {})) {
     const a = e.summary.arrow;
