@@ -1,0 +1,127 @@
+// The Worker-only cases of tests/browser/worker.mjs (the e2e cases come from
+// e2e-page.js through worker-shim.js): AbortSignal and reconnect, each with
+// `worker` true or false (the same behaviour on both paths). The feed they
+// read is tests/browser/feed.py through `lightstream serve ws://... -`: int64
+// `seq` counting up by one per row and utf8 `label` = "r<seq>".
+import { connect } from 'lightstream-arrow';
+
+function errorInfo(e) {
+  return { name: e?.name ?? typeof e, message: String(e?.message ?? e), kind: e?.kind ?? null };
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      const e = new Error(`the test page gave up after ${ms} ms: ${what}`);
+      e.name = 'TestTimeout';
+      reject(e);
+    }, ms);
+  });
+  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
+}
+
+/** The rows of a feed table: [seq, label] pairs, checked against each other. */
+function feedRows(table, problems) {
+  const seq = Array.from(table.column('seq').toArray(), Number);
+  const label = table.column('label').toArray();
+  for (let i = 0; i < seq.length; i++) {
+    if (label[i] !== `r${seq[i]}`) problems.push(`row ${i}: label ${label[i]} for seq ${seq[i]}`);
+  }
+  return seq;
+}
+
+/**
+ * AbortSignal: (1) a signal aborted before connect, (2) an abort while
+ * connect waits for a schema that never comes (`silentUrl`), (3) an abort
+ * while next() waits for the feed's next table (`feedUrl`). Each must reject
+ * with kind 'Aborted'; after (3) the stream is done.
+ */
+async function abortCases({ silentUrl, feedUrl, worker, timeoutMs = 10000 }) {
+  const out = {};
+  const pre = new AbortController();
+  pre.abort();
+  try {
+    await withTimeout(connect(feedUrl, { worker, signal: pre.signal }), timeoutMs, 'pre-aborted connect');
+    out.preAborted = { resolved: true };
+  } catch (e) {
+    out.preAborted = errorInfo(e);
+  }
+  const during = new AbortController();
+  const p = connect(silentUrl, { worker, signal: during.signal, timeoutMs: 60000 });
+  setTimeout(() => during.abort(), 200);
+  try {
+    await withTimeout(p, timeoutMs, 'connect aborted while waiting');
+    out.duringConnect = { resolved: true };
+  } catch (e) {
+    out.duringConnect = errorInfo(e);
+  }
+  const mid = new AbortController();
+  const stream = await withTimeout(connect(feedUrl, { worker, signal: mid.signal }), timeoutMs, 'connect to the feed');
+  out.tablesBefore = 0;
+  for (let i = 0; i < 2; i++) {
+    const r = await withTimeout(stream.next(), timeoutMs, 'next() of the feed');
+    if (!r.done) out.tablesBefore += 1;
+  }
+  // Several next() calls pending at once (the feed sends a table every 20 ms,
+  // the abort comes first): every one rejects, or resolves with a table that
+  // had already arrived.
+  const pending = [stream.next(), stream.next(), stream.next()];
+  mid.abort();
+  const settled = await withTimeout(Promise.allSettled(pending), timeoutMs, 'next() after abort');
+  out.pendingNext = settled.map((s) => (s.status === 'rejected' ? errorInfo(s.reason) : { resolved: true, done: s.value.done }));
+  try {
+    const again = await withTimeout(stream.next(), timeoutMs, 'next() after the abort');
+    out.afterAbort = again.done ? 'done' : 'a table';
+  } catch (e) {
+    out.afterAbort = `rejected: ${e.message}`;
+  }
+  return out;
+}
+
+window.reconnectProgress = null;
+
+/**
+ * Reads the feed at `url` with `reconnect` until `wantAfter` tables arrived
+ * after a resume (the driver kills and restarts the hub meanwhile;
+ * `window.reconnectProgress` tells it how far the page is), or until the
+ * stream fails. Returns the seq values before and after the resume.
+ */
+async function reconnectCase({ url, worker, wantAfter = 5, timeoutMs = 30000 }) {
+  const out = { before: [], after: [], resumes: [], problems: [], error: null, reconnects: null };
+  const progress = { tables: 0, resumes: 0, done: false };
+  window.reconnectProgress = progress;
+  const stream = await withTimeout(connect(url, {
+    worker,
+    reconnect: { retries: 50, initialDelayMs: 50, maxDelayMs: 400 },
+    onResume: (e) => {
+      progress.resumes += 1;
+      out.resumes.push({ reconnects: e.reconnects, attempts: e.attempts, errorKind: e.error?.kind ?? null, atTable: progress.tables });
+    },
+  }), timeoutMs, `connect(${url})`);
+  out.schema = stream.schema.map((f) => `${f.name}: ${f.type}`);
+  let afterResume = 0;
+  try {
+    for (let k = 0; k < 5000 && afterResume < wantAfter; k++) {
+      const r = await withTimeout(stream.next(), timeoutMs, 'next() of the feed');
+      if (r.done) break;
+      const seq = feedRows(r.value, out.problems);
+      progress.tables += 1;
+      if (progress.resumes === 0) out.before.push(seq);
+      else {
+        out.after.push(seq);
+        afterResume += 1;
+      }
+    }
+  } catch (e) {
+    out.error = errorInfo(e);
+  }
+  out.reconnects = stream.reconnects;
+  out.tablesRead = stream.tablesRead;
+  out.rowsRead = stream.rowsRead;
+  stream.close();
+  progress.done = true;
+  return out;
+}
+
+window.workerCases = { abortCases, reconnectCase };
