@@ -3,7 +3,8 @@
 // `worker` true or false (the same behaviour on both paths). The feed they
 // read is tests/browser/feed.py through `lightstream serve ws://... -`: int64
 // `seq` counting up by one per row and utf8 `label` = "r<seq>".
-import { connect } from 'lightstream-arrow';
+import { connect, readStream } from 'lightstream-arrow';
+import { Table as ArrowTable, tableFromArrays, tableToIPC } from 'apache-arrow';
 
 function errorInfo(e) {
   return { name: e?.name ?? typeof e, message: String(e?.message ?? e), kind: e?.kind ?? null };
@@ -124,4 +125,51 @@ async function reconnectCase({ url, worker, wantAfter = 5, timeoutMs = 30000 }) 
   return out;
 }
 
-window.workerCases = { abortCases, reconnectCase };
+/**
+ * Backpressure through the Worker: an IPC stream of `batches` tables (written
+ * by Apache Arrow JS) in a ReadableStream that counts its pulls, read with
+ * `readStream(rs, { worker: true, prefetch })`. After the first table the
+ * page waits `idleMs` without asking for more: the Worker must stop reading
+ * (a few chunks past `prefetch` tables, never the whole stream). Then every
+ * table is read and its values compared with Arrow JS's.
+ */
+async function backpressureCase({ batches = 50, rows = 1000, prefetch = 2, idleMs = 300, worker = true, timeoutMs = 10000 }) {
+  const parts = [];
+  for (let b = 0; b < batches; b++) parts.push(tableFromArrays({ x: Int32Array.from({ length: rows }, (_, i) => b * rows + i) }).batches[0]);
+  const bytes = tableToIPC(new ArrowTable(parts), 'stream');
+  const chunk = 1024;
+  const totalChunks = Math.ceil(bytes.length / chunk);
+  let pulled = 0;
+  let at = 0;
+  const rs = new ReadableStream({
+    pull(c) {
+      if (at >= bytes.length) {
+        c.close();
+        return;
+      }
+      c.enqueue(bytes.slice(at, at + chunk));
+      at += chunk;
+      pulled += 1;
+    },
+  }, { highWaterMark: 0 });
+  const stream = readStream(rs, { worker, prefetch });
+  const first = await withTimeout(stream.next(), timeoutMs, 'first table');
+  await new Promise((r) => setTimeout(r, idleMs));
+  const pulledIdle = pulled;
+  const problems = [];
+  let tables = first.done ? 0 : 1;
+  const check = (t, b) => {
+    const x = t.column('x').toArray();
+    for (let i = 0; i < rows; i += 97) if (x[i] !== b * rows + i) problems.push(`table ${b} row ${i}: ${x[i]}`);
+  };
+  if (!first.done) check(first.value, 0);
+  for (;;) {
+    const r = await withTimeout(stream.next(), timeoutMs, 'next table');
+    if (r.done) break;
+    check(r.value, tables);
+    tables += 1;
+  }
+  return { pulledIdle, totalChunks, tables, problems: problems.slice(0, 5), chunksPerTable: totalChunks / batches };
+}
+
+window.workerCases = { abortCases, reconnectCase, backpressureCase };

@@ -4,7 +4,8 @@
 //   1. every e2e fixture over WebSocket with `{ worker: true }` (the e2e page,
 //      e2e-page.js, through worker-shim.js), every value compared with Apache
 //      Arrow JS's decode of the same bytes; openStream and readStream in the
-//      Worker the same way;
+//      Worker the same way; a ReadableStream read no further than the page's
+//      window of `prefetch` tables (backpressure);
 //   2. every fault mode of fault-server.mjs through the Worker: the same
 //      failure (where, kind, message) as on the main thread, a timer on the
 //      page ticking meanwhile, and a good connect afterwards;
@@ -223,6 +224,18 @@ async function main() {
     const p = [...r.mismatches, ...r.problems];
     for (const [mode, m] of Object.entries(r.modes)) if (!m.ok) p.push(`${mode}: ${m.error.kind}: ${m.error.message}`);
     record('values', 'dictionaries with readStream (a transferred ReadableStream, odd chunks)', p, `${r.valuesCompared} values`);
+  });
+
+  await guarded('values', 'backpressure: the Worker reads a ReadableStream only as the page takes tables', async () => {
+    const r = await evw('backpressureCase', { batches: 50, prefetch: 2 });
+    const p = [...r.problems];
+    if (r.tables !== 50) p.push(`${r.tables} tables, expected 50`);
+    // The first table, `prefetch` more, and what the streams' queues hold
+    // on the way: a few tables' worth of chunks, far from all 50.
+    const bound = Math.ceil((1 + 2 + 4) * r.chunksPerTable) + 4;
+    if (r.pulledIdle > bound) p.push(`the Worker read ${r.pulledIdle} of ${r.totalChunks} chunks while the page took one table (bound ${bound})`);
+    record('values', 'backpressure: the Worker reads a ReadableStream only as the page takes tables', p,
+      `${r.pulledIdle} of ${r.totalChunks} chunks read while idle`);
   });
 
   // 2. Faults through the Worker, the page responsive meanwhile.
