@@ -37,6 +37,9 @@ names=(--remove-name-section)
 [ "${LIGHTSTREAM_WASM_NAMES:-}" = 1 ] && names=()
 wasm-bindgen --target web "${names[@]}" --out-dir "$here/pkg" "$wasm"
 rm -f "$here/pkg/package.json" "$here/pkg/.gitignore"
+# The loops that build arrays of strings, dictionary values and booleans:
+# the wasm crate imports them (pkg/snippets/) and npm/table.js too.
+cp "$repo/crates/lightstream-wasm/js/helpers.js" "$here/pkg/helpers.js"
 cp "$repo/LICENSE" "$repo/THIRD_PARTY_LICENSES" "$here/"
 # The notices of the Rust crates compiled into the .wasm (it ships their code).
 python3 "$here/licenses.py" "$here/THIRD_PARTY_CRATES"

@@ -1,18 +1,47 @@
 // The `lightstream-arrow` npm package: a thin ES module over the wasm-bindgen
 // output in ./pkg (built by build.sh from crates/lightstream-wasm). Every
-// decode happens in WebAssembly; this file only loads the module once, makes
-// the wasm TableStream an async iterable, and turns a call made before
-// `init()` into an error that says so. CSV (decodeCsv, CsvDecoder) goes
-// through the same wasm module and gives the same Table objects. `openStream`
-// is `fetch` (token as `Authorization: Bearer`, status and Content-Type
-// checked) handing the body to the wasm `readStream`.
+// decode happens in WebAssembly; this file loads the module once, turns each
+// decoded wasm table into a `Table` the page owns (wasm `exportParts` copies
+// its buffers out once and frees it; npm/table.js wraps them), wraps the wasm
+// streams as sources of a `TableStream` (npm/stream.js), and turns a call
+// made before `init()` into an error that says so. CSV (decodeCsv,
+// CsvDecoder) goes through the same wasm module and gives the same Table
+// objects. `openStream` is `fetch` (token as `Authorization: Bearer`, status
+// and Content-Type checked) handing the body to the wasm `readStream`.
 import wasmInit, * as wasm from './pkg/lightstream_wasm.js';
 import { fetchArrowBody } from './http.js';
 import { openResuming, wrapSource } from './resume.js';
+import { Table, conversions, lsError } from './table.js';
 import { TableStream } from './stream.js';
-import { WorkerSource, lsError, workerAvailable } from './worker-client.js';
+import { WorkerSource, workerAvailable } from './worker-client.js';
 
-export { Table, Column, TableStream } from './pkg/lightstream_wasm.js';
+export { Table, Column, transferList, collectTables } from './table.js';
+export { TableStream } from './stream.js';
+
+/** A page-owned Table of a wasm table (which is freed). */
+function own(wasmTable, defaults) {
+  return Table.fromParts(wasm.exportParts(wasmTable), defaults);
+}
+
+function ownAll(wasmTables, defaults) {
+  return wasmTables.map((t) => own(t, defaults));
+}
+
+/** The wasm TableStream as a TableStream source: tables become parts. */
+function wasmSource(ws) {
+  return {
+    async next() {
+      const r = await ws.next();
+      return r.done ? { done: true, value: undefined } : { done: false, value: wasm.exportParts(r.value) };
+    },
+    close() { ws.close(); },
+    get schema() { return ws.schema; },
+    get metadata() { return ws.metadata; },
+    get tablesRead() { return ws.tablesRead; },
+    get rowsRead() { return ws.rowsRead; },
+    get bytesRead() { return ws.bytesRead; },
+  };
+}
 
 let loading = null;
 let ready = false;
@@ -29,19 +58,38 @@ function needInitError(what) {
 }
 
 /** Decodes an IPC stream from chunks you push; see index.d.ts. */
-export class StreamDecoder extends wasm.StreamDecoder {
-  constructor(...args) {
+export class StreamDecoder {
+  #dec;
+  #defaults;
+  constructor(options) {
     needInit('new StreamDecoder()');
-    super(...args);
+    this.#defaults = typeof options === 'object' ? conversions(options, 'StreamDecoder') : {};
+    this.#dec = new wasm.StreamDecoder(options);
   }
+  push(chunk) { return ownAll(this.#dec.push(chunk), this.#defaults); }
+  finish() { this.#dec.finish(); }
+  get schema() { return this.#dec.schema; }
+  get metadata() { return this.#dec.metadata; }
+  get ended() { return this.#dec.ended; }
+  get bytesRead() { return this.#dec.bytesRead; }
+  free() { this.#dec.free(); }
 }
 
 /** Decodes CSV text from chunks you push; see index.d.ts. */
-export class CsvDecoder extends wasm.CsvDecoder {
-  constructor(...args) {
+export class CsvDecoder {
+  #dec;
+  constructor(options) {
     needInit('new CsvDecoder()');
-    super(...args);
+    this.#dec = new wasm.CsvDecoder(options);
   }
+  push(chunk) { return ownAll(this.#dec.push(chunk)); }
+  finish() { return ownAll(this.#dec.finish()); }
+  takeTables() { return ownAll(this.#dec.takeTables()); }
+  get schema() { return this.#dec.schema; }
+  get skippedRows() { return this.#dec.skippedRows; }
+  get nulledCells() { return this.#dec.nulledCells; }
+  get finished() { return this.#dec.finished; }
+  free() { this.#dec.free(); }
 }
 
 // Node.js has no fetch for file: URLs: read the .wasm next to this module.
@@ -97,22 +145,6 @@ export function init(input) {
 }
 export default init;
 
-/** The wasm TableStream as a TableStream source: tables become parts. */
-function wasmSource(ws) {
-  return {
-    async next() {
-      const r = await ws.next();
-      return r.done ? { done: true, value: undefined } : { done: false, value: wasm.exportParts(r.value) };
-    },
-    close() { ws.close(); },
-    get schema() { return ws.schema; },
-    get metadata() { return ws.metadata; },
-    get tablesRead() { return ws.tablesRead; },
-    get rowsRead() { return ws.rowsRead; },
-    get bytesRead() { return ws.bytesRead; },
-  };
-}
-
 /** Whether a call decodes in a Worker: `options.worker` (default `false`);
  * `true` where no module Worker exists (Node.js) is an error. */
 function useWorker(options, what) {
@@ -127,8 +159,9 @@ function useWorker(options, what) {
 /** Opens with `open()` (a source: the wasm stream, or a WorkerSource) and
  * wraps it with `signal` / `reconnect` (npm/resume.js) in a TableStream. */
 async function openTableStream(open, options, what) {
+  const defaults = conversions(options, what);
   const source = await openResuming(open, { signal: options.signal, reconnect: options.reconnect, onResume: options.onResume, what });
-  return new TableStream(source, options);
+  return new TableStream(source, defaults);
 }
 
 /** Opens a WebSocket to a Lightstream server (offering the subprotocol
@@ -166,20 +199,22 @@ export async function openStream(url, options = {}) {
 /** Decodes a whole IPC stream or file (Uint8Array or ArrayBuffer). */
 export function decode(bytes, options = {}) {
   needInit('decode()');
-  return wasm.decode(bytes, options ?? {});
+  const defaults = conversions(options, 'decode');
+  return ownAll(wasm.decode(bytes, options ?? {}), defaults);
 }
 
 /** Decodes a whole CSV document (string, Uint8Array or ArrayBuffer) into tables. */
 export function decodeCsv(input, options) {
   needInit('decodeCsv()');
-  return wasm.decodeCsv(input, options);
+  return ownAll(wasm.decodeCsv(input, options));
 }
 
 /** Decodes an IPC stream from a ReadableStream of byte chunks. With
- * `{ worker: true }` (a Promise then) the stream is transferred to a Worker. */
+ * `{ worker: true }` the stream is transferred to a Worker. */
 export function readStream(readable, options = {}) {
   needInit('readStream()');
   const o = options ?? {};
+  const defaults = conversions(o, 'readStream');
   if (o.reconnect !== undefined && o.reconnect !== false) {
     throw lsError('Unsupported', 'readStream(): reconnect is for connect()');
   }
@@ -193,6 +228,6 @@ export function readStream(readable, options = {}) {
     }
   }
   source ??= wasmSource(wasm.readStream(readable, o));
-  if (o.signal === undefined || o.signal === null) return new TableStream(source, o);
-  return new TableStream(wrapSource(source, null, { signal: o.signal, what: 'readStream()' }), o);
+  if (o.signal === undefined || o.signal === null) return new TableStream(source, defaults);
+  return new TableStream(wrapSource(source, null, { signal: o.signal, what: 'readStream()' }), defaults);
 }

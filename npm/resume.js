@@ -14,7 +14,7 @@
 //     Tables sent while the page was away are not recovered. Each resume
 //     counts in `reconnects` and calls `onResume({ reconnects, attempts,
 //     error })` before the first table of the new connection is handed out.
-import { lsError } from './worker-client.js';
+import { lsError } from './table.js';
 
 /** Failures after which a re-open may help: the connection went away. */
 const RESUMABLE = new Set(['Truncated', 'Connect', 'Timeout']);

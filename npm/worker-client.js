@@ -9,6 +9,7 @@
 // boundary as data and become the same `Error` (same `kind`) or `HttpError`
 // the main-thread path throws. The protocol is described in npm/worker.js.
 import { HttpError } from './http.js';
+import { lsError } from './table.js';
 
 /** Tables the worker may decode and move ahead of the page. */
 export const DEFAULT_PREFETCH = 4;
@@ -24,13 +25,6 @@ const isNode = typeof process !== 'undefined' && process.versions != null &&
  * worker) with module Workers. Node.js always decodes on its own thread. */
 export function workerAvailable() {
   return typeof Worker === 'function' && !isNode;
-}
-
-/** An `Error` with a `kind`, as the wasm module makes them. */
-export function lsError(kind, message, cause) {
-  const err = new Error(message, cause === undefined ? undefined : { cause });
-  err.kind = kind;
-  return err;
 }
 
 /** The worker's error data as the error the main-thread path throws. */
