@@ -1,26 +1,11 @@
 // The Worker-only cases of tests/browser/worker.mjs (the e2e cases come from
-// e2e-page.js through worker-shim.js): AbortSignal and reconnect, each with
+// e2e-page.js through worker-shim.js): AbortSignal, reconnect, backpressure and workerUrl, the first two with
 // `worker` true or false (the same behaviour on both paths). The feed they
 // read is tests/browser/feed.py through `lightstream serve ws://... -`: int64
 // `seq` counting up by one per row and utf8 `label` = "r<seq>".
 import { connect, readStream } from 'lightstream-arrow';
 import { Table as ArrowTable, tableFromArrays, tableToIPC } from 'apache-arrow';
-
-function errorInfo(e) {
-  return { name: e?.name ?? typeof e, message: String(e?.message ?? e), kind: e?.kind ?? null };
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => {
-      const e = new Error(`the test page gave up after ${ms} ms: ${what}`);
-      e.name = 'TestTimeout';
-      reject(e);
-    }, ms);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
+import { errorInfo, withTimeout } from './e2e-page.js';
 
 /** The rows of a feed table: [seq, label] pairs, checked against each other. */
 function feedRows(table, problems) {
@@ -172,4 +157,25 @@ async function backpressureCase({ batches = 50, rows = 1000, prefetch = 2, idleM
   return { pulledIdle, totalChunks, tables, problems: problems.slice(0, 5), chunksPerTable: totalChunks / batches };
 }
 
-window.workerCases = { abortCases, reconnectCase, backpressureCase };
+/** `workerUrl`: the package's worker.js named explicitly reads the stream;
+ * a URL with no script behind it rejects (a kind, not a hang). */
+async function workerUrlCase({ url, goodWorkerUrl, badWorkerUrl, timeoutMs = 10000 }) {
+  const out = { good: null, bad: null };
+  try {
+    const s = await withTimeout(connect(url, { worker: true, workerUrl: goodWorkerUrl }), timeoutMs, 'connect with workerUrl');
+    let rows = 0;
+    for await (const t of s) rows += t.numRows;
+    out.good = { rows };
+  } catch (e) {
+    out.good = errorInfo(e);
+  }
+  try {
+    await withTimeout(connect(url, { worker: true, workerUrl: badWorkerUrl }), timeoutMs, 'connect with a bad workerUrl');
+    out.bad = { resolved: true };
+  } catch (e) {
+    out.bad = errorInfo(e);
+  }
+  return out;
+}
+
+window.workerCases = { abortCases, reconnectCase, backpressureCase, workerUrlCase };

@@ -238,6 +238,17 @@ async function main() {
       `${r.pulledIdle} of ${r.totalChunks} chunks read while idle`);
   });
 
+  await guarded('values', 'workerUrl: the script named explicitly, and one that is not there', async () => {
+    const c = cases.find((x) => x.name === 'all_types');
+    const r = await evw('workerUrlCase', {
+      url: servers.all_types.url, goodWorkerUrl: `${base}/lightstream/worker.js`, badWorkerUrl: `${base}/lightstream/no-such-worker.js`,
+    });
+    const p = [];
+    if (r.good?.rows !== c.rows) p.push(`with workerUrl: ${r.good?.rows !== undefined ? `${r.good.rows} rows, expected ${c.rows}` : `${r.good?.kind}: ${r.good?.message}`}`);
+    if (r.bad?.resolved || typeof r.bad?.kind !== 'string') p.push(`a workerUrl with no script: ${r.bad?.resolved ? 'connect resolved' : `no kind (${r.bad?.message})`}`);
+    record('values', 'workerUrl: the script named explicitly, and one that is not there', p, `bad: ${r.bad?.kind}: ${r.bad?.message}`);
+  });
+
   // 2. Faults through the Worker, the page responsive meanwhile.
   const good = cases.find((c) => c.name === 'all_types');
   for (const mode of FAULT_MODES) {
