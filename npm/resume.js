@@ -155,7 +155,16 @@ export class ResumingSource {
           throw e;
         }
         if (this.closed || !this.policy || !RESUMABLE.has(e?.kind)) throw e;
-        await this.resume(e);
+        try {
+          await this.resume(e);
+        } catch (e2) {
+          // An abort during the backoff or a re-open ends the stream as above.
+          if (e2?.kind === 'Aborted' && this.signal?.aborted) {
+            this.close();
+            this.done = true;
+          }
+          throw e2;
+        }
         continue;
       }
       if (r.done) this.detach();

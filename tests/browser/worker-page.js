@@ -178,4 +178,43 @@ async function workerUrlCase({ url, goodWorkerUrl, badWorkerUrl, timeoutMs = 100
   return out;
 }
 
-window.workerCases = { abortCases, reconnectCase, backpressureCase, workerUrlCase };
+/**
+ * An abort while `reconnect` waits between attempts: reads 2 tables of the
+ * feed, then waits in next(); the driver kills the hub (the attempts then
+ * fail) and calls `window.abortReconnect()`. next() must reject with kind
+ * 'Aborted', and the stream is then done.
+ */
+async function abortReconnectCase({ url, worker, timeoutMs = 20000 }) {
+  const out = { tables: 0, error: null, after: null, resumes: 0 };
+  const controller = new AbortController();
+  window.abortReconnect = () => controller.abort();
+  const progress = { tables: 0, resumes: 0, done: false };
+  window.reconnectProgress = progress;
+  const stream = await withTimeout(connect(url, {
+    worker, signal: controller.signal,
+    reconnect: { retries: 1000, initialDelayMs: 100, maxDelayMs: 200 },
+    onResume: () => { out.resumes += 1; },
+  }), timeoutMs, 'connect to the feed');
+  try {
+    for (let k = 0; k < 1000; k++) {
+      const r = await withTimeout(stream.next(), timeoutMs, 'next() of the feed');
+      if (r.done) break;
+      out.tables += 1;
+      progress.tables = out.tables;
+      // Reads on until the hub is gone: then next() waits while reconnect
+      // tries, until the abort.
+    }
+  } catch (e) {
+    out.error = errorInfo(e);
+  }
+  try {
+    const again = await withTimeout(stream.next(), 3000, 'next() after the abort');
+    out.after = again.done ? 'done' : 'a table';
+  } catch (e) {
+    out.after = `rejected: ${e.message}`;
+  }
+  progress.done = true;
+  return out;
+}
+
+window.workerCases = { abortCases, reconnectCase, backpressureCase, workerUrlCase, abortReconnectCase };

@@ -15,7 +15,8 @@
 //      `python3 feed.py | lightstream serve ws://127.0.0.1:PORT/ -`, killed
 //      and started again on the same port: the stream resumes (reconnects,
 //      onResume) and its values go on; a hub that comes back with another
-//      schema fails the stream with kind 'Schema'.
+//      schema fails the stream with kind 'Schema'; an abort while it waits
+//      between attempts ends it with kind 'Aborted'.
 //
 //   node tests/browser/worker.mjs    (env as for e2e.mjs: LIGHTSTREAM_NPM_TARBALL,
 //                                     LIGHTSTREAM_BIN, LIGHTSTREAM_WORKER_VERBOSE=1)
@@ -325,6 +326,30 @@ async function main() {
       const port = hub.port;
       await hub.stop();
       hub = await startHub(bin, { port });
+    });
+  }
+
+  // An abort while reconnect waits between attempts (the hub gone).
+  for (const worker of [true, false]) {
+    await guarded('reconnect', `worker: ${worker}, aborted while reconnecting`, async () => {
+      const running = evw('abortReconnectCase', { url: hub.url, worker });
+      for (let i = 0; i < 200; i++) {
+        const progress = await page.evaluate(() => window.reconnectProgress);
+        if (progress?.tables >= 2 || progress?.done) break;
+        await sleep(50);
+      }
+      const port = hub.port;
+      await hub.stop();
+      await sleep(500);
+      await page.evaluate(() => window.abortReconnect());
+      const r = await running;
+      hub = await startHub(bin, { port });
+      const p = [];
+      if (r.tables < 2) p.push(`${r.tables} tables before the hub went away`);
+      if (r.error?.kind !== 'Aborted') p.push(`the stream ended with ${r.error ? `kind ${r.error.kind}: ${r.error.message}` : 'no error'}, expected kind Aborted`);
+      if (r.resumes !== 0) p.push(`onResume called ${r.resumes} times with no hub to resume from`);
+      if (r.after !== 'done') p.push(`next() after the abort: ${r.after}, expected done`);
+      record('reconnect', `worker: ${worker}, aborted while reconnecting`, p, r.error?.message.slice(0, 80));
     });
   }
 
