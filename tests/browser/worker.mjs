@@ -239,6 +239,23 @@ async function main() {
       `${r.pulledIdle} of ${r.totalChunks} chunks read while idle`);
   });
 
+  // openStream's refusals from the Worker stay HttpErrors (status, kind).
+  for (const [label, url, status, kind] of [
+    ['a 404', `${base}/fixtures/no-such.arrows`, 404, 'Http'],
+    ['a 200 text/html', `${base}/worker.html`, 200, 'ContentType'],
+  ]) {
+    await guarded('values', `openStream in the Worker: ${label} is an HttpError`, async () => {
+      const r = await ev('refusalCase', { via: 'http', url });
+      const e = r.error;
+      const p = [];
+      if (!e) p.push(`no error (${r.tables} tables)`);
+      else if (!e.httpError || e.status !== status || e.kind !== kind) {
+        p.push(`${e.name} (HttpError: ${e.httpError}), status ${e.status}, kind ${e.kind}; expected an HttpError, ${status}, ${kind}`);
+      }
+      record('values', `openStream in the Worker: ${label} is an HttpError`, p, e ? `${e.kind}: ${e.message.slice(0, 80)}` : '');
+    });
+  }
+
   await guarded('values', 'workerUrl: the script named explicitly, and one that is not there', async () => {
     const c = cases.find((x) => x.name === 'all_types');
     const r = await evw('workerUrlCase', {
