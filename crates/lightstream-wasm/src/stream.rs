@@ -164,8 +164,9 @@ fn option_signal(options: &JsValue) -> Result<Option<JsValue>, JsValue> {
     if signal.is_undefined() || signal.is_null() {
         return Ok(None);
     }
-    let listen = Reflect::get(&signal, &"addEventListener".into())?;
-    if !listen.is_function() {
+    let listens = signal.is_object()
+        && Reflect::get(&signal, &"addEventListener".into()).is_ok_and(|f| f.is_function());
+    if !listens {
         return Err(Failure::new("Unsupported", "option signal must be an AbortSignal").to_js());
     }
     Ok(Some(signal))
