@@ -213,6 +213,9 @@ export function decodeCsv(input, options) {
  * `{ worker: true }` the stream is transferred to a Worker. */
 export function readStream(readable, options = {}) {
   needInit('readStream()');
+  if (readable === null) {
+    throw lsError('Truncated', 'readStream: no body to read (a fetch Response without one, e.g. of a HEAD request or a 204)');
+  }
   const o = options ?? {};
   const defaults = conversions(o, 'readStream');
   if (o.reconnect !== undefined && o.reconnect !== false) {

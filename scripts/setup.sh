@@ -251,7 +251,8 @@ setup_browser() {
 # Versions the browser tests and benches were written against.
 # (@uwdata/flechette, an optional peer in the browser benches, is not here:
 # `npm install` of it fails on this registry; benches/README.md says how to add it.)
-default_npm_packages="playwright-core@1.65.1 apache-arrow@21.2.0 typescript@5.9.3"
+# @duckdb/duckdb-wasm: the toIPC() hand-off test (npm/test/duckdb.test.mjs, its Node blocking build).
+default_npm_packages="playwright-core@1.65.1 apache-arrow@21.2.0 typescript@5.9.3 @duckdb/duckdb-wasm@1.32.0"
 # Never `npx playwright install`: it downloads browsers, which fails here;
 # playwright-core drives the apt chromium instead.
 setup_npm_packages() {

@@ -244,3 +244,49 @@ test('a stream collects into one table; Symbol.dispose closes it', async () => {
     assert.equal(typeof t[Symbol.dispose], 'function');
   }
 });
+
+test('encoding forged parts is a typed error, never a panic', () => {
+  const { bytes } = threeBatches();
+  const [t] = ls.decode(bytes);
+  const good = t.toParts()[0];
+  const col = (name) => good.fields.findIndex((f) => f.name === name);
+  const forge = (name, change) => {
+    const columns = good.columns.map((c, i) => (i === col(name) ? { ...c, ...change } : c));
+    return ls.Table.fromParts({ ...good, columns });
+  };
+  const bad = [
+    ['name', { offsets: Uint32Array.of(0, 5, 2, 9, 9) }, /out of order or past the data/],
+    ['name', { offsets: Uint32Array.of(0, 1, 2, 3, 99999) }, /out of order or past the data/],
+    ['name', { data: new Uint8Array(16).fill(0xff) }, /invalid UTF-8/],
+    ['kind', { keys: Int8Array.of(0, 1, 0, 120) }, /dictionary key out of range at row 3/],
+    ['id', { values: Int32Array.of(1, 2) }, /holds 8 bytes, not 4 values/],
+    ['flag', { validity: new Uint8Array(0) }, /bitmap "validity" is shorter than 4 bits/],
+  ];
+  for (const [name, change, message] of bad) {
+    assert.throws(() => forge(name, change).toIPC(), { kind: 'InvalidData', message }, `${name}: ${JSON.stringify(Object.keys(change))}`);
+  }
+  assert.throws(() => ls.Table.fromParts({ ...good, schema: Uint8Array.of(1, 2, 3) }).toIPC(), { kind: 'Schema' });
+  // and the unforged parts encode
+  assert.equal(arrow.tableFromIPC(ls.Table.fromParts(good).toIPC()).numRows, 4);
+});
+
+test('dates before the epoch fall in their millisecond; dates no Date holds are an error; an empty slice keeps its columns', () => {
+  const ts = BigInt64Array.of(-1n, -1_500n, 9_000_000_000_000_000_000n);
+  const ref = new arrow.Table({ t: arrow.makeData({ type: new arrow.TimestampMicrosecond(), length: 3, data: ts }) });
+  const [t] = ls.decode(arrow.tableToIPC(ref, 'stream'));
+  const col = t.column('t');
+  assert.equal(col.get(0, { useDate: true }).toISOString(), '1969-12-31T23:59:59.999Z');
+  assert.equal(col.get(1, { useDate: 'ms' }), -1.5);
+  assert.equal(col.get(1, { useDate: true }).getTime(), -2);
+  assert.equal(col.get(2, { useDate: 'ms' }), 9e15);
+  assert.throws(() => col.get(2, { useDate: true }), { kind: 'InvalidData', message: /column "t" row 2: .* beyond the dates a JavaScript Date holds/ });
+  const { bytes } = threeBatches();
+  const none = ls.Table.concat(ls.decode(bytes)).slice(5, 5);
+  assert.equal(none.numRows, 0);
+  assert.deepEqual(none.column('kind').dictionary(), ls.decode(bytes)[0].column('kind').dictionary());
+  assert.ok(none.column('kind').keys() instanceof Int8Array);
+  assert.deepEqual(none.column('name').toArray(), []);
+  const empty = ls.Table.empty(none.schema);
+  assert.ok(empty.column('kind').keys() instanceof Int8Array);
+  assert.deepEqual(empty.column('kind').dictionary(), []);
+});
