@@ -95,6 +95,11 @@ function wsProblems(fixture, r) {
   if (r.rows !== fixture.rows) p.push(`${r.rows} rows, the fixture has ${fixture.rows}`);
   if (r.counters.bytesRead !== r.wire.bytes) p.push(`bytesRead ${r.counters.bytesRead}, WebSocket payload bytes ${r.wire.bytes}`);
   if (fixture.rows > 0 && r.valuesCompared === 0) p.push('no values compared');
+  // toIPC() re-encoded, and with keepIpc the wire bytes moved from the Worker, read back equal.
+  if (fixture.rows > 0 && r.ipcValuesCompared !== r.valuesCompared) p.push(`toIPC() compared ${r.ipcValuesCompared} values of ${r.valuesCompared}`);
+  if (fixture.rows > 0 && r.referenceFrom === 'same bytes' && r.wireValuesCompared !== r.valuesCompared) {
+    p.push(`keepIpc toIPC() compared ${r.wireValuesCompared} values of ${r.valuesCompared}`);
+  }
   return p;
 }
 
@@ -206,8 +211,8 @@ async function main() {
   // 1. Values through the Worker, against Apache Arrow JS.
   for (const c of cases) {
     await guarded('values', `${c.name} over WebSocket`, async () => {
-      const r = await ev('wsCase', { url: servers[c.name].url, label: c.name, ipc: false });
-      record('values', `${c.name} over WebSocket`, wsProblems(c, r), `${r.tables} tables, ${r.valuesCompared} values`);
+      const r = await ev('wsCase', { url: servers[c.name].url, label: c.name, ipc: true });
+      record('values', `${c.name} over WebSocket`, wsProblems(c, r), `${r.tables} tables, ${r.valuesCompared} values, +${r.ipcValuesCompared} via toIPC, +${r.wireValuesCompared} via keepIpc`);
     });
   }
   for (const name of ['all_types', 'dictionaries']) {
