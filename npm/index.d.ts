@@ -61,7 +61,58 @@ export interface SkippedField {
   type: string;
 }
 
-export interface ConnectOptions extends DecodeOptions {
+/** Where a stream decodes (`connect`, `openStream`, `readStream`). */
+export interface WorkerOptions {
+  /** Decode in a dedicated module Worker that owns the connection (the
+   * WebSocket, the fetch, or the ReadableStream, which is transferred): the
+   * page only receives finished tables, their buffers moved to it (no copy).
+   * Default `false`. `true` where there is no module Worker (Node.js) rejects
+   * with `kind: 'Unsupported'`. */
+  worker?: boolean;
+  /** The Worker script (default `new URL('./worker.js', import.meta.url)`,
+   * the package's own `worker.js`): for a bundler that moves it. */
+  workerUrl?: string | URL;
+  /** Tables the Worker may decode and move ahead of the page (default 4):
+   * it reads an HTTP body or a ReadableStream no further while the page
+   * lags (a WebSocket cannot pause: there `maxBufferedBytes` applies). */
+  prefetch?: number;
+}
+
+/** `reconnect` of `connect`: retry after an unexpected close. */
+export interface ReconnectOptions {
+  /** Attempts in a row before the stream fails (default 5). */
+  retries?: number;
+  /** The first delay (default 250 ms); each attempt doubles it ... */
+  initialDelayMs?: number;
+  /** ... up to this (default 10000 ms); each delay is then drawn at random
+   * from its upper half (jitter). */
+  maxDelayMs?: number;
+}
+
+/** What `onResume` is told after a reconnect. */
+export interface ResumeEvent {
+  /** Reconnects of this stream so far (as `stream.reconnects`). */
+  reconnects: number;
+  /** Attempts this reconnect took. */
+  attempts: number;
+  /** The error that ended the previous connection (`Truncated`, `Connect`, `Timeout`). */
+  error: LightstreamError;
+}
+
+export interface ConnectOptions extends DecodeOptions, WorkerOptions {
+  /** Aborting rejects a pending `connect` or `next()` with
+   * `kind: 'Aborted'` and closes the WebSocket. */
+  signal?: AbortSignal;
+  /** Re-open after the connection closes before the end-of-stream marker
+   * (kinds `Truncated`, `Connect`, `Timeout`), with exponential backoff and
+   * jitter; `true` for the defaults. A hub (`lightstream serve ws://... -`)
+   * sends the new connection the schema and dictionaries again: the schema
+   * must be the same as before (else `next()` rejects with `kind: 'Schema'`),
+   * and the stream goes on with the hub's live tables (those sent while it
+   * was away are not recovered). Off by default. */
+  reconnect?: boolean | ReconnectOptions;
+  /** Called after each reconnect, before the new connection's first table. */
+  onResume?: (event: ResumeEvent) => void;
   /** A bearer token for a server that asks for one. Browsers cannot set
    * WebSocket headers, so it travels as a second subprotocol,
    * `lightstream.token.<token>`, after `lightstream.arrow.v1` (the server
@@ -122,7 +173,7 @@ export class HttpError extends Error {
 export const ARROW_STREAM_TYPE: 'application/vnd.apache.arrow.stream';
 
 /** Options of `openStream`. */
-export interface OpenStreamOptions extends DecodeOptions {
+export interface OpenStreamOptions extends DecodeOptions, WorkerOptions {
   /** Sent as `Authorization: Bearer <token>`; the same characters as
    * `ConnectOptions.token` (anything else rejects with `kind: 'Token'`). */
   token?: string;
@@ -139,7 +190,8 @@ export interface OpenStreamOptions extends DecodeOptions {
   /** Refuse a 2xx answer whose media type is not
    * `application/vnd.apache.arrow.stream` (default `true`). */
   checkContentType?: boolean;
-  /** The `fetch` to use (default `globalThis.fetch`). */
+  /** The `fetch` to use (default `globalThis.fetch`; not with `worker: true`,
+   * where the Worker fetches: that rejects with `kind: 'Unsupported'`). */
   fetch?: typeof fetch;
 }
 
@@ -188,6 +240,8 @@ export class TableStream<S extends SchemaType = SchemaType> implements AsyncIter
   readonly rowsRead: number;
   /** Bytes of IPC messages received so far (WebSocket payloads or chunks). */
   readonly bytesRead: number;
+  /** Times `connect`'s `reconnect` re-opened the stream (0 without it). */
+  readonly reconnects: number;
   /** The next table, or `{ done: true }` after the end-of-stream marker. */
   next(): Promise<IteratorResult<Table<S>, undefined>>;
   /** Closes the stream (what `break` in `for await` calls). */
@@ -224,12 +278,20 @@ export function decode<S extends SchemaType = SchemaType>(
   options?: DecodeOptions,
 ): Table<S>[] & { skipped: SkippedField[] };
 
+/** Options of `readStream`. */
+export interface ReadStreamOptions extends DecodeOptions, WorkerOptions {
+  /** Aborting cancels the readable and rejects a pending `next()` with `kind: 'Aborted'`. */
+  signal?: AbortSignal;
+}
+
 /** Decodes an IPC stream arriving as a `ReadableStream` of byte chunks of any
  * size (e.g. `(await fetch(url)).body`; a `null` body throws an `Error` with
- * `kind: 'Truncated'`). */
+ * `kind: 'Truncated'`). With `worker: true` the readable is transferred to
+ * the Worker (a browser that cannot transfer streams decodes it on the page
+ * instead). */
 export function readStream<S extends SchemaType = SchemaType>(
   readable: ReadableStream<Uint8Array> | null,
-  options?: DecodeOptions,
+  options?: ReadStreamOptions,
 ): TableStream<S>;
 
 /**

@@ -9,8 +9,11 @@
 // objects. `openStream` is `fetch` (token as `Authorization: Bearer`, status
 // and Content-Type checked) handing the body to the wasm `readStream`.
 import wasmInit, * as wasm from './pkg/lightstream_wasm.js';
-import { Table, conversions } from './table.js';
+import { fetchArrowBody } from './http.js';
+import { openResuming, wrapSource } from './resume.js';
+import { Table, conversions, lsError } from './table.js';
 import { TableStream } from './stream.js';
+import { WorkerSource, workerAvailable } from './worker-client.js';
 
 export { Table, Column, transferList, collectTables } from './table.js';
 export { TableStream } from './stream.js';
@@ -104,11 +107,36 @@ async function defaultInput() {
   return url;
 }
 
+// The compiled module, kept so that every Worker instantiates it without a
+// second download and compile (a WebAssembly.Module moves to a Worker).
+let compiled = null;
+
+/** `init`'s input (a URL or path, a Request, a Response or a promise of one,
+ * bytes, or a compiled module) as a compiled WebAssembly.Module. */
+async function compile(input) {
+  let s = input;
+  if (s instanceof WebAssembly.Module) return s;
+  if (typeof s === 'string' || s instanceof URL || (typeof Request === 'function' && s instanceof Request)) s = fetch(s);
+  s = await s;
+  if (s instanceof WebAssembly.Module) return s;
+  if (typeof Response === 'function' && s instanceof Response) {
+    if (!s.ok) throw new Error(`failed to fetch the .wasm: ${s.status} ${s.statusText} fetching '${s.url}'`);
+    const wasmType = (s.headers.get('content-type') ?? '').split(';')[0].trim() === 'application/wasm';
+    return wasmType && typeof WebAssembly.compileStreaming === 'function'
+      ? WebAssembly.compileStreaming(s)
+      : WebAssembly.compile(await s.arrayBuffer());
+  }
+  return WebAssembly.compile(s);
+}
+
 /** Loads the WebAssembly module once; see index.d.ts. */
 export function init(input) {
   if (loading === null) {
     const source = input === undefined ? defaultInput() : Promise.resolve(input);
-    loading = source.then((s) => wasmInit({ module_or_path: s })).then(() => {
+    loading = source.then(compile).then((m) => {
+      compiled = m;
+      return wasmInit({ module_or_path: m });
+    }).then(() => {
       ready = true;
     }, (e) => {
       loading = null;
@@ -119,115 +147,55 @@ export function init(input) {
 }
 export default init;
 
+/** Whether a call decodes in a Worker: `options.worker` (default `false`);
+ * `true` where no module Worker exists (Node.js) is an error. */
+function useWorker(options, what) {
+  const w = options.worker ?? false;
+  if (typeof w !== 'boolean') throw lsError('Unsupported', `${what}: option worker must be true or false`);
+  if (w && !workerAvailable()) {
+    throw lsError('Unsupported', `${what}: { worker: true } needs a browser with module Workers (Node.js decodes on its own thread: leave it out)`);
+  }
+  return w;
+}
+
+/** Opens with `open()` (a source: the wasm stream, or a WorkerSource) and
+ * wraps it with `signal` / `reconnect` (npm/resume.js) in a TableStream. */
+async function openTableStream(open, options, what) {
+  const defaults = conversions(options, what);
+  const source = await openResuming(open, { signal: options.signal, reconnect: options.reconnect, onResume: options.onResume, what });
+  return new TableStream(source, defaults);
+}
+
 /** Opens a WebSocket to a Lightstream server (offering the subprotocol
  * `lightstream.arrow.v1`, and `lightstream.token.<token>` with a token);
  * resolves once the schema arrived. Bad options reject too. */
-export function connect(url, options = {}) {
-  if (!ready) return Promise.reject(needInitError('connect()'));
-  try {
-    const defaults = conversions(options, 'connect');
-    return wasm.connect(String(url), options ?? {}).then((ws) => new TableStream(wasmSource(ws), defaults));
-  } catch (e) {
-    return Promise.reject(e);
-  }
+export async function connect(url, options = {}) {
+  if (!ready) throw needInitError('connect()');
+  const o = options ?? {};
+  const what = `connect(${url})`;
+  const open = useWorker(o, 'connect()')
+    ? () => WorkerSource.open({ kind: 'ws', url, options: o, module: compiled, what: 'connect()' })
+    : async () => wasmSource(await wasm.connect(String(url), o));
+  return openTableStream(open, o, what);
 }
 
-/** The media type of an Arrow IPC stream (IANA). */
-export const ARROW_STREAM_TYPE = 'application/vnd.apache.arrow.stream';
-
-/** A response that is not a 2xx Arrow stream; see index.d.ts. */
-export class HttpError extends Error {
-  constructor(message, { kind, url, status, statusText, contentType, detail }) {
-    super(message);
-    this.name = 'HttpError';
-    this.kind = kind;
-    this.url = url;
-    this.status = status;
-    this.statusText = statusText;
-    this.contentType = contentType;
-    this.detail = detail;
-  }
-}
-
-/** At most `max` bytes of a refused response's body, as text (the server's
- * one-line reason); the rest is cancelled, never read. */
-async function bodySnippet(response, max = 1024) {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const parts = [];
-  let n = 0;
-  try {
-    while (n < max) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      parts.push(value);
-      n += value.length;
-    }
-  } catch {
-    // the reason is best effort
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  const all = new Uint8Array(Math.min(n, max));
-  let at = 0;
-  for (const p of parts) {
-    const take = Math.min(p.length, all.length - at);
-    all.set(p.subarray(0, take), at);
-    at += take;
-  }
-  return new TextDecoder().decode(all).trim();
-}
-
-/** The `Accept` of `openStream`: the Arrow media type, with the IPC body
- * codecs asked for in its `codecs` parameter (the Arrow-over-HTTP
- * convention of apache/arrow-experiments, http/), in order of preference. */
-function acceptHeader(codecs) {
-  if (codecs === undefined || codecs === null) return ARROW_STREAM_TYPE;
-  const known = ['zstd', 'lz4'];
-  if (!Array.isArray(codecs) || codecs.some((c) => !known.includes(c))) {
-    const err = new Error(`openStream: option codecs must be an array of ${known.map((c) => `'${c}'`).join(' and ')}`);
-    err.kind = 'Schema';
-    throw err;
-  }
-  return codecs.length === 0 ? ARROW_STREAM_TYPE : `${ARROW_STREAM_TYPE}; codecs="${codecs.join(', ')}"`;
-}
+export { ARROW_STREAM_TYPE, HttpError } from './http.js';
 
 /** Fetches an Arrow IPC stream over HTTP and reads it as it downloads; see index.d.ts. */
 export async function openStream(url, options = {}) {
   if (!ready) throw needInitError('openStream()');
-  const { token, signal, headers: extra, fetch: fetchFn, checkContentType = true, codecs, ...decodeOptions } = options ?? {};
-  const headers = new Headers(extra);
-  if (!headers.has('accept')) headers.set('accept', acceptHeader(codecs));
-  if (token !== undefined && token !== null) headers.set('authorization', `Bearer ${wasm.checkToken(token)}`);
-  const target = String(url);
-  let response;
-  try {
-    response = await (fetchFn ?? globalThis.fetch)(target, { headers, signal });
-  } catch (e) {
-    const aborted = e?.name === 'AbortError';
-    const err = new Error(`${aborted ? 'fetch of' : 'could not fetch'} ${target}${aborted ? ' was aborted' : ''}: ${e?.message ?? e}`);
-    err.kind = aborted ? 'Aborted' : 'Connect';
-    err.cause = e;
-    throw err;
+  const o = options ?? {};
+  if (o.reconnect !== undefined && o.reconnect !== false) {
+    throw lsError('Unsupported', 'openStream(): reconnect is for connect() (an HTTP stream re-fetched would start again from its beginning)');
   }
-  const contentType = response.headers.get('content-type');
-  const info = { url: target, status: response.status, statusText: response.statusText, contentType };
-  if (!response.ok) {
-    const detail = await bodySnippet(response);
-    throw new HttpError(`${target} answered ${response.status} ${response.statusText}${detail ? `: ${detail}` : ''}`,
-      { ...info, kind: 'Http', detail });
-  }
-  const mediaType = (contentType ?? '').split(';')[0].trim().toLowerCase();
-  if (checkContentType && mediaType !== ARROW_STREAM_TYPE) {
-    response.body?.cancel().catch(() => {});
-    throw new HttpError(`${target} answered Content-Type ${contentType === null ? '(none)' : `"${contentType}"`}, not ${ARROW_STREAM_TYPE} ` +
-      '(pass checkContentType: false to read it anyway)', { ...info, kind: 'ContentType', detail: '' });
-  }
-  if (!response.body) {
-    throw new HttpError(`${target} answered ${response.status} without a body`, { ...info, kind: 'Truncated', detail: '' });
-  }
-  const defaults = conversions(decodeOptions, 'openStream');
-  return new TableStream(wasmSource(wasm.readStream(response.body, decodeOptions)), defaults);
+  const open = useWorker(o, 'openStream()')
+    ? () => WorkerSource.open({ kind: 'http', url, options: o, module: compiled, what: 'openStream()' })
+    : async () => {
+      const { body, decodeOptions } = await fetchArrowBody(url, o);
+      return wasmSource(wasm.readStream(body, decodeOptions));
+    };
+  // The fetch takes the signal itself (it aborts the request and the body).
+  return openTableStream(open, o, `openStream(${url})`);
 }
 
 /** Decodes a whole IPC stream or file (Uint8Array or ArrayBuffer). */
@@ -247,14 +215,28 @@ export function decodeCsv(input, options) {
   return ownAll(wasm.decodeCsv(input, options));
 }
 
-/** Decodes an IPC stream from a ReadableStream of byte chunks. */
+/** Decodes an IPC stream from a ReadableStream of byte chunks. With
+ * `{ worker: true }` the stream is transferred to a Worker. */
 export function readStream(readable, options = {}) {
   needInit('readStream()');
   if (readable === null) {
-    const err = new Error('readStream: no body to read (a fetch Response without one, e.g. of a HEAD request or a 204)');
-    err.kind = 'Truncated';
-    throw err;
+    throw lsError('Truncated', 'readStream: no body to read (a fetch Response without one, e.g. of a HEAD request or a 204)');
   }
-  const defaults = conversions(options, 'readStream');
-  return new TableStream(wasmSource(wasm.readStream(readable, options ?? {})), defaults);
+  const o = options ?? {};
+  const defaults = conversions(o, 'readStream');
+  if (o.reconnect !== undefined && o.reconnect !== false) {
+    throw lsError('Unsupported', 'readStream(): reconnect is for connect()');
+  }
+  let source = null;
+  if (useWorker(o, 'readStream()')) {
+    try {
+      source = WorkerSource.start({ kind: 'readable', readable, options: o, module: compiled, what: 'readStream()' });
+    } catch (e) {
+      // A browser that cannot transfer a ReadableStream: decode it here.
+      if (e?.cause?.name !== 'DataCloneError') throw e;
+    }
+  }
+  source ??= wasmSource(wasm.readStream(readable, o));
+  if (o.signal === undefined || o.signal === null) return new TableStream(source, defaults);
+  return new TableStream(wrapSource(source, null, { signal: o.signal, what: 'readStream()' }), defaults);
 }

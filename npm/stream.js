@@ -34,6 +34,8 @@ export class TableStream {
   get tablesRead() { return this.#source.tablesRead ?? 0; }
   get rowsRead() { return this.#source.rowsRead ?? 0; }
   get bytesRead() { return this.#source.bytesRead ?? 0; }
+  /** Reconnects of `connect`'s `reconnect` (npm/resume.js) so far. */
+  get reconnects() { return this.#source.reconnects ?? 0; }
 
   /** The next table, or `{done: true}` after the end-of-stream marker. */
   async next() {

@@ -119,6 +119,11 @@ LIGHTSTREAM_NPM_TARBALL="$tarball" \
 # value checked against Apache Arrow JS; faults; the demo page.
 LIGHTSTREAM_NPM_TARBALL="$tarball" \
   step "browser end to end (serve ws:// -> npm package, vs apache-arrow)" node tests/browser/e2e.mjs
+# Issue 19: the same fixtures and faults through { worker: true } (values vs
+# Apache Arrow JS, the page's timer ticking), AbortSignal, and reconnect to a
+# `serve ws:// -` hub killed and started again.
+LIGHTSTREAM_NPM_TARBALL="$tarball" \
+  step "browser Worker path, abort, reconnect" node tests/browser/worker.mjs
 # Issue 18's browser side: the package reads our web servers' streams (serve
 # http:// with openStream, serve ws:// with connect, its subprotocol and a
 # token, examples/axum.rs's /feed and /table.arrows), values against Apache

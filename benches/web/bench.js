@@ -42,6 +42,14 @@ try {
   wasmPkg = null;
 }
 
+// Whether this build of the package has the Worker path (npm/worker.js).
+let hasWorker = false;
+try {
+  hasWorker = typeof Worker === 'function' && (await fetch(import.meta.resolve('lightstream-arrow/worker.js'), { method: 'HEAD' })).ok;
+} catch {
+  hasWorker = false;
+}
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
@@ -244,9 +252,9 @@ async function runFlechette(url, o) {
  * `firstMs` (first table), `bodyMs` (time in the loop body; the rest is
  * waiting for the network and the decoder).
  */
-async function runLightstream(url, o, keep) {
+async function runLightstream(url, o, keep, worker = false) {
   const t0 = now();
-  const s = await ls.connect(url, { timeoutMs: o.timeoutMs });
+  const s = await ls.connect(url, { timeoutMs: o.timeoutMs, ...(worker ? { worker: true } : {}) });
   return consumeLightstream(s, t0, now(), keep);
 }
 
@@ -286,9 +294,9 @@ async function consumeLightstream(s, t0, tSchema, keep) {
 /** Lightstream over HTTP: `openStream(url)` (fetch + readStream of the body,
  * read as tables are asked for), every table touched and freed. `schemaMs` is
  * when the response headers arrived. */
-async function runFetchLightstream(url, o) {
+async function runFetchLightstream(url, o, worker = false) {
   const t0 = now();
-  const s = await ls.openStream(url, { checkContentType: false });
+  const s = await ls.openStream(url, { checkContentType: false, ...(worker ? { worker: true } : {}) });
   return consumeLightstream(s, t0, now(), false);
 }
 
@@ -315,15 +323,20 @@ const E2E = {
   raw_copy: (url, o) => withHandlerTime(() => runRawCopy(url, o)),
   lightstream: (url, o) => withHandlerTime(() => runLightstream(url, o, false)),
   lightstream_keep: (url, o) => withHandlerTime(() => runLightstream(url, o, true)),
+  // The same in a Worker (`{ worker: true }`): the WebSocket, the decode and
+  // exportParts run there, the tables' buffers are moved to the page.
+  lightstream_worker: (url, o) => withHandlerTime(() => runLightstream(url, o, false, true)),
   arrow: (url, o) => withHandlerTime(() => runArrow(url, o)),
   flechette: (url, o) => withHandlerTime(() => runFlechette(url, o)),
   // The same stream over HTTP (`o.httpUrl`) instead of the WebSocket `url`.
   fetch_lightstream: (url, o) => runFetchLightstream(o.httpUrl, o),
   fetch_arrow: (url, o) => runFetchArrow(o.httpUrl, o),
+  fetch_lightstream_worker: (url, o) => runFetchLightstream(o.httpUrl, o, true),
 };
 
 function e2eAvailable(v, o) {
   if (v.startsWith('fetch_') && !o.httpUrl) return false;
+  if (v.endsWith('_worker')) return hasWorker;
   if (v === 'fetch_lightstream') return typeof ls.openStream === 'function';
   if (v === 'flechette') return flechette !== null;
   if (v.startsWith('lightstream')) return hasConnect();
@@ -363,6 +376,133 @@ async function e2e(url, opts) {
   }
   status('idle');
   return { variants, skipped, warmup, samples };
+}
+
+// ---------------------------------------------------------------------------
+// The main thread while streaming (issue 19): is the page still responsive?
+// ---------------------------------------------------------------------------
+
+/**
+ * An animation the page keeps running (a box moved every frame, as a page's
+ * own animation would): `stop(t0, t1)` gives the requestAnimationFrame
+ * callbacks between t0 and t1 and how many 60 Hz frames that window had. A
+ * frame interval of `dt` ms spans round(dt / 16.7) frame slots, of which one
+ * was drawn: the rest were dropped (the main thread was busy).
+ */
+function startAnimation() {
+  let box = document.getElementById('anim');
+  if (!box) {
+    box = document.createElement('div');
+    box.id = 'anim';
+    box.style.cssText = 'position:absolute;left:0;top:0;width:20px;height:20px;background:#36c;will-change:transform';
+    document.body.appendChild(box);
+  }
+  const stamps = [];
+  let running = true;
+  const frame = (ts) => {
+    if (!running) return;
+    stamps.push(ts);
+    box.style.transform = `translateX(${(stamps.length * 4) % 400}px)`;
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+  return {
+    stop(t0, t1) {
+      running = false;
+      const slot = 1000 / 60;
+      const inWindow = stamps.filter((t) => t >= t0 && t <= t1);
+      let dropped = 0;
+      let longestGap = 0;
+      let prev = t0;
+      for (const t of [...inWindow, t1]) {
+        const dt = t - prev;
+        longestGap = Math.max(longestGap, dt);
+        dropped += Math.max(0, Math.round(dt / slot) - 1);
+        prev = t;
+      }
+      const frames = inWindow.length;
+      return {
+        frames,
+        droppedFrames: dropped,
+        // Frames drawn out of every 60 frame slots.
+        framesPer60: frames + dropped > 0 ? (60 * frames) / (frames + dropped) : null,
+        longestFrameGapMs: longestGap,
+      };
+    },
+  };
+}
+
+/** Long Tasks API: main-thread tasks over 50 ms while it runs. */
+function startLongTasks() {
+  const entries = [];
+  let obs = null;
+  try {
+    obs = new PerformanceObserver((list) => entries.push(...list.getEntries()));
+    obs.observe({ type: 'longtask' });
+  } catch {
+    obs = null;
+  }
+  return {
+    async stop(t0, t1) {
+      // Entries are delivered after the task ends: give the observer a turn.
+      await new Promise((r) => setTimeout(r, 50));
+      if (obs) {
+        entries.push(...obs.takeRecords());
+        obs.disconnect();
+      }
+      const inWindow = entries.filter((e) => e.startTime < t1 && e.startTime + e.duration > t0);
+      return {
+        longTaskApi: obs !== null,
+        longTasks: inWindow.length,
+        longTaskMs: inWindow.reduce((a, e) => a + e.duration, 0),
+        longestLongTaskMs: inWindow.reduce((a, e) => Math.max(a, e.duration), 0),
+      };
+    },
+  };
+}
+
+/**
+ * The main thread while streaming: for each variant (`idle` is a pause of
+ * `idleMs` with nothing streaming, the baseline), `reps` rounds, the order
+ * rotated every round; an animation runs throughout. Each run is bracketed by
+ * `performance.mark('lsmt:<variant>:<round>:start' / ':end')`, so a trace the
+ * runner records over the whole call (CDP Tracing) can sum the main thread's
+ * tasks inside each run. Returns, per run, the time, the animation's frames
+ * and the Long Tasks API's view.
+ */
+async function mainThread(url, opts) {
+  const o = { reps: 3, timeoutMs: 120000, variants: ['idle', 'lightstream', 'arrow'], idleMs: 1000, ...opts };
+  const runners = { idle: () => new Promise((r) => setTimeout(() => r({}), o.idleMs)), ...E2E };
+  const variants = o.variants.filter((v) => v === 'idle' || e2eAvailable(v, o));
+  const skipped = o.variants.filter((v) => !variants.includes(v));
+  const samples = Object.fromEntries(variants.map((v) => [v, []]));
+  // One unrecorded warm-up of each (the wasm and Arrow JS code paths compiled).
+  for (const v of variants) {
+    await withTimeout(runners[v](url, o), o.timeoutMs + 5000, `main thread ${v}`);
+    await settle();
+  }
+  for (let r = 0; r < o.reps; r++) {
+    for (const v of rotate(variants, r)) {
+      status(`main thread ${url}: round ${r + 1}/${o.reps}: ${v}`);
+      const anim = startAnimation();
+      const lt = startLongTasks();
+      // Two frames of the animation before the run starts.
+      await new Promise((res) => requestAnimationFrame(() => requestAnimationFrame(res)));
+      performance.mark(`lsmt:${v}:${r}:start`);
+      const t0 = now();
+      const res = await withTimeout(runners[v](url, o), o.timeoutMs + 5000, `main thread ${v}`);
+      const t1 = now();
+      performance.mark(`lsmt:${v}:${r}:end`);
+      const frames = anim.stop(t0, t1);
+      const long = await lt.stop(t0, t1);
+      samples[v].push({
+        round: r, ms: t1 - t0, bytes: res.bytes ?? null, rows: res.rows ?? null, ...frames, ...long,
+      });
+      await settle();
+    }
+  }
+  status('idle');
+  return { variants, skipped, samples };
 }
 
 // ---------------------------------------------------------------------------
@@ -645,6 +785,7 @@ function info() {
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
     gc: typeof globalThis.gc === 'function',
     connect: hasConnect(),
+    worker: hasWorker,
     readStream: typeof wasmPkg?.readStream === 'function',
     flechette: flechette !== null,
     flechetteError,
@@ -654,7 +795,7 @@ function info() {
 
 try {
   await init();
-  window.bench = { info, e2e, materialise, stringSplits };
+  window.bench = { info, e2e, materialise, stringSplits, mainThread };
   window.benchReady = true;
   status('ready');
 } catch (e) {

@@ -19,8 +19,10 @@
 //      <data>/browser.json and the report to <data>/browser.md.
 //
 // Usage: node benches/web/run.mjs [--shapes a,b,c] [--reps 11] [--mat-reps 5]
-//          [--batches 8] [--rows 1000000] [--npm-dir npm] [--skip e2e,materialise,splits]
-//          [--variants raw,raw_copy,lightstream,lightstream_keep,arrow,flechette,fetch_lightstream,fetch_arrow]
+//          [--batches 8] [--rows 1000000] [--npm-dir npm] [--skip e2e,main,materialise,splits] [--main-reps 5]
+//          [--variants raw,raw_copy,lightstream,lightstream_keep,lightstream_worker,arrow,flechette,
+//                      fetch_lightstream,fetch_lightstream_worker,fetch_arrow]
+//          [--main-variants idle,lightstream,lightstream_worker,arrow]
 //          [--wait-load 0.5 --wait-max 2400] [--out FILE] [--driver cdp|playwright]
 // Driver: by default this script talks to Chromium itself over the DevTools
 // protocol on a pipe (--remote-debugging-pipe), enabling only the Runtime
@@ -29,7 +31,8 @@
 // base64-encoded, to the driver (Network.webSocketFrameReceived), which cut
 // WebSocket receive to about a tenth in the trial runs (see benches/README.md).
 // Environment: LIGHTSTREAM_BENCH_DATA (default <repo>/target/bench-data; the
-// shapes go to its browser/ subdirectory).
+// shapes go to its browser/ subdirectory), LIGHTSTREAM_BIN (the CLI; default
+// target/release/lightstream, built when missing).
 
 import { spawn, execFileSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -52,6 +55,8 @@ function parseArgs(argv) {
     reps: 11,
     matReps: 5,
     numericReps: 3,
+    mainReps: 5,
+    mainVariants: ['idle', 'lightstream', 'lightstream_worker', 'arrow'],
     batches: 8,
     rows: 1_000_000,
     smallRows: 1000,
@@ -61,7 +66,7 @@ function parseArgs(argv) {
     waitMax: 2400,
     out: null,
     chromium: '/usr/bin/chromium',
-    variants: ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_arrow'],
+    variants: ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'lightstream_worker', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_lightstream_worker', 'fetch_arrow'],
     driver: 'cdp',
   };
   const val = (i) => {
@@ -75,6 +80,8 @@ function parseArgs(argv) {
       case '--reps': o.reps = posInt(val(i), a); i++; break;
       case '--mat-reps': o.matReps = posInt(val(i), a); i++; break;
       case '--numeric-reps': o.numericReps = posInt(val(i), a); i++; break;
+      case '--main-reps': o.mainReps = posInt(val(i), a); i++; break;
+      case '--main-variants': o.mainVariants = val(i).split(',').map((x) => x.trim()).filter(Boolean); i++; break;
       case '--batches': o.batches = posInt(val(i), a); i++; break;
       case '--rows': o.rows = posInt(val(i), a); i++; break;
       case '--npm-dir': o.npmDir = path.resolve(val(i)); i++; break;
@@ -90,7 +97,7 @@ function parseArgs(argv) {
     }
   }
   for (const s of o.shapes) if (!['a', 'b', 'c'].includes(s)) usage(`unknown shape ${s}`);
-  for (const s of o.skip) if (!['e2e', 'materialise', 'splits'].includes(s)) usage('--skip takes e2e, materialise, splits');
+  for (const s of o.skip) if (!['e2e', 'main', 'materialise', 'splits'].includes(s)) usage('--skip takes e2e, main, materialise, splits');
   if (!['cdp', 'playwright'].includes(o.driver)) usage('--driver takes cdp or playwright');
   return o;
 }
@@ -260,7 +267,7 @@ function startHttp(mounts) {
 // ---------------------------------------------------------------------------
 
 async function ensureInputs(o, dataDir, smallDir) {
-  const bin = path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release', 'lightstream');
+  const bin = process.env.LIGHTSTREAM_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'release', 'lightstream');
   if (!existsSync(bin)) {
     await run('cargo', ['build', '--release', '-p', 'lightstream-cli'], { timeoutMs: 30 * 60 * 1000 });
   }
@@ -331,6 +338,67 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage
   // gc() between runs, outside the timings (bench.js settle()).
   '--js-flags=--expose-gc'];
 
+/** What the main-thread phase traces: every task (`toplevel`: RunTask), the
+ * thread names (`__metadata`) and the page's performance.mark()s. */
+const TRACE_CATEGORIES = ['toplevel', '__metadata', 'blink.user_timing'];
+
+/**
+ * From a trace of `bench.mainThread`: per run (a `lsmt:<variant>:<round>:start`
+ * / `:end` pair of marks), the main thread's busy time (the union of its
+ * `RunTask` intervals, clipped to the run) and its longest task, and the same
+ * for the page's dedicated Worker threads. The page's renderer is the process
+ * whose trace holds the marks; its main thread is `CrRendererMain`.
+ */
+function traceBusy(events) {
+  const marks = new Map();
+  let pid = null;
+  for (const e of events) {
+    if (typeof e.name === 'string' && e.name.startsWith('lsmt:') && e.cat?.includes('blink.user_timing')) {
+      marks.set(e.name, e.ts);
+      pid = e.pid;
+    }
+  }
+  if (pid === null) return null;
+  const threadName = new Map();
+  for (const e of events) {
+    if (e.pid === pid && e.ph === 'M' && e.name === 'thread_name') threadName.set(e.tid, e.args?.name ?? '');
+  }
+  const tasks = { main: [], worker: [] };
+  for (const e of events) {
+    if (e.pid !== pid || e.ph !== 'X' || typeof e.dur !== 'number') continue;
+    if (e.name !== 'ThreadControllerImpl::RunTask' && e.name !== 'RunTask') continue;
+    const t = threadName.get(e.tid) ?? '';
+    if (t === 'CrRendererMain') tasks.main.push([e.ts, e.ts + e.dur]);
+    else if (/DedicatedWorker/.test(t)) tasks.worker.push([e.ts, e.ts + e.dur]);
+  }
+  const clip = (list, a, b) => {
+    const inside = list.filter(([s, t]) => t > a && s < b).map(([s, t]) => [Math.max(s, a), Math.min(t, b)]).sort((x, y) => x[0] - y[0]);
+    let busy = 0;
+    let longest = 0;
+    let cur = null;
+    for (const iv of inside) {
+      if (cur && iv[0] <= cur[1]) cur[1] = Math.max(cur[1], iv[1]);
+      else {
+        if (cur) { busy += cur[1] - cur[0]; longest = Math.max(longest, cur[1] - cur[0]); }
+        cur = [...iv];
+      }
+    }
+    if (cur) { busy += cur[1] - cur[0]; longest = Math.max(longest, cur[1] - cur[0]); }
+    return { busyMs: busy / 1000, longestTaskMs: longest / 1000 };
+  };
+  const out = {};
+  for (const [name, ts] of marks) {
+    const m = /^lsmt:(.+):(\d+):start$/.exec(name);
+    if (!m) continue;
+    const end = marks.get(`lsmt:${m[1]}:${m[2]}:end`);
+    if (end === undefined) continue;
+    const main = clip(tasks.main, ts, end);
+    const worker = clip(tasks.worker, ts, end);
+    out[`${m[1]}:${m[2]}`] = { mainBusyMs: main.busyMs, mainLongestTaskMs: main.longestTaskMs, workerBusyMs: worker.busyMs };
+  }
+  return out;
+}
+
 /** Chromium driven over the DevTools protocol on a pipe (fd 3: commands in,
  * fd 4: replies and events out, NUL-terminated JSON), with only the Runtime
  * domain enabled on the page: no network instrumentation. */
@@ -391,6 +459,10 @@ class CdpDriver {
       log(`page error: ${e.exception?.description ?? e.text}`);
     } else if (msg.method === 'Runtime.consoleAPICalled' && ['error', 'warning'].includes(msg.params.type)) {
       log(`console ${msg.params.type}: ${msg.params.args.map((a) => a.value ?? a.description ?? '').join(' ')}`);
+    } else if (msg.method === 'Tracing.dataCollected') {
+      if (this.traceEvents) for (const e of msg.params.value) this.traceEvents.push(e);
+    } else if (msg.method === 'Tracing.tracingComplete') {
+      this.traceDone?.();
     } else if (msg.method === 'Inspector.targetCrashed' || msg.method === 'Target.targetCrashed') {
       log('page crashed');
       for (const [, p] of this.pending) p.reject(new Error('the page crashed'));
@@ -408,6 +480,27 @@ class CdpDriver {
       this.pending.set(id, { resolve, reject, method });
       this.child.stdio[3].write(`${JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) })}\0`);
     });
+  }
+
+  /** Starts a browser-wide trace of every task (the `toplevel` category:
+   * one `RunTask` event per task a thread runs) and the page's
+   * `performance.mark`s (`blink.user_timing`). */
+  async startTrace() {
+    this.traceEvents = [];
+    await this.send('Tracing.start', {
+      traceConfig: { includedCategories: TRACE_CATEGORIES, recordMode: 'recordAsMuchAsPossible' },
+      transferMode: 'ReportEvents',
+    });
+  }
+
+  /** Stops the trace; resolves with its events. */
+  async stopTrace() {
+    const done = new Promise((r) => { this.traceDone = r; });
+    await this.send('Tracing.end');
+    await bounded(done, 60000, 'trace data');
+    const events = this.traceEvents;
+    this.traceEvents = null;
+    return events;
   }
 
   async goto(url) {
@@ -458,6 +551,24 @@ class PlaywrightDriver {
     return d;
   }
 
+  async startTrace() {
+    this.cdp = await this.page.context().newCDPSession(this.page);
+    this.traceEvents = [];
+    this.cdp.on('Tracing.dataCollected', (p) => { for (const e of p.value) this.traceEvents.push(e); });
+    await this.cdp.send('Tracing.start', {
+      traceConfig: { includedCategories: TRACE_CATEGORIES, recordMode: 'recordAsMuchAsPossible' },
+      transferMode: 'ReportEvents',
+    });
+  }
+
+  async stopTrace() {
+    const done = new Promise((r) => this.cdp.once('Tracing.tracingComplete', r));
+    await this.cdp.send('Tracing.end');
+    await bounded(done, 60000, 'trace data');
+    await this.cdp.detach().catch(() => {});
+    return this.traceEvents;
+  }
+
   async goto(url) { await this.page.goto(url); }
 
   async evaluate(fn, arg) { return this.page.evaluate(fn, arg); }
@@ -486,10 +597,12 @@ const NAMES = {
   raw_copy: 'plain WebSocket + one copy of each message into a reused buffer',
   lightstream: 'Lightstream `connect()`, tables freed as they arrive',
   lightstream_keep: 'Lightstream `connect()`, all tables kept',
+  lightstream_worker: 'Lightstream `connect(url, { worker: true })`: decoded in a Worker, tables moved to the page',
   arrow: 'Apache Arrow JS: collect messages, `tableFromIPC`',
   flechette: 'flechette: collect messages, `tableFromIPC`',
   fetch_lightstream: 'HTTP: Lightstream `openStream()` (fetch + readStream), tables freed as they arrive',
   fetch_arrow: 'HTTP: Apache Arrow JS `RecordBatchReader.from(fetch())`, batches as they arrive',
+  fetch_lightstream_worker: 'HTTP: Lightstream `openStream(url, { worker: true })`, tables moved from a Worker',
 };
 const LIB_NAMES = { lightstream: 'Lightstream', arrow: 'Apache Arrow JS', flechette: 'flechette' };
 
@@ -509,6 +622,26 @@ function summariseE2E(res, expectRows) {
       if (s.some((x) => typeof x[k] === 'number')) row[k] = median(s.map((x) => x[k]));
     }
     if (bad.length) row.rowsSeen = bad.map((x) => x.rows);
+    out[v] = row;
+  }
+  return out;
+}
+
+/** Medians per variant of the main-thread runs, the trace's busy time joined in. */
+function summariseMain(res, expectRows) {
+  const out = {};
+  for (const v of res.variants) {
+    const s = res.samples[v].map((x) => ({ ...x, ...(res.trace?.[`${v}:${x.round}`] ?? {}) }));
+    res.samples[v] = s;
+    const row = { runs: s.length, medianMs: median(s.map((x) => x.ms)), bytes: s[0]?.bytes ?? null };
+    row.mbps = row.bytes && row.medianMs ? row.bytes / 1e3 / row.medianMs : null;
+    row.rowsOk = s.every((x) => x.rows === null || x.rows === expectRows);
+    for (const k of ['mainBusyMs', 'mainLongestTaskMs', 'workerBusyMs', 'framesPer60', 'longestFrameGapMs', 'longTasks', 'longTaskMs', 'longestLongTaskMs']) {
+      row[k] = median(s.map((x) => x[k]));
+    }
+    // The worst run too: "no task over 50 ms" must hold in every run.
+    row.maxLongestTaskMs = Math.max(...s.map((x) => x.mainLongestTaskMs ?? 0));
+    row.minFramesPer60 = Math.min(...s.map((x) => x.framesPer60 ?? 60));
     out[v] = row;
   }
   return out;
@@ -562,7 +695,7 @@ function report(result) {
       const s = e.summary;
       const arrowMbps = s.arrow?.mbps;
       const rawMbps = s.raw?.mbps;
-      for (const v of ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_arrow']) {
+      for (const v of ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'lightstream_worker', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_lightstream_worker', 'fetch_arrow']) {
         const r = s[v];
         if (!r) continue;
         let split = '';
@@ -570,13 +703,35 @@ function report(result) {
         if (r.schemaMs !== undefined) split = `schema at ${fmtMs(r.schemaMs)}, first table at ${fmtMs(r.firstMs)}, loop body ${fmtMs(r.bodyMs)} ms`;
         if (r.handlerMs !== undefined) split += `${split ? '; ' : ''}in onmessage ${fmtMs(r.handlerMs)} ms`;
         if (!r.rowsOk) split += ` **rows ${r.rowsSeen}**`;
-        const bold = v === 'lightstream' || v === 'fetch_lightstream' ? '**' : '';
+        const bold = ['lightstream', 'lightstream_worker', 'fetch_lightstream', 'fetch_lightstream_worker'].includes(v) ? '**' : '';
         // The HTTP rows compare with Arrow JS over HTTP.
         const reference = v.startsWith('fetch_') ? s.fetch_arrow?.mbps : arrowMbps;
         L.push(`| (${shape}) ${(r.bytes / 1e6).toFixed(0)} MB | ${NAMES[v]} | ${fmtMs(r.medianMs)} (${fmtMs(r.minMs)}-${fmtMs(r.maxMs)}) | ${bold}${fmt(r.mbps, 0)}${bold} | `
           + `${v === 'arrow' || v === 'fetch_arrow' ? '' : `${bold}${ratio(r.mbps, reference)}${bold}`} | ${v === 'raw' ? '' : ratio(r.mbps, rawMbps)} | ${split} |`);
       }
       if (e.skipped?.length) L.push(`| (${shape}) | skipped: ${e.skipped.join(', ')} | | | | | |`);
+    }
+    L.push('');
+  }
+
+  if (result.main && Object.keys(result.main).length) {
+    L.push(`#### The main thread while streaming over WebSocket (an animation running; median of ${meta.mainReps} runs)`);
+    L.push('');
+    L.push('Busy: the sum of the page main thread\'s tasks during the run (CDP trace, `RunTask` on `CrRendererMain`), '
+      + 'including the animation\'s own frames (see *idle*). Longest task: median (worst run). Frames: animation frames drawn '
+      + 'out of every 60 frame slots (requestAnimationFrame timestamps), median (worst run). Long tasks: the Long Tasks API '
+      + '(tasks over 50 ms), count per run. Ratios are to Apache Arrow JS reading the same WebSocket on the main thread.');
+    L.push('');
+    L.push('| shape | case | median ms | MB/s | main-thread busy ms | busy / Arrow JS | longest task ms (worst) | frames per 60 (worst) | long tasks | worker busy ms |');
+    L.push('|---|---|---|---|---|---|---|---|---|---|');
+    for (const [shape, e] of Object.entries(result.main)) {
+      const s = e.summary;
+      for (const [v, r] of Object.entries(s)) {
+        const name = v === 'idle' ? 'idle (animation only, nothing streaming)' : NAMES[v] ?? v;
+        L.push(`| (${shape}) | ${name} | ${fmtMs(r.medianMs)} | ${v === 'idle' ? '' : fmt(r.mbps, 0)} | ${fmtMs(r.mainBusyMs)} | `
+          + `${v === 'idle' || v === 'arrow' ? '' : ratio(r.mainBusyMs, s.arrow?.mainBusyMs)} | ${fmtMs(r.mainLongestTaskMs)} (${fmtMs(r.maxLongestTaskMs)}) | `
+          + `${fmt(r.framesPer60, 1)} (${fmt(r.minFramesPer60, 1)}) | ${fmt(r.longTasks, 0)} | ${r.workerBusyMs ? fmtMs(r.workerBusyMs) : ''} |`);
+      }
     }
     L.push('');
   }
@@ -649,14 +804,31 @@ function targets(result) {
   const T = [];
   const verdict = (ok) => (ok === null ? 'not measured' : ok ? '**met**' : '**not met**');
   for (const [shape, e] of Object.entries(result.e2e ?? {})) {
-    const l = e.summary.lightstream;
     const a = e.summary.arrow;
-    T.push({
-      target: `(${shape}) end-to-end WebSocket throughput >= Apache Arrow JS`,
-      measured: l && a ? `${fmt(l.mbps, 0)} vs ${fmt(a.mbps, 0)} MB/s = ${ratio(l.mbps, a.mbps)}` : 'n/a',
-      verdict: verdict(l && a ? l.mbps >= a.mbps : null),
-      ok: l && a ? l.mbps >= a.mbps : null,
-    });
+    for (const v of ['lightstream', 'lightstream_worker']) {
+      const l = e.summary[v];
+      if (!l && v !== 'lightstream') continue;
+      T.push({
+        target: `(${shape}) ${v === 'lightstream' ? '' : `${v}: `}end-to-end WebSocket throughput >= Apache Arrow JS`,
+        measured: l && a ? `${fmt(l.mbps, 0)} vs ${fmt(a.mbps, 0)} MB/s = ${ratio(l.mbps, a.mbps)}` : 'n/a',
+        verdict: verdict(l && a ? l.mbps >= a.mbps : null),
+        ok: l && a ? l.mbps >= a.mbps : null,
+      });
+    }
+  }
+  for (const [shape, e] of Object.entries(result.main ?? {})) {
+    const a = e.summary.arrow;
+    for (const [v, r] of Object.entries(e.summary)) {
+      if (v === 'idle' || v === 'arrow' || !v.startsWith('lightstream')) continue;
+      const busyOk = a && r.mainBusyMs !== null && a.mainBusyMs !== null ? r.mainBusyMs <= a.mainBusyMs : null;
+      T.push({ target: `(${shape}) ${v}: main-thread busy time <= Apache Arrow JS`, measured: `${fmtMs(r.mainBusyMs)} vs ${fmtMs(a?.mainBusyMs)} ms = ${ratio(r.mainBusyMs, a?.mainBusyMs)}`, verdict: verdict(busyOk), ok: busyOk });
+      if (shape === 'b') {
+        const ok = Number.isFinite(r.maxLongestTaskMs) ? r.maxLongestTaskMs <= 50 : null;
+        T.push({ target: `(b) ${v}: no main-thread task over 50 ms`, measured: `longest ${fmtMs(r.maxLongestTaskMs)} ms (worst run)`, verdict: verdict(ok), ok });
+      }
+      const fok = Number.isFinite(r.minFramesPer60) ? r.minFramesPer60 >= 55 : null;
+      T.push({ target: `(${shape}) ${v}: animation keeps >= 55 of 60 frames`, measured: `${fmt(r.framesPer60, 1)} (worst ${fmt(r.minFramesPer60, 1)})`, verdict: verdict(fok), ok: fok });
+    }
   }
   const small = result.materialise?.a?.small;
   const big = result.materialise?.a?.summary;
@@ -746,7 +918,7 @@ async function main() {
     result.meta = {
       started: new Date().toISOString().slice(0, 16).replace('T', ' '),
       loadStart: loadavg(), loadWait, batches: o.batches, rows: o.rows, smallRows: o.smallRows,
-      reps: o.reps, matReps: o.matReps, numericReps: o.numericReps,
+      reps: o.reps, matReps: o.matReps, numericReps: o.numericReps, mainReps: o.mainReps,
       chromium: browser.version.replace('Chrome/', 'Chromium '), driver: o.driver, node: process.version, cpus: os.cpus().length,
       cpuModel: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30),
       npmDir: path.relative(ROOT, o.npmDir) || o.npmDir, wasm: wasmSize(wasm), page: info,
@@ -768,6 +940,31 @@ async function main() {
           result.e2e[shape] = { url: srv.url, skipped: res.skipped, summary: summariseE2E(res, expectRows), samples: res.samples, warmup: res.warmup };
           for (const [v, s] of Object.entries(result.e2e[shape].summary)) {
             log(`  ${v}: ${fmtMs(s.medianMs)} ms, ${fmt(s.mbps, 0)} MB/s${s.rowsOk ? '' : ` ROWS ${s.rowsSeen}`}`);
+          }
+        } finally {
+          await stopChild(srv.child);
+        }
+      }
+      if (!o.skip.has('main')) {
+        const srv = await startServer(bin, file);
+        await freshPage();
+        log(`shape ${shape}: the main thread while streaming, against ${srv.url}`);
+        try {
+          await page.startTrace();
+          let res;
+          try {
+            res = await bounded(page.evaluate(([url, opts]) => window.bench.mainThread(url, opts),
+              [srv.url, { reps: o.mainReps, timeoutMs: 120000, variants: o.mainVariants }]), 30 * 60 * 1000, `main thread shape ${shape}`);
+          } finally {
+            res ??= null;
+            const events = await page.stopTrace().catch((e) => { log(`trace: ${e.message}`); return []; });
+            if (res) res.trace = traceBusy(events);
+          }
+          result.main ??= {};
+          result.main[shape] = { summary: summariseMain(res, expectRows), skipped: res.skipped, samples: res.samples, trace: res.trace };
+          for (const [v, m] of Object.entries(result.main[shape].summary)) {
+            log(`  ${v}: ${fmtMs(m.medianMs)} ms, main thread busy ${fmtMs(m.mainBusyMs)} ms, longest task ${fmtMs(m.mainLongestTaskMs)} ms, `
+              + `frames ${fmt(m.framesPer60, 1)}/60, long tasks ${fmt(m.longTasks, 0)}`);
           }
         } finally {
           await stopChild(srv.child);

@@ -85,3 +85,23 @@ export async function useOwnedTables(url: string, bytes: Uint8Array, body: Reada
     again.column(0).toArray();
   return [ids, syms, qty, qtyNum, when, whenMs, first, px, flags, keys, n, rows, big, part, moved, collected, viaCollect, opts, untyped, t.numBatches, t.hasWireBytes];
 }
+
+// The Worker path, AbortSignal and reconnect (issue 19).
+import {
+  connect as connectW, openStream as openStreamW, readStream as readStreamW,
+  type WorkerOptions, type ReconnectOptions, type ResumeEvent, type ReadStreamOptions,
+} from '../index.js';
+
+export async function useWorkerOptions(url: string, body: ReadableStream<Uint8Array>) {
+  const controller = new AbortController();
+  const where: WorkerOptions = { worker: true, workerUrl: new URL('./worker.js', import.meta.url), prefetch: 4 };
+  const backoff: ReconnectOptions = { retries: 5, initialDelayMs: 250, maxDelayMs: 10_000 };
+  const stream = await connectW(url, {
+    ...where, signal: controller.signal, reconnect: backoff,
+    onResume: (e: ResumeEvent) => void [e.reconnects, e.attempts, e.error.kind],
+  });
+  const n: number = stream.reconnects;
+  await connectW(url, { reconnect: true });
+  const read: ReadStreamOptions = { worker: true, signal: controller.signal, maxMessageBytes: 1 << 20 };
+  void [n, readStreamW(body, read), await openStreamW(url, { ...where, signal: controller.signal })];
+}

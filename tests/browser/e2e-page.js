@@ -46,7 +46,7 @@ const UNITS = ['Second', 'Millisecond', 'Microsecond', 'Nanosecond'];
 
 // ------------------------------------------------------------------ helpers --
 
-function withTimeout(promise, ms, what) {
+export function withTimeout(promise, ms, what) {
   let timer;
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(() => {
@@ -59,7 +59,7 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function errorInfo(e) {
+export function errorInfo(e) {
   return {
     isError: e instanceof Error,
     name: e?.name ?? typeof e,

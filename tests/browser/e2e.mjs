@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { Message } from 'apache-arrow';
 import { chromium } from 'playwright-core';
 
-import { FAULT_MODES, splitIpcStream, startFaultServer } from './fault-server.mjs';
+import { FAULT_EXPECTATIONS, FAULT_MODES, faultProblems, splitIpcStream, startFaultServer } from './fault-server.mjs';
 import { CHROMIUM, CHROMIUM_ARGS, createSession, fatal, nodeModules } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -193,24 +193,8 @@ function checkHttpResult(label, r, { expectZstd = false, isStream, wire }) {
 }
 
 function checkFault(mode, r, expected) {
-  const p = [];
+  const p = faultProblems(r, expected);
   const err = r.connectError ?? r.iterError;
-  if (expected.where === 'connect') {
-    if (r.connected) p.push(`connect() resolved (then ${r.iterError ? `next() rejected: ${r.iterError.message}` : `${r.tables} tables, done=${r.done}`}); expected it to reject`);
-  } else {
-    if (!r.connected) p.push(`connect() rejected (${r.connectError?.message}); expected it to resolve and next() to reject`);
-    else if (!r.iterError) p.push(`iteration did not reject (${r.tables} tables, done=${r.done})`);
-    if (expected.tables !== undefined && r.tables !== expected.tables) p.push(`${r.tables} tables before the error, expected ${expected.tables}`);
-    if (r.iterError && r.afterError !== 'done') p.push(`next() after the error: ${r.afterError} (expected done: the stream is finished)`);
-  }
-  if (err) {
-    // JsError from the core arrives as a plain Error; a TypeError or the like is a bug of the glue.
-    if (!err.isError || err.name !== 'Error') p.push(`rejected with a ${err.name}, not a plain Error${err.at ? ` (${err.at})` : ''}`);
-    if (!err.message || !err.message.trim()) p.push('the error message is empty');
-    if (expected.message && !expected.message.test(err.message)) p.push(`message "${err.message}" does not match ${expected.message}`);
-    if (typeof err.kind !== 'string' || !err.kind) p.push(`the error has no kind (${err.kind})`);
-    if (expected.kind && err.kind !== expected.kind) p.push(`kind ${err.kind}, expected ${expected.kind}`);
-  }
   record('fault', mode, p, { note: err ? `${r.connectError ? 'connect' : 'next'}: ${err.message}` : 'no error' });
 }
 
@@ -393,24 +377,10 @@ async function main() {
     }
     record('fault', `  then a good connect works (after ${after})`, p);
   };
-  const ended = /end-of-stream|early|closed|truncat|ended/i;
-  const expectations = {
-    garbage: { where: 'connect' },
-    'hostile-length': { where: 'connect' },
-    'close-before-schema': { where: 'connect' },
-    'schema-then-garbage': { where: 'next', tables: 0 },
-    text: { where: 'next', tables: 0, kind: 'Protocol' },
-    cut: { where: 'next', tables: 2, message: ended, kind: 'Truncated' },
-    'cut-reset': { where: 'next', tables: 2, message: ended, kind: 'Truncated' },
-    'cut-close': { where: 'next', tables: 2, message: ended, kind: 'Truncated' },
-    'cut-inside': { where: 'next', tables: 2 },
-    // Chromium fails a handshake that offered subprotocols and got none back.
-    'no-subprotocol': { where: 'connect', message: /could not connect/, kind: 'Connect' },
-  };
   for (const mode of FAULT_MODES) {
     await guarded('fault', mode, async () => {
       const r = await ev('faultCase', { url: fault.url(mode) });
-      checkFault(mode, r, expectations[mode]);
+      checkFault(mode, r, FAULT_EXPECTATIONS[mode]);
     });
     await checkGood(mode);
   }

@@ -16,6 +16,8 @@
 //   /cut-inside           the same, then the first half of the next IPC message
 //                         as one whole WebSocket message, then a Close frame
 //   /good                 the whole stream and a Close frame (the control case)
+//   /silent               the handshake, then nothing (a connect that waits for
+//                         its schema: the abort checks of worker.mjs)
 //   /no-subprotocol       the whole stream, but the 101 names no subprotocol
 //                         though the client offered lightstream.arrow.v1 (a
 //                         server older than the subprotocol: the browser must
@@ -24,7 +26,27 @@
 // Every other mode answers `Sec-WebSocket-Protocol: lightstream.arrow.v1` when
 // the client offered it, as the Lightstream servers do.
 //
-// Every connection is destroyed after `lingerMs` at the latest.
+// Every connection is destroyed after `lingerMs` at the latest. `closes(mode)`
+// counts the connections of a mode whose client ended them (a Close frame or
+// the end of its TCP stream): a client that closes its socket shows there.
+
+/** What each mode must do to a client (e2e.mjs and worker.mjs check it):
+ * where it fails (`connect` or the iteration), how many tables come first,
+ * the error's `kind` and a pattern of its message. */
+const ENDED = /end-of-stream|early|closed|truncat|ended/i;
+export const FAULT_EXPECTATIONS = {
+  garbage: { where: 'connect' },
+  'hostile-length': { where: 'connect' },
+  'close-before-schema': { where: 'connect' },
+  'schema-then-garbage': { where: 'next', tables: 0 },
+  text: { where: 'next', tables: 0, kind: 'Protocol' },
+  cut: { where: 'next', tables: 2, message: ENDED, kind: 'Truncated' },
+  'cut-reset': { where: 'next', tables: 2, message: ENDED, kind: 'Truncated' },
+  'cut-close': { where: 'next', tables: 2, message: ENDED, kind: 'Truncated' },
+  'cut-inside': { where: 'next', tables: 2 },
+  // Chromium fails a handshake that offered subprotocols and got none back.
+  'no-subprotocol': { where: 'connect', message: /could not connect/, kind: 'Connect' },
+};
 
 import crypto from 'node:crypto';
 import net from 'node:net';
@@ -92,6 +114,7 @@ function junk(n) {
 export async function startFaultServer({ messages, cutAfter, lingerMs = 4000, log = () => {} }) {
   if (!(cutAfter >= 1 && cutAfter < messages.length - 1)) throw new Error(`bad cutAfter ${cutAfter}`);
   const sockets = new Set();
+  const closedByClient = new Map();
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -100,8 +123,21 @@ export async function startFaultServer({ messages, cutAfter, lingerMs = 4000, lo
     socket.on('close', () => clearTimeout(linger));
     let head = Buffer.alloc(0);
     let upgraded = false;
+    let mode = null;
+    let counted = false;
+    const clientClosed = () => {
+      if (mode === null || counted) return;
+      counted = true;
+      closedByClient.set(mode, (closedByClient.get(mode) ?? 0) + 1);
+    };
+    socket.on('end', clientClosed);
     socket.on('data', (chunk) => {
-      if (upgraded) return; // client frames (its Close, ...) are ignored
+      if (upgraded) {
+        // Client frames are otherwise ignored; a Close frame (opcode 8, the
+        // first byte of a frame here) means the client closed.
+        if ((chunk[0] & 0x0f) === 0x8) clientClosed();
+        return;
+      }
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf('\r\n\r\n');
       if (end < 0) {
@@ -117,7 +153,7 @@ export async function startFaultServer({ messages, cutAfter, lingerMs = 4000, lo
         return;
       }
       const accept = acceptKey(key);
-      const mode = path.replace(/^\/+/, '').replace(/[?#].*$/, '');
+      mode = path.replace(/^\/+/, '').replace(/[?#].*$/, '');
       const offered = /^sec-websocket-protocol:(.*)$/gim;
       const protocols = [...request.matchAll(offered)].flatMap((m) => m[1].split(',').map((p) => p.trim()));
       const answer = protocols.includes('lightstream.arrow.v1') && mode !== 'no-subprotocol'
@@ -176,6 +212,8 @@ export async function startFaultServer({ messages, cutAfter, lingerMs = 4000, lo
           socket.end(); // FIN, no Close frame
         }
         break;
+      case 'silent':
+        break;
       case 'good':
       case 'no-subprotocol':
         for (const m of messages) socket.write(binary(m));
@@ -196,11 +234,36 @@ export async function startFaultServer({ messages, cutAfter, lingerMs = 4000, lo
   return {
     port,
     url: (mode) => `ws://127.0.0.1:${port}/${mode}`,
+    closes: (mode) => closedByClient.get(mode) ?? 0,
     close() {
       for (const s of sockets) s.destroy();
       server.close();
     },
   };
+}
+
+/** What is wrong with a client's run against fault mode (the page's
+ * `faultCase` result `r`, `expected` from FAULT_EXPECTATIONS); empty if nothing. */
+export function faultProblems(r, expected) {
+  const p = [];
+  const err = r.connectError ?? r.iterError;
+  if (expected.where === 'connect') {
+    if (r.connected) p.push(`connect() resolved (then ${r.iterError ? `next() rejected: ${r.iterError.message}` : `${r.tables} tables, done=${r.done}`}); expected it to reject`);
+  } else {
+    if (!r.connected) p.push(`connect() rejected (${r.connectError?.message}); expected it to resolve and next() to reject`);
+    else if (!r.iterError) p.push(`iteration did not reject (${r.tables} tables, done=${r.done})`);
+    if (expected.tables !== undefined && r.tables !== expected.tables) p.push(`${r.tables} tables before the error, expected ${expected.tables}`);
+    if (r.iterError && r.afterError !== 'done') p.push(`next() after the error: ${r.afterError} (expected done: the stream is finished)`);
+  }
+  if (err) {
+    // JsError from the core arrives as a plain Error; a TypeError or the like is a bug of the glue.
+    if (!err.isError || err.name !== 'Error') p.push(`rejected with a ${err.name}, not a plain Error${err.at ? ` (${err.at})` : ''}`);
+    if (!err.message || !err.message.trim()) p.push('the error message is empty');
+    if (expected.message && !expected.message.test(err.message)) p.push(`message "${err.message}" does not match ${expected.message}`);
+    if (typeof err.kind !== 'string' || !err.kind) p.push(`the error has no kind (${err.kind})`);
+    if (expected.kind && err.kind !== expected.kind) p.push(`kind ${err.kind}, expected ${expected.kind}`);
+  }
+  return p;
 }
 
 /** Splits an IPC stream into its encapsulated messages (with the 0xFFFFFFFF

@@ -255,11 +255,13 @@ export function createSession({ name, keep = false, verbose = false }) {
   /**
    * Runs `cmd args` (a server: `lightstream serve`, `examples/axum.rs`) until
    * it printed a whole line `listening on <url>` on stderr (20 s bound);
-   * resolves to { url, child, stderr() }. `label` names it in errors.
+   * resolves to { url, child, stderr() }. `label` names it in errors;
+   * `stdin` is its standard input (a stream with a file descriptor, such as
+   * another child's stdout: a live feed), else none.
    */
-  function startListening(cmd, args, label = path.basename(cmd)) {
+  function startListening(cmd, args, label = path.basename(cmd), { stdin = 'ignore' } = {}) {
     return new Promise((resolve, reject) => {
-      const child = spawnChild(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawnChild(cmd, args, { stdio: [stdin, 'ignore', 'pipe'] });
       let stderr = '';
       let settled = false;
       const settle = (f, v) => {

@@ -101,7 +101,7 @@ pub fn check_token_js(token: JsValue) -> Result<String, JsValue> {
 /// error (`Malformed`, `Truncated`, `LimitExceeded`, ...), `Truncated` too
 /// when the source ended or failed before the end-of-stream marker,
 /// `Connect`, `Protocol` (a text message, a wrong subprotocol), `Timeout`,
-/// `Aborted` (the `ReadableStream` was aborted), `Token`, `LimitExceeded`
+/// `Aborted` (the `ReadableStream` was aborted, or `connect`'s `signal`), `Token`, `LimitExceeded`
 /// (`maxBufferedBytes`).
 pub struct Failure {
     message: String,
@@ -149,6 +149,49 @@ struct WsHandlers {
     _error: Handler<Event>,
     _open: Handler<Event>,
     _timeout: Option<(Closure<dyn FnMut()>, JsValue)>,
+    /// `options.signal` and its `abort` listener (removed on drop).
+    abort: Option<(JsValue, Closure<dyn FnMut()>)>,
+}
+
+/// `options.signal` when it is set: an `AbortSignal` (anything with
+/// `aborted` and `addEventListener`; read through `Reflect`, so the crate
+/// needs no web-sys feature for it).
+fn option_signal(options: &JsValue) -> Result<Option<JsValue>, JsValue> {
+    if !options.is_object() {
+        return Ok(None);
+    }
+    let signal = Reflect::get(options, &"signal".into())?;
+    if signal.is_undefined() || signal.is_null() {
+        return Ok(None);
+    }
+    let listens = signal.is_object()
+        && Reflect::get(&signal, &"addEventListener".into()).is_ok_and(|f| f.is_function());
+    if !listens {
+        return Err(Failure::new("Unsupported", "option signal must be an AbortSignal").to_js());
+    }
+    Ok(Some(signal))
+}
+
+fn signal_aborted(signal: &JsValue) -> bool {
+    Reflect::get(signal, &"aborted".into()).is_ok_and(|a| a.is_truthy())
+}
+
+/// Calls `signal.addEventListener` / `removeEventListener` (`method`) for
+/// `abort` with `listener`.
+fn signal_listen(signal: &JsValue, method: &str, listener: &Closure<dyn FnMut()>) {
+    if let Ok(f) = Reflect::get(signal, &method.into())
+        && let Some(f) = f.dyn_ref::<Function>()
+    {
+        let _ = f.call2(signal, &"abort".into(), listener.as_ref());
+    }
+}
+
+impl Drop for WsHandlers {
+    fn drop(&mut self) {
+        if let Some((signal, listener)) = self.abort.take() {
+            signal_listen(&signal, "removeEventListener", &listener);
+        }
+    }
 }
 
 /// Where a [`TableStream`]'s bytes come from: a browser WebSocket or the
@@ -689,7 +732,9 @@ fn on_open(weak: &Weak<RefCell<StreamState>>) {
 /// `options.token` as [`TOKEN_PREFIX`]`<token>`) and resolves to a
 /// [`TableStream`] once the schema message has arrived. `options`:
 /// `maxMessageBytes`, `compactDictionaries` (see
-/// [`crate::decoder::options_read`]), `timeoutMs`, `maxBufferedBytes`, `token`.
+/// [`crate::decoder::options_read`]), `timeoutMs`, `maxBufferedBytes`, `token`,
+/// `signal` (an `AbortSignal`: aborting rejects a pending `connect` or
+/// `next()` with kind `Aborted` and closes the socket).
 #[wasm_bindgen]
 pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
     let timeout = option_f64(&options, "timeoutMs")?.unwrap_or(DEFAULT_TIMEOUT_MS);
@@ -701,6 +746,12 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
     }
     let read_options = options_read(&options)?;
     let max_buffered = buffered_limit(&options)?;
+    let signal = option_signal(&options)?;
+    if let Some(sig) = &signal
+        && signal_aborted(sig)
+    {
+        return Err(Failure::new("Aborted", format!("connect({url}) was aborted")).to_js());
+    }
     let keep_ipc = crate::decoder::option_bool(&options, "keepIpc")?.unwrap_or(false);
     let protocols = if options.is_object() {
         subprotocols(&options)?
@@ -774,6 +825,32 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
     ws.set_onerror(Some(error.as_ref().unchecked_ref()));
     ws.set_onopen(Some(open.as_ref().unchecked_ref()));
     let timer_id = set_timeout(timer.as_ref().unchecked_ref(), timeout);
+    // An abort fails the stream (a pending `connect` or `next()` rejects with
+    // kind `Aborted`) and closes the socket with code 1000.
+    let abort = signal.map(|sig| {
+        let listener: Closure<dyn FnMut()> = Closure::new({
+            let weak = weak.clone();
+            let url = url.clone();
+            move || {
+                if let Some(inner) = weak.upgrade() {
+                    let mut st = inner.borrow_mut();
+                    if !st.finished {
+                        st.error = Some(Failure::new(
+                            "Aborted",
+                            format!("the stream from {url} was aborted"),
+                        ));
+                        st.finished = true;
+                        st.queue.clear();
+                        st.queued_bytes = 0;
+                        st.stop_source(1000, "");
+                        st.wake();
+                    }
+                }
+            }
+        });
+        signal_listen(&sig, "addEventListener", &listener);
+        (sig, listener)
+    });
     if let JsSource::WebSocket { handlers, .. } = &mut inner.borrow_mut().source {
         *handlers = Some(WsHandlers {
             _message: message,
@@ -781,6 +858,7 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
             _error: error,
             _open: open,
             _timeout: Some((timer, timer_id)),
+            abort,
         });
     }
 

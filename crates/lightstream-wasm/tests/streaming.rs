@@ -317,6 +317,54 @@ async fn connect_to_a_refused_loopback_port_rejects_with_an_error() {
     assert!(connect("ws://127.0.0.1:9/".into(), bad.into()).is_err());
 }
 
+/// A new `AbortController` (through `Reflect`: the crate has no web-sys
+/// feature for it) and its `signal`.
+fn abort_controller() -> (JsValue, JsValue) {
+    let ctor: Function = Reflect::get(&js_sys::global(), &"AbortController".into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    let ac = Reflect::construct(&ctor, &JsArray::new()).unwrap();
+    let signal = Reflect::get(&ac, &"signal".into()).unwrap();
+    (ac, signal)
+}
+
+fn abort(ac: &JsValue) {
+    let f: Function = Reflect::get(ac, &"abort".into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    f.call0(ac).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn connect_takes_an_abort_signal() {
+    // Aborted before the call: refused at once, kind Aborted.
+    let (ac, signal) = abort_controller();
+    abort(&ac);
+    let options = Object::new();
+    Reflect::set(&options, &"signal".into(), &signal).unwrap();
+    let e = connect("ws://127.0.0.1:9/".into(), options.into()).expect_err("aborted");
+    assert_eq!(prop(&e, "kind").as_string().as_deref(), Some("Aborted"));
+
+    // Aborted while connecting: the promise rejects with kind Aborted (not the
+    // refused port's Connect, which would come later).
+    let (ac, signal) = abort_controller();
+    let options = Object::new();
+    Reflect::set(&options, &"signal".into(), &signal).unwrap();
+    let p: Promise = connect("ws://127.0.0.1:9/".into(), options.into()).unwrap();
+    abort(&ac);
+    let e = JsFuture::from(p).await.expect_err("must reject");
+    assert!(e.is_instance_of::<js_sys::Error>());
+    assert_eq!(prop(&e, "kind").as_string().as_deref(), Some("Aborted"));
+
+    // Not a signal: refused at once.
+    let options = Object::new();
+    Reflect::set(&options, &"signal".into(), &JsValue::from_f64(5.0)).unwrap();
+    let e = connect("ws://127.0.0.1:9/".into(), options.into()).expect_err("not a signal");
+    assert_eq!(prop(&e, "kind").as_string().as_deref(), Some("Unsupported"));
+}
+
 /// Regression: `toArray()` of a string or dictionary column with nulls used
 /// to read its validity through a view of wasm memory made before the
 /// function's own allocations; when those grew memory, the view detached and

@@ -1,0 +1,148 @@
+// The Worker side of `connect` / `openStream` / `readStream` with
+// `{ worker: true }` (issue 19): a dedicated module Worker that loads the
+// wasm module, owns the WebSocket (or the fetch, or the transferred
+// ReadableStream), decodes there, turns each table into "parts" with
+// `exportParts` (its column buffers copied once out of wasm memory into
+// fresh ArrayBuffers) and posts them to the page with `transferList(parts)`,
+// a zero-copy move. The page side is npm/worker-client.js; the messages:
+//
+//   page -> worker  { type: 'open', kind: 'ws' | 'http' | 'readable', url?,
+//                     readable?, options, module?, credits }
+//                   { type: 'credit', n }   the page may take n more tables
+//                   { type: 'close' }       close the source, then 'closed'
+//   worker -> page  { type: 'open', schema, metadata }   (ws: the schema
+//                     arrived; http: the answer was accepted; readable: at once)
+//                   { type: 'table', parts, schema?, metadata?, bytesRead }
+//                   { type: 'end', bytesRead }
+//                   { type: 'error', error: { name, message, kind, ... } }
+//                   { type: 'closed' }
+//
+// Backpressure: the worker takes a table from the decoder only while it has
+// credit, so an HTTP body or a ReadableStream is read no faster than the page
+// takes tables. A WebSocket cannot pause its sender: its messages are decoded
+// as they arrive and wait in the worker, bounded by `maxBufferedBytes`, as on
+// the main thread.
+import init from './index.js';
+import { fetchArrowBody } from './http.js';
+import * as wasm from './pkg/lightstream_wasm.js';
+import { transferList } from './table.js';
+
+let stream = null;
+let credits = 0;
+let pumping = false;
+let closed = false;
+let schemaSent = false;
+// Aborts what `open` started (the WebSocket's connect, the fetch) on close.
+const abort = new AbortController();
+
+const post = (m, transfer) => self.postMessage(m, transfer ?? []);
+
+/** An error as plain data: message, `kind` and, for an HttpError, its fields. */
+function errorData(e) {
+  const out = { name: e?.name ?? 'Error', message: String(e?.message ?? e) };
+  for (const k of ['kind', 'url', 'status', 'statusText', 'contentType', 'detail']) {
+    if (e != null && e[k] !== undefined) out[k] = e[k];
+  }
+  return out;
+}
+
+/** The parts of what the decoder handed out (a wasm Table; parts as they are). */
+function toParts(value) {
+  return value instanceof wasm.Table ? wasm.exportParts(value) : value;
+}
+
+function schemaMessage() {
+  return { schema: stream.schema, metadata: stream.metadata };
+}
+
+async function open(m) {
+  credits += m.credits ?? 0;
+  try {
+    await init(m.module);
+    const options = m.options ?? {};
+    if (m.kind === 'ws') {
+      stream = await wasm.connect(String(m.url), { ...options, signal: abort.signal });
+    } else if (m.kind === 'http') {
+      const { body, decodeOptions } = await fetchArrowBody(m.url, { ...options, signal: abort.signal });
+      stream = wasm.readStream(body, decodeOptions);
+    } else {
+      stream = wasm.readStream(m.readable, options);
+    }
+  } catch (e) {
+    if (!closed) post({ type: 'error', error: errorData(e) });
+    return;
+  }
+  if (closed) {
+    stream.close();
+    post({ type: 'closed' });
+    return;
+  }
+  schemaSent = stream.schema !== null;
+  post({ type: 'open', ...schemaMessage() });
+  pump();
+}
+
+/** Takes tables from the decoder while the page has credit. */
+async function pump() {
+  if (pumping) return;
+  pumping = true;
+  try {
+    while (credits > 0 && !closed) {
+      let r;
+      try {
+        r = await stream.next();
+      } catch (e) {
+        if (!closed) post({ type: 'error', error: errorData(e) });
+        return;
+      }
+      if (closed) return;
+      if (r.done) {
+        post({ type: 'end', bytesRead: stream.bytesRead });
+        return;
+      }
+      const parts = toParts(r.value);
+      const m = { type: 'table', parts, bytesRead: stream.bytesRead };
+      if (!schemaSent) {
+        Object.assign(m, schemaMessage());
+        schemaSent = true;
+      }
+      credits -= 1;
+      post(m, transferList(parts));
+    }
+  } finally {
+    pumping = false;
+  }
+}
+
+function close() {
+  if (closed) return;
+  closed = true;
+  abort.abort();
+  stream?.close();
+  post({ type: 'closed' });
+}
+
+self.onmessage = (e) => {
+  const m = e.data;
+  switch (m?.type) {
+    case 'open':
+      open(m);
+      break;
+    case 'credit':
+      credits += m.n;
+      if (stream) pump();
+      break;
+    case 'close':
+      close();
+      break;
+    default:
+      break;
+  }
+};
+
+// The wasm module's own traps and anything unexpected: the page hears of
+// them as an error of the stream, never as silence.
+self.addEventListener('unhandledrejection', (e) => {
+  e.preventDefault();
+  post({ type: 'error', error: errorData(e.reason) });
+});
