@@ -1,28 +1,20 @@
 // The `lightstream-arrow` npm package: a thin ES module over the wasm-bindgen
-// output in ./pkg (built by build.sh from crates/lightstream-wasm). Every
-// decode happens in WebAssembly; this file only loads the module once, makes
-// the wasm TableStream an async iterable, and turns a call made before
-// `init()` into an error that says so. CSV (decodeCsv, CsvDecoder) goes
-// through the same wasm module and gives the same Table objects. `openStream`
-// is `fetch` (token as `Authorization: Bearer`, status and Content-Type
-// checked) handing the body to the wasm `readStream`.
+// output in ./pkg (built by build.sh from crates/lightstream-wasm without its
+// `csv` feature: the decode-only module). Every decode happens in WebAssembly;
+// this file only loads the module once (load.js), makes the wasm TableStream an
+// async iterable, and turns a call made before `init()` into an error that says
+// so. CSV (decodeCsv, CsvDecoder) is the second entry point,
+// `lightstream-arrow/csv` (csv.js), with a module of its own. `openStream` is
+// `fetch` (token as `Authorization: Bearer`, status and Content-Type checked)
+// handing the body to the wasm `readStream`.
 import wasmInit, * as wasm from './pkg/lightstream_wasm.js';
+import { loader } from './load.js';
 
 export { Table, Column, TableStream } from './pkg/lightstream_wasm.js';
 
-let loading = null;
-let ready = false;
-
-/** Throws unless `init()` has finished: without the module every call would
- * fail inside the bindings with a message that names neither. */
-function needInit(what) {
-  if (!ready) throw needInitError(what);
-}
-
-function needInitError(what) {
-  return new Error(`lightstream-arrow: ${what} was called before the WebAssembly module was loaded: ` +
-    'call `await init()` once first');
-}
+const module = loader(wasmInit, new URL('./pkg/lightstream_wasm_bg.wasm', import.meta.url), 'lightstream-arrow');
+const needInit = module.need;
+const needInitError = module.error;
 
 /** Decodes an IPC stream from chunks you push; see index.d.ts. */
 export class StreamDecoder extends wasm.StreamDecoder {
@@ -32,39 +24,9 @@ export class StreamDecoder extends wasm.StreamDecoder {
   }
 }
 
-/** Decodes CSV text from chunks you push; see index.d.ts. */
-export class CsvDecoder extends wasm.CsvDecoder {
-  constructor(...args) {
-    needInit('new CsvDecoder()');
-    super(...args);
-  }
-}
-
-// Node.js has no fetch for file: URLs: read the .wasm next to this module.
-const isNode = typeof process !== 'undefined' && process.versions != null &&
-  process.versions.node != null && typeof window === 'undefined';
-
-async function defaultInput() {
-  const url = new URL('./pkg/lightstream_wasm_bg.wasm', import.meta.url);
-  if (isNode && url.protocol === 'file:') {
-    const fs = await import('node:fs/promises');
-    return fs.readFile(url);
-  }
-  return url;
-}
-
 /** Loads the WebAssembly module once; see index.d.ts. */
 export function init(input) {
-  if (loading === null) {
-    const source = input === undefined ? defaultInput() : Promise.resolve(input);
-    loading = source.then((s) => wasmInit({ module_or_path: s })).then(() => {
-      ready = true;
-    }, (e) => {
-      loading = null;
-      throw e;
-    });
-  }
-  return loading;
+  return module.init(input);
 }
 export default init;
 
@@ -76,7 +38,7 @@ wasm.TableStream.prototype[Symbol.asyncIterator] = function () {
  * `lightstream.arrow.v1`, and `lightstream.token.<token>` with a token);
  * resolves once the schema arrived. Bad options reject too. */
 export function connect(url, options = {}) {
-  if (!ready) return Promise.reject(needInitError('connect()'));
+  if (!module.ready) return Promise.reject(needInitError('connect()'));
   try {
     return wasm.connect(String(url), options ?? {});
   } catch (e) {
@@ -146,7 +108,7 @@ function acceptHeader(codecs) {
 
 /** Fetches an Arrow IPC stream over HTTP and reads it as it downloads; see index.d.ts. */
 export async function openStream(url, options = {}) {
-  if (!ready) throw needInitError('openStream()');
+  needInit('openStream()');
   const { token, signal, headers: extra, fetch: fetchFn, checkContentType = true, codecs, ...decodeOptions } = options ?? {};
   const headers = new Headers(extra);
   if (!headers.has('accept')) headers.set('accept', acceptHeader(codecs));
@@ -185,12 +147,6 @@ export async function openStream(url, options = {}) {
 export function decode(bytes, options = {}) {
   needInit('decode()');
   return wasm.decode(bytes, options ?? {});
-}
-
-/** Decodes a whole CSV document (string, Uint8Array or ArrayBuffer) into tables. */
-export function decodeCsv(input, options) {
-  needInit('decodeCsv()');
-  return wasm.decodeCsv(input, options);
 }
 
 /** Decodes an IPC stream from a ReadableStream of byte chunks. */

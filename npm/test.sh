@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm test`: type-checks index.d.ts against a file that uses every declared
-# name (TypeScript from the repository's node_modules, installed by
+# `npm test`: checks the decode-only .wasm against its size budget, type-checks
+# index.d.ts and csv.d.ts against a file that uses every declared name
+# (TypeScript from the repository's node_modules, installed by
 # scripts/setup.sh --with=npm), then runs the Node.js tests in test/ against the
 # built package (`npm run build` first). The browser tests are
 # `cargo test -p lightstream-wasm --target wasm32-unknown-unknown` and
@@ -14,7 +15,16 @@ tsc="$repo/node_modules/typescript/bin/tsc"
   echo "npm/test.sh: the package is not built: run npm run build (bash npm/build.sh) first" >&2
   exit 1
 }
+# The size budget of the decode-only module (issue 19): what a page that
+# imports the root entry point downloads, gzipped (-9) as a server would send it.
+budget=200000
+gz=$(gzip -9c "$here/pkg/lightstream_wasm_bg.wasm" | wc -c)
+if [ "$gz" -gt "$budget" ]; then
+  echo "npm/test.sh: npm/pkg/lightstream_wasm_bg.wasm is $gz bytes gzipped, over its budget of $budget" >&2
+  exit 1
+fi
+echo "npm/test.sh: decode-only .wasm $gz bytes gzipped (budget $budget)"
 node "$tsc" --noEmit --strict --target es2022 --module nodenext --moduleResolution nodenext \
   --lib es2022,dom,dom.iterable,dom.asynciterable --skipLibCheck false "$here/test/types.ts"
-echo "npm/test.sh: index.d.ts type-checks"
+echo "npm/test.sh: index.d.ts and csv.d.ts type-check"
 node --test "$here/test/"
