@@ -58,6 +58,12 @@ export interface ConnectOptions extends DecodeOptions {
    * until `next()` takes them. When more than this many bytes wait, the
    * stream fails with an Error instead of growing. Default 512 MiB. */
   maxBufferedBytes?: number;
+  /** The WebSocket constructor to connect with (an implementation of the
+   * browser's WebSocket API), e.g. `WebSocket` of the `ws` package in Node.js
+   * 20 and 21, which have no global one unless run with
+   * `--experimental-websocket`. Default: the global `WebSocket`; with
+   * neither, `connect` rejects with `kind: 'Connect'`. */
+  WebSocket?: new (url: string, protocols: string[]) => unknown;
 }
 
 /** What an error of this package is about (its `kind` property): the core
@@ -176,9 +182,11 @@ export function connect(url: string, options?: ConnectOptions): Promise<TableStr
 export function decode(bytes: Uint8Array | ArrayBuffer, options?: DecodeOptions): Table[];
 
 /** Decodes an IPC stream arriving as a `ReadableStream` of byte chunks of any
- * size (e.g. `(await fetch(url)).body`). */
+ * size (e.g. `(await fetch(url)).body`), or as an async iterable of them (a
+ * Node.js `Readable` such as `fs.createReadStream(path)`: one chunk is read
+ * per chunk the decoder asks for, and cancelling destroys the stream). */
 export function readStream(
-  readable: ReadableStream<Uint8Array>,
+  readable: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | ArrayBuffer>,
   options?: DecodeOptions,
 ): TableStream;
 

@@ -149,8 +149,32 @@ export function decode(bytes, options = {}) {
   return wasm.decode(bytes, options ?? {});
 }
 
-/** Decodes an IPC stream from a ReadableStream of byte chunks. */
+/** A web ReadableStream of the chunks of `source`: the stream itself, or an
+ * async iterable of Uint8Array / ArrayBuffer chunks such as a Node.js
+ * Readable (`fs.createReadStream`), read one chunk per pull (so its
+ * backpressure holds) and destroyed by `return()` on cancel. */
+function byteStream(source) {
+  if (source instanceof ReadableStream) return source;
+  if (source == null || typeof source[Symbol.asyncIterator] !== 'function') {
+    throw new TypeError('readStream: expected a ReadableStream or an async iterable of byte chunks ' +
+      `(e.g. a Node.js Readable), not ${source === null ? 'null' : typeof source}`);
+  }
+  let it = null;
+  return new ReadableStream({
+    async pull(controller) {
+      it ??= source[Symbol.asyncIterator]();
+      const { done, value } = await it.next();
+      if (done) controller.close();
+      else controller.enqueue(value instanceof ArrayBuffer ? new Uint8Array(value) : value);
+    },
+    async cancel(reason) {
+      await it?.return?.(reason);
+    },
+  });
+}
+
+/** Decodes an IPC stream from a ReadableStream (or a Node.js Readable) of byte chunks. */
 export function readStream(readable, options = {}) {
   needInit('readStream()');
-  return wasm.readStream(readable, options ?? {});
+  return wasm.readStream(byteStream(readable), options ?? {});
 }

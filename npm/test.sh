@@ -3,7 +3,8 @@
 # index.d.ts and csv.d.ts against a file that uses every declared name
 # (TypeScript from the repository's node_modules, installed by
 # scripts/setup.sh --with=npm), then runs the Node.js tests in test/ against the
-# built package (`npm run build` first). The browser tests are
+# built package (`npm run build` first; the connect tests need the CLI:
+# $LIGHTSTREAM_BIN, else target/debug/lightstream). The browser tests are
 # `cargo test -p lightstream-wasm --target wasm32-unknown-unknown` and
 # tests/browser/ (both run by scripts/test.sh).
 set -euo pipefail
@@ -28,3 +29,10 @@ node "$tsc" --noEmit --strict --target es2022 --module nodenext --moduleResoluti
   --lib es2022,dom,dom.iterable,dom.asynciterable --skipLibCheck false "$here/test/types.ts"
 echo "npm/test.sh: index.d.ts and csv.d.ts type-check"
 node --test "$here/test/"
+# Node.js 20 and 21 have a global WebSocket only with --experimental-websocket
+# (the first run tested connect without one, and through the ws package).
+if node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)'; then
+  echo "npm/test.sh: this Node.js has a global WebSocket: the run above used it"
+else
+  node --experimental-websocket --test --test-name-pattern 'global WebSocket' "$here/test/node.test.mjs"
+fi

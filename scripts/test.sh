@@ -98,12 +98,16 @@ step "compression tests with zstd-decode" \
 # npm pack; build.sh prints the .wasm size raw and gzipped.
 step "npm package (build + pack)" bash npm/build.sh --pack-dest target/npm
 tarball=$(ls -t target/npm/lightstream-arrow-*.tgz | head -n 1)
-# `npm test` of the package: index.d.ts type-checked against a file that uses
-# every declared name, and the Node.js tests (init from disk, decode options,
-# every declared export present at run time).
-step "npm test (types, Node.js)" bash npm/test.sh
-# The pages use the debug CLI that `cargo test --workspace` built.
+# `npm test` of the package: the decode-only .wasm within 200,000 bytes
+# gzipped, index.d.ts and csv.d.ts type-checked against a file that uses every
+# declared name, and the Node.js tests (init from disk, also from the packed
+# package installed outside the repository; decode and readStream of
+# pyarrow-written files and connect to `lightstream serve` through the ws
+# package and the global WebSocket, against Apache Arrow JS; every declared
+# export present at run time).
+# The Node.js tests and the pages use the debug CLI that `cargo test --workspace` built.
 export LIGHTSTREAM_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/lightstream"
+step "npm test (size budget, types, Node.js)" bash npm/test.sh
 # Every documented snippet as the docs give it (tests/snippets; a block under
 # `<!-- not run: reason -->` is skipped): the shell blocks of README.md,
 # npm/README.md and docs/ in one walk-through with this CLI on PATH (servers in

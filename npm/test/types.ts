@@ -17,6 +17,10 @@ export async function useEverything(url: string, bytes: Uint8Array, body: Readab
   await initCsv(input);
   await initCsvNamed();
   const options: ConnectOptions = { maxMessageBytes: 1 << 20, timeoutMs: 1000, maxBufferedBytes: 1 << 24, token: 'abc' };
+  const withCtor: ConnectOptions = { WebSocket };
+  await connect(url, withCtor);
+  async function* chunks() { yield new Uint8Array(8); yield new ArrayBuffer(8); }
+  readStream(chunks()).close();
   const open: OpenStreamOptions = { token: 'abc', signal: new AbortController().signal, headers: { 'x-a': 'b' }, checkContentType: true, codecs: ['lz4'] };
   try {
     for await (const t of await openStream(new URL(url), open)) t.free();
