@@ -51,6 +51,9 @@ build_module() {
 }
 build_module pkg --no-default-features
 build_module pkg-csv
+# The loops that build arrays of strings, dictionary values and booleans:
+# both modules import them (pkg*/snippets/) and npm/table.js too.
+cp "$repo/crates/lightstream-wasm/js/helpers.js" "$here/pkg/helpers.js"
 cp "$repo/LICENSE" "$repo/THIRD_PARTY_LICENSES" "$here/"
 # The notices of the Rust crates compiled into the .wasm (it ships their code).
 python3 "$here/licenses.py" "$here/THIRD_PARTY_CRATES"

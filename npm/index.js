@@ -1,27 +1,68 @@
 // The `lightstream-arrow` npm package: a thin ES module over the wasm-bindgen
 // output in ./pkg (built by build.sh from crates/lightstream-wasm without its
 // `csv` feature: the decode-only module). Every decode happens in WebAssembly;
-// this file only loads the module once (load.js), makes the wasm TableStream an
-// async iterable, and turns a call made before `init()` into an error that says
-// so. CSV (decodeCsv, CsvDecoder) is the second entry point,
-// `lightstream-arrow/csv` (csv.js), with a module of its own. `openStream` is
-// `fetch` (token as `Authorization: Bearer`, status and Content-Type checked)
-// handing the body to the wasm `readStream`.
+// this file loads the module once (load.js), turns each decoded wasm table
+// into a `Table` the page owns (wasm `exportParts` copies its buffers out once
+// and frees it; npm/table.js wraps them), wraps the wasm streams as sources of
+// a `TableStream` (npm/stream.js), and turns a call made before `init()` into
+// an error that says so. CSV (decodeCsv, CsvDecoder) is the second entry
+// point, `lightstream-arrow/csv` (csv.js), with a module of its own and the
+// same Table objects. `openStream` is `fetch` (token as `Authorization:
+// Bearer`, status and Content-Type checked) handing the body to the wasm
+// `readStream`.
 import wasmInit, * as wasm from './pkg/lightstream_wasm.js';
 import { loader } from './load.js';
+import { Table, conversions } from './table.js';
+import { TableStream } from './stream.js';
 
-export { Table, Column, TableStream } from './pkg/lightstream_wasm.js';
+export { Table, Column, transferList, collectTables } from './table.js';
+export { TableStream } from './stream.js';
+
+/** A page-owned Table of a wasm table (which is freed). */
+function own(wasmTable, defaults) {
+  return Table.fromParts(wasm.exportParts(wasmTable), defaults);
+}
+
+function ownAll(wasmTables, defaults) {
+  return wasmTables.map((t) => own(t, defaults));
+}
+
+/** The wasm TableStream as a TableStream source: tables become parts. */
+function wasmSource(ws) {
+  return {
+    async next() {
+      const r = await ws.next();
+      return r.done ? { done: true, value: undefined } : { done: false, value: wasm.exportParts(r.value) };
+    },
+    close() { ws.close(); },
+    get schema() { return ws.schema; },
+    get metadata() { return ws.metadata; },
+    get tablesRead() { return ws.tablesRead; },
+    get rowsRead() { return ws.rowsRead; },
+    get bytesRead() { return ws.bytesRead; },
+  };
+}
 
 const module = loader(wasmInit, new URL('./pkg/lightstream_wasm_bg.wasm', import.meta.url), 'lightstream-arrow');
 const needInit = module.need;
 const needInitError = module.error;
 
 /** Decodes an IPC stream from chunks you push; see index.d.ts. */
-export class StreamDecoder extends wasm.StreamDecoder {
-  constructor(...args) {
+export class StreamDecoder {
+  #dec;
+  #defaults;
+  constructor(options) {
     needInit('new StreamDecoder()');
-    super(...args);
+    this.#defaults = typeof options === 'object' ? conversions(options, 'StreamDecoder') : {};
+    this.#dec = new wasm.StreamDecoder(options);
   }
+  push(chunk) { return ownAll(this.#dec.push(chunk), this.#defaults); }
+  finish() { this.#dec.finish(); }
+  get schema() { return this.#dec.schema; }
+  get metadata() { return this.#dec.metadata; }
+  get ended() { return this.#dec.ended; }
+  get bytesRead() { return this.#dec.bytesRead; }
+  free() { this.#dec.free(); }
 }
 
 /** Loads the WebAssembly module once; see index.d.ts. */
@@ -30,17 +71,14 @@ export function init(input) {
 }
 export default init;
 
-wasm.TableStream.prototype[Symbol.asyncIterator] = function () {
-  return this;
-};
-
 /** Opens a WebSocket to a Lightstream server (offering the subprotocol
  * `lightstream.arrow.v1`, and `lightstream.token.<token>` with a token);
  * resolves once the schema arrived. Bad options reject too. */
 export function connect(url, options = {}) {
   if (!module.ready) return Promise.reject(needInitError('connect()'));
   try {
-    return wasm.connect(String(url), options ?? {});
+    const defaults = conversions(options, 'connect');
+    return wasm.connect(String(url), options ?? {}).then((ws) => new TableStream(wasmSource(ws), defaults));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -140,13 +178,15 @@ export async function openStream(url, options = {}) {
   if (!response.body) {
     throw new HttpError(`${target} answered ${response.status} without a body`, { ...info, kind: 'Truncated', detail: '' });
   }
-  return wasm.readStream(response.body, decodeOptions);
+  const defaults = conversions(decodeOptions, 'openStream');
+  return new TableStream(wasmSource(wasm.readStream(response.body, decodeOptions)), defaults);
 }
 
 /** Decodes a whole IPC stream or file (Uint8Array or ArrayBuffer). */
 export function decode(bytes, options = {}) {
   needInit('decode()');
-  return wasm.decode(bytes, options ?? {});
+  const defaults = conversions(options, 'decode');
+  return ownAll(wasm.decode(bytes, options ?? {}), defaults);
 }
 
 /** A web ReadableStream of the chunks of `source`: the stream itself, or an
@@ -176,5 +216,6 @@ function byteStream(source) {
 /** Decodes an IPC stream from a ReadableStream (or a Node.js Readable) of byte chunks. */
 export function readStream(readable, options = {}) {
   needInit('readStream()');
-  return wasm.readStream(byteStream(readable), options ?? {});
+  const defaults = conversions(options, 'readStream');
+  return new TableStream(wasmSource(wasm.readStream(byteStream(readable), options ?? {})), defaults);
 }

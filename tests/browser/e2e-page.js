@@ -17,8 +17,8 @@
 //                              ±Infinity spelled as String spells them)
 //   "s:<text>"                 Utf8, LargeUtf8 and dictionary values
 // Lightstream's values come from Column.get(i) (cross-checked against isValid,
-// toArray() as a view and as a copy, validity(), nullCount, toRows(), and
-// dictionary()/keys()). Apache Arrow JS's come from Vector.get(i) for booleans,
+// toArray() taken first and as a copy, validity(), nullCount, toRows() and its
+// JSON, and dictionary()/keys()). Apache Arrow JS's come from Vector.get(i) for booleans,
 // integers, floats and strings; for dictionaries from its decoded dictionary
 // vector at its decoded key (Vector.get throws for 64-bit keys in Arrow JS 21);
 // and from the decoded value buffer (`data.values`) for temporal and decimal
@@ -182,10 +182,32 @@ function lightstreamTable(table, where) {
   const schema = table.schema;
   if (table.numColumns !== schema.length) problem(`numColumns ${table.numColumns} != schema length ${schema.length}`);
   let undefinedValidity = false;
-  const rows = table.toRows();
+  const viewEarly = table.columns().map((c) => c.toArray());
+  const rows = table.toRows({ useBigInt: true });
   if (rows.length !== n) problem(`toRows() gave ${rows.length} rows, numRows is ${n}`);
-  const firstRows = table.toRows(2);
+  const firstRows = table.toRows({ limit: 2, useBigInt: true });
   if (firstRows.length !== Math.min(2, n)) problem(`toRows(2) gave ${firstRows.length} rows`);
+  // toRows() without options: 64-bit values as numbers, so JSON.stringify takes
+  // them; one beyond ±(2^53 - 1) is an InvalidData error, never a rounded number.
+  let jsonRows = null;
+  try {
+    jsonRows = JSON.parse(JSON.stringify(table.toRows()));
+  } catch (e) {
+    const big = rows.some((r) => Object.values(r).some((v) => typeof v === 'bigint' &&
+      (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER))));
+    if (e.kind !== 'InvalidData' || !big) problem(`toRows() failed: ${e.kind} ${e.message}`);
+  }
+  if (jsonRows !== null) {
+    for (let i = 0; i < n; i++) {
+      for (const [k, v] of Object.entries(rows[i])) {
+        const want = typeof v === 'bigint' ? Number(v) : v;
+        if (!(Object.is(jsonRows[i][k], want) || (typeof want === 'number' && !Number.isFinite(want) && jsonRows[i][k] === null))) {
+          problem(`row ${i} "${k}": JSON of toRows() has ${jsonRows[i][k]}, get() ${String(v)}`);
+          break;
+        }
+      }
+    }
+  }
   for (let j = 0; j < table.numColumns; j++) {
     const col = table.column(j);
     const byName = table.column(schema[j].name);
@@ -210,9 +232,10 @@ function lightstreamTable(table, where) {
     const isDict = col.type.startsWith('Dictionary<');
     const dict = isDict ? col.dictionary() : null;
     const keys = isDict ? col.keys({ copy: true }) : null;
-    // A view of wasm memory is valid until memory grows: read it at once, before
-    // any other call into wasm.
-    const view = col.toArray();
+    // The page owns the arrays: toArray() taken before every other call (and a
+    // free(), now a no-op) still holds every value (nothing detaches).
+    const view = viewEarly[j];
+    col.free();
     const viewLength = view.length;
     const viewIsTyped = ArrayBuffer.isView(view);
     const viewValues = viewIsTyped ? Array.from(view) : view;

@@ -314,150 +314,70 @@ impl Column {
     }
 }
 
-/// Bytes of one run of strings handed to JavaScript at once: well under the
-/// longest string V8 can make (2^29 UTF-16 units), so one run is one decode.
-const STRING_RUN_BYTES: usize = 64 << 20;
-
-/// A run of strings that mixes ASCII and other values, regrouped for
-/// JavaScript: the ASCII values' bytes and the others' bytes as two texts,
-/// and one code per row (see `js/helpers.js`, `ls_fill_strings_split`).
-/// Decoding the ASCII values on their own gives compact one-byte strings
-/// and a faster decode; one text with any non-ASCII character would make
-/// every value a two-byte string.
-#[derive(Default)]
-struct SplitRun {
-    ascii: Vec<u8>,
-    wide: Vec<u8>,
-    codes: Vec<u32>,
-}
-
-/// Code of a null row in `SplitRun::codes`.
-const SPLIT_NULL: u32 = 1 << 30;
-/// Flag of a row from the non-ASCII text in `SplitRun::codes`.
-const SPLIT_WIDE: u32 = 1 << 31;
-
-/// Fills `split` with rows `row..end_row`: each valid value's bytes go to
-/// one of the two texts and its code is its end position there (UTF-16
-/// units; well below 2^30 since a run is at most STRING_RUN_BYTES).
-fn mixed_run<O: Integer>(
-    a: &StringArray<O>,
-    offsets: &[O],
-    row: usize,
-    end_row: usize,
-    split: &mut SplitRun,
-    name: &str,
-) -> Result<(), String> {
-    let data = a.data.as_slice();
-    split.ascii.clear();
-    split.wide.clear();
-    split.codes.clear();
-    split.codes.reserve(end_row - row);
-    let run_bytes =
-        Integer::to_usize(offsets[end_row]).saturating_sub(Integer::to_usize(offsets[row]));
-    split.ascii.reserve(run_bytes);
-    split.wide.reserve(run_bytes);
-    let mut wide_units = 0usize;
-    for i in row..end_row {
-        if !valid_bit(&a.null_mask, i) {
-            split.codes.push(SPLIT_NULL);
-            continue;
-        }
-        let (s, e) = (
-            Integer::to_usize(offsets[i]),
-            Integer::to_usize(offsets[i + 1]),
-        );
-        let value = data
-            .get(s..e)
-            .ok_or_else(|| format!("column \"{name}\": string offsets {s}..{e} out of range"))?;
-        if value.is_ascii() {
-            split.ascii.extend_from_slice(value);
-            split.codes.push(split.ascii.len() as u32);
-        } else {
-            // UTF-16 units: one per non-continuation byte, two for 4-byte
-            // sequences (the core has validated the UTF-8).
-            let units: usize = value
-                .iter()
-                .map(|&b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
-                .sum();
-            split.wide.extend_from_slice(value);
-            wide_units += units;
-            split.codes.push(wide_units as u32 | SPLIT_WIDE);
-        }
-    }
-    Ok(())
-}
-
-/// Every string of `a[..len]` as a JS array (nulls as `null`): the UTF-8 is
-/// decoded by one `TextDecoder` call per run of strings and each value is a
-/// slice of that text, so no value crosses the wasm boundary on its own.
+/// Every string of `a[..len]` as a JS array (nulls as `null`), built by the
+/// one JavaScript loop of `js/helpers.js` over views of the column's bytes
+/// and of its offsets rebased to 0 (one `TextDecoder` call per run of
+/// strings; no value crosses the wasm boundary on its own).
 fn strings_to_js<O: Integer>(
     a: &StringArray<O>,
     len: usize,
     validity: &dyn Fn() -> JsValue,
     name: &str,
 ) -> Result<JsArray, String> {
-    let offsets = a.offsets.as_slice();
-    let data = a.data.as_slice();
-    let offsets = offsets
-        .get(..len + 1)
-        .ok_or_else(|| format!("column \"{name}\": string offsets are shorter than its length"))?;
-    let out = JsArray::new_with_length(u32::try_from(len).map_err(|e| e.to_string())?);
-    let mut row = 0;
-    let mut pos: Vec<u32> = Vec::new();
-    let mut split = SplitRun::default();
-    while row < len {
-        let start = Integer::to_usize(offsets[row]);
-        // The run: rows until STRING_RUN_BYTES of data (at least one row).
-        let mut end_row = row + 1;
-        while end_row < len
-            && Integer::to_usize(offsets[end_row + 1]).saturating_sub(start) <= STRING_RUN_BYTES
-        {
-            end_row += 1;
-        }
-        let end = Integer::to_usize(offsets[end_row]);
-        let bytes = data.get(start..end).ok_or_else(|| {
-            format!("column \"{name}\": string offsets {start}..{end} out of range")
-        })?;
-        if bytes.len() >= 1 << 29 {
-            return Err(format!(
-                "column \"{name}\": a value of {} bytes is longer than a JavaScript string can be",
-                bytes.len()
-            ));
-        }
-        if bytes.is_ascii() {
-            // One text, one-byte (Latin-1) in V8; byte offsets are positions.
-            pos.clear();
-            pos.reserve(end_row - row + 1);
-            pos.push(0);
-            for o in &offsets[row + 1..=end_row] {
-                let p = Integer::to_usize(*o)
-                    .checked_sub(start)
-                    .ok_or_else(|| format!("column \"{name}\": decreasing string offsets"))?;
-                pos.push(p as u32);
-            }
-            // SAFETY: the three views are made right here, after every
-            // allocation of this run, and read by the helper during this
-            // call only; nothing allocates in wasm memory meanwhile (the
-            // helper runs only JavaScript), so memory cannot grow and detach
-            // them. (Validity first: as a copy, it allocates.)
-            unsafe {
-                let validity = validity();
-                let (bytes, pos) = (Uint8Array::view(bytes), Uint32Array::view(&pos));
-                js::ls_fill_strings(&out, &bytes, &pos, &validity, row as u32);
-            }
-        } else {
-            mixed_run(a, offsets, row, end_row, &mut split, name)?;
-            // SAFETY: as above; `split`'s buffers are complete.
-            unsafe {
-                let ascii = Uint8Array::view(&split.ascii);
-                let wide = Uint8Array::view(&split.wide);
-                let codes = Uint32Array::view(&split.codes);
-                js::ls_fill_strings_split(&out, row as u32, &ascii, &wide, &codes);
-            }
-        }
-        row = end_row;
+    let (pos, data) = string_buffers(a, len, name)?;
+    let n = u32::try_from(len).map_err(|e| e.to_string())?;
+    let out = JsArray::new_with_length(n);
+    let ascii = data.is_ascii();
+    // SAFETY: the views are made right here, after every allocation (the
+    // validity first: as a copy, it allocates), and read by the helper during
+    // this call only; nothing allocates in wasm memory meanwhile (the helper
+    // runs only JavaScript), so memory cannot grow and detach them.
+    unsafe {
+        let validity = validity();
+        let (data, pos) = (Uint8Array::view(data), Uint32Array::view(&pos));
+        js::ls_fill_strings(&out, 0, &data, &pos, &validity, 0, n, ascii);
     }
     Ok(out)
+}
+
+/// The offsets of `a[..len]` rebased to 0 (u32: wasm32 memory is below
+/// 4 GiB; checked to increase) and the data bytes they cover.
+pub(crate) fn string_buffers<'a, O: Integer>(
+    a: &'a StringArray<O>,
+    len: usize,
+    name: &str,
+) -> Result<(Vec<u32>, &'a [u8]), String> {
+    let offsets =
+        a.offsets.as_slice().get(..len + 1).ok_or_else(|| {
+            format!("column \"{name}\": string offsets are shorter than its length")
+        })?;
+    let start = offsets.first().map_or(0, |o| Integer::to_usize(*o));
+    let end = offsets.last().map_or(0, |o| Integer::to_usize(*o));
+    let data =
+        a.data.as_slice().get(start..end).ok_or_else(|| {
+            format!("column \"{name}\": string offsets {start}..{end} out of range")
+        })?;
+    Ok((rebased_offsets(offsets, start, name)?, data))
+}
+
+/// String offsets minus `start`, as u32, checked to increase.
+fn rebased_offsets<O: Integer>(
+    offsets: &[O],
+    start: usize,
+    name: &str,
+) -> Result<Vec<u32>, String> {
+    let mut prev = start;
+    offsets
+        .iter()
+        .map(|o| {
+            let o = Integer::to_usize(*o);
+            if o < prev {
+                return Err(format!("column \"{name}\": decreasing string offsets"));
+            }
+            prev = o;
+            u32::try_from(o - start).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// `dict[keys[i]]` for every row, in JavaScript, with the dictionary's
@@ -474,8 +394,11 @@ fn categories_to_js<K: Integer>(
         .iter()
         .map(|s| JsValue::from_str(s))
         .collect();
+    let n = u32::try_from(len).map_err(|e| err(e.to_string()))?;
+    let out = JsArray::new_with_length(n);
     let (keys, validity) = views()?;
-    Ok(js::ls_take(&dict, &keys, &validity, len as u32))
+    js::ls_take(&out, 0, &dict, &keys, &validity, 0, n);
+    Ok(out)
 }
 
 /// A typed array over `slice[..len]`: a view of wasm memory, or a copy.
@@ -569,12 +492,11 @@ impl Column {
         match &self.array {
             Array::BooleanArray(_) => {
                 let bits = self.bool_bits().unwrap_or_default();
-                Ok(js::ls_bools(
-                    &Uint8Array::from(&bits[..]),
-                    &self.validity_js(),
-                    len as u32,
-                )
-                .into())
+                let n = u32::try_from(len).map_err(|e| err(e.to_string()))?;
+                let out = JsArray::new_with_length(n);
+                let bits = Uint8Array::from(&bits[..]);
+                js::ls_bools(&out, 0, &bits, 0, &self.validity_js(), 0, n);
+                Ok(out.into())
             }
             Array::TextArray(t) => {
                 let validity = || self.validity_js();

@@ -31,6 +31,7 @@ pub mod column;
 pub mod csv;
 pub mod decoder;
 mod js;
+pub mod parts;
 pub mod stream;
 pub mod table;
 
@@ -48,6 +49,7 @@ pub use column::Column;
 pub use csv::{CsvDecoder, decode_csv};
 pub use decoder::StreamDecoder;
 pub use lightstream_core;
+pub use parts::export_parts;
 pub use stream::{TableStream, connect, read_stream as read_stream_js};
 pub use table::Table;
 

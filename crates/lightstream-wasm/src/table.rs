@@ -19,7 +19,7 @@ pub struct Table {
     table: MTable,
 }
 
-fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
+pub(crate) fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
     Reflect::set(obj, &JsValue::from_str(key), value)
         .map(|_| ())
         .map_err(|_| JsError::new(&format!("cannot set property \"{key}\"")))
@@ -65,6 +65,11 @@ impl Table {
     /// Wraps a decoded table and the schema it was decoded with.
     pub fn new(schema: Arc<Schema>, table: MTable) -> Table {
         Table { schema, table }
+    }
+
+    /// The schema and the minarrow table (what `exportParts` consumes).
+    pub fn into_parts(self) -> (Arc<Schema>, MTable) {
+        (self.schema, self.table)
     }
 
     /// The underlying minarrow table.
