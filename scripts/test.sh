@@ -87,6 +87,9 @@ step "wasm tests in headless Chrome (wasm-pack test, lightstream-wasm)" \
 # where they are cfg'd out: lint them for wasm32 too.
 step "lint (clippy, lightstream-wasm on wasm32)" \
   cargo clippy -p lightstream-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
+# The npm package's decode-only module is the crate without its `csv` feature.
+step "lint (clippy, lightstream-wasm on wasm32 without csv)" \
+  cargo clippy -q -p lightstream-wasm --target wasm32-unknown-unknown --no-default-features --all-targets -- -D warnings
 
 # The browser build's ZSTD decoder (pure Rust) is only compiled when the C
 # zstd feature is off, which a workspace build never does: check it alone.
