@@ -37,9 +37,27 @@ test('every declared function and class exists, with every declared member', asy
     }
     assert.equal(entry.default, entry.init);
   }
-  // CSV lives only in its own entry point (its code is not in the root's module).
+  // CSV lives only in its own entry point, and its code only in its own module.
   assert.equal(lightstream.decodeCsv, undefined);
   assert.equal(lightstream.CsvDecoder, undefined);
+  const decodeOnly = await import('../pkg/lightstream_wasm.js');
+  const withCsv = await import('../pkg-csv/lightstream_wasm.js');
+  assert.equal(typeof decodeOnly.decode, 'function');
+  assert.equal(decodeOnly.decodeCsv, undefined);
+  assert.equal(decodeOnly.CsvDecoder, undefined);
+  assert.equal(typeof withCsv.decodeCsv, 'function');
+});
+
+test('CSV tables are the same Table class as IPC tables', async () => {
+  await lightstream.init();
+  await csv.init();
+  const [fromCsv] = csv.decodeCsv('a,b\n1,x\n');
+  const dec = new csv.CsvDecoder();
+  const [pushed] = [...dec.push('a\n2\n'), ...dec.finish()];
+  const [fromIpc] = lightstream.decode(fromCsv.toIPC());
+  for (const t of [fromCsv, pushed, fromIpc]) assert.ok(t instanceof lightstream.Table);
+  assert.deepEqual(fromIpc.column('b').toArray(), ['x']);
+  assert.equal(pushed.column('a').get(0), 2n);
 });
 
 test('init() without an argument loads the .wasm in Node.js', async () => {
