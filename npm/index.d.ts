@@ -1,6 +1,7 @@
 // Types of the `lightstream-arrow` npm package: Arrow IPC streams decoded in
-// WebAssembly (CSV is the entry point `lightstream-arrow/csv`, csv.d.ts) into tables whose numeric columns are zero-copy
-// typed-array views of wasm memory. See README.md for usage.
+// WebAssembly into tables the page owns (plain ArrayBuffers that never
+// detach); CSV is the entry point `lightstream-arrow/csv` (csv.d.ts). See
+// README.md for usage.
 
 /** What `init` accepts: the .wasm's URL, its bytes, a Response or a compiled module. */
 export type InitInput =
@@ -28,8 +29,9 @@ export interface Field {
   metadata: Record<string, string>;
 }
 
-/** Options of `decode`, `readStream`, `connect` and `StreamDecoder`. */
-export interface DecodeOptions {
+/** Options of `decode`, `readStream`, `connect` and `StreamDecoder`
+ * (with `Conversions`: the tables' defaults). */
+export interface DecodeOptions extends Conversions {
   /** Caps one IPC message's metadata and, separately, its body, in bytes
    * (a larger message fails with an `Error`). Default: no metadata cap
    * beyond the core's 64 MiB, and bodies up to 1 GiB. */
@@ -54,6 +56,12 @@ export interface ConnectOptions extends DecodeOptions {
   /** `connect` rejects when the schema has not arrived within this many
    * milliseconds of the call. Default 30000. */
   timeoutMs?: number;
+  /** Keep, with each table, the WebSocket messages it came in as (the
+   * schema, every dictionary batch so far, its record batch: the messages'
+   * own bytes, not copies) so that `toIPC()` hands them on unchanged instead
+   * of re-encoding. Each table then keeps its batch's wire bytes alive too:
+   * about twice the memory of an uncompressed stream. Default `false`. */
+  keepIpc?: boolean;
   /** The browser's WebSocket cannot pause a sender, so decoded tables wait
    * until `next()` takes them. When more than this many bytes wait, the
    * stream fails with an Error instead of growing. Default 512 MiB. */
@@ -135,7 +143,18 @@ export interface OpenStreamOptions extends DecodeOptions {
  * reject with `kind: 'Truncated'`, never a short table list that looks
  * complete.
  */
-export function openStream(url: string | URL, options?: OpenStreamOptions): Promise<TableStream>;
+export function openStream<S extends SchemaType = SchemaType>(url: string | URL, options?: OpenStreamOptions): Promise<TableStream<S>>;
+
+/** What a `TableStream` reads: an object giving parts (see npm/stream.js). */
+export interface TableSource {
+  next(): Promise<{ done: true; value?: undefined } | { done: false; value: Parts }>;
+  close(): void;
+  readonly schema?: Field[] | null;
+  readonly metadata?: Record<string, string>;
+  readonly tablesRead?: number;
+  readonly rowsRead?: number;
+  readonly bytesRead?: number;
+}
 
 /**
  * A stream of tables: `for await (const table of stream)`. Errors (a closed
@@ -143,7 +162,9 @@ export function openStream(url: string | URL, options?: OpenStreamOptions): Prom
  * WebSocket error) reject `next()` with an `Error` naming what went wrong;
  * the stream is then finished. Tables already received stay valid.
  */
-export interface TableStream extends AsyncIterableIterator<Table> {
+export class TableStream<S extends SchemaType = SchemaType> implements AsyncIterableIterator<Table<S>> {
+  /** A stream over `source`; `options` are the tables' default conversions. */
+  constructor(source: TableSource, options?: Conversions);
   /** The schema's fields (known once `connect` resolved; `null` for a
    * `readStream` until its schema message has been read). */
   readonly schema: Field[] | null;
@@ -156,12 +177,18 @@ export interface TableStream extends AsyncIterableIterator<Table> {
   /** Bytes of IPC messages received so far (WebSocket payloads or chunks). */
   readonly bytesRead: number;
   /** The next table, or `{ done: true }` after the end-of-stream marker. */
-  next(): Promise<IteratorResult<Table, undefined>>;
+  next(): Promise<IteratorResult<Table<S>, undefined>>;
   /** Closes the stream (what `break` in `for await` calls). */
-  return(): Promise<IteratorResult<Table, undefined>>;
+  return(): Promise<IteratorResult<Table<S>, undefined>>;
   /** Closes the connection (WebSocket close code 1000) or cancels the
    * readable; a pending `next()` resolves `{ done: true }`. Idempotent. */
   close(): void;
+  /** Reads to the end: every table as one multi-batch table. */
+  collect(): Promise<Table<S>>;
+  [Symbol.asyncIterator](): TableStream<S>;
+  /** Closes the stream (`using stream = await connect(...)`). */
+  [Symbol.dispose](): void;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -174,21 +201,22 @@ export interface TableStream extends AsyncIterableIterator<Table> {
  * `LightstreamError` when the connection fails or is refused, the options are
  * bad, or the first message is not a valid schema.
  */
-export function connect(url: string, options?: ConnectOptions): Promise<TableStream>;
+export function connect<S extends SchemaType = SchemaType>(url: string, options?: ConnectOptions): Promise<TableStream<S> & { readonly schema: Field[] }>;
 
 /** Decodes a whole Arrow IPC stream or IPC file (detected by its magic).
  * The bytes are copied once into aligned wasm memory. Throws an `Error` on
  * malformed, truncated or unsupported input. */
-export function decode(bytes: Uint8Array | ArrayBuffer, options?: DecodeOptions): Table[];
+export function decode<S extends SchemaType = SchemaType>(bytes: Uint8Array | ArrayBuffer, options?: DecodeOptions): Table<S>[];
 
 /** Decodes an IPC stream arriving as a `ReadableStream` of byte chunks of any
- * size (e.g. `(await fetch(url)).body`), or as an async iterable of them (a
- * Node.js `Readable` such as `fs.createReadStream(path)`: one chunk is read
- * per chunk the decoder asks for, and cancelling destroys the stream). */
-export function readStream(
-  readable: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | ArrayBuffer>,
+ * size (e.g. `(await fetch(url)).body`; a `null` body throws an `Error` with
+ * `kind: 'Truncated'`), or as an async iterable of them (a Node.js `Readable`
+ * such as `fs.createReadStream(path)`: one chunk is read per chunk the decoder
+ * asks for, and cancelling destroys the stream). */
+export function readStream<S extends SchemaType = SchemaType>(
+  readable: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | ArrayBuffer> | null,
   options?: DecodeOptions,
-): TableStream;
+): TableStream<S>;
 
 /**
  * Push decoder for callers that receive the bytes themselves: `push` chunks of
@@ -211,29 +239,106 @@ export class StreamDecoder {
   free(): void;
 }
 
+/** Conversions of 64-bit integers and dates, chosen per stream (the
+ * options of `decode`, `readStream`, `connect`, `openStream`,
+ * `StreamDecoder`: the tables' defaults) or per call (`get`, `toArray`,
+ * `at`, `toRows`, which win). The names follow flechette's. */
+export interface Conversions {
+  /** Date32, Date64 and Timestamp values: `false` (default) the stored
+   * number in the type's unit (days, ms, s/ms/us/ns; BigInt for 64-bit);
+   * `true` a `Date` (of the millisecond the instant falls in; beyond the
+   * ±8.64e15 ms a Date holds, an `Error` with `kind: 'InvalidData'`);
+   * `'ms'` epoch milliseconds as a number (fractional below a millisecond).
+   * Time, Duration and other types are unchanged. */
+  useDate?: boolean | 'ms';
+  /** 64-bit integers (Int64, UInt64, Decimal64/128's unscaled integer, and
+   * 64-bit temporal values when `useDate` is false): `true` (default for
+   * `get`/`toArray`) BigInt; `false` (default for `at`/`toRows`/iteration)
+   * a number, and a value beyond ±(2^53 - 1) throws an `Error` with
+   * `kind: 'InvalidData'` naming the column and row (never a rounded number). */
+  useBigInt?: boolean;
+}
+
+
 /** Options of `Column.toArray` and `Column.keys`. */
-export interface ArrayOptions {
-  /** Return a detached copy instead of a view of wasm memory. */
+export interface ArrayOptions extends Conversions {
+  /** Return a copy instead of the column's own typed array (or a view of it). */
   copy?: boolean;
 }
 
-/** A decoded table (record batch). Call `free()` when done: the wasm memory
- * of its columns is released and views taken from it become invalid. */
-export class Table {
-  readonly numRows: number;
-  readonly numColumns: number;
-  readonly schema: Field[];
-  readonly metadata: Record<string, string>;
-  /** A column by name or position; throws when there is none. */
-  column(nameOrIndex: string | number): Column;
-  columns(): Column[];
-  /** The first `limit` rows (all by default) as plain objects. */
-  toRows(limit?: number): Record<string, unknown>[];
-  /** The table as an Arrow IPC stream (for `tableFromIPC` of Apache Arrow JS,
-   * DuckDB-wasm, ...). */
-  toIPC(): Uint8Array;
-  free(): void;
+/** Options of `Table.toRows`. */
+export interface RowOptions extends Conversions {
+  /** At most this many rows (from the first). */
+  limit?: number;
 }
+
+/** Arrow types by the tag a static schema names them with (`Table<S>`):
+ * what `get` returns for a valid value and what `toArray()` returns
+ * without conversions. */
+export interface TypeMap {
+  Null: { value: null; array: null[] };
+  Boolean: { value: boolean; array: (boolean | null)[] };
+  Int8: { value: number; array: Int8Array };
+  Int16: { value: number; array: Int16Array };
+  Int32: { value: number; array: Int32Array };
+  Int64: { value: bigint; array: BigInt64Array };
+  UInt8: { value: number; array: Uint8Array };
+  UInt16: { value: number; array: Uint16Array };
+  UInt32: { value: number; array: Uint32Array };
+  UInt64: { value: bigint; array: BigUint64Array };
+  Float32: { value: number; array: Float32Array };
+  Float64: { value: number; array: Float64Array };
+  Decimal32: { value: number; array: Int32Array };
+  Decimal64: { value: bigint; array: BigInt64Array };
+  Decimal128: { value: bigint; array: (bigint | null)[] };
+  Date32: { value: number; array: Int32Array };
+  Date64: { value: bigint; array: BigInt64Array };
+  Timestamp: { value: bigint; array: BigInt64Array };
+  Time32: { value: number; array: Int32Array };
+  Time64: { value: bigint; array: BigInt64Array };
+  Duration: { value: bigint; array: BigInt64Array };
+  Utf8: { value: string; array: (string | null)[] };
+  LargeUtf8: { value: string; array: (string | null)[] };
+  Dictionary: { value: string; array: (string | null)[] };
+}
+
+/** A type tag of `TypeMap` (`Timestamp` stands for every
+ * `Timestamp(unit, tz)`, `Dictionary` for every `Dictionary<K, Utf8>`). */
+export type TypeTag = keyof TypeMap;
+
+/** A static schema: column name to type tag, e.g.
+ * `{ id: 'Int32', name: 'Utf8', ts: 'Timestamp' }`, given as
+ * `decode<S>(...)` / `connect<S>(...)` / `Table<S>`. */
+export type SchemaType = Record<string, TypeTag>;
+
+type DateTag = 'Date32' | 'Date64' | 'Timestamp';
+type BigTag = 'Int64' | 'UInt64' | 'Decimal64' | 'Date64' | 'Timestamp' | 'Time64' | 'Duration';
+
+/** What `get` returns for a valid value of type `T` under conversions `O`
+ * (`any` for a column of a table without a static schema, as Apache Arrow
+ * JS types an untyped table). */
+export type ValueOf<T extends TypeTag, O = {}> = [TypeTag] extends [T] ? any : ValueOfTag<T, O>;
+type ValueOfTag<T extends TypeTag, O> =
+  T extends DateTag
+    ? O extends { useDate: true } ? Date : O extends { useDate: 'ms' } ? number
+    : T extends BigTag ? (O extends { useBigInt: false } ? number : TypeMap[T]['value']) : TypeMap[T]['value']
+  : T extends BigTag | 'Decimal128' ? (O extends { useBigInt: false } ? number : TypeMap[T]['value'])
+  : TypeMap[T]['value'];
+
+/** What `toArray(options)` returns for a column of type `T` (without a
+ * static schema: `NumericArray | any[]`). */
+export type ArrayOf<T extends TypeTag, O = {}> = [TypeTag] extends [T] ? NumericArray | any[] : ArrayOfTag<T, O>;
+type ArrayOfTag<T extends TypeTag, O> =
+  T extends DateTag
+    ? O extends { useDate: true } ? (Date | null)[] : O extends { useDate: 'ms' } ? Float64Array
+    : T extends BigTag ? (O extends { useBigInt: false } ? Float64Array : TypeMap[T]['array']) : TypeMap[T]['array']
+  : T extends 'Decimal128' ? (O extends { useBigInt: false } ? (number | null)[] : TypeMap[T]['array'])
+  : T extends BigTag ? (O extends { useBigInt: false } ? Float64Array : TypeMap[T]['array'])
+  : TypeMap[T]['array'];
+
+/** A row of a table with static schema `S` (as `at`, `toRows` and iteration
+ * give it: 64-bit integers as numbers unless `useBigInt: true`). */
+export type Row<S extends SchemaType, O = { useBigInt: false }> = { [K in keyof S]: ValueOf<S[K], O> | null };
 
 /** Typed arrays `Column.toArray` returns for fixed-width columns. */
 export type NumericArray =
@@ -248,34 +353,124 @@ export type NumericArray =
   | Float32Array
   | Float64Array;
 
-/** One column of a table (shares the table's memory). */
-export class Column {
+/** What the structured-cloneable parts of one record batch look like
+ * (internal; see npm/table.js). A Worker posts them with
+ * `postMessage(parts, transferList(parts))`. */
+export interface Parts {
+  fields: Field[];
+  metadata: Record<string, string>;
+  numRows: number;
+  columns: object[];
+  schema?: Uint8Array;
+  ipc?: Uint8Array;
+}
+
+/**
+ * A table of one or more record batches with one schema. Its buffers are
+ * plain ArrayBuffers the page owns: arrays taken from it never detach and
+ * stay valid as long as you keep them; `free()` is a no-op kept for older
+ * code (memory is garbage collected). `S` is an optional static schema
+ * (`SchemaType`) that types `column(name)`, `get` and `toArray`.
+ */
+export class Table<S extends SchemaType = SchemaType> {
+  /** Wraps parts (from a Worker, `toParts()`, wasm `exportParts`) without copying. */
+  static fromParts<S extends SchemaType = SchemaType>(parts: Parts, options?: Conversions): Table<S>;
+  /** The batches of every table as one table (no copy); throws `kind:
+   * 'Schema'` unless the fields (names, types, nullability) are the same. */
+  static concat<S extends SchemaType = SchemaType>(...tables: (Table<S> | Table<S>[])[]): Table<S>;
+  /** An empty table (no batches) with these fields. */
+  static empty<S extends SchemaType = SchemaType>(fields: Field[], metadata?: Record<string, string>, options?: Conversions): Table<S>;
+  readonly numRows: number;
+  readonly numColumns: number;
+  /** Number of record batches. */
+  readonly numBatches: number;
+  readonly schema: Field[];
+  readonly metadata: Record<string, string>;
+  /** Whether `toIPC()` hands on the bytes the table arrived as (no re-encoding). */
+  readonly hasWireBytes: boolean;
+  /** A column by name or position; throws (`kind: 'Schema'`) when there is none. */
+  column<K extends keyof S & string>(name: K): Column<S[K]>;
+  column(nameOrIndex: string | number): Column;
+  columns(): Column[];
+  /** This table's batches followed by those of `others` (no copy). */
+  concat(...others: (Table<S> | Table<S>[])[]): Table<S>;
+  /** Rows `begin..end` as `Array.prototype.slice` counts them: views of the
+   * same buffers (a validity bitmap at a bit offset is copied when asked for). */
+  slice(begin?: number, end?: number): Table<S>;
+  /** These columns (names or positions), in this order; no copy. */
+  select<K extends keyof S & string>(names: K[]): Table<Pick<S, K>>;
+  select(names: (string | number)[]): Table;
+  /** Row `i` (negative counts from the end) as a plain object, or
+   * `undefined` out of range. */
+  at<O extends Conversions = {}>(i: number, options?: O): Row<S, O extends { useBigInt: true } ? O : O & { useBigInt: false }> | undefined;
+  /** The first `limit` rows (all by default) as plain objects that
+   * `JSON.stringify` takes (64-bit integers as numbers: one beyond
+   * ±(2^53 - 1) throws `kind: 'InvalidData'` unless `useBigInt: true`). */
+  toRows<O extends RowOptions = {}>(options?: O | number): Row<S, O extends { useBigInt: true } ? O : O & { useBigInt: false }>[];
+  /** Rows one by one, as `at(i)` gives them. */
+  [Symbol.iterator](): IterableIterator<Row<S>>;
+  /** The tables of each batch (views, no copy). */
+  batches(): Table<S>[];
+  /** The table as an Arrow IPC stream for Apache Arrow JS `tableFromIPC`,
+   * DuckDB-wasm `insertArrowFromIPCStream`, ...: the bytes it arrived as
+   * when it came straight off a WebSocket with `keepIpc: true` (nothing
+   * re-encoded), else encoded by the wasm module (one record batch per batch). */
+  toIPC(): Uint8Array;
+  /** The table as parts, one per batch (slices copied into buffers of their own). */
+  toParts(): Parts[];
+  /** A no-op (the page owns the memory). */
+  free(): void;
+  [Symbol.dispose](): void;
+}
+
+/** One column of a table: one chunk per record batch, owned by the page.
+ * `T` is its type tag when the table's schema is known statically. */
+export class Column<T extends TypeTag = TypeTag> {
   readonly name: string;
   readonly type: string;
   readonly nullable: boolean;
+  readonly metadata: Record<string, string>;
   readonly length: number;
   readonly nullCount: number;
+  /** Number of record batches (chunks) the column spans. */
+  readonly numChunks: number;
   /** Throws when `i` is out of range. */
   isValid(i: number): boolean;
   /** The value at `i` (`null` for a null): number, bigint (64-bit integers,
-   * 64-bit temporal values, decimal128's unscaled integer), boolean or string. */
-  get(i: number): number | bigint | boolean | string | null;
+   * 64-bit temporal values, decimal64/128's unscaled integer), boolean,
+   * string, or `Date` / milliseconds with `useDate`. Throws when `i` is out
+   * of range. */
+  get<O extends Conversions = {}>(i: number, options?: O): ValueOf<T, O> | null;
   /**
-   * Every value. Fixed-width numbers and temporal values: a typed array that
-   * is a zero-copy VIEW of wasm memory, valid until the table is freed or
-   * wasm memory grows (any later decode may grow it), so read it at once or
-   * pass `{ copy: true }`; null slots hold unspecified numbers (see
-   * `validity()`). Booleans: `(boolean | null)[]`. Strings and dictionaries:
-   * `(string | null)[]`, decoded in one pass.
+   * Every value. Fixed-width numbers and temporal values: a typed array the
+   * page owns (of a one-batch column the column's own array, no copy; of a
+   * slice a subarray view; several batches are concatenated into a new one);
+   * null slots hold unspecified numbers (see `validity()`). Booleans,
+   * strings, dictionaries, decimal128 and `useDate: true`: an Array with
+   * `null` for nulls.
    */
-  toArray(options?: ArrayOptions): NumericArray | (string | null)[] | (boolean | null)[] | (bigint | null)[];
-  /** The validity bitmap (copy, LSB first), or `null` when no value is null. */
+  toArray<O extends ArrayOptions = {}>(options?: O): ArrayOf<T, O>;
+  /** The validity bitmap (LSB first, bit i = row i), or `null` when no value is null. */
   validity(): Uint8Array | null;
-  /** Boolean columns: the values bitmap (copy, LSB first). */
+  /** Boolean columns: the values bitmap (LSB first). */
   bitmap(): Uint8Array;
-  /** Dictionary columns: the dictionary's values. */
+  /** Dictionary columns: the dictionary's values (of the first batch). */
   dictionary(): string[];
-  /** Dictionary columns: the keys (a view like `toArray`, or a copy). */
-  keys(options?: ArrayOptions): Uint8Array | Uint16Array | Uint32Array | BigUint64Array;
+  /** Dictionary columns: the keys, typed as the schema's index type
+   * (Int32Array for Arrow's default; signed when the schema says signed). */
+  keys(options?: ArrayOptions): Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array;
+  [Symbol.iterator](): IterableIterator<ValueOf<T> | null>;
+  /** A no-op (the page owns the memory). */
   free(): void;
+  [Symbol.dispose](): void;
 }
+
+/** The `ArrayBuffer`s of parts, to transfer them: `postMessage(parts, transferList(parts))`. */
+export function transferList(parts: Parts | Parts[]): ArrayBuffer[];
+
+/** Every table of an async iterable (a `TableStream`) as one table of their
+ * batches; with no tables, an empty table of the iterable's `schema`. */
+export function collectTables<S extends SchemaType = SchemaType>(
+  iterable: AsyncIterable<Table<S>> & { schema?: Field[] | null; metadata?: Record<string, string> },
+  options?: Conversions,
+): Promise<Table<S>>;

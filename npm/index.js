@@ -36,6 +36,7 @@ function wasmSource(ws) {
     },
     close() { ws.close(); },
     get schema() { return ws.schema; },
+    get skipped() { return ws.skipped ?? []; },
     get metadata() { return ws.metadata; },
     get tablesRead() { return ws.tablesRead; },
     get rowsRead() { return ws.rowsRead; },
@@ -59,6 +60,7 @@ export class StreamDecoder {
   push(chunk) { return ownAll(this.#dec.push(chunk), this.#defaults); }
   finish() { this.#dec.finish(); }
   get schema() { return this.#dec.schema; }
+  get skipped() { return this.#dec.skipped ?? []; }
   get metadata() { return this.#dec.metadata; }
   get ended() { return this.#dec.ended; }
   get bytesRead() { return this.#dec.bytesRead; }
@@ -186,7 +188,11 @@ export async function openStream(url, options = {}) {
 export function decode(bytes, options = {}) {
   needInit('decode()');
   const defaults = conversions(options, 'decode');
-  return ownAll(wasm.decode(bytes, options ?? {}), defaults);
+  const decoded = wasm.decode(bytes, options ?? {});
+  const tables = ownAll(decoded, defaults);
+  // The columns `skipUnsupported` left out, on the array as wasm gives it.
+  if (decoded.skipped !== undefined) tables.skipped = decoded.skipped;
+  return tables;
 }
 
 /** A web ReadableStream of the chunks of `source`: the stream itself, or an
@@ -216,6 +222,11 @@ function byteStream(source) {
 /** Decodes an IPC stream from a ReadableStream (or a Node.js Readable) of byte chunks. */
 export function readStream(readable, options = {}) {
   needInit('readStream()');
+  if (readable === null) {
+    const err = new Error('readStream: no body to read (a fetch Response without one, e.g. of a HEAD request or a 204)');
+    err.kind = 'Truncated';
+    throw err;
+  }
   const defaults = conversions(options, 'readStream');
   return new TableStream(wasmSource(wasm.readStream(byteStream(readable), options ?? {})), defaults);
 }

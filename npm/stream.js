@@ -3,7 +3,8 @@
 // "source": any object with
 //   next(): Promise<{done: true} | {done: false, value: parts}>
 //   close(): void
-//   schema (fields or null), metadata, tablesRead, rowsRead, bytesRead
+//   schema (fields or null), metadata, tablesRead, rowsRead, bytesRead,
+//   skipped (optional: the columns skipUnsupported left out)
 // (the wasm stream wrapped by index.js, or a Worker-backed one) and turns
 // each parts object into a page-owned `Table` (npm/table.js).
 import { Table, collectTables, conversions } from './table.js';
@@ -27,6 +28,8 @@ export class TableStream {
   get conversions() { return { ...this.#defaults }; }
 
   get schema() { return this.#source.schema ?? null; }
+  /** The columns `skipUnsupported` left out (`[{name, type}]`). */
+  get skipped() { return this.#source.skipped ?? []; }
   get metadata() { return this.#source.metadata ?? {}; }
   get tablesRead() { return this.#source.tablesRead ?? 0; }
   get rowsRead() { return this.#source.rowsRead ?? 0; }

@@ -8,7 +8,8 @@
 //
 // PARTS (internal format, also in ARCHITECTURE.md; structured-cloneable):
 //   { fields: [{name, type, nullable, metadata}], metadata: {k: v}, numRows,
-//     columns: [column], ipc?: Uint8Array }
+//     columns: [column], schema: Uint8Array, schemaColumns?: number[],
+//     wire?: Uint8Array[] }
 // column, by `kind` (every one has `length`, `nullCount` and `validity`:
 // an LSB-first Uint8Array bitmap, or null when no row is null):
 //   'fixed'   values: typed array of `length` (Int8..Float64, BigInt64 for
@@ -24,8 +25,13 @@
 //             {offsets, data, ascii} like 'utf8'
 //   'null'    (no buffers beyond validity)
 //   'unsupported' (a type the browser build cannot read; reading it throws)
-// `ipc`, when present, is the IPC stream the table came in as (schema,
-// dictionaries, one batch, end marker) and `toIPC()` hands it on unchanged.
+// `schema` is the schema as an IPC stream of no batches (what wasm
+// `encodeParts` re-reads to encode; `schemaColumns`: the positions in it of
+// the columns present, after `select`). `wire`, present for a table read
+// with `keepIpc: true` straight off a WebSocket, is the messages it came in
+// as: the schema, every dictionary batch so far and its record batch (the
+// WebSocket messages' own bytes, shared between the tables of a stream but
+// the last); `toIPC()` hands them on with an end marker, nothing re-encoded.
 //
 // A Table is a list of batches (record batches with the same schema); each
 // Column is a list of chunks {p: column part, off, len}: slices and
@@ -107,11 +113,20 @@ function i128(values, j) {
   return (BigInt.asIntN(64, values[2 * j + 1]) << 64n) | BigInt.asUintN(64, values[2 * j]);
 }
 
+// The most milliseconds a Date holds either side of the epoch.
+const MAX_DATE_MS = 8.64e15;
+
 // One value of a fixed-width column after the conversions `c`.
 function convertFixed(p, v, c, name, row) {
   if (p.epoch !== undefined && c.useDate !== false) {
     const ms = epochMs(v, p.epoch);
-    return c.useDate === 'ms' ? ms : new Date(ms);
+    if (c.useDate === 'ms') return ms;
+    if (!(Math.abs(ms) <= MAX_DATE_MS)) {
+      throw lsError('InvalidData', `column "${name}" row ${row}: ${v} (${p.epoch}) is beyond the dates a JavaScript Date holds ` +
+        "(±8.64e15 ms); read it with useDate: 'ms' or false");
+    }
+    // The millisecond the instant falls in (a Date would truncate toward 0).
+    return new Date(Math.floor(ms));
   }
   if (typeof v === 'bigint' && !c.useBigInt) return bigToNumber(v, name, row);
   return v;
@@ -152,6 +167,12 @@ function countNulls(validity, off, len) {
 }
 
 // ---------------------------------------------------------------- Column
+
+// The typed array of a dictionary's keys by the index type in its name.
+const KEY_ARRAYS = {
+  Int8: Int8Array, Int16: Int16Array, Int32: Int32Array, Int64: BigInt64Array,
+  UInt8: Uint8Array, UInt16: Uint16Array, UInt32: Uint32Array, UInt64: BigUint64Array,
+};
 
 /** One column of a table: one chunk per record batch, owned by the page. */
 export class Column {
@@ -373,16 +394,16 @@ export class Column {
   }
 
   #dictChunks() {
-    if (this.#chunks.length === 0 || this.#chunks.some((ch) => ch.p.kind !== 'dict')) {
-      throw lsError('Schema', `column "${this.name}" (${this.type}) is not dictionary-encoded`);
-    }
+    const isDict = this.#chunks.length === 0 ? this.type.startsWith('Dictionary<') : this.#chunks.every((ch) => ch.p.kind === 'dict');
+    if (!isDict) throw lsError('Schema', `column "${this.name}" (${this.type}) is not dictionary-encoded`);
     return this.#chunks;
   }
 
   /** Dictionary columns: the dictionary's values (of the first batch; each
    * batch of a multi-batch column may have its own, see `keys()`). */
   dictionary() {
-    return dictValues(this.#dictChunks()[0].p).slice();
+    const chunks = this.#dictChunks();
+    return chunks.length === 0 ? [] : dictValues(chunks[0].p).slice();
   }
 
   /** Dictionary columns: the keys, a typed array of the schema's index type
@@ -391,6 +412,7 @@ export class Column {
   keys(options) {
     const chunks = this.#dictChunks();
     const copy = options === true || (typeof options === 'object' && options !== null && options.copy === true);
+    if (chunks.length === 0) return new (KEY_ARRAYS[/^Dictionary<(\w+),/.exec(this.type)?.[1]] ?? Int32Array)(0);
     if (chunks.length === 1) {
       const ch = chunks[0];
       const k = ch.off === 0 && ch.len === ch.p.keys.length ? ch.p.keys : ch.p.keys.subarray(ch.off, ch.off + ch.len);
@@ -458,7 +480,7 @@ export class Table {
     const n = parts.numRows;
     const chunks = parts.columns.map((p) => ({ p, off: 0, len: n }));
     return new Table(parts.fields, parts.metadata ?? {}, [{ numRows: n, chunks }], conversions(options, 'Table.fromParts'),
-      parts.ipc instanceof Uint8Array ? parts.ipc : undefined,
+      Array.isArray(parts.wire) ? parts.wire : undefined,
       parts.schema === undefined ? undefined : { ipc: parts.schema, columns: parts.schemaColumns ?? null });
   }
 
@@ -556,6 +578,11 @@ export class Table {
       }
       at += batch.numRows;
     }
+    // An empty slice keeps a batch of no rows, so its columns keep their kind.
+    if (batches.length === 0 && this.#batches.length > 0) {
+      const first = this.#batches[0];
+      batches.push({ numRows: 0, chunks: first.chunks.map((c) => ({ p: c.p, off: c.off, len: 0 })) });
+    }
     return new Table(this.#fields, this.#metadata, batches, this.#defaults, undefined, this.#schemaIpc);
   }
 
@@ -608,7 +635,9 @@ export class Table {
       this.#batches.length === 1 ? this.#ipc : undefined, this.#schemaIpc));
   }
 
-  /** Whether `toIPC()` hands on the bytes the table arrived as. */
+  /** Whether `toIPC()` hands on the bytes the table arrived as (a table read
+   * with `keepIpc: true` straight off a WebSocket; not after slice, select
+   * or concat of several). */
   get hasWireBytes() { return this.#ipc !== undefined; }
 
   /** The table as an Arrow IPC stream (for Apache Arrow JS `tableFromIPC`,
@@ -617,7 +646,7 @@ export class Table {
    * (by the wasm module, which must be loaded) with one record batch per
    * batch of the table. */
   toIPC() {
-    if (this.#ipc !== undefined) return this.#ipc;
+    if (this.#ipc !== undefined) return wireStream(this.#ipc);
     return wasm.encodeParts(this.toParts());
   }
 
@@ -670,6 +699,24 @@ function ownPart(c) {
   return out;
 }
 
+// The end-of-stream marker: continuation token, zero metadata length.
+const EOS = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0);
+
+// The messages a table came in as, one after another, then the end marker:
+// an IPC stream of the bytes as received.
+function wireStream(messages) {
+  let n = EOS.length;
+  for (const m of messages) n += m.byteLength;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const m of messages) {
+    out.set(m instanceof Uint8Array ? m : new Uint8Array(m), at);
+    at += m.byteLength;
+  }
+  out.set(EOS, at);
+  return out;
+}
+
 if (hasDispose) {
   Table.prototype[Symbol.dispose] = Table.prototype.free;
   Column.prototype[Symbol.dispose] = Column.prototype.free;
@@ -687,7 +734,14 @@ export function transferList(parts) {
     }
     if (x instanceof ArrayBuffer) { seen.add(x); return; }
     if (Array.isArray(x)) { for (const y of x) visit(y); return; }
-    for (const k of Object.keys(x)) if (k !== 'fields' && k !== 'metadata') visit(x[k]);
+    for (const k of Object.keys(x)) {
+      if (k === 'fields' || k === 'metadata') continue;
+      // Of the wire messages only the record batch is this table's own: the
+      // schema and dictionaries are shared with the stream's other tables
+      // (moving them would detach theirs), so they are copied.
+      if (k === 'wire' && Array.isArray(x[k])) visit(x[k][x[k].length - 1]);
+      else visit(x[k]);
+    }
   };
   visit(parts);
   return [...seen];

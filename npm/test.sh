@@ -26,8 +26,16 @@ if [ "$gz" -gt "$budget" ]; then
 fi
 echo "npm/test.sh: decode-only .wasm $gz bytes gzipped (budget $budget)"
 node "$tsc" --noEmit --strict --target es2022 --module nodenext --moduleResolution nodenext \
-  --lib es2022,dom,dom.iterable,dom.asynciterable --skipLibCheck false "$here/test/types.ts"
+  --lib es2022,esnext.disposable,dom,dom.iterable,dom.asynciterable --skipLibCheck false "$here/test/types.ts"
 echo "npm/test.sh: index.d.ts and csv.d.ts type-check"
+# The JavaScript examples of npm/README.md and README.md, under the same
+# strict checks (catch variables may be used as the errors they are).
+examples="${CARGO_TARGET_DIR:-$repo/target}/npm-examples"
+node "$repo/tests/snippets/ts-examples.mjs" "$examples" >/dev/null
+node "$tsc" --noEmit --strict --useUnknownInCatchVariables false --allowJs --checkJs --target es2022 \
+  --module nodenext --moduleResolution nodenext \
+  --lib es2022,esnext.disposable,dom,dom.iterable,dom.asynciterable "$examples"/*.mjs
+echo "npm/test.sh: the README examples type-check"
 node --test "$here/test/"
 # Node.js 20 and 21 have a global WebSocket only with --experimental-websocket
 # (the first run tested connect without one, and through the ws package).

@@ -7,6 +7,7 @@ import init, {
   type ErrorKind, type LightstreamError, type OpenStreamOptions,
   type InitInput, type Field, type ConnectOptions, type DecodeOptions, type TableStream,
   type ArrayOptions, type NumericArray,
+  transferList, collectTables, type Parts, type Conversions, type RowOptions,
 } from '../index.js';
 import initCsv, { init as initCsvNamed, decodeCsv, CsvDecoder, type CsvOptions } from '../csv.js';
 
@@ -16,7 +17,7 @@ export async function useEverything(url: string, bytes: Uint8Array, body: Readab
   await initNamed();
   await initCsv(input);
   await initCsvNamed();
-  const options: ConnectOptions = { maxMessageBytes: 1 << 20, timeoutMs: 1000, maxBufferedBytes: 1 << 24, token: 'abc' };
+  const options: ConnectOptions = { maxMessageBytes: 1 << 20, timeoutMs: 1000, maxBufferedBytes: 1 << 24, token: 'abc', keepIpc: true };
   const withCtor: ConnectOptions = { WebSocket };
   await connect(url, withCtor);
   async function* chunks() { yield new Uint8Array(8); yield new ArrayBuffer(8); }
@@ -55,4 +56,39 @@ export async function useEverything(url: string, bytes: Uint8Array, body: Readab
   const csvDecoder = new CsvDecoder(csv);
   const more: Table[] = csvDecoder.push('a;b\n').concat(csvDecoder.finish(), csvDecoder.takeTables());
   return [tables, pushed, fromCsv, more, dec.schema, csvDecoder.skippedRows];
+}
+
+// Tables the page owns (issue 19): a static schema narrows column types.
+type Trades = { id: 'Int32'; sym: 'Dictionary'; px: 'Float64'; qty: 'Int64'; ts: 'Timestamp'; ok: 'Boolean' };
+export async function useOwnedTables(url: string, bytes: Uint8Array, body: ReadableStream<Uint8Array>) {
+  const [t] = decode<Trades>(bytes, { useDate: true });
+  const ids: Int32Array = t.column('id').toArray();
+  const syms: (string | null)[] = t.column('sym').toArray();
+  const qty: BigInt64Array = t.column('qty').toArray();
+  const qtyNum: Float64Array = t.column('qty').toArray({ useBigInt: false });
+  const when: (Date | null)[] = t.column('ts').toArray({ useDate: true });
+  const whenMs: Float64Array = t.column('ts').toArray({ useDate: 'ms' });
+  const first: Date | null = t.column('ts').get(0, { useDate: true });
+  const px: number | null = t.column('px').get(0);
+  const flags: (boolean | null)[] = t.column('ok').toArray({ copy: true });
+  const keys = t.column('sym').keys();
+  const row = t.at(0);
+  const n: number | null | undefined = row?.qty;
+  const rows: { id: number | null }[] = t.toRows({ limit: 2 });
+  const big: (bigint | null)[] = t.toRows({ useBigInt: true }).map((r) => r.qty);
+  const part: Table<Pick<Trades, 'id' | 'px'>> = t.slice(1, 3).select(['id', 'px']);
+  const all: Table<Trades> = Table.concat(t, t).concat(t);
+  for (const r of all) void r.sym;
+  const parts: Parts[] = all.toParts();
+  const again: Table = Table.fromParts(parts[0], { useBigInt: false });
+  const moved: ArrayBuffer[] = transferList(parts);
+  const stream: TableStream<Trades> = await connect<Trades>(url, { useBigInt: false });
+  const collected: Table<Trades> = await stream.collect();
+  const viaCollect: Table<Trades> = await collectTables(readStream<Trades>(body));
+  stream[Symbol.dispose]();
+  const conv: Conversions = { useDate: 'ms', useBigInt: false };
+  const opts: RowOptions = { limit: 1, ...conv };
+  const untyped: NumericArray | (string | null)[] | (boolean | null)[] | (bigint | null)[] | null[] | (Date | null)[] | (number | null)[] =
+    again.column(0).toArray();
+  return [ids, syms, qty, qtyNum, when, whenMs, first, px, flags, keys, n, rows, big, part, moved, collected, viaCollect, opts, untyped, t.numBatches, t.hasWireBytes];
 }

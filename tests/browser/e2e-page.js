@@ -25,7 +25,7 @@
 // types, because its get() converts those lossily (timestamps to float
 // milliseconds, decimals through a helper that misreads negative 64-bit ones).
 
-import init, { connect, decode, readStream, openStream, HttpError } from 'lightstream-arrow';
+import init, { connect, decode, readStream, openStream, HttpError, Table } from 'lightstream-arrow';
 import {
   CompressionType,
   DateUnit,
@@ -440,6 +440,7 @@ function newResult(fields) {
     ...fields,
     valuesCompared: 0, // Lightstream's values against Apache Arrow JS's
     ipcValuesCompared: 0, // Apache Arrow JS's decode of Table.toIPC() against its decode of the wire
+    wireValuesCompared: 0, // the same for keepIpc tables, whose toIPC() is the received bytes
     fieldsCompared: 0,
     tables: 0,
     rows: 0,
@@ -633,7 +634,53 @@ async function wsCase({ url, label, timeoutMs = 20000, fallbackUrl = null, ipc =
   }
   compareSchema(label, out.schema, out.metadata, ref.schema, out);
   compareAll(label, lsTables, ref, out);
+  if (ipc && out.referenceFrom === 'same bytes') await keepIpcCase(url, label, raw.msgs, ref, out, timeoutMs);
   return out;
+}
+
+/** The IPC stream each table of a batch is handed on as with `keepIpc`: the
+ * messages as received (schema, every dictionary batch before it, its record
+ * batch) and the end marker. */
+function expectedWire(msgs) {
+  const out = [];
+  const before = [];
+  for (const m of msgs) {
+    const metaLen = new DataView(m.buffer, m.byteOffset, m.byteLength).getInt32(4, true);
+    if (metaLen === 0) break;
+    const msg = Message.decode(m.subarray(8, 8 + metaLen));
+    if (msg.isRecordBatch()) out.push(concat([...before, m, Uint8Array.of(255, 255, 255, 255, 0, 0, 0, 0)]));
+    else before.push(m);
+  }
+  return out;
+}
+
+/** `connect(url, { keepIpc: true })`: every table's toIPC() is the bytes it
+ * came in as, byte for byte (nothing re-encoded), and Apache Arrow JS reads
+ * the same values from it as from the whole stream. */
+async function keepIpcCase(url, label, msgs, ref, out, timeoutMs) {
+  const want = expectedWire(msgs);
+  const stream = await withTimeout(connect(url, { timeoutMs, keepIpc: true }), timeoutMs + 2000, `connect(${url}, keepIpc)`);
+  let b = 0;
+  for (;;) {
+    const r = await withTimeout(stream.next(), timeoutMs, `next() on ${url} (keepIpc)`);
+    if (r.done) break;
+    const where = `${label} table ${b} (keepIpc)`;
+    const t = r.value;
+    if (!t.hasWireBytes) out.problems.push(`${where}: hasWireBytes is false`);
+    const bytes = t.toIPC();
+    const w = want[b];
+    if (w === undefined || w.length !== bytes.length || w.some((x, i) => x !== bytes[i])) {
+      out.problems.push(`${where}: toIPC() (${bytes.length} bytes) is not the ${w?.length} bytes received`);
+    } else {
+      out.wireTables = (out.wireTables ?? 0) + 1;
+    }
+    const back = arrowDecode(bytes);
+    if (back.batches.length !== 1 || b >= ref.batches.length) out.problems.push(`${where}: toIPC() decodes to ${back.batches.length} batches`);
+    else compareTables(where, arrowBatch(back.batches[0]), arrowBatch(ref.batches[b]), out, 'wireValuesCompared');
+    if (t.slice(0).hasWireBytes) out.problems.push(`${where}: a slice claims the wire bytes`);
+    b++;
+  }
+  if (b !== want.length) out.problems.push(`${label} (keepIpc): ${b} tables, ${want.length} record batches received`);
 }
 
 // ------------------------------------------------------------ live feed --
@@ -765,6 +812,26 @@ async function httpCase({ url, label, isStream = true, fallbackUrl = null, chunk
   await run('decode(ArrayBuffer)', async (take) => {
     for (const t of decode(bytes.slice().buffer)) take(t);
   });
+  // Every batch as one table, cut back into the batches by slice() (views
+  // that start anywhere in the buffers, bitmaps at any bit), each compared
+  // value by value; with the conversions checked against Apache Arrow JS.
+  await run('Table.concat + slice', async (take) => {
+    const tables = decode(bytes);
+    if (tables.length === 0) return {};
+    const all = Table.concat(tables);
+    if (all.numBatches !== tables.length) throw new Error(`concat: ${all.numBatches} batches of ${tables.length}`);
+    if (ref) conversions(label, all, ref, out);
+    // Each batch as two chunks, its first row and the rest (a view one row
+    // in: every buffer read at an offset, every bitmap off a byte boundary);
+    // then slice() takes the batches back out of the whole.
+    const split = Table.concat(tables.flatMap((t) => [t.slice(0, 1), t.slice(1)]));
+    let from = 0;
+    for (const t of tables) {
+      take(split.slice(from, from + t.numRows));
+      from += t.numRows;
+    }
+    return { schema: all.schema, metadata: all.metadata };
+  });
   if (isStream) {
     const iterate = async (stream, take) => {
       for (;;) {
@@ -780,8 +847,64 @@ async function httpCase({ url, label, isStream = true, fallbackUrl = null, chunk
     });
     await run(`readStream(chunks of ${chunkSizes.join('/')} bytes)`, async (take) =>
       iterate(readStream(chunkedStream(bytes, chunkSizes)), take));
+    await run('readStream().collect()', async (take) => {
+      const stream = readStream(chunkedStream(bytes, [4096]));
+      const all = await stream.collect();
+      for (const b of all.batches()) take(b);
+      return { schema: stream.schema, metadata: stream.metadata };
+    });
   }
   return out;
+}
+
+/** useDate / useBigInt against Apache Arrow JS's get() on every row of `all`
+ * (its dates and timestamps are epoch milliseconds, its 64-bit integers
+ * BigInt), and toRows() through JSON. */
+function conversions(label, all, ref, out) {
+  const problems = [];
+  const refCols = ref.schema.fields.map((_, j) => ref.batches.map((b) => b.getChildAt(j)));
+  all.columns().forEach((col, j) => {
+    const date = /^(Date32|Date64|Timestamp)/.test(col.type);
+    const big = /^(Int64|UInt64)$/.test(col.type);
+    if (!date && !big) return;
+    let i = 0;
+    let reported = 0;
+    const bad = (msg) => {
+      if (reported++ < MAX_PER_COLUMN) problems.push(`column "${col.name}" (${col.type}) ${msg}`);
+    };
+    for (const vec of refCols[j]) {
+      for (let k = 0; k < vec.length; k++, i++) {
+        if (!vec.isValid(k)) continue;
+        out.conversionsCompared = (out.conversionsCompared ?? 0) + 1;
+        if (big) {
+          // Apache Arrow JS: a BigInt; a number where it is exact, else InvalidData
+          const want = vec.get(k);
+          const beyond = want > BigInt(Number.MAX_SAFE_INTEGER) || want < -BigInt(Number.MAX_SAFE_INTEGER);
+          try {
+            const got = col.get(i, { useBigInt: false });
+            if (beyond || got !== Number(want)) bad(`row ${i}: useBigInt: false gave ${got}, apache-arrow ${want}`);
+          } catch (e) {
+            if (!(beyond && e.kind === 'InvalidData' && e.message.includes(`row ${i}`))) bad(`row ${i}: ${e.kind} ${e.message}`);
+          }
+          continue;
+        }
+        // Dates: epoch milliseconds from Apache Arrow JS's stored value and
+        // its type's unit (its get() refuses values beyond 2^53 ms).
+        const t = vec.type;
+        const raw = Number(vec.data[0].values[k]);
+        const want = t.typeId === Type.Date ? (t.unit === DateUnit.DAY ? raw * 86400000 : raw) : raw * [1000, 1, 1e-3, 1e-6][t.unit];
+        const got = col.get(i, { useDate: 'ms' });
+        if (!(Math.abs(got - want) <= Math.max(1e-3, Math.abs(want) * 1e-12))) bad(`row ${i}: useDate 'ms' gave ${got}, apache-arrow's value is ${want} ms`);
+        try {
+          const d = col.get(i, { useDate: true });
+          if (!(d instanceof Date) || d.getTime() !== Math.floor(got) || Math.abs(want) > 8.64e15) bad(`row ${i}: useDate: true gave ${d}`);
+        } catch (e) {
+          if (!(Math.abs(want) > 8.64e15 && e.kind === 'InvalidData')) bad(`row ${i}: useDate: true threw ${e.kind} ${e.message}`);
+        }
+      }
+    }
+  });
+  out.problems.push(...problems.map((p) => `${label} conversions: ${p}`));
 }
 
 // ----------------------------------------------------------------- faults --

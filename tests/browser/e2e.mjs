@@ -98,6 +98,7 @@ function record(group, label, rawProblems, extra = {}) {
     ok,
     values: extra.values ?? 0,
     ipcValues: extra.ipcValues ?? 0,
+    wireValues: extra.wireValues ?? 0,
     tables: extra.tables ?? 0,
     note: extra.note ?? '',
   });
@@ -145,13 +146,18 @@ function checkWsResult(fixture, compression, r, label = `${fixture.name} --compr
     if (r.fieldsCompared !== fixture.columns) p.push(`compared ${r.fieldsCompared} schema fields of ${fixture.columns}`);
     if (fixture.rows > 0 && r.valuesCompared === 0) p.push('no values compared');
     if (fixture.rows > 0 && r.ipcValuesCompared !== r.valuesCompared) p.push(`toIPC() round trip compared ${r.ipcValuesCompared} values of ${r.valuesCompared}`);
-    note = `${r.tables} tables, ${r.valuesCompared} values (+${r.ipcValuesCompared} via toIPC)`;
+    // keepIpc: every table handed on as the bytes received, read back equal.
+    if (fixture.rows > 0 && r.referenceFrom === 'same bytes' && r.wireValuesCompared !== r.valuesCompared) {
+      p.push(`keepIpc toIPC() compared ${r.wireValuesCompared} values of ${r.valuesCompared}`);
+    }
+    note = `${r.tables} tables, ${r.valuesCompared} values (+${r.ipcValuesCompared} via toIPC, +${r.wireValuesCompared} via keepIpc wire bytes in ${r.wireTables ?? 0} tables)`;
     if (r.referenceFrom !== 'same bytes') note += `; reference: ${r.referenceFrom}`;
   }
   note += `; wire: ${w.messages} msgs, ${w.dictionaryBatches} dict (${w.deltas} delta, ${w.replacements} repl)`;
   record('ws', label, p, {
     values: r.lsError ? 0 : r.valuesCompared,
     ipcValues: r.lsError ? 0 : r.ipcValuesCompared,
+    wireValues: r.lsError ? 0 : r.wireValuesCompared,
     tables: r.tables,
     note,
   });
@@ -166,7 +172,7 @@ function checkHttpResult(label, r, { expectZstd = false, isStream, wire }) {
     }
   }
   const modes = Object.entries(r.modes);
-  if (modes.length !== (isStream ? 4 : 2)) p.push(`ran ${modes.length} modes`);
+  if (modes.length !== (isStream ? 6 : 3)) p.push(`ran ${modes.length} modes`);
   const notes = [];
   for (const [mode, m] of modes) {
     if (m.ok) {
@@ -182,6 +188,7 @@ function checkHttpResult(label, r, { expectZstd = false, isStream, wire }) {
   p.push(...r.mismatches);
   p.push(...r.problems.map((x) => `lightstream API: ${x}`));
   if (r.wire) notes.push(`${r.wire.dictionaryBatches} dict (${r.wire.deltas} delta, ${r.wire.replacements} repl)`);
+  if (r.conversionsCompared) notes.push(`${r.conversionsCompared} useDate/useBigInt values`);
   record('http', label, p, { values: r.valuesCompared, tables: r.tables, note: notes.join(', ') });
 }
 
@@ -427,6 +434,7 @@ async function main() {
   // Summary.
   const values = results.reduce((n, r) => n + r.values, 0);
   const ipcValues = results.reduce((n, r) => n + r.ipcValues, 0);
+  const wireValues = results.reduce((n, r) => n + (r.wireValues ?? 0), 0);
   const tables = results.reduce((n, r) => n + r.tables, 0);
   const byGroup = {};
   for (const r of results) {
@@ -440,6 +448,7 @@ async function main() {
   }
   console.log(`  ${values} Lightstream values compared with apache-arrow's, in ${tables} tables`);
   console.log(`  ${ipcValues} more through Table.toIPC() (apache-arrow's decode of Lightstream's re-encoding)`);
+  console.log(`  ${wireValues} more through keepIpc tables' toIPC() (the bytes as received, handed on)`);
   console.log(`  ${consoleErrors.length} console errors in the page`);
   if (failures.length) {
     console.log('\nfailures:');

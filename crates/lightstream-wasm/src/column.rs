@@ -1,4 +1,6 @@
-//! One column of a decoded table as JavaScript sees it: its name, Arrow type
+//! One column of a decoded table inside wasm (not exported to JavaScript since
+//! the page owns its tables, npm/table.js; this crate's tests read columns
+//! through it, with the same fill loops of js/helpers.js): its name, Arrow type
 //! and null count, single values (`get`, `isValid`), whole arrays (`toArray`:
 //! zero-copy typed-array views of wasm memory for fixed-width numbers), the
 //! validity bitmap and, for dictionary columns, the dictionary and its keys.
@@ -424,41 +426,34 @@ macro_rules! typed {
     }};
 }
 
-#[wasm_bindgen]
 impl Column {
     /// The field name.
-    #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {
         self.field.name.clone()
     }
 
     /// The Arrow type name, e.g. `Int32`, `Utf8`, `Timestamp(Microsecond, "UTC")`,
     /// `Dictionary<Int32, Utf8>` (units of temporal types live here).
-    #[wasm_bindgen(getter = type)]
     pub fn type_name(&self) -> String {
         self.arrow_type()
     }
 
     /// Whether the field is nullable.
-    #[wasm_bindgen(getter)]
     pub fn nullable(&self) -> bool {
         self.field.nullable
     }
 
     /// Number of rows.
-    #[wasm_bindgen(getter)]
     pub fn length(&self) -> usize {
         self.len
     }
 
     /// Number of null rows.
-    #[wasm_bindgen(getter, js_name = nullCount)]
     pub fn null_count(&self) -> usize {
         self.null_count
     }
 
     /// Whether row `i` holds a value; throws when `i` is out of range.
-    #[wasm_bindgen(js_name = isValid)]
     pub fn is_valid(&self, i: usize) -> Result<bool, JsError> {
         self.valid_at(i).map_err(err)
     }
@@ -484,7 +479,6 @@ impl Column {
     /// numbers (see `validity()` / `isValid`). 64-bit integers give
     /// BigInt64Array / BigUint64Array. Booleans, strings, dictionaries and
     /// decimal128 give a plain array (with `null` for nulls).
-    #[wasm_bindgen(js_name = toArray)]
     #[allow(unreachable_patterns)]
     pub fn to_array(&self, options: JsValue) -> Result<JsValue, JsError> {
         let copy = copy_option(&options)?;

@@ -327,7 +327,7 @@ pub fn export_parts(table: Table) -> Result<JsValue, JsValue> {
         let _ = js_sys::Reflect::set(&err, &"kind".into(), &kind.into());
         err.into()
     };
-    let (schema, t) = table.into_parts();
+    let (schema, t, wire) = table.into_parts();
     let obj = Object::new();
     let fields = fields_to_js(&schema).map_err(JsValue::from)?;
     let metadata = metadata_to_js(&t.metadata).map_err(JsValue::from)?;
@@ -347,6 +347,9 @@ pub fn export_parts(table: Table) -> Result<JsValue, JsValue> {
         columns.push(&c);
     }
     set_s(&obj, "columns", &columns.into()).map_err(|e| fail("Io", e))?;
+    if let Some(wire) = wire {
+        set_s(&obj, "wire", &wire).map_err(|e| fail("Io", e))?;
+    }
     Ok(obj.into())
 }
 

@@ -172,7 +172,9 @@ enum JsSource {
 struct StreamState {
     source: JsSource,
     decoder: ChunkDecoder,
-    queue: VecDeque<(MTable, usize)>,
+    queue: VecDeque<(MTable, usize, Option<JsValue>)>,
+    /// With `keepIpc`: the messages each table's `toIPC()` hands on.
+    wire: Option<WireKeep>,
     queued_bytes: usize,
     max_buffered: usize,
     /// A terminal error, reported once by `next()`.
@@ -191,6 +193,7 @@ impl StreamState {
             source,
             decoder,
             queue: VecDeque::new(),
+            wire: None,
             queued_bytes: 0,
             max_buffered,
             error: None,
@@ -244,12 +247,12 @@ impl StreamState {
     }
 
     /// Decoded tables of one WebSocket message (or chunk) join the queue.
-    fn accept(&mut self, tables: Vec<MTable>, message_bytes: usize) {
+    fn accept(&mut self, tables: Vec<MTable>, message_bytes: usize, wire: Option<JsValue>) {
         let n = tables.len().max(1);
         for t in tables {
             let bytes = message_bytes / n;
             self.queued_bytes += bytes;
-            self.queue.push_back((t, bytes));
+            self.queue.push_back((t, bytes, wire.clone()));
         }
         if self.queued_bytes > self.max_buffered {
             let msg = format!(
@@ -262,12 +265,12 @@ impl StreamState {
     }
 
     fn pop(&mut self) -> Option<Table> {
-        let (t, bytes) = self.queue.pop_front()?;
+        let (t, bytes, wire) = self.queue.pop_front()?;
         self.queued_bytes -= bytes;
         self.tables_read += 1;
         self.rows_read += t.n_rows as u64;
         let schema = self.decoder.schema()?.clone();
-        Some(Table::new(schema, t))
+        Some(Table::new(schema, t).with_wire(wire))
     }
 }
 
@@ -287,6 +290,63 @@ impl Drop for StreamState {
             }
             if ws.ready_state() <= WebSocket::OPEN {
                 let _ = ws.close_with_code(1000);
+            }
+        }
+    }
+}
+
+/// The IPC messages of a WebSocket stream kept for `toIPC()` (`keepIpc`):
+/// the schema message and every dictionary message so far, as the
+/// `Uint8Array`s of the WebSocket messages that brought them (no copy: one
+/// IPC message per WebSocket message, docs/websocket-protocol.md). A batch's
+/// table gets `[schema, ...dictionaries, batch]`; the end marker is added
+/// by `toIPC()`.
+#[derive(Default)]
+struct WireKeep {
+    schema: Option<JsValue>,
+    dictionaries: Vec<JsValue>,
+    /// A message held several IPC messages: what follows cannot be split.
+    broken: bool,
+}
+
+impl WireKeep {
+    /// Files one WebSocket message by what decoding it did: the schema
+    /// arrived, one table came out (a record batch: its wire), nothing came
+    /// out before the end (a dictionary batch).
+    fn message(
+        &mut self,
+        bytes: &Uint8Array,
+        had_schema: bool,
+        tables: usize,
+        ended: bool,
+    ) -> Option<JsValue> {
+        if self.broken {
+            return None;
+        }
+        if !had_schema {
+            self.schema = Some(bytes.clone().into());
+            // A schema and more in one message cannot be split apart here.
+            self.broken = tables > 0;
+            return None;
+        }
+        match (tables, ended) {
+            (0, false) => {
+                self.dictionaries.push(bytes.clone().into());
+                None
+            }
+            (1, _) => {
+                let all = js_sys::Array::new();
+                all.push(self.schema.as_ref()?);
+                for d in &self.dictionaries {
+                    all.push(d);
+                }
+                all.push(bytes);
+                Some(all.into())
+            }
+            (0, true) => None,
+            _ => {
+                self.broken = true;
+                None
             }
         }
     }
@@ -397,7 +457,7 @@ async fn read_chunk(inner: &Rc<RefCell<StreamState>>, reader: ReadableStreamDefa
     match st.decoder.push(chunk, &mut out) {
         Ok(()) => {
             let len = chunk.length() as usize;
-            st.accept(out, len);
+            st.accept(out, len, None);
         }
         Err(e) => st.fail(Failure::core(&e)),
     }
@@ -523,10 +583,16 @@ fn on_message(weak: &Weak<RefCell<StreamState>>, ev: MessageEvent) {
     let bytes = Uint8Array::new(buf);
     let len = bytes.length() as usize;
     let mut out = Vec::new();
+    let had_schema = st.decoder.schema().is_some();
     let result = st.decoder.push_message(&bytes, &mut out);
     match result {
         Ok(()) => {
-            st.accept(out, len);
+            let ended = st.decoder.is_ended();
+            let wire = st
+                .wire
+                .as_mut()
+                .and_then(|w| w.message(&bytes, had_schema, out.len(), ended));
+            st.accept(out, len, wire);
             st.wake();
         }
         Err(e) => st.fail(Failure::core(&e)),
@@ -662,6 +728,7 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
     }
     let read_options = options_read(&options)?;
     let max_buffered = buffered_limit(&options)?;
+    let keep_ipc = crate::decoder::option_bool(&options, "keepIpc")?.unwrap_or(false);
     let protocols = if options.is_object() {
         subprotocols(&options)?
     } else {
@@ -697,6 +764,9 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
         ChunkDecoder::new(read_options),
         max_buffered,
     )));
+    if keep_ipc {
+        inner.borrow_mut().wire = Some(WireKeep::default());
+    }
 
     let weak = Rc::downgrade(&inner);
     let message: Handler<MessageEvent> = Closure::new({

@@ -1,6 +1,8 @@
-//! A decoded table as JavaScript sees it: row and column counts, the schema
-//! as plain objects, columns by name or index, rows as plain objects, and
-//! re-encoding to an IPC stream (`toIPC`).
+//! A decoded table inside wasm: what the decoders hand to `exportParts`
+//! (crate::parts), which copies it out to the page and frees it. JavaScript
+//! sees it only as that opaque handle; the page's `Table` is npm/table.js.
+//! The Rust methods here (row and column counts, the schema as plain
+//! objects, columns, rows, `toIPC`) serve this crate's own tests.
 
 use std::sync::Arc;
 
@@ -11,12 +13,13 @@ use wasm_bindgen::prelude::*;
 
 use crate::column::{Column, arrow_type_name};
 
-/// A decoded table. Call `free()` from JS when done with it: typed-array views
-/// taken from its columns are only valid until then.
+/// A decoded table (an opaque handle in JavaScript, consumed by `exportParts`).
 #[wasm_bindgen]
 pub struct Table {
     schema: Arc<Schema>,
     table: MTable,
+    /// The received messages `toIPC` hands on (`keepIpc`), as a JS array.
+    wire: Option<JsValue>,
 }
 
 pub(crate) fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
@@ -64,12 +67,22 @@ pub fn metadata_to_js<'a>(
 impl Table {
     /// Wraps a decoded table and the schema it was decoded with.
     pub fn new(schema: Arc<Schema>, table: MTable) -> Table {
-        Table { schema, table }
+        Table {
+            schema,
+            table,
+            wire: None,
+        }
+    }
+
+    /// The same table with the wire messages it arrived in (see `keepIpc`).
+    pub fn with_wire(mut self, wire: Option<JsValue>) -> Table {
+        self.wire = wire;
+        self
     }
 
     /// The schema and the minarrow table (what `exportParts` consumes).
-    pub fn into_parts(self) -> (Arc<Schema>, MTable) {
-        (self.schema, self.table)
+    pub fn into_parts(self) -> (Arc<Schema>, MTable, Option<JsValue>) {
+        (self.schema, self.table, self.wire)
     }
 
     /// The underlying minarrow table.
@@ -120,29 +133,24 @@ impl Table {
     }
 }
 
-#[wasm_bindgen]
 impl Table {
     /// Number of rows.
-    #[wasm_bindgen(getter, js_name = numRows)]
     pub fn num_rows(&self) -> usize {
         self.table.n_rows
     }
 
     /// Number of columns.
-    #[wasm_bindgen(getter, js_name = numColumns)]
     pub fn num_columns(&self) -> usize {
         self.table.cols.len()
     }
 
     /// The schema: an array of `{name, type, nullable, metadata}` plain objects
     /// (`type` is the Arrow type name, `metadata` the field's custom metadata).
-    #[wasm_bindgen(getter)]
     pub fn schema(&self) -> Result<JsArray, JsError> {
         fields_to_js(&self.schema)
     }
 
     /// The table's (schema-level) custom metadata as a plain object.
-    #[wasm_bindgen(getter)]
     pub fn metadata(&self) -> Result<Object, JsError> {
         metadata_to_js(&self.table.metadata)
     }
@@ -173,7 +181,6 @@ impl Table {
 
     /// The first `limit` rows (all when omitted) as plain objects keyed by
     /// column name, values as `Column.get` gives them.
-    #[wasm_bindgen(js_name = toRows)]
     pub fn to_rows(&self, limit: Option<usize>) -> Result<JsArray, JsError> {
         let n = limit.map_or(self.table.n_rows, |l| l.min(self.table.n_rows));
         let columns = self.columns()?;
@@ -191,7 +198,6 @@ impl Table {
 
     /// The table re-encoded as an Arrow IPC stream (uncompressed, 64-byte
     /// aligned), in a new Uint8Array.
-    #[wasm_bindgen(js_name = toIPC)]
     pub fn to_ipc(&self) -> Result<Uint8Array, JsError> {
         let bytes = self
             .to_ipc_bytes()
