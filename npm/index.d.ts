@@ -1,6 +1,7 @@
-// Types of the `lightstream-arrow` npm package: Arrow IPC streams (and CSV)
-// decoded in WebAssembly into tables the page owns (plain ArrayBuffers that
-// never detach). See README.md for usage.
+// Types of the `lightstream-arrow` npm package: Arrow IPC streams decoded in
+// WebAssembly into tables the page owns (plain ArrayBuffers that never
+// detach); CSV is the entry point `lightstream-arrow/csv` (csv.d.ts). See
+// README.md for usage.
 
 /** What `init` accepts: the .wasm's URL, its bytes, a Response or a compiled module. */
 export type InitInput =
@@ -133,6 +134,12 @@ export interface ConnectOptions extends DecodeOptions, WorkerOptions {
    * until `next()` takes them. When more than this many bytes wait, the
    * stream fails with an Error instead of growing. Default 512 MiB. */
   maxBufferedBytes?: number;
+  /** The WebSocket constructor to connect with (an implementation of the
+   * browser's WebSocket API), e.g. `WebSocket` of the `ws` package in Node.js
+   * 20 and 21, which have no global one unless run with
+   * `--experimental-websocket`. Default: the global `WebSocket`; with
+   * neither, `connect` rejects with `kind: 'Connect'`. */
+  WebSocket?: new (url: string, protocols: string[]) => unknown;
 }
 
 /** What an error of this package is about (its `kind` property): the core
@@ -286,11 +293,13 @@ export interface ReadStreamOptions extends DecodeOptions, WorkerOptions {
 
 /** Decodes an IPC stream arriving as a `ReadableStream` of byte chunks of any
  * size (e.g. `(await fetch(url)).body`; a `null` body throws an `Error` with
- * `kind: 'Truncated'`). With `worker: true` the readable is transferred to
- * the Worker (a browser that cannot transfer streams decodes it on the page
- * instead). */
+ * `kind: 'Truncated'`), or as an async iterable of them (a Node.js `Readable`
+ * such as `fs.createReadStream(path)`: one chunk is read per chunk the decoder
+ * asks for, and cancelling destroys the stream). With `worker: true` the
+ * stream is transferred to the Worker (a browser that cannot transfer streams
+ * decodes it on the page instead). */
 export function readStream<S extends SchemaType = SchemaType>(
-  readable: ReadableStream<Uint8Array> | null,
+  readable: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | ArrayBuffer> | null,
   options?: ReadStreamOptions,
 ): TableStream<S>;
 
@@ -317,93 +326,6 @@ export class StreamDecoder {
   free(): void;
 }
 
-/**
- * Options of `decodeCsv` and `CsvDecoder` (all optional; defaults as pyarrow's
- * `read_csv`). A wrong type or an unknown key throws an `Error` naming it.
- */
-export interface CsvOptions {
-  /** Field delimiter, one ASCII character. Default `","`. */
-  delimiter?: string;
-  /** Quote character, one ASCII character. Default `'"'`; `""` inside a
-   * quoted field is one quote; delimiters and line breaks inside quotes are data. */
-  quote?: string;
-  /** The first record holds the column names. Default `true`; without a
-   * header the columns are named `f0`, `f1`, ... */
-  header?: boolean;
-  /** Cells equal to one of these are null (byte for byte). Default pyarrow's
-   * list: `""`, `"NA"`, `"N/A"`, `"NULL"`, `"null"`, `"NaN"`, `"nan"`, `"#N/A"`, ... */
-  nullValues?: string[];
-  /** Cells that read as `true` in a boolean column. Default `1`, `True`, `TRUE`, `true`. */
-  trueValues?: string[];
-  /** Cells that read as `false` in a boolean column. Default `0`, `False`, `FALSE`, `false`. */
-  falseValues?: string[];
-  /** Whether string columns honour `nullValues`. Default `false`: `NA` in a
-   * string column is the text `NA`. With `stringNulls: 'unquoted'` only
-   * unquoted cells can match. */
-  stringsCanBeNull?: boolean;
-  /** How a null differs from an empty string in a string column. Default
-   * `'unquoted'`: an empty unquoted cell is null, a quoted cell is text (`""`
-   * is the empty string), and in a one-column file an empty line is a null row
-   * (as pyarrow, Polars and Lightstream write them). `'quoting-ignored'`: the
-   * earlier reading and pyarrow's `read_csv` defaults: every empty string cell
-   * is `""` (with `stringsCanBeNull`, every null token is null, quoted or not)
-   * and blank lines are skipped. */
-  stringNulls?: 'unquoted' | 'quoting-ignored';
-  /** Most rows per table (a positive whole number). Default 65536. */
-  batchSize?: number;
-  /** Rows used to infer the column types (a positive whole number). Default
-   * 10000. A later cell that does not fit its column's type is a bad row. */
-  inferRows?: number;
-  /** A bad row (wrong number of fields, a cell that does not parse as its
-   * column's type, invalid UTF-8): `'error'` (default) throws an `Error`
-   * naming line and column; `'null'` makes the bad cells (and the missing
-   * cells of a short row) null, counted by `nulledCells`, though a row with
-   * too many fields still throws; `'skip'` drops the row, counted by
-   * `skippedRows`. */
-  badRows?: 'error' | 'null' | 'skip';
-}
-
-/**
- * Decodes a whole CSV document into tables of at most `batchSize` rows. A
- * string is read as UTF-8 text; bytes may start with a UTF-8 BOM. Column types
- * are inferred as pyarrow does (Int64, Boolean, Date32, Time32(Second),
- * Timestamp(Second | Nanosecond, None or "UTC"), Float64, else Utf8). Throws an
- * `Error` whose message names the line and column of a bad row, a quoted
- * field left open, bad options or a wrong argument type. Empty input gives `[]`.
- */
-export function decodeCsv(input: string | Uint8Array | ArrayBuffer, options?: CsvOptions): Table[];
-
-/**
- * Push decoder for CSV arriving in pieces: `push` chunks of any size (a chunk
- * may end anywhere, even inside a UTF-8 character or a quoted field; the
- * tables do not depend on the chunking) and get back the tables they
- * completed; `finish()` returns the last ones.
- */
-export class CsvDecoder {
-  /** Throws on bad options. */
-  constructor(options?: CsvOptions);
-  /** Tables completed by this chunk (often none). Throws on a bad row (see
-   * `CsvOptions.badRows`); the decoder is then spent: later calls throw the
-   * same error, and `takeTables()` gives the tables of the rows before it. */
-  push(chunk: string | Uint8Array | ArrayBuffer): Table[];
-  /** The input has ended: the last tables. Throws on a quoted field left open
-   * or a bad last row. Later calls return `[]`. */
-  finish(): Table[];
-  /** Tables completed but not handed out: after `push` or `finish` threw,
-   * every table of the rows before the error. */
-  takeTables(): Table[];
-  /** The columns, once their types are known (after `inferRows` rows or at
-   * `finish`), else `null`. */
-  readonly schema: Field[] | null;
-  /** Rows dropped by `badRows: 'skip'` so far. */
-  readonly skippedRows: number;
-  /** Cells made null by `badRows: 'null'` so far. */
-  readonly nulledCells: number;
-  /** True once `finish()` has been called. */
-  readonly finished: boolean;
-  free(): void;
-}
-
 /** Conversions of 64-bit integers and dates, chosen per stream (the
  * options of `decode`, `readStream`, `connect`, `openStream`,
  * `StreamDecoder`: the tables' defaults) or per call (`get`, `toArray`,
@@ -423,6 +345,7 @@ export interface Conversions {
    * `kind: 'InvalidData'` naming the column and row (never a rounded number). */
   useBigInt?: boolean;
 }
+
 
 /** Options of `Column.toArray` and `Column.keys`. */
 export interface ArrayOptions extends Conversions {

@@ -1,15 +1,18 @@
 // The `lightstream-arrow` npm package: a thin ES module over the wasm-bindgen
-// output in ./pkg (built by build.sh from crates/lightstream-wasm). Every
-// decode happens in WebAssembly; this file loads the module once, turns each
-// decoded wasm table into a `Table` the page owns (wasm `exportParts` copies
-// its buffers out once and frees it; npm/table.js wraps them), wraps the wasm
-// streams as sources of a `TableStream` (npm/stream.js), and turns a call
-// made before `init()` into an error that says so. CSV (decodeCsv,
-// CsvDecoder) goes through the same wasm module and gives the same Table
-// objects. `openStream` is `fetch` (token as `Authorization: Bearer`, status
-// and Content-Type checked) handing the body to the wasm `readStream`.
+// output in ./pkg (built by build.sh from crates/lightstream-wasm without its
+// `csv` feature: the decode-only module). Every decode happens in WebAssembly;
+// this file loads the module once (load.js), turns each decoded wasm table
+// into a `Table` the page owns (wasm `exportParts` copies its buffers out once
+// and frees it; npm/table.js wraps them), wraps the wasm streams as sources of
+// a `TableStream` (npm/stream.js), and turns a call made before `init()` into
+// an error that says so. CSV (decodeCsv, CsvDecoder) is the second entry
+// point, `lightstream-arrow/csv` (csv.js), with a module of its own and the
+// same Table objects. `openStream` is `fetch` (token as `Authorization:
+// Bearer`, status and Content-Type checked) handing the body to the wasm
+// `readStream`.
 import wasmInit, * as wasm from './pkg/lightstream_wasm.js';
 import { fetchArrowBody } from './http.js';
+import { loader } from './load.js';
 import { openResuming, wrapSource } from './resume.js';
 import { Table, conversions, lsError } from './table.js';
 import { TableStream } from './stream.js';
@@ -44,19 +47,9 @@ function wasmSource(ws) {
   };
 }
 
-let loading = null;
-let ready = false;
-
-/** Throws unless `init()` has finished: without the module every call would
- * fail inside the bindings with a message that names neither. */
-function needInit(what) {
-  if (!ready) throw needInitError(what);
-}
-
-function needInitError(what) {
-  return new Error(`lightstream-arrow: ${what} was called before the WebAssembly module was loaded: ` +
-    'call `await init()` once first');
-}
+const module = loader(wasmInit, new URL('./pkg/lightstream_wasm_bg.wasm', import.meta.url), 'lightstream-arrow');
+const needInit = module.need;
+const needInitError = module.error;
 
 /** Decodes an IPC stream from chunks you push; see index.d.ts. */
 export class StreamDecoder {
@@ -77,73 +70,9 @@ export class StreamDecoder {
   free() { this.#dec.free(); }
 }
 
-/** Decodes CSV text from chunks you push; see index.d.ts. */
-export class CsvDecoder {
-  #dec;
-  constructor(options) {
-    needInit('new CsvDecoder()');
-    this.#dec = new wasm.CsvDecoder(options);
-  }
-  push(chunk) { return ownAll(this.#dec.push(chunk)); }
-  finish() { return ownAll(this.#dec.finish()); }
-  takeTables() { return ownAll(this.#dec.takeTables()); }
-  get schema() { return this.#dec.schema; }
-  get skippedRows() { return this.#dec.skippedRows; }
-  get nulledCells() { return this.#dec.nulledCells; }
-  get finished() { return this.#dec.finished; }
-  free() { this.#dec.free(); }
-}
-
-// Node.js has no fetch for file: URLs: read the .wasm next to this module.
-const isNode = typeof process !== 'undefined' && process.versions != null &&
-  process.versions.node != null && typeof window === 'undefined';
-
-async function defaultInput() {
-  const url = new URL('./pkg/lightstream_wasm_bg.wasm', import.meta.url);
-  if (isNode && url.protocol === 'file:') {
-    const fs = await import('node:fs/promises');
-    return fs.readFile(url);
-  }
-  return url;
-}
-
-// The compiled module, kept so that every Worker instantiates it without a
-// second download and compile (a WebAssembly.Module moves to a Worker).
-let compiled = null;
-
-/** `init`'s input (a URL or path, a Request, a Response or a promise of one,
- * bytes, or a compiled module) as a compiled WebAssembly.Module. */
-async function compile(input) {
-  let s = input;
-  if (s instanceof WebAssembly.Module) return s;
-  if (typeof s === 'string' || s instanceof URL || (typeof Request === 'function' && s instanceof Request)) s = fetch(s);
-  s = await s;
-  if (s instanceof WebAssembly.Module) return s;
-  if (typeof Response === 'function' && s instanceof Response) {
-    if (!s.ok) throw new Error(`failed to fetch the .wasm: ${s.status} ${s.statusText} fetching '${s.url}'`);
-    const wasmType = (s.headers.get('content-type') ?? '').split(';')[0].trim() === 'application/wasm';
-    return wasmType && typeof WebAssembly.compileStreaming === 'function'
-      ? WebAssembly.compileStreaming(s)
-      : WebAssembly.compile(await s.arrayBuffer());
-  }
-  return WebAssembly.compile(s);
-}
-
 /** Loads the WebAssembly module once; see index.d.ts. */
 export function init(input) {
-  if (loading === null) {
-    const source = input === undefined ? defaultInput() : Promise.resolve(input);
-    loading = source.then(compile).then((m) => {
-      compiled = m;
-      return wasmInit({ module_or_path: m });
-    }).then(() => {
-      ready = true;
-    }, (e) => {
-      loading = null;
-      throw e;
-    });
-  }
-  return loading;
+  return module.init(input);
 }
 export default init;
 
@@ -170,11 +99,11 @@ async function openTableStream(open, options, what) {
  * `lightstream.arrow.v1`, and `lightstream.token.<token>` with a token);
  * resolves once the schema arrived. Bad options reject too. */
 export async function connect(url, options = {}) {
-  if (!ready) throw needInitError('connect()');
+  if (!module.ready) throw needInitError('connect()');
   const o = options ?? {};
   const what = `connect(${url})`;
   const open = useWorker(o, 'connect()')
-    ? () => WorkerSource.open({ kind: 'ws', url, options: o, module: compiled, what: 'connect()' })
+    ? () => WorkerSource.open({ kind: 'ws', url, options: o, module: module.compiled, what: 'connect()' })
     : async () => wasmSource(await wasm.connect(String(url), o));
   return openTableStream(open, o, what);
 }
@@ -183,13 +112,13 @@ export { ARROW_STREAM_TYPE, HttpError } from './http.js';
 
 /** Fetches an Arrow IPC stream over HTTP and reads it as it downloads; see index.d.ts. */
 export async function openStream(url, options = {}) {
-  if (!ready) throw needInitError('openStream()');
+  needInit('openStream()');
   const o = options ?? {};
   if (o.reconnect !== undefined && o.reconnect !== false) {
     throw lsError('Unsupported', 'openStream(): reconnect is for connect() (an HTTP stream re-fetched would start again from its beginning)');
   }
   const open = useWorker(o, 'openStream()')
-    ? () => WorkerSource.open({ kind: 'http', url, options: o, module: compiled, what: 'openStream()' })
+    ? () => WorkerSource.open({ kind: 'http', url, options: o, module: module.compiled, what: 'openStream()' })
     : async () => {
       const { body, decodeOptions } = await fetchArrowBody(url, o);
       return wasmSource(wasm.readStream(body, decodeOptions));
@@ -209,14 +138,33 @@ export function decode(bytes, options = {}) {
   return tables;
 }
 
-/** Decodes a whole CSV document (string, Uint8Array or ArrayBuffer) into tables. */
-export function decodeCsv(input, options) {
-  needInit('decodeCsv()');
-  return ownAll(wasm.decodeCsv(input, options));
+/** A web ReadableStream of the chunks of `source`: the stream itself, or an
+ * async iterable of Uint8Array / ArrayBuffer chunks such as a Node.js
+ * Readable (`fs.createReadStream`), read one chunk per pull (so its
+ * backpressure holds) and destroyed by `return()` on cancel. */
+function byteStream(source) {
+  if (source instanceof ReadableStream) return source;
+  if (source == null || typeof source[Symbol.asyncIterator] !== 'function') {
+    throw new TypeError('readStream: expected a ReadableStream or an async iterable of byte chunks ' +
+      `(e.g. a Node.js Readable), not ${source === null ? 'null' : typeof source}`);
+  }
+  let it = null;
+  return new ReadableStream({
+    async pull(controller) {
+      it ??= source[Symbol.asyncIterator]();
+      const { done, value } = await it.next();
+      if (done) controller.close();
+      else controller.enqueue(value instanceof ArrayBuffer ? new Uint8Array(value) : value);
+    },
+    async cancel(reason) {
+      await it?.return?.(reason);
+    },
+  });
 }
 
-/** Decodes an IPC stream from a ReadableStream of byte chunks. With
- * `{ worker: true }` the stream is transferred to a Worker. */
+/** Decodes an IPC stream from a ReadableStream (or a Node.js Readable) of
+ * byte chunks. With `{ worker: true }` a ReadableStream is transferred to a
+ * Worker. */
 export function readStream(readable, options = {}) {
   needInit('readStream()');
   if (readable === null) {
@@ -227,16 +175,17 @@ export function readStream(readable, options = {}) {
   if (o.reconnect !== undefined && o.reconnect !== false) {
     throw lsError('Unsupported', 'readStream(): reconnect is for connect()');
   }
+  const bytes = byteStream(readable);
   let source = null;
   if (useWorker(o, 'readStream()')) {
     try {
-      source = WorkerSource.start({ kind: 'readable', readable, options: o, module: compiled, what: 'readStream()' });
+      source = WorkerSource.start({ kind: 'readable', readable: bytes, options: o, module: module.compiled, what: 'readStream()' });
     } catch (e) {
       // A browser that cannot transfer a ReadableStream: decode it here.
       if (e?.cause?.name !== 'DataCloneError') throw e;
     }
   }
-  source ??= wasmSource(wasm.readStream(readable, o));
+  source ??= wasmSource(wasm.readStream(bytes, o));
   if (o.signal === undefined || o.signal === null) return new TableStream(source, defaults);
   return new TableStream(wrapSource(source, null, { signal: o.signal, what: 'readStream()' }), defaults);
 }

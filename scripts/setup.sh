@@ -251,8 +251,11 @@ setup_browser() {
 # Versions the browser tests and benches were written against.
 # (@uwdata/flechette, an optional peer in the browser benches, is not here:
 # `npm install` of it fails on this registry; benches/README.md says how to add it.)
+# ws: the WebSocket of the Node.js tests on Node 20 (npm/test/node.test.mjs).
+# (binaryen's wasm-opt is not used: it made the .wasm larger gzipped;
+# benches/README.md "Size of the .wasm" says how it was measured.)
 # @duckdb/duckdb-wasm: the toIPC() hand-off test (npm/test/duckdb.test.mjs, its Node blocking build).
-default_npm_packages="playwright-core@1.65.1 apache-arrow@21.2.0 typescript@5.9.3 @duckdb/duckdb-wasm@1.32.0"
+default_npm_packages="playwright-core@1.65.1 apache-arrow@21.2.0 typescript@5.9.3 ws@8.23.1 @duckdb/duckdb-wasm@1.32.0"
 # Never `npx playwright install`: it downloads browsers, which fails here;
 # playwright-core drives the apt chromium instead.
 setup_npm_packages() {

@@ -87,6 +87,9 @@ step "wasm tests in headless Chrome (wasm-pack test, lightstream-wasm)" \
 # where they are cfg'd out: lint them for wasm32 too.
 step "lint (clippy, lightstream-wasm on wasm32)" \
   cargo clippy -p lightstream-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
+# The npm package's decode-only module is the crate without its `csv` feature.
+step "lint (clippy, lightstream-wasm on wasm32 without csv)" \
+  cargo clippy -q -p lightstream-wasm --target wasm32-unknown-unknown --no-default-features --all-targets -- -D warnings
 
 # The browser build's ZSTD decoder (pure Rust) is only compiled when the C
 # zstd feature is off, which a workspace build never does: check it alone.
@@ -98,12 +101,16 @@ step "compression tests with zstd-decode" \
 # npm pack; build.sh prints the .wasm size raw and gzipped.
 step "npm package (build + pack)" bash npm/build.sh --pack-dest target/npm
 tarball=$(ls -t target/npm/lightstream-arrow-*.tgz | head -n 1)
-# `npm test` of the package: index.d.ts type-checked against a file that uses
-# every declared name, and the Node.js tests (init from disk, decode options,
-# every declared export present at run time).
-step "npm test (types, Node.js)" bash npm/test.sh
-# The pages use the debug CLI that `cargo test --workspace` built.
+# `npm test` of the package: the decode-only .wasm within 200,000 bytes
+# gzipped, index.d.ts and csv.d.ts type-checked against a file that uses every
+# declared name, and the Node.js tests (init from disk, also from the packed
+# package installed outside the repository; decode and readStream of
+# pyarrow-written files and connect to `lightstream serve` through the ws
+# package and the global WebSocket, against Apache Arrow JS; every declared
+# export present at run time).
+# The Node.js tests and the pages use the debug CLI that `cargo test --workspace` built.
 export LIGHTSTREAM_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/lightstream"
+step "npm test (size budget, types, Node.js)" bash npm/test.sh
 # Every documented snippet as the docs give it (tests/snippets; a block under
 # `<!-- not run: reason -->` is skipped): the shell blocks of README.md,
 # npm/README.md and docs/ in one walk-through with this CLI on PATH (servers in

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 
 const lightstream = await import('../index.js');
-const declarations = await readFile(new URL('../index.d.ts', import.meta.url), 'utf8');
+const csv = await import('../csv.js');
 
-/** `export function|class NAME` of index.d.ts, with each class's members. */
-function declared() {
+/** `export function|class NAME` of a .d.ts, with each class's members. */
+function declared(declarations) {
   const names = new Map();
   for (const m of declarations.matchAll(/^export (function|class) (\w+)/gm)) {
     names.set(m[2], { kind: m[1], members: [] });
@@ -22,30 +22,54 @@ function declared() {
   return names;
 }
 
-test('every declared function and class exists, with every declared member', () => {
-  const names = declared();
-  assert.ok(names.size >= 8, `only ${names.size} declarations found`);
-  for (const [name, { kind, members }] of names) {
-    assert.equal(typeof lightstream[name], 'function', `${kind} ${name} is not exported`);
-    // An Error subclass sets its fields on the instance.
-    const probe = lightstream[name].prototype instanceof Error ? new lightstream[name]('probe', {}) : null;
-    for (const member of members) {
-      assert.ok(member in lightstream[name].prototype || (probe !== null && member in probe),
-        `${name}.${member} is declared but missing`);
+test('every declared function and class exists, with every declared member', async () => {
+  for (const [entry, dts, least] of [[lightstream, 'index.d.ts', 8], [csv, 'csv.d.ts', 3]]) {
+    const names = declared(await readFile(new URL(`../${dts}`, import.meta.url), 'utf8'));
+    assert.ok(names.size >= least, `only ${names.size} declarations found in ${dts}`);
+    for (const [name, { kind, members }] of names) {
+      assert.equal(typeof entry[name], 'function', `${kind} ${name} of ${dts} is not exported`);
+      // An Error subclass sets its fields on the instance.
+      const probe = entry[name].prototype instanceof Error ? new entry[name]('probe', {}) : null;
+      for (const member of members) {
+        assert.ok(member in entry[name].prototype || (probe !== null && member in probe),
+          `${name}.${member} is declared in ${dts} but missing`);
+      }
     }
+    assert.equal(entry.default, entry.init);
   }
-  assert.equal(lightstream.default, lightstream.init);
+  // CSV lives only in its own entry point, and its code only in its own module.
+  assert.equal(lightstream.decodeCsv, undefined);
+  assert.equal(lightstream.CsvDecoder, undefined);
+  const decodeOnly = await import('../pkg/lightstream_wasm.js');
+  const withCsv = await import('../pkg-csv/lightstream_wasm.js');
+  assert.equal(typeof decodeOnly.decode, 'function');
+  assert.equal(decodeOnly.decodeCsv, undefined);
+  assert.equal(decodeOnly.CsvDecoder, undefined);
+  assert.equal(typeof withCsv.decodeCsv, 'function');
+});
+
+test('CSV tables are the same Table class as IPC tables', async () => {
+  await lightstream.init();
+  await csv.init();
+  const [fromCsv] = csv.decodeCsv('a,b\n1,x\n');
+  const dec = new csv.CsvDecoder();
+  const [pushed] = [...dec.push('a\n2\n'), ...dec.finish()];
+  const [fromIpc] = lightstream.decode(fromCsv.toIPC());
+  for (const t of [fromCsv, pushed, fromIpc]) assert.ok(t instanceof lightstream.Table);
+  assert.deepEqual(fromIpc.column('b').toArray(), ['x']);
+  assert.equal(pushed.column('a').get(0), 2n);
 });
 
 test('init() without an argument loads the .wasm in Node.js', async () => {
   await lightstream.init();
   await lightstream.init(); // once: the second call is the same load
+  await csv.init();
 });
 
 test('a CSV table round-trips through toIPC and decode', async () => {
   await lightstream.init();
   // An unquoted empty field is null, a quoted one the empty string (docs/csv.md).
-  const [table] = lightstream.decodeCsv('id,name,score\n1,ada,1.5\n2,"",2.5\n3,,\n');
+  const [table] = csv.decodeCsv('id,name,score\n1,ada,1.5\n2,"",2.5\n3,,\n');
   assert.equal(table.numRows, 3);
   const bytes = table.toIPC();
   const [back] = lightstream.decode(bytes);
@@ -69,7 +93,8 @@ test('a CSV table round-trips through toIPC and decode', async () => {
 
 test('maxMessageBytes bounds decode and readStream', async () => {
   await lightstream.init();
-  const [table] = lightstream.decodeCsv('n\n' + Array.from({ length: 1000 }, (_, i) => i).join('\n') + '\n');
+  await csv.init();
+  const [table] = csv.decodeCsv('n\n' + Array.from({ length: 1000 }, (_, i) => i).join('\n') + '\n');
   const bytes = table.toIPC();
   table.free();
   assert.equal(lightstream.decode(bytes, { maxMessageBytes: 1 << 20 })[0].numRows, 1000);
@@ -83,7 +108,8 @@ test('maxMessageBytes bounds decode and readStream', async () => {
 
 test('an IPC file given to readStream names the JavaScript call that reads it', async () => {
   await lightstream.init();
-  const [table] = lightstream.decodeCsv('n\n1\n');
+  await csv.init();
+  const [table] = csv.decodeCsv('n\n1\n');
   const file = new Uint8Array([...new TextEncoder().encode('ARROW1\0\0'), ...table.toIPC()]);
   table.free();
   const stream = new ReadableStream({ start(c) { c.enqueue(file); c.close(); } });
@@ -94,7 +120,8 @@ test('an IPC file given to readStream names the JavaScript call that reads it', 
 
 test('openStream checks the token, the status and the Content-Type before reading', async () => {
   await lightstream.init();
-  const [table] = lightstream.decodeCsv('n\n1\n2\n');
+  await csv.init();
+  const [table] = csv.decodeCsv('n\n1\n2\n');
   const bytes = table.toIPC();
   table.free();
   const seen = [];

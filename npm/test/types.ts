@@ -1,20 +1,27 @@
 // Compiled by `tsc --noEmit --strict` (npm test): uses every name index.d.ts
-// declares, the way the README does, so a declaration that stops matching
+// and csv.d.ts declare, the way the README does, so a declaration that stops matching
 // its documented use fails the build. Never run.
 import init, {
-  init as initNamed, connect, decode, decodeCsv, readStream, openStream, HttpError, ARROW_STREAM_TYPE,
-  StreamDecoder, CsvDecoder, Table, Column,
+  init as initNamed, connect, decode, readStream, openStream, HttpError, ARROW_STREAM_TYPE,
+  StreamDecoder, Table, Column,
   type ErrorKind, type LightstreamError, type OpenStreamOptions,
   type InitInput, type Field, type ConnectOptions, type DecodeOptions, type TableStream,
-  type CsvOptions, type ArrayOptions, type NumericArray,
+  type ArrayOptions, type NumericArray,
   transferList, collectTables, type Parts, type Conversions, type RowOptions,
 } from '../index.js';
+import initCsv, { init as initCsvNamed, decodeCsv, CsvDecoder, type CsvOptions } from '../csv.js';
 
 export async function useEverything(url: string, bytes: Uint8Array, body: ReadableStream<Uint8Array>) {
   const input: InitInput = new URL('./pkg/lightstream_wasm_bg.wasm', import.meta.url);
   await init(input);
   await initNamed();
+  await initCsv(input);
+  await initCsvNamed();
   const options: ConnectOptions = { maxMessageBytes: 1 << 20, timeoutMs: 1000, maxBufferedBytes: 1 << 24, token: 'abc', keepIpc: true };
+  const withCtor: ConnectOptions = { WebSocket };
+  await connect(url, withCtor);
+  async function* chunks() { yield new Uint8Array(8); yield new ArrayBuffer(8); }
+  readStream(chunks()).close();
   const open: OpenStreamOptions = { token: 'abc', signal: new AbortController().signal, headers: { 'x-a': 'b' }, checkContentType: true, codecs: ['lz4'] };
   try {
     for await (const t of await openStream(new URL(url), open)) t.free();

@@ -254,7 +254,7 @@ async function main(session) {
   fs.writeFileSync(
     path.join(site, 'driver.html'),
     '<!doctype html><meta charset="utf-8"><title>snippets</title><link rel="icon" href="data:,">\n' +
-      '<script type="importmap">{"imports":{"lightstream-arrow":"/node_modules/lightstream-arrow/index.js"}}</script>\n' +
+      '<script type="importmap">{"imports":{"lightstream-arrow":"/node_modules/lightstream-arrow/index.js","lightstream-arrow/csv":"/node_modules/lightstream-arrow/csv.js"}}</script>\n' +
       '<script src="/prelude.js"></script>\n',
   );
   const base = await session.startHttpServer({}, { '/': [site, null] });

@@ -14,7 +14,16 @@ const repo = path.resolve(here, '../..');
 const out = path.resolve(process.argv[2] ?? path.join(repo, 'target', 'npm-examples'));
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
-const pkg = path.relative(out, path.join(repo, 'npm', 'index.js')).split(path.sep).join('/');
+const rel = (f) => {
+  const r = path.relative(out, path.join(repo, 'npm', f)).split(path.sep).join('/');
+  return r.startsWith('.') ? r : `./${r}`;
+};
+const pkg = rel('index.js');
+const csvPkg = rel('csv.js');
+// The `ws` package (Node.js examples) ships no types: its WebSocket is the
+// browser API's as far as `connect` is concerned.
+fs.writeFileSync(path.join(out, 'ambient.d.ts'),
+  "declare module 'ws' { export const WebSocket: typeof globalThis.WebSocket; }\n");
 // What a `not run` block may take from the page around it (declared only for
 // a block that uses the name without declaring it).
 const context = {
@@ -34,13 +43,15 @@ for (const file of ['npm/README.md', 'README.md']) {
     } else if (b.lang !== 'js') {
       continue;
     }
-    let src = lines.join('\n').replace(/(['"])(?:\.\/node_modules\/)?lightstream-arrow(?:\/index\.js)?\1/g, `'${pkg.startsWith('.') ? pkg : `./${pkg}`}'`);
+    let src = lines.join('\n')
+      .replace(/(['"])(?:\.\/node_modules\/)?lightstream-arrow\/csv(?:\.js)?\1/g, `'${csvPkg}'`)
+      .replace(/(['"])(?:\.\/node_modules\/)?lightstream-arrow(?:\/index\.js)?\1/g, `'${pkg}'`);
     if (!/^\s*import\b/m.test(src)) src = `import { init, connect, decode, readStream, openStream, Table } from '${pkg}';\n${src}`;
     const given = Object.entries(context)
       .filter(([k]) => new RegExp(`\\b${k}\\b`).test(src) && !new RegExp(`(const|let|var)\\s+${k}\\b`).test(src))
       .map(([, v]) => v);
     const name = `${path.basename(file, '.md')}-${b.firstLine}.mjs`;
-    fs.writeFileSync(path.join(out, name), `// @ts-check\n// ${file}:${b.firstLine}\n${given.join('\n')}\n${src}\nexport {};\n`);
+    fs.writeFileSync(path.join(out, name), `// @ts-check\n/// <reference path="./ambient.d.ts" />\n// ${file}:${b.firstLine}\n${given.join('\n')}\n${src}\nexport {};\n`);
     console.log(path.join(out, name));
     n++;
   }

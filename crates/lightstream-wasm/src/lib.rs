@@ -10,14 +10,15 @@
 //!   one IPC message per binary message;
 //! - [`stream::read_stream`] / [`decoder::StreamDecoder`]: chunks of any size.
 //!
-//! CSV text becomes the same tables through [`csv::decode_csv`]
-//! (`decodeCsv`) and [`csv::CsvDecoder`] (the core's push CSV codec).
+//! CSV text becomes the same tables through `csv::decode_csv`
+//! (`decodeCsv`) and `csv::CsvDecoder` (the core's push CSV codec), with the
+//! default feature `csv` (left out of the npm package's decode-only module).
 //!
 //! The resulting [`Table`]s' numeric columns are zero-copy typed-array views
 //! for JavaScript ([`Column::to_array`]); strings and dictionaries become JS
 //! strings in one pass.
 //!
-//! Modules: [`csv`] (CSV documents and the CSV push decoder), [`decoder`]
+//! Modules: `csv` (CSV documents and the CSV push decoder), [`decoder`]
 //! (the one-copy push decoder), [`stream`] (WebSocket and `ReadableStream`
 //! sources), [`table`] (tables, schema objects, rows,
 //! re-encoding), [`column`](mod@column) (values, typed arrays, validity) and `js`
@@ -26,6 +27,7 @@
 //! never a panic.
 
 pub mod column;
+#[cfg(feature = "csv")]
 pub mod csv;
 pub mod decoder;
 mod js;
@@ -41,6 +43,7 @@ use lightstream_core::{ReadOptions, Schema, SharedBuffer, read_ipc, read_ipc_sha
 use wasm_bindgen::prelude::*;
 
 pub use column::Column;
+#[cfg(feature = "csv")]
 pub use csv::{CsvDecoder, decode_csv};
 pub use decoder::StreamDecoder;
 pub use lightstream_core;

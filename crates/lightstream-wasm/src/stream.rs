@@ -1,4 +1,5 @@
-//! Tables arriving over time: a browser WebSocket ([`connect`]) or a
+//! Tables arriving over time: a WebSocket ([`connect`]; the browser's, or in
+//! Node.js the global one or one passed as `options.WebSocket`) or a
 //! `ReadableStream` of byte chunks ([`read_stream`]), both as a
 //! [`TableStream`] whose `next()` JavaScript awaits (the npm package makes it
 //! an async iterable).
@@ -728,13 +729,46 @@ fn on_open(weak: &Weak<RefCell<StreamState>>) {
     }
 }
 
+/// The constructor `connect` opens its WebSocket with: `options.WebSocket`
+/// (an implementation of the browser's WebSocket API, such as the `ws`
+/// package's in Node.js) or else the global `WebSocket`; neither is a
+/// `Connect` failure that says where to get one.
+fn websocket_constructor(options: &JsValue) -> Result<Function, JsValue> {
+    let given = if options.is_object() {
+        Reflect::get(options, &"WebSocket".into())?
+    } else {
+        JsValue::UNDEFINED
+    };
+    if !(given.is_undefined() || given.is_null()) {
+        return given.dyn_into::<Function>().map_err(|v| {
+            JsError::new(&format!(
+                "option WebSocket must be a WebSocket constructor (a function), not {}",
+                describe(&v)
+            ))
+            .into()
+        });
+    }
+    Reflect::get(&js_sys::global(), &"WebSocket".into())?
+        .dyn_into::<Function>()
+        .map_err(|_| {
+            Failure::new(
+                "Connect",
+                "this JavaScript environment has no global WebSocket (Node.js has one \
+                 from version 22, or 20 and 21 with --experimental-websocket): pass an \
+                 implementation as options.WebSocket, e.g. the `ws` package's",
+            )
+            .to_js()
+        })
+}
+
 /// `connect(url, options?)`: opens a WebSocket offering [`SUBPROTOCOL`] (and
 /// `options.token` as [`TOKEN_PREFIX`]`<token>`) and resolves to a
 /// [`TableStream`] once the schema message has arrived. `options`:
 /// `maxMessageBytes`, `compactDictionaries` (see
 /// [`crate::decoder::options_read`]), `timeoutMs`, `maxBufferedBytes`, `token`,
 /// `signal` (an `AbortSignal`: aborting rejects a pending `connect` or
-/// `next()` with kind `Aborted` and closes the socket).
+/// `next()` with kind `Aborted` and closes the socket), `WebSocket` (see
+/// [`websocket_constructor`]).
 #[wasm_bindgen]
 pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
     let timeout = option_f64(&options, "timeoutMs")?.unwrap_or(DEFAULT_TIMEOUT_MS);
@@ -758,13 +792,25 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
     } else {
         js_sys::Array::of1(&SUBPROTOCOL.into())
     };
-    let ws = WebSocket::new_with_str_sequence(&url, &protocols).map_err(|e| {
+    let ws = Reflect::construct(
+        &websocket_constructor(&options)?,
+        &js_sys::Array::of2(&url.as_str().into(), &protocols),
+    )
+    .map_err(|e| {
         Failure::new(
             "Connect",
             format!("cannot connect to {url}: {}", describe(&e)),
         )
         .to_js()
     })?;
+    if !Reflect::get(&ws, &"readyState".into()).is_ok_and(|v| v.as_f64().is_some()) {
+        return Err(JsError::new(
+            "option WebSocket made an object without a numeric readyState: \
+             it is not a WebSocket of the browser's API",
+        )
+        .into());
+    }
+    let ws: WebSocket = ws.unchecked_into();
     ws.set_binary_type(BinaryType::Arraybuffer);
     let inner = Rc::new(RefCell::new(StreamState::new(
         JsSource::WebSocket {

@@ -6,7 +6,7 @@
 //! `badRows` policies' counters and the checking of options.
 //!
 //! Run: `CHROMEDRIVER=/usr/bin/chromedriver cargo test -p lightstream-wasm --target wasm32-unknown-unknown`
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", feature = "csv"))]
 
 use js_sys::{
     Array as JsArray, BigInt64Array, Float64Array, Int32Array, Object, Reflect, Uint8Array,
