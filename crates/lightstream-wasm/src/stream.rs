@@ -768,7 +768,7 @@ fn websocket_constructor(options: &JsValue) -> Result<Function, JsValue> {
 /// [`crate::decoder::options_read`]), `timeoutMs`, `maxBufferedBytes`, `token`,
 /// `signal` (an `AbortSignal`: aborting rejects a pending `connect` or
 /// `next()` with kind `Aborted` and closes the socket), `WebSocket` (see
-/// [`websocket_constructor`]).
+/// `websocket_constructor`).
 #[wasm_bindgen]
 pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
     let timeout = option_f64(&options, "timeoutMs")?.unwrap_or(DEFAULT_TIMEOUT_MS);
