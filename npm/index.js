@@ -1,8 +1,9 @@
 // The `lightstream-arrow` npm package: a thin ES module over the wasm-bindgen
 // output in ./pkg (built by build.sh from crates/lightstream-wasm). Every
 // decode happens in WebAssembly; this file loads the module once, turns each
-// decoded wasm table into a `Table` the page owns (wasm `exportParts` copies
-// its buffers out once and frees it; npm/table.js wraps them), wraps the wasm
+// decoded wasm table into a `Table` the page owns (wasm `exportParts` makes
+// its buffers views of the received WebSocket message where they can be, else
+// copies them out once, and frees it; npm/table.js wraps them), wraps the wasm
 // streams as sources of a `TableStream` (npm/stream.js), and turns a call
 // made before `init()` into an error that says so. CSV (decodeCsv,
 // CsvDecoder) goes through the same wasm module and gives the same Table

@@ -5,7 +5,10 @@
 //!
 //! WebSocket: `binaryType = "arraybuffer"`; each binary message is one IPC
 //! message (docs/websocket-protocol.md) and is copied once into 64-byte
-//! aligned wasm memory by [`ChunkDecoder::push_message`] as it arrives. The browser
+//! aligned wasm memory by [`ChunkDecoder::push_message`] as it arrives. The
+//! table of a one-table message keeps the message's `ArrayBuffer` with the
+//! span its body was copied to ([`WireView`]), so that `exportParts` can
+//! hand out views of the message instead of second copies. The browser
 //! WebSocket API cannot pause a sender, so messages are decoded as they come
 //! and the tables queue until JavaScript takes them; `maxBufferedBytes`
 //! bounds that queue (exceeding it fails the stream rather than growing
