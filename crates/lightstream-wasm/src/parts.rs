@@ -194,8 +194,10 @@ fn epoch_unit(dtype: &ArrowType) -> Option<&'static str> {
 }
 
 /// Strings as parts: `{offsets: Uint32Array (len + 1, from 0), data, ascii}`.
-/// Offsets that start at 0 and are 32-bit (`String32`) are viewed as they
-/// are when they lie in the wire body; others are copied rebased.
+/// With a wire message, 32-bit offsets that start at 0 (as every writer
+/// sends them; the core's decoder checked them against the data) go out as
+/// they are, viewed when they lie in the wire body, without the rebased
+/// copy; other offsets are copied rebased.
 fn string_parts<O: Integer>(
     obj: &Object,
     a: &StringArray<O>,
@@ -203,12 +205,18 @@ fn string_parts<O: Integer>(
     name: &str,
     src: Src,
 ) -> Result<(), String> {
-    let (pos, data) = string_buffers(a, len, name)?;
-    let raw = a.offsets.as_slice().get(..len + 1).unwrap_or_default();
-    let from_zero = raw.first().is_some_and(|o| Integer::to_usize(*o) == 0);
-    if from_zero && std::mem::size_of::<O>() == 4 {
-        return strings_out(obj, as_bytes(raw), data, src);
+    let short = || format!("column \"{name}\": string offsets are shorter than its length");
+    if src.is_some() && std::mem::size_of::<O>() == 4 {
+        let raw = a.offsets.as_slice().get(..len + 1).ok_or_else(short)?;
+        if raw.first().is_some_and(|o| Integer::to_usize(*o) == 0) {
+            let end = raw.last().map_or(0, |o| Integer::to_usize(*o));
+            let data = a.data.as_slice().get(..end).ok_or_else(|| {
+                format!("column \"{name}\": string offsets 0..{end} out of range")
+            })?;
+            return strings_out(obj, as_bytes(raw), data, src);
+        }
     }
+    let (pos, data) = string_buffers(a, len, name)?;
     strings_out(obj, as_bytes(&pos), data, src)
 }
 
