@@ -127,8 +127,10 @@ export interface ConnectOptions extends DecodeOptions, WorkerOptions {
   /** Keep, with each table, the WebSocket messages it came in as (the
    * schema, every dictionary batch so far, its record batch: the messages'
    * own bytes, not copies) so that `toIPC()` hands them on unchanged instead
-   * of re-encoding. Each table then keeps its batch's wire bytes alive too:
-   * about twice the memory of an uncompressed stream. Default `false`. */
+   * of re-encoding. For an uncompressed stream of a Lightstream server this
+   * costs nothing more (the columns already are views of the batch's
+   * message); for a compressed or 8-byte aligned one each table also keeps
+   * its batch's wire bytes, about its size again. Default `false`. */
   keepIpc?: boolean;
   /** The browser's WebSocket cannot pause a sender, so decoded tables wait
    * until `next()` takes them. When more than this many bytes wait, the

@@ -2,14 +2,15 @@
 // output in ./pkg (built by build.sh from crates/lightstream-wasm without its
 // `csv` feature: the decode-only module). Every decode happens in WebAssembly;
 // this file loads the module once (load.js), turns each decoded wasm table
-// into a `Table` the page owns (wasm `exportParts` copies its buffers out once
-// and frees it; npm/table.js wraps them), wraps the wasm streams as sources of
-// a `TableStream` (npm/stream.js), and turns a call made before `init()` into
-// an error that says so. CSV (decodeCsv, CsvDecoder) is the second entry
-// point, `lightstream-arrow/csv` (csv.js), with a module of its own and the
-// same Table objects. `openStream` is `fetch` (token as `Authorization:
-// Bearer`, status and Content-Type checked) handing the body to the wasm
-// `readStream`.
+// into a `Table` the page owns (wasm `exportParts` makes its buffers views of
+// the received WebSocket message where they can be, else copies them out
+// once, and frees it; npm/table.js wraps them), wraps the wasm streams as
+// sources of a `TableStream` (npm/stream.js), and turns a call made before
+// `init()` into an error that says so. CSV (decodeCsv, CsvDecoder) is the
+// second entry point, `lightstream-arrow/csv` (csv.js), with a module of its
+// own and the same Table objects. `openStream` is `fetch` (token as
+// `Authorization: Bearer`, status and Content-Type checked) handing the body
+// to the wasm `readStream`.
 import wasmInit, * as wasm from './pkg/lightstream_wasm.js';
 import { fetchArrowBody } from './http.js';
 import { loader } from './load.js';

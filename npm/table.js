@@ -10,6 +10,11 @@
 //   { fields: [{name, type, nullable, metadata}], metadata: {k: v}, numRows,
 //     columns: [column], schema: Uint8Array, schemaColumns?: number[],
 //     wire?: Uint8Array[] }
+// Any typed array below may be a "wire view" (parts.rs): a view of the
+// WebSocket message's ArrayBuffer (the table's record batch message) at the
+// buffer's offset in it, shared by the table's columns and by `wire`'s last
+// entry; `transferList` lists it once. Nothing here assumes a typed array
+// owns its whole buffer.
 // column, by `kind` (every one has `length`, `nullCount` and `validity`:
 // an LSB-first Uint8Array bitmap, or null when no row is null):
 //   'fixed'   values: typed array of `length` (Int8..Float64, BigInt64 for

@@ -2,9 +2,10 @@
 // `{ worker: true }` (issue 19): a dedicated module Worker that loads the
 // wasm module, owns the WebSocket (or the fetch, or the transferred
 // ReadableStream), decodes there, turns each table into "parts" with
-// `exportParts` (its column buffers copied once out of wasm memory into
+// `exportParts` (its column buffers views of the WebSocket message's own
+// ArrayBuffer where they can be, else copied once out of wasm memory into
 // fresh ArrayBuffers) and posts them to the page with `transferList(parts)`,
-// a zero-copy move. The page side is npm/worker-client.js; the messages:
+// a zero-copy move (the message, listed once, moves with them). The page side is npm/worker-client.js; the messages:
 //
 //   page -> worker  { type: 'open', kind: 'ws' | 'http' | 'readable', url?,
 //                     readable?, options, module?, credits }

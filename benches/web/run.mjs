@@ -23,7 +23,12 @@
 //          [--variants raw,raw_copy,lightstream,lightstream_keep,lightstream_worker,arrow,flechette,
 //                      fetch_lightstream,fetch_lightstream_worker,fetch_arrow]
 //          [--main-variants idle,lightstream,lightstream_worker,arrow]
-//          [--wait-load 0.5 --wait-max 2400] [--out FILE] [--driver cdp|playwright]
+//          [--wait-load 0.5 --wait-max 2400] [--out FILE] [--driver cdp|playwright] [--profile]
+// --profile: the main-thread phase's trace also records V8's sampling profiler
+// (`disabled-by-default-v8.cpu_profiler`), and the report lists where the
+// page's Worker threads spent their time in the `lightstream_worker` runs: self
+// time per function (wasm functions are named only in a build with
+// LIGHTSTREAM_WASM_NAMES=1 bash npm/build.sh). The profiler slows every case.
 // Driver: by default this script talks to Chromium itself over the DevTools
 // protocol on a pipe (--remote-debugging-pipe), enabling only the Runtime
 // domain. `--driver playwright` uses playwright-core instead, which enables the
@@ -68,6 +73,7 @@ function parseArgs(argv) {
     chromium: '/usr/bin/chromium',
     variants: ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'lightstream_worker', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_lightstream_worker', 'fetch_arrow'],
     driver: 'cdp',
+    profile: false,
   };
   const val = (i) => {
     if (i + 1 >= argv.length) usage(`${argv[i]} needs a value`);
@@ -92,6 +98,7 @@ function parseArgs(argv) {
       case '--chromium': o.chromium = val(i); i++; break;
       case '--driver': o.driver = val(i); i++; break;
       case '--variants': o.variants = val(i).split(',').map((x) => x.trim()).filter(Boolean); i++; break;
+      case '--profile': o.profile = true; break;
       case '-h': case '--help': usage(null); break;
       default: usage(`unknown argument ${a}`);
     }
@@ -341,6 +348,67 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage
 /** What the main-thread phase traces: every task (`toplevel`: RunTask), the
  * thread names (`__metadata`) and the page's performance.mark()s. */
 const TRACE_CATEGORIES = ['toplevel', '__metadata', 'blink.user_timing'];
+/** `--profile` adds V8's sampling profiler (ProfileChunk events). */
+const PROFILE_CATEGORY = 'disabled-by-default-v8.cpu_profiler';
+
+/**
+ * With `--profile`: the V8 CPU profile samples of the page's dedicated
+ * Worker threads inside the runs of `variant` (its `lsmt:` marks), as self
+ * time per function: `[{ fn, ms, share }]`, largest first, and the total.
+ */
+function traceWorkerProfile(events, variant) {
+  const windows = [];
+  const marks = new Map();
+  let pid = null;
+  for (const e of events) {
+    if (typeof e.name === 'string' && e.name.startsWith(`lsmt:${variant}:`) && e.cat?.includes('blink.user_timing')) {
+      marks.set(e.name, e.ts);
+      pid = e.pid;
+    }
+  }
+  for (const [name, ts] of marks) {
+    const m = /^(.+):start$/.exec(name);
+    if (m && marks.has(`${m[1]}:end`)) windows.push([ts, marks.get(`${m[1]}:end`)]);
+  }
+  if (pid === null) return null;
+  const workers = new Set();
+  for (const e of events) {
+    if (e.pid === pid && e.ph === 'M' && e.name === 'thread_name' && /DedicatedWorker/.test(e.args?.name ?? '')) workers.add(e.tid);
+  }
+  // One profile per thread: `Profile` (start time), then `ProfileChunk`s of
+  // new nodes, samples (node ids) and time deltas (µs).
+  const profiles = new Map();
+  for (const e of events) {
+    if (e.pid !== pid || !workers.has(e.tid)) continue;
+    if (e.name === 'Profile') profiles.set(e.id, { t: e.args?.data?.startTime ?? e.ts, nodes: new Map() });
+  }
+  const self = new Map();
+  let total = 0;
+  for (const e of events) {
+    if (e.name !== 'ProfileChunk' || !profiles.has(e.id)) continue;
+    const p = profiles.get(e.id);
+    const data = e.args?.data ?? {};
+    for (const n of data.cpuProfile?.nodes ?? []) {
+      const cf = n.callFrame ?? {};
+      const where = cf.url ? ` (${cf.url.split('/').pop()})` : '';
+      p.nodes.set(n.id, `${cf.functionName || '(anonymous)'}${where}`);
+    }
+    const samples = data.cpuProfile?.samples ?? [];
+    const deltas = data.timeDeltas ?? [];
+    for (let i = 0; i < samples.length; i++) {
+      const dt = deltas[i] ?? 0;
+      p.t += dt;
+      if (!windows.some(([a, b]) => p.t >= a && p.t <= b)) continue;
+      const fn = p.nodes.get(samples[i]) ?? `node ${samples[i]}`;
+      if (fn.startsWith('(idle)')) continue;
+      self.set(fn, (self.get(fn) ?? 0) + dt);
+      total += dt;
+    }
+  }
+  const top = [...self].sort((x, y) => y[1] - x[1]).slice(0, 15)
+    .map(([fn, us]) => ({ fn, ms: us / 1000, share: total ? us / total : 0 }));
+  return { totalMs: total / 1000, runs: windows.length, top };
+}
 
 /**
  * From a trace of `bench.mainThread`: per run (a `lsmt:<variant>:<round>:start`
@@ -485,10 +553,10 @@ class CdpDriver {
   /** Starts a browser-wide trace of every task (the `toplevel` category:
    * one `RunTask` event per task a thread runs) and the page's
    * `performance.mark`s (`blink.user_timing`). */
-  async startTrace() {
+  async startTrace(categories = TRACE_CATEGORIES) {
     this.traceEvents = [];
     await this.send('Tracing.start', {
-      traceConfig: { includedCategories: TRACE_CATEGORIES, recordMode: 'recordAsMuchAsPossible' },
+      traceConfig: { includedCategories: categories, recordMode: 'recordAsMuchAsPossible' },
       transferMode: 'ReportEvents',
     });
   }
@@ -551,12 +619,12 @@ class PlaywrightDriver {
     return d;
   }
 
-  async startTrace() {
+  async startTrace(categories = TRACE_CATEGORIES) {
     this.cdp = await this.page.context().newCDPSession(this.page);
     this.traceEvents = [];
     this.cdp.on('Tracing.dataCollected', (p) => { for (const e of p.value) this.traceEvents.push(e); });
     await this.cdp.send('Tracing.start', {
-      traceConfig: { includedCategories: TRACE_CATEGORIES, recordMode: 'recordAsMuchAsPossible' },
+      traceConfig: { includedCategories: categories, recordMode: 'recordAsMuchAsPossible' },
       transferMode: 'ReportEvents',
     });
   }
@@ -950,7 +1018,7 @@ async function main() {
         await freshPage();
         log(`shape ${shape}: the main thread while streaming, against ${srv.url}`);
         try {
-          await page.startTrace();
+          await page.startTrace(o.profile ? [...TRACE_CATEGORIES, PROFILE_CATEGORY] : undefined);
           let res;
           try {
             res = await bounded(page.evaluate(([url, opts]) => window.bench.mainThread(url, opts),
@@ -959,9 +1027,14 @@ async function main() {
             res ??= null;
             const events = await page.stopTrace().catch((e) => { log(`trace: ${e.message}`); return []; });
             if (res) res.trace = traceBusy(events);
+            if (res && o.profile) res.profile = traceWorkerProfile(events, 'lightstream_worker');
           }
           result.main ??= {};
-          result.main[shape] = { summary: summariseMain(res, expectRows), skipped: res.skipped, samples: res.samples, trace: res.trace };
+          result.main[shape] = { summary: summariseMain(res, expectRows), skipped: res.skipped, samples: res.samples, trace: res.trace, profile: res.profile };
+          if (res.profile) {
+            log(`  Worker profile (lightstream_worker, ${res.profile.runs} runs, ${fmtMs(res.profile.totalMs)} ms sampled):`);
+            for (const f of res.profile.top) log(`    ${fmtMs(f.ms)} ms ${(100 * f.share).toFixed(1)}% ${f.fn}`);
+          }
           for (const [v, m] of Object.entries(result.main[shape].summary)) {
             log(`  ${v}: ${fmtMs(m.medianMs)} ms, main thread busy ${fmtMs(m.mainBusyMs)} ms, longest task ${fmtMs(m.mainLongestTaskMs)} ms, `
               + `frames ${fmt(m.framesPer60, 1)}/60, long tasks ${fmt(m.longTasks, 0)}`);

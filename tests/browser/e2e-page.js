@@ -466,8 +466,47 @@ function compareAll(label, lsTables, ref, out) {
   }
 }
 
+/**
+ * Counts the column buffers of `table` (values, dictionary keys, string
+ * bytes and offsets, not LargeUtf8's 64-bit ones, which are rebased into a
+ * Uint32Array by design) that are views of a received WebSocket message (the
+ * wire views of `exportParts`: a typed array over a larger ArrayBuffer) and
+ * those that are copies (an ArrayBuffer of their own), into `out.wireViews`;
+ * `sizes` gets, per table, the byteLength of every distinct ArrayBuffer
+ * viewed (one: the table's record batch message).
+ */
+function countWireViews(table, out) {
+  const v = (out.wireViews ??= { viewed: 0, copied: 0, sizes: [] });
+  const buffers = new Set();
+  for (const parts of table.toParts()) {
+    for (const [j, c] of parts.columns.entries()) {
+      // Large strings' 64-bit offsets become Uint32Array copies by design.
+      const large = /large/i.test(String(parts.fields[j]?.type));
+      for (const a of [c.values, c.keys, large ? null : c.offsets, c.data]) {
+        if (!ArrayBuffer.isView(a) || a.byteLength === 0) continue;
+        if (a.byteOffset === 0 && a.buffer.byteLength === a.byteLength) {
+          v.copied++;
+        } else {
+          v.viewed++;
+          buffers.add(a.buffer);
+        }
+      }
+    }
+  }
+  v.sizes.push([...buffers].map((b) => b.byteLength));
+}
+
+/** The byte lengths of the record batch messages among `msgs`, in order. */
+function batchMessageSizes(msgs) {
+  return msgs.filter((m) => {
+    const metaLen = new DataView(m.buffer, m.byteOffset, m.byteLength).getInt32(4, true);
+    return metaLen > 0 && Message.decode(m.subarray(8, 8 + metaLen)).isRecordBatch();
+  }).map((m) => m.byteLength);
+}
+
 /** Takes a Lightstream table into normal form (and its toIPC() round trip), then frees it. */
 function takeTable(table, where, out, { ipc }) {
+  countWireViews(table, out);
   const norm = lightstreamTable(table, where);
   out.problems.push(...norm.problems);
   let viaIpc = null;
@@ -632,6 +671,13 @@ async function wsCase({ url, label, timeoutMs = 20000, fallbackUrl = null, ipc =
     out.mismatches.push(`${label}: no apache-arrow reference (${out.referenceError})`);
     return out;
   }
+  // A table's wire views are of the message its record batch came in.
+  const sizes = batchMessageSizes(raw.msgs);
+  out.wireViews?.sizes.forEach((s, b) => {
+    if (s.length > 1 || (s.length === 1 && s[0] !== sizes[b])) {
+      out.problems.push(`${label} table ${b}: views of ArrayBuffers of ${s.join(', ')} bytes, not of its ${sizes[b]}-byte record batch message`);
+    }
+  });
   compareSchema(label, out.schema, out.metadata, ref.schema, out);
   compareAll(label, lsTables, ref, out);
   if (ipc && out.referenceFrom === 'same bytes') await keepIpcCase(url, label, raw.msgs, ref, out, timeoutMs);

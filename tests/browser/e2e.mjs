@@ -150,7 +150,13 @@ function checkWsResult(fixture, compression, r, label = `${fixture.name} --compr
     if (fixture.rows > 0 && r.referenceFrom === 'same bytes' && r.wireValuesCompared !== r.valuesCompared) {
       p.push(`keepIpc toIPC() compared ${r.wireValuesCompared} values of ${r.valuesCompared}`);
     }
-    note = `${r.tables} tables, ${r.valuesCompared} values (+${r.ipcValuesCompared} via toIPC, +${r.wireValuesCompared} via keepIpc wire bytes in ${r.wireTables ?? 0} tables)`;
+    // Wire views: an uncompressed stream of `serve` (64-byte aligned)
+    // reaches the page as views of the received messages, no buffer copied.
+    const v = r.wireViews ?? { viewed: 0, copied: 0 };
+    if (compression === 'none' && fixture.rows > 0 && (v.viewed === 0 || v.copied !== 0)) {
+      p.push(`${v.viewed} column buffers are wire views and ${v.copied} copies: expected views only`);
+    }
+    note = `${r.tables} tables, ${r.valuesCompared} values (+${r.ipcValuesCompared} via toIPC, +${r.wireValuesCompared} via keepIpc wire bytes in ${r.wireTables ?? 0} tables); buffers: ${v.viewed} wire views, ${v.copied} copies`;
     if (r.referenceFrom !== 'same bytes') note += `; reference: ${r.referenceFrom}`;
   }
   note += `; wire: ${w.messages} msgs, ${w.dictionaryBatches} dict (${w.deltas} delta, ${w.replacements} repl)`;
@@ -263,6 +269,15 @@ async function main() {
   const cutAfter = batchIdx[1] + 1; // schema, dictionaries and two record batches
   const fault = await startFaultServer({ messages, cutAfter, log: debug });
   session.onCleanup(() => fault.close());
+  // pyarrow's own all_types stream (8-byte aligned buffers), replayed as
+  // written: the core relocates every body, so nothing is a wire view.
+  const pyBytes = fs.readFileSync(path.join(fx.dir, allTypes.file));
+  const pyFault = await startFaultServer({
+    messages: splitIpcStream(pyBytes, (fb) => Number(Message.decode(fb).bodyLength)),
+    cutAfter: 1,
+    log: debug,
+  });
+  session.onCleanup(() => pyFault.close());
 
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -396,6 +411,19 @@ async function main() {
     }
     record('fault', 'control: the fault server replaying the whole stream', p);
   }
+
+  // pyarrow's 8-byte aligned stream as pyarrow wrote it: relocated in wasm,
+  // every buffer copied (no wire views), values as Apache Arrow JS reads them.
+  await guarded('ws', 'all_types as pyarrow wrote it (8-byte aligned): copied, not viewed', async () => {
+    const r = await ev('wsCase', { url: pyFault.url('good'), label: 'all_types/pyarrow' });
+    const p = [...r.mismatches, ...r.problems];
+    if (r.lsError) p.push(`lightstream failed: ${r.lsError.message}`);
+    if (r.rows !== allTypes.rows) p.push(`${r.rows} rows, the fixture has ${allTypes.rows}`);
+    if (r.valuesCompared === 0) p.push('no values compared');
+    const v = r.wireViews ?? { viewed: 0, copied: 0 };
+    if (v.viewed !== 0 || v.copied === 0) p.push(`${v.viewed} buffers viewed, ${v.copied} copied: expected copies only`);
+    record('ws', `all_types as pyarrow wrote it (8-byte aligned): ${r.valuesCompared} values, ${v.copied} buffers copied`, p);
+  });
 
   record('page', 'no uncaught errors in the page', pageErrors);
   clearTimeout(watchdog);

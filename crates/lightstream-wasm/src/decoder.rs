@@ -74,18 +74,70 @@ impl Chunk for Uint8Array {
 /// (or of a body to relocate) copied out of JavaScript at once.
 const SCRATCH_STEP: usize = 256 * 1024;
 
+/// Where the body of the IPC message decoded last went in wasm memory: the
+/// bytes `at .. at + len` of the transport message (a WebSocket message),
+/// copied byte for byte to the address `addr` (the body's aligned memory,
+/// which the decoded table's in-place buffers are slices of).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireSpan {
+    /// Offset of the first byte in the transport message.
+    pub at: usize,
+    /// Address in wasm memory it was copied to.
+    pub addr: usize,
+    /// Bytes copied there, one run (contiguous on both sides).
+    pub len: usize,
+}
+
+impl WireSpan {
+    /// The offset in the transport message of the `bytes` bytes at wasm
+    /// address `addr`, when all of them lie inside this span.
+    pub fn offset_of(&self, addr: usize, bytes: usize) -> Option<usize> {
+        let rel = addr.checked_sub(self.addr)?;
+        (rel.checked_add(bytes)? <= self.len).then_some(self.at + rel)
+    }
+}
+
 /// A [`Chunk`] as the driver's input: each read copies out, in one call, at
 /// most what the driver wants next (the rest of a prefix, the metadata, or
 /// the body), so no body byte that could go in place passes the scratch.
 pub struct ChunkInput<'a, C: ?Sized> {
     chunk: &'a C,
     at: usize,
+    /// The run of body bytes copied in place since the last read into the
+    /// scratch buffer: after a message is decoded, its body (or, when its
+    /// memory grew while it was filled, the part written after the growth).
+    span: Option<WireSpan>,
 }
 
 impl<'a, C: Chunk + ?Sized> ChunkInput<'a, C> {
     /// The whole of `chunk`.
     pub fn new(chunk: &'a C) -> Self {
-        ChunkInput { chunk, at: 0 }
+        ChunkInput {
+            chunk,
+            at: 0,
+            span: None,
+        }
+    }
+
+    /// Notes that `n` bytes from the input's position were copied to
+    /// `addr`: a body copy extends the current run when it continues it on
+    /// both sides, else starts a new one; any other copy (the scratch
+    /// buffer: a prefix, metadata, a body to relocate) ends it.
+    fn note(&mut self, body: bool, addr: usize, n: usize) {
+        if !body {
+            self.span = None;
+            return;
+        }
+        match &mut self.span {
+            Some(s) if s.at + s.len == self.at && s.addr + s.len == addr => s.len += n,
+            _ => {
+                self.span = Some(WireSpan {
+                    at: self.at,
+                    addr,
+                    len: n,
+                })
+            }
+        }
     }
 }
 
@@ -99,12 +151,14 @@ impl<C: Chunk + ?Sized> ByteInput for ChunkInput<'_, C> {
     ) -> Poll<std::result::Result<(), Infallible>> {
         let left = self.chunk.len() - self.at;
         let wanted = target.wanted().max(1);
+        let body = target.is_body();
         let dst = target.chunk_mut();
         let n = dst.len().min(left).min(wanted);
         // SAFETY: only initialized bytes are written through this view
         // (`copy_out` initializes all `n` of them).
         let dst = unsafe { &mut dst[..n].as_uninit_slice_mut()[..] };
         self.chunk.copy_out(self.at, dst);
+        self.note(body, dst.as_ptr() as usize, n);
         // SAFETY: `copy_out` initialized the first `n` bytes of the chunk.
         unsafe { target.advance_mut(n) };
         self.at += n;
@@ -162,17 +216,21 @@ impl ChunkDecoder {
     }
 
     /// Decodes the bytes of one WebSocket message, which must hold whole IPC
-    /// messages (docs/websocket-protocol.md); an empty one is ignored.
+    /// messages (docs/websocket-protocol.md); an empty one is ignored. Each
+    /// table comes with the [`WireSpan`] of its record batch's body, when
+    /// that body was copied in place (not relocated): the table's buffers
+    /// that lie inside it are the message's own bytes at the same offsets.
     pub fn push_message<C: Chunk + ?Sized>(
         &mut self,
         message: &C,
-        out: &mut Vec<MTable>,
+        out: &mut Vec<(MTable, Option<WireSpan>)>,
     ) -> Result<()> {
         self.bytes += message.len() as u64;
         let mut input = ChunkInput::new(message);
         loop {
             match self.driver.next_in_message(&mut input) {
-                Ok(Some(item)) => on_item(item, out),
+                Ok(Some(StreamItem::Table(t))) => out.push((t, input.span)),
+                Ok(Some(_)) => {}
                 Ok(None) => return Ok(()),
                 Err(MessageError::Decode(e)) => return Err(e),
                 Err(split) => {
@@ -525,6 +583,73 @@ mod tests {
             p.push_message(*m, &mut out).unwrap();
         }
         assert_eq!(out.len(), 3);
+    }
+
+    /// Decodes `bytes` message by message and counts the buffers (first
+    /// column's values; second column's string bytes when it has one) that
+    /// lie in their message's [`WireSpan`], checking that each is the
+    /// message's own bytes at the offset the span gives.
+    fn wire_viewed(bytes: &[u8]) -> usize {
+        use lightstream_core::minarrow::{Array, NumericArray, TextArray};
+        let mut p = ChunkDecoder::new(ReadOptions::default());
+        let mut viewed = 0;
+        for m in messages(bytes) {
+            let mut out = Vec::new();
+            p.push_message(m, &mut out).unwrap();
+            for (t, span) in out {
+                let Array::NumericArray(NumericArray::Int64(n)) = &t.cols[0].array else {
+                    panic!("i64 expected");
+                };
+                let mut bufs = vec![as_bytes(n.data.as_slice())];
+                if let Some(Array::TextArray(TextArray::String32(s))) =
+                    t.cols.get(1).map(|c| &c.array)
+                {
+                    bufs.push(s.data.as_slice());
+                }
+                for buf in bufs {
+                    let at = span.and_then(|w| w.offset_of(buf.as_ptr() as usize, buf.len()));
+                    if let Some(at) = at {
+                        assert_eq!(&m[at..at + buf.len()], buf);
+                        viewed += 1;
+                    }
+                }
+            }
+        }
+        viewed
+    }
+
+    #[test]
+    fn in_place_bodies_map_buffers_back_to_their_message_bytes() {
+        let opts = |alignment, compression| WriteOptions {
+            alignment,
+            compression,
+            ..WriteOptions::default()
+        };
+        // 64-byte aligned and uncompressed: every buffer stays in place.
+        assert_eq!(wire_viewed(&stream(&opts(64, Compression::None))), 6);
+        // 8-byte aligned (pyarrow's): the body is relocated, all copied.
+        assert_eq!(wire_viewed(&stream(&opts(8, Compression::None))), 0);
+        // A compressed body is copied in place; buffers the writer left
+        // uncompressed (too small to gain) are sliced from it, and map back
+        // to the message's bytes (checked in `wire_viewed`)...
+        assert_eq!(wire_viewed(&stream(&opts(8, Compression::Lz4Frame))), 6);
+        // ...while compressed ones are decompressed elsewhere: copied.
+        let t = tbl!(
+            "t",
+            fa_i64!("n", 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7)
+        );
+        let lz4 = write_stream(
+            &Schema::from_table(&t),
+            &[t],
+            &opts(64, Compression::Lz4Frame),
+        )
+        .unwrap();
+        assert_eq!(wire_viewed(&lz4), 0);
+    }
+
+    fn as_bytes(v: &[i64]) -> &[u8] {
+        // SAFETY: i64s have no padding; the bytes borrow the same memory.
+        unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }
     }
 
     /// `n` one-row tables, each dictionary-encoding its own value, written

@@ -1,7 +1,12 @@
 //! `exportParts(table)`: a decoded table as plain JavaScript objects and
-//! fresh ArrayBuffers the page owns. Each column buffer is copied ONCE out of
-//! wasm memory (numbers, keys, validity and boolean bitmaps byte for byte;
-//! string offsets rebased to 0), then the wasm table is freed. The result is
+//! ArrayBuffers the page owns. Each column buffer is copied ONCE out of wasm
+//! memory into a fresh ArrayBuffer (numbers, keys, validity and boolean
+//! bitmaps byte for byte; string offsets rebased to 0), except the "wire
+//! views": a table that came in one WebSocket message whose record batch body
+//! was decoded in place ([`crate::table::WireView`]) gets its values, keys,
+//! string offsets and bytes that lie in that body as typed arrays over the
+//! message's own ArrayBuffer at the same offsets (no copy); then the wasm
+//! table is freed. The result is
 //! structured-cloneable: a Worker can `postMessage` it with its buffers as
 //! transferables, and npm/table.js `Table.fromParts` wraps it without
 //! copying. The format is internal to the package; it is described at the
@@ -20,7 +25,10 @@ use lightstream_core::{DictionaryEncoding, IndexType, Schema, WriteOptions, writ
 use wasm_bindgen::prelude::*;
 
 use crate::column::string_buffers;
-use crate::table::{Table, fields_to_js, metadata_to_js, set};
+use crate::table::{Table, WireView, fields_to_js, metadata_to_js, set};
+
+/// The message a table's buffers may be viewed in (`None`: copy them all).
+type Src<'a> = Option<&'a WireView>;
 
 /// The bytes of a slice of plain integers or floats.
 fn as_bytes<T: Copy>(s: &[T]) -> &[u8] {
@@ -51,6 +59,50 @@ pub enum Typed {
 }
 
 impl Typed {
+    /// Bytes per element.
+    fn width(self) -> usize {
+        match self {
+            Typed::I8 | Typed::U8 => 1,
+            Typed::I16 | Typed::U16 => 2,
+            Typed::I32 | Typed::U32 | Typed::F32 => 4,
+            Typed::I64 | Typed::U64 | Typed::F64 => 8,
+        }
+    }
+
+    /// A typed array of `n` elements over `buf` from byte `at`.
+    fn view(self, buf: &ArrayBuffer, at: u32, n: u32) -> JsValue {
+        match self {
+            Typed::I8 => Int8Array::new_with_byte_offset_and_length(buf, at, n).into(),
+            Typed::I16 => Int16Array::new_with_byte_offset_and_length(buf, at, n).into(),
+            Typed::I32 => Int32Array::new_with_byte_offset_and_length(buf, at, n).into(),
+            Typed::I64 => BigInt64Array::new_with_byte_offset_and_length(buf, at, n).into(),
+            Typed::U8 => Uint8Array::new_with_byte_offset_and_length(buf, at, n).into(),
+            Typed::U16 => Uint16Array::new_with_byte_offset_and_length(buf, at, n).into(),
+            Typed::U32 => Uint32Array::new_with_byte_offset_and_length(buf, at, n).into(),
+            Typed::U64 => BigUint64Array::new_with_byte_offset_and_length(buf, at, n).into(),
+            Typed::F32 => Float32Array::new_with_byte_offset_and_length(buf, at, n).into(),
+            Typed::F64 => Float64Array::new_with_byte_offset_and_length(buf, at, n).into(),
+        }
+    }
+
+    /// `bytes` (of wasm memory) as a typed array of this kind: a view of the
+    /// wire message when they lie in its decoded body at an offset aligned
+    /// for the elements (and the message is still attached), else a copy.
+    fn out(self, bytes: &[u8], src: Src) -> JsValue {
+        let width = self.width();
+        if let Some(v) = src
+            && !bytes.is_empty()
+            && let Some(at) = v.span.offset_of(bytes.as_ptr() as usize, bytes.len())
+            && at.is_multiple_of(width)
+            && bytes.len().is_multiple_of(width)
+            && at + bytes.len() <= v.buffer.byte_length() as usize
+            && let (Ok(at), Ok(n)) = (u32::try_from(at), u32::try_from(bytes.len() / width))
+        {
+            return self.view(&v.buffer, at, n);
+        }
+        self.make(&copy_buffer(bytes))
+    }
+
     fn make(self, buf: &ArrayBuffer) -> JsValue {
         match self {
             Typed::I8 => Int8Array::new(buf).into(),
@@ -83,12 +135,19 @@ impl Typed {
     }
 }
 
-/// `slice[..len]` copied into a new typed array of kind `ty`.
-fn typed_copy<T: Copy>(ty: Typed, slice: &[T], len: usize, name: &str) -> Result<JsValue, String> {
+/// `slice[..len]` as a typed array of kind `ty` (a wire view or a copy,
+/// see [`Typed::out`]).
+fn typed_out<T: Copy>(
+    ty: Typed,
+    slice: &[T],
+    len: usize,
+    name: &str,
+    src: Src,
+) -> Result<JsValue, String> {
     let s = slice
         .get(..len)
         .ok_or_else(|| format!("column \"{name}\": buffer is shorter than its length {len}"))?;
-    Ok(ty.make(&copy_buffer(as_bytes(s))))
+    Ok(ty.out(as_bytes(s), src))
 }
 
 /// The validity bitmap of `len` rows (LSB first, a copy), or `None` when no
@@ -135,23 +194,36 @@ fn epoch_unit(dtype: &ArrowType) -> Option<&'static str> {
 }
 
 /// Strings as parts: `{offsets: Uint32Array (len + 1, from 0), data, ascii}`.
+/// With a wire message, 32-bit offsets that start at 0 (as every writer
+/// sends them; the core's decoder checked them against the data) go out as
+/// they are, viewed when they lie in the wire body, without the rebased
+/// copy; other offsets are copied rebased.
 fn string_parts<O: Integer>(
     obj: &Object,
     a: &StringArray<O>,
     len: usize,
     name: &str,
+    src: Src,
 ) -> Result<(), String> {
+    let short = || format!("column \"{name}\": string offsets are shorter than its length");
+    if src.is_some() && std::mem::size_of::<O>() == 4 {
+        let raw = a.offsets.as_slice().get(..len + 1).ok_or_else(short)?;
+        if raw.first().is_some_and(|o| Integer::to_usize(*o) == 0) {
+            let end = raw.last().map_or(0, |o| Integer::to_usize(*o));
+            let data = a.data.as_slice().get(..end).ok_or_else(|| {
+                format!("column \"{name}\": string offsets 0..{end} out of range")
+            })?;
+            return strings_out(obj, as_bytes(raw), data, src);
+        }
+    }
     let (pos, data) = string_buffers(a, len, name)?;
-    strings_out(obj, &pos, data)
+    strings_out(obj, as_bytes(&pos), data, src)
 }
 
-fn strings_out(obj: &Object, offsets: &[u32], data: &[u8]) -> Result<(), String> {
-    set_s(
-        obj,
-        "offsets",
-        &Typed::U32.make(&copy_buffer(as_bytes(offsets))),
-    )?;
-    set_s(obj, "data", &Uint8Array::from(data).into())?;
+/// `offsets` (bytes of u32s from 0) and `data` as `{offsets, data, ascii}`.
+fn strings_out(obj: &Object, offsets: &[u8], data: &[u8], src: Src) -> Result<(), String> {
+    set_s(obj, "offsets", &Typed::U32.out(offsets, src))?;
+    set_s(obj, "data", &Typed::U8.out(data, src))?;
     set_s(obj, "ascii", &JsValue::from_bool(data.is_ascii()))
 }
 
@@ -168,9 +240,14 @@ fn dict_parts<K: Integer>(
     encoding: Option<&DictionaryEncoding>,
     default: Typed,
     name: &str,
+    src: Src,
 ) -> Result<(), String> {
     let ty = encoding.map_or(default, |e| Typed::of_index(e.index_type));
-    set_s(obj, "keys", &typed_copy(ty, a.data.as_slice(), len, name)?)?;
+    set_s(
+        obj,
+        "keys",
+        &typed_out(ty, a.data.as_slice(), len, name, src)?,
+    )?;
     let total: usize = a.unique_values.iter().map(String::len).sum();
     let mut data = Vec::with_capacity(total);
     let mut offsets = Vec::with_capacity(a.unique_values.len() + 1);
@@ -180,15 +257,17 @@ fn dict_parts<K: Integer>(
         offsets.push(u32::try_from(data.len()).map_err(|e| e.to_string())?);
     }
     let dict = Object::new();
-    strings_out(&dict, &offsets, &data)?;
+    strings_out(&dict, as_bytes(&offsets), &data, None)?;
     set_s(obj, "dictionary", &dict.into())
 }
 
-/// One column as parts (see npm/table.js for the format).
+/// One column as parts (see npm/table.js for the format); buffers in the
+/// wire body of `src` are views of it.
 pub fn column_parts(
     fa: &FieldArray,
     len: usize,
     encoding: Option<&DictionaryEncoding>,
+    src: Src,
 ) -> Result<Object, String> {
     let name = fa.field.name.as_str();
     let obj = Object::new();
@@ -230,38 +309,48 @@ pub fn column_parts(
             "bool"
         }
         Array::NumericArray(n) => match n {
-            NumericArray::Int8(a) => fixed(typed_copy(Typed::I8, a.data.as_slice(), len, name)?)?,
-            NumericArray::Int16(a) => fixed(typed_copy(Typed::I16, a.data.as_slice(), len, name)?)?,
-            NumericArray::Int32(a) => fixed(typed_copy(Typed::I32, a.data.as_slice(), len, name)?)?,
-            NumericArray::Int64(a) => fixed(typed_copy(Typed::I64, a.data.as_slice(), len, name)?)?,
-            NumericArray::UInt8(a) => fixed(typed_copy(Typed::U8, a.data.as_slice(), len, name)?)?,
+            NumericArray::Int8(a) => {
+                fixed(typed_out(Typed::I8, a.data.as_slice(), len, name, src)?)?
+            }
+            NumericArray::Int16(a) => {
+                fixed(typed_out(Typed::I16, a.data.as_slice(), len, name, src)?)?
+            }
+            NumericArray::Int32(a) => {
+                fixed(typed_out(Typed::I32, a.data.as_slice(), len, name, src)?)?
+            }
+            NumericArray::Int64(a) => {
+                fixed(typed_out(Typed::I64, a.data.as_slice(), len, name, src)?)?
+            }
+            NumericArray::UInt8(a) => {
+                fixed(typed_out(Typed::U8, a.data.as_slice(), len, name, src)?)?
+            }
             NumericArray::UInt16(a) => {
-                fixed(typed_copy(Typed::U16, a.data.as_slice(), len, name)?)?
+                fixed(typed_out(Typed::U16, a.data.as_slice(), len, name, src)?)?
             }
             NumericArray::UInt32(a) => {
-                fixed(typed_copy(Typed::U32, a.data.as_slice(), len, name)?)?
+                fixed(typed_out(Typed::U32, a.data.as_slice(), len, name, src)?)?
             }
             NumericArray::UInt64(a) => {
-                fixed(typed_copy(Typed::U64, a.data.as_slice(), len, name)?)?
+                fixed(typed_out(Typed::U64, a.data.as_slice(), len, name, src)?)?
             }
             NumericArray::Float32(a) => {
-                fixed(typed_copy(Typed::F32, a.data.as_slice(), len, name)?)?
+                fixed(typed_out(Typed::F32, a.data.as_slice(), len, name, src)?)?
             }
             NumericArray::Float64(a) => {
-                fixed(typed_copy(Typed::F64, a.data.as_slice(), len, name)?)?
+                fixed(typed_out(Typed::F64, a.data.as_slice(), len, name, src)?)?
             }
             NumericArray::Decimal32(a) => {
-                fixed(typed_copy(Typed::I32, a.data.as_slice(), len, name)?)?
+                fixed(typed_out(Typed::I32, a.data.as_slice(), len, name, src)?)?
             }
             NumericArray::Decimal64(a) => {
-                fixed(typed_copy(Typed::I64, a.data.as_slice(), len, name)?)?
+                fixed(typed_out(Typed::I64, a.data.as_slice(), len, name, src)?)?
             }
             // Two 64-bit words per value, low first (little-endian i128).
             NumericArray::Decimal128(a) => {
                 let s = a.data.as_slice().get(..len).ok_or_else(|| {
                     format!("column \"{name}\": buffer is shorter than its length {len}")
                 })?;
-                fixed(Typed::I64.make(&copy_buffer(as_bytes(s))))?;
+                fixed(Typed::I64.out(as_bytes(s), src))?;
                 "i128"
             }
             NumericArray::Null => "null",
@@ -273,10 +362,10 @@ pub fn column_parts(
             }
             match t {
                 TemporalArray::Datetime32(a) => {
-                    fixed(typed_copy(Typed::I32, a.data.as_slice(), len, name)?)?
+                    fixed(typed_out(Typed::I32, a.data.as_slice(), len, name, src)?)?
                 }
                 TemporalArray::Datetime64(a) => {
-                    fixed(typed_copy(Typed::I64, a.data.as_slice(), len, name)?)?
+                    fixed(typed_out(Typed::I64, a.data.as_slice(), len, name, src)?)?
                 }
                 TemporalArray::Null => "null",
                 _ => "unsupported",
@@ -284,27 +373,27 @@ pub fn column_parts(
         }
         Array::TextArray(t) => match t {
             TextArray::String32(a) => {
-                string_parts(&obj, a, len, name)?;
+                string_parts(&obj, a, len, name, src)?;
                 "utf8"
             }
             TextArray::String64(a) => {
-                string_parts(&obj, a, len, name)?;
+                string_parts(&obj, a, len, name, src)?;
                 "utf8"
             }
             TextArray::Categorical8(a) => {
-                dict_parts(&obj, a, len, encoding, Typed::U8, name)?;
+                dict_parts(&obj, a, len, encoding, Typed::U8, name, src)?;
                 "dict"
             }
             TextArray::Categorical16(a) => {
-                dict_parts(&obj, a, len, encoding, Typed::U16, name)?;
+                dict_parts(&obj, a, len, encoding, Typed::U16, name, src)?;
                 "dict"
             }
             TextArray::Categorical32(a) => {
-                dict_parts(&obj, a, len, encoding, Typed::U32, name)?;
+                dict_parts(&obj, a, len, encoding, Typed::U32, name, src)?;
                 "dict"
             }
             TextArray::Categorical64(a) => {
-                dict_parts(&obj, a, len, encoding, Typed::U64, name)?;
+                dict_parts(&obj, a, len, encoding, Typed::U64, name, src)?;
                 "dict"
             }
             TextArray::Null => "null",
@@ -327,7 +416,7 @@ pub fn export_parts(table: Table) -> Result<JsValue, JsValue> {
         let _ = js_sys::Reflect::set(&err, &"kind".into(), &kind.into());
         err.into()
     };
-    let (schema, t, wire) = table.into_parts();
+    let (schema, t, wire, view) = table.into_parts();
     let obj = Object::new();
     let fields = fields_to_js(&schema).map_err(JsValue::from)?;
     let metadata = metadata_to_js(&t.metadata).map_err(JsValue::from)?;
@@ -342,8 +431,8 @@ pub fn export_parts(table: Table) -> Result<JsValue, JsValue> {
     let columns = js_sys::Array::new();
     for (i, fa) in t.cols.iter().enumerate() {
         let encoding = schema.dictionaries.get(i).copied().flatten();
-        let c =
-            column_parts(fa, t.n_rows, encoding.as_ref()).map_err(|e| fail("InvalidData", e))?;
+        let c = column_parts(fa, t.n_rows, encoding.as_ref(), view.as_ref())
+            .map_err(|e| fail("InvalidData", e))?;
         columns.push(&c);
     }
     set_s(&obj, "columns", &columns.into()).map_err(|e| fail("Io", e))?;

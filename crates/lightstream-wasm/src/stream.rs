@@ -6,7 +6,10 @@
 //!
 //! WebSocket: `binaryType = "arraybuffer"`; each binary message is one IPC
 //! message (docs/websocket-protocol.md) and is copied once into 64-byte
-//! aligned wasm memory by [`ChunkDecoder::push_message`] as it arrives. The browser
+//! aligned wasm memory by [`ChunkDecoder::push_message`] as it arrives. The
+//! table of a one-table message keeps the message's `ArrayBuffer` with the
+//! span its body was copied to ([`WireView`]), so that `exportParts` can
+//! hand out views of the message instead of second copies. The browser
 //! WebSocket API cannot pause a sender, so messages are decoded as they come
 //! and the tables queue until JavaScript takes them; `maxBufferedBytes`
 //! bounds that queue (exceeding it fails the stream rather than growing
@@ -36,7 +39,7 @@ use web_sys::{
 };
 
 use crate::decoder::{ChunkDecoder, option_f64, options_read, skipped_to_js};
-use crate::table::{Table, fields_to_js, metadata_to_js};
+use crate::table::{Table, WireView, fields_to_js, metadata_to_js};
 
 #[wasm_bindgen]
 extern "C" {
@@ -210,12 +213,22 @@ enum JsSource {
     },
 }
 
+/// A decoded table waiting for JavaScript: its share of the bytes counted
+/// against `maxBufferedBytes`, its `keepIpc` messages, and the message its
+/// buffers may be viewed in.
+struct Queued {
+    table: MTable,
+    bytes: usize,
+    wire: Option<JsValue>,
+    view: Option<WireView>,
+}
+
 /// The state of one [`TableStream`], shared with its event handlers and
 /// pending `next()` calls.
 struct StreamState {
     source: JsSource,
     decoder: ChunkDecoder,
-    queue: VecDeque<(MTable, usize, Option<JsValue>)>,
+    queue: VecDeque<Queued>,
     /// With `keepIpc`: the messages each table's `toIPC()` hands on.
     wire: Option<WireKeep>,
     queued_bytes: usize,
@@ -290,12 +303,22 @@ impl StreamState {
     }
 
     /// Decoded tables of one WebSocket message (or chunk) join the queue.
-    fn accept(&mut self, tables: Vec<MTable>, message_bytes: usize, wire: Option<JsValue>) {
+    fn accept(
+        &mut self,
+        tables: Vec<(MTable, Option<WireView>)>,
+        message_bytes: usize,
+        wire: Option<JsValue>,
+    ) {
         let n = tables.len().max(1);
-        for t in tables {
+        for (table, view) in tables {
             let bytes = message_bytes / n;
             self.queued_bytes += bytes;
-            self.queue.push_back((t, bytes, wire.clone()));
+            self.queue.push_back(Queued {
+                table,
+                bytes,
+                wire: wire.clone(),
+                view,
+            });
         }
         if self.queued_bytes > self.max_buffered {
             let msg = format!(
@@ -308,12 +331,17 @@ impl StreamState {
     }
 
     fn pop(&mut self) -> Option<Table> {
-        let (t, bytes, wire) = self.queue.pop_front()?;
+        let Queued {
+            table,
+            bytes,
+            wire,
+            view,
+        } = self.queue.pop_front()?;
         self.queued_bytes -= bytes;
         self.tables_read += 1;
-        self.rows_read += t.n_rows as u64;
+        self.rows_read += table.n_rows as u64;
         let schema = self.decoder.schema()?.clone();
-        Some(Table::new(schema, t).with_wire(wire))
+        Some(Table::new(schema, table).with_wire(wire).with_view(view))
     }
 }
 
@@ -500,7 +528,8 @@ async fn read_chunk(inner: &Rc<RefCell<StreamState>>, reader: ReadableStreamDefa
     match st.decoder.push(chunk, &mut out) {
         Ok(()) => {
             let len = chunk.length() as usize;
-            st.accept(out, len, None);
+            // Chunks need not align with messages: their tables are copied.
+            st.accept(out.into_iter().map(|t| (t, None)).collect(), len, None);
         }
         Err(e) => st.fail(Failure::core(&e)),
     }
@@ -642,7 +671,26 @@ fn on_message(weak: &Weak<RefCell<StreamState>>, ev: MessageEvent) {
                 .wire
                 .as_mut()
                 .and_then(|w| w.message(&bytes, had_schema, out.len(), ended));
-            st.accept(out, len, wire);
+            // Wire views (`exportParts` makes the table's in-place buffers
+            // views of this ArrayBuffer instead of copies). Sound because the
+            // core decoded and validated the copy of the body in wasm memory,
+            // which is byte for byte `buf` at the span's offsets, and nothing
+            // else holds `buf` to change it: it is this event's `data`, seen
+            // only by this handler (and kept, unchanged, by `keepIpc`). Only
+            // for a message of one table, so that a Worker moving it to the
+            // page never detaches it under another table still queued.
+            let one = out.len() == 1;
+            let tables = out
+                .into_iter()
+                .map(|(t, span)| {
+                    let view = span.filter(|_| one).map(|span| WireView {
+                        buffer: buf.clone(),
+                        span,
+                    });
+                    (t, view)
+                })
+                .collect();
+            st.accept(tables, len, wire);
             st.wake();
         }
         Err(e) => st.fail(Failure::core(&e)),

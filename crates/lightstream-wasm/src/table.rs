@@ -12,6 +12,7 @@ use lightstream_core::{Schema, WriteOptions, write_stream};
 use wasm_bindgen::prelude::*;
 
 use crate::column::{Column, arrow_type_name};
+use crate::decoder::WireSpan;
 
 /// A decoded table (an opaque handle in JavaScript, consumed by `exportParts`).
 #[wasm_bindgen]
@@ -20,6 +21,18 @@ pub struct Table {
     table: MTable,
     /// The received messages `toIPC` hands on (`keepIpc`), as a JS array.
     wire: Option<JsValue>,
+    /// The WebSocket message the table's record batch came in, and where its
+    /// body was copied to: what `exportParts` makes views of.
+    view: Option<WireView>,
+}
+
+/// A received WebSocket message (`event.data`, owned by the stream: nothing
+/// else holds it) and the [`WireSpan`] of the record batch body copied out
+/// of it into wasm memory. The core decoded and validated that copy, which is
+/// byte for byte the message's bytes at the span's offsets.
+pub struct WireView {
+    pub buffer: js_sys::ArrayBuffer,
+    pub span: WireSpan,
 }
 
 pub(crate) fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {
@@ -71,6 +84,7 @@ impl Table {
             schema,
             table,
             wire: None,
+            view: None,
         }
     }
 
@@ -80,9 +94,16 @@ impl Table {
         self
     }
 
-    /// The schema and the minarrow table (what `exportParts` consumes).
-    pub fn into_parts(self) -> (Arc<Schema>, MTable, Option<JsValue>) {
-        (self.schema, self.table, self.wire)
+    /// The same table with the message its body may be viewed in.
+    pub fn with_view(mut self, view: Option<WireView>) -> Table {
+        self.view = view;
+        self
+    }
+
+    /// The schema, the minarrow table, the kept wire messages and the
+    /// message to view (what `exportParts` consumes).
+    pub fn into_parts(self) -> (Arc<Schema>, MTable, Option<JsValue>, Option<WireView>) {
+        (self.schema, self.table, self.wire, self.view)
     }
 
     /// The underlying minarrow table.
