@@ -22,7 +22,8 @@
 // credit, so an HTTP body or a ReadableStream is read no faster than the page
 // takes tables. A WebSocket cannot pause its sender: its messages are decoded
 // as they arrive and wait in the worker, bounded by `maxBufferedBytes`, as on
-// the main thread.
+// the main thread; they wait as parts (`eagerParts`), made on arrival, so the
+// wasm memory of each body is freed at once and reused by the next message.
 import init from './index.js';
 import { fetchArrowBody } from './http.js';
 import * as wasm from './pkg/lightstream_wasm.js';
@@ -62,7 +63,9 @@ async function open(m) {
     await init(m.module);
     const options = m.options ?? {};
     if (m.kind === 'ws') {
-      stream = await wasm.connect(String(m.url), { ...options, signal: abort.signal });
+      // eagerParts: each table becomes parts as its message arrives, so its
+      // body's wasm memory is reused by the next message (warm pages).
+      stream = await wasm.connect(String(m.url), { ...options, signal: abort.signal, eagerParts: true });
     } else if (m.kind === 'http') {
       const { body, decodeOptions } = await fetchArrowBody(m.url, { ...options, signal: abort.signal });
       stream = wasm.readStream(body, decodeOptions);

@@ -58,6 +58,12 @@ for name, opts in [('t.arrows', None), ('t.lz4.arrows', 'lz4'), ('t.zstd.arrows'
         for b in batches: w.write_batch(b)
 with ipc.new_file(f'{out}/t.arrow', batches[0].schema) as w:
     for b in batches: w.write_batch(b)
+# Six batches of 1,000,000 int64 values (8 MB bodies, no nulls).
+import pyarrow.compute as pc
+base = pa.array(range(1_000_000), pa.int64())
+big = [pa.record_batch({'v': pc.add(base, k * 1_000_000)}) for k in range(6)]
+with ipc.new_stream(f'{out}/big.arrows', big[0].schema) as w:
+    for b in big: w.write_batch(b)
 `;
 
 before(async () => {
@@ -178,6 +184,34 @@ test('connect through the global WebSocket, or a Connect error naming options.We
   }
   await assert.rejects(lightstream.connect(url, { WebSocket: 'ws' }), /option WebSocket must be a WebSocket constructor/);
   await assert.rejects(lightstream.connect(url, { WebSocket: function NotASocket() {} }), /not a WebSocket/);
+});
+
+test('wasm connect with eagerParts: parts on arrival, so a consumer that lags holds one body of wasm memory', { skip: noBin }, async () => {
+  const pkg = await import('../pkg/lightstream_wasm.js');
+  const { memory } = await pkg.default(); // initialised by before(): its exports
+  const body = 8_000_000;
+  const url = await serve(fixture('big.arrows'));
+  const before = memory.buffer.byteLength;
+  const s = await pkg.connect(url, { WebSocket: WsWebSocket, eagerParts: true });
+  // Take nothing until all six batches have arrived (their bodies alone are 6 x 8 MB).
+  while (s.bytesRead < 6 * body) await new Promise((r) => setTimeout(r, 5));
+  const grown = memory.buffer.byteLength - before;
+  const parts = [];
+  for (let r = await s.next(); !r.done; r = await s.next()) parts.push(r.value);
+  assert.equal(parts.length, 6);
+  assert.ok(!(parts[0] instanceof pkg.Table), 'next() yields parts, not wasm tables');
+  // Each body was freed as its parts were made (they view the WebSocket
+  // message): the next body reused its memory. Queued wasm tables would have
+  // grown it by six bodies.
+  assert.ok(grown < 2 * body, `wasm memory grew by ${grown} bytes`);
+  const want = tableFromIPC(fs.readFileSync(fixture('big.arrows')));
+  parts.forEach((p, i) => {
+    const got = lightstream.Table.fromParts(p).column('v').toArray();
+    const ref = want.batches[i].getChildAt(0).toArray();
+    assert.equal(got.length, 1_000_000);
+    assert.ok(Buffer.from(got.buffer, got.byteOffset, got.byteLength)
+      .equals(Buffer.from(ref.buffer, ref.byteOffset, ref.byteLength)), `batch ${i}`);
+  });
 });
 
 test('the packed package installed outside the repository loads both modules from disk', () => {

@@ -411,35 +411,50 @@ pub fn column_parts(
 /// says, which the decoder has already ruled out.
 #[wasm_bindgen(js_name = exportParts)]
 pub fn export_parts(table: Table) -> Result<JsValue, JsValue> {
-    let fail = |kind: &str, e: String| -> JsValue {
+    table_parts(table).map_err(|(kind, e)| {
         let err = js_sys::Error::new(&e);
         let _ = js_sys::Reflect::set(&err, &"kind".into(), &kind.into());
         err.into()
-    };
+    })
+}
+
+/// [`export_parts`], failing with the error's `kind` and message (what a
+/// stream with `eagerParts` fails with).
+pub(crate) fn table_parts(table: Table) -> Result<JsValue, (&'static str, String)> {
+    let io = |e: String| ("Io", e);
     let (schema, t, wire, view) = table.into_parts();
     let obj = Object::new();
-    let fields = fields_to_js(&schema).map_err(JsValue::from)?;
-    let metadata = metadata_to_js(&t.metadata).map_err(JsValue::from)?;
-    set_s(&obj, "fields", &fields.into()).map_err(|e| fail("Io", e))?;
-    set_s(&obj, "metadata", &metadata.into()).map_err(|e| fail("Io", e))?;
-    set_s(&obj, "numRows", &JsValue::from_f64(t.n_rows as f64)).map_err(|e| fail("Io", e))?;
+    let fields = fields_to_js(&schema).map_err(|e| io(js_message(e)))?;
+    let metadata = metadata_to_js(&t.metadata).map_err(|e| io(js_message(e)))?;
+    set_s(&obj, "fields", &fields.into()).map_err(io)?;
+    set_s(&obj, "metadata", &metadata.into()).map_err(io)?;
+    set_s(&obj, "numRows", &JsValue::from_f64(t.n_rows as f64)).map_err(io)?;
     // The schema as an IPC stream of no batches: what `encodeParts` re-reads
     // (types, dictionary encodings and metadata exactly as decoded).
     let schema_ipc = write_stream(&schema, &[], &WriteOptions::default())
-        .map_err(|e| fail("Schema", e.to_string()))?;
-    set_s(&obj, "schema", &Uint8Array::from(&schema_ipc[..]).into()).map_err(|e| fail("Io", e))?;
+        .map_err(|e| ("Schema", e.to_string()))?;
+    set_s(&obj, "schema", &Uint8Array::from(&schema_ipc[..]).into()).map_err(io)?;
     let columns = js_sys::Array::new();
     for (i, fa) in t.cols.iter().enumerate() {
         let encoding = schema.dictionaries.get(i).copied().flatten();
         let c = column_parts(fa, t.n_rows, encoding.as_ref(), view.as_ref())
-            .map_err(|e| fail("InvalidData", e))?;
+            .map_err(|e| ("InvalidData", e))?;
         columns.push(&c);
     }
-    set_s(&obj, "columns", &columns.into()).map_err(|e| fail("Io", e))?;
+    set_s(&obj, "columns", &columns.into()).map_err(io)?;
     if let Some(wire) = wire {
-        set_s(&obj, "wire", &wire).map_err(|e| fail("Io", e))?;
+        set_s(&obj, "wire", &wire).map_err(io)?;
     }
     Ok(obj.into())
+}
+
+/// The message of a `JsError` (for [`table_parts`]'s typed errors).
+fn js_message(e: JsError) -> String {
+    let v = JsValue::from(e);
+    js_sys::Reflect::get(&v, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| "could not build the table's parts".into())
 }
 
 // ---------------------------------------------------------------- back in

@@ -11,7 +11,9 @@
 //! span its body was copied to ([`WireView`]), so that `exportParts` can
 //! hand out views of the message instead of second copies. The browser
 //! WebSocket API cannot pause a sender, so messages are decoded as they come
-//! and the tables queue until JavaScript takes them; `maxBufferedBytes`
+//! and the tables queue until JavaScript takes them (with `eagerParts`, as
+//! their `exportParts` result, made on arrival: the body's wasm memory is then
+//! freed at once and the next message reuses it); `maxBufferedBytes`
 //! bounds that queue (exceeding it fails the stream rather than growing
 //! memory without bound). After the end-of-stream marker the socket stays
 //! open until the server's Close frame arrives, which the browser answers:
@@ -213,14 +215,22 @@ enum JsSource {
     },
 }
 
-/// A decoded table waiting for JavaScript: its share of the bytes counted
-/// against `maxBufferedBytes`, its `keepIpc` messages, and the message its
-/// buffers may be viewed in.
+/// A decoded table waiting for JavaScript, and its share of the bytes
+/// counted against `maxBufferedBytes`.
 struct Queued {
-    table: MTable,
+    item: Item,
+    rows: usize,
     bytes: usize,
-    wire: Option<JsValue>,
-    view: Option<WireView>,
+}
+
+/// What waits in the queue: a wasm table (with its `keepIpc` messages and
+/// the message its buffers may be viewed in), or, with `eagerParts`, its
+/// `exportParts` result, made as the message arrived so that the body's wasm
+/// memory is freed at once and the next message's body reuses its (already
+/// touched) pages.
+enum Item {
+    Table(MTable, Option<JsValue>, Option<WireView>),
+    Parts(JsValue),
 }
 
 /// The state of one [`TableStream`], shared with its event handlers and
@@ -233,6 +243,8 @@ struct StreamState {
     wire: Option<WireKeep>,
     queued_bytes: usize,
     max_buffered: usize,
+    /// `eagerParts`: tables are queued as their `exportParts` result.
+    eager_parts: bool,
     /// A terminal error, reported once by `next()`.
     error: Option<Failure>,
     /// The stream is over (end marker consumed, closed, or failed).
@@ -252,6 +264,7 @@ impl StreamState {
             wire: None,
             queued_bytes: 0,
             max_buffered,
+            eager_parts: false,
             error: None,
             finished: false,
             closed_by_user: false,
@@ -312,13 +325,21 @@ impl StreamState {
         let n = tables.len().max(1);
         for (table, view) in tables {
             let bytes = message_bytes / n;
+            let rows = table.n_rows;
+            let item = match self.decoder.schema() {
+                Some(schema) if self.eager_parts => {
+                    let t = Table::new(schema.clone(), table)
+                        .with_wire(wire.clone())
+                        .with_view(view);
+                    match crate::parts::table_parts(t) {
+                        Ok(parts) => Item::Parts(parts),
+                        Err((kind, message)) => return self.fail(Failure::new(kind, message)),
+                    }
+                }
+                _ => Item::Table(table, wire.clone(), view),
+            };
             self.queued_bytes += bytes;
-            self.queue.push_back(Queued {
-                table,
-                bytes,
-                wire: wire.clone(),
-                view,
-            });
+            self.queue.push_back(Queued { item, rows, bytes });
         }
         if self.queued_bytes > self.max_buffered {
             let msg = format!(
@@ -330,18 +351,24 @@ impl StreamState {
         }
     }
 
-    fn pop(&mut self) -> Option<Table> {
-        let Queued {
-            table,
-            bytes,
-            wire,
-            view,
-        } = self.queue.pop_front()?;
+    /// The next table for JavaScript: a wasm `Table`, or its parts.
+    fn pop(&mut self) -> Option<JsValue> {
+        let Queued { item, rows, bytes } = self.queue.pop_front()?;
         self.queued_bytes -= bytes;
         self.tables_read += 1;
-        self.rows_read += table.n_rows as u64;
-        let schema = self.decoder.schema()?.clone();
-        Some(Table::new(schema, table).with_wire(wire).with_view(view))
+        self.rows_read += rows as u64;
+        match item {
+            Item::Parts(parts) => Some(parts),
+            Item::Table(table, wire, view) => {
+                let schema = self.decoder.schema()?.clone();
+                Some(
+                    Table::new(schema, table)
+                        .with_wire(wire)
+                        .with_view(view)
+                        .into(),
+                )
+            }
+        }
     }
 }
 
@@ -448,7 +475,7 @@ enum Step {
 fn next_step(inner: &Rc<RefCell<StreamState>>) -> Step {
     let mut st = inner.borrow_mut();
     if let Some(t) = st.pop() {
-        return Step::Ready(iter_result(t.into(), false));
+        return Step::Ready(iter_result(t, false));
     }
     if let Some(e) = st.error.take() {
         return Step::Failed(e);
@@ -813,7 +840,9 @@ fn websocket_constructor(options: &JsValue) -> Result<Function, JsValue> {
 /// `options.token` as [`TOKEN_PREFIX`]`<token>`) and resolves to a
 /// [`TableStream`] once the schema message has arrived. `options`:
 /// `maxMessageBytes`, `compactDictionaries` (see
-/// [`crate::decoder::options_read`]), `timeoutMs`, `maxBufferedBytes`, `token`,
+/// [`crate::decoder::options_read`]), `timeoutMs`, `maxBufferedBytes`,
+/// `eagerParts` (`next()` yields each table's `exportParts` result, made as its
+/// message arrived: what the npm package's Worker posts), `token`,
 /// `signal` (an `AbortSignal`: aborting rejects a pending `connect` or
 /// `next()` with kind `Aborted` and closes the socket), `WebSocket` (see
 /// `websocket_constructor`).
@@ -835,6 +864,7 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
         return Err(Failure::new("Aborted", format!("connect({url}) was aborted")).to_js());
     }
     let keep_ipc = crate::decoder::option_bool(&options, "keepIpc")?.unwrap_or(false);
+    let eager_parts = crate::decoder::option_bool(&options, "eagerParts")?.unwrap_or(false);
     let protocols = if options.is_object() {
         subprotocols(&options)?
     } else {
@@ -873,6 +903,7 @@ pub fn connect(url: String, options: JsValue) -> Result<Promise, JsValue> {
     if keep_ipc {
         inner.borrow_mut().wire = Some(WireKeep::default());
     }
+    inner.borrow_mut().eager_parts = eager_parts;
 
     let weak = Rc::downgrade(&inner);
     let message: Handler<MessageEvent> = Closure::new({
