@@ -18,6 +18,40 @@ export const DEFAULT_PREFETCH = 4;
  * close handshake) before it terminates the worker anyway. */
 const CLOSE_GRACE_MS = 2000;
 
+/** How long a worker whose stream ended waits for the next stream before it
+ * is terminated. The next `{ worker: true }` stream within that time reuses
+ * it: no Worker start and module instantiation (40-60 ms in Chromium), and
+ * the wasm memory the last stream touched (a body copied into fresh pages
+ * costs several times one copied into touched pages). */
+export const IDLE_WORKER_MS = 10_000;
+
+/** The one worker kept after its stream ended: `{ worker, key, timer }`. */
+let idle = null;
+
+/** The idle worker started from `key` (its script and module), or null. */
+function takeIdle(key) {
+  if (idle === null || idle.key.url !== key.url || idle.key.module !== key.module) return null;
+  const { worker, timer } = idle;
+  clearTimeout(timer);
+  idle = null;
+  return worker;
+}
+
+/** Keeps `worker` for the next stream (the one kept before is terminated). */
+function park(worker, key) {
+  if (idle !== null) {
+    clearTimeout(idle.timer);
+    idle.worker.terminate();
+  }
+  const timer = setTimeout(() => {
+    if (idle?.worker === worker) idle = null;
+    worker.terminate();
+  }, IDLE_WORKER_MS);
+  idle = { worker, key, timer };
+}
+
+let lastSid = 0;
+
 const isNode = typeof process !== 'undefined' && process.versions != null &&
   process.versions.node != null && typeof window === 'undefined';
 
@@ -79,10 +113,12 @@ export class WorkerSource {
       const prefetch = checkPrefetch(options?.prefetch);
       const data = workerOptions(options, what);
       const workerUrl = options?.workerUrl ?? new URL('./worker.js', import.meta.url);
-      worker = new Worker(workerUrl, { type: 'module', name: 'lightstream' });
-      source = new WorkerSource(worker, prefetch, options?.signal);
+      const key = { url: String(workerUrl), module };
+      worker = takeIdle(key) ?? new Worker(workerUrl, { type: 'module', name: 'lightstream' });
+      lastSid += 1;
+      source = new WorkerSource(worker, prefetch, options?.signal, lastSid, key);
       const transfer = kind === 'readable' ? [readable] : [];
-      worker.postMessage({ type: 'open', kind, url: url === undefined ? undefined : String(url), readable, options: data, module, credits: prefetch }, transfer);
+      worker.postMessage({ type: 'open', sid: lastSid, kind, url: url === undefined ? undefined : String(url), readable, options: data, module, credits: prefetch }, transfer);
     } catch (e) {
       worker?.terminate();
       throw e?.kind ? e : lsError('Unsupported', `${what}: could not start the Lightstream worker: ${e?.message ?? e}`, e);
@@ -90,8 +126,11 @@ export class WorkerSource {
     return source;
   }
 
-  constructor(worker, prefetch, signal) {
+  constructor(worker, prefetch, signal, sid = 0, key = null) {
     this.worker = worker;
+    this.sid = sid;
+    this.key = key;
+    this.stopped = false;
     // An abort closes the worker's source at once, also while it connects
     // (npm/resume.js reports the abort to the caller).
     this.signal = signal ?? null;
@@ -113,7 +152,9 @@ export class WorkerSource {
       this.rejectOpen = reject;
     });
     this.opened.catch(() => {}); // a started source reports it from next()
-    worker.onmessage = (e) => this.onMessage(e.data);
+    worker.onmessage = (e) => {
+      if (e.data?.sid === this.sid) this.onMessage(e.data);
+    };
     worker.onerror = (e) => {
       e.preventDefault?.();
       this.fail(lsError('Io', `the Lightstream worker failed: ${e.message || 'its script did not load (workerUrl?)'}`));
@@ -135,7 +176,7 @@ export class WorkerSource {
       case 'end':
         this.bytesRead = m.bytesRead;
         this.ended = true;
-        this.stop();
+        this.stop(true);
         break;
       case 'error':
         this.fail(revive(m.error));
@@ -165,10 +206,20 @@ export class WorkerSource {
     this.wake();
   }
 
-  /** Ends the worker (its sockets with it). */
-  stop() {
+  /** Ends the worker (its sockets with it), or after a clean end (`reuse`)
+   * keeps it for the next stream. Once. */
+  stop(reuse = false) {
+    if (this.stopped) return;
+    this.stopped = true;
     this.signal?.removeEventListener('abort', this.onAbort);
-    this.worker.terminate();
+    if (reuse && this.key !== null) {
+      this.worker.onmessage = null;
+      this.worker.onerror = null;
+      this.worker.onmessageerror = null;
+      park(this.worker, this.key);
+    } else {
+      this.worker.terminate();
+    }
   }
 
   wake() {

@@ -7,11 +7,13 @@
 // fresh ArrayBuffers) and posts them to the page with `transferList(parts)`,
 // a zero-copy move (the message, listed once, moves with them). The page side is npm/worker-client.js; the messages:
 //
-//   page -> worker  { type: 'open', kind: 'ws' | 'http' | 'readable', url?,
-//                     readable?, options, module?, credits }
+//   page -> worker  { type: 'open', sid, kind: 'ws' | 'http' | 'readable', url?,
+//                     readable?, options, module?, credits }   (again after
+//                     'end': the page reuses a worker whose stream ended)
 //                   { type: 'credit', n }   the page may take n more tables
 //                   { type: 'close' }       close the source, then 'closed'
-//   worker -> page  { type: 'open', schema, metadata }   (ws: the schema
+//   worker -> page  (each also with the `sid` of the 'open' it answers)
+//                   { type: 'open', schema, metadata }   (ws: the schema
 //                     arrived; http: the answer was accepted; readable: at once)
 //                   { type: 'table', parts, schema?, metadata?, bytesRead }
 //                   { type: 'end', bytesRead }
@@ -35,9 +37,13 @@ let pumping = false;
 let closed = false;
 let schemaSent = false;
 // Aborts what `open` started (the WebSocket's connect, the fetch) on close.
-const abort = new AbortController();
+let abort = new AbortController();
+// The stream this worker serves now: after an 'end' the page may hand the
+// same worker its next stream ('open' again, with a new `sid`); every message
+// carries the `sid` of its stream, so a late one of the last is ignored.
+let sid = 0;
 
-const post = (m, transfer) => self.postMessage(m, transfer ?? []);
+const post = (m, transfer) => self.postMessage({ ...m, sid }, transfer ?? []);
 
 /** An error as plain data: message, `kind` and, for an HttpError, its fields. */
 function errorData(e) {
@@ -58,6 +64,15 @@ function schemaMessage() {
 }
 
 async function open(m) {
+  // A worker the page reuses: the last stream ended (its WebSocket finishes
+  // its close handshake on its own); start afresh.
+  stream = null;
+  credits = 0;
+  pumping = false;
+  closed = false;
+  schemaSent = false;
+  abort = new AbortController();
+  sid = m.sid ?? 0;
   credits += m.credits ?? 0;
   try {
     await init(m.module);
@@ -90,16 +105,19 @@ async function open(m) {
 async function pump() {
   if (pumping) return;
   pumping = true;
+  // A pump of the last stream still waiting when the next one opens stops
+  // there (and leaves `pumping` to the new one's).
+  const s = stream;
   try {
     while (credits > 0 && !closed) {
       let r;
       try {
-        r = await stream.next();
+        r = await s.next();
       } catch (e) {
-        if (!closed) post({ type: 'error', error: errorData(e) });
+        if (!closed && s === stream) post({ type: 'error', error: errorData(e) });
         return;
       }
-      if (closed) return;
+      if (closed || s !== stream) return;
       if (r.done) {
         post({ type: 'end', bytesRead: stream.bytesRead });
         return;
@@ -114,7 +132,7 @@ async function pump() {
       post(m, transferList(parts));
     }
   } finally {
-    pumping = false;
+    if (s === stream) pumping = false;
   }
 }
 

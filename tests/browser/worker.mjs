@@ -220,6 +220,18 @@ async function main() {
       record('values', `${c.name} over WebSocket`, p, `${r.tables} tables, ${r.valuesCompared} values, +${r.ipcValuesCompared} via toIPC, +${r.wireValuesCompared} via keepIpc; ${v.viewed} wire views`);
     });
   }
+  // A stream that ended leaves its Worker idle for the next one
+  // (IDLE_WORKER_MS): the second stream starts no Worker, its values right.
+  await guarded('values', 'a stream after one that ended reuses its Worker', async () => {
+    const c = cases.find((x) => x.name === 'all_types');
+    await ev('wsCase', { url: servers[c.name].url, label: c.name, ipc: false });
+    const before = await page.evaluate(() => window.workerProbe.workers);
+    const r = await ev('wsCase', { url: servers[c.name].url, label: `${c.name} again`, ipc: true });
+    const started = (await page.evaluate(() => window.workerProbe.workers)) - before;
+    const p = wsProblems(c, r);
+    if (started !== 0) p.push(`${started} Workers started for the second stream, expected 0 (the idle one reused)`);
+    record('values', 'a stream after one that ended reuses its Worker', p, `${r.tables} tables, ${r.valuesCompared} values`);
+  });
   for (const name of ['all_types', 'dictionaries']) {
     const c = cases.find((x) => x.name === name);
     await guarded('values', `${name} with openStream`, async () => {
