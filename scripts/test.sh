@@ -149,7 +149,7 @@ step "demo script (--check)" bash scripts/demo.sh --check
 step "lint (clippy, fuzz crate)" cargo clippy --manifest-path crates/fuzz/Cargo.toml --all-targets -- -D warnings
 step "lint (clippy, fuzz crate, browser build)" \
   cargo clippy --manifest-path crates/fuzz/Cargo.toml --no-default-features --features browser --all-targets -- -D warnings
-step "fuzz every decoder (short run)" bash scripts/fuzz.sh --seconds "${LIGHTSTREAM_FUZZ_SECONDS:-20}"
+step "fuzz every decoder (short run)" bash scripts/fuzz.sh --seconds "${LIGHTSTREAM_FUZZ_SECONDS:-10}"
 # The benches are type-checked by the workspace clippy above (--all-targets
 # includes every [[bench]]); building them optimised is `benches/run.sh`'s job.
 
