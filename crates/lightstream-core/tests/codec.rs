@@ -816,14 +816,41 @@ fn invalid_utf8_under_a_null_is_blanked_not_rejected() {
     assert_eq!(value(&t[0].cols[0].array, 2).as_deref(), Some("yes"));
 }
 
+/// The message of the `InvalidData` error a one-column string stream of
+/// `values` (read fine as written) gives once `offsets` (index, value) are
+/// written into its offsets buffer.
+fn offsets_edit_error(values: &[&str], offsets: &[(usize, u32)]) -> String {
+    let (mut bytes, body) = string_stream(values, None);
+    read_stream(aligned_copy(&bytes), ReadOptions::default()).unwrap();
+    for &(i, v) in offsets {
+        bytes[body + 4 * i..body + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    let err = read_stream(aligned_copy(&bytes), ReadOptions::default()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    err.message().to_string()
+}
+
 #[test]
 fn decreasing_offsets_are_an_error() {
-    let (mut bytes, body) = string_stream(&["ab", "cd"], None);
-    bytes[body + 4..body + 8].copy_from_slice(&5u32.to_le_bytes());
-    bytes[body + 8..body + 12].copy_from_slice(&4u32.to_le_bytes());
-    let err = read_stream(aligned_copy(&bytes), ReadOptions::default()).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidData);
-    assert!(err.message().contains("offsets"), "{err}");
+    let e = offsets_edit_error(&["ab", "cd"], &[(1, 5), (2, 4)]);
+    assert!(
+        e.contains("offsets are out of order or out of bounds"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_offset_inside_a_character_is_an_error() {
+    // Data "éb" (C3 A9 62) is valid UTF-8 as a whole; offset 1 splits the é.
+    let e = offsets_edit_error(&["é", "b"], &[(1, 1)]);
+    assert!(e.contains("row 0 is not valid UTF-8"), "{e}");
+}
+
+#[test]
+fn offsets_past_the_data_are_an_error() {
+    // Non-decreasing, but the last is past the data buffer (64 padded bytes).
+    let e = offsets_edit_error(&["ab", "cd"], &[(2, 65)]);
+    assert!(e.contains("out of bounds (first 0, last 65"), "{e}");
 }
 
 #[test]
