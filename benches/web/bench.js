@@ -206,6 +206,35 @@ async function runRawCopy(url, o) {
   return { ms: t1 - t0, bytes: r.bytes, copied, messages: r.msgs.length, rows: null, batches: null };
 }
 
+/** The Worker path's ceiling: a Worker (raw-worker.js, reused across runs)
+ * receives the WebSocket and moves every message to the page as it arrives,
+ * no decoding; the page keeps them until the end-of-stream marker. */
+let rawWorker = null;
+function runRawWorker(url, o) {
+  rawWorker ??= new Worker(new URL('./raw-worker.js', import.meta.url), { type: 'module' });
+  const w = rawWorker;
+  const t0 = now();
+  return new Promise((resolve, reject) => {
+    const msgs = [];
+    let bytes = 0;
+    const timer = setTimeout(() => reject(new Error(`${url}: no end-of-stream marker within ${o.timeoutMs} ms`)), o.timeoutMs);
+    w.onmessage = (e) => {
+      const m = e.data;
+      if (m.data) {
+        msgs.push(m.data);
+        bytes += m.data.byteLength;
+        return;
+      }
+      clearTimeout(timer);
+      w.onmessage = null;
+      if (m.error) reject(new Error(`raw_worker: ${m.error}`));
+      else if (!m.sawEnd) reject(new Error('raw_worker: stream closed before its end-of-stream marker'));
+      else resolve({ ms: now() - t0, bytes, messages: msgs.length, rows: null, batches: null });
+    };
+    w.postMessage({ url: new URL(url, location.href).href });
+  });
+}
+
 /** Apache Arrow JS: collect the messages, then tableFromIPC over them. */
 async function runArrow(url, o) {
   const t0 = now();
@@ -321,6 +350,7 @@ async function runFetchArrow(url, o) {
 const E2E = {
   raw: (url, o) => withHandlerTime(() => runRaw(url, o)),
   raw_copy: (url, o) => withHandlerTime(() => runRawCopy(url, o)),
+  raw_worker: (url, o) => withHandlerTime(() => runRawWorker(url, o)),
   lightstream: (url, o) => withHandlerTime(() => runLightstream(url, o, false)),
   lightstream_keep: (url, o) => withHandlerTime(() => runLightstream(url, o, true)),
   // The same in a Worker (`{ worker: true }`): the WebSocket, the decode and
@@ -336,6 +366,7 @@ const E2E = {
 
 function e2eAvailable(v, o) {
   if (v.startsWith('fetch_') && !o.httpUrl) return false;
+  if (v === 'raw_worker') return typeof Worker === 'function';
   if (v.endsWith('_worker')) return hasWorker;
   if (v === 'fetch_lightstream') return typeof ls.openStream === 'function';
   if (v === 'flechette') return flechette !== null;

@@ -20,7 +20,7 @@
 //
 // Usage: node benches/web/run.mjs [--shapes a,b,c] [--reps 11] [--mat-reps 5]
 //          [--batches 8] [--rows 1000000] [--npm-dir npm] [--skip e2e,main,materialise,splits] [--main-reps 5]
-//          [--variants raw,raw_copy,lightstream,lightstream_keep,lightstream_worker,arrow,flechette,
+//          [--variants raw,raw_copy,raw_worker,lightstream,lightstream_keep,lightstream_worker,arrow,flechette,
 //                      fetch_lightstream,fetch_lightstream_worker,fetch_arrow]
 //          [--main-variants idle,lightstream,lightstream_worker,arrow]
 //          [--wait-load 0.5 --wait-max 2400] [--out FILE] [--driver cdp|playwright] [--profile]
@@ -71,7 +71,7 @@ function parseArgs(argv) {
     waitMax: 2400,
     out: null,
     chromium: '/usr/bin/chromium',
-    variants: ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'lightstream_worker', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_lightstream_worker', 'fetch_arrow'],
+    variants: ['raw', 'raw_copy', 'raw_worker', 'lightstream', 'lightstream_keep', 'lightstream_worker', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_lightstream_worker', 'fetch_arrow'],
     driver: 'cdp',
     profile: false,
   };
@@ -663,6 +663,7 @@ const SHAPES = {
 const NAMES = {
   raw: 'plain WebSocket, receive only (ceiling)',
   raw_copy: 'plain WebSocket + one copy of each message into a reused buffer',
+  raw_worker: 'plain WebSocket in a Worker, each message moved to the page (the Worker path\'s ceiling)',
   lightstream: 'Lightstream `connect()`, tables freed as they arrive',
   lightstream_keep: 'Lightstream `connect()`, all tables kept',
   lightstream_worker: 'Lightstream `connect(url, { worker: true })`: decoded in a Worker, tables moved to the page',
@@ -763,7 +764,7 @@ function report(result) {
       const s = e.summary;
       const arrowMbps = s.arrow?.mbps;
       const rawMbps = s.raw?.mbps;
-      for (const v of ['raw', 'raw_copy', 'lightstream', 'lightstream_keep', 'lightstream_worker', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_lightstream_worker', 'fetch_arrow']) {
+      for (const v of ['raw', 'raw_copy', 'raw_worker', 'lightstream', 'lightstream_keep', 'lightstream_worker', 'arrow', 'flechette', 'fetch_lightstream', 'fetch_lightstream_worker', 'fetch_arrow']) {
         const r = s[v];
         if (!r) continue;
         let split = '';

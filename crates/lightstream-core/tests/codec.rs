@@ -816,14 +816,83 @@ fn invalid_utf8_under_a_null_is_blanked_not_rejected() {
     assert_eq!(value(&t[0].cols[0].array, 2).as_deref(), Some("yes"));
 }
 
+/// The message of the `InvalidData` error a one-column string stream of
+/// `values` (read fine as written) gives once `offsets` (index, value) are
+/// written into its offsets buffer and `data` (position, byte) into its data.
+fn string_edit_error(values: &[&str], offsets: &[(usize, u32)], data: &[(usize, u8)]) -> String {
+    let (mut bytes, body) = string_stream(values, None);
+    let (_, t) = read_stream(aligned_copy(&bytes), ReadOptions::default()).unwrap();
+    for i in [0, values.len() / 2, values.len() - 1] {
+        assert_eq!(value(&t[0].cols[0].array, i).as_deref(), Some(values[i]));
+    }
+    for &(i, v) in offsets {
+        bytes[body + 4 * i..body + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    // No validity buffer: the data follows the offsets, padded to 64 bytes.
+    let data_at = body + (4 * (values.len() + 1)).next_multiple_of(64);
+    for &(at, b) in data {
+        bytes[data_at + at] = b;
+    }
+    let err = read_stream(aligned_copy(&bytes), ReadOptions::default()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    err.message().to_string()
+}
+
+fn offsets_edit_error(values: &[&str], offsets: &[(usize, u32)]) -> String {
+    string_edit_error(values, offsets, &[])
+}
+
+#[test]
+fn string_checks_hold_across_blocks() {
+    // The core checks strings in blocks of 16,384 offsets (each block's UTF-8,
+    // then its offsets): 40,000 values span three, every third one non-ASCII.
+    let lead = |i: usize| if i % 3 == 0 { "é" } else { "v" };
+    let values: Vec<String> = (0..40_000).map(|i| format!("{}{i}", lead(i))).collect();
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    let start = |i: usize| refs[..i].iter().map(|s| s.len()).sum::<usize>();
+    // The offset where the first two blocks meet, moved inside the é that
+    // starts value 16,383 (16,383 is a multiple of 3): both blocks still read
+    // as a whole would be valid UTF-8 but for that cut.
+    let cut = start(16_383) as u32 + 1;
+    let e = offsets_edit_error(&refs, &[(16_384, cut)]);
+    assert!(e.contains("row 16383 is not valid UTF-8"), "{e}");
+    // The value whose end is that offset: a bad byte in it, and its end
+    // before its start (inside value 16,382, "v16382": ASCII, so on a char
+    // boundary).
+    let e = string_edit_error(&refs, &[], &[(start(16_383) + 2, 0xFF)]);
+    assert!(e.contains("row 16383 is not valid UTF-8"), "{e}");
+    let e = offsets_edit_error(&refs, &[(16_384, start(16_383) as u32 - 1)]);
+    assert!(e.contains("out of order or out of bounds"), "{e}");
+    // A bad byte in the middle block's data, in value 30,000.
+    let e = string_edit_error(&refs, &[], &[(start(30_000), 0xFF)]);
+    assert!(e.contains("row 30000 is not valid UTF-8"), "{e}");
+    // Offsets out of order in the last block only.
+    let at = start(39_000) as u32;
+    let e = offsets_edit_error(&refs, &[(39_000, at + 100)]);
+    assert!(e.contains("out of order or out of bounds"), "{e}");
+}
+
 #[test]
 fn decreasing_offsets_are_an_error() {
-    let (mut bytes, body) = string_stream(&["ab", "cd"], None);
-    bytes[body + 4..body + 8].copy_from_slice(&5u32.to_le_bytes());
-    bytes[body + 8..body + 12].copy_from_slice(&4u32.to_le_bytes());
-    let err = read_stream(aligned_copy(&bytes), ReadOptions::default()).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidData);
-    assert!(err.message().contains("offsets"), "{err}");
+    let e = offsets_edit_error(&["ab", "cd"], &[(1, 5), (2, 4)]);
+    assert!(
+        e.contains("offsets are out of order or out of bounds"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_offset_inside_a_character_is_an_error() {
+    // Data "éb" (C3 A9 62) is valid UTF-8 as a whole; offset 1 splits the é.
+    let e = offsets_edit_error(&["é", "b"], &[(1, 1)]);
+    assert!(e.contains("row 0 is not valid UTF-8"), "{e}");
+}
+
+#[test]
+fn offsets_past_the_data_are_an_error() {
+    // Non-decreasing, but the last is past the data buffer (64 padded bytes).
+    let e = offsets_edit_error(&["ab", "cd"], &[(2, 65)]);
+    assert!(e.contains("out of bounds (first 0, last 65"), "{e}");
 }
 
 #[test]
