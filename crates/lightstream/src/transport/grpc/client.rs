@@ -382,6 +382,11 @@ fn status_of(headers: &HeaderMap) -> Option<(FlightCode, String)> {
             .unwrap_or_default()
     });
     let first = message.lines().next().unwrap_or_default().trim();
+    // pyarrow quotes a KeyError's message (its repr): one pair is dropped.
+    let first = first
+        .strip_prefix('"')
+        .and_then(|m| m.strip_suffix('"'))
+        .unwrap_or(first);
     Some((code, first.chars().take(STATUS_MESSAGE_CHARS).collect()))
 }
 
@@ -657,4 +662,81 @@ async fn open(
         .map_err(|e| Error::io(format!("connecting to {peer}"), e))?;
     let _ = tcp.set_nodelay(true);
     Ok(Box::new(tcp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The headers of pyarrow's trailers-only answer to an unknown ticket,
+    /// as captured (tests/data/flight/nope.headers).
+    fn captured() -> HeaderMap {
+        let text = include_str!("../../../../../tests/data/flight/nope.headers");
+        let mut map = HeaderMap::new();
+        for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+            let (name, value) = line.split_once(": ").expect("name: value");
+            map.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("a name"),
+                HeaderValue::from_str(value).expect("a value"),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn statuses_read_arrows_message_first_then_grpc_message() {
+        let mut map = captured();
+        let (code, message) = status_of(&map).expect("a status");
+        assert_eq!(code, FlightCode::NotFound);
+        assert_eq!(message, "no such ticket: b'nope'");
+        // Without Arrow's header: the first line of grpc-message, decoded.
+        map.remove("x-arrow-status-message-bin");
+        let (_, message) = status_of(&map).expect("a status");
+        assert_eq!(
+            message,
+            "\"no such ticket: b'nope'\". Detail: Python exception: Traceback (most recent \
+             call last):"
+        );
+        map.insert(
+            "grpc-message",
+            HeaderValue::from_str(&"x%41%zz".repeat(100)).expect("a value"),
+        );
+        let (_, message) = status_of(&map).expect("a status");
+        assert_eq!(message.chars().count(), STATUS_MESSAGE_CHARS);
+        assert!(message.starts_with("xA%zzxA%zz"), "{message}");
+    }
+
+    #[test]
+    fn hostile_status_headers_are_statuses_never_panics() {
+        let mut map = HeaderMap::new();
+        assert!(status_of(&map).is_none());
+        map.insert("grpc-status", HeaderValue::from_static("banana"));
+        map.insert(
+            "grpc-status-details-bin",
+            HeaderValue::from_static("!!!not base64"),
+        );
+        map.insert(
+            "x-arrow-status-message-bin",
+            HeaderValue::from_static("@@@"),
+        );
+        map.insert("grpc-message", HeaderValue::from_static("%E2%28%A1 %"));
+        let (code, message) = status_of(&map).expect("a status");
+        assert_eq!(code, FlightCode::Unknown);
+        assert_eq!(message, "\u{FFFD}(\u{FFFD} %");
+        map.insert("grpc-status", HeaderValue::from_static("99"));
+        assert_eq!(status_of(&map).expect("a status").0, FlightCode::Other(99));
+    }
+
+    #[test]
+    fn prefixes_are_checked_before_anything_is_kept() {
+        let ok = prefix_len(&[0, 0, 0, 1, 0], 256, "p", "r").expect("256 bytes");
+        assert_eq!(ok, 256);
+        let e = prefix_len(&[0, 0xff, 0xff, 0xff, 0xff], 1 << 20, "p", "r").unwrap_err();
+        assert_eq!(e.codec_kind(), Some(ErrorKind::LimitExceeded), "{e}");
+        let e = prefix_len(&[1, 0, 0, 0, 1], 256, "p", "r").unwrap_err();
+        assert_eq!(e.codec_kind(), Some(ErrorKind::Unsupported), "{e}");
+        assert!(e.to_string().contains("compressed gRPC messages"), "{e}");
+        let e = prefix_len(&[7, 0, 0, 0, 1], 256, "p", "r").unwrap_err();
+        assert_eq!(e.codec_kind(), Some(ErrorKind::Malformed), "{e}");
+    }
 }
