@@ -20,7 +20,9 @@
 )]
 
 pub(crate) mod client;
+pub(crate) mod input;
 pub(crate) mod server;
+pub(crate) mod sink;
 
 /// The path of a FlightService method.
 pub(crate) fn method_path(rpc: &str) -> String {

@@ -17,8 +17,8 @@
 //! one small head (`lightstream_core::flight::flight_data_head`) followed by
 //! the message body as separate `Bytes`: a hub's shared messages are sliced,
 //! not copied; a [`crate::TableWriter`]'s bodies, which borrow the table,
-//! are copied once in pieces of at most 1 MiB. The unary RPCs go through
-//! `tonic::server::Grpc` with prost messages.
+//! are copied once in pieces of at most 1 MiB. The control RPCs are prost
+//! messages behind the core's 5-byte gRPC prefix.
 //!
 //! What it is not: the client (`client.rs`), or a general gRPC router: only
 //! `arrow.flight.protocol.FlightService` is answered.
@@ -34,7 +34,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
-use lightstream_core::flight::{FlightSide, FlightToIpc, GRPC_PREFIX_LEN};
+use lightstream_core::flight::{FlightSide, FlightToIpc, GRPC_PREFIX_LEN, grpc_prefix};
 use lightstream_core::{DecodeLimits, Schema};
 use prost::Message;
 use tokio::sync::{mpsc, oneshot};
@@ -42,6 +42,9 @@ use tonic::{Code, Status};
 
 use crate::connection::{Connection, Link, Listener, Pending};
 use crate::endpoint::Endpoint;
+use crate::transport::ServerOptions;
+#[cfg(feature = "tls")]
+use crate::transport::tls::ServerSide;
 use crate::error::{Error, Result};
 use crate::flight::{FlightCode, FlightDescriptor, FlightInfo, proto};
 use crate::reader::Input;
@@ -263,7 +266,7 @@ impl tonic::server::NamedService for FlightService {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-impl<B> tower_service::Service<Request<B>> for FlightService
+impl<B> tower::Service<Request<B>> for FlightService
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -279,7 +282,7 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let (shared, peer) = (self.shared.clone(), self.peer.clone());
         let request = request.map(|b| b.map_err(Into::into).boxed_unsync());
-        Box::pin(async move { Ok(route(request, shared, &peer).await) })
+        Box::pin(async move { Ok(route(request, shared, peer).await) })
     }
 }
 
@@ -290,7 +293,7 @@ type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 async fn route(
     request: Request<RequestBody>,
     shared: Arc<Shared>,
-    peer: &str,
+    peer: Arc<str>,
 ) -> Response<tonic::body::Body> {
     let path = request.uri().path().to_string();
     let Some(rpc) = path
@@ -311,94 +314,90 @@ async fn route(
                 ))
                 .into_http();
             };
-            unary(rpc, request, catalog, shared.max_control).await
+            control(rpc, request, catalog, shared.max_control).await
         }
         other => Status::unimplemented(format!("{other} is not implemented by this Flight server"))
             .into_http(),
     }
 }
 
-/// A unary (or server-streaming) control RPC answered by the catalog,
-/// through tonic's codec with prost messages.
-async fn unary(
+/// A control RPC answered by the catalog: one request message, the
+/// answer's messages (one, or a flight each for `ListFlights`), then the
+/// status. The framing is the core's gRPC prefix and prost's encoding, as
+/// the client's (tonic's codec is not used: it copies every message into a
+/// frame buffer of its own).
+async fn control(
     rpc: &str,
     request: Request<RequestBody>,
     catalog: Arc<dyn FlightCatalog>,
     max: usize,
 ) -> Response<tonic::body::Body> {
-    fn grpc<E, D>(max: usize) -> tonic::server::Grpc<tonic_prost::ProstCodec<E, D>>
-    where
-        E: Message + Send + 'static,
-        D: Message + Default + Send + 'static,
-    {
-        tonic::server::Grpc::new(tonic_prost::ProstCodec::default()).max_decoding_message_size(max)
-    }
-    match rpc {
-        "GetFlightInfo" => {
-            let call = Call(move |r: tonic::Request<proto::FlightDescriptor>| {
-                let catalog = catalog.clone();
-                async move {
-                    let descriptor = FlightDescriptor::from_proto(r.into_inner());
-                    let info = catalog.get_flight_info(&descriptor).await;
-                    let info = info.map_err(|e| status_of(&e))?;
-                    Ok(tonic::Response::new(info_to_proto(info)?))
+    let body = request.into_body();
+    let answer = match rpc {
+        "GetFlightInfo" => match one_message::<proto::FlightDescriptor>(body, max).await {
+            Ok(d) => {
+                let descriptor = FlightDescriptor::from_proto(d);
+                match catalog.get_flight_info(&descriptor).await {
+                    Ok(info) => info_to_proto(info).map(|m| vec![framed(&m)]),
+                    Err(e) => Err(status_of(&e)),
                 }
-            });
-            grpc::<proto::FlightInfo, proto::FlightDescriptor>(max)
-                .unary(call, request)
-                .await
-        }
-        "GetSchema" => {
-            let call = Call(move |r: tonic::Request<proto::FlightDescriptor>| {
-                let catalog = catalog.clone();
-                async move {
-                    let descriptor = FlightDescriptor::from_proto(r.into_inner());
-                    let schema = catalog.get_schema(&descriptor).await;
-                    let schema = schema.map_err(|e| status_of(&e))?;
-                    let schema = schema_bytes(Some(schema.as_ref()))?;
-                    Ok(tonic::Response::new(proto::SchemaResult { schema }))
+            }
+            Err(status) => Err(status),
+        },
+        "GetSchema" => match one_message::<proto::FlightDescriptor>(body, max).await {
+            Ok(d) => {
+                let descriptor = FlightDescriptor::from_proto(d);
+                match catalog.get_schema(&descriptor).await {
+                    Ok(schema) => schema_bytes(Some(schema.as_ref()))
+                        .map(|schema| vec![framed(&proto::SchemaResult { schema })]),
+                    Err(e) => Err(status_of(&e)),
                 }
-            });
-            grpc::<proto::SchemaResult, proto::FlightDescriptor>(max)
-                .unary(call, request)
-                .await
-        }
-        _ => {
-            let call = Call(move |r: tonic::Request<proto::Criteria>| {
-                let catalog = catalog.clone();
-                async move {
-                    let flights = catalog.list_flights(&r.get_ref().expression).await;
-                    let flights = flights.map_err(|e| status_of(&e))?;
-                    let flights: Vec<_> = flights.into_iter().map(info_to_proto).collect();
-                    Ok(tonic::Response::new(futures_util::stream::iter(flights)))
-                }
-            });
-            grpc::<proto::FlightInfo, proto::Criteria>(max)
-                .server_streaming(call, request)
-                .await
+            }
+            Err(status) => Err(status),
+        },
+        _ => match one_message::<proto::Criteria>(body, max).await {
+            Ok(criteria) => match catalog.list_flights(&criteria.expression).await {
+                Ok(flights) => flights
+                    .into_iter()
+                    .map(|info| info_to_proto(info).map(|m| framed(&m)))
+                    .collect(),
+                Err(e) => Err(status_of(&e)),
+            },
+            Err(status) => Err(status),
+        },
+    };
+    match answer {
+        Err(status) => status.into_http(),
+        Ok(messages) => {
+            let frames = messages
+                .into_iter()
+                .map(Frame::data)
+                .chain([Frame::trailers(trailers(&Status::ok("")))])
+                .map(Ok::<_, Infallible>);
+            let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+            streaming_response(tonic::body::Body::new(body))
         }
     }
 }
 
-/// A closure as the tower service tonic's `Grpc` calls.
-struct Call<F>(F);
+/// One gRPC message: the 5-byte prefix and `message`'s protobuf encoding.
+fn framed(message: &impl Message) -> Bytes {
+    let len = message.encoded_len();
+    let mut out = Vec::with_capacity(GRPC_PREFIX_LEN + len);
+    // A control message is far below 4 GiB (its parts are limited).
+    out.extend_from_slice(&grpc_prefix(u32::try_from(len).unwrap_or(u32::MAX)));
+    message.encode_raw(&mut out);
+    Bytes::from(out)
+}
 
-impl<F, Fut, Req, Res> tower_service::Service<tonic::Request<Req>> for Call<F>
-where
-    F: FnMut(tonic::Request<Req>) -> Fut,
-    Fut: Future<Output = std::result::Result<tonic::Response<Res>, Status>>,
-{
-    type Response = tonic::Response<Res>;
-    type Error = Status;
-    type Future = Fut;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::result::Result<(), Status>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: tonic::Request<Req>) -> Fut {
-        (self.0)(request)
-    }
+/// The trailers (or the headers of a trailers-only answer) carrying
+/// `status`.
+fn trailers(status: &Status) -> HeaderMap {
+    let mut trailers = HeaderMap::new();
+    // Only a message with bytes no header may carry fails; tonic
+    // percent-encodes it, so none does.
+    let _ = status.add_header(&mut trailers);
+    trailers
 }
 
 /// Reads the one gRPC message of a request body (a `Ticket`), at most
@@ -407,12 +406,20 @@ async fn one_message<M: Message + Default>(
     body: RequestBody,
     max: usize,
 ) -> std::result::Result<M, Status> {
-    let limited = http_body_util::Limited::new(body, max.saturating_add(GRPC_PREFIX_LEN));
-    let bytes = limited
-        .collect()
-        .await
-        .map_err(|e| Status::invalid_argument(format!("reading the request: {e}")))?
-        .to_bytes();
+    let mut body = body;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| Status::invalid_argument(format!("reading the request: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > max.saturating_add(GRPC_PREFIX_LEN) {
+                return Err(Status::resource_exhausted(format!(
+                    "the request message is over {max} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
     let Some((prefix, message)) = bytes.split_first_chunk::<GRPC_PREFIX_LEN>() else {
         return Err(Status::invalid_argument(
             "the request ended before its gRPC message",
@@ -493,15 +500,10 @@ fn streaming_response(body: tonic::body::Body) -> Response<tonic::body::Body> {
 /// The trailers of a `DoGet` response: `grpc-status: 0` at its end, or
 /// `ABORTED` with the reason it was cut.
 fn do_get_trailers(cut: Option<&str>) -> HeaderMap {
-    let status = match cut {
+    trailers(&match cut {
         None => Status::ok(""),
         Some(why) => Status::aborted(why),
-    };
-    let mut trailers = HeaderMap::new();
-    // Only a message with bytes no header may carry fails; it is
-    // percent-encoded, so none.
-    let _ = status.add_header(&mut trailers);
-    trailers
+    })
 }
 
 impl Link for ServedDoGet {
@@ -510,7 +512,7 @@ impl Link for ServedDoGet {
     }
 
     fn sink(self: Box<Self>, _: String) -> Pending<'static, Box<dyn MessageSink>> {
-        let (body, inner) = crate::http::body::channel_with_trailers(do_get_trailers);
+        let (body, inner) = crate::http::channel_with_trailers(do_get_trailers);
         let _ = self
             .respond
             .send(streaming_response(tonic::body::Body::new(body)));
@@ -713,9 +715,7 @@ impl Body for PutAnswer {
         } else {
             Status::invalid_argument("the server stopped reading the stream before its end")
         };
-        let mut trailers = HeaderMap::new();
-        let _ = status.add_header(&mut trailers);
-        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+        Poll::Ready(Some(Ok(Frame::trailers(trailers(&status)))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -723,24 +723,38 @@ impl Body for PutAnswer {
     }
 }
 
-/// Listens on `hostport` for gRPC over HTTP/2 (h2c, or HTTP/2 over TLS with
-/// `tls`, whose ALPN must offer `h2`), answering with a [`FlightService`];
-/// `local` makes the listener's endpoint from the bound address.
-pub(crate) async fn bind(
-    hostport: &str,
-    endpoint: &Endpoint,
-    local: impl FnOnce(std::net::SocketAddr) -> Endpoint,
-    catalog: Option<Arc<dyn FlightCatalog>>,
-    limits: DecodeLimits,
-    #[cfg(feature = "tls")] tls: Option<crate::transport::tls::ServerSide>,
-) -> Result<Listener> {
-    let (listener, addr) = crate::transport::tcp::listen(hostport, endpoint).await?;
-    let local = local(addr);
-    let scheme = if cfg!(feature = "tls") && local.to_string().starts_with("grpc+tls") {
-        "grpc+tls"
+/// Listens on a `grpc://` or `grpc+tls://` endpoint: gRPC over HTTP/2
+/// (h2c, or HTTP/2 over TLS by ALPN `h2`), answered by a [`FlightService`]
+/// with the options' catalog.
+pub(crate) async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listener> {
+    let hostport = endpoint
+        .grpc_hostport()
+        .ok_or_else(|| Error::Config(format!("{endpoint} is not a grpc:// URL")))?;
+    let secure = matches!(endpoint, Endpoint::GrpcTls { .. });
+    #[cfg(feature = "tls")]
+    let tls = if secure {
+        let side = ServerSide::new(endpoint, &options.tls, options.handshake_timeout)?;
+        // The gRPC C++ core (pyarrow) insists on ALPN `h2`.
+        Some(side.with_alpn(&[b"h2"]))
     } else {
-        "grpc"
+        None
     };
+    #[cfg(not(feature = "tls"))]
+    if secure {
+        return Err(Error::Config(format!(
+            "{endpoint}: Arrow Flight over TLS was not compiled in (lightstream's `flight` and `tls` features)"
+        )));
+    }
+    let (listener, addr) = crate::transport::tcp::listen(&hostport, endpoint).await?;
+    let (host, port) = (addr.ip().to_string(), addr.port());
+    let host = if addr.is_ipv6() { format!("[{host}]") } else { host };
+    let local = if secure {
+        Endpoint::GrpcTls { host, port }
+    } else {
+        Endpoint::Grpc { host, port }
+    };
+    let scheme = if secure { "grpc+tls" } else { "grpc" };
+    let catalog = options.flight_catalog.clone();
     let acceptor = HttpAcceptor::spawn(
         listener,
         local.clone(),
@@ -750,7 +764,7 @@ pub(crate) async fn bind(
             let service = FlightService::with_sender(
                 channels.connections.clone(),
                 catalog.clone(),
-                limits,
+                DecodeLimits::default(),
             )
             .for_peer(format!("{scheme} {addr}"));
             serve_grpc(io, service, channels)
@@ -764,7 +778,7 @@ pub(crate) async fn bind(
 async fn serve_grpc(io: ServerIo, service: FlightService, channels: Channels) {
     let service = hyper::service::service_fn(move |request| {
         let mut service = service.clone();
-        tower_service::Service::call(&mut service, request)
+        tower::Service::call(&mut service, request)
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(
         hyper_util::rt::TokioExecutor::new(),
@@ -781,3 +795,4 @@ async fn serve_grpc(io: ServerIo, service: FlightService, channels: Channels) {
 /// flight-plan.md §1; a DoPut upload and its acknowledgements).
 const STREAM_WINDOW: u32 = 4 << 20;
 const CONNECTION_WINDOW: u32 = 8 << 20;
+
