@@ -48,7 +48,8 @@ use crate::transport::tls::ServerSide;
 use crate::error::{Error, Result};
 use crate::flight::{FlightCode, FlightDescriptor, FlightInfo, proto};
 use crate::reader::Input;
-use crate::transport::grpc::input::{Ending, FlightInput};
+use crate::transport::grpc::client::FlightRead;
+use crate::transport::grpc::max_flight_data;
 use crate::transport::grpc::sink::FlightSink;
 use crate::transport::http::{Channels, HttpAcceptor, ServerIo, serve_hyper};
 use crate::writer::MessageSink;
@@ -132,29 +133,8 @@ fn schema_bytes(schema: Option<&Schema>) -> std::result::Result<Bytes, Status> {
 
 /// A catalog's flight as the wire message.
 fn info_to_proto(info: FlightInfo) -> std::result::Result<proto::FlightInfo, Status> {
-    let unknown = |n: Option<u64>| n.and_then(|n| i64::try_from(n).ok()).unwrap_or(-1);
-    Ok(proto::FlightInfo {
-        schema: schema_bytes(info.schema.as_deref())?,
-        flight_descriptor: info.descriptor.as_ref().map(proto::FlightDescriptor::from),
-        endpoint: info
-            .endpoints
-            .into_iter()
-            .map(|e| proto::FlightEndpoint {
-                ticket: Some(proto::Ticket { ticket: e.ticket }),
-                location: e
-                    .locations
-                    .into_iter()
-                    .map(|uri| proto::Location { uri })
-                    .collect(),
-                expiration_time: None,
-                app_metadata: e.app_metadata,
-            })
-            .collect(),
-        total_records: unknown(info.total_records),
-        total_bytes: unknown(info.total_bytes),
-        ordered: info.ordered,
-        app_metadata: info.app_metadata,
-    })
+    info.to_proto()
+        .map_err(|e| Status::internal(format!("encoding the flight's schema: {e}")))
 }
 
 /// Arrow Flight's `FlightService` as a tower service, for a tonic `Server`
@@ -201,16 +181,6 @@ struct Shared {
     max_message: u64,
     /// The largest control message (`Ticket`, `FlightDescriptor`, ...).
     max_control: usize,
-}
-
-/// The largest FlightData a reader with `limits` takes: its largest IPC
-/// message, plus app_metadata as large as its metadata, plus the protobuf
-/// tags (flight-plan.md §5), within gRPC's 32-bit length.
-fn max_flight_data(limits: &DecodeLimits) -> u64 {
-    (limits.max_message_bytes() as u64)
-        .saturating_add(limits.max_metadata_bytes as u64)
-        .saturating_add(64)
-        .min(u64::from(u32::MAX))
 }
 
 /// Calls waiting for `accept` beyond which a new one waits.
@@ -665,9 +635,7 @@ impl Link for ServedDoPut {
             .send(streaming_response(tonic::body::Body::new(PutAnswer {
                 outcome: Some(outcome),
             })));
-        let _ = peer;
-        let max_message = max_flight_data(&limits);
-        let input = FlightInput::new(self.body, max_message, Ending::BodyEnd, Some(ended));
+        let input = FlightRead::request(self.body, max_flight_data(&limits), peer, ended);
         Box::pin(std::future::ready(Ok(Input::Bytes(Box::new(input)))))
     }
 
