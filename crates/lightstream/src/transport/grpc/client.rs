@@ -19,7 +19,6 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, HeaderValue, TE};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use lightstream_core::flight::{FlightToIpc, GRPC_PREFIX_LEN, grpc_prefix};
@@ -30,7 +29,7 @@ use tonic::body::Body;
 use tonic::transport::Channel;
 use tower::{Service, ServiceExt};
 
-use super::{GRPC_CONTENT_TYPE, method_path};
+use super::{GRPC_CONTENT_TYPE, max_flight_data, method_path};
 use crate::ClientOptions;
 use crate::connection::{Connection, Link, Pending};
 use crate::endpoint::Endpoint;
@@ -162,16 +161,10 @@ impl FlightClient {
         let rpc = format!("DoGet \"{}\"", Shown(&ticket));
         let request = proto::Ticket { ticket };
         let body = self.call("DoGet", &rpc, framed(&request)).await?;
-        let max = self.flight.max_message_bytes.map_or_else(
-            || {
-                // A FlightData is one IPC message plus its app_metadata and
-                // a few bytes of protobuf tags.
-                (limits.max_message_bytes() as u64)
-                    .saturating_add(limits.max_metadata_bytes as u64)
-                    .saturating_add(64)
-            },
-            |m| m as u64,
-        );
+        let max = self
+            .flight
+            .max_message_bytes
+            .map_or_else(|| max_flight_data(&limits), |m| m as u64);
         Ok(Input::Bytes(Box::new(FlightRead {
             body,
             translator: FlightToIpc::new(max.min(u64::from(u32::MAX))),
@@ -179,6 +172,7 @@ impl FlightClient {
             state: ReadState::Body,
             peer: self.peer.clone(),
             rpc,
+            on_end: None,
         })))
     }
 
@@ -472,13 +466,14 @@ impl std::fmt::Display for Shown<'_> {
     }
 }
 
-/// The body of a `DoGet` answer as a plain Arrow IPC byte stream, for the
-/// reader: DATA frames go through the core's [`FlightToIpc`] straight into
-/// the place the reader reads to (a body's aligned memory), the trailers'
-/// status decides how the stream ends. Errors travel inside `io::Error`
-/// and come back out typed ([`Error::reading`]).
-struct FlightRead {
-    body: Body,
+/// The body of a `DoGet` answer (or, on a server, of a `DoPut` request) as
+/// a plain Arrow IPC byte stream, for the reader: DATA frames go through
+/// the core's [`FlightToIpc`] straight into the place the reader reads to
+/// (a body's aligned memory). How the stream ends: an answer's trailers'
+/// status decides; a request body ends complete at its end. Errors travel
+/// inside `io::Error` and come back out typed ([`Error::reading`]).
+pub(crate) struct FlightRead<B = Body> {
+    body: B,
     translator: FlightToIpc,
     /// What is left of the last DATA frame.
     chunk: Bytes,
@@ -486,6 +481,9 @@ struct FlightRead {
     peer: String,
     /// The call, as errors name it.
     rpc: String,
+    /// A request body's (a server's `DoPut`): told whether the body was
+    /// read to its end, when the stream ends or the reader drops it.
+    on_end: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
 /// Where a [`FlightRead`] is.
@@ -500,11 +498,49 @@ enum ReadState {
     Done,
 }
 
-impl FlightRead {
+impl<B> FlightRead<B> {
+    /// A request body (a server's `DoPut`) as the reader's input, taking
+    /// FlightData of at most `max` bytes; `on_end` learns whether the body
+    /// was read to its end.
+    pub(crate) fn request(
+        body: B,
+        max: u64,
+        peer: String,
+        on_end: tokio::sync::oneshot::Sender<bool>,
+    ) -> FlightRead<B> {
+        FlightRead {
+            body,
+            translator: FlightToIpc::new(max.min(u64::from(u32::MAX))),
+            chunk: Bytes::new(),
+            state: ReadState::Body,
+            peer,
+            rpc: "DoPut".to_string(),
+            on_end: Some(on_end),
+        }
+    }
+
     fn fail(&mut self, e: Error) -> Poll<std::io::Result<()>> {
         self.state = ReadState::Done;
+        self.ended(false);
         Poll::Ready(Err(std::io::Error::other(e)))
     }
+
+    /// Tells a request's `on_end` how it ended.
+    fn ended(&mut self, read_all: bool) {
+        if let Some(tx) = self.on_end.take() {
+            let _ = tx.send(read_all);
+        }
+    }
+}
+
+impl<B> Drop for FlightRead<B> {
+    /// A request body dropped before its end was not read to it.
+    fn drop(&mut self) {
+        self.ended(false);
+    }
+}
+
+impl<B> FlightRead<B> {
 
     fn cut(&mut self, how: &str) -> Poll<std::io::Result<()>> {
         let e = truncated(&self.peer, &self.rpc, self.translator.messages(), how);
@@ -512,7 +548,11 @@ impl FlightRead {
     }
 }
 
-impl AsyncRead for FlightRead {
+impl<B> AsyncRead for FlightRead<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -530,6 +570,7 @@ impl AsyncRead for FlightRead {
                         return Poll::Ready(Ok(()));
                     }
                     this.state = ReadState::Done;
+                    this.ended(true);
                 }
                 ReadState::Body if !this.chunk.is_empty() => {
                     let before = buf.filled().len();
@@ -577,6 +618,13 @@ impl AsyncRead for FlightRead {
                         }
                     },
                     Some(Err(e)) => return this.cut(&e.to_string()),
+                    // A request body (no trailers) is complete at its end.
+                    None if this.on_end.is_some() => {
+                        if let Err(e) = this.translator.end(true) {
+                            return this.fail(Error::Codec(e));
+                        }
+                        this.state = ReadState::Draining;
+                    }
                     None => return this.cut("no trailers"),
                 },
             }
