@@ -80,6 +80,10 @@ pub struct ClientTls {
     pub ca: Option<PathBuf>,
     /// `--token-file` of `recv`/`send`: the bearer token to send.
     pub token: Option<String>,
+    /// grpc://: the ticket DoGet sends (`recv`, `relay`; `--ticket`).
+    pub ticket: Option<Vec<u8>>,
+    /// grpc://: the path descriptor DoPut sends (`send`; `--path`).
+    pub descriptor_path: Option<Vec<String>>,
 }
 
 /// `--timeout` and `--min-rate` of the network commands: how long a peer may
@@ -165,10 +169,11 @@ const TURN_AWAY_TIMEOUT: Duration = Duration::from_secs(5);
 /// response body) before the process exits.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-/// `serve`: listens on `endpoint` and sends `input`'s tables to every client.
+/// `serve`: listens on `endpoint` and sends `inputs`' tables to every client
+/// (one input, except over Flight: see `flight::serve`).
 pub fn serve(
     endpoint: Endpoint,
-    input: &Path,
+    inputs: &[PathBuf],
     admission: Admission,
     compression: Compression,
     tls: &ServerTls,
@@ -178,6 +183,16 @@ pub fn serve(
     let Admission { once, max_clients } = admission;
     framing.check(&endpoint)?;
     let server = server_options(&endpoint, tls)?;
+    #[cfg(feature = "flight")]
+    if crate::flight::is_flight(&endpoint) {
+        return crate::flight::serve(endpoint, inputs, admission, compression, server, patience);
+    }
+    let [input] = inputs else {
+        return Err(CliError::usage(format!(
+            "serving over {endpoint} takes one input, not {}",
+            inputs.len()
+        )));
+    };
     let served = Arc::new(Served::load(input, compression, patience, framing)?);
     // stdio has exactly one client: this process's stdout.
     let once = once || endpoint == Endpoint::Stdio;
@@ -398,7 +413,7 @@ pub fn listen(
 }
 
 /// The tables `serve` sends, loaded once and shared by every client task.
-struct Served {
+pub(crate) struct Served {
     schema: Arc<Schema>,
     tables: Vec<Table>,
     options: WriteOptions,
@@ -409,7 +424,7 @@ struct Served {
 }
 
 impl Served {
-    fn load(
+    pub(crate) fn load(
         input: &Path,
         compression: Compression,
         patience: Patience,
@@ -440,7 +455,7 @@ impl Served {
     /// Sends every table to one client, then the end of the stream. `false`
     /// (after a line on stderr): the client closed the connection before its
     /// handshake.
-    async fn send_to(&self, conn: Connection, stdio: bool) -> CliResult<bool> {
+    pub(crate) async fn send_to(&self, conn: Connection, stdio: bool) -> CliResult<bool> {
         let peer = conn.peer().to_string();
         let context = format!("sending to {peer}");
         let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
