@@ -167,7 +167,7 @@ const TURN_AWAY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a server that is done (`serve --once`, `listen`) lets the
 /// transport finish what it owes its client (an HTTP answer, the end of a
 /// response body) before the process exits.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// `serve`: listens on `endpoint` and sends `inputs`' tables to every client
 /// (one input, except over Flight: see `flight::serve`).
@@ -392,6 +392,12 @@ pub fn listen(
             let copy = copies(framing, format, columns, &target);
             let reader = loop {
                 let conn = accept(&listener).await?;
+                // grpc://: the first DoPut; a DoGet is refused.
+                #[cfg(feature = "flight")]
+                let Some(conn) = crate::flight::admit(conn, crate::flight::Takes::Puts).await
+                else {
+                    continue;
+                };
                 let peer = conn.peer().to_string();
                 match open_reader(conn, &endpoint, columns, patience, framing, copy).await? {
                     Some(reader) => break reader,
@@ -450,6 +456,18 @@ impl Served {
             patience,
             framing,
         })
+    }
+
+    /// The schema every client gets.
+    #[cfg(feature = "flight")]
+    pub(crate) fn schema(&self) -> Arc<Schema> {
+        self.schema.clone()
+    }
+
+    /// The rows of all tables.
+    #[cfg(feature = "flight")]
+    pub(crate) fn rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.n_rows as u64).sum()
     }
 
     /// Sends every table to one client, then the end of the stream. `false`
@@ -741,7 +759,11 @@ fn interrupted() -> impl Future<Output = ()> {
 fn uses_tls(endpoint: &Endpoint) -> bool {
     matches!(
         endpoint,
-        Endpoint::Quic(_) | Endpoint::Tls(_) | Endpoint::SecureWebSocket(_) | Endpoint::Https(_)
+        Endpoint::Quic(_)
+            | Endpoint::Tls(_)
+            | Endpoint::SecureWebSocket(_)
+            | Endpoint::Https(_)
+            | Endpoint::GrpcTls { .. }
     )
 }
 
@@ -775,8 +797,8 @@ pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerO
     if !uses_tls(endpoint) {
         if tls.cert_key.is_some() {
             return Err(CliError::usage(format!(
-                "--cert and --key apply to quic://, tls://, wss:// and https:// URLs only, \
-                 not to {endpoint}"
+                "--cert and --key apply to quic://, tls://, wss://, https:// and grpc+tls:// \
+                 URLs only, not to {endpoint}"
             )));
         }
         return Ok(options);
@@ -820,11 +842,19 @@ pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientO
         }
         options.token = Some(token.clone());
     }
+    #[cfg(feature = "flight")]
+    if crate::flight::is_flight(endpoint) {
+        options.flight = lightstream::flight::FlightOptions {
+            ticket: tls.ticket.clone().map(Into::into),
+            path: tls.descriptor_path.clone(),
+            ..lightstream::flight::FlightOptions::default()
+        };
+    }
     if !uses_tls(endpoint) {
         if tls.insecure || tls.ca.is_some() {
             return Err(CliError::usage(format!(
-                "--insecure and --ca apply to quic://, tls://, wss:// and https:// URLs only, \
-                 not to {endpoint}"
+                "--insecure and --ca apply to quic://, tls://, wss://, https:// and grpc+tls:// \
+                 URLs only, not to {endpoint}"
             )));
         }
         return Ok(options);
@@ -919,7 +949,7 @@ mod tests {
         };
         let m = usage_message(client_options(&tcp, &insecure));
         assert!(
-            m.contains("quic://, tls://, wss:// and https:// URLs only"),
+            m.contains("quic://, tls://, wss://, https:// and grpc+tls:// URLs only"),
             "{m}"
         );
         assert!(
@@ -1079,7 +1109,9 @@ mod tests {
             let e = endpoint(url);
             let m = usage_message(server_options(&e, &cert));
             assert!(
-                m.contains("--cert and --key apply to quic://, tls://, wss:// and https://"),
+                m.contains(
+                    "--cert and --key apply to quic://, tls://, wss://, https:// and grpc+tls://"
+                ),
                 "{m}"
             );
             let m = usage_message(client_options(&e, &ca));
