@@ -87,6 +87,8 @@ pub mod csv;
 pub mod display;
 pub mod error;
 mod fbs;
+#[cfg(feature = "flight")]
+pub mod flight;
 pub mod framing;
 pub mod ipc;
 pub mod limits;

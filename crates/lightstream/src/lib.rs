@@ -96,6 +96,8 @@ mod transport;
 pub mod axum;
 #[cfg(feature = "csv")]
 pub mod csv;
+#[cfg(feature = "flight")]
+pub mod flight;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "mmap")]
@@ -111,7 +113,7 @@ pub use transport::websocket;
 
 pub use connection::{Connection, Listener};
 pub use endpoint::Endpoint;
-pub use error::{Error, FeedProblem, HttpProblem, Result, TlsProblem};
+pub use error::{Error, FeedProblem, FlightCode, HttpProblem, Result, TlsProblem};
 pub use messages::{MessageReader, MessageWriter};
 pub use reader::TableReader;
 #[cfg(feature = "http")]

@@ -21,6 +21,8 @@ use crate::connection::{Connection, Listener};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 
+#[cfg(feature = "flight")]
+pub(crate) mod grpc;
 #[cfg(feature = "http")]
 pub(crate) mod http;
 #[cfg(feature = "quic")]
@@ -63,6 +65,11 @@ pub struct ClientOptions {
     /// `https://`; see `lightstream::http::Access`). `None` (the default):
     /// no token.
     pub token: Option<String>,
+    /// What a `grpc://` / `grpc+tls://` client asks for: the ticket of a
+    /// `DoGet` (the connection's reader) or the descriptor of a `DoPut` (its
+    /// writer), and the limits of its gRPC messages. See [`crate::flight`].
+    #[cfg(feature = "flight")]
+    pub flight: crate::flight::FlightOptions,
 }
 
 /// Settings for [`bind`]. QUIC, `tls://` and `wss://` need a TLS server
@@ -214,6 +221,10 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
             )
             .await
         }
+        #[cfg(feature = "flight")]
+        Endpoint::Grpc { .. } | Endpoint::GrpcTls { .. } => {
+            grpc::client::connect(endpoint, options).await
+        }
         #[cfg(feature = "stdio")]
         Endpoint::Stdio => Ok(Connection::stdio()),
         #[allow(unreachable_patterns)]
@@ -231,6 +242,12 @@ fn not_compiled_in(endpoint: &Endpoint) -> Error {
         }
         Endpoint::Http(_) => "HTTP was not compiled in (lightstream's `http` feature)",
         Endpoint::Https(_) => "HTTPS was not compiled in (lightstream's `http` and `tls` features)",
+        Endpoint::Grpc { .. } => {
+            "Arrow Flight was not compiled in (lightstream's `flight` feature)"
+        }
+        Endpoint::GrpcTls { .. } => {
+            "Arrow Flight over TLS was not compiled in (lightstream's `flight` and `tls` features)"
+        }
         _ => "this transport was not compiled in (see the crate's features)",
     };
     Error::Config(format!("{endpoint}: {what}"))
