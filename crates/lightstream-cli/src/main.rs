@@ -1,5 +1,6 @@
 //! `lightstream`: inspect, print, convert and generate Arrow IPC files and streams,
-//! and stream them over TCP, TLS, Unix sockets, WebSocket, QUIC and stdio.
+//! and stream them over TCP, TLS, Unix sockets, WebSocket, QUIC, HTTP, Arrow
+//! Flight and stdio.
 //!
 //! What it is for: a thin native shell over `lightstream-core` (the codec does all
 //! decoding and encoding) and `lightstream` (the transports of `serve`, `recv`,

@@ -2,7 +2,8 @@
 //!
 //! What it is for: moving Arrow tables between this process and a peer over any
 //! transport of the `lightstream` crate (TCP, TLS, Unix sockets, WebSocket plain
-//! and over TLS, QUIC, HTTP and HTTPS, stdio), with the same inputs and outputs as the file commands: tables are read
+//! and over TLS, QUIC, HTTP and HTTPS, Arrow Flight, stdio), with the same inputs
+//! and outputs as the file commands: tables are read
 //! with `input.rs` (format detected from the bytes) and written with `output.rs`
 //! (format from `--to` or the extension).
 //!
@@ -31,6 +32,10 @@
 //! `--framing tlv` carries the stream in TLV frames (one IPC message per frame,
 //! the library's `Connection::tlv_reader` / `tlv_writer`) on the byte
 //! transports (tcp, tls, unix, stdio).
+//!
+//! Arrow Flight (`grpc://`): a DoGet or DoPut call is a `Connection` like any
+//! other; what only Flight has (tickets, descriptors, a flight per file of
+//! `serve`, refusing the wrong call) is in `flight.rs`.
 //!
 //! What it is not: a transport or a codec. Every byte on the wire comes from the
 //! `lightstream` crate.
