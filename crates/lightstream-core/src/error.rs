@@ -199,6 +199,16 @@ impl Error {
         self.at_line(line).at_column(column)
     }
 
+    /// Sets the field name alone (a protobuf field of a Flight message, which
+    /// has no Arrow type) unless an inner layer already set it.
+    #[cfg_attr(not(feature = "flight"), allow(dead_code))]
+    pub(crate) fn at_field(mut self, name: impl Into<String>) -> Self {
+        if self.location.field.is_none() {
+            self.location.field = Some(name.into());
+        }
+        self
+    }
+
     /// Sets the field name and its Arrow type unless an inner layer already set them.
     pub fn in_field(mut self, name: &str, arrow_type: impl fmt::Display) -> Self {
         if self.location.field.is_none() {

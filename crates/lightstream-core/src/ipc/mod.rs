@@ -65,6 +65,11 @@ pub use schema::{DictionaryEncoding, FieldInfo, IndexType, Schema};
 pub use stream::{IpcStreamDecoder, StreamItem, read_stream, write_stream};
 pub use unify::{DictionaryUnifier, unify_dictionaries};
 pub use write::{EncodedMessage, IpcStreamEncoder, WriteOptions};
+// For the Flight schema bytes (`crate::flight`), which read one Schema message.
+#[cfg(feature = "flight")]
+pub(crate) use schema::read_schema;
+#[cfg(feature = "flight")]
+pub(crate) use stream::check_version;
 
 use std::sync::Arc;
 

@@ -144,7 +144,6 @@ impl From<&FlightDescriptor> for proto::FlightDescriptor {
 impl FlightDescriptor {
     /// From the wire: `PATH` and `CMD` descriptors; `UNKNOWN` (0) is read
     /// as a command when `cmd` is set, as a path otherwise.
-    #[allow(dead_code, reason = "scaffold of issue 20: used by the client's calls")]
     pub(crate) fn from_proto(d: proto::FlightDescriptor) -> FlightDescriptor {
         use proto::flight_descriptor::DescriptorType;
         if d.r#type == DescriptorType::Cmd as i32 || (d.path.is_empty() && !d.cmd.is_empty()) {
@@ -184,4 +183,72 @@ pub struct FlightInfo {
     pub ordered: bool,
     /// The flight's application metadata.
     pub app_metadata: Bytes,
+}
+
+impl FlightInfo {
+    /// From the wire; the schema bytes must be an IPC Schema message.
+    pub(crate) fn from_proto(info: proto::FlightInfo) -> crate::Result<FlightInfo> {
+        let schema = if info.schema.is_empty() {
+            None
+        } else {
+            Some(Arc::new(lightstream_core::flight::read_schema_bytes(
+                &info.schema,
+            )?))
+        };
+        let known = |n: i64| u64::try_from(n).ok();
+        Ok(FlightInfo {
+            schema,
+            descriptor: info.flight_descriptor.map(FlightDescriptor::from_proto),
+            endpoints: info
+                .endpoint
+                .into_iter()
+                .map(|e| FlightEndpoint {
+                    ticket: e.ticket.map(|t| t.ticket).unwrap_or_default(),
+                    locations: e.location.into_iter().map(|l| l.uri).collect(),
+                    app_metadata: e.app_metadata,
+                })
+                .collect(),
+            total_records: known(info.total_records),
+            total_bytes: known(info.total_bytes),
+            ordered: info.ordered,
+            app_metadata: info.app_metadata,
+        })
+    }
+
+    /// For the wire (the schema as IPC Schema message bytes).
+    #[allow(
+        dead_code,
+        reason = "the server's catalog answers with it (engineer B2)"
+    )]
+    pub(crate) fn to_proto(&self) -> crate::Result<proto::FlightInfo> {
+        let schema = match &self.schema {
+            Some(s) => Bytes::from(lightstream_core::flight::schema_bytes(s)?),
+            None => Bytes::new(),
+        };
+        let wire = |n: Option<u64>| n.and_then(|n| i64::try_from(n).ok()).unwrap_or(-1);
+        Ok(proto::FlightInfo {
+            schema,
+            flight_descriptor: self.descriptor.as_ref().map(proto::FlightDescriptor::from),
+            endpoint: self
+                .endpoints
+                .iter()
+                .map(|e| proto::FlightEndpoint {
+                    ticket: Some(proto::Ticket {
+                        ticket: e.ticket.clone(),
+                    }),
+                    location: e
+                        .locations
+                        .iter()
+                        .map(|uri| proto::Location { uri: uri.clone() })
+                        .collect(),
+                    expiration_time: None,
+                    app_metadata: e.app_metadata.clone(),
+                })
+                .collect(),
+            total_records: wire(self.total_records),
+            total_bytes: wire(self.total_bytes),
+            ordered: self.ordered,
+            app_metadata: self.app_metadata.clone(),
+        })
+    }
 }

@@ -12,18 +12,31 @@
 //! What it is not: a Flight SQL client, `Handshake` authentication or
 //! `DoExchange`.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
 
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONTENT_TYPE, HeaderValue, TE};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
+use lightstream_core::flight::{FlightToIpc, GRPC_PREFIX_LEN, grpc_prefix};
+use lightstream_core::{DecodeLimits, ErrorKind, ReadOptions, Schema};
+use prost::Message;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tonic::body::Body;
 use tonic::transport::Channel;
+use tower::{Service, ServiceExt};
 
+use super::{GRPC_CONTENT_TYPE, method_path};
 use crate::ClientOptions;
 use crate::connection::{Connection, Link, Pending};
 use crate::endpoint::Endpoint;
-use crate::error::{Error, Result};
-use crate::flight::FlightOptions;
-use crate::reader::Input;
+use crate::error::{Error, FlightCode, Result};
+use crate::flight::{FlightDescriptor, FlightInfo, FlightOptions, proto};
+use crate::reader::{Input, TableReader};
 use crate::writer::MessageSink;
 
 /// Any stream HTTP/2 runs over (TCP, TLS).
@@ -101,6 +114,507 @@ impl FlightClient {
     pub fn peer(&self) -> &str {
         &self.peer
     }
+
+    /// `ListFlights`: every flight the server lists for `criteria` (empty:
+    /// all of them).
+    pub async fn list_flights(&self, criteria: Bytes) -> Result<Vec<FlightInfo>> {
+        let rpc = "ListFlights".to_string();
+        let request = proto::Criteria {
+            expression: criteria,
+        };
+        let answers = self.unary("ListFlights", &rpc, &request).await?;
+        answers
+            .into_iter()
+            .map(|bytes| FlightInfo::from_proto(self.decode(&rpc, bytes)?))
+            .collect()
+    }
+
+    /// `GetFlightInfo`: how to fetch the flight `descriptor` names (its
+    /// schema, endpoints and tickets, sizes).
+    pub async fn get_flight_info(&self, descriptor: &FlightDescriptor) -> Result<FlightInfo> {
+        let rpc = format!("GetFlightInfo {descriptor}");
+        let request = proto::FlightDescriptor::from(descriptor);
+        let bytes = self.one(&rpc, self.unary("GetFlightInfo", &rpc, &request).await?)?;
+        FlightInfo::from_proto(self.decode(&rpc, bytes)?)
+    }
+
+    /// `GetSchema`: the schema of the flight `descriptor` names.
+    pub async fn get_schema(&self, descriptor: &FlightDescriptor) -> Result<Arc<Schema>> {
+        let rpc = format!("GetSchema {descriptor}");
+        let request = proto::FlightDescriptor::from(descriptor);
+        let bytes = self.one(&rpc, self.unary("GetSchema", &rpc, &request).await?)?;
+        let answer: proto::SchemaResult = self.decode(&rpc, bytes)?;
+        Ok(Arc::new(lightstream_core::flight::read_schema_bytes(
+            &answer.schema,
+        )?))
+    }
+
+    /// `DoGet`: the stream of `ticket` as a [`TableReader`]; returns once
+    /// its schema has arrived. A ticket the server refuses is
+    /// [`Error::Flight`] (an unknown one is usually [`FlightCode::NotFound`]).
+    pub async fn do_get(&self, ticket: Bytes, options: ReadOptions) -> Result<TableReader> {
+        let input = self.do_get_input(ticket, options.limits).await?;
+        TableReader::open(input, self.peer.clone(), options).await
+    }
+
+    /// The response body of `DoGet` as the reader's byte input.
+    async fn do_get_input(&self, ticket: Bytes, limits: DecodeLimits) -> Result<Input> {
+        let rpc = format!("DoGet \"{}\"", Shown(&ticket));
+        let request = proto::Ticket { ticket };
+        let body = self.call("DoGet", &rpc, framed(&request)).await?;
+        let max = self.flight.max_message_bytes.map_or_else(
+            || {
+                // A FlightData is one IPC message plus its app_metadata and
+                // a few bytes of protobuf tags.
+                (limits.max_message_bytes() as u64)
+                    .saturating_add(limits.max_metadata_bytes as u64)
+                    .saturating_add(64)
+            },
+            |m| m as u64,
+        );
+        Ok(Input::Bytes(Box::new(FlightRead {
+            body,
+            translator: FlightToIpc::new(max.min(u64::from(u32::MAX))),
+            chunk: Bytes::new(),
+            state: ReadState::Body,
+            peer: self.peer.clone(),
+            rpc,
+        })))
+    }
+
+    /// The largest control message (FlightInfo, SchemaResult) accepted.
+    fn max_control_bytes(&self) -> usize {
+        self.flight
+            .max_message_bytes
+            .unwrap_or(DecodeLimits::DEFAULT.max_metadata_bytes)
+    }
+
+    /// A call whose answer is whole messages (the unary calls and
+    /// `ListFlights`): the messages, at most [`Self::max_control_bytes`] in
+    /// all, once the server's OK status has come.
+    async fn unary(&self, method: &str, rpc: &str, request: &impl Message) -> Result<Vec<Bytes>> {
+        let mut body = self.call(method, rpc, framed(request)).await?;
+        let limit = self.max_control_bytes();
+        let mut buf = BytesMut::new();
+        let mut messages = Vec::new();
+        loop {
+            let frame = match body.frame().await {
+                Some(Ok(frame)) => frame,
+                Some(Err(e)) => return Err(self.cut(rpc, messages.len() as u64, &e.to_string())),
+                None => return Err(self.cut(rpc, messages.len() as u64, "no trailers")),
+            };
+            let frame = match frame.into_data() {
+                Ok(data) => {
+                    if buf.len().saturating_add(data.len()) > limit.saturating_add(GRPC_PREFIX_LEN)
+                    {
+                        return Err(Error::Codec(lightstream_core::Error::new(
+                            ErrorKind::LimitExceeded,
+                            format!(
+                                "{}: the answer to {rpc} is over the limit of {limit} bytes \
+                                 (FlightOptions::max_message_bytes)",
+                                self.peer
+                            ),
+                        )));
+                    }
+                    buf.extend_from_slice(&data);
+                    while buf.len() >= GRPC_PREFIX_LEN {
+                        let len = prefix_len(&buf[..GRPC_PREFIX_LEN], limit, &self.peer, rpc)?;
+                        if buf.len() < GRPC_PREFIX_LEN + len {
+                            break;
+                        }
+                        buf.advance(GRPC_PREFIX_LEN);
+                        messages.push(buf.split_to(len).freeze());
+                    }
+                    continue;
+                }
+                Err(frame) => frame,
+            };
+            let Ok(trailers) = frame.into_trailers() else {
+                continue;
+            };
+            self.check(rpc, &trailers, messages.len() as u64)?;
+            if !buf.is_empty() {
+                return Err(self.cut(rpc, messages.len() as u64, "a message cut short"));
+            }
+            return Ok(messages);
+        }
+    }
+
+    /// Exactly one answer.
+    fn one(&self, rpc: &str, mut answers: Vec<Bytes>) -> Result<Bytes> {
+        if answers.len() != 1 {
+            return Err(Error::Protocol(format!(
+                "{}: {rpc}: {} answers, expected one",
+                self.peer,
+                answers.len()
+            )));
+        }
+        Ok(answers.remove(0))
+    }
+
+    /// A control message from its bytes.
+    fn decode<M: Message + Default>(&self, rpc: &str, bytes: Bytes) -> Result<M> {
+        M::decode(bytes).map_err(|e| {
+            Error::Codec(lightstream_core::Error::new(
+                ErrorKind::Malformed,
+                format!(
+                    "{}: the answer to {rpc} is not valid protobuf: {e}",
+                    self.peer
+                ),
+            ))
+        })
+    }
+
+    /// Sends one call (`method` of FlightService; `rpc` names it in
+    /// errors) with `body`; the response body once its headers say it is
+    /// gRPC. A trailers-only response with an error status is that error.
+    async fn call(&self, method: &str, rpc: &str, body: Body) -> Result<Body> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .version(http::Version::HTTP_2)
+            .uri(method_path(method))
+            .header(CONTENT_TYPE, HeaderValue::from_static(GRPC_CONTENT_TYPE))
+            .header(TE, HeaderValue::from_static("trailers"))
+            .body(body)
+            .map_err(|e| Error::Config(format!("{}: {rpc}: {e}", self.peer)))?;
+        let failed = |e: &dyn std::fmt::Display| {
+            Error::Protocol(format!("{}: {rpc}: HTTP/2 failed: {e}", self.peer))
+        };
+        let response: Response<Body> = self
+            .channel
+            .clone()
+            .ready()
+            .await
+            .map_err(|e| failed(&e))?
+            .call(request)
+            .await
+            .map_err(|e| failed(&e))?;
+        let (head, body) = response.into_parts();
+        if head.status != StatusCode::OK {
+            return Err(Error::Protocol(format!(
+                "{}: {rpc}: the server answered HTTP {}, not gRPC",
+                self.peer, head.status
+            )));
+        }
+        let grpc = head
+            .headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(GRPC_CONTENT_TYPE.as_bytes()));
+        if !grpc {
+            return Err(Error::Protocol(format!(
+                "{}: {rpc}: the answer's content type is {:?}, not application/grpc",
+                self.peer,
+                head.headers.get(CONTENT_TYPE)
+            )));
+        }
+        // Trailers-only: the status is in the headers, and no body follows.
+        if head.headers.contains_key(GRPC_STATUS) {
+            self.check(rpc, &head.headers, 0)?;
+        }
+        Ok(body)
+    }
+
+    /// `Ok` when `headers` (trailers, or the headers of a trailers-only
+    /// answer) hold `grpc-status: 0`; [`Error::Flight`] for another status;
+    /// a truncated stream when there is none.
+    fn check(&self, rpc: &str, headers: &HeaderMap, messages: u64) -> Result<()> {
+        match status_of(headers) {
+            None => Err(self.cut(rpc, messages, "trailers without grpc-status")),
+            Some((FlightCode::Ok, _)) => Ok(()),
+            Some((code, message)) => Err(Error::Flight {
+                peer: self.peer.clone(),
+                rpc: rpc.to_string(),
+                code,
+                message,
+            }),
+        }
+    }
+
+    /// A call whose answer ended without a gRPC status.
+    fn cut(&self, rpc: &str, messages: u64, how: &str) -> Error {
+        truncated(&self.peer, rpc, messages, how)
+    }
+}
+
+/// An answer that ended without a gRPC status (a server that died, a reset
+/// stream): kind `Truncated`, never a short valid stream.
+fn truncated(peer: &str, rpc: &str, messages: u64, how: &str) -> Error {
+    Error::Codec(lightstream_core::Error::new(
+        ErrorKind::Truncated,
+        format!(
+            "Flight stream from {peer} ({rpc}) ended without a gRPC status after {messages} \
+             messages ({how})"
+        ),
+    ))
+}
+
+/// The `grpc-status` header.
+const GRPC_STATUS: &str = "grpc-status";
+/// The longest server message an [`Error::Flight`] quotes, in characters.
+const STATUS_MESSAGE_CHARS: usize = 200;
+
+/// The status in `headers`: its code, and the message (Arrow's
+/// `x-arrow-status-message-bin` when present, else the first line of the
+/// percent-decoded `grpc-message`), at most [`STATUS_MESSAGE_CHARS`].
+/// `None` without `grpc-status`. Nothing in them can make this fail.
+fn status_of(headers: &HeaderMap) -> Option<(FlightCode, String)> {
+    let code = headers.get(GRPC_STATUS)?;
+    let code = std::str::from_utf8(code.as_bytes())
+        .ok()
+        .and_then(|c| c.trim().parse::<i32>().ok())
+        .map_or(FlightCode::Unknown, FlightCode::from_i32);
+    let arrow = headers.get("x-arrow-status-message-bin").and_then(|v| {
+        use base64::Engine as _;
+        let text = v.as_bytes();
+        let text = text
+            .strip_suffix(b"==")
+            .or(text.strip_suffix(b"="))
+            .unwrap_or(text);
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(text)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    });
+    let message = arrow.unwrap_or_else(|| {
+        headers
+            .get("grpc-message")
+            .map(|v| percent_decode(v.as_bytes()))
+            .unwrap_or_default()
+    });
+    let first = message.lines().next().unwrap_or_default().trim();
+    // pyarrow quotes a KeyError's message (its repr): one pair is dropped.
+    let first = first
+        .strip_prefix('"')
+        .and_then(|m| m.strip_suffix('"'))
+        .unwrap_or(first);
+    Some((code, first.chars().take(STATUS_MESSAGE_CHARS).collect()))
+}
+
+/// gRPC's percent-encoding of `grpc-message` undone (lossy UTF-8).
+fn percent_decode(text: &[u8]) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let decoded = match text.get(i..i + 3) {
+            Some([b'%', h, l]) => hex(*h).zip(hex(*l)).map(|(h, l)| (h * 16 + l) as u8),
+            _ => None,
+        };
+        match decoded {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(text[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The length of the gRPC message whose prefix is `prefix`: uncompressed
+/// (flag 0) and at most `limit` bytes, or an error naming the call.
+fn prefix_len(prefix: &[u8], limit: usize, peer: &str, rpc: &str) -> Result<usize> {
+    let error = |kind, what: String| {
+        Error::Codec(lightstream_core::Error::new(
+            kind,
+            format!("{peer}: the answer to {rpc}: {what}"),
+        ))
+    };
+    match prefix {
+        [0, a, b, c, d] => {
+            let len = u32::from_be_bytes([*a, *b, *c, *d]) as usize;
+            if len > limit {
+                return Err(error(
+                    ErrorKind::LimitExceeded,
+                    format!(
+                        "a gRPC message of {len} bytes is over the limit of {limit} \
+                         (FlightOptions::max_message_bytes)"
+                    ),
+                ));
+            }
+            Ok(len)
+        }
+        [1, ..] => Err(error(
+            ErrorKind::Unsupported,
+            "compressed gRPC messages are not supported".into(),
+        )),
+        _ => Err(error(
+            ErrorKind::Malformed,
+            format!("bad gRPC message prefix {prefix:?}"),
+        )),
+    }
+}
+
+/// One gRPC message (prefix and encoded `message`) as a request body.
+fn framed(message: &impl Message) -> Body {
+    let len = message.encoded_len();
+    let mut buf = Vec::with_capacity(GRPC_PREFIX_LEN + len);
+    // A control message is far below 4 GiB (its fields are the caller's).
+    buf.extend_from_slice(&grpc_prefix(u32::try_from(len).unwrap_or(u32::MAX)));
+    message.encode_raw(&mut buf);
+    Body::new(Full::new(Bytes::from(buf)))
+}
+
+/// Bytes as escaped ASCII, at most 64 bytes of them (a ticket in errors).
+struct Shown<'a>(&'a [u8]);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cut = self.0.len() > 64;
+        write!(f, "{}", self.0[..self.0.len().min(64)].escape_ascii())?;
+        if cut {
+            write!(f, "...")?;
+        }
+        Ok(())
+    }
+}
+
+/// The body of a `DoGet` answer as a plain Arrow IPC byte stream, for the
+/// reader: DATA frames go through the core's [`FlightToIpc`] straight into
+/// the place the reader reads to (a body's aligned memory), the trailers'
+/// status decides how the stream ends. Errors travel inside `io::Error`
+/// and come back out typed ([`Error::reading`]).
+struct FlightRead {
+    body: Body,
+    translator: FlightToIpc,
+    /// What is left of the last DATA frame.
+    chunk: Bytes,
+    state: ReadState,
+    peer: String,
+    /// The call, as errors name it.
+    rpc: String,
+}
+
+/// Where a [`FlightRead`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadState {
+    /// Reading the body.
+    Body,
+    /// The OK status came: writing what the translator still owes (the
+    /// end-of-stream marker).
+    Draining,
+    /// Nothing more.
+    Done,
+}
+
+impl FlightRead {
+    fn fail(&mut self, e: Error) -> Poll<std::io::Result<()>> {
+        self.state = ReadState::Done;
+        Poll::Ready(Err(std::io::Error::other(e)))
+    }
+
+    fn cut(&mut self, how: &str) -> Poll<std::io::Result<()>> {
+        let e = truncated(&self.peer, &self.rpc, self.translator.messages(), how);
+        self.fail(e)
+    }
+}
+
+impl AsyncRead for FlightRead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            match this.state {
+                ReadState::Done => return Poll::Ready(Ok(())),
+                ReadState::Draining => {
+                    if this.translator.drain(buf) > 0 {
+                        return Poll::Ready(Ok(()));
+                    }
+                    this.state = ReadState::Done;
+                }
+                ReadState::Body if !this.chunk.is_empty() => {
+                    let before = buf.filled().len();
+                    let used = match this.translator.translate(&this.chunk, buf) {
+                        Ok(used) => used,
+                        Err(e) => return this.fail(Error::Codec(e)),
+                    };
+                    this.chunk.advance(used);
+                    if buf.filled().len() > before {
+                        return Poll::Ready(Ok(()));
+                    }
+                    if used == 0 {
+                        // The contract: input is consumed whenever there is room.
+                        return this.fail(Error::Protocol(format!(
+                            "{}: {}: the Flight translator made no progress",
+                            this.peer, this.rpc
+                        )));
+                    }
+                }
+                ReadState::Body => match ready!(Pin::new(&mut this.body).poll_frame(cx)) {
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => this.chunk = data,
+                        Err(frame) => {
+                            let Ok(trailers) = frame.into_trailers() else {
+                                continue;
+                            };
+                            match status_of(&trailers) {
+                                None => return this.cut("trailers without grpc-status"),
+                                Some((FlightCode::Ok, _)) => {
+                                    if let Err(e) = this.translator.end(true) {
+                                        return this.fail(Error::Codec(e));
+                                    }
+                                    this.state = ReadState::Draining;
+                                }
+                                Some((code, message)) => {
+                                    let e = Error::Flight {
+                                        peer: this.peer.clone(),
+                                        rpc: this.rpc.clone(),
+                                        code,
+                                        message,
+                                    };
+                                    return this.fail(e);
+                                }
+                            }
+                        }
+                    },
+                    Some(Err(e)) => return this.cut(&e.to_string()),
+                    None => return this.cut("no trailers"),
+                },
+            }
+        }
+    }
+}
+
+/// Connects to a `grpc://` or `grpc+tls://` endpoint for [`crate::connect`]:
+/// the connection's reader runs `DoGet` with `options.flight.ticket`, its
+/// writer `DoPut` with the descriptor of `options.flight`.
+pub(crate) async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Connection> {
+    let client = FlightClient::connect(endpoint, options).await?;
+    let peer = client.peer.clone();
+    Ok(Connection::new(Call(client), peer))
+}
+
+/// A connection whose call starts with the reader (`DoGet`) or the writer
+/// (`DoPut`).
+struct Call(FlightClient);
+
+impl Link for Call {
+    fn input(self: Box<Self>, peer: String, limits: DecodeLimits) -> Pending<'static, Input> {
+        Box::pin(async move {
+            let ticket = self.0.flight.ticket.clone().ok_or_else(|| {
+                Error::Config(format!(
+                    "{peer}: reading a Flight needs a ticket (ClientOptions::flight.ticket, \
+                     or the CLI's --ticket)"
+                ))
+            })?;
+            self.0.do_get_input(ticket, limits).await
+        })
+    }
+
+    fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
+        Box::pin(std::future::ready(Err(Error::Config(format!(
+            "{peer}: DoPut is not implemented yet"
+        )))))
+    }
 }
 
 /// What the connector needs to open another connection.
@@ -150,32 +664,79 @@ async fn open(
     Ok(Box::new(tcp))
 }
 
-/// Connects to a `grpc://` or `grpc+tls://` endpoint for [`crate::connect`]:
-/// the connection's reader runs `DoGet` with `options.flight.ticket`, its
-/// writer `DoPut` with the descriptor of `options.flight`.
-pub(crate) async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Connection> {
-    let client = FlightClient::connect(endpoint, options).await?;
-    let peer = client.peer.clone();
-    Ok(Connection::new(Call(client), peer))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// A connection whose call starts with the reader or writer.
-struct Call(FlightClient);
-
-impl Link for Call {
-    fn input(
-        self: Box<Self>,
-        peer: String,
-        _: lightstream_core::DecodeLimits,
-    ) -> Pending<'static, Input> {
-        Box::pin(std::future::ready(Err(Error::Config(format!(
-            "{peer}: DoGet is not implemented yet"
-        )))))
+    /// The headers of pyarrow's trailers-only answer to an unknown ticket,
+    /// as captured (tests/data/flight/nope.headers).
+    fn captured() -> HeaderMap {
+        let text = include_str!("../../../../../tests/data/flight/nope.headers");
+        let mut map = HeaderMap::new();
+        for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+            let (name, value) = line.split_once(": ").expect("name: value");
+            map.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("a name"),
+                HeaderValue::from_str(value).expect("a value"),
+            );
+        }
+        map
     }
 
-    fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
-        Box::pin(std::future::ready(Err(Error::Config(format!(
-            "{peer}: DoPut is not implemented yet"
-        )))))
+    #[test]
+    fn statuses_read_arrows_message_first_then_grpc_message() {
+        let mut map = captured();
+        let (code, message) = status_of(&map).expect("a status");
+        assert_eq!(code, FlightCode::NotFound);
+        assert_eq!(message, "no such ticket: b'nope'");
+        // Without Arrow's header: the first line of grpc-message, decoded.
+        map.remove("x-arrow-status-message-bin");
+        let (_, message) = status_of(&map).expect("a status");
+        assert_eq!(
+            message,
+            "\"no such ticket: b'nope'\". Detail: Python exception: Traceback (most recent \
+             call last):"
+        );
+        map.insert(
+            "grpc-message",
+            HeaderValue::from_str(&"x%41%zz".repeat(100)).expect("a value"),
+        );
+        let (_, message) = status_of(&map).expect("a status");
+        assert_eq!(message.chars().count(), STATUS_MESSAGE_CHARS);
+        assert!(message.starts_with("xA%zzxA%zz"), "{message}");
+    }
+
+    #[test]
+    fn hostile_status_headers_are_statuses_never_panics() {
+        let mut map = HeaderMap::new();
+        assert!(status_of(&map).is_none());
+        map.insert("grpc-status", HeaderValue::from_static("banana"));
+        map.insert(
+            "grpc-status-details-bin",
+            HeaderValue::from_static("!!!not base64"),
+        );
+        map.insert(
+            "x-arrow-status-message-bin",
+            HeaderValue::from_static("@@@"),
+        );
+        map.insert("grpc-message", HeaderValue::from_static("%E2%28%A1 %"));
+        let (code, message) = status_of(&map).expect("a status");
+        assert_eq!(code, FlightCode::Unknown);
+        assert_eq!(message, "\u{FFFD}(\u{FFFD} %");
+        map.insert("grpc-status", HeaderValue::from_static("99"));
+        assert_eq!(status_of(&map).expect("a status").0, FlightCode::Other(99));
+    }
+
+    #[test]
+    fn prefixes_are_checked_before_anything_is_kept() {
+        let ok = prefix_len(&[0, 0, 0, 1, 0], 256, "p", "r").expect("256 bytes");
+        assert_eq!(ok, 256);
+        let e = prefix_len(&[0, 0xff, 0xff, 0xff, 0xff], 1 << 20, "p", "r").unwrap_err();
+        assert_eq!(e.codec_kind(), Some(ErrorKind::LimitExceeded), "{e}");
+        let e = prefix_len(&[1, 0, 0, 0, 1], 256, "p", "r").unwrap_err();
+        assert_eq!(e.codec_kind(), Some(ErrorKind::Unsupported), "{e}");
+        assert!(e.to_string().contains("compressed gRPC messages"), "{e}");
+        let e = prefix_len(&[7, 0, 0, 0, 1], 256, "p", "r").unwrap_err();
+        assert_eq!(e.codec_kind(), Some(ErrorKind::Malformed), "{e}");
     }
 }
