@@ -791,6 +791,10 @@ where
                         Err(e) => return this.fail(Error::Codec(e)),
                     };
                     this.chunk.advance(used);
+                    // Side items (app_metadata, descriptors) are not handed
+                    // to the application yet: taken here so that they never
+                    // pile up in the translator over a long stream.
+                    while this.translator.take_side().is_some() {}
                     if buf.filled().len() > before {
                         return Poll::Ready(Ok(()));
                     }
