@@ -46,11 +46,6 @@ pub use crate::transport::grpc::server::{
 )]
 pub(crate) mod proto;
 
-/// The largest FlightData a writer sends by default before it splits a
-/// batch into smaller ones: 2 MiB, as arrow-flight does, under the 4 MiB
-/// receive limit of tonic, grpc-go and arrow-flight peers.
-pub const DEFAULT_MAX_FLIGHT_DATA_BYTES: usize = 2 << 20;
-
 /// What a Flight client asks for ([`crate::ClientOptions::flight`]).
 ///
 /// With a `ticket`, [`crate::connect`] gives a connection whose reader reads
@@ -64,7 +59,12 @@ pub const DEFAULT_MAX_FLIGHT_DATA_BYTES: usize = 2 << 20;
 /// let put = FlightOptions { path: Some(vec!["uploads".into(), "today".into()]), ..FlightOptions::default() };
 /// # let _ = (get, put);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A writer sends each record batch as one FlightData, however large (as
+/// pyarrow does): a peer with gRPC's usual 4 MiB receive limit (tonic,
+/// grpc-go, arrow-flight) refuses larger ones, so write smaller tables to
+/// it. Splitting batches on write is not done yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlightOptions {
     /// The ticket of a `DoGet` (opaque bytes the server handed out, often
     /// text such as a table name).
@@ -78,22 +78,6 @@ pub struct FlightOptions {
     /// IPC message plus its metadata; a control message such as FlightInfo:
     /// the largest metadata).
     pub max_message_bytes: Option<usize>,
-    /// The largest FlightData a writer sends: larger record batches are cut
-    /// into several (by rows). Default [`DEFAULT_MAX_FLIGHT_DATA_BYTES`];
-    /// `None` never splits (as pyarrow does).
-    pub max_flight_data_bytes: Option<usize>,
-}
-
-impl Default for FlightOptions {
-    fn default() -> Self {
-        FlightOptions {
-            ticket: None,
-            path: None,
-            cmd: None,
-            max_message_bytes: None,
-            max_flight_data_bytes: Some(DEFAULT_MAX_FLIGHT_DATA_BYTES),
-        }
-    }
 }
 
 impl FlightOptions {
