@@ -396,3 +396,50 @@ fn do_put_streams_tables_pyarrow_validates_and_serves_back() {
         assert_eq!(report["rows"], tables[0].n_rows);
     });
 }
+
+/// A status after some tables (here our own server, whose writer is
+/// dropped after one table: `ABORTED` in the trailers): the tables before
+/// it are whole, then the server's status, typed.
+#[test]
+fn an_error_status_after_tables_follows_the_whole_tables() {
+    use lightstream::flight::FlightRequest;
+    use lightstream::minarrow::{fa_i64, tbl};
+    run_bounded("status after tables", Duration::from_secs(30), async {
+        let any: Endpoint = "grpc://127.0.0.1:0".parse().expect("URL");
+        let listener = lightstream::bind(&any, &lightstream::ServerOptions::default())
+            .await
+            .expect("bind");
+        let url = listener.local_url().clone();
+        tokio::spawn(async move {
+            let conn = listener.accept().await.expect("a DoGet");
+            assert!(matches!(
+                conn.flight_request(),
+                Some(FlightRequest::DoGet { .. })
+            ));
+            let table = tbl!("t", fa_i64!("n", 1, 2, 3));
+            let schema = Arc::new(Schema::from_table(&table));
+            let mut w = conn
+                .writer(schema, WriteOptions::default())
+                .await
+                .expect("writer");
+            w.write(&table).await.expect("one table");
+            // Dropped unfinished: the call ends with ABORTED.
+            drop(w);
+            let _keep = listener;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let conn = lightstream::connect(&url, &with_ticket("t"))
+            .await
+            .expect("connect");
+        let mut reader = conn.reader(ReadOptions::default()).await.expect("reader");
+        let first = reader.next().await.expect("a table").expect("whole");
+        assert_eq!(first.n_rows, 3);
+        let e = reader.next().await.expect("an error").unwrap_err();
+        let Error::Flight { code, ref rpc, .. } = e else {
+            panic!("expected Error::Flight, got {e:?}");
+        };
+        assert_eq!(code, FlightCode::Aborted, "{e}");
+        assert_eq!(rpc, "DoGet \"t\"");
+        assert!(!e.to_string().contains('\n'), "{e}");
+    });
+}
