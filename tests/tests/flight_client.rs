@@ -443,3 +443,51 @@ fn an_error_status_after_tables_follows_the_whole_tables() {
         assert!(!e.to_string().contains('\n'), "{e}");
     });
 }
+
+#[test]
+fn app_metadata_reaches_the_application_with_its_message() {
+    let server = PyServer::start(None);
+    let url = server.url("grpc", "127.0.0.1");
+    run_bounded("app_metadata", Duration::from_secs(30), async {
+        let client = FlightClient::connect(&url, &ClientOptions::default())
+            .await
+            .expect("connect");
+        let (reader, mut metadata) = client
+            .do_get_with_metadata(Bytes::from("app_metadata"), ReadOptions::default())
+            .await
+            .expect("do_get");
+        let schema = reader.schema().clone();
+        let tables = reader.read_all().await.expect("tables");
+        let doc = server.expectation("app_metadata");
+        let problems = diff_against_doc("app_metadata", &doc, &schema, &tables);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        let mut got = Vec::new();
+        while let Ok(m) = metadata.try_recv() {
+            got.push((m.message, m.bytes));
+        }
+        // pyarrow's hex list, one per batch; the empty one is left out on
+        // the wire. Message 0 is the schema, batches are 1, 2, 3.
+        let sent: Vec<(u64, Bytes)> = doc["app_metadata"]
+            .as_array()
+            .expect("app_metadata in the expectation")
+            .iter()
+            .enumerate()
+            .map(|(i, hex)| {
+                (
+                    i as u64 + 1,
+                    Bytes::from(hex_bytes(hex.as_str().expect("hex"))),
+                )
+            })
+            .filter(|(_, b)| !b.is_empty())
+            .collect();
+        assert_eq!(got, sent);
+        assert_eq!(got[1].1, Bytes::from("meta-2 \u{2713}"));
+    });
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits"))
+        .collect()
+}

@@ -31,7 +31,9 @@ use bytes::Bytes;
 use lightstream_core::Schema;
 
 pub use crate::error::FlightCode;
-pub use crate::transport::grpc::client::{FlightClient, PutResults};
+pub use crate::transport::grpc::client::{
+    AppMetadata, AppMetadataReceiver, FlightClient, PutResults,
+};
 pub use crate::transport::grpc::server::{
     CatalogFuture, FlightCalls, FlightCatalog, FlightRequest, FlightService,
 };

@@ -21,7 +21,7 @@ use http::header::{CONTENT_TYPE, HeaderValue, TE};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use lightstream_core::flight::{FlightToIpc, GRPC_PREFIX_LEN, grpc_prefix};
+use lightstream_core::flight::{FlightSide, FlightToIpc, GRPC_PREFIX_LEN, grpc_prefix};
 use lightstream_core::{DecodeLimits, ErrorKind, ReadOptions, Schema};
 use prost::Message;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -153,12 +153,32 @@ impl FlightClient {
     /// its schema has arrived. A ticket the server refuses is
     /// [`Error::Flight`] (an unknown one is usually [`FlightCode::NotFound`]).
     pub async fn do_get(&self, ticket: Bytes, options: ReadOptions) -> Result<TableReader> {
-        let input = self.do_get_input(ticket, options.limits).await?;
+        let input = self.do_get_input(ticket, options.limits, None).await?;
         TableReader::open(input, self.peer.clone(), options).await
     }
 
+    /// [`FlightClient::do_get`], and the `app_metadata` the server sent
+    /// along: each arrives on the receiver once the reader has read the
+    /// FlightData that carried it (an empty `app_metadata` is not sent,
+    /// protobuf leaves it out). Drain it as you read tables, or drop it.
+    pub async fn do_get_with_metadata(
+        &self,
+        ticket: Bytes,
+        options: ReadOptions,
+    ) -> Result<(TableReader, AppMetadataReceiver)> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let input = self.do_get_input(ticket, options.limits, Some(tx)).await?;
+        let reader = TableReader::open(input, self.peer.clone(), options).await?;
+        Ok((reader, rx))
+    }
+
     /// The response body of `DoGet` as the reader's byte input.
-    async fn do_get_input(&self, ticket: Bytes, limits: DecodeLimits) -> Result<Input> {
+    async fn do_get_input(
+        &self,
+        ticket: Bytes,
+        limits: DecodeLimits,
+        metadata: Option<AppMetadataSender>,
+    ) -> Result<Input> {
         let rpc = format!("DoGet \"{}\"", Shown(&ticket));
         let request = proto::Ticket { ticket };
         let Answer { body, status_seen } = self.call("DoGet", &rpc, framed(&request)).await?;
@@ -182,6 +202,7 @@ impl FlightClient {
             peer: self.peer.clone(),
             rpc,
             on_end: None,
+            metadata,
         })))
     }
 
@@ -697,6 +718,22 @@ pub(crate) struct FlightRead<B = Body> {
     /// A request body's (a server's `DoPut`): told whether the body was
     /// read to its end, when the stream ends or the reader drops it.
     on_end: Option<tokio::sync::oneshot::Sender<bool>>,
+    /// Where a DoGet's `app_metadata` goes (the application asked for it).
+    metadata: Option<AppMetadataSender>,
+}
+
+/// The `app_metadata` of a DoGet ([`FlightClient::do_get_with_metadata`]).
+pub type AppMetadataReceiver = tokio::sync::mpsc::UnboundedReceiver<AppMetadata>;
+type AppMetadataSender = tokio::sync::mpsc::UnboundedSender<AppMetadata>;
+
+/// The `app_metadata` of one FlightData of a DoGet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppMetadata {
+    /// Which FlightData carried it, from 0 (the schema); dictionary batches
+    /// count too.
+    pub message: u64,
+    /// The bytes as sent.
+    pub bytes: Bytes,
 }
 
 /// Where a [`FlightRead`] is.
@@ -729,6 +766,7 @@ impl<B> FlightRead<B> {
             peer,
             rpc: "DoPut".to_string(),
             on_end: Some(on_end),
+            metadata: None,
         }
     }
 
@@ -791,10 +829,16 @@ where
                         Err(e) => return this.fail(Error::Codec(e)),
                     };
                     this.chunk.advance(used);
-                    // Side items (app_metadata, descriptors) are not handed
-                    // to the application yet: taken here so that they never
-                    // pile up in the translator over a long stream.
-                    while this.translator.take_side().is_some() {}
+                    // Side items are taken as they come, so that they never
+                    // pile up in the translator: app_metadata to the
+                    // application when it asked for it, the rest dropped.
+                    while let Some(side) = this.translator.take_side() {
+                        if let (Some(tx), FlightSide::AppMetadata { message, bytes }) =
+                            (&this.metadata, side)
+                        {
+                            let _ = tx.send(AppMetadata { message, bytes });
+                        }
+                    }
                     if buf.filled().len() > before {
                         return Poll::Ready(Ok(()));
                     }
@@ -870,7 +914,7 @@ impl Link for Call {
                      or the CLI's --ticket)"
                 ))
             })?;
-            self.0.do_get_input(ticket, limits).await
+            self.0.do_get_input(ticket, limits, None).await
         })
     }
 
