@@ -1,8 +1,8 @@
 //! [`Endpoint`]: where tables go or come from, parsed from a URL
 //! (`tcp://host:port`, `tls://host:port`, `unix:///path`,
 //! `ws://host:port/path`, `wss://host:port/path`, `quic://host:port`,
-//! `http://host[:port]/path`, `https://host[:port]/path`, or `-` for
-//! stdin/stdout).
+//! `http://host[:port]/path`, `https://host[:port]/path`,
+//! `grpc://host:port`, `grpc+tls://host:port`, or `-` for stdin/stdout).
 //!
 //! What it is not: a connection. [`crate::connect`] and [`crate::bind`]
 //! (in `transport`) dispatch an endpoint to its transport's module.
@@ -55,8 +55,38 @@ pub enum Endpoint {
     /// 443 when not given. The host also names the server in its TLS
     /// certificate.
     Https(String),
+    /// `grpc://host:port` (also written `grpc+tcp://host:port`): Arrow
+    /// Flight over gRPC over HTTP/2 without TLS (feature `flight`). A client
+    /// reads a DoGet stream or writes a DoPut stream (the ticket or
+    /// descriptor is in [`crate::ClientOptions::flight`]). docs/flight.md.
+    Grpc {
+        /// The host as written in the URL (an IPv6 address keeps its brackets).
+        host: String,
+        /// The port.
+        port: u16,
+    },
+    /// `grpc+tls://host:port`: [`Endpoint::Grpc`] over TLS (features `flight`
+    /// and `tls`). The host also names the server in its TLS certificate.
+    GrpcTls {
+        /// The host as written in the URL (an IPv6 address keeps its brackets).
+        host: String,
+        /// The port.
+        port: u16,
+    },
     /// `-`: the Arrow IPC stream format on stdin (reading) and stdout (writing).
     Stdio,
+}
+
+impl Endpoint {
+    /// `host:port` of a `grpc://` or `grpc+tls://` endpoint.
+    pub(crate) fn grpc_hostport(&self) -> Option<String> {
+        match self {
+            Endpoint::Grpc { host, port } | Endpoint::GrpcTls { host, port } => {
+                Some(format!("{host}:{port}"))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl FromStr for Endpoint {
@@ -70,7 +100,8 @@ impl FromStr for Endpoint {
         let (scheme, rest) = s.split_once("://").ok_or_else(|| {
             bad(
                 "expected tcp://host:port, tls://host:port, unix:///path, ws://host:port/path, \
-                 wss://host:port/path, quic://host:port, http(s)://host[:port]/path or -",
+                 wss://host:port/path, quic://host:port, http(s)://host[:port]/path, \
+                 grpc://host:port, grpc+tls://host:port or -",
             )
         })?;
         let authority = |rest: &str| -> Result<String> {
@@ -95,6 +126,18 @@ impl FromStr for Endpoint {
             "tcp" => Ok(Endpoint::Tcp(no_path(authority(rest)?)?)),
             "tls" => Ok(Endpoint::Tls(no_path(authority(rest)?)?)),
             "quic" => Ok(Endpoint::Quic(no_path(authority(rest)?)?)),
+            "grpc" | "grpc+tcp" | "grpc+tls" => {
+                let hostport = no_path(authority(rest)?)?;
+                let (host, port) = hostport
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+                    .ok_or_else(|| bad("missing :port"))?;
+                if scheme == "grpc+tls" {
+                    Ok(Endpoint::GrpcTls { host, port })
+                } else {
+                    Ok(Endpoint::Grpc { host, port })
+                }
+            }
             "unix" => {
                 if !rest.starts_with('/') || rest.len() < 2 {
                     return Err(bad("expected an absolute path: unix:///path/to/socket"));
@@ -124,7 +167,8 @@ impl FromStr for Endpoint {
                 }
             }
             other => Err(bad(&format!(
-                "unknown scheme {other:?} (expected tcp, tls, unix, ws, wss, quic, http or https)"
+                "unknown scheme {other:?} (expected tcp, tls, unix, ws, wss, quic, http, https, \
+                 grpc, grpc+tcp or grpc+tls)"
             ))),
         }
     }
@@ -141,6 +185,8 @@ impl fmt::Display for Endpoint {
             | Endpoint::Http(u)
             | Endpoint::Https(u) => write!(f, "{u}"),
             Endpoint::Quic(a) => write!(f, "quic://{a}"),
+            Endpoint::Grpc { host, port } => write!(f, "grpc://{host}:{port}"),
+            Endpoint::GrpcTls { host, port } => write!(f, "grpc+tls://{host}:{port}"),
             Endpoint::Stdio => write!(f, "-"),
         }
     }
@@ -197,6 +243,28 @@ mod tests {
             Endpoint::Https("https://example.com/t".into())
         );
         assert_eq!(p("http://[::1]/t").unwrap().to_string(), "http://[::1]/t");
+        let grpc = |host: &str, port| Endpoint::Grpc {
+            host: host.into(),
+            port,
+        };
+        assert_eq!(p("grpc://127.0.0.1:8815").unwrap(), grpc("127.0.0.1", 8815));
+        assert_eq!(p("grpc+tcp://localhost:1/").unwrap(), grpc("localhost", 1));
+        assert_eq!(p("grpc://[::1]:2").unwrap(), grpc("[::1]", 2));
+        assert_eq!(
+            p("grpc+tls://example.com:443").unwrap(),
+            Endpoint::GrpcTls {
+                host: "example.com".into(),
+                port: 443
+            }
+        );
+        for url in ["grpc://[::1]:2", "grpc+tls://h:0", "grpc://a.b:65535"] {
+            assert_eq!(p(url).unwrap().to_string(), url);
+        }
+        assert_eq!(
+            p("grpc+tcp://h:1").unwrap().to_string(),
+            "grpc://h:1",
+            "grpc+tcp is an alias"
+        );
         for s in p("tcp://127.0.0.1:9000").iter() {
             assert_eq!(s.to_string(), "tcp://127.0.0.1:9000");
         }
@@ -217,5 +285,9 @@ mod tests {
         assert!(e("wss://x/").contains("missing :port"));
         assert!(e("tcp://x:1/path").contains("a tcp URL has no path"));
         assert!(e("tls://x:1/path").contains("a tls URL has no path"));
+        assert!(e("grpc://x:1/flights").contains("a grpc URL has no path"));
+        assert!(e("grpc+tls://x").contains("missing :port"));
+        assert!(e("grpc://:1").contains("missing host"));
+        assert!(e("grpc+unix:///tmp/s").contains("unknown scheme \"grpc+unix\""));
     }
 }

@@ -138,6 +138,24 @@ pub enum Error {
     },
     /// A hub refused a published message.
     Feed(FeedProblem),
+    /// An Arrow Flight (gRPC) call ended with a status other than OK: the
+    /// server refused it (an unknown ticket is [`FlightCode::NotFound`]) or
+    /// failed while answering. Displays on one line as "PEER: RPC: CODE:
+    /// \"MESSAGE\"", for example `grpc://127.0.0.1:8815: DoGet "nope":
+    /// NOT_FOUND: "no such ticket"`. Match on `code`, never on the text.
+    Flight {
+        /// The server's URL ("grpc://127.0.0.1:8815").
+        peer: String,
+        /// The call and what it asked for (`DoGet "nope"`, `GetFlightInfo
+        /// path ["a", "b"]`).
+        rpc: String,
+        /// The gRPC status code.
+        code: FlightCode,
+        /// The server's message: Arrow's `x-arrow-status-message-bin` when
+        /// sent, else the first line of `grpc-message`; at most 200
+        /// characters.
+        message: String,
+    },
     /// Nothing moved for `after`: no byte arrived while a reader waited
     /// ([`crate::TableReader::set_idle_timeout`]), or the peer accepted no
     /// byte while a writer waited ([`crate::TableWriter::set_write_timeout`]).
@@ -190,6 +208,101 @@ pub enum HttpProblem {
         /// The `Content-Type` that came.
         found: Option<String>,
     },
+}
+
+/// A gRPC status code ([`Error::Flight`]): the 17 codes gRPC defines, and
+/// any other number a server sends as [`FlightCode::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FlightCode {
+    /// 0, `OK`.
+    Ok,
+    /// 1, `CANCELLED`.
+    Cancelled,
+    /// 2, `UNKNOWN` (pyarrow's `FlightServerError` and any Python exception
+    /// without a Flight meaning).
+    Unknown,
+    /// 3, `INVALID_ARGUMENT`.
+    InvalidArgument,
+    /// 4, `DEADLINE_EXCEEDED`.
+    DeadlineExceeded,
+    /// 5, `NOT_FOUND` (pyarrow's `KeyError`: an unknown ticket or path).
+    NotFound,
+    /// 6, `ALREADY_EXISTS`.
+    AlreadyExists,
+    /// 7, `PERMISSION_DENIED`.
+    PermissionDenied,
+    /// 8, `RESOURCE_EXHAUSTED` (also a message over a peer's size limit).
+    ResourceExhausted,
+    /// 9, `FAILED_PRECONDITION`.
+    FailedPrecondition,
+    /// 10, `ABORTED`.
+    Aborted,
+    /// 11, `OUT_OF_RANGE`.
+    OutOfRange,
+    /// 12, `UNIMPLEMENTED` (an RPC the server does not offer).
+    Unimplemented,
+    /// 13, `INTERNAL`.
+    Internal,
+    /// 14, `UNAVAILABLE` (pyarrow's `FlightUnavailableError`).
+    Unavailable,
+    /// 15, `DATA_LOSS`.
+    DataLoss,
+    /// 16, `UNAUTHENTICATED`.
+    Unauthenticated,
+    /// Any other number.
+    Other(i32),
+}
+
+impl FlightCode {
+    const NAMED: [(FlightCode, &'static str); 17] = [
+        (FlightCode::Ok, "OK"),
+        (FlightCode::Cancelled, "CANCELLED"),
+        (FlightCode::Unknown, "UNKNOWN"),
+        (FlightCode::InvalidArgument, "INVALID_ARGUMENT"),
+        (FlightCode::DeadlineExceeded, "DEADLINE_EXCEEDED"),
+        (FlightCode::NotFound, "NOT_FOUND"),
+        (FlightCode::AlreadyExists, "ALREADY_EXISTS"),
+        (FlightCode::PermissionDenied, "PERMISSION_DENIED"),
+        (FlightCode::ResourceExhausted, "RESOURCE_EXHAUSTED"),
+        (FlightCode::FailedPrecondition, "FAILED_PRECONDITION"),
+        (FlightCode::Aborted, "ABORTED"),
+        (FlightCode::OutOfRange, "OUT_OF_RANGE"),
+        (FlightCode::Unimplemented, "UNIMPLEMENTED"),
+        (FlightCode::Internal, "INTERNAL"),
+        (FlightCode::Unavailable, "UNAVAILABLE"),
+        (FlightCode::DataLoss, "DATA_LOSS"),
+        (FlightCode::Unauthenticated, "UNAUTHENTICATED"),
+    ];
+
+    /// The code of a `grpc-status` number.
+    pub fn from_i32(code: i32) -> FlightCode {
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| Self::NAMED.get(i))
+            .map_or(FlightCode::Other(code), |(c, _)| *c)
+    }
+
+    /// Its `grpc-status` number.
+    pub fn as_i32(self) -> i32 {
+        match self {
+            FlightCode::Other(n) => n,
+            named => Self::NAMED
+                .iter()
+                .position(|(c, _)| *c == named)
+                .map_or(-1, |i| i as i32),
+        }
+    }
+}
+
+impl fmt::Display for FlightCode {
+    /// gRPC's name of the code (`NOT_FOUND`), or `CODE 42`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Self::NAMED.iter().find(|(c, _)| c == self) {
+            Some((_, name)) => f.write_str(name),
+            None => write!(f, "CODE {}", self.as_i32()),
+        }
+    }
 }
 
 /// Why a TLS handshake failed ([`Error::Tls`]).
@@ -246,6 +359,16 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// The error a reader reports for an I/O error of its input: a transport
+    /// that hands the reader an `AsyncRead` (gRPC) carries its typed errors
+    /// inside the `io::Error`; those come back out as they were.
+    pub(crate) fn reading(peer: &str, e: std::io::Error) -> Self {
+        match e.downcast::<Error>() {
+            Ok(typed) => typed,
+            Err(e) => Error::io(format!("reading from {peer}"), e),
         }
     }
 
@@ -331,6 +454,12 @@ impl fmt::Display for Error {
                 "{peer} fell {queued} bytes behind the feed, past its limit of {max_lag} \
                  (slow policy: disconnect)"
             ),
+            Error::Flight {
+                peer,
+                rpc,
+                code,
+                message,
+            } => write!(f, "{peer}: {rpc}: {code}: {message:?}"),
             Error::Feed(FeedProblem::NotOpen { kind }) => write!(
                 f,
                 "no stream is open to publish {kind:?} to (publish the schema first; after \
@@ -407,6 +536,39 @@ mod tests {
             "I/O error while reading from tcp 127.0.0.1:9: connection reset"
         );
         assert!(e.codec_kind().is_none());
+    }
+
+    #[test]
+    fn flight_statuses_are_one_line_with_the_code_by_name() {
+        let e = Error::Flight {
+            peer: "grpc://127.0.0.1:8815".into(),
+            rpc: "DoGet \"nope\"".into(),
+            code: FlightCode::from_i32(5),
+            message: "no such ticket".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "grpc://127.0.0.1:8815: DoGet \"nope\": NOT_FOUND: \"no such ticket\""
+        );
+        for n in 0..17 {
+            assert_eq!(FlightCode::from_i32(n).as_i32(), n);
+            assert_ne!(FlightCode::from_i32(n), FlightCode::Other(n));
+        }
+        assert_eq!(FlightCode::from_i32(16), FlightCode::Unauthenticated);
+        assert_eq!(FlightCode::from_i32(17), FlightCode::Other(17));
+        assert_eq!(FlightCode::from_i32(-3).to_string(), "CODE -3");
+    }
+
+    #[test]
+    fn typed_errors_come_back_out_of_an_io_error() {
+        let inner = Error::Protocol("gRPC said no".into());
+        let e = Error::reading("grpc://h:1", std::io::Error::other(inner));
+        assert!(
+            matches!(e, Error::Protocol(ref m) if m == "gRPC said no"),
+            "{e}"
+        );
+        let e = Error::reading("grpc://h:1", std::io::ErrorKind::BrokenPipe.into());
+        assert!(matches!(e, Error::Io { ref context, .. } if context == "reading from grpc://h:1"));
     }
 
     #[test]

@@ -631,7 +631,7 @@ impl<D: FrameDecoder + MessageProgress> Feed<D> {
             ..
         } = self;
         let peer = peer.as_str();
-        let io_err = |e: std::io::Error| Error::io(format!("reading from {peer}"), e);
+        let io_err = |e: std::io::Error| Error::reading(peer, e);
         let at_end = |decoder: &D| {
             end_of_input(decoder, peer, *require_end_marker, *items, items_name).map(|()| None)
         };

@@ -14,13 +14,15 @@
 //! build on `tcp`, `websocket` on `tls` (for `wss://`) and `quic` on `tls`'s
 //! certificate helpers.
 
-#[cfg(feature = "tls")]
+#[cfg(any(feature = "tls", feature = "flight"))]
 use std::sync::Arc;
 
 use crate::connection::{Connection, Listener};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 
+#[cfg(feature = "flight")]
+pub(crate) mod grpc;
 #[cfg(feature = "http")]
 pub(crate) mod http;
 #[cfg(feature = "quic")]
@@ -63,6 +65,11 @@ pub struct ClientOptions {
     /// `https://`; see `lightstream::http::Access`). `None` (the default):
     /// no token.
     pub token: Option<String>,
+    /// What a `grpc://` / `grpc+tls://` client asks for: the ticket of a
+    /// `DoGet` (the connection's reader) or the descriptor of a `DoPut` (its
+    /// writer), and the limits of its gRPC messages. See [`crate::flight`].
+    #[cfg(feature = "flight")]
+    pub flight: crate::flight::FlightOptions,
 }
 
 /// Settings for [`bind`]. QUIC, `tls://` and `wss://` need a TLS server
@@ -89,6 +96,12 @@ pub struct ServerOptions {
     /// own host, on any port (`http::Origins::SameHost`).
     #[cfg(feature = "http")]
     pub access: crate::http::Access,
+    /// What a `grpc://` or `grpc+tls://` (Arrow Flight) server answers to
+    /// `ListFlights`, `GetFlightInfo` and `GetSchema`; `None` (the
+    /// default): `UNIMPLEMENTED`. Its `DoGet` and `DoPut` calls are the
+    /// listener's connections ([`crate::Connection::flight_request`]).
+    #[cfg(feature = "flight")]
+    pub flight_catalog: Option<Arc<dyn crate::flight::FlightCatalog>>,
 }
 
 /// Listens on `endpoint`.
@@ -146,6 +159,10 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
             let side = tls::ServerSide::new(endpoint, &options.tls, options.handshake_timeout)?
                 .with_alpn(&[b"h2", b"http/1.1"]);
             http::bind(url, endpoint, options.access.clone(), Some(side)).await
+        }
+        #[cfg(feature = "flight")]
+        Endpoint::Grpc { .. } | Endpoint::GrpcTls { .. } => {
+            grpc::server::bind(endpoint, options).await
         }
         #[cfg(feature = "stdio")]
         Endpoint::Stdio => Ok(stdio::bind()),
@@ -214,6 +231,10 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
             )
             .await
         }
+        #[cfg(feature = "flight")]
+        Endpoint::Grpc { .. } | Endpoint::GrpcTls { .. } => {
+            grpc::client::connect(endpoint, options).await
+        }
         #[cfg(feature = "stdio")]
         Endpoint::Stdio => Ok(Connection::stdio()),
         #[allow(unreachable_patterns)]
@@ -231,6 +252,12 @@ fn not_compiled_in(endpoint: &Endpoint) -> Error {
         }
         Endpoint::Http(_) => "HTTP was not compiled in (lightstream's `http` feature)",
         Endpoint::Https(_) => "HTTPS was not compiled in (lightstream's `http` and `tls` features)",
+        Endpoint::Grpc { .. } => {
+            "Arrow Flight was not compiled in (lightstream's `flight` feature)"
+        }
+        Endpoint::GrpcTls { .. } => {
+            "Arrow Flight over TLS was not compiled in (lightstream's `flight` and `tls` features)"
+        }
         _ => "this transport was not compiled in (see the crate's features)",
     };
     Error::Config(format!("{endpoint}: {what}"))
