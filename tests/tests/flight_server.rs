@@ -232,7 +232,10 @@ async fn pyarrow_lists_and_describes_the_catalogs_flights() {
     // An unknown path: the catalog's NOT_FOUND reaches pyarrow.
     let (ok, _, stderr) = flight_client(vec![url, "info".into(), "data/nope".into()]).await;
     assert!(!ok && stderr.contains("KeyError"), "{stderr}");
-    assert!(stderr.contains("no flight path [\"data\", \"nope\"]"), "{stderr}");
+    assert!(
+        stderr.contains("no flight path [\"data\", \"nope\"]"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +251,11 @@ async fn pyarrow_reads_a_hub_subscription_over_do_get() {
             tokio::spawn(hub.subscribe(conn, SubscribeOptions::default()));
         }
     });
-    let reading = tokio::spawn(flight_client_json_owned(vec![url, "get".into(), "feed".into()]));
+    let reading = tokio::spawn(flight_client_json_owned(vec![
+        url,
+        "get".into(),
+        "feed".into(),
+    ]));
     hub.wait_for_subscribers(1).await;
     let mut publisher = hub
         .publisher(schema.clone(), WriteOptions::default())
@@ -269,7 +276,8 @@ async fn flight_client_json_owned(args: Vec<String>) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyarrow_reads_over_grpc_tls_with_the_test_ca() {
     let dir = TempDir::new("flight-tls");
-    let pki = lightstream_tests::pki::pki(dir.path(), "flight test CA", &["localhost", "127.0.0.1"]);
+    let pki =
+        lightstream_tests::pki::pki(dir.path(), "flight test CA", &["localhost", "127.0.0.1"]);
     let config = lightstream::tls::server_config(
         lightstream::tls::load_certs(&pki.cert).expect("certificate"),
         lightstream::tls::load_key(&pki.key).expect("key"),

@@ -87,7 +87,11 @@ pub(crate) trait Link: Any + Send {
     /// Answers a Flight call with a gRPC status instead of a stream; other
     /// transports close the connection.
     #[cfg(feature = "flight")]
-    fn reject(self: Box<Self>, code: crate::flight::FlightCode, message: String) -> Pending<'static, ()> {
+    fn reject(
+        self: Box<Self>,
+        code: crate::flight::FlightCode,
+        message: String,
+    ) -> Pending<'static, ()> {
         let _ = (code, message);
         Box::pin(std::future::ready(Ok(())))
     }

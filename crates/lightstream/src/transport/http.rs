@@ -975,9 +975,12 @@ impl Drop for HttpAcceptor {
 impl Acceptor for HttpAcceptor {
     fn accept<'a>(&'a self, local: &'a Endpoint) -> Pending<'a, Connection> {
         Box::pin(async move {
-            self.incoming.lock().await.recv().await.ok_or_else(|| {
-                Error::Protocol(format!("the server on {local} stopped accepting"))
-            })
+            self.incoming
+                .lock()
+                .await
+                .recv()
+                .await
+                .ok_or_else(|| Error::Protocol(format!("the server on {local} stopped accepting")))
         })
     }
 

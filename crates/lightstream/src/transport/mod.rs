@@ -161,7 +161,9 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
             http::bind(url, endpoint, options.access.clone(), Some(side)).await
         }
         #[cfg(feature = "flight")]
-        Endpoint::Grpc { .. } | Endpoint::GrpcTls { .. } => grpc::server::bind(endpoint, options).await,
+        Endpoint::Grpc { .. } | Endpoint::GrpcTls { .. } => {
+            grpc::server::bind(endpoint, options).await
+        }
         #[cfg(feature = "stdio")]
         Endpoint::Stdio => Ok(stdio::bind()),
         #[allow(unreachable_patterns)]

@@ -536,7 +536,6 @@ impl<B> Drop for FlightRead<B> {
 }
 
 impl<B> FlightRead<B> {
-
     fn cut(&mut self, how: &str) -> Poll<std::io::Result<()>> {
         let e = truncated(&self.peer, &self.rpc, self.translator.messages(), how);
         self.fail(e)

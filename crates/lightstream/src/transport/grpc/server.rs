@@ -42,16 +42,16 @@ use tonic::{Code, Status};
 
 use crate::connection::{Connection, Link, Listener, Pending};
 use crate::endpoint::Endpoint;
-use crate::transport::ServerOptions;
-#[cfg(feature = "tls")]
-use crate::transport::tls::ServerSide;
 use crate::error::{Error, Result};
 use crate::flight::{FlightCode, FlightDescriptor, FlightInfo, proto};
 use crate::reader::Input;
+use crate::transport::ServerOptions;
 use crate::transport::grpc::client::FlightRead;
 use crate::transport::grpc::max_flight_data;
 use crate::transport::grpc::sink::FlightSink;
 use crate::transport::http::{Channels, HttpAcceptor, ServerIo, serve_hyper};
+#[cfg(feature = "tls")]
+use crate::transport::tls::ServerSide;
 use crate::writer::MessageSink;
 
 /// The gRPC service name of Arrow Flight.
@@ -98,7 +98,10 @@ pub trait FlightCatalog: Send + Sync + 'static {
     /// The schema of the flight `descriptor` names; the default takes it
     /// from [`FlightCatalog::get_flight_info`] (`NOT_FOUND` when it has
     /// none).
-    fn get_schema<'a>(&'a self, descriptor: &'a FlightDescriptor) -> CatalogFuture<'a, Arc<Schema>> {
+    fn get_schema<'a>(
+        &'a self,
+        descriptor: &'a FlightDescriptor,
+    ) -> CatalogFuture<'a, Arc<Schema>> {
         Box::pin(async move {
             self.get_flight_info(descriptor)
                 .await?
@@ -243,7 +246,8 @@ where
 {
     type Response = Response<tonic::body::Body>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = std::result::Result<Self::Response, Infallible>> + Send>>;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<Self::Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::result::Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -279,10 +283,8 @@ async fn route(
         "DoPut" => do_put(request, &shared, peer).await,
         "GetFlightInfo" | "GetSchema" | "ListFlights" => {
             let Some(catalog) = shared.catalog.clone() else {
-                return Status::unimplemented(format!(
-                    "{rpc}: this Flight server has no catalog"
-                ))
-                .into_http();
+                return Status::unimplemented(format!("{rpc}: this Flight server has no catalog"))
+                    .into_http();
             };
             control(rpc, request, catalog, shared.max_control).await
         }
@@ -438,8 +440,7 @@ async fn do_get(
     shared: &Shared,
     peer: String,
 ) -> Response<tonic::body::Body> {
-    let ticket = match one_message::<proto::Ticket>(request.into_body(), shared.max_control).await
-    {
+    let ticket = match one_message::<proto::Ticket>(request.into_body(), shared.max_control).await {
         Ok(ticket) => ticket.ticket,
         Err(status) => return status.into_http(),
     };
@@ -487,7 +488,7 @@ impl Link for ServedDoGet {
             .respond
             .send(streaming_response(tonic::body::Body::new(body)));
         Box::pin(std::future::ready(Ok(
-            Box::new(FlightSink::new(inner, None)) as Box<dyn MessageSink>
+            Box::new(FlightSink::new(inner, None)) as Box<dyn MessageSink>,
         )))
     }
 
@@ -514,8 +515,11 @@ fn wrong_direction<T: Send + 'static>(
     peer: &str,
     what: &str,
 ) -> Pending<'static, T> {
-    let _ = respond.send(Status::failed_precondition("the server used the call the other way").into_http());
-    let error = Error::Protocol(format!("{peer}: {what} (the application used it the other way)"));
+    let _ = respond
+        .send(Status::failed_precondition("the server used the call the other way").into_http());
+    let error = Error::Protocol(format!(
+        "{peer}: {what} (the application used it the other way)"
+    ));
     Box::pin(std::future::ready(Err(error)))
 }
 
@@ -715,7 +719,11 @@ pub(crate) async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result
     }
     let (listener, addr) = crate::transport::tcp::listen(&hostport, endpoint).await?;
     let (host, port) = (addr.ip().to_string(), addr.port());
-    let host = if addr.is_ipv6() { format!("[{host}]") } else { host };
+    let host = if addr.is_ipv6() {
+        format!("[{host}]")
+    } else {
+        host
+    };
     let local = if secure {
         Endpoint::GrpcTls { host, port }
     } else {
@@ -748,10 +756,9 @@ async fn serve_grpc(io: ServerIo, service: FlightService, channels: Channels) {
         let mut service = service.clone();
         tower::Service::call(&mut service, request)
     });
-    let mut builder = hyper_util::server::conn::auto::Builder::new(
-        hyper_util::rt::TokioExecutor::new(),
-    )
-    .http2_only();
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .http2_only();
     builder
         .http2()
         .initial_stream_window_size(STREAM_WINDOW)
@@ -763,4 +770,3 @@ async fn serve_grpc(io: ServerIo, service: FlightService, channels: Channels) {
 /// flight-plan.md §1; a DoPut upload and its acknowledgements).
 const STREAM_WINDOW: u32 = 4 << 20;
 const CONNECTION_WINDOW: u32 = 8 << 20;
-

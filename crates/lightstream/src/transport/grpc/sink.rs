@@ -107,7 +107,9 @@ impl MessageSink for FlightSink {
                 if body.is_empty() {
                     self.inner.send_shared(&[head], limit).await?;
                 } else {
-                    self.inner.send_shared(&[head, m.slice(body)], limit).await?;
+                    self.inner
+                        .send_shared(&[head, m.slice(body)], limit)
+                        .await?;
                 }
             }
             Ok(())
@@ -126,4 +128,3 @@ impl MessageSink for FlightSink {
         self.inner.finish(peer, limit)
     }
 }
-
