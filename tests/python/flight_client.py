@@ -5,10 +5,12 @@ what it got as JSON on stdout.
 
 Usage: flight_client.py [--tls-root CA] URL CMD ARGS...
 
-  get TICKET          DoGet; every batch `validate(full=True)`; prints the
+  get TICKET [OUT]    DoGet; every batch `validate(full=True)`; prints the
                       expectation JSON (ipc_expect.py format) of what arrived,
                       plus "app_metadata": hex per batch and "stats" (pyarrow's
-                      read statistics: dictionary deltas and replacements)
+                      read statistics: dictionary deltas and replacements);
+                      with OUT, pyarrow also writes the batches there (an IPC
+                      file for .arrow, else an IPC stream with delta dictionaries)
   put PATH FILE       DoPut of the IPC stream or file FILE (read by pyarrow) with
                       the path descriptor PATH ("a/b" -> ["a", "b"]); prints
                       {"sent": <expectation JSON of FILE>, "results": [PutResult
@@ -72,7 +74,17 @@ def read_ipc(path):
         return r.schema, list(r)
 
 
-def cmd_get(client, ticket):
+def write_ipc(path, schema, batches):
+    if path.endswith(".arrow"):
+        writer = ipc.new_file(path, schema)
+    else:
+        writer = ipc.new_stream(path, schema, options=ipc.IpcWriteOptions(emit_dictionary_deltas=True))
+    with writer:
+        for b in batches:
+            writer.write_batch(b)
+
+
+def cmd_get(client, ticket, out=None):
     reader = client.do_get(fl.Ticket(ticket.encode("utf-8")))
     batches, metadata = [], []
     while True:
@@ -85,6 +97,8 @@ def cmd_get(client, ticket):
         chunk.data.validate(full=True)
         batches.append(chunk.data)
         metadata.append(chunk.app_metadata.to_pybytes().hex() if chunk.app_metadata is not None else "")
+    if out is not None:
+        write_ipc(out, reader.schema, batches)
     doc = ipc_expect.expect_json("stream", reader.schema, batches)
     doc["app_metadata"] = metadata
     s = reader.stats

@@ -85,6 +85,9 @@ impl CliError {
                  any certificate)"
             )),
             tls @ lightstream::Error::Tls { .. } => CliError::Failed(tls.to_string()),
+            // A gRPC status: names the server, the call and its ticket or
+            // descriptor, the code and the server's message.
+            flight @ lightstream::Error::Flight { .. } => CliError::Failed(flight.to_string()),
             other => CliError::Failed(format!("{context}: {other}")),
         }
     }

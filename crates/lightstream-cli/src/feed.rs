@@ -199,6 +199,11 @@ pub fn relay(
 
 /// One client, subscribed until the feed ends for it; a failure is one line.
 async fn serve_client(hub: Hub, conn: lightstream::Connection, options: SubscribeOptions) {
+    // grpc://: any DoGet joins the feed; a DoPut is refused.
+    #[cfg(feature = "flight")]
+    let Some(conn) = crate::flight::admit(conn, crate::flight::Takes::Gets).await else {
+        return;
+    };
     let peer = conn.peer().to_string();
     let started = std::time::Instant::now();
     match hub.subscribe(conn, options).await {

@@ -1,5 +1,6 @@
 //! `lightstream`: inspect, print, convert and generate Arrow IPC files and streams,
-//! and stream them over TCP, TLS, Unix sockets, WebSocket, QUIC and stdio.
+//! and stream them over TCP, TLS, Unix sockets, WebSocket, QUIC, HTTP, Arrow
+//! Flight and stdio.
 //!
 //! What it is for: a thin native shell over `lightstream-core` (the codec does all
 //! decoding and encoding) and `lightstream` (the transports of `serve`, `recv`,
@@ -19,6 +20,7 @@ mod demo;
 mod error;
 mod example;
 mod feed;
+mod flight;
 mod format;
 mod heap;
 mod input;
@@ -57,9 +59,12 @@ use crate::output::{Codec, WriteSettings};
                   stream).\n\n\
                   URLs of serve, recv, send and listen: tcp://host:port, tls://host:port, \
                   unix:///path/to/socket, ws://host:port/path, wss://host:port/path, \
-                  quic://host:port, or `-` for stdin/stdout. Port 0 picks a free port; serve and \
-                  listen print `listening on <url>` on stderr once bound.\n\n\
-                  TLS (quic://, tls://, wss://): servers take --cert/--key (PEM), else make a \
+                  quic://host:port, http(s)://host:port/path, grpc://host:port and \
+                  grpc+tls://host:port (Arrow Flight: recv --ticket, send --path, serve offers \
+                  each FILE as a flight, listen takes one DoPut), or `-` for stdin/stdout. Port 0 \
+                  picks a free port; serve and listen print `listening on <url>` on stderr once \
+                  bound.\n\n\
+                  TLS (quic://, tls://, wss://, https://, grpc+tls://): servers take --cert/--key (PEM), else make a \
                   self-signed certificate for localhost; clients take --ca FILE (trust its PEM \
                   certificates) or --insecure, else tls:// and wss:// trust the built-in webpki \
                   roots and quic:// asks for one of the two."
@@ -124,17 +129,22 @@ enum Command {
     },
     /// Listen and send an IPC file or stream, CSV or Parquet file (as an Arrow
     /// IPC stream) to every client that connects, until interrupted; with `-`,
-    /// standard input is a live feed (see `relay`)
+    /// standard input is a live feed (see `relay`). Over grpc:// each FILE is
+    /// a flight (ticket: its file name)
     Serve {
         /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
         /// ws://host:port/path, wss://host:port/path, quic://host:port,
-        /// http(s)://host:port/path, or `-` (stdout)
+        /// http(s)://host:port/path, grpc://host:port, grpc+tls://host:port,
+        /// or `-` (stdout)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Arrow IPC file or stream, CSV or Parquet file to send whole to each
-        /// client; `-`: an IPC stream on stdin as a live feed (every message to
-        /// every client connected; ends when stdin ends; `relay - URL`)
-        input: PathBuf,
+        /// client (grpc://: one or more, each a flight whose ticket is its
+        /// file name); `-`: an IPC stream on stdin as a live feed (every
+        /// message to every client connected; ends when stdin ends; `relay -
+        /// URL`)
+        #[arg(required = true, value_name = "INPUT")]
+        input: Vec<PathBuf>,
         #[command(flatten)]
         feed: FeedArgs,
         /// Exit after the first client (its failure is then the command's failure)
@@ -166,8 +176,9 @@ enum Command {
     /// --replay tables, then live data; ends when the source ends
     Relay {
         /// Where the feed comes from: tcp://, tls://, unix://, ws://, wss://,
-        /// quic:// (connects as a client), an IPC stream file (or an IPC file,
-        /// CSV or Parquet file: read as tables), or `-` (an IPC stream on stdin)
+        /// quic://, http(s)://, grpc:// (with --ticket), grpc+tls:// (connects
+        /// as a client), an IPC stream file (or an IPC file, CSV or Parquet
+        /// file: read as tables), or `-` (an IPC stream on stdin)
         #[arg(value_parser = feed::Source::from_arg)]
         source: feed::Source,
         /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
@@ -181,6 +192,8 @@ enum Command {
         tls: ServerTlsArgs,
         #[command(flatten)]
         upstream_tls: ClientTlsArgs,
+        #[command(flatten)]
+        ticket: flight::TicketArgs,
         /// Drop a client that takes no data for SECONDS (and one whose
         /// handshake takes longer; with --slow block, the longest one client
         /// holds the feed back); 0: wait forever
@@ -198,7 +211,8 @@ enum Command {
     Recv {
         /// Where to connect: tcp://host:port, tls://host:port, unix:///path,
         /// ws://host:port/path, wss://host:port/path, quic://host:port,
-        /// http(s)://host:port/path, or `-` (stdin)
+        /// http(s)://host:port/path, grpc://host:port (with --ticket),
+        /// grpc+tls://host:port, or `-` (stdin)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Output path (`-` for stdout)
@@ -209,6 +223,8 @@ enum Command {
         columns: ColumnArgs,
         #[command(flatten)]
         tls: ClientTlsArgs,
+        #[command(flatten)]
+        ticket: flight::TicketArgs,
         #[command(flatten)]
         token: access::TokenArg,
         /// Fail when no data arrives for SECONDS (also bounds the handshake and
@@ -225,7 +241,8 @@ enum Command {
     Send {
         /// Where to connect: tcp://host:port, tls://host:port, unix:///path,
         /// ws://host:port/path, wss://host:port/path, quic://host:port,
-        /// http(s)://host:port/path, or `-` (stdout)
+        /// http(s)://host:port/path, grpc://host:port (DoPut),
+        /// grpc+tls://host:port, or `-` (stdout)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Arrow IPC file or stream, CSV or Parquet file to send (`-` for stdin)
@@ -234,6 +251,8 @@ enum Command {
         compression: StreamCompressionArgs,
         #[command(flatten)]
         tls: ClientTlsArgs,
+        #[command(flatten)]
+        descriptor: flight::PathArgs,
         #[command(flatten)]
         token: access::TokenArg,
         /// Fail when the peer takes no data for SECONDS (also bounds the
@@ -245,14 +264,15 @@ enum Command {
         #[command(flatten)]
         framing: FramingArgs,
     },
-    /// Listen, receive one stream from the first client, write it (IPC file or
-    /// stream, CSV or Parquet) and exit. Written as an IPC stream with every
-    /// column, it is copied message by message without decoding (any Arrow
-    /// type passes)
+    /// Listen, receive one stream from the first client (grpc://: the first
+    /// DoPut), write it (IPC file or stream, CSV or Parquet) and exit. Written
+    /// as an IPC stream with every column, it is copied message by message
+    /// without decoding (any Arrow type passes)
     Listen {
         /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
         /// ws://host:port/path, wss://host:port/path, quic://host:port,
-        /// http(s)://host:port/path, or `-` (stdin)
+        /// http(s)://host:port/path, grpc://host:port, grpc+tls://host:port,
+        /// or `-` (stdin)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Output path (`-` for stdout)
@@ -703,7 +723,7 @@ impl ClientTlsArgs {
         ClientTls {
             insecure: self.insecure,
             ca: self.ca,
-            token: None,
+            ..ClientTls::default()
         }
     }
 
@@ -754,7 +774,18 @@ fn run(cli: Cli) -> CliResult<()> {
             max_clients,
             framing,
         } => {
-            if input.as_os_str() != "-" {
+            let live = input.iter().any(|i| i.as_os_str() == "-");
+            if input.len() > 1 && (live || !flight::is_flight(&url)) {
+                return Err(CliError::usage(if live {
+                    "`-` (a live feed) is the only input of its `serve`".to_string()
+                } else {
+                    format!(
+                        "several inputs are served over grpc:// and grpc+tls:// only (a \
+                         flight each), not over {url}"
+                    )
+                }));
+            }
+            if !live {
                 if feed.given() {
                     return Err(CliError::usage(
                         "--slow, --max-lag and --replay apply to a live feed (`serve URL -`, \
@@ -797,51 +828,80 @@ fn run(cli: Cli) -> CliResult<()> {
             feed,
             tls,
             upstream_tls,
+            ticket,
             timeout,
             max_clients,
-        } => feed::relay(
-            source,
-            url,
-            feed.options(max_clients, timeout),
-            &tls.tls()?,
-            &upstream_tls.tls(),
-        ),
+        } => {
+            let mut upstream = upstream_tls.tls();
+            match &source {
+                feed::Source::Url(endpoint) => {
+                    upstream.ticket = flight::ticket_for(endpoint, &ticket)?;
+                }
+                _ if ticket.bytes().is_some() => {
+                    return Err(CliError::usage(
+                        "--ticket and --ticket-hex apply to a grpc:// or grpc+tls:// source only",
+                    ));
+                }
+                _ => {}
+            }
+            feed::relay(
+                source,
+                url,
+                feed.options(max_clients, timeout),
+                &tls.tls()?,
+                &upstream,
+            )
+        }
         Command::Recv {
             url,
             output,
             to,
             columns,
             tls,
+            ticket,
             token,
             timeout,
             rate,
             framing,
-        } => network::recv(
-            url,
-            &output,
-            to.format(),
-            &columns.columns(),
-            &tls.with_token(&token)?,
-            rate.with(timeout),
-            framing.framing(),
-        ),
+        } => {
+            let client = ClientTls {
+                ticket: flight::ticket_for(&url, &ticket)?,
+                ..tls.with_token(&token)?
+            };
+            network::recv(
+                url,
+                &output,
+                to.format(),
+                &columns.columns(),
+                &client,
+                rate.with(timeout),
+                framing.framing(),
+            )
+        }
         Command::Send {
             url,
             input,
             compression,
             tls,
+            descriptor,
             token,
             timeout,
             rate,
             framing,
-        } => network::send(
-            url,
-            &input,
-            compression.compression(),
-            &tls.with_token(&token)?,
-            rate.with(timeout),
-            framing.framing(),
-        ),
+        } => {
+            let client = ClientTls {
+                descriptor_path: flight::descriptor_for(&url, &descriptor, &input)?,
+                ..tls.with_token(&token)?
+            };
+            network::send(
+                url,
+                &input,
+                compression.compression(),
+                &client,
+                rate.with(timeout),
+                framing.framing(),
+            )
+        }
         Command::Listen {
             url,
             output,

@@ -2,7 +2,8 @@
 //!
 //! What it is for: moving Arrow tables between this process and a peer over any
 //! transport of the `lightstream` crate (TCP, TLS, Unix sockets, WebSocket plain
-//! and over TLS, QUIC, HTTP and HTTPS, stdio), with the same inputs and outputs as the file commands: tables are read
+//! and over TLS, QUIC, HTTP and HTTPS, Arrow Flight, stdio), with the same inputs
+//! and outputs as the file commands: tables are read
 //! with `input.rs` (format detected from the bytes) and written with `output.rs`
 //! (format from `--to` or the extension).
 //!
@@ -31,6 +32,10 @@
 //! `--framing tlv` carries the stream in TLV frames (one IPC message per frame,
 //! the library's `Connection::tlv_reader` / `tlv_writer`) on the byte
 //! transports (tcp, tls, unix, stdio).
+//!
+//! Arrow Flight (`grpc://`): a DoGet or DoPut call is a `Connection` like any
+//! other; what only Flight has (tickets, descriptors, a flight per file of
+//! `serve`, refusing the wrong call) is in `flight.rs`.
 //!
 //! What it is not: a transport or a codec. Every byte on the wire comes from the
 //! `lightstream` crate.
@@ -80,6 +85,10 @@ pub struct ClientTls {
     pub ca: Option<PathBuf>,
     /// `--token-file` of `recv`/`send`: the bearer token to send.
     pub token: Option<String>,
+    /// grpc://: the ticket DoGet sends (`recv`, `relay`; `--ticket`).
+    pub ticket: Option<Vec<u8>>,
+    /// grpc://: the path descriptor DoPut sends (`send`; `--path`).
+    pub descriptor_path: Option<Vec<String>>,
 }
 
 /// `--timeout` and `--min-rate` of the network commands: how long a peer may
@@ -163,12 +172,13 @@ const TURN_AWAY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a server that is done (`serve --once`, `listen`) lets the
 /// transport finish what it owes its client (an HTTP answer, the end of a
 /// response body) before the process exits.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-/// `serve`: listens on `endpoint` and sends `input`'s tables to every client.
+/// `serve`: listens on `endpoint` and sends `inputs`' tables to every client
+/// (one input, except over Flight: see `flight::serve`).
 pub fn serve(
     endpoint: Endpoint,
-    input: &Path,
+    inputs: &[PathBuf],
     admission: Admission,
     compression: Compression,
     tls: &ServerTls,
@@ -178,6 +188,16 @@ pub fn serve(
     let Admission { once, max_clients } = admission;
     framing.check(&endpoint)?;
     let server = server_options(&endpoint, tls)?;
+    #[cfg(feature = "flight")]
+    if crate::flight::is_flight(&endpoint) {
+        return crate::flight::serve(endpoint, inputs, admission, compression, server, patience);
+    }
+    let [input] = inputs else {
+        return Err(CliError::usage(format!(
+            "serving over {endpoint} takes one input, not {}",
+            inputs.len()
+        )));
+    };
     let served = Arc::new(Served::load(input, compression, patience, framing)?);
     // stdio has exactly one client: this process's stdout.
     let once = once || endpoint == Endpoint::Stdio;
@@ -377,6 +397,12 @@ pub fn listen(
             let copy = copies(framing, format, columns, &target);
             let reader = loop {
                 let conn = accept(&listener).await?;
+                // grpc://: the first DoPut; a DoGet is refused.
+                #[cfg(feature = "flight")]
+                let Some(conn) = crate::flight::admit(conn, crate::flight::Takes::Puts).await
+                else {
+                    continue;
+                };
                 let peer = conn.peer().to_string();
                 match open_reader(conn, &endpoint, columns, patience, framing, copy).await? {
                     Some(reader) => break reader,
@@ -398,7 +424,7 @@ pub fn listen(
 }
 
 /// The tables `serve` sends, loaded once and shared by every client task.
-struct Served {
+pub(crate) struct Served {
     schema: Arc<Schema>,
     tables: Vec<Table>,
     options: WriteOptions,
@@ -409,7 +435,7 @@ struct Served {
 }
 
 impl Served {
-    fn load(
+    pub(crate) fn load(
         input: &Path,
         compression: Compression,
         patience: Patience,
@@ -437,10 +463,22 @@ impl Served {
         })
     }
 
+    /// The schema every client gets.
+    #[cfg(feature = "flight")]
+    pub(crate) fn schema(&self) -> Arc<Schema> {
+        self.schema.clone()
+    }
+
+    /// The rows of all tables.
+    #[cfg(feature = "flight")]
+    pub(crate) fn rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.n_rows as u64).sum()
+    }
+
     /// Sends every table to one client, then the end of the stream. `false`
     /// (after a line on stderr): the client closed the connection before its
     /// handshake.
-    async fn send_to(&self, conn: Connection, stdio: bool) -> CliResult<bool> {
+    pub(crate) async fn send_to(&self, conn: Connection, stdio: bool) -> CliResult<bool> {
         let peer = conn.peer().to_string();
         let context = format!("sending to {peer}");
         let net = |e: lightstream::Error| CliError::net(&context, e, stdio);
@@ -726,7 +764,11 @@ fn interrupted() -> impl Future<Output = ()> {
 fn uses_tls(endpoint: &Endpoint) -> bool {
     matches!(
         endpoint,
-        Endpoint::Quic(_) | Endpoint::Tls(_) | Endpoint::SecureWebSocket(_) | Endpoint::Https(_)
+        Endpoint::Quic(_)
+            | Endpoint::Tls(_)
+            | Endpoint::SecureWebSocket(_)
+            | Endpoint::Https(_)
+            | Endpoint::GrpcTls { .. }
     )
 }
 
@@ -760,8 +802,8 @@ pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerO
     if !uses_tls(endpoint) {
         if tls.cert_key.is_some() {
             return Err(CliError::usage(format!(
-                "--cert and --key apply to quic://, tls://, wss:// and https:// URLs only, \
-                 not to {endpoint}"
+                "--cert and --key apply to quic://, tls://, wss://, https:// and grpc+tls:// \
+                 URLs only, not to {endpoint}"
             )));
         }
         return Ok(options);
@@ -805,11 +847,19 @@ pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientO
         }
         options.token = Some(token.clone());
     }
+    #[cfg(feature = "flight")]
+    if crate::flight::is_flight(endpoint) {
+        options.flight = lightstream::flight::FlightOptions {
+            ticket: tls.ticket.clone().map(Into::into),
+            path: tls.descriptor_path.clone(),
+            ..lightstream::flight::FlightOptions::default()
+        };
+    }
     if !uses_tls(endpoint) {
         if tls.insecure || tls.ca.is_some() {
             return Err(CliError::usage(format!(
-                "--insecure and --ca apply to quic://, tls://, wss:// and https:// URLs only, \
-                 not to {endpoint}"
+                "--insecure and --ca apply to quic://, tls://, wss://, https:// and grpc+tls:// \
+                 URLs only, not to {endpoint}"
             )));
         }
         return Ok(options);
@@ -904,7 +954,7 @@ mod tests {
         };
         let m = usage_message(client_options(&tcp, &insecure));
         assert!(
-            m.contains("quic://, tls://, wss:// and https:// URLs only"),
+            m.contains("quic://, tls://, wss://, https:// and grpc+tls:// URLs only"),
             "{m}"
         );
         assert!(
@@ -1064,7 +1114,9 @@ mod tests {
             let e = endpoint(url);
             let m = usage_message(server_options(&e, &cert));
             assert!(
-                m.contains("--cert and --key apply to quic://, tls://, wss:// and https://"),
+                m.contains(
+                    "--cert and --key apply to quic://, tls://, wss://, https:// and grpc+tls://"
+                ),
                 "{m}"
             );
             let m = usage_message(client_options(&e, &ca));

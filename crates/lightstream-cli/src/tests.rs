@@ -117,7 +117,7 @@ fn network_commands_parse_urls_and_flags() {
     // The Arrow IPC stream format byte for byte unless told otherwise.
     assert_eq!(framing.framing(), network::Framing::Ipc);
     assert_eq!(url, Endpoint::Tcp("127.0.0.1:0".into()));
-    assert_eq!(input, PathBuf::from("data.arrow"));
+    assert_eq!(input, vec![PathBuf::from("data.arrow")]);
     assert!(once);
     assert!(matches!(compression.compression(), Compression::Zstd));
     assert!(tls.tls().unwrap().cert_key.is_none());

@@ -1,0 +1,398 @@
+//! Lightstream's Arrow Flight client (`grpc://`, `grpc+tls://`) against a
+//! pyarrow.flight server (`tests/python/flight_server.py`): DoGet of every
+//! supported type, dictionary replacements and deltas, compressed bodies,
+//! compared with the values pyarrow itself describes; ListFlights,
+//! GetFlightInfo and GetSchema; an unknown ticket (the server's NOT_FOUND on
+//! one line); a server killed mid-stream (a truncated stream, never a short
+//! valid one); TLS with a test CA.
+//!
+//! pyarrow must be installed; these tests never skip.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use lightstream::WriteOptions;
+use lightstream::flight::{FlightClient, FlightDescriptor, FlightOptions};
+use lightstream::lightstream_core::ErrorKind;
+use lightstream::{ClientOptions, Endpoint, Error, FlightCode, ReadOptions, Schema};
+use lightstream_core::minarrow::{Array, NumericArray, Table};
+use lightstream_tests::harness::run_bounded;
+use lightstream_tests::interop::{
+    TempDir, diff_against_doc, expect_doc, interop_all_types, python_dir, read_json,
+    require_pyarrow,
+};
+
+/// A pyarrow Flight server on loopback, killed on drop.
+struct PyServer {
+    child: Child,
+    /// Its stdout after the port: a JSON line per DoPut (kept open, or its
+    /// prints would fail).
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    port: u16,
+    /// Where it wrote the expectation of every fixture (`<ticket>.json`).
+    expect: TempDir,
+}
+
+impl PyServer {
+    /// Starts `flight_server.py` (over TLS with `tls`: certificate and key).
+    fn start(tls: Option<(&std::path::Path, &std::path::Path)>) -> PyServer {
+        require_pyarrow();
+        let expect = TempDir::new("flight-expect");
+        let mut cmd = Command::new("python3");
+        cmd.arg(python_dir().join("flight_server.py"))
+            .arg("--expect-dir")
+            .arg(expect.path());
+        if let Some((cert, key)) = tls {
+            cmd.arg("--tls").arg(cert).arg(key);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs tests/python/flight_server.py");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout
+            .read_line(&mut line)
+            .expect("the server's first line");
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("flight_server.py printed {line:?}, not a port"));
+        PyServer {
+            child,
+            lines: stdout.lines(),
+            port,
+            expect,
+        }
+    }
+
+    fn url(&self, scheme: &str, host: &str) -> Endpoint {
+        format!("{scheme}://{host}:{}", self.port)
+            .parse()
+            .expect("a grpc URL")
+    }
+
+    /// pyarrow's own description of fixture `ticket` (ipc_expect.py).
+    fn expectation(&self, ticket: &str) -> serde_json::Value {
+        read_json(&self.expect.path().join(format!("{ticket}.json")))
+    }
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn with_ticket(ticket: &str) -> ClientOptions {
+    ClientOptions {
+        flight: FlightOptions {
+            ticket: Some(Bytes::from(ticket.to_string())),
+            ..FlightOptions::default()
+        },
+        ..ClientOptions::default()
+    }
+}
+
+/// Reads `ticket` from `url` through `connect` + `reader`.
+async fn do_get(
+    url: &Endpoint,
+    options: &ClientOptions,
+) -> lightstream::Result<(Arc<Schema>, Vec<Table>)> {
+    let conn = lightstream::connect(url, options).await?;
+    let reader = conn.reader(ReadOptions::default()).await?;
+    let schema = reader.schema().clone();
+    Ok((schema, reader.read_all().await?))
+}
+
+const TICKETS: &[&str] = &[
+    "all_types.none",
+    "all_types.zstd",
+    "all_types.lz4",
+    "dict_replacement.none",
+    "dict_replacement.zstd",
+    "dict_delta.none",
+    "dict_delta.lz4",
+    "dict_delta_then_replace.none",
+    "empty",
+    "app_metadata",
+];
+
+#[test]
+fn do_get_reads_the_values_pyarrow_serves() {
+    let server = PyServer::start(None);
+    let url = server.url("grpc", "127.0.0.1");
+    run_bounded("DoGet from pyarrow", Duration::from_secs(60), async {
+        let mut problems = Vec::new();
+        for ticket in TICKETS {
+            let (schema, tables) = do_get(&url, &with_ticket(ticket))
+                .await
+                .unwrap_or_else(|e| panic!("{ticket}: {e}"));
+            let doc = server.expectation(ticket);
+            problems.extend(diff_against_doc(ticket, &doc, &schema, &tables));
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    });
+}
+
+#[test]
+fn a_batch_over_four_mib_in_one_flight_data_is_read_whole() {
+    let server = PyServer::start(None);
+    let url = server.url("grpc+tcp", "127.0.0.1");
+    run_bounded("DoGet big", Duration::from_secs(60), async {
+        let (_, tables) = do_get(&url, &with_ticket("big")).await.expect("big");
+        let rows: usize = tables.iter().map(|t| t.n_rows).sum();
+        assert_eq!(rows, 2_000_000);
+        let Array::NumericArray(NumericArray::Int64(ids)) = &tables[0].cols[0].array else {
+            panic!("id is not int64: {:?}", tables[0].cols[0].field);
+        };
+        let ids = ids.data.as_slice();
+        assert_eq!(ids.len(), 2_000_000);
+        assert!(ids.iter().enumerate().all(|(i, v)| *v == i as i64));
+    });
+}
+
+#[test]
+fn list_flights_flight_info_and_schema_agree_with_do_get() {
+    let server = PyServer::start(None);
+    let url = server.url("grpc", "127.0.0.1");
+    run_bounded("Flight unary calls", Duration::from_secs(60), async {
+        let client = FlightClient::connect(&url, &ClientOptions::default())
+            .await
+            .expect("connect");
+        let flights = client
+            .list_flights(Bytes::new())
+            .await
+            .expect("ListFlights");
+        let paths: Vec<_> = flights
+            .iter()
+            .filter_map(|f| f.descriptor.clone())
+            .collect();
+        for ticket in TICKETS.iter().chain(&["big", "slow"]) {
+            assert!(
+                paths.contains(&FlightDescriptor::Path(vec![ticket.to_string()])),
+                "{ticket} not listed: {paths:?}"
+            );
+        }
+        let path = FlightDescriptor::Path(vec!["all_types.zstd".into()]);
+        let info = client.get_flight_info(&path).await.expect("GetFlightInfo");
+        let doc = server.expectation("all_types.zstd");
+        let rows: u64 = doc["batches"]
+            .as_array()
+            .expect("batches")
+            .iter()
+            .map(|b| b["num_rows"].as_u64().expect("num_rows"))
+            .sum();
+        assert_eq!(info.total_records, Some(rows));
+        assert_eq!(info.total_bytes, None, "pyarrow sends -1: unknown");
+        assert_eq!(info.descriptor, Some(path.clone()));
+        assert_eq!(info.endpoints.len(), 1);
+        assert_eq!(info.endpoints[0].ticket, Bytes::from("all_types.zstd"));
+        assert!(info.endpoints[0].locations.is_empty());
+        // The schema of all three calls is the one pyarrow describes.
+        let schema = client.get_schema(&path).await.expect("GetSchema");
+        let (streamed, _) = do_get(&url, &with_ticket("all_types.zstd"))
+            .await
+            .expect("DoGet");
+        assert_eq!(info.schema.as_deref(), Some(&*schema));
+        assert_eq!(*schema, *streamed);
+        let problems = diff_against_doc("GetSchema", &doc, &schema, &[]);
+        // Only the batch count differs (no tables given).
+        assert!(
+            problems.iter().all(|p| p.contains("batch")),
+            "{}",
+            problems.join("\n")
+        );
+        // And the explicit DoGet reads the same tables as connect + reader.
+        let reader = client
+            .do_get(Bytes::from("all_types.zstd"), ReadOptions::default())
+            .await
+            .expect("do_get");
+        let tables = reader.read_all().await.expect("tables");
+        let problems = diff_against_doc("do_get", &doc, &schema, &tables);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    });
+}
+
+#[test]
+fn an_unknown_ticket_is_the_servers_not_found_on_one_line() {
+    let server = PyServer::start(None);
+    let url = server.url("grpc", "127.0.0.1");
+    run_bounded("unknown ticket", Duration::from_secs(30), async {
+        let e = do_get(&url, &with_ticket("nope")).await.unwrap_err();
+        let Error::Flight {
+            code,
+            message,
+            rpc,
+            peer,
+        } = &e
+        else {
+            panic!("expected Error::Flight, got {e:?}");
+        };
+        assert_eq!(*code, FlightCode::NotFound);
+        assert_eq!(message, "no such ticket: b'nope'");
+        assert_eq!(rpc, "DoGet \"nope\"");
+        assert_eq!(peer, &url.to_string());
+        let text = e.to_string();
+        assert!(!text.contains('\n'), "{text}");
+        assert_eq!(
+            text,
+            format!("{url}: DoGet \"nope\": NOT_FOUND: \"no such ticket: b'nope'\"")
+        );
+        // The unary calls report the same way.
+        let client = FlightClient::connect(&url, &ClientOptions::default())
+            .await
+            .expect("connect");
+        let e = client
+            .get_flight_info(&FlightDescriptor::Path(vec!["nope".into()]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Flight {
+                    code: FlightCode::NotFound,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    });
+}
+
+#[test]
+fn a_server_killed_mid_stream_is_a_truncated_stream() {
+    let mut server = PyServer::start(None);
+    let url = server.url("grpc", "127.0.0.1");
+    run_bounded("killed server", Duration::from_secs(30), async {
+        let conn = lightstream::connect(&url, &with_ticket("slow"))
+            .await
+            .expect("connect");
+        let mut reader = conn.reader(ReadOptions::default()).await.expect("reader");
+        for i in 0..2 {
+            let t = reader.next().await.expect("a table").expect("a good table");
+            assert_eq!(t.n_rows, 1000, "table {i}");
+        }
+        server.child.kill().expect("kill the server");
+        let mut tables = 2;
+        let e = loop {
+            match reader.next().await {
+                Some(Ok(_)) => tables += 1,
+                Some(Err(e)) => break e,
+                None => panic!("the stream ended cleanly after {tables} tables"),
+            }
+        };
+        assert_eq!(e.codec_kind(), Some(ErrorKind::Truncated), "{e}");
+        let text = e.to_string();
+        assert!(text.contains("ended without a gRPC status"), "{text}");
+        assert!(text.contains(&url.to_string()), "{text}");
+    });
+}
+
+#[test]
+fn tls_with_a_test_ca() {
+    let dir = TempDir::new("flight-tls");
+    let pki =
+        lightstream_tests::pki::pki(dir.path(), "flight test CA", &["localhost", "127.0.0.1"]);
+    let server = PyServer::start(Some((&pki.cert, &pki.key)));
+    let ca = lightstream::tls::load_certs(&pki.ca).expect("CA");
+    run_bounded("Flight over TLS", Duration::from_secs(60), async {
+        for host in ["localhost", "127.0.0.1"] {
+            let url = server.url("grpc+tls", host);
+            let options = ClientOptions {
+                tls: Some(lightstream::tls::client_config_trusting(&ca).expect("config")),
+                ..with_ticket("all_types.lz4")
+            };
+            let (schema, tables) = do_get(&url, &options)
+                .await
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            let doc = server.expectation("all_types.lz4");
+            let problems = diff_against_doc(host, &doc, &schema, &tables);
+            assert!(problems.is_empty(), "{}", problems.join("\n"));
+        }
+        // Trusting the webpki roots only: the test CA is refused, typed.
+        let url = server.url("grpc+tls", "localhost");
+        let e = do_get(&url, &with_ticket("all_types.lz4"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Tls {
+                    problem: lightstream::TlsProblem::UntrustedCertificate,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    });
+}
+
+/// The report flight_server.py prints for a DoPut, and sends as its PutResult.
+fn put_report(json: &str) -> serde_json::Value {
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{json:?}: {e}"))
+}
+
+#[test]
+fn do_put_streams_tables_pyarrow_validates_and_serves_back() {
+    let mut server = PyServer::start(None);
+    let url = server.url("grpc", "127.0.0.1");
+    let (schema, tables) = interop_all_types();
+    let schema = Arc::new(schema);
+    let rows: usize = tables.iter().map(|t| t.n_rows).sum();
+    run_bounded("DoPut to pyarrow", Duration::from_secs(60), async {
+        // connect + writer, with a path descriptor.
+        let options = ClientOptions {
+            flight: FlightOptions {
+                path: Some(vec!["uploads".into(), "all_types".into()]),
+                ..FlightOptions::default()
+            },
+            ..ClientOptions::default()
+        };
+        let conn = lightstream::connect(&url, &options).await.expect("connect");
+        let mut w = conn
+            .writer(schema.clone(), WriteOptions::default())
+            .await
+            .expect("writer");
+        for t in &tables {
+            w.write(t).await.expect("write");
+        }
+        w.finish().await.expect("finish: the server's OK");
+        // pyarrow read it all and validated every batch.
+        let report = put_report(&server.lines.next().expect("a line").expect("stdout"));
+        assert_eq!(report["put"], "uploads/all_types");
+        assert_eq!(report["valid"], true, "{report}");
+        assert_eq!(report["rows"], rows);
+        // And serves back the values sent.
+        let (read_schema, read) = do_get(&url, &with_ticket("uploads/all_types"))
+            .await
+            .expect("DoGet of the upload");
+        let doc = expect_doc("stream", &schema, &tables, true).expect("expectation");
+        let problems = diff_against_doc("round trip", &doc, &read_schema, &read);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+        // FlightClient::do_put with a command: the PutResult comes back.
+        let client = FlightClient::connect(&url, &ClientOptions::default())
+            .await
+            .expect("connect");
+        let cmd = FlightDescriptor::Cmd(Bytes::from("by command"));
+        let (mut w, results) = client
+            .do_put(&cmd, schema.clone(), WriteOptions::default())
+            .await
+            .expect("do_put");
+        w.write(&tables[0]).await.expect("write");
+        w.finish().await.expect("finish");
+        let metadata = results.app_metadata().await.expect("PutResults");
+        assert_eq!(metadata.len(), 1);
+        let report = put_report(std::str::from_utf8(&metadata[0]).expect("UTF-8"));
+        assert_eq!(report["put"], "by command");
+        assert_eq!(report["valid"], true, "{report}");
+        assert_eq!(report["rows"], tables[0].n_rows);
+    });
+}
