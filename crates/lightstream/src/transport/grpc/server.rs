@@ -43,7 +43,9 @@ use tonic::{Code, Status};
 use crate::connection::{Connection, Link, Listener, Pending};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
-use crate::flight::{FlightCode, FlightDescriptor, FlightInfo, proto};
+use crate::flight::{
+    DEFAULT_MAX_FLIGHT_DATA_BYTES, FlightCode, FlightDescriptor, FlightInfo, proto,
+};
 use crate::reader::Input;
 use crate::transport::ServerOptions;
 use crate::transport::grpc::client::FlightRead;
@@ -176,6 +178,7 @@ impl FlightCalls {
 }
 
 /// What every call of a service needs.
+#[derive(Clone)]
 struct Shared {
     connections: mpsc::Sender<Connection>,
     catalog: Option<Arc<dyn FlightCatalog>>,
@@ -184,6 +187,15 @@ struct Shared {
     max_message: u64,
     /// The largest control message (`Ticket`, `FlightDescriptor`, ...).
     max_control: usize,
+    /// The largest record batch body a `DoGet` answer sends as one
+    /// FlightData (see [`FlightService::max_flight_data_bytes`]).
+    max_batch_body: Option<usize>,
+}
+
+/// The record batch body limit of FlightData of at most `max` bytes: room
+/// is left for the head (the IPC metadata, a few hundred bytes a column).
+fn batch_body_limit(max: Option<usize>) -> Option<usize> {
+    max.map(|max| max - (max / 2).min(64 << 10))
 }
 
 /// Calls waiting for `accept` beyond which a new one waits.
@@ -219,9 +231,20 @@ impl FlightService {
                 catalog,
                 max_message,
                 max_control,
+                max_batch_body: batch_body_limit(Some(DEFAULT_MAX_FLIGHT_DATA_BYTES)),
             }),
             peer: Arc::from("grpc"),
         }
+    }
+
+    /// Cuts the record batches of `DoGet` answers into FlightData of at most
+    /// about `max` bytes (by rows, as arrow-flight does; a single row over it
+    /// goes whole): the default, 2 MiB, suits the 4 MiB receive limit of
+    /// tonic, grpc-go and arrow-flight clients. `None` never splits (as
+    /// pyarrow's server does: its client takes any size).
+    pub fn max_flight_data_bytes(mut self, max: Option<usize>) -> FlightService {
+        Arc::make_mut(&mut self.shared).max_batch_body = batch_body_limit(max);
+        self
     }
 
     /// The same service naming its caller `peer`.
@@ -448,6 +471,7 @@ async fn do_get(
     let link = ServedDoGet {
         respond,
         request: FlightRequest::DoGet { ticket },
+        max_batch_body: shared.max_batch_body,
     };
     hand_over(link, peer, answered, shared).await
 }
@@ -456,6 +480,7 @@ async fn do_get(
 struct ServedDoGet {
     respond: oneshot::Sender<Response<tonic::body::Body>>,
     request: FlightRequest,
+    max_batch_body: Option<usize>,
 }
 
 /// The headers of a gRPC response that streams.
@@ -480,6 +505,10 @@ fn do_get_trailers(cut: Option<&str>) -> HeaderMap {
 impl Link for ServedDoGet {
     fn input(self: Box<Self>, peer: String, _: DecodeLimits) -> Pending<'static, Input> {
         wrong_direction(self.respond, &peer, "DoGet asks for a stream: write to it")
+    }
+
+    fn max_batch_body(&self) -> Option<usize> {
+        self.max_batch_body
     }
 
     fn sink(self: Box<Self>, _: String) -> Pending<'static, Box<dyn MessageSink>> {
@@ -740,6 +769,9 @@ pub(crate) async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result
     };
     let scheme = if secure { "grpc+tls" } else { "grpc" };
     let catalog = options.flight_catalog.clone();
+    let max_flight_data = options
+        .flight_max_data_bytes
+        .unwrap_or(Some(DEFAULT_MAX_FLIGHT_DATA_BYTES));
     let acceptor = HttpAcceptor::spawn(
         listener,
         local.clone(),
@@ -751,6 +783,7 @@ pub(crate) async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result
                 catalog.clone(),
                 DecodeLimits::default(),
             )
+            .max_flight_data_bytes(max_flight_data)
             .for_peer(format!("{scheme} {addr}"));
             serve_grpc(io, service, channels)
         },
