@@ -356,3 +356,47 @@ async fn a_batch_over_the_flight_data_limit_goes_as_several_smaller_ones() {
     }
     assert_eq!(all, values);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_do_get_whose_writer_is_dropped_ends_with_aborted_not_a_short_stream() {
+    use lightstream::flight::FlightOptions;
+    let (listener, url) = bind("grpc://127.0.0.1:0", &ServerOptions::default()).await;
+    let (schema, tables) = all_types();
+    tokio::spawn(async move {
+        let conn = listener.accept().await?;
+        let mut w = conn.writer(schema, WriteOptions::default()).await?;
+        w.write(&tables[0]).await?;
+        drop(w); // no finish: the stream is cut
+        Ok::<_, lightstream::Error>(())
+    });
+    let options = lightstream::ClientOptions {
+        flight: FlightOptions {
+            ticket: Some("cut".into()),
+            ..FlightOptions::default()
+        },
+        ..lightstream::ClientOptions::default()
+    };
+    let endpoint = url.parse().expect("the URL");
+    let conn = lightstream::connect(&endpoint, &options)
+        .await
+        .expect("connecting");
+    let reader = conn
+        .reader(ReadOptions::default())
+        .await
+        .expect("the schema");
+    let e = reader.read_all().await.expect_err("a cut stream");
+    assert!(
+        matches!(
+            e,
+            lightstream::Error::Flight {
+                code: FlightCode::Aborted,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("before its end-of-stream marker"),
+        "{e}"
+    );
+}
