@@ -198,6 +198,10 @@ fn batch_body_limit(max: Option<usize>) -> Option<usize> {
     max.map(|max| max - (max / 2).min(64 << 10))
 }
 
+/// The largest control message (a ticket, a descriptor, criteria) a
+/// server reads, and the most of a DoPut it reads before the descriptor.
+const MAX_CONTROL_BYTES: usize = 4 << 20;
+
 /// Calls waiting for `accept` beyond which a new one waits.
 const ACCEPT_QUEUE: usize = 16;
 
@@ -223,7 +227,9 @@ impl FlightService {
         catalog: Option<Arc<dyn FlightCatalog>>,
         limits: DecodeLimits,
     ) -> FlightService {
-        let max_control = limits.max_metadata_bytes;
+        // gRPC's usual receive limit: a ticket or descriptor is small, and
+        // a server should not hold 64 MiB per call for one.
+        let max_control = limits.max_metadata_bytes.min(MAX_CONTROL_BYTES);
         let max_message = max_flight_data(&limits);
         FlightService {
             shared: Arc::new(Shared {
@@ -812,3 +818,116 @@ async fn serve_grpc(io: ServerIo, service: FlightService, channels: Channels) {
 /// flight-plan.md §1; a DoPut upload and its acknowledgements).
 const STREAM_WINDOW: u32 = 4 << 20;
 const CONNECTION_WINDOW: u32 = 8 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Full;
+    use lightstream_core::flight::flight_data_head;
+    use lightstream_core::minarrow::{fa_i64, tbl};
+    use lightstream_core::{IpcStreamEncoder, WriteOptions};
+
+    /// A call of `rpc` with `body`, answered by a service without a catalog
+    /// (the calls are kept, never accepted).
+    async fn call(rpc: &str, body: Vec<u8>) -> (Response<tonic::body::Body>, FlightCalls) {
+        let (mut service, calls) = FlightService::new(None, DecodeLimits::default());
+        let request = Request::builder()
+            .uri(format!("/{SERVICE}/{rpc}"))
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let response = tower::Service::call(&mut service, request).await.unwrap();
+        (response, calls)
+    }
+
+    /// The status of a trailers-only answer.
+    fn status(response: &Response<tonic::body::Body>) -> (Code, String) {
+        let status = Status::from_header_map(response.headers()).expect("a grpc-status");
+        (status.code(), status.message().to_string())
+    }
+
+    fn grpc(message: &[u8]) -> Vec<u8> {
+        let mut out = grpc_prefix(message.len() as u32).to_vec();
+        out.extend_from_slice(message);
+        out
+    }
+
+    #[tokio::test]
+    async fn bad_calls_get_their_status_and_reach_no_application() {
+        let (r, calls) = call("DoExchange", Vec::new()).await;
+        assert_eq!(status(&r).0, Code::Unimplemented);
+        let (r, _) = call("GetFlightInfo", Vec::new()).await;
+        assert_eq!(status(&r).0, Code::Unimplemented, "no catalog");
+        // A compressed ticket, a short one, one over the limit.
+        let (r, _) = call("DoGet", vec![1, 0, 0, 0, 0]).await;
+        assert_eq!(status(&r).0, Code::Unimplemented);
+        let (r, _) = call("DoGet", vec![0, 0, 0, 0, 9, 1]).await;
+        assert_eq!(status(&r).0, Code::InvalidArgument, "{:?}", status(&r));
+        let (r, _) = call("DoGet", grpc(&vec![0; MAX_CONTROL_BYTES + 1])).await;
+        assert_eq!(status(&r).0, Code::ResourceExhausted);
+        // A DoPut whose first FlightData has no descriptor.
+        let t = tbl!("t", fa_i64!("n", 1, 2));
+        let mut encoder =
+            IpcStreamEncoder::new(Arc::new(Schema::from_table(&t)), WriteOptions::default())
+                .unwrap();
+        let schema = encoder.schema_message().unwrap().to_vec();
+        let head = flight_data_head(None, &schema[8..], &[], 0).unwrap();
+        let (r, _) = call("DoPut", head).await;
+        let (code, message) = status(&r);
+        assert_eq!(code, Code::InvalidArgument);
+        assert!(message.contains("no flight_descriptor"), "{message}");
+        // None of them became a connection.
+        drop(r);
+        assert!(calls.incoming.lock().await.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_do_put_carries_its_descriptor_and_is_answered_ok_once_read() {
+        let t = tbl!("t", fa_i64!("n", 1, 2, 3));
+        let mut encoder =
+            IpcStreamEncoder::new(Arc::new(Schema::from_table(&t)), WriteOptions::default())
+                .unwrap();
+        let descriptor = proto::FlightDescriptor::from(&FlightDescriptor::Path(vec!["a".into()]));
+        let mut body = Vec::new();
+        let schema = encoder.schema_message().unwrap().to_vec();
+        body.extend(
+            flight_data_head(Some(&descriptor.encode_to_vec()), &schema[8..], &[], 0).unwrap(),
+        );
+        for m in encoder.encode_table(&t).unwrap() {
+            let m = m.to_vec();
+            let (header, data) = lightstream_core::flight::split_encapsulated(&m).unwrap();
+            body.extend(flight_data_head(None, &m[header], &[], data.len()).unwrap());
+            body.extend_from_slice(&m[data]);
+        }
+        let (mut service, calls) = FlightService::new(None, DecodeLimits::default());
+        let request = Request::builder()
+            .uri(format!("/{SERVICE}/DoPut"))
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let answering = tokio::spawn(tower::Service::call(&mut service, request));
+        let conn = calls.accept().await.unwrap();
+        assert_eq!(
+            conn.flight_request(),
+            Some(&FlightRequest::DoPut {
+                descriptor: FlightDescriptor::Path(vec!["a".into()])
+            })
+        );
+        let tables = conn
+            .reader(lightstream_core::ReadOptions::default())
+            .await
+            .unwrap()
+            .read_all()
+            .await
+            .unwrap();
+        assert_eq!(tables[0].cols, t.cols);
+        let response = answering.await.unwrap().unwrap();
+        let trailers = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .trailers()
+            .cloned()
+            .expect("trailers");
+        assert_eq!(Status::from_header_map(&trailers).unwrap().code(), Code::Ok);
+    }
+}
