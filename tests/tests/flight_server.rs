@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use lightstream::flight::{
     CatalogFuture, FlightCatalog, FlightCode, FlightDescriptor, FlightEndpoint, FlightInfo,
-    FlightRequest,
+    FlightRequest, FlightService,
 };
 use lightstream::hub::{Hub, HubOptions, SubscribeOptions};
-use lightstream::{Listener, ReadOptions, ServerOptions, WriteOptions};
+use lightstream::{Connection, Listener, ReadOptions, ServerOptions, WriteOptions};
 use lightstream_core::Schema;
 use lightstream_core::minarrow::Table;
 use lightstream_tests::interop::{
@@ -30,43 +30,44 @@ use tokio::sync::mpsc;
 /// What the test server serves: tickets to streams.
 type Flights = Arc<HashMap<String, (Arc<Schema>, Vec<Table>)>>;
 
-/// Serves `flights` on `listener`: a DoGet of a known ticket writes its
-/// tables, an unknown one is rejected `NOT_FOUND`; each DoPut's tables go
-/// to `puts` with the descriptor.
-fn serve(
-    listener: Listener,
-    flights: Flights,
-    puts: mpsc::UnboundedSender<(FlightDescriptor, Arc<Schema>, Vec<Table>)>,
-) {
+/// Where the test server's DoPut tables go, with their descriptor.
+type Puts = mpsc::UnboundedSender<(FlightDescriptor, Arc<Schema>, Vec<Table>)>;
+
+/// Serves `flights` on `listener` (see [`answer`]).
+fn serve(listener: Listener, flights: Flights, puts: Puts) {
     tokio::spawn(async move {
         while let Ok(conn) = listener.accept().await {
-            let (flights, puts) = (flights.clone(), puts.clone());
-            tokio::spawn(async move {
-                match conn.flight_request().cloned() {
-                    Some(FlightRequest::DoGet { ticket }) => {
-                        let name = String::from_utf8_lossy(&ticket).to_string();
-                        let Some((schema, tables)) = flights.get(&name) else {
-                            let why = format!("no such ticket: {name:?}");
-                            return conn.reject(FlightCode::NotFound, &why).await;
-                        };
-                        let mut w = conn.writer(schema.clone(), WriteOptions::default()).await?;
-                        for t in tables {
-                            w.write(t).await?;
-                        }
-                        w.finish().await.map(drop)
-                    }
-                    Some(FlightRequest::DoPut { descriptor }) => {
-                        let r = conn.reader(ReadOptions::default()).await?;
-                        let schema = r.schema().clone();
-                        let tables = r.read_all().await?;
-                        let _ = puts.send((descriptor, schema, tables));
-                        Ok(())
-                    }
-                    other => panic!("unexpected call {other:?}"),
-                }
-            });
+            tokio::spawn(answer(conn, flights.clone(), puts.clone()));
         }
     });
+}
+
+/// Answers one call: a DoGet of a known ticket writes its tables, an
+/// unknown one is rejected `NOT_FOUND`; a DoPut's tables go to `puts` with
+/// the descriptor.
+async fn answer(conn: Connection, flights: Flights, puts: Puts) -> lightstream::Result<()> {
+    match conn.flight_request().cloned() {
+        Some(FlightRequest::DoGet { ticket }) => {
+            let name = String::from_utf8_lossy(&ticket).to_string();
+            let Some((schema, tables)) = flights.get(&name) else {
+                let why = format!("no such ticket: {name:?}");
+                return conn.reject(FlightCode::NotFound, &why).await;
+            };
+            let mut w = conn.writer(schema.clone(), WriteOptions::default()).await?;
+            for t in tables {
+                w.write(t).await?;
+            }
+            w.finish().await.map(drop)
+        }
+        Some(FlightRequest::DoPut { descriptor }) => {
+            let r = conn.reader(ReadOptions::default()).await?;
+            let schema = r.schema().clone();
+            let tables = r.read_all().await?;
+            let _ = puts.send((descriptor, schema, tables));
+            Ok(())
+        }
+        other => panic!("unexpected call {other:?}"),
+    }
 }
 
 /// Runs `tests/python/flight_client.py ARGS` off the runtime's threads;
@@ -297,4 +298,105 @@ async fn pyarrow_reads_over_grpc_tls_with_the_test_ca() {
     let ca = pki.ca.to_string_lossy().to_string();
     let got = flight_client_json(&["--tls-root", &ca, &url, "get", "all"]).await;
     assert_no_diffs(diff_docs("DoGet over TLS", &expected, &got));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_flight_service_mounted_in_a_tonic_server_of_ones_own() {
+    let (schema, tables) = all_types();
+    let expected = expect_doc("stream", &schema, &tables, true).expect("expectation");
+    let flights: Flights = Arc::new(HashMap::from([("all".to_string(), (schema, tables))]));
+    // The application's own tonic server, with our service among its own.
+    let (service, calls) = FlightService::new(None, lightstream_core::DecodeLimits::default());
+    let incoming =
+        tonic::transport::server::TcpIncoming::bind(([127, 0, 0, 1], 0).into()).expect("binding");
+    let url = format!("grpc://{}", incoming.local_addr().expect("its address"));
+    tokio::spawn(tonic::transport::Server::builder().serve_with_incoming(service, incoming));
+    tokio::spawn(async move {
+        while let Some(conn) = calls.accept().await {
+            tokio::spawn(answer(conn, flights.clone(), mpsc::unbounded_channel().0));
+        }
+    });
+    let got = flight_client_json(&[&url, "get", "all"]).await;
+    assert_no_diffs(diff_docs("DoGet through tonic's server", &expected, &got));
+    // No catalog: the control calls are UNIMPLEMENTED.
+    let (ok, _, stderr) = flight_client(vec![url, "list".into()]).await;
+    assert!(!ok && stderr.contains("NotImplemented"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_the_flight_data_limit_goes_as_several_smaller_ones() {
+    use lightstream_core::minarrow::{fa_i64, tbl};
+    let n = 100_000i64; // 800 KB of values: over a 64 KiB limit, 12 times
+    let values: Vec<i64> = (0..n).collect();
+    let table = tbl!("t", fa_i64!("n", @slice &values[..]));
+    let schema = Arc::new(Schema::from_table(&table));
+    let flights: Flights = Arc::new(HashMap::from([("big".to_string(), (schema, vec![table]))]));
+    let options = ServerOptions {
+        flight_max_data_bytes: Some(Some(64 << 10)),
+        ..ServerOptions::default()
+    };
+    let (listener, url) = bind("grpc://127.0.0.1:0", &options).await;
+    serve(listener, flights, mpsc::unbounded_channel().0);
+
+    let got = flight_client_json(&[&url, "get", "big"]).await;
+    let batches = got["batches"].as_array().expect("batches");
+    // At least 13 parts; the head's room (half of a small limit) makes 25.
+    assert!((13..=26).contains(&batches.len()), "{}", batches.len());
+    let mut all = Vec::new();
+    for b in batches {
+        let rows = b["num_rows"].as_u64().expect("num_rows");
+        assert!(rows * 8 <= 64 << 10, "a batch of {rows} rows");
+        for v in b["columns"][0]["values"].as_array().expect("values") {
+            all.push(
+                v.as_i64()
+                    .or_else(|| v.as_str()?.parse().ok())
+                    .expect("an int"),
+            );
+        }
+    }
+    assert_eq!(all, values);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_do_get_whose_writer_is_dropped_ends_with_aborted_not_a_short_stream() {
+    use lightstream::flight::FlightOptions;
+    let (listener, url) = bind("grpc://127.0.0.1:0", &ServerOptions::default()).await;
+    let (schema, tables) = all_types();
+    tokio::spawn(async move {
+        let conn = listener.accept().await?;
+        let mut w = conn.writer(schema, WriteOptions::default()).await?;
+        w.write(&tables[0]).await?;
+        drop(w); // no finish: the stream is cut
+        Ok::<_, lightstream::Error>(())
+    });
+    let options = lightstream::ClientOptions {
+        flight: FlightOptions {
+            ticket: Some("cut".into()),
+            ..FlightOptions::default()
+        },
+        ..lightstream::ClientOptions::default()
+    };
+    let endpoint = url.parse().expect("the URL");
+    let conn = lightstream::connect(&endpoint, &options)
+        .await
+        .expect("connecting");
+    let reader = conn
+        .reader(ReadOptions::default())
+        .await
+        .expect("the schema");
+    let e = reader.read_all().await.expect_err("a cut stream");
+    assert!(
+        matches!(
+            e,
+            lightstream::Error::Flight {
+                code: FlightCode::Aborted,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("before its end-of-stream marker"),
+        "{e}"
+    );
 }
