@@ -29,15 +29,20 @@ pub struct TicketArgs {
     /// grpc://, grpc+tls://: the ticket as hexadecimal bytes (for binary
     /// tickets)
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
-    pub ticket_hex: Option<Vec<u8>>,
+    pub ticket_hex: Option<HexBytes>,
 }
+
+/// The bytes of `--ticket-hex` (a type of its own: clap reads a `Vec` as
+/// repeated values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HexBytes(pub Vec<u8>);
 
 impl TicketArgs {
     /// The ticket's bytes, if one was given.
     pub fn bytes(&self) -> Option<Vec<u8>> {
         match (&self.ticket, &self.ticket_hex) {
             (Some(text), _) => Some(text.as_bytes().to_vec()),
-            (None, Some(bytes)) => Some(bytes.clone()),
+            (None, Some(HexBytes(bytes))) => Some(bytes.clone()),
             (None, None) => None,
         }
     }
@@ -53,7 +58,7 @@ pub struct PathArgs {
 }
 
 /// `--ticket-hex`: an even number of hex digits, at least two.
-fn parse_hex(arg: &str) -> Result<Vec<u8>, String> {
+fn parse_hex(arg: &str) -> Result<HexBytes, String> {
     let bad = || format!("{arg:?} is not a hex ticket: give pairs of hex digits (e.g. 6e6f7065)");
     let digits = arg.trim();
     if digits.is_empty() || digits.len() % 2 != 0 {
@@ -67,7 +72,8 @@ fn parse_hex(arg: &str) -> Result<Vec<u8>, String> {
                 .and_then(|pair| u8::from_str_radix(pair, 16).ok())
                 .ok_or_else(bad)
         })
-        .collect()
+        .collect::<Result<Vec<u8>, String>>()
+        .map(HexBytes)
 }
 
 /// Whether `endpoint` is Arrow Flight.
@@ -130,7 +136,7 @@ pub fn descriptor_for(
 
 /// Which Flight call a command takes: `serve` and the live feeds take
 /// DoGet (they write), `listen` takes DoPut (it reads).
-#[cfg(feature = "flight")]
+#[cfg(feature = "flight-server")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Takes {
     Gets,
@@ -140,7 +146,7 @@ pub enum Takes {
 /// `conn` when it is the call `takes` wants (or not a Flight call at all);
 /// a Flight call of the other kind is answered `UNIMPLEMENTED` (one line on
 /// stderr) and `None` returned. A DoPut that is taken is named on stderr.
-#[cfg(feature = "flight")]
+#[cfg(feature = "flight-server")]
 pub async fn admit(conn: lightstream::Connection, takes: Takes) -> Option<lightstream::Connection> {
     use lightstream::flight::{FlightCode, FlightRequest};
     let peer = conn.peer().to_string();
@@ -172,7 +178,7 @@ pub async fn admit(conn: lightstream::Connection, takes: Takes) -> Option<lights
 }
 
 /// One flight of `serve grpc://`: a file loaded once, named by its file name.
-#[cfg(feature = "flight")]
+#[cfg(feature = "flight-server")]
 struct ServedFlight {
     name: String,
     served: crate::network::Served,
@@ -180,10 +186,10 @@ struct ServedFlight {
 
 /// The answers of `serve grpc://` to ListFlights, GetFlightInfo and
 /// GetSchema: one flight per file.
-#[cfg(feature = "flight")]
+#[cfg(feature = "flight-server")]
 struct Files(Vec<lightstream::flight::FlightInfo>);
 
-#[cfg(feature = "flight")]
+#[cfg(feature = "flight-server")]
 impl lightstream::flight::FlightCatalog for Files {
     fn list_flights<'a>(
         &'a self,
@@ -211,7 +217,7 @@ impl lightstream::flight::FlightCatalog for Files {
     }
 }
 
-#[cfg(feature = "flight")]
+#[cfg(feature = "flight-server")]
 impl Files {
     fn names(&self) -> String {
         let names: Vec<String> = self
@@ -226,7 +232,7 @@ impl Files {
 /// `serve grpc://HOST:PORT FILE...`: every file a flight (see the module
 /// doc); DoGet calls are served like `serve`'s clients on other transports
 /// (`--max-clients`, `--timeout`, `--once`).
-#[cfg(feature = "flight")]
+#[cfg(feature = "flight-server")]
 pub fn serve(
     endpoint: Endpoint,
     inputs: &[std::path::PathBuf],
@@ -323,7 +329,7 @@ pub fn serve(
 /// One Flight call of `serve grpc://`: the DoGet of a known ticket streams
 /// that file (`true` once sent); an unknown ticket is `NOT_FOUND`, a DoPut
 /// `UNIMPLEMENTED` (`false`, one line on stderr).
-#[cfg(feature = "flight")]
+#[cfg(feature = "flight-server")]
 async fn serve_call(flights: &[ServedFlight], conn: lightstream::Connection) -> CliResult<bool> {
     use lightstream::flight::{FlightCode, FlightRequest};
     let Some(conn) = admit(conn, Takes::Gets).await else {
