@@ -15,18 +15,23 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use lightstream::WriteOptions;
 use lightstream::flight::{FlightClient, FlightDescriptor, FlightOptions};
 use lightstream::lightstream_core::ErrorKind;
 use lightstream::{ClientOptions, Endpoint, Error, FlightCode, ReadOptions, Schema};
-use lightstream_core::minarrow::Table;
+use lightstream_core::minarrow::{Array, NumericArray, Table};
 use lightstream_tests::harness::run_bounded;
 use lightstream_tests::interop::{
-    TempDir, diff_against_doc, python_dir, read_json, require_pyarrow,
+    TempDir, diff_against_doc, expect_doc, interop_all_types, python_dir, read_json,
+    require_pyarrow,
 };
 
 /// A pyarrow Flight server on loopback, killed on drop.
 struct PyServer {
     child: Child,
+    /// Its stdout after the port: a JSON line per DoPut (kept open, or its
+    /// prints would fail).
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
     port: u16,
     /// Where it wrote the expectation of every fixture (`<ticket>.json`).
     expect: TempDir,
@@ -49,8 +54,9 @@ impl PyServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("python3 runs tests/python/flight_server.py");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
+        stdout
             .read_line(&mut line)
             .expect("the server's first line");
         let port = line
@@ -59,6 +65,7 @@ impl PyServer {
             .unwrap_or_else(|_| panic!("flight_server.py printed {line:?}, not a port"));
         PyServer {
             child,
+            lines: stdout.lines(),
             port,
             expect,
         }
@@ -142,15 +149,12 @@ fn a_batch_over_four_mib_in_one_flight_data_is_read_whole() {
         let (_, tables) = do_get(&url, &with_ticket("big")).await.expect("big");
         let rows: usize = tables.iter().map(|t| t.n_rows).sum();
         assert_eq!(rows, 2_000_000);
-        let ids = tables[0].cols[0].array.num().i64().expect("int64 ids");
-        assert_eq!(ids.data.as_slice()[1_999_999], 1_999_999);
-        assert!(
-            ids.data
-                .as_slice()
-                .iter()
-                .enumerate()
-                .all(|(i, v)| *v == i as i64)
-        );
+        let Array::NumericArray(NumericArray::Int64(ids)) = &tables[0].cols[0].array else {
+            panic!("id is not int64: {:?}", tables[0].cols[0].field);
+        };
+        let ids = ids.data.as_slice();
+        assert_eq!(ids.len(), 2_000_000);
+        assert!(ids.iter().enumerate().all(|(i, v)| *v == i as i64));
     });
 }
 
@@ -327,5 +331,68 @@ fn tls_with_a_test_ca() {
             ),
             "{e:?}"
         );
+    });
+}
+
+/// The report flight_server.py prints for a DoPut, and sends as its PutResult.
+fn put_report(json: &str) -> serde_json::Value {
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{json:?}: {e}"))
+}
+
+#[test]
+fn do_put_streams_tables_pyarrow_validates_and_serves_back() {
+    let mut server = PyServer::start(None);
+    let url = server.url("grpc", "127.0.0.1");
+    let (schema, tables) = interop_all_types();
+    let schema = Arc::new(schema);
+    let rows: usize = tables.iter().map(|t| t.n_rows).sum();
+    run_bounded("DoPut to pyarrow", Duration::from_secs(60), async {
+        // connect + writer, with a path descriptor.
+        let options = ClientOptions {
+            flight: FlightOptions {
+                path: Some(vec!["uploads".into(), "all_types".into()]),
+                ..FlightOptions::default()
+            },
+            ..ClientOptions::default()
+        };
+        let conn = lightstream::connect(&url, &options).await.expect("connect");
+        let mut w = conn
+            .writer(schema.clone(), WriteOptions::default())
+            .await
+            .expect("writer");
+        for t in &tables {
+            w.write(t).await.expect("write");
+        }
+        w.finish().await.expect("finish: the server's OK");
+        // pyarrow read it all and validated every batch.
+        let report = put_report(&server.lines.next().expect("a line").expect("stdout"));
+        assert_eq!(report["put"], "uploads/all_types");
+        assert_eq!(report["valid"], true, "{report}");
+        assert_eq!(report["rows"], rows);
+        // And serves back the values sent.
+        let (read_schema, read) = do_get(&url, &with_ticket("uploads/all_types"))
+            .await
+            .expect("DoGet of the upload");
+        let doc = expect_doc("stream", &schema, &tables, true).expect("expectation");
+        let problems = diff_against_doc("round trip", &doc, &read_schema, &read);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+        // FlightClient::do_put with a command: the PutResult comes back.
+        let client = FlightClient::connect(&url, &ClientOptions::default())
+            .await
+            .expect("connect");
+        let cmd = FlightDescriptor::Cmd(Bytes::from("by command"));
+        let (mut w, results) = client
+            .do_put(&cmd, schema.clone(), WriteOptions::default())
+            .await
+            .expect("do_put");
+        w.write(&tables[0]).await.expect("write");
+        w.finish().await.expect("finish");
+        let metadata = results.app_metadata().await.expect("PutResults");
+        assert_eq!(metadata.len(), 1);
+        let report = put_report(std::str::from_utf8(&metadata[0]).expect("UTF-8"));
+        assert_eq!(report["put"], "by command");
+        assert_eq!(report["valid"], true, "{report}");
+        assert_eq!(report["rows"], tables[0].n_rows);
     });
 }

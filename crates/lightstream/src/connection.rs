@@ -77,6 +77,24 @@ pub(crate) trait Link: Any + Send {
         let _ = (peer, retry_after, reason);
         Box::pin(std::future::ready(Ok(())))
     }
+
+    /// What the Flight call behind this link asks for (`grpc://` servers).
+    #[cfg(feature = "flight")]
+    fn flight_request(&self) -> Option<&crate::flight::FlightRequest> {
+        None
+    }
+
+    /// Answers a Flight call with a gRPC status instead of a stream; other
+    /// transports close the connection.
+    #[cfg(feature = "flight")]
+    fn reject(
+        self: Box<Self>,
+        code: crate::flight::FlightCode,
+        message: String,
+    ) -> Pending<'static, ()> {
+        let _ = (code, message);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// A listening transport: the next peer, and what to call it.
@@ -239,6 +257,24 @@ impl Connection {
     pub async fn turn_away(self, retry_after: Duration, reason: &str) -> Result<()> {
         let Connection { link, peer } = self;
         link.turn_away(peer, retry_after, reason.to_string()).await
+    }
+
+    /// What the client of a `grpc://` (Arrow Flight) server asks for: a
+    /// `DoGet` (write the stream its ticket names, or
+    /// [`Connection::reject`] it) or a `DoPut` (read the stream it
+    /// uploads). `None` on other transports.
+    #[cfg(feature = "flight")]
+    pub fn flight_request(&self) -> Option<&crate::flight::FlightRequest> {
+        self.link.flight_request()
+    }
+
+    /// Answers a Flight call with a gRPC status instead of a stream: a
+    /// ticket the application does not know gets
+    /// `FlightCode::NotFound`, which the client sees as that status and
+    /// `message`. Other transports just close the connection.
+    #[cfg(feature = "flight")]
+    pub async fn reject(self, code: crate::flight::FlightCode, message: &str) -> Result<()> {
+        self.link.reject(code, message.to_string()).await
     }
 
     /// Both directions as plain bytes and the peer's name, for

@@ -58,11 +58,12 @@
 //! |---|---|
 //! | serve or fetch tables by URL | [`bind`] + [`Listener::accept`], [`connect`]; then [`Connection::writer`] / [`Connection::reader`] |
 //! | stream over a socket or pipe you already have | [`TableReader::from_async_read`], [`TableWriter::from_async_write`], [`Connection::from_io`] |
-//! | name a transport | [`Endpoint`]: `tcp://`, `tls://`, `unix://`, `ws://`, `wss://`, `quic://`, `-` |
+//! | name a transport | [`Endpoint`]: `tcp://`, `tls://`, `unix://`, `ws://`, `wss://`, `quic://`, `grpc://`, `grpc+tls://`, `-` |
 //! | bound a silent or slow peer | [`TableReader::set_idle_timeout`], [`TableWriter::set_write_timeout`] |
 //! | forward a stream of any Arrow types without decoding it | [`Connection::message_reader`], [`Connection::message_writer`] ([`MessageReader`], [`MessageWriter`]) |
 //! | several streams on one connection | [`quic::QuicSession`] |
 //! | serve streams from your axum or hyper server | [`http`] ([`http::ArrowBody`], [`http::websocket_upgrade`], [`http::Access`]), [`axum`] |
+//! | read or write an Arrow Flight server's streams (`grpc://`) | [`flight`] ([`flight::FlightClient`], [`flight::FlightOptions`]; feature `flight`) |
 //! | certificates | [`tls`] (`tls://`, `wss://`, and the helpers QUIC shares) |
 //! | read big Arrow files without loading them | [`mmap::MmapFile`], [`mmap::MmapStream`] |
 //! | Parquet or CSV files | [`parquet`], [`csv`] |
@@ -152,6 +153,13 @@ mod docs_examples {
     struct Parquet;
     #[doc = include_str!("../../../docs/live-feeds.md")]
     struct LiveFeeds;
+}
+
+/// docs/flight.md: its examples need the `flight` feature.
+#[cfg(all(doctest, feature = "flight"))]
+mod flight_docs {
+    #[doc = include_str!("../../../docs/flight.md")]
+    struct Flight;
 }
 
 /// docs/web-server.md: its examples need the `axum` feature.

@@ -31,7 +31,10 @@ use bytes::Bytes;
 use lightstream_core::Schema;
 
 pub use crate::error::FlightCode;
-pub use crate::transport::grpc::client::FlightClient;
+pub use crate::transport::grpc::client::{FlightClient, PutResults};
+pub use crate::transport::grpc::server::{
+    CatalogFuture, FlightCalls, FlightCatalog, FlightRequest, FlightService,
+};
 
 /// The generated prost messages of `proto/flight.proto` (never edited).
 #[allow(

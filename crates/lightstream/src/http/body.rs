@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::hub::{Hub, SubscribeOptions};
-use crate::writer::{Limit, MessageSink, SendError, SinkFuture, TableWriter, bounded, fill_from};
+use crate::writer::{Copies, Limit, MessageSink, SendError, SinkFuture, TableWriter, bounded};
 
 /// The largest piece of an IPC message a body hands hyper at once: a large
 /// record batch goes out in pieces of this size, each copied once from the
@@ -86,7 +86,14 @@ pub struct ArrowBody {
     failed: Option<Error>,
     content_type: HeaderValue,
     done: bool,
+    /// Makes the trailers a body ends with (gRPC's status), from `None` at
+    /// the end of the stream or the reason it was cut; without it a body
+    /// ends plainly and a cut one fails.
+    trailers: Option<Trailers>,
 }
+
+/// The trailers of a body that ends with some (see [`channel_with_trailers`]).
+pub(crate) type Trailers = fn(Option<&str>) -> http::HeaderMap;
 
 impl std::fmt::Debug for ArrowBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -177,8 +184,20 @@ pub(crate) fn channel() -> (ArrowBody, Box<dyn MessageSink>) {
         failed: None,
         content_type: HeaderValue::from_static(super::CONTENT_TYPE),
         done: false,
+        trailers: None,
     };
     (body, Box::new(BodySink { tx: Some(tx) }))
+}
+
+/// [`channel`] for a body that always ends with trailers (a gRPC response:
+/// its status): `trailers(None)` after the sink's `finish`,
+/// `trailers(Some(reason))` when the stream was cut (an abort, a sink
+/// dropped before its end) instead of failing the body.
+#[cfg(feature = "flight")]
+pub(crate) fn channel_with_trailers(trailers: Trailers) -> (ArrowBody, Box<dyn MessageSink>) {
+    let (mut body, sink) = channel();
+    body.trailers = Some(trailers);
+    (body, sink)
 }
 
 /// The writing end of a body.
@@ -223,18 +242,15 @@ impl MessageSink for BodySink {
         Box::pin(async move {
             let started = tokio::time::Instant::now();
             let slices = m.io_slices();
-            let mut pieces = slices.iter().map(|s| &s[..]).filter(|s| !s.is_empty());
-            let mut piece: &[u8] = pieces.next().unwrap_or_default();
-            let (total, mut taken) = (m.len(), 0u64);
-            while (taken as usize) < total {
+            let mut copies = Copies::new(slices.iter().map(|s| &s[..]), m.len(), CHUNK_BYTES);
+            let mut taken = 0u64;
+            while copies.left() > 0 {
                 // The slot first, then the copy: nothing is assembled that
                 // the client is not ready for.
                 let permit = self.slot(limit, started, taken).await?;
-                let size = (total - taken as usize).min(CHUNK_BYTES);
-                let mut chunk = Vec::with_capacity(size);
-                fill_from(&mut chunk, size, &mut piece, &mut pieces);
-                permit.send(Piece::Data(Bytes::from(chunk)));
-                taken += size as u64;
+                let Some(chunk) = copies.next() else { break };
+                taken += chunk.len() as u64;
+                permit.send(Piece::Data(chunk));
             }
             Ok(())
         })
@@ -291,6 +307,21 @@ fn broken(why: &str) -> Error {
     )
 }
 
+impl ArrowBody {
+    /// The last frame of a stream cut (`why`): the trailers saying so, or
+    /// the producer's error (else `why`) for a body without trailers.
+    fn cut(&mut self, why: &str) -> Result<Frame<Bytes>> {
+        let failed = self.failed.take();
+        match self.trailers {
+            Some(trailers) => {
+                let why = failed.map_or_else(|| why.to_string(), |e| e.to_string());
+                Ok(Frame::trailers(trailers(Some(&why))))
+            }
+            None => Err(failed.unwrap_or_else(|| broken(why))),
+        }
+    }
+}
+
 impl Body for ArrowBody {
     type Data = Bytes;
     type Error = Error;
@@ -310,23 +341,22 @@ impl Body for ArrowBody {
                 Poll::Ready(Some(Piece::End)) => {
                     this.done = true;
                     this.producer = None;
-                    return Poll::Ready(None);
+                    return Poll::Ready(this.trailers.map(|t| Ok(Frame::trailers(t(None)))));
                 }
                 Poll::Ready(Some(Piece::Abort(reason))) => {
                     this.done = true;
                     this.producer = None;
-                    return Poll::Ready(Some(Err(this.failed.take().unwrap_or_else(|| {
-                        broken(&format!("the stream was cut off: {reason}"))
-                    }))));
+                    return Poll::Ready(Some(
+                        this.cut(&format!("the stream was cut off: {reason}")),
+                    ));
                 }
                 Poll::Ready(None) => {
                     // Every sender is gone without the end marker.
                     this.done = true;
                     this.producer = None;
-                    let e = this.failed.take().unwrap_or_else(|| {
-                        broken("the stream stopped before its end-of-stream marker")
-                    });
-                    return Poll::Ready(Some(Err(e)));
+                    return Poll::Ready(Some(
+                        this.cut("the stream stopped before its end-of-stream marker"),
+                    ));
                 }
                 Poll::Pending => {}
             }

@@ -41,6 +41,8 @@ pub use upgrade::{Upgrading, websocket_upgrade};
 // The `http://` transport's listener (transport/http.rs) builds on it.
 #[allow(unused_imports)]
 pub(crate) use body::channel;
+#[cfg(feature = "flight")]
+pub(crate) use body::channel_with_trailers;
 
 use http::HeaderValue;
 use lightstream_core::Compression;

@@ -127,7 +127,7 @@ impl Target {
 }
 
 /// Any stream HTTP runs over (TCP, TLS).
-trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
@@ -596,13 +596,8 @@ struct Shared {
     /// The one path it answers on.
     path: String,
     access: Access,
-    /// Where requests become connections for [`Listener::accept`].
-    connections: mpsc::Sender<Connection>,
-    /// `http` or `https`, for peer names.
-    scheme: &'static str,
-    /// Set when the listener closes: connections finish what they are
-    /// answering, then close.
-    closing: watch::Receiver<bool>,
+    /// Where requests become connections, and the closing signal.
+    channels: Channels,
 }
 
 /// Listens on an `http://` or `https://` URL (`tls`: the server's TLS side).
@@ -619,18 +614,6 @@ pub(crate) async fn bind(
     #[cfg(not(feature = "tls"))]
     let secure = false;
     let scheme = if secure { "https" } else { "http" };
-    let (connections, incoming) = mpsc::channel(ACCEPT_QUEUE);
-    let (closing_tx, closing) = watch::channel(false);
-    // Every connection task holds a clone of `alive`: `all_done` ends when
-    // the last one is gone.
-    let (alive, all_done) = mpsc::channel::<()>(1);
-    let shared = Arc::new(Shared {
-        path: target.path().to_string(),
-        access,
-        connections,
-        scheme,
-        closing,
-    });
     let local_endpoint = {
         let url = format!("{scheme}://{local}{}", target.path_and_query);
         if secure {
@@ -639,41 +622,22 @@ pub(crate) async fn bind(
             Endpoint::Http(url)
         }
     };
-    let accepting = {
-        let local_endpoint = local_endpoint.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, addr)) = tcp::accept(&listener, &local_endpoint).await else {
-                    // Out of file descriptors or an aborted connection:
-                    // keep serving.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                };
-                let shared = shared.clone();
-                let alive = alive.clone();
-                #[cfg(feature = "tls")]
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    let _alive = alive;
-                    let peer = format!("{} {addr}", shared.scheme);
-                    #[cfg(feature = "tls")]
-                    if let Some(side) = tls {
-                        if let Ok(stream) = side.handshake(tcp, &peer).await {
-                            serve_connection(stream, shared, peer).await;
-                        }
-                        return;
-                    }
-                    serve_connection(tcp, shared, peer).await;
-                });
-            }
-        })
-    };
-    let acceptor = HttpAcceptor {
-        incoming: Mutex::new(incoming),
-        accepting,
-        closing: closing_tx,
-        all_done: Mutex::new(all_done),
-    };
+    let path = target.path().to_string();
+    let acceptor = HttpAcceptor::spawn(
+        listener,
+        local_endpoint.clone(),
+        #[cfg(feature = "tls")]
+        tls,
+        move |io, addr, channels| {
+            let shared = Arc::new(Shared {
+                path: path.clone(),
+                access: access.clone(),
+                channels,
+            });
+            let peer = format!("{scheme} {addr}");
+            serve_connection(io, shared, peer)
+        },
+    );
     Ok(Listener::new(acceptor, local_endpoint))
 }
 
@@ -681,17 +645,47 @@ pub(crate) async fn bind(
 /// (its connection is not read meanwhile).
 const ACCEPT_QUEUE: usize = 16;
 
+/// What each connection of a server on hyper (`http://`, `grpc://`) needs
+/// from its listener.
+#[derive(Clone)]
+pub(crate) struct Channels {
+    /// Where requests become connections for [`Listener::accept`].
+    pub(crate) connections: mpsc::Sender<Connection>,
+    /// Set when the listener closes: connections finish what they are
+    /// answering, then close.
+    pub(crate) closing: watch::Receiver<bool>,
+}
+
+/// Any stream a server connection runs over, boxed (TCP, TLS).
+pub(crate) type ServerIo = Box<dyn Io>;
+
 /// Serves one TCP (or TLS) connection: HTTP/1.1 or HTTP/2, as the client
 /// speaks (h2c by its preface, HTTP/2 over TLS by ALPN).
-async fn serve_connection<S: Io + 'static>(io: S, shared: Arc<Shared>, peer: String) {
-    let shared_closing = shared.closing.clone();
+async fn serve_connection(io: ServerIo, shared: Arc<Shared>, peer: String) {
+    let closing = shared.channels.closing.clone();
     let service = hyper::service::service_fn(move |request| {
         let shared = shared.clone();
         let peer = peer.clone();
         async move { Ok::<_, std::convert::Infallible>(answer(request, &shared, &peer).await) }
     });
-    let mut closing = shared_closing;
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    serve_hyper(builder, io, service, closing).await;
+}
+
+/// Serves one connection with `builder`'s settings until it ends, or
+/// gracefully (what is being answered is finished) once `closing` is set.
+pub(crate) async fn serve_hyper<S, B>(
+    builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    io: ServerIo,
+    service: S,
+    mut closing: watch::Receiver<bool>,
+) where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -775,6 +769,7 @@ async fn respond_to(
         Box::new(ServedPost { body, respond })
     };
     if shared
+        .channels
         .connections
         .send(Connection::from_link(link, peer))
         .await
@@ -901,13 +896,72 @@ impl Link for ServedPost {
     }
 }
 
-/// The listener's side: requests become connections on a task of their own.
-struct HttpAcceptor {
+/// The listener's side of a server on hyper (`http://`, `grpc://`):
+/// requests become connections on tasks of their own.
+pub(crate) struct HttpAcceptor {
     incoming: Mutex<mpsc::Receiver<Connection>>,
     accepting: tokio::task::JoinHandle<()>,
     closing: watch::Sender<bool>,
-    /// Ends when every connection task is done (see `bind`).
+    /// Ends when every connection task is done (see `spawn`).
     all_done: Mutex<mpsc::Receiver<()>>,
+}
+
+impl HttpAcceptor {
+    /// Accepts clients on `listener` (named `local` in errors) on a task of
+    /// its own; each client's connection runs `serve(io, address,
+    /// channels)` on a task of its own, after its TLS handshake when `tls`
+    /// is set (so that a slow handshake holds up no other client).
+    pub(crate) fn spawn<F, Fut>(
+        listener: tokio::net::TcpListener,
+        local: Endpoint,
+        #[cfg(feature = "tls")] tls: Option<crate::transport::tls::ServerSide>,
+        serve: F,
+    ) -> HttpAcceptor
+    where
+        F: Fn(ServerIo, std::net::SocketAddr, Channels) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (connections, incoming) = mpsc::channel(ACCEPT_QUEUE);
+        let (closing_tx, closing) = watch::channel(false);
+        // Every connection task holds a clone of `alive`: `all_done` ends when
+        // the last one is gone.
+        let (alive, all_done) = mpsc::channel::<()>(1);
+        let channels = Channels {
+            connections,
+            closing,
+        };
+        let serve = Arc::new(serve);
+        let accepting = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, addr)) = tcp::accept(&listener, &local).await else {
+                    // Out of file descriptors or an aborted connection:
+                    // keep serving.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                let (serve, channels, alive) = (serve.clone(), channels.clone(), alive.clone());
+                #[cfg(feature = "tls")]
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let _alive = alive;
+                    #[cfg(feature = "tls")]
+                    if let Some(side) = tls {
+                        if let Ok(stream) = side.handshake(tcp, &addr.to_string()).await {
+                            serve(Box::new(stream), addr, channels).await;
+                        }
+                        return;
+                    }
+                    serve(Box::new(tcp), addr, channels).await;
+                });
+            }
+        });
+        HttpAcceptor {
+            incoming: Mutex::new(incoming),
+            accepting,
+            closing: closing_tx,
+            all_done: Mutex::new(all_done),
+        }
+    }
 }
 
 impl Drop for HttpAcceptor {
@@ -921,9 +975,12 @@ impl Drop for HttpAcceptor {
 impl Acceptor for HttpAcceptor {
     fn accept<'a>(&'a self, local: &'a Endpoint) -> Pending<'a, Connection> {
         Box::pin(async move {
-            self.incoming.lock().await.recv().await.ok_or_else(|| {
-                Error::Protocol(format!("the HTTP server on {local} stopped accepting"))
-            })
+            self.incoming
+                .lock()
+                .await
+                .recv()
+                .await
+                .ok_or_else(|| Error::Protocol(format!("the server on {local} stopped accepting")))
         })
     }
 

@@ -14,7 +14,7 @@
 //! build on `tcp`, `websocket` on `tls` (for `wss://`) and `quic` on `tls`'s
 //! certificate helpers.
 
-#[cfg(feature = "tls")]
+#[cfg(any(feature = "tls", feature = "flight"))]
 use std::sync::Arc;
 
 use crate::connection::{Connection, Listener};
@@ -96,6 +96,12 @@ pub struct ServerOptions {
     /// own host, on any port (`http::Origins::SameHost`).
     #[cfg(feature = "http")]
     pub access: crate::http::Access,
+    /// What a `grpc://` or `grpc+tls://` (Arrow Flight) server answers to
+    /// `ListFlights`, `GetFlightInfo` and `GetSchema`; `None` (the
+    /// default): `UNIMPLEMENTED`. Its `DoGet` and `DoPut` calls are the
+    /// listener's connections ([`crate::Connection::flight_request`]).
+    #[cfg(feature = "flight")]
+    pub flight_catalog: Option<Arc<dyn crate::flight::FlightCatalog>>,
 }
 
 /// Listens on `endpoint`.
@@ -153,6 +159,10 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
             let side = tls::ServerSide::new(endpoint, &options.tls, options.handshake_timeout)?
                 .with_alpn(&[b"h2", b"http/1.1"]);
             http::bind(url, endpoint, options.access.clone(), Some(side)).await
+        }
+        #[cfg(feature = "flight")]
+        Endpoint::Grpc { .. } | Endpoint::GrpcTls { .. } => {
+            grpc::server::bind(endpoint, options).await
         }
         #[cfg(feature = "stdio")]
         Endpoint::Stdio => Ok(stdio::bind()),

@@ -340,6 +340,7 @@ mod transport {
                     match endpoint {
                         Endpoint::Tls(_) => "tls://",
                         Endpoint::Https(_) => "https://",
+                        Endpoint::GrpcTls { .. } => "grpc+tls://",
                         _ => "wss://",
                     }
                 ))

@@ -19,7 +19,6 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, HeaderValue, TE};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body::Body as _;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use lightstream_core::flight::{FlightToIpc, GRPC_PREFIX_LEN, grpc_prefix};
@@ -30,14 +29,15 @@ use tonic::body::Body;
 use tonic::transport::Channel;
 use tower::{Service, ServiceExt};
 
-use super::{GRPC_CONTENT_TYPE, method_path};
+use super::sink::FlightSink;
+use super::{GRPC_CONTENT_TYPE, max_flight_data, method_path};
 use crate::ClientOptions;
 use crate::connection::{Connection, Link, Pending};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, FlightCode, Result};
 use crate::flight::{FlightDescriptor, FlightInfo, FlightOptions, proto};
 use crate::reader::{Input, TableReader};
-use crate::writer::MessageSink;
+use crate::writer::{Limit, MessageSink, SendError, SinkFuture, TableWriter};
 
 /// Any stream HTTP/2 runs over (TCP, TLS).
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -161,25 +161,73 @@ impl FlightClient {
     async fn do_get_input(&self, ticket: Bytes, limits: DecodeLimits) -> Result<Input> {
         let rpc = format!("DoGet \"{}\"", Shown(&ticket));
         let request = proto::Ticket { ticket };
-        let body = self.call("DoGet", &rpc, framed(&request)).await?;
-        let max = self.flight.max_message_bytes.map_or_else(
-            || {
-                // A FlightData is one IPC message plus its app_metadata and
-                // a few bytes of protobuf tags.
-                (limits.max_message_bytes() as u64)
-                    .saturating_add(limits.max_metadata_bytes as u64)
-                    .saturating_add(64)
-            },
-            |m| m as u64,
-        );
+        let Answer { body, status_seen } = self.call("DoGet", &rpc, framed(&request)).await?;
+        let max = self
+            .flight
+            .max_message_bytes
+            .map_or_else(|| max_flight_data(&limits), |m| m as u64);
+        let mut translator = FlightToIpc::new(max.min(u64::from(u32::MAX)));
+        let mut state = ReadState::Body;
+        if status_seen {
+            // OK and no body (a trailers-only answer): the stream is what
+            // came, nothing; the reader says a schema is missing.
+            translator.end(true)?;
+            state = ReadState::Draining;
+        }
         Ok(Input::Bytes(Box::new(FlightRead {
             body,
-            translator: FlightToIpc::new(max.min(u64::from(u32::MAX))),
+            translator,
             chunk: Bytes::new(),
-            state: ReadState::Body,
+            state,
             peer: self.peer.clone(),
             rpc,
+            on_end: None,
         })))
+    }
+
+    /// `DoPut`: a [`TableWriter`] streaming `schema` and its tables to the
+    /// flight `descriptor` names, and the handle of the server's answers
+    /// (its `PutResult`s). The writer's `finish` waits for the server's
+    /// status: a refusal is [`Error::Flight`] there.
+    pub async fn do_put(
+        &self,
+        descriptor: &FlightDescriptor,
+        schema: Arc<Schema>,
+        options: lightstream_core::WriteOptions,
+    ) -> Result<(TableWriter, PutResults)> {
+        let (sink, results) = self.do_put_sink(descriptor);
+        let writer = TableWriter::new(Box::new(sink), self.peer.clone(), schema, options)?;
+        Ok((writer, results))
+    }
+
+    /// The sink of a `DoPut` to `descriptor`: the request body is fed by
+    /// the writer, the call runs on a task of its own.
+    fn do_put_sink(&self, descriptor: &FlightDescriptor) -> (PutSink, PutResults) {
+        let rpc = format!("DoPut {descriptor}");
+        let encoded = Bytes::from(proto::FlightDescriptor::from(descriptor).encode_to_vec());
+        let (body, inner) = crate::http::channel();
+        let client = self.clone();
+        let call_rpc = rpc.clone();
+        let call = tokio::spawn(async move {
+            let answer = client.call("DoPut", &call_rpc, Body::new(body)).await?;
+            let answers = client.messages(&call_rpc, answer).await?;
+            answers
+                .into_iter()
+                .map(|bytes| {
+                    let result: proto::PutResult = client.decode(&call_rpc, bytes)?;
+                    Ok(result.app_metadata)
+                })
+                .collect::<Result<Vec<Bytes>>>()
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sink = PutSink {
+            data: FlightSink::new(inner, Some(encoded)),
+            call: Some(call),
+            results: Some(tx),
+            peer: self.peer.clone(),
+            rpc,
+        };
+        (sink, PutResults(rx))
     }
 
     /// The largest control message (FlightInfo, SchemaResult) accepted.
@@ -193,7 +241,20 @@ impl FlightClient {
     /// `ListFlights`): the messages, at most [`Self::max_control_bytes`] in
     /// all, once the server's OK status has come.
     async fn unary(&self, method: &str, rpc: &str, request: &impl Message) -> Result<Vec<Bytes>> {
-        let mut body = self.call(method, rpc, framed(request)).await?;
+        let answer = self.call(method, rpc, framed(request)).await?;
+        self.messages(rpc, answer).await
+    }
+
+    /// The whole messages of an answer, at most [`Self::max_control_bytes`]
+    /// in all, once the server's OK status has come.
+    async fn messages(&self, rpc: &str, answer: Answer) -> Result<Vec<Bytes>> {
+        let Answer {
+            mut body,
+            status_seen,
+        } = answer;
+        if status_seen {
+            return Ok(Vec::new());
+        }
         let limit = self.max_control_bytes();
         let mut buf = BytesMut::new();
         let mut messages = Vec::new();
@@ -268,7 +329,7 @@ impl FlightClient {
     /// Sends one call (`method` of FlightService; `rpc` names it in
     /// errors) with `body`; the response body once its headers say it is
     /// gRPC. A trailers-only response with an error status is that error.
-    async fn call(&self, method: &str, rpc: &str, body: Body) -> Result<Body> {
+    async fn call(&self, method: &str, rpc: &str, body: Body) -> Result<Answer> {
         let request = Request::builder()
             .method(Method::POST)
             .version(http::Version::HTTP_2)
@@ -308,10 +369,11 @@ impl FlightClient {
             )));
         }
         // Trailers-only: the status is in the headers, and no body follows.
-        if head.headers.contains_key(GRPC_STATUS) {
+        let status_seen = head.headers.contains_key(GRPC_STATUS);
+        if status_seen {
             self.check(rpc, &head.headers, 0)?;
         }
-        Ok(body)
+        Ok(Answer { body, status_seen })
     }
 
     /// `Ok` when `headers` (trailers, or the headers of a trailers-only
@@ -334,6 +396,151 @@ impl FlightClient {
     fn cut(&self, rpc: &str, messages: u64, how: &str) -> Error {
         truncated(&self.peer, rpc, messages, how)
     }
+}
+
+/// The answers of a `DoPut` ([`FlightClient::do_put`]): the
+/// `app_metadata` of each `PutResult` the server sent, once the writer
+/// finished.
+#[derive(Debug)]
+pub struct PutResults(tokio::sync::oneshot::Receiver<Vec<Bytes>>);
+
+impl PutResults {
+    /// The `app_metadata` of every `PutResult`, in order; an error when
+    /// the writer did not finish (it failed or was dropped: its own error
+    /// says why).
+    pub async fn app_metadata(self) -> Result<Vec<Bytes>> {
+        self.0.await.map_err(|_| {
+            Error::Protocol(
+                "the DoPut did not finish: no PutResults (see the writer's error)".to_string(),
+            )
+        })
+    }
+}
+
+/// A `DoPut`'s writer side: FlightData into the request body (the
+/// server's [`FlightSink`], the first message carrying the descriptor);
+/// `finish` ends the body and waits for the server's answer.
+struct PutSink {
+    data: FlightSink,
+    /// The call, answering with the PutResults' app_metadata.
+    call: Option<tokio::task::JoinHandle<Result<Vec<Bytes>>>>,
+    results: Option<tokio::sync::oneshot::Sender<Vec<Bytes>>>,
+    peer: String,
+    rpc: String,
+}
+
+impl PutSink {
+    /// The call's outcome (at most `limit`).
+    async fn answer(&mut self, limit: Option<std::time::Duration>) -> Result<Vec<Bytes>> {
+        let Some(call) = self.call.take() else {
+            return Err(Error::Protocol(format!(
+                "{}: {} ended already",
+                self.peer, self.rpc
+            )));
+        };
+        let waited = match limit {
+            Some(limit) => tokio::time::timeout(limit, call)
+                .await
+                .map_err(|_| Error::Timeout {
+                    stalled: format!("no answer from {}", self.peer),
+                    after: limit,
+                    context: format!("waiting for the status of {}", self.rpc),
+                })?,
+            None => call.await,
+        };
+        waited.map_err(|e| Error::Protocol(format!("{}: {}: {e}", self.peer, self.rpc)))?
+    }
+}
+
+impl MessageSink for PutSink {
+    fn send<'a>(
+        &'a mut self,
+        message: &'a lightstream_core::EncodedMessage<'_>,
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, std::result::Result<(), SendError>> {
+        Box::pin(async move {
+            match self.data.send(message, limit).await {
+                // The body is gone: the call failed; its error says why.
+                Err(SendError::Failed(e)) => Err(SendError::Failed(self.why(e).await)),
+                other => other,
+            }
+        })
+    }
+
+    fn send_shared<'a>(
+        &'a mut self,
+        messages: &'a [Bytes],
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, std::result::Result<(), SendError>> {
+        Box::pin(async move {
+            match self.data.send_shared(messages, limit).await {
+                Err(SendError::Failed(e)) => Err(SendError::Failed(self.why(e).await)),
+                other => other,
+            }
+        })
+    }
+
+    fn abort<'a>(&'a mut self, peer: &'a str, reason: &'a str) -> SinkFuture<'a, ()> {
+        Box::pin(async move {
+            // The body fails: h2 resets the stream, the server sees a cut
+            // DoPut, never a short valid one.
+            self.data.abort(peer, reason).await;
+            if let Some(call) = self.call.take() {
+                call.abort();
+            }
+        })
+    }
+
+    fn finish<'a>(
+        &'a mut self,
+        peer: &'a str,
+        limit: Option<std::time::Duration>,
+    ) -> SinkFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let ended = self.data.finish(peer, limit).await;
+            let answer = self.answer(limit).await;
+            let results = match (ended, answer) {
+                // The server's status says more than a body it stopped reading.
+                (_, Err(e)) | (Err(e), Ok(_)) => return Err(e),
+                (Ok(()), Ok(results)) => results,
+            };
+            if let Some(tx) = self.results.take() {
+                let _ = tx.send(results);
+            }
+            Ok(())
+        })
+    }
+}
+
+impl PutSink {
+    /// Why sending failed: the call's own error (a status, a reset) when it
+    /// ended already, else `e`.
+    async fn why(&mut self, e: Error) -> Error {
+        if self.call.is_none() {
+            return e;
+        }
+        let finished = self.call.as_ref().is_some_and(|c| c.is_finished());
+        if !finished {
+            // The body was dropped as the call was ending: give it a moment.
+            let limit = Some(std::time::Duration::from_secs(1));
+            return match self.answer(limit).await {
+                Err(status) => status,
+                Ok(_) => e,
+            };
+        }
+        match self.answer(None).await {
+            Err(status) => status,
+            Ok(_) => e,
+        }
+    }
+}
+
+/// The body of an answer whose headers said it is gRPC.
+struct Answer {
+    body: Body,
+    /// The headers held the status already, OK (a trailers-only answer):
+    /// the body is empty.
+    status_seen: bool,
 }
 
 /// An answer that ended without a gRPC status (a server that died, a reset
@@ -472,13 +679,14 @@ impl std::fmt::Display for Shown<'_> {
     }
 }
 
-/// The body of a `DoGet` answer as a plain Arrow IPC byte stream, for the
-/// reader: DATA frames go through the core's [`FlightToIpc`] straight into
-/// the place the reader reads to (a body's aligned memory), the trailers'
-/// status decides how the stream ends. Errors travel inside `io::Error`
-/// and come back out typed ([`Error::reading`]).
-struct FlightRead {
-    body: Body,
+/// The body of a `DoGet` answer (or, on a server, of a `DoPut` request) as
+/// a plain Arrow IPC byte stream, for the reader: DATA frames go through
+/// the core's [`FlightToIpc`] straight into the place the reader reads to
+/// (a body's aligned memory). How the stream ends: an answer's trailers'
+/// status decides; a request body ends complete at its end. Errors travel
+/// inside `io::Error` and come back out typed ([`Error::reading`]).
+pub(crate) struct FlightRead<B = Body> {
+    body: B,
     translator: FlightToIpc,
     /// What is left of the last DATA frame.
     chunk: Bytes,
@@ -486,6 +694,9 @@ struct FlightRead {
     peer: String,
     /// The call, as errors name it.
     rpc: String,
+    /// A request body's (a server's `DoPut`): told whether the body was
+    /// read to its end, when the stream ends or the reader drops it.
+    on_end: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
 /// Where a [`FlightRead`] is.
@@ -500,19 +711,60 @@ enum ReadState {
     Done,
 }
 
-impl FlightRead {
+impl<B> FlightRead<B> {
+    /// A request body (a server's `DoPut`) as the reader's input, taking
+    /// FlightData of at most `max` bytes; `on_end` learns whether the body
+    /// was read to its end.
+    pub(crate) fn request(
+        body: B,
+        max: u64,
+        peer: String,
+        on_end: tokio::sync::oneshot::Sender<bool>,
+    ) -> FlightRead<B> {
+        FlightRead {
+            body,
+            translator: FlightToIpc::new(max.min(u64::from(u32::MAX))),
+            chunk: Bytes::new(),
+            state: ReadState::Body,
+            peer,
+            rpc: "DoPut".to_string(),
+            on_end: Some(on_end),
+        }
+    }
+
     fn fail(&mut self, e: Error) -> Poll<std::io::Result<()>> {
         self.state = ReadState::Done;
+        self.ended(false);
         Poll::Ready(Err(std::io::Error::other(e)))
     }
 
+    /// Tells a request's `on_end` how it ended.
+    fn ended(&mut self, read_all: bool) {
+        if let Some(tx) = self.on_end.take() {
+            let _ = tx.send(read_all);
+        }
+    }
+}
+
+impl<B> Drop for FlightRead<B> {
+    /// A request body dropped before its end was not read to it.
+    fn drop(&mut self) {
+        self.ended(false);
+    }
+}
+
+impl<B> FlightRead<B> {
     fn cut(&mut self, how: &str) -> Poll<std::io::Result<()>> {
         let e = truncated(&self.peer, &self.rpc, self.translator.messages(), how);
         self.fail(e)
     }
 }
 
-impl AsyncRead for FlightRead {
+impl<B> AsyncRead for FlightRead<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -530,6 +782,7 @@ impl AsyncRead for FlightRead {
                         return Poll::Ready(Ok(()));
                     }
                     this.state = ReadState::Done;
+                    this.ended(true);
                 }
                 ReadState::Body if !this.chunk.is_empty() => {
                     let before = buf.filled().len();
@@ -538,6 +791,10 @@ impl AsyncRead for FlightRead {
                         Err(e) => return this.fail(Error::Codec(e)),
                     };
                     this.chunk.advance(used);
+                    // Side items (app_metadata, descriptors) are not handed
+                    // to the application yet: taken here so that they never
+                    // pile up in the translator over a long stream.
+                    while this.translator.take_side().is_some() {}
                     if buf.filled().len() > before {
                         return Poll::Ready(Ok(()));
                     }
@@ -577,6 +834,13 @@ impl AsyncRead for FlightRead {
                         }
                     },
                     Some(Err(e)) => return this.cut(&e.to_string()),
+                    // A request body (no trailers) is complete at its end.
+                    None if this.on_end.is_some() => {
+                        if let Err(e) = this.translator.end(true) {
+                            return this.fail(Error::Codec(e));
+                        }
+                        this.state = ReadState::Draining;
+                    }
                     None => return this.cut("no trailers"),
                 },
             }
@@ -611,9 +875,16 @@ impl Link for Call {
     }
 
     fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
-        Box::pin(std::future::ready(Err(Error::Config(format!(
-            "{peer}: DoPut is not implemented yet"
-        )))))
+        let sink = match self.0.flight.descriptor() {
+            Some(descriptor) => {
+                Ok(Box::new(self.0.do_put_sink(&descriptor).0) as Box<dyn MessageSink>)
+            }
+            None => Err(Error::Config(format!(
+                "{peer}: writing a Flight needs a descriptor (ClientOptions::flight.path or \
+                 .cmd, or the CLI's --path)"
+            ))),
+        };
+        Box::pin(std::future::ready(sink))
     }
 }
 

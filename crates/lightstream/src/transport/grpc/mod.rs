@@ -21,6 +21,7 @@
 
 pub(crate) mod client;
 pub(crate) mod server;
+pub(crate) mod sink;
 
 /// The path of a FlightService method.
 pub(crate) fn method_path(rpc: &str) -> String {
@@ -29,3 +30,13 @@ pub(crate) fn method_path(rpc: &str) -> String {
 
 /// The gRPC content type, as every request and response carries it.
 pub(crate) const GRPC_CONTENT_TYPE: &str = "application/grpc";
+
+/// The largest FlightData a reader with `limits` takes: one IPC message
+/// plus its app_metadata (as large as its metadata) and a few bytes of
+/// protobuf tags, within gRPC's 32-bit length (flight-plan.md §5).
+pub(crate) fn max_flight_data(limits: &lightstream_core::DecodeLimits) -> u64 {
+    (limits.max_message_bytes() as u64)
+        .saturating_add(limits.max_metadata_bytes as u64)
+        .saturating_add(64)
+        .min(u64::from(u32::MAX))
+}

@@ -1,4 +1,781 @@
-//! The Flight server half of `grpc://` (engineer B2): a tower router whose
-//! unary RPCs go through tonic's server codec and whose data RPCs (DoGet,
-//! DoPut) are raw HTTP/2 bodies translated by the core's Flight codec; a
-//! `Listener` whose connections are those calls.
+//! The Arrow Flight server: `grpc://` and `grpc+tls://` listeners, and
+//! [`FlightService`], the tower service behind them that applications can
+//! also mount in a tonic `Server` of their own.
+//!
+//! Each `DoGet` call becomes a [`Connection`] whose writer streams the
+//! call's response (one `FlightData` per IPC message, ending with the
+//! trailers `grpc-status: 0`); each `DoPut` call becomes a connection whose
+//! reader reads the uploaded stream. [`Connection::flight_request`] says
+//! which, with the ticket or descriptor. `GetFlightInfo`, `GetSchema` and
+//! `ListFlights` are answered by the [`FlightCatalog`] of the server's
+//! options (`UNIMPLEMENTED` without one); other RPCs are `UNIMPLEMENTED`.
+//!
+//! How the bytes go: the data RPCs do not pass through tonic's codec (it
+//! copies every message into a frame buffer). A `DoGet` response is an
+//! [`crate::http::ArrowBody`] with gRPC trailers (one slot between the
+//! writer and hyper, so a slow client slows the writer); each FlightData is
+//! one small head (`lightstream_core::flight::flight_data_head`) followed by
+//! the message body as separate `Bytes`: a hub's shared messages are sliced,
+//! not copied; a [`crate::TableWriter`]'s bodies, which borrow the table,
+//! are copied once in pieces of at most 1 MiB. The control RPCs are prost
+//! messages behind the core's 5-byte gRPC prefix.
+//!
+//! What it is not: the client (`client.rs`), or a general gRPC router: only
+//! `arrow.flight.protocol.FlightService` is answered.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use lightstream_core::flight::{FlightSide, FlightToIpc, GRPC_PREFIX_LEN, grpc_prefix};
+use lightstream_core::{DecodeLimits, Schema};
+use prost::Message;
+use tokio::sync::{mpsc, oneshot};
+use tonic::{Code, Status};
+
+use crate::connection::{Connection, Link, Listener, Pending};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+use crate::flight::{FlightCode, FlightDescriptor, FlightInfo, proto};
+use crate::reader::Input;
+use crate::transport::ServerOptions;
+use crate::transport::grpc::client::FlightRead;
+use crate::transport::grpc::max_flight_data;
+use crate::transport::grpc::sink::FlightSink;
+use crate::transport::http::{Channels, HttpAcceptor, ServerIo, serve_hyper};
+#[cfg(feature = "tls")]
+use crate::transport::tls::ServerSide;
+use crate::writer::MessageSink;
+
+/// The gRPC service name of Arrow Flight.
+const SERVICE: &str = "arrow.flight.protocol.FlightService";
+
+/// What a Flight call accepted by a server asks for
+/// ([`Connection::flight_request`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlightRequest {
+    /// `DoGet`: write the stream `ticket` names (or
+    /// [`Connection::reject`] it).
+    DoGet {
+        /// The ticket's bytes as the client sent them.
+        ticket: Bytes,
+    },
+    /// `DoPut`: read the stream the client uploads for `descriptor`.
+    DoPut {
+        /// The first FlightData's `flight_descriptor`.
+        descriptor: FlightDescriptor,
+    },
+}
+
+/// A boxed future of a [`FlightCatalog`] answer.
+pub type CatalogFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// What a Flight server says about its flights: `ListFlights`,
+/// `GetFlightInfo` and `GetSchema` (set it with
+/// [`crate::ServerOptions::flight_catalog`]).
+///
+/// An `Err` becomes the call's gRPC status: an [`Error::Flight`] keeps its
+/// code (say `FlightCode::NotFound` for a descriptor you do not know), any
+/// other error is `INTERNAL` with its text.
+pub trait FlightCatalog: Send + Sync + 'static {
+    /// The flights matching `criteria` (empty: all of them).
+    fn list_flights<'a>(&'a self, criteria: &'a [u8]) -> CatalogFuture<'a, Vec<FlightInfo>>;
+
+    /// How to get the flight `descriptor` names.
+    fn get_flight_info<'a>(
+        &'a self,
+        descriptor: &'a FlightDescriptor,
+    ) -> CatalogFuture<'a, FlightInfo>;
+
+    /// The schema of the flight `descriptor` names; the default takes it
+    /// from [`FlightCatalog::get_flight_info`] (`NOT_FOUND` when it has
+    /// none).
+    fn get_schema<'a>(
+        &'a self,
+        descriptor: &'a FlightDescriptor,
+    ) -> CatalogFuture<'a, Arc<Schema>> {
+        Box::pin(async move {
+            self.get_flight_info(descriptor)
+                .await?
+                .schema
+                .ok_or_else(|| Error::Flight {
+                    peer: String::new(),
+                    rpc: format!("GetSchema {descriptor}"),
+                    code: FlightCode::NotFound,
+                    message: format!("no schema for {descriptor}"),
+                })
+        })
+    }
+}
+
+/// The gRPC status of an error a catalog or an application returned.
+fn status_of(e: &Error) -> Status {
+    match e {
+        Error::Flight { code, message, .. } => Status::new(Code::from(code.as_i32()), message),
+        other => Status::internal(other.to_string()),
+    }
+}
+
+/// The schema bytes of `FlightInfo.schema` and `SchemaResult.schema`.
+fn schema_bytes(schema: Option<&Schema>) -> std::result::Result<Bytes, Status> {
+    match schema {
+        None => Ok(Bytes::new()),
+        Some(schema) => lightstream_core::flight::schema_bytes(schema)
+            .map(Bytes::from)
+            .map_err(|e| Status::internal(format!("encoding the schema: {e}"))),
+    }
+}
+
+/// A catalog's flight as the wire message.
+fn info_to_proto(info: FlightInfo) -> std::result::Result<proto::FlightInfo, Status> {
+    info.to_proto()
+        .map_err(|e| Status::internal(format!("encoding the flight's schema: {e}")))
+}
+
+/// Arrow Flight's `FlightService` as a tower service, for a tonic `Server`
+/// of your own (`Server::builder().add_service(service)`, next to your
+/// other services) or any HTTP/2 server: `DoGet` and `DoPut` calls come out
+/// of the [`FlightCalls`] made with it as [`Connection`]s, the catalog
+/// answers the rest. [`crate::bind`] on a `grpc://` endpoint runs one on
+/// its own server.
+#[derive(Clone)]
+pub struct FlightService {
+    shared: Arc<Shared>,
+    /// Who called, for errors and peer names.
+    peer: Arc<str>,
+}
+
+impl std::fmt::Debug for FlightService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlightService")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `DoGet` and `DoPut` calls of a [`FlightService`], one
+/// [`Connection`] each.
+#[derive(Debug)]
+pub struct FlightCalls {
+    incoming: tokio::sync::Mutex<mpsc::Receiver<Connection>>,
+}
+
+impl FlightCalls {
+    /// The next call (`None` once every clone of the service is gone).
+    pub async fn accept(&self) -> Option<Connection> {
+        self.incoming.lock().await.recv().await
+    }
+}
+
+/// What every call of a service needs.
+struct Shared {
+    connections: mpsc::Sender<Connection>,
+    catalog: Option<Arc<dyn FlightCatalog>>,
+    /// The largest gRPC message accepted: FlightData (checked by the core
+    /// at each prefix) and control messages.
+    max_message: u64,
+    /// The largest control message (`Ticket`, `FlightDescriptor`, ...).
+    max_control: usize,
+}
+
+/// Calls waiting for `accept` beyond which a new one waits.
+const ACCEPT_QUEUE: usize = 16;
+
+impl FlightService {
+    /// A service answering `ListFlights`, `GetFlightInfo` and `GetSchema`
+    /// from `catalog` (`UNIMPLEMENTED` without one), taking FlightData and
+    /// control messages as large as `limits` allow; its `DoGet` and `DoPut`
+    /// calls come out of the [`FlightCalls`].
+    pub fn new(
+        catalog: Option<Arc<dyn FlightCatalog>>,
+        limits: DecodeLimits,
+    ) -> (FlightService, FlightCalls) {
+        let (connections, incoming) = mpsc::channel(ACCEPT_QUEUE);
+        let service = FlightService::with_sender(connections, catalog, limits);
+        let calls = FlightCalls {
+            incoming: tokio::sync::Mutex::new(incoming),
+        };
+        (service, calls)
+    }
+
+    fn with_sender(
+        connections: mpsc::Sender<Connection>,
+        catalog: Option<Arc<dyn FlightCatalog>>,
+        limits: DecodeLimits,
+    ) -> FlightService {
+        let max_control = limits.max_metadata_bytes;
+        let max_message = max_flight_data(&limits);
+        FlightService {
+            shared: Arc::new(Shared {
+                connections,
+                catalog,
+                max_message,
+                max_control,
+            }),
+            peer: Arc::from("grpc"),
+        }
+    }
+
+    /// The same service naming its caller `peer`.
+    fn for_peer(&self, peer: String) -> FlightService {
+        FlightService {
+            shared: self.shared.clone(),
+            peer: Arc::from(peer),
+        }
+    }
+}
+
+impl tonic::server::NamedService for FlightService {
+    const NAME: &'static str = SERVICE;
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<B> tower::Service<Request<B>> for FlightService
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::result::Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let (shared, peer) = (self.shared.clone(), self.peer.clone());
+        let request = request.map(|b| b.map_err(Into::into).boxed_unsync());
+        Box::pin(async move { Ok(route(request, shared, peer).await) })
+    }
+}
+
+/// A request body, boxed.
+type RequestBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// The answer to one call.
+async fn route(
+    request: Request<RequestBody>,
+    shared: Arc<Shared>,
+    peer: Arc<str>,
+) -> Response<tonic::body::Body> {
+    let path = request.uri().path().to_string();
+    let Some(rpc) = path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_prefix(SERVICE))
+        .and_then(|p| p.strip_prefix('/'))
+    else {
+        return Status::unimplemented(format!("no service at {path}")).into_http();
+    };
+    let peer = format!("{peer} {rpc}");
+    match rpc {
+        "DoGet" => do_get(request, &shared, peer).await,
+        "DoPut" => do_put(request, &shared, peer).await,
+        "GetFlightInfo" | "GetSchema" | "ListFlights" => {
+            let Some(catalog) = shared.catalog.clone() else {
+                return Status::unimplemented(format!("{rpc}: this Flight server has no catalog"))
+                    .into_http();
+            };
+            control(rpc, request, catalog, shared.max_control).await
+        }
+        other => Status::unimplemented(format!("{other} is not implemented by this Flight server"))
+            .into_http(),
+    }
+}
+
+/// A control RPC answered by the catalog: one request message, the
+/// answer's messages (one, or a flight each for `ListFlights`), then the
+/// status. The framing is the core's gRPC prefix and prost's encoding, as
+/// the client's (tonic's codec is not used: it copies every message into a
+/// frame buffer of its own).
+async fn control(
+    rpc: &str,
+    request: Request<RequestBody>,
+    catalog: Arc<dyn FlightCatalog>,
+    max: usize,
+) -> Response<tonic::body::Body> {
+    let body = request.into_body();
+    let answer = match rpc {
+        "GetFlightInfo" => match one_message::<proto::FlightDescriptor>(body, max).await {
+            Ok(d) => {
+                let descriptor = FlightDescriptor::from_proto(d);
+                match catalog.get_flight_info(&descriptor).await {
+                    Ok(info) => info_to_proto(info).map(|m| vec![framed(&m)]),
+                    Err(e) => Err(status_of(&e)),
+                }
+            }
+            Err(status) => Err(status),
+        },
+        "GetSchema" => match one_message::<proto::FlightDescriptor>(body, max).await {
+            Ok(d) => {
+                let descriptor = FlightDescriptor::from_proto(d);
+                match catalog.get_schema(&descriptor).await {
+                    Ok(schema) => schema_bytes(Some(schema.as_ref()))
+                        .map(|schema| vec![framed(&proto::SchemaResult { schema })]),
+                    Err(e) => Err(status_of(&e)),
+                }
+            }
+            Err(status) => Err(status),
+        },
+        _ => match one_message::<proto::Criteria>(body, max).await {
+            Ok(criteria) => match catalog.list_flights(&criteria.expression).await {
+                Ok(flights) => flights
+                    .into_iter()
+                    .map(|info| info_to_proto(info).map(|m| framed(&m)))
+                    .collect(),
+                Err(e) => Err(status_of(&e)),
+            },
+            Err(status) => Err(status),
+        },
+    };
+    match answer {
+        Err(status) => status.into_http(),
+        Ok(messages) => {
+            let frames = messages
+                .into_iter()
+                .map(Frame::data)
+                .chain([Frame::trailers(trailers(&Status::ok("")))])
+                .map(Ok::<_, Infallible>);
+            let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+            streaming_response(tonic::body::Body::new(body))
+        }
+    }
+}
+
+/// One gRPC message: the 5-byte prefix and `message`'s protobuf encoding.
+fn framed(message: &impl Message) -> Bytes {
+    let len = message.encoded_len();
+    let mut out = Vec::with_capacity(GRPC_PREFIX_LEN + len);
+    // A control message is far below 4 GiB (its parts are limited).
+    out.extend_from_slice(&grpc_prefix(u32::try_from(len).unwrap_or(u32::MAX)));
+    message.encode_raw(&mut out);
+    Bytes::from(out)
+}
+
+/// The trailers (or the headers of a trailers-only answer) carrying
+/// `status`.
+fn trailers(status: &Status) -> HeaderMap {
+    let mut trailers = HeaderMap::new();
+    // Only a message with bytes no header may carry fails; tonic
+    // percent-encodes it, so none does.
+    let _ = status.add_header(&mut trailers);
+    trailers
+}
+
+/// Reads the one gRPC message of a request body (a `Ticket`), at most
+/// `max` bytes.
+async fn one_message<M: Message + Default>(
+    body: RequestBody,
+    max: usize,
+) -> std::result::Result<M, Status> {
+    let mut body = body;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| Status::invalid_argument(format!("reading the request: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > max.saturating_add(GRPC_PREFIX_LEN) {
+                return Err(Status::resource_exhausted(format!(
+                    "the request message is over {max} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    let Some((prefix, message)) = bytes.split_first_chunk::<GRPC_PREFIX_LEN>() else {
+        return Err(Status::invalid_argument(
+            "the request ended before its gRPC message",
+        ));
+    };
+    let [flag, len @ ..] = *prefix;
+    if flag != 0 {
+        return Err(Status::unimplemented(
+            "compressed gRPC messages are not supported",
+        ));
+    }
+    if u32::from_be_bytes(len) as usize != message.len() {
+        return Err(Status::invalid_argument(format!(
+            "the request's gRPC message says {} bytes, {} came",
+            u32::from_be_bytes(len),
+            message.len()
+        )));
+    }
+    M::decode(message).map_err(|e| Status::invalid_argument(format!("a bad request message: {e}")))
+}
+
+/// Hands `link` to the application as a connection and waits for its
+/// answer (a response whose body may still be streaming).
+async fn hand_over(
+    link: impl Link,
+    peer: String,
+    answered: oneshot::Receiver<Response<tonic::body::Body>>,
+    shared: &Shared,
+) -> Response<tonic::body::Body> {
+    if shared
+        .connections
+        .send(Connection::new(link, peer))
+        .await
+        .is_err()
+    {
+        return Status::unavailable("the server is closing").into_http();
+    }
+    answered
+        .await
+        .unwrap_or_else(|_| Status::unavailable("the server dropped the call").into_http())
+}
+
+/// `DoGet`: the ticket, then a connection for the application to write to.
+async fn do_get(
+    request: Request<RequestBody>,
+    shared: &Shared,
+    peer: String,
+) -> Response<tonic::body::Body> {
+    let ticket = match one_message::<proto::Ticket>(request.into_body(), shared.max_control).await {
+        Ok(ticket) => ticket.ticket,
+        Err(status) => return status.into_http(),
+    };
+    let (respond, answered) = oneshot::channel();
+    let link = ServedDoGet {
+        respond,
+        request: FlightRequest::DoGet { ticket },
+    };
+    hand_over(link, peer, answered, shared).await
+}
+
+/// A `DoGet` call waiting for the application's writer.
+struct ServedDoGet {
+    respond: oneshot::Sender<Response<tonic::body::Body>>,
+    request: FlightRequest,
+}
+
+/// The headers of a gRPC response that streams.
+fn streaming_response(body: tonic::body::Body) -> Response<tonic::body::Body> {
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    response
+}
+
+/// The trailers of a `DoGet` response: `grpc-status: 0` at its end, or
+/// `ABORTED` with the reason it was cut.
+fn do_get_trailers(cut: Option<&str>) -> HeaderMap {
+    trailers(&match cut {
+        None => Status::ok(""),
+        Some(why) => Status::aborted(why),
+    })
+}
+
+impl Link for ServedDoGet {
+    fn input(self: Box<Self>, peer: String, _: DecodeLimits) -> Pending<'static, Input> {
+        wrong_direction(self.respond, &peer, "DoGet asks for a stream: write to it")
+    }
+
+    fn sink(self: Box<Self>, _: String) -> Pending<'static, Box<dyn MessageSink>> {
+        let (body, inner) = crate::http::channel_with_trailers(do_get_trailers);
+        let _ = self
+            .respond
+            .send(streaming_response(tonic::body::Body::new(body)));
+        Box::pin(std::future::ready(Ok(
+            Box::new(FlightSink::new(inner, None)) as Box<dyn MessageSink>,
+        )))
+    }
+
+    fn turn_away(self: Box<Self>, _: String, _: Duration, why: String) -> Pending<'static, ()> {
+        answer(self.respond, Status::unavailable(why))
+    }
+
+    fn flight_request(&self) -> Option<&FlightRequest> {
+        Some(&self.request)
+    }
+
+    fn reject(self: Box<Self>, code: FlightCode, message: String) -> Pending<'static, ()> {
+        answer(
+            self.respond,
+            Status::new(Code::from(code.as_i32()), message),
+        )
+    }
+}
+
+/// Answers a call with `status` and no stream (trailers-only).
+fn answer(
+    respond: oneshot::Sender<Response<tonic::body::Body>>,
+    status: Status,
+) -> Pending<'static, ()> {
+    let _ = respond.send(status.into_http());
+    Box::pin(std::future::ready(Ok(())))
+}
+
+/// The application used a call the other way: the client gets
+/// `FAILED_PRECONDITION`, the application an error.
+fn wrong_direction<T: Send + 'static>(
+    respond: oneshot::Sender<Response<tonic::body::Body>>,
+    peer: &str,
+    what: &str,
+) -> Pending<'static, T> {
+    let _ = respond
+        .send(Status::failed_precondition("the server used the call the other way").into_http());
+    let error = Error::Protocol(format!(
+        "{peer}: {what} (the application used it the other way)"
+    ));
+    Box::pin(std::future::ready(Err(error)))
+}
+
+/// `DoPut`: the descriptor of the first FlightData, then a connection for
+/// the application to read from. The response (no `PutResult`s, then
+/// `grpc-status`) ends once the reader is done with the request body.
+async fn do_put(
+    request: Request<RequestBody>,
+    shared: &Shared,
+    peer: String,
+) -> Response<tonic::body::Body> {
+    let mut body = request.into_body();
+    let (descriptor, read) = match first_descriptor(&mut body, shared).await {
+        Ok(found) => found,
+        Err(status) => return status.into_http(),
+    };
+    let (respond, answered) = oneshot::channel();
+    let link = ServedDoPut {
+        body: Replay {
+            read: read.into(),
+            rest: body,
+        },
+        respond,
+        request: FlightRequest::DoPut { descriptor },
+    };
+    hand_over(link, peer, answered, shared).await
+}
+
+/// Reads the start of a `DoPut` body up to the first FlightData's
+/// descriptor (at most `max_control` bytes of it, and never past the first
+/// message); returns the descriptor and the chunks read, which the reader
+/// reads again.
+async fn first_descriptor(
+    body: &mut RequestBody,
+    shared: &Shared,
+) -> std::result::Result<(FlightDescriptor, Vec<Bytes>), Status> {
+    let mut translator = FlightToIpc::new(shared.max_message);
+    let mut read = Vec::new();
+    let mut buffered = 0usize;
+    let mut scratch = [0u8; 4096];
+    loop {
+        while let Some(side) = translator.take_side() {
+            if let FlightSide::Descriptor { bytes, .. } = side {
+                let descriptor = proto::FlightDescriptor::decode(bytes).map_err(|e| {
+                    Status::invalid_argument(format!("DoPut: a bad flight_descriptor: {e}"))
+                })?;
+                return Ok((FlightDescriptor::from_proto(descriptor), read));
+            }
+        }
+        if translator.messages() > 0 || buffered > shared.max_control {
+            return Err(Status::invalid_argument(
+                "DoPut: the first FlightData has no flight_descriptor",
+            ));
+        }
+        let chunk = match body.frame().await {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            Some(Err(e)) => return Err(Status::cancelled(format!("DoPut: {e}"))),
+            None => {
+                return Err(Status::invalid_argument(
+                    "DoPut: the call ended before its first FlightData",
+                ));
+            }
+        };
+        buffered += chunk.len();
+        let mut input = &chunk[..];
+        while !input.is_empty() {
+            let mut out = &mut scratch[..];
+            let used = translator
+                .translate(input, &mut out)
+                .map_err(|e| Status::invalid_argument(format!("DoPut: {e}")))?;
+            input = &input[used..];
+            if used == 0 && out.len() == scratch.len() {
+                break;
+            }
+        }
+        read.push(chunk);
+    }
+}
+
+/// A request body with the chunks already read in front of it; it tells
+/// the response how the body ended.
+struct Replay {
+    read: std::collections::VecDeque<Bytes>,
+    rest: RequestBody,
+}
+
+impl Body for Replay {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, BoxError>>> {
+        if let Some(chunk) = self.read.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+}
+
+/// A `DoPut` call waiting for the application's reader.
+struct ServedDoPut {
+    body: Replay,
+    respond: oneshot::Sender<Response<tonic::body::Body>>,
+    request: FlightRequest,
+}
+
+impl Link for ServedDoPut {
+    fn input(self: Box<Self>, peer: String, limits: DecodeLimits) -> Pending<'static, Input> {
+        let (ended, outcome) = oneshot::channel();
+        let _ = self
+            .respond
+            .send(streaming_response(tonic::body::Body::new(PutAnswer {
+                outcome: Some(outcome),
+            })));
+        let input = FlightRead::request(self.body, max_flight_data(&limits), peer, ended);
+        Box::pin(std::future::ready(Ok(Input::Bytes(Box::new(input)))))
+    }
+
+    fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
+        wrong_direction(self.respond, &peer, "DoPut carries a stream: read it")
+    }
+
+    fn turn_away(self: Box<Self>, _: String, _: Duration, why: String) -> Pending<'static, ()> {
+        answer(self.respond, Status::unavailable(why))
+    }
+
+    fn flight_request(&self) -> Option<&FlightRequest> {
+        Some(&self.request)
+    }
+
+    fn reject(self: Box<Self>, code: FlightCode, message: String) -> Pending<'static, ()> {
+        answer(
+            self.respond,
+            Status::new(Code::from(code.as_i32()), message),
+        )
+    }
+}
+
+/// The body of a `DoPut` response: no `PutResult`s, then the status once
+/// the reader is done with the request (`true`: it read it to its end).
+struct PutAnswer {
+    outcome: Option<oneshot::Receiver<bool>>,
+}
+
+impl Body for PutAnswer {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, Infallible>>> {
+        let Some(outcome) = self.outcome.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let read_all = std::task::ready!(Pin::new(outcome).poll(cx)).unwrap_or(false);
+        self.outcome = None;
+        let status = if read_all {
+            Status::ok("")
+        } else {
+            Status::invalid_argument("the server stopped reading the stream before its end")
+        };
+        Poll::Ready(Some(Ok(Frame::trailers(trailers(&status)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.outcome.is_none()
+    }
+}
+
+/// Listens on a `grpc://` or `grpc+tls://` endpoint: gRPC over HTTP/2
+/// (h2c, or HTTP/2 over TLS by ALPN `h2`), answered by a [`FlightService`]
+/// with the options' catalog.
+pub(crate) async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listener> {
+    let hostport = endpoint
+        .grpc_hostport()
+        .ok_or_else(|| Error::Config(format!("{endpoint} is not a grpc:// URL")))?;
+    let secure = matches!(endpoint, Endpoint::GrpcTls { .. });
+    #[cfg(feature = "tls")]
+    let tls = if secure {
+        let side = ServerSide::new(endpoint, &options.tls, options.handshake_timeout)?;
+        // The gRPC C++ core (pyarrow) insists on ALPN `h2`.
+        Some(side.with_alpn(&[b"h2"]))
+    } else {
+        None
+    };
+    #[cfg(not(feature = "tls"))]
+    if secure {
+        return Err(Error::Config(format!(
+            "{endpoint}: Arrow Flight over TLS was not compiled in (lightstream's `flight` and `tls` features)"
+        )));
+    }
+    let (listener, addr) = crate::transport::tcp::listen(&hostport, endpoint).await?;
+    let (host, port) = (addr.ip().to_string(), addr.port());
+    let host = if addr.is_ipv6() {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let local = if secure {
+        Endpoint::GrpcTls { host, port }
+    } else {
+        Endpoint::Grpc { host, port }
+    };
+    let scheme = if secure { "grpc+tls" } else { "grpc" };
+    let catalog = options.flight_catalog.clone();
+    let acceptor = HttpAcceptor::spawn(
+        listener,
+        local.clone(),
+        #[cfg(feature = "tls")]
+        tls,
+        move |io: ServerIo, addr, channels: Channels| {
+            let service = FlightService::with_sender(
+                channels.connections.clone(),
+                catalog.clone(),
+                DecodeLimits::default(),
+            )
+            .for_peer(format!("{scheme} {addr}"));
+            serve_grpc(io, service, channels)
+        },
+    );
+    Ok(Listener::new(acceptor, local))
+}
+
+/// Serves one connection: HTTP/2 only, with windows that let a stream go
+/// faster than HTTP/2's 64 KiB defaults allow.
+async fn serve_grpc(io: ServerIo, service: FlightService, channels: Channels) {
+    let service = hyper::service::service_fn(move |request| {
+        let mut service = service.clone();
+        tower::Service::call(&mut service, request)
+    });
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .http2_only();
+    builder
+        .http2()
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW);
+    serve_hyper(builder, io, service, channels.closing).await;
+}
+
+/// HTTP/2 flow-control windows of the server's connections (start values of
+/// flight-plan.md §1; a DoPut upload and its acknowledgements).
+const STREAM_WINDOW: u32 = 4 << 20;
+const CONNECTION_WINDOW: u32 = 8 << 20;
