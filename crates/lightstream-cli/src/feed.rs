@@ -200,7 +200,7 @@ pub fn relay(
 /// One client, subscribed until the feed ends for it; a failure is one line.
 async fn serve_client(hub: Hub, conn: lightstream::Connection, options: SubscribeOptions) {
     // grpc://: any DoGet joins the feed; a DoPut is refused.
-    #[cfg(feature = "flight-server")]
+    #[cfg(feature = "flight")]
     let Some(conn) = crate::flight::admit(conn, crate::flight::Takes::Gets).await else {
         return;
     };

@@ -136,7 +136,7 @@ pub fn descriptor_for(
 
 /// Which Flight call a command takes: `serve` and the live feeds take
 /// DoGet (they write), `listen` takes DoPut (it reads).
-#[cfg(feature = "flight-server")]
+#[cfg(feature = "flight")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Takes {
     Gets,
@@ -146,7 +146,7 @@ pub enum Takes {
 /// `conn` when it is the call `takes` wants (or not a Flight call at all);
 /// a Flight call of the other kind is answered `UNIMPLEMENTED` (one line on
 /// stderr) and `None` returned. A DoPut that is taken is named on stderr.
-#[cfg(feature = "flight-server")]
+#[cfg(feature = "flight")]
 pub async fn admit(conn: lightstream::Connection, takes: Takes) -> Option<lightstream::Connection> {
     use lightstream::flight::{FlightCode, FlightRequest};
     let peer = conn.peer().to_string();
@@ -178,7 +178,7 @@ pub async fn admit(conn: lightstream::Connection, takes: Takes) -> Option<lights
 }
 
 /// One flight of `serve grpc://`: a file loaded once, named by its file name.
-#[cfg(feature = "flight-server")]
+#[cfg(feature = "flight")]
 struct ServedFlight {
     name: String,
     served: crate::network::Served,
@@ -186,10 +186,10 @@ struct ServedFlight {
 
 /// The answers of `serve grpc://` to ListFlights, GetFlightInfo and
 /// GetSchema: one flight per file.
-#[cfg(feature = "flight-server")]
+#[cfg(feature = "flight")]
 struct Files(Vec<lightstream::flight::FlightInfo>);
 
-#[cfg(feature = "flight-server")]
+#[cfg(feature = "flight")]
 impl lightstream::flight::FlightCatalog for Files {
     fn list_flights<'a>(
         &'a self,
@@ -217,7 +217,7 @@ impl lightstream::flight::FlightCatalog for Files {
     }
 }
 
-#[cfg(feature = "flight-server")]
+#[cfg(feature = "flight")]
 impl Files {
     fn names(&self) -> String {
         let names: Vec<String> = self
@@ -232,7 +232,7 @@ impl Files {
 /// `serve grpc://HOST:PORT FILE...`: every file a flight (see the module
 /// doc); DoGet calls are served like `serve`'s clients on other transports
 /// (`--max-clients`, `--timeout`, `--once`).
-#[cfg(feature = "flight-server")]
+#[cfg(feature = "flight")]
 pub fn serve(
     endpoint: Endpoint,
     inputs: &[std::path::PathBuf],
@@ -329,7 +329,7 @@ pub fn serve(
 /// One Flight call of `serve grpc://`: the DoGet of a known ticket streams
 /// that file (`true` once sent); an unknown ticket is `NOT_FOUND`, a DoPut
 /// `UNIMPLEMENTED` (`false`, one line on stderr).
-#[cfg(feature = "flight-server")]
+#[cfg(feature = "flight")]
 async fn serve_call(flights: &[ServedFlight], conn: lightstream::Connection) -> CliResult<bool> {
     use lightstream::flight::{FlightCode, FlightRequest};
     let Some(conn) = admit(conn, Takes::Gets).await else {

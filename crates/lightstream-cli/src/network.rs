@@ -188,7 +188,7 @@ pub fn serve(
     let Admission { once, max_clients } = admission;
     framing.check(&endpoint)?;
     let server = server_options(&endpoint, tls)?;
-    #[cfg(feature = "flight-server")]
+    #[cfg(feature = "flight")]
     if crate::flight::is_flight(&endpoint) {
         return crate::flight::serve(endpoint, inputs, admission, compression, server, patience);
     }
@@ -398,7 +398,7 @@ pub fn listen(
             let reader = loop {
                 let conn = accept(&listener).await?;
                 // grpc://: the first DoPut; a DoGet is refused.
-                #[cfg(feature = "flight-server")]
+                #[cfg(feature = "flight")]
                 let Some(conn) = crate::flight::admit(conn, crate::flight::Takes::Puts).await
                 else {
                     continue;
@@ -464,13 +464,13 @@ impl Served {
     }
 
     /// The schema every client gets.
-    #[cfg(feature = "flight-server")]
+    #[cfg(feature = "flight")]
     pub(crate) fn schema(&self) -> Arc<Schema> {
         self.schema.clone()
     }
 
     /// The rows of all tables.
-    #[cfg(feature = "flight-server")]
+    #[cfg(feature = "flight")]
     pub(crate) fn rows(&self) -> u64 {
         self.tables.iter().map(|t| t.n_rows as u64).sum()
     }

@@ -115,20 +115,24 @@ impl Drop for PyServer {
     }
 }
 
-/// `flight_client.py [--tls-root CA] URL args...`: its stdout as JSON.
-fn py_client(url: &str, ca: Option<&Path>, args: &[&str]) -> Value {
+/// Runs `flight_client.py [--tls-root CA] URL args...`.
+fn py_client_run(url: &str, ca: Option<&Path>, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new("python3");
     cmd.env("PYTHONDONTWRITEBYTECODE", "1")
         .arg(python_dir().join("flight_client.py"));
     if let Some(ca) = ca {
         cmd.args(["--tls-root", path(ca)]);
     }
-    let out = cmd
-        .arg(url)
+    cmd.arg(url)
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .expect("python3 flight_client.py");
+        .expect("python3 flight_client.py")
+}
+
+/// `flight_client.py [--tls-root CA] URL args...`: its stdout as JSON.
+fn py_client(url: &str, ca: Option<&Path>, args: &[&str]) -> Value {
+    let out = py_client_run(url, ca, args);
     assert!(
         out.status.success(),
         "flight_client.py {args:?}: {}{}",
@@ -136,6 +140,16 @@ fn py_client(url: &str, ca: Option<&Path>, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("flight_client.py prints JSON")
+}
+
+/// `flight_client.py URL args...` when the server refuses the call: pyarrow's
+/// one-line error.
+#[track_caller]
+fn py_client_refused(url: &str, args: &[&str]) -> String {
+    let out = py_client_run(url, None, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    stderr
 }
 
 /// The schema and tables of an IPC stream or file.
@@ -283,7 +297,6 @@ fn a_server_killed_mid_stream_is_an_error_not_a_short_stream() {
 }
 
 #[test]
-#[ignore = "TEMPORARY: DoPut lands with t20-client"]
 fn send_puts_a_file_that_pyarrow_stores_and_validates() {
     let dir = test_dir("lightstream-flight", "send");
     let server = PyServer::start(&dir, &[]);
@@ -328,7 +341,6 @@ fn served_files(dir: &Path, url: &str) -> Vec<(String, PathBuf, Value)> {
 }
 
 #[test]
-#[ignore = "TEMPORARY: the Flight server lands with t20-server"]
 fn serve_offers_each_file_as_a_flight_pyarrow_lists_and_reads() {
     let dir = test_dir("lightstream-flight", "serve");
     let upstream = PyServer::start(&dir, &[]);
@@ -364,20 +376,30 @@ fn serve_offers_each_file_as_a_flight_pyarrow_lists_and_reads() {
         let diffs = diff_docs(name, doc, &got);
         assert!(diffs.is_empty(), "{}", diffs.join("\n"));
     }
-    // The IPC file's footer counts its rows; a stream's count is unknown.
+    // serve loads every file before it listens: it knows every row count,
+    // a stream's as well as an IPC file's.
     let rows = |name: &str| {
         listed
             .iter()
             .find(|f| f["path"][0] == name)
-            .map(|f| f["total_records"].clone())
+            .map(|f| (f["total_records"].clone(), f["total_bytes"].clone()))
     };
-    assert_eq!(rows("types.arrow"), Some(176.into()));
-    assert_eq!(rows("deltas.arrows"), Some((-1).into()));
+    assert_eq!(rows("types.arrow"), Some((176.into(), (-1).into())));
+    assert_eq!(rows("deltas.arrows"), Some((14.into(), (-1).into())));
+    // A ticket or a path it does not have is NOT_FOUND; a DoPut UNIMPLEMENTED.
+    let refused = py_client_refused(&url, &["get", "nope.arrow"]);
+    assert!(refused.contains("no flight with ticket"), "{refused}");
+    let refused = py_client_refused(&url, &["info", "nope.arrow"]);
+    assert!(refused.contains("nope.arrow"), "{refused}");
+    let refused = py_client_refused(&url, &["put", "x", path(&files[0].1)]);
+    assert!(refused.contains("takes no DoPut"), "{refused}");
+    // ...and the server goes on serving.
+    let got = py_client(&url, None, &["get", "deltas.arrows"]);
+    assert!(diff_docs("again", &files[1].2, &got).is_empty());
     drop(serve.kill());
 }
 
 #[test]
-#[ignore = "TEMPORARY: the Flight server lands with t20-server"]
 fn listen_takes_one_pyarrow_do_put() {
     let dir = test_dir("lightstream-flight", "listen");
     let upstream = PyServer::start(&dir, &[]);
@@ -385,6 +407,9 @@ fn listen_takes_one_pyarrow_do_put() {
     let (_, file, doc) = &files[1];
     let mut listen = Proc::spawn(&dir, &["listen", "grpc://127.0.0.1:0", "put.arrows"]);
     let url = listen.url();
+    // A DoGet is not the one client: refused, and listen waits on.
+    let refused = py_client_refused(&url, &["get", "x"]);
+    assert!(refused.contains("takes one DoPut"), "{refused}");
     let answer = py_client(&url, None, &["put", "a/b", path(file)]);
     let diffs = diff_docs("sent", doc, &answer["sent"]);
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
@@ -419,7 +444,24 @@ fn relay_puts_a_flight_stream_on_a_websocket() {
 }
 
 #[test]
-#[ignore = "TEMPORARY: the Flight server lands with t20-server"]
+fn a_live_feed_over_grpc_is_read_by_pyarrow() {
+    // relay FILE grpc://: the hub's path (`serve grpc:// -` too); any DoGet joins.
+    let dir = test_dir("lightstream-flight", "feed");
+    let upstream = PyServer::start(&dir, &[]);
+    let files = served_files(&dir, &upstream.url());
+    let (_, file, doc) = &files[1];
+    let mut relay = Proc::spawn(
+        &dir,
+        &["relay", path(file), "grpc://127.0.0.1:0", "--wait-for", "1"],
+    );
+    let url = relay.url();
+    let got = py_client(&url, None, &["get", "anything"]);
+    let diffs = diff_docs("feed", doc, &got);
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    relay.wait(TIMEOUT).assert_exit_ok();
+}
+
+#[test]
 fn flight_over_tls_trusts_the_given_ca_both_ways() {
     let dir = test_dir("lightstream-flight", "tls");
     let pki = pki(&dir);
