@@ -760,3 +760,52 @@ fn grpc_prefix_is_flag_and_big_endian_length() {
     let head = flight_data_head(None, b"", b"", 0).unwrap();
     assert_eq!(head, [0, 0, 0, 0, 0]);
 }
+
+/// Throughput of the translator, printed (no threshold): `cargo test --release -p
+/// lightstream-core --features flight --test flight -- --ignored --nocapture`.
+/// Four numeric columns, 64 Ki rows a batch, 16 batches, in h2's 16 KiB DATA frames:
+/// FlightToIpc into the IPC driver against the plain IPC stream into the same driver.
+#[test]
+#[ignore = "a measurement, run by hand in release"]
+fn measure_translate_throughput() {
+    let n = 1 << 16;
+    let ids: Vec<i64> = (0..n).collect();
+    let px: Vec<f64> = (0..n).map(|i| i as f64 * 0.5).collect();
+    let t = tbl!(
+        "t",
+        fa_i64!("a", @slice &ids[..]),
+        fa_i64!("b", @slice &ids[..]),
+        fa_f64!("c", @slice &px[..]),
+        fa_f64!("d", @slice &px[..])
+    );
+    let tables = vec![t; 16];
+    let messages = ipc_messages(&tables, WriteOptions::default());
+    let body = our_body(&messages);
+    let mut plain = messages.concat();
+    plain.extend([0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]);
+    let frames: Vec<&[u8]> = body.chunks(16 * 1024).collect();
+    let rounds = 20;
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        let mut input = FlightInput::new(frames.clone(), 1 << 30);
+        let (read, _) = read_flight(&mut input).unwrap();
+        assert_eq!(read.len(), 16);
+    }
+    let flight = start.elapsed();
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        let mut input = lightstream_core::SliceInput::new(&plain, 0);
+        let (_, read) = IpcStreamDriver::new(ReadOptions::default())
+            .read_all(&mut input)
+            .unwrap();
+        assert_eq!(read.len(), 16);
+    }
+    let ipc = start.elapsed();
+    let gb = (body.len() * rounds) as f64 / 1e9;
+    println!(
+        "{} MB a stream: Flight body -> FlightToIpc -> driver {:.2} GB/s; plain IPC slice -> driver {:.2} GB/s",
+        body.len() / 1_000_000,
+        gb / flight.as_secs_f64(),
+        gb / ipc.as_secs_f64()
+    );
+}
