@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use lightstream::flight::{
     CatalogFuture, FlightCatalog, FlightCode, FlightDescriptor, FlightEndpoint, FlightInfo,
-    FlightRequest,
+    FlightRequest, FlightService,
 };
 use lightstream::hub::{Hub, HubOptions, SubscribeOptions};
-use lightstream::{Listener, ReadOptions, ServerOptions, WriteOptions};
+use lightstream::{Connection, Listener, ReadOptions, ServerOptions, WriteOptions};
 use lightstream_core::Schema;
 use lightstream_core::minarrow::Table;
 use lightstream_tests::interop::{
@@ -30,43 +30,44 @@ use tokio::sync::mpsc;
 /// What the test server serves: tickets to streams.
 type Flights = Arc<HashMap<String, (Arc<Schema>, Vec<Table>)>>;
 
-/// Serves `flights` on `listener`: a DoGet of a known ticket writes its
-/// tables, an unknown one is rejected `NOT_FOUND`; each DoPut's tables go
-/// to `puts` with the descriptor.
-fn serve(
-    listener: Listener,
-    flights: Flights,
-    puts: mpsc::UnboundedSender<(FlightDescriptor, Arc<Schema>, Vec<Table>)>,
-) {
+/// Where the test server's DoPut tables go, with their descriptor.
+type Puts = mpsc::UnboundedSender<(FlightDescriptor, Arc<Schema>, Vec<Table>)>;
+
+/// Serves `flights` on `listener` (see [`answer`]).
+fn serve(listener: Listener, flights: Flights, puts: Puts) {
     tokio::spawn(async move {
         while let Ok(conn) = listener.accept().await {
-            let (flights, puts) = (flights.clone(), puts.clone());
-            tokio::spawn(async move {
-                match conn.flight_request().cloned() {
-                    Some(FlightRequest::DoGet { ticket }) => {
-                        let name = String::from_utf8_lossy(&ticket).to_string();
-                        let Some((schema, tables)) = flights.get(&name) else {
-                            let why = format!("no such ticket: {name:?}");
-                            return conn.reject(FlightCode::NotFound, &why).await;
-                        };
-                        let mut w = conn.writer(schema.clone(), WriteOptions::default()).await?;
-                        for t in tables {
-                            w.write(t).await?;
-                        }
-                        w.finish().await.map(drop)
-                    }
-                    Some(FlightRequest::DoPut { descriptor }) => {
-                        let r = conn.reader(ReadOptions::default()).await?;
-                        let schema = r.schema().clone();
-                        let tables = r.read_all().await?;
-                        let _ = puts.send((descriptor, schema, tables));
-                        Ok(())
-                    }
-                    other => panic!("unexpected call {other:?}"),
-                }
-            });
+            tokio::spawn(answer(conn, flights.clone(), puts.clone()));
         }
     });
+}
+
+/// Answers one call: a DoGet of a known ticket writes its tables, an
+/// unknown one is rejected `NOT_FOUND`; a DoPut's tables go to `puts` with
+/// the descriptor.
+async fn answer(conn: Connection, flights: Flights, puts: Puts) -> lightstream::Result<()> {
+    match conn.flight_request().cloned() {
+        Some(FlightRequest::DoGet { ticket }) => {
+            let name = String::from_utf8_lossy(&ticket).to_string();
+            let Some((schema, tables)) = flights.get(&name) else {
+                let why = format!("no such ticket: {name:?}");
+                return conn.reject(FlightCode::NotFound, &why).await;
+            };
+            let mut w = conn.writer(schema.clone(), WriteOptions::default()).await?;
+            for t in tables {
+                w.write(t).await?;
+            }
+            w.finish().await.map(drop)
+        }
+        Some(FlightRequest::DoPut { descriptor }) => {
+            let r = conn.reader(ReadOptions::default()).await?;
+            let schema = r.schema().clone();
+            let tables = r.read_all().await?;
+            let _ = puts.send((descriptor, schema, tables));
+            Ok(())
+        }
+        other => panic!("unexpected call {other:?}"),
+    }
 }
 
 /// Runs `tests/python/flight_client.py ARGS` off the runtime's threads;
@@ -297,4 +298,27 @@ async fn pyarrow_reads_over_grpc_tls_with_the_test_ca() {
     let ca = pki.ca.to_string_lossy().to_string();
     let got = flight_client_json(&["--tls-root", &ca, &url, "get", "all"]).await;
     assert_no_diffs(diff_docs("DoGet over TLS", &expected, &got));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_flight_service_mounted_in_a_tonic_server_of_ones_own() {
+    let (schema, tables) = all_types();
+    let expected = expect_doc("stream", &schema, &tables, true).expect("expectation");
+    let flights: Flights = Arc::new(HashMap::from([("all".to_string(), (schema, tables))]));
+    // The application's own tonic server, with our service among its own.
+    let (service, calls) = FlightService::new(None, lightstream_core::DecodeLimits::default());
+    let incoming =
+        tonic::transport::server::TcpIncoming::bind(([127, 0, 0, 1], 0).into()).expect("binding");
+    let url = format!("grpc://{}", incoming.local_addr().expect("its address"));
+    tokio::spawn(tonic::transport::Server::builder().serve_with_incoming(service, incoming));
+    tokio::spawn(async move {
+        while let Some(conn) = calls.accept().await {
+            tokio::spawn(answer(conn, flights.clone(), mpsc::unbounded_channel().0));
+        }
+    });
+    let got = flight_client_json(&[&url, "get", "all"]).await;
+    assert_no_diffs(diff_docs("DoGet through tonic's server", &expected, &got));
+    // No catalog: the control calls are UNIMPLEMENTED.
+    let (ok, _, stderr) = flight_client(vec![url, "list".into()]).await;
+    assert!(!ok && stderr.contains("NotImplemented"), "{stderr}");
 }

@@ -29,15 +29,20 @@ pub struct TicketArgs {
     /// grpc://, grpc+tls://: the ticket as hexadecimal bytes (for binary
     /// tickets)
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
-    pub ticket_hex: Option<Vec<u8>>,
+    pub ticket_hex: Option<HexBytes>,
 }
+
+/// The bytes of `--ticket-hex` (a type of its own: clap reads a `Vec` as
+/// repeated values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HexBytes(pub Vec<u8>);
 
 impl TicketArgs {
     /// The ticket's bytes, if one was given.
     pub fn bytes(&self) -> Option<Vec<u8>> {
         match (&self.ticket, &self.ticket_hex) {
             (Some(text), _) => Some(text.as_bytes().to_vec()),
-            (None, Some(bytes)) => Some(bytes.clone()),
+            (None, Some(HexBytes(bytes))) => Some(bytes.clone()),
             (None, None) => None,
         }
     }
@@ -53,7 +58,7 @@ pub struct PathArgs {
 }
 
 /// `--ticket-hex`: an even number of hex digits, at least two.
-fn parse_hex(arg: &str) -> Result<Vec<u8>, String> {
+fn parse_hex(arg: &str) -> Result<HexBytes, String> {
     let bad = || format!("{arg:?} is not a hex ticket: give pairs of hex digits (e.g. 6e6f7065)");
     let digits = arg.trim();
     if digits.is_empty() || digits.len() % 2 != 0 {
@@ -67,7 +72,8 @@ fn parse_hex(arg: &str) -> Result<Vec<u8>, String> {
                 .and_then(|pair| u8::from_str_radix(pair, 16).ok())
                 .ok_or_else(bad)
         })
-        .collect()
+        .collect::<Result<Vec<u8>, String>>()
+        .map(HexBytes)
 }
 
 /// Whether `endpoint` is Arrow Flight.

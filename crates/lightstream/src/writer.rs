@@ -500,6 +500,62 @@ pub(crate) fn fill_from<'a>(
     }
 }
 
+/// A message's bytes as owned pieces of at most `size` bytes each, each
+/// copied only when asked for (so a sink can wait for room first): the one
+/// copy of sinks that must own their payload (an HTTP body chunk, a
+/// FlightData body).
+#[cfg(feature = "http")]
+pub(crate) struct Copies<'a> {
+    pieces: std::vec::IntoIter<&'a [u8]>,
+    piece: &'a [u8],
+    left: usize,
+    size: usize,
+}
+
+#[cfg(feature = "http")]
+impl<'a> Copies<'a> {
+    /// The `total` bytes of `slices`, in pieces of `size`.
+    pub(crate) fn new(
+        slices: impl IntoIterator<Item = &'a [u8]>,
+        total: usize,
+        size: usize,
+    ) -> Self {
+        let mut pieces: std::vec::IntoIter<&'a [u8]> = slices
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .into_iter();
+        let piece = pieces.next().unwrap_or_default();
+        Copies {
+            pieces,
+            piece,
+            left: total,
+            size: size.max(1),
+        }
+    }
+
+    /// Bytes not handed out yet.
+    pub(crate) fn left(&self) -> usize {
+        self.left
+    }
+}
+
+#[cfg(feature = "http")]
+impl Iterator for Copies<'_> {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        if self.left == 0 {
+            return None;
+        }
+        let n = self.left.min(self.size);
+        let mut chunk = Vec::with_capacity(n);
+        fill_from(&mut chunk, n, &mut self.piece, &mut self.pieces);
+        self.left -= n;
+        Some(Bytes::from(chunk))
+    }
+}
+
 /// Writes whole shared messages with vectored writes (see
 /// [`write_all_slices`]).
 pub(crate) async fn write_all_shared<W>(

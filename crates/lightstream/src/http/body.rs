@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::hub::{Hub, SubscribeOptions};
-use crate::writer::{Limit, MessageSink, SendError, SinkFuture, TableWriter, bounded, fill_from};
+use crate::writer::{Copies, Limit, MessageSink, SendError, SinkFuture, TableWriter, bounded};
 
 /// The largest piece of an IPC message a body hands hyper at once: a large
 /// record batch goes out in pieces of this size, each copied once from the
@@ -242,18 +242,15 @@ impl MessageSink for BodySink {
         Box::pin(async move {
             let started = tokio::time::Instant::now();
             let slices = m.io_slices();
-            let mut pieces = slices.iter().map(|s| &s[..]).filter(|s| !s.is_empty());
-            let mut piece: &[u8] = pieces.next().unwrap_or_default();
-            let (total, mut taken) = (m.len(), 0u64);
-            while (taken as usize) < total {
+            let mut copies = Copies::new(slices.iter().map(|s| &s[..]), m.len(), CHUNK_BYTES);
+            let mut taken = 0u64;
+            while copies.left() > 0 {
                 // The slot first, then the copy: nothing is assembled that
                 // the client is not ready for.
                 let permit = self.slot(limit, started, taken).await?;
-                let size = (total - taken as usize).min(CHUNK_BYTES);
-                let mut chunk = Vec::with_capacity(size);
-                fill_from(&mut chunk, size, &mut piece, &mut pieces);
-                permit.send(Piece::Data(Bytes::from(chunk)));
-                taken += size as u64;
+                let Some(chunk) = copies.next() else { break };
+                taken += chunk.len() as u64;
+                permit.send(Piece::Data(chunk));
             }
             Ok(())
         })

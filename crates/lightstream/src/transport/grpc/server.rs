@@ -493,8 +493,7 @@ impl Link for ServedDoGet {
     }
 
     fn turn_away(self: Box<Self>, _: String, _: Duration, why: String) -> Pending<'static, ()> {
-        let _ = self.respond.send(Status::unavailable(why).into_http());
-        Box::pin(std::future::ready(Ok(())))
+        answer(self.respond, Status::unavailable(why))
     }
 
     fn flight_request(&self) -> Option<&FlightRequest> {
@@ -502,10 +501,20 @@ impl Link for ServedDoGet {
     }
 
     fn reject(self: Box<Self>, code: FlightCode, message: String) -> Pending<'static, ()> {
-        let status = Status::new(Code::from(code.as_i32()), message);
-        let _ = self.respond.send(status.into_http());
-        Box::pin(std::future::ready(Ok(())))
+        answer(
+            self.respond,
+            Status::new(Code::from(code.as_i32()), message),
+        )
     }
+}
+
+/// Answers a call with `status` and no stream (trailers-only).
+fn answer(
+    respond: oneshot::Sender<Response<tonic::body::Body>>,
+    status: Status,
+) -> Pending<'static, ()> {
+    let _ = respond.send(status.into_http());
+    Box::pin(std::future::ready(Ok(())))
 }
 
 /// The application used a call the other way: the client gets
@@ -648,8 +657,7 @@ impl Link for ServedDoPut {
     }
 
     fn turn_away(self: Box<Self>, _: String, _: Duration, why: String) -> Pending<'static, ()> {
-        let _ = self.respond.send(Status::unavailable(why).into_http());
-        Box::pin(std::future::ready(Ok(())))
+        answer(self.respond, Status::unavailable(why))
     }
 
     fn flight_request(&self) -> Option<&FlightRequest> {
@@ -657,9 +665,10 @@ impl Link for ServedDoPut {
     }
 
     fn reject(self: Box<Self>, code: FlightCode, message: String) -> Pending<'static, ()> {
-        let status = Status::new(Code::from(code.as_i32()), message);
-        let _ = self.respond.send(status.into_http());
-        Box::pin(std::future::ready(Ok(())))
+        answer(
+            self.respond,
+            Status::new(Code::from(code.as_i32()), message),
+        )
     }
 }
 

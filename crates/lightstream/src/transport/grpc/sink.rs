@@ -20,7 +20,7 @@ use bytes::Bytes;
 use lightstream_core::EncodedMessage;
 
 use crate::error::Error;
-use crate::writer::{Limit, MessageSink, SendError, SinkFuture, fill_from};
+use crate::writer::{Copies, Limit, MessageSink, SendError, SinkFuture};
 
 /// The largest piece of a borrowed message body copied at once.
 const CHUNK_BYTES: usize = crate::http::CHUNK_BYTES;
@@ -75,17 +75,10 @@ impl MessageSink for FlightSink {
             let total = m.body_len();
             let head = self.head(header, total)?;
             self.inner.send_shared(&[head], limit).await?;
-            let mut pieces = body.iter().map(|s| &s[..]).filter(|s| !s.is_empty());
-            let mut piece: &[u8] = pieces.next().unwrap_or_default();
-            let mut taken = 0;
-            while taken < total {
-                // One piece at a time, copied just before it is handed
-                // over: the slot holds at most one.
-                let size = (total - taken).min(CHUNK_BYTES);
-                let mut chunk = Vec::with_capacity(size);
-                fill_from(&mut chunk, size, &mut piece, &mut pieces);
-                self.inner.send_shared(&[Bytes::from(chunk)], limit).await?;
-                taken += size;
+            // One piece at a time, copied just before it is handed over:
+            // the slot holds at most one.
+            for chunk in Copies::new(body.iter().map(|s| &s[..]), total, CHUNK_BYTES) {
+                self.inner.send_shared(&[chunk], limit).await?;
             }
             Ok(())
         })
