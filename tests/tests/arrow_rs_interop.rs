@@ -1287,3 +1287,225 @@ fn lightstream_messages_are_aligned_and_send_only_needed_dictionaries() {
     }
     finish(problems, "in the layout of Lightstream's messages");
 }
+
+// ------------------------------------------------------------------ Arrow Flight (issue 20)
+//
+// arrow-rs's `arrow-flight` both ways (tests/peers/arrow_flight.rs): its tonic
+// server, which sends what `FlightDataEncoderBuilder` makes (dictionaries
+// resent as they are, batches over 2 MiB split), read by our
+// `connect(grpc://)`; and our `bind(grpc://)` read by its `FlightClient`, and
+// fed by our DoPut.
+
+#[path = "../peers/arrow_flight.rs"]
+mod arrow_flight_peer;
+
+use arrow_flight_peer::ArrowFlightPeer;
+use futures_util::{StreamExt, TryStreamExt};
+use lightstream::flight::{FlightOptions, FlightRequest};
+use lightstream_tests::harness::run_bounded;
+
+const FLIGHT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// An arrow-flight server on loopback serving `flights`; its URL, and a
+/// sender that stops it.
+async fn start_arrow_flight(
+    flights: Vec<(String, Vec<RecordBatch>)>,
+) -> (String, ArrowFlightPeer, tokio::sync::oneshot::Sender<()>) {
+    let peer = ArrowFlightPeer::new(flights, true);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("grpc://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(peer.clone().serve(listener, async {
+        let _ = stopped.await;
+    }));
+    (url, peer, stop)
+}
+
+fn flight_client_options(flight: FlightOptions) -> lightstream::ClientOptions {
+    lightstream::ClientOptions {
+        flight,
+        ..lightstream::ClientOptions::default()
+    }
+}
+
+#[test]
+fn lightstream_reads_an_arrow_flight_server() {
+    let (schema, batches) = arrow_all_types();
+    // arrow-flight's encoder sends no FlightData for a batch of no rows
+    // (all_types has one): the stream it serves is the others.
+    let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+    let (dict_schema, dict_batches) = arrow_dictionary_batches();
+    run_bounded(
+        "arrow-flight server -> lightstream",
+        FLIGHT_LIMIT,
+        async move {
+            let (url, _peer, stop) = start_arrow_flight(vec![
+                ("all_types".into(), batches.clone()),
+                ("dictionaries".into(), dict_batches.clone()),
+            ])
+            .await;
+            let endpoint: lightstream::Endpoint = url.parse().expect("grpc URL");
+            let mut problems = Vec::new();
+            for (ticket, schema, batches) in [
+                ("all_types", &schema, &batches),
+                ("dictionaries", &dict_schema, &dict_batches),
+            ] {
+                let options = flight_client_options(FlightOptions {
+                    ticket: Some(ticket.into()),
+                    ..FlightOptions::default()
+                });
+                let conn = lightstream::connect(&endpoint, &options)
+                    .await
+                    .expect("connect");
+                let mut reader = conn.reader(ReadOptions::default()).await.expect("DoGet");
+                let mut tables = Vec::new();
+                while let Some(t) = reader.next().await {
+                    tables.push(t.unwrap_or_else(|e| panic!("{ticket}: {e}")));
+                }
+                let got = reader.schema().as_ref().clone();
+                problems.extend(diff_against_doc(
+                    &format!("arrow-flight {ticket} [connect grpc://]"),
+                    &arrow_doc("stream", schema, batches, true),
+                    &got,
+                    &tables,
+                ));
+                assert!(!tables.is_empty(), "{ticket}: no tables");
+            }
+            // A ticket arrow-flight does not know: its NOT_FOUND, typed.
+            let options = flight_client_options(FlightOptions {
+                ticket: Some("nope".into()),
+                ..FlightOptions::default()
+            });
+            let refused = match lightstream::connect(&endpoint, &options).await {
+                Ok(conn) => conn.reader(ReadOptions::default()).await.err(),
+                Err(e) => Some(e),
+            };
+            match refused {
+                Some(lightstream::Error::Flight { code, .. }) => {
+                    assert_eq!(code, lightstream::flight::FlightCode::NotFound)
+                }
+                other => panic!("an unknown ticket: {other:?}"),
+            }
+            let _ = stop.send(());
+            finish(problems, "reading arrow-flight's DoGet");
+        },
+    );
+}
+
+#[test]
+fn arrow_flight_reads_a_lightstream_server_and_takes_its_do_put() {
+    run_bounded(
+        "lightstream server <-> arrow-flight",
+        FLIGHT_LIMIT,
+        async move {
+            let listener = lightstream::bind(
+                &"grpc://127.0.0.1:0".parse().expect("grpc URL"),
+                &lightstream::ServerOptions::default(),
+            )
+            .await
+            .expect("bind grpc://");
+            let lightstream::Endpoint::Grpc { port, .. } = listener.local_url().clone() else {
+                panic!("not a grpc:// listener: {}", listener.local_url());
+            };
+            let cases = Arc::new(lightstream_cases());
+            let served = cases.clone();
+            tokio::spawn(async move {
+                while let Ok(conn) = listener.accept().await {
+                    let Some(FlightRequest::DoGet { ticket }) = conn.flight_request().cloned()
+                    else {
+                        continue;
+                    };
+                    let Some((_, schema, tables)) = served
+                        .iter()
+                        .find(|(n, _, _)| n.as_bytes() == ticket.as_ref())
+                    else {
+                        let _ = conn
+                            .reject(lightstream::flight::FlightCode::NotFound, "no such ticket")
+                            .await;
+                        continue;
+                    };
+                    let mut w = conn
+                        .writer(
+                            Arc::new(schema.clone()),
+                            lightstream::WriteOptions::default(),
+                        )
+                        .await
+                        .expect("writer");
+                    for t in tables {
+                        w.write(t).await.expect("write");
+                    }
+                    w.finish().await.expect("finish");
+                }
+            });
+
+            let channel =
+                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+                    .expect("uri")
+                    .connect()
+                    .await
+                    .expect("connect");
+            let mut client = arrow_flight::FlightClient::new(channel.clone());
+            let mut problems = Vec::new();
+            for (name, schema, tables) in cases.iter() {
+                let batches: Vec<RecordBatch> = client
+                    .do_get(arrow_flight::Ticket::new(name.to_string()))
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: do_get: {e}"))
+                    .try_collect()
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: reading: {e}"));
+                let arrow_schema = batches.first().map(|b| b.schema()).expect("a batch");
+                problems.extend(diff_docs(
+                    &format!("{name} [arrow-flight FlightClient::do_get]"),
+                    &expect_doc("stream", schema, tables, false).unwrap(),
+                    &arrow_doc("stream", &arrow_schema, &batches, false),
+                ));
+            }
+            let status = client
+                .do_get(arrow_flight::Ticket::new("nope"))
+                .await
+                .and_then(|_| Ok(()))
+                .err();
+            assert!(
+                matches!(&status, Some(arrow_flight::error::FlightError::Tonic(s)) if s.code() == tonic::Code::NotFound),
+                "an unknown ticket: {status:?}"
+            );
+            finish(problems, "arrow-flight reading Lightstream's DoGet");
+
+            // The other way: our DoPut into arrow-flight's server, values as sent.
+            let (schema, tables) = interop_all_types();
+            let (url, peer, stop) = start_arrow_flight(Vec::new()).await;
+            let options = flight_client_options(FlightOptions {
+                path: Some(vec!["uploads".into(), "all_types".into()]),
+                ..FlightOptions::default()
+            });
+            let conn = lightstream::connect(&url.parse().expect("url"), &options)
+                .await
+                .expect("connect");
+            let mut w = conn
+                .writer(
+                    Arc::new(schema.clone()),
+                    lightstream::WriteOptions::default(),
+                )
+                .await
+                .expect("DoPut");
+            for t in &tables {
+                w.write(t).await.expect("write");
+            }
+            w.finish().await.expect("finish");
+            let puts = peer.puts.lock().expect("puts").clone();
+            assert_eq!(puts.len(), 1, "arrow-flight stored {} uploads", puts.len());
+            let got = &puts[0];
+            let arrow_schema = got.first().map(|b| b.schema()).expect("a batch");
+            let problems = diff_docs(
+                "all_types [DoPut to arrow-flight]",
+                &expect_doc("stream", &schema, &tables, false).unwrap(),
+                &arrow_doc("stream", &arrow_schema, got, false),
+            );
+            let _ = stop.send(());
+            finish(problems, "arrow-flight reading Lightstream's DoPut");
+        },
+    );
+}

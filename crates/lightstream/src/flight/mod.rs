@@ -55,6 +55,12 @@ pub use crate::transport::grpc::server::{
 )]
 pub(crate) mod proto;
 
+/// The largest FlightData a server's `DoGet` answer sends by default
+/// ([`crate::ServerOptions::flight_max_data_bytes`]): a larger record batch
+/// goes as several of fewer rows. 2 MiB, as arrow-flight does, under the
+/// 4 MiB receive limit of tonic, grpc-go and arrow-flight peers.
+pub const DEFAULT_MAX_FLIGHT_DATA_BYTES: usize = 2 << 20;
+
 /// What a Flight client asks for ([`crate::ClientOptions::flight`]).
 ///
 /// With a `ticket`, [`crate::connect`] gives a connection whose reader reads
