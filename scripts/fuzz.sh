@@ -4,7 +4,9 @@
 #   bash scripts/fuzz.sh [--seconds N] [--build-only] [TARGET...]
 #
 # Targets (default: all): ipc_stream ipc_file tlv ws_message csv parquet decompress
-# browser_decode (the browser build of the core: LZ4 and the pure-Rust ZSTD
+# flight_data (a Flight gRPC body through FlightToIpc and the IPC driver),
+# flight_schema (Flight's schema bytes), browser_decode (the browser build of
+# the core: LZ4 and the pure-Rust ZSTD
 # decoder, through the wasm crate's entry points; built alone with
 # `--no-default-features --features browser`, see crates/fuzz/Cargo.toml).
 # Each runs for N seconds (default 20, or LIGHTSTREAM_FUZZ_SECONDS), one at a
@@ -16,7 +18,8 @@
 # builds every target once (release, AddressSanitizer, debug assertions),
 # writes the seed corpora under $CARGO_TARGET_DIR/fuzz-corpus/<target>/ (our
 # own writers' output from the `seeds` binary, plus Arrow's IPC conformance
-# files and past fuzzer finds from ../shared/arrow-testing, files up to 1 MiB),
+# files and past fuzzer finds from ../shared/arrow-testing, files up to 1 MiB,
+# and pyarrow's Flight DoGet bodies from tests/data/flight),
 # then runs each target with -max_total_time=N, -rss_limit_mb=2048,
 # -malloc_limit_mb=1024 and -timeout=10. Prints each target's final coverage
 # (cov, ft), corpus size and exec/s. Exits non-zero on the first target that
@@ -32,7 +35,7 @@ script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[
 repo=$(dirname "$(dirname "$script")")
 cd "$repo"
 
-all_targets="ipc_stream ipc_file tlv ws_message csv parquet decompress browser_decode"
+all_targets="ipc_stream ipc_file tlv ws_message csv parquet decompress flight_data flight_schema browser_decode"
 seconds="${LIGHTSTREAM_FUZZ_SECONDS:-20}"
 build_only=0
 targets=()
@@ -110,7 +113,9 @@ else
   say "warning: $testing/data is missing; seeding from our own files only"
 fi
 mkdir -p "$corpus_root"
-"$bin_dir/seeds" "$corpus_root" --streams "${streams[@]}" --files "${files[@]}"
+mapfile -t flight < <(small_files "$repo/tests/data/flight" '*.grpc')
+"$bin_dir/seeds" "$corpus_root" --streams "${streams[@]}" --files "${files[@]}" \
+  --flight "${flight[@]}"
 
 # -------------------------------------------------------------------- run --
 # One libFuzzer process at a time (-jobs/-workers default to 1), niced: CI

@@ -74,6 +74,9 @@ step "wasm32 build (no default features)" \
   cargo build -p lightstream-core --target wasm32-unknown-unknown --no-default-features
 step "wasm32 build (csv alone)" \
   cargo build -p lightstream-core --target wasm32-unknown-unknown --no-default-features --features csv
+# The Flight data plane is sans-IO like the rest of the core (feature `flight`).
+step "wasm32 build (flight)" \
+  cargo build -p lightstream-core --target wasm32-unknown-unknown --no-default-features --features flight
 # The browser crate's wasm-bindgen tests, in headless Chrome, run the way wasm
 # developers run them: wasm-pack test (it drives `cargo test --target
 # wasm32-unknown-unknown` with wasm-bindgen-test-runner, which

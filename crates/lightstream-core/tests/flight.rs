@@ -601,7 +601,7 @@ fn hostile_prefixes_and_varints_are_typed_errors() {
     assert_eq!(e.kind(), ErrorKind::LimitExceeded);
     assert!(
         e.message()
-            .contains("4294967295 bytes is above the limit of 1048576"),
+            .contains("a gRPC message of 4294967295 bytes is above the limit of 1048576"),
         "{e}"
     );
     // An 11-byte varint (field 4), a group (wire type 3) on field 9.
@@ -692,19 +692,13 @@ fn split_encapsulated_finds_header_and_body() {
 
 /// `pa.schema([pa.field('id', pa.int64(), nullable=False), ('name', pa.string()),
 /// ('px', pa.float64()), ('ok', pa.bool_())], metadata={'k': 'v'}).serialize()`,
-/// pyarrow 26: what a pyarrow Flight server puts in `FlightInfo.schema`.
-const PYARROW_SCHEMA: &str = "ffffffff480100001000000000000a000e000600050008000a000000000104001000000000000a000c000000040008000a0000003400000004000000010000000c00000008000c00040008000800000010000000040000000100000076000000010000006b00000004000000b0000000700000002c00000004000000acffffff0000010610000000140000000400000000000000020000006f6b000098ffffffd0ffffff00000103100000001c0000000400000000000000020000007078000000000600080006000600000000000200100014000800060007000c00000010001000000000000105100000001c0000000400000000000000040000006e616d65000000000400040004000000100014000800000007000c00000010001000000000000002100000001c0000000400000000000000020000006964000008000c0008000700080000000000000140000000";
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+/// pyarrow 26 (`tests/data/pyarrow_schema.bin`): what a pyarrow Flight server puts in
+/// `FlightInfo.schema`.
+const PYARROW_SCHEMA: &[u8] = include_bytes!("data/pyarrow_schema.bin");
 
 #[test]
 fn schema_bytes_read_pyarrows_and_round_trip() {
-    let bytes = unhex(PYARROW_SCHEMA);
+    let bytes = PYARROW_SCHEMA.to_vec();
     let schema = read_schema_bytes(&bytes).unwrap();
     let names: Vec<_> = schema
         .fields

@@ -5,6 +5,7 @@
 
 use lightstream::parquet::{ParquetCompression, ParquetWriteOptions, ParquetWriter};
 use lightstream_core::csv::{CsvWriteOptions, write_csv};
+use lightstream_core::flight::{flight_data_head, schema_bytes, split_encapsulated};
 use lightstream_core::framing::tlv::encode_tlv;
 use lightstream_core::minarrow::{
     ArrowType, Field, FieldArray, Table, fa_bool, fa_f64, fa_i32, fa_i64, fa_str32, tbl,
@@ -52,6 +53,9 @@ fn tables() -> Vec<(&'static str, Table)> {
 /// compact dictionaries in 1-byte chunks.
 const BROWSER_FLAGS: [u8; 2] = [0x61, 0x07];
 
+/// flight_data's chunk plans (see `Chunks::split`): whole; 5 and 13 bytes.
+const FLIGHT_PLANS: [&[u8]; 2] = [&[0], &[2, 5, 13]];
+
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     let d = dir.join(target);
     std::fs::create_dir_all(&d).expect("create the corpus directory");
@@ -69,7 +73,7 @@ fn main() {
     // Other producers' streams and files (Arrow's conformance corpus).
     let mut kind = "";
     for arg in &args[1..] {
-        if arg == "--streams" || arg == "--files" {
+        if arg == "--streams" || arg == "--files" || arg == "--flight" {
             kind = arg;
             continue;
         }
@@ -88,8 +92,8 @@ fn main() {
         // browser_decode: streams and files alike (decode() tells them apart),
         // read with skipUnsupported (most conformance files hold types the
         // browser cannot decode), with a projection too, in 64-byte chunks.
-        for flags in BROWSER_FLAGS {
-            let mut seed = vec![flags, 0x10];
+        for flags in BROWSER_FLAGS.iter().filter(|_| kind != "--flight") {
+            let mut seed = vec![*flags, 0x10];
             seed.extend_from_slice(&bytes);
             write(dir, "browser_decode", &format!("{name}-{flags}"), &seed);
             n += 1;
@@ -113,6 +117,16 @@ fn main() {
                 }
             }
             "--files" => write(dir, "ipc_file", &name, &bytes),
+            // Captured Flight DoGet bodies (tests/data/flight/*.grpc): whole, and in
+            // chunks of 5 and 13 bytes.
+            "--flight" => {
+                for (i, plan) in FLIGHT_PLANS.iter().enumerate() {
+                    let mut seed = plan.to_vec();
+                    seed.extend_from_slice(&bytes);
+                    write(dir, "flight_data", &format!("{name}-{i}"), &seed);
+                    n += 1;
+                }
+            }
             _ => {
                 eprintln!("seeds: {arg}: say --streams or --files first");
                 std::process::exit(2);
@@ -155,6 +169,26 @@ fn main() {
                 }
                 write(dir, "ws_message", &format!("{name}-{cname}-{mode}"), &ws);
             }
+            // flight_data: the stream as FlightData messages (the second with
+            // app_metadata), behind a chunk plan.
+            let mut grpc = Vec::new();
+            for (i, m) in ipc_messages(&stream).iter().enumerate() {
+                let (header, body) = split_encapsulated(m).expect("split our message");
+                if header.is_empty() {
+                    continue; // the end-of-stream marker: Flight sends none
+                }
+                let metadata: &[u8] = if i == 1 { b"meta" } else { b"" };
+                grpc.extend(
+                    flight_data_head(None, &m[header], metadata, body.len()).expect("a head"),
+                );
+                grpc.extend_from_slice(&m[body]);
+            }
+            for (i, plan) in FLIGHT_PLANS.iter().enumerate() {
+                let mut seed = plan.to_vec();
+                seed.extend_from_slice(&grpc);
+                write(dir, "flight_data", &format!("{name}-{cname}-{i}"), &seed);
+                n += 1;
+            }
             let file = write_file(&schema, &two, &options).expect("write a file");
             write(dir, "ipc_file", &format!("{name}-{cname}"), &file);
             n += 5;
@@ -172,6 +206,14 @@ fn main() {
                 }
             }
         }
+        // flight_schema: the schema as FlightInfo.schema carries it.
+        write(
+            dir,
+            "flight_schema",
+            name,
+            &schema_bytes(&schema).expect("schema bytes"),
+        );
+        n += 1;
         // parquet: every codec, with and without dictionaries, 1 or 2 row groups.
         for (cname, compression) in [
             ("none", ParquetCompression::None),

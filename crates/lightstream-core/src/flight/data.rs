@@ -23,7 +23,7 @@ use std::ops::Range;
 
 use bytes::{BufMut, Bytes};
 
-use super::grpc::GRPC_PREFIX_LEN;
+use super::grpc::{GRPC_PREFIX_LEN, read_grpc_prefix};
 use super::wire::{Tag, VarintReader, WireType, put_varint, varint_len};
 use crate::buffers::padded_len;
 use crate::error::{Error, ErrorKind, Result};
@@ -362,32 +362,7 @@ impl FlightToIpc {
 
     /// Reads the 5-byte gRPC prefix of the next FlightData.
     fn start_message(&mut self, prefix: [u8; GRPC_PREFIX_LEN]) -> Result<()> {
-        match prefix[0] {
-            0 => {}
-            1 => {
-                return Err(Error::unsupported(
-                    "compressed gRPC messages are not supported (the gRPC message flag is 1: \
-                     the peer compressed it with a grpc-encoding; Lightstream advertises none)",
-                ));
-            }
-            flag => {
-                return Err(Error::malformed(format!(
-                    "the gRPC message flag is {flag} (0 or 1 expected)"
-                )));
-            }
-        }
-        let len = u64::from(u32::from_be_bytes([
-            prefix[1], prefix[2], prefix[3], prefix[4],
-        ]));
-        if len > self.max_flight_data {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded,
-                format!(
-                    "a FlightData gRPC message of {len} bytes is above the limit of {} bytes",
-                    self.max_flight_data
-                ),
-            ));
-        }
+        let len = read_grpc_prefix(&prefix, self.max_flight_data)? as u64;
         self.message = Message {
             len,
             left: len,

@@ -26,5 +26,5 @@ mod schema;
 mod wire;
 
 pub use data::{FlightSide, FlightToIpc, flight_data_head, split_encapsulated};
-pub use grpc::{GRPC_PREFIX_LEN, grpc_prefix};
+pub use grpc::{GRPC_PREFIX_LEN, grpc_prefix, read_grpc_prefix};
 pub use schema::{read_schema_bytes, schema_bytes};

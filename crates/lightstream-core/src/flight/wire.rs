@@ -187,7 +187,15 @@ mod tests {
     #[test]
     fn tags_name_their_field() {
         assert_eq!(
-            Tag::parse(0xC2 | (0x3E << 7)).unwrap(),
+            // The wire bytes C2 3E.
+            Tag::parse(
+                VarintReader::default()
+                    .push(&[0xC2, 0x3E])
+                    .unwrap()
+                    .1
+                    .unwrap()
+            )
+            .unwrap(),
             Tag {
                 field: 1000,
                 wire_type: WireType::LengthDelimited

@@ -24,10 +24,13 @@
 //! checks declared lengths against its limits (see [`FrameDecoder`]).
 //!
 //! One rule for transports that carry IPC messages in messages of their own
-//! (WebSocket; Flight and HTTP chunks later), [`FrameDriver::next_in_message`]:
+//! (WebSocket; HTTP chunks later), [`FrameDriver::next_in_message`]:
 //! a transport message holds whole IPC messages (one, as Lightstream's writers
 //! send, or several); one that ends inside an IPC message is a
-//! [`MessageError::Split`]; an empty one is ignored.
+//! [`MessageError::Split`]; an empty one is ignored. Flight is not one of
+//! them: its gRPC body is translated into a byte stream as it arrives
+//! (`flight::FlightToIpc`, feature `flight`), a [`ByteInput`] like a socket,
+//! so that its bodies too are read straight into their aligned memory.
 //!
 //! What it is not: I/O. It never blocks or waits: an input that must wait
 //! (a socket) returns `Poll::Pending` from [`ByteInput::poll_read`], and the
@@ -656,7 +659,7 @@ impl<D: FrameDecoder + MessageProgress> FrameDriver<D> {
     }
 
     /// The next item of one transport message (a WebSocket binary message;
-    /// Flight data and HTTP chunks later; its bytes in memory) that must hold
+    /// HTTP chunks later; its bytes in memory) that must hold
     /// whole IPC messages: `Ok(None)` once the message is used up, and then
     /// [`MessageError::Split`] if it ended inside an IPC message. An empty
     /// message is used up at once (ignored). Call it again with the rest of
