@@ -322,3 +322,81 @@ async fn our_flight_service_mounted_in_a_tonic_server_of_ones_own() {
     let (ok, _, stderr) = flight_client(vec![url, "list".into()]).await;
     assert!(!ok && stderr.contains("NotImplemented"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_the_flight_data_limit_goes_as_several_smaller_ones() {
+    use lightstream_core::minarrow::{fa_i64, tbl};
+    let n = 100_000i64; // 800 KB of values: over a 64 KiB limit, 12 times
+    let values: Vec<i64> = (0..n).collect();
+    let table = tbl!("t", fa_i64!("n", @slice &values[..]));
+    let schema = Arc::new(Schema::from_table(&table));
+    let flights: Flights = Arc::new(HashMap::from([("big".to_string(), (schema, vec![table]))]));
+    let options = ServerOptions {
+        flight_max_data_bytes: Some(Some(64 << 10)),
+        ..ServerOptions::default()
+    };
+    let (listener, url) = bind("grpc://127.0.0.1:0", &options).await;
+    serve(listener, flights, mpsc::unbounded_channel().0);
+
+    let got = flight_client_json(&[&url, "get", "big"]).await;
+    let batches = got["batches"].as_array().expect("batches");
+    // At least 13 parts; the head's room (half of a small limit) makes 25.
+    assert!((13..=26).contains(&batches.len()), "{}", batches.len());
+    let mut all = Vec::new();
+    for b in batches {
+        let rows = b["num_rows"].as_u64().expect("num_rows");
+        assert!(rows * 8 <= 64 << 10, "a batch of {rows} rows");
+        for v in b["columns"][0]["values"].as_array().expect("values") {
+            all.push(
+                v.as_i64()
+                    .or_else(|| v.as_str()?.parse().ok())
+                    .expect("an int"),
+            );
+        }
+    }
+    assert_eq!(all, values);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_do_get_whose_writer_is_dropped_ends_with_aborted_not_a_short_stream() {
+    use lightstream::flight::FlightOptions;
+    let (listener, url) = bind("grpc://127.0.0.1:0", &ServerOptions::default()).await;
+    let (schema, tables) = all_types();
+    tokio::spawn(async move {
+        let conn = listener.accept().await?;
+        let mut w = conn.writer(schema, WriteOptions::default()).await?;
+        w.write(&tables[0]).await?;
+        drop(w); // no finish: the stream is cut
+        Ok::<_, lightstream::Error>(())
+    });
+    let options = lightstream::ClientOptions {
+        flight: FlightOptions {
+            ticket: Some("cut".into()),
+            ..FlightOptions::default()
+        },
+        ..lightstream::ClientOptions::default()
+    };
+    let endpoint = url.parse().expect("the URL");
+    let conn = lightstream::connect(&endpoint, &options)
+        .await
+        .expect("connecting");
+    let reader = conn
+        .reader(ReadOptions::default())
+        .await
+        .expect("the schema");
+    let e = reader.read_all().await.expect_err("a cut stream");
+    assert!(
+        matches!(
+            e,
+            lightstream::Error::Flight {
+                code: FlightCode::Aborted,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("before its end-of-stream marker"),
+        "{e}"
+    );
+}

@@ -78,6 +78,12 @@ pub(crate) trait Link: Any + Send {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// The largest record batch body a writer to this peer sends as one
+    /// message (a Flight peer's gRPC message limit); `None`: any.
+    fn max_batch_body(&self) -> Option<usize> {
+        None
+    }
+
     /// What the Flight call behind this link asks for (`grpc://` servers).
     #[cfg(feature = "flight")]
     fn flight_request(&self) -> Option<&crate::flight::FlightRequest> {
@@ -306,8 +312,11 @@ impl Connection {
         options: WriteOptions,
     ) -> Result<TableWriter> {
         let options = self.link.write_options(options);
+        let max_batch_body = self.link.max_batch_body();
         let sink = self.link.sink(self.peer.clone()).await?;
-        TableWriter::new(sink, self.peer, schema, options)
+        let mut writer = TableWriter::new(sink, self.peer, schema, options)?;
+        writer.set_max_batch_body(max_batch_body);
+        Ok(writer)
     }
 
     /// Reads one Arrow IPC stream from the peer as whole messages, without

@@ -79,6 +79,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// `host:port` of a `grpc://` or `grpc+tls://` endpoint.
+    #[cfg(feature = "flight")]
     pub(crate) fn grpc_hostport(&self) -> Option<String> {
         match self {
             Endpoint::Grpc { host, port } | Endpoint::GrpcTls { host, port } => {

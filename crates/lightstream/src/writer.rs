@@ -221,6 +221,10 @@ pub struct TableWriter {
     min_rate: Option<u64>,
     /// A write failed part-way: the stream cannot go on.
     broken: bool,
+    /// The largest record batch body sent as one message: a table whose
+    /// body is larger goes as several batches of fewer rows (Flight peers
+    /// refuse gRPC messages over their limit). `None`: never split.
+    max_batch_body: Option<usize>,
 }
 
 impl std::fmt::Debug for TableWriter {
@@ -266,6 +270,7 @@ impl TableWriter {
             write_timeout: None,
             min_rate: None,
             broken: false,
+            max_batch_body: None,
         })
     }
 
@@ -361,15 +366,56 @@ impl TableWriter {
     /// transport has accepted the bytes. The table must match the schema.
     pub async fn write(&mut self, table: &Table) -> Result<()> {
         self.send_schema().await?;
-        let messages = self.encoder.encode_table(table)?;
         let n = self.tables + 1;
-        for m in &messages {
-            self.send_message(m, || format!("writing table {n}"))
-                .await?;
-        }
+        self.send_table(table, n).await?;
         self.tables += 1;
         self.rows += table.n_rows as u64;
         Ok(())
+    }
+
+    /// Sends the messages of `table` (the `n`th written): as they are
+    /// encoded, or, when its record batch body is over `max_batch_body`,
+    /// its dictionaries and then its rows in `ceil(body / max)` slices,
+    /// each re-encoded (and cut again if still too large: skewed strings).
+    /// A single row over the limit goes whole.
+    fn send_table<'a>(&'a mut self, table: &'a Table, n: u64) -> SinkFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let messages = self.encoder.encode_table(table)?;
+            let body = messages.last().map_or(0, EncodedMessage::body_len);
+            let parts = match self.max_batch_body {
+                Some(max) if body > max && table.n_rows > 1 => {
+                    body.div_ceil(max.max(1)).min(table.n_rows)
+                }
+                _ => 1,
+            };
+            let Some((_, dictionaries)) = messages.split_last().filter(|_| parts > 1) else {
+                for m in &messages {
+                    self.send_message(m, || format!("writing table {n}"))
+                        .await?;
+                }
+                return Ok(());
+            };
+            for m in dictionaries {
+                self.send_message(m, || format!("writing table {n}"))
+                    .await?;
+            }
+            let rows = table.n_rows.div_ceil(parts);
+            let mut start = 0;
+            while start < table.n_rows {
+                let len = rows.min(table.n_rows - start);
+                // A copy of the rows (only for tables over the limit).
+                let part = table.slice_clone(start, len);
+                self.send_table(&part, n).await?;
+                start += len;
+            }
+            Ok(())
+        })
+    }
+
+    /// Sends record batches whose body is over `max` bytes as several of
+    /// fewer rows (see `send_table`); `None`: never split.
+    pub(crate) fn set_max_batch_body(&mut self, max: Option<usize>) {
+        self.max_batch_body = max;
     }
 
     /// Sends the end-of-stream marker and closes the sending side: TCP and

@@ -14,6 +14,13 @@
 //! - A call the server refuses is [`crate::Error::Flight`] with its
 //!   [`FlightCode`]; a stream that ends without a gRPC status (a server that
 //!   died) is a codec error of kind `Truncated`, never a short valid stream.
+//! - The server: [`crate::bind`] on `grpc://` (or `grpc+tls://`) gives a
+//!   [`crate::Listener`] whose connections are the `DoGet` and `DoPut` calls
+//!   ([`crate::Connection::flight_request`]: write the ticket's stream, or
+//!   [`crate::Connection::reject`] it; read the upload), with a
+//!   [`FlightCatalog`] in [`crate::ServerOptions::flight_catalog`] for
+//!   `ListFlights` / `GetFlightInfo` / `GetSchema`. [`FlightService`] is the
+//!   same server as a tower service to mount in a tonic server of your own.
 //!
 //! FlightData goes through the core's Flight codec, not through tonic's: the
 //! `data_body` of each message is read straight into the decoder's 64-byte

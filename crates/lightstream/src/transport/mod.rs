@@ -102,6 +102,13 @@ pub struct ServerOptions {
     /// listener's connections ([`crate::Connection::flight_request`]).
     #[cfg(feature = "flight")]
     pub flight_catalog: Option<Arc<dyn crate::flight::FlightCatalog>>,
+    /// The largest FlightData a `grpc://` server's `DoGet` answers send:
+    /// larger record batches are cut by rows. `None` (the default):
+    /// [`crate::flight::DEFAULT_MAX_FLIGHT_DATA_BYTES`] (2 MiB, for peers
+    /// with gRPC's 4 MiB receive limit); `Some(None)`: never split (as
+    /// pyarrow's server does).
+    #[cfg(feature = "flight")]
+    pub flight_max_data_bytes: Option<Option<usize>>,
 }
 
 /// Listens on `endpoint`.

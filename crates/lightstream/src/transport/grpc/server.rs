@@ -43,7 +43,9 @@ use tonic::{Code, Status};
 use crate::connection::{Connection, Link, Listener, Pending};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
-use crate::flight::{FlightCode, FlightDescriptor, FlightInfo, proto};
+use crate::flight::{
+    DEFAULT_MAX_FLIGHT_DATA_BYTES, FlightCode, FlightDescriptor, FlightInfo, proto,
+};
 use crate::reader::Input;
 use crate::transport::ServerOptions;
 use crate::transport::grpc::client::FlightRead;
@@ -176,6 +178,7 @@ impl FlightCalls {
 }
 
 /// What every call of a service needs.
+#[derive(Clone)]
 struct Shared {
     connections: mpsc::Sender<Connection>,
     catalog: Option<Arc<dyn FlightCatalog>>,
@@ -184,7 +187,20 @@ struct Shared {
     max_message: u64,
     /// The largest control message (`Ticket`, `FlightDescriptor`, ...).
     max_control: usize,
+    /// The largest record batch body a `DoGet` answer sends as one
+    /// FlightData (see [`FlightService::max_flight_data_bytes`]).
+    max_batch_body: Option<usize>,
 }
+
+/// The record batch body limit of FlightData of at most `max` bytes: room
+/// is left for the head (the IPC metadata, a few hundred bytes a column).
+fn batch_body_limit(max: Option<usize>) -> Option<usize> {
+    max.map(|max| max - (max / 2).min(64 << 10))
+}
+
+/// The largest control message (a ticket, a descriptor, criteria) a
+/// server reads, and the most of a DoPut it reads before the descriptor.
+const MAX_CONTROL_BYTES: usize = 4 << 20;
 
 /// Calls waiting for `accept` beyond which a new one waits.
 const ACCEPT_QUEUE: usize = 16;
@@ -211,7 +227,9 @@ impl FlightService {
         catalog: Option<Arc<dyn FlightCatalog>>,
         limits: DecodeLimits,
     ) -> FlightService {
-        let max_control = limits.max_metadata_bytes;
+        // gRPC's usual receive limit: a ticket or descriptor is small, and
+        // a server should not hold 64 MiB per call for one.
+        let max_control = limits.max_metadata_bytes.min(MAX_CONTROL_BYTES);
         let max_message = max_flight_data(&limits);
         FlightService {
             shared: Arc::new(Shared {
@@ -219,9 +237,20 @@ impl FlightService {
                 catalog,
                 max_message,
                 max_control,
+                max_batch_body: batch_body_limit(Some(DEFAULT_MAX_FLIGHT_DATA_BYTES)),
             }),
             peer: Arc::from("grpc"),
         }
+    }
+
+    /// Cuts the record batches of `DoGet` answers into FlightData of at most
+    /// about `max` bytes (by rows, as arrow-flight does; a single row over it
+    /// goes whole): the default, 2 MiB, suits the 4 MiB receive limit of
+    /// tonic, grpc-go and arrow-flight clients. `None` never splits (as
+    /// pyarrow's server does: its client takes any size).
+    pub fn max_flight_data_bytes(mut self, max: Option<usize>) -> FlightService {
+        Arc::make_mut(&mut self.shared).max_batch_body = batch_body_limit(max);
+        self
     }
 
     /// The same service naming its caller `peer`.
@@ -448,6 +477,7 @@ async fn do_get(
     let link = ServedDoGet {
         respond,
         request: FlightRequest::DoGet { ticket },
+        max_batch_body: shared.max_batch_body,
     };
     hand_over(link, peer, answered, shared).await
 }
@@ -456,6 +486,7 @@ async fn do_get(
 struct ServedDoGet {
     respond: oneshot::Sender<Response<tonic::body::Body>>,
     request: FlightRequest,
+    max_batch_body: Option<usize>,
 }
 
 /// The headers of a gRPC response that streams.
@@ -480,6 +511,10 @@ fn do_get_trailers(cut: Option<&str>) -> HeaderMap {
 impl Link for ServedDoGet {
     fn input(self: Box<Self>, peer: String, _: DecodeLimits) -> Pending<'static, Input> {
         wrong_direction(self.respond, &peer, "DoGet asks for a stream: write to it")
+    }
+
+    fn max_batch_body(&self) -> Option<usize> {
+        self.max_batch_body
     }
 
     fn sink(self: Box<Self>, _: String) -> Pending<'static, Box<dyn MessageSink>> {
@@ -740,6 +775,9 @@ pub(crate) async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result
     };
     let scheme = if secure { "grpc+tls" } else { "grpc" };
     let catalog = options.flight_catalog.clone();
+    let max_flight_data = options
+        .flight_max_data_bytes
+        .unwrap_or(Some(DEFAULT_MAX_FLIGHT_DATA_BYTES));
     let acceptor = HttpAcceptor::spawn(
         listener,
         local.clone(),
@@ -751,6 +789,7 @@ pub(crate) async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result
                 catalog.clone(),
                 DecodeLimits::default(),
             )
+            .max_flight_data_bytes(max_flight_data)
             .for_peer(format!("{scheme} {addr}"));
             serve_grpc(io, service, channels)
         },
@@ -779,3 +818,116 @@ async fn serve_grpc(io: ServerIo, service: FlightService, channels: Channels) {
 /// flight-plan.md §1; a DoPut upload and its acknowledgements).
 const STREAM_WINDOW: u32 = 4 << 20;
 const CONNECTION_WINDOW: u32 = 8 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Full;
+    use lightstream_core::flight::flight_data_head;
+    use lightstream_core::minarrow::{fa_i64, tbl};
+    use lightstream_core::{IpcStreamEncoder, WriteOptions};
+
+    /// A call of `rpc` with `body`, answered by a service without a catalog
+    /// (the calls are kept, never accepted).
+    async fn call(rpc: &str, body: Vec<u8>) -> (Response<tonic::body::Body>, FlightCalls) {
+        let (mut service, calls) = FlightService::new(None, DecodeLimits::default());
+        let request = Request::builder()
+            .uri(format!("/{SERVICE}/{rpc}"))
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let response = tower::Service::call(&mut service, request).await.unwrap();
+        (response, calls)
+    }
+
+    /// The status of a trailers-only answer.
+    fn status(response: &Response<tonic::body::Body>) -> (Code, String) {
+        let status = Status::from_header_map(response.headers()).expect("a grpc-status");
+        (status.code(), status.message().to_string())
+    }
+
+    fn grpc(message: &[u8]) -> Vec<u8> {
+        let mut out = grpc_prefix(message.len() as u32).to_vec();
+        out.extend_from_slice(message);
+        out
+    }
+
+    #[tokio::test]
+    async fn bad_calls_get_their_status_and_reach_no_application() {
+        let (r, calls) = call("DoExchange", Vec::new()).await;
+        assert_eq!(status(&r).0, Code::Unimplemented);
+        let (r, _) = call("GetFlightInfo", Vec::new()).await;
+        assert_eq!(status(&r).0, Code::Unimplemented, "no catalog");
+        // A compressed ticket, a short one, one over the limit.
+        let (r, _) = call("DoGet", vec![1, 0, 0, 0, 0]).await;
+        assert_eq!(status(&r).0, Code::Unimplemented);
+        let (r, _) = call("DoGet", vec![0, 0, 0, 0, 9, 1]).await;
+        assert_eq!(status(&r).0, Code::InvalidArgument, "{:?}", status(&r));
+        let (r, _) = call("DoGet", grpc(&vec![0; MAX_CONTROL_BYTES + 1])).await;
+        assert_eq!(status(&r).0, Code::ResourceExhausted);
+        // A DoPut whose first FlightData has no descriptor.
+        let t = tbl!("t", fa_i64!("n", 1, 2));
+        let mut encoder =
+            IpcStreamEncoder::new(Arc::new(Schema::from_table(&t)), WriteOptions::default())
+                .unwrap();
+        let schema = encoder.schema_message().unwrap().to_vec();
+        let head = flight_data_head(None, &schema[8..], &[], 0).unwrap();
+        let (r, _) = call("DoPut", head).await;
+        let (code, message) = status(&r);
+        assert_eq!(code, Code::InvalidArgument);
+        assert!(message.contains("no flight_descriptor"), "{message}");
+        // None of them became a connection.
+        drop(r);
+        assert!(calls.incoming.lock().await.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_do_put_carries_its_descriptor_and_is_answered_ok_once_read() {
+        let t = tbl!("t", fa_i64!("n", 1, 2, 3));
+        let mut encoder =
+            IpcStreamEncoder::new(Arc::new(Schema::from_table(&t)), WriteOptions::default())
+                .unwrap();
+        let descriptor = proto::FlightDescriptor::from(&FlightDescriptor::Path(vec!["a".into()]));
+        let mut body = Vec::new();
+        let schema = encoder.schema_message().unwrap().to_vec();
+        body.extend(
+            flight_data_head(Some(&descriptor.encode_to_vec()), &schema[8..], &[], 0).unwrap(),
+        );
+        for m in encoder.encode_table(&t).unwrap() {
+            let m = m.to_vec();
+            let (header, data) = lightstream_core::flight::split_encapsulated(&m).unwrap();
+            body.extend(flight_data_head(None, &m[header], &[], data.len()).unwrap());
+            body.extend_from_slice(&m[data]);
+        }
+        let (mut service, calls) = FlightService::new(None, DecodeLimits::default());
+        let request = Request::builder()
+            .uri(format!("/{SERVICE}/DoPut"))
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let answering = tokio::spawn(tower::Service::call(&mut service, request));
+        let conn = calls.accept().await.unwrap();
+        assert_eq!(
+            conn.flight_request(),
+            Some(&FlightRequest::DoPut {
+                descriptor: FlightDescriptor::Path(vec!["a".into()])
+            })
+        );
+        let tables = conn
+            .reader(lightstream_core::ReadOptions::default())
+            .await
+            .unwrap()
+            .read_all()
+            .await
+            .unwrap();
+        assert_eq!(tables[0].cols, t.cols);
+        let response = answering.await.unwrap().unwrap();
+        let trailers = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .trailers()
+            .cloned()
+            .expect("trailers");
+        assert_eq!(Status::from_header_map(&trailers).unwrap().code(), Code::Ok);
+    }
+}
