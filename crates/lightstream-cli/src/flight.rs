@@ -61,7 +61,9 @@ pub struct PathArgs {
 fn parse_hex(arg: &str) -> Result<HexBytes, String> {
     let bad = || format!("{arg:?} is not a hex ticket: give pairs of hex digits (e.g. 6e6f7065)");
     let digits = arg.trim();
-    if digits.is_empty() || digits.len() % 2 != 0 {
+    // from_str_radix alone would take a sign ("+1").
+    if digits.is_empty() || digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return Err(bad());
     }
     (0..digits.len())
@@ -358,5 +360,80 @@ async fn serve_call(flights: &[ServedFlight], conn: lightstream::Connection) -> 
             let _ = conn.reject(FlightCode::NotFound, &message).await;
             Ok(false)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(s: &str) -> Endpoint {
+        s.parse().expect("valid URL")
+    }
+
+    #[test]
+    fn hex_tickets_are_pairs_of_hex_digits() {
+        assert_eq!(parse_hex("6e6f7065"), Ok(HexBytes(b"nope".to_vec())));
+        assert_eq!(parse_hex("00FF"), Ok(HexBytes(vec![0, 255])));
+        for bad in ["", "6", "zz", "6e6", "é1", "+1"] {
+            assert!(parse_hex(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_ticket_is_required_over_flight_and_refused_elsewhere() {
+        let grpc = endpoint("grpc://127.0.0.1:8815");
+        let text = TicketArgs {
+            ticket: Some("t".into()),
+            ticket_hex: None,
+        };
+        assert_eq!(ticket_for(&grpc, &text).ok(), Some(Some(b"t".to_vec())));
+        let Err(CliError::Usage(m)) = ticket_for(&grpc, &TicketArgs::default()) else {
+            panic!("a ticket is required");
+        };
+        assert!(m.contains("--ticket TEXT"), "{m}");
+        let Err(CliError::Usage(m)) = ticket_for(&endpoint("tcp://h:1"), &text) else {
+            panic!("no ticket over tcp");
+        };
+        assert!(m.contains("grpc:// and grpc+tls:// URLs only"), "{m}");
+        assert_eq!(
+            ticket_for(&endpoint("tcp://h:1"), &TicketArgs::default()).ok(),
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn the_put_descriptor_is_the_path_or_the_file_name() {
+        let grpc = endpoint("grpc+tls://localhost:1");
+        let path = |p: &str| PathArgs {
+            path: Some(p.into()),
+        };
+        let file = std::path::Path::new("dir/data.arrow");
+        assert_eq!(
+            descriptor_for(&grpc, &path("a/b"), file).ok(),
+            Some(Some(vec!["a".to_string(), "b".to_string()]))
+        );
+        assert_eq!(
+            descriptor_for(&grpc, &PathArgs::default(), file).ok(),
+            Some(Some(vec!["data.arrow".to_string()]))
+        );
+        for bad in ["a//b", "/a", ""] {
+            assert!(
+                matches!(
+                    descriptor_for(&grpc, &path(bad), file),
+                    Err(CliError::Usage(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        let stdin = std::path::Path::new("-");
+        assert!(matches!(
+            descriptor_for(&grpc, &PathArgs::default(), stdin),
+            Err(CliError::Usage(_))
+        ));
+        assert!(matches!(
+            descriptor_for(&endpoint("ws://h:1/"), &path("a"), file),
+            Err(CliError::Usage(_))
+        ));
     }
 }

@@ -855,6 +855,9 @@ pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientO
             ..lightstream::flight::FlightOptions::default()
         };
     }
+    // Without Flight, grpc:// fails to connect with the library's word on it.
+    #[cfg(not(feature = "flight"))]
+    let _ = (&tls.ticket, &tls.descriptor_path);
     if !uses_tls(endpoint) {
         if tls.insecure || tls.ca.is_some() {
             return Err(CliError::usage(format!(

@@ -419,28 +419,30 @@ fn listen_takes_one_pyarrow_do_put() {
 }
 
 #[test]
-fn relay_puts_a_flight_stream_on_a_websocket() {
-    // The gateway: pyarrow.flight server -> relay grpc:// -> ws:// -> recv ws://.
+fn relay_puts_a_flight_stream_on_a_websocket_and_http() {
+    // The gateway: pyarrow.flight server -> relay grpc:// -> ws:// (or http://)
+    // -> recv.
     let dir = test_dir("lightstream-flight", "relay");
     let server = PyServer::start(&dir, &[]);
-    let mut relay = Proc::spawn(
-        &dir,
-        &[
-            "relay",
-            &server.url(),
-            "--ticket",
-            "dict_delta_then_replace.none",
-            "ws://127.0.0.1:0/",
-            "--wait-for",
-            "1",
-        ],
-    );
-    let ws = relay.url();
-    run(&dir, &["recv", &ws, "relayed.arrows"]).assert_success();
-    let out = relay.wait(TIMEOUT);
-    out.assert_exit_ok();
     let doc = read_json(&dir.join("dict_delta_then_replace.none.json"));
-    assert_file_matches("relayed", &dir.join("relayed.arrows"), &doc);
+    for listen in ["ws://127.0.0.1:0/", "http://127.0.0.1:0/t.arrows"] {
+        let mut relay = Proc::spawn(
+            &dir,
+            &[
+                "relay",
+                &server.url(),
+                "--ticket",
+                "dict_delta_then_replace.none",
+                listen,
+                "--wait-for",
+                "1",
+            ],
+        );
+        let url = relay.url();
+        run(&dir, &["recv", &url, "relayed.arrows"]).assert_success();
+        relay.wait(TIMEOUT).assert_exit_ok();
+        assert_file_matches(listen, &dir.join("relayed.arrows"), &doc);
+    }
 }
 
 #[test]

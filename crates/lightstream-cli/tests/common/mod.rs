@@ -1,5 +1,5 @@
 //! Helpers shared by the end-to-end tests of the `lightstream` binary
-//! (`cli.rs`, `files.rs`, `net.rs`, `faults.rs`, `tls.rs`, `demo.rs`,
+//! (`cli.rs`, `files.rs`, `net.rs`, `faults.rs`, `tls.rs`, `demo.rs`, `flight.rs`,
 //! `ws_frames.rs`): a fresh directory per test, running the built binary with
 //! optional stdin, checking what a user sees, a running process whose stderr
 //! is read line by line (`serve` and the URL of its `listening on` line), and
