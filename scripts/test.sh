@@ -61,8 +61,8 @@ done
 step "API docs (rustdoc, links, feature badges)" bash scripts/doc.sh
 step "tests (unit, conformance, interop, transports, CLI)" cargo test --workspace
 # Every transport's example must run and check what it received.
-for example in tcp uds stdio websocket quic framed hub axum; do
-  step "example: $example" cargo run --quiet -p lightstream --features axum --example "$example"
+for example in tcp uds stdio websocket quic framed hub axum flight; do
+  step "example: $example" cargo run --quiet -p lightstream --features axum,flight --example "$example"
 done
 # The README's Rust quick starts in a new project outside the workspace
 # (dependency lines and rust-toolchain.toml as the README gives them; versions

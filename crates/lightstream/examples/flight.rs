@@ -145,6 +145,12 @@ async fn main() -> lightstream::Result<()> {
             let tables = reader.read_all().await?;
             let got: usize = tables.iter().map(|t| t.n_rows).sum();
             println!("{:?}: {got} of {rows} rows", info.descriptor);
+            if got as i64 != rows as i64 {
+                return Err(lightstream::Error::Protocol(format!(
+                    "{:?}: read {got} rows, the catalog says {rows}",
+                    info.descriptor
+                )));
+            }
         }
     }
     Ok(())
