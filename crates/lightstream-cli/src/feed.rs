@@ -160,9 +160,9 @@ pub fn relay(
             };
             let clients = Arc::new(Semaphore::new(options.max_clients as usize));
             let accepting = {
-                let (hub, clients) = (hub.clone(), clients.clone());
+                let (hub, clients, listener) = (hub.clone(), clients.clone(), &listener);
                 async move {
-                    accept_clients(&listener, clients, options.max_clients, |conn| {
+                    accept_clients(listener, clients, options.max_clients, |conn| {
                         serve_client(hub.clone(), conn, subscribe.clone())
                     })
                     .await
@@ -191,6 +191,12 @@ pub fn relay(
                     DRAIN.as_secs()
                 )));
             }
+            // A client's subscription ends when its last message is handed
+            // to its transport, which may still be writing it (HTTP/2: the
+            // answer's last frames and a gRPC status): close gracefully, so
+            // that what is being answered is finished before the process
+            // exits.
+            let _ = listener.close(crate::network::CLOSE_GRACE).await;
             fed
         },
         Ok(()),
