@@ -410,6 +410,59 @@ fn do_put_streams_tables_pyarrow_validates_and_serves_back() {
     });
 }
 
+/// A DoPut batch whose body is over `max_flight_data_bytes` goes as several
+/// FlightData of fewer rows (pyarrow counts the batches it stored), every
+/// row in order; `Some(None)` sends it whole, as one.
+#[test]
+fn a_do_put_batch_over_the_limit_is_cut_by_rows() {
+    let mut server = PyServer::start(None);
+    let url = server.url("grpc", "127.0.0.1");
+    const ROWS: usize = 100_000; // 800 KB of int64
+    let table = lightstream_tests::harness::int64_table(7, ROWS);
+    let schema = Arc::new(Schema::from_table(&table));
+    run_bounded("DoPut cut by rows", Duration::from_secs(60), async {
+        for (name, limit) in [("cut", Some(Some(64 << 10))), ("whole", Some(None))] {
+            let options = ClientOptions {
+                flight: FlightOptions {
+                    path: Some(vec![name.into()]),
+                    max_flight_data_bytes: limit,
+                    ..FlightOptions::default()
+                },
+                ..ClientOptions::default()
+            };
+            let conn = lightstream::connect(&url, &options).await.expect("connect");
+            let mut w = conn
+                .writer(schema.clone(), WriteOptions::default())
+                .await
+                .expect("writer");
+            w.write(&table).await.expect("write");
+            w.finish().await.expect("finish");
+            let report = put_report(&server.lines.next().expect("a line").expect("stdout"));
+            assert_eq!(report["valid"], true, "{report}");
+            assert_eq!(report["rows"], ROWS, "{report}");
+            let batches = report["batches"].as_u64().expect("batches");
+            if name == "cut" {
+                // 64 KiB FlightData hold bodies of at most 32 KiB: 4,096 rows.
+                assert!(batches >= 25, "{name}: {batches} batches");
+            } else {
+                assert_eq!(batches, 1, "{name}");
+            }
+            let (_, read) = do_get(&url, &with_ticket(name)).await.expect("DoGet");
+            let mut next = 7_000_000i64;
+            for t in &read {
+                let Array::NumericArray(NumericArray::Int64(a)) = &t.cols[0].array else {
+                    panic!("{name}: not int64");
+                };
+                for v in a.data.as_slice() {
+                    assert_eq!(*v, next, "{name}");
+                    next += 1;
+                }
+            }
+            assert_eq!(next, 7_000_000 + ROWS as i64, "{name}");
+        }
+    });
+}
+
 /// A status after some tables (here our own server, whose writer is
 /// dropped after one table: `ABORTED` in the trailers): the tables before
 /// it are whole, then the server's status, typed.

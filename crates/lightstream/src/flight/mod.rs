@@ -55,9 +55,10 @@ pub use crate::transport::grpc::server::{
 )]
 pub(crate) mod proto;
 
-/// The largest FlightData a server's `DoGet` answer sends by default
-/// ([`crate::ServerOptions::flight_max_data_bytes`]): a larger record batch
-/// goes as several of fewer rows. 2 MiB, as arrow-flight does, under the
+/// The largest FlightData a server's `DoGet` answer and a client's `DoPut`
+/// send by default ([`crate::ServerOptions::flight_max_data_bytes`],
+/// [`FlightOptions::max_flight_data_bytes`]): a larger record batch goes as
+/// several of fewer rows. 2 MiB, as arrow-flight does, under the
 /// 4 MiB receive limit of tonic, grpc-go and arrow-flight peers.
 pub const DEFAULT_MAX_FLIGHT_DATA_BYTES: usize = 2 << 20;
 
@@ -75,10 +76,11 @@ pub const DEFAULT_MAX_FLIGHT_DATA_BYTES: usize = 2 << 20;
 /// # let _ = (get, put);
 /// ```
 ///
-/// A writer sends each record batch as one FlightData, however large (as
-/// pyarrow does): a peer with gRPC's usual 4 MiB receive limit (tonic,
-/// grpc-go, arrow-flight) refuses larger ones, so write smaller tables to
-/// it. Splitting batches on write is not done yet.
+/// A `DoPut` writer cuts a record batch whose body is over
+/// `max_flight_data_bytes` (default [`DEFAULT_MAX_FLIGHT_DATA_BYTES`]) into
+/// batches of fewer rows, as a server's `DoGet` does
+/// ([`crate::ServerOptions::flight_max_data_bytes`]), so that peers with
+/// gRPC's usual 4 MiB receive limit (tonic, grpc-go, arrow-flight) take it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlightOptions {
     /// The ticket of a `DoGet` (opaque bytes the server handed out, often
@@ -93,6 +95,11 @@ pub struct FlightOptions {
     /// IPC message plus its metadata; a control message such as FlightInfo:
     /// the largest metadata).
     pub max_message_bytes: Option<usize>,
+    /// The largest FlightData a `DoPut` writer sends: larger record batches
+    /// are cut by rows. `None` (the default):
+    /// [`DEFAULT_MAX_FLIGHT_DATA_BYTES`]; `Some(None)`: never split (as
+    /// pyarrow's writers do).
+    pub max_flight_data_bytes: Option<Option<usize>>,
 }
 
 impl FlightOptions {

@@ -30,7 +30,7 @@ use tonic::transport::Channel;
 use tower::{Service, ServiceExt};
 
 use super::sink::FlightSink;
-use super::{GRPC_CONTENT_TYPE, max_flight_data, method_path};
+use super::{GRPC_CONTENT_TYPE, batch_body_limit, max_flight_data, method_path};
 use crate::ClientOptions;
 use crate::connection::{Connection, Link, Pending};
 use crate::endpoint::Endpoint;
@@ -206,6 +206,16 @@ impl FlightClient {
         })))
     }
 
+    /// The record batch body limit of this client's `DoPut`s
+    /// ([`FlightOptions::max_flight_data_bytes`]).
+    fn max_batch_body(&self) -> Option<usize> {
+        batch_body_limit(
+            self.flight
+                .max_flight_data_bytes
+                .unwrap_or(Some(crate::flight::DEFAULT_MAX_FLIGHT_DATA_BYTES)),
+        )
+    }
+
     /// `DoPut`: a [`TableWriter`] streaming `schema` and its tables to the
     /// flight `descriptor` names, and the handle of the server's answers
     /// (its `PutResult`s). The writer's `finish` waits for the server's
@@ -217,7 +227,8 @@ impl FlightClient {
         options: lightstream_core::WriteOptions,
     ) -> Result<(TableWriter, PutResults)> {
         let (sink, results) = self.do_put_sink(descriptor);
-        let writer = TableWriter::new(Box::new(sink), self.peer.clone(), schema, options)?;
+        let mut writer = TableWriter::new(Box::new(sink), self.peer.clone(), schema, options)?;
+        writer.set_max_batch_body(self.max_batch_body());
         Ok((writer, results))
     }
 
@@ -929,6 +940,10 @@ impl Link for Call {
             ))),
         };
         Box::pin(std::future::ready(sink))
+    }
+
+    fn max_batch_body(&self) -> Option<usize> {
+        self.0.max_batch_body()
     }
 }
 

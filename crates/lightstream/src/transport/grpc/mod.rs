@@ -40,3 +40,9 @@ pub(crate) fn max_flight_data(limits: &lightstream_core::DecodeLimits) -> u64 {
         .saturating_add(64)
         .min(u64::from(u32::MAX))
 }
+
+/// The record batch body limit of FlightData of at most `max` bytes: room
+/// is left for the head (the IPC metadata, a few hundred bytes a column).
+pub(crate) fn batch_body_limit(max: Option<usize>) -> Option<usize> {
+    max.map(|max| max - (max / 2).min(64 << 10))
+}

@@ -49,8 +49,8 @@ use crate::flight::{
 use crate::reader::Input;
 use crate::transport::ServerOptions;
 use crate::transport::grpc::client::FlightRead;
-use crate::transport::grpc::max_flight_data;
 use crate::transport::grpc::sink::FlightSink;
+use crate::transport::grpc::{batch_body_limit, max_flight_data};
 use crate::transport::http::{Channels, HttpAcceptor, ServerIo, serve_hyper};
 #[cfg(feature = "tls")]
 use crate::transport::tls::ServerSide;
@@ -190,12 +190,6 @@ struct Shared {
     /// The largest record batch body a `DoGet` answer sends as one
     /// FlightData (see [`FlightService::max_flight_data_bytes`]).
     max_batch_body: Option<usize>,
-}
-
-/// The record batch body limit of FlightData of at most `max` bytes: room
-/// is left for the head (the IPC metadata, a few hundred bytes a column).
-fn batch_body_limit(max: Option<usize>) -> Option<usize> {
-    max.map(|max| max - (max / 2).min(64 << 10))
 }
 
 /// The largest control message (a ticket, a descriptor, criteria) a
