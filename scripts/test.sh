@@ -137,7 +137,9 @@ LIGHTSTREAM_NPM_TARBALL="$tarball" \
 # Issue 18's browser side: the package reads our web servers' streams (serve
 # http:// with openStream, serve ws:// with connect, its subprotocol and a
 # token, examples/axum.rs's /feed and /table.arrows), values against Apache
-# Arrow JS; another origin, a missing or wrong token, a 404, a cut body. The
+# Arrow JS; another origin, a missing or wrong token, a 404, a cut body; and
+# issue 20's gateway: a pyarrow.flight server relayed by `relay grpc://` to
+# ws:// and http://, values against Apache Arrow JS on pyarrow's own stream. The
 # axum example is built once here; web.mjs finds it in target/debug/examples.
 step "axum example (build, for the browser step)" \
   cargo build -p lightstream --features axum --example axum

@@ -12,7 +12,11 @@
 // read. What a browser cannot see (the status of a refused WebSocket
 // handshake, the subprotocol answered) is asked of the same servers from Node.
 // Two answers our servers never give on purpose, a body cut mid-stream and a
-// 200 that is not Arrow, come from a stand-in (web-server.mjs).
+// 200 that is not Arrow, come from a stand-in (web-server.mjs). Issue 20's
+// gateway: a pyarrow.flight server (tests/python/flight_server.py) relayed by
+// `lightstream relay grpc://… --ticket T` to ws:// and http://, read by the
+// page, every value against Apache Arrow JS's read of pyarrow's own IPC
+// stream of the same fixture.
 //
 //   node tests/browser/web.mjs      (README.md in this folder: env vars as e2e.mjs)
 //
@@ -43,6 +47,32 @@ const TOKEN = 'dGhpcy1pcy10aGUtdG9rZW4_Zm9yLXRoZS10ZXN0';
 const STREAMS = ['all_types', 'dictionaries', 'big'];
 // examples/axum.rs: 5 one-row tables (seq, price) on /feed and /table.arrows.
 const AXUM_TABLES = { rows: 5, columns: 2 };
+// Issue 20: the pyarrow.flight fixtures relayed to the page (tickets of
+// tests/python/flight_server.py: every type; dictionaries replaced; deltas).
+const FLIGHT_TICKETS = ['all_types.none', 'dict_replacement.none', 'dict_delta.none'];
+
+/** Starts tests/python/flight_server.py; resolves to its grpc:// URL (the port is its first stdout line). */
+function startFlightServer(python, script) {
+  return new Promise((resolve, reject) => {
+    const child = session.spawnChild(python, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(fatal(`flight_server.py printed no port within 20 s: ${err}`)), 20_000);
+    child.stderr.on('data', (d) => (err += d));
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /^(\d+)\r?\n/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(`grpc://127.0.0.1:${m[1]}`);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(fatal(`flight_server.py exited (${code}) before printing its port: ${err}`));
+    });
+  });
+}
 
 let session = null;
 let timedOut = false;
@@ -152,11 +182,18 @@ async function main() {
   const cases = Object.fromEntries(manifest.cases.map((c) => [c.name, c]));
   const fixture = (name) => path.join(fixtures, cases[name].file);
   const streams = Object.fromEntries(STREAMS.map((name) => [name, { bytes: fs.readFileSync(fixture(name)) }]));
+  // pyarrow's own IPC streams of the Flight fixtures: Apache Arrow JS's reference.
+  const python = env.LIGHTSTREAM_PYTHON ?? 'python3';
+  const flightServer = path.join(here, '..', 'python', 'flight_server.py');
+  const flightDir = path.join(session.tmp, 'flight');
+  session.run(python, [flightServer, '--write-streams', flightDir], { timeoutMs: 120_000 });
+  const flightCases = JSON.parse(fs.readFileSync(path.join(flightDir, 'manifest.json'), 'utf8'));
   const tokenFile = path.join(session.tmp, 'tokens');
   fs.writeFileSync(tokenFile, `# the test's token\n${TOKEN}\n`);
 
   const page_ = (f) => path.join(here, f);
   const files = { '/e2e.html': page_('e2e.html'), '/e2e-page.js': page_('e2e-page.js'), '/lz4.js': page_('lz4.js') };
+  for (const ticket of FLIGHT_TICKETS) files[`/flight/${ticket}.arrows`] = path.join(flightDir, `${ticket}.arrows`);
   const dirs = {
     '/lightstream/': [pkg.dir, null],
     '/arrow/': [path.join(nodeModules, 'apache-arrow'), null],
@@ -287,6 +324,24 @@ async function main() {
   await answers('axum without --allow-origin: /feed 403 to another host', refusingFeed, { origin: new URL(otherHost).origin, protocols: [SUBPROTOCOL] }, { status: 403 });
   await answers('axum without --allow-origin: /feed 101 to its own host, another port', refusingFeed, { origin, protocols: [SUBPROTOCOL] }, { status: 101, protocol: SUBPROTOCOL });
   await answers('axum --allow-origin: /feed 101', `${axumBase.replace(/^http/, 'ws')}/feed`, { origin, protocols: [SUBPROTOCOL] }, { status: 101, protocol: SUBPROTOCOL });
+
+  // 6. Issue 20's gateway: pyarrow.flight server -> `relay grpc:// --ticket T`
+  // -> ws:// (connect) and http:// (openStream), each relay waiting for its
+  // one reader (--wait-for 1) so the page gets the whole stream; values
+  // against Apache Arrow JS reading pyarrow's own IPC stream of the fixture.
+  const flightUrl = await startFlightServer(python, flightServer);
+  for (const ticket of FLIGHT_TICKETS) {
+    const refUrl = `${base}/flight/${ticket}.arrows`;
+    for (const [via, listen] of [['ws', 'ws://127.0.0.1:0/'], ['http', 'http://127.0.0.1:0/t.arrows']]) {
+      const relay = await session.startListening(
+        bin,
+        ['relay', flightUrl, '--ticket', ticket, listen, '--wait-for', '1', '--allow-origin', base],
+        `lightstream relay ${flightUrl} --ticket ${ticket} ${listen}`,
+      );
+      const call = via === 'ws' ? 'connect' : 'openStream';
+      await good(`relay grpc:// ${ticket} -> ${via}://: ${call}(url) = Apache Arrow JS`, { via, url: relay.url, refUrl }, flightCases[ticket]);
+    }
+  }
 
   record('no uncaught errors in the pages', pageErrors);
   clearTimeout(watchdog);

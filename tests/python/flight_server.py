@@ -2,12 +2,16 @@
 """A pyarrow.flight server serving fixture tables, for Lightstream's Flight tests.
 
 Usage: flight_server.py [--tls CERT KEY] [--expect-dir DIR] [--host HOST]
+       flight_server.py --write-streams DIR
 
 Listens on grpc://HOST:0 (grpc+tls:// with `--tls`; HOST defaults to 127.0.0.1) and
 prints the port on the first line of stdout, then one JSON line per DoPut it stored.
 With `--expect-dir`, it first writes `<ticket>.json` there for every fixture
 (format: ipc_expect.py, plus "app_metadata": hex strings per batch where a fixture
-sends them).
+sends them). `--write-streams DIR` writes every uncompressed fixture as pyarrow's own
+IPC stream, `<ticket>.arrows` (the same batches and write options as its DoGet; a
+reference for readers that take IPC streams, Apache Arrow JS in the browser test),
+and `manifest.json` ({ticket: {"rows", "columns"}}), and exits.
 
 Tickets (UTF-8; the flight's descriptor is the path [ticket]):
   all_types.none|zstd|lz4   every type Lightstream supports, with nulls, 4 batches
@@ -247,7 +251,21 @@ def main():
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--expect-dir")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--write-streams", metavar="DIR")
     args = parser.parse_args()
+    if args.write_streams:
+        os.makedirs(args.write_streams, exist_ok=True)
+        manifest = {}
+        for name, f in fixtures().items():
+            if f.options.compression is not None:
+                continue
+            with ipc.new_stream(os.path.join(args.write_streams, name + ".arrows"), f.schema, options=f.options) as w:
+                for b in f.batches:
+                    w.write_batch(b)
+            manifest[name] = {"rows": f.num_rows(), "columns": len(f.schema)}
+        with open(os.path.join(args.write_streams, "manifest.json"), "w") as m:
+            json.dump(manifest, m)
+        return
     kwargs = {}
     if args.tls:
         with open(args.tls[0], "rb") as c, open(args.tls[1], "rb") as k:
