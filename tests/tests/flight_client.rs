@@ -305,6 +305,13 @@ fn a_server_killed_mid_stream_is_a_truncated_stream() {
         let text = e.to_string();
         assert!(text.contains("ended without a gRPC status"), "{text}");
         assert!(text.contains(&url.to_string()), "{text}");
+        // One short cause, not the debug text of every layer (tonic's
+        // status, hyper's error).
+        assert!(
+            !text.contains("hyper::Error") && !text.contains("metadata:"),
+            "{text}"
+        );
+        eprintln!("killed server: {text}");
     });
 }
 

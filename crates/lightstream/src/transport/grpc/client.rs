@@ -293,7 +293,7 @@ impl FlightClient {
         loop {
             let frame = match body.frame().await {
                 Some(Ok(frame)) => frame,
-                Some(Err(e)) => return Err(self.cut(rpc, messages.len() as u64, &e.to_string())),
+                Some(Err(e)) => return Err(self.cut(rpc, messages.len() as u64, &cause(&e))),
                 None => return Err(self.cut(rpc, messages.len() as u64, "no trailers")),
             };
             let frame = match frame.into_data() {
@@ -587,6 +587,21 @@ fn truncated(peer: &str, rpc: &str, messages: u64, how: &str) -> Error {
     ))
 }
 
+/// Why a body stopped, in a few words: the innermost error of `e`'s chain
+/// (an I/O error such as a reset connection, an HTTP/2 error), not the
+/// debug text of every layer above it (tonic's status, hyper's error).
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = e;
+    while let Some(source) = inner.source() {
+        inner = source;
+    }
+    let text = inner.to_string();
+    match text.char_indices().nth(STATUS_MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text,
+    }
+}
+
 /// The `grpc-status` header.
 const GRPC_STATUS: &str = "grpc-status";
 /// The longest server message an [`Error::Flight`] quotes, in characters.
@@ -812,7 +827,7 @@ impl<B> FlightRead<B> {
 impl<B> AsyncRead for FlightRead<B>
 where
     B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -888,7 +903,10 @@ where
                             }
                         }
                     },
-                    Some(Err(e)) => return this.cut(&e.to_string()),
+                    Some(Err(e)) => {
+                        let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+                        return this.cut(&cause(&*e));
+                    }
                     // A request body (no trailers) is complete at its end.
                     None if this.on_end.is_some() => {
                         if let Err(e) = this.translator.end(true) {
