@@ -602,6 +602,86 @@ impl Iterator for Copies<'_> {
     }
 }
 
+#[cfg(feature = "http")]
+impl Copies<'_> {
+    /// No bytes.
+    pub(crate) fn none() -> Self {
+        Copies::new([], 0, 1)
+    }
+}
+
+/// The producer's end of a body that hyper polls (an HTTP response, a gRPC
+/// request or response of FlightData): a channel of one slot. [`OneSlot::send`]
+/// is the one loop that feeds such a body: each piece waits for the slot
+/// before it is copied, so at most one piece waits in memory and a slow peer
+/// slows the producer. The pieces are the channel's `T` (`wrap` makes one of
+/// a chunk of bytes).
+#[cfg(feature = "http")]
+pub(crate) struct OneSlot<T> {
+    tx: Option<tokio::sync::mpsc::Sender<T>>,
+    /// The error once the body is gone (the peer left).
+    gone: fn() -> SendError,
+}
+
+#[cfg(feature = "http")]
+impl<T: Send> OneSlot<T> {
+    /// The producer's end of `tx` (a channel of capacity 1).
+    pub(crate) fn new(tx: tokio::sync::mpsc::Sender<T>, gone: fn() -> SendError) -> Self {
+        OneSlot { tx: Some(tx), gone }
+    }
+
+    /// Waits for the slot (the body took the last piece), bounded by what
+    /// is left of `limit` once `taken` bytes went out since `started`.
+    pub(crate) async fn slot(
+        &self,
+        limit: Option<Limit>,
+        started: tokio::time::Instant,
+        taken: u64,
+    ) -> Result<tokio::sync::mpsc::Permit<'_, T>, SendError> {
+        let tx = self.tx.as_ref().ok_or_else(self.gone)?;
+        let allowed = limit.map(|l| l.allowed(taken));
+        let left =
+            allowed.map(|a| (started + a).saturating_duration_since(tokio::time::Instant::now()));
+        bounded(left, tx.reserve())
+            .await
+            .map_err(|_| SendError::Stalled(allowed.unwrap_or_default(), taken))?
+            .map_err(|_| (self.gone)())
+    }
+
+    /// Sends `shared` (bytes that are shared already: each goes as it is),
+    /// then the bytes of `copies`, one slot at a time: a piece is copied only
+    /// once the slot is free, so nothing is assembled that the peer is not
+    /// ready for. `limit` bounds the whole (see [`Limit`]).
+    pub(crate) async fn send(
+        &self,
+        shared: &[Bytes],
+        mut copies: Copies<'_>,
+        limit: Option<Limit>,
+        wrap: fn(Bytes) -> T,
+    ) -> Result<(), SendError> {
+        let (started, mut taken) = (tokio::time::Instant::now(), 0u64);
+        for bytes in shared {
+            self.slot(limit, started, taken)
+                .await?
+                .send(wrap(bytes.clone()));
+            taken += bytes.len() as u64;
+        }
+        while copies.left() > 0 {
+            let permit = self.slot(limit, started, taken).await?;
+            let Some(chunk) = copies.next() else { break };
+            taken += chunk.len() as u64;
+            permit.send(wrap(chunk));
+        }
+        Ok(())
+    }
+
+    /// The sender, taken: the body learns the producer is gone once it
+    /// drops it (after a last piece, say).
+    pub(crate) fn take(&mut self) -> Option<tokio::sync::mpsc::Sender<T>> {
+        self.tx.take()
+    }
+}
+
 /// Writes whole shared messages with vectored writes (see
 /// [`write_all_slices`]).
 pub(crate) async fn write_all_shared<W>(

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::hub::{Hub, SubscribeOptions};
-use crate::writer::{Copies, Limit, MessageSink, SendError, SinkFuture, TableWriter, bounded};
+use crate::writer::{Copies, Limit, MessageSink, OneSlot, SendError, SinkFuture, TableWriter};
 
 /// The largest piece of an IPC message a body hands hyper at once: a large
 /// record batch goes out in pieces of this size, each copied once from the
@@ -117,7 +117,7 @@ impl ArrowBody {
     {
         let content_type = super::content_type(options.compression);
         let (mut body, sink) = channel();
-        let mut writer = TableWriter::new(sink, PEER.to_string(), schema, options)?;
+        let mut writer = TableWriter::new(Box::new(sink), PEER.to_string(), schema, options)?;
         body.content_type = content_type;
         body.producer = Some(Box::pin(async move {
             let mut tables = std::pin::pin!(tables);
@@ -146,9 +146,14 @@ impl ArrowBody {
         let (mut body, sink) = channel();
         let hub = hub.clone();
         body.producer = Some(Box::pin(async move {
-            hub.subscribe_sink(sink, PEER.to_string(), options, std::future::pending())
-                .await
-                .map(drop)
+            hub.subscribe_sink(
+                Box::new(sink),
+                PEER.to_string(),
+                options,
+                std::future::pending(),
+            )
+            .await
+            .map(drop)
         }));
         body
     }
@@ -176,7 +181,7 @@ const PEER: &str = "the HTTP response";
 /// task (`http://` endpoints: a `Connection::writer` whose messages become a
 /// response). The sink's `finish` ends the body; a sink dropped without it,
 /// or aborted, makes the body fail.
-pub(crate) fn channel() -> (ArrowBody, Box<dyn MessageSink>) {
+pub(crate) fn channel() -> (ArrowBody, BodySink) {
     let (tx, rx) = mpsc::channel(1);
     let body = ArrowBody {
         rx,
@@ -186,7 +191,12 @@ pub(crate) fn channel() -> (ArrowBody, Box<dyn MessageSink>) {
         done: false,
         trailers: None,
     };
-    (body, Box::new(BodySink { tx: Some(tx) }))
+    (
+        body,
+        BodySink {
+            slot: OneSlot::new(tx, gone),
+        },
+    )
 }
 
 /// [`channel`] for a body that always ends with trailers (a gRPC response:
@@ -194,34 +204,29 @@ pub(crate) fn channel() -> (ArrowBody, Box<dyn MessageSink>) {
 /// `trailers(Some(reason))` when the stream was cut (an abort, a sink
 /// dropped before its end) instead of failing the body.
 #[cfg(feature = "flight")]
-pub(crate) fn channel_with_trailers(trailers: Trailers) -> (ArrowBody, Box<dyn MessageSink>) {
+pub(crate) fn channel_with_trailers(trailers: Trailers) -> (ArrowBody, BodySink) {
     let (mut body, sink) = channel();
     body.trailers = Some(trailers);
     (body, sink)
 }
 
-/// The writing end of a body.
-struct BodySink {
-    tx: Option<mpsc::Sender<Piece>>,
+/// The writing end of a body: its one slot.
+pub(crate) struct BodySink {
+    slot: OneSlot<Piece>,
 }
 
 impl BodySink {
-    /// Waits for the slot (the body took the last piece), bounded by what
-    /// is left of `limit` once `taken` bytes went out since `started`.
-    async fn slot(
+    /// Sends `shared` as they are, then the bytes of `copies` in pieces
+    /// copied as the slot frees (see [`OneSlot::send`]): a FlightData's
+    /// head, then its body.
+    #[cfg(feature = "flight")]
+    pub(crate) async fn send_parts(
         &self,
+        shared: &[Bytes],
+        copies: Copies<'_>,
         limit: Option<Limit>,
-        started: tokio::time::Instant,
-        taken: u64,
-    ) -> Result<mpsc::Permit<'_, Piece>, SendError> {
-        let tx = self.tx.as_ref().ok_or_else(gone)?;
-        let allowed = limit.map(|l| l.allowed(taken));
-        let left =
-            allowed.map(|a| (started + a).saturating_duration_since(tokio::time::Instant::now()));
-        bounded(left, tx.reserve())
-            .await
-            .map_err(|_| SendError::Stalled(allowed.unwrap_or_default(), taken))?
-            .map_err(|_| gone())
+    ) -> Result<(), SendError> {
+        self.slot.send(shared, copies, limit, Piece::Data).await
     }
 }
 
@@ -240,19 +245,9 @@ impl MessageSink for BodySink {
         limit: Option<Limit>,
     ) -> SinkFuture<'a, Result<(), SendError>> {
         Box::pin(async move {
-            let started = tokio::time::Instant::now();
             let slices = m.io_slices();
-            let mut copies = Copies::new(slices.iter().map(|s| &s[..]), m.len(), CHUNK_BYTES);
-            let mut taken = 0u64;
-            while copies.left() > 0 {
-                // The slot first, then the copy: nothing is assembled that
-                // the client is not ready for.
-                let permit = self.slot(limit, started, taken).await?;
-                let Some(chunk) = copies.next() else { break };
-                taken += chunk.len() as u64;
-                permit.send(Piece::Data(chunk));
-            }
-            Ok(())
+            let copies = Copies::new(slices.iter().map(|s| &s[..]), m.len(), CHUNK_BYTES);
+            self.slot.send(&[], copies, limit, Piece::Data).await
         })
     }
 
@@ -261,21 +256,12 @@ impl MessageSink for BodySink {
         messages: &'a [Bytes],
         limit: Option<Limit>,
     ) -> SinkFuture<'a, Result<(), SendError>> {
-        Box::pin(async move {
-            let (started, mut taken) = (tokio::time::Instant::now(), 0u64);
-            for m in messages {
-                self.slot(limit, started, taken)
-                    .await?
-                    .send(Piece::Data(m.clone()));
-                taken += m.len() as u64;
-            }
-            Ok(())
-        })
+        Box::pin(self.slot.send(messages, Copies::none(), limit, Piece::Data))
     }
 
     fn abort<'a>(&'a mut self, _: &'a str, reason: &'a str) -> SinkFuture<'a, ()> {
         Box::pin(async move {
-            if let Some(tx) = self.tx.take() {
+            if let Some(tx) = self.slot.take() {
                 let _ = tx.try_send(Piece::Abort(reason.to_string()));
             }
         })
@@ -289,11 +275,12 @@ impl MessageSink for BodySink {
         Box::pin(async move {
             let limit = Limit::new(limit, None);
             let permit = self
+                .slot
                 .slot(limit, tokio::time::Instant::now(), 0)
                 .await
                 .map_err(|e| e.into_error(peer, 0, || "ending the response".to_string()))?;
             permit.send(Piece::End);
-            self.tx = None;
+            self.slot.take();
             Ok(())
         })
     }
@@ -600,7 +587,8 @@ mod tests {
         let (body, sink) = channel();
         let schema = Arc::new(Schema::from_table(&table(0)));
         let writing = tokio::spawn(async move {
-            let mut w = TableWriter::new(sink, "x".into(), schema, WriteOptions::default())?;
+            let mut w =
+                TableWriter::new(Box::new(sink), "x".into(), schema, WriteOptions::default())?;
             w.write(&table(1)).await?;
             drop(w); // no finish
             Ok::<_, Error>(())

@@ -39,10 +39,10 @@ pub use body::{ArrowBody, CHUNK_BYTES};
 #[cfg(feature = "websocket")]
 pub use upgrade::{Upgrading, websocket_upgrade};
 // The `http://` transport's listener (transport/http.rs) builds on it.
-#[allow(unused_imports)]
-pub(crate) use body::channel;
 #[cfg(feature = "flight")]
 pub(crate) use body::channel_with_trailers;
+#[allow(unused_imports)]
+pub(crate) use body::{BodySink, channel};
 
 use http::HeaderValue;
 use lightstream_core::Compression;

@@ -323,7 +323,7 @@ impl Link for ClientPending {
             let (mut sender, request) = self.open(Method::POST, body.boxed_unsync()).await?;
             let response = tokio::spawn(async move { sender.send(request).await });
             Ok(Box::new(PostSink {
-                inner,
+                inner: Box::new(inner),
                 response: Some(response),
                 peer,
             }) as Box<dyn MessageSink>)
@@ -811,7 +811,7 @@ impl Link for ServedGet {
                 .headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             let _ = self.respond.send(response);
-            Ok(sink)
+            Ok(Box::new(sink) as Box<dyn MessageSink>)
         })
     }
 

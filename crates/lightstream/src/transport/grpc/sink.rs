@@ -6,8 +6,9 @@
 //! metadata as `data_header`, the `data_body` tag and length), then the
 //! body as separate `Bytes` that h2 writes behind it. A hub's shared
 //! messages are sliced, not copied; a `TableWriter`'s bodies, which borrow
-//! the table, are copied once, in pieces of at most 1 MiB, each just before
-//! the body's one slot takes it (as `ArrowBody` does). The IPC
+//! the table, are copied once, in pieces of at most 1 MiB, each once the
+//! body's one slot is free (the loop `ArrowBody`'s sink uses too:
+//! `writer::OneSlot::send`). The IPC
 //! end-of-stream marker is not sent: a gRPC stream ends with its status.
 //!
 //! What it is not: the body (that is `ArrowBody`'s channel, with gRPC
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use lightstream_core::EncodedMessage;
 
 use crate::error::Error;
+use crate::http::BodySink;
 use crate::writer::{Copies, Limit, MessageSink, SendError, SinkFuture};
 
 /// The largest piece of a borrowed message body copied at once.
@@ -31,7 +33,7 @@ const CHUNK_BYTES: usize = crate::http::CHUNK_BYTES;
 pub(crate) struct FlightSink {
     /// The body's one-slot channel (a response's `finish` sends the
     /// trailers).
-    inner: Box<dyn MessageSink>,
+    inner: BodySink,
     /// The encoded `FlightDescriptor` the first FlightData carries (a
     /// `DoPut`'s).
     descriptor: Option<Bytes>,
@@ -40,7 +42,7 @@ pub(crate) struct FlightSink {
 impl FlightSink {
     /// A sink writing into `inner` (an `ArrowBody` channel), the first
     /// message carrying `descriptor`.
-    pub(crate) fn new(inner: Box<dyn MessageSink>, descriptor: Option<Bytes>) -> FlightSink {
+    pub(crate) fn new(inner: BodySink, descriptor: Option<Bytes>) -> FlightSink {
         FlightSink { inner, descriptor }
     }
 
@@ -74,13 +76,8 @@ impl MessageSink for FlightSink {
             }
             let total = m.body_len();
             let head = self.head(header, total)?;
-            self.inner.send_shared(&[head], limit).await?;
-            // One piece at a time, copied just before it is handed over:
-            // the slot holds at most one.
-            for chunk in Copies::new(body.iter().map(|s| &s[..]), total, CHUNK_BYTES) {
-                self.inner.send_shared(&[chunk], limit).await?;
-            }
-            Ok(())
+            let body = Copies::new(body.iter().map(|s| &s[..]), total, CHUNK_BYTES);
+            self.inner.send_parts(&[head], body, limit).await
         })
     }
 
