@@ -15,6 +15,14 @@ Usage: flight_client.py [--tls-root CA] URL CMD ARGS...
                       the path descriptor PATH ("a/b" -> ["a", "b"]); prints
                       {"sent": <expectation JSON of FILE>, "results": [PutResult
                       app_metadata as text]}
+  put-meta PATH FILE  put, each batch i sent with `write_with_metadata` and the
+                      app_metadata b"put-<i>"; "results" are read after
+                      done_writing (pyarrow's FlightMetadataReader)
+  exchange PATH FILE  DoExchange with the path descriptor PATH: writes each batch of
+                      FILE, then reads one batch back before the next (an echo
+                      server answers as it reads), every batch `validate(full=True)`;
+                      prints {"sent": <expectation JSON of FILE>, "got": <of what
+                      came back>}
   list                ListFlights: a JSON array of flights
   info PATH           GetFlightInfo of the path descriptor PATH: one flight
   schema PATH         GetSchema of the path descriptor PATH: {"schema": ...}
@@ -110,12 +118,15 @@ def cmd_get(client, ticket, out=None):
     return doc
 
 
-def cmd_put(client, path, file):
+def cmd_put(client, path, file, with_metadata=False):
     schema, batches = read_ipc(file)
     writer, results = client.do_put(path_descriptor(path), schema)
     answers = []
-    for b in batches:
-        writer.write_batch(b)
+    for i, b in enumerate(batches):
+        if with_metadata:
+            writer.write_with_metadata(b, pa.py_buffer(f"put-{i}".encode("utf-8")))
+        else:
+            writer.write_batch(b)
     writer.done_writing()
     while True:
         buf = results.read()
@@ -126,11 +137,47 @@ def cmd_put(client, path, file):
     return {"sent": ipc_expect.expect_json("stream", schema, batches), "results": answers}
 
 
+def read_one(reader):
+    """The next record batch of a Flight stream, validated; None at its end."""
+    while True:
+        try:
+            chunk = reader.read_chunk()
+        except StopIteration:
+            return None
+        if chunk.data is not None:
+            chunk.data.validate(full=True)
+            return chunk.data
+
+
+def cmd_exchange(client, path, file):
+    schema, batches = read_ipc(file)
+    writer, reader = client.do_exchange(path_descriptor(path))
+    writer.begin(schema)
+    got = []
+    for b in batches:
+        writer.write_batch(b)
+        back = read_one(reader)
+        if back is None:
+            raise RuntimeError(f"the answer ended after {len(got)} batches")
+        got.append(back)
+    writer.done_writing()
+    while True:
+        back = read_one(reader)
+        if back is None:
+            break
+        got.append(back)
+    writer.close()
+    return {
+        "sent": ipc_expect.expect_json("stream", schema, batches),
+        "got": ipc_expect.expect_json("stream", reader.schema, got),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tls-root")
     parser.add_argument("url")
-    parser.add_argument("cmd", choices=["get", "put", "list", "info", "schema"])
+    parser.add_argument("cmd", choices=["get", "put", "put-meta", "exchange", "list", "info", "schema"])
     parser.add_argument("args", nargs="*")
     a = parser.parse_args()
     kwargs = {}
@@ -143,6 +190,10 @@ def main():
             out = cmd_get(client, *a.args)
         elif a.cmd == "put":
             out = cmd_put(client, *a.args)
+        elif a.cmd == "put-meta":
+            out = cmd_put(client, *a.args, with_metadata=True)
+        elif a.cmd == "exchange":
+            out = cmd_exchange(client, *a.args)
         elif a.cmd == "list":
             out = [flight_json(i) for i in client.list_flights()]
         elif a.cmd == "info":

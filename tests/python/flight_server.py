@@ -30,6 +30,9 @@ Tickets (UTF-8; the flight's descriptor is the path [ticket]):
   <a DoPut path joined by "/">   what DoPut stored there
 Anything else: KeyError, which pyarrow sends as gRPC NOT_FOUND.
 
+DoExchange: an echo; each batch the client sends is written back as it arrives,
+with the client's schema.
+
 DoPut: reads the whole stream, runs `validate(full=True)` on every batch, stores the
 table under the descriptor's path joined by "/" (or the cmd, decoded), and prints
 {"put": NAME, "rows": N, "batches": B, "valid": true|"<error>"} on stdout; the
@@ -230,6 +233,27 @@ class FixtureServer(fl.FlightServerBase):
         line = json.dumps(report, ensure_ascii=False)
         print(line, flush=True)
         writer.write(pa.py_buffer(line.encode("utf-8")))
+
+    def do_exchange(self, context, descriptor, reader, writer):
+        """Echo: each batch the client sends goes back as it arrives (its
+        app_metadata too), with the client's schema."""
+        started = False
+        while True:
+            try:
+                chunk = reader.read_chunk()
+            except StopIteration:
+                break
+            if not started:
+                writer.begin(reader.schema)
+                started = True
+            if chunk.data is None:
+                continue
+            if chunk.app_metadata is None:
+                writer.write_batch(chunk.data)
+            else:
+                writer.write_with_metadata(chunk.data, chunk.app_metadata)
+        if not started:
+            writer.begin(reader.schema)
 
     def list_actions(self, context):
         return [("dump", "the expectation JSON of a stored table or a fixture")]

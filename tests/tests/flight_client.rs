@@ -4,7 +4,7 @@
 //! compared with the values pyarrow itself describes; ListFlights,
 //! GetFlightInfo and GetSchema; an unknown ticket (the server's NOT_FOUND on
 //! one line); a server killed mid-stream (a truncated stream, never a short
-//! valid one); TLS with a test CA.
+//! valid one); TLS with a test CA; DoExchange with pyarrow's echo.
 //!
 //! pyarrow must be installed; these tests never skip.
 
@@ -563,4 +563,42 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digits"))
         .collect()
+}
+
+/// `FlightClient::do_exchange` against pyarrow's echoing `do_exchange`: each
+/// table written comes back (read before the next is written: both streams
+/// run at once), every type with pyarrow's values, and the answer ends with
+/// the server's OK after our writer finishes.
+#[test]
+fn do_exchange_with_a_pyarrow_echo_gets_every_table_back_as_it_goes() {
+    let server = PyServer::start(None);
+    let url = server.url("grpc", "127.0.0.1");
+    let (schema, tables) = interop_all_types();
+    let schema = Arc::new(schema);
+    run_bounded("DoExchange with pyarrow", Duration::from_secs(60), async {
+        let client = FlightClient::connect(&url, &ClientOptions::default())
+            .await
+            .expect("connect");
+        let echo = FlightDescriptor::Path(vec!["echo".into()]);
+        let (mut w, answer) = client
+            .do_exchange(&echo, schema.clone(), WriteOptions::default())
+            .await
+            .expect("do_exchange");
+        w.write(&tables[0]).await.expect("the first table");
+        // The answer's schema comes once pyarrow has read our first table.
+        let mut r = answer
+            .reader(ReadOptions::default())
+            .await
+            .expect("the answer");
+        let mut got = vec![r.next().await.expect("an echo").expect("a table")];
+        for t in &tables[1..] {
+            w.write(t).await.expect("write");
+            got.push(r.next().await.expect("an echo").expect("a table"));
+        }
+        w.finish().await.expect("finish");
+        assert!(r.next().await.is_none(), "the answer ends with OK");
+        let doc = expect_doc("stream", &schema, &tables, true).expect("expectation");
+        let problems = diff_against_doc("DoExchange echo", &doc, r.schema(), &got);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    });
 }

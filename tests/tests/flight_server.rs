@@ -1,7 +1,9 @@
 //! Lightstream's Arrow Flight server (`grpc://`, `grpc+tls://`) against
 //! pyarrow.flight as the client (`tests/python/flight_client.py`): DoGet of
 //! every supported type (pyarrow runs `validate(full=True)` on each batch
-//! and the values are compared), DoPut into our listener, ListFlights /
+//! and the values are compared), DoPut into our listener (with the
+//! client's app_metadata reaching us and our PutResults reaching pyarrow's
+//! FlightMetadataReader), DoExchange echoed table by table, ListFlights /
 //! GetFlightInfo / GetSchema against a catalog, a hub subscriber served
 //! over DoGet (the shared-bytes path), an unknown ticket answered
 //! `NOT_FOUND`, and TLS with a test CA.
@@ -137,15 +139,11 @@ async fn pyarrow_do_get_reads_every_type_and_an_unknown_ticket_is_not_found() {
 async fn pyarrow_do_put_into_our_listener_arrives_whole() {
     let dir = TempDir::new("flight-put");
     let (schema, tables) = all_types();
-    let file = dir.path().join("all.arrows");
-    let bytes = lightstream_core::write_stream(&schema, &tables, &WriteOptions::default())
-        .expect("writing the stream");
-    std::fs::write(&file, bytes).expect("writing the file");
+    let file = stream_file(&dir, "all.arrows", &schema, &tables);
     let (listener, url) = bind("grpc://127.0.0.1:0", &ServerOptions::default()).await;
     let (puts, mut put) = mpsc::unbounded_channel();
     serve(listener, Arc::new(HashMap::new()), puts);
 
-    let file = file.to_string_lossy().to_string();
     let answer = flight_client_json(&[&url, "put", "uploads/all", &file]).await;
     let (descriptor, got_schema, got) = put.recv().await.expect("the DoPut's tables");
     assert_eq!(
@@ -399,4 +397,125 @@ async fn a_do_get_whose_writer_is_dropped_ends_with_aborted_not_a_short_stream()
         e.to_string().contains("before its end-of-stream marker"),
         "{e}"
     );
+}
+
+/// `n` batches of 3 int64 rows each.
+fn int_batches(n: i64) -> (Arc<Schema>, Vec<Table>) {
+    use lightstream_core::minarrow::{fa_i64, tbl};
+    let tables: Vec<Table> = (0..n)
+        .map(|i| tbl!("t", fa_i64!("n", 3 * i, 3 * i + 1, 3 * i + 2)))
+        .collect();
+    (Arc::new(Schema::from_table(&tables[0])), tables)
+}
+
+/// Writes `tables` as an IPC stream file in `dir`; its path.
+fn stream_file(dir: &TempDir, name: &str, schema: &Schema, tables: &[Table]) -> String {
+    let file = dir.path().join(name);
+    let bytes = lightstream_core::write_stream(schema, tables, &WriteOptions::default())
+        .expect("writing the stream");
+    std::fs::write(&file, bytes).expect("writing the file");
+    file.to_string_lossy().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyarrow_do_put_app_metadata_reaches_us_and_our_put_results_reach_pyarrow() {
+    use futures_util::StreamExt;
+    use lightstream::flight::AppMetadata;
+    let dir = TempDir::new("flight-put-metadata");
+    let (schema, tables) = int_batches(3);
+    let file = stream_file(&dir, "ints.arrows", &schema, &tables);
+    let (listener, url) = bind("grpc://127.0.0.1:0", &ServerOptions::default()).await;
+    let serving = tokio::spawn(async move {
+        let mut conn = listener.accept().await?;
+        let mut put = conn.put_metadata().expect("a DoPut's metadata");
+        assert!(conn.put_metadata().is_none(), "taken once");
+        let mut reader = conn.reader(ReadOptions::default()).await?;
+        let (mut received, mut rows) = (Vec::new(), Vec::new());
+        while let Some(table) = reader.next().await {
+            rows.push(table?.n_rows);
+            // Each FlightData's app_metadata comes before its table: echo it.
+            while let Ok(m) = put.received.try_recv() {
+                put.results.send(m.bytes.clone()).await?;
+                received.push(m);
+            }
+        }
+        drop(put); // the call's status goes now
+        Ok::<_, lightstream::Error>((received, rows))
+    });
+    let answer = flight_client_json(&[&url, "put-meta", "uploads/ints", &file]).await;
+    let (received, rows) = serving.await.expect("the server").expect("serving");
+    assert_eq!(rows, vec![3, 3, 3]);
+    // Message 0 is the schema; batch i is message i + 1.
+    let expected: Vec<AppMetadata> = (0..3u64)
+        .map(|i| AppMetadata {
+            message: i + 1,
+            bytes: format!("put-{i}").into(),
+        })
+        .collect();
+    assert_eq!(received, expected);
+    assert_eq!(
+        answer["results"],
+        serde_json::json!(["put-0", "put-1", "put-2"]),
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyarrow_do_exchange_gets_each_table_echoed_as_it_goes() {
+    use futures_util::StreamExt;
+    let dir = TempDir::new("flight-exchange");
+    let (schema, tables) = all_types();
+    let file = stream_file(&dir, "all.arrows", &schema, &tables);
+    let (listener, url) = bind("grpc://127.0.0.1:0", &ServerOptions::default()).await;
+    let serving = tokio::spawn(async move {
+        let conn = listener.accept().await?;
+        assert_eq!(
+            conn.flight_request(),
+            Some(&FlightRequest::DoExchange {
+                descriptor: FlightDescriptor::Path(vec!["echo".into()])
+            })
+        );
+        let (reading, writing) = conn.split()?;
+        let mut reader = reading.reader(ReadOptions::default()).await?;
+        let mut writer = writing
+            .writer(reader.schema().clone(), WriteOptions::default())
+            .await?;
+        let mut echoed = 0;
+        while let Some(table) = reader.next().await {
+            writer.write(&table?).await?;
+            echoed += 1;
+        }
+        writer.finish().await?;
+        Ok::<_, lightstream::Error>(echoed)
+    });
+    let answer = flight_client_json(&[&url, "exchange", "echo", &file]).await;
+    assert_eq!(
+        serving.await.expect("the server").expect("echoing"),
+        tables.len()
+    );
+    assert_no_diffs(diff_docs(
+        "DoExchange echo",
+        &answer["sent"],
+        &answer["got"],
+    ));
+    assert_no_diffs(diff_against_doc(
+        "DoExchange echo",
+        &answer["got"],
+        &schema,
+        &tables,
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_is_not_an_exchange_does_not_split() {
+    let (listener, url) = bind("grpc://127.0.0.1:0", &ServerOptions::default()).await;
+    let serving = tokio::spawn(async move {
+        let conn = listener.accept().await.expect("a call");
+        let e = conn.split().expect_err("a DoGet is one stream");
+        e.to_string()
+    });
+    let (ok, _, _) = flight_client(vec![url, "get".into(), "x".into()]).await;
+    assert!(!ok, "the call was dropped");
+    let e = serving.await.expect("the server");
+    assert!(e.contains("only a Flight DoExchange"), "{e}");
 }

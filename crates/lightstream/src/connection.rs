@@ -90,6 +90,23 @@ pub(crate) trait Link: Any + Send {
         None
     }
 
+    /// The `DoPut` call's `app_metadata` and `PutResult` channels, once
+    /// (`grpc://` servers).
+    #[cfg(feature = "flight")]
+    fn put_metadata(&mut self) -> Option<crate::flight::PutMetadata> {
+        None
+    }
+
+    /// The reading and the writing halves of a peer that carries a stream
+    /// each way at once (a Flight `DoExchange`); the default says the peer
+    /// does not.
+    fn split(self: Box<Self>, peer: String) -> Result<(Box<dyn Link>, Box<dyn Link>)> {
+        Err(Error::Config(format!(
+            "{peer} does not split into a reading and a writing half (only a Flight \
+             DoExchange call does)"
+        )))
+    }
+
     /// Answers a Flight call with a gRPC status instead of a stream; other
     /// transports close the connection.
     #[cfg(feature = "flight")]
@@ -281,6 +298,40 @@ impl Connection {
     #[cfg(feature = "flight")]
     pub async fn reject(self, code: crate::flight::FlightCode, message: &str) -> Result<()> {
         self.link.reject(code, message.to_string()).await
+    }
+
+    /// The `app_metadata` and `PutResult` channels of a Flight `DoPut`
+    /// call (a `grpc://` server's connection whose
+    /// [`Connection::flight_request`] is `DoPut`): take them before
+    /// [`Connection::reader`], read the client's `app_metadata` as the
+    /// reader reads tables, and answer with `PutResult`s (pyarrow's
+    /// `FlightMetadataReader` reads them). `None` on other connections and
+    /// the second time. Untaken, the `app_metadata` is dropped and the call
+    /// gets no `PutResult`s.
+    #[cfg(feature = "flight")]
+    pub fn put_metadata(&mut self) -> Option<crate::flight::PutMetadata> {
+        self.link.put_metadata()
+    }
+
+    /// A connection that carries a stream each way at once (a Flight
+    /// `DoExchange`, on a `grpc://` server or from
+    /// [`crate::flight::FlightClient::do_exchange`]) as its two halves: the
+    /// first reads the peer's stream ([`Connection::reader`]), the second
+    /// writes ours ([`Connection::writer`]), each on a task of its own if
+    /// need be. Other connections are one stream: an error.
+    pub fn split(self) -> Result<(Connection, Connection)> {
+        let Connection { link, peer } = self;
+        let (reading, writing) = link.split(peer.clone())?;
+        Ok((
+            Connection {
+                link: reading,
+                peer: peer.clone(),
+            },
+            Connection {
+                link: writing,
+                peer,
+            },
+        ))
     }
 
     /// Both directions as plain bytes and the peer's name, for

@@ -42,7 +42,8 @@ pub use crate::transport::grpc::client::{
     AppMetadata, AppMetadataReceiver, FlightClient, PutResults,
 };
 pub use crate::transport::grpc::server::{
-    CatalogFuture, FlightCalls, FlightCatalog, FlightRequest, FlightService,
+    CatalogFuture, FlightCalls, FlightCatalog, FlightRequest, FlightService, PutMetadata,
+    PutResultSender,
 };
 
 /// The generated prost messages of `proto/flight.proto` (never edited).

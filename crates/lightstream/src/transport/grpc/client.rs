@@ -181,7 +181,20 @@ impl FlightClient {
     ) -> Result<Input> {
         let rpc = format!("DoGet \"{}\"", Shown(&ticket));
         let request = proto::Ticket { ticket };
-        let Answer { body, status_seen } = self.call("DoGet", &rpc, framed(&request)).await?;
+        let answer = self.call("DoGet", &rpc, framed(&request)).await?;
+        self.answer_input(answer, rpc, limits, metadata)
+    }
+
+    /// The FlightData stream of an answer (`DoGet`, `DoExchange`: `rpc`)
+    /// as the reader's byte input.
+    fn answer_input(
+        &self,
+        answer: Answer,
+        rpc: String,
+        limits: DecodeLimits,
+        metadata: Option<AppMetadataSender>,
+    ) -> Result<Input> {
+        let Answer { body, status_seen } = answer;
         let max = self
             .flight
             .max_message_bytes
@@ -230,6 +243,40 @@ impl FlightClient {
         let mut writer = TableWriter::new(Box::new(sink), self.peer.clone(), schema, options)?;
         writer.set_max_batch_body(self.max_batch_body());
         Ok((writer, results))
+    }
+
+    /// `DoExchange`: a [`TableWriter`] streaming `schema` and its tables to
+    /// the flight `descriptor` names (the first FlightData carries it), and
+    /// a [`Connection`] whose [`Connection::reader`] reads the server's
+    /// answer stream; it returns once the answer's schema has arrived, so
+    /// write first what the server needs before it answers (an echo server
+    /// answers after our schema and first table), or read on another task.
+    /// The writer's `finish` ends our stream; the answer ends with the
+    /// server's status (a refusal is [`Error::Flight`] there).
+    pub async fn do_exchange(
+        &self,
+        descriptor: &FlightDescriptor,
+        schema: Arc<Schema>,
+        options: lightstream_core::WriteOptions,
+    ) -> Result<(TableWriter, Connection)> {
+        let rpc = format!("DoExchange {descriptor}");
+        let encoded = Bytes::from(proto::FlightDescriptor::from(descriptor).encode_to_vec());
+        let (body, inner) = crate::http::channel();
+        let client = self.clone();
+        let call_rpc = rpc.clone();
+        let call =
+            tokio::spawn(
+                async move { client.call("DoExchange", &call_rpc, Body::new(body)).await },
+            );
+        let sink = FlightSink::new(inner, Some(encoded));
+        let mut writer = TableWriter::new(Box::new(sink), self.peer.clone(), schema, options)?;
+        writer.set_max_batch_body(self.max_batch_body());
+        let answer = ExchangeAnswer {
+            client: self.clone(),
+            call,
+            rpc,
+        };
+        Ok((writer, Connection::new(answer, self.peer.clone())))
     }
 
     /// The sink of a `DoPut` to `descriptor`: the request body is fed by
@@ -744,15 +791,17 @@ pub(crate) struct FlightRead<B = Body> {
     /// A request body's (a server's `DoPut`): told whether the body was
     /// read to its end, when the stream ends or the reader drops it.
     on_end: Option<tokio::sync::oneshot::Sender<bool>>,
-    /// Where a DoGet's `app_metadata` goes (the application asked for it).
+    /// Where the `app_metadata` goes (the application asked for it).
     metadata: Option<AppMetadataSender>,
 }
 
-/// The `app_metadata` of a DoGet ([`FlightClient::do_get_with_metadata`]).
+/// The `app_metadata` of a DoGet ([`FlightClient::do_get_with_metadata`])
+/// or of a DoPut a server reads ([`crate::flight::PutMetadata`]).
 pub type AppMetadataReceiver = tokio::sync::mpsc::UnboundedReceiver<AppMetadata>;
-type AppMetadataSender = tokio::sync::mpsc::UnboundedSender<AppMetadata>;
+pub(crate) type AppMetadataSender = tokio::sync::mpsc::UnboundedSender<AppMetadata>;
 
-/// The `app_metadata` of one FlightData of a DoGet.
+/// The `app_metadata` of one FlightData (of a DoGet's answer, or of a
+/// DoPut's upload).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppMetadata {
     /// Which FlightData carried it, from 0 (the schema); dictionary batches
@@ -775,14 +824,17 @@ enum ReadState {
 }
 
 impl<B> FlightRead<B> {
-    /// A request body (a server's `DoPut`) as the reader's input, taking
-    /// FlightData of at most `max` bytes; `on_end` learns whether the body
-    /// was read to its end.
+    /// A request body (a server's `DoPut` or `DoExchange`, `rpc`) as the
+    /// reader's input, taking FlightData of at most `max` bytes; `on_end`
+    /// learns whether the body was read to its end, `metadata` gets the
+    /// FlightData's `app_metadata`.
     pub(crate) fn request(
         body: B,
         max: u64,
         peer: String,
+        rpc: &str,
         on_end: tokio::sync::oneshot::Sender<bool>,
+        metadata: Option<AppMetadataSender>,
     ) -> FlightRead<B> {
         FlightRead {
             body,
@@ -790,9 +842,9 @@ impl<B> FlightRead<B> {
             chunk: Bytes::new(),
             state: ReadState::Body,
             peer,
-            rpc: "DoPut".to_string(),
+            rpc: rpc.to_string(),
             on_end: Some(on_end),
-            metadata: None,
+            metadata,
         }
     }
 
@@ -962,6 +1014,34 @@ impl Link for Call {
 
     fn max_batch_body(&self) -> Option<usize> {
         self.0.max_batch_body()
+    }
+}
+
+/// The answer of a client's `DoExchange` ([`FlightClient::do_exchange`]):
+/// the call, running on a task of its own while the writer feeds it.
+struct ExchangeAnswer {
+    client: FlightClient,
+    call: tokio::task::JoinHandle<Result<Answer>>,
+    rpc: String,
+}
+
+impl Link for ExchangeAnswer {
+    fn input(self: Box<Self>, peer: String, limits: DecodeLimits) -> Pending<'static, Input> {
+        Box::pin(async move {
+            let answer = self
+                .call
+                .await
+                .map_err(|e| Error::Protocol(format!("{peer}: {}: {e}", self.rpc)))??;
+            self.client.answer_input(answer, self.rpc, limits, None)
+        })
+    }
+
+    fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
+        Box::pin(std::future::ready(Err(Error::Config(format!(
+            "{peer}: {}: this is the answer, read it (write with the TableWriter of \
+             FlightClient::do_exchange)",
+            self.rpc
+        )))))
     }
 }
 

@@ -48,7 +48,7 @@ use crate::flight::{
 };
 use crate::reader::Input;
 use crate::transport::ServerOptions;
-use crate::transport::grpc::client::FlightRead;
+use crate::transport::grpc::client::{AppMetadataReceiver, AppMetadataSender, FlightRead};
 use crate::transport::grpc::sink::FlightSink;
 use crate::transport::grpc::{batch_body_limit, max_flight_data};
 use crate::transport::http::{Channels, HttpAcceptor, ServerIo, serve_hyper};
@@ -70,8 +70,17 @@ pub enum FlightRequest {
         /// The ticket's bytes as the client sent them.
         ticket: Bytes,
     },
-    /// `DoPut`: read the stream the client uploads for `descriptor`.
+    /// `DoPut`: read the stream the client uploads for `descriptor`
+    /// ([`Connection::put_metadata`] for its `app_metadata` and to answer
+    /// with `PutResult`s).
     DoPut {
+        /// The first FlightData's `flight_descriptor`.
+        descriptor: FlightDescriptor,
+    },
+    /// `DoExchange`: a stream each way. [`Connection::split`] gives the
+    /// connection that reads the client's stream and the one that writes
+    /// the answer.
+    DoExchange {
         /// The first FlightData's `flight_descriptor`.
         descriptor: FlightDescriptor,
     },
@@ -303,7 +312,8 @@ async fn route(
     let peer = format!("{peer} {rpc}");
     match rpc {
         "DoGet" => do_get(request, &shared, peer).await,
-        "DoPut" => do_put(request, &shared, peer).await,
+        "DoPut" => do_upload(request, &shared, peer, false).await,
+        "DoExchange" => do_upload(request, &shared, peer, true).await,
         "GetFlightInfo" | "GetSchema" | "ListFlights" => {
             let Some(catalog) = shared.catalog.clone() else {
                 return Status::unimplemented(format!("{rpc}: this Flight server has no catalog"))
@@ -436,17 +446,17 @@ async fn one_message<M: Message + Default>(
     M::decode(message).map_err(|e| Status::invalid_argument(format!("a bad request message: {e}")))
 }
 
-/// Hands `link` to the application as a connection and waits for its
-/// answer (a response whose body may still be streaming).
+/// Hands `call` to the application as a connection (named `peer`) and
+/// waits for its answer (a response whose body may still be streaming).
 async fn hand_over(
-    link: impl Link,
-    peer: String,
+    call: ServedCall,
     answered: oneshot::Receiver<Response<tonic::body::Body>>,
+    peer: String,
     shared: &Shared,
 ) -> Response<tonic::body::Body> {
     if shared
         .connections
-        .send(Connection::new(link, peer))
+        .send(Connection::new(call, peer))
         .await
         .is_err()
     {
@@ -467,20 +477,313 @@ async fn do_get(
         Ok(ticket) => ticket.ticket,
         Err(status) => return status.into_http(),
     };
-    let (respond, answered) = oneshot::channel();
-    let link = ServedDoGet {
-        respond,
-        request: FlightRequest::DoGet { ticket },
-        max_batch_body: shared.max_batch_body,
-    };
-    hand_over(link, peer, answered, shared).await
+    let (call, answered) = ServedCall::new(FlightRequest::DoGet { ticket }, None, shared);
+    hand_over(call, answered, peer, shared).await
 }
 
-/// A `DoGet` call waiting for the application's writer.
-struct ServedDoGet {
-    respond: oneshot::Sender<Response<tonic::body::Body>>,
+/// `DoPut` (`exchange` false) and `DoExchange`: the descriptor of the first
+/// FlightData, then a connection for the application to read from (and,
+/// for `DoExchange`, to write to). A `DoPut`'s response (its `PutResult`s,
+/// then `grpc-status`) ends once the reader is done with the request body
+/// and the application dropped its [`PutResultSender`].
+async fn do_upload(
+    request: Request<RequestBody>,
+    shared: &Shared,
+    peer: String,
+    exchange: bool,
+) -> Response<tonic::body::Body> {
+    let rpc = if exchange { "DoExchange" } else { "DoPut" };
+    let mut body = request.into_body();
+    let (descriptor, read) = match first_descriptor(&mut body, shared, rpc).await {
+        Ok(found) => found,
+        Err(status) => return status.into_http(),
+    };
+    let request = if exchange {
+        FlightRequest::DoExchange { descriptor }
+    } else {
+        FlightRequest::DoPut { descriptor }
+    };
+    let body = Replay {
+        read: read.into(),
+        rest: body,
+    };
+    let upload = Upload::new(body, &peer);
+    let (call, answered) = ServedCall::new(request, Some(upload), shared);
+    hand_over(call, answered, peer, shared).await
+}
+
+/// The Flight method of a request, as errors name it.
+impl FlightRequest {
+    fn rpc(&self) -> &'static str {
+        match self {
+            FlightRequest::DoGet { .. } => "DoGet",
+            FlightRequest::DoPut { .. } => "DoPut",
+            FlightRequest::DoExchange { .. } => "DoExchange",
+        }
+    }
+}
+
+/// A data call waiting for the application: a `DoGet` (it writes), a
+/// `DoPut` (it reads), a `DoExchange` (both: [`Connection::split`] it), or
+/// one half of a split `DoExchange`. One link for all of them: what it may
+/// do follows from what it holds.
+struct ServedCall {
     request: FlightRequest,
+    /// The call's answer, until it is given; `None` in the reading half of
+    /// a `DoExchange`.
+    respond: Option<oneshot::Sender<Response<tonic::body::Body>>>,
+    /// The request's FlightData stream (`DoPut`, `DoExchange`); `None` in
+    /// a `DoGet` and the writing half of a `DoExchange`.
+    upload: Option<Upload>,
+    /// The largest record batch body sent as one FlightData.
     max_batch_body: Option<usize>,
+}
+
+impl ServedCall {
+    /// A call asking `request`, with the request stream `upload`, and the
+    /// receiver of its answer.
+    fn new(
+        request: FlightRequest,
+        upload: Option<Upload>,
+        shared: &Shared,
+    ) -> (ServedCall, oneshot::Receiver<Response<tonic::body::Body>>) {
+        let (respond, answered) = oneshot::channel();
+        let call = ServedCall {
+            request,
+            respond: Some(respond),
+            upload,
+            max_batch_body: shared.max_batch_body,
+        };
+        (call, answered)
+    }
+
+    /// A `DoExchange` not split yet.
+    fn whole_exchange(&self) -> bool {
+        matches!(self.request, FlightRequest::DoExchange { .. })
+            && self.respond.is_some()
+            && self.upload.is_some()
+    }
+}
+
+/// The request stream of a `DoPut` or `DoExchange`, and the channels of a
+/// `DoPut`'s [`PutMetadata`].
+struct Upload {
+    body: Replay,
+    /// Where the FlightData's `app_metadata` goes ([`PutMetadata::received`]).
+    metadata: AppMetadataSender,
+    /// The application's ends, until it takes them
+    /// ([`Connection::put_metadata`]) or the reader starts (then they are
+    /// dropped: no `PutResult`s, the `app_metadata` is dropped).
+    put: Option<PutMetadata>,
+    /// The `PutResult`s the application sends, for the response.
+    results: mpsc::Receiver<Bytes>,
+}
+
+impl Upload {
+    fn new(body: Replay, peer: &str) -> Upload {
+        let (metadata, received) = mpsc::unbounded_channel();
+        // One slot: a PutResult waits until the one before it went out.
+        let (results_tx, results) = mpsc::channel(1);
+        Upload {
+            body,
+            metadata,
+            put: Some(PutMetadata {
+                received,
+                results: PutResultSender {
+                    tx: results_tx,
+                    peer: Arc::from(peer),
+                },
+            }),
+            results,
+        }
+    }
+}
+
+/// What the application of a `DoPut` exchanges with the client besides the
+/// tables ([`Connection::put_metadata`]): the `app_metadata` the client
+/// sent with its FlightData, and the `PutResult`s the server answers with
+/// (pyarrow's `FlightMetadataReader`, arrow-flight's `do_put` stream).
+///
+/// The call's status goes to the client once the reader is done with the
+/// upload and every [`PutResultSender`] is dropped: drop it when you have
+/// answered.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PutMetadata {
+    /// The `app_metadata` of each FlightData of the upload, as the reader
+    /// reads it: [`crate::flight::AppMetadata::message`] counts the schema as 0 and
+    /// dictionary batches too (an empty `app_metadata` is not sent). Drain
+    /// it as you read tables, or drop it.
+    pub received: AppMetadataReceiver,
+    /// Sends `PutResult`s.
+    pub results: PutResultSender,
+}
+
+/// Sends the `PutResult`s of a `DoPut` ([`PutMetadata::results`]), each
+/// with its `app_metadata`, before the call's status.
+#[derive(Debug, Clone)]
+pub struct PutResultSender {
+    tx: mpsc::Sender<Bytes>,
+    peer: Arc<str>,
+}
+
+impl PutResultSender {
+    /// Sends one `PutResult` carrying `app_metadata`. Bounded: it waits
+    /// while the one before it has not gone to the client yet (one slot), so
+    /// a client that does not read its results slows the sender. Fails once
+    /// the call ended (the client went away).
+    pub async fn send(&self, app_metadata: Bytes) -> Result<()> {
+        self.tx.send(app_metadata).await.map_err(|_| {
+            Error::Protocol(format!(
+                "{}: the DoPut call ended: no more PutResults can go",
+                self.peer
+            ))
+        })
+    }
+}
+
+/// Answers a call with `status` and no stream (trailers-only); nothing
+/// when the call was answered already (the reading half of a `DoExchange`).
+fn answer(
+    respond: Option<oneshot::Sender<Response<tonic::body::Body>>>,
+    status: Status,
+) -> Pending<'static, ()> {
+    if let Some(respond) = respond {
+        let _ = respond.send(status.into_http());
+    }
+    Box::pin(std::future::ready(Ok(())))
+}
+
+/// The application used a call the other way: the client gets
+/// `FAILED_PRECONDITION`, the application an error saying `what`.
+fn wrong_direction<T: Send + 'static>(
+    respond: Option<oneshot::Sender<Response<tonic::body::Body>>>,
+    peer: &str,
+    what: &str,
+) -> Pending<'static, T> {
+    if let Some(respond) = respond {
+        let _ = respond.send(
+            Status::failed_precondition("the server used the call the other way").into_http(),
+        );
+    }
+    let error = Error::Protocol(format!(
+        "{peer}: {what} (the application used it the other way)"
+    ));
+    Box::pin(std::future::ready(Err(error)))
+}
+
+impl Link for ServedCall {
+    fn input(self: Box<Self>, peer: String, limits: DecodeLimits) -> Pending<'static, Input> {
+        let whole_exchange = self.whole_exchange();
+        let ServedCall {
+            request,
+            respond,
+            upload,
+            ..
+        } = *self;
+        let Some(upload) = upload else {
+            return wrong_direction(respond, &peer, "DoGet asks for a stream: write to it");
+        };
+        if whole_exchange {
+            let what = "DoExchange carries a stream each way: Connection::split it first";
+            return wrong_direction(respond, &peer, what);
+        }
+        let (ended, outcome) = oneshot::channel();
+        // A DoPut is answered now: its PutResults, then its status.
+        if let Some(respond) = respond {
+            let answer = PutAnswer {
+                results: Some(upload.results),
+                outcome: Some(outcome),
+            };
+            let _ = respond.send(streaming_response(tonic::body::Body::new(answer)));
+        }
+        let input = FlightRead::request(
+            upload.body,
+            max_flight_data(&limits),
+            peer,
+            request.rpc(),
+            ended,
+            Some(upload.metadata),
+        );
+        Box::pin(std::future::ready(Ok(Input::Bytes(Box::new(input)))))
+    }
+
+    fn max_batch_body(&self) -> Option<usize> {
+        self.max_batch_body
+    }
+
+    fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
+        let whole_exchange = self.whole_exchange();
+        let ServedCall {
+            respond, upload, ..
+        } = *self;
+        let respond = match (respond, upload) {
+            (Some(respond), None) => respond,
+            (respond, _) => {
+                let what = if whole_exchange {
+                    "DoExchange carries a stream each way: Connection::split it first"
+                } else {
+                    "DoPut carries a stream: read it"
+                };
+                return wrong_direction(respond, &peer, what);
+            }
+        };
+        let (body, inner) = crate::http::channel_with_trailers(data_trailers);
+        let _ = respond.send(streaming_response(tonic::body::Body::new(body)));
+        Box::pin(std::future::ready(Ok(
+            Box::new(FlightSink::new(inner, None)) as Box<dyn MessageSink>,
+        )))
+    }
+
+    fn split(self: Box<Self>, peer: String) -> crate::Result<(Box<dyn Link>, Box<dyn Link>)> {
+        if !self.whole_exchange() {
+            return Err(Error::Config(format!(
+                "{peer}: only a Flight DoExchange carries a stream each way (this is a {})",
+                self.request.rpc()
+            )));
+        }
+        let ServedCall {
+            request,
+            respond,
+            upload,
+            max_batch_body,
+        } = *self;
+        let reading = ServedCall {
+            request: request.clone(),
+            respond: None,
+            upload,
+            max_batch_body,
+        };
+        let writing = ServedCall {
+            request,
+            respond,
+            upload: None,
+            max_batch_body,
+        };
+        Ok((Box::new(reading), Box::new(writing)))
+    }
+
+    fn turn_away(self: Box<Self>, _: String, _: Duration, why: String) -> Pending<'static, ()> {
+        answer(self.respond, Status::unavailable(why))
+    }
+
+    fn flight_request(&self) -> Option<&FlightRequest> {
+        Some(&self.request)
+    }
+
+    fn put_metadata(&mut self) -> Option<PutMetadata> {
+        match self.request {
+            FlightRequest::DoPut { .. } => self.upload.as_mut()?.put.take(),
+            _ => None,
+        }
+    }
+
+    fn reject(self: Box<Self>, code: FlightCode, message: String) -> Pending<'static, ()> {
+        answer(
+            self.respond,
+            Status::new(Code::from(code.as_i32()), message),
+        )
+    }
 }
 
 /// The headers of a gRPC response that streams.
@@ -493,106 +796,23 @@ fn streaming_response(body: tonic::body::Body) -> Response<tonic::body::Body> {
     response
 }
 
-/// The trailers of a `DoGet` response: `grpc-status: 0` at its end, or
-/// `ABORTED` with the reason it was cut.
-fn do_get_trailers(cut: Option<&str>) -> HeaderMap {
+/// The trailers of a `DoGet` or `DoExchange` response: `grpc-status: 0` at
+/// its end, or `ABORTED` with the reason it was cut.
+fn data_trailers(cut: Option<&str>) -> HeaderMap {
     trailers(&match cut {
         None => Status::ok(""),
         Some(why) => Status::aborted(why),
     })
 }
 
-impl Link for ServedDoGet {
-    fn input(self: Box<Self>, peer: String, _: DecodeLimits) -> Pending<'static, Input> {
-        wrong_direction(self.respond, &peer, "DoGet asks for a stream: write to it")
-    }
-
-    fn max_batch_body(&self) -> Option<usize> {
-        self.max_batch_body
-    }
-
-    fn sink(self: Box<Self>, _: String) -> Pending<'static, Box<dyn MessageSink>> {
-        let (body, inner) = crate::http::channel_with_trailers(do_get_trailers);
-        let _ = self
-            .respond
-            .send(streaming_response(tonic::body::Body::new(body)));
-        Box::pin(std::future::ready(Ok(
-            Box::new(FlightSink::new(inner, None)) as Box<dyn MessageSink>,
-        )))
-    }
-
-    fn turn_away(self: Box<Self>, _: String, _: Duration, why: String) -> Pending<'static, ()> {
-        answer(self.respond, Status::unavailable(why))
-    }
-
-    fn flight_request(&self) -> Option<&FlightRequest> {
-        Some(&self.request)
-    }
-
-    fn reject(self: Box<Self>, code: FlightCode, message: String) -> Pending<'static, ()> {
-        answer(
-            self.respond,
-            Status::new(Code::from(code.as_i32()), message),
-        )
-    }
-}
-
-/// Answers a call with `status` and no stream (trailers-only).
-fn answer(
-    respond: oneshot::Sender<Response<tonic::body::Body>>,
-    status: Status,
-) -> Pending<'static, ()> {
-    let _ = respond.send(status.into_http());
-    Box::pin(std::future::ready(Ok(())))
-}
-
-/// The application used a call the other way: the client gets
-/// `FAILED_PRECONDITION`, the application an error.
-fn wrong_direction<T: Send + 'static>(
-    respond: oneshot::Sender<Response<tonic::body::Body>>,
-    peer: &str,
-    what: &str,
-) -> Pending<'static, T> {
-    let _ = respond
-        .send(Status::failed_precondition("the server used the call the other way").into_http());
-    let error = Error::Protocol(format!(
-        "{peer}: {what} (the application used it the other way)"
-    ));
-    Box::pin(std::future::ready(Err(error)))
-}
-
-/// `DoPut`: the descriptor of the first FlightData, then a connection for
-/// the application to read from. The response (no `PutResult`s, then
-/// `grpc-status`) ends once the reader is done with the request body.
-async fn do_put(
-    request: Request<RequestBody>,
-    shared: &Shared,
-    peer: String,
-) -> Response<tonic::body::Body> {
-    let mut body = request.into_body();
-    let (descriptor, read) = match first_descriptor(&mut body, shared).await {
-        Ok(found) => found,
-        Err(status) => return status.into_http(),
-    };
-    let (respond, answered) = oneshot::channel();
-    let link = ServedDoPut {
-        body: Replay {
-            read: read.into(),
-            rest: body,
-        },
-        respond,
-        request: FlightRequest::DoPut { descriptor },
-    };
-    hand_over(link, peer, answered, shared).await
-}
-
-/// Reads the start of a `DoPut` body up to the first FlightData's
-/// descriptor (at most `max_control` bytes of it, and never past the first
-/// message); returns the descriptor and the chunks read, which the reader
-/// reads again.
+/// Reads the start of a `DoPut` or `DoExchange` (`rpc`) body up to the
+/// first FlightData's descriptor (at most `max_control` bytes of it, and
+/// never past the first message); returns the descriptor and the chunks
+/// read, which the reader reads again.
 async fn first_descriptor(
     body: &mut RequestBody,
     shared: &Shared,
+    rpc: &str,
 ) -> std::result::Result<(FlightDescriptor, Vec<Bytes>), Status> {
     let mut translator = FlightToIpc::new(shared.max_message);
     let mut read = Vec::new();
@@ -602,26 +822,26 @@ async fn first_descriptor(
         while let Some(side) = translator.take_side() {
             if let FlightSide::Descriptor { bytes, .. } = side {
                 let descriptor = proto::FlightDescriptor::decode(bytes).map_err(|e| {
-                    Status::invalid_argument(format!("DoPut: a bad flight_descriptor: {e}"))
+                    Status::invalid_argument(format!("{rpc}: a bad flight_descriptor: {e}"))
                 })?;
                 return Ok((FlightDescriptor::from_proto(descriptor), read));
             }
         }
         if translator.messages() > 0 || buffered > shared.max_control {
-            return Err(Status::invalid_argument(
-                "DoPut: the first FlightData has no flight_descriptor",
-            ));
+            return Err(Status::invalid_argument(format!(
+                "{rpc}: the first FlightData has no flight_descriptor"
+            )));
         }
         let chunk = match body.frame().await {
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => data,
                 Err(_) => continue,
             },
-            Some(Err(e)) => return Err(Status::cancelled(format!("DoPut: {e}"))),
+            Some(Err(e)) => return Err(Status::cancelled(format!("{rpc}: {e}"))),
             None => {
-                return Err(Status::invalid_argument(
-                    "DoPut: the call ended before its first FlightData",
-                ));
+                return Err(Status::invalid_argument(format!(
+                    "{rpc}: the call ended before its first FlightData"
+                )));
             }
         };
         buffered += chunk.len();
@@ -630,7 +850,7 @@ async fn first_descriptor(
             let mut out = &mut scratch[..];
             let used = translator
                 .translate(input, &mut out)
-                .map_err(|e| Status::invalid_argument(format!("DoPut: {e}")))?;
+                .map_err(|e| Status::invalid_argument(format!("{rpc}: {e}")))?;
             input = &input[used..];
             if used == 0 && out.len() == scratch.len() {
                 break;
@@ -662,48 +882,12 @@ impl Body for Replay {
     }
 }
 
-/// A `DoPut` call waiting for the application's reader.
-struct ServedDoPut {
-    body: Replay,
-    respond: oneshot::Sender<Response<tonic::body::Body>>,
-    request: FlightRequest,
-}
-
-impl Link for ServedDoPut {
-    fn input(self: Box<Self>, peer: String, limits: DecodeLimits) -> Pending<'static, Input> {
-        let (ended, outcome) = oneshot::channel();
-        let _ = self
-            .respond
-            .send(streaming_response(tonic::body::Body::new(PutAnswer {
-                outcome: Some(outcome),
-            })));
-        let input = FlightRead::request(self.body, max_flight_data(&limits), peer, ended);
-        Box::pin(std::future::ready(Ok(Input::Bytes(Box::new(input)))))
-    }
-
-    fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
-        wrong_direction(self.respond, &peer, "DoPut carries a stream: read it")
-    }
-
-    fn turn_away(self: Box<Self>, _: String, _: Duration, why: String) -> Pending<'static, ()> {
-        answer(self.respond, Status::unavailable(why))
-    }
-
-    fn flight_request(&self) -> Option<&FlightRequest> {
-        Some(&self.request)
-    }
-
-    fn reject(self: Box<Self>, code: FlightCode, message: String) -> Pending<'static, ()> {
-        answer(
-            self.respond,
-            Status::new(Code::from(code.as_i32()), message),
-        )
-    }
-}
-
-/// The body of a `DoPut` response: no `PutResult`s, then the status once
-/// the reader is done with the request (`true`: it read it to its end).
+/// The body of a `DoPut` response: the application's `PutResult`s as they
+/// come, then, once its sender is gone, the status once the reader is done
+/// with the request (`true`: it read it to its end).
 struct PutAnswer {
+    /// `None` once every sender is gone.
+    results: Option<mpsc::Receiver<Bytes>>,
     outcome: Option<oneshot::Receiver<bool>>,
 }
 
@@ -715,6 +899,15 @@ impl Body for PutAnswer {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<std::result::Result<Frame<Bytes>, Infallible>>> {
+        if let Some(results) = self.results.as_mut() {
+            match std::task::ready!(results.poll_recv(cx)) {
+                Some(app_metadata) => {
+                    let result = framed(&proto::PutResult { app_metadata });
+                    return Poll::Ready(Some(Ok(Frame::data(result))));
+                }
+                None => self.results = None,
+            }
+        }
         let Some(outcome) = self.outcome.as_mut() else {
             return Poll::Ready(None);
         };
@@ -729,7 +922,7 @@ impl Body for PutAnswer {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.outcome.is_none()
+        self.results.is_none() && self.outcome.is_none()
     }
 }
 
@@ -847,8 +1040,12 @@ mod tests {
 
     #[tokio::test]
     async fn bad_calls_get_their_status_and_reach_no_application() {
-        let (r, calls) = call("DoExchange", Vec::new()).await;
+        let (r, calls) = call("DoAction", Vec::new()).await;
         assert_eq!(status(&r).0, Code::Unimplemented);
+        let (r, _) = call("DoExchange", Vec::new()).await;
+        let (code, message) = status(&r);
+        assert_eq!(code, Code::InvalidArgument);
+        assert!(message.contains("DoExchange: the call ended"), "{message}");
         let (r, _) = call("GetFlightInfo", Vec::new()).await;
         assert_eq!(status(&r).0, Code::Unimplemented, "no catalog");
         // A compressed ticket, a short one, one over the limit.
