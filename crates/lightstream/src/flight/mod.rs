@@ -9,15 +9,18 @@
 //!   writer streams a `DoPut`.
 //! - [`FlightClient`] has the other calls: [`FlightClient::list_flights`],
 //!   [`FlightClient::get_flight_info`], [`FlightClient::get_schema`], and
-//!   [`FlightClient::do_get`] / [`FlightClient::do_put`] on one HTTP/2
-//!   connection.
+//!   [`FlightClient::do_get`] / [`FlightClient::do_put`] /
+//!   [`FlightClient::do_exchange`] on one HTTP/2 connection.
 //! - A call the server refuses is [`crate::Error::Flight`] with its
 //!   [`FlightCode`]; a stream that ends without a gRPC status (a server that
 //!   died) is a codec error of kind `Truncated`, never a short valid stream.
 //! - The server: [`crate::bind`] on `grpc://` (or `grpc+tls://`) gives a
-//!   [`crate::Listener`] whose connections are the `DoGet` and `DoPut` calls
-//!   ([`crate::Connection::flight_request`]: write the ticket's stream, or
-//!   [`crate::Connection::reject`] it; read the upload), with a
+//!   [`crate::Listener`] whose connections are the `DoGet`, `DoPut` and
+//!   `DoExchange` calls ([`crate::Connection::flight_request`]: write the
+//!   ticket's stream, or [`crate::Connection::reject`] it; read the upload,
+//!   with its `app_metadata` and `PutResult`s in
+//!   [`crate::Connection::put_metadata`]; [`crate::Connection::split`] an
+//!   exchange into its reading and writing halves), with a
 //!   [`FlightCatalog`] in [`crate::ServerOptions::flight_catalog`] for
 //!   `ListFlights` / `GetFlightInfo` / `GetSchema`. [`FlightService`] is the
 //!   same server as a tower service to mount in a tonic server of your own.

@@ -5,8 +5,11 @@
 //! Each `DoGet` call becomes a [`Connection`] whose writer streams the
 //! call's response (one `FlightData` per IPC message, ending with the
 //! trailers `grpc-status: 0`); each `DoPut` call becomes a connection whose
-//! reader reads the uploaded stream. [`Connection::flight_request`] says
-//! which, with the ticket or descriptor. `GetFlightInfo`, `GetSchema` and
+//! reader reads the uploaded stream (its `app_metadata` and `PutResult`s:
+//! [`Connection::put_metadata`]); each `DoExchange` a connection that
+//! [`Connection::split`] cuts into the two. [`Connection::flight_request`]
+//! says which, with the ticket or descriptor. One link, `ServedCall`, is
+//! behind all of them. `GetFlightInfo`, `GetSchema` and
 //! `ListFlights` are answered by the [`FlightCatalog`] of the server's
 //! options (`UNIMPLEMENTED` without one); other RPCs are `UNIMPLEMENTED`.
 //!
@@ -153,9 +156,9 @@ fn info_to_proto(info: FlightInfo) -> std::result::Result<proto::FlightInfo, Sta
 
 /// Arrow Flight's `FlightService` as a tower service, for a tonic `Server`
 /// of your own (`Server::builder().add_service(service)`, next to your
-/// other services) or any HTTP/2 server: `DoGet` and `DoPut` calls come out
-/// of the [`FlightCalls`] made with it as [`Connection`]s, the catalog
-/// answers the rest. [`crate::bind`] on a `grpc://` endpoint runs one on
+/// other services) or any HTTP/2 server: `DoGet`, `DoPut` and `DoExchange`
+/// calls come out of the [`FlightCalls`] made with it as [`Connection`]s,
+/// the catalog answers the rest. [`crate::bind`] on a `grpc://` endpoint runs one on
 /// its own server.
 #[derive(Clone)]
 pub struct FlightService {
@@ -172,7 +175,7 @@ impl std::fmt::Debug for FlightService {
     }
 }
 
-/// The `DoGet` and `DoPut` calls of a [`FlightService`], one
+/// The `DoGet`, `DoPut` and `DoExchange` calls of a [`FlightService`], one
 /// [`Connection`] each.
 #[derive(Debug)]
 pub struct FlightCalls {
@@ -211,8 +214,8 @@ const ACCEPT_QUEUE: usize = 16;
 impl FlightService {
     /// A service answering `ListFlights`, `GetFlightInfo` and `GetSchema`
     /// from `catalog` (`UNIMPLEMENTED` without one), taking FlightData and
-    /// control messages as large as `limits` allow; its `DoGet` and `DoPut`
-    /// calls come out of the [`FlightCalls`].
+    /// control messages as large as `limits` allow; its data calls
+    /// (`DoGet`, `DoPut`, `DoExchange`) come out of the [`FlightCalls`].
     pub fn new(
         catalog: Option<Arc<dyn FlightCatalog>>,
         limits: DecodeLimits,
