@@ -1294,7 +1294,7 @@ fn lightstream_messages_are_aligned_and_send_only_needed_dictionaries() {
 // server, which sends what `FlightDataEncoderBuilder` makes (dictionaries
 // resent as they are, batches over 2 MiB split), read by our
 // `connect(grpc://)`; and our `bind(grpc://)` read by its `FlightClient`, and
-// fed by our DoPut.
+// fed by our DoPut; its DoPut with app_metadata reading our PutResults.
 
 #[path = "../peers/arrow_flight.rs"]
 mod arrow_flight_peer;
@@ -1321,6 +1321,30 @@ async fn start_arrow_flight(
         let _ = stopped.await;
     }));
     (url, peer, stop)
+}
+
+/// Our Flight server on loopback: its listener and port.
+async fn bind_lightstream_flight() -> (lightstream::Listener, u16) {
+    let listener = lightstream::bind(
+        &"grpc://127.0.0.1:0".parse().expect("grpc URL"),
+        &lightstream::ServerOptions::default(),
+    )
+    .await
+    .expect("bind grpc://");
+    let lightstream::Endpoint::Grpc { port, .. } = listener.local_url().clone() else {
+        panic!("not a grpc:// listener: {}", listener.local_url());
+    };
+    (listener, port)
+}
+
+/// A tonic channel to a Flight server on loopback `port`, for arrow-flight's
+/// `FlightClient`.
+async fn tonic_channel(port: u16) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect")
 }
 
 fn flight_client_options(flight: FlightOptions) -> lightstream::ClientOptions {
@@ -1400,15 +1424,7 @@ fn arrow_flight_reads_a_lightstream_server_and_takes_its_do_put() {
         "lightstream server <-> arrow-flight",
         FLIGHT_LIMIT,
         async move {
-            let listener = lightstream::bind(
-                &"grpc://127.0.0.1:0".parse().expect("grpc URL"),
-                &lightstream::ServerOptions::default(),
-            )
-            .await
-            .expect("bind grpc://");
-            let lightstream::Endpoint::Grpc { port, .. } = listener.local_url().clone() else {
-                panic!("not a grpc:// listener: {}", listener.local_url());
-            };
+            let (listener, port) = bind_lightstream_flight().await;
             let cases = Arc::new(lightstream_cases());
             let served = cases.clone();
             tokio::spawn(async move {
@@ -1440,12 +1456,7 @@ fn arrow_flight_reads_a_lightstream_server_and_takes_its_do_put() {
                 }
             });
 
-            let channel =
-                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-                    .expect("uri")
-                    .connect()
-                    .await
-                    .expect("connect");
+            let channel = tonic_channel(port).await;
             let mut client = arrow_flight::FlightClient::new(channel.clone());
             let mut problems = Vec::new();
             for (name, schema, tables) in cases.iter() {
@@ -1506,6 +1517,72 @@ fn arrow_flight_reads_a_lightstream_server_and_takes_its_do_put() {
             );
             let _ = stop.send(());
             finish(problems, "arrow-flight reading Lightstream's DoPut");
+        },
+    );
+}
+
+/// arrow-flight's `FlightClient::do_put` with an `app_metadata` on each
+/// record batch's FlightData into our server, which answers each with a
+/// `PutResult` naming the message index and echoing the bytes
+/// (`Connection::put_metadata`): arrow-flight's result stream reads them
+/// back, in order, before the call's OK.
+#[test]
+fn arrow_flight_do_put_reads_our_put_results() {
+    run_bounded(
+        "arrow-flight DoPut -> PutResults",
+        FLIGHT_LIMIT,
+        async move {
+            let (listener, port) = bind_lightstream_flight().await;
+            let serving = tokio::spawn(async move {
+                let mut conn = listener.accept().await.expect("a call");
+                let mut put = conn.put_metadata().expect("a DoPut");
+                let mut reader = conn.reader(ReadOptions::default()).await.expect("reader");
+                let mut rows = 0;
+                while let Some(table) = reader.next().await {
+                    rows += table.expect("a table").n_rows;
+                    while let Ok(m) = put.received.try_recv() {
+                        let answer = format!("{}:{}", m.message, String::from_utf8_lossy(&m.bytes));
+                        put.results.send(answer.into()).await.expect("a PutResult");
+                    }
+                }
+                rows
+            });
+            let batches: Vec<RecordBatch> = (0..3i64)
+                .map(|i| {
+                    let n: ArrayRef = Arc::new(Int64Array::from(vec![2 * i, 2 * i + 1]));
+                    RecordBatch::try_from_iter([("n", n)]).expect("a batch")
+                })
+                .collect();
+            let descriptor = arrow_flight::FlightDescriptor::new_path(vec!["uploads".into()]);
+            let data: Vec<arrow_flight::FlightData> =
+                arrow_flight::encode::FlightDataEncoderBuilder::new()
+                    .with_flight_descriptor(Some(descriptor))
+                    .build(futures_util::stream::iter(batches.into_iter().map(Ok)))
+                    .try_collect()
+                    .await
+                    .expect("encoding");
+            // FlightData 0 is the schema; the batches get app_metadata.
+            let data = data.into_iter().enumerate().map(|(i, d)| {
+                Ok(if i == 0 {
+                    d
+                } else {
+                    d.with_app_metadata(format!("m{i}"))
+                })
+            });
+            let channel = tonic_channel(port).await;
+            let results: Vec<arrow_flight::PutResult> = arrow_flight::FlightClient::new(channel)
+                .do_put(futures_util::stream::iter(data))
+                .await
+                .expect("do_put")
+                .try_collect()
+                .await
+                .expect("the PutResults and OK");
+            let got: Vec<String> = results
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.app_metadata).into_owned())
+                .collect();
+            assert_eq!(got, ["1:m1", "2:m2", "3:m3"]);
+            assert_eq!(serving.await.expect("the server"), 6);
         },
     );
 }
