@@ -314,11 +314,12 @@ impl Connection {
     }
 
     /// A connection that carries a stream each way at once (a Flight
-    /// `DoExchange`, on a `grpc://` server or from
-    /// [`crate::flight::FlightClient::do_exchange`]) as its two halves: the
-    /// first reads the peer's stream ([`Connection::reader`]), the second
-    /// writes ours ([`Connection::writer`]), each on a task of its own if
-    /// need be. Other connections are one stream: an error.
+    /// `DoExchange` a `grpc://` server accepted) as its two halves: the first
+    /// reads the peer's stream ([`Connection::reader`]), the second writes
+    /// ours ([`Connection::writer`]), each on a task of its own if need be.
+    /// Other connections are one stream: an error. (A client's `DoExchange`,
+    /// [`crate::flight::FlightClient::do_exchange`], comes as its two halves
+    /// already.)
     pub fn split(self) -> Result<(Connection, Connection)> {
         let Connection { link, peer } = self;
         let (reading, writing) = link.split(peer.clone())?;

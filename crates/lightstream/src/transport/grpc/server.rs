@@ -566,6 +566,24 @@ impl ServedCall {
             && self.respond.is_some()
             && self.upload.is_some()
     }
+
+    /// What the application should do with this call: the error of one
+    /// that did the other.
+    fn use_it(&self) -> &'static str {
+        match (&self.request, self.respond.is_some(), self.upload.is_some()) {
+            (FlightRequest::DoGet { .. }, ..) => "DoGet asks for a stream: write to it",
+            (FlightRequest::DoPut { .. }, ..) => "DoPut carries a stream: read it",
+            (FlightRequest::DoExchange { .. }, true, true) => {
+                "DoExchange carries a stream each way: Connection::split it first"
+            }
+            (FlightRequest::DoExchange { .. }, false, _) => {
+                "this is the reading half of a DoExchange: read it"
+            }
+            (FlightRequest::DoExchange { .. }, true, false) => {
+                "this is the writing half of a DoExchange: write to it"
+            }
+        }
+    }
 }
 
 /// The request stream of a `DoPut` or `DoExchange`, and the channels of a
@@ -677,20 +695,17 @@ fn wrong_direction<T: Send + 'static>(
 
 impl Link for ServedCall {
     fn input(self: Box<Self>, peer: String, limits: DecodeLimits) -> Pending<'static, Input> {
-        let whole_exchange = self.whole_exchange();
+        let (whole_exchange, use_it) = (self.whole_exchange(), self.use_it());
         let ServedCall {
             request,
             respond,
             upload,
             ..
         } = *self;
-        let Some(upload) = upload else {
-            return wrong_direction(respond, &peer, "DoGet asks for a stream: write to it");
+        let upload = match upload {
+            Some(upload) if !whole_exchange => upload,
+            _ => return wrong_direction(respond, &peer, use_it),
         };
-        if whole_exchange {
-            let what = "DoExchange carries a stream each way: Connection::split it first";
-            return wrong_direction(respond, &peer, what);
-        }
         let (ended, outcome) = oneshot::channel();
         // A DoPut is answered now: its PutResults, then its status.
         if let Some(respond) = respond {
@@ -716,20 +731,13 @@ impl Link for ServedCall {
     }
 
     fn sink(self: Box<Self>, peer: String) -> Pending<'static, Box<dyn MessageSink>> {
-        let whole_exchange = self.whole_exchange();
+        let use_it = self.use_it();
         let ServedCall {
             respond, upload, ..
         } = *self;
         let respond = match (respond, upload) {
             (Some(respond), None) => respond,
-            (respond, _) => {
-                let what = if whole_exchange {
-                    "DoExchange carries a stream each way: Connection::split it first"
-                } else {
-                    "DoPut carries a stream: read it"
-                };
-                return wrong_direction(respond, &peer, what);
-            }
+            (respond, _) => return wrong_direction(respond, &peer, use_it),
         };
         let (body, inner) = crate::http::channel_with_trailers(data_trailers);
         let _ = respond.send(streaming_response(tonic::body::Body::new(body)));
@@ -1074,11 +1082,11 @@ mod tests {
         assert!(calls.incoming.lock().await.try_recv().is_err());
     }
 
-    #[tokio::test]
-    async fn a_do_put_carries_its_descriptor_and_is_answered_ok_once_read() {
-        let t = tbl!("t", fa_i64!("n", 1, 2, 3));
+    /// The FlightData of `t`'s stream, the first carrying the path
+    /// descriptor `["a"]`, as a client sends them.
+    fn upload(t: &lightstream_core::minarrow::Table) -> Vec<u8> {
         let mut encoder =
-            IpcStreamEncoder::new(Arc::new(Schema::from_table(&t)), WriteOptions::default())
+            IpcStreamEncoder::new(Arc::new(Schema::from_table(t)), WriteOptions::default())
                 .unwrap();
         let descriptor = proto::FlightDescriptor::from(&FlightDescriptor::Path(vec!["a".into()]));
         let mut body = Vec::new();
@@ -1086,19 +1094,45 @@ mod tests {
         body.extend(
             flight_data_head(Some(&descriptor.encode_to_vec()), &schema[8..], &[], 0).unwrap(),
         );
-        for m in encoder.encode_table(&t).unwrap() {
+        for m in encoder.encode_table(t).unwrap() {
             let m = m.to_vec();
             let (header, data) = lightstream_core::flight::split_encapsulated(&m).unwrap();
             body.extend(flight_data_head(None, &m[header], &[], data.len()).unwrap());
             body.extend_from_slice(&m[data]);
         }
+        body
+    }
+
+    /// A `rpc` call with `body` on a new service, answered on a task of its
+    /// own, and the connection it became.
+    async fn accepted(
+        rpc: &str,
+        body: Vec<u8>,
+    ) -> (
+        tokio::task::JoinHandle<std::result::Result<Response<tonic::body::Body>, Infallible>>,
+        Connection,
+    ) {
         let (mut service, calls) = FlightService::new(None, DecodeLimits::default());
         let request = Request::builder()
-            .uri(format!("/{SERVICE}/DoPut"))
+            .uri(format!("/{SERVICE}/{rpc}"))
             .body(Full::new(Bytes::from(body)))
             .unwrap();
         let answering = tokio::spawn(tower::Service::call(&mut service, request));
-        let conn = calls.accept().await.unwrap();
+        (answering, calls.accept().await.unwrap())
+    }
+
+    /// The data and the status of a response, once it ended.
+    async fn collected(response: Response<tonic::body::Body>) -> (Bytes, Code) {
+        let collected = response.into_body().collect().await.unwrap();
+        let trailers = collected.trailers().cloned().expect("trailers");
+        let code = Status::from_header_map(&trailers).unwrap().code();
+        (collected.to_bytes(), code)
+    }
+
+    #[tokio::test]
+    async fn a_do_put_carries_its_descriptor_and_is_answered_ok_once_read() {
+        let t = tbl!("t", fa_i64!("n", 1, 2, 3));
+        let (answering, conn) = accepted("DoPut", upload(&t)).await;
         assert_eq!(
             conn.flight_request(),
             Some(&FlightRequest::DoPut {
@@ -1113,15 +1147,58 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(tables[0].cols, t.cols);
+        let (data, code) = collected(answering.await.unwrap().unwrap()).await;
+        assert_eq!((data.len(), code), (0, Code::Ok), "no PutResults, OK");
+    }
+
+    #[tokio::test]
+    async fn a_do_exchange_is_split_and_each_half_goes_one_way() {
+        use lightstream_core::ReadOptions;
+        let t = tbl!("t", fa_i64!("n", 1, 2, 3));
+        let schema = Arc::new(Schema::from_table(&t));
+        // Unsplit, it is neither read nor written: the client is told.
+        let (answering, conn) = accepted("DoExchange", upload(&t)).await;
+        let e = conn.reader(ReadOptions::default()).await.unwrap_err();
+        assert!(e.to_string().contains("split it first"), "{e}");
         let response = answering.await.unwrap().unwrap();
-        let trailers = response
-            .into_body()
-            .collect()
+        assert_eq!(status(&response).0, Code::FailedPrecondition);
+        // Each half the wrong way round.
+        let (_, conn) = accepted("DoExchange", upload(&t)).await;
+        let (reading, writing) = conn.split().unwrap();
+        let e = reading
+            .writer(schema.clone(), WriteOptions::default())
+            .await;
+        assert!(e.unwrap_err().to_string().contains("reading half"));
+        let e = writing.reader(ReadOptions::default()).await.unwrap_err();
+        assert!(e.to_string().contains("writing half"), "{e}");
+        // The right way round: an echo.
+        let (answering, conn) = accepted("DoExchange", upload(&t)).await;
+        let (reading, writing) = conn.split().unwrap();
+        let tables = reading
+            .reader(ReadOptions::default())
             .await
             .unwrap()
-            .trailers()
-            .cloned()
-            .expect("trailers");
-        assert_eq!(Status::from_header_map(&trailers).unwrap().code(), Code::Ok);
+            .read_all()
+            .await
+            .unwrap();
+        let mut w = writing
+            .writer(schema, WriteOptions::default())
+            .await
+            .unwrap();
+        // The answer's body is taken as the writer writes (one slot).
+        let writes = tokio::spawn(async move {
+            w.write(&tables[0]).await?;
+            w.finish().await
+        });
+        let (data, code) = collected(answering.await.unwrap().unwrap()).await;
+        writes.await.unwrap().unwrap();
+        assert_eq!(code, Code::Ok);
+        let mut translator = FlightToIpc::new(1 << 20);
+        let mut ipc = Vec::new();
+        assert_eq!(translator.translate(&data, &mut ipc).unwrap(), data.len());
+        translator.end(true).unwrap();
+        translator.drain(&mut ipc);
+        let echoed = lightstream_core::read_ipc(&ipc, ReadOptions::default()).unwrap();
+        assert_eq!(echoed.tables[0].cols, t.cols);
     }
 }
