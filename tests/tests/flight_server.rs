@@ -519,3 +519,42 @@ async fn a_connection_that_is_not_an_exchange_does_not_split() {
     let e = serving.await.expect("the server");
     assert!(e.contains("only a Flight DoExchange"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_do_exchange_refused_by_our_server_is_the_servers_status() {
+    use lightstream::flight::FlightClient;
+    let (listener, url) = bind("grpc://127.0.0.1:0", &ServerOptions::default()).await;
+    tokio::spawn(async move {
+        let conn = listener.accept().await?;
+        conn.reject(FlightCode::NotFound, "no exchange here").await
+    });
+    let client = FlightClient::connect(&url.parse().expect("URL"), &Default::default())
+        .await
+        .expect("connect");
+    let (schema, tables) = int_batches(3);
+    let echo = FlightDescriptor::Path(vec!["echo".into()]);
+    let (mut w, answer) = client
+        .do_exchange(&echo, schema, WriteOptions::default())
+        .await
+        .expect("do_exchange");
+    // The server reads the descriptor in our first FlightData, then refuses.
+    let first = w.write(&tables[0]).await;
+    let e = answer
+        .reader(ReadOptions::default())
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&e, lightstream::Error::Flight { code: FlightCode::NotFound, message, .. } if message == "no exchange here"),
+        "{e}"
+    );
+    // The writer learns it too (it does not hang), with the server's status.
+    let mut failed = first.err();
+    for t in tables.iter().cycle().take(1000) {
+        if failed.is_some() {
+            break;
+        }
+        failed = w.write(t).await.err();
+    }
+    let e = failed.expect("the call is over");
+    assert!(e.to_string().contains("NOT_FOUND"), "{e}");
+}

@@ -252,7 +252,8 @@ impl FlightClient {
     /// write first what the server needs before it answers (an echo server
     /// answers after our schema and first table), or read on another task.
     /// The writer's `finish` ends our stream; the answer ends with the
-    /// server's status (a refusal is [`Error::Flight`] there).
+    /// server's status (a refusal is [`Error::Flight`] there, and the
+    /// writer's next write fails quoting it).
     pub async fn do_exchange(
         &self,
         descriptor: &FlightDescriptor,
@@ -264,11 +265,18 @@ impl FlightClient {
         let (body, inner) = crate::http::channel();
         let client = self.clone();
         let call_rpc = rpc.clone();
-        let call =
-            tokio::spawn(
-                async move { client.call("DoExchange", &call_rpc, Body::new(body)).await },
-            );
-        let sink = FlightSink::new(inner, Some(encoded));
+        let (refusal, refused) = tokio::sync::watch::channel(None);
+        let call = tokio::spawn(async move {
+            let answer = client.call("DoExchange", &call_rpc, Body::new(body)).await;
+            if let Err(e) = &answer {
+                let _ = refusal.send(Some(e.to_string()));
+            }
+            answer
+        });
+        let sink = ExchangeSink {
+            data: FlightSink::new(inner, Some(encoded)),
+            end: ExchangeRefusal(refused),
+        };
         let mut writer = TableWriter::new(Box::new(sink), self.peer.clone(), schema, options)?;
         writer.set_max_batch_body(self.max_batch_body());
         let answer = ExchangeAnswer {
@@ -301,10 +309,12 @@ impl FlightClient {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let sink = PutSink {
             data: FlightSink::new(inner, Some(encoded)),
-            call: Some(call),
-            results: Some(tx),
-            peer: self.peer.clone(),
-            rpc,
+            end: PutCall {
+                call: Some(call),
+                results: Some(tx),
+                peer: self.peer.clone(),
+                rpc,
+            },
         };
         (sink, PutResults(rx))
     }
@@ -496,11 +506,87 @@ impl PutResults {
     }
 }
 
-/// A `DoPut`'s writer side: FlightData into the request body (the
-/// server's [`FlightSink`], the first message carrying the descriptor);
-/// `finish` ends the body and waits for the server's answer.
-struct PutSink {
+/// The writing side of a client call whose request is a FlightData stream
+/// (`DoPut`, `DoExchange`): FlightData into the request body (a
+/// [`FlightSink`], the first message carrying the descriptor); when the body
+/// is gone, or ends, what the call says is `E`'s business.
+struct RequestSink<E> {
     data: FlightSink,
+    end: E,
+}
+
+/// How a client call with a FlightData request explains a body that failed
+/// and what its writer's `finish` waits for.
+trait RequestEnd: Send {
+    /// Why sending failed with `e` (the body is gone: the call ended): the
+    /// call's own error (a status, a reset) when it has one, else `e`.
+    fn why(&mut self, e: SendError) -> SinkFuture<'_, SendError>;
+
+    /// The call's outcome once the body ended (`ended`), at most `limit`.
+    fn finish(
+        &mut self,
+        ended: Result<()>,
+        limit: Option<std::time::Duration>,
+    ) -> SinkFuture<'_, Result<()>>;
+
+    /// The writer gave up.
+    fn abort(&mut self) {}
+}
+
+impl<E: RequestEnd> MessageSink for RequestSink<E> {
+    fn send<'a>(
+        &'a mut self,
+        message: &'a lightstream_core::EncodedMessage<'_>,
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, std::result::Result<(), SendError>> {
+        Box::pin(async move {
+            match self.data.send(message, limit).await {
+                Err(e @ (SendError::Io(_) | SendError::Failed(_))) => Err(self.end.why(e).await),
+                other => other,
+            }
+        })
+    }
+
+    fn send_shared<'a>(
+        &'a mut self,
+        messages: &'a [Bytes],
+        limit: Option<Limit>,
+    ) -> SinkFuture<'a, std::result::Result<(), SendError>> {
+        Box::pin(async move {
+            match self.data.send_shared(messages, limit).await {
+                Err(e @ (SendError::Io(_) | SendError::Failed(_))) => Err(self.end.why(e).await),
+                other => other,
+            }
+        })
+    }
+
+    fn abort<'a>(&'a mut self, peer: &'a str, reason: &'a str) -> SinkFuture<'a, ()> {
+        Box::pin(async move {
+            // The body fails: h2 resets the stream, the server sees a cut
+            // stream, never a short valid one.
+            self.data.abort(peer, reason).await;
+            self.end.abort();
+        })
+    }
+
+    fn finish<'a>(
+        &'a mut self,
+        peer: &'a str,
+        limit: Option<std::time::Duration>,
+    ) -> SinkFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let ended = self.data.finish(peer, limit).await;
+            self.end.finish(ended, limit).await
+        })
+    }
+}
+
+/// A `DoPut`'s writer side: `finish` ends the body and waits for the
+/// server's answer, its `PutResult`s going to [`PutResults`].
+type PutSink = RequestSink<PutCall>;
+
+/// The call of a `DoPut`, running on a task of its own.
+struct PutCall {
     /// The call, answering with the PutResults' app_metadata.
     call: Option<tokio::task::JoinHandle<Result<Vec<Bytes>>>>,
     results: Option<tokio::sync::oneshot::Sender<Vec<Bytes>>>,
@@ -508,7 +594,7 @@ struct PutSink {
     rpc: String,
 }
 
-impl PutSink {
+impl PutCall {
     /// The call's outcome (at most `limit`).
     async fn answer(&mut self, limit: Option<std::time::Duration>) -> Result<Vec<Bytes>> {
         let Some(call) = self.call.take() else {
@@ -531,52 +617,27 @@ impl PutSink {
     }
 }
 
-impl MessageSink for PutSink {
-    fn send<'a>(
-        &'a mut self,
-        message: &'a lightstream_core::EncodedMessage<'_>,
-        limit: Option<Limit>,
-    ) -> SinkFuture<'a, std::result::Result<(), SendError>> {
+impl RequestEnd for PutCall {
+    fn why(&mut self, e: SendError) -> SinkFuture<'_, SendError> {
         Box::pin(async move {
-            match self.data.send(message, limit).await {
-                // The body is gone: the call failed; its error says why.
-                Err(SendError::Failed(e)) => Err(SendError::Failed(self.why(e).await)),
-                other => other,
+            let Some(call) = self.call.as_ref() else {
+                return e;
+            };
+            // The body was dropped as the call was ending: give it a moment.
+            let limit = (!call.is_finished()).then_some(std::time::Duration::from_secs(1));
+            match self.answer(limit).await {
+                Err(status) => SendError::Failed(status),
+                Ok(_) => e,
             }
         })
     }
 
-    fn send_shared<'a>(
-        &'a mut self,
-        messages: &'a [Bytes],
-        limit: Option<Limit>,
-    ) -> SinkFuture<'a, std::result::Result<(), SendError>> {
-        Box::pin(async move {
-            match self.data.send_shared(messages, limit).await {
-                Err(SendError::Failed(e)) => Err(SendError::Failed(self.why(e).await)),
-                other => other,
-            }
-        })
-    }
-
-    fn abort<'a>(&'a mut self, peer: &'a str, reason: &'a str) -> SinkFuture<'a, ()> {
-        Box::pin(async move {
-            // The body fails: h2 resets the stream, the server sees a cut
-            // DoPut, never a short valid one.
-            self.data.abort(peer, reason).await;
-            if let Some(call) = self.call.take() {
-                call.abort();
-            }
-        })
-    }
-
-    fn finish<'a>(
-        &'a mut self,
-        peer: &'a str,
+    fn finish(
+        &mut self,
+        ended: Result<()>,
         limit: Option<std::time::Duration>,
-    ) -> SinkFuture<'a, Result<()>> {
+    ) -> SinkFuture<'_, Result<()>> {
         Box::pin(async move {
-            let ended = self.data.finish(peer, limit).await;
             let answer = self.answer(limit).await;
             let results = match (ended, answer) {
                 // The server's status says more than a body it stopped reading.
@@ -589,28 +650,48 @@ impl MessageSink for PutSink {
             Ok(())
         })
     }
+
+    fn abort(&mut self) {
+        if let Some(call) = self.call.take() {
+            call.abort();
+        }
+    }
 }
 
-impl PutSink {
-    /// Why sending failed: the call's own error (a status, a reset) when it
-    /// ended already, else `e`.
-    async fn why(&mut self, e: Error) -> Error {
-        if self.call.is_none() {
-            return e;
-        }
-        let finished = self.call.as_ref().is_some_and(|c| c.is_finished());
-        if !finished {
-            // The body was dropped as the call was ending: give it a moment.
-            let limit = Some(std::time::Duration::from_secs(1));
-            return match self.answer(limit).await {
-                Err(status) => status,
-                Ok(_) => e,
-            };
-        }
-        match self.answer(None).await {
-            Err(status) => status,
-            Ok(_) => e,
-        }
+/// A client `DoExchange`'s writer side: when the body is gone because the
+/// server refused the call, the writer's error says so, with the server's
+/// status (the answer's reader gets the status itself); `finish` ends our
+/// stream only.
+type ExchangeSink = RequestSink<ExchangeRefusal>;
+
+/// The error of a `DoExchange` call that failed before its answer began.
+struct ExchangeRefusal(tokio::sync::watch::Receiver<Option<String>>);
+
+impl RequestEnd for ExchangeRefusal {
+    fn why(&mut self, e: SendError) -> SinkFuture<'_, SendError> {
+        Box::pin(async move {
+            // The body is dropped as the call ends: give its error a moment.
+            let waited = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                self.0.wait_for(Option::is_some),
+            )
+            .await;
+            match waited {
+                Ok(Ok(refusal)) => SendError::Failed(Error::Protocol(format!(
+                    "the call ended: {}",
+                    refusal.as_deref().unwrap_or_default()
+                ))),
+                _ => e,
+            }
+        })
+    }
+
+    fn finish(
+        &mut self,
+        ended: Result<()>,
+        _: Option<std::time::Duration>,
+    ) -> SinkFuture<'_, Result<()>> {
+        Box::pin(std::future::ready(ended))
     }
 }
 
