@@ -521,3 +521,46 @@ fn flight_flags_elsewhere_are_usage_errors() {
     );
     assert!(out.assert_error(2).contains("hex"), "{}", out.stderr);
 }
+
+#[test]
+fn the_url_names_the_ticket_for_recv_and_relay() {
+    // grpc://host:port/?ticket=T (percent-decoded) instead of --ticket.
+    let dir = test_dir("lightstream-flight", "url-ticket");
+    let server = PyServer::start(&dir, &[]);
+    let doc = read_json(&dir.join("dict_delta.zstd.json"));
+    let url = format!("{}/?ticket=dict%5Fdelta.zstd", server.url());
+    let out = dir.join("url.arrows");
+    run(&dir, &["recv", &url, path(&out)]).assert_success();
+    assert_file_matches("url ticket", &out, &doc);
+    // An unknown ticket in the URL: the server's NOT_FOUND, the server named
+    // without the query.
+    let nope = format!("{}/?ticket=nope", server.url());
+    let out = run(&dir, &["recv", &nope, "x.arrows"]);
+    let line = out.assert_one_line_error();
+    assert!(line.contains("NOT_FOUND"), "{line}");
+    assert!(line.contains("DoGet \"nope\""), "{line}");
+    // Both the URL and --ticket: a usage error, nothing sent.
+    let out = run(&dir, &["recv", &url, "x.arrows", "--ticket", "empty"]);
+    assert!(
+        out.assert_error(2).contains("names its flight"),
+        "{}",
+        out.stderr
+    );
+    // A bad escape names the part.
+    let bad = format!("{}/?ticket=%zz", server.url());
+    let out = run(&dir, &["recv", &bad, "x.arrows"]);
+    assert!(
+        out.stderr.contains("ticket has a bad percent escape"),
+        "{}",
+        out.stderr
+    );
+    // relay takes it too.
+    let mut relay = Proc::spawn(
+        &dir,
+        &["relay", &url, "ws://127.0.0.1:0/", "--wait-for", "1"],
+    );
+    let ws = relay.url();
+    run(&dir, &["recv", &ws, "relayed.arrows"]).assert_success();
+    relay.wait(TIMEOUT).assert_exit_ok();
+    assert_file_matches("relay url ticket", &dir.join("relayed.arrows"), &doc);
+}

@@ -103,6 +103,42 @@ pub struct FlightOptions {
 }
 
 impl FlightOptions {
+    /// These options with what `endpoint`'s URL names
+    /// ([`crate::FlightName`]): a ticket fills `ticket`, a path or command
+    /// fills `path` / `cmd`. Both the URL and the options naming one, and
+    /// differently, is an [`crate::Error::Config`] naming both: neither
+    /// silently wins.
+    pub fn with_url(&self, endpoint: &crate::Endpoint) -> crate::Result<FlightOptions> {
+        use crate::FlightName;
+        let mut merged = self.clone();
+        let conflict = |what: &str, option: &str| {
+            crate::Error::Config(format!(
+                "{endpoint}: the URL's {what} and ClientOptions::flight.{option} differ: give \
+                 it in one place"
+            ))
+        };
+        let from_url = match endpoint.flight_name() {
+            None => return Ok(merged),
+            Some(FlightName::Ticket(ticket)) => {
+                if self.ticket.as_ref().is_some_and(|given| given != ticket) {
+                    return Err(conflict("ticket", "ticket"));
+                }
+                merged.ticket = Some(ticket.clone());
+                return Ok(merged);
+            }
+            Some(FlightName::Path(path)) => FlightDescriptor::Path(path.clone()),
+            Some(FlightName::Cmd(cmd)) => FlightDescriptor::Cmd(cmd.clone()),
+        };
+        if self.descriptor().is_some_and(|given| given != from_url) {
+            return Err(conflict("descriptor", "path / .cmd"));
+        }
+        (merged.path, merged.cmd) = match from_url {
+            FlightDescriptor::Path(path) => (Some(path), None),
+            FlightDescriptor::Cmd(cmd) => (None, Some(cmd)),
+        };
+        Ok(merged)
+    }
+
     /// The descriptor these options name: `path` first, else `cmd`.
     pub fn descriptor(&self) -> Option<FlightDescriptor> {
         match (&self.path, &self.cmd) {
@@ -259,5 +295,50 @@ impl FlightInfo {
             ordered: self.ordered,
             app_metadata: self.app_metadata.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_fills_the_options_and_a_conflict_is_an_error() {
+        let url = |s: &str| s.parse::<crate::Endpoint>().unwrap();
+        let none = FlightOptions::default();
+        let got = none.with_url(&url("grpc://h:1/?ticket=t%00")).unwrap();
+        assert_eq!(got.ticket, Some(Bytes::from_static(b"t\0")));
+        let got = none.with_url(&url("grpc://h:1/?path=a/b")).unwrap();
+        assert_eq!(
+            got.descriptor(),
+            Some(FlightDescriptor::Path(vec!["a".into(), "b".into()]))
+        );
+        let got = none.with_url(&url("grpc://h:1/?cmd=q")).unwrap();
+        assert_eq!(got.descriptor(), Some(FlightDescriptor::Cmd("q".into())));
+        // The same thing in both places is fine; different things are not.
+        let ticket = FlightOptions {
+            ticket: Some("t".into()),
+            ..FlightOptions::default()
+        };
+        assert_eq!(
+            ticket.with_url(&url("grpc://h:1/?ticket=t")).unwrap(),
+            ticket
+        );
+        let e = ticket.with_url(&url("grpc://h:1/?ticket=u")).unwrap_err();
+        assert!(
+            matches!(&e, crate::Error::Config(m) if m.contains("ticket differ")),
+            "{e}"
+        );
+        let path = FlightOptions {
+            path: Some(vec!["a".into()]),
+            ..FlightOptions::default()
+        };
+        let e = path.with_url(&url("grpc://h:1/?cmd=a")).unwrap_err();
+        assert!(
+            matches!(&e, crate::Error::Config(m) if m.contains("descriptor")),
+            "{e}"
+        );
+        // A URL without a query leaves the options alone.
+        assert_eq!(path.with_url(&url("grpc://h:1")).unwrap(), path);
     }
 }

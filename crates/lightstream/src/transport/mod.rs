@@ -169,6 +169,12 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
         }
         #[cfg(feature = "flight")]
         Endpoint::Grpc { .. } | Endpoint::GrpcTls { .. } => {
+            if let Some(name) = endpoint.flight_name() {
+                return Err(Error::Config(format!(
+                    "{endpoint}: a Flight server is named by host and port only; `{name}` \
+                     names a flight, which its clients ask for"
+                )));
+            }
             grpc::server::bind(endpoint, options).await
         }
         #[cfg(feature = "stdio")]

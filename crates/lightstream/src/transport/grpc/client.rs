@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONTENT_TYPE, HeaderValue, TE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, TE};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -53,6 +53,12 @@ pub struct FlightClient {
     /// The server's URL, as errors name it.
     peer: String,
     flight: FlightOptions,
+    /// `authorization` of every call (`Bearer <token>`): from
+    /// `ClientOptions::token`, or the server's answer to a handshake.
+    /// Never shown (`Debug` leaves it out; errors never quote it).
+    authorization: Option<HeaderValue>,
+    /// How it connected, to open connections to an endpoint's locations.
+    options: ClientOptions,
 }
 
 impl std::fmt::Debug for FlightClient {
@@ -73,7 +79,14 @@ impl FlightClient {
                 "{endpoint} is not a grpc:// or grpc+tls:// URL (a Flight client needs one)"
             ))
         })?;
-        let peer = endpoint.to_string();
+        // The flight the URL names goes into the options, not into the
+        // name of the server errors give.
+        let flight = options.flight.with_url(endpoint)?;
+        let peer = endpoint.without_flight_name().to_string();
+        let authorization = match &options.token {
+            Some(token) => Some(bearer_value(token, &peer)?),
+            None => None,
+        };
         let tls = matches!(endpoint, Endpoint::GrpcTls { .. });
         let first = open(&hostport, tls, options, &peer).await?;
         // The connector hands tonic the stream opened above, so that its
@@ -106,7 +119,9 @@ impl FlightClient {
         Ok(FlightClient {
             channel,
             peer,
-            flight: options.flight.clone(),
+            flight,
+            authorization,
+            options: options.clone(),
         })
     }
 
@@ -367,9 +382,13 @@ impl FlightClient {
             .version(http::Version::HTTP_2)
             .uri(method_path(method))
             .header(CONTENT_TYPE, HeaderValue::from_static(GRPC_CONTENT_TYPE))
-            .header(TE, HeaderValue::from_static("trailers"))
-            .body(body)
-            .map_err(|e| Error::Config(format!("{}: {rpc}: {e}", self.peer)))?;
+            .header(TE, HeaderValue::from_static("trailers"));
+        let request = match &self.authorization {
+            Some(value) => request.header(AUTHORIZATION, value.clone()),
+            None => request,
+        }
+        .body(body)
+        .map_err(|e| Error::Config(format!("{}: {rpc}: {e}", self.peer)))?;
         let failed = |e: &dyn std::fmt::Display| {
             Error::Protocol(format!("{}: {rpc}: HTTP/2 failed: {e}", self.peer))
         };
@@ -921,6 +940,19 @@ where
     }
 }
 
+/// `Bearer <token>` as a header value, marked sensitive (HTTP/2 never
+/// indexes it); a token no header may carry is a configuration error that
+/// does not quote it.
+fn bearer_value(token: &str, peer: &str) -> Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        Error::Config(format!(
+            "{peer}: the token (ClientOptions::token) has a character no HTTP header may carry"
+        ))
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// Connects to a `grpc://` or `grpc+tls://` endpoint for [`crate::connect`]:
 /// the connection's reader runs `DoGet` with `options.flight.ticket`, its
 /// writer `DoPut` with the descriptor of `options.flight`.
@@ -939,8 +971,8 @@ impl Link for Call {
         Box::pin(async move {
             let ticket = self.0.flight.ticket.clone().ok_or_else(|| {
                 Error::Config(format!(
-                    "{peer}: reading a Flight needs a ticket (ClientOptions::flight.ticket, \
-                     or the CLI's --ticket)"
+                    "{peer}: reading a Flight needs a ticket (grpc://host:port/?ticket=T, \
+                     ClientOptions::flight.ticket, or the CLI's --ticket)"
                 ))
             })?;
             self.0.do_get_input(ticket, limits, None).await
@@ -953,8 +985,8 @@ impl Link for Call {
                 Ok(Box::new(self.0.do_put_sink(&descriptor).0) as Box<dyn MessageSink>)
             }
             None => Err(Error::Config(format!(
-                "{peer}: writing a Flight needs a descriptor (ClientOptions::flight.path or \
-                 .cmd, or the CLI's --path)"
+                "{peer}: writing a Flight needs a descriptor (grpc://host:port/?path=a/b or \
+                 ?cmd=C, ClientOptions::flight.path or .cmd, or the CLI's --path)"
             ))),
         };
         Box::pin(std::future::ready(sink))

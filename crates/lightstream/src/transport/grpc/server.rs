@@ -763,9 +763,17 @@ pub(crate) async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result
         host
     };
     let local = if secure {
-        Endpoint::GrpcTls { host, port }
+        Endpoint::GrpcTls {
+            host,
+            port,
+            flight: None,
+        }
     } else {
-        Endpoint::Grpc { host, port }
+        Endpoint::Grpc {
+            host,
+            port,
+            flight: None,
+        }
     };
     let scheme = if secure { "grpc+tls" } else { "grpc" };
     let catalog = options.flight_catalog.clone();
