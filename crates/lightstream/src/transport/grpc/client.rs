@@ -9,7 +9,8 @@
 //! on a malformed `grpc-status-details-bin` header from a server, so the
 //! client reads statuses and frames itself.
 //!
-//! What it is not: a Flight SQL client, `Handshake` authentication or
+//! What it is not: a Flight SQL client, Flight's older handshake payloads
+//! (only the basic-auth `Handshake` of [`FlightClient::handshake_basic`]) or
 //! `DoExchange`.
 
 use std::pin::Pin;
@@ -125,6 +126,40 @@ impl FlightClient {
         })
     }
 
+    /// `Handshake` with HTTP basic authentication, as pyarrow's
+    /// `authenticate_basic_token` and Arrow C++'s `AuthenticateBasicToken`
+    /// do it: `user` and `password` go in the call's `authorization:
+    /// Basic ...` header, and the bearer token the server answers with (its
+    /// `authorization` header) is sent with every later call of this client
+    /// and of its clones made afterwards. A refusal is [`Error::Flight`]
+    /// (`Unauthenticated`); a server that answers OK without a token is
+    /// [`Error::Protocol`]. Neither the password nor the token is ever put
+    /// in an error or a log.
+    pub async fn handshake_basic(&mut self, user: &str, password: &str) -> Result<()> {
+        let rpc = format!("Handshake (user {user:?})");
+        let credentials = super::auth::basic_value(user, password).ok_or_else(|| {
+            Error::Config(format!(
+                "{}: {rpc}: the user name or password has a character no header may carry",
+                self.peer
+            ))
+        })?;
+        let empty = Body::new(Full::new(Bytes::new()));
+        let answer = self
+            .call_as("Handshake", &rpc, empty, Some(&credentials))
+            .await?;
+        let headers = answer.headers.clone();
+        self.messages(&rpc, answer).await?;
+        let mut token = headers.get(AUTHORIZATION).cloned().ok_or_else(|| {
+            Error::Protocol(format!(
+                "{}: {rpc}: the server answered OK without an authorization header (a token)",
+                self.peer
+            ))
+        })?;
+        token.set_sensitive(true);
+        self.authorization = Some(token);
+        Ok(())
+    }
+
     /// The server's URL.
     pub fn peer(&self) -> &str {
         &self.peer
@@ -196,7 +231,9 @@ impl FlightClient {
     ) -> Result<Input> {
         let rpc = format!("DoGet \"{}\"", Shown(&ticket));
         let request = proto::Ticket { ticket };
-        let Answer { body, status_seen } = self.call("DoGet", &rpc, framed(&request)).await?;
+        let Answer {
+            body, status_seen, ..
+        } = self.call("DoGet", &rpc, framed(&request)).await?;
         let max = self
             .flight
             .max_message_bytes
@@ -298,6 +335,7 @@ impl FlightClient {
         let Answer {
             mut body,
             status_seen,
+            ..
         } = answer;
         if status_seen {
             return Ok(Vec::new());
@@ -377,13 +415,25 @@ impl FlightClient {
     /// errors) with `body`; the response body once its headers say it is
     /// gRPC. A trailers-only response with an error status is that error.
     async fn call(&self, method: &str, rpc: &str, body: Body) -> Result<Answer> {
+        self.call_as(method, rpc, body, self.authorization.as_ref())
+            .await
+    }
+
+    /// [`Self::call`] with `authorization` as the call's credentials.
+    async fn call_as(
+        &self,
+        method: &str,
+        rpc: &str,
+        body: Body,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Answer> {
         let request = Request::builder()
             .method(Method::POST)
             .version(http::Version::HTTP_2)
             .uri(method_path(method))
             .header(CONTENT_TYPE, HeaderValue::from_static(GRPC_CONTENT_TYPE))
             .header(TE, HeaderValue::from_static("trailers"));
-        let request = match &self.authorization {
+        let request = match authorization {
             Some(value) => request.header(AUTHORIZATION, value.clone()),
             None => request,
         }
@@ -424,7 +474,11 @@ impl FlightClient {
         if status_seen {
             self.check(rpc, &head.headers, 0)?;
         }
-        Ok(Answer { body, status_seen })
+        Ok(Answer {
+            body,
+            status_seen,
+            headers: head.headers,
+        })
     }
 
     /// `Ok` when `headers` (trailers, or the headers of a trailers-only
@@ -592,6 +646,8 @@ struct Answer {
     /// The headers held the status already, OK (a trailers-only answer):
     /// the body is empty.
     status_seen: bool,
+    /// The answer's headers (gRPC's initial metadata).
+    headers: HeaderMap,
 }
 
 /// An answer that ended without a gRPC status (a server that died, a reset

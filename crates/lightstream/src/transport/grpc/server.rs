@@ -48,6 +48,7 @@ use crate::flight::{
 };
 use crate::reader::Input;
 use crate::transport::ServerOptions;
+use crate::transport::grpc::auth::FlightAuth;
 use crate::transport::grpc::client::FlightRead;
 use crate::transport::grpc::sink::FlightSink;
 use crate::transport::grpc::{batch_body_limit, max_flight_data};
@@ -190,6 +191,8 @@ struct Shared {
     /// The largest record batch body a `DoGet` answer sends as one
     /// FlightData (see [`FlightService::max_flight_data_bytes`]).
     max_batch_body: Option<usize>,
+    /// Who may call (see [`FlightService::auth`]).
+    auth: FlightAuth,
 }
 
 /// The largest control message (a ticket, a descriptor, criteria) a
@@ -232,6 +235,7 @@ impl FlightService {
                 max_message,
                 max_control,
                 max_batch_body: batch_body_limit(Some(DEFAULT_MAX_FLIGHT_DATA_BYTES)),
+                auth: FlightAuth::default(),
             }),
             peer: Arc::from("grpc"),
         }
@@ -244,6 +248,19 @@ impl FlightService {
     /// pyarrow's server does: its client takes any size).
     pub fn max_flight_data_bytes(mut self, max: Option<usize>) -> FlightService {
         Arc::make_mut(&mut self.shared).max_batch_body = batch_body_limit(max);
+        self
+    }
+
+    /// Checks every call's `authorization: Bearer <token>` with `token`
+    /// (`UNAUTHENTICATED` before anything is read or streamed), and answers
+    /// `Handshake` with `basic` (a user name and password for a token). The
+    /// default: neither (every call let in, `Handshake` `UNIMPLEMENTED`).
+    pub fn auth(
+        mut self,
+        token: Option<crate::http::TokenCheck>,
+        basic: Option<crate::flight::BasicAuth>,
+    ) -> FlightService {
+        Arc::make_mut(&mut self.shared).auth = FlightAuth { token, basic };
         self
     }
 
@@ -299,6 +316,10 @@ async fn route(
         .and_then(|p| p.strip_prefix('/'))
     else {
         return Status::unimplemented(format!("no service at {path}")).into_http();
+    };
+    let request = match shared.auth.gate(rpc, request, shared.max_control).await {
+        Ok(request) => request,
+        Err(answer) => return *answer,
     };
     let peer = format!("{peer} {rpc}");
     match rpc {
@@ -777,6 +798,10 @@ pub(crate) async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result
     };
     let scheme = if secure { "grpc+tls" } else { "grpc" };
     let catalog = options.flight_catalog.clone();
+    let (token, basic) = (
+        options.access.token.clone(),
+        options.flight_basic_auth.clone(),
+    );
     let max_flight_data = options
         .flight_max_data_bytes
         .unwrap_or(Some(DEFAULT_MAX_FLIGHT_DATA_BYTES));
@@ -792,6 +817,7 @@ pub(crate) async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result
                 DecodeLimits::default(),
             )
             .max_flight_data_bytes(max_flight_data)
+            .auth(token.clone(), basic.clone())
             .for_peer(format!("{scheme} {addr}"));
             serve_grpc(io, service, channels)
         },
