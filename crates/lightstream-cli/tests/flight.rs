@@ -564,3 +564,58 @@ fn the_url_names_the_ticket_for_recv_and_relay() {
     relay.wait(TIMEOUT).assert_exit_ok();
     assert_file_matches("relay url ticket", &dir.join("relayed.arrows"), &doc);
 }
+
+#[test]
+fn recv_of_a_path_reads_every_endpoint_with_the_token() {
+    // tests/python/flight_auth.py: two pyarrow servers, a flight whose second
+    // endpoint is on the second server, every call needing `Bearer tok-1`.
+    require_pyarrow();
+    let dir = test_dir("lightstream-flight", "path-endpoints");
+    let mut child = Command::new("python3")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg(python_dir().join("flight_auth.py"))
+        .args(["server", "--token", "tok-1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 flight_auth.py");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut port = String::new();
+    stdout.read_line(&mut port).expect("a port");
+    let server = PyServer {
+        child,
+        lines: mpsc::channel().1,
+        port: port.trim().parse().expect("a port"),
+    };
+    let token = dir.join("token");
+    std::fs::write(&token, "tok-1\n").unwrap();
+    let url = format!("{}/?path=split", server.url());
+    let out = dir.join("split.arrows");
+    run(
+        &dir,
+        &["recv", &url, path(&out), "--token-file", path(&token)],
+    )
+    .assert_success();
+    let (_, tables) = decode_any(&out);
+    let ids: Vec<i64> = tables
+        .iter()
+        .flat_map(|t| match &t.cols[0].array {
+            Array::NumericArray(NumericArray::Int64(a)) => a.data.as_slice().to_vec(),
+            other => panic!("id: {other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, [0, 1, 2, 3, 4]);
+    // Without the token: the server's UNAUTHENTICATED on one line.
+    let out = run(&dir, &["recv", &url, "x.arrows"]);
+    let line = out.assert_one_line_error();
+    assert!(line.contains("UNAUTHENTICATED"), "{line}");
+    // Schemas that disagree: an error after part1, no output left.
+    let mismatch = format!("{}/?path=mismatch", server.url());
+    let out = run(
+        &dir,
+        &["recv", &mismatch, "m.arrows", "--token-file", path(&token)],
+    );
+    let line = out.assert_one_line_error();
+    assert!(line.contains("endpoint 2"), "{line}");
+    assert!(!dir.join("m.arrows").exists(), "a partial output was left");
+}

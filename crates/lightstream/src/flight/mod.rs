@@ -10,7 +10,10 @@
 //! - [`FlightClient`] has the other calls: [`FlightClient::list_flights`],
 //!   [`FlightClient::get_flight_info`], [`FlightClient::get_schema`], and
 //!   [`FlightClient::do_get`] / [`FlightClient::do_put`] on one HTTP/2
-//!   connection.
+//!   connection; [`FlightClient::read_endpoint`] follows an endpoint's
+//!   `locations`, [`FlightClient::read_flight`] reads every endpoint of a
+//!   descriptor's flight as one stream (so does `connect` with a descriptor
+//!   and no ticket, as in `grpc://host:port/?path=a/b`).
 //! - A call the server refuses is [`crate::Error::Flight`] with its
 //!   [`FlightCode`]; a stream that ends without a gRPC status (a server that
 //!   died) is a codec error of kind `Truncated`, never a short valid stream.

@@ -40,6 +40,8 @@ use crate::flight::{FlightDescriptor, FlightInfo, FlightOptions, proto};
 use crate::reader::{Input, TableReader};
 use crate::writer::{Limit, MessageSink, SendError, SinkFuture, TableWriter};
 
+mod endpoints;
+
 /// Any stream HTTP/2 runs over (TCP, TLS).
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 
@@ -231,13 +233,25 @@ impl FlightClient {
     ) -> Result<Input> {
         let rpc = format!("DoGet \"{}\"", Shown(&ticket));
         let request = proto::Ticket { ticket };
-        let Answer {
-            body, status_seen, ..
-        } = self.call("DoGet", &rpc, framed(&request)).await?;
+        let answer = self.call("DoGet", &rpc, framed(&request)).await?;
+        let read = self.answer_read(answer.body, answer.status_seen, rpc, &limits, metadata)?;
+        Ok(Input::Bytes(Box::new(read)))
+    }
+
+    /// The body of a DoGet answer as the reader's bytes (`status_seen`: a
+    /// trailers-only OK, no body); `rpc` names the call in errors.
+    fn answer_read<B>(
+        &self,
+        body: B,
+        status_seen: bool,
+        rpc: String,
+        limits: &DecodeLimits,
+        metadata: Option<AppMetadataSender>,
+    ) -> Result<FlightRead<B>> {
         let max = self
             .flight
             .max_message_bytes
-            .map_or_else(|| max_flight_data(&limits), |m| m as u64);
+            .map_or_else(|| max_flight_data(limits), |m| m as u64);
         let mut translator = FlightToIpc::new(max.min(u64::from(u32::MAX)));
         let mut state = ReadState::Body;
         if status_seen {
@@ -246,7 +260,7 @@ impl FlightClient {
             translator.end(true)?;
             state = ReadState::Draining;
         }
-        Ok(Input::Bytes(Box::new(FlightRead {
+        Ok(FlightRead {
             body,
             translator,
             chunk: Bytes::new(),
@@ -255,7 +269,7 @@ impl FlightClient {
             rpc,
             on_end: None,
             metadata,
-        })))
+        })
     }
 
     /// The record batch body limit of this client's `DoPut`s
@@ -1025,13 +1039,18 @@ struct Call(FlightClient);
 impl Link for Call {
     fn input(self: Box<Self>, peer: String, limits: DecodeLimits) -> Pending<'static, Input> {
         Box::pin(async move {
-            let ticket = self.0.flight.ticket.clone().ok_or_else(|| {
+            if let Some(ticket) = self.0.flight.ticket.clone() {
+                return self.0.do_get_input(ticket, limits, None).await;
+            }
+            // A descriptor: GetFlightInfo, then every endpoint in order.
+            let descriptor = self.0.flight.descriptor().ok_or_else(|| {
                 Error::Config(format!(
                     "{peer}: reading a Flight needs a ticket (grpc://host:port/?ticket=T, \
-                     ClientOptions::flight.ticket, or the CLI's --ticket)"
+                     ClientOptions::flight.ticket, or the CLI's --ticket) or a descriptor \
+                     (/?path=a/b, /?cmd=C: every endpoint GetFlightInfo lists)"
                 ))
             })?;
-            self.0.do_get_input(ticket, limits, None).await
+            self.0.read_flight_input(&descriptor, limits).await
         })
     }
 

@@ -12,8 +12,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use lightstream::flight::{BasicAuth, FlightClient, FlightCode, FlightRequest};
+use futures_util::StreamExt;
+
+use lightstream::flight::{BasicAuth, FlightClient, FlightCode, FlightDescriptor, FlightRequest};
 use lightstream::http::{Access, TokenCheck};
+use lightstream::lightstream_core::ErrorKind;
 use lightstream::minarrow::{fa_i64, tbl};
 use lightstream::{
     ClientOptions, Endpoint, Error, ReadOptions, Schema, ServerOptions, WriteOptions,
@@ -27,7 +30,7 @@ use serde_json::Value;
 struct PyServers {
     child: Child,
     a: u16,
-    _b: u16,
+    b: u16,
 }
 
 impl PyServers {
@@ -51,7 +54,7 @@ impl PyServers {
                 .unwrap_or_else(|_| panic!("flight_auth.py printed {line:?}, not a port"))
         };
         let (a, b) = (port(), port());
-        PyServers { child, a, _b: b }
+        PyServers { child, a, b }
     }
 
     fn url(&self, query: &str) -> Endpoint {
@@ -236,5 +239,85 @@ async fn pyarrow_needs_our_servers_token_on_every_call() {
         calls.load(std::sync::atomic::Ordering::SeqCst),
         2,
         "only the two calls with a token came through"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flight_on_two_servers_is_read_as_one_stream_in_order() {
+    let servers = PyServers::start(&["--token", "tok-1"]);
+    let token = with_token(Some("tok-1"));
+    // recv grpc://A/?path=split: GetFlightInfo on A, part1 on A, part2 on B
+    // (the token goes along); part2's dictionary replaces part1's.
+    let tables = read(&servers.url("/?path=split"), &token).await.unwrap();
+    assert_eq!(ids(&tables), [0, 1, 2, 3, 4]);
+    assert_eq!(
+        tags(&tables),
+        [
+            Value::from("a"),
+            Value::from("b"),
+            Value::from("a"),
+            Value::from("z"),
+            Value::Null
+        ]
+    );
+    // The same through FlightClient, and each endpoint on its own: the
+    // reuse-connection location is this server, an unreachable location is
+    // skipped for the next.
+    let client = FlightClient::connect(&servers.url(""), &token)
+        .await
+        .unwrap();
+    let split = FlightDescriptor::Path(vec!["split".into()]);
+    let reader = client
+        .read_flight(&split, ReadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(ids(&reader.read_all().await.unwrap()), [0, 1, 2, 3, 4]);
+    let info = client
+        .get_flight_info(&FlightDescriptor::Path(vec!["reuse".into()]))
+        .await
+        .unwrap();
+    assert_eq!(
+        info.endpoints[1].locations,
+        [
+            "grpc+tcp://127.0.0.1:1".to_string(),
+            format!("grpc+tcp://127.0.0.1:{}", servers.b)
+        ]
+    );
+    let mut got = Vec::new();
+    for endpoint in &info.endpoints {
+        let reader = client
+            .read_endpoint(endpoint, ReadOptions::default())
+            .await
+            .unwrap();
+        got.extend(ids(&reader.read_all().await.unwrap()));
+    }
+    assert_eq!(got, [0, 1, 2, 3, 4]);
+    // Endpoints whose schemas differ: the first's tables, then a typed error.
+    let conn = lightstream::connect(&servers.url("/?path=mismatch"), &token)
+        .await
+        .unwrap();
+    let mut reader = conn.reader(ReadOptions::default()).await.unwrap();
+    let first = reader.next().await.expect("part1's table").unwrap();
+    assert_eq!(ids(&[first]), [0, 1, 2]);
+    let e = loop {
+        match reader.next().await {
+            Some(Ok(_)) => continue,
+            None => panic!("a mismatched schema read as the end"),
+            Some(Err(e)) => break e,
+        }
+    };
+    assert_eq!(e.codec_kind(), Some(ErrorKind::Schema), "{e}");
+    assert!(e.to_string().contains("endpoint 2"), "{e}");
+    // An unknown descriptor: the server's NOT_FOUND.
+    let e = read(&servers.url("/?path=nope"), &token).await.unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Flight {
+                code: FlightCode::NotFound,
+                ..
+            }
+        ),
+        "{e}"
     );
 }
