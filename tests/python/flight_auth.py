@@ -22,7 +22,8 @@ part, so a reader of parts in a row meets a dictionary replacement).
 
 client: pyarrow's client DoGet of TICKET from URL, with `authorization: Bearer
 T` (--token) or after `authenticate_basic_token` (--basic); prints
-{"ids": [...], "tags": [...]} or exits 1 with {"error": class, "message": text}.
+{"rows": n, "ids": [...], "tags": [...]} (empty lists for absent columns) or exits
+1 with {"error": class, "message": text}.
 """
 
 import argparse
@@ -146,7 +147,8 @@ def client(args):
         print(json.dumps({"error": type(e).__name__, "message": str(e).splitlines()[0]}))
         sys.exit(1)
     print(json.dumps({
-        "ids": table.column("id").to_pylist(),
+        "rows": table.num_rows,
+        "ids": table.column("id").to_pylist() if "id" in table.column_names else [],
         "tags": table.column("tag").to_pylist() if "tag" in table.column_names else [],
     }))
 

@@ -619,3 +619,58 @@ fn recv_of_a_path_reads_every_endpoint_with_the_token() {
     assert!(line.contains("endpoint 2"), "{line}");
     assert!(!dir.join("m.arrows").exists(), "a partial output was left");
 }
+
+#[test]
+fn serve_grpc_with_a_token_file_refuses_pyarrow_without_the_header() {
+    require_pyarrow();
+    let dir = test_dir("lightstream-flight", "serve-token");
+    let upstream = PyServer::start(&dir, &[]);
+    let files = served_files(&dir, &upstream.url());
+    let (name, file, _) = &files[0];
+    let token = dir.join("tokens");
+    std::fs::write(&token, "# tokens\ntok-1\n").unwrap();
+    let mut serve = Proc::spawn(
+        &dir,
+        &[
+            "serve",
+            "grpc://127.0.0.1:0",
+            path(file),
+            "--token-file",
+            path(&token),
+        ],
+    );
+    let url = serve.url();
+    let client = |args: &[&str]| {
+        let out = Command::new("python3")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .arg(python_dir().join("flight_auth.py"))
+            .args(["client", &url, name])
+            .args(args)
+            .output()
+            .expect("python3 flight_auth.py client");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        (out.status.success(), json)
+    };
+    let (ok, got) = client(&[]);
+    assert!(!ok);
+    assert_eq!(got["error"], "FlightUnauthenticatedError", "{got}");
+    let (ok, got) = client(&["--token", "tok-2"]);
+    assert!(!ok && got["error"] == "FlightUnauthenticatedError", "{got}");
+    let (ok, got) = client(&["--token", "tok-1"]);
+    assert!(ok, "{got}");
+    assert!(got["rows"].as_u64().unwrap() > 0, "{got}");
+    // recv sends its --token-file on every call.
+    let out = dir.join("got.arrows");
+    run(
+        &dir,
+        &[
+            "recv",
+            &format!("{url}/?ticket={name}"),
+            path(&out),
+            "--token-file",
+            path(&token),
+        ],
+    )
+    .assert_success();
+    drop(serve.kill());
+}
