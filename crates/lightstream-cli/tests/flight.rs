@@ -618,6 +618,25 @@ fn recv_of_a_path_reads_every_endpoint_with_the_token() {
     let line = out.assert_one_line_error();
     assert!(line.contains("endpoint 2"), "{line}");
     assert!(!dir.join("m.arrows").exists(), "a partial output was left");
+    // The gateway: the whole flight, with the upstream's token, to a WebSocket.
+    let mut relay = Proc::spawn(
+        &dir,
+        &[
+            "relay",
+            &url,
+            "--upstream-token-file",
+            path(&token),
+            "ws://127.0.0.1:0/",
+            "--wait-for",
+            "1",
+        ],
+    );
+    let ws = relay.url();
+    let relayed = dir.join("relayed.arrows");
+    run(&dir, &["recv", &ws, path(&relayed)]).assert_success();
+    relay.wait(TIMEOUT).assert_exit_ok();
+    let (_, tables) = decode_any(&relayed);
+    assert_eq!(tables.iter().map(|t| t.n_rows).sum::<usize>(), 5);
 }
 
 #[test]
