@@ -322,6 +322,12 @@ fn send_puts_a_file_that_pyarrow_stores_and_validates() {
     let want = read_json(&dir.join("dict_replacement.lz4.json"));
     let diffs = diff_docs("up/rep", &want, &got);
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    // The descriptor in the URL (a segment with an escaped `/` and a space).
+    let put = format!("{url}/?path=up/in%2Furl%20x");
+    run(&dir, &["send", &put, "rep.arrows"]).assert_success();
+    let report = server.next_json();
+    assert_eq!(report["put"], "up/in/url x", "{report}");
+    assert_eq!(report["rows"], 16);
 }
 
 /// The files `serve` offers, written by pyarrow from what pyarrow's client
