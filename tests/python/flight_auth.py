@@ -17,6 +17,7 @@ schema). GetFlightInfo on A of path descriptors:
   ["reuse"]     part1 at arrow-flight-reuse-connection://?, part2 at a closed port
                 then at B (the first reachable location is used)
   ["mismatch"]  part1 (A), other at B: schemas that do not agree
+  ["refused"]   part1 (A), then a ticket B does not know (NOT_FOUND)
 Each part's table: id int64, tag dictionary<int32, utf8> (its own dictionary per
 part, so a reader of parts in a row meets a dictionary replacement).
 
@@ -116,6 +117,8 @@ class Server(fl.FlightServerBase):
             endpoints = [fl.FlightEndpoint(b"part1", [reuse]), fl.FlightEndpoint(b"part2", [closed, b])]
         elif name == "mismatch":
             endpoints = [fl.FlightEndpoint(b"part1", []), fl.FlightEndpoint(b"other", [b])]
+        elif name == "refused":
+            endpoints = [fl.FlightEndpoint(b"part1", []), fl.FlightEndpoint(b"nope", [b])]
         else:
             raise KeyError(f"no such flight: {name!r}")
         return fl.FlightInfo(SCHEMA, descriptor, endpoints, -1, -1)

@@ -308,6 +308,22 @@ async fn a_flight_on_two_servers_is_read_as_one_stream_in_order() {
     };
     assert_eq!(e.codec_kind(), Some(ErrorKind::Schema), "{e}");
     assert!(e.to_string().contains("endpoint 2"), "{e}");
+    // A later endpoint refused: the first's tables, then its status, naming it.
+    let conn = lightstream::connect(&servers.url("/?path=refused"), &token)
+        .await
+        .unwrap();
+    let mut reader = conn.reader(ReadOptions::default()).await.unwrap();
+    let first = reader.next().await.expect("part1's table").unwrap();
+    assert_eq!(ids(&[first]), [0, 1, 2]);
+    let e = reader.next().await.expect("an error").unwrap_err();
+    let Error::Flight { code, message, .. } = &e else {
+        panic!("not the endpoint's status: {e}");
+    };
+    assert_eq!(*code, FlightCode::NotFound, "{e}");
+    assert!(
+        message.contains("endpoint 2") && message.contains("no such ticket"),
+        "{e}"
+    );
     // An unknown descriptor: the server's NOT_FOUND.
     let e = read(&servers.url("/?path=nope"), &token).await.unwrap_err();
     assert!(
