@@ -317,7 +317,7 @@ async fn route(
     else {
         return Status::unimplemented(format!("no service at {path}")).into_http();
     };
-    let request = match shared.auth.gate(rpc, request, shared.max_control).await {
+    let request = match shared.auth.gate(rpc, request).await {
         Ok(request) => request,
         Err(answer) => return *answer,
     };
