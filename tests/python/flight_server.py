@@ -22,6 +22,9 @@ Tickets (UTF-8; the flight's descriptor is the path [ticket]):
   dict_delta_then_replace.none     deltas then a replacement
   empty                     the all-types schema and no batches
   app_metadata              3 batches, each with app_metadata b"meta-<i>"
+  strings                   the Flight bench's shape (b), small: utf8 and int64 with
+                            10% nulls, 2 batches of 20,000 rows (pyarrow pads to 8,
+                            so buffers after the 2,500-byte bitmaps lie off 64)
   big                       one batch of 2,000,000 rows (int64 id = row, float64
                             x = row * 0.5): one ~32 MB FlightData, pyarrow does
                             not split (no expectation file: check id[i] == i)
@@ -88,6 +91,24 @@ class Fixture:
         return doc
 
 
+def strings_batches():
+    """Shape (b) of the Flight bench, small: utf8 and int64, 10% nulls."""
+    schema = pa.schema([pa.field("s", pa.string()), pa.field("n", pa.int64())])
+    out = []
+    for b in range(2):
+        rows = range(20_000)
+        out.append(
+            pa.record_batch(
+                [
+                    pa.array([None if i % 10 == 3 else f"row {b}-{i}" for i in rows], pa.string()),
+                    pa.array([None if i % 10 == 7 else i * 3 + b for i in rows], pa.int64()),
+                ],
+                schema=schema,
+            )
+        )
+    return schema, out
+
+
 def big_table():
     ids = pa.array(range(BIG_ROWS), pa.int64())
     xs = pc.multiply(pc.cast(ids, pa.float64()), 0.5)
@@ -124,6 +145,7 @@ def fixtures():
         out[f"dict_delta.{name}"] = Fixture(delta_schema, delta, comp, deltas=True)
     out["dict_delta_then_replace.none"] = Fixture(dr_schema, delta_replace, None, deltas=True)
     out["empty"] = Fixture(schema, [])
+    out["strings"] = Fixture(*strings_batches())
     _, small = pyarrow_write.big_batches()
     meta_schema = small[0].schema
     meta_batches = [small[0].slice(0, 5), small[0].slice(5, 0), small[1].slice(7, 11)]

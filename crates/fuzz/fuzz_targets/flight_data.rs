@@ -7,12 +7,18 @@
 //! outgrows the input by more than 8 bytes per FlightData plus the
 //! end-of-stream marker (nothing allocated from a claimed length); side
 //! items name a message already seen; every table reads to its last value.
+//! Then the same IPC messages given apart, as FlightData a program holds in
+//! memory (`FlightDataDecoder`), each body at an address the input's length
+//! chooses (aligned or not): no panic, tables read whole, poisoned after an
+//! error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lightstream_core::bytes::BufMut;
-use lightstream_core::flight::{FlightSide, FlightToIpc};
-use lightstream_core::{IpcStreamDriver, ReadOptions, StreamItem};
+use lightstream_core::bytes::{BufMut, Bytes};
+use lightstream_core::flight::{FlightDataDecoder, FlightSide, FlightToIpc};
+use lightstream_core::framing::FrameDecoder;
+use lightstream_core::framing::ipc::{IpcFrame, IpcFrameDecoder};
+use lightstream_core::{DecodeLimits, IpcStreamDriver, ReadOptions, StreamItem, aligned_copy};
 use lightstream_fuzz::{Chunks, Copying, check_table};
 
 fuzz_target!(|data: &[u8]| {
@@ -74,4 +80,28 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = driver.decoder().finish();
+
+    // The messages as the wire has them (no buffer moved), given apart.
+    let mut frames = IpcFrameDecoder::new(DecodeLimits::default());
+    frames.set_keep_layout(true);
+    if let Ok(frames) = frames.decode_all(&ipc) {
+        let shift = data.len() % 9;
+        let mut apart = FlightDataDecoder::new(ReadOptions::default());
+        for frame in frames {
+            let IpcFrame::Message(m) = frame else { break };
+            let mut padded = vec![0; shift];
+            padded.extend_from_slice(m.body.as_slice());
+            let body = Bytes::from_owner(aligned_copy(&padded)).slice(shift..);
+            match apart.push(&m.metadata, body) {
+                Ok(Some(StreamItem::Table(t))) => {
+                    check_table(&t);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    assert!(apart.push(&m.metadata, Bytes::new()).is_err());
+                    break;
+                }
+            }
+        }
+    }
 });

@@ -25,10 +25,12 @@ pub struct AccessArgs {
     /// send no `Origin` (curl, pyarrow, `lightstream recv`) always may
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
-    /// ws://, wss://, http://, https://: require a bearer token, one of the
-    /// lines of FILE (empty lines and `#` comments skipped; letters, digits
-    /// and -._~+ etc., base64url fits). Clients send `Authorization: Bearer
-    /// TOKEN`; browsers' WebSockets the subprotocol `lightstream.token.TOKEN`
+    /// ws://, wss://, http://, https://, grpc://, grpc+tls://: require a
+    /// bearer token, one of the lines of FILE (empty lines and `#` comments
+    /// skipped; letters, digits and -._~+ etc., base64url fits). Clients send
+    /// `Authorization: Bearer TOKEN` (Flight: on every call, else
+    /// UNAUTHENTICATED); browsers' WebSockets the subprotocol
+    /// `lightstream.token.TOKEN`
     #[arg(long = "token-file", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 }
@@ -77,10 +79,10 @@ impl AccessArgs {
 /// `--token-file` of a client command.
 #[derive(Args, Clone, Debug, Default)]
 pub struct TokenArg {
-    /// ws://, wss://, http://, https://: send the bearer token in FILE (its
-    /// first line that is not empty or a `#` comment): `Authorization:
-    /// Bearer TOKEN` over HTTP, the subprotocol `lightstream.token.TOKEN`
-    /// over WebSocket
+    /// ws://, wss://, http://, https://, grpc://, grpc+tls://: send the
+    /// bearer token in FILE (its first line that is not empty or a `#`
+    /// comment): `Authorization: Bearer TOKEN` over HTTP and on every Flight
+    /// call, the subprotocol `lightstream.token.TOKEN` over WebSocket
     #[arg(long = "token-file", value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 }

@@ -136,9 +136,9 @@ pub fn relay(
     let server = server_options(&listen, server_tls)?;
     let client = match &source {
         Source::Url(upstream) => Some(client_options(upstream, client_tls)?),
-        _ if client_tls.insecure || client_tls.ca.is_some() => {
+        _ if client_tls.insecure || client_tls.ca.is_some() || client_tls.token.is_some() => {
             return Err(CliError::usage(
-                "--insecure and --ca apply to an upstream URL (quic://, tls://, wss://) only",
+                "--insecure, --ca and --upstream-token-file apply to an upstream URL only",
             ));
         }
         _ => None,

@@ -94,21 +94,32 @@ pub fn refuse_elsewhere(endpoint: &Endpoint, given: bool, flags: &str) -> CliRes
     Ok(())
 }
 
-/// The ticket a reader of `endpoint` sends: required for Flight, refused
-/// elsewhere.
+/// The ticket a reader of `endpoint` sends: `--ticket` / `--ticket-hex`, or
+/// none when the URL names the flight (`/?ticket=T`, or a descriptor
+/// `/?path=a/b` read through GetFlightInfo); one of them is required for
+/// Flight, both is a usage error, and the flags are refused elsewhere.
 pub fn ticket_for(endpoint: &Endpoint, args: &TicketArgs) -> CliResult<Option<Vec<u8>>> {
     let ticket = args.bytes();
     refuse_elsewhere(endpoint, ticket.is_some(), "--ticket and --ticket-hex")?;
-    if is_flight(endpoint) && ticket.is_none() {
-        return Err(CliError::usage(format!(
-            "reading from {endpoint} needs the ticket of a flight: --ticket TEXT or \
-             --ticket-hex HEX"
-        )));
+    if !is_flight(endpoint) {
+        return Ok(ticket);
     }
-    Ok(ticket)
+    match (endpoint.flight_name(), &ticket) {
+        (Some(name), Some(_)) => Err(CliError::usage(format!(
+            "{endpoint} names its flight (`{name}`): drop --ticket / --ticket-hex, or the \
+             URL's query"
+        ))),
+        (None, None) => Err(CliError::usage(format!(
+            "reading from {endpoint} needs the ticket of a flight: --ticket TEXT, \
+             --ticket-hex HEX, or in the URL: {endpoint}/?ticket=TEXT (or /?path=A/B to read \
+             every endpoint GetFlightInfo lists)"
+        ))),
+        _ => Ok(ticket),
+    }
 }
 
 /// The path descriptor a DoPut to `endpoint` sends: `--path` split at `/`,
+/// else none when the URL names a descriptor (`/?path=a/b`, `/?cmd=C`),
 /// else the input's file name; refused elsewhere.
 pub fn descriptor_for(
     endpoint: &Endpoint,
@@ -118,6 +129,21 @@ pub fn descriptor_for(
     refuse_elsewhere(endpoint, args.path.is_some(), "--path")?;
     if !is_flight(endpoint) {
         return Ok(None);
+    }
+    match endpoint.flight_name() {
+        Some(lightstream::FlightName::Ticket(_)) => {
+            return Err(CliError::usage(format!(
+                "{endpoint} names a ticket, which is for reading: a DoPut needs a descriptor \
+                 (/?path=A/B or --path A/B)"
+            )));
+        }
+        Some(name) if args.path.is_some() => {
+            return Err(CliError::usage(format!(
+                "{endpoint} names its descriptor (`{name}`): drop --path, or the URL's query"
+            )));
+        }
+        Some(_) => return Ok(None),
+        None => {}
     }
     if let Some(path) = &args.path {
         let segments: Vec<String> = path.split('/').map(str::to_string).collect();
@@ -131,7 +157,8 @@ pub fn descriptor_for(
     match input.file_name().and_then(|n| n.to_str()) {
         Some(name) if input.as_os_str() != "-" => Ok(Some(vec![name.to_string()])),
         _ => Err(CliError::usage(format!(
-            "sending standard input to {endpoint} needs a descriptor: --path A/B"
+            "sending standard input to {endpoint} needs a descriptor: --path A/B, or \
+             {endpoint}/?path=A/B"
         ))),
     }
 }
@@ -400,6 +427,18 @@ mod tests {
             ticket_for(&endpoint("tcp://h:1"), &TicketArgs::default()).ok(),
             Some(None)
         );
+        // The URL may name the flight instead; not both.
+        for url in ["grpc://h:1/?ticket=t", "grpc://h:1/?path=a/b"] {
+            assert_eq!(
+                ticket_for(&endpoint(url), &TicketArgs::default()).ok(),
+                Some(None),
+                "{url}"
+            );
+            let Err(CliError::Usage(m)) = ticket_for(&endpoint(url), &text) else {
+                panic!("URL and --ticket: {url}");
+            };
+            assert!(m.contains("names its flight"), "{m}");
+        }
     }
 
     #[test]
@@ -435,5 +474,23 @@ mod tests {
             descriptor_for(&endpoint("ws://h:1/"), &path("a"), file),
             Err(CliError::Usage(_))
         ));
+        // A URL's descriptor is the library's to send; a ticket is no descriptor.
+        let named = endpoint("grpc://h:1/?path=x/y");
+        assert_eq!(
+            descriptor_for(&named, &PathArgs::default(), stdin).ok(),
+            Some(None)
+        );
+        for (url, args) in [
+            ("grpc://h:1/?path=x/y", path("a")),
+            ("grpc://h:1/?ticket=t", PathArgs::default()),
+        ] {
+            assert!(
+                matches!(
+                    descriptor_for(&endpoint(url), &args, file),
+                    Err(CliError::Usage(_))
+                ),
+                "{url}"
+            );
+        }
     }
 }

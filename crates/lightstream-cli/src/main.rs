@@ -194,6 +194,12 @@ enum Command {
         upstream_tls: ClientTlsArgs,
         #[command(flatten)]
         ticket: flight::TicketArgs,
+        /// Upstream ws://, wss://, http(s)://, grpc://, grpc+tls://: send the
+        /// bearer token in FILE (its first line that is not empty or a `#`
+        /// comment), as `recv --token-file` does (--token-file is the
+        /// listening side's)
+        #[arg(long = "upstream-token-file", value_name = "FILE")]
+        upstream_token_file: Option<PathBuf>,
         /// Drop a client that takes no data for SECONDS (and one whose
         /// handshake takes longer; with --slow block, the longest one client
         /// holds the feed back); 0: wait forever
@@ -829,10 +835,14 @@ fn run(cli: Cli) -> CliResult<()> {
             tls,
             upstream_tls,
             ticket,
+            upstream_token_file,
             timeout,
             max_clients,
         } => {
-            let mut upstream = upstream_tls.tls();
+            let token = access::TokenArg {
+                token_file: upstream_token_file,
+            };
+            let mut upstream = upstream_tls.with_token(&token)?;
             match &source {
                 feed::Source::Url(endpoint) => {
                     upstream.ticket = flight::ticket_for(endpoint, &ticket)?;

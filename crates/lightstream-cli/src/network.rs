@@ -791,6 +791,20 @@ pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerO
     let mut options = ServerOptions::default();
     match &tls.access {
         Some(access) if browser_facing(endpoint) => options.access = access.clone(),
+        // Flight: every call's bearer token. Browsers cannot call gRPC, so
+        // there is no Origin to allow.
+        Some(access)
+            if crate::flight::is_flight(endpoint) && access.origins == Default::default() =>
+        {
+            options.access.token = access.token.clone();
+        }
+        Some(access) if crate::flight::is_flight(endpoint) => {
+            let _ = access;
+            return Err(CliError::usage(format!(
+                "--allow-origin applies to ws://, wss://, http:// and https:// URLs only, not \
+                 to {endpoint} (browsers cannot call Flight; --token-file applies)"
+            )));
+        }
         Some(_) => {
             return Err(CliError::usage(format!(
                 "--allow-origin and --token-file apply to ws://, wss://, http:// and https:// \
@@ -839,10 +853,10 @@ pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerO
 pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientOptions> {
     let mut options = ClientOptions::default();
     if let Some(token) = &tls.token {
-        if !browser_facing(endpoint) {
+        if !browser_facing(endpoint) && !crate::flight::is_flight(endpoint) {
             return Err(CliError::usage(format!(
-                "--token-file applies to ws://, wss://, http:// and https:// URLs only, \
-                 not to {endpoint}"
+                "--token-file applies to ws://, wss://, http://, https://, grpc:// and \
+                 grpc+tls:// URLs only, not to {endpoint}"
             )));
         }
         options.token = Some(token.clone());
@@ -1069,6 +1083,9 @@ mod tests {
         }
         let m = usage_message(client_options(&endpoint("tcp://127.0.0.1:1"), &token));
         assert!(m.contains("--token-file applies to ws://"), "{m}");
+        // Flight sends it on every call.
+        let options = client_options(&endpoint("grpc://127.0.0.1:1"), &token).expect("grpc");
+        assert_eq!(options.token.as_deref(), Some("t0k"));
     }
 
     #[test]
@@ -1094,6 +1111,23 @@ mod tests {
                 lightstream::http::Origins::Any
             ));
         }
+        // Flight takes the token only: browsers cannot call it.
+        let m = usage_message(server_options(&endpoint("grpc://127.0.0.1:0"), &access));
+        assert!(m.contains("--allow-origin applies to ws://"), "{m}");
+        let token = ServerTls {
+            cert_key: None,
+            access: Some(lightstream::http::Access {
+                token: Some(lightstream::http::TokenCheck::tokens(["t"]).unwrap()),
+                ..lightstream::http::Access::default()
+            }),
+        };
+        let options = server_options(&endpoint("grpc://127.0.0.1:0"), &token).expect("grpc");
+        assert!(
+            options
+                .access
+                .token
+                .is_some_and(|c| c.check("t") && !c.check("u"))
+        );
     }
 
     #[test]

@@ -322,6 +322,12 @@ fn send_puts_a_file_that_pyarrow_stores_and_validates() {
     let want = read_json(&dir.join("dict_replacement.lz4.json"));
     let diffs = diff_docs("up/rep", &want, &got);
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+    // The descriptor in the URL (a segment with an escaped `/` and a space).
+    let put = format!("{url}/?path=up/in%2Furl%20x");
+    run(&dir, &["send", &put, "rep.arrows"]).assert_success();
+    let report = server.next_json();
+    assert_eq!(report["put"], "up/in/url x", "{report}");
+    assert_eq!(report["rows"], 16);
 }
 
 /// The files `serve` offers, written by pyarrow from what pyarrow's client
@@ -520,4 +526,176 @@ fn flight_flags_elsewhere_are_usage_errors() {
         &["recv", "grpc://127.0.0.1:1", "x", "--ticket-hex", "zz"],
     );
     assert!(out.assert_error(2).contains("hex"), "{}", out.stderr);
+}
+
+#[test]
+fn the_url_names_the_ticket_for_recv_and_relay() {
+    // grpc://host:port/?ticket=T (percent-decoded) instead of --ticket.
+    let dir = test_dir("lightstream-flight", "url-ticket");
+    let server = PyServer::start(&dir, &[]);
+    let doc = read_json(&dir.join("dict_delta.zstd.json"));
+    let url = format!("{}/?ticket=dict%5Fdelta.zstd", server.url());
+    let out = dir.join("url.arrows");
+    run(&dir, &["recv", &url, path(&out)]).assert_success();
+    assert_file_matches("url ticket", &out, &doc);
+    // An unknown ticket in the URL: the server's NOT_FOUND, the server named
+    // without the query.
+    let nope = format!("{}/?ticket=nope", server.url());
+    let out = run(&dir, &["recv", &nope, "x.arrows"]);
+    let line = out.assert_one_line_error();
+    assert!(line.contains("NOT_FOUND"), "{line}");
+    assert!(line.contains("DoGet \"nope\""), "{line}");
+    // Both the URL and --ticket: a usage error, nothing sent.
+    let out = run(&dir, &["recv", &url, "x.arrows", "--ticket", "empty"]);
+    assert!(
+        out.assert_error(2).contains("names its flight"),
+        "{}",
+        out.stderr
+    );
+    // A bad escape names the part.
+    let bad = format!("{}/?ticket=%zz", server.url());
+    let out = run(&dir, &["recv", &bad, "x.arrows"]);
+    assert!(
+        out.stderr.contains("ticket has a bad percent escape"),
+        "{}",
+        out.stderr
+    );
+    // relay takes it too.
+    let mut relay = Proc::spawn(
+        &dir,
+        &["relay", &url, "ws://127.0.0.1:0/", "--wait-for", "1"],
+    );
+    let ws = relay.url();
+    run(&dir, &["recv", &ws, "relayed.arrows"]).assert_success();
+    relay.wait(TIMEOUT).assert_exit_ok();
+    assert_file_matches("relay url ticket", &dir.join("relayed.arrows"), &doc);
+}
+
+#[test]
+fn recv_of_a_path_reads_every_endpoint_with_the_token() {
+    // tests/python/flight_auth.py: two pyarrow servers, a flight whose second
+    // endpoint is on the second server, every call needing `Bearer tok-1`.
+    require_pyarrow();
+    let dir = test_dir("lightstream-flight", "path-endpoints");
+    let mut child = Command::new("python3")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg(python_dir().join("flight_auth.py"))
+        .args(["server", "--token", "tok-1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 flight_auth.py");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut port = String::new();
+    stdout.read_line(&mut port).expect("a port");
+    let server = PyServer {
+        child,
+        lines: mpsc::channel().1,
+        port: port.trim().parse().expect("a port"),
+    };
+    let token = dir.join("token");
+    std::fs::write(&token, "tok-1\n").unwrap();
+    let url = format!("{}/?path=split", server.url());
+    let out = dir.join("split.arrows");
+    run(
+        &dir,
+        &["recv", &url, path(&out), "--token-file", path(&token)],
+    )
+    .assert_success();
+    let (_, tables) = decode_any(&out);
+    let ids: Vec<i64> = tables
+        .iter()
+        .flat_map(|t| match &t.cols[0].array {
+            Array::NumericArray(NumericArray::Int64(a)) => a.data.as_slice().to_vec(),
+            other => panic!("id: {other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, [0, 1, 2, 3, 4]);
+    // Without the token: the server's UNAUTHENTICATED on one line.
+    let out = run(&dir, &["recv", &url, "x.arrows"]);
+    let line = out.assert_one_line_error();
+    assert!(line.contains("UNAUTHENTICATED"), "{line}");
+    // Schemas that disagree: an error after part1, no output left.
+    let mismatch = format!("{}/?path=mismatch", server.url());
+    let out = run(
+        &dir,
+        &["recv", &mismatch, "m.arrows", "--token-file", path(&token)],
+    );
+    let line = out.assert_one_line_error();
+    assert!(line.contains("endpoint 2"), "{line}");
+    assert!(!dir.join("m.arrows").exists(), "a partial output was left");
+    // The gateway: the whole flight, with the upstream's token, to a WebSocket.
+    let mut relay = Proc::spawn(
+        &dir,
+        &[
+            "relay",
+            &url,
+            "--upstream-token-file",
+            path(&token),
+            "ws://127.0.0.1:0/",
+            "--wait-for",
+            "1",
+        ],
+    );
+    let ws = relay.url();
+    let relayed = dir.join("relayed.arrows");
+    run(&dir, &["recv", &ws, path(&relayed)]).assert_success();
+    relay.wait(TIMEOUT).assert_exit_ok();
+    let (_, tables) = decode_any(&relayed);
+    assert_eq!(tables.iter().map(|t| t.n_rows).sum::<usize>(), 5);
+}
+
+#[test]
+fn serve_grpc_with_a_token_file_refuses_pyarrow_without_the_header() {
+    require_pyarrow();
+    let dir = test_dir("lightstream-flight", "serve-token");
+    let upstream = PyServer::start(&dir, &[]);
+    let files = served_files(&dir, &upstream.url());
+    let (name, file, _) = &files[0];
+    let token = dir.join("tokens");
+    std::fs::write(&token, "# tokens\ntok-1\n").unwrap();
+    let mut serve = Proc::spawn(
+        &dir,
+        &[
+            "serve",
+            "grpc://127.0.0.1:0",
+            path(file),
+            "--token-file",
+            path(&token),
+        ],
+    );
+    let url = serve.url();
+    let client = |args: &[&str]| {
+        let out = Command::new("python3")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .arg(python_dir().join("flight_auth.py"))
+            .args(["client", &url, name])
+            .args(args)
+            .output()
+            .expect("python3 flight_auth.py client");
+        let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        (out.status.success(), json)
+    };
+    let (ok, got) = client(&[]);
+    assert!(!ok);
+    assert_eq!(got["error"], "FlightUnauthenticatedError", "{got}");
+    let (ok, got) = client(&["--token", "tok-2"]);
+    assert!(!ok && got["error"] == "FlightUnauthenticatedError", "{got}");
+    let (ok, got) = client(&["--token", "tok-1"]);
+    assert!(ok, "{got}");
+    assert!(got["rows"].as_u64().unwrap() > 0, "{got}");
+    // recv sends its --token-file on every call.
+    let out = dir.join("got.arrows");
+    run(
+        &dir,
+        &[
+            "recv",
+            &format!("{url}/?ticket={name}"),
+            path(&out),
+            "--token-file",
+            path(&token),
+        ],
+    )
+    .assert_success();
+    drop(serve.kill());
 }

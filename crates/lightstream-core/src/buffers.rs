@@ -70,6 +70,15 @@ pub fn aligned_copy(bytes: &[u8]) -> SharedBuffer {
     SharedBuffer::from_vec64(v)
 }
 
+/// Where a received body's buffers must start for it to stay where it
+/// lands instead of being relocated to 64-byte boundaries: 8 bytes, the
+/// Arrow format's own alignment (pyarrow pads to it) and enough for every
+/// element type minarrow holds to be borrowed in place (`i128` values at an
+/// odd multiple of 8 are then copied one buffer at a time, see
+/// [`typed_buffer`]). [`crate::ReadOptions::align_64`] asks for
+/// [`ALIGNMENT`] instead.
+pub(crate) const IN_PLACE_ALIGNMENT: usize = 8;
+
 /// Alignment minarrow needs to hold a bitmap's bytes in place: its bitmask
 /// kernels read them as `u64` words through aligned pointers.
 pub(crate) const BITMAP_ALIGNMENT: usize = std::mem::align_of::<u64>();

@@ -38,6 +38,7 @@
 //! | a whole stream or file in memory | [`read_ipc`] (a `&[u8]`); [`read_ipc_shared`], [`read_stream`], [`read_file`] (a [`SharedBuffer`], zero-copy) |
 //! | tables to send or store | [`write_stream`], [`write_file`]; table by table: [`IpcStreamEncoder`], [`IpcFileEncoder`] |
 //! | bytes arriving in pieces | [`IpcStreamDecoder::push`]; from a reader or a shell's input: [`IpcStreamDriver`] |
+//! | one message's metadata and body apart (a Flight `data_header` and `data_body`) | [`IpcStreamDecoder::push_message`]; FlightData as `Bytes`: `flight::FlightDataDecoder` (feature `flight`) |
 //! | a large file, read in any order | [`IpcFileReader`] (batches and columns on demand) |
 //! | CSV | [`csv::CsvDecoder`], [`csv::CsvEncoder`], [`csv::read_csv`] |
 //! | untrusted input | [`DecodeLimits`] in [`ReadOptions`]; each failure is an [`Error`] with an [`ErrorKind`] and a [`Location`] |

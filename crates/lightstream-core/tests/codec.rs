@@ -465,6 +465,10 @@ fn misaligned_input_is_borrowed_or_copied_once_and_read_correctly() {
         };
         a.data.as_slice().as_ptr() as *const u8
     };
+    let align_64 = ReadOptions {
+        align_64: true,
+        ..ReadOptions::default()
+    };
     for shift in [1usize, 3, 8, 24] {
         let mut padded = vec![0u8; shift];
         padded.extend_from_slice(&bytes);
@@ -482,41 +486,47 @@ fn misaligned_input_is_borrowed_or_copied_once_and_read_correctly() {
             assert!(!range.contains(&p), "misaligned data must not be borrowed");
             assert_eq!(p as usize % 64, 0);
         }
-        let align_64 = ReadOptions {
-            align_64: true,
-            ..ReadOptions::default()
-        };
-        let (_, back) = read_stream(shared.clone(), align_64).unwrap();
+        let (_, back) = read_stream(shared.clone(), align_64.clone()).unwrap();
         assert_same(&back[0], &table);
         assert!(!range.contains(&i64_data(&back[0])));
         assert_relocated_once(&back[0]);
     }
-    // The push path relocates while it copies the body in: one copy, then
-    // every column is a slice of that copy.
-    for chunk in [3, 4096, bytes.len()] {
-        let mut dec = IpcStreamDecoder::new(ReadOptions::default());
-        let mut got = None;
-        for piece in bytes.chunks(chunk) {
-            let mut rest = piece;
-            while let Decoded::Frame { frame, consumed } = dec.push(rest).unwrap() {
-                rest = &rest[consumed..];
-                if let StreamItem::Table(t) = frame {
-                    got = Some(t);
-                }
-                if rest.is_empty() {
-                    break;
+    // The push path copies the body in once, and every column is a slice of
+    // that copy: as it lay (8-aligned buffers, as in shared memory), or
+    // moved to 64-byte boundaries in the same pass with `align_64`.
+    for (options, align) in [(ReadOptions::default(), 8), (align_64.clone(), 64)] {
+        for chunk in [3, 4096, bytes.len()] {
+            let mut dec = IpcStreamDecoder::new(options.clone());
+            let mut got = None;
+            for piece in bytes.chunks(chunk) {
+                let mut rest = piece;
+                while let Decoded::Frame { frame, consumed } = dec.push(rest).unwrap() {
+                    rest = &rest[consumed..];
+                    if let StreamItem::Table(t) = frame {
+                        got = Some(t);
+                    }
+                    if rest.is_empty() {
+                        break;
+                    }
                 }
             }
+            let t = got.expect("a table");
+            assert_same(&t, &table);
+            assert_copied_once_at(&t, align);
         }
-        let t = got.expect("a table");
-        assert_same(&t, &table);
-        assert_relocated_once(&t);
     }
 }
 
 /// Every fixed-width column and string column is a slice of its message's
 /// (relocated) body, not a private copy, and starts 64-byte aligned.
 fn assert_relocated_once(t: &Table) {
+    assert_copied_once_at(t, 64)
+}
+
+/// Every fixed-width column and string column is a slice of its message's
+/// body (copied once), not a private copy, and starts `align`-byte aligned
+/// (a Decimal128 at an odd multiple of 8 is copied alone, to 64).
+fn assert_copied_once_at(t: &Table, align: usize) {
     let mut n = 0;
     for c in &t.cols {
         let (shared, ptr) = match &c.array {
@@ -541,8 +551,15 @@ fn assert_relocated_once(t: &Table) {
             ),
             _ => continue,
         };
-        assert!(shared, "column {} was copied a second time", c.field.name);
-        assert_eq!(ptr % 64, 0, "column {}", c.field.name);
+        let decimal_copied = !shared
+            && matches!(c.array, Array::NumericArray(NumericArray::Decimal128(_)))
+            && ptr % 64 == 0;
+        assert!(
+            shared || decimal_copied,
+            "column {} was copied a second time",
+            c.field.name
+        );
+        assert_eq!(ptr % align, 0, "column {}", c.field.name);
         n += 1;
     }
     assert!(n >= 8);
@@ -1127,8 +1144,11 @@ fn bodies_read_through_the_sink_decode_in_place() {
     }
 }
 
+/// An 8-aligned producer's body (pyarrow's) is read in place, each buffer
+/// aligned for its type where it landed; with `align_64` it is relocated to
+/// 64-byte boundaries instead (never offered a sink), and decodes the same.
 #[test]
-fn misaligned_bodies_are_never_offered_a_sink_and_still_decode() {
+fn eight_aligned_bodies_are_read_in_place_unless_align_64() {
     let (schema, table) = every_type();
     let bytes = write_stream(
         &schema,
@@ -1137,12 +1157,42 @@ fn misaligned_bodies_are_never_offered_a_sink_and_still_decode() {
     )
     .unwrap();
     let mut dec = IpcStreamDecoder::new(ReadOptions::default());
-    let (tables, via_sink, _) = decode_through_sink(&mut dec, &bytes, 4096);
-    assert_eq!(
-        via_sink, 0,
-        "an 8-aligned body must be relocated, not read in place"
-    );
+    let (tables, via_sink, ranges) = decode_through_sink(&mut dec, &bytes, 4096);
     assert_same(&tables[0], &table);
+    // Nothing copied after the read but the body bytes pushed with the
+    // metadata, and a Decimal128 buffer at an odd multiple of 8 (i128
+    // needs 16), alone.
+    let decimal_copied: usize = tables[0]
+        .cols
+        .iter()
+        .filter_map(|c| match &c.array {
+            Array::NumericArray(NumericArray::Decimal128(a)) if !a.data.is_shared() => {
+                Some(a.data.len() * 16)
+            }
+            _ => None,
+        })
+        .sum();
+    let pushed = body_bytes(&bytes) - via_sink as u64;
+    assert!(pushed < 64, "{pushed}");
+    assert_eq!(dec.bytes_copied(), pushed + decimal_copied as u64);
+    assert!(via_sink > 0);
+    // Without this change the body went through `push` and was relocated:
+    // the int64 column is the memory the "socket read" wrote into.
+    let Array::NumericArray(NumericArray::Int64(a)) = &tables[0].cols[3].array else {
+        panic!("column 3 is not int64")
+    };
+    let p = a.data.as_slice().as_ptr() as usize;
+    assert!(ranges.iter().any(|r| r.start <= p && p < r.end));
+    assert_copied_once_at(&tables[0], 8);
+
+    let mut dec = IpcStreamDecoder::new(ReadOptions {
+        align_64: true,
+        ..ReadOptions::default()
+    });
+    let (tables, via_sink, _) = decode_through_sink(&mut dec, &bytes, 4096);
+    assert_eq!(via_sink, 0, "align_64 relocates 8-aligned bodies");
+    assert_same(&tables[0], &table);
+    assert_relocated_once(&tables[0]);
 }
 
 #[test]
@@ -1254,6 +1304,11 @@ fn body_bytes(bytes: &[u8]) -> u64 {
 
 /// Every fixed-width and string buffer of `t` starts 64-byte aligned and lies outside `input`.
 fn assert_all_copied_to_64(t: &Table, input: &[u8]) {
+    assert_all_copied_to(t, input, 64)
+}
+
+/// Every fixed-width and string buffer of `t` starts `align`-byte aligned and lies outside `input`.
+fn assert_all_copied_to(t: &Table, input: &[u8], align: usize) {
     let range = input.as_ptr_range();
     for c in &t.cols {
         let ptrs: Vec<*const u8> = match &c.array {
@@ -1268,7 +1323,7 @@ fn assert_all_copied_to_64(t: &Table, input: &[u8]) {
         };
         for p in ptrs {
             assert!(!range.contains(&p), "column {} borrowed", c.field.name);
-            assert_eq!(p as usize % 64, 0, "column {}", c.field.name);
+            assert_eq!(p as usize % align, 0, "column {}", c.field.name);
         }
     }
 }
@@ -1296,7 +1351,8 @@ fn push_shared_all(
 
 /// The counters on a layout known byte for byte: an 8-byte aligned stream (as pyarrow
 /// writes) offered as shared memory is borrowed whole, not one byte copied; pushed as
-/// `&[u8]`, or read with `align_64`, each body is copied exactly once, 64-byte aligned.
+/// `&[u8]` each body is copied exactly once (as it lay, 8-aligned), and read with
+/// `align_64` exactly once, 64-byte aligned.
 #[test]
 fn counters_say_what_was_borrowed_and_what_copied() {
     let (schema, tables) = known_layout();
@@ -1361,6 +1417,16 @@ fn read_ipc_copies_each_body_once() {
     let read = lightstream_core::read_ipc(&stream, ReadOptions::default()).unwrap();
     assert_eq!(read.bytes_copied, body_bytes(&stream));
     assert_eq!(*read.schema, schema);
+    for (got, want) in read.tables.iter().zip(&tables) {
+        assert_same(got, want);
+        assert_all_copied_to(got, &stream, 8);
+    }
+    let align_64 = ReadOptions {
+        align_64: true,
+        ..ReadOptions::default()
+    };
+    let read = lightstream_core::read_ipc(&stream, align_64).unwrap();
+    assert_eq!(read.bytes_copied, body_bytes(&stream));
     for (got, want) in read.tables.iter().zip(&tables) {
         assert_same(got, want);
         assert_all_copied_to_64(got, &stream);

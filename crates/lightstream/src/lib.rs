@@ -113,7 +113,7 @@ pub use transport::tls;
 pub use transport::websocket;
 
 pub use connection::{Connection, Listener};
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, FlightName, MAX_URL_FLIGHT_BYTES};
 pub use error::{Error, FeedProblem, FlightCode, HttpProblem, Result, TlsProblem};
 pub use messages::{MessageReader, MessageWriter};
 pub use reader::TableReader;

@@ -330,10 +330,21 @@ impl TableReader {
     /// the read). The rest of [`TableReader::bytes_read`] went through a small
     /// buffer and was copied once: prefixes, metadata, the first bytes of a
     /// body that arrived with its metadata, bodies that had to be moved to
-    /// 64-byte boundaries (8-aligned producers such as pyarrow), and every
-    /// WebSocket message.
+    /// 64-byte boundaries (a buffer off an 8-byte boundary; any off 64 with
+    /// `ReadOptions::align_64`), and every WebSocket message.
     pub fn bytes_read_in_place(&self) -> u64 {
         self.feed.driver.bytes_read_in_place()
+    }
+
+    /// Body bytes copied after the read to make the tables: those that went
+    /// through the small buffer (see [`TableReader::bytes_read_in_place`]),
+    /// bodies moved to 64-byte boundaries, and single buffers not aligned for
+    /// their type (`lightstream_core::IpcStreamDecoder::bytes_copied`). The
+    /// read itself (out of the socket, or of the HTTP/2 frames of a Flight
+    /// body) is not counted: 0 means every body byte was copied once, by
+    /// the read, straight into the memory its table uses.
+    pub fn bytes_copied(&self) -> u64 {
+        self.feed.driver.decoder().bytes_copied()
     }
 
     /// Whether an input that ends without the end-of-stream marker is an

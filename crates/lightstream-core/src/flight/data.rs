@@ -177,8 +177,12 @@ struct Message {
 /// // Received in chunks of 7 bytes: the IPC stream comes out.
 /// let mut flight = FlightToIpc::new(1 << 20);
 /// let mut ipc = Vec::new();
-/// for chunk in grpc_body.chunks(7) {
-///     assert_eq!(flight.translate(chunk, &mut ipc)?, chunk.len());
+/// for mut chunk in grpc_body.chunks(7) {
+///     while !chunk.is_empty() {
+///         // A call stops before a body's first byte after writing its header.
+///         let used = flight.translate(chunk, &mut ipc)?;
+///         chunk = &chunk[used..];
+///     }
 /// }
 /// flight.end(true)?;
 /// flight.drain(&mut ipc);
@@ -234,7 +238,12 @@ impl FlightToIpc {
     /// Translates from `input` into `out` (at most `out.remaining_mut()`
     /// bytes); returns the input bytes consumed. Input is consumed even when
     /// nothing is written (protobuf tags, metadata-only messages); it stops
-    /// early only when `out` is full.
+    /// early when `out` is full, and before the first byte of a body when it
+    /// wrote something before it in this call (the message's IPC prefix and
+    /// header): an IPC reader that took those into its scratch buffer then
+    /// offers the body's own aligned memory for the next call
+    /// ([`crate::IpcStreamDecoder::body_sink`]), so that every body byte is
+    /// copied once, straight into place. Call again with the rest.
     pub fn translate(&mut self, input: &[u8], out: &mut impl BufMut) -> Result<usize> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
@@ -270,8 +279,18 @@ impl FlightToIpc {
     }
 
     fn run(&mut self, input: &[u8], used: &mut usize, out: &mut impl BufMut) -> Result<()> {
+        let room = out.remaining_mut();
         loop {
             if !self.flush(out) {
+                return Ok(());
+            }
+            // A body about to start after bytes written in this call (its
+            // IPC prefix and header): stop, so that a reader that took
+            // those into a small buffer can offer the body's own memory.
+            if let State::Body { pass, .. } = self.state
+                && Some(pass) == self.message.body_len
+                && out.remaining_mut() < room
+            {
                 return Ok(());
             }
             let rest = &input[*used..];

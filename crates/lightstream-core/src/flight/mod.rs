@@ -13,7 +13,9 @@
 //! FlightData before its body, so the body can follow uncopied) with
 //! [`split_encapsulated`] and [`grpc_prefix`]; [`schema_bytes`] /
 //! [`read_schema_bytes`] are the schema form of `FlightInfo.schema` and
-//! `SchemaResult.schema`.
+//! `SchemaResult.schema`. FlightData already in memory as `Bytes` (a
+//! program's own gRPC client) decode with [`FlightDataDecoder`], each body
+//! used where it lies.
 //!
 //! What it is not: gRPC or HTTP/2 (the shell's tonic/h2 does that), the
 //! control messages (`Ticket`, `FlightInfo`, ...: prost in the shell), or a
@@ -21,10 +23,12 @@
 //! Compressed gRPC messages (`grpc-encoding`) are refused.
 
 mod data;
+mod decoder;
 mod grpc;
 mod schema;
 mod wire;
 
 pub use data::{FlightSide, FlightToIpc, flight_data_head, split_encapsulated};
+pub use decoder::FlightDataDecoder;
 pub use grpc::{GRPC_PREFIX_LEN, grpc_prefix, read_grpc_prefix};
 pub use schema::{read_schema_bytes, schema_bytes};

@@ -17,9 +17,14 @@
 //! shared input ([`IpcFrameDecoder::decode_shared`]) keeps its body where it
 //! is, a slice of the caller's memory: the batch decoder then borrows every
 //! buffer aligned for its type (see [`crate::buffers`]). Any other body is
-//! copied once into fresh 64-byte aligned memory, each buffer moved to a
-//! 64-byte boundary as it is copied; [`IpcFrameDecoder::set_align_64`] makes
-//! shared input take that copy too when its buffers are not 64-byte aligned.
+//! copied once into fresh 64-byte aligned memory (or read straight into it
+//! by a shell, [`IpcFrameDecoder::body_sink`]), where it keeps its layout
+//! when every buffer starts on an 8-byte boundary (the Arrow format's own
+//! alignment, enough for every type: a 64- or 8-aligned producer such as
+//! pyarrow); a body with a buffer off that boundary is moved, each buffer to
+//! a 64-byte boundary, as it is copied. [`IpcFrameDecoder::set_align_64`]
+//! asks for every buffer on a 64-byte boundary instead: bodies that are not
+//! are moved as they are copied, shared input included.
 //!
 //! Most code wants tables, from [`crate::IpcStreamDecoder`]; this layer is for
 //! code that routes or counts messages without decoding them:
@@ -43,7 +48,7 @@
 use minarrow::structs::shared_buffer::SharedBuffer;
 
 use super::{Decoded, FrameDecoder};
-use crate::buffers::{ALIGNMENT, AlignedBytes, aligned_copy, padded_len};
+use crate::buffers::{ALIGNMENT, AlignedBytes, IN_PLACE_ALIGNMENT, aligned_copy, padded_len};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fbs;
 use crate::limits::{DecodeLimits, wire_len};
@@ -195,16 +200,22 @@ impl Relocation {
 
 /// Reads a verified message's declared body length (checked against the
 /// limits) and, when `base` is given and the message is an uncompressed
-/// record or dictionary batch whose buffers would not land 64-byte aligned
-/// (the body starting `base` bytes past a 64-byte boundary), plans a
-/// relocation and rewrites the buffer offsets in `metadata` to their
-/// relocated places.
+/// record or dictionary batch whose buffers would not all land on an `align`
+/// boundary (the body starting `base` bytes past a 64-byte boundary), plans
+/// a relocation (every buffer moved to a 64-byte boundary) and rewrites the
+/// buffer offsets in `metadata` to their relocated places.
+///
+/// `align` is [`ALIGNMENT`] for readers that want every buffer 64-byte
+/// aligned ([`crate::ReadOptions::align_64`]), else [`IN_PLACE_ALIGNMENT`]
+/// (8): what every Arrow type needs to be borrowed in place, so the body
+/// of an 8-aligned producer (pyarrow) stays where it lands.
 ///
 /// Unusual layouts (unsorted or overlapping buffers, buffers past the body)
 /// get no plan: the batch decoder checks them and copies per buffer.
 pub(crate) fn inspect(
     metadata: &mut [u8],
     base: Option<usize>,
+    align: usize,
     limits: &DecodeLimits,
 ) -> Result<(usize, Option<Relocation>)> {
     let (body_len, planned) = {
@@ -231,6 +242,7 @@ pub(crate) fn inspect(
                     buffers.iter().map(|b| (b.offset(), b.length())),
                     body_len,
                     base.unwrap_or(0),
+                    align,
                 )
                 .map(|p| (p, at))
             });
@@ -251,11 +263,13 @@ pub(crate) fn inspect(
 
 /// The relocation of buffers `(offset, length)` within a body of `body_len`
 /// bytes starting `base` bytes past a 64-byte boundary, with every buffer's
-/// new offset; `None` when nothing needs to move or the layout is unusual.
+/// new offset (each on a 64-byte boundary); `None` when every buffer already
+/// starts on an `align` boundary or the layout is unusual.
 fn plan(
     buffers: impl Iterator<Item = (i64, i64)>,
     body_len: usize,
     base: usize,
+    align: usize,
 ) -> Option<(Relocation, Vec<usize>)> {
     let mut segments = Vec::new();
     let mut offsets = Vec::new();
@@ -272,7 +286,7 @@ fn plan(
         if off < src_end {
             return None;
         }
-        aligned &= (base + off).is_multiple_of(ALIGNMENT);
+        aligned &= (base + off).is_multiple_of(align);
         dst = padded_len(dst, ALIGNMENT)?;
         segments.push((off, len, dst));
         offsets.push(dst);
@@ -336,27 +350,9 @@ pub(crate) fn message_at(
         _ => return Ok(None),
     };
     let mut metadata = rest[size..meta_end].to_vec();
-    // Where the body would start relative to a 64-byte boundary: as it lies,
-    // or at the start of a fresh aligned buffer. `None`: it stays as it lies.
-    let base = match input {
-        MessageSource::Shared {
-            align_64: false, ..
-        } => None,
-        MessageSource::Shared { .. } => Some((rest.as_ptr() as usize + meta_end) % ALIGNMENT),
-        MessageSource::Slice(_) => Some(0),
-    };
-    let (body_len, relocation) = inspect(&mut metadata, base, limits)?;
-    let body_end = match meta_end.checked_add(body_len) {
-        Some(end) if end <= rest.len() => end,
-        _ => return Ok(None),
-    };
-    let wire = &rest[meta_end..body_end];
-    let (body, copied) = match (relocation, input) {
-        (Some(r), _) => (r.apply(wire).freeze(), body_len),
-        (None, MessageSource::Shared { buf, .. }) => {
-            (buf.slice(offset + meta_end..offset + body_end), 0)
-        }
-        (None, MessageSource::Slice(_)) => (aligned_copy(wire), body_len),
+    let Some((body, body_len, copied)) = body_at(input, offset + meta_end, &mut metadata, limits)?
+    else {
+        return Ok(None);
     };
     let frame = IpcFrame::Message(RawMessage {
         metadata,
@@ -365,7 +361,41 @@ pub(crate) fn message_at(
         offset: offset as u64,
         index,
     });
-    Ok(Some((frame, offset + body_end, copied)))
+    Ok(Some((frame, offset + meta_end + body_len, copied)))
+}
+
+/// The body of the message whose `metadata` (verified here) was read, the
+/// body starting at offset `at` of `input`: sliced out of shared bytes as it
+/// lies, or copied into 64-byte aligned memory (relocated, `metadata`'s
+/// buffer offsets rewritten, when its buffers are not aligned as the source
+/// asks; see [`MessageSource`]). Returns the body, its declared length and
+/// the bytes copied, or `None` if `input` ends before the body does.
+fn body_at(
+    input: MessageSource<'_>,
+    at: usize,
+    metadata: &mut [u8],
+    limits: &DecodeLimits,
+) -> Result<Option<(SharedBuffer, usize, usize)>> {
+    let rest = input.bytes().get(at..).unwrap_or(&[]);
+    // Where the body would start relative to a 64-byte boundary (as it lies,
+    // or at the start of a fresh aligned buffer) and the alignment its
+    // buffers need to stay there. `None`: it stays as it lies.
+    let (base, align) = match input {
+        MessageSource::Shared {
+            align_64: false, ..
+        } => (None, IN_PLACE_ALIGNMENT),
+        MessageSource::Shared { .. } => (Some(rest.as_ptr() as usize % ALIGNMENT), ALIGNMENT),
+        MessageSource::Slice(_) => (Some(0), ALIGNMENT),
+    };
+    let (body_len, relocation) = inspect(metadata, base, align, limits)?;
+    let Some(wire) = rest.get(..body_len) else {
+        return Ok(None);
+    };
+    Ok(Some(match (relocation, input) {
+        (Some(r), _) => (r.apply(wire).freeze(), body_len, body_len),
+        (None, MessageSource::Shared { buf, .. }) => (buf.slice(at..at + body_len), body_len, 0),
+        (None, MessageSource::Slice(_)) => (aligned_copy(wire), body_len, body_len),
+    }))
 }
 
 enum State {
@@ -512,11 +542,12 @@ impl IpcFrameDecoder {
         self.consumed
     }
 
-    /// Whether [`IpcFrameDecoder::decode_shared`] copies a body whose buffers
-    /// are not all 64-byte aligned into 64-byte aligned memory (each buffer
-    /// moved to a 64-byte boundary) instead of slicing it out of the input.
-    /// Off by default. Bodies offered through [`FrameDecoder::decode`] are
-    /// copied, and so relocated, either way.
+    /// Whether every body's buffers must start on 64-byte boundaries (off
+    /// by default): a body whose buffers are not all 64-byte aligned is
+    /// copied into 64-byte aligned memory with each buffer moved to a 64-byte
+    /// boundary, shared input included ([`IpcFrameDecoder::decode_shared`]),
+    /// and is never offered a [`IpcFrameDecoder::body_sink`]. Off, a body
+    /// keeps its layout when each buffer is 8-byte aligned.
     pub fn set_align_64(&mut self, on: bool) {
         self.align_64 = on;
     }
@@ -585,6 +616,81 @@ impl IpcFrameDecoder {
     /// inside `input`, its body is a slice of `input` rather than a copy.
     pub fn decode_shared(&mut self, input: &SharedBuffer) -> Result<Decoded<IpcFrame>> {
         self.guarded(input.as_slice(), Some(input))
+    }
+
+    /// One whole message given apart from any byte stream: its `metadata`
+    /// (the `Message` flatbuffer without the 8-byte prefix, as a Flight
+    /// `data_header` carries it) and its `body` (at least as long as the
+    /// metadata declares; bytes past that are ignored). Taken only between
+    /// messages. The body stays where it is, as with
+    /// [`IpcFrameDecoder::decode_shared`]: the batch decoder borrows every
+    /// buffer aligned for its type and copies the others one by one, or,
+    /// with [`IpcFrameDecoder::set_align_64`], the body is copied once into
+    /// 64-byte aligned memory when its buffers are not all 64-byte aligned.
+    /// It counts in [`IpcFrameDecoder::bytes_consumed`] as its metadata and
+    /// declared body.
+    pub fn decode_message(&mut self, metadata: &[u8], body: &SharedBuffer) -> Result<IpcFrame> {
+        if self.poisoned {
+            return Err(Error::malformed(
+                "IPC decoder used after an earlier error; start a new decoder",
+            ));
+        }
+        let r = self.message_apart(metadata, body);
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r.map_err(|e| e.at_message(self.index).at_offset(self.consumed))
+    }
+
+    fn message_apart(&mut self, metadata: &[u8], body: &SharedBuffer) -> Result<IpcFrame> {
+        match self.progress() {
+            Progress::Idle => {}
+            Progress::Ended => {
+                return Err(Error::malformed(
+                    "a message follows the end-of-stream marker",
+                ));
+            }
+            inside => {
+                return Err(Error::malformed(format!(
+                    "a whole message offered while another is half received (in {inside})"
+                )));
+            }
+        }
+        if metadata.is_empty() {
+            return Err(Error::malformed("a message without metadata"));
+        }
+        if metadata.len() > self.limits.max_metadata_bytes {
+            return Err(Error::limit(
+                "message metadata length",
+                metadata.len() as u64,
+                self.limits.max_metadata_bytes as u64,
+            ));
+        }
+        let mut metadata = metadata.to_vec();
+        let source = MessageSource::Shared {
+            buf: body,
+            align_64: self.align_64 && !self.keep_layout,
+        };
+        let Some((body, body_len, copied)) = body_at(source, 0, &mut metadata, &self.limits)?
+        else {
+            let declared = parse_message(&metadata, &self.limits).map_or(0, |m| m.bodyLength());
+            return Err(Error::malformed(format!(
+                "the body holds {} bytes, fewer than the {declared} its metadata declares",
+                body.len()
+            )));
+        };
+        self.message_start = self.consumed;
+        self.consumed += (metadata.len() + body_len) as u64;
+        self.copied += copied as u64;
+        let frame = IpcFrame::Message(RawMessage {
+            metadata,
+            body,
+            declared_body_len: body_len,
+            offset: self.message_start,
+            index: self.index,
+        });
+        self.index += 1;
+        Ok(frame)
     }
 
     fn guarded(
@@ -721,8 +827,17 @@ impl IpcFrameDecoder {
                     if self.metadata.len() < len {
                         return Ok(Decoded::NeedMore);
                     }
+                    // The body goes into fresh 64-byte aligned memory: it
+                    // stays as it lands (a socket reads it in place, through
+                    // `body_sink`) unless a buffer would be misaligned.
                     let base = (!self.keep_layout).then_some(0);
-                    let (body_len, relocation) = inspect(&mut self.metadata, base, &self.limits)?;
+                    let align = if self.align_64 {
+                        ALIGNMENT
+                    } else {
+                        IN_PLACE_ALIGNMENT
+                    };
+                    let (body_len, relocation) =
+                        inspect(&mut self.metadata, base, align, &self.limits)?;
                     if body_len == 0 {
                         let metadata = std::mem::take(&mut self.metadata);
                         return Ok(self.emit(metadata, SharedBuffer::new(), 0, used));
@@ -798,8 +913,9 @@ impl IpcFrameDecoder {
     }
 
     /// While the decoder is receiving a message body whose bytes can stay
-    /// where they land (the producer's buffers are 64-byte aligned relative to
-    /// the body), a [`BodySink`] over the aligned memory that will hold it.
+    /// where they land (every buffer 8-byte aligned relative to the body, or
+    /// 64-byte aligned under [`IpcFrameDecoder::set_align_64`]), a
+    /// [`BodySink`] over the 64-byte aligned memory that will hold it.
     /// A shell reads from its socket or file straight into the sink (no copy
     /// after the read), then calls [`IpcFrameDecoder::take_body`].
     ///
@@ -969,9 +1085,23 @@ mod tests {
 
     #[test]
     fn aligned_buffers_need_no_relocation() {
-        assert_eq!(plan([(0, 10), (64, 3), (128, 0)].into_iter(), 192, 0), None);
+        assert_eq!(
+            plan([(0, 10), (64, 3), (128, 0)].into_iter(), 192, 0, ALIGNMENT),
+            None
+        );
         // The same offsets seen from a body that starts 8 bytes past a boundary.
-        assert!(plan([(0, 10), (64, 3)].into_iter(), 192, 8).is_some());
+        assert!(plan([(0, 10), (64, 3)].into_iter(), 192, 8, ALIGNMENT).is_some());
+        // A reader content with each buffer aligned for its type (8): an
+        // 8-aligned producer's body (pyarrow's) stays as it lies...
+        let eight = [(0, 10), (16, 3), (24, 0), (24, 40)];
+        assert_eq!(plan(eight.into_iter(), 64, 0, IN_PLACE_ALIGNMENT), None);
+        assert_eq!(plan(eight.into_iter(), 64, 8, IN_PLACE_ALIGNMENT), None);
+        assert!(plan(eight.into_iter(), 64, 0, ALIGNMENT).is_some());
+        // ...and a buffer off an 8-byte boundary moves them all to 64.
+        let (r, offsets) =
+            plan([(0, 10), (12, 4)].into_iter(), 16, 0, IN_PLACE_ALIGNMENT).expect("a plan");
+        assert_eq!((offsets, r.len), (vec![0, 64], 128));
+        assert!(plan(eight.into_iter(), 64, 4, IN_PLACE_ALIGNMENT).is_some());
     }
 
     #[test]
@@ -980,6 +1110,7 @@ mod tests {
             [(0, 0), (0, 12), (16, 8), (24, 0), (24, 100)].into_iter(),
             128,
             0,
+            ALIGNMENT,
         )
         .expect("a plan");
         assert_eq!(r.segments, vec![(0, 12, 0), (16, 8, 64), (24, 100, 128)]);
@@ -1005,9 +1136,9 @@ mod tests {
     #[test]
     fn unusual_layouts_are_left_to_the_batch_decoder() {
         // Overlapping, out of order, past the body, negative.
-        assert_eq!(plan([(8, 16), (16, 8)].into_iter(), 64, 0), None);
-        assert_eq!(plan([(32, 8), (8, 8)].into_iter(), 64, 0), None);
-        assert_eq!(plan([(8, 100)].into_iter(), 64, 0), None);
-        assert_eq!(plan([(-8, 8)].into_iter(), 64, 0), None);
+        assert_eq!(plan([(8, 16), (16, 8)].into_iter(), 64, 0, ALIGNMENT), None);
+        assert_eq!(plan([(32, 8), (8, 8)].into_iter(), 64, 0, ALIGNMENT), None);
+        assert_eq!(plan([(8, 100)].into_iter(), 64, 0, ALIGNMENT), None);
+        assert_eq!(plan([(-8, 8)].into_iter(), 64, 0, ALIGNMENT), None);
     }
 }

@@ -117,17 +117,22 @@ pub struct ReadOptions {
     /// [`IpcTables::skipped`]) names them with their Arrow types. With no
     /// projection this is [`Projection::Supported`].
     pub skip_unsupported: bool,
-    /// Make every buffer of in-memory input 64-byte aligned (off by default).
+    /// Make every buffer 64-byte aligned (off by default).
     ///
-    /// Off, readers over a [`minarrow::SharedBuffer`] (`read_stream`,
+    /// Off, readers use every buffer where it is when it is aligned for its
+    /// element type: readers over a [`minarrow::SharedBuffer`] (`read_stream`,
     /// [`IpcStreamDecoder::push_shared`], [`IpcFileReader`], `read_file`,
-    /// memory maps) borrow every buffer aligned for its element type, which
-    /// for an 8-byte aligned producer (pyarrow) leaves buffers only 8-byte
-    /// aligned. On, a message whose buffers are not all 64-byte aligned is
-    /// copied into 64-byte aligned memory as it is read, each buffer moved to
-    /// a 64-byte boundary, for consumers that want SIMD alignment (minarrow's
-    /// kernels take a scalar path otherwise). Input offered as `&[u8]` is
-    /// copied, and so aligned to 64, either way.
+    /// memory maps) borrow it, and a body read from a socket or pushed as
+    /// `&[u8]` is copied once, straight into 64-byte aligned memory, keeping
+    /// its layout when every buffer is 8-byte aligned. For an 8-byte aligned
+    /// producer (pyarrow) that leaves buffers only 8-byte aligned. On, a
+    /// message whose buffers are not all 64-byte aligned is copied into
+    /// 64-byte aligned memory as it is read, each buffer moved to a 64-byte
+    /// boundary, for consumers that want SIMD alignment (minarrow's kernels
+    /// take a scalar path otherwise): one copy of in-memory input, and over
+    /// a socket a second one after the read (through the reader's scratch
+    /// buffer). The IPC file reader over a `&[u8]` (`read_ipc` of a file)
+    /// copies each body and moves its buffers to 64 either way.
     pub align_64: bool,
     /// Give a record batch with fewer rows than its dictionary has values
     /// only the values its rows use, in dictionary order, its keys rewritten
@@ -185,11 +190,14 @@ pub struct IpcTables {
 
 /// Decodes a whole IPC stream or file (told apart by the file's `ARROW1`
 /// magic) held in a byte slice, with exactly one copy: each message body is
-/// copied once into 64-byte aligned memory, each buffer moved to a 64-byte
-/// boundary as it is copied, and the tables point into those copies. This is
-/// the way from a `Vec<u8>` or `&[u8]` you do not own as a [`SharedBuffer`];
-/// `read_stream(aligned_copy(&bytes))` would copy twice for producers that
-/// pad to 8 (the whole input, then each body to 64-byte boundaries).
+/// copied once into 64-byte aligned memory, and the tables point into those
+/// copies. A stream's bodies keep their layout when every buffer is 8-byte
+/// aligned (see [`ReadOptions::align_64`]); a file's, and any with a buffer
+/// off 8, have each buffer moved to a 64-byte boundary as they are copied.
+/// This is the way from a `Vec<u8>` or `&[u8]` you do not own as a
+/// [`SharedBuffer`]; `read_stream(aligned_copy(&bytes))` copies the whole
+/// input (and, with `align_64`, each body of a producer that pads to 8 a
+/// second time).
 ///
 /// Bytes already in a [`SharedBuffer`] (a memory map, a network buffer) are
 /// better read where they lie: [`read_stream`], [`read_file`].

@@ -273,8 +273,11 @@ impl MessageDecoder {
 /// buffer of a 64- or 8-byte aligned producer such as pyarrow, except
 /// `Decimal128` values at an odd multiple of 8); [`ReadOptions::align_64`]
 /// copies such messages into 64-byte aligned memory instead. Bytes offered
-/// with [`IpcStreamDecoder::push`] are copied once, each buffer moved to a
-/// 64-byte boundary. [`IpcStreamDecoder::bytes_borrowed`] and
+/// with [`IpcStreamDecoder::push`] (or read into
+/// [`IpcStreamDecoder::body_sink`]) are copied once into 64-byte aligned
+/// memory, keeping the producer's layout when each buffer is 8-byte aligned
+/// (each buffer moved to a 64-byte boundary otherwise, or with `align_64`).
+/// [`IpcStreamDecoder::bytes_borrowed`] and
 /// [`IpcStreamDecoder::bytes_copied`] say which happened.
 ///
 /// Bytes arriving a few at a time (a socket, a browser message): offer them
@@ -431,7 +434,9 @@ impl IpcStreamDecoder {
     }
 
     /// Offers `input`; bodies are copied once into 64-byte aligned memory,
-    /// each buffer moved to a 64-byte boundary as it is copied.
+    /// as they lie when every buffer is 8-byte aligned, else (and with
+    /// [`ReadOptions::align_64`]) each buffer moved to a 64-byte boundary as
+    /// it is copied.
     pub fn push(&mut self, input: &[u8]) -> Result<Decoded<StreamItem>> {
         self.run(input, None)
     }
@@ -445,13 +450,40 @@ impl IpcStreamDecoder {
         self.run(input.as_slice(), Some(input))
     }
 
+    /// Offers one whole message given apart from any byte stream: its
+    /// `metadata` (the `Message` flatbuffer without its 8-byte prefix: a
+    /// Flight `data_header`) and its `body` (a `data_body`; bytes past the
+    /// length the metadata declares are ignored), between messages. The body
+    /// stays where it is: each buffer aligned for its type is borrowed
+    /// ([`IpcStreamDecoder::bytes_borrowed`]), any other copied once into
+    /// 64-byte aligned memory ([`IpcStreamDecoder::bytes_copied`]), as with
+    /// [`IpcStreamDecoder::push_shared`]. Returns what the message means
+    /// (`None` for a dictionary batch). See `flight::FlightDataDecoder`
+    /// (feature `flight`) for FlightData given as `Bytes`.
+    pub fn push_message(
+        &mut self,
+        metadata: &[u8],
+        body: &SharedBuffer,
+    ) -> Result<Option<StreamItem>> {
+        self.guarded(|d| {
+            let frame = d.frames.decode_message(metadata, body)?;
+            d.on_frame(frame, &Tally::over(body.as_slice()))
+        })
+    }
+
     fn run(&mut self, input: &[u8], shared: Option<&SharedBuffer>) -> Result<Decoded<StreamItem>> {
+        self.guarded(|d| d.run_inner(input, shared))
+    }
+
+    /// Runs `f` unless an earlier error poisoned the decoder; an error from
+    /// `f` poisons it.
+    fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         if self.poisoned {
             return Err(Error::malformed(
                 "IPC stream decoder used after an earlier error; start a new decoder",
             ));
         }
-        let r = self.run_inner(input, shared);
+        let r = f(self);
         if r.is_err() {
             self.poisoned = true;
         }
@@ -518,7 +550,9 @@ impl IpcStreamDecoder {
     /// file is the only copy. Write into it (it is a [`bytes::BufMut`]), then
     /// call [`IpcStreamDecoder::take_body`]. `None` means: offer bytes with
     /// [`IpcStreamDecoder::push`] (message prefixes and metadata, bodies that
-    /// must be relocated to 64-byte boundaries, and after an error).
+    /// must be relocated to 64-byte boundaries: a buffer off an 8-byte
+    /// boundary, or any off 64 with [`ReadOptions::align_64`]; and after an
+    /// error).
     ///
     /// ```
     /// use bytes::BufMut;
@@ -566,19 +600,10 @@ impl IpcStreamDecoder {
     /// item the message decodes to once its body is complete (`Ok(None)`
     /// while it is not, and for dictionary batches, which are absorbed).
     pub fn take_body(&mut self) -> Result<Option<StreamItem>> {
-        if self.poisoned {
-            return Err(Error::malformed(
-                "IPC stream decoder used after an earlier error; start a new decoder",
-            ));
-        }
-        let Some(frame) = self.frames.take_body() else {
-            return Ok(None);
-        };
-        let r = self.on_frame(frame, &Tally::default());
-        if r.is_err() {
-            self.poisoned = true;
-        }
-        r
+        self.guarded(|d| match d.frames.take_body() {
+            Some(frame) => d.on_frame(frame, &Tally::default()),
+            None => Ok(None),
+        })
     }
 }
 

@@ -29,7 +29,7 @@
 //! on HTTP/1.1, `RST_STREAM` on HTTP/2), so a client reads a truncated
 //! stream, never a short valid one. The guide is docs/web-server.md.
 
-mod access;
+pub(crate) mod access;
 mod body;
 #[cfg(feature = "websocket")]
 pub(crate) mod upgrade;

@@ -109,6 +109,13 @@ pub struct ServerOptions {
     /// pyarrow's server does).
     #[cfg(feature = "flight")]
     pub flight_max_data_bytes: Option<Option<usize>>,
+    /// How a `grpc://` server answers `Handshake`: user name and password
+    /// in, a bearer token out (see [`crate::flight::BasicAuth`]). `None`
+    /// (the default): `UNIMPLEMENTED`. Every other Flight call is checked
+    /// against `access.token` (`authorization: Bearer <token>`;
+    /// `UNAUTHENTICATED` before anything is read or streamed).
+    #[cfg(feature = "flight")]
+    pub flight_basic_auth: Option<crate::flight::BasicAuth>,
 }
 
 /// Listens on `endpoint`.
@@ -169,6 +176,12 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
         }
         #[cfg(feature = "flight")]
         Endpoint::Grpc { .. } | Endpoint::GrpcTls { .. } => {
+            if let Some(name) = endpoint.flight_name() {
+                return Err(Error::Config(format!(
+                    "{endpoint}: a Flight server is named by host and port only; `{name}` \
+                     names a flight, which its clients ask for"
+                )));
+            }
             grpc::server::bind(endpoint, options).await
         }
         #[cfg(feature = "stdio")]

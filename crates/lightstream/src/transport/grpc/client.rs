@@ -9,7 +9,8 @@
 //! on a malformed `grpc-status-details-bin` header from a server, so the
 //! client reads statuses and frames itself.
 //!
-//! What it is not: a Flight SQL client, `Handshake` authentication or
+//! What it is not: a Flight SQL client, Flight's older handshake payloads
+//! (only the basic-auth `Handshake` of [`FlightClient::handshake_basic`]) or
 //! `DoExchange`.
 
 use std::pin::Pin;
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONTENT_TYPE, HeaderValue, TE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, TE};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -39,6 +40,8 @@ use crate::flight::{FlightDescriptor, FlightInfo, FlightOptions, proto};
 use crate::reader::{Input, TableReader};
 use crate::writer::{Limit, MessageSink, SendError, SinkFuture, TableWriter};
 
+mod endpoints;
+
 /// Any stream HTTP/2 runs over (TCP, TLS).
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 
@@ -53,6 +56,12 @@ pub struct FlightClient {
     /// The server's URL, as errors name it.
     peer: String,
     flight: FlightOptions,
+    /// `authorization` of every call (`Bearer <token>`): from
+    /// `ClientOptions::token`, or the server's answer to a handshake.
+    /// Never shown (`Debug` leaves it out; errors never quote it).
+    authorization: Option<HeaderValue>,
+    /// How it connected, to open connections to an endpoint's locations.
+    options: ClientOptions,
 }
 
 impl std::fmt::Debug for FlightClient {
@@ -73,7 +82,14 @@ impl FlightClient {
                 "{endpoint} is not a grpc:// or grpc+tls:// URL (a Flight client needs one)"
             ))
         })?;
-        let peer = endpoint.to_string();
+        // The flight the URL names goes into the options, not into the
+        // name of the server errors give.
+        let flight = options.flight.with_url(endpoint)?;
+        let peer = endpoint.without_flight_name().to_string();
+        let authorization = match &options.token {
+            Some(token) => Some(bearer_value(token, &peer)?),
+            None => None,
+        };
         let tls = matches!(endpoint, Endpoint::GrpcTls { .. });
         let first = open(&hostport, tls, options, &peer).await?;
         // The connector hands tonic the stream opened above, so that its
@@ -100,14 +116,51 @@ impl FlightClient {
         let scheme = if tls { "https" } else { "http" };
         let channel = tonic::transport::Endpoint::from_shared(format!("{scheme}://{hostport}"))
             .map_err(|e| Error::Config(format!("{peer}: {e}")))?
+            .max_frame_size(MAX_FRAME_BYTES)
             .connect_with_connector(connector)
             .await
             .map_err(|e| Error::Protocol(format!("HTTP/2 with {peer}: {e}")))?;
         Ok(FlightClient {
             channel,
             peer,
-            flight: options.flight.clone(),
+            flight,
+            authorization,
+            options: options.clone(),
         })
+    }
+
+    /// `Handshake` with HTTP basic authentication, as pyarrow's
+    /// `authenticate_basic_token` and Arrow C++'s `AuthenticateBasicToken`
+    /// do it: `user` and `password` go in the call's `authorization:
+    /// Basic ...` header, and the bearer token the server answers with (its
+    /// `authorization` header) is sent with every later call of this client
+    /// and of its clones made afterwards. A refusal is [`Error::Flight`]
+    /// (`Unauthenticated`); a server that answers OK without a token is
+    /// [`Error::Protocol`]. Neither the password nor the token is ever put
+    /// in an error or a log.
+    pub async fn handshake_basic(&mut self, user: &str, password: &str) -> Result<()> {
+        let rpc = format!("Handshake (user {user:?})");
+        let credentials = super::auth::basic_value(user, password).ok_or_else(|| {
+            Error::Config(format!(
+                "{}: {rpc}: the user name or password has a character no header may carry",
+                self.peer
+            ))
+        })?;
+        let empty = Body::new(Full::new(Bytes::new()));
+        let answer = self
+            .call_as("Handshake", &rpc, empty, Some(&credentials))
+            .await?;
+        let headers = answer.headers.clone();
+        self.messages(&rpc, answer).await?;
+        let mut token = headers.get(AUTHORIZATION).cloned().ok_or_else(|| {
+            Error::Protocol(format!(
+                "{}: {rpc}: the server answered OK without an authorization header (a token)",
+                self.peer
+            ))
+        })?;
+        token.set_sensitive(true);
+        self.authorization = Some(token);
+        Ok(())
     }
 
     /// The server's URL.
@@ -182,23 +235,25 @@ impl FlightClient {
         let rpc = format!("DoGet \"{}\"", Shown(&ticket));
         let request = proto::Ticket { ticket };
         let answer = self.call("DoGet", &rpc, framed(&request)).await?;
-        self.answer_input(answer, rpc, limits, metadata)
+        let read = self.answer_read(answer.body, answer.status_seen, rpc, &limits, metadata)?;
+        Ok(Input::Bytes(Box::new(read)))
     }
 
-    /// The FlightData stream of an answer (`DoGet`, `DoExchange`: `rpc`)
-    /// as the reader's byte input.
-    fn answer_input(
+    /// The body of a DoGet or DoExchange answer as the reader's bytes
+    /// (`status_seen`: a trailers-only OK, no body); `rpc` names the call in
+    /// errors.
+    fn answer_read<B>(
         &self,
-        answer: Answer,
+        body: B,
+        status_seen: bool,
         rpc: String,
-        limits: DecodeLimits,
+        limits: &DecodeLimits,
         metadata: Option<AppMetadataSender>,
-    ) -> Result<Input> {
-        let Answer { body, status_seen } = answer;
+    ) -> Result<FlightRead<B>> {
         let max = self
             .flight
             .max_message_bytes
-            .map_or_else(|| max_flight_data(&limits), |m| m as u64);
+            .map_or_else(|| max_flight_data(limits), |m| m as u64);
         let mut translator = FlightToIpc::new(max.min(u64::from(u32::MAX)));
         let mut state = ReadState::Body;
         if status_seen {
@@ -207,7 +262,7 @@ impl FlightClient {
             translator.end(true)?;
             state = ReadState::Draining;
         }
-        Ok(Input::Bytes(Box::new(FlightRead {
+        Ok(FlightRead {
             body,
             translator,
             chunk: Bytes::new(),
@@ -216,7 +271,7 @@ impl FlightClient {
             rpc,
             on_end: None,
             metadata,
-        })))
+        })
     }
 
     /// The record batch body limit of this client's `DoPut`s
@@ -340,6 +395,7 @@ impl FlightClient {
         let Answer {
             mut body,
             status_seen,
+            ..
         } = answer;
         if status_seen {
             return Ok(Vec::new());
@@ -419,14 +475,30 @@ impl FlightClient {
     /// errors) with `body`; the response body once its headers say it is
     /// gRPC. A trailers-only response with an error status is that error.
     async fn call(&self, method: &str, rpc: &str, body: Body) -> Result<Answer> {
+        self.call_as(method, rpc, body, self.authorization.as_ref())
+            .await
+    }
+
+    /// [`Self::call`] with `authorization` as the call's credentials.
+    async fn call_as(
+        &self,
+        method: &str,
+        rpc: &str,
+        body: Body,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Answer> {
         let request = Request::builder()
             .method(Method::POST)
             .version(http::Version::HTTP_2)
             .uri(method_path(method))
             .header(CONTENT_TYPE, HeaderValue::from_static(GRPC_CONTENT_TYPE))
-            .header(TE, HeaderValue::from_static("trailers"))
-            .body(body)
-            .map_err(|e| Error::Config(format!("{}: {rpc}: {e}", self.peer)))?;
+            .header(TE, HeaderValue::from_static("trailers"));
+        let request = match authorization {
+            Some(value) => request.header(AUTHORIZATION, value.clone()),
+            None => request,
+        }
+        .body(body)
+        .map_err(|e| Error::Config(format!("{}: {rpc}: {e}", self.peer)))?;
         let failed = |e: &dyn std::fmt::Display| {
             Error::Protocol(format!("{}: {rpc}: HTTP/2 failed: {e}", self.peer))
         };
@@ -462,7 +534,11 @@ impl FlightClient {
         if status_seen {
             self.check(rpc, &head.headers, 0)?;
         }
-        Ok(Answer { body, status_seen })
+        Ok(Answer {
+            body,
+            status_seen,
+            headers: head.headers,
+        })
     }
 
     /// `Ok` when `headers` (trailers, or the headers of a trailers-only
@@ -701,6 +777,8 @@ struct Answer {
     /// The headers held the status already, OK (a trailers-only answer):
     /// the body is empty.
     status_seen: bool,
+    /// The answer's headers (gRPC's initial metadata).
+    headers: HeaderMap,
 }
 
 /// An answer that ended without a gRPC status (a server that died, a reset
@@ -853,6 +931,15 @@ impl std::fmt::Display for Shown<'_> {
         Ok(())
     }
 }
+
+/// The largest HTTP/2 frame the client accepts (its SETTINGS_MAX_FRAME_SIZE;
+/// HTTP/2's default is 16 KiB). A FlightData body is gathered out of its DATA
+/// frames in one copy whatever their size, but each frame costs a parse and a
+/// poll: a 32 MB body from pyarrow's server comes in 1,969 frames at 16 KiB,
+/// 49 at 1 MiB (29 at 16 MiB, where grpc's own writes of about 1 MB cut them).
+/// 1 MiB takes most of that gain while h2 holds at most 1 MiB of a frame
+/// before handing it on (benches/README.md, Flight).
+const MAX_FRAME_BYTES: u32 = 1 << 20;
 
 /// The body of a `DoGet` answer (or, on a server, of a `DoPut` request) as
 /// a plain Arrow IPC byte stream, for the reader: DATA frames go through
@@ -1054,6 +1141,19 @@ where
     }
 }
 
+/// `Bearer <token>` as a header value, marked sensitive (HTTP/2 never
+/// indexes it); a token no header may carry is a configuration error that
+/// does not quote it.
+fn bearer_value(token: &str, peer: &str) -> Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        Error::Config(format!(
+            "{peer}: the token (ClientOptions::token) has a character no HTTP header may carry"
+        ))
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// Connects to a `grpc://` or `grpc+tls://` endpoint for [`crate::connect`]:
 /// the connection's reader runs `DoGet` with `options.flight.ticket`, its
 /// writer `DoPut` with the descriptor of `options.flight`.
@@ -1070,13 +1170,18 @@ struct Call(FlightClient);
 impl Link for Call {
     fn input(self: Box<Self>, peer: String, limits: DecodeLimits) -> Pending<'static, Input> {
         Box::pin(async move {
-            let ticket = self.0.flight.ticket.clone().ok_or_else(|| {
+            if let Some(ticket) = self.0.flight.ticket.clone() {
+                return self.0.do_get_input(ticket, limits, None).await;
+            }
+            // A descriptor: GetFlightInfo, then every endpoint in order.
+            let descriptor = self.0.flight.descriptor().ok_or_else(|| {
                 Error::Config(format!(
-                    "{peer}: reading a Flight needs a ticket (ClientOptions::flight.ticket, \
-                     or the CLI's --ticket)"
+                    "{peer}: reading a Flight needs a ticket (grpc://host:port/?ticket=T, \
+                     ClientOptions::flight.ticket, or the CLI's --ticket) or a descriptor \
+                     (/?path=a/b, /?cmd=C: every endpoint GetFlightInfo lists)"
                 ))
             })?;
-            self.0.do_get_input(ticket, limits, None).await
+            self.0.read_flight_input(&descriptor, limits).await
         })
     }
 
@@ -1086,8 +1191,8 @@ impl Link for Call {
                 Ok(Box::new(self.0.do_put_sink(&descriptor).0) as Box<dyn MessageSink>)
             }
             None => Err(Error::Config(format!(
-                "{peer}: writing a Flight needs a descriptor (ClientOptions::flight.path or \
-                 .cmd, or the CLI's --path)"
+                "{peer}: writing a Flight needs a descriptor (grpc://host:port/?path=a/b or \
+                 ?cmd=C, ClientOptions::flight.path or .cmd, or the CLI's --path)"
             ))),
         };
         Box::pin(std::future::ready(sink))
@@ -1113,7 +1218,14 @@ impl Link for ExchangeAnswer {
                 .call
                 .await
                 .map_err(|e| Error::Protocol(format!("{peer}: {}: {e}", self.rpc)))??;
-            self.client.answer_input(answer, self.rpc, limits, None)
+            let read = self.client.answer_read(
+                answer.body,
+                answer.status_seen,
+                self.rpc,
+                &limits,
+                None,
+            )?;
+            Ok(Input::Bytes(Box::new(read)) as Input)
         })
     }
 

@@ -19,6 +19,7 @@
     reason = "scaffold of issue 20; removed with the client's calls"
 )]
 
+pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod server;
 pub(crate) mod sink;
