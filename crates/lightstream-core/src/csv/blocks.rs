@@ -86,7 +86,8 @@ pub(super) struct QuoteCarry(u64);
 
 impl QuoteCarry {
     /// Whether the bytes so far leave a quote open.
-    pub(super) fn in_quotes(self) -> bool {
+    #[cfg(test)]
+    fn in_quotes(self) -> bool {
         self.0 != 0
     }
 

@@ -755,8 +755,19 @@ pub(super) struct PendingCells<'a> {
     /// Quoted fields of the rows (see [`PendingRow::quoted_start`]).
     pub(super) quoted: &'a [usize],
     pub(super) rows: &'a [PendingRow],
+    /// The rows were queued in place by the tokenizer (`rows` is then empty).
+    pub(super) in_place: Option<InPlaceCells<'a>>,
     pub(super) column: usize,
     pub(super) ncols: usize,
+}
+
+/// What [`PendingCells`] needs of rows queued in place (`rows.rs`, `InPlace`).
+#[derive(Clone, Copy)]
+pub(super) struct InPlaceCells<'a> {
+    /// Bit `row * ncols + column` set for a quoted cell.
+    pub(super) quoted: &'a [u64],
+    /// Every cell is valid UTF-8.
+    pub(super) utf8_ok: bool,
 }
 
 impl PendingCells<'_> {
@@ -766,15 +777,20 @@ impl PendingCells<'_> {
             .iter()
             .skip(self.column)
             .step_by(self.ncols.max(1))
-            .zip(self.rows)
-            .map(|(&(s, e), r)| {
-                let src = if r.in_chunk { self.chunk } else { self.bytes };
-                (&src[s..e], r.utf8_ok)
+            .enumerate()
+            .map(|(i, &(s, e))| match (self.in_place, self.rows.get(i)) {
+                (Some(p), _) => (&self.chunk[s..e], p.utf8_ok),
+                (None, Some(r)) if !r.in_chunk => (&self.bytes[s..e], r.utf8_ok),
+                (None, r) => (&self.chunk[s..e], r.is_some_and(|r| r.utf8_ok)),
             })
     }
 
     /// Whether row `row`'s cell in this column was quoted.
     fn is_quoted(&self, row: usize) -> bool {
+        if let Some(p) = self.in_place {
+            let i = row * self.ncols + self.column;
+            return p.quoted.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1);
+        }
         self.rows.get(row).is_some_and(|r| {
             self.quoted[r.quoted_start..r.quoted_end]
                 .binary_search(&self.column)

@@ -27,8 +27,6 @@
 //!
 //! [the CSV guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/csv.md
 
-// Used by the tokenizer from the next commit on.
-#[cfg_attr(not(test), allow(dead_code))]
 mod blocks;
 mod builders;
 mod infer;
