@@ -19,8 +19,8 @@ use super::StringNulls;
 use super::infer::BoolValues;
 use super::nulls::{NullRule, NullTokens};
 use super::text::{
-    parse_date, parse_decimal, parse_f32, parse_f64, parse_i64, parse_time, parse_timestamp,
-    parse_u64, to_units,
+    DateCache, parse_date, parse_decimal, parse_f32, parse_f64, parse_i64, parse_time,
+    parse_timestamp, parse_timestamp_cached, parse_u64, to_units,
 };
 use crate::display::{pyarrow_type_name, unit_digits};
 use crate::error::{Error, Result};
@@ -464,8 +464,9 @@ impl Column {
             )),
             Values::Timestamp(v, digits, zoned) => {
                 let (digits, zoned) = (*digits, *zoned);
+                let mut dates = DateCache::default();
                 Some(fill(v, valid, len, rule, nullable, nulls, cells, |cell| {
-                    let t = parse_timestamp(cell)?;
+                    let t = parse_timestamp_cached(cell, &mut dates)?;
                     if t.has_zone != zoned && !(cell.len() == 10 && !zoned) {
                         return None;
                     }
@@ -811,7 +812,7 @@ fn fill<T: Default>(
     nullable: bool,
     nulls: &NullTokens,
     cells: &PendingCells<'_>,
-    parse: impl Fn(&[u8]) -> Option<T>,
+    mut parse: impl FnMut(&[u8]) -> Option<T>,
 ) -> Result<(), CellError> {
     for (r, (cell, _)) in cells.iter().enumerate() {
         if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
