@@ -474,7 +474,7 @@ impl Column {
                 }))
             }
             Values::Bool(b) => Some((|| {
-                for (r, (cell, _)) in cells.iter().enumerate() {
+                for (r, cell, _) in cells.iter() {
                     if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
                         if !nullable {
                             return Err(CellError::UnexpectedNull);
@@ -492,7 +492,7 @@ impl Column {
                 Ok(())
             })()),
             Values::Str32 { offsets, data } => Some((|| {
-                for (r, (cell, utf8_ok)) in cells.iter().enumerate() {
+                for (r, cell, utf8_ok) in cells.iter() {
                     if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
                         if !nullable {
                             return Err(CellError::UnexpectedNull);
@@ -522,7 +522,7 @@ impl Column {
             return r;
         }
         // Other types: the per-cell conversion.
-        for (r, (cell, utf8_ok)) in cells.iter().enumerate() {
+        for (r, cell, utf8_ok) in cells.iter() {
             if self.null_rule.is_null(cell, nulls, || cells.is_quoted(r)) {
                 self.push_null()?;
             } else {
@@ -771,19 +771,15 @@ pub(super) struct InPlaceCells<'a> {
     pub(super) utf8_ok: bool,
 }
 
-impl PendingCells<'_> {
-    /// Each row's cell in this column, with whether its row is valid UTF-8.
-    fn iter(&self) -> impl Iterator<Item = (&[u8], bool)> + '_ {
-        self.cells
-            .iter()
-            .skip(self.column)
-            .step_by(self.ncols.max(1))
-            .enumerate()
-            .map(|(i, &(s, e))| match (self.in_place, self.rows.get(i)) {
-                (Some(p), _) => (&self.chunk[s..e], p.utf8_ok),
-                (None, Some(r)) if !r.in_chunk => (&self.bytes[s..e], r.utf8_ok),
-                (None, r) => (&self.chunk[s..e], r.is_some_and(|r| r.utf8_ok)),
-            })
+impl<'a> PendingCells<'a> {
+    /// Each row's index and cell in this column, with whether the row is
+    /// valid UTF-8.
+    fn iter(&'a self) -> Cells<'a> {
+        Cells {
+            p: self,
+            at: self.column,
+            row: 0,
+        }
     }
 
     /// Whether row `row`'s cell in this column was quoted.
@@ -796,6 +792,34 @@ impl PendingCells<'_> {
             self.quoted[r.quoted_start..r.quoted_end]
                 .binary_search(&self.column)
                 .is_ok()
+        })
+    }
+}
+
+/// The cells of one column of the queue, in row order ([`PendingCells::iter`]).
+/// A plain struct with an always-inlined `next`, so that every conversion
+/// loop gets the cell with a few loads instead of a call per cell.
+struct Cells<'a> {
+    p: &'a PendingCells<'a>,
+    /// Index of the next cell in `p.cells`.
+    at: usize,
+    row: usize,
+}
+
+impl<'a> Iterator for Cells<'a> {
+    type Item = (usize, &'a [u8], bool);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        let p = self.p;
+        let &(s, e) = p.cells.get(self.at)?;
+        let row = self.row;
+        self.at += p.ncols.max(1);
+        self.row += 1;
+        Some(match (p.in_place, p.rows.get(row)) {
+            (Some(q), _) => (row, &p.chunk[s..e], q.utf8_ok),
+            (None, Some(r)) if !r.in_chunk => (row, &p.bytes[s..e], r.utf8_ok),
+            (None, r) => (row, &p.chunk[s..e], r.is_some_and(|r| r.utf8_ok)),
         })
     }
 }
@@ -814,7 +838,7 @@ fn fill<T: Default>(
     cells: &PendingCells<'_>,
     mut parse: impl FnMut(&[u8]) -> Option<T>,
 ) -> Result<(), CellError> {
-    for (r, (cell, _)) in cells.iter().enumerate() {
+    for (r, cell, _) in cells.iter() {
         if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
             if !nullable {
                 return Err(CellError::UnexpectedNull);

@@ -406,16 +406,20 @@ pub(crate) fn parse_decimal(b: &[u8], scale: i8) -> Option<i128> {
     Some(if neg { -v } else { v })
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Days since 1970-01-01 of a proleptic Gregorian date of a 4-digit year
+/// (0..=9999), `m` in 1..=12 and `d` in 1..=31: Neri and Schneider's
+/// division-free form ("Euclidean affine functions and their application to
+/// calendar algorithms", 2023). The year starts in March, shifted by 400
+/// years (146,097 days) so that everything stays unsigned; the divisions
+/// by constants compile to multiplies.
+pub(crate) fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
+    let jan_feb = u32::from(m < 3);
+    let y1 = y + 400 - jan_feb;
+    let m1 = m + 12 * jan_feb;
+    let q1 = y1 / 100;
+    let yc = 1461 * y1 / 4 - q1 + q1 / 4;
+    let mc = (979 * m1 - 2919) / 32;
+    i64::from(yc + mc + d - 1) - (719_468 + 146_097)
 }
 
 fn digits2(b: &[u8]) -> Option<u32> {
@@ -425,12 +429,12 @@ fn digits2(b: &[u8]) -> Option<u32> {
     }
 }
 
-fn is_leap(y: i64) -> bool {
+fn is_leap(y: u32) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
 /// Days in month `m` (1..=12) of year `y`; `None` for another month number.
-fn days_in_month(y: i64, m: u32) -> Option<u32> {
+fn days_in_month(y: u32, m: u32) -> Option<u32> {
     Some(match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -445,7 +449,7 @@ pub(crate) fn parse_date(b: &[u8]) -> Option<i32> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let y = i64::from(digits2(&b[0..2])? * 100 + digits2(&b[2..4])?);
+    let y = digits2(&b[0..2])? * 100 + digits2(&b[2..4])?;
     let m = digits2(&b[5..7])?;
     let d = digits2(&b[8..10])?;
     let max = days_in_month(y, m)?;
@@ -529,7 +533,10 @@ pub(crate) struct Timestamp {
 /// most cells skip the date's checks and calendar arithmetic.
 #[derive(Debug, Default)]
 pub(crate) struct DateCache {
-    date: Option<([u8; 10], i64)>,
+    /// The date's first 8 bytes, its last 2 and its days (a key of zeros
+    /// is never a valid date, so the default is empty).
+    key: (u64, u16),
+    days: i64,
 }
 
 /// ISO 8601: `YYYY-MM-DD`, optionally followed by `T` or a space and
@@ -554,13 +561,22 @@ pub(crate) fn parse_timestamp_cached(b: &[u8], cache: &mut DateCache) -> Option<
         && c[13] == b':'
         && c[16] == b':'
     {
-        const TIME_DIGITS: [usize; 6] = [11, 12, 14, 15, 17, 18];
-        const DATE_DIGITS: [usize; 8] = [0, 1, 2, 3, 5, 6, 8, 9];
-        let mut bad = false;
-        for i in TIME_DIGITS {
-            bad |= c[i].wrapping_sub(b'0') > 9;
-        }
-        if bad {
+        // Every digit position holds '0'..='9' (high nibble 3, low nibble at
+        // most 9), 8 bytes at a time: `YYYY-MM-`, `DDTHH:MM`, `HH:MM:SS`.
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&c[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let digits = |w: u64, mask: u64| {
+            let (hi, three) = (0xF0F0_F0F0_F0F0_F0F0 & mask, 0x3030_3030_3030_3030 & mask);
+            w & hi == three && w.wrapping_add(0x0606_0606_0606_0606) & hi == three
+        };
+        let (w0, w1, w2) = (word(0), word(8), word(11));
+        if !(digits(w0, 0x00FF_FF00_FFFF_FFFF)
+            && digits(w1, 0xFFFF_00FF_FF00_FFFF)
+            && digits(w2, 0xFFFF_00FF_FF00_FFFF))
+        {
             return None;
         }
         let d = |i: usize| u32::from(c[i] - b'0');
@@ -568,25 +584,18 @@ pub(crate) fn parse_timestamp_cached(b: &[u8], cache: &mut DateCache) -> Option<
         if h > 23 || mi > 59 || s > 59 {
             return None;
         }
-        let date: [u8; 10] = c[..10].try_into().ok()?;
-        let days = match cache.date {
-            Some((cached, days)) if cached == date => days,
-            _ => {
-                for i in DATE_DIGITS {
-                    bad |= c[i].wrapping_sub(b'0') > 9;
-                }
-                if bad {
-                    return None;
-                }
-                let y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
-                let (m, day) = (d(5) * 10 + d(6), d(8) * 10 + d(9));
-                if day == 0 || day > days_in_month(i64::from(y), m)? {
-                    return None;
-                }
-                let days = days_from_civil(i64::from(y), m, day);
-                cache.date = Some((date, days));
-                days
+        let key = (w0, u16::from_le_bytes([c[8], c[9]]));
+        let days = if cache.key == key {
+            cache.days
+        } else {
+            let y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+            let (m, day) = (d(5) * 10 + d(6), d(8) * 10 + d(9));
+            if day == 0 || day > days_in_month(y, m)? {
+                return None;
             }
+            let days = days_from_civil(y, m, day);
+            (cache.key, cache.days) = (key, days);
+            days
         };
         return Some(Timestamp {
             secs: days * 86_400 + i64::from(h * 3600 + mi * 60 + s),
@@ -793,6 +802,26 @@ mod tests {
             let want = t.parse::<f64>().ok().map(f64::to_bits);
             prop_assert_eq!(parse_f64(t.as_bytes()).map(f64::to_bits), want, "{}", t);
         }
+    }
+
+    /// Every date of 0000-01-01..=9999-12-31 is one day after the one
+    /// before it, and the epoch is day 0.
+    #[test]
+    fn days_from_civil_counts_every_day() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(0, 1, 1), -719_528);
+        let mut prev = days_from_civil(0, 1, 1) - 1;
+        for y in 0..=9999 {
+            for m in 1..=12 {
+                for d in 1..=days_in_month(y, m).unwrap() {
+                    let days = days_from_civil(y, m, d);
+                    assert_eq!(days, prev + 1, "{y:04}-{m:02}-{d:02}");
+                    prev = days;
+                }
+            }
+        }
+        assert_eq!(prev, days_from_civil(9999, 12, 31));
     }
 
     /// The date cache never changes a result: repeated, new and invalid
