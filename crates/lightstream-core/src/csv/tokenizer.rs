@@ -324,7 +324,7 @@ impl Tokenizer {
                 } else {
                     return Ok(self.give_up(assembler, rec_start, ncols));
                 };
-                if nfields == max_fields || e - s > self.max_field_bytes {
+                if nfields == max_fields {
                     return Ok(self.give_up(assembler, rec_start, ncols));
                 }
                 assembler.pend_cells.push((s, e));
@@ -334,8 +334,10 @@ impl Tokenizer {
                     field_start = p + 1;
                     continue;
                 }
-                // The end of a record.
-                if nfields != ncols || content > self.max_row_bytes {
+                // The end of a record. A record longer than a field may be
+                // (no field can be longer than its record) goes to csv-core,
+                // which reports a field over the limit as always.
+                if nfields != ncols || content > self.max_row_bytes.min(self.max_field_bytes) {
                     return Ok(self.give_up(assembler, rec_start, ncols));
                 }
                 // Line feeds inside the record's quoted fields (the bits of

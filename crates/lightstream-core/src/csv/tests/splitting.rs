@@ -348,3 +348,43 @@ mod blocks_against_csv_core {
         }
     }
 }
+
+/// Field and row limits on records the block path would take (schema given,
+/// so every record after the header is split in place): a record longer than
+/// the field limit goes to csv-core, which reports only a field over it.
+#[test]
+fn limits_hold_on_rows_split_in_place() {
+    let o = |field: usize, row: usize| {
+        let mut o = CsvReadOptions {
+            schema: Some(schema_of(&[
+                ("a", ArrowType::Int64),
+                ("b", ArrowType::String),
+            ])),
+            ..opts()
+        };
+        (o.limits.max_field_bytes, o.limits.max_row_bytes) = (field, row);
+        o
+    };
+    // Each field within 4 bytes, the records 8: fine.
+    let (_, t) = one_table(b"a,b\n1234,abcd\n5,\"wxyz\"\n", o(4, 100));
+    assert_eq!(strs(&t, 1), vec![s("abcd"), s("wxyz")]);
+    for (input, line) in [
+        (&b"a,b\n1,ab\n2,cd\n3,12345\n"[..], 4),
+        (b"a,b\n1,ab\n2,\"1\n345\"\n", 3),
+    ] {
+        let e = err(input, o(4, 100));
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
+        assert!(
+            e.message().starts_with("column \"b\": field is 5 bytes"),
+            "{e}"
+        );
+        assert_eq!(
+            (e.location().line, e.location().column),
+            (Some(line), Some(2))
+        );
+    }
+    let e = err(b"a,b\n1,ab\n2,cdef\n", o(100, 4));
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
+    assert!(e.message().contains("max_row_bytes"), "{e}");
+    assert_eq!(e.location().line, Some(3));
+}
