@@ -60,16 +60,12 @@ def get(url, ticket, pause, batches):
     client = fl.connect(url)
     reader = client.do_get(fl.Ticket(ticket.encode("utf-8")))
     n = rows = nbytes = 0
-    while n < batches:
-        try:
-            chunk = reader.read_chunk()
-        except StopIteration:
-            break
-        if chunk.data is None:
-            continue
+    for chunk in reader:
         n += 1
         rows += chunk.data.num_rows
         nbytes += chunk.data.nbytes
+        if n == batches:
+            break
         time.sleep(pause)
     reader.cancel()
     client.close()
