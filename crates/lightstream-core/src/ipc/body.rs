@@ -459,17 +459,21 @@ fn write_strings<'a, O: OffsetInt>(
     if first.to_u64() == 0 {
         body.bytes(pod_bytes(offsets))?;
     } else {
-        let rebased: Option<Vec<O>> = offsets
+        // Every offset within first..=last (branch-free, so it vectorises):
+        // the subtraction cannot wrap.
+        if offsets
             .iter()
-            .map(|o| {
-                let v = o.to_u64().checked_sub(first.to_u64())?;
-                O::from_usize(usize::try_from(v).ok()?)
-            })
-            .collect();
-        let rebased = rebased.ok_or_else(|| {
-            Error::schema(format!("string column \"{name}\" has decreasing offsets"))
-        })?;
-        body.buffer(Chunk::Owned(pod_bytes(&rebased).to_vec()))?;
+            .fold(false, |bad, &o| bad | (o < first) | (o > last))
+        {
+            return Err(Error::schema(format!(
+                "string column \"{name}\" has decreasing offsets"
+            )));
+        }
+        let mut rebased = Vec::with_capacity(std::mem::size_of_val(offsets));
+        for &o in offsets {
+            rebased.extend_from_slice(bytemuck::bytes_of(&o.minus(first)));
+        }
+        body.buffer(Chunk::Owned(rebased))?;
     }
     body.bytes(bytes)
 }
