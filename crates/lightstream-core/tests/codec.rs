@@ -1658,3 +1658,29 @@ proptest! {
         assert_same(&back, &sliced(&table, start, end - start));
     }
 }
+
+/// A row range whose string offsets go backwards cannot be rebased: an error
+/// naming the column, not a wrapped offset on the wire.
+#[test]
+fn a_row_range_with_decreasing_offsets_is_an_error() {
+    let strings = StringArray::<u32> {
+        offsets: Buffer::from(Vec64::from_slice(&[0u32, 5, 3, 6])),
+        data: Buffer::from(Vec64::from_slice(b"abcdef")),
+        null_mask: None,
+    };
+    let table = Table {
+        cols: vec![col(
+            field("s", ArrowType::String, false),
+            Array::TextArray(TextArray::String32(Arc::new(strings))),
+            0,
+        )],
+        n_rows: 3,
+        name: String::new(),
+        metadata: BTreeMap::new(),
+    };
+    let schema = Arc::new(Schema::from_table(&table));
+    let mut enc = IpcStreamEncoder::new(schema, WriteOptions::default()).unwrap();
+    let e = enc.encode_rows(&table, 1..3).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Schema);
+    assert_eq!(e.message(), "string column \"s\" has decreasing offsets");
+}
