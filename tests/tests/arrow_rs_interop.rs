@@ -42,14 +42,15 @@ use arrow_ipc::{CompressionType, MessageHeader, MetadataVersion};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit as ArrowUnit};
 use lightstream_core::minarrow::{Table, TimeUnit};
 use lightstream_core::{
-    Compression, IndexType, ReadOptions, Schema, WriteOptions, aligned_copy, read_file,
-    read_stream, write_file, write_stream,
+    Compression, IndexType, IpcStreamEncoder, ReadOptions, Schema, WriteOptions, aligned_copy,
+    read_file, read_stream, write_file, write_stream,
 };
 use lightstream_tests::compare::Cell;
 use lightstream_tests::drive::decode_pushing;
 use lightstream_tests::interop::{
     ColumnSpec, DICT_CHANGES, DICT_GROWTH, DICT_WORDS, Kind, Rng, all_types_specs, cell_to_json,
     dictionary_tables, diff_against_doc, diff_docs, expect_doc, interop_all_types, random_in,
+    slice_rows,
 };
 use serde_json::{Map, Value, json};
 
@@ -1084,6 +1085,74 @@ fn arrow_rs_reads_what_lightstream_writes() {
         }
     }
     finish(problems, "reading Lightstream output with arrow-rs");
+}
+
+/// The row ranges of a table of `n` rows the range tests encode: whole, the
+/// first and last rows, starts on a byte (0, 8) and inside one (1, 7, 9),
+/// single rows, and the empty range at the end.
+fn edge_ranges(n: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = vec![0..n, 0..1.min(n), n.saturating_sub(1)..n, n..n];
+    for start in [1, 7, 8, 9] {
+        for end in [start + 1, n / 2, n.saturating_sub(1), n] {
+            if start <= end && end <= n {
+                out.push(start..end);
+            }
+        }
+    }
+    out
+}
+
+/// Row ranges encoded with `IpcStreamEncoder::encode_rows` (the record batches a
+/// table too large for one Flight message is cut into) read back by arrow-rs and
+/// by our decoder as minarrow's copy of the same rows (`Table::slice_clone`), for
+/// every type, uncompressed and zstd, dictionaries as given and unified.
+#[test]
+fn arrow_rs_reads_row_ranges_lightstream_encodes() {
+    let mut problems = Vec::new();
+    for (name, schema, tables) in lightstream_cases() {
+        for (compression, _, comp) in compression_pairs().into_iter().step_by(2) {
+            for unify in [false, true] {
+                let options = WriteOptions {
+                    compression,
+                    unify_dictionaries: unify,
+                    ..WriteOptions::default()
+                };
+                let label = format!("{name}, {comp}, unify {unify}");
+                let mut enc = IpcStreamEncoder::new(Arc::new(schema.clone()), options).unwrap();
+                let mut stream = enc.schema_message().unwrap().to_vec();
+                let mut slices = Vec::new();
+                for t in &tables {
+                    for rows in edge_ranges(t.n_rows) {
+                        for m in enc.encode_rows(t, rows.clone()).unwrap() {
+                            m.append_to(&mut stream);
+                        }
+                        slices.push(slice_rows(t, rows));
+                    }
+                }
+                enc.end_of_stream().append_to(&mut stream);
+                // A unified dictionary holds more values than a slice's own.
+                let expected = expect_doc("stream", &schema, &slices, !unify).unwrap();
+                match arrow_read_stream(&stream) {
+                    Ok((s, b)) => problems.extend(diff_docs(
+                        &format!("{label} [StreamReader]"),
+                        &expected,
+                        &arrow_doc("stream", &s, &b, !unify),
+                    )),
+                    Err(e) => problems.push(format!("{label}: {e}")),
+                }
+                match read_stream(aligned_copy(&stream), ReadOptions::default()) {
+                    Ok((s, back)) => problems.extend(diff_against_doc(
+                        &format!("{label} [read_stream]"),
+                        &expected,
+                        &s,
+                        &back,
+                    )),
+                    Err(e) => problems.push(format!("{label} [read_stream]: {e}")),
+                }
+            }
+        }
+    }
+    finish(problems, "reading row ranges Lightstream encodes");
 }
 
 #[test]

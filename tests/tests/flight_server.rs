@@ -24,7 +24,7 @@ use lightstream_core::Schema;
 use lightstream_core::minarrow::Table;
 use lightstream_tests::interop::{
     TempDir, diff_against_doc, diff_docs, expect_doc, interop_all_types, python_dir,
-    require_pyarrow,
+    require_pyarrow, slice_rows,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -353,6 +353,59 @@ async fn a_batch_over_the_flight_data_limit_goes_as_several_smaller_ones() {
         }
     }
     assert_eq!(all, values);
+}
+
+/// Every type, cut into record batches of a few rows by a tiny FlightData
+/// limit (batches starting inside a validity byte, strings rebased): pyarrow
+/// validates each batch and reads the values of minarrow's copy of its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyarrow_reads_every_type_cut_into_batches_at_any_row() {
+    let (schema, tables) = all_types();
+    let flights: Flights = Arc::new(HashMap::from([(
+        "all".to_string(),
+        (schema.clone(), tables.clone()),
+    )]));
+    let options = ServerOptions {
+        // Record batch bodies of at most 8 KiB: batches of 9 to 11 rows.
+        flight_max_data_bytes: Some(Some(16 << 10)),
+        ..ServerOptions::default()
+    };
+    let (listener, url) = bind("grpc://127.0.0.1:0", &options).await;
+    serve(listener, flights, mpsc::unbounded_channel().0);
+
+    let got = flight_client_json(&[&url, "get", "all"]).await;
+    let batches = got["batches"].as_array().expect("batches");
+    // The rows of each batch, in order, cut from the tables sent.
+    let mut cuts = batches
+        .iter()
+        .map(|b| b["num_rows"].as_u64().expect("num_rows") as usize);
+    let (mut slices, mut starts) = (Vec::new(), Vec::new());
+    for t in &tables {
+        let mut start = 0;
+        loop {
+            let rows = cuts.next().expect("a batch for every row");
+            assert!(
+                start + rows <= t.n_rows,
+                "{rows} rows from {start} of {}",
+                t.n_rows
+            );
+            slices.push(slice_rows(t, start..start + rows));
+            starts.push(start);
+            start += rows;
+            if start == t.n_rows {
+                break;
+            }
+        }
+    }
+    assert_eq!(cuts.next(), None, "batches past the tables sent");
+    assert!(
+        batches.len() > tables.len() + 8,
+        "{} batches",
+        batches.len()
+    );
+    assert!(starts.iter().any(|s| s % 8 != 0), "{starts:?}");
+    let expected = expect_doc("stream", &schema, &slices, true).expect("expectation");
+    assert_no_diffs(diff_docs("DoGet cut", &expected, &got));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,6 +44,7 @@
 
 use std::future::Future;
 use std::io::IoSlice;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -375,38 +376,66 @@ impl TableWriter {
 
     /// Sends the messages of `table` (the `n`th written): as they are
     /// encoded, or, when its record batch body is over `max_batch_body`,
-    /// its dictionaries and then its rows in `ceil(body / max)` slices,
-    /// each re-encoded (and cut again if still too large: skewed strings).
-    /// A single row over the limit goes whole.
-    fn send_table<'a>(&'a mut self, table: &'a Table, n: u64) -> SinkFuture<'a, Result<()>> {
+    /// its dictionaries and then its rows in `ceil(body / max)` ranges, each
+    /// encoded from the table's own buffers (see
+    /// [`IpcStreamEncoder::encode_rows`]; no copy of the column data), and
+    /// cut again if still too large (skewed strings). A single row over the
+    /// limit goes whole.
+    async fn send_table(&mut self, table: &Table, n: u64) -> Result<()> {
+        let messages = self.encoder.encode_table(table)?;
+        let parts = self.parts(messages.last(), table.n_rows);
+        let Some((_, dictionaries)) = messages.split_last().filter(|_| parts > 1) else {
+            for m in &messages {
+                self.send_message(m, || format!("writing table {n}"))
+                    .await?;
+            }
+            return Ok(());
+        };
+        for m in dictionaries {
+            self.send_message(m, || format!("writing table {n}"))
+                .await?;
+        }
+        drop(messages);
+        self.send_rows(table, 0..table.n_rows, parts, n).await
+    }
+
+    /// How many ranges a table of `rows` rows whose record batch is `batch`
+    /// goes out in: 1 when its body is within `max_batch_body`.
+    fn parts(&self, batch: Option<&EncodedMessage<'_>>, rows: usize) -> usize {
+        let body = batch.map_or(0, EncodedMessage::body_len);
+        match self.max_batch_body {
+            Some(max) if body > max && rows > 1 => body.div_ceil(max.max(1)).min(rows),
+            _ => 1,
+        }
+    }
+
+    /// Sends rows `rows` of `table` (the `n`th written; its dictionaries
+    /// already sent) as `parts` record batches of about equal row counts,
+    /// cutting again any still over `max_batch_body`.
+    fn send_rows<'a>(
+        &'a mut self,
+        table: &'a Table,
+        rows: Range<usize>,
+        parts: usize,
+        n: u64,
+    ) -> SinkFuture<'a, Result<()>> {
         Box::pin(async move {
-            let messages = self.encoder.encode_table(table)?;
-            let body = messages.last().map_or(0, EncodedMessage::body_len);
-            let parts = match self.max_batch_body {
-                Some(max) if body > max && table.n_rows > 1 => {
-                    body.div_ceil(max.max(1)).min(table.n_rows)
+            let per = rows.len().div_ceil(parts.max(1));
+            let mut start = rows.start;
+            while start < rows.end {
+                let range = start..rows.end.min(start + per);
+                start = range.end;
+                let messages = self.encoder.encode_rows(table, range.clone())?;
+                let again = self.parts(messages.last(), range.len());
+                if again > 1 {
+                    drop(messages);
+                    self.send_rows(table, range, again, n).await?;
+                    continue;
                 }
-                _ => 1,
-            };
-            let Some((_, dictionaries)) = messages.split_last().filter(|_| parts > 1) else {
                 for m in &messages {
                     self.send_message(m, || format!("writing table {n}"))
                         .await?;
                 }
-                return Ok(());
-            };
-            for m in dictionaries {
-                self.send_message(m, || format!("writing table {n}"))
-                    .await?;
-            }
-            let rows = table.n_rows.div_ceil(parts);
-            let mut start = 0;
-            while start < table.n_rows {
-                let len = rows.min(table.n_rows - start);
-                // A copy of the rows (only for tables over the limit).
-                let part = table.slice_clone(start, len);
-                self.send_table(&part, n).await?;
-                start += len;
             }
             Ok(())
         })

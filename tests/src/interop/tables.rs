@@ -494,6 +494,20 @@ pub fn make_table(schema: &Schema, mut cols: Vec<FieldArray>, n_rows: usize) -> 
     t
 }
 
+/// Rows `rows` of `table` as minarrow copies them (`Table::slice_clone`), the
+/// reference for row ranges a writer encodes: null columns counted all null, as
+/// the IPC format counts them, and the table's metadata kept.
+pub fn slice_rows(table: &Table, rows: std::ops::Range<usize>) -> Table {
+    let mut t = table.slice_clone(rows.start, rows.len());
+    for c in &mut t.cols {
+        if matches!(c.array, Array::Null) {
+            c.null_count = rows.len();
+        }
+    }
+    t.metadata = table.metadata.clone();
+    t
+}
+
 pub const SCHEMA_METADATA: [(&str, &str); 3] = [
     ("producer", "lightstream interop"),
     ("unicode", "héllo ✓ 東京"),

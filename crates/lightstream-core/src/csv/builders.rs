@@ -19,8 +19,8 @@ use super::StringNulls;
 use super::infer::BoolValues;
 use super::nulls::{NullRule, NullTokens};
 use super::text::{
-    parse_date, parse_decimal, parse_f32, parse_f64, parse_i64, parse_time, parse_timestamp,
-    parse_u64, to_units,
+    DateCache, parse_date, parse_decimal, parse_f32, parse_f64, parse_i64, parse_time,
+    parse_timestamp, parse_timestamp_cached, parse_u64, to_units,
 };
 use crate::display::{pyarrow_type_name, unit_digits};
 use crate::error::{Error, Result};
@@ -464,8 +464,9 @@ impl Column {
             )),
             Values::Timestamp(v, digits, zoned) => {
                 let (digits, zoned) = (*digits, *zoned);
+                let mut dates = DateCache::default();
                 Some(fill(v, valid, len, rule, nullable, nulls, cells, |cell| {
-                    let t = parse_timestamp(cell)?;
+                    let t = parse_timestamp_cached(cell, &mut dates)?;
                     if t.has_zone != zoned && !(cell.len() == 10 && !zoned) {
                         return None;
                     }
@@ -473,7 +474,7 @@ impl Column {
                 }))
             }
             Values::Bool(b) => Some((|| {
-                for (r, (cell, _)) in cells.iter().enumerate() {
+                for (r, cell, _) in cells.iter() {
                     if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
                         if !nullable {
                             return Err(CellError::UnexpectedNull);
@@ -491,7 +492,7 @@ impl Column {
                 Ok(())
             })()),
             Values::Str32 { offsets, data } => Some((|| {
-                for (r, (cell, utf8_ok)) in cells.iter().enumerate() {
+                for (r, cell, utf8_ok) in cells.iter() {
                     if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
                         if !nullable {
                             return Err(CellError::UnexpectedNull);
@@ -521,7 +522,7 @@ impl Column {
             return r;
         }
         // Other types: the per-cell conversion.
-        for (r, (cell, utf8_ok)) in cells.iter().enumerate() {
+        for (r, cell, utf8_ok) in cells.iter() {
             if self.null_rule.is_null(cell, nulls, || cells.is_quoted(r)) {
                 self.push_null()?;
             } else {
@@ -755,30 +756,70 @@ pub(super) struct PendingCells<'a> {
     /// Quoted fields of the rows (see [`PendingRow::quoted_start`]).
     pub(super) quoted: &'a [usize],
     pub(super) rows: &'a [PendingRow],
+    /// The rows were queued in place by the tokenizer (`rows` is then empty).
+    pub(super) in_place: Option<InPlaceCells<'a>>,
     pub(super) column: usize,
     pub(super) ncols: usize,
 }
 
-impl PendingCells<'_> {
-    /// Each row's cell in this column, with whether its row is valid UTF-8.
-    fn iter(&self) -> impl Iterator<Item = (&[u8], bool)> + '_ {
-        self.cells
-            .iter()
-            .skip(self.column)
-            .step_by(self.ncols.max(1))
-            .zip(self.rows)
-            .map(|(&(s, e), r)| {
-                let src = if r.in_chunk { self.chunk } else { self.bytes };
-                (&src[s..e], r.utf8_ok)
-            })
+/// What [`PendingCells`] needs of rows queued in place (`rows.rs`, `InPlace`).
+#[derive(Clone, Copy)]
+pub(super) struct InPlaceCells<'a> {
+    /// Bit `row * ncols + column` set for a quoted cell.
+    pub(super) quoted: &'a [u64],
+    /// Every cell is valid UTF-8.
+    pub(super) utf8_ok: bool,
+}
+
+impl<'a> PendingCells<'a> {
+    /// Each row's index and cell in this column, with whether the row is
+    /// valid UTF-8.
+    fn iter(&'a self) -> Cells<'a> {
+        Cells {
+            p: self,
+            at: self.column,
+            row: 0,
+        }
     }
 
     /// Whether row `row`'s cell in this column was quoted.
     fn is_quoted(&self, row: usize) -> bool {
+        if let Some(p) = self.in_place {
+            let i = row * self.ncols + self.column;
+            return p.quoted.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1);
+        }
         self.rows.get(row).is_some_and(|r| {
             self.quoted[r.quoted_start..r.quoted_end]
                 .binary_search(&self.column)
                 .is_ok()
+        })
+    }
+}
+
+/// The cells of one column of the queue, in row order ([`PendingCells::iter`]).
+/// A plain struct with an always-inlined `next`, so that every conversion
+/// loop gets the cell with a few loads instead of a call per cell.
+struct Cells<'a> {
+    p: &'a PendingCells<'a>,
+    /// Index of the next cell in `p.cells`.
+    at: usize,
+    row: usize,
+}
+
+impl<'a> Iterator for Cells<'a> {
+    type Item = (usize, &'a [u8], bool);
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        let p = self.p;
+        let &(s, e) = p.cells.get(self.at)?;
+        let row = self.row;
+        self.at += p.ncols.max(1);
+        self.row += 1;
+        Some(match (p.in_place, p.rows.get(row)) {
+            (Some(q), _) => (row, &p.chunk[s..e], q.utf8_ok),
+            (None, Some(r)) if !r.in_chunk => (row, &p.bytes[s..e], r.utf8_ok),
+            (None, r) => (row, &p.chunk[s..e], r.is_some_and(|r| r.utf8_ok)),
         })
     }
 }
@@ -795,9 +836,9 @@ fn fill<T: Default>(
     nullable: bool,
     nulls: &NullTokens,
     cells: &PendingCells<'_>,
-    parse: impl Fn(&[u8]) -> Option<T>,
+    mut parse: impl FnMut(&[u8]) -> Option<T>,
 ) -> Result<(), CellError> {
-    for (r, (cell, _)) in cells.iter().enumerate() {
+    for (r, cell, _) in cells.iter() {
         if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
             if !nullable {
                 return Err(CellError::UnexpectedNull);

@@ -27,6 +27,7 @@
 //!
 //! [the CSV guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/csv.md
 
+mod blocks;
 mod builders;
 mod infer;
 mod nulls;

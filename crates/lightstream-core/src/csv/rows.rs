@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use minarrow::{Field, Table};
 
-use super::builders::{CellError, Column, PendingCells, PendingRow};
+use super::builders::{CellError, Column, InPlaceCells, PendingCells, PendingRow};
 use super::infer::{BoolValues, Inference};
 use super::nulls::NullTokens;
 use super::{BadRowPolicy, CsvLimits, CsvReadOptions, StringNulls};
@@ -117,6 +117,8 @@ pub(super) struct TableAssembler {
     batch_bytes: usize,
     batch_size: usize,
     needs_utf8: bool,
+    /// The delimiter and quote are ASCII (see [`Self::in_place_utf8`]).
+    ascii_syntax: bool,
     nulls: NullTokens,
     bools: BoolValues,
     strings_can_be_null: bool,
@@ -131,12 +133,55 @@ pub(super) struct TableAssembler {
     /// those bytes or in the chunk (row-major), and per row what rebuilding
     /// its record needs. Converted at the end of every fed chunk at the latest.
     pend_bytes: Vec<u8>,
-    pend_cells: Vec<(usize, usize)>,
+    pub(super) pend_cells: Vec<(usize, usize)>,
     /// The quoted fields' indices of the queued rows, back to back.
     pend_quoted: Vec<usize>,
     pend_rows: Vec<PendingRow>,
     /// `batch_bytes` of the pending rows.
-    pend_batch_bytes: usize,
+    pub(super) pend_batch_bytes: usize,
+    /// Rows the tokenizer queued in place (flat, see [`InPlace`]). The queue
+    /// holds either these or [`PendingRow`]s, never both, so rows keep their order.
+    pub(super) in_place: InPlace,
+}
+
+/// Rows the tokenizer split in place from the chunk being fed, written
+/// straight into the queue: their cells are `pend_cells` (`ncols` a row,
+/// chunk offsets, quoted fields without their quotes) and a bit per cell
+/// tells the quoted ones. Nothing per row: a row's line is only needed for an
+/// error, and is then counted from `base_line` at chunk offset `base_pos`.
+#[derive(Debug, Default)]
+pub(super) struct InPlace {
+    pub(super) rows: usize,
+    /// Bit `row * ncols + column` is set for a quoted cell.
+    pub(super) quoted: Vec<u64>,
+    /// Where the first queued row starts in the chunk, and its line.
+    pub(super) base_pos: usize,
+    pub(super) base_line: u64,
+}
+
+impl InPlace {
+    /// Notes cell `i` (`row * ncols + column`) as quoted.
+    #[inline]
+    pub(super) fn set_quoted(&mut self, i: usize) {
+        let w = i / 64;
+        if self.quoted.len() <= w {
+            self.quoted.resize(w + 1, 0);
+        }
+        self.quoted[w] |= 1 << (i % 64);
+    }
+
+    /// Forgets the quoted bits of cells `i..` (a record the tokenizer gave up).
+    pub(super) fn clear_from(&mut self, i: usize) {
+        self.quoted.truncate(i.div_ceil(64));
+        if let Some(w) = self.quoted.get_mut(i / 64) {
+            *w &= (1u64 << (i % 64)) - 1;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.rows = 0;
+        self.quoted.clear();
+    }
 }
 
 /// Most rows converted in one column-at-a-time batch.
@@ -171,6 +216,7 @@ impl TableAssembler {
             batch_bytes: 0,
             batch_size: o.batch_size,
             needs_utf8: false,
+            ascii_syntax: o.delimiter.is_ascii() && o.quote.is_ascii(),
             nulls: NullTokens::new(&o.null_values),
             bools,
             strings_can_be_null: o.strings_can_be_null,
@@ -185,6 +231,7 @@ impl TableAssembler {
             pend_quoted: Vec::new(),
             pend_rows: Vec::new(),
             pend_batch_bytes: 0,
+            in_place: InPlace::default(),
         };
         if let (Some(s), Phase::Rows) = (given, phase) {
             assembler.start(s, &[]);
@@ -240,6 +287,10 @@ impl TableAssembler {
 
     /// `chunk` is the input being fed (for records read in place from it).
     pub(super) fn record(&mut self, rec: &Record<'_>, chunk: &[u8]) -> Result<()> {
+        if self.in_place.rows > 0 {
+            // Rows queued in place come first.
+            self.convert_pending(chunk)?;
+        }
         // No field can be longer than the whole record.
         let fields = if rec.bytes.len() > self.limits.max_field_bytes {
             rec.ends.len()
@@ -478,15 +529,34 @@ impl TableAssembler {
             quoted_end: self.pend_quoted.len(),
         });
         self.pend_batch_bytes += rec.bytes.len() + 8 * ncols;
-        if self.rows + self.pend_rows.len() >= self.batch_size
-            || self.batch_bytes + self.pend_batch_bytes >= self.limits.max_batch_bytes
-            || self.pend_rows.len() >= PENDING_ROWS
-            || self.pend_bytes.len() >= PENDING_BYTES
-            || self.pend_cells.len() >= PENDING_CELLS
-        {
+        if self.queue_full(self.pend_rows.len()) {
             self.convert_pending(chunk)?;
         }
         Ok(())
+    }
+
+    /// The number of columns when the tokenizer may queue rows in place
+    /// (the schema is known); converts the queued copied rows first, so the
+    /// queue then holds in-place rows only.
+    pub(super) fn begin_in_place(&mut self, chunk: &[u8]) -> Result<Option<usize>> {
+        if self.phase != Phase::Rows {
+            return Ok(None);
+        }
+        if !self.pend_rows.is_empty() {
+            self.convert_pending(chunk)?;
+        }
+        Ok(Some(self.columns.len()))
+    }
+
+    /// Whether the queue, holding `queued` rows, is due for conversion: a
+    /// table is complete or a queue bound is reached.
+    #[inline]
+    pub(super) fn queue_full(&self, queued: usize) -> bool {
+        self.rows + queued >= self.batch_size
+            || self.batch_bytes + self.pend_batch_bytes >= self.limits.max_batch_bytes
+            || queued >= PENDING_ROWS
+            || self.pend_bytes.len() >= PENDING_BYTES
+            || self.pend_cells.len() >= PENDING_CELLS
     }
 
     /// Converts the queued rows one column at a time. When a cell does not
@@ -496,12 +566,14 @@ impl TableAssembler {
     ///
     /// `chunk` is the input the in-place rows point into.
     pub(super) fn convert_pending(&mut self, chunk: &[u8]) -> Result<()> {
-        let k = self.pend_rows.len();
+        let flat = self.in_place.rows;
+        let k = self.pend_rows.len() + flat;
         if k == 0 {
             return Ok(());
         }
         let ncols = self.columns.len();
         let base = self.rows;
+        let flat_utf8 = flat > 0 && (!self.needs_utf8 || self.in_place_utf8(chunk));
         let mut ok = true;
         for (c, col) in self.columns.iter_mut().enumerate() {
             let cells = PendingCells {
@@ -510,6 +582,10 @@ impl TableAssembler {
                 cells: &self.pend_cells,
                 quoted: &self.pend_quoted,
                 rows: &self.pend_rows,
+                in_place: (flat > 0).then_some(InPlaceCells {
+                    quoted: &self.in_place.quoted,
+                    utf8_ok: flat_utf8,
+                }),
                 column: c,
                 ncols,
             };
@@ -533,6 +609,11 @@ impl TableAssembler {
         } else {
             for col in &mut self.columns {
                 col.truncate(base);
+            }
+            if flat > 0 {
+                let quoted = std::mem::take(&mut self.in_place.quoted);
+                result = self.replay_in_place(chunk, &cells, &quoted, flat_utf8);
+                self.in_place.quoted = quoted;
             }
             let mut ends = Vec::with_capacity(ncols);
             for (r, row) in rows.iter().enumerate() {
@@ -567,7 +648,72 @@ impl TableAssembler {
         self.pend_cells.clear();
         self.pend_quoted.clear();
         self.pend_rows.clear();
+        self.in_place.clear();
         result
+    }
+
+    /// Whether every cell queued in place is valid UTF-8, from one check of
+    /// the chunk's bytes from the first cell to the last. Cells cut at ASCII
+    /// delimiters, quotes and line breaks of valid UTF-8 are valid; with a
+    /// delimiter or quote above 0x7f each cell is checked on its own.
+    fn in_place_utf8(&self, chunk: &[u8]) -> bool {
+        let (Some(&(first, _)), Some(&(_, last))) =
+            (self.pend_cells.first(), self.pend_cells.last())
+        else {
+            return true;
+        };
+        self.ascii_syntax
+            && chunk
+                .get(first..last)
+                .is_some_and(|b| simdutf8::basic::from_utf8(b).is_ok())
+    }
+
+    /// Rolls the rows queued in place through [`Self::row`] one by one (a
+    /// cell did not convert): each rebuilt unquoted, fields back to back,
+    /// with its last line counted from the queue's base.
+    fn replay_in_place(
+        &mut self,
+        chunk: &[u8],
+        cells: &[(usize, usize)],
+        quoted_bits: &[u64],
+        utf8_ok: bool,
+    ) -> Result<()> {
+        let ncols = self.columns.len();
+        let (mut line, mut at) = (self.in_place.base_line, self.in_place.base_pos);
+        let (mut bytes, mut ends, mut quoted) = (Vec::new(), Vec::new(), Vec::new());
+        for (r, row) in cells.chunks_exact(ncols.max(1)).enumerate() {
+            bytes.clear();
+            ends.clear();
+            quoted.clear();
+            for (c, &(s, e)) in row.iter().enumerate() {
+                bytes.extend_from_slice(&chunk[s..e]);
+                ends.push(bytes.len());
+                let i = r * ncols + c;
+                if quoted_bits
+                    .get(i / 64)
+                    .is_some_and(|w| w >> (i % 64) & 1 == 1)
+                {
+                    quoted.push(c);
+                }
+            }
+            let end = row.last().map_or(at, |&(_, e)| e);
+            line += chunk[at.min(end)..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            at = end;
+            let rec = Record {
+                bytes: &bytes,
+                ends: &ends,
+                quoted: &quoted,
+                sep: 0,
+                last_line: line,
+                ascii: utf8_ok,
+                at: None,
+            };
+            self.row(&rec)?;
+        }
+        Ok(())
     }
 
     fn row(&mut self, rec: &Record<'_>) -> Result<()> {
@@ -758,6 +904,7 @@ impl TableAssembler {
         self.pend_quoted.clear();
         self.pend_rows.clear();
         self.pend_batch_bytes = 0;
+        self.in_place.clear();
     }
 
     pub(super) fn finish(&mut self) -> Result<()> {

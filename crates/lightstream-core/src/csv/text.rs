@@ -3,13 +3,22 @@
 //! other values are written by `crate::display`, shared with the CLI).
 //!
 //! Pure functions on byte slices, with no allocation on the parse side. Not the
-//! CSV tokenizer (that is `csv-core`), not type inference (`infer.rs`) and not
+//! CSV tokenizer (`tokenizer.rs`), not type inference (`infer.rs`) and not
 //! column building (`builders.rs`).
 
 use std::io::Write as _;
 
 /// Trims ASCII spaces and tabs on both sides (pyarrow does this for numbers).
+#[inline]
 pub(crate) fn trim_ws(mut b: &[u8]) -> &[u8] {
+    // Almost every cell starts and ends with a byte above the space: two
+    // compares instead of the loops.
+    if let (Some(&f), Some(&l)) = (b.first(), b.last())
+        && f > b' '
+        && l > b' '
+    {
+        return b;
+    }
     while let [b' ' | b'\t', rest @ ..] = b {
         b = rest;
     }
@@ -171,11 +180,8 @@ const POW10_U64: [u64; 20] = {
 /// and a decimal exponent within ±19, converted with a single rounding:
 /// - mantissa ≤ 2^53 and |exponent| ≤ 22: both exact in f64, one IEEE
 ///   multiply or divide rounds (Clinger's fast path);
-/// - exponent ≥ 0: the product is exact in u128 (< 2^128) and `as f64` rounds once;
-/// - exponent < 0: the mantissa shifted to bit 127 divided by 10^k in u128
-///   gives a quotient of at least 63 bits; its lowest bit ORed with "remainder
-///   not zero" is a sticky bit, so `as f64` (round to nearest even) rounds the
-///   true quotient correctly, and the power-of-two scale is exact.
+/// - otherwise Eisel–Lemire ([`eisel_lemire`]): a 64 x 128-bit multiply by
+///   a table entry for 5^exponent, no division.
 ///
 /// `None` hands the text to the standard library (other forms, more digits,
 /// larger exponents, and everything it rejects).
@@ -239,20 +245,112 @@ fn exact_f64(b: &[u8]) -> Option<f64> {
     } else if m <= 1 << 53 && (-22..=22).contains(&exp) {
         let k = POW10[exp.unsigned_abs() as usize];
         if exp >= 0 { m as f64 * k } else { m as f64 / k }
-    } else if (0..=19).contains(&exp) {
-        (u128::from(m) * u128::from(POW10_U64[exp as usize])) as f64
-    } else if (-19..0).contains(&exp) {
-        let shift = 64 + m.leading_zeros();
-        let num = u128::from(m) << shift;
-        let den = u128::from(POW10_U64[exp.unsigned_abs() as usize]);
-        let q = num / den;
-        let q = q | u128::from(num - q * den != 0);
-        // 2^-shift, shift in 64..=127: a normal f64, exact.
-        (q as f64) * f64::from_bits(u64::from(1023 - shift) << 52)
     } else {
-        return None;
+        eisel_lemire(m, exp)?
     };
     Some(if neg { -v } else { v })
+}
+
+/// Smallest decimal exponent in [`POW5_128`].
+const POW5_MIN: i32 = -19;
+
+/// 5^q for q in -19..=19 as 128 bits (high, low) with the top bit set: 5^q
+/// shifted (exact) for q ≥ 0, and floor(2^b / 5^-q) + 1 with b the bit
+/// length of 5^-q plus 127 for q < 0. These are the entries of the table of
+/// fast_float and of Rust's `core::num::dec2flt` for these exponents
+/// (checked by the `pow5_table_entries` test).
+const POW5_128: [(u64, u64); 39] = [
+    (0xec1e4a7db69561a5, 0x2b31e9e3d06c32e6), // 5^-19
+    (0x9392ee8e921d5d07, 0x3aff322e62439fd0), // 5^-18
+    (0xb877aa3236a4b449, 0x09befeb9fad487c3), // 5^-17
+    (0xe69594bec44de15b, 0x4c2ebe687989a9b4), // 5^-16
+    (0x901d7cf73ab0acd9, 0x0f9d37014bf60a11), // 5^-15
+    (0xb424dc35095cd80f, 0x538484c19ef38c95), // 5^-14
+    (0xe12e13424bb40e13, 0x2865a5f206b06fba), // 5^-13
+    (0x8cbccc096f5088cb, 0xf93f87b7442e45d4), // 5^-12
+    (0xafebff0bcb24aafe, 0xf78f69a51539d749), // 5^-11
+    (0xdbe6fecebdedd5be, 0xb573440e5a884d1c), // 5^-10
+    (0x89705f4136b4a597, 0x31680a88f8953031), // 5^-9
+    (0xabcc77118461cefc, 0xfdc20d2b36ba7c3e), // 5^-8
+    (0xd6bf94d5e57a42bc, 0x3d32907604691b4d), // 5^-7
+    (0x8637bd05af6c69b5, 0xa63f9a49c2c1b110), // 5^-6
+    (0xa7c5ac471b478423, 0x0fcf80dc33721d54), // 5^-5
+    (0xd1b71758e219652b, 0xd3c36113404ea4a9), // 5^-4
+    (0x83126e978d4fdf3b, 0x645a1cac083126ea), // 5^-3
+    (0xa3d70a3d70a3d70a, 0x3d70a3d70a3d70a4), // 5^-2
+    (0xcccccccccccccccc, 0xcccccccccccccccd), // 5^-1
+    (0x8000000000000000, 0x0000000000000000), // 5^0
+    (0xa000000000000000, 0x0000000000000000), // 5^1
+    (0xc800000000000000, 0x0000000000000000), // 5^2
+    (0xfa00000000000000, 0x0000000000000000), // 5^3
+    (0x9c40000000000000, 0x0000000000000000), // 5^4
+    (0xc350000000000000, 0x0000000000000000), // 5^5
+    (0xf424000000000000, 0x0000000000000000), // 5^6
+    (0x9896800000000000, 0x0000000000000000), // 5^7
+    (0xbebc200000000000, 0x0000000000000000), // 5^8
+    (0xee6b280000000000, 0x0000000000000000), // 5^9
+    (0x9502f90000000000, 0x0000000000000000), // 5^10
+    (0xba43b74000000000, 0x0000000000000000), // 5^11
+    (0xe8d4a51000000000, 0x0000000000000000), // 5^12
+    (0x9184e72a00000000, 0x0000000000000000), // 5^13
+    (0xb5e620f480000000, 0x0000000000000000), // 5^14
+    (0xe35fa931a0000000, 0x0000000000000000), // 5^15
+    (0x8e1bc9bf04000000, 0x0000000000000000), // 5^16
+    (0xb1a2bc2ec5000000, 0x0000000000000000), // 5^17
+    (0xde0b6b3a76400000, 0x0000000000000000), // 5^18
+    (0x8ac7230489e80000, 0x0000000000000000), // 5^19
+];
+
+/// `w · 10^q` correctly rounded (nearest, ties to even), for `w ≥ 1` and `q`
+/// in -19..=19: the Eisel–Lemire algorithm as Rust's `core::num::dec2flt`
+/// (`lemire.rs`) implements it, for `f64`. In this exponent range the
+/// 128-bit product is always precise enough (the algorithm's "safe
+/// exponent" range is -27..=55) and the result is a normal number, so it
+/// never needs the slow path; `None` only guards the range.
+fn eisel_lemire(w: u64, q: i32) -> Option<f64> {
+    const EXPLICIT_BITS: i32 = 52;
+    let &(hi5, lo5) = POW5_128.get(usize::try_from(q - POW5_MIN).ok()?)?;
+    if w == 0 {
+        return None;
+    }
+    let full = |a: u64, b: u64| {
+        let r = u128::from(a) * u128::from(b);
+        (r as u64, (r >> 64) as u64)
+    };
+    let lz = w.leading_zeros();
+    let w = w << lz;
+    // The product's top 64 bits, refined by the low half of 5^q only when
+    // the bits below the mantissa's rounding bit are all ones.
+    let (mut lo, mut hi) = full(w, hi5);
+    const MASK: u64 = u64::MAX >> (EXPLICIT_BITS + 3);
+    if hi & MASK == MASK {
+        let (_, second_hi) = full(w, lo5);
+        lo = lo.wrapping_add(second_hi);
+        if second_hi > lo {
+            hi += 1;
+        }
+    }
+    let upperbit = (hi >> 63) as i32;
+    let shift = upperbit + 64 - EXPLICIT_BITS - 3;
+    let mut mantissa = hi >> shift;
+    // floor(log2(10^q)) + 63, then the f64 exponent bias (1023).
+    let power = (q.wrapping_mul(152_170 + 65_536) >> 16) + 63;
+    let mut power2 = power + upperbit - lz as i32 + 1023;
+    // Exactly halfway between two floats: round to even.
+    if lo <= 1 && (-4..=23).contains(&q) && mantissa & 3 == 1 && (mantissa << shift) == hi {
+        mantissa &= !1;
+    }
+    mantissa += mantissa & 1;
+    mantissa >>= 1;
+    if mantissa >= 2 << EXPLICIT_BITS {
+        mantissa = 1 << EXPLICIT_BITS;
+        power2 += 1;
+    }
+    mantissa &= !(1 << EXPLICIT_BITS);
+    if !(1..0x7ff).contains(&power2) {
+        return None;
+    }
+    Some(f64::from_bits(mantissa | (power2 as u64) << EXPLICIT_BITS))
 }
 
 /// Same as [`parse_f64`], rounded once to `f32` by the standard library.
@@ -317,16 +415,20 @@ pub(crate) fn parse_decimal(b: &[u8], scale: i8) -> Option<i128> {
     Some(if neg { -v } else { v })
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Days since 1970-01-01 of a proleptic Gregorian date of a 4-digit year
+/// (0..=9999), `m` in 1..=12 and `d` in 1..=31: Neri and Schneider's
+/// division-free form ("Euclidean affine functions and their application to
+/// calendar algorithms", 2023). The year starts in March, shifted by 400
+/// years (146,097 days) so that everything stays unsigned; the divisions
+/// by constants compile to multiplies.
+pub(crate) fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
+    let jan_feb = u32::from(m < 3);
+    let y1 = y + 400 - jan_feb;
+    let m1 = m + 12 * jan_feb;
+    let q1 = y1 / 100;
+    let yc = 1461 * y1 / 4 - q1 + q1 / 4;
+    let mc = (979 * m1 - 2919) / 32;
+    i64::from(yc + mc + d - 1) - (719_468 + 146_097)
 }
 
 fn digits2(b: &[u8]) -> Option<u32> {
@@ -336,12 +438,12 @@ fn digits2(b: &[u8]) -> Option<u32> {
     }
 }
 
-fn is_leap(y: i64) -> bool {
+fn is_leap(y: u32) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
 /// Days in month `m` (1..=12) of year `y`; `None` for another month number.
-fn days_in_month(y: i64, m: u32) -> Option<u32> {
+fn days_in_month(y: u32, m: u32) -> Option<u32> {
     Some(match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -356,7 +458,7 @@ pub(crate) fn parse_date(b: &[u8]) -> Option<i32> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let y = i64::from(digits2(&b[0..2])? * 100 + digits2(&b[2..4])?);
+    let y = digits2(&b[0..2])? * 100 + digits2(&b[2..4])?;
     let m = digits2(&b[5..7])?;
     let d = digits2(&b[8..10])?;
     let max = days_in_month(y, m)?;
@@ -434,11 +536,28 @@ pub(crate) struct Timestamp {
     pub has_zone: bool,
 }
 
+/// The last valid date (`YYYY-MM-DD` bytes) of the common timestamp form
+/// and its days since the epoch: a column of timestamps repeats its dates
+/// (the bench file has about 1,800 distinct ones in 1,000,000 rows), so
+/// most cells skip the date's checks and calendar arithmetic.
+#[derive(Debug, Default)]
+pub(crate) struct DateCache {
+    /// The date's first 8 bytes, its last 2 and its days (a key of zeros
+    /// is never a valid date, so the default is empty).
+    key: (u64, u16),
+    days: i64,
+}
+
 /// ISO 8601: `YYYY-MM-DD`, optionally followed by `T` or a space and
 /// `HH`, `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` (1..=9 digits), optionally followed
 /// by `Z` or an offset `+HH`, `+HHMM`, `+HH:MM` (or `-`). Offsets are applied:
 /// the result is UTC.
 pub(crate) fn parse_timestamp(b: &[u8]) -> Option<Timestamp> {
+    parse_timestamp_cached(b, &mut DateCache::default())
+}
+
+/// [`parse_timestamp`] remembering the last date in `cache`.
+pub(crate) fn parse_timestamp_cached(b: &[u8], cache: &mut DateCache) -> Option<Timestamp> {
     if b.len() < 10 {
         return None;
     }
@@ -451,22 +570,42 @@ pub(crate) fn parse_timestamp(b: &[u8]) -> Option<Timestamp> {
         && c[13] == b':'
         && c[16] == b':'
     {
-        const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
-        let mut bad = false;
-        for i in DIGITS {
-            bad |= c[i].wrapping_sub(b'0') > 9;
-        }
-        if bad {
+        // Every digit position holds '0'..='9' (high nibble 3, low nibble at
+        // most 9), 8 bytes at a time: `YYYY-MM-`, `DDTHH:MM`, `HH:MM:SS`.
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&c[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let digits = |w: u64, mask: u64| {
+            let (hi, three) = (0xF0F0_F0F0_F0F0_F0F0 & mask, 0x3030_3030_3030_3030 & mask);
+            w & hi == three && w.wrapping_add(0x0606_0606_0606_0606) & hi == three
+        };
+        let (w0, w1, w2) = (word(0), word(8), word(11));
+        if !(digits(w0, 0x00FF_FF00_FFFF_FFFF)
+            && digits(w1, 0xFFFF_00FF_FF00_FFFF)
+            && digits(w2, 0xFFFF_00FF_FF00_FFFF))
+        {
             return None;
         }
         let d = |i: usize| u32::from(c[i] - b'0');
-        let y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
-        let (m, day) = (d(5) * 10 + d(6), d(8) * 10 + d(9));
         let (h, mi, s) = (d(11) * 10 + d(12), d(14) * 10 + d(15), d(17) * 10 + d(18));
-        if day == 0 || day > days_in_month(i64::from(y), m)? || h > 23 || mi > 59 || s > 59 {
+        if h > 23 || mi > 59 || s > 59 {
             return None;
         }
-        let days = days_from_civil(i64::from(y), m, day);
+        let key = (w0, u16::from_le_bytes([c[8], c[9]]));
+        let days = if cache.key == key {
+            cache.days
+        } else {
+            let y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+            let (m, day) = (d(5) * 10 + d(6), d(8) * 10 + d(9));
+            if day == 0 || day > days_in_month(y, m)? {
+                return None;
+            }
+            let days = days_from_civil(y, m, day);
+            (cache.key, cache.days) = (key, days);
+            days
+        };
         return Some(Timestamp {
             secs: days * 86_400 + i64::from(h * 3600 + mi * 60 + s),
             nanos: 0,
@@ -621,6 +760,111 @@ mod tests {
             write_f64(&mut s, v);
             assert_eq!(parse_f64(&s), Some(v), "{}", String::from_utf8_lossy(&s));
         }
+    }
+
+    #[test]
+    fn pow5_table_entries() {
+        for (i, &(hi, lo)) in POW5_128.iter().enumerate() {
+            let q = i as i32 + POW5_MIN;
+            let c = u128::from(hi) << 64 | u128::from(lo);
+            assert_eq!(c >> 127, 1, "5^{q} is normalised");
+            if q >= 0 {
+                let p = 5u128.pow(q as u32);
+                assert_eq!(c, p << p.leading_zeros(), "5^{q}");
+                continue;
+            }
+            // c = floor(2^b / p) + 1, b = bits(p) + 127: so 0 < c·p - 2^b <= p.
+            let p = 5u128.pow(q.unsigned_abs());
+            let b = 128 - p.leading_zeros() + 127;
+            let (a, l) = (u128::from(hi) * p, u128::from(lo) * p);
+            let (bottom, carry) = (a << 64).overflowing_add(l);
+            let top = (a >> 64) + u128::from(carry);
+            assert_eq!(top, 1u128 << (b - 128), "5^{q}");
+            assert!(bottom > 0 && bottom <= p, "5^{q}");
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4_000))]
+        /// Eisel–Lemire's cases (mantissas of 16 to 19 digits, so above
+        /// 2^53 often, and every exponent it takes), halfway and near-halfway
+        /// values included (2^53 + 1 and neighbours scaled), bit for bit as
+        /// `str::parse::<f64>` (correctly rounded).
+        #[test]
+        fn floats_match_std_parse(
+            m in prop_oneof![
+                1_000_000_000_000_000u64..=u64::MAX / 2,
+                (0u64..64).prop_map(|d| (1u64 << 53) + d),
+                (0u64..64).prop_map(|d| ((1u64 << 53) + 1) * 1000 + d),
+            ],
+            digits in 16usize..=19,
+            point in 0usize..=19,
+            e in -19i32..=19,
+            neg in any::<bool>(),
+        ) {
+            let m = m.to_string();
+            let m = &m[..digits.min(m.len())];
+            let point = point.min(m.len());
+            let t = format!("{}{}.{}e{e}", if neg { "-" } else { "" }, &m[..point], &m[point..]);
+            let want = t.parse::<f64>().ok().map(f64::to_bits);
+            prop_assert_eq!(parse_f64(t.as_bytes()).map(f64::to_bits), want, "{}", t);
+        }
+    }
+
+    /// Every date of 0000-01-01..=9999-12-31 is one day after the one
+    /// before it, and the epoch is day 0.
+    #[test]
+    fn days_from_civil_counts_every_day() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(0, 1, 1), -719_528);
+        let mut prev = days_from_civil(0, 1, 1) - 1;
+        for y in 0..=9999 {
+            for m in 1..=12 {
+                for d in 1..=days_in_month(y, m).unwrap() {
+                    let days = days_from_civil(y, m, d);
+                    assert_eq!(days, prev + 1, "{y:04}-{m:02}-{d:02}");
+                    prev = days;
+                }
+            }
+        }
+        assert_eq!(prev, days_from_civil(9999, 12, 31));
+    }
+
+    /// The date cache never changes a result: repeated, new and invalid
+    /// dates, bad times after a cached date, through one cache in sequence.
+    #[test]
+    fn timestamps_with_a_date_cache_read_as_without() {
+        let cells = [
+            "2024-02-29T10:00:00",
+            "2024-02-29T23:59:59",
+            "2024-02-29T24:00:00",
+            "2024-02-29T1x:00:00",
+            "2023-02-29T10:00:00",
+            "2023-02-29T10:00:01",
+            "2023-02-28 10:00:00",
+            "2023-02-28T10:00:00",
+            "2023-02-28T10:00:00Z",
+            "2023-13-01T00:00:00",
+            "2023-02-2xT10:00:00",
+            "2023-02-28T00:00:00",
+            "1970-01-01T00:00:00",
+        ];
+        let mut cache = DateCache::default();
+        let mut seen = Vec::new();
+        for c in cells {
+            let got = parse_timestamp_cached(c.as_bytes(), &mut cache);
+            assert_eq!(got, parse_timestamp(c.as_bytes()), "{c}");
+            seen.push(got.map(|t| t.secs));
+        }
+        assert_eq!(seen[0], Some(1_709_200_800));
+        assert_eq!(
+            (seen[2], seen[4], seen[9], seen[10]),
+            (None, None, None, None)
+        );
+        assert_eq!(seen[12], Some(0));
     }
 
     #[test]

@@ -1,16 +1,19 @@
-//! Bytes -> records, within the row and column limits. Records without
-//! quotes are split here, straight from the pushed bytes (8 bytes at a
-//! time); a record with simple quotes is unquoted here too; anything else (a
-//! doubled quote, a record cut by the end of a pushed chunk, the first
-//! record) goes through the `csv-core` state machine, which unquotes it into
-//! a buffer. Every path notes which fields were quoted, since under
-//! [`StringNulls::Unquoted`](super::StringNulls::Unquoted) that tells a null from an empty string, and
-//! hands each [`Record`] to the [`TableAssembler`]. Not the conversion of
-//! records to tables (`rows.rs`).
+//! Bytes -> records, within the row and column limits. Once the schema is
+//! known, records whose fields are unquoted or simply quoted are split in
+//! place, 64 bytes at a time ([`blocks`](super::blocks)), and their cells go
+//! straight into the assembler's queue as chunk offsets. Anything else (a
+//! doubled quote, a quote inside an unquoted field, text after a closing
+//! quote, a record cut by the end of a pushed chunk, the header and the rows
+//! buffered for inference) goes through the `csv-core` state machine, which
+//! unquotes it into a buffer and hands it as a [`Record`] to the
+//! [`TableAssembler`]. Both paths note which fields were quoted, since under
+//! [`StringNulls::Unquoted`](super::StringNulls::Unquoted) that tells a null
+//! from an empty string. Not the conversion of records to tables (`rows.rs`).
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
 use super::CsvReadOptions;
+use super::blocks::{BLOCK, Classifier, QuoteCarry};
 use super::rows::{Record, TableAssembler, shorten};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -18,17 +21,8 @@ use crate::error::{Error, ErrorKind, Result};
 /// without quotes in place, the others with csv-core.
 pub(super) struct Tokenizer {
     rdr: Reader,
-    /// Bytes that end an unquoted field or need csv-core: delimiter, quote, CR, LF.
-    special: [bool; 256],
-    delimiter: u8,
+    classifier: Classifier,
     quote: u8,
-    /// Field ends of the record being split in place.
-    fast_ends: Vec<usize>,
-    /// A record with simply quoted fields, unquoted (fields back to back),
-    /// and the indices of its quoted fields.
-    quoted_bytes: Vec<u8>,
-    quoted_ends: Vec<usize>,
-    quoted_fields: Vec<usize>,
     /// Whether the last record (or blank line) ended with a CR, so that an
     /// LF right after it is the rest of a CRLF, not an empty line.
     after_cr: bool,
@@ -45,6 +39,7 @@ pub(super) struct Tokenizer {
     bom: Option<Vec<u8>>,
     scan: QuoteScan,
     max_row_bytes: usize,
+    max_field_bytes: usize,
     max_columns: usize,
 }
 
@@ -64,19 +59,10 @@ impl Tokenizer {
         // chunking. A read with no room for output marks csv-core as started
         // without consuming or changing anything.
         let _ = rdr.read_record(b"\0", &mut [], &mut []);
-        let mut special = [false; 256];
-        for b in [options.delimiter, options.quote, b'\r', b'\n'] {
-            special[usize::from(b)] = true;
-        }
         Tokenizer {
             rdr,
-            special,
-            delimiter: options.delimiter,
+            classifier: Classifier::new(options.delimiter, options.quote),
             quote: options.quote,
-            fast_ends: Vec::with_capacity(64.min(limits.max_columns + 1)),
-            quoted_bytes: Vec::new(),
-            quoted_ends: Vec::new(),
-            quoted_fields: Vec::new(),
             after_cr: false,
             fast_lines: 0,
             core_started: false,
@@ -87,6 +73,7 @@ impl Tokenizer {
             bom: Some(Vec::new()),
             scan: QuoteScan::new(options.quote, options.delimiter),
             max_row_bytes: limits.max_row_bytes,
+            max_field_bytes: limits.max_field_bytes,
             max_columns: limits.max_columns,
         }
     }
@@ -210,7 +197,7 @@ impl Tokenizer {
             if self.at_record_start() {
                 pos = self.line_breaks(input, pos, assembler)?;
                 if self.core_started {
-                    pos = self.fast_records(input, pos, assembler)?;
+                    pos = self.block_records(input, pos, assembler)?;
                 }
                 if pos == input.len() && !eof {
                     return Ok(());
@@ -254,171 +241,168 @@ impl Tokenizer {
         }
     }
 
-    /// Splits the records from `pos` on that hold no quote byte, in place,
-    /// and hands them to `assembler`. Returns where it stopped: the end of the
-    /// input, or the start of a record for csv-core (one with a quote, one
-    /// the input cuts off, or one over the row or column limits, which
-    /// csv-core then reports exactly as it always does).
+    /// Splits the records from `pos` in place, 64 bytes at a time
+    /// ([`blocks`](super::blocks)), writing their cells straight into the
+    /// assembler's queue (see `rows::InPlace`): no per-record call. Takes
+    /// unquoted fields and fields quoted without a quote inside; returns
+    /// where it stopped, at the start of a record for csv-core: one with a
+    /// doubled quote, a quote inside an unquoted field or text after a
+    /// closing quote, one the input cuts off, one with the wrong number of
+    /// fields or over a limit (csv-core and the assembler then report or
+    /// apply the policy exactly as for any record).
     ///
-    /// Reads 8 bytes at a time: a word's candidate bytes (delimiter, quote
-    /// and anything below 14, which holds CR and LF) come out as a bit mask
-    /// whose set bits are visited in order and checked against the byte
-    /// table (the mask can flag a few extra bytes, never miss one).
-    fn fast_records(
+    /// Fields are found by quote parity, which matches csv-core for every
+    /// record taken here: a field's quotes are checked at its end (none, or
+    /// exactly its first and last byte), and a record whose quotes are
+    /// anything else goes back whole to csv-core, which starts again at its
+    /// first byte with its own state.
+    fn block_records(
         &mut self,
         input: &[u8],
         pos: usize,
         assembler: &mut TableAssembler,
     ) -> Result<usize> {
-        const LO: u64 = 0x0101_0101_0101_0101;
-        const HI: u64 = 0x8080_8080_8080_8080;
+        let Some(ncols) = assembler.begin_in_place(input)? else {
+            return Ok(pos);
+        };
+        let max_fields = ncols.min(self.max_columns);
+        let empty_is_record = assembler.empty_line_is_record();
+        let quote = self.quote;
         let n = input.len();
-        let dd = LO * u64::from(self.delimiter);
-        let qq = LO * u64::from(self.quote);
-        let mut start = pos;
-        let mut bits = 0u64;
-        self.fast_ends.clear();
-        let mut i = pos;
-        'words: while i < n {
-            let (w, tail) = match input.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-                Some(c) => (u64::from_le_bytes(*c), false),
-                None => {
-                    let mut c = [0u8; 8];
-                    let rest = &input[i..];
-                    c[..rest.len()].copy_from_slice(rest);
-                    (u64::from_le_bytes(c), true)
-                }
-            };
-            bits |= w;
-            // haszero(v) = (v - LO) & !v & HI flags every zero byte and, through
-            // the borrow, possibly bytes above one: verified below.
-            let x = w ^ dd;
-            let y = w ^ qq;
-            let mut m = ((x.wrapping_sub(LO) & !x)
-                | (y.wrapping_sub(LO) & !y)
-                | (w.wrapping_sub(LO * 14) & !w))
-                & HI;
-            while m != 0 {
-                let at = i + (m.trailing_zeros() / 8) as usize;
-                m &= m - 1;
-                if at < start {
-                    continue;
-                }
-                let Some(&b) = input.get(at) else { break };
-                if !self.special[usize::from(b)] {
-                    continue;
-                }
-                if b == self.delimiter {
-                    self.fast_ends.push(at - start);
-                    if self.fast_ends.len() > self.max_columns {
-                        return Ok(start);
-                    }
-                    continue;
-                }
-                if b == self.quote {
-                    let Some((term, newlines)) = self.quoted_record(input, start) else {
-                        return Ok(start);
-                    };
-                    let last_line = self.line() + newlines;
-                    let rec = Record {
-                        bytes: &self.quoted_bytes,
-                        ends: &self.quoted_ends,
-                        quoted: &self.quoted_fields,
-                        sep: 0,
-                        last_line,
-                        ascii: self.quoted_bytes.is_ascii(),
-                        at: None,
-                    };
-                    assembler.record(&rec, input)?;
-                    self.fast_lines += newlines + u64::from(input[term] == b'\n');
-                    self.after_cr = input[term] == b'\r';
-                    self.fast_ends.clear();
-                    start = term + 1;
-                    i = start;
-                    bits = 0;
-                    continue 'words;
-                }
-                // CR or LF.
-                if at == start {
-                    // An empty line (or the LF of a CRLF).
-                    self.line_break(b, input, assembler)?;
-                    start = at + 1;
-                    continue;
-                }
-                self.fast_ends.push(at - start);
-                let content = at - start + 1 - self.fast_ends.len();
-                if content > self.max_row_bytes {
-                    return Ok(start);
-                }
-                let rec = Record {
-                    bytes: &input[start..at],
-                    ends: &self.fast_ends,
-                    quoted: &[],
-                    sep: 1,
-                    last_line: self.line(),
-                    ascii: bits & HI == 0,
-                    at: Some(start),
+        let mut carry = QuoteCarry::default();
+        let mut rec_start = pos;
+        let mut field_start = pos;
+        // Quotes and line feeds of the current field / record in earlier blocks.
+        let mut field_quotes = 0u32;
+        let mut rec_lfs = 0u64;
+        let mut nfields = 0usize;
+        // The record's bytes after unquoting, delimiters excluded (the
+        // row limit), and whether a field was quoted.
+        let mut content = 0usize;
+        let mut rec_quoted = false;
+        let mut block = pos;
+        while block < n {
+            let m = self.classifier.at(input, block);
+            let inside = carry.inside(m.quote);
+            let mut structural = (m.delim | m.lf | m.cr) & !inside;
+            // Quote and LF bits not yet counted into a field / record.
+            let (mut quotes, mut lfs) = (m.quote, m.lf);
+            while structural != 0 {
+                let bit = structural.trailing_zeros();
+                structural &= structural - 1;
+                let p = block + bit as usize;
+                let below = (1u64 << bit) - 1;
+                // (No popcount: it is not in the x86_64 baseline, and most
+                // fields have no quote.)
+                let fq = if quotes & below == 0 {
+                    field_quotes
+                } else {
+                    field_quotes + (quotes & below).count_ones()
                 };
-                assembler.record(&rec, input)?;
-                self.fast_lines += u64::from(b == b'\n');
+                quotes &= !below;
+                field_quotes = 0;
+                let is_delim = m.delim >> bit & 1 == 1;
+                if !is_delim && p == rec_start {
+                    // A line break where a record would start.
+                    lfs &= !(below | 1 << bit);
+                    self.block_line_break(input, p, empty_is_record, assembler)?;
+                    rec_start = p + 1;
+                    field_start = p + 1;
+                    continue;
+                }
+                let (s, e) = if fq == 0 {
+                    (field_start, p)
+                } else if fq == 2
+                    && p >= field_start + 2
+                    && input[field_start] == quote
+                    && input[p - 1] == quote
+                {
+                    let i = assembler.in_place.rows * ncols + nfields;
+                    assembler.in_place.set_quoted(i);
+                    rec_quoted = true;
+                    (field_start + 1, p - 1)
+                } else {
+                    return Ok(self.give_up(assembler, rec_start, ncols));
+                };
+                if nfields == max_fields {
+                    return Ok(self.give_up(assembler, rec_start, ncols));
+                }
+                assembler.pend_cells.push((s, e));
+                nfields += 1;
+                content += e - s;
+                if is_delim {
+                    field_start = p + 1;
+                    continue;
+                }
+                // The end of a record. A record longer than a field may be
+                // (no field can be longer than its record) goes to csv-core,
+                // which reports a field over the limit as always.
+                if nfields != ncols || content > self.max_row_bytes.min(self.max_field_bytes) {
+                    return Ok(self.give_up(assembler, rec_start, ncols));
+                }
+                // Line feeds inside the record's quoted fields (the bits of
+                // earlier terminators are cleared).
+                let newlines = if lfs & below == 0 {
+                    rec_lfs
+                } else {
+                    rec_lfs + u64::from((lfs & below).count_ones())
+                };
+                lfs &= !(below | 1 << bit);
+                if assembler.in_place.rows == 0 {
+                    assembler.in_place.base_pos = rec_start;
+                    assembler.in_place.base_line = self.line();
+                }
+                assembler.in_place.rows += 1;
+                let raw = if rec_quoted { content } else { p - rec_start };
+                assembler.pend_batch_bytes += raw + 8 * ncols;
+                let b = input[p];
+                self.fast_lines += newlines + u64::from(b == b'\n');
                 self.after_cr = b == b'\r';
-                self.fast_ends.clear();
-                start = at + 1;
-                bits = w;
+                (rec_start, field_start) = (p + 1, p + 1);
+                (nfields, content, rec_quoted, rec_lfs) = (0, 0, false, 0);
+                if assembler.queue_full(assembler.in_place.rows) {
+                    assembler.convert_pending(input)?;
+                }
             }
-            if tail {
-                break;
+            if quotes | lfs != 0 {
+                field_quotes += quotes.count_ones();
+                rec_lfs += u64::from(lfs.count_ones());
             }
-            i += 8;
+            block += BLOCK;
         }
-        // The input ends inside the record at `start` (if any): csv-core keeps it.
-        Ok(start.min(n))
+        // The input ends inside the record at `rec_start` (if any): csv-core keeps it.
+        Ok(self.give_up(assembler, rec_start, ncols).min(n))
     }
 
-    /// Splits the record at `start`, whose fields are unquoted or quoted
-    /// without doubled quotes inside, into `quoted_bytes` / `quoted_ends`
-    /// (unquoted, back to back, as csv-core would). Returns the index of its
-    /// terminator (CR or LF) and the line feeds inside quoted fields; `None`
-    /// leaves the record to csv-core (a doubled quote, text after a closing
-    /// quote, a quote inside an unquoted field, a record the input cuts off,
-    /// or one over the row or column limits).
-    fn quoted_record(&mut self, input: &[u8], start: usize) -> Option<(usize, u64)> {
-        self.quoted_bytes.clear();
-        self.quoted_ends.clear();
-        self.quoted_fields.clear();
-        let mut newlines = 0u64;
-        let mut p = start;
-        loop {
-            let quoted = input.get(p) == Some(&self.quote);
-            if quoted {
-                self.quoted_fields.push(self.quoted_ends.len());
-            }
-            let (field, after) = if quoted {
-                let body = p + 1;
-                let close = body + input.get(body..)?.iter().position(|&b| b == self.quote)?;
-                let field = &input[body..close];
-                newlines += field.iter().filter(|&&b| b == b'\n').count() as u64;
-                (field, close + 1)
-            } else {
-                let rest = input.get(p..)?;
-                let len = rest.iter().position(|&b| self.special[usize::from(b)])?;
-                (&rest[..len], p + len)
-            };
-            if self.quoted_ends.len() >= self.max_columns
-                || self.quoted_bytes.len() + field.len() > self.max_row_bytes
-            {
-                return None;
-            }
-            self.quoted_bytes.extend_from_slice(field);
-            self.quoted_ends.push(self.quoted_bytes.len());
-            match input.get(after) {
-                Some(&b) if b == self.delimiter => p = after + 1,
-                Some(b'\n' | b'\r') => return Some((after, newlines)),
-                // A quote (doubled or inside a field), other text after a
-                // closing quote, or the end of the input.
-                _ => return None,
-            }
+    /// A CR or LF where a record would start, met by [`Self::block_records`]:
+    /// the rest of a CRLF, or an empty line ([`Self::line_break`]).
+    #[inline]
+    fn block_line_break(
+        &mut self,
+        input: &[u8],
+        p: usize,
+        empty_is_record: bool,
+        assembler: &mut TableAssembler,
+    ) -> Result<()> {
+        let b = input[p];
+        if empty_is_record {
+            self.line_break(b, input, assembler)?;
+            // The empty record was queued as a copied row: convert it, so
+            // the queue holds in-place rows only again.
+            return assembler.begin_in_place(input).map(drop);
         }
+        self.fast_lines += u64::from(b == b'\n');
+        self.after_cr = b == b'\r';
+        Ok(())
+    }
+
+    /// Leaves the record at `rec_start` to csv-core: forgets the cells of it
+    /// already queued. Returns `rec_start`.
+    fn give_up(&mut self, assembler: &mut TableAssembler, rec_start: usize, ncols: usize) -> usize {
+        let kept = assembler.in_place.rows * ncols;
+        assembler.pend_cells.truncate(kept);
+        assembler.in_place.clear_from(kept);
+        rec_start
     }
 
     fn emit(&mut self, assembler: &mut TableAssembler, chunk: &[u8], last_line: u64) -> Result<()> {

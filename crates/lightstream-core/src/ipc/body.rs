@@ -3,6 +3,15 @@
 //! padded to the alignment and compressed when asked. What `write.rs` puts
 //! behind a message's metadata, and the column checks (types, units, widths,
 //! dictionary keys) that make sure what goes out describes the data.
+//!
+//! A body holds a range of the table's rows (all of them, or one slice of a
+//! table cut to fit a message size limit): fixed-width values and string
+//! bytes are borrowed sub-slices of the column buffers; what a range changes
+//! is built small and owned: string offsets rebased to 0 (one offset per
+//! row), and bitmaps (validity, booleans) shifted down when the range does
+//! not start on a byte (one bit per row).
+
+use std::ops::Range;
 
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
 use minarrow::{
@@ -93,17 +102,24 @@ impl<'a> BodyBuilder<'a> {
         self.buffer(Chunk::Borrowed(b))
     }
 
-    pub(super) fn validity(&mut self, mask: Option<&'a Bitmask>, len: usize) -> Result<usize> {
+    /// The validity buffer of rows `rows` (none when they are all valid);
+    /// returns their null count.
+    pub(super) fn validity(
+        &mut self,
+        mask: Option<&'a Bitmask>,
+        rows: Range<usize>,
+    ) -> Result<usize> {
         let Some(mask) = mask else {
             self.buffer(Chunk::Owned(Vec::new()))?;
             return Ok(0);
         };
-        let bytes = mask_bits(mask, len)?;
-        let nulls = len - count_set_bits(bytes, len);
+        let len = rows.len();
+        let bits = bit_range(mask_bits(mask, rows.end)?, rows)?;
+        let nulls = len - count_set_bits(bits.bytes(), len);
         if nulls == 0 {
             self.buffer(Chunk::Owned(Vec::new()))?;
         } else {
-            self.bytes(bytes)?;
+            self.buffer(bits)?;
         }
         Ok(nulls)
     }
@@ -149,6 +165,41 @@ pub(crate) fn mask_bits(mask: &Bitmask, len: usize) -> Result<&[u8]> {
     }
 }
 
+/// Bits `rows` of a bitmap whose `bytes` hold at least `rows.end` bits, as a
+/// bitmap of `rows.len()` bits: the bytes themselves when the range starts on
+/// a byte, else a copy shifted down (its bits past the range cleared).
+fn bit_range(bytes: &[u8], rows: Range<usize>) -> Result<Chunk<'_>> {
+    let len = rows.len();
+    let first = rows.start / 8;
+    let shift = rows.start % 8;
+    let short = || {
+        Error::schema(format!(
+            "a bitmap of {} bytes has no rows {rows:?}",
+            bytes.len()
+        ))
+    };
+    if shift == 0 {
+        let sub = bytes
+            .get(first..first + len.div_ceil(8))
+            .ok_or_else(short)?;
+        return Ok(Chunk::Borrowed(sub));
+    }
+    let src = bytes
+        .get(first..(rows.start + len).div_ceil(8))
+        .ok_or_else(short)?;
+    let mut out: Vec<u8> = (0..len.div_ceil(8))
+        .map(|i| {
+            let lo = src.get(i).map_or(0, |b| b >> shift);
+            let hi = src.get(i + 1).map_or(0, |b| b << (8 - shift));
+            lo | hi
+        })
+        .collect();
+    if let Some(last) = out.last_mut().filter(|_| len % 8 != 0) {
+        *last &= (1u8 << (len % 8)) - 1;
+    }
+    Ok(Chunk::Owned(out))
+}
+
 /// Whether row `i` is valid under mask bits from [`mask_bits`] (`None`: no mask).
 pub(crate) fn row_valid(bits: Option<&[u8]>, i: usize) -> bool {
     bits.is_none_or(|b| b.get(i / 8).is_some_and(|x| x >> (i % 8) & 1 == 1))
@@ -165,34 +216,43 @@ pub(crate) fn mismatch(fa: &FieldArray) -> Error {
     ))
 }
 
-/// Adds one column's node and buffers. A dictionary column's keys are
-/// `remapped` when given (a [`DictionaryUnifier`](crate::ipc::DictionaryUnifier) rewrote them), else its own.
+/// Adds the node and buffers of rows `rows` of one column of a table of
+/// `table_rows` rows. A dictionary column's keys are `remapped` when given (a
+/// [`DictionaryUnifier`](crate::ipc::DictionaryUnifier) rewrote those of
+/// `rows`), else its own.
 pub(super) fn write_column<'a>(
     body: &mut BodyBuilder<'a>,
     fa: &'a FieldArray,
-    rows: usize,
+    table_rows: usize,
+    rows: Range<usize>,
     dict_len: Option<usize>,
     enc: Option<&DictionaryEncoding>,
     remapped: Option<RemappedKeys>,
 ) -> Result<()> {
+    let len = rows.len();
     if fa.field.dtype == ArrowType::Null {
         if !matches!(fa.array, Array::Null) {
             return Err(mismatch(fa));
         }
-        body.node(rows, rows);
+        body.node(len, len);
         return Ok(());
     }
-    let len = fa.array.len();
-    if len != rows {
+    let all = fa.array.len();
+    if all != table_rows {
         return Err(Error::schema(format!(
-            "column \"{}\" has {len} rows, the table has {rows}",
+            "column \"{}\" has {all} rows, the table has {table_rows}",
             fa.field.name
         )));
     }
     macro_rules! fixed {
         ($arr:expr) => {{
-            let nulls = body.validity($arr.null_mask.as_ref(), len)?;
-            body.bytes(pod_bytes(&$arr.data.as_slice()[..len]))?;
+            let nulls = body.validity($arr.null_mask.as_ref(), rows.clone())?;
+            let values = $arr
+                .data
+                .as_slice()
+                .get(rows.clone())
+                .ok_or_else(|| mismatch(fa))?;
+            body.bytes(pod_bytes(values))?;
             nulls
         }};
     }
@@ -201,13 +261,12 @@ pub(super) fn write_column<'a>(
     let dtype = &fa.field.dtype;
     let nulls = match (&fa.array, dtype) {
         (Array::BooleanArray(a), ArrowType::Boolean) => {
-            let nulls = body.validity(a.null_mask.as_ref(), len)?;
+            let nulls = body.validity(a.null_mask.as_ref(), rows.clone())?;
             let bits = a.data.as_bytes();
-            let need = len.div_ceil(8);
-            if bits.len() < need {
+            if bits.len() < rows.end.div_ceil(8) {
                 return Err(Error::schema("boolean array holds fewer bits than rows"));
             }
-            body.bytes(&bits[..need])?;
+            body.buffer(bit_range(bits, rows.clone())?)?;
             nulls
         }
         (Array::NumericArray(n), _) => match (n, dtype) {
@@ -255,8 +314,13 @@ pub(super) fn write_column<'a>(
                 ) => fixed!(a),
                 (TemporalArray::Datetime32(a), ArrowType::Duration32(_)) => {
                     // Arrow durations are 64-bit: widen.
-                    let nulls = body.validity(a.null_mask.as_ref(), len)?;
-                    let wide: Vec<u8> = a.data.as_slice()[..len]
+                    let nulls = body.validity(a.null_mask.as_ref(), rows.clone())?;
+                    let values = a
+                        .data
+                        .as_slice()
+                        .get(rows.clone())
+                        .ok_or_else(|| mismatch(fa))?;
+                    let wide: Vec<u8> = values
                         .iter()
                         .flat_map(|&v| (v as i64).to_le_bytes())
                         .collect();
@@ -268,23 +332,23 @@ pub(super) fn write_column<'a>(
         }
         (Array::TextArray(t), _) => match (t, dtype) {
             (TextArray::String32(a), ArrowType::String) => {
-                let nulls = body.validity(a.null_mask.as_ref(), len)?;
+                let nulls = body.validity(a.null_mask.as_ref(), rows.clone())?;
                 write_strings(
                     body,
                     a.offsets.as_slice(),
                     a.data.as_slice(),
-                    len,
+                    rows.clone(),
                     &fa.field.name,
                 )?;
                 nulls
             }
             (TextArray::String64(a), ArrowType::LargeString) => {
-                let nulls = body.validity(a.null_mask.as_ref(), len)?;
+                let nulls = body.validity(a.null_mask.as_ref(), rows.clone())?;
                 write_strings(
                     body,
                     a.offsets.as_slice(),
                     a.data.as_slice(),
-                    len,
+                    rows.clone(),
                     &fa.field.name,
                 )?;
                 nulls
@@ -293,7 +357,7 @@ pub(super) fn write_column<'a>(
                 body,
                 Keys::new(a.data.as_slice(), remapped),
                 a.null_mask.as_ref(),
-                len,
+                rows.clone(),
                 dict_len,
                 enc,
                 fa,
@@ -302,7 +366,7 @@ pub(super) fn write_column<'a>(
                 body,
                 Keys::new(a.data.as_slice(), remapped),
                 a.null_mask.as_ref(),
-                len,
+                rows.clone(),
                 dict_len,
                 enc,
                 fa,
@@ -311,7 +375,7 @@ pub(super) fn write_column<'a>(
                 body,
                 Keys::new(a.data.as_slice(), remapped),
                 a.null_mask.as_ref(),
-                len,
+                rows.clone(),
                 dict_len,
                 enc,
                 fa,
@@ -320,7 +384,7 @@ pub(super) fn write_column<'a>(
                 body,
                 Keys::new(a.data.as_slice(), remapped),
                 a.null_mask.as_ref(),
-                len,
+                rows.clone(),
                 dict_len,
                 enc,
                 fa,
@@ -366,28 +430,52 @@ fn check_decimal(fa: &FieldArray, array: (u8, i8), declared: (u8, i8)) -> Result
     Ok(())
 }
 
+/// The offsets and bytes of strings `rows`: the column's own offsets from
+/// row 0, else a copy rebased to start at 0; the bytes are borrowed.
 fn write_strings<'a, O: OffsetInt>(
     body: &mut BodyBuilder<'a>,
     offsets: &'a [O],
     data: &'a [u8],
-    len: usize,
+    rows: Range<usize>,
     name: &str,
 ) -> Result<()> {
-    if len == 0 && offsets.is_empty() {
+    if rows.is_empty() && offsets.is_empty() {
         body.buffer(Chunk::Owned(vec![0u8; std::mem::size_of::<O>()]))?;
         return body.buffer(Chunk::Owned(Vec::new()));
     }
-    let offsets = offsets
-        .get(..len + 1)
-        .ok_or_else(|| Error::schema(format!("string column \"{name}\" has too few offsets")))?;
-    let last = offsets[len].to_u64();
-    if last > O::MAX || last > data.len() as u64 {
-        return Err(Error::schema(format!(
-            "string column \"{name}\" has offsets past its data"
-        )));
+    let too_few = || Error::schema(format!("string column \"{name}\" has too few offsets"));
+    let offsets = offsets.get(rows.start..rows.end + 1).ok_or_else(too_few)?;
+    let (&first, &last) = offsets.first().zip(offsets.last()).ok_or_else(too_few)?;
+    let bytes = usize::try_from(first.to_u64())
+        .ok()
+        .zip(usize::try_from(last.to_u64()).ok())
+        .and_then(|(first, last)| data.get(first..last))
+        .filter(|_| last.to_u64() <= O::MAX)
+        .ok_or_else(|| {
+            Error::schema(format!(
+                "string column \"{name}\" has offsets past its data"
+            ))
+        })?;
+    if first.to_u64() == 0 {
+        body.bytes(pod_bytes(offsets))?;
+    } else {
+        // Every offset within first..=last (branch-free, so it vectorises):
+        // the subtraction cannot wrap.
+        if offsets
+            .iter()
+            .fold(false, |bad, &o| bad | (o < first) | (o > last))
+        {
+            return Err(Error::schema(format!(
+                "string column \"{name}\" has decreasing offsets"
+            )));
+        }
+        let mut rebased = Vec::with_capacity(std::mem::size_of_val(offsets));
+        for &o in offsets {
+            rebased.extend_from_slice(bytemuck::bytes_of(&o.minus(first)));
+        }
+        body.buffer(Chunk::Owned(rebased))?;
     }
-    body.bytes(pod_bytes(offsets))?;
-    body.bytes(&data[..last as usize])
+    body.bytes(bytes)
 }
 
 /// The keys of a dictionary column must be as wide as its encoding declares.
@@ -439,7 +527,7 @@ fn write_keys<'a, K: KeyInt>(
     body: &mut BodyBuilder<'a>,
     keys: Keys<'a, K>,
     mask: Option<&'a Bitmask>,
-    len: usize,
+    rows: Range<usize>,
     dict_len: Option<usize>,
     enc: Option<&DictionaryEncoding>,
     fa: &FieldArray,
@@ -452,30 +540,29 @@ fn write_keys<'a, K: KeyInt>(
     let keys = match keys {
         Keys::Own(keys) => keys,
         Keys::Remapped(remapped) => {
-            if remapped.as_bytes().len() != len * std::mem::size_of::<K>() {
+            if remapped.as_bytes().len() != rows.len() * std::mem::size_of::<K>() {
                 return Err(mismatch(fa));
             }
-            let nulls = body.validity(mask, len)?;
+            let nulls = body.validity(mask, rows)?;
             body.buffer(Chunk::Keys(remapped))?;
             return Ok(nulls);
         }
     };
-    let keys = keys.get(..len).ok_or_else(|| mismatch(fa))?;
+    let keys = keys.get(rows.clone()).ok_or_else(|| mismatch(fa))?;
     let bound = if enc.index_type.is_signed() {
         (dict_len as u64).min(1u64 << (enc.index_type.byte_width() * 8 - 1))
     } else {
         dict_len as u64
     };
     if any_key_at_or_above(keys, bound) {
-        let bits = mask.map(|m| mask_bits(m, len)).transpose()?;
-        for (i, &k) in keys.iter().enumerate() {
-            let valid = row_valid(bits, i);
-            if valid && k.to_u64() >= bound {
+        let bits = mask.map(|m| mask_bits(m, rows.end)).transpose()?;
+        for (i, &k) in rows.clone().zip(keys) {
+            if row_valid(bits, i) && k.to_u64() >= bound {
                 return Err(key_out_of_range(fa, k.to_u64(), i, dict_len, enc));
             }
         }
     }
-    let nulls = body.validity(mask, len)?;
+    let nulls = body.validity(mask, rows)?;
     body.bytes(pod_bytes(keys))?;
     Ok(nulls)
 }

@@ -28,6 +28,8 @@ pub(crate) trait OffsetInt: bytemuck::Pod + Ord + Copy + Default {
     const MAX: u64;
     fn to_u64(self) -> u64;
     fn from_usize(v: usize) -> Option<Self>;
+    /// `self - base`, for offsets known to be at least `base` (wraps otherwise).
+    fn minus(self, base: Self) -> Self;
 }
 
 impl OffsetInt for u32 {
@@ -40,6 +42,9 @@ impl OffsetInt for u32 {
             .ok()
             .filter(|&x| x as u64 <= <Self as OffsetInt>::MAX)
     }
+    fn minus(self, base: Self) -> Self {
+        self.wrapping_sub(base)
+    }
 }
 
 impl OffsetInt for u64 {
@@ -49,6 +54,9 @@ impl OffsetInt for u64 {
     }
     fn from_usize(v: usize) -> Option<Self> {
         Some(v as u64).filter(|&x| x <= <Self as OffsetInt>::MAX)
+    }
+    fn minus(self, base: Self) -> Self {
+        self.wrapping_sub(base)
     }
 }
 

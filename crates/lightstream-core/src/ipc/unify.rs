@@ -23,6 +23,7 @@
 //! replace dictionaries, so by default it sends them as they are).
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use minarrow::{Array, Buffer, CategoricalArray, FieldArray, Table, TextArray, Vec64};
@@ -177,7 +178,7 @@ impl DictionaryUnifier {
     /// the column's key type can address (naming the column, the key type
     /// and the count).
     pub fn unify_table(&mut self, table: &Table) -> Result<Table> {
-        let keys = self.unify_keys(table)?;
+        let keys = self.unify_keys(table, 0..table.n_rows)?;
         let mut cols = Vec::with_capacity(table.cols.len());
         for (i, (fa, remapped)) in table.cols.iter().zip(keys).enumerate() {
             let Some(enc) = self.schema.dictionary(i) else {
@@ -202,14 +203,18 @@ impl DictionaryUnifier {
     }
 
     /// Adds `table`'s dictionaries to the unified ones and rewrites the keys
-    /// of each dictionary column that does not already address them: one
-    /// entry per column, `None` for a column written as it is. On an error
-    /// the unified dictionaries are left as they were.
-    pub(crate) fn unify_keys(&mut self, table: &Table) -> Result<Vec<Option<RemappedKeys>>> {
+    /// of rows `rows` of each dictionary column that does not already address
+    /// them: one entry per column, `None` for a column written as it is. On
+    /// an error the unified dictionaries are left as they were.
+    pub(crate) fn unify_keys(
+        &mut self,
+        table: &Table,
+        rows: Range<usize>,
+    ) -> Result<Vec<Option<RemappedKeys>>> {
         check_table(&self.schema, table)?;
         // Lengths before this table, to undo it on an error.
         let mut before: Vec<(i64, usize)> = Vec::new();
-        let result = self.unify_columns(table, &mut before);
+        let result = self.unify_columns(table, rows, &mut before);
         if result.is_err() {
             for (id, len) in before {
                 if let Some(d) = self.dictionaries.get_mut(&id) {
@@ -223,6 +228,7 @@ impl DictionaryUnifier {
     fn unify_columns(
         &mut self,
         table: &Table,
+        rows: Range<usize>,
         before: &mut Vec<(i64, usize)>,
     ) -> Result<Vec<Option<RemappedKeys>>> {
         let mut out = Vec::with_capacity(table.cols.len());
@@ -252,7 +258,7 @@ impl DictionaryUnifier {
             }
             out.push(match map {
                 None => None,
-                Some(map) => Some(remap_column(fa, &map, enc)?),
+                Some(map) => Some(remap_column(fa, &map, enc, rows.clone())?),
             });
         }
         Ok(out)
@@ -269,17 +275,22 @@ pub fn unify_dictionaries(schema: &Schema, tables: &[Table]) -> Result<Vec<Table
     tables.iter().map(|t| unifier.unify_table(t)).collect()
 }
 
-/// The keys of a dictionary column, each replaced by `map[key]`.
-fn remap_column(fa: &FieldArray, map: &[u64], enc: &DictionaryEncoding) -> Result<RemappedKeys> {
+/// The keys of rows `rows` of a dictionary column, each replaced by `map[key]`.
+fn remap_column(
+    fa: &FieldArray,
+    map: &[u64],
+    enc: &DictionaryEncoding,
+    rows: Range<usize>,
+) -> Result<RemappedKeys> {
     let t = match &fa.array {
         Array::TextArray(t) => t,
         _ => return Err(mismatch(fa)),
     };
     Ok(match t {
-        TextArray::Categorical8(a) => RemappedKeys::U8(remap(a, map, enc, fa)?),
-        TextArray::Categorical16(a) => RemappedKeys::U16(remap(a, map, enc, fa)?),
-        TextArray::Categorical32(a) => RemappedKeys::U32(remap(a, map, enc, fa)?),
-        TextArray::Categorical64(a) => RemappedKeys::U64(remap(a, map, enc, fa)?),
+        TextArray::Categorical8(a) => RemappedKeys::U8(remap(a, map, enc, fa, rows)?),
+        TextArray::Categorical16(a) => RemappedKeys::U16(remap(a, map, enc, fa, rows)?),
+        TextArray::Categorical32(a) => RemappedKeys::U32(remap(a, map, enc, fa, rows)?),
+        TextArray::Categorical64(a) => RemappedKeys::U64(remap(a, map, enc, fa, rows)?),
         _ => return Err(mismatch(fa)),
     })
 }
@@ -289,6 +300,7 @@ fn remap<K: KeyInt>(
     map: &[u64],
     enc: &DictionaryEncoding,
     fa: &FieldArray,
+    rows: Range<usize>,
 ) -> Result<Vec64<K>> {
     check_key_width::<K>(fa, enc)?;
     // Unified keys in the column's width; they fit, the count was checked.
@@ -297,7 +309,11 @@ fn remap<K: KeyInt>(
         .map(|&k| K::from_u64(k))
         .collect::<Option<_>>()
         .ok_or_else(|| mismatch(fa))?;
-    let keys = a.data.as_slice();
+    let keys = a
+        .data
+        .as_slice()
+        .get(rows.clone())
+        .ok_or_else(|| mismatch(fa))?;
     let mut out = Vec64::with_capacity(keys.len());
     let mut stray = false;
     for &k in keys {
@@ -315,9 +331,9 @@ fn remap<K: KeyInt>(
         let bits = a
             .null_mask
             .as_ref()
-            .map(|m| mask_bits(m, keys.len()))
+            .map(|m| mask_bits(m, rows.end))
             .transpose()?;
-        for (i, &k) in keys.iter().enumerate() {
+        for (i, &k) in rows.zip(keys) {
             if row_valid(bits, i) && k.to_u64() >= map.len() as u64 {
                 return Err(key_out_of_range(fa, k.to_u64(), i, map.len(), enc));
             }

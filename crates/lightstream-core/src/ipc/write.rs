@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::io::{IoSlice, Write};
+use std::ops::Range;
 use std::sync::Arc;
 
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
@@ -470,9 +471,27 @@ impl MessageEncoder {
         &mut self,
         table: &'t Table,
     ) -> Result<Vec<(MessageKind, EncodedMessage<'t>)>> {
+        self.encode_rows(table, 0..table.n_rows)
+    }
+
+    /// Dictionary batches `table` needs (as needed: all of them, whichever
+    /// rows are sent) and a record batch of its rows `rows`, borrowing the
+    /// column buffers' byte ranges. On an error the encoder is left as it was
+    /// before the call.
+    pub fn encode_rows<'t>(
+        &mut self,
+        table: &'t Table,
+        rows: Range<usize>,
+    ) -> Result<Vec<(MessageKind, EncodedMessage<'t>)>> {
+        if rows.start > rows.end || rows.end > table.n_rows {
+            return Err(Error::schema(format!(
+                "rows {rows:?} are not rows of a table of {} rows",
+                table.n_rows
+            )));
+        }
         let start = self.position;
         let mut sent_now = Vec::new();
-        let result = self.encode_table_at(table, &mut sent_now);
+        let result = self.encode_rows_at(table, rows, &mut sent_now);
         if result.is_err() {
             self.position = start;
             return result;
@@ -494,14 +513,15 @@ impl MessageEncoder {
         result
     }
 
-    fn encode_table_at<'t>(
+    fn encode_rows_at<'t>(
         &mut self,
         table: &'t Table,
+        rows: Range<usize>,
         sent_now: &mut Vec<Sent>,
     ) -> Result<Vec<(MessageKind, EncodedMessage<'t>)>> {
         check_table(&self.schema, table)?;
         let mut remapped = match &mut self.dictionaries {
-            Dictionaries::Unified { unifier, .. } => unifier.unify_keys(table)?,
+            Dictionaries::Unified { unifier, .. } => unifier.unify_keys(table, rows.clone())?,
             Dictionaries::AsGiven { .. } => Vec::new(),
         };
         let mut out: Vec<(MessageKind, EncodedMessage<'t>)> = self
@@ -509,17 +529,24 @@ impl MessageEncoder {
             .into_iter()
             .map(|m| (MessageKind::Dictionary, m))
             .collect();
-        let rows = table.n_rows;
         let mut body = BodyBuilder::new(self.options.alignment, self.options.compression);
         for (i, fa) in table.cols.iter().enumerate() {
             let dict_len = dictionary_values(fa).map(<[String]>::len);
             let keys = remapped.get_mut(i).and_then(Option::take);
             let enc = self.schema.dictionary(i);
-            write_column(&mut body, fa, rows, dict_len, enc, keys)?;
+            write_column(
+                &mut body,
+                fa,
+                table.n_rows,
+                rows.clone(),
+                dict_len,
+                enc,
+                keys,
+            )?;
         }
         let meta = Self::message_bytes(
             fbs::MessageHeader::RecordBatch,
-            |fbb| Ok(body.build(fbb, rows).as_union_value()),
+            |fbb| Ok(body.build(fbb, rows.len()).as_union_value()),
             body.len,
         )?;
         let body_len = body.len;
@@ -583,9 +610,42 @@ impl IpcStreamEncoder {
     /// [`WriteOptions::unify_dictionaries`] deltas only), then the record
     /// batch. On an error the encoder is as it was: the next table can follow.
     pub fn encode_table<'t>(&mut self, table: &'t Table) -> Result<Vec<EncodedMessage<'t>>> {
+        self.encode_rows(table, 0..table.n_rows)
+    }
+
+    /// As [`encode_table`](Self::encode_table), with a record batch of only
+    /// the rows `rows` of `table` (the dictionaries are the table's, sent as
+    /// needed): how a table too large for one message goes out as several.
+    /// Column data is borrowed as for a whole table; what a row range
+    /// changes is copied, small: string offsets rebased to 0 and, when the
+    /// range does not start on a multiple of 8, validity and boolean bits
+    /// shifted (one bit per row). Rows past the table are an
+    /// [`ErrorKind::Schema`](crate::ErrorKind::Schema) error (an API misuse).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use lightstream_core::minarrow::{fa_i32, fa_str32, tbl};
+    /// use lightstream_core::{IpcStreamEncoder, ReadOptions, Schema, WriteOptions, read_ipc};
+    ///
+    /// let table = tbl!("t", fa_i32!("x", 1, 2, 3, 4, 5), fa_str32!("s", "a", "bb", "c", "dd", "e"));
+    /// let mut enc = IpcStreamEncoder::new(Arc::new(Schema::from_table(&table)), WriteOptions::default())?;
+    /// let mut out = enc.schema_message()?.to_vec();
+    /// for m in enc.encode_rows(&table, 0..2)?.into_iter().chain(enc.encode_rows(&table, 2..5)?) {
+    ///     m.append_to(&mut out);
+    /// }
+    /// enc.end_of_stream().append_to(&mut out);
+    /// let back = read_ipc(&out, ReadOptions::default())?.tables;
+    /// assert_eq!(back[1].cols, table.slice_clone(2, 3).cols);
+    /// # Ok::<(), lightstream_core::Error>(())
+    /// ```
+    pub fn encode_rows<'t>(
+        &mut self,
+        table: &'t Table,
+        rows: Range<usize>,
+    ) -> Result<Vec<EncodedMessage<'t>>> {
         Ok(self
             .inner
-            .encode_table(table)?
+            .encode_rows(table, rows)?
             .into_iter()
             .map(|(_, m)| m)
             .collect())

@@ -18,6 +18,17 @@ mod encoding;
 mod splitting;
 use crate::error::ErrorKind;
 
+/// A schema of nullable fields.
+fn schema_of(fields: &[(&str, ArrowType)]) -> Schema {
+    Schema::new(
+        fields
+            .iter()
+            .map(|(n, t)| Arc::new(Field::new(*n, t.clone(), true, None)))
+            .collect(),
+        Default::default(),
+    )
+}
+
 fn opts() -> CsvReadOptions {
     CsvReadOptions::default()
 }

@@ -96,14 +96,11 @@ fn random_documents_split_like_csv_core() {
         }
         // Line numbers: make the last row's first field a bad int.
         let bad: Vec<u8> = [&text[..], b"x,y,z\n"].concat();
-        let int_schema = Schema::new(
-            vec![
-                Arc::new(Field::new("f0", ArrowType::Int64, true, None)),
-                Arc::new(Field::new("f1", ArrowType::String, true, None)),
-                Arc::new(Field::new("f2", ArrowType::String, true, None)),
-            ],
-            Default::default(),
-        );
+        let int_schema = schema_of(&[
+            ("f0", ArrowType::Int64),
+            ("f1", ArrowType::String),
+            ("f2", ArrowType::String),
+        ]);
         let o = CsvReadOptions {
             has_header: false,
             schema: Some(int_schema),
@@ -225,4 +222,169 @@ fn a_character_split_across_fields_is_invalid_utf8() {
     };
     let e = err(b"a\xc3\xbcb\n", o);
     assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+}
+
+/// The block splitter against csv-core, whole decoder: a document pushed
+/// whole goes through the in-place block path for every record it can take;
+/// pushed a byte at a time, every record is cut by a chunk end and goes
+/// through csv-core. Both (and random chunkings) must give the same tables,
+/// error (kind, line, column, text), skipped and nulled counters, under
+/// every policy: over quoted, doubled-quote, stray-quote and ragged records,
+/// CR / LF / CRLF, blank lines, bad cells, a custom delimiter and quote, and
+/// batches cut mid-chunk.
+mod blocks_against_csv_core {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn run(pieces: &[&[u8]], o: &CsvReadOptions) -> String {
+        let mut d = match CsvDecoder::new(o.clone()) {
+            Ok(d) => d,
+            Err(e) => return format!("new: {e:?}"),
+        };
+        let mut out = String::new();
+        // Tables in order, then the error (if any), which ends the input.
+        let mut step = |d: &mut CsvDecoder, r: Result<()>| -> bool {
+            while let Ok(Some(t)) = d.next_table() {
+                out += &format!("{t:?}\n");
+            }
+            if let Err(e) = &r {
+                out += &format!("error {:?} {:?} {e}\n", e.kind(), e.location());
+            }
+            r.is_ok()
+        };
+        let mut ok = true;
+        for p in pieces {
+            let r = d.push(p);
+            ok = step(&mut d, r);
+            if !ok {
+                break;
+            }
+        }
+        if ok {
+            let r = d.finish();
+            step(&mut d, r);
+        }
+        format!(
+            "{out}skipped {} nulled {}",
+            d.skipped_rows(),
+            d.nulled_cells()
+        )
+    }
+
+    fn document() -> impl Strategy<Value = Vec<u8>> {
+        let field = prop::sample::select(vec![
+            "1",
+            "-7",
+            "2.5",
+            "x",
+            "",
+            "\"\"",
+            "\"q,\"",
+            "\"a\nb\"",
+            "\"d\"\"q\"",
+            "s\"t",
+            "\"c\"x",
+            "NA",
+            "é",
+            "\"\r\"",
+            "1e3",
+        ]);
+        // Mostly the right number of fields, so that runs of rows go in place.
+        let rec = prop_oneof![
+            4 => prop::collection::vec(field.clone(), 3..=3),
+            1 => prop::collection::vec(field, 1..5),
+        ];
+        let term = prop::sample::select(vec!["\n", "\r\n", "\r", "\n\n"]);
+        prop::collection::vec((rec, term), 0..40).prop_map(|recs| {
+            let mut doc = b"a,b,c\n".to_vec();
+            for (fields, t) in recs {
+                doc.extend_from_slice(fields.join(",").as_bytes());
+                doc.extend_from_slice(t.as_bytes());
+            }
+            doc
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn whole_and_cut_and_bytewise_agree(
+            doc in document(),
+            policy in prop::sample::select(vec![BadRowPolicy::Error, BadRowPolicy::Skip, BadRowPolicy::Null]),
+            given in any::<bool>(),
+            semicolons in any::<bool>(),
+            batch_size in prop::sample::select(vec![1usize, 3, 65_536]),
+            cuts in prop::collection::vec(0usize..400, 0..4),
+        ) {
+            // The same document with `;` and `'` for delimiter and quote.
+            let doc: Vec<u8> = if semicolons {
+                doc.iter().map(|&b| match b { b',' => b';', b'"' => b'\'', b => b }).collect()
+            } else {
+                doc
+            };
+            let schema = schema_of(&[
+                ("a", ArrowType::Int64),
+                ("b", ArrowType::Float64),
+                ("c", ArrowType::String),
+            ]);
+            let o = CsvReadOptions {
+                delimiter: if semicolons { b';' } else { b',' },
+                quote: if semicolons { b'\'' } else { b'"' },
+                schema: given.then_some(schema),
+                infer_rows: 2,
+                bad_rows: policy,
+                batch_size,
+                ..opts()
+            };
+            let whole = run(&[&doc], &o);
+            let bytes: Vec<&[u8]> = doc.chunks(1).collect();
+            prop_assert_eq!(&run(&bytes, &o), &whole);
+            let mut at: Vec<usize> = cuts.iter().map(|&c| c.min(doc.len())).collect();
+            at.push(0);
+            at.push(doc.len());
+            at.sort_unstable();
+            let pieces: Vec<&[u8]> = at.windows(2).map(|w| &doc[w[0]..w[1]]).collect();
+            prop_assert_eq!(&run(&pieces, &o), &whole);
+        }
+    }
+}
+
+/// Field and row limits on records the block path would take (schema given,
+/// so every record after the header is split in place): a record longer than
+/// the field limit goes to csv-core, which reports only a field over it.
+#[test]
+fn limits_hold_on_rows_split_in_place() {
+    let o = |field: usize, row: usize| {
+        let mut o = CsvReadOptions {
+            schema: Some(schema_of(&[
+                ("a", ArrowType::Int64),
+                ("b", ArrowType::String),
+            ])),
+            ..opts()
+        };
+        (o.limits.max_field_bytes, o.limits.max_row_bytes) = (field, row);
+        o
+    };
+    // Each field within 4 bytes, the records 8: fine.
+    let (_, t) = one_table(b"a,b\n1234,abcd\n5,\"wxyz\"\n", o(4, 100));
+    assert_eq!(strs(&t, 1), vec![s("abcd"), s("wxyz")]);
+    for (input, line) in [
+        (&b"a,b\n1,ab\n2,cd\n3,12345\n"[..], 4),
+        (b"a,b\n1,ab\n2,\"1\n345\"\n", 3),
+    ] {
+        let e = err(input, o(4, 100));
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
+        assert!(
+            e.message().starts_with("column \"b\": field is 5 bytes"),
+            "{e}"
+        );
+        assert_eq!(
+            (e.location().line, e.location().column),
+            (Some(line), Some(2))
+        );
+    }
+    let e = err(b"a,b\n1,ab\n2,cdef\n", o(100, 4));
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
+    assert!(e.message().contains("max_row_bytes"), "{e}");
+    assert_eq!(e.location().line, Some(3));
 }
