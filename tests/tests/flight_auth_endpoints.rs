@@ -337,3 +337,30 @@ async fn a_flight_on_two_servers_is_read_as_one_stream_in_order() {
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_does_not_follow_a_location_on_another_host_unless_trusted() {
+    let servers = PyServers::start(&["--token", "tok-1"]);
+    // part2 is at grpc+tcp://localhost:B: the same machine, but another host
+    // name than the 127.0.0.1 we connected to, so B is called without the
+    // token and refuses it; the first endpoint (on A) was read.
+    let token = with_token(Some("tok-1"));
+    let conn = lightstream::connect(&servers.url("/?path=elsewhere"), &token)
+        .await
+        .unwrap();
+    let mut reader = conn.reader(ReadOptions::default()).await.unwrap();
+    let first = reader.next().await.expect("part1's table").unwrap();
+    assert_eq!(ids(&[first]), [0, 1, 2]);
+    let e = reader.next().await.expect("an error").unwrap_err();
+    let Error::Flight { code, .. } = &e else {
+        panic!("not B's status: {e}");
+    };
+    assert_eq!(*code, FlightCode::Unauthenticated, "{e}");
+    // Told to trust the locations, the token goes to B too.
+    let mut trusting = with_token(Some("tok-1"));
+    trusting.flight.send_token_to_locations = true;
+    let tables = read(&servers.url("/?path=elsewhere"), &trusting)
+        .await
+        .unwrap();
+    assert_eq!(ids(&tables), [0, 1, 2, 3, 4]);
+}
