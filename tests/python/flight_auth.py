@@ -18,6 +18,9 @@ schema). GetFlightInfo on A of path descriptors:
                 then at B (the first reachable location is used)
   ["mismatch"]  part1 (A), other at B: schemas that do not agree
   ["refused"]   part1 (A), then a ticket B does not know (NOT_FOUND)
+  ["elsewhere"] part1 (A), part2 at B named by another host name
+                (grpc+tcp://localhost:B): a client keeps its token from it unless
+                told to send it
 Each part's table: id int64, tag dictionary<int32, utf8> (its own dictionary per
 part, so a reader of parts in a row meets a dictionary replacement).
 
@@ -117,6 +120,9 @@ class Server(fl.FlightServerBase):
             endpoints = [fl.FlightEndpoint(b"part1", [reuse]), fl.FlightEndpoint(b"part2", [closed, b])]
         elif name == "mismatch":
             endpoints = [fl.FlightEndpoint(b"part1", []), fl.FlightEndpoint(b"other", [b])]
+        elif name == "elsewhere":
+            there = fl.Location.for_grpc_tcp("localhost", self.other_port)
+            endpoints = [fl.FlightEndpoint(b"part1", []), fl.FlightEndpoint(b"part2", [there])]
         elif name == "refused":
             endpoints = [fl.FlightEndpoint(b"part1", []), fl.FlightEndpoint(b"nope", [b])]
         else:

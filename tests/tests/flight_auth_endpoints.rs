@@ -97,6 +97,16 @@ fn tags(tables: &[Table]) -> Vec<Value> {
         .collect()
 }
 
+/// Reads `url`'s flight: its first table (part1's ids 0-2), then the error
+/// the second endpoint gives.
+async fn part1_then_error(url: &Endpoint, options: &ClientOptions) -> Error {
+    let conn = lightstream::connect(url, options).await.unwrap();
+    let mut reader = conn.reader(ReadOptions::default()).await.unwrap();
+    let first = reader.next().await.expect("part1's table").unwrap();
+    assert_eq!(ids(&[first]), [0, 1, 2]);
+    reader.next().await.expect("an error").unwrap_err()
+}
+
 async fn read(url: &Endpoint, options: &ClientOptions) -> lightstream::Result<Vec<Table>> {
     let conn = lightstream::connect(url, options).await?;
     conn.reader(ReadOptions::default()).await?.read_all().await
@@ -309,13 +319,7 @@ async fn a_flight_on_two_servers_is_read_as_one_stream_in_order() {
     assert_eq!(e.codec_kind(), Some(ErrorKind::Schema), "{e}");
     assert!(e.to_string().contains("endpoint 2"), "{e}");
     // A later endpoint refused: the first's tables, then its status, naming it.
-    let conn = lightstream::connect(&servers.url("/?path=refused"), &token)
-        .await
-        .unwrap();
-    let mut reader = conn.reader(ReadOptions::default()).await.unwrap();
-    let first = reader.next().await.expect("part1's table").unwrap();
-    assert_eq!(ids(&[first]), [0, 1, 2]);
-    let e = reader.next().await.expect("an error").unwrap_err();
+    let e = part1_then_error(&servers.url("/?path=refused"), &token).await;
     let Error::Flight { code, message, .. } = &e else {
         panic!("not the endpoint's status: {e}");
     };
@@ -336,4 +340,25 @@ async fn a_flight_on_two_servers_is_read_as_one_stream_in_order() {
         ),
         "{e}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_does_not_follow_a_location_on_another_host_unless_trusted() {
+    let servers = PyServers::start(&["--token", "tok-1"]);
+    // part2 is at grpc+tcp://localhost:B: the same machine, but another host
+    // name than the 127.0.0.1 we connected to, so B is called without the
+    // token and refuses it; the first endpoint (on A) was read.
+    let token = with_token(Some("tok-1"));
+    let e = part1_then_error(&servers.url("/?path=elsewhere"), &token).await;
+    let Error::Flight { code, .. } = &e else {
+        panic!("not B's status: {e}");
+    };
+    assert_eq!(*code, FlightCode::Unauthenticated, "{e}");
+    // Told to trust the locations, the token goes to B too.
+    let mut trusting = with_token(Some("tok-1"));
+    trusting.flight.send_token_to_locations = true;
+    let tables = read(&servers.url("/?path=elsewhere"), &trusting)
+        .await
+        .unwrap();
+    assert_eq!(ids(&tables), [0, 1, 2, 3, 4]);
 }

@@ -30,6 +30,11 @@ pub struct TicketArgs {
     /// tickets)
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
     pub ticket_hex: Option<HexBytes>,
+    /// grpc+tls://, grpc://: send the token (--token-file) to every server a
+    /// flight's endpoint locations name; by default only to those on the
+    /// server's own host (without dropping TLS): a server may name any host
+    #[arg(long)]
+    pub send_token_to_locations: bool,
 }
 
 /// The bytes of `--ticket-hex` (a type of its own: clap reads a `Vec` as
@@ -413,6 +418,7 @@ mod tests {
         let text = TicketArgs {
             ticket: Some("t".into()),
             ticket_hex: None,
+            send_token_to_locations: false,
         };
         assert_eq!(ticket_for(&grpc, &text).ok(), Some(Some(b"t".to_vec())));
         let Err(CliError::Usage(m)) = ticket_for(&grpc, &TicketArgs::default()) else {

@@ -846,6 +846,7 @@ fn run(cli: Cli) -> CliResult<()> {
             match &source {
                 feed::Source::Url(endpoint) => {
                     upstream.ticket = flight::ticket_for(endpoint, &ticket)?;
+                    upstream.send_token_to_locations = ticket.send_token_to_locations;
                 }
                 _ if ticket.bytes().is_some() => {
                     return Err(CliError::usage(
@@ -876,6 +877,7 @@ fn run(cli: Cli) -> CliResult<()> {
         } => {
             let client = ClientTls {
                 ticket: flight::ticket_for(&url, &ticket)?,
+                send_token_to_locations: ticket.send_token_to_locations,
                 ..tls.with_token(&token)?
             };
             network::recv(

@@ -89,6 +89,9 @@ pub struct ClientTls {
     pub ticket: Option<Vec<u8>>,
     /// grpc://: the path descriptor DoPut sends (`send`; `--path`).
     pub descriptor_path: Option<Vec<String>>,
+    /// grpc://: the token goes to every location of a flight's endpoints,
+    /// not only those on the server's host (`--send-token-to-locations`).
+    pub send_token_to_locations: bool,
 }
 
 /// `--timeout` and `--min-rate` of the network commands: how long a peer may
@@ -866,12 +869,17 @@ pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientO
         options.flight = lightstream::flight::FlightOptions {
             ticket: tls.ticket.clone().map(Into::into),
             path: tls.descriptor_path.clone(),
+            send_token_to_locations: tls.send_token_to_locations,
             ..lightstream::flight::FlightOptions::default()
         };
     }
     // Without Flight, grpc:// fails to connect with the library's word on it.
     #[cfg(not(feature = "flight"))]
-    let _ = (&tls.ticket, &tls.descriptor_path);
+    let _ = (
+        &tls.ticket,
+        &tls.descriptor_path,
+        tls.send_token_to_locations,
+    );
     if !uses_tls(endpoint) {
         if tls.insecure || tls.ca.is_some() {
             return Err(CliError::usage(format!(

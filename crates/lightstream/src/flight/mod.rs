@@ -145,6 +145,15 @@ pub struct FlightOptions {
     /// [`DEFAULT_MAX_FLIGHT_DATA_BYTES`]; `Some(None)`: never split (as
     /// pyarrow's writers do).
     pub max_flight_data_bytes: Option<Option<usize>>,
+    /// Send the client's token ([`crate::ClientOptions::token`], or one from
+    /// a handshake) to every server an endpoint's `locations` name. `false`
+    /// (the default): only to locations on this server's host (any port),
+    /// and never from `grpc+tls://` to plain `grpc://`; a location on another
+    /// host is called without it, as curl keeps credentials from a redirect
+    /// to another host unless told (`--location-trusted`). A server that
+    /// answers GetFlightInfo may name any host: turn this on only when every
+    /// server it names is trusted with the token.
+    pub send_token_to_locations: bool,
 }
 
 impl FlightOptions {

@@ -55,6 +55,9 @@ pub struct FlightClient {
     channel: Channel,
     /// The server's URL, as errors name it.
     peer: String,
+    /// The server's URL (no flight name): whose host a location must share
+    /// for the token to go along ([`FlightOptions::send_token_to_locations`]).
+    server: Endpoint,
     flight: FlightOptions,
     /// `authorization` of every call (`Bearer <token>`): from
     /// `ClientOptions::token`, or the server's answer to a handshake.
@@ -123,6 +126,7 @@ impl FlightClient {
         Ok(FlightClient {
             channel,
             peer,
+            server: endpoint.without_flight_name(),
             flight,
             authorization,
             options: options.clone(),

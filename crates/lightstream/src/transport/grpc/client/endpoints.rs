@@ -43,9 +43,12 @@ impl FlightClient {
     /// names no location or `arrow-flight-reuse-connection://`, else a new
     /// connection to the first of its `grpc://`, `grpc+tcp://` or
     /// `grpc+tls://` locations that connects (with this client's
-    /// `ClientOptions`: TLS, limits, and its token, which goes to the servers
-    /// the flight's server names). Fails with the last location's error, or
-    /// [`Error::Config`] when none is a gRPC URL.
+    /// `ClientOptions`: TLS and limits). The token (given or from a
+    /// handshake) goes along only to a location on this server's host that
+    /// does not drop TLS, unless
+    /// [`crate::FlightOptions::send_token_to_locations`]: a server may name
+    /// any host. Fails with the last location's error, or [`Error::Config`]
+    /// when none is a gRPC URL.
     pub async fn endpoint_client(&self, endpoint: &FlightEndpoint) -> Result<FlightClient> {
         if endpoint.locations.is_empty()
             || endpoint
@@ -67,10 +70,20 @@ impl FlightClient {
             if url.grpc_hostport().is_none() {
                 continue;
             }
+            let trusted =
+                self.flight.send_token_to_locations || same_server_host(&self.server, &url);
+            let mut options = options.clone();
+            if !trusted {
+                options.token = None;
+            }
             match FlightClient::connect(&url.without_flight_name(), &options).await {
                 Ok(mut client) => {
-                    // A token from a handshake goes along too.
-                    client.authorization = self.authorization.clone();
+                    // A token from a handshake goes where a given one would.
+                    client.authorization = if trusted {
+                        self.authorization.clone()
+                    } else {
+                        None
+                    };
                     return Ok(client);
                 }
                 Err(e) => last = Some(e),
@@ -410,5 +423,56 @@ impl<R: AsyncRead + Unpin> AsyncRead for TypedRead<R> {
                 }))
             }
         }
+    }
+}
+
+/// Whether `location` is on `server`'s host (any port; the host as written,
+/// ignoring ASCII case) without going from TLS to plain text: where a
+/// client's token may follow an endpoint's location by default.
+fn same_server_host(server: &Endpoint, location: &Endpoint) -> bool {
+    match (server, location) {
+        (
+            Endpoint::Grpc { host: a, .. },
+            Endpoint::Grpc { host: b, .. } | Endpoint::GrpcTls { host: b, .. },
+        )
+        | (Endpoint::GrpcTls { host: a, .. }, Endpoint::GrpcTls { host: b, .. }) => {
+            a.eq_ignore_ascii_case(b)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Endpoint {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_token_follows_a_location_on_the_same_host_that_keeps_tls() {
+        let plain = url("grpc://Flight.example:8815");
+        let tls = url("grpc+tls://flight.example:8815");
+        assert!(same_server_host(&plain, &url("grpc://flight.example:9000")));
+        assert!(same_server_host(
+            &plain,
+            &url("grpc+tcp://FLIGHT.example:1")
+        ));
+        assert!(same_server_host(
+            &plain,
+            &url("grpc+tls://flight.example:443")
+        ));
+        assert!(same_server_host(
+            &tls,
+            &url("grpc+tls://flight.example:9000")
+        ));
+        // TLS to plain text, another host, another spelling of the host.
+        assert!(!same_server_host(&tls, &url("grpc://flight.example:8815")));
+        assert!(!same_server_host(&plain, &url("grpc://evil.example:8815")));
+        assert!(!same_server_host(
+            &url("grpc://127.0.0.1:1"),
+            &url("grpc://localhost:1")
+        ));
     }
 }
