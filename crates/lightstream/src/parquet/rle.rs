@@ -44,6 +44,23 @@ enum Run {
     },
 }
 
+/// Values taken from one run by [`RleHybrid::take`].
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    /// `k` copies of `value`.
+    Repeat { value: u32, k: usize },
+    /// Values `from..from + k` of the bit-packed run whose bytes start at `start`.
+    Packed { start: usize, from: usize, k: usize },
+}
+
+impl Piece {
+    fn len(&self) -> usize {
+        match *self {
+            Piece::Repeat { k, .. } | Piece::Packed { k, .. } => k,
+        }
+    }
+}
+
 /// A bounded reader of one RLE / bit-packed hybrid encoded sequence.
 #[derive(Debug, Clone)]
 pub(crate) struct RleHybrid {
@@ -188,9 +205,10 @@ impl RleHybrid {
         Ok(())
     }
 
-    /// The current run, opened if none is; `Ok(None)` when every value was read.
-    fn run(&mut self) -> Result<Option<Run>> {
-        if self.remaining == 0 {
+    /// Takes up to `want` values (at least 1) of the current run, opening
+    /// the next when it is used up; `Ok(None)` when every value was read.
+    fn take(&mut self, want: usize) -> Result<Option<Piece>> {
+        if self.remaining == 0 || want == 0 {
             return Ok(None);
         }
         let exhausted = match self.run {
@@ -201,7 +219,26 @@ impl RleHybrid {
         if exhausted {
             self.next_run()?;
         }
-        Ok(Some(self.run))
+        let piece = match &mut self.run {
+            Run::None => return Ok(None),
+            Run::Repeat { value, left } => {
+                let k = (*left).min(want);
+                *left -= k;
+                Piece::Repeat { value: *value, k }
+            }
+            Run::Packed { start, next, len } => {
+                let k = (*len - *next).min(want);
+                let from = *next;
+                *next += k;
+                Piece::Packed {
+                    start: *start,
+                    from,
+                    k,
+                }
+            }
+        };
+        self.remaining -= piece.len();
+        Ok(Some(piece))
     }
 
     /// Value `i` of the bit-packed run whose bytes start at `start`.
@@ -230,41 +267,24 @@ impl RleHybrid {
         mut check: impl FnMut(u32) -> Result<()>,
     ) -> Result<usize> {
         let mut done = 0;
-        while done < out.len() {
-            let Some(run) = self.run()? else {
-                break;
-            };
-            match run {
-                Run::None => break,
-                Run::Repeat { value, left } => {
-                    let k = left.min(out.len() - done);
+        while let Some(piece) = self.take(out.len() - done)? {
+            let dst = &mut out[done..done + piece.len()];
+            match piece {
+                Piece::Repeat { value, .. } => {
                     check(value)?;
-                    out[done..done + k].fill(value);
-                    done += k;
-                    self.remaining -= k;
-                    self.run = Run::Repeat {
-                        value,
-                        left: left - k,
-                    };
+                    dst.fill(value);
                 }
-                Run::Packed { start, next, len } => {
-                    let k = (len - next).min(out.len() - done);
+                Piece::Packed { start, from, .. } => {
                     let mut max = 0;
-                    for (j, o) in out[done..done + k].iter_mut().enumerate() {
-                        let v = self.packed(start, next + j);
+                    for (j, o) in dst.iter_mut().enumerate() {
+                        let v = self.packed(start, from + j);
                         max = max.max(v);
                         *o = v;
                     }
                     check(max)?;
-                    done += k;
-                    self.remaining -= k;
-                    self.run = Run::Packed {
-                        start,
-                        next: next + k,
-                        len,
-                    };
                 }
             }
+            done += piece.len();
         }
         Ok(done)
     }
@@ -313,38 +333,21 @@ impl RleHybrid {
         }
         let mut done = 0;
         let mut valid = 0;
-        while done < n {
-            let Some(run) = self.run()? else {
-                break;
-            };
-            match run {
-                Run::None => break,
-                Run::Repeat { value, left } => {
-                    let k = left.min(n - done);
-                    set_bits(bits, offset + done, k, value == 1);
+        while let Some(piece) = self.take(n - done)? {
+            let at = offset + done;
+            match piece {
+                Piece::Repeat { value, k } => {
+                    set_bits(bits, at, k, value == 1);
                     if value == 1 {
                         valid += k;
                     }
-                    done += k;
-                    self.remaining -= k;
-                    self.run = Run::Repeat {
-                        value,
-                        left: left - k,
-                    };
                 }
-                Run::Packed { start, next, len } => {
-                    // With one bit a value, the run's bytes are bitmap bytes.
-                    let k = (len - next).min(n - done);
-                    valid += copy_bits(bits, offset + done, &self.data[start..], next, k);
-                    done += k;
-                    self.remaining -= k;
-                    self.run = Run::Packed {
-                        start,
-                        next: next + k,
-                        len,
-                    };
+                // With one bit a value, the run's bytes are bitmap bytes.
+                Piece::Packed { start, from, k } => {
+                    valid += copy_bits(bits, at, &self.data[start..], from, k);
                 }
             }
+            done += piece.len();
         }
         if done < n {
             return Err(parquet_error(format!("{done} levels of {n}")));
