@@ -42,13 +42,12 @@
 //!
 //! [the Parquet guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/parquet.md
 
+mod column;
 mod decode;
 mod footer;
 mod pages;
 mod plan;
 mod reader;
-// Step 1 of issue 21: the page decoders that use it follow.
-#[cfg_attr(not(test), expect(dead_code))]
 mod rle;
 mod thrift;
 mod types;

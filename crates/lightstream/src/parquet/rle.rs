@@ -125,6 +125,7 @@ impl RleHybrid {
     }
 
     /// Values not yet read.
+    #[cfg(test)]
     pub(crate) fn remaining(&self) -> usize {
         self.remaining
     }
