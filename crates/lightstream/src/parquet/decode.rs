@@ -1,8 +1,10 @@
-//! Parquet values -> minarrow arrays: definition levels to validity masks,
-//! stored values spread over the rows (one generic straight-copy path for
-//! INT32 / INT64 columns that need no conversion, a checked conversion for
-//! the others), strings checked as UTF-8, dictionary values interned into
-//! categorical columns. Not the planning (`plan.rs`) or the file (`reader.rs`).
+//! Parquet values -> minarrow arrays: the crate's `ColumnReader` path
+//! ([`read_column`], for chunks our page decoders do not take) and the
+//! conversions both paths share ([`build`]): validity masks, stored values
+//! spread over the rows (one generic straight-copy path for INT32 / INT64
+//! columns that need no conversion, a checked conversion for the others),
+//! strings checked as UTF-8 and categorical keys ([`TextBuilder`]). Not the
+//! pages (column.rs), the planning (`plan.rs`) or the file (`reader.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;

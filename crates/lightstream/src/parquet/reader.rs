@@ -3,9 +3,11 @@
 //!
 //! The footer is parsed by the parquet crate (after our own checks of its
 //! length against the file and a walk of what it declares, footer.rs), then every column chunk's byte range and counts
-//! are checked against the file before any page is read. Values come from the
-//! crate's low-level `ColumnReader` (`read_records`), `batch_size` rows at a
-//! time, and are copied once into 64-byte aligned minarrow buffers.
+//! are checked against the file before any page is read. Values are decoded
+//! `batch_size` rows at a time into 64-byte aligned minarrow buffers: by our
+//! page decoders (column.rs) for chunks of the common encodings, otherwise by
+//! the crate's low-level `ColumnReader` (`read_records`); the choice is made
+//! per chunk when its row group opens.
 //!
 //! Hostile input: every call into the crate that touches file bytes runs
 //! under [`std::panic::catch_unwind`], so a panic the crate still has on some
@@ -14,7 +16,8 @@
 //! After an error the iterator ends.
 //!
 //! Not here: the checks and column plans (plan.rs), value decoding
-//! (decode.rs), the type mapping (types.rs) and writing (writer.rs).
+//! (column.rs, decode.rs, rle.rs), the type mapping (types.rs) and writing
+//! (writer.rs).
 
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -251,11 +251,17 @@ impl RleHybrid {
         // Up to 5 bytes hold a value of 32 bits at any bit offset; bytes past
         // the data (padding the writer cut) read as zero, and were checked
         // not to belong to a value that is read.
-        let mut window = [0u8; 8];
-        let end = (at + 8).min(self.data.len());
-        if at < end {
-            window[..end - at].copy_from_slice(&self.data[at..end]);
-        }
+        let window = match self.data.get(at..at + 8) {
+            Some(b) => <[u8; 8]>::try_from(b).unwrap_or_default(),
+            None => {
+                let mut window = [0u8; 8];
+                let end = (at + 8).min(self.data.len());
+                if at < end {
+                    window[..end - at].copy_from_slice(&self.data[at..end]);
+                }
+                window
+            }
+        };
         let word = u64::from_le_bytes(window) >> (bit % 8);
         (word & ((1u64 << w) - 1)) as u32
     }
