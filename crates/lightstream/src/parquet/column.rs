@@ -544,7 +544,7 @@ fn text_piece(
                     // the row the crate's path names.
                     out.push(&bytes[a..b])?;
                 } else {
-                    out.push_entry(i, len, &bytes[a..b])?;
+                    out.push_entry(i, len, bytes, (a, b))?;
                 }
             }
         }
@@ -594,7 +594,9 @@ mod tests {
             let valid = |i: &usize| i % 7 != 3;
             let s: Vec<ByteArray> = (0..ROWS)
                 .filter(valid)
-                .map(|i| ByteArray::from(format!("é{}", (i * 31 + group) % 500).as_str()))
+                .map(|i| (i * 31 + group) % 500)
+                // Values shorter and longer than StrBuilder's 16-byte copy.
+                .map(|k| ByteArray::from(format!("é{k}{}", "x".repeat(k % 40)).as_str()))
                 .collect();
             let i64s: Vec<i64> = (0..ROWS as i64).map(|i| (i % 300) * -7).collect();
             let d: Vec<f64> = (0..ROWS).filter(valid).map(|i| i as f64 / 8.0).collect();

@@ -492,7 +492,7 @@ fn decimal_from_be(b: &[u8]) -> Option<i128> {
 
 /// A string column built row by row into one offsets and one data buffer:
 /// no allocation per value. Values from a dictionary that was checked as a
-/// whole skip the UTF-8 check ([`StrBuilder::push_checked`]); the others are
+/// whole skip the UTF-8 check ([`StrBuilder::push_span`]); the others are
 /// checked once over the whole buffer at the end.
 pub(super) struct StrBuilder<O> {
     data: Vec64<u8>,
@@ -512,9 +512,10 @@ impl<O: Integer + Default + StrOffset> StrBuilder<O> {
         }
     }
 
-    /// Room for `bytes` more bytes of values.
+    /// Room for `bytes` more bytes of values (and the over-copy of
+    /// [`StrBuilder::push_span`]).
     pub(super) fn reserve(&mut self, bytes: usize) {
-        self.data.reserve(bytes);
+        self.data.reserve(bytes + SHORT);
     }
 
     fn end(&mut self) -> Result<()> {
@@ -537,6 +538,25 @@ impl<O: Integer + Default + StrOffset> StrBuilder<O> {
         }
         self.unchecked = true;
         self.push_checked(bytes)
+    }
+
+    /// The next row: `src[a..b]`, known to be UTF-8. A value of up to
+    /// [`SHORT`] bytes is copied as `SHORT` bytes and the tail cut off again:
+    /// a fixed-size move instead of a `memcpy` call per value (14% of a read
+    /// of the bench file went to those calls).
+    pub(super) fn push_span(&mut self, src: &[u8], a: usize, b: usize) -> Result<()> {
+        let short = src
+            .get(a..a + SHORT)
+            .and_then(|c| <&[u8; SHORT]>::try_from(c).ok());
+        match short {
+            Some(chunk) if b - a <= SHORT => {
+                let at = self.data.len();
+                self.data.extend_from_slice(chunk);
+                self.data.truncate(at + (b - a));
+            }
+            _ => self.data.extend_from_slice(&src[a..b]),
+        }
+        self.end()
     }
 
     /// The next row: `bytes`, known to be UTF-8.
@@ -577,6 +597,9 @@ impl<O: Integer + Default + StrOffset> StrBuilder<O> {
         Ok(field_array(plan, Array::TextArray(text), rows.nulls))
     }
 }
+
+/// Bytes a short string value is copied as ([`StrBuilder::push_span`]).
+const SHORT: usize = 16;
 
 /// The two offset widths of minarrow strings.
 pub(super) trait StrOffset: Sized {
@@ -762,15 +785,21 @@ impl TextBuilder {
     }
 
     /// The next row: entry `i` of a dictionary of `len` entries, its bytes
-    /// `bytes` already checked as UTF-8.
-    pub(super) fn push_entry(&mut self, i: usize, len: usize, bytes: &[u8]) -> Result<()> {
+    /// `src[a..b]` already checked as UTF-8.
+    pub(super) fn push_entry(
+        &mut self,
+        i: usize,
+        len: usize,
+        src: &[u8],
+        (a, b): (usize, usize),
+    ) -> Result<()> {
         match self {
-            TextBuilder::Str32(b) => b.push_checked(bytes),
-            TextBuilder::Str64(b) => b.push_checked(bytes),
-            TextBuilder::Cat8(b) => b.push_entry(i, len, bytes),
-            TextBuilder::Cat16(b) => b.push_entry(i, len, bytes),
-            TextBuilder::Cat32(b) => b.push_entry(i, len, bytes),
-            TextBuilder::Cat64(b) => b.push_entry(i, len, bytes),
+            TextBuilder::Str32(s) => s.push_span(src, a, b),
+            TextBuilder::Str64(s) => s.push_span(src, a, b),
+            TextBuilder::Cat8(c) => c.push_entry(i, len, &src[a..b]),
+            TextBuilder::Cat16(c) => c.push_entry(i, len, &src[a..b]),
+            TextBuilder::Cat32(c) => c.push_entry(i, len, &src[a..b]),
+            TextBuilder::Cat64(c) => c.push_entry(i, len, &src[a..b]),
         }
     }
 
