@@ -130,9 +130,88 @@ def write(out_dir):
     doc = ipc_expect.expect_json("parquet", ts.schema, per_row_group(back, path), False)
     ipc_expect.write_json(os.path.join(out_dir, "int96.json"), doc)
     manifest.append({"name": "int96", "data": "int96.parquet", "expect": "int96.json", "row_groups": 1})
+    manifest.extend(write_pages_cases(out_dir))
     with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump({"pyarrow": pa.__version__, "cases": manifest}, f, indent=1)
     print(f"wrote {len(manifest)} Parquet files to {out_dir}")
+
+
+def pages_table(rows):
+    """Columns for the page decoders: dictionaries of every index width (1, 2,
+    255, 256, 257 and 65,537 entries), empty and non-ASCII strings, 0%, about
+    10% and 100% nulls, categorical targets, PLAIN fixed-width and boolean values."""
+    def null(i):
+        return (i * 2654435761) % 10 == 0
+
+    def text(k):
+        return "" if k == 0 else f"v{k}-\u00f8\u6f22\U0001d11e"
+
+    def strings(n, nulls):
+        return [None if nulls and null(i) else text((i * 7919) % n) for i in range(rows)]
+
+    cols = {
+        "s_d1": pa.array(strings(1, False), pa.string()),
+        "s_d2": pa.array(strings(2, True), pa.string()),
+        "s_d255": pa.array(strings(255, True), pa.string()),
+        "s_d256": pa.array(strings(256, False), pa.string()),
+        "s_d257": pa.array(strings(257, True), pa.string()),
+        "s_d65537": pa.array(strings(65_537, False), pa.string()),
+        "s_null": pa.array([None] * rows, pa.string()),
+        "s_large": pa.array(strings(300, True), pa.large_string()),
+        "cat32": pa.array(strings(40, True), pa.string()).dictionary_encode(),
+        "cat8": pa.array(strings(100, False), pa.string())
+        .dictionary_encode()
+        .cast(pa.dictionary(pa.int8(), pa.string())),
+        "i32": pa.array([None if null(i) else (i * 31) % 1000 - 500 for i in range(rows)], pa.int32()),
+        "i64": pa.array([i * 1_000_003 - 2**40 for i in range(rows)], pa.int64()),
+        "u16": pa.array([None if null(i) else (i * 13) % 65_536 for i in range(rows)], pa.uint16()),
+        "f32": pa.array([float(i % 77) / 4 for i in range(rows)], pa.float32()),
+        "f64": pa.array([None if null(i) else i / 3 for i in range(rows)], pa.float64()),
+        "b": pa.array([None if null(i) else i % 3 == 0 for i in range(rows)], pa.bool_()),
+        "ts": pa.array([None if null(i) else i * 1_000_001 for i in range(rows)], pa.timestamp("us")),
+    }
+    return pa.table(cols)
+
+
+def write_pages_cases(out_dir):
+    """Files whose pages the page decoders read: v1 and v2 data pages, every
+    codec, a dictionary that overflows into PLAIN pages, no dictionary; read
+    whole and in batches that cut pages and row groups (`<name>.b<size>.json`)."""
+    # The big table only where 65,537 entries need it (and its neighbours).
+    big = pages_table(66_000).select(["s_d65537", "s_d257", "cat32", "i32", "b"])
+    small = pages_table(5_000)
+    cases = [
+        ("pages_v2_snappy", big, {"data_page_version": "2.0", "compression": "snappy", "row_group_size": 40_000}, [65_536]),
+        ("pages_v1_none", small, {"data_page_version": "1.0", "compression": "none"}, [7, 1000]),
+        ("pages_v2_zstd", small, {"data_page_version": "2.0", "compression": "zstd"}, [1000]),
+        ("pages_fallback", small, {"data_page_version": "1.0", "compression": "snappy", "dictionary_pagesize_limit": 1024}, [7]),
+        ("pages_plain", small, {"data_page_version": "2.0", "use_dictionary": False}, [1000]),
+    ]
+    manifest = []
+    for name, table, opts, batch_sizes in cases:
+        path = os.path.join(out_dir, name + ".parquet")
+        if table is small:
+            opts = dict(opts, row_group_size=3_000, data_page_size=4_096)
+        pq.write_table(table, path, **opts)
+        back = pq.read_table(path).cast(table.schema)
+        if not back.equals(table):
+            raise SystemExit(f"{name}: pyarrow does not read back its own file")
+        groups = per_row_group(back, path)
+        ipc_expect.write_json(os.path.join(out_dir, name + ".json"), ipc_expect.expect_json("parquet", table.schema, groups, False))
+        for size in batch_sizes:
+            cut = [g.slice(o, size) for g in groups for o in range(0, g.num_rows, size)]
+            doc = ipc_expect.expect_json("parquet", table.schema, cut, False)
+            ipc_expect.write_json(os.path.join(out_dir, f"{name}.b{size}.json"), doc)
+        manifest.append(
+            {
+                "name": name,
+                "data": name + ".parquet",
+                "expect": name + ".json",
+                "row_groups": pq.ParquetFile(path).metadata.num_row_groups,
+                "batch_sizes": batch_sizes,
+            }
+        )
+    return manifest
 
 
 def merged(doc):

@@ -38,8 +38,8 @@ fn lightstream_reads_what_pyarrow_writes() {
     let cases = manifest["cases"].as_array().expect("cases");
     assert_eq!(
         cases.len(),
-        7,
-        "every pyarrow setting is covered, and INT96"
+        12,
+        "every pyarrow setting is covered, INT96, and the page decoders' cases"
     );
     let mut problems = Vec::new();
     for case in cases {
@@ -68,6 +68,26 @@ fn lightstream_reads_what_pyarrow_writes() {
         match tables {
             Ok(tables) => problems.extend(diff_against_doc(name, &doc, &schema, &tables)),
             Err(e) => problems.push(format!("{name}: read: {e}")),
+        }
+        // The page decoders' cases: the same values in batches that cut
+        // pages and row groups.
+        if let Some(sizes) = case["batch_sizes"].as_array() {
+            for size in sizes {
+                let size = size.as_u64().unwrap() as usize;
+                let doc = read_json(&dir.path().join(format!("{name}.b{size}.json")));
+                let options = ParquetReadOptions {
+                    batch_size: size,
+                    ..Default::default()
+                };
+                let label = format!("{name} (batches of {size})");
+                let reader = ParquetReader::open(&path, options).expect("open");
+                let schema: Arc<Schema> = reader.schema().clone();
+                match reader.collect::<Result<Vec<Table>, _>>() {
+                    Ok(tables) => problems.extend(diff_against_doc(&label, &doc, &schema, &tables)),
+                    Err(e) => problems.push(format!("{label}: read: {e}")),
+                }
+            }
+            continue;
         }
         if name == "int96" {
             continue;

@@ -42,11 +42,13 @@
 //!
 //! [the Parquet guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/parquet.md
 
+mod column;
 mod decode;
 mod footer;
 mod pages;
 mod plan;
 mod reader;
+mod rle;
 mod thrift;
 mod types;
 mod writer;

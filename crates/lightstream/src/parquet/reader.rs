@@ -3,9 +3,11 @@
 //!
 //! The footer is parsed by the parquet crate (after our own checks of its
 //! length against the file and a walk of what it declares, footer.rs), then every column chunk's byte range and counts
-//! are checked against the file before any page is read. Values come from the
-//! crate's low-level `ColumnReader` (`read_records`), `batch_size` rows at a
-//! time, and are copied once into 64-byte aligned minarrow buffers.
+//! are checked against the file before any page is read. Values are decoded
+//! `batch_size` rows at a time into 64-byte aligned minarrow buffers: by our
+//! page decoders (column.rs) for chunks of the common encodings, otherwise by
+//! the crate's low-level `ColumnReader` (`read_records`); the choice is made
+//! per chunk when its row group opens.
 //!
 //! Hostile input: every call into the crate that touches file bytes runs
 //! under [`std::panic::catch_unwind`], so a panic the crate still has on some
@@ -14,7 +16,8 @@
 //! After an error the iterator ends.
 //!
 //! Not here: the checks and column plans (plan.rs), value decoding
-//! (decode.rs), the type mapping (types.rs) and writing (writer.rs).
+//! (column.rs, decode.rs, rle.rs), the type mapping (types.rs) and writing
+//! (writer.rs).
 
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -29,6 +32,7 @@ use parquet::file::properties::ReaderProperties;
 use parquet::file::reader::{ChunkReader, FileReader, Length};
 use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
 
+use super::column::PageColumn;
 use super::decode::read_column;
 use super::plan::{check_envelope, check_metadata, plan_columns};
 use super::types::{ARROW_SCHEMA_KEY, ColumnPlan, parquet_error};
@@ -65,9 +69,18 @@ impl Default for ParquetReadOptions {
     }
 }
 
+/// Who decodes a column chunk, chosen once when the row group opens
+/// ([`PageColumn::handles`]): a given set of bytes has exactly one decoder.
+enum ColumnSource {
+    /// Our page decoders (column.rs): flat chunks of the common encodings.
+    Pages(PageColumn),
+    /// The crate's `ColumnReader` (DELTA_*, BYTE_STREAM_SPLIT, INT96, ...).
+    Crate(ColumnReader),
+}
+
 struct Cursor {
     row_group: usize,
-    readers: Vec<ColumnReader>,
+    readers: Vec<ColumnSource>,
     rows_left: usize,
     first_row: u64,
 }
@@ -108,6 +121,9 @@ pub struct ParquetReader<R: ChunkReader + 'static = File> {
     next_row_group: usize,
     cursor: Option<Cursor>,
     done: bool,
+    /// Whether chunks our page decoders handle go to them (off only in
+    /// tests, to compare with the crate's path).
+    own_pages: bool,
 }
 
 /// The caller's reader, shared by the parquet crate and [`pages::check_chunk`].
@@ -282,7 +298,24 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
             next_row_group: 0,
             cursor: None,
             done: false,
+            own_pages: true,
         })
+    }
+
+    /// The same reader with every chunk on the crate's `ColumnReader` path
+    /// (tests compare it with our page decoders).
+    #[cfg(test)]
+    pub(super) fn with_crate_decoders(mut self) -> Self {
+        self.own_pages = false;
+        self
+    }
+
+    /// Whether the open row group's column `c` is read by our page decoders.
+    #[cfg(test)]
+    pub(super) fn reads_pages(&self, c: usize) -> bool {
+        self.cursor
+            .as_ref()
+            .is_some_and(|cur| matches!(cur.readers.get(c), Some(ColumnSource::Pages(_))))
     }
 
     /// The schema of the tables (projected).
@@ -352,11 +385,19 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
                 ))
             })?;
             let file = &self.file;
+            let own = self.own_pages && PageColumn::handles(plan, chunk);
             let reader = guarded(
                 || format!("{label}: row group {i}, column \"{}\"", plan.field.name),
                 || {
                     let rg = file.get_row_group(i)?;
-                    Ok(rg.get_column_reader(plan.leaf)?)
+                    Ok(if own {
+                        ColumnSource::Pages(PageColumn::new(
+                            rg.get_column_page_reader(plan.leaf)?,
+                            plan,
+                        ))
+                    } else {
+                        ColumnSource::Crate(rg.get_column_reader(plan.leaf)?)
+                    })
                 },
             )
             .map_err(|e| in_column(e, label, i, &plan.field.name))?;
@@ -394,7 +435,10 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
             let rg = cursor.row_group;
             let col = guarded(
                 || format!("{label}: row group {rg}, column \"{}\"", plan.field.name),
-                || read_column(reader, plan, n),
+                || match reader {
+                    ColumnSource::Pages(p) => p.read(plan, n),
+                    ColumnSource::Crate(r) => read_column(r, plan, n),
+                },
             )
             .map_err(|e| {
                 in_column(e, label, rg, &plan.field.name).with_rows(cursor.first_row, n)

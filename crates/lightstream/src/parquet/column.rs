@@ -1,0 +1,694 @@
+//! Our own decoding of a column chunk's pages: [`PageColumn::read`] turns
+//! the next `n` rows into a minarrow array.
+//!
+//! The parquet crate still reads and decompresses the pages
+//! (`get_column_page_reader`); what is ours is everything after: definition
+//! levels straight into the validity bitmap (rle.rs), the dictionary page
+//! decoded once per chunk, dictionary indices into a reused `u32` scratch,
+//! PLAIN values, and string columns gathered into one offsets and one data
+//! buffer, with no allocation or refcount per value (the crate's dictionary
+//! path cloned and dropped a refcounted `Bytes` per value: 45% of a read).
+//!
+//! Only flat chunks whose footer lists no encoding outside
+//! [`OWN_ENCODINGS`] come here, chosen per chunk before any page is read
+//! ([`PageColumn::handles`]); the others keep the crate's `ColumnReader`
+//! (decode.rs). Conversions to the target type are decode.rs's ([`build`],
+//! [`TextBuilder`]), shared by both paths.
+//!
+//! Not here: the page-size checks (pages.rs, done before the chunk is
+//! opened), the file and row groups (reader.rs).
+
+use lightstream_core::bytes::Bytes;
+use lightstream_core::minarrow::{FieldArray, Vec64};
+use parquet::basic::{Encoding, Type as PhysicalType};
+use parquet::column::page::{Page, PageReader};
+use parquet::file::metadata::ColumnChunkMetaData;
+
+use super::decode::{Rows, TextBuilder, Values, build};
+use super::rle::RleHybrid;
+use super::types::{ColumnPlan, Decode, parquet_error};
+use crate::error::Result;
+
+/// Encodings of a chunk our decoders read (BIT_PACKED only as the
+/// level encoding of a required column, which has no levels; writers still
+/// list it, hence the deprecated name).
+#[expect(deprecated)]
+const OWN_ENCODINGS: [Encoding; 5] = [
+    Encoding::PLAIN,
+    Encoding::PLAIN_DICTIONARY,
+    Encoding::RLE_DICTIONARY,
+    Encoding::RLE,
+    Encoding::BIT_PACKED,
+];
+
+/// A dictionary page, decoded once per column chunk.
+enum Dict {
+    /// Fixed-width little-endian values of `width` bytes, `len` of them.
+    Fixed {
+        bytes: Bytes,
+        width: usize,
+        len: usize,
+    },
+    /// Byte arrays: each entry's span in `bytes`, and which are not UTF-8.
+    Strings {
+        bytes: Bytes,
+        spans: Vec<(usize, usize)>,
+        bad: Vec<bool>,
+    },
+}
+
+impl Dict {
+    fn parse(physical: PhysicalType, bytes: Bytes, n: usize) -> Result<Dict> {
+        let width = match physical {
+            PhysicalType::INT32 | PhysicalType::FLOAT => 4,
+            PhysicalType::INT64 | PhysicalType::DOUBLE => 8,
+            PhysicalType::BYTE_ARRAY => {
+                let spans = plain_spans(&bytes, n, "dictionary")?;
+                let bad: Vec<bool> = spans
+                    .iter()
+                    .map(|&(a, b)| std::str::from_utf8(&bytes[a..b]).is_err())
+                    .collect();
+                let bad = if bad.contains(&true) { bad } else { Vec::new() };
+                return Ok(Dict::Strings { bytes, spans, bad });
+            }
+            other => {
+                return Err(parquet_error(format!("a dictionary page for {other}")));
+            }
+        };
+        if n.checked_mul(width).is_none_or(|b| b > bytes.len()) {
+            return Err(parquet_error(format!(
+                "a dictionary page of {} bytes declares {n} values",
+                bytes.len()
+            )));
+        }
+        Ok(Dict::Fixed {
+            bytes,
+            width,
+            len: n,
+        })
+    }
+}
+
+/// Spans of `n` PLAIN byte arrays (`u32` length, bytes) at the start of
+/// `bytes`, each checked present.
+fn plain_spans(bytes: &[u8], n: usize, what: &str) -> Result<Vec<(usize, usize)>> {
+    // At least 4 bytes a value: the count asked cannot reserve past that.
+    let mut spans = Vec::with_capacity(n.min(bytes.len() / 4));
+    let mut pos = 0;
+    for _ in 0..n {
+        let (span, next) = plain_span(bytes, pos, what)?;
+        spans.push(span);
+        pos = next;
+    }
+    Ok(spans)
+}
+
+/// The PLAIN byte array at `pos`: its span and where the next starts.
+#[inline]
+fn plain_span(bytes: &[u8], pos: usize, what: &str) -> Result<((usize, usize), usize)> {
+    let short = || parquet_error(format!("the {what} ends inside a byte array"));
+    let len = bytes.get(pos..pos + 4).ok_or_else(short)?;
+    let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let start = pos + 4;
+    let end = start.checked_add(len).filter(|&e| e <= bytes.len());
+    let end = end.ok_or_else(short)?;
+    Ok(((start, end), end))
+}
+
+/// How the values of the current data page are read.
+enum PageValues {
+    /// PLAIN: the next value starts at byte `pos` (bit `pos` for booleans).
+    Plain { pos: usize },
+    /// Dictionary indices.
+    Dict(RleHybrid),
+    /// RLE booleans.
+    BoolRle(RleHybrid),
+}
+
+/// The data page being read.
+struct DataPage {
+    /// The page's value bytes (levels excluded).
+    values: Bytes,
+    levels: Option<RleHybrid>,
+    rows_left: usize,
+    decoder: PageValues,
+}
+
+/// One column chunk read page by page with our decoders.
+pub(super) struct PageColumn {
+    pages: Box<dyn PageReader>,
+    physical: PhysicalType,
+    max_def: i16,
+    dict: Option<Dict>,
+    page: Option<DataPage>,
+    /// Dictionary indices of one piece of a page, reused.
+    scratch: Vec<u32>,
+}
+
+/// A fixed-width PLAIN value.
+trait Le: Copy {
+    const WIDTH: usize;
+    fn from_le(b: &[u8]) -> Self;
+}
+
+macro_rules! le {
+    ($t:ty, $w:expr) => {
+        impl Le for $t {
+            const WIDTH: usize = $w;
+            #[inline]
+            fn from_le(b: &[u8]) -> Self {
+                let mut a = [0u8; $w];
+                a.copy_from_slice(&b[..$w]);
+                <$t>::from_le_bytes(a)
+            }
+        }
+    };
+}
+le!(i32, 4);
+le!(i64, 8);
+le!(f32, 4);
+le!(f64, 8);
+
+#[inline]
+fn bit(bits: &[u8], i: usize) -> bool {
+    bits[i >> 3] >> (i & 7) & 1 == 1
+}
+
+impl PageColumn {
+    /// Whether our decoders read `chunk` for `plan` (otherwise the crate's
+    /// `ColumnReader` does): a flat column of a physical type and target
+    /// they hold, and only encodings they know.
+    pub(super) fn handles(plan: &ColumnPlan, chunk: &ColumnChunkMetaData) -> bool {
+        let target = match plan.physical {
+            PhysicalType::BYTE_ARRAY => {
+                matches!(plan.decode, Decode::Utf8 { .. } | Decode::Dictionary(_))
+            }
+            PhysicalType::BOOLEAN
+            | PhysicalType::INT32
+            | PhysicalType::INT64
+            | PhysicalType::FLOAT
+            | PhysicalType::DOUBLE => plan.decode != Decode::Null,
+            _ => false,
+        };
+        // A v1 page of an optional column with BIT_PACKED levels (the old
+        // MSB-first packing) is the crate's.
+        #[expect(deprecated)]
+        let encodings_ok = chunk.encodings().all(|e| {
+            OWN_ENCODINGS.contains(&e) && !(e == Encoding::BIT_PACKED && plan.max_def > 0)
+        });
+        target && encodings_ok && (0..=1).contains(&plan.max_def)
+    }
+
+    pub(super) fn new(pages: Box<dyn PageReader>, plan: &ColumnPlan) -> Self {
+        PageColumn {
+            pages,
+            physical: plan.physical,
+            max_def: plan.max_def,
+            dict: None,
+            page: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Reads the next data page (after the dictionary page, if any).
+    fn next_page(&mut self) -> Result<DataPage> {
+        loop {
+            let Some(page) = self.pages.get_next_page()? else {
+                return Err(parquet_error("the column chunk ended early"));
+            };
+            let (buf, n, encoding, levels_at, values_at) = match page {
+                Page::DictionaryPage {
+                    buf,
+                    num_values,
+                    encoding,
+                    ..
+                } => {
+                    if self.dict.is_some() {
+                        return Err(parquet_error("a second dictionary page"));
+                    }
+                    if !matches!(encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
+                        return Err(parquet_error(format!(
+                            "a dictionary page encoded {encoding}"
+                        )));
+                    }
+                    self.dict = Some(Dict::parse(self.physical, buf, num_values as usize)?);
+                    continue;
+                }
+                Page::DataPage {
+                    buf,
+                    num_values,
+                    encoding,
+                    def_level_encoding,
+                    ..
+                } => {
+                    let n = num_values as usize;
+                    if self.max_def > 0 {
+                        if def_level_encoding != Encoding::RLE {
+                            return Err(parquet_error(format!(
+                                "definition levels encoded {def_level_encoding}"
+                            )));
+                        }
+                        let (levels, used) = RleHybrid::v1_levels(&buf, 1, n)?;
+                        (buf, n, encoding, Some(levels), used)
+                    } else {
+                        (buf, n, encoding, None, 0)
+                    }
+                }
+                Page::DataPageV2 {
+                    buf,
+                    num_values,
+                    encoding,
+                    def_levels_byte_len,
+                    rep_levels_byte_len,
+                    ..
+                } => {
+                    let n = num_values as usize;
+                    let rep = rep_levels_byte_len as usize;
+                    let end = rep
+                        .checked_add(def_levels_byte_len as usize)
+                        .filter(|&e| e <= buf.len())
+                        .ok_or_else(|| {
+                            parquet_error(format!(
+                                "levels of {rep} + {def_levels_byte_len} bytes in a page of {}",
+                                buf.len()
+                            ))
+                        })?;
+                    let levels = if self.max_def > 0 {
+                        Some(RleHybrid::new(buf.slice(rep..end), 1, n)?)
+                    } else {
+                        None
+                    };
+                    (buf, n, encoding, levels, end)
+                }
+            };
+            let values = buf.slice(values_at..);
+            let decoder = match (encoding, self.physical) {
+                (Encoding::PLAIN, _) => PageValues::Plain { pos: 0 },
+                (Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY, p)
+                    if p != PhysicalType::BOOLEAN =>
+                {
+                    if self.dict.is_none() {
+                        return Err(parquet_error(
+                            "a dictionary-encoded page without a dictionary page",
+                        ));
+                    }
+                    PageValues::Dict(RleHybrid::indices(values.clone(), n)?)
+                }
+                (Encoding::RLE, PhysicalType::BOOLEAN) => {
+                    PageValues::BoolRle(RleHybrid::v1_levels(&values, 1, n)?.0)
+                }
+                (e, p) => {
+                    return Err(parquet_error(format!("a data page of {p} encoded {e}")));
+                }
+            };
+            return Ok(DataPage {
+                values,
+                levels: levels_at,
+                rows_left: n,
+                decoder,
+            });
+        }
+    }
+}
+
+/// Where the values of one batch go.
+enum Out {
+    Text(TextBuilder),
+    Bool(Vec<bool>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+impl PageColumn {
+    /// The next `n` rows as `plan`'s array.
+    pub(super) fn read(&mut self, plan: &ColumnPlan, n: usize) -> Result<FieldArray> {
+        let mut out = match self.physical {
+            PhysicalType::BYTE_ARRAY => Out::Text(TextBuilder::new(plan, n).ok_or_else(|| {
+                parquet_error(format!("byte arrays cannot become {:?}", plan.decode))
+            })?),
+            PhysicalType::BOOLEAN => Out::Bool(Vec::with_capacity(n)),
+            PhysicalType::INT32 => Out::I32(Vec::with_capacity(n)),
+            PhysicalType::INT64 => Out::I64(Vec::with_capacity(n)),
+            PhysicalType::FLOAT => Out::F32(Vec::with_capacity(n)),
+            PhysicalType::DOUBLE => Out::F64(Vec::with_capacity(n)),
+            other => return Err(parquet_error(format!("unexpected physical type {other}"))),
+        };
+        let mut bits: Vec64<u8> = Vec64::new();
+        if self.max_def > 0 {
+            bits.resize(n.div_ceil(8), 0);
+        }
+        let mut valid = 0;
+        let mut done = 0;
+        while done < n {
+            if self.page.as_ref().is_none_or(|p| p.rows_left == 0) {
+                let p = self.next_page().map_err(|e| match e {
+                    crate::Error::Parquet(m) => {
+                        parquet_error(format!("{m} (after {done} of {n} rows)"))
+                    }
+                    other => other,
+                })?;
+                self.page = Some(p);
+            }
+            let Some(page) = self.page.as_mut() else {
+                return Err(parquet_error("no data page"));
+            };
+            let k = page.rows_left.min(n - done);
+            let v = match &mut page.levels {
+                Some(levels) => levels.decode_validity(&mut bits, done, k)?,
+                None => k,
+            };
+            let rows = (&bits[..], done, k);
+            match &mut out {
+                Out::Text(b) => {
+                    text_piece(page, self.dict.as_ref(), &mut self.scratch, b, v, rows)?
+                }
+                Out::Bool(o) => bool_piece(page, &mut self.scratch, o, v)?,
+                Out::I32(o) => fixed_piece(page, self.dict.as_ref(), &mut self.scratch, o, v)?,
+                Out::I64(o) => fixed_piece(page, self.dict.as_ref(), &mut self.scratch, o, v)?,
+                Out::F32(o) => fixed_piece(page, self.dict.as_ref(), &mut self.scratch, o, v)?,
+                Out::F64(o) => fixed_piece(page, self.dict.as_ref(), &mut self.scratch, o, v)?,
+            }
+            page.rows_left -= k;
+            done += k;
+            valid += v;
+        }
+        let rows = if self.max_def > 0 {
+            Rows::from_bits(bits, valid, n)
+        } else {
+            Rows::from_bits(Vec64::new(), n, n)
+        };
+        let vals = match out {
+            Out::Text(b) => return b.finish(plan, rows),
+            Out::Bool(v) => Values::Bool(v),
+            Out::I32(v) => Values::I32(v),
+            Out::I64(v) => Values::I64(v),
+            Out::F32(v) => Values::F32(v),
+            Out::F64(v) => Values::F64(v),
+        };
+        build(plan, vals, rows)
+    }
+}
+
+/// Reads `v` dictionary indices of `page` into `scratch`, checked below the
+/// dictionary's length.
+fn indices<'s>(
+    ix: &mut RleHybrid,
+    scratch: &'s mut Vec<u32>,
+    v: usize,
+    dict_len: usize,
+) -> Result<&'s [u32]> {
+    // `v` is at most the batch size the caller asked for.
+    scratch.resize(v, 0);
+    let got = ix.decode_indices(&mut scratch[..v], dict_len)?;
+    if got != v {
+        return Err(parquet_error(format!(
+            "{got} dictionary indices for {v} values"
+        )));
+    }
+    Ok(&scratch[..v])
+}
+
+/// `v` fixed-width values of `page` appended to `out`.
+fn fixed_piece<T: Le>(
+    page: &mut DataPage,
+    dict: Option<&Dict>,
+    scratch: &mut Vec<u32>,
+    out: &mut Vec<T>,
+    v: usize,
+) -> Result<()> {
+    match &mut page.decoder {
+        PageValues::Plain { pos } => {
+            let bytes = v
+                .checked_mul(T::WIDTH)
+                .and_then(|len| page.values.get(*pos..*pos + len))
+                .ok_or_else(|| parquet_error(format!("the page ends before its {v} values")))?;
+            out.extend(bytes.chunks_exact(T::WIDTH).map(T::from_le));
+            *pos += bytes.len();
+        }
+        PageValues::Dict(ix) => {
+            let Some(Dict::Fixed { bytes, width, len }) = dict else {
+                return Err(parquet_error("a dictionary of another type"));
+            };
+            if *width != T::WIDTH {
+                return Err(parquet_error("a dictionary of another width"));
+            }
+            // Every index is below `len`, and `len * width` bytes are there.
+            for &i in indices(ix, scratch, v, *len)? {
+                let at = i as usize * T::WIDTH;
+                out.push(T::from_le(&bytes[at..at + T::WIDTH]));
+            }
+        }
+        PageValues::BoolRle(_) => return Err(parquet_error("RLE values of a non-boolean")),
+    }
+    Ok(())
+}
+
+/// `v` booleans of `page` appended to `out`.
+fn bool_piece(
+    page: &mut DataPage,
+    scratch: &mut Vec<u32>,
+    out: &mut Vec<bool>,
+    v: usize,
+) -> Result<()> {
+    match &mut page.decoder {
+        PageValues::Plain { pos } => {
+            if pos.checked_add(v).is_none_or(|e| e > page.values.len() * 8) {
+                return Err(parquet_error(format!(
+                    "the page ends before its {v} values"
+                )));
+            }
+            out.extend((*pos..*pos + v).map(|i| bit(&page.values, i)));
+            *pos += v;
+        }
+        PageValues::BoolRle(r) => {
+            scratch.resize(v, 0);
+            let got = r.decode(&mut scratch[..v])?;
+            if got != v {
+                return Err(parquet_error(format!("{got} booleans for {v} values")));
+            }
+            out.extend(scratch[..v].iter().map(|&b| b != 0));
+        }
+        PageValues::Dict(_) => return Err(parquet_error("dictionary-encoded booleans")),
+    }
+    Ok(())
+}
+
+/// `v` byte arrays of `page` into `out`, spread over the rows `rows` (the
+/// validity bits, empty when every row is valid; the first row of the piece
+/// in the batch; its row count).
+fn text_piece(
+    page: &mut DataPage,
+    dict: Option<&Dict>,
+    scratch: &mut Vec<u32>,
+    out: &mut TextBuilder,
+    v: usize,
+    rows: (&[u8], usize, usize),
+) -> Result<()> {
+    let (bits, first, k) = rows;
+    let all_valid = v == k;
+    match &mut page.decoder {
+        PageValues::Plain { pos } => {
+            // Pass 1: the spans, each checked present, and the bytes they
+            // take; pass 2: one copy each into the reserved buffer.
+            let values = &page.values;
+            let start = *pos;
+            let mut end = start;
+            let mut total = 0;
+            for _ in 0..v {
+                let ((a, b), next) = plain_span(values, end, "page")?;
+                total += b - a;
+                end = next;
+            }
+            out.reserve(total);
+            let mut at = start;
+            for r in 0..k {
+                if all_valid || bit(bits, first + r) {
+                    let ((a, b), next) = plain_span(values, at, "page")?;
+                    out.push(&values[a..b])?;
+                    at = next;
+                } else {
+                    out.push_null()?;
+                }
+            }
+            *pos = end;
+        }
+        PageValues::Dict(ix) => {
+            let Some(Dict::Strings { bytes, spans, bad }) = dict else {
+                return Err(parquet_error("a dictionary of another type"));
+            };
+            let len = spans.len();
+            let idx = indices(ix, scratch, v, len)?;
+            // Every index is below `len`: the spans were checked present.
+            out.reserve(
+                idx.iter()
+                    .map(|&i| spans[i as usize].1 - spans[i as usize].0)
+                    .sum(),
+            );
+            let mut it = idx.iter();
+            for r in 0..k {
+                let i = if all_valid || bit(bits, first + r) {
+                    it.next().copied()
+                } else {
+                    None
+                };
+                let Some(i) = i else {
+                    out.push_null()?;
+                    continue;
+                };
+                let i = i as usize;
+                let (a, b) = spans[i];
+                if bad.get(i).copied().unwrap_or(false) {
+                    // Checked as a PLAIN value is, so that the error names
+                    // the row the crate's path names.
+                    out.push(&bytes[a..b])?;
+                } else {
+                    out.push_entry(i, len, bytes, (a, b))?;
+                }
+            }
+        }
+        PageValues::BoolRle(_) => return Err(parquet_error("RLE values of byte arrays")),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use lightstream_core::minarrow::Table;
+    use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::{WriterProperties, WriterVersion};
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+
+    use super::*;
+    use crate::parquet::{ParquetReadOptions, ParquetReader};
+
+    const ROWS: usize = 3000;
+
+    /// A file the crate writes: dictionary strings with nulls (and a
+    /// dictionary small enough to overflow into PLAIN pages), required
+    /// INT64, optional DOUBLE and BOOLEAN; small pages, two row groups.
+    fn file(v2: bool, dictionary_limit: usize) -> Bytes {
+        let schema = parse_message_type(
+            "message m { optional binary s (UTF8); required int64 i; \
+             optional double d; optional boolean b; }",
+        )
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_writer_version(if v2 {
+                WriterVersion::PARQUET_2_0
+            } else {
+                WriterVersion::PARQUET_1_0
+            })
+            .set_data_page_row_count_limit(700)
+            .set_write_batch_size(100)
+            .set_dictionary_page_size_limit(dictionary_limit)
+            .build();
+        let mut out = Vec::new();
+        let mut w = SerializedFileWriter::new(&mut out, Arc::new(schema), Arc::new(props)).unwrap();
+        for group in 0..2 {
+            let defs: Vec<i16> = (0..ROWS).map(|i| i16::from(i % 7 != 3)).collect();
+            let valid = |i: &usize| i % 7 != 3;
+            let s: Vec<ByteArray> = (0..ROWS)
+                .filter(valid)
+                .map(|i| (i * 31 + group) % 500)
+                // Values shorter and longer than StrBuilder's 16-byte copy.
+                .map(|k| ByteArray::from(format!("é{k}{}", "x".repeat(k % 40)).as_str()))
+                .collect();
+            let i64s: Vec<i64> = (0..ROWS as i64).map(|i| (i % 300) * -7).collect();
+            let d: Vec<f64> = (0..ROWS).filter(valid).map(|i| i as f64 / 8.0).collect();
+            let b: Vec<bool> = (0..ROWS).filter(valid).map(|i| i % 3 == 0).collect();
+            let mut rg = w.next_row_group().unwrap();
+            let mut c = rg.next_column().unwrap().unwrap();
+            c.typed::<ByteArrayType>()
+                .write_batch(&s, Some(&defs), None)
+                .unwrap();
+            c.close().unwrap();
+            let mut c = rg.next_column().unwrap().unwrap();
+            c.typed::<Int64Type>()
+                .write_batch(&i64s, None, None)
+                .unwrap();
+            c.close().unwrap();
+            let mut c = rg.next_column().unwrap().unwrap();
+            c.typed::<DoubleType>()
+                .write_batch(&d, Some(&defs), None)
+                .unwrap();
+            c.close().unwrap();
+            let mut c = rg.next_column().unwrap().unwrap();
+            c.typed::<BoolType>()
+                .write_batch(&b, Some(&defs), None)
+                .unwrap();
+            c.close().unwrap();
+            rg.close().unwrap();
+        }
+        w.close().unwrap();
+        Bytes::from(out)
+    }
+
+    fn read(bytes: &Bytes, batch: usize, own: bool) -> Result<Vec<Table>, String> {
+        let options = ParquetReadOptions {
+            batch_size: batch,
+            ..Default::default()
+        };
+        let r =
+            ParquetReader::from_bytes(bytes.clone(), "t", options).map_err(|e| e.to_string())?;
+        let r = if own { r } else { r.with_crate_decoders() };
+        r.collect::<crate::Result<Vec<_>>>()
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn our_pages_give_what_the_crates_reader_gives() {
+        for v2 in [false, true] {
+            for limit in [1 << 20, 600] {
+                let bytes = file(v2, limit);
+                // Every column of the file is ours.
+                let mut r =
+                    ParquetReader::from_bytes(bytes.clone(), "t", Default::default()).unwrap();
+                assert!(r.next().is_some());
+                // The crate's v2 writer falls back from the dictionary to
+                // DELTA_BYTE_ARRAY: that chunk stays on the crate's path.
+                let fallback = v2 && limit < 1000;
+                assert_eq!(r.reads_pages(0), !fallback, "v2 {v2}, limit {limit}");
+                assert!((2..4).all(|c| r.reads_pages(c)), "v2 {v2}, limit {limit}");
+                for batch in [1, 7, 700, 65_536] {
+                    let ours = read(&bytes, batch, true).unwrap();
+                    let theirs = read(&bytes, batch, false).unwrap();
+                    assert_eq!(ours.len(), theirs.len());
+                    for (a, b) in ours.iter().zip(&theirs) {
+                        assert_eq!(a.cols, b.cols, "v2 {v2}, limit {limit}, batch {batch}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_pages_are_errors_never_panics() {
+        // Bytes changed across the first row group's pages: our decoders
+        // either read values or give an error, never a panic (the reader's
+        // guard would name a panic "failed on corrupt input").
+        let bytes = file(true, 600);
+        let len = bytes.len();
+        let mut checked = 0;
+        for at in (4..len / 2).step_by(len / 400) {
+            for v in [0xffu8, 0x41] {
+                let mut b = bytes.to_vec();
+                b[at] = v;
+                let b = Bytes::from(b);
+                if let Err(e) = read(&b, 1000, true) {
+                    let theirs = read(&b, 1000, false).err();
+                    let panicked = |m: &str| m.contains("failed on corrupt input");
+                    if panicked(&e) {
+                        assert!(theirs.as_deref().is_some_and(panicked), "{e} at {at}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 50, "{checked}");
+    }
+}

@@ -1,0 +1,743 @@
+//! The RLE / bit-packed hybrid decoder of Parquet (definition levels and
+//! dictionary indices), bounded against hostile input.
+//!
+//! - The bit width is checked (0..=32); a run header is a ULEB128 of at most
+//!   5 bytes below 2^32; a zero-length run is an error; an RLE value must fit
+//!   the bit width; the bytes of a bit-packed run are checked present before
+//!   any value is read from them (only the bytes of the values still owed: a
+//!   writer may cut the padding of the last group).
+//! - Nothing is allocated from a count in the input, and nothing is written
+//!   past the caller's slice: the decoder yields at most the value count it
+//!   was given (the page's), and the caller says how many it wants.
+//! - Definition levels of a flat column (max level 1) go straight into a
+//!   validity bitmap ([`RleHybrid::decode_validity`]); dictionary indices into
+//!   a `u32` scratch, checked against the dictionary length once per run
+//!   ([`RleHybrid::decode_indices`]).
+//!
+//! Not here: the page layout around the hybrid (the 4-byte length of v1
+//! levels, the bit-width byte of indices): see [`RleHybrid::v1_levels`] and
+//! [`RleHybrid::indices`], which the page decoder calls.
+
+use lightstream_core::bytes::Bytes;
+
+use super::types::parquet_error;
+use crate::error::Result;
+
+/// Largest bit width the hybrid encoding carries (dictionary indices are
+/// 32-bit at most).
+const MAX_BIT_WIDTH: u32 = 32;
+
+/// The run being read.
+#[derive(Debug, Clone, Copy)]
+enum Run {
+    /// No run open: the next call reads a header.
+    None,
+    /// `left` more copies of `value`.
+    Repeat { value: u32, left: usize },
+    /// Bit-packed values: the run's bytes start at `start`; `next` values of
+    /// it have been read, `len` will be (padding beyond the page's count
+    /// excluded).
+    Packed {
+        start: usize,
+        next: usize,
+        len: usize,
+    },
+}
+
+/// Values taken from one run by [`RleHybrid::take`].
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    /// `k` copies of `value`.
+    Repeat { value: u32, k: usize },
+    /// Values `from..from + k` of the bit-packed run whose bytes start at `start`.
+    Packed { start: usize, from: usize, k: usize },
+}
+
+impl Piece {
+    fn len(&self) -> usize {
+        match *self {
+            Piece::Repeat { k, .. } | Piece::Packed { k, .. } => k,
+        }
+    }
+}
+
+/// A bounded reader of one RLE / bit-packed hybrid encoded sequence.
+#[derive(Debug, Clone)]
+pub(crate) struct RleHybrid {
+    data: Bytes,
+    pos: usize,
+    bit_width: u32,
+    /// Values still owed (the page's count, less what was read).
+    remaining: usize,
+    run: Run,
+}
+
+impl RleHybrid {
+    /// A decoder of `num_values` values of `bit_width` bits encoded in `data`.
+    pub(crate) fn new(data: Bytes, bit_width: u32, num_values: usize) -> Result<Self> {
+        if bit_width > MAX_BIT_WIDTH {
+            return Err(parquet_error(format!(
+                "a bit width of {bit_width} (at most {MAX_BIT_WIDTH})"
+            )));
+        }
+        Ok(RleHybrid {
+            data,
+            pos: 0,
+            bit_width,
+            remaining: num_values,
+            run: Run::None,
+        })
+    }
+
+    /// v1 data page levels: a 4-byte little-endian length, then the hybrid
+    /// encoding. Returns the decoder and the bytes the levels took.
+    pub(crate) fn v1_levels(
+        page: &Bytes,
+        bit_width: u32,
+        num_values: usize,
+    ) -> Result<(Self, usize)> {
+        let Some(len) = page.get(..4) else {
+            return Err(parquet_error("the page ends inside its levels' length"));
+        };
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let end = len
+            .checked_add(4)
+            .filter(|&e| e <= page.len())
+            .ok_or_else(|| {
+                parquet_error(format!(
+                    "levels of {len} bytes in a page of {} bytes",
+                    page.len()
+                ))
+            })?;
+        Ok((Self::new(page.slice(4..end), bit_width, num_values)?, end))
+    }
+
+    /// Dictionary indices: one bit-width byte, then the hybrid encoding to the
+    /// end of `data`.
+    pub(crate) fn indices(data: Bytes, num_values: usize) -> Result<Self> {
+        let Some(&w) = data.first() else {
+            if num_values == 0 {
+                return Self::new(data, 0, 0);
+            }
+            return Err(parquet_error("a page of indices without its bit width"));
+        };
+        Self::new(data.slice(1..), u32::from(w), num_values)
+    }
+
+    /// Values not yet read.
+    #[cfg(test)]
+    pub(crate) fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    fn error(&self, what: &str) -> crate::Error {
+        parquet_error(format!(
+            "{what} (byte {} of {} of RLE/bit-packed data)",
+            self.pos,
+            self.data.len()
+        ))
+    }
+
+    /// Opens the next run; `want` bounds nothing but is the count owed.
+    fn next_run(&mut self) -> Result<()> {
+        // ULEB128, at most 5 bytes, below 2^32.
+        let mut header: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let Some(&b) = self.data.get(self.pos) else {
+                return Err(self.error(&format!(
+                    "the data ends with {} values still owed",
+                    self.remaining
+                )));
+            };
+            self.pos += 1;
+            header |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift >= 35 {
+                return Err(self.error("a run header longer than 5 bytes"));
+            }
+        }
+        if header > u64::from(u32::MAX) {
+            return Err(self.error("a run header of 2^32 or more"));
+        }
+        // Below 2^31 after the shift: fits usize on every target we build.
+        let count = (header >> 1) as usize;
+        if count == 0 {
+            return Err(self.error("a run of length zero"));
+        }
+        let w = self.bit_width as usize;
+        if header & 1 == 1 {
+            // `count` groups of 8 values, `w` bytes a group.
+            let len = count.saturating_mul(8).min(self.remaining);
+            let need = (len * w).div_ceil(8);
+            let full = count.saturating_mul(w);
+            if self.data.len() - self.pos < need {
+                return Err(self.error(&format!(
+                    "a bit-packed run of {len} values needs {need} bytes, {} are left",
+                    self.data.len() - self.pos
+                )));
+            }
+            self.run = Run::Packed {
+                start: self.pos,
+                next: 0,
+                len,
+            };
+            self.pos = self.pos.saturating_add(full).min(self.data.len());
+        } else {
+            let nbytes = w.div_ceil(8);
+            let Some(bytes) = self.data.get(self.pos..self.pos + nbytes) else {
+                return Err(self.error("the data ends inside an RLE run's value"));
+            };
+            let mut v = [0u8; 4];
+            v[..nbytes].copy_from_slice(bytes);
+            let value = u32::from_le_bytes(v);
+            if w < 32 && value >> w != 0 {
+                return Err(self.error(&format!("an RLE value of {value} exceeds {w} bits")));
+            }
+            self.pos += nbytes;
+            self.run = Run::Repeat {
+                value,
+                left: count.min(self.remaining),
+            };
+        }
+        Ok(())
+    }
+
+    /// Takes up to `want` values (at least 1) of the current run, opening
+    /// the next when it is used up; `Ok(None)` when every value was read.
+    fn take(&mut self, want: usize) -> Result<Option<Piece>> {
+        if self.remaining == 0 || want == 0 {
+            return Ok(None);
+        }
+        let exhausted = match self.run {
+            Run::None => true,
+            Run::Repeat { left, .. } => left == 0,
+            Run::Packed { next, len, .. } => next == len,
+        };
+        if exhausted {
+            self.next_run()?;
+        }
+        let piece = match &mut self.run {
+            Run::None => return Ok(None),
+            Run::Repeat { value, left } => {
+                let k = (*left).min(want);
+                *left -= k;
+                Piece::Repeat { value: *value, k }
+            }
+            Run::Packed { start, next, len } => {
+                let k = (*len - *next).min(want);
+                let from = *next;
+                *next += k;
+                Piece::Packed {
+                    start: *start,
+                    from,
+                    k,
+                }
+            }
+        };
+        self.remaining -= piece.len();
+        Ok(Some(piece))
+    }
+
+    /// Value `i` of the bit-packed run whose bytes start at `start`.
+    #[inline]
+    fn packed(&self, start: usize, i: usize) -> u32 {
+        let w = self.bit_width as usize;
+        let bit = i * w;
+        let at = start + bit / 8;
+        // Up to 5 bytes hold a value of 32 bits at any bit offset; bytes past
+        // the data (padding the writer cut) read as zero, and were checked
+        // not to belong to a value that is read.
+        let window = match self.data.get(at..at + 8) {
+            Some(b) => <[u8; 8]>::try_from(b).unwrap_or_default(),
+            None => {
+                let mut window = [0u8; 8];
+                let end = (at + 8).min(self.data.len());
+                if at < end {
+                    window[..end - at].copy_from_slice(&self.data[at..end]);
+                }
+                window
+            }
+        };
+        let word = u64::from_le_bytes(window) >> (bit % 8);
+        (word & ((1u64 << w) - 1)) as u32
+    }
+
+    /// Reads the next `out.len()` values (fewer only when fewer are owed),
+    /// calling `check` once per run with the largest value of the piece.
+    fn decode_with(
+        &mut self,
+        out: &mut [u32],
+        mut check: impl FnMut(u32) -> Result<()>,
+    ) -> Result<usize> {
+        let mut done = 0;
+        while let Some(piece) = self.take(out.len() - done)? {
+            let dst = &mut out[done..done + piece.len()];
+            match piece {
+                Piece::Repeat { value, .. } => {
+                    check(value)?;
+                    dst.fill(value);
+                }
+                Piece::Packed { start, from, .. } => {
+                    let mut max = 0;
+                    for (j, o) in dst.iter_mut().enumerate() {
+                        let v = self.packed(start, from + j);
+                        max = max.max(v);
+                        *o = v;
+                    }
+                    check(max)?;
+                }
+            }
+            done += piece.len();
+        }
+        Ok(done)
+    }
+
+    /// Reads the next `out.len()` values; fewer only when fewer are owed.
+    pub(crate) fn decode(&mut self, out: &mut [u32]) -> Result<usize> {
+        self.decode_with(out, |_| Ok(()))
+    }
+
+    /// Reads the next `out.len()` dictionary indices, each checked below
+    /// `dict_len` (once per run).
+    pub(crate) fn decode_indices(&mut self, out: &mut [u32], dict_len: usize) -> Result<usize> {
+        self.decode_with(out, |max| {
+            if max as usize >= dict_len {
+                Err(parquet_error(format!(
+                    "a dictionary index of {max} in a dictionary of {dict_len} values"
+                )))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Reads `n` definition levels of bit width 1 into bits `offset..offset + n`
+    /// of `bits` (1: the row is valid), returning how many are valid.
+    pub(crate) fn decode_validity(
+        &mut self,
+        bits: &mut [u8],
+        offset: usize,
+        n: usize,
+    ) -> Result<usize> {
+        if self.bit_width != 1 {
+            return Err(parquet_error(format!(
+                "definition levels of {} bits for a flat column",
+                self.bit_width
+            )));
+        }
+        if offset.checked_add(n).is_none_or(|e| e > bits.len() * 8) {
+            return Err(parquet_error("levels past the end of the validity bitmap"));
+        }
+        if n > self.remaining {
+            return Err(parquet_error(format!(
+                "{n} levels asked of a page holding {}",
+                self.remaining
+            )));
+        }
+        let mut done = 0;
+        let mut valid = 0;
+        while let Some(piece) = self.take(n - done)? {
+            let at = offset + done;
+            match piece {
+                Piece::Repeat { value, k } => {
+                    set_bits(bits, at, k, value == 1);
+                    if value == 1 {
+                        valid += k;
+                    }
+                }
+                // With one bit a value, the run's bytes are bitmap bytes.
+                Piece::Packed { start, from, k } => {
+                    valid += copy_bits(bits, at, &self.data[start..], from, k);
+                }
+            }
+            done += piece.len();
+        }
+        if done < n {
+            return Err(parquet_error(format!("{done} levels of {n}")));
+        }
+        Ok(valid)
+    }
+}
+
+/// Sets (or clears) bits `at..at + n` of `bits`.
+fn set_bits(bits: &mut [u8], at: usize, n: usize, on: bool) {
+    let end = at + n;
+    let mut i = at;
+    while i < end && i % 8 != 0 {
+        set_bit(bits, i, on);
+        i += 1;
+    }
+    let whole = (end - i) / 8;
+    bits[i / 8..i / 8 + whole].fill(if on { 0xff } else { 0 });
+    i += whole * 8;
+    while i < end {
+        set_bit(bits, i, on);
+        i += 1;
+    }
+}
+
+#[inline]
+fn set_bit(bits: &mut [u8], i: usize, on: bool) {
+    let m = 1u8 << (i % 8);
+    if on {
+        bits[i / 8] |= m;
+    } else {
+        bits[i / 8] &= !m;
+    }
+}
+
+/// Copies bits `from..from + n` of `src` to bits `at..at + n` of `dst`,
+/// returning how many are set. Bits of `src` past its end read as zero (they
+/// were checked not to be needed).
+fn copy_bits(dst: &mut [u8], at: usize, src: &[u8], from: usize, n: usize) -> usize {
+    let byte = |i: usize| src.get(i).copied().unwrap_or(0);
+    let mut set = 0;
+    let mut i = 0;
+    if at % 8 == 0 && from % 8 == 0 {
+        // Both aligned: whole bytes, then the tail bit by bit.
+        let whole = n / 8;
+        let (d0, s0) = (at / 8, from / 8);
+        for j in 0..whole {
+            let b = byte(s0 + j);
+            dst[d0 + j] = b;
+            set += b.count_ones() as usize;
+        }
+        i = whole * 8;
+    }
+    while i < n {
+        let s = from + i;
+        let on = byte(s / 8) >> (s % 8) & 1 == 1;
+        set_bit(dst, at + i, on);
+        set += usize::from(on);
+        i += 1;
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use parquet::basic::{Encoding, Repetition, Type as PhysicalType};
+    use parquet::column::page::Page;
+    use parquet::data_type::Int32Type;
+    use parquet::file::properties::{WriterProperties, WriterVersion};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::types::Type;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The data pages the parquet crate writes for `values` (a nullable
+    /// INT32 column, dictionary encoded, uncompressed) as (definition
+    /// levels, dictionary indices, rows) per page: its own RLE encoder made
+    /// both.
+    fn crate_pages(values: &[Option<i32>], v2: bool) -> Vec<(Bytes, Bytes, usize)> {
+        let leaf = Type::primitive_type_builder("x", PhysicalType::INT32)
+            .with_repetition(Repetition::OPTIONAL)
+            .build()
+            .expect("a leaf");
+        let schema = Type::group_type_builder("s")
+            .with_fields(vec![Arc::new(leaf)])
+            .build()
+            .expect("a schema");
+        let props = WriterProperties::builder()
+            .set_writer_version(if v2 {
+                WriterVersion::PARQUET_2_0
+            } else {
+                WriterVersion::PARQUET_1_0
+            })
+            .set_dictionary_page_size_limit(1 << 22)
+            .set_data_page_row_count_limit(4000)
+            .set_write_batch_size(1000)
+            .build();
+        let mut file = Vec::new();
+        let mut w = SerializedFileWriter::new(&mut file, Arc::new(schema), Arc::new(props))
+            .expect("a writer");
+        let mut rg = w.next_row_group().expect("a row group");
+        let mut col = rg.next_column().expect("a column").expect("one column");
+        let defs: Vec<i16> = values.iter().map(|v| i16::from(v.is_some())).collect();
+        let stored: Vec<i32> = values.iter().flatten().copied().collect();
+        col.typed::<Int32Type>()
+            .write_batch(&stored, Some(&defs), None)
+            .expect("written");
+        col.close().expect("closed");
+        rg.close().expect("closed");
+        w.close().expect("closed");
+        let r = SerializedFileReader::new(Bytes::from(file)).expect("a reader");
+        let mut pages = r
+            .get_row_group(0)
+            .expect("row group")
+            .get_column_page_reader(0)
+            .expect("pages");
+        let mut out = Vec::new();
+        while let Some(page) = pages.get_next_page().expect("a page") {
+            match page {
+                Page::DictionaryPage { .. } => {}
+                Page::DataPage {
+                    buf,
+                    num_values,
+                    encoding,
+                    ..
+                } => {
+                    assert_eq!(encoding, Encoding::RLE_DICTIONARY);
+                    let n = num_values as usize;
+                    let (_, used) = RleHybrid::v1_levels(&buf, 1, n).expect("levels");
+                    out.push((buf.slice(..used), buf.slice(used..), n));
+                }
+                Page::DataPageV2 {
+                    buf,
+                    num_values,
+                    encoding,
+                    def_levels_byte_len,
+                    ..
+                } => {
+                    assert_eq!(encoding, Encoding::RLE_DICTIONARY);
+                    let d = def_levels_byte_len as usize;
+                    out.push((buf.slice(..d), buf.slice(d..), num_values as usize));
+                }
+            }
+        }
+        out
+    }
+
+    /// Decodes `crate_pages` with ours in pieces of `piece` rows: the
+    /// validity bits and the indices of the valid rows (as first-seen order,
+    /// which is how the crate numbers its dictionary).
+    fn ours(pages: &[(Bytes, Bytes, usize)], v2: bool, piece: usize) -> (Vec<bool>, Vec<u32>) {
+        let mut valid = Vec::new();
+        let mut idx = Vec::new();
+        for (levels, indices, n) in pages {
+            let mut lv = if v2 {
+                RleHybrid::new(levels.clone(), 1, *n).expect("levels")
+            } else {
+                RleHybrid::v1_levels(levels, 1, *n).expect("levels").0
+            };
+            let mut bits = vec![0u8; n.div_ceil(8)];
+            let mut at = 0;
+            let mut count = 0;
+            while at < *n {
+                let k = piece.min(n - at);
+                count += lv.decode_validity(&mut bits, at, k).expect("validity");
+                at += k;
+            }
+            valid.extend((0..*n).map(|i| bits[i / 8] >> (i % 8) & 1 == 1));
+            let mut ix = RleHybrid::indices(indices.clone(), count).expect("indices");
+            let mut out = vec![0u32; count];
+            let mut at = 0;
+            while at < count {
+                let k = piece.min(count - at);
+                let got = ix
+                    .decode_indices(&mut out[at..at + k], 1 << 20)
+                    .expect("indices");
+                assert_eq!(got, k);
+                at += k;
+            }
+            assert_eq!(ix.remaining(), 0);
+            idx.extend(out);
+        }
+        (valid, idx)
+    }
+
+    /// The crate's dictionary numbering: each value's index in first-seen order.
+    fn first_seen(values: &[Option<i32>]) -> Vec<u32> {
+        let mut seen = std::collections::HashMap::new();
+        values
+            .iter()
+            .flatten()
+            .map(|v| {
+                let next = seen.len() as u32;
+                *seen.entry(*v).or_insert(next)
+            })
+            .collect()
+    }
+
+    fn check_round_trip(values: &[Option<i32>]) {
+        for v2 in [false, true] {
+            let pages = crate_pages(values, v2);
+            for piece in [1usize, 7, 1000, usize::MAX] {
+                let (valid, idx) = ours(&pages, v2, piece);
+                let want: Vec<bool> = values.iter().map(Option::is_some).collect();
+                assert_eq!(valid, want, "v2 {v2}, piece {piece}");
+                assert_eq!(idx, first_seen(values), "v2 {v2}, piece {piece}");
+            }
+        }
+    }
+
+    #[test]
+    fn round_trips_the_crates_encoder_at_every_dictionary_width() {
+        // Dictionary sizes of every width class (1 to 17 bits), with nulls
+        // in runs and scattered, across several pages.
+        for size in [1i32, 2, 255, 256, 257, 65_537] {
+            let values: Vec<Option<i32>> = (0..size)
+                .map(Some)
+                .chain((0..9000).map(|i| {
+                    ((i % 7 != 3) && !(2000..2600).contains(&i)).then_some((i * 31) % size)
+                }))
+                .collect();
+            check_round_trip(&values);
+        }
+        // No nulls at all, and nothing but nulls.
+        check_round_trip(&(0..5000).map(|i| Some(i % 3)).collect::<Vec<_>>());
+        check_round_trip(&[None; 5000]);
+    }
+
+    #[test]
+    fn an_index_past_the_dictionary_is_refused() {
+        let values: Vec<Option<i32>> = (0..300).map(Some).collect();
+        let pages = crate_pages(&values, true);
+        let (_, indices, n) = &pages[0];
+        let mut d = RleHybrid::indices(indices.clone(), *n).unwrap();
+        let err = d
+            .decode_indices(&mut vec![0u32; *n], 299)
+            .expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("index of 299 in a dictionary of 299"),
+            "{err}"
+        );
+    }
+
+    fn decode_all(data: &[u8], w: u32, n: usize) -> Result<Vec<u32>> {
+        let mut d = RleHybrid::new(Bytes::copy_from_slice(data), w, n)?;
+        let mut out = vec![0u32; n];
+        let got = d.decode(&mut out)?;
+        assert_eq!(got, n);
+        Ok(out)
+    }
+
+    #[test]
+    fn levels_go_straight_into_validity_at_any_offset() {
+        // RLE runs of both values and bit-packed runs, written at bit offsets
+        // that are and are not byte aligned, over bits set the other way.
+        let levels: Vec<Option<i32>> = (0..1000)
+            .map(|i| (i % 3 != 0 || (200..400).contains(&i)).then_some(0))
+            .collect();
+        let pages = crate_pages(&levels, true);
+        assert_eq!(pages.len(), 1);
+        let (enc, _, n) = &pages[0];
+        for offset in [0usize, 3, 8, 13] {
+            for piece in [1usize, 5, 64, 1000] {
+                let mut d = RleHybrid::new(enc.clone(), 1, *n).unwrap();
+                let mut bits = vec![0xA5u8; (offset + n).div_ceil(8)];
+                let mut at = 0;
+                let mut valid = 0;
+                while at < *n {
+                    let k = piece.min(n - at);
+                    valid += d.decode_validity(&mut bits, offset + at, k).unwrap();
+                    at += k;
+                }
+                for (i, l) in levels.iter().enumerate() {
+                    let b = bits[(offset + i) / 8] >> ((offset + i) % 8) & 1;
+                    assert_eq!(
+                        b == 1,
+                        l.is_some(),
+                        "row {i}, offset {offset}, piece {piece}"
+                    );
+                }
+                for i in 0..offset {
+                    assert_eq!(bits[i / 8] >> (i % 8) & 1, 0xA5 >> (i % 8) & 1);
+                }
+                assert_eq!(valid, levels.iter().flatten().count());
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_inputs_are_errors() {
+        let err = |data: &[u8], w: u32, n: usize| {
+            decode_all(data, w, n).expect_err("refused").to_string()
+        };
+        assert!(RleHybrid::new(Bytes::new(), 33, 1).is_err());
+        assert!(RleHybrid::indices(Bytes::from_static(&[33, 2, 0]), 1).is_err());
+        assert!(err(&[], 3, 1).contains("ends with 1 values still owed"));
+        // A zero-length RLE run and a bit-packed run of zero groups.
+        assert!(err(&[0, 1], 1, 1).contains("length zero"));
+        assert!(err(&[1], 1, 1).contains("length zero"));
+        // A header of six bytes, and one of 2^32.
+        assert!(err(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01], 1, 1).contains("longer than 5"));
+        assert!(err(&[0x80, 0x80, 0x80, 0x80, 0x10], 1, 1).contains("2^32"));
+        // An RLE value wider than the bit width, and one cut short.
+        assert!(err(&[2, 0x08], 3, 1).contains("exceeds 3 bits"));
+        assert!(err(&[2, 0x01], 9, 1).contains("inside an RLE run"));
+        // A bit-packed run of 2^30 groups with three bytes behind it: refused
+        // before reading, nothing sized by the header.
+        let e = err(&[0x81, 0x80, 0x80, 0x80, 0x08, 1, 2, 3], 32, 1 << 20);
+        assert!(e.contains("needs 4194304 bytes, 3 are left"), "{e}");
+        // v1 levels whose length runs past the page, or is cut.
+        assert!(RleHybrid::v1_levels(&Bytes::from_static(&[9, 0, 0, 0, 2, 1]), 1, 2).is_err());
+        assert!(RleHybrid::v1_levels(&Bytes::from_static(&[1, 0]), 1, 2).is_err());
+        // More levels than the page holds, and a bitmap too small.
+        let mut d = RleHybrid::new(Bytes::from_static(&[4, 1]), 1, 2).unwrap();
+        assert!(d.decode_validity(&mut [0u8; 1], 0, 3).is_err());
+        assert!(d.decode_validity(&mut [0u8; 1], 7, 2).is_err());
+        assert_eq!(d.decode_validity(&mut [0u8; 1], 6, 2).unwrap(), 2);
+        // A level width other than 1 for validity.
+        let mut d = RleHybrid::new(Bytes::from_static(&[4, 1]), 2, 2).unwrap();
+        assert!(d.decode_validity(&mut [0u8; 1], 0, 2).is_err());
+    }
+
+    #[test]
+    fn padding_of_the_last_group_may_be_cut() {
+        // 3 values of 8 bits in a one-group bit-packed run, without the 5
+        // padding bytes: read; with only 2 of the 3 bytes: refused.
+        assert_eq!(decode_all(&[3, 10, 20, 30], 8, 3).unwrap(), [10, 20, 30]);
+        assert!(decode_all(&[3, 10, 20], 8, 3).is_err());
+        // Widths 9..=32 in one bit-packed group each (values 2^w - 1 - i).
+        for w in 9..=32u32 {
+            let vals: Vec<u64> = (0..8).map(|i| (1u64 << w) - 1 - i).collect();
+            let mut data = vec![3u8; 1 + w as usize];
+            data[1..].fill(0);
+            for (i, v) in vals.iter().enumerate() {
+                for b in 0..w as usize {
+                    let bit = i * w as usize + b;
+                    if v >> b & 1 == 1 {
+                        data[1 + bit / 8] |= 1 << (bit % 8);
+                    }
+                }
+            }
+            let got = decode_all(&data, w, 8).unwrap();
+            assert_eq!(
+                got.iter().map(|&v| u64::from(v)).collect::<Vec<_>>(),
+                vals,
+                "w {w}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the crate's encoder writes (values, nulls, page
+        /// versions), ours reads back.
+        #[test]
+        fn reads_whatever_the_crate_encodes(
+            values in proptest::collection::vec(proptest::option::weighted(0.8, 0i32..600), 1..3000),
+        ) {
+            check_round_trip(&values);
+        }
+
+        /// Any bytes at any width: an error or exactly the values asked,
+        /// never a panic, each below 2^w.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            data in proptest::collection::vec(any::<u8>(), 0..64),
+            w in 0u32..=33,
+            n in 0usize..300,
+        ) {
+            if let Ok(v) = decode_all(&data, w, n) {
+                prop_assert_eq!(v.len(), n);
+                prop_assert!(v.iter().all(|&x| w >= 32 || u64::from(x) < 1u64 << w));
+            }
+            if let Ok(mut d) = RleHybrid::new(Bytes::copy_from_slice(&data), w, n) {
+                let mut bits = vec![0u8; n.div_ceil(8) + 1];
+                let _ = d.decode_validity(&mut bits, 3, n);
+            }
+        }
+    }
+}
