@@ -804,6 +804,35 @@ fn values_that_do_not_fit_are_errors_naming_the_column() {
     assert!(e.contains("\"d\"") && e.contains("scale"), "{e}");
 }
 
+#[test]
+fn a_validity_bitmap_shorter_than_the_table_is_an_error() {
+    // 100 values but 8 validity bits: the writer read past the bitmap (a panic).
+    for nullable in [true, false] {
+        let f = Arc::new(Field::new("n", ArrowType::Int32, nullable, None));
+        let schema = Schema::new(vec![f.clone()], BTreeMap::new());
+        let t = Table {
+            cols: vec![FieldArray {
+                field: f,
+                array: Array::from_int32(IntegerArray::<i32>::from_vec(
+                    (0..100).collect(),
+                    Some(Bitmask::from_bools(&[true; 8])),
+                )),
+                null_count: 0,
+            }],
+            n_rows: 100,
+            name: String::new(),
+            metadata: BTreeMap::new(),
+        };
+        let mut w =
+            ParquetWriter::new(Vec::new(), &schema, ParquetWriteOptions::default()).unwrap();
+        let e = w.write(&t).unwrap_err().to_string();
+        assert!(
+            e.contains("\"n\": its validity bitmap has 8 bits, fewer than its rows"),
+            "{e}"
+        );
+    }
+}
+
 /// A Parquet file with a binary column and a list column, written with the
 /// parquet crate directly.
 fn file_with_unsupported_columns() -> Bytes {
