@@ -621,6 +621,43 @@ fn tables_split_across_row_groups() {
 }
 
 #[test]
+fn tables_larger_than_the_writers_scratch() {
+    // The writer hands a column to the parquet crate 65,536 rows at a time:
+    // a table of 70,001 rows (nulls, strings, categoricals) crosses that edge
+    // inside a row group and again at a row group edge at 70,000.
+    let full = all_types_schema();
+    let keep: Vec<usize> = (0..full.fields.len())
+        .filter(|&i| {
+            matches!(
+                full.fields[i].dtype,
+                ArrowType::Boolean
+                    | ArrowType::Int32
+                    | ArrowType::String
+                    | ArrowType::Dictionary(_)
+            )
+        })
+        .collect();
+    let schema = full.project(&keep).unwrap();
+    let tables = vec![table(&schema, 70_001, 31, 10)];
+    let options = ParquetWriteOptions {
+        row_group_rows: 70_000,
+        ..Default::default()
+    };
+    let bytes = write(&schema, &tables, options);
+    let options = ParquetReadOptions {
+        batch_size: usize::MAX,
+        ..Default::default()
+    };
+    let (_, got) = read_all(&bytes, options);
+    assert_eq!(
+        got.iter().map(|t| t.n_rows).collect::<Vec<_>>(),
+        [70_000, 1]
+    );
+    let all: Vec<usize> = (0..schema.fields.len()).collect();
+    assert_same_values("scratch edge", &got, &tables, &all);
+}
+
+#[test]
 fn projection_and_batch_size() {
     let schema = all_types_schema();
     let tables = vec![table(&schema, 130, 31, 25)];

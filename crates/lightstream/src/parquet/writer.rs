@@ -29,7 +29,6 @@ use parquet::column::writer::{ColumnCloseResult, ColumnWriter, get_column_writer
 use parquet::data_type::{ByteArray, FixedLenByteArray};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesPtr};
-use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor, Type};
 
@@ -105,37 +104,6 @@ impl PageWriter for BufferPageWriter {
     }
 }
 
-/// A column chunk's pages, handed to `append_column` by reference (the
-/// crate reads them from a [`ChunkReader`]), so the buffer stays ours to reuse.
-struct ChunkSlice<'a>(&'a [u8]);
-
-impl Length for ChunkSlice<'_> {
-    fn len(&self) -> u64 {
-        self.0.len() as u64
-    }
-}
-
-impl<'a> ChunkReader for ChunkSlice<'a> {
-    type T = &'a [u8];
-
-    fn get_read(&self, start: u64) -> parquet::errors::Result<&'a [u8]> {
-        usize::try_from(start)
-            .ok()
-            .and_then(|s| self.0.get(s..))
-            .ok_or_else(|| parquet::errors::ParquetError::EOF(format!("no byte at {start}")))
-    }
-
-    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        let s = usize::try_from(start).unwrap_or(usize::MAX);
-        s.checked_add(length)
-            .and_then(|e| self.0.get(s..e))
-            .map(Bytes::copy_from_slice)
-            .ok_or_else(|| {
-                parquet::errors::ParquetError::EOF(format!("no {length} bytes at {start}"))
-            })
-    }
-}
-
 struct OpenRowGroup {
     columns: Vec<(ColumnWriter<'static>, PageBuffer)>,
     rows: usize,
@@ -165,8 +133,9 @@ pub struct ParquetWriter<W: Write + Send> {
     props: WriterPropertiesPtr,
     row_group_rows: usize,
     open: Option<OpenRowGroup>,
-    /// One per column, kept for the writer's life.
-    scratch: Vec<Scratch>,
+    /// Value and level buffers, shared by the columns (written one at a
+    /// time), so they hold one column of one table at most.
+    scratch: Scratch,
     rows_written: u64,
 }
 
@@ -246,7 +215,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             props,
             row_group_rows: options.row_group_rows,
             open: None,
-            scratch: descr.columns().iter().map(|_| Scratch::default()).collect(),
+            scratch: Scratch::default(),
             rows_written: 0,
         })
     }
@@ -291,16 +260,12 @@ impl<W: Write + Send> ParquetWriter<W> {
         Ok(())
     }
 
-    fn open_row_group(&mut self) -> Result<OpenRowGroup> {
+    fn open_row_group(&self) -> Result<OpenRowGroup> {
         let columns = self
             .columns
             .iter()
-            .zip(&mut self.scratch)
-            .map(|(descr, scratch)| {
-                // The last row group's buffer (emptied): its capacity is about
-                // what this row group needs, so the pages do not regrow it.
-                let pages = std::mem::take(&mut scratch.pages);
-                let sink: PageBuffer = Arc::new(Mutex::new(TrackedWrite::new(pages)));
+            .map(|descr| {
+                let sink: PageBuffer = Arc::new(Mutex::new(TrackedWrite::new(Vec::new())));
                 let pages = Box::new(BufferPageWriter { sink: sink.clone() });
                 (
                     get_column_writer(descr.clone(), self.props.clone(), pages),
@@ -325,10 +290,11 @@ impl<W: Write + Send> ParquetWriter<W> {
                 None => self.open_row_group()?,
             };
             let take = (table.n_rows - offset).min(self.row_group_rows - open.rows);
-            for (i, ((writer, _), scratch)) in
-                open.columns.iter_mut().zip(&mut self.scratch).enumerate()
-            {
-                write_column(writer, &table.cols[i], offset, take, scratch)?;
+            for (i, (writer, _)) in open.columns.iter_mut().enumerate() {
+                for start in (offset..offset + take).step_by(SCRATCH_ROWS) {
+                    let n = (offset + take - start).min(SCRATCH_ROWS);
+                    write_column(writer, &table.cols[i], start, n, &mut self.scratch)?;
+                }
             }
             open.rows += take;
             offset += take;
@@ -347,7 +313,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             .file
             .as_mut()
             .ok_or_else(|| parquet_error("ParquetWriter used after finish"))?;
-        let mut chunks: Vec<(ColumnCloseResult, Vec<u8>)> = Vec::with_capacity(open.columns.len());
+        let mut chunks: Vec<(ColumnCloseResult, Bytes)> = Vec::with_capacity(open.columns.len());
         for (i, (writer, sink)) in open.columns.into_iter().enumerate() {
             let name = &self.schema.fields[i].name;
             let close = writer
@@ -362,22 +328,18 @@ impl<W: Write + Send> ParquetWriter<W> {
                     .map_err(|e| parquet_error(format!("buffering column \"{name}\": {e}")))?;
                 std::mem::take(sink.inner_mut())
             };
-            chunks.push((close, bytes));
+            chunks.push((close, Bytes::from(bytes)));
         }
         let mut rg = file
             .next_row_group()
             .map_err(|e| parquet_error(format!("starting a row group: {e}")))?;
-        for (i, (close, mut pages)) in chunks.into_iter().enumerate() {
-            rg.append_column(&ChunkSlice(&pages), close).map_err(|e| {
+        for (i, (close, bytes)) in chunks.into_iter().enumerate() {
+            rg.append_column(&bytes, close).map_err(|e| {
                 parquet_error(format!(
                     "writing column \"{}\": {e}",
                     self.schema.fields[i].name
                 ))
             })?;
-            pages.clear();
-            if let Some(s) = self.scratch.get_mut(i) {
-                s.pages = pages;
-            }
         }
         rg.close()
             .map_err(|e| parquet_error(format!("closing a row group: {e}")))?;
@@ -402,11 +364,11 @@ impl<W: Write + Send> ParquetWriter<W> {
 
 // ------------------------------------------------------------------ values
 
-/// Buffers of one column that outlive a table: the values handed to the
-/// column writer when the column's own slice cannot be (nulls to drop, a
-/// conversion), its definition levels, and its page buffer. They are cleared,
-/// not freed, between tables and row groups, so a stream of tables allocates
-/// (and page-faults) them once instead of once per table or row group.
+/// Buffers that outlive a table: the values handed to a column writer when
+/// the column's own slice cannot be (nulls to drop, a conversion) and the
+/// definition levels. Cleared, not freed, between columns and tables, so a
+/// stream of tables allocates (and page-faults) them once, not once per
+/// column per table.
 #[derive(Default)]
 struct Scratch {
     defs: Vec<i16>,
@@ -417,12 +379,14 @@ struct Scratch {
     f64s: Vec<f64>,
     fixed: Vec<FixedLenByteArray>,
     bytes: Vec<ByteArray>,
-    /// The column's page buffer, empty between row groups.
-    pages: Vec<u8>,
 }
 
 /// The value of a row of a string or categorical column.
 type ValueOf<'a> = Box<dyn FnMut(usize) -> Result<ByteArray> + 'a>;
+
+/// Rows handed to a column writer at a time, so the scratch stays small (a
+/// few MiB of `ByteArray`s at most) whatever the size of the caller's tables.
+const SCRATCH_ROWS: usize = 1 << 16;
 
 /// Values for `write_batch` and their definition levels (`None`: required).
 type Batch<'a, T> = (&'a [T], Option<&'a [i16]>);
@@ -458,8 +422,8 @@ fn mask_word(bytes: &[u8], bits: usize, start: usize, n: usize) -> u64 {
 /// with each run of consecutive valid rows (relative to `offset`, adjacent runs
 /// merged, so a mask without nulls gives one run of every row; no mask too).
 /// For a nullable column `defs` becomes the definition levels (1 valid, 0
-/// null) and the result is `true`; a null in a required column is an error
-/// naming its row.
+/// null) and the result is `true`; a null in a required column, or a bitmap
+/// shorter than the rows, is an error naming the column.
 fn valid_runs(
     col: &FieldArray,
     mask: Option<&Bitmask>,
@@ -823,8 +787,9 @@ fn write_column(
             };
             let batch = gather(col, mask, offset, len, &mut s.bytes, &mut s.defs, value)?;
             put!(ByteArrayColumnWriter, batch);
-            // Drop the values' hold on this table's string bytes.
-            s.bytes.clear();
+            // Free the values (and their hold on the copy of the strings): at
+            // 32 bytes a row they would be the largest buffer kept.
+            s.bytes = Vec::new();
         }
         Array::TemporalArray(t) => match t {
             TemporalArray::Datetime32(a) => match &col.field.dtype {
