@@ -621,6 +621,43 @@ fn tables_split_across_row_groups() {
 }
 
 #[test]
+fn tables_larger_than_the_writers_scratch() {
+    // The writer hands a column to the parquet crate 65,536 rows at a time:
+    // a table of 70,001 rows (nulls, strings, categoricals) crosses that edge
+    // inside a row group and again at a row group edge at 70,000.
+    let full = all_types_schema();
+    let keep: Vec<usize> = (0..full.fields.len())
+        .filter(|&i| {
+            matches!(
+                full.fields[i].dtype,
+                ArrowType::Boolean
+                    | ArrowType::Int32
+                    | ArrowType::String
+                    | ArrowType::Dictionary(_)
+            )
+        })
+        .collect();
+    let schema = full.project(&keep).unwrap();
+    let tables = vec![table(&schema, 70_001, 31, 10)];
+    let options = ParquetWriteOptions {
+        row_group_rows: 70_000,
+        ..Default::default()
+    };
+    let bytes = write(&schema, &tables, options);
+    let options = ParquetReadOptions {
+        batch_size: usize::MAX,
+        ..Default::default()
+    };
+    let (_, got) = read_all(&bytes, options);
+    assert_eq!(
+        got.iter().map(|t| t.n_rows).collect::<Vec<_>>(),
+        [70_000, 1]
+    );
+    let all: Vec<usize> = (0..schema.fields.len()).collect();
+    assert_same_values("scratch edge", &got, &tables, &all);
+}
+
+#[test]
 fn projection_and_batch_size() {
     let schema = all_types_schema();
     let tables = vec![table(&schema, 130, 31, 25)];
@@ -802,6 +839,35 @@ fn values_that_do_not_fit_are_errors_naming_the_column() {
     .unwrap()
     .to_string();
     assert!(e.contains("\"d\"") && e.contains("scale"), "{e}");
+}
+
+#[test]
+fn a_validity_bitmap_shorter_than_the_table_is_an_error() {
+    // 100 values but 8 validity bits: the writer read past the bitmap (a panic).
+    for nullable in [true, false] {
+        let f = Arc::new(Field::new("n", ArrowType::Int32, nullable, None));
+        let schema = Schema::new(vec![f.clone()], BTreeMap::new());
+        let t = Table {
+            cols: vec![FieldArray {
+                field: f,
+                array: Array::from_int32(IntegerArray::<i32>::from_vec(
+                    (0..100).collect(),
+                    Some(Bitmask::from_bools(&[true; 8])),
+                )),
+                null_count: 0,
+            }],
+            n_rows: 100,
+            name: String::new(),
+            metadata: BTreeMap::new(),
+        };
+        let mut w =
+            ParquetWriter::new(Vec::new(), &schema, ParquetWriteOptions::default()).unwrap();
+        let e = w.write(&t).unwrap_err().to_string();
+        assert!(
+            e.contains("\"n\": its validity bitmap has 8 bits, fewer than its rows"),
+            "{e}"
+        );
+    }
 }
 
 /// A Parquet file with a binary column and a list column, written with the

@@ -13,6 +13,7 @@
 //! Not here: the type mapping (types.rs) and reading (reader.rs).
 
 use std::io::Write;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use lightstream_core::Schema;
@@ -132,6 +133,9 @@ pub struct ParquetWriter<W: Write + Send> {
     props: WriterPropertiesPtr,
     row_group_rows: usize,
     open: Option<OpenRowGroup>,
+    /// Value and level buffers, shared by the columns (written one at a
+    /// time), so they hold one column of one table at most.
+    scratch: Scratch,
     rows_written: u64,
 }
 
@@ -211,6 +215,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             props,
             row_group_rows: options.row_group_rows,
             open: None,
+            scratch: Scratch::default(),
             rows_written: 0,
         })
     }
@@ -286,7 +291,10 @@ impl<W: Write + Send> ParquetWriter<W> {
             };
             let take = (table.n_rows - offset).min(self.row_group_rows - open.rows);
             for (i, (writer, _)) in open.columns.iter_mut().enumerate() {
-                write_column(writer, &table.cols[i], offset, take)?;
+                for start in (offset..offset + take).step_by(SCRATCH_ROWS) {
+                    let n = (offset + take - start).min(SCRATCH_ROWS);
+                    write_column(writer, &table.cols[i], start, n, &mut self.scratch)?;
+                }
             }
             open.rows += take;
             offset += take;
@@ -356,72 +364,220 @@ impl<W: Write + Send> ParquetWriter<W> {
 
 // ------------------------------------------------------------------ values
 
-/// Definition levels of rows `offset..offset+len` (1 valid, 0 null), or `None`
-/// for a required column; errors when a required column holds a null.
-fn def_levels(
+/// Buffers that outlive a table: the values handed to a column writer when
+/// the column's own slice cannot be (nulls to drop, a conversion) and the
+/// definition levels. Cleared, not freed, between columns and tables, so a
+/// stream of tables allocates (and page-faults) them once, not once per
+/// column per table.
+#[derive(Default)]
+struct Scratch {
+    defs: Vec<i16>,
+    bools: Vec<bool>,
+    i32s: Vec<i32>,
+    i64s: Vec<i64>,
+    f32s: Vec<f32>,
+    f64s: Vec<f64>,
+    fixed: Vec<FixedLenByteArray>,
+    bytes: Vec<ByteArray>,
+}
+
+/// The value of a row of a string or categorical column.
+type ValueOf<'a> = Box<dyn FnMut(usize) -> Result<ByteArray> + 'a>;
+
+/// Rows handed to a column writer at a time, so the scratch stays small (a
+/// few MiB of `ByteArray`s at most) whatever the size of the caller's tables.
+const SCRATCH_ROWS: usize = 1 << 16;
+
+/// Values for `write_batch` and their definition levels (`None`: required).
+type Batch<'a, T> = (&'a [T], Option<&'a [i16]>);
+
+/// Bits `start..start+n` (n <= 64) of a validity bitmap of `bits` bits, bit j
+/// of the result being row `start + j`. Bits at or beyond `bits` read as 0
+/// (null), as `Bitmask::get` has it.
+fn mask_word(bytes: &[u8], bits: usize, start: usize, n: usize) -> u64 {
+    let avail = bits.saturating_sub(start).min(n);
+    if avail == 0 {
+        return 0;
+    }
+    let mut buf = [0u8; 9];
+    let tail = bytes.get(start / 8..).unwrap_or_default();
+    let take = tail.len().min(9);
+    buf[..take].copy_from_slice(&tail[..take]);
+    let [b0, b1, b2, b3, b4, b5, b6, b7, b8] = buf;
+    let lo = u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
+    let shift = start % 8;
+    let word = if shift == 0 {
+        lo
+    } else {
+        (lo >> shift) | (u64::from(b8) << (64 - shift))
+    };
+    if avail == 64 {
+        word
+    } else {
+        word & ((1u64 << avail) - 1)
+    }
+}
+
+/// Walks rows `offset..offset+len` of `mask` 64 rows at a time and calls `run`
+/// with each run of consecutive valid rows (relative to `offset`, adjacent runs
+/// merged, so a mask without nulls gives one run of every row; no mask too).
+/// For a nullable column `defs` becomes the definition levels (1 valid, 0
+/// null) and the result is `true`; a null in a required column, or a bitmap
+/// shorter than the rows, is an error naming the column.
+fn valid_runs(
     col: &FieldArray,
     mask: Option<&Bitmask>,
     offset: usize,
     len: usize,
-) -> Result<Option<Vec<i16>>> {
-    if !col.field.nullable && col.field.dtype != ArrowType::Null {
-        if let Some(m) = mask
-            && let Some(i) = (offset..offset + len).find(|&i| !m.get(i))
-        {
-            return Err(parquet_error(format!(
-                "column \"{}\" is not nullable but row {i} is null",
-                col.field.name
-            )));
+    defs: &mut Vec<i16>,
+    mut run: impl FnMut(Range<usize>) -> Result<()>,
+) -> Result<bool> {
+    let nullable = col.field.nullable || col.field.dtype == ArrowType::Null;
+    let null_at = |row: usize| {
+        parquet_error(format!(
+            "column \"{}\" is not nullable but row {row} is null",
+            col.field.name
+        ))
+    };
+    defs.clear();
+    // Rows before `done` have been handed to `run` or are nulls before it.
+    let mut done = 0;
+    let mut emit = |r: Range<usize>| -> Result<()> {
+        if nullable {
+            defs.resize(r.start, 0);
+            defs.resize(r.end, 1);
+        } else if r.start != done {
+            return Err(null_at(offset + done));
         }
-        return Ok(None);
-    }
-    Ok(Some(match mask {
-        Some(m) => (offset..offset + len)
-            .map(|i| i16::from(m.get(i)))
-            .collect(),
-        None => vec![1; len],
-    }))
-}
-
-fn valid_rows(
-    mask: Option<&Bitmask>,
-    offset: usize,
-    len: usize,
-) -> impl Iterator<Item = usize> + '_ {
-    (offset..offset + len).filter(move |&i| mask.is_none_or(|m| m.get(i)))
-}
-
-fn conv<S: Copy, D>(
-    data: &[S],
-    mask: Option<&Bitmask>,
-    offset: usize,
-    len: usize,
-    f: impl Fn(S) -> D,
-) -> Vec<D> {
+        done = r.end;
+        run(r)
+    };
     match mask {
-        None => data[offset..offset + len].iter().map(|&v| f(v)).collect(),
-        Some(_) => valid_rows(mask, offset, len).map(|i| f(data[i])).collect(),
+        None if len > 0 => emit(0..len)?,
+        None => {}
+        Some(m) => {
+            let bytes = m.as_slice();
+            let bits = m.len().min(bytes.len() * 8);
+            if bits < offset + len {
+                return Err(parquet_error(format!(
+                    "column \"{}\": its validity bitmap has {bits} bits, fewer than its rows",
+                    col.field.name
+                )));
+            }
+            let mut pending: Option<Range<usize>> = None;
+            for base in (0..len).step_by(64) {
+                let mut w = mask_word(bytes, bits, offset + base, (len - base).min(64));
+                while w != 0 {
+                    let s = w.trailing_zeros() as usize;
+                    let r = (!(w >> s)).trailing_zeros() as usize;
+                    let (lo, hi) = (base + s, base + s + r);
+                    match &mut pending {
+                        Some(p) if p.end == lo => p.end = hi,
+                        _ => {
+                            if let Some(p) = pending.replace(lo..hi) {
+                                emit(p)?;
+                            }
+                        }
+                    }
+                    if s + r >= 64 {
+                        break;
+                    }
+                    w &= !((1u64 << (s + r)) - 1);
+                }
+            }
+            if let Some(p) = pending {
+                emit(p)?;
+            }
+        }
     }
+    if nullable {
+        defs.resize(len, 0);
+    } else if done != len {
+        return Err(null_at(offset + done));
+    }
+    Ok(nullable)
 }
 
-fn try_conv<S: Copy, D>(
-    name: &str,
+/// Rows `offset..offset+len` of a column's values, or an error if it has fewer.
+fn rows<'a, T>(name: &str, data: &'a [T], offset: usize, len: usize) -> Result<&'a [T]> {
+    data.get(offset..offset + len).ok_or_else(|| {
+        parquet_error(format!(
+            "column \"{name}\" holds {} values, fewer than its rows",
+            data.len()
+        ))
+    })
+}
+
+/// The valid values of rows `offset..offset+len` as they are: the column's own
+/// slice when no row is null, else the valid ones copied into `out`.
+fn plain<'a, T: Copy>(
+    col: &FieldArray,
+    data: &'a [T],
+    mask: Option<&Bitmask>,
+    offset: usize,
+    len: usize,
+    out: &'a mut Vec<T>,
+    defs: &'a mut Vec<i16>,
+) -> Result<Batch<'a, T>> {
+    let data = rows(&col.field.name, data, offset, len)?;
+    out.clear();
+    let mut whole = false;
+    let nullable = valid_runs(col, mask, offset, len, defs, |r| {
+        if r.len() == len {
+            whole = true;
+        } else {
+            out.extend_from_slice(&data[r]);
+        }
+        Ok(())
+    })?;
+    let values: &[T] = if whole { data } else { out };
+    Ok((values, nullable.then_some(&defs[..])))
+}
+
+/// The valid values of rows `offset..offset+len`, `value(row)` each, in `out`.
+fn gather<'a, D>(
+    col: &FieldArray,
+    mask: Option<&Bitmask>,
+    offset: usize,
+    len: usize,
+    out: &'a mut Vec<D>,
+    defs: &'a mut Vec<i16>,
+    mut value: impl FnMut(usize) -> Result<D>,
+) -> Result<Batch<'a, D>> {
+    out.clear();
+    let nullable = valid_runs(col, mask, offset, len, defs, |r| {
+        out.reserve(r.len());
+        for i in r {
+            out.push(value(offset + i)?);
+        }
+        Ok(())
+    })?;
+    Ok((out, nullable.then_some(&defs[..])))
+}
+
+/// The valid values of rows `offset..offset+len` converted by `f`, in `out`;
+/// a value `f` refuses is an error saying it does not fit `what`.
+#[allow(clippy::too_many_arguments)]
+fn conv<'a, S: Copy, D>(
+    col: &FieldArray,
     data: &[S],
     mask: Option<&Bitmask>,
     offset: usize,
     len: usize,
+    out: &'a mut Vec<D>,
+    defs: &'a mut Vec<i16>,
     f: impl Fn(S) -> Option<D>,
     what: &str,
-) -> Result<Vec<D>> {
-    valid_rows(mask, offset, len)
-        .map(|i| {
-            f(data[i]).ok_or_else(|| {
-                parquet_error(format!(
-                    "column \"{name}\": the value at row {i} does not fit {what}"
-                ))
-            })
+) -> Result<Batch<'a, D>> {
+    let name = col.field.name.as_str();
+    let data = rows(name, data, offset, len)?;
+    gather(col, mask, offset, len, out, defs, |i| {
+        f(data[i - offset]).ok_or_else(|| {
+            parquet_error(format!(
+                "column \"{name}\": the value at row {i} does not fit {what}"
+            ))
         })
-        .collect()
+    })
 }
 
 fn wrong_writer(name: &str) -> crate::Error {
@@ -434,12 +590,14 @@ fn pq(name: &str) -> impl Fn(parquet::errors::ParquetError) -> crate::Error + '_
     move |e| parquet_error(format!("writing column \"{name}\": {e}"))
 }
 
-fn byte_arrays_of_strings<O: Copy + Into<u64>>(
-    a: &StringArray<O>,
+/// Each row's string as a `ByteArray`, all slices of one copy of the strings
+/// of rows `offset..offset+len`.
+fn string_values<'a, O: Copy + Into<u64>>(
+    name: &'a str,
+    a: &'a StringArray<O>,
     offset: usize,
     len: usize,
-    name: &str,
-) -> Result<Vec<ByteArray>> {
+) -> Result<ValueOf<'a>> {
     let offs = a.offsets.as_slice();
     if offs.len() < offset + len + 1 {
         return Err(parquet_error(format!(
@@ -454,49 +612,41 @@ fn byte_arrays_of_strings<O: Copy + Into<u64>>(
             "column \"{name}\": string offsets out of range"
         )));
     }
-    // One copy of the strings of these rows; each value is a slice of it.
     let bytes = Bytes::copy_from_slice(&data[lo..hi]);
-    valid_rows(a.null_mask.as_ref(), offset, len)
-        .map(|i| {
-            let s = offs[i].into() as usize;
-            let e = offs[i + 1].into() as usize;
-            if s < lo || e < s || e > hi {
-                return Err(parquet_error(format!(
-                    "column \"{name}\": bad string offsets at row {i}"
-                )));
-            }
-            Ok(ByteArray::from(bytes.slice(s - lo..e - lo)))
-        })
-        .collect()
+    Ok(Box::new(move |i| {
+        let st = offs[i].into() as usize;
+        let e = offs[i + 1].into() as usize;
+        if st < lo || e < st || e > hi {
+            return Err(parquet_error(format!(
+                "column \"{name}\": bad string offsets at row {i}"
+            )));
+        }
+        Ok(ByteArray::from(bytes.slice(st - lo..e - lo)))
+    }))
 }
 
-fn byte_arrays_of_categorical<K: Integer>(
-    a: &CategoricalArray<K>,
+/// Each row's dictionary value as a `ByteArray` (one copy of the dictionary).
+fn categorical_values<'a, K: Integer>(
+    name: &'a str,
+    a: &'a CategoricalArray<K>,
     offset: usize,
     len: usize,
-    name: &str,
-) -> Result<Vec<ByteArray>> {
+) -> Result<ValueOf<'a>> {
     let dict: Vec<ByteArray> = a
         .unique_values
         .iter()
         .map(|s| ByteArray::from(Bytes::copy_from_slice(s.as_bytes())))
         .collect();
-    let keys = a.data.as_slice();
-    valid_rows(a.null_mask.as_ref(), offset, len)
-        .map(|i| {
-            let k = keys[i].to_usize();
-            dict.get(k).cloned().ok_or_else(|| {
-                parquet_error(format!(
-                    "column \"{name}\": key {k} at row {i} is outside its dictionary of {} values",
-                    dict.len()
-                ))
-            })
+    let keys = rows(name, a.data.as_slice(), offset, len)?;
+    Ok(Box::new(move |i| {
+        let k = keys[i - offset].to_usize();
+        dict.get(k).cloned().ok_or_else(|| {
+            parquet_error(format!(
+                "column \"{name}\": key {k} at row {i} is outside its dictionary of {} values",
+                dict.len()
+            ))
         })
-        .collect()
-}
-
-fn scale_up(v: i64, factor: i64) -> Option<i64> {
-    v.checked_mul(factor)
+    }))
 }
 
 /// Writes rows `offset..offset+len` of `col` into its column writer.
@@ -505,151 +655,87 @@ fn write_column(
     col: &FieldArray,
     offset: usize,
     len: usize,
+    s: &mut Scratch,
 ) -> Result<()> {
     let name = col.field.name.as_str();
     let e = pq(name);
     macro_rules! put {
-        ($variant:ident, $values:expr, $defs:expr) => {{
+        ($variant:ident, $batch:expr) => {{
+            let (values, defs) = $batch;
             let ColumnWriter::$variant(w) = w else {
                 return Err(wrong_writer(name));
             };
-            w.write_batch(&$values, $defs.as_deref(), None)
-                .map_err(&e)?;
+            w.write_batch(values, defs, None).map_err(&e)?;
         }};
+    }
+    // `plain` or `conv` of array `$a`'s rows, through scratch buffer `$out`.
+    macro_rules! batch {
+        ($fn:ident, $a:expr, $out:ident $(, $arg:expr)*) => {
+            $fn(
+                col,
+                $a.data.as_slice(),
+                $a.null_mask.as_ref(),
+                offset,
+                len,
+                &mut s.$out,
+                &mut s.defs,
+                $($arg,)*
+            )?
+        };
+    }
+    // The column's own values (no conversion) into the writer of `$variant`.
+    macro_rules! direct {
+        ($variant:ident, $a:expr, $out:ident) => {
+            put!($variant, batch!(plain, $a, $out))
+        };
+    }
+    // The column's values converted by `$f` (`None`: does not fit `$what`).
+    macro_rules! convert {
+        ($variant:ident, $a:expr, $out:ident, $f:expr, $what:expr) => {
+            put!($variant, batch!(conv, $a, $out, $f, $what))
+        };
+        ($variant:ident, $a:expr, $out:ident, $f:expr) => {
+            convert!($variant, $a, $out, |v| Some($f(v)), "its Parquet type")
+        };
     }
     match &col.array {
         Array::Null => {
-            let defs = Some(vec![0i16; len]);
-            put!(Int32ColumnWriter, Vec::<i32>::new(), defs);
+            s.defs.clear();
+            s.defs.resize(len, 0);
+            put!(Int32ColumnWriter, (&[][..], Some(&s.defs[..])));
         }
         Array::BooleanArray(a) => {
-            let mask = a.null_mask.as_ref();
-            let defs = def_levels(col, mask, offset, len)?;
-            let vals: Vec<bool> = valid_rows(mask, offset, len)
-                .map(|i| a.data.get(i))
-                .collect();
-            put!(BoolColumnWriter, vals, defs);
+            let batch = gather(
+                col,
+                a.null_mask.as_ref(),
+                offset,
+                len,
+                &mut s.bools,
+                &mut s.defs,
+                |i| Ok(a.data.get(i)),
+            )?;
+            put!(BoolColumnWriter, batch);
         }
         Array::NumericArray(n) => match n {
-            NumericArray::Int8(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                put!(
-                    Int32ColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, i32::from),
-                    defs
-                );
-            }
-            NumericArray::Int16(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                put!(
-                    Int32ColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, i32::from),
-                    defs
-                );
-            }
-            NumericArray::Int32(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                put!(
-                    Int32ColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, |v| v),
-                    defs
-                );
-            }
-            NumericArray::Int64(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                put!(
-                    Int64ColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, |v| v),
-                    defs
-                );
-            }
-            NumericArray::UInt8(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                put!(
-                    Int32ColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, i32::from),
-                    defs
-                );
-            }
-            NumericArray::UInt16(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                put!(
-                    Int32ColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, i32::from),
-                    defs
-                );
-            }
-            NumericArray::UInt32(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                // UINT_32 is stored as the INT32 bit pattern.
-                put!(
-                    Int32ColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, |v| v as i32),
-                    defs
-                );
-            }
-            NumericArray::UInt64(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                put!(
-                    Int64ColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, |v| v as i64),
-                    defs
-                );
-            }
-            NumericArray::Float32(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                put!(
-                    FloatColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, |v| v),
-                    defs
-                );
-            }
-            NumericArray::Float64(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                put!(
-                    DoubleColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, |v| v),
-                    defs
-                );
-            }
-            NumericArray::Decimal32(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                put!(
-                    Int32ColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, |v| v),
-                    defs
-                );
-            }
-            NumericArray::Decimal64(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                put!(
-                    Int64ColumnWriter,
-                    conv(a.data.as_slice(), m, offset, len, |v| v),
-                    defs
-                );
-            }
+            NumericArray::Int8(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
+            NumericArray::Int16(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
+            NumericArray::Int32(a) => direct!(Int32ColumnWriter, a, i32s),
+            NumericArray::Int64(a) => direct!(Int64ColumnWriter, a, i64s),
+            NumericArray::UInt8(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
+            NumericArray::UInt16(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
+            // UINT_32 / UINT_64 are stored as the INT32 / INT64 bit pattern.
+            NumericArray::UInt32(a) => convert!(Int32ColumnWriter, a, i32s, |v: u32| v as i32),
+            NumericArray::UInt64(a) => convert!(Int64ColumnWriter, a, i64s, |v: u64| v as i64),
+            NumericArray::Float32(a) => direct!(FloatColumnWriter, a, f32s),
+            NumericArray::Float64(a) => direct!(DoubleColumnWriter, a, f64s),
+            NumericArray::Decimal32(a) => direct!(Int32ColumnWriter, a, i32s),
+            NumericArray::Decimal64(a) => direct!(Int64ColumnWriter, a, i64s),
             NumericArray::Decimal128(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
                 let width = decimal_bytes(a.precision);
-                let vals = try_conv(
-                    name,
-                    a.data.as_slice(),
-                    m,
-                    offset,
-                    len,
+                convert!(
+                    FixedLenByteArrayColumnWriter,
+                    a,
+                    fixed,
                     |v: i128| {
                         let be = v.to_be_bytes();
                         let (head, tail) = be.split_at(16 - width);
@@ -659,9 +745,8 @@ fn write_column(
                             head.iter().all(|&b| b == sign) && (tail[0] & 0x80 == sign & 0x80);
                         fits.then(|| FixedLenByteArray::from(tail.to_vec()))
                     },
-                    &format!("{width} bytes (precision {})", a.precision),
-                )?;
-                put!(FixedLenByteArrayColumnWriter, vals, defs);
+                    &format!("{width} bytes (precision {})", a.precision)
+                );
             }
             _ => {
                 return Err(parquet_error(format!(
@@ -670,30 +755,28 @@ fn write_column(
             }
         },
         Array::TextArray(t) => {
-            let (vals, mask) = match t {
-                TextArray::String32(a) => (
-                    byte_arrays_of_strings(a, offset, len, name)?,
-                    a.null_mask.as_ref(),
-                ),
-                TextArray::String64(a) => (
-                    byte_arrays_of_strings(a, offset, len, name)?,
-                    a.null_mask.as_ref(),
-                ),
+            let (mask, value) = match t {
+                TextArray::String32(a) => {
+                    (a.null_mask.as_ref(), string_values(name, a, offset, len)?)
+                }
+                TextArray::String64(a) => {
+                    (a.null_mask.as_ref(), string_values(name, a, offset, len)?)
+                }
                 TextArray::Categorical8(a) => (
-                    byte_arrays_of_categorical(a, offset, len, name)?,
                     a.null_mask.as_ref(),
+                    categorical_values(name, a, offset, len)?,
                 ),
                 TextArray::Categorical16(a) => (
-                    byte_arrays_of_categorical(a, offset, len, name)?,
                     a.null_mask.as_ref(),
+                    categorical_values(name, a, offset, len)?,
                 ),
                 TextArray::Categorical32(a) => (
-                    byte_arrays_of_categorical(a, offset, len, name)?,
                     a.null_mask.as_ref(),
+                    categorical_values(name, a, offset, len)?,
                 ),
                 TextArray::Categorical64(a) => (
-                    byte_arrays_of_categorical(a, offset, len, name)?,
                     a.null_mask.as_ref(),
+                    categorical_values(name, a, offset, len)?,
                 ),
                 #[allow(unreachable_patterns)]
                 _ => {
@@ -702,69 +785,41 @@ fn write_column(
                     )));
                 }
             };
-            let defs = def_levels(col, mask, offset, len)?;
-            put!(ByteArrayColumnWriter, vals, defs);
+            let batch = gather(col, mask, offset, len, &mut s.bytes, &mut s.defs, value)?;
+            put!(ByteArrayColumnWriter, batch);
+            // Free the values (and their hold on the copy of the strings): at
+            // 32 bytes a row they would be the largest buffer kept.
+            s.bytes = Vec::new();
         }
         Array::TemporalArray(t) => match t {
-            TemporalArray::Datetime32(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                let vals = match &col.field.dtype {
-                    ArrowType::Time32(TimeUnit::Seconds) => try_conv(
-                        name,
-                        a.data.as_slice(),
-                        m,
-                        offset,
-                        len,
-                        |v: i32| v.checked_mul(1000),
-                        "32-bit milliseconds (Parquet has no seconds unit)",
-                    )?,
-                    ArrowType::Duration32(_) => {
-                        let vals = conv(a.data.as_slice(), m, offset, len, i64::from);
-                        put!(Int64ColumnWriter, vals, defs);
-                        return Ok(());
-                    }
-                    _ => conv(a.data.as_slice(), m, offset, len, |v| v),
-                };
-                put!(Int32ColumnWriter, vals, defs);
-            }
-            TemporalArray::Datetime64(a) => {
-                let m = a.null_mask.as_ref();
-                let defs = def_levels(col, m, offset, len)?;
-                match &col.field.dtype {
-                    ArrowType::Date64 => {
-                        let vals = try_conv(
-                            name,
-                            a.data.as_slice(),
-                            m,
-                            offset,
-                            len,
-                            |v: i64| i32::try_from(v.div_euclid(86_400_000)).ok(),
-                            "a 32-bit day count",
-                        )?;
-                        put!(Int32ColumnWriter, vals, defs);
-                    }
-                    ArrowType::Timestamp(TimeUnit::Seconds, _) => {
-                        let vals = try_conv(
-                            name,
-                            a.data.as_slice(),
-                            m,
-                            offset,
-                            len,
-                            |v| scale_up(v, 1000),
-                            "milliseconds (Parquet has no seconds unit)",
-                        )?;
-                        put!(Int64ColumnWriter, vals, defs);
-                    }
-                    _ => {
-                        put!(
-                            Int64ColumnWriter,
-                            conv(a.data.as_slice(), m, offset, len, |v| v),
-                            defs
-                        );
-                    }
-                }
-            }
+            TemporalArray::Datetime32(a) => match &col.field.dtype {
+                ArrowType::Time32(TimeUnit::Seconds) => convert!(
+                    Int32ColumnWriter,
+                    a,
+                    i32s,
+                    |v: i32| v.checked_mul(1000),
+                    "32-bit milliseconds (Parquet has no seconds unit)"
+                ),
+                ArrowType::Duration32(_) => convert!(Int64ColumnWriter, a, i64s, i64::from),
+                _ => direct!(Int32ColumnWriter, a, i32s),
+            },
+            TemporalArray::Datetime64(a) => match &col.field.dtype {
+                ArrowType::Date64 => convert!(
+                    Int32ColumnWriter,
+                    a,
+                    i32s,
+                    |v: i64| i32::try_from(v.div_euclid(86_400_000)).ok(),
+                    "a 32-bit day count"
+                ),
+                ArrowType::Timestamp(TimeUnit::Seconds, _) => convert!(
+                    Int64ColumnWriter,
+                    a,
+                    i64s,
+                    |v: i64| v.checked_mul(1000),
+                    "milliseconds (Parquet has no seconds unit)"
+                ),
+                _ => direct!(Int64ColumnWriter, a, i64s),
+            },
             #[allow(unreachable_patterns)]
             _ => {
                 return Err(parquet_error(format!(
@@ -781,4 +836,94 @@ fn write_column(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lightstream_core::minarrow::Field;
+
+    fn field(nullable: bool) -> FieldArray {
+        FieldArray {
+            field: Arc::new(Field::new("c", ArrowType::Int32, nullable, None)),
+            array: Array::Null,
+            null_count: 0,
+        }
+    }
+
+    /// Validity patterns: none, all, alternating, sparse, dense, long runs.
+    fn masks(n: usize) -> Vec<Vec<bool>> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        vec![
+            vec![true; n],
+            vec![false; n],
+            (0..n).map(|i| i % 2 == 0).collect(),
+            (0..n).map(|_| rnd() % 10 != 0).collect(),
+            (0..n).map(|_| rnd() % 10 == 0).collect(),
+            (0..n).map(|i| (i / 37) % 2 == 0).collect(),
+        ]
+    }
+
+    #[test]
+    fn valid_runs_match_bitmask_get_at_every_offset() {
+        let n = 300;
+        for bools in masks(n) {
+            let m = Bitmask::from_bools(&bools);
+            for offset in 0..=70 {
+                for len in [0, 1, 7, 63, 64, 65, 127, 128, 129, 200, n - offset] {
+                    let want: Vec<usize> = (0..len).filter(|&i| m.get(offset + i)).collect();
+                    // Nullable: the runs are the valid rows, merged; the levels match.
+                    let mut defs = Vec::new();
+                    let mut runs: Vec<Range<usize>> = Vec::new();
+                    let nullable =
+                        valid_runs(&field(true), Some(&m), offset, len, &mut defs, |r| {
+                            runs.push(r);
+                            Ok(())
+                        })
+                        .unwrap();
+                    assert!(nullable);
+                    let got: Vec<usize> = runs.iter().cloned().flatten().collect();
+                    assert_eq!(got, want, "offset {offset} len {len}");
+                    assert!(runs.windows(2).all(|w| w[0].end < w[1].start));
+                    let levels: Vec<i16> = (0..len).map(|i| i16::from(m.get(offset + i))).collect();
+                    assert_eq!(defs, levels, "offset {offset} len {len}");
+                    // Required: fine without nulls, else the first null's row.
+                    let r = valid_runs(&field(false), Some(&m), offset, len, &mut defs, |_| Ok(()));
+                    match (0..len).find(|&i| !m.get(offset + i)) {
+                        None => assert!(!r.unwrap()),
+                        Some(i) => {
+                            let e = r.unwrap_err().to_string();
+                            let row = offset + i;
+                            assert!(e.contains(&format!("row {row} is null")), "{e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_mask_is_one_run_and_a_short_mask_is_an_error() {
+        let mut defs = Vec::new();
+        let mut runs = Vec::new();
+        let nullable = valid_runs(&field(true), None, 5, 100, &mut defs, |r| {
+            runs.push(r);
+            Ok(())
+        })
+        .unwrap();
+        assert!(nullable);
+        assert_eq!(runs, vec![0..100]);
+        assert_eq!(defs, vec![1; 100]);
+        let m = Bitmask::from_bools(&[true; 8]);
+        let e = valid_runs(&field(true), Some(&m), 0, 100, &mut defs, |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"c\": its validity bitmap has 8 bits"), "{e}");
+    }
 }
