@@ -46,7 +46,7 @@ impl FlightClient {
     /// `ClientOptions`: TLS and limits). The token (given or from a
     /// handshake) goes along only to a location on this server's host that
     /// does not drop TLS, unless
-    /// [`crate::FlightOptions::send_token_to_locations`]: a server may name
+    /// [`crate::flight::FlightOptions::send_token_to_locations`]: a server may name
     /// any host. Fails with the last location's error, or [`Error::Config`]
     /// when none is a gRPC URL.
     pub async fn endpoint_client(&self, endpoint: &FlightEndpoint) -> Result<FlightClient> {
