@@ -59,7 +59,7 @@ use futures_util::{SinkExt, StreamExt};
 use lightstream::hub::{Hub, HubOptions, SlowPolicy, SubscribeOptions};
 use lightstream::minarrow::Table;
 use lightstream::{ClientOptions, Endpoint, ReadOptions, Schema, ServerOptions, TableReader};
-use lightstream_benches::{Shape, assert_checksum, checksum_tables, data_dir};
+use lightstream_benches::{Shape, assert_checksum, checksum_tables, data_dir, env_num};
 use lightstream_core::{Compression, IpcStreamEncoder, WriteOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -916,17 +916,6 @@ fn env_list(name: &str, default: &str) -> Vec<String> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect()
-}
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("{name} must be a number, not {v:?}"))
-        })
-        .unwrap_or(default)
 }
 
 fn main() {

@@ -41,20 +41,9 @@ use futures_util::StreamExt;
 use lightstream::flight::{FlightOptions, FlightRequest};
 use lightstream::minarrow::Table;
 use lightstream::{ClientOptions, Endpoint, ReadOptions, ServerOptions, WriteOptions};
-use lightstream_benches::{Shape, data_dir, workspace_root};
+use lightstream_benches::{Shape, data_dir, env_num, workspace_root};
 
 const PYTHON: &str = "python3";
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("{name}: a number"))
-        })
-        .unwrap_or(default)
-}
 
 fn script() -> std::path::PathBuf {
     workspace_root().join("benches/python/flight_time.py")

@@ -40,13 +40,23 @@ pub const DEFAULT_BATCHES: usize = 16;
 /// Chunk size of the copying network path (slices through `IpcStreamDriver`).
 pub const PUSH_CHUNK: usize = 64 * 1024;
 
-fn env_usize(name: &str, default: usize) -> usize {
+/// The number in environment variable `name` (0 allowed), else `default`;
+/// anything else there stops the bench with the variable's name.
+pub fn env_num(name: &str, default: usize) -> usize {
     match std::env::var(name) {
-        Ok(v) => match v.trim().parse::<usize>() {
-            Ok(n) if n > 0 => n,
-            _ => panic!("{name} must be a positive integer, not {v:?}"),
-        },
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, not {v:?}")),
         Err(_) => default,
+    }
+}
+
+/// [`env_num`], which must be positive.
+fn env_usize(name: &str, default: usize) -> usize {
+    match env_num(name, default) {
+        0 => panic!("{name} must be a positive integer, not 0"),
+        n => n,
     }
 }
 
