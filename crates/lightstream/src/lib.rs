@@ -92,6 +92,8 @@ pub mod writer;
 mod connection;
 mod endpoint;
 mod transport;
+#[cfg(any(feature = "parquet", feature = "csv"))]
+mod workers;
 
 #[cfg(feature = "axum")]
 pub mod axum;
