@@ -60,9 +60,14 @@ done
 # examples run with the doc tests of the next step.
 step "API docs (rustdoc, links, feature badges)" bash scripts/doc.sh
 step "tests (unit, conformance, interop, transports, CLI)" cargo test --workspace
-# Every transport's example must run and check what it received.
+# Every transport's example must run and check what it received. `cargo test
+# --workspace` above built every example (with the workspace's features, which
+# include each example's required features) into target/debug/examples: run
+# those binaries rather than `cargo run -p lightstream --features ...`, whose
+# different feature set rebuilt the library and tokio (about a minute of CI).
+examples_dir="${CARGO_TARGET_DIR:-$repo/target}/debug/examples"
 for example in tcp uds stdio websocket quic framed hub axum flight; do
-  step "example: $example" cargo run --quiet -p lightstream --features axum,flight --example "$example"
+  step "example: $example" "$examples_dir/$example"
 done
 # The README's Rust quick starts in a new project outside the workspace
 # (dependency lines and rust-toolchain.toml as the README gives them; versions
@@ -139,10 +144,9 @@ LIGHTSTREAM_NPM_TARBALL="$tarball" \
 # token, examples/axum.rs's /feed and /table.arrows), values against Apache
 # Arrow JS; another origin, a missing or wrong token, a 404, a cut body; and
 # issue 20's gateway: a pyarrow.flight server relayed by `relay grpc://` to
-# ws:// and http://, values against Apache Arrow JS on pyarrow's own stream. The
-# axum example is built once here; web.mjs finds it in target/debug/examples.
-step "axum example (build, for the browser step)" \
-  cargo build -p lightstream --features axum --example axum
+# ws:// and http://, values against Apache Arrow JS on pyarrow's own stream.
+# web.mjs runs the axum example that `cargo test --workspace` built
+# (target/debug/examples/axum, run above).
 LIGHTSTREAM_NPM_TARBALL="$tarball" \
   step "browser and our web servers (openStream, connect, tokens, Origin, axum)" node tests/browser/web.mjs
 step "demo page in headless Chromium" node tests/browser/demo.mjs
