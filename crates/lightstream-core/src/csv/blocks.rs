@@ -66,6 +66,116 @@ impl Classifier {
     }
 }
 
+/// Where a quote-aware scan of some CSV bytes can cut them into whole
+/// records ([`scan_boundary`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Boundary {
+    /// The offset just after the last record terminator outside quotes: an
+    /// LF, or a CR not followed by an LF (a CR that is the last byte scanned
+    /// is not one: an LF may follow it). `None` when there is none.
+    pub last_record_end: Option<usize>,
+    /// Whether the scanned bytes end inside quotes (to pass to the scan of
+    /// the bytes that follow).
+    pub in_quotes_at_end: bool,
+    /// Line feeds (inside quotes too) in the bytes before `last_record_end`,
+    /// or in all the bytes when it is `None`.
+    pub lf_count: u64,
+}
+
+/// Finds the last record boundary in `bytes` by quote parity, starting
+/// inside quotes when `in_quotes` (the [`Boundary::in_quotes_at_end`] of the
+/// bytes before). The same 64-byte classifier as the decoder's splitter.
+///
+/// Exact for RFC 4180 input: there, whether a byte is inside quotes is the
+/// parity of the quotes before it (doubled quotes toggle twice). A quote
+/// outside RFC 4180 (inside an unquoted field, or text after a closing
+/// quote) is read literally by the decoder and breaks the parity; a decoder
+/// made with [`CsvDecoder::for_chunk`](super::CsvDecoder::for_chunk) reports
+/// meeting one ([`CsvDecoder::met_stray_quote`](super::CsvDecoder::met_stray_quote)),
+/// so a caller cutting a file here can redo that part serially.
+///
+/// ```
+/// use lightstream_core::csv::scan_boundary;
+///
+/// let b = scan_boundary(b"a,\"x\ny\"\nb,c\r\nd", b'"', false);
+/// assert_eq!((b.last_record_end, b.in_quotes_at_end, b.lf_count), (Some(13), false, 3));
+/// let b = scan_boundary(b"a,\"x\n", b'"', false);
+/// assert_eq!((b.last_record_end, b.in_quotes_at_end, b.lf_count), (None, true, 1));
+/// ```
+pub fn scan_boundary(bytes: &[u8], quote: u8, in_quotes: bool) -> Boundary {
+    // The delimiter is not looked at: any byte serves.
+    let classifier = Classifier::new(quote, quote);
+    let mut carry = QuoteCarry(if in_quotes { !0 } else { 0 });
+    let n = bytes.len();
+    let mut lfs = 0u64;
+    let mut last = None;
+    let mut at = 0;
+    while at < n {
+        let m = classifier.at(bytes, at);
+        let outside = !carry.inside(m.quote);
+        // A CR followed by an LF ends at the LF; the LF after the block's
+        // last byte is looked up in the input.
+        let lf_next = (m.lf >> 1) | (u64::from(bytes.get(at + BLOCK) == Some(&b'\n')) << 63);
+        let mut ends = (m.lf | (m.cr & !lf_next)) & outside;
+        if at + BLOCK >= n {
+            // The last byte scanned: a CR there may be half a CRLF.
+            let last_bit = 1u64 << (n - 1 - at);
+            if m.cr & last_bit != 0 {
+                ends &= !last_bit;
+            }
+        }
+        if ends != 0 {
+            let bit = 63 - ends.leading_zeros();
+            let upto = if bit == 63 { !0 } else { (2u64 << bit) - 1 };
+            last = Some((
+                at + bit as usize + 1,
+                lfs + u64::from((m.lf & upto).count_ones()),
+            ));
+        }
+        lfs += u64::from(m.lf.count_ones());
+        at += BLOCK;
+    }
+    match last {
+        Some((end, lf_count)) => Boundary {
+            last_record_end: Some(end),
+            in_quotes_at_end: carry.0 != 0,
+            lf_count,
+        },
+        None => Boundary {
+            last_record_end: None,
+            in_quotes_at_end: carry.0 != 0,
+            lf_count: lfs,
+        },
+    }
+}
+
+/// Where to cut a piece of about `target` bytes off the front of `bytes`,
+/// which starts a record: at the last record boundary within `target`
+/// bytes ([`scan_boundary`]), or at the first one after them when a record
+/// is longer, or at the end of `bytes` when they are no longer than
+/// `target`. Returns the piece's length and its line feeds; `None` when no
+/// boundary comes within `max` bytes (a caller then reads the rest as one
+/// piece, serially, to keep its memory bounded).
+pub fn cut_piece(bytes: &[u8], quote: u8, target: usize, max: usize) -> Option<(usize, u64)> {
+    let target = target.max(1);
+    let (mut from, mut lfs, mut in_quotes) = (0, 0, false);
+    loop {
+        let to = (from + target).min(bytes.len());
+        if to == bytes.len() {
+            let rest = bytes[from..].iter().filter(|&&c| c == b'\n').count();
+            return Some((to, lfs + rest as u64));
+        }
+        let b = scan_boundary(&bytes[from..to], quote, in_quotes);
+        if let Some(end) = b.last_record_end {
+            return Some((from + end, lfs + b.lf_count));
+        }
+        if to >= max {
+            return None;
+        }
+        (from, lfs, in_quotes) = (to, lfs + b.lf_count, b.in_quotes_at_end);
+    }
+}
+
 /// Bit `i` of the result is the XOR of bits `0..=i` of `x`: set for the
 /// bytes after an odd number of quotes (an opening quote is inside, its
 /// closing quote outside).

@@ -45,7 +45,8 @@ use crate::error::Result;
 use crate::ipc::Schema;
 use minarrow::Table;
 
-pub use reader::CsvDecoder;
+pub use blocks::{Boundary, cut_piece, scan_boundary};
+pub use reader::{CsvDecoder, FrozenSchema};
 pub use writer::CsvEncoder;
 
 /// How the reader tells a null from text in string (and dictionary)
