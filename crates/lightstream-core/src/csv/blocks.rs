@@ -151,29 +151,69 @@ pub fn scan_boundary(bytes: &[u8], quote: u8, in_quotes: bool) -> Boundary {
 
 /// Where to cut a piece of about `target` bytes off the front of `bytes`,
 /// which starts a record: at the last record boundary within `target`
-/// bytes ([`scan_boundary`]), or at the first one after them when a record
-/// is longer, or at the end of `bytes` when they are no longer than
-/// `target`. Returns the piece's length and its line feeds; `None` when no
-/// boundary comes within `max` bytes (a caller then reads the rest as one
-/// piece, serially, to keep its memory bounded).
+/// bytes (the same boundaries as [`scan_boundary`]); when a record is
+/// longer, at the last boundary of the first `target`-byte stretch after
+/// them that has one; at the end of `bytes` when they are no longer than
+/// `target`. Returns the piece's length and its line
+/// feeds; `None` when no boundary comes within `max` bytes (a caller then
+/// reads the rest as one piece, serially, to keep its memory bounded).
+///
+/// The quote state at `target` is the parity of the quotes before it, and
+/// the boundary is looked for backwards from there, a block at a time, so
+/// the bytes of a piece are only counted (quotes and line feeds, by
+/// `memchr`'s vectorized count), not classified: the cutting thread stays
+/// far ahead of the threads that parse.
 pub fn cut_piece(bytes: &[u8], quote: u8, target: usize, max: usize) -> Option<(usize, u64)> {
     let target = target.max(1);
-    let (mut from, mut lfs, mut in_quotes) = (0, 0, false);
+    let lfs = |b: &[u8]| memchr::memchr_iter(b'\n', b).count() as u64;
+    if bytes.len() <= target {
+        return Some((bytes.len(), lfs(bytes)));
+    }
+    let in_quotes = memchr::memchr_iter(quote, &bytes[..target]).count() % 2 == 1;
+    if let Some(end) = last_end_before(bytes, target, quote, in_quotes) {
+        return Some((end, lfs(&bytes[..end])));
+    }
+    // A record longer than `target`: the first boundary after it.
+    let (mut from, mut in_quotes) = (target, in_quotes);
     loop {
         let to = (from + target).min(bytes.len());
         if to == bytes.len() {
-            let rest = bytes[from..].iter().filter(|&&c| c == b'\n').count();
-            return Some((to, lfs + rest as u64));
+            return Some((to, lfs(bytes)));
         }
         let b = scan_boundary(&bytes[from..to], quote, in_quotes);
         if let Some(end) = b.last_record_end {
-            return Some((from + end, lfs + b.lf_count));
+            return Some((from + end, lfs(&bytes[..from + end])));
         }
         if to >= max {
             return None;
         }
-        (from, lfs, in_quotes) = (to, lfs + b.lf_count, b.in_quotes_at_end);
+        (from, in_quotes) = (to, b.in_quotes_at_end);
     }
+}
+
+/// The last record end at or before `end` (`end < bytes.len()`), given
+/// whether `bytes[..end]` ends inside quotes: blocks are classified from
+/// `end` backwards, each block's starting state being its ending state
+/// flipped by the parity of its quotes.
+fn last_end_before(bytes: &[u8], end: usize, quote: u8, in_quotes: bool) -> Option<usize> {
+    let classifier = Classifier::new(quote, quote);
+    let mut carry_end = in_quotes;
+    let mut e = end;
+    while e > 0 {
+        let b = e.saturating_sub(BLOCK);
+        let m = classifier.at(&bytes[..e], b);
+        let carry_start = carry_end ^ (m.quote.count_ones() % 2 == 1);
+        let inside = QuoteCarry(if carry_start { !0 } else { 0 }).inside(m.quote);
+        // The byte after the block's last one is in `bytes` (e <= end < len).
+        let n = e - b;
+        let lf_next = (m.lf >> 1) | (u64::from(bytes.get(e) == Some(&b'\n')) << (n - 1));
+        let ends = (m.lf | (m.cr & !lf_next)) & !inside;
+        if ends != 0 {
+            return Some(b + (63 - ends.leading_zeros()) as usize + 1);
+        }
+        (carry_end, e) = (carry_start, b);
+    }
+    None
 }
 
 /// Bit `i` of the result is the XOR of bits `0..=i` of `x`: set for the

@@ -93,6 +93,38 @@ fn run_chunked(doc: &[u8], o: &CsvReadOptions, size: usize) -> String {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
+    /// `cut_piece` cuts at a record end found by a byte-by-byte parity walk
+    /// over the whole input: the last one within `target` bytes when there
+    /// is one, and counts the line feeds before it.
+    #[test]
+    fn cut_piece_cuts_at_the_last_record_end_before_the_target(
+        bytes in prop::collection::vec(prop::sample::select(vec![b'a', b',', b'"', b'\n', b'\r']), 0..400),
+        target in 1usize..200,
+    ) {
+        // Record ends by parity (a CR followed by an LF ends at the LF).
+        let mut inside = false;
+        let mut ends = Vec::new();
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'"' {
+                inside = !inside;
+            }
+            let cr_end = b == b'\r' && bytes.get(i + 1).is_some_and(|&n| n != b'\n');
+            if !inside && (b == b'\n' || cr_end) {
+                ends.push(i + 1);
+            }
+        }
+        let (end, lfs) = cut_piece(&bytes, b'"', target, usize::MAX).unwrap();
+        prop_assert_eq!(lfs, bytes[..end].iter().filter(|&&b| b == b'\n').count() as u64);
+        if bytes.len() <= target {
+            prop_assert_eq!(end, bytes.len());
+        } else if let Some(&last) = ends.iter().rev().find(|&&e| e <= target) {
+            prop_assert_eq!(end, last);
+        } else {
+            prop_assert!(end == bytes.len() || ends.contains(&end), "{} not a record end", end);
+            prop_assert!(end > target);
+        }
+    }
+
     /// The block scan equals a byte-by-byte walk, from either quote state.
     #[test]
     fn scan_boundary_equals_a_parity_walk(
