@@ -1,6 +1,8 @@
 //! CSV throughput (issue 5): `lightstream::csv` reading one generated file
 //! (1,000,000 rows x int64, float64, bool, timestamp, string; about 75 MB)
-//! with a given schema and with inference, and writing the same tables back.
+//! with a given schema and with inference, on 1 and 2 threads
+//! (`CsvFileOptions::threads`: the file is mapped and parsed in pieces), and
+//! writing the same tables back.
 //!
 //! The file is generated deterministically into `$LIGHTSTREAM_BENCH_DATA`
 //! (default `target/bench-data`) as `csv-bench.csv` and reused; pyarrow's
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lightstream::Schema;
-use lightstream::csv::{CsvReadOptions, CsvReader, CsvWriteOptions, CsvWriter};
+use lightstream::csv::{CsvFileOptions, CsvReadOptions, CsvReader, CsvWriteOptions, CsvWriter};
 use lightstream::minarrow::{ArrowType, Field, Table, TimeUnit};
 use lightstream_benches::{below, data_dir, mix, unit_f64};
 
@@ -95,8 +97,12 @@ fn civil(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-fn read(path: &PathBuf, options: CsvReadOptions) -> Vec<Table> {
-    CsvReader::open(path, options)
+fn read(path: &PathBuf, options: CsvReadOptions, threads: usize) -> Vec<Table> {
+    let file = CsvFileOptions {
+        threads,
+        ..CsvFileOptions::default()
+    };
+    CsvReader::open_with(path, options, file)
         .expect("open")
         .collect::<Result<Vec<_>, _>>()
         .expect("read")
@@ -119,8 +125,14 @@ fn csv_benches(c: &mut Criterion) {
         ..CsvReadOptions::default()
     };
     // Check once, before timing, that both paths read every row with the expected types.
-    let tables = read(&path, given.clone());
+    let tables = read(&path, given.clone(), 1);
     assert_eq!(tables.iter().map(|t| t.n_rows as u64).sum::<u64>(), rows());
+    let parallel = read(&path, given.clone(), 2);
+    assert_eq!(
+        parallel.iter().map(|t| t.n_rows as u64).sum::<u64>(),
+        rows()
+    );
+    drop(parallel);
     let inferred = CsvReader::open(&path, CsvReadOptions::default()).expect("open");
     assert_eq!(
         inferred
@@ -141,12 +153,14 @@ fn csv_benches(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
     g.throughput(Throughput::Bytes(size));
-    g.bench_function("read_given_schema", |b| {
-        b.iter(|| black_box(read(&path, given.clone())))
-    });
-    g.bench_function("read_inferred", |b| {
-        b.iter(|| black_box(read(&path, CsvReadOptions::default())))
-    });
+    for threads in [1, 2] {
+        g.bench_function(format!("read_given_schema/threads_{threads}"), |b| {
+            b.iter(|| black_box(read(&path, given.clone(), threads)))
+        });
+        g.bench_function(format!("read_inferred/threads_{threads}"), |b| {
+            b.iter(|| black_box(read(&path, CsvReadOptions::default(), threads)))
+        });
+    }
     let s = schema();
     g.bench_function("write", |b| {
         b.iter(|| {

@@ -18,7 +18,7 @@ use lightstream_core::minarrow::ffi::arrow_dtype::CategoricalIndexType;
 use lightstream_core::minarrow::{ArrowType, Field, Table, TimeUnit};
 use lightstream_tests::compare::column_values_as_json;
 use lightstream_tests::interop::{
-    TempDir, diff_docs, expect_doc, field_type_name, os, read_json, run_python,
+    TempDir, diff_docs, expect_doc, field_type_name, merge_batches, os, read_json, run_python,
 };
 
 fn assert_no_diffs(diffs: Vec<String>) {
@@ -160,29 +160,6 @@ fn pyarrow_reads_what_we_write() {
         &merged,
         &read_json(&out),
     ));
-}
-
-/// The expectation document with all batches concatenated into one.
-fn merge_batches(doc: &serde_json::Value) -> serde_json::Value {
-    let mut doc = doc.clone();
-    let batches = doc["batches"].as_array().cloned().unwrap_or_default();
-    let ncols = batches
-        .first()
-        .map_or(0, |b| b["columns"].as_array().map_or(0, Vec::len));
-    let mut rows = 0;
-    let mut cols: Vec<Vec<serde_json::Value>> = vec![Vec::new(); ncols];
-    for b in &batches {
-        rows += b["num_rows"].as_u64().unwrap_or(0);
-        for (c, col) in b["columns"].as_array().into_iter().flatten().enumerate() {
-            cols[c].extend(col["values"].as_array().cloned().unwrap_or_default());
-        }
-    }
-    let columns: Vec<serde_json::Value> = cols
-        .into_iter()
-        .map(|v| serde_json::json!({ "values": v }))
-        .collect();
-    doc["batches"] = serde_json::json!([{ "num_rows": rows, "columns": columns }]);
-    doc
 }
 
 #[test]

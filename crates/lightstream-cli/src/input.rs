@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use lightstream::csv::{BadRowPolicy, CsvReadOptions, CsvReader, StringNulls};
+use lightstream::csv::{BadRowPolicy, CsvFileOptions, CsvReadOptions, CsvReader, StringNulls};
 use lightstream::parquet::{ParquetReadOptions, ParquetReader};
 use std::task::{Context, Poll};
 
@@ -88,17 +88,24 @@ impl Input {
         match self {
             Input::Stdin => Ok((Box::new(io::stdin().lock()), None)),
             Input::Path(path) => {
-                let file = File::open(path).context(format_args!("cannot open {}", self.name()))?;
-                let meta = file
-                    .metadata()
-                    .context(format_args!("cannot open {}", self.name()))?;
-                if meta.is_dir() {
-                    return Err(CliError::msg(format!("{} is a directory", self.name())));
-                }
-                let size = meta.is_file().then_some(meta.len());
+                let (file, size) = self.open_file(path)?;
                 Ok((Box::new(file), size))
             }
         }
+    }
+
+    /// Opens the file at `path` (not a directory); also returns its size
+    /// when it is a regular file.
+    fn open_file(&self, path: &Path) -> CliResult<(File, Option<u64>)> {
+        let file = File::open(path).context(format_args!("cannot open {}", self.name()))?;
+        let meta = file
+            .metadata()
+            .context(format_args!("cannot open {}", self.name()))?;
+        if meta.is_dir() {
+            return Err(CliError::msg(format!("{} is a directory", self.name())));
+        }
+        let size = meta.is_file().then_some(meta.len());
+        Ok((file, size))
     }
 }
 
@@ -191,6 +198,9 @@ pub struct InputOptions {
     /// are sent on (`serve`, `send`), since a compacted batch goes out with a
     /// replacement dictionary instead of the input's deltas.
     pub compact_dictionaries: bool,
+    /// Threads that decode a file input (`--threads`; 0 reads as 1). CSV:
+    /// a regular file is memory-mapped and parsed in pieces on them.
+    pub threads: usize,
 }
 
 /// Which columns the tables carry.
@@ -514,6 +524,9 @@ impl InputReader {
         match &self.body {
             Body::File { reader, next, .. } => fraction(*next as u64, reader.num_batches() as u64),
             Body::Parquet(reader) => fraction(self.meter.rows, reader.num_rows()),
+            Body::Csv(reader) if reader.progress().is_some() => {
+                reader.progress().and_then(|(at, size)| fraction(at, size))
+            }
             Body::Stream(_) | Body::Csv(_) => fraction(
                 self.meter.read.as_ref()?.load(Ordering::Relaxed),
                 self.meter.size?,
@@ -590,8 +603,6 @@ fn open_csv(
     columns: &Columns,
 ) -> CliResult<InputReader> {
     let name = source.name();
-    let (reader, size) = source.open()?;
-    let (reader, meter) = counted(reader, size);
     let csv = CsvReadOptions {
         delimiter: options.delimiter.unwrap_or_else(|| delimiter_for(path)),
         has_header: !options.no_header,
@@ -599,7 +610,29 @@ fn open_csv(
         string_nulls: options.string_nulls,
         ..CsvReadOptions::default()
     };
-    let reader = CsvReader::new(reader, csv).map_err(|e| file_error(&name, e, Naming::Cli))?;
+    let (reader, meter) = match source {
+        // A file is mapped (and parsed on `--threads`); progress comes from
+        // the reader.
+        Input::Path(path) => {
+            let (file, _) = source.open_file(path)?;
+            let threads = CsvFileOptions {
+                threads: options.threads.max(1),
+                ..CsvFileOptions::default()
+            };
+            let meter = Meter {
+                read: None,
+                size: None,
+                rows: 0,
+            };
+            (CsvReader::from_file(file, csv, threads), meter)
+        }
+        Input::Stdin => {
+            let (reader, size) = source.open()?;
+            let (reader, meter) = counted(reader, size);
+            (CsvReader::new(reader, csv), meter)
+        }
+    };
+    let reader = reader.map_err(|e| file_error(&name, e, Naming::Cli))?;
     let fields = schema_fields(reader.schema());
     let projection = columns.choose(&name, &fields)?;
     let schema = match &projection {

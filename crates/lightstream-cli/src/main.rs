@@ -519,6 +519,11 @@ struct InputArgs {
     /// string and blank lines are skipped
     #[arg(long, value_enum, value_name = "RULE", default_value_t = StringNullsArg::Unquoted)]
     string_nulls: StringNullsArg,
+    /// Threads that decode a file input (default: all cores). A CSV file is
+    /// parsed in pieces on that many threads, with the values, row order,
+    /// errors and counts of one thread; pipes are read by one thread
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -694,6 +699,10 @@ impl InputArgs {
             },
             // schema, cat and convert consume batches one by one.
             compact_dictionaries: true,
+            threads: self.threads.map_or_else(
+                || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                usize::from,
+            ),
         }
     }
 }

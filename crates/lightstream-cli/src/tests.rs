@@ -47,6 +47,8 @@ fn output_options() {
         "skip",
         "--string-nulls",
         "quoting-ignored",
+        "--threads",
+        "3",
     ])
     .expect("valid arguments");
     let Command::Convert {
@@ -71,6 +73,7 @@ fn output_options() {
     assert!(!from.no_header);
     assert_eq!(from.bad_rows, BadRowPolicy::Skip);
     assert_eq!(from.string_nulls, StringNulls::QuotingIgnored);
+    assert_eq!(from.threads, 3);
 }
 
 #[test]

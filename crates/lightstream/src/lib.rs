@@ -92,7 +92,7 @@ pub mod writer;
 mod connection;
 mod endpoint;
 mod transport;
-#[cfg(any(feature = "parquet", feature = "csv"))]
+#[cfg(any(feature = "parquet", all(feature = "csv", feature = "mmap")))]
 mod workers;
 
 #[cfg(feature = "axum")]

@@ -153,20 +153,28 @@ fn map(path: &Path) -> Result<(SharedBuffer, Option<Arc<Mmap>>, File)> {
             path.display()
         )));
     }
-    if meta.len() == 0 {
+    match map_opened(&file).map_err(|e| Error::io(what(), e))? {
+        Some(mmap) => Ok((
+            SharedBuffer::from_owner(MapOwner(mmap.clone())),
+            Some(mmap),
+            file,
+        )),
         // An empty map is not allowed on every platform; nothing to decode.
-        return Ok((SharedBuffer::from_vec(Vec::new()), None, file));
+        None => Ok((SharedBuffer::from_vec(Vec::new()), None, file)),
+    }
+}
+
+/// Maps an open regular file read-only; `None` for an empty one (an empty
+/// map is not allowed on every platform). Also the CSV reader's mapping.
+pub(crate) fn map_opened(file: &File) -> std::io::Result<Option<Arc<Mmap>>> {
+    if file.metadata()?.len() == 0 {
+        return Ok(None);
     }
     // SAFETY: the mapping is read-only and private to this process. The
     // documented condition of use (see the module docs) is that the file is
-    // not truncated or modified while mapped; the core never reads outside
+    // not truncated or modified while mapped; the readers never read outside
     // the mapping's length.
-    let mmap = Arc::new(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(what(), e))?);
-    Ok((
-        SharedBuffer::from_owner(MapOwner(mmap.clone())),
-        Some(mmap),
-        file,
-    ))
+    Ok(Some(Arc::new(unsafe { Mmap::map(file) }?)))
 }
 
 /// Maps the file at `path` read-only and returns its bytes as a

@@ -140,6 +140,29 @@ fn metadata_json(md: &BTreeMap<String, String>) -> Value {
     )
 }
 
+/// The expectation document with all batches concatenated into one.
+pub fn merge_batches(doc: &serde_json::Value) -> serde_json::Value {
+    let mut doc = doc.clone();
+    let batches = doc["batches"].as_array().cloned().unwrap_or_default();
+    let ncols = batches
+        .first()
+        .map_or(0, |b| b["columns"].as_array().map_or(0, Vec::len));
+    let mut rows = 0;
+    let mut cols: Vec<Vec<serde_json::Value>> = vec![Vec::new(); ncols];
+    for b in &batches {
+        rows += b["num_rows"].as_u64().unwrap_or(0);
+        for (c, col) in b["columns"].as_array().into_iter().flatten().enumerate() {
+            cols[c].extend(col["values"].as_array().cloned().unwrap_or_default());
+        }
+    }
+    let columns: Vec<serde_json::Value> = cols
+        .into_iter()
+        .map(|v| serde_json::json!({ "values": v }))
+        .collect();
+    doc["batches"] = serde_json::json!([{ "num_rows": rows, "columns": columns }]);
+    doc
+}
+
 /// The pyarrow type name of field `i` of `schema`.
 pub fn field_type_name(schema: &Schema, i: usize) -> String {
     let dict = schema.dictionaries.get(i).and_then(Option::as_ref);

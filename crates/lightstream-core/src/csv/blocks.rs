@@ -66,6 +66,156 @@ impl Classifier {
     }
 }
 
+/// Where a quote-aware scan of some CSV bytes can cut them into whole
+/// records ([`scan_boundary`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Boundary {
+    /// The offset just after the last record terminator outside quotes: an
+    /// LF, or a CR not followed by an LF (a CR that is the last byte scanned
+    /// is not one: an LF may follow it). `None` when there is none.
+    pub last_record_end: Option<usize>,
+    /// Whether the scanned bytes end inside quotes (to pass to the scan of
+    /// the bytes that follow).
+    pub in_quotes_at_end: bool,
+    /// Line feeds (inside quotes too) in the bytes before `last_record_end`,
+    /// or in all the bytes when it is `None`.
+    pub lf_count: u64,
+}
+
+/// Finds the last record boundary in `bytes` by quote parity, starting
+/// inside quotes when `in_quotes` (the [`Boundary::in_quotes_at_end`] of the
+/// bytes before). The same 64-byte classifier as the decoder's splitter.
+///
+/// Exact for RFC 4180 input: there, whether a byte is inside quotes is the
+/// parity of the quotes before it (doubled quotes toggle twice). A quote
+/// outside RFC 4180 (inside an unquoted field, or text after a closing
+/// quote) is read literally by the decoder and breaks the parity; a decoder
+/// made with [`CsvDecoder::for_chunk`](super::CsvDecoder::for_chunk) reports
+/// meeting one ([`CsvDecoder::met_stray_quote`](super::CsvDecoder::met_stray_quote)),
+/// so a caller cutting a file here can redo that part serially.
+///
+/// ```
+/// use lightstream_core::csv::scan_boundary;
+///
+/// let b = scan_boundary(b"a,\"x\ny\"\nb,c\r\nd", b'"', false);
+/// assert_eq!((b.last_record_end, b.in_quotes_at_end, b.lf_count), (Some(13), false, 3));
+/// let b = scan_boundary(b"a,\"x\n", b'"', false);
+/// assert_eq!((b.last_record_end, b.in_quotes_at_end, b.lf_count), (None, true, 1));
+/// ```
+pub fn scan_boundary(bytes: &[u8], quote: u8, in_quotes: bool) -> Boundary {
+    // The delimiter is not looked at: any byte serves.
+    let classifier = Classifier::new(quote, quote);
+    let mut carry = QuoteCarry(if in_quotes { !0 } else { 0 });
+    let n = bytes.len();
+    let mut lfs = 0u64;
+    let mut last = None;
+    let mut at = 0;
+    while at < n {
+        let m = classifier.at(bytes, at);
+        let outside = !carry.inside(m.quote);
+        // A CR followed by an LF ends at the LF; the LF after the block's
+        // last byte is looked up in the input.
+        let lf_next = (m.lf >> 1) | (u64::from(bytes.get(at + BLOCK) == Some(&b'\n')) << 63);
+        let mut ends = (m.lf | (m.cr & !lf_next)) & outside;
+        if at + BLOCK >= n {
+            // The last byte scanned: a CR there may be half a CRLF.
+            let last_bit = 1u64 << (n - 1 - at);
+            if m.cr & last_bit != 0 {
+                ends &= !last_bit;
+            }
+        }
+        if ends != 0 {
+            let bit = 63 - ends.leading_zeros();
+            let upto = if bit == 63 { !0 } else { (2u64 << bit) - 1 };
+            last = Some((
+                at + bit as usize + 1,
+                lfs + u64::from((m.lf & upto).count_ones()),
+            ));
+        }
+        lfs += u64::from(m.lf.count_ones());
+        at += BLOCK;
+    }
+    match last {
+        Some((end, lf_count)) => Boundary {
+            last_record_end: Some(end),
+            in_quotes_at_end: carry.0 != 0,
+            lf_count,
+        },
+        None => Boundary {
+            last_record_end: None,
+            in_quotes_at_end: carry.0 != 0,
+            lf_count: lfs,
+        },
+    }
+}
+
+/// Where to cut a piece of about `target` bytes off the front of `bytes`,
+/// which starts a record: at the last record boundary within `target`
+/// bytes (the same boundaries as [`scan_boundary`]); when a record is
+/// longer, at the last boundary of the first `target`-byte stretch after
+/// them that has one; at the end of `bytes` when they are no longer than
+/// `target`. Returns the piece's length and its line
+/// feeds; `None` when no boundary comes within `max` bytes (a caller then
+/// reads the rest as one piece, serially, to keep its memory bounded).
+///
+/// The quote state at `target` is the parity of the quotes before it, and
+/// the boundary is looked for backwards from there, a block at a time, so
+/// the bytes of a piece are only counted (quotes and line feeds, by
+/// `memchr`'s vectorized count), not classified: the cutting thread stays
+/// far ahead of the threads that parse.
+pub fn cut_piece(bytes: &[u8], quote: u8, target: usize, max: usize) -> Option<(usize, u64)> {
+    let target = target.max(1);
+    let lfs = |b: &[u8]| memchr::memchr_iter(b'\n', b).count() as u64;
+    if bytes.len() <= target {
+        return Some((bytes.len(), lfs(bytes)));
+    }
+    let in_quotes = memchr::memchr_iter(quote, &bytes[..target]).count() % 2 == 1;
+    if let Some(end) = last_end_before(bytes, target, quote, in_quotes) {
+        return Some((end, lfs(&bytes[..end])));
+    }
+    // A record longer than `target`: the first boundary after it.
+    let (mut from, mut in_quotes) = (target, in_quotes);
+    loop {
+        let to = (from + target).min(bytes.len());
+        if to == bytes.len() {
+            return Some((to, lfs(bytes)));
+        }
+        let b = scan_boundary(&bytes[from..to], quote, in_quotes);
+        if let Some(end) = b.last_record_end {
+            return Some((from + end, lfs(&bytes[..from + end])));
+        }
+        if to >= max {
+            return None;
+        }
+        (from, in_quotes) = (to, b.in_quotes_at_end);
+    }
+}
+
+/// The last record end at or before `end` (`end < bytes.len()`), given
+/// whether `bytes[..end]` ends inside quotes: blocks are classified from
+/// `end` backwards, each block's starting state being its ending state
+/// flipped by the parity of its quotes.
+fn last_end_before(bytes: &[u8], end: usize, quote: u8, in_quotes: bool) -> Option<usize> {
+    let classifier = Classifier::new(quote, quote);
+    let mut carry_end = in_quotes;
+    let mut e = end;
+    while e > 0 {
+        let b = e.saturating_sub(BLOCK);
+        let m = classifier.at(&bytes[..e], b);
+        let carry_start = carry_end ^ (m.quote.count_ones() % 2 == 1);
+        let inside = QuoteCarry(if carry_start { !0 } else { 0 }).inside(m.quote);
+        // The byte after the block's last one is in `bytes` (e <= end < len).
+        let n = e - b;
+        let lf_next = (m.lf >> 1) | (u64::from(bytes.get(e) == Some(&b'\n')) << (n - 1));
+        let ends = (m.lf | (m.cr & !lf_next)) & !inside;
+        if ends != 0 {
+            return Some(b + (63 - ends.leading_zeros()) as usize + 1);
+        }
+        (carry_end, e) = (carry_start, b);
+    }
+    None
+}
+
 /// Bit `i` of the result is the XOR of bits `0..=i` of `x`: set for the
 /// bytes after an odd number of quotes (an opening quote is inside, its
 /// closing quote outside).

@@ -11,7 +11,10 @@
 //!
 //! Like the rest of the core this module never performs I/O: a shell reads a
 //! file or a socket and pushes the bytes (in any chunking: the tables do not
-//! depend on it). It is not a general CSV toolkit: no comment lines, no escape
+//! depend on it). It has no threads either, but it lets a shell parse one
+//! file on several: [`cut_piece`] cuts it at record boundaries and
+//! [`CsvDecoder::for_chunk`] decodes a piece with the columns another decoder
+//! inferred (`lightstream::csv` does this). It is not a general CSV toolkit: no comment lines, no escape
 //! character other than the doubled quote, no per-column null tokens, and no
 //! binary column type (invalid UTF-8 is an error, not a `binary` column).
 //!
@@ -45,7 +48,8 @@ use crate::error::Result;
 use crate::ipc::Schema;
 use minarrow::Table;
 
-pub use reader::CsvDecoder;
+pub use blocks::{Boundary, cut_piece, scan_boundary};
+pub use reader::{CsvDecoder, FrozenSchema};
 pub use writer::CsvEncoder;
 
 /// How the reader tells a null from text in string (and dictionary)

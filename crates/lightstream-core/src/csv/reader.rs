@@ -66,11 +66,40 @@ impl std::fmt::Debug for CsvDecoder {
     }
 }
 
+/// The columns of a decoder whose schema is known (given or inferred), to
+/// start [`CsvDecoder::for_chunk`] decoders that convert cells exactly as it
+/// does. From [`CsvDecoder::frozen_schema`].
+#[derive(Debug, Clone)]
+pub struct FrozenSchema {
+    schema: Arc<Schema>,
+    /// Per column, whether inference saw only nulls (see `rows.rs`).
+    all_null: Vec<bool>,
+}
+
+impl FrozenSchema {
+    /// The schema of the tables.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+}
+
 impl CsvDecoder {
     /// A decoder with `options`; fails when the options are unusable (equal
     /// delimiter and quote, a zero batch size, a schema with a type that has
     /// no CSV text form).
     pub fn new(options: CsvReadOptions) -> Result<Self> {
+        Self::check(&options)?;
+        let tok = Tokenizer::new(&options);
+        let assembler = TableAssembler::new(options);
+        Ok(CsvDecoder {
+            tok,
+            assembler,
+            failed: None,
+            finished: false,
+        })
+    }
+
+    fn check(options: &CsvReadOptions) -> Result<()> {
         if options.delimiter == options.quote {
             return Err(Error::schema("the CSV delimiter and quote must differ"));
         }
@@ -94,14 +123,65 @@ impl CsvDecoder {
                     .map_err(|e| e.in_field(&f.name, pyarrow_type_name(&f.dtype, None)))?;
             }
         }
-        let tok = Tokenizer::new(&options);
-        let assembler = TableAssembler::new(options);
+        Ok(())
+    }
+
+    /// A decoder for a piece of a CSV input that starts a record after the
+    /// header and the inference rows (where [`scan_boundary`](super::scan_boundary)
+    /// cut it), on physical line `first_line` of the input: no header, no
+    /// inference, no BOM; the columns, null rules and conversions are
+    /// `frozen`'s, and errors name lines of the whole input. Parsing the
+    /// pieces of an input this way and concatenating the tables gives the
+    /// values, errors and counters of one decoder over the whole input
+    /// (table boundaries aside) as long as no piece reports
+    /// [`met_stray_quote`](Self::met_stray_quote): that piece, and the
+    /// ones after it, may have been cut off a record boundary.
+    ///
+    /// ```
+    /// use lightstream_core::csv::{CsvDecoder, CsvReadOptions, scan_boundary};
+    ///
+    /// let text = b"id,name\n1,ada\n2,\"grace\nhopper\"\n3,lin\n";
+    /// let mut first = CsvDecoder::new(CsvReadOptions { infer_rows: 1, ..Default::default() })?;
+    /// let cut = scan_boundary(&text[..18], b'"', false);
+    /// let end = cut.last_record_end.unwrap(); // after "1,ada\n"
+    /// first.push(&text[..end])?;
+    /// first.finish()?;
+    /// let frozen = first.frozen_schema().unwrap();
+    /// let mut rest = CsvDecoder::for_chunk(CsvReadOptions::default(), &frozen, 1 + cut.lf_count)?;
+    /// rest.push(&text[end..])?;
+    /// rest.finish()?;
+    /// assert!(!rest.met_stray_quote());
+    /// assert_eq!(rest.next_table()?.unwrap().n_rows, 2);
+    /// # Ok::<(), lightstream_core::Error>(())
+    /// ```
+    pub fn for_chunk(
+        options: CsvReadOptions,
+        frozen: &FrozenSchema,
+        first_line: u64,
+    ) -> Result<Self> {
+        Self::check(&options)?;
         Ok(CsvDecoder {
-            tok,
-            assembler,
+            tok: Tokenizer::for_chunk(&options, first_line),
+            assembler: TableAssembler::for_chunk(options, frozen.schema.clone(), &frozen.all_null),
             failed: None,
             finished: false,
         })
+    }
+
+    /// The schema and column rules for [`for_chunk`](Self::for_chunk)
+    /// decoders, once this decoder is past the header and the inference.
+    pub fn frozen_schema(&self) -> Option<FrozenSchema> {
+        let (schema, all_null) = self.assembler.frozen()?;
+        Some(FrozenSchema { schema, all_null })
+    }
+
+    /// Whether the input so far held a quote outside RFC 4180: a quote
+    /// inside an unquoted field (`a"b`), or text after a closing quote
+    /// (`"a"b`). Both are read literally, as csv-core and pyarrow read
+    /// them, but they break the quote parity that
+    /// [`scan_boundary`](super::scan_boundary) cuts by.
+    pub fn met_stray_quote(&self) -> bool {
+        self.tok.met_stray_quote()
     }
 
     /// Offers the next bytes of the CSV input (any length, including zero).

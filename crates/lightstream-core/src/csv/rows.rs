@@ -113,6 +113,9 @@ pub(super) struct TableAssembler {
     /// (number of fields, number of quoted fields, last line) per buffered record.
     infer_records: Vec<(usize, usize, u64)>,
     columns: Vec<Column>,
+    /// Per column, whether inference saw only nulls (a string column that
+    /// then reads null tokens as nulls); empty for a given schema.
+    all_null: Vec<bool>,
     rows: usize,
     batch_bytes: usize,
     batch_size: usize,
@@ -212,6 +215,7 @@ impl TableAssembler {
             infer_quoted: Vec::new(),
             infer_records: Vec::new(),
             columns: Vec::new(),
+            all_null: Vec::new(),
             rows: 0,
             batch_bytes: 0,
             batch_size: o.batch_size,
@@ -470,7 +474,29 @@ impl TableAssembler {
         Ok(())
     }
 
+    /// An assembler for a chunk after the header and inference, with the
+    /// columns set up exactly as [`Self::frozen`] describes them.
+    pub(super) fn for_chunk(o: CsvReadOptions, schema: Arc<Schema>, all_null: &[bool]) -> Self {
+        let mut assembler = Self::new(CsvReadOptions {
+            has_header: false,
+            schema: None,
+            ..o
+        });
+        assembler.start(schema, all_null);
+        assembler.phase = Phase::Rows;
+        assembler
+    }
+
+    /// The schema and the per-column null rule, once the rows phase began.
+    pub(super) fn frozen(&self) -> Option<(Arc<Schema>, Vec<bool>)> {
+        match (&self.schema, self.phase) {
+            (Some(s), Phase::Rows) => Some((s.clone(), self.all_null.clone())),
+            _ => None,
+        }
+    }
+
     fn start(&mut self, schema: Arc<Schema>, all_null: &[bool]) {
+        self.all_null = all_null.to_vec();
         self.columns = schema
             .fields
             .iter()

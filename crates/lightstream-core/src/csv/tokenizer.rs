@@ -78,6 +78,21 @@ impl Tokenizer {
         }
     }
 
+    /// A tokenizer for a chunk that starts a record after the start of the
+    /// input, on physical line `first_line`: no BOM to strip, and line
+    /// numbers counted from there.
+    pub(super) fn for_chunk(options: &CsvReadOptions, first_line: u64) -> Self {
+        let mut tok = Self::new(options);
+        tok.bom = None;
+        tok.fast_lines = first_line.saturating_sub(1);
+        tok
+    }
+
+    /// Whether a quote outside RFC 4180 was met (see [`QuoteScan`]).
+    pub(super) fn met_stray_quote(&self) -> bool {
+        self.scan.stray
+    }
+
     pub(super) fn feed(
         &mut self,
         input: &[u8],
@@ -502,6 +517,10 @@ struct QuoteScan {
     open_line: u64,
     /// Indices of the record's fields that start with a quote, ascending.
     quoted: Vec<usize>,
+    /// Whether a quote outside RFC 4180 was met: one inside an unquoted
+    /// field, or text after a closing quote. csv-core reads it literally,
+    /// so from there on quote parity no longer tells where records end.
+    stray: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -522,6 +541,7 @@ impl QuoteScan {
             line: 1,
             open_line: 1,
             quoted: Vec::new(),
+            stray: false,
         }
     }
 
@@ -543,6 +563,14 @@ impl QuoteScan {
                 ScanState::Quoted if b == self.quote => ScanState::QuoteInQuoted,
                 ScanState::Quoted => ScanState::Quoted,
                 ScanState::QuoteInQuoted if b == self.quote => ScanState::Quoted,
+                ScanState::QuoteInQuoted if b != self.delimiter && !newline => {
+                    self.stray = true;
+                    ScanState::Unquoted
+                }
+                ScanState::Unquoted if b == self.quote => {
+                    self.stray = true;
+                    ScanState::Unquoted
+                }
                 ScanState::FieldStart if b == self.quote => {
                     self.open_line = self.line;
                     self.quoted.push(self.field);

@@ -3,7 +3,9 @@
 //! text form of every type. Interop with pyarrow lives in `tests/tests/csv_interop.rs`.
 //!
 //! `decoding.rs`: the reader's rules; `encoding.rs`: the writer and round
-//! trips; `splitting.rs`: random documents in random chunks against csv-core.
+//! trips; `splitting.rs`: random documents in random chunks against csv-core;
+//! `chunks.rs`: [`scan_boundary`] cuts decoded by [`CsvDecoder::for_chunk`]
+//! against one decoder over the whole input.
 //! The helpers below are shared by all three.
 
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use minarrow::{Array, ArrowType, Field, NumericArray, Table, TemporalArray, Text
 
 use super::*;
 
+mod chunks;
 mod decoding;
 mod encoding;
 mod splitting;

@@ -232,38 +232,40 @@ fn a_character_split_across_fields_is_invalid_utf8() {
 /// every policy: over quoted, doubled-quote, stray-quote and ragged records,
 /// CR / LF / CRLF, blank lines, bad cells, a custom delimiter and quote, and
 /// batches cut mid-chunk.
-mod blocks_against_csv_core {
+pub(super) mod blocks_against_csv_core {
     use super::*;
     use proptest::prelude::*;
 
-    fn run(pieces: &[&[u8]], o: &CsvReadOptions) -> String {
+    /// Pushes `pieces` into `d` and finishes it, writing its tables in order
+    /// and then its error (if any) into `out`; returns whether it succeeded.
+    pub(in super::super) fn drive(d: &mut CsvDecoder, pieces: &[&[u8]], out: &mut String) -> bool {
+        // Tables in order, then the error (if any), which ends the input.
+        let mut step = |d: &mut CsvDecoder, r: Result<()>| -> bool {
+            while let Ok(Some(t)) = d.next_table() {
+                *out += &format!("{t:?}\n");
+            }
+            if let Err(e) = &r {
+                *out += &format!("error {:?} {:?} {e}\n", e.kind(), e.location());
+            }
+            r.is_ok()
+        };
+        for p in pieces {
+            let r = d.push(p);
+            if !step(d, r) {
+                return false;
+            }
+        }
+        let r = d.finish();
+        step(d, r)
+    }
+
+    pub(in super::super) fn run(pieces: &[&[u8]], o: &CsvReadOptions) -> String {
         let mut d = match CsvDecoder::new(o.clone()) {
             Ok(d) => d,
             Err(e) => return format!("new: {e:?}"),
         };
         let mut out = String::new();
-        // Tables in order, then the error (if any), which ends the input.
-        let mut step = |d: &mut CsvDecoder, r: Result<()>| -> bool {
-            while let Ok(Some(t)) = d.next_table() {
-                out += &format!("{t:?}\n");
-            }
-            if let Err(e) = &r {
-                out += &format!("error {:?} {:?} {e}\n", e.kind(), e.location());
-            }
-            r.is_ok()
-        };
-        let mut ok = true;
-        for p in pieces {
-            let r = d.push(p);
-            ok = step(&mut d, r);
-            if !ok {
-                break;
-            }
-        }
-        if ok {
-            let r = d.finish();
-            step(&mut d, r);
-        }
+        drive(&mut d, pieces, &mut out);
         format!(
             "{out}skipped {} nulled {}",
             d.skipped_rows(),
@@ -271,7 +273,7 @@ mod blocks_against_csv_core {
         )
     }
 
-    fn document() -> impl Strategy<Value = Vec<u8>> {
+    pub(in super::super) fn document() -> impl Strategy<Value = Vec<u8>> {
         let field = prop::sample::select(vec![
             "1",
             "-7",
