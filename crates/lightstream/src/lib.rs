@@ -92,7 +92,8 @@ pub mod writer;
 mod connection;
 mod endpoint;
 mod transport;
-#[cfg(any(feature = "parquet", feature = "csv"))]
+// The CSV reader joins when it decodes on threads too.
+#[cfg(feature = "parquet")]
 mod workers;
 
 #[cfg(feature = "axum")]

@@ -15,9 +15,6 @@
 //! A job that panics is reported as [`JobPanicked`] by [`Workers::next`] in its
 //! place; the worker thread survives it.
 
-// Used by the parallel file readers, which land next.
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -44,7 +41,9 @@ impl<T: Send + 'static> Workers<T> {
     /// (at least one) results waiting.
     pub(crate) fn new(threads: usize, window: usize, name: &str) -> std::io::Result<Self> {
         let threads = threads.max(1);
-        let (tx, rx) = sync_channel::<Job>(threads);
+        let window = window.max(1);
+        // Room for every job the window lets in: `submit` never blocks.
+        let (tx, rx) = sync_channel::<Job>(window);
         let rx = Arc::new(Mutex::new(rx));
         let mut handles = Vec::with_capacity(threads);
         for i in 0..threads {
@@ -58,7 +57,7 @@ impl<T: Send + 'static> Workers<T> {
             jobs: Some(tx),
             threads: handles,
             pending: VecDeque::new(),
-            window: window.max(1),
+            window,
         })
     }
 

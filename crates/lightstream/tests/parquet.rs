@@ -1310,3 +1310,133 @@ fn a_footer_declaring_879_million_children_is_refused_before_the_crate_reserves_
         );
     }
 }
+
+/// Everything a reader gives until it ends: the tables, then the error that
+/// ended it, if one did.
+fn read_outcome(bytes: Bytes, options: ParquetReadOptions) -> (Vec<Table>, Option<String>) {
+    let reader = match ParquetReader::from_bytes(bytes, "bad.parquet", options) {
+        Ok(r) => r,
+        Err(e) => return (Vec::new(), Some(e.to_string())),
+    };
+    let mut tables = Vec::new();
+    for t in reader {
+        match t {
+            Ok(t) => tables.push(t),
+            Err(e) => return (tables, Some(e.to_string())),
+        }
+    }
+    (tables, None)
+}
+
+/// What tells tables apart (floats by bit pattern, so NaN equals NaN): each
+/// table's rows, and each column's field, null count and cells.
+type TableCells = (usize, Vec<(Arc<Field>, usize, Vec<Option<String>>)>);
+
+fn in_cells(tables: &[Table]) -> Vec<TableCells> {
+    tables
+        .iter()
+        .map(|t| {
+            let cols = t.cols.iter().map(|col| {
+                let cells = (0..t.n_rows).map(|i| cell(col, i)).collect();
+                (col.field.clone(), col.null_count, cells)
+            });
+            (t.n_rows, cols.collect())
+        })
+        .collect()
+}
+
+fn assert_same_tables(got: &[Table], one: &[Table], label: &str) {
+    let rows = |t: &[Table]| t.iter().map(|t| t.n_rows).collect::<Vec<_>>();
+    assert_eq!(rows(got), rows(one), "{label}: other batches");
+    let (got, one) = (in_cells(got), in_cells(one));
+    for (k, (a, b)) in got.iter().zip(&one).enumerate() {
+        for (a, b) in a.1.iter().zip(&b.1) {
+            assert!(a == b, "{label}: table {k}, column {:?} differs", b.0.name);
+        }
+    }
+}
+
+fn with_threads(threads: usize, options: &ParquetReadOptions) -> ParquetReadOptions {
+    ParquetReadOptions {
+        threads,
+        ..options.clone()
+    }
+}
+
+/// Threads change nothing a caller sees: with 2 and 3 decode threads every
+/// column type (our page decoders and the crate's path), batches cut inside
+/// and at row groups, a projection and no column at all give the tables of
+/// one thread; and a corrupt byte anywhere in the pages (every 701st) gives
+/// the same tables, then the same error, as on one thread.
+#[test]
+fn threads_give_the_tables_and_errors_of_one_thread() {
+    let schema = all_types_schema();
+    let tables = vec![table(&schema, 130, 51, 25), table(&schema, 45, 52, 0)];
+    let bytes = write(
+        &schema,
+        &tables,
+        ParquetWriteOptions {
+            row_group_rows: 50,
+            compression: ParquetCompression::Snappy,
+            ..Default::default()
+        },
+    );
+    let cases = [
+        ParquetReadOptions::default(),
+        ParquetReadOptions {
+            batch_size: 7,
+            ..Default::default()
+        },
+        ParquetReadOptions {
+            batch_size: 20,
+            projection: Some(vec![15, 0, 43, 12]),
+            ..Default::default()
+        },
+        ParquetReadOptions {
+            batch_size: 30,
+            projection: Some(Vec::new()),
+            ..Default::default()
+        },
+    ];
+    for options in &cases {
+        let (one, err) = read_outcome(bytes.clone(), with_threads(1, options));
+        assert_eq!(err, None);
+        assert_eq!(one.iter().map(|t| t.n_rows).sum::<usize>(), 175);
+        for threads in [2, 3] {
+            let (got, err) = read_outcome(bytes.clone(), with_threads(threads, options));
+            assert_eq!(err, None, "{threads} threads, {options:?}");
+            assert_same_tables(&got, &one, &format!("{threads} threads, {options:?}"));
+        }
+    }
+    let whole: Vec<usize> = (0..schema.fields.len()).collect();
+    let (one, _) = read_outcome(bytes.clone(), with_threads(1, &cases[1]));
+    assert_same_values("threads", &one, &tables, &whole);
+
+    // Corruptions, up to the footer (which fails on opening, before any thread).
+    let len = bytes.len();
+    let footer_len = u32::from_le_bytes(bytes[len - 8..len - 4].try_into().unwrap()) as usize;
+    let mut errors = 0;
+    // About 80 places by default (a few seconds in a debug build);
+    // `LIGHTSTREAM_PARQUET_FUZZ_STEP=1` tries every byte.
+    let step = match fuzz_plan() {
+        (_, 53, _) => 701,
+        (_, step, _) => step,
+    };
+    for at in (4..len - 8 - footer_len).step_by(step) {
+        let mut b = bytes.to_vec();
+        b[at] ^= 0xff;
+        let b = Bytes::from(b);
+        let options = &cases[1];
+        let one = read_outcome(b.clone(), with_threads(1, options));
+        errors += usize::from(one.1.is_some());
+        let three = read_outcome(b, with_threads(3, options));
+        assert_eq!(three.1, one.1, "byte {at}: another error");
+        assert_same_tables(&three.0, &one.0, &format!("3 threads, byte {at}"));
+    }
+    assert!(errors > 20, "only {errors} corruptions were detected");
+
+    let e = ParquetReader::from_bytes(bytes, "t.parquet", with_threads(0, &cases[0]))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("threads must be at least 1"), "{e}");
+}

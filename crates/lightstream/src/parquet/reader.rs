@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lightstream_core::bytes::Bytes;
-use lightstream_core::minarrow::Table;
+use lightstream_core::minarrow::{FieldArray, Table};
 use lightstream_core::{FieldInfo, Schema};
 use parquet::column::reader::ColumnReader;
 use parquet::file::properties::ReaderProperties;
@@ -34,6 +34,7 @@ use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader}
 
 use super::column::PageColumn;
 use super::decode::read_column;
+use super::parallel::ParallelBatches;
 use super::plan::{check_envelope, check_metadata, plan_columns};
 use super::types::{ARROW_SCHEMA_KEY, ColumnPlan, parquet_error};
 use super::{footer, pages};
@@ -56,6 +57,15 @@ pub struct ParquetReadOptions {
     /// checked against this before the chunk is read; a page above it is an
     /// [`Error::Parquet`] naming the row group, column and page.
     pub max_page_bytes: usize,
+    /// Threads that decode (default 1: everything on the calling thread, no
+    /// thread is started). With more, that many worker threads, started at
+    /// the first read and stopped when the reader is dropped, decode the
+    /// columns of up to `threads` batches at once (a job is one column of
+    /// one batch); the tables, their boundaries and any error are the same
+    /// as with one thread, in the same order. Memory: up to `threads`
+    /// decoded batches ahead of the caller, plus the open column chunks'
+    /// pages (those of two row groups at a row group's end).
+    pub threads: usize,
 }
 
 impl Default for ParquetReadOptions {
@@ -65,24 +75,27 @@ impl Default for ParquetReadOptions {
             batch_size: 64 * 1024,
             use_arrow_schema: true,
             max_page_bytes: 256 << 20,
+            threads: 1,
         }
     }
 }
 
 /// Who decodes a column chunk, chosen once when the row group opens
 /// ([`PageColumn::handles`]): a given set of bytes has exactly one decoder.
-enum ColumnSource {
+/// `Send`: with threads, it moves into the job that reads its next batch.
+pub(super) enum ColumnSource {
     /// Our page decoders (column.rs): flat chunks of the common encodings.
     Pages(PageColumn),
     /// The crate's `ColumnReader` (DELTA_*, BYTE_STREAM_SPLIT, INT96, ...).
     Crate(ColumnReader),
 }
 
-struct Cursor {
-    row_group: usize,
-    readers: Vec<ColumnSource>,
-    rows_left: usize,
-    first_row: u64,
+/// The open row group: a column source per projected column.
+pub(super) struct Cursor {
+    pub(super) row_group: usize,
+    pub(super) readers: Vec<ColumnSource>,
+    pub(super) rows_left: usize,
+    pub(super) first_row: u64,
 }
 
 /// Reads a Parquet file as minarrow tables: [`Iterator`] of `Result<Table>`.
@@ -124,6 +137,11 @@ pub struct ParquetReader<R: ChunkReader + 'static = File> {
     /// Whether chunks our page decoders handle go to them (off only in
     /// tests, to compare with the crate's path).
     own_pages: bool,
+    /// `ParquetReadOptions::threads`.
+    threads: usize,
+    /// The worker threads and batches in flight (threads > 1, from the
+    /// first read on).
+    parallel: Option<Box<ParallelBatches>>,
 }
 
 /// The caller's reader, shared by the parquet crate and [`pages::check_chunk`].
@@ -157,12 +175,41 @@ fn guarded<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> Result<T>) -> R
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(parquet_error(format!(
-                "{}: the parquet decoder failed on corrupt input ({msg})",
-                what()
-            )))
+            Err(decoder_panicked(&what(), &msg))
         }
     }
+}
+
+/// The error for a panic of the decoder while reading `what`.
+pub(super) fn decoder_panicked(what: &str, msg: &str) -> Error {
+    parquet_error(format!(
+        "{what}: the parquet decoder failed on corrupt input ({msg})"
+    ))
+}
+
+/// What [`read_batch_column`] names in errors: the file, row group and column.
+pub(super) fn column_label(label: &str, rg: usize, plan: &ColumnPlan) -> String {
+    format!("{label}: row group {rg}, column \"{}\"", plan.field.name)
+}
+
+/// Reads the next `n` rows (rows `first_row..`) of one column of row group
+/// `rg`: the one decode step of both the calling-thread and the threaded path.
+pub(super) fn read_batch_column(
+    label: &str,
+    rg: usize,
+    first_row: u64,
+    plan: &ColumnPlan,
+    reader: &mut ColumnSource,
+    n: usize,
+) -> Result<FieldArray> {
+    guarded(
+        || column_label(label, rg, plan),
+        || match reader {
+            ColumnSource::Pages(p) => p.read(plan, n),
+            ColumnSource::Crate(r) => read_column(r, plan, n),
+        },
+    )
+    .map_err(|e| in_column(e, label, rg, &plan.field.name).with_rows(first_row, n))
 }
 
 impl ParquetReader<File> {
@@ -257,6 +304,9 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
         if options.batch_size == 0 {
             return Err(parquet_error("batch_size must be at least 1"));
         }
+        if options.threads == 0 {
+            return Err(parquet_error("threads must be at least 1"));
+        }
         let (file, source) = open_footer(reader, &label)?;
         let (fields, plans) = plan_columns(
             &file,
@@ -299,6 +349,8 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
             cursor: None,
             done: false,
             own_pages: true,
+            threads: options.threads,
+            parallel: None,
         })
     }
 
@@ -411,19 +463,43 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
         })
     }
 
+    /// Opens the next row group that has rows (`None` after the last).
+    pub(super) fn open_next_row_group(&mut self) -> Result<Option<Cursor>> {
+        while self.next_row_group < self.file.num_row_groups() {
+            let i = self.next_row_group;
+            self.next_row_group += 1;
+            let cursor = self.open_row_group(i)?;
+            if cursor.rows_left > 0 {
+                return Ok(Some(cursor));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Rows per table.
+    pub(super) fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The projected columns' plans and the file's label.
+    pub(super) fn plans_and_label(&self) -> (&[ColumnPlan], &str) {
+        (&self.plans, &self.label)
+    }
+
     fn next_table(&mut self) -> Result<Option<Table>> {
+        if self.threads > 1 {
+            return self.next_table_threaded();
+        }
         loop {
             if let Some(c) = &self.cursor
                 && c.rows_left > 0
             {
                 break;
             }
-            if self.next_row_group >= self.file.num_row_groups() {
+            self.cursor = self.open_next_row_group()?;
+            if self.cursor.is_none() {
                 return Ok(None);
             }
-            let i = self.next_row_group;
-            self.next_row_group += 1;
-            self.cursor = Some(self.open_row_group(i)?);
         }
         let Some(cursor) = self.cursor.as_mut() else {
             return Ok(None);
@@ -431,28 +507,39 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
         let n = cursor.rows_left.min(self.batch_size);
         let mut cols = Vec::with_capacity(self.plans.len());
         for (plan, reader) in self.plans.iter().zip(cursor.readers.iter_mut()) {
-            let label = &self.label;
-            let rg = cursor.row_group;
-            let col = guarded(
-                || format!("{label}: row group {rg}, column \"{}\"", plan.field.name),
-                || match reader {
-                    ColumnSource::Pages(p) => p.read(plan, n),
-                    ColumnSource::Crate(r) => read_column(r, plan, n),
-                },
-            )
-            .map_err(|e| {
-                in_column(e, label, rg, &plan.field.name).with_rows(cursor.first_row, n)
-            })?;
+            let col = read_batch_column(
+                &self.label,
+                cursor.row_group,
+                cursor.first_row,
+                plan,
+                reader,
+                n,
+            )?;
             cols.push(col);
         }
         cursor.rows_left -= n;
         cursor.first_row += n as u64;
-        Ok(Some(Table {
+        Ok(Some(self.table(cols, n)))
+    }
+
+    /// The next table from the worker threads (started on the first call).
+    fn next_table_threaded(&mut self) -> Result<Option<Table>> {
+        let mut parallel = match self.parallel.take() {
+            Some(p) => p,
+            None => Box::new(ParallelBatches::new(self, self.threads)?),
+        };
+        let next = parallel.next_batch(self)?;
+        self.parallel = Some(parallel);
+        Ok(next.map(|(cols, n)| self.table(cols, n)))
+    }
+
+    fn table(&self, cols: Vec<FieldArray>, n_rows: usize) -> Table {
+        Table {
             cols,
-            n_rows: n,
+            n_rows,
             name: String::new(),
             metadata: self.schema.metadata.clone(),
-        }))
+        }
     }
 }
 
