@@ -1313,19 +1313,19 @@ fn a_footer_declaring_879_million_children_is_refused_before_the_crate_reserves_
 
 /// Everything a reader gives until it ends: the tables, then the error that
 /// ended it, if one did.
+/// (The iterator ends after an error.)
 fn read_outcome(bytes: Bytes, options: ParquetReadOptions) -> (Vec<Table>, Option<String>) {
-    let reader = match ParquetReader::from_bytes(bytes, "bad.parquet", options) {
-        Ok(r) => r,
-        Err(e) => return (Vec::new(), Some(e.to_string())),
-    };
-    let mut tables = Vec::new();
-    for t in reader {
-        match t {
-            Ok(t) => tables.push(t),
-            Err(e) => return (tables, Some(e.to_string())),
-        }
-    }
-    (tables, None)
+    let items: Vec<Result<Table, Error>> =
+        match ParquetReader::from_bytes(bytes, "bad.parquet", options) {
+            Ok(reader) => reader.collect(),
+            Err(e) => vec![Err(e)],
+        };
+    let (tables, errors): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
+    let error = errors
+        .into_iter()
+        .find_map(|e| e.err())
+        .map(|e| e.to_string());
+    (tables.into_iter().filter_map(Result::ok).collect(), error)
 }
 
 /// What tells tables apart (floats by bit pattern, so NaN equals NaN): each
