@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lightstream::minarrow::ffi::arrow_dtype::CategoricalIndexType;
 use lightstream::minarrow::{
@@ -25,6 +25,7 @@ use lightstream::parquet::{
 use lightstream::{Error, Schema};
 use lightstream_core::bytes::Bytes;
 use lightstream_core::{DictionaryEncoding, IndexType};
+use parquet::file::reader::{ChunkReader, Length};
 
 // ------------------------------------------------------------------ data
 
@@ -1439,4 +1440,105 @@ fn threads_give_the_tables_and_errors_of_one_thread() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("threads must be at least 1"), "{e}");
+}
+
+/// A reader like the parquet crate's for `File`: its readers share one
+/// offset (as `try_clone`s of a `File` do), so a seek and the read after it
+/// are two steps another thread can come between (made likely here by a
+/// yield between them).
+struct OneOffset {
+    bytes: Bytes,
+    offset: Arc<Mutex<u64>>,
+}
+
+struct OneOffsetRead {
+    bytes: Bytes,
+    offset: Arc<Mutex<u64>>,
+}
+
+impl OneOffset {
+    fn seek(&self, at: u64) {
+        *self.offset.lock().unwrap() = at;
+        std::thread::yield_now();
+    }
+}
+
+impl std::io::Read for OneOffsetRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut at = self.offset.lock().unwrap();
+        let rest = self.bytes.get(*at as usize..).unwrap_or_default();
+        let n = buf.len().min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        *at += n as u64;
+        Ok(n)
+    }
+}
+
+impl Length for OneOffset {
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+}
+
+impl ChunkReader for OneOffset {
+    type T = OneOffsetRead;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<OneOffsetRead> {
+        self.seek(start);
+        Ok(OneOffsetRead {
+            bytes: self.bytes.clone(),
+            offset: Arc::clone(&self.offset),
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.seek(start);
+        let mut read = OneOffsetRead {
+            bytes: self.bytes.clone(),
+            offset: Arc::clone(&self.offset),
+        };
+        let mut out = vec![0; length];
+        std::io::Read::read_exact(&mut read, &mut out)
+            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))?;
+        Ok(out.into())
+    }
+}
+
+/// Decode threads over a reader whose reads share one offset, like the
+/// parquet crate's `File` reader: reads on several threads must not
+/// interleave (they did: "Unexpected struct field type" and "snappy: corrupt
+/// input" from `lightstream convert` of a sound file). Several row groups,
+/// read three times with 3 threads, give the tables of one thread.
+#[test]
+fn threads_read_through_a_shared_file_offset() {
+    let schema = all_types_schema();
+    let tables = vec![table(&schema, 4_000, 61, 10)];
+    let bytes = write(
+        &schema,
+        &tables,
+        ParquetWriteOptions {
+            row_group_rows: 1_000,
+            compression: ParquetCompression::Snappy,
+            ..Default::default()
+        },
+    );
+    let options = ParquetReadOptions {
+        batch_size: 300,
+        ..Default::default()
+    };
+    let (one, error) = read_outcome(bytes.clone(), options.clone());
+    assert_eq!(error, None);
+    for round in 0..3 {
+        let source = OneOffset {
+            bytes: bytes.clone(),
+            offset: Arc::new(Mutex::new(0)),
+        };
+        let reader =
+            ParquetReader::from_chunk_reader(source, "file".into(), with_threads(3, &options))
+                .unwrap();
+        let got: Vec<Table> = reader
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_same_tables(&got, &one, &format!("round {round}"));
+    }
 }

@@ -22,7 +22,7 @@
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lightstream_core::bytes::Bytes;
 use lightstream_core::minarrow::{FieldArray, Table};
@@ -125,7 +125,7 @@ pub struct ParquetReader<R: ChunkReader + 'static = File> {
     label: String,
     file: SerializedFileReader<Shared<R>>,
     /// The same bytes the crate reads, for the page-header check.
-    source: Arc<R>,
+    source: Shared<R>,
     max_page_bytes: usize,
     schema: Arc<Schema>,
     fields: Vec<FieldInfo>,
@@ -144,24 +144,92 @@ pub struct ParquetReader<R: ChunkReader + 'static = File> {
     parallel: Option<Box<ParallelBatches>>,
 }
 
-/// The caller's reader, shared by the parquet crate and [`pages::check_chunk`].
-struct Shared<R>(Arc<R>);
+/// The caller's reader, shared by the parquet crate and [`pages::check_chunk`],
+/// and by the column chunks decoding on worker threads.
+///
+/// A `ChunkReader` need not allow concurrent reads, and `File`'s does not:
+/// its readers are `try_clone`s that share one file offset, so two threads
+/// seeking and reading interleave (wrong page bytes, "corrupt" files;
+/// apache/arrow-rs#7667). Every read therefore takes `lock` for one whole
+/// seek-and-read (`get_bytes`), and `get_read` hands out a reader that reads
+/// that way too ([`SharedRead`]), never a reader of the caller's that would
+/// read later, outside the lock.
+struct Shared<R> {
+    reader: Arc<R>,
+    lock: Arc<Mutex<()>>,
+}
+
+impl<R> Clone for Shared<R> {
+    fn clone(&self) -> Self {
+        Shared {
+            reader: Arc::clone(&self.reader),
+            lock: Arc::clone(&self.lock),
+        }
+    }
+}
+
+impl<R: ChunkReader> Shared<R> {
+    fn new(reader: R) -> Self {
+        Shared {
+            reader: Arc::new(reader),
+            lock: Arc::new(Mutex::new(())),
+        }
+    }
+}
 
 impl<R: ChunkReader> Length for Shared<R> {
     fn len(&self) -> u64 {
-        self.0.len()
+        self.reader.len()
     }
 }
 
 impl<R: ChunkReader> ChunkReader for Shared<R> {
-    type T = R::T;
+    type T = SharedRead<R>;
 
-    fn get_read(&self, start: u64) -> parquet::errors::Result<R::T> {
-        self.0.get_read(start)
+    fn get_read(&self, start: u64) -> parquet::errors::Result<SharedRead<R>> {
+        Ok(SharedRead {
+            shared: self.clone(),
+            pos: start,
+            window: Bytes::new(),
+        })
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        self.0.get_bytes(start, length)
+        // A panic while the lock was held poisons it, but leaves no state
+        // behind it to distrust: each read seeks first.
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.reader.get_bytes(start, length)
+    }
+}
+
+/// What a [`SharedRead`] fetches at a time (page headers are read through it:
+/// a few dozen bytes each; `BufReader`'s default is 8 KiB).
+const READ_WINDOW: u64 = 4 << 10;
+
+/// A `Read` from `pos` on through [`Shared::get_bytes`], a window at a time.
+struct SharedRead<R> {
+    shared: Shared<R>,
+    pos: u64,
+    window: Bytes,
+}
+
+impl<R: ChunkReader> std::io::Read for SharedRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.window.is_empty() {
+            let n = self.shared.len().saturating_sub(self.pos).min(READ_WINDOW);
+            if n == 0 || buf.is_empty() {
+                return Ok(0);
+            }
+            self.window = self
+                .shared
+                .get_bytes(self.pos, n as usize)
+                .map_err(std::io::Error::other)?;
+            self.pos += n;
+        }
+        let n = buf.len().min(self.window.len());
+        buf[..n].copy_from_slice(&self.window[..n]);
+        self.window = self.window.slice(n..);
+        Ok(n)
     }
 }
 
@@ -253,14 +321,14 @@ impl ParquetReader<File> {
 fn open_footer<R: ChunkReader + 'static>(
     reader: R,
     label: &str,
-) -> Result<(SerializedFileReader<Shared<R>>, Arc<R>)> {
+) -> Result<(SerializedFileReader<Shared<R>>, Shared<R>)> {
     let len = reader.len();
     let footer_len = check_envelope(&reader, len, label)?;
     // What the footer declares, before the crate reserves it.
     footer::check(&reader, len - 8 - footer_len, footer_len)
         .map_err(|m| parquet_error(format!("{label}: footer: {m}")))?;
-    let source = Arc::new(reader);
-    let reader = Shared(Arc::clone(&source));
+    let source = Shared::new(reader);
+    let reader = source.clone();
     let file = guarded(
         || format!("{label}: reading the footer"),
         || {
@@ -425,7 +493,7 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
                 .unwrap_or_else(|| chunk.data_page_offset());
             // check_metadata vouched for a non-negative range inside the file.
             pages::check_chunk(
-                &*self.source,
+                &self.source,
                 start as u64,
                 chunk.compressed_size() as u64,
                 self.max_page_bytes,
