@@ -32,6 +32,7 @@ mod rng;
 mod threads;
 
 use std::io::{self, Write};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -519,6 +520,11 @@ struct InputArgs {
     /// string and blank lines are skipped
     #[arg(long, value_enum, value_name = "RULE", default_value_t = StringNullsArg::Unquoted)]
     string_nulls: StringNullsArg,
+    /// Threads that decode a file input (Parquet: the columns of up to N
+    /// batches at once, so up to N batches are held decoded); 1 decodes on
+    /// one thread [default: every core]
+    #[arg(long, value_name = "N")]
+    threads: Option<NonZeroUsize>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -694,6 +700,7 @@ impl InputArgs {
             },
             // schema, cat and convert consume batches one by one.
             compact_dictionaries: true,
+            threads: self.threads,
         }
     }
 }
