@@ -8,9 +8,10 @@
 //!   [`read_batch_column`] does the decoding, as on one thread.
 //! - A column's source reads its batches in order, so column `c` of batch
 //!   `k + 1` of a row group is queued when column `c` of batch `k` comes
-//!   back; the other columns, and batches of the next row group (opened on
-//!   the calling thread when it is planned), run meanwhile. Workers never
-//!   wait for the caller to take a table.
+//!   back (results are taken as they finish, not in submission order); the
+//!   other columns, and batches of the next row group (opened on the calling
+//!   thread when it is planned), run meanwhile. Workers never wait for the
+//!   caller to take a table.
 //! - Window: at most `threads` batches are planned and not yet taken; a
 //!   batch is handed out when all its columns are back, in file order.
 //! - Errors: the first in stream order wins (the earliest batch, then its
@@ -23,7 +24,7 @@
 //! Not here: opening row groups and the decoding itself (reader.rs,
 //! column.rs, decode.rs); the thread pool (workers.rs).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use lightstream_core::minarrow::FieldArray;
@@ -34,7 +35,7 @@ use super::reader::{
 };
 use super::types::{ColumnPlan, parquet_error};
 use crate::error::{Error, Result};
-use crate::workers::Workers;
+use crate::workers::{JobId, Workers};
 
 /// What a job hands back: the column's source, for its next batch, and the
 /// decoded array.
@@ -77,9 +78,8 @@ pub(super) struct ParallelBatches {
     window: usize,
     /// Planned batches (and at most one error, last), in stream order.
     slots: VecDeque<Slot>,
-    /// (batch sequence number, column) of each job in flight, in the order
-    /// they were submitted: the order the workers hand results back.
-    jobs: VecDeque<(u64, usize)>,
+    /// (batch sequence number, column) of each job in flight.
+    jobs: HashMap<JobId, (u64, usize)>,
     planning: Option<Planning>,
     next_seq: u64,
     /// Every row group has been planned (or one failed to open).
@@ -107,7 +107,7 @@ impl ParallelBatches {
             batch_size: reader.batch_size(),
             window,
             slots: VecDeque::new(),
-            jobs: VecDeque::new(),
+            jobs: HashMap::new(),
             planning: None,
             next_seq: 0,
             planned_all: false,
@@ -218,25 +218,31 @@ impl ParallelBatches {
             let result = read_batch_column(&label, rg, first_row, &plans[c], &mut source, n);
             (source, result)
         };
-        self.workers
+        let id = self
+            .workers
             .submit(job)
             .map_err(|_| parquet_error("internal error: the decode window is full"))?;
-        self.jobs.push_back((seq, c));
+        self.jobs.insert(id, (seq, c));
         Ok(())
     }
 
-    /// Waits for the oldest job, files its array under its batch and hands
-    /// its source to the same column of the next batch of its row group.
+    /// Waits for a job to finish (the oldest of those that have), files its
+    /// array under its batch and hands its source to the same column of the
+    /// next batch of its row group: a column's next batch starts as soon as
+    /// its decoder is free, not after the jobs queued before it.
     fn take_result(&mut self) -> Result<()> {
         if self.workers.in_flight() != self.jobs.len() {
             return Err(parquet_error(
                 "internal error: the decode jobs and their results disagree",
             ));
         }
-        let (Some((seq, c)), Some(result)) = (self.jobs.pop_front(), self.workers.next()) else {
+        let Some((id, result)) = self.workers.next_finished() else {
             return Err(parquet_error(
                 "internal error: waiting for a column no thread is decoding",
             ));
+        };
+        let Some((seq, c)) = self.jobs.remove(&id) else {
+            return Err(parquet_error("internal error: a result of no job"));
         };
         let front = match self.slots.front() {
             Some(Slot::Batch(b)) => b.seq,
