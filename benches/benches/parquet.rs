@@ -13,8 +13,10 @@
 //!
 //! Groups (throughput in rows):
 //! - `parquet_write/{snappy,zstd}`: every table into a `Vec<u8>`, then `finish`.
-//! - `parquet_read/{snappy,zstd}/{lightstream_file,pyarrow_file}`: open the file and
-//!   decode every table (default batch size 65,536).
+//! - `parquet_read/{snappy,zstd}/{lightstream_file,pyarrow_file}/threads_{1,2}`: open
+//!   the file and decode every table (default batch size 65,536) with
+//!   `ParquetReadOptions::threads` 1 (the calling thread) and 2 (two decode threads;
+//!   pyarrow's `use_threads=True` is its default, every core, 2 on the bench machine).
 //!
 //! Before timing, both files of each codec are read back and checked against the
 //! generator (sum of `id`, sum of `n` and its null count, total string bytes).
@@ -260,20 +262,26 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n as u64));
     for name in ["snappy", "zstd"] {
         for who in ["lightstream", "pyarrow"] {
-            let path = dir.join(format!("{who}_{name}.parquet"));
-            g.bench_with_input(
-                BenchmarkId::new(name, format!("{who}_file")),
-                &path,
-                |b, p| {
-                    b.iter(|| {
-                        let mut rows = 0;
-                        for t in ParquetReader::open(p, ParquetReadOptions::default()).unwrap() {
-                            rows += black_box(t.unwrap()).n_rows;
-                        }
-                        assert_eq!(rows, n);
-                    })
-                },
-            );
+            for threads in [1, 2] {
+                let path = dir.join(format!("{who}_{name}.parquet"));
+                let options = ParquetReadOptions {
+                    threads,
+                    ..Default::default()
+                };
+                g.bench_with_input(
+                    BenchmarkId::new(name, format!("{who}_file/threads_{threads}")),
+                    &path,
+                    |b, p| {
+                        b.iter(|| {
+                            let mut rows = 0;
+                            for t in ParquetReader::open(p, options.clone()).unwrap() {
+                                rows += black_box(t.unwrap()).n_rows;
+                            }
+                            assert_eq!(rows, n);
+                        })
+                    },
+                );
+            }
         }
     }
     g.finish();

@@ -5,7 +5,9 @@ Usage: parquet_time.py DIR [REPEATS]
 
 DIR holds Lightstream's files `lightstream_{snappy,zstd}.parquet` (written by the
 Rust bench). For each codec this script:
-  - times pq.read_table on Lightstream's file (use_threads False and True),
+  - times pq.read_table on Lightstream's file (use_threads False: one thread,
+    and True: pyarrow's default, pa.cpu_count() threads; the bench's own reads
+    run with 1 and 2 decode threads),
   - writes `pyarrow_<codec>.parquet` from that table with the same settings
     (compression, dictionary encoding on, 1,048,576-row row groups) and times
     pq.write_table (pyarrow's writer encodes columns on one thread),
@@ -40,7 +42,7 @@ def main():
         raise SystemExit(__doc__)
     d = sys.argv[1]
     repeats = int(sys.argv[2]) if len(sys.argv) == 3 else 5
-    results = {"pyarrow": pa.__version__, "cpu_count": os.cpu_count(), "cases": {}}
+    results = {"pyarrow": pa.__version__, "cpu_count": os.cpu_count(), "pyarrow_threads": pa.cpu_count(), "cases": {}}
     for codec in ("snappy", "zstd"):
         ours = os.path.join(d, f"lightstream_{codec}.parquet")
         theirs = os.path.join(d, f"pyarrow_{codec}.parquet")

@@ -4,6 +4,7 @@
 Usage:
   parquet_oracle.py write OUT_DIR    pyarrow writes Parquet files for Lightstream to read
   parquet_oracle.py verify DIR       pyarrow reads Parquet files Lightstream wrote
+  parquet_oracle.py threads OUT_DIR  pyarrow writes the files of the decode-threads test
 
 write: the ALL_TYPES table of pyarrow_write.py (same generator, same seed), minus the
 columns Parquet cannot hold (negative decimal scale), with timestamp[s] values kept
@@ -214,6 +215,46 @@ def write_pages_cases(out_dir):
     return manifest
 
 
+def threads(out_dir):
+    """Files for Lightstream's decode threads (tests/tests/parquet_interop.rs):
+    `threads_all_types.parquet` (the ALL_TYPES table in row groups of 37 rows:
+    dictionary and plain columns, nulls) and `threads_pages.parquet` (4 row
+    groups of 5,000 rows, several uncompressed v1 pages per chunk), each with
+    what pyarrow reads back (`<name>.json`, one batch per row group), and
+    `threads.json`: each file's row groups, and for threads_pages the byte
+    range of every column chunk (the test corrupts pages inside them)."""
+    os.makedirs(out_dir, exist_ok=True)
+    pages = pages_table(20_000).select(["s_d257", "i32", "cat32", "f64", "b", "s_large"])
+    files = [
+        ("threads_all_types", parquet_table(), {"row_group_size": 37}),
+        (
+            "threads_pages",
+            pages,
+            {"row_group_size": 5_000, "data_page_size": 4_096, "compression": "none", "data_page_version": "1.0"},
+        ),
+    ]
+    out = {}
+    for name, table, opts in files:
+        path = os.path.join(out_dir, name + ".parquet")
+        pq.write_table(table, path, **opts)
+        back = pq.read_table(path).cast(table.schema)
+        doc = ipc_expect.expect_json("parquet", table.schema, per_row_group(back, path), False)
+        ipc_expect.write_json(os.path.join(out_dir, name + ".json"), doc)
+        md = pq.ParquetFile(path).metadata
+        chunks = []
+        for r in range(md.num_row_groups):
+            row = []
+            for c in range(md.num_columns):
+                col = md.row_group(r).column(c)
+                start = col.dictionary_page_offset if col.has_dictionary_page else col.data_page_offset
+                row.append({"name": col.path_in_schema, "start": start, "data_page": col.data_page_offset, "end": start + col.total_compressed_size})
+            chunks.append(row)
+        out[name] = {"data": name + ".parquet", "expect": name + ".json", "row_groups": md.num_row_groups, "chunks": chunks}
+    with open(os.path.join(out_dir, "threads.json"), "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=1)
+    print(f"wrote {len(out)} Parquet files to {out_dir}")
+
+
 def merged(doc):
     """The document with all its batches as one."""
     batches = doc["batches"]
@@ -279,10 +320,12 @@ def verify(dir_):
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("write", "verify"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("write", "verify", "threads"):
         raise SystemExit(__doc__)
     if sys.argv[1] == "write":
         write(sys.argv[2])
+    elif sys.argv[1] == "threads":
+        threads(sys.argv[2])
     else:
         verify(sys.argv[2])
 

@@ -25,6 +25,7 @@ use lightstream_core::Schema;
 use lightstream_core::minarrow::{
     Array, ArrowType, DatetimeArray, FieldArray, Table, TemporalArray, TimeUnit, Vec64,
 };
+use lightstream_tests::compare::diff_tables;
 use lightstream_tests::interop::{
     TempDir, diff_against_doc, expect_doc, interop_all_types, os, read_json, run_python,
 };
@@ -118,6 +119,150 @@ fn lightstream_reads_what_pyarrow_writes() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+/// Everything a reader gives until it ends: the tables, then the error that
+/// ended it, if one did.
+fn read_outcome(bytes: &[u8], options: ParquetReadOptions) -> (Vec<Table>, Option<String>) {
+    let bytes = lightstream_core::bytes::Bytes::copy_from_slice(bytes);
+    let reader = match ParquetReader::from_bytes(bytes, "threads.parquet", options) {
+        Ok(r) => r,
+        Err(e) => return (Vec::new(), Some(e.to_string())),
+    };
+    let mut tables = Vec::new();
+    for t in reader {
+        match t {
+            Ok(t) => tables.push(t),
+            Err(e) => return (tables, Some(e.to_string())),
+        }
+    }
+    (tables, None)
+}
+
+/// Reads `bytes` with 1, 2 and 3 decode threads and checks that 2 and 3 give
+/// the tables of 1 (values, schema, batch boundaries) and the same error
+/// after them, if any; returns what 1 thread gave.
+fn same_with_threads(
+    label: &str,
+    bytes: &[u8],
+    options: &ParquetReadOptions,
+) -> (Vec<Table>, Option<String>) {
+    let read = |threads| {
+        read_outcome(
+            bytes,
+            ParquetReadOptions {
+                threads,
+                ..options.clone()
+            },
+        )
+    };
+    let one = read(1);
+    for threads in [2, 3] {
+        let (tables, error) = read(threads);
+        let label = format!("{label}, {threads} threads");
+        assert_eq!(error, one.1, "{label}: another error");
+        assert_eq!(
+            tables.iter().map(|t| t.n_rows).collect::<Vec<_>>(),
+            one.0.iter().map(|t| t.n_rows).collect::<Vec<_>>(),
+            "{label}: other batches"
+        );
+        for (k, (t, o)) in tables.iter().zip(&one.0).enumerate() {
+            if let Err(d) = diff_tables(t, o) {
+                panic!("{label}: table {k} differs from 1 thread's:\n{d}");
+            }
+        }
+    }
+    one
+}
+
+/// `ParquetReadOptions::threads`: on pyarrow's files (several row groups,
+/// dictionary and plain columns, nulls, several pages per chunk), 2 and 3
+/// decode threads give the tables of one thread, whole, in batches that cut
+/// pages and row groups, and projected, and those equal what pyarrow reads;
+/// a corrupt page in the middle row group (its data, or its header) gives the
+/// same tables, then the same error, as one thread.
+#[test]
+fn decode_threads_give_the_tables_and_errors_of_one_thread() {
+    let dir = TempDir::new("parquet-threads");
+    run_python(
+        "parquet_oracle.py",
+        &[os("threads".as_ref()), os(dir.path())],
+    );
+    let files = read_json(&dir.path().join("threads.json"));
+    for (name, batch_sizes) in [
+        ("threads_all_types", [7, 50]),
+        ("threads_pages", [999, 4096]),
+    ] {
+        let file = &files[name];
+        let bytes = std::fs::read(dir.path().join(file["data"].as_str().unwrap())).unwrap();
+        let doc = read_json(&dir.path().join(file["expect"].as_str().unwrap()));
+        let whole = ParquetReadOptions {
+            batch_size: usize::MAX,
+            ..Default::default()
+        };
+        let (tables, error) = same_with_threads(name, &bytes, &whole);
+        assert_eq!(error, None, "{name}");
+        assert_eq!(tables.len() as u64, file["row_groups"].as_u64().unwrap());
+        let schema = ParquetReader::from_bytes(bytes.clone().into(), name, whole)
+            .unwrap()
+            .schema()
+            .clone();
+        let problems = diff_against_doc(name, &doc, &schema, &tables);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        for batch_size in batch_sizes {
+            for projection in [None, Some(vec![3, 0, 1]), Some(vec![])] {
+                let options = ParquetReadOptions {
+                    batch_size,
+                    projection: projection.clone(),
+                    ..Default::default()
+                };
+                let label = format!("{name}, batches of {batch_size}, projection {projection:?}");
+                let (tables, error) = same_with_threads(&label, &bytes, &options);
+                assert_eq!(error, None, "{label}");
+                let rows = tables.iter().map(|t| t.n_rows).sum::<usize>();
+                assert_eq!(rows as u64, schema_rows(&bytes), "{label}");
+            }
+        }
+    }
+
+    // Corrupt pages of row group 2 (of 4, 5 batches of 1,000 rows each).
+    let file = &files["threads_pages"];
+    let bytes = std::fs::read(dir.path().join(file["data"].as_str().unwrap())).unwrap();
+    let chunk = |c: usize, key: &str| file["chunks"][2][c][key].as_u64().unwrap() as usize;
+    let options = ParquetReadOptions {
+        batch_size: 1000,
+        ..Default::default()
+    };
+    // Near the end of column 0's last page: dictionary indices of 0x1ff, out
+    // of range, met while the row group's last batch decodes on a worker. Its
+    // dictionary page: string lengths past the page, met by the row group's
+    // first batch (queued while the batches before it are still decoding).
+    // The header of column 1's first data page: refused when the row group
+    // opens, on the calling thread.
+    let dictionary = chunk(0, "start") + 1000;
+    for (what, at, first_bad_table) in [
+        ("dictionary page", dictionary..dictionary + 32, 10),
+        ("page data", chunk(0, "end") - 40..chunk(0, "end") - 8, 14),
+        (
+            "page header",
+            chunk(1, "data_page")..chunk(1, "data_page") + 1,
+            10,
+        ),
+    ] {
+        let mut bad = bytes.clone();
+        bad[at].fill(0xff);
+        let (tables, error) = same_with_threads(what, &bad, &options);
+        let error = error.unwrap_or_else(|| panic!("{what}: no error"));
+        assert!(error.contains("row group 2"), "{what}: {error}");
+        assert_eq!(tables.len(), first_bad_table, "{what}: {error}");
+    }
+}
+
+/// Rows in a Parquet file (its footer's count).
+fn schema_rows(bytes: &[u8]) -> u64 {
+    ParquetReader::from_bytes(bytes.to_vec().into(), "rows", Default::default())
+        .unwrap()
+        .num_rows()
 }
 
 /// Seconds are stored as milliseconds (as pyarrow does): timestamp[s] values beyond

@@ -32,6 +32,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -198,9 +199,21 @@ pub struct InputOptions {
     /// are sent on (`serve`, `send`), since a compacted batch goes out with a
     /// replacement dictionary instead of the input's deltas.
     pub compact_dictionaries: bool,
-    /// Threads that decode a file input (`--threads`; 0 reads as 1). CSV:
-    /// a regular file is memory-mapped and parsed in pieces on them.
-    pub threads: usize,
+    /// Threads that decode a file input (`--threads`); `None`: every core
+    /// ([`InputOptions::decode_threads`]). Parquet decodes columns of
+    /// several batches at once; a CSV file is memory-mapped and parsed in
+    /// pieces on them; 1 decodes on the reading thread alone.
+    pub threads: Option<NonZeroUsize>,
+}
+
+impl InputOptions {
+    /// The decode threads asked for, else as many as the machine has cores
+    /// (1 when that cannot be told).
+    pub fn decode_threads(&self) -> usize {
+        self.threads
+            .or_else(|| std::thread::available_parallelism().ok())
+            .map_or(1, NonZeroUsize::get)
+    }
 }
 
 /// Which columns the tables carry.
@@ -370,7 +383,9 @@ impl InputReader {
             Some(Format::Csv) => {
                 return open_csv(source, path, options, columns).map(Opened::Tables);
             }
-            Some(Format::Parquet) => return open_parquet(source, columns).map(Opened::Tables),
+            Some(Format::Parquet) => {
+                return open_parquet(source, columns, options).map(Opened::Tables);
+            }
             _ => {}
         }
         let name = source.name();
@@ -386,7 +401,7 @@ impl InputReader {
             )));
         }
         if options.from.is_none() && head.starts_with(PARQUET_MAGIC) {
-            return open_parquet(source, columns).map(Opened::Tables);
+            return open_parquet(source, columns, options).map(Opened::Tables);
         }
         if is_ipc_file(&head) {
             let bytes = match (path, size) {
@@ -616,7 +631,7 @@ fn open_csv(
         Input::Path(path) => {
             let (file, _) = source.open_file(path)?;
             let threads = CsvFileOptions {
-                threads: options.threads.max(1),
+                threads: options.decode_threads(),
                 ..CsvFileOptions::default()
             };
             let meter = Meter {
@@ -654,7 +669,11 @@ fn open_csv(
     })
 }
 
-fn open_parquet(source: &Input, columns: &Columns) -> CliResult<InputReader> {
+fn open_parquet(
+    source: &Input,
+    columns: &Columns,
+    options: &InputOptions,
+) -> CliResult<InputReader> {
     let name = source.name();
     let Input::Path(path) = source else {
         return Err(CliError::msg(format!(
@@ -671,6 +690,7 @@ fn open_parquet(source: &Input, columns: &Columns) -> CliResult<InputReader> {
     let projection = columns.choose(&name, &fields)?;
     let reader = open(ParquetReadOptions {
         projection: projection.clone(),
+        threads: options.decode_threads(),
         ..ParquetReadOptions::default()
     })?;
     let schema = reader.schema().clone();

@@ -32,6 +32,7 @@ mod rng;
 mod threads;
 
 use std::io::{self, Write};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -519,11 +520,13 @@ struct InputArgs {
     /// string and blank lines are skipped
     #[arg(long, value_enum, value_name = "RULE", default_value_t = StringNullsArg::Unquoted)]
     string_nulls: StringNullsArg,
-    /// Threads that decode a file input (default: all cores). A CSV file is
-    /// parsed in pieces on that many threads, with the values, row order,
-    /// errors and counts of one thread; pipes are read by one thread
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    threads: Option<u16>,
+    /// Threads that decode a file input (Parquet: the columns of up to N
+    /// batches at once, so up to N batches are held decoded; a CSV file: in
+    /// pieces, with the values, row order, errors and counts of one thread;
+    /// pipes are read by one thread); 1 decodes on one thread [default: every
+    /// core]
+    #[arg(long, value_name = "N")]
+    threads: Option<NonZeroUsize>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -699,10 +702,7 @@ impl InputArgs {
             },
             // schema, cat and convert consume batches one by one.
             compact_dictionaries: true,
-            threads: self.threads.map_or_else(
-                || std::thread::available_parallelism().map_or(1, |n| n.get()),
-                usize::from,
-            ),
+            threads: self.threads,
         }
     }
 }

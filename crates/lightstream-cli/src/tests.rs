@@ -73,7 +73,7 @@ fn output_options() {
     assert!(!from.no_header);
     assert_eq!(from.bad_rows, BadRowPolicy::Skip);
     assert_eq!(from.string_nulls, StringNulls::QuotingIgnored);
-    assert_eq!(from.threads, 3);
+    assert_eq!(from.decode_threads(), 3);
 }
 
 #[test]

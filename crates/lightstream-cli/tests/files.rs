@@ -172,6 +172,54 @@ fn parquet_compression_choices() {
     );
 }
 
+/// `--threads N`: the same output with 1, 2 and 3 decode threads (and the
+/// default, every core) from a Parquet file of several row groups, cut into
+/// batches; 0 is a usage error.
+#[test]
+fn parquet_decode_threads_give_the_same_output() {
+    let dir = test_dir("parquet-threads");
+    run(&dir, &["example", "orig.arrow", "--rows", "5000"]).assert_success();
+    run(
+        &dir,
+        &[
+            "convert",
+            "orig.arrow",
+            "x.parquet",
+            "--row-group-rows",
+            "1500",
+        ],
+    )
+    .assert_success();
+    let mut outputs = Vec::new();
+    for threads in [Some("1"), Some("2"), Some("3"), None] {
+        let name = format!("t{}.arrows", threads.unwrap_or("default"));
+        let mut args = vec!["convert", "x.parquet", name.as_str()];
+        if let Some(n) = threads {
+            args.extend(["--threads", n]);
+        }
+        run(&dir, &args).assert_success();
+        outputs.push(fs::read(dir.join(&name)).unwrap());
+    }
+    let tables = decode_stream(&dir.join("t1.arrows"));
+    // Row groups of 1,500 rows: 4 tables, the last of 500.
+    assert_eq!(
+        tables.iter().map(|t| t.n_rows).collect::<Vec<_>>(),
+        [1500, 1500, 1500, 500]
+    );
+    assert!(outputs.iter().all(|o| *o == outputs[0]), "outputs differ");
+    let cat = run(&dir, &["cat", "x.parquet", "--threads", "2", "-n", "3"])
+        .assert_success()
+        .stdout_text();
+    assert_eq!(cat.lines().count(), 2 + 3, "{cat}");
+    let line = run(
+        &dir,
+        &["convert", "x.parquet", "y.arrows", "--threads", "0"],
+    )
+    .assert_error(2)
+    .to_string();
+    assert!(line.contains("--threads"), "{line}");
+}
+
 #[test]
 fn codecs_that_do_not_fit_the_format_are_usage_errors() {
     let dir = test_dir("codec-mismatch");
@@ -640,7 +688,9 @@ fn convert_memory_stays_bounded() {
     // A batch as the input delivers it: IPC keeps the producer's batches; CSV
     // and Parquet are read 65,536 rows at a time. A Parquet row group of
     // encoded pages, with the writer's dictionary hash tables, is counted at
-    // one and a half times its raw size.
+    // one and a half times its raw size. Parquet input decodes on every core
+    // (the default `--threads`), a batch ahead per thread.
+    let threads = thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let total_rows = (batches * rows) as u64;
     let row_group = total_rows.min(row_group_rows) * ROW_BYTES * 3 / 2;
     let mut failures = Vec::new();
@@ -682,9 +732,10 @@ fn convert_memory_stays_bounded() {
             let (peak, status) = peak_anon_memory(&mut child, Duration::from_secs(600));
             assert!(status.success(), "{input} -> {output}: {status:?}");
             let parquet_out = output.ends_with(".parquet");
+            let ahead = if parquet_in { threads } else { 0 };
             let limit = baseline
                 + (parquet_in as u64 + parquet_out as u64) * row_group
-                + 4 * batch_rows * ROW_BYTES
+                + (4 + ahead) * batch_rows * ROW_BYTES
                 + (8 << 20);
             let limit = if slow { limit.min(size / 5) } else { limit };
             eprintln!(

@@ -14,10 +14,14 @@
 //!
 //! A job that panics is reported as [`JobPanicked`] by [`Workers::next`] in its
 //! place; the worker thread survives it.
+//!
+//! [`Workers::next_finished`] takes results as they finish instead (the
+//! Parquet reader hands a column's decoder back to the next batch's job as soon
+//! as it is free, not after the columns queued before it).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -27,12 +31,24 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct JobPanicked(pub(crate) String);
 
+/// Which job a result belongs to: numbered from 0 in submission order.
+pub(crate) type JobId = u64;
+
+type Finished<T> = (JobId, Result<T, JobPanicked>);
+
 /// Persistent worker threads with in-order results (see the module docs).
 pub(crate) struct Workers<T: Send + 'static> {
     jobs: Option<SyncSender<Job>>,
     threads: Vec<JoinHandle<()>>,
-    /// One receiver per job submitted and not yet taken, in submission order.
-    pending: VecDeque<Receiver<Result<T, JobPanicked>>>,
+    /// Every job sends its result here (a clone each). Held here too, so a
+    /// receive never fails: every job sends (a panic is caught first).
+    done_tx: Sender<Finished<T>>,
+    done_rx: Receiver<Finished<T>>,
+    /// Jobs submitted and not yet taken, in submission order.
+    pending: VecDeque<JobId>,
+    /// Results received and not yet taken.
+    arrived: BTreeMap<JobId, Result<T, JobPanicked>>,
+    next_id: JobId,
     window: usize,
 }
 
@@ -41,7 +57,9 @@ impl<T: Send + 'static> Workers<T> {
     /// (at least one) results waiting.
     pub(crate) fn new(threads: usize, window: usize, name: &str) -> std::io::Result<Self> {
         let threads = threads.max(1);
-        let (tx, rx) = sync_channel::<Job>(threads);
+        let window = window.max(1);
+        // Room for every job the window lets in: `submit` never blocks.
+        let (tx, rx) = sync_channel::<Job>(window);
         let rx = Arc::new(Mutex::new(rx));
         let mut handles = Vec::with_capacity(threads);
         for i in 0..threads {
@@ -51,16 +69,22 @@ impl<T: Send + 'static> Workers<T> {
                 .spawn(move || worker_loop(&rx))?;
             handles.push(handle);
         }
+        let (done_tx, done_rx) = channel();
         Ok(Self {
             jobs: Some(tx),
             threads: handles,
+            done_tx,
+            done_rx,
             pending: VecDeque::new(),
-            window: window.max(1),
+            arrived: BTreeMap::new(),
+            next_id: 0,
+            window,
         })
     }
 
     /// How many worker threads run.
-    #[allow(dead_code)] // Not needed by the CSV reader; kept for the Parquet one.
+    // The Parquet reader's; a build with CSV alone does not use it.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(crate) fn threads(&self) -> usize {
         self.threads.len()
     }
@@ -72,14 +96,14 @@ impl<T: Send + 'static> Workers<T> {
     }
 
     /// How many jobs were submitted and not yet taken with [`Workers::next`].
-    #[allow(dead_code)] // Not needed by the CSV reader; kept for the Parquet one.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(crate) fn in_flight(&self) -> usize {
         self.pending.len()
     }
 
-    /// Queues a job. Returns it back (`Err`) when the window is full: take a
-    /// result with [`Workers::next`] first.
-    pub(crate) fn submit<F>(&mut self, job: F) -> Result<(), F>
+    /// Queues a job and says which it is. Returns it back (`Err`) when the
+    /// window is full: take a result with [`Workers::next`] first.
+    pub(crate) fn submit<F>(&mut self, job: F) -> Result<JobId, F>
     where
         F: FnOnce() -> T + Send + 'static,
     {
@@ -89,7 +113,8 @@ impl<T: Send + 'static> Workers<T> {
         let Some(jobs) = &self.jobs else {
             return Err(job);
         };
-        let (tx, rx) = sync_channel(1);
+        let id = self.next_id;
+        let tx = self.done_tx.clone();
         let boxed: Job = Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(job)).map_err(|payload| {
                 let message = payload
@@ -101,24 +126,55 @@ impl<T: Send + 'static> Workers<T> {
             });
             // The pool may have been dropped with this job queued: nobody
             // wants the result then.
-            let _ = tx.send(result);
+            let _ = tx.send((id, result));
         });
         // The receiving side lives as long as `self.jobs`, and a worker only
-        // stops when `jobs` is dropped: a send cannot fail here. If it ever
-        // did, the job's receiver reports it as a panic below.
+        // stops when `jobs` is dropped: a send cannot fail here.
         let _ = jobs.send(boxed);
-        self.pending.push_back(rx);
-        Ok(())
+        self.next_id += 1;
+        self.pending.push_back(id);
+        Ok(id)
     }
 
     /// The result of the oldest job not yet taken, waiting for it; `None`
     /// when no job is in flight.
+    // In-order takes are the CSV reader's; a build without it does not use them.
+    #[cfg_attr(not(all(feature = "csv", feature = "mmap")), allow(dead_code))]
     pub(crate) fn next(&mut self) -> Option<Result<T, JobPanicked>> {
-        let rx = self.pending.pop_front()?;
-        Some(
-            rx.recv()
-                .unwrap_or_else(|_| Err(JobPanicked("worker thread exited".into()))),
-        )
+        let id = self.pending.pop_front()?;
+        loop {
+            if let Some(result) = self.arrived.remove(&id) {
+                return Some(result);
+            }
+            self.receive();
+        }
+    }
+
+    /// The oldest of the results that have finished and are not yet taken,
+    /// with its job, waiting for one if none has; `None` when no job is in
+    /// flight.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub(crate) fn next_finished(&mut self) -> Option<Finished<T>> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        if self.arrived.is_empty() {
+            self.receive();
+        }
+        let (id, result) = self.arrived.pop_first()?;
+        if let Some(at) = self.pending.iter().position(|&p| p == id) {
+            self.pending.remove(at);
+        }
+        Some((id, result))
+    }
+
+    /// Waits for one result and files it.
+    fn receive(&mut self) {
+        // `self.done_tx` keeps the channel open, and every job sends once:
+        // this returns when a job in flight finishes.
+        if let Ok((id, result)) = self.done_rx.recv() {
+            self.arrived.insert(id, result);
+        }
     }
 }
 
@@ -146,6 +202,7 @@ impl<T: Send + 'static> Drop for Workers<T> {
         // Results nobody will take are dropped with their receivers; closing
         // the queue lets every worker finish its current job and exit.
         self.pending.clear();
+        self.arrived.clear();
         self.jobs = None;
         for handle in self.threads.drain(..) {
             let _ = handle.join();
@@ -178,6 +235,26 @@ mod tests {
         assert_eq!(got, (0..8).map(|i| i * 10).collect::<Vec<_>>());
         assert_eq!(pool.in_flight(), 0);
         assert!(pool.next().is_none());
+    }
+
+    #[test]
+    fn finished_results_are_taken_as_they_finish() {
+        let mut pool = Workers::new(2, 4, "test").unwrap();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let slow = pool
+            .submit(move || {
+                let _ = wait.recv();
+                1
+            })
+            .map_err(|_| ())
+            .unwrap();
+        let fast = pool.submit(|| 2).map_err(|_| ()).unwrap();
+        // The slow job holds its result until the fast one has been taken.
+        assert_eq!(pool.next_finished(), Some((fast, Ok(2))));
+        release.send(()).unwrap();
+        assert_eq!(pool.next_finished(), Some((slow, Ok(1))));
+        assert_eq!(pool.in_flight(), 0);
+        assert_eq!(pool.next_finished(), None);
     }
 
     #[test]

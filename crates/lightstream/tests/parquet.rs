@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lightstream::minarrow::ffi::arrow_dtype::CategoricalIndexType;
 use lightstream::minarrow::{
@@ -25,6 +25,7 @@ use lightstream::parquet::{
 use lightstream::{Error, Schema};
 use lightstream_core::bytes::Bytes;
 use lightstream_core::{DictionaryEncoding, IndexType};
+use parquet::file::reader::{ChunkReader, Length};
 
 // ------------------------------------------------------------------ data
 
@@ -1312,5 +1313,236 @@ fn a_footer_declaring_879_million_children_is_refused_before_the_crate_reserves_
             ),
             "{stdout}\n{stderr}"
         );
+    }
+}
+
+/// Everything a reader gives until it ends: the tables, then the error that
+/// ended it, if one did.
+/// (The iterator ends after an error.)
+fn read_outcome(bytes: Bytes, options: ParquetReadOptions) -> (Vec<Table>, Option<String>) {
+    let items: Vec<Result<Table, Error>> =
+        match ParquetReader::from_bytes(bytes, "bad.parquet", options) {
+            Ok(reader) => reader.collect(),
+            Err(e) => vec![Err(e)],
+        };
+    let (tables, errors): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
+    let error = errors
+        .into_iter()
+        .find_map(|e| e.err())
+        .map(|e| e.to_string());
+    (tables.into_iter().filter_map(Result::ok).collect(), error)
+}
+
+/// What tells tables apart (floats by bit pattern, so NaN equals NaN): each
+/// table's rows, and each column's field, null count and cells.
+type TableCells = (usize, Vec<(Arc<Field>, usize, Vec<Option<String>>)>);
+
+fn in_cells(tables: &[Table]) -> Vec<TableCells> {
+    tables
+        .iter()
+        .map(|t| {
+            let cols = t.cols.iter().map(|col| {
+                let cells = (0..t.n_rows).map(|i| cell(col, i)).collect();
+                (col.field.clone(), col.null_count, cells)
+            });
+            (t.n_rows, cols.collect())
+        })
+        .collect()
+}
+
+fn assert_same_tables(got: &[Table], one: &[Table], label: &str) {
+    let rows = |t: &[Table]| t.iter().map(|t| t.n_rows).collect::<Vec<_>>();
+    assert_eq!(rows(got), rows(one), "{label}: other batches");
+    let (got, one) = (in_cells(got), in_cells(one));
+    for (k, (a, b)) in got.iter().zip(&one).enumerate() {
+        for (a, b) in a.1.iter().zip(&b.1) {
+            assert!(a == b, "{label}: table {k}, column {:?} differs", b.0.name);
+        }
+    }
+}
+
+fn with_threads(threads: usize, options: &ParquetReadOptions) -> ParquetReadOptions {
+    ParquetReadOptions {
+        threads,
+        ..options.clone()
+    }
+}
+
+/// Threads change nothing a caller sees: with 2 and 3 decode threads every
+/// column type (our page decoders and the crate's path), batches cut inside
+/// and at row groups, a projection and no column at all give the tables of
+/// one thread; and a corrupt byte anywhere in the pages (every 701st) gives
+/// the same tables, then the same error, as on one thread.
+#[test]
+fn threads_give_the_tables_and_errors_of_one_thread() {
+    let schema = all_types_schema();
+    let tables = vec![table(&schema, 130, 51, 25), table(&schema, 45, 52, 0)];
+    let bytes = write(
+        &schema,
+        &tables,
+        ParquetWriteOptions {
+            row_group_rows: 50,
+            compression: ParquetCompression::Snappy,
+            ..Default::default()
+        },
+    );
+    let cases = [
+        ParquetReadOptions::default(),
+        ParquetReadOptions {
+            batch_size: 7,
+            ..Default::default()
+        },
+        ParquetReadOptions {
+            batch_size: 20,
+            projection: Some(vec![15, 0, 43, 12]),
+            ..Default::default()
+        },
+        ParquetReadOptions {
+            batch_size: 30,
+            projection: Some(Vec::new()),
+            ..Default::default()
+        },
+    ];
+    for options in &cases {
+        let (one, err) = read_outcome(bytes.clone(), with_threads(1, options));
+        assert_eq!(err, None);
+        assert_eq!(one.iter().map(|t| t.n_rows).sum::<usize>(), 175);
+        for threads in [2, 3] {
+            let (got, err) = read_outcome(bytes.clone(), with_threads(threads, options));
+            assert_eq!(err, None, "{threads} threads, {options:?}");
+            assert_same_tables(&got, &one, &format!("{threads} threads, {options:?}"));
+        }
+    }
+    let whole: Vec<usize> = (0..schema.fields.len()).collect();
+    let (one, _) = read_outcome(bytes.clone(), with_threads(1, &cases[1]));
+    assert_same_values("threads", &one, &tables, &whole);
+
+    // Corruptions, up to the footer (which fails on opening, before any thread).
+    let len = bytes.len();
+    let footer_len = u32::from_le_bytes(bytes[len - 8..len - 4].try_into().unwrap()) as usize;
+    let mut errors = 0;
+    // About 80 places by default (a few seconds in a debug build);
+    // `LIGHTSTREAM_PARQUET_FUZZ_STEP=1` tries every byte.
+    let step = match fuzz_plan() {
+        (_, 53, _) => 701,
+        (_, step, _) => step,
+    };
+    for at in (4..len - 8 - footer_len).step_by(step) {
+        let mut b = bytes.to_vec();
+        b[at] ^= 0xff;
+        let b = Bytes::from(b);
+        let options = &cases[1];
+        let one = read_outcome(b.clone(), with_threads(1, options));
+        errors += usize::from(one.1.is_some());
+        let three = read_outcome(b, with_threads(3, options));
+        assert_eq!(three.1, one.1, "byte {at}: another error");
+        assert_same_tables(&three.0, &one.0, &format!("3 threads, byte {at}"));
+    }
+    assert!(errors > 20, "only {errors} corruptions were detected");
+
+    let e = ParquetReader::from_bytes(bytes, "t.parquet", with_threads(0, &cases[0]))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("threads must be at least 1"), "{e}");
+}
+
+/// A reader like the parquet crate's for `File`: its readers share one
+/// offset (as `try_clone`s of a `File` do), so a seek and the read after it
+/// are two steps another thread can come between (made likely here by a
+/// yield between them).
+struct OneOffset {
+    bytes: Bytes,
+    offset: Arc<Mutex<u64>>,
+}
+
+struct OneOffsetRead {
+    bytes: Bytes,
+    offset: Arc<Mutex<u64>>,
+}
+
+impl OneOffset {
+    fn seek(&self, at: u64) {
+        *self.offset.lock().unwrap() = at;
+        std::thread::yield_now();
+    }
+}
+
+impl std::io::Read for OneOffsetRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut at = self.offset.lock().unwrap();
+        let rest = self.bytes.get(*at as usize..).unwrap_or_default();
+        let n = buf.len().min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        *at += n as u64;
+        Ok(n)
+    }
+}
+
+impl Length for OneOffset {
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+}
+
+impl ChunkReader for OneOffset {
+    type T = OneOffsetRead;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<OneOffsetRead> {
+        self.seek(start);
+        Ok(OneOffsetRead {
+            bytes: self.bytes.clone(),
+            offset: Arc::clone(&self.offset),
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.seek(start);
+        let mut read = OneOffsetRead {
+            bytes: self.bytes.clone(),
+            offset: Arc::clone(&self.offset),
+        };
+        let mut out = vec![0; length];
+        std::io::Read::read_exact(&mut read, &mut out)
+            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))?;
+        Ok(out.into())
+    }
+}
+
+/// Decode threads over a reader whose reads share one offset, like the
+/// parquet crate's `File` reader: reads on several threads must not
+/// interleave (they did: "Unexpected struct field type" and "snappy: corrupt
+/// input" from `lightstream convert` of a sound file). Several row groups,
+/// read three times with 3 threads, give the tables of one thread.
+#[test]
+fn threads_read_through_a_shared_file_offset() {
+    let schema = all_types_schema();
+    let tables = vec![table(&schema, 4_000, 61, 10)];
+    let bytes = write(
+        &schema,
+        &tables,
+        ParquetWriteOptions {
+            row_group_rows: 1_000,
+            compression: ParquetCompression::Snappy,
+            ..Default::default()
+        },
+    );
+    let options = ParquetReadOptions {
+        batch_size: 300,
+        ..Default::default()
+    };
+    let (one, error) = read_outcome(bytes.clone(), options.clone());
+    assert_eq!(error, None);
+    for round in 0..3 {
+        let source = OneOffset {
+            bytes: bytes.clone(),
+            offset: Arc::new(Mutex::new(0)),
+        };
+        let reader =
+            ParquetReader::from_chunk_reader(source, "file".into(), with_threads(3, &options))
+                .unwrap();
+        let got: Vec<Table> = reader
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_same_tables(&got, &one, &format!("round {round}"));
     }
 }

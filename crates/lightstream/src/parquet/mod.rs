@@ -46,6 +46,7 @@ mod column;
 mod decode;
 mod footer;
 mod pages;
+mod parallel;
 mod plan;
 mod reader;
 mod rle;

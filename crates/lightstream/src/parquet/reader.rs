@@ -22,10 +22,10 @@
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lightstream_core::bytes::Bytes;
-use lightstream_core::minarrow::Table;
+use lightstream_core::minarrow::{FieldArray, Table};
 use lightstream_core::{FieldInfo, Schema};
 use parquet::column::reader::ColumnReader;
 use parquet::file::properties::ReaderProperties;
@@ -34,6 +34,7 @@ use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader}
 
 use super::column::PageColumn;
 use super::decode::read_column;
+use super::parallel::ParallelBatches;
 use super::plan::{check_envelope, check_metadata, plan_columns};
 use super::types::{ARROW_SCHEMA_KEY, ColumnPlan, parquet_error};
 use super::{footer, pages};
@@ -56,6 +57,15 @@ pub struct ParquetReadOptions {
     /// checked against this before the chunk is read; a page above it is an
     /// [`Error::Parquet`] naming the row group, column and page.
     pub max_page_bytes: usize,
+    /// Threads that decode (default 1: everything on the calling thread, no
+    /// thread is started). With more, that many worker threads, started at
+    /// the first read and stopped when the reader is dropped, decode the
+    /// columns of up to `threads` batches at once (a job is one column of
+    /// one batch); the tables, their boundaries and any error are the same
+    /// as with one thread, in the same order. Memory: up to `threads`
+    /// decoded batches ahead of the caller, plus the open column chunks'
+    /// pages (those of two row groups at a row group's end).
+    pub threads: usize,
 }
 
 impl Default for ParquetReadOptions {
@@ -65,24 +75,27 @@ impl Default for ParquetReadOptions {
             batch_size: 64 * 1024,
             use_arrow_schema: true,
             max_page_bytes: 256 << 20,
+            threads: 1,
         }
     }
 }
 
 /// Who decodes a column chunk, chosen once when the row group opens
 /// ([`PageColumn::handles`]): a given set of bytes has exactly one decoder.
-enum ColumnSource {
+/// `Send`: with threads, it moves into the job that reads its next batch.
+pub(super) enum ColumnSource {
     /// Our page decoders (column.rs): flat chunks of the common encodings.
     Pages(PageColumn),
     /// The crate's `ColumnReader` (DELTA_*, BYTE_STREAM_SPLIT, INT96, ...).
     Crate(ColumnReader),
 }
 
-struct Cursor {
-    row_group: usize,
-    readers: Vec<ColumnSource>,
-    rows_left: usize,
-    first_row: u64,
+/// The open row group: a column source per projected column.
+pub(super) struct Cursor {
+    pub(super) row_group: usize,
+    pub(super) readers: Vec<ColumnSource>,
+    pub(super) rows_left: usize,
+    pub(super) first_row: u64,
 }
 
 /// Reads a Parquet file as minarrow tables: [`Iterator`] of `Result<Table>`.
@@ -112,7 +125,7 @@ pub struct ParquetReader<R: ChunkReader + 'static = File> {
     label: String,
     file: SerializedFileReader<Shared<R>>,
     /// The same bytes the crate reads, for the page-header check.
-    source: Arc<R>,
+    source: Shared<R>,
     max_page_bytes: usize,
     schema: Arc<Schema>,
     fields: Vec<FieldInfo>,
@@ -124,26 +137,99 @@ pub struct ParquetReader<R: ChunkReader + 'static = File> {
     /// Whether chunks our page decoders handle go to them (off only in
     /// tests, to compare with the crate's path).
     own_pages: bool,
+    /// `ParquetReadOptions::threads`.
+    threads: usize,
+    /// The worker threads and batches in flight (threads > 1, from the
+    /// first read on).
+    parallel: Option<Box<ParallelBatches>>,
 }
 
-/// The caller's reader, shared by the parquet crate and [`pages::check_chunk`].
-struct Shared<R>(Arc<R>);
+/// The caller's reader, shared by the parquet crate and [`pages::check_chunk`],
+/// and by the column chunks decoding on worker threads.
+///
+/// A `ChunkReader` need not allow concurrent reads, and `File`'s does not:
+/// its readers are `try_clone`s that share one file offset, so two threads
+/// seeking and reading interleave (wrong page bytes, "corrupt" files;
+/// apache/arrow-rs#7667). Every read therefore takes `lock` for one whole
+/// seek-and-read (`get_bytes`), and `get_read` hands out a reader that reads
+/// that way too ([`SharedRead`]), never a reader of the caller's that would
+/// read later, outside the lock.
+struct Shared<R> {
+    reader: Arc<R>,
+    lock: Arc<Mutex<()>>,
+}
+
+impl<R> Clone for Shared<R> {
+    fn clone(&self) -> Self {
+        Shared {
+            reader: Arc::clone(&self.reader),
+            lock: Arc::clone(&self.lock),
+        }
+    }
+}
+
+impl<R: ChunkReader> Shared<R> {
+    fn new(reader: R) -> Self {
+        Shared {
+            reader: Arc::new(reader),
+            lock: Arc::new(Mutex::new(())),
+        }
+    }
+}
 
 impl<R: ChunkReader> Length for Shared<R> {
     fn len(&self) -> u64 {
-        self.0.len()
+        self.reader.len()
     }
 }
 
 impl<R: ChunkReader> ChunkReader for Shared<R> {
-    type T = R::T;
+    type T = SharedRead<R>;
 
-    fn get_read(&self, start: u64) -> parquet::errors::Result<R::T> {
-        self.0.get_read(start)
+    fn get_read(&self, start: u64) -> parquet::errors::Result<SharedRead<R>> {
+        Ok(SharedRead {
+            shared: self.clone(),
+            pos: start,
+            window: Bytes::new(),
+        })
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        self.0.get_bytes(start, length)
+        // A panic while the lock was held poisons it, but leaves no state
+        // behind it to distrust: each read seeks first.
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.reader.get_bytes(start, length)
+    }
+}
+
+/// What a [`SharedRead`] fetches at a time (page headers are read through it:
+/// a few dozen bytes each; `BufReader`'s default is 8 KiB).
+const READ_WINDOW: u64 = 4 << 10;
+
+/// A `Read` from `pos` on through [`Shared::get_bytes`], a window at a time.
+struct SharedRead<R> {
+    shared: Shared<R>,
+    pos: u64,
+    window: Bytes,
+}
+
+impl<R: ChunkReader> std::io::Read for SharedRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.window.is_empty() {
+            let n = self.shared.len().saturating_sub(self.pos).min(READ_WINDOW);
+            if n == 0 || buf.is_empty() {
+                return Ok(0);
+            }
+            self.window = self
+                .shared
+                .get_bytes(self.pos, n as usize)
+                .map_err(std::io::Error::other)?;
+            self.pos += n;
+        }
+        let n = buf.len().min(self.window.len());
+        buf[..n].copy_from_slice(&self.window[..n]);
+        self.window = self.window.slice(n..);
+        Ok(n)
     }
 }
 
@@ -157,12 +243,41 @@ fn guarded<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> Result<T>) -> R
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(parquet_error(format!(
-                "{}: the parquet decoder failed on corrupt input ({msg})",
-                what()
-            )))
+            Err(decoder_panicked(&what(), &msg))
         }
     }
+}
+
+/// The error for a panic of the decoder while reading `what`.
+pub(super) fn decoder_panicked(what: &str, msg: &str) -> Error {
+    parquet_error(format!(
+        "{what}: the parquet decoder failed on corrupt input ({msg})"
+    ))
+}
+
+/// What [`read_batch_column`] names in errors: the file, row group and column.
+pub(super) fn column_label(label: &str, rg: usize, plan: &ColumnPlan) -> String {
+    format!("{label}: row group {rg}, column \"{}\"", plan.field.name)
+}
+
+/// Reads the next `n` rows (rows `first_row..`) of one column of row group
+/// `rg`: the one decode step of both the calling-thread and the threaded path.
+pub(super) fn read_batch_column(
+    label: &str,
+    rg: usize,
+    first_row: u64,
+    plan: &ColumnPlan,
+    reader: &mut ColumnSource,
+    n: usize,
+) -> Result<FieldArray> {
+    guarded(
+        || column_label(label, rg, plan),
+        || match reader {
+            ColumnSource::Pages(p) => p.read(plan, n),
+            ColumnSource::Crate(r) => read_column(r, plan, n),
+        },
+    )
+    .map_err(|e| in_column(e, label, rg, &plan.field.name).with_rows(first_row, n))
 }
 
 impl ParquetReader<File> {
@@ -206,14 +321,14 @@ impl ParquetReader<File> {
 fn open_footer<R: ChunkReader + 'static>(
     reader: R,
     label: &str,
-) -> Result<(SerializedFileReader<Shared<R>>, Arc<R>)> {
+) -> Result<(SerializedFileReader<Shared<R>>, Shared<R>)> {
     let len = reader.len();
     let footer_len = check_envelope(&reader, len, label)?;
     // What the footer declares, before the crate reserves it.
     footer::check(&reader, len - 8 - footer_len, footer_len)
         .map_err(|m| parquet_error(format!("{label}: footer: {m}")))?;
-    let source = Arc::new(reader);
-    let reader = Shared(Arc::clone(&source));
+    let source = Shared::new(reader);
+    let reader = source.clone();
     let file = guarded(
         || format!("{label}: reading the footer"),
         || {
@@ -257,6 +372,9 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
         if options.batch_size == 0 {
             return Err(parquet_error("batch_size must be at least 1"));
         }
+        if options.threads == 0 {
+            return Err(parquet_error("threads must be at least 1"));
+        }
         let (file, source) = open_footer(reader, &label)?;
         let (fields, plans) = plan_columns(
             &file,
@@ -299,6 +417,8 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
             cursor: None,
             done: false,
             own_pages: true,
+            threads: options.threads,
+            parallel: None,
         })
     }
 
@@ -373,7 +493,7 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
                 .unwrap_or_else(|| chunk.data_page_offset());
             // check_metadata vouched for a non-negative range inside the file.
             pages::check_chunk(
-                &*self.source,
+                &self.source,
                 start as u64,
                 chunk.compressed_size() as u64,
                 self.max_page_bytes,
@@ -411,19 +531,43 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
         })
     }
 
+    /// Opens the next row group that has rows (`None` after the last).
+    pub(super) fn open_next_row_group(&mut self) -> Result<Option<Cursor>> {
+        while self.next_row_group < self.file.num_row_groups() {
+            let i = self.next_row_group;
+            self.next_row_group += 1;
+            let cursor = self.open_row_group(i)?;
+            if cursor.rows_left > 0 {
+                return Ok(Some(cursor));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Rows per table.
+    pub(super) fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The projected columns' plans and the file's label.
+    pub(super) fn plans_and_label(&self) -> (&[ColumnPlan], &str) {
+        (&self.plans, &self.label)
+    }
+
     fn next_table(&mut self) -> Result<Option<Table>> {
+        if self.threads > 1 {
+            return self.next_table_threaded();
+        }
         loop {
             if let Some(c) = &self.cursor
                 && c.rows_left > 0
             {
                 break;
             }
-            if self.next_row_group >= self.file.num_row_groups() {
+            self.cursor = self.open_next_row_group()?;
+            if self.cursor.is_none() {
                 return Ok(None);
             }
-            let i = self.next_row_group;
-            self.next_row_group += 1;
-            self.cursor = Some(self.open_row_group(i)?);
         }
         let Some(cursor) = self.cursor.as_mut() else {
             return Ok(None);
@@ -431,28 +575,39 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
         let n = cursor.rows_left.min(self.batch_size);
         let mut cols = Vec::with_capacity(self.plans.len());
         for (plan, reader) in self.plans.iter().zip(cursor.readers.iter_mut()) {
-            let label = &self.label;
-            let rg = cursor.row_group;
-            let col = guarded(
-                || format!("{label}: row group {rg}, column \"{}\"", plan.field.name),
-                || match reader {
-                    ColumnSource::Pages(p) => p.read(plan, n),
-                    ColumnSource::Crate(r) => read_column(r, plan, n),
-                },
-            )
-            .map_err(|e| {
-                in_column(e, label, rg, &plan.field.name).with_rows(cursor.first_row, n)
-            })?;
+            let col = read_batch_column(
+                &self.label,
+                cursor.row_group,
+                cursor.first_row,
+                plan,
+                reader,
+                n,
+            )?;
             cols.push(col);
         }
         cursor.rows_left -= n;
         cursor.first_row += n as u64;
-        Ok(Some(Table {
+        Ok(Some(self.table(cols, n)))
+    }
+
+    /// The next table from the worker threads (started on the first call).
+    fn next_table_threaded(&mut self) -> Result<Option<Table>> {
+        let mut parallel = match self.parallel.take() {
+            Some(p) => p,
+            None => Box::new(ParallelBatches::new(self, self.threads)?),
+        };
+        let next = parallel.next_batch(self)?;
+        self.parallel = Some(parallel);
+        Ok(next.map(|(cols, n)| self.table(cols, n)))
+    }
+
+    fn table(&self, cols: Vec<FieldArray>, n_rows: usize) -> Table {
+        Table {
             cols,
-            n_rows: n,
+            n_rows,
             name: String::new(),
             metadata: self.schema.metadata.clone(),
-        }))
+        }
     }
 }
 
