@@ -1320,3 +1320,68 @@ fn a_footer_declaring_879_million_children_is_refused_before_the_crate_reserves_
         );
     }
 }
+
+/// String chunk statistics: exact min / max and null count, except that a min
+/// or max longer than 4,096 bytes drops both (as Arrow C++'s
+/// `max_statistics_size`) instead of putting the value in the footer.
+#[test]
+fn string_statistics_and_their_size_limit() {
+    use parquet::data_type::AsBytes;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::statistics::Statistics;
+    let long = "x".repeat(4097);
+    let fits = "y".repeat(4096);
+    let col = |name: &str, values: Vec<&str>, valid: Vec<bool>| {
+        FieldArray::new(
+            Field::new(name, ArrowType::String, true, None),
+            Array::from_string32(StringArray::<u32>::from_vec(
+                values,
+                Some(Bitmask::from_bools(&valid)),
+            )),
+        )
+    };
+    let table = Table::new(
+        "t",
+        Some(vec![
+            col(
+                "short",
+                vec!["b", "", "a", "c"],
+                vec![true, false, true, true],
+            ),
+            col(
+                "long",
+                vec!["a", &long, "b", ""],
+                vec![true, true, true, false],
+            ),
+            col(
+                "limit",
+                vec!["a", &fits, "", ""],
+                vec![true, true, false, false],
+            ),
+        ]),
+    );
+    let bytes = write(
+        &Schema::from_table(&table),
+        &[table],
+        ParquetWriteOptions::default(),
+    );
+    let r = SerializedFileReader::new(bytes).unwrap();
+    let rg = r.metadata().row_group(0);
+    let stats = |c: usize| match rg.column(c).statistics() {
+        Some(Statistics::ByteArray(s)) => (
+            s.min_opt().map(|v| v.as_bytes().to_vec()),
+            s.max_opt().map(|v| v.as_bytes().to_vec()),
+            s.null_count_opt(),
+        ),
+        other => panic!("column {c}: {other:?}"),
+    };
+    assert_eq!(
+        stats(0),
+        (Some(b"a".to_vec()), Some(b"c".to_vec()), Some(1))
+    );
+    assert_eq!(stats(1), (None, None, Some(1)));
+    assert_eq!(
+        stats(2),
+        (Some(b"a".to_vec()), Some(fits.into_bytes()), Some(2))
+    );
+}

@@ -46,6 +46,9 @@ const PAGE_ROWS: usize = 20_000;
 /// page sizes are i32 in their headers, and entries stay below 2^28.
 const MAX_DICTIONARY_BYTES: usize = 1 << 30;
 
+/// Longest min or max kept in a chunk's statistics (Arrow C++'s default).
+const MAX_STATISTICS_BYTES: usize = 4096;
+
 /// Rows encoded between checks of the page and dictionary limits (the
 /// crate's write batch), so a page or dictionary overshoots its limit by
 /// this many values at most.
@@ -665,7 +668,16 @@ impl ByteColumn {
             .set_data_page_offset(head_len as i64)
             .set_dictionary_page_offset(dict.as_ref().map(|_| 0));
         if self.statistics {
-            let MinMax { min, max } = std::mem::take(&mut self.minmax);
+            let MinMax { mut min, mut max } = std::mem::take(&mut self.minmax);
+            // As Arrow C++ (`max_statistics_size`): no min / max rather than
+            // values of any size in the footer.
+            if min
+                .iter()
+                .chain(&max)
+                .any(|v| v.len() > MAX_STATISTICS_BYTES)
+            {
+                (min, max) = (None, None);
+            }
             let stats = Statistics::byte_array(
                 min.map(ByteArray::from),
                 max.map(ByteArray::from),
