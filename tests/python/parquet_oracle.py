@@ -32,6 +32,7 @@ import os
 import sys
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -266,6 +267,31 @@ def merged(doc):
     return dict(doc, batches=[{"num_rows": sum(b["num_rows"] for b in batches), "columns": cols}])
 
 
+def string_chunk_problems(label, pf, r, c, col, case):
+    """A string column chunk's statistics against pyarrow's own min / max / null
+    count of the row group's values, and its dictionary page within
+    `case["max_dictionary_page_bytes"]` (header included) when the case sets it."""
+    where = f"{label}: row group {r} column {col.path_in_schema}"
+    problems = []
+    values = pf.read_row_group(r, columns=[col.path_in_schema]).column(0)
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    st = col.statistics
+    if st is None or st.null_count != values.null_count:
+        problems.append(f"{where}: null count {st and st.null_count}, pyarrow counts {values.null_count}")
+    mm = pc.min_max(values)
+    want = (mm["min"].as_py(), mm["max"].as_py())
+    got = (st.min, st.max) if st is not None and st.has_min_max else (None, None)
+    if got != want:
+        problems.append(f"{where}: min/max {got!r}, pyarrow computes {want!r}")
+    limit = case.get("max_dictionary_page_bytes")
+    if limit is not None and col.has_dictionary_page:
+        size = col.data_page_offset - col.dictionary_page_offset
+        if size > limit:
+            problems.append(f"{where}: a dictionary page of {size} bytes, more than {limit}")
+    return problems
+
+
 def verify(dir_):
     with open(os.path.join(dir_, "manifest.json"), encoding="utf-8") as f:
         manifest = json.load(f)
@@ -311,6 +337,7 @@ def verify(dir_):
                             f"{label}: row group {r} column {col.path_in_schema}: dictionary page "
                             f"{col.has_dictionary_page}, expected {case['dictionary']}"
                         )
+                    problems += string_chunk_problems(label, pf, r, c, col, case)
         print(f"{label}: {md.num_row_groups} row groups, {table.num_rows} rows, {want_codec}")
     for p in problems:
         print(p)

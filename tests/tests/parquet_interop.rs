@@ -22,8 +22,10 @@ use lightstream::parquet::{
     ParquetCompression, ParquetReadOptions, ParquetReader, ParquetWriteOptions, ParquetWriter,
 };
 use lightstream_core::Schema;
+use lightstream_core::minarrow::ffi::arrow_dtype::CategoricalIndexType;
 use lightstream_core::minarrow::{
-    Array, ArrowType, DatetimeArray, FieldArray, Table, TemporalArray, TimeUnit, Vec64,
+    Array, ArrowType, Bitmask, CategoricalArray, DatetimeArray, Field, FieldArray, StringArray,
+    Table, TemporalArray, TextArray, TimeUnit, Vec64,
 };
 use lightstream_tests::compare::diff_tables;
 use lightstream_tests::interop::{
@@ -312,8 +314,6 @@ fn pyarrow_reads_what_lightstream_writes() {
             ..t.clone()
         })
         .collect();
-    let rows: usize = tables.iter().map(|t| t.n_rows).sum();
-    let dir = TempDir::new("parquet-to-pyarrow");
     let mut cases = Vec::new();
     for compression in [
         ParquetCompression::None,
@@ -333,32 +333,55 @@ fn pyarrow_reads_what_lightstream_writes() {
                     row_group_rows,
                     ..Default::default()
                 };
-                let mut w = ParquetWriter::new(Vec::new(), &schema, options).unwrap();
-                for t in &tables {
-                    w.write(t).unwrap();
-                }
-                let bytes = w.finish().unwrap();
-                let data = format!("{name}.parquet");
-                std::fs::write(dir.path().join(&data), &bytes).unwrap();
-                let doc = expect_doc("parquet", &schema, &tables, false).unwrap();
-                let expect = format!("{name}.json");
-                std::fs::write(
-                    dir.path().join(&expect),
-                    serde_json::to_vec_pretty(&doc).unwrap(),
-                )
-                .unwrap();
-                cases.push(json!({
-                    "name": name,
-                    "data": data,
-                    "expect": expect,
-                    "compression": compression_name(compression),
-                    "dictionary": dictionary,
-                    "row_groups": rows.div_ceil(row_group_rows),
-                }));
+                cases.push((name, options, None));
             }
         }
     }
-    let manifest: Value = json!({ "cases": cases });
+    verify_with_pyarrow("parquet-to-pyarrow", &schema, &tables, cases);
+}
+
+/// Writes `tables` with each case's options, then `parquet_oracle.py verify`
+/// reads every file with pyarrow: values, types, codec, row groups, dictionary
+/// pages, the string chunks' statistics against pyarrow's own, and a dictionary
+/// page no larger than the case's bound (header included) when it gives one.
+fn verify_with_pyarrow(
+    dir: &str,
+    schema: &Schema,
+    tables: &[Table],
+    cases: Vec<(String, ParquetWriteOptions, Option<usize>)>,
+) {
+    let rows: usize = tables.iter().map(|t| t.n_rows).sum();
+    let dir = TempDir::new(dir);
+    let count = cases.len();
+    let mut manifest = Vec::new();
+    for (name, options, max_dictionary_page_bytes) in cases {
+        let (compression, dictionary) = (options.compression, options.dictionary);
+        let row_group_rows = options.row_group_rows;
+        let mut w = ParquetWriter::new(Vec::new(), schema, options).unwrap();
+        for t in tables {
+            w.write(t).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let data = format!("{name}.parquet");
+        std::fs::write(dir.path().join(&data), &bytes).unwrap();
+        let doc = expect_doc("parquet", schema, tables, false).unwrap();
+        let expect = format!("{name}.json");
+        std::fs::write(
+            dir.path().join(&expect),
+            serde_json::to_vec_pretty(&doc).unwrap(),
+        )
+        .unwrap();
+        manifest.push(json!({
+            "name": name,
+            "data": data,
+            "expect": expect,
+            "compression": compression_name(compression),
+            "dictionary": dictionary,
+            "row_groups": rows.div_ceil(row_group_rows),
+            "max_dictionary_page_bytes": max_dictionary_page_bytes,
+        }));
+    }
+    let manifest: Value = json!({ "cases": manifest });
     std::fs::write(
         dir.path().join("manifest.json"),
         serde_json::to_vec_pretty(&manifest).unwrap(),
@@ -368,5 +391,140 @@ fn pyarrow_reads_what_lightstream_writes() {
         "parquet_oracle.py",
         &[os("verify".as_ref()), os(dir.path())],
     );
-    assert!(out.contains("verified 12 files"), "{out}");
+    assert!(out.contains(&format!("verified {count} files")), "{out}");
+}
+
+/// Rows of the string encoder's cases: table `t` of 3, rows `start..start+n`.
+fn string_table(schema: &Schema, t: usize, start: usize, n: usize) -> Table {
+    let words = [
+        "",
+        "a",
+        "é",
+        "日本語",
+        "🦀 crab",
+        "b",
+        "naïve",
+        "",
+        "zzz",
+        "Ω",
+    ];
+    let valid: Vec<bool> = (start..start + n).map(|i| i % 7 != 3).collect();
+    let text: Vec<String> = (start..start + n)
+        .map(|i| {
+            format!(
+                "{}{}",
+                words[i % words.len()],
+                if i % 5 == 0 { "" } else { "x" }
+            )
+        })
+        .collect();
+    // Unique values: the dictionary passes its limit after a few hundred rows.
+    let unique: Vec<String> = (start..start + n).map(|i| format!("v{i:06}-ü")).collect();
+    // A categorical with a different dictionary in each table (reordered,
+    // overlapping, with unused entries), keys into it.
+    let dicts: [&[&str]; 3] = [
+        &["red", "green", "blue"],
+        &["blue", "cyan", "red", "", "grün"],
+        &["magenta", "🦀", "green", "unused"],
+    ];
+    let dict = dicts[t];
+    let used = if t == 2 { 3 } else { dict.len() };
+    let keys: Vec64<u32> = (start..start + n)
+        .map(|i| ((i * 7) % used) as u32)
+        .collect();
+    let arrays = vec![
+        Array::from_string32(StringArray::<u32>::from_vec(
+            text.iter().map(String::as_str).collect(),
+            Some(Bitmask::from_bools(&valid)),
+        )),
+        Array::from_string32(StringArray::<u32>::from_vec(
+            vec![""; n],
+            Some(Bitmask::from_bools(&vec![false; n])),
+        )),
+        Array::from_string64(StringArray::<u64>::from_vec(
+            unique.iter().map(String::as_str).collect(),
+            None,
+        )),
+        Array::TextArray(TextArray::Categorical32(Arc::new(
+            CategoricalArray::<u32>::new(
+                keys,
+                dict.iter().map(|s| s.to_string()).collect(),
+                Some(Bitmask::from_bools(&valid)),
+            ),
+        ))),
+        Array::TextArray(TextArray::Categorical8(Arc::new(
+            CategoricalArray::<u8>::new(
+                Vec64::from(vec![0u8; n]),
+                vec!["only".to_string()].into(),
+                Some(Bitmask::from_bools(&vec![false; n])),
+            ),
+        ))),
+    ];
+    let cols = schema
+        .fields
+        .iter()
+        .zip(arrays)
+        .map(|(f, a)| FieldArray::new_arc(f.clone(), a))
+        .collect();
+    Table::new("t", Some(cols))
+}
+
+/// The string / categorical encoder (encode.rs) against pyarrow: nulls, empty and
+/// non-ASCII strings, all-null columns, a categorical whose tables each bring another
+/// dictionary into one row group (and across row groups), and the fallback to PLAIN
+/// pages when a dictionary passes `dictionary_page_bytes`.
+#[test]
+fn pyarrow_reads_our_string_and_categorical_pages() {
+    let field = |name: &str, dtype: ArrowType, nullable: bool| {
+        Arc::new(Field::new(name, dtype, nullable, None))
+    };
+    let schema = Schema::new(
+        vec![
+            field("s", ArrowType::String, true),
+            field("all_null", ArrowType::String, true),
+            field("unique", ArrowType::LargeString, false),
+            field(
+                "cat",
+                ArrowType::Dictionary(CategoricalIndexType::UInt32),
+                true,
+            ),
+            field(
+                "cat_null",
+                ArrowType::Dictionary(CategoricalIndexType::UInt8),
+                true,
+            ),
+        ],
+        Default::default(),
+    );
+    // 3 tables of 15,000 rows: data pages of 20,000 rows end inside the tables.
+    let tables: Vec<Table> = (0..3)
+        .map(|t| string_table(&schema, t, t * 15_000, 15_000))
+        .collect();
+    let mut cases = Vec::new();
+    for (compression, row_group_rows) in [
+        (ParquetCompression::None, 1 << 20),
+        (ParquetCompression::Snappy, 20_000),
+        (ParquetCompression::Zstd(1), 7_000),
+    ] {
+        let name = compression_name(compression);
+        let options = ParquetWriteOptions {
+            compression,
+            row_group_rows,
+            ..Default::default()
+        };
+        cases.push((format!("{name}_rg{row_group_rows}"), options.clone(), None));
+        // A 4 KiB dictionary limit: `unique` falls back to PLAIN after about 300
+        // values (checked at most 1,024 rows late, as the crate and pyarrow do).
+        let small = ParquetWriteOptions {
+            dictionary_page_bytes: 4096,
+            data_page_bytes: 8192,
+            ..options
+        };
+        cases.push((
+            format!("{name}_rg{row_group_rows}_fallback"),
+            small,
+            Some(4096 + 1024 * 16 + 64),
+        ));
+    }
+    verify_with_pyarrow("parquet-strings-to-pyarrow", &schema, &tables, cases);
 }

@@ -1134,10 +1134,20 @@ fn corrupted_bytes_give_errors_not_panics() {
 
 /// Regression: corruptions on which parquet 60.1 panics (found by the test
 /// above); the reader's `catch_unwind` turns each into an error naming the
-/// file, row group and column.
+/// file, row group and column. The bytes are `corpus_file()` as the writer made
+/// it before it encoded string columns itself (issue 21, W3): the offsets below
+/// are positions in that layout, where no single-byte flip of the new layout
+/// reaches these panics (a scan of every byte, 0x80 in the footer and 0xff
+/// elsewhere, found none).
 #[test]
 fn parquet_crate_panics_become_errors() {
-    let bytes = corpus_file();
+    let bytes = Bytes::from(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/parquet-crate-panics-corpus.parquet"
+        ))
+        .unwrap(),
+    );
     let cases = [
         // A footer byte that loses the column chunk's dictionary page offset:
         // "Decoder for dict should have been set" (column/reader/decoder.rs).
@@ -1545,4 +1555,69 @@ fn threads_read_through_a_shared_file_offset() {
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert_same_tables(&got, &one, &format!("round {round}"));
     }
+}
+
+/// String chunk statistics: exact min / max and null count, except that a min
+/// or max longer than 4,096 bytes drops both (as Arrow C++'s
+/// `max_statistics_size`) instead of putting the value in the footer.
+#[test]
+fn string_statistics_and_their_size_limit() {
+    use parquet::data_type::AsBytes;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::statistics::Statistics;
+    let long = "x".repeat(4097);
+    let fits = "y".repeat(4096);
+    let col = |name: &str, values: Vec<&str>, valid: Vec<bool>| {
+        FieldArray::new(
+            Field::new(name, ArrowType::String, true, None),
+            Array::from_string32(StringArray::<u32>::from_vec(
+                values,
+                Some(Bitmask::from_bools(&valid)),
+            )),
+        )
+    };
+    let table = Table::new(
+        "t",
+        Some(vec![
+            col(
+                "short",
+                vec!["b", "", "a", "c"],
+                vec![true, false, true, true],
+            ),
+            col(
+                "long",
+                vec!["a", &long, "b", ""],
+                vec![true, true, true, false],
+            ),
+            col(
+                "limit",
+                vec!["a", &fits, "", ""],
+                vec![true, true, false, false],
+            ),
+        ]),
+    );
+    let bytes = write(
+        &Schema::from_table(&table),
+        &[table],
+        ParquetWriteOptions::default(),
+    );
+    let r = SerializedFileReader::new(bytes).unwrap();
+    let rg = r.metadata().row_group(0);
+    let stats = |c: usize| match rg.column(c).statistics() {
+        Some(Statistics::ByteArray(s)) => (
+            s.min_opt().map(|v| v.as_bytes().to_vec()),
+            s.max_opt().map(|v| v.as_bytes().to_vec()),
+            s.null_count_opt(),
+        ),
+        other => panic!("column {c}: {other:?}"),
+    };
+    assert_eq!(
+        stats(0),
+        (Some(b"a".to_vec()), Some(b"c".to_vec()), Some(1))
+    );
+    assert_eq!(stats(1), (None, None, Some(1)));
+    assert_eq!(
+        stats(2),
+        (Some(b"a".to_vec()), Some(fits.into_bytes()), Some(2))
+    );
 }

@@ -44,6 +44,7 @@
 
 mod column;
 mod decode;
+mod encode;
 mod footer;
 mod pages;
 mod parallel;

@@ -1,7 +1,8 @@
 //! [`ParquetWriter`]: minarrow tables -> a Parquet file, one row group at a time.
 //!
 //! Each incoming table is encoded straight away into the open row group's
-//! column writers (the parquet crate's low-level `ColumnWriter` API). Those
+//! column writers (the parquet crate's low-level `ColumnWriter` API; string
+//! and categorical columns through our own encoder, encode.rs). Those
 //! writers page into one in-memory buffer per column; when the row group has
 //! `row_group_rows` rows (or at [`ParquetWriter::finish`]) the buffered column
 //! chunks are appended to the file in column order and the buffers are freed.
@@ -20,18 +21,18 @@ use lightstream_core::Schema;
 use lightstream_core::bytes::Bytes;
 use lightstream_core::display::arrow_type_name;
 use lightstream_core::minarrow::{
-    Array, ArrowType, Bitmask, CategoricalArray, FieldArray, Integer, NumericArray, StringArray,
-    Table, TemporalArray, TextArray, TimeUnit,
+    Array, ArrowType, Bitmask, FieldArray, NumericArray, Table, TemporalArray, TimeUnit,
 };
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::column::page::{CompressedPage, PageWriteSpec, PageWriter};
 use parquet::column::writer::{ColumnCloseResult, ColumnWriter, get_column_writer};
-use parquet::data_type::{ByteArray, FixedLenByteArray};
+use parquet::data_type::FixedLenByteArray;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesPtr};
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor, Type};
 
+use super::encode::{ByteColumn, ChunkBytes};
 use super::types::{
     ARROW_SCHEMA_KEY, decimal_bytes, encode_arrow_schema, parquet_error, parquet_type,
 };
@@ -63,7 +64,8 @@ pub struct ParquetWriteOptions {
     pub dictionary_page_bytes: usize,
     /// Target data page size in bytes (default 1 MiB).
     pub data_page_bytes: usize,
-    /// Min / max / null count statistics per page and column chunk (default on).
+    /// Min / max / null count statistics per column chunk, and per page in
+    /// the column index of non-string columns (default on).
     pub statistics: bool,
 }
 
@@ -105,7 +107,9 @@ impl PageWriter for BufferPageWriter {
 }
 
 struct OpenRowGroup {
-    columns: Vec<(ColumnWriter<'static>, PageBuffer)>,
+    /// The crate's writer of each column; `None` for the columns of our own
+    /// encoders (`ParquetWriter::strings`).
+    columns: Vec<Option<(ColumnWriter<'static>, PageBuffer)>>,
     rows: usize,
 }
 
@@ -133,13 +137,16 @@ pub struct ParquetWriter<W: Write + Send> {
     props: WriterPropertiesPtr,
     row_group_rows: usize,
     open: Option<OpenRowGroup>,
+    /// Our own encoder of each string and categorical column (encode.rs),
+    /// kept across row groups with its buffers and compression context.
+    strings: Vec<Option<ByteColumn>>,
     /// Value and level buffers, shared by the columns (written one at a
     /// time), so they hold one column of one table at most.
     scratch: Scratch,
     rows_written: u64,
 }
 
-fn compression(c: ParquetCompression) -> Result<PqCompression> {
+pub(super) fn compression(c: ParquetCompression) -> Result<PqCompression> {
     Ok(match c {
         ParquetCompression::None => PqCompression::UNCOMPRESSED,
         ParquetCompression::Snappy => {
@@ -206,15 +213,28 @@ impl<W: Write + Send> ParquetWriter<W> {
             .set_key_value_metadata(Some(kv))
             .build();
         let props = Arc::new(props);
+        let columns = descr.columns().to_vec();
+        let strings = schema
+            .fields
+            .iter()
+            .zip(&columns)
+            .map(|(f, descr)| match f.dtype {
+                ArrowType::String | ArrowType::LargeString | ArrowType::Dictionary(_) => {
+                    ByteColumn::new(descr.clone(), &options).map(Some)
+                }
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let file = SerializedFileWriter::new(writer, root, props.clone())
             .map_err(|e| parquet_error(format!("starting the Parquet file: {e}")))?;
         Ok(ParquetWriter {
             file: Some(file),
             schema: Arc::new(schema.clone()),
-            columns: descr.columns().to_vec(),
+            columns,
             props,
             row_group_rows: options.row_group_rows,
             open: None,
+            strings,
             scratch: Scratch::default(),
             rows_written: 0,
         })
@@ -264,13 +284,17 @@ impl<W: Write + Send> ParquetWriter<W> {
         let columns = self
             .columns
             .iter()
-            .map(|descr| {
+            .zip(&self.strings)
+            .map(|(descr, ours)| {
+                if ours.is_some() {
+                    return None;
+                }
                 let sink: PageBuffer = Arc::new(Mutex::new(TrackedWrite::new(Vec::new())));
                 let pages = Box::new(BufferPageWriter { sink: sink.clone() });
-                (
+                Some((
                     get_column_writer(descr.clone(), self.props.clone(), pages),
                     sink,
-                )
+                ))
             })
             .collect();
         Ok(OpenRowGroup { columns, rows: 0 })
@@ -290,10 +314,18 @@ impl<W: Write + Send> ParquetWriter<W> {
                 None => self.open_row_group()?,
             };
             let take = (table.n_rows - offset).min(self.row_group_rows - open.rows);
-            for (i, (writer, _)) in open.columns.iter_mut().enumerate() {
+            for (i, column) in open.columns.iter_mut().enumerate() {
+                let col = &table.cols[i];
+                let Some((writer, _)) = column else {
+                    match &mut self.strings[i] {
+                        Some(ours) => ours.write(col, offset, take)?,
+                        None => return Err(wrong_writer(&col.field.name)),
+                    }
+                    continue;
+                };
                 for start in (offset..offset + take).step_by(SCRATCH_ROWS) {
                     let n = (offset + take - start).min(SCRATCH_ROWS);
-                    write_column(writer, &table.cols[i], start, n, &mut self.scratch)?;
+                    write_column(writer, col, start, n, &mut self.scratch)?;
                 }
             }
             open.rows += take;
@@ -313,9 +345,17 @@ impl<W: Write + Send> ParquetWriter<W> {
             .file
             .as_mut()
             .ok_or_else(|| parquet_error("ParquetWriter used after finish"))?;
-        let mut chunks: Vec<(ColumnCloseResult, Bytes)> = Vec::with_capacity(open.columns.len());
-        for (i, (writer, sink)) in open.columns.into_iter().enumerate() {
+        let mut chunks: Vec<(ColumnCloseResult, ChunkBytes)> =
+            Vec::with_capacity(open.columns.len());
+        for (i, column) in open.columns.into_iter().enumerate() {
             let name = &self.schema.fields[i].name;
+            let Some((writer, sink)) = column else {
+                match &mut self.strings[i] {
+                    Some(ours) => chunks.push(ours.close()?),
+                    None => return Err(wrong_writer(name)),
+                }
+                continue;
+            };
             let close = writer
                 .close()
                 .map_err(|e| parquet_error(format!("closing column \"{name}\": {e}")))?;
@@ -328,7 +368,11 @@ impl<W: Write + Send> ParquetWriter<W> {
                     .map_err(|e| parquet_error(format!("buffering column \"{name}\": {e}")))?;
                 std::mem::take(sink.inner_mut())
             };
-            chunks.push((close, Bytes::from(bytes)));
+            let bytes = ChunkBytes {
+                head: Bytes::new(),
+                tail: Bytes::from(bytes),
+            };
+            chunks.push((close, bytes));
         }
         let mut rg = file
             .next_row_group()
@@ -378,14 +422,10 @@ struct Scratch {
     f32s: Vec<f32>,
     f64s: Vec<f64>,
     fixed: Vec<FixedLenByteArray>,
-    bytes: Vec<ByteArray>,
 }
 
-/// The value of a row of a string or categorical column.
-type ValueOf<'a> = Box<dyn FnMut(usize) -> Result<ByteArray> + 'a>;
-
 /// Rows handed to a column writer at a time, so the scratch stays small (a
-/// few MiB of `ByteArray`s at most) whatever the size of the caller's tables.
+/// few MiB at most) whatever the size of the caller's tables.
 const SCRATCH_ROWS: usize = 1 << 16;
 
 /// Values for `write_batch` and their definition levels (`None`: required).
@@ -424,7 +464,7 @@ fn mask_word(bytes: &[u8], bits: usize, start: usize, n: usize) -> u64 {
 /// For a nullable column `defs` becomes the definition levels (1 valid, 0
 /// null) and the result is `true`; a null in a required column, or a bitmap
 /// shorter than the rows, is an error naming the column.
-fn valid_runs(
+pub(super) fn valid_runs(
     col: &FieldArray,
     mask: Option<&Bitmask>,
     offset: usize,
@@ -499,7 +539,7 @@ fn valid_runs(
 }
 
 /// Rows `offset..offset+len` of a column's values, or an error if it has fewer.
-fn rows<'a, T>(name: &str, data: &'a [T], offset: usize, len: usize) -> Result<&'a [T]> {
+pub(super) fn rows<'a, T>(name: &str, data: &'a [T], offset: usize, len: usize) -> Result<&'a [T]> {
     data.get(offset..offset + len).ok_or_else(|| {
         parquet_error(format!(
             "column \"{name}\" holds {} values, fewer than its rows",
@@ -588,65 +628,6 @@ fn wrong_writer(name: &str) -> crate::Error {
 
 fn pq(name: &str) -> impl Fn(parquet::errors::ParquetError) -> crate::Error + '_ {
     move |e| parquet_error(format!("writing column \"{name}\": {e}"))
-}
-
-/// Each row's string as a `ByteArray`, all slices of one copy of the strings
-/// of rows `offset..offset+len`.
-fn string_values<'a, O: Copy + Into<u64>>(
-    name: &'a str,
-    a: &'a StringArray<O>,
-    offset: usize,
-    len: usize,
-) -> Result<ValueOf<'a>> {
-    let offs = a.offsets.as_slice();
-    if offs.len() < offset + len + 1 {
-        return Err(parquet_error(format!(
-            "column \"{name}\": string offsets shorter than the table"
-        )));
-    }
-    let lo = offs[offset].into() as usize;
-    let hi = offs[offset + len].into() as usize;
-    let data = a.data.as_slice();
-    if lo > hi || hi > data.len() {
-        return Err(parquet_error(format!(
-            "column \"{name}\": string offsets out of range"
-        )));
-    }
-    let bytes = Bytes::copy_from_slice(&data[lo..hi]);
-    Ok(Box::new(move |i| {
-        let st = offs[i].into() as usize;
-        let e = offs[i + 1].into() as usize;
-        if st < lo || e < st || e > hi {
-            return Err(parquet_error(format!(
-                "column \"{name}\": bad string offsets at row {i}"
-            )));
-        }
-        Ok(ByteArray::from(bytes.slice(st - lo..e - lo)))
-    }))
-}
-
-/// Each row's dictionary value as a `ByteArray` (one copy of the dictionary).
-fn categorical_values<'a, K: Integer>(
-    name: &'a str,
-    a: &'a CategoricalArray<K>,
-    offset: usize,
-    len: usize,
-) -> Result<ValueOf<'a>> {
-    let dict: Vec<ByteArray> = a
-        .unique_values
-        .iter()
-        .map(|s| ByteArray::from(Bytes::copy_from_slice(s.as_bytes())))
-        .collect();
-    let keys = rows(name, a.data.as_slice(), offset, len)?;
-    Ok(Box::new(move |i| {
-        let k = keys[i - offset].to_usize();
-        dict.get(k).cloned().ok_or_else(|| {
-            parquet_error(format!(
-                "column \"{name}\": key {k} at row {i} is outside its dictionary of {} values",
-                dict.len()
-            ))
-        })
-    }))
 }
 
 /// Writes rows `offset..offset+len` of `col` into its column writer.
@@ -754,43 +735,8 @@ fn write_column(
                 )));
             }
         },
-        Array::TextArray(t) => {
-            let (mask, value) = match t {
-                TextArray::String32(a) => {
-                    (a.null_mask.as_ref(), string_values(name, a, offset, len)?)
-                }
-                TextArray::String64(a) => {
-                    (a.null_mask.as_ref(), string_values(name, a, offset, len)?)
-                }
-                TextArray::Categorical8(a) => (
-                    a.null_mask.as_ref(),
-                    categorical_values(name, a, offset, len)?,
-                ),
-                TextArray::Categorical16(a) => (
-                    a.null_mask.as_ref(),
-                    categorical_values(name, a, offset, len)?,
-                ),
-                TextArray::Categorical32(a) => (
-                    a.null_mask.as_ref(),
-                    categorical_values(name, a, offset, len)?,
-                ),
-                TextArray::Categorical64(a) => (
-                    a.null_mask.as_ref(),
-                    categorical_values(name, a, offset, len)?,
-                ),
-                #[allow(unreachable_patterns)]
-                _ => {
-                    return Err(parquet_error(format!(
-                        "column \"{name}\": text type not supported"
-                    )));
-                }
-            };
-            let batch = gather(col, mask, offset, len, &mut s.bytes, &mut s.defs, value)?;
-            put!(ByteArrayColumnWriter, batch);
-            // Free the values (and their hold on the copy of the strings): at
-            // 32 bytes a row they would be the largest buffer kept.
-            s.bytes = Vec::new();
-        }
+        // Strings and categoricals go through our own encoder (encode.rs).
+        Array::TextArray(_) => return Err(wrong_writer(name)),
         Array::TemporalArray(t) => match t {
             TemporalArray::Datetime32(a) => match &col.field.dtype {
                 ArrowType::Time32(TimeUnit::Seconds) => convert!(
