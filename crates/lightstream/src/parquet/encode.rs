@@ -88,7 +88,11 @@ impl PageCodec {
     /// `src` compressed (or as it is, uncompressed), through `scratch`.
     #[cfg_attr(
         not(any(feature = "snappy", feature = "zstd")),
-        allow(unused_variables, reason = "`scratch` is the codecs' buffer")
+        allow(
+            unused_variables,
+            clippy::ptr_arg,
+            reason = "`scratch` is the codecs' buffer"
+        )
     )]
     fn compress(&mut self, src: &[u8], scratch: &mut Vec<u8>) -> Result<Bytes> {
         match self {
