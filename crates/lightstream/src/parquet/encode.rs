@@ -245,12 +245,19 @@ struct MinMax {
 }
 
 impl MinMax {
+    /// Called per value on PLAIN pages, where a sorted column makes every
+    /// value a new max: the two buffers are reused, not allocated per change.
     fn update(&mut self, v: &[u8]) {
+        fn set(slot: &mut Option<Vec<u8>>, v: &[u8]) {
+            let buf = slot.get_or_insert_with(Vec::new);
+            buf.clear();
+            buf.extend_from_slice(v);
+        }
         if self.min.as_deref().is_none_or(|m| v < m) {
-            self.min = Some(v.to_vec());
+            set(&mut self.min, v);
         }
         if self.max.as_deref().is_none_or(|m| v > m) {
-            self.max = Some(v.to_vec());
+            set(&mut self.max, v);
         }
     }
 }
