@@ -1,21 +1,34 @@
-//! Page headers of a column chunk, read ahead of the parquet crate so that no
-//! page may make it reserve more than [`ParquetReadOptions::max_page_bytes`].
+//! Page headers of a column chunk, walked once when its row group opens:
+//! [`index_chunk`] checks every page against
+//! [`ParquetReadOptions::max_page_bytes`] and the chunk's bounds, and keeps
+//! what our page loop (column.rs) needs as [`PageInfo`]s.
 //!
-//! The crate (60.x) allocates a page's declared `uncompressed_page_size` (up
-//! to 2 GiB, straight from the file) before it decompresses the page, so a
-//! few hundred bytes of hostile file could make it reserve gigabytes. Before a
-//! row group's column chunk is handed to the crate, [`check_chunk`] walks the
-//! chunk's page headers (Thrift compact protocol, `PageHeader` of
-//! parquet-format) and refuses any page, data or dictionary, that declares
-//! more than the limit, or whose sizes are negative or run past the chunk.
+//! The parquet crate (60.x) allocates a page's declared
+//! `uncompressed_page_size` (up to 2 GiB, straight from the file) before it
+//! decompresses the page, and so would our own page loop, so a few hundred
+//! bytes of hostile file could make either reserve gigabytes. Every page,
+//! data or dictionary, that declares more than the limit, or whose sizes are
+//! negative or run past the chunk, is refused here, before a chunk goes to
+//! either decoder.
 //!
-//! Only fields 1 to 3 of `PageHeader` are used (`type`, `uncompressed_page_size`,
-//! `compressed_page_size`); everything else is skipped without allocating,
-//! whatever its size. The walk itself is thrift.rs, shared with the footer
-//! check (footer.rs).
+//! Kept from each `PageHeader` (Thrift compact protocol, parquet-format):
+//! fields 1 to 3 (`type` and the sizes) and the counts and encodings of the
+//! data (v1 or v2) or dictionary page header; everything else (statistics,
+//! CRC, fields added later) is skipped without allocating, whatever its size.
+//! The walk itself is thrift.rs, shared with the footer check (footer.rs).
+//!
+//! A page's bytes are then read without the crate: [`ChunkBytes`] gives them
+//! zero-copy from an in-memory input or into a reused buffer from a file,
+//! [`Codec`] decompresses them (none, Snappy, Zstd) into buffers of a
+//! [`PagePool`], reused page after page, zeroed only when they grow. The
+//! page loop itself (which page is next, levels and values) is column.rs.
 //!
 //! [`ParquetReadOptions::max_page_bytes`]: super::ParquetReadOptions::max_page_bytes
 
+use std::sync::{Arc, Mutex, Weak};
+
+use lightstream_core::bytes::Bytes;
+use parquet::basic::Compression;
 use parquet::file::reader::ChunkReader;
 
 use super::thrift::{Shape, Visit, Walker};
@@ -27,119 +40,358 @@ const MAX_DEPTH: usize = 8;
 /// Largest page header accepted (statistics included), in bytes.
 const MAX_HEADER_BYTES: u64 = 16 << 20;
 
-/// The sizes a page header declares.
+/// parquet-format `PageType` codes.
+const DATA_PAGE: i32 = 0;
+const INDEX_PAGE: i32 = 1;
+const DICTIONARY_PAGE: i32 = 2;
+const DATA_PAGE_V2: i32 = 3;
+
+/// What kind of page, with the fields of its own header (counts and
+/// encodings as the file states them: the page loop checks them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PageSizes {
-    /// parquet-format `PageType` (0 data, 1 index, 2 dictionary, 3 data v2).
-    pub kind: i32,
-    pub uncompressed: i32,
-    pub compressed: i32,
-    /// Bytes of the header itself.
-    pub header_len: u64,
+pub(crate) enum PageKind {
+    /// A v1 data page (`DataPageHeader`).
+    Data {
+        num_values: i32,
+        /// parquet-format `Encoding` codes.
+        encoding: i32,
+        def_encoding: i32,
+    },
+    /// A v2 data page (`DataPageHeaderV2`): levels are stored uncompressed
+    /// in front of the (maybe compressed) values.
+    DataV2 {
+        num_values: i32,
+        num_nulls: i32,
+        num_rows: i32,
+        encoding: i32,
+        def_len: i32,
+        rep_len: i32,
+        /// Absent in the file: true, as parquet-format says.
+        is_compressed: bool,
+    },
+    /// A dictionary page (`DictionaryPageHeader`).
+    Dictionary { num_values: i32, encoding: i32 },
+    /// An index page (skipped, as the parquet crate skips it), a page type
+    /// parquet-format does not define, or a data or dictionary page whose
+    /// own header is missing or incomplete: the `type` code.
+    Other(i32),
 }
 
-impl PageSizes {
-    pub(crate) fn kind_name(&self) -> &'static str {
-        match self.kind {
-            0 => "data page",
-            1 => "index page",
-            2 => "dictionary page",
-            3 => "data page (v2)",
-            _ => "page",
-        }
+/// One page of a column chunk: where it is and what its header declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageInfo {
+    /// Byte offset of the page header in the file.
+    pub offset: u64,
+    /// Bytes of the header; the page's bytes follow it.
+    pub header_len: u64,
+    /// Declared sizes: checked non-negative, `uncompressed` at most
+    /// `max_page_bytes`, and the page's bytes inside the chunk.
+    pub uncompressed: usize,
+    pub compressed: usize,
+    pub kind: PageKind,
+}
+
+impl PageInfo {
+    /// Byte offset of the page's (compressed) bytes in the file.
+    pub(crate) fn body(&self) -> u64 {
+        self.offset + self.header_len
     }
 }
 
-/// Fields 1 to 3 of a `PageHeader`, as the walk meets them.
+/// The name of a page of parquet-format type `kind`, for errors.
+pub(crate) fn kind_name(kind: i32) -> &'static str {
+    match kind {
+        DATA_PAGE => "data page",
+        INDEX_PAGE => "index page",
+        DICTIONARY_PAGE => "dictionary page",
+        DATA_PAGE_V2 => "data page (v2)",
+        _ => "page",
+    }
+}
+
+/// The fields of a `PageHeader` we keep, as the walk meets them (the last
+/// of a repeated field wins, as in the parquet crate).
 #[derive(Default)]
-struct Sizes {
+struct Fields {
     kind: Option<i32>,
     uncompressed: Option<i32>,
     compressed: Option<i32>,
+    /// `DataPageHeader` fields 1 to 3.
+    v1: [Option<i32>; 3],
+    /// `DataPageHeaderV2` fields 1 to 6, and 7.
+    v2: [Option<i32>; 6],
+    is_compressed: Option<bool>,
+    /// `DictionaryPageHeader` fields 1 and 2.
+    dict: [Option<i32>; 2],
 }
 
-impl Visit for Sizes {
+impl Visit for Fields {
     fn i32(&mut self, shape: Shape, id: i16, value: i32) -> Result<(), String> {
-        match (shape, id) {
-            (Shape::PageHeader, 1) => self.kind = Some(value),
-            (Shape::PageHeader, 2) => self.uncompressed = Some(value),
-            (Shape::PageHeader, 3) => self.compressed = Some(value),
-            _ => {}
+        let slot = match (shape, id) {
+            (Shape::PageHeader, 1) => &mut self.kind,
+            (Shape::PageHeader, 2) => &mut self.uncompressed,
+            (Shape::PageHeader, 3) => &mut self.compressed,
+            (Shape::DataPageHeader, 1..=3) => &mut self.v1[id as usize - 1],
+            (Shape::DataPageHeaderV2, 1..=6) => &mut self.v2[id as usize - 1],
+            (Shape::DictionaryPageHeader, 1 | 2) => &mut self.dict[id as usize - 1],
+            _ => return Ok(()),
+        };
+        *slot = Some(value);
+        Ok(())
+    }
+
+    fn bool(&mut self, shape: Shape, id: i16, value: bool) -> Result<(), String> {
+        if (shape, id) == (Shape::DataPageHeaderV2, 7) {
+            self.is_compressed = Some(value);
         }
         Ok(())
     }
 }
 
-/// Reads the `PageHeader` at the start of `input` (at most `limit` bytes),
-/// keeping fields 1 to 3.
-fn page_header(input: impl std::io::Read, limit: u64) -> Result<PageSizes, String> {
+impl Fields {
+    /// The page's own header, when its type has one and it is complete.
+    fn kind(&self, kind: i32) -> PageKind {
+        match (kind, self.v1, self.v2, self.dict) {
+            (DATA_PAGE, [Some(num_values), Some(encoding), Some(def_encoding)], _, _) => {
+                PageKind::Data {
+                    num_values,
+                    encoding,
+                    def_encoding,
+                }
+            }
+            (
+                DATA_PAGE_V2,
+                _,
+                [
+                    Some(num_values),
+                    Some(num_nulls),
+                    Some(num_rows),
+                    Some(encoding),
+                    Some(def_len),
+                    Some(rep_len),
+                ],
+                _,
+            ) => PageKind::DataV2 {
+                num_values,
+                num_nulls,
+                num_rows,
+                encoding,
+                def_len,
+                rep_len,
+                is_compressed: self.is_compressed.unwrap_or(true),
+            },
+            (DICTIONARY_PAGE, _, _, [Some(num_values), Some(encoding)]) => PageKind::Dictionary {
+                num_values,
+                encoding,
+            },
+            _ => PageKind::Other(kind),
+        }
+    }
+}
+
+/// The sizes a header declares and the page it describes, before checks.
+struct Header {
+    kind: i32,
+    uncompressed: i32,
+    compressed: i32,
+    header_len: u64,
+    page: PageKind,
+}
+
+/// Reads the `PageHeader` at the start of `input` (at most `limit` bytes).
+fn page_header(input: impl std::io::Read, limit: u64) -> Result<Header, String> {
     let mut walker = Walker::new(input, limit, "page header", MAX_DEPTH, None);
-    let mut sizes = Sizes::default();
-    walker.walk_struct(Shape::PageHeader, 1, &mut sizes)?;
-    match sizes {
-        Sizes {
-            kind: Some(kind),
-            uncompressed: Some(uncompressed),
-            compressed: Some(compressed),
-        } => Ok(PageSizes {
+    let mut fields = Fields::default();
+    walker.walk_struct(Shape::PageHeader, 1, &mut fields)?;
+    match (fields.kind, fields.uncompressed, fields.compressed) {
+        (Some(kind), Some(uncompressed), Some(compressed)) => Ok(Header {
             kind,
             uncompressed,
             compressed,
             header_len: walker.read,
+            page: fields.kind(kind),
         }),
         _ => Err("a page header lacks its type or sizes".into()),
     }
 }
 
-/// Walks the page headers of the column chunk at `start..start + len` and
-/// fails, naming the page, on any that declares more than `max_page_bytes`
-/// (or negative sizes, or runs past the chunk).
-pub(crate) fn check_chunk<R: ChunkReader>(
+/// Walks the page headers of the column chunk at `start..start + len`,
+/// returning every page, and fails, naming the page, on any that declares
+/// more than `max_page_bytes` (or negative sizes, or runs past the chunk).
+/// The list grows one header at a time (each takes bytes of the chunk), never
+/// from a count in the file.
+pub(crate) fn index_chunk<R: ChunkReader>(
     reader: &R,
     start: u64,
     len: u64,
     max_page_bytes: usize,
-) -> Result<(), String> {
+) -> Result<Vec<PageInfo>, String> {
     let end = start + len;
     let mut at = start;
-    let mut page = 0usize;
+    let mut pages = Vec::new();
     while at < end {
+        let page = pages.len();
         let input = reader
             .get_read(at)
             .map_err(|e| format!("page {page} at byte {at}: {e}"))?;
         let h = page_header(input, (end - at).min(MAX_HEADER_BYTES))
             .map_err(|e| format!("page {page} at byte {at}: {e}"))?;
-        if h.uncompressed < 0 || h.compressed < 0 {
+        let (Ok(uncompressed), Ok(compressed)) = (
+            usize::try_from(h.uncompressed),
+            usize::try_from(h.compressed),
+        ) else {
             return Err(format!(
                 "{} {page} at byte {at} declares negative sizes ({} uncompressed, {} compressed)",
-                h.kind_name(),
+                kind_name(h.kind),
                 h.uncompressed,
                 h.compressed
             ));
-        }
-        if h.uncompressed as u64 > max_page_bytes as u64 {
+        };
+        if uncompressed > max_page_bytes {
             return Err(format!(
                 "{} {page} at byte {at} declares {} uncompressed bytes, above the limit of {} \
                  (ParquetReadOptions::max_page_bytes)",
-                h.kind_name(),
+                kind_name(h.kind),
                 h.uncompressed,
                 max_page_bytes
             ));
         }
-        let next = at + h.header_len + h.compressed as u64;
+        let next = at + h.header_len + compressed as u64;
         if next > end {
             return Err(format!(
                 "{} {page} at byte {at} ({} bytes of header, {} of data) runs past the end of \
                  its column chunk at byte {end}",
-                h.kind_name(),
+                kind_name(h.kind),
                 h.header_len,
                 h.compressed
             ));
         }
+        pages.push(PageInfo {
+            offset: at,
+            header_len: h.header_len,
+            uncompressed,
+            compressed,
+            kind: h.page,
+        });
         at = next;
-        page += 1;
     }
-    Ok(())
+    Ok(pages)
+}
+
+/// The reader's input as the page loop reads it: object-safe, so that a
+/// column cursor is one owned type whatever the input.
+pub(crate) trait ChunkBytes: Send + Sync {
+    /// `len` bytes at `start` without a copy, when the input is in memory.
+    fn slice(&self, start: u64, len: usize) -> Option<Bytes>;
+    /// Reads `out.len()` bytes at `start` into `out`.
+    fn read_into(&self, start: u64, out: &mut [u8]) -> Result<(), String>;
+}
+
+/// A column chunk's decompressor, one per column cursor (its state reused
+/// page after page).
+pub(crate) enum Codec {
+    /// UNCOMPRESSED: pages are used as they are in the input.
+    None,
+    #[cfg(feature = "snappy")]
+    Snappy(snap::raw::Decoder),
+    #[cfg(feature = "zstd")]
+    Zstd(Box<zstd::bulk::Decompressor<'static>>),
+}
+
+impl Codec {
+    /// Our decompressor for `compression`; None for a codec we do not
+    /// handle (the chunk then stays on the parquet crate's path, which reads
+    /// or refuses it as before).
+    pub(crate) fn for_chunk(compression: Compression) -> Option<Codec> {
+        match compression {
+            Compression::UNCOMPRESSED => Some(Codec::None),
+            #[cfg(feature = "snappy")]
+            Compression::SNAPPY => Some(Codec::Snappy(snap::raw::Decoder::new())),
+            #[cfg(feature = "zstd")]
+            Compression::ZSTD(_) => zstd::bulk::Decompressor::new()
+                .ok()
+                .map(|d| Codec::Zstd(Box::new(d))),
+            _ => None,
+        }
+    }
+
+    /// Decompresses `src` into `dst`, returning the bytes written; a stream
+    /// that would write more than `dst` holds is an error.
+    pub(crate) fn decompress(&mut self, src: &[u8], dst: &mut [u8]) -> Result<usize, String> {
+        #[cfg(not(any(feature = "snappy", feature = "zstd")))]
+        let _ = (src, dst);
+        match self {
+            Codec::None => Err("no codec to decompress with".into()),
+            #[cfg(feature = "snappy")]
+            Codec::Snappy(d) => d.decompress(src, dst).map_err(|e| e.to_string()),
+            #[cfg(feature = "zstd")]
+            Codec::Zstd(d) => d
+                .decompress_to_buffer(src, dst)
+                .map_err(|e| format!("zstd: {e}")),
+        }
+    }
+
+    pub(crate) fn is_none(&self) -> bool {
+        matches!(self, Codec::None)
+    }
+}
+
+/// Buffers a pool keeps for reuse: a dictionary page held for its chunk
+/// and the data page being read.
+const POOL_BUFFERS: usize = 2;
+
+/// Page buffers of one column, reused across its pages and row groups: a
+/// page is lent out as [`Bytes`] (what the page decoders slice), and its
+/// buffer comes back when the last slice of it is dropped.
+#[derive(Clone, Default)]
+pub(crate) struct PagePool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+/// A buffer lent out as `Bytes`: its first `len` bytes.
+struct Lent {
+    buf: Vec<u8>,
+    len: usize,
+    home: Weak<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.upgrade()
+            && let Ok(mut pool) = home.lock()
+            && pool.len() < POOL_BUFFERS
+        {
+            pool.push(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+impl PagePool {
+    /// A buffer of at least `len` initialised bytes: a returned one when it
+    /// is big enough (never zeroed again), otherwise a fresh zeroed one
+    /// (`calloc`: the pages are the kernel's zero pages until written).
+    pub(crate) fn take(&self, len: usize) -> Vec<u8> {
+        let buf = self.0.lock().ok().and_then(|mut pool| pool.pop());
+        match buf {
+            Some(buf) if buf.len() >= len => buf,
+            _ => vec![0; len],
+        }
+    }
+
+    /// The first `len` bytes of `buf` as `Bytes`; `buf` comes back to this
+    /// pool when the last slice of them is dropped.
+    pub(crate) fn lend(&self, buf: Vec<u8>, len: usize) -> Bytes {
+        let len = len.min(buf.len());
+        Bytes::from_owner(Lent {
+            buf,
+            len,
+            home: Arc::downgrade(&self.0),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -189,12 +441,12 @@ mod tests {
         }
         h.extend_from_slice(&[0x69, 0x25, 0x02, 0x04, 0x00]);
         let bytes = Bytes::from(h.clone());
-        let err = check_chunk(&bytes, 0, h.len() as u64, 100).unwrap_err();
+        let err = index_chunk(&bytes, 0, h.len() as u64, 100).unwrap_err();
         assert!(err.contains("holds a Thrift list"), "{err}");
         // Field 2 (uncompressed_page_size) as a binary.
         let h = vec![0x15, 0x00, 0x18, 0x01, b'x', 0x15, 0x08, 0x00];
         let bytes = Bytes::from(h.clone());
-        let err = check_chunk(&bytes, 0, h.len() as u64, 100).unwrap_err();
+        let err = index_chunk(&bytes, 0, h.len() as u64, 100).unwrap_err();
         assert!(
             err.contains(
                 "field 2 of a PageHeader has Thrift type 8, where parquet-format has an i32"
@@ -210,14 +462,14 @@ mod tests {
         chunk.extend_from_slice(&header(0, 100, 4));
         chunk.extend_from_slice(&[0; 4]);
         let bytes = Bytes::from(chunk.clone());
-        check_chunk(&bytes, 0, chunk.len() as u64, 100).unwrap();
-        let err = check_chunk(&bytes, 0, chunk.len() as u64, 99).unwrap_err();
+        index_chunk(&bytes, 0, chunk.len() as u64, 100).unwrap();
+        let err = index_chunk(&bytes, 0, chunk.len() as u64, 99).unwrap_err();
         assert!(err.contains("data page 1"), "{err}");
         assert!(err.contains("max_page_bytes"), "{err}");
-        let err = check_chunk(&bytes, 0, chunk.len() as u64, 39).unwrap_err();
+        let err = index_chunk(&bytes, 0, chunk.len() as u64, 39).unwrap_err();
         assert!(err.contains("dictionary page 0"), "{err}");
         // A chunk cut inside the second page.
-        let err = check_chunk(&bytes, 0, chunk.len() as u64 - 1, 100).unwrap_err();
+        let err = index_chunk(&bytes, 0, chunk.len() as u64 - 1, 100).unwrap_err();
         assert!(err.contains("page 1"), "{err}");
     }
 
@@ -347,13 +599,13 @@ mod tests {
     fn refuses_negative_sizes_and_garbage() {
         let chunk = header(0, -5, 0);
         let bytes = Bytes::from(chunk.clone());
-        assert!(check_chunk(&bytes, 0, chunk.len() as u64, 100).is_err());
+        assert!(index_chunk(&bytes, 0, chunk.len() as u64, 100).is_err());
         let junk = Bytes::from(vec![0x1f; 64]);
-        assert!(check_chunk(&junk, 0, 64, 100).is_err());
+        assert!(index_chunk(&junk, 0, 64, 100).is_err());
         // A binary field claiming 4 GiB is skipped by length, not read into memory.
         let mut h = vec![0x18];
         varint(4 << 30, &mut h);
         let bytes = Bytes::from(h.clone());
-        assert!(check_chunk(&bytes, 0, h.len() as u64, 100).is_err());
+        assert!(index_chunk(&bytes, 0, h.len() as u64, 100).is_err());
     }
 }
