@@ -348,7 +348,7 @@ impl PageColumn {
     /// Opens `page`: a data page to read, or None after a dictionary or
     /// index page.
     fn open_page(&mut self, page: &PageInfo) -> Result<Option<DataPage>> {
-        let (n, encoding, levels, values) = match page.kind {
+        let (num_values, encoding) = match page.kind {
             // Index pages are skipped, as the parquet crate skips them.
             PageKind::Other(1) => return Ok(None),
             PageKind::Other(kind @ (0 | 2 | 3)) => {
@@ -363,7 +363,23 @@ impl PageColumn {
             PageKind::Dictionary {
                 num_values,
                 encoding,
-            } => {
+            }
+            | PageKind::Data {
+                num_values,
+                encoding,
+                ..
+            }
+            | PageKind::DataV2 {
+                num_values,
+                encoding,
+                ..
+            } => (num_values, encoding),
+        };
+        let n = usize::try_from(num_values)
+            .map_err(|_| parquet_error(format!("a page declares {num_values} values")))?;
+        let buf = self.load(page)?;
+        let (levels, values) = match page.kind {
+            PageKind::Dictionary { .. } => {
                 if self.dict.is_some() {
                     return Err(parquet_error("a second dictionary page"));
                 }
@@ -373,40 +389,22 @@ impl PageColumn {
                         encoding_name(encoding)
                     )));
                 }
-                let n = count(num_values)?;
-                let buf = self.load(page)?;
                 self.dict = Some(Dict::parse(self.physical, buf, n)?);
                 return Ok(None);
             }
-            PageKind::Data {
-                num_values,
-                encoding,
-                def_encoding,
-            } => {
-                let n = count(num_values)?;
-                let buf = self.load(page)?;
-                if self.max_def > 0 {
-                    if def_encoding != RLE {
-                        return Err(parquet_error(format!(
-                            "definition levels encoded {}",
-                            encoding_name(def_encoding)
-                        )));
-                    }
-                    let (levels, used) = RleHybrid::v1_levels(&buf, 1, n)?;
-                    (n, encoding, Some(levels), buf.slice(used..))
-                } else {
-                    (n, encoding, None, buf)
+            PageKind::Data { def_encoding, .. } if self.max_def > 0 => {
+                if def_encoding != RLE {
+                    return Err(parquet_error(format!(
+                        "definition levels encoded {}",
+                        encoding_name(def_encoding)
+                    )));
                 }
+                let (levels, used) = RleHybrid::v1_levels(&buf, 1, n)?;
+                (Some(levels), buf.slice(used..))
             }
             PageKind::DataV2 {
-                num_values,
-                encoding,
-                def_len,
-                rep_len,
-                ..
+                def_len, rep_len, ..
             } => {
-                let n = count(num_values)?;
-                let buf = self.load(page)?;
                 // load() checked both lengths against the page.
                 let rep = usize::try_from(rep_len).unwrap_or(0);
                 let end = rep + usize::try_from(def_len).unwrap_or(0);
@@ -415,8 +413,9 @@ impl PageColumn {
                 } else {
                     None
                 };
-                (n, encoding, levels, buf.slice(end..))
+                (levels, buf.slice(end..))
             }
+            _ => (None, buf),
         };
         let decoder = match (encoding, self.physical) {
             (PLAIN, _) => PageValues::Plain { pos: 0 },
@@ -469,12 +468,6 @@ fn encoding_name(code: i32) -> String {
         other => return format!("encoding {other}"),
     };
     name.into()
-}
-
-/// A page header's value count, checked non-negative.
-fn count(num_values: i32) -> Result<usize> {
-    usize::try_from(num_values)
-        .map_err(|_| parquet_error(format!("a page declares {num_values} values")))
 }
 
 /// Where the values of one batch go.
@@ -729,7 +722,13 @@ mod tests {
     use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::parser::parse_message_type;
 
+    use parquet::column::page::{CompressedPage, Page};
+    use parquet::file::reader::FileReader;
+    use parquet::file::serialized_reader::SerializedFileReader;
+
     use super::*;
+    use crate::parquet::pages::index_chunk;
+    use crate::parquet::pages::tests::{crate_file, crate_file_values};
     use crate::parquet::{ParquetReadOptions, ParquetReader};
 
     const ROWS: usize = 3000;
@@ -856,5 +855,174 @@ mod tests {
             }
         }
         assert!(checked > 50, "{checked}");
+    }
+
+    /// Rows of column 0 (int32) of `tables`.
+    fn ints(tables: &[Table]) -> Vec<Option<i32>> {
+        use lightstream_core::minarrow::{Array, NumericArray};
+        let mut out = Vec::new();
+        for t in tables {
+            let Array::NumericArray(NumericArray::Int32(a)) = &t.cols[0].array else {
+                panic!("not int32: {:?}", t.cols[0].field);
+            };
+            for i in 0..t.n_rows {
+                let valid = a.null_mask.as_ref().is_none_or(|m| m.get(i));
+                out.push(valid.then(|| a.data[i]));
+            }
+        }
+        out
+    }
+
+    /// `bytes` read through both inputs, memory (zero-copy page slices) and
+    /// a file on disk (pages read into reused buffers): they must agree,
+    /// tables or error.
+    fn read_both(bytes: &[u8], batch: usize) -> Result<Vec<Table>, String> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static FILES: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "lightstream-column-{}-{}.parquet",
+            std::process::id(),
+            FILES.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, bytes).unwrap();
+        let options = ParquetReadOptions {
+            batch_size: batch,
+            ..Default::default()
+        };
+        let label = path.display().to_string();
+        let from_file = ParquetReader::open(&path, options)
+            .and_then(|r| r.collect::<crate::Result<Vec<_>>>())
+            .map_err(|e| e.to_string().replace(&label, "t"));
+        std::fs::remove_file(&path).ok();
+        let from_memory = read(&Bytes::copy_from_slice(bytes), batch, true);
+        match (&from_file, &from_memory) {
+            (Ok(a), Ok(b)) => assert!(a.iter().zip(b).all(|(a, b)| a.cols == b.cols)),
+            _ => assert_eq!(from_file.as_ref().err(), from_memory.as_ref().err()),
+        }
+        from_memory
+    }
+
+    /// The page of a (Zstd) v2 data page stored with its values
+    /// uncompressed and `is_compressed` false, as writers may store a page
+    /// that compression does not shrink.
+    fn stored_uncompressed(page: CompressedPage) -> CompressedPage {
+        let uncompressed = page.uncompressed_size();
+        let mut p = page.compressed_page().clone();
+        let Page::DataPageV2 {
+            buf,
+            def_levels_byte_len,
+            rep_levels_byte_len,
+            is_compressed,
+            ..
+        } = &mut p
+        else {
+            return page;
+        };
+        let levels = (*def_levels_byte_len + *rep_levels_byte_len) as usize;
+        let mut plain = buf[..levels].to_vec();
+        plain.extend(zstd::stream::decode_all(&buf[levels..]).unwrap());
+        assert_eq!(plain.len(), uncompressed);
+        *buf = Bytes::from(plain);
+        *is_compressed = false;
+        CompressedPage::new(p, uncompressed)
+    }
+
+    #[test]
+    fn v2_pages_stored_uncompressed_in_a_zstd_chunk_read_as_stored() {
+        for dictionary in [false, true] {
+            let bytes = crate_file(true, dictionary, stored_uncompressed);
+            // The file holds such pages (the walk sees the flag).
+            let meta = SerializedFileReader::new(Bytes::from(bytes.clone())).unwrap();
+            let chunk = meta.metadata().row_group(0).column(0);
+            let (start, len) = chunk.byte_range();
+            let pages = index_chunk(&Bytes::from(bytes.clone()), start, len, 1 << 20).unwrap();
+            let stored = |p: &PageInfo| {
+                matches!(
+                    p.kind,
+                    PageKind::DataV2 {
+                        is_compressed: false,
+                        ..
+                    }
+                )
+            };
+            assert_eq!(pages.iter().filter(|p| stored(p)).count(), 4);
+            let mut r =
+                ParquetReader::from_bytes(Bytes::from(bytes.clone()), "t", Default::default())
+                    .unwrap();
+            assert!(r.next().is_some_and(|t| t.is_ok()) && r.reads_pages(0));
+            for batch in [7, 1000] {
+                let ours = read_both(&bytes, batch).unwrap();
+                assert_eq!(ints(&ours), crate_file_values(), "dictionary {dictionary}");
+                let theirs = read(&Bytes::from(bytes.clone()), batch, false).unwrap();
+                assert_eq!(ints(&theirs), crate_file_values());
+            }
+            // Compressed v2 and v1 pages of the same values, both inputs.
+            for v2 in [false, true] {
+                let bytes = crate_file(v2, dictionary, |p| p);
+                assert_eq!(ints(&read_both(&bytes, 64).unwrap()), crate_file_values());
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_decompressing_to_another_size_than_declared_is_an_error() {
+        for (v2, dictionary, delta) in [
+            (false, false, 1i64),
+            (false, false, -1),
+            (true, false, 1),
+            (true, true, -3),
+            (false, true, 5),
+        ] {
+            // The second page (the first data page after a dictionary page)
+            // declares `delta` more bytes than its data decompresses to.
+            let mut k = 0;
+            let bytes = crate_file(v2, dictionary, move |page| {
+                k += 1;
+                if k != 2 {
+                    return page;
+                }
+                let claim = page.uncompressed_size() as i64 + delta;
+                CompressedPage::new(page.compressed_page().clone(), claim as usize)
+            });
+            let err = read_both(&bytes, 1000).unwrap_err();
+            let page = if v2 {
+                "data page (v2) 1"
+            } else {
+                "data page 1"
+            };
+            for part in ["t: row group 0", "column \"v\"", page, "declares"] {
+                assert!(err.contains(part), "{part:?} missing from: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_page_bytes_are_an_error() {
+        for (v2, dictionary) in [(false, false), (true, false), (false, true), (true, true)] {
+            for cut in [1, 5, 20] {
+                // Every page loses its last `cut` bytes (its header says so):
+                // the compressed streams end early.
+                let bytes = crate_file(v2, dictionary, move |page| {
+                    let uncompressed = page.uncompressed_size();
+                    let mut p = page.compressed_page().clone();
+                    let short = |b: &Bytes| b.slice(..b.len().saturating_sub(cut));
+                    match &mut p {
+                        Page::DataPage { buf, .. }
+                        | Page::DataPageV2 { buf, .. }
+                        | Page::DictionaryPage { buf, .. } => *buf = short(buf),
+                    }
+                    CompressedPage::new(p, uncompressed)
+                });
+                let err = read_both(&bytes, 1000).unwrap_err();
+                let page = match (v2, dictionary) {
+                    (_, true) => "dictionary page 0: ",
+                    (true, false) => "data page (v2) 0: ",
+                    (false, false) => "data page 0: ",
+                };
+                assert!(err.contains(page), "{err}");
+                assert!(err.contains("column \"v\""), "{err}");
+                assert!(!err.contains("failed on corrupt input"), "{err}");
+            }
+        }
     }
 }

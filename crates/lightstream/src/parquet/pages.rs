@@ -395,9 +395,10 @@ impl PagePool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use lightstream_core::bytes::Bytes;
+    use parquet::column::page::CompressedPage;
 
     use crate::parquet::thrift::test_encoding::{varint, zz};
 
@@ -462,7 +463,26 @@ mod tests {
         chunk.extend_from_slice(&header(0, 100, 4));
         chunk.extend_from_slice(&[0; 4]);
         let bytes = Bytes::from(chunk.clone());
-        index_chunk(&bytes, 0, chunk.len() as u64, 100).unwrap();
+        let pages = index_chunk(&bytes, 0, chunk.len() as u64, 100).unwrap();
+        // A dictionary page with a data page's header lacks its own.
+        assert_eq!(pages[0].kind, PageKind::Other(2));
+        let second = header(2, 40, 8).len() as u64 + 8;
+        assert_eq!(
+            pages[1],
+            PageInfo {
+                offset: second,
+                header_len: header(0, 100, 4).len() as u64,
+                uncompressed: 100,
+                compressed: 4,
+                kind: PageKind::Data {
+                    num_values: 10,
+                    encoding: 0,
+                    def_encoding: 3
+                },
+            }
+        );
+        assert_eq!(pages[1].body(), chunk.len() as u64 - 4);
+        assert_eq!(pages.len(), 2);
         let err = index_chunk(&bytes, 0, chunk.len() as u64, 99).unwrap_err();
         assert!(err.contains("data page 1"), "{err}");
         assert!(err.contains("max_page_bytes"), "{err}");
@@ -473,32 +493,38 @@ mod tests {
         assert!(err.contains("page 1"), "{err}");
     }
 
-    /// A Parquet file of one Zstd-compressed int32 column of `rows` rows whose
-    /// pages claim `claim` uncompressed bytes (None: the truth). Written with
-    /// the parquet crate's own column writer, through a page writer that
-    /// rewrites each page's declared uncompressed size.
-    fn file_with_claim(claim: Option<usize>, dictionary: bool) -> Vec<u8> {
+    /// Rows of [`crate_file`]'s column `v`: `i % 7`, null where `i % 5 == 0`.
+    pub(in crate::parquet) fn crate_file_values() -> Vec<Option<i32>> {
+        (0..1000).map(|i| (i % 5 != 0).then_some(i % 7)).collect()
+    }
+
+    /// A Parquet file of one optional Zstd-compressed int32 column `v`
+    /// ([`crate_file_values`]; pages of 300 rows, v1 or v2, dictionary or
+    /// PLAIN), written by the parquet crate's own column writer through a
+    /// page writer that passes every page through `edit` first.
+    pub(in crate::parquet) fn crate_file(
+        v2: bool,
+        dictionary: bool,
+        edit: impl FnMut(CompressedPage) -> CompressedPage + Send + 'static,
+    ) -> Vec<u8> {
         use parquet::basic::{Compression, ZstdLevel};
-        use parquet::column::page::{CompressedPage, PageWriteSpec, PageWriter};
+        use parquet::column::page::{PageWriteSpec, PageWriter};
         use parquet::column::writer::{ColumnWriter, get_column_writer};
-        use parquet::file::properties::WriterProperties;
+        use parquet::file::properties::{WriterProperties, WriterVersion};
         use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter};
         use parquet::schema::parser::parse_message_type;
         use std::sync::{Arc, Mutex};
 
-        struct Lying {
+        struct Editing<F> {
             sink: Arc<Mutex<Vec<u8>>>,
-            claim: Option<usize>,
+            edit: F,
         }
-        impl PageWriter for Lying {
+        impl<F: FnMut(CompressedPage) -> CompressedPage + Send> PageWriter for Editing<F> {
             fn write_page(
                 &mut self,
                 page: CompressedPage,
             ) -> parquet::errors::Result<PageWriteSpec> {
-                let page = match self.claim {
-                    Some(n) => CompressedPage::new(page.compressed_page().clone(), n),
-                    None => page,
-                };
+                let page = (self.edit)(page);
                 let mut sink = self.sink.lock().unwrap();
                 let mut w = parquet::file::writer::TrackedWrite::new(&mut *sink);
                 let spec = SerializedPageWriter::new(&mut w).write_page(page)?;
@@ -510,31 +536,50 @@ mod tests {
             }
         }
 
-        let schema = Arc::new(parse_message_type("message m { required int32 v; }").unwrap());
+        let schema = Arc::new(parse_message_type("message m { optional int32 v; }").unwrap());
         let props = Arc::new(
             WriterProperties::builder()
+                .set_writer_version(if v2 {
+                    WriterVersion::PARQUET_2_0
+                } else {
+                    WriterVersion::PARQUET_1_0
+                })
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
                 .set_dictionary_enabled(dictionary)
+                // PLAIN (and no DELTA_* in v2): our page decoders' chunk.
+                .set_encoding(parquet::basic::Encoding::PLAIN)
+                .set_data_page_row_count_limit(300)
+                .set_write_batch_size(100)
                 .build(),
         );
         let mut file = SerializedFileWriter::new(Vec::new(), schema, props.clone()).unwrap();
         let descr = file.schema_descr().column(0);
         let sink = Arc::new(Mutex::new(Vec::new()));
-        let pages = Box::new(Lying {
+        let pages = Box::new(Editing {
             sink: sink.clone(),
-            claim,
+            edit,
         });
         let ColumnWriter::Int32ColumnWriter(mut w) = get_column_writer(descr, props, pages) else {
             unreachable!()
         };
-        let values: Vec<i32> = (0..1000).map(|i| i % 7).collect();
-        w.write_batch(&values, None, None).unwrap();
+        let rows = crate_file_values();
+        let defs: Vec<i16> = rows.iter().map(|v| i16::from(v.is_some())).collect();
+        let values: Vec<i32> = rows.iter().flatten().copied().collect();
+        w.write_batch(&values, Some(&defs), None).unwrap();
         let close = w.close().unwrap();
         let bytes = Bytes::from(std::mem::take(&mut *sink.lock().unwrap()));
         let mut rg = file.next_row_group().unwrap();
         rg.append_column(&bytes, close).unwrap();
         rg.close().unwrap();
         file.into_inner().unwrap()
+    }
+
+    /// [`crate_file`] whose pages claim `claim` uncompressed bytes (None: the truth).
+    fn file_with_claim(claim: Option<usize>, dictionary: bool) -> Vec<u8> {
+        crate_file(false, dictionary, move |page| match claim {
+            Some(n) => CompressedPage::new(page.compressed_page().clone(), n),
+            None => page,
+        })
     }
 
     #[test]
@@ -593,6 +638,73 @@ mod tests {
         .unwrap();
         let err = r.next().unwrap().unwrap_err().to_string();
         assert!(err.contains("above the limit of 100"), "{err}");
+    }
+
+    #[test]
+    fn v2_headers_keep_is_compressed_from_the_bool_in_the_type_nibble() {
+        // `is_compressed` (field 7, a compact bool: type 1 true, 2 false,
+        // no value byte), then one more i32 field (99, unknown) that must
+        // still be read where it is.
+        for (flag, want) in [(Some(0x12), false), (Some(0x11), true), (None, true)] {
+            let mut h = Vec::new();
+            for v in [3, 20, 20] {
+                h.push(0x15);
+                varint(zz(v), &mut h);
+            }
+            h.push(0x5c); // field 8: DataPageHeaderV2
+            for v in [7, 2, 7, 8, 3, 0] {
+                h.push(0x15);
+                varint(zz(v), &mut h);
+            }
+            h.extend(flag);
+            h.extend_from_slice(&[0x05, 0xc6, 0x01]); // field 99 (long form), i32
+            varint(zz(5), &mut h);
+            h.push(0); // end of DataPageHeaderV2
+            h.push(0); // end of PageHeader
+            let header_len = h.len() as u64;
+            h.extend_from_slice(&[0; 20]);
+            let bytes = Bytes::from(h.clone());
+            let pages = index_chunk(&bytes, 0, h.len() as u64, 100).unwrap();
+            assert_eq!(pages.len(), 1);
+            assert_eq!(pages[0].header_len, header_len);
+            assert_eq!(
+                pages[0].kind,
+                PageKind::DataV2 {
+                    num_values: 7,
+                    num_nulls: 2,
+                    num_rows: 7,
+                    encoding: 8,
+                    def_len: 3,
+                    rep_len: 0,
+                    is_compressed: want,
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn page_buffers_come_back_when_their_last_slice_is_dropped() {
+        let pool = PagePool::default();
+        let mut buf = pool.take(100);
+        buf[..3].copy_from_slice(b"abc");
+        let at = buf.as_ptr();
+        let page = pool.lend(buf, 60);
+        assert_eq!(page.len(), 60);
+        let slice = page.slice(1..3);
+        drop(page);
+        // Still lent (a slice lives): a fresh buffer.
+        let fresh = pool.take(10);
+        assert_ne!(fresh.as_ptr(), at);
+        assert_eq!(&slice[..], b"bc");
+        drop(slice);
+        // Back, and not zeroed again; a larger request gets a fresh one.
+        let again = pool.take(100);
+        assert_eq!((again.as_ptr(), &again[..3]), (at, &b"abc"[..]));
+        drop(again);
+        let mut lent: Vec<Bytes> = (0..4).map(|_| pool.lend(pool.take(8), 8)).collect();
+        lent.clear();
+        assert_eq!(pool.0.lock().unwrap().len(), POOL_BUFFERS);
+        assert_eq!(pool.take(200).len(), 200);
     }
 
     #[test]
