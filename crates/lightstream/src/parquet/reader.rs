@@ -3,11 +3,14 @@
 //!
 //! The footer is parsed by the parquet crate (after our own checks of its
 //! length against the file and a walk of what it declares, footer.rs), then every column chunk's byte range and counts
-//! are checked against the file before any page is read. Values are decoded
-//! `batch_size` rows at a time into 64-byte aligned minarrow buffers: by our
-//! page decoders (column.rs) for chunks of the common encodings, otherwise by
-//! the crate's low-level `ColumnReader` (`read_records`); the choice is made
-//! per chunk when its row group opens.
+//! are checked against the file before any page is read, and when a row
+//! group opens each projected chunk's page headers are walked and checked
+//! (pages.rs). Values are decoded `batch_size` rows at a time into 64-byte
+//! aligned minarrow buffers: by our page loop and decoders (column.rs, a
+//! [`PageColumn`] per chunk, owning its pages, codec and buffers) for chunks
+//! of the common encodings and codecs, otherwise by the crate's low-level
+//! `ColumnReader` (`read_records`); the choice is made per chunk when its
+//! row group opens.
 //!
 //! Hostile input: every call into the crate that touches file bytes runs
 //! under [`std::panic::catch_unwind`], so a panic the crate still has on some
@@ -86,7 +89,8 @@ impl Default for ParquetReadOptions {
 /// ([`PageColumn::handles`]): a given set of bytes has exactly one decoder.
 /// `Send`: with threads, it moves into the job that reads its next batch.
 pub(super) enum ColumnSource {
-    /// Our page decoders (column.rs): flat chunks of the common encodings.
+    /// Our page loop and decoders (column.rs): flat chunks of the common
+    /// encodings and codecs.
     Pages(PageColumn),
     /// The crate's `ColumnReader` (DELTA_*, BYTE_STREAM_SPLIT, INT96, ...).
     Crate(ColumnReader),
