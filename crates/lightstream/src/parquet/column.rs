@@ -160,6 +160,12 @@ pub(super) struct PageColumn {
     scratch: Vec<u32>,
 }
 
+// A cursor is an owned value that may move to a worker thread.
+const _: fn() = || {
+    fn owned<T: Send + 'static>() {}
+    owned::<PageColumn>();
+};
+
 /// A fixed-width PLAIN value.
 trait Le: Copy {
     const WIDTH: usize;
