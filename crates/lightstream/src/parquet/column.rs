@@ -148,10 +148,10 @@ pub(super) struct PageColumn {
     pages: Vec<PageInfo>,
     next: usize,
     codec: Codec,
-    /// Decompressed pages (and pages read from a file).
+    /// Page buffers (the reader's, shared by its columns): decompressed
+    /// pages, pages read from a file, and compressed bytes read from a file
+    /// while they are decompressed.
     pool: PagePool,
-    /// Compressed bytes read from a file, reused page after page.
-    raw: Vec<u8>,
     physical: PhysicalType,
     max_def: i16,
     dict: Option<Dict>,
@@ -239,7 +239,6 @@ impl PageColumn {
             next: 0,
             codec,
             pool,
-            raw: Vec::new(),
             physical: plan.physical,
             max_def: plan.max_def,
             dict: None,
@@ -287,17 +286,16 @@ impl PageColumn {
                 }
             };
         }
+        let mut raw = Vec::new();
         let src: &[u8] = match &in_memory {
             Some(bytes) => bytes,
             None => {
-                if self.raw.len() < page.compressed {
-                    self.raw = vec![0; page.compressed];
-                }
-                let raw = &mut self.raw[..page.compressed];
+                raw = self.pool.take(page.compressed);
+                let src = &mut raw[..page.compressed];
                 self.input
-                    .read_into(page.body(), raw)
+                    .read_into(page.body(), src)
                     .map_err(parquet_error)?;
-                raw
+                src
             }
         };
         let mut buf = self.pool.take(page.uncompressed);
@@ -323,6 +321,7 @@ impl PageColumn {
                 )));
             }
         }
+        self.pool.give_back(raw);
         Ok(self.pool.lend(buf, page.uncompressed))
     }
 
@@ -508,6 +507,9 @@ impl PageColumn {
         let mut done = 0;
         while done < n {
             if self.page.as_ref().is_none_or(|p| p.rows_left == 0) {
+                // The page read to its end gives its buffer back first, for
+                // the next page to reuse.
+                self.page = None;
                 let p = self.next_page().map_err(|e| match e {
                     crate::Error::Parquet(m) => {
                         parquet_error(format!("{m} (after {done} of {n} rows)"))

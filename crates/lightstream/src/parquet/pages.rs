@@ -336,13 +336,18 @@ impl Codec {
     }
 }
 
-/// Buffers a pool keeps for reuse: a dictionary page held for its chunk
-/// and the data page being read.
+/// Spare buffers a pool keeps for reuse: the page a column has just read to
+/// its end (the next page's buffer) and the compressed bytes of a page read
+/// from a file. Each spare is memory a general-purpose allocator would have
+/// unmapped (large pages are their own mappings), so no more are kept.
 const POOL_BUFFERS: usize = 2;
 
-/// Page buffers of one column, reused across its pages and row groups: a
-/// page is lent out as [`Bytes`] (what the page decoders slice), and its
-/// buffer comes back when the last slice of it is dropped.
+/// Page buffers reused across pages, columns and row groups (one pool per
+/// reader, shared by its column cursors): a page is lent out as [`Bytes`]
+/// (what the page decoders slice), and its buffer comes back when the last
+/// slice of it is dropped. One pool for all columns, not one per column:
+/// spare buffers are then as few as the pages in flight need, as with a
+/// general-purpose allocator's free list, rather than one more per column.
 #[derive(Clone, Default)]
 pub(crate) struct PagePool(Arc<Mutex<Vec<Vec<u8>>>>);
 
@@ -361,24 +366,44 @@ impl AsRef<[u8]> for Lent {
 
 impl Drop for Lent {
     fn drop(&mut self) {
-        if let Some(home) = self.home.upgrade()
-            && let Ok(mut pool) = home.lock()
-            && pool.len() < POOL_BUFFERS
-        {
-            pool.push(std::mem::take(&mut self.buf));
+        if let Some(home) = self.home.upgrade() {
+            PagePool(home).give_back(std::mem::take(&mut self.buf));
         }
     }
 }
 
 impl PagePool {
-    /// A buffer of at least `len` initialised bytes: a returned one when it
-    /// is big enough (never zeroed again), otherwise a fresh zeroed one
+    /// A buffer of at least `len` initialised bytes: the smallest spare one
+    /// that is big enough (never zeroed again), otherwise a fresh zeroed one
     /// (`calloc`: the pages are the kernel's zero pages until written).
     pub(crate) fn take(&self, len: usize) -> Vec<u8> {
-        let buf = self.0.lock().ok().and_then(|mut pool| pool.pop());
-        match buf {
-            Some(buf) if buf.len() >= len => buf,
-            _ => vec![0; len],
+        let Ok(mut spare) = self.0.lock() else {
+            return vec![0; len];
+        };
+        let fit = (spare.iter().enumerate())
+            .filter(|(_, b)| b.len() >= len)
+            .min_by_key(|(_, b)| b.len())
+            .map(|(i, _)| i);
+        match fit {
+            Some(i) => spare.swap_remove(i),
+            None => vec![0; len],
+        }
+    }
+
+    /// Keeps `buf` for reuse, unless enough larger ones are kept already.
+    pub(crate) fn give_back(&self, buf: Vec<u8>) {
+        if buf.is_empty() {
+            return;
+        }
+        let Ok(mut spare) = self.0.lock() else {
+            return;
+        };
+        spare.push(buf);
+        if spare.len() > POOL_BUFFERS {
+            // Drop the smallest: the large ones are the costly ones to fault in again.
+            if let Some(i) = (0..spare.len()).min_by_key(|&i| spare[i].len()) {
+                spare.swap_remove(i);
+            }
         }
     }
 
@@ -705,6 +730,14 @@ pub(super) mod tests {
         lent.clear();
         assert_eq!(pool.0.lock().unwrap().len(), POOL_BUFFERS);
         assert_eq!(pool.take(200).len(), 200);
+        // The smallest spare that fits; past the bound, the smallest goes.
+        let pool = PagePool::default();
+        for len in [10, 1000, 100] {
+            pool.give_back(vec![0; len]);
+        }
+        assert_eq!(pool.take(50).len(), 100);
+        assert_eq!(pool.take(50).len(), 1000);
+        assert_eq!(pool.take(1).len(), 1);
     }
 
     #[test]

@@ -132,8 +132,9 @@ pub struct ParquetReader<R: ChunkReader + 'static = File> {
     file: SerializedFileReader<Shared<R>>,
     /// The same bytes the crate reads: page headers and our page loop.
     source: Shared<R>,
-    /// Page buffers of each projected column, reused across row groups.
-    pools: Vec<PagePool>,
+    /// Page buffers, shared by the column cursors and reused across pages,
+    /// columns and row groups.
+    pool: PagePool,
     max_page_bytes: usize,
     schema: Arc<Schema>,
     fields: Vec<FieldInfo>,
@@ -443,7 +444,7 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
             source,
             max_page_bytes: options.max_page_bytes,
             schema: Arc::new(schema),
-            pools: plans.iter().map(|_| PagePool::default()).collect(),
+            pool: PagePool::default(),
             fields,
             plans,
             batch_size: options.batch_size,
@@ -519,7 +520,7 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
             .map(|rg| rg.num_rows() as u64)
             .sum();
         let mut readers = Vec::with_capacity(self.plans.len());
-        for (c, plan) in self.plans.iter().enumerate() {
+        for plan in &self.plans {
             // Page sizes first: the crate reserves what a page header declares.
             let chunk = self.file.metadata().row_group(i).column(plan.leaf);
             let start = chunk
@@ -542,7 +543,7 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
             let reader = match own {
                 Some(codec) => {
                     let input: Arc<dyn ChunkBytes> = Arc::new(self.source.clone());
-                    let pool = self.pools[c].clone();
+                    let pool = self.pool.clone();
                     ColumnSource::Pages(PageColumn::new(input, pages, codec, pool, plan))
                 }
                 None => {
