@@ -374,14 +374,17 @@ impl Drop for Lent {
 
 impl PagePool {
     /// A buffer of at least `len` initialised bytes: the smallest spare one
-    /// that is big enough (never zeroed again), otherwise a fresh zeroed one
-    /// (`calloc`: the pages are the kernel's zero pages until written).
+    /// that is big enough but not more than twice that (never zeroed again),
+    /// otherwise a fresh zeroed one (`calloc`: the pages are the kernel's
+    /// zero pages until written). The bound matters because a lent page may
+    /// live long (a dictionary page, for its whole column chunk): a small page
+    /// must not pin a large buffer.
     pub(crate) fn take(&self, len: usize) -> Vec<u8> {
         let Ok(mut spare) = self.0.lock() else {
             return vec![0; len];
         };
         let fit = (spare.iter().enumerate())
-            .filter(|(_, b)| b.len() >= len)
+            .filter(|(_, b)| b.len() >= len && b.len() / 2 <= len)
             .min_by_key(|(_, b)| b.len())
             .map(|(i, _)| i);
         match fit {
@@ -736,8 +739,9 @@ pub(super) mod tests {
             pool.give_back(vec![0; len]);
         }
         assert_eq!(pool.take(50).len(), 100);
-        assert_eq!(pool.take(50).len(), 1000);
-        assert_eq!(pool.take(1).len(), 1);
+        // No spare pinned by a page of less than half its size.
+        assert_eq!(pool.take(50).len(), 50);
+        assert_eq!(pool.take(600).len(), 1000);
     }
 
     #[test]
