@@ -273,12 +273,15 @@ impl PageColumn {
             }
             _ => (0, true),
         };
+        // A page is lent for as long as it is read (a dictionary page for
+        // its whole column chunk): held `long`. Only the compressed bytes of
+        // a file page are given back at once.
         let in_memory = self.input.slice(page.body(), page.compressed);
         if !compressed || self.codec.is_none() {
             return match in_memory {
                 Some(bytes) => Ok(bytes),
                 None => {
-                    let mut buf = self.pool.take(page.compressed);
+                    let mut buf = self.pool.take(page.compressed, true);
                     self.input
                         .read_into(page.body(), &mut buf[..page.compressed])
                         .map_err(parquet_error)?;
@@ -290,7 +293,7 @@ impl PageColumn {
         let src: &[u8] = match &in_memory {
             Some(bytes) => bytes,
             None => {
-                raw = self.pool.take(page.compressed);
+                raw = self.pool.take(page.compressed, false);
                 let src = &mut raw[..page.compressed];
                 self.input
                     .read_into(page.body(), src)
@@ -298,7 +301,7 @@ impl PageColumn {
                 src
             }
         };
-        let mut buf = self.pool.take(page.uncompressed);
+        let mut buf = self.pool.take(page.uncompressed, true);
         buf[..levels].copy_from_slice(&src[..levels]);
         // A page of nothing but levels (every value null) may have no
         // compressed stream at all, as the parquet crate reads it.

@@ -374,17 +374,17 @@ impl Drop for Lent {
 
 impl PagePool {
     /// A buffer of at least `len` initialised bytes: the smallest spare one
-    /// that is big enough but not more than twice that (never zeroed again),
-    /// otherwise a fresh zeroed one (`calloc`: the pages are the kernel's
-    /// zero pages until written). The bound matters because a lent page may
-    /// live long (a dictionary page, for its whole column chunk): a small page
-    /// must not pin a large buffer.
-    pub(crate) fn take(&self, len: usize) -> Vec<u8> {
+    /// that is big enough (never zeroed again), otherwise a fresh zeroed one
+    /// (`calloc`: the pages are the kernel's zero pages until written). A
+    /// buffer that will be held `long` (a page, while it is read; a
+    /// dictionary page, for its whole column chunk) takes a spare only up to
+    /// twice its size, so that a small page does not pin a large buffer.
+    pub(crate) fn take(&self, len: usize, long: bool) -> Vec<u8> {
         let Ok(mut spare) = self.0.lock() else {
             return vec![0; len];
         };
         let fit = (spare.iter().enumerate())
-            .filter(|(_, b)| b.len() >= len && b.len() / 2 <= len)
+            .filter(|(_, b)| b.len() >= len && (!long || b.len() / 2 <= len))
             .min_by_key(|(_, b)| b.len())
             .map(|(i, _)| i);
         match fit {
@@ -713,7 +713,7 @@ pub(super) mod tests {
     #[test]
     fn page_buffers_come_back_when_their_last_slice_is_dropped() {
         let pool = PagePool::default();
-        let mut buf = pool.take(100);
+        let mut buf = pool.take(100, false);
         buf[..3].copy_from_slice(b"abc");
         let at = buf.as_ptr();
         let page = pool.lend(buf, 60);
@@ -721,27 +721,27 @@ pub(super) mod tests {
         let slice = page.slice(1..3);
         drop(page);
         // Still lent (a slice lives): a fresh buffer.
-        let fresh = pool.take(10);
+        let fresh = pool.take(10, false);
         assert_ne!(fresh.as_ptr(), at);
         assert_eq!(&slice[..], b"bc");
         drop(slice);
         // Back, and not zeroed again; a larger request gets a fresh one.
-        let again = pool.take(100);
+        let again = pool.take(100, false);
         assert_eq!((again.as_ptr(), &again[..3]), (at, &b"abc"[..]));
         drop(again);
-        let mut lent: Vec<Bytes> = (0..4).map(|_| pool.lend(pool.take(8), 8)).collect();
+        let mut lent: Vec<Bytes> = (0..4).map(|_| pool.lend(pool.take(8, false), 8)).collect();
         lent.clear();
         assert_eq!(pool.0.lock().unwrap().len(), POOL_BUFFERS);
-        assert_eq!(pool.take(200).len(), 200);
+        assert_eq!(pool.take(200, false).len(), 200);
         // The smallest spare that fits; past the bound, the smallest goes.
         let pool = PagePool::default();
         for len in [10, 1000, 100] {
             pool.give_back(vec![0; len]);
         }
-        assert_eq!(pool.take(50).len(), 100);
-        // No spare pinned by a page of less than half its size.
-        assert_eq!(pool.take(50).len(), 50);
-        assert_eq!(pool.take(600).len(), 1000);
+        assert_eq!(pool.take(50, false).len(), 100);
+        // No spare pinned for long by a page of less than half its size.
+        assert_eq!(pool.take(50, true).len(), 50);
+        assert_eq!(pool.take(600, true).len(), 1000);
     }
 
     #[test]
