@@ -1,30 +1,35 @@
 //! Our own decoding of a column chunk's pages: [`PageColumn::read`] turns
 //! the next `n` rows into a minarrow array.
 //!
-//! The parquet crate still reads and decompresses the pages
-//! (`get_column_page_reader`); what is ours is everything after: definition
-//! levels straight into the validity bitmap (rle.rs), the dictionary page
-//! decoded once per chunk, dictionary indices into a reused `u32` scratch,
-//! PLAIN values, and string columns gathered into one offsets and one data
-//! buffer, with no allocation or refcount per value (the crate's dictionary
-//! path cloned and dropped a refcounted `Bytes` per value: 45% of a read).
+//! The page loop is ours: the pages are the ones pages.rs indexed when the
+//! row group opened (headers checked against the chunk and the page-size
+//! limit), their bytes come zero-copy from an in-memory input or into one
+//! reused buffer from a file, and they are decompressed by our own
+//! [`Codec`] into reused [`PagePool`] buffers, each checked to fill exactly
+//! the size its header declares. Then: definition levels straight into the
+//! validity bitmap (rle.rs), the dictionary page decoded once per chunk,
+//! dictionary indices into a reused `u32` scratch, PLAIN values, and string
+//! columns gathered into one offsets and one data buffer, with no allocation
+//! or refcount per value.
 //!
-//! Only flat chunks whose footer lists no encoding outside
-//! [`OWN_ENCODINGS`] come here, chosen per chunk before any page is read
-//! ([`PageColumn::handles`]); the others keep the crate's `ColumnReader`
+//! Only flat chunks of a codec we decompress, whose footer lists no encoding
+//! outside [`OWN_ENCODINGS`], come here, chosen per chunk before any page is
+//! read ([`PageColumn::handles`]); the others keep the crate's `ColumnReader`
 //! (decode.rs). Conversions to the target type are decode.rs's ([`build`],
 //! [`TextBuilder`]), shared by both paths.
 //!
-//! Not here: the page-size checks (pages.rs, done before the chunk is
-//! opened), the file and row groups (reader.rs).
+//! Not here: the page headers and their checks, the input and the codecs
+//! (pages.rs), the file and row groups (reader.rs).
+
+use std::sync::Arc;
 
 use lightstream_core::bytes::Bytes;
 use lightstream_core::minarrow::{FieldArray, Vec64};
 use parquet::basic::{Encoding, Type as PhysicalType};
-use parquet::column::page::{Page, PageReader};
 use parquet::file::metadata::ColumnChunkMetaData;
 
 use super::decode::{Rows, TextBuilder, Values, build};
+use super::pages::{ChunkBytes, Codec, PageInfo, PageKind, PagePool, kind_name};
 use super::rle::RleHybrid;
 use super::types::{ColumnPlan, Decode, parquet_error};
 use crate::error::Result;
@@ -134,9 +139,19 @@ struct DataPage {
     decoder: PageValues,
 }
 
-/// One column chunk read page by page with our decoders.
+/// One column chunk read page by page with our decoders: an owned value
+/// (`Send + 'static`), so a cursor may be decoded on any thread.
 pub(super) struct PageColumn {
-    pages: Box<dyn PageReader>,
+    /// The reader's input.
+    input: Arc<dyn ChunkBytes>,
+    /// The chunk's pages (pages.rs), and the index of the next one.
+    pages: Vec<PageInfo>,
+    next: usize,
+    codec: Codec,
+    /// Page buffers (the reader's, shared by its columns): decompressed
+    /// pages, pages read from a file, and compressed bytes read from a file
+    /// while they are decompressed.
+    pool: PagePool,
     physical: PhysicalType,
     max_def: i16,
     dict: Option<Dict>,
@@ -144,6 +159,12 @@ pub(super) struct PageColumn {
     /// Dictionary indices of one piece of a page, reused.
     scratch: Vec<u32>,
 }
+
+// A cursor is an owned value that may move to a worker thread.
+const _: fn() = || {
+    fn owned<T: Send + 'static>() {}
+    owned::<PageColumn>();
+};
 
 /// A fixed-width PLAIN value.
 trait Le: Copy {
@@ -175,10 +196,11 @@ fn bit(bits: &[u8], i: usize) -> bool {
 }
 
 impl PageColumn {
-    /// Whether our decoders read `chunk` for `plan` (otherwise the crate's
-    /// `ColumnReader` does): a flat column of a physical type and target
-    /// they hold, and only encodings they know.
-    pub(super) fn handles(plan: &ColumnPlan, chunk: &ColumnChunkMetaData) -> bool {
+    /// Whether our decoders read `chunk` for `plan`, and then with which
+    /// decompressor (None: the crate's `ColumnReader` reads it): a flat
+    /// column of a physical type and target they hold, only encodings they
+    /// know, and a codec we decompress.
+    pub(super) fn handles(plan: &ColumnPlan, chunk: &ColumnChunkMetaData) -> Option<Codec> {
         let target = match plan.physical {
             PhysicalType::BYTE_ARRAY => {
                 matches!(plan.decode, Decode::Utf8 { .. } | Decode::Dictionary(_))
@@ -196,12 +218,27 @@ impl PageColumn {
         let encodings_ok = chunk.encodings().all(|e| {
             OWN_ENCODINGS.contains(&e) && !(e == Encoding::BIT_PACKED && plan.max_def > 0)
         });
-        target && encodings_ok && (0..=1).contains(&plan.max_def)
+        if !(target && encodings_ok && (0..=1).contains(&plan.max_def)) {
+            return None;
+        }
+        Codec::for_chunk(chunk.compression())
     }
 
-    pub(super) fn new(pages: Box<dyn PageReader>, plan: &ColumnPlan) -> Self {
+    /// A cursor over the chunk whose pages are `pages` (pages.rs, checked),
+    /// read from `input` and decompressed by `codec`.
+    pub(super) fn new(
+        input: Arc<dyn ChunkBytes>,
+        pages: Vec<PageInfo>,
+        codec: Codec,
+        pool: PagePool,
+        plan: &ColumnPlan,
+    ) -> Self {
         PageColumn {
+            input,
             pages,
+            next: 0,
+            codec,
+            pool,
             physical: plan.physical,
             max_def: plan.max_def,
             dict: None,
@@ -210,105 +247,235 @@ impl PageColumn {
         }
     }
 
+    /// The bytes of `page`, decompressed (levels of a v2 page included, as
+    /// they are stored: uncompressed, in front).
+    fn load(&mut self, page: &PageInfo) -> Result<Bytes> {
+        let (levels, compressed) = match page.kind {
+            PageKind::DataV2 {
+                def_len,
+                rep_len,
+                is_compressed,
+                ..
+            } => {
+                let levels = usize::try_from(def_len)
+                    .ok()
+                    .zip(usize::try_from(rep_len).ok())
+                    .and_then(|(d, r)| d.checked_add(r))
+                    .filter(|&l| l <= page.compressed && l <= page.uncompressed)
+                    .ok_or_else(|| {
+                        parquet_error(format!(
+                            "levels of {rep_len} + {def_len} bytes in a page of {} bytes \
+                             ({} uncompressed)",
+                            page.compressed, page.uncompressed
+                        ))
+                    })?;
+                (levels, is_compressed)
+            }
+            _ => (0, true),
+        };
+        // A page is lent for as long as it is read (a dictionary page for
+        // its whole column chunk): held `long`. Only the compressed bytes of
+        // a file page are given back at once.
+        let in_memory = self.input.slice(page.body(), page.compressed);
+        if !compressed || self.codec.is_none() {
+            return match in_memory {
+                Some(bytes) => Ok(bytes),
+                None => {
+                    let mut buf = self.pool.take(page.compressed, true);
+                    self.input
+                        .read_into(page.body(), &mut buf[..page.compressed])
+                        .map_err(parquet_error)?;
+                    Ok(self.pool.lend(buf, page.compressed))
+                }
+            };
+        }
+        let mut raw = Vec::new();
+        let src: &[u8] = match &in_memory {
+            Some(bytes) => bytes,
+            None => {
+                raw = self.pool.take(page.compressed, false);
+                let src = &mut raw[..page.compressed];
+                self.input
+                    .read_into(page.body(), src)
+                    .map_err(parquet_error)?;
+                src
+            }
+        };
+        let mut buf = self.pool.take(page.uncompressed, true);
+        buf[..levels].copy_from_slice(&src[..levels]);
+        // A page of nothing but levels (every value null) may have no
+        // compressed stream at all, as the parquet crate reads it.
+        if page.uncompressed > levels {
+            let got = self
+                .codec
+                .decompress(&src[levels..], &mut buf[levels..page.uncompressed])
+                .map_err(|e| {
+                    parquet_error(format!(
+                        "decompressing {} bytes into the {} its header declares: {e}",
+                        page.compressed - levels,
+                        page.uncompressed - levels
+                    ))
+                })?;
+            if got != page.uncompressed - levels {
+                return Err(parquet_error(format!(
+                    "decompressed to {} bytes where its header declares {}",
+                    got + levels,
+                    page.uncompressed
+                )));
+            }
+        }
+        self.pool.give_back(raw);
+        Ok(self.pool.lend(buf, page.uncompressed))
+    }
+
     /// Reads the next data page (after the dictionary page, if any).
     fn next_page(&mut self) -> Result<DataPage> {
         loop {
-            let Some(page) = self.pages.get_next_page()? else {
+            let k = self.next;
+            let Some(&page) = self.pages.get(k) else {
                 return Err(parquet_error("the column chunk ended early"));
             };
-            let (buf, n, encoding, levels_at, values_at) = match page {
-                Page::DictionaryPage {
-                    buf,
-                    num_values,
-                    encoding,
-                    ..
-                } => {
-                    if self.dict.is_some() {
-                        return Err(parquet_error("a second dictionary page"));
-                    }
-                    if !matches!(encoding, Encoding::PLAIN | Encoding::PLAIN_DICTIONARY) {
-                        return Err(parquet_error(format!(
-                            "a dictionary page encoded {encoding}"
-                        )));
-                    }
-                    self.dict = Some(Dict::parse(self.physical, buf, num_values as usize)?);
-                    continue;
-                }
-                Page::DataPage {
-                    buf,
-                    num_values,
-                    encoding,
-                    def_level_encoding,
-                    ..
-                } => {
-                    let n = num_values as usize;
-                    if self.max_def > 0 {
-                        if def_level_encoding != Encoding::RLE {
-                            return Err(parquet_error(format!(
-                                "definition levels encoded {def_level_encoding}"
-                            )));
-                        }
-                        let (levels, used) = RleHybrid::v1_levels(&buf, 1, n)?;
-                        (buf, n, encoding, Some(levels), used)
-                    } else {
-                        (buf, n, encoding, None, 0)
-                    }
-                }
-                Page::DataPageV2 {
-                    buf,
-                    num_values,
-                    encoding,
-                    def_levels_byte_len,
-                    rep_levels_byte_len,
-                    ..
-                } => {
-                    let n = num_values as usize;
-                    let rep = rep_levels_byte_len as usize;
-                    let end = rep
-                        .checked_add(def_levels_byte_len as usize)
-                        .filter(|&e| e <= buf.len())
-                        .ok_or_else(|| {
-                            parquet_error(format!(
-                                "levels of {rep} + {def_levels_byte_len} bytes in a page of {}",
-                                buf.len()
-                            ))
-                        })?;
-                    let levels = if self.max_def > 0 {
-                        Some(RleHybrid::new(buf.slice(rep..end), 1, n)?)
-                    } else {
-                        None
+            self.next += 1;
+            match self.open_page(&page) {
+                Ok(Some(p)) => return Ok(p),
+                Ok(None) => continue,
+                Err(crate::Error::Parquet(m)) => {
+                    let kind = match page.kind {
+                        PageKind::Data { .. } => "data page",
+                        PageKind::DataV2 { .. } => "data page (v2)",
+                        PageKind::Dictionary { .. } => "dictionary page",
+                        PageKind::Other(kind) => kind_name(kind),
                     };
-                    (buf, n, encoding, levels, end)
+                    return Err(parquet_error(format!("{kind} {k}: {m}")));
                 }
-            };
-            let values = buf.slice(values_at..);
-            let decoder = match (encoding, self.physical) {
-                (Encoding::PLAIN, _) => PageValues::Plain { pos: 0 },
-                (Encoding::PLAIN_DICTIONARY | Encoding::RLE_DICTIONARY, p)
-                    if p != PhysicalType::BOOLEAN =>
-                {
-                    if self.dict.is_none() {
-                        return Err(parquet_error(
-                            "a dictionary-encoded page without a dictionary page",
-                        ));
-                    }
-                    PageValues::Dict(RleHybrid::indices(values.clone(), n)?)
-                }
-                (Encoding::RLE, PhysicalType::BOOLEAN) => {
-                    PageValues::BoolRle(RleHybrid::v1_levels(&values, 1, n)?.0)
-                }
-                (e, p) => {
-                    return Err(parquet_error(format!("a data page of {p} encoded {e}")));
-                }
-            };
-            return Ok(DataPage {
-                values,
-                levels: levels_at,
-                rows_left: n,
-                decoder,
-            });
+                Err(e) => return Err(e),
+            }
         }
     }
+
+    /// Opens `page`: a data page to read, or None after a dictionary or
+    /// index page.
+    fn open_page(&mut self, page: &PageInfo) -> Result<Option<DataPage>> {
+        let (num_values, encoding) = match page.kind {
+            // Index pages are skipped, as the parquet crate skips them.
+            PageKind::Other(1) => return Ok(None),
+            PageKind::Other(kind @ (0 | 2 | 3)) => {
+                return Err(parquet_error(format!(
+                    "a {} whose own header is missing or incomplete",
+                    kind_name(kind)
+                )));
+            }
+            PageKind::Other(kind) => {
+                return Err(parquet_error(format!("a page of unknown type {kind}")));
+            }
+            PageKind::Dictionary {
+                num_values,
+                encoding,
+            }
+            | PageKind::Data {
+                num_values,
+                encoding,
+                ..
+            }
+            | PageKind::DataV2 {
+                num_values,
+                encoding,
+                ..
+            } => (num_values, encoding),
+        };
+        let n = usize::try_from(num_values)
+            .map_err(|_| parquet_error(format!("a page declares {num_values} values")))?;
+        let buf = self.load(page)?;
+        let (levels, values) = match page.kind {
+            PageKind::Dictionary { .. } => {
+                if self.dict.is_some() {
+                    return Err(parquet_error("a second dictionary page"));
+                }
+                if !matches!(encoding, PLAIN | PLAIN_DICTIONARY) {
+                    return Err(parquet_error(format!(
+                        "a dictionary page encoded {}",
+                        encoding_name(encoding)
+                    )));
+                }
+                self.dict = Some(Dict::parse(self.physical, buf, n)?);
+                return Ok(None);
+            }
+            PageKind::Data { def_encoding, .. } if self.max_def > 0 => {
+                if def_encoding != RLE {
+                    return Err(parquet_error(format!(
+                        "definition levels encoded {}",
+                        encoding_name(def_encoding)
+                    )));
+                }
+                let (levels, used) = RleHybrid::v1_levels(&buf, 1, n)?;
+                (Some(levels), buf.slice(used..))
+            }
+            PageKind::DataV2 {
+                def_len, rep_len, ..
+            } => {
+                // load() checked both lengths against the page.
+                let rep = usize::try_from(rep_len).unwrap_or(0);
+                let end = rep + usize::try_from(def_len).unwrap_or(0);
+                let levels = if self.max_def > 0 {
+                    Some(RleHybrid::new(buf.slice(rep..end), 1, n)?)
+                } else {
+                    None
+                };
+                (levels, buf.slice(end..))
+            }
+            _ => (None, buf),
+        };
+        let decoder = match (encoding, self.physical) {
+            (PLAIN, _) => PageValues::Plain { pos: 0 },
+            (PLAIN_DICTIONARY | RLE_DICTIONARY, p) if p != PhysicalType::BOOLEAN => {
+                if self.dict.is_none() {
+                    return Err(parquet_error(
+                        "a dictionary-encoded page without a dictionary page",
+                    ));
+                }
+                PageValues::Dict(RleHybrid::indices(values.clone(), n)?)
+            }
+            (RLE, PhysicalType::BOOLEAN) => {
+                PageValues::BoolRle(RleHybrid::v1_levels(&values, 1, n)?.0)
+            }
+            (e, p) => {
+                return Err(parquet_error(format!(
+                    "a data page of {p} encoded {}",
+                    encoding_name(e)
+                )));
+            }
+        };
+        Ok(Some(DataPage {
+            values,
+            levels,
+            rows_left: n,
+            decoder,
+        }))
+    }
+}
+
+/// parquet-format `Encoding` codes a page header may hold that our
+/// decoders read.
+const PLAIN: i32 = 0;
+const PLAIN_DICTIONARY: i32 = 2;
+const RLE: i32 = 3;
+const RLE_DICTIONARY: i32 = 8;
+
+/// The name of parquet-format encoding `code`, for errors.
+fn encoding_name(code: i32) -> String {
+    let name = match code {
+        0 => "PLAIN",
+        2 => "PLAIN_DICTIONARY",
+        3 => "RLE",
+        4 => "BIT_PACKED",
+        5 => "DELTA_BINARY_PACKED",
+        6 => "DELTA_LENGTH_BYTE_ARRAY",
+        7 => "DELTA_BYTE_ARRAY",
+        8 => "RLE_DICTIONARY",
+        9 => "BYTE_STREAM_SPLIT",
+        other => return format!("encoding {other}"),
+    };
+    name.into()
 }
 
 /// Where the values of one batch go.
@@ -343,6 +510,9 @@ impl PageColumn {
         let mut done = 0;
         while done < n {
             if self.page.as_ref().is_none_or(|p| p.rows_left == 0) {
+                // The page read to its end gives its buffer back first, for
+                // the next page to reuse.
+                self.page = None;
                 let p = self.next_page().map_err(|e| match e {
                     crate::Error::Parquet(m) => {
                         parquet_error(format!("{m} (after {done} of {n} rows)"))
@@ -563,7 +733,13 @@ mod tests {
     use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::parser::parse_message_type;
 
+    use parquet::column::page::{CompressedPage, Page};
+    use parquet::file::reader::FileReader;
+    use parquet::file::serialized_reader::SerializedFileReader;
+
     use super::*;
+    use crate::parquet::pages::index_chunk;
+    use crate::parquet::pages::tests::{crate_file, crate_file_values};
     use crate::parquet::{ParquetReadOptions, ParquetReader};
 
     const ROWS: usize = 3000;
@@ -690,5 +866,174 @@ mod tests {
             }
         }
         assert!(checked > 50, "{checked}");
+    }
+
+    /// Rows of column 0 (int32) of `tables`.
+    fn ints(tables: &[Table]) -> Vec<Option<i32>> {
+        use lightstream_core::minarrow::{Array, NumericArray};
+        let mut out = Vec::new();
+        for t in tables {
+            let Array::NumericArray(NumericArray::Int32(a)) = &t.cols[0].array else {
+                panic!("not int32: {:?}", t.cols[0].field);
+            };
+            for i in 0..t.n_rows {
+                let valid = a.null_mask.as_ref().is_none_or(|m| m.get(i));
+                out.push(valid.then(|| a.data[i]));
+            }
+        }
+        out
+    }
+
+    /// `bytes` read through both inputs, memory (zero-copy page slices) and
+    /// a file on disk (pages read into reused buffers): they must agree,
+    /// tables or error.
+    fn read_both(bytes: &[u8], batch: usize) -> Result<Vec<Table>, String> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static FILES: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "lightstream-column-{}-{}.parquet",
+            std::process::id(),
+            FILES.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, bytes).unwrap();
+        let options = ParquetReadOptions {
+            batch_size: batch,
+            ..Default::default()
+        };
+        let label = path.display().to_string();
+        let from_file = ParquetReader::open(&path, options)
+            .and_then(|r| r.collect::<crate::Result<Vec<_>>>())
+            .map_err(|e| e.to_string().replace(&label, "t"));
+        std::fs::remove_file(&path).ok();
+        let from_memory = read(&Bytes::copy_from_slice(bytes), batch, true);
+        match (&from_file, &from_memory) {
+            (Ok(a), Ok(b)) => assert!(a.iter().zip(b).all(|(a, b)| a.cols == b.cols)),
+            _ => assert_eq!(from_file.as_ref().err(), from_memory.as_ref().err()),
+        }
+        from_memory
+    }
+
+    /// The page of a (Zstd) v2 data page stored with its values
+    /// uncompressed and `is_compressed` false, as writers may store a page
+    /// that compression does not shrink.
+    fn stored_uncompressed(page: CompressedPage) -> CompressedPage {
+        let uncompressed = page.uncompressed_size();
+        let mut p = page.compressed_page().clone();
+        let Page::DataPageV2 {
+            buf,
+            def_levels_byte_len,
+            rep_levels_byte_len,
+            is_compressed,
+            ..
+        } = &mut p
+        else {
+            return page;
+        };
+        let levels = (*def_levels_byte_len + *rep_levels_byte_len) as usize;
+        let mut plain = buf[..levels].to_vec();
+        plain.extend(zstd::stream::decode_all(&buf[levels..]).unwrap());
+        assert_eq!(plain.len(), uncompressed);
+        *buf = Bytes::from(plain);
+        *is_compressed = false;
+        CompressedPage::new(p, uncompressed)
+    }
+
+    #[test]
+    fn v2_pages_stored_uncompressed_in_a_zstd_chunk_read_as_stored() {
+        for dictionary in [false, true] {
+            let bytes = crate_file(true, dictionary, stored_uncompressed);
+            // The file holds such pages (the walk sees the flag).
+            let meta = SerializedFileReader::new(Bytes::from(bytes.clone())).unwrap();
+            let chunk = meta.metadata().row_group(0).column(0);
+            let (start, len) = chunk.byte_range();
+            let pages = index_chunk(&Bytes::from(bytes.clone()), start, len, 1 << 20).unwrap();
+            let stored = |p: &PageInfo| {
+                matches!(
+                    p.kind,
+                    PageKind::DataV2 {
+                        is_compressed: false,
+                        ..
+                    }
+                )
+            };
+            assert_eq!(pages.iter().filter(|p| stored(p)).count(), 4);
+            let mut r =
+                ParquetReader::from_bytes(Bytes::from(bytes.clone()), "t", Default::default())
+                    .unwrap();
+            assert!(r.next().is_some_and(|t| t.is_ok()) && r.reads_pages(0));
+            for batch in [7, 1000] {
+                let ours = read_both(&bytes, batch).unwrap();
+                assert_eq!(ints(&ours), crate_file_values(), "dictionary {dictionary}");
+                let theirs = read(&Bytes::from(bytes.clone()), batch, false).unwrap();
+                assert_eq!(ints(&theirs), crate_file_values());
+            }
+            // Compressed v2 and v1 pages of the same values, both inputs.
+            for v2 in [false, true] {
+                let bytes = crate_file(v2, dictionary, |p| p);
+                assert_eq!(ints(&read_both(&bytes, 64).unwrap()), crate_file_values());
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_decompressing_to_another_size_than_declared_is_an_error() {
+        for (v2, dictionary, delta) in [
+            (false, false, 1i64),
+            (false, false, -1),
+            (true, false, 1),
+            (true, true, -3),
+            (false, true, 5),
+        ] {
+            // The second page (the first data page after a dictionary page)
+            // declares `delta` more bytes than its data decompresses to.
+            let mut k = 0;
+            let bytes = crate_file(v2, dictionary, move |page| {
+                k += 1;
+                if k != 2 {
+                    return page;
+                }
+                let claim = page.uncompressed_size() as i64 + delta;
+                CompressedPage::new(page.compressed_page().clone(), claim as usize)
+            });
+            let err = read_both(&bytes, 1000).unwrap_err();
+            let page = if v2 {
+                "data page (v2) 1"
+            } else {
+                "data page 1"
+            };
+            for part in ["t: row group 0", "column \"v\"", page, "declares"] {
+                assert!(err.contains(part), "{part:?} missing from: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_page_bytes_are_an_error() {
+        for (v2, dictionary) in [(false, false), (true, false), (false, true), (true, true)] {
+            for cut in [1, 5, 20] {
+                // Every page loses its last `cut` bytes (its header says so):
+                // the compressed streams end early.
+                let bytes = crate_file(v2, dictionary, move |page| {
+                    let uncompressed = page.uncompressed_size();
+                    let mut p = page.compressed_page().clone();
+                    let short = |b: &Bytes| b.slice(..b.len().saturating_sub(cut));
+                    match &mut p {
+                        Page::DataPage { buf, .. }
+                        | Page::DataPageV2 { buf, .. }
+                        | Page::DictionaryPage { buf, .. } => *buf = short(buf),
+                    }
+                    CompressedPage::new(p, uncompressed)
+                });
+                let err = read_both(&bytes, 1000).unwrap_err();
+                let page = match (v2, dictionary) {
+                    (_, true) => "dictionary page 0: ",
+                    (true, false) => "data page (v2) 0: ",
+                    (false, false) => "data page 0: ",
+                };
+                assert!(err.contains(page), "{err}");
+                assert!(err.contains("column \"v\""), "{err}");
+                assert!(!err.contains("failed on corrupt input"), "{err}");
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Parquet files <-> minarrow tables (feature `parquet`): [`ParquetWriter`]
-//! and [`ParquetReader`], on the parquet crate's low-level column API (no
-//! arrow-rs), with Snappy (feature `snappy`) and Zstd (feature `zstd`) pages.
+//! and [`ParquetReader`], on the parquet crate's footer and low-level column
+//! API (no arrow-rs) and our own page loop and decoders for the common
+//! encodings, with Snappy (feature `snappy`) and Zstd (feature `zstd`) pages.
 //!
 //! - Every flat type the core's IPC codec holds round-trips, with nulls;
 //!   categorical (dictionary) columns come back categorical. The Arrow schema

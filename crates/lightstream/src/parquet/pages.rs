@@ -1,21 +1,34 @@
-//! Page headers of a column chunk, read ahead of the parquet crate so that no
-//! page may make it reserve more than [`ParquetReadOptions::max_page_bytes`].
+//! Page headers of a column chunk, walked once when its row group opens:
+//! [`index_chunk`] checks every page against
+//! [`ParquetReadOptions::max_page_bytes`] and the chunk's bounds, and keeps
+//! what our page loop (column.rs) needs as [`PageInfo`]s.
 //!
-//! The crate (60.x) allocates a page's declared `uncompressed_page_size` (up
-//! to 2 GiB, straight from the file) before it decompresses the page, so a
-//! few hundred bytes of hostile file could make it reserve gigabytes. Before a
-//! row group's column chunk is handed to the crate, [`check_chunk`] walks the
-//! chunk's page headers (Thrift compact protocol, `PageHeader` of
-//! parquet-format) and refuses any page, data or dictionary, that declares
-//! more than the limit, or whose sizes are negative or run past the chunk.
+//! The parquet crate (60.x) allocates a page's declared
+//! `uncompressed_page_size` (up to 2 GiB, straight from the file) before it
+//! decompresses the page, and so would our own page loop, so a few hundred
+//! bytes of hostile file could make either reserve gigabytes. Every page,
+//! data or dictionary, that declares more than the limit, or whose sizes are
+//! negative or run past the chunk, is refused here, before a chunk goes to
+//! either decoder.
 //!
-//! Only fields 1 to 3 of `PageHeader` are used (`type`, `uncompressed_page_size`,
-//! `compressed_page_size`); everything else is skipped without allocating,
-//! whatever its size. The walk itself is thrift.rs, shared with the footer
-//! check (footer.rs).
+//! Kept from each `PageHeader` (Thrift compact protocol, parquet-format):
+//! fields 1 to 3 (`type` and the sizes) and the counts and encodings of the
+//! data (v1 or v2) or dictionary page header; everything else (statistics,
+//! CRC, fields added later) is skipped without allocating, whatever its size.
+//! The walk itself is thrift.rs, shared with the footer check (footer.rs).
+//!
+//! A page's bytes are then read without the crate: [`ChunkBytes`] gives them
+//! zero-copy from an in-memory input or into a reused buffer from a file,
+//! [`Codec`] decompresses them (none, Snappy, Zstd) into buffers of a
+//! [`PagePool`], reused page after page, zeroed only when they grow. The
+//! page loop itself (which page is next, levels and values) is column.rs.
 //!
 //! [`ParquetReadOptions::max_page_bytes`]: super::ParquetReadOptions::max_page_bytes
 
+use std::sync::{Arc, Mutex, Weak};
+
+use lightstream_core::bytes::Bytes;
+use parquet::basic::Compression;
 use parquet::file::reader::ChunkReader;
 
 use super::thrift::{Shape, Visit, Walker};
@@ -27,125 +40,393 @@ const MAX_DEPTH: usize = 8;
 /// Largest page header accepted (statistics included), in bytes.
 const MAX_HEADER_BYTES: u64 = 16 << 20;
 
-/// The sizes a page header declares.
+/// parquet-format `PageType` codes.
+const DATA_PAGE: i32 = 0;
+const INDEX_PAGE: i32 = 1;
+const DICTIONARY_PAGE: i32 = 2;
+const DATA_PAGE_V2: i32 = 3;
+
+/// What kind of page, with the fields of its own header (counts and
+/// encodings as the file states them: the page loop checks them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PageSizes {
-    /// parquet-format `PageType` (0 data, 1 index, 2 dictionary, 3 data v2).
-    pub kind: i32,
-    pub uncompressed: i32,
-    pub compressed: i32,
-    /// Bytes of the header itself.
-    pub header_len: u64,
+pub(crate) enum PageKind {
+    /// A v1 data page (`DataPageHeader`).
+    Data {
+        num_values: i32,
+        /// parquet-format `Encoding` codes.
+        encoding: i32,
+        def_encoding: i32,
+    },
+    /// A v2 data page (`DataPageHeaderV2`): levels are stored uncompressed
+    /// in front of the (maybe compressed) values.
+    DataV2 {
+        num_values: i32,
+        num_nulls: i32,
+        num_rows: i32,
+        encoding: i32,
+        def_len: i32,
+        rep_len: i32,
+        /// Absent in the file: true, as parquet-format says.
+        is_compressed: bool,
+    },
+    /// A dictionary page (`DictionaryPageHeader`).
+    Dictionary { num_values: i32, encoding: i32 },
+    /// An index page (skipped, as the parquet crate skips it), a page type
+    /// parquet-format does not define, or a data or dictionary page whose
+    /// own header is missing or incomplete: the `type` code.
+    Other(i32),
 }
 
-impl PageSizes {
-    pub(crate) fn kind_name(&self) -> &'static str {
-        match self.kind {
-            0 => "data page",
-            1 => "index page",
-            2 => "dictionary page",
-            3 => "data page (v2)",
-            _ => "page",
-        }
+/// One page of a column chunk: where it is and what its header declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageInfo {
+    /// Byte offset of the page header in the file.
+    pub offset: u64,
+    /// Bytes of the header; the page's bytes follow it.
+    pub header_len: u64,
+    /// Declared sizes: checked non-negative, `uncompressed` at most
+    /// `max_page_bytes`, and the page's bytes inside the chunk.
+    pub uncompressed: usize,
+    pub compressed: usize,
+    pub kind: PageKind,
+}
+
+impl PageInfo {
+    /// Byte offset of the page's (compressed) bytes in the file.
+    pub(crate) fn body(&self) -> u64 {
+        self.offset + self.header_len
     }
 }
 
-/// Fields 1 to 3 of a `PageHeader`, as the walk meets them.
+/// The name of a page of parquet-format type `kind`, for errors.
+pub(crate) fn kind_name(kind: i32) -> &'static str {
+    match kind {
+        DATA_PAGE => "data page",
+        INDEX_PAGE => "index page",
+        DICTIONARY_PAGE => "dictionary page",
+        DATA_PAGE_V2 => "data page (v2)",
+        _ => "page",
+    }
+}
+
+/// The fields of a `PageHeader` we keep, as the walk meets them (the last
+/// of a repeated field wins, as in the parquet crate).
 #[derive(Default)]
-struct Sizes {
+struct Fields {
     kind: Option<i32>,
     uncompressed: Option<i32>,
     compressed: Option<i32>,
+    /// `DataPageHeader` fields 1 to 3.
+    v1: [Option<i32>; 3],
+    /// `DataPageHeaderV2` fields 1 to 6, and 7.
+    v2: [Option<i32>; 6],
+    is_compressed: Option<bool>,
+    /// `DictionaryPageHeader` fields 1 and 2.
+    dict: [Option<i32>; 2],
 }
 
-impl Visit for Sizes {
+impl Visit for Fields {
     fn i32(&mut self, shape: Shape, id: i16, value: i32) -> Result<(), String> {
-        match (shape, id) {
-            (Shape::PageHeader, 1) => self.kind = Some(value),
-            (Shape::PageHeader, 2) => self.uncompressed = Some(value),
-            (Shape::PageHeader, 3) => self.compressed = Some(value),
-            _ => {}
+        let slot = match (shape, id) {
+            (Shape::PageHeader, 1) => &mut self.kind,
+            (Shape::PageHeader, 2) => &mut self.uncompressed,
+            (Shape::PageHeader, 3) => &mut self.compressed,
+            (Shape::DataPageHeader, 1..=3) => &mut self.v1[id as usize - 1],
+            (Shape::DataPageHeaderV2, 1..=6) => &mut self.v2[id as usize - 1],
+            (Shape::DictionaryPageHeader, 1 | 2) => &mut self.dict[id as usize - 1],
+            _ => return Ok(()),
+        };
+        *slot = Some(value);
+        Ok(())
+    }
+
+    fn bool(&mut self, shape: Shape, id: i16, value: bool) -> Result<(), String> {
+        if (shape, id) == (Shape::DataPageHeaderV2, 7) {
+            self.is_compressed = Some(value);
         }
         Ok(())
     }
 }
 
-/// Reads the `PageHeader` at the start of `input` (at most `limit` bytes),
-/// keeping fields 1 to 3.
-fn page_header(input: impl std::io::Read, limit: u64) -> Result<PageSizes, String> {
+impl Fields {
+    /// The page's own header, when its type has one and it is complete.
+    fn kind(&self, kind: i32) -> PageKind {
+        match (kind, self.v1, self.v2, self.dict) {
+            (DATA_PAGE, [Some(num_values), Some(encoding), Some(def_encoding)], _, _) => {
+                PageKind::Data {
+                    num_values,
+                    encoding,
+                    def_encoding,
+                }
+            }
+            (
+                DATA_PAGE_V2,
+                _,
+                [
+                    Some(num_values),
+                    Some(num_nulls),
+                    Some(num_rows),
+                    Some(encoding),
+                    Some(def_len),
+                    Some(rep_len),
+                ],
+                _,
+            ) => PageKind::DataV2 {
+                num_values,
+                num_nulls,
+                num_rows,
+                encoding,
+                def_len,
+                rep_len,
+                is_compressed: self.is_compressed.unwrap_or(true),
+            },
+            (DICTIONARY_PAGE, _, _, [Some(num_values), Some(encoding)]) => PageKind::Dictionary {
+                num_values,
+                encoding,
+            },
+            _ => PageKind::Other(kind),
+        }
+    }
+}
+
+/// The sizes a header declares and the page it describes, before checks.
+struct Header {
+    kind: i32,
+    uncompressed: i32,
+    compressed: i32,
+    header_len: u64,
+    page: PageKind,
+}
+
+/// Reads the `PageHeader` at the start of `input` (at most `limit` bytes).
+fn page_header(input: impl std::io::Read, limit: u64) -> Result<Header, String> {
     let mut walker = Walker::new(input, limit, "page header", MAX_DEPTH, None);
-    let mut sizes = Sizes::default();
-    walker.walk_struct(Shape::PageHeader, 1, &mut sizes)?;
-    match sizes {
-        Sizes {
-            kind: Some(kind),
-            uncompressed: Some(uncompressed),
-            compressed: Some(compressed),
-        } => Ok(PageSizes {
+    let mut fields = Fields::default();
+    walker.walk_struct(Shape::PageHeader, 1, &mut fields)?;
+    match (fields.kind, fields.uncompressed, fields.compressed) {
+        (Some(kind), Some(uncompressed), Some(compressed)) => Ok(Header {
             kind,
             uncompressed,
             compressed,
             header_len: walker.read,
+            page: fields.kind(kind),
         }),
         _ => Err("a page header lacks its type or sizes".into()),
     }
 }
 
-/// Walks the page headers of the column chunk at `start..start + len` and
-/// fails, naming the page, on any that declares more than `max_page_bytes`
-/// (or negative sizes, or runs past the chunk).
-pub(crate) fn check_chunk<R: ChunkReader>(
+/// Walks the page headers of the column chunk at `start..start + len`,
+/// returning every page, and fails, naming the page, on any that declares
+/// more than `max_page_bytes` (or negative sizes, or runs past the chunk).
+/// The list grows one header at a time (each takes bytes of the chunk), never
+/// from a count in the file.
+pub(crate) fn index_chunk<R: ChunkReader>(
     reader: &R,
     start: u64,
     len: u64,
     max_page_bytes: usize,
-) -> Result<(), String> {
+) -> Result<Vec<PageInfo>, String> {
     let end = start + len;
     let mut at = start;
-    let mut page = 0usize;
+    let mut pages = Vec::new();
     while at < end {
+        let page = pages.len();
         let input = reader
             .get_read(at)
             .map_err(|e| format!("page {page} at byte {at}: {e}"))?;
         let h = page_header(input, (end - at).min(MAX_HEADER_BYTES))
             .map_err(|e| format!("page {page} at byte {at}: {e}"))?;
-        if h.uncompressed < 0 || h.compressed < 0 {
+        let (Ok(uncompressed), Ok(compressed)) = (
+            usize::try_from(h.uncompressed),
+            usize::try_from(h.compressed),
+        ) else {
             return Err(format!(
                 "{} {page} at byte {at} declares negative sizes ({} uncompressed, {} compressed)",
-                h.kind_name(),
+                kind_name(h.kind),
                 h.uncompressed,
                 h.compressed
             ));
-        }
-        if h.uncompressed as u64 > max_page_bytes as u64 {
+        };
+        if uncompressed > max_page_bytes {
             return Err(format!(
                 "{} {page} at byte {at} declares {} uncompressed bytes, above the limit of {} \
                  (ParquetReadOptions::max_page_bytes)",
-                h.kind_name(),
+                kind_name(h.kind),
                 h.uncompressed,
                 max_page_bytes
             ));
         }
-        let next = at + h.header_len + h.compressed as u64;
+        let next = at + h.header_len + compressed as u64;
         if next > end {
             return Err(format!(
                 "{} {page} at byte {at} ({} bytes of header, {} of data) runs past the end of \
                  its column chunk at byte {end}",
-                h.kind_name(),
+                kind_name(h.kind),
                 h.header_len,
                 h.compressed
             ));
         }
+        pages.push(PageInfo {
+            offset: at,
+            header_len: h.header_len,
+            uncompressed,
+            compressed,
+            kind: h.page,
+        });
         at = next;
-        page += 1;
     }
-    Ok(())
+    Ok(pages)
+}
+
+/// The reader's input as the page loop reads it: object-safe, so that a
+/// column cursor is one owned type whatever the input.
+pub(crate) trait ChunkBytes: Send + Sync {
+    /// `len` bytes at `start` without a copy, when the input is in memory.
+    fn slice(&self, start: u64, len: usize) -> Option<Bytes>;
+    /// Reads `out.len()` bytes at `start` into `out`.
+    fn read_into(&self, start: u64, out: &mut [u8]) -> Result<(), String>;
+}
+
+/// A column chunk's decompressor, one per column cursor (its state reused
+/// page after page).
+pub(crate) enum Codec {
+    /// UNCOMPRESSED: pages are used as they are in the input.
+    None,
+    #[cfg(feature = "snappy")]
+    Snappy(snap::raw::Decoder),
+    #[cfg(feature = "zstd")]
+    Zstd(Box<zstd::bulk::Decompressor<'static>>),
+}
+
+impl Codec {
+    /// Our decompressor for `compression`; None for a codec we do not
+    /// handle (the chunk then stays on the parquet crate's path, which reads
+    /// or refuses it as before).
+    pub(crate) fn for_chunk(compression: Compression) -> Option<Codec> {
+        match compression {
+            Compression::UNCOMPRESSED => Some(Codec::None),
+            #[cfg(feature = "snappy")]
+            Compression::SNAPPY => Some(Codec::Snappy(snap::raw::Decoder::new())),
+            #[cfg(feature = "zstd")]
+            Compression::ZSTD(_) => zstd::bulk::Decompressor::new()
+                .ok()
+                .map(|d| Codec::Zstd(Box::new(d))),
+            _ => None,
+        }
+    }
+
+    /// Decompresses `src` into `dst`, returning the bytes written; a stream
+    /// that would write more than `dst` holds is an error.
+    pub(crate) fn decompress(&mut self, src: &[u8], dst: &mut [u8]) -> Result<usize, String> {
+        #[cfg(not(any(feature = "snappy", feature = "zstd")))]
+        let _ = (src, dst);
+        match self {
+            Codec::None => Err("no codec to decompress with".into()),
+            #[cfg(feature = "snappy")]
+            Codec::Snappy(d) => d.decompress(src, dst).map_err(|e| e.to_string()),
+            #[cfg(feature = "zstd")]
+            Codec::Zstd(d) => d
+                .decompress_to_buffer(src, dst)
+                .map_err(|e| format!("zstd: {e}")),
+        }
+    }
+
+    pub(crate) fn is_none(&self) -> bool {
+        matches!(self, Codec::None)
+    }
+}
+
+/// Spare buffers a pool keeps for reuse: the page a column has just read to
+/// its end (the next page's buffer) and the compressed bytes of a page read
+/// from a file. Each spare is memory a general-purpose allocator would have
+/// unmapped (large pages are their own mappings), so no more are kept.
+const POOL_BUFFERS: usize = 2;
+
+/// Page buffers reused across pages, columns and row groups (one pool per
+/// reader, shared by its column cursors): a page is lent out as [`Bytes`]
+/// (what the page decoders slice), and its buffer comes back when the last
+/// slice of it is dropped. One pool for all columns, not one per column:
+/// spare buffers are then as few as the pages in flight need, as with a
+/// general-purpose allocator's free list, rather than one more per column.
+#[derive(Clone, Default)]
+pub(crate) struct PagePool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+/// A buffer lent out as `Bytes`: its first `len` bytes.
+struct Lent {
+    buf: Vec<u8>,
+    len: usize,
+    home: Weak<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.upgrade() {
+            PagePool(home).give_back(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+impl PagePool {
+    /// A buffer of at least `len` initialised bytes: the smallest spare one
+    /// that is big enough (never zeroed again), otherwise a fresh zeroed one
+    /// (`calloc`: the pages are the kernel's zero pages until written). A
+    /// buffer that will be held `long` (a page, while it is read; a
+    /// dictionary page, for its whole column chunk) takes a spare only up to
+    /// twice its size, so that a small page does not pin a large buffer.
+    pub(crate) fn take(&self, len: usize, long: bool) -> Vec<u8> {
+        let Ok(mut spare) = self.0.lock() else {
+            return vec![0; len];
+        };
+        let fit = (spare.iter().enumerate())
+            .filter(|(_, b)| b.len() >= len && (!long || b.len() / 2 <= len))
+            .min_by_key(|(_, b)| b.len())
+            .map(|(i, _)| i);
+        match fit {
+            Some(i) => spare.swap_remove(i),
+            None => vec![0; len],
+        }
+    }
+
+    /// Keeps `buf` for reuse, unless enough larger ones are kept already.
+    pub(crate) fn give_back(&self, buf: Vec<u8>) {
+        if buf.is_empty() {
+            return;
+        }
+        let Ok(mut spare) = self.0.lock() else {
+            return;
+        };
+        spare.push(buf);
+        if spare.len() > POOL_BUFFERS {
+            // Drop the smallest: the large ones are the costly ones to fault in again.
+            if let Some(i) = (0..spare.len()).min_by_key(|&i| spare[i].len()) {
+                spare.swap_remove(i);
+            }
+        }
+    }
+
+    /// The first `len` bytes of `buf` as `Bytes`; `buf` comes back to this
+    /// pool when the last slice of them is dropped.
+    pub(crate) fn lend(&self, buf: Vec<u8>, len: usize) -> Bytes {
+        let len = len.min(buf.len());
+        Bytes::from_owner(Lent {
+            buf,
+            len,
+            home: Arc::downgrade(&self.0),
+        })
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use lightstream_core::bytes::Bytes;
+    use parquet::column::page::CompressedPage;
 
     use crate::parquet::thrift::test_encoding::{varint, zz};
 
@@ -189,12 +470,12 @@ mod tests {
         }
         h.extend_from_slice(&[0x69, 0x25, 0x02, 0x04, 0x00]);
         let bytes = Bytes::from(h.clone());
-        let err = check_chunk(&bytes, 0, h.len() as u64, 100).unwrap_err();
+        let err = index_chunk(&bytes, 0, h.len() as u64, 100).unwrap_err();
         assert!(err.contains("holds a Thrift list"), "{err}");
         // Field 2 (uncompressed_page_size) as a binary.
         let h = vec![0x15, 0x00, 0x18, 0x01, b'x', 0x15, 0x08, 0x00];
         let bytes = Bytes::from(h.clone());
-        let err = check_chunk(&bytes, 0, h.len() as u64, 100).unwrap_err();
+        let err = index_chunk(&bytes, 0, h.len() as u64, 100).unwrap_err();
         assert!(
             err.contains(
                 "field 2 of a PageHeader has Thrift type 8, where parquet-format has an i32"
@@ -210,43 +491,68 @@ mod tests {
         chunk.extend_from_slice(&header(0, 100, 4));
         chunk.extend_from_slice(&[0; 4]);
         let bytes = Bytes::from(chunk.clone());
-        check_chunk(&bytes, 0, chunk.len() as u64, 100).unwrap();
-        let err = check_chunk(&bytes, 0, chunk.len() as u64, 99).unwrap_err();
+        let pages = index_chunk(&bytes, 0, chunk.len() as u64, 100).unwrap();
+        // A dictionary page with a data page's header lacks its own.
+        assert_eq!(pages[0].kind, PageKind::Other(2));
+        let second = header(2, 40, 8).len() as u64 + 8;
+        assert_eq!(
+            pages[1],
+            PageInfo {
+                offset: second,
+                header_len: header(0, 100, 4).len() as u64,
+                uncompressed: 100,
+                compressed: 4,
+                kind: PageKind::Data {
+                    num_values: 10,
+                    encoding: 0,
+                    def_encoding: 3
+                },
+            }
+        );
+        assert_eq!(pages[1].body(), chunk.len() as u64 - 4);
+        assert_eq!(pages.len(), 2);
+        let err = index_chunk(&bytes, 0, chunk.len() as u64, 99).unwrap_err();
         assert!(err.contains("data page 1"), "{err}");
         assert!(err.contains("max_page_bytes"), "{err}");
-        let err = check_chunk(&bytes, 0, chunk.len() as u64, 39).unwrap_err();
+        let err = index_chunk(&bytes, 0, chunk.len() as u64, 39).unwrap_err();
         assert!(err.contains("dictionary page 0"), "{err}");
         // A chunk cut inside the second page.
-        let err = check_chunk(&bytes, 0, chunk.len() as u64 - 1, 100).unwrap_err();
+        let err = index_chunk(&bytes, 0, chunk.len() as u64 - 1, 100).unwrap_err();
         assert!(err.contains("page 1"), "{err}");
     }
 
-    /// A Parquet file of one Zstd-compressed int32 column of `rows` rows whose
-    /// pages claim `claim` uncompressed bytes (None: the truth). Written with
-    /// the parquet crate's own column writer, through a page writer that
-    /// rewrites each page's declared uncompressed size.
-    fn file_with_claim(claim: Option<usize>, dictionary: bool) -> Vec<u8> {
+    /// Rows of [`crate_file`]'s column `v`: `i % 7`, null where `i % 5 == 0`.
+    pub(in crate::parquet) fn crate_file_values() -> Vec<Option<i32>> {
+        (0..1000).map(|i| (i % 5 != 0).then_some(i % 7)).collect()
+    }
+
+    /// A Parquet file of one optional Zstd-compressed int32 column `v`
+    /// ([`crate_file_values`]; pages of 300 rows, v1 or v2, dictionary or
+    /// PLAIN), written by the parquet crate's own column writer through a
+    /// page writer that passes every page through `edit` first.
+    pub(in crate::parquet) fn crate_file(
+        v2: bool,
+        dictionary: bool,
+        edit: impl FnMut(CompressedPage) -> CompressedPage + Send + 'static,
+    ) -> Vec<u8> {
         use parquet::basic::{Compression, ZstdLevel};
-        use parquet::column::page::{CompressedPage, PageWriteSpec, PageWriter};
+        use parquet::column::page::{PageWriteSpec, PageWriter};
         use parquet::column::writer::{ColumnWriter, get_column_writer};
-        use parquet::file::properties::WriterProperties;
+        use parquet::file::properties::{WriterProperties, WriterVersion};
         use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter};
         use parquet::schema::parser::parse_message_type;
         use std::sync::{Arc, Mutex};
 
-        struct Lying {
+        struct Editing<F> {
             sink: Arc<Mutex<Vec<u8>>>,
-            claim: Option<usize>,
+            edit: F,
         }
-        impl PageWriter for Lying {
+        impl<F: FnMut(CompressedPage) -> CompressedPage + Send> PageWriter for Editing<F> {
             fn write_page(
                 &mut self,
                 page: CompressedPage,
             ) -> parquet::errors::Result<PageWriteSpec> {
-                let page = match self.claim {
-                    Some(n) => CompressedPage::new(page.compressed_page().clone(), n),
-                    None => page,
-                };
+                let page = (self.edit)(page);
                 let mut sink = self.sink.lock().unwrap();
                 let mut w = parquet::file::writer::TrackedWrite::new(&mut *sink);
                 let spec = SerializedPageWriter::new(&mut w).write_page(page)?;
@@ -258,31 +564,50 @@ mod tests {
             }
         }
 
-        let schema = Arc::new(parse_message_type("message m { required int32 v; }").unwrap());
+        let schema = Arc::new(parse_message_type("message m { optional int32 v; }").unwrap());
         let props = Arc::new(
             WriterProperties::builder()
+                .set_writer_version(if v2 {
+                    WriterVersion::PARQUET_2_0
+                } else {
+                    WriterVersion::PARQUET_1_0
+                })
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
                 .set_dictionary_enabled(dictionary)
+                // PLAIN (and no DELTA_* in v2): our page decoders' chunk.
+                .set_encoding(parquet::basic::Encoding::PLAIN)
+                .set_data_page_row_count_limit(300)
+                .set_write_batch_size(100)
                 .build(),
         );
         let mut file = SerializedFileWriter::new(Vec::new(), schema, props.clone()).unwrap();
         let descr = file.schema_descr().column(0);
         let sink = Arc::new(Mutex::new(Vec::new()));
-        let pages = Box::new(Lying {
+        let pages = Box::new(Editing {
             sink: sink.clone(),
-            claim,
+            edit,
         });
         let ColumnWriter::Int32ColumnWriter(mut w) = get_column_writer(descr, props, pages) else {
             unreachable!()
         };
-        let values: Vec<i32> = (0..1000).map(|i| i % 7).collect();
-        w.write_batch(&values, None, None).unwrap();
+        let rows = crate_file_values();
+        let defs: Vec<i16> = rows.iter().map(|v| i16::from(v.is_some())).collect();
+        let values: Vec<i32> = rows.iter().flatten().copied().collect();
+        w.write_batch(&values, Some(&defs), None).unwrap();
         let close = w.close().unwrap();
         let bytes = Bytes::from(std::mem::take(&mut *sink.lock().unwrap()));
         let mut rg = file.next_row_group().unwrap();
         rg.append_column(&bytes, close).unwrap();
         rg.close().unwrap();
         file.into_inner().unwrap()
+    }
+
+    /// [`crate_file`] whose pages claim `claim` uncompressed bytes (None: the truth).
+    fn file_with_claim(claim: Option<usize>, dictionary: bool) -> Vec<u8> {
+        crate_file(false, dictionary, move |page| match claim {
+            Some(n) => CompressedPage::new(page.compressed_page().clone(), n),
+            None => page,
+        })
     }
 
     #[test]
@@ -344,16 +669,92 @@ mod tests {
     }
 
     #[test]
+    fn v2_headers_keep_is_compressed_from_the_bool_in_the_type_nibble() {
+        // `is_compressed` (field 7, a compact bool: type 1 true, 2 false,
+        // no value byte), then one more i32 field (99, unknown) that must
+        // still be read where it is.
+        for (flag, want) in [(Some(0x12), false), (Some(0x11), true), (None, true)] {
+            let mut h = Vec::new();
+            for v in [3, 20, 20] {
+                h.push(0x15);
+                varint(zz(v), &mut h);
+            }
+            h.push(0x5c); // field 8: DataPageHeaderV2
+            for v in [7, 2, 7, 8, 3, 0] {
+                h.push(0x15);
+                varint(zz(v), &mut h);
+            }
+            h.extend(flag);
+            h.extend_from_slice(&[0x05, 0xc6, 0x01]); // field 99 (long form), i32
+            varint(zz(5), &mut h);
+            h.push(0); // end of DataPageHeaderV2
+            h.push(0); // end of PageHeader
+            let header_len = h.len() as u64;
+            h.extend_from_slice(&[0; 20]);
+            let bytes = Bytes::from(h.clone());
+            let pages = index_chunk(&bytes, 0, h.len() as u64, 100).unwrap();
+            assert_eq!(pages.len(), 1);
+            assert_eq!(pages[0].header_len, header_len);
+            assert_eq!(
+                pages[0].kind,
+                PageKind::DataV2 {
+                    num_values: 7,
+                    num_nulls: 2,
+                    num_rows: 7,
+                    encoding: 8,
+                    def_len: 3,
+                    rep_len: 0,
+                    is_compressed: want,
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn page_buffers_come_back_when_their_last_slice_is_dropped() {
+        let pool = PagePool::default();
+        let mut buf = pool.take(100, false);
+        buf[..3].copy_from_slice(b"abc");
+        let at = buf.as_ptr();
+        let page = pool.lend(buf, 60);
+        assert_eq!(page.len(), 60);
+        let slice = page.slice(1..3);
+        drop(page);
+        // Still lent (a slice lives): a fresh buffer.
+        let fresh = pool.take(10, false);
+        assert_ne!(fresh.as_ptr(), at);
+        assert_eq!(&slice[..], b"bc");
+        drop(slice);
+        // Back, and not zeroed again; a larger request gets a fresh one.
+        let again = pool.take(100, false);
+        assert_eq!((again.as_ptr(), &again[..3]), (at, &b"abc"[..]));
+        drop(again);
+        let mut lent: Vec<Bytes> = (0..4).map(|_| pool.lend(pool.take(8, false), 8)).collect();
+        lent.clear();
+        assert_eq!(pool.0.lock().unwrap().len(), POOL_BUFFERS);
+        assert_eq!(pool.take(200, false).len(), 200);
+        // The smallest spare that fits; past the bound, the smallest goes.
+        let pool = PagePool::default();
+        for len in [10, 1000, 100] {
+            pool.give_back(vec![0; len]);
+        }
+        assert_eq!(pool.take(50, false).len(), 100);
+        // No spare pinned for long by a page of less than half its size.
+        assert_eq!(pool.take(50, true).len(), 50);
+        assert_eq!(pool.take(600, true).len(), 1000);
+    }
+
+    #[test]
     fn refuses_negative_sizes_and_garbage() {
         let chunk = header(0, -5, 0);
         let bytes = Bytes::from(chunk.clone());
-        assert!(check_chunk(&bytes, 0, chunk.len() as u64, 100).is_err());
+        assert!(index_chunk(&bytes, 0, chunk.len() as u64, 100).is_err());
         let junk = Bytes::from(vec![0x1f; 64]);
-        assert!(check_chunk(&junk, 0, 64, 100).is_err());
+        assert!(index_chunk(&junk, 0, 64, 100).is_err());
         // A binary field claiming 4 GiB is skipped by length, not read into memory.
         let mut h = vec![0x18];
         varint(4 << 30, &mut h);
         let bytes = Bytes::from(h.clone());
-        assert!(check_chunk(&bytes, 0, h.len() as u64, 100).is_err());
+        assert!(index_chunk(&bytes, 0, h.len() as u64, 100).is_err());
     }
 }

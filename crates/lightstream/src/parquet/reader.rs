@@ -3,11 +3,14 @@
 //!
 //! The footer is parsed by the parquet crate (after our own checks of its
 //! length against the file and a walk of what it declares, footer.rs), then every column chunk's byte range and counts
-//! are checked against the file before any page is read. Values are decoded
-//! `batch_size` rows at a time into 64-byte aligned minarrow buffers: by our
-//! page decoders (column.rs) for chunks of the common encodings, otherwise by
-//! the crate's low-level `ColumnReader` (`read_records`); the choice is made
-//! per chunk when its row group opens.
+//! are checked against the file before any page is read, and when a row
+//! group opens each projected chunk's page headers are walked and checked
+//! (pages.rs). Values are decoded `batch_size` rows at a time into 64-byte
+//! aligned minarrow buffers: by our page loop and decoders (column.rs, a
+//! [`PageColumn`] per chunk, owning its pages, codec and buffers) for chunks
+//! of the common encodings and codecs, otherwise by the crate's low-level
+//! `ColumnReader` (`read_records`); the choice is made per chunk when its
+//! row group opens.
 //!
 //! Hostile input: every call into the crate that touches file bytes runs
 //! under [`std::panic::catch_unwind`], so a panic the crate still has on some
@@ -19,6 +22,7 @@
 //! (column.rs, decode.rs, rle.rs), the type mapping (types.rs) and writing
 //! (writer.rs).
 
+use std::any::Any;
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -34,6 +38,7 @@ use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader}
 
 use super::column::PageColumn;
 use super::decode::read_column;
+use super::pages::{ChunkBytes, PagePool};
 use super::parallel::ParallelBatches;
 use super::plan::{check_envelope, check_metadata, plan_columns};
 use super::types::{ARROW_SCHEMA_KEY, ColumnPlan, parquet_error};
@@ -84,7 +89,8 @@ impl Default for ParquetReadOptions {
 /// ([`PageColumn::handles`]): a given set of bytes has exactly one decoder.
 /// `Send`: with threads, it moves into the job that reads its next batch.
 pub(super) enum ColumnSource {
-    /// Our page decoders (column.rs): flat chunks of the common encodings.
+    /// Our page loop and decoders (column.rs): flat chunks of the common
+    /// encodings and codecs.
     Pages(PageColumn),
     /// The crate's `ColumnReader` (DELTA_*, BYTE_STREAM_SPLIT, INT96, ...).
     Crate(ColumnReader),
@@ -124,8 +130,11 @@ pub(super) struct Cursor {
 pub struct ParquetReader<R: ChunkReader + 'static = File> {
     label: String,
     file: SerializedFileReader<Shared<R>>,
-    /// The same bytes the crate reads, for the page-header check.
+    /// The same bytes the crate reads: page headers and our page loop.
     source: Shared<R>,
+    /// Page buffers, shared by the column cursors and reused across pages,
+    /// columns and row groups.
+    pool: PagePool,
     max_page_bytes: usize,
     schema: Arc<Schema>,
     fields: Vec<FieldInfo>,
@@ -144,7 +153,7 @@ pub struct ParquetReader<R: ChunkReader + 'static = File> {
     parallel: Option<Box<ParallelBatches>>,
 }
 
-/// The caller's reader, shared by the parquet crate and [`pages::check_chunk`],
+/// The caller's reader, shared by the parquet crate and our page loop,
 /// and by the column chunks decoding on worker threads.
 ///
 /// A `ChunkReader` need not allow concurrent reads, and `File`'s does not:
@@ -199,6 +208,31 @@ impl<R: ChunkReader> ChunkReader for Shared<R> {
         // behind it to distrust: each read seeks first.
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.reader.get_bytes(start, length)
+    }
+}
+
+impl<R: ChunkReader + 'static> ChunkBytes for Shared<R> {
+    fn slice(&self, start: u64, len: usize) -> Option<Bytes> {
+        let bytes = (&*self.reader as &dyn Any).downcast_ref::<Bytes>()?;
+        let start = usize::try_from(start).ok()?;
+        let end = start.checked_add(len).filter(|&e| e <= bytes.len())?;
+        Some(bytes.slice(start..end))
+    }
+
+    fn read_into(&self, start: u64, out: &mut [u8]) -> std::result::Result<(), String> {
+        let len = out.len();
+        let failed =
+            |e: &dyn std::fmt::Display| format!("reading {len} bytes at byte {start}: {e}");
+        // A file: one positioned read, which shares no file offset (so
+        // needs no lock) and duplicates no handle.
+        #[cfg(unix)]
+        if let Some(file) = (&*self.reader as &dyn Any).downcast_ref::<File>() {
+            return std::os::unix::fs::FileExt::read_exact_at(file, out, start)
+                .map_err(|e| failed(&e));
+        }
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut input = self.reader.get_read(start).map_err(|e| failed(&e))?;
+        std::io::Read::read_exact(&mut input, out).map_err(|e| failed(&e))
     }
 }
 
@@ -410,6 +444,7 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
             source,
             max_page_bytes: options.max_page_bytes,
             schema: Arc::new(schema),
+            pool: PagePool::default(),
             fields,
             plans,
             batch_size: options.batch_size,
@@ -492,7 +527,7 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
                 .dictionary_page_offset()
                 .unwrap_or_else(|| chunk.data_page_offset());
             // check_metadata vouched for a non-negative range inside the file.
-            pages::check_chunk(
+            let pages = pages::index_chunk(
                 &self.source,
                 start as u64,
                 chunk.compressed_size() as u64,
@@ -504,23 +539,26 @@ impl<R: ChunkReader + 'static> ParquetReader<R> {
                     plan.field.name
                 ))
             })?;
-            let file = &self.file;
-            let own = self.own_pages && PageColumn::handles(plan, chunk);
-            let reader = guarded(
-                || format!("{label}: row group {i}, column \"{}\"", plan.field.name),
-                || {
-                    let rg = file.get_row_group(i)?;
-                    Ok(if own {
-                        ColumnSource::Pages(PageColumn::new(
-                            rg.get_column_page_reader(plan.leaf)?,
-                            plan,
-                        ))
-                    } else {
-                        ColumnSource::Crate(rg.get_column_reader(plan.leaf)?)
-                    })
-                },
-            )
-            .map_err(|e| in_column(e, label, i, &plan.field.name))?;
+            let own = PageColumn::handles(plan, chunk).filter(|_| self.own_pages);
+            let reader = match own {
+                Some(codec) => {
+                    let input: Arc<dyn ChunkBytes> = Arc::new(self.source.clone());
+                    let pool = self.pool.clone();
+                    ColumnSource::Pages(PageColumn::new(input, pages, codec, pool, plan))
+                }
+                None => {
+                    let file = &self.file;
+                    guarded(
+                        || format!("{label}: row group {i}, column \"{}\"", plan.field.name),
+                        || {
+                            Ok(ColumnSource::Crate(
+                                file.get_row_group(i)?.get_column_reader(plan.leaf)?,
+                            ))
+                        },
+                    )
+                    .map_err(|e| in_column(e, label, i, &plan.field.name))?
+                }
+            };
             readers.push(reader);
         }
         Ok(Cursor {

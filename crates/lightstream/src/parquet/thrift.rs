@@ -8,8 +8,8 @@
 //! bounded, and the wire type of every field parquet-format defines is checked
 //! (the crate reads a field it knows by its id whatever its wire type says, so
 //! a field of another type would be parsed differently there than here). The
-//! values a caller needs (page sizes, a schema element's `num_children`) reach
-//! it through [`Visit`].
+//! values a caller needs (page header fields, a schema element's
+//! `num_children`) reach it through [`Visit`].
 //!
 //! What it is not: a decoder. It returns no metadata; the parquet crate parses
 //! the same bytes once the walk has vouched for them. Callers: pages.rs (page
@@ -218,6 +218,11 @@ impl Want {
 pub(crate) trait Visit {
     /// An i32 field `id` of a `shape` struct holds `value`.
     fn i32(&mut self, _shape: Shape, _id: i16, _value: i32) -> Result<(), String> {
+        Ok(())
+    }
+    /// A bool field `id` of a `shape` struct holds `value` (compact bools
+    /// live in the field header's type nibble: 1 true, 2 false).
+    fn bool(&mut self, _shape: Shape, _id: i16, _value: bool) -> Result<(), String> {
         Ok(())
     }
     /// A list of `len` elements starts in field `id` of a `shape` struct.
@@ -479,6 +484,8 @@ impl<R: Read> Walker<R> {
                             let v = self.i32(shape, id)?;
                             visit.i32(shape, id, v)?;
                         }
+                        // The value is the type nibble (checked 1 or 2): no byte follows.
+                        Want::Bool => visit.bool(shape, id, t == 1)?,
                         _ => self.skip_value(t, depth)?,
                     }
                 }
