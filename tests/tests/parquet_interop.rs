@@ -127,18 +127,7 @@ fn lightstream_reads_what_pyarrow_writes() {
 /// ended it, if one did.
 fn read_outcome(bytes: &[u8], options: ParquetReadOptions) -> (Vec<Table>, Option<String>) {
     let bytes = lightstream_core::bytes::Bytes::copy_from_slice(bytes);
-    let reader = match ParquetReader::from_bytes(bytes, "threads.parquet", options) {
-        Ok(r) => r,
-        Err(e) => return (Vec::new(), Some(e.to_string())),
-    };
-    let mut tables = Vec::new();
-    for t in reader {
-        match t {
-            Ok(t) => tables.push(t),
-            Err(e) => return (tables, Some(e.to_string())),
-        }
-    }
-    (tables, None)
+    outcome(ParquetReader::from_bytes(bytes, "threads.parquet", options))
 }
 
 /// Reads `bytes` with 1, 2 and 3 decode threads and checks that 2 and 3 give
@@ -527,4 +516,128 @@ fn pyarrow_reads_our_string_and_categorical_pages() {
         ));
     }
     verify_with_pyarrow("parquet-strings-to-pyarrow", &schema, &tables, cases);
+}
+
+/// Everything a reader opened by `open` gives until it ends: the tables,
+/// then the error that ended it (an `Error::Parquet`) or of a failed open.
+fn outcome<I: Iterator<Item = lightstream::Result<Table>>>(
+    open: lightstream::Result<I>,
+) -> (Vec<Table>, Option<String>) {
+    let reader = match open {
+        Ok(r) => r,
+        Err(e) => return (Vec::new(), Some(e.to_string())),
+    };
+    let mut tables = Vec::new();
+    for t in reader {
+        match t {
+            Ok(t) => tables.push(t),
+            Err(e) => {
+                assert!(matches!(e, lightstream::Error::Parquet(_)), "{e:?}");
+                return (tables, Some(e.to_string()));
+            }
+        }
+    }
+    (tables, None)
+}
+
+/// Asserts that two outcomes hold the same tables (values, batch
+/// boundaries) and the same error.
+fn assert_same(
+    label: &str,
+    got: &(Vec<Table>, Option<String>),
+    want: &(Vec<Table>, Option<String>),
+) {
+    assert_eq!(got.1, want.1, "{label}: another error");
+    assert_eq!(
+        got.0.len(),
+        want.0.len(),
+        "{label}: another number of tables"
+    );
+    for (k, (g, w)) in got.0.iter().zip(&want.0).enumerate() {
+        if let Err(d) = diff_tables(g, w) {
+            panic!("{label}: table {k} differs:\n{d}");
+        }
+    }
+}
+
+/// `ParquetReader::open_mapped` (pages decompressed straight from the map, or
+/// used in place when stored uncompressed) gives what `open` (pages read with
+/// `pread`) and `from_bytes` give, on every file of pyarrow's oracle cases
+/// (v1 and v2 pages, every codec, dictionary fallback, INT96, DELTA_*), whole
+/// and (the page decoders' cases) in batches of 7 rows that cut pages and
+/// row groups, and those equal
+/// what pyarrow reads. A file cut short (its footer gone) or with bytes taken
+/// out of its middle (its footer then points past the end) is an
+/// `Error::Parquet` from all three, the same one, never a fault.
+#[test]
+fn mapped_file_and_bytes_inputs_read_alike() {
+    let dir = TempDir::new("parquet-mapped");
+    run_python("parquet_oracle.py", &[os("write".as_ref()), os(dir.path())]);
+    let manifest = read_json(&dir.path().join("manifest.json"));
+    let cases = manifest["cases"].as_array().expect("cases");
+    assert_eq!(cases.len(), 12);
+    let three = |path: &std::path::Path, options: &ParquetReadOptions| {
+        let label = path.display().to_string();
+        let bytes = lightstream_core::bytes::Bytes::from(std::fs::read(path).unwrap());
+        (
+            outcome(ParquetReader::open(path, options.clone())),
+            outcome(ParquetReader::open_mapped(path, options.clone())),
+            outcome(ParquetReader::from_bytes(bytes, label, options.clone())),
+        )
+    };
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let path = dir.path().join(case["data"].as_str().unwrap());
+        // Batches that cut pages: on the page decoders' cases (the others
+        // are the crate's or one page per chunk; kept to a few seconds).
+        let small = case.get("batch_sizes").map(|_| 7);
+        for batch_size in std::iter::once(usize::MAX).chain(small) {
+            let options = ParquetReadOptions {
+                batch_size,
+                ..Default::default()
+            };
+            let label = format!("{name}, batches of {batch_size}");
+            let (file, mapped, bytes) = three(&path, &options);
+            assert_eq!(file.1, None, "{label}");
+            assert!(!file.0.is_empty(), "{label}");
+            assert_same(&format!("{label}: mapped"), &mapped, &file);
+            assert_same(&format!("{label}: bytes"), &bytes, &file);
+            if batch_size == usize::MAX && name != "int96" {
+                let doc = read_json(&dir.path().join(case["expect"].as_str().unwrap()));
+                let schema = ParquetReader::open_mapped(&path, options)
+                    .unwrap()
+                    .schema()
+                    .clone();
+                let problems = diff_against_doc(name, &doc, &schema, &mapped.0);
+                assert!(problems.is_empty(), "{label}: {}", problems.join("\n"));
+            }
+        }
+        // Cut short at a few places, and with bytes taken out of the middle.
+        let whole = std::fs::read(&path).unwrap();
+        let n = whole.len();
+        let cut = dir.path().join(format!("{name}.cut.parquet"));
+        let mut damaged: Vec<(String, Vec<u8>)> = [n - 1, n - 9, n / 2, 13, 4]
+            .into_iter()
+            .map(|len| (format!("cut to {len} bytes"), whole[..len].to_vec()))
+            .collect();
+        let mut gap = whole[..n / 3].to_vec();
+        gap.extend_from_slice(&whole[n / 2..]);
+        damaged.push(("middle sixth taken out".into(), gap));
+        for (what, bytes) in damaged {
+            std::fs::write(&cut, &bytes).unwrap();
+            let label = format!("{name}, {what}");
+            let options = ParquetReadOptions::default();
+            let (file, mapped, bytes) = three(&cut, &options);
+            let error = mapped
+                .1
+                .clone()
+                .unwrap_or_else(|| panic!("{label}: no error"));
+            assert!(
+                error.contains(&cut.display().to_string()),
+                "{label}: {error}"
+            );
+            assert_same(&format!("{label}: mapped"), &mapped, &file);
+            assert_same(&format!("{label}: bytes"), &bytes, &file);
+        }
+    }
 }

@@ -17,8 +17,10 @@
 //!   loop), of any Arrow type;
 //! - CSV is pushed through the core's CSV decoder in 64 KiB chunks
 //!   (`lightstream::csv`);
-//! - Parquet is read row group by row group (`lightstream::parquet`); it needs a
-//!   file, since its footer comes last.
+//! - Parquet is memory-mapped and read row group by row group
+//!   (`lightstream::parquet`, `ParquetReader::open_mapped`: compressed pages
+//!   are decompressed straight from the map); it needs a file, since its
+//!   footer comes last.
 //!
 //! It also chooses columns ([`Columns`]): every column (a type the codec cannot
 //! represent refuses the input up front, naming the column), only the supported
@@ -41,6 +43,7 @@ use lightstream::csv::{BadRowPolicy, CsvFileOptions, CsvReadOptions, CsvReader, 
 use lightstream::parquet::{ParquetReadOptions, ParquetReader};
 use std::task::{Context, Poll};
 
+use lightstream_core::bytes::Bytes;
 use lightstream_core::framing::FrameDecoder;
 use lightstream_core::minarrow::{SharedBuffer, Table, Vec64};
 use lightstream_core::{
@@ -338,7 +341,7 @@ enum Body {
     },
     Stream(Box<StreamInput<IpcStreamDriver>>),
     Csv(Box<CsvReader<Box<dyn Read>>>),
-    Parquet(Box<ParquetReader>),
+    Parquet(Box<ParquetReader<Bytes>>),
 }
 
 impl InputReader {
@@ -681,7 +684,7 @@ fn open_parquet(
         )));
     };
     let open = |options: ParquetReadOptions| {
-        ParquetReader::open(path, options).map_err(|e| file_error(&name, e, Naming::Reader))
+        ParquetReader::open_mapped(path, options).map_err(|e| file_error(&name, e, Naming::Reader))
     };
     // Every column, from the footer alone: the reader refuses a column
     // minarrow cannot hold unless a projection leaves it out.

@@ -141,9 +141,9 @@ impl AsRef<[u8]> for MapOwner {
     }
 }
 
-/// Maps `path` read-only into a shared buffer that owns the mapping (and a
-/// handle on the mapping, for advice; `None` for an empty file).
-fn map(path: &Path) -> Result<(SharedBuffer, Option<Arc<Mmap>>, File)> {
+/// Opens the regular file at `path` and maps it read-only (`None` for an
+/// empty file).
+fn open_map(path: &Path) -> Result<(Option<Arc<Mmap>>, File)> {
     let what = || format!("memory-mapping {}", path.display());
     let file = File::open(path).map_err(|e| Error::io(what(), e))?;
     let meta = file.metadata().map_err(|e| Error::io(what(), e))?;
@@ -153,15 +153,36 @@ fn map(path: &Path) -> Result<(SharedBuffer, Option<Arc<Mmap>>, File)> {
             path.display()
         )));
     }
-    match map_opened(&file).map_err(|e| Error::io(what(), e))? {
-        Some(mmap) => Ok((
+    let map = map_opened(&file).map_err(|e| Error::io(what(), e))?;
+    Ok((map, file))
+}
+
+/// Maps `path` read-only into a shared buffer that owns the mapping (and a
+/// handle on the mapping, for advice; `None` for an empty file).
+fn map(path: &Path) -> Result<(SharedBuffer, Option<Arc<Mmap>>, File)> {
+    match open_map(path)? {
+        (Some(mmap), file) => Ok((
             SharedBuffer::from_owner(MapOwner(mmap.clone())),
             Some(mmap),
             file,
         )),
         // An empty map is not allowed on every platform; nothing to decode.
-        None => Ok((SharedBuffer::from_vec(Vec::new()), None, file)),
+        (None, file) => Ok((SharedBuffer::from_vec(Vec::new()), None, file)),
     }
+}
+
+/// Maps the regular file at `path` read-only as `Bytes` that own the mapping
+/// (empty for an empty file): the input of
+/// [`ParquetReader::open_mapped`](crate::parquet::ParquetReader::open_mapped),
+/// whose pages are then slices of the map. The same condition of use as
+/// every map (see the module docs).
+#[cfg(feature = "parquet")]
+pub(crate) fn map_bytes(path: &Path) -> Result<lightstream_core::bytes::Bytes> {
+    use lightstream_core::bytes::Bytes;
+    Ok(match open_map(path)?.0 {
+        Some(mmap) => Bytes::from_owner(MapOwner(mmap)),
+        None => Bytes::new(),
+    })
 }
 
 /// Maps an open regular file read-only; `None` for an empty one (an empty

@@ -391,6 +391,28 @@ impl ParquetReader<Bytes> {
     ) -> Result<Self> {
         Self::from_chunk_reader(bytes, label.into(), options)
     }
+
+    /// Opens the Parquet file at `path` memory-mapped (feature `mmap`): the
+    /// same tables as [`ParquetReader::open`], read with fewer copies. Its
+    /// pages are used where they lie in the map (an uncompressed page is not
+    /// copied at all, a compressed one is decompressed straight from the
+    /// map) and the file's bytes never count as the process's anonymous
+    /// memory. The map lives as long as the reader (tables do not point
+    /// into it).
+    ///
+    /// A file truncated *before* it is opened is read as any short input is
+    /// (its footer and every column chunk are checked against the mapped
+    /// length, so it is an [`Error::Parquet`](crate::Error::Parquet)). What a
+    /// map cannot guard against is the file being truncated or rewritten
+    /// *while* it is mapped: reading a page past the new end raises SIGBUS
+    /// (see [`crate::mmap`]). Map only files that are not modified while
+    /// they are read; [`ParquetReader::open`] reads with `pread` instead.
+    #[cfg(feature = "mmap")]
+    pub fn open_mapped(path: impl AsRef<Path>, options: ParquetReadOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = crate::mmap::map_bytes(path)?;
+        Self::from_chunk_reader(bytes, path.display().to_string(), options)
+    }
 }
 
 impl<R: ChunkReader + 'static> ParquetReader<R> {
