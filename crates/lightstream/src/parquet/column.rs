@@ -28,7 +28,7 @@ use lightstream_core::minarrow::{FieldArray, Vec64};
 use parquet::basic::{Encoding, Type as PhysicalType};
 use parquet::file::metadata::ColumnChunkMetaData;
 
-use super::decode::{Rows, TextBuilder, Values, build};
+use super::decode::{Dense, Rows, TextBuilder, Values, build, build_dense};
 use super::pages::{ChunkBytes, Codec, PageInfo, PageKind, PagePool, kind_name};
 use super::rle::RleHybrid;
 use super::types::{ColumnPlan, Decode, parquet_error};
@@ -158,6 +158,10 @@ pub(super) struct PageColumn {
     page: Option<DataPage>,
     /// Dictionary indices of one piece of a page, reused.
     scratch: Vec<u32>,
+    /// Rows and string bytes of the last batch (a string column): the next
+    /// batch reserves about as many bytes up front instead of growing
+    /// (each growth copies the bytes so far into fresh pages).
+    last_text: (usize, usize),
 }
 
 // A cursor is an owned value that may move to a worker thread.
@@ -244,6 +248,7 @@ impl PageColumn {
             dict: None,
             page: None,
             scratch: Vec::new(),
+            last_text: (0, 0),
         }
     }
 
@@ -482,24 +487,34 @@ fn encoding_name(code: i32) -> String {
 enum Out {
     Text(TextBuilder),
     Bool(Vec<bool>),
-    I32(Vec<i32>),
-    I64(Vec<i64>),
-    F32(Vec<f32>),
-    F64(Vec<f64>),
+    I32(Vec64<i32>),
+    I64(Vec64<i64>),
+    F32(Vec64<f32>),
+    F64(Vec64<f64>),
 }
 
 impl PageColumn {
     /// The next `n` rows as `plan`'s array.
     pub(super) fn read(&mut self, plan: &ColumnPlan, n: usize) -> Result<FieldArray> {
         let mut out = match self.physical {
-            PhysicalType::BYTE_ARRAY => Out::Text(TextBuilder::new(plan, n).ok_or_else(|| {
-                parquet_error(format!("byte arrays cannot become {:?}", plan.decode))
-            })?),
+            PhysicalType::BYTE_ARRAY => {
+                let mut b = TextBuilder::new(plan, n).ok_or_else(|| {
+                    parquet_error(format!("byte arrays cannot become {:?}", plan.decode))
+                })?;
+                // The last batch's bytes, scaled to `n` rows but never above
+                // them: at most what was allocated (and filled) before.
+                let (rows, bytes) = self.last_text;
+                if rows > 0 {
+                    b.reserve(if n >= rows { bytes } else { bytes / rows * n });
+                }
+                Out::Text(b)
+            }
             PhysicalType::BOOLEAN => Out::Bool(Vec::with_capacity(n)),
-            PhysicalType::INT32 => Out::I32(Vec::with_capacity(n)),
-            PhysicalType::INT64 => Out::I64(Vec::with_capacity(n)),
-            PhysicalType::FLOAT => Out::F32(Vec::with_capacity(n)),
-            PhysicalType::DOUBLE => Out::F64(Vec::with_capacity(n)),
+            // Room for every row: the values are spread over the rows in place.
+            PhysicalType::INT32 => Out::I32(Vec64::with_capacity(n)),
+            PhysicalType::INT64 => Out::I64(Vec64::with_capacity(n)),
+            PhysicalType::FLOAT => Out::F32(Vec64::with_capacity(n)),
+            PhysicalType::DOUBLE => Out::F64(Vec64::with_capacity(n)),
             other => return Err(parquet_error(format!("unexpected physical type {other}"))),
         };
         let mut bits: Vec64<u8> = Vec64::new();
@@ -549,15 +564,18 @@ impl PageColumn {
         } else {
             Rows::from_bits(Vec64::new(), n, n)
         };
-        let vals = match out {
-            Out::Text(b) => return b.finish(plan, rows),
-            Out::Bool(v) => Values::Bool(v),
-            Out::I32(v) => Values::I32(v),
-            Out::I64(v) => Values::I64(v),
-            Out::F32(v) => Values::F32(v),
-            Out::F64(v) => Values::F64(v),
+        let dense = match out {
+            Out::Text(b) => {
+                self.last_text = (n, b.data_len());
+                return b.finish(plan, rows);
+            }
+            Out::Bool(v) => return build(plan, Values::Bool(v), rows),
+            Out::I32(v) => Dense::I32(v),
+            Out::I64(v) => Dense::I64(v),
+            Out::F32(v) => Dense::F32(v),
+            Out::F64(v) => Dense::F64(v),
         };
-        build(plan, vals, rows)
+        build_dense(plan, dense, rows)
     }
 }
 
@@ -585,7 +603,7 @@ fn fixed_piece<T: Le>(
     page: &mut DataPage,
     dict: Option<&Dict>,
     scratch: &mut Vec<u32>,
-    out: &mut Vec<T>,
+    out: &mut Vec64<T>,
     v: usize,
 ) -> Result<()> {
     match &mut page.decoder {

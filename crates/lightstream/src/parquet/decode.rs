@@ -417,47 +417,61 @@ fn int_direct<S: StoredInt>(
     vals: &[S],
     rows: &Rows,
 ) -> Result<Option<FieldArray>> {
-    if !int_is_identity(plan) {
-        return Ok(None);
-    }
-    let Some(target) = S::direct_target(&plan.field.dtype) else {
+    let Some(target) = direct_target::<S>(plan) else {
         return Ok(None);
     };
     // One spread_copy call per element type (a closure called from several
     // arms kept the no-null case from compiling to a plain copy: 2.5% more
     // instructions on a whole read), and the values before the mask, as the
     // two near-copies had it (callgrind: the same count as they had).
-    let (array, nulls) = if let DirectTarget::Unsigned = target {
+    if let DirectTarget::Unsigned = target {
         let data = Buffer::from_vec64(spread_copy(vals, rows, S::to_unsigned)?);
         let (null_mask, nulls) = (rows.mask.clone(), rows.nulls);
         let array = IntegerArray { data, null_mask };
-        (Array::NumericArray(S::unsigned(array)), nulls)
-    } else {
-        // Signed, decimal and temporal targets hold the stored values as they are.
-        let data = Buffer::from_vec64(spread_copy(vals, rows, |v| v)?);
-        let (null_mask, nulls) = (rows.mask.clone(), rows.nulls);
-        let array = match target {
-            DirectTarget::Decimal(precision, scale) => {
-                Array::NumericArray(S::decimal(DecimalArray {
-                    data,
-                    null_mask,
-                    precision,
-                    scale,
-                }))
-            }
-            DirectTarget::Temporal(time_unit) => Array::TemporalArray(S::temporal(DatetimeArray {
-                data,
-                null_mask,
-                time_unit,
-            })),
-            // (Unsigned took the branch above.)
-            DirectTarget::Signed | DirectTarget::Unsigned => {
-                Array::NumericArray(S::signed(IntegerArray { data, null_mask }))
-            }
-        };
-        (array, nulls)
+        let array = Array::NumericArray(S::unsigned(array));
+        return Ok(Some(field_array(plan, array, nulls)));
+    }
+    // Signed, decimal and temporal targets hold the stored values as they are.
+    let data = spread_copy(vals, rows, |v| v)?;
+    Ok(Some(same_bits(plan, target, data, rows)))
+}
+
+/// How `plan`'s target takes values of `S`'s width as they are, if it does.
+fn direct_target<S: StoredInt>(plan: &ColumnPlan) -> Option<DirectTarget> {
+    if !int_is_identity(plan) {
+        return None;
+    }
+    S::direct_target(&plan.field.dtype)
+}
+
+/// The array of a target that holds the stored values as they are (signed,
+/// decimal, temporal; not `Unsigned`, which needs a bit-cast), from `data`
+/// already spread over the rows.
+fn same_bits<S: StoredInt>(
+    plan: &ColumnPlan,
+    target: DirectTarget,
+    data: Vec64<S>,
+    rows: &Rows,
+) -> FieldArray {
+    let data = Buffer::from_vec64(data);
+    let (null_mask, nulls) = (rows.mask.clone(), rows.nulls);
+    let array = match target {
+        DirectTarget::Decimal(precision, scale) => Array::NumericArray(S::decimal(DecimalArray {
+            data,
+            null_mask,
+            precision,
+            scale,
+        })),
+        DirectTarget::Temporal(time_unit) => Array::TemporalArray(S::temporal(DatetimeArray {
+            data,
+            null_mask,
+            time_unit,
+        })),
+        DirectTarget::Signed | DirectTarget::Unsigned => {
+            Array::NumericArray(S::signed(IntegerArray { data, null_mask }))
+        }
     };
-    Ok(Some(field_array(plan, array, nulls)))
+    field_array(plan, array, nulls)
 }
 
 /// `pre` for an INT32 / INT64 column: reinterpretation of unsigned bit
@@ -776,6 +790,15 @@ impl TextBuilder {
         }
     }
 
+    /// Bytes of string values so far (0 for a categorical column).
+    pub(super) fn data_len(&self) -> usize {
+        match self {
+            TextBuilder::Str32(b) => b.data.len(),
+            TextBuilder::Str64(b) => b.data.len(),
+            _ => 0,
+        }
+    }
+
     pub(super) fn push(&mut self, bytes: &[u8]) -> Result<()> {
         with_text!(self, b => b.push(bytes))
     }
@@ -886,44 +909,16 @@ pub(super) fn build(plan: &ColumnPlan, vals: Values, rows: Rows) -> Result<Field
                 nulls,
             ))
         }
-        Values::I32(vals) => {
-            if let Some(a) = int_direct(plan, &vals, &rows)? {
-                return Ok(a);
-            }
-            int_array(plan, &vals, rows, |v: &i32| {
-                int_pre(plan, i64::from(*v), 32)
-            })
-        }
-        Values::I64(vals) => {
-            if let Some(a) = int_direct(plan, &vals, &rows)? {
-                return Ok(a);
-            }
-            int_array(plan, &vals, rows, |v: &i64| int_pre(plan, *v, 64))
-        }
+        Values::I32(vals) => ints(plan, &vals, rows, pre_i32(plan)),
+        Values::I64(vals) => ints(plan, &vals, rows, pre_i64(plan)),
         Values::I96(vals) => {
             let to = target_unit(&plan.field.dtype).unwrap_or(TimeUnit::Nanoseconds);
             int_array(plan, &vals, rows, |v: &Int96| {
                 rescale(v.to_nanos(), &TimeUnit::Nanoseconds, &to).map(i128::from)
             })
         }
-        Values::F32(vals) => {
-            let data = spread(&vals, &rows, |v| Some(*v), "Float32")?;
-            let nulls = rows.nulls;
-            let a = NumericArray::Float32(Arc::new(FloatArray {
-                data: Buffer::from_vec64(data),
-                null_mask: rows.mask,
-            }));
-            Ok(field_array(plan, Array::NumericArray(a), nulls))
-        }
-        Values::F64(vals) => {
-            let data = spread(&vals, &rows, |v| Some(*v), "Float64")?;
-            let nulls = rows.nulls;
-            let a = NumericArray::Float64(Arc::new(FloatArray {
-                data: Buffer::from_vec64(data),
-                null_mask: rows.mask,
-            }));
-            Ok(field_array(plan, Array::NumericArray(a), nulls))
-        }
+        Values::F32(vals) => Ok(floats(plan, spread_copy(&vals, &rows, |v| v)?, rows)),
+        Values::F64(vals) => Ok(floats(plan, spread_copy(&vals, &rows, |v| v)?, rows)),
         Values::Fixed(vals) => {
             if plan.decode != Decode::DecimalBytes {
                 return Err(mismatch());
@@ -937,6 +932,119 @@ pub(super) fn build(plan: &ColumnPlan, vals: Values, rows: Rows) -> Result<Field
             Decode::Utf8 { .. } | Decode::Dictionary(_) => text(plan, &vals, rows),
             _ => Err(mismatch()),
         },
+    }
+}
+
+/// Fixed-width values our page decoders (column.rs) wrote straight into a
+/// 64-byte aligned buffer (of capacity `n` rows): the valid rows' values, in
+/// order.
+pub(super) enum Dense {
+    I32(Vec64<i32>),
+    I64(Vec64<i64>),
+    F32(Vec64<f32>),
+    F64(Vec64<f64>),
+}
+
+/// [`build`] for [`Dense`] values: a target that holds the stored values as
+/// they are (floats, and integers [`int_direct`] takes as they are) keeps the
+/// buffer itself, spread over the rows in place, so the values are written
+/// once and no second buffer is faulted in; the others convert as [`build`]
+/// does.
+pub(super) fn build_dense(plan: &ColumnPlan, vals: Dense, rows: Rows) -> Result<FieldArray> {
+    fn dense_ints<S: StoredInt>(
+        plan: &ColumnPlan,
+        vals: Vec64<S>,
+        rows: Rows,
+        pre: impl Fn(&S) -> Option<i128>,
+    ) -> Result<FieldArray> {
+        match direct_target::<S>(plan) {
+            Some(t) if !matches!(t, DirectTarget::Unsigned) => {
+                Ok(same_bits(plan, t, spread_in_place(vals, &rows)?, &rows))
+            }
+            _ => ints(plan, &vals, rows, pre),
+        }
+    }
+    match vals {
+        Dense::I32(v) => dense_ints(plan, v, rows, pre_i32(plan)),
+        Dense::I64(v) => dense_ints(plan, v, rows, pre_i64(plan)),
+        Dense::F32(v) => Ok(floats(plan, spread_in_place(v, &rows)?, rows)),
+        Dense::F64(v) => Ok(floats(plan, spread_in_place(v, &rows)?, rows)),
+    }
+}
+
+/// Spreads `vals` (the valid rows' values, in order) over the rows in place,
+/// from the last row back (a value only ever moves up): the type's default
+/// under a null. Nothing moves before the last null.
+fn spread_in_place<T: Copy + Default>(mut vals: Vec64<T>, rows: &Rows) -> Result<Vec64<T>> {
+    rows.check(vals.len())?;
+    let Some(bits) = rows.bits() else {
+        return Ok(vals);
+    };
+    let mut j = vals.len();
+    vals.resize(rows.n, T::default());
+    // Invariant: the values of rows `0..i` are at `0..j`, and `j <= i`; at
+    // `j == i` they are in place.
+    let mut i = rows.n;
+    while j < i {
+        i -= 1;
+        if bits[i >> 3] >> (i & 7) & 1 == 1 {
+            j = j
+                .checked_sub(1)
+                .ok_or_else(|| parquet_error("fewer values than valid rows"))?;
+            vals[i] = vals[j];
+        } else {
+            vals[i] = T::default();
+        }
+    }
+    Ok(vals)
+}
+
+/// INT32 and INT64 values of `plan` spread over the rows: [`int_direct`] when
+/// the target takes them as they are, else [`int_array`] with `pre`.
+fn ints<S: StoredInt>(
+    plan: &ColumnPlan,
+    vals: &[S],
+    rows: Rows,
+    pre: impl Fn(&S) -> Option<i128>,
+) -> Result<FieldArray> {
+    if let Some(a) = int_direct(plan, vals, &rows)? {
+        return Ok(a);
+    }
+    int_array(plan, vals, rows, pre)
+}
+
+fn pre_i32(plan: &ColumnPlan) -> impl Fn(&i32) -> Option<i128> + '_ {
+    move |v| int_pre(plan, i64::from(*v), 32)
+}
+
+fn pre_i64(plan: &ColumnPlan) -> impl Fn(&i64) -> Option<i128> + '_ {
+    move |v| int_pre(plan, *v, 64)
+}
+
+/// A float column from `data`, already spread over `rows`.
+fn floats<T: StoredFloat>(plan: &ColumnPlan, data: Vec64<T>, rows: Rows) -> FieldArray {
+    let nulls = rows.nulls;
+    let a = T::array(FloatArray {
+        data: Buffer::from_vec64(data),
+        null_mask: rows.mask,
+    });
+    field_array(plan, Array::NumericArray(a), nulls)
+}
+
+/// A stored Parquet float (FLOAT as `f32`, DOUBLE as `f64`) and its array.
+trait StoredFloat: Copy + Default {
+    fn array(a: FloatArray<Self>) -> NumericArray;
+}
+
+impl StoredFloat for f32 {
+    fn array(a: FloatArray<f32>) -> NumericArray {
+        NumericArray::Float32(Arc::new(a))
+    }
+}
+
+impl StoredFloat for f64 {
+    fn array(a: FloatArray<f64>) -> NumericArray {
+        NumericArray::Float64(Arc::new(a))
     }
 }
 
@@ -987,4 +1095,57 @@ pub(super) fn read_column(
         ColumnReader::ByteArrayColumnReader(r) => stored!(r, Bytes),
     };
     build(plan, vals, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `spread_in_place` puts each valid row's value where `spread_copy`
+    /// (the copying path) puts it, whatever the nulls' places, and refuses
+    /// a count that does not match the valid rows.
+    #[test]
+    fn spreading_in_place_equals_spreading_by_copy() {
+        let patterns: [&[bool]; 7] = [
+            &[true; 9],
+            &[false; 9],
+            &[false, true, true, true, true, true, true, true, true],
+            &[true, true, true, true, true, true, true, true, false],
+            &[true, false, true, false, false, true, true, false, true],
+            &[false, false, true, true, true, true, true, true, true],
+            &[true; 0],
+        ];
+        for valid in patterns {
+            let n = valid.len();
+            let mut bytes: Vec64<u8> = Vec64::new();
+            bytes.resize(n.div_ceil(8), 0);
+            for (i, _) in valid.iter().enumerate().filter(|(_, v)| **v) {
+                bytes[i / 8] |= 1 << (i % 8);
+            }
+            let count = valid.iter().filter(|v| **v).count();
+            let rows = || Rows::from_bits(bytes.clone(), count, n);
+            let vals: Vec<i64> = (1..=count as i64).map(|v| v * 11).collect();
+            let mut dense: Vec64<i64> = Vec64::with_capacity(n);
+            dense.extend_from_slice(&vals);
+            let want = spread_copy(&vals, &rows(), |v| v).unwrap();
+            let got = spread_in_place(dense, &rows()).unwrap();
+            assert_eq!(got.as_slice(), want.as_slice(), "{valid:?}");
+            let expected: Vec<i64> = {
+                let mut it = vals.iter();
+                valid
+                    .iter()
+                    .map(|&v| if v { *it.next().unwrap() } else { 0 })
+                    .collect()
+            };
+            assert_eq!(got.as_slice(), expected.as_slice(), "{valid:?}");
+            if count < n {
+                let mut short: Vec64<i64> = Vec64::new();
+                short.extend_from_slice(&vals[..count.saturating_sub(1)]);
+                short.push(1);
+                short.push(2);
+                let err = spread_in_place(short, &rows()).unwrap_err().to_string();
+                assert!(err.contains("values for"), "{err}");
+            }
+        }
+    }
 }
