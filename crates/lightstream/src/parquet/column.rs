@@ -28,7 +28,7 @@ use lightstream_core::minarrow::{FieldArray, Vec64};
 use parquet::basic::{Encoding, Type as PhysicalType};
 use parquet::file::metadata::ColumnChunkMetaData;
 
-use super::decode::{Dense, Rows, TextBuilder, Values, build, build_dense};
+use super::decode::{Dense, DictText, Rows, TextBuilder, Values, build, build_dense};
 use super::pages::{ChunkBytes, Codec, PageInfo, PageKind, PagePool, kind_name};
 use super::rle::RleHybrid;
 use super::types::{ColumnPlan, Decode, parquet_error};
@@ -706,35 +706,17 @@ fn text_piece(
             let Some(Dict::Strings { bytes, spans, bad }) = dict else {
                 return Err(parquet_error("a dictionary of another type"));
             };
-            let len = spans.len();
-            let idx = indices(ix, scratch, v, len)?;
-            // Every index is below `len`: the spans were checked present.
-            out.reserve(
-                idx.iter()
-                    .map(|&i| spans[i as usize].1 - spans[i as usize].0)
-                    .sum(),
-            );
-            let mut it = idx.iter();
-            for r in 0..k {
-                let i = if all_valid || bit(bits, first + r) {
-                    it.next().copied()
-                } else {
-                    None
-                };
-                let Some(i) = i else {
-                    out.push_null()?;
-                    continue;
-                };
-                let i = i as usize;
-                let (a, b) = spans[i];
-                if bad.get(i).copied().unwrap_or(false) {
-                    // Checked as a PLAIN value is, so that the error names
-                    // the row the crate's path names.
-                    out.push(&bytes[a..b])?;
-                } else {
-                    out.push_entry(i, len, bytes, (a, b))?;
-                }
+            let idx = indices(ix, scratch, v, spans.len())?;
+            // Every index is below the length: the spans were checked present.
+            if out.is_strings() {
+                out.reserve(
+                    idx.iter()
+                        .map(|&i| spans[i as usize].1 - spans[i as usize].0)
+                        .sum(),
+                );
             }
+            let dict = DictText { bytes, spans, bad };
+            out.push_indexed(&dict, idx, (!all_valid).then_some((bits, first)), k)?;
         }
         PageValues::BoolRle(_) => return Err(parquet_error("RLE values of byte arrays")),
     }

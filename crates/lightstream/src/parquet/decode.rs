@@ -533,25 +533,9 @@ impl<O: Integer + Default + StrOffset> StrBuilder<O> {
     }
 
     fn end(&mut self) -> Result<()> {
-        let o = O::offset(self.data.len())
-            .ok_or_else(|| parquet_error("strings exceed 32-bit offsets (read as large_string)"))?;
+        let o = O::offset(self.data.len()).ok_or_else(offsets_overflow)?;
         self.offsets.push(o);
         Ok(())
-    }
-
-    /// The next row: `bytes`, to be checked as UTF-8.
-    pub(super) fn push(&mut self, bytes: &[u8]) -> Result<()> {
-        // A value that starts with a continuation byte cannot be UTF-8 on
-        // its own; with that, one check of the whole buffer at the end covers
-        // every value (valid pieces concatenate to valid UTF-8 and back).
-        if bytes.first().is_some_and(|&b| (b as i8) < -0x40) {
-            return Err(parquet_error(format!(
-                "row {} is not valid UTF-8",
-                self.offsets.len() - 1
-            )));
-        }
-        self.unchecked = true;
-        self.push_checked(bytes)
     }
 
     /// The next row: `src[a..b]`, known to be UTF-8. A value of up to
@@ -559,28 +543,13 @@ impl<O: Integer + Default + StrOffset> StrBuilder<O> {
     /// a fixed-size move instead of a `memcpy` call per value (14% of a read
     /// of the bench file went to those calls).
     pub(super) fn push_span(&mut self, src: &[u8], a: usize, b: usize) -> Result<()> {
-        let short = src
-            .get(a..a + SHORT)
-            .and_then(|c| <&[u8; SHORT]>::try_from(c).ok());
-        match short {
-            Some(chunk) if b - a <= SHORT => {
-                let at = self.data.len();
-                self.data.extend_from_slice(chunk);
-                self.data.truncate(at + (b - a));
-            }
-            _ => self.data.extend_from_slice(&src[a..b]),
-        }
+        copy_span(&mut self.data, src, a, b);
         self.end()
     }
 
     /// The next row: `bytes`, known to be UTF-8.
     pub(super) fn push_checked(&mut self, bytes: &[u8]) -> Result<()> {
         self.data.extend_from_slice(bytes);
-        self.end()
-    }
-
-    /// The next row: a null.
-    pub(super) fn push_null(&mut self) -> Result<()> {
         self.end()
     }
 
@@ -618,6 +587,8 @@ const SHORT: usize = 16;
 /// The two offset widths of minarrow strings.
 pub(super) trait StrOffset: Sized {
     fn offset(len: usize) -> Option<Self>;
+    /// `len` as an offset, wrapping: only where the last offset is checked.
+    fn wrapping(len: usize) -> Self;
     fn text(a: StringArray<Self>) -> TextArray;
 }
 
@@ -625,17 +596,46 @@ impl StrOffset for u32 {
     fn offset(len: usize) -> Option<u32> {
         u32::try_from(len).ok()
     }
+    fn wrapping(len: usize) -> u32 {
+        len as u32
+    }
     fn text(a: StringArray<u32>) -> TextArray {
         TextArray::String32(Arc::new(a))
     }
 }
 
 impl StrOffset for u64 {
+    fn wrapping(len: usize) -> u64 {
+        len as u64
+    }
     fn offset(len: usize) -> Option<u64> {
         Some(len as u64)
     }
     fn text(a: StringArray<u64>) -> TextArray {
         TextArray::String64(Arc::new(a))
+    }
+}
+
+/// The error of string bytes past what the offsets' type holds.
+fn offsets_overflow() -> crate::Error {
+    parquet_error("strings exceed 32-bit offsets (read as large_string)")
+}
+
+/// Appends `src[a..b]` to `data`: a value of up to [`SHORT`] bytes as
+/// `SHORT` bytes with the tail cut off again (see
+/// [`StrBuilder::push_span`]).
+#[inline]
+fn copy_span(data: &mut Vec64<u8>, src: &[u8], a: usize, b: usize) {
+    let short = src
+        .get(a..a + SHORT)
+        .and_then(|c| <&[u8; SHORT]>::try_from(c).ok());
+    match short {
+        Some(chunk) if b - a <= SHORT => {
+            let at = data.len();
+            data.extend_from_slice(chunk);
+            data.truncate(at + (b - a));
+        }
+        _ => data.extend_from_slice(&src[a..b]),
     }
 }
 
@@ -695,13 +695,6 @@ impl<K: Integer + Default> CatBuilder<K> {
         Ok(k)
     }
 
-    /// The next row: `bytes`.
-    pub(super) fn push(&mut self, bytes: &[u8]) -> Result<()> {
-        let k = self.key(bytes, self.keys.len())?;
-        self.keys.push(k);
-        Ok(())
-    }
-
     /// The next row: entry `i` (bytes `bytes`) of a dictionary of `len` entries.
     pub(super) fn push_entry(&mut self, i: usize, len: usize, bytes: &[u8]) -> Result<()> {
         if self.by_index.len() < len {
@@ -721,12 +714,6 @@ impl<K: Integer + Default> CatBuilder<K> {
         Ok(())
     }
 
-    /// The next row: a null.
-    pub(super) fn push_null(&mut self) -> Result<()> {
-        self.keys.push(K::default());
-        Ok(())
-    }
-
     fn finish(self, rows: Rows) -> (CategoricalArray<K>, usize) {
         (
             CategoricalArray {
@@ -737,6 +724,152 @@ impl<K: Integer + Default> CatBuilder<K> {
             rows.nulls,
         )
     }
+}
+
+/// A dictionary page of byte arrays as [`TextBuilder::push_indexed`] reads
+/// it: each entry's span in `bytes`, and which entries are not UTF-8 (empty
+/// when none; those are checked again as a PLAIN value is, so that the error
+/// names the row the crate's path names).
+pub(super) struct DictText<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) spans: &'a [(usize, usize)],
+    pub(super) bad: &'a [bool],
+}
+
+/// The rows a string and a categorical builder take.
+trait Entries {
+    /// The next row: `bytes`, to be checked as UTF-8.
+    fn push(&mut self, bytes: &[u8]) -> Result<()>;
+    /// The next row: a null.
+    fn push_null(&mut self) -> Result<()>;
+    /// The next row: entry `i` of a dictionary of `len` entries, its bytes
+    /// `src[a..b]` already checked as UTF-8.
+    fn entry(&mut self, i: usize, len: usize, src: &[u8], span: (usize, usize)) -> Result<()>;
+    /// One valid row each of the entries `idx` (each below the dictionary's
+    /// length), none of them bad.
+    fn entries(&mut self, dict: &DictText, idx: &[u32]) -> Result<()> {
+        let len = dict.spans.len();
+        idx.iter()
+            .try_for_each(|&i| self.entry(i as usize, len, dict.bytes, dict.spans[i as usize]))
+    }
+}
+
+impl<O: Integer + Default + StrOffset> Entries for StrBuilder<O> {
+    fn push(&mut self, bytes: &[u8]) -> Result<()> {
+        // A value that starts with a continuation byte cannot be UTF-8 on
+        // its own; with that, one check of the whole buffer at the end covers
+        // every value (valid pieces concatenate to valid UTF-8 and back).
+        if bytes.first().is_some_and(|&b| (b as i8) < -0x40) {
+            return Err(parquet_error(format!(
+                "row {} is not valid UTF-8",
+                self.offsets.len() - 1
+            )));
+        }
+        self.unchecked = true;
+        self.push_checked(bytes)
+    }
+    #[inline]
+    fn push_null(&mut self) -> Result<()> {
+        self.end()
+    }
+    #[inline]
+    fn entry(&mut self, _: usize, _: usize, src: &[u8], (a, b): (usize, usize)) -> Result<()> {
+        self.push_span(src, a, b)
+    }
+    /// One `extend` of the offsets (no capacity check per row), each offset
+    /// cast as it is, and the last one checked: offsets only grow, so it
+    /// fits when the last one does.
+    fn entries(&mut self, dict: &DictText, idx: &[u32]) -> Result<()> {
+        let data = &mut self.data;
+        self.offsets.extend(idx.iter().map(|&i| {
+            let (a, b) = dict.spans[i as usize];
+            copy_span(data, dict.bytes, a, b);
+            O::wrapping(data.len())
+        }));
+        match O::offset(self.data.len()) {
+            Some(_) => Ok(()),
+            None => Err(offsets_overflow()),
+        }
+    }
+}
+
+impl<K: Integer + Default> Entries for CatBuilder<K> {
+    fn push(&mut self, bytes: &[u8]) -> Result<()> {
+        let k = self.key(bytes, self.keys.len())?;
+        self.keys.push(k);
+        Ok(())
+    }
+    #[inline]
+    fn push_null(&mut self) -> Result<()> {
+        self.keys.push(K::default());
+        Ok(())
+    }
+    #[inline]
+    fn entry(&mut self, i: usize, len: usize, src: &[u8], (a, b): (usize, usize)) -> Result<()> {
+        self.push_entry(i, len, &src[a..b])
+    }
+    /// Two passes: entries met for the first time get their keys (in row
+    /// order, as row by row), then every row's key in one `extend`.
+    fn entries(&mut self, dict: &DictText, idx: &[u32]) -> Result<()> {
+        let len = dict.spans.len();
+        if self.by_index.len() < len {
+            self.by_index.resize(len, None);
+        }
+        let first = self.keys.len();
+        for (j, &i) in idx.iter().enumerate() {
+            let i = i as usize;
+            if self.by_index[i].is_none() {
+                let (a, b) = dict.spans[i];
+                let k = self.key(&dict.bytes[a..b], first + j)?;
+                self.by_index[i] = Some(k);
+            }
+        }
+        let by_index = &self.by_index;
+        (self.keys).extend(
+            idx.iter()
+                .map(|&i| by_index[i as usize].unwrap_or_default()),
+        );
+        Ok(())
+    }
+}
+
+/// [`TextBuilder::push_indexed`] for one builder type.
+fn indexed<B: Entries>(
+    b: &mut B,
+    dict: &DictText,
+    idx: &[u32],
+    valid: Option<(&[u8], usize)>,
+    k: usize,
+) -> Result<()> {
+    let len = dict.spans.len();
+    let one = |b: &mut B, i: u32| {
+        let i = i as usize;
+        let span = dict.spans[i];
+        if dict.bad.get(i).copied().unwrap_or(false) {
+            b.push(&dict.bytes[span.0..span.1])
+        } else {
+            b.entry(i, len, dict.bytes, span)
+        }
+    };
+    let Some((bits, first)) = valid else {
+        if dict.bad.is_empty() {
+            return b.entries(dict, idx);
+        }
+        return idx.iter().try_for_each(|&i| one(b, i));
+    };
+    let mut it = idx.iter();
+    for r in first..first + k {
+        let i = if bits[r >> 3] >> (r & 7) & 1 == 1 {
+            it.next()
+        } else {
+            None
+        };
+        match i {
+            Some(&i) => one(b, i)?,
+            None => b.push_null()?,
+        }
+    }
+    Ok(())
 }
 
 /// A string or categorical column built row by row (column.rs fills it
@@ -807,23 +940,23 @@ impl TextBuilder {
         with_text!(self, b => b.push_null())
     }
 
-    /// The next row: entry `i` of a dictionary of `len` entries, its bytes
-    /// `src[a..b]` already checked as UTF-8.
-    pub(super) fn push_entry(
+    /// Whether the values are strings (not categorical keys).
+    pub(super) fn is_strings(&self) -> bool {
+        matches!(self, TextBuilder::Str32(_) | TextBuilder::Str64(_))
+    }
+
+    /// `k` rows of dictionary entries: `idx` holds the entry of each valid
+    /// row, every one below the dictionary's length; `valid` the rows'
+    /// validity (bits `first..first + k` of a bitmap), None when every row
+    /// is valid. The builder is chosen once for the piece, not per row.
+    pub(super) fn push_indexed(
         &mut self,
-        i: usize,
-        len: usize,
-        src: &[u8],
-        (a, b): (usize, usize),
+        dict: &DictText,
+        idx: &[u32],
+        valid: Option<(&[u8], usize)>,
+        k: usize,
     ) -> Result<()> {
-        match self {
-            TextBuilder::Str32(s) => s.push_span(src, a, b),
-            TextBuilder::Str64(s) => s.push_span(src, a, b),
-            TextBuilder::Cat8(c) => c.push_entry(i, len, &src[a..b]),
-            TextBuilder::Cat16(c) => c.push_entry(i, len, &src[a..b]),
-            TextBuilder::Cat32(c) => c.push_entry(i, len, &src[a..b]),
-            TextBuilder::Cat64(c) => c.push_entry(i, len, &src[a..b]),
-        }
+        with_text!(self, b => indexed(b, dict, idx, valid, k))
     }
 
     pub(super) fn finish(self, plan: &ColumnPlan, rows: Rows) -> Result<FieldArray> {
@@ -1100,6 +1233,44 @@ pub(super) fn read_column(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Dictionary strings of an all-valid piece (one `extend`, offsets cast
+    /// and the last checked) equal the row-by-row path's, short values (the
+    /// 16-byte over-copy), long ones and empty ones alike.
+    #[test]
+    fn all_valid_dictionary_strings_equal_row_by_row() {
+        let entries = [
+            "",
+            "a",
+            "sixteen-bytes-xx",
+            "seventeen-bytes-x",
+            "Zürich",
+            "x",
+        ];
+        let mut bytes = Vec::new();
+        let mut spans = Vec::new();
+        for e in entries {
+            spans.push((bytes.len(), bytes.len() + e.len()));
+            bytes.extend_from_slice(e.as_bytes());
+        }
+        let dict = DictText {
+            bytes: &bytes,
+            spans: &spans,
+            bad: &[],
+        };
+        let idx: Vec<u32> = (0..40u32).map(|i| (i * 7 + i / 3) % 6).collect();
+        let ones = vec![0xffu8; 6];
+        let mut fast = StrBuilder::<u32>::new(idx.len());
+        indexed(&mut fast, &dict, &idx, None, idx.len()).unwrap();
+        let mut slow = StrBuilder::<u32>::new(idx.len());
+        indexed(&mut slow, &dict, &idx, Some((&ones, 3)), idx.len()).unwrap();
+        assert_eq!(fast.data.as_slice(), slow.data.as_slice());
+        assert_eq!(fast.offsets.as_slice(), slow.offsets.as_slice());
+        let want: String = idx.iter().map(|&i| entries[i as usize]).collect();
+        assert_eq!(fast.data.as_slice(), want.as_bytes());
+        let last = fast.offsets.as_slice().last().copied();
+        assert_eq!(last, Some(want.len() as u32));
+    }
 
     /// `spread_in_place` puts each valid row's value where `spread_copy`
     /// (the copying path) puts it, whatever the nulls' places, and refuses
