@@ -8,9 +8,10 @@
 //! [`Codec`] into reused [`PagePool`] buffers, each checked to fill exactly
 //! the size its header declares. Then: definition levels straight into the
 //! validity bitmap (rle.rs), the dictionary page decoded once per chunk,
-//! dictionary indices into a reused `u32` scratch, PLAIN values, and string
-//! columns gathered into one offsets and one data buffer, with no allocation
-//! or refcount per value.
+//! dictionary indices into a reused `u32` scratch, PLAIN values, fixed-width
+//! values written once into the buffer the array keeps, and string columns
+//! gathered into one offsets and one data buffer, with no allocation or
+//! refcount per value.
 //!
 //! Only flat chunks of a codec we decompress, whose footer lists no encoding
 //! outside [`OWN_ENCODINGS`], come here, chosen per chunk before any page is

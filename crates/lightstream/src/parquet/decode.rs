@@ -2,8 +2,10 @@
 //! ([`read_column`], for chunks our page decoders do not take) and the
 //! conversions both paths share ([`build`]): validity masks, stored values
 //! spread over the rows (one generic straight-copy path for INT32 / INT64
-//! columns that need no conversion, a checked conversion for the others),
-//! strings checked as UTF-8 and categorical keys ([`TextBuilder`]). Not the
+//! columns that need no conversion, a checked conversion for the others;
+//! [`build_dense`] keeps the buffer our page decoders wrote and spreads it in
+//! place), strings checked as UTF-8 and categorical keys ([`TextBuilder`],
+//! fed a piece of dictionary indices at a time by [`TextBuilder::push_indexed`]). Not the
 //! pages (column.rs), the planning (`plan.rs`) or the file (`reader.rs`).
 
 use std::collections::HashMap;
