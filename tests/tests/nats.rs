@@ -67,3 +67,536 @@ fn harness_starts_core_only_servers_with_the_default_payload() {
     assert_eq!(info["max_payload"], 1 << 20, "{info}");
     assert!(info.get("jetstream").is_none_or(|j| j == false), "{info}");
 }
+
+// ------------------------------------------------------------- the feed --
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use lightstream::lightstream_core::ErrorKind;
+use lightstream::minarrow::{
+    Array, ArrowType, CategoricalArray, Field, FieldArray, IntegerArray, NumericArray, Table, Vec64,
+};
+use lightstream::{
+    ClientOptions, DecodeLimits, Endpoint, Error, MessageWriter, NatsProblem, ReadOptions, Schema,
+    TableReader, TableWriter, WriteOptions,
+};
+use lightstream_tests::assert_tables_equal;
+use lightstream_tests::harness::{run_bounded, within};
+
+/// Rows of each table: with the harness's `max_payload` of 64 KiB, each
+/// record batch (about 100 KiB) travels in parts.
+const ROWS: usize = 4000;
+
+/// Table `i` of the feed: `seq` (int64, `i * ROWS + row`) and `city`
+/// (a dictionary of long strings, over 64 KiB, that grows every 4 tables:
+/// the feed carries deltas, and a late joiner needs them all).
+fn feed_table(i: usize) -> Table {
+    let words = 300 + 50 * (i / 4);
+    let base = (i * ROWS) as i64;
+    let seq: Vec64<i64> = (base..base + ROWS as i64).collect();
+    let keys: Vec64<u32> = (0..ROWS)
+        .map(|r| ((r * 7 + i * 13) % words) as u32)
+        .collect();
+    let dict: Vec64<String> = (0..words)
+        .map(|w| format!("city-{w}-{}", "x".repeat(200)))
+        .collect();
+    Table::new(
+        "feed".to_string(),
+        Some(vec![
+            FieldArray::new(
+                Field::new("seq", ArrowType::Int64, false, None),
+                Array::from_int64(IntegerArray::from_vec64(seq, None)),
+            ),
+            FieldArray::new(
+                Field::new(
+                    "city",
+                    ArrowType::Dictionary(
+                        lightstream::minarrow::ffi::arrow_dtype::CategoricalIndexType::UInt32,
+                    ),
+                    false,
+                    None,
+                ),
+                Array::from_categorical32(CategoricalArray::new(keys, dict, None)),
+            ),
+        ]),
+    )
+}
+
+/// Which feed table `t` is (by its first `seq`).
+fn table_index(t: &Table) -> usize {
+    match &t.cols[0].array {
+        Array::NumericArray(NumericArray::Int64(a)) => a.data.as_slice()[0] as usize / ROWS,
+        other => panic!("unexpected column {other:?}"),
+    }
+}
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::from_table(&feed_table(0)))
+}
+
+/// Grown dictionaries go out as deltas.
+fn write_options() -> WriteOptions {
+    WriteOptions {
+        allow_delta_dictionaries: true,
+        unify_dictionaries: true,
+        ..WriteOptions::default()
+    }
+}
+
+async fn connect(url: &str) -> lightstream::Connection {
+    let endpoint: Endpoint = url.parse().expect("a nats:// URL");
+    within(
+        "connect",
+        15,
+        lightstream::connect(&endpoint, &ClientOptions::default()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+async fn writer(url: &str) -> TableWriter {
+    let mut w = connect(url)
+        .await
+        .writer(schema(), write_options())
+        .await
+        .expect("a NATS writer");
+    w.set_write_timeout(Some(Duration::from_secs(30)));
+    w
+}
+
+async fn reader(url: &str) -> TableReader {
+    let mut r = within(
+        "a reader's schema",
+        15,
+        connect(url).await.reader(ReadOptions::default()),
+    )
+    .await
+    .expect("a NATS reader");
+    r.set_idle_timeout(Some(Duration::from_secs(20)));
+    r
+}
+
+/// Tables `range` of the feed, written.
+async fn write_tables(w: &mut TableWriter, range: std::ops::Range<usize>) {
+    for i in range {
+        within("a write", 30, w.write(&feed_table(i)))
+            .await
+            .unwrap_or_else(|e| panic!("writing table {i}: {e}"));
+    }
+}
+
+/// The next `n` tables of `r`, each equal to the feed's, from table `first`.
+async fn expect_tables(r: &mut TableReader, first: usize, n: usize) {
+    for i in first..first + n {
+        let t = within("a table", 20, r.next())
+            .await
+            .unwrap_or_else(|| panic!("the stream ended before table {i}"))
+            .unwrap_or_else(|e| panic!("reading table {i}: {e}"));
+        assert_eq!(table_index(&t), i, "tables arrive in order, none missing");
+        assert_tables_equal(&t, &feed_table(i), &format!("table {i}"));
+    }
+}
+
+/// The end of `r`'s stream.
+async fn expect_end(r: &mut TableReader) {
+    if let Some(t) = within("the end marker", 20, r.next()).await {
+        panic!(
+            "expected the end of the stream, got {:?}",
+            t.map(|t| table_index(&t))
+        );
+    }
+}
+
+/// Waits until JetStream holds `messages` messages of `stream` (what the
+/// writer sent is stored), so that a joiner's join point is known.
+async fn wait_stored(server: &NatsServer, stream: &str, messages: u64) {
+    let client = async_nats::connect(server.client_url())
+        .await
+        .expect("async-nats");
+    let js = async_nats::jetstream::new(client);
+    let mut s = js.get_stream(stream).await.expect("the feed's stream");
+    within("messages stored", 20, async {
+        loop {
+            let info = s.info().await.expect("stream info");
+            if info.state.messages >= messages {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+#[test]
+fn core_round_trip_splits_large_messages_and_carries_dictionaries() {
+    let dir = test_dir!("nats", "core_round_trip");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.core", "mode=core");
+    run_bounded("core round trip", Duration::from_secs(60), async {
+        // Core NATS keeps nothing: the reader subscribes (connects) first.
+        let conn = connect(&url).await;
+        let read = tokio::spawn(async move {
+            let mut r = conn
+                .reader(ReadOptions::default())
+                .await
+                .expect("a NATS reader");
+            expect_tables(&mut r, 0, 10).await;
+            expect_end(&mut r).await;
+        });
+        let mut w = writer(&url).await;
+        write_tables(&mut w, 0..10).await;
+        w.finish().await.expect("finish");
+        within("the reader", 30, read).await.expect("reader task");
+    });
+}
+
+#[test]
+fn jetstream_late_joiner_gets_schema_dictionaries_then_exactly_the_suffix() {
+    let dir = test_dir!("nats", "jetstream_joiner");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.js", "max_bytes=256M");
+    run_bounded("JetStream joiner", Duration::from_secs(60), async {
+        let mut w = writer(&url).await;
+        // 6 tables: schema, the first dictionary, 5 deltas... and 6 batches.
+        write_tables(&mut w, 0..6).await;
+        // schema + dictionary + 6 batches + deltas at tables 4: 9 messages
+        // (each split message is several NATS messages).
+        let client = async_nats::connect(server.client_url())
+            .await
+            .expect("async-nats");
+        let js = async_nats::jetstream::new(client);
+        let parts_so_far = {
+            // Every part of the 6 tables is stored before the joiner joins.
+            let mut s = js.get_stream("LS_feeds_js").await.expect("stream");
+            within("stored", 20, async {
+                loop {
+                    let before = s.info().await.expect("info").state.messages;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let after = s.info().await.expect("info").state.messages;
+                    if before == after && after > 0 {
+                        return after;
+                    }
+                }
+            })
+            .await
+        };
+        assert!(
+            parts_so_far > 8,
+            "split messages: {parts_so_far} NATS messages"
+        );
+        let mut joiner = reader(&url).await;
+        write_tables(&mut w, 6..12).await;
+        w.finish().await.expect("finish");
+        // Tables 0..6 were published before the join: the joiner gets the
+        // schema and the dictionaries as they stood (first batch + deltas),
+        // then exactly tables 6..12, which decode against them.
+        expect_tables(&mut joiner, 6, 6).await;
+        expect_end(&mut joiner).await;
+        // A reader from the start of the stream's last schema, joining
+        // after the end: the stream's schema and dictionaries, no batches.
+        let mut late = reader(&url).await;
+        expect_end(&mut late).await;
+    });
+}
+
+#[test]
+fn jetstream_reader_survives_a_server_restart_mid_feed_without_gap_or_duplicate() {
+    let dir = test_dir!("nats", "jetstream_restart");
+    let mut server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.restart", "max_bytes=256M");
+    run_bounded("JetStream server restart", Duration::from_secs(90), async {
+        let mut w = writer(&url).await;
+        write_tables(&mut w, 0..1).await;
+        // Schema, dictionary, one batch (in parts): all stored.
+        wait_stored(&server, "LS_feeds_restart", 3).await;
+        let mut r = reader(&url).await;
+        write_tables(&mut w, 1..4).await;
+        expect_tables(&mut r, 1, 3).await;
+        // A crash (SIGKILL) and a restart on the same port and store.
+        tokio::task::block_in_place(|| server.restart());
+        write_tables(&mut w, 4..9).await;
+        within("finish after the restart", 60, w.finish())
+            .await
+            .expect("finish: every message acknowledged");
+        expect_tables(&mut r, 4, 5).await;
+        expect_end(&mut r).await;
+    });
+}
+
+#[test]
+fn pyarrow_reads_what_a_late_subscriber_hands_on() {
+    let dir = test_dir!("nats", "pyarrow");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.py", "max_bytes=256M");
+    let out = dir.join("joined.arrows");
+    run_bounded(
+        "pyarrow reads a joiner's stream",
+        Duration::from_secs(60),
+        async {
+            let mut w = writer(&url).await;
+            write_tables(&mut w, 0..5).await;
+            wait_stored(&server, "LS_feeds_py", 8).await;
+            // A relay's path: whole messages, never decoded, written out.
+            let mut messages = within(
+                "a message reader",
+                15,
+                connect(&url).await.message_reader(DecodeLimits::default()),
+            )
+            .await
+            .expect("a NATS message reader");
+            write_tables(&mut w, 5..9).await;
+            w.finish().await.expect("finish");
+            let file = tokio::fs::File::create(&out).await.expect("output file");
+            let mut copy = MessageWriter::from_async_write(file, "file");
+            copy.send(messages.schema()).await.expect("schema");
+            while let Some(m) = within("a message", 20, messages.next()).await {
+                copy.send(&m.expect("a message")).await.expect("copy");
+            }
+            copy.finish().await.expect("finish the copy");
+        },
+    );
+    let summary = lightstream_tests::harness::python_script(
+        &dir,
+        "stream_summary.py",
+        &[out.to_str().expect("a UTF-8 path")],
+    );
+    let summary: serde_json::Value = serde_json::from_str(&summary).expect("JSON");
+    let batches = summary["batches"].as_array().expect("batches");
+    let first = batches
+        .first()
+        .and_then(|b| b["first"]["seq"].as_u64())
+        .expect("a first batch") as usize
+        / ROWS;
+    assert!(
+        first <= 5,
+        "the joiner's stream starts at its join point, not later: {first}"
+    );
+    assert_eq!(batches.len(), 9 - first, "exactly the suffix: {summary}");
+    for (b, i) in batches.iter().zip(first..) {
+        let t = feed_table(i);
+        let city = |row: usize| match &t.cols[1].array {
+            Array::TextArray(lightstream::minarrow::TextArray::Categorical32(c)) => {
+                c.unique_values[c.data[row] as usize].clone()
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(b["rows"], ROWS, "batch of table {i}");
+        assert_eq!(b["first"]["seq"], (i * ROWS) as u64);
+        assert_eq!(b["last"]["seq"], (i * ROWS + ROWS - 1) as u64);
+        assert_eq!(
+            b["first"]["city"],
+            city(0),
+            "table {i}: pyarrow decodes the dictionary"
+        );
+        assert_eq!(b["last"]["city"], city(ROWS - 1), "table {i}");
+    }
+}
+
+// ----------------------------------------------------- hostile messages --
+
+/// A message a foreign client publishes: the subject's last token, the
+/// headers, the payload.
+type Published = (&'static str, Vec<(&'static str, String)>, Vec<u8>);
+
+/// What a reader of a core feed says when a foreign client publishes
+/// `messages` (subject suffix, headers, payload) on the feed's subjects.
+fn hostile(name: &str, messages: Vec<Published>) -> Error {
+    let dir = test_dir!("nats", name);
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.hostile", "mode=core");
+    let mut got = None;
+    run_bounded(name, Duration::from_secs(30), async {
+        let conn = connect(&url).await;
+        let client = async_nats::connect(server.client_url())
+            .await
+            .expect("async-nats");
+        for (suffix, headers, payload) in messages {
+            let mut map = async_nats::HeaderMap::new();
+            for (k, v) in headers {
+                map.insert(k, v.as_str());
+            }
+            client
+                .publish_with_headers(format!("feeds.hostile.{suffix}"), map, payload.into())
+                .await
+                .expect("publish");
+        }
+        client.flush().await.expect("flush");
+        let result = within(
+            "the reader's verdict",
+            15,
+            conn.reader(ReadOptions::default()),
+        )
+        .await;
+        got = match result {
+            Ok(_) => panic!("{name}: a hostile feed is refused"),
+            Err(e) => Some(e),
+        };
+    });
+    got.expect("an error")
+}
+
+/// Our headers for message `seq` of stream 1, and `extra`.
+fn ours(seq: u64, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut h = vec![
+        ("Ls-Stream", "0000000000000001".to_string()),
+        ("Ls-Seq", seq.to_string()),
+    ];
+    h.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    h
+}
+
+/// A real schema message of the feed.
+fn schema_message() -> Vec<u8> {
+    let bytes =
+        lightstream::write_stream(&schema(), &[], &WriteOptions::default()).expect("a stream");
+    // The stream is the schema message, then the end marker.
+    bytes[..bytes.len() - 8].to_vec()
+}
+
+#[test]
+fn hostile_messages_give_typed_errors() {
+    // Garbage without our headers is skipped; then our headers on bytes
+    // that are not Arrow IPC: the codec's error.
+    let e = hostile(
+        "hostile_garbage",
+        vec![
+            ("msg", vec![], b"hello, not arrow".to_vec()),
+            ("schema", vec![("X-Other", "1".into())], vec![0xFF; 100]),
+            ("schema", ours(0, &[]), b"GET / HTTP/1.1\r\n\r\n".to_vec()),
+        ],
+    );
+    assert_eq!(e.codec_kind(), Some(ErrorKind::Malformed), "{e}");
+
+    // A schema cut short.
+    let schema = schema_message();
+    let e = hostile(
+        "hostile_truncated",
+        vec![("schema", ours(0, &[]), schema[..schema.len() / 2].to_vec())],
+    );
+    // The reader's one-message rule, as on a WebSocket.
+    assert!(matches!(e, Error::Protocol(_)), "{e}");
+    assert!(
+        e.to_string().contains("ended inside an Arrow IPC message"),
+        "{e}"
+    );
+
+    // A part that declares 10 GiB: over the reader's limit, refused before
+    // anything is reserved.
+    let e = hostile(
+        "hostile_oversized",
+        vec![(
+            "schema",
+            ours(0, &[("Ls-Part", "1/2"), ("Ls-Size", "10737418240")]),
+            vec![0; 100],
+        )],
+    );
+    assert!(matches!(e, Error::Framing { .. }), "{e}");
+    assert_eq!(e.codec_kind(), Some(ErrorKind::LimitExceeded), "{e}");
+    assert!(e.to_string().contains("10737418240"), "{e}");
+
+    // Parts out of order.
+    let size = schema.len().to_string();
+    let half = schema.len() / 2;
+    let e = hostile(
+        "hostile_parts_order",
+        vec![
+            (
+                "schema",
+                ours(0, &[("Ls-Part", "2/2"), ("Ls-Size", &size)]),
+                schema[half..].to_vec(),
+            ),
+            (
+                "schema",
+                ours(0, &[("Ls-Part", "1/2"), ("Ls-Size", &size)]),
+                schema[..half].to_vec(),
+            ),
+        ],
+    );
+    assert_eq!(e.codec_kind(), Some(ErrorKind::Malformed), "{e}");
+    assert!(e.to_string().contains("without its first part"), "{e}");
+
+    // A header in a form no publisher writes.
+    let e = hostile(
+        "hostile_header",
+        vec![(
+            "schema",
+            ours(0, &[("Ls-Part", "x/y"), ("Ls-Size", "8")]),
+            vec![0; 8],
+        )],
+    );
+    assert!(matches!(e, Error::Framing { .. }), "{e}");
+    assert!(e.to_string().contains("Ls-Part"), "{e}");
+}
+
+#[test]
+fn a_stream_cut_by_another_is_a_publisher_restart() {
+    let dir = test_dir!("nats", "hostile_restart");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.cut", "mode=core");
+    let schema = schema_message();
+    run_bounded("publisher restart", Duration::from_secs(30), async {
+        let conn = connect(&url).await;
+        let client = async_nats::connect(server.client_url())
+            .await
+            .expect("async-nats");
+        for stream in ["0000000000000001", "0000000000000002"] {
+            let mut map = async_nats::HeaderMap::new();
+            map.insert("Ls-Stream", stream);
+            map.insert("Ls-Seq", "0");
+            client
+                .publish_with_headers("feeds.cut.schema", map, schema.clone().into())
+                .await
+                .expect("publish");
+        }
+        client.flush().await.expect("flush");
+        // The reader has its schema from stream 1; stream 2 cuts it.
+        let mut r = within("a reader", 15, conn.reader(ReadOptions::default()))
+            .await
+            .expect("stream 1's schema");
+        let e = within("the cut", 15, r.next())
+            .await
+            .expect("an item")
+            .expect_err("a cut stream is an error");
+        assert!(
+            matches!(
+                e,
+                Error::Nats {
+                    problem: NatsProblem::PublisherRestarted,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    });
+}
+
+#[test]
+fn nats_urls_have_no_listener_and_a_missing_server_is_named() {
+    run_bounded("no listener", Duration::from_secs(20), async {
+        let e: Endpoint = "nats://127.0.0.1:1/feeds.x".parse().unwrap();
+        let err = lightstream::bind(&e, &Default::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(err.to_string().contains("NATS has no listener"), "{err}");
+        let err = lightstream::connect(&e, &ClientOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Nats {
+                    problem: NatsProblem::Connect { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("nats://127.0.0.1:1/feeds.x: cannot connect"),
+            "{err}"
+        );
+    });
+}

@@ -105,6 +105,8 @@ pub mod flight;
 pub mod http;
 #[cfg(feature = "mmap")]
 pub mod mmap;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 #[cfg(feature = "quic")]
@@ -115,8 +117,8 @@ pub use transport::tls;
 pub use transport::websocket;
 
 pub use connection::{Connection, Listener};
-pub use endpoint::{Endpoint, FlightName, MAX_URL_FLIGHT_BYTES};
-pub use error::{Error, FeedProblem, FlightCode, HttpProblem, Result, TlsProblem};
+pub use endpoint::{Endpoint, FlightName, MAX_URL_FLIGHT_BYTES, NatsMode, NatsQuery};
+pub use error::{Error, FeedProblem, FlightCode, HttpProblem, NatsProblem, Result, TlsProblem};
 pub use messages::{MessageReader, MessageWriter};
 pub use reader::TableReader;
 #[cfg(feature = "http")]

@@ -1,0 +1,358 @@
+//! The subscriber: NATS messages of a feed back into whole IPC messages for
+//! the reader's one driver, on a task of its own that feeds a small bounded
+//! channel (the reader's pace is the task's).
+//!
+//! Core NATS: one subscription on `S.*` (so that schema and other messages
+//! keep their order); a reader joins at the next stream start. JetStream:
+//! the join reads the stream's last schema message (a direct get), then
+//! consumes from there with an ordered consumer: schema and dictionaries
+//! pass, record batches published before the join are dropped, everything
+//! after passes. The consumer is recreated by us from the last stream
+//! sequence + 1 after an error or a stall (async-nats' own does not recover
+//! from a server restart): no gap, no duplicate.
+//!
+//! Every message goes through the same checks: foreign messages (no
+//! `Ls-Stream`) are skipped and counted, parts are reassembled within the
+//! reader's limits (`wire::Reassembler`), message numbers must follow each
+//! other (`wire::Sequencer`; a gap is [`NatsProblem::Gap`] or skipped, per
+//! [`OnGap`]), and a stream that starts again without its end marker is
+//! [`NatsProblem::PublisherRestarted`].
+//!
+//! What it is not: a decoder. Messages go on as bytes; the reader checks them.
+
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::consumer::pull::OrderedConfig;
+use async_nats::jetstream::stream::DirectGetErrorKind;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use lightstream_core::{DecodeLimits, IpcMessage, MessageKind};
+use tokio::sync::mpsc;
+
+use super::wire::{LsHeaders, Reassembler, Sequencer, Step};
+use super::{Feed, feed_stream};
+use crate::error::{Error, NatsProblem, Result};
+use crate::nats::OnGap;
+use crate::reader::{MessageStream, Violation};
+
+/// Whole messages waiting for the reader.
+const CHANNEL_MESSAGES: usize = 8;
+
+/// With no message for this long, a JetStream reader checks whether the
+/// stream moved on without it (a consumer lost in a server restart).
+const STALL_CHECK: Duration = Duration::from_secs(2);
+
+/// The reader's side of a feed.
+pub(crate) struct NatsMessages {
+    rx: mpsc::Receiver<Result<Bytes>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for NatsMessages {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MessageStream for NatsMessages {
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
+        self.rx.poll_recv(cx)
+    }
+
+    /// NATS has no way to tell a publisher why: the subscription just ends.
+    fn poll_refuse(&mut self, _: &mut Context<'_>, _: Violation, _: &str) -> Poll<()> {
+        self.task.abort();
+        Poll::Ready(())
+    }
+
+    fn unit(&self) -> &'static str {
+        "NATS message"
+    }
+}
+
+/// The core subscription of `feed` (`S.*`), in place on the server when
+/// this returns.
+pub(crate) async fn subscribe_core(
+    client: &async_nats::Client,
+    feed: &Feed,
+) -> Result<async_nats::Subscriber> {
+    let connect = |e: &dyn std::fmt::Display| {
+        feed.error(NatsProblem::Connect {
+            detail: e.to_string(),
+        })
+    };
+    let subscription = client
+        .subscribe(format!("{}.*", feed.subject))
+        .await
+        .map_err(|e| connect(&e))?;
+    // The server has the subscription once the flush comes back.
+    client.flush().await.map_err(|e| connect(&e))?;
+    Ok(subscription)
+}
+
+/// Reads `feed`: from `subscription` (core NATS) or by joining its
+/// JetStream stream.
+pub(crate) fn read(
+    client: async_nats::Client,
+    feed: Feed,
+    subscription: Option<async_nats::Subscriber>,
+    limits: DecodeLimits,
+) -> NatsMessages {
+    let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
+    let order = Order::new(feed, limits);
+    let task = tokio::spawn(async move {
+        let result = match subscription {
+            Some(s) => {
+                let _client = client;
+                receive_core(s, order, &tx).await
+            }
+            None => consume(client, order, &tx).await,
+        };
+        if let Err(e) = result {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    NatsMessages { rx, task }
+}
+
+/// Core NATS: every message of the subscription, in order.
+async fn receive_core(
+    mut subscription: async_nats::Subscriber,
+    mut order: Order,
+    tx: &mpsc::Sender<Result<Bytes>>,
+) -> Result<()> {
+    let join = format!("{}.join", order.feed.subject);
+    while let Some(m) = subscription.next().await {
+        if m.subject.as_str() == join {
+            continue;
+        }
+        match order.take(m.headers.as_ref(), m.payload, None)? {
+            Took::Message(bytes) => {
+                if tx.send(Ok(bytes)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Took::Nothing => {}
+            Took::End => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// JetStream: join at the stream's last schema, then consume, recreating
+/// the ordered consumer from where it stopped whenever it fails.
+async fn consume(
+    client: async_nats::Client,
+    mut order: Order,
+    tx: &mpsc::Sender<Result<Bytes>>,
+) -> Result<()> {
+    let feed = order.feed.clone();
+    let js = async_nats::jetstream::new(client);
+    let deadline = tokio::time::Instant::now() + feed.options.join_timeout;
+    let stream = loop {
+        match feed_stream(&js, &feed, false).await {
+            Ok(s) => break s,
+            Err(Error::Nats {
+                problem: NatsProblem::StreamGone,
+                ..
+            }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(Error::Nats {
+                problem: NatsProblem::StreamGone,
+                ..
+            }) => return Err(feed.error(NatsProblem::JoinTimeout)),
+            Err(e) => return Err(e),
+        }
+    };
+    let stream_error = |e: &dyn std::fmt::Display| {
+        feed.error(NatsProblem::StreamConfig {
+            detail: e.to_string(),
+        })
+    };
+    let last_schema = match stream
+        .direct_get_last_for_subject(feed.schema_subject())
+        .await
+    {
+        Ok(m) => Some(m.sequence),
+        Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => None,
+        Err(e) => return Err(stream_error(&e)),
+    };
+    let now = stream.get_info().await.map_err(|e| stream_error(&e))?;
+    // Record batches up to here were published before the join.
+    order.joined_at = now.state.last_sequence;
+    let mut next = last_schema.unwrap_or(now.state.last_sequence + 1);
+    loop {
+        let consumer = stream
+            .create_consumer(OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: next,
+                },
+                ..OrderedConfig::default()
+            })
+            .await;
+        let mut messages = match consumer {
+            Ok(c) => c.messages().await.ok(),
+            Err(_) => None,
+        };
+        while let Some(ms) = messages.as_mut() {
+            let m = match tokio::time::timeout(STALL_CHECK, ms.next()).await {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(_)) | None) => break,
+                Err(_) => {
+                    // Nothing came: fine if nothing was published; if the
+                    // stream moved on, the consumer is lost (recreate it).
+                    match stream.get_info().await {
+                        Ok(info) if info.state.last_sequence < next => continue,
+                        _ => break,
+                    }
+                }
+            };
+            let Ok(info) = m.info() else { continue };
+            let seq = info.stream_sequence;
+            if seq < next {
+                continue; // a redelivery after a recreate
+            }
+            next = seq + 1;
+            let message = m.message;
+            match order.take(message.headers.as_ref(), message.payload, Some(seq))? {
+                Took::Message(bytes) => {
+                    if tx.send(Ok(bytes)).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                Took::Nothing => {}
+                Took::End => return Ok(()),
+            }
+        }
+        // The consumer failed (a server restart): wait for the stream to be
+        // back, then go on from `next`.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if tx.is_closed() {
+            return Ok(());
+        }
+    }
+}
+
+/// What one NATS message gave.
+enum Took {
+    /// A whole message for the reader.
+    Message(Bytes),
+    /// Nothing yet (a part, a foreign or dropped message).
+    Nothing,
+    /// The publisher ended the stream without its end marker.
+    End,
+}
+
+/// The checks every message of a feed goes through.
+struct Order {
+    feed: Feed,
+    limits: DecodeLimits,
+    parts: Reassembler,
+    sequence: Sequencer,
+    /// The current stream's end marker has not come yet.
+    open: bool,
+    /// JetStream: record batches at or before this stream sequence were
+    /// published before the reader joined.
+    joined_at: u64,
+    /// Messages without our headers, skipped.
+    foreign: u64,
+    /// Messages lost to gaps (with [`OnGap::Skip`]).
+    lost: u64,
+}
+
+impl Order {
+    fn new(feed: Feed, limits: DecodeLimits) -> Order {
+        Order {
+            parts: Reassembler::new(&limits),
+            feed,
+            limits,
+            sequence: Sequencer::default(),
+            open: false,
+            joined_at: 0,
+            foreign: 0,
+            lost: 0,
+        }
+    }
+
+    fn framing(&self, e: lightstream_core::Error) -> Error {
+        Error::Framing {
+            peer: self.feed.url.clone(),
+            source: e,
+        }
+    }
+
+    /// One NATS message (`stream_seq`: its JetStream sequence).
+    fn take(
+        &mut self,
+        headers: Option<&HeaderMap>,
+        payload: Bytes,
+        stream_seq: Option<u64>,
+    ) -> Result<Took> {
+        let parsed = LsHeaders::parse(|name| headers?.get(name).map(|v| v.as_str()));
+        let h = match parsed {
+            Ok(Some(h)) => h,
+            Ok(None) => {
+                // Not ours (a stray `nats pub`): skipped, so that it cannot
+                // cut every subscriber off.
+                self.foreign += 1;
+                if self.foreign.is_power_of_two() {
+                    eprintln!(
+                        "lightstream: {}: skipped {} NATS message(s) without Ls-Stream headers",
+                        self.feed.url, self.foreign
+                    );
+                }
+                return Ok(Took::Nothing);
+            }
+            Err(e) => return Err(self.framing(e.into_core())),
+        };
+        if h.restate.is_some() {
+            return Ok(Took::Nothing);
+        }
+        if h.abort.is_some() {
+            // Only the stream being read can be aborted.
+            if self.open && self.sequence.stream() == Some(h.stream) {
+                return Ok(Took::End);
+            }
+            return Ok(Took::Nothing);
+        }
+        let Some(bytes) = self
+            .parts
+            .push(&h, payload)
+            .map_err(|e| self.framing(e.into_core()))?
+        else {
+            return Ok(Took::Nothing);
+        };
+        match self.sequence.step(h.stream, h.seq) {
+            Step::Next => {}
+            Step::Old => return Ok(Took::Nothing),
+            Step::NewStream if h.seq != 0 => {
+                // Joined in the middle of a stream (core NATS): wait for
+                // the next stream's schema.
+                self.sequence.end();
+                return Ok(Took::Nothing);
+            }
+            Step::NewStream if self.open => {
+                return Err(self.feed.error(NatsProblem::PublisherRestarted));
+            }
+            Step::NewStream => self.open = true,
+            Step::Gap { expected, got } => match self.feed.options.on_gap {
+                OnGap::Fail => return Err(self.feed.error(NatsProblem::Gap { expected, got })),
+                OnGap::Skip => self.lost += got - expected,
+            },
+        }
+        if bytes[..] == [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0] {
+            self.open = false;
+            self.sequence.end();
+        } else if stream_seq.is_some_and(|s| s <= self.joined_at)
+            && IpcMessage::new(bytes.clone(), &self.limits)
+                .is_ok_and(|m| matches!(m.kind(), MessageKind::RecordBatch { .. }))
+        {
+            return Ok(Took::Nothing);
+        }
+        Ok(Took::Message(bytes))
+    }
+}
