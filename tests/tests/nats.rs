@@ -324,6 +324,74 @@ fn jetstream_reader_survives_a_server_restart_mid_feed_without_gap_or_duplicate(
     });
 }
 
+/// The bookmark `name` of the feed's stream, once it holds at least `at_least`.
+async fn wait_bookmark(server: &NatsServer, stream: &str, name: &str, at_least: u64) -> u64 {
+    let client = async_nats::connect(server.client_url())
+        .await
+        .expect("async-nats");
+    let js = async_nats::jetstream::new(client);
+    let bookmarks = js.get_stream("LS_BOOKMARKS").await.expect("the bookmarks");
+    let subject = format!("ls.bookmark.{stream}.{name}");
+    within("the bookmark", 20, async {
+        loop {
+            if let Ok(m) = bookmarks
+                .direct_get_last_for_subject(subject.as_str())
+                .await
+            {
+                let seq: u64 = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
+                if seq >= at_least {
+                    return seq;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+#[test]
+fn jetstream_reader_resumes_after_its_bookmark_without_gap_or_duplicate() {
+    let dir = test_dir!("nats", "jetstream_resume");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.resume", "max_bytes=256M");
+    let resumable = server.url("feeds.resume", "max_bytes=256M&resume=relay-1");
+    run_bounded("JetStream resume", Duration::from_secs(60), async {
+        let mut w = writer(&url).await;
+        write_tables(&mut w, 0..1).await;
+        wait_stored(&server, "LS_feeds_resume", 3).await;
+        // No bookmark yet: the reader joins live (after table 0).
+        let mut r = reader(&resumable).await;
+        write_tables(&mut w, 1..6).await;
+        expect_tables(&mut r, 1, 2).await;
+        // It stops after table 2 (a relay killed); its bookmark is the
+        // last message it handed on.
+        drop(r);
+        let stored_before = {
+            let client = async_nats::connect(server.client_url())
+                .await
+                .expect("async-nats");
+            let js = async_nats::jetstream::new(client);
+            let mut s = js.get_stream("LS_feeds_resume").await.expect("stream");
+            s.info().await.expect("info").state.last_sequence
+        };
+        let mark = wait_bookmark(&server, "LS_feeds_resume", "relay-1", 1).await;
+        assert!(
+            mark < stored_before,
+            "the bookmark is inside the feed: {mark}"
+        );
+        write_tables(&mut w, 6..9).await;
+        w.finish().await.expect("finish");
+        // Resumed: schema and dictionaries again, then exactly table 3 on.
+        let mut r = reader(&resumable).await;
+        expect_tables(&mut r, 3, 6).await;
+        expect_end(&mut r).await;
+        drop(r);
+        // Without `resume`, a reader joins live: nothing but the end.
+        let mut live = reader(&url).await;
+        expect_end(&mut live).await;
+    });
+}
+
 #[test]
 fn pyarrow_reads_what_a_late_subscriber_hands_on() {
     let dir = test_dir!("nats", "pyarrow");

@@ -83,6 +83,13 @@ pub struct NatsOptions {
     pub join_timeout: Duration,
     /// What a reader does about missing messages.
     pub on_gap: OnGap,
+    /// JetStream reader: resume after bookmark `NAME` (lossless across a
+    /// reader's restart) instead of joining live. The reader records the
+    /// last message it handed on every second and when dropped, in stream
+    /// `LS_BOOKMARKS` (subject `ls.bookmark.<stream>.<NAME>`); without a
+    /// bookmark yet, it joins live. A bookmark whose message the stream no
+    /// longer holds is [`crate::NatsProblem::ResumeTooOld`].
+    pub resume: Option<String>,
     /// JetStream writer: publishes in flight before the writer waits for
     /// their acknowledgements (default 64).
     pub max_unacked: usize,
@@ -106,6 +113,7 @@ impl Default for NatsOptions {
             duplicate_window: Duration::from_secs(120),
             join_timeout: Duration::from_secs(10),
             on_gap: OnGap::Fail,
+            resume: None,
             max_unacked: 64,
             max_pending_messages: 256,
             name: None,
@@ -122,6 +130,9 @@ impl NatsOptions {
         }
         if let Some(s) = &query.stream {
             o.stream = Some(s.clone());
+        }
+        if let Some(r) = &query.resume {
+            o.resume = Some(r.clone());
         }
         if let Some(a) = query.max_age {
             o.max_age = a;

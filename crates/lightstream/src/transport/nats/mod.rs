@@ -90,15 +90,10 @@ pub(crate) async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Res
     else {
         return Err(Error::Config(format!("{endpoint} is not a nats:// URL")));
     };
-    for (key, set) in [
-        ("resume", query.resume.is_some()),
-        ("restate_every", query.restate_every.is_some()),
-    ] {
-        if set {
-            return Err(Error::Config(format!(
-                "{endpoint}: `{key}` is not implemented yet (docs/nats.md, \"Not yet\")"
-            )));
-        }
+    if query.restate_every.is_some() {
+        return Err(Error::Config(format!(
+            "{endpoint}: `restate_every` is not implemented yet (docs/nats.md, \"Not yet\")"
+        )));
     }
     let feed = Feed {
         url: endpoint.to_string(),

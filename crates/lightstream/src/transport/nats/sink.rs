@@ -46,9 +46,10 @@ pub(crate) struct NatsSink {
     client: async_nats::Client,
     js: Option<async_nats::jetstream::Context>,
     feed: Feed,
-    /// The IPC stream being published and its next message number; `None`
-    /// before the first message and after an end marker.
-    stream: Option<(u64, u64)>,
+    /// The IPC stream being published, its next message number and (in
+    /// JetStream) its schema's stream sequence; `None` before the first
+    /// message and after an end marker.
+    stream: Option<(u64, u64, Option<u64>)>,
     in_flight: VecDeque<InFlight>,
 }
 
@@ -91,8 +92,15 @@ impl NatsSink {
 
     /// Publishes one whole IPC message (or an abort: empty, with `abort`).
     async fn publish(&mut self, message: Bytes, abort: Option<&str>) -> Result<(), SendError> {
-        let (sid, seq) = *self.stream.get_or_insert_with(|| (new_stream_id(), 0));
-        let subject = if seq == 0 && abort.is_none() {
+        let (sid, seq, base) = *self
+            .stream
+            .get_or_insert_with(|| (new_stream_id(), 0, None));
+        let schema = seq == 0 && abort.is_none();
+        if schema && self.js.is_some() {
+            // The schema's own acknowledgement gives its stream sequence.
+            self.settle_all(RETRY_FOR).await?;
+        }
+        let subject = if schema {
             self.feed.schema_subject()
         } else {
             self.feed.msg_subject()
@@ -100,6 +108,7 @@ impl NatsSink {
         let whole = LsHeaders {
             stream: sid,
             seq,
+            base,
             abort: abort.map(str::to_string),
             ..LsHeaders::default()
         };
@@ -143,9 +152,13 @@ impl NatsSink {
             self.send_part(subject.clone(), headers, message.slice(range))
                 .await?;
         }
+        let base = match (schema, self.js.is_some()) {
+            (true, true) => self.settle_oldest(RETRY_FOR).await?,
+            _ => base,
+        };
         self.stream = match abort.is_some() || message[..] == END_MARKER {
             true => None,
-            false => Some((sid, seq + 1)),
+            false => Some((sid, seq + 1, base)),
         };
         Ok(())
     }
@@ -181,19 +194,21 @@ impl NatsSink {
         Ok(())
     }
 
-    /// Waits for the oldest acknowledgement; when it fails, sends every
-    /// unacknowledged message again (same ids) for at most `retry_for`.
-    async fn settle_oldest(&mut self, retry_for: Duration) -> Result<(), SendError> {
+    /// Waits for the oldest acknowledgement (its stream sequence); when it
+    /// fails, sends every unacknowledged message again (same ids: a
+    /// duplicate is acknowledged with its first sequence) for at most
+    /// `retry_for`.
+    async fn settle_oldest(&mut self, retry_for: Duration) -> Result<Option<u64>, SendError> {
         let started = Instant::now();
         loop {
             let Some(front) = self.in_flight.front_mut() else {
-                return Ok(());
+                return Ok(None);
             };
             let failure = match front.ack.take() {
                 Some(ack) => match ack.await {
-                    Ok(_) => {
+                    Ok(ack) => {
                         self.in_flight.pop_front();
-                        return Ok(());
+                        return Ok(Some(ack.sequence));
                     }
                     Err(e) => e.to_string(),
                 },
@@ -207,7 +222,7 @@ impl NatsSink {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
             let Some(js) = &self.js else {
-                return Ok(());
+                return Ok(None);
             };
             // Lost ones are a suffix (one connection, in order): send them
             // all again; the server drops the duplicates by Nats-Msg-Id.

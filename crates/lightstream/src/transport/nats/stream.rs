@@ -20,6 +20,9 @@
 //!
 //! What it is not: a decoder. Messages go on as bytes; the reader checks them.
 
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -45,21 +48,36 @@ const CHANNEL_MESSAGES: usize = 8;
 /// stream moved on without it (a consumer lost in a server restart).
 const STALL_CHECK: Duration = Duration::from_secs(2);
 
+/// How often a resumable reader writes its bookmark (when it moved).
+const BOOKMARK_EVERY: Duration = Duration::from_secs(1);
+
+/// The JetStream stream of every reader's bookmark (one message per
+/// subject `ls.bookmark.<stream>.<name>`: key-value semantics without the
+/// KV API, which async-nats 0.52 cannot use on a 2.9 server).
+pub(crate) const BOOKMARKS: &str = "LS_BOOKMARKS";
+
+/// A message for the reader and its JetStream stream sequence (0 in core).
+type Delivery = Result<(Bytes, u64)>;
+
 /// The reader's side of a feed.
 pub(crate) struct NatsMessages {
-    rx: mpsc::Receiver<Result<Bytes>>,
+    rx: mpsc::Receiver<Delivery>,
+    /// The stream sequence of the last message handed to the reader (what
+    /// a resumable reader's bookmark records).
+    delivered: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for NatsMessages {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl MessageStream for NatsMessages {
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
-        self.rx.poll_recv(cx)
+        self.rx.poll_recv(cx).map(|m| {
+            m.map(|d| {
+                d.map(|(bytes, seq)| {
+                    self.delivered.store(seq, Ordering::Release);
+                    bytes
+                })
+            })
+        })
     }
 
     /// NATS has no way to tell a publisher why: the subscription just ends.
@@ -94,7 +112,8 @@ pub(crate) async fn subscribe_core(
 }
 
 /// Reads `feed`: from `subscription` (core NATS) or by joining its
-/// JetStream stream.
+/// JetStream stream. The task ends when the reader is dropped (a resumable
+/// reader writes its bookmark first).
 pub(crate) fn read(
     client: async_nats::Client,
     feed: Feed,
@@ -102,36 +121,47 @@ pub(crate) fn read(
     limits: DecodeLimits,
 ) -> NatsMessages {
     let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
+    let delivered = Arc::new(AtomicU64::new(0));
     let order = Order::new(feed, limits);
+    let handed = delivered.clone();
     let task = tokio::spawn(async move {
         let result = match subscription {
             Some(s) => {
                 let _client = client;
                 receive_core(s, order, &tx).await
             }
-            None => consume(client, order, &tx).await,
+            None => consume(client, order, &tx, &handed).await,
         };
         if let Err(e) = result {
             let _ = tx.send(Err(e)).await;
         }
     });
-    NatsMessages { rx, task }
+    NatsMessages {
+        rx,
+        delivered,
+        task,
+    }
 }
 
 /// Core NATS: every message of the subscription, in order.
 async fn receive_core(
     mut subscription: async_nats::Subscriber,
     mut order: Order,
-    tx: &mpsc::Sender<Result<Bytes>>,
+    tx: &mpsc::Sender<Delivery>,
 ) -> Result<()> {
     let join = format!("{}.join", order.feed.subject);
-    while let Some(m) = subscription.next().await {
+    loop {
+        let m = tokio::select! {
+            m = subscription.next() => m,
+            () = tx.closed() => return Ok(()),
+        };
+        let Some(m) = m else { return Ok(()) };
         if m.subject.as_str() == join {
             continue;
         }
         match order.take(m.headers.as_ref(), m.payload, None)? {
             Took::Message(bytes) => {
-                if tx.send(Ok(bytes)).await.is_err() {
+                if tx.send(Ok((bytes, 0))).await.is_err() {
                     return Ok(());
                 }
             }
@@ -139,15 +169,87 @@ async fn receive_core(
             Took::End => return Ok(()),
         }
     }
-    Ok(())
 }
 
-/// JetStream: join at the stream's last schema, then consume, recreating
-/// the ordered consumer from where it stopped whenever it fails.
+/// A resumable reader's bookmark: where it is kept, and what it last said.
+struct Bookmark {
+    js: async_nats::jetstream::Context,
+    subject: String,
+    written: u64,
+    at: tokio::time::Instant,
+}
+
+impl Bookmark {
+    /// The bookmark `name` of `feed` (its stream created when missing), and
+    /// the stream sequence it holds, if any.
+    async fn open(
+        js: &async_nats::jetstream::Context,
+        feed: &Feed,
+        name: &str,
+    ) -> Result<(Bookmark, Option<u64>)> {
+        use async_nats::jetstream::stream::Config;
+        let bad = |e: &dyn std::fmt::Display| {
+            feed.error(NatsProblem::StreamConfig {
+                detail: format!("bookmarks ({BOOKMARKS}): {e}"),
+            })
+        };
+        let stream = js
+            .get_or_create_stream(Config {
+                name: BOOKMARKS.to_string(),
+                subjects: vec!["ls.bookmark.>".to_string()],
+                max_messages_per_subject: 1,
+                allow_direct: true,
+                ..Config::default()
+            })
+            .await
+            .map_err(|e| bad(&e))?;
+        let subject = format!("ls.bookmark.{}.{name}", feed.stream_name());
+        let held = match stream.direct_get_last_for_subject(&subject).await {
+            Ok(m) => Some(
+                std::str::from_utf8(&m.payload)
+                    .ok()
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .ok_or_else(|| bad(&format!("bookmark {subject} is not a number")))?,
+            ),
+            Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => None,
+            Err(e) => return Err(bad(&e)),
+        };
+        let bookmark = Bookmark {
+            js: js.clone(),
+            subject,
+            written: held.unwrap_or(0),
+            at: tokio::time::Instant::now(),
+        };
+        Ok((bookmark, held))
+    }
+
+    /// Records `seq` when it moved (and, unless `now`, a second has passed).
+    async fn write(&mut self, seq: u64, now: bool) {
+        if seq <= self.written || (!now && self.at.elapsed() < BOOKMARK_EVERY) {
+            return;
+        }
+        let published = self
+            .js
+            .publish(self.subject.clone(), seq.to_string().into())
+            .await;
+        if let Ok(ack) = published {
+            if now {
+                let _ = tokio::time::timeout(Duration::from_secs(2), ack.into_future()).await;
+            }
+            self.written = seq;
+            self.at = tokio::time::Instant::now();
+        }
+    }
+}
+
+/// JetStream: join at the stream's last schema (or resume after the
+/// bookmark), then consume, recreating the ordered consumer from where it
+/// stopped whenever it fails.
 async fn consume(
     client: async_nats::Client,
     mut order: Order,
-    tx: &mpsc::Sender<Result<Bytes>>,
+    tx: &mpsc::Sender<Delivery>,
+    delivered: &AtomicU64,
 ) -> Result<()> {
     let feed = order.feed.clone();
     let js = async_nats::jetstream::new(client);
@@ -173,68 +275,121 @@ async fn consume(
             detail: e.to_string(),
         })
     };
-    let last_schema = match stream
-        .direct_get_last_for_subject(feed.schema_subject())
-        .await
-    {
-        Ok(m) => Some(m.sequence),
-        Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => None,
-        Err(e) => return Err(stream_error(&e)),
-    };
-    let now = stream.get_info().await.map_err(|e| stream_error(&e))?;
-    // Record batches up to here were published before the join.
-    order.joined_at = now.state.last_sequence;
-    let mut next = last_schema.unwrap_or(now.state.last_sequence + 1);
-    loop {
-        let consumer = stream
-            .create_consumer(OrderedConfig {
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: next,
-                },
-                ..OrderedConfig::default()
-            })
-            .await;
-        let mut messages = match consumer {
-            Ok(c) => c.messages().await.ok(),
-            Err(_) => None,
-        };
-        while let Some(ms) = messages.as_mut() {
-            let m = match tokio::time::timeout(STALL_CHECK, ms.next()).await {
-                Ok(Some(Ok(m))) => m,
-                Ok(Some(Err(_)) | None) => break,
-                Err(_) => {
-                    // Nothing came: fine if nothing was published; if the
-                    // stream moved on, the consumer is lost (recreate it).
-                    match stream.get_info().await {
-                        Ok(info) if info.state.last_sequence < next => continue,
-                        _ => break,
-                    }
-                }
-            };
-            let Ok(info) = m.info() else { continue };
-            let seq = info.stream_sequence;
-            if seq < next {
-                continue; // a redelivery after a recreate
-            }
-            next = seq + 1;
-            let message = m.message;
-            match order.take(message.headers.as_ref(), message.payload, Some(seq))? {
-                Took::Message(bytes) => {
-                    if tx.send(Ok(bytes)).await.is_err() {
-                        return Ok(());
-                    }
-                }
-                Took::Nothing => {}
-                Took::End => return Ok(()),
-            }
+    let (mut bookmark, held) = match &feed.options.resume {
+        Some(name) => {
+            let (b, held) = Bookmark::open(&js, &feed, name).await?;
+            (Some(b), held)
         }
-        // The consumer failed (a server restart): wait for the stream to be
-        // back, then go on from `next`.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if tx.is_closed() {
-            return Ok(());
+        None => (None, None),
+    };
+    let mut next = match held {
+        // Resume: from the schema of the bookmarked message's stream,
+        // dropping the record batches up to the bookmark.
+        Some(b) => {
+            let m = match stream.direct_get(b).await {
+                Ok(m) => m,
+                Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => {
+                    return Err(feed.error(NatsProblem::ResumeTooOld));
+                }
+                Err(e) => return Err(stream_error(&e)),
+            };
+            let h = LsHeaders::parse(|name| m.headers.get(name).map(|v| v.as_str()))
+                .map_err(|e| order.framing(e.into_core()))?
+                .ok_or_else(|| stream_error(&format!("message {b} is not the feed's")))?;
+            let start = match (h.seq, h.base) {
+                // The schema itself: from its first part (one publisher's
+                // parts are consecutive in the stream).
+                (0, _) => b - h.part.map_or(0, |(k, _, _)| u64::from(k) - 1),
+                (_, Some(base)) => base,
+                (_, None) => return Err(stream_error(&format!("message {b} has no Ls-Base"))),
+            };
+            let first = stream.get_info().await.map_err(|e| stream_error(&e))?;
+            if start < first.state.first_sequence {
+                return Err(feed.error(NatsProblem::ResumeTooOld));
+            }
+            order.joined_at = b;
+            start
+        }
+        // Jump to live: from the last schema, dropping the record batches
+        // stored before the join.
+        None => {
+            let last_schema = match stream
+                .direct_get_last_for_subject(feed.schema_subject())
+                .await
+            {
+                Ok(m) => Some(m.sequence),
+                Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => None,
+                Err(e) => return Err(stream_error(&e)),
+            };
+            let now = stream.get_info().await.map_err(|e| stream_error(&e))?;
+            order.joined_at = now.state.last_sequence;
+            last_schema.unwrap_or(now.state.last_sequence + 1)
+        }
+    };
+    let result = async {
+        loop {
+            let consumer = stream
+                .create_consumer(OrderedConfig {
+                    deliver_policy: DeliverPolicy::ByStartSequence {
+                        start_sequence: next,
+                    },
+                    ..OrderedConfig::default()
+                })
+                .await;
+            let mut messages = match consumer {
+                Ok(c) => c.messages().await.ok(),
+                Err(_) => None,
+            };
+            while let Some(ms) = messages.as_mut() {
+                if let Some(b) = bookmark.as_mut() {
+                    b.write(delivered.load(Ordering::Acquire), false).await;
+                }
+                let waited = tokio::select! {
+                    m = tokio::time::timeout(STALL_CHECK, ms.next()) => m,
+                    () = tx.closed() => return Ok(()),
+                };
+                let m = match waited {
+                    Ok(Some(Ok(m))) => m,
+                    Ok(Some(Err(_)) | None) => break,
+                    Err(_) => {
+                        // Nothing came: fine if nothing was published; if
+                        // the stream moved on, the consumer is lost.
+                        match stream.get_info().await {
+                            Ok(info) if info.state.last_sequence < next => continue,
+                            _ => break,
+                        }
+                    }
+                };
+                let Ok(info) = m.info() else { continue };
+                let seq = info.stream_sequence;
+                if seq < next {
+                    continue; // a redelivery after a recreate
+                }
+                next = seq + 1;
+                let message = m.message;
+                match order.take(message.headers.as_ref(), message.payload, Some(seq))? {
+                    Took::Message(bytes) => {
+                        if tx.send(Ok((bytes, seq))).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    Took::Nothing => {}
+                    Took::End => return Ok(()),
+                }
+            }
+            // The consumer failed (a server restart): wait for the stream
+            // to be back, then go on from `next`.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if tx.is_closed() {
+                return Ok(());
+            }
         }
     }
+    .await;
+    if let Some(b) = bookmark.as_mut() {
+        b.write(delivered.load(Ordering::Acquire), true).await;
+    }
+    result
 }
 
 /// What one NATS message gave.

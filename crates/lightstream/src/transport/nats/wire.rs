@@ -9,7 +9,8 @@
 //! [`PART`] (`k/n`, 1-based) and [`SIZE`] (the whole message's bytes) on every
 //! part. [`RESTATE`] marks the schema and dictionaries a publisher sends again
 //! for late joiners, [`ABORT`] an empty message that ends a stream without its
-//! end marker.
+//! end marker; in JetStream mode [`BASE`] gives every message after the schema
+//! the stream sequence of that schema (where a resuming reader starts again).
 //!
 //! - [`LsHeaders`]: our headers, read from any header lookup (a NATS message
 //!   without [`STREAM`] is foreign: `None`) and written as name/value pairs.
@@ -43,6 +44,9 @@ pub(crate) const SIZE: &str = "Ls-Size";
 /// On restated messages (schema and dictionaries sent again for joiners):
 /// the state is that after message `n` of the stream.
 pub(crate) const RESTATE: &str = "Ls-Restate";
+/// JetStream: the stream sequence of the schema message of this message's
+/// IPC stream (where a reader resuming after it starts again).
+pub(crate) const BASE: &str = "Ls-Base";
 /// On an empty message: the publisher ended the stream without its end
 /// marker, for this reason.
 pub(crate) const ABORT: &str = "Ls-Abort";
@@ -64,6 +68,8 @@ pub(crate) struct LsHeaders {
     pub part: Option<(u32, u32, u64)>,
     /// [`RESTATE`].
     pub restate: Option<u64>,
+    /// [`BASE`].
+    pub base: Option<u64>,
     /// [`ABORT`]'s reason.
     pub abort: Option<String>,
 }
@@ -111,11 +117,13 @@ impl LsHeaders {
             (None, Some(s)) => return Err(bad(PART, &format!("(missing, with {SIZE}: {s})"))),
         };
         let restate = get(RESTATE).map(|r| number(RESTATE, r)).transpose()?;
+        let base = get(BASE).map(|b| number(BASE, b)).transpose()?;
         Ok(Some(LsHeaders {
             stream: stream_id,
             seq,
             part,
             restate,
+            base,
             abort: get(ABORT).map(str::to_string),
         }))
     }
@@ -132,6 +140,9 @@ impl LsHeaders {
         }
         if let Some(r) = self.restate {
             out.push((RESTATE, r.to_string()));
+        }
+        if let Some(b) = self.base {
+            out.push((BASE, b.to_string()));
         }
         if let Some(a) = &self.abort {
             // A header value is one line: no CR or LF.
@@ -554,6 +565,7 @@ mod tests {
             seq: 42,
             part: Some((2, 3, 1 << 20)),
             restate: Some(7),
+            base: Some(123),
             abort: Some("bad\r\nthing".into()),
         };
         let pairs = h.pairs();
@@ -601,6 +613,7 @@ mod tests {
         assert!(with(PART, None).contains("Ls-Part: \"(missing, with Ls-Size: 10)\""));
         assert!(with(SIZE, None).contains("Ls-Size"));
         assert!(with(SIZE, Some("10G")).contains("Ls-Size: \"10G\""));
+        assert!(with(BASE, Some("x")).contains("Ls-Base: \"x\""));
         let long = "9".repeat(100);
         assert!(with(SIZE, Some(&long)).contains('…'));
     }
