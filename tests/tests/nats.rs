@@ -393,6 +393,68 @@ fn jetstream_reader_resumes_after_its_bookmark_without_gap_or_duplicate() {
 }
 
 #[test]
+fn a_schema_change_is_the_next_stream_with_its_schema_first() {
+    let dir = test_dir!("nats", "schema_change");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.change", "mode=core");
+    run_bounded("schema change", Duration::from_secs(60), async {
+        let conn = connect(&url).await;
+        let mut w = writer(&url).await;
+        write_tables(&mut w, 0..2).await;
+        w.finish().await.expect("finish stream 1");
+        // The publisher's next stream has another schema.
+        let other = lightstream_tests::harness::int64_table(7, 10);
+        let mut w2 = connect(&url)
+            .await
+            .writer(
+                Arc::new(Schema::from_table(&other)),
+                WriteOptions::default(),
+            )
+            .await
+            .expect("a second writer");
+        within("write", 20, w2.write(&other)).await.expect("write");
+        w2.finish().await.expect("finish stream 2");
+
+        let mut m = within(
+            "a message reader",
+            15,
+            conn.message_reader(DecodeLimits::default()),
+        )
+        .await
+        .expect("stream 1");
+        let mut batches = 0;
+        while let Some(msg) = within("a message", 15, m.next()).await {
+            let msg = msg.expect("a message of stream 1");
+            batches += usize::from(matches!(
+                msg.kind(),
+                lightstream::lightstream_core::MessageKind::RecordBatch { .. }
+            ));
+        }
+        assert_eq!(batches, 2, "stream 1's batches");
+        assert!(
+            within("next stream", 15, m.next_stream())
+                .await
+                .expect("stream 2")
+        );
+        let schema = lightstream::lightstream_core::read_ipc(
+            &[
+                m.schema().bytes().as_ref(),
+                &[0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0],
+            ]
+            .concat(),
+            ReadOptions::default(),
+        )
+        .expect("stream 2's schema")
+        .schema;
+        assert_eq!(schema.fields[0].name, "n", "the new schema comes first");
+        let rest = within("stream 2", 15, m.read_all())
+            .await
+            .expect("stream 2");
+        assert_eq!(rest.len(), 1, "stream 2's one batch");
+    });
+}
+
+#[test]
 fn pyarrow_reads_what_a_late_subscriber_hands_on() {
     let dir = test_dir!("nats", "pyarrow");
     let server = NatsServer::start(&dir, NatsConfig::default());
