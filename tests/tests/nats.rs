@@ -156,8 +156,15 @@ async fn connect(url: &str) -> lightstream::Connection {
 }
 
 async fn writer(url: &str) -> TableWriter {
-    let mut w = connect(url)
+    writer_with(url, ClientOptions::default()).await
+}
+
+async fn writer_with(url: &str, options: ClientOptions) -> TableWriter {
+    let endpoint: Endpoint = url.parse().expect("a nats:// URL");
+    let conn = within("connect", 15, lightstream::connect(&endpoint, &options))
         .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    let mut w = conn
         .writer(schema(), write_options())
         .await
         .expect("a NATS writer");
@@ -196,6 +203,27 @@ async fn expect_tables(r: &mut TableReader, first: usize, n: usize) {
         assert_eq!(table_index(&t), i, "tables arrive in order, none missing");
         assert_tables_equal(&t, &feed_table(i), &format!("table {i}"));
     }
+}
+
+/// The rest of `r`'s stream: a suffix of the feed's tables ending at table
+/// `end - 1`, with no gap and no duplicate, starting no later than table
+/// `join` (everything from `join` on was published after the reader joined;
+/// what was published before may or may not have been stored when it
+/// joined). Returns where it starts.
+async fn expect_suffix(r: &mut TableReader, join: usize, end: usize) -> usize {
+    let t = within("a table", 20, r.next())
+        .await
+        .expect("a table")
+        .expect("the first table");
+    let first = table_index(&t);
+    assert!(
+        first <= join,
+        "the reader starts at its join point or before: {first}"
+    );
+    assert_tables_equal(&t, &feed_table(first), &format!("table {first}"));
+    expect_tables(r, first + 1, end - first - 1).await;
+    expect_end(r).await;
+    first
 }
 
 /// The end of `r`'s stream.
@@ -260,39 +288,14 @@ fn jetstream_late_joiner_gets_schema_dictionaries_then_exactly_the_suffix() {
         let mut w = writer(&url).await;
         // 6 tables: schema, the first dictionary, 5 deltas... and 6 batches.
         write_tables(&mut w, 0..6).await;
-        // schema + dictionary + 6 batches + deltas at tables 4: 9 messages
-        // (each split message is several NATS messages).
-        let client = async_nats::connect(server.client_url())
-            .await
-            .expect("async-nats");
-        let js = async_nats::jetstream::new(client);
-        let parts_so_far = {
-            // Every part of the 6 tables is stored before the joiner joins.
-            let mut s = js.get_stream("LS_feeds_js").await.expect("stream");
-            within("stored", 20, async {
-                loop {
-                    let before = s.info().await.expect("info").state.messages;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    let after = s.info().await.expect("info").state.messages;
-                    if before == after && after > 0 {
-                        return after;
-                    }
-                }
-            })
-            .await
-        };
-        assert!(
-            parts_so_far > 8,
-            "split messages: {parts_so_far} NATS messages"
-        );
         let mut joiner = reader(&url).await;
         write_tables(&mut w, 6..12).await;
         w.finish().await.expect("finish");
         // Tables 0..6 were published before the join: the joiner gets the
         // schema and the dictionaries as they stood (first batch + deltas),
-        // then exactly tables 6..12, which decode against them.
-        expect_tables(&mut joiner, 6, 6).await;
-        expect_end(&mut joiner).await;
+        // then the tables stored after its join point, which decode against
+        // them: at least 6..12, in order, none twice.
+        expect_suffix(&mut joiner, 6, 12).await;
         // A reader from the start of the stream's last schema, joining
         // after the end: the stream's schema and dictionaries, no batches.
         let mut late = reader(&url).await;
@@ -451,6 +454,85 @@ fn a_schema_change_is_the_next_stream_with_its_schema_first() {
             .await
             .expect("stream 2");
         assert_eq!(rest.len(), 1, "stream 2's one batch");
+    });
+}
+
+/// A writer that restates its schema and dictionaries every 250 KB (about
+/// every 2 tables).
+fn restating() -> ClientOptions {
+    let mut nats = lightstream::nats::NatsOptions::default();
+    nats.restate_bytes = 250_000;
+    ClientOptions {
+        nats,
+        ..ClientOptions::default()
+    }
+}
+
+#[test]
+fn jetstream_joiner_starts_at_the_last_restate_point() {
+    let dir = test_dir!("nats", "jetstream_restate");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.restate", "max_bytes=256M");
+    run_bounded("JetStream restate", Duration::from_secs(60), async {
+        let mut w = writer_with(&url, restating()).await;
+        write_tables(&mut w, 0..10).await;
+        // The stream's last schema message is a restate, well after the start.
+        let client = async_nats::connect(server.client_url())
+            .await
+            .expect("async-nats");
+        let js = async_nats::jetstream::new(client);
+        let stream = js.get_stream("LS_feeds_restate").await.expect("stream");
+        let last = within("a restate stored", 20, async {
+            loop {
+                if let Ok(m) = stream
+                    .direct_get_last_for_subject("feeds.restate.schema")
+                    .await
+                    && m.headers.get("Ls-Restate").is_some()
+                {
+                    return m;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        let n: u64 = last
+            .headers
+            .get("Ls-Restate")
+            .unwrap()
+            .as_str()
+            .parse()
+            .unwrap();
+        assert!(
+            n > 4 && last.sequence > 10,
+            "a restate after message {n}, at {}",
+            last.sequence
+        );
+        let mut joiner = reader(&url).await;
+        write_tables(&mut w, 10..14).await;
+        w.finish().await.expect("finish");
+        // The restated schema and (merged) dictionaries, then the tables
+        // stored after the join point: at least 10..14, in order, none twice.
+        // (A reader that cannot start at a restate point never gets a schema.)
+        expect_suffix(&mut joiner, 10, 14).await;
+    });
+}
+
+#[test]
+fn core_late_joiner_asks_for_a_restate_and_gets_exactly_the_suffix() {
+    let dir = test_dir!("nats", "core_joiner");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.corejoin", "mode=core");
+    run_bounded("core joiner", Duration::from_secs(60), async {
+        // Nobody listens to tables 0..3 (core NATS keeps nothing).
+        let mut w = writer(&url).await;
+        write_tables(&mut w, 0..3).await;
+        // The joiner asks (feeds.corejoin.join); the publisher restates the
+        // schema and its dictionaries (with their deltas) for it.
+        let mut joiner = reader(&url).await;
+        write_tables(&mut w, 3..7).await;
+        w.finish().await.expect("finish");
+        expect_tables(&mut joiner, 3, 4).await;
+        expect_end(&mut joiner).await;
     });
 }
 

@@ -92,6 +92,7 @@ pub mod writer;
 
 mod connection;
 mod endpoint;
+mod feed_state;
 mod transport;
 #[cfg(any(feature = "parquet", all(feature = "csv", feature = "mmap")))]
 mod workers;

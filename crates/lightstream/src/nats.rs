@@ -7,8 +7,9 @@
 //! in parts); a [`crate::TableReader`] subscribes. In JetStream mode (the
 //! default) the feed is kept in a stream (`LS_<subject>`, created by the
 //! writer), so a reader that joins late gets the stream's schema and its
-//! dictionaries, then the record batches published from the moment it joined;
-//! in core mode a reader gets the streams that start after it subscribed.
+//! dictionaries (from the writer's last restate point), then the record
+//! batches published from the moment it joined; in core mode a joiner asks
+//! the writer to restate.
 //!
 //! ```no_run
 //! # #[tokio::main(flavor = "current_thread")]
@@ -78,6 +79,13 @@ pub struct NatsOptions {
     pub storage: NatsStorage,
     /// Its de-duplication window for retried publishes (default 2 min).
     pub duplicate_window: Duration,
+    /// A writer restates the schema and every dictionary (a restate point,
+    /// where a late joiner starts) after this many bytes of messages
+    /// (default 64 MiB)...
+    pub restate_bytes: u64,
+    /// ...or this long (default 30 s), whichever comes first; in core mode
+    /// also when a joiner asks (`SUBJECT.join`). docs/nats.md.
+    pub restate_every: Duration,
     /// How long a reader waits for a stream to start (JetStream: for the
     /// stream to exist; core: for a schema), default 10 s.
     pub join_timeout: Duration,
@@ -111,6 +119,8 @@ impl Default for NatsOptions {
             max_bytes: 1 << 30,
             storage: NatsStorage::File,
             duplicate_window: Duration::from_secs(120),
+            restate_bytes: 64 << 20,
+            restate_every: Duration::from_secs(30),
             join_timeout: Duration::from_secs(10),
             on_gap: OnGap::Fail,
             resume: None,
@@ -139,6 +149,9 @@ impl NatsOptions {
         }
         if let Some(b) = query.max_bytes {
             o.max_bytes = b;
+        }
+        if let Some(r) = query.restate_every {
+            o.restate_every = r;
         }
         o
     }

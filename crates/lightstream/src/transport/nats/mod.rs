@@ -90,11 +90,6 @@ pub(crate) async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Res
     else {
         return Err(Error::Config(format!("{endpoint} is not a nats:// URL")));
     };
-    if query.restate_every.is_some() {
-        return Err(Error::Config(format!(
-            "{endpoint}: `restate_every` is not implemented yet (docs/nats.md, \"Not yet\")"
-        )));
-    }
     let feed = Feed {
         url: endpoint.to_string(),
         subject: subject.clone(),

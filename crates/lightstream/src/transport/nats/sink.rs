@@ -9,21 +9,31 @@
 //! part is sent again in order with the same id, and the server's
 //! de-duplication drops those it had stored already.
 //!
-//! What it is not: the restate of the schema and dictionaries for late
-//! joiners (a JetStream joiner reads from the stream's last schema instead).
+//! Restate points: the schema and every dictionary as it stands sent again
+//! (`Ls-Restate: n`) after `restate_bytes` or `restate_every`, and in core
+//! mode when a joiner asks on `S.join`, so that a late joiner starts there.
+//! A restate goes out between two messages (the publisher is behind one
+//! lock), never inside one.
+//!
+//! What it is not: a decoder (messages are classified, never decoded).
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use async_nats::HeaderMap;
 use async_nats::jetstream::context::PublishAckFuture;
 use bytes::Bytes;
-use lightstream_core::EncodedMessage;
+use futures_util::StreamExt;
+use lightstream_core::{DecodeLimits, EncodedMessage, IpcMessage};
+use tokio::sync::Mutex;
 
 use super::wire::{self, LsHeaders};
 use super::{Feed, feed_stream, jetstream};
 use crate::error::{Error, NatsProblem, Result};
+use crate::feed_state::Dictionaries;
 use crate::writer::{Limit, MessageSink, SendError, SinkFuture};
 
 /// The end-of-stream marker as our writers send it.
@@ -32,6 +42,10 @@ const END_MARKER: [u8; 8] = [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0];
 /// How long a JetStream writer keeps re-sending unacknowledged messages
 /// (a server restart) when the writer has no write timeout.
 const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// How long a core publisher waits after a joiner's request before it
+/// restates (the joiners that ask meanwhile share the restate).
+const JOIN_RESTATE_EVERY: Duration = Duration::from_millis(250);
 
 /// A part published to JetStream and not acknowledged yet: kept to be sent
 /// again.
@@ -42,14 +56,52 @@ struct InFlight {
     ack: Option<PublishAckFuture>,
 }
 
+/// The publisher's side of a feed; shared with the task that answers core
+/// joiners (a restate goes out between two messages, never inside one).
 pub(crate) struct NatsSink {
+    publisher: Arc<Mutex<Publisher>>,
+    joins: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for NatsSink {
+    fn drop(&mut self) {
+        if let Some(task) = &self.joins {
+            task.abort();
+        }
+    }
+}
+
+/// The IPC stream being published.
+#[derive(Clone, Copy)]
+struct Open {
+    /// Its `Ls-Stream`.
+    sid: u64,
+    /// The number of its next message.
+    seq: u64,
+    /// JetStream: the stream sequence of its last restate point (its schema
+    /// or a restated schema): `Ls-Base`.
+    base: Option<u64>,
+}
+
+/// What a late joiner needs of the stream being published.
+#[derive(Default)]
+struct FeedState {
+    schema: Option<IpcMessage>,
+    dictionaries: Dictionaries,
+    /// Restates sent in this stream.
+    restates: u64,
+    /// Bytes published since the last restate point.
+    since_restate: u64,
+    last_restate: Option<Instant>,
+}
+
+struct Publisher {
     client: async_nats::Client,
     js: Option<async_nats::jetstream::Context>,
     feed: Feed,
-    /// The IPC stream being published, its next message number and (in
-    /// JetStream) its schema's stream sequence; `None` before the first
-    /// message and after an end marker.
-    stream: Option<(u64, u64, Option<u64>)>,
+    /// `None` before the first message and after an end marker.
+    stream: Option<Open>,
+    state: FeedState,
     in_flight: VecDeque<InFlight>,
 }
 
@@ -66,7 +118,8 @@ fn new_stream_id() -> u64 {
 }
 
 impl NatsSink {
-    /// A publisher on `feed` (JetStream: its stream exists or is created).
+    /// A publisher on `feed` (JetStream: its stream exists or is created;
+    /// core: it answers joiners' `S.join` with a restate).
     pub(crate) async fn open(client: async_nats::Client, feed: Feed) -> Result<NatsSink> {
         let js = if jetstream(&feed) {
             let js = async_nats::jetstream::new(client.clone());
@@ -75,47 +128,194 @@ impl NatsSink {
         } else {
             None
         };
-        Ok(NatsSink {
+        let joins = match js {
+            Some(_) => None,
+            None => Some(
+                client
+                    .subscribe(format!("{}.join", feed.subject))
+                    .await
+                    .map_err(|e| {
+                        feed.error(NatsProblem::Connect {
+                            detail: e.to_string(),
+                        })
+                    })?,
+            ),
+        };
+        let publisher = Arc::new(Mutex::new(Publisher {
             client,
             js,
             feed,
             stream: None,
+            state: FeedState::default(),
             in_flight: VecDeque::new(),
-        })
+        }));
+        let joins = joins.map(|requests| tokio::spawn(answer_joins(requests, publisher.clone())));
+        Ok(NatsSink { publisher, joins })
     }
+}
 
+/// Core NATS: each joiner's `S.join` gets a restate (at most one every
+/// [`JOIN_RESTATE_EVERY`]: the joiners that asked meanwhile share it).
+async fn answer_joins(mut requests: async_nats::Subscriber, publisher: Arc<Mutex<Publisher>>) {
+    while requests.next().await.is_some() {
+        tokio::time::sleep(JOIN_RESTATE_EVERY).await;
+        // The requests that came meanwhile are answered by this restate.
+        while let Some(Some(_)) = futures_util::FutureExt::now_or_never(requests.next()) {}
+        let mut p = publisher.lock().await;
+        if p.restate().await.is_err() {
+            return;
+        }
+    }
+}
+
+impl Publisher {
     fn publish_error(&self, detail: impl ToString) -> SendError {
         SendError::Failed(self.feed.error(NatsProblem::Publish {
             detail: detail.to_string(),
         }))
     }
 
-    /// Publishes one whole IPC message (or an abort: empty, with `abort`).
+    /// Publishes one whole IPC message of the stream (or an abort: empty,
+    /// with `abort`), restating first when one is due.
     async fn publish(&mut self, message: Bytes, abort: Option<&str>) -> Result<(), SendError> {
-        let (sid, seq, base) = *self
-            .stream
-            .get_or_insert_with(|| (new_stream_id(), 0, None));
-        let schema = seq == 0 && abort.is_none();
-        if schema && self.js.is_some() {
-            // The schema's own acknowledgement gives its stream sequence.
-            self.settle_all(RETRY_FOR).await?;
+        let open = *self.stream.get_or_insert_with(|| Open {
+            sid: new_stream_id(),
+            seq: 0,
+            base: None,
+        });
+        let schema = open.seq == 0 && abort.is_none();
+        // Our writers' messages (a MessageWriter's were checked by its
+        // reader): classified for the restate state, never decoded.
+        let kind = IpcMessage::new(message.clone(), &DecodeLimits::DEFAULT).ok();
+        if schema {
+            self.state = FeedState {
+                schema: kind.clone(),
+                ..FeedState::default()
+            };
+        } else if self.restate_due() {
+            self.restate().await?;
         }
-        let subject = if schema {
-            self.feed.schema_subject()
-        } else {
-            self.feed.msg_subject()
+        let Some(open) = self.stream else {
+            return Ok(());
         };
+        if let Some(m) = &kind {
+            self.state.dictionaries.apply(m);
+        }
+        self.state.since_restate += message.len() as u64;
         let whole = LsHeaders {
-            stream: sid,
-            seq,
-            base,
+            stream: open.sid,
+            seq: open.seq,
+            base: open.base,
             abort: abort.map(str::to_string),
             ..LsHeaders::default()
         };
+        let subject = match schema {
+            true => self.feed.schema_subject(),
+            false => self.feed.msg_subject(),
+        };
+        let id = format!("{}.{}", wire::stream_id(open.sid), open.seq);
+        let first = self
+            .send_message(subject, whole, &id, message.clone(), schema)
+            .await?;
+        let base = match schema {
+            true => first,
+            false => open.base,
+        };
+        if schema {
+            self.state.last_restate = Some(Instant::now());
+        }
+        self.stream = match abort.is_some() || message[..] == END_MARKER {
+            true => None,
+            false => Some(Open {
+                seq: open.seq + 1,
+                base,
+                ..open
+            }),
+        };
+        Ok(())
+    }
+
+    /// Whether the stream is due a restate point (`restate_bytes` of
+    /// messages or `restate_every` since the last).
+    fn restate_due(&self) -> bool {
+        let o = &self.feed.options;
+        self.state.since_restate >= o.restate_bytes
+            || self
+                .state
+                .last_restate
+                .is_some_and(|t| t.elapsed() >= o.restate_every)
+    }
+
+    /// A restate point: the schema again (on `S.schema`) and every
+    /// dictionary as it stands (merged where the core can), all marked
+    /// `Ls-Restate: n` (the state after message `n`), so that a joiner can
+    /// start here. In JetStream the restated schema's stream sequence
+    /// becomes the `Ls-Base` of what follows.
+    async fn restate(&mut self) -> Result<(), SendError> {
+        let (Some(open), Some(schema)) = (self.stream, self.state.schema.clone()) else {
+            return Ok(());
+        };
+        if open.seq == 0 {
+            return Ok(());
+        }
+        let n = open.seq - 1;
+        let r = self.state.restates;
+        self.state.restates += 1;
+        let mut dictionaries = Vec::new();
+        self.state
+            .dictionaries
+            .snapshot(&schema, None, &DecodeLimits::DEFAULT, &mut dictionaries);
+        let header = |base| LsHeaders {
+            stream: open.sid,
+            seq: n,
+            restate: Some(n),
+            base,
+            ..LsHeaders::default()
+        };
+        let sid = wire::stream_id(open.sid);
+        let subject = self.feed.schema_subject();
+        let first = self
+            .send_message(
+                subject,
+                header(None),
+                &format!("{sid}.r{r}.0"),
+                schema.into_bytes(),
+                true,
+            )
+            .await?;
+        let base = first.or(open.base);
+        for (i, d) in dictionaries.into_iter().enumerate() {
+            let id = format!("{sid}.r{r}.{}", i + 1);
+            let subject = self.feed.msg_subject();
+            self.send_message(subject, header(base), &id, d.into_bytes(), false)
+                .await?;
+        }
+        self.stream = Some(Open { base, ..open });
+        self.state.since_restate = 0;
+        self.state.last_restate = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Sends one message in as many parts as `max_payload` requires, with
+    /// `whole`'s headers (and `Nats-Msg-Id` `id[.part]` in JetStream).
+    /// `acked`: JetStream waits for the first part's acknowledgement and
+    /// returns its stream sequence (a restate point's `Ls-Base`).
+    async fn send_message(
+        &mut self,
+        subject: String,
+        whole: LsHeaders,
+        id: &str,
+        message: Bytes,
+        acked: bool,
+    ) -> Result<Option<u64>, SendError> {
+        let acked = acked && self.js.is_some();
+        if acked {
+            self.settle_all(RETRY_FOR).await?;
+        }
         let js = self.js.is_some();
         let id = |part: Option<usize>| match part {
-            Some(k) => format!("{}.{seq}.{k}", wire::stream_id(sid)),
-            None => format!("{}.{seq}", wire::stream_id(sid)),
+            Some(k) => format!("{id}.{k}"),
+            None => id.to_string(),
         };
         let wire_len = |h: &LsHeaders, part: Option<usize>| {
             let pairs = h.pairs();
@@ -152,15 +352,10 @@ impl NatsSink {
             self.send_part(subject.clone(), headers, message.slice(range))
                 .await?;
         }
-        let base = match (schema, self.js.is_some()) {
-            (true, true) => self.settle_oldest(RETRY_FOR).await?,
-            _ => base,
-        };
-        self.stream = match abort.is_some() || message[..] == END_MARKER {
-            true => None,
-            false => Some((sid, seq + 1, base)),
-        };
-        Ok(())
+        match acked {
+            true => self.settle_oldest(RETRY_FOR).await,
+            false => Ok(None),
+        }
     }
 
     /// Hands one NATS message to the client; JetStream: waits for the
@@ -270,11 +465,8 @@ impl MessageSink for NatsSink {
             for slice in message.io_slices() {
                 bytes.extend_from_slice(&slice);
             }
-            bounded(
-                limit.map(|l| l.allowed(0)),
-                self.publish(bytes.into(), None),
-            )
-            .await
+            let mut p = self.publisher.lock().await;
+            bounded(limit.map(|l| l.allowed(0)), p.publish(bytes.into(), None)).await
         })
     }
 
@@ -285,9 +477,10 @@ impl MessageSink for NatsSink {
         limit: Option<Limit>,
     ) -> SinkFuture<'a, Result<(), SendError>> {
         Box::pin(async move {
+            let mut p = self.publisher.lock().await;
             bounded(limit.map(|l| l.allowed(0)), async {
                 for m in messages {
-                    self.publish(m.clone(), None).await?;
+                    p.publish(m.clone(), None).await?;
                 }
                 Ok(())
             })
@@ -300,8 +493,9 @@ impl MessageSink for NatsSink {
     fn abort<'a>(&'a mut self, _: &'a str, reason: &'a str) -> SinkFuture<'a, ()> {
         Box::pin(async move {
             let wait = Some(Duration::from_secs(1));
-            let _ = bounded(wait, self.publish(Bytes::new(), Some(reason))).await;
-            let _ = bounded(wait, self.settle_all(Duration::from_secs(1))).await;
+            let mut p = self.publisher.lock().await;
+            let _ = bounded(wait, p.publish(Bytes::new(), Some(reason))).await;
+            let _ = bounded(wait, p.settle_all(Duration::from_secs(1))).await;
         })
     }
 
@@ -312,7 +506,8 @@ impl MessageSink for NatsSink {
     ) -> SinkFuture<'a, Result<()>> {
         Box::pin(async move {
             let retry_for = limit.unwrap_or(RETRY_FOR);
-            match bounded(limit, self.settle_all(retry_for)).await {
+            let mut p = self.publisher.lock().await;
+            match bounded(limit, p.settle_all(retry_for)).await {
                 Ok(()) => Ok(()),
                 Err(SendError::Failed(e)) => Err(e),
                 Err(SendError::Io(e)) => Err(Error::io(format!("finishing {peer}"), e)),

@@ -3,11 +3,12 @@
 //! channel (the reader's pace is the task's).
 //!
 //! Core NATS: one subscription on `S.*` (so that schema and other messages
-//! keep their order); a reader joins at the next stream start. JetStream:
-//! the join reads the stream's last schema message (a direct get), then
-//! consumes from there with an ordered consumer: schema and dictionaries
-//! pass, record batches published before the join are dropped, everything
-//! after passes. The consumer is recreated by us from the last stream
+//! keep their order); a reader without a schema asks for a restate on
+//! `S.join` and starts at the first restated schema or stream start.
+//! JetStream: the join reads the stream's last restate point (a direct get
+//! of the last `S.schema` message), then consumes from there with an
+//! ordered consumer: schema and dictionaries pass, record batches published
+//! before the join are dropped, everything after passes. The consumer is recreated by us from the last stream
 //! sequence + 1 after an error or a stall (async-nats' own does not recover
 //! from a server restart): no gap, no duplicate.
 //!
@@ -47,6 +48,9 @@ const CHANNEL_MESSAGES: usize = 8;
 /// With no message for this long, a JetStream reader checks whether the
 /// stream moved on without it (a consumer lost in a server restart).
 const STALL_CHECK: Duration = Duration::from_secs(2);
+
+/// How often a core reader without a schema asks the publisher to restate.
+const JOIN_ASK_EVERY: Duration = Duration::from_secs(1);
 
 /// How often a resumable reader writes its bookmark (when it moved).
 const BOOKMARK_EVERY: Duration = Duration::from_secs(1);
@@ -126,10 +130,7 @@ pub(crate) fn read(
     let handed = delivered.clone();
     let task = tokio::spawn(async move {
         let result = match subscription {
-            Some(s) => {
-                let _client = client;
-                receive_core(s, order, &tx).await
-            }
+            Some(s) => receive_core(client, s, order, &tx).await,
             None => consume(client, order, &tx, &handed).await,
         };
         if let Err(e) = result {
@@ -143,16 +144,29 @@ pub(crate) fn read(
     }
 }
 
-/// Core NATS: every message of the subscription, in order.
+/// Core NATS: every message of the subscription, in order. Until it has a
+/// schema the reader asks the publisher for a restate (`S.join`, every
+/// [`JOIN_ASK_EVERY`]), for at most the join timeout.
 async fn receive_core(
+    client: async_nats::Client,
     mut subscription: async_nats::Subscriber,
     mut order: Order,
     tx: &mpsc::Sender<Delivery>,
 ) -> Result<()> {
     let join = format!("{}.join", order.feed.subject);
+    let deadline = tokio::time::Instant::now() + order.feed.options.join_timeout;
+    let mut ask = tokio::time::interval(JOIN_ASK_EVERY);
     loop {
         let m = tokio::select! {
             m = subscription.next() => m,
+            _ = ask.tick(), if !order.joined => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(order.feed.error(NatsProblem::JoinTimeout));
+                }
+                // Best effort: a lost request is asked again.
+                let _ = client.publish(join.clone(), Bytes::new()).await;
+                continue;
+            }
             () = tx.closed() => return Ok(()),
         };
         let Some(m) = m else { return Ok(()) };
@@ -293,15 +307,15 @@ async fn consume(
                 }
                 Err(e) => return Err(stream_error(&e)),
             };
-            let h = LsHeaders::parse(|name| m.headers.get(name).map(|v| v.as_str()))
-                .map_err(|e| order.framing(e.into_core()))?
-                .ok_or_else(|| stream_error(&format!("message {b} is not the feed's")))?;
-            let start = match (h.seq, h.base) {
-                // The schema itself: from its first part (one publisher's
-                // parts are consecutive in the stream).
-                (0, _) => b - h.part.map_or(0, |(k, _, _)| u64::from(k) - 1),
-                (_, Some(base)) => base,
-                (_, None) => return Err(stream_error(&format!("message {b} has no Ls-Base"))),
+            let start = if m.subject.as_str() == feed.schema_subject() {
+                // A schema (the stream's or a restated one): start there.
+                first_part(&order, &m)?
+            } else {
+                let h = LsHeaders::parse(|name| m.headers.get(name).map(|v| v.as_str()))
+                    .map_err(|e| order.framing(e.into_core()))?;
+                h.and_then(|h| h.base).ok_or_else(|| {
+                    stream_error(&format!("message {b} is not the feed's (no Ls-Base)"))
+                })?
             };
             let first = stream.get_info().await.map_err(|e| stream_error(&e))?;
             if start < first.state.first_sequence {
@@ -317,7 +331,7 @@ async fn consume(
                 .direct_get_last_for_subject(feed.schema_subject())
                 .await
             {
-                Ok(m) => Some(m.sequence),
+                Ok(m) => Some(first_part(&order, &m)?),
                 Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => None,
                 Err(e) => return Err(stream_error(&e)),
             };
@@ -392,6 +406,15 @@ async fn consume(
     result
 }
 
+/// The stream sequence of the first part of the message whose part `m` is
+/// (one publisher's parts are consecutive in the stream).
+fn first_part(order: &Order, m: &async_nats::jetstream::message::StreamMessage) -> Result<u64> {
+    let h = LsHeaders::parse(|name| m.headers.get(name).map(|v| v.as_str()))
+        .map_err(|e| order.framing(e.into_core()))?;
+    let k = h.and_then(|h| h.part).map_or(1, |(k, _, _)| u64::from(k));
+    Ok(m.sequence.saturating_sub(k - 1))
+}
+
 /// What one NATS message gave.
 enum Took {
     /// A whole message for the reader.
@@ -413,6 +436,12 @@ struct Order {
     /// JetStream: record batches at or before this stream sequence were
     /// published before the reader joined.
     joined_at: u64,
+    /// The reader has its stream's schema (the stream's start, or a restate
+    /// point); until then it drops what it cannot start with.
+    joined: bool,
+    /// The restate point it joined at, `(stream, n)`, while its restated
+    /// dictionaries come.
+    restating: Option<(u64, u64)>,
     /// Messages without our headers, skipped.
     foreign: u64,
     /// Messages lost to gaps (with [`OnGap::Skip`]).
@@ -428,6 +457,8 @@ impl Order {
             sequence: Sequencer::default(),
             open: false,
             joined_at: 0,
+            joined: false,
+            restating: None,
             foreign: 0,
             lost: 0,
         }
@@ -438,6 +469,20 @@ impl Order {
             peer: self.feed.url.clone(),
             source: e,
         }
+    }
+
+    /// The whole message once its last part came (see [`Reassembler`]).
+    fn whole(&mut self, h: &LsHeaders, payload: Bytes) -> Result<Option<Bytes>> {
+        let whole = self.parts.push(h, payload);
+        whole.map_err(|e| self.framing(e.into_core()))
+    }
+
+    /// What a whole message is (`None`: not an IPC message; the reader's
+    /// driver will say why).
+    fn kind(&self, bytes: &Bytes) -> Option<MessageKind> {
+        IpcMessage::new(bytes.clone(), &self.limits)
+            .ok()
+            .map(|m| m.kind())
     }
 
     /// One NATS message (`stream_seq`: its JetStream sequence).
@@ -464,9 +509,28 @@ impl Order {
             }
             Err(e) => return Err(self.framing(e.into_core())),
         };
-        if h.restate.is_some() {
-            return Ok(Took::Nothing);
+        if let Some(n) = h.restate {
+            // Restates are for joiners: a reader in step drops them (all but
+            // the one it joined at), before putting their parts together.
+            let ours = self.restating == Some((h.stream, n));
+            if self.joined && !ours {
+                return Ok(Took::Nothing);
+            }
+            let Some(bytes) = self.whole(&h, payload)? else {
+                return Ok(Took::Nothing);
+            };
+            if ours {
+                return Ok(Took::Message(bytes)); // a restated dictionary
+            }
+            if self.kind(&bytes) != Some(MessageKind::Schema) {
+                return Ok(Took::Nothing);
+            }
+            // Join here: the stream as it stood after message n.
+            self.sequence.join(h.stream, n + 1);
+            (self.open, self.joined, self.restating) = (true, true, Some((h.stream, n)));
+            return Ok(Took::Message(bytes));
         }
+        self.restating = None;
         if h.abort.is_some() {
             // Only the stream being read can be aborted.
             if self.open && self.sequence.stream() == Some(h.stream) {
@@ -474,11 +538,7 @@ impl Order {
             }
             return Ok(Took::Nothing);
         }
-        let Some(bytes) = self
-            .parts
-            .push(&h, payload)
-            .map_err(|e| self.framing(e.into_core()))?
-        else {
+        let Some(bytes) = self.whole(&h, payload)? else {
             return Ok(Took::Nothing);
         };
         match self.sequence.step(h.stream, h.seq) {
@@ -493,7 +553,7 @@ impl Order {
             Step::NewStream if self.open => {
                 return Err(self.feed.error(NatsProblem::PublisherRestarted));
             }
-            Step::NewStream => self.open = true,
+            Step::NewStream => (self.open, self.joined) = (true, true),
             Step::Gap { expected, got } => match self.feed.options.on_gap {
                 OnGap::Fail => return Err(self.feed.error(NatsProblem::Gap { expected, got })),
                 OnGap::Skip => self.lost += got - expected,
@@ -503,8 +563,7 @@ impl Order {
             self.open = false;
             self.sequence.end();
         } else if stream_seq.is_some_and(|s| s <= self.joined_at)
-            && IpcMessage::new(bytes.clone(), &self.limits)
-                .is_ok_and(|m| matches!(m.kind(), MessageKind::RecordBatch { .. }))
+            && matches!(self.kind(&bytes), Some(MessageKind::RecordBatch { .. }))
         {
             return Ok(Took::Nothing);
         }

@@ -529,6 +529,12 @@ impl Sequencer {
         step
     }
 
+    /// Starts following `stream` at message `next` (a reader that joined it
+    /// at a restate point).
+    pub(crate) fn join(&mut self, stream: u64, next: u64) {
+        self.current = Some((stream, next));
+    }
+
     /// Forgets the stream (its end marker came).
     pub(crate) fn end(&mut self) {
         self.current = None;
@@ -749,6 +755,9 @@ mod tests {
         assert_eq!(s.step(2, 1), Step::Next);
         s.end();
         assert_eq!(s.stream(), None);
+        s.join(3, 10);
+        assert_eq!(s.step(3, 9), Step::Old);
+        assert_eq!(s.step(3, 10), Step::Next);
     }
 
     proptest! {
