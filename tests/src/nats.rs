@@ -7,6 +7,9 @@
 //!   file, waiting at most [`START_WAIT`].
 //! - [`NatsServer::restart`] kills it (SIGKILL: a crash, not a clean stop) and
 //!   starts it again on the same port and store, for the server-restart tests.
+//! - [`NatsServer::subscriptions`]: the server's count of subscriptions (its
+//!   monitoring port, `-m -1`), so that a test can wait for a subscriber to be
+//!   in place before it publishes, without timing assumptions.
 //! - Dropping it kills the server and waits for it: no process outlives its test.
 //!
 //! The binary is `LIGHTSTREAM_NATS_SERVER` or `nats-server` on `PATH`. A missing
@@ -46,6 +49,7 @@ pub struct NatsServer {
     child: Option<Child>,
     dir: PathBuf,
     port: u16,
+    monitoring: u16,
     config: NatsConfig,
 }
 
@@ -77,6 +81,7 @@ impl NatsServer {
             child: None,
             dir: dir.to_path_buf(),
             port: 0,
+            monitoring: 0,
             config,
         };
         server.spawn(None);
@@ -91,9 +96,14 @@ impl NatsServer {
             .open(self.dir.join("nats-server.log"))
             .unwrap_or_else(|e| panic!("open the NATS server log in {}: {e}", self.dir.display()));
         let port_arg = port.map_or_else(|| "-1".to_string(), |p| p.to_string());
+        let monitoring_arg = match self.monitoring {
+            0 => "-1".to_string(),
+            m => m.to_string(),
+        };
         let bin = binary();
         let child = Command::new(&bin)
-            .args(["-a", "127.0.0.1", "-p", &port_arg, "--ports_file_dir"])
+            .args(["-a", "127.0.0.1", "-p", &port_arg, "-m", &monitoring_arg])
+            .arg("--ports_file_dir")
             .arg(&self.dir)
             .arg("-c")
             .arg(self.dir.join("nats.conf"))
@@ -114,9 +124,9 @@ impl NatsServer {
         let started = Instant::now();
         let found = loop {
             if let Ok(text) = std::fs::read_to_string(&ports)
-                && let Some(port) = port_of(&text)
+                && let Some(ports) = ports_of(&text)
             {
-                break port;
+                break ports;
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
@@ -135,7 +145,7 @@ impl NatsServer {
             std::thread::sleep(Duration::from_millis(20));
         };
         let _ = std::fs::remove_file(&ports);
-        self.port = found;
+        (self.port, self.monitoring) = found;
         self.child = Some(child);
     }
 
@@ -149,6 +159,44 @@ impl NatsServer {
     /// The port the server listens on (loopback).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server's count of subscriptions (`/subsz` on its monitoring
+    /// port), including its own internal ones: compare with a count taken
+    /// before the subscriber started.
+    pub fn subscriptions(&self) -> u64 {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.monitoring))
+            .expect("connect to nats-server's monitoring port");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        stream
+            .write_all(b"GET /subsz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .expect("ask /subsz");
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .expect("the /subsz answer");
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let json: serde_json::Value = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("/subsz is not JSON ({e}): {answer}"));
+        json["num_subscriptions"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("/subsz has no num_subscriptions: {json}"))
+    }
+
+    /// Waits (at most [`START_WAIT`]) until the server holds more than
+    /// `before` subscriptions.
+    pub fn wait_for_subscriptions(&self, before: u64) {
+        let started = Instant::now();
+        while self.subscriptions() <= before {
+            assert!(
+                started.elapsed() < START_WAIT,
+                "no new subscription on nats-server within {START_WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// How it was configured.
@@ -198,11 +246,15 @@ impl Drop for NatsServer {
     }
 }
 
-/// The port of a ports file: `{"nats":["nats://127.0.0.1:PORT"]}`.
-fn port_of(text: &str) -> Option<u16> {
+/// The client and monitoring ports of a ports file:
+/// `{"nats":["nats://127.0.0.1:P"],"monitoring":["http://127.0.0.1:M"]}`.
+fn ports_of(text: &str) -> Option<(u16, u16)> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    let url = value.get("nats")?.get(0)?.as_str()?;
-    url.rsplit_once(':')?.1.parse().ok()
+    let port = |key: &str| -> Option<u16> {
+        let url = value.get(key)?.get(0)?.as_str()?;
+        url.rsplit_once(':')?.1.parse().ok()
+    };
+    Some((port("nats")?, port("monitoring")?))
 }
 
 #[cfg(test)]
@@ -210,12 +262,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ports_files_give_the_port() {
+    fn ports_files_give_the_ports() {
         assert_eq!(
-            port_of(r#"{"nats":["nats://127.0.0.1:42457"]}"#),
-            Some(42457)
+            ports_of(r#"{"nats":["nats://127.0.0.1:42457"],"monitoring":["http://127.0.0.1:8"]}"#),
+            Some((42457, 8))
         );
-        assert_eq!(port_of(r#"{"nats":[]}"#), None);
-        assert_eq!(port_of("{\"na"), None);
+        assert_eq!(ports_of(r#"{"nats":["nats://127.0.0.1:42457"]}"#), None);
+        assert_eq!(ports_of(r#"{"nats":[]}"#), None);
+        assert_eq!(ports_of("{\"na"), None);
     }
 }

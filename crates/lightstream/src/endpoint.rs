@@ -101,8 +101,9 @@ pub enum Endpoint {
         /// and `_` (no wildcards); its messages travel on `SUBJECT.schema`
         /// and `SUBJECT.msg`.
         subject: String,
-        /// What the URL's query sets.
-        query: NatsQuery,
+        /// What the URL's query sets (boxed: it would make every
+        /// `Endpoint` twice as large).
+        query: Box<NatsQuery>,
     },
     /// `-`: the Arrow IPC stream format on stdin (reading) and stdout (writing).
     Stdio,
@@ -637,10 +638,10 @@ impl FromStr for Endpoint {
                 for token in subject.split('.') {
                     check_nats_token("subject", token).map_err(|why| bad(&why))?;
                 }
-                let query = match query {
+                let query = Box::new(match query {
                     Some(q) => NatsQuery::from_query(q).map_err(|why| bad(&why))?,
                     None => NatsQuery::default(),
-                };
+                });
                 Ok(Endpoint::Nats {
                     host: host.to_string(),
                     port,
@@ -688,7 +689,7 @@ impl fmt::Display for Endpoint {
             } => {
                 let scheme = if *tls { "nats+tls" } else { "nats" };
                 write!(f, "{scheme}://{host}:{port}/{subject}")?;
-                if *query != NatsQuery::default() {
+                if **query != NatsQuery::default() {
                     write!(f, "?{query}")?;
                 }
                 Ok(())
@@ -879,7 +880,7 @@ mod tests {
                 port: 4222,
                 tls: false,
                 subject: "feeds.trades".into(),
-                query: NatsQuery::default(),
+                query: Box::default(),
             }
         );
         let e = p(
@@ -898,7 +899,7 @@ mod tests {
         };
         assert_eq!((host.as_str(), *port, *tls), ("[::1]", 7422, true));
         assert_eq!(
-            *query,
+            **query,
             NatsQuery {
                 mode: Some(NatsMode::JetStream),
                 stream: Some("TRADES".into()),
