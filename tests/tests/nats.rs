@@ -784,6 +784,83 @@ fn a_stream_cut_by_another_is_a_publisher_restart() {
 }
 
 #[test]
+fn a_gap_in_the_message_numbers_is_a_typed_error() {
+    let dir = test_dir!("nats", "gap");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.gap", "mode=core");
+    let schema = schema_message();
+    run_bounded("gap", Duration::from_secs(30), async {
+        let conn = connect(&url).await;
+        let client = async_nats::connect(server.client_url())
+            .await
+            .expect("async-nats");
+        // Message 0 (the schema), then message 2: message 1 was lost.
+        for (seq, subject, payload) in [(0, "schema", schema.clone()), (2, "msg", vec![0; 8])] {
+            let mut map = async_nats::HeaderMap::new();
+            for (k, v) in ours(seq, &[]) {
+                map.insert(k, v.as_str());
+            }
+            client
+                .publish_with_headers(format!("feeds.gap.{subject}"), map, payload.into())
+                .await
+                .expect("publish");
+        }
+        client.flush().await.expect("flush");
+        let mut r = within("a reader", 15, conn.reader(ReadOptions::default()))
+            .await
+            .expect("the schema");
+        let e = within("the gap", 15, r.next())
+            .await
+            .expect("an item")
+            .expect_err("a gap is an error");
+        assert!(
+            matches!(
+                e,
+                Error::Nats {
+                    problem: NatsProblem::Gap {
+                        expected: 1,
+                        got: 2
+                    },
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    });
+}
+
+#[test]
+fn jetstream_mode_on_a_server_without_jetstream_says_so() {
+    let dir = test_dir!("nats", "no_jetstream");
+    let server = NatsServer::start(
+        &dir,
+        NatsConfig {
+            jetstream: false,
+            max_payload: None,
+        },
+    );
+    let url = server.url("feeds.nojs", "");
+    run_bounded("no JetStream", Duration::from_secs(30), async {
+        let err = connect(&url)
+            .await
+            .writer(schema(), write_options())
+            .await
+            .expect_err("no JetStream");
+        assert!(
+            matches!(
+                err,
+                Error::Nats {
+                    problem: NatsProblem::NoJetStream,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("?mode=core"), "{err}");
+    });
+}
+
+#[test]
 fn nats_urls_have_no_listener_and_a_missing_server_is_named() {
     run_bounded("no listener", Duration::from_secs(20), async {
         let e: Endpoint = "nats://127.0.0.1:1/feeds.x".parse().unwrap();
