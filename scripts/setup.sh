@@ -9,6 +9,9 @@
 #   - gcc, clang and llvm from apt (clang builds the zstd C library for wasm32)
 #   - python3 with pyarrow (the reference implementation for interop tests)
 #     and polars (a second one, for CSV)
+#   - nats-server from apt (Debian's package): the NATS tests (issue 22) start
+#     their own server on a free loopback port with JetStream in a temporary
+#     directory; nothing is started here (no systemd service is used)
 # With --minimal: only the Rust toolchain and the C compilers (enough to build
 # and run the CLI; scripts/demo.sh adds --with=wasm-bindgen for the browser build).
 #
@@ -313,6 +316,14 @@ setup_wasm_pack() {
   say "wasm-pack: ok ($(wasm-pack --version))"
 }
 
+# ---------------------------------------------------------------- nats-server --
+# The NATS tests start `nats-server` themselves (tests/src/nats.rs); a missing
+# binary fails them with a message naming this script.
+setup_nats_server() {
+  need_cmd nats-server nats-server
+  say "nats-server: ok ($(nats-server --version))"
+}
+
 # --------------------------------------------------------------------- main --
 setup_c_compilers
 setup_rustup
@@ -320,6 +331,7 @@ setup_rust_toolchain
 if [ "$minimal" -eq 0 ]; then
   setup_python_package pyarrow
   setup_python_package polars
+  setup_nats_server
   if [ ! -d "$repo/../shared/arrow-testing/data" ]; then
     say "warning: ../shared/arrow-testing is missing; the conformance tests need it"
   fi

@@ -51,7 +51,7 @@ step "format (fuzz crate)" cargo fmt --manifest-path crates/fuzz/Cargo.toml --ch
 step "lint (clippy)" cargo clippy --workspace --all-targets -- -D warnings
 # The native shell's transports and file formats are features: each must build (clippy-clean)
 # on its own, and so must the crate with none of them.
-for features in tcp uds stdio websocket http "websocket http" quic tls "websocket tls" mmap csv parquet flight "flight tls" ""; do
+for features in tcp uds stdio websocket http "websocket http" quic tls "websocket tls" mmap csv parquet flight "flight tls" nats "nats tls" ""; do
   step "lightstream with only [${features:-no transport}]" \
     cargo clippy -q -p lightstream --no-default-features ${features:+--features "$features"} -- -D warnings
 done

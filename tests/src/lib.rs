@@ -12,6 +12,8 @@
 //!   expected-values JSON shared with them, and minarrow tables of every supported type.
 //! - [`harness`]: bounded tokio runs, per-test directories and small int64 tables for the
 //!   network tests (also used by `crates/lightstream/tests` and the CLI's tests).
+//! - [`nats`]: a real `nats-server` on a free loopback port (JetStream in the test's
+//!   directory), restartable on the same port and store; killed when dropped.
 //! - [`pki`]: a test CA and a server certificate it signed, as PEM files.
 //! - [`raw_ws`]: WebSocket peers written by hand (handshakes, frames, hostile headers).
 //!
@@ -23,6 +25,7 @@ pub mod drive;
 pub mod harness;
 pub mod integration_json;
 pub mod interop;
+pub mod nats;
 pub mod pki;
 pub mod raw_ws;
 

@@ -37,6 +37,10 @@
 //! clients got every whole message read and the end marker: what they hold
 //! is a valid stream.
 //!
+//! A `nats://` target (`serve nats://host/subject -`, `relay SOURCE
+//! nats://…`) publishes the source's streams on the subject instead of
+//! listening: NATS does the fan-out (docs/nats.md).
+//!
 //! What it is not: the hub (the library's) or the per-client replay of a
 //! file (`serve URL FILE`, network.rs).
 
@@ -133,7 +137,6 @@ pub fn relay(
              to standard output, use `lightstream recv URL -`)",
         ));
     }
-    let server = server_options(&listen, server_tls)?;
     let client = match &source {
         Source::Url(upstream) => Some(client_options(upstream, client_tls)?),
         _ if client_tls.insecure || client_tls.ca.is_some() || client_tls.token.is_some() => {
@@ -143,6 +146,10 @@ pub fn relay(
         }
         _ => None,
     };
+    if matches!(listen, Endpoint::Nats { .. }) {
+        return publish_to_nats(source, listen, client);
+    }
+    let server = server_options(&listen, server_tls)?;
     run_until_signal(
         async move {
             // Listening first: clients may connect before the source has
@@ -198,6 +205,71 @@ pub fn relay(
             // exits.
             let _ = listener.close(crate::network::CLOSE_GRACE).await;
             fed
+        },
+        Ok(()),
+    )
+}
+
+/// `serve nats://… -` and `relay SOURCE nats://…`: publishes the source's
+/// streams on the NATS subject, one after the other (each ends with its end
+/// marker; the next starts with its schema), instead of listening. NATS
+/// fans them out; readers join, lag and resume on their own terms
+/// (docs/nats.md), so the hub's flags do not apply.
+fn publish_to_nats(
+    source: Source,
+    target: Endpoint,
+    client: Option<lightstream::ClientOptions>,
+) -> CliResult<()> {
+    run_until_signal(
+        async move {
+            let upstream = Upstream::open(&source, client.as_ref()).await?;
+            let publish_error = |e| CliError::net(format!("publishing to {target}"), e, false);
+            let connect = || async {
+                lightstream::connect(&target, &lightstream::ClientOptions::default())
+                    .await
+                    .map_err(|e| CliError::net(format!("connecting to {target}"), e, false))
+            };
+            match upstream {
+                Upstream::Messages(mut reader) => {
+                    let context = format!("reading {}", reader.peer());
+                    loop {
+                        let mut w = connect()
+                            .await?
+                            .message_writer()
+                            .await
+                            .map_err(publish_error)?;
+                        w.send(reader.schema()).await.map_err(publish_error)?;
+                        while let Some(message) = reader.next().await {
+                            match message {
+                                Ok(m) => w.send(&m).await.map_err(publish_error)?,
+                                Err(e) => {
+                                    // Readers see the stream cut short.
+                                    w.abort("the feed's source broke off").await;
+                                    return Err(CliError::net(&context, e, false));
+                                }
+                            }
+                        }
+                        w.finish().await.map_err(publish_error)?;
+                        match reader.next_stream().await {
+                            Ok(true) => {}
+                            Ok(false) => return Ok(()),
+                            Err(e) => return Err(CliError::net(&context, e, false)),
+                        }
+                    }
+                }
+                Upstream::Tables(mut tables, schema) => {
+                    let mut w = connect()
+                        .await?
+                        .writer(schema, WriteOptions::default())
+                        .await
+                        .map_err(publish_error)?;
+                    while let Some((table, _)) = tables.next().await? {
+                        w.write(&table).await.map_err(publish_error)?;
+                    }
+                    w.finish().await.map_err(publish_error)?;
+                    Ok(())
+                }
+            }
         },
         Ok(()),
     )

@@ -136,7 +136,8 @@ enum Command {
         /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
         /// ws://host:port/path, wss://host:port/path, quic://host:port,
         /// http(s)://host:port/path, grpc://host:port, grpc+tls://host:port,
-        /// or `-` (stdout)
+        /// or `-` (stdout); with `-` as the input also nats://host/subject
+        /// (publishes the feed on NATS instead of listening)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         /// Arrow IPC file or stream, CSV or Parquet file to send whole to each
@@ -177,14 +178,15 @@ enum Command {
     /// --replay tables, then live data; ends when the source ends
     Relay {
         /// Where the feed comes from: tcp://, tls://, unix://, ws://, wss://,
-        /// quic://, http(s)://, grpc:// (with --ticket), grpc+tls:// (connects
-        /// as a client), an IPC stream file (or an IPC file, CSV or Parquet
+        /// quic://, http(s)://, grpc:// (with --ticket), grpc+tls://,
+        /// nats:// (connects as a client), an IPC stream file (or an IPC file, CSV or Parquet
         /// file: read as tables), or `-` (an IPC stream on stdin)
         #[arg(value_parser = feed::Source::from_arg)]
         source: feed::Source,
         /// Where to listen: tcp://host:port, tls://host:port, unix:///path,
         /// ws://host:port/path, wss://host:port/path, quic://host:port,
-        /// http(s)://host:port/path
+        /// http(s)://host:port/path; or nats://host/subject (publishes the
+        /// feed on NATS instead of listening)
         #[arg(value_parser = parse_endpoint)]
         url: Endpoint,
         #[command(flatten)]
@@ -626,6 +628,19 @@ struct ClientTlsArgs {
 }
 
 /// A URL argument as an [`Endpoint`]; a bad one is a usage error that says why.
+/// A live feed published on NATS (`serve nats://… -`, `relay SOURCE
+/// nats://…`) has no hub: its readers join, lag and resume on NATS's terms.
+fn nats_target_takes_no_hub_flags(url: &Endpoint, given: bool) -> CliResult<()> {
+    if given && matches!(url, Endpoint::Nats { .. }) {
+        return Err(CliError::usage(format!(
+            "--slow, --max-lag, --replay and --wait-for apply to a hub's clients, not to a \
+             feed published on {url} (NATS readers join and resume on their own: \
+             docs/nats.md)"
+        )));
+    }
+    Ok(())
+}
+
 fn parse_endpoint(arg: &str) -> Result<Endpoint, String> {
     arg.parse::<Endpoint>().map_err(|e| match e {
         lightstream::Error::Config(message) => message,
@@ -829,6 +844,7 @@ fn run(cli: Cli) -> CliResult<()> {
                      to every client as they come"
                 )));
             }
+            nats_target_takes_no_hub_flags(&url, feed.given())?;
             feed::relay(
                 feed::Source::Stdin,
                 url,
@@ -864,6 +880,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 }
                 _ => {}
             }
+            nats_target_takes_no_hub_flags(&url, feed.given())?;
             feed::relay(
                 source,
                 url,

@@ -772,6 +772,7 @@ fn uses_tls(endpoint: &Endpoint) -> bool {
             | Endpoint::SecureWebSocket(_)
             | Endpoint::Https(_)
             | Endpoint::GrpcTls { .. }
+            | Endpoint::Nats { tls: true, .. }
     )
 }
 
@@ -856,10 +857,11 @@ pub fn server_options(endpoint: &Endpoint, tls: &ServerTls) -> CliResult<ServerO
 pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientOptions> {
     let mut options = ClientOptions::default();
     if let Some(token) = &tls.token {
-        if !browser_facing(endpoint) && !crate::flight::is_flight(endpoint) {
+        let nats = matches!(endpoint, Endpoint::Nats { .. });
+        if !browser_facing(endpoint) && !crate::flight::is_flight(endpoint) && !nats {
             return Err(CliError::usage(format!(
-                "--token-file applies to ws://, wss://, http://, https://, grpc:// and \
-                 grpc+tls:// URLs only, not to {endpoint}"
+                "--token-file applies to ws://, wss://, http://, https://, grpc://, \
+                 grpc+tls://, nats:// and nats+tls:// URLs only, not to {endpoint}"
             )));
         }
         options.token = Some(token.clone());
@@ -883,8 +885,8 @@ pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientO
     if !uses_tls(endpoint) {
         if tls.insecure || tls.ca.is_some() {
             return Err(CliError::usage(format!(
-                "--insecure and --ca apply to quic://, tls://, wss://, https:// and grpc+tls:// \
-                 URLs only, not to {endpoint}"
+                "--insecure and --ca apply to quic://, tls://, wss://, https://, grpc+tls:// \
+                 and nats+tls:// URLs only, not to {endpoint}"
             )));
         }
         return Ok(options);
@@ -979,7 +981,7 @@ mod tests {
         };
         let m = usage_message(client_options(&tcp, &insecure));
         assert!(
-            m.contains("quic://, tls://, wss://, https:// and grpc+tls:// URLs only"),
+            m.contains("quic://, tls://, wss://, https://, grpc+tls:// and nats+tls:// URLs only"),
             "{m}"
         );
         assert!(

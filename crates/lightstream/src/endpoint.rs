@@ -2,8 +2,9 @@
 //! (`tcp://host:port`, `tls://host:port`, `unix:///path`,
 //! `ws://host:port/path`, `wss://host:port/path`, `quic://host:port`,
 //! `http://host[:port]/path`, `https://host[:port]/path`,
-//! `grpc://host:port[/?ticket=T|path=a/b|cmd=C]`, `grpc+tls://...`, or `-`
-//! for stdin/stdout).
+//! `grpc://host:port[/?ticket=T|path=a/b|cmd=C]`, `grpc+tls://...`,
+//! `nats://host[:port]/subject[?mode=..]`, `nats+tls://...`, or `-` for
+//! stdin/stdout).
 //!
 //! What it is not: a connection. [`crate::connect`] and [`crate::bind`]
 //! (in `transport`) dispatch an endpoint to its transport's module.
@@ -11,6 +12,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -82,8 +84,250 @@ pub enum Endpoint {
         /// The flight the URL's query names, if any.
         flight: Option<FlightName>,
     },
+    /// `nats://host[:port]/subject[?query]`: a live feed on a NATS subject
+    /// (feature `nats`; port 4222 when not given). A writer publishes one IPC
+    /// message per NATS message, a reader subscribes; with JetStream (the
+    /// default mode) a reader that joins late gets the schema and the current
+    /// dictionaries first. The query sets [`NatsQuery`]. docs/nats.md.
+    Nats {
+        /// The host as written in the URL (an IPv6 address keeps its brackets).
+        host: String,
+        /// The port (4222 when the URL has none).
+        port: u16,
+        /// `nats+tls://`: the client connection runs TLS (the host also
+        /// names the server in its certificate).
+        tls: bool,
+        /// The feed's subject: dot-separated tokens of letters, digits, `-`
+        /// and `_` (no wildcards); its messages travel on `SUBJECT.schema`
+        /// and `SUBJECT.msg`.
+        subject: String,
+        /// What the URL's query sets (boxed: it would make every
+        /// `Endpoint` twice as large).
+        query: Box<NatsQuery>,
+    },
     /// `-`: the Arrow IPC stream format on stdin (reading) and stdout (writing).
     Stdio,
+}
+
+/// How a `nats://` feed is carried: core NATS (at most once, no history) or
+/// JetStream (stored in a stream: late joiners, resume, server restarts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum NatsMode {
+    /// `mode=core`: plain publish/subscribe; what a subscriber misses is lost.
+    Core,
+    /// `mode=jetstream` (the default): the feed is kept in a JetStream stream.
+    #[default]
+    JetStream,
+}
+
+impl NatsMode {
+    /// Its name in URLs (`core`, `jetstream`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatsMode::Core => "core",
+            NatsMode::JetStream => "jetstream",
+        }
+    }
+}
+
+/// What the query of a `nats://` URL sets; `None` leaves the value to
+/// `lightstream::nats::NatsOptions` (feature `nats`). Keys: `mode`
+/// (`core`, `jetstream`), `stream` (the JetStream stream's name), `resume`
+/// (a subscriber's bookmark name), `max_age` and `restate_every` (durations:
+/// `500ms`, `30s`, `5m`, `1h`, `2d`), `max_bytes` (a size: `4096`, `64K`,
+/// `8M`, `1G`). Credentials are never part of the URL (URLs end up in logs
+/// and errors): use `ClientOptions::token`.
+///
+/// ```
+/// use std::time::Duration;
+/// use lightstream::{Endpoint, NatsMode};
+///
+/// let e: Endpoint = "nats://127.0.0.1/feeds.trades?mode=core&max_age=1h".parse()?;
+/// let Endpoint::Nats { port, subject, query, .. } = &e else { unreachable!() };
+/// assert_eq!((*port, subject.as_str()), (4222, "feeds.trades"));
+/// assert_eq!(query.mode, Some(NatsMode::Core));
+/// assert_eq!(query.max_age, Some(Duration::from_secs(3600)));
+/// assert_eq!(e.to_string(), "nats://127.0.0.1:4222/feeds.trades?mode=core&max_age=1h");
+/// # Ok::<(), lightstream::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub struct NatsQuery {
+    /// `mode=core|jetstream`.
+    pub mode: Option<NatsMode>,
+    /// `stream=NAME`: the JetStream stream (default `LS_<subject, . as _>`).
+    pub stream: Option<String>,
+    /// `resume=NAME`: a subscriber resumes from its bookmark `NAME`.
+    pub resume: Option<String>,
+    /// `max_age=DURATION`: how long the stream keeps messages.
+    pub max_age: Option<Duration>,
+    /// `max_bytes=SIZE`: how many bytes the stream keeps.
+    pub max_bytes: Option<u64>,
+    /// `restate_every=DURATION`: how often a publisher restates the schema
+    /// and dictionaries for late joiners.
+    pub restate_every: Option<Duration>,
+}
+
+/// A name in a NATS URL (a token of a subject, a stream or bookmark name):
+/// letters, digits, `-` and `_`, not empty.
+fn check_nats_token(what: &str, token: &str) -> std::result::Result<(), String> {
+    if token.is_empty() {
+        return Err(format!("{what} has an empty token"));
+    }
+    if let Some(c) = token
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        let why = match c {
+            '*' | '>' => "wildcards cannot name one feed",
+            _ => "a token holds letters, digits, - and _",
+        };
+        return Err(format!("{what} token {token:?} has {c:?}: {why}"));
+    }
+    Ok(())
+}
+
+/// `500ms`, `30s`, `5m`, `1h`, `2d`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let digits = text.find(|c: char| !c.is_ascii_digit())?;
+    let n: u64 = text[..digits].parse().ok()?;
+    let unit = match &text[digits..] {
+        "ms" => return Some(Duration::from_millis(n)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(n.checked_mul(unit)?))
+}
+
+/// A duration as [`parse_duration`] reads it, in its largest exact unit.
+fn format_duration(d: Duration) -> String {
+    if d.subsec_nanos() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let s = d.as_secs();
+    for (unit, secs) in [("d", 86400), ("h", 3600), ("m", 60)] {
+        if s != 0 && s.is_multiple_of(secs) {
+            return format!("{}{unit}", s / secs);
+        }
+    }
+    format!("{s}s")
+}
+
+/// `4096`, `64K`, `8M`, `1G`, `1T` (powers of 1024).
+fn parse_size(text: &str) -> Option<u64> {
+    let (digits, shift) = match text.as_bytes().last()? {
+        b'K' | b'k' => (&text[..text.len() - 1], 10),
+        b'M' | b'm' => (&text[..text.len() - 1], 20),
+        b'G' | b'g' => (&text[..text.len() - 1], 30),
+        b'T' | b't' => (&text[..text.len() - 1], 40),
+        _ => (text, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// A size as [`parse_size`] reads it, in its largest exact unit.
+fn format_size(n: u64) -> String {
+    for (unit, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
+        if n != 0 && n.trailing_zeros() >= shift {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    n.to_string()
+}
+
+impl NatsQuery {
+    /// From a URL's query (without the `?`).
+    fn from_query(query: &str) -> std::result::Result<NatsQuery, String> {
+        let mut q = NatsQuery::default();
+        for pair in query.split('&') {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("query part {pair:?} is not key=value"))?;
+            let twice = || format!("{key} is given twice");
+            let bad = |what: &str| format!("{key}={value:?} is not {what}");
+            match key {
+                "mode" => {
+                    let mode = match value {
+                        "core" => NatsMode::Core,
+                        "jetstream" => NatsMode::JetStream,
+                        _ => return Err(bad("core or jetstream")),
+                    };
+                    q.mode.replace(mode).map_or(Ok(()), |_| Err(twice()))?;
+                }
+                "stream" | "resume" => {
+                    check_nats_token(key, value)?;
+                    let slot = if key == "stream" {
+                        &mut q.stream
+                    } else {
+                        &mut q.resume
+                    };
+                    slot.replace(value.to_string())
+                        .map_or(Ok(()), |_| Err(twice()))?;
+                }
+                "max_age" | "restate_every" => {
+                    let d = parse_duration(value)
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| bad("a duration above zero (500ms, 30s, 5m, 1h, 2d)"))?;
+                    let slot = if key == "max_age" {
+                        &mut q.max_age
+                    } else {
+                        &mut q.restate_every
+                    };
+                    slot.replace(d).map_or(Ok(()), |_| Err(twice()))?;
+                }
+                "max_bytes" => {
+                    let n = parse_size(value)
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| bad("a size above zero (4096, 64K, 8M, 1G)"))?;
+                    q.max_bytes.replace(n).map_or(Ok(()), |_| Err(twice()))?;
+                }
+                other => {
+                    return Err(format!(
+                        "unknown query key {other:?} (a nats URL takes mode, stream, resume, \
+                         max_age, max_bytes, restate_every)"
+                    ));
+                }
+            }
+        }
+        Ok(q)
+    }
+}
+
+impl fmt::Display for NatsQuery {
+    /// The query without its `?`, keys in a fixed order (empty when nothing is set).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        let mut put = |f: &mut fmt::Formatter<'_>, key: &str, value: String| {
+            let r = write!(f, "{sep}{key}={value}");
+            sep = "&";
+            r
+        };
+        if let Some(m) = self.mode {
+            put(f, "mode", m.as_str().to_string())?;
+        }
+        if let Some(s) = &self.stream {
+            put(f, "stream", s.clone())?;
+        }
+        if let Some(r) = &self.resume {
+            put(f, "resume", r.clone())?;
+        }
+        if let Some(d) = self.max_age {
+            put(f, "max_age", format_duration(d))?;
+        }
+        if let Some(n) = self.max_bytes {
+            put(f, "max_bytes", format_size(n))?;
+        }
+        if let Some(d) = self.restate_every {
+            put(f, "restate_every", format_duration(d))?;
+        }
+        Ok(())
+    }
 }
 
 /// The flight a `grpc://` or `grpc+tls://` URL names in its query: exactly
@@ -280,7 +524,7 @@ impl FromStr for Endpoint {
             bad(
                 "expected tcp://host:port, tls://host:port, unix:///path, ws://host:port/path, \
                  wss://host:port/path, quic://host:port, http(s)://host[:port]/path, \
-                 grpc://host:port, grpc+tls://host:port or -",
+                 grpc://host:port, grpc+tls://host:port, nats://host[:port]/subject or -",
             )
         })?;
         let authority = |rest: &str| -> Result<String> {
@@ -361,9 +605,54 @@ impl FromStr for Endpoint {
                     Ok(Endpoint::Https(s.to_string()))
                 }
             }
+            "nats" | "nats+tls" => {
+                let (server, query) = match rest.split_once('?') {
+                    Some((server, query)) => (server, Some(query)),
+                    None => (rest, None),
+                };
+                let (hostport, subject) = server.split_once('/').unwrap_or((server, ""));
+                if hostport.contains('@') {
+                    return Err(bad(
+                        "credentials do not go in a nats URL (URLs end up in logs and \
+                         errors): use ClientOptions::token (the CLI's --token-file)",
+                    ));
+                }
+                if rest.contains('#') {
+                    return Err(bad("a nats URL has no #fragment"));
+                }
+                let (host, port) = match hostport.rsplit_once(':') {
+                    Some((h, p)) if !hostport.ends_with(']') => {
+                        let port = p.parse::<u16>().map_err(|_| {
+                            bad(&format!("port {p:?} is not a number from 0 to 65535"))
+                        })?;
+                        (h, port)
+                    }
+                    _ => (hostport, 4222),
+                };
+                if host.is_empty() || host == "[]" {
+                    return Err(bad("missing host"));
+                }
+                if subject.is_empty() {
+                    return Err(bad("missing subject: nats://host[:port]/subject"));
+                }
+                for token in subject.split('.') {
+                    check_nats_token("subject", token).map_err(|why| bad(&why))?;
+                }
+                let query = Box::new(match query {
+                    Some(q) => NatsQuery::from_query(q).map_err(|why| bad(&why))?,
+                    None => NatsQuery::default(),
+                });
+                Ok(Endpoint::Nats {
+                    host: host.to_string(),
+                    port,
+                    tls: scheme == "nats+tls",
+                    subject: subject.to_string(),
+                    query,
+                })
+            }
             other => Err(bad(&format!(
                 "unknown scheme {other:?} (expected tcp, tls, unix, ws, wss, quic, http, https, \
-                 grpc, grpc+tcp or grpc+tls)"
+                 grpc, grpc+tcp, grpc+tls, nats or nats+tls)"
             ))),
         }
     }
@@ -390,6 +679,20 @@ impl fmt::Display for Endpoint {
                     Some(name) => write!(f, "/?{name}"),
                     None => Ok(()),
                 }
+            }
+            Endpoint::Nats {
+                host,
+                port,
+                tls,
+                subject,
+                query,
+            } => {
+                let scheme = if *tls { "nats+tls" } else { "nats" };
+                write!(f, "{scheme}://{host}:{port}/{subject}")?;
+                if **query != NatsQuery::default() {
+                    write!(f, "?{query}")?;
+                }
+                Ok(())
             }
             Endpoint::Stdio => write!(f, "-"),
         }
@@ -565,5 +868,89 @@ mod tests {
         ] {
             let _ = url.parse::<Endpoint>();
         }
+    }
+
+    #[test]
+    fn nats_urls_parse_and_display_back() {
+        let p = |s: &str| s.parse::<Endpoint>().unwrap();
+        assert_eq!(
+            p("nats://127.0.0.1/feeds.trades"),
+            Endpoint::Nats {
+                host: "127.0.0.1".into(),
+                port: 4222,
+                tls: false,
+                subject: "feeds.trades".into(),
+                query: Box::default(),
+            }
+        );
+        let e = p(
+            "nats+tls://[::1]:7422/a-b.c_d?resume=relay-1&max_bytes=1G&mode=jetstream\
+                   &stream=TRADES&restate_every=500ms&max_age=2d",
+        );
+        let Endpoint::Nats {
+            host,
+            port,
+            tls,
+            query,
+            ..
+        } = &e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!((host.as_str(), *port, *tls), ("[::1]", 7422, true));
+        assert_eq!(
+            **query,
+            NatsQuery {
+                mode: Some(NatsMode::JetStream),
+                stream: Some("TRADES".into()),
+                resume: Some("relay-1".into()),
+                max_age: Some(Duration::from_secs(2 * 86400)),
+                max_bytes: Some(1 << 30),
+                restate_every: Some(Duration::from_millis(500)),
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "nats+tls://[::1]:7422/a-b.c_d?mode=jetstream&stream=TRADES&resume=relay-1\
+             &max_age=2d&max_bytes=1G&restate_every=500ms"
+        );
+        for url in [
+            "nats://h:1/S",
+            "nats://h:4222/a.b.c?mode=core",
+            "nats+tls://h:2/x?max_age=90s&max_bytes=1000&restate_every=1500ms",
+            "nats://h:3/x?max_age=61m&max_bytes=3K",
+        ] {
+            assert_eq!(p(url).to_string(), url);
+            assert_eq!(p(&p(url).to_string()), p(url));
+        }
+    }
+
+    #[test]
+    fn bad_nats_urls_say_what_is_wrong() {
+        let e = |s: &str| s.parse::<Endpoint>().unwrap_err().to_string();
+        assert!(e("nats://h/a.*").contains("token \"*\" has '*': wildcards"));
+        assert!(e("nats://h/a.>").contains("wildcards"));
+        assert!(e("nats://h/a..b").contains("subject has an empty token"));
+        assert!(e("nats://h/.a").contains("subject has an empty token"));
+        assert!(e("nats://h/a.").contains("subject has an empty token"));
+        assert!(e("nats://h/a b").contains("a token holds letters, digits, - and _"));
+        assert!(e("nats://h/a/b").contains("token \"a/b\" has '/'"));
+        assert!(e("nats://h").contains("missing subject"));
+        assert!(e("nats://h/").contains("missing subject"));
+        assert!(e("nats:///S").contains("missing host"));
+        assert!(e("nats://h:x/S").contains("port \"x\""));
+        assert!(e("nats://u:p@h/S").contains("credentials do not go in a nats URL"));
+        assert!(e("nats://h/S#f").contains("no #fragment"));
+        assert!(e("nats://h/S?mod=core").contains("unknown query key \"mod\""));
+        assert!(e("nats://h/S?mode=fast").contains("mode=\"fast\" is not core or jetstream"));
+        assert!(e("nats://h/S?mode=core&mode=core").contains("mode is given twice"));
+        assert!(e("nats://h/S?max_age=0s").contains("a duration above zero"));
+        assert!(e("nats://h/S?max_age=10").contains("a duration above zero"));
+        assert!(e("nats://h/S?max_bytes=1X").contains("a size above zero"));
+        assert!(e("nats://h/S?max_bytes=99999999999T").contains("a size above zero"));
+        assert!(e("nats://h/S?stream=a.b").contains("stream token \"a.b\" has '.'"));
+        assert!(e("nats://h/S?resume=").contains("resume has an empty token"));
+        assert!(e("nats://h/S?").contains("not key=value"));
+        assert!(e("natss://h/S").contains("unknown scheme"));
     }
 }

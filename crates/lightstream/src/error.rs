@@ -173,6 +173,92 @@ pub enum Error {
         /// "writing table 5".
         context: String,
     },
+    /// A `nats://` feed failed (feature `nats`, docs/nats.md): the server
+    /// could not be reached, JetStream refused, or the feed broke a rule a
+    /// subscriber enforces (a gap, a restarted publisher). Bytes that are not
+    /// Arrow IPC stay [`Error::Codec`], broken message parts
+    /// [`Error::Framing`]. Displays as "URL: WHAT".
+    Nats {
+        /// The feed's URL ("nats://127.0.0.1:4222/feeds.trades").
+        url: String,
+        /// What went wrong.
+        problem: NatsProblem,
+    },
+}
+
+/// What went wrong with a `nats://` feed ([`Error::Nats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NatsProblem {
+    /// The NATS server could not be reached or refused the connection
+    /// (async-nats' words in `detail`).
+    Connect {
+        /// What the client said.
+        detail: String,
+    },
+    /// JetStream mode on a server (or account) without JetStream.
+    NoJetStream,
+    /// The feed's JetStream stream could not be created, or exists with a
+    /// configuration the feed cannot use.
+    StreamConfig {
+        /// The server's answer.
+        detail: String,
+    },
+    /// The feed's JetStream stream is gone (deleted, or lost with a memory
+    /// store across a server restart).
+    StreamGone,
+    /// A message was published and not acknowledged (JetStream), or could
+    /// not be sent.
+    Publish {
+        /// What the client or server said.
+        detail: String,
+    },
+    /// Messages of the feed were lost: message `got` came when `expected`
+    /// was next (core NATS under load, a server restart in core mode, a
+    /// second publisher on the subject).
+    Gap {
+        /// The message number that should have come.
+        expected: u64,
+        /// The one that came.
+        got: u64,
+    },
+    /// The publisher restarted: a new stream began before the old one ended.
+    PublisherRestarted,
+    /// The resume bookmark's message is no longer in the stream.
+    ResumeTooOld,
+    /// A subscriber found no stream start (no publisher restated its
+    /// schema) within its join timeout.
+    JoinTimeout,
+}
+
+impl fmt::Display for NatsProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NatsProblem::Connect { detail } => write!(f, "cannot connect: {detail}"),
+            NatsProblem::NoJetStream => {
+                f.write_str("the server has no JetStream (start it with -js, or use ?mode=core)")
+            }
+            NatsProblem::StreamConfig { detail } => {
+                write!(f, "the feed's JetStream stream is unusable: {detail}")
+            }
+            NatsProblem::StreamGone => f.write_str("the feed's JetStream stream is gone"),
+            NatsProblem::Publish { detail } => write!(f, "publishing failed: {detail}"),
+            NatsProblem::Gap { expected, got } => write!(
+                f,
+                "messages of the feed were lost: message {got} came when {expected} was next"
+            ),
+            NatsProblem::PublisherRestarted => {
+                f.write_str("the publisher restarted: a new stream began before the last ended")
+            }
+            NatsProblem::ResumeTooOld => f.write_str(
+                "the resume bookmark's message is no longer in the stream (past max_age or \
+                 max_bytes)",
+            ),
+            NatsProblem::JoinTimeout => f.write_str(
+                "no stream start arrived in time (is a publisher running on the subject?)",
+            ),
+        }
+    }
 }
 
 /// Why a hub refused a published message ([`Error::Feed`]).
@@ -465,6 +551,7 @@ impl fmt::Display for Error {
                 "no stream is open to publish {kind:?} to (publish the schema first; after \
                  the end marker, a schema starts the next stream)"
             ),
+            Error::Nats { url, problem } => write!(f, "{url}: {problem}"),
             Error::Feed(FeedProblem::SchemaChanged) => write!(
                 f,
                 "the feed's schema changed and this hub refuses new schemas while a stream \

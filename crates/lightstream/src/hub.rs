@@ -73,7 +73,7 @@
 //! [The live feeds guide](https://github.com/lightstream-rs/lightstream/blob/main/docs/live-feeds.md)
 //! has the model, the CLI recipes and the numbers.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,7 +81,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use lightstream_core::ipc::merge_dictionaries;
 use lightstream_core::minarrow::Table;
 use lightstream_core::{
     DecodeLimits, IpcMessage, IpcStreamEncoder, MessageKind, Schema, WriteOptions,
@@ -90,6 +89,7 @@ use tokio::sync::Notify;
 
 use crate::connection::Connection;
 use crate::error::{Error, FeedProblem, Result};
+use crate::feed_state::Dictionaries;
 use crate::writer::{ABORT_WAIT, Limit, MessageSink};
 
 /// How a hub keeps its feed.
@@ -277,61 +277,6 @@ struct Feed {
     subscribers: Vec<Arc<Subscriber>>,
     next_id: u64,
     stats: HubStats,
-}
-
-/// Every dictionary's messages since its last non-delta batch.
-#[derive(Default, Clone)]
-struct Dictionaries(BTreeMap<i64, Dictionary>);
-
-#[derive(Default, Clone)]
-struct Dictionary {
-    batches: Vec<IpcMessage>,
-    /// `batches` as one non-delta batch, once asked for.
-    merged: Option<IpcMessage>,
-}
-
-impl Dictionaries {
-    fn apply(&mut self, m: &IpcMessage) {
-        if let MessageKind::DictionaryBatch { id, delta } = m.kind() {
-            let d = self.0.entry(id).or_default();
-            if !delta {
-                d.batches.clear();
-            }
-            d.batches.push(m.clone());
-            d.merged = None;
-        }
-    }
-
-    /// The messages that give a new reader dictionary `id` (all of them
-    /// when `ids` is `None`), each merged into one batch where the core can.
-    fn snapshot(
-        &mut self,
-        schema: &IpcMessage,
-        ids: Option<&[i64]>,
-        limits: &DecodeLimits,
-        out: &mut Vec<IpcMessage>,
-    ) {
-        for (id, d) in self.0.iter_mut() {
-            if ids.is_some_and(|ids| !ids.contains(id)) {
-                continue;
-            }
-            if d.batches.len() > 1 && d.merged.is_none() {
-                d.merged = merge(schema, &d.batches, limits);
-            }
-            match &d.merged {
-                Some(m) => out.push(m.clone()),
-                None => out.extend(d.batches.iter().cloned()),
-            }
-        }
-    }
-}
-
-/// One non-delta dictionary batch holding `batches`' values, or `None`
-/// when the core cannot merge them (a value type it does not decode, or
-/// batches it refuses): the batches are then sent in order, which is as
-/// valid, only longer.
-fn merge(schema: &IpcMessage, batches: &[IpcMessage], limits: &DecodeLimits) -> Option<IpcMessage> {
-    merge_dictionaries(schema, batches, limits).ok().flatten()
 }
 
 /// One subscriber's queue and counters, shared by its task and the publisher.

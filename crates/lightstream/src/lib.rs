@@ -58,11 +58,12 @@
 //! |---|---|
 //! | serve or fetch tables by URL | [`bind`] + [`Listener::accept`], [`connect`]; then [`Connection::writer`] / [`Connection::reader`] |
 //! | stream over a socket or pipe you already have | [`TableReader::from_async_read`], [`TableWriter::from_async_write`], [`Connection::from_io`] |
-//! | name a transport | [`Endpoint`]: `tcp://`, `tls://`, `unix://`, `ws://`, `wss://`, `quic://`, `grpc://`, `grpc+tls://`, `-` |
+//! | name a transport | [`Endpoint`]: `tcp://`, `tls://`, `unix://`, `ws://`, `wss://`, `quic://`, `grpc://`, `grpc+tls://`, `nats://`, `nats+tls://`, `-` |
 //! | bound a silent or slow peer | [`TableReader::set_idle_timeout`], [`TableWriter::set_write_timeout`] |
 //! | forward a stream of any Arrow types without decoding it | [`Connection::message_reader`], [`Connection::message_writer`] ([`MessageReader`], [`MessageWriter`]) |
 //! | several streams on one connection | [`quic::QuicSession`] |
 //! | serve streams from your axum or hyper server | [`http`] ([`http::ArrowBody`], [`http::websocket_upgrade`], [`http::Access`]), [`axum`] |
+//! | publish or subscribe to a live feed on NATS / JetStream (`nats://`) | [`nats`] ([`nats::NatsOptions`]; feature `nats`, docs/nats.md) |
 //! | read or write an Arrow Flight server's streams (`grpc://`) | [`flight`] ([`flight::FlightClient`], [`flight::FlightOptions`]; feature `flight`) |
 //! | certificates | [`tls`] (`tls://`, `wss://`, and the helpers QUIC shares) |
 //! | read big Arrow files without loading them | [`mmap::MmapFile`], [`mmap::MmapStream`] |
@@ -91,6 +92,7 @@ pub mod writer;
 
 mod connection;
 mod endpoint;
+mod feed_state;
 mod transport;
 #[cfg(any(feature = "parquet", all(feature = "csv", feature = "mmap")))]
 mod workers;
@@ -105,6 +107,8 @@ pub mod flight;
 pub mod http;
 #[cfg(feature = "mmap")]
 pub mod mmap;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 #[cfg(feature = "quic")]
@@ -115,8 +119,8 @@ pub use transport::tls;
 pub use transport::websocket;
 
 pub use connection::{Connection, Listener};
-pub use endpoint::{Endpoint, FlightName, MAX_URL_FLIGHT_BYTES};
-pub use error::{Error, FeedProblem, FlightCode, HttpProblem, Result, TlsProblem};
+pub use endpoint::{Endpoint, FlightName, MAX_URL_FLIGHT_BYTES, NatsMode, NatsQuery};
+pub use error::{Error, FeedProblem, FlightCode, HttpProblem, NatsProblem, Result, TlsProblem};
 pub use messages::{MessageReader, MessageWriter};
 pub use reader::TableReader;
 #[cfg(feature = "http")]

@@ -25,6 +25,8 @@ use crate::error::{Error, Result};
 pub(crate) mod grpc;
 #[cfg(feature = "http")]
 pub(crate) mod http;
+#[cfg(feature = "nats")]
+pub(crate) mod nats;
 #[cfg(feature = "quic")]
 pub mod quic;
 #[cfg(feature = "stdio")]
@@ -70,6 +72,12 @@ pub struct ClientOptions {
     /// writer), and the limits of its gRPC messages. See [`crate::flight`].
     #[cfg(feature = "flight")]
     pub flight: crate::flight::FlightOptions,
+    /// How a `nats://` / `nats+tls://` connection publishes and subscribes
+    /// (core NATS or JetStream, the stream, join and gap rules); the URL's
+    /// query overrides it. `token` above is the NATS token; `tls` applies to
+    /// `nats+tls://`. See [`crate::nats`].
+    #[cfg(feature = "nats")]
+    pub nats: crate::nats::NatsOptions,
 }
 
 /// Settings for [`bind`]. QUIC, `tls://` and `wss://` need a TLS server
@@ -184,6 +192,10 @@ pub async fn bind(endpoint: &Endpoint, options: &ServerOptions) -> Result<Listen
             }
             grpc::server::bind(endpoint, options).await
         }
+        Endpoint::Nats { .. } => Err(Error::Config(format!(
+            "{endpoint}: NATS has no listener (the server is NATS's own): connect, then \
+             write (publish) or read (subscribe)"
+        ))),
         #[cfg(feature = "stdio")]
         Endpoint::Stdio => Ok(stdio::bind()),
         #[allow(unreachable_patterns)]
@@ -255,6 +267,8 @@ pub async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Result<Con
         Endpoint::Grpc { .. } | Endpoint::GrpcTls { .. } => {
             grpc::client::connect(endpoint, options).await
         }
+        #[cfg(feature = "nats")]
+        Endpoint::Nats { .. } => nats::connect(endpoint, options).await,
         #[cfg(feature = "stdio")]
         Endpoint::Stdio => Ok(Connection::stdio()),
         #[allow(unreachable_patterns)]
@@ -278,6 +292,7 @@ fn not_compiled_in(endpoint: &Endpoint) -> Error {
         Endpoint::GrpcTls { .. } => {
             "Arrow Flight over TLS was not compiled in (lightstream's `flight` and `tls` features)"
         }
+        Endpoint::Nats { .. } => "NATS was not compiled in (lightstream's `nats` feature)",
         _ => "this transport was not compiled in (see the crate's features)",
     };
     Error::Config(format!("{endpoint}: {what}"))
