@@ -98,7 +98,7 @@ impl Default for CsvFileOptions {
 ///
 /// The schema is known when the reader is created (it reads ahead until the
 /// decoder has inferred it). Iterating yields `Result<Table>`; after an error
-/// (which comes after every table completed before the bad row) it yields `None`.
+/// (which comes after the tables of every row before the bad one) it yields `None`.
 ///
 /// A file ([`CsvReader::open`], [`CsvReader::from_file`]) is memory-mapped
 /// (feature `mmap`, on by default), so it is parsed in place and, with
