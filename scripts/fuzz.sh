@@ -3,7 +3,9 @@
 #
 #   bash scripts/fuzz.sh [--seconds N] [--build-only] [TARGET...]
 #
-# Targets (default: all): ipc_stream ipc_file tlv ws_message csv parquet decompress
+# Targets (default: all): ipc_stream ipc_file tlv ws_message csv csv_pieces
+# (CSV cut into pieces by csv::cut_piece, each read by CsvDecoder::for_chunk,
+# against one decoder) parquet decompress
 # flight_data (a Flight gRPC body through FlightToIpc and the IPC driver),
 # flight_schema (Flight's schema bytes), browser_decode (the browser build of
 # the core: LZ4 and the pure-Rust ZSTD
@@ -35,7 +37,7 @@ script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[
 repo=$(dirname "$(dirname "$script")")
 cd "$repo"
 
-all_targets="ipc_stream ipc_file tlv ws_message csv parquet decompress flight_data flight_schema browser_decode"
+all_targets="ipc_stream ipc_file tlv ws_message csv csv_pieces parquet decompress flight_data flight_schema browser_decode"
 seconds="${LIGHTSTREAM_FUZZ_SECONDS:-20}"
 build_only=0
 targets=()

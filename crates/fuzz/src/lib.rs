@@ -8,6 +8,10 @@
 //!   panics if a column is malformed (lengths, null masks, offsets, UTF-8,
 //!   dictionary keys). A decoder must refuse such input with an error; handing
 //!   back a table that breaks on first use is a bug the fuzzer should report.
+//! - [`csv`]: the CSV targets' option bytes.
+
+#[cfg(feature = "native")]
+pub mod csv;
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};

@@ -98,7 +98,7 @@ impl Default for CsvFileOptions {
 ///
 /// The schema is known when the reader is created (it reads ahead until the
 /// decoder has inferred it). Iterating yields `Result<Table>`; after an error
-/// (which comes after every table completed before the bad row) it yields `None`.
+/// (which comes after the tables of every row before the bad one) it yields `None`.
 ///
 /// A file ([`CsvReader::open`], [`CsvReader::from_file`]) is memory-mapped
 /// (feature `mmap`, on by default), so it is parsed in place and, with
@@ -569,8 +569,6 @@ struct Parallel {
     options: Arc<CsvReadOptions>,
     frozen: FrozenSchema,
     workers: Workers<Piece>,
-    /// Start and first line of each piece in flight, in order.
-    in_flight: VecDeque<(usize, u64)>,
     /// Where the next piece starts, and its line.
     next: usize,
     next_line: u64,
@@ -587,9 +585,12 @@ struct Parallel {
     nulled: u64,
 }
 
-/// What a worker made of one piece.
+/// What a worker made of one piece, and where the piece starts in the file
+/// (offset and line: where one thread reads on after a stray quote).
 #[cfg(feature = "mmap")]
 struct Piece {
+    start: usize,
+    line: u64,
     tables: Vec<Table>,
     error: Option<lightstream_core::Error>,
     skipped: u64,
@@ -626,7 +627,6 @@ impl Parallel {
             options: Arc::new(options.clone()),
             frozen,
             workers: Workers::new(threads, threads + 1, "lightstream-csv")?,
-            in_flight: VecDeque::new(),
             next: pos,
             next_line: line,
             piece_bytes,
@@ -659,18 +659,10 @@ impl Parallel {
                 self.frozen.clone(),
             );
             let (start, line) = (self.next, self.next_line);
-            let job = move || {
-                decode_piece(
-                    &(*bytes).as_ref()[start..start + len],
-                    &options,
-                    &frozen,
-                    line,
-                )
-            };
+            let job = move || decode_piece(&bytes, start, len, &options, &frozen, line);
             if self.workers.submit(job).is_err() {
                 break;
             }
-            self.in_flight.push_back((start, line));
             self.next += len;
             self.next_line += lfs;
         }
@@ -685,20 +677,20 @@ impl Parallel {
                 return Step::Error(e);
             }
             self.submit();
-            let Some((pos, line)) = self.in_flight.pop_front() else {
-                return match self.serial_from.take() {
-                    Some((pos, line)) => Step::Serial { pos, line },
-                    None => Step::End,
-                };
-            };
             let piece = match self.workers.next() {
                 Some(Ok(piece)) => piece,
                 Some(Err(panicked)) => return Step::Panicked(panicked.0),
-                None => return Step::Panicked("a CSV piece went missing".into()),
+                None => {
+                    return match self.serial_from.take() {
+                        Some((pos, line)) => Step::Serial { pos, line },
+                        None => Step::End,
+                    };
+                }
             };
             if piece.stray_quote {
                 // This piece, and those after it, may be cut off a record
                 // boundary: their results are dropped.
+                let (pos, line) = (piece.start, piece.line);
                 return Step::Serial { pos, line };
             }
             self.skipped += piece.skipped;
@@ -715,13 +707,22 @@ fn push_all(decoder: &mut CsvDecoder, bytes: &[u8]) -> lightstream_core::Result<
     bytes.chunks(PUSH).try_for_each(|part| decoder.push(part))
 }
 
-/// Parses one piece on a worker thread.
+/// Parses the piece of `len` bytes at `start` (on `line`) on a worker thread.
 #[cfg(feature = "mmap")]
-fn decode_piece(bytes: &[u8], options: &CsvReadOptions, frozen: &FrozenSchema, line: u64) -> Piece {
+fn decode_piece(
+    bytes: &Bytes,
+    start: usize,
+    len: usize,
+    options: &CsvReadOptions,
+    frozen: &FrozenSchema,
+    line: u64,
+) -> Piece {
     let mut decoder = match CsvDecoder::for_chunk(options.clone(), frozen, line) {
         Ok(d) => d,
         Err(e) => {
             return Piece {
+                start,
+                line,
                 tables: Vec::new(),
                 error: Some(e),
                 skipped: 0,
@@ -730,12 +731,15 @@ fn decode_piece(bytes: &[u8], options: &CsvReadOptions, frozen: &FrozenSchema, l
             };
         }
     };
-    let r = push_all(&mut decoder, bytes).and_then(|()| decoder.finish());
+    let piece = &(**bytes).as_ref()[start..start + len];
+    let r = push_all(&mut decoder, piece).and_then(|()| decoder.finish());
     let mut tables = Vec::new();
     while let Ok(Some(t)) = decoder.next_table() {
         tables.push(t);
     }
     Piece {
+        start,
+        line,
         tables,
         error: r.err(),
         skipped: decoder.skipped_rows(),

@@ -62,6 +62,16 @@ fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     std::fs::write(d.join(format!("seed-{name}")), bytes).expect("write a seed");
 }
 
+/// A `csv` seed as `csv_pieces` seeds: its piece byte after the two option
+/// bytes (pieces of 8 bytes, 40 bytes, and 40 with a small `max`).
+fn write_pieces(dir: &Path, name: &str, csv_seed: &[u8]) {
+    for p in [7u8, 39, 0x80 | 39] {
+        let mut seed = csv_seed.to_vec();
+        seed.insert(2.min(seed.len()), p);
+        write(dir, "csv_pieces", &format!("{name}-{p}"), &seed);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(dir) = args.first() else {
@@ -258,7 +268,8 @@ fn main() {
             }
             seed.extend_from_slice(&text);
             write(dir, "csv", &format!("{name}-{i}"), &seed);
-            n += 1;
+            write_pieces(dir, &format!("{name}-{i}"), &seed);
+            n += 4;
         }
     }
     // Hand-written CSV: quotes, CRLF, ragged rows, dates and times, a BOM.
@@ -276,7 +287,8 @@ fn main() {
             let mut seed = vec![policy | delimiter, 0, 0];
             seed.extend_from_slice(text);
             write(dir, "csv", &format!("text-{i}-{policy}"), &seed);
-            n += 1;
+            write_pieces(dir, &format!("text-{i}-{policy}"), &seed);
+            n += 4;
         }
     }
     // tlv: a plan byte, then frames (the empty value and a long one too).

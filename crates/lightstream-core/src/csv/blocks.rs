@@ -39,7 +39,7 @@ impl Classifier {
     }
 
     /// The masks of a full block.
-    #[inline]
+    #[inline(always)]
     pub(super) fn block(&self, b: &[u8; BLOCK]) -> Masks {
         classify(b, self.delimiter, self.quote)
     }
@@ -47,7 +47,7 @@ impl Classifier {
     /// The masks of the block at `input[at..]`, which may be shorter than
     /// a block (the end of the input): bits past the end are clear, whatever
     /// the delimiter (even a NUL byte).
-    #[inline]
+    #[inline(always)]
     pub(super) fn at(&self, input: &[u8], at: usize) -> Masks {
         let rest = input.get(at..).unwrap_or(&[]);
         if let Some(b) = rest.first_chunk::<BLOCK>() {
@@ -253,7 +253,7 @@ impl QuoteCarry {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[inline]
+#[inline(always)]
 fn classify(b: &[u8; BLOCK], delimiter: u8, quote: u8) -> Masks {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,

@@ -246,6 +246,11 @@ impl CsvDecoder {
 
     fn record_failure(&mut self, r: Result<()>) -> Result<()> {
         if let Err(e) = &r {
+            // The rows converted before the error come out first, whatever
+            // stopped the decoder (a bad cell already emitted them): as
+            // when the input is read in pieces, where the pieces before
+            // the bad one delivered theirs.
+            self.assembler.flush();
             self.failed = Some(e.clone());
         }
         r

@@ -898,7 +898,7 @@ impl TableAssembler {
     }
 
     /// Emits the rows converted so far as a table (if any).
-    fn flush(&mut self) {
+    pub(super) fn flush(&mut self) {
         if self.rows == 0 {
             return;
         }
@@ -921,16 +921,6 @@ impl TableAssembler {
         });
         self.rows = 0;
         self.batch_bytes = 0;
-    }
-
-    /// Forgets the queued rows (the decoder failed).
-    pub(super) fn drop_pending(&mut self) {
-        self.pend_bytes.clear();
-        self.pend_cells.clear();
-        self.pend_quoted.clear();
-        self.pend_rows.clear();
-        self.pend_batch_bytes = 0;
-        self.in_place.clear();
     }
 
     pub(super) fn finish(&mut self) -> Result<()> {

@@ -191,6 +191,9 @@ fn exact_f64(b: &[u8]) -> Option<f64> {
         [b'+', r @ ..] => (false, r),
         _ => (false, b),
     };
+    if let Some((m, exp)) = short_decimal(s) {
+        return decimal_to_f64(neg, m, exp);
+    }
     // Mantissa digits (leading zeros not counted), with the point.
     let mut m: u64 = 0;
     let mut i = s.iter().take_while(|&&c| c == b'0').count();
@@ -240,6 +243,14 @@ fn exact_f64(b: &[u8]) -> Option<f64> {
     if !s.is_empty() {
         return None;
     }
+    decimal_to_f64(neg, m, exp)
+}
+
+/// `±m · 10^exp` rounded once, for `m` below 10^19 and `exp` within ±19
+/// (±(19 + 100,000) for exponents written out: those give `None` from
+/// [`eisel_lemire`], which the caller hands to the standard library).
+#[inline(always)]
+fn decimal_to_f64(neg: bool, m: u64, exp: i32) -> Option<f64> {
     let v = if m == 0 {
         0.0
     } else if m <= 1 << 53 && (-22..=22).contains(&exp) {
@@ -249,6 +260,49 @@ fn exact_f64(b: &[u8]) -> Option<f64> {
         eisel_lemire(m, exp)?
     };
     Some(if neg { -v } else { v })
+}
+
+/// The most common float text, `I.F`: 1 to 7 integer digits, a point and 1
+/// to 16 fraction digits, at most 19 digits in all (so the mantissa fits
+/// in a u64), nothing else. Read with at most three 8-byte loads and no
+/// loop; returns the mantissa and the decimal exponent (minus the fraction
+/// digits), or `None` for any other text (the general path reads it).
+#[inline(always)]
+fn short_decimal(s: &[u8]) -> Option<(u64, i32)> {
+    let (int, n_int) = digit_run(u64::from_le_bytes(*s.first_chunk::<8>()?));
+    // 8 integer digits may be followed by more: the general path's.
+    if n_int == 0 || n_int == 8 || s.get(n_int) != Some(&b'.') {
+        return None;
+    }
+    let frac = &s[n_int + 1..];
+    let fl = frac.len();
+    if fl == 0 || fl > 16 || n_int + fl > 19 {
+        return None;
+    }
+    let frac_value = if fl < 8 {
+        // The last 8 bytes of `s` (it has at least 8), the fraction in
+        // their low bytes after the shift, zero bytes (not digits) above.
+        let w = u64::from_le_bytes(*s.last_chunk::<8>()?) >> (8 * (8 - fl));
+        let (v, n) = digit_run(w);
+        (n == fl).then_some(v)?
+    } else {
+        let (hi, n) = digit_run(u64::from_le_bytes(*frac.first_chunk::<8>()?));
+        let rest = fl - 8;
+        if n != 8 {
+            return None;
+        }
+        if rest == 0 {
+            hi
+        } else {
+            let w = u64::from_le_bytes(*frac.last_chunk::<8>()?) >> (8 * (8 - rest));
+            let (lo, n) = digit_run(w);
+            if n != rest {
+                return None;
+            }
+            hi * POW10_U64[rest] + lo
+        }
+    };
+    Some((int * POW10_U64[fl] + frac_value, -(fl as i32)))
 }
 
 /// Smallest decimal exponent in [`POW5_128`].
@@ -788,6 +842,31 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4_000))]
+        /// `I.F` texts around the limits of the short path (1 to 8 integer
+        /// digits, 0 to 18 fraction digits, 19 digits in all, 8 bytes before
+        /// and after the point), with leading zeros, a sign and now and
+        /// then a byte that is not a digit: bit for bit what std reads.
+        #[test]
+        fn short_decimals_match_std_parse(
+            int in prop::collection::vec(prop::sample::select(b"0123456789".to_vec()), 1..=8),
+            frac in prop::collection::vec(prop::sample::select(b"0000123456789".to_vec()), 0..=18),
+            sign in prop::sample::select(vec!["", "-", "+"]),
+            junk in prop::option::of((0usize..=27, prop::sample::select(b"e.-x /:".to_vec()))),
+        ) {
+            let mut t = sign.as_bytes().to_vec();
+            t.extend_from_slice(&int);
+            t.push(b'.');
+            t.extend_from_slice(&frac);
+            if let Some((at, c)) = junk {
+                let at = at.min(t.len());
+                t.insert(at, c);
+            }
+            let text = String::from_utf8(t).unwrap();
+            // (Spaces around a number are trimmed, as pyarrow trims them.)
+            let want = text.trim_matches(' ').parse::<f64>().ok().map(f64::to_bits);
+            prop_assert_eq!(parse_f64(text.as_bytes()).map(f64::to_bits), want, "{}", text);
+        }
+
         /// Eisel–Lemire's cases (mantissas of 16 to 19 digits, so above
         /// 2^53 often, and every exponent it takes), halfway and near-halfway
         /// values included (2^53 + 1 and neighbours scaled), bit for bit as

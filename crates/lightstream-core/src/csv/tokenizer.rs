@@ -187,8 +187,11 @@ impl Tokenizer {
         match self.split_records(input, eof, assembler) {
             Ok(()) => assembler.convert_pending(input),
             Err(e) => {
-                // A spent decoder never converts them.
-                assembler.drop_pending();
+                // The rows queued before the bad record are delivered
+                // before its error (unless one of them is bad: that error
+                // comes first), as they would be had the input been cut
+                // into pieces between them and it.
+                assembler.convert_pending(input)?;
                 Err(e)
             }
         }
