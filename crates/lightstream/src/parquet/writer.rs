@@ -20,9 +20,7 @@ use std::sync::{Arc, Mutex};
 use lightstream_core::Schema;
 use lightstream_core::bytes::Bytes;
 use lightstream_core::display::arrow_type_name;
-use lightstream_core::minarrow::{
-    Array, ArrowType, Bitmask, FieldArray, NumericArray, Table, TemporalArray, TimeUnit,
-};
+use lightstream_core::minarrow::{Array, ArrowType, Bitmask, FieldArray, NumericArray, Table};
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::column::page::{CompressedPage, PageWriteSpec, PageWriter};
 use parquet::column::writer::{ColumnCloseResult, ColumnWriter, get_column_writer};
@@ -32,7 +30,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPrope
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor, Type};
 
-use super::encode::{ByteColumn, ChunkBytes};
+use super::encode::{ChunkBytes, ChunkEncoder};
 use super::types::{
     ARROW_SCHEMA_KEY, decimal_bytes, encode_arrow_schema, parquet_error, parquet_type,
 };
@@ -108,7 +106,7 @@ impl PageWriter for BufferPageWriter {
 
 struct OpenRowGroup {
     /// The crate's writer of each column; `None` for the columns of our own
-    /// encoders (`ParquetWriter::strings`).
+    /// encoders (`ParquetWriter::ours`).
     columns: Vec<Option<(ColumnWriter<'static>, PageBuffer)>>,
     rows: usize,
 }
@@ -137,9 +135,10 @@ pub struct ParquetWriter<W: Write + Send> {
     props: WriterPropertiesPtr,
     row_group_rows: usize,
     open: Option<OpenRowGroup>,
-    /// Our own encoder of each string and categorical column (encode.rs),
-    /// kept across row groups with its buffers and compression context.
-    strings: Vec<Option<ByteColumn>>,
+    /// Our own encoder of each column but BOOLEAN, FIXED_LEN_BYTE_ARRAY and
+    /// `Null` ones (encode.rs), kept across row groups with its buffers and
+    /// compression context.
+    ours: Vec<Option<ChunkEncoder>>,
     /// Value and level buffers, shared by the columns (written one at a
     /// time), so they hold one column of one table at most.
     scratch: Scratch,
@@ -214,16 +213,11 @@ impl<W: Write + Send> ParquetWriter<W> {
             .build();
         let props = Arc::new(props);
         let columns = descr.columns().to_vec();
-        let strings = schema
+        let ours = schema
             .fields
             .iter()
             .zip(&columns)
-            .map(|(f, descr)| match f.dtype {
-                ArrowType::String | ArrowType::LargeString | ArrowType::Dictionary(_) => {
-                    ByteColumn::new(descr.clone(), &options).map(Some)
-                }
-                _ => Ok(None),
-            })
+            .map(|(f, descr)| ChunkEncoder::for_column(&f.dtype, descr.clone(), &options))
             .collect::<Result<Vec<_>>>()?;
         let file = SerializedFileWriter::new(writer, root, props.clone())
             .map_err(|e| parquet_error(format!("starting the Parquet file: {e}")))?;
@@ -234,7 +228,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             props,
             row_group_rows: options.row_group_rows,
             open: None,
-            strings,
+            ours,
             scratch: Scratch::default(),
             rows_written: 0,
         })
@@ -284,7 +278,7 @@ impl<W: Write + Send> ParquetWriter<W> {
         let columns = self
             .columns
             .iter()
-            .zip(&self.strings)
+            .zip(&self.ours)
             .map(|(descr, ours)| {
                 if ours.is_some() {
                     return None;
@@ -317,7 +311,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             for (i, column) in open.columns.iter_mut().enumerate() {
                 let col = &table.cols[i];
                 let Some((writer, _)) = column else {
-                    match &mut self.strings[i] {
+                    match &mut self.ours[i] {
                         Some(ours) => ours.write(col, offset, take)?,
                         None => return Err(wrong_writer(&col.field.name)),
                     }
@@ -350,7 +344,7 @@ impl<W: Write + Send> ParquetWriter<W> {
         for (i, column) in open.columns.into_iter().enumerate() {
             let name = &self.schema.fields[i].name;
             let Some((writer, sink)) = column else {
-                match &mut self.strings[i] {
+                match &mut self.ours[i] {
                     Some(ours) => chunks.push(ours.close()?),
                     None => return Err(wrong_writer(name)),
                 }
@@ -417,10 +411,6 @@ impl<W: Write + Send> ParquetWriter<W> {
 struct Scratch {
     defs: Vec<i16>,
     bools: Vec<bool>,
-    i32s: Vec<i32>,
-    i64s: Vec<i64>,
-    f32s: Vec<f32>,
-    f64s: Vec<f64>,
     fixed: Vec<FixedLenByteArray>,
 }
 
@@ -548,32 +538,6 @@ pub(super) fn rows<'a, T>(name: &str, data: &'a [T], offset: usize, len: usize) 
     })
 }
 
-/// The valid values of rows `offset..offset+len` as they are: the column's own
-/// slice when no row is null, else the valid ones copied into `out`.
-fn plain<'a, T: Copy>(
-    col: &FieldArray,
-    data: &'a [T],
-    mask: Option<&Bitmask>,
-    offset: usize,
-    len: usize,
-    out: &'a mut Vec<T>,
-    defs: &'a mut Vec<i16>,
-) -> Result<Batch<'a, T>> {
-    let data = rows(&col.field.name, data, offset, len)?;
-    out.clear();
-    let mut whole = false;
-    let nullable = valid_runs(col, mask, offset, len, defs, |r| {
-        if r.len() == len {
-            whole = true;
-        } else {
-            out.extend_from_slice(&data[r]);
-        }
-        Ok(())
-    })?;
-    let values: &[T] = if whole { data } else { out };
-    Ok((values, nullable.then_some(&defs[..])))
-}
-
 /// The valid values of rows `offset..offset+len`, `value(row)` each, in `out`.
 fn gather<'a, D>(
     col: &FieldArray,
@@ -664,19 +628,10 @@ fn write_column(
             )?
         };
     }
-    // The column's own values (no conversion) into the writer of `$variant`.
-    macro_rules! direct {
-        ($variant:ident, $a:expr, $out:ident) => {
-            put!($variant, batch!(plain, $a, $out))
-        };
-    }
     // The column's values converted by `$f` (`None`: does not fit `$what`).
     macro_rules! convert {
         ($variant:ident, $a:expr, $out:ident, $f:expr, $what:expr) => {
             put!($variant, batch!(conv, $a, $out, $f, $what))
-        };
-        ($variant:ident, $a:expr, $out:ident, $f:expr) => {
-            convert!($variant, $a, $out, |v| Some($f(v)), "its Parquet type")
         };
     }
     match &col.array {
@@ -698,19 +653,6 @@ fn write_column(
             put!(BoolColumnWriter, batch);
         }
         Array::NumericArray(n) => match n {
-            NumericArray::Int8(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
-            NumericArray::Int16(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
-            NumericArray::Int32(a) => direct!(Int32ColumnWriter, a, i32s),
-            NumericArray::Int64(a) => direct!(Int64ColumnWriter, a, i64s),
-            NumericArray::UInt8(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
-            NumericArray::UInt16(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
-            // UINT_32 / UINT_64 are stored as the INT32 / INT64 bit pattern.
-            NumericArray::UInt32(a) => convert!(Int32ColumnWriter, a, i32s, |v: u32| v as i32),
-            NumericArray::UInt64(a) => convert!(Int64ColumnWriter, a, i64s, |v: u64| v as i64),
-            NumericArray::Float32(a) => direct!(FloatColumnWriter, a, f32s),
-            NumericArray::Float64(a) => direct!(DoubleColumnWriter, a, f64s),
-            NumericArray::Decimal32(a) => direct!(Int32ColumnWriter, a, i32s),
-            NumericArray::Decimal64(a) => direct!(Int64ColumnWriter, a, i64s),
             NumericArray::Decimal128(a) => {
                 let width = decimal_bytes(a.precision);
                 convert!(
@@ -729,50 +671,11 @@ fn write_column(
                     &format!("{width} bytes (precision {})", a.precision)
                 );
             }
-            _ => {
-                return Err(parquet_error(format!(
-                    "column \"{name}\": numeric type not supported"
-                )));
-            }
+            // The other numbers go through our own encoder (encode.rs).
+            _ => return Err(wrong_writer(name)),
         },
-        // Strings and categoricals go through our own encoder (encode.rs).
-        Array::TextArray(_) => return Err(wrong_writer(name)),
-        Array::TemporalArray(t) => match t {
-            TemporalArray::Datetime32(a) => match &col.field.dtype {
-                ArrowType::Time32(TimeUnit::Seconds) => convert!(
-                    Int32ColumnWriter,
-                    a,
-                    i32s,
-                    |v: i32| v.checked_mul(1000),
-                    "32-bit milliseconds (Parquet has no seconds unit)"
-                ),
-                ArrowType::Duration32(_) => convert!(Int64ColumnWriter, a, i64s, i64::from),
-                _ => direct!(Int32ColumnWriter, a, i32s),
-            },
-            TemporalArray::Datetime64(a) => match &col.field.dtype {
-                ArrowType::Date64 => convert!(
-                    Int32ColumnWriter,
-                    a,
-                    i32s,
-                    |v: i64| i32::try_from(v.div_euclid(86_400_000)).ok(),
-                    "a 32-bit day count"
-                ),
-                ArrowType::Timestamp(TimeUnit::Seconds, _) => convert!(
-                    Int64ColumnWriter,
-                    a,
-                    i64s,
-                    |v: i64| v.checked_mul(1000),
-                    "milliseconds (Parquet has no seconds unit)"
-                ),
-                _ => direct!(Int64ColumnWriter, a, i64s),
-            },
-            #[allow(unreachable_patterns)]
-            _ => {
-                return Err(parquet_error(format!(
-                    "column \"{name}\": temporal type not supported"
-                )));
-            }
-        },
+        // The other columns go through our own encoder (encode.rs).
+        Array::TextArray(_) | Array::TemporalArray(_) => return Err(wrong_writer(name)),
         #[allow(unreachable_patterns)]
         _ => {
             return Err(parquet_error(format!(
