@@ -152,19 +152,72 @@ struct Memo {
     plain_bytes: usize,
 }
 
+/// The 64-bit product of `a` and `b` folded (high half xor low half): the
+/// mixing step of wyhash / foldhash.
+#[inline]
+fn fold(a: u64, b: u64) -> u64 {
+    let m = u128::from(a) * u128::from(b);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+/// `v` (at most 16 bytes) as two words, without a copy: the first and last
+/// 8 (or 4) bytes, overlapping when shorter than 16 (8); the length, hashed
+/// or compared alongside, tells the overlaps apart.
+#[inline]
+fn short_words(v: &[u8]) -> (u64, u64) {
+    let n = v.len();
+    if n >= 8 {
+        let (head, _) = v.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+        let (_, tail) = v.split_last_chunk::<8>().unwrap_or((&[], &[0; 8]));
+        (u64::from_le_bytes(*head), u64::from_le_bytes(*tail))
+    } else if n >= 4 {
+        let (head, _) = v.split_first_chunk::<4>().unwrap_or((&[0; 4], &[]));
+        let (_, tail) = v.split_last_chunk::<4>().unwrap_or((&[], &[0; 4]));
+        (
+            u64::from(u32::from_le_bytes(*head)),
+            u64::from(u32::from_le_bytes(*tail)),
+        )
+    } else if n > 0 {
+        let w = u64::from(v[0]) | u64::from(v[n / 2]) << 8 | u64::from(v[n - 1]) << 16;
+        (w, 0)
+    } else {
+        (0, 0)
+    }
+}
+
+/// The memo's hash: words of `v` folded into the length, no copy (the
+/// tail is read as the last 8 bytes, overlapping the words before it).
+#[inline]
 fn hash(v: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = (v.len() as u64).wrapping_mul(K);
-    let (words, rest) = v.as_chunks::<8>();
-    for w in words {
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(*w)).wrapping_mul(K);
+    const K0: u64 = 0x9e37_79b9_7f4a_7c15;
+    const K1: u64 = 0xa076_1d64_78bd_642f;
+    const K2: u64 = 0xe703_7ed1_a0b4_28db;
+    let mut h = (v.len() as u64) ^ K0;
+    let mut rest = v;
+    while rest.len() > 16 {
+        let (w, tail) = rest.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+        h = fold(h ^ u64::from_le_bytes(*w), K1);
+        rest = tail;
     }
-    if !rest.is_empty() {
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(b)).wrapping_mul(K);
-    }
-    h ^ (h >> 29)
+    // The last 16 bytes or fewer (for a long value, overlapping is fine:
+    // the words before were hashed in order).
+    let (a, b) = if v.len() > 16 {
+        short_words(&v[v.len() - 16..])
+    } else {
+        short_words(rest)
+    };
+    fold(h ^ a ^ K1, b ^ K2)
+}
+
+/// `a == b`, for short values without a call to memcmp.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && if a.len() <= 16 {
+            short_words(a) == short_words(b)
+        } else {
+            a == b
+        }
 }
 
 impl Memo {
@@ -202,7 +255,7 @@ impl Memo {
             }
             if s & !0xffff_ffff == tag {
                 let e = (s as u32 - 1) as usize;
-                if self.get(e) == v {
+                if same_bytes(self.get(e), v) {
                     return e as u32;
                 }
             }

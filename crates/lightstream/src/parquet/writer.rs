@@ -35,6 +35,7 @@ use super::types::{
     ARROW_SCHEMA_KEY, decimal_bytes, encode_arrow_schema, parquet_error, parquet_type,
 };
 use crate::error::Result;
+use crate::workers::{JobId, JobPanicked, Workers};
 
 /// How Parquet pages are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,8 +64,13 @@ pub struct ParquetWriteOptions {
     /// Target data page size in bytes (default 1 MiB).
     pub data_page_bytes: usize,
     /// Min / max / null count statistics per column chunk, and per page in
-    /// the column index of non-string columns (default on).
+    /// the column index of BOOLEAN and decimal128 columns (default on).
     pub statistics: bool,
+    /// Threads that encode the columns of each table (default 1: the
+    /// calling thread). With more, the columns are encoded at once on that
+    /// many worker threads, each column's chunk by one job at a time, and
+    /// appended in column order: the file is byte for byte the one thread's.
+    pub threads: usize,
 }
 
 impl Default for ParquetWriteOptions {
@@ -76,6 +82,7 @@ impl Default for ParquetWriteOptions {
             dictionary_page_bytes: 1024 * 1024,
             data_page_bytes: 1024 * 1024,
             statistics: true,
+            threads: 1,
         }
     }
 }
@@ -137,8 +144,10 @@ pub struct ParquetWriter<W: Write + Send> {
     open: Option<OpenRowGroup>,
     /// Our own encoder of each column but BOOLEAN, FIXED_LEN_BYTE_ARRAY and
     /// `Null` ones (encode.rs), kept across row groups with its buffers and
-    /// compression context.
+    /// compression context. `None` while a worker holds it.
     ours: Vec<Option<ChunkEncoder>>,
+    /// The worker threads that run our encoders (`threads` > 1).
+    workers: Option<Workers<Finished>>,
     /// Value and level buffers, shared by the columns (written one at a
     /// time), so they hold one column of one table at most.
     scratch: Scratch,
@@ -228,6 +237,13 @@ impl<W: Write + Send> ParquetWriter<W> {
             props,
             row_group_rows: options.row_group_rows,
             open: None,
+            workers: match options.threads {
+                0 | 1 => None,
+                n => Some(
+                    Workers::new(n, ours.len().max(1), "lightstream-parquet-write")
+                        .map_err(|e| parquet_error(format!("starting {n} encoder threads: {e}")))?,
+                ),
+            },
             ours,
             scratch: Scratch::default(),
             rows_written: 0,
@@ -308,19 +324,44 @@ impl<W: Write + Send> ParquetWriter<W> {
                 None => self.open_row_group()?,
             };
             let take = (table.n_rows - offset).min(self.row_group_rows - open.rows);
+            let threaded = self.workers.is_some();
+            if threaded {
+                let cols = Arc::new(table.cols.clone());
+                self.start(move |ours, i| {
+                    ours.write(&cols[i], offset, take)?;
+                    Ok(Done::Wrote)
+                })?;
+            }
+            // The crate's columns (on this thread, while the workers encode).
+            let mut failed = None;
             for (i, column) in open.columns.iter_mut().enumerate() {
                 let col = &table.cols[i];
                 let Some((writer, _)) = column else {
-                    match &mut self.ours[i] {
-                        Some(ours) => ours.write(col, offset, take)?,
-                        None => return Err(wrong_writer(&col.field.name)),
+                    if !threaded {
+                        match &mut self.ours[i] {
+                            Some(ours) => ours.write(col, offset, take)?,
+                            None => return Err(wrong_writer(&col.field.name)),
+                        }
                     }
                     continue;
                 };
-                for start in (offset..offset + take).step_by(SCRATCH_ROWS) {
-                    let n = (offset + take - start).min(SCRATCH_ROWS);
-                    write_column(writer, col, start, n, &mut self.scratch)?;
+                let written = (offset..offset + take)
+                    .step_by(SCRATCH_ROWS)
+                    .try_for_each(|start| {
+                        let n = (offset + take - start).min(SCRATCH_ROWS);
+                        write_column(writer, col, start, n, &mut self.scratch)
+                    });
+                if let Err(e) = written {
+                    failed = Some((i, e));
+                    break;
                 }
+            }
+            if threaded {
+                let (_, error) = self.collect();
+                failed = first_error(failed, error);
+            }
+            if let Some((_, e)) = failed {
+                return Err(e);
             }
             open.rows += take;
             offset += take;
@@ -334,19 +375,99 @@ impl<W: Write + Send> ParquetWriter<W> {
         Ok(())
     }
 
+    /// Queues `job` on the workers for each of our encoders (moved into the
+    /// job; [`ParquetWriter::collect`] puts them back).
+    fn start(
+        &mut self,
+        job: impl Fn(&mut ChunkEncoder, usize) -> Result<Done> + Send + Sync + 'static,
+    ) -> Result<()> {
+        let job = Arc::new(job);
+        for i in 0..self.ours.len() {
+            let Some(mut ours) = self.ours[i].take() else {
+                continue;
+            };
+            let job = Arc::clone(&job);
+            let task = move || {
+                let r = job(&mut ours, i);
+                (i, ours, r)
+            };
+            // The window holds a job per column, and every job was collected
+            // before this call: there is room.
+            let submitted = self.workers.as_mut().map(|pool| pool.submit(task).is_ok());
+            if submitted != Some(true) {
+                return Err(parquet_error(format!(
+                    "column \"{}\": no room for its encoder job",
+                    self.schema.fields[i].name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every job of [`ParquetWriter::start`]: their outputs by
+    /// column, and the error of the first column (in column order) that
+    /// failed.
+    fn collect(&mut self) -> (Vec<(usize, Done)>, Option<ColumnError>) {
+        let mut done = Vec::new();
+        let mut error = None;
+        while let Some(f) = self.workers.as_mut().and_then(Workers::next_finished) {
+            match self.put_back(f) {
+                Ok(d) => done.push(d),
+                Err(e) => error = first_error(error, Some(e)),
+            }
+        }
+        (done, error)
+    }
+
+    /// A finished job's encoder back in its place; its output.
+    fn put_back(
+        &mut self,
+        (_, finished): (JobId, std::result::Result<Finished, JobPanicked>),
+    ) -> std::result::Result<(usize, Done), ColumnError> {
+        match finished {
+            Ok((i, ours, r)) => {
+                self.ours[i] = Some(ours);
+                r.map(|d| (i, d)).map_err(|e| (i, e))
+            }
+            // The encoder is lost with the panic: later writes of its column
+            // fail (`wrong_writer`).
+            Err(JobPanicked(message)) => Err((
+                usize::MAX,
+                parquet_error(format!("a column encoder panicked: {message}")),
+            )),
+        }
+    }
+
     fn flush_row_group(&mut self, open: OpenRowGroup) -> Result<()> {
+        let mut chunks: Vec<(ColumnCloseResult, ChunkBytes)> =
+            Vec::with_capacity(open.columns.len());
+        // Our chunks closed by the workers (their last pages compressed),
+        // by column.
+        let mut closed: Vec<Option<(ColumnCloseResult, ChunkBytes)>> = Vec::new();
+        if self.workers.is_some() {
+            self.start(|ours, _| Ok(Done::Closed(Box::new(ours.close()?))))?;
+            let (done, error) = self.collect();
+            if let Some((_, e)) = error {
+                return Err(e);
+            }
+            closed.resize_with(open.columns.len(), || None);
+            for (i, d) in done {
+                if let Done::Closed(chunk) = d {
+                    closed[i] = Some(*chunk);
+                }
+            }
+        }
         let file = self
             .file
             .as_mut()
             .ok_or_else(|| parquet_error("ParquetWriter used after finish"))?;
-        let mut chunks: Vec<(ColumnCloseResult, ChunkBytes)> =
-            Vec::with_capacity(open.columns.len());
         for (i, column) in open.columns.into_iter().enumerate() {
             let name = &self.schema.fields[i].name;
             let Some((writer, sink)) = column else {
-                match &mut self.ours[i] {
-                    Some(ours) => chunks.push(ours.close()?),
-                    None => return Err(wrong_writer(name)),
+                match (closed.get_mut(i).and_then(Option::take), &mut self.ours[i]) {
+                    (Some(chunk), _) => chunks.push(chunk),
+                    (None, Some(ours)) => chunks.push(ours.close()?),
+                    (None, None) => return Err(wrong_writer(name)),
                 }
                 continue;
             };
@@ -397,6 +518,26 @@ impl<W: Write + Send> ParquetWriter<W> {
             .ok_or_else(|| parquet_error("ParquetWriter finished twice"))?;
         file.into_inner()
             .map_err(|e| parquet_error(format!("writing the Parquet footer: {e}")))
+    }
+}
+
+/// What a worker's job on an encoder gave.
+enum Done {
+    Wrote,
+    Closed(Box<(ColumnCloseResult, ChunkBytes)>),
+}
+
+/// A worker's job, finished: the column, its encoder, the job's output.
+type Finished = (usize, ChunkEncoder, Result<Done>);
+
+/// An error and the column it is about (`usize::MAX`: no column).
+type ColumnError = (usize, crate::Error);
+
+/// The error of the lower column of two.
+fn first_error(a: Option<ColumnError>, b: Option<ColumnError>) -> Option<ColumnError> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
     }
 }
 
