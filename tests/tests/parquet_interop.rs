@@ -402,6 +402,21 @@ fn verify_with_pyarrow(
     assert!(out.contains(&format!("verified {count} files")), "{out}");
 }
 
+/// A table of `schema` with these columns.
+fn table_of(schema: &Schema, arrays: Vec<Array>) -> Table {
+    let cols = schema
+        .fields
+        .iter()
+        .zip(arrays)
+        .map(|(f, a)| FieldArray::new_arc(f.clone(), a))
+        .collect();
+    Table::new("t", Some(cols))
+}
+
+fn field(name: &str, dtype: ArrowType, nullable: bool) -> Arc<Field> {
+    Arc::new(Field::new(name, dtype, nullable, None))
+}
+
 /// Rows of the string encoder's cases: table `t` of 3, rows `start..start+n`.
 fn string_table(schema: &Schema, t: usize, start: usize, n: usize) -> Table {
     let words = [
@@ -468,13 +483,7 @@ fn string_table(schema: &Schema, t: usize, start: usize, n: usize) -> Table {
             ),
         ))),
     ];
-    let cols = schema
-        .fields
-        .iter()
-        .zip(arrays)
-        .map(|(f, a)| FieldArray::new_arc(f.clone(), a))
-        .collect();
-    Table::new("t", Some(cols))
+    table_of(schema, arrays)
 }
 
 /// The string / categorical encoder (encode.rs) against pyarrow: nulls, empty and
@@ -483,9 +492,6 @@ fn string_table(schema: &Schema, t: usize, start: usize, n: usize) -> Table {
 /// pages when a dictionary passes `dictionary_page_bytes`.
 #[test]
 fn pyarrow_reads_our_string_and_categorical_pages() {
-    let field = |name: &str, dtype: ArrowType, nullable: bool| {
-        Arc::new(Field::new(name, dtype, nullable, None))
-    };
     let schema = Schema::new(
         vec![
             field("s", ArrowType::String, true),
@@ -649,13 +655,7 @@ fn numeric_table(schema: &Schema, start: usize, n: usize) -> Table {
             Some(TimeUnit::Seconds),
         )),
     ];
-    let cols = schema
-        .fields
-        .iter()
-        .zip(arrays)
-        .map(|(f, a)| FieldArray::new_arc(f.clone(), a))
-        .collect();
-    Table::new("t", Some(cols))
+    table_of(schema, arrays)
 }
 
 /// Our numeric and temporal encoder (encode.rs) against pyarrow: every type that
@@ -668,9 +668,6 @@ fn numeric_table(schema: &Schema, start: usize, n: usize) -> Table {
 /// encoding of each page).
 #[test]
 fn pyarrow_reads_our_numeric_pages_and_writes_the_same() {
-    let field = |name: &str, dtype: ArrowType, nullable: bool| {
-        Arc::new(Field::new(name, dtype, nullable, None))
-    };
     let schema = Schema::new(
         vec![
             field("i8", ArrowType::Int8, true),
