@@ -464,6 +464,19 @@ impl FixedMinMax {
         unsigned: bool,
         count_nans: bool,
     ) {
+        // The order chosen once per run of values, not per value.
+        if unsigned {
+            self.fold::<T, true>(vals, count_nans);
+        } else {
+            self.fold::<T, false>(vals, count_nans);
+        }
+    }
+
+    fn fold<T: Fixed, const UNSIGNED: bool>(
+        &mut self,
+        vals: impl IntoIterator<Item = T>,
+        count_nans: bool,
+    ) {
         fn widen<T: Fixed>(range: &mut Option<(u64, u64)>, v: T, unsigned: bool) {
             *range = Some(match *range {
                 None => (v.bits(), v.bits()),
@@ -480,14 +493,14 @@ impl FixedMinMax {
         for v in vals {
             if v.is_nan() {
                 self.nan_count += u64::from(count_nans);
-                widen(&mut self.nans, v, unsigned);
+                widen(&mut self.nans, v, UNSIGNED);
                 continue;
             }
             run = Some(match run {
                 None => (v, v),
                 Some((lo, hi)) => (
-                    if T::less(v, lo, unsigned) { v } else { lo },
-                    if T::less(hi, v, unsigned) { v } else { hi },
+                    if T::less(v, lo, UNSIGNED) { v } else { lo },
+                    if T::less(hi, v, UNSIGNED) { v } else { hi },
                 ),
             });
         }
@@ -1108,7 +1121,12 @@ impl ChunkEncoder {
             self.body[..4].copy_from_slice(&n.to_le_bytes());
         }
         let encoding = if self.plain {
-            self.body.extend_from_slice(&self.page.values);
+            if self.body.is_empty() {
+                // No levels (a required column): the values are the body.
+                std::mem::swap(&mut self.body, &mut self.page.values);
+            } else {
+                self.body.extend_from_slice(&self.page.values);
+            }
             Encoding::PLAIN
         } else {
             let w = bit_width_of((self.dictionary_len() as u32).saturating_sub(1));

@@ -772,13 +772,16 @@ pub(crate) fn rle_encode<T: Copy + Into<u32>>(values: &[T], bit_width: u32, out:
             j += 1;
         }
         // A repeat run needs the literals before it in whole groups of 8:
-        // the first `borrow` repeats complete the last group.
-        let borrow = (8 - (i - lit) % 8) % 8;
-        if j - i >= MIN_REPEAT + borrow {
-            let start = i + borrow;
-            put_packed(&values[lit..start], bit_width, out);
-            put_repeat(v, j - start, bit_width, out);
-            lit = j;
+        // the first `borrow` repeats complete the last group. (Most runs are
+        // shorter than `MIN_REPEAT`: nothing else is computed for them.)
+        if j - i >= MIN_REPEAT {
+            let borrow = (8 - (i - lit) % 8) % 8;
+            if j - i >= MIN_REPEAT + borrow {
+                let start = i + borrow;
+                put_packed(&values[lit..start], bit_width, out);
+                put_repeat(v, j - start, bit_width, out);
+                lit = j;
+            }
         }
         i = j;
     }
