@@ -290,13 +290,15 @@ impl Memo {
 }
 
 /// The distinct fixed-width values of a chunk (their bits, zero-extended)
-/// in first-seen order, and an open-addressing table of (value, index + 1)
-/// pairs: a probe is one load and one compare, and the table is at most half
-/// full (a power of two of slots, Fibonacci hashing on the value).
+/// in first-seen order, and an open-addressing table of their indices + 1
+/// (0: empty; a power of two of slots, at most half full, Fibonacci hashing
+/// on the value): 4 bytes a slot, so a dictionary at pyarrow's 1 MiB limit
+/// (131,072 INT64 values) needs a 1 MiB table. Its memory is given back
+/// when the chunk falls back to PLAIN or ends ([`FixedMemo::release`]).
 #[derive(Default)]
 struct FixedMemo {
     values: Vec<u64>,
-    slots: Vec<(u64, u32)>,
+    slots: Vec<u32>,
     /// 64 - log2(slots).
     shift: u32,
 }
@@ -306,9 +308,10 @@ impl FixedMemo {
         self.values.len()
     }
 
-    fn clear(&mut self) {
-        self.values.clear();
-        self.slots.clear();
+    /// Empty, its buffers freed: each column holds a table only while it
+    /// is dictionary-encoding.
+    fn release(&mut self) {
+        *self = FixedMemo::default();
     }
 
     #[inline]
@@ -320,23 +323,23 @@ impl FixedMemo {
     #[inline]
     fn insert(&mut self, v: u64) -> u32 {
         if self.slots.is_empty() {
-            self.slots.resize(1024, (0, 0));
+            self.slots.resize(1024, 0);
             self.shift = 64 - 10;
         }
         let mask = self.slots.len() - 1;
         let mut p = Self::slot(v, self.shift);
         loop {
-            let (sv, si) = self.slots[p];
-            if si == 0 {
+            let e = self.slots[p];
+            if e == 0 {
                 break;
             }
-            if sv == v {
-                return si - 1;
+            if self.values.get(e as usize - 1) == Some(&v) {
+                return e - 1;
             }
             p = (p + 1) & mask;
         }
         let e = self.values.len() as u32;
-        self.slots[p] = (v, e + 1);
+        self.slots[p] = e + 1;
         self.values.push(v);
         if self.values.len() * 2 > self.slots.len() {
             self.grow();
@@ -348,14 +351,14 @@ impl FixedMemo {
         let n = self.slots.len() * 2;
         self.shift -= 1;
         self.slots.clear();
-        self.slots.resize(n, (0, 0));
+        self.slots.resize(n, 0);
         let mask = n - 1;
         for (e, &v) in self.values.iter().enumerate() {
             let mut p = Self::slot(v, self.shift);
-            while self.slots[p].1 != 0 {
+            while self.slots[p] != 0 {
                 p = (p + 1) & mask;
             }
-            self.slots[p] = (v, e as u32 + 1);
+            self.slots[p] = e as u32 + 1;
         }
     }
 }
@@ -1085,7 +1088,13 @@ impl ChunkEncoder {
         self.compressed += spec.compressed_size as u64;
         self.dict_page = Some((bytes, spec));
         self.memo.clear();
-        self.fixed_memo.clear();
+        self.fixed_memo.release();
+        // The dictionary page (up to `dictionary_page_bytes`, 1 MiB) grew
+        // the scratch past what data pages of 20,000 rows need: give it back
+        // rather than hold it, per column, for the rest of the file (once
+        // per chunk; the next page regrows it to its own size).
+        self.body = Vec::new();
+        self.packed = Vec::new();
         Ok(())
     }
 
@@ -1287,9 +1296,13 @@ impl ChunkEncoder {
             column_index: None,
             offset_index: Some(index.build()),
         };
-        // Ready for the next chunk.
+        // Ready for the next chunk. The page scratch is given back: the
+        // row group's chunks are about to be held together in the file
+        // writer, the writer's peak, without it.
         self.memo.clear();
-        self.fixed_memo.clear();
+        self.fixed_memo.release();
+        self.page = PageState::default();
+        (self.body, self.packed) = (Vec::new(), Vec::new());
         self.plain = !self.dictionary;
         self.minmax = MinMax::default();
         self.fixed_minmax = FixedMinMax::default();
