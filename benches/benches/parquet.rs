@@ -12,7 +12,8 @@
 //!   and writes `pyarrow_times.json` (printed at the end of this bench).
 //!
 //! Groups (throughput in rows):
-//! - `parquet_write/{snappy,zstd}`: every table into a `Vec<u8>`, then `finish`.
+//! - `parquet_write/{snappy,zstd}`: every table into a `Vec<u8>`, then `finish`
+//!   (`ParquetWriteOptions::threads` 1); `{snappy,zstd}_threads_2`: with 2 encoder threads.
 //! - `parquet_read/{snappy,zstd}/{lightstream_file,pyarrow_file}/threads_{1,2}`: open
 //!   the file and decode every table (default batch size 65,536) with
 //!   `ParquetReadOptions::threads` 1 (the calling thread) and 2 (two decode threads;
@@ -154,9 +155,15 @@ fn codec(name: &str) -> ParquetCompression {
     }
 }
 
-fn write(schema: &Schema, tables: &[Table], compression: ParquetCompression) -> Vec<u8> {
+fn write(
+    schema: &Schema,
+    tables: &[Table],
+    compression: ParquetCompression,
+    threads: usize,
+) -> Vec<u8> {
     let options = ParquetWriteOptions {
         compression,
+        threads,
         ..Default::default()
     };
     let mut w = ParquetWriter::new(Vec::with_capacity(64 << 20), schema, options).expect("writer");
@@ -216,7 +223,7 @@ fn bench(c: &mut Criterion) {
     let schema = Schema::from_table(&tables[0]);
     let want = check_tables(&tables);
     for name in ["snappy", "zstd"] {
-        let bytes = write(&schema, &tables, codec(name));
+        let bytes = write(&schema, &tables, codec(name), 1);
         std::fs::write(dir.join(format!("lightstream_{name}.parquet")), &bytes)
             .expect("write file");
     }
@@ -249,8 +256,12 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(20));
     g.throughput(Throughput::Elements(n as u64));
     for name in ["snappy", "zstd"] {
+        // `snappy` / `zstd`: one thread (the calling one), as before.
         g.bench_function(name, |b| {
-            b.iter(|| black_box(write(&schema, &tables, codec(name)).len()))
+            b.iter(|| black_box(write(&schema, &tables, codec(name), 1).len()))
+        });
+        g.bench_function(format!("{name}_threads_2"), |b| {
+            b.iter(|| black_box(write(&schema, &tables, codec(name), 2).len()))
         });
     }
     g.finish();

@@ -22,7 +22,11 @@ expected schema exactly; pq.read_table must give the expected types (except the
 coercions pyarrow applies to its own files too, listed in PYARROW_COERCES) and, after a
 cast to the expected schema, the expected values; the footer must show the expected
 codec on every column chunk, the expected number of row groups, and a dictionary page
-on string columns exactly when dictionary encoding was asked for. Prints every
+on string columns exactly when dictionary encoding was asked for. A case with
+"chunk_rows" (its tables' size) also gets its integer chunks' statistics checked
+against pyarrow's min / max / null count, and pyarrow writes its values again with
+the case's options ("row_group_rows", "dictionary_page_bytes"): every INT32, INT64,
+FLOAT and DOUBLE chunk must have the pages pyarrow's has. Prints every
 difference and exits 1 if there is any.
 """
 
@@ -267,6 +271,139 @@ def merged(doc):
     return dict(doc, batches=[{"num_rows": sum(b["num_rows"] for b in batches), "columns": cols}])
 
 
+def _uvarint(b, i):
+    x = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        x |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return x, i
+
+
+def _thrift_value(b, i, t):
+    """One Thrift compact-protocol value of type `t` at b[i:]: (value, next offset)."""
+    if t in (1, 2):
+        return t == 1, i
+    if t == 3:
+        return b[i], i + 1
+    if t in (4, 5, 6):
+        v, i = _uvarint(b, i)
+        return (v >> 1) ^ -(v & 1), i
+    if t == 7:
+        return b[i : i + 8], i + 8
+    if t == 8:
+        n, i = _uvarint(b, i)
+        return bytes(b[i : i + n]), i + n
+    if t in (9, 10):
+        n, et = b[i] >> 4, b[i] & 0x0F
+        i += 1
+        if n == 15:
+            n, i = _uvarint(b, i)
+        out = []
+        for _ in range(n):
+            v, i = _thrift_value(b, i, et)
+            out.append(v)
+        return out, i
+    if t == 12:
+        return _thrift_struct(b, i)
+    raise ValueError(f"thrift type {t}")
+
+
+def _thrift_struct(b, i):
+    fields, last = {}, 0
+    while True:
+        h = b[i]
+        i += 1
+        if h == 0:
+            return fields, i
+        t, delta = h & 0x0F, h >> 4
+        if delta:
+            fid = last + delta
+        else:
+            v, i = _uvarint(b, i)
+            fid = (v >> 1) ^ -(v & 1)
+        last = fid
+        fields[fid], i = _thrift_value(b, i, t)
+
+
+def chunk_pages(data, col):
+    """(page type, value count, encoding) of every page of a column chunk of the
+    file `data`, read from the page headers (DATA_PAGE 0, DICTIONARY_PAGE 2,
+    DATA_PAGE_V2 3)."""
+    i = col.dictionary_page_offset if col.has_dictionary_page else col.data_page_offset
+    end = i + col.total_compressed_size
+    pages = []
+    while i < end:
+        h, j = _thrift_struct(data, i)
+        header = {0: 5, 2: 7, 3: 8}.get(h[1])
+        sub = h.get(header, {}) if header else {}
+        pages.append((h[1], sub.get(1), sub.get(2)))
+        i = j + h[3]
+    return pages
+
+
+FIXED_WIDTH = ("INT32", "INT64", "FLOAT", "DOUBLE")
+
+
+def layout_problems(label, dir_, path, case):
+    """pyarrow writes our file's values again, in tables of `chunk_rows` rows as
+    ours were, with the case's options: every fixed-width column chunk must have
+    the pages pyarrow gives it (the same dictionary attempt, fallback page, page
+    row counts and encodings)."""
+    rows = case["chunk_rows"]
+    table = pq.read_table(path)
+    table = pa.Table.from_batches(table.combine_chunks().to_batches(max_chunksize=rows), schema=table.schema)
+    theirs = os.path.join(dir_, label + ".pyarrow.parquet")
+    codec = {"uncompressed": "none"}.get(case["compression"], case["compression"])
+    pq.write_table(
+        table,
+        theirs,
+        compression=codec,
+        use_dictionary=case["dictionary"],
+        dictionary_pagesize_limit=case["dictionary_page_bytes"],
+        row_group_size=case["row_group_rows"],
+    )
+    ours_md, theirs_md = pq.ParquetFile(path).metadata, pq.ParquetFile(theirs).metadata
+    with open(path, "rb") as f:
+        ours_data = f.read()
+    with open(theirs, "rb") as f:
+        theirs_data = f.read()
+    problems = []
+    for r in range(ours_md.num_row_groups):
+        for c in range(ours_md.num_columns):
+            col, want = ours_md.row_group(r).column(c), theirs_md.row_group(r).column(c)
+            if col.physical_type not in FIXED_WIDTH:
+                continue
+            got_pages, want_pages = chunk_pages(ours_data, col), chunk_pages(theirs_data, want)
+            if got_pages != want_pages:
+                problems.append(
+                    f"{label}: row group {r} column {col.path_in_schema}: pages {got_pages[:8]}..., "
+                    f"pyarrow writes {want_pages[:8]}..."
+                )
+    return problems
+
+
+def fixed_chunk_problems(label, pf, r, col):
+    """An integer column chunk's null count and min / max against pyarrow's own
+    of the row group's values. (Floats: the parquet crate's file writer declares
+    IEEE_754_TOTAL_ORDER for them, whose statistics pyarrow 26 does not read.)"""
+    where = f"{label}: row group {r} column {col.path_in_schema}"
+    values = pf.read_row_group(r, columns=[col.path_in_schema]).column(0)
+    st = col.statistics
+    if st is None or st.null_count != values.null_count:
+        return [f"{where}: null count {st and st.null_count}, pyarrow counts {values.null_count}"]
+    if col.physical_type not in ("INT32", "INT64"):
+        return []
+    mm = pc.min_max(values)
+    want = (mm["min"].as_py(), mm["max"].as_py())
+    got = (st.min, st.max) if st.has_min_max else (None, None)
+    if got != want:
+        return [f"{where}: min/max {got!r}, pyarrow computes {want!r}"]
+    return []
+
+
 def string_chunk_problems(label, pf, r, c, col, case):
     """A string column chunk's statistics against pyarrow's own min / max / null
     count of the row group's values, and its dictionary page within
@@ -338,6 +475,10 @@ def verify(dir_):
                             f"{col.has_dictionary_page}, expected {case['dictionary']}"
                         )
                     problems += string_chunk_problems(label, pf, r, c, col, case)
+                if col.physical_type in FIXED_WIDTH and case.get("chunk_rows"):
+                    problems += fixed_chunk_problems(label, pf, r, col)
+        if case.get("chunk_rows"):
+            problems += layout_problems(label, dir_, path, case)
         print(f"{label}: {md.num_row_groups} row groups, {table.num_rows} rows, {want_codec}")
     for p in problems:
         print(p)

@@ -24,8 +24,8 @@ use lightstream::parquet::{
 use lightstream_core::Schema;
 use lightstream_core::minarrow::ffi::arrow_dtype::CategoricalIndexType;
 use lightstream_core::minarrow::{
-    Array, ArrowType, Bitmask, CategoricalArray, DatetimeArray, Field, FieldArray, StringArray,
-    Table, TemporalArray, TextArray, TimeUnit, Vec64,
+    Array, ArrowType, Bitmask, CategoricalArray, DatetimeArray, Field, FieldArray, FloatArray,
+    IntegerArray, StringArray, Table, TemporalArray, TextArray, TimeUnit, Vec64,
 };
 use lightstream_tests::compare::diff_tables;
 use lightstream_tests::interop::{
@@ -326,18 +326,22 @@ fn pyarrow_reads_what_lightstream_writes() {
             }
         }
     }
-    verify_with_pyarrow("parquet-to-pyarrow", &schema, &tables, cases);
+    verify_with_pyarrow("parquet-to-pyarrow", &schema, &tables, cases, None);
 }
 
 /// Writes `tables` with each case's options, then `parquet_oracle.py verify`
 /// reads every file with pyarrow: values, types, codec, row groups, dictionary
 /// pages, the string chunks' statistics against pyarrow's own, and a dictionary
 /// page no larger than the case's bound (header included) when it gives one.
+/// With `chunk_rows` (the tables' size), also the integer chunks' statistics
+/// and the pages of every fixed-width chunk against pyarrow's for the same
+/// tables and options.
 fn verify_with_pyarrow(
     dir: &str,
     schema: &Schema,
     tables: &[Table],
     cases: Vec<(String, ParquetWriteOptions, Option<usize>)>,
+    chunk_rows: Option<usize>,
 ) {
     let rows: usize = tables.iter().map(|t| t.n_rows).sum();
     let dir = TempDir::new(dir);
@@ -345,7 +349,8 @@ fn verify_with_pyarrow(
     let mut manifest = Vec::new();
     for (name, options, max_dictionary_page_bytes) in cases {
         let (compression, dictionary) = (options.compression, options.dictionary);
-        let row_group_rows = options.row_group_rows;
+        let (row_group_rows, dictionary_page_bytes) =
+            (options.row_group_rows, options.dictionary_page_bytes);
         let mut w = ParquetWriter::new(Vec::new(), schema, options).unwrap();
         for t in tables {
             w.write(t).unwrap();
@@ -368,6 +373,9 @@ fn verify_with_pyarrow(
             "dictionary": dictionary,
             "row_groups": rows.div_ceil(row_group_rows),
             "max_dictionary_page_bytes": max_dictionary_page_bytes,
+            "row_group_rows": row_group_rows,
+            "dictionary_page_bytes": dictionary_page_bytes,
+            "chunk_rows": chunk_rows,
         }));
     }
     let manifest: Value = json!({ "cases": manifest });
@@ -381,6 +389,21 @@ fn verify_with_pyarrow(
         &[os("verify".as_ref()), os(dir.path())],
     );
     assert!(out.contains(&format!("verified {count} files")), "{out}");
+}
+
+/// A table of `schema` with these columns.
+fn table_of(schema: &Schema, arrays: Vec<Array>) -> Table {
+    let cols = schema
+        .fields
+        .iter()
+        .zip(arrays)
+        .map(|(f, a)| FieldArray::new_arc(f.clone(), a))
+        .collect();
+    Table::new("t", Some(cols))
+}
+
+fn field(name: &str, dtype: ArrowType, nullable: bool) -> Arc<Field> {
+    Arc::new(Field::new(name, dtype, nullable, None))
 }
 
 /// Rows of the string encoder's cases: table `t` of 3, rows `start..start+n`.
@@ -449,13 +472,7 @@ fn string_table(schema: &Schema, t: usize, start: usize, n: usize) -> Table {
             ),
         ))),
     ];
-    let cols = schema
-        .fields
-        .iter()
-        .zip(arrays)
-        .map(|(f, a)| FieldArray::new_arc(f.clone(), a))
-        .collect();
-    Table::new("t", Some(cols))
+    table_of(schema, arrays)
 }
 
 /// The string / categorical encoder (encode.rs) against pyarrow: nulls, empty and
@@ -464,9 +481,6 @@ fn string_table(schema: &Schema, t: usize, start: usize, n: usize) -> Table {
 /// pages when a dictionary passes `dictionary_page_bytes`.
 #[test]
 fn pyarrow_reads_our_string_and_categorical_pages() {
-    let field = |name: &str, dtype: ArrowType, nullable: bool| {
-        Arc::new(Field::new(name, dtype, nullable, None))
-    };
     let schema = Schema::new(
         vec![
             field("s", ArrowType::String, true),
@@ -515,7 +529,196 @@ fn pyarrow_reads_our_string_and_categorical_pages() {
             Some(4096 + 1024 * 16 + 64),
         ));
     }
-    verify_with_pyarrow("parquet-strings-to-pyarrow", &schema, &tables, cases);
+    verify_with_pyarrow("parquet-strings-to-pyarrow", &schema, &tables, cases, None);
+}
+
+/// Rows `start..start+n` of the numeric encoder's cases (see below).
+fn numeric_table(schema: &Schema, start: usize, n: usize) -> Table {
+    let rows = start..start + n;
+    let valid: Vec<bool> = rows
+        .clone()
+        .map(|i| (i * 2_654_435_761) % 10 != 0)
+        .collect();
+    let mask = || Some(Bitmask::from_bools(&valid));
+    let none = || Some(Bitmask::from_bools(&vec![false; n]));
+    let special = [
+        f64::NAN,
+        -0.0,
+        0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -f64::NAN,
+    ];
+    let float = |i: usize| {
+        if i % 97 == 0 {
+            special[(i / 97) % special.len()]
+        } else {
+            ((i * 7919) % 1000) as f64 / 8.0 - 60.0
+        }
+    };
+    let arrays = vec![
+        Array::from_int8(IntegerArray::from_vec(
+            rows.clone().map(|i| (i % 251) as i8).collect(),
+            mask(),
+        )),
+        Array::from_int16(IntegerArray::from_vec(
+            rows.clone().map(|i| (i * 31) as i16).collect(),
+            None,
+        )),
+        Array::from_int32(IntegerArray::from_vec(
+            rows.clone()
+                .map(|i| ((i * 7919) % 3000) as i32 - 1500)
+                .collect(),
+            mask(),
+        )),
+        // Unique: the dictionary gives up at 131,072 entries (or at the small limit).
+        Array::from_int64(IntegerArray::from_vec(
+            rows.clone()
+                .map(|i| i as i64 * 1_000_003 - (1 << 40))
+                .collect(),
+            None,
+        )),
+        Array::from_uint8(IntegerArray::from_vec(
+            rows.clone().map(|i| (i % 200) as u8).collect(),
+            mask(),
+        )),
+        Array::from_uint16(IntegerArray::from_vec(
+            rows.clone().map(|i| (i * 13) as u16).collect(),
+            None,
+        )),
+        Array::from_uint32(IntegerArray::from_vec(
+            rows.clone()
+                .map(|i| u32::MAX - (i % 5000) as u32 * 3)
+                .collect(),
+            mask(),
+        )),
+        Array::from_uint64(IntegerArray::from_vec(
+            rows.clone()
+                .map(|i| (1 << 63) + (i as u64 % 700) * 11)
+                .collect(),
+            None,
+        )),
+        Array::from_float32(FloatArray::from_vec(
+            rows.clone().map(|i| float(i) as f32).collect(),
+            mask(),
+        )),
+        Array::from_float64(FloatArray::from_vec(
+            rows.clone().map(float).collect(),
+            mask(),
+        )),
+        Array::from_float64(FloatArray::from_vec(vec![0.0; n], none())),
+        Array::from_int32(IntegerArray::from_vec(vec![7; n], none())),
+        Array::from_datetime_i32(DatetimeArray::new(
+            rows.clone()
+                .map(|i| (i % 4000) as i32 - 2000)
+                .collect::<Vec64<_>>(),
+            mask(),
+            Some(TimeUnit::Days),
+        )),
+        Array::from_datetime_i64(DatetimeArray::new(
+            rows.clone()
+                .map(|i| (i as i64 % 900 - 450) * 86_400_000)
+                .collect::<Vec64<_>>(),
+            None,
+            Some(TimeUnit::Milliseconds),
+        )),
+        Array::from_datetime_i32(DatetimeArray::new(
+            rows.clone()
+                .map(|i| (i % 86_400) as i32)
+                .collect::<Vec64<_>>(),
+            mask(),
+            Some(TimeUnit::Seconds),
+        )),
+        Array::from_datetime_i64(DatetimeArray::new(
+            rows.clone()
+                .map(|i| i as i64 * 1_000_017)
+                .collect::<Vec64<_>>(),
+            None,
+            Some(TimeUnit::Microseconds),
+        )),
+        Array::from_datetime_i64(DatetimeArray::new(
+            rows.clone()
+                .map(|i| (i as i64 % 10_000) * 1_000)
+                .collect::<Vec64<_>>(),
+            mask(),
+            Some(TimeUnit::Seconds),
+        )),
+    ];
+    table_of(schema, arrays)
+}
+
+/// Our numeric and temporal encoder (encode.rs) against pyarrow: every type that
+/// takes it, nulls, all-null columns, NaN of both signs, -0.0 and infinities,
+/// unsigned values above the signed range, a dictionary that falls back to PLAIN
+/// mid-chunk (at 64 KiB and at 4 KiB) and none at all. pyarrow reads the
+/// values; the integer chunks' statistics equal pyarrow's min / max / null count;
+/// and pyarrow, writing the same tables with the same options, gives every
+/// fixed-width chunk the same pages (dictionary entries, fallback page, rows and
+/// encoding of each page).
+#[test]
+fn pyarrow_reads_our_numeric_pages_and_writes_the_same() {
+    let schema = Schema::new(
+        vec![
+            field("i8", ArrowType::Int8, true),
+            field("i16", ArrowType::Int16, false),
+            field("i32", ArrowType::Int32, true),
+            field("i64_unique", ArrowType::Int64, false),
+            field("u8", ArrowType::UInt8, true),
+            field("u16", ArrowType::UInt16, false),
+            field("u32", ArrowType::UInt32, true),
+            field("u64", ArrowType::UInt64, false),
+            field("f32", ArrowType::Float32, true),
+            field("f64", ArrowType::Float64, true),
+            field("f64_null", ArrowType::Float64, true),
+            field("i32_null", ArrowType::Int32, true),
+            field("date32", ArrowType::Date32, true),
+            field("date64", ArrowType::Date64, false),
+            field("time32_s", ArrowType::Time32(TimeUnit::Seconds), true),
+            field(
+                "ts_us",
+                ArrowType::Timestamp(TimeUnit::Microseconds, Some("UTC".into())),
+                false,
+            ),
+            field("ts_s", ArrowType::Timestamp(TimeUnit::Seconds, None), true),
+        ],
+        Default::default(),
+    );
+    // 3 tables of 15,000 rows: pages of 20,000 rows end inside the tables;
+    // at 64 KiB the unique column falls back after 8,192 values, inside the
+    // first table, at 4 KiB most columns do. (pyarrow's 1 MiB fallback on
+    // 131,072 INT64 values was checked the same way on the bench's file.)
+    const ROWS: usize = 15_000;
+    let tables: Vec<Table> = (0..3)
+        .map(|t| numeric_table(&schema, t * ROWS, ROWS))
+        .collect();
+    let mut cases = Vec::new();
+    for (compression, row_group_rows, dictionary, dictionary_page_bytes) in [
+        (ParquetCompression::Snappy, 1 << 20, true, 1 << 20),
+        (ParquetCompression::Snappy, 1 << 20, true, 1 << 16),
+        (ParquetCompression::Zstd(1), 25_000, true, 4096),
+        (ParquetCompression::None, 1 << 20, false, 1 << 20),
+    ] {
+        let options = ParquetWriteOptions {
+            compression,
+            row_group_rows,
+            dictionary,
+            dictionary_page_bytes,
+            ..Default::default()
+        };
+        let name = format!(
+            "{}_rg{row_group_rows}_dict{}",
+            compression_name(compression),
+            if dictionary { dictionary_page_bytes } else { 0 }
+        );
+        cases.push((name, options, None));
+    }
+    verify_with_pyarrow(
+        "parquet-numbers-to-pyarrow",
+        &schema,
+        &tables,
+        cases,
+        Some(ROWS),
+    );
 }
 
 /// Everything a reader opened by `open` gives until it ends: the tables,

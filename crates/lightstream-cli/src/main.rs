@@ -525,8 +525,9 @@ struct InputArgs {
     /// Threads that decode a file input (Parquet: the columns of up to N
     /// batches at once, so up to N batches are held decoded; a CSV file: in
     /// pieces, with the values, row order, errors and counts of one thread;
-    /// pipes are read by one thread); 1 decodes on one thread [default: every
-    /// core]
+    /// pipes are read by one thread) and, for `convert`, that encode the
+    /// columns of Parquet output (the same file as one thread's); 1 decodes
+    /// and encodes on one thread [default: every core]
     #[arg(long, value_name = "N")]
     threads: Option<NonZeroUsize>,
 }
@@ -689,6 +690,7 @@ impl OutputArgs {
                 row_group_rows: self
                     .row_group_rows
                     .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                threads: None,
             },
         }
     }
@@ -784,13 +786,13 @@ fn run(cli: Cli) -> CliResult<()> {
             from,
             out,
             columns,
-        } => commands::convert(
-            &input,
-            &from.options(),
-            &columns.columns(),
-            &output,
-            &out.options(),
-        ),
+        } => {
+            let from = from.options();
+            let mut out = out.options();
+            // `--threads` decodes a file input and encodes Parquet output.
+            out.settings.threads = Some(from.decode_threads());
+            commands::convert(&input, &from, &columns.columns(), &output, &out)
+        }
         Command::Example { output, rows, out } => commands::example(&output, rows, &out.options()),
         Command::Serve {
             url,

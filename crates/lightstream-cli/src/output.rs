@@ -130,6 +130,9 @@ pub struct WriteSettings {
     pub delimiter: Option<u8>,
     /// Parquet: the most rows in one row group (default: the writer's).
     pub row_group_rows: Option<usize>,
+    /// Parquet: threads that encode the columns (`None`: one, the writer's
+    /// default); `convert` passes its `--threads`.
+    pub threads: Option<usize>,
 }
 
 type Buffered = BufWriter<Box<dyn Write + Send>>;
@@ -303,6 +306,7 @@ impl OutputWriter {
                 let options = ParquetWriteOptions {
                     compression: parquet.unwrap_or(ParquetCompression::Snappy),
                     row_group_rows: settings.row_group_rows.unwrap_or(defaults.row_group_rows),
+                    threads: settings.threads.unwrap_or(defaults.threads),
                     ..defaults
                 };
                 let parquet = ParquetWriter::new(writer, &schema, options)

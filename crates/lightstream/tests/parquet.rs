@@ -594,6 +594,82 @@ fn every_compression_with_and_without_dictionaries() {
     }
 }
 
+/// `ParquetWriteOptions::threads`: 1, 2 and 3 encoder threads write the same
+/// bytes (every type, nulls, tables split across row groups, a dictionary
+/// that falls back to PLAIN pages mid-chunk), and a write that fails gives
+/// the same error (the first failing column's) whatever the threads.
+#[test]
+fn encoder_threads_write_the_bytes_of_one_thread() {
+    let schema = all_types_schema();
+    let tables = vec![
+        table(&schema, 700, 21, 20),
+        table(&schema, 0, 22, 0),
+        table(&schema, 1300, 23, 0),
+        table(&schema, 450, 24, 100),
+    ];
+    let all: Vec<usize> = (0..schema.fields.len()).collect();
+    for (compression, row_group_rows) in [
+        (ParquetCompression::Snappy, 1 << 20),
+        (ParquetCompression::Zstd(1), 500),
+        (ParquetCompression::None, 333),
+    ] {
+        let options = |threads| ParquetWriteOptions {
+            compression,
+            row_group_rows,
+            dictionary_page_bytes: 2048,
+            data_page_bytes: 4096,
+            threads,
+            ..Default::default()
+        };
+        let one = write(&schema, &tables, options(1));
+        for threads in [2, 3] {
+            let many = write(&schema, &tables, options(threads));
+            assert!(
+                one == many,
+                "{compression:?}, {threads} threads: the file differs from one thread's"
+            );
+        }
+        let (_, got) = read_all(&one, ParquetReadOptions::default());
+        assert_same_values(&format!("{compression:?}"), &got, &tables, &all);
+    }
+
+    // Nulls in two required columns (the 2nd and the 4th): the 2nd is named.
+    let f = |name: &str| Arc::new(Field::new(name, ArrowType::Int64, false, None));
+    let fields = vec![f("a"), f("b"), f("c"), f("d")];
+    let schema = Schema::new(fields.clone(), BTreeMap::new());
+    let col = |field: &Arc<Field>, nulls: bool| FieldArray {
+        field: field.clone(),
+        array: Array::from_int64(IntegerArray::<i64>::from_vec(
+            vec![1, 2, 3],
+            nulls.then(|| Bitmask::from_bools(&[true, true, false])),
+        )),
+        null_count: usize::from(nulls),
+    };
+    let t = Table {
+        cols: vec![
+            col(&fields[0], false),
+            col(&fields[1], true),
+            col(&fields[2], false),
+            col(&fields[3], true),
+        ],
+        n_rows: 3,
+        name: String::new(),
+        metadata: BTreeMap::new(),
+    };
+    for threads in [1, 2, 3] {
+        let options = ParquetWriteOptions {
+            threads,
+            ..Default::default()
+        };
+        let mut w = ParquetWriter::new(Vec::new(), &schema, options).unwrap();
+        let e = w.write(&t).unwrap_err().to_string();
+        assert!(
+            e.contains("\"b\" is not nullable but row 2 is null"),
+            "{threads}: {e}"
+        );
+    }
+}
+
 #[test]
 fn tables_split_across_row_groups() {
     let schema = all_types_schema();

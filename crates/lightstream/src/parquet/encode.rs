@@ -1,9 +1,16 @@
-//! Our own encoder of BYTE_ARRAY column chunks (string and categorical
-//! columns) for [`super::ParquetWriter`].
+//! Our own encoder of column chunks for [`super::ParquetWriter`]: BYTE_ARRAY
+//! (string and categorical columns) and INT32 / INT64 / FLOAT / DOUBLE (the
+//! numeric and temporal columns, and the conversions Parquet's types need).
 //!
 //! - Strings are dictionary-encoded through a memo table ([`Memo`]: one owned
 //!   buffer of the distinct values and a hash -> index table), so there is no
 //!   `ByteArray` (a refcounted `Bytes`) per value as in the crate's writer.
+//! - Fixed-width values are dictionary-encoded through [`FixedMemo`] (open
+//!   addressing on the value's bits); PLAIN pages are the column's values as
+//!   they are, a run of valid rows at a time. Their statistics are the
+//!   crate's column writer's: floats in IEEE 754 total order (the column
+//!   order its file writer declares) with a NaN count, NaN left out of min /
+//!   max unless all values are NaN; UINT_32 / UINT_64 ordered unsigned.
 //! - A categorical column's keys are remapped to the chunk's dictionary once
 //!   per dictionary entry a table uses, never hashed per row; so tables with
 //!   different `unique_values` share one dictionary page in a row group.
@@ -16,21 +23,27 @@
 //!   writes the page headers, and we build the chunk's metadata (statistics:
 //!   min / max / null count; an offset index, no column index).
 //!
-//! Not here: other physical types (the crate's column writers, writer.rs),
-//! the file layout and footer (the crate's file writer, writer.rs).
+//! Not here: BOOLEAN, FIXED_LEN_BYTE_ARRAY (Decimal128) and all-null `Null`
+//! columns (the crate's column writers, writer.rs), the file layout and
+//! footer (the crate's file writer, writer.rs).
 
 use std::io::{Cursor, Read};
+use std::ops::Range;
 
 use lightstream_core::bytes::Bytes;
-use lightstream_core::minarrow::{Array, Bitmask, CategoricalArray, FieldArray, Integer};
-use lightstream_core::minarrow::{StringArray, TextArray};
-use parquet::basic::{Compression as PqCompression, Encoding, PageType};
+use lightstream_core::minarrow::{
+    Array, ArrowType, Bitmask, CategoricalArray, FieldArray, Integer, NumericArray, StringArray,
+    TemporalArray, TextArray, TimeUnit,
+};
+use parquet::basic::{
+    Compression as PqCompression, Encoding, PageType, SortOrder, Type as PhysicalType,
+};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::file::metadata::{ColumnChunkMetaData, OffsetIndexBuilder, PageEncodingStats};
 use parquet::file::reader::{ChunkReader, Length};
-use parquet::file::statistics::Statistics;
+use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
@@ -139,19 +152,72 @@ struct Memo {
     plain_bytes: usize,
 }
 
+/// The 64-bit product of `a` and `b` folded (high half xor low half): the
+/// mixing step of wyhash / foldhash.
+#[inline]
+fn fold(a: u64, b: u64) -> u64 {
+    let m = u128::from(a) * u128::from(b);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+/// `v` (at most 16 bytes) as two words, without a copy: the first and last
+/// 8 (or 4) bytes, overlapping when shorter than 16 (8); the length, hashed
+/// or compared alongside, tells the overlaps apart.
+#[inline]
+fn short_words(v: &[u8]) -> (u64, u64) {
+    let n = v.len();
+    if n >= 8 {
+        let (head, _) = v.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+        let (_, tail) = v.split_last_chunk::<8>().unwrap_or((&[], &[0; 8]));
+        (u64::from_le_bytes(*head), u64::from_le_bytes(*tail))
+    } else if n >= 4 {
+        let (head, _) = v.split_first_chunk::<4>().unwrap_or((&[0; 4], &[]));
+        let (_, tail) = v.split_last_chunk::<4>().unwrap_or((&[], &[0; 4]));
+        (
+            u64::from(u32::from_le_bytes(*head)),
+            u64::from(u32::from_le_bytes(*tail)),
+        )
+    } else if n > 0 {
+        let w = u64::from(v[0]) | u64::from(v[n / 2]) << 8 | u64::from(v[n - 1]) << 16;
+        (w, 0)
+    } else {
+        (0, 0)
+    }
+}
+
+/// The memo's hash: words of `v` folded into the length, no copy (the
+/// tail is read as the last 8 bytes, overlapping the words before it).
+#[inline]
 fn hash(v: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = (v.len() as u64).wrapping_mul(K);
-    let (words, rest) = v.as_chunks::<8>();
-    for w in words {
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(*w)).wrapping_mul(K);
+    const K0: u64 = 0x9e37_79b9_7f4a_7c15;
+    const K1: u64 = 0xa076_1d64_78bd_642f;
+    const K2: u64 = 0xe703_7ed1_a0b4_28db;
+    let mut h = (v.len() as u64) ^ K0;
+    let mut rest = v;
+    while rest.len() > 16 {
+        let (w, tail) = rest.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+        h = fold(h ^ u64::from_le_bytes(*w), K1);
+        rest = tail;
     }
-    if !rest.is_empty() {
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(b)).wrapping_mul(K);
-    }
-    h ^ (h >> 29)
+    // The last 16 bytes or fewer (for a long value, overlapping is fine:
+    // the words before were hashed in order).
+    let (a, b) = if v.len() > 16 {
+        short_words(&v[v.len() - 16..])
+    } else {
+        short_words(rest)
+    };
+    fold(h ^ a ^ K1, b ^ K2)
+}
+
+/// `a == b`, for short values without a call to memcmp.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && if a.len() <= 16 {
+            short_words(a) == short_words(b)
+        } else {
+            a == b
+        }
 }
 
 impl Memo {
@@ -189,7 +255,7 @@ impl Memo {
             }
             if s & !0xffff_ffff == tag {
                 let e = (s as u32 - 1) as usize;
-                if self.get(e) == v {
+                if same_bytes(self.get(e), v) {
                     return e as u32;
                 }
             }
@@ -220,6 +286,233 @@ impl Memo {
             }
             self.slots[p] = (h << 32) | (e as u64 + 1);
         }
+    }
+}
+
+/// The distinct fixed-width values of a chunk (their bits, zero-extended)
+/// in first-seen order, and an open-addressing table of their indices + 1
+/// (0: empty; a power of two of slots, at most half full, Fibonacci hashing
+/// on the value): 4 bytes a slot, so a dictionary at pyarrow's 1 MiB limit
+/// (131,072 INT64 values) needs a 1 MiB table. Its memory is given back
+/// when the chunk falls back to PLAIN or ends ([`FixedMemo::release`]).
+#[derive(Default)]
+struct FixedMemo {
+    values: Vec<u64>,
+    slots: Vec<u32>,
+    /// 64 - log2(slots).
+    shift: u32,
+}
+
+impl FixedMemo {
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Empty, its buffers freed: each column holds a table only while it
+    /// is dictionary-encoding.
+    fn release(&mut self) {
+        *self = FixedMemo::default();
+    }
+
+    #[inline]
+    fn slot(v: u64, shift: u32) -> usize {
+        (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+    }
+
+    /// The index of `v`, added if new.
+    #[inline]
+    fn insert(&mut self, v: u64) -> u32 {
+        if self.slots.is_empty() {
+            self.slots.resize(1024, 0);
+            self.shift = 64 - 10;
+        }
+        let mask = self.slots.len() - 1;
+        let mut p = Self::slot(v, self.shift);
+        loop {
+            let e = self.slots[p];
+            if e == 0 {
+                break;
+            }
+            if self.values.get(e as usize - 1) == Some(&v) {
+                return e - 1;
+            }
+            p = (p + 1) & mask;
+        }
+        let e = self.values.len() as u32;
+        self.slots[p] = e + 1;
+        self.values.push(v);
+        if self.values.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        e
+    }
+
+    fn grow(&mut self) {
+        let n = self.slots.len() * 2;
+        self.shift -= 1;
+        self.slots.clear();
+        self.slots.resize(n, 0);
+        let mask = n - 1;
+        for (e, &v) in self.values.iter().enumerate() {
+            let mut p = Self::slot(v, self.shift);
+            while self.slots[p] != 0 {
+                p = (p + 1) & mask;
+            }
+            self.slots[p] = e as u32 + 1;
+        }
+    }
+}
+
+/// What a chunk's values are, physically (its Parquet type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Physical {
+    Bytes,
+    Int32,
+    Int64,
+    Float,
+    Double,
+}
+
+/// A fixed-width Parquet value: INT32, INT64, FLOAT or DOUBLE.
+trait Fixed: Copy + Default + PartialOrd {
+    const WIDTH: usize;
+    /// FLOAT or DOUBLE (NaN is possible).
+    const FLOAT: bool;
+    /// Its bits, zero-extended (the memo's key, the statistics' storage).
+    fn bits(self) -> u64;
+    fn from_bits(b: u64) -> Self;
+    /// Its PLAIN encoding (little-endian) into `out` (`WIDTH` bytes).
+    fn put(self, out: &mut [u8]);
+    fn is_nan(self) -> bool {
+        false
+    }
+    /// `a < b`, as unsigned integers when `unsigned` (UINT_32 / UINT_64).
+    fn less(a: Self, b: Self, unsigned: bool) -> bool;
+}
+
+macro_rules! fixed_int {
+    ($t:ty, $u:ty) => {
+        impl Fixed for $t {
+            const WIDTH: usize = std::mem::size_of::<$t>();
+            const FLOAT: bool = false;
+            fn bits(self) -> u64 {
+                u64::from(self as $u)
+            }
+            fn from_bits(b: u64) -> Self {
+                b as $u as $t
+            }
+            fn put(self, out: &mut [u8]) {
+                out.copy_from_slice(&self.to_le_bytes());
+            }
+            #[inline]
+            fn less(a: Self, b: Self, unsigned: bool) -> bool {
+                if unsigned {
+                    (a as $u) < (b as $u)
+                } else {
+                    a < b
+                }
+            }
+        }
+    };
+}
+fixed_int!(i32, u32);
+fixed_int!(i64, u64);
+
+macro_rules! fixed_float {
+    ($t:ty) => {
+        impl Fixed for $t {
+            const WIDTH: usize = std::mem::size_of::<$t>();
+            const FLOAT: bool = true;
+            fn bits(self) -> u64 {
+                u64::from(self.to_bits())
+            }
+            fn from_bits(b: u64) -> Self {
+                <$t>::from_bits(b as _)
+            }
+            fn put(self, out: &mut [u8]) {
+                out.copy_from_slice(&self.to_le_bytes());
+            }
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            /// IEEE 754 total order (the column order the crate's file
+            /// writer declares for FLOAT and DOUBLE): -0.0 < +0.0.
+            #[inline]
+            fn less(a: Self, b: Self, _: bool) -> bool {
+                a.total_cmp(&b).is_lt()
+            }
+        }
+    };
+}
+fixed_float!(f32);
+fixed_float!(f64);
+
+/// Min and max of the valid values of a fixed-width chunk, as bits, in the
+/// order the file declares: IEEE 754 total order for floats (the crate's
+/// file writer writes `IEEE_754_TOTAL_ORDER` column orders), where NaN is
+/// counted and left out of min / max unless every value is NaN.
+#[derive(Default, Clone, Copy)]
+struct FixedMinMax {
+    values: Option<(u64, u64)>,
+    nans: Option<(u64, u64)>,
+    nan_count: u64,
+}
+
+impl FixedMinMax {
+    /// Folds `vals` in; NaNs are counted when `count_nans` (not for the
+    /// entries of a dictionary, whose NaNs were counted per value).
+    fn update<T: Fixed>(
+        &mut self,
+        vals: impl IntoIterator<Item = T>,
+        unsigned: bool,
+        count_nans: bool,
+    ) {
+        // The order chosen once per run of values, not per value.
+        if unsigned {
+            self.fold::<T, true>(vals, count_nans);
+        } else {
+            self.fold::<T, false>(vals, count_nans);
+        }
+    }
+
+    fn fold<T: Fixed, const UNSIGNED: bool>(
+        &mut self,
+        vals: impl IntoIterator<Item = T>,
+        count_nans: bool,
+    ) {
+        fn widen<T: Fixed>(range: &mut Option<(u64, u64)>, v: T, unsigned: bool) {
+            *range = Some(match *range {
+                None => (v.bits(), v.bits()),
+                Some((lo, hi)) => {
+                    let (lo, hi) = (T::from_bits(lo), T::from_bits(hi));
+                    let lo = if T::less(v, lo, unsigned) { v } else { lo };
+                    let hi = if T::less(hi, v, unsigned) { v } else { hi };
+                    (lo.bits(), hi.bits())
+                }
+            });
+        }
+        // Values in registers for the run, folded into `self` at its end.
+        let mut run: Option<(T, T)> = self.values.map(|(l, h)| (T::from_bits(l), T::from_bits(h)));
+        for v in vals {
+            if v.is_nan() {
+                self.nan_count += u64::from(count_nans);
+                widen(&mut self.nans, v, UNSIGNED);
+                continue;
+            }
+            run = Some(match run {
+                None => (v, v),
+                Some((lo, hi)) => (
+                    if T::less(v, lo, UNSIGNED) { v } else { lo },
+                    if T::less(hi, v, UNSIGNED) { v } else { hi },
+                ),
+            });
+        }
+        self.values = run.map(|(lo, hi)| (lo.bits(), hi.bits()));
+    }
+
+    /// The min and max to write: of the values, else of the NaNs.
+    fn range(&self) -> Option<(u64, u64)> {
+        self.values.or(self.nans)
     }
 }
 
@@ -296,10 +589,13 @@ impl ChunkReader for ChunkBytes {
     }
 }
 
-/// Encodes the string or categorical column of one schema field, a column
-/// chunk per row group (`write` the rows, then `close`).
-pub(super) struct ByteColumn {
+/// Encodes the column of one schema field, a column chunk per row group
+/// (`write` the rows, then `close`).
+pub(super) struct ChunkEncoder {
     descr: ColumnDescPtr,
+    physical: Physical,
+    /// Statistics order unsigned integers (UINT_32 / UINT_64).
+    unsigned: bool,
     nullable: bool,
     compression: PqCompression,
     codec: PageCodec,
@@ -308,6 +604,7 @@ pub(super) struct ByteColumn {
     page_bytes: usize,
     statistics: bool,
     memo: Memo,
+    fixed_memo: FixedMemo,
     /// The chunk writes PLAIN pages (no dictionary, or it fell back).
     plain: bool,
     /// The dictionary page, serialized, once written (at a fallback or close).
@@ -329,6 +626,7 @@ pub(super) struct ByteColumn {
     uncompressed: u64,
     compressed: u64,
     minmax: MinMax,
+    fixed_minmax: FixedMinMax,
     /// Scratch: definition levels of a mini-batch, the uncompressed page,
     /// the compressed page.
     defs: Vec<i16>,
@@ -336,10 +634,27 @@ pub(super) struct ByteColumn {
     packed: Vec<u8>,
 }
 
-impl ByteColumn {
-    /// The encoder of the BYTE_ARRAY column `descr`.
-    pub(super) fn new(descr: ColumnDescPtr, options: &ParquetWriteOptions) -> Result<Self> {
-        Ok(ByteColumn {
+impl ChunkEncoder {
+    /// The encoder of column `descr` (of Arrow type `dtype`), or `None` when
+    /// the crate's column writer writes it (BOOLEAN, FIXED_LEN_BYTE_ARRAY,
+    /// `Null`).
+    pub(super) fn for_column(
+        dtype: &ArrowType,
+        descr: ColumnDescPtr,
+        options: &ParquetWriteOptions,
+    ) -> Result<Option<Self>> {
+        let physical = match (dtype, descr.physical_type()) {
+            (ArrowType::Null, _) => return Ok(None),
+            (_, PhysicalType::BYTE_ARRAY) => Physical::Bytes,
+            (_, PhysicalType::INT32) => Physical::Int32,
+            (_, PhysicalType::INT64) => Physical::Int64,
+            (_, PhysicalType::FLOAT) => Physical::Float,
+            (_, PhysicalType::DOUBLE) => Physical::Double,
+            _ => return Ok(None),
+        };
+        Ok(Some(ChunkEncoder {
+            physical,
+            unsigned: physical != Physical::Bytes && descr.sort_order() == SortOrder::UNSIGNED,
             nullable: descr.max_def_level() > 0,
             descr,
             compression: super::writer::compression(options.compression)?,
@@ -350,6 +665,7 @@ impl ByteColumn {
             page_bytes: options.data_page_bytes.max(1),
             statistics: options.statistics,
             memo: Memo::default(),
+            fixed_memo: FixedMemo::default(),
             plain: !options.dictionary,
             dict_page: None,
             remap: Vec::new(),
@@ -364,16 +680,76 @@ impl ByteColumn {
             uncompressed: 0,
             compressed: 0,
             minmax: MinMax::default(),
+            fixed_minmax: FixedMinMax::default(),
             defs: Vec::new(),
             body: Vec::new(),
             packed: Vec::new(),
-        })
+        }))
     }
 
-    /// Encodes rows `offset..offset+len` of `col` (a string or categorical
-    /// column) into the chunk.
+    /// Encodes rows `offset..offset+len` of `col` into the chunk, converted
+    /// to the column's Parquet type where Arrow's differs (narrow and
+    /// unsigned integers, seconds, Date64, Duration32).
     pub(super) fn write(&mut self, col: &FieldArray, offset: usize, len: usize) -> Result<()> {
         let name = col.field.name.as_str();
+        let mismatch = || {
+            parquet_error(format!(
+                "column \"{name}\": internal type mismatch between schema and column encoder"
+            ))
+        };
+        // The column's own values, or converted by `$f` (`None`: does not
+        // fit `$what`), as Parquet type `$t`.
+        macro_rules! fixed {
+            ($t:ty, $a:expr) => {
+                self.fixed::<$t, $t>(
+                    col,
+                    ($a.data.as_slice(), $a.null_mask.as_ref()),
+                    offset,
+                    len,
+                    Conversion::Same(same::<$t>),
+                )
+            };
+            ($t:ty, $a:expr, $f:expr) => {
+                self.fixed::<_, $t>(
+                    col,
+                    ($a.data.as_slice(), $a.null_mask.as_ref()),
+                    offset,
+                    len,
+                    Conversion::Into(&|v| Some($f(v)), "its Parquet type"),
+                )
+            };
+            ($t:ty, $a:expr, $f:expr, $what:expr) => {
+                self.fixed::<_, $t>(
+                    col,
+                    ($a.data.as_slice(), $a.null_mask.as_ref()),
+                    offset,
+                    len,
+                    Conversion::Into(&$f, $what),
+                )
+            };
+        }
+        let want = match &col.array {
+            Array::TextArray(_) => Physical::Bytes,
+            Array::NumericArray(
+                NumericArray::Int64(_) | NumericArray::UInt64(_) | NumericArray::Decimal64(_),
+            ) => Physical::Int64,
+            Array::NumericArray(NumericArray::Float32(_)) => Physical::Float,
+            Array::NumericArray(NumericArray::Float64(_)) => Physical::Double,
+            Array::NumericArray(_) => Physical::Int32,
+            Array::TemporalArray(TemporalArray::Datetime32(_)) => match col.field.dtype {
+                ArrowType::Duration32(_) => Physical::Int64,
+                _ => Physical::Int32,
+            },
+            Array::TemporalArray(TemporalArray::Datetime64(_)) => match col.field.dtype {
+                ArrowType::Date64 => Physical::Int32,
+                _ => Physical::Int64,
+            },
+            #[allow(unreachable_patterns)]
+            _ => return Err(mismatch()),
+        };
+        if want != self.physical {
+            return Err(mismatch());
+        }
         match &col.array {
             Array::TextArray(TextArray::String32(a)) => self.strings(col, a, offset, len),
             Array::TextArray(TextArray::String64(a)) => self.strings(col, a, offset, len),
@@ -381,9 +757,117 @@ impl ByteColumn {
             Array::TextArray(TextArray::Categorical16(a)) => self.categorical(col, a, offset, len),
             Array::TextArray(TextArray::Categorical32(a)) => self.categorical(col, a, offset, len),
             Array::TextArray(TextArray::Categorical64(a)) => self.categorical(col, a, offset, len),
-            _ => Err(parquet_error(format!(
-                "column \"{name}\": internal type mismatch between schema and string encoder"
-            ))),
+            Array::NumericArray(n) => match n {
+                NumericArray::Int8(a) => fixed!(i32, a, i32::from),
+                NumericArray::Int16(a) => fixed!(i32, a, i32::from),
+                NumericArray::Int32(a) => fixed!(i32, a),
+                NumericArray::Int64(a) => fixed!(i64, a),
+                NumericArray::UInt8(a) => fixed!(i32, a, i32::from),
+                NumericArray::UInt16(a) => fixed!(i32, a, i32::from),
+                // UINT_32 / UINT_64 are stored as the INT32 / INT64 bit pattern.
+                NumericArray::UInt32(a) => fixed!(i32, a, |v: u32| v as i32),
+                NumericArray::UInt64(a) => fixed!(i64, a, |v: u64| v as i64),
+                NumericArray::Float32(a) => fixed!(f32, a),
+                NumericArray::Float64(a) => fixed!(f64, a),
+                NumericArray::Decimal32(a) => fixed!(i32, a),
+                NumericArray::Decimal64(a) => fixed!(i64, a),
+                _ => Err(mismatch()),
+            },
+            Array::TemporalArray(TemporalArray::Datetime32(a)) => match &col.field.dtype {
+                ArrowType::Time32(TimeUnit::Seconds) => fixed!(
+                    i32,
+                    a,
+                    |v: i32| v.checked_mul(1000),
+                    "32-bit milliseconds (Parquet has no seconds unit)"
+                ),
+                ArrowType::Duration32(_) => fixed!(i64, a, i64::from),
+                _ => fixed!(i32, a),
+            },
+            Array::TemporalArray(TemporalArray::Datetime64(a)) => match &col.field.dtype {
+                ArrowType::Date64 => fixed!(
+                    i32,
+                    a,
+                    |v: i64| i32::try_from(v.div_euclid(86_400_000)).ok(),
+                    "a 32-bit day count"
+                ),
+                ArrowType::Timestamp(TimeUnit::Seconds, _) => fixed!(
+                    i64,
+                    a,
+                    |v: i64| v.checked_mul(1000),
+                    "milliseconds (Parquet has no seconds unit)"
+                ),
+                _ => fixed!(i64, a),
+            },
+            _ => Err(mismatch()),
+        }
+    }
+
+    /// Rows `offset..offset+len` of a fixed-width column (its values and
+    /// validity), as Parquet type `T` through `conv`.
+    fn fixed<S: Copy, T: Fixed>(
+        &mut self,
+        col: &FieldArray,
+        (data, mask): (&[S], Option<&Bitmask>),
+        offset: usize,
+        len: usize,
+        conv: Conversion<'_, S, T>,
+    ) -> Result<()> {
+        let name = col.field.name.as_str();
+        let data = rows(name, data, offset, len)?;
+        let mut defs = std::mem::take(&mut self.defs);
+        let r = self.mini_batches(&mut defs, col, mask, offset, len, |me, run| {
+            let (f, what) = match conv {
+                Conversion::Same(same) => {
+                    me.push_fixed(same(&data[run]));
+                    return Ok(());
+                }
+                Conversion::Into(f, what) => (f, what),
+            };
+            let mut buf = [T::default(); 256];
+            for start in run.clone().step_by(buf.len()) {
+                let piece = &data[start..run.end.min(start + buf.len())];
+                for (j, (slot, &v)) in buf.iter_mut().zip(piece).enumerate() {
+                    *slot = f(v).ok_or_else(|| {
+                        let row = offset + start + j;
+                        parquet_error(format!(
+                            "column \"{name}\": the value at row {row} does not fit {what}"
+                        ))
+                    })?;
+                }
+                me.push_fixed(&buf[..piece.len()]);
+            }
+            Ok(())
+        });
+        self.defs = defs;
+        r
+    }
+
+    /// Adds the valid values `vals` to the page.
+    fn push_fixed<T: Fixed>(&mut self, vals: &[T]) {
+        if self.plain {
+            if self.statistics {
+                self.fixed_minmax
+                    .update(vals.iter().copied(), self.unsigned, true);
+            }
+            let start = self.page.values.len();
+            self.page.values.resize(start + vals.len() * T::WIDTH, 0);
+            for (out, v) in self.page.values[start..]
+                .chunks_exact_mut(T::WIDTH)
+                .zip(vals)
+            {
+                v.put(out);
+            }
+        } else {
+            if self.statistics && T::FLOAT {
+                // Counted per value: the dictionary holds each NaN once.
+                let nans = vals.iter().filter(|v| v.is_nan()).count();
+                self.fixed_minmax.nan_count += nans as u64;
+            }
+            self.page.indices.reserve(vals.len());
+            for v in vals {
+                let ix = self.fixed_memo.insert(v.bits());
+                self.page.indices.push(ix);
+            }
         }
     }
 
@@ -448,34 +932,39 @@ impl ByteColumn {
         mask: Option<&Bitmask>,
         offset: usize,
         len: usize,
-        value: impl FnMut(usize) -> Result<Value<'v>>,
+        mut value: impl FnMut(usize) -> Result<Value<'v>>,
     ) -> Result<()> {
         // The levels scratch is lent to `valid_runs` while `self` takes values.
         let mut defs = std::mem::take(&mut self.defs);
-        let r = self.mini_batches(&mut defs, col, mask, offset, len, value);
+        let r = self.mini_batches(&mut defs, col, mask, offset, len, |me, run| {
+            for i in run {
+                me.push(value(i)?, offset + i)?;
+            }
+            Ok(())
+        });
         self.defs = defs;
         r
     }
 
-    fn mini_batches<'v>(
+    /// The one loop over a column's rows: mini-batches that end at page
+    /// boundaries, `run(self, rows)` for each run of valid rows (relative to
+    /// `offset`), then the levels, the fallback and page checks.
+    fn mini_batches(
         &mut self,
         defs: &mut Vec<i16>,
         col: &FieldArray,
         mask: Option<&Bitmask>,
         offset: usize,
         len: usize,
-        mut value: impl FnMut(usize) -> Result<Value<'v>>,
+        mut run: impl FnMut(&mut Self, Range<usize>) -> Result<()>,
     ) -> Result<()> {
         let mut at = 0;
         while at < len {
             let k = (len - at).min(MINI_BATCH).min(PAGE_ROWS - self.page.rows);
             let mut valid = 0;
-            valid_runs(col, mask, offset + at, k, defs, |run| {
-                valid += run.len();
-                for i in run {
-                    self.push(value(at + i)?, offset + at + i)?;
-                }
-                Ok(())
+            valid_runs(col, mask, offset + at, k, defs, |r| {
+                valid += r.len();
+                run(self, at + r.start..at + r.end)
             })?;
             if self.nullable {
                 self.page.levels.extend(defs.iter().map(|&d| d as u8));
@@ -484,7 +973,7 @@ impl ByteColumn {
             self.rows += k as u64;
             self.nulls += (k - valid) as u64;
             at += k;
-            if !self.plain && self.memo.plain_bytes >= self.dictionary_bytes {
+            if !self.plain && self.dictionary_plain_bytes() >= self.dictionary_bytes {
                 self.fall_back()?;
             }
             if self.page.rows >= PAGE_ROWS || self.page.values.len() >= self.page_bytes {
@@ -534,6 +1023,23 @@ impl ByteColumn {
         Ok(())
     }
 
+    /// Entries of the dictionary being built.
+    fn dictionary_len(&self) -> usize {
+        match self.physical {
+            Physical::Bytes => self.memo.len(),
+            _ => self.fixed_memo.len(),
+        }
+    }
+
+    /// The dictionary page's PLAIN size.
+    fn dictionary_plain_bytes(&self) -> usize {
+        match self.physical {
+            Physical::Bytes => self.memo.plain_bytes,
+            Physical::Int32 | Physical::Float => 4 * self.fixed_memo.len(),
+            Physical::Int64 | Physical::Double => 8 * self.fixed_memo.len(),
+        }
+    }
+
     /// The dictionary outgrew its limit: its pages are written and the rest
     /// of the chunk is PLAIN.
     fn fall_back(&mut self) -> Result<()> {
@@ -546,21 +1052,30 @@ impl ByteColumn {
     /// Serializes the dictionary page (PLAIN values) into `dict_page`, and
     /// folds its entries into the statistics.
     fn write_dictionary(&mut self) -> Result<()> {
-        let m = &self.memo;
         self.body.clear();
-        self.body.reserve(m.plain_bytes);
-        for e in 0..m.len() {
-            let v = m.get(e);
-            self.body.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            self.body.extend_from_slice(v);
-            if self.statistics {
-                self.minmax.update(v);
+        self.body.reserve(self.dictionary_plain_bytes());
+        let entries = self.dictionary_len();
+        match self.physical {
+            Physical::Bytes => {
+                let m = &self.memo;
+                for e in 0..m.len() {
+                    let v = m.get(e);
+                    self.body.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    self.body.extend_from_slice(v);
+                    if self.statistics {
+                        self.minmax.update(v);
+                    }
+                }
             }
+            Physical::Int32 => self.fixed_dictionary::<i32>(),
+            Physical::Int64 => self.fixed_dictionary::<i64>(),
+            Physical::Float => self.fixed_dictionary::<f32>(),
+            Physical::Double => self.fixed_dictionary::<f64>(),
         }
         let buf = self.codec.compress(&self.body, &mut self.packed)?;
         let page = Page::DictionaryPage {
             buf,
-            num_values: m.len() as u32,
+            num_values: entries as u32,
             encoding: Encoding::PLAIN,
             is_sorted: false,
         };
@@ -573,7 +1088,28 @@ impl ByteColumn {
         self.compressed += spec.compressed_size as u64;
         self.dict_page = Some((bytes, spec));
         self.memo.clear();
+        self.fixed_memo.release();
+        // The dictionary page (up to `dictionary_page_bytes`, 1 MiB) grew
+        // the scratch past what data pages of 20,000 rows need: give it back
+        // rather than hold it, per column, for the rest of the file (once
+        // per chunk; the next page regrows it to its own size).
+        self.body = Vec::new();
+        self.packed = Vec::new();
         Ok(())
+    }
+
+    /// The fixed-width dictionary's PLAIN page into `body`, its entries into
+    /// the statistics.
+    fn fixed_dictionary<T: Fixed>(&mut self) {
+        let values = &self.fixed_memo.values;
+        self.body.resize(values.len() * T::WIDTH, 0);
+        for (out, &v) in self.body.chunks_exact_mut(T::WIDTH).zip(values) {
+            T::from_bits(v).put(out);
+        }
+        if self.statistics {
+            let vals = values.iter().map(|&v| T::from_bits(v));
+            self.fixed_minmax.update(vals, self.unsigned, false);
+        }
     }
 
     fn error(&self, e: impl std::fmt::Display) -> crate::Error {
@@ -594,10 +1130,15 @@ impl ByteColumn {
             self.body[..4].copy_from_slice(&n.to_le_bytes());
         }
         let encoding = if self.plain {
-            self.body.extend_from_slice(&self.page.values);
+            if self.body.is_empty() {
+                // No levels (a required column): the values are the body.
+                std::mem::swap(&mut self.body, &mut self.page.values);
+            } else {
+                self.body.extend_from_slice(&self.page.values);
+            }
             Encoding::PLAIN
         } else {
-            let w = bit_width_of((self.memo.len() as u32).saturating_sub(1));
+            let w = bit_width_of((self.dictionary_len() as u32).saturating_sub(1));
             self.body.push(w as u8);
             rle_encode(&self.page.indices, w, &mut self.body);
             Encoding::RLE_DICTIONARY
@@ -639,6 +1180,45 @@ impl ByteColumn {
         Ok(())
     }
 
+    /// The chunk statistics of a fixed-width column, as the crate's column
+    /// writer makes them (see [`FixedMinMax`]; floats carry a NaN count).
+    fn fixed_statistics(&self) -> Statistics {
+        let nulls = Some(self.nulls);
+        let mm = self.fixed_minmax.range();
+        // As the crate: no NaN count in a chunk without values.
+        let nan_count = (self.rows > self.nulls).then_some(self.fixed_minmax.nan_count);
+        match self.physical {
+            Physical::Int32 => {
+                let (lo, hi) = mm
+                    .map(|(l, h)| (i32::from_bits(l), i32::from_bits(h)))
+                    .unzip();
+                Statistics::int32(lo, hi, None, nulls, false)
+            }
+            Physical::Int64 | Physical::Bytes => {
+                let (lo, hi) = mm
+                    .map(|(l, h)| (i64::from_bits(l), i64::from_bits(h)))
+                    .unzip();
+                Statistics::int64(lo, hi, None, nulls, false)
+            }
+            Physical::Float => {
+                let (lo, hi) = mm
+                    .map(|(l, h)| (f32::from_bits(l as u32), f32::from_bits(h as u32)))
+                    .unzip();
+                Statistics::Float(
+                    ValueStatistics::new(lo, hi, None, nulls, false).with_nan_count(nan_count),
+                )
+            }
+            Physical::Double => {
+                let (lo, hi) = mm
+                    .map(|(l, h)| (f64::from_bits(l), f64::from_bits(h)))
+                    .unzip();
+                Statistics::Double(
+                    ValueStatistics::new(lo, hi, None, nulls, false).with_nan_count(nan_count),
+                )
+            }
+        }
+    }
+
     /// Ends the chunk (the row group is being written): its metadata and
     /// bytes; the encoder is ready for the next row group's chunk.
     pub(super) fn close(&mut self) -> Result<(ColumnCloseResult, ChunkBytes)> {
@@ -678,7 +1258,9 @@ impl ByteColumn {
             .set_num_values(self.rows as i64)
             .set_data_page_offset(head_len as i64)
             .set_dictionary_page_offset(dict.as_ref().map(|_| 0));
-        if self.statistics {
+        if self.statistics && self.physical != Physical::Bytes {
+            builder = builder.set_statistics(self.fixed_statistics());
+        } else if self.statistics {
             let MinMax { mut min, mut max } = std::mem::take(&mut self.minmax);
             // As Arrow C++ (`max_statistics_size`): no min / max rather than
             // values of any size in the footer.
@@ -714,10 +1296,16 @@ impl ByteColumn {
             column_index: None,
             offset_index: Some(index.build()),
         };
-        // Ready for the next chunk.
+        // Ready for the next chunk. The page scratch is given back: the
+        // row group's chunks are about to be held together in the file
+        // writer, the writer's peak, without it.
         self.memo.clear();
+        self.fixed_memo.release();
+        self.page = PageState::default();
+        (self.body, self.packed) = (Vec::new(), Vec::new());
         self.plain = !self.dictionary;
         self.minmax = MinMax::default();
+        self.fixed_minmax = FixedMinMax::default();
         (self.rows, self.nulls, self.value_bytes) = (0, 0, 0);
         (self.uncompressed, self.compressed) = (0, 0);
         let bytes = ChunkBytes {
@@ -726,6 +1314,25 @@ impl ByteColumn {
         };
         Ok((close, bytes))
     }
+}
+
+/// How a column's values become its Parquet type's: as they are (`S` is
+/// `T`), or converted (`None`: the value does not fit the type named).
+enum Conversion<'f, S, T> {
+    Same(fn(&[S]) -> &[T]),
+    Into(&'f dyn Fn(S) -> Option<T>, &'f str),
+}
+
+impl<S, T> Clone for Conversion<'_, S, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S, T> Copy for Conversion<'_, S, T> {}
+
+fn same<T>(v: &[T]) -> &[T] {
+    v
 }
 
 /// A valid row's value: its bytes, or a categorical key and its bytes.
@@ -737,6 +1344,205 @@ enum Value<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parquet::{ParquetWriter, types::parquet_type};
+    use lightstream_core::Schema;
+    use lightstream_core::minarrow::{
+        DatetimeArray, Field, FloatArray, IntegerArray, Table, Vec64,
+    };
+    use parquet::data_type::{DataType, DoubleType, FloatType, Int32Type, Int64Type};
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::types::Type;
+    use std::sync::Arc;
+
+    /// (min bytes, max bytes, null count, NaN count) of a chunk's statistics.
+    type Stats = (Option<Vec<u8>>, Option<Vec<u8>>, Option<u64>, Option<u64>);
+
+    fn stats_of(s: &Statistics) -> Stats {
+        (
+            s.min_bytes_opt().map(<[u8]>::to_vec),
+            s.max_bytes_opt().map(<[u8]>::to_vec),
+            s.null_count_opt(),
+            s.nan_count_opt(),
+        )
+    }
+
+    fn chunk_stats(file: Vec<u8>) -> Vec<Stats> {
+        let r = SerializedFileReader::new(Bytes::from(file)).unwrap();
+        let md = r.metadata();
+        (0..md.num_row_groups())
+            .map(|g| stats_of(md.row_group(g).column(0).statistics().unwrap()))
+            .collect()
+    }
+
+    /// Ours: `array` as one column through `ParquetWriter` (dictionary on or
+    /// off, row groups of `rg` rows).
+    fn ours(field: &Field, array: Array, dictionary: bool, rg: usize) -> Vec<Stats> {
+        let schema = Schema::new(vec![Arc::new(field.clone())], Default::default());
+        let table = Table::new("t", Some(vec![FieldArray::new(field.clone(), array)]));
+        let options = ParquetWriteOptions {
+            dictionary,
+            row_group_rows: rg,
+            compression: ParquetCompression::None,
+            ..Default::default()
+        };
+        let mut w = ParquetWriter::new(Vec::new(), &schema, options).unwrap();
+        w.write(&table).unwrap();
+        chunk_stats(w.finish().unwrap())
+    }
+
+    /// The crate's column writer on the same Parquet values (`None`: null).
+    fn crates<D: DataType>(field: &Field, values: &[Option<D::T>], rg: usize) -> Vec<Stats>
+    where
+        D::T: Clone,
+    {
+        let root = Type::group_type_builder("schema")
+            .with_fields(vec![parquet_type(field).unwrap()])
+            .build()
+            .unwrap();
+        let props = WriterProperties::builder()
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .build();
+        let mut w = SerializedFileWriter::new(Vec::new(), Arc::new(root), Arc::new(props)).unwrap();
+        for group in values.chunks(rg) {
+            let mut g = w.next_row_group().unwrap();
+            let mut c = g.next_column().unwrap().unwrap();
+            let valid: Vec<D::T> = group.iter().flatten().cloned().collect();
+            let defs: Vec<i16> = group.iter().map(|v| i16::from(v.is_some())).collect();
+            let defs = field.nullable.then_some(&defs[..]);
+            c.typed::<D>().write_batch(&valid, defs, None).unwrap();
+            c.close().unwrap();
+            g.close().unwrap();
+        }
+        chunk_stats(w.into_inner().unwrap())
+    }
+
+    fn mask(values: &[Option<impl Copy>]) -> Option<Bitmask> {
+        let valid: Vec<bool> = values.iter().map(Option::is_some).collect();
+        valid.contains(&false).then(|| Bitmask::from_bools(&valid))
+    }
+
+    /// Min / max / null count / NaN count of our fixed-width chunks equal the
+    /// parquet crate's column writer's for the same values: NaN (both
+    /// signs, all-NaN chunks), -0.0 and +0.0, infinities, nulls and all-null
+    /// chunks, unsigned order, dictionary and PLAIN pages, across row groups.
+    #[test]
+    fn fixed_statistics_are_the_crates() {
+        let nan = f64::NAN;
+        let neg_nan = f64::from_bits(0xfff8_0000_0000_0001);
+        let f64s: Vec<Option<f64>> = vec![
+            Some(nan),
+            Some(-0.0),
+            Some(1.5),
+            None,
+            Some(0.0),
+            Some(-2.0), // rg 0
+            Some(nan),
+            Some(neg_nan),
+            None,
+            Some(nan),
+            None,
+            None, // rg 1: NaN only
+            Some(0.0),
+            Some(-0.0),
+            Some(0.0),
+            Some(0.0),
+            None,
+            Some(-0.0), // rg 2: zeros
+            None,
+            None,
+            None,
+            None,
+            None,
+            None, // rg 3: null
+            Some(f64::INFINITY),
+            Some(f64::NEG_INFINITY),
+            Some(3.0),
+            Some(nan),
+            Some(7.0),
+            None,
+        ];
+        for dictionary in [true, false] {
+            let field = Field::new("f", ArrowType::Float64, true, None);
+            let data: Vec64<f64> = f64s.iter().map(|v| v.unwrap_or(0.0)).collect();
+            let array = Array::from_float64(FloatArray {
+                data: data.into(),
+                null_mask: mask(&f64s),
+            });
+            assert_eq!(
+                ours(&field, array, dictionary, 6),
+                crates::<DoubleType>(&field, &f64s, 6)
+            );
+
+            let f32s: Vec<Option<f32>> = f64s.iter().map(|v| v.map(|v| v as f32)).collect();
+            let field = Field::new("f", ArrowType::Float32, true, None);
+            let data: Vec64<f32> = f32s.iter().map(|v| v.unwrap_or(0.0)).collect();
+            let array = Array::from_float32(FloatArray {
+                data: data.into(),
+                null_mask: mask(&f32s),
+            });
+            assert_eq!(
+                ours(&field, array, dictionary, 6),
+                crates::<FloatType>(&field, &f32s, 6)
+            );
+
+            let u32s: Vec<Option<u32>> = vec![
+                Some(1),
+                Some(u32::MAX),
+                None,
+                Some(5),
+                Some(1 << 31),
+                Some(0),
+            ];
+            let field = Field::new("u", ArrowType::UInt32, true, None);
+            let data: Vec64<u32> = u32s.iter().map(|v| v.unwrap_or(0)).collect();
+            let array = Array::from_uint32(IntegerArray {
+                data: data.into(),
+                null_mask: mask(&u32s),
+            });
+            let want: Vec<Option<i32>> = u32s.iter().map(|v| v.map(|v| v as i32)).collect();
+            assert_eq!(
+                ours(&field, array, dictionary, 4),
+                crates::<Int32Type>(&field, &want, 4)
+            );
+
+            let u64s: Vec<Option<u64>> = vec![Some(u64::MAX), Some(2), Some(1 << 63), Some(7)];
+            let field = Field::new("u", ArrowType::UInt64, false, None);
+            let data: Vec64<u64> = u64s.iter().map(|v| v.unwrap_or(0)).collect();
+            let array = Array::from_uint64(IntegerArray {
+                data: data.into(),
+                null_mask: None,
+            });
+            let want: Vec<Option<i64>> = u64s.iter().map(|v| v.map(|v| v as i64)).collect();
+            assert_eq!(
+                ours(&field, array, dictionary, 3),
+                crates::<Int64Type>(&field, &want, 3)
+            );
+
+            // Date64 (milliseconds) is stored as INT32 days.
+            let ms: Vec<Option<i64>> = vec![
+                Some(-86_400_001),
+                None,
+                Some(0),
+                Some(86_400_000 * 365),
+                Some(5),
+            ];
+            let field = Field::new("d", ArrowType::Date64, true, None);
+            let data: Vec64<i64> = ms.iter().map(|v| v.unwrap_or(0)).collect();
+            let mut a = DatetimeArray::<i64>::new(data, None, Some(TimeUnit::Milliseconds));
+            a.null_mask = mask(&ms);
+            let want: Vec<Option<i32>> = ms
+                .iter()
+                .map(|v| v.map(|v| v.div_euclid(86_400_000) as i32))
+                .collect();
+            let array = Array::from_datetime_i64(a);
+            assert_eq!(
+                ours(&field, array, dictionary, 5),
+                crates::<Int32Type>(&field, &want, 5)
+            );
+        }
+    }
 
     /// Every distinct value gets the next index, every repeat its first one,
     /// across the table's growth; the entries are the values in first-seen

@@ -836,13 +836,16 @@ pub(crate) fn rle_encode<T: Copy + Into<u32>>(values: &[T], bit_width: u32, out:
             j += 1;
         }
         // A repeat run needs the literals before it in whole groups of 8:
-        // the first `borrow` repeats complete the last group.
-        let borrow = (8 - (i - lit) % 8) % 8;
-        if j - i >= MIN_REPEAT + borrow {
-            let start = i + borrow;
-            put_packed(&values[lit..start], bit_width, out);
-            put_repeat(v, j - start, bit_width, out);
-            lit = j;
+        // the first `borrow` repeats complete the last group. (Most runs are
+        // shorter than `MIN_REPEAT`: nothing else is computed for them.)
+        if j - i >= MIN_REPEAT {
+            let borrow = (8 - (i - lit) % 8) % 8;
+            if j - i >= MIN_REPEAT + borrow {
+                let start = i + borrow;
+                put_packed(&values[lit..start], bit_width, out);
+                put_repeat(v, j - start, bit_width, out);
+                lit = j;
+            }
         }
         i = j;
     }
@@ -870,25 +873,23 @@ fn put_packed<T: Copy + Into<u32>>(values: &[T], bit_width: u32, out: &mut Vec<u
     let groups = values.len().div_ceil(8);
     put_uleb(((groups as u64) << 1) | 1, out);
     let w = bit_width as usize;
-    out.reserve(groups * w);
-    let mut acc: u64 = 0;
-    let mut bits = 0;
+    let start = out.len();
+    // Zeroed, with 8 bytes of room past the run: each value is or-ed into
+    // the 8-byte word at its first byte (it spans at most 5 bytes from
+    // there), and the padding stays zero.
+    out.resize(start + groups * w + 8, 0);
+    let buf = &mut out[start..];
+    let mut bit = 0;
     for &v in values {
-        acc |= u64::from(v.into()) << bits;
-        bits += w;
-        while bits >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            bits -= 8;
+        let at = bit / 8;
+        if let Some(word) = buf.get_mut(at..at + 8) {
+            let old = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            let new = old | (u64::from(v.into()) << (bit % 8));
+            word.copy_from_slice(&new.to_le_bytes());
         }
+        bit += w;
     }
-    // Zero padding to the end of the last group.
-    let padded_bits = groups * 8 * w - values.len() * w;
-    let tail = (bits + padded_bits) / 8;
-    for _ in 0..tail {
-        out.push(acc as u8);
-        acc >>= 8;
-    }
+    out.truncate(start + groups * w);
 }
 
 #[cfg(test)]

@@ -20,9 +20,7 @@ use std::sync::{Arc, Mutex};
 use lightstream_core::Schema;
 use lightstream_core::bytes::Bytes;
 use lightstream_core::display::arrow_type_name;
-use lightstream_core::minarrow::{
-    Array, ArrowType, Bitmask, FieldArray, NumericArray, Table, TemporalArray, TimeUnit,
-};
+use lightstream_core::minarrow::{Array, ArrowType, Bitmask, FieldArray, NumericArray, Table};
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::column::page::{CompressedPage, PageWriteSpec, PageWriter};
 use parquet::column::writer::{ColumnCloseResult, ColumnWriter, get_column_writer};
@@ -32,11 +30,12 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPrope
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor, Type};
 
-use super::encode::{ByteColumn, ChunkBytes};
+use super::encode::{ChunkBytes, ChunkEncoder};
 use super::types::{
     ARROW_SCHEMA_KEY, decimal_bytes, encode_arrow_schema, parquet_error, parquet_type,
 };
 use crate::error::Result;
+use crate::workers::{JobId, JobPanicked, Workers};
 
 /// How Parquet pages are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +64,13 @@ pub struct ParquetWriteOptions {
     /// Target data page size in bytes (default 1 MiB).
     pub data_page_bytes: usize,
     /// Min / max / null count statistics per column chunk, and per page in
-    /// the column index of non-string columns (default on).
+    /// the column index of BOOLEAN and decimal128 columns (default on).
     pub statistics: bool,
+    /// Threads that encode the columns of each table (default 1: the
+    /// calling thread). With more, the columns are encoded at once on that
+    /// many worker threads, each column's chunk by one job at a time, and
+    /// appended in column order: the file is byte for byte the one thread's.
+    pub threads: usize,
 }
 
 impl Default for ParquetWriteOptions {
@@ -78,6 +82,7 @@ impl Default for ParquetWriteOptions {
             dictionary_page_bytes: 1024 * 1024,
             data_page_bytes: 1024 * 1024,
             statistics: true,
+            threads: 1,
         }
     }
 }
@@ -108,7 +113,7 @@ impl PageWriter for BufferPageWriter {
 
 struct OpenRowGroup {
     /// The crate's writer of each column; `None` for the columns of our own
-    /// encoders (`ParquetWriter::strings`).
+    /// encoders (`ParquetWriter::ours`).
     columns: Vec<Option<(ColumnWriter<'static>, PageBuffer)>>,
     rows: usize,
 }
@@ -137,9 +142,12 @@ pub struct ParquetWriter<W: Write + Send> {
     props: WriterPropertiesPtr,
     row_group_rows: usize,
     open: Option<OpenRowGroup>,
-    /// Our own encoder of each string and categorical column (encode.rs),
-    /// kept across row groups with its buffers and compression context.
-    strings: Vec<Option<ByteColumn>>,
+    /// Our own encoder of each column but BOOLEAN, FIXED_LEN_BYTE_ARRAY and
+    /// `Null` ones (encode.rs), kept across row groups with its buffers and
+    /// compression context. `None` while a worker holds it.
+    ours: Vec<Option<ChunkEncoder>>,
+    /// The worker threads that run our encoders (`threads` > 1).
+    workers: Option<Workers<Finished>>,
     /// Value and level buffers, shared by the columns (written one at a
     /// time), so they hold one column of one table at most.
     scratch: Scratch,
@@ -214,16 +222,11 @@ impl<W: Write + Send> ParquetWriter<W> {
             .build();
         let props = Arc::new(props);
         let columns = descr.columns().to_vec();
-        let strings = schema
+        let ours = schema
             .fields
             .iter()
             .zip(&columns)
-            .map(|(f, descr)| match f.dtype {
-                ArrowType::String | ArrowType::LargeString | ArrowType::Dictionary(_) => {
-                    ByteColumn::new(descr.clone(), &options).map(Some)
-                }
-                _ => Ok(None),
-            })
+            .map(|(f, descr)| ChunkEncoder::for_column(&f.dtype, descr.clone(), &options))
             .collect::<Result<Vec<_>>>()?;
         let file = SerializedFileWriter::new(writer, root, props.clone())
             .map_err(|e| parquet_error(format!("starting the Parquet file: {e}")))?;
@@ -234,7 +237,14 @@ impl<W: Write + Send> ParquetWriter<W> {
             props,
             row_group_rows: options.row_group_rows,
             open: None,
-            strings,
+            workers: match options.threads {
+                0 | 1 => None,
+                n => Some(
+                    Workers::new(n, ours.len().max(1), "lightstream-parquet-write")
+                        .map_err(|e| parquet_error(format!("starting {n} encoder threads: {e}")))?,
+                ),
+            },
+            ours,
             scratch: Scratch::default(),
             rows_written: 0,
         })
@@ -284,7 +294,7 @@ impl<W: Write + Send> ParquetWriter<W> {
         let columns = self
             .columns
             .iter()
-            .zip(&self.strings)
+            .zip(&self.ours)
             .map(|(descr, ours)| {
                 if ours.is_some() {
                     return None;
@@ -314,19 +324,44 @@ impl<W: Write + Send> ParquetWriter<W> {
                 None => self.open_row_group()?,
             };
             let take = (table.n_rows - offset).min(self.row_group_rows - open.rows);
+            let threaded = self.workers.is_some();
+            if threaded {
+                let cols = Arc::new(table.cols.clone());
+                self.start(move |ours, i| {
+                    ours.write(&cols[i], offset, take)?;
+                    Ok(Done::Wrote)
+                })?;
+            }
+            // The crate's columns (on this thread, while the workers encode).
+            let mut failed = None;
             for (i, column) in open.columns.iter_mut().enumerate() {
                 let col = &table.cols[i];
                 let Some((writer, _)) = column else {
-                    match &mut self.strings[i] {
-                        Some(ours) => ours.write(col, offset, take)?,
-                        None => return Err(wrong_writer(&col.field.name)),
+                    if !threaded {
+                        match &mut self.ours[i] {
+                            Some(ours) => ours.write(col, offset, take)?,
+                            None => return Err(wrong_writer(&col.field.name)),
+                        }
                     }
                     continue;
                 };
-                for start in (offset..offset + take).step_by(SCRATCH_ROWS) {
-                    let n = (offset + take - start).min(SCRATCH_ROWS);
-                    write_column(writer, col, start, n, &mut self.scratch)?;
+                let written = (offset..offset + take)
+                    .step_by(SCRATCH_ROWS)
+                    .try_for_each(|start| {
+                        let n = (offset + take - start).min(SCRATCH_ROWS);
+                        write_column(writer, col, start, n, &mut self.scratch)
+                    });
+                if let Err(e) = written {
+                    failed = Some((i, e));
+                    break;
                 }
+            }
+            if threaded {
+                let (_, error) = self.collect();
+                failed = first_error(failed, error);
+            }
+            if let Some((_, e)) = failed {
+                return Err(e);
             }
             open.rows += take;
             offset += take;
@@ -340,19 +375,99 @@ impl<W: Write + Send> ParquetWriter<W> {
         Ok(())
     }
 
+    /// Queues `job` on the workers for each of our encoders (moved into the
+    /// job; [`ParquetWriter::collect`] puts them back).
+    fn start(
+        &mut self,
+        job: impl Fn(&mut ChunkEncoder, usize) -> Result<Done> + Send + Sync + 'static,
+    ) -> Result<()> {
+        let job = Arc::new(job);
+        for i in 0..self.ours.len() {
+            let Some(mut ours) = self.ours[i].take() else {
+                continue;
+            };
+            let job = Arc::clone(&job);
+            let task = move || {
+                let r = job(&mut ours, i);
+                (i, ours, r)
+            };
+            // The window holds a job per column, and every job was collected
+            // before this call: there is room.
+            let submitted = self.workers.as_mut().map(|pool| pool.submit(task).is_ok());
+            if submitted != Some(true) {
+                return Err(parquet_error(format!(
+                    "column \"{}\": no room for its encoder job",
+                    self.schema.fields[i].name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every job of [`ParquetWriter::start`]: their outputs by
+    /// column, and the error of the first column (in column order) that
+    /// failed.
+    fn collect(&mut self) -> (Vec<(usize, Done)>, Option<ColumnError>) {
+        let mut done = Vec::new();
+        let mut error = None;
+        while let Some(f) = self.workers.as_mut().and_then(Workers::next_finished) {
+            match self.put_back(f) {
+                Ok(d) => done.push(d),
+                Err(e) => error = first_error(error, Some(e)),
+            }
+        }
+        (done, error)
+    }
+
+    /// A finished job's encoder back in its place; its output.
+    fn put_back(
+        &mut self,
+        (_, finished): (JobId, std::result::Result<Finished, JobPanicked>),
+    ) -> std::result::Result<(usize, Done), ColumnError> {
+        match finished {
+            Ok((i, ours, r)) => {
+                self.ours[i] = Some(ours);
+                r.map(|d| (i, d)).map_err(|e| (i, e))
+            }
+            // The encoder is lost with the panic: later writes of its column
+            // fail (`wrong_writer`).
+            Err(JobPanicked(message)) => Err((
+                usize::MAX,
+                parquet_error(format!("a column encoder panicked: {message}")),
+            )),
+        }
+    }
+
     fn flush_row_group(&mut self, open: OpenRowGroup) -> Result<()> {
+        let mut chunks: Vec<(ColumnCloseResult, ChunkBytes)> =
+            Vec::with_capacity(open.columns.len());
+        // Our chunks closed by the workers (their last pages compressed),
+        // by column.
+        let mut closed: Vec<Option<(ColumnCloseResult, ChunkBytes)>> = Vec::new();
+        if self.workers.is_some() {
+            self.start(|ours, _| Ok(Done::Closed(Box::new(ours.close()?))))?;
+            let (done, error) = self.collect();
+            if let Some((_, e)) = error {
+                return Err(e);
+            }
+            closed.resize_with(open.columns.len(), || None);
+            for (i, d) in done {
+                if let Done::Closed(chunk) = d {
+                    closed[i] = Some(*chunk);
+                }
+            }
+        }
         let file = self
             .file
             .as_mut()
             .ok_or_else(|| parquet_error("ParquetWriter used after finish"))?;
-        let mut chunks: Vec<(ColumnCloseResult, ChunkBytes)> =
-            Vec::with_capacity(open.columns.len());
         for (i, column) in open.columns.into_iter().enumerate() {
             let name = &self.schema.fields[i].name;
             let Some((writer, sink)) = column else {
-                match &mut self.strings[i] {
-                    Some(ours) => chunks.push(ours.close()?),
-                    None => return Err(wrong_writer(name)),
+                match (closed.get_mut(i).and_then(Option::take), &mut self.ours[i]) {
+                    (Some(chunk), _) => chunks.push(chunk),
+                    (None, Some(ours)) => chunks.push(ours.close()?),
+                    (None, None) => return Err(wrong_writer(name)),
                 }
                 continue;
             };
@@ -406,6 +521,26 @@ impl<W: Write + Send> ParquetWriter<W> {
     }
 }
 
+/// What a worker's job on an encoder gave.
+enum Done {
+    Wrote,
+    Closed(Box<(ColumnCloseResult, ChunkBytes)>),
+}
+
+/// A worker's job, finished: the column, its encoder, the job's output.
+type Finished = (usize, ChunkEncoder, Result<Done>);
+
+/// An error and the column it is about (`usize::MAX`: no column).
+type ColumnError = (usize, crate::Error);
+
+/// The error of the lower column of two.
+fn first_error(a: Option<ColumnError>, b: Option<ColumnError>) -> Option<ColumnError> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
 // ------------------------------------------------------------------ values
 
 /// Buffers that outlive a table: the values handed to a column writer when
@@ -417,10 +552,6 @@ impl<W: Write + Send> ParquetWriter<W> {
 struct Scratch {
     defs: Vec<i16>,
     bools: Vec<bool>,
-    i32s: Vec<i32>,
-    i64s: Vec<i64>,
-    f32s: Vec<f32>,
-    f64s: Vec<f64>,
     fixed: Vec<FixedLenByteArray>,
 }
 
@@ -548,32 +679,6 @@ pub(super) fn rows<'a, T>(name: &str, data: &'a [T], offset: usize, len: usize) 
     })
 }
 
-/// The valid values of rows `offset..offset+len` as they are: the column's own
-/// slice when no row is null, else the valid ones copied into `out`.
-fn plain<'a, T: Copy>(
-    col: &FieldArray,
-    data: &'a [T],
-    mask: Option<&Bitmask>,
-    offset: usize,
-    len: usize,
-    out: &'a mut Vec<T>,
-    defs: &'a mut Vec<i16>,
-) -> Result<Batch<'a, T>> {
-    let data = rows(&col.field.name, data, offset, len)?;
-    out.clear();
-    let mut whole = false;
-    let nullable = valid_runs(col, mask, offset, len, defs, |r| {
-        if r.len() == len {
-            whole = true;
-        } else {
-            out.extend_from_slice(&data[r]);
-        }
-        Ok(())
-    })?;
-    let values: &[T] = if whole { data } else { out };
-    Ok((values, nullable.then_some(&defs[..])))
-}
-
 /// The valid values of rows `offset..offset+len`, `value(row)` each, in `out`.
 fn gather<'a, D>(
     col: &FieldArray,
@@ -664,19 +769,10 @@ fn write_column(
             )?
         };
     }
-    // The column's own values (no conversion) into the writer of `$variant`.
-    macro_rules! direct {
-        ($variant:ident, $a:expr, $out:ident) => {
-            put!($variant, batch!(plain, $a, $out))
-        };
-    }
     // The column's values converted by `$f` (`None`: does not fit `$what`).
     macro_rules! convert {
         ($variant:ident, $a:expr, $out:ident, $f:expr, $what:expr) => {
             put!($variant, batch!(conv, $a, $out, $f, $what))
-        };
-        ($variant:ident, $a:expr, $out:ident, $f:expr) => {
-            convert!($variant, $a, $out, |v| Some($f(v)), "its Parquet type")
         };
     }
     match &col.array {
@@ -698,19 +794,6 @@ fn write_column(
             put!(BoolColumnWriter, batch);
         }
         Array::NumericArray(n) => match n {
-            NumericArray::Int8(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
-            NumericArray::Int16(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
-            NumericArray::Int32(a) => direct!(Int32ColumnWriter, a, i32s),
-            NumericArray::Int64(a) => direct!(Int64ColumnWriter, a, i64s),
-            NumericArray::UInt8(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
-            NumericArray::UInt16(a) => convert!(Int32ColumnWriter, a, i32s, i32::from),
-            // UINT_32 / UINT_64 are stored as the INT32 / INT64 bit pattern.
-            NumericArray::UInt32(a) => convert!(Int32ColumnWriter, a, i32s, |v: u32| v as i32),
-            NumericArray::UInt64(a) => convert!(Int64ColumnWriter, a, i64s, |v: u64| v as i64),
-            NumericArray::Float32(a) => direct!(FloatColumnWriter, a, f32s),
-            NumericArray::Float64(a) => direct!(DoubleColumnWriter, a, f64s),
-            NumericArray::Decimal32(a) => direct!(Int32ColumnWriter, a, i32s),
-            NumericArray::Decimal64(a) => direct!(Int64ColumnWriter, a, i64s),
             NumericArray::Decimal128(a) => {
                 let width = decimal_bytes(a.precision);
                 convert!(
@@ -729,50 +812,11 @@ fn write_column(
                     &format!("{width} bytes (precision {})", a.precision)
                 );
             }
-            _ => {
-                return Err(parquet_error(format!(
-                    "column \"{name}\": numeric type not supported"
-                )));
-            }
+            // The other numbers go through our own encoder (encode.rs).
+            _ => return Err(wrong_writer(name)),
         },
-        // Strings and categoricals go through our own encoder (encode.rs).
-        Array::TextArray(_) => return Err(wrong_writer(name)),
-        Array::TemporalArray(t) => match t {
-            TemporalArray::Datetime32(a) => match &col.field.dtype {
-                ArrowType::Time32(TimeUnit::Seconds) => convert!(
-                    Int32ColumnWriter,
-                    a,
-                    i32s,
-                    |v: i32| v.checked_mul(1000),
-                    "32-bit milliseconds (Parquet has no seconds unit)"
-                ),
-                ArrowType::Duration32(_) => convert!(Int64ColumnWriter, a, i64s, i64::from),
-                _ => direct!(Int32ColumnWriter, a, i32s),
-            },
-            TemporalArray::Datetime64(a) => match &col.field.dtype {
-                ArrowType::Date64 => convert!(
-                    Int32ColumnWriter,
-                    a,
-                    i32s,
-                    |v: i64| i32::try_from(v.div_euclid(86_400_000)).ok(),
-                    "a 32-bit day count"
-                ),
-                ArrowType::Timestamp(TimeUnit::Seconds, _) => convert!(
-                    Int64ColumnWriter,
-                    a,
-                    i64s,
-                    |v: i64| v.checked_mul(1000),
-                    "milliseconds (Parquet has no seconds unit)"
-                ),
-                _ => direct!(Int64ColumnWriter, a, i64s),
-            },
-            #[allow(unreachable_patterns)]
-            _ => {
-                return Err(parquet_error(format!(
-                    "column \"{name}\": temporal type not supported"
-                )));
-            }
-        },
+        // The other columns go through our own encoder (encode.rs).
+        Array::TextArray(_) | Array::TemporalArray(_) => return Err(wrong_writer(name)),
         #[allow(unreachable_patterns)]
         _ => {
             return Err(parquet_error(format!(
