@@ -965,7 +965,7 @@ fn run(cli: Cli) -> CliResult<()> {
 }
 
 #[global_allocator]
-static ALLOCATOR: heap::RecycleOneLargeBlock = heap::RecycleOneLargeBlock;
+static ALLOCATOR: heap::RecycleLargeBlocks = heap::RecycleLargeBlocks;
 
 fn main() -> ExitCode {
     heap::return_large_blocks_to_the_system();

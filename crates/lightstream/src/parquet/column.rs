@@ -307,14 +307,17 @@ impl PageColumn {
                 src
             }
         };
-        let mut buf = self.pool.take(page.uncompressed, true);
-        buf[..levels].copy_from_slice(&src[..levels]);
         // A page of nothing but levels (every value null) may have no
         // compressed stream at all, as the parquet crate reads it.
-        if page.uncompressed > levels {
-            let got = self
+        let buf = if page.uncompressed > levels {
+            let (buf, got) = self
                 .codec
-                .decompress(&src[levels..], &mut buf[levels..page.uncompressed])
+                .decompress_page(
+                    &self.pool,
+                    &src[..levels],
+                    &src[levels..],
+                    page.uncompressed,
+                )
                 .map_err(|e| {
                     parquet_error(format!(
                         "decompressing {} bytes into the {} its header declares: {e}",
@@ -329,7 +332,12 @@ impl PageColumn {
                     page.uncompressed
                 )));
             }
-        }
+            buf
+        } else {
+            let mut buf = self.pool.take(levels, true);
+            buf[..levels].copy_from_slice(&src[..levels]);
+            buf
+        };
         self.pool.give_back(raw);
         Ok(self.pool.lend(buf, page.uncompressed))
     }
@@ -588,8 +596,12 @@ fn indices<'s>(
     v: usize,
     dict_len: usize,
 ) -> Result<&'s [u32]> {
-    // `v` is at most the batch size the caller asked for.
-    scratch.resize(v, 0);
+    // `v` is at most the batch size the caller asked for. The scratch only
+    // grows (zeroed once), so a smaller piece does not make the next larger
+    // one zero-fill it again.
+    if scratch.len() < v {
+        scratch.resize(v, 0);
+    }
     let got = ix.decode_indices(&mut scratch[..v], dict_len)?;
     if got != v {
         return Err(parquet_error(format!(

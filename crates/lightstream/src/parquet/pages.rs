@@ -315,24 +315,108 @@ impl Codec {
         }
     }
 
-    /// Decompresses `src` into `dst`, returning the bytes written; a stream
-    /// that would write more than `dst` holds is an error.
-    pub(crate) fn decompress(&mut self, src: &[u8], dst: &mut [u8]) -> Result<usize, String> {
+    /// Decompresses a page into a buffer of `pool`: `levels` (a v2 page's,
+    /// stored uncompressed in front) and then `src` decompressed. Returns the
+    /// buffer (its first `levels.len() + n` bytes are the page) and `n`, the
+    /// bytes `src` decompressed to; `len` is what the header declares for
+    /// the whole page. A stream that would write more than `len` in all is
+    /// an error here (whatever the capacity of the buffer reused); the caller
+    /// checks that `n` is exactly what was declared.
+    ///
+    /// zstd writes into the buffer's spare capacity (never zeroed: a fresh
+    /// buffer is `malloc`ed, not `calloc`ed, and a spare is not cleared
+    /// again); snappy's decoder takes an initialised slice, zeroed only
+    /// where the buffer had never been written.
+    pub(crate) fn decompress_page(
+        &mut self,
+        pool: &PagePool,
+        levels: &[u8],
+        src: &[u8],
+        len: usize,
+    ) -> Result<(Vec<u8>, usize), String> {
         #[cfg(not(any(feature = "snappy", feature = "zstd")))]
-        let _ = (src, dst);
+        let _ = (pool, levels, src, len);
         match self {
             Codec::None => Err("no codec to decompress with".into()),
             #[cfg(feature = "snappy")]
-            Codec::Snappy(d) => d.decompress(src, dst).map_err(|e| e.to_string()),
+            Codec::Snappy(d) => {
+                let mut buf = pool.take(len, true);
+                buf[..levels.len()].copy_from_slice(levels);
+                let n = d
+                    .decompress(src, &mut buf[levels.len()..len])
+                    .map_err(|e| e.to_string())?;
+                Ok((buf, n))
+            }
             #[cfg(feature = "zstd")]
-            Codec::Zstd(d) => d
-                .decompress_to_buffer(src, dst)
-                .map_err(|e| format!("zstd: {e}")),
+            Codec::Zstd(d) => {
+                let mut buf = pool.take_empty(len, true);
+                buf.extend_from_slice(levels);
+                let n = d
+                    .decompress_to_buffer(src, &mut SpareUpTo::new(&mut buf, len))
+                    .map_err(|e| format!("zstd: {e}"))?;
+                Ok((buf, n))
+            }
         }
     }
 
     pub(crate) fn is_none(&self) -> bool {
         matches!(self, Codec::None)
+    }
+}
+
+/// The spare capacity of a `Vec` after its initialised bytes, up to `end`
+/// bytes in all, as zstd's output: zstd writes there without reading it, and
+/// the `Vec`'s length then covers what it wrote. `end` rather than the
+/// capacity, so that a stream longer than its page's header declares is
+/// refused whatever buffer it lands in.
+#[cfg(feature = "zstd")]
+struct SpareUpTo<'a> {
+    buf: &'a mut Vec<u8>,
+    /// `buf.len()` when made: where zstd starts writing.
+    start: usize,
+    /// At most `buf.capacity()`.
+    end: usize,
+}
+
+#[cfg(feature = "zstd")]
+impl<'a> SpareUpTo<'a> {
+    /// `buf`'s spare capacity up to `end` bytes in all (reserved if need be).
+    fn new(buf: &'a mut Vec<u8>, end: usize) -> Self {
+        let start = buf.len();
+        buf.reserve(end.saturating_sub(start));
+        SpareUpTo {
+            end: end.max(start),
+            start,
+            buf,
+        }
+    }
+}
+
+// SAFETY: `as_mut_ptr` points at `start`, inside (or one past the end of)
+// `buf`'s allocation, and `capacity` is `end - start` with `end <=
+// buf.capacity()` (reserved in `new`; `buf` is borrowed mutably for the
+// wrapper's whole life, so it cannot reallocate). zstd writes at most
+// `capacity` bytes there and reports how many (`write_from` checks `n <=
+// capacity`); `filled_until(n)` then sets the length to `start + n`: the
+// first `start` bytes were initialised before, the next `n` were just
+// written, and `start + n <= end <= capacity`.
+#[cfg(feature = "zstd")]
+unsafe impl zstd::zstd_safe::WriteBuf for SpareUpTo<'_> {
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    fn capacity(&self) -> usize {
+        self.end - self.start
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.buf.as_mut_ptr().wrapping_add(self.start)
+    }
+
+    unsafe fn filled_until(&mut self, n: usize) {
+        // SAFETY: see the impl: `start + n <= capacity`, all initialised.
+        unsafe { self.buf.set_len(self.start + n) }
     }
 }
 
@@ -374,28 +458,50 @@ impl Drop for Lent {
 
 impl PagePool {
     /// A buffer of at least `len` initialised bytes: the smallest spare one
-    /// that is big enough (never zeroed again), otherwise a fresh zeroed one
-    /// (`calloc`: the pages are the kernel's zero pages until written). A
-    /// buffer that will be held `long` (a page, while it is read; a
-    /// dictionary page, for its whole column chunk) takes a spare only up to
-    /// twice its size, so that a small page does not pin a large buffer.
+    /// whose capacity is big enough (zeroed only past what was written to it
+    /// before), otherwise a fresh zeroed one (`calloc`: the pages are the
+    /// kernel's zero pages until written). For a reader that needs a `&mut
+    /// [u8]` (a positioned read, snappy).
     pub(crate) fn take(&self, len: usize, long: bool) -> Vec<u8> {
-        let Ok(mut spare) = self.0.lock() else {
-            return vec![0; len];
-        };
-        let fit = (spare.iter().enumerate())
-            .filter(|(_, b)| b.len() >= len && (!long || b.len() / 2 <= len))
-            .min_by_key(|(_, b)| b.len())
-            .map(|(i, _)| i);
-        match fit {
-            Some(i) => spare.swap_remove(i),
+        match self.spare(len, long) {
+            Some(mut buf) => {
+                if buf.len() < len {
+                    buf.resize(len, 0);
+                }
+                buf
+            }
             None => vec![0; len],
         }
     }
 
+    /// An empty buffer with room for at least `len` bytes, never zeroed:
+    /// for a writer that fills spare capacity and sets the length (zstd).
+    pub(crate) fn take_empty(&self, len: usize, long: bool) -> Vec<u8> {
+        match self.spare(len, long) {
+            Some(mut buf) => {
+                buf.clear();
+                buf
+            }
+            None => Vec::with_capacity(len),
+        }
+    }
+
+    /// The smallest spare buffer with room for `len` bytes. A buffer that
+    /// will be held `long` (a page, while it is read; a dictionary page, for
+    /// its whole column chunk) takes a spare only up to twice its size, so
+    /// that a small page does not pin a large buffer.
+    fn spare(&self, len: usize, long: bool) -> Option<Vec<u8>> {
+        let mut spare = self.0.lock().ok()?;
+        let fit = (spare.iter().enumerate())
+            .filter(|(_, b)| b.capacity() >= len && (!long || b.capacity() / 2 <= len))
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i)?;
+        Some(spare.swap_remove(fit))
+    }
+
     /// Keeps `buf` for reuse, unless enough larger ones are kept already.
     pub(crate) fn give_back(&self, buf: Vec<u8>) {
-        if buf.is_empty() {
+        if buf.capacity() == 0 {
             return;
         }
         let Ok(mut spare) = self.0.lock() else {
@@ -404,7 +510,7 @@ impl PagePool {
         spare.push(buf);
         if spare.len() > POOL_BUFFERS {
             // Drop the smallest: the large ones are the costly ones to fault in again.
-            if let Some(i) = (0..spare.len()).min_by_key(|&i| spare[i].len()) {
+            if let Some(i) = (0..spare.len()).min_by_key(|&i| spare[i].capacity()) {
                 spare.swap_remove(i);
             }
         }
@@ -742,6 +848,29 @@ pub(super) mod tests {
         // No spare pinned for long by a page of less than half its size.
         assert_eq!(pool.take(50, true).len(), 50);
         assert_eq!(pool.take(600, true).len(), 1000);
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_pages_fill_a_spare_only_up_to_their_declared_size() {
+        let page = b"0123456789".repeat(100);
+        let src = zstd::bulk::compress(&page, 1).unwrap();
+        let mut codec =
+            Codec::for_chunk(Compression::ZSTD(parquet::basic::ZstdLevel::default())).unwrap();
+        let pool = PagePool::default();
+        // A spare larger than the page, full of old bytes: reused, not zeroed.
+        pool.give_back(vec![0xaa; 1800]);
+        let (buf, n) = codec.decompress_page(&pool, b"lv", &src, 1002).unwrap();
+        assert_eq!((n, buf.len(), buf.capacity()), (1000, 1002, 1800));
+        assert_eq!((&buf[..2], &buf[2..]), (&b"lv"[..], &page[..]));
+        // Declared one byte short: refused, though the spare (taken again)
+        // has room for the whole stream.
+        pool.give_back(buf);
+        let err = codec.decompress_page(&pool, b"", &src, 999).unwrap_err();
+        assert!(err.contains("zstd"), "{err}");
+        // Declared longer: what it decompressed to, for the caller to refuse.
+        let (buf, n) = codec.decompress_page(&pool, b"", &src, 1001).unwrap();
+        assert_eq!((n, &buf[..]), (1000, &page[..]));
     }
 
     #[test]
