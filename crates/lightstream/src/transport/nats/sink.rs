@@ -461,12 +461,9 @@ impl MessageSink for NatsSink {
         limit: Option<Limit>,
     ) -> SinkFuture<'a, Result<(), SendError>> {
         Box::pin(async move {
-            let mut bytes = Vec::with_capacity(message.len());
-            for slice in message.io_slices() {
-                bytes.extend_from_slice(&slice);
-            }
+            let bytes = Bytes::from(message.to_vec());
             let mut p = self.publisher.lock().await;
-            bounded(limit.map(|l| l.allowed(0)), p.publish(bytes.into(), None)).await
+            bounded(limit.map(|l| l.allowed(0)), p.publish(bytes, None)).await
         })
     }
 
