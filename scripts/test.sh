@@ -149,6 +149,11 @@ LIGHTSTREAM_NPM_TARBALL="$tarball" \
 # (target/debug/examples/axum, run above).
 LIGHTSTREAM_NPM_TARBALL="$tarball" \
   step "browser and our web servers (openStream, connect, tokens, Origin, axum)" node tests/browser/web.mjs
+# Issue 22's browser side: pyarrow's fixtures published by `serve nats://… -`
+# on a nats-server of the step's own, relayed by `relay nats://… ws://` to the
+# page, every value against Apache Arrow JS on pyarrow's own stream.
+LIGHTSTREAM_NPM_TARBALL="$tarball" \
+  step "browser through a WebSocket relay on NATS (serve nats:// -> relay ws://)" node tests/browser/nats.mjs
 step "demo page in headless Chromium" node tests/browser/demo.mjs
 step "demo script (--check)" bash scripts/demo.sh --check
 # Every fuzz target (crates/fuzz, cargo-fuzz with libFuzzer) for a short bounded
