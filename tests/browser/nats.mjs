@@ -113,22 +113,11 @@ function schemaEnd(bytes) {
 
 async function main() {
   session = createSession({ name: 'nats', keep: env.LIGHTSTREAM_E2E_KEEP === '1', verbose: env.LIGHTSTREAM_E2E_VERBOSE === '1' });
-  for (const dep of ['playwright-core', 'apache-arrow', 'flatbuffers', 'tslib', 'json-with-bigint']) {
-    if (!fs.existsSync(path.join(nodeModules, dep))) throw fatal(`node_modules/${dep} is missing: run bash scripts/setup.sh --with=npm`);
-  }
+  session.requirePageModules();
   const pkg = session.npmPackage({ buildTimeoutMs: BUILD_TIMEOUT_MS });
   const bin = session.lightstreamBinary({ buildTimeoutMs: BUILD_TIMEOUT_MS });
-  const watchdog = setTimeout(() => {
-    timedOut = true;
-    session.stopping = true;
-    console.error(`nats: FAIL: the test did not finish within ${TEST_TIMEOUT_MS} ms`);
-    session.cleanup().finally(() => process.exit(2));
-  }, TEST_TIMEOUT_MS);
-
-  const fixtures = path.join(session.tmp, 'fixtures');
-  session.run(env.LIGHTSTREAM_PYTHON ?? 'python3', [path.join(here, 'make_fixtures.py'), fixtures], { timeoutMs: 120_000 });
-  const manifest = JSON.parse(fs.readFileSync(path.join(fixtures, 'manifest.json'), 'utf8'));
-  const cases = Object.fromEntries(manifest.cases.map((c) => [c.name, c]));
+  const watchdog = session.startWatchdog(TEST_TIMEOUT_MS, () => (timedOut = true));
+  const { dir: fixtures, cases } = session.makeFixtures();
   const files = { '/e2e.html': path.join(here, 'e2e.html'), '/e2e-page.js': path.join(here, 'e2e-page.js'), '/lz4.js': path.join(here, 'lz4.js') };
   for (const name of FIXTURES) files[`/fixtures/${name}.arrows`] = path.join(fixtures, cases[name].file);
   const base = await session.startHttpServer(files, {
