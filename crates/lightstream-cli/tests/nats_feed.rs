@@ -123,17 +123,11 @@ impl NatsFeed {
         self.published += n;
     }
 
-    /// `lightstream relay nats://…[?query] LISTEN --wait-for CLIENTS ARGS`
-    /// (`query` added to the feed's own), and the URL it listens on. It
-    /// reads NATS once its clients are there.
-    fn relay(&self, query: &str, listen: &str, clients: usize, args: &[&str]) -> (Proc, String) {
-        let source = match (self.url.contains('?'), query.is_empty()) {
-            (_, true) => self.url.clone(),
-            (true, false) => format!("{}&{query}", self.url),
-            (false, false) => format!("{}?{query}", self.url),
-        };
+    /// `lightstream relay nats://… LISTEN --wait-for CLIENTS ARGS`, and the
+    /// URL it listens on. It reads NATS once its clients are there.
+    fn relay(&self, listen: &str, clients: usize, args: &[&str]) -> (Proc, String) {
         let clients = clients.to_string();
-        let mut all = vec!["relay", source.as_str(), listen, "--wait-for", &clients];
+        let mut all = vec!["relay", self.url.as_str(), listen, "--wait-for", &clients];
         all.extend_from_slice(args);
         let mut relay = Proc::spawn(&self.dir, &all);
         let url = relay.url();
@@ -144,9 +138,9 @@ impl NatsFeed {
     /// pyarrow subscriber of it (see [`subscribe`]), once the relay has
     /// joined the feed (its consumer exists: every table published from
     /// now on reaches the subscriber).
-    fn relay_joined(&self, query: &str, listen: &str, out: &str) -> (Proc, Proc, Option<Proc>) {
+    fn relay_joined(&self, listen: &str, args: &[&str], out: &str) -> (Proc, Proc, Option<Proc>) {
         let before = self.server.consumers(STREAM);
-        let (relay, url) = self.relay(query, listen, 1, &[]);
+        let (relay, url) = self.relay(listen, 1, args);
         let (sub, recv) = subscribe(&self.dir, &url, out);
         self.server.wait_for_new_consumer(STREAM, &before);
         (relay, sub, recv)
@@ -218,7 +212,7 @@ fn three_relays_carry_a_nats_feed_to_pyarrow_on_tcp_websocket_and_http() {
     .into_iter()
     .enumerate()
     {
-        let (relay, sub, recv) = feed.relay_joined("", listen, &format!("sub{i}.arrows"));
+        let (relay, sub, recv) = feed.relay_joined(listen, &[], &format!("sub{i}.arrows"));
         relays.push((relay, sub, recv, feed.published));
         feed.tables(3);
     }
@@ -253,8 +247,9 @@ fn a_relay_killed_and_restarted_resumes_from_its_bookmark_or_rejoins_live() {
     feed.server.wait_for_new_consumer(STREAM, &before);
     // Two relays: one resuming after its bookmark, one joining live.
     let tcp = "tcp://127.0.0.1:0";
-    let (resuming, mut resumed1, _) = feed.relay_joined("resume=edge-1", tcp, "resume1.arrows");
-    let (live, mut live1, _) = feed.relay_joined("", tcp, "live1.arrows");
+    let resume = ["--resume", "edge-1"];
+    let (resuming, mut resumed1, _) = feed.relay_joined(tcp, &resume, "resume1.arrows");
+    let (live, mut live1, _) = feed.relay_joined(tcp, &[], "live1.arrows");
     feed.tables(4);
     for sub in [&mut resumed1, &mut live1, &mut watch] {
         sub.wait_for_line(&format!("batch {} ", first_seq(4, 50)), TIMEOUT);
@@ -268,8 +263,8 @@ fn a_relay_killed_and_restarted_resumes_from_its_bookmark_or_rejoins_live() {
     // Published while both are down; NATS has them all before they restart.
     feed.tables(3);
     watch.wait_for_line(&format!("batch {} ", first_seq(7, 50)), TIMEOUT);
-    let (resuming, resumed2, _) = feed.relay_joined("resume=edge-1", tcp, "resume2.arrows");
-    let (live, live2, _) = feed.relay_joined("", tcp, "live2.arrows");
+    let (resuming, resumed2, _) = feed.relay_joined(tcp, &resume, "resume2.arrows");
+    let (live, live2, _) = feed.relay_joined(tcp, &[], "live2.arrows");
     feed.tables(2);
     let (dir, _server) = feed.finish();
     for sub in [resumed2, live2, watch] {
@@ -308,7 +303,7 @@ fn a_core_nats_relay_restarted_rejoins_live() {
         ..NatsConfig::default()
     };
     let mut feed = NatsFeed::start("relay-core", config, "mode=core", &[]);
-    let (relay, url) = feed.relay("", "tcp://127.0.0.1:0", 1, &[]);
+    let (relay, url) = feed.relay("tcp://127.0.0.1:0", 1, &[]);
     let (mut first, _) = subscribe(&feed.dir, &url, "first.arrows");
     let skipped = feed.tables_until_joined(&mut first) - 1;
     feed.tables(2);
@@ -318,7 +313,7 @@ fn a_core_nats_relay_restarted_rejoins_live() {
     // Lost for it: core NATS keeps nothing.
     feed.tables(2);
     let down = feed.published;
-    let (relay, url) = feed.relay("", "tcp://127.0.0.1:0", 1, &[]);
+    let (relay, url) = feed.relay("tcp://127.0.0.1:0", 1, &[]);
     let (mut second, _) = subscribe(&feed.dir, &url, "second.arrows");
     feed.tables_until_joined(&mut second);
     feed.tables(2);
@@ -353,12 +348,7 @@ fn a_relay_client_slower_than_a_nats_feed_follows_the_hubs_policy() {
     let socket = feed.dir.join("relay.sock");
     let listen = format!("unix://{}", socket.display());
     let before = feed.server.consumers(STREAM);
-    let (mut relay, _) = feed.relay(
-        "",
-        &listen,
-        2,
-        &["--slow", "disconnect", "--max-lag", "96K"],
-    );
+    let (mut relay, _) = feed.relay(&listen, 2, &["--slow", "disconnect", "--max-lag", "96K"]);
     let addr = format!("unix:{}", socket.display());
     let mut healthy = subscriber(&feed.dir, &addr, "healthy.arrows", &[]);
     let mut stalled = subscriber(&feed.dir, &addr, "stalled.arrows", &["--gate"]);
@@ -392,7 +382,7 @@ fn a_relay_client_slower_than_a_nats_feed_follows_the_hubs_policy() {
 fn a_nats_server_killed_mid_feed_costs_a_relays_clients_nothing() {
     let mut feed = NatsFeed::start("server-restart", NatsConfig::default(), "", &[]);
     feed.begin();
-    let (relay, mut sub, _) = feed.relay_joined("", "tcp://127.0.0.1:0", "sub.arrows");
+    let (relay, mut sub, _) = feed.relay_joined("tcp://127.0.0.1:0", &[], "sub.arrows");
     feed.tables(3);
     sub.wait_for_line(&format!("batch {} ", first_seq(3, 50)), TIMEOUT);
     // SIGKILL, then the same port and store: the publisher re-sends what
