@@ -69,6 +69,32 @@ examples_dir="${CARGO_TARGET_DIR:-$repo/target}/debug/examples"
 for example in tcp uds stdio websocket quic framed hub axum flight; do
   step "example: $example" "$examples_dir/$example"
 done
+# examples/nats.rs needs a NATS server, as its users do: one of its own here
+# (Debian's nats-server, which setup.sh installs for the NATS tests), on a free
+# loopback port with JetStream in a temporary folder, gone after the step.
+nats_example() {
+  local dir pid ports url rc=0 _
+  dir=$(mktemp -d)
+  nats-server -a 127.0.0.1 -p -1 -js -sd "$dir/js" --ports_file_dir "$dir" >"$dir/log" 2>&1 &
+  pid=$!
+  ports="$dir/nats-server_$pid.ports"
+  for _ in $(seq 100); do
+    [ -s "$ports" ] && break
+    sleep 0.1
+  done
+  url=$(grep -so 'nats://[0-9.]*:[0-9]*' "$ports" | head -n 1)
+  if [ -n "$url" ]; then
+    timeout 60 "$examples_dir/nats" "$url" || rc=$?
+  else
+    echo "nats-server did not start: $(cat "$dir/log")" >&2
+    rc=1
+  fi
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  rm -rf "$dir"
+  return "$rc"
+}
+step "example: nats (against a nats-server of its own)" nats_example
 # The README's Rust quick starts in a new project outside the workspace
 # (dependency lines and rust-toolchain.toml as the README gives them; versions
 # resolved afresh; no warning from our crates).
@@ -149,6 +175,11 @@ LIGHTSTREAM_NPM_TARBALL="$tarball" \
 # (target/debug/examples/axum, run above).
 LIGHTSTREAM_NPM_TARBALL="$tarball" \
   step "browser and our web servers (openStream, connect, tokens, Origin, axum)" node tests/browser/web.mjs
+# Issue 22's browser side: pyarrow's fixtures published by `serve nats://… -`
+# on a nats-server of the step's own, relayed by `relay nats://… ws://` to the
+# page, every value against Apache Arrow JS on pyarrow's own stream.
+LIGHTSTREAM_NPM_TARBALL="$tarball" \
+  step "browser through a WebSocket relay on NATS (serve nats:// -> relay ws://)" node tests/browser/nats.mjs
 step "demo page in headless Chromium" node tests/browser/demo.mjs
 step "demo script (--check)" bash scripts/demo.sh --check
 # Every fuzz target (crates/fuzz, cargo-fuzz with libFuzzer) for a short bounded

@@ -1,4 +1,4 @@
-// What the browser tests share (e2e.mjs, snippets.mjs, demo.mjs): a session that
+// What the browser tests share (e2e.mjs, snippets.mjs, demo.mjs, nats.mjs): a session that
 // owns every child process and server it starts and always stops them (also on
 // a failure, a timeout or Ctrl-C), the packed npm tarball unpacked, the CLI
 // binary and the axum example, a static HTTP server on 127.0.0.1, `lightstream
@@ -77,6 +77,9 @@ export function createSession({ name, keep = false, verbose = false }) {
     startServe,
     startListening,
     axumExample,
+    requirePageModules,
+    startWatchdog,
+    makeFixtures,
   };
 
   function killChildren(signal) {
@@ -163,6 +166,40 @@ export function createSession({ name, keep = false, verbose = false }) {
       if (!fs.existsSync(path.join(pkg, f))) throw fatal(`the npm tarball ${tarball} has no ${f}`);
     }
     return { tarball, dir: pkg };
+  }
+
+  /** Fails (setup) unless node_modules holds what the test page imports and playwright-core. */
+  function requirePageModules() {
+    for (const dep of ['playwright-core', 'apache-arrow', 'flatbuffers', 'tslib', 'json-with-bigint']) {
+      if (!fs.existsSync(path.join(nodeModules, dep))) throw fatal(`node_modules/${dep} is missing: run bash scripts/setup.sh --with=npm`);
+    }
+  }
+
+  /**
+   * After `ms`, marks the session stopping, says so, cleans up and exits 2
+   * (`onTimeout` first: the driver records that it timed out). Returns the
+   * timer, for clearTimeout once the test is done.
+   */
+  function startWatchdog(ms, onTimeout = () => {}) {
+    return setTimeout(() => {
+      onTimeout();
+      session.stopping = true;
+      console.error(`${name}: FAIL: the test did not finish within ${ms} ms`);
+      session.cleanup().finally(() => process.exit(2));
+    }, ms);
+  }
+
+  /**
+   * tests/browser/make_fixtures.py's fixtures written into <tmp>/fixtures
+   * (LIGHTSTREAM_PYTHON, default python3): { dir, cases } where cases maps
+   * each fixture's name to its manifest entry (file, rows, batches, ...).
+   */
+  function makeFixtures() {
+    const dir = path.join(tmp, 'fixtures');
+    const script = path.join(repo, 'tests', 'browser', 'make_fixtures.py');
+    run(process.env.LIGHTSTREAM_PYTHON ?? 'python3', [script, dir], { timeoutMs: 120_000 });
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    return { dir, cases: Object.fromEntries(manifest.cases.map((c) => [c.name, c])) };
   }
 
   /** LIGHTSTREAM_BIN, else target/release/lightstream (built when missing). */

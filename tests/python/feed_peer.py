@@ -18,8 +18,10 @@ Usage:
       and is replaced every P-th table (4)
       (IpcWriteOptions(emit_dictionary_deltas=True)). R rows a table (50).
   feed_peer.py subscribe SOURCE OUT [--paced] [--gate] [--rcvbuf BYTES]
-      SOURCE: HOST:PORT (a TCP connection), unix:PATH (a Unix socket) or `-`
-      (standard input, e.g. what `lightstream recv ws://... -` writes). Reads the stream with pyarrow,
+      SOURCE: HOST:PORT (a TCP connection), unix:PATH (a Unix socket),
+      http://HOST:PORT/PATH (a GET, the stream as the response body, read by
+      Python's own HTTP client) or `-` (standard input, e.g. what
+      `lightstream recv ws://... -` writes). Reads the stream with pyarrow,
       validating every batch in full, and writes what it read to OUT as a
       stream. On stderr: "schema", then "batch FIRST_SEQ BYTES T" per batch
       (BYTES: stream bytes read so far; T: time.monotonic(), one clock for
@@ -199,6 +201,10 @@ class Tap:
 def subscribe(source, out_path, paced, gate, rcvbuf):
     if source == "-":
         recv = sys.stdin.buffer.read
+    elif source.startswith("http://"):
+        import urllib.request
+
+        recv = urllib.request.urlopen(source, timeout=20).read
     else:
         if source.startswith("unix:"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -9,7 +9,10 @@
 //!   starts it again on the same port and store, for the server-restart tests.
 //! - [`NatsServer::subscriptions`]: the server's count of subscriptions (its
 //!   monitoring port, `-m -1`), so that a test can wait for a subscriber to be
-//!   in place before it publishes, without timing assumptions.
+//!   in place before it publishes, without timing assumptions;
+//!   [`NatsServer::stream_messages`] and [`NatsServer::consumers`] the same
+//!   for a JetStream stream's messages (a resumable reader's bookmark
+//!   written) and consumers (a reader joined).
 //! - Dropping it kills the server and waits for it: no process outlives its test.
 //!
 //! The binary is `LIGHTSTREAM_NATS_SERVER` or `nats-server` on `PATH`. A missing
@@ -69,9 +72,12 @@ impl NatsServer {
             conf.push_str(&format!("max_payload: {max}\n"));
         }
         if config.jetstream {
-            // Sized explicitly: otherwise the store's limit comes from free disk.
+            // Sized explicitly: otherwise the store's limit comes from free
+            // disk. A limit, not an allocation: room for a stream of the
+            // writer's default `max_bytes` (1 GiB, which JetStream reserves
+            // up front) besides the bookmarks and a test's own streams.
             conf.push_str(&format!(
-                "jetstream {{\n  store_dir: {:?}\n  max_file_store: 1G\n  max_memory_store: 64M\n}}\n",
+                "jetstream {{\n  store_dir: {:?}\n  max_file_store: 4G\n  max_memory_store: 64M\n}}\n",
                 dir.join("js").display().to_string()
             ));
         }
@@ -161,10 +167,9 @@ impl NatsServer {
         self.port
     }
 
-    /// The server's count of subscriptions (`/subsz` on its monitoring
-    /// port), including its own internal ones: compare with a count taken
-    /// before the subscriber started.
-    pub fn subscriptions(&self) -> u64 {
+    /// A page of the server's monitoring port (`/subsz`, `/jsz?streams=true`)
+    /// as JSON.
+    fn monitor(&self, page: &str) -> serde_json::Value {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.monitoring))
             .expect("connect to nats-server's monitoring port");
@@ -172,18 +177,89 @@ impl NatsServer {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("read timeout");
         stream
-            .write_all(b"GET /subsz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            .expect("ask /subsz");
+            .write_all(format!("GET {page} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+            .unwrap_or_else(|e| panic!("ask {page}: {e}"));
         let mut answer = String::new();
         stream
             .read_to_string(&mut answer)
-            .expect("the /subsz answer");
+            .unwrap_or_else(|e| panic!("the {page} answer: {e}"));
         let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        let json: serde_json::Value = serde_json::from_str(body)
-            .unwrap_or_else(|e| panic!("/subsz is not JSON ({e}): {answer}"));
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{page} is not JSON ({e}): {answer}"))
+    }
+
+    /// The server's count of subscriptions (`/subsz` on its monitoring
+    /// port), including its own internal ones: compare with a count taken
+    /// before the subscriber started.
+    pub fn subscriptions(&self) -> u64 {
+        let json = self.monitor("/subsz");
         json["num_subscriptions"]
             .as_u64()
             .unwrap_or_else(|| panic!("/subsz has no num_subscriptions: {json}"))
+    }
+
+    /// What `/jsz` (`?streams=true` or `?consumers=true`: `query`) says of
+    /// JetStream stream `name`, if it exists.
+    fn stream_detail(&self, name: &str, query: &str) -> Option<serde_json::Value> {
+        let json = self.monitor(&format!("/jsz?{query}"));
+        let accounts = json["account_details"].as_array()?;
+        accounts
+            .iter()
+            .filter_map(|a| a["stream_detail"].as_array())
+            .flatten()
+            .find(|s| s["name"] == name)
+            .cloned()
+    }
+
+    /// How many messages JetStream stream `name` holds; 0 when there is no
+    /// such stream.
+    pub fn stream_messages(&self, name: &str) -> u64 {
+        self.stream_detail(name, "streams=true")
+            .and_then(|s| s["state"]["messages"].as_u64())
+            .unwrap_or(0)
+    }
+
+    /// The names of the consumers of JetStream stream `name`.
+    pub fn consumers(&self, name: &str) -> Vec<String> {
+        let Some(stream) = self.stream_detail(name, "consumers=true") else {
+            return Vec::new();
+        };
+        let consumers = stream["consumer_detail"].as_array().cloned();
+        consumers
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Waits (at most [`START_WAIT`]) for a consumer of JetStream stream
+    /// `name` that is not one of `before` (a reader that joined: its start is
+    /// fixed once its consumer exists); returns the names now.
+    pub fn wait_for_new_consumer(&self, name: &str, before: &[String]) -> Vec<String> {
+        let started = Instant::now();
+        loop {
+            let now = self.consumers(name);
+            if now.iter().any(|c| !before.contains(c)) {
+                return now;
+            }
+            assert!(
+                started.elapsed() < START_WAIT,
+                "no new consumer of JetStream stream {name} within {START_WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (at most [`START_WAIT`]) until JetStream stream `name` holds a
+    /// message (a reader's bookmark in `LS_BOOKMARKS`, say).
+    pub fn wait_for_stream_message(&self, name: &str) {
+        let started = Instant::now();
+        while self.stream_messages(name) == 0 {
+            assert!(
+                started.elapsed() < START_WAIT,
+                "no message in JetStream stream {name} within {START_WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Waits (at most [`START_WAIT`]) until the server holds more than

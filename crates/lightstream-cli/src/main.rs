@@ -203,6 +203,12 @@ enum Command {
         /// listening side's)
         #[arg(long = "upstream-token-file", value_name = "FILE")]
         upstream_token_file: Option<PathBuf>,
+        /// nats:// source (JetStream): record where the relay is (bookmark
+        /// NAME, every second) and, started again with the same NAME, read on
+        /// from there: no table lost across a restart (the URL's
+        /// `?resume=NAME`). Without it a relay joins the feed live
+        #[arg(long, value_name = "NAME")]
+        resume: Option<String>,
         /// Drop a client that takes no data for SECONDS (and one whose
         /// handshake takes longer; with --slow block, the longest one client
         /// holds the feed back); 0: wait forever
@@ -863,6 +869,7 @@ fn run(cli: Cli) -> CliResult<()> {
             upstream_tls,
             ticket,
             upstream_token_file,
+            resume,
             timeout,
             max_clients,
         } => {
@@ -870,6 +877,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 token_file: upstream_token_file,
             };
             let mut upstream = upstream_tls.with_token(&token)?;
+            upstream.resume = resume;
             match &source {
                 feed::Source::Url(endpoint) => {
                     upstream.ticket = flight::ticket_for(endpoint, &ticket)?;

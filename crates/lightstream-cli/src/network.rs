@@ -92,6 +92,9 @@ pub struct ClientTls {
     /// grpc://: the token goes to every location of a flight's endpoints,
     /// not only those on the server's host (`--send-token-to-locations`).
     pub send_token_to_locations: bool,
+    /// nats:// (JetStream) reader: resume after this bookmark (`relay
+    /// --resume NAME`, as the URL's `?resume=NAME`).
+    pub resume: Option<String>,
 }
 
 /// `--timeout` and `--min-rate` of the network commands: how long a peer may
@@ -875,6 +878,20 @@ pub fn client_options(endpoint: &Endpoint, tls: &ClientTls) -> CliResult<ClientO
             ..lightstream::flight::FlightOptions::default()
         };
     }
+    if let Some(name) = &tls.resume {
+        let nats = matches!(endpoint, Endpoint::Nats { .. });
+        if !nats {
+            return Err(CliError::usage(format!(
+                "--resume applies to a nats:// or nats+tls:// source only, not to {endpoint}"
+            )));
+        }
+        #[cfg(feature = "nats")]
+        {
+            options.nats.resume = Some(name.clone());
+        }
+        #[cfg(not(feature = "nats"))]
+        let _ = name;
+    }
     // Without Flight, grpc:// fails to connect with the library's word on it.
     #[cfg(not(feature = "flight"))]
     let _ = (
@@ -969,6 +986,22 @@ mod tests {
         };
         let options = client_options(&quic, &insecure).expect("--insecure is enough");
         assert!(options.quic.is_some());
+    }
+
+    #[test]
+    fn resume_names_a_nats_readers_bookmark_and_nothing_else() {
+        let resume = ClientTls {
+            resume: Some("edge-1".into()),
+            ..ClientTls::default()
+        };
+        let m = usage_message(client_options(&endpoint("tcp://127.0.0.1:1"), &resume));
+        assert!(m.contains("--resume applies to a nats://"), "{m}");
+        #[cfg(feature = "nats")]
+        {
+            let options = client_options(&endpoint("nats://127.0.0.1:1/feed"), &resume)
+                .expect("--resume on nats://");
+            assert_eq!(options.nats.resume.as_deref(), Some("edge-1"));
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@
 // Each test binary uses its own subset.
 #![allow(dead_code)]
 
+pub mod feed;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
