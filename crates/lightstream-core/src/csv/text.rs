@@ -52,7 +52,7 @@ fn digit_run(w: u64) -> (u64, usize) {
 /// caller bounds the digit count). Returns how many digits there were.
 ///
 /// Eight bytes at a time; a run that ends inside 8 bytes is read from the
-/// same word, and a tail of 4 to 7 bytes at the end of `b` as the last 8
+/// same word, and a tail of 1 to 7 bytes at the end of `b` as the last 8
 /// bytes of `b` shifted down (when `b` has 8).
 #[inline(always)]
 fn take_digits(b: &[u8], m: &mut u64) -> usize {
@@ -73,7 +73,9 @@ fn take_digits(b: &[u8], m: &mut u64) -> usize {
         }
     }
     let rest = b.len() - i;
-    if rest >= 4
+    // Any tail (1 to 7 bytes) of a text of 8 bytes or more: no loop whose
+    // trip count varies from cell to cell (18- and 19-digit ids mixed).
+    if rest > 0
         && let Some(c) = b.last_chunk::<8>()
     {
         let (v, n) = digit_run(u64::from_le_bytes(*c) >> (8 * (8 - rest)));
@@ -865,6 +867,82 @@ mod tests {
             // (Spaces around a number are trimmed, as pyarrow trims them.)
             let want = text.trim_matches(' ').parse::<f64>().ok().map(f64::to_bits);
             prop_assert_eq!(parse_f64(text.as_bytes()).map(f64::to_bits), want, "{}", text);
+        }
+
+        /// Integers of every length 1..=22 (18, 19 and 20 digits around
+        /// the `i64` limits, overflow, leading zeros), with or without a
+        /// sign, now and then a byte that is not a digit at any place (the
+        /// 8-byte loads and their tails): bit for bit what std reads, but
+        /// for the `+` sign, which pyarrow's int64 refuses too.
+        #[test]
+        fn integers_match_std_parse(
+            digits in prop_oneof![
+                prop::collection::vec(prop::sample::select(b"0123456789".to_vec()), 1..=22),
+                (1usize..=22, prop::sample::select(b"09".to_vec())).prop_map(|(n, c)| vec![c; n]),
+                (0usize..=3, prop::sample::select(vec![i64::MAX.to_string(), i64::MIN.to_string()[1..].to_string(), "9223372036854775809".to_string(), "18446744073709551616".to_string()]))
+                    .prop_map(|(z, m)| [vec![b'0'; z], m.into_bytes()].concat()),
+            ],
+            sign in prop::sample::select(vec!["", "-", "+"]),
+            junk in prop::option::of((0usize..=23, prop::sample::select(b"/:. -+ax\x00\xff".to_vec()))),
+        ) {
+            let mut t = sign.as_bytes().to_vec();
+            t.extend_from_slice(&digits);
+            if let Some((at, c)) = junk {
+                let at = at.min(t.len());
+                t.insert(at, c);
+            }
+            // (Spaces around a number are trimmed, as pyarrow trims them.)
+            let text = String::from_utf8_lossy(&t).into_owned();
+            let trimmed = text.trim_matches(' ');
+            let want = if trimmed.starts_with('+') { None } else { trimmed.parse::<i64>().ok() };
+            prop_assert_eq!(parse_i64(&t), want, "{}", text);
+        }
+
+        /// The `YYYY-MM-DDTHH:MM:SS` fast path (and its space form) on any
+        /// digits, now and then a byte that is not a digit at any place:
+        /// as std reads each number and a calendar counted here another way
+        /// (days before the year by the leap-year rule, before the month by
+        /// a table), `None` for a day, hour, minute or second out of range.
+        #[test]
+        fn timestamps_match_std_parse_and_a_calendar(
+            y in 0u32..=9999,
+            mo in 0u32..=13,
+            d in 0u32..=32,
+            (h, mi, s) in (0u32..=25, 0u32..=61, 0u32..=61),
+            t in prop::sample::select(vec!['T', ' ']),
+            // (No `-`, `+` or `Z`: they would make an offset of `SS`.)
+            junk in prop::option::of((0usize..19, prop::sample::select(b"/:. Tax\x00".to_vec()))),
+        ) {
+            let text = format!("{y:04}-{mo:02}-{d:02}{t}{h:02}:{mi:02}:{s:02}");
+            let mut b = text.clone().into_bytes();
+            if let Some((at, c)) = junk {
+                b[at] = c;
+            }
+            let num = |r: std::ops::Range<usize>| {
+                std::str::from_utf8(&b[r]).ok().filter(|x| x.bytes().all(|c| c.is_ascii_digit())).and_then(|x| x.parse::<i64>().ok())
+            };
+            let shape = b[4] == b'-' && b[7] == b'-' && (b[10] == b'T' || b[10] == b' ') && b[13] == b':' && b[16] == b':';
+            let want = (|| {
+                if !shape {
+                    return None;
+                }
+                let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+                let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+                let leap = |y: i64| y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+                let lens = [31, if leap(y) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+                if !(1..=12).contains(&mo) || d < 1 || d > lens[mo as usize - 1] || h > 23 || mi > 59 || s > 59 {
+                    return None;
+                }
+                let leaps_before = |y: i64| { let y = y - 1; y.div_euclid(4) - y.div_euclid(100) + y.div_euclid(400) };
+                let days = 365 * (y - 1970) + leaps_before(y) - leaps_before(1970)
+                    + lens[..mo as usize - 1].iter().sum::<i64>() + d - 1;
+                Some(days * 86_400 + h * 3600 + mi * 60 + s)
+            })();
+            let got = parse_timestamp(&b);
+            prop_assert_eq!(got.map(|t| t.secs), want, "{}", String::from_utf8_lossy(&b));
+            if let Some(t) = got {
+                prop_assert_eq!((t.nanos, t.has_fraction, t.has_zone), (0, false, false));
+            }
         }
 
         /// Eisel–Lemire's cases (mantissas of 16 to 19 digits, so above
