@@ -644,8 +644,19 @@ pub(crate) fn parse_timestamp_cached(b: &[u8], cache: &mut DateCache) -> Option<
         {
             return None;
         }
-        let d = |i: usize| u32::from(c[i] - b'0');
-        let (h, mi, s) = (d(11) * 10 + d(12), d(14) * 10 + d(15), d(17) * 10 + d(18));
+        // Every two-digit number at once, in the byte of its first digit:
+        // the digits' low nibbles (the separators masked off), times 10
+        // plus the next byte's. At most 99 a byte, so nothing carries.
+        const NIBBLES: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+        let pairs = |w: u64, mask: u64| {
+            let x = w & NIBBLES & mask;
+            x.wrapping_mul(10).wrapping_add(x >> 8)
+        };
+        let byte = |v: u64, k: u32| ((v >> (8 * k)) & 0xFF) as u32;
+        let p0 = pairs(w0, 0x00FF_FF00_FFFF_FFFF);
+        let p1 = pairs(w1, 0xFFFF_00FF_FF00_FFFF);
+        let p2 = pairs(w2, 0xFFFF_00FF_FF00_FFFF);
+        let (h, mi, s) = (byte(p1, 3), byte(p1, 6), byte(p2, 6));
         if h > 23 || mi > 59 || s > 59 {
             return None;
         }
@@ -653,8 +664,8 @@ pub(crate) fn parse_timestamp_cached(b: &[u8], cache: &mut DateCache) -> Option<
         let days = if cache.key == key {
             cache.days
         } else {
-            let y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
-            let (m, day) = (d(5) * 10 + d(6), d(8) * 10 + d(9));
+            let y = byte(p0, 0) * 100 + byte(p0, 2);
+            let (m, day) = (byte(p0, 5), byte(p1, 0));
             if day == 0 || day > days_in_month(y, m)? {
                 return None;
             }
