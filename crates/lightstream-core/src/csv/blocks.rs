@@ -31,6 +31,7 @@ pub(super) struct Masks {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct Split {
     pub(super) quote: u64,
+    pub(super) delim: u64,
     pub(super) structural: u64,
 }
 
@@ -44,10 +45,6 @@ pub(super) struct Classifier {
 impl Classifier {
     pub(super) fn new(delimiter: u8, quote: u8) -> Self {
         Classifier { delimiter, quote }
-    }
-
-    pub(super) fn delimiter(&self) -> u8 {
-        self.delimiter
     }
 
     /// The four masks of a full block.
@@ -79,14 +76,17 @@ impl Classifier {
     }
 
     /// The splitter's masks of the block at `input[at..]` (as [`Self::at`]):
-    /// two classes instead of four, the three structural bytes compared
-    /// together (the delimiter is never a CR or LF). A structural byte is a
-    /// delimiter when it is not a line break.
+    /// three classes instead of four, the line breaks only together with
+    /// the delimiter (which is never a CR or LF), whose compare is shared.
     #[inline(always)]
     pub(super) fn split_at(&self, input: &[u8], at: usize) -> Split {
-        let [quote, structural] =
-            padded(input, at, [[self.quote; 3], [self.delimiter, b'\n', b'\r']]);
-        Split { quote, structural }
+        let (q, d) = (self.quote, self.delimiter);
+        let [quote, delim, structural] = padded(input, at, [[q; 3], [d; 3], [d, b'\n', b'\r']]);
+        Split {
+            quote,
+            delim,
+            structural,
+        }
     }
 
     /// The LF mask of the block at `input[at..]` (as [`Self::at`]), which
@@ -584,6 +584,7 @@ mod tests {
             let c = Classifier::new(d, q);
             let split = c.split_at(&input, at);
             prop_assert_eq!(split.quote, bits(&|x| x == q));
+            prop_assert_eq!(split.delim, bits(&|x| x == d));
             prop_assert_eq!(split.structural, bits(&|x| x == d || x == b'\n' || x == b'\r'));
             prop_assert_eq!(c.lf_at(&input, at), bits(&|x| x == b'\n'));
             let m = c.at(&input, at);
@@ -595,8 +596,8 @@ mod tests {
             let mut b = [0u8; BLOCK];
             b[..rest.len().min(BLOCK)].copy_from_slice(&rest[..rest.len().min(BLOCK)]);
             let keep = if rest.len() >= BLOCK { !0 } else { (1u64 << rest.len()) - 1 };
-            let [sq, ss] = any_of_swar(&b, [[q; 3], [d, b'\n', b'\r']]);
-            prop_assert_eq!((sq & keep, ss & keep), (split.quote, split.structural));
+            let [sq, sd, ss] = any_of_swar(&b, [[q; 3], [d; 3], [d, b'\n', b'\r']]);
+            prop_assert_eq!((sq & keep, sd & keep, ss & keep), (split.quote, split.delim, split.structural));
         }
 
         /// Structurals from the blocks, in any chunking, equal a byte-by-byte

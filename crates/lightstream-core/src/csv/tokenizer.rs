@@ -286,7 +286,6 @@ impl Tokenizer {
         let max_fields = ncols.min(self.max_columns);
         let empty_is_record = assembler.empty_line_is_record();
         let quote = self.quote;
-        let delimiter = self.classifier.delimiter();
         let mut due = assembler.in_place_due(ncols);
         let n = input.len();
         let mut carry = QuoteCarry::default();
@@ -329,8 +328,7 @@ impl Tokenizer {
                 };
                 quotes &= !below;
                 field_quotes = 0;
-                let b = input[p];
-                let is_delim = b == delimiter;
+                let is_delim = m.delim >> bit & 1 == 1;
                 if !is_delim && p == rec_start {
                     // A line break where a record would start.
                     lfs &= !below;
@@ -387,6 +385,7 @@ impl Tokenizer {
                 assembler.in_place.rows += 1;
                 let raw = if rec_quoted { content } else { p - rec_start };
                 assembler.pend_batch_bytes += raw + 8 * ncols;
+                let b = input[p];
                 self.fast_lines += newlines + u64::from(b == b'\n');
                 self.after_cr = b == b'\r';
                 (rec_start, field_start) = (p + 1, p + 1);
