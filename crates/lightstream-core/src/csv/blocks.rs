@@ -47,11 +47,16 @@ impl Classifier {
         Classifier { delimiter, quote }
     }
 
+    /// The bytes the classes are made of: quote, delimiter, LF, CR.
+    #[inline(always)]
+    fn bytes(&self) -> [u8; 4] {
+        [self.quote, self.delimiter, b'\n', b'\r']
+    }
+
     /// The four masks of a full block.
     #[cfg(test)]
     pub(super) fn block(&self, b: &[u8; BLOCK]) -> Masks {
-        let (q, d) = (self.quote, self.delimiter);
-        let [quote, delim, lf, cr] = any_of(b, [[q; 3], [d; 3], [b'\n'; 3], [b'\r'; 3]]);
+        let [quote, delim, lf, cr] = any_of(b, self.bytes(), [Q, D, LF, CR]);
         Masks {
             quote,
             delim,
@@ -65,8 +70,7 @@ impl Classifier {
     /// the delimiter (even a NUL byte).
     #[inline(always)]
     pub(super) fn at(&self, input: &[u8], at: usize) -> Masks {
-        let (q, d) = (self.quote, self.delimiter);
-        let [quote, delim, lf, cr] = padded(input, at, [[q; 3], [d; 3], [b'\n'; 3], [b'\r'; 3]]);
+        let [quote, delim, lf, cr] = padded(input, at, self.bytes(), [Q, D, LF, CR]);
         Masks {
             quote,
             delim,
@@ -80,8 +84,7 @@ impl Classifier {
     /// the delimiter (which is never a CR or LF), whose compare is shared.
     #[inline(always)]
     pub(super) fn split_at(&self, input: &[u8], at: usize) -> Split {
-        let (q, d) = (self.quote, self.delimiter);
-        let [quote, delim, structural] = padded(input, at, [[q; 3], [d; 3], [d, b'\n', b'\r']]);
+        let [quote, delim, structural] = padded(input, at, self.bytes(), [Q, D, D | LF | CR]);
         Split {
             quote,
             delim,
@@ -93,24 +96,30 @@ impl Classifier {
     /// the splitter only needs for a block with bytes inside quotes.
     #[inline]
     pub(super) fn lf_at(&self, input: &[u8], at: usize) -> u64 {
-        let [lf] = padded(input, at, [[b'\n'; 3]]);
+        let [lf] = padded(input, at, self.bytes(), [LF]);
         lf
     }
 }
 
+/// The classes' bits over [`Classifier::bytes`].
+const Q: u8 = 1;
+const D: u8 = 2;
+const LF: u8 = 4;
+const CR: u8 = 8;
+
 /// [`any_of`] on the block at `input[at..]`, zero-padded when shorter, its
 /// bits past the end cleared.
 #[inline(always)]
-fn padded<const N: usize>(input: &[u8], at: usize, classes: [[u8; 3]; N]) -> [u64; N] {
+fn padded<const N: usize>(input: &[u8], at: usize, bytes: [u8; 4], classes: [u8; N]) -> [u64; N] {
     let rest = input.get(at..).unwrap_or(&[]);
     if let Some(b) = rest.first_chunk::<BLOCK>() {
-        return any_of(b, classes);
+        return any_of(b, bytes, classes);
     }
     let mut b = [0u8; BLOCK];
     b[..rest.len()].copy_from_slice(rest);
     // `rest` is shorter than a block here, so the shift is in range.
     let keep = (1u64 << rest.len()) - 1;
-    any_of(&b, classes).map(|m| m & keep)
+    any_of(&b, bytes, classes).map(|m| m & keep)
 }
 
 /// Where a quote-aware scan of some CSV bytes can cut them into whole
@@ -299,14 +308,17 @@ impl QuoteCarry {
     }
 }
 
-/// For each class (three bytes, repeated when fewer), the mask of the
-/// block's bytes equal to one of them. The compares of a class are ORed
-/// before the bytes become bits, so a class of three costs one mask.
+/// For each class (a set of `bytes`: bit `i` for `bytes[i]`), the mask of
+/// the block's bytes equal to one of them. Each byte is compared once a
+/// lane and the compares of a class ORed before they become bits, so a
+/// class of three costs one mask (the classes are constants once inlined:
+/// the loops and the compares no class uses fold away).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn any_of<const N: usize>(b: &[u8; BLOCK], classes: [[u8; 3]; N]) -> [u64; N] {
+fn any_of<const N: usize>(b: &[u8; BLOCK], bytes: [u8; 4], classes: [u8; N]) -> [u64; N] {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_setzero_si128,
     };
     let mut out = [0u64; N];
     for (k, lane) in b.as_chunks::<16>().0.iter().enumerate() {
@@ -316,9 +328,15 @@ fn any_of<const N: usize>(b: &[u8; BLOCK], classes: [[u8; 3]; N]) -> [u64; N] {
         // target's baseline), so calling them is sound on this target.
         let bits = unsafe {
             let v = _mm_loadu_si128(lane.as_ptr().cast::<__m128i>());
-            let eq = |c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
-            classes.map(|[x, y, z]| {
-                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(eq(x), eq(y)), eq(z))) as u16
+            let eq = bytes.map(|c| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8)));
+            classes.map(|set| {
+                let mut acc = _mm_setzero_si128();
+                for (i, e) in eq.iter().enumerate() {
+                    if set >> i & 1 == 1 {
+                        acc = _mm_or_si128(acc, *e);
+                    }
+                }
+                _mm_movemask_epi8(acc) as u16
             })
         };
         for (o, m) in out.iter_mut().zip(bits) {
@@ -330,7 +348,7 @@ fn any_of<const N: usize>(b: &[u8; BLOCK], classes: [[u8; 3]; N]) -> [u64; N] {
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-fn any_of<const N: usize>(b: &[u8; BLOCK], classes: [[u8; 3]; N]) -> [u64; N] {
+fn any_of<const N: usize>(b: &[u8; BLOCK], bytes: [u8; 4], classes: [u8; N]) -> [u64; N] {
     use std::arch::wasm32::{i8x16_bitmask, i8x16_eq, u8x16_splat, v128, v128_load, v128_or};
     let mut out = [0u64; N];
     for (k, lane) in b.as_chunks::<16>().0.iter().enumerate() {
@@ -339,8 +357,16 @@ fn any_of<const N: usize>(b: &[u8; BLOCK], classes: [[u8; 3]; N]) -> [u64; N] {
         // need simd128, which this build enables (the cfg above).
         let bits = unsafe {
             let v = v128_load(lane.as_ptr().cast::<v128>());
-            let eq = |c: u8| i8x16_eq(v, u8x16_splat(c));
-            classes.map(|[x, y, z]| i8x16_bitmask(v128_or(v128_or(eq(x), eq(y)), eq(z))))
+            let eq = bytes.map(|c| i8x16_eq(v, u8x16_splat(c)));
+            classes.map(|set| {
+                let mut acc = u8x16_splat(0);
+                for (i, e) in eq.iter().enumerate() {
+                    if set >> i & 1 == 1 {
+                        acc = v128_or(acc, *e);
+                    }
+                }
+                i8x16_bitmask(acc)
+            })
         };
         for (o, m) in out.iter_mut().zip(bits) {
             *o |= u64::from(m) << (16 * k);
@@ -354,8 +380,8 @@ fn any_of<const N: usize>(b: &[u8; BLOCK], classes: [[u8; 3]; N]) -> [u64; N] {
     all(target_arch = "wasm32", target_feature = "simd128")
 )))]
 #[inline(always)]
-fn any_of<const N: usize>(b: &[u8; BLOCK], classes: [[u8; 3]; N]) -> [u64; N] {
-    any_of_swar(b, classes)
+fn any_of<const N: usize>(b: &[u8; BLOCK], bytes: [u8; 4], classes: [u8; N]) -> [u64; N] {
+    any_of_swar(b, bytes, classes)
 }
 
 /// The portable classifier: 8 bytes at a time, an exact zero-byte test per
@@ -368,7 +394,7 @@ fn any_of<const N: usize>(b: &[u8; BLOCK], classes: [[u8; 3]; N]) -> [u64; N] {
     ))
 ))]
 #[inline(always)]
-fn any_of_swar<const N: usize>(b: &[u8; BLOCK], classes: [[u8; 3]; N]) -> [u64; N] {
+fn any_of_swar<const N: usize>(b: &[u8; BLOCK], bytes: [u8; 4], classes: [u8; N]) -> [u64; N] {
     const LO: u64 = 0x0101_0101_0101_0101;
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     // The byte's high bit set exactly where `w` equals `c` (no borrow
@@ -380,8 +406,11 @@ fn any_of_swar<const N: usize>(b: &[u8; BLOCK], classes: [[u8; 3]; N]) -> [u64; 
     let mut out = [0u64; N];
     for (k, word) in b.as_chunks::<8>().0.iter().enumerate() {
         let w = u64::from_le_bytes(*word);
-        for (o, [x, y, z]) in out.iter_mut().zip(classes) {
-            let t = eq(w, x) | eq(w, y) | eq(w, z);
+        let eq = bytes.map(|c| eq(w, c));
+        for (o, set) in out.iter_mut().zip(classes) {
+            let t = (0..4)
+                .filter(|i| set >> i & 1 == 1)
+                .fold(0, |t, i| t | eq[i]);
             // The high bits moved to bit `k` for byte `k`: the multiply's
             // partial products never overlap, so nothing carries.
             *o |= (((t >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56) << (8 * k);
@@ -561,7 +590,7 @@ mod tests {
             b.copy_from_slice(&bytes);
             let want = scalar(&b, d, b'"');
             prop_assert_eq!(Classifier::new(d, b'"').block(&b), want);
-            let [quote, delim, lf, cr] = any_of_swar(&b, [[b'"'; 3], [d; 3], [b'\n'; 3], [b'\r'; 3]]);
+            let [quote, delim, lf, cr] = any_of_swar(&b, [b'"', d, b'\n', b'\r'], [Q, D, LF, CR]);
             prop_assert_eq!(Masks { quote, delim, lf, cr }, want);
         }
 
@@ -596,7 +625,7 @@ mod tests {
             let mut b = [0u8; BLOCK];
             b[..rest.len().min(BLOCK)].copy_from_slice(&rest[..rest.len().min(BLOCK)]);
             let keep = if rest.len() >= BLOCK { !0 } else { (1u64 << rest.len()) - 1 };
-            let [sq, sd, ss] = any_of_swar(&b, [[q; 3], [d; 3], [d, b'\n', b'\r']]);
+            let [sq, sd, ss] = any_of_swar(&b, [q, d, b'\n', b'\r'], [Q, D, D | LF | CR]);
             prop_assert_eq!((sq & keep, sd & keep, ss & keep), (split.quote, split.delim, split.structural));
         }
 
