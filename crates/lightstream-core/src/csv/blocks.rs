@@ -1,5 +1,8 @@
 //! The block classifier of the CSV splitter: 64 input bytes at a time become
-//! four bit masks (bit `i` for byte `i`): quote, delimiter, LF and CR; and a
+//! bit masks (bit `i` for byte `i`) of classes of bytes: quote, delimiter, LF
+//! and CR for the boundary scan; quote, delimiter and structural (delimiter,
+//! LF or CR) for the splitter, which asks for LFs only when it counts lines
+//! inside quotes; and a
 //! run of quote masks becomes the mask of bytes inside quotes (a prefix XOR,
 //! with the state carried from one block to the next). Doubled quotes toggle
 //! twice, so they need no special case here: the tokenizer looks at the
