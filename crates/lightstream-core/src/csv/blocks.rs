@@ -1,5 +1,8 @@
 //! The block classifier of the CSV splitter: 64 input bytes at a time become
-//! four bit masks (bit `i` for byte `i`): quote, delimiter, LF and CR; and a
+//! bit masks (bit `i` for byte `i`) of classes of bytes: quote, delimiter, LF
+//! and CR for the boundary scan; quote, delimiter and structural (delimiter,
+//! LF or CR) for the splitter, which asks for LFs only when it counts lines
+//! inside quotes; and a
 //! run of quote masks becomes the mask of bytes inside quotes (a prefix XOR,
 //! with the state carried from one block to the next). Doubled quotes toggle
 //! twice, so they need no special case here: the tokenizer looks at the
@@ -26,6 +29,15 @@ pub(super) struct Masks {
     pub(super) cr: u64,
 }
 
+/// The two masks the splitter needs of a block: its quotes and its
+/// structural bytes (the delimiter, LF and CR; inside quotes or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct Split {
+    pub(super) quote: u64,
+    pub(super) delim: u64,
+    pub(super) structural: u64,
+}
+
 /// Classifies blocks for one delimiter and quote byte.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Classifier {
@@ -38,10 +50,22 @@ impl Classifier {
         Classifier { delimiter, quote }
     }
 
-    /// The masks of a full block.
+    /// The bytes the classes are made of: quote, delimiter, LF, CR.
     #[inline(always)]
+    fn bytes(&self) -> [u8; 4] {
+        [self.quote, self.delimiter, b'\n', b'\r']
+    }
+
+    /// The four masks of a full block.
+    #[cfg(test)]
     pub(super) fn block(&self, b: &[u8; BLOCK]) -> Masks {
-        classify(b, self.delimiter, self.quote)
+        let [quote, delim, lf, cr] = any_of(b, self.bytes(), [Q, D, LF, CR]);
+        Masks {
+            quote,
+            delim,
+            lf,
+            cr,
+        }
     }
 
     /// The masks of the block at `input[at..]`, which may be shorter than
@@ -49,21 +73,56 @@ impl Classifier {
     /// the delimiter (even a NUL byte).
     #[inline(always)]
     pub(super) fn at(&self, input: &[u8], at: usize) -> Masks {
-        let rest = input.get(at..).unwrap_or(&[]);
-        if let Some(b) = rest.first_chunk::<BLOCK>() {
-            return self.block(b);
-        }
-        let mut b = [0u8; BLOCK];
-        b[..rest.len()].copy_from_slice(rest);
-        let m = self.block(&b);
-        let keep = (1u64 << rest.len()) - 1;
+        let [quote, delim, lf, cr] = padded(input, at, self.bytes(), [Q, D, LF, CR]);
         Masks {
-            quote: m.quote & keep,
-            delim: m.delim & keep,
-            lf: m.lf & keep,
-            cr: m.cr & keep,
+            quote,
+            delim,
+            lf,
+            cr,
         }
     }
+
+    /// The splitter's masks of the block at `input[at..]` (as [`Self::at`]):
+    /// three classes instead of four, the line breaks only together with
+    /// the delimiter (which is never a CR or LF), whose compare is shared.
+    #[inline(always)]
+    pub(super) fn split_at(&self, input: &[u8], at: usize) -> Split {
+        let [quote, delim, structural] = padded(input, at, self.bytes(), [Q, D, D | LF | CR]);
+        Split {
+            quote,
+            delim,
+            structural,
+        }
+    }
+
+    /// The LF mask of the block at `input[at..]` (as [`Self::at`]), which
+    /// the splitter only needs for a block with bytes inside quotes.
+    #[inline]
+    pub(super) fn lf_at(&self, input: &[u8], at: usize) -> u64 {
+        let [lf] = padded(input, at, self.bytes(), [LF]);
+        lf
+    }
+}
+
+/// The classes' bits over [`Classifier::bytes`].
+const Q: u8 = 1;
+const D: u8 = 2;
+const LF: u8 = 4;
+const CR: u8 = 8;
+
+/// [`any_of`] on the block at `input[at..]`, zero-padded when shorter, its
+/// bits past the end cleared.
+#[inline(always)]
+fn padded<const N: usize>(input: &[u8], at: usize, bytes: [u8; 4], classes: [u8; N]) -> [u64; N] {
+    let rest = input.get(at..).unwrap_or(&[]);
+    if let Some(b) = rest.first_chunk::<BLOCK>() {
+        return any_of(b, bytes, classes);
+    }
+    let mut b = [0u8; BLOCK];
+    b[..rest.len()].copy_from_slice(rest);
+    // `rest` is shorter than a block here, so the shift is in range.
+    let keep = (1u64 << rest.len()) - 1;
+    any_of(&b, bytes, classes).map(|m| m & keep)
 }
 
 /// Where a quote-aware scan of some CSV bytes can cut them into whole
@@ -252,65 +311,84 @@ impl QuoteCarry {
     }
 }
 
+/// For each class (a set of `bytes`: bit `i` for `bytes[i]`), the mask of
+/// the block's bytes equal to one of them. Each byte is compared once a
+/// lane and the compares of a class ORed before they become bits, so a
+/// class of three costs one mask (the classes are constants once inlined:
+/// the loops and the compares no class uses fold away).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn classify(b: &[u8; BLOCK], delimiter: u8, quote: u8) -> Masks {
+fn any_of<const N: usize>(b: &[u8; BLOCK], bytes: [u8; 4], classes: [u8; N]) -> [u64; N] {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_setzero_si128,
     };
-    let mut m = Masks::default();
+    let mut out = [0u64; N];
     for (k, lane) in b.as_chunks::<16>().0.iter().enumerate() {
         // SAFETY: `lane` is a 16-byte array, so 16 readable bytes, and
         // `_mm_loadu_si128` has no alignment requirement. The other
         // intrinsics only need SSE2, which every x86_64 CPU has (the
         // target's baseline), so calling them is sound on this target.
-        let [q, d, lf, cr] = unsafe {
+        let bits = unsafe {
             let v = _mm_loadu_si128(lane.as_ptr().cast::<__m128i>());
-            [quote, delimiter, b'\n', b'\r']
-                .map(|c| _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u16)
+            let eq = bytes.map(|c| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8)));
+            classes.map(|set| {
+                let mut acc = _mm_setzero_si128();
+                for (i, e) in eq.iter().enumerate() {
+                    if set >> i & 1 == 1 {
+                        acc = _mm_or_si128(acc, *e);
+                    }
+                }
+                _mm_movemask_epi8(acc) as u16
+            })
         };
-        let s = 16 * k;
-        m.quote |= u64::from(q) << s;
-        m.delim |= u64::from(d) << s;
-        m.lf |= u64::from(lf) << s;
-        m.cr |= u64::from(cr) << s;
+        for (o, m) in out.iter_mut().zip(bits) {
+            *o |= u64::from(m) << (16 * k);
+        }
     }
-    m
+    out
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline]
-fn classify(b: &[u8; BLOCK], delimiter: u8, quote: u8) -> Masks {
-    use std::arch::wasm32::{i8x16_bitmask, i8x16_eq, u8x16_splat, v128, v128_load};
-    let mut m = Masks::default();
+#[inline(always)]
+fn any_of<const N: usize>(b: &[u8; BLOCK], bytes: [u8; 4], classes: [u8; N]) -> [u64; N] {
+    use std::arch::wasm32::{i8x16_bitmask, i8x16_eq, u8x16_splat, v128, v128_load, v128_or};
+    let mut out = [0u64; N];
     for (k, lane) in b.as_chunks::<16>().0.iter().enumerate() {
         // SAFETY: `lane` is a 16-byte array, so 16 readable bytes, and
         // `v128_load` has no alignment requirement. The other intrinsics
         // need simd128, which this build enables (the cfg above).
-        let [q, d, lf, cr] = unsafe {
+        let bits = unsafe {
             let v = v128_load(lane.as_ptr().cast::<v128>());
-            [quote, delimiter, b'\n', b'\r'].map(|c| i8x16_bitmask(i8x16_eq(v, u8x16_splat(c))))
+            let eq = bytes.map(|c| i8x16_eq(v, u8x16_splat(c)));
+            classes.map(|set| {
+                let mut acc = u8x16_splat(0);
+                for (i, e) in eq.iter().enumerate() {
+                    if set >> i & 1 == 1 {
+                        acc = v128_or(acc, *e);
+                    }
+                }
+                i8x16_bitmask(acc)
+            })
         };
-        let s = 16 * k;
-        m.quote |= u64::from(q) << s;
-        m.delim |= u64::from(d) << s;
-        m.lf |= u64::from(lf) << s;
-        m.cr |= u64::from(cr) << s;
+        for (o, m) in out.iter_mut().zip(bits) {
+            *o |= u64::from(m) << (16 * k);
+        }
     }
-    m
+    out
 }
 
 #[cfg(not(any(
     target_arch = "x86_64",
     all(target_arch = "wasm32", target_feature = "simd128")
 )))]
-#[inline]
-fn classify(b: &[u8; BLOCK], delimiter: u8, quote: u8) -> Masks {
-    classify_swar(b, delimiter, quote)
+#[inline(always)]
+fn any_of<const N: usize>(b: &[u8; BLOCK], bytes: [u8; 4], classes: [u8; N]) -> [u64; N] {
+    any_of_swar(b, bytes, classes)
 }
 
 /// The portable classifier: 8 bytes at a time, an exact zero-byte test per
-/// class, the 8 flags gathered into a byte by one multiply.
+/// byte of a class, the 8 flags gathered into a byte by one multiply.
 #[cfg(any(
     test,
     not(any(
@@ -318,28 +396,30 @@ fn classify(b: &[u8; BLOCK], delimiter: u8, quote: u8) -> Masks {
         all(target_arch = "wasm32", target_feature = "simd128")
     ))
 ))]
-#[inline]
-fn classify_swar(b: &[u8; BLOCK], delimiter: u8, quote: u8) -> Masks {
+#[inline(always)]
+fn any_of_swar<const N: usize>(b: &[u8; BLOCK], bytes: [u8; 4], classes: [u8; N]) -> [u64; N] {
     const LO: u64 = 0x0101_0101_0101_0101;
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    // The byte's high bit set exactly where `v` has a zero byte (no borrow
-    // between bytes, unlike `(v - LO) & !v`), then moved to bit `k` for byte
-    // `k`: the multiply's partial products never overlap, so nothing carries.
+    // The byte's high bit set exactly where `w` equals `c` (no borrow
+    // between bytes, unlike `(v - LO) & !v`).
     let eq = |w: u64, c: u8| {
         let v = w ^ (LO * u64::from(c));
-        let t = !(((v & LOW7) + LOW7) | v | LOW7);
-        ((t >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+        !(((v & LOW7) + LOW7) | v | LOW7)
     };
-    let mut m = Masks::default();
+    let mut out = [0u64; N];
     for (k, word) in b.as_chunks::<8>().0.iter().enumerate() {
         let w = u64::from_le_bytes(*word);
-        let s = 8 * k;
-        m.quote |= eq(w, quote) << s;
-        m.delim |= eq(w, delimiter) << s;
-        m.lf |= eq(w, b'\n') << s;
-        m.cr |= eq(w, b'\r') << s;
+        let eq = bytes.map(|c| eq(w, c));
+        for (o, set) in out.iter_mut().zip(classes) {
+            let t = (0..4)
+                .filter(|i| set >> i & 1 == 1)
+                .fold(0, |t, i| t | eq[i]);
+            // The high bits moved to bit `k` for byte `k`: the multiply's
+            // partial products never overlap, so nothing carries.
+            *o |= (((t >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56) << (8 * k);
+        }
     }
-    m
+    out
 }
 
 #[cfg(test)]
@@ -378,7 +458,8 @@ mod tests {
             let piece = &input[from..to];
             let mut at = 0;
             while at < piece.len() {
-                let m = c.at(piece, at);
+                // The splitter's masks, as the tokenizer takes them.
+                let m = c.split_at(piece, at);
                 let inside = carry.inside(m.quote);
                 let n = (piece.len() - at).min(BLOCK);
                 if n < BLOCK {
@@ -386,7 +467,7 @@ mod tests {
                     // real byte, not from the padding.
                     carry = QuoteCarry(if inside >> (n - 1) & 1 == 1 { !0 } else { 0 });
                 }
-                let mut s = (m.delim | m.lf | m.cr) & !inside;
+                let mut s = m.structural & !inside;
                 while s != 0 {
                     out.push(from + at + s.trailing_zeros() as usize);
                     s &= s - 1;
@@ -512,7 +593,43 @@ mod tests {
             b.copy_from_slice(&bytes);
             let want = scalar(&b, d, b'"');
             prop_assert_eq!(Classifier::new(d, b'"').block(&b), want);
-            prop_assert_eq!(classify_swar(&b, d, b'"'), want);
+            let [quote, delim, lf, cr] = any_of_swar(&b, [b'"', d, b'\n', b'\r'], [Q, D, LF, CR]);
+            prop_assert_eq!(Masks { quote, delim, lf, cr }, want);
+        }
+
+        /// The splitter's masks (`split_at`, `lf_at`) and the four masks
+        /// (`at`) of the block at any offset of any input equal a
+        /// byte-by-byte classification of the bytes there, with no bit past
+        /// the end: quotes and CR / CRLF / LF on both sides of word and block
+        /// edges, other delimiters (a NUL one too, which the padding holds).
+        #[test]
+        fn split_masks_equal_scalar_at_every_offset(
+            input in prop::collection::vec(prop::sample::select(vec![b'a', b',', b'"', b'\'', b'\n', b'\r', b'\t', b';', 0, 0xff]), 0..200),
+            (d, q) in prop::sample::select(vec![(b',', b'"'), (b';', b'\''), (b'\t', b'"'), (0u8, b'"'), (0xff, b'\'')]),
+            at in 0usize..200,
+        ) {
+            let at = at.min(input.len());
+            let rest = &input[at..];
+            let bits = |f: &dyn Fn(u8) -> bool| {
+                rest.iter().take(BLOCK).enumerate().filter(|&(_, &x)| f(x)).fold(0u64, |m, (i, _)| m | 1 << i)
+            };
+            let c = Classifier::new(d, q);
+            let split = c.split_at(&input, at);
+            prop_assert_eq!(split.quote, bits(&|x| x == q));
+            prop_assert_eq!(split.delim, bits(&|x| x == d));
+            prop_assert_eq!(split.structural, bits(&|x| x == d || x == b'\n' || x == b'\r'));
+            prop_assert_eq!(c.lf_at(&input, at), bits(&|x| x == b'\n'));
+            let m = c.at(&input, at);
+            prop_assert_eq!(
+                (m.quote, m.delim, m.lf, m.cr),
+                (bits(&|x| x == q), bits(&|x| x == d), bits(&|x| x == b'\n'), bits(&|x| x == b'\r'))
+            );
+            // The portable classifier agrees on every target.
+            let mut b = [0u8; BLOCK];
+            b[..rest.len().min(BLOCK)].copy_from_slice(&rest[..rest.len().min(BLOCK)]);
+            let keep = if rest.len() >= BLOCK { !0 } else { (1u64 << rest.len()) - 1 };
+            let [sq, sd, ss] = any_of_swar(&b, [q, d, b'\n', b'\r'], [Q, D, D | LF | CR]);
+            prop_assert_eq!((sq & keep, sd & keep, ss & keep), (split.quote, split.delim, split.structural));
         }
 
         /// Structurals from the blocks, in any chunking, equal a byte-by-byte

@@ -187,6 +187,22 @@ impl InPlace {
     }
 }
 
+/// When the in-place queue is due for conversion ([`TableAssembler::in_place_due`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct InPlaceDue {
+    /// In-place rows.
+    rows: usize,
+    /// `pend_batch_bytes`.
+    batch_bytes: usize,
+}
+
+impl InPlaceDue {
+    #[inline(always)]
+    pub(super) fn reached(self, a: &TableAssembler) -> bool {
+        a.in_place.rows >= self.rows || a.pend_batch_bytes >= self.batch_bytes
+    }
+}
+
 /// Most rows converted in one column-at-a-time batch.
 const PENDING_ROWS: usize = 4096;
 /// Most bytes held for one batch.
@@ -572,6 +588,30 @@ impl TableAssembler {
             self.convert_pending(chunk)?;
         }
         Ok(Some(self.columns.len()))
+    }
+
+    /// When the in-place queue (rows of `ncols` cells) is due for
+    /// conversion, worked out once per conversion so that each record is
+    /// checked against two numbers ([`InPlaceDue::reached`]) instead of
+    /// five bounds: the same answer as [`Self::queue_full`], since between
+    /// conversions only the in-place rows, their cells (`ncols` a row)
+    /// and their batch bytes grow.
+    pub(super) fn in_place_due(&self, ncols: usize) -> InPlaceDue {
+        let rows = if self.pend_bytes.len() >= PENDING_BYTES {
+            // (Checked after a row is queued, so at the first row.)
+            1
+        } else {
+            self.batch_size
+                .saturating_sub(self.rows)
+                .min(PENDING_ROWS)
+                // The queue holds `ncols` cells a row, all in place.
+                .min(PENDING_CELLS.div_ceil(ncols.max(1)))
+                .max(1)
+        };
+        InPlaceDue {
+            rows,
+            batch_bytes: self.limits.max_batch_bytes.saturating_sub(self.batch_bytes),
+        }
     }
 
     /// Whether the queue, holding `queued` rows, is due for conversion: a

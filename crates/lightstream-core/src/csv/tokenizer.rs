@@ -286,6 +286,7 @@ impl Tokenizer {
         let max_fields = ncols.min(self.max_columns);
         let empty_is_record = assembler.empty_line_is_record();
         let quote = self.quote;
+        let mut due = assembler.in_place_due(ncols);
         let n = input.len();
         let mut carry = QuoteCarry::default();
         let mut rec_start = pos;
@@ -300,11 +301,19 @@ impl Tokenizer {
         let mut rec_quoted = false;
         let mut block = pos;
         while block < n {
-            let m = self.classifier.at(input, block);
+            let m = self.classifier.split_at(input, block);
             let inside = carry.inside(m.quote);
-            let mut structural = (m.delim | m.lf | m.cr) & !inside;
-            // Quote and LF bits not yet counted into a field / record.
-            let (mut quotes, mut lfs) = (m.quote, m.lf);
+            let mut structural = m.structural & !inside;
+            // Quote and LF bits not yet counted into a field / record. Only
+            // the LFs inside quotes are counted here (the others are line
+            // breaks, counted as such), so a block with no byte inside
+            // quotes (most blocks) needs no LF mask.
+            let mut quotes = m.quote;
+            let mut lfs = if inside == 0 {
+                0
+            } else {
+                self.classifier.lf_at(input, block) & inside
+            };
             while structural != 0 {
                 let bit = structural.trailing_zeros();
                 structural &= structural - 1;
@@ -322,8 +331,11 @@ impl Tokenizer {
                 let is_delim = m.delim >> bit & 1 == 1;
                 if !is_delim && p == rec_start {
                     // A line break where a record would start.
-                    lfs &= !(below | 1 << bit);
+                    lfs &= !below;
                     self.block_line_break(input, p, empty_is_record, assembler)?;
+                    if empty_is_record {
+                        due = assembler.in_place_due(ncols);
+                    }
                     rec_start = p + 1;
                     field_start = p + 1;
                     continue;
@@ -365,7 +377,7 @@ impl Tokenizer {
                 } else {
                     rec_lfs + u64::from((lfs & below).count_ones())
                 };
-                lfs &= !(below | 1 << bit);
+                lfs &= !below;
                 if assembler.in_place.rows == 0 {
                     assembler.in_place.base_pos = rec_start;
                     assembler.in_place.base_line = self.line();
@@ -378,8 +390,9 @@ impl Tokenizer {
                 self.after_cr = b == b'\r';
                 (rec_start, field_start) = (p + 1, p + 1);
                 (nfields, content, rec_quoted, rec_lfs) = (0, 0, false, 0);
-                if assembler.queue_full(assembler.in_place.rows) {
+                if due.reached(assembler) {
                     assembler.convert_pending(input)?;
+                    due = assembler.in_place_due(ncols);
                 }
             }
             if quotes | lfs != 0 {
