@@ -14,8 +14,9 @@
 //! Groups (throughput in rows):
 //! - `parquet_write/{snappy,zstd}`: every table into a `Vec<u8>`, then `finish`
 //!   (`ParquetWriteOptions::threads` 1); `{snappy,zstd}_threads_2`: with 2 encoder threads.
-//! - `parquet_read/{snappy,zstd}/{lightstream_file,pyarrow_file}/threads_{1,2}`: open
-//!   the file and decode every table (default batch size 65,536) with
+//! - `parquet_read/{snappy,zstd}/{lightstream_file,pyarrow_file}/{mapped,pread}/threads_{1,2}`:
+//!   open the file (`ParquetReader::open_mapped`, as the CLI does, at 1 and 2 threads;
+//!   `ParquetReader::open`, positioned reads, at 1) and decode every table (default batch size 65,536) with
 //!   `ParquetReadOptions::threads` 1 (the calling thread) and 2 (two decode threads;
 //!   pyarrow's `use_threads=True` is its default, every core, 2 on the bench machine).
 //!
@@ -273,20 +274,30 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n as u64));
     for name in ["snappy", "zstd"] {
         for who in ["lightstream", "pyarrow"] {
-            for threads in [1, 2] {
+            // Mapped (the CLI's way: pages are slices of the map) at 1 and 2
+            // threads, and read with `pread` (`open`) at 1.
+            for (threads, mapped) in [(1, true), (2, true), (1, false)] {
                 let path = dir.join(format!("{who}_{name}.parquet"));
                 let options = ParquetReadOptions {
                     threads,
                     ..Default::default()
                 };
+                let how = if mapped { "mapped" } else { "pread" };
                 g.bench_with_input(
-                    BenchmarkId::new(name, format!("{who}_file/threads_{threads}")),
+                    BenchmarkId::new(name, format!("{who}_file/{how}/threads_{threads}")),
                     &path,
                     |b, p| {
                         b.iter(|| {
                             let mut rows = 0;
-                            for t in ParquetReader::open(p, options.clone()).unwrap() {
-                                rows += black_box(t.unwrap()).n_rows;
+                            if mapped {
+                                let reader = ParquetReader::open_mapped(p, options.clone());
+                                for t in reader.unwrap() {
+                                    rows += black_box(t.unwrap()).n_rows;
+                                }
+                            } else {
+                                for t in ParquetReader::open(p, options.clone()).unwrap() {
+                                    rows += black_box(t.unwrap()).n_rows;
+                                }
                             }
                             assert_eq!(rows, n);
                         })
