@@ -303,6 +303,29 @@ fn jetstream_late_joiner_gets_schema_dictionaries_then_exactly_the_suffix() {
     });
 }
 
+/// The server refuses a duplicate window longer than `max_age` ("duplicates
+/// window can not be larger then max age"): the writer cuts its default
+/// 2-minute window to a shorter `max_age`.
+#[test]
+fn a_max_age_shorter_than_the_duplicate_window_still_creates_the_stream() {
+    let dir = test_dir!("nats", "short_max_age");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.short", "max_bytes=256M&max_age=30s");
+    run_bounded("short max_age", Duration::from_secs(60), async {
+        let mut w = writer(&url).await;
+        write_tables(&mut w, 0..2).await;
+        w.finish().await.expect("finish");
+        let client = async_nats::connect(server.client_url())
+            .await
+            .expect("async-nats");
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream("LS_feeds_short").await.expect("the stream");
+        let config = stream.info().await.expect("stream info").config.clone();
+        assert_eq!(config.max_age, Duration::from_secs(30));
+        assert_eq!(config.duplicate_window, Duration::from_secs(30));
+    });
+}
+
 #[test]
 fn jetstream_reader_survives_a_server_restart_mid_feed_without_gap_or_duplicate() {
     let dir = test_dir!("nats", "jetstream_restart");

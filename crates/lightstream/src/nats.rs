@@ -77,7 +77,8 @@ pub struct NatsOptions {
     pub max_bytes: u64,
     /// Where it keeps them (default on file).
     pub storage: NatsStorage,
-    /// Its de-duplication window for retried publishes (default 2 min).
+    /// Its de-duplication window for retried publishes (default 2 min; at
+    /// most `max_age`, which the server requires: a longer one is cut to it).
     pub duplicate_window: Duration,
     /// A writer restates the schema and every dictionary (a restate point,
     /// where a late joiner starts) after this many bytes of messages

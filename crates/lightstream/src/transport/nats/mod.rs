@@ -224,7 +224,12 @@ pub(crate) async fn feed_stream(
                     crate::nats::NatsStorage::File => StorageType::File,
                     crate::nats::NatsStorage::Memory => StorageType::Memory,
                 },
-                duplicate_window: feed.options.duplicate_window,
+                // The server refuses a window longer than max_age (0: no
+                // age limit): the window is cut to it.
+                duplicate_window: match feed.options.max_age {
+                    age if age.is_zero() => feed.options.duplicate_window,
+                    age => feed.options.duplicate_window.min(age),
+                },
                 // Late joiners find the last schema with one direct get.
                 allow_direct: true,
                 ..Config::default()
