@@ -476,6 +476,7 @@ impl PagePool {
 
     /// An empty buffer with room for at least `len` bytes, never zeroed:
     /// for a writer that fills spare capacity and sets the length (zstd).
+    #[cfg(feature = "zstd")]
     pub(crate) fn take_empty(&self, len: usize, long: bool) -> Vec<u8> {
         match self.spare(len, long) {
             Some(mut buf) => {
