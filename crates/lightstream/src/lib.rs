@@ -168,6 +168,13 @@ mod flight_docs {
     struct Flight;
 }
 
+/// docs/nats.md: its examples need the `nats` feature.
+#[cfg(all(doctest, feature = "nats"))]
+mod nats_docs {
+    #[doc = include_str!("../../../docs/nats.md")]
+    struct Nats;
+}
+
 /// docs/web-server.md: its examples need the `axum` feature.
 #[cfg(all(doctest, feature = "axum"))]
 mod web_server_docs {
