@@ -21,10 +21,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Message } from 'apache-arrow';
-import { chromium } from 'playwright-core';
 
 import { FAULT_EXPECTATIONS, FAULT_MODES, faultProblems, splitIpcStream, startFaultServer } from './fault-server.mjs';
-import { CHROMIUM, CHROMIUM_ARGS, createSession, fatal, nodeModules } from './harness.mjs';
+import { fatal, nodeModules, runDriver } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const env = process.env;
@@ -33,16 +32,12 @@ const TEST_TIMEOUT_MS = Number(env.LIGHTSTREAM_E2E_TIMEOUT_MS ?? 170_000);
 const BUILD_TIMEOUT_MS = Number(env.LIGHTSTREAM_E2E_BUILD_TIMEOUT_MS ?? 900_000);
 const COMPRESSIONS = ['none', 'lz4', 'zstd'];
 
-let session = null; // created in main (it makes the temporary folder)
-const log = (...a) => console.log('e2e:', ...a);
-const debug = (...a) => session?.debug(...a);
-let timedOut = false;
-const stopping = () => session?.stopping ?? false;
+let t = null; // the driver (runDriver): session, record, guarded
 
 // ------------------------------------------------------------ artifacts --
 
 function npmPackage() {
-  const pkg = session.npmPackage({ buildTimeoutMs: BUILD_TIMEOUT_MS });
+  const pkg = t.session.npmPackage({ buildTimeoutMs: BUILD_TIMEOUT_MS });
   const js = fs.readFileSync(path.join(pkg.dir, 'pkg', 'lightstream_wasm.js'), 'utf8');
   for (const fn of ['connect', 'decode', 'readStream']) {
     if (!new RegExp(`export function ${fn}\\b`).test(js)) {
@@ -52,18 +47,7 @@ function npmPackage() {
   return pkg;
 }
 
-function fixtures() {
-  const dir = path.join(session.tmp, 'fixtures');
-  const python = env.LIGHTSTREAM_PYTHON ?? 'python3';
-  session.run(python, [path.join(here, 'make_fixtures.py'), dir], { timeoutMs: 120_000 });
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-  return { dir, cases: manifest.cases, pyarrow: manifest.pyarrow };
-}
-
 // --------------------------------------------------------------- checks --
-
-const results = []; // { group, label, ok, detail, values, tables }
-const failures = [];
 
 /** Problems that differ only in table, column or row, as one line each (with
  * a count and the columns concerned). */
@@ -88,25 +72,16 @@ function collapse(problems) {
   });
 }
 
+/** One check of group `group` (ws, http, api, fault, page: the summary counts
+ * per group), its problems collapsed; `extra` counts values and tables. */
 function record(group, label, rawProblems, extra = {}) {
-  if (stopping()) return; // the browser is gone: what fails now says nothing
-  const problems = collapse(rawProblems);
-  const ok = problems.length === 0;
-  results.push({
+  t.record(`${group} ${label}`, collapse(rawProblems), extra.note ?? '', {
     group,
-    label,
-    ok,
     values: extra.values ?? 0,
     ipcValues: extra.ipcValues ?? 0,
     wireValues: extra.wireValues ?? 0,
     tables: extra.tables ?? 0,
-    note: extra.note ?? '',
   });
-  if (!ok) {
-    failures.push(`${group} ${label}:\n    ${problems.slice(0, 25).join('\n    ')}`);
-  }
-  const status = ok ? 'ok  ' : 'FAIL';
-  log(`${status} ${group} ${label}${extra.note ? ` (${extra.note})` : ''}`);
 }
 
 const ZSTD_UNSUPPORTED = (m) => /unsupported/i.test(m) && /zstd/i.test(m);
@@ -206,26 +181,20 @@ function checkFault(mode, r, expected) {
 
 // ----------------------------------------------------------------- main --
 
-async function main() {
-  session = createSession({ name: 'e2e', keep: env.LIGHTSTREAM_E2E_KEEP === '1', verbose: env.LIGHTSTREAM_E2E_VERBOSE === '1' });
-  for (const dep of ['playwright-core', 'apache-arrow', 'flatbuffers', 'tslib', 'json-with-bigint']) {
-    if (!fs.existsSync(path.join(nodeModules, dep))) {
-      throw fatal(`node_modules/${dep} is missing: run bash scripts/setup.sh --with=npm`);
-    }
-  }
+async function main(driver) {
+  t = driver;
+  const { session, log } = t;
+  const debug = session.debug;
+  session.requirePageModules();
   const pkg = npmPackage();
   const bin = session.lightstreamBinary({ buildTimeoutMs: BUILD_TIMEOUT_MS });
 
   // From here on everything is bounded by the test deadline.
-  const watchdog = setTimeout(() => {
-    timedOut = true;
-    session.stopping = true;
-    console.error(`e2e: FAIL: the test did not finish within ${TEST_TIMEOUT_MS} ms`);
-    session.cleanup().finally(() => process.exit(2));
-  }, TEST_TIMEOUT_MS);
+  t.startWatchdog();
 
-  const fx = fixtures();
-  log(`package ${pkg.tarball}, binary ${bin}, pyarrow ${fx.pyarrow}, ${fx.cases.length} fixtures`);
+  const made = session.makeFixtures();
+  const fx = { dir: made.dir, cases: Object.values(made.cases) };
+  log(`package ${pkg.tarball}, binary ${bin}, pyarrow ${made.pyarrow}, ${fx.cases.length} fixtures`);
 
   const page_ = (f) => path.join(here, f);
   const base = await session.startHttpServer(
@@ -280,49 +249,15 @@ async function main() {
   });
   session.onCleanup(() => pyFault.close());
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // The wss:// check's server uses the self-signed certificate `serve` makes
-    // without --cert/--key; this browser profile is throwaway and only ever
-    // talks to 127.0.0.1.
-    args: [...CHROMIUM_ARGS, '--ignore-certificate-errors'],
-    timeout: 30_000,
-    // Our own handlers clean up (Playwright's would exit before the rest is killed).
-    handleSIGINT: false,
-    handleSIGTERM: false,
-    handleSIGHUP: false,
-  });
-  session.onCleanup(() => browser.close());
-  const page = await browser.newPage();
-  page.setDefaultTimeout(30_000);
+  // The wss:// check's server uses the self-signed certificate `serve` makes
+  // without --cert/--key; this browser profile is throwaway and only ever
+  // talks to 127.0.0.1.
+  const browser = await session.launchChromium(['--ignore-certificate-errors']);
   const pageErrors = [];
   const consoleErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(String(e?.stack ?? e)));
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location()?.url ?? ''}`.trim());
-    debug('console', m.type(), m.text());
-  });
-  page.on('crash', () => pageErrors.push('the page crashed'));
-  await page.goto(`${base}/e2e.html`, { timeout: 30_000 });
-  try {
-    await page.waitForFunction(() => window.e2eReady === true || window.e2eInitError !== undefined, null, {
-      timeout: 20_000,
-    });
-  } catch (e) {
-    throw fatal(`the page did not load within 20 s: ${e.message}\n${pageErrors.join('\n')}\n${consoleErrors.join('\n')}`);
-  }
-  const initError = await page.evaluate(() => window.e2eInitError ?? null);
-  if (initError) throw fatal(`the page failed to load the package: ${initError}`);
-
-  const ev = (fn, arg) => page.evaluate(([f, a]) => window.e2e[f](a), [fn, arg]);
+  const { ev } = await session.openTestPage(browser, `${base}/e2e.html`, { pageErrors, consoleErrors });
   // A check whose page function threw (a bug of its own) fails, and the run goes on.
-  const guarded = async (group, label, fn) => {
-    try {
-      await fn();
-    } catch (e) {
-      record(group, label, [`threw: ${String(e.message).split('\n').slice(0, 4).join(' | ')}`]);
-    }
-  };
+  const guarded = (group, label, fn) => t.guarded(`${group} ${label}`, fn);
 
   // 1. WebSocket: every fixture with every compression.
   for (const c of fx.cases) {
@@ -429,19 +364,20 @@ async function main() {
   });
 
   record('page', 'no uncaught errors in the page', pageErrors);
-  clearTimeout(watchdog);
-  if (stopping()) return 2;
+  if (session.stopping) return;
 
-  // Summary.
-  const values = results.reduce((n, r) => n + r.values, 0);
-  const ipcValues = results.reduce((n, r) => n + r.ipcValues, 0);
+  // Summary (runDriver prints the failed checks and the closing line after it).
+  const results = t.results;
+  const values = results.reduce((n, r) => n + (r.values ?? 0), 0);
+  const ipcValues = results.reduce((n, r) => n + (r.ipcValues ?? 0), 0);
   const wireValues = results.reduce((n, r) => n + (r.wireValues ?? 0), 0);
-  const tables = results.reduce((n, r) => n + r.tables, 0);
+  const tables = results.reduce((n, r) => n + (r.tables ?? 0), 0);
   const byGroup = {};
   for (const r of results) {
-    const g = (byGroup[r.group] ??= { passed: 0, failed: 0, values: 0 });
+    // A check that threw (guarded) has no group of its own: its label's first word.
+    const g = (byGroup[r.group ?? r.label.split(' ')[0]] ??= { passed: 0, failed: 0, values: 0 });
     r.ok ? g.passed++ : g.failed++;
-    g.values += r.values;
+    g.values += r.values ?? 0;
   }
   console.log('\nsummary:');
   for (const [g, s] of Object.entries(byGroup)) {
@@ -451,21 +387,6 @@ async function main() {
   console.log(`  ${ipcValues} more through Table.toIPC() (apache-arrow's decode of Lightstream's re-encoding)`);
   console.log(`  ${wireValues} more through keepIpc tables' toIPC() (the bytes as received, handed on)`);
   console.log(`  ${consoleErrors.length} console errors in the page`);
-  if (failures.length) {
-    console.log('\nfailures:');
-    for (const f of failures) console.log(`  ${f}`);
-  }
-  const passed = results.filter((r) => r.ok).length;
-  console.log(`\n${passed} passed, ${results.length - passed} failed`);
-  return failures.length ? 1 : 0;
 }
 
-let code = 2;
-try {
-  code = await main();
-} catch (e) {
-  if (!stopping()) console.error(`e2e: ${e.fatal ? 'setup failed' : 'error'}: ${e.fatal ? e.message : e.stack}`);
-  code = 2;
-}
-await session?.cleanup();
-process.exit(timedOut ? 2 : code);
+await runDriver({ name: 'e2e', timeoutMs: TEST_TIMEOUT_MS, verbose: env.LIGHTSTREAM_E2E_VERBOSE === '1' }, main);

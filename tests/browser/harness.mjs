@@ -1,10 +1,12 @@
-// What the browser tests share (e2e.mjs, snippets.mjs, demo.mjs, nats.mjs): a session that
-// owns every child process and server it starts and always stops them (also on
-// a failure, a timeout or Ctrl-C), the packed npm tarball unpacked, the CLI
-// binary and the axum example, a static HTTP server on 127.0.0.1, `lightstream
-// serve` (or any server that prints `listening on <url>`) started on a free
-// port, and headless Chromium's flags. It holds no test logic: each driver
-// decides what to check and how to report it.
+// What the browser tests share (e2e.mjs, worker.mjs, web.mjs, nats.mjs, demo.mjs and
+// tests/snippets/run-js.mjs): a session that owns every child process and server it
+// starts and always stops them (also on a failure, a timeout or Ctrl-C), the packed
+// npm tarball unpacked, the CLI binary and the axum example, a static HTTP server on
+// 127.0.0.1, `lightstream serve` (or any server that prints `listening on <url>`)
+// started on a free port, headless Chromium and the test page (e2e.html) opened in
+// it; and `runDriver`, the one run of a driver: its watchdog, its checks recorded
+// and counted, the closing `N passed, M failed` line and the exit code. It holds
+// no test logic: each driver decides what to check.
 
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -80,6 +82,8 @@ export function createSession({ name, keep = false, verbose = false }) {
     requirePageModules,
     startWatchdog,
     makeFixtures,
+    launchChromium,
+    openTestPage,
   };
 
   function killChildren(signal) {
@@ -191,15 +195,16 @@ export function createSession({ name, keep = false, verbose = false }) {
 
   /**
    * tests/browser/make_fixtures.py's fixtures written into <tmp>/fixtures
-   * (LIGHTSTREAM_PYTHON, default python3): { dir, cases } where cases maps
-   * each fixture's name to its manifest entry (file, rows, batches, ...).
+   * (LIGHTSTREAM_PYTHON, default python3): { dir, cases, pyarrow } where cases
+   * maps each fixture's name to its manifest entry (file, rows, batches, ...),
+   * in the manifest's order, and pyarrow is the version that wrote them.
    */
   function makeFixtures() {
     const dir = path.join(tmp, 'fixtures');
     const script = path.join(repo, 'tests', 'browser', 'make_fixtures.py');
     run(process.env.LIGHTSTREAM_PYTHON ?? 'python3', [script, dir], { timeoutMs: 120_000 });
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-    return { dir, cases: Object.fromEntries(manifest.cases.map((c) => [c.name, c])) };
+    return { dir, cases: Object.fromEntries(manifest.cases.map((c) => [c.name, c])), pyarrow: manifest.pyarrow };
   }
 
   /** LIGHTSTREAM_BIN, else target/release/lightstream (built when missing). */
@@ -294,11 +299,11 @@ export function createSession({ name, keep = false, verbose = false }) {
    * it printed a whole line `listening on <url>` on stderr (20 s bound);
    * resolves to { url, child, stderr() }. `label` names it in errors;
    * `stdin` is its standard input (a stream with a file descriptor, such as
-   * another child's stdout: a live feed), else none.
+   * another child's stdout: a live feed), else none; `cwd` its folder.
    */
-  function startListening(cmd, args, label = path.basename(cmd), { stdin = 'ignore' } = {}) {
+  function startListening(cmd, args, label = path.basename(cmd), { stdin = 'ignore', cwd } = {}) {
     return new Promise((resolve, reject) => {
-      const child = spawnChild(cmd, args, { stdio: [stdin, 'ignore', 'pipe'] });
+      const child = spawnChild(cmd, args, { cwd, stdio: [stdin, 'ignore', 'pipe'] });
       let stderr = '';
       let settled = false;
       const settle = (f, v) => {
@@ -324,5 +329,130 @@ export function createSession({ name, keep = false, verbose = false }) {
     });
   }
 
+  /**
+   * Headless Chromium (playwright-core) with CHROMIUM_ARGS and `extraArgs`,
+   * closed at cleanup. Playwright's own signal handlers are off: the
+   * session's clean up first, then exit.
+   */
+  async function launchChromium(extraArgs = []) {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [...CHROMIUM_ARGS, ...extraArgs],
+      timeout: 30_000,
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
+    });
+    closers.push(() => browser.close());
+    return browser;
+  }
+
+  /**
+   * A new page of `browser` at `url`, a test page that sets `window.e2eReady`
+   * (e2e.html, worker.html) or `window.e2eInitError`, and also `window[readyGlobal]`
+   * when given; a page that does not load within 20 s or fails to load the
+   * package is a setup error. Uncaught errors go to `pageErrors`, console
+   * errors to `consoleErrors` (every console line to `debug`). Resolves to
+   * { page, ev }: `ev(name, arg)` awaits `window.e2e[name](arg)` in the page.
+   */
+  async function openTestPage(browser, url, { pageErrors = [], consoleErrors = [], readyGlobal = null, timeoutMs = 30_000 } = {}) {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(timeoutMs);
+    page.on('pageerror', (e) => pageErrors.push(`${url}: ${e?.stack ?? e}`));
+    page.on('crash', () => pageErrors.push(`${url}: the page crashed`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location()?.url ?? ''}`.trim());
+      session.debug('console', m.type(), m.text());
+    });
+    await page.goto(url, { timeout: 30_000 });
+    try {
+      await page.waitForFunction(
+        (g) => (window.e2eReady === true && (g === null || window[g] !== undefined)) || window.e2eInitError !== undefined,
+        readyGlobal,
+        { timeout: 20_000 },
+      );
+    } catch (e) {
+      throw fatal(`the page ${url} did not load within 20 s: ${e.message}\n${pageErrors.join('\n')}\n${consoleErrors.join('\n')}`);
+    }
+    const initError = await page.evaluate(() => window.e2eInitError ?? null);
+    if (initError) throw fatal(`the page ${url} failed to load the package: ${initError}`);
+    const ev = (name, arg) => page.evaluate(([f, a]) => window.e2e[f](a), [name, arg]);
+    return { page, ev };
+  }
+
   return session;
+}
+
+/**
+ * The one run of a browser test driver: a session named `name` (kept with
+ * LIGHTSTREAM_E2E_KEEP=1, `verbose` for its debug lines), then `main(t)`, then
+ * the closing line `N passed, M failed` and the exit code: 0 when every check
+ * passed (and there was at least one), 1 when one failed, 2 on a setup error
+ * (a `fatal`, or anything else `main` throws) or when the watchdog fired.
+ * The session is always cleaned up (its servers and browsers stopped) before
+ * the process exits. `t` holds:
+ *   session             the session (createSession)
+ *   log(...)            a line prefixed with the driver's name
+ *   startWatchdog()     bounds the rest of the run by `timeoutMs` (start it
+ *                       after the builds, which have bounds of their own)
+ *   record(label, problems, note?, extra?)
+ *                       one check: passed when `problems` is empty; prints
+ *                       `ok  ` or `FAIL` with the label and note, and the
+ *                       first 20 problems; `extra` is kept in `t.results`
+ *   guarded(label, fn)  runs `fn`; if it throws, that is a failed check
+ *   results             every check recorded: { label, ok, problems, note, ...extra }
+ * Checks recorded once the session is stopping (a timeout, Ctrl-C) are
+ * dropped: a browser being torn down says nothing about the code.
+ */
+export async function runDriver({ name, timeoutMs, verbose = false }, main) {
+  const session = createSession({ name, keep: process.env.LIGHTSTREAM_E2E_KEEP === '1', verbose });
+  const results = [];
+  let watchdog = null;
+  let timedOut = false;
+  const t = {
+    session,
+    results,
+    log: session.log,
+    startWatchdog() {
+      clearTimeout(watchdog);
+      watchdog = session.startWatchdog(timeoutMs, () => (timedOut = true));
+    },
+    record(label, problems, note = '', extra = {}) {
+      if (session.stopping) return;
+      const ok = problems.length === 0;
+      results.push({ ...extra, label, ok, problems, note });
+      session.log(`${ok ? 'ok  ' : 'FAIL'} ${label}${note ? ` (${note})` : ''}`);
+      for (const p of problems.slice(0, 20)) session.log(`       ${p}`);
+      if (problems.length > 20) session.log(`       ... and ${problems.length - 20} more`);
+    },
+    async guarded(label, fn) {
+      try {
+        await fn();
+      } catch (e) {
+        if (e?.fatal) throw e;
+        t.record(label, [`threw: ${String(e?.message ?? e).split('\n').slice(0, 4).join(' | ')}`]);
+      }
+    },
+  };
+  let code = 2;
+  try {
+    await main(t);
+    clearTimeout(watchdog);
+    if (!session.stopping) {
+      const failed = results.filter((r) => !r.ok);
+      if (failed.length) {
+        console.log('\nfailed:');
+        for (const r of failed) console.log(`  ${r.label}`);
+      }
+      if (results.length === 0) console.error(`${name}: FAIL: no check ran`);
+      console.log(`\n${results.length - failed.length} passed, ${failed.length} failed`);
+      code = failed.length || results.length === 0 ? 1 : 0;
+    }
+  } catch (e) {
+    if (!session.stopping) console.error(`${name}: ${e?.fatal ? 'setup failed' : 'error'}: ${e?.fatal ? e.message : (e?.stack ?? e)}`);
+  }
+  clearTimeout(watchdog);
+  await session.cleanup();
+  process.exit(timedOut ? 2 : code);
 }

@@ -25,9 +25,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
-import { CHROMIUM, CHROMIUM_ARGS, createSession, fatal, nodeModules } from './harness.mjs';
+import { fatal, nodeModules, runDriver } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const env = process.env;
@@ -37,16 +35,6 @@ const NATS_SERVER = env.LIGHTSTREAM_NATS_SERVER ?? 'nats-server';
 const FIXTURES = ['all_types', 'dictionaries'];
 
 let session = null;
-let timedOut = false;
-const results = [];
-const log = (...a) => console.log('nats:', ...a);
-
-function record(label, problems, note = '') {
-  if (session?.stopping) return;
-  results.push({ label, ok: problems.length === 0 });
-  log(`${problems.length === 0 ? 'ok  ' : 'FAIL'} ${label}${note ? ` (${note})` : ''}`);
-  for (const p of problems.slice(0, 20)) log(`       ${p}`);
-}
 
 /** Polls `check` every 50 ms until it returns a value, at most `ms`. */
 async function until(what, ms, check) {
@@ -111,12 +99,13 @@ function schemaEnd(bytes) {
   return 8 + bytes.readInt32LE(4);
 }
 
-async function main() {
-  session = createSession({ name: 'nats', keep: env.LIGHTSTREAM_E2E_KEEP === '1', verbose: env.LIGHTSTREAM_E2E_VERBOSE === '1' });
+async function main(t) {
+  session = t.session;
+  const { log, record } = t;
   session.requirePageModules();
   const pkg = session.npmPackage({ buildTimeoutMs: BUILD_TIMEOUT_MS });
   const bin = session.lightstreamBinary({ buildTimeoutMs: BUILD_TIMEOUT_MS });
-  const watchdog = session.startWatchdog(TEST_TIMEOUT_MS, () => (timedOut = true));
+  t.startWatchdog();
   const { dir: fixtures, cases } = session.makeFixtures();
   const files = { '/e2e.html': path.join(here, 'e2e.html'), '/e2e-page.js': path.join(here, 'e2e-page.js'), '/lz4.js': path.join(here, 'lz4.js') };
   for (const name of FIXTURES) files[`/fixtures/${name}.arrows`] = path.join(fixtures, cases[name].file);
@@ -128,24 +117,16 @@ async function main() {
   const nats = await startNats(path.join(session.tmp, 'nats'));
   log(`package ${pkg.tarball}; page ${base}; nats-server 127.0.0.1:${nats.port}`);
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
-  session.onCleanup(() => browser.close());
+  const browser = await session.launchChromium();
   const pageErrors = [];
-  const page = await browser.newPage();
-  page.setDefaultTimeout(30_000);
-  page.on('pageerror', (e) => pageErrors.push(`${e?.name}: ${e?.message}`));
-  page.on('console', (m) => session.debug('console', m.type(), m.text()));
-  await page.goto(`${base}/e2e.html`, { timeout: 30_000 });
-  await page.waitForFunction(() => window.e2eReady === true || window.e2eInitError !== undefined, null, { timeout: 20_000 });
-  const initError = await page.evaluate(() => window.e2eInitError ?? null);
-  if (initError) throw fatal(`the page failed to load the package: ${initError}`);
+  const { ev } = await session.openTestPage(browser, `${base}/e2e.html`, { pageErrors });
 
   for (const name of FIXTURES) {
     const label = `serve nats:// ${name} -> relay ws:// -> connect(url) = Apache Arrow JS`;
     const subject = `browser.${name}`;
     const url = `nats://127.0.0.1:${nats.port}/${subject}`;
     const stream = `LS_browser_${name}`;
-    try {
+    await t.guarded(label, async () => {
       const bytes = fs.readFileSync(path.join(fixtures, cases[name].file));
       const serve = session.spawnChild(bin, ['serve', url, '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
       let serveErr = '';
@@ -155,7 +136,7 @@ async function main() {
       serve.stdin.write(bytes.subarray(0, schemaEnd(bytes)));
       const relay = await session.startListening(bin, ['relay', url, 'ws://127.0.0.1:0/', '--wait-for', '1', '--allow-origin', base], `lightstream relay ${url}`);
       const before = await consumers(nats.monitoring, stream);
-      const read = page.evaluate((arg) => window.e2e.streamCase(arg), { via: 'ws', url: relay.url, refUrl: `${base}/fixtures/${name}.arrows`, label });
+      const read = ev('streamCase', { via: 'ws', url: relay.url, refUrl: `${base}/fixtures/${name}.arrows`, label });
       // The page is connected and the relay joined: the rest of the feed.
       await until(`a consumer of ${stream} (the relay joined)`, 20_000, async () => (await consumers(nats.monitoring, stream)).some((c) => !before.includes(c)));
       serve.stdin.end(bytes.subarray(schemaEnd(bytes)));
@@ -171,26 +152,10 @@ async function main() {
       }
       record(label, p, `${r.tables} tables, ${r.valuesCompared} values`);
       relay.child.kill('SIGTERM');
-    } catch (e) {
-      if (e.fatal) throw e;
-      record(label, [`threw: ${String(e.message).split('\n').slice(0, 4).join(' | ')}`]);
-    }
+    });
   }
 
   record('no uncaught errors in the page', pageErrors);
-  clearTimeout(watchdog);
-  if (session.stopping) return 2;
-  const failed = results.filter((r) => !r.ok).length;
-  console.log(`\n${results.length - failed} passed, ${failed} failed`);
-  return failed ? 1 : 0;
 }
 
-let code = 2;
-try {
-  code = await main();
-} catch (e) {
-  if (!session?.stopping) console.error(`nats: ${e.fatal ? 'setup failed' : 'error'}: ${e.fatal ? e.message : e.stack}`);
-  code = 2;
-}
-await session?.cleanup();
-process.exit(timedOut ? 2 : code);
+await runDriver({ name: 'nats', timeoutMs: TEST_TIMEOUT_MS, verbose: env.LIGHTSTREAM_E2E_VERBOSE === '1' }, main);

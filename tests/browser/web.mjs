@@ -31,9 +31,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
-import { CHROMIUM, CHROMIUM_ARGS, createSession, fatal, nodeModules } from './harness.mjs';
+import { fatal, nodeModules, runDriver } from './harness.mjs';
 import { ARROW_STREAM, faultRoutes } from './web-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -75,16 +73,6 @@ function startFlightServer(python, script) {
 }
 
 let session = null;
-let timedOut = false;
-const results = [];
-const log = (...a) => console.log('web:', ...a);
-
-function record(label, problems, note = '') {
-  if (session?.stopping) return;
-  results.push({ label, ok: problems.length === 0, problems });
-  log(`${problems.length === 0 ? 'ok  ' : 'FAIL'} ${label}${note ? ` (${note})` : ''}`);
-  for (const p of problems.slice(0, 20)) log(`       ${p}`);
-}
 
 /** A streamCase result: no error, values compared, none differ. */
 function streamProblems(r, fixture) {
@@ -149,37 +137,16 @@ function probe(url, { origin, protocols = [], authorization } = {}) {
   });
 }
 
-async function openPage(browser, url, pageErrors) {
-  const page = await browser.newPage();
-  page.setDefaultTimeout(30_000);
-  page.on('pageerror', (e) => pageErrors.push(`${url}: ${e?.name}: ${e?.message} ${e?.stack ?? ''}`.trim()));
-  page.on('console', (m) => session.debug('console', m.type(), m.text()));
-  await page.goto(url, { timeout: 30_000 });
-  await page.waitForFunction(() => window.e2eReady === true || window.e2eInitError !== undefined, null, { timeout: 20_000 });
-  const initError = await page.evaluate(() => window.e2eInitError ?? null);
-  if (initError) throw fatal(`the page at ${url} failed to load the package: ${initError}`);
-  return (fn, arg) => page.evaluate(([f, a]) => window.e2e[f](a), [fn, arg]);
-}
-
-async function main() {
-  session = createSession({ name: 'web', keep: env.LIGHTSTREAM_E2E_KEEP === '1', verbose: env.LIGHTSTREAM_E2E_VERBOSE === '1' });
-  for (const dep of ['playwright-core', 'apache-arrow', 'flatbuffers', 'tslib', 'json-with-bigint']) {
-    if (!fs.existsSync(path.join(nodeModules, dep))) throw fatal(`node_modules/${dep} is missing: run bash scripts/setup.sh --with=npm`);
-  }
+async function main(t) {
+  session = t.session;
+  const { log, record, guarded } = t;
+  session.requirePageModules();
   const pkg = session.npmPackage({ buildTimeoutMs: BUILD_TIMEOUT_MS });
   const bin = session.lightstreamBinary({ buildTimeoutMs: BUILD_TIMEOUT_MS });
   const axum = session.axumExample({ buildTimeoutMs: BUILD_TIMEOUT_MS });
-  const watchdog = setTimeout(() => {
-    timedOut = true;
-    session.stopping = true;
-    console.error(`web: FAIL: the test did not finish within ${TEST_TIMEOUT_MS} ms`);
-    session.cleanup().finally(() => process.exit(2));
-  }, TEST_TIMEOUT_MS);
+  t.startWatchdog();
 
-  const fixtures = path.join(session.tmp, 'fixtures');
-  session.run(env.LIGHTSTREAM_PYTHON ?? 'python3', [path.join(here, 'make_fixtures.py'), fixtures], { timeoutMs: 120_000 });
-  const manifest = JSON.parse(fs.readFileSync(path.join(fixtures, 'manifest.json'), 'utf8'));
-  const cases = Object.fromEntries(manifest.cases.map((c) => [c.name, c]));
+  const { dir: fixtures, cases } = session.makeFixtures();
   const fixture = (name) => path.join(fixtures, cases[name].file);
   const streams = Object.fromEntries(STREAMS.map((name) => [name, { bytes: fs.readFileSync(fixture(name)) }]));
   // pyarrow's own IPC streams of the Flight fixtures: Apache Arrow JS's reference.
@@ -219,24 +186,10 @@ async function main() {
   const axumRefusing = axumDefault.url.replace(/\/$/, '');
   log(`package ${pkg.tarball}; page ${base}, another origin ${otherOrigin}; lightstream serve ${httpUrl.all_types} ${wsUrl.all_types} ...; axum ${axumBase} (allows the page), ${axumRefusing} (default)`);
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: CHROMIUM_ARGS,
-    timeout: 30_000,
-    handleSIGINT: false,
-    handleSIGTERM: false,
-    handleSIGHUP: false,
-  });
-  session.onCleanup(() => browser.close());
+  const browser = await session.launchChromium();
   const pageErrors = [];
-  const ev = await openPage(browser, `${base}/e2e.html`, pageErrors);
-  const guarded = async (label, fn) => {
-    try {
-      await fn();
-    } catch (e) {
-      record(label, [`threw: ${String(e.message).split('\n').slice(0, 4).join(' | ')}`]);
-    }
-  };
+  const openPage = async (url) => (await session.openTestPage(browser, url, { pageErrors })).ev;
+  const ev = await openPage(`${base}/e2e.html`);
   const good = async (label, arg, want) =>
     guarded(label, async () => {
       const r = await ev('streamCase', { ...arg, label });
@@ -300,7 +253,7 @@ async function main() {
   // 4. A page on another origin, with the right token: refused on both
   // transports (HTTP: the preflight's 403 carries no CORS header, so fetch
   // fails: kind Connect); the 403s from Node.
-  const evOther = await openPage(browser, `${otherOrigin}/e2e.html`, pageErrors);
+  const evOther = await openPage(`${otherOrigin}/e2e.html`);
   await refused(`serve ws://, a page on ${otherOrigin} (right token)`, evOther, { via: 'ws', url: all.ws, token: TOKEN }, { kind: 'Connect', opened: false });
   await refused(`serve http://, a page on ${otherOrigin} (right token)`, evOther, { via: 'http', url: all.http, token: TOKEN }, { kind: 'Connect', opened: false });
   const other = { origin: otherOrigin, protocols: [SUBPROTOCOL, `${TOKEN_PREFIX}${TOKEN}`] };
@@ -318,7 +271,7 @@ async function main() {
   // same test page under the name `localhost` (the servers are on 127.0.0.1).
   const refusingFeed = `${axumRefusing.replace(/^http/, 'ws')}/feed`;
   const otherHost = base.replace('//127.0.0.1:', '//localhost:');
-  const evHost = await openPage(browser, `${otherHost}/e2e.html`, pageErrors);
+  const evHost = await openPage(`${otherHost}/e2e.html`);
   await refused('axum without --allow-origin: /feed from another host', evHost, { via: 'ws', url: refusingFeed }, { kind: 'Connect', opened: false });
   await refused('axum without --allow-origin: /table.arrows from another host', evHost, { via: 'http', url: `${axumRefusing}/table.arrows` }, { kind: 'Connect', opened: false });
   await answers('axum without --allow-origin: /feed 403 to another host', refusingFeed, { origin: new URL(otherHost).origin, protocols: [SUBPROTOCOL] }, { status: 403 });
@@ -344,19 +297,6 @@ async function main() {
   }
 
   record('no uncaught errors in the pages', pageErrors);
-  clearTimeout(watchdog);
-  if (session.stopping) return 2;
-  const failed = results.filter((r) => !r.ok).length;
-  console.log(`\n${results.length - failed} passed, ${failed} failed`);
-  return failed ? 1 : 0;
 }
 
-let code = 2;
-try {
-  code = await main();
-} catch (e) {
-  if (!session?.stopping) console.error(`web: ${e.fatal ? 'setup failed' : 'error'}: ${e.fatal ? e.message : e.stack}`);
-  code = 2;
-}
-await session?.cleanup();
-process.exit(timedOut ? 2 : code);
+await runDriver({ name: 'web', timeoutMs: TEST_TIMEOUT_MS, verbose: env.LIGHTSTREAM_E2E_VERBOSE === '1' }, main);

@@ -29,10 +29,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Message } from 'apache-arrow';
-import { chromium } from 'playwright-core';
 
 import { FAULT_EXPECTATIONS, FAULT_MODES, faultProblems, splitIpcStream, startFaultServer } from './fault-server.mjs';
-import { CHROMIUM, CHROMIUM_ARGS, createSession, fatal, nodeModules } from './harness.mjs';
+import { fatal, nodeModules, runDriver } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const env = process.env;
@@ -41,18 +40,7 @@ const BUILD_TIMEOUT_MS = Number(env.LIGHTSTREAM_E2E_BUILD_TIMEOUT_MS ?? 900_000)
 const python = env.LIGHTSTREAM_PYTHON ?? 'python3';
 
 let session = null;
-const log = (...a) => console.log('worker:', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const stopping = () => session?.stopping ?? false;
-
-const results = [];
-function record(group, label, problems, note = '') {
-  if (stopping()) return;
-  const ok = problems.length === 0;
-  results.push({ group, label, ok, problems });
-  log(`${ok ? 'ok  ' : 'FAIL'} ${group} ${label}${note ? ` (${note})` : ''}`);
-  if (!ok) for (const p of problems.slice(0, 20)) log(`       ${p}`);
-}
 
 // ------------------------------------------------------------------ hub --
 
@@ -135,26 +123,20 @@ function seqProblems(tables, what) {
 
 // ----------------------------------------------------------------- main --
 
-async function main() {
-  session = createSession({ name: 'worker', keep: env.LIGHTSTREAM_E2E_KEEP === '1', verbose: env.LIGHTSTREAM_WORKER_VERBOSE === '1' });
-  for (const dep of ['playwright-core', 'apache-arrow', 'flatbuffers', 'tslib', 'json-with-bigint']) {
-    if (!fs.existsSync(path.join(nodeModules, dep))) throw fatal(`node_modules/${dep} is missing: run bash scripts/setup.sh --with=npm`);
-  }
+async function main(t) {
+  session = t.session;
+  // A check of group `group` (values, fault, abort, reconnect, page).
+  const record = (group, label, problems, note = '') => t.record(`${group} ${label}`, problems, note);
+  session.requirePageModules();
   const pkg = session.npmPackage({ buildTimeoutMs: BUILD_TIMEOUT_MS });
   if (!fs.existsSync(path.join(pkg.dir, 'worker.js'))) throw fatal('the npm package has no worker.js');
   const bin = session.lightstreamBinary({ buildTimeoutMs: BUILD_TIMEOUT_MS });
 
-  let timedOut = false;
-  const watchdog = setTimeout(() => {
-    timedOut = true;
-    session.stopping = true;
-    console.error(`worker: FAIL: the test did not finish within ${TEST_TIMEOUT_MS} ms`);
-    session.cleanup().finally(() => process.exit(2));
-  }, TEST_TIMEOUT_MS);
+  t.startWatchdog();
 
-  const fxDir = path.join(session.tmp, 'fixtures');
-  session.run(python, [path.join(here, 'make_fixtures.py'), fxDir], { timeoutMs: 120_000 });
-  const cases = JSON.parse(fs.readFileSync(path.join(fxDir, 'manifest.json'), 'utf8')).cases;
+  const made = session.makeFixtures();
+  const fxDir = made.dir;
+  const cases = Object.values(made.cases);
 
   const file = (f) => path.join(here, f);
   const base = await session.startHttpServer(
@@ -179,34 +161,12 @@ async function main() {
   let hub = await startHub(bin);
   session.onCleanup(() => hub.stop());
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
-  });
-  session.onCleanup(() => browser.close());
-  const page = await browser.newPage();
-  page.setDefaultTimeout(60_000);
+  const browser = await session.launchChromium();
   const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(String(e?.stack ?? e)));
-  page.on('console', (m) => session.debug('console', m.type(), m.text()));
-  await page.goto(`${base}/worker.html`, { timeout: 30_000 });
-  try {
-    await page.waitForFunction(() => (window.e2eReady === true && window.workerCases !== undefined) || window.e2eInitError !== undefined, null, { timeout: 20_000 });
-  } catch (e) {
-    throw fatal(`the page did not load within 20 s: ${e.message}\n${pageErrors.join('\n')}`);
-  }
-  const initError = await page.evaluate(() => window.e2eInitError ?? null);
-  if (initError) throw fatal(`the page failed to load the package: ${initError}`);
-
-  const ev = (fn, arg) => page.evaluate(([f, a]) => window.e2e[f](a), [fn, arg]);
+  const { page, ev } = await session.openTestPage(browser, `${base}/worker.html`, { pageErrors, readyGlobal: 'workerCases', timeoutMs: 60_000 });
   const evw = (fn, arg) => page.evaluate(([f, a]) => window.workerCases[f](a), [fn, arg]);
   const ticks = () => page.evaluate(() => window.workerProbe.ticks);
-  const guarded = async (group, label, fn) => {
-    try {
-      await fn();
-    } catch (e) {
-      record(group, label, [`threw: ${String(e.message).split('\n').slice(0, 4).join(' | ')}`]);
-    }
-  };
+  const guarded = (group, label, fn) => t.guarded(`${group} ${label}`, fn);
 
   // 1. Values through the Worker, against Apache Arrow JS.
   for (const c of cases) {
@@ -395,19 +355,6 @@ async function main() {
   const probe = await page.evaluate(() => window.workerProbe);
   record('page', 'the cases ran in Workers', probe.workers > 0 ? [] : ['the page started no Worker'], `${probe.workers} workers`);
   record('page', 'no uncaught errors in the page', pageErrors);
-  clearTimeout(watchdog);
-  if (stopping() || timedOut) return 2;
-  const passed = results.filter((r) => r.ok).length;
-  console.log(`\n${passed} passed, ${results.length - passed} failed`);
-  return passed === results.length ? 0 : 1;
 }
 
-let code = 2;
-try {
-  code = await main();
-} catch (e) {
-  if (!stopping()) console.error(`worker: ${e.fatal ? 'setup failed' : 'error'}: ${e.fatal ? e.message : e.stack}`);
-  code = 2;
-}
-await session?.cleanup();
-process.exit(code);
+await runDriver({ name: 'worker', timeoutMs: TEST_TIMEOUT_MS, verbose: env.LIGHTSTREAM_WORKER_VERBOSE === '1' }, main);
