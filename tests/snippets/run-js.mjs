@@ -29,9 +29,7 @@ import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
 import { tableFromIPC } from 'apache-arrow';
-import { chromium } from 'playwright-core';
-
-import { CHROMIUM, CHROMIUM_ARGS, createSession, fatal, repo } from '../browser/harness.mjs';
+import { createSession, fatal, repo } from '../browser/harness.mjs';
 import { readBlocks } from './blocks.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -263,8 +261,7 @@ async function main(session) {
 
   const blocks = DOCS.flatMap((f) => readBlocks(repo, f)).filter((b) => JS_LANGS.has(b.lang));
   const seen = new Map();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false });
-  session.onCleanup(() => browser.close());
+  const browser = await session.launchChromium();
 
   const failures = [];
   let ran = 0;
@@ -311,11 +308,7 @@ async function main(session) {
 }
 
 const session = createSession({ name: 'snippets', keep: env.LIGHTSTREAM_SNIPPETS_KEEP === '1' });
-const watchdog = setTimeout(() => {
-  console.error(`snippets: FAIL: not finished within ${TEST_TIMEOUT_MS} ms`);
-  session.stopping = true;
-  session.cleanup().finally(() => process.exit(2));
-}, TEST_TIMEOUT_MS);
+const watchdog = session.startWatchdog(TEST_TIMEOUT_MS);
 let code = 2;
 try {
   code = await main(session);
