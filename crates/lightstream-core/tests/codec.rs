@@ -1029,6 +1029,85 @@ fn a_file_with_bad_footer_or_blocks_is_rejected_at_open() {
     assert!(open(&short).is_err());
 }
 
+/// The bounds the decoders check by `get` / `split_first_chunk` instead of
+/// indexing (the lint `clippy::indexing_slicing` is denied in the core): a
+/// file's trailer and footer length at every edge, a compressed buffer shorter
+/// than its length prefix, a stream cut inside its prefix. Each is a typed
+/// error (or, for a prefix still arriving, a wait), never a panic.
+#[test]
+fn offsets_and_lengths_at_their_edges_are_typed_errors() {
+    let open = |b: &[u8]| IpcFileReader::new(aligned_copy(b), ReadOptions::default()).map(|_| ());
+    // Every length around the smallest file: both magics, a footer length, nothing else.
+    for n in 0..=24 {
+        let mut b = vec![0u8; n];
+        for (i, &m) in b"ARROW1".iter().enumerate() {
+            if let Some(x) = b.get_mut(i) {
+                *x = m;
+            }
+            if let Some(x) = n.checked_sub(6 - i).and_then(|j| b.get_mut(j)) {
+                *x = m;
+            }
+        }
+        assert_eq!(
+            open(&b).unwrap_err().kind(),
+            ErrorKind::Malformed,
+            "{n} bytes"
+        );
+    }
+    // A real file whose footer length is each edge value.
+    let (schema, table) = every_type();
+    let bytes = write_file(&schema, &[table], &WriteOptions::default()).unwrap();
+    let n = bytes.len() as i32;
+    for footer_len in [i32::MIN, -1, 0, 1, n - 18, n - 17, n - 10, n, i32::MAX] {
+        let mut bad = bytes.clone();
+        let at = bad.len() - 10;
+        bad[at..at + 4].copy_from_slice(&footer_len.to_le_bytes());
+        let err = open(&bad).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Malformed,
+            "footer length {footer_len}: {err}"
+        );
+        if !(1..=n - 18).contains(&footer_len) {
+            assert!(
+                err.message().contains("does not fit"),
+                "footer length {footer_len}: {err}"
+            );
+        }
+    }
+    // A compressed buffer of 1 to 7 bytes has no room for its 8-byte length.
+    for len in 1..8 {
+        let err = lightstream_core::ipc::fuzz_decompress_buffer(
+            Compression::Lz4Frame,
+            &vec![0xFF; len],
+            1 << 20,
+            1 << 10,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Malformed, "{len} bytes");
+        assert!(
+            err.message()
+                .contains("shorter than its 8-byte length prefix"),
+            "{err}"
+        );
+    }
+    // A stream cut anywhere inside its first prefix: the decoder waits, and
+    // ending there is Truncated.
+    let stream = write_stream(&schema, &[], &WriteOptions::default()).unwrap();
+    for cut in 1..8 {
+        let mut dec = IpcStreamDecoder::new(ReadOptions::default());
+        assert!(
+            matches!(dec.push(&stream[..cut]).unwrap(), Decoded::NeedMore),
+            "cut at {cut}"
+        );
+        assert_eq!(
+            dec.finish().unwrap_err().kind(),
+            ErrorKind::Truncated,
+            "cut at {cut}"
+        );
+    }
+}
+
 #[test]
 fn an_array_whose_unit_or_scale_disagrees_with_its_field_is_refused() {
     let ts = Table {

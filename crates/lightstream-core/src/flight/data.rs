@@ -278,6 +278,9 @@ impl FlightToIpc {
         e
     }
 
+    // `*used` only grows by bytes of `rest`, so `*used <= input.len()`; each
+    // `n` and `avail` is at most `rest.len()`, and `*have + n <= GRPC_PREFIX_LEN`.
+    #[allow(clippy::indexing_slicing)]
     fn run(&mut self, input: &[u8], used: &mut usize, out: &mut impl BufMut) -> Result<()> {
         let room = out.remaining_mut();
         loop {
@@ -365,6 +368,7 @@ impl FlightToIpc {
         }
         if self.emitted < self.emit.len() {
             let n = out.remaining_mut().min(self.emit.len() - self.emitted);
+            #[allow(clippy::indexing_slicing)] // emitted + n <= emit.len()
             out.put_slice(&self.emit[self.emitted..self.emitted + n]);
             self.emitted += n;
             if self.emitted < self.emit.len() {
@@ -397,6 +401,8 @@ impl FlightToIpc {
     /// One step inside a message over `input` (bytes of this message only);
     /// returns the bytes consumed (0 only when `out` is full or `input` is
     /// empty).
+    // Every `n` below is at most `input.len()` (a `min` with it).
+    #[allow(clippy::indexing_slicing)]
     fn step(&mut self, input: &[u8], out: &mut impl BufMut) -> Result<usize> {
         let left = self.message.left;
         let state = std::mem::replace(&mut self.state, State::Ended);
@@ -619,9 +625,11 @@ impl FlightToIpc {
     /// The whole `data_header` is in `emit[8..]`: read its `bodyLength`,
     /// write the IPC prefix and padding, and queue a body that came first.
     fn header_complete(&mut self) -> Result<()> {
-        let header_len = self.emit.len() - 8;
+        // `emit` is the 8 bytes of the prefix to come, then the header.
+        let header = self.emit.get(8..).unwrap_or_default();
+        let header_len = header.len();
         let body_len = {
-            let message = parse_message(&self.emit[8..], &self.limits)?;
+            let message = parse_message(header, &self.limits)?;
             check_version(message.version())?;
             u64::try_from(message.bodyLength()).map_err(|_| {
                 Error::malformed(format!(
@@ -638,11 +646,12 @@ impl FlightToIpc {
                     format!("a data_header of {header_len} bytes does not fit an IPC prefix"),
                 )
             })?;
-        self.emit[..4].copy_from_slice(&CONTINUATION_MARKER);
-        self.emit[4..8].copy_from_slice(&padded.to_le_bytes());
+        if let Some(prefix) = self.emit.first_chunk_mut::<8>() {
+            *prefix = bytemuck::cast([CONTINUATION_MARKER, padded.to_le_bytes()]);
+        }
         self.emit.resize(8 + padded as usize, 0);
         if self.message.seen_body {
-            let early = std::mem::take(&mut self.message.early_body);
+            let mut early = std::mem::take(&mut self.message.early_body);
             let have = early.len() as u64;
             if have < body_len {
                 return Err(Error::malformed(format!(
@@ -651,7 +660,8 @@ impl FlightToIpc {
                 )));
             }
             // `body_len <= have`, a length in memory.
-            self.emit.extend_from_slice(&early[..body_len as usize]);
+            early.truncate(body_len as usize);
+            self.emit.extend_from_slice(&early);
         }
         self.message.body_len = Some(body_len);
         Ok(())

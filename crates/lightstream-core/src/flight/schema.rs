@@ -65,16 +65,18 @@ pub fn read_schema_bytes(bytes: &[u8]) -> Result<Schema> {
         }
         Prefix::Metadata { len, size } => (len, size),
     };
-    let metadata = bytes.get(size..size + len).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Truncated,
-            format!(
-                "the schema message declares {len} bytes of metadata, but {} follow its prefix",
-                bytes.len() - size
-            ),
-        )
-    })?;
-    let rest = &bytes[size + len..];
+    let (metadata, rest) = bytes
+        .get(size..)
+        .and_then(|b| b.split_at_checked(len))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Truncated,
+                format!(
+                    "the schema message declares {len} bytes of metadata, but {} follow its prefix",
+                    bytes.len() - size
+                ),
+            )
+        })?;
     let rest = rest.strip_suffix(&END_OF_STREAM).unwrap_or(rest);
     if rest.len() >= 8 || rest.iter().any(|&b| b != 0) {
         return Err(Error::malformed(format!(

@@ -98,16 +98,19 @@ pub(crate) enum Prefix {
     Metadata { len: usize, size: usize },
 }
 
-/// Reads a message prefix. `bytes` holds at least four bytes.
+/// Reads a message prefix from the first four or eight bytes of `bytes`
+/// (`NeedMore` while they are not all there).
 pub(crate) fn parse_prefix(bytes: &[u8], limits: &DecodeLimits) -> Result<Prefix> {
-    let word = |i: usize| i32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-    let (len, size) = if bytes[..4] == CONTINUATION_MARKER {
-        if bytes.len() < 8 {
-            return Ok(Prefix::NeedMore);
+    let Some(first) = bytes.first_chunk::<4>() else {
+        return Ok(Prefix::NeedMore);
+    };
+    let (len, size) = if *first == CONTINUATION_MARKER {
+        match bytes.get(4..).and_then(<[u8]>::first_chunk::<4>) {
+            Some(len) => (i32::from_le_bytes(*len), 8),
+            None => return Ok(Prefix::NeedMore),
         }
-        (word(4), 8)
     } else {
-        (word(0), 4)
+        (i32::from_le_bytes(*first), 4)
     };
     if len == 0 {
         return Ok(Prefix::EndOfStream { size });
@@ -118,7 +121,7 @@ pub(crate) fn parse_prefix(bytes: &[u8], limits: &DecodeLimits) -> Result<Prefix
         )));
     }
     let len = len as usize;
-    if size == 4 && bytes[..4] == *b"ARRO" {
+    if size == 4 && first == b"ARRO" {
         return Err(Error::malformed(
             "this is an Arrow IPC file (it starts with ARROW1), not a stream: read it whole \
              as a file (Rust: read_ipc or IpcFileReader; JavaScript: decode())",
@@ -191,6 +194,8 @@ impl Relocation {
         let mut out = AlignedBytes::with_capacity(self.len);
         for &(src, len, dst) in &self.segments {
             out.extend_zeros(dst - out.len());
+            // `plan` made every segment end within the body it was given.
+            #[allow(clippy::indexing_slicing)]
             out.extend_from_slice(&body[src..src + len]);
         }
         out.extend_zeros(self.len - out.len());
@@ -345,11 +350,13 @@ pub(crate) fn message_at(
         }
         Prefix::Metadata { len, size } => (len, size),
     };
-    let meta_end = match size.checked_add(len) {
-        Some(end) if end <= rest.len() => end,
-        _ => return Ok(None),
+    let Some((meta_end, metadata)) = size
+        .checked_add(len)
+        .and_then(|end| Some((end, rest.get(size..end)?)))
+    else {
+        return Ok(None);
     };
-    let mut metadata = rest[size..meta_end].to_vec();
+    let mut metadata = metadata.to_vec();
     let Some((body, body_len, copied)) = body_at(input, offset + meta_end, &mut metadata, limits)?
     else {
         return Ok(None);
@@ -731,6 +738,9 @@ impl IpcFrameDecoder {
         }
     }
 
+    // Its slices are bounded by the loop's own bookkeeping: `used <= input.len()`,
+    // every `take <= available = input.len() - used`, `prefix_len + take <= need <= 8`.
+    #[allow(clippy::indexing_slicing)]
     fn decode_inner(
         &mut self,
         input: &[u8],
@@ -1002,6 +1012,7 @@ unsafe impl bytes::BufMut for BodySink<'_> {
         }
         let spare = self.buf.spare_mut();
         let n = spare.len().min(remaining);
+        #[allow(clippy::indexing_slicing)] // n <= spare.len(), the line above
         bytes::buf::UninitSlice::uninit(&mut spare[..n])
     }
 }
@@ -1019,6 +1030,8 @@ fn scatter(r: &Relocation, next: &mut usize, out: &mut AlignedBytes, got: usize,
         if from < to {
             let at = dst + (from - src);
             out.extend_zeros(at - out.len());
+            // got <= from < to <= end = got + chunk.len()
+            #[allow(clippy::indexing_slicing)]
             out.extend_from_slice(&chunk[from - got..to - got]);
         }
         if src + len <= end {

@@ -76,6 +76,9 @@ impl TlvDecoder {
         }
     }
 
+    // `used <= input.len()` and every `take <= input.len() - used` (and
+    // `header_len + take <= TLV_HEADER_LEN`): its slices are in bounds.
+    #[allow(clippy::indexing_slicing)]
     fn decode_inner(&mut self, input: &[u8]) -> Result<Decoded<TlvFrame>> {
         let mut used = 0;
         loop {

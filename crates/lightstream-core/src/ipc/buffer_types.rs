@@ -6,18 +6,19 @@
 
 use minarrow::Vec64;
 
-/// Number of set bits among the first `len` bits of `bytes` (which holds them all).
+/// Number of set bits among the first `len` bits of `bytes` (which holds them
+/// all: the callers checked its size; bits past its end would count as unset).
 pub(crate) fn count_set_bits(bytes: &[u8], len: usize) -> usize {
     let full = len / 8;
-    let (words, tail) = bytes[..full].as_chunks::<8>();
+    let (words, tail) = bytes.get(..full).unwrap_or(bytes).as_chunks::<8>();
     let mut n: usize = words
         .iter()
         .map(|w| u64::from_le_bytes(*w).count_ones() as usize)
         .sum();
     n += tail.iter().map(|b| b.count_ones() as usize).sum::<usize>();
     let rem = len % 8;
-    if rem != 0 {
-        n += (bytes[full] & ((1u8 << rem) - 1)).count_ones() as usize;
+    if let Some(last) = bytes.get(full).filter(|_| rem != 0) {
+        n += (last & ((1u8 << rem) - 1)).count_ones() as usize;
     }
     n
 }

@@ -90,15 +90,13 @@ pub(crate) fn decompress_buffer(
     if bytes.is_empty() {
         return Ok(SharedBuffer::new());
     }
-    if bytes.len() < 8 {
+    let Some((declared, compressed)) = bytes.split_first_chunk::<8>() else {
         return Err(Error::malformed(format!(
             "compressed buffer of {} bytes is shorter than its 8-byte length prefix",
             bytes.len()
         )));
-    }
-    let declared = i64::from_le_bytes([
-        bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-    ]);
+    };
+    let declared = i64::from_le_bytes(*declared);
     if declared == -1 {
         return Ok(wire.slice(8..));
     }
@@ -119,7 +117,7 @@ pub(crate) fn decompress_buffer(
     }
     let declared = declared as usize;
     *budget -= declared;
-    let out = decompress_into(codec, &bytes[8..], declared, eager)?;
+    let out = decompress_into(codec, compressed, declared, eager)?;
     Ok(out.freeze())
 }
 
@@ -166,6 +164,8 @@ fn read_exactly(
         out.extend_zeros(step);
         let mut at = filled;
         while at < filled + step {
+            // `out` was just extended to `filled + step` bytes, and `at` is below that.
+            #[allow(clippy::indexing_slicing)]
             let n = match reader.read(&mut out.as_mut_slice()[at..filled + step]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

@@ -266,6 +266,8 @@ impl ReadTarget<'_> {
                     if buf.len() < *size {
                         buf.resize(*size, 0);
                     }
+                    // `written <= size <= buf.len()` (resized just above).
+                    #[allow(clippy::indexing_slicing)]
                     reader.read(&mut buf[self.written..*size])
                 }
                 Place::Body(sink) => {
@@ -323,6 +325,8 @@ unsafe impl BufMut for ReadTarget<'_> {
                 if buf.len() < *size {
                     buf.resize(*size, 0);
                 }
+                // `written <= size <= buf.len()` (resized just above).
+                #[allow(clippy::indexing_slicing)]
                 UninitSlice::new(&mut buf[self.written..*size])
             }
         }
@@ -531,6 +535,8 @@ impl<D: FrameDecoder> FrameDriver<D> {
             // 1. Bytes read into the scratch buffer earlier, else 2. bytes the
             // input holds in memory, decoded where they lie.
             let (step, offered, from_scratch) = if self.pos < self.end {
+                // `pos < end <= scratch.len()`: `end` marks bytes read into it (`advance_mut` caps them).
+                #[allow(clippy::indexing_slicing)]
                 let b = &self.scratch[self.pos..self.end];
                 (self.decoder.decode(b)?, b.len(), true)
             } else {

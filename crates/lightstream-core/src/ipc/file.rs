@@ -123,7 +123,7 @@ fn block_message<'a>(
 ) -> Result<(fbs::Message<'a>, Range<usize>)> {
     let rest = data.get(b.offset..).unwrap_or(&[]);
     // The copy is used only where it is a prefix of `rest`'s length.
-    let head = &head[..head.len().min(rest.len())];
+    let head = head.get(..rest.len()).unwrap_or(head);
     let past_end = || Error::malformed("block's message runs past the end of the file");
     if rest.len() < 4 {
         return Err(past_end());
@@ -140,10 +140,10 @@ fn block_message<'a>(
         .checked_add(len)
         .filter(|&e| e <= rest.len())
         .ok_or_else(past_end)?;
-    let metadata = match head.get(size..meta_end) {
-        Some(m) => m,
-        None => &rest[size..meta_end],
-    };
+    let metadata = head
+        .get(size..meta_end)
+        .or_else(|| rest.get(size..meta_end))
+        .ok_or_else(past_end)?;
     let m = parse_message(metadata, limits)?;
     let body_len = wire_len(m.bodyLength(), "message body length", limits.max_body_bytes)?;
     let body_end = meta_end
@@ -249,19 +249,26 @@ struct Footer {
 /// and reads the schema.
 fn read_footer(data: &[u8], options: ReadOptions) -> Result<Footer> {
     let len = data.len();
-    if len < 8 + 10 || !data.starts_with(ARROW_MAGIC) || !data.ends_with(ARROW_MAGIC) {
+    // The file ends with the footer, its length (4 bytes) and the magic (6).
+    let trailer = data
+        .split_last_chunk::<10>()
+        .filter(|_| len >= 8 + 10 && data.starts_with(ARROW_MAGIC) && data.ends_with(ARROW_MAGIC));
+    let Some((before, &[a, b, c, d, ..])) = trailer else {
         return Err(Error::malformed(format!(
             "not an Arrow IPC file: {len} bytes without ARROW1 at both ends"
         )));
-    }
-    let fl = &data[len - 10..len - 6];
-    let footer_len = i32::from_le_bytes([fl[0], fl[1], fl[2], fl[3]]);
-    if footer_len <= 0 || footer_len as usize > len - 18 {
+    };
+    let footer_len = i32::from_le_bytes([a, b, c, d]);
+    let footer_bytes = usize::try_from(footer_len)
+        .ok()
+        .filter(|&n| n > 0 && n <= len - 18)
+        .and_then(|n| before.get(before.len() - n..));
+    let Some(footer_bytes) = footer_bytes else {
         return Err(Error::malformed(format!(
             "footer length {footer_len} does not fit a file of {len} bytes"
         )));
-    }
-    let footer_start = len - 10 - footer_len as usize;
+    };
+    let footer_start = before.len() - footer_bytes.len();
     if footer_len as u64 > options.limits.max_metadata_bytes as u64 {
         return Err(Error::limit(
             "file footer length",
@@ -271,7 +278,7 @@ fn read_footer(data: &[u8], options: ReadOptions) -> Result<Footer> {
     }
     let footer = flatbuffers::root_with_opts::<fbs::Footer>(
         &verifier_options(&options.limits),
-        &data[footer_start..len - 10],
+        footer_bytes,
     )
     .map_err(|e| {
         Error::malformed(format!(

@@ -82,8 +82,9 @@ pub fn merge_dictionaries(
             ));
         }
     };
-    if let Some(other) = batches[1..]
+    if let Some(other) = batches
         .iter()
+        .skip(1)
         .find(|m| m.kind() != MessageKind::DictionaryBatch { id, delta: true })
     {
         return Err(Error::malformed(format!(
@@ -127,6 +128,8 @@ pub fn merge_dictionaries(
                 compression = Compression::from_fb(codec)?;
             }
         }
+        // An IpcMessage's head lies within its bytes (inspect_message checked).
+        #[allow(clippy::indexing_slicing)]
         let body = aligned_copy(&batch.bytes()[batch.info().head_len..]);
         decoder.dictionary(&m, &body)?;
     }

@@ -31,6 +31,8 @@
 //!
 //! [the core API guide]: https://github.com/lightstream-rs/lightstream/blob/main/docs/core-api.md
 
+// The send side indexes the caller's own tables and the buffers it sizes.
+#[allow(clippy::indexing_slicing)]
 mod body;
 mod buffer_types;
 mod compression;
@@ -43,6 +45,7 @@ mod schema;
 mod schema_write;
 mod stream;
 mod unify;
+#[allow(clippy::indexing_slicing)]
 mod write;
 
 #[cfg(test)]

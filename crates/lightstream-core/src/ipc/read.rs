@@ -392,9 +392,11 @@ fn strings<O: OffsetInt>(
     let mut new_offsets: Vec64<O> = Vec64::with_capacity(len + 1);
     let mut new_data: Vec64<u8> = Vec64::with_capacity(body.len());
     new_offsets.push(O::default());
-    for i in 0..len {
-        let (a, b) = (o[i].to_u64() as usize, o[i + 1].to_u64() as usize);
-        let s = &data[a..b];
+    // `o` holds `len + 1` offsets, in order and within `data` (checked above).
+    for (i, (a, b)) in o.iter().zip(o.iter().skip(1)).enumerate() {
+        let s = data
+            .get(a.to_u64() as usize..b.to_u64() as usize)
+            .ok_or_else(|| Error::invalid("string offsets are out of bounds"))?;
         let is_valid = mask.is_none_or(|m| m.get(i));
         if simdutf8::basic::from_utf8(s).is_err() {
             if is_valid {
@@ -791,7 +793,7 @@ pub(crate) fn read_record_batch(
             .and_then(|f| read_column(cur, f, wf.dictionary.as_ref(), dicts, rows))
             .map_err(|e| e.in_field(&wf.info.name, &wf.info.arrow_type))
     };
-    let in_order = columns.windows(2).all(|w| w[0] < w[1])
+    let in_order = columns.is_sorted_by(|a, b| a < b)
         && columns.last().is_none_or(|&c| c < schema.fields.len());
     let cols = if in_order {
         // Every column, or a projection in schema order: decode straight
@@ -815,12 +817,12 @@ pub(crate) fn read_record_batch(
                 *w = true;
             }
         }
-        for (i, wf) in schema.fields.iter().enumerate() {
-            if !wanted[i] {
+        for ((wf, &want), slot) in schema.fields.iter().zip(&wanted).zip(&mut decoded) {
+            if !want {
                 cur.skip(wf.layout)?;
                 continue;
             }
-            decoded[i] = Some(decode(&mut cur, wf)?);
+            *slot = Some(decode(&mut cur, wf)?);
         }
         cur.finish()?;
         let mut cols = Vec::with_capacity(columns.len());
@@ -954,9 +956,9 @@ fn to_strings<O: OffsetInt>(
 ) -> Result<StringsAndValidity> {
     let n = o.len().saturating_sub(1);
     let mut out = Vec64::with_capacity(n);
-    for w in o.windows(2) {
+    for (a, b) in o.iter().zip(o.iter().skip(1)) {
         let s = data
-            .get(w[0].to_u64() as usize..w[1].to_u64() as usize)
+            .get(a.to_u64() as usize..b.to_u64() as usize)
             .ok_or_else(|| Error::malformed("dictionary string out of bounds"))?;
         let s = simdutf8::basic::from_utf8(s)
             .map_err(|_| Error::invalid("dictionary value is not valid UTF-8"))?;

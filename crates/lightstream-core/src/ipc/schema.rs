@@ -249,7 +249,7 @@ impl Schema {
         }
         for (i, a) in self.dictionaries.iter().enumerate() {
             let Some(a) = a else { continue };
-            for b in self.dictionaries[i + 1..].iter().flatten() {
+            for b in self.dictionaries.iter().skip(i + 1).flatten() {
                 if a.id == b.id && (a.large_values != b.large_values) {
                     return Err(Error::schema(format!(
                         "dictionary id {} is shared by fields with different value types",

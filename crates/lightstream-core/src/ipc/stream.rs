@@ -496,11 +496,11 @@ impl IpcStreamDecoder {
         shared: Option<&SharedBuffer>,
     ) -> Result<Decoded<StreamItem>> {
         let mut used = 0;
-        while used < input.len() {
+        while let Some(rest) = input.get(used..).filter(|rest| !rest.is_empty()) {
             let step = match shared {
                 Some(sh) if used == 0 => self.frames.decode_shared(sh)?,
                 Some(sh) => self.frames.decode_shared(&sh.slice(used..))?,
-                None => self.frames.decode(&input[used..])?,
+                None => self.frames.decode(rest)?,
             };
             let Decoded::Frame { frame, consumed } = step else {
                 return Ok(Decoded::NeedMore);
