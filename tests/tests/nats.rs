@@ -310,7 +310,11 @@ fn jetstream_late_joiner_gets_schema_dictionaries_then_exactly_the_suffix() {
 fn a_max_age_shorter_than_the_duplicate_window_still_creates_the_stream() {
     let dir = test_dir!("nats", "short_max_age");
     let server = NatsServer::start(&dir, NatsConfig::default());
-    let url = server.url("feeds.short", "max_bytes=256M&max_age=30s");
+    // Restating every 10 s: a 30 s stream holds two restate intervals.
+    let url = server.url(
+        "feeds.short",
+        "max_bytes=256M&max_age=30s&restate_every=10s",
+    );
     run_bounded("short max_age", Duration::from_secs(60), async {
         let mut w = writer(&url).await;
         write_tables(&mut w, 0..2).await;
@@ -909,6 +913,294 @@ fn nats_urls_have_no_listener_and_a_missing_server_is_named() {
             err.to_string()
                 .starts_with("nats://127.0.0.1:1/feeds.x: cannot connect"),
             "{err}"
+        );
+    });
+}
+
+// ------------------------------------------- joining, limits, counters --
+
+/// Client options whose readers wait `join` to join (`None`: for ever).
+fn joining(join: Option<Duration>) -> ClientOptions {
+    let mut nats = lightstream::nats::NatsOptions::default();
+    nats.join_timeout = join;
+    ClientOptions {
+        nats,
+        ..ClientOptions::default()
+    }
+}
+
+/// A reader of `url` with `options`, as `conn.reader()` returns it.
+async fn try_reader(url: &str, options: &ClientOptions) -> lightstream::Result<TableReader> {
+    let endpoint: Endpoint = url.parse().expect("a nats:// URL");
+    let conn = within("connect", 15, lightstream::connect(&endpoint, options))
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    within("a reader's join", 15, conn.reader(ReadOptions::default())).await
+}
+
+fn is_join_timeout(r: &lightstream::Result<TableReader>) -> bool {
+    matches!(
+        r,
+        Err(Error::Nats {
+            problem: NatsProblem::JoinTimeout,
+            ..
+        })
+    )
+}
+
+/// One rule in both modes: a reader with no stream start gives up after
+/// `join_timeout`; with `None` it waits for the publisher (a relay started
+/// first). JetStream: the stream exists (a writer made it) but holds nothing
+/// yet; before the fix such a reader waited for ever.
+#[test]
+fn jetstream_reader_of_an_empty_stream_gives_up_or_waits_as_configured() {
+    let dir = test_dir!("nats", "join_empty_js");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.empty", "max_bytes=256M");
+    run_bounded("JetStream join rule", Duration::from_secs(60), async {
+        // The writer creates the stream; it writes nothing yet.
+        let mut w = writer(&url).await;
+        let r = try_reader(&url, &joining(Some(Duration::from_secs(1)))).await;
+        assert!(is_join_timeout(&r), "{:?}", r.err());
+        // Waiting for ever: the reader joins before the publisher starts,
+        // and gets the stream from its schema on, well past 1 s.
+        let before = server.consumers("LS_feeds_empty");
+        let read = tokio::spawn({
+            let url = url.clone();
+            async move {
+                let mut r = try_reader(&url, &joining(None)).await.expect("a reader");
+                r.set_idle_timeout(Some(Duration::from_secs(20)));
+                expect_tables(&mut r, 0, 2).await;
+                expect_end(&mut r).await;
+            }
+        });
+        server.wait_for_new_consumer("LS_feeds_empty", &before);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        write_tables(&mut w, 0..2).await;
+        w.finish().await.expect("finish");
+        within("the waiting reader", 20, read)
+            .await
+            .expect("reader task");
+    });
+}
+
+#[test]
+fn core_reader_with_no_publisher_gives_up_or_waits_as_configured() {
+    let dir = test_dir!("nats", "join_empty_core");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.nopub", "mode=core");
+    run_bounded("core join rule", Duration::from_secs(60), async {
+        let r = try_reader(&url, &joining(Some(Duration::from_secs(1)))).await;
+        assert!(is_join_timeout(&r), "{:?}", r.err());
+        // A core reader is subscribed once `connect` returns.
+        let endpoint: Endpoint = url.parse().expect("a nats:// URL");
+        let conn = within(
+            "connect",
+            15,
+            lightstream::connect(&endpoint, &joining(None)),
+        )
+        .await
+        .expect("connect");
+        let read = tokio::spawn(async move {
+            let mut r = conn.reader(ReadOptions::default()).await.expect("a reader");
+            r.set_idle_timeout(Some(Duration::from_secs(20)));
+            expect_tables(&mut r, 0, 2).await;
+            expect_end(&mut r).await;
+        });
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut w = writer(&url).await;
+        write_tables(&mut w, 0..2).await;
+        w.finish().await.expect("finish");
+        within("the waiting reader", 20, read)
+            .await
+            .expect("reader task");
+    });
+}
+
+/// The error of a writer on `url` with `options`.
+async fn writer_error(url: &str, options: &ClientOptions) -> Error {
+    let endpoint: Endpoint = url.parse().expect("a nats:// URL");
+    let conn = within("connect", 15, lightstream::connect(&endpoint, options))
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    match conn.writer(schema(), write_options()).await {
+        Ok(_) => panic!("{url}: a writer on a stream too small"),
+        Err(e) => e,
+    }
+}
+
+/// A joiner's restate point must still be in the stream: a writer refuses
+/// a stream that keeps less than two restate intervals, before creating
+/// it, and when it finds one.
+#[test]
+fn a_writer_refuses_a_stream_too_small_for_two_restate_intervals() {
+    use lightstream::StreamLimit;
+    let dir = test_dir!("nats", "too_small");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    run_bounded("stream too small", Duration::from_secs(60), async {
+        let defaults = ClientOptions::default();
+        // 1 MiB cannot hold two intervals of 64 MiB (the default).
+        let err = writer_error(&server.url("feeds.tiny", "max_bytes=1M"), &defaults).await;
+        let Error::Nats {
+            problem: NatsProblem::StreamTooSmall { stream, limit },
+            ..
+        } = &err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!(stream, "LS_feeds_tiny");
+        assert_eq!(
+            *limit,
+            StreamLimit::Bytes {
+                max_bytes: 1 << 20,
+                restate_bytes: 64 << 20
+            }
+        );
+        assert!(err.to_string().contains("max_bytes 1048576"), "{err}");
+        // 45 s cannot hold two intervals of 30 s.
+        let err = writer_error(&server.url("feeds.young", "max_age=45s"), &defaults).await;
+        assert!(
+            matches!(
+                &err,
+                Error::Nats {
+                    problem: NatsProblem::StreamTooSmall {
+                        limit: StreamLimit::Age { max_age, restate_every },
+                        ..
+                    },
+                    ..
+                } if *max_age == Duration::from_secs(45) && *restate_every == Duration::from_secs(30)
+            ),
+            "{err}"
+        );
+        // Neither was created.
+        let client = async_nats::connect(server.client_url())
+            .await
+            .expect("async-nats");
+        let js = async_nats::jetstream::new(client);
+        assert!(js.get_stream("LS_feeds_tiny").await.is_err());
+        assert!(js.get_stream("LS_feeds_young").await.is_err());
+        // An existing stream of 1 MiB: refused when bound to
+        // (create_stream false), and when found by a writer that may create.
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "LS_feeds_bound".to_string(),
+            subjects: vec![
+                "feeds.bound.schema".to_string(),
+                "feeds.bound.msg".to_string(),
+            ],
+            max_bytes: 1 << 20,
+            allow_direct: true,
+            ..Default::default()
+        })
+        .await
+        .expect("a small stream");
+        let mut bind = ClientOptions::default();
+        bind.nats.create_stream = false;
+        for options in [&bind, &defaults] {
+            let err = writer_error(&server.url("feeds.bound", ""), options).await;
+            assert!(
+                matches!(
+                    &err,
+                    Error::Nats {
+                        problem: NatsProblem::StreamTooSmall {
+                            limit: StreamLimit::Bytes {
+                                max_bytes: 1048576,
+                                ..
+                            },
+                            ..
+                        },
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        // Restating more often makes the same stream usable.
+        let mut often = bind.clone();
+        often.nats.restate_bytes = 256 << 10;
+        let endpoint: Endpoint = server.url("feeds.bound", "").parse().unwrap();
+        let conn = lightstream::connect(&endpoint, &often)
+            .await
+            .expect("connect");
+        conn.writer(schema(), write_options())
+            .await
+            .expect("a writer restating every 256 KiB fits 1 MiB");
+    });
+}
+
+/// Table of `rows` int64 values (8 bytes each, no dictionary).
+fn ints(rows: usize) -> Table {
+    lightstream_tests::harness::int64_table(0, rows)
+}
+
+/// The counters after a known feed, on both sides: one record batch of
+/// about 144 KB crosses the 64 KiB `max_payload` in 3 parts, and a foreign
+/// message on the subject is skipped by the reader.
+#[test]
+fn nats_stats_count_a_known_feed_exactly() {
+    use lightstream::nats::NatsStats;
+    let dir = test_dir!("nats", "stats");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.stats", "max_bytes=256M");
+    run_bounded("NATS stats", Duration::from_secs(60), async {
+        let table = ints(18_000);
+        let endpoint: Endpoint = url.parse().unwrap();
+        let conn = connect(&url).await;
+        let written = conn.nats_counters().expect("a NATS connection's counters");
+        let mut w = conn
+            .writer(
+                Arc::new(Schema::from_table(&table)),
+                WriteOptions::default(),
+            )
+            .await
+            .expect("a writer");
+        // The reader joins the empty stream, before anything is published.
+        let before = server.consumers("LS_feeds_stats");
+        let reading = lightstream::connect(&endpoint, &ClientOptions::default())
+            .await
+            .expect("connect");
+        let read = reading.nats_counters().expect("counters");
+        let tables = tokio::spawn(async move {
+            let r = reading.reader(ReadOptions::default()).await?;
+            r.read_all().await
+        });
+        server.wait_for_new_consumer("LS_feeds_stats", &before);
+        // A stranger's message on the feed's subject.
+        let client = async_nats::connect(server.client_url())
+            .await
+            .expect("async-nats");
+        let js = async_nats::jetstream::new(client);
+        js.publish("feeds.stats.msg", "hello".into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored");
+        within("a write", 30, w.write(&table)).await.expect("write");
+        let bytes = within("finish", 30, w.finish()).await.expect("finish");
+        let tables = within("the reader", 30, tables)
+            .await
+            .expect("reader task")
+            .expect("the tables");
+        assert_eq!(tables.len(), 1);
+        assert_eq!(tables[0].n_rows, 18_000);
+        // Schema, record batch (in 3 parts), end marker.
+        assert_eq!(
+            written.stats(),
+            NatsStats {
+                messages: 3,
+                bytes,
+                split: 1,
+                parts: 3,
+                ..NatsStats::default()
+            }
+        );
+        assert_eq!(
+            read.stats(),
+            NatsStats {
+                messages: 3,
+                bytes,
+                foreign_skipped: 1,
+                ..NatsStats::default()
+            }
         );
     });
 }

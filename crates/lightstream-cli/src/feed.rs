@@ -138,7 +138,18 @@ pub fn relay(
         ));
     }
     let client = match &source {
-        Source::Url(upstream) => Some(client_options(upstream, client_tls)?),
+        Source::Url(upstream) => {
+            #[allow(unused_mut, reason = "changed only with the `nats` feature")]
+            let mut options = client_options(upstream, client_tls)?;
+            // A relay may start before its publisher: it waits for the
+            // feed to start for as long as it runs (`recv` gives up after
+            // the library's default join timeout).
+            #[cfg(feature = "nats")]
+            {
+                options.nats.join_timeout = None;
+            }
+            Some(options)
+        }
         _ if client_tls.insecure || client_tls.ca.is_some() || client_tls.token.is_some() => {
             return Err(CliError::usage(
                 "--insecure, --ca and --upstream-token-file apply to an upstream URL only",

@@ -84,6 +84,12 @@ pub(crate) trait Link: Any + Send {
         None
     }
 
+    /// The counters of a `nats://` connection's writer or reader.
+    #[cfg(feature = "nats")]
+    fn nats_counters(&self) -> Option<crate::nats::NatsCounters> {
+        None
+    }
+
     /// What the Flight call behind this link asks for (`grpc://` servers).
     #[cfg(feature = "flight")]
     fn flight_request(&self) -> Option<&crate::flight::FlightRequest> {
@@ -280,6 +286,16 @@ impl Connection {
     pub async fn turn_away(self, retry_after: Duration, reason: &str) -> Result<()> {
         let Connection { link, peer } = self;
         link.turn_away(peer, retry_after, reason.to_string()).await
+    }
+
+    /// The live counters of a `nats://` or `nats+tls://` connection (what
+    /// the writer or reader it becomes publishes or receives; see
+    /// [`crate::nats::NatsStats`]): take them before
+    /// [`Connection::writer`] or [`Connection::reader`], read them any time,
+    /// also after the writer finished. `None` on other transports.
+    #[cfg(feature = "nats")]
+    pub fn nats_counters(&self) -> Option<crate::nats::NatsCounters> {
+        self.link.nats_counters()
     }
 
     /// What the client of a `grpc://` (Arrow Flight) server asks for: a

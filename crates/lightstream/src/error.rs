@@ -227,8 +227,40 @@ pub enum NatsProblem {
     /// The resume bookmark's message is no longer in the stream.
     ResumeTooOld,
     /// A subscriber found no stream start (no publisher restated its
-    /// schema) within its join timeout.
+    /// schema) within its join timeout
+    /// ([`crate::nats::NatsOptions::join_timeout`]).
     JoinTimeout,
+    /// A writer's JetStream stream (`stream`: the one it would create, or
+    /// the one it found) keeps less than two restate intervals, so a joiner
+    /// could find its restate point already evicted. A configuration error,
+    /// found when the writer is created.
+    StreamTooSmall {
+        /// The stream's name.
+        stream: String,
+        /// The limit that is too small, with the values compared.
+        limit: StreamLimit,
+    },
+}
+
+/// A JetStream stream limit that cannot hold two restate intervals
+/// ([`NatsProblem::StreamTooSmall`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamLimit {
+    /// `max_bytes` is less than twice `restate_bytes`.
+    Bytes {
+        /// The stream's `max_bytes`.
+        max_bytes: u64,
+        /// The writer's `restate_bytes`.
+        restate_bytes: u64,
+    },
+    /// `max_age` is less than twice `restate_every`.
+    Age {
+        /// The stream's `max_age`.
+        max_age: Duration,
+        /// The writer's `restate_every`.
+        restate_every: Duration,
+    },
 }
 
 impl fmt::Display for NatsProblem {
@@ -256,6 +288,32 @@ impl fmt::Display for NatsProblem {
             ),
             NatsProblem::JoinTimeout => f.write_str(
                 "no stream start arrived in time (is a publisher running on the subject?)",
+            ),
+            NatsProblem::StreamTooSmall {
+                stream,
+                limit:
+                    StreamLimit::Bytes {
+                        max_bytes,
+                        restate_bytes,
+                    },
+            } => write!(
+                f,
+                "stream {stream} keeps max_bytes {max_bytes}, less than two restate intervals \
+                 (2 x restate_bytes {restate_bytes}): a joiner could find its restate point \
+                 evicted (raise max_bytes or lower restate_bytes)"
+            ),
+            NatsProblem::StreamTooSmall {
+                stream,
+                limit:
+                    StreamLimit::Age {
+                        max_age,
+                        restate_every,
+                    },
+            } => write!(
+                f,
+                "stream {stream} keeps max_age {max_age:?}, less than two restate intervals \
+                 (2 x restate_every {restate_every:?}): a joiner could find its restate point \
+                 evicted (raise max_age or lower restate_every)"
             ),
         }
     }

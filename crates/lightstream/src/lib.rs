@@ -120,7 +120,9 @@ pub use transport::websocket;
 
 pub use connection::{Connection, Listener};
 pub use endpoint::{Endpoint, FlightName, MAX_URL_FLIGHT_BYTES, NatsMode, NatsQuery};
-pub use error::{Error, FeedProblem, FlightCode, HttpProblem, NatsProblem, Result, TlsProblem};
+pub use error::{
+    Error, FeedProblem, FlightCode, HttpProblem, NatsProblem, Result, StreamLimit, TlsProblem,
+};
 pub use messages::{MessageReader, MessageWriter};
 pub use reader::TableReader;
 #[cfg(feature = "http")]

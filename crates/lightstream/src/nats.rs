@@ -29,9 +29,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`crate::Connection::nats_counters`] gives the connection's
+//! [`NatsCounters`] (before it becomes a writer or a reader): what its
+//! writer published or its reader received, as [`NatsStats`], read without
+//! locks at any time, also after the writer finished.
+//!
 //! What it is not: a NATS client (that is async-nats, the NATS project's own)
 //! or a server; `bind(nats://…)` is a configuration error.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use crate::endpoint::{NatsMode, NatsQuery};
@@ -87,9 +94,16 @@ pub struct NatsOptions {
     /// ...or this long (default 30 s), whichever comes first; in core mode
     /// also when a joiner asks (`SUBJECT.join`). docs/nats.md.
     pub restate_every: Duration,
-    /// How long a reader waits for a stream to start (JetStream: for the
-    /// stream to exist; core: for a schema), default 10 s.
-    pub join_timeout: Duration,
+    /// How long a reader waits to join: until it has a stream's schema (the
+    /// stream's start or a restate point), in both modes. JetStream: for
+    /// the stream to exist, then for a restate point in it (an empty
+    /// stream, or one whose restate points are gone, waits for the
+    /// publisher's next one); core: for a publisher to answer `S.join` or
+    /// start a stream. Past it, [`crate::NatsProblem::JoinTimeout`].
+    /// `Some(10 s)` by default (a reader wants a bounded error when no
+    /// publisher runs); `None` waits for ever (a relay started before its
+    /// publisher: the CLI's `relay` waits, `recv` keeps the default).
+    pub join_timeout: Option<Duration>,
     /// What a reader does about missing messages.
     pub on_gap: OnGap,
     /// JetStream reader: resume after bookmark `NAME` (lossless across a
@@ -122,7 +136,7 @@ impl Default for NatsOptions {
             duplicate_window: Duration::from_secs(120),
             restate_bytes: 64 << 20,
             restate_every: Duration::from_secs(30),
-            join_timeout: Duration::from_secs(10),
+            join_timeout: Some(Duration::from_secs(10)),
             on_gap: OnGap::Fail,
             resume: None,
             max_unacked: 64,
@@ -155,5 +169,102 @@ impl NatsOptions {
             o.restate_every = r;
         }
         o
+    }
+}
+
+/// What one `nats://` connection's writer or reader has done, for metrics
+/// ([`NatsCounters::stats`]). A writer fills the first group of counters,
+/// a reader the second; `messages` and `bytes` are both's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NatsStats {
+    /// IPC messages published (writer: the stream's own, restated ones
+    /// not counted) or handed to the reader (reader: restated schema and
+    /// dictionaries counted, as the reader gets them).
+    pub messages: u64,
+    /// Their bytes, counted once however many parts carried them.
+    pub bytes: u64,
+    /// Writer: IPC messages (restated ones too) larger than the server's
+    /// `max_payload`, sent in parts.
+    pub split: u64,
+    /// Writer: the NATS messages that carried those parts.
+    pub parts: u64,
+    /// Writer: restate points sent (schema and dictionaries again, for
+    /// joiners).
+    pub restates: u64,
+    /// Writer (JetStream): NATS messages published again because their
+    /// acknowledgement failed (a server restart).
+    pub resent: u64,
+    /// Writer (core): joiners' requests on `S.join` answered by a restate.
+    pub joins_answered: u64,
+    /// Reader: times it started at a restate point rather than a stream's
+    /// start.
+    pub restate_joins: u64,
+    /// Reader (JetStream): times it recreated its consumer (after a server
+    /// restart or a stall).
+    pub consumers_recreated: u64,
+    /// Reader: gaps in the feed it went on past ([`OnGap::Skip`]).
+    pub gaps_skipped: u64,
+    /// Reader: messages lost in those gaps.
+    pub messages_lost: u64,
+    /// Reader: NATS messages on the subject without our headers, skipped.
+    pub foreign_skipped: u64,
+}
+
+/// The live counters of one `nats://` connection
+/// ([`crate::Connection::nats_counters`]): cloning shares them; reading
+/// takes no lock (atomics), so a monitoring task may read them while the
+/// writer or reader runs.
+#[derive(Debug, Clone, Default)]
+pub struct NatsCounters(Arc<Counters>);
+
+/// The atomics behind [`NatsCounters`], one per [`NatsStats`] field.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub messages: AtomicU64,
+    pub bytes: AtomicU64,
+    pub split: AtomicU64,
+    pub parts: AtomicU64,
+    pub restates: AtomicU64,
+    pub resent: AtomicU64,
+    pub joins_answered: AtomicU64,
+    pub restate_joins: AtomicU64,
+    pub consumers_recreated: AtomicU64,
+    pub gaps_skipped: AtomicU64,
+    pub messages_lost: AtomicU64,
+    pub foreign_skipped: AtomicU64,
+}
+
+impl Counters {
+    /// Adds `n` to `counter` (counters only grow; no ordering with other
+    /// memory is needed).
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl NatsCounters {
+    /// The counters as they stand.
+    pub fn stats(&self) -> NatsStats {
+        let c = &self.0;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        NatsStats {
+            messages: get(&c.messages),
+            bytes: get(&c.bytes),
+            split: get(&c.split),
+            parts: get(&c.parts),
+            restates: get(&c.restates),
+            resent: get(&c.resent),
+            joins_answered: get(&c.joins_answered),
+            restate_joins: get(&c.restate_joins),
+            consumers_recreated: get(&c.consumers_recreated),
+            gaps_skipped: get(&c.gaps_skipped),
+            messages_lost: get(&c.messages_lost),
+            foreign_skipped: get(&c.foreign_skipped),
+        }
+    }
+
+    /// The atomics, for the writer and reader that count.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.0
     }
 }

@@ -22,7 +22,7 @@ use lightstream_core::DecodeLimits;
 use crate::connection::{Connection, Link, Pending};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, NatsProblem, Result};
-use crate::nats::{NatsMode, NatsOptions};
+use crate::nats::{NatsCounters, NatsMode, NatsOptions};
 use crate::reader::Input;
 use crate::transport::ClientOptions;
 use crate::writer::MessageSink;
@@ -146,6 +146,7 @@ pub(crate) async fn connect(endpoint: &Endpoint, options: &ClientOptions) -> Res
             client,
             feed,
             subscription,
+            counters: NatsCounters::default(),
         },
         peer,
     ))
@@ -157,6 +158,8 @@ struct NatsLink {
     client: async_nats::Client,
     feed: Feed,
     subscription: Option<async_nats::Subscriber>,
+    /// What the writer or reader it becomes counts.
+    counters: NatsCounters,
 }
 
 impl Link for NatsLink {
@@ -166,17 +169,22 @@ impl Link for NatsLink {
                 client,
                 feed,
                 subscription,
+                counters,
             } = *self;
-            let messages = stream::read(client, feed, subscription, limits);
+            let messages = stream::read(client, feed, subscription, limits, counters);
             Ok(Input::Messages(Box::new(messages)))
         })
     }
 
     fn sink(self: Box<Self>, _: String) -> Pending<'static, Box<dyn MessageSink>> {
         Box::pin(async move {
-            let sink = sink::NatsSink::open(self.client, self.feed).await?;
+            let sink = sink::NatsSink::open(self.client, self.feed, self.counters).await?;
             Ok(Box::new(sink) as Box<dyn MessageSink>)
         })
+    }
+
+    fn nats_counters(&self) -> Option<NatsCounters> {
+        Some(self.counters.clone())
     }
 }
 
@@ -215,6 +223,8 @@ pub(crate) async fn feed_stream(
         Some(s) => s,
         None if !create => return Err(feed.error(NatsProblem::StreamGone)),
         None => {
+            // Refused before it exists: no stream too small is left behind.
+            check_room(feed, feed.options.max_bytes, feed.options.max_age)?;
             let config = Config {
                 name: name.clone(),
                 subjects: subjects.clone(),
@@ -262,4 +272,30 @@ pub(crate) async fn feed_stream(
         }));
     }
     Ok(stream)
+}
+
+/// A writer's check that a stream keeping `max_bytes` (0: no limit) for
+/// `max_age` (zero: no limit) holds two restate intervals
+/// (`restate_bytes`, `restate_every`), so that a joiner always finds its
+/// restate point: [`NatsProblem::StreamTooSmall`] if not.
+pub(crate) fn check_room(feed: &Feed, max_bytes: u64, max_age: Duration) -> Result<()> {
+    use crate::error::StreamLimit;
+    let o = &feed.options;
+    let limit = if max_bytes > 0 && max_bytes < o.restate_bytes.saturating_mul(2) {
+        StreamLimit::Bytes {
+            max_bytes,
+            restate_bytes: o.restate_bytes,
+        }
+    } else if !max_age.is_zero() && max_age < o.restate_every.saturating_mul(2) {
+        StreamLimit::Age {
+            max_age,
+            restate_every: o.restate_every,
+        }
+    } else {
+        return Ok(());
+    };
+    Err(feed.error(NatsProblem::StreamTooSmall {
+        stream: feed.stream_name(),
+        limit,
+    }))
 }

@@ -31,9 +31,10 @@ use lightstream_core::{DecodeLimits, EncodedMessage, IpcMessage};
 use tokio::sync::Mutex;
 
 use super::wire::{self, LsHeaders};
-use super::{Feed, feed_stream, jetstream};
+use super::{Feed, check_room, feed_stream, jetstream};
 use crate::error::{Error, NatsProblem, Result};
 use crate::feed_state::Dictionaries;
+use crate::nats::{Counters, NatsCounters};
 use crate::writer::{Limit, MessageSink, SendError, SinkFuture};
 
 /// The end-of-stream marker as our writers send it.
@@ -103,6 +104,8 @@ struct Publisher {
     stream: Option<Open>,
     state: FeedState,
     in_flight: VecDeque<InFlight>,
+    /// What it counts ([`crate::nats::NatsStats`]).
+    counters: NatsCounters,
 }
 
 /// A random id for a new IPC stream (std's per-process random keys, the
@@ -120,10 +123,18 @@ fn new_stream_id() -> u64 {
 impl NatsSink {
     /// A publisher on `feed` (JetStream: its stream exists or is created;
     /// core: it answers joiners' `S.join` with a restate).
-    pub(crate) async fn open(client: async_nats::Client, feed: Feed) -> Result<NatsSink> {
+    pub(crate) async fn open(
+        client: async_nats::Client,
+        feed: Feed,
+        counters: NatsCounters,
+    ) -> Result<NatsSink> {
         let js = if jetstream(&feed) {
             let js = async_nats::jetstream::new(client.clone());
-            feed_stream(&js, &feed, feed.options.create_stream).await?;
+            let stream = feed_stream(&js, &feed, feed.options.create_stream).await?;
+            // The stream found (or made) must hold two restate intervals.
+            let config = &stream.cached_info().config;
+            let max_bytes = u64::try_from(config.max_bytes).unwrap_or(0);
+            check_room(&feed, max_bytes, config.max_age)?;
             Some(js)
         } else {
             None
@@ -148,6 +159,7 @@ impl NatsSink {
             stream: None,
             state: FeedState::default(),
             in_flight: VecDeque::new(),
+            counters,
         }));
         let joins = joins.map(|requests| tokio::spawn(answer_joins(requests, publisher.clone())));
         Ok(NatsSink { publisher, joins })
@@ -160,11 +172,15 @@ async fn answer_joins(mut requests: async_nats::Subscriber, publisher: Arc<Mutex
     while requests.next().await.is_some() {
         tokio::time::sleep(JOIN_RESTATE_EVERY).await;
         // The requests that came meanwhile are answered by this restate.
-        while let Some(Some(_)) = futures_util::FutureExt::now_or_never(requests.next()) {}
+        let mut asked = 1;
+        while let Some(Some(_)) = futures_util::FutureExt::now_or_never(requests.next()) {
+            asked += 1;
+        }
         let mut p = publisher.lock().await;
         if p.restate().await.is_err() {
             return;
         }
+        Counters::add(&p.counters.counters().joins_answered, asked);
     }
 }
 
@@ -223,6 +239,11 @@ impl Publisher {
         };
         if schema {
             self.state.last_restate = Some(Instant::now());
+        }
+        if abort.is_none() {
+            let c = self.counters.counters();
+            Counters::add(&c.messages, 1);
+            Counters::add(&c.bytes, message.len() as u64);
         }
         self.stream = match abort.is_some() || message[..] == END_MARKER {
             true => None,
@@ -293,6 +314,7 @@ impl Publisher {
         self.stream = Some(Open { base, ..open });
         self.state.since_restate = 0;
         self.state.last_restate = Some(Instant::now());
+        Counters::add(&self.counters.counters().restates, 1);
         Ok(())
     }
 
@@ -336,6 +358,11 @@ impl Publisher {
         )
         .map_err(|e| self.publish_error(e))?;
         let n = parts.len();
+        if n > 1 {
+            let c = self.counters.counters();
+            Counters::add(&c.split, 1);
+            Counters::add(&c.parts, n as u64);
+        }
         for (i, range) in parts.into_iter().enumerate() {
             let (h, part) = if n == 1 {
                 (whole.clone(), None)
@@ -427,6 +454,8 @@ impl Publisher {
                     .await
                     .ok();
             }
+            let resent = self.in_flight.len() as u64;
+            Counters::add(&self.counters.counters().resent, resent);
         }
     }
 
@@ -453,8 +482,16 @@ async fn bounded<T>(
 }
 
 impl MessageSink for NatsSink {
-    /// The message assembled once into shared bytes (the copy a WebSocket
-    /// makes too), then published.
+    /// The message gathered once into one `Bytes`, then published: the one
+    /// copy of column data on this path (the WebSocket sink makes it too).
+    /// It cannot be avoided here: async-nats takes one contiguous `Bytes`
+    /// per NATS message and keeps it after `publish` returns (its
+    /// connection task writes it later), while an encoded message is a head
+    /// and body chunks borrowed from the caller's table. After it nothing
+    /// is copied: parts are `Bytes::slice`s of that buffer, a JetStream
+    /// re-send publishes the same `Bytes`, and async-nats queues payloads of
+    /// 4 KiB or more as they are for its vectored writes (it copies smaller
+    /// ones, and the headers it serializes, into its write buffer).
     fn send<'a>(
         &'a mut self,
         message: &'a EncodedMessage<'_>,

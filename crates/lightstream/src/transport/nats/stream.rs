@@ -39,7 +39,7 @@ use tokio::sync::mpsc;
 use super::wire::{LsHeaders, Reassembler, Sequencer, Step};
 use super::{Feed, feed_stream};
 use crate::error::{Error, NatsProblem, Result};
-use crate::nats::OnGap;
+use crate::nats::{Counters, NatsCounters, OnGap};
 use crate::reader::{MessageStream, Violation};
 
 /// Whole messages waiting for the reader.
@@ -70,6 +70,8 @@ pub(crate) struct NatsMessages {
     /// a resumable reader's bookmark records).
     delivered: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
+    /// Messages and bytes handed on are counted here.
+    counters: NatsCounters,
 }
 
 impl MessageStream for NatsMessages {
@@ -78,6 +80,9 @@ impl MessageStream for NatsMessages {
             m.map(|d| {
                 d.map(|(bytes, seq)| {
                     self.delivered.store(seq, Ordering::Release);
+                    let c = self.counters.counters();
+                    Counters::add(&c.messages, 1);
+                    Counters::add(&c.bytes, bytes.len() as u64);
                     bytes
                 })
             })
@@ -123,10 +128,11 @@ pub(crate) fn read(
     feed: Feed,
     subscription: Option<async_nats::Subscriber>,
     limits: DecodeLimits,
+    counters: NatsCounters,
 ) -> NatsMessages {
     let (tx, rx) = mpsc::channel(CHANNEL_MESSAGES);
     let delivered = Arc::new(AtomicU64::new(0));
-    let order = Order::new(feed, limits);
+    let order = Order::new(feed, limits, counters.clone());
     let handed = delivered.clone();
     let task = tokio::spawn(async move {
         let result = match subscription {
@@ -141,6 +147,7 @@ pub(crate) fn read(
         rx,
         delivered,
         task,
+        counters,
     }
 }
 
@@ -154,13 +161,13 @@ async fn receive_core(
     tx: &mpsc::Sender<Delivery>,
 ) -> Result<()> {
     let join = format!("{}.join", order.feed.subject);
-    let deadline = tokio::time::Instant::now() + order.feed.options.join_timeout;
+    let deadline = join_deadline(&order.feed);
     let mut ask = tokio::time::interval(JOIN_ASK_EVERY);
     loop {
         let m = tokio::select! {
             m = subscription.next() => m,
             _ = ask.tick(), if !order.joined => {
-                if tokio::time::Instant::now() >= deadline {
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                     return Err(order.feed.error(NatsProblem::JoinTimeout));
                 }
                 // Best effort: a lost request is asked again.
@@ -267,14 +274,14 @@ async fn consume(
 ) -> Result<()> {
     let feed = order.feed.clone();
     let js = async_nats::jetstream::new(client);
-    let deadline = tokio::time::Instant::now() + feed.options.join_timeout;
+    let deadline = join_deadline(&feed);
     let stream = loop {
         match feed_stream(&js, &feed, false).await {
             Ok(s) => break s,
             Err(Error::Nats {
                 problem: NatsProblem::StreamGone,
                 ..
-            }) if tokio::time::Instant::now() < deadline => {
+            }) if deadline.is_none_or(|d| tokio::time::Instant::now() < d) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(Error::Nats {
@@ -341,7 +348,11 @@ async fn consume(
         }
     };
     let result = async {
+        let mut first = true;
         loop {
+            if !std::mem::take(&mut first) {
+                Counters::add(&order.counters.counters().consumers_recreated, 1);
+            }
             let consumer = stream
                 .create_consumer(OrderedConfig {
                     deliver_policy: DeliverPolicy::ByStartSequence {
@@ -358,13 +369,26 @@ async fn consume(
                 if let Some(b) = bookmark.as_mut() {
                     b.write(delivered.load(Ordering::Acquire), false).await;
                 }
+                // Not joined yet: wait no longer than the join deadline.
+                let wait = match deadline.filter(|_| !order.joined) {
+                    Some(d) => {
+                        STALL_CHECK.min(d.saturating_duration_since(tokio::time::Instant::now()))
+                    }
+                    None => STALL_CHECK,
+                };
                 let waited = tokio::select! {
-                    m = tokio::time::timeout(STALL_CHECK, ms.next()) => m,
+                    m = tokio::time::timeout(wait, ms.next()) => m,
                     () = tx.closed() => return Ok(()),
                 };
                 let m = match waited {
                     Ok(Some(Ok(m))) => m,
                     Ok(Some(Err(_)) | None) => break,
+                    Err(_)
+                        if !order.joined
+                            && deadline.is_some_and(|d| tokio::time::Instant::now() >= d) =>
+                    {
+                        return Err(feed.error(NatsProblem::JoinTimeout));
+                    }
                     Err(_) => {
                         // Nothing came: fine if nothing was published; if
                         // the stream moved on, the consumer is lost.
@@ -381,7 +405,12 @@ async fn consume(
                 }
                 next = seq + 1;
                 let message = m.message;
-                match order.take(message.headers.as_ref(), message.payload, Some(seq))? {
+                let took = order.take(message.headers.as_ref(), message.payload, Some(seq))?;
+                if !order.joined && deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    // Messages, but none to start with (no restate point).
+                    return Err(feed.error(NatsProblem::JoinTimeout));
+                }
+                match took {
                     Took::Message(bytes) => {
                         if tx.send(Ok((bytes, seq))).await.is_err() {
                             return Ok(());
@@ -404,6 +433,16 @@ async fn consume(
         b.write(delivered.load(Ordering::Acquire), true).await;
     }
     result
+}
+
+/// When a reader that has no schema yet gives up ([`NatsOptions::join_timeout`]
+/// from now; `None`: never). The same rule in both modes.
+///
+/// [`NatsOptions::join_timeout`]: crate::nats::NatsOptions::join_timeout
+fn join_deadline(feed: &Feed) -> Option<tokio::time::Instant> {
+    feed.options
+        .join_timeout
+        .map(|t| tokio::time::Instant::now() + t)
 }
 
 /// The stream sequence of the first part of the message whose part `m` is
@@ -444,12 +483,12 @@ struct Order {
     restating: Option<(u64, u64)>,
     /// Messages without our headers, skipped.
     foreign: u64,
-    /// Messages lost to gaps (with [`OnGap::Skip`]).
-    lost: u64,
+    /// What the reader counts ([`crate::nats::NatsStats`]).
+    counters: NatsCounters,
 }
 
 impl Order {
-    fn new(feed: Feed, limits: DecodeLimits) -> Order {
+    fn new(feed: Feed, limits: DecodeLimits, counters: NatsCounters) -> Order {
         Order {
             parts: Reassembler::new(&limits),
             feed,
@@ -460,7 +499,7 @@ impl Order {
             joined: false,
             restating: None,
             foreign: 0,
-            lost: 0,
+            counters,
         }
     }
 
@@ -499,6 +538,7 @@ impl Order {
                 // Not ours (a stray `nats pub`): skipped, so that it cannot
                 // cut every subscriber off.
                 self.foreign += 1;
+                Counters::add(&self.counters.counters().foreign_skipped, 1);
                 if self.foreign.is_power_of_two() {
                     eprintln!(
                         "lightstream: {}: skipped {} NATS message(s) without Ls-Stream headers",
@@ -528,6 +568,7 @@ impl Order {
             // Join here: the stream as it stood after message n.
             self.sequence.join(h.stream, n + 1);
             (self.open, self.joined, self.restating) = (true, true, Some((h.stream, n)));
+            Counters::add(&self.counters.counters().restate_joins, 1);
             return Ok(Took::Message(bytes));
         }
         self.restating = None;
@@ -556,7 +597,11 @@ impl Order {
             Step::NewStream => (self.open, self.joined) = (true, true),
             Step::Gap { expected, got } => match self.feed.options.on_gap {
                 OnGap::Fail => return Err(self.feed.error(NatsProblem::Gap { expected, got })),
-                OnGap::Skip => self.lost += got - expected,
+                OnGap::Skip => {
+                    let c = self.counters.counters();
+                    Counters::add(&c.gaps_skipped, 1);
+                    Counters::add(&c.messages_lost, got - expected);
+                }
             },
         }
         if bytes[..] == [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0] {
