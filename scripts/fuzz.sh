@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every decoder with cargo-fuzz (libFuzzer): the targets of crates/fuzz.
 #
-#   bash scripts/fuzz.sh [--seconds N] [--build-only] [TARGET...]
+#   bash scripts/fuzz.sh [--seconds N] [--jobs J] [--build-only] [TARGET...]
 #
 # Targets (default: all): ipc_stream ipc_file tlv ws_message csv csv_pieces
 # (CSV cut into pieces by csv::cut_piece, each read by CsvDecoder::for_chunk,
@@ -11,10 +11,11 @@
 # the core: LZ4 and the pure-Rust ZSTD
 # decoder, through the wasm crate's entry points; built alone with
 # `--no-default-features --features browser`, see crates/fuzz/Cargo.toml).
-# Each runs for N seconds (default 20, or LIGHTSTREAM_FUZZ_SECONDS), one at a
-# time, in one libFuzzer process. Long mode, to look for new bugs rather than
-# regressions: `bash scripts/fuzz.sh --seconds 600` (the corpus grows between
-# runs; it lives in the target directory and is never committed).
+# Each runs for N seconds (default 20, or LIGHTSTREAM_FUZZ_SECONDS) in a
+# libFuzzer process of its own, J at a time (default: one per core). Long
+# mode, to look for new bugs rather than regressions: `bash scripts/fuzz.sh
+# --seconds 600` (the corpus grows between runs; it lives in the target
+# directory and is never committed).
 #
 # Steps: installs cargo-fuzz if missing (scripts/setup.sh --with=cargo-fuzz),
 # builds every target once (release, AddressSanitizer, debug assertions),
@@ -40,6 +41,7 @@ cd "$repo"
 all_targets="ipc_stream ipc_file tlv ws_message csv csv_pieces parquet decompress flight_data flight_schema browser_decode"
 seconds="${LIGHTSTREAM_FUZZ_SECONDS:-20}"
 build_only=0
+jobs=$(nproc 2>/dev/null || echo 1)
 targets=()
 
 usage() {
@@ -52,6 +54,8 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) [ $# -ge 2 ] || die "--seconds needs a value"; seconds=$2; shift ;;
     --seconds=*) seconds=${1#--seconds=} ;;
+    --jobs) [ $# -ge 2 ] || die "--jobs needs a value"; jobs=$2; shift ;;
+    --jobs=*) jobs=${1#--jobs=} ;;
     --build-only) build_only=1 ;;
     -h|--help) usage; exit 0 ;;
     -*) usage >&2; die "unknown option: $1" ;;
@@ -65,6 +69,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 case "$seconds" in ''|*[!0-9]*) die "--seconds needs a whole number, got '$seconds'" ;; esac
+case "$jobs" in ''|*[!0-9]*|0) die "--jobs needs a whole number above 0, got '$jobs'" ;; esac
 [ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"$all_targets"
 
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
@@ -122,21 +127,16 @@ mapfile -t flight < <(small_files "$repo/tests/data/flight" '*.grpc')
 # -------------------------------------------------------------------- run --
 # One libFuzzer process at a time (-jobs/-workers default to 1), niced: CI
 # machines and shared development boxes have few cores.
-failed=()
-for t in "${targets[@]}"; do
-  corpus="$corpus_root/$t"
-  artifacts="$artifacts_root/$t"
+# Runs one target for $seconds and reports it; its exit code is libFuzzer's.
+run_target() { # TARGET
+  local t=$1 corpus="$corpus_root/$1" artifacts="$artifacts_root/$1"
+  local log="$artifacts_root/$1.log" rc=0 last cov ft corp execs rate crash
   mkdir -p "$corpus" "$artifacts"
-  log="$artifacts_root/$t.log"
-  seeds=$(find "$corpus" -type f | wc -l)
-  say "$t: $seeds inputs in the corpus, running for $seconds s"
-  set +e
+  say "$t: $(find "$corpus" -type f | wc -l) inputs in the corpus, running for $seconds s"
   nice "$bin_dir/$t" "$corpus" \
     -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
     -max_len=1048576 -print_final_stats=1 -artifact_prefix="$artifacts/" \
-    >"$log" 2>&1
-  rc=$?
-  set -e
+    >"$log" 2>&1 || rc=$?
   last=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
@@ -148,9 +148,32 @@ for t in "${targets[@]}"; do
     crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
     grep -E 'ERROR: |panicked at|SUMMARY: ' "$log" | head -n 5 >&2 || true
     say "$t FAILED (exit $rc): input ${crash:-unknown}; log $log" >&2
-    failed+=("$t")
-    break
   fi
+  return "$rc"
+}
+
+# The targets run $jobs at a time (one libFuzzer process each, one per core by
+# default): the same seconds of fuzzing per target in half the wall time on
+# CI's two cores. No new target starts once one has failed.
+failed=()
+declare -A running=()
+reap() { # waits for one target to end and records a failure
+  local pid= rc=0
+  wait -n -p pid "${!running[@]}" || rc=$?
+  [ -n "$pid" ] || die "lost track of the running targets (wait -n: $rc)"
+  [ "$rc" -eq 0 ] || failed+=("${running[$pid]}")
+  unset "running[$pid]"
+}
+for t in "${targets[@]}"; do
+  [ ${#failed[@]} -eq 0 ] || break
+  while [ ${#running[@]} -ge "$jobs" ]; do
+    set +e; reap; set -e
+  done
+  run_target "$t" &
+  running[$!]=$t
+done
+while [ ${#running[@]} -gt 0 ]; do
+  set +e; reap; set -e
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
