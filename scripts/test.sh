@@ -186,8 +186,13 @@ step "demo script (--check)" bash scripts/demo.sh --check
 # run on seeds built from ../shared/arrow-testing and our own writers: a crash,
 # hang, leak or OOM fails the step and names the input. The long run is
 # `bash scripts/fuzz.sh --seconds 600` (docs/reliability-and-security.md).
-step "lint (clippy, fuzz crate)" cargo clippy --manifest-path crates/fuzz/Cargo.toml --all-targets -- -D warnings
-step "lint (clippy, fuzz crate, browser build)" \
+# In the workspace's target directory (not crates/fuzz/target): the fuzz crate's
+# lock holds the workspace's versions, so the dependencies the workspace lint
+# above already checked with the same features are not checked again.
+fuzz_lint_target="${CARGO_TARGET_DIR:-$repo/target}"
+step "lint (clippy, fuzz crate)" env CARGO_TARGET_DIR="$fuzz_lint_target" \
+  cargo clippy --manifest-path crates/fuzz/Cargo.toml --all-targets -- -D warnings
+step "lint (clippy, fuzz crate, browser build)" env CARGO_TARGET_DIR="$fuzz_lint_target" \
   cargo clippy --manifest-path crates/fuzz/Cargo.toml --no-default-features --features browser --all-targets -- -D warnings
 step "fuzz every decoder (short run)" bash scripts/fuzz.sh --seconds "${LIGHTSTREAM_FUZZ_SECONDS:-10}"
 # The benches are type-checked by the workspace clippy above (--all-targets
