@@ -58,12 +58,47 @@ struct Bits {
 impl Bits {
     /// `len` set bits.
     fn ones(len: usize) -> Self {
-        let mut bytes = Vec64::with_capacity(len.div_ceil(8) + 8);
-        bytes.extend(std::iter::repeat_n(0xFFu8, len / 8));
-        if len % 8 != 0 {
-            bytes.push((1u8 << (len % 8)) - 1);
+        let mut b = Bits {
+            bytes: Vec64::with_capacity(len.div_ceil(8) + 8),
+            len: 0,
+        };
+        b.push_ones(len);
+        b
+    }
+
+    /// Appends `n` set bits: the last byte's free bits, then whole bytes.
+    fn push_ones(&mut self, n: usize) {
+        let used = self.len % 8;
+        let head = if used == 0 { 0 } else { (8 - used).min(n) };
+        if head > 0
+            && let Some(last) = self.bytes.last_mut()
+        {
+            *last |= (((1u16 << head) - 1) as u8) << used;
         }
-        Bits { bytes, len }
+        let rest = n - head;
+        self.bytes.extend(std::iter::repeat_n(0xFFu8, rest / 8));
+        if rest % 8 != 0 {
+            self.bytes.push((1u8 << (rest % 8)) - 1);
+        }
+        self.len += n;
+    }
+
+    /// Appends the low `n` bits of `word` (1 ..= 64; the bits above them
+    /// clear) with at most one byte ORed and one slice appended.
+    fn push_bits(&mut self, word: u64, n: usize) {
+        let used = self.len % 8;
+        let bytes = (u128::from(word) << used).to_le_bytes();
+        let mut first = 0;
+        if used != 0
+            && let Some(last) = self.bytes.last_mut()
+        {
+            *last |= bytes[0];
+            first = 1;
+        }
+        let new_len = self.len + n;
+        let more = new_len.div_ceil(8) - self.bytes.len();
+        self.bytes.extend_from_slice(&bytes[first..first + more]);
+        self.len = new_len;
     }
 
     #[inline]
@@ -455,17 +490,22 @@ impl Column {
             valid,
             null_rule,
         } = self;
-        let (rule, nullable) = (*null_rule, field.nullable);
+        let check = NullCheck {
+            rule: *null_rule,
+            nullable: field.nullable,
+            tokens: nulls,
+            cells,
+        };
+        let base = *len;
+        let k = cells.rows();
         let fast = match values {
-            Values::I64(v) => Some(fill(v, valid, len, rule, nullable, nulls, cells, parse_i64)),
-            Values::F64(v) => Some(fill(v, valid, len, rule, nullable, nulls, cells, parse_f64)),
-            Values::Date32(v) => Some(fill(
-                v, valid, len, rule, nullable, nulls, cells, parse_date,
-            )),
+            Values::I64(v) => Some(fill(v, valid, base, check, parse_i64)),
+            Values::F64(v) => Some(fill(v, valid, base, check, parse_f64)),
+            Values::Date32(v) => Some(fill(v, valid, base, check, parse_date)),
             Values::Timestamp(v, digits, zoned) => {
                 let (digits, zoned) = (*digits, *zoned);
                 let mut dates = DateCache::default();
-                Some(fill(v, valid, len, rule, nullable, nulls, cells, |cell| {
+                Some(fill(v, valid, base, check, |cell| {
                     let t = parse_timestamp_cached(cell, &mut dates)?;
                     if t.has_zone != zoned && !(cell.len() == 10 && !zoned) {
                         return None;
@@ -473,63 +513,50 @@ impl Column {
                     to_units(t.secs, t.nanos, digits)
                 }))
             }
-            Values::Bool(b) => Some((|| {
-                for (r, cell, _) in cells.iter() {
-                    if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
-                        if !nullable {
-                            return Err(CellError::UnexpectedNull);
-                        }
-                        b.push(false);
-                        valid.get_or_insert_with(|| Bits::ones(*len)).push(false);
+            Values::Bool(b) => {
+                // 64 values a word, appended a word at a time.
+                let mut gaps = NullRun { valid, base };
+                let mut word = 0u64;
+                let res = cells.try_each(|r, src, (s, e), _| {
+                    let cell = &src[s..e];
+                    let bit = if check.is_null(r, cell)? {
+                        gaps.null(r);
+                        false
                     } else {
-                        b.push(bools.parse(cell).ok_or(CellError::Unparsable)?);
-                        if let Some(m) = valid {
-                            m.push(true);
-                        }
+                        bools.parse(cell).ok_or(CellError::Unparsable)?
+                    };
+                    word |= u64::from(bit) << (r % 64);
+                    if r % 64 == 63 {
+                        b.push_bits(word, 64);
+                        word = 0;
                     }
-                    *len += 1;
+                    Ok(())
+                });
+                if res.is_ok() && k % 64 != 0 {
+                    b.push_bits(word, k % 64);
                 }
-                Ok(())
-            })()),
-            Values::Str32 { offsets, data } => Some((|| {
-                for (r, cell, utf8_ok) in cells.iter() {
-                    if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
-                        if !nullable {
-                            return Err(CellError::UnexpectedNull);
-                        }
-                        let last = offsets.last().copied().unwrap_or(0);
-                        offsets.push(last);
-                        valid.get_or_insert_with(|| Bits::ones(*len)).push(false);
-                    } else {
-                        if !utf8_ok && simdutf8::basic::from_utf8(cell).is_err() {
-                            return Err(CellError::InvalidUtf8);
-                        }
-                        let end = u32::try_from(data.len() + cell.len())
-                            .map_err(|_| CellError::TooLong)?;
-                        data.extend_from_slice(cell);
-                        offsets.push(end);
-                        if let Some(m) = valid {
-                            m.push(true);
-                        }
-                    }
-                    *len += 1;
-                }
-                Ok(())
-            })()),
+                Some(res.map(|()| gaps.finish(k)))
+            }
+            Values::Str32 { offsets, data } => {
+                Some(fill_strings(offsets, data, valid, base, check))
+            }
             _ => None,
         };
         if let Some(r) = fast {
+            if r.is_ok() {
+                *len += k;
+            }
             return r;
         }
         // Other types: the per-cell conversion.
-        for (r, cell, utf8_ok) in cells.iter() {
+        cells.try_each(|r, src, (s, e), utf8_ok| {
+            let cell = &src[s..e];
             if self.null_rule.is_null(cell, nulls, || cells.is_quoted(r)) {
-                self.push_null()?;
+                self.push_null()
             } else {
-                self.push(cell, utf8_ok, bools)?;
+                self.push(cell, utf8_ok, bools)
             }
-        }
-        Ok(())
+        })
     }
 
     /// Drops values after the first `len` (rolling back a partly converted row).
@@ -772,14 +799,33 @@ pub(super) struct InPlaceCells<'a> {
 }
 
 impl<'a> PendingCells<'a> {
-    /// Each row's index and cell in this column, with whether the row is
-    /// valid UTF-8.
-    fn iter(&'a self) -> Cells<'a> {
-        Cells {
-            p: self,
-            at: self.column,
-            row: 0,
+    /// The number of queued rows (each has `ncols` cells).
+    fn rows(&self) -> usize {
+        self.cells.len() / self.ncols.max(1)
+    }
+
+    /// Calls `f` on each row's cell in this column, in row order, until it
+    /// fails: the row's index, the buffer the cell lies in, the cell's
+    /// (start, end) in it, and whether the row is valid UTF-8. The source of
+    /// the cells is decided once, not per cell, so every conversion loop
+    /// gets its cell with a few loads.
+    #[inline(always)]
+    fn try_each(
+        &self,
+        mut f: impl FnMut(usize, &'a [u8], (usize, usize), bool) -> Result<(), CellError>,
+    ) -> Result<(), CellError> {
+        let column = self.cells.get(self.column..).unwrap_or_default();
+        let flat = self.in_place.map(|q| q.utf8_ok);
+        // One call site, so that `f` is inlined into the loop.
+        for (r, &cell) in column.iter().step_by(self.ncols.max(1)).enumerate() {
+            let (src, utf8_ok) = match (flat, self.rows.get(r)) {
+                (Some(utf8_ok), _) => (self.chunk, utf8_ok),
+                (None, Some(row)) if !row.in_chunk => (self.bytes, row.utf8_ok),
+                (None, row) => (self.chunk, row.is_some_and(|row| row.utf8_ok)),
+            };
+            f(r, src, cell, utf8_ok)?;
         }
+        Ok(())
     }
 
     /// Whether row `row`'s cell in this column was quoted.
@@ -796,64 +842,147 @@ impl<'a> PendingCells<'a> {
     }
 }
 
-/// The cells of one column of the queue, in row order ([`PendingCells::iter`]).
-/// A plain struct with an always-inlined `next`, so that every conversion
-/// loop gets the cell with a few loads instead of a call per cell.
-struct Cells<'a> {
-    p: &'a PendingCells<'a>,
-    /// Index of the next cell in `p.cells`.
-    at: usize,
-    row: usize,
+/// Which queued cells of one column are null: its rule and the null
+/// tokens, the field's nullability and the cells' quoting.
+#[derive(Clone, Copy)]
+struct NullCheck<'a> {
+    rule: NullRule,
+    nullable: bool,
+    tokens: &'a NullTokens,
+    cells: &'a PendingCells<'a>,
 }
 
-impl<'a> Iterator for Cells<'a> {
-    type Item = (usize, &'a [u8], bool);
-
+impl NullCheck<'_> {
+    /// Whether row `r`'s `cell` is null; a null in a non-nullable field is
+    /// an error.
     #[inline(always)]
-    fn next(&mut self) -> Option<Self::Item> {
-        let p = self.p;
-        let &(s, e) = p.cells.get(self.at)?;
-        let row = self.row;
-        self.at += p.ncols.max(1);
-        self.row += 1;
-        Some(match (p.in_place, p.rows.get(row)) {
-            (Some(q), _) => (row, &p.chunk[s..e], q.utf8_ok),
-            (None, Some(r)) if !r.in_chunk => (row, &p.bytes[s..e], r.utf8_ok),
-            (None, r) => (row, &p.chunk[s..e], r.is_some_and(|r| r.utf8_ok)),
-        })
+    fn is_null(&self, r: usize, cell: &[u8]) -> Result<bool, CellError> {
+        let null = self
+            .rule
+            .is_null(cell, self.tokens, || self.cells.is_quoted(r));
+        if null && !self.nullable {
+            return Err(CellError::UnexpectedNull);
+        }
+        Ok(null)
+    }
+}
+
+/// The validity of a run of cells from row `base` of a column on, from its
+/// nulls as they come: the valid cells before each null, and after the
+/// last, are added as whole bytes ([`Bits::push_ones`]), not a bit per cell.
+struct NullRun<'a> {
+    valid: &'a mut Option<Bits>,
+    base: usize,
+}
+
+impl NullRun<'_> {
+    /// Row `r` of the run (after any earlier null's row) is null.
+    fn null(&mut self, r: usize) {
+        let m = self.valid.get_or_insert_with(Bits::default);
+        m.push_ones((self.base + r).saturating_sub(m.len));
+        m.push(false);
+    }
+
+    /// The run had `k` rows.
+    fn finish(self, k: usize) {
+        if let Some(m) = self.valid {
+            m.push_ones((self.base + k).saturating_sub(m.len));
+        }
     }
 }
 
 /// The column-at-a-time loop for fixed-width values: nulls (refused in a
-/// non-nullable field), else `parse`.
-#[allow(clippy::too_many_arguments)]
+/// non-nullable field), else `parse`, into `v` with room for the run
+/// reserved once; on an error `v` is cut back to `base` values.
 #[inline]
-fn fill<T: Default>(
+fn fill<T: Copy + Default>(
     v: &mut Vec64<T>,
     valid: &mut Option<Bits>,
-    len: &mut usize,
-    rule: NullRule,
-    nullable: bool,
-    nulls: &NullTokens,
-    cells: &PendingCells<'_>,
+    base: usize,
+    check: NullCheck<'_>,
     mut parse: impl FnMut(&[u8]) -> Option<T>,
 ) -> Result<(), CellError> {
-    for (r, cell, _) in cells.iter() {
-        if rule.is_null(cell, nulls, || cells.is_quoted(r)) {
-            if !nullable {
-                return Err(CellError::UnexpectedNull);
-            }
+    let cells = check.cells;
+    let k = cells.rows();
+    v.truncate(base);
+    v.reserve(k);
+    let mut gaps = NullRun { valid, base };
+    let res = cells.try_each(|r, src, (s, e), _| {
+        let cell = &src[s..e];
+        if check.is_null(r, cell)? {
+            gaps.null(r);
             v.push(T::default());
-            valid.get_or_insert_with(|| Bits::ones(*len)).push(false);
         } else {
             v.push(parse(cell).ok_or(CellError::Unparsable)?);
-            if let Some(m) = valid {
-                m.push(true);
-            }
         }
-        *len += 1;
+        Ok(())
+    });
+    match res {
+        Ok(()) => gaps.finish(k),
+        Err(_) => v.truncate(base),
     }
-    Ok(())
+    res
+}
+
+/// [`fill`] for a `Utf8` column: the run's bytes are counted first, so that
+/// the data and the offsets grow once and the 32-bit offsets are checked
+/// once; each cell of up to 16 bytes is then copied as one 16-byte move
+/// (the bytes after it are overwritten by the next cell or cut at the end).
+#[inline]
+fn fill_strings(
+    offsets: &mut Vec64<u32>,
+    data: &mut Vec64<u8>,
+    valid: &mut Option<Bits>,
+    base: usize,
+    check: NullCheck<'_>,
+) -> Result<(), CellError> {
+    let cells = check.cells;
+    let k = cells.rows();
+    let start = data.len();
+    let mut total = 0;
+    let _ = cells.try_each(|_, _, (s, e), _| {
+        total += e - s;
+        Ok(())
+    });
+    // Past the 32-bit offsets: the caller's row-at-a-time replay finds the cell.
+    u32::try_from(start + total).map_err(|_| CellError::TooLong)?;
+    data.resize(start + total + 16, 0);
+    offsets.truncate(base + 1);
+    offsets.resize(base + 1 + k, 0);
+    let offs = &mut offsets[base + 1..];
+    let mut gaps = NullRun { valid, base };
+    let mut pos = start;
+    let res = cells.try_each(|r, src, (s, e), utf8_ok| {
+        let cell = &src[s..e];
+        if check.is_null(r, cell)? {
+            gaps.null(r);
+        } else {
+            if !utf8_ok && simdutf8::basic::from_utf8(cell).is_err() {
+                return Err(CellError::InvalidUtf8);
+            }
+            let n = cell.len();
+            let from = src.get(s..).and_then(<[u8]>::first_chunk::<16>);
+            match (from, data.get_mut(pos..).and_then(<[u8]>::first_chunk_mut)) {
+                (Some(from), Some(to)) if n <= 16 => *to = *from,
+                _ => data[pos..pos + n].copy_from_slice(cell),
+            }
+            pos += n;
+        }
+        // Below 2^32: `start + total` is.
+        offs[r] = pos as u32;
+        Ok(())
+    });
+    match res {
+        Ok(()) => {
+            data.truncate(pos);
+            gaps.finish(k);
+        }
+        Err(_) => {
+            data.truncate(start);
+            offsets.truncate(base + 1);
+        }
+    }
+    res
 }
 
 fn field_unit(t: &ArrowType) -> TimeUnit {
@@ -863,5 +992,47 @@ fn field_unit(t: &ArrowType) -> TimeUnit {
         | ArrowType::Timestamp(u, _)
         | ArrowType::Duration64(u) => *u,
         _ => TimeUnit::Milliseconds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bits;
+
+    /// The bits pushed one at a time, as the reference.
+    fn one_by_one(bits: &[bool]) -> Bits {
+        let mut b = Bits::default();
+        for &v in bits {
+            b.push(v);
+        }
+        b
+    }
+
+    /// `push_ones` and `push_bits` after runs of every length 0..=70 (so
+    /// every offset in the last byte and whole-word appends) give the bytes
+    /// and length of pushing the same bits one by one.
+    #[test]
+    fn word_and_run_appends_match_bit_pushes() {
+        for before in 0..=70usize {
+            for n in 0..=70usize {
+                let head: Vec<bool> = (0..before).map(|i| i % 3 == 1).collect();
+                let mut ones = head.clone();
+                ones.extend(std::iter::repeat_n(true, n));
+                let mut b = one_by_one(&head);
+                b.push_ones(n);
+                let want = one_by_one(&ones);
+                assert_eq!((b.len, &b.bytes[..]), (want.len, &want.bytes[..]));
+                if (1..=64).contains(&n) {
+                    let word: u64 = 0x9E37_79B9_7F4A_7C15 & (u64::MAX >> (64 - n));
+                    let mut bits = head.clone();
+                    bits.extend((0..n).map(|i| word >> i & 1 == 1));
+                    let mut b = one_by_one(&head);
+                    b.push_bits(word, n);
+                    let want = one_by_one(&bits);
+                    assert_eq!((b.len, &b.bytes[..]), (want.len, &want.bytes[..]));
+                }
+            }
+        }
+        assert_eq!(&Bits::ones(13).bytes[..], [0xFF, 0x1F]);
     }
 }

@@ -89,6 +89,9 @@ pub(crate) struct BoolValues {
     /// (key, value) slots, a power of two of them, at most half full;
     /// [`NO_KEY`] marks an empty slot.
     short: Vec<(u64, bool)>,
+    /// Every short key is in its first slot ([`slot`]), so one probe
+    /// answers (the table is grown up to 1,024 slots to get there).
+    direct: bool,
 }
 
 /// No short key has a length byte above 7.
@@ -126,43 +129,74 @@ fn short_key(b: &[u8]) -> Option<u64> {
 impl BoolValues {
     pub(crate) fn new(truthy: Vec<Vec<u8>>, falsy: Vec<Vec<u8>>) -> Self {
         let n = truthy.len() + falsy.len();
-        let mut short = vec![(NO_KEY, false); (2 * n).next_power_of_two().max(8)];
-        let mask = short.len() - 1;
-        // True spellings first: a spelling in both lists is true.
-        let spellings = truthy.iter().map(|t| (t, true));
-        for (t, value) in spellings.chain(falsy.iter().map(|f| (f, false))) {
-            let Some(k) = short_key(t) else { continue };
-            let mut i = slot(k, mask);
-            while short[i].0 != NO_KEY && short[i].0 != k {
-                i = (i + 1) & mask;
+        let mut size = (2 * n).next_power_of_two().max(8);
+        loop {
+            let mut short = vec![(NO_KEY, false); size];
+            let mask = size - 1;
+            let mut direct = true;
+            // True spellings first: a spelling in both lists is true.
+            let spellings = truthy.iter().map(|t| (t, true));
+            for (t, value) in spellings.chain(falsy.iter().map(|f| (f, false))) {
+                let Some(k) = short_key(t) else { continue };
+                let mut i = slot(k, mask);
+                while short[i].0 != NO_KEY && short[i].0 != k {
+                    i = (i + 1) & mask;
+                    direct = false;
+                }
+                if short[i].0 == NO_KEY {
+                    short[i] = (k, value);
+                }
             }
-            if short[i].0 == NO_KEY {
-                short[i] = (k, value);
+            if direct || size >= 1024 {
+                return BoolValues {
+                    short,
+                    truthy,
+                    falsy,
+                    direct,
+                };
             }
-        }
-        BoolValues {
-            short,
-            truthy,
-            falsy,
+            size *= 2;
         }
     }
 
-    #[inline]
+    /// The value `cell` spells, if any. Inlined: with a table of one probe
+    /// ([`Self::direct`]) a short cell costs a key, a multiply and a compare.
+    #[inline(always)]
     pub(crate) fn parse(&self, cell: &[u8]) -> Option<bool> {
-        if let Some(k) = short_key(cell) {
-            let mask = self.short.len() - 1;
-            let mut i = slot(k, mask);
-            loop {
-                let (key, value) = self.short[i];
-                if key == k {
-                    return Some(value);
-                }
-                if key == NO_KEY {
-                    return None;
-                }
-                i = (i + 1) & mask;
+        match short_key(cell) {
+            Some(k) if self.direct => {
+                let i = slot(k, self.short.len() - 1);
+                // Not in its first slot: not a spelling (a short cell
+                // cannot equal a long spelling).
+                self.short
+                    .get(i)
+                    .and_then(|&(key, v)| (key == k).then_some(v))
             }
+            Some(k) => self.probe(k),
+            None => self.parse_long(cell),
         }
+    }
+
+    /// A short key by linear probing.
+    #[inline(never)]
+    fn probe(&self, k: u64) -> Option<bool> {
+        let mask = self.short.len() - 1;
+        let mut i = slot(k, mask);
+        loop {
+            let &(key, value) = self.short.get(i)?;
+            if key == k {
+                return Some(value);
+            }
+            if key == NO_KEY {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// A cell of more than 7 bytes, against the spellings.
+    #[inline(never)]
+    fn parse_long(&self, cell: &[u8]) -> Option<bool> {
         if self.truthy.iter().any(|t| t == cell) {
             Some(true)
         } else if self.falsy.iter().any(|f| f == cell) {
@@ -219,15 +253,29 @@ mod tests {
         let mut truthy: Vec<&str> = t.iter().map(String::as_str).collect();
         truthy.extend(["", "both", long_t]);
         let b = BoolValues::new(v(&truthy), v(&["f", "both", "F", "nope-long-one"]));
-        for s in &truthy {
-            assert_eq!(b.parse(s.as_bytes()), Some(true), "{s}");
+        // The same answers with one probe and with linear probing.
+        let mut probing = b.clone();
+        probing.direct = false;
+        for b in [&b, &probing] {
+            for s in &truthy {
+                assert_eq!(b.parse(s.as_bytes()), Some(true), "{s}");
+            }
+            for s in ["f", "F", "nope-long-one"] {
+                assert_eq!(b.parse(s.as_bytes()), Some(false), "{s}");
+            }
+            for s in ["t20", "x", "yes-indee", "both ", "ff", "\u{e9}"] {
+                assert_eq!(b.parse(s.as_bytes()), None, "{s}");
+            }
         }
-        for s in ["f", "F", "nope-long-one"] {
-            assert_eq!(b.parse(s.as_bytes()), Some(false), "{s}");
-        }
-        for s in ["t20", "x", "yes-indee", "both ", "ff", "\u{e9}"] {
-            assert_eq!(b.parse(s.as_bytes()), None, "{s}");
-        }
+        // pyarrow's spellings get a table of one probe.
+        let default = BoolValues::new(
+            v(crate::csv::DEFAULT_TRUE_VALUES),
+            v(crate::csv::DEFAULT_FALSE_VALUES),
+        );
+        assert!(default.direct);
+        assert_eq!(default.parse(b"true"), Some(true));
+        assert_eq!(default.parse(b"FALSE"), Some(false));
+        assert_eq!(default.parse(b"tru"), None);
         let none = BoolValues::new(Vec::new(), Vec::new());
         assert_eq!(none.parse(b"true"), None);
         assert_eq!(none.parse(b""), None);
