@@ -35,7 +35,6 @@
 //! `LIGHTSTREAM_NATS_FEEDS` [large,small] choose the cases.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,8 +47,8 @@ use futures_util::StreamExt;
 use lightstream::minarrow::Table;
 use lightstream::nats::{NatsOptions, NatsStorage};
 use lightstream::{
-    ClientOptions, Connection, Endpoint, Listener, ReadOptions, Schema, ServerOptions,
-    TableWriter, WriteOptions,
+    ClientOptions, Connection, Endpoint, Listener, ReadOptions, Schema, ServerOptions, TableWriter,
+    WriteOptions,
 };
 use lightstream_benches::{
     Checksum, Shape, assert_checksum, batches, buffer_bytes, checksum_tables, env_num,
@@ -60,7 +59,7 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 mod common;
-use common::{env_list, nats_server_version};
+use common::{TempDir, env_list, nats_server_version};
 
 /// No transfer, connect or join may take longer than this.
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -86,7 +85,10 @@ impl Path {
             "core" => Path::Core,
             "js_file" => Path::JetStream(NatsStorage::File),
             "js_memory" => Path::JetStream(NatsStorage::Memory),
-            _ => panic!("LIGHTSTREAM_NATS_PATHS: unknown path {s:?} (one of {:?})", Path::ALL),
+            _ => panic!(
+                "LIGHTSTREAM_NATS_PATHS: unknown path {s:?} (one of {:?})",
+                Path::ALL
+            ),
         }
     }
 
@@ -232,7 +234,10 @@ impl<'a> Route<'a> {
                 let l = self.listener.as_ref().expect("a TCP listener");
                 let (accepted, writer) = rt.block_on(async {
                     tokio::join!(bounded("accept", l.accept()), async {
-                        self.connect().await.writer(schema, WriteOptions::default()).await
+                        self.connect()
+                            .await
+                            .writer(schema, WriteOptions::default())
+                            .await
                     })
                 });
                 let conn = accepted.expect("accept");
@@ -345,23 +350,6 @@ fn case(g: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, input: &Input, label
     });
 }
 
-/// The servers' directories (config, JetStream store), removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!("lightstream-nats-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("bench dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The routes of `paths` for one NATS server (and TCP, when asked).
 fn routes<'a>(rt: &Runtime, paths: &[Path], server: &'a NatsServer, tcp: bool) -> Vec<Route<'a>> {
     paths
@@ -385,7 +373,8 @@ fn nats(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let dir = TempDir::new();
+    // The servers' directories (config, JetStream store).
+    let dir = TempDir::new("lightstream-nats-bench");
     let config = |max_payload: u32| NatsConfig {
         jetstream: true,
         max_payload: Some(max_payload),
@@ -413,7 +402,11 @@ fn nats(c: &mut Criterion) {
         g.sampling_mode(SamplingMode::Flat);
         g.throughput(Throughput::Bytes(buffer_bytes(&input.tables)));
         for r in routes(&rt, &paths, &whole, true) {
-            let label = if r.path == Path::Tcp { "direct" } else { "whole" };
+            let label = if r.path == Path::Tcp {
+                "direct"
+            } else {
+                "whole"
+            };
             case(&mut g, &rt, &input, label, &r);
         }
         for r in routes(&rt, &paths, &split, false) {

@@ -58,7 +58,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 use common::{
-    RssSampler, cpu_time, env_list, nats_server_version, process_cpu, raise_open_files,
+    RssSampler, TempDir, cpu_time, env_list, nats_server_version, process_cpu, raise_open_files,
     wait_with_cpu,
 };
 
@@ -245,7 +245,14 @@ struct Feed {
     schema: Arc<lightstream::Schema>,
 }
 
-fn run(rt: &tokio::runtime::Runtime, server: &NatsServer, mode: Mode, feed: &Feed, relays: usize, n: usize) -> Outcome {
+fn run(
+    rt: &tokio::runtime::Runtime,
+    server: &NatsServer,
+    mode: Mode,
+    feed: &Feed,
+    relays: usize,
+    n: usize,
+) -> Outcome {
     let subject = format!("fanout.{}", mode.name());
     let query = match mode {
         Mode::JetStream => "",
@@ -326,9 +333,8 @@ fn run(rt: &tokio::runtime::Runtime, server: &NatsServer, mode: Mode, feed: &Fee
     let self0 = cpu_time();
     let start = Instant::now();
     let mut cmd = Command::new(cli());
-    cmd.args(["serve", url.as_str(), "-"]).stdin(
-        std::fs::File::open(&feed.file).expect("the feed file"),
-    );
+    cmd.args(["serve", url.as_str(), "-"])
+        .stdin(std::fs::File::open(&feed.file).expect("the feed file"));
     let mut publisher = Proc::start("publisher", cmd);
     let ends = rt.block_on(async {
         let mut ends = Vec::new();
@@ -338,7 +344,9 @@ fn run(rt: &tokio::runtime::Runtime, server: &NatsServer, mode: Mode, feed: &Fee
             ends.push(end);
         }
         for c in checks {
-            let got = bounded("a checking subscriber", c).await.expect("check task");
+            let got = bounded("a checking subscriber", c)
+                .await
+                .expect("check task");
             assert_checksum("a relay's ws:// subscriber", got, feed.want);
         }
         ends
@@ -353,7 +361,11 @@ fn run(rt: &tokio::runtime::Runtime, server: &NatsServer, mode: Mode, feed: &Fee
     let (status, publisher_cpu) = publisher.wait_cpu();
     assert_eq!(status, 0, "the publisher exits 0 (wait status)");
     drop(procs);
-    let mut parts = vec![("publisher (serve nats:// -)".to_string(), publisher_cpu, None)];
+    let mut parts = vec![(
+        "publisher (serve nats:// -)".to_string(),
+        publisher_cpu,
+        None,
+    )];
     parts.push(("nats-server".to_string(), cpu1[0] - cpu0[0], Some(peaks[0])));
     for i in 0..relays {
         parts.push((
@@ -377,14 +389,20 @@ fn run(rt: &tokio::runtime::Runtime, server: &NatsServer, mode: Mode, feed: &Fee
 fn main() {
     // `cargo test --benches` runs every bench once as a test: nothing to do here.
     if !std::env::args().any(|a| a == "--bench") {
-        eprintln!("nats_fanout: run it with `cargo bench -p lightstream-benches --bench nats_fanout`");
+        eprintln!(
+            "nats_fanout: run it with `cargo bench -p lightstream-benches --bench nats_fanout`"
+        );
         return;
     }
     let quick = env_num("LIGHTSTREAM_BENCH_QUICK", 0) == 1;
     let relays = env_num("LIGHTSTREAM_NATS_FANOUT_RELAYS", 3);
     let n = env_num("LIGHTSTREAM_NATS_FANOUT_N", if quick { 10 } else { 300 });
     let rows = env_num("LIGHTSTREAM_NATS_FANOUT_ROWS", 4096);
-    let budget = env_num("LIGHTSTREAM_NATS_FANOUT_MIB", if quick { 256 } else { 8192 }) as u64 * (1 << 20);
+    let budget = env_num(
+        "LIGHTSTREAM_NATS_FANOUT_MIB",
+        if quick { 256 } else { 8192 },
+    ) as u64
+        * (1 << 20);
     let modes: Vec<Mode> = env_list("LIGHTSTREAM_NATS_FANOUT_MODES", "core,jetstream")
         .iter()
         .map(|s| Mode::parse(s))
@@ -402,8 +420,8 @@ fn main() {
     let generated = Shape::A.tables_of(tables, rows);
     let schema = Arc::new(Shape::A.schema(&generated[0]));
     let stream = lightstream_write(&schema, &generated);
-    let dir = std::env::temp_dir().join(format!("lightstream-nats-fanout-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("bench dir");
+    let tmp = TempDir::new("lightstream-nats-fanout");
+    let dir = tmp.0.clone();
     let file = dir.join("feed.arrows");
     std::fs::write(&file, &stream).expect("the feed file");
     let feed = Feed {
@@ -440,7 +458,9 @@ fn main() {
          load average at start {}",
         relays * n,
         feed.bytes,
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
     ));
     for mode in modes {
         let o = run(&rt, &server, mode, &feed, relays, n);
@@ -454,7 +474,10 @@ fn main() {
             gib / o.secs
         ));
         line(String::new());
-        line("| component | CPU s | CPU s per delivered GiB | share | peak RssAnon MiB |".to_string());
+        line(
+            "| component | CPU s | CPU s per delivered GiB | share | peak RssAnon MiB |"
+                .to_string(),
+        );
         line("|---|---:|---:|---:|---:|".to_string());
         let total: Duration = o.parts.iter().map(|p| p.1).sum();
         for (name, cpu, peak) in &o.parts {
@@ -463,7 +486,10 @@ fn main() {
                 cpu.as_secs_f64(),
                 cpu.as_secs_f64() / gib,
                 cpu.as_secs_f64() / total.as_secs_f64() * 100.0,
-                peak.map_or(String::new(), |p| format!("{:.1}", p as f64 / (1 << 20) as f64))
+                peak.map_or(String::new(), |p| format!(
+                    "{:.1}",
+                    p as f64 / (1 << 20) as f64
+                ))
             ));
         }
         line(format!(
@@ -473,7 +499,7 @@ fn main() {
         ));
     }
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmp);
     let path = data_dir().join("nats_fanout.md");
     if std::fs::create_dir_all(data_dir()).is_ok() && std::fs::write(&path, &report).is_ok() {
         eprintln!("written to {}", path.display());

@@ -1,9 +1,9 @@
-//! What the multi-process benches (`fanout.rs`, `nats.rs`, `nats_fanout.rs`)
-//! share: what they read of a process (its CPU time: its own through
+//! What the benches that run processes and sockets (`fanout.rs`, `nats.rs`,
+//! `nats_fanout.rs`, `transport.rs`) share: what they read of a process (its CPU time: its own through
 //! getrusage, another's from `/proc/<pid>/stat`, a reaped child's from
 //! wait4; its `RssAnon` and the peak of it), the open-file limit their
-//! thousand sockets need, their comma-separated environment lists and the
-//! nats-server version they report.
+//! thousand sockets need, their comma-separated environment lists, the
+//! nats-server version they report, and a private temporary directory.
 //!
 //! What it is not: a timer or a report (each bench has its own), nor part of
 //! `lightstream-benches`' library, which stays free of libc and processes.
@@ -149,4 +149,22 @@ pub fn nats_server_version() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|e| format!("{bin}: {e}"))
+}
+
+/// A private directory under the system's temporary one
+/// (`<prefix>-<pid>`), removed on drop (also when the bench panics).
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
