@@ -70,25 +70,24 @@ const CONNECTS_AT_ONCE: usize = 64;
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 const GIB: f64 = (1u64 << 30) as f64;
 
-/// The CLI: `LIGHTSTREAM_BIN`, or `lightstream` in this bench's profile
-/// directory (the bench runs from `target/release/deps/`).
+/// The CLI: `LIGHTSTREAM_BIN`, or the nearest `lightstream` above this
+/// bench's binary (target/release/lightstream).
 fn cli() -> PathBuf {
     if let Some(p) = std::env::var_os("LIGHTSTREAM_BIN") {
         return PathBuf::from(p);
     }
+    // The bench runs from target/release/deps/ or target/release/build/…/out/.
     let exe = std::env::current_exe().expect("this binary");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let bin = profile.join("lightstream");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (cargo build --release -p lightstream-cli) or set \
-         LIGHTSTREAM_BIN",
-        bin.display()
-    );
-    bin
+    exe.ancestors()
+        .map(|d| d.join("lightstream"))
+        .find(|b| b.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no `lightstream` above {}: build it first (cargo build --release -p \
+                 lightstream-cli) or set LIGHTSTREAM_BIN",
+                exe.display()
+            )
+        })
 }
 
 /// A CLI process whose stderr is copied to ours with a prefix (after its
