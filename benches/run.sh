@@ -17,7 +17,14 @@
 #      1..1,000 subscribers, hub vs one writer per client vs raw broadcast
 #      (benches/benches/fanout.rs; table in <data dir>/fanout.md, summarised
 #      by hand in benches/README.md, "Fan-out").
-#   7. only with the `browser` target (not in the default list): builds the
+#   7. only with the `nats` and `nats_fanout` targets (issue 22; not in the
+#      default list: they need Debian's nats-server): one feed over tcp:// and
+#      through nats-server (core, JetStream on file and in memory), and 1
+#      publisher -> nats-server -> 3 relays (the release CLI, built first) ->
+#      300 WebSocket subscribers each, CPU per component (benches/benches/
+#      nats.rs, nats_fanout.rs; table in <data dir>/nats_fanout.md, summarised
+#      by hand in benches/README.md, "NATS (issue 22)").
+#   8. only with the `browser` target (not in the default list): builds the
 #      CLI and the npm package, then benches/web/run.mjs times Lightstream's
 #      wasm package beside Apache Arrow JS (and flechette) in headless Chromium
 #      (issue 4; report in <data dir>/browser.md, samples in browser.json).
@@ -44,10 +51,10 @@ bench_args=()
 browser=false
 for t in ${targets//,/ }; do
   case "$t" in
-    decode | encode | transport | mmap | csv | parquet | fanout) bench_args+=(--bench "$t") ;;
+    decode | encode | transport | mmap | csv | parquet | fanout | nats | nats_fanout) bench_args+=(--bench "$t") ;;
     # Not a criterion bench: never passed to cargo bench (see the end).
     browser) browser=true ;;
-    *) echo "LIGHTSTREAM_BENCH_TARGETS: unknown bench target $t (decode, encode, transport, mmap, csv, parquet, fanout, browser)" >&2; exit 2 ;;
+    *) echo "LIGHTSTREAM_BENCH_TARGETS: unknown bench target $t (decode, encode, transport, mmap, csv, parquet, fanout, nats, nats_fanout, browser)" >&2; exit 2 ;;
   esac
 done
 [[ ${#bench_args[@]} -gt 0 ]] || $browser || { echo "LIGHTSTREAM_BENCH_TARGETS names no bench target" >&2; exit 2; }
@@ -56,7 +63,9 @@ if has decode || has encode; then codec=true; fi
 sections="$(if $codec; then printf codec,; fi)$(if has transport; then printf transport; fi)"
 
 if [[ ${#bench_args[@]} -gt 0 ]]; then
-  # Compile first so the build does not overlap the timings.
+  # Compile first so the build does not overlap the timings (nats_fanout runs
+  # the release CLI).
+  if has nats_fanout; then cargo build --release -p lightstream-cli; fi
   cargo bench -p lightstream-benches "${bench_args[@]}" --no-run
   load_start="$(load)"
   echo "load average at start: $load_start" >&2

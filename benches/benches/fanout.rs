@@ -51,7 +51,7 @@
 use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -65,6 +65,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
+
+mod common;
+use common::{RssSampler, cpu_time, env_list, raise_open_files, rss_anon};
 
 /// Distinct tables generated per shape; longer feeds repeat them in order.
 const DISTINCT_TABLES: usize = 64;
@@ -738,7 +741,7 @@ fn run_case(
     assert_eq!(ready, "ready", "the server is ready");
     let pid = server.pid();
     let rss_before = rss_anon(pid);
-    let sampler = RssSampler::start(pid);
+    let sampler = RssSampler::start(pid, Duration::from_millis(2));
     writeln!(server.input, "start").expect("start the server");
     server.input.flush().expect("start the server");
     let started = Instant::now();
@@ -827,96 +830,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-// ------------------------------------------------------------ the process --
-
-/// This process's user + system CPU time so far (getrusage: microseconds,
-/// where `/proc/<pid>/stat` counts 10 ms ticks).
-fn cpu_time() -> Duration {
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes one rusage into the struct we own.
-    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) }, 0);
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
-
-/// `RssAnon` of process `pid`, in bytes (0 once it is gone).
-fn rss_anon(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("RssAnon:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
-/// Samples a process's `RssAnon` every 2 ms on a thread; the peak.
-struct RssSampler {
-    stop: Arc<AtomicBool>,
-    peak: Arc<AtomicU64>,
-    thread: std::thread::JoinHandle<()>,
-    pid: u32,
-}
-
-impl RssSampler {
-    fn start(pid: u32) -> RssSampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicU64::new(rss_anon(pid)));
-        let (s, p) = (stop.clone(), peak.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                p.fetch_max(rss_anon(pid), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        });
-        RssSampler {
-            stop,
-            peak,
-            thread,
-            pid,
-        }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("sampler");
-        self.peak.fetch_max(rss_anon(self.pid), Ordering::Relaxed);
-        self.peak.load(Ordering::Relaxed)
-    }
-}
-
-/// Raises the soft limit on open files towards the hard one when under `need`.
-fn raise_open_files(need: u64) {
-    let mut l = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into the struct we own.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) }, 0);
-    if l.rlim_cur < need {
-        assert!(
-            l.rlim_max >= need,
-            "the fan-out bench needs {need} open files; the hard limit is {} (ulimit -Hn)",
-            l.rlim_max
-        );
-        l.rlim_cur = l.rlim_max;
-        // SAFETY: setrlimit reads one rlimit from the struct we own.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) }, 0);
-    }
-}
-
 // ------------------------------------------------------------------- main --
-
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.to_string())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -61,6 +61,9 @@ use lightstream_benches::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::runtime::Runtime;
 
+mod common;
+use common::TempDir;
+
 /// The raw copies' reused receive buffer, unless
 /// `LIGHTSTREAM_BENCH_RAW_BUFFER` (bytes) says otherwise. Small enough to stay
 /// in cache: the ceiling of a receiver that keeps nothing.
@@ -315,23 +318,6 @@ fn std_tcp_pair(l: &std::net::TcpListener) -> (std::net::TcpStream, std::net::Tc
             .expect("timeout");
     }
     (server, client)
-}
-
-/// A private directory for the Unix sockets, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!("lightstream-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("socket dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn input() -> Input {
@@ -763,7 +749,8 @@ fn transport(c: &mut Criterion) {
              mmap (page faults) and results depend on allocation history; benches/run.sh sets it"
         );
     }
-    let sockets = TempDir::new();
+    // A private directory for the Unix sockets.
+    let sockets = TempDir::new("lightstream-bench");
 
     let mut g = c.benchmark_group("transport_a");
     g.sampling_mode(SamplingMode::Flat);

@@ -75,9 +75,10 @@ impl NatsServer {
             // Sized explicitly: otherwise the store's limit comes from free
             // disk. A limit, not an allocation: room for a stream of the
             // writer's default `max_bytes` (1 GiB, which JetStream reserves
-            // up front) besides the bookmarks and a test's own streams.
+            // up front) besides the bookmarks and a test's own streams; in
+            // memory, a stream of up to 1 GiB (benches/benches/nats.rs).
             conf.push_str(&format!(
-                "jetstream {{\n  store_dir: {:?}\n  max_file_store: 4G\n  max_memory_store: 64M\n}}\n",
+                "jetstream {{\n  store_dir: {:?}\n  max_file_store: 4G\n  max_memory_store: 1G\n}}\n",
                 dir.join("js").display().to_string()
             ));
         }
@@ -160,6 +161,12 @@ impl NatsServer {
         let log = std::fs::read_to_string(self.dir.join("nats-server.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// The server's process id while it runs (for its CPU time and memory
+    /// in /proc: benches/benches/nats_fanout.rs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The port the server listens on (loopback).
