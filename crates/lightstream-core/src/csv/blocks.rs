@@ -300,6 +300,13 @@ impl QuoteCarry {
         self.0 != 0
     }
 
+    /// Whether a block with quote mask `quote` has no byte inside quotes
+    /// and no quote (so its masks need no prefix XOR, and the carry stays).
+    #[inline(always)]
+    pub(super) fn quote_free(self, quote: u64) -> bool {
+        (quote | self.0) == 0
+    }
+
     /// The mask of the block's bytes inside quotes, given its quote mask;
     /// carries the state to the next block.
     #[inline]

@@ -197,9 +197,11 @@ pub(super) struct InPlaceDue {
 }
 
 impl InPlaceDue {
+    /// Whether a queue of `rows` in-place rows and `batch_bytes` pending
+    /// batch bytes is due.
     #[inline(always)]
-    pub(super) fn reached(self, a: &TableAssembler) -> bool {
-        a.in_place.rows >= self.rows || a.pend_batch_bytes >= self.batch_bytes
+    pub(super) fn reached(self, rows: usize, batch_bytes: usize) -> bool {
+        rows >= self.rows || batch_bytes >= self.batch_bytes
     }
 }
 

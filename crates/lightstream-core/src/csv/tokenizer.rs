@@ -14,7 +14,7 @@ use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
 use super::CsvReadOptions;
 use super::blocks::{BLOCK, Classifier, QuoteCarry};
-use super::rows::{Record, TableAssembler, shorten};
+use super::rows::{InPlaceDue, Record, TableAssembler, shorten};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Splits the input into records, within the row and column limits: records
@@ -274,6 +274,15 @@ impl Tokenizer {
     /// exactly its first and last byte), and a record whose quotes are
     /// anything else goes back whole to csv-core, which starts again at its
     /// first byte with its own state.
+    ///
+    /// A block with no quote that starts outside quotes and after no quote
+    /// of the field it continues (most blocks) takes the short loop: each
+    /// structural byte ends an unquoted field, with no quote bookkeeping.
+    /// The field count is checked at a record's end, and once a block for
+    /// the record in progress, so that record holds at most a block's
+    /// fields more than a row. The queue's cells, row count and batch bytes
+    /// are held in a local [`Run`] while blocks are split (so that they stay
+    /// in registers) and handed back before anything calls the assembler.
     fn block_records(
         &mut self,
         input: &[u8],
@@ -283,157 +292,209 @@ impl Tokenizer {
         let Some(ncols) = assembler.begin_in_place(input)? else {
             return Ok(pos);
         };
-        let max_fields = ncols.min(self.max_columns);
+        if ncols == 0 || ncols > self.max_columns {
+            // No column to fill, or every record of the right length is
+            // over the column limit (csv-core reports it).
+            return Ok(pos);
+        }
+        let mut run = Run::take(assembler, pos);
+        let r = self.split_blocks(input, ncols, assembler, &mut run);
+        run.give_back(assembler);
+        r
+    }
+
+    /// [`Self::block_records`]' loop over the blocks, the queue in `run`.
+    fn split_blocks(
+        &mut self,
+        input: &[u8],
+        ncols: usize,
+        assembler: &mut TableAssembler,
+        run: &mut Run,
+    ) -> Result<usize> {
         let empty_is_record = assembler.empty_line_is_record();
         let quote = self.quote;
         let mut due = assembler.in_place_due(ncols);
         let n = input.len();
         let mut carry = QuoteCarry::default();
-        let mut rec_start = pos;
-        let mut field_start = pos;
-        // Quotes and line feeds of the current field / record in earlier blocks.
-        let mut field_quotes = 0u32;
-        let mut rec_lfs = 0u64;
-        let mut nfields = 0usize;
-        // The record's bytes after unquoting, delimiters excluded (the
-        // row limit), and whether a field was quoted.
-        let mut content = 0usize;
-        let mut rec_quoted = false;
-        let mut block = pos;
+        let mut block = run.rec_start;
         while block < n {
             let m = self.classifier.split_at(input, block);
-            let inside = carry.inside(m.quote);
-            let mut structural = m.structural & !inside;
-            // Quote and LF bits not yet counted into a field / record. Only
-            // the LFs inside quotes are counted here (the others are line
-            // breaks, counted as such), so a block with no byte inside
-            // quotes (most blocks) needs no LF mask.
-            let mut quotes = m.quote;
-            let mut lfs = if inside == 0 {
-                0
-            } else {
-                self.classifier.lf_at(input, block) & inside
-            };
-            while structural != 0 {
-                let bit = structural.trailing_zeros();
-                structural &= structural - 1;
-                let p = block + bit as usize;
-                let below = (1u64 << bit) - 1;
-                // (No popcount: it is not in the x86_64 baseline, and most
-                // fields have no quote.)
-                let fq = if quotes & below == 0 {
-                    field_quotes
-                } else {
-                    field_quotes + (quotes & below).count_ones()
-                };
-                quotes &= !below;
-                field_quotes = 0;
-                let is_delim = m.delim >> bit & 1 == 1;
-                if !is_delim && p == rec_start {
-                    // A line break where a record would start.
-                    lfs &= !below;
-                    self.block_line_break(input, p, empty_is_record, assembler)?;
-                    if empty_is_record {
-                        due = assembler.in_place_due(ncols);
+            if carry.quote_free(m.quote) && run.field_quotes == 0 {
+                // No quote: every structural byte ends an unquoted field.
+                let mut structural = m.structural;
+                while structural != 0 {
+                    let bit = structural.trailing_zeros();
+                    structural &= structural - 1;
+                    let p = block + bit as usize;
+                    run.cells.push((run.field_start, p));
+                    run.field_start = p + 1;
+                    if m.delim >> bit & 1 == 1 {
+                        continue;
                     }
-                    rec_start = p + 1;
-                    field_start = p + 1;
-                    continue;
+                    if p == run.rec_start {
+                        // A line break where a record would start: no cell.
+                        run.cells.pop();
+                        self.block_line_break(input, p, empty_is_record, assembler, run)?;
+                        if empty_is_record {
+                            due = assembler.in_place_due(ncols);
+                        }
+                        continue;
+                    }
+                    // (Line feeds inside quotes only in earlier blocks.)
+                    let newlines = run.rec_lfs;
+                    if !self.end_record(input, p, ncols, newlines, assembler, run, &mut due)? {
+                        return Ok(run.give_up(assembler, ncols));
+                    }
                 }
-                let (s, e) = if fq == 0 {
-                    (field_start, p)
-                } else if fq == 2
-                    && p >= field_start + 2
-                    && input[field_start] == quote
-                    && input[p - 1] == quote
-                {
-                    let i = assembler.in_place.rows * ncols + nfields;
-                    assembler.in_place.set_quoted(i);
-                    rec_quoted = true;
-                    (field_start + 1, p - 1)
+            } else {
+                let inside = carry.inside(m.quote);
+                let mut structural = m.structural & !inside;
+                // Quote and LF bits not yet counted into a field / record.
+                // Only the LFs inside quotes are counted here (the others
+                // are line breaks, counted as such), so a block with no byte
+                // inside quotes needs no LF mask.
+                let mut quotes = m.quote;
+                let mut lfs = if inside == 0 {
+                    0
                 } else {
-                    return Ok(self.give_up(assembler, rec_start, ncols));
+                    self.classifier.lf_at(input, block) & inside
                 };
-                if nfields == max_fields {
-                    return Ok(self.give_up(assembler, rec_start, ncols));
+                while structural != 0 {
+                    let bit = structural.trailing_zeros();
+                    structural &= structural - 1;
+                    let p = block + bit as usize;
+                    let below = (1u64 << bit) - 1;
+                    let fq = run.field_quotes + (quotes & below).count_ones();
+                    quotes &= !below;
+                    run.field_quotes = 0;
+                    let is_delim = m.delim >> bit & 1 == 1;
+                    if !is_delim && p == run.rec_start {
+                        // A line break where a record would start.
+                        lfs &= !below;
+                        self.block_line_break(input, p, empty_is_record, assembler, run)?;
+                        if empty_is_record {
+                            due = assembler.in_place_due(ncols);
+                        }
+                        continue;
+                    }
+                    let fs = run.field_start;
+                    let cell = if fq == 0 {
+                        (fs, p)
+                    } else if fq == 2
+                        && p >= fs + 2
+                        && input.get(fs) == Some(&quote)
+                        && input.get(p - 1) == Some(&quote)
+                    {
+                        let i = run.rows * ncols + (run.cells.len() - run.rec_cells);
+                        assembler.in_place.set_quoted(i);
+                        run.quoted_fields += 1;
+                        (fs + 1, p - 1)
+                    } else {
+                        return Ok(run.give_up(assembler, ncols));
+                    };
+                    run.cells.push(cell);
+                    run.field_start = p + 1;
+                    if is_delim {
+                        continue;
+                    }
+                    // Line feeds inside the record's quoted fields (the bits
+                    // of earlier terminators are cleared).
+                    let newlines = run.rec_lfs + u64::from((lfs & below).count_ones());
+                    lfs &= !below;
+                    if !self.end_record(input, p, ncols, newlines, assembler, run, &mut due)? {
+                        return Ok(run.give_up(assembler, ncols));
+                    }
                 }
-                assembler.pend_cells.push((s, e));
-                nfields += 1;
-                content += e - s;
-                if is_delim {
-                    field_start = p + 1;
-                    continue;
-                }
-                // The end of a record. A record longer than a field may be
-                // (no field can be longer than its record) goes to csv-core,
-                // which reports a field over the limit as always.
-                if nfields != ncols || content > self.max_row_bytes.min(self.max_field_bytes) {
-                    return Ok(self.give_up(assembler, rec_start, ncols));
-                }
-                // Line feeds inside the record's quoted fields (the bits of
-                // earlier terminators are cleared).
-                let newlines = if lfs & below == 0 {
-                    rec_lfs
-                } else {
-                    rec_lfs + u64::from((lfs & below).count_ones())
-                };
-                lfs &= !below;
-                if assembler.in_place.rows == 0 {
-                    assembler.in_place.base_pos = rec_start;
-                    assembler.in_place.base_line = self.line();
-                }
-                assembler.in_place.rows += 1;
-                let raw = if rec_quoted { content } else { p - rec_start };
-                assembler.pend_batch_bytes += raw + 8 * ncols;
-                let b = input[p];
-                self.fast_lines += newlines + u64::from(b == b'\n');
-                self.after_cr = b == b'\r';
-                (rec_start, field_start) = (p + 1, p + 1);
-                (nfields, content, rec_quoted, rec_lfs) = (0, 0, false, 0);
-                if due.reached(assembler) {
-                    assembler.convert_pending(input)?;
-                    due = assembler.in_place_due(ncols);
-                }
+                run.field_quotes += quotes.count_ones();
+                run.rec_lfs += u64::from(lfs.count_ones());
             }
-            if quotes | lfs != 0 {
-                field_quotes += quotes.count_ones();
-                rec_lfs += u64::from(lfs.count_ones());
+            if run.cells.len() - run.rec_cells > ncols {
+                // More fields than columns.
+                return Ok(run.give_up(assembler, ncols));
             }
             block += BLOCK;
         }
         // The input ends inside the record at `rec_start` (if any): csv-core keeps it.
-        Ok(self.give_up(assembler, rec_start, ncols).min(n))
+        Ok(run.give_up(assembler, ncols).min(n))
+    }
+
+    /// The end of the record at `run.rec_start`, whose last cell ends at
+    /// the line break at `p` and whose quoted fields hold `newlines` line
+    /// feeds: queues it, or returns `false` when csv-core must read it (the
+    /// wrong number of fields, or longer than a field may be: no field can
+    /// be longer than its record, and csv-core reports a field over the
+    /// limit as always). Converts the queue when it is due.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn end_record(
+        &mut self,
+        input: &[u8],
+        p: usize,
+        ncols: usize,
+        newlines: u64,
+        assembler: &mut TableAssembler,
+        run: &mut Run,
+        due: &mut InPlaceDue,
+    ) -> Result<bool> {
+        if run.cells.len() - run.rec_cells != ncols {
+            return Ok(false);
+        }
+        let raw = p - run.rec_start;
+        // The bytes of the cells: the record's, less its delimiters and the
+        // quotes around its quoted fields (as csv-core would unquote it).
+        let content = raw - (ncols - 1) - 2 * run.quoted_fields;
+        if content > self.max_row_bytes.min(self.max_field_bytes) {
+            return Ok(false);
+        }
+        if run.rows == 0 {
+            assembler.in_place.base_pos = run.rec_start;
+            assembler.in_place.base_line = self.line();
+        }
+        run.rows += 1;
+        // A record with a quoted field counts as csv-core's copy would.
+        let bytes = if run.quoted_fields == 0 { raw } else { content };
+        run.batch_bytes += bytes + 8 * ncols;
+        let b = input.get(p).copied();
+        self.fast_lines += newlines + u64::from(b == Some(b'\n'));
+        self.after_cr = b == Some(b'\r');
+        (run.rec_start, run.field_start) = (p + 1, p + 1);
+        (run.rec_cells, run.quoted_fields, run.rec_lfs) = (run.cells.len(), 0, 0);
+        if due.reached(run.rows, run.batch_bytes) {
+            run.give_back(assembler);
+            let r = assembler.convert_pending(input);
+            *due = assembler.in_place_due(ncols);
+            run.take_back(assembler);
+            r?;
+        }
+        Ok(true)
     }
 
     /// A CR or LF where a record would start, met by [`Self::block_records`]:
     /// the rest of a CRLF, or an empty line ([`Self::line_break`]).
-    #[inline]
+    #[inline(never)]
     fn block_line_break(
         &mut self,
         input: &[u8],
         p: usize,
         empty_is_record: bool,
         assembler: &mut TableAssembler,
+        run: &mut Run,
     ) -> Result<()> {
-        let b = input[p];
+        let b = input.get(p).copied().unwrap_or(b'\n');
+        (run.rec_start, run.field_start) = (p + 1, p + 1);
         if empty_is_record {
-            self.line_break(b, input, assembler)?;
-            // The empty record was queued as a copied row: convert it, so
+            run.give_back(assembler);
+            // The empty record is queued as a copied row: convert it, so
             // the queue holds in-place rows only again.
-            return assembler.begin_in_place(input).map(drop);
+            let r = self
+                .line_break(b, input, assembler)
+                .and_then(|()| assembler.begin_in_place(input).map(drop));
+            run.take_back(assembler);
+            return r;
         }
         self.fast_lines += u64::from(b == b'\n');
         self.after_cr = b == b'\r';
         Ok(())
-    }
-
-    /// Leaves the record at `rec_start` to csv-core: forgets the cells of it
-    /// already queued. Returns `rec_start`.
-    fn give_up(&mut self, assembler: &mut TableAssembler, rec_start: usize, ncols: usize) -> usize {
-        let kept = assembler.in_place.rows * ncols;
-        assembler.pend_cells.truncate(kept);
-        assembler.in_place.clear_from(kept);
-        rec_start
     }
 
     fn emit(&mut self, assembler: &mut TableAssembler, chunk: &[u8], last_line: u64) -> Result<()> {
@@ -516,6 +577,69 @@ impl Tokenizer {
         );
         e.at_cell(self.scan.open_line, col as u64 + 1)
             .in_field(&name, ty)
+    }
+}
+
+/// The in-place queue and the record in progress while
+/// [`Tokenizer::block_records`] splits blocks: the assembler's cells, row
+/// count and batch bytes moved out of it (so that the loop keeps them in
+/// registers instead of reloading them after every cell it writes), and
+/// handed back ([`Run::give_back`]) before the assembler is called.
+struct Run {
+    cells: Vec<(usize, usize)>,
+    rows: usize,
+    batch_bytes: usize,
+    rec_start: usize,
+    field_start: usize,
+    /// `cells.len()` where the record in progress began.
+    rec_cells: usize,
+    /// Quotes of the field in progress in earlier blocks.
+    field_quotes: u32,
+    /// Line feeds inside quotes of the record in progress in earlier blocks.
+    rec_lfs: u64,
+    /// Quoted fields of the record in progress.
+    quoted_fields: usize,
+}
+
+impl Run {
+    /// The assembler's in-place queue, a record starting at `pos`.
+    fn take(assembler: &mut TableAssembler, pos: usize) -> Self {
+        let cells = std::mem::take(&mut assembler.pend_cells);
+        Run {
+            rec_cells: cells.len(),
+            cells,
+            rows: assembler.in_place.rows,
+            batch_bytes: assembler.pend_batch_bytes,
+            rec_start: pos,
+            field_start: pos,
+            field_quotes: 0,
+            rec_lfs: 0,
+            quoted_fields: 0,
+        }
+    }
+
+    fn give_back(&mut self, assembler: &mut TableAssembler) {
+        assembler.pend_cells = std::mem::take(&mut self.cells);
+        assembler.in_place.rows = self.rows;
+        assembler.pend_batch_bytes = self.batch_bytes;
+    }
+
+    /// The queue again after the assembler was called at a record start.
+    fn take_back(&mut self, assembler: &mut TableAssembler) {
+        self.cells = std::mem::take(&mut assembler.pend_cells);
+        self.rows = assembler.in_place.rows;
+        self.batch_bytes = assembler.pend_batch_bytes;
+        self.rec_cells = self.cells.len();
+    }
+
+    /// Leaves the record at `rec_start` to csv-core: forgets the cells of it
+    /// already queued. Returns `rec_start`.
+    fn give_up(&mut self, assembler: &mut TableAssembler, ncols: usize) -> usize {
+        let kept = self.rows * ncols;
+        self.cells.truncate(kept);
+        assembler.in_place.clear_from(kept);
+        self.rec_cells = kept;
+        self.rec_start
     }
 }
 

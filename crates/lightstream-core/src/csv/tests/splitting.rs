@@ -390,3 +390,37 @@ fn limits_hold_on_rows_split_in_place() {
     assert!(e.message().contains("max_row_bytes"), "{e}");
     assert_eq!(e.location().line, Some(3));
 }
+
+/// Line feeds inside a quoted field count toward the lines of later records
+/// wherever the block edges fall, also when the record that holds them ends
+/// in a block with no quote (the splitter's short loop): a ragged record
+/// after it is reported on its own line. (The short loop once dropped them.)
+#[test]
+fn line_feeds_inside_quotes_count_at_every_block_edge() {
+    let schema = schema_of(&[
+        ("a", ArrowType::Int64),
+        ("b", ArrowType::String),
+        ("c", ArrowType::String),
+    ]);
+    for shift in 0..64 {
+        // Header, a row that moves the block edges, a row with two quoted
+        // line feeds whose record ends 70 bytes after its closing quote, a
+        // plain row, and a ragged one on line 7.
+        let doc = format!(
+            "a,b,c\n0,{},c\n1,\"x\ny\nz\",{}\n2,p,q\n3,r,s,t\n",
+            "w".repeat(shift),
+            "v".repeat(70)
+        );
+        let o = CsvReadOptions {
+            schema: Some(schema.clone()),
+            ..opts()
+        };
+        let e = decode_pieces(&[doc.as_bytes()], o).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidData, "shift {shift}: {e}");
+        assert_eq!(
+            (e.location().line, e.location().column),
+            (Some(7), Some(4)),
+            "shift {shift}: {e}"
+        );
+    }
+}
