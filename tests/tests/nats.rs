@@ -984,6 +984,37 @@ fn jetstream_reader_of_an_empty_stream_gives_up_or_waits_as_configured() {
     });
 }
 
+/// A JetStream reader started before the feed's stream exists gets the
+/// whole feed, however quickly it is published. Before the fix it waited for
+/// the stream, then joined at its last sequence: a short feed published in the
+/// meantime counted as history and only its schema and end arrived (found by
+/// the NATS fan-out bench with a relay started before `serve`).
+#[test]
+fn jetstream_reader_started_before_the_stream_exists_gets_the_whole_feed() {
+    let dir = test_dir!("nats", "before_stream");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.before", "max_bytes=256M");
+    run_bounded("early reader", Duration::from_secs(60), async {
+        let read = tokio::spawn({
+            let url = url.clone();
+            async move {
+                let mut r = try_reader(&url, &joining(None)).await.expect("a reader");
+                r.set_idle_timeout(Some(Duration::from_secs(20)));
+                expect_tables(&mut r, 0, 4).await;
+                expect_end(&mut r).await;
+            }
+        });
+        // The reader is polling for a stream that does not exist yet.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut w = writer(&url).await;
+        write_tables(&mut w, 0..4).await;
+        w.finish().await.expect("finish");
+        within("the early reader", 20, read)
+            .await
+            .expect("reader task");
+    });
+}
+
 #[test]
 fn core_reader_with_no_publisher_gives_up_or_waits_as_configured() {
     let dir = test_dir!("nats", "join_empty_core");

@@ -275,6 +275,9 @@ async fn consume(
     let feed = order.feed.clone();
     let js = async_nats::jetstream::new(client);
     let deadline = join_deadline(&feed);
+    // Whether the reader started before the feed's stream existed: then every
+    // message in the stream came after the join, and none is skipped.
+    let mut before_the_stream = false;
     let stream = loop {
         match feed_stream(&js, &feed, false).await {
             Ok(s) => break s,
@@ -282,6 +285,7 @@ async fn consume(
                 problem: NatsProblem::StreamGone,
                 ..
             }) if deadline.is_none_or(|d| tokio::time::Instant::now() < d) => {
+                before_the_stream = true;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(Error::Nats {
@@ -331,9 +335,19 @@ async fn consume(
             order.joined_at = b;
             start
         }
+        // A reader that started before the stream existed: the whole stream,
+        // from its first message (the feed's schema).
+        None if before_the_stream => {
+            let now = stream.get_info().await.map_err(|e| stream_error(&e))?;
+            order.joined_at = 0;
+            now.state.first_sequence.max(1)
+        }
         // Jump to live: from the last schema, dropping the record batches
-        // stored before the join.
+        // stored before the join. The stream's state is read first: a schema
+        // published between the two reads is after the join, so it is read,
+        // not skipped with the batches before it.
         None => {
+            let now = stream.get_info().await.map_err(|e| stream_error(&e))?;
             let last_schema = match stream
                 .direct_get_last_for_subject(feed.schema_subject())
                 .await
@@ -342,7 +356,6 @@ async fn consume(
                 Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => None,
                 Err(e) => return Err(stream_error(&e)),
             };
-            let now = stream.get_info().await.map_err(|e| stream_error(&e))?;
             order.joined_at = now.state.last_sequence;
             last_schema.unwrap_or(now.state.last_sequence + 1)
         }
