@@ -270,10 +270,8 @@ impl<'a> Route<'a> {
                         .expect("a JetStream writer")
                 });
                 let before = server.consumers(&self.stream);
-                let reader = rt.block_on(async {
-                    let conn = self.connect().await;
-                    tokio::spawn(read_all(conn, keep))
-                });
+                let conn = rt.block_on(self.connect());
+                let reader = rt.spawn(read_all(conn, keep));
                 server.wait_for_new_consumer(&self.stream, &before);
                 Ready { writer, reader }
             }
