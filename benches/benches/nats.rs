@@ -191,10 +191,13 @@ impl<'a> Route<'a> {
         };
         let url: Endpoint = server.url(subject, &query).parse().expect("a nats:// URL");
         let js = matches!(path, Path::JetStream(_)).then(|| {
-            let client = rt
-                .block_on(async_nats::connect(server.client_url()))
-                .expect("async-nats");
-            async_nats::jetstream::new(client)
+            // In the runtime: the JetStream context spawns its acker task.
+            rt.block_on(async {
+                let client = async_nats::connect(server.client_url())
+                    .await
+                    .expect("async-nats");
+                async_nats::jetstream::new(client)
+            })
         });
         Route {
             path,
