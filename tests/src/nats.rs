@@ -238,6 +238,22 @@ impl NatsServer {
             .collect()
     }
 
+    /// The highest stream sequence the server has delivered to any consumer
+    /// of JetStream stream `name` (0: none, or no such stream): what it has
+    /// sent towards its readers, read or not.
+    pub fn delivered(&self, name: &str) -> u64 {
+        let Some(stream) = self.stream_detail(name, "consumers=true") else {
+            return 0;
+        };
+        let consumers = stream["consumer_detail"].as_array().cloned();
+        consumers
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c["delivered"]["stream_seq"].as_u64())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Waits (at most [`START_WAIT`]) for a consumer of JetStream stream
     /// `name` that is not one of `before` (a reader that joined: its start is
     /// fixed once its consumer exists); returns the names now.
@@ -301,6 +317,18 @@ impl NatsServer {
             url.push_str(query);
         }
         url
+    }
+
+    /// Stops (SIGSTOP) or continues (SIGCONT) the server: a server that
+    /// takes no data and answers nothing, with its connections open.
+    pub fn pause(&self, paused: bool) {
+        let pid = self.pid().expect("a running server").to_string();
+        let signal = if paused { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap_or_else(|e| panic!("kill {signal} {pid}: {e}"));
+        assert!(status.success(), "kill {signal} {pid}: {status}");
     }
 
     /// Kills the server (SIGKILL) and waits for it to exit.

@@ -172,6 +172,17 @@ async fn writer_with(url: &str, options: ClientOptions) -> TableWriter {
     w
 }
 
+/// A writer of `table`'s schema (no deltas) on `url`.
+async fn writer_of(url: &str, options: &ClientOptions, table: &Table) -> TableWriter {
+    let endpoint: Endpoint = url.parse().expect("a nats:// URL");
+    within("connect", 15, lightstream::connect(&endpoint, options))
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"))
+        .writer(Arc::new(Schema::from_table(table)), WriteOptions::default())
+        .await
+        .expect("a NATS writer")
+}
+
 async fn reader(url: &str) -> TableReader {
     let mut r = within(
         "a reader's schema",
@@ -434,14 +445,7 @@ fn a_schema_change_is_the_next_stream_with_its_schema_first() {
         w.finish().await.expect("finish stream 1");
         // The publisher's next stream has another schema.
         let other = lightstream_tests::harness::int64_table(7, 10);
-        let mut w2 = connect(&url)
-            .await
-            .writer(
-                Arc::new(Schema::from_table(&other)),
-                WriteOptions::default(),
-            )
-            .await
-            .expect("a second writer");
+        let mut w2 = writer_of(&url, &ClientOptions::default(), &other).await;
         within("write", 20, w2.write(&other)).await.expect("write");
         w2.finish().await.expect("finish stream 2");
 
@@ -1232,6 +1236,136 @@ fn nats_stats_count_a_known_feed_exactly() {
                 foreign_skipped: 1,
                 ..NatsStats::default()
             }
+        );
+    });
+}
+
+/// A JetStream reader that stops reading holds a bounded window of the
+/// stream, not all of it: the ordered consumer pulls about 32 MiB of
+/// `max_payload`-sized messages at a time (here 16 MiB: 2 messages), where
+/// async-nats' default pull of 500 messages had the server send a stream of
+/// 24 MB messages all at once (12 GB in flight at most). That flood was the
+/// 24 MB JetStream stall of benches/nats.rs: a message still queued behind
+/// hundreds of MB looked like a lost consumer after 2 s, and each recreated
+/// consumer sent everything again on the same connection.
+#[test]
+fn a_paused_jetstream_reader_holds_a_bounded_window() {
+    const TABLES: usize = 40;
+    const ROWS: usize = 131_072; // 1 MiB of int64 a table
+    let dir = test_dir!("nats", "window");
+    let server = NatsServer::start(
+        &dir,
+        NatsConfig {
+            jetstream: true,
+            max_payload: Some(16 << 20),
+        },
+    );
+    let url = server.url("feeds.window", "max_bytes=256M");
+    run_bounded("a paused reader", Duration::from_secs(60), async {
+        let table = |i| lightstream_tests::harness::int64_table(i, ROWS);
+        let mut w = writer_of(&url, &ClientOptions::default(), &table(0)).await;
+        // The reader joins the empty stream, reads one table, and pauses.
+        let before = server.consumers("LS_feeds_window");
+        let reading = tokio::spawn({
+            let url = url.clone();
+            async move {
+                let mut r = reader(&url).await;
+                let first = r.next().await;
+                (r, first)
+            }
+        });
+        server.wait_for_new_consumer("LS_feeds_window", &before);
+        for i in 0..TABLES {
+            within("a write", 30, w.write(&table(i)))
+                .await
+                .expect("write");
+        }
+        within("finish", 30, w.finish()).await.expect("finish");
+        // Schema, the tables, the end marker: all stored.
+        let stored = server.stream_messages("LS_feeds_window");
+        assert_eq!(stored, TABLES as u64 + 2);
+        let (mut r, first) = within("the first table", 20, reading)
+            .await
+            .expect("the reader's task");
+        let first = first.expect("a table").expect("table 0");
+        assert_tables_equal(&first, &table(0), "table 0");
+        // Paused: what the server sent settles at the reader's window
+        // (schema, the table read, 8 whole messages in the reader's channel
+        // and one waiting for room, then at most 1.5 pulls of 2).
+        let mut delivered = server.delivered("LS_feeds_window");
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = server.delivered("LS_feeds_window");
+            if now == delivered && now > 0 {
+                break;
+            }
+            delivered = now;
+        }
+        assert!(
+            (2..=16).contains(&delivered),
+            "a paused reader was sent {delivered} of {stored} messages"
+        );
+        for i in 1..TABLES {
+            let t = within("a table", 20, r.next())
+                .await
+                .unwrap_or_else(|| panic!("the stream ended before table {i}"))
+                .unwrap_or_else(|e| panic!("reading table {i}: {e}"));
+            assert_tables_equal(&t, &table(i), &format!("table {i}"));
+        }
+        expect_end(&mut r).await;
+    });
+}
+
+/// A JetStream writer whose server does not acknowledge stops at
+/// `max_unacked_bytes` of publishes in flight (it holds them to send again),
+/// well before `max_unacked` (64) of them, and goes on when the server does.
+#[test]
+fn a_jetstream_writer_holds_at_most_max_unacked_bytes_in_flight() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const TABLES: usize = 30;
+    let dir = test_dir!("nats", "unacked");
+    let server = NatsServer::start(&dir, NatsConfig::default());
+    let url = server.url("feeds.unacked", "max_bytes=256M");
+    run_bounded("a paused server", Duration::from_secs(60), async {
+        // 100 KB a table: 2 parts of the 64 KiB max_payload.
+        let table = Arc::new(ints(12_500));
+        let mut nats = lightstream::nats::NatsOptions::default();
+        nats.max_unacked_bytes = 256 << 10;
+        let options = ClientOptions {
+            nats,
+            ..ClientOptions::default()
+        };
+        let mut w = writer_of(&url, &options, &table).await;
+        // The schema's acknowledgement is awaited: before the pause.
+        within("a write", 30, w.write(&table)).await.expect("write");
+        server.pause(true);
+        let written = Arc::new(AtomicUsize::new(0));
+        let writing = tokio::spawn({
+            let (table, written) = (table.clone(), written.clone());
+            async move {
+                for _ in 0..TABLES {
+                    w.write(&table).await?;
+                    written.fetch_add(1, Ordering::SeqCst);
+                }
+                w.finish().await
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let while_paused = written.load(Ordering::SeqCst);
+        server.pause(false);
+        // 256 KiB is 5 parts of ~50 KB: the writer waits inside table 3.
+        assert!(
+            while_paused <= 3,
+            "{while_paused} tables of 100 KB written with no acknowledgement"
+        );
+        within("the writer", 30, writing)
+            .await
+            .expect("the writer's task")
+            .expect("the writer finishes once the server acknowledges");
+        // Schema, 1 + TABLES tables in 2 parts each, the end marker.
+        assert_eq!(
+            server.stream_messages("LS_feeds_unacked"),
+            2 + 2 * (1 + TABLES as u64)
         );
     });
 }

@@ -114,8 +114,12 @@ pub struct NatsOptions {
     /// longer holds is [`crate::NatsProblem::ResumeTooOld`].
     pub resume: Option<String>,
     /// JetStream writer: publishes in flight before the writer waits for
-    /// their acknowledgements (default 64).
+    /// their acknowledgements (default 64)...
     pub max_unacked: usize,
+    /// ...or bytes of them (default 64 MiB; one publish is always let go,
+    /// whatever its size): the writer holds what is in flight, to send it
+    /// again after a server restart, so this bounds its memory.
+    pub max_unacked_bytes: u64,
     /// Core reader: NATS messages the client may queue for it (each at most
     /// the server's `max_payload`; default 256). Past it the client drops
     /// messages, which the reader sees as a gap.
@@ -140,6 +144,7 @@ impl Default for NatsOptions {
             on_gap: OnGap::Fail,
             resume: None,
             max_unacked: 64,
+            max_unacked_bytes: 64 << 20,
             max_pending_messages: 256,
             name: None,
         }

@@ -4,8 +4,8 @@
 //!
 //! Core NATS: each part is handed to the client (whose bounded channel is
 //! the backpressure); `finish` flushes. JetStream: each part is published
-//! with a `Nats-Msg-Id` of its own, at most `max_unacked` wait for their
-//! acknowledgements; when one fails (a server restart), every unacknowledged
+//! with a `Nats-Msg-Id` of its own, at most `max_unacked` (and
+//! `max_unacked_bytes`) wait for their acknowledgements; when one fails (a server restart), every unacknowledged
 //! part is sent again in order with the same id, and the server's
 //! de-duplication drops those it had stored already.
 //!
@@ -104,6 +104,8 @@ struct Publisher {
     stream: Option<Open>,
     state: FeedState,
     in_flight: VecDeque<InFlight>,
+    /// The payload bytes of `in_flight`.
+    in_flight_bytes: u64,
     /// What it counts ([`crate::nats::NatsStats`]).
     counters: NatsCounters,
 }
@@ -159,6 +161,7 @@ impl NatsSink {
             stream: None,
             state: FeedState::default(),
             in_flight: VecDeque::new(),
+            in_flight_bytes: 0,
             counters,
         }));
         let joins = joins.map(|requests| tokio::spawn(answer_joins(requests, publisher.clone())));
@@ -404,13 +407,18 @@ impl Publisher {
             .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
             .await
             .map_err(|e| self.publish_error(e))?;
+        self.in_flight_bytes += payload.len() as u64;
         self.in_flight.push_back(InFlight {
             subject,
             headers,
             payload,
             ack: Some(ack),
         });
-        while self.in_flight.len() > self.feed.options.max_unacked.max(1) {
+        let o = &self.feed.options;
+        let (most, most_bytes) = (o.max_unacked.max(1), o.max_unacked_bytes);
+        while self.in_flight.len() > most
+            || (self.in_flight.len() > 1 && self.in_flight_bytes > most_bytes)
+        {
             self.settle_oldest(RETRY_FOR).await?;
         }
         Ok(())
@@ -429,7 +437,9 @@ impl Publisher {
             let failure = match front.ack.take() {
                 Some(ack) => match ack.await {
                     Ok(ack) => {
-                        self.in_flight.pop_front();
+                        if let Some(done) = self.in_flight.pop_front() {
+                            self.in_flight_bytes -= done.payload.len() as u64;
+                        }
                         return Ok(Some(ack.sequence));
                     }
                     Err(e) => e.to_string(),

@@ -8,9 +8,12 @@
 //! JetStream: the join reads the stream's last restate point (a direct get
 //! of the last `S.schema` message), then consumes from there with an
 //! ordered consumer: schema and dictionaries pass, record batches published
-//! before the join are dropped, everything after passes. The consumer is recreated by us from the last stream
-//! sequence + 1 after an error or a stall (async-nats' own does not recover
-//! from a server restart): no gap, no duplicate.
+//! before the join are dropped, everything after passes. The consumer pulls
+//! about [`PULL_BYTES`] at a time (async-nats' default of 500 messages is
+//! gigabytes of large messages). It is recreated by us from the last stream
+//! sequence + 1 after an error, or when nothing came and it is gone from the
+//! server (async-nats' own does not recover from a server restart): no gap,
+//! no duplicate.
 //!
 //! Every message goes through the same checks: foreign messages (no
 //! `Ls-Stream`) are skipped and counted, parts are reassembled within the
@@ -46,8 +49,12 @@ use crate::reader::{MessageStream, Violation};
 const CHANNEL_MESSAGES: usize = 8;
 
 /// With no message for this long, a JetStream reader checks whether the
-/// stream moved on without it (a consumer lost in a server restart).
+/// stream moved on without it and its consumer is gone from the server (a
+/// consumer lost in a server restart).
 const STALL_CHECK: Duration = Duration::from_secs(2);
+
+/// What a JetStream reader asks the server for at a time (see [`pull_batch`]).
+const PULL_BYTES: usize = 32 << 20;
 
 /// How often a core reader without a schema asks the publisher to restate.
 const JOIN_ASK_EVERY: Duration = Duration::from_secs(1);
@@ -371,12 +378,13 @@ async fn consume(
                     deliver_policy: DeliverPolicy::ByStartSequence {
                         start_sequence: next,
                     },
+                    max_batch: pull_batch(js.client().max_payload()),
                     ..OrderedConfig::default()
                 })
                 .await;
-            let mut messages = match consumer {
-                Ok(c) => c.messages().await.ok(),
-                Err(_) => None,
+            let (name, mut messages) = match consumer {
+                Ok(c) => (c.cached_info().name.clone(), c.messages().await.ok()),
+                Err(_) => (String::new(), None),
             };
             while let Some(ms) = messages.as_mut() {
                 if let Some(b) = bookmark.as_mut() {
@@ -403,10 +411,15 @@ async fn consume(
                         return Err(feed.error(NatsProblem::JoinTimeout));
                     }
                     Err(_) => {
-                        // Nothing came: fine if nothing was published; if
-                        // the stream moved on, the consumer is lost.
+                        // Nothing came: fine if nothing was published, or
+                        // if the consumer is still on the server (a large
+                        // message on its way, a busy machine: its own
+                        // heartbeats tell it from a dead one). Lost only when
+                        // the stream moved on and the consumer is gone (a
+                        // server restart).
                         match stream.get_info().await {
                             Ok(info) if info.state.last_sequence < next => continue,
+                            Ok(_) if stream.consumer_info(&name).await.is_ok() => continue,
                             _ => break,
                         }
                     }
@@ -434,7 +447,13 @@ async fn consume(
                 }
             }
             // The consumer failed (a server restart): wait for the stream
-            // to be back, then go on from `next`.
+            // to be back, then go on from `next`. The old consumer is
+            // deleted if it is still there, so that the server stops
+            // sending its pull's messages to nobody.
+            drop(messages);
+            if !name.is_empty() {
+                let _ = tokio::time::timeout(STALL_CHECK, stream.delete_consumer(&name)).await;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
             if tx.is_closed() {
                 return Ok(());
@@ -446,6 +465,13 @@ async fn consume(
         b.write(delivered.load(Ordering::Acquire), true).await;
     }
     result
+}
+
+/// The most messages one pull of the ordered consumer asks for: about
+/// [`PULL_BYTES`] of `max_payload`-sized messages, at least one, at most
+/// async-nats' own 500.
+fn pull_batch(max_payload: usize) -> i64 {
+    (PULL_BYTES / max_payload.max(1)).clamp(1, 500) as i64
 }
 
 /// When a reader that has no schema yet gives up ([`NatsOptions::join_timeout`]
