@@ -267,15 +267,13 @@ impl RleHybrid {
     }
 
     /// Values `from..from + dst.len()` of the bit-packed run whose bytes start
-    /// at `start` into `dst`, returning the largest. Whole groups of eight
+    /// at `start` into `dst`. Whole groups of eight
     /// values (a group of eight `w`-bit values is exactly `w` bytes) whose
     /// bytes are present go through [`unpack_groups`], an unpacker
     /// specialised for each width (constant shifts and masks, one bounds
     /// check per group); the values before the first group boundary and
     /// after the last whole group, value by value ([`RleHybrid::packed`]).
-    /// The largest value is found in a separate pass over `dst`, which the
-    /// compiler vectorises.
-    fn unpack(&self, start: usize, from: usize, dst: &mut [u32]) -> u32 {
+    fn unpack(&self, start: usize, from: usize, dst: &mut [u32]) {
         let w = self.bit_width as usize;
         let head = ((8 - from % 8) % 8).min(dst.len());
         for (j, o) in dst[..head].iter_mut().enumerate() {
@@ -297,27 +295,31 @@ impl RleHybrid {
         for (k, o) in dst[j..].iter_mut().enumerate() {
             *o = self.packed(start, from + j + k);
         }
-        dst.iter().fold(0, |m, &v| m.max(v))
     }
 
     /// Reads the next `out.len()` values (fewer only when fewer are owed),
-    /// calling `check` once per run with the largest value of the piece.
-    fn decode_with(
-        &mut self,
-        out: &mut [u32],
-        mut check: impl FnMut(u32) -> Result<()>,
-    ) -> Result<usize> {
+    /// each checked below `limit` when there is one (once per run: an RLE
+    /// run's value, or a branch-free pass over a bit-packed piece).
+    fn decode_with(&mut self, out: &mut [u32], limit: Option<u32>) -> Result<usize> {
         let mut done = 0;
         while let Some(piece) = self.take(out.len() - done)? {
             let dst = &mut out[done..done + piece.len()];
             match piece {
                 Piece::Repeat { value, .. } => {
-                    check(value)?;
+                    if let Some(limit) = limit
+                        && value >= limit
+                    {
+                        return Err(index_error(value, limit));
+                    }
                     dst.fill(value);
                 }
                 Piece::Packed { start, from, .. } => {
-                    let max = self.unpack(start, from, dst);
-                    check(max)?;
+                    self.unpack(start, from, dst);
+                    if let Some(limit) = limit
+                        && any_at_or_above(dst, limit)
+                    {
+                        return Err(index_error(largest(dst), limit));
+                    }
                 }
             }
             done += piece.len();
@@ -327,21 +329,14 @@ impl RleHybrid {
 
     /// Reads the next `out.len()` values; fewer only when fewer are owed.
     pub(crate) fn decode(&mut self, out: &mut [u32]) -> Result<usize> {
-        self.decode_with(out, |_| Ok(()))
+        self.decode_with(out, None)
     }
 
     /// Reads the next `out.len()` dictionary indices, each checked below
-    /// `dict_len` (once per run).
+    /// `dict_len`.
     pub(crate) fn decode_indices(&mut self, out: &mut [u32], dict_len: usize) -> Result<usize> {
-        self.decode_with(out, |max| {
-            if max as usize >= dict_len {
-                Err(parquet_error(format!(
-                    "a dictionary index of {max} in a dictionary of {dict_len} values"
-                )))
-            } else {
-                Ok(())
-            }
-        })
+        // A dictionary longer than any `u32` index needs no check.
+        self.decode_with(out, u32::try_from(dict_len).ok())
     }
 
     /// Reads `n` definition levels of bit width 1 into bits `offset..offset + n`
@@ -405,6 +400,24 @@ impl RleHybrid {
         }
         Ok(valid)
     }
+}
+
+/// Whether any of `v` is `limit` or more: one pass without a branch per
+/// value (the compiler vectorises it), the common case being none.
+fn any_at_or_above(v: &[u32], limit: u32) -> bool {
+    v.iter().fold(0u32, |acc, &x| acc | u32::from(x >= limit)) != 0
+}
+
+/// The largest of `v` (0 when empty): for the error naming a bad index.
+fn largest(v: &[u32]) -> u32 {
+    v.iter().copied().max().unwrap_or(0)
+}
+
+/// The error of a dictionary index of `index` in a dictionary of `len` values.
+fn index_error(index: u32, len: u32) -> crate::Error {
+    parquet_error(format!(
+        "a dictionary index of {index} in a dictionary of {len} values"
+    ))
 }
 
 /// Unpacks the groups of eight `w`-bit values in `src` (`w` bytes each) into
@@ -721,10 +734,9 @@ mod tests {
                 for from in 0..20 {
                     for len in [0, 1, 7, 8, 9, 16, 23, 40] {
                         let mut got = vec![0; len];
-                        let max = r.unpack(0, from, &mut got);
+                        r.unpack(0, from, &mut got);
                         let want: Vec<u32> = (0..len).map(|j| r.packed(0, from + j)).collect();
                         assert_eq!(got, want, "w {w}, cut {cut}, from {from}, len {len}");
-                        assert_eq!(max, want.iter().copied().max().unwrap_or(0));
                     }
                 }
             }
