@@ -517,10 +517,14 @@ impl PageColumn {
                     parquet_error(format!("byte arrays cannot become {:?}", plan.decode))
                 })?;
                 // The last batch's bytes, scaled to `n` rows but never above
-                // them: at most what was allocated (and filled) before.
+                // them, and 1/32 more: a batch a few bytes longer than the
+                // last would otherwise double its buffer (a copy of every
+                // byte so far, and twice the memory), about every other batch
+                // of strings of random lengths.
                 let (rows, bytes) = self.last_text;
                 if rows > 0 {
-                    b.reserve(if n >= rows { bytes } else { bytes / rows * n });
+                    let like_last = if n >= rows { bytes } else { bytes / rows * n };
+                    b.reserve(like_last + like_last / 32);
                 }
                 Out::Text(b)
             }
@@ -727,7 +731,9 @@ fn text_piece(
             };
             let idx = indices(ix, scratch, v, spans.len())?;
             // Every index is below the length: the spans were checked present.
-            if out.is_strings() {
+            // Rows with nulls go row by row into room reserved here; a piece
+            // without nulls reserves its own (`Entries::entries`).
+            if out.is_strings() && !all_valid {
                 out.reserve(
                     idx.iter()
                         .map(|&i| spans[i as usize].1 - spans[i as usize].0)

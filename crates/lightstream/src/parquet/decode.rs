@@ -651,6 +651,8 @@ pub(super) struct CatBuilder<K> {
     /// Key of each dictionary entry met in this batch (column.rs): a
     /// dictionary index becomes its key without hashing its bytes.
     by_index: Vec<Option<K>>,
+    /// Entries of `by_index` that hold a key.
+    assigned: usize,
     index_type: &'static str,
 }
 
@@ -673,6 +675,7 @@ impl<K: Integer + Default> CatBuilder<K> {
             keys: Vec64::with_capacity(n),
             capacity,
             by_index: Vec::new(),
+            assigned: 0,
             index_type: plan.dictionary.map_or("?", |d| d.index_type.name()),
         }
     }
@@ -708,6 +711,7 @@ impl<K: Integer + Default> CatBuilder<K> {
                 let k = self.key(bytes, self.keys.len())?;
                 if let Some(slot) = self.by_index.get_mut(i) {
                     *slot = Some(k);
+                    self.assigned += 1;
                 }
                 k
             }
@@ -778,20 +782,66 @@ impl<O: Integer + Default + StrOffset> Entries for StrBuilder<O> {
     fn entry(&mut self, _: usize, _: usize, src: &[u8], (a, b): (usize, usize)) -> Result<()> {
         self.push_span(src, a, b)
     }
-    /// One `extend` of the offsets (no capacity check per row), each offset
-    /// cast as it is, and the last one checked: offsets only grow, so it
-    /// fits when the last one does.
+    /// Two passes. The offsets first: one `extend`, each the running total of
+    /// the entries' lengths cast as it is, and the last one checked (offsets
+    /// only grow, so they fit when the last one does). Then the bytes, into
+    /// room reserved once for them all: each value at its known position
+    /// with no length or capacity update per value, a value of up to
+    /// [`SHORT`] bytes as one fixed-size copy of `SHORT` bytes when the
+    /// dictionary has them (the next value overwrites the excess).
     fn entries(&mut self, dict: &DictText, idx: &[u32]) -> Result<()> {
-        let data = &mut self.data;
+        let start = self.data.len();
+        let mut end = start;
         self.offsets.extend(idx.iter().map(|&i| {
             let (a, b) = dict.spans[i as usize];
-            copy_span(data, dict.bytes, a, b);
-            O::wrapping(data.len())
+            end += b - a;
+            O::wrapping(end)
         }));
-        match O::offset(self.data.len()) {
-            Some(_) => Ok(()),
-            None => Err(offsets_overflow()),
+        if O::offset(end).is_none() {
+            return Err(offsets_overflow());
         }
+        let total = end - start;
+        self.data.reserve(total + SHORT);
+        let room = &mut self.data.spare_capacity_mut()[..total + SHORT];
+        let src = dict.bytes;
+        // A value starting at or below `src_short` has `SHORT` bytes in the
+        // dictionary; one written at or below `total` has `SHORT` bytes of room.
+        let src_short = src.len().checked_sub(SHORT);
+        let mut at = 0;
+        for &i in idx {
+            let (a, b) = dict.spans[i as usize];
+            let len = b - a;
+            if len <= SHORT && src_short.is_some_and(|s| a <= s) && at <= total {
+                // SAFETY: `a + SHORT <= src.len()` and `at + SHORT <=
+                // room.len()` (`room` is `total + SHORT` long), both checked
+                // just above; `src` (the dictionary page) and `room` (spare
+                // capacity of `self.data`) do not overlap; writing bytes
+                // into `MaybeUninit<u8>` is always valid.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        src.as_ptr().add(a),
+                        room.as_mut_ptr().add(at).cast::<u8>(),
+                        SHORT,
+                    );
+                }
+            } else {
+                let (Some(to), Some(from)) = (room.get_mut(at..at + len), src.get(a..b)) else {
+                    return Err(parquet_error("string values past their reserved room"));
+                };
+                to.write_copy_of_slice(from);
+            }
+            at += len;
+        }
+        if at != total {
+            return Err(parquet_error("string values past their reserved room"));
+        }
+        // SAFETY: the bytes `start..end` are initialised: the loop wrote each
+        // value's `len` bytes at `at`, the running total of the lengths
+        // before it, so the values cover `0..total` of the spare capacity
+        // without a gap (`at` ended at `total`, checked above), and
+        // `reserve` made room for `total + SHORT` bytes.
+        unsafe { self.data.set_len(end) };
+        Ok(())
     }
 }
 
@@ -811,19 +861,28 @@ impl<K: Integer + Default> Entries for CatBuilder<K> {
         self.push_entry(i, len, &src[a..b])
     }
     /// Two passes: entries met for the first time get their keys (in row
-    /// order, as row by row), then every row's key in one `extend`.
+    /// order, as row by row), then every row's key in one `extend`. The
+    /// first pass stops once every entry of the dictionary has its key (a
+    /// small dictionary is usually complete after a few hundred rows of a
+    /// batch, and stays so for the batch's later pieces).
     fn entries(&mut self, dict: &DictText, idx: &[u32]) -> Result<()> {
         let len = dict.spans.len();
         if self.by_index.len() < len {
             self.by_index.resize(len, None);
         }
         let first = self.keys.len();
-        for (j, &i) in idx.iter().enumerate() {
-            let i = i as usize;
-            if self.by_index[i].is_none() {
-                let (a, b) = dict.spans[i];
-                let k = self.key(&dict.bytes[a..b], first + j)?;
-                self.by_index[i] = Some(k);
+        if self.assigned < len {
+            for (j, &i) in idx.iter().enumerate() {
+                let i = i as usize;
+                if self.by_index[i].is_none() {
+                    let (a, b) = dict.spans[i];
+                    let k = self.key(&dict.bytes[a..b], first + j)?;
+                    self.by_index[i] = Some(k);
+                    self.assigned += 1;
+                    if self.assigned == len {
+                        break;
+                    }
+                }
             }
         }
         let by_index = &self.by_index;
@@ -1296,30 +1355,110 @@ mod tests {
         }
     }
 
+    /// Dictionary entries of the string tests: empty, short, exactly and
+    /// just over `SHORT` bytes, multi-byte UTF-8, and a last one with fewer
+    /// than `SHORT` bytes after its start.
+    const ENTRIES: [&str; 6] = [
+        "",
+        "a",
+        "sixteen-bytes-xx",
+        "seventeen-bytes-x",
+        "Zürich",
+        "x",
+    ];
+
+    /// [`ENTRIES`] as a dictionary page's bytes and each entry's span.
+    struct TestDict {
+        bytes: Vec<u8>,
+        spans: Vec<(usize, usize)>,
+    }
+
+    impl TestDict {
+        fn new() -> Self {
+            let mut bytes = Vec::new();
+            let mut spans = Vec::new();
+            for e in ENTRIES {
+                spans.push((bytes.len(), bytes.len() + e.len()));
+                bytes.extend_from_slice(e.as_bytes());
+            }
+            TestDict { bytes, spans }
+        }
+
+        fn text(&self) -> DictText<'_> {
+            DictText {
+                bytes: &self.bytes,
+                spans: &self.spans,
+                bad: &[],
+            }
+        }
+    }
+
+    /// A batch filled in two pieces (any split) equals the whole: strings
+    /// (the second piece written after the first's bytes, values at the
+    /// dictionary's end with fewer than `SHORT` bytes after them) and
+    /// categorical keys (the first-seen pass that stops once every entry
+    /// has its key) against row-by-row `push_entry`.
+    #[test]
+    fn dictionary_pieces_equal_the_whole_batch() {
+        let entries = ENTRIES;
+        let d = TestDict::new();
+        let (bytes, spans, dict) = (&d.bytes, &d.spans, d.text());
+        // Entry 5 first appears late, after many rows of the others.
+        let idx: Vec<u32> = (0..60u32)
+            .map(|i| {
+                if i < 30 {
+                    (i * 7) % 5
+                } else {
+                    (i * 7 + i / 3) % 6
+                }
+            })
+            .collect();
+        let want: String = idx.iter().map(|&i| entries[i as usize]).collect();
+        let cat = || CatBuilder::<u32> {
+            index: HashMap::new(),
+            unique: Vec64::new(),
+            keys: Vec64::new(),
+            capacity: 1 << 32,
+            by_index: Vec::new(),
+            assigned: 0,
+            index_type: "uint32",
+        };
+        let mut slow = cat();
+        for &i in &idx {
+            let (a, b) = spans[i as usize];
+            slow.push_entry(i as usize, spans.len(), &bytes[a..b])
+                .unwrap();
+        }
+        for split in [0, 1, 5, 17, 31, 59, 60] {
+            let (one, two) = idx.split_at(split);
+            let mut s = StrBuilder::<u32>::new(idx.len());
+            s.entries(&dict, one).unwrap();
+            s.entries(&dict, two).unwrap();
+            assert_eq!(s.data.as_slice(), want.as_bytes(), "split {split}");
+            let mut at = 0u32;
+            let mut offsets = vec![0u32];
+            for &i in &idx {
+                at += entries[i as usize].len() as u32;
+                offsets.push(at);
+            }
+            assert_eq!(s.offsets.as_slice(), offsets.as_slice(), "split {split}");
+            let mut c = cat();
+            c.entries(&dict, one).unwrap();
+            c.entries(&dict, two).unwrap();
+            assert_eq!(c.keys.as_slice(), slow.keys.as_slice(), "split {split}");
+            assert_eq!(c.unique.as_slice(), slow.unique.as_slice(), "split {split}");
+            assert_eq!(c.assigned, 6);
+        }
+    }
+
     /// Dictionary strings of an all-valid piece (one `extend`, offsets cast
     /// and the last checked) equal the row-by-row path's, short values (the
     /// 16-byte over-copy), long ones and empty ones alike.
     #[test]
     fn all_valid_dictionary_strings_equal_row_by_row() {
-        let entries = [
-            "",
-            "a",
-            "sixteen-bytes-xx",
-            "seventeen-bytes-x",
-            "Zürich",
-            "x",
-        ];
-        let mut bytes = Vec::new();
-        let mut spans = Vec::new();
-        for e in entries {
-            spans.push((bytes.len(), bytes.len() + e.len()));
-            bytes.extend_from_slice(e.as_bytes());
-        }
-        let dict = DictText {
-            bytes: &bytes,
-            spans: &spans,
-            bad: &[],
-        };
+        let entries = ENTRIES;
+        let d = TestDict::new();
+        let dict = d.text();
         let idx: Vec<u32> = (0..40u32).map(|i| (i * 7 + i / 3) % 6).collect();
         let ones = vec![0xffu8; 6];
         let mut fast = StrBuilder::<u32>::new(idx.len());

@@ -448,7 +448,9 @@ fn unpack_groups_of<const W: usize>(src: &[u8], dst: &mut [u32]) {
     } else {
         (1u64 << W) - 1
     };
-    for (group, out) in src.chunks_exact(W).zip(dst.chunks_exact_mut(8)) {
+    let (groups, _) = src.as_chunks::<W>();
+    let (outs, _) = dst.as_chunks_mut::<8>();
+    for (group, out) in groups.iter().zip(outs) {
         // W bytes of values and 8 of padding: every value's word is inside.
         let mut window = [0u8; 40];
         window[..W].copy_from_slice(group);
