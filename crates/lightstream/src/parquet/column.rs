@@ -646,10 +646,13 @@ fn fixed_piece<T: Le>(
                 return Err(parquet_error("a dictionary of another width"));
             }
             // Every index is below `len`, and `len * width` bytes are there.
-            for &i in indices(ix, scratch, v, *len)? {
+            // One `extend` (no capacity check per value), each value read
+            // from its fixed-size entry.
+            let bytes: &[u8] = bytes;
+            out.extend(indices(ix, scratch, v, *len)?.iter().map(|&i| {
                 let at = i as usize * T::WIDTH;
-                out.push(T::from_le(&bytes[at..at + T::WIDTH]));
-            }
+                T::from_le(&bytes[at..at + T::WIDTH])
+            }));
         }
         PageValues::BoolRle(_) => return Err(parquet_error("RLE values of a non-boolean")),
     }

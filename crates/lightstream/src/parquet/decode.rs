@@ -653,6 +653,9 @@ pub(super) struct CatBuilder<K> {
     by_index: Vec<Option<K>>,
     /// Entries of `by_index` that hold a key.
     assigned: usize,
+    /// `by_index` without the `Option` (the default where there is no key
+    /// yet): what the rows' keys are read from once their entries have keys.
+    keys_of: Vec<K>,
     index_type: &'static str,
 }
 
@@ -676,6 +679,7 @@ impl<K: Integer + Default> CatBuilder<K> {
             capacity,
             by_index: Vec::new(),
             assigned: 0,
+            keys_of: Vec::new(),
             index_type: plan.dictionary.map_or("?", |d| d.index_type.name()),
         }
     }
@@ -700,19 +704,26 @@ impl<K: Integer + Default> CatBuilder<K> {
         Ok(k)
     }
 
+    /// Entry `i` (below `by_index.len()`) has key `k`.
+    fn assign(&mut self, i: usize, k: K) {
+        if let (Some(slot), Some(key)) = (self.by_index.get_mut(i), self.keys_of.get_mut(i)) {
+            *slot = Some(k);
+            *key = k;
+            self.assigned += 1;
+        }
+    }
+
     /// The next row: entry `i` (bytes `bytes`) of a dictionary of `len` entries.
     pub(super) fn push_entry(&mut self, i: usize, len: usize, bytes: &[u8]) -> Result<()> {
         if self.by_index.len() < len {
             self.by_index.resize(len, None);
+            self.keys_of.resize(len, K::default());
         }
         let k = match self.by_index.get(i).copied().flatten() {
             Some(k) => k,
             None => {
                 let k = self.key(bytes, self.keys.len())?;
-                if let Some(slot) = self.by_index.get_mut(i) {
-                    *slot = Some(k);
-                    self.assigned += 1;
-                }
+                self.assign(i, k);
                 k
             }
         };
@@ -869,6 +880,7 @@ impl<K: Integer + Default> Entries for CatBuilder<K> {
         let len = dict.spans.len();
         if self.by_index.len() < len {
             self.by_index.resize(len, None);
+            self.keys_of.resize(len, K::default());
         }
         let first = self.keys.len();
         if self.assigned < len {
@@ -877,19 +889,15 @@ impl<K: Integer + Default> Entries for CatBuilder<K> {
                 if self.by_index[i].is_none() {
                     let (a, b) = dict.spans[i];
                     let k = self.key(&dict.bytes[a..b], first + j)?;
-                    self.by_index[i] = Some(k);
-                    self.assigned += 1;
+                    self.assign(i, k);
                     if self.assigned == len {
                         break;
                     }
                 }
             }
         }
-        let by_index = &self.by_index;
-        (self.keys).extend(
-            idx.iter()
-                .map(|&i| by_index[i as usize].unwrap_or_default()),
-        );
+        let keys_of = &self.keys_of[..];
+        (self.keys).extend(idx.iter().map(|&i| keys_of[i as usize]));
         Ok(())
     }
 }
@@ -1421,6 +1429,7 @@ mod tests {
             capacity: 1 << 32,
             by_index: Vec::new(),
             assigned: 0,
+            keys_of: Vec::new(),
             index_type: "uint32",
         };
         let mut slow = cat();
