@@ -70,10 +70,16 @@ impl Dict {
             PhysicalType::INT64 | PhysicalType::DOUBLE => 8,
             PhysicalType::BYTE_ARRAY => {
                 let spans = plain_spans(&bytes, n, "dictionary")?;
-                let bad: Vec<bool> = spans
-                    .iter()
-                    .map(|&(a, b)| std::str::from_utf8(&bytes[a..b]).is_err())
-                    .collect();
+                // A page all ASCII (lengths included) holds only UTF-8
+                // entries: one vectorised pass instead of a check per entry.
+                let bad: Vec<bool> = if bytes.is_ascii() {
+                    Vec::new()
+                } else {
+                    spans
+                        .iter()
+                        .map(|&(a, b)| std::str::from_utf8(&bytes[a..b]).is_err())
+                        .collect()
+                };
                 let bad = if bad.contains(&true) { bad } else { Vec::new() };
                 return Ok(Dict::Strings { bytes, spans, bad });
             }
@@ -511,10 +517,14 @@ impl PageColumn {
                     parquet_error(format!("byte arrays cannot become {:?}", plan.decode))
                 })?;
                 // The last batch's bytes, scaled to `n` rows but never above
-                // them: at most what was allocated (and filled) before.
+                // them, and 1/32 more: a batch a few bytes longer than the
+                // last would otherwise double its buffer (a copy of every
+                // byte so far, and twice the memory), about every other batch
+                // of strings of random lengths.
                 let (rows, bytes) = self.last_text;
                 if rows > 0 {
-                    b.reserve(if n >= rows { bytes } else { bytes / rows * n });
+                    let like_last = if n >= rows { bytes } else { bytes / rows * n };
+                    b.reserve(like_last + like_last / 32);
                 }
                 Out::Text(b)
             }
@@ -636,10 +646,13 @@ fn fixed_piece<T: Le>(
                 return Err(parquet_error("a dictionary of another width"));
             }
             // Every index is below `len`, and `len * width` bytes are there.
-            for &i in indices(ix, scratch, v, *len)? {
+            // One `extend` (no capacity check per value), each value read
+            // from its fixed-size entry.
+            let bytes: &[u8] = bytes;
+            out.extend(indices(ix, scratch, v, *len)?.iter().map(|&i| {
                 let at = i as usize * T::WIDTH;
-                out.push(T::from_le(&bytes[at..at + T::WIDTH]));
-            }
+                T::from_le(&bytes[at..at + T::WIDTH])
+            }));
         }
         PageValues::BoolRle(_) => return Err(parquet_error("RLE values of a non-boolean")),
     }
@@ -721,7 +734,9 @@ fn text_piece(
             };
             let idx = indices(ix, scratch, v, spans.len())?;
             // Every index is below the length: the spans were checked present.
-            if out.is_strings() {
+            // Rows with nulls go row by row into room reserved here; a piece
+            // without nulls reserves its own (`Entries::entries`).
+            if out.is_strings() && !all_valid {
                 out.reserve(
                     idx.iter()
                         .map(|&i| spans[i as usize].1 - spans[i as usize].0)

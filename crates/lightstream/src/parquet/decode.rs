@@ -651,6 +651,11 @@ pub(super) struct CatBuilder<K> {
     /// Key of each dictionary entry met in this batch (column.rs): a
     /// dictionary index becomes its key without hashing its bytes.
     by_index: Vec<Option<K>>,
+    /// Entries of `by_index` that hold a key.
+    assigned: usize,
+    /// `by_index` without the `Option` (the default where there is no key
+    /// yet): what the rows' keys are read from once their entries have keys.
+    keys_of: Vec<K>,
     index_type: &'static str,
 }
 
@@ -673,6 +678,8 @@ impl<K: Integer + Default> CatBuilder<K> {
             keys: Vec64::with_capacity(n),
             capacity,
             by_index: Vec::new(),
+            assigned: 0,
+            keys_of: Vec::new(),
             index_type: plan.dictionary.map_or("?", |d| d.index_type.name()),
         }
     }
@@ -697,18 +704,26 @@ impl<K: Integer + Default> CatBuilder<K> {
         Ok(k)
     }
 
+    /// Entry `i` (below `by_index.len()`) has key `k`.
+    fn assign(&mut self, i: usize, k: K) {
+        if let (Some(slot), Some(key)) = (self.by_index.get_mut(i), self.keys_of.get_mut(i)) {
+            *slot = Some(k);
+            *key = k;
+            self.assigned += 1;
+        }
+    }
+
     /// The next row: entry `i` (bytes `bytes`) of a dictionary of `len` entries.
     pub(super) fn push_entry(&mut self, i: usize, len: usize, bytes: &[u8]) -> Result<()> {
         if self.by_index.len() < len {
             self.by_index.resize(len, None);
+            self.keys_of.resize(len, K::default());
         }
         let k = match self.by_index.get(i).copied().flatten() {
             Some(k) => k,
             None => {
                 let k = self.key(bytes, self.keys.len())?;
-                if let Some(slot) = self.by_index.get_mut(i) {
-                    *slot = Some(k);
-                }
+                self.assign(i, k);
                 k
             }
         };
@@ -778,20 +793,66 @@ impl<O: Integer + Default + StrOffset> Entries for StrBuilder<O> {
     fn entry(&mut self, _: usize, _: usize, src: &[u8], (a, b): (usize, usize)) -> Result<()> {
         self.push_span(src, a, b)
     }
-    /// One `extend` of the offsets (no capacity check per row), each offset
-    /// cast as it is, and the last one checked: offsets only grow, so it
-    /// fits when the last one does.
+    /// Two passes. The offsets first: one `extend`, each the running total of
+    /// the entries' lengths cast as it is, and the last one checked (offsets
+    /// only grow, so they fit when the last one does). Then the bytes, into
+    /// room reserved once for them all: each value at its known position
+    /// with no length or capacity update per value, a value of up to
+    /// [`SHORT`] bytes as one fixed-size copy of `SHORT` bytes when the
+    /// dictionary has them (the next value overwrites the excess).
     fn entries(&mut self, dict: &DictText, idx: &[u32]) -> Result<()> {
-        let data = &mut self.data;
+        let start = self.data.len();
+        let mut end = start;
         self.offsets.extend(idx.iter().map(|&i| {
             let (a, b) = dict.spans[i as usize];
-            copy_span(data, dict.bytes, a, b);
-            O::wrapping(data.len())
+            end += b - a;
+            O::wrapping(end)
         }));
-        match O::offset(self.data.len()) {
-            Some(_) => Ok(()),
-            None => Err(offsets_overflow()),
+        if O::offset(end).is_none() {
+            return Err(offsets_overflow());
         }
+        let total = end - start;
+        self.data.reserve(total + SHORT);
+        let room = &mut self.data.spare_capacity_mut()[..total + SHORT];
+        let src = dict.bytes;
+        // A value starting at or below `src_short` has `SHORT` bytes in the
+        // dictionary; one written at or below `total` has `SHORT` bytes of room.
+        let src_short = src.len().checked_sub(SHORT);
+        let mut at = 0;
+        for &i in idx {
+            let (a, b) = dict.spans[i as usize];
+            let len = b - a;
+            if len <= SHORT && src_short.is_some_and(|s| a <= s) && at <= total {
+                // SAFETY: `a + SHORT <= src.len()` and `at + SHORT <=
+                // room.len()` (`room` is `total + SHORT` long), both checked
+                // just above; `src` (the dictionary page) and `room` (spare
+                // capacity of `self.data`) do not overlap; writing bytes
+                // into `MaybeUninit<u8>` is always valid.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        src.as_ptr().add(a),
+                        room.as_mut_ptr().add(at).cast::<u8>(),
+                        SHORT,
+                    );
+                }
+            } else {
+                let (Some(to), Some(from)) = (room.get_mut(at..at + len), src.get(a..b)) else {
+                    return Err(parquet_error("string values past their reserved room"));
+                };
+                to.write_copy_of_slice(from);
+            }
+            at += len;
+        }
+        if at != total {
+            return Err(parquet_error("string values past their reserved room"));
+        }
+        // SAFETY: the bytes `start..end` are initialised: the loop wrote each
+        // value's `len` bytes at `at`, the running total of the lengths
+        // before it, so the values cover `0..total` of the spare capacity
+        // without a gap (`at` ended at `total`, checked above), and
+        // `reserve` made room for `total + SHORT` bytes.
+        unsafe { self.data.set_len(end) };
+        Ok(())
     }
 }
 
@@ -811,26 +872,32 @@ impl<K: Integer + Default> Entries for CatBuilder<K> {
         self.push_entry(i, len, &src[a..b])
     }
     /// Two passes: entries met for the first time get their keys (in row
-    /// order, as row by row), then every row's key in one `extend`.
+    /// order, as row by row), then every row's key in one `extend`. The
+    /// first pass stops once every entry of the dictionary has its key (a
+    /// small dictionary is usually complete after a few hundred rows of a
+    /// batch, and stays so for the batch's later pieces).
     fn entries(&mut self, dict: &DictText, idx: &[u32]) -> Result<()> {
         let len = dict.spans.len();
         if self.by_index.len() < len {
             self.by_index.resize(len, None);
+            self.keys_of.resize(len, K::default());
         }
         let first = self.keys.len();
-        for (j, &i) in idx.iter().enumerate() {
-            let i = i as usize;
-            if self.by_index[i].is_none() {
-                let (a, b) = dict.spans[i];
-                let k = self.key(&dict.bytes[a..b], first + j)?;
-                self.by_index[i] = Some(k);
+        if self.assigned < len {
+            for (j, &i) in idx.iter().enumerate() {
+                let i = i as usize;
+                if self.by_index[i].is_none() {
+                    let (a, b) = dict.spans[i];
+                    let k = self.key(&dict.bytes[a..b], first + j)?;
+                    self.assign(i, k);
+                    if self.assigned == len {
+                        break;
+                    }
+                }
             }
         }
-        let by_index = &self.by_index;
-        (self.keys).extend(
-            idx.iter()
-                .map(|&i| by_index[i as usize].unwrap_or_default()),
-        );
+        let keys_of = &self.keys_of[..];
+        (self.keys).extend(idx.iter().map(|&i| keys_of[i as usize]));
         Ok(())
     }
 }
@@ -1118,17 +1185,37 @@ fn spread_in_place<T: Copy + Default>(mut vals: Vec64<T>, rows: &Rows) -> Result
     let mut j = vals.len();
     vals.resize(rows.n, T::default());
     // Invariant: the values of rows `0..i` are at `0..j`, and `j <= i`; at
-    // `j == i` they are in place.
+    // `j == i` they are in place. The rows of a partial last byte one by
+    // one, then eight rows (a byte of the bitmap) at a time: a byte of
+    // valid rows moves eight values at once, a byte of nulls fills eight
+    // defaults, and a mixed byte goes row by row without a branch on the
+    // row's bit (nulls scattered at random defeat the branch predictor).
+    let fewer = || parquet_error("fewer values than valid rows");
+    let row = |vals: &mut Vec64<T>, j: usize, r: usize, valid: u8| -> Result<usize> {
+        let valid = usize::from(valid & 1);
+        let j = j.checked_sub(valid).ok_or_else(fewer)?;
+        let v = vals.get(j).copied().unwrap_or_default();
+        vals[r] = if valid == 1 { v } else { T::default() };
+        Ok(j)
+    };
     let mut i = rows.n;
-    while j < i {
+    while j < i && i % 8 != 0 {
         i -= 1;
-        if bits[i >> 3] >> (i & 7) & 1 == 1 {
-            j = j
-                .checked_sub(1)
-                .ok_or_else(|| parquet_error("fewer values than valid rows"))?;
-            vals[i] = vals[j];
-        } else {
-            vals[i] = T::default();
+        j = row(&mut vals, j, i, bits[i >> 3] >> (i & 7))?;
+    }
+    while j < i {
+        i -= 8;
+        match bits[i >> 3] {
+            0xff => {
+                j = j.checked_sub(8).ok_or_else(fewer)?;
+                vals.copy_within(j..j + 8, i);
+            }
+            0 => vals[i..i + 8].fill(T::default()),
+            byte => {
+                for r in (0..8).rev() {
+                    j = row(&mut vals, j, i + r, byte >> r)?;
+                }
+            }
         }
     }
     Ok(vals)
@@ -1236,30 +1323,151 @@ pub(super) fn read_column(
 mod tests {
     use super::*;
 
+    /// Spreading in place (whole bytes of valid rows moved at once, bytes of
+    /// nulls filled, mixed bytes row by row, a partial last byte) equals the
+    /// obvious row-by-row spread, for every row count up to 40 and patterns
+    /// of all-valid, all-null, alternating and scattered bytes; a value
+    /// short of the valid rows is an error, not a panic.
+    #[test]
+    fn spreading_in_place_equals_row_by_row() {
+        let patterns: [fn(usize) -> bool; 6] = [
+            |_| true,
+            |_| false,
+            |i| i % 2 == 0,
+            |i| (i / 8) % 2 == 0,
+            |i| (i * 7 + 3) % 10 != 0,
+            |i| !(5..21).contains(&i),
+        ];
+        for n in 0..=40 {
+            for valid in patterns {
+                let bools: Vec<bool> = (0..n).map(valid).collect();
+                let mut bits = Vec64::from_slice(&vec![0u8; n.div_ceil(8)]);
+                for (i, _) in bools.iter().enumerate().filter(|(_, v)| **v) {
+                    bits[i / 8] |= 1 << (i % 8);
+                }
+                let k = bools.iter().filter(|v| **v).count();
+                let rows = Rows::from_bits(bits, k, n);
+                let vals: Vec64<i64> = (0..k as i64).map(|v| v * 10 + 1).collect();
+                let mut it = vals.iter();
+                let want: Vec<i64> = bools
+                    .iter()
+                    .map(|&v| if v { *it.next().unwrap() } else { 0 })
+                    .collect();
+                let got = spread_in_place(vals.clone(), &rows).expect("spread");
+                assert_eq!(got.as_slice(), want.as_slice(), "n {n}, {bools:?}");
+                if k > 0 {
+                    let short: Vec64<i64> = vals[1..].iter().copied().collect();
+                    assert!(spread_in_place(short, &rows).is_err());
+                }
+            }
+        }
+    }
+
+    /// Dictionary entries of the string tests: empty, short, exactly and
+    /// just over `SHORT` bytes, multi-byte UTF-8, and a last one with fewer
+    /// than `SHORT` bytes after its start.
+    const ENTRIES: [&str; 6] = [
+        "",
+        "a",
+        "sixteen-bytes-xx",
+        "seventeen-bytes-x",
+        "Zürich",
+        "x",
+    ];
+
+    /// [`ENTRIES`] as a dictionary page's bytes and each entry's span.
+    struct TestDict {
+        bytes: Vec<u8>,
+        spans: Vec<(usize, usize)>,
+    }
+
+    impl TestDict {
+        fn new() -> Self {
+            let mut bytes = Vec::new();
+            let mut spans = Vec::new();
+            for e in ENTRIES {
+                spans.push((bytes.len(), bytes.len() + e.len()));
+                bytes.extend_from_slice(e.as_bytes());
+            }
+            TestDict { bytes, spans }
+        }
+
+        fn text(&self) -> DictText<'_> {
+            DictText {
+                bytes: &self.bytes,
+                spans: &self.spans,
+                bad: &[],
+            }
+        }
+    }
+
+    /// A batch filled in two pieces (any split) equals the whole: strings
+    /// (the second piece written after the first's bytes, values at the
+    /// dictionary's end with fewer than `SHORT` bytes after them) and
+    /// categorical keys (the first-seen pass that stops once every entry
+    /// has its key) against row-by-row `push_entry`.
+    #[test]
+    fn dictionary_pieces_equal_the_whole_batch() {
+        let entries = ENTRIES;
+        let d = TestDict::new();
+        let (bytes, spans, dict) = (&d.bytes, &d.spans, d.text());
+        // Entry 5 first appears late, after many rows of the others.
+        let idx: Vec<u32> = (0..60u32)
+            .map(|i| {
+                if i < 30 {
+                    (i * 7) % 5
+                } else {
+                    (i * 7 + i / 3) % 6
+                }
+            })
+            .collect();
+        let want: String = idx.iter().map(|&i| entries[i as usize]).collect();
+        let cat = || CatBuilder::<u32> {
+            index: HashMap::new(),
+            unique: Vec64::new(),
+            keys: Vec64::new(),
+            capacity: 1 << 32,
+            by_index: Vec::new(),
+            assigned: 0,
+            keys_of: Vec::new(),
+            index_type: "uint32",
+        };
+        let mut slow = cat();
+        for &i in &idx {
+            let (a, b) = spans[i as usize];
+            slow.push_entry(i as usize, spans.len(), &bytes[a..b])
+                .unwrap();
+        }
+        for split in [0, 1, 5, 17, 31, 59, 60] {
+            let (one, two) = idx.split_at(split);
+            let mut s = StrBuilder::<u32>::new(idx.len());
+            s.entries(&dict, one).unwrap();
+            s.entries(&dict, two).unwrap();
+            assert_eq!(s.data.as_slice(), want.as_bytes(), "split {split}");
+            let mut at = 0u32;
+            let mut offsets = vec![0u32];
+            for &i in &idx {
+                at += entries[i as usize].len() as u32;
+                offsets.push(at);
+            }
+            assert_eq!(s.offsets.as_slice(), offsets.as_slice(), "split {split}");
+            let mut c = cat();
+            c.entries(&dict, one).unwrap();
+            c.entries(&dict, two).unwrap();
+            assert_eq!(c.keys.as_slice(), slow.keys.as_slice(), "split {split}");
+            assert_eq!(c.unique.as_slice(), slow.unique.as_slice(), "split {split}");
+            assert_eq!(c.assigned, 6);
+        }
+    }
+
     /// Dictionary strings of an all-valid piece (one `extend`, offsets cast
     /// and the last checked) equal the row-by-row path's, short values (the
     /// 16-byte over-copy), long ones and empty ones alike.
     #[test]
     fn all_valid_dictionary_strings_equal_row_by_row() {
-        let entries = [
-            "",
-            "a",
-            "sixteen-bytes-xx",
-            "seventeen-bytes-x",
-            "Zürich",
-            "x",
-        ];
-        let mut bytes = Vec::new();
-        let mut spans = Vec::new();
-        for e in entries {
-            spans.push((bytes.len(), bytes.len() + e.len()));
-            bytes.extend_from_slice(e.as_bytes());
-        }
-        let dict = DictText {
-            bytes: &bytes,
-            spans: &spans,
-            bad: &[],
-        };
+        let entries = ENTRIES;
+        let d = TestDict::new();
+        let dict = d.text();
         let idx: Vec<u32> = (0..40u32).map(|i| (i * 7 + i / 3) % 6).collect();
         let ones = vec![0xffu8; 6];
         let mut fast = StrBuilder::<u32>::new(idx.len());

@@ -267,68 +267,59 @@ impl RleHybrid {
     }
 
     /// Values `from..from + dst.len()` of the bit-packed run whose bytes start
-    /// at `start` into `dst`, returning the largest. Whole groups of eight
-    /// values of up to 16 bits (every dictionary of up to 65,536 entries) are
-    /// unpacked from one 128-bit word each (a group of eight `w`-bit values
-    /// is exactly `w` bytes), with one bounds check per group instead of one
-    /// per value; the rest value by value ([`RleHybrid::packed`]).
-    fn unpack(&self, start: usize, from: usize, dst: &mut [u32]) -> u32 {
+    /// at `start` into `dst`. Whole groups of eight
+    /// values (a group of eight `w`-bit values is exactly `w` bytes) whose
+    /// bytes are present go through [`unpack_groups`], an unpacker
+    /// specialised for each width (constant shifts and masks, one bounds
+    /// check per group); the values before the first group boundary and
+    /// after the last whole group, value by value ([`RleHybrid::packed`]).
+    fn unpack(&self, start: usize, from: usize, dst: &mut [u32]) {
         let w = self.bit_width as usize;
-        let mut max = 0;
-        let mut j = 0;
-        if (1..=16).contains(&w) {
-            // Up to the first group boundary, value by value.
-            let head = ((8 - from % 8) % 8).min(dst.len());
-            for o in &mut dst[..head] {
-                let v = self.packed(start, from + j);
-                max = max.max(v);
-                *o = v;
-                j += 1;
-            }
-            let mask = (1u32 << w) - 1;
-            while dst.len() - j >= 8 {
-                let at = start + (from + j) / 8 * w;
-                let Some(group) = self.data.get(at..at + w) else {
-                    break;
-                };
-                let mut word = [0u8; 16];
-                word[..w].copy_from_slice(group);
-                let word = u128::from_le_bytes(word);
-                for (k, o) in dst[j..j + 8].iter_mut().enumerate() {
-                    let v = (word >> (k * w)) as u32 & mask;
-                    max = max.max(v);
-                    *o = v;
-                }
-                j += 8;
+        let head = ((8 - from % 8) % 8).min(dst.len());
+        for (j, o) in dst[..head].iter_mut().enumerate() {
+            *o = self.packed(start, from + j);
+        }
+        let mut j = head;
+        if w > 0 {
+            let at = start + (from + j) / 8 * w;
+            let present = self.data.len().saturating_sub(at) / w;
+            let groups = ((dst.len() - j) / 8).min(present);
+            if groups > 0 {
+                j += unpack_groups(
+                    w,
+                    &self.data[at..at + groups * w],
+                    &mut dst[j..j + groups * 8],
+                );
             }
         }
-        for o in &mut dst[j..] {
-            let v = self.packed(start, from + j);
-            max = max.max(v);
-            *o = v;
-            j += 1;
+        for (k, o) in dst[j..].iter_mut().enumerate() {
+            *o = self.packed(start, from + j + k);
         }
-        max
     }
 
     /// Reads the next `out.len()` values (fewer only when fewer are owed),
-    /// calling `check` once per run with the largest value of the piece.
-    fn decode_with(
-        &mut self,
-        out: &mut [u32],
-        mut check: impl FnMut(u32) -> Result<()>,
-    ) -> Result<usize> {
+    /// each checked below `limit` when there is one (once per run: an RLE
+    /// run's value, or a branch-free pass over a bit-packed piece).
+    fn decode_with(&mut self, out: &mut [u32], limit: Option<u32>) -> Result<usize> {
         let mut done = 0;
         while let Some(piece) = self.take(out.len() - done)? {
             let dst = &mut out[done..done + piece.len()];
             match piece {
                 Piece::Repeat { value, .. } => {
-                    check(value)?;
+                    if let Some(limit) = limit
+                        && value >= limit
+                    {
+                        return Err(index_error(value, limit));
+                    }
                     dst.fill(value);
                 }
                 Piece::Packed { start, from, .. } => {
-                    let max = self.unpack(start, from, dst);
-                    check(max)?;
+                    self.unpack(start, from, dst);
+                    if let Some(limit) = limit
+                        && any_at_or_above(dst, limit)
+                    {
+                        return Err(index_error(largest(dst), limit));
+                    }
                 }
             }
             done += piece.len();
@@ -338,21 +329,14 @@ impl RleHybrid {
 
     /// Reads the next `out.len()` values; fewer only when fewer are owed.
     pub(crate) fn decode(&mut self, out: &mut [u32]) -> Result<usize> {
-        self.decode_with(out, |_| Ok(()))
+        self.decode_with(out, None)
     }
 
     /// Reads the next `out.len()` dictionary indices, each checked below
-    /// `dict_len` (once per run).
+    /// `dict_len`.
     pub(crate) fn decode_indices(&mut self, out: &mut [u32], dict_len: usize) -> Result<usize> {
-        self.decode_with(out, |max| {
-            if max as usize >= dict_len {
-                Err(parquet_error(format!(
-                    "a dictionary index of {max} in a dictionary of {dict_len} values"
-                )))
-            } else {
-                Ok(())
-            }
-        })
+        // A dictionary longer than any `u32` index needs no check.
+        self.decode_with(out, u32::try_from(dict_len).ok())
     }
 
     /// Reads `n` definition levels of bit width 1 into bits `offset..offset + n`
@@ -380,22 +364,37 @@ impl RleHybrid {
         }
         let mut done = 0;
         let mut valid = 0;
+        let mut sink = BitSink::new(bits, offset);
         while let Some(piece) = self.take(n - done)? {
-            let at = offset + done;
             match piece {
                 Piece::Repeat { value, k } => {
-                    set_bits(bits, at, k, value == 1);
+                    let word = if value == 1 { u64::MAX } else { 0 };
+                    let mut left = k;
+                    while left > 0 {
+                        let len = left.min(BitSink::MAX);
+                        sink.push(word & low_bits(len), len);
+                        left -= len;
+                    }
                     if value == 1 {
                         valid += k;
                     }
                 }
                 // With one bit a value, the run's bytes are bitmap bytes.
                 Piece::Packed { start, from, k } => {
-                    valid += copy_bits(bits, at, &self.data[start..], from, k);
+                    let src = &self.data[start..];
+                    let mut i = 0;
+                    while i < k {
+                        let len = (k - i).min(BitSink::MAX);
+                        let word = load_bits(src, from + i, len);
+                        valid += word.count_ones() as usize;
+                        sink.push(word, len);
+                        i += len;
+                    }
                 }
             }
             done += piece.len();
         }
+        sink.finish();
         if done < n {
             return Err(parquet_error(format!("{done} levels of {n}")));
         }
@@ -403,59 +402,155 @@ impl RleHybrid {
     }
 }
 
-/// Sets (or clears) bits `at..at + n` of `bits`.
-fn set_bits(bits: &mut [u8], at: usize, n: usize, on: bool) {
-    let end = at + n;
-    let mut i = at;
-    while i < end && i % 8 != 0 {
-        set_bit(bits, i, on);
-        i += 1;
-    }
-    let whole = (end - i) / 8;
-    bits[i / 8..i / 8 + whole].fill(if on { 0xff } else { 0 });
-    i += whole * 8;
-    while i < end {
-        set_bit(bits, i, on);
-        i += 1;
-    }
+/// Whether any of `v` is `limit` or more: one pass without a branch per
+/// value (the compiler vectorises it), the common case being none.
+fn any_at_or_above(v: &[u32], limit: u32) -> bool {
+    v.iter().fold(0u32, |acc, &x| acc | u32::from(x >= limit)) != 0
 }
 
-#[inline]
-fn set_bit(bits: &mut [u8], i: usize, on: bool) {
-    let m = 1u8 << (i % 8);
-    if on {
-        bits[i / 8] |= m;
+/// The largest of `v` (0 when empty): for the error naming a bad index.
+fn largest(v: &[u32]) -> u32 {
+    v.iter().copied().max().unwrap_or(0)
+}
+
+/// The error of a dictionary index of `index` in a dictionary of `len` values.
+fn index_error(index: u32, len: u32) -> crate::Error {
+    parquet_error(format!(
+        "a dictionary index of {index} in a dictionary of {len} values"
+    ))
+}
+
+/// Unpacks the groups of eight `w`-bit values in `src` (`w` bytes each) into
+/// `dst` (eight values a group), with the unpacker specialised for `w`;
+/// returns how many values it wrote (`dst.len()`, or 0 for a width outside
+/// 1..=32, which [`RleHybrid::new`] refuses).
+fn unpack_groups(w: usize, src: &[u8], dst: &mut [u32]) -> usize {
+    macro_rules! by_width {
+        ($($w:literal)*) => {
+            match w {
+                $($w => unpack_groups_of::<$w>(src, dst),)*
+                _ => return 0,
+            }
+        };
+    }
+    by_width!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
+    dst.len()
+}
+
+/// [`unpack_groups`] for a width `W` known at compile time: each group's
+/// `W` bytes are copied into a zero-padded window, and value `k` is the
+/// 64-bit word at byte `k * W / 8` of it, shifted by `k * W % 8` and masked
+/// (both constants once the loop over `k` is unrolled).
+#[inline(always)]
+fn unpack_groups_of<const W: usize>(src: &[u8], dst: &mut [u32]) {
+    let mask = if W == 32 {
+        u64::from(u32::MAX)
     } else {
-        bits[i / 8] &= !m;
+        (1u64 << W) - 1
+    };
+    let (groups, _) = src.as_chunks::<W>();
+    let (outs, _) = dst.as_chunks_mut::<8>();
+    for (group, out) in groups.iter().zip(outs) {
+        // W bytes of values and 8 of padding: every value's word is inside.
+        let mut window = [0u8; 40];
+        window[..W].copy_from_slice(group);
+        for (k, o) in out.iter_mut().enumerate() {
+            let bit = k * W;
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&window[bit / 8..bit / 8 + 8]);
+            *o = ((u64::from_le_bytes(word) >> (bit % 8)) & mask) as u32;
+        }
     }
 }
 
-/// Copies bits `from..from + n` of `src` to bits `at..at + n` of `dst`,
-/// returning how many are set. Bits of `src` past its end read as zero (they
-/// were checked not to be needed).
-fn copy_bits(dst: &mut [u8], at: usize, src: &[u8], from: usize, n: usize) -> usize {
-    let byte = |i: usize| src.get(i).copied().unwrap_or(0);
-    let mut set = 0;
-    let mut i = 0;
-    if at % 8 == 0 && from % 8 == 0 {
-        // Both aligned: whole bytes, then the tail bit by bit.
-        let whole = n / 8;
-        let (d0, s0) = (at / 8, from / 8);
-        for j in 0..whole {
-            let b = byte(s0 + j);
-            dst[d0 + j] = b;
-            set += b.count_ones() as usize;
+/// The low `len` bits set (`len` at most 64).
+#[inline]
+fn low_bits(len: usize) -> u64 {
+    if len >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << len) - 1
+    }
+}
+
+/// Bits `bit..bit + len` of `src` (`len` at most [`BitSink::MAX`]) as the
+/// low bits of a word; bits past the end of `src` read as zero (they were
+/// checked not to be needed).
+#[inline]
+fn load_bits(src: &[u8], bit: usize, len: usize) -> u64 {
+    let at = bit / 8;
+    let window = match src.get(at..at + 8) {
+        Some(b) => <[u8; 8]>::try_from(b).unwrap_or_default(),
+        None => {
+            let mut window = [0u8; 8];
+            let end = (at + 8).min(src.len());
+            if at < end {
+                window[..end - at].copy_from_slice(&src[at..end]);
+            }
+            window
         }
-        i = whole * 8;
+    };
+    (u64::from_le_bytes(window) >> (bit % 8)) & low_bits(len)
+}
+
+/// Writes bits into a bitmap in order from a starting bit, gathered into a
+/// 64-bit word and stored eight bytes at a time (a run's bits cost a few
+/// instructions a word, not a few a bit). The bits of the first byte below
+/// the start and those of the last byte past the end are kept.
+struct BitSink<'a> {
+    bits: &'a mut [u8],
+    /// The byte the gathered word goes to.
+    byte: usize,
+    /// Bits gathered, `used` of them (below 64).
+    word: u64,
+    used: usize,
+}
+
+impl<'a> BitSink<'a> {
+    /// Most bits one [`BitSink::push`] takes.
+    const MAX: usize = 56;
+
+    /// A sink writing from bit `at` of `bits`.
+    fn new(bits: &'a mut [u8], at: usize) -> Self {
+        let byte = at / 8;
+        let used = at % 8;
+        let word = bits.get(byte).map_or(0, |&b| u64::from(b) & low_bits(used));
+        BitSink {
+            bits,
+            byte,
+            word,
+            used,
+        }
     }
-    while i < n {
-        let s = from + i;
-        let on = byte(s / 8) >> (s % 8) & 1 == 1;
-        set_bit(dst, at + i, on);
-        set += usize::from(on);
-        i += 1;
+
+    /// Appends the low `len` bits of `v` (`len` at most [`BitSink::MAX`];
+    /// no bit of `v` above them is set). The caller checked that every bit
+    /// written lies inside the bitmap.
+    #[inline]
+    fn push(&mut self, v: u64, len: usize) {
+        self.word |= v << self.used;
+        self.used += len;
+        if self.used >= 64 {
+            self.bits[self.byte..self.byte + 8].copy_from_slice(&self.word.to_le_bytes());
+            self.byte += 8;
+            self.used -= 64;
+            // The bits of `v` that did not fit (none when `used` is 0).
+            self.word = v >> (len - self.used);
+        }
     }
-    set
+
+    /// Writes the bits still gathered, keeping the rest of the last byte.
+    fn finish(self) {
+        let bytes = self.word.to_le_bytes();
+        let whole = self.used / 8;
+        self.bits[self.byte..self.byte + whole].copy_from_slice(&bytes[..whole]);
+        let tail = self.used % 8;
+        if tail > 0 {
+            let keep = !(low_bits(tail) as u8);
+            let b = &mut self.bits[self.byte + whole];
+            *b = (*b & keep) | bytes[whole];
+        }
+    }
 }
 
 #[cfg(test)]
@@ -641,10 +736,9 @@ mod tests {
                 for from in 0..20 {
                     for len in [0, 1, 7, 8, 9, 16, 23, 40] {
                         let mut got = vec![0; len];
-                        let max = r.unpack(0, from, &mut got);
+                        r.unpack(0, from, &mut got);
                         let want: Vec<u32> = (0..len).map(|j| r.packed(0, from + j)).collect();
                         assert_eq!(got, want, "w {w}, cut {cut}, from {from}, len {len}");
-                        assert_eq!(max, want.iter().copied().max().unwrap_or(0));
                     }
                 }
             }
