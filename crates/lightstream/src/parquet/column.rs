@@ -6,7 +6,10 @@
 //! limit), their bytes come zero-copy from an in-memory input or into one
 //! reused buffer from a file, and they are decompressed by our own
 //! [`Codec`] into reused [`PagePool`] buffers, each checked to fill exactly
-//! the size its header declares. Then: definition levels straight into the
+//! the size its header declares; a whole PLAIN page of a required
+//! fixed-width column that fits in the batch is decompressed straight into
+//! the column's buffer instead, where the codec can write into uninitialised
+//! memory (zstd). Then: definition levels straight into the
 //! validity bitmap (rle.rs), the dictionary page decoded once per chunk,
 //! dictionary indices into a reused `u32` scratch, PLAIN values, fixed-width
 //! values written once into the buffer the array keeps, and string columns
@@ -177,7 +180,10 @@ const _: fn() = || {
     owned::<PageColumn>();
 };
 
-/// A fixed-width PLAIN value.
+/// A fixed-width PLAIN value: implemented only for types of `WIDTH` bytes
+/// that every bit pattern is a value of (a page may be decompressed straight
+/// into their buffer, `PageColumn::direct_page`), on little-endian targets
+/// (lightstream-core refuses others), where PLAIN's bytes are the values.
 trait Le: Copy {
     const WIDTH: usize;
     fn from_le(b: &[u8]) -> Self;
@@ -302,17 +308,8 @@ impl PageColumn {
             };
         }
         let mut raw = Vec::new();
-        let src: &[u8] = match &in_memory {
-            Some(bytes) => bytes,
-            None => {
-                raw = self.pool.take(page.compressed, false);
-                let src = &mut raw[..page.compressed];
-                self.input
-                    .read_into(page.body(), src)
-                    .map_err(parquet_error)?;
-                src
-            }
-        };
+        let src = compressed_bytes(&*self.input, &self.pool, page, &in_memory, &mut raw)
+            .map_err(parquet_error)?;
         // A page of nothing but levels (every value null) may have no
         // compressed stream at all, as the parquet crate reads it.
         let buf = if page.uncompressed > levels {
@@ -346,6 +343,78 @@ impl PageColumn {
         };
         self.pool.give_back(raw);
         Ok(self.pool.lend(buf, page.uncompressed))
+    }
+
+    /// The next page decompressed straight into `out`'s spare room, when it
+    /// is a whole PLAIN v1 page of a required column with at most `room`
+    /// rows, of exactly that many values' bytes, and the codec writes into
+    /// uninitialised memory ([`Codec::writes_uninit`]: zstd): no page buffer
+    /// and no copy. Returns the
+    /// rows added; 0 when the page is not such a page (the caller opens it
+    /// as usual). The page's bytes are checked as on the usual path: the
+    /// stream must decompress to exactly what its header declares.
+    fn direct_page<T: Le>(&mut self, out: &mut Vec64<T>, room: usize) -> Result<usize> {
+        let Some(&page) = self.pages.get(self.next) else {
+            return Ok(0);
+        };
+        let PageKind::Data {
+            num_values,
+            encoding: PLAIN,
+            ..
+        } = page.kind
+        else {
+            return Ok(0);
+        };
+        let rows = usize::try_from(num_values).unwrap_or(usize::MAX);
+        if self.max_def > 0
+            || rows == 0
+            || rows > room
+            || rows.checked_mul(T::WIDTH) != Some(page.uncompressed)
+            || !self.codec.writes_uninit()
+        {
+            return Ok(0);
+        }
+        out.reserve(rows);
+        let spare = out.spare_capacity_mut();
+        let Some(spare) = spare.get_mut(..rows) else {
+            return Ok(0);
+        };
+        // SAFETY: `spare` is `rows` values of `T` of uninitialised memory
+        // inside `out`'s allocation; the same memory as bytes is `rows *
+        // T::WIDTH` bytes (`Le`'s `WIDTH` is `T`'s size), and `MaybeUninit<u8>`
+        // has no alignment or validity requirement.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                spare.as_mut_ptr().cast::<std::mem::MaybeUninit<u8>>(),
+                rows * std::mem::size_of::<T>(),
+            )
+        };
+        let in_memory = self.input.slice(page.body(), page.compressed);
+        let mut raw = Vec::new();
+        let src = compressed_bytes(&*self.input, &self.pool, &page, &in_memory, &mut raw)
+            .map_err(|e| parquet_error(format!("data page {}: {e}", self.next)))?;
+        let got = self.codec.decompress_into(src, bytes);
+        self.pool.give_back(raw);
+        let k = self.next;
+        let got = got.map_err(|e| {
+            parquet_error(format!(
+                "data page {k}: decompressing {} bytes into the {} its header declares: {e}",
+                page.compressed, page.uncompressed
+            ))
+        })?;
+        if got != page.uncompressed {
+            return Err(parquet_error(format!(
+                "data page {k}: decompressed to {got} bytes where its header declares {}",
+                page.uncompressed
+            )));
+        }
+        let len = out.len() + rows;
+        // SAFETY: zstd wrote `got` = `rows * WIDTH` bytes, every byte of the
+        // `rows` values after `out.len()` (reserved above), and every bit
+        // pattern is a value of `T` (`Le`).
+        unsafe { out.set_len(len) };
+        self.next += 1;
+        Ok(rows)
     }
 
     /// Reads the next data page (after the dictionary page, if any).
@@ -474,6 +543,24 @@ impl PageColumn {
     }
 }
 
+/// A page's compressed bytes: the input's own (`in_memory`, no copy), or
+/// read from the file into `raw`, a pool buffer the caller gives back.
+fn compressed_bytes<'a>(
+    input: &dyn ChunkBytes,
+    pool: &PagePool,
+    page: &PageInfo,
+    in_memory: &'a Option<Bytes>,
+    raw: &'a mut Vec<u8>,
+) -> std::result::Result<&'a [u8], String> {
+    if let Some(bytes) = in_memory {
+        return Ok(bytes);
+    }
+    *raw = pool.take(page.compressed, false);
+    let src = &mut raw[..page.compressed];
+    input.read_into(page.body(), src)?;
+    Ok(src)
+}
+
 /// parquet-format `Encoding` codes a page header may hold that our
 /// decoders read.
 const PLAIN: i32 = 0;
@@ -547,6 +634,25 @@ impl PageColumn {
                 // The page read to its end gives its buffer back first, for
                 // the next page to reuse.
                 self.page = None;
+                let room = n - done;
+                let direct = match &mut out {
+                    Out::I32(o) => self.direct_page(o, room),
+                    Out::I64(o) => self.direct_page(o, room),
+                    Out::F32(o) => self.direct_page(o, room),
+                    Out::F64(o) => self.direct_page(o, room),
+                    Out::Text(_) | Out::Bool(_) => Ok(0),
+                }
+                .map_err(|e| match e {
+                    crate::Error::Parquet(m) => {
+                        parquet_error(format!("{m} (after {done} of {n} rows)"))
+                    }
+                    other => other,
+                })?;
+                if direct > 0 {
+                    done += direct;
+                    valid += direct;
+                    continue;
+                }
                 let p = self.next_page().map_err(|e| match e {
                     crate::Error::Parquet(m) => {
                         parquet_error(format!("{m} (after {done} of {n} rows)"))
@@ -767,7 +873,9 @@ mod tests {
 
     use super::*;
     use crate::parquet::pages::index_chunk;
-    use crate::parquet::pages::tests::{crate_file, crate_file_values};
+    use crate::parquet::pages::tests::{
+        crate_file, crate_file_of, crate_file_values, required_values,
+    };
     use crate::parquet::{ParquetReadOptions, ParquetReader};
 
     const ROWS: usize = 3000;
@@ -1031,6 +1139,53 @@ mod tests {
             };
             for part in ["t: row group 0", "column \"v\"", page, "declares"] {
                 assert!(err.contains(part), "{part:?} missing from: {err}");
+            }
+        }
+    }
+
+    /// PLAIN pages of a required column (100 rows each, zstd) read straight
+    /// into the column where a whole page fits in what is left of the batch
+    /// (most pages with batches of 299 and up) and through a page buffer
+    /// where it does not (batches of 1 and 7, pages that straddle two
+    /// batches): the same values either way, from memory and from a file, as the crate's
+    /// reader gives. A stream shorter or longer than its header declares is
+    /// an error that names the page, on both inputs.
+    #[test]
+    fn whole_pages_decompressed_into_the_column_read_as_through_a_buffer() {
+        for v2 in [false, true] {
+            let bytes = crate_file_of(true, v2, false, |p| p);
+            for batch in [1, 7, 299, 300, 1000, 65_536] {
+                let ours = read_both(&bytes, batch).unwrap();
+                assert_eq!(ints(&ours), required_values(), "v2 {v2}, batch {batch}");
+                let theirs = read(&Bytes::from(bytes.clone()), batch, false).unwrap();
+                assert_eq!(ints(&theirs), required_values());
+            }
+        }
+        for extra in [-4i64, 4] {
+            // The first data page's stream decompresses to 4 bytes less (or
+            // more) than the 400 its header declares for its 100 values.
+            let mut k = 0;
+            let bytes = crate_file_of(true, false, false, move |page| {
+                k += 1;
+                if k != 1 {
+                    return page;
+                }
+                let declared = page.uncompressed_size();
+                let mut p = page.compressed_page().clone();
+                let Page::DataPage { buf, .. } = &mut p else {
+                    return page;
+                };
+                let mut plain = zstd::stream::decode_all(&buf[..]).unwrap();
+                assert_eq!(plain.len(), declared);
+                plain.resize((declared as i64 + extra) as usize, 0);
+                *buf = Bytes::from(zstd::bulk::compress(&plain, 1).unwrap());
+                CompressedPage::new(p, declared)
+            });
+            for batch in [300, 1000] {
+                let err = read_both(&bytes, batch).unwrap_err();
+                for part in ["column \"v\"", "data page 0", "declares"] {
+                    assert!(err.contains(part), "{part:?} missing from: {err}");
+                }
             }
         }
     }

@@ -25,6 +25,7 @@
 //!
 //! [`ParquetReadOptions::max_page_bytes`]: super::ParquetReadOptions::max_page_bytes
 
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex, Weak};
 
 use lightstream_core::bytes::Bytes;
@@ -359,8 +360,75 @@ impl Codec {
         }
     }
 
+    /// Whether [`Codec::decompress_into`] can write into uninitialised
+    /// memory with this codec: zstd can; snappy's decoder takes an
+    /// initialised slice (the caller then takes the page-buffer path).
+    pub(crate) fn writes_uninit(&self) -> bool {
+        #[cfg(feature = "zstd")]
+        let zstd = matches!(self, Codec::Zstd(_));
+        #[cfg(not(feature = "zstd"))]
+        let zstd = false;
+        zstd
+    }
+
+    /// Decompresses a whole page straight into `out`, memory that may be
+    /// uninitialised (a column's spare room); only where
+    /// [`Codec::writes_uninit`]. Returns the bytes written (the caller checks
+    /// they are what the header declares); a stream longer than `out` is an
+    /// error.
+    pub(crate) fn decompress_into(
+        &mut self,
+        src: &[u8],
+        out: &mut [MaybeUninit<u8>],
+    ) -> Result<usize, String> {
+        match self {
+            #[cfg(feature = "zstd")]
+            Codec::Zstd(d) => d
+                .decompress_to_buffer(src, &mut Uninit { out, filled: 0 })
+                .map_err(|e| format!("zstd: {e}")),
+            _ => {
+                let _ = (src, out);
+                Err("this codec does not write into uninitialised memory".into())
+            }
+        }
+    }
+
     pub(crate) fn is_none(&self) -> bool {
         matches!(self, Codec::None)
+    }
+}
+
+/// Uninitialised memory as zstd's output: zstd writes there without
+/// reading it and says how much it wrote.
+#[cfg(feature = "zstd")]
+struct Uninit<'a> {
+    out: &'a mut [MaybeUninit<u8>],
+    /// The bytes zstd has written, from the start.
+    filled: usize,
+}
+
+// SAFETY: `as_mut_ptr` and `capacity` describe `out`, a slice borrowed
+// mutably for the wrapper's whole life; zstd writes at most `capacity` bytes
+// there and then calls `filled_until(n)` with `n <= capacity` (`write_from`
+// checks it); `as_slice` shows only those `filled` bytes, which zstd wrote.
+#[cfg(feature = "zstd")]
+unsafe impl zstd::zstd_safe::WriteBuf for Uninit<'_> {
+    fn as_slice(&self) -> &[u8] {
+        let filled = self.out.get(..self.filled).unwrap_or_default();
+        // SAFETY: the first `filled` bytes were written by zstd (see the impl).
+        unsafe { std::slice::from_raw_parts(filled.as_ptr().cast::<u8>(), filled.len()) }
+    }
+
+    fn capacity(&self) -> usize {
+        self.out.len()
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.out.as_mut_ptr().cast::<u8>()
+    }
+
+    unsafe fn filled_until(&mut self, n: usize) {
+        self.filled = n.min(self.out.len());
     }
 }
 
@@ -642,6 +710,22 @@ pub(super) mod tests {
         dictionary: bool,
         edit: impl FnMut(CompressedPage) -> CompressedPage + Send + 'static,
     ) -> Vec<u8> {
+        crate_file_of(false, v2, dictionary, edit)
+    }
+
+    /// The values of [`crate_file_of`]'s required column: `i % 7`, 1,000 rows.
+    pub(in crate::parquet) fn required_values() -> Vec<Option<i32>> {
+        (0..1000).map(|i| Some(i % 7)).collect()
+    }
+
+    /// [`crate_file`], or with `required` a required int32 column `v` of
+    /// [`required_values`].
+    pub(in crate::parquet) fn crate_file_of(
+        required: bool,
+        v2: bool,
+        dictionary: bool,
+        edit: impl FnMut(CompressedPage) -> CompressedPage + Send + 'static,
+    ) -> Vec<u8> {
         use parquet::basic::{Compression, ZstdLevel};
         use parquet::column::page::{PageWriteSpec, PageWriter};
         use parquet::column::writer::{ColumnWriter, get_column_writer};
@@ -671,7 +755,10 @@ pub(super) mod tests {
             }
         }
 
-        let schema = Arc::new(parse_message_type("message m { optional int32 v; }").unwrap());
+        let repetition = if required { "required" } else { "optional" };
+        let schema = Arc::new(
+            parse_message_type(&format!("message m {{ {repetition} int32 v; }}")).unwrap(),
+        );
         let props = Arc::new(
             WriterProperties::builder()
                 .set_writer_version(if v2 {
@@ -697,10 +784,15 @@ pub(super) mod tests {
         let ColumnWriter::Int32ColumnWriter(mut w) = get_column_writer(descr, props, pages) else {
             unreachable!()
         };
-        let rows = crate_file_values();
+        let rows = if required {
+            required_values()
+        } else {
+            crate_file_values()
+        };
         let defs: Vec<i16> = rows.iter().map(|v| i16::from(v.is_some())).collect();
         let values: Vec<i32> = rows.iter().flatten().copied().collect();
-        w.write_batch(&values, Some(&defs), None).unwrap();
+        let defs = (!required).then_some(&defs[..]);
+        w.write_batch(&values, defs, None).unwrap();
         let close = w.close().unwrap();
         let bytes = Bytes::from(std::mem::take(&mut *sink.lock().unwrap()));
         let mut rg = file.next_row_group().unwrap();
