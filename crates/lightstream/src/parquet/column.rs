@@ -543,6 +543,14 @@ impl PageColumn {
     }
 }
 
+/// A page's error with where in the batch it came: after `done` of `n` rows.
+fn after_rows(e: crate::Error, done: usize, n: usize) -> crate::Error {
+    match e {
+        crate::Error::Parquet(m) => parquet_error(format!("{m} (after {done} of {n} rows)")),
+        other => other,
+    }
+}
+
 /// A page's compressed bytes: the input's own (`in_memory`, no copy), or
 /// read from the file into `raw`, a pool buffer the caller gives back.
 fn compressed_bytes<'a>(
@@ -642,23 +650,13 @@ impl PageColumn {
                     Out::F64(o) => self.direct_page(o, room),
                     Out::Text(_) | Out::Bool(_) => Ok(0),
                 }
-                .map_err(|e| match e {
-                    crate::Error::Parquet(m) => {
-                        parquet_error(format!("{m} (after {done} of {n} rows)"))
-                    }
-                    other => other,
-                })?;
+                .map_err(|e| after_rows(e, done, n))?;
                 if direct > 0 {
                     done += direct;
                     valid += direct;
                     continue;
                 }
-                let p = self.next_page().map_err(|e| match e {
-                    crate::Error::Parquet(m) => {
-                        parquet_error(format!("{m} (after {done} of {n} rows)"))
-                    }
-                    other => other,
-                })?;
+                let p = self.next_page().map_err(|e| after_rows(e, done, n))?;
                 self.page = Some(p);
             }
             let Some(page) = self.page.as_mut() else {
