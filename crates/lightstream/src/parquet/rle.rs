@@ -960,6 +960,11 @@ fn put_repeat(value: u32, count: usize, bit_width: u32, out: &mut Vec<u8>) {
 }
 
 /// One bit-packed run of `values` (padded to whole groups of 8 with zeros).
+///
+/// The bits gather in a 64-bit register and leave it 32 at a time, each
+/// store to a new place: or-ing every value into the memory word of the one
+/// before it made each value's load wait on the previous store (a failed
+/// store-to-load forward), which cost more than the packing.
 fn put_packed<T: Copy + Into<u32>>(values: &[T], bit_width: u32, out: &mut Vec<u8>) {
     if values.is_empty() {
         return;
@@ -967,23 +972,34 @@ fn put_packed<T: Copy + Into<u32>>(values: &[T], bit_width: u32, out: &mut Vec<u
     let groups = values.len().div_ceil(8);
     put_uleb(((groups as u64) << 1) | 1, out);
     let w = bit_width as usize;
+    let bytes = groups * w;
     let start = out.len();
-    // Zeroed, with 8 bytes of room past the run: each value is or-ed into
-    // the 8-byte word at its first byte (it spans at most 5 bytes from
-    // there), and the padding stays zero.
-    out.resize(start + groups * w + 8, 0);
-    let buf = &mut out[start..];
-    let mut bit = 0;
+    // Room for whole 4-byte stores past the run's last byte; cut back after.
+    out.resize(start + bytes + 4, 0);
+    let mut words = out[start..].chunks_exact_mut(4);
+    // `acc` holds `held` < 32 bits before a value is added, so a value of
+    // up to 32 bits fits (`held + w` <= 63).
+    let mut acc = 0u64;
+    let mut held = 0;
     for &v in values {
-        let at = bit / 8;
-        if let Some(word) = buf.get_mut(at..at + 8) {
-            let old = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-            let new = old | (u64::from(v.into()) << (bit % 8));
-            word.copy_from_slice(&new.to_le_bytes());
+        acc |= u64::from(v.into()) << held;
+        held += w;
+        if held >= 32 {
+            if let Some(word) = words.next() {
+                word.copy_from_slice(&(acc as u32).to_le_bytes());
+            }
+            acc >>= 32;
+            held -= 32;
         }
-        bit += w;
     }
-    out.truncate(start + groups * w);
+    if held > 0
+        && let Some(word) = words.next()
+    {
+        word.copy_from_slice(&(acc as u32).to_le_bytes());
+    }
+    // The padding values of the last group are zeros: the room was zeroed
+    // and the bits past the last value's are zero in `acc`.
+    out.truncate(start + bytes);
 }
 
 #[cfg(test)]
