@@ -5,15 +5,21 @@ Usage: parquet_time.py DIR [REPEATS]
 
 DIR holds Lightstream's files `lightstream_{snappy,zstd}.parquet` (written by the
 Rust bench). For each codec this script:
-  - times pq.read_table on Lightstream's file (use_threads False: one thread,
-    and True: pyarrow's default, pa.cpu_count() threads; the bench's own reads
-    run with 1 and 2 decode threads),
+  - times pq.read_table on Lightstream's file (use_threads False and True:
+    pyarrow's default, pa.cpu_count() threads; the bench's own reads run with 1
+    and 2 decode threads), and pq.ParquetFile(...).read(use_threads=False):
+    read_table goes through the dataset scanner, which decodes row groups on
+    pyarrow's I/O thread pool even with use_threads=False (on a file of two row
+    groups its CPU time is about twice its wall time), while ParquetFile.read
+    decodes on the calling thread only: pyarrow's one-core read,
   - writes `pyarrow_<codec>.parquet` from that table with the same settings
     (compression, dictionary encoding on, 1,048,576-row row groups) and times
     pq.write_table (pyarrow's writer encodes columns on one thread),
-  - times pq.read_table on its own file (use_threads False and True).
-Best of REPEATS (default 5) for each; prints one JSON document (seconds and
-rows/s) and writes it to DIR/pyarrow_times.json.
+  - times the same three reads of its own file.
+Best of REPEATS (default 5) for each, as wall time (perf_counter) and, under
+"cpu", as the process's CPU time (process_time, all threads; best of the same
+runs); prints one JSON document (seconds and rows/s) and writes it to
+DIR/pyarrow_times.json.
 """
 
 import json
@@ -28,13 +34,26 @@ ROW_GROUP = 1024 * 1024
 
 
 def best(f, repeats):
-    times = []
+    """Best wall time, best CPU time (all threads) and the last result."""
+    walls, cpus = [], []
     out = None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = f()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return min(walls), min(cpus), out
+
+
+def reads(case, cpu, who, path, rows, repeats):
+    """Times the three reads of `path` into `case` (wall) and `cpu`."""
+    runs = [(f"threads_{t}", lambda t=t: pq.read_table(path, use_threads=t)) for t in (False, True)]
+    runs.append(("one_core", lambda: pq.ParquetFile(path).read(use_threads=False)))
+    for name, f in runs:
+        s, c, t = best(f, repeats)
+        assert t.num_rows == rows
+        case[f"read_{who}_file_{name}"] = s
+        cpu[f"read_{who}_file_{name}"] = c
 
 
 def main():
@@ -48,20 +67,15 @@ def main():
         theirs = os.path.join(d, f"pyarrow_{codec}.parquet")
         table = pq.read_table(ours)
         rows = table.num_rows
-        case = {"rows": rows}
-        for threads in (False, True):
-            s, t = best(lambda: pq.read_table(ours, use_threads=threads), repeats)
-            assert t.num_rows == rows
-            case[f"read_lightstream_file_threads_{threads}"] = s
-        s, _ = best(
+        case, cpu = {"rows": rows}, {}
+        reads(case, cpu, "lightstream", ours, rows, repeats)
+        s, c, _ = best(
             lambda: pq.write_table(table, theirs, compression=codec, use_dictionary=True, row_group_size=ROW_GROUP),
             repeats,
         )
-        case["write"] = s
-        for threads in (False, True):
-            s, t = best(lambda: pq.read_table(theirs, use_threads=threads), repeats)
-            assert t.num_rows == rows
-            case[f"read_pyarrow_file_threads_{threads}"] = s
+        case["write"], cpu["write"] = s, c
+        reads(case, cpu, "pyarrow", theirs, rows, repeats)
+        case["cpu"] = cpu
         case["file_bytes"] = {"lightstream": os.path.getsize(ours), "pyarrow": os.path.getsize(theirs)}
         case["rows_per_s"] = {k: rows / v for k, v in case.items() if isinstance(v, float)}
         results["cases"][codec] = case
