@@ -32,7 +32,7 @@ use lightstream_core::minarrow::{FieldArray, Vec64};
 use parquet::basic::{Encoding, Type as PhysicalType};
 use parquet::file::metadata::ColumnChunkMetaData;
 
-use super::decode::{Dense, DictText, Rows, TextBuilder, Values, build, build_dense};
+use super::decode::{Dense, DictText, Rows, Span, TextBuilder, Values, build, build_dense};
 use super::pages::{ChunkBytes, Codec, PageInfo, PageKind, PagePool, kind_name};
 use super::rle::RleHybrid;
 use super::types::{ColumnPlan, Decode, parquet_error};
@@ -58,10 +58,11 @@ enum Dict {
         width: usize,
         len: usize,
     },
-    /// Byte arrays: each entry's span in `bytes`, and which are not UTF-8.
+    /// Byte arrays: the entries' bytes one after the other, each entry's
+    /// span in them, and which are not UTF-8.
     Strings {
         bytes: Bytes,
-        spans: Vec<(usize, usize)>,
+        spans: Vec<Span>,
         bad: Vec<bool>,
     },
 }
@@ -72,15 +73,16 @@ impl Dict {
             PhysicalType::INT32 | PhysicalType::FLOAT => 4,
             PhysicalType::INT64 | PhysicalType::DOUBLE => 8,
             PhysicalType::BYTE_ARRAY => {
-                let spans = plain_spans(&bytes, n, "dictionary")?;
-                // A page all ASCII (lengths included) holds only UTF-8
-                // entries: one vectorised pass instead of a check per entry.
+                let (values, spans) = plain_entries(&bytes, n, "dictionary")?;
+                let bytes = Bytes::from(values);
+                // All ASCII: only UTF-8 entries, found in one vectorised
+                // pass instead of a check per entry.
                 let bad: Vec<bool> = if bytes.is_ascii() {
                     Vec::new()
                 } else {
                     spans
                         .iter()
-                        .map(|&(a, b)| std::str::from_utf8(&bytes[a..b]).is_err())
+                        .map(|&(a, b)| std::str::from_utf8(&bytes[a as usize..b as usize]).is_err())
                         .collect()
                 };
                 let bad = if bad.contains(&true) { bad } else { Vec::new() };
@@ -104,18 +106,32 @@ impl Dict {
     }
 }
 
-/// Spans of `n` PLAIN byte arrays (`u32` length, bytes) at the start of
-/// `bytes`, each checked present.
-fn plain_spans(bytes: &[u8], n: usize, what: &str) -> Result<Vec<(usize, usize)>> {
+/// The `n` PLAIN byte arrays (`u32` length, bytes) at the start of `bytes`,
+/// each checked present, copied together without their lengths, and each
+/// one's span in that copy. A row's random lookup of its entry then touches
+/// less cache: spans as `u32` pairs (half of `usize` pairs) and no length
+/// bytes between the values (for this bench's 50,000 entries of about 10
+/// bytes: 0.9 against 1.5 MB).
+fn plain_entries(bytes: &[u8], n: usize, what: &str) -> Result<(Vec<u8>, Vec<Span>)> {
+    if u32::try_from(bytes.len()).is_err() {
+        return Err(parquet_error(format!(
+            "a {what} of {} bytes (more than 4 GiB)",
+            bytes.len()
+        )));
+    }
     // At least 4 bytes a value: the count asked cannot reserve past that.
     let mut spans = Vec::with_capacity(n.min(bytes.len() / 4));
+    let mut values = Vec::with_capacity(bytes.len());
     let mut pos = 0;
     for _ in 0..n {
-        let (span, next) = plain_span(bytes, pos, what)?;
-        spans.push(span);
+        let ((a, b), next) = plain_span(bytes, pos, what)?;
+        let at = values.len();
+        values.extend_from_slice(&bytes[a..b]);
+        // At most `bytes.len()`, checked to fit above.
+        spans.push((at as u32, values.len() as u32));
         pos = next;
     }
-    Ok(spans)
+    Ok((values, spans))
 }
 
 /// The PLAIN byte array at `pos`: its span and where the next starts.
@@ -843,7 +859,7 @@ fn text_piece(
             if out.is_strings() && !all_valid {
                 out.reserve(
                     idx.iter()
-                        .map(|&i| spans[i as usize].1 - spans[i as usize].0)
+                        .map(|&i| (spans[i as usize].1 - spans[i as usize].0) as usize)
                         .sum(),
                 );
             }

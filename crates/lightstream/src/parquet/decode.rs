@@ -743,14 +743,27 @@ impl<K: Integer + Default> CatBuilder<K> {
     }
 }
 
+/// Where a dictionary entry's bytes start and end (a page's size is an i32
+/// in its header, so `u32` holds any; half the cache of a `usize` pair).
+pub(super) type Span = (u32, u32);
+
 /// A dictionary page of byte arrays as [`TextBuilder::push_indexed`] reads
 /// it: each entry's span in `bytes`, and which entries are not UTF-8 (empty
 /// when none; those are checked again as a PLAIN value is, so that the error
 /// names the row the crate's path names).
 pub(super) struct DictText<'a> {
     pub(super) bytes: &'a [u8],
-    pub(super) spans: &'a [(usize, usize)],
+    pub(super) spans: &'a [Span],
     pub(super) bad: &'a [bool],
+}
+
+impl DictText<'_> {
+    /// Entry `i`'s span in `bytes` (`i` below the dictionary's length).
+    #[inline]
+    fn span(&self, i: usize) -> (usize, usize) {
+        let (a, b) = self.spans[i];
+        (a as usize, b as usize)
+    }
 }
 
 /// The rows a string and a categorical builder take.
@@ -767,7 +780,7 @@ trait Entries {
     fn entries(&mut self, dict: &DictText, idx: &[u32]) -> Result<()> {
         let len = dict.spans.len();
         idx.iter()
-            .try_for_each(|&i| self.entry(i as usize, len, dict.bytes, dict.spans[i as usize]))
+            .try_for_each(|&i| self.entry(i as usize, len, dict.bytes, dict.span(i as usize)))
     }
 }
 
@@ -804,7 +817,7 @@ impl<O: Integer + Default + StrOffset> Entries for StrBuilder<O> {
         let start = self.data.len();
         let mut end = start;
         self.offsets.extend(idx.iter().map(|&i| {
-            let (a, b) = dict.spans[i as usize];
+            let (a, b) = dict.span(i as usize);
             end += b - a;
             O::wrapping(end)
         }));
@@ -820,7 +833,7 @@ impl<O: Integer + Default + StrOffset> Entries for StrBuilder<O> {
         let src_short = src.len().checked_sub(SHORT);
         let mut at = 0;
         for &i in idx {
-            let (a, b) = dict.spans[i as usize];
+            let (a, b) = dict.span(i as usize);
             let len = b - a;
             if len <= SHORT && src_short.is_some_and(|s| a <= s) && at <= total {
                 // SAFETY: `a + SHORT <= src.len()` and `at + SHORT <=
@@ -887,7 +900,7 @@ impl<K: Integer + Default> Entries for CatBuilder<K> {
             for (j, &i) in idx.iter().enumerate() {
                 let i = i as usize;
                 if self.by_index[i].is_none() {
-                    let (a, b) = dict.spans[i];
+                    let (a, b) = dict.span(i);
                     let k = self.key(&dict.bytes[a..b], first + j)?;
                     self.assign(i, k);
                     if self.assigned == len {
@@ -913,7 +926,7 @@ fn indexed<B: Entries>(
     let len = dict.spans.len();
     let one = |b: &mut B, i: u32| {
         let i = i as usize;
-        let span = dict.spans[i];
+        let span = dict.span(i);
         if dict.bad.get(i).copied().unwrap_or(false) {
             b.push(&dict.bytes[span.0..span.1])
         } else {
@@ -1378,7 +1391,7 @@ mod tests {
     /// [`ENTRIES`] as a dictionary page's bytes and each entry's span.
     struct TestDict {
         bytes: Vec<u8>,
-        spans: Vec<(usize, usize)>,
+        spans: Vec<(u32, u32)>,
     }
 
     impl TestDict {
@@ -1386,7 +1399,7 @@ mod tests {
             let mut bytes = Vec::new();
             let mut spans = Vec::new();
             for e in ENTRIES {
-                spans.push((bytes.len(), bytes.len() + e.len()));
+                spans.push((bytes.len() as u32, (bytes.len() + e.len()) as u32));
                 bytes.extend_from_slice(e.as_bytes());
             }
             TestDict { bytes, spans }
@@ -1434,7 +1447,7 @@ mod tests {
         };
         let mut slow = cat();
         for &i in &idx {
-            let (a, b) = spans[i as usize];
+            let (a, b) = dict.span(i as usize);
             slow.push_entry(i as usize, spans.len(), &bytes[a..b])
                 .unwrap();
         }

@@ -976,7 +976,7 @@ fn put_packed<T: Copy + Into<u32>>(values: &[T], bit_width: u32, out: &mut Vec<u
     let start = out.len();
     // Room for whole 4-byte stores past the run's last byte; cut back after.
     out.resize(start + bytes + 4, 0);
-    let mut words = out[start..].chunks_exact_mut(4);
+    let mut words = out[start..].as_chunks_mut::<4>().0.iter_mut();
     // `acc` holds `held` < 32 bits before a value is added, so a value of
     // up to 32 bits fits (`held + w` <= 63).
     let mut acc = 0u64;
@@ -986,7 +986,7 @@ fn put_packed<T: Copy + Into<u32>>(values: &[T], bit_width: u32, out: &mut Vec<u
         held += w;
         if held >= 32 {
             if let Some(word) = words.next() {
-                word.copy_from_slice(&(acc as u32).to_le_bytes());
+                *word = (acc as u32).to_le_bytes();
             }
             acc >>= 32;
             held -= 32;
@@ -995,7 +995,7 @@ fn put_packed<T: Copy + Into<u32>>(values: &[T], bit_width: u32, out: &mut Vec<u
     if held > 0
         && let Some(word) = words.next()
     {
-        word.copy_from_slice(&(acc as u32).to_le_bytes());
+        *word = (acc as u32).to_le_bytes();
     }
     // The padding values of the last group are zeros: the room was zeroed
     // and the bits past the last value's are zero in `acc`.
