@@ -437,29 +437,49 @@ fn unpack_groups(w: usize, src: &[u8], dst: &mut [u32]) -> usize {
     dst.len()
 }
 
-/// [`unpack_groups`] for a width `W` known at compile time: each group's
-/// `W` bytes are copied into a zero-padded window, and value `k` is the
-/// 64-bit word at byte `k * W / 8` of it, shifted by `k * W % 8` and masked
-/// (both constants once the loop over `k` is unrolled).
+/// [`unpack_groups`] for a width `W` known at compile time: value `k` of a
+/// group is the 64-bit word at byte `k * W / 8` of it, shifted by
+/// `k * W % 8` and masked (both constants once the loop over `k` is
+/// unrolled). A group with 8 bytes of `src` after it is read in place; the
+/// last one or two, from a zero-padded copy. (Reading every group through
+/// such a copy made each word's load wait for the copy's stores to retire:
+/// a load that spans several earlier stores is not forwarded from them.)
 #[inline(always)]
 fn unpack_groups_of<const W: usize>(src: &[u8], dst: &mut [u32]) {
+    let (groups, _) = src.as_chunks::<W>();
+    let (outs, _) = dst.as_chunks_mut::<8>();
+    let n = groups.len().min(outs.len());
+    // Groups `g` with `g * W + W + 8 <= src.len()`.
+    let in_place = (src.len().saturating_sub(8) / W).min(n);
+    for (g, out) in outs[..in_place].iter_mut().enumerate() {
+        if let Some(window) = src.get(g * W..g * W + W + 8) {
+            unpack_group::<W>(window, out);
+        }
+    }
+    for (group, out) in groups[in_place..n].iter().zip(&mut outs[in_place..n]) {
+        // W bytes of values and 8 of padding: every value's word is inside.
+        let mut window = [0u8; 40];
+        window[..W].copy_from_slice(group);
+        unpack_group::<W>(&window, out);
+    }
+}
+
+/// The 8 values of width `W` at the start of `window`, which holds at least
+/// `W + 8` bytes (each value's 8-byte word inside it).
+#[inline(always)]
+fn unpack_group<const W: usize>(window: &[u8], out: &mut [u32; 8]) {
     let mask = if W == 32 {
         u64::from(u32::MAX)
     } else {
         (1u64 << W) - 1
     };
-    let (groups, _) = src.as_chunks::<W>();
-    let (outs, _) = dst.as_chunks_mut::<8>();
-    for (group, out) in groups.iter().zip(outs) {
-        // W bytes of values and 8 of padding: every value's word is inside.
-        let mut window = [0u8; 40];
-        window[..W].copy_from_slice(group);
-        for (k, o) in out.iter_mut().enumerate() {
-            let bit = k * W;
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&window[bit / 8..bit / 8 + 8]);
-            *o = ((u64::from_le_bytes(word) >> (bit % 8)) & mask) as u32;
-        }
+    for (k, o) in out.iter_mut().enumerate() {
+        let bit = k * W;
+        let word = window
+            .get(bit / 8..bit / 8 + 8)
+            .and_then(|w| <[u8; 8]>::try_from(w).ok())
+            .unwrap_or_default();
+        *o = ((u64::from_le_bytes(word) >> (bit % 8)) & mask) as u32;
     }
 }
 
