@@ -285,11 +285,9 @@ impl RleHybrid {
             let present = self.data.len().saturating_sub(at) / w;
             let groups = ((dst.len() - j) / 8).min(present);
             if groups > 0 {
-                j += unpack_groups(
-                    w,
-                    &self.data[at..at + groups * w],
-                    &mut dst[j..j + groups * 8],
-                );
+                // The bytes after these groups go along (to the end of the
+                // data), so that only the data's last groups need a copy.
+                j += unpack_groups(w, &self.data[at..], &mut dst[j..j + groups * 8]);
             }
         }
         for (k, o) in dst[j..].iter_mut().enumerate() {
@@ -420,10 +418,12 @@ fn index_error(index: u32, len: u32) -> crate::Error {
     ))
 }
 
-/// Unpacks the groups of eight `w`-bit values in `src` (`w` bytes each) into
-/// `dst` (eight values a group), with the unpacker specialised for `w`;
-/// returns how many values it wrote (`dst.len()`, or 0 for a width outside
-/// 1..=32, which [`RleHybrid::new`] refuses).
+/// Unpacks the first `dst.len() / 8` groups of eight `w`-bit values at the
+/// start of `src` (`w` bytes each; `src` holds at least that many, and the
+/// bytes after them are only read, never decoded) into `dst` (eight values a
+/// group), with the unpacker specialised for `w`; returns how many values it
+/// wrote (`dst.len()`, or 0 for a width outside 1..=32, which
+/// [`RleHybrid::new`] refuses).
 fn unpack_groups(w: usize, src: &[u8], dst: &mut [u32]) -> usize {
     macro_rules! by_width {
         ($($w:literal)*) => {
@@ -441,7 +441,8 @@ fn unpack_groups(w: usize, src: &[u8], dst: &mut [u32]) -> usize {
 /// group is the 64-bit word at byte `k * W / 8` of it, shifted by
 /// `k * W % 8` and masked (both constants once the loop over `k` is
 /// unrolled). A group with 8 bytes of `src` after it is read in place; the
-/// last one or two, from a zero-padded copy. (Reading every group through
+/// last groups of `src` (at most `ceil(8 / W)`), from a zero-padded copy.
+/// (Reading every group through
 /// such a copy made each word's load wait for the copy's stores to retire:
 /// a load that spans several earlier stores is not forwarded from them.)
 #[inline(always)]
@@ -754,7 +755,8 @@ mod tests {
             for cut in [80, 41, 17, 3] {
                 let r = RleHybrid::new(Bytes::copy_from_slice(&bytes[..cut]), w, 1000).unwrap();
                 for from in 0..20 {
-                    for len in [0, 1, 7, 8, 9, 16, 23, 40] {
+                    // Up to 16 groups: at width 1 the first 9 are read in place.
+                    for len in [0, 1, 7, 8, 9, 16, 23, 40, 80, 128] {
                         let mut got = vec![0; len];
                         r.unpack(0, from, &mut got);
                         let want: Vec<u32> = (0..len).map(|j| r.packed(0, from + j)).collect();
@@ -1025,6 +1027,38 @@ fn put_packed<T: Copy + Into<u32>>(values: &[T], bit_width: u32, out: &mut Vec<u
 #[cfg(test)]
 mod encoder_tests {
     use super::*;
+
+    /// A bit-packed run is the run's header and then exactly what packing
+    /// the values bit by bit gives, LSB first, padded with zero bits to
+    /// whole groups of 8 (the spec's layout; no byte more or less).
+    #[test]
+    fn packed_runs_are_bit_by_bit_packing_with_zero_padding() {
+        for w in 0..=32u32 {
+            let max = if w == 0 { 0 } else { u32::MAX >> (32 - w) };
+            for n in 1..=41usize {
+                let values: Vec<u32> = (0..n as u32)
+                    .map(|i| i.wrapping_mul(0x9e37_79b9).rotate_left(i) & max)
+                    .collect();
+                let groups = n.div_ceil(8);
+                let mut want = Vec::new();
+                put_uleb(((groups as u64) << 1) | 1, &mut want);
+                let start = want.len();
+                want.resize(start + groups * w as usize, 0);
+                for (i, &v) in values.iter().enumerate() {
+                    for b in 0..w as usize {
+                        if v >> b & 1 == 1 {
+                            let bit = i * w as usize + b;
+                            want[start + bit / 8] |= 1 << (bit % 8);
+                        }
+                    }
+                }
+                let mut got = vec![0xAA];
+                put_packed(&values, w, &mut got);
+                assert_eq!(got[0], 0xAA, "w {w}, n {n}: the bytes before were kept");
+                assert_eq!(got[1..], want[..], "w {w}, n {n}");
+            }
+        }
+    }
 
     /// Every bit width 0..=32 and run shape: encoded by ours, decoded by ours
     /// (whose checks are the spec's) to the same values, in one call and
