@@ -121,7 +121,9 @@ fn plain_entries(bytes: &[u8], n: usize, what: &str) -> Result<(Vec<u8>, Vec<Spa
     }
     // At least 4 bytes a value: the count asked cannot reserve past that.
     let mut spans = Vec::with_capacity(n.min(bytes.len() / 4));
-    let mut values = Vec::with_capacity(bytes.len());
+    // The page less a 4-byte length per entry: enough once all `n` are
+    // there, and no spare capacity held for the chunk's life.
+    let mut values = Vec::with_capacity(bytes.len().saturating_sub(n.saturating_mul(4)));
     let mut pos = 0;
     for _ in 0..n {
         let ((a, b), next) = plain_span(bytes, pos, what)?;
@@ -856,14 +858,17 @@ fn text_piece(
             // Every index is below the length: the spans were checked present.
             // Rows with nulls go row by row into room reserved here; a piece
             // without nulls reserves its own (`Entries::entries`).
+            let dict = DictText { bytes, spans, bad };
             if out.is_strings() && !all_valid {
                 out.reserve(
                     idx.iter()
-                        .map(|&i| (spans[i as usize].1 - spans[i as usize].0) as usize)
+                        .map(|&i| {
+                            let (a, b) = dict.span(i as usize);
+                            b - a
+                        })
                         .sum(),
                 );
             }
-            let dict = DictText { bytes, spans, bad };
             out.push_indexed(&dict, idx, (!all_valid).then_some((bits, first)), k)?;
         }
         PageValues::BoolRle(_) => return Err(parquet_error("RLE values of byte arrays")),

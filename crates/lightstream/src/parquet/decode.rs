@@ -747,8 +747,9 @@ impl<K: Integer + Default> CatBuilder<K> {
 /// in its header, so `u32` holds any; half the cache of a `usize` pair).
 pub(super) type Span = (u32, u32);
 
-/// A dictionary page of byte arrays as [`TextBuilder::push_indexed`] reads
-/// it: each entry's span in `bytes`, and which entries are not UTF-8 (empty
+/// A dictionary of byte arrays as [`TextBuilder::push_indexed`] reads it: the
+/// entries' bytes back to back (column.rs copies them out of the dictionary
+/// page), each entry's span in `bytes`, and which entries are not UTF-8 (empty
 /// when none; those are checked again as a PLAIN value is, so that the error
 /// names the row the crate's path names).
 pub(super) struct DictText<'a> {
@@ -760,7 +761,7 @@ pub(super) struct DictText<'a> {
 impl DictText<'_> {
     /// Entry `i`'s span in `bytes` (`i` below the dictionary's length).
     #[inline]
-    fn span(&self, i: usize) -> (usize, usize) {
+    pub(super) fn span(&self, i: usize) -> (usize, usize) {
         let (a, b) = self.spans[i];
         (a as usize, b as usize)
     }
@@ -838,7 +839,7 @@ impl<O: Integer + Default + StrOffset> Entries for StrBuilder<O> {
             if len <= SHORT && src_short.is_some_and(|s| a <= s) && at <= total {
                 // SAFETY: `a + SHORT <= src.len()` and `at + SHORT <=
                 // room.len()` (`room` is `total + SHORT` long), both checked
-                // just above; `src` (the dictionary page) and `room` (spare
+                // just above; `src` (the dictionary's values) and `room` (spare
                 // capacity of `self.data`) do not overlap; writing bytes
                 // into `MaybeUninit<u8>` is always valid.
                 unsafe {
@@ -1391,7 +1392,7 @@ mod tests {
     /// [`ENTRIES`] as a dictionary page's bytes and each entry's span.
     struct TestDict {
         bytes: Vec<u8>,
-        spans: Vec<(u32, u32)>,
+        spans: Vec<Span>,
     }
 
     impl TestDict {
