@@ -8,8 +8,11 @@
 //!   encoding on, 1,048,576-row row groups) before timing;
 //! - `pyarrow_{snappy,zstd}.parquet`: written by `benches/python/parquet_time.py`
 //!   from our file with the same settings; that script also times pyarrow's
-//!   `pq.read_table` (use_threads False / True) on both files and `pq.write_table`,
-//!   and writes `pyarrow_times.json` (printed at the end of this bench).
+//!   `pq.read_table` (use_threads False / True) and its one-core read
+//!   `pq.ParquetFile(path).read(use_threads=False)` on both files, and
+//!   `pq.write_table`, with their CPU times (`read_table` decodes row groups on
+//!   pyarrow's I/O threads whatever `use_threads` says), and writes
+//!   `pyarrow_times.json` (printed at the end of this bench).
 //!
 //! Groups (throughput in rows):
 //! - `parquet_write/{snappy,zstd}`: every table into a `Vec<u8>`, then `finish`

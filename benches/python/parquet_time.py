@@ -10,7 +10,7 @@ Rust bench). For each codec this script:
     and 2 decode threads), and pq.ParquetFile(...).read(use_threads=False):
     read_table goes through the dataset scanner, which decodes row groups on
     pyarrow's I/O thread pool even with use_threads=False (on a file of two row
-    groups its CPU time is about twice its wall time), while ParquetFile.read
+    groups its CPU time is 1.7-1.9x its wall time), while ParquetFile.read
     decodes on the calling thread only: pyarrow's one-core read,
   - writes `pyarrow_<codec>.parquet` from that table with the same settings
     (compression, dictionary encoding on, 1,048,576-row row groups) and times
