@@ -442,9 +442,9 @@ fn unpack_groups(w: usize, src: &[u8], dst: &mut [u32]) -> usize {
 /// `k * W % 8` and masked (both constants once the loop over `k` is
 /// unrolled). A group with 8 bytes of `src` after it is read in place; the
 /// last groups of `src` (at most `ceil(8 / W)`), from a zero-padded copy.
-/// (Reading every group through
-/// such a copy made each word's load wait for the copy's stores to retire:
-/// a load that spans several earlier stores is not forwarded from them.)
+/// (Reading every group through such a copy made each word's load wait for
+/// the copy's stores to retire: a load that spans several earlier stores is
+/// not forwarded from them.)
 #[inline(always)]
 fn unpack_groups_of<const W: usize>(src: &[u8], dst: &mut [u32]) {
     let (groups, _) = src.as_chunks::<W>();
